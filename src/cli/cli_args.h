@@ -1,0 +1,37 @@
+/* Option scanning and value parsing shared by the subcommands.
+ *
+ * getopt_long (libc) scans; these helpers turn its outcomes and the values
+ * into one-line errors that name the subcommand and the option, e.g.
+ *   voltbatch generate: --tp: 'x' is not an integer
+ * Every error path here means exit status 2 (VB_EXIT_USAGE). */
+#ifndef VB_CLI_ARGS_H
+#define VB_CLI_ARGS_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+/* Returns the next option's val, -1 at the end, or '?' after printing an
+ * error for an unknown option or a missing value. `opts` must end with a
+ * zeroed entry; short options are not used (only -h). */
+int cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts);
+
+/* "--name" of the option whose val is `val`, for messages. */
+const char *cli_option_name(const struct option *opts, int val);
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max,
+                  long *out);
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double min,
+                     double max, double *out);
+/* Plain bytes or with a KiB/MiB/GiB/TiB suffix (K/M/G/T and KB/MB/GB are
+ * read as the same powers of two, as nvidia-smi and Slurm do). */
+int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *out);
+
+/* Prints "voltbatch CMD: MESSAGE (see voltbatch CMD --help)" on stderr. */
+void cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* For subcommands whose body has not landed yet: says so, returns 2. */
+int cli_not_built(const char *cmd, const char *issue);
+
+#endif

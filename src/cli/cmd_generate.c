@@ -1,0 +1,36 @@
+/* `voltbatch generate`: HDF5 prompts in, HDF5 completions out, under mpirun.
+ *
+ * Options are checked before MPI starts so a typo costs no allocation; the
+ * layout (world size vs --tp) is checked by every rank before any work. */
+#include <stdio.h>
+
+#include "cli/cli_args.h"
+#include "cli/commands.h"
+#include "cli/generate_options.h"
+#include "dist/dist.h"
+#include "util/exit_codes.h"
+
+int cmd_generate(int argc, char **argv)
+{
+    static generate_options opts;
+    int rc = generate_options_parse(&opts, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? VB_EXIT_OK : VB_EXIT_USAGE;
+
+    vb_dist_init(&argc, &argv);
+    vb_dist dist = {0};
+    vb_err err;
+    if (vb_dist_setup(&dist, opts.tp, &err) != 0) {
+        int rank = 0;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        if (rank == 0)
+            fprintf(stderr, "voltbatch generate: %s\n", err.msg);
+        vb_dist_finalize();
+        return VB_EXIT_USAGE;
+    }
+    if (dist.world_rank == 0)
+        cli_not_built("generate", "issue #6 (CPU engine) and #7 (CUDA backend)");
+    vb_dist_free(&dist);
+    vb_dist_finalize();
+    return VB_EXIT_USAGE;
+}

@@ -1,0 +1,256 @@
+/* `voltbatch generate` options: table, help text and checks. */
+#include "cli/generate_options.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli_args.h"
+
+enum {
+    OPT_MODEL = 256, OPT_INPUT, OPT_OUTPUT, OPT_REPORT, OPT_TP, OPT_DEVICE,
+    OPT_MAX_NEW_TOKENS, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_MIN_P,
+    OPT_REPETITION_PENALTY, OPT_FREQUENCY_PENALTY, OPT_PRESENCE_PENALTY, OPT_SEED,
+    OPT_N, OPT_LOGPROBS, OPT_IGNORE_EOS, OPT_STOP, OPT_CHAT, OPT_CHAT_TEMPLATE,
+    OPT_SYSTEM, OPT_MAX_MODEL_LEN, OPT_GPU_MEMORY_UTILIZATION, OPT_MAX_BATCH,
+    OPT_MAX_BATCHED_TOKENS, OPT_NO_PREFIX_CACHE, OPT_NO_CUDA_GRAPHS, OPT_EAGER,
+    OPT_THREADS, OPT_COLLECTIVE_TIMEOUT, OPT_RESUME, OPT_OVERWRITE, OPT_HELP,
+};
+
+static const struct option generate_long_options[] = {
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"tp", required_argument, NULL, OPT_TP},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"max-new-tokens", required_argument, NULL, OPT_MAX_NEW_TOKENS},
+    {"temperature", required_argument, NULL, OPT_TEMPERATURE},
+    {"top-p", required_argument, NULL, OPT_TOP_P},
+    {"top-k", required_argument, NULL, OPT_TOP_K},
+    {"min-p", required_argument, NULL, OPT_MIN_P},
+    {"repetition-penalty", required_argument, NULL, OPT_REPETITION_PENALTY},
+    {"frequency-penalty", required_argument, NULL, OPT_FREQUENCY_PENALTY},
+    {"presence-penalty", required_argument, NULL, OPT_PRESENCE_PENALTY},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"n", required_argument, NULL, OPT_N},
+    {"logprobs", required_argument, NULL, OPT_LOGPROBS},
+    {"ignore-eos", no_argument, NULL, OPT_IGNORE_EOS},
+    {"stop", required_argument, NULL, OPT_STOP},
+    {"chat", no_argument, NULL, OPT_CHAT},
+    {"chat-template", required_argument, NULL, OPT_CHAT_TEMPLATE},
+    {"system", required_argument, NULL, OPT_SYSTEM},
+    {"max-model-len", required_argument, NULL, OPT_MAX_MODEL_LEN},
+    {"gpu-memory-utilization", required_argument, NULL, OPT_GPU_MEMORY_UTILIZATION},
+    {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
+    {"max-batched-tokens", required_argument, NULL, OPT_MAX_BATCHED_TOKENS},
+    {"no-prefix-cache", no_argument, NULL, OPT_NO_PREFIX_CACHE},
+    {"no-cuda-graphs", no_argument, NULL, OPT_NO_CUDA_GRAPHS},
+    {"eager", no_argument, NULL, OPT_EAGER},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"collective-timeout", required_argument, NULL, OPT_COLLECTIVE_TIMEOUT},
+    {"resume", no_argument, NULL, OPT_RESUME},
+    {"overwrite", no_argument, NULL, OPT_OVERWRITE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+void generate_options_print_help(void)
+{
+    fputs(
+        "usage: mpirun -np N voltbatch generate --model DIR --input IN.h5 [--input ...]\n"
+        "                                      --output OUT.h5 [options]\n"
+        "\n"
+        "Runs every prompt of the inputs through the model and writes the completions.\n"
+        "World size must be a multiple of --tp; world/tp groups split the prompts.\n"
+        "\n"
+        "inputs and outputs:\n"
+        "  --model DIR                 Hugging Face model directory (config.json, *.safetensors,\n"
+        "                              tokenizer.json)\n"
+        "  --input FILE|GLOB|DIR       prompt shards (HDF5, see `voltbatch pack`); repeatable,\n"
+        "                              rows are numbered across shards in order\n"
+        "  --output FILE               output HDF5 (written to a temporary name, renamed at end)\n"
+        "  --resume                    continue a stopped run from OUTPUT.journal\n"
+        "  --overwrite                 replace an existing output and journal\n"
+        "  --report FILE               JSON report: throughput, timings per phase, utilisation\n"
+        "\n"
+        "sampling (unset values come from generation_config.json, else greedy):\n"
+        "  --max-new-tokens N          tokens to generate per row (default 256)\n"
+        "  --temperature F             0 = greedy\n"
+        "  --top-p F  --top-k N  --min-p F\n"
+        "  --repetition-penalty F  --frequency-penalty F  --presence-penalty F\n"
+        "  --seed N                    per-row random streams keyed by (seed, row, sample, step)\n"
+        "  --n K                       K samples per prompt\n"
+        "  --logprobs N                record the chosen tokens' logprobs and N alternatives\n"
+        "  --stop TEXT                 stop string (repeatable)\n"
+        "  --ignore-eos                generate exactly --max-new-tokens\n"
+        "\n"
+        "prompts:\n"
+        "  --chat                      render prompts with the model's chat template\n"
+        "  --chat-template NAME        chatml, llama3 or llama2 (default: recognised from\n"
+        "                              tokenizer_config.json)\n"
+        "  --system TEXT               system prompt for --chat (rows' /system overrides)\n"
+        "\n"
+        "engine:\n"
+        "  --tp N                      tensor-parallel group size (default 1)\n"
+        "  --device auto|cpu|cuda      backend (default auto: cuda when a GPU is present)\n"
+        "  --max-model-len N           context limit (default: the model's)\n"
+        "  --gpu-memory-utilization F  fraction of GPU memory to plan for (default 0.9)\n"
+        "  --max-batch N               sequences per step (default 256)\n"
+        "  --max-batched-tokens N      tokens per step, prefill chunks included (default 4096)\n"
+        "  --no-prefix-cache           do not reuse KV blocks of shared prompt prefixes\n"
+        "  --no-cuda-graphs            run decode steps eagerly\n"
+        "  --eager                     diagnostic: no graphs, check every kernel synchronously\n"
+        "  --threads N                 CPU backend threads per rank\n"
+        "  --collective-timeout SEC    abort the job when a collective stalls (default 300)\n"
+        "\n"
+        "exit status: 0 done, 2 usage or input error, 75 stopped by a signal (resume with\n"
+        "--resume), 1 any other failure.\n",
+        stdout);
+}
+
+static void generate_options_defaults(generate_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->tp = 1;
+    o->device = VB_DEVICE_AUTO;
+    o->max_new_tokens = -1;
+    o->temperature = NAN;
+    o->top_p = NAN;
+    o->top_k = -1;
+    o->min_p = NAN;
+    o->repetition_penalty = NAN;
+    o->frequency_penalty = NAN;
+    o->presence_penalty = NAN;
+    o->seed = 0;
+    o->n = 1;
+    o->logprobs = 0;
+    o->max_model_len = -1;
+    o->gpu_memory_utilization = 0.9;
+    o->max_batch = 256;
+    o->max_batched_tokens = 4096;
+    o->prefix_cache = true;
+    o->cuda_graphs = true;
+    o->threads = -1;
+    o->collective_timeout = 300.0;
+}
+
+int generate_options_parse(generate_options *o, int argc, char **argv)
+{
+    const char *cmd = "generate";
+    generate_options_defaults(o);
+    int c;
+    while ((c = cli_next_option(cmd, argc, argv, generate_long_options)) != -1) {
+        const char *opt = cli_option_name(generate_long_options, c);
+        long v = 0;
+        int rc = 0;
+        switch (c) {
+        case OPT_MODEL: o->model_dir = optarg; break;
+        case OPT_INPUT:
+            if (o->n_inputs == VB_MAX_INPUTS) {
+                cli_usage_error(cmd, "--input: more than %d inputs; use a directory or glob",
+                                VB_MAX_INPUTS);
+                return -1;
+            }
+            o->inputs[o->n_inputs++] = optarg;
+            break;
+        case OPT_OUTPUT: o->output = optarg; break;
+        case OPT_REPORT: o->report = optarg; break;
+        case OPT_TP:
+            rc = cli_parse_int(cmd, opt, optarg, 1, 4096, &v);
+            o->tp = (int)v;
+            break;
+        case OPT_DEVICE:
+            if (strcmp(optarg, "auto") == 0) o->device = VB_DEVICE_AUTO;
+            else if (strcmp(optarg, "cpu") == 0) o->device = VB_DEVICE_CPU;
+            else if (strcmp(optarg, "cuda") == 0) o->device = VB_DEVICE_CUDA;
+            else {
+                cli_usage_error(cmd, "--device: '%s' is not one of auto, cpu, cuda", optarg);
+                return -1;
+            }
+            break;
+        case OPT_MAX_NEW_TOKENS:
+            rc = cli_parse_int(cmd, opt, optarg, 0, 1L << 24, &o->max_new_tokens);
+            break;
+        case OPT_TEMPERATURE: rc = cli_parse_double(cmd, opt, optarg, 0, 100, &o->temperature); break;
+        case OPT_TOP_P: rc = cli_parse_double(cmd, opt, optarg, 0, 1, &o->top_p); break;
+        case OPT_TOP_K: rc = cli_parse_int(cmd, opt, optarg, 0, 1L << 24, &o->top_k); break;
+        case OPT_MIN_P: rc = cli_parse_double(cmd, opt, optarg, 0, 1, &o->min_p); break;
+        case OPT_REPETITION_PENALTY:
+            rc = cli_parse_double(cmd, opt, optarg, 0.01, 100, &o->repetition_penalty);
+            break;
+        case OPT_FREQUENCY_PENALTY:
+            rc = cli_parse_double(cmd, opt, optarg, -2, 2, &o->frequency_penalty);
+            break;
+        case OPT_PRESENCE_PENALTY:
+            rc = cli_parse_double(cmd, opt, optarg, -2, 2, &o->presence_penalty);
+            break;
+        case OPT_SEED: rc = cli_parse_u64(cmd, opt, optarg, &o->seed); break;
+        case OPT_N: rc = cli_parse_int(cmd, opt, optarg, 1, 1024, &o->n); break;
+        case OPT_LOGPROBS: rc = cli_parse_int(cmd, opt, optarg, 0, 64, &o->logprobs); break;
+        case OPT_IGNORE_EOS: o->ignore_eos = true; break;
+        case OPT_STOP:
+            if (o->n_stops == VB_MAX_STOPS) {
+                cli_usage_error(cmd, "--stop: at most %d stop strings", VB_MAX_STOPS);
+                return -1;
+            }
+            if (optarg[0] == '\0') {
+                cli_usage_error(cmd, "--stop: the stop string is empty");
+                return -1;
+            }
+            o->stops[o->n_stops++] = optarg;
+            break;
+        case OPT_CHAT: o->chat = true; break;
+        case OPT_CHAT_TEMPLATE: o->chat_template = optarg; o->chat = true; break;
+        case OPT_SYSTEM: o->system = optarg; break;
+        case OPT_MAX_MODEL_LEN:
+            rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 24, &o->max_model_len);
+            break;
+        case OPT_GPU_MEMORY_UTILIZATION:
+            rc = cli_parse_double(cmd, opt, optarg, 0.05, 1.0, &o->gpu_memory_utilization);
+            break;
+        case OPT_MAX_BATCH: rc = cli_parse_int(cmd, opt, optarg, 1, 65536, &o->max_batch); break;
+        case OPT_MAX_BATCHED_TOKENS:
+            rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 20, &o->max_batched_tokens);
+            break;
+        case OPT_NO_PREFIX_CACHE: o->prefix_cache = false; break;
+        case OPT_NO_CUDA_GRAPHS: o->cuda_graphs = false; break;
+        case OPT_EAGER: o->eager = true; o->cuda_graphs = false; break;
+        case OPT_THREADS: rc = cli_parse_int(cmd, opt, optarg, 1, 4096, &o->threads); break;
+        case OPT_COLLECTIVE_TIMEOUT:
+            rc = cli_parse_double(cmd, opt, optarg, 1, 86400, &o->collective_timeout);
+            break;
+        case OPT_RESUME: o->resume = true; break;
+        case OPT_OVERWRITE: o->overwrite = true; break;
+        case OPT_HELP:
+        case 'h':
+            generate_options_print_help();
+            return 1;
+        default:
+            return -1;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    if (optind < argc) {
+        cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (!o->model_dir) {
+        cli_usage_error(cmd, "--model DIR is required");
+        return -1;
+    }
+    if (o->n_inputs == 0) {
+        cli_usage_error(cmd, "--input FILE is required");
+        return -1;
+    }
+    if (!o->output) {
+        cli_usage_error(cmd, "--output FILE is required");
+        return -1;
+    }
+    if (o->resume && o->overwrite) {
+        cli_usage_error(cmd, "--resume and --overwrite contradict each other");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,59 @@
+/* voltbatch: batch LLM inference for GPU clusters.
+ *
+ * One binary, several subcommands; this file only dispatches. `generate`
+ * and `bench` run under mpirun (one rank per GPU); the others are plain
+ * tools that never start MPI. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "util/build_info.h"
+#include "util/exit_codes.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"generate", cmd_generate, "run every prompt of HDF5 inputs through a model (mpirun)"},
+    {"bench", cmd_bench, "throughput and latency on synthetic prompts (mpirun)"},
+    {"inspect", cmd_inspect, "architecture and memory plan per rank, from config.json"},
+    {"tokenize", cmd_tokenize, "JSON Lines text to token ids and back"},
+    {"pack", cmd_pack, "JSONL or text prompts to the HDF5 input schema"},
+    {"unpack", cmd_unpack, "HDF5 output to JSON Lines"},
+};
+
+static void print_help(FILE *out)
+{
+    fputs("usage: voltbatch COMMAND [options]   (voltbatch COMMAND --help for its options)\n"
+          "\ncommands:\n",
+          out);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n  --version  revision, backends and library versions\n"
+          "\nexit status: 0 done, 2 usage or input error, 75 stopped by a signal\n"
+          "(resume with --resume), 1 any other failure.\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return VB_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        print_help(stdout);
+        return VB_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        vb_print_version(stdout);
+        return VB_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "voltbatch: unknown command '%s' (see voltbatch --help)\n", cmd);
+    return VB_EXIT_USAGE;
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The command-line contract: --version, --help for each subcommand, and one-
+# line errors with exit status 2 for unknown options, missing values and bad
+# numbers.
+set -u
+vb=$1
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+
+run_capture "$vb" --version
+check "version exits 0" [ "$rc" -eq 0 ]
+check "version names the revision" contains "$out" "(git "
+check "version names HDF5" contains "$out" "HDF5:"
+check "version names MPI" contains "$out" "MPI:"
+check "version names the backends" contains "$out" "backends: cpu"
+
+for cmd in generate bench inspect tokenize pack unpack; do
+    run_capture "$vb" "$cmd" --help
+    check "$cmd --help exits 0" [ "$rc" -eq 0 ]
+    check "$cmd --help prints usage" contains "$out" "usage:"
+    run_capture "$vb" "$cmd" --no-such-option
+    check "$cmd unknown option exits 2" [ "$rc" -eq 2 ]
+    check "$cmd unknown option: one line naming it" one_line "$err"
+    check "$cmd unknown option names it" contains "$err" "--no-such-option"
+done
+
+run_capture "$vb" generate --help
+check "generate --help lists --tp" contains "$out" "--tp N"
+check "generate --help lists exit codes" contains "$out" "75 stopped by a signal"
+
+run_capture "$vb" generate --model m --input i --output o --tp x
+check "bad number exits 2" [ "$rc" -eq 2 ]
+check "bad number: one line" one_line "$err"
+check "bad number names option and value" contains "$err" "--tp: 'x' is not an integer"
+
+run_capture "$vb" generate --model m --input i --output o --top-p 1.5
+check "out of range exits 2" [ "$rc" -eq 2 ]
+check "out of range names option" contains "$err" "--top-p"
+
+run_capture "$vb" generate --model
+check "missing value exits 2" [ "$rc" -eq 2 ]
+check "missing value: one line" one_line "$err"
+check "missing value names option" contains "$err" "'--model' needs a value"
+
+run_capture "$vb" generate --input i --output o
+check "missing --model exits 2" [ "$rc" -eq 2 ]
+check "missing --model named" contains "$err" "--model DIR is required"
+
+run_capture "$vb" generate --model m --input i --output o --device tpu
+check "bad choice exits 2" [ "$rc" -eq 2 ]
+check "bad choice names the choices" contains "$err" "auto, cpu, cuda"
+
+run_capture "$vb" frobnicate
+check "unknown command exits 2" [ "$rc" -eq 2 ]
+check "unknown command: one line" one_line "$err"
+
+run_capture "$vb"
+check "no command exits 2" [ "$rc" -eq 2 ]
+
+summary
