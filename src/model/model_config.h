@@ -1,0 +1,73 @@
+/* What a model is: the fields of config.json and generation_config.json
+ * that the engine needs, normalised across model families.
+ *
+ * Filled by model_config_load() (config_json.c, issue #3); read by the
+ * memory plan, the TP plan, the forward pass and the sampler defaults. */
+#ifndef VB_MODEL_CONFIG_H
+#define VB_MODEL_CONFIG_H
+
+#include <stdbool.h>
+
+#include "util/errors.h"
+
+typedef enum vb_arch {
+    VB_ARCH_QWEN2,   /* q/k/v bias */
+    VB_ARCH_LLAMA,   /* Llama 2 / 3 / 3.1 / 3.2 */
+    VB_ARCH_MISTRAL,
+    VB_ARCH_QWEN3,   /* per-head RMSNorm on q and k, no bias */
+} vb_arch;
+
+typedef enum vb_rope_type {
+    VB_ROPE_DEFAULT, /* no rope_scaling */
+    VB_ROPE_LINEAR,
+    VB_ROPE_LLAMA3,
+    VB_ROPE_YARN,
+} vb_rope_type;
+
+typedef struct vb_rope_scaling {
+    vb_rope_type type;
+    double factor;
+    double original_max_position_embeddings;
+    double low_freq_factor, high_freq_factor; /* llama3 */
+    double beta_fast, beta_slow;              /* yarn */
+    double attention_factor;                  /* yarn mscale; 0 = derived from factor */
+} vb_rope_scaling;
+
+#define VB_MAX_EOS 8
+
+typedef struct model_config {
+    vb_arch arch;
+    char model_type[32];        /* as written in config.json */
+    int hidden_size;
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;
+    int head_dim;               /* config's head_dim, else hidden / heads */
+    int intermediate_size;
+    int vocab_size;
+    double rms_norm_eps;
+    double rope_theta;
+    vb_rope_scaling rope_scaling;
+    int max_position_embeddings;
+    bool tie_word_embeddings;
+    bool attention_bias;        /* q/k/v projections have a bias (qwen2) */
+    bool qk_norm;               /* qwen3 */
+    char torch_dtype[16];       /* "bfloat16", "float16", "float32" */
+
+    /* special ids: from config.json, generation_config.json and the tokenizer */
+    int bos_token_id;           /* -1 = none */
+    int eos_token_ids[VB_MAX_EOS];
+    int n_eos;
+
+    /* generation_config.json sampling defaults; NAN / -1 = absent */
+    double gen_temperature, gen_top_p, gen_repetition_penalty;
+    int gen_top_k;
+    bool gen_do_sample;
+} model_config;
+
+/* Reads DIR/config.json (required) and DIR/generation_config.json
+ * (optional). Refuses, with a message naming the file and field, a model
+ * type, rope scaling or sliding window it cannot run correctly. */
+int model_config_load(model_config *c, const char *model_dir, vb_err *err);
+
+#endif
