@@ -1,21 +1,168 @@
-/* model_load_cpu: not landed yet (issue #3); see model_load.h. */
+/* model_load_host / model_load_cpu: one rank's slices of every tensor,
+ * read from the memory-mapped checkpoint and converted (see model_load.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model/model_load.h"
+#include "model/safetensors.h"
+#include "util/log.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Finds s in the checkpoint and checks its shape against the config. */
+static const st_tensor *lookup(const safetensors *st, const tensor_spec *s, const char *dir,
+                               vb_err *err)
+{
+    const st_tensor *t = st_find(st, s->name);
+    if (!t) {
+        vb_err_set(err, "%s: tensor '%s' is missing from the checkpoint", dir, s->name);
+        return NULL;
+    }
+    bool vec = s->cols == 1;
+    bool ok = vec ? t->ndim == 1 && t->shape[0] == s->rows
+                  : t->ndim == 2 && t->shape[0] == s->rows && t->shape[1] == s->cols;
+    if (!ok) {
+        char have[128] = "[", want[64];
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%lld", d ? ", " : "",
+                     (long long)t->shape[d]);
+        strcat(have, "]");
+        if (vec)
+            snprintf(want, sizeof want, "[%lld]", (long long)s->rows);
+        else
+            snprintf(want, sizeof want, "[%lld, %lld]", (long long)s->rows, (long long)s->cols);
+        vb_err_set(err, "%s: tensor '%s' has shape %s, config.json implies %s",
+                   st->files[t->file].path, s->name, have, want);
+        return NULL;
+    }
+    if (t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F32) {
+        vb_err_set(err, "%s: tensor '%s': dtype %s is not supported (F16, BF16, F32)",
+                   st->files[t->file].path, s->name, st_dtype_name(t->dtype));
+        return NULL;
+    }
+    return t;
+}
+
+int model_check_weights(const model_config *c, const char *model_dir, vb_err *err)
+{
+    tp_plan p;
+    if (tp_plan_make(&p, c, 1, 0, err) != 0)
+        return -1;
+    model_weights w = {0};
+    int n_max = model_tensor_count(c);
+    tensor_spec *specs = calloc((size_t)n_max, sizeof *specs);
+    w.layers = calloc((size_t)c->n_layers, sizeof *w.layers);
+    safetensors st;
+    int rc = -1;
+    if (!specs || !w.layers) {
+        vb_err_set(err, "%s: out of memory", model_dir);
+        goto out;
+    }
+    if (st_open_dir(&st, model_dir, err) != 0)
+        goto out;
+    int n = model_tensor_specs(c, &p, &w, specs);
+    rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        if (!lookup(&st, &specs[i], model_dir, err))
+            rc = -1;
+    st_close(&st);
+out:
+    free(specs);
+    free(w.layers);
+    return rc;
+}
+
+int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
+                    const char *model_dir, vb_wdtype dtype, vb_err *err)
+{
+    double t0 = now_seconds();
+    memset(w, 0, sizeof *w);
+    w->dtype = dtype;
+    size_t es = dtype == VB_W_F32 ? 4 : 2;
+    int n_max = model_tensor_count(c);
+    tensor_spec *specs = calloc((size_t)n_max, sizeof *specs);
+    w->layers = calloc((size_t)c->n_layers, sizeof *w->layers);
+    w->n_layers = c->n_layers;
+    if (!specs || !w->layers) {
+        free(specs);
+        free(w->layers);
+        w->layers = NULL;
+        return vb_err_set(err, "%s: out of memory", model_dir);
+    }
+    safetensors st;
+    if (st_open_dir(&st, model_dir, err) != 0) {
+        free(specs);
+        model_weights_free(w);
+        return -1;
+    }
+    int n = model_tensor_specs(c, p, w, specs), rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const tensor_spec *s = &specs[i];
+        const st_tensor *t = lookup(&st, s, model_dir, err);
+        if (!t) {
+            rc = -1;
+            break;
+        }
+        int64_t elems = s->split == SPLIT_COLS ? s->rows * s->count : s->count * s->cols;
+        void *buf = malloc((size_t)(elems ? elems : 1) * es);
+        if (!buf) {
+            rc = vb_err_set(err, "%s: tensor '%s': out of memory for %lld values", model_dir,
+                            s->name, (long long)elems);
+            break;
+        }
+        *s->slot = buf;
+        uint64_t oor = 0;
+        rc = s->split == SPLIT_COLS
+                 ? st_read_cols(&st, t, s->start, s->count, dtype, buf, &oor, err)
+                 : st_read_rows(&st, t, s->split == SPLIT_NONE ? 0 : s->start, s->count, dtype,
+                                buf, &oor, err);
+        if (oor)
+            vb_warn("%s: tensor '%s': %llu values beyond fp16 range clamped to +-65504",
+                    st.files[t->file].path, s->name, (unsigned long long)oor);
+        w->out_of_fp16_range += oor;
+        w->bytes += (uint64_t)elems * es;
+        w->bytes_read += (uint64_t)elems * st_dtype_size(t->dtype);
+    }
+    st_close(&st);
+    free(specs);
+    if (rc != 0) {
+        model_weights_free(w);
+        return -1;
+    }
+    if (c->tie_word_embeddings)
+        w->lm_head = w->embed;
+    w->load_seconds = now_seconds() - t0;
+    return 0;
+}
 
 int model_load_cpu(model_weights *w, const model_config *c, const tp_plan *p,
                    const char *model_dir, vb_err *err)
 {
-    (void)c;
-    (void)p;
-    memset(w, 0, sizeof *w);
-    return vb_err_set(err, "%s: model loading is not built yet (issue #3)", model_dir);
+    return model_load_host(w, c, p, model_dir, VB_W_F32, err);
 }
 
 void model_weights_free(model_weights *w)
 {
     if (!w)
         return;
+    if (w->lm_head != w->embed)
+        free(w->lm_head);
+    free(w->embed);
+    free(w->final_norm);
+    for (int l = 0; w->layers && l < w->n_layers; l++) {
+        layer_weights *L = &w->layers[l];
+        void *all[] = {L->input_norm, L->q, L->k, L->v, L->q_bias, L->k_bias, L->v_bias,
+                       L->q_norm, L->k_norm, L->o, L->post_norm, L->gate, L->up, L->down};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            free(all[i]);
+    }
+    free(w->layers);
     memset(w, 0, sizeof *w);
 }

@@ -3,10 +3,14 @@
  * The data path: config.json -> model_config; tp_plan says which rows or
  * columns of each tensor this rank keeps; safetensors.c maps the checkpoint
  * and copies just those slices, converted, into host arrays. The CPU backend
- * runs on these fp32 arrays directly; the CUDA uploader (later) reads the
- * same slices as fp16 through safetensors.h. */
+ * runs on the fp32 arrays directly; the CUDA uploader loads fp16 host
+ * arrays with model_load_host and copies them to the device (or walks
+ * model_tensor_specs itself and reads through safetensors.h). */
 #ifndef VB_MODEL_LOAD_H
 #define VB_MODEL_LOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "model/model_config.h"
 #include "model/model_weights.h"
@@ -20,8 +24,40 @@
 int model_load_cpu(model_weights *w, const model_config *c, const tp_plan *p,
                    const char *model_dir, vb_err *err);
 
-/* Frees what model_load_cpu allocated (lm_head once when tied) and zeroes w.
+/* The same in either dtype: VB_W_F16 converts with clamping and counts
+ * values beyond fp16 range in w->out_of_fp16_range (and warns once per
+ * tensor). */
+int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
+                    const char *model_dir, vb_wdtype dtype, vb_err *err);
+
+/* Frees what model_load_* allocated (lm_head once when tied) and zeroes w.
  * Safe on a zeroed struct. */
 void model_weights_free(model_weights *w);
+
+/* Opens the checkpoint and checks that every tensor the config calls for is
+ * there with the right shape and a readable dtype, reading no weights. */
+int model_check_weights(const model_config *c, const char *model_dir, vb_err *err);
+
+/* One tensor of the checkpoint and this rank's part of it. */
+typedef enum tensor_split {
+    SPLIT_NONE,  /* replicated: the whole tensor */
+    SPLIT_ROWS,  /* rows [start, start + count) */
+    SPLIT_COLS,  /* columns [start, start + count) */
+} tensor_split;
+
+typedef struct tensor_spec {
+    char name[96];        /* Hugging Face name, e.g. model.layers.3.self_attn.q_proj.weight */
+    int64_t rows, cols;   /* full shape as a matrix (cols 1 for a vector) */
+    tensor_split split;
+    int64_t start, count;
+    void **slot;          /* where model_weights keeps the local array */
+} tensor_spec;
+
+/* Lists every tensor for c and p (lm_head omitted when tied), with slots
+ * pointing into w (w->layers must be allocated). Returns how many were
+ * written to specs (at most model_tensor_count(c)). */
+int model_tensor_count(const model_config *c);
+int model_tensor_specs(const model_config *c, const tp_plan *p, model_weights *w,
+                       tensor_spec *specs);
 
 #endif

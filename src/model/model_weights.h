@@ -39,8 +39,11 @@ typedef struct model_weights {
     void *lm_head;
     void *final_norm;
     layer_weights *layers;   /* n_layers entries */
+    int n_layers;            /* so model_weights_free needs no config */
     uint64_t bytes;          /* this rank's weight bytes */
     uint64_t out_of_fp16_range; /* values clamped when converting to fp16 */
+    uint64_t bytes_read;     /* checkpoint bytes this rank copied from storage */
+    double load_seconds;     /* open + read + convert, for the log and --report */
 } model_weights;
 
 #endif

@@ -1,0 +1,283 @@
+/* model_config_load: config.json and generation_config.json -> model_config.
+ *
+ * Reads both the classic layout (rope_theta, rope_scaling, torch_dtype) and
+ * the one transformers 5 writes (rope_parameters, dtype). Anything that
+ * would make us compute the wrong function (another model type, an
+ * unsupported rope scaling, a sliding window narrower than the context, MLP
+ * bias, another activation) is refused here, before any weight is read. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/model_config.h"
+
+typedef struct cfg_ctx {
+    json_t *root;
+    const char *path;
+    vb_err *err;
+} cfg_ctx;
+
+/* A required positive integer field. */
+static int get_pos_int(cfg_ctx *x, const char *key, int *out)
+{
+    json_t *v = json_object_get(x->root, key);
+    if (!json_is_integer(v))
+        return vb_err_set(x->err, "%s: \"%s\" is %s; it must be a positive integer", x->path, key,
+                          v ? "not an integer" : "missing");
+    json_int_t i = json_integer_value(v);
+    if (i <= 0 || i > 1 << 30)
+        return vb_err_set(x->err, "%s: \"%s\" = %lld is out of range", x->path, key, (long long)i);
+    *out = (int)i;
+    return 0;
+}
+
+/* An optional number; absent or null leaves *out. */
+static int get_num(json_t *obj, const char *key, double *out, const char *path, vb_err *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_number(v))
+        return vb_err_set(err, "%s: \"%s\" is not a number", path, key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+static bool get_bool(json_t *obj, const char *key, bool dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+/* eos_token_id: an integer or a list of them. */
+static int get_eos(json_t *obj, model_config *c, const char *path, vb_err *err)
+{
+    json_t *v = json_object_get(obj, "eos_token_id");
+    if (!v || json_is_null(v))
+        return 0;
+    c->n_eos = 0;
+    if (json_is_integer(v)) {
+        c->eos_token_ids[c->n_eos++] = (int)json_integer_value(v);
+        return 0;
+    }
+    size_t i;
+    json_t *e;
+    if (!json_is_array(v))
+        return vb_err_set(err, "%s: \"eos_token_id\" is not an integer or a list", path);
+    json_array_foreach(v, i, e) {
+        if (!json_is_integer(e))
+            return vb_err_set(err, "%s: \"eos_token_id\"[%zu] is not an integer", path, i);
+        if (c->n_eos < VB_MAX_EOS)
+            c->eos_token_ids[c->n_eos++] = (int)json_integer_value(e);
+    }
+    return 0;
+}
+
+/* rope_scaling (or transformers 5's rope_parameters, which also holds
+ * rope_theta and says rope_type "default" when there is no scaling). */
+static int get_rope(cfg_ctx *x, model_config *c)
+{
+    json_t *rs = json_object_get(x->root, "rope_scaling");
+    const char *field = "rope_scaling";
+    json_t *rp = json_object_get(x->root, "rope_parameters");
+    if (json_is_object(rp)) {
+        if (get_num(rp, "rope_theta", &c->rope_theta, x->path, x->err) != 0)
+            return -1;
+        if (!rs || json_is_null(rs)) {
+            rs = rp;
+            field = "rope_parameters";
+        }
+    }
+    vb_rope_scaling *s = &c->rope_scaling;
+    memset(s, 0, sizeof *s);
+    s->type = VB_ROPE_DEFAULT;
+    s->factor = 1.0;
+    if (!rs || json_is_null(rs))
+        return 0;
+    if (!json_is_object(rs))
+        return vb_err_set(x->err, "%s: \"%s\" is not an object", x->path, field);
+    json_t *jt = json_object_get(rs, "rope_type");
+    if (!json_is_string(jt))
+        jt = json_object_get(rs, "type");
+    const char *type = json_is_string(jt) ? json_string_value(jt) : "default";
+    if (strcmp(type, "default") == 0)
+        return 0;
+    if (strcmp(type, "linear") == 0)
+        s->type = VB_ROPE_LINEAR;
+    else if (strcmp(type, "llama3") == 0)
+        s->type = VB_ROPE_LLAMA3;
+    else if (strcmp(type, "yarn") == 0)
+        s->type = VB_ROPE_YARN;
+    else
+        return vb_err_set(x->err, "%s: \"%s\" type '%s' is not supported (linear, llama3, yarn)",
+                          x->path, field, type);
+    s->original_max_position_embeddings = c->max_position_embeddings;
+    s->low_freq_factor = 1.0;
+    s->high_freq_factor = 4.0;
+    s->beta_fast = 32.0;
+    s->beta_slow = 1.0;
+    s->factor = NAN;
+    if (get_num(rs, "factor", &s->factor, x->path, x->err) ||
+        get_num(rs, "original_max_position_embeddings", &s->original_max_position_embeddings,
+                x->path, x->err) ||
+        get_num(rs, "low_freq_factor", &s->low_freq_factor, x->path, x->err) ||
+        get_num(rs, "high_freq_factor", &s->high_freq_factor, x->path, x->err) ||
+        get_num(rs, "beta_fast", &s->beta_fast, x->path, x->err) ||
+        get_num(rs, "beta_slow", &s->beta_slow, x->path, x->err) ||
+        get_num(rs, "attention_factor", &s->attention_factor, x->path, x->err))
+        return -1;
+    if (!(s->factor > 0))
+        return vb_err_set(x->err, "%s: \"%s\" type '%s' needs a positive \"factor\"", x->path,
+                          field, type);
+    return 0;
+}
+
+/* Refuse a model whose attention is truly windowed: computing it with full
+ * attention would silently give other answers. Qwen2/3 carry a window size
+ * they do not use unless use_sliding_window is true. */
+static int check_sliding_window(cfg_ctx *x, const model_config *c)
+{
+    json_t *sw = json_object_get(x->root, "sliding_window");
+    bool qwen = c->arch == VB_ARCH_QWEN2 || c->arch == VB_ARCH_QWEN3;
+    if (qwen && !get_bool(x->root, "use_sliding_window", false))
+        return 0;
+    if (json_is_integer(sw) && json_integer_value(sw) < c->max_position_embeddings)
+        return vb_err_set(x->err, "%s: \"sliding_window\" = %lld is shorter than "
+                          "max_position_embeddings (%d); sliding-window attention is not "
+                          "supported", x->path, (long long)json_integer_value(sw),
+                          c->max_position_embeddings);
+    return 0;
+}
+
+static int load_config(cfg_ctx *x, model_config *c)
+{
+    json_t *mt = json_object_get(x->root, "model_type");
+    if (!json_is_string(mt))
+        return vb_err_set(x->err, "%s: no \"model_type\" string", x->path);
+    snprintf(c->model_type, sizeof c->model_type, "%s", json_string_value(mt));
+    if (strcmp(c->model_type, "qwen2") == 0)
+        c->arch = VB_ARCH_QWEN2;
+    else if (strcmp(c->model_type, "llama") == 0)
+        c->arch = VB_ARCH_LLAMA;
+    else if (strcmp(c->model_type, "mistral") == 0)
+        c->arch = VB_ARCH_MISTRAL;
+    else if (strcmp(c->model_type, "qwen3") == 0)
+        c->arch = VB_ARCH_QWEN3;
+    else
+        return vb_err_set(x->err, "%s: model_type '%s' is not supported (qwen2, llama, mistral, "
+                          "qwen3)", x->path, c->model_type);
+    if (get_pos_int(x, "hidden_size", &c->hidden_size) ||
+        get_pos_int(x, "num_hidden_layers", &c->n_layers) ||
+        get_pos_int(x, "num_attention_heads", &c->n_heads) ||
+        get_pos_int(x, "intermediate_size", &c->intermediate_size) ||
+        get_pos_int(x, "vocab_size", &c->vocab_size))
+        return -1;
+    c->n_kv_heads = c->n_heads;
+    if (json_object_get(x->root, "num_key_value_heads") &&
+        !json_is_null(json_object_get(x->root, "num_key_value_heads")) &&
+        get_pos_int(x, "num_key_value_heads", &c->n_kv_heads))
+        return -1;
+    if (c->n_heads % c->n_kv_heads)
+        return vb_err_set(x->err, "%s: num_attention_heads %d is not a multiple of "
+                          "num_key_value_heads %d", x->path, c->n_heads, c->n_kv_heads);
+    json_t *hd = json_object_get(x->root, "head_dim");
+    if (hd && !json_is_null(hd)) {
+        if (get_pos_int(x, "head_dim", &c->head_dim))
+            return -1;
+    } else {
+        if (c->hidden_size % c->n_heads)
+            return vb_err_set(x->err, "%s: hidden_size %d is not a multiple of "
+                              "num_attention_heads %d and there is no head_dim", x->path,
+                              c->hidden_size, c->n_heads);
+        c->head_dim = c->hidden_size / c->n_heads;
+    }
+    if (c->head_dim % 2)
+        return vb_err_set(x->err, "%s: head_dim %d is odd; rotary embeddings need it even",
+                          x->path, c->head_dim);
+    c->max_position_embeddings = 2048;
+    json_t *mp = json_object_get(x->root, "max_position_embeddings");
+    if (mp && get_pos_int(x, "max_position_embeddings", &c->max_position_embeddings))
+        return -1;
+    c->rms_norm_eps = 1e-6;
+    c->rope_theta = 10000.0;
+    if (get_num(x->root, "rms_norm_eps", &c->rms_norm_eps, x->path, x->err) ||
+        get_num(x->root, "rope_theta", &c->rope_theta, x->path, x->err) || get_rope(x, c))
+        return -1;
+    json_t *act = json_object_get(x->root, "hidden_act");
+    if (json_is_string(act) && strcmp(json_string_value(act), "silu") != 0)
+        return vb_err_set(x->err, "%s: hidden_act '%s' is not supported (silu)", x->path,
+                          json_string_value(act));
+    if (get_bool(x->root, "mlp_bias", false))
+        return vb_err_set(x->err, "%s: \"mlp_bias\": true is not supported", x->path);
+    c->tie_word_embeddings = get_bool(x->root, "tie_word_embeddings", false);
+    /* Qwen2 always has q/k/v bias (its config has no field for it). */
+    c->attention_bias = c->arch == VB_ARCH_QWEN2 || get_bool(x->root, "attention_bias", false);
+    c->qk_norm = c->arch == VB_ARCH_QWEN3;
+    json_t *dt = json_object_get(x->root, "torch_dtype");
+    if (!json_is_string(dt))
+        dt = json_object_get(x->root, "dtype");
+    snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s",
+             json_is_string(dt) ? json_string_value(dt) : "");
+    c->bos_token_id = -1;
+    json_t *bos = json_object_get(x->root, "bos_token_id");
+    if (json_is_integer(bos))
+        c->bos_token_id = (int)json_integer_value(bos);
+    if (get_eos(x->root, c, x->path, x->err))
+        return -1;
+    return check_sliding_window(x, c);
+}
+
+/* generation_config.json: eos ids (they win over config.json's: chat models
+ * list the end-of-turn token there) and sampling defaults. */
+static int load_generation(const char *path, model_config *c, vb_err *err)
+{
+    json_error_t je;
+    json_t *g = json_load_file(path, 0, &je);
+    if (!g)
+        return vb_err_set(err, "%s: %s (line %d)", path, je.text, je.line);
+    int rc = -1;
+    if (!json_is_object(g)) {
+        vb_err_set(err, "%s: not a JSON object", path);
+        goto out;
+    }
+    if (get_eos(g, c, path, err) || get_num(g, "temperature", &c->gen_temperature, path, err) ||
+        get_num(g, "top_p", &c->gen_top_p, path, err) ||
+        get_num(g, "repetition_penalty", &c->gen_repetition_penalty, path, err))
+        goto out;
+    json_t *k = json_object_get(g, "top_k");
+    if (json_is_integer(k))
+        c->gen_top_k = (int)json_integer_value(k);
+    json_t *b = json_object_get(g, "bos_token_id");
+    if (json_is_integer(b))
+        c->bos_token_id = (int)json_integer_value(b);
+    c->gen_do_sample = get_bool(g, "do_sample", false);
+    rc = 0;
+out:
+    json_decref(g);
+    return rc;
+}
+
+int model_config_load(model_config *c, const char *model_dir, vb_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->gen_temperature = c->gen_top_p = c->gen_repetition_penalty = NAN;
+    c->gen_top_k = -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", model_dir);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root)
+        return vb_err_set(err, "%s: %s", path, je.line > 0 ? je.text : "cannot read it (is --model a Hugging Face model directory?)");
+    cfg_ctx x = {root, path, err};
+    int rc = json_is_object(root) ? load_config(&x, c)
+                                  : vb_err_set(err, "%s: not a JSON object", path);
+    json_decref(root);
+    if (rc != 0)
+        return rc;
+    snprintf(path, sizeof path, "%s/generation_config.json", model_dir);
+    if (access(path, F_OK) == 0)
+        return load_generation(path, c, err);
+    return 0;
+}
