@@ -1,0 +1,400 @@
+/* The scheduler (see scheduler.h for the policy). */
+#include "engine/scheduler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int blocks_for(int n_tokens, int block_size) { return (n_tokens + block_size - 1) / block_size; }
+
+int sched_init(scheduler *s, const sched_options *opt, int n_blocks, int block_size, vb_err *err)
+{
+    memset(s, 0, sizeof *s);
+    if (opt->max_batch < 1 || opt->max_batched_tokens < 1)
+        return vb_err_set(err, "scheduler: --max-batch (%d) and --max-batched-tokens (%d) must be at least 1",
+                          opt->max_batch, opt->max_batched_tokens);
+    s->opt = *opt;
+    if (kv_blocks_init(&s->kv, n_blocks, block_size, err) < 0) return -1;
+    size_t nb = (size_t)opt->max_batch, nt = (size_t)opt->max_batched_tokens;
+    s->running = malloc(nb * sizeof *s->running);
+    s->plan.seqs = malloc(nb * sizeof *s->plan.seqs);
+    s->plan.token_ids = malloc(nt * sizeof *s->plan.token_ids);
+    s->plan.positions = malloc(nt * sizeof *s->plan.positions);
+    s->plan.slots = malloc(nt * sizeof *s->plan.slots);
+    s->plan.token_seq = malloc(nt * sizeof *s->plan.token_seq);
+    if (!s->running || !s->plan.seqs || !s->plan.token_ids || !s->plan.positions ||
+        !s->plan.slots || !s->plan.token_seq) {
+        sched_free(s);
+        return vb_err_set(err, "scheduler: out of host memory");
+    }
+    return 0;
+}
+
+static void seq_free_arrays(sched_seq *q)
+{
+    free(q->tokens);
+    free(q->block_table);
+    free(q->block_hash);
+    q->tokens = NULL;
+    q->block_table = NULL;
+    q->block_hash = NULL;
+}
+
+void sched_free(scheduler *s)
+{
+    for (int i = 0; i < s->n_slots; i++) seq_free_arrays(&s->seqs[i]);
+    free(s->seqs);
+    free(s->waiting);
+    free(s->running);
+    free(s->admit_hits);
+    free(s->plan.seqs);
+    free(s->plan.token_ids);
+    free(s->plan.positions);
+    free(s->plan.slots);
+    free(s->plan.token_seq);
+    kv_blocks_free(&s->kv);
+    memset(s, 0, sizeof *s);
+}
+
+static int grow(void **p, int *cap, int need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    int c = *cap ? *cap : 16;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, (size_t)c * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
+              int max_new_tokens, vb_err *err)
+{
+    int bs = s->kv.block_size;
+    if (n_prompt < 1) return vb_err_set(err, "sequence %lld: empty prompt", (long long)id);
+    if (max_new_tokens < 1)
+        return vb_err_set(err, "sequence %lld: max_new_tokens %d must be at least 1", (long long)id, max_new_tokens);
+    long capacity = (long)n_prompt + max_new_tokens;
+    if (capacity > (long)s->kv.n_blocks * bs)
+        return vb_err_set(err, "sequence %lld: %d prompt + %d new tokens need %ld KV blocks, the cache has %d "
+                          "(lower --max-new-tokens or --max-model-len, or give the KV cache more memory)",
+                          (long long)id, n_prompt, max_new_tokens, (capacity + bs - 1) / bs, s->kv.n_blocks);
+    int slot = -1;
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->seqs[i].state == SCHED_SEQ_FREE) { slot = i; break; }
+    if (slot < 0) {
+        if (grow((void **)&s->seqs, &s->cap_slots, s->n_slots + 1, sizeof *s->seqs) < 0)
+            return vb_err_set(err, "scheduler: out of host memory");
+        slot = s->n_slots++;
+        memset(&s->seqs[slot], 0, sizeof s->seqs[slot]);
+    }
+    if (grow((void **)&s->waiting, &s->cap_waiting, s->n_waiting + 1, sizeof *s->waiting) < 0)
+        return vb_err_set(err, "scheduler: out of host memory");
+    sched_seq *q = &s->seqs[slot];
+    memset(q, 0, sizeof *q);
+    q->id = id;
+    q->capacity = (int)capacity;
+    q->max_blocks = blocks_for(q->capacity, bs);
+    q->tokens = malloc((size_t)capacity * sizeof *q->tokens);
+    q->block_table = malloc((size_t)q->max_blocks * sizeof *q->block_table);
+    q->block_hash = malloc((size_t)q->max_blocks * sizeof *q->block_hash);
+    if (!q->tokens || !q->block_table || !q->block_hash) {
+        seq_free_arrays(q);
+        return vb_err_set(err, "scheduler: out of host memory for sequence %lld", (long long)id);
+    }
+    memcpy(q->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
+    q->n_prompt = q->n_tokens = n_prompt;
+    q->planned_in_step = -1;
+    q->state = SCHED_SEQ_WAITING;
+    s->waiting[s->n_waiting++] = slot;
+    return slot;
+}
+
+const sched_seq *sched_seq_get(const scheduler *s, int slot) { return &s->seqs[slot]; }
+
+bool sched_idle(const scheduler *s) { return s->n_waiting == 0 && s->n_running == 0; }
+
+/* Chain hashes of the first n_full blocks (all full of known tokens). */
+static void seq_hash_blocks(scheduler *s, sched_seq *q, int n_full)
+{
+    int bs = s->kv.block_size;
+    for (int j = q->n_hashed; j < n_full; j++)
+        q->block_hash[j] = kv_blocks_chain_hash(j ? q->block_hash[j - 1] : 0, q->tokens + (size_t)j * bs, bs);
+    if (n_full > q->n_hashed) q->n_hashed = n_full;
+}
+
+/* Last blocks first: published ones then sit nearer the LRU head than the
+ * prefix blocks before them, so a chain is evicted from its end and its
+ * shared start survives longest. */
+static void seq_release_blocks(scheduler *s, sched_seq *q)
+{
+    for (int j = q->n_blocks - 1; j >= 0; j--) kv_blocks_release(&s->kv, q->block_table[j]);
+    q->n_blocks = 0;
+    q->n_published = 0;
+    q->n_computed = 0;
+}
+
+static int running_index(const scheduler *s, int slot)
+{
+    for (int i = 0; i < s->n_running; i++)
+        if (s->running[i] == slot) return i;
+    return -1;
+}
+
+static void running_remove(scheduler *s, int slot)
+{
+    int i = running_index(s, slot);
+    memmove(s->running + i, s->running + i + 1, (size_t)(s->n_running - i - 1) * sizeof *s->running);
+    s->n_running--;
+}
+
+static void preempt(scheduler *s, int slot)
+{
+    sched_seq *q = &s->seqs[slot];
+    seq_release_blocks(s, q);
+    running_remove(s, slot);
+    /* The waiting array has room: every sequence fits in it at once. */
+    memmove(s->waiting + 1, s->waiting, (size_t)s->n_waiting * sizeof *s->waiting);
+    s->waiting[0] = slot;
+    s->n_waiting++;
+    q->state = SCHED_SEQ_WAITING;
+    q->n_preemptions++;
+    s->plan.n_preempted++;
+    s->stats.preemptions++;
+}
+
+/* The most recently admitted running sequence admitted after `slot` and
+ * not already in this step's plan, or -1. */
+static int pick_victim(const scheduler *s, int slot)
+{
+    int self = running_index(s, slot);
+    for (int i = s->n_running - 1; i > self; i--)
+        if (s->seqs[s->running[i]].planned_in_step != s->stats.steps) return s->running[i];
+    return -1;
+}
+
+static bool alloc_blocks(scheduler *s, sched_seq *q, int end)
+{
+    int need = blocks_for(end, s->kv.block_size) - q->n_blocks;
+    if (need > kv_blocks_n_free(&s->kv)) return false;
+    for (int i = 0; i < need; i++) q->block_table[q->n_blocks++] = kv_blocks_alloc(&s->kv);
+    return true;
+}
+
+static void plan_add(scheduler *s, int slot, int n_tokens, int *budget)
+{
+    sched_seq *q = &s->seqs[slot];
+    sched_step_plan *p = &s->plan;
+    sched_step_seq *st = &p->seqs[p->n_seqs++];
+    st->slot = slot;
+    st->id = q->id;
+    st->start = q->n_computed;
+    st->n_tokens = n_tokens;
+    st->context_len = q->n_computed + n_tokens;
+    st->tokens = q->tokens + q->n_computed;
+    st->block_table = q->block_table;
+    st->n_blocks = q->n_blocks;
+    st->n_generated = q->n_tokens - q->n_prompt;
+    st->is_decode = n_tokens == 1 && q->n_computed == q->n_tokens - 1 && q->n_computed > 0;
+    st->sample_index = st->context_len == q->n_tokens ? p->n_samples++ : -1;
+    q->planned_in_step = s->stats.steps;
+    *budget -= n_tokens;
+}
+
+/* Running decodes, in admission order, one token each. */
+static void plan_decodes(scheduler *s, const int *order, int n_order, int *budget)
+{
+    for (int i = 0; i < n_order && *budget > 0; i++) {
+        int slot = order[i];
+        sched_seq *q = &s->seqs[slot];
+        if (q->state != SCHED_SEQ_RUNNING || q->n_tokens - q->n_computed != 1) continue;
+        if (q->n_tokens >= q->capacity && q->n_tokens > q->n_prompt) continue; /* caller must finish it */
+        bool self_preempted = false;
+        while (!alloc_blocks(s, q, q->n_tokens)) {
+            int victim = pick_victim(s, slot);
+            if (victim < 0) {
+                preempt(s, slot);
+                self_preempted = true;
+                break;
+            }
+            preempt(s, victim);
+        }
+        if (!self_preempted) plan_add(s, slot, 1, budget);
+    }
+}
+
+/* Running prompts part-way through prefill: as large a chunk as the budget
+ * allows, preempting later sequences for blocks, else a smaller chunk. */
+static void plan_prefill_chunks(scheduler *s, const int *order, int n_order, int *budget)
+{
+    int bs = s->kv.block_size;
+    for (int i = 0; i < n_order && *budget > 0; i++) {
+        int slot = order[i];
+        sched_seq *q = &s->seqs[slot];
+        if (q->state != SCHED_SEQ_RUNNING || q->planned_in_step == s->stats.steps) continue;
+        int remaining = q->n_tokens - q->n_computed;
+        if (remaining <= 1) continue;
+        int chunk = remaining < *budget ? remaining : *budget;
+        while (!alloc_blocks(s, q, q->n_computed + chunk)) {
+            int victim = pick_victim(s, slot);
+            if (victim >= 0) {
+                preempt(s, victim);
+                continue;
+            }
+            int fits = (q->n_blocks + kv_blocks_n_free(&s->kv)) * bs - q->n_computed;
+            if (fits < chunk) chunk = fits;
+            if (chunk <= 0) break;
+        }
+        if (chunk > 0) plan_add(s, slot, chunk, budget);
+    }
+}
+
+/* Waiting sequences in order, reusing cached prefix blocks. Stops at the
+ * first that does not fit, so admission order is arrival order. */
+static void plan_admissions(scheduler *s, int *budget)
+{
+    int bs = s->kv.block_size;
+    while (s->n_waiting > 0 && *budget > 0 && s->n_running < s->opt.max_batch) {
+        int slot = s->waiting[0];
+        sched_seq *q = &s->seqs[slot];
+        /* At least the last token is computed: its logits give the next one. */
+        int max_hit = s->opt.prefix_cache ? (q->n_tokens - 1) / bs : 0;
+        if (grow((void **)&s->admit_hits, &s->cap_admit_hits, max_hit + 1, sizeof *s->admit_hits) < 0)
+            break; /* out of memory: admit nothing this step */
+        seq_hash_blocks(s, q, max_hit);
+        int n_hit = 0, n_hit_free = 0;
+        for (; n_hit < max_hit; n_hit++) {
+            int b = kv_blocks_find(&s->kv, q->block_hash[n_hit], n_hit ? q->block_hash[n_hit - 1] : 0,
+                                   q->tokens + (size_t)n_hit * bs);
+            if (b == KV_NO_BLOCK) break;
+            s->admit_hits[n_hit] = b;
+            n_hit_free += s->kv.ref_count[b] == 0;
+        }
+        int cached = n_hit * bs;
+        int remaining = q->n_tokens - cached;
+        int chunk = remaining < *budget ? remaining : *budget;
+        int avail = kv_blocks_n_free(&s->kv) - n_hit_free; /* after taking the hits off the free list */
+        if (blocks_for(cached + chunk, bs) - n_hit > avail) chunk = (n_hit + avail) * bs - cached;
+        if (chunk <= 0) break;
+
+        for (int j = 0; j < n_hit; j++) {
+            kv_blocks_acquire(&s->kv, s->admit_hits[j]);
+            q->block_table[j] = s->admit_hits[j];
+        }
+        q->n_blocks = n_hit;
+        q->n_published = n_hit;
+        q->n_computed = cached;
+        q->n_cached_tokens = cached;
+        alloc_blocks(s, q, cached + chunk); /* fits: checked above */
+        s->stats.prefix_query_tokens += q->n_tokens;
+        s->stats.prefix_hit_tokens += cached;
+
+        memmove(s->waiting, s->waiting + 1, (size_t)(s->n_waiting - 1) * sizeof *s->waiting);
+        s->n_waiting--;
+        q->state = SCHED_SEQ_RUNNING;
+        s->running[s->n_running++] = slot;
+        s->plan.n_admitted++;
+        plan_add(s, slot, chunk, budget);
+    }
+}
+
+/* Decodes first, then prefill chunks, each group in admission order, so
+ * the forward pass sees the one-token rows together. */
+static void plan_sort_decodes_first(sched_step_plan *p)
+{
+    int n_dec = 0;
+    for (int i = 0; i < p->n_seqs; i++) {
+        if (!p->seqs[i].is_decode) continue;
+        sched_step_seq d = p->seqs[i];
+        memmove(p->seqs + n_dec + 1, p->seqs + n_dec, (size_t)(i - n_dec) * sizeof *p->seqs);
+        p->seqs[n_dec++] = d;
+    }
+    p->n_decode = n_dec;
+    p->n_samples = 0;
+    for (int i = 0; i < p->n_seqs; i++)
+        if (p->seqs[i].sample_index >= 0) p->seqs[i].sample_index = p->n_samples++;
+}
+
+static void plan_flatten(scheduler *s)
+{
+    sched_step_plan *p = &s->plan;
+    int bs = s->kv.block_size, t = 0;
+    for (int i = 0; i < p->n_seqs; i++) {
+        sched_step_seq *st = &p->seqs[i];
+        st->token_offset = t;
+        for (int k = 0; k < st->n_tokens; k++, t++) {
+            int pos = st->start + k;
+            p->token_ids[t] = st->tokens[k];
+            p->positions[t] = pos;
+            p->slots[t] = (int64_t)st->block_table[pos / bs] * bs + pos % bs;
+            p->token_seq[t] = i;
+        }
+    }
+    p->n_tokens = t;
+}
+
+const sched_step_plan *sched_step(scheduler *s)
+{
+    sched_step_plan *p = &s->plan;
+    p->n_seqs = p->n_decode = p->n_samples = p->n_tokens = 0;
+    p->n_preempted = p->n_admitted = 0;
+    int budget = s->opt.max_batched_tokens;
+
+    /* A snapshot of the running order: preemption edits s->running. */
+    int order[s->n_running > 0 ? s->n_running : 1];
+    int n_order = s->n_running;
+    memcpy(order, s->running, (size_t)n_order * sizeof *order);
+    plan_decodes(s, order, n_order, &budget);
+    plan_prefill_chunks(s, order, n_order, &budget);
+    plan_admissions(s, &budget);
+    plan_sort_decodes_first(p);
+    plan_flatten(s);
+    s->plan_pending = p->n_seqs > 0;
+    return p;
+}
+
+void sched_step_done(scheduler *s, const int32_t *sampled)
+{
+    sched_step_plan *p = &s->plan;
+    if (!s->plan_pending) return;
+    int bs = s->kv.block_size;
+    for (int i = 0; i < p->n_seqs; i++) {
+        sched_step_seq *st = &p->seqs[i];
+        sched_seq *q = &s->seqs[st->slot];
+        q->n_computed += st->n_tokens;
+        if (st->is_decode) s->stats.decode_tokens += st->n_tokens;
+        else s->stats.prefill_tokens += st->n_tokens;
+        if (s->opt.prefix_cache) {
+            int n_full = q->n_computed / bs;
+            seq_hash_blocks(s, q, n_full);
+            for (int j = q->n_published; j < n_full; j++)
+                kv_blocks_publish(&s->kv, q->block_table[j], q->block_hash[j],
+                                  j ? q->block_hash[j - 1] : 0, q->tokens + (size_t)j * bs);
+            if (n_full > q->n_published) q->n_published = n_full;
+        }
+        if (st->sample_index >= 0 && q->n_tokens < q->capacity)
+            q->tokens[q->n_tokens++] = sampled[st->sample_index];
+    }
+    s->stats.tokens_computed += p->n_tokens;
+    if (kv_blocks_n_used(&s->kv) > s->stats.max_blocks_used) s->stats.max_blocks_used = kv_blocks_n_used(&s->kv);
+    s->stats.steps++;
+    s->plan_pending = false;
+}
+
+void sched_finish(scheduler *s, int slot)
+{
+    sched_seq *q = &s->seqs[slot];
+    if (q->state == SCHED_SEQ_RUNNING) {
+        seq_release_blocks(s, q);
+        running_remove(s, slot);
+    } else if (q->state == SCHED_SEQ_WAITING) {
+        for (int i = 0; i < s->n_waiting; i++)
+            if (s->waiting[i] == slot) {
+                memmove(s->waiting + i, s->waiting + i + 1, (size_t)(s->n_waiting - i - 1) * sizeof *s->waiting);
+                s->n_waiting--;
+                break;
+            }
+    }
+    seq_free_arrays(q);
+    q->state = SCHED_SEQ_FREE;
+}
