@@ -1,0 +1,196 @@
+/* The CPU backend's memory, the small element-wise ops, the TP all-reduce,
+ * and the vb_backend table (see cpu_backend.h; matmul and attention live in
+ * their own files). */
+#include "cpu/cpu_backend.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpu/cpu_internal.h"
+#include "dist/mpi_check.h"
+
+static void *cpu_alloc(vb_backend *b, size_t bytes)
+{
+    (void)b;
+    return calloc(1, bytes ? bytes : 1);
+}
+
+static void cpu_free(vb_backend *b, void *p)
+{
+    (void)b;
+    free(p);
+}
+
+static void cpu_copy(vb_backend *b, void *dst, const void *src, size_t bytes)
+{
+    (void)b;
+    memcpy(dst, src, bytes);
+}
+
+static void cpu_step_begin(vb_backend *b, const step_batch *sb)
+{
+    cpu_ctx *c = cpu_ctx_of(b);
+    c->step = sb;
+    if (sb->n_tokens > c->tok_seq_cap) {
+        int *p = realloc(c->tok_seq, sizeof(int) * (size_t)sb->n_tokens);
+        if (!p) {
+            fprintf(stderr, "cpu backend: out of memory for a step of %d tokens\n", sb->n_tokens);
+            abort();
+        }
+        c->tok_seq = p;
+        c->tok_seq_cap = sb->n_tokens;
+    }
+    for (int s = 0; s < sb->n_seqs; s++)
+        for (int t = sb->seq_start[s]; t < sb->seq_start[s + 1]; t++)
+            c->tok_seq[t] = s;
+}
+
+static void cpu_embed(vb_backend *b, void *out_, const void *table_, int hidden,
+                      int vocab_start, int vocab_local)
+{
+    const step_batch *sb = cpu_ctx_of(b)->step;
+    float *out = out_;
+    const float *table = table_;
+    for (int t = 0; t < sb->n_tokens; t++) {
+        int r = sb->tokens[t] - vocab_start;
+        float *o = out + (size_t)t * hidden;
+        if (r >= 0 && r < vocab_local)
+            memcpy(o, table + (size_t)r * hidden, sizeof(float) * (size_t)hidden);
+        else
+            memset(o, 0, sizeof(float) * (size_t)hidden);
+    }
+}
+
+/* As transformers' RMSNorm in fp32: x * rsqrt(mean(x^2) + eps) * w. The sum
+ * of squares is accumulated in double so the result does not depend on
+ * the row length's rounding. */
+static void cpu_rmsnorm(vb_backend *b, void *out_, void *resid_, const void *add_,
+                        const void *w_, int rows, int dim, float eps)
+{
+    (void)b;
+    float *out = out_, *resid = resid_;
+    const float *add = add_, *w = w_;
+    for (int r = 0; r < rows; r++) {
+        float *x = resid + (size_t)r * dim, *o = out + (size_t)r * dim;
+        if (add) {
+            const float *a = add + (size_t)r * dim;
+            for (int i = 0; i < dim; i++)
+                x[i] += a[i];
+        }
+        double ss = 0.0;
+        for (int i = 0; i < dim; i++)
+            ss += (double)x[i] * x[i];
+        float inv = 1.0f / sqrtf((float)(ss / dim) + eps);
+        for (int i = 0; i < dim; i++)
+            o[i] = w[i] * (x[i] * inv);
+    }
+}
+
+static void cpu_silu_gate(vb_backend *b, void *out_, const void *gate_, const void *up_, size_t n)
+{
+    (void)b;
+    float *out = out_;
+    const float *gate = gate_, *up = up_;
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+static void cpu_last_rows(vb_backend *b, void *out, const void *in, int dim)
+{
+    const step_batch *sb = cpu_ctx_of(b)->step;
+    for (int s = 0; s < sb->n_seqs; s++)
+        memcpy((float *)out + (size_t)s * dim,
+               (const float *)in + (size_t)(sb->seq_start[s + 1] - 1) * dim,
+               sizeof(float) * (size_t)dim);
+}
+
+static void cpu_lm_head(vb_backend *b, float *logits, const void *x, const void *w,
+                        int rows, int hidden, int vocab_local)
+{
+    cpu_matmul(b, logits, x, w, NULL, rows, hidden, vocab_local);
+}
+
+/* MPI counts are int: large buffers go in chunks. */
+static void cpu_all_reduce_sum(vb_backend *b, void *buf, size_t n)
+{
+    cpu_ctx *c = cpu_ctx_of(b);
+    if (c->tp <= 1)
+        return;
+    const size_t chunk = (size_t)1 << 30;
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t len = n - off < chunk ? n - off : chunk;
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, (float *)buf + off, (int)len, MPI_FLOAT,
+                                MPI_SUM, c->tp_comm));
+    }
+}
+
+static void cpu_destroy(vb_backend *b)
+{
+    if (!b)
+        return;
+    cpu_ctx *c = cpu_ctx_of(b);
+    cpu_pool_destroy(c->pool);
+    free(c->tok_seq);
+    free(c);
+    free(b);
+}
+
+static int default_threads(int ranks_on_node)
+{
+    const char *env = getenv("VB_CPU_THREADS");
+    if (env && atoi(env) > 0)
+        return atoi(env);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int per_rank = (int)(cores / (ranks_on_node > 0 ? ranks_on_node : 1));
+    return per_rank > 0 ? per_rank : 1;
+}
+
+vb_backend *cpu_backend_create(int n_threads, MPI_Comm tp_comm, int ranks_on_node)
+{
+    vb_backend *b = calloc(1, sizeof *b);
+    cpu_ctx *c = calloc(1, sizeof *c);
+    if (!b || !c) {
+        free(b);
+        free(c);
+        return NULL;
+    }
+    c->tp_comm = tp_comm;
+    c->tp = 1;
+    if (tp_comm != MPI_COMM_NULL)
+        MPI_CHECK(MPI_Comm_size(tp_comm, &c->tp));
+    c->pool = cpu_pool_create(n_threads > 0 ? n_threads : default_threads(ranks_on_node));
+    if (!c->pool) {
+        free(b);
+        free(c);
+        return NULL;
+    }
+    b->name = "cpu";
+    b->act_size = sizeof(float);
+    b->ctx = c;
+    b->alloc = cpu_alloc;
+    b->free = cpu_free;
+    b->to_device = cpu_copy;
+    b->to_host = cpu_copy;
+    b->step_begin = cpu_step_begin;
+    b->embed = cpu_embed;
+    b->matmul = cpu_matmul;
+    b->rmsnorm = cpu_rmsnorm;
+    b->rope_kv_write = cpu_rope_kv_write;
+    b->attention = cpu_attention;
+    b->silu_gate = cpu_silu_gate;
+    b->last_rows = cpu_last_rows;
+    b->lm_head = cpu_lm_head;
+    b->all_reduce_sum = cpu_all_reduce_sum;
+    b->destroy = cpu_destroy;
+    return b;
+}
+
+int cpu_backend_threads(const vb_backend *b)
+{
+    return cpu_pool_threads(((const cpu_ctx *)b->ctx)->pool);
+}

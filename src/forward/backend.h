@@ -1,0 +1,97 @@
+/* The backend interface: the handful of operations one transformer forward
+ * pass needs, so that forward.c is written once and runs on the CPU (plain C,
+ * fp32, the numerical oracle) and on CUDA (fp16 kernels, cuBLAS, NCCL).
+ *
+ * Buffers are opaque `void *` in the backend's memory (host memory for the
+ * CPU backend, device memory for CUDA). Activation buffers hold elements of
+ * `act_size` bytes (4 on the CPU, 2 for fp16); logits are always fp32.
+ * Weight pointers come from model_weights (same dtype convention). Shapes are
+ * row-major, [rows, cols], with T = the step's new tokens.
+ *
+ * Ops that need the step's layout (token ids, positions, sequence starts,
+ * block tables) read it from the last step_begin(): the backend copies the
+ * flat arrays of the step_batch to wherever its kernels can read them.
+ *
+ * The paged KV cache, per layer: K and V each [num_blocks, block_size,
+ * kv_heads, head_dim]; position p of sequence s lives in block
+ * block_tables[s][p / block_size], row p % block_size. */
+#ifndef VB_BACKEND_H
+#define VB_BACKEND_H
+
+#include <stddef.h>
+
+#include "forward/step_batch.h"
+
+typedef struct vb_backend vb_backend;
+
+struct vb_backend {
+    const char *name;   /* "cpu", "cuda" */
+    size_t act_size;    /* bytes per activation / KV-cache element */
+    void *ctx;          /* the backend's own state */
+
+    /* --- memory */
+    void *(*alloc)(vb_backend *b, size_t bytes);  /* zeroed; NULL when out of memory */
+    void (*free)(vb_backend *b, void *p);
+    void (*to_device)(vb_backend *b, void *dst, const void *src, size_t bytes);
+    void (*to_host)(vb_backend *b, void *dst, const void *src, size_t bytes);
+
+    /* Makes the step's metadata visible to the ops below, until the next
+     * step_begin. sb stays valid (and unchanged) until then. */
+    void (*step_begin)(vb_backend *b, const step_batch *sb);
+
+    /* out[T, hidden] = row (token - vocab_start) of table[vocab_local, hidden]
+     * for tokens in this rank's vocabulary slice, zeros for the others (an
+     * all-reduce over the TP group then completes every row). */
+    void (*embed)(vb_backend *b, void *out, const void *table, int hidden,
+                  int vocab_start, int vocab_local);
+
+    /* out[T, n_out] = x[T, n_in] * w[n_out, n_in]^T (+ bias[n_out] when not NULL). */
+    void (*matmul)(vb_backend *b, void *out, const void *x, const void *w,
+                   const void *bias, int T, int n_in, int n_out);
+
+    /* RMSNorm with the residual add fused in front:
+     *   if add != NULL: residual += add   (residual[rows, dim] updated in place)
+     *   out = residual / sqrt(mean(residual^2) + eps) * w
+     * With add == NULL and residual == out it is a plain in-place norm (the
+     * qwen3 per-head q/k norm uses rows = T * heads, dim = head_dim). */
+    void (*rmsnorm)(vb_backend *b, void *out, void *residual, const void *add,
+                    const void *w, int rows, int dim, float eps);
+
+    /* Rotates q[T, heads, head_dim] in place and k[T, kv_heads, head_dim]
+     * (in place too), then writes k and v[T, kv_heads, head_dim] into this
+     * layer's cache at each token's slot. RoPE in the rotate-half layout of
+     * Hugging Face: for i < head_dim/2, with a = position * inv_freq[i]
+     * (fp32, like transformers), c = cos(a) * cos_sin_scale, s likewise,
+     *   x[i] <- x[i] c - x[i + d/2] s;  x[i + d/2] <- x[i + d/2] c + x[i] s.
+     * inv_freq is a backend buffer of head_dim/2 fp32; cos_sin_scale is
+     * yarn's attention factor (1 otherwise). */
+    void (*rope_kv_write)(vb_backend *b, void *q, void *k, const void *v,
+                          void *k_cache, void *v_cache, const void *inv_freq,
+                          float cos_sin_scale, int heads, int kv_heads,
+                          int head_dim, int block_size);
+
+    /* out[T, heads, head_dim]: each new token's query heads attend to every
+     * cached position <= its own in its sequence (causal, ragged, paged);
+     * query head h reads key/value head h / (heads / kv_heads) (GQA);
+     * softmax(q k^T * scale) v with fp32 softmax. */
+    void (*attention)(vb_backend *b, void *out, const void *q, const void *k_cache,
+                      const void *v_cache, int heads, int kv_heads, int head_dim,
+                      int block_size, float scale);
+
+    /* out[n] = silu(gate[n]) * up[n]. */
+    void (*silu_gate)(vb_backend *b, void *out, const void *gate, const void *up, size_t n);
+
+    /* out[n_seqs, dim] = the row of each sequence's last new token in in[T, dim]. */
+    void (*last_rows)(vb_backend *b, void *out, const void *in, int dim);
+
+    /* logits[rows, vocab_local] (fp32) = x[rows, hidden] * w[vocab_local, hidden]^T. */
+    void (*lm_head)(vb_backend *b, float *logits, const void *x, const void *w,
+                    int rows, int hidden, int vocab_local);
+
+    /* Sums buf[n] (activation dtype) in place over the TP group; a no-op for tp = 1. */
+    void (*all_reduce_sum)(vb_backend *b, void *buf, size_t n);
+
+    void (*destroy)(vb_backend *b);
+};
+
+#endif

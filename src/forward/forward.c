@@ -1,0 +1,137 @@
+/* The forward pass: see forward.h. Reads like llama2.c's forward(), one
+ * layer at a time, with every operation a backend call. */
+#include "forward/forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward/rope.h"
+
+int forward_init(forward_state *f, vb_backend *b, const model_config *cfg,
+                 const tp_plan *plan, const model_weights *w, int max_tokens,
+                 vb_err *err)
+{
+    memset(f, 0, sizeof *f);
+    f->b = b;
+    f->cfg = cfg;
+    f->plan = plan;
+    f->w = w;
+    f->max_tokens = max_tokens;
+    f->q_dim = plan->heads_local * cfg->head_dim;
+    f->kv_dim = plan->kv_heads_local * cfg->head_dim;
+    f->attn_scale = 1.0f / sqrtf((float)cfg->head_dim);
+
+    /* The attention op maps local query head i to local kv head
+     * i / (heads_local / kv_heads_local); that is the model's GQA grouping
+     * only if the plan keeps whole groups (or one replicated kv head). */
+    int group = cfg->n_heads / cfg->n_kv_heads;
+    if (plan->kv_heads_local <= 0 || plan->heads_local % plan->kv_heads_local != 0 ||
+        plan->head_start / group != plan->kv_head_start ||
+        plan->heads_local / plan->kv_heads_local != (plan->heads_local < group ? plan->heads_local : group))
+        return vb_err_set(err, "forward: TP plan keeps query heads [%d, +%d) with kv heads [%d, +%d): "
+                          "not whole GQA groups of %d", plan->head_start, plan->heads_local,
+                          plan->kv_head_start, plan->kv_heads_local, group);
+    if (cfg->head_dim % 2 != 0 || cfg->head_dim > 512)
+        return vb_err_set(err, "forward: head_dim %d unsupported (must be even, <= 512)", cfg->head_dim);
+
+    size_t T = (size_t)max_tokens, a = b->act_size;
+    size_t hidden = (size_t)cfg->hidden_size, inter = (size_t)plan->inter_local;
+    void **bufs[] = {&f->resid, &f->h, &f->q, &f->k, &f->v, &f->att, &f->proj,
+                     &f->gate, &f->up, &f->sel};
+    size_t sizes[] = {T * hidden, T * hidden, T * f->q_dim, T * f->kv_dim, T * f->kv_dim,
+                      T * f->q_dim, T * hidden, T * inter, T * inter, T * hidden};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        *bufs[i] = b->alloc(b, sizes[i] * a);
+        if (!*bufs[i])
+            goto oom;
+    }
+    f->logits = b->alloc(b, T * (size_t)plan->vocab_local * sizeof(float));
+    f->inv_freq = b->alloc(b, (size_t)(cfg->head_dim / 2) * sizeof(float));
+    if (!f->logits || !f->inv_freq)
+        goto oom;
+
+    float *inv = malloc(sizeof(float) * (size_t)(cfg->head_dim / 2));
+    if (!inv)
+        goto oom;
+    rope_inv_freq(cfg, inv, &f->cos_sin_scale);
+    b->to_device(b, f->inv_freq, inv, sizeof(float) * (size_t)(cfg->head_dim / 2));
+    free(inv);
+    return 0;
+oom:
+    forward_free(f);
+    return vb_err_set(err, "forward: out of %s memory for activations of %d tokens",
+                      b->name, max_tokens);
+}
+
+void forward_free(forward_state *f)
+{
+    if (!f->b)
+        return;
+    void *bufs[] = {f->resid, f->h, f->q, f->k, f->v, f->att, f->proj,
+                    f->gate, f->up, f->sel, f->logits, f->inv_freq};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i])
+            f->b->free(f->b, bufs[i]);
+    memset(f, 0, sizeof *f);
+}
+
+const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_cache *kv)
+{
+    vb_backend *b = f->b;
+    const model_config *c = f->cfg;
+    const tp_plan *p = f->plan;
+    const model_weights *w = f->w;
+    int T = sb->n_tokens, H = c->hidden_size, hd = c->head_dim;
+    float eps = (float)c->rms_norm_eps;
+
+    if (T <= 0 || T > f->max_tokens)
+        return NULL; /* the scheduler's token budget must fit forward_init's max_tokens */
+    b->step_begin(b, sb);
+
+    /* Embedding: each rank holds a vocabulary slice; the all-reduce fills
+     * in the rows other ranks own. */
+    b->embed(b, f->resid, w->embed, H, p->vocab_start, p->vocab_local);
+    b->all_reduce_sum(b, f->resid, (size_t)T * H);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *lw = &w->layers[l];
+
+        /* attention block; the previous layer's MLP output joins the
+         * residual inside the norm */
+        b->rmsnorm(b, f->h, f->resid, l == 0 ? NULL : f->proj, lw->input_norm, T, H, eps);
+        b->matmul(b, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
+        b->matmul(b, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
+        b->matmul(b, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
+        if (c->qk_norm) {
+            b->rmsnorm(b, f->q, f->q, NULL, lw->q_norm, T * p->heads_local, hd, eps);
+            b->rmsnorm(b, f->k, f->k, NULL, lw->k_norm, T * p->kv_heads_local, hd, eps);
+        }
+        b->rope_kv_write(b, f->q, f->k, f->v, kv->k[l], kv->v[l], f->inv_freq,
+                         f->cos_sin_scale, p->heads_local, p->kv_heads_local, hd,
+                         kv->block_size);
+        b->attention(b, f->att, f->q, kv->k[l], kv->v[l], p->heads_local,
+                     p->kv_heads_local, hd, kv->block_size, f->attn_scale);
+        b->matmul(b, f->proj, f->att, lw->o, NULL, T, f->q_dim, H);
+        b->all_reduce_sum(b, f->proj, (size_t)T * H);
+
+        /* MLP block: silu(gate) * up, down; rows of gate/up and columns of
+         * down are this rank's slice, so down gives partial sums */
+        b->rmsnorm(b, f->h, f->resid, f->proj, lw->post_norm, T, H, eps);
+        b->matmul(b, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
+        b->matmul(b, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
+        b->silu_gate(b, f->gate, f->gate, f->up, (size_t)T * p->inter_local);
+        b->matmul(b, f->proj, f->gate, lw->down, NULL, T, p->inter_local, H);
+        b->all_reduce_sum(b, f->proj, (size_t)T * H);
+    }
+
+    b->rmsnorm(b, f->h, f->resid, f->proj, w->final_norm, T, H, eps);
+    const void *rows = f->h;
+    if (!sb->all_logits) {
+        b->last_rows(b, f->sel, f->h, H);
+        rows = f->sel;
+    }
+    const void *head = w->lm_head ? w->lm_head : w->embed;
+    b->lm_head(b, f->logits, rows, head, step_batch_n_out(sb), H, p->vocab_local);
+    return f->logits;
+}
