@@ -86,10 +86,13 @@ static int parse_entry(const char *fname, const char *name, json_t *e, uint64_t 
         return vb_err_set(err, "%s: tensor '%s': data_offsets is not [begin, end]", fname, name);
     json_int_t b = json_integer_value(json_array_get(jo, 0)),
                en = json_integer_value(json_array_get(jo, 1));
-    if (b < 0 || en < b || (uint64_t)en > data_size)
-        return vb_err_set(err, "%s: tensor '%s': data_offsets [%lld, %lld] outside the data "
-                          "section (%llu bytes)", fname, name, (long long)b, (long long)en,
-                          (unsigned long long)data_size);
+    if (b < 0 || en < b)
+        return vb_err_set(err, "%s: tensor '%s': data_offsets [%lld, %lld] are not a byte range",
+                          fname, name, (long long)b, (long long)en);
+    if ((uint64_t)en > data_size)
+        return vb_err_set(err, "%s: tensor '%s': data_offsets [%lld, %lld] run past the end of "
+                          "the data section (%llu bytes): file truncated or offsets corrupt",
+                          fname, name, (long long)b, (long long)en, (unsigned long long)data_size);
     t->begin = (uint64_t)b;
     t->end = (uint64_t)en;
     if (count * esize != t->end - t->begin)

@@ -1,0 +1,105 @@
+/* memory_plan_make: see memory_plan.h. The overhead lines are estimates of
+ * what the CUDA backend allocates besides weights and KV cache; each says
+ * how it is computed so a measured figure can replace a guess. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/memory_plan.h"
+
+#define MiB (1024ull * 1024ull)
+
+uint64_t model_parameter_count(const model_config *c)
+{
+    uint64_t H = (uint64_t)c->hidden_size, hd = (uint64_t)c->head_dim;
+    uint64_t q = (uint64_t)c->n_heads * hd, kv = (uint64_t)c->n_kv_heads * hd;
+    uint64_t layer = H * q + 2 * H * kv + q * H            /* q, k, v, o */
+                     + 3 * H * (uint64_t)c->intermediate_size /* gate, up, down */
+                     + 2 * H;                             /* two norms */
+    if (c->attention_bias)
+        layer += q + 2 * kv;
+    if (c->qk_norm)
+        layer += 2 * hd;
+    uint64_t embed = (uint64_t)c->vocab_size * H;
+    return embed * (c->tie_word_embeddings ? 1 : 2) + (uint64_t)c->n_layers * layer + H;
+}
+
+/* This rank's parameters after the split. */
+static uint64_t rank_parameters(const model_config *c, const tp_plan *p)
+{
+    uint64_t H = (uint64_t)c->hidden_size, hd = (uint64_t)c->head_dim;
+    uint64_t q = (uint64_t)p->heads_local * hd, kv = (uint64_t)p->kv_heads_local * hd;
+    uint64_t layer = H * q + 2 * H * kv + q * H + 3 * H * (uint64_t)p->inter_local + 2 * H;
+    if (c->attention_bias)
+        layer += q + 2 * kv;
+    if (c->qk_norm)
+        layer += 2 * hd;
+    uint64_t embed = (uint64_t)p->vocab_local * H;
+    return embed * (c->tie_word_embeddings ? 1 : 2) + (uint64_t)c->n_layers * layer + H;
+}
+
+static void line(memory_plan *m, const char *name, uint64_t bytes, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void line(memory_plan *m, const char *name, uint64_t bytes, const char *fmt, ...)
+{
+    if (m->n_overhead >= VB_PLAN_MAX_LINES)
+        return;
+    memory_line *l = &m->overhead[m->n_overhead++];
+    l->name = name;
+    l->bytes = bytes;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->how, sizeof l->how, fmt, ap);
+    va_end(ap);
+    m->overhead_bytes += bytes;
+}
+
+void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
+                      uint64_t gpu_memory, double utilization, int max_model_len)
+{
+    memset(m, 0, sizeof *m);
+    m->parameters = model_parameter_count(c);
+    m->weight_bytes_per_rank = 2 * rank_parameters(c, p);
+    m->kv_bytes_per_token = 2ull /* K, V */ * (uint64_t)c->n_layers *
+                            (uint64_t)p->kv_heads_local * (uint64_t)c->head_dim * 2 /* fp16 */;
+    m->max_model_len = max_model_len > 0 ? max_model_len : c->max_position_embeddings;
+    m->token_budget = VB_PLAN_TOKEN_BUDGET;
+    m->max_seqs = VB_PLAN_MAX_SEQS;
+    if (gpu_memory == 0)
+        return;
+    m->gpu_memory = gpu_memory;
+    m->utilization = utilization;
+    m->budget = (uint64_t)((double)gpu_memory * utilization);
+
+    uint64_t T = (uint64_t)m->token_budget, S = (uint64_t)m->max_seqs;
+    uint64_t H = (uint64_t)c->hidden_size, hd = (uint64_t)c->head_dim;
+    uint64_t ql = (uint64_t)p->heads_local * hd, kl = (uint64_t)p->kv_heads_local * hd;
+    uint64_t il = (uint64_t)p->inter_local;
+    line(m, "cuda_context", 300 * MiB,
+         "CUDA context, kernels and cuBLAS handle (estimate; not cudaMalloc'd)");
+    line(m, "cublas_workspace", 32 * MiB, "cublasSetWorkspace, fixed");
+    line(m, "nccl_buffers", p->tp > 1 ? 64 * MiB : 0,
+         "NCCL channels for the TP all-reduce (estimate; 0 at tp 1)");
+    /* The step's activations: the residual stream stays fp32, the rest is
+     * fp16; buffers are reused layer after layer, so one layer's worth. */
+    uint64_t act = T * (H * 4 + H * 2 + (ql + 2 * kl) * 2 + ql * 2 + 2 * il * 2 + il * 2);
+    line(m, "activations", act,
+         "%llu tokens x (fp32 residual + fp16 norm, qkv, attn, gate/up, act) of one layer",
+         (unsigned long long)T);
+    line(m, "logits", S * (uint64_t)p->vocab_local * 4,
+         "%llu sequences x %d local vocab x fp32", (unsigned long long)S, p->vocab_local);
+    line(m, "attention_split_scratch", S * (uint64_t)p->heads_local * 16 * (hd + 2) * 4,
+         "decode split over 16 sequence chunks: partial outputs and max/sum, fp32");
+    line(m, "rope_tables", (uint64_t)m->max_model_len * hd * 4,
+         "cos and sin for %d positions x %llu/2 frequencies, fp32", m->max_model_len,
+         (unsigned long long)hd);
+    line(m, "cuda_graphs", 48 * MiB, "decode graphs for batch-size buckets (estimate)");
+
+    uint64_t used = m->weight_bytes_per_rank + m->overhead_bytes;
+    if (m->budget > used) {
+        uint64_t block = m->kv_bytes_per_token * VB_KV_BLOCK_TOKENS;
+        m->kv_blocks = (int64_t)((m->budget - used) / block);
+        m->kv_tokens = m->kv_blocks * VB_KV_BLOCK_TOKENS;
+        m->kv_cache_bytes = (uint64_t)m->kv_blocks * block;
+    }
+}

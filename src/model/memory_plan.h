@@ -1,0 +1,52 @@
+/* The memory plan of one rank: parameters, weight bytes, KV-cache bytes per
+ * token, the fixed overheads, and how many KV tokens fit in what is left.
+ *
+ * Worked out from config.json and the TP plan alone, so `inspect` can
+ * answer before any weight is downloaded and the engine sizes its KV pool
+ * with the same arithmetic. Everything on the GPU is fp16 (DESIGN.md). */
+#ifndef VB_MEMORY_PLAN_H
+#define VB_MEMORY_PLAN_H
+
+#include <stdint.h>
+
+#include "model/model_config.h"
+#include "model/tp_plan.h"
+
+#define VB_KV_BLOCK_TOKENS 16     /* tokens per paged KV block */
+#define VB_PLAN_TOKEN_BUDGET 2048 /* tokens per engine step (prefill chunk) */
+#define VB_PLAN_MAX_SEQS 256      /* sequences per decode step */
+#define VB_PLAN_MAX_LINES 12
+
+typedef struct memory_line {
+    const char *name;
+    uint64_t bytes;
+    char how[112];            /* the formula, for the listing */
+} memory_line;
+
+typedef struct memory_plan {
+    uint64_t parameters;              /* whole model, tied embeddings once */
+    uint64_t weight_bytes_per_rank;   /* fp16 */
+    uint64_t kv_bytes_per_token;      /* per rank: K and V, every layer, local kv heads */
+    int max_model_len;
+    int token_budget, max_seqs;
+
+    /* Filled when gpu_memory > 0. */
+    uint64_t gpu_memory;              /* total per GPU */
+    double utilization;
+    uint64_t budget;                  /* gpu_memory * utilization */
+    memory_line overhead[VB_PLAN_MAX_LINES];
+    int n_overhead;
+    uint64_t overhead_bytes;
+    uint64_t kv_cache_bytes;          /* what is left for the KV pool, whole blocks */
+    int64_t kv_blocks, kv_tokens;     /* 0 when nothing is left */
+} memory_plan;
+
+/* gpu_memory 0 = unknown: only the model figures are filled. max_model_len
+ * 0 = the config's max_position_embeddings. */
+void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
+                      uint64_t gpu_memory, double utilization, int max_model_len);
+
+/* Whole-model parameter count. */
+uint64_t model_parameter_count(const model_config *c);
+
+#endif

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# voltbatch inspect: the acceptance figures on the real Qwen2.5-14B-Instruct
+# config.json (vLLM reports 458,000 KV tokens per rank for tp 4 on a
+# V100-32GB at 0.9 utilisation; we must fit at least as many), and one clear
+# line with exit status 2 for each broken checkpoint or config in
+# tests/model/fixtures/broken (written by scripts/make-model-fixtures).
+#
+# usage: test_inspect.sh VOLTBATCH FIXTURES_DIR QWEN14B_DIR
+set -u
+vb=$1 fx=$2 qwen=$3
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+
+# json_int KEY: the integer value of "KEY" in $out.
+json_int() { printf '%s\n' "$out" | sed -n "s/^  \"$1\": \\([0-9]*\\),\\{0,1\\}\$/\\1/p"; }
+
+if [ -f "$qwen/config.json" ]; then
+    run_capture "$vb" inspect --model "$qwen" --tp 4 --json --gpu-memory 32510MiB \
+        --gpu-memory-utilization 0.9
+    check "qwen14b json exits 0" [ "$rc" -eq 0 ]
+    for k in architecture parameters tp weight_bytes_per_rank kv_bytes_per_token_per_rank \
+             kv_tokens_per_rank overhead; do
+        check "qwen14b json has $k" contains "$out" "\"$k\":"
+    done
+    params=$(json_int parameters) wb=$(json_int weight_bytes_per_rank) kv=$(json_int kv_tokens_per_rank)
+    echo "parameters=$params weight_bytes_per_rank=$wb kv_tokens_per_rank=$kv"
+    # 14.77e9 +- 0.5%
+    check "qwen14b parameters 14.77e9 +-0.5%" [ "$params" -ge 14696150000 -a "$params" -le 14843850000 ]
+    # about 6.9 GiB: 6.8 .. 7.0 GiB
+    check "qwen14b weights ~6.9 GiB per rank" [ "$wb" -ge 7301444403 -a "$wb" -le 7516192768 ]
+    check "qwen14b >= 458000 kv tokens per rank" [ "$kv" -ge 458000 ]
+    check "qwen14b kv bytes per token" [ "$(json_int kv_bytes_per_token_per_rank)" -eq 49152 ]
+    run_capture "$vb" inspect --model "$qwen" --tp 4 --gpu-memory 32510MiB
+    check "qwen14b text exits 0" [ "$rc" -eq 0 ]
+    check "qwen14b text lists activations" contains "$out" "activations"
+    check "qwen14b text lists cuda graphs" contains "$out" "cuda_graphs"
+    run_capture "$vb" inspect --model "$qwen" --tp 3
+    check "tp 3 exits 2" [ "$rc" -eq 2 ]
+    check "tp 3 one line naming heads" contains "$err" "40 attention heads do not divide by 3"
+else
+    echo "skip: $qwen/config.json not found (the shared Qwen2.5-14B-Instruct config); acceptance figures not checked"
+fi
+
+run_capture "$vb" inspect --model "$fx/broken/ok" --check-weights
+check "ok checkpoint exits 0" [ "$rc" -eq 0 ]
+run_capture "$vb" inspect --model "$fx/broken/sharded-ok" --check-weights
+check "sharded checkpoint exits 0" [ "$rc" -eq 0 ]
+run_capture "$vb" inspect --model "$fx/broken/ok" --gpu-memory auto
+check "gpu-memory auto without a GPU: exit 0 or 2" [ "$rc" -eq 0 -o "$rc" -eq 2 ]
+
+# broken CASE EXPECTED: exit 2, one line, naming the cause.
+broken() {
+    run_capture "$vb" inspect --model "$fx/broken/$1" --check-weights
+    check "$1 exits 2" [ "$rc" -eq 2 ]
+    check "$1 one line" one_line "$err"
+    check "$1 says: $2" contains "$err" "$2"
+    echo "     $err"
+}
+broken truncated "run past the end of the data section"
+broken header-past-end "header length 1099511627776 runs past the end of the file"
+broken offsets-out-of-range "'model.layers.0.mlp.down_proj.weight': data_offsets"
+broken offsets-overlap "overlap"
+broken wrong-byte-length "tensor 'model.norm.weight': 16 bytes for shape and dtype F16 need 18"
+broken unknown-dtype "tensor 'model.norm.weight': unknown dtype 'F12'"
+broken missing-tensor "tensor 'model.layers.0.mlp.up_proj.weight' is missing"
+broken missing-shard "model-00002-of-00002.safetensors: missing shard"
+broken bad-model-type "model_type 'gpt2' is not supported"
+broken bad-rope-scaling "type 'dynamic' is not supported"
+broken needs-sliding-window "sliding-window attention is not supported"
+
+run_capture "$vb" inspect --model "$fx/no-such-model"
+check "missing model dir exits 2" [ "$rc" -eq 2 ]
+check "missing model dir names config.json" contains "$err" "config.json"
+
+summary
