@@ -29,6 +29,45 @@ enum vb_src_dtype { VB_SRC_F16 = 0, VB_SRC_BF16 = 1, VB_SRC_F32 = 2 };
 cudaError_t vb_convert_to_fp16(const void *src, int src_dtype, uint16_t *dst, size_t n,
                                unsigned long long *d_out_of_range, cudaStream_t stream);
 
+/* elementwise.cu */
+/* out[T, hidden] = table rows of this rank's vocabulary slice, zeros for
+ * tokens outside [vocab_start, vocab_start + vocab_local). */
+cudaError_t vb_embed_f16(uint16_t *out, const uint16_t *table, const int *d_tokens, int T,
+                         int hidden, int vocab_start, int vocab_local, cudaStream_t stream);
+/* out[n] = silu(gate[n]) * up[n] */
+cudaError_t vb_silu_gate_f16(uint16_t *out, const uint16_t *gate, const uint16_t *up, size_t n,
+                             cudaStream_t stream);
+/* x[T, n] += bias[n] */
+cudaError_t vb_add_bias_f16(uint16_t *x, const uint16_t *bias, int T, int n,
+                            cudaStream_t stream);
+/* out[s, dim] = in[seq_start[s + 1] - 1, dim] for s < n_seqs */
+cudaError_t vb_last_rows_f16(uint16_t *out, const uint16_t *in, const int *d_seq_start,
+                             int n_seqs, int dim, cudaStream_t stream);
+
+/* rmsnorm.cu: if add: residual += add; out = residual * rsqrt(mean(residual^2)
+ * + eps) * w, per row of dim. out may equal residual (with add == NULL). */
+cudaError_t vb_rmsnorm_f16(uint16_t *out, uint16_t *residual, const uint16_t *add,
+                           const uint16_t *w, int rows, int dim, float eps, cudaStream_t stream);
+
+/* rope_kv.cu: rotates q[T, heads, hd] and k[T, kv_heads, hd] in place
+ * (rotate-half RoPE, angle = position * inv_freq, cos/sin scaled) and writes
+ * k, v into the paged caches [blocks, block_size, kv_heads, hd] at each
+ * token's slot (block_tables[token_seq[t] * max_blocks + pos / block_size]). */
+cudaError_t vb_rope_kv_write_f16(uint16_t *q, uint16_t *k, const uint16_t *v, uint16_t *k_cache,
+                                 uint16_t *v_cache, const float *d_inv_freq, float cos_sin_scale,
+                                 const int *d_positions, const int *d_token_seq,
+                                 const int *d_block_tables, int max_blocks, int T, int heads,
+                                 int kv_heads, int head_dim, int block_size,
+                                 cudaStream_t stream);
+
+/* attention.cu: out[T, heads, hd] = causal paged attention, GQA, fp32
+ * softmax of q k^T * scale. head_dim a multiple of 32, at most 256. */
+cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
+                             const uint16_t *v_cache, const int *d_positions,
+                             const int *d_token_seq, const int *d_block_tables, int max_blocks,
+                             int T, int heads, int kv_heads, int head_dim, int block_size,
+                             float scale, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,113 @@
+// Causal attention over the paged KV cache for a ragged batch: each new
+// token's query head attends to its sequence's cached positions <= its own.
+// Covers prefill, chunked prefill (cached prefix + new chunk) and decode.
+//
+// Grid (T, heads), 4 warps per block. Warp w takes key positions w, w+4,
+// ...; lanes split head_dim (head_dim/32 elements each), reduce the dot
+// product with shuffles and keep a running (max, sum, acc) online softmax
+// in fp32. The four partial results are merged through shared memory.
+// This is the plain, correct path: every (token, head) reads its keys and
+// values once, so a GQA group re-reads the same KV head (the group-sharing
+// and WMMA-tiled prefill versions come with the performance work). Bytes:
+// ctx * head_dim * 4 per (token, head); FLOPs: 4 * ctx * head_dim.
+#include <cuda_fp16.h>
+
+#include "kernels.h"
+
+#define ATT_WARPS 4
+#define ATT_MAX_PER_LANE 8 /* head_dim up to 256 */
+#define ATT_NEG_INF __int_as_float(0xff800000) /* -inf without math headers (NVRTC) */
+
+__global__ void attention_kernel(__half *out, const __half *q, const __half *k_cache,
+                                 const __half *v_cache, const int *positions,
+                                 const int *token_seq, const int *block_tables, int max_blocks,
+                                 int heads, int kv_heads, int head_dim, int block_size,
+                                 float scale)
+{
+    __shared__ float s_m[ATT_WARPS], s_l[ATT_WARPS];
+    __shared__ float s_acc[ATT_WARPS][ATT_MAX_PER_LANE * 32];
+    int t = blockIdx.x, h = blockIdx.y;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int per_lane = head_dim >> 5;
+    int kvh = h / (heads / kv_heads);
+    int pos = positions[t];
+    const int *table = block_tables + (size_t)token_seq[t] * max_blocks;
+
+    float qr[ATT_MAX_PER_LANE], acc[ATT_MAX_PER_LANE];
+    const __half *qp = q + ((size_t)t * heads + h) * head_dim;
+#pragma unroll
+    for (int e = 0; e < ATT_MAX_PER_LANE; e++) {
+        qr[e] = e < per_lane ? __half2float(qp[lane + 32 * e]) * scale : 0.0f;
+        acc[e] = 0.0f;
+    }
+    float m = ATT_NEG_INF, l = 0.0f;
+    for (int j = warp; j <= pos; j += ATT_WARPS) {
+        int blk = table[j / block_size];
+        size_t base = (((size_t)blk * block_size + j % block_size) * kv_heads + kvh) * head_dim;
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < ATT_MAX_PER_LANE; e++)
+            if (e < per_lane)
+                dot += qr[e] * __half2float(k_cache[base + lane + 32 * e]);
+        for (int off = 16; off > 0; off >>= 1)
+            dot += __shfl_xor_sync(0xffffffffu, dot, off);
+        float m_new = fmaxf(m, dot);
+        float corr = __expf(m - m_new);
+        float p = __expf(dot - m_new);
+        l = l * corr + p;
+#pragma unroll
+        for (int e = 0; e < ATT_MAX_PER_LANE; e++)
+            if (e < per_lane)
+                acc[e] = acc[e] * corr + p * __half2float(v_cache[base + lane + 32 * e]);
+        m = m_new;
+    }
+    if (lane == 0) {
+        s_m[warp] = m;
+        s_l[warp] = l;
+    }
+#pragma unroll
+    for (int e = 0; e < ATT_MAX_PER_LANE; e++)
+        if (e < per_lane)
+            s_acc[warp][lane + 32 * e] = acc[e];
+    __syncthreads();
+    if (warp != 0)
+        return;
+    float m_all = ATT_NEG_INF;
+    for (int w = 0; w < ATT_WARPS; w++)
+        m_all = fmaxf(m_all, s_m[w]);
+    float l_all = 0.0f, f[ATT_WARPS];
+    for (int w = 0; w < ATT_WARPS; w++) {
+        // A warp that saw no position (short contexts) has m = -inf, l = 0.
+        f[w] = s_l[w] > 0.0f ? __expf(s_m[w] - m_all) : 0.0f;
+        l_all += s_l[w] * f[w];
+    }
+    __half *op = out + ((size_t)t * heads + h) * head_dim;
+    for (int e = 0; e < per_lane; e++) {
+        float v = 0.0f;
+        for (int w = 0; w < ATT_WARPS; w++)
+            v += s_acc[w][lane + 32 * e] * f[w];
+        op[lane + 32 * e] = __float2half(v / l_all);
+    }
+}
+
+#ifndef __CUDACC_RTC__
+extern "C" cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
+                                        const uint16_t *v_cache, const int *d_positions,
+                                        const int *d_token_seq, const int *d_block_tables,
+                                        int max_blocks, int T, int heads, int kv_heads,
+                                        int head_dim, int block_size, float scale,
+                                        cudaStream_t stream)
+{
+    if (T == 0)
+        return cudaSuccess;
+    if (head_dim % 32 || head_dim > 32 * ATT_MAX_PER_LANE || kv_heads <= 0 ||
+        heads % kv_heads)
+        return cudaErrorInvalidValue;
+    dim3 grid((unsigned)T, (unsigned)heads);
+    attention_kernel<<<grid, 32 * ATT_WARPS, 0, stream>>>(
+        (__half *)out, (const __half *)q, (const __half *)k_cache, (const __half *)v_cache,
+        d_positions, d_token_seq, d_block_tables, max_blocks, heads, kv_heads, head_dim,
+        block_size, scale);
+    return cudaGetLastError();
+}
+#endif

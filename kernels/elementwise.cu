@@ -1,0 +1,101 @@
+// Small per-element and per-row kernels of the forward pass: embedding
+// lookup on a vocabulary slice, SiLU-gate, bias add and last-row gather.
+//
+// All are streaming passes (each byte read and written once, a few FLOPs
+// per element): one thread per element or half2 pair, grid-stride where the
+// size is unbounded; they run at copy bandwidth.
+#include <cuda_fp16.h>
+
+#include "kernels.h"
+
+// out[t, :] = table[tokens[t] - vocab_start, :] for tokens in this rank's
+// slice, zeros otherwise (the TP all-reduce completes the row).
+__global__ void embed_kernel(__half *out, const __half *table, const int *tokens, int hidden,
+                             int vocab_start, int vocab_local)
+{
+    int t = blockIdx.x;
+    int local = tokens[t] - vocab_start;
+    bool mine = local >= 0 && local < vocab_local;
+    const __half *src = table + (size_t)(mine ? local : 0) * hidden;
+    __half *dst = out + (size_t)t * hidden;
+    for (int i = threadIdx.x; i < hidden; i += blockDim.x)
+        dst[i] = mine ? src[i] : __float2half(0.0f);
+}
+
+// out = silu(gate) * up, in fp32 then rounded once.
+__global__ void silu_gate_kernel(__half *out, const __half *gate, const __half *up, size_t n)
+{
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        float g = __half2float(gate[i]);
+        float s = g / (1.0f + __expf(-g));
+        out[i] = __float2half(s * __half2float(up[i]));
+    }
+}
+
+// x[t, n] += bias[n]
+__global__ void add_bias_kernel(__half *x, const __half *bias, int T, int n)
+{
+    size_t total = (size_t)T * n;
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride)
+        x[i] = __float2half(__half2float(x[i]) + __half2float(bias[i % n]));
+}
+
+// out[s, :] = in[seq_start[s + 1] - 1, :]
+__global__ void last_rows_kernel(__half *out, const __half *in, const int *seq_start, int dim)
+{
+    int s = blockIdx.x;
+    const __half *src = in + (size_t)(seq_start[s + 1] - 1) * dim;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        out[(size_t)s * dim + i] = src[i];
+}
+
+#ifndef __CUDACC_RTC__
+static unsigned grid_for(size_t n, int threads)
+{
+    size_t blocks = (n + threads - 1) / threads;
+    return (unsigned)(blocks > 16384 ? 16384 : (blocks ? blocks : 1));
+}
+
+extern "C" cudaError_t vb_embed_f16(uint16_t *out, const uint16_t *table, const int *d_tokens,
+                                    int T, int hidden, int vocab_start, int vocab_local,
+                                    cudaStream_t stream)
+{
+    if (T == 0)
+        return cudaSuccess;
+    embed_kernel<<<T, 256, 0, stream>>>((__half *)out, (const __half *)table, d_tokens, hidden,
+                                        vocab_start, vocab_local);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_silu_gate_f16(uint16_t *out, const uint16_t *gate, const uint16_t *up,
+                                        size_t n, cudaStream_t stream)
+{
+    if (n == 0)
+        return cudaSuccess;
+    silu_gate_kernel<<<grid_for(n, 256), 256, 0, stream>>>((__half *)out, (const __half *)gate,
+                                                           (const __half *)up, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_add_bias_f16(uint16_t *x, const uint16_t *bias, int T, int n,
+                                       cudaStream_t stream)
+{
+    if (T == 0 || n == 0)
+        return cudaSuccess;
+    add_bias_kernel<<<grid_for((size_t)T * n, 256), 256, 0, stream>>>(
+        (__half *)x, (const __half *)bias, T, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_last_rows_f16(uint16_t *out, const uint16_t *in, const int *d_seq_start,
+                                        int n_seqs, int dim, cudaStream_t stream)
+{
+    if (n_seqs == 0)
+        return cudaSuccess;
+    last_rows_kernel<<<n_seqs, 256, 0, stream>>>((__half *)out, (const __half *)in, d_seq_start,
+                                                 dim);
+    return cudaGetLastError();
+}
+#endif

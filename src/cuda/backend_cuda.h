@@ -1,0 +1,27 @@
+/* The CUDA backend: the backend interface (forward/backend.h) on one GPU,
+ * fp16 activations, weights and KV cache, cuBLAS for the projections
+ * (fp16 in, fp32 accumulation), the kernels in kernels/ for the rest, and
+ * NCCL for the tensor-parallel all-reduce. */
+#ifndef VB_BACKEND_CUDA_H
+#define VB_BACKEND_CUDA_H
+
+#include <nccl.h>
+
+#include "forward/backend.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+#include "model/tp_plan.h"
+#include "util/errors.h"
+
+/* Uses the current CUDA device. comm: the TP group's communicator, or NULL
+ * for tp = 1. Returns NULL (and fills err) on failure. */
+vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err);
+
+/* Copies fp32 host weights (model_load_cpu) to fp16 device memory through
+ * the device conversion kernel; values beyond fp16 range are clamped and
+ * counted in dev->out_of_fp16_range. dev's tensors are cudaMalloc'ed. */
+int cuda_weights_upload(model_weights *dev, const model_weights *host, const model_config *c,
+                        const tp_plan *p, vb_err *err);
+void cuda_weights_free(model_weights *dev, const model_config *c);
+
+#endif

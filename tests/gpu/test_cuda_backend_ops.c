@@ -1,0 +1,378 @@
+/* Every CUDA backend op against the CPU backend's op (the fp32 oracle) on
+ * random inputs of several shapes: ragged batches, cached prefixes, block
+ * boundaries, non-contiguous block tables, GQA ratios 1, 4, 7 and 8,
+ * head_dim 64 and 128, a 32k-token context.
+ *
+ * Inputs are rounded to fp16 first, so both backends see the same values
+ * and the difference is the GPU's fp16 storage of results. Tolerance: max
+ * |gpu - cpu| / max |cpu| <= 5e-3 (elementwise ops and GEMMs with fp32
+ * accumulation), 1e-2 for attention (probabilities and outputs stored in
+ * fp16). Output buffers are poisoned with NaN first, so an element a kernel
+ * does not write fails the check. */
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_backend.h"
+#include "cuda/backend_cuda.h"
+#include "cuda/cuda_check.h"
+#include "harness.h"
+#include "util/half.h"
+
+static vb_backend *cpu, *gpu;
+
+static uint64_t rng = 12345;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 11) / 4503599627370496.0 - 1.0);
+}
+
+/* n random values, already representable in fp16 */
+static float *rand_vec(size_t n, float scale)
+{
+    float *x = malloc(n * sizeof *x + 4);
+    for (size_t i = 0; i < n; i++)
+        x[i] = vb_half_to_float(vb_float_to_half(frand() * scale));
+    return x;
+}
+
+static void *cpu_copy(const float *x, size_t n)
+{
+    void *p = cpu->alloc(cpu, n * 4 + 4);
+    memcpy(p, x, n * 4);
+    return p;
+}
+
+static void *gpu_copy(const float *x, size_t n)
+{
+    uint16_t *h = malloc(n * 2 + 2);
+    for (size_t i = 0; i < n; i++)
+        h[i] = vb_float_to_half(x[i]);
+    void *d = gpu->alloc(gpu, n * 2 + 2);
+    gpu->to_device(gpu, d, h, n * 2);
+    free(h);
+    return d;
+}
+
+static void *gpu_poisoned(size_t n) /* fp16 buffer of NaN (0xffff) */
+{
+    void *d = gpu->alloc(gpu, n * 2 + 2);
+    CUDA_CHECK(cudaMemset(d, 0xff, n * 2 + 2));
+    return d;
+}
+
+static float *gpu_read(const void *d, size_t n)
+{
+    uint16_t *h = malloc(n * 2 + 2);
+    float *f = malloc(n * 4 + 4);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    gpu->to_host(gpu, h, d, n * 2);
+    for (size_t i = 0; i < n; i++)
+        f[i] = vb_half_to_float(h[i]);
+    free(h);
+    return f;
+}
+
+/* max |got - want| / max |want|; NaN anywhere counts as a failure. */
+static void compare(const char *what, const float *want, const float *got, size_t n, double tol)
+{
+    double diff = 0, ref = 0;
+    size_t nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]) || !isfinite(want[i])) {
+            nan++;
+            continue;
+        }
+        double d = fabs((double)got[i] - want[i]);
+        diff = d > diff ? d : diff;
+        ref = fabs(want[i]) > ref ? fabs(want[i]) : ref;
+    }
+    double rel = diff / (ref > 0 ? ref : 1);
+    printf("  %-44s rel err %.2e%s\n", what, rel, nan ? "  (NaN/unwritten elements!)" : "");
+    CHECK_INT_EQ(nan, 0);
+    CHECK(rel <= tol);
+}
+
+/* A step: n seqs, seq s has cached[s] tokens already and brings new[s]. */
+typedef struct step_case {
+    int n;
+    int cached[6], fresh[6];
+} step_case;
+
+static void make_step(step_batch *sb, const step_case *sc, int block_size, int max_blocks)
+{
+    int total = 0;
+    for (int s = 0; s < sc->n; s++)
+        total += sc->fresh[s];
+    step_batch_init(sb, sc->n, total, max_blocks);
+    /* block ids: a fixed permutation so tables are not contiguous */
+    int32_t *bt = malloc(sizeof(int32_t) * (size_t)max_blocks);
+    int32_t *toks = malloc(sizeof(int32_t) * (size_t)total + 4);
+    for (int s = 0; s < sc->n; s++) {
+        int len = sc->cached[s] + sc->fresh[s];
+        int nb = (len + block_size - 1) / block_size;
+        for (int i = 0; i < nb; i++)
+            bt[i] = (int32_t)(((size_t)s * max_blocks + (size_t)i) * 7919 % ((size_t)sc->n * max_blocks));
+        for (int i = 0; i < sc->fresh[s]; i++)
+            toks[i] = (int32_t)((s * 131 + i * 17) % 500);
+        step_batch_add_seq(sb, toks, sc->fresh[s], sc->cached[s], bt, nb);
+    }
+    free(bt);
+    free(toks);
+}
+
+static void test_matmul_and_lm_head(void)
+{
+    const int shapes[][3] = {{1, 64, 128}, {7, 896, 1000}, {64, 256, 96}};
+    for (size_t c = 0; c < 3; c++) {
+        int T = shapes[c][0], K = shapes[c][1], N = shapes[c][2];
+        float *x = rand_vec((size_t)T * K, 1), *w = rand_vec((size_t)N * K, 0.1f),
+              *bias = rand_vec((size_t)N, 0.5f);
+        float *want = cpu->alloc(cpu, (size_t)T * N * 4);
+        void *cx = cpu_copy(x, (size_t)T * K), *cw = cpu_copy(w, (size_t)N * K),
+             *cb = cpu_copy(bias, N);
+        cpu->matmul(cpu, want, cx, cw, cb, T, K, N);
+        void *gx = gpu_copy(x, (size_t)T * K), *gw = gpu_copy(w, (size_t)N * K),
+             *gb = gpu_copy(bias, N), *gout = gpu_poisoned((size_t)T * N);
+        gpu->matmul(gpu, gout, gx, gw, gb, T, K, N);
+        float *got = gpu_read(gout, (size_t)T * N);
+        char name[64];
+        snprintf(name, sizeof name, "matmul+bias T=%d K=%d N=%d", T, K, N);
+        compare(name, want, got, (size_t)T * N, 5e-3);
+        free(got);
+
+        /* lm_head: fp32 logits */
+        cpu->lm_head(cpu, want, cx, cw, T, K, N);
+        float *glog = gpu->alloc(gpu, (size_t)T * N * 4);
+        CUDA_CHECK(cudaMemset(glog, 0xff, (size_t)T * N * 4));
+        gpu->lm_head(gpu, glog, gx, gw, T, K, N);
+        float *got32 = malloc((size_t)T * N * 4);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        gpu->to_host(gpu, got32, glog, (size_t)T * N * 4);
+        snprintf(name, sizeof name, "lm_head (fp32 out) T=%d K=%d N=%d", T, K, N);
+        compare(name, want, got32, (size_t)T * N, 5e-3);
+        free(got32);
+        void *gp[] = {gx, gw, gb, gout, glog};
+        for (int i = 0; i < 5; i++)
+            gpu->free(gpu, gp[i]);
+        void *cp[] = {cx, cw, cb, want};
+        for (int i = 0; i < 4; i++)
+            cpu->free(cpu, cp[i]);
+        free(x);
+        free(w);
+        free(bias);
+    }
+}
+
+static void test_rmsnorm(void)
+{
+    const int shapes[][2] = {{1, 64}, {5, 896}, {33, 5120}, {3, 100}};
+    for (size_t c = 0; c < 4; c++) {
+        int rows = shapes[c][0], dim = shapes[c][1];
+        size_t n = (size_t)rows * dim;
+        float *r = rand_vec(n, 2), *a = rand_vec(n, 1), *w = rand_vec(dim, 1);
+        void *cr = cpu_copy(r, n), *ca = cpu_copy(a, n), *cw = cpu_copy(w, dim);
+        float *cout = cpu->alloc(cpu, n * 4);
+        cpu->rmsnorm(cpu, cout, cr, ca, cw, rows, dim, 1e-6f);
+        void *gr = gpu_copy(r, n), *ga = gpu_copy(a, n), *gw = gpu_copy(w, dim),
+             *gout = gpu_poisoned(n);
+        gpu->rmsnorm(gpu, gout, gr, ga, gw, rows, dim, 1e-6f);
+        float *got = gpu_read(gout, n), *got_r = gpu_read(gr, n);
+        char name[64];
+        snprintf(name, sizeof name, "residual add + rmsnorm rows=%d dim=%d", rows, dim);
+        compare(name, cout, got, n, 5e-3);
+        snprintf(name, sizeof name, "  (the updated residual)");
+        compare(name, (float *)cr, got_r, n, 5e-3);
+        /* plain, in place (the qwen3 q/k norm form) */
+        cpu->rmsnorm(cpu, cr, cr, NULL, cw, rows, dim, 1e-6f);
+        gpu->rmsnorm(gpu, gr, gr, NULL, gw, rows, dim, 1e-6f);
+        free(got);
+        got = gpu_read(gr, n);
+        snprintf(name, sizeof name, "rmsnorm in place rows=%d dim=%d", rows, dim);
+        compare(name, (float *)cr, got, n, 5e-3);
+        free(got);
+        free(got_r);
+        void *gp[] = {gr, ga, gw, gout};
+        for (int i = 0; i < 4; i++)
+            gpu->free(gpu, gp[i]);
+        void *cp[] = {cr, ca, cw, cout};
+        for (int i = 0; i < 4; i++)
+            cpu->free(cpu, cp[i]);
+        free(r);
+        free(a);
+        free(w);
+    }
+}
+
+static void test_silu_gate(void)
+{
+    const size_t sizes[] = {1, 1000, 100003};
+    for (size_t c = 0; c < 3; c++) {
+        size_t n = sizes[c];
+        float *g = rand_vec(n, 4), *u = rand_vec(n, 2);
+        void *cg = cpu_copy(g, n), *cu = cpu_copy(u, n);
+        float *cout = cpu->alloc(cpu, n * 4);
+        cpu->silu_gate(cpu, cout, cg, cu, n);
+        void *gg = gpu_copy(g, n), *gu = gpu_copy(u, n), *gout = gpu_poisoned(n);
+        gpu->silu_gate(gpu, gout, gg, gu, n);
+        float *got = gpu_read(gout, n);
+        char name[64];
+        snprintf(name, sizeof name, "silu_gate n=%zu", n);
+        compare(name, cout, got, n, 5e-3);
+        free(got);
+        gpu->free(gpu, gg);
+        gpu->free(gpu, gu);
+        gpu->free(gpu, gout);
+        cpu->free(cpu, cg);
+        cpu->free(cpu, cu);
+        cpu->free(cpu, cout);
+        free(g);
+        free(u);
+    }
+}
+
+/* embed on a vocabulary slice and last_rows, on a ragged step */
+static void test_embed_and_last_rows(void)
+{
+    step_case sc = {3, {0, 0, 0}, {1, 9, 4}};
+    step_batch sb;
+    make_step(&sb, &sc, 16, 4);
+    cpu->step_begin(cpu, &sb);
+    gpu->step_begin(gpu, &sb);
+    int hidden = 96, vstart = 100, vlocal = 300;
+    float *table = rand_vec((size_t)vlocal * hidden, 1);
+    void *ct = cpu_copy(table, (size_t)vlocal * hidden), *gt = gpu_copy(table, (size_t)vlocal * hidden);
+    size_t n = (size_t)sb.n_tokens * hidden;
+    float *cout = cpu->alloc(cpu, n * 4);
+    void *gout = gpu_poisoned(n);
+    cpu->embed(cpu, cout, ct, hidden, vstart, vlocal);
+    gpu->embed(gpu, gout, gt, hidden, vstart, vlocal);
+    float *got = gpu_read(gout, n);
+    compare("embed (vocab slice [100, 400), ragged)", cout, got, n, 0);
+    float *clast = cpu->alloc(cpu, (size_t)sb.n_seqs * hidden * 4);
+    void *glast = gpu_poisoned((size_t)sb.n_seqs * hidden);
+    cpu->last_rows(cpu, clast, cout, hidden);
+    gpu->last_rows(gpu, glast, gout, hidden);
+    float *got_last = gpu_read(glast, (size_t)sb.n_seqs * hidden);
+    compare("last_rows", clast, got_last, (size_t)sb.n_seqs * hidden, 0);
+    free(got);
+    free(got_last);
+    gpu->free(gpu, gt);
+    gpu->free(gpu, gout);
+    gpu->free(gpu, glast);
+    cpu->free(cpu, ct);
+    cpu->free(cpu, cout);
+    cpu->free(cpu, clast);
+    free(table);
+    step_batch_free(&sb);
+}
+
+/* rope + KV write, then attention over the paged cache */
+static void run_attention_case(int heads, int kv_heads, int hd, const step_case *sc)
+{
+    const int bs = 16;
+    int max_len = 0;
+    for (int s = 0; s < sc->n; s++)
+        max_len = sc->cached[s] + sc->fresh[s] > max_len ? sc->cached[s] + sc->fresh[s] : max_len;
+    int max_blocks = (max_len + bs - 1) / bs;
+    step_batch sb;
+    make_step(&sb, sc, bs, max_blocks);
+    int T = sb.n_tokens;
+    size_t cache_n = (size_t)sc->n * max_blocks * bs * kv_heads * hd;
+    float *kc = rand_vec(cache_n, 1), *vc = rand_vec(cache_n, 1);
+    float *q = rand_vec((size_t)T * heads * hd, 1), *k = rand_vec((size_t)T * kv_heads * hd, 1),
+          *v = rand_vec((size_t)T * kv_heads * hd, 1);
+    float *inv = malloc(sizeof(float) * (size_t)hd / 2);
+    for (int i = 0; i < hd / 2; i++)
+        inv[i] = (float)pow(10000.0, -2.0 * i / hd);
+    cpu->step_begin(cpu, &sb);
+    gpu->step_begin(gpu, &sb);
+
+    void *ckc = cpu_copy(kc, cache_n), *cvc = cpu_copy(vc, cache_n);
+    void *cq = cpu_copy(q, (size_t)T * heads * hd), *ck = cpu_copy(k, (size_t)T * kv_heads * hd),
+         *cv = cpu_copy(v, (size_t)T * kv_heads * hd), *cinv = cpu_copy(inv, (size_t)hd / 2);
+    void *gkc = gpu_copy(kc, cache_n), *gvc = gpu_copy(vc, cache_n);
+    void *gq = gpu_copy(q, (size_t)T * heads * hd), *gk = gpu_copy(k, (size_t)T * kv_heads * hd),
+         *gv = gpu_copy(v, (size_t)T * kv_heads * hd);
+    float *ginv = gpu->alloc(gpu, sizeof(float) * (size_t)hd / 2);
+    gpu->to_device(gpu, ginv, inv, sizeof(float) * (size_t)hd / 2);
+
+    cpu->rope_kv_write(cpu, cq, ck, cv, ckc, cvc, cinv, 1.0f, heads, kv_heads, hd, bs);
+    gpu->rope_kv_write(gpu, gq, gk, gv, gkc, gvc, ginv, 1.0f, heads, kv_heads, hd, bs);
+    char name[96];
+    float *got = gpu_read(gq, (size_t)T * heads * hd);
+    snprintf(name, sizeof name, "rope q  heads %d/%d hd %d T %d", heads, kv_heads, hd, T);
+    compare(name, cq, got, (size_t)T * heads * hd, 5e-3);
+    free(got);
+    got = gpu_read(gkc, cache_n);
+    snprintf(name, sizeof name, "k cache after write (ctx up to %d)", max_len);
+    compare(name, ckc, got, cache_n, 5e-3);
+    free(got);
+    got = gpu_read(gvc, cache_n);
+    compare("v cache after write", cvc, got, cache_n, 5e-3);
+    free(got);
+
+    size_t on = (size_t)T * heads * hd;
+    float *cout = cpu->alloc(cpu, on * 4);
+    void *gout = gpu_poisoned(on);
+    float scale = 1.0f / sqrtf((float)hd);
+    cpu->attention(cpu, cout, cq, ckc, cvc, heads, kv_heads, hd, bs, scale);
+    gpu->attention(gpu, gout, gq, gkc, gvc, heads, kv_heads, hd, bs, scale);
+    got = gpu_read(gout, on);
+    snprintf(name, sizeof name, "attention GQA %d hd %d ctx %d", heads / kv_heads, hd, max_len);
+    compare(name, cout, got, on, 1e-2);
+    free(got);
+
+    void *gp[] = {gkc, gvc, gq, gk, gv, ginv, gout};
+    for (int i = 0; i < 7; i++)
+        gpu->free(gpu, gp[i]);
+    void *cp[] = {ckc, cvc, cq, ck, cv, cinv, cout};
+    for (int i = 0; i < 7; i++)
+        cpu->free(cpu, cp[i]);
+    free(kc);
+    free(vc);
+    free(q);
+    free(k);
+    free(v);
+    free(inv);
+    step_batch_free(&sb);
+}
+
+static void test_rope_kv_attention(void)
+{
+    /* prefill from scratch, a chunk on a cached prefix crossing a block
+     * boundary, decodes at and after block boundaries */
+    step_case ragged = {4, {0, 0, 40, 15}, {1, 17, 5, 1}};
+    const int gqa[][2] = {{4, 4}, {8, 2}, {14, 2}, {32, 4}};
+    for (int hdi = 0; hdi < 2; hdi++)
+        for (int g = 0; g < 4; g++)
+            run_attention_case(gqa[g][0], gqa[g][1], hdi ? 128 : 64, &ragged);
+    /* a 32k context: one decode token and a 3-token chunk at the end */
+    step_case longctx = {2, {32767, 32000}, {1, 3}};
+    run_attention_case(8, 1, 128, &longctx);
+}
+
+int main(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
+        return test_skip("no CUDA device on this machine");
+    vb_err err;
+    cpu = cpu_backend_create(0, MPI_COMM_NULL, 1);
+    gpu = cuda_backend_create(NULL, &err);
+    if (!cpu || !gpu) {
+        fprintf(stderr, "backend: %s\n", err.msg);
+        return 1;
+    }
+    RUN_TEST(test_matmul_and_lm_head);
+    RUN_TEST(test_rmsnorm);
+    RUN_TEST(test_silu_gate);
+    RUN_TEST(test_embed_and_last_rows);
+    RUN_TEST(test_rope_kv_attention);
+    cpu->destroy(cpu);
+    gpu->destroy(gpu);
+    return test_summary();
+}
