@@ -29,13 +29,15 @@ static cuda_ctx *ctx_of(vb_backend *b)
 
 static void *cuda_alloc(vb_backend *b, size_t bytes)
 {
-    (void)b;
     void *p = NULL;
     if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
         cudaGetLastError(); /* clear the sticky out-of-memory status */
         return NULL;
     }
-    CUDA_CHECK(cudaMemset(p, 0, bytes ? bytes : 1));
+    /* On our stream: it does not synchronise with the legacy default
+     * stream, so a plain cudaMemset could land after the first copy in. */
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes ? bytes : 1, ctx_of(b)->stream));
+    CUDA_CHECK(cudaStreamSynchronize(ctx_of(b)->stream));
     return p;
 }
 

@@ -61,6 +61,7 @@ static void *gpu_poisoned(size_t n) /* fp16 buffer of NaN (0xffff) */
 {
     void *d = gpu->alloc(gpu, n * 2 + 2);
     CUDA_CHECK(cudaMemset(d, 0xff, n * 2 + 2));
+    CUDA_CHECK(cudaDeviceSynchronize()); /* before the backend's own stream uses it */
     return d;
 }
 
@@ -148,6 +149,7 @@ static void test_matmul_and_lm_head(void)
         cpu->lm_head(cpu, want, cx, cw, T, K, N);
         float *glog = gpu->alloc(gpu, (size_t)T * N * 4);
         CUDA_CHECK(cudaMemset(glog, 0xff, (size_t)T * N * 4));
+        CUDA_CHECK(cudaDeviceSynchronize());
         gpu->lm_head(gpu, glog, gx, gw, T, K, N);
         float *got32 = malloc((size_t)T * N * 4);
         CUDA_CHECK(cudaDeviceSynchronize());
