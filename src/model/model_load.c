@@ -139,6 +139,10 @@ int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
     if (c->tie_word_embeddings)
         w->lm_head = w->embed;
     w->load_seconds = now_seconds() - t0;
+    vb_info("%s: loaded this rank's %.1f MiB (%.1f MiB read from the checkpoint) in %.2f s, "
+            "%.2f GB/s from storage", model_dir, (double)w->bytes / (1u << 20),
+            (double)w->bytes_read / (1u << 20), w->load_seconds,
+            w->load_seconds > 0 ? (double)w->bytes_read / w->load_seconds / 1e9 : 0.0);
     return 0;
 }
 
