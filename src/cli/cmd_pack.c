@@ -1,10 +1,14 @@
 /* `voltbatch pack`: Converts JSON Lines or one-prompt-per-line text to the HDF5 input schema.
- * Not built yet: the options are checked so scripts fail early and the same
- * way they will once it lands (issue #5 (batch I/O)). */
+ * The work is in io/pack.c and io/unpack.c; this file parses options and
+ * refuses to replace an existing file without --overwrite. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "io/pack.h"
+#include "util/errors.h"
 #include "util/exit_codes.h"
 
 static const struct option pack_options[] = {
@@ -24,6 +28,7 @@ static void pack_help(void)
 int cmd_pack(int argc, char **argv)
 {
     int c;
+    bool overwrite = false;
     while ((c = cli_next_option("pack", argc, argv, pack_options)) != -1) {
         if (c == 'h') {
             pack_help();
@@ -31,6 +36,23 @@ int cmd_pack(int argc, char **argv)
         }
         if (c == '?')
             return VB_EXIT_USAGE;
+        if (c == 1)
+            overwrite = true;
     }
-    return cli_not_built("pack", "issue #5 (batch I/O)");
+    if (argc - optind != 2) {
+        cli_usage_error("pack", "needs two paths, IN and OUT (got %d)", argc - optind);
+        return VB_EXIT_USAGE;
+    }
+    const char *in = argv[optind], *out = argv[optind + 1];
+    struct stat st;
+    if (!overwrite && stat(out, &st) == 0) {
+        fprintf(stderr, "voltbatch pack: %s: already exists (--overwrite replaces it)\n", out);
+        return VB_EXIT_USAGE;
+    }
+    vb_err err = {{0}};
+    if (vb_pack(in, out, &err) < 0) {
+        fprintf(stderr, "voltbatch pack: %s\n", err.msg);
+        return VB_EXIT_USAGE;
+    }
+    return VB_EXIT_OK;
 }

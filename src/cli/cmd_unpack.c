@@ -1,10 +1,14 @@
 /* `voltbatch unpack`: Converts an output HDF5 file to JSON Lines with every field.
- * Not built yet: the options are checked so scripts fail early and the same
- * way they will once it lands (issue #5 (batch I/O)). */
+ * The work is in io/pack.c and io/unpack.c; this file parses options and
+ * refuses to replace an existing file without --overwrite. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "io/pack.h"
+#include "util/errors.h"
 #include "util/exit_codes.h"
 
 static const struct option unpack_options[] = {
@@ -24,6 +28,7 @@ static void unpack_help(void)
 int cmd_unpack(int argc, char **argv)
 {
     int c;
+    bool overwrite = false;
     while ((c = cli_next_option("unpack", argc, argv, unpack_options)) != -1) {
         if (c == 'h') {
             unpack_help();
@@ -31,6 +36,23 @@ int cmd_unpack(int argc, char **argv)
         }
         if (c == '?')
             return VB_EXIT_USAGE;
+        if (c == 1)
+            overwrite = true;
     }
-    return cli_not_built("unpack", "issue #5 (batch I/O)");
+    if (argc - optind != 2) {
+        cli_usage_error("unpack", "needs two paths, IN and OUT (got %d)", argc - optind);
+        return VB_EXIT_USAGE;
+    }
+    const char *in = argv[optind], *out = argv[optind + 1];
+    struct stat st;
+    if (!overwrite && stat(out, &st) == 0) {
+        fprintf(stderr, "voltbatch unpack: %s: already exists (--overwrite replaces it)\n", out);
+        return VB_EXIT_USAGE;
+    }
+    vb_err err = {{0}};
+    if (vb_unpack(in, out, &err) < 0) {
+        fprintf(stderr, "voltbatch unpack: %s\n", err.msg);
+        return VB_EXIT_USAGE;
+    }
+    return VB_EXIT_OK;
 }

@@ -1,0 +1,328 @@
+/* HDF5 helpers; see h5_util.h. */
+#include "io/h5_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void h5_quiet(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+hid_t h5_vlen_utf8_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0)
+        return -1;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+herr_t h5_reclaim(hid_t mem_type, hid_t space, void *buf)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Treclaim(mem_type, space, H5P_DEFAULT, buf);
+#else
+    return H5Dvlen_reclaim(mem_type, space, H5P_DEFAULT, buf);
+#endif
+}
+
+bool h5_exists(hid_t file, const char *name)
+{
+    return H5Lexists(file, name, H5P_DEFAULT) > 0;
+}
+
+int h5_select_rows(hid_t dset, const int64_t *rows, size_t n, hid_t *file_space,
+                   hid_t *mem_space)
+{
+    *file_space = H5Dget_space(dset);
+    if (*file_space < 0)
+        return -1;
+    hsize_t mdim = n;
+    *mem_space = H5Screate_simple(1, &mdim, NULL);
+    if (*mem_space < 0) {
+        H5Sclose(*file_space);
+        return -1;
+    }
+    herr_t st;
+    if (n == 0) {
+        st = H5Sselect_none(*file_space);
+        if (st >= 0)
+            st = H5Sselect_none(*mem_space);
+    } else if (!rows) {
+        hsize_t start = 0, count = n;
+        st = H5Sselect_hyperslab(*file_space, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    } else {
+        /* Rows as runs of consecutive indices: a group's rows are mostly
+         * contiguous, and hyperslab runs are cheaper than a point list. The
+         * memory order follows `rows` only when they ascend, so callers
+         * pass sorted rows (input_reader sorts and maps back). */
+        st = H5Sselect_none(*file_space);
+        size_t i = 0;
+        while (st >= 0 && i < n) {
+            size_t j = i + 1;
+            while (j < n && rows[j] == rows[j - 1] + 1)
+                j++;
+            hsize_t start = (hsize_t)rows[i], count = j - i;
+            st = H5Sselect_hyperslab(*file_space, H5S_SELECT_OR, &start, NULL, &count, NULL);
+            i = j;
+        }
+    }
+    if (st < 0) {
+        H5Sclose(*file_space);
+        H5Sclose(*mem_space);
+        return -1;
+    }
+    return 0;
+}
+
+static char *dup_fixed(const char *s, size_t size, H5T_str_t pad)
+{
+    size_t len = strnlen(s, size);
+    if (pad == H5T_STR_SPACEPAD)
+        while (len > 0 && s[len - 1] == ' ')
+            len--;
+    char *c = malloc(len + 1);
+    if (c) {
+        memcpy(c, s, len);
+        c[len] = '\0';
+    }
+    return c;
+}
+
+int h5_read_strings(hid_t dset, const int64_t *rows, size_t n, char **out, const char *what,
+                    vb_err *err)
+{
+    int rc = -1;
+    hid_t ftype = -1, mtype = -1, fspace = -1, mspace = -1;
+    void *buf = NULL;
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    ftype = H5Dget_type(dset);
+    if (ftype < 0 || H5Tget_class(ftype) != H5T_STRING) {
+        vb_err_set(err, "%s: not a string dataset", what);
+        goto done;
+    }
+    if (h5_select_rows(dset, rows, n, &fspace, &mspace) < 0) {
+        vb_err_set(err, "%s: cannot select rows", what);
+        goto done;
+    }
+    htri_t var = H5Tis_variable_str(ftype);
+    if (var < 0) {
+        vb_err_set(err, "%s: cannot read its string type", what);
+        goto done;
+    }
+    mtype = H5Tcopy(H5T_C_S1);
+    if (mtype < 0 || H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0) {
+        vb_err_set(err, "%s: cannot make a string type", what);
+        goto done;
+    }
+    if (var) {
+        if (H5Tset_size(mtype, H5T_VARIABLE) < 0) {
+            vb_err_set(err, "%s: cannot make a string type", what);
+            goto done;
+        }
+        char **v = calloc(n ? n : 1, sizeof *v);
+        buf = v;
+        if (!v || H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, v) < 0) {
+            vb_err_set(err, "%s: read failed", what);
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            out[i] = strdup(v[i] ? v[i] : "");
+            if (!out[i]) {
+                vb_err_set(err, "%s: out of memory", what);
+                h5_reclaim(mtype, mspace, v);
+                goto done;
+            }
+        }
+        if (h5_reclaim(mtype, mspace, v) < 0) {
+            vb_err_set(err, "%s: cannot free vlen strings", what);
+            goto done;
+        }
+    } else {
+        size_t size = H5Tget_size(ftype);
+        H5T_str_t pad = H5Tget_strpad(ftype);
+        if (size == 0 || H5Tset_size(mtype, size) < 0 || H5Tset_strpad(mtype, pad) < 0) {
+            vb_err_set(err, "%s: cannot make a string type", what);
+            goto done;
+        }
+        buf = malloc(size * (n ? n : 1));
+        if (!buf || H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, buf) < 0) {
+            vb_err_set(err, "%s: read failed", what);
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            out[i] = dup_fixed((char *)buf + i * size, size, pad);
+            if (!out[i]) {
+                vb_err_set(err, "%s: out of memory", what);
+                goto done;
+            }
+        }
+    }
+    rc = 0;
+done:
+    if (rc < 0)
+        for (size_t i = 0; i < n; i++) {
+            free(out[i]);
+            out[i] = NULL;
+        }
+    free(buf);
+    if (mtype >= 0)
+        H5Tclose(mtype);
+    if (ftype >= 0)
+        H5Tclose(ftype);
+    if (fspace >= 0)
+        H5Sclose(fspace);
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    return rc;
+}
+
+int h5_read_scalar_string(hid_t dset, char **out, const char *what, vb_err *err)
+{
+    int rc = -1;
+    hid_t ftype = H5Dget_type(dset), mtype = -1, space = H5Dget_space(dset);
+    *out = NULL;
+    if (ftype < 0 || space < 0 || H5Tget_class(ftype) != H5T_STRING) {
+        vb_err_set(err, "%s: not a string", what);
+        goto done;
+    }
+    mtype = H5Tcopy(ftype);
+    if (mtype < 0 || H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0) {
+        vb_err_set(err, "%s: cannot make a string type", what);
+        goto done;
+    }
+    if (H5Tis_variable_str(ftype) > 0) {
+        char *v = NULL;
+        if (H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) < 0) {
+            vb_err_set(err, "%s: read failed", what);
+            goto done;
+        }
+        *out = strdup(v ? v : "");
+        h5_reclaim(mtype, space, &v);
+    } else {
+        size_t size = H5Tget_size(ftype);
+        char *b = calloc(size + 1, 1);
+        if (!b || H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) < 0) {
+            free(b);
+            vb_err_set(err, "%s: read failed", what);
+            goto done;
+        }
+        *out = dup_fixed(b, size, H5Tget_strpad(ftype));
+        free(b);
+    }
+    if (!*out) {
+        vb_err_set(err, "%s: out of memory", what);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (mtype >= 0)
+        H5Tclose(mtype);
+    if (ftype >= 0)
+        H5Tclose(ftype);
+    if (space >= 0)
+        H5Sclose(space);
+    return rc;
+}
+
+int h5_write_1d(hid_t file, const char *name, hid_t file_type, hid_t mem_type, size_t n,
+                const void *buf, vb_err *err)
+{
+    hsize_t dim = n;
+    hid_t space = H5Screate_simple(1, &dim, NULL);
+    if (space < 0)
+        return vb_err_set(err, "/%s: cannot create dataspace", name);
+    hid_t d = H5Dcreate2(file, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 0;
+    if (d < 0) {
+        rc = vb_err_set(err, "/%s: cannot create dataset", name);
+    } else {
+        if (n > 0 && H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            rc = vb_err_set(err, "/%s: write failed", name);
+        if (H5Dclose(d) < 0 && rc == 0)
+            rc = vb_err_set(err, "/%s: close failed", name);
+    }
+    H5Sclose(space);
+    return rc;
+}
+
+static int attr_write(hid_t obj, const char *name, hid_t type, const void *v, vb_err *err)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    if (space < 0)
+        return vb_err_set(err, "attribute %s: cannot create dataspace", name);
+    hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 0;
+    if (a < 0 || H5Awrite(a, type, v) < 0)
+        rc = vb_err_set(err, "attribute %s: write failed", name);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(space);
+    return rc;
+}
+
+int h5_attr_string(hid_t obj, const char *name, const char *value, vb_err *err)
+{
+    hid_t t = h5_vlen_utf8_type();
+    if (t < 0)
+        return vb_err_set(err, "attribute %s: cannot make a string type", name);
+    const char *v = value ? value : "";
+    int rc = attr_write(obj, name, t, &v, err);
+    H5Tclose(t);
+    return rc;
+}
+
+int h5_attr_int64(hid_t obj, const char *name, int64_t value, vb_err *err)
+{
+    return attr_write(obj, name, H5T_NATIVE_INT64, &value, err);
+}
+
+int h5_attr_double(hid_t obj, const char *name, double value, vb_err *err)
+{
+    return attr_write(obj, name, H5T_NATIVE_DOUBLE, &value, err);
+}
+
+int h5_read_attr_string(hid_t obj, const char *name, char **out)
+{
+    *out = NULL;
+    if (H5Aexists(obj, name) <= 0)
+        return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    int rc = -1;
+    hid_t ft = H5Aget_type(a), space = H5Aget_space(a);
+    hid_t mt = -1;
+    if (ft >= 0 && space >= 0 && H5Tget_class(ft) == H5T_STRING) {
+        mt = H5Tcopy(ft);
+        if (H5Tis_variable_str(ft) > 0) {
+            char *v = NULL;
+            if (H5Aread(a, mt, &v) >= 0) {
+                *out = strdup(v ? v : "");
+                h5_reclaim(mt, space, &v);
+                rc = *out ? 0 : -1;
+            }
+        } else {
+            size_t size = H5Tget_size(ft);
+            char *b = calloc(size + 1, 1);
+            if (b && H5Aread(a, mt, b) >= 0) {
+                *out = dup_fixed(b, size, H5Tget_strpad(ft));
+                rc = *out ? 0 : -1;
+            }
+            free(b);
+        }
+    }
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (space >= 0)
+        H5Sclose(space);
+    H5Aclose(a);
+    return rc;
+}

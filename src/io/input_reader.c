@@ -1,0 +1,678 @@
+/* HDF5 input shards: expand, validate, read selected rows; see input_reader.h. */
+#include "io/input_reader.h"
+
+#include <dirent.h>
+#include <glob.h>
+#include <hdf5.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/crc32.h"
+#include "io/h5_util.h"
+
+static const char *const prompt_names[] = {"/prompts", "/input_ids", "/messages"};
+
+/* ---- expanding --input arguments ---------------------------------------- */
+
+static int add_path(vb_input *in, const char *path, vb_err *err)
+{
+    vb_input_shard *s = realloc(in->shards, (size_t)(in->n_shards + 1) * sizeof *s);
+    if (!s)
+        return vb_err_set(err, "%s: out of memory", path);
+    in->shards = s;
+    memset(&s[in->n_shards], 0, sizeof *s);
+    s[in->n_shards].path = strdup(path);
+    if (!s[in->n_shards].path)
+        return vb_err_set(err, "%s: out of memory", path);
+    in->n_shards++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int add_directory(vb_input *in, const char *dir, vb_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return vb_err_set(err, "%s: cannot open directory", dir);
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || !(ends_with(e->d_name, ".h5") || ends_with(e->d_name, ".hdf5")))
+            continue;
+        char **nn = realloc(names, (n + 1) * sizeof *nn);
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(len);
+        if (!nn || !p) {
+            free(p);
+            if (nn)
+                names = nn;
+            rc = vb_err_set(err, "%s: out of memory", dir);
+            break;
+        }
+        names = nn;
+        snprintf(p, len, "%s/%s", dir, e->d_name);
+        names[n++] = p;
+    }
+    closedir(d);
+    if (rc == 0 && n == 0)
+        rc = vb_err_set(err, "%s: directory holds no .h5 files", dir);
+    if (rc == 0)
+        qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = add_path(in, names[i], err);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static int expand_spec(vb_input *in, const char *spec, vb_err *err)
+{
+    struct stat st;
+    if (stat(spec, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return add_directory(in, spec, err);
+        return add_path(in, spec, err);
+    }
+    if (strpbrk(spec, "*?[")) {
+        glob_t g;
+        int r = glob(spec, 0, NULL, &g);
+        if (r == GLOB_NOMATCH)
+            return vb_err_set(err, "%s: no file matches", spec);
+        if (r != 0)
+            return vb_err_set(err, "%s: cannot expand the pattern", spec);
+        int rc = 0;
+        /* glob() sorts by name: the shard order is the name order. */
+        for (size_t i = 0; i < g.gl_pathc && rc == 0; i++)
+            rc = add_path(in, g.gl_pathv[i], err);
+        globfree(&g);
+        return rc;
+    }
+    return vb_err_set(err, "%s: no such file", spec);
+}
+
+/* ---- validation ---------------------------------------------------------- */
+
+/* Opens `name` as a 1-D (or, with allow_scalar, 0-D) dataset, checks its
+ * type class, and returns its length (-1 for scalar) in *len. */
+static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class_t want,
+                          const char *want_words, bool allow_scalar, int64_t *len, vb_err *err)
+{
+    H5O_info_t info;
+    if (H5Oget_info_by_name(f, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) {
+        vb_err_set(err, "%s: %s is not a dataset", path, name);
+        return -1;
+    }
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) {
+        vb_err_set(err, "%s: %s: cannot open dataset", path, name);
+        return -1;
+    }
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    int ok = 0;
+    if (t < 0 || s < 0) {
+        vb_err_set(err, "%s: %s: cannot read type or shape", path, name);
+    } else {
+        H5T_class_t cls = H5Tget_class(t);
+        bool good_type = cls == want;
+        if (good_type && want == H5T_VLEN) {
+            hid_t base = H5Tget_super(t);
+            good_type = base >= 0 && H5Tget_class(base) == H5T_INTEGER;
+            if (base >= 0)
+                H5Tclose(base);
+        }
+        int rank = H5Sget_simple_extent_ndims(s);
+        hsize_t dim = 0;
+        if (!good_type) {
+            vb_err_set(err, "%s: %s has the wrong type (expected %s)", path, name, want_words);
+        } else if (rank == 0 && allow_scalar) {
+            *len = -1;
+            ok = 1;
+        } else if (rank != 1) {
+            vb_err_set(err, "%s: %s has rank %d, expected a 1-D dataset%s", path, name, rank,
+                       allow_scalar ? " or a scalar" : "");
+        } else if (H5Sget_simple_extent_dims(s, &dim, NULL) < 0) {
+            vb_err_set(err, "%s: %s: cannot read its length", path, name);
+        } else {
+            *len = (int64_t)dim;
+            ok = 1;
+        }
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    if (s >= 0)
+        H5Sclose(s);
+    if (!ok) {
+        H5Dclose(d);
+        return -1;
+    }
+    return d;
+}
+
+static int check_optional(hid_t f, const char *path, const char *name, H5T_class_t want,
+                          const char *words, const char *pname, int64_t n, bool allow_scalar,
+                          bool *present,
+                          int64_t *len_out, vb_err *err)
+{
+    *present = false;
+    if (!h5_exists(f, name))
+        return 0;
+    int64_t len = 0;
+    hid_t d = open_checked(f, path, name, want, words, allow_scalar, &len, err);
+    if (d < 0)
+        return -1;
+    H5Dclose(d);
+    if (len >= 0 && len != n)
+        return vb_err_set(err, "%s: %s has %" PRId64 " rows but %s has %" PRId64
+                          " (lengths must match)", path, name, len, pname, n);
+    *present = true;
+    if (len_out)
+        *len_out = len;
+    return 0;
+}
+
+static int validate_shard(vb_input *in, int si, vb_err *err)
+{
+    vb_input_shard *sh = &in->shards[si];
+    const char *path = sh->path;
+    if (H5Fis_hdf5(path) <= 0)
+        return vb_err_set(err, "%s: not an HDF5 file (or not readable)", path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return vb_err_set(err, "%s: cannot open as HDF5", path);
+    int rc = -1;
+    int kind = -1, n_kinds = 0;
+    for (int k = 0; k < 3; k++)
+        if (h5_exists(f, prompt_names[k])) {
+            if (kind < 0)
+                kind = k;
+            n_kinds++;
+        }
+    if (n_kinds == 0) {
+        vb_err_set(err, "%s: no /prompts, /input_ids or /messages dataset (one is required)",
+                   path);
+        goto done;
+    }
+    if (n_kinds > 1) {
+        vb_err_set(err, "%s: holds more than one of /prompts, /input_ids, /messages (keep one)",
+                   path);
+        goto done;
+    }
+    if (si > 0 && (vb_prompt_kind)kind != in->kind) {
+        vb_err_set(err, "%s: has %s but %s has %s (every shard needs the same kind)", path,
+                   prompt_names[kind], in->shards[0].path, prompt_names[in->kind]);
+        goto done;
+    }
+    in->kind = (vb_prompt_kind)kind;
+    int64_t n = 0;
+    hid_t d = kind == VB_PROMPT_IDS
+                  ? open_checked(f, path, "/input_ids", H5T_VLEN,
+                                 "variable-length integers", false, &n, err)
+                  : open_checked(f, path, prompt_names[kind], H5T_STRING, "strings", false, &n,
+                                 err);
+    if (d < 0)
+        goto done;
+    H5Dclose(d);
+    sh->n_rows = n;
+
+    /* /id: strings or integers, the same kind in every shard. */
+    vb_id_kind idk = VB_ID_NONE;
+    if (h5_exists(f, "/id")) {
+        int64_t len = 0;
+        hid_t di = open_checked(f, path, "/id", H5T_STRING, "strings or integers", false, &len,
+                                NULL);
+        if (di >= 0) {
+            idk = VB_ID_STRING;
+        } else {
+            di = open_checked(f, path, "/id", H5T_INTEGER, "strings or integers", false, &len,
+                              err);
+            if (di < 0)
+                goto done;
+            idk = VB_ID_INT;
+        }
+        H5Dclose(di);
+        if (len != n) {
+            vb_err_set(err, "%s: /id has %" PRId64 " rows but %s has %" PRId64
+                       " (lengths must match)", path, len, prompt_names[kind], n);
+            goto done;
+        }
+    }
+    if (si > 0 && idk != in->id_kind) {
+        static const char *const words[] = {"no /id", "string ids", "integer ids"};
+        vb_err_set(err, "%s: /id: has %s but %s has %s (every shard needs the same)", path,
+                   words[idk], in->shards[0].path, words[in->id_kind]);
+        goto done;
+    }
+    in->id_kind = idk;
+
+    int64_t slen = 0;
+    if (check_optional(f, path, "/system", H5T_STRING, "strings", prompt_names[kind], n, true, &sh->has_system,
+                       &slen, err) < 0 ||
+        check_optional(f, path, "/max_new_tokens", H5T_INTEGER, "integers", prompt_names[kind], n,
+                       false, &sh->has_max_new_tokens, NULL, err) < 0 ||
+        check_optional(f, path, "/seed", H5T_INTEGER, "integers", prompt_names[kind], n, false,
+                       &sh->has_seed, NULL, err) < 0) {
+        goto done;
+    }
+    if (sh->has_system && slen < 0) {
+        hid_t ds = H5Dopen2(f, "/system", H5P_DEFAULT);
+        if (ds < 0 || h5_read_scalar_string(ds, &sh->system_scalar, "/system", err) < 0) {
+            if (ds >= 0)
+                H5Dclose(ds);
+            vb_err_prefix(err, "%s", path);
+            goto done;
+        }
+        H5Dclose(ds);
+    }
+    sh->system_per_row = sh->has_system && slen >= 0;
+    rc = 0;
+done:
+    if (H5Fclose(f) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: close failed", path);
+    return rc;
+}
+
+static int checksum_file(const char *path, uint32_t *crc, vb_err *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return vb_err_set(err, "%s: cannot open for reading", path);
+    static unsigned char buf[1 << 16];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, fp)) > 0)
+        *crc = vb_crc32(*crc, buf, got);
+    int bad = ferror(fp);
+    fclose(fp);
+    return bad ? vb_err_set(err, "%s: read error", path) : 0;
+}
+
+int vb_input_open(vb_input *in, const char *const *specs, int n_specs, vb_err *err)
+{
+    memset(in, 0, sizeof *in);
+    h5_quiet();
+    if (n_specs < 1)
+        return vb_err_set(err, "no input given (--input FILE.h5, a glob or a directory)");
+    for (int i = 0; i < n_specs; i++)
+        if (expand_spec(in, specs[i], err) < 0)
+            return -1;
+    for (int i = 0; i < in->n_shards; i++) {
+        if (validate_shard(in, i, err) < 0)
+            return -1;
+        in->shards[i].first_row = in->n_rows;
+        in->n_rows += in->shards[i].n_rows;
+    }
+    uint32_t crc = 0;
+    for (int i = 0; i < in->n_shards; i++)
+        if (checksum_file(in->shards[i].path, &crc, err) < 0)
+            return -1;
+    in->checksum = crc;
+    return 0;
+}
+
+void vb_input_close(vb_input *in)
+{
+    for (int i = 0; i < in->n_shards; i++) {
+        free(in->shards[i].path);
+        free(in->shards[i].system_scalar);
+    }
+    free(in->shards);
+    memset(in, 0, sizeof *in);
+}
+
+/* ---- reading rows -------------------------------------------------------- */
+
+const char *vb_utf8_check(const char *str, size_t n, size_t *bad_at)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2, min = 0x80, c &= 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, min = 0x800, c &= 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4, min = 0x10000, c &= 0x07;
+        } else {
+            goto bad;
+        }
+        if (i + len > n)
+            goto bad;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                goto bad;
+            c = (c << 6) | (s[i + k] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            goto bad;
+        i += len;
+    }
+    return NULL;
+bad:
+    if (bad_at)
+        *bad_at = i;
+    return "not valid UTF-8";
+}
+
+/* Sets row->error for rows the engine must not run. */
+static void check_row(vb_prompt_kind kind, vb_input_row *r)
+{
+    size_t at = 0;
+    if (kind == VB_PROMPT_IDS) {
+        if (r->n_ids == 0)
+            snprintf(r->error, sizeof r->error, "empty prompt (no input_ids)");
+    } else if (r->text[0] == '\0') {
+        snprintf(r->error, sizeof r->error, "empty prompt");
+    } else if (vb_utf8_check(r->text, strlen(r->text), &at)) {
+        snprintf(r->error, sizeof r->error, "prompt is not valid UTF-8 (byte %zu)", at);
+    } else if (kind == VB_PROMPT_MESSAGES) {
+        json_error_t je;
+        json_t *m = json_loads(r->text, 0, &je);
+        if (!m || !json_is_array(m) || json_array_size(m) == 0) {
+            snprintf(r->error, sizeof r->error,
+                     "messages is not a non-empty JSON array of {\"role\", \"content\"}");
+        } else {
+            size_t i;
+            json_t *msg;
+            json_array_foreach(m, i, msg) {
+                if (!json_is_string(json_object_get(msg, "role")) ||
+                    !json_is_string(json_object_get(msg, "content"))) {
+                    snprintf(r->error, sizeof r->error,
+                             "messages[%zu] needs string \"role\" and \"content\"", i);
+                    break;
+                }
+            }
+        }
+        json_decref(m);
+    }
+    if (r->error[0] == '\0' && r->system && vb_utf8_check(r->system, strlen(r->system), &at))
+        snprintf(r->error, sizeof r->error, "system is not valid UTF-8 (byte %zu)", at);
+    if (r->error[0] == '\0' && r->max_new_tokens < -1)
+        snprintf(r->error, sizeof r->error, "max_new_tokens is %d (negative)",
+                 (int)r->max_new_tokens);
+    if (r->error[0] == '\0' && r->seed < -1)
+        snprintf(r->error, sizeof r->error, "seed is negative");
+}
+
+static int read_ints(hid_t f, const char *path, const char *name, const int64_t *rows,
+                     size_t n, hid_t mem_type, void *out, vb_err *err)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), fs = -1, ms = -1;
+    int rc = 0;
+    if (d < 0 || h5_select_rows(d, rows, n, &fs, &ms) < 0 ||
+        H5Dread(d, mem_type, ms, fs, H5P_DEFAULT, out) < 0)
+        rc = vb_err_set(err, "%s: %s: read failed", path, name);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+static int read_strings(hid_t f, const char *path, const char *name, const int64_t *rows,
+                        size_t n, char **out, vb_err *err)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return vb_err_set(err, "%s: %s: cannot open dataset", path, name);
+    int rc = h5_read_strings(d, rows, n, out, name, err);
+    H5Dclose(d);
+    if (rc < 0)
+        vb_err_prefix(err, "%s", path);
+    return rc;
+}
+
+static int read_id_rows(hid_t f, const char *path, const int64_t *rows, size_t n,
+                        int32_t **ids, int32_t *n_ids, vb_err *err)
+{
+    hid_t d = H5Dopen2(f, "/input_ids", H5P_DEFAULT), fs = -1, ms = -1;
+    hid_t mt = H5Tvlen_create(H5T_NATIVE_INT32);
+    hvl_t *v = calloc(n ? n : 1, sizeof *v);
+    int rc = -1;
+    if (d < 0 || mt < 0 || !v || h5_select_rows(d, rows, n, &fs, &ms) < 0 ||
+        H5Dread(d, mt, ms, fs, H5P_DEFAULT, v) < 0) {
+        vb_err_set(err, "%s: /input_ids: read failed (token ids must fit int32)", path);
+        goto done;
+    }
+    rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_ids[i] = (int32_t)v[i].len;
+        ids[i] = malloc((v[i].len ? v[i].len : 1) * sizeof(int32_t));
+        if (!ids[i]) {
+            rc = vb_err_set(err, "%s: /input_ids: out of memory", path);
+            break;
+        }
+        if (v[i].len)
+            memcpy(ids[i], v[i].p, v[i].len * sizeof(int32_t));
+    }
+    h5_reclaim(mt, ms, v);
+done:
+    free(v);
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+/* Reads local rows lrows[0..n) (ascending) of one shard into dst[k] =
+ * &out[pos[k]]. */
+static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const int64_t *lrows,
+                           const int64_t *pos, size_t n, vb_input_row *out, vb_err *err)
+{
+    hid_t f = H5Fopen(sh->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return vb_err_set(err, "%s: cannot open as HDF5", sh->path);
+    int rc = -1;
+    char **strs = calloc(n ? n : 1, sizeof *strs);
+    int32_t **ids = calloc(n ? n : 1, sizeof *ids);
+    int32_t *n_ids = calloc(n ? n : 1, sizeof *n_ids);
+    int64_t *ints = calloc(n ? n : 1, sizeof *ints);
+    if (!strs || !ids || !n_ids || !ints) {
+        vb_err_set(err, "%s: out of memory", sh->path);
+        goto done;
+    }
+    if (in->kind == VB_PROMPT_IDS) {
+        if (read_id_rows(f, sh->path, lrows, n, ids, n_ids, err) < 0)
+            goto done;
+        for (size_t k = 0; k < n; k++) {
+            out[pos[k]].ids = ids[k];
+            out[pos[k]].n_ids = n_ids[k];
+            ids[k] = NULL;
+        }
+    } else {
+        if (read_strings(f, sh->path, prompt_names[in->kind], lrows, n, strs, err) < 0)
+            goto done;
+        for (size_t k = 0; k < n; k++) {
+            out[pos[k]].text = strs[k];
+            strs[k] = NULL;
+        }
+    }
+    if (in->id_kind == VB_ID_STRING) {
+        if (read_strings(f, sh->path, "/id", lrows, n, strs, err) < 0)
+            goto done;
+        for (size_t k = 0; k < n; k++) {
+            out[pos[k]].id = strs[k];
+            strs[k] = NULL;
+        }
+    } else if (in->id_kind == VB_ID_INT) {
+        if (read_ints(f, sh->path, "/id", lrows, n, H5T_NATIVE_INT64, ints, err) < 0)
+            goto done;
+        for (size_t k = 0; k < n; k++)
+            out[pos[k]].id_int = ints[k];
+    }
+    if (sh->system_per_row) {
+        if (read_strings(f, sh->path, "/system", lrows, n, strs, err) < 0)
+            goto done;
+        for (size_t k = 0; k < n; k++) {
+            out[pos[k]].system = strs[k];
+            strs[k] = NULL;
+        }
+    } else if (sh->system_scalar) {
+        for (size_t k = 0; k < n; k++)
+            if (!(out[pos[k]].system = strdup(sh->system_scalar))) {
+                vb_err_set(err, "%s: out of memory", sh->path);
+                goto done;
+            }
+    }
+    if (sh->has_max_new_tokens) {
+        if (read_ints(f, sh->path, "/max_new_tokens", lrows, n, H5T_NATIVE_INT64, ints, err) < 0)
+            goto done;
+        for (size_t k = 0; k < n; k++)
+            out[pos[k]].max_new_tokens =
+                ints[k] > INT32_MAX ? INT32_MAX : ints[k] < INT32_MIN ? INT32_MIN : (int32_t)ints[k];
+    }
+    if (sh->has_seed) {
+        if (read_ints(f, sh->path, "/seed", lrows, n, H5T_NATIVE_INT64, ints, err) < 0)
+            goto done;
+        for (size_t k = 0; k < n; k++)
+            out[pos[k]].seed = ints[k];
+    }
+    rc = 0;
+done:
+    if (strs)
+        for (size_t k = 0; k < n; k++)
+            free(strs[k]);
+    if (ids)
+        for (size_t k = 0; k < n; k++)
+            free(ids[k]);
+    free(strs);
+    free(ids);
+    free(n_ids);
+    free(ints);
+    if (H5Fclose(f) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: close failed", sh->path);
+    return rc;
+}
+
+typedef struct {
+    int64_t row, pos;
+} row_pos;
+
+static int by_row(const void *a, const void *b)
+{
+    const row_pos *x = a, *y = b;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+int vb_input_read_rows(const vb_input *in, const int64_t *rows, int64_t n, vb_input_row *out,
+                       vb_err *err)
+{
+    h5_quiet();
+    size_t un = (size_t)n;
+    row_pos *rp = malloc((un ? un : 1) * sizeof *rp);
+    int64_t *lrows = malloc((un ? un : 1) * sizeof *lrows);
+    int64_t *pos = malloc((un ? un : 1) * sizeof *pos);
+    if (!rp || !lrows || !pos) {
+        free(rp);
+        free(lrows);
+        free(pos);
+        return vb_err_set(err, "reading %" PRId64 " rows: out of memory", n);
+    }
+    int rc = 0;
+    for (size_t k = 0; k < un; k++) {
+        memset(&out[k], 0, sizeof out[k]);
+        out[k].index = rows[k];
+        out[k].max_new_tokens = -1;
+        out[k].seed = -1;
+        rp[k] = (row_pos){rows[k], (int64_t)k};
+        if (rows[k] < 0 || rows[k] >= in->n_rows)
+            rc = vb_err_set(err, "row %" PRId64 " is outside the inputs (%" PRId64 " rows)",
+                            rows[k], in->n_rows);
+    }
+    if (rc == 0)
+        qsort(rp, un, sizeof *rp, by_row);
+    size_t k = 0;
+    for (int s = 0; s < in->n_shards && rc == 0 && k < un; s++) {
+        const vb_input_shard *sh = &in->shards[s];
+        size_t m = 0;
+        while (k < un && rp[k].row < sh->first_row + sh->n_rows) {
+            lrows[m] = rp[k].row - sh->first_row;
+            pos[m] = rp[k].pos;
+            m++, k++;
+        }
+        if (m > 0)
+            rc = read_shard_rows(in, sh, lrows, pos, m, out, err);
+    }
+    if (rc == 0)
+        for (size_t i = 0; i < un; i++)
+            check_row(in->kind, &out[i]);
+    else
+        vb_input_rows_free(out, n);
+    free(rp);
+    free(lrows);
+    free(pos);
+    return rc;
+}
+
+void vb_input_rows_free(vb_input_row *rows, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        free(rows[i].text);
+        free(rows[i].ids);
+        free(rows[i].id);
+        free(rows[i].system);
+        rows[i].text = rows[i].id = rows[i].system = NULL;
+        rows[i].ids = NULL;
+    }
+}
+
+int vb_input_row_costs(const vb_input *in, int64_t *cost, vb_err *err)
+{
+    /* In blocks, so the peak memory is one block of prompts, not the file. */
+    enum { BLOCK = 8192 };
+    int64_t *rows = malloc(BLOCK * sizeof *rows);
+    vb_input_row *r = malloc(BLOCK * sizeof *r);
+    if (!rows || !r) {
+        free(rows);
+        free(r);
+        return vb_err_set(err, "row costs: out of memory");
+    }
+    int rc = 0;
+    for (int64_t b = 0; b < in->n_rows && rc == 0; b += BLOCK) {
+        int64_t m = in->n_rows - b < BLOCK ? in->n_rows - b : BLOCK;
+        for (int64_t i = 0; i < m; i++)
+            rows[i] = b + i;
+        rc = vb_input_read_rows(in, rows, m, r, err);
+        if (rc < 0)
+            break;
+        for (int64_t i = 0; i < m; i++) {
+            int64_t c = r[i].text ? (int64_t)strlen(r[i].text) : r[i].n_ids;
+            if (r[i].system)
+                c += (int64_t)strlen(r[i].system);
+            cost[b + i] = c;
+        }
+        vb_input_rows_free(r, m);
+    }
+    free(rows);
+    free(r);
+    return rc;
+}

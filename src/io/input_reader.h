@@ -1,0 +1,95 @@
+/* Input prompts from HDF5 shards (DESIGN.md "HDF5 files", Input).
+ *
+ * vb_input_open() expands the --input arguments (files, globs, directories
+ * of .h5), checks every shard's schema before any work starts, and numbers
+ * rows across shards in order. vb_input_read_rows() then reads only the rows
+ * a group was given, so a dp group leader never touches the others' rows.
+ *
+ * Schema, one of:
+ *   /prompts     1-D UTF-8 (or ASCII) strings, variable or fixed length
+ *   /input_ids   1-D variable-length integers (read as int32)
+ *   /messages    1-D strings, each a JSON array of {"role","content"}
+ * optional, 1-D with the same length unless noted:
+ *   /id              strings or integers (same kind in every shard)
+ *   /system          strings, or a scalar string for every row
+ *   /max_new_tokens  integers; -1 = not set (use --max-new-tokens)
+ *   /seed            integers; -1 = not set (derive from --seed and the row)
+ *
+ * Schema errors (missing dataset, wrong type or rank, mismatched lengths)
+ * fail the open with one line naming the file and the dataset: exit 2.
+ * Bad rows (empty prompt, invalid UTF-8, malformed messages, max_new_tokens
+ * below -1, negative seed) do not: the row carries an error message and the
+ * engine writes it as a finish_reason=error row. */
+#ifndef VB_IO_INPUT_READER_H
+#define VB_IO_INPUT_READER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/errors.h"
+
+typedef enum vb_prompt_kind {
+    VB_PROMPT_TEXT,     /* /prompts */
+    VB_PROMPT_IDS,      /* /input_ids */
+    VB_PROMPT_MESSAGES, /* /messages */
+} vb_prompt_kind;
+
+typedef enum vb_id_kind { VB_ID_NONE, VB_ID_STRING, VB_ID_INT } vb_id_kind;
+
+typedef struct vb_input_shard {
+    char *path;
+    int64_t first_row, n_rows; /* rows [first_row, first_row + n_rows) overall */
+    bool has_system, system_per_row;
+    char *system_scalar;       /* the scalar /system, or NULL */
+    bool has_max_new_tokens, has_seed;
+} vb_input_shard;
+
+typedef struct vb_input {
+    vb_input_shard *shards;
+    int n_shards;
+    int64_t n_rows;            /* over all shards */
+    vb_prompt_kind kind;       /* the same in every shard */
+    vb_id_kind id_kind;        /* the same in every shard */
+    uint32_t checksum;         /* CRC-32 of the shard files' bytes, in order
+                                  (the journal header's input checksum) */
+} vb_input;
+
+typedef struct vb_input_row {
+    int64_t index;             /* row number across shards */
+    char *text;                /* prompt, or the messages JSON; NULL for ids */
+    int32_t *ids;              /* /input_ids row, else NULL */
+    int32_t n_ids;
+    char *id;                  /* string id (VB_ID_STRING), else NULL */
+    int64_t id_int;            /* integer id (VB_ID_INT) */
+    char *system;              /* per-row or scalar /system, or NULL */
+    int32_t max_new_tokens;    /* -1 = not set */
+    int64_t seed;              /* -1 = not set */
+    char error[160];           /* "" or why this row cannot run (bad row) */
+} vb_input_row;
+
+/* Expands and validates the inputs. specs are paths, globs (data/shard-NN.h5 written with a star) or
+ * directories (their *.h5, sorted by name). Returns 0, or -1 with one line
+ * naming the file and the dataset. vb_input_close() frees in both cases. */
+int vb_input_open(vb_input *in, const char *const *specs, int n_specs, vb_err *err);
+
+/* Reads rows[0..n) (any order, each in [0, n_rows), no duplicates) into
+ * out[0..n), which the caller allocates; out[k] is rows[k]. Bad rows are
+ * returned with error set, not as a failure. Returns 0 or -1 (I/O error,
+ * file changed under us) with err naming the file and dataset. */
+int vb_input_read_rows(const vb_input *in, const int64_t *rows, int64_t n, vb_input_row *out,
+                       vb_err *err);
+
+void vb_input_rows_free(vb_input_row *rows, int64_t n);
+
+/* A cheap per-row cost for sharding before tokenizing: prompt bytes (text,
+ * messages) or token count (ids), plus the system prompt. Reads every row's
+ * prompt once; rank 0 calls it and broadcasts the shard assignment. */
+int vb_input_row_costs(const vb_input *in, int64_t *cost, vb_err *err);
+
+void vb_input_close(vb_input *in);
+
+/* NULL when s[0..n) is valid UTF-8, else a static description. Exposed for
+ * pack and the tests. */
+const char *vb_utf8_check(const char *s, size_t n, size_t *bad_at);
+
+#endif

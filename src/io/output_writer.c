@@ -1,0 +1,489 @@
+/* Output HDF5 writer and reader; see output_writer.h. */
+#include "io/output_writer.h"
+
+#include <hdf5.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/h5_util.h"
+#include "io/run_settings.h"
+
+static hid_t finish_enum_type(void)
+{
+    hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
+    if (t < 0)
+        return -1;
+    int8_t v;
+    v = VB_FINISH_STOP;
+    if (H5Tenum_insert(t, "stop", &v) < 0)
+        goto bad;
+    v = VB_FINISH_LENGTH;
+    if (H5Tenum_insert(t, "length", &v) < 0)
+        goto bad;
+    v = VB_FINISH_ERROR;
+    if (H5Tenum_insert(t, "error", &v) < 0)
+        goto bad;
+    return t;
+bad:
+    H5Tclose(t);
+    return -1;
+}
+
+static void iso_time(double unix_s, char *buf, size_t n)
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    if (unix_s <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, n, "%s", "");
+}
+
+static int write_settings_attrs(hid_t f, const json_t *settings, vb_err *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)settings, key, v) {
+        int rc = 0;
+        if (json_is_string(v)) {
+            rc = h5_attr_string(f, key, json_string_value(v), err);
+        } else if (json_is_integer(v)) {
+            rc = h5_attr_int64(f, key, json_integer_value(v), err);
+        } else if (json_is_real(v)) {
+            rc = h5_attr_double(f, key, json_real_value(v), err);
+        } else if (json_is_boolean(v)) {
+            rc = h5_attr_int64(f, key, json_is_true(v), err);
+        } else if (json_is_array(v)) {
+            char *s = json_dumps(v, JSON_COMPACT);
+            rc = h5_attr_string(f, key, s ? s : "[]", err);
+            free(s);
+        } /* null: unset, left out */
+        if (rc < 0)
+            return -1;
+    }
+    char *canon = vb_run_settings_dump(settings);
+    int rc = h5_attr_string(f, "settings_json", canon ? canon : "{}", err);
+    free(canon);
+    return rc;
+}
+
+/* Column buffers gathered from the finished slots, in (index, sample) order. */
+typedef struct columns {
+    size_t n;
+    const char **completions, **errors, **ids;
+    hvl_t *output_ids, *logprobs, *top_ids, *top_logprobs;
+    int32_t *prompt_tokens, *completion_tokens, *sample;
+    int8_t *finish;
+    int64_t *index, *id_int;
+} columns;
+
+static void columns_free(columns *c)
+{
+    free(c->completions);
+    free(c->errors);
+    free(c->ids);
+    free(c->output_ids);
+    free(c->logprobs);
+    free(c->top_ids);
+    free(c->top_logprobs);
+    free(c->prompt_tokens);
+    free(c->completion_tokens);
+    free(c->sample);
+    free(c->finish);
+    free(c->index);
+    free(c->id_int);
+}
+
+static int columns_gather(const vb_results *r, columns *c)
+{
+    memset(c, 0, sizeof *c);
+    size_t n = (size_t)r->n_done, m = n ? n : 1;
+    c->n = n;
+    c->completions = calloc(m, sizeof *c->completions);
+    c->errors = calloc(m, sizeof *c->errors);
+    c->ids = calloc(m, sizeof *c->ids);
+    c->output_ids = calloc(m, sizeof *c->output_ids);
+    c->logprobs = calloc(m, sizeof *c->logprobs);
+    c->top_ids = calloc(m, sizeof *c->top_ids);
+    c->top_logprobs = calloc(m, sizeof *c->top_logprobs);
+    c->prompt_tokens = calloc(m, sizeof *c->prompt_tokens);
+    c->completion_tokens = calloc(m, sizeof *c->completion_tokens);
+    c->sample = calloc(m, sizeof *c->sample);
+    c->finish = calloc(m, sizeof *c->finish);
+    c->index = calloc(m, sizeof *c->index);
+    c->id_int = calloc(m, sizeof *c->id_int);
+    if (!c->completions || !c->errors || !c->ids || !c->output_ids || !c->logprobs ||
+        !c->top_ids || !c->top_logprobs || !c->prompt_tokens || !c->completion_tokens ||
+        !c->sample || !c->finish || !c->index || !c->id_int)
+        return -1;
+    size_t k = 0, slots = (size_t)r->n_rows * (size_t)r->n_samples;
+    size_t top = r->top_n > 0 ? (size_t)r->top_n : 0;
+    for (size_t i = 0; i < slots && k < n; i++) {
+        const vb_output_row *w = r->slot[i];
+        if (!w)
+            continue;
+        size_t nt = w->n_output_ids > 0 ? (size_t)w->n_output_ids : 0;
+        c->completions[k] = w->completion ? w->completion : "";
+        c->errors[k] = w->error ? w->error : "";
+        c->ids[k] = w->id ? w->id : "";
+        c->id_int[k] = w->id_int;
+        c->output_ids[k] = (hvl_t){nt, w->output_ids};
+        c->logprobs[k] = w->logprobs ? (hvl_t){nt, w->logprobs} : (hvl_t){0, NULL};
+        c->top_ids[k] = w->top_ids ? (hvl_t){nt * top, w->top_ids} : (hvl_t){0, NULL};
+        c->top_logprobs[k] =
+            w->top_logprobs ? (hvl_t){nt * top, w->top_logprobs} : (hvl_t){0, NULL};
+        c->prompt_tokens[k] = w->prompt_tokens;
+        c->completion_tokens[k] = w->completion_tokens;
+        c->sample[k] = w->sample;
+        c->finish[k] = (int8_t)w->finish_reason;
+        c->index[k] = w->index;
+        k++;
+    }
+    return 0;
+}
+
+static int write_vlen(hid_t f, const char *name, hid_t base, size_t n, const hvl_t *buf,
+                      vb_err *err)
+{
+    hid_t t = H5Tvlen_create(base);
+    if (t < 0)
+        return vb_err_set(err, "/%s: cannot make a vlen type", name);
+    int rc = h5_write_1d(f, name, t, t, n, buf, err);
+    H5Tclose(t);
+    return rc;
+}
+
+static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r,
+                      const columns *c, vb_err *err)
+{
+    hid_t str = h5_vlen_utf8_type(), fin = finish_enum_type();
+    int rc = -1;
+    if (str < 0 || fin < 0) {
+        vb_err_set(err, "cannot make the string and enum types");
+        goto done;
+    }
+    if (h5_write_1d(f, "completions", str, str, c->n, c->completions, err) < 0 ||
+        write_vlen(f, "output_ids", H5T_NATIVE_INT32, c->n, c->output_ids, err) < 0 ||
+        h5_write_1d(f, "prompt_tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, c->n,
+                    c->prompt_tokens, err) < 0 ||
+        h5_write_1d(f, "completion_tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, c->n,
+                    c->completion_tokens, err) < 0 ||
+        h5_write_1d(f, "finish_reason", fin, fin, c->n, c->finish, err) < 0 ||
+        h5_write_1d(f, "error", str, str, c->n, c->errors, err) < 0 ||
+        h5_write_1d(f, "index", H5T_STD_I64LE, H5T_NATIVE_INT64, c->n, c->index, err) < 0)
+        goto done;
+    if (r->id_kind == VB_ID_STRING &&
+        h5_write_1d(f, "id", str, str, c->n, c->ids, err) < 0)
+        goto done;
+    if (r->id_kind == VB_ID_INT &&
+        h5_write_1d(f, "id", H5T_STD_I64LE, H5T_NATIVE_INT64, c->n, c->id_int, err) < 0)
+        goto done;
+    if (r->n_samples > 1 &&
+        h5_write_1d(f, "sample", H5T_STD_I32LE, H5T_NATIVE_INT32, c->n, c->sample, err) < 0)
+        goto done;
+    if (r->top_n >= 0 && write_vlen(f, "logprobs", H5T_NATIVE_FLOAT, c->n, c->logprobs, err) < 0)
+        goto done;
+    if (r->top_n > 0) {
+        if (write_vlen(f, "top_ids", H5T_NATIVE_INT32, c->n, c->top_ids, err) < 0 ||
+            write_vlen(f, "top_logprobs", H5T_NATIVE_FLOAT, c->n, c->top_logprobs, err) < 0)
+            goto done;
+        for (int k = 0; k < 2; k++) {
+            hid_t d = H5Dopen2(f, k ? "top_logprobs" : "top_ids", H5P_DEFAULT);
+            int arc = d < 0 ? -1 : h5_attr_int64(d, "top_n", r->top_n, err);
+            if (d >= 0)
+                H5Dclose(d);
+            if (arc < 0) {
+                vb_err_set(err, "/top_ids: cannot write its top_n attribute");
+                goto done;
+            }
+        }
+    }
+    char start[40], end[40];
+    iso_time(meta->start_time, start, sizeof start);
+    iso_time(meta->end_time, end, sizeof end);
+    if ((meta->settings && write_settings_attrs(f, meta->settings, err) < 0) ||
+        h5_attr_int64(f, "dp", meta->dp, err) < 0 ||
+        h5_attr_string(f, "version", meta->version, err) < 0 ||
+        h5_attr_string(f, "start_time", start, err) < 0 ||
+        h5_attr_string(f, "end_time", end, err) < 0 ||
+        h5_attr_double(f, "elapsed_s", meta->end_time - meta->start_time, err) < 0 ||
+        h5_attr_double(f, "throughput_tokens_per_s", meta->throughput, err) < 0 ||
+        h5_attr_int64(f, "rows_done", r->n_done, err) < 0 ||
+        (!json_object_get(meta->settings, "input_rows") &&
+         h5_attr_int64(f, "input_rows", r->n_rows, err) < 0) ||
+        (!json_object_get(meta->settings, "n") &&
+         h5_attr_int64(f, "n", r->n_samples, err) < 0) ||
+        h5_attr_int64(f, "top_n", r->top_n, err) < 0 ||
+        h5_attr_int64(f, "complete", meta->complete, err) < 0)
+        goto done;
+    rc = 0;
+done:
+    if (str >= 0)
+        H5Tclose(str);
+    if (fin >= 0)
+        H5Tclose(fin);
+    return rc;
+}
+
+int vb_output_write(const char *path, const vb_output_meta *meta, const vb_results *r,
+                    vb_err *err)
+{
+    h5_quiet();
+    size_t len = strlen(path) + 5;
+    char *tmp = malloc(len);
+    if (!tmp)
+        return vb_err_set(err, "%s: out of memory", path);
+    snprintf(tmp, len, "%s.tmp", path);
+    columns c;
+    int rc = -1;
+    if (columns_gather(r, &c) < 0) {
+        vb_err_set(err, "%s: out of memory gathering %" PRId64 " rows", path, r->n_done);
+        goto done;
+    }
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        vb_err_set(err, "%s: cannot create (directory writable? disk full?)", tmp);
+        goto done;
+    }
+    rc = write_body(f, meta, r, &c, err);
+    if (rc < 0)
+        vb_err_prefix(err, "%s", tmp);
+    if (H5Fclose(f) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: close failed (disk full?)", tmp);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = vb_err_set(err, "%s: cannot rename to %s", tmp, path);
+    if (rc < 0)
+        unlink(tmp);
+done:
+    columns_free(&c);
+    free(tmp);
+    return rc;
+}
+
+/* ---- reading back (resume, unpack) -------------------------------------- */
+
+static int64_t dataset_len(hid_t f, const char *name)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return -1;
+    hid_t s = H5Dget_space(d);
+    hsize_t dim = 0;
+    int rank = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
+    if (rank == 1)
+        H5Sget_simple_extent_dims(s, &dim, NULL);
+    if (s >= 0)
+        H5Sclose(s);
+    H5Dclose(d);
+    return rank == 1 ? (int64_t)dim : -1;
+}
+
+static int read_fixed(hid_t f, const char *path, const char *name, hid_t mtype, size_t n,
+                      void *buf, vb_err *err)
+{
+    if (dataset_len(f, name) != (int64_t)n)
+        return vb_err_set(err, "%s: /%s is missing or not %zu long like /index", path, name, n);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    int rc = 0;
+    if (d < 0 || (n > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0))
+        rc = vb_err_set(err, "%s: /%s: read failed (wrong type?)", path, name);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+static int read_vlen(hid_t f, const char *path, const char *name, hid_t base, size_t n,
+                     hvl_t *buf, hid_t *type_out, vb_err *err)
+{
+    *type_out = H5Tvlen_create(base);
+    if (*type_out < 0)
+        return vb_err_set(err, "%s: /%s: cannot make a vlen type", path, name);
+    return read_fixed(f, path, name, *type_out, n, buf, err);
+}
+
+static int64_t attr_int(hid_t f, const char *name, int64_t fallback)
+{
+    if (H5Aexists(f, name) <= 0)
+        return fallback;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
+    int64_t v = fallback;
+    if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &v) < 0)
+        v = fallback;
+    if (a >= 0)
+        H5Aclose(a);
+    return v;
+}
+
+static int read_strs(hid_t f, const char *path, const char *name, size_t n, char **out,
+                     vb_err *err)
+{
+    if (dataset_len(f, name) != (int64_t)n)
+        return vb_err_set(err, "%s: /%s is missing or not %zu long like /index", path, name, n);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return vb_err_set(err, "%s: /%s: cannot open", path, name);
+    char what[64];
+    snprintf(what, sizeof what, "/%s", name);
+    int rc = h5_read_strings(d, NULL, n, out, what, err);
+    H5Dclose(d);
+    if (rc < 0)
+        vb_err_prefix(err, "%s", path);
+    return rc;
+}
+
+int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err *err)
+{
+    h5_quiet();
+    if (settings_json)
+        *settings_json = NULL;
+    if (H5Fis_hdf5(path) <= 0)
+        return vb_err_set(err, "%s: not an HDF5 file (or not readable)", path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return vb_err_set(err, "%s: cannot open as HDF5", path);
+    int rc = -1;
+    int64_t n64 = dataset_len(f, "index");
+    size_t n = n64 > 0 ? (size_t)n64 : 0, m = n ? n : 1;
+    char **comp = calloc(m, sizeof *comp), **errs = calloc(m, sizeof *errs),
+         **ids = calloc(m, sizeof *ids);
+    hvl_t *oid = calloc(m, sizeof *oid), *lp = calloc(m, sizeof *lp),
+          *tid = calloc(m, sizeof *tid), *tlp = calloc(m, sizeof *tlp);
+    int32_t *pt = calloc(m, 4), *ct = calloc(m, 4), *smp = calloc(m, 4);
+    int8_t *fin = calloc(m, 1);
+    int64_t *idx = calloc(m, 8), *idi = calloc(m, 8);
+    hid_t t_oid = -1, t_lp = -1, t_tid = -1, t_tlp = -1;
+    bool has_lp = h5_exists(f, "logprobs"), has_top = h5_exists(f, "top_ids");
+    if (n64 < 0) {
+        vb_err_set(err, "%s: no 1-D /index dataset (not a voltbatch output file?)", path);
+        goto done;
+    }
+    if (!comp || !errs || !ids || !oid || !lp || !tid || !tlp || !pt || !ct || !smp || !fin ||
+        !idx || !idi) {
+        vb_err_set(err, "%s: out of memory for %zu rows", path, n);
+        goto done;
+    }
+    if (read_fixed(f, path, "index", H5T_NATIVE_INT64, n, idx, err) < 0 ||
+        read_strs(f, path, "completions", n, comp, err) < 0 ||
+        read_strs(f, path, "error", n, errs, err) < 0 ||
+        read_vlen(f, path, "output_ids", H5T_NATIVE_INT32, n, oid, &t_oid, err) < 0 ||
+        read_fixed(f, path, "prompt_tokens", H5T_NATIVE_INT32, n, pt, err) < 0 ||
+        read_fixed(f, path, "completion_tokens", H5T_NATIVE_INT32, n, ct, err) < 0 ||
+        read_fixed(f, path, "finish_reason", H5T_NATIVE_INT8, n, fin, err) < 0)
+        goto done;
+    if (h5_exists(f, "sample") && read_fixed(f, path, "sample", H5T_NATIVE_INT32, n, smp, err) < 0)
+        goto done;
+    if (has_lp && read_vlen(f, path, "logprobs", H5T_NATIVE_FLOAT, n, lp, &t_lp, err) < 0)
+        goto done;
+    if (has_top && (read_vlen(f, path, "top_ids", H5T_NATIVE_INT32, n, tid, &t_tid, err) < 0 ||
+                    read_vlen(f, path, "top_logprobs", H5T_NATIVE_FLOAT, n, tlp, &t_tlp, err) < 0))
+        goto done;
+    vb_id_kind idk = VB_ID_NONE;
+    if (h5_exists(f, "id")) {
+        hid_t d = H5Dopen2(f, "id", H5P_DEFAULT);
+        hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+        H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+        if (t >= 0)
+            H5Tclose(t);
+        if (d >= 0)
+            H5Dclose(d);
+        if (cls == H5T_STRING) {
+            idk = VB_ID_STRING;
+            if (read_strs(f, path, "id", n, ids, err) < 0)
+                goto done;
+        } else {
+            idk = VB_ID_INT;
+            if (read_fixed(f, path, "id", H5T_NATIVE_INT64, n, idi, err) < 0)
+                goto done;
+        }
+    }
+    if (!r->slot) {
+        int64_t max_index = -1;
+        int32_t max_sample = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (idx[i] > max_index)
+                max_index = idx[i];
+            if (smp[i] > max_sample)
+                max_sample = smp[i];
+        }
+        int64_t rows = attr_int(f, "input_rows", max_index + 1);
+        int64_t ns = attr_int(f, "n", max_sample + 1);
+        int64_t top = attr_int(f, "top_n", has_top ? 1 : has_lp ? 0 : -1);
+        if (rows < max_index + 1)
+            rows = max_index + 1;
+        if (ns < max_sample + 1)
+            ns = max_sample + 1;
+        if (vb_results_init(r, rows, (int32_t)ns, (int32_t)top, idk, err) < 0)
+            goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t nt = oid[i].len;
+        if (fin[i] < 0 || fin[i] > 2 || (lp[i].len && lp[i].len != nt) ||
+            (r->top_n > 0 && tid[i].len && tid[i].len != nt * (size_t)r->top_n)) {
+            vb_err_set(err, "%s: row %zu (index %" PRId64 ") is inconsistent", path, i, idx[i]);
+            goto done;
+        }
+        vb_output_row w = {
+            .index = idx[i], .sample = smp[i], .completion = comp[i],
+            .output_ids = oid[i].p, .n_output_ids = (int32_t)nt,
+            .prompt_tokens = pt[i], .completion_tokens = ct[i],
+            .finish_reason = (vb_finish_reason)fin[i], .error = errs[i],
+            .id = idk == VB_ID_STRING ? ids[i] : NULL, .id_int = idi[i],
+            .logprobs = lp[i].len ? lp[i].p : NULL,
+            .top_ids = tid[i].len ? tid[i].p : NULL,
+            .top_logprobs = tlp[i].len ? tlp[i].p : NULL,
+        };
+        if (vb_results_put(r, &w, err) < 0) {
+            vb_err_prefix(err, "%s", path);
+            goto done;
+        }
+    }
+    if (settings_json)
+        h5_read_attr_string(f, "settings_json", settings_json);
+    rc = 0;
+done:
+    if (n > 0) {
+        hsize_t dim = n;
+        hid_t s = H5Screate_simple(1, &dim, NULL);
+        if (t_oid >= 0 && oid)
+            h5_reclaim(t_oid, s, oid);
+        if (t_lp >= 0 && lp)
+            h5_reclaim(t_lp, s, lp);
+        if (t_tid >= 0 && tid)
+            h5_reclaim(t_tid, s, tid);
+        if (t_tlp >= 0 && tlp)
+            h5_reclaim(t_tlp, s, tlp);
+        H5Sclose(s);
+    }
+    if (comp)
+        for (size_t i = 0; i < n; i++) {
+            free(comp[i]);
+            free(errs ? errs[i] : NULL);
+            free(ids ? ids[i] : NULL);
+        }
+    free(comp);
+    free(errs);
+    free(ids);
+    free(oid);
+    free(lp);
+    free(tid);
+    free(tlp);
+    free(pt);
+    free(ct);
+    free(smp);
+    free(fin);
+    free(idx);
+    free(idi);
+    if (t_oid >= 0)
+        H5Tclose(t_oid);
+    if (t_lp >= 0)
+        H5Tclose(t_lp);
+    if (t_tid >= 0)
+        H5Tclose(t_tid);
+    if (t_tlp >= 0)
+        H5Tclose(t_tlp);
+    if (H5Fclose(f) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: close failed", path);
+    return rc;
+}

@@ -1,0 +1,31 @@
+/* `voltbatch pack` and `unpack` as library calls (the cli files only parse
+ * options), so tests can drive them directly.
+ *
+ * pack: JSON Lines or plain text -> the HDF5 input schema (input_reader.h).
+ *   JSONL (by extension .jsonl/.json/.ndjson, else when the first non-blank
+ *   line starts with '{'): one object per line with "prompt" (string) or
+ *   "messages" (array of {"role","content"}), the same kind on every line;
+ *   optional "id" (string or integer), "system" (string), "max_new_tokens"
+ *   (integer), "seed" (non-negative integer). Other keys are ignored (data
+ *   sets carry references and labels). Blank lines are skipped.
+ *   Text: every non-blank line is one prompt (trailing \r\n removed).
+ *   An optional key given on some lines only is stored as the schema's
+ *   "unset" value on the others: "" for id and system, -1 for
+ *   max_new_tokens and seed; ids are int64 when every line has an integer
+ *   id, strings otherwise. Errors name the file and line.
+ *
+ * unpack: an output file (has /completions) -> one JSON object per row with
+ *   every output field; an input file -> one object per row in the pack
+ *   format (so pack -> unpack round-trips). Unset optional fields are left
+ *   out. */
+#ifndef VB_IO_PACK_H
+#define VB_IO_PACK_H
+
+#include "util/errors.h"
+
+/* Both write OUT.tmp and rename it to OUT; neither checks whether OUT
+ * exists (the command does, for --overwrite). */
+int vb_pack(const char *in_path, const char *out_path, vb_err *err);
+int vb_unpack(const char *in_path, const char *out_path, vb_err *err);
+
+#endif

@@ -1,0 +1,127 @@
+/* Refuse / overwrite / resume an output at start-up; see resume.h. */
+#include "io/resume.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/run_settings.h"
+
+static bool exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+static int remove_if_there(const char *p, vb_err *err)
+{
+    if (unlink(p) != 0 && errno != ENOENT)
+        return vb_err_set(err, "%s: cannot remove: %s", p, strerror(errno));
+    return 0;
+}
+
+int vb_output_prepare(const char *output, const json_t *settings, bool resume, bool overwrite,
+                      int32_t top_n, vb_id_kind id_kind, vb_results *done,
+                      vb_journal **journal, vb_err *err)
+{
+    *journal = NULL;
+    memset(done, 0, sizeof *done);
+    if (resume && overwrite)
+        return vb_err_set(err, "--resume and --overwrite exclude each other (pick one)");
+    char *jpath = vb_journal_path_for(output);
+    size_t tl = strlen(output) + 5;
+    char *tmp = malloc(tl);
+    if (!jpath || !tmp) {
+        free(jpath);
+        free(tmp);
+        return vb_err_set(err, "%s: out of memory", output);
+    }
+    snprintf(tmp, tl, "%s.tmp", output);
+    int rc = -1;
+    json_t *saved = NULL;
+    char *saved_text = NULL;
+    int64_t rows = json_integer_value(json_object_get(settings, "input_rows"));
+    json_int_t n = json_integer_value(json_object_get(settings, "n"));
+    if (vb_results_init(done, rows, n > 0 ? (int32_t)n : 1, top_n, id_kind, err) < 0)
+        goto out;
+    bool have_out = exists(output), have_j = exists(jpath);
+    if (!resume && !overwrite && (have_out || have_j)) {
+        vb_err_set(err, "%s: already exists (--resume continues it, --overwrite replaces it)",
+                   have_out ? output : jpath);
+        goto out;
+    }
+    if (overwrite || !resume) {
+        if (remove_if_there(output, err) < 0 || remove_if_there(jpath, err) < 0 ||
+            remove_if_there(tmp, err) < 0)
+            goto out;
+        rc = vb_journal_create(jpath, settings, journal, err);
+        goto out;
+    }
+    /* --resume: the old output first, so the journal's newer copy of a row
+     * (identical by construction) is the one kept. */
+    if (have_out) {
+        /* Read into a results of the file's own shape, compare settings,
+         * and only then merge: a mismatch is reported as the setting that
+         * differs, not as a row outside the run. */
+        vb_results old = {0};
+        int orc = vb_output_read(output, &old, &saved_text, err);
+        json_error_t je;
+        saved = orc == 0 && saved_text ? json_loads(saved_text, 0, &je) : NULL;
+        if (orc == 0 && !saved)
+            orc = vb_err_set(err, "%s: has no settings_json attribute, so it cannot be "
+                             "resumed safely (--overwrite starts over)", output);
+        if (orc == 0)
+            orc = vb_run_settings_compare(saved, settings, output, err);
+        size_t slots = (size_t)old.n_rows * (size_t)old.n_samples;
+        for (size_t i = 0; orc == 0 && i < slots; i++)
+            if (old.slot[i])
+                orc = vb_results_put(done, old.slot[i], err);
+        vb_results_free(&old);
+        if (orc < 0)
+            goto out;
+        json_decref(saved);
+        saved = NULL;
+    }
+    int64_t good = 0;
+    if (have_j) {
+        /* Header first (rows not decoded), so a mismatch names the setting. */
+        if (vb_journal_read(jpath, &saved, NULL, &good, NULL, err) < 0)
+            goto out;
+        if (saved && (vb_run_settings_compare(saved, settings, jpath, err) < 0 ||
+                      vb_journal_read(jpath, NULL, done, &good, NULL, err) < 0))
+            goto out;
+    }
+    if (have_j && saved)
+        rc = vb_journal_open_append(jpath, good, journal, err);
+    else /* none, or torn before its header was whole: start it afresh */
+        rc = vb_journal_create(jpath, settings, journal, err);
+out:
+    if (rc < 0)
+        vb_results_free(done);
+    json_decref(saved);
+    free(saved_text);
+    free(jpath);
+    free(tmp);
+    return rc;
+}
+
+int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_results *done,
+                     vb_journal **journal, vb_err *err)
+{
+    if (*journal && vb_journal_flush(*journal, err) < 0)
+        return -1;
+    if (vb_output_write(output, meta, done, err) < 0)
+        return -1;
+    if (meta->complete) {
+        if (vb_journal_close(*journal, err) < 0)
+            return -1;
+        *journal = NULL;
+        char *jpath = vb_journal_path_for(output);
+        int rc = jpath ? remove_if_there(jpath, err) : vb_err_set(err, "out of memory");
+        free(jpath);
+        return rc;
+    }
+    return 0;
+}

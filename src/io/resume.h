@@ -1,0 +1,45 @@
+/* Output-file policy at start-up: refuse, overwrite, or resume.
+ *
+ * The engine calls vb_output_prepare() on world rank 0 before any work (its
+ * verdict is broadcast; exit 2 on failure). Then, for the whole run:
+ *
+ *   vb_results done;  vb_journal *j;
+ *   vb_output_prepare(out, settings, resume, overwrite, &done, &j, &err);
+ *   ... skip every row with vb_results_row_done(&done, row) ...
+ *   for each finished row (or sample):
+ *       vb_journal_append(j, &row, done.top_n, &err);
+ *       vb_results_put(&done, &row, &err);
+ *   on a stop (vb_stop_requested(), agreed across ranks) or at the end:
+ *       vb_output_finish(out, &meta, &done, j, &err);   // exit 75 or 0
+ *
+ * Rules (DESIGN.md): without --resume or --overwrite an existing output or
+ * journal is refused. --overwrite removes both. --resume loads the journal's
+ * rows and the old output's rows and refuses settings that differ from
+ * either's saved settings, naming the setting; with neither file present it
+ * simply starts (a requeued job can always pass --resume). */
+#ifndef VB_IO_RESUME_H
+#define VB_IO_RESUME_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "io/journal.h"
+#include "io/output_writer.h"
+#include "io/results.h"
+#include "util/errors.h"
+
+/* `settings` is vb_run_settings_json() of this run. `done` is set up here
+ * for input_rows x n samples (taken from settings) with the given top_n and
+ * id kind. *journal is open for appending on success. */
+int vb_output_prepare(const char *output, const json_t *settings, bool resume, bool overwrite,
+                      int32_t top_n, vb_id_kind id_kind, vb_results *done,
+                      vb_journal **journal, vb_err *err);
+
+/* Flushes the journal, writes the output (temporary name, renamed), and,
+ * when meta->complete, closes and removes the journal (the output now holds
+ * every row). When not complete the journal stays open for more appends
+ * and stays on disk for --resume. */
+int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_results *done,
+                     vb_journal **journal, vb_err *err);
+
+#endif

@@ -1,0 +1,115 @@
+/* Run settings as canonical JSON, and the resume comparison; see run_settings.h. */
+#include "io/run_settings.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *real_or_null(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+static json_t *count_or_null(long v)
+{
+    return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *vb_run_settings_json(const vb_run_settings *s)
+{
+    json_t *o = json_object();
+    json_t *stops = json_array();
+    if (!o || !stops) {
+        json_decref(o);
+        json_decref(stops);
+        return NULL;
+    }
+    for (int i = 0; i < s->n_stops; i++)
+        json_array_append_new(stops, json_string(s->stops[i]));
+    char checksum[16];
+    snprintf(checksum, sizeof checksum, "%08x", (unsigned)s->input_checksum);
+    /* The seed is a u64; JSON integers are i64 in jansson, so text. */
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
+    int bad = 0;
+    bad |= json_object_set_new(o, "model", str_or_null(s->model));
+    bad |= json_object_set_new(o, "tp", json_integer(s->tp));
+    bad |= json_object_set_new(o, "seed", json_string(seed));
+    bad |= json_object_set_new(o, "max_new_tokens", count_or_null(s->max_new_tokens));
+    bad |= json_object_set_new(o, "temperature", real_or_null(s->temperature));
+    bad |= json_object_set_new(o, "top_p", real_or_null(s->top_p));
+    bad |= json_object_set_new(o, "top_k", count_or_null(s->top_k));
+    bad |= json_object_set_new(o, "min_p", real_or_null(s->min_p));
+    bad |= json_object_set_new(o, "repetition_penalty", real_or_null(s->repetition_penalty));
+    bad |= json_object_set_new(o, "frequency_penalty", real_or_null(s->frequency_penalty));
+    bad |= json_object_set_new(o, "presence_penalty", real_or_null(s->presence_penalty));
+    bad |= json_object_set_new(o, "n", json_integer(s->n < 1 ? 1 : s->n));
+    bad |= json_object_set_new(o, "logprobs", count_or_null(s->logprobs));
+    bad |= json_object_set_new(o, "ignore_eos", json_boolean(s->ignore_eos));
+    bad |= json_object_set_new(o, "stop", stops);
+    bad |= json_object_set_new(o, "chat", json_boolean(s->chat));
+    bad |= json_object_set_new(o, "chat_template", str_or_null(s->chat_template));
+    bad |= json_object_set_new(o, "system", str_or_null(s->system));
+    bad |= json_object_set_new(o, "max_model_len", count_or_null(s->max_model_len));
+    bad |= json_object_set_new(o, "input_checksum", json_string(checksum));
+    bad |= json_object_set_new(o, "input_rows", json_integer(s->input_rows));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *vb_run_settings_dump(const json_t *settings)
+{
+    return json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY |
+                                    JSON_REAL_PRECISION(17));
+}
+
+static void value_text(const json_t *v, char *buf, size_t n)
+{
+    if (!v) {
+        snprintf(buf, n, "(absent)");
+        return;
+    }
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    snprintf(buf, n, "%s", s ? s : "?");
+    if (strlen(buf) > 60)
+        strcpy(buf + 57, "...");
+    free(s);
+}
+
+/* Reals go through text and back in the journal; compare them as numbers. */
+static bool same_value(const json_t *a, const json_t *b)
+{
+    if (a && b && json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    return a && b && json_equal((json_t *)a, (json_t *)b);
+}
+
+int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *where,
+                            vb_err *err)
+{
+    const char *key;
+    json_t *v;
+    const json_t *pair[2] = {now, saved};
+    /* Both directions, so a key only one side has is caught too. */
+    for (int side = 0; side < 2; side++) {
+        json_object_foreach((json_t *)pair[side], key, v) {
+            const json_t *a = json_object_get(saved, key), *b = json_object_get(now, key);
+            if (!same_value(a, b)) {
+                char sa[64], sb[64];
+                value_text(a, sa, sizeof sa);
+                value_text(b, sb, sizeof sb);
+                return vb_err_set(err, "%s: %s was %s, now %s (run with the same %s to resume, "
+                                  "or --overwrite to start over)", where, key, sa, sb, key);
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,172 @@
+/* HDF5 (output or input schema) -> JSON Lines; see pack.h. */
+#include <hdf5.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/h5_util.h"
+#include "io/input_reader.h"
+#include "io/output_writer.h"
+#include "io/pack.h"
+#include "io/results.h"
+
+/* Floats with 9 significant digits: enough to read back the same float32. */
+#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
+
+static json_t *int_array(const int32_t *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+static json_t *float_array(const float *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+static int emit(FILE *fp, json_t *o, const char *path, vb_err *err)
+{
+    if (!o)
+        return vb_err_set(err, "%s: out of memory", path);
+    int bad = json_dumpf(o, fp, DUMP_FLAGS) != 0 || fputc('\n', fp) == EOF;
+    json_decref(o);
+    return bad ? vb_err_set(err, "%s: write failed (disk full?)", path) : 0;
+}
+
+static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
+{
+    vb_results r = {0};
+    if (vb_output_read(in, &r, NULL, err) < 0)
+        return -1;
+    int rc = 0;
+    size_t slots = (size_t)r.n_rows * (size_t)r.n_samples;
+    for (size_t i = 0; i < slots && rc == 0; i++) {
+        const vb_output_row *w = r.slot[i];
+        if (!w)
+            continue;
+        size_t nt = (size_t)w->n_output_ids;
+        json_t *o = json_object();
+        json_object_set_new(o, "index", json_integer(w->index));
+        if (r.n_samples > 1)
+            json_object_set_new(o, "sample", json_integer(w->sample));
+        if (r.id_kind == VB_ID_STRING)
+            json_object_set_new(o, "id", json_string(w->id ? w->id : ""));
+        else if (r.id_kind == VB_ID_INT)
+            json_object_set_new(o, "id", json_integer(w->id_int));
+        json_object_set_new(o, "completion", json_string(w->completion ? w->completion : ""));
+        json_object_set_new(o, "finish_reason",
+                            json_string(vb_finish_reason_name(w->finish_reason)));
+        json_object_set_new(o, "error", json_string(w->error ? w->error : ""));
+        json_object_set_new(o, "prompt_tokens", json_integer(w->prompt_tokens));
+        json_object_set_new(o, "completion_tokens", json_integer(w->completion_tokens));
+        json_object_set_new(o, "output_ids", int_array(w->output_ids, nt));
+        if (r.top_n >= 0)
+            json_object_set_new(o, "logprobs", w->logprobs ? float_array(w->logprobs, nt)
+                                                           : json_array());
+        if (r.top_n > 0) {
+            /* n_tokens arrays of top_n, as the HDF5 rows are row-major. */
+            json_t *ti = json_array(), *tl = json_array();
+            for (size_t t = 0; w->top_ids && t < nt; t++) {
+                json_array_append_new(ti, int_array(w->top_ids + t * r.top_n, (size_t)r.top_n));
+                json_array_append_new(tl, float_array(w->top_logprobs + t * r.top_n,
+                                                      (size_t)r.top_n));
+            }
+            json_object_set_new(o, "top_ids", ti);
+            json_object_set_new(o, "top_logprobs", tl);
+        }
+        rc = emit(fp, o, out, err);
+    }
+    vb_results_free(&r);
+    return rc;
+}
+
+static int unpack_input(const char *in, FILE *fp, const char *out, vb_err *err)
+{
+    vb_input inp;
+    const char *specs[1] = {in};
+    if (vb_input_open(&inp, specs, 1, err) < 0) {
+        vb_input_close(&inp);
+        return -1;
+    }
+    enum { BLOCK = 8192 };
+    int64_t *rows = malloc(BLOCK * sizeof *rows);
+    vb_input_row *r = malloc(BLOCK * sizeof *r);
+    int rc = rows && r ? 0 : vb_err_set(err, "%s: out of memory", in);
+    for (int64_t b = 0; rc == 0 && b < inp.n_rows; b += BLOCK) {
+        int64_t m = inp.n_rows - b < BLOCK ? inp.n_rows - b : BLOCK;
+        for (int64_t i = 0; i < m; i++)
+            rows[i] = b + i;
+        if ((rc = vb_input_read_rows(&inp, rows, m, r, err)) < 0)
+            break;
+        for (int64_t i = 0; i < m && rc == 0; i++) {
+            json_t *o = json_object();
+            if (inp.kind == VB_PROMPT_TEXT) {
+                json_object_set_new(o, "prompt", json_string(r[i].text));
+            } else if (inp.kind == VB_PROMPT_MESSAGES) {
+                json_error_t je;
+                json_t *m = json_loads(r[i].text, 0, &je);
+                json_object_set_new(o, "messages", m ? m : json_string(r[i].text));
+            } else {
+                json_object_set_new(o, "input_ids", int_array(r[i].ids, (size_t)r[i].n_ids));
+            }
+            if (inp.id_kind == VB_ID_STRING && r[i].id && r[i].id[0])
+                json_object_set_new(o, "id", json_string(r[i].id));
+            else if (inp.id_kind == VB_ID_INT)
+                json_object_set_new(o, "id", json_integer(r[i].id_int));
+            if (r[i].system && r[i].system[0])
+                json_object_set_new(o, "system", json_string(r[i].system));
+            if (r[i].max_new_tokens != -1)
+                json_object_set_new(o, "max_new_tokens", json_integer(r[i].max_new_tokens));
+            if (r[i].seed != -1)
+                json_object_set_new(o, "seed", json_integer(r[i].seed));
+            rc = emit(fp, o, out, err);
+        }
+        vb_input_rows_free(r, m);
+    }
+    free(rows);
+    free(r);
+    vb_input_close(&inp);
+    return rc;
+}
+
+int vb_unpack(const char *in_path, const char *out_path, vb_err *err)
+{
+    h5_quiet();
+    if (H5Fis_hdf5(in_path) <= 0)
+        return vb_err_set(err, "%s: not an HDF5 file (or not readable)", in_path);
+    hid_t f = H5Fopen(in_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return vb_err_set(err, "%s: cannot open as HDF5", in_path);
+    bool is_output = h5_exists(f, "completions");
+    H5Fclose(f);
+
+    size_t tl = strlen(out_path) + 5;
+    char *tmp = malloc(tl);
+    if (!tmp)
+        return vb_err_set(err, "%s: out of memory", out_path);
+    snprintf(tmp, tl, "%s.tmp", out_path);
+    FILE *fp = fopen(tmp, "w");
+    if (!fp) {
+        vb_err_set(err, "%s: cannot create (directory writable?)", tmp);
+        free(tmp);
+        return -1;
+    }
+    int rc = is_output ? unpack_output(in_path, fp, out_path, err)
+                       : unpack_input(in_path, fp, out_path, err);
+    if (fclose(fp) != 0 && rc == 0)
+        rc = vb_err_set(err, "%s: write failed (disk full?)", tmp);
+    if (rc == 0 && rename(tmp, out_path) != 0)
+        rc = vb_err_set(err, "%s: cannot rename to %s", tmp, out_path);
+    if (rc < 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* Stop flag set by SIGTERM / SIGUSR1 / SIGINT; see signals.h. */
+#include "util/signals.h"
+
+#include <signal.h>
+#include <string.h>
+
+/* sig_atomic_t: the only type a handler may portably write. */
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop(int sig)
+{
+    if (sig == SIGINT && stop_signal != 0) {
+        /* Second Ctrl-C: the user means it. */
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+        return;
+    }
+    if (stop_signal == 0)
+        stop_signal = sig;
+}
+
+void vb_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+bool vb_stop_requested(void)
+{
+    return stop_signal != 0;
+}
+
+int vb_stop_signal(void)
+{
+    return (int)stop_signal;
+}
+
+void vb_request_stop(int sig)
+{
+    if (stop_signal == 0)
+        stop_signal = sig ? sig : SIGTERM;
+}
+
+void vb_signals_reset(void)
+{
+    stop_signal = 0;
+}

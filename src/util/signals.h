@@ -1,0 +1,36 @@
+/* Stop requests from the batch system.
+ *
+ * Slurm and PBS send SIGTERM (or SIGUSR1 with --signal) before a time limit
+ * or preemption, and a user presses Ctrl-C (SIGINT). None of these may kill
+ * the job outright: finished rows must be saved. The handler only sets a
+ * flag; the engine polls it between steps, flushes the journal, writes the
+ * output, and exits VB_EXIT_STOPPED (75) so a requeued job runs --resume.
+ *
+ * Under MPI the signal may reach only some ranks (srun signals all, mpirun
+ * forwards to all, a user's kill reaches one): the engine should combine
+ * vb_stop_requested() across ranks (an MPI_Allreduce of the flag with
+ * MPI_MAX once per step) so every rank stops at the same step. */
+#ifndef VB_SIGNALS_H
+#define VB_SIGNALS_H
+
+#include <stdbool.h>
+
+/* Installs handlers for SIGTERM, SIGUSR1 and SIGINT (sigaction, SA_RESTART so
+ * blocking I/O is not interrupted). A second SIGINT while a stop is pending
+ * restores the default action, so a user can still force-quit a hung save. */
+void vb_signals_install(void);
+
+/* True once any of the three signals has arrived. Async-signal-safe read. */
+bool vb_stop_requested(void);
+
+/* The signal that asked to stop (first one), or 0. */
+int vb_stop_signal(void);
+
+/* Marks a stop as requested without a signal (the engine's collective
+ * agreement, tests). */
+void vb_request_stop(int sig);
+
+/* Clears the flag (tests; a new run in the same process). */
+void vb_signals_reset(void);
+
+#endif
