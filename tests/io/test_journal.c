@@ -1,0 +1,230 @@
+/* Journal: round trip, torn last record at every cut point, CRC damage at
+ * the end (torn) and in the middle (refused), append after a torn tail, and
+ * the CRC-32 check value. Reference for CRC-32: the catalogue check value
+ * of "123456789", 0xCBF43926 (zlib.crc32 gives the same). */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "io/crc32.h"
+#include "io/journal.h"
+#include "io_test_util.h"
+
+static const char *dir;
+
+static void test_crc32_check_value(void)
+{
+    CHECK_INT_EQ(vb_crc32(0, "123456789", 9), 0xCBF43926u);
+    /* Chaining equals one pass. */
+    CHECK_INT_EQ(vb_crc32(vb_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+}
+
+static json_t *settings(void)
+{
+    vb_run_settings s = test_settings();
+    return vb_run_settings_json(&s);
+}
+
+/* Writes rows 0..n-1 (2 samples, top_n 2) to path; returns file size. */
+static off_t write_journal(const char *path, int n)
+{
+    json_t *s = settings();
+    vb_journal *j = NULL;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_journal_create(path, s, &j, &err), 0);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            vb_output_row r = test_row(i, k, 2);
+            CHECK_INT_EQ(vb_journal_append(j, &r, 2, &err), 0);
+        }
+    CHECK_INT_EQ(vb_journal_close(j, &err), 0);
+    json_decref(s);
+    struct stat st;
+    stat(path, &st);
+    return st.st_size;
+}
+
+static void test_round_trip(void)
+{
+    const char *p = test_path(dir, "rt.journal");
+    write_journal(p, 20);
+    vb_results r;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_results_init(&r, 100, 2, 2, VB_ID_STRING, &err), 0);
+    json_t *saved = NULL, *now = settings();
+    bool torn = true;
+    int64_t good = 0;
+    CHECK_INT_EQ(vb_journal_read(p, &saved, &r, &good, &torn, &err), 0);
+    CHECK(!torn);
+    CHECK_INT_EQ(r.n_done, 40);
+    CHECK(saved != NULL);
+    CHECK_INT_EQ(vb_run_settings_compare(saved, now, p, &err), 0);
+    for (int i = 0; i < 20; i++)
+        for (int k = 0; k < 2; k++) {
+            vb_output_row want = test_row(i, k, 2);
+            CHECK(test_rows_equal(r.slot[i * 2 + k], &want, 2));
+            CHECK_STR_EQ(r.slot[i * 2 + k]->id, want.id);
+        }
+    CHECK(!vb_results_row_done(&r, 20));
+    CHECK(vb_results_row_done(&r, 19));
+    json_decref(saved);
+    json_decref(now);
+    vb_results_free(&r);
+}
+
+/* Every proper prefix cut inside the last record reads back as n-1 rows. */
+static void test_torn_last_record_every_cut(void)
+{
+    const char *full = test_path(dir, "full.journal");
+    const char *one_less = test_path(dir, "less.journal");
+    off_t size = write_journal(full, 5);
+    /* 5 rows x 2 samples: the last record starts where 9 records end. */
+    json_t *s = settings();
+    vb_journal *j;
+    vb_err err = {{0}};
+    vb_journal_create(one_less, s, &j, &err);
+    for (int i = 0; i < 5; i++)
+        for (int k = 0; k < 2; k++) {
+            if (i == 4 && k == 1)
+                break;
+            vb_output_row r = test_row(i, k, 2);
+            vb_journal_append(j, &r, 2, &err);
+        }
+    vb_journal_close(j, &err);
+    json_decref(s);
+    struct stat st;
+    stat(one_less, &st);
+    off_t last_start = st.st_size;
+    int bad = 0;
+    const char *p = test_path(dir, "cut.journal");
+    for (off_t cut = last_start + 1; cut < size; cut++) {
+        int in = open(full, O_RDONLY), out = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        char *buf = malloc((size_t)cut);
+        if (read(in, buf, (size_t)cut) != cut || write(out, buf, (size_t)cut) != cut)
+            bad++;
+        close(in);
+        close(out);
+        free(buf);
+        vb_results r;
+        vb_results_init(&r, 100, 2, 2, VB_ID_STRING, &err);
+        bool torn = false;
+        int64_t good = -1;
+        if (vb_journal_read(p, NULL, &r, &good, &torn, &err) != 0 || !torn || r.n_done != 9 ||
+            good != last_start)
+            bad++;
+        vb_results_free(&r);
+    }
+    CHECK_INT_EQ(bad, 0);
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    unsigned char c;
+    CHECK(pread(fd, &c, 1, at) == 1);
+    c ^= 0x40;
+    CHECK(pwrite(fd, &c, 1, at) == 1);
+    close(fd);
+}
+
+static void test_crc_damage(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "crc.journal");
+    off_t size = write_journal(p, 3);
+    /* Damage in the last record's payload: a torn write, ignored. */
+    flip_byte(p, size - 3);
+    vb_results r;
+    vb_results_init(&r, 100, 2, 2, VB_ID_STRING, &err);
+    bool torn = false;
+    CHECK_INT_EQ(vb_journal_read(p, NULL, &r, NULL, &torn, &err), 0);
+    CHECK(torn);
+    CHECK_INT_EQ(r.n_done, 5);
+    vb_results_free(&r);
+    /* Damage in the middle: refused, one line naming the file. */
+    write_journal(p, 3);
+    flip_byte(p, size / 2);
+    vb_results_init(&r, 100, 2, 2, VB_ID_STRING, &err);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, &r, NULL, NULL, &err), -1);
+    CHECK(strstr(err.msg, "crc.journal") != NULL);
+    CHECK(strchr(err.msg, '\n') == NULL);
+    fprintf(stderr, "  message: %s\n", err.msg);
+    vb_results_free(&r);
+    /* Not a journal at all. */
+    int fd = open(p, O_WRONLY | O_TRUNC);
+    CHECK(write(fd, "hello world, not a journal", 26) == 26);
+    close(fd);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, NULL, NULL, NULL, &err), -1);
+    CHECK(strstr(err.msg, "not a voltbatch journal") != NULL);
+}
+
+static void test_append_after_torn_tail(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "append.journal");
+    off_t size = write_journal(p, 4);
+    CHECK(truncate(p, size - 5) == 0);
+    int64_t good = 0;
+    bool torn = false;
+    CHECK_INT_EQ(vb_journal_read(p, NULL, NULL, &good, &torn, &err), 0);
+    CHECK(torn);
+    vb_journal *j = NULL;
+    CHECK_INT_EQ(vb_journal_open_append(p, good, &j, &err), 0);
+    vb_output_row r = test_row(3, 1, 2);
+    CHECK_INT_EQ(vb_journal_append(j, &r, 2, &err), 0);
+    r = test_row(50, 0, 2);
+    CHECK_INT_EQ(vb_journal_append(j, &r, 2, &err), 0);
+    CHECK_INT_EQ(vb_journal_close(j, &err), 0);
+    vb_results res;
+    vb_results_init(&res, 100, 2, 2, VB_ID_STRING, &err);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, &res, NULL, &torn, &err), 0);
+    CHECK(!torn);
+    CHECK_INT_EQ(res.n_done, 9);
+    CHECK(vb_results_has(&res, 50, 0));
+    vb_results_free(&res);
+}
+
+/* Rows appended within the flush interval stay buffered; a flush writes
+ * them (what a stop signal does). */
+static void test_flush_on_demand(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "flush.journal");
+    json_t *s = settings();
+    vb_journal *j;
+    CHECK_INT_EQ(vb_journal_create(p, s, &j, &err), 0);
+    vb_journal_set_flush_interval(j, 3600);
+    struct stat st0, st1, st2;
+    stat(p, &st0);
+    vb_output_row r = test_row(1, 0, 2);
+    vb_journal_append(j, &r, 2, &err);
+    stat(p, &st1);
+    CHECK_INT_EQ(st1.st_size, st0.st_size);
+    CHECK_INT_EQ(vb_journal_flush(j, &err), 0);
+    stat(p, &st2);
+    CHECK(st2.st_size > st1.st_size);
+    vb_journal_set_flush_interval(j, 0);
+    vb_journal_append(j, &r, 2, &err);
+    struct stat st3;
+    stat(p, &st3);
+    CHECK(st3.st_size > st2.st_size);
+    vb_journal_close(j, &err);
+    json_decref(s);
+}
+
+int main(void)
+{
+    dir = test_tmpdir();
+    RUN_TEST(test_crc32_check_value);
+    RUN_TEST(test_round_trip);
+    RUN_TEST(test_torn_last_record_every_cut);
+    RUN_TEST(test_crc_damage);
+    RUN_TEST(test_append_after_torn_tail);
+    RUN_TEST(test_flush_on_demand);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_summary();
+}
