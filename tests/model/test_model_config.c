@@ -1,0 +1,115 @@
+/* model_config_load on config.json variants written here: the classic
+ * layout (rope_scaling with "type"), defaults, and the refusals. Values are
+ * compared exactly (they are copied from the JSON, tolerance 0). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "model/model_config.h"
+
+static char dir[] = "/tmp/vb_test_cfg_XXXXXX";
+
+#define BASE "\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4," \
+             "\"intermediate_size\":128,\"vocab_size\":100,\"max_position_embeddings\":32768"
+
+static int load(model_config *c, vb_err *err, const char *config, const char *gen)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    FILE *f = fopen(p, "w");
+    fputs(config, f);
+    fclose(f);
+    snprintf(p, sizeof p, "%s/generation_config.json", dir);
+    unlink(p);
+    if (gen) {
+        f = fopen(p, "w");
+        fputs(gen, f);
+        fclose(f);
+    }
+    return model_config_load(c, dir, err);
+}
+
+static void test_yarn_and_defaults(void)
+{
+    model_config c;
+    vb_err err;
+    int rc = load(&c, &err, "{\"model_type\":\"qwen2\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\","
+                  "\"factor\":4.0,\"original_max_position_embeddings\":32768},\"eos_token_id\":7}",
+                  "{\"eos_token_id\":[5,6],\"temperature\":0.7,\"top_k\":20,\"top_p\":0.8,"
+                  "\"do_sample\":true}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ(c.rope_scaling.type, VB_ROPE_YARN);
+    CHECK_NEAR(c.rope_scaling.factor, 4.0, 0);
+    CHECK_NEAR(c.rope_scaling.beta_fast, 32.0, 0);
+    CHECK_NEAR(c.rope_scaling.beta_slow, 1.0, 0);
+    CHECK_NEAR(c.rope_theta, 10000.0, 0);
+    CHECK_INT_EQ(c.n_kv_heads, 4); /* absent: as many as query heads */
+    CHECK_INT_EQ(c.head_dim, 16);
+    CHECK_INT_EQ(c.n_eos, 2);      /* generation_config wins */
+    CHECK_INT_EQ(c.eos_token_ids[1], 6);
+    CHECK_NEAR(c.gen_temperature, 0.7, 0);
+    CHECK_INT_EQ(c.gen_top_k, 20);
+    CHECK(c.gen_do_sample);
+    CHECK(c.attention_bias);
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":null,"
+              "\"rope_theta\":500000.0,\"num_key_value_heads\":2}", NULL);
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ(c.rope_scaling.type, VB_ROPE_DEFAULT);
+    CHECK_NEAR(c.rope_theta, 500000.0, 0);
+    CHECK(isnan(c.gen_temperature));
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":"
+              "\"linear\",\"factor\":2.0}}", NULL);
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ(c.rope_scaling.type, VB_ROPE_LINEAR);
+    /* Qwen2.5 ships sliding_window but use_sliding_window false: full attention */
+    rc = load(&c, &err, "{\"model_type\":\"qwen2\"," BASE ",\"sliding_window\":4096,"
+              "\"use_sliding_window\":false}", NULL);
+    CHECK_INT_EQ(rc, 0);
+}
+
+static void refused(const char *config, const char *expect)
+{
+    model_config c;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(load(&c, &err, config, NULL), -1);
+    if (!strstr(err.msg, expect))
+        fprintf(stderr, "  expected '%s' in: %s\n", expect, err.msg);
+    CHECK(strstr(err.msg, expect) != NULL);
+    CHECK(strstr(err.msg, "config.json") != NULL);
+}
+
+static void test_refusals(void)
+{
+    refused("{\"model_type\":\"mistral\"," BASE ",\"sliding_window\":4096}",
+            "sliding-window attention is not supported");
+    refused("{\"model_type\":\"llama\"," BASE ",\"mlp_bias\":true}", "mlp_bias");
+    refused("{\"model_type\":\"llama\"," BASE ",\"hidden_act\":\"gelu\"}", "hidden_act 'gelu'");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"longrope\"}}",
+            "type 'longrope' is not supported");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"yarn\"}}",
+            "needs a positive \"factor\"");
+    refused("{\"model_type\":\"llama\"," BASE ",\"num_key_value_heads\":3}",
+            "not a multiple of num_key_value_heads 3");
+    refused("{\"model_type\":\"llama\",\"hidden_size\":64}", "\"num_hidden_layers\" is missing");
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"num_attention_heads\":\"4\"}",
+            "\"num_attention_heads\" is not an integer");
+    refused("not json", "config.json");
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return test_skip("mkdtemp failed");
+    RUN_TEST(test_yarn_and_defaults);
+    RUN_TEST(test_refusals);
+    char p[256];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/generation_config.json", dir);
+    unlink(p);
+    rmdir(dir);
+    return test_summary();
+}
