@@ -1,0 +1,479 @@
+/* Input shards: the schema's variants read correctly (variable and fixed
+ * length strings, ids, messages, scalar system, several shards by list,
+ * glob and directory), only the asked rows are returned in the asked order,
+ * bad rows carry a message, and every malformed file fails the open with one
+ * line naming the file and the dataset. The files are made here with the
+ * HDF5 C API, the way h5py and other writers lay them out. */
+#include <hdf5.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+#include "io/input_reader.h"
+#include "io_test_util.h"
+
+static const char *dir;
+
+static hid_t new_file(const char *path)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(f >= 0);
+    return f;
+}
+
+/* fixed = 0: variable length; else fixed size with the given padding. */
+static void put_strings(hid_t f, const char *name, const char *const *v, hsize_t n, size_t fixed,
+                        H5T_str_t pad)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    if (fixed == 0) {
+        H5Tset_size(t, H5T_VARIABLE);
+        hid_t d = H5Dcreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        H5Dclose(d);
+    } else {
+        H5Tset_size(t, fixed);
+        H5Tset_strpad(t, pad);
+        char *buf = calloc(n, fixed);
+        for (hsize_t i = 0; i < n; i++) {
+            size_t len = strlen(v[i]);
+            memset(buf + i * fixed, pad == H5T_STR_SPACEPAD ? ' ' : 0, fixed);
+            memcpy(buf + i * fixed, v[i], len < fixed ? len : fixed);
+        }
+        hid_t d = H5Dcreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+        H5Dclose(d);
+        free(buf);
+    }
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+static void put_scalar_string(hid_t f, const char *name, const char *v)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+/* Numbers in `file_type`, with rank 1 (n) or rank 2 (n x 1). */
+static void put_numbers(hid_t f, const char *name, hid_t file_type, const double *v, hsize_t n,
+                        int rank)
+{
+    hsize_t dims[2] = {n, 1};
+    hid_t s = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(f, name, file_type, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+}
+
+static void put_token_rows(hid_t f, const char *name, hid_t base, hsize_t n)
+{
+    hid_t t = H5Tvlen_create(base), mt = H5Tvlen_create(H5T_NATIVE_INT32);
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hvl_t *v = calloc(n, sizeof *v);
+    static int32_t toks[64];
+    for (int i = 0; i < 64; i++)
+        toks[i] = 1000 + i;
+    for (hsize_t i = 0; i < n; i++)
+        v[i] = (hvl_t){i % 5 + 1, toks};
+    hid_t d = H5Dcreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Tclose(mt);
+    free(v);
+}
+
+static const char *const prompts3[] = {"première", "second ✓", "third"};
+
+static void test_vlen_with_all_optionals(void)
+{
+    const char *p = test_path(dir, "full.h5");
+    hid_t f = new_file(p);
+    const char *ids[] = {"a", "b", "c"};
+    double mnt[] = {5, -1, 7}, seed[] = {11, -1, 13};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_strings(f, "id", ids, 3, 0, 0);
+    put_scalar_string(f, "system", "Be brief.");
+    put_numbers(f, "max_new_tokens", H5T_STD_I32LE, mnt, 3, 1);
+    put_numbers(f, "seed", H5T_STD_I64LE, seed, 3, 1);
+    H5Fclose(f);
+
+    vb_input in;
+    vb_err err = {{0}};
+    const char *specs[] = {p};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+    CHECK_INT_EQ(in.n_rows, 3);
+    CHECK_INT_EQ(in.kind, VB_PROMPT_TEXT);
+    CHECK_INT_EQ(in.id_kind, VB_ID_STRING);
+    CHECK(in.checksum != 0);
+    int64_t rows[] = {2, 0};
+    vb_input_row r[2];
+    CHECK_INT_EQ(vb_input_read_rows(&in, rows, 2, r, &err), 0);
+    CHECK_STR_EQ(r[0].text, "third");
+    CHECK_STR_EQ(r[1].text, "première");
+    CHECK_STR_EQ(r[0].id, "c");
+    CHECK_STR_EQ(r[1].id, "a");
+    CHECK_STR_EQ(r[0].system, "Be brief.");
+    CHECK_INT_EQ(r[0].max_new_tokens, 7);
+    CHECK_INT_EQ(r[1].seed, 11);
+    CHECK_INT_EQ(r[0].index, 2);
+    CHECK_STR_EQ(r[0].error, "");
+    vb_input_rows_free(r, 2);
+    int64_t cost[3];
+    CHECK_INT_EQ(vb_input_row_costs(&in, cost, &err), 0);
+    CHECK_INT_EQ(cost[2], 5 + 9);
+    vb_input_close(&in);
+}
+
+static void test_fixed_length_strings(void)
+{
+    const H5T_str_t pads[] = {H5T_STR_NULLPAD, H5T_STR_NULLTERM, H5T_STR_SPACEPAD};
+    for (int k = 0; k < 3; k++) {
+        const char *p = test_path(dir, "fixed.h5");
+        hid_t f = new_file(p);
+        put_strings(f, "prompts", prompts3, 3, 12, pads[k]);
+        double idv[] = {10, 20, 30};
+        put_numbers(f, "id", H5T_STD_I64LE, idv, 3, 1);
+        H5Fclose(f);
+        vb_input in;
+        vb_err err = {{0}};
+        const char *specs[] = {p};
+        CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+        CHECK_INT_EQ(in.id_kind, VB_ID_INT);
+        int64_t rows[] = {0, 1, 2};
+        vb_input_row r[3];
+        CHECK_INT_EQ(vb_input_read_rows(&in, rows, 3, r, &err), 0);
+        for (int i = 0; i < 3; i++) {
+            CHECK_STR_EQ(r[i].text, prompts3[i]);
+            CHECK_INT_EQ(r[i].id_int, 10 * (i + 1));
+        }
+        vb_input_rows_free(r, 3);
+        vb_input_close(&in);
+    }
+}
+
+static void test_input_ids_and_messages(void)
+{
+    const char *p = test_path(dir, "ids.h5");
+    hid_t f = new_file(p);
+    put_token_rows(f, "input_ids", H5T_STD_I64LE, 4); /* int64 on disk, read as int32 */
+    H5Fclose(f);
+    vb_input in;
+    vb_err err = {{0}};
+    const char *specs[] = {p};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+    CHECK_INT_EQ(in.kind, VB_PROMPT_IDS);
+    int64_t rows[] = {3};
+    vb_input_row r[1];
+    CHECK_INT_EQ(vb_input_read_rows(&in, rows, 1, r, &err), 0);
+    CHECK_INT_EQ(r[0].n_ids, 4);
+    CHECK_INT_EQ(r[0].ids[3], 1003);
+    CHECK(r[0].text == NULL);
+    vb_input_rows_free(r, 1);
+    vb_input_close(&in);
+
+    const char *m = test_path(dir, "msgs.h5");
+    f = new_file(m);
+    const char *msgs[] = {"[{\"role\":\"user\",\"content\":\"hi\"}]", "[{\"role\":\"user\"}]",
+                          "not json"};
+    put_strings(f, "messages", msgs, 3, 0, 0);
+    H5Fclose(f);
+    specs[0] = m;
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+    CHECK_INT_EQ(in.kind, VB_PROMPT_MESSAGES);
+    int64_t all[] = {0, 1, 2};
+    vb_input_row rr[3];
+    CHECK_INT_EQ(vb_input_read_rows(&in, all, 3, rr, &err), 0);
+    CHECK_STR_EQ(rr[0].error, "");
+    CHECK(strstr(rr[1].error, "messages[0]") != NULL);
+    CHECK(strstr(rr[2].error, "JSON array") != NULL);
+    vb_input_rows_free(rr, 3);
+    vb_input_close(&in);
+}
+
+static void test_bad_rows_are_rows(void)
+{
+    const char *p = test_path(dir, "badrows.h5");
+    hid_t f = new_file(p);
+    const char *v[] = {"fine", "", "bad \xff utf8", "negative", "seed"};
+    double mnt[] = {1, 1, 1, -5, 1}, seed[] = {0, 0, 0, 0, -3};
+    put_strings(f, "prompts", v, 5, 0, 0);
+    put_numbers(f, "max_new_tokens", H5T_STD_I32LE, mnt, 5, 1);
+    put_numbers(f, "seed", H5T_STD_I64LE, seed, 5, 1);
+    H5Fclose(f);
+    vb_input in;
+    vb_err err = {{0}};
+    const char *specs[] = {p};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+    int64_t rows[] = {0, 1, 2, 3, 4};
+    vb_input_row r[5];
+    CHECK_INT_EQ(vb_input_read_rows(&in, rows, 5, r, &err), 0);
+    CHECK_STR_EQ(r[0].error, "");
+    CHECK_STR_EQ(r[1].error, "empty prompt");
+    CHECK(strstr(r[2].error, "UTF-8") != NULL);
+    CHECK(strstr(r[3].error, "max_new_tokens") != NULL);
+    CHECK(strstr(r[4].error, "seed") != NULL);
+    vb_input_rows_free(r, 5);
+    vb_input_close(&in);
+}
+
+/* Three shards of 3, 2, 4 rows: by list, glob and directory. */
+static void test_shards(void)
+{
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/shards", dir);
+    mkdir(sub, 0755);
+    const int sizes[] = {3, 2, 4};
+    for (int s = 0; s < 3; s++) {
+        char p[700], text[3][32];
+        snprintf(p, sizeof p, "%s/part-%d.h5", sub, s);
+        hid_t f = new_file(p);
+        const char *v[4];
+        char more[4][32];
+        for (int i = 0; i < sizes[s]; i++) {
+            snprintf(more[i], 32, "shard %d row %d", s, i);
+            v[i] = more[i];
+        }
+        (void)text;
+        put_strings(f, "prompts", v, (hsize_t)sizes[s], 0, 0);
+        H5Fclose(f);
+    }
+    char glob_spec[700], p0[700], p1[700], p2[700];
+    snprintf(glob_spec, sizeof glob_spec, "%s/part-*.h5", sub);
+    snprintf(p0, sizeof p0, "%s/part-0.h5", sub);
+    snprintf(p1, sizeof p1, "%s/part-1.h5", sub);
+    snprintf(p2, sizeof p2, "%s/part-2.h5", sub);
+    const char *list[] = {p0, p1, p2};
+    const char *globbed[] = {glob_spec};
+    const char *directory[] = {sub};
+    const char *const *specs[] = {list, globbed, directory};
+    const int nspecs[] = {3, 1, 1};
+    for (int k = 0; k < 3; k++) {
+        vb_input in;
+        vb_err err = {{0}};
+        CHECK_INT_EQ(vb_input_open(&in, specs[k], nspecs[k], &err), 0);
+        CHECK_INT_EQ(in.n_shards, 3);
+        CHECK_INT_EQ(in.n_rows, 9);
+        int64_t rows[] = {8, 3, 0, 4, 2};
+        vb_input_row r[5];
+        CHECK_INT_EQ(vb_input_read_rows(&in, rows, 5, r, &err), 0);
+        CHECK_STR_EQ(r[0].text, "shard 2 row 3");
+        CHECK_STR_EQ(r[1].text, "shard 1 row 0");
+        CHECK_STR_EQ(r[2].text, "shard 0 row 0");
+        CHECK_STR_EQ(r[3].text, "shard 1 row 1");
+        CHECK_STR_EQ(r[4].text, "shard 0 row 2");
+        vb_input_rows_free(r, 5);
+        int64_t out_of_range[] = {9};
+        CHECK_INT_EQ(vb_input_read_rows(&in, out_of_range, 1, r, &err), -1);
+        vb_input_close(&in);
+    }
+}
+
+/* ---- malformed files ----------------------------------------------------- */
+
+typedef void (*maker)(hid_t f);
+
+static void m_no_prompts(hid_t f)
+{
+    double v[] = {1};
+    put_numbers(f, "seed", H5T_STD_I64LE, v, 1, 1);
+}
+static void m_two_kinds(hid_t f)
+{
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_token_rows(f, "input_ids", H5T_STD_I32LE, 3);
+}
+static void m_prompts_ints(hid_t f)
+{
+    double v[] = {1, 2, 3};
+    put_numbers(f, "prompts", H5T_STD_I32LE, v, 3, 1);
+}
+static void m_prompts_2d(hid_t f)
+{
+    hsize_t dims[2] = {3, 1};
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    hid_t s = H5Screate_simple(2, dims, NULL);
+    hid_t d = H5Dcreate2(f, "prompts", t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, prompts3) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+static void m_prompts_group(hid_t f)
+{
+    hid_t g = H5Gcreate2(f, "prompts", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Gclose(g);
+}
+static void m_id_short(hid_t f)
+{
+    const char *ids[] = {"a", "b"};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_strings(f, "id", ids, 2, 0, 0);
+}
+static void m_id_float(hid_t f)
+{
+    double v[] = {1, 2, 3};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_numbers(f, "id", H5T_IEEE_F64LE, v, 3, 1);
+}
+static void m_system_long(hid_t f)
+{
+    const char *s[] = {"a", "b", "c", "d"};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_strings(f, "system", s, 4, 0, 0);
+}
+static void m_max_float(hid_t f)
+{
+    double v[] = {1, 2, 3};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_numbers(f, "max_new_tokens", H5T_IEEE_F32LE, v, 3, 1);
+}
+static void m_max_short(hid_t f)
+{
+    double v[] = {1, 2};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_numbers(f, "max_new_tokens", H5T_STD_I32LE, v, 2, 1);
+}
+static void m_seed_2d(hid_t f)
+{
+    double v[] = {1, 2, 3};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_numbers(f, "seed", H5T_STD_I64LE, v, 3, 2);
+}
+static void m_ids_not_vlen(hid_t f)
+{
+    double v[] = {1, 2, 3};
+    put_numbers(f, "input_ids", H5T_STD_I32LE, v, 3, 1);
+}
+static void m_ids_vlen_float(hid_t f)
+{
+    put_token_rows(f, "input_ids", H5T_IEEE_F32LE, 3);
+}
+static void m_system_ints(hid_t f)
+{
+    double v[] = {1, 2, 3};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_numbers(f, "system", H5T_STD_I32LE, v, 3, 1);
+}
+
+static void expect_open_error(const char *name, maker make, const char *want_dataset)
+{
+    const char *p = test_path(dir, name);
+    hid_t f = new_file(p);
+    make(f);
+    H5Fclose(f);
+    vb_input in;
+    vb_err err = {{0}};
+    const char *specs[] = {p};
+    int rc = vb_input_open(&in, specs, 1, &err);
+    vb_input_close(&in);
+    fprintf(stderr, "  %-20s -> %s\n", name, err.msg);
+    CHECK_INT_EQ(rc, -1);
+    CHECK(strstr(err.msg, name) != NULL);       /* names the file */
+    CHECK(strstr(err.msg, want_dataset) != NULL); /* names the dataset */
+    CHECK(strchr(err.msg, '\n') == NULL);        /* one line */
+}
+
+static void test_malformed_files(void)
+{
+    expect_open_error("no_prompts.h5", m_no_prompts, "/prompts");
+    expect_open_error("two_kinds.h5", m_two_kinds, "/input_ids");
+    expect_open_error("prompts_ints.h5", m_prompts_ints, "/prompts");
+    expect_open_error("prompts_2d.h5", m_prompts_2d, "/prompts");
+    expect_open_error("prompts_group.h5", m_prompts_group, "/prompts");
+    expect_open_error("id_short.h5", m_id_short, "/id");
+    expect_open_error("id_float.h5", m_id_float, "/id");
+    expect_open_error("system_long.h5", m_system_long, "/system");
+    expect_open_error("system_ints.h5", m_system_ints, "/system");
+    expect_open_error("max_float.h5", m_max_float, "/max_new_tokens");
+    expect_open_error("max_short.h5", m_max_short, "/max_new_tokens");
+    expect_open_error("seed_2d.h5", m_seed_2d, "/seed");
+    expect_open_error("ids_not_vlen.h5", m_ids_not_vlen, "/input_ids");
+    expect_open_error("ids_vlen_float.h5", m_ids_vlen_float, "/input_ids");
+}
+
+static void expect_specs_error(const char *const *specs, int n, const char *want1,
+                               const char *want2)
+{
+    vb_input in;
+    vb_err err = {{0}};
+    int rc = vb_input_open(&in, specs, n, &err);
+    vb_input_close(&in);
+    fprintf(stderr, "  -> %s\n", err.msg);
+    CHECK_INT_EQ(rc, -1);
+    CHECK(strstr(err.msg, want1) != NULL);
+    CHECK(strstr(err.msg, want2) != NULL);
+    CHECK(strchr(err.msg, '\n') == NULL);
+}
+
+static void test_bad_files_and_shard_mismatch(void)
+{
+    const char *txt = test_path(dir, "plain.txt");
+    FILE *fp = fopen(txt, "w");
+    fputs("not hdf5\n", fp);
+    fclose(fp);
+    const char *s1[] = {txt};
+    expect_specs_error(s1, 1, "plain.txt", "not an HDF5 file");
+    const char *s2[] = {test_path(dir, "missing.h5")};
+    expect_specs_error(s2, 1, "missing.h5", "no such file");
+    const char *s3[] = {test_path(dir, "nothing-*.h5")};
+    expect_specs_error(s3, 1, "nothing-", "no file matches");
+
+    const char *a = test_path(dir, "kind_a.h5"), *b = test_path(dir, "kind_b.h5");
+    hid_t f = new_file(a);
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    H5Fclose(f);
+    f = new_file(b);
+    put_strings(f, "messages", prompts3, 3, 0, 0);
+    H5Fclose(f);
+    const char *s4[] = {a, b};
+    expect_specs_error(s4, 2, "kind_b.h5", "/messages");
+
+    const char *c = test_path(dir, "id_c.h5");
+    f = new_file(c);
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_strings(f, "id", prompts3, 3, 0, 0);
+    H5Fclose(f);
+    const char *s5[] = {a, c};
+    expect_specs_error(s5, 2, "id_c.h5", "/id");
+}
+
+static void test_utf8_check(void)
+{
+    CHECK(vb_utf8_check("héllo 😀", strlen("héllo 😀"), NULL) == NULL);
+    size_t at = 0;
+    CHECK(vb_utf8_check("ab\xc0\xaf", 4, &at) != NULL); /* overlong '/' */
+    CHECK_INT_EQ(at, 2);
+    CHECK(vb_utf8_check("\xed\xa0\x80", 3, NULL) != NULL); /* surrogate */
+    CHECK(vb_utf8_check("\xe2\x82", 2, NULL) != NULL);    /* truncated */
+}
+
+int main(void)
+{
+    dir = test_tmpdir();
+    RUN_TEST(test_vlen_with_all_optionals);
+    RUN_TEST(test_fixed_length_strings);
+    RUN_TEST(test_input_ids_and_messages);
+    RUN_TEST(test_bad_rows_are_rows);
+    RUN_TEST(test_shards);
+    RUN_TEST(test_malformed_files);
+    RUN_TEST(test_bad_files_and_shard_mismatch);
+    RUN_TEST(test_utf8_check);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_summary();
+}
