@@ -1,6 +1,8 @@
 // Causal attention over the paged KV cache for a ragged batch: each new
 // token's query head attends to its sequence's cached positions <= its own.
-// Covers prefill, chunked prefill (cached prefix + new chunk) and decode.
+// Any token works (prefill, chunks, decode); the backend sends it the
+// decode tokens (token_list) and the tensor-core kernel in
+// attention_prefill.cu the rest. With token_list NULL it takes all T.
 //
 // Grid (T, heads), 4 warps per block. Warp w takes key positions w, w+4,
 // ...; lanes split head_dim (head_dim/32 elements each), reduce the dot
@@ -19,14 +21,15 @@
 #define ATT_NEG_INF __int_as_float(0xff800000) /* -inf without math headers (NVRTC) */
 
 __global__ void attention_kernel(__half *out, const __half *q, const __half *k_cache,
-                                 const __half *v_cache, const int *positions,
+                                 const __half *v_cache, const int *token_list,
+                                 const int *positions,
                                  const int *token_seq, const int *block_tables, int max_blocks,
                                  int heads, int kv_heads, int head_dim, int block_size,
                                  float scale)
 {
     __shared__ float s_m[ATT_WARPS], s_l[ATT_WARPS];
     __shared__ float s_acc[ATT_WARPS][ATT_MAX_PER_LANE * 32];
-    int t = blockIdx.x, h = blockIdx.y;
+    int t = token_list ? token_list[blockIdx.x] : (int)blockIdx.x, h = blockIdx.y;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int per_lane = head_dim >> 5;
     int kvh = h / (heads / kv_heads);
@@ -92,7 +95,8 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
 
 #ifndef __CUDACC_RTC__
 extern "C" cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
-                                        const uint16_t *v_cache, const int *d_positions,
+                                        const uint16_t *v_cache, const int *d_token_list,
+                                        const int *d_positions,
                                         const int *d_token_seq, const int *d_block_tables,
                                         int max_blocks, int T, int heads, int kv_heads,
                                         int head_dim, int block_size, float scale,
@@ -106,7 +110,7 @@ extern "C" cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const 
     dim3 grid((unsigned)T, (unsigned)heads);
     attention_kernel<<<grid, 32 * ATT_WARPS, 0, stream>>>(
         (__half *)out, (const __half *)q, (const __half *)k_cache, (const __half *)v_cache,
-        d_positions, d_token_seq, d_block_tables, max_blocks, heads, kv_heads, head_dim,
+        d_token_list, d_positions, d_token_seq, d_block_tables, max_blocks, heads, kv_heads, head_dim,
         block_size, scale);
     return cudaGetLastError();
 }

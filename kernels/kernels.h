@@ -60,13 +60,26 @@ cudaError_t vb_rope_kv_write_f16(uint16_t *q, uint16_t *k, const uint16_t *v, ui
                                  int kv_heads, int head_dim, int block_size,
                                  cudaStream_t stream);
 
-/* attention.cu: out[T, heads, hd] = causal paged attention, GQA, fp32
- * softmax of q k^T * scale. head_dim a multiple of 32, at most 256. */
+/* attention.cu: out[t, heads, hd] = causal paged attention, GQA, fp32
+ * softmax of q k^T * scale, for the T tokens d_token_list names (all tokens
+ * 0..T-1 when NULL). head_dim a multiple of 32, at most 256. */
 cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
-                             const uint16_t *v_cache, const int *d_positions,
+                             const uint16_t *v_cache, const int *d_token_list,
+                             const int *d_positions,
                              const int *d_token_seq, const int *d_block_tables, int max_blocks,
                              int T, int heads, int kv_heads, int head_dim, int block_size,
                              float scale, cudaStream_t stream);
+
+/* attention_prefill.cu: the same attention on tensor cores (WMMA) for
+ * tiles of up to 16 consecutive new tokens of one sequence; d_tiles holds
+ * n_tiles triples (first token, rows, sequence). head_dim a multiple of 16,
+ * at most 256. */
+cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
+                                     const uint16_t *v_cache, const int *d_positions,
+                                     const int *d_tiles, int n_tiles, const int *d_block_tables,
+                                     int max_blocks, int heads, int kv_heads, int head_dim,
+                                     int block_size, float scale, cudaStream_t stream);
+size_t vb_attention_prefill_smem_bytes(void);
 
 #ifdef __cplusplus
 }

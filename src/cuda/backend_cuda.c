@@ -20,6 +20,11 @@ typedef struct cuda_ctx {
     int *d_tokens, *d_positions, *d_seq_start, *d_token_seq, *d_block_tables;
     int *h_token_seq;
     size_t cap_tokens, cap_seqs, cap_tables;
+    /* attention work lists: decode tokens for the per-token kernel, tiles of
+     * up to 16 prompt tokens (first, rows, seq) for the tensor-core kernel */
+    int n_decode, n_tiles;
+    int *d_decode, *h_decode, *d_tiles, *h_tiles;
+    size_t cap_decode, cap_tiles;
 } cuda_ctx;
 
 static cuda_ctx *ctx_of(vb_backend *b)
@@ -71,6 +76,14 @@ static void grow(int **d, size_t *cap, size_t need)
     CUDA_CHECK(cudaMalloc((void **)d, *cap * sizeof(int)));
 }
 
+static void *host_alloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        vb_cuda_fail("host", "malloc", "out of memory", __FILE__, __LINE__);
+    return p;
+}
+
 static void grow_token_arrays(cuda_ctx *c, size_t T)
 {
     if (T <= c->cap_tokens)
@@ -81,11 +94,38 @@ static void grow_token_arrays(cuda_ctx *c, size_t T)
     grow(&c->d_positions, &cap, T);
     cap = 0;
     grow(&c->d_token_seq, &cap, T);
+    cap = 0;
+    grow(&c->d_decode, &cap, T);
+    cap = 0;
+    grow(&c->d_tiles, &cap, 3 * T);
     free(c->h_token_seq);
-    c->h_token_seq = malloc(cap * sizeof(int));
-    if (!c->h_token_seq)
-        vb_cuda_fail("host", "malloc", "out of memory", __FILE__, __LINE__);
-    c->cap_tokens = cap;
+    free(c->h_decode);
+    free(c->h_tiles);
+    c->h_token_seq = host_alloc(2 * T * sizeof(int));
+    c->h_decode = host_alloc(2 * T * sizeof(int));
+    c->h_tiles = host_alloc(6 * T * sizeof(int));
+    c->cap_tokens = 2 * T;
+}
+
+/* Splits the step's attention work: one-token sequences (decode) go to the
+ * per-token kernel, longer runs to the tensor-core kernel in tiles of 16. */
+static void build_attention_lists(cuda_ctx *c, const step_batch *sb)
+{
+    c->n_decode = 0;
+    c->n_tiles = 0;
+    for (int s = 0; s < sb->n_seqs; s++) {
+        int t0 = sb->seq_start[s], n = sb->seq_start[s + 1] - t0;
+        if (n == 1) {
+            c->h_decode[c->n_decode++] = t0;
+            continue;
+        }
+        for (int r = 0; r < n; r += 16) {
+            int *tile = c->h_tiles + 3 * c->n_tiles++;
+            tile[0] = t0 + r;
+            tile[1] = n - r < 16 ? n - r : 16;
+            tile[2] = s;
+        }
+    }
 }
 
 static void cuda_step_begin(vb_backend *b, const step_batch *sb)
@@ -99,6 +139,7 @@ static void cuda_step_begin(vb_backend *b, const step_batch *sb)
     for (size_t s = 0; s < S; s++)
         for (int t = sb->seq_start[s]; t < sb->seq_start[s + 1]; t++)
             c->h_token_seq[t] = (int)s;
+    build_attention_lists(c, sb);
     c->n_tokens = (int)T;
     c->n_seqs = (int)S;
     c->max_blocks = sb->max_blocks;
@@ -108,6 +149,10 @@ static void cuda_step_begin(vb_backend *b, const step_batch *sb)
         CUDA_CHECK(cudaMemcpyAsync(c->d_positions, sb->positions, T * sizeof(int), cudaMemcpyHostToDevice, st));
         CUDA_CHECK(cudaMemcpyAsync(c->d_token_seq, c->h_token_seq, T * sizeof(int), cudaMemcpyHostToDevice, st));
     }
+    if (c->n_decode)
+        CUDA_CHECK(cudaMemcpyAsync(c->d_decode, c->h_decode, (size_t)c->n_decode * sizeof(int), cudaMemcpyHostToDevice, st));
+    if (c->n_tiles)
+        CUDA_CHECK(cudaMemcpyAsync(c->d_tiles, c->h_tiles, (size_t)c->n_tiles * 3 * sizeof(int), cudaMemcpyHostToDevice, st));
     CUDA_CHECK(cudaMemcpyAsync(c->d_seq_start, sb->seq_start, (S + 1) * sizeof(int), cudaMemcpyHostToDevice, st));
     if (tables)
         CUDA_CHECK(cudaMemcpyAsync(c->d_block_tables, sb->block_tables, tables * sizeof(int), cudaMemcpyHostToDevice, st));
@@ -167,9 +212,20 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                            int block_size, float scale)
 {
     cuda_ctx *c = ctx_of(b);
-    CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, c->d_positions, c->d_token_seq,
-                                c->d_block_tables, c->max_blocks, c->n_tokens, heads, kv_heads,
-                                head_dim, block_size, scale, c->stream));
+    if (head_dim % 16 != 0 || getenv("VB_ATTENTION_PER_TOKEN")) {
+        /* diagnostic / unusual head sizes: the per-token kernel for all */
+        CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, NULL, c->d_positions,
+                                    c->d_token_seq, c->d_block_tables, c->max_blocks,
+                                    c->n_tokens, heads, kv_heads, head_dim, block_size, scale,
+                                    c->stream));
+        return;
+    }
+    CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, c->d_decode, c->d_positions,
+                                c->d_token_seq, c->d_block_tables, c->max_blocks, c->n_decode,
+                                heads, kv_heads, head_dim, block_size, scale, c->stream));
+    CUDA_CHECK(vb_attention_prefill_f16(out, q, k_cache, v_cache, c->d_positions, c->d_tiles,
+                                        c->n_tiles, c->d_block_tables, c->max_blocks, heads,
+                                        kv_heads, head_dim, block_size, scale, c->stream));
 }
 
 static void cuda_silu_gate(vb_backend *b, void *out, const void *gate, const void *up, size_t n)
@@ -205,11 +261,14 @@ static void cuda_destroy(vb_backend *b)
         return;
     cuda_ctx *c = ctx_of(b);
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    int *bufs[] = {c->d_tokens, c->d_positions, c->d_seq_start, c->d_token_seq, c->d_block_tables};
+    int *bufs[] = {c->d_tokens,       c->d_positions, c->d_seq_start, c->d_token_seq,
+                   c->d_block_tables, c->d_decode,    c->d_tiles};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i])
             CUDA_CHECK(cudaFree(bufs[i]));
     free(c->h_token_seq);
+    free(c->h_decode);
+    free(c->h_tiles);
     CUBLAS_CHECK(cublasDestroy(c->cublas));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
     free(c);

@@ -1,7 +1,8 @@
 /* Every CUDA backend op against the CPU backend's op (the fp32 oracle) on
  * random inputs of several shapes: ragged batches, cached prefixes, block
  * boundaries, non-contiguous block tables, GQA ratios 1, 4, 7 and 8,
- * head_dim 64 and 128, a 32k-token context.
+ * head_dim 64 and 128, a 32k-token context; both attention kernels (per
+ * token for decode, tensor-core tiles for prompt chunks).
  *
  * Inputs are rounded to fp16 first, so both backends see the same values
  * and the difference is the GPU's fp16 storage of results. Tolerance: max
@@ -355,6 +356,22 @@ static void test_rope_kv_attention(void)
     /* a 32k context: one decode token and a 3-token chunk at the end */
     step_case longctx = {2, {32767, 32000}, {1, 3}};
     run_attention_case(8, 1, 128, &longctx);
+    /* prefill-heavy, 7B-shaped heads: a 300-token prompt and a 40-token
+     * chunk on a 1000-token cached prefix (tensor-core kernel) */
+    step_case prefill = {2, {0, 1000}, {300, 40}};
+    run_attention_case(28, 4, 128, &prefill);
+}
+
+/* The per-token kernel on every token (the backend's fallback path), so
+ * both attention kernels are checked on prefill tokens. */
+static void test_attention_per_token_path(void)
+{
+    setenv("VB_ATTENTION_PER_TOKEN", "1", 1);
+    step_case ragged = {4, {0, 0, 40, 15}, {1, 17, 5, 1}};
+    run_attention_case(8, 2, 128, &ragged);
+    step_case prefill = {2, {0, 1000}, {300, 40}};
+    run_attention_case(28, 4, 128, &prefill);
+    unsetenv("VB_ATTENTION_PER_TOKEN");
 }
 
 int main(void)
@@ -374,6 +391,7 @@ int main(void)
     RUN_TEST(test_silu_gate);
     RUN_TEST(test_embed_and_last_rows);
     RUN_TEST(test_rope_kv_attention);
+    RUN_TEST(test_attention_per_token_path);
     cpu->destroy(cpu);
     gpu->destroy(gpu);
     return test_summary();
