@@ -77,7 +77,7 @@ static void value_text(const json_t *v, char *buf, size_t n)
         snprintf(buf, n, "(absent)");
         return;
     }
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     snprintf(buf, n, "%s", s ? s : "?");
     if (strlen(buf) > 60)
         strcpy(buf + 57, "...");

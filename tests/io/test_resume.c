@@ -1,0 +1,180 @@
+/* Start-up policy for the output: refuse an existing output or journal
+ * without a flag, --overwrite starts over, --resume collects the journal's
+ * and the old output's rows and refuses a changed setting by name; finishing
+ * a complete run removes the journal, a stopped one keeps it. This is the
+ * sequence the engine runs (resume.h), minus the model. */
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "io/resume.h"
+#include "io/run_settings.h"
+#include "io_test_util.h"
+#include "util/signals.h"
+
+static const char *dir;
+
+static bool exists(const char *p)
+{
+    return access(p, F_OK) == 0;
+}
+
+static json_t *settings_with_seed(uint64_t seed)
+{
+    vb_run_settings s = test_settings();
+    s.seed = seed;
+    s.input_rows = 30;
+    return vb_run_settings_json(&s);
+}
+
+/* One "run": finishes rows [from, to) not already done, stopping (as on
+ * SIGTERM) after `stop_after` rows; returns how many it computed. */
+static int run(const char *out, const json_t *s, bool resume, bool overwrite, int stop_after,
+               vb_err *err, int *rc_out)
+{
+    vb_results done;
+    vb_journal *j = NULL;
+    *rc_out = vb_output_prepare(out, s, resume, overwrite, -1, VB_ID_STRING, &done, &j, err);
+    if (*rc_out < 0)
+        return 0;
+    vb_signals_reset();
+    int computed = 0;
+    for (int64_t i = 0; i < done.n_rows && !vb_stop_requested(); i++) {
+        if (vb_results_row_done(&done, i))
+            continue;
+        vb_output_row w = test_row(i, 0, -1);
+        CHECK_INT_EQ(vb_journal_append(j, &w, -1, err), 0);
+        CHECK_INT_EQ(vb_results_put(&done, &w, err), 0);
+        if (++computed == stop_after)
+            raise(SIGTERM);
+    }
+    vb_output_meta meta = {.settings = s, .dp = 1, .version = "t",
+                           .complete = done.n_done == done.n_rows};
+    *rc_out = vb_output_finish(out, &meta, &done, &j, err);
+    vb_journal_close(j, NULL);
+    vb_results_free(&done);
+    return computed;
+}
+
+static void test_policy_and_resume(void)
+{
+    vb_signals_install();
+    const char *out = test_path(dir, "out.h5");
+    const char *jp = test_path(dir, "out.h5.journal");
+    json_t *s = settings_with_seed(1234), *other = settings_with_seed(99);
+    vb_err err = {{0}};
+    int rc;
+    /* Stopped after 10 rows: partial output and a journal stay. */
+    CHECK_INT_EQ(run(out, s, false, false, 10, &err, &rc), 10);
+    CHECK_INT_EQ(rc, 0);
+    CHECK(exists(out) && exists(jp));
+    /* No flag: refused, naming the file and both ways forward. */
+    run(out, s, false, false, 0, &err, &rc);
+    CHECK_INT_EQ(rc, -1);
+    CHECK(strstr(err.msg, "out.h5") && strstr(err.msg, "--resume") &&
+          strstr(err.msg, "--overwrite"));
+    /* A different seed: refused, naming the setting. */
+    run(out, other, true, false, 0, &err, &rc);
+    CHECK_INT_EQ(rc, -1);
+    fprintf(stderr, "  message: %s\n", err.msg);
+    CHECK(strstr(err.msg, "seed was \"1234\", now \"99\"") != NULL);
+    /* Resume: 10 more rows, then the rest; nothing recomputed. */
+    CHECK_INT_EQ(run(out, s, true, false, 10, &err, &rc), 10);
+    CHECK_INT_EQ(rc, 0);
+    /* The journal alone (output lost) still resumes. */
+    CHECK(unlink(out) == 0);
+    CHECK_INT_EQ(run(out, s, true, false, 0, &err, &rc), 10);
+    CHECK_INT_EQ(rc, 0);
+    CHECK(exists(out));
+    CHECK(!exists(jp)); /* complete: the output holds every row */
+    vb_results back = {0};
+    CHECK_INT_EQ(vb_output_read(out, &back, NULL, &err), 0);
+    CHECK_INT_EQ(back.n_done, 30);
+    int bad = 0;
+    for (int64_t i = 0; i < 30; i++) {
+        vb_output_row w = test_row(i, 0, -1);
+        bad += !test_rows_equal(back.slot[i], &w, -1);
+    }
+    CHECK_INT_EQ(bad, 0);
+    vb_results_free(&back);
+    /* Resuming a complete output computes nothing and keeps it whole. */
+    CHECK_INT_EQ(run(out, s, true, false, 0, &err, &rc), 0);
+    CHECK_INT_EQ(rc, 0);
+    /* --overwrite starts over. */
+    CHECK_INT_EQ(run(out, other, false, true, 0, &err, &rc), 30);
+    CHECK_INT_EQ(rc, 0);
+    run(out, s, true, true, 0, &err, &rc);
+    CHECK_INT_EQ(rc, -1);
+    json_decref(s);
+    json_decref(other);
+}
+
+/* A torn journal tail from kill -9: the intact rows count, the rest is
+ * recomputed, and appends continue after the cut. */
+static void test_resume_after_torn_journal(void)
+{
+    const char *out = test_path(dir, "torn.h5");
+    const char *jp = test_path(dir, "torn.h5.journal");
+    json_t *s = settings_with_seed(7);
+    vb_err err = {{0}};
+    vb_results done;
+    vb_journal *j;
+    CHECK_INT_EQ(vb_output_prepare(out, s, false, false, -1, VB_ID_STRING, &done, &j, &err), 0);
+    for (int64_t i = 0; i < 12; i++) {
+        vb_output_row w = test_row(i, 0, -1);
+        vb_journal_append(j, &w, -1, &err);
+    }
+    vb_journal_close(j, &err); /* "killed": no output was written */
+    vb_results_free(&done);
+    struct stat st;
+    stat(jp, &st);
+    CHECK(truncate(jp, st.st_size - 4) == 0);
+    int rc;
+    CHECK_INT_EQ(run(out, s, true, false, 0, &err, &rc), 30 - 11);
+    CHECK_INT_EQ(rc, 0);
+    vb_results back = {0};
+    CHECK_INT_EQ(vb_output_read(out, &back, NULL, &err), 0);
+    CHECK_INT_EQ(back.n_done, 30);
+    vb_results_free(&back);
+    json_decref(s);
+}
+
+static void test_settings_compare(void)
+{
+    vb_run_settings a = test_settings(), b = test_settings();
+    json_t *ja = vb_run_settings_json(&a);
+    b.temperature = 0.9;
+    json_t *jb = vb_run_settings_json(&b);
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "temperature was 0.7") != NULL);
+    json_decref(jb);
+    b = test_settings();
+    b.input_checksum = 1;
+    jb = vb_run_settings_json(&b);
+    CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "input_checksum") != NULL);
+    json_decref(jb);
+    /* Through text and back (the journal header) still compares equal. */
+    char *t = vb_run_settings_dump(ja);
+    json_error_t je;
+    jb = json_loads(t, 0, &je);
+    CHECK_INT_EQ(vb_run_settings_compare(jb, ja, "x", &err), 0);
+    free(t);
+    json_decref(jb);
+    json_decref(ja);
+}
+
+int main(void)
+{
+    dir = test_tmpdir();
+    RUN_TEST(test_settings_compare);
+    RUN_TEST(test_policy_and_resume);
+    RUN_TEST(test_resume_after_torn_journal);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_summary();
+}
