@@ -43,7 +43,8 @@ void sched_free(scheduler *s)
 {
     for (int i = 0; i < s->n_slots; i++) seq_free_arrays(&s->seqs[i]);
     free(s->seqs);
-    free(s->waiting);
+    free(s->free_slots);
+    slot_queue_free(&s->waiting);
     free(s->running);
     free(s->admit_hits);
     free(s->plan.seqs);
@@ -79,17 +80,12 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
         return vb_err_set(err, "sequence %lld: %d prompt + %d new tokens need %ld KV blocks, the cache has %d "
                           "(lower --max-new-tokens or --max-model-len, or give the KV cache more memory)",
                           (long long)id, n_prompt, max_new_tokens, (capacity + bs - 1) / bs, s->kv.n_blocks);
-    int slot = -1;
-    for (int i = 0; i < s->n_slots; i++)
-        if (s->seqs[i].state == SCHED_SEQ_FREE) { slot = i; break; }
-    if (slot < 0) {
-        if (grow((void **)&s->seqs, &s->cap_slots, s->n_slots + 1, sizeof *s->seqs) < 0)
-            return vb_err_set(err, "scheduler: out of host memory");
-        slot = s->n_slots++;
-        memset(&s->seqs[slot], 0, sizeof s->seqs[slot]);
-    }
-    if (grow((void **)&s->waiting, &s->cap_waiting, s->n_waiting + 1, sizeof *s->waiting) < 0)
+    /* Room first, so a failure leaves nothing half done. */
+    if (grow((void **)&s->seqs, &s->cap_slots, s->n_slots + 1, sizeof *s->seqs) < 0 ||
+        grow((void **)&s->free_slots, &s->cap_free_slots, s->n_slots + 1, sizeof *s->free_slots) < 0 ||
+        slot_queue_reserve(&s->waiting, s->n_slots + 1) < 0)
         return vb_err_set(err, "scheduler: out of host memory");
+    int slot = s->n_free_slots > 0 ? s->free_slots[s->n_free_slots - 1] : s->n_slots;
     sched_seq *q = &s->seqs[slot];
     memset(q, 0, sizeof *q);
     q->id = id;
@@ -102,17 +98,19 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
         seq_free_arrays(q);
         return vb_err_set(err, "scheduler: out of host memory for sequence %lld", (long long)id);
     }
+    if (slot == s->n_slots) s->n_slots++;
+    else s->n_free_slots--;
     memcpy(q->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
     q->n_prompt = q->n_tokens = n_prompt;
     q->planned_in_step = -1;
     q->state = SCHED_SEQ_WAITING;
-    s->waiting[s->n_waiting++] = slot;
+    slot_queue_push_back(&s->waiting, slot);
     return slot;
 }
 
 const sched_seq *sched_seq_get(const scheduler *s, int slot) { return &s->seqs[slot]; }
 
-bool sched_idle(const scheduler *s) { return s->n_waiting == 0 && s->n_running == 0; }
+bool sched_idle(const scheduler *s) { return s->waiting.n == 0 && s->n_running == 0; }
 
 /* Chain hashes of the first n_full blocks (all full of known tokens). */
 static void seq_hash_blocks(scheduler *s, sched_seq *q, int n_full)
@@ -153,10 +151,7 @@ static void preempt(scheduler *s, int slot)
     sched_seq *q = &s->seqs[slot];
     seq_release_blocks(s, q);
     running_remove(s, slot);
-    /* The waiting array has room: every sequence fits in it at once. */
-    memmove(s->waiting + 1, s->waiting, (size_t)s->n_waiting * sizeof *s->waiting);
-    s->waiting[0] = slot;
-    s->n_waiting++;
+    slot_queue_push_front(&s->waiting, slot); /* room: reserved for every slot */
     q->state = SCHED_SEQ_WAITING;
     q->n_preemptions++;
     s->plan.n_preempted++;
@@ -249,13 +244,28 @@ static void plan_prefill_chunks(scheduler *s, const int *order, int n_order, int
     }
 }
 
+/* True when block j of q (not cached) is being computed by a running
+ * sequence with the same chain: q should wait a step and hit it. */
+static bool block_in_flight(const scheduler *s, const sched_seq *q, int j)
+{
+    int bs = s->kv.block_size;
+    for (int i = 0; i < s->n_running; i++) {
+        const sched_seq *r = &s->seqs[s->running[i]];
+        if (r->n_hashed > j && r->block_hash[j] == q->block_hash[j] && r->n_computed < (j + 1) * bs)
+            return true;
+    }
+    return false;
+}
+
 /* Waiting sequences in order, reusing cached prefix blocks. Stops at the
- * first that does not fit, so admission order is arrival order. */
+ * first that does not fit, so blocks go to rows in arrival order; skips
+ * (and keeps in place) those waiting for a block in flight. */
 static void plan_admissions(scheduler *s, int *budget)
 {
     int bs = s->kv.block_size;
-    while (s->n_waiting > 0 && *budget > 0 && s->n_running < s->opt.max_batch) {
-        int slot = s->waiting[0];
+    int i = 0;
+    while (i < s->waiting.n && *budget > 0 && s->n_running < s->opt.max_batch) {
+        int slot = slot_queue_at(&s->waiting, i);
         sched_seq *q = &s->seqs[slot];
         /* At least the last token is computed: its logits give the next one. */
         int max_hit = s->opt.prefix_cache ? (q->n_tokens - 1) / bs : 0;
@@ -269,6 +279,10 @@ static void plan_admissions(scheduler *s, int *budget)
             if (b == KV_NO_BLOCK) break;
             s->admit_hits[n_hit] = b;
             n_hit_free += s->kv.ref_count[b] == 0;
+        }
+        if (n_hit < max_hit && block_in_flight(s, q, n_hit)) {
+            i++;
+            continue;
         }
         int cached = n_hit * bs;
         int remaining = q->n_tokens - cached;
@@ -289,8 +303,7 @@ static void plan_admissions(scheduler *s, int *budget)
         s->stats.prefix_query_tokens += q->n_tokens;
         s->stats.prefix_hit_tokens += cached;
 
-        memmove(s->waiting, s->waiting + 1, (size_t)(s->n_waiting - 1) * sizeof *s->waiting);
-        s->n_waiting--;
+        slot_queue_remove_at(&s->waiting, i);
         q->state = SCHED_SEQ_RUNNING;
         s->running[s->n_running++] = slot;
         s->plan.n_admitted++;
@@ -388,13 +401,35 @@ void sched_finish(scheduler *s, int slot)
         seq_release_blocks(s, q);
         running_remove(s, slot);
     } else if (q->state == SCHED_SEQ_WAITING) {
-        for (int i = 0; i < s->n_waiting; i++)
-            if (s->waiting[i] == slot) {
-                memmove(s->waiting + i, s->waiting + i + 1, (size_t)(s->n_waiting - i - 1) * sizeof *s->waiting);
-                s->n_waiting--;
+        for (int i = 0; i < s->waiting.n; i++)
+            if (slot_queue_at(&s->waiting, i) == slot) {
+                slot_queue_remove_at(&s->waiting, i);
                 break;
             }
     }
     seq_free_arrays(q);
     q->state = SCHED_SEQ_FREE;
+    s->free_slots[s->n_free_slots++] = slot; /* room: grown with the slots */
+}
+
+void sched_report_get(const scheduler *s, sched_report *r)
+{
+    const sched_step_plan *p = &s->plan;
+    memset(r, 0, sizeof *r);
+    r->steps = s->stats.steps;
+    r->step_seqs = p->n_seqs;
+    r->step_tokens = p->n_tokens;
+    for (int i = 0; i < p->n_seqs; i++) {
+        if (p->seqs[i].is_decode) r->step_decode_tokens += p->seqs[i].n_tokens;
+        else r->step_prefill_tokens += p->seqs[i].n_tokens;
+    }
+    r->step_preempted = p->n_preempted;
+    r->step_admitted = p->n_admitted;
+    r->running = s->n_running;
+    r->waiting = s->waiting.n;
+    r->kv_blocks_used = kv_blocks_n_used(&s->kv);
+    r->kv_blocks_total = s->kv.n_blocks;
+    r->kv_use = sched_kv_use(s);
+    r->prefix_hit_rate = sched_prefix_hit_rate(s);
+    r->totals = s->stats;
 }

@@ -15,6 +15,12 @@
  * cache, since its full blocks were published). Sampling keys on the number
  * of generated tokens, so a preempted row produces the same completion.
  *
+ * Prefix sharing inside one step: a waiting sequence whose next uncached
+ * block is being computed right now by a running sequence (the --n samples
+ * of one row, or rows sharing a system prompt that arrive together) waits
+ * for it instead of computing it again, and the rows behind it are
+ * admitted meanwhile; it then hits the cache.
+ *
  * Everything is a function of the calls made: the same sequence of
  * sched_add / sched_step / sched_step_done / sched_finish calls gives the
  * same plans, block ids included.
@@ -33,6 +39,7 @@
 #include <stdint.h>
 
 #include "engine/kv_blocks.h"
+#include "engine/slot_queue.h"
 #include "util/errors.h"
 
 typedef struct sched_options {
@@ -106,7 +113,8 @@ typedef struct scheduler {
     kv_blocks kv;
     sched_seq *seqs;        /* slots; a free slot is reused by sched_add */
     int n_slots, cap_slots;
-    int *waiting, n_waiting, cap_waiting; /* slots, front first */
+    int *free_slots, n_free_slots, cap_free_slots; /* finished slots, reused last-freed first */
+    slot_queue waiting;     /* slots waiting for admission, front first */
     int *running, n_running;              /* slots, admission order */
     int *admit_hits;        /* scratch: prefix-cache blocks found on admission */
     int cap_admit_hits;
@@ -141,6 +149,20 @@ void sched_finish(scheduler *s, int slot);
 
 const sched_seq *sched_seq_get(const scheduler *s, int slot);
 bool sched_idle(const scheduler *s);
+
+/* A step's and the run's figures, for progress lines and the report. */
+typedef struct sched_report {
+    long steps;                 /* steps done */
+    int step_seqs, step_tokens; /* the last planned step */
+    int step_prefill_tokens, step_decode_tokens, step_preempted, step_admitted;
+    int running, waiting;
+    int kv_blocks_used, kv_blocks_total;
+    double kv_use;              /* used / total */
+    double prefix_hit_rate;     /* run so far: hit / queried tokens at admission */
+    sched_stats totals;
+} sched_report;
+
+void sched_report_get(const scheduler *s, sched_report *r);
 
 /* For progress lines and the report. */
 static inline int sched_blocks_used(const scheduler *s) { return kv_blocks_n_used(&s->kv); }

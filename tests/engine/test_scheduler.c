@@ -196,6 +196,44 @@ static void test_prefix_hits_and_hit_rate(void)
     sim_free(&m);
 }
 
+/* --n 4 of one 64-token prompt, added together: the first computes the
+ * prompt, the others wait one step for its blocks instead of computing
+ * them again, while an unrelated row behind them is admitted at once. */
+static void test_in_flight_prefix_is_waited_for(void)
+{
+    sim m;
+    sim_init(&m, (sched_options){.max_batch = 8, .max_batched_tokens = 512, .prefix_cache = true}, 64, 16);
+    int32_t prompt[64], other[20];
+    for (int i = 0; i < 64; i++) prompt[i] = (i * 3) % VOCAB;
+    for (int i = 0; i < 20; i++) other[i] = (i * 11 + 1) % VOCAB;
+    for (int k = 0; k < 4; k++) sched_add(&m.s, k, prompt, 64, 8, NULL);
+    sched_add(&m.s, 4, other, 20, 8, NULL);
+    const sched_step_plan *p = sim_step(&m);
+    CHECK_INT_EQ(p->n_seqs, 2);
+    CHECK_INT_EQ(p->seqs[0].id, 0);
+    CHECK_INT_EQ(p->seqs[1].id, 4);
+    sched_report rep;
+    sched_report_get(&m.s, &rep);
+    CHECK_INT_EQ(rep.step_tokens, 84);
+    CHECK_INT_EQ(rep.step_prefill_tokens, 84);
+    CHECK_INT_EQ(rep.running, 2);
+    CHECK_INT_EQ(rep.waiting, 3);
+    CHECK_INT_EQ(rep.kv_blocks_used, 4 + 2);
+    p = sim_step(&m);
+    CHECK_INT_EQ(p->n_decode, 2);
+    CHECK_INT_EQ(p->n_seqs, 5);
+    for (int i = 2; i < 5; i++) {
+        CHECK_INT_EQ(p->seqs[i].start, 48);
+        CHECK_INT_EQ(p->seqs[i].n_tokens, 16);
+    }
+    sched_report_get(&m.s, &rep);
+    CHECK_INT_EQ(rep.step_decode_tokens, 2);
+    CHECK_INT_EQ(rep.totals.prefill_tokens, 64 + 20 + 3 * 16);
+    CHECK_NEAR(rep.prefix_hit_rate, 3.0 * 48 / (4 * 64 + 20), 1e-12);
+    CHECK_INT_EQ(m.kv_bad, 0);
+    sim_free(&m);
+}
+
 /* A cache too small for both sequences to finish: the later one is
  * preempted, recomputes, and still gets the completion the model gives. */
 static void test_preemption_recomputes(void)
@@ -320,6 +358,7 @@ int main(void)
     RUN_TEST(test_add_rejects_what_can_never_fit);
     RUN_TEST(test_chunked_prefill_respects_budget);
     RUN_TEST(test_prefix_hits_and_hit_rate);
+    RUN_TEST(test_in_flight_prefix_is_waited_for);
     RUN_TEST(test_preemption_recomputes);
     RUN_TEST(test_random_run_no_leaks_and_deterministic);
     return test_summary();
