@@ -17,7 +17,12 @@ bool sampler_truncates(const sampling_params *p);
 static int kept_count(const sampling_params *p, const sampler_summary *m, bool *inexact)
 {
     const sample_candidate *c = sampler_summary_cand_const(m);
-    int n = m->n_cand;
+    /* Only as many candidates as this row alone would have asked for: the
+     * batch may carry more (another row's larger top-k), and the row's
+     * draw must not depend on its neighbours. */
+    int own = sampler_candidates_needed(&p, 1);
+    int n = m->n_cand < own ? m->n_cand : own;
+    bool has_more = m->has_more || m->n_cand > own;
     *inexact = false;
     if (n == 0) return 0;
     /* cut: some filter stopped by its own rule, so the tokens past the
@@ -26,7 +31,7 @@ static int kept_count(const sampling_params *p, const sampler_summary *m, bool *
     if (p->top_k > 0) {
         int k = p->top_k < n ? p->top_k : n;
         while (k < n && c[k].logit == c[k - 1].logit) k++; /* HF keeps ties with the k-th */
-        if (p->top_k <= m->n_cand) cut = true;
+        if (p->top_k <= n) cut = true;
         n = k;
     }
     double top = c[0].logit;
@@ -51,7 +56,7 @@ static int kept_count(const sampling_params *p, const sampler_summary *m, bool *
         if (k < n) cut = true;
         n = k;
     }
-    *inexact = !cut && m->has_more;
+    *inexact = !cut && has_more;
     return n;
 }
 

@@ -266,6 +266,22 @@ static void test_truncation_beyond_candidates_is_flagged(void)
     sampler_sample(&ws, &r, x, V, &out);
     CHECK(!out.truncated_inexact);
     CHECK(out.token >= 0 && out.token < 10);
+
+    /* Even where inexact, a row's draw does not depend on the batch: more
+     * candidates gathered for a neighbour (top_k 900) change nothing. */
+    p.top_k = 0;
+    for (int i = 0; i < V; i++) x[i] = (float)(i % 97) * 0.01f;
+    for (uint32_t step = 0; step < 20; step++) {
+        sampler_row rs = make_row(&p, 1, step);
+        sampler_sample(&ws, &rs, x, V, &out);
+        sampler_summary *big = malloc(sampler_summary_bytes(900));
+        sampler_summarize(&ws, &rs, x, 0, V, 900, big);
+        sample_result wide;
+        sampler_choose(&rs, big, &wide);
+        CHECK_INT_EQ(wide.token, out.token);
+        CHECK(wide.truncated_inexact);
+        free(big);
+    }
     sampler_workspace_free(&ws);
 }
 
