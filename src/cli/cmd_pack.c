@@ -21,7 +21,13 @@ static void pack_help(void)
 {
     fputs("usage: voltbatch pack IN.jsonl|IN.txt OUT.h5 [--overwrite]\n"
           "\n"
-          "Converts JSON Lines or one-prompt-per-line text to the HDF5 input schema.\n",
+          "Converts JSON Lines or one-prompt-per-line text to the HDF5 input schema.\n"
+          "\n"
+          "JSON Lines (.jsonl/.json/.ndjson, or a first line starting with '{'): one\n"
+          "object per line with \"prompt\" (string) or \"messages\" (array of\n"
+          "{\"role\", \"content\"}); optional \"id\" (string or integer), \"system\",\n"
+          "\"max_new_tokens\", \"seed\". Text: every non-blank line is one prompt.\n"
+          "Errors name the line. OUT.h5 is not replaced without --overwrite.\n",
           stdout);
 }
 

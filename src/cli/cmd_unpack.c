@@ -21,7 +21,10 @@ static void unpack_help(void)
 {
     fputs("usage: voltbatch unpack OUT.h5 OUT.jsonl [--overwrite]\n"
           "\n"
-          "Converts an output HDF5 file to JSON Lines with every field.\n",
+          "Converts an output HDF5 file to JSON Lines with every field (index, id,\n"
+          "completion, finish_reason, error, token counts, output_ids, logprobs).\n"
+          "An input file (from pack) unpacks to pack's JSON Lines format.\n"
+          "OUT.jsonl is not replaced without --overwrite.\n",
           stdout);
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "io/crc32.h"
+#include "io/row_codec.h"
 #include "io/run_settings.h"
 
 static const char magic[8] = {'V', 'B', 'J', 'R', 'N', 'L', '0', '1'};
@@ -40,172 +41,13 @@ char *vb_journal_path_for(const char *output)
     return p;
 }
 
-/* ---- byte buffer --------------------------------------------------------- */
-
-typedef struct bytes {
-    unsigned char *p;
-    size_t len, cap;
-    bool oom;
-} bytes;
-
-static void put(bytes *b, const void *src, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_u32(bytes *b, uint32_t v) { put(b, &v, 4); }
-
-static void put_str(bytes *b, const char *s)
-{
-    if (!s) {
-        put_u32(b, UINT32_MAX);
-        return;
-    }
-    uint32_t n = (uint32_t)strlen(s);
-    put_u32(b, n);
-    put(b, s, n);
-}
-
 /* Record = u32 length, u32 crc, payload. */
-static void put_record(bytes *b, const bytes *payload)
+static void put_record(vb_bytes *b, const vb_bytes *payload)
 {
-    put_u32(b, (uint32_t)payload->len);
-    put_u32(b, vb_crc32(0, payload->p, payload->len));
-    put(b, payload->p, payload->len);
-}
-
-static void encode_row(bytes *b, const vb_output_row *w, int32_t top_n)
-{
-    uint8_t tag = 'R', fin = (uint8_t)w->finish_reason;
-    uint32_t nt = w->n_output_ids > 0 ? (uint32_t)w->n_output_ids : 0;
-    put(b, &tag, 1);
-    put(b, &w->index, 8);
-    put(b, &w->sample, 4);
-    put(b, &fin, 1);
-    put(b, &w->prompt_tokens, 4);
-    put(b, &w->completion_tokens, 4);
-    put(b, &w->id_int, 8);
-    put_str(b, w->completion);
-    put_str(b, w->error);
-    put_str(b, w->id);
-    put_u32(b, nt);
-    if (nt)
-        put(b, w->output_ids, nt * 4);
-    uint8_t has_lp = top_n >= 0 && w->logprobs;
-    put(b, &has_lp, 1);
-    if (has_lp)
-        put(b, w->logprobs, nt * 4);
-    uint32_t ntop = top_n > 0 && w->top_ids && w->top_logprobs ? nt * (uint32_t)top_n : 0;
-    put_u32(b, ntop);
-    if (ntop) {
-        put(b, w->top_ids, (size_t)ntop * 4);
-        put(b, w->top_logprobs, (size_t)ntop * 4);
-    }
-}
-
-/* ---- decoding ------------------------------------------------------------ */
-
-typedef struct reader {
-    const unsigned char *p;
-    size_t len, at;
-    bool bad;
-} reader;
-
-static const void *take(reader *r, size_t n)
-{
-    if (r->bad || n > r->len - r->at) {
-        r->bad = true;
-        return NULL;
-    }
-    const void *p = r->p + r->at;
-    r->at += n;
-    return p;
-}
-
-static void get(reader *r, void *dst, size_t n)
-{
-    const void *p = take(r, n);
-    if (p)
-        memcpy(dst, p, n);
-    else
-        memset(dst, 0, n);
-}
-
-/* malloc'd copy or NULL (absent); r->bad on a short or odd record. */
-static char *get_str(reader *r)
-{
-    uint32_t n;
-    get(r, &n, 4);
-    if (r->bad || n == UINT32_MAX)
-        return NULL;
-    const char *p = take(r, n);
-    if (!p)
-        return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (!s) {
-        r->bad = true;
-        return NULL;
-    }
-    memcpy(s, p, n);
-    s[n] = '\0';
-    return s;
-}
-
-static int decode_row(reader *r, vb_output_row *w)
-{
-    memset(w, 0, sizeof *w);
-    uint8_t fin = 0, has_lp = 0;
-    get(r, &w->index, 8);
-    get(r, &w->sample, 4);
-    get(r, &fin, 1);
-    w->finish_reason = (vb_finish_reason)fin;
-    get(r, &w->prompt_tokens, 4);
-    get(r, &w->completion_tokens, 4);
-    get(r, &w->id_int, 8);
-    w->completion = get_str(r);
-    w->error = get_str(r);
-    w->id = get_str(r);
-    uint32_t nt = 0, ntop = 0;
-    get(r, &nt, 4);
-    const void *ids = take(r, (size_t)nt * 4);
-    get(r, &has_lp, 1);
-    const void *lp = has_lp ? take(r, (size_t)nt * 4) : NULL;
-    get(r, &ntop, 4);
-    const void *tid = ntop ? take(r, (size_t)ntop * 4) : NULL;
-    const void *tlp = ntop ? take(r, (size_t)ntop * 4) : NULL;
-    if (r->bad || r->at != r->len)
-        return -1;
-    /* Point into the record; vb_results_put copies. Alignment: copy out. */
-    w->n_output_ids = (int32_t)nt;
-    w->output_ids = malloc((size_t)nt * 4 + 4);
-    w->logprobs = lp ? malloc((size_t)nt * 4 + 4) : NULL;
-    w->top_ids = tid ? malloc((size_t)ntop * 4) : NULL;
-    w->top_logprobs = tlp ? malloc((size_t)ntop * 4) : NULL;
-    if (!w->output_ids || (lp && !w->logprobs) || (tid && (!w->top_ids || !w->top_logprobs)))
-        return -1;
-    memcpy(w->output_ids, ids, (size_t)nt * 4);
-    if (lp)
-        memcpy(w->logprobs, lp, (size_t)nt * 4);
-    if (tid) {
-        memcpy(w->top_ids, tid, (size_t)ntop * 4);
-        memcpy(w->top_logprobs, tlp, (size_t)ntop * 4);
-    }
-    return 0;
+    uint32_t len = (uint32_t)payload->len, crc = vb_crc32(0, payload->p, payload->len);
+    vb_bytes_put(b, &len, 4);
+    vb_bytes_put(b, &crc, 4);
+    vb_bytes_put(b, payload->p, payload->len);
 }
 
 static int read_all(const char *path, unsigned char **data, size_t *len, vb_err *err)
@@ -300,11 +142,9 @@ int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t 
                 goto done;
             }
         } else if (r) {
-            reader rd = {payload + 1, rlen - 1, 0, false};
             vb_output_row w;
-            int drc = decode_row(&rd, &w);
+            int drc = vb_row_decode(payload, rlen, &w);
             if (drc < 0) {
-                vb_output_row_free(&w);
                 rc = vb_err_set(err, "%s: row record at byte %zu is malformed", path, at);
                 goto done;
             }
@@ -380,12 +220,12 @@ int vb_journal_create(const char *path, const json_t *settings, vb_journal **out
         return vb_err_set(err, "%s: out of memory", path);
     }
     char *text = vb_run_settings_dump(settings);
-    bytes payload = {0}, rec = {0};
+    vb_bytes payload = {0}, rec = {0};
     uint8_t tag = 'H';
-    put(&payload, &tag, 1);
+    vb_bytes_put(&payload, &tag, 1);
     if (text)
-        put(&payload, text, strlen(text));
-    put(&rec, magic, sizeof magic);
+        vb_bytes_put(&payload, text, strlen(text));
+    vb_bytes_put(&rec, magic, sizeof magic);
     put_record(&rec, &payload);
     free(text);
     free(payload.p);
@@ -430,9 +270,9 @@ int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **ou
 
 int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb_err *err)
 {
-    bytes payload = {0};
-    encode_row(&payload, row, top_n);
-    bytes rec = {j->buf, j->len, j->cap, false};
+    vb_bytes payload = {0};
+    vb_row_encode(&payload, row, top_n);
+    vb_bytes rec = {j->buf, j->len, j->cap, false};
     put_record(&rec, &payload);
     free(payload.p);
     if (rec.oom || payload.oom)

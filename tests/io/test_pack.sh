@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# pack / unpack through the voltbatch binary: JSONL round trip lossless for
+# 100,000 rows with unicode and empty optional fields (prompt and messages
+# kinds), plain text, errors that name the line, refusal to overwrite, and
+# h5dump reading what pack writes. Needs python3 for the data and the
+# comparison (skipped, exit 77, without it).
+set -u
+vb=$1
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+command -v python3 >/dev/null || { echo "python3 missing: skipped"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+python3 "$here/make_jsonl.py" 100000 >"$tmp/in.jsonl"
+run_capture "$vb" pack "$tmp/in.jsonl" "$tmp/in.h5"
+check "pack 100k rows exits 0" [ "$rc" -eq 0 ]
+run_capture "$vb" unpack "$tmp/in.h5" "$tmp/back.jsonl"
+check "unpack exits 0" [ "$rc" -eq 0 ]
+run_capture python3 "$here/compare_jsonl.py" "$tmp/in.jsonl" "$tmp/back.jsonl"
+check "100k rows round trip losslessly ($out$err)" [ "$rc" -eq 0 ]
+
+python3 "$here/make_jsonl.py" 2000 messages >"$tmp/chat.jsonl"
+"$vb" pack "$tmp/chat.jsonl" "$tmp/chat.h5" && "$vb" unpack "$tmp/chat.h5" "$tmp/chat.back.jsonl"
+run_capture python3 "$here/compare_jsonl.py" "$tmp/chat.jsonl" "$tmp/chat.back.jsonl"
+check "messages round trip losslessly ($out$err)" [ "$rc" -eq 0 ]
+
+printf 'first prompt\r\n\nsecond é\n   \nthird' >"$tmp/plain.txt"
+"$vb" pack "$tmp/plain.txt" "$tmp/plain.h5" && "$vb" unpack "$tmp/plain.h5" "$tmp/plain.jsonl"
+check "text: one row per non-blank line" [ "$(wc -l <"$tmp/plain.jsonl")" -eq 3 ]
+check "text: row content" [ "$(sed -n 2p "$tmp/plain.jsonl")" = '{"prompt":"second é"}' ]
+
+if command -v h5dump >/dev/null; then
+    for f in in chat plain; do
+        h5dump -H "$tmp/$f.h5" >/dev/null 2>&1
+        check "h5dump reads $f.h5" [ $? -eq 0 ]
+    done
+    check "h5dump shows UTF-8 prompts" contains "$(h5dump -d /prompts -c 1 "$tmp/plain.h5")" "H5T_CSET_UTF8"
+else
+    echo "note: h5dump missing (apt-get install hdf5-tools): its checks skipped"
+fi
+if python3 -c 'import h5py' 2>/dev/null; then
+    run_capture python3 -c "import h5py,sys; f=h5py.File(sys.argv[1]); print(len(f['prompts']), f['prompts'][1].decode())" "$tmp/plain.h5"
+    check "h5py reads pack's file" [ "$out" = "3 second é" ]
+fi
+
+# Refusing to overwrite, then --overwrite.
+run_capture "$vb" pack "$tmp/plain.txt" "$tmp/plain.h5"
+check "pack refuses an existing output (exit 2)" [ "$rc" -eq 2 ]
+check "pack refusal: one line naming it" one_line "$err"
+check "pack refusal names --overwrite" contains "$err" "--overwrite"
+run_capture "$vb" unpack "$tmp/plain.h5" "$tmp/plain.jsonl"
+check "unpack refuses an existing output" [ "$rc" -eq 2 ]
+run_capture "$vb" pack --overwrite "$tmp/plain.txt" "$tmp/plain.h5"
+check "pack --overwrite replaces it" [ "$rc" -eq 0 ]
+run_capture "$vb" pack "$tmp/plain.txt"
+check "pack with one path exits 2" [ "$rc" -eq 2 ]
+
+# Errors name the file and the line.
+bad() { # NAME CONTENT EXPECTED-SUBSTRING
+    printf '%b' "$2" >"$tmp/bad.jsonl"
+    run_capture "$vb" pack --overwrite "$tmp/bad.jsonl" "$tmp/bad.h5"
+    check "$1: exit 2" [ "$rc" -eq 2 ]
+    check "$1: one line" one_line "$err"
+    check "$1: names the line ($err)" contains "$err" "$3"
+}
+bad "broken JSON" '{"prompt":"a"}\n{"prompt": \n' "bad.jsonl:2:"
+bad "no prompt" '{"prompt":"a"}\n\n{"text":"b"}\n' "bad.jsonl:3: needs \"prompt\""
+bad "mixed kinds" '{"prompt":"a"}\n{"messages":[{"role":"user","content":"b"}]}\n' "bad.jsonl:2: has \"messages\""
+bad "bad messages" '{"messages":[{"role":"user"}]}\n' "bad.jsonl:1: messages[0]"
+bad "bad id" '{"prompt":"a","id":[1]}\n' "bad.jsonl:1: \"id\""
+bad "bad seed" '{"prompt":"a","seed":-4}\n' "bad.jsonl:1: \"seed\""
+bad "bad max_new_tokens" '{"prompt":"a","max_new_tokens":"9"}\n' "bad.jsonl:1: \"max_new_tokens\""
+bad "not an object" '["a"]\n' "bad.jsonl:1: expected a JSON object"
+bad "empty file" '\n\n' "no prompts"
+printf 'ok\nbad \xff byte\n' >"$tmp/bad.txt"
+run_capture "$vb" pack --overwrite "$tmp/bad.txt" "$tmp/bad.h5"
+check "text invalid UTF-8 names the line ($err)" contains "$err" "bad.txt:2: not valid UTF-8"
+run_capture "$vb" pack "$tmp/missing.jsonl" "$tmp/x.h5"
+check "missing input: exit 2 naming it" contains "$err" "missing.jsonl"
+run_capture "$vb" unpack "$tmp/bad.txt" "$tmp/x.jsonl"
+check "unpack of a non-HDF5 file names it" contains "$err" "bad.txt: not an HDF5 file"
+
+summary
