@@ -3,6 +3,11 @@
  *
  *   [mpirun -np TP] test_forward_parity FIXTURES_DIR TP [MODEL ...]
  *
+ * With VB_TEST_BACKEND=cuda the same checks run on the CUDA backend (fp16
+ * weights and activations, one GPU per rank, NCCL), with the fp16
+ * tolerances of issue #7: logits max rel err <= 1e-2 and teacher-forced
+ * greedy tokens >= 99% identical. It skips (77) without enough GPUs.
+ *
  * References come from scripts/make-forward-fixtures (small random models
  * saved with save_pretrained; logits and greedy continuations computed by
  * transformers; versions in each reference.json). For each model:
@@ -22,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu/cpu_backend.h"
 #include "dist/dist.h"
@@ -29,8 +35,22 @@
 #include "forward/forward.h"
 #include "harness.h"
 #include "model/model_load.h"
+#include "vb_config.h"
+#if VB_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda/backend_cuda.h"
+#include "cuda/cuda_device.h"
+#endif
 
 #define REL_TOL 1e-4
+#define REL_TOL_FP16 1e-2
+#define MISMATCH_FRAC_FP16 0.01
+
+static bool use_cuda;
+#if VB_HAVE_CUDA
+static ncclComm_t nccl;
+#endif
 #define BLOCK 16
 #define CHUNK 7
 
@@ -122,6 +142,16 @@ static int global_argmax(const float *row, const tp_plan *p)
     return out.i;
 }
 
+/* The logits of a step in host memory (the CUDA backend's are on the GPU). */
+static const float *logits_on_host(vb_backend *b, const float *logits, const step_batch *sb,
+                                   const tp_plan *p, float *host)
+{
+    if (!use_cuda || !logits)
+        return logits;
+    b->to_host(b, host, logits, sizeof(float) * (size_t)step_batch_n_out(sb) * p->vocab_local);
+    return host;
+}
+
 static void run_model(void)
 {
     char dir[1024];
@@ -149,7 +179,22 @@ static void run_model(void)
     }
     max_blocks = (max_len + BLOCK - 1) / BLOCK;
 
-    vb_backend *b = cpu_backend_create(0, d.tp_comm, d.local_size);
+    const model_weights *wrun = &w;
+    vb_backend *b = NULL;
+#if VB_HAVE_CUDA
+    model_weights wdev = {0};
+    if (use_cuda) {
+        b = cuda_backend_create(nccl, &err);
+        if (cuda_weights_upload(&wdev, &w, &cfg, &plan, &err) != 0) {
+            fprintf(stderr, "  %s: %s\n", dir, err.msg);
+            CHECK(0);
+            return;
+        }
+        wrun = &wdev;
+    }
+#endif
+    if (!use_cuda)
+        b = cpu_backend_create(0, d.tp_comm, d.local_size);
     vb_kv_cache kv;
     forward_state fs;
     step_batch sb;
@@ -157,7 +202,8 @@ static void run_model(void)
     CHECK(kv_cache_alloc(&kv, b, cfg.n_layers, n * max_blocks, BLOCK, plan.kv_heads_local,
                          cfg.head_dim, &err) == 0);
     int max_tokens = total > n * CHUNK ? total : n * CHUNK;
-    CHECK(forward_init(&fs, b, &cfg, &plan, &w, max_tokens, &err) == 0);
+    CHECK(forward_init(&fs, b, &cfg, &plan, wrun, max_tokens, &err) == 0);
+    float *host_logits = malloc(sizeof(float) * (size_t)max_tokens * (size_t)plan.vocab_local);
     CHECK(step_batch_init(&sb, n, max_tokens, max_blocks) == 0);
     int32_t bt[64];
 
@@ -168,7 +214,7 @@ static void run_model(void)
         step_batch_add_seq(&sb, ref.prompt[s], ref.prompt_len[s], 0, bt, nb);
     }
     sb.all_logits = true;
-    const float *logits = forward_step(&fs, &sb, &kv);
+    const float *logits = logits_on_host(b, forward_step(&fs, &sb, &kv), &sb, &plan, host_logits);
     double worst = 0;
     for (int t = 0; t < total; t++) {
         const float *ours = logits + (size_t)t * plan.vocab_local;
@@ -183,7 +229,7 @@ static void run_model(void)
         double rel = glob[0] / (glob[1] > 0 ? glob[1] : 1);
         worst = rel > worst ? rel : worst;
     }
-    CHECK(worst <= REL_TOL);
+    CHECK(worst <= (use_cuda ? REL_TOL_FP16 : REL_TOL));
 
     /* 2. greedy continuations: chunked prefill, then batched decode */
     int32_t *seq[MAX_PROMPTS];
@@ -217,7 +263,7 @@ static void run_model(void)
         }
         if (m == 0)
             break;
-        logits = forward_step(&fs, &sb, &kv);
+        logits = logits_on_host(b, forward_step(&fs, &sb, &kv), &sb, &plan, host_logits);
         for (int i = 0; i < m; i++) {
             int s = who[i];
             /* a sequence still mid-prompt produces no token */
@@ -237,12 +283,15 @@ static void run_model(void)
     int want_compared = 0;
     for (int s = 0; s < n; s++)
         want_compared += ref.cont_len[s];
-    CHECK_INT_EQ(mismatches, 0);
+    if (use_cuda)
+        CHECK(mismatches <= MISMATCH_FRAC_FP16 * compared);
+    else
+        CHECK_INT_EQ(mismatches, 0);
     CHECK_INT_EQ(compared, want_compared);
     if (d.world_rank == 0)
-        printf("  %s tp=%d: prompt logits max rel err %.3g (%d positions); greedy %d/%d tokens "
-               "identical (%d prompts)\n", model_name, d.tp, worst, total, compared - mismatches,
-               compared, n);
+        printf("  %s %s tp=%d: prompt logits max rel err %.3g (%d positions); greedy %d/%d tokens "
+               "identical (%d prompts)\n", b->name, model_name, d.tp, worst, total,
+               compared - mismatches, compared, n);
 
     for (int s = 0; s < n; s++)
         free(seq[s]);
@@ -250,6 +299,11 @@ static void run_model(void)
     forward_free(&fs);
     kv_cache_free(&kv, b);
     b->destroy(b);
+    free(host_logits);
+#if VB_HAVE_CUDA
+    if (use_cuda)
+        cuda_weights_free(&wdev, &cfg);
+#endif
     model_weights_free(&w);
     free_reference(&ref);
 }
@@ -266,6 +320,29 @@ int main(int argc, char **argv)
     if (vb_dist_setup(&d, atoi(argv[2]), &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
+    }
+    const char *backend = getenv("VB_TEST_BACKEND");
+    use_cuda = backend && strcmp(backend, "cuda") == 0;
+    if (use_cuda) {
+#if VB_HAVE_CUDA
+        int count = 0;
+        if (cudaGetDeviceCount(&count) != cudaSuccess || count < d.local_size) {
+            if (d.world_rank == 0)
+                printf("SKIP: %d rank(s) need as many GPUs, %d visible\n", d.local_size, count);
+            vb_dist_free(&d);
+            vb_dist_finalize();
+            return 77;
+        }
+        int dev = 0;
+        if (cuda_select_device(&d, &dev, NULL, 0, &err) != 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        nccl = cuda_nccl_comm_create(&d);
+#else
+        printf("SKIP: built without CUDA\n");
+        return 77;
+#endif
     }
     static const char *all[] = {"qwen2_tied", "llama_untied", "mistral", "qwen3_qknorm",
                                 "llama3_rope", "qwen2_yarn"};
