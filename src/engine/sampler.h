@@ -91,7 +91,9 @@ typedef struct sample_candidate {
  * can gather as bytes. */
 typedef struct sampler_summary {
     double max_logit;         /* of processed logits; -inf when none finite */
-    double sum_exp;           /* sum of exp(logit - max_logit) */
+    double sum_exp;           /* sum of exp(logit - max_logit); 0 when the row
+                               * needs no log-sum-exp (no logprobs, no top-p
+                               * over the whole vocabulary) */
     double best_score;        /* greedy: logit; sampling: logit + Gumbel */
     float best_logit;         /* processed logit of best_token */
     int32_t best_token;       /* -1 when the shard has none */
@@ -115,7 +117,8 @@ typedef struct sample_result {
     int32_t token;            /* -1 when error */
     bool error;               /* NaN / +Inf in the logits, or nothing finite */
     bool truncated_inexact;   /* top-p/min-p wanted more than n_cand tokens */
-    float logprob;            /* of token (see the header for which logits) */
+    float logprob;            /* of token (see the header for which logits);
+                               * NAN when params->n_logprobs is 0 (not computed) */
     int n_top;                /* params->n_logprobs alternatives, best first */
     int32_t top_tokens[SAMPLER_MAX_LOGPROBS];
     float top_logprobs[SAMPLER_MAX_LOGPROBS];

@@ -89,6 +89,10 @@ int sampler_choose(const sampler_row *row, const sampler_summary *m, sample_resu
         out->token = c[pick].token;
         logit = c[pick].logit;
     }
+    if (p->n_logprobs <= 0) {
+        out->logprob = NAN; /* not computed (see sampler_summarize) */
+        return 0;
+    }
     double log_z = m->max_logit + log(m->sum_exp);
     out->logprob = (float)(logit - log_z);
     int n_top = p->n_logprobs < m->n_cand ? p->n_logprobs : m->n_cand;

@@ -151,6 +151,9 @@ void sampler_summarize(sampler_workspace *ws, const sampler_row *row, const floa
     process_logits(ws, row, logits_local, vocab_offset, n_local, x);
 
     bool greedy = sampler_is_greedy(p), gumbel = !greedy && !sampler_truncates(p);
+    /* The log-sum-exp costs an exp per token; only logprobs and top-p
+     * over the whole vocabulary need it. */
+    bool need_lse = p->n_logprobs > 0 || (!greedy && p->top_k <= 0 && p->top_p < 1.0f);
     if (ws->heap_cap < n_cand) {
         sample_candidate *h = realloc(ws->heap, (size_t)n_cand * sizeof *h);
         if (h) {
@@ -173,7 +176,7 @@ void sampler_summarize(sampler_workspace *ws, const sampler_row *row, const floa
     for (int i = 0; i < n_local; i++) {
         if (!(x[i] > -INFINITY) || x[i] == INFINITY) continue; /* -inf, NaN, +inf */
         n_finite++;
-        sum_exp += exp((double)x[i] - max_logit);
+        if (need_lse) sum_exp += exp((double)x[i] - max_logit);
         int32_t token = vocab_offset + i;
         double score = x[i];
         if (gumbel) score += philox_sample_gumbel(p->seed, row->row, row->sample, row->step, (uint32_t)token);
