@@ -115,8 +115,13 @@ static int expand_spec(vb_input *in, const char *spec, vb_err *err)
 static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class_t want,
                           const char *want_words, bool allow_scalar, int64_t *len, vb_err *err)
 {
-    H5O_info_t info;
-    if (H5Oget_info_by_name(f, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) {
+    /* H5Oopen + H5Iget_type rather than H5Oget_info_by_name, whose
+     * signature changed in HDF5 1.12. */
+    hid_t obj = H5Oopen(f, name, H5P_DEFAULT);
+    H5I_type_t kind = obj >= 0 ? H5Iget_type(obj) : H5I_BADID;
+    if (obj >= 0)
+        H5Oclose(obj);
+    if (kind != H5I_DATASET) {
         vb_err_set(err, "%s: %s is not a dataset", path, name);
         return -1;
     }

@@ -296,6 +296,13 @@ int vb_journal_flush(vb_journal *j, vb_err *err)
     return 0;
 }
 
+int vb_journal_tick(vb_journal *j, vb_err *err)
+{
+    if (j->len > 0 && now_s() - j->last_flush >= j->flush_interval)
+        return vb_journal_flush(j, err);
+    return 0;
+}
+
 void vb_journal_set_flush_interval(vb_journal *j, double seconds)
 {
     j->flush_interval = seconds;

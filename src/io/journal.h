@@ -52,6 +52,11 @@ int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **ou
 /* Appends one finished row (buffered; flushes when the interval is due). */
 int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb_err *err);
 
+/* Flushes when the interval is due, else does nothing: the engine calls it
+ * once per step so buffered rows reach the disk within the interval even
+ * when no row finishes for a while. */
+int vb_journal_tick(vb_journal *j, vb_err *err);
+
 /* Writes the buffer and fdatasyncs. Call on a stop signal and at the end. */
 int vb_journal_flush(vb_journal *j, vb_err *err);
 

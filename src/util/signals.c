@@ -4,6 +4,9 @@
 #include <signal.h>
 #include <string.h>
 
+#include "dist/mpi_check.h"
+#include "util/exit_codes.h"
+
 /* sig_atomic_t: the only type a handler may portably write. */
 static volatile sig_atomic_t stop_signal = 0;
 
@@ -50,4 +53,18 @@ void vb_request_stop(int sig)
 void vb_signals_reset(void)
 {
     stop_signal = 0;
+}
+
+bool vb_stop_agreed(MPI_Comm comm)
+{
+    int mine = (int)stop_signal, any = 0;
+    MPI_CHECK(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm));
+    if (any)
+        vb_request_stop(any);
+    return any != 0;
+}
+
+int vb_stop_exit_status(void)
+{
+    return stop_signal ? VB_EXIT_STOPPED : VB_EXIT_OK;
 }

@@ -13,6 +13,7 @@
 #ifndef VB_SIGNALS_H
 #define VB_SIGNALS_H
 
+#include <mpi.h>
 #include <stdbool.h>
 
 /* Installs handlers for SIGTERM, SIGUSR1 and SIGINT (sigaction, SA_RESTART so
@@ -29,6 +30,15 @@ int vb_stop_signal(void);
 /* Marks a stop as requested without a signal (the engine's collective
  * agreement, tests). */
 void vb_request_stop(int sig);
+
+/* Collective over comm: true on every rank when any rank has a stop
+ * requested (and then marks it on every rank). One MPI_Allreduce of an
+ * int; the engine calls it once per step so all ranks stop at one step. */
+bool vb_stop_agreed(MPI_Comm comm);
+
+/* The exit status for the end of a run: VB_EXIT_STOPPED (75) when a stop
+ * was requested, else VB_EXIT_OK. */
+int vb_stop_exit_status(void);
 
 /* Clears the flag (tests; a new run in the same process). */
 void vb_signals_reset(void);

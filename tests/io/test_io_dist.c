@@ -5,6 +5,7 @@
  * then with --resume: the final output has every row exactly once, with the
  * right id and text. Run as: mpirun -np N test_io_dist TP DIR. */
 #include <hdf5.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,8 @@
 #include "io/row_transport.h"
 #include "io/run_settings.h"
 #include "io/shard.h"
+#include "util/exit_codes.h"
+#include "util/signals.h"
 
 enum { ROWS_PER_SHARD = 97, SHARDS = 3 };
 
@@ -217,6 +220,21 @@ static void test_stop_then_resume(void)
     }
 }
 
+/* A signal that reaches one rank stops every rank at the same step. */
+static void test_stop_agreed(void)
+{
+    vb_signals_install();
+    vb_signals_reset();
+    CHECK(!vb_stop_agreed(MPI_COMM_WORLD));
+    if (d.world_rank == d.world_size - 1)
+        raise(SIGUSR1);
+    CHECK(vb_stop_agreed(MPI_COMM_WORLD));
+    CHECK(vb_stop_requested());
+    CHECK_INT_EQ(vb_stop_exit_status(), VB_EXIT_STOPPED);
+    vb_signals_reset();
+    CHECK_INT_EQ(vb_stop_exit_status(), VB_EXIT_OK);
+}
+
 int main(int argc, char **argv)
 {
     vb_dist_init(&argc, &argv);
@@ -235,6 +253,7 @@ int main(int argc, char **argv)
         make_inputs();
     MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
     RUN_TEST(test_stop_then_resume);
+    RUN_TEST(test_stop_agreed);
     int failed = test_failed;
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
     int rc = d.world_rank == 0 ? test_summary() : (failed ? 1 : 0);

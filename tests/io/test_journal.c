@@ -204,7 +204,9 @@ static void test_flush_on_demand(void)
     CHECK_INT_EQ(vb_journal_flush(j, &err), 0);
     stat(p, &st2);
     CHECK(st2.st_size > st1.st_size);
+    vb_journal_append(j, &r, 2, &err);
     vb_journal_set_flush_interval(j, 0);
+    CHECK_INT_EQ(vb_journal_tick(j, &err), 0); /* due: written */
     vb_journal_append(j, &r, 2, &err);
     struct stat st3;
     stat(p, &st3);

@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "io/output_writer.h"
+#include "io/pack.h"
 #include "io_test_util.h"
 
 static const char *dir;
@@ -168,6 +169,53 @@ static void test_h5dump_and_h5py_read_it(void)
     CHECK_INT_EQ(system(cmd), 0);
 }
 
+/* unpack of an output file: one JSON object per row with every field. */
+static void test_unpack_output(void)
+{
+    const char *jl = test_path(dir, "logprobs.jsonl");
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_unpack(test_path(dir, "logprobs.h5"), jl, &err), 0);
+    FILE *fp = fopen(jl, "r");
+    char line[8192];
+    int n = 0;
+    json_t *second = NULL;
+    while (fp && fgets(line, sizeof line, fp)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        CHECK(o != NULL);
+        if (n++ == 3)
+            second = o; /* index 1, sample 1 */
+        else
+            json_decref(o);
+    }
+    if (fp)
+        fclose(fp);
+    CHECK_INT_EQ(n, 2 * (23 - 4)); /* rows 4, 9, 14, 19 were not finished */
+    vb_output_row w = test_row(1, 1, 3);
+    CHECK(second != NULL);
+    if (!second)
+        return;
+    CHECK_INT_EQ(json_integer_value(json_object_get(second, "index")), 1);
+    CHECK_INT_EQ(json_integer_value(json_object_get(second, "sample")), 1);
+    CHECK_STR_EQ(json_string_value(json_object_get(second, "id")), w.id);
+    CHECK_STR_EQ(json_string_value(json_object_get(second, "completion")), w.completion);
+    CHECK_STR_EQ(json_string_value(json_object_get(second, "finish_reason")), "stop");
+    CHECK_STR_EQ(json_string_value(json_object_get(second, "error")), "");
+    CHECK_INT_EQ(json_integer_value(json_object_get(second, "prompt_tokens")), w.prompt_tokens);
+    CHECK_INT_EQ(json_integer_value(json_object_get(second, "completion_tokens")),
+                 w.completion_tokens);
+    json_t *ids = json_object_get(second, "output_ids");
+    CHECK_INT_EQ(json_array_size(ids), (size_t)w.n_output_ids);
+    CHECK_INT_EQ(json_integer_value(json_array_get(ids, 0)), w.output_ids[0]);
+    CHECK_NEAR(json_number_value(json_array_get(json_object_get(second, "logprobs"), 1)),
+               w.logprobs[1], 0);
+    json_t *top = json_object_get(second, "top_logprobs");
+    CHECK_INT_EQ(json_array_size(top), (size_t)w.n_output_ids);
+    CHECK_INT_EQ(json_array_size(json_array_get(top, 0)), 3);
+    CHECK_INT_EQ(json_array_size(json_array_get(json_object_get(second, "top_ids"), 0)), 3);
+    json_decref(second);
+}
+
 static void test_unwritable(void)
 {
     vb_results r;
@@ -188,6 +236,7 @@ int main(void)
     RUN_TEST(test_empty_output);
     RUN_TEST(test_attributes);
     RUN_TEST(test_h5dump_and_h5py_read_it);
+    RUN_TEST(test_unpack_output);
     RUN_TEST(test_unwritable);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
