@@ -45,6 +45,29 @@ if python3 -c 'import h5py' 2>/dev/null; then
     check "h5py reads pack's file" [ "$out" = "3 second é" ]
 fi
 
+# Files other writers make: h5py with numpy fixed-length bytes ('S'), a
+# scalar /system, int64 ids, and vlen int token rows.
+if python3 -c 'import h5py, numpy' 2>/dev/null; then
+    python3 - "$tmp" <<'PY'
+import sys, h5py, numpy as np
+d = sys.argv[1]
+with h5py.File(f"{d}/np.h5", "w") as f:
+    f["prompts"] = np.array([b"alpha", b"beta gamma", b"d"], dtype="S12")
+    f["id"] = np.array([7, 8, 9], dtype=np.int64)
+    f["system"] = "Réponds brièvement."
+with h5py.File(f"{d}/tok.h5", "w") as f:
+    dt = h5py.vlen_dtype(np.dtype("int64"))
+    ds = f.create_dataset("input_ids", (2,), dtype=dt)
+    ds[0] = np.array([1, 2, 3]); ds[1] = np.array([42])
+PY
+    run_capture "$vb" unpack "$tmp/np.h5" "$tmp/np.jsonl"
+    check "h5py fixed-length file reads ($err)" [ "$rc" -eq 0 ]
+    check "h5py fixed-length row" [ "$(sed -n 2p "$tmp/np.jsonl")" = '{"prompt":"beta gamma","id":8,"system":"Réponds brièvement."}' ]
+    run_capture "$vb" unpack "$tmp/tok.h5" "$tmp/tok.jsonl"
+    check "h5py token rows read" [ "$(cat "$tmp/tok.jsonl")" = '{"input_ids":[1,2,3]}
+{"input_ids":[42]}' ]
+fi
+
 # Refusing to overwrite, then --overwrite.
 run_capture "$vb" pack "$tmp/plain.txt" "$tmp/plain.h5"
 check "pack refuses an existing output (exit 2)" [ "$rc" -eq 2 ]
