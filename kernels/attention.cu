@@ -31,7 +31,7 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
     __shared__ float s_acc[ATT_WARPS][ATT_MAX_PER_LANE * 32];
     int t = token_list ? token_list[blockIdx.x] : (int)blockIdx.x, h = blockIdx.y;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int per_lane = head_dim >> 5;
+    int per_lane = (head_dim + 31) >> 5; /* lane holds elements lane + 32 e < head_dim */
     int kvh = h / (heads / kv_heads);
     int pos = positions[t];
     const int *table = block_tables + (size_t)token_seq[t] * max_blocks;
@@ -40,7 +40,7 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
     const __half *qp = q + ((size_t)t * heads + h) * head_dim;
 #pragma unroll
     for (int e = 0; e < ATT_MAX_PER_LANE; e++) {
-        qr[e] = e < per_lane ? __half2float(qp[lane + 32 * e]) * scale : 0.0f;
+        qr[e] = lane + 32 * e < head_dim ? __half2float(qp[lane + 32 * e]) * scale : 0.0f;
         acc[e] = 0.0f;
     }
     float m = ATT_NEG_INF, l = 0.0f;
@@ -50,7 +50,7 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
         float dot = 0.0f;
 #pragma unroll
         for (int e = 0; e < ATT_MAX_PER_LANE; e++)
-            if (e < per_lane)
+            if (lane + 32 * e < head_dim)
                 dot += qr[e] * __half2float(k_cache[base + lane + 32 * e]);
         for (int off = 16; off > 0; off >>= 1)
             dot += __shfl_xor_sync(0xffffffffu, dot, off);
@@ -60,7 +60,7 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
         l = l * corr + p;
 #pragma unroll
         for (int e = 0; e < ATT_MAX_PER_LANE; e++)
-            if (e < per_lane)
+            if (lane + 32 * e < head_dim)
                 acc[e] = acc[e] * corr + p * __half2float(v_cache[base + lane + 32 * e]);
         m = m_new;
     }
@@ -70,7 +70,7 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
     }
 #pragma unroll
     for (int e = 0; e < ATT_MAX_PER_LANE; e++)
-        if (e < per_lane)
+        if (lane + 32 * e < head_dim)
             s_acc[warp][lane + 32 * e] = acc[e];
     __syncthreads();
     if (warp != 0)
@@ -85,7 +85,7 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
         l_all += s_l[w] * f[w];
     }
     __half *op = out + ((size_t)t * heads + h) * head_dim;
-    for (int e = 0; e < per_lane; e++) {
+    for (int e = 0; e < per_lane && lane + 32 * e < head_dim; e++) {
         float v = 0.0f;
         for (int w = 0; w < ATT_WARPS; w++)
             v += s_acc[w][lane + 32 * e] * f[w];
@@ -104,7 +104,7 @@ extern "C" cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const 
 {
     if (T == 0)
         return cudaSuccess;
-    if (head_dim % 32 || head_dim > 32 * ATT_MAX_PER_LANE || kv_heads <= 0 ||
+    if (head_dim % 2 || head_dim > 32 * ATT_MAX_PER_LANE || kv_heads <= 0 ||
         heads % kv_heads)
         return cudaErrorInvalidValue;
     dim3 grid((unsigned)T, (unsigned)heads);

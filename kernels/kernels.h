@@ -62,7 +62,7 @@ cudaError_t vb_rope_kv_write_f16(uint16_t *q, uint16_t *k, const uint16_t *v, ui
 
 /* attention.cu: out[t, heads, hd] = causal paged attention, GQA, fp32
  * softmax of q k^T * scale, for the T tokens d_token_list names (all tokens
- * 0..T-1 when NULL). head_dim a multiple of 32, at most 256. */
+ * 0..T-1 when NULL). head_dim even, at most 256. */
 cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
                              const uint16_t *v_cache, const int *d_token_list,
                              const int *d_positions,

@@ -1,7 +1,7 @@
 /* Every CUDA backend op against the CPU backend's op (the fp32 oracle) on
  * random inputs of several shapes: ragged batches, cached prefixes, block
  * boundaries, non-contiguous block tables, GQA ratios 1, 4, 7 and 8,
- * head_dim 64 and 128, a 32k-token context; both attention kernels (per
+ * head_dim 16, 32, 64 and 128, a 32k-token context; both attention kernels (per
  * token for decode, tensor-core tiles for prompt chunks).
  *
  * Inputs are rounded to fp16 first, so both backends see the same values
@@ -353,6 +353,9 @@ static void test_rope_kv_attention(void)
     for (int hdi = 0; hdi < 2; hdi++)
         for (int g = 0; g < 4; g++)
             run_attention_case(gqa[g][0], gqa[g][1], hdi ? 128 : 64, &ragged);
+    /* the small head sizes of the fixture models */
+    run_attention_case(4, 2, 16, &ragged);
+    run_attention_case(4, 2, 32, &ragged);
     /* a 32k context: one decode token and a 3-token chunk at the end */
     step_case longctx = {2, {32767, 32000}, {1, 3}};
     run_attention_case(8, 1, 128, &longctx);
