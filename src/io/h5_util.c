@@ -56,10 +56,28 @@ int h5_select_rows(hid_t dset, const int64_t *rows, size_t n, hid_t *file_space,
         hsize_t start = 0, count = n;
         st = H5Sselect_hyperslab(*file_space, H5S_SELECT_SET, &start, NULL, &count, NULL);
     } else {
-        /* Rows as runs of consecutive indices: a group's rows are mostly
-         * contiguous, and hyperslab runs are cheaper than a point list. The
-         * memory order follows `rows` only when they ascend, so callers
-         * pass sorted rows (input_reader sorts and maps back). */
+        /* Few runs of consecutive rows: a union of hyperslabs. Many runs
+         * (a dp group's rows are scattered by the cost sharding): a point
+         * list, because building a hyperslab union is quadratic in the
+         * number of runs in HDF5 1.10 (50,000 runs take minutes). Callers
+         * pass ascending rows (input_reader sorts and maps back), so the
+         * memory order is the file order either way. */
+        size_t runs = 1;
+        for (size_t i = 1; i < n; i++)
+            runs += rows[i] != rows[i - 1] + 1;
+        if (runs > 32) {
+            hsize_t *coords = malloc(n * sizeof *coords);
+            if (!coords) {
+                H5Sclose(*file_space);
+                H5Sclose(*mem_space);
+                return -1;
+            }
+            for (size_t i = 0; i < n; i++)
+                coords[i] = (hsize_t)rows[i];
+            st = H5Sselect_elements(*file_space, H5S_SELECT_SET, n, coords);
+            free(coords);
+            goto selected;
+        }
         st = H5Sselect_none(*file_space);
         size_t i = 0;
         while (st >= 0 && i < n) {
@@ -71,6 +89,7 @@ int h5_select_rows(hid_t dset, const int64_t *rows, size_t n, hid_t *file_space,
             i = j;
         }
     }
+selected:
     if (st < 0) {
         H5Sclose(*file_space);
         H5Sclose(*mem_space);
