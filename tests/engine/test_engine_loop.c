@@ -5,11 +5,17 @@
  * so seeded sampling must give every row the same completion whatever the
  * batch size (--max-batch 1, 7, 64), token budget, prefix caching, or
  * preemption (a cache small enough to force it). That is the
- * reproducibility promise of DESIGN.md, checked here without a real model. */
+ * reproducibility promise of DESIGN.md, checked here without a real model.
+ *
+ * Under mpirun (test_engine_loop TP) each rank of a TP group keeps only its
+ * vocabulary shard of the logits and the step sampler exchanges
+ * candidates; the completions must equal the unsplit run's. */
 #include "harness.h"
 
 #include <stdlib.h>
 
+#include "dist/dist.h"
+#include "dist/mpi_check.h"
 #include "engine/scheduler.h"
 #include "engine/step_sampler.h"
 
@@ -47,8 +53,16 @@ typedef struct completion {
     int n;
 } completion;
 
-static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, completion *out, long *preemptions,
-                double *hit_rate)
+/* The vocabulary split of the run: [lo, hi) of VOCAB on this rank. */
+typedef struct split {
+    int lo, hi, tp;
+    MPI_Comm comm;
+} split;
+
+static const split unsplit = {0, VOCAB, 1, MPI_COMM_NULL};
+
+static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, split sp, completion *out,
+                long *preemptions, double *hit_rate)
 {
     rows_ctx ctx;
     for (int r = 0; r < ROWS; r++) {
@@ -67,7 +81,7 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, comp
     sched_options opt = {.max_batch = max_batch, .max_batched_tokens = budget, .prefix_cache = prefix_cache};
     CHECK_INT_EQ(sched_init(&s, &opt, n_blocks, 8, NULL), 0);
     step_sampler ss;
-    CHECK_INT_EQ(step_sampler_init(&ss, 0, VOCAB, MPI_COMM_NULL, 1, max_batch, NULL), 0);
+    CHECK_INT_EQ(step_sampler_init(&ss, sp.lo, sp.hi - sp.lo, sp.comm, sp.tp, max_batch, NULL), 0);
     int32_t system[30];
     for (int i = 0; i < 30; i++) system[i] = (i * 7 + 3) % VOCAB;
     int slots[ROWS * N_SAMPLES];
@@ -80,7 +94,7 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, comp
             CHECK(slots[r * N_SAMPLES + k] >= 0);
         }
     }
-    float *logits = malloc((size_t)max_batch * VOCAB * sizeof *logits);
+    float *logits = malloc((size_t)max_batch * VOCAB * sizeof *logits), full[VOCAB];
     int32_t *sampled = malloc((size_t)max_batch * sizeof *sampled);
     sample_result *results = malloc((size_t)max_batch * sizeof *results);
     int n_done = 0;
@@ -90,7 +104,8 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, comp
             const sched_step_seq *st = &p->seqs[i];
             if (st->sample_index < 0) continue;
             const sched_seq *q = sched_seq_get(&s, st->slot);
-            model_logits(q->tokens, st->context_len, logits + (size_t)st->sample_index * VOCAB);
+            model_logits(q->tokens, st->context_len, full);
+            memcpy(logits + (size_t)st->sample_index * VOCAB, full + sp.lo, (size_t)(sp.hi - sp.lo) * sizeof *full);
         }
         CHECK_INT_EQ(step_sampler_run(&ss, &s, p, logits, VOCAB, lookup, &ctx, sampled, results, NULL), 0);
         sched_step_done(&s, sampled);
@@ -124,7 +139,7 @@ static void test_completions_independent_of_scheduling(void)
     static completion ref[ROWS * N_SAMPLES], got[ROWS * N_SAMPLES];
     long pre;
     double hit;
-    run(64, 2048, 1000, true, ref, &pre, &hit);
+    run(64, 2048, 1000, true, unsplit, ref, &pre, &hit);
     CHECK(hit > 0.3); /* the shared 30-token system prompt and the --n copies */
     int stopped = 0, differ_between_samples = 0;
     for (int i = 0; i < ROWS * N_SAMPLES; i++) stopped += ref[i].n < MAX_NEW;
@@ -138,7 +153,7 @@ static void test_completions_independent_of_scheduling(void)
     };
     for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
         memset(got, 0, sizeof got);
-        run(configs[c].max_batch, configs[c].budget, configs[c].n_blocks, configs[c].prefix, got, &pre, &hit);
+        run(configs[c].max_batch, configs[c].budget, configs[c].n_blocks, configs[c].prefix, unsplit, got, &pre, &hit);
         if (configs[c].n_blocks < 100) CHECK(pre > 0); /* the small caches did preempt */
         int bad = 0;
         for (int i = 0; i < ROWS * N_SAMPLES; i++)
@@ -148,8 +163,40 @@ static void test_completions_independent_of_scheduling(void)
     }
 }
 
-int main(void)
+static vb_dist d;
+
+static void test_tp_split_equals_unsplit(void)
 {
-    RUN_TEST(test_completions_independent_of_scheduling);
-    return test_summary();
+    static completion ref[ROWS * N_SAMPLES], got[ROWS * N_SAMPLES];
+    long pre;
+    double hit;
+    run(7, 64, 1000, true, unsplit, ref, &pre, &hit);
+    split sp = {(int)((long)VOCAB * d.tp_rank / d.tp), (int)((long)VOCAB * (d.tp_rank + 1) / d.tp), d.tp, d.tp_comm};
+    run(7, 64, 1000, true, sp, got, &pre, &hit);
+    int bad = 0;
+    for (int i = 0; i < ROWS * N_SAMPLES; i++)
+        bad += got[i].n != ref[i].n || memcmp(got[i].tokens, ref[i].tokens, sizeof ref[0].tokens) != 0;
+    CHECK_INT_EQ(bad, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { /* unit test: no MPI at all */
+        RUN_TEST(test_completions_independent_of_scheduling);
+        return test_summary();
+    }
+    vb_dist_init(&argc, &argv);
+    vb_err err;
+    if (vb_dist_setup(&d, atoi(argv[1]), &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        vb_dist_finalize();
+        return 1;
+    }
+    RUN_TEST(test_tp_split_equals_unsplit);
+    int local = test_failed, total = 0;
+    MPI_CHECK(MPI_Allreduce(&local, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+    int rc = d.world_rank == 0 ? test_summary() : (test_failed ? 1 : 0);
+    vb_dist_free(&d);
+    vb_dist_finalize();
+    return total ? 1 : rc;
 }
