@@ -1,6 +1,7 @@
 /* Output HDF5 writer and reader; see output_writer.h. */
 #include "io/output_writer.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -252,6 +253,15 @@ int vb_output_write(const char *path, const vb_output_meta *meta, const vb_resul
         vb_err_prefix(err, "%s", tmp);
     if (H5Fclose(f) < 0 && rc == 0)
         rc = vb_err_set(err, "%s: close failed (disk full?)", tmp);
+    /* On disk before the rename, so a node crash leaves the old file or
+     * the new one, never a renamed empty one. */
+    if (rc == 0) {
+        int fd = open(tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0)
+            rc = vb_err_set(err, "%s: fsync failed", tmp);
+        if (fd >= 0)
+            close(fd);
+    }
     if (rc == 0 && rename(tmp, path) != 0)
         rc = vb_err_set(err, "%s: cannot rename to %s", tmp, path);
     if (rc < 0)
