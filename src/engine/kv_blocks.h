@@ -19,6 +19,7 @@
 #define VB_KV_BLOCKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/errors.h"
@@ -41,6 +42,14 @@ typedef struct kv_blocks {
     uint64_t bucket_mask;
     long n_evicted;        /* published blocks reused for new contents */
 } kv_blocks;
+
+/* Device bytes one block takes on one rank: K and V, every layer, this
+ * rank's KV heads. n_blocks = memory left for the cache / this. */
+static inline size_t kv_block_bytes(int n_layers, int n_kv_heads_local, int head_dim, int block_size,
+                                    int bytes_per_elem)
+{
+    return (size_t)2 * n_layers * n_kv_heads_local * head_dim * block_size * bytes_per_elem;
+}
 
 int kv_blocks_init(kv_blocks *kv, int n_blocks, int block_size, vb_err *err);
 void kv_blocks_free(kv_blocks *kv);

@@ -287,7 +287,12 @@ static void plan_admissions(scheduler *s, int *budget)
         int cached = n_hit * bs;
         int remaining = q->n_tokens - cached;
         int chunk = remaining < *budget ? remaining : *budget;
-        int avail = kv_blocks_n_free(&s->kv) - n_hit_free; /* after taking the hits off the free list */
+        /* After taking the hits off the free list, and keeping a 1% watermark
+         * while others run: their decodes will need new blocks soon, and
+         * filling the cache with a new prompt would only get it preempted
+         * and its prefill thrown away. */
+        int watermark = s->n_running > 0 ? (s->kv.n_blocks + 99) / 100 : 0;
+        int avail = kv_blocks_n_free(&s->kv) - n_hit_free - watermark;
         if (blocks_for(cached + chunk, bs) - n_hit > avail) chunk = (n_hit + avail) * bs - cached;
         if (chunk <= 0) break;
 

@@ -8,7 +8,8 @@
  * then waiting sequences in arrival order; a prompt longer than the budget
  * left is cut into chunks over several steps (chunked prefill).
  *
- * When a decode needs a new block and none is free, the most recently
+ * Admission keeps 1% of the blocks free while other sequences run (room
+ * for their decodes). When a decode needs a new block and none is free, the most recently
  * admitted running sequence is preempted: it gives back all its blocks and
  * goes to the front of the waiting queue; when readmitted it recomputes its
  * prompt and the tokens it generated so far (often partly from the prefix
@@ -147,6 +148,7 @@ void sched_step_done(scheduler *s, const int32_t *sampled);
  * computed ones stay cached), its slot is freed. Read its tokens first. */
 void sched_finish(scheduler *s, int slot);
 
+/* Valid until the next sched_add (the slot array may move). */
 const sched_seq *sched_seq_get(const scheduler *s, int slot);
 bool sched_idle(const scheduler *s);
 
