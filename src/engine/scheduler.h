@@ -32,7 +32,11 @@
  *     sample       -> sampled[sample_index]
  *     sched_step_done(s, sampled);
  *     for finished rows: read sched_seq_get(s, slot)->tokens, sched_finish(s, slot)
- */
+ * A sequence that reached n_prompt + max_new_tokens must be finished before
+ * the next sched_step (it is never planned again). sched_finish between
+ * sched_step and sched_step_done is not allowed. A plan is never empty
+ * while sequences are left: the earliest running sequence can always
+ * preempt the later ones and fits the cache alone (sched_add checks). */
 #ifndef VB_SCHEDULER_H
 #define VB_SCHEDULER_H
 
@@ -103,7 +107,8 @@ typedef struct sched_stats {
     long steps;
     long tokens_computed;       /* all positions computed (prefill + decode) */
     long prefill_tokens, decode_tokens;
-    long prefix_query_tokens;   /* tokens looked up in the prefix cache at admission */
+    long prefix_query_tokens;   /* tokens looked up in the prefix cache at admission
+                                 * (re-admissions after preemption count too) */
     long prefix_hit_tokens;     /* ... of which found cached */
     long preemptions;
     long max_blocks_used;

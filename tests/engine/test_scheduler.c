@@ -29,6 +29,7 @@ typedef struct sim {
     uint64_t *kv;      /* per slot: prefix hash of the token written there */
     long kv_bad;       /* context positions that read wrong KV */
     long budget_bad, batch_bad;
+    long empty_steps;  /* planned nothing with sequences left */
     uint64_t digest;   /* of every plan: determinism */
 } sim;
 
@@ -304,7 +305,8 @@ static sim_result run_random(unsigned seed, bool prefix_cache, int max_batch, in
             CHECK(slots[next] >= 0);
             next++;
         }
-        sim_step(&m);
+        bool idle = sched_idle(&m.s);
+        if (sim_step(&m)->n_seqs == 0 && !idle) m.empty_steps++;
         for (int i = 0; i < next; i++) {
             if (done[i]) continue;
             const sched_seq *q = sched_seq_get(&m.s, slots[i]);
@@ -329,6 +331,7 @@ static sim_result run_random(unsigned seed, bool prefix_cache, int max_batch, in
     CHECK_INT_EQ(m.kv_bad, 0);
     CHECK_INT_EQ(m.budget_bad, 0);
     CHECK_INT_EQ(m.batch_bad, 0);
+    CHECK_INT_EQ(m.empty_steps, 0);
     r.digest = m.digest;
     r.preemptions = m.s.stats.preemptions;
     r.hit_tokens = m.s.stats.prefix_hit_tokens;
