@@ -281,7 +281,10 @@ static void plan_admissions(scheduler *s, int *budget)
             n_hit_free += s->kv.ref_count[b] == 0;
         }
         if (n_hit < max_hit && block_in_flight(s, q, n_hit)) {
-            i++;
+            /* Looking past max_batch waiting rows cannot fill the batch
+             * anyway; the cap keeps a line of thousands that share one
+             * system prompt from being scanned every step. */
+            if (++i >= s->opt.max_batch) break;
             continue;
         }
         int cached = n_hit * bs;
