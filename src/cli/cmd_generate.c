@@ -1,13 +1,15 @@
 /* `voltbatch generate`: HDF5 prompts in, HDF5 completions out, under mpirun.
  *
  * Options are checked before MPI starts so a typo costs no allocation; the
- * layout (world size vs --tp) is checked by every rank before any work. */
+ * layout (world size vs --tp) is checked by every rank before any work;
+ * src/run/generate_run.c does the rest. */
 #include <stdio.h>
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
 #include "dist/dist.h"
+#include "run/generate_run.h"
 #include "util/exit_codes.h"
 
 int cmd_generate(int argc, char **argv)
@@ -28,9 +30,8 @@ int cmd_generate(int argc, char **argv)
         vb_dist_finalize();
         return VB_EXIT_USAGE;
     }
-    if (dist.world_rank == 0)
-        cli_not_built("generate", "issue #6 (CPU engine) and #7 (CUDA backend)");
+    rc = generate_run(&opts, &dist);
     vb_dist_free(&dist);
     vb_dist_finalize();
-    return VB_EXIT_USAGE;
+    return rc;
 }

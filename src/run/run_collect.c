@@ -1,0 +1,148 @@
+/* Finished rows on their way to world rank 0 (see run_collect.h). */
+#include "run/run_collect.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void run_nap(void)
+{
+    struct timespec ts = {0, 200 * 1000}; /* 0.2 ms */
+    nanosleep(&ts, NULL);
+}
+
+int run_sleepy_barrier(MPI_Comm comm)
+{
+    MPI_Request req;
+    int rc = MPI_Ibarrier(comm, &req);
+    for (int done = 0; rc == MPI_SUCCESS && !done;) {
+        rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done)
+            run_nap();
+    }
+    return rc == MPI_SUCCESS ? 0 : -1;
+}
+
+typedef struct run_msg_head {
+    int32_t final, stopped;
+} run_msg_head;
+
+void run_collector_init(run_collector *c, MPI_Comm comm, vb_results *done, vb_journal *journal,
+                        int other_leaders)
+{
+    memset(c, 0, sizeof *c);
+    c->comm = comm;
+    c->done = done;
+    c->journal = journal;
+    c->pending_finals = other_leaders;
+}
+
+static int file_row(void *ctx, const vb_output_row *row, vb_err *err)
+{
+    run_collector *c = ctx;
+    if (c->journal && vb_journal_append(c->journal, row, c->done->top_n, err))
+        return -1;
+    if (vb_results_put(c->done, row, err))
+        return -1;
+    c->rows_new++;
+    c->tokens_new += row->completion_tokens;
+    return 0;
+}
+
+int run_collector_take_local(run_collector *c, run_rows *l, vb_err *err)
+{
+    for (int64_t i = 0; i < l->n; i++)
+        if (file_row(c, &l->rows[i], err))
+            return -1;
+    for (int64_t i = 0; i < l->n; i++)
+        vb_output_row_free(&l->rows[i]);
+    l->n = 0;
+    return 0;
+}
+
+static int receive_one(run_collector *c, bool block, bool *got, vb_err *err)
+{
+    int flag = 0;
+    MPI_Message m;
+    MPI_Status st;
+    *got = false;
+    /* a blocking probe spins a core in most MPI libraries; poll and sleep
+     * instead so waiting ranks leave the CPU to those still computing */
+    for (;;) {
+        MPI_Improbe(MPI_ANY_SOURCE, RUN_ROWS_TAG, c->comm, &flag, &m, &st);
+        if (flag || !block)
+            break;
+        run_nap();
+    }
+    if (!flag)
+        return 0;
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    char *buf = malloc(count > 0 ? (size_t)count : 1);
+    if (!buf)
+        return vb_err_set(err, "collect: out of memory for %d bytes of rows from rank %d", count,
+                          st.MPI_SOURCE);
+    MPI_Mrecv(buf, count, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+    *got = true;
+    run_msg_head h;
+    int rc = 0;
+    if ((size_t)count < sizeof h) {
+        rc = vb_err_set(err, "collect: short message from rank %d", st.MPI_SOURCE);
+    } else {
+        memcpy(&h, buf, sizeof h);
+        rc = run_rows_unpack(buf + sizeof h, (size_t)count - sizeof h, file_row, c, err);
+        if (rc)
+            vb_err_prefix(err, "rows from rank %d", st.MPI_SOURCE);
+        if (h.final)
+            c->pending_finals--;
+        if (h.stopped)
+            c->stopped = true;
+    }
+    free(buf);
+    return rc;
+}
+
+int run_collector_poll(run_collector *c, bool wait, vb_err *err)
+{
+    for (;;) {
+        if (wait && c->pending_finals <= 0)
+            return 0;
+        bool got;
+        if (receive_one(c, wait, &got, err))
+            return -1;
+        if (!got)
+            return 0;
+    }
+}
+
+int run_rows_send(run_rows *l, MPI_Comm comm, int root, bool final, bool stopped,
+                  double interval, double *last_send, vb_err *err)
+{
+    double now = MPI_Wtime();
+    if (!final && (l->n == 0 || now - *last_send < interval))
+        return 0;
+    char *buf = NULL;
+    size_t n = 0;
+    if (run_rows_pack(l, sizeof(run_msg_head), &buf, &n))
+        return vb_err_set(err, "collect: out of memory packing %" PRId64 " rows", (int64_t)l->n);
+    if (n > INT_MAX) {
+        free(buf);
+        return vb_err_set(err, "collect: %zu bytes of rows in one message (over 2 GiB)", n);
+    }
+    run_msg_head h = {final ? 1 : 0, stopped ? 1 : 0};
+    memcpy(buf, &h, sizeof h);
+    MPI_Request req;
+    int rc = MPI_Isend(buf, (int)n, MPI_BYTE, root, RUN_ROWS_TAG, comm, &req);
+    for (int done = 0; rc == MPI_SUCCESS && !done;) {
+        rc = MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done)
+            run_nap();
+    }
+    free(buf);
+    *last_send = now;
+    if (rc != MPI_SUCCESS)
+        return vb_err_set(err, "collect: MPI_Send of rows to rank %d failed", root);
+    return 0;
+}

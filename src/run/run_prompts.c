@@ -1,0 +1,148 @@
+/* Input rows to prompt ids (see run_prompts.h). */
+#include "run/run_prompts.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if RUN_HAVE_TOKENIZER
+/* A /messages row: JSON array of {role, content} -> chat template -> ids. */
+static int encode_messages(const run_prompt_ctx *c, const vb_input_row *row, tok_ids *out,
+                           char *why, size_t why_len)
+{
+    json_error_t jerr;
+    json_t *a = json_loads(row->text, 0, &jerr);
+    size_t n = json_is_array(a) ? json_array_size(a) : 0;
+    if (n == 0) {
+        json_decref(a);
+        snprintf(why, why_len, "messages is not a non-empty JSON array of {\"role\", \"content\"}");
+        return 1;
+    }
+    chat_message *msgs = calloc(n, sizeof *msgs);
+    if (!msgs) {
+        json_decref(a);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(a, i);
+        msgs[i].role = json_string_value(json_object_get(m, "role"));
+        msgs[i].content = json_string_value(json_object_get(m, "content"));
+        if (!msgs[i].role || !msgs[i].content) {
+            snprintf(why, why_len, "messages[%zu] needs string \"role\" and \"content\"", i);
+            free(msgs);
+            json_decref(a);
+            return 1;
+        }
+    }
+    vb_err err = {{0}};
+    int rc = chat_encode(c->tok, c->chat_kind, msgs, n, row->system ? row->system : c->system,
+                         out, &err);
+    free(msgs);
+    json_decref(a);
+    if (rc) {
+        snprintf(why, why_len, "%s", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static int encode_text(const run_prompt_ctx *c, const vb_input_row *row, tok_ids *out, char *why,
+                       size_t why_len)
+{
+    if (c->kind == VB_PROMPT_MESSAGES || c->chat) {
+        if (c->chat_kind == CHAT_TEMPLATE_NONE) {
+            snprintf(why, why_len, "the model's chat template is not one voltbatch renders "
+                                   "(chatml, llama3, llama2); name one with --chat-template");
+            return 1;
+        }
+        if (c->kind == VB_PROMPT_MESSAGES)
+            return encode_messages(c, row, out, why, why_len);
+        chat_message m = {"user", row->text};
+        vb_err err = {{0}};
+        if (chat_encode(c->tok, c->chat_kind, &m, 1, row->system ? row->system : c->system, out,
+                        &err)) {
+            snprintf(why, why_len, "%s", err.msg);
+            return 1;
+        }
+        return 0;
+    }
+    vb_err err = {{0}};
+    if (tokenizer_encode(c->tok, row->text, strlen(row->text), true, out, &err)) {
+        snprintf(why, why_len, "%s", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+#endif
+
+int run_prompt_ids(const run_prompt_ctx *c, const vb_input_row *row, int32_t **ids, int *n,
+                   char *why, size_t why_len)
+{
+    *ids = NULL;
+    *n = 0;
+    if (row->error[0]) {
+        snprintf(why, why_len, "%s", row->error);
+        return 1;
+    }
+#if RUN_HAVE_TOKENIZER
+    tok_ids t = {0};
+#else
+    struct { int32_t *ids; size_t n; } t = {0};
+#endif
+    const int32_t *p = row->ids;
+    long len = row->n_ids;
+    if (c->kind != VB_PROMPT_IDS) {
+        if (!c->tok || !row->text) {
+            if (c->tok_error && c->tok_error[0])
+                snprintf(why, why_len, "%s: %s", RUN_NO_TOKENIZER_MSG, c->tok_error);
+            else
+                snprintf(why, why_len, "%s", RUN_NO_TOKENIZER_MSG);
+            return 1;
+        }
+#if RUN_HAVE_TOKENIZER
+        int rc = encode_text(c, row, &t, why, why_len);
+#else
+        int rc = 1;
+        snprintf(why, why_len, "%s", RUN_NO_TOKENIZER_MSG);
+#endif
+        if (rc) {
+            free(t.ids);
+            return rc;
+        }
+        p = t.ids;
+        len = (long)t.n;
+    }
+    int rc = 1;
+    if (len <= 0 || !p) {
+        snprintf(why, why_len, "empty prompt (%s)",
+                 c->kind == VB_PROMPT_IDS ? "no input_ids" : "no tokens after encoding");
+        goto out;
+    }
+    for (long i = 0; i < len; i++)
+        if (p[i] < 0 || p[i] >= c->vocab_size) {
+            snprintf(why, why_len,
+                     "token id %d at position %ld is outside the model's vocabulary (0..%d)",
+                     p[i], i, c->vocab_size - 1);
+            goto out;
+        }
+    if (len >= c->max_model_len) {
+        snprintf(why, why_len,
+                 "prompt has %ld tokens; the context is %ld (--max-model-len), leaving no room "
+                 "to generate",
+                 len, c->max_model_len);
+        goto out;
+    }
+    *ids = malloc((size_t)len * sizeof **ids);
+    if (!*ids) {
+        rc = -1;
+        goto out;
+    }
+    memcpy(*ids, p, (size_t)len * sizeof **ids);
+    *n = (int)len;
+    rc = 0;
+out:
+    free(t.ids);
+    return rc;
+}
