@@ -99,6 +99,7 @@ typedef struct run_state {
     run_sampler smp;
     bool smp_init;
     run_rows finished;          /* leader: rows not yet sent / filed */
+    int64_t tokens_sampled;     /* by this group, for the progress line */
     run_collector coll;         /* rank 0 */
     double t_start;             /* Unix seconds */
     char model_path[PATH_MAX];
@@ -606,9 +607,9 @@ static void progress(run_state *r, double *last, bool force)
     int64_t total = r->done.n_rows * r->done.n_samples;
     double el = wall_now() - r->t_start;
     fprintf(stderr,
-            "voltbatch generate: %" PRId64 "/%" PRId64 " rows done, %.1f generated tokens/s, "
-            "KV cache %.0f%% used (group 0)\n",
-            r->done.n_done, total, el > 0 ? r->coll.tokens_new / el : 0.0,
+            "voltbatch generate: %" PRId64 "/%" PRId64 " rows done; group 0 of %d: %.1f "
+            "generated tokens/s, KV cache %.0f%% used\n",
+            r->done.n_done, total, r->d->dp, el > 0 ? r->tokens_sampled / el : 0.0,
             100.0 * sched_kv_use(&r->sched));
 }
 
@@ -688,6 +689,7 @@ static bool run_loop(run_state *r)
         }
         if (run_sampler_step(&r->smp, srows, lp, ns, res, &err))
             die(r, "sampling", step, &err);
+        r->tokens_sampled += ns;
         for (int j = 0; j < ns; j++) {
             sampled[j] = res[j].error ? 0 : res[j].token;
             gen_seq *g = &r->seqs[id_of[j]];

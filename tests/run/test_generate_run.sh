@@ -59,6 +59,14 @@ check "seeded differs from greedy" [ "$(cols s_dp1.h5)" != "$(cols g_tp1.h5)" ]
 run_capture "$vb" generate "${seeded[@]}" --seed 8 --output s_seed8.h5
 check "another seed, other tokens" [ "$(cols s_seed8.h5)" != "$(cols s_dp1.h5)" ]
 
+run_capture "$vb" generate "${seeded[@]}" --no-prefix-cache --max-batch 3 --output s_nopc.h5
+check "--no-prefix-cache = prefix cache" [ "$(cols s_nopc.h5)" = "$(cols s_dp1.h5)" ]
+run_capture "$mpirun" -np 2 "$vb" generate "${seeded[@]}" --n 2 --report n2.json --output s_n2.h5
+check "--n 2: exit 0" [ "$rc" -eq 0 ]
+check "--n 2: two rows per input" [ "$(n_rows s_n2.h5)" = 20 ]
+check "--n 2: a /sample column" [ "$(h5dump -d /sample s_n2.h5 | grep -c '(0): 0, 1, 0, 1')" -eq 1 ]
+check "--report written" contains "$(cat n2.json 2>/dev/null)" '"generated_tokens"'
+
 run_capture "$vb" generate "${seeded[@]}" --output s_dp1.h5
 check "existing output refused: exit 2" [ "$rc" -eq 2 ]
 check "existing output refused: one line" one_line "$err"
