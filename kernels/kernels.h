@@ -44,10 +44,16 @@ cudaError_t vb_add_bias_f16(uint16_t *x, const uint16_t *bias, int T, int n,
 cudaError_t vb_last_rows_f16(uint16_t *out, const uint16_t *in, const int *d_seq_start,
                              int n_seqs, int dim, cudaStream_t stream);
 
-/* rmsnorm.cu: if add: residual += add; out = residual * rsqrt(mean(residual^2)
- * + eps) * w, per row of dim. out may equal residual (with add == NULL). */
-cudaError_t vb_rmsnorm_f16(uint16_t *out, uint16_t *residual, const uint16_t *add,
-                           const uint16_t *w, int rows, int dim, float eps, cudaStream_t stream);
+/* rmsnorm.cu, on the fp32 residual stream: if add: residual += add; out =
+ * residual * rsqrt(mean(residual^2) + eps) * w, per row of dim. */
+cudaError_t vb_rmsnorm_residual_f16(uint16_t *out, float *residual, const uint16_t *add,
+                                    const uint16_t *w, int rows, int dim, float eps,
+                                    cudaStream_t stream);
+/* rmsnorm.cu, in place on fp16 rows (qwen3 per-head q/k norm). */
+cudaError_t vb_rmsnorm_rows_f16(uint16_t *x, const uint16_t *w, int rows, int dim, float eps,
+                                cudaStream_t stream);
+/* rmsnorm.cu: residual[n] = x[n] (fp16 -> fp32). */
+cudaError_t vb_resid_load_f16(float *residual, const uint16_t *x, size_t n, cudaStream_t stream);
 
 /* rope_kv.cu: rotates q[T, heads, hd] and k[T, kv_heads, hd] in place
  * (rotate-half RoPE, angle = position * inv_freq, cos/sin scaled) and writes

@@ -1,63 +1,116 @@
-// Residual add + RMSNorm, fused: one pass adds the block's output into the
-// residual stream and sums squares, a second pass writes the normalised row.
-//
-// One thread block per row; the row is read twice (the second read hits L2
-// for rows up to a few MB) and written once or twice: ~3-5 bytes moved per
-// element per byte of activation, ~4 FLOPs per element. Sum of squares and
-// scaling in fp32; the residual is rounded to fp16 before it is squared,
-// as transformers does (it adds in the model dtype, then upcasts).
+// RMSNorm, two forms:
+//  - on the residual stream (fp32), with the block's output added in front:
+//      residual += add;  out = residual * rsqrt(mean(residual^2) + eps) * w
+//    fused so the row is read once for the sum of squares and once more
+//    (from L2) for the output: ~14 bytes moved and ~5 FLOPs per element.
+//    The stream stays fp32 because fp16 overflows on models such as
+//    Qwen2.5 and loses precision over many layers.
+//  - in place on fp16 activations (the qwen3 per-head q/k norm).
+// One thread block per row; sums of squares and scaling in fp32.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
 
-__global__ void rmsnorm_kernel(__half *out, __half *residual, const __half *add,
-                               const __half *w, int dim, float eps)
+// Sum over the block, result in every thread.
+__device__ float block_sum(float v, float *scratch)
 {
-    __shared__ float warp_sums[32];
-    size_t row = blockIdx.x;
-    __half *r = residual + row * dim;
-    const __half *a = add ? add + row * dim : nullptr;
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-        __half x = r[i];
-        if (a) {
-            x = __float2half(__half2float(x) + __half2float(a[i]));
-            r[i] = x;
-        }
-        float xf = __half2float(x);
-        ss += xf * xf;
-    }
     for (int off = 16; off > 0; off >>= 1)
-        ss += __shfl_xor_sync(0xffffffffu, ss, off);
+        v += __shfl_xor_sync(0xffffffffu, v, off);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     if (lane == 0)
-        warp_sums[warp] = ss;
+        scratch[warp] = v;
     __syncthreads();
     if (warp == 0) {
         int n_warps = (blockDim.x + 31) >> 5;
-        ss = lane < n_warps ? warp_sums[lane] : 0.0f;
+        v = lane < n_warps ? scratch[lane] : 0.0f;
         for (int off = 16; off > 0; off >>= 1)
-            ss += __shfl_xor_sync(0xffffffffu, ss, off);
+            v += __shfl_xor_sync(0xffffffffu, v, off);
         if (lane == 0)
-            warp_sums[0] = ss;
+            scratch[0] = v;
     }
     __syncthreads();
-    float inv = rsqrtf(warp_sums[0] / (float)dim + eps);
+    return scratch[0];
+}
+
+__global__ void rmsnorm_residual_kernel(__half *out, float *residual, const __half *add,
+                                        const __half *w, int dim, float eps)
+{
+    __shared__ float scratch[32];
+    size_t row = blockIdx.x;
+    float *r = residual + row * dim;
+    const __half *a = add ? add + row * dim : nullptr;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float x = r[i];
+        if (a) {
+            x += __half2float(a[i]);
+            r[i] = x;
+        }
+        ss += x * x;
+    }
+    float inv = rsqrtf(block_sum(ss, scratch) / (float)dim + eps);
     __half *o = out + row * dim;
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
-        o[i] = __float2half(__half2float(r[i]) * inv * __half2float(w[i]));
+        o[i] = __float2half(r[i] * inv * __half2float(w[i]));
+}
+
+__global__ void rmsnorm_rows_kernel(__half *x, const __half *w, int dim, float eps)
+{
+    __shared__ float scratch[32];
+    __half *row = x + (size_t)blockIdx.x * dim;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        float v = __half2float(row[i]);
+        ss += v * v;
+    }
+    float inv = rsqrtf(block_sum(ss, scratch) / (float)dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        row[i] = __float2half(__half2float(row[i]) * inv * __half2float(w[i]));
+}
+
+// residual[n] = x[n], fp16 -> fp32 (the embedding starts the stream).
+__global__ void resid_load_kernel(float *residual, const __half *x, size_t n)
+{
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+        residual[i] = __half2float(x[i]);
 }
 
 #ifndef __CUDACC_RTC__
-extern "C" cudaError_t vb_rmsnorm_f16(uint16_t *out, uint16_t *residual, const uint16_t *add,
-                                      const uint16_t *w, int rows, int dim, float eps,
-                                      cudaStream_t stream)
+static int threads_for(int dim)
+{
+    return dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32;
+}
+
+extern "C" cudaError_t vb_rmsnorm_residual_f16(uint16_t *out, float *residual,
+                                               const uint16_t *add, const uint16_t *w, int rows,
+                                               int dim, float eps, cudaStream_t stream)
 {
     if (rows == 0)
         return cudaSuccess;
-    int threads = dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32;
-    rmsnorm_kernel<<<rows, threads, 0, stream>>>((__half *)out, (__half *)residual,
-                                                 (const __half *)add, (const __half *)w, dim, eps);
+    rmsnorm_residual_kernel<<<rows, threads_for(dim), 0, stream>>>(
+        (__half *)out, residual, (const __half *)add, (const __half *)w, dim, eps);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_rmsnorm_rows_f16(uint16_t *x, const uint16_t *w, int rows, int dim,
+                                           float eps, cudaStream_t stream)
+{
+    if (rows == 0)
+        return cudaSuccess;
+    rmsnorm_rows_kernel<<<rows, threads_for(dim), 0, stream>>>((__half *)x, (const __half *)w,
+                                                               dim, eps);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_resid_load_f16(float *residual, const uint16_t *x, size_t n,
+                                         cudaStream_t stream)
+{
+    if (n == 0)
+        return cudaSuccess;
+    size_t blocks = (n + 255) / 256;
+    resid_load_kernel<<<(unsigned)(blocks > 16384 ? 16384 : blocks), 256, 0, stream>>>(
+        residual, (const __half *)x, n);
     return cudaGetLastError();
 }
 #endif

@@ -89,6 +89,18 @@ static void cpu_rmsnorm(vb_backend *b, void *out_, void *resid_, const void *add
     }
 }
 
+static void cpu_rmsnorm_rows(vb_backend *b, void *x, const void *w, int rows, int dim, float eps)
+{
+    cpu_rmsnorm(b, x, x, NULL, w, rows, dim, eps);
+}
+
+/* Activations and the residual stream are both fp32 here: a copy. */
+static void cpu_resid_load(vb_backend *b, void *resid, const void *x, size_t n)
+{
+    (void)b;
+    memcpy(resid, x, n * sizeof(float));
+}
+
 static void cpu_silu_gate(vb_backend *b, void *out_, const void *gate_, const void *up_, size_t n)
 {
     (void)b;
@@ -171,6 +183,7 @@ vb_backend *cpu_backend_create(int n_threads, MPI_Comm tp_comm, int ranks_on_nod
     }
     b->name = "cpu";
     b->act_size = sizeof(float);
+    b->resid_size = sizeof(float);
     b->ctx = c;
     b->alloc = cpu_alloc;
     b->free = cpu_free;
@@ -180,6 +193,8 @@ vb_backend *cpu_backend_create(int n_threads, MPI_Comm tp_comm, int ranks_on_nod
     b->embed = cpu_embed;
     b->matmul = cpu_matmul;
     b->rmsnorm = cpu_rmsnorm;
+    b->rmsnorm_rows = cpu_rmsnorm_rows;
+    b->resid_load = cpu_resid_load;
     b->rope_kv_write = cpu_rope_kv_write;
     b->attention = cpu_attention;
     b->silu_gate = cpu_silu_gate;

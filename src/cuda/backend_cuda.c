@@ -193,7 +193,17 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
 static void cuda_rmsnorm(vb_backend *b, void *out, void *residual, const void *add, const void *w,
                          int rows, int dim, float eps)
 {
-    CUDA_CHECK(vb_rmsnorm_f16(out, residual, add, w, rows, dim, eps, ctx_of(b)->stream));
+    CUDA_CHECK(vb_rmsnorm_residual_f16(out, residual, add, w, rows, dim, eps, ctx_of(b)->stream));
+}
+
+static void cuda_rmsnorm_rows(vb_backend *b, void *x, const void *w, int rows, int dim, float eps)
+{
+    CUDA_CHECK(vb_rmsnorm_rows_f16(x, w, rows, dim, eps, ctx_of(b)->stream));
+}
+
+static void cuda_resid_load(vb_backend *b, void *residual, const void *x, size_t n)
+{
+    CUDA_CHECK(vb_resid_load_f16(residual, x, n, ctx_of(b)->stream));
 }
 
 static void cuda_rope_kv_write(vb_backend *b, void *q, void *k, const void *v, void *k_cache,
@@ -292,6 +302,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     *b = (vb_backend){
         .name = "cuda",
         .act_size = 2,
+        .resid_size = 4,
         .ctx = c,
         .alloc = cuda_alloc,
         .free = cuda_free_buf,
@@ -301,6 +312,8 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         .embed = cuda_embed,
         .matmul = cuda_matmul,
         .rmsnorm = cuda_rmsnorm,
+        .rmsnorm_rows = cuda_rmsnorm_rows,
+        .resid_load = cuda_resid_load,
         .rope_kv_write = cuda_rope_kv_write,
         .attention = cuda_attention,
         .silu_gate = cuda_silu_gate,

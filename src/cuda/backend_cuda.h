@@ -1,5 +1,5 @@
 /* The CUDA backend: the backend interface (forward/backend.h) on one GPU,
- * fp16 activations, weights and KV cache, cuBLAS for the projections
+ * fp16 activations, weights and KV cache, an fp32 residual stream, cuBLAS for the projections
  * (fp16 in, fp32 accumulation), the kernels in kernels/ for the rest, and
  * NCCL for the tensor-parallel all-reduce. */
 #ifndef VB_BACKEND_CUDA_H

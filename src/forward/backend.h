@@ -27,6 +27,7 @@ typedef struct vb_backend vb_backend;
 struct vb_backend {
     const char *name;   /* "cpu", "cuda" */
     size_t act_size;    /* bytes per activation / KV-cache element */
+    size_t resid_size;  /* bytes per residual-stream element (see resid_load) */
     void *ctx;          /* the backend's own state */
 
     /* --- memory */
@@ -49,13 +50,23 @@ struct vb_backend {
     void (*matmul)(vb_backend *b, void *out, const void *x, const void *w,
                    const void *bias, int T, int n_in, int n_out);
 
+    /* The residual stream has its own element size, resid_size bytes (fp32
+     * on both backends: fp16 activations would overflow or lose precision
+     * in it on models such as Qwen2.5). resid_load starts it for a step:
+     * residual[n] = x[n] (x in the activation dtype). */
+    void (*resid_load)(vb_backend *b, void *residual, const void *x, size_t n);
+
     /* RMSNorm with the residual add fused in front:
      *   if add != NULL: residual += add   (residual[rows, dim] updated in place)
      *   out = residual / sqrt(mean(residual^2) + eps) * w
-     * With add == NULL and residual == out it is a plain in-place norm (the
-     * qwen3 per-head q/k norm uses rows = T * heads, dim = head_dim). */
+     * residual is the residual stream (resid_size elements); out, add and w
+     * are activations. */
     void (*rmsnorm)(vb_backend *b, void *out, void *residual, const void *add,
                     const void *w, int rows, int dim, float eps);
+
+    /* x[rows, dim] = rmsnorm(x) * w in place, on activations (the qwen3
+     * per-head q/k norm: rows = T * heads, dim = head_dim). */
+    void (*rmsnorm_rows)(vb_backend *b, void *x, const void *w, int rows, int dim, float eps);
 
     /* Rotates q[T, heads, head_dim] in place and k[T, kv_heads, head_dim]
      * (in place too), then writes k and v[T, kv_heads, head_dim] into this

@@ -42,7 +42,8 @@ int forward_init(forward_state *f, vb_backend *b, const model_config *cfg,
     size_t sizes[] = {T * hidden, T * hidden, T * f->q_dim, T * f->kv_dim, T * f->kv_dim,
                       T * f->q_dim, T * hidden, T * inter, T * inter, T * hidden};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        *bufs[i] = b->alloc(b, sizes[i] * a);
+        /* the residual stream may be wider than the activations */
+        *bufs[i] = b->alloc(b, sizes[i] * (i == 0 ? b->resid_size : a));
         if (!*bufs[i])
             goto oom;
     }
@@ -90,9 +91,10 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
     b->step_begin(b, sb);
 
     /* Embedding: each rank holds a vocabulary slice; the all-reduce fills
-     * in the rows other ranks own. */
-    b->embed(b, f->resid, w->embed, H, p->vocab_start, p->vocab_local);
-    b->all_reduce_sum(b, f->resid, (size_t)T * H);
+     * in the rows other ranks own. The rows start the residual stream. */
+    b->embed(b, f->proj, w->embed, H, p->vocab_start, p->vocab_local);
+    b->all_reduce_sum(b, f->proj, (size_t)T * H);
+    b->resid_load(b, f->resid, f->proj, (size_t)T * H);
 
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *lw = &w->layers[l];
@@ -104,8 +106,8 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         b->matmul(b, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
         b->matmul(b, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
         if (c->qk_norm) {
-            b->rmsnorm(b, f->q, f->q, NULL, lw->q_norm, T * p->heads_local, hd, eps);
-            b->rmsnorm(b, f->k, f->k, NULL, lw->k_norm, T * p->kv_heads_local, hd, eps);
+            b->rmsnorm_rows(b, f->q, lw->q_norm, T * p->heads_local, hd, eps);
+            b->rmsnorm_rows(b, f->k, lw->k_norm, T * p->kv_heads_local, hd, eps);
         }
         b->rope_kv_write(b, f->q, f->k, f->v, kv->k[l], kv->v[l], f->inv_freq,
                          f->cos_sin_scale, p->heads_local, p->kv_heads_local, hd,

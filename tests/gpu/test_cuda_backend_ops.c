@@ -170,6 +170,21 @@ static void test_matmul_and_lm_head(void)
     }
 }
 
+static void *gpu_copy_f32(const float *x, size_t n) /* residual-stream buffers */
+{
+    void *d = gpu->alloc(gpu, n * 4 + 4);
+    gpu->to_device(gpu, d, x, n * 4);
+    return d;
+}
+
+static float *gpu_read_f32(const void *d, size_t n)
+{
+    float *f = malloc(n * 4 + 4);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    gpu->to_host(gpu, f, d, n * 4);
+    return f;
+}
+
 static void test_rmsnorm(void)
 {
     const int shapes[][2] = {{1, 64}, {5, 896}, {33, 5120}, {3, 100}};
@@ -180,29 +195,35 @@ static void test_rmsnorm(void)
         void *cr = cpu_copy(r, n), *ca = cpu_copy(a, n), *cw = cpu_copy(w, dim);
         float *cout = cpu->alloc(cpu, n * 4);
         cpu->rmsnorm(cpu, cout, cr, ca, cw, rows, dim, 1e-6f);
-        void *gr = gpu_copy(r, n), *ga = gpu_copy(a, n), *gw = gpu_copy(w, dim),
+        void *gr = gpu_copy_f32(r, n), *ga = gpu_copy(a, n), *gw = gpu_copy(w, dim),
              *gout = gpu_poisoned(n);
         gpu->rmsnorm(gpu, gout, gr, ga, gw, rows, dim, 1e-6f);
-        float *got = gpu_read(gout, n), *got_r = gpu_read(gr, n);
+        float *got = gpu_read(gout, n), *got_r = gpu_read_f32(gr, n);
         char name[64];
         snprintf(name, sizeof name, "residual add + rmsnorm rows=%d dim=%d", rows, dim);
         compare(name, cout, got, n, 5e-3);
-        snprintf(name, sizeof name, "  (the updated residual)");
-        compare(name, (float *)cr, got_r, n, 5e-3);
-        /* plain, in place (the qwen3 q/k norm form) */
-        cpu->rmsnorm(cpu, cr, cr, NULL, cw, rows, dim, 1e-6f);
-        gpu->rmsnorm(gpu, gr, gr, NULL, gw, rows, dim, 1e-6f);
+        snprintf(name, sizeof name, "  (the updated fp32 residual)");
+        compare(name, (float *)cr, got_r, n, 1e-6);
         free(got);
-        got = gpu_read(gr, n);
+        /* plain, in place on activations (the qwen3 q/k norm form) */
+        void *gx = gpu_copy(a, n), *cx = cpu_copy(a, n);
+        cpu->rmsnorm_rows(cpu, cx, cw, rows, dim, 1e-6f);
+        gpu->rmsnorm_rows(gpu, gx, gw, rows, dim, 1e-6f);
+        got = gpu_read(gx, n);
         snprintf(name, sizeof name, "rmsnorm in place rows=%d dim=%d", rows, dim);
-        compare(name, (float *)cr, got, n, 5e-3);
+        compare(name, (float *)cx, got, n, 5e-3);
         free(got);
+        /* resid_load: fp16 activations -> fp32 stream, exact */
+        gpu->resid_load(gpu, gr, ga, n);
         free(got_r);
-        void *gp[] = {gr, ga, gw, gout};
-        for (int i = 0; i < 4; i++)
+        got_r = gpu_read_f32(gr, n);
+        compare("resid_load (fp16 -> fp32)", a, got_r, n, 0);
+        free(got_r);
+        void *gp[] = {gr, ga, gw, gout, gx};
+        for (int i = 0; i < 5; i++)
             gpu->free(gpu, gp[i]);
-        void *cp[] = {cr, ca, cw, cout};
-        for (int i = 0; i < 4; i++)
+        void *cp[] = {cr, ca, cw, cout, cx};
+        for (int i = 0; i < 5; i++)
             cpu->free(cpu, cp[i]);
         free(r);
         free(a);
