@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu/cpu_backend.h"
 #include "engine/sampler.h"
 #include "engine/sampler_params.h"
 #include "engine/scheduler.h"
@@ -23,6 +22,7 @@
 #include "io/run_settings.h"
 #include "io/shard.h"
 #include "model/model_load.h"
+#include "run/run_backend.h"
 #include "run/run_collect.h"
 #include "run/run_prompts.h"
 #include "run/run_rows.h"
@@ -87,7 +87,8 @@ typedef struct run_state {
     chat_template_kind chat_kind;
     int32_t eos[VB_MAX_EOS + 16];
     int n_eos;
-    vb_backend *b;
+    run_backend rb;             /* CPU or CUDA, and the weights it reads */
+    vb_backend *b;              /* rb.b */
     vb_kv_cache kv;
     bool kv_alloc;
     forward_state fs;
@@ -370,16 +371,24 @@ static int phase_engine(run_state *r, vb_err *err)
     const model_config *c = &r->cfg;
     int code = 0;
     const char *what = "backend";
-    r->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : 0, r->d->tp_comm,
-                              r->d->local_size);
-    if (!r->b) {
-        code = 1, vb_err_set(err, "cannot create the CPU backend (out of memory)");
+    code = run_backend_open(&r->rb, o, r->d, c, &r->plan, &r->w, err);
+    r->b = r->rb.b;
+    if (code)
+        goto done;
+
+    /* The activations first, so the KV cache gets what remains. */
+    what = "forward pass";
+    int max_tokens = (int)o->max_batched_tokens;
+    if (forward_init(&r->fs, r->b, c, &r->plan, r->rb.w, max_tokens, err)) {
+        code = 1;
         goto done;
     }
+    r->fs_init = true;
 
     /* KV cache: enough blocks for max_batch sequences of the longest length,
-     * bounded by a share of the node's memory, and never fewer than the
-     * longest sequence needs. The same count on every rank of the group. */
+     * bounded by the memory left (GPU: under --gpu-memory-utilization; CPU:
+     * a share of the node's memory), and never fewer than the longest
+     * sequence needs. The same count on every rank of the group. */
     what = "KV cache";
     int bs = RUN_BLOCK_SIZE;
     int per_seq = (r->max_seq_tokens + bs - 1) / bs;
@@ -390,9 +399,10 @@ static int phase_engine(run_state *r, vb_err *err)
     size_t block_bytes = kv_cache_block_bytes(r->b, c->n_layers, bs, r->plan.kv_heads_local,
                                               c->head_dim);
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    double budget = pages > 0 && page > 0 ? (double)pages * page * RUN_KV_MEMORY_FRACTION /
-                                                (r->d->local_size > 0 ? r->d->local_size : 1)
-                                          : 4e9;
+    double cpu_budget = pages > 0 && page > 0 ? (double)pages * page * RUN_KV_MEMORY_FRACTION /
+                                                    (r->d->local_size > 0 ? r->d->local_size : 1)
+                                              : 4e9;
+    double budget = run_backend_kv_budget(&r->rb, o, cpu_budget);
     int64_t cap = block_bytes ? (int64_t)(budget / (double)block_bytes) : want;
     int64_t nb = want < cap ? want : cap;
     if (nb < per_seq)
@@ -408,13 +418,6 @@ static int phase_engine(run_state *r, vb_err *err)
     }
     r->kv_alloc = true;
 
-    what = "forward pass";
-    int max_tokens = (int)o->max_batched_tokens;
-    if (forward_init(&r->fs, r->b, c, &r->plan, &r->w, max_tokens, err)) {
-        code = 1;
-        goto done;
-    }
-    r->fs_init = true;
     if (step_batch_init(&r->sb, (int)o->max_batch, max_tokens, per_seq)) {
         code = 1, vb_err_set(err, "out of memory for the step batch");
         goto done;
@@ -659,7 +662,9 @@ static bool run_loop(run_state *r)
                 die(r, "building the step batch", step, &err);
             }
         }
-        const float *logits = forward_step(&r->fs, &r->sb, &r->kv);
+        const float *logits = run_backend_logits(
+            &r->rb, forward_step(&r->fs, &r->sb, &r->kv),
+            (size_t)step_batch_n_out(&r->sb) * (size_t)r->plan.vocab_local);
         if (!logits) {
             vb_err_set(&err, "forward_step refused a batch of %d tokens", p->n_tokens);
             die(r, "forward pass", step, &err);
@@ -824,8 +829,7 @@ static void cleanup(run_state *r)
         forward_free(&r->fs);
     if (r->kv_alloc)
         kv_cache_free(&r->kv, r->b);
-    if (r->b)
-        r->b->destroy(r->b);
+    run_backend_close(&r->rb, &r->cfg);
     model_weights_free(&r->w);
     for (int64_t i = 0; i < r->n_seqs; i++) {
         if (r->seqs[i].sample == 0)
@@ -873,11 +877,6 @@ int generate_run(const generate_options *o, const vb_dist *d)
     vb_err err = {{0}};
     int code = 0;
 
-    if (o->device == VB_DEVICE_CUDA)
-        code = VB_EXIT_USAGE, vb_err_set(&err, "--device cuda: the CUDA backend is not wired "
-                                               "into generate yet (issue #7); use --device cpu");
-    if ((code = agree(&r, code, "options", &err)))
-        goto out;
 
     if (model_config_load(&r.cfg, o->model_dir, &err) ||
         tp_plan_make(&r.plan, &r.cfg, d->tp, d->tp_rank, &err))

@@ -1,0 +1,135 @@
+/* CPU or CUDA backend for `generate`; see run_backend.h. */
+#include "run/run_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_backend.h"
+#include "util/exit_codes.h"
+#include "util/log.h"
+#include "vb_config.h"
+
+#if VB_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda/backend_cuda.h"
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_device.h"
+#endif
+
+static bool want_cuda(const generate_options *o)
+{
+#if VB_HAVE_CUDA
+    if (o->device == VB_DEVICE_CPU)
+        return false;
+    if (o->device == VB_DEVICE_CUDA)
+        return true;
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+#else
+    return false;
+#endif
+}
+
+int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *d,
+                     const model_config *c, const tp_plan *p, const model_weights *host_w,
+                     vb_err *err)
+{
+    memset(rb, 0, sizeof *rb);
+    rb->w = host_w;
+#if !VB_HAVE_CUDA
+    if (o->device == VB_DEVICE_CUDA) {
+        vb_err_set(err, "--device cuda: this voltbatch was built without CUDA "
+                        "(rebuild with nvcc on PATH, or use --device cpu)");
+        return VB_EXIT_USAGE;
+    }
+#endif
+    rb->cuda = want_cuda(o);
+    if (!rb->cuda) {
+        rb->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : 0, d->tp_comm,
+                                   d->local_size);
+        if (!rb->b) {
+            vb_err_set(err, "cannot create the CPU backend (out of memory)");
+            return 1;
+        }
+        return 0;
+    }
+#if VB_HAVE_CUDA
+    int dev = 0;
+    char bus[32] = "?";
+    if (cuda_select_device(d, &dev, bus, sizeof bus, err))
+        return VB_EXIT_USAGE;
+    struct cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    snprintf(rb->gpu_name, sizeof rb->gpu_name, "%s", prop.name);
+    vb_info("rank %d (tp %d/%d, dp %d/%d): GPU %d %s, PCI %s", d->world_rank, d->tp_rank, d->tp,
+            d->dp_rank, d->dp, dev, prop.name, bus);
+    rb->nccl = cuda_nccl_comm_create(d);
+    rb->b = cuda_backend_create((ncclComm_t)rb->nccl, err);
+    if (!rb->b)
+        return 1;
+    if (cuda_weights_upload(&rb->dev, host_w, c, p, err))
+        return 1;
+    if (rb->dev.out_of_fp16_range)
+        vb_warn("%llu weight values beyond the fp16 range were clamped to +-65504",
+                (unsigned long long)rb->dev.out_of_fp16_range);
+    rb->w = &rb->dev;
+    return 0;
+#else
+    (void)c, (void)p;
+    return 1;
+#endif
+}
+
+double run_backend_kv_budget(const run_backend *rb, const generate_options *o,
+                             double cpu_budget)
+{
+    if (!rb->cuda)
+        return cpu_budget;
+#if VB_HAVE_CUDA
+    size_t free_b = 0, total = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total));
+    /* What the run may use in all, minus what is already taken (weights,
+     * activations, cuBLAS and NCCL buffers, other processes). */
+    double allowed = (double)total * o->gpu_memory_utilization - (double)(total - free_b);
+    return allowed > 0 ? allowed : 0;
+#else
+    (void)o;
+    return cpu_budget;
+#endif
+}
+
+const float *run_backend_logits(run_backend *rb, const float *logits, size_t n)
+{
+    if (!rb->cuda || !logits)
+        return logits;
+    if (n > rb->host_logits_cap) {
+        free(rb->host_logits);
+        rb->host_logits = malloc(n * sizeof(float));
+        if (!rb->host_logits) {
+            rb->host_logits_cap = 0;
+            return NULL;
+        }
+        rb->host_logits_cap = n;
+    }
+    rb->b->to_host(rb->b, rb->host_logits, logits, n * sizeof(float));
+    return rb->host_logits;
+}
+
+void run_backend_close(run_backend *rb, const model_config *c)
+{
+    if (rb->b)
+        rb->b->destroy(rb->b);
+#if VB_HAVE_CUDA
+    if (rb->cuda) {
+        cuda_weights_free(&rb->dev, c);
+        if (rb->nccl)
+            NCCL_CHECK(ncclCommDestroy((ncclComm_t)rb->nccl));
+    }
+#else
+    (void)c;
+#endif
+    free(rb->host_logits);
+    memset(rb, 0, sizeof *rb);
+}
