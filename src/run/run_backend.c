@@ -28,6 +28,7 @@ static bool want_cuda(const generate_options *o)
     int n = 0;
     return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 #else
+    (void)o;
     return false;
 #endif
 }

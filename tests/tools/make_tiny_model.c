@@ -9,7 +9,11 @@
  * merges are learned here from a built-in English text, so Hugging Face
  * `tokenizers` can load it too. Same arguments, same bytes, every time.
  *
- * usage: make_tiny_model OUT_DIR [--layers N] [--hidden N] [--seed N] */
+ * usage: make_tiny_model OUT_DIR [--layers N] [--hidden N] [--seed N]
+ *                        [--shape qwen2.5-7b|qwen2.5-14b]
+ * --shape writes a model of that real architecture's sizes (random weights,
+ * uniform with std 0.02, for GPU runs at scale); its vocabulary is the
+ * model's (152064) while the tokenizer stays this small one. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -40,6 +44,7 @@ static const char *training_text =
 /* --- deterministic random numbers (splitmix64 + Box-Muller) --------------- */
 
 static uint64_t rng_state;
+static int fast_random; /* --shape: uniform values, 10x faster than Box-Muller */
 
 static uint64_t rng_next(void)
 {
@@ -291,17 +296,30 @@ static void write_safetensors(const char *dir, const tensor_spec *t, int n)
     for (size_t i = hlen; i < padded; i++)
         fputc(' ', f);
     free(text);
+    /* Values in chunks through one buffer: the 7B/14B shapes write 15-30 GB. */
+    enum { CHUNK = 1 << 20 };
+    uint16_t *buf = malloc(sizeof(uint16_t) * CHUNK);
+    if (!buf)
+        die("out of memory for", path);
     for (int i = 0; i < n; i++) {
         uint64_t count = (uint64_t)t[i].rows * (uint64_t)(t[i].cols ? t[i].cols : 1);
-        for (uint64_t k = 0; k < count; k++) {
-            float v = t[i].kind == 1 ? 1.0f + rng_normal(0.05f)
-                    : t[i].kind == 2 ? rng_normal(0.02f)
-                                     : rng_normal(0.02f);
-            uint16_t b = vb_float_to_bf16(v);
-            fputc(b & 0xff, f);
-            fputc(b >> 8, f);
+        for (uint64_t k0 = 0; k0 < count; k0 += CHUNK) {
+            size_t m = count - k0 < CHUNK ? (size_t)(count - k0) : CHUNK;
+            for (size_t k = 0; k < m; k++) {
+                float v;
+                if (fast_random) /* uniform, std 0.02: sqrt(3) * 0.02 * [-1, 1) */
+                    v = (float)(((double)(rng_next() >> 11) / 4503599627370496.0 - 1.0) * 0.034641);
+                else
+                    v = t[i].kind == 1 ? rng_normal(0.05f) : rng_normal(0.02f);
+                if (t[i].kind == 1)
+                    v += 1.0f;
+                buf[k] = vb_float_to_bf16(v); /* little-endian host, as safetensors */
+            }
+            if (fwrite(buf, sizeof(uint16_t), m, f) != m)
+                die("cannot write", path);
         }
     }
+    free(buf);
     if (fclose(f) != 0)
         die("cannot write", path);
 }
@@ -313,7 +331,9 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *dir = argv[1];
-    int layers = 2, hidden = 64;
+    int layers = 2, hidden = 64, heads = 0, kv_heads = 0, head_dim = 16, inter = 0, vocab = 0;
+    int tie = 1, max_pos = 2048;
+    double rope_theta = 10000.0;
     uint64_t seed = 20261122;
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--layers") == 0)
@@ -322,12 +342,21 @@ int main(int argc, char **argv)
             hidden = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "qwen2.5-7b") == 0) {
+            hidden = 3584, layers = 28, heads = 28, kv_heads = 4, head_dim = 128;
+            inter = 18944, vocab = 152064, tie = 0, max_pos = 32768, rope_theta = 1e6;
+            fast_random = 1;
+        } else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "qwen2.5-14b") == 0) {
+            hidden = 5120, layers = 48, heads = 40, kv_heads = 8, head_dim = 128;
+            inter = 13824, vocab = 152064, tie = 0, max_pos = 32768, rope_theta = 1e6;
+            fast_random = 1;
+        }
         else {
             fprintf(stderr, "make_tiny_model: unknown option '%s'\n", argv[i]);
             return 2;
         }
     }
-    if (layers < 1 || layers > 64 || hidden < 32 || hidden > 4096 || hidden % 32) {
+    if (layers < 1 || layers > 64 || hidden < 32 || hidden > 8192 || hidden % 32) {
         fprintf(stderr, "make_tiny_model: --layers 1..64, --hidden a multiple of 32\n");
         return 2;
     }
@@ -337,9 +366,12 @@ int main(int argc, char **argv)
     init_byte_mapping();
     learn_merges();
 
-    const int heads = hidden / 16, kv_heads = heads / 2, head_dim = 16;
-    const int inter = hidden * 11 / 4 / 8 * 8; /* Qwen2-like ratio, a multiple of 8 */
-    const int vocab_size = (n_vocab + N_SPECIAL + 63) / 64 * 64; /* padded like Qwen's */
+    if (!heads) { /* the tiny default: head_dim 16, GQA 2 */
+        heads = hidden / 16;
+        kv_heads = heads / 2;
+        inter = hidden * 11 / 4 / 8 * 8; /* Qwen2-like ratio, a multiple of 8 */
+    }
+    const int vocab_size = vocab ? vocab : (n_vocab + N_SPECIAL + 63) / 64 * 64; /* padded like Qwen's */
     const int eos = n_vocab + 2, endoftext = n_vocab;
 
     write_tokenizer(dir);
@@ -349,11 +381,11 @@ int main(int argc, char **argv)
                          "architectures", "Qwen2ForCausalLM", "attention_dropout", 0.0,
                          "bos_token_id", endoftext, "eos_token_id", eos, "hidden_act", "silu",
                          "hidden_size", hidden, "intermediate_size", inter,
-                         "max_position_embeddings", 2048, "max_window_layers", layers,
+                         "max_position_embeddings", max_pos, "max_window_layers", layers,
                          "model_type", "qwen2", "num_attention_heads", heads,
                          "num_hidden_layers", layers, "num_key_value_heads", kv_heads,
-                         "rms_norm_eps", 1e-6, "rope_theta", 10000.0, "sliding_window", 2048,
-                         "tie_word_embeddings", 1, "torch_dtype", "bfloat16",
+                         "rms_norm_eps", 1e-6, "rope_theta", rope_theta, "sliding_window", max_pos,
+                         "tie_word_embeddings", tie, "torch_dtype", "bfloat16",
                          "transformers_version", "4.45.0", "use_cache", 1,
                          "use_sliding_window", 0, "vocab_size", vocab_size));
     write_json(dir, "generation_config.json",
@@ -362,7 +394,7 @@ int main(int argc, char **argv)
                          "repetition_penalty", 1.05, "temperature", 0.7, "top_k", 20, "top_p",
                          0.8));
 
-    tensor_spec *t = calloc((size_t)(3 + 12 * layers), sizeof *t);
+    tensor_spec *t = calloc((size_t)(4 + 12 * layers), sizeof *t);
     int n = 0;
     t[n++] = (tensor_spec){"model.embed_tokens.weight", vocab_size, hidden, 0};
     for (int l = 0; l < layers; l++) {
@@ -388,6 +420,8 @@ int main(int argc, char **argv)
         }
     }
     t[n++] = (tensor_spec){"model.norm.weight", hidden, 0, 1};
+    if (!tie)
+        t[n++] = (tensor_spec){"lm_head.weight", vocab_size, hidden, 0};
     write_safetensors(dir, t, n);
     free(t);
     printf("%s: qwen2, %d layers, hidden %d, %d heads (%d kv), vocab %d (%d tokens)\n", dir,
