@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Never lose finished work (issue #5): a run under mpirun -np 4 (tp 2, dp 2)
+# is killed with SIGKILL at three random points, resumed each time, then
+# stopped with SIGTERM (exit 75) and resumed to the end; the output must
+# equal an uninterrupted run row for row (ids, finish reasons), with no row
+# missing or doubled. Kill points are random on purpose ($RANDOM, printed).
+#
+# usage: test_kill_resume.sh VOLTBATCH MPIRUN MAKE_TINY_MODEL MAKE_IDS_INPUT [ROWS]
+# rc and err are set by run_capture in tests/lib.sh.
+# shellcheck disable=SC2154
+set -u
+vb=$1
+mpirun=$2
+make_model=$3
+make_input=$4
+rows=${5:-2000}
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+if ! python3 -c 'import h5py' 2>/dev/null; then
+    echo "python3 with h5py not found (pip install h5py); skipping"
+    exit 77
+fi
+dir=$(mktemp -d)
+trap 'pkill -9 -f "^$vb generate" 2>/dev/null; rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+"$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
+"$make_input" in.h5 "$rows" 300 || { echo "make_ids_input failed"; exit 1; }
+
+# Rows reach the journal's file every 0.2 s here (5 s by default), so that
+# short runs have something on disk to lose.
+export VB_JOURNAL_FLUSH_SECONDS=0.2
+args=(generate --model model --input in.h5 --tp 2 --temperature 0.7 --seed 11
+      --max-new-tokens 24 --max-batch 32)
+t0=$(date +%s%N)
+run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output ref.h5
+t1=$(date +%s%N)
+check "uninterrupted run exits 0" [ "$rc" -eq 0 ]
+ms=$(((t1 - t0) / 1000000))
+echo "uninterrupted run: $ms ms"
+
+journal_bytes() { if [ -e run.h5.journal ]; then stat -c %s run.h5.journal; else echo 0; fi; }
+# Waits until the journal has grown past $1 bytes (rows are being finished),
+# at most 60 s, so the random kill lands mid-generation, not in start-up.
+wait_for_rows() { # BYTES PID
+    for _ in $(seq 600); do
+        [ "$(journal_bytes)" -gt "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+sleep_ms() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
+
+# Three SIGKILLs of every rank at random points (the node died, or the
+# scheduler's hard kill), each followed by a --resume.
+resume=()
+for i in 1 2 3; do
+    before=$(journal_bytes)
+    "$mpirun" -np 4 "$vb" "${args[@]}" --output run.h5 "${resume[@]}" >"log$i" 2>&1 &
+    launcher=$!
+    wait_for_rows "$((before > 512 ? before : 512))" "$launcher"
+    delay=$((RANDOM % (ms / 4 + 1)))
+    sleep_ms "$delay"
+    pkill -9 -f "^$vb generate" || true
+    wait "$launcher" 2>/dev/null
+    echo "kill $i: $delay ms after new rows appeared; journal $before -> $(journal_bytes) bytes"
+    # (or, rarely on a fast machine, the run finished before the kill)
+    check "kill $i: the journal kept growing" bash -c "[ $(journal_bytes) -gt $before ] || [ -e run.h5 ]"
+    resume=(--resume)
+done
+
+# A time limit: SIGTERM to every rank, as Slurm does; exit 75.
+before=$(journal_bytes)
+"$mpirun" -np 4 "$vb" "${args[@]}" --output run.h5 --resume >log4 2>&1 &
+launcher=$!
+wait_for_rows "$before" "$launcher"
+delay=$((RANDOM % (ms / 4 + 1)))
+sleep_ms "$delay"
+pkill -TERM -f "^$vb generate" || true
+wait "$launcher"
+term_rc=$?
+echo "SIGTERM $delay ms after new rows: mpirun exit $term_rc"
+[ "$term_rc" -eq 0 ] && echo "note: the run finished before SIGTERM arrived"
+check "SIGTERM: exit 75" bash -c "[ $term_rc -eq 75 ] || [ $term_rc -eq 0 ]"
+check "SIGTERM: finished rows saved in the output" [ -e run.h5 ]
+
+run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output run.h5 --resume
+check "final --resume exits 0" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || echo "$err" | tail -5
+
+compare=$(python3 - ref.h5 run.h5 <<'PY'
+import sys, h5py, numpy as np
+ref, run = (h5py.File(p, "r") for p in sys.argv[1:3])
+ri, ui = ref["index"][:], run["index"][:]
+problems = []
+if len(ui) != len(set(ui.tolist())):
+    problems.append("doubled rows")
+if set(ri.tolist()) != set(ui.tolist()):
+    problems.append(f"rows differ: {len(set(ri.tolist()) ^ set(ui.tolist()))}")
+rmap = {int(i): k for k, i in enumerate(ri)}
+bad = 0
+for k, i in enumerate(ui):
+    j = rmap.get(int(i))
+    if j is None:
+        continue
+    if (not np.array_equal(ref["output_ids"][j], run["output_ids"][k]) or
+            ref["finish_reason"][j] != run["finish_reason"][k]):
+        bad += 1
+if bad:
+    problems.append(f"{bad} rows with other tokens")
+print("same" if not problems else "; ".join(problems), len(ui))
+PY
+)
+echo "compare: $compare"
+check "resumed output equals the uninterrupted one" [ "${compare%% *}" = same ]
+check "every row present" [ "${compare##* }" = "$rows" ]
+summary
