@@ -21,7 +21,11 @@ if ! python3 -c 'import h5py' 2>/dev/null; then
     exit 77
 fi
 dir=$(mktemp -d)
-trap 'pkill -9 -f "^$vb generate" 2>/dev/null; rm -rf "$dir"' EXIT
+# Signals go only to this test's ranks (other tests may run voltbatch at
+# the same time): they are the processes whose command line names $out_h5
+# (not $out: run_capture in tests/lib.sh sets that).
+out_h5="$dir/run.h5"
+trap 'pkill -9 -f "^$vb generate.* --output $out_h5" 2>/dev/null; rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
 "$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
 "$make_input" in.h5 "$rows" 300 || { echo "make_ids_input failed"; exit 1; }
@@ -56,12 +60,12 @@ sleep_ms() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
 resume=()
 for i in 1 2 3; do
     before=$(journal_bytes)
-    "$mpirun" -np 4 "$vb" "${args[@]}" --output run.h5 "${resume[@]}" >"log$i" 2>&1 &
+    "$mpirun" -np 4 "$vb" "${args[@]}" --output "$out_h5" "${resume[@]}" >"log$i" 2>&1 &
     launcher=$!
     wait_for_rows "$((before > 512 ? before : 512))" "$launcher"
     delay=$((RANDOM % (ms / 4 + 1)))
     sleep_ms "$delay"
-    pkill -9 -f "^$vb generate" || true
+    pkill -9 -f "^$vb generate.* --output $out_h5" || true
     wait "$launcher" 2>/dev/null
     echo "kill $i: $delay ms after new rows appeared; journal $before -> $(journal_bytes) bytes"
     # (or, rarely on a fast machine, the run finished before the kill)
@@ -71,12 +75,12 @@ done
 
 # A time limit: SIGTERM to every rank, as Slurm does; exit 75.
 before=$(journal_bytes)
-"$mpirun" -np 4 "$vb" "${args[@]}" --output run.h5 --resume >log4 2>&1 &
+"$mpirun" -np 4 "$vb" "${args[@]}" --output "$out_h5" --resume >log4 2>&1 &
 launcher=$!
 wait_for_rows "$before" "$launcher"
 delay=$((RANDOM % (ms / 4 + 1)))
 sleep_ms "$delay"
-pkill -TERM -f "^$vb generate" || true
+pkill -TERM -f "^$vb generate.* --output $out_h5" || true
 wait "$launcher"
 term_rc=$?
 echo "SIGTERM $delay ms after new rows: mpirun exit $term_rc"
@@ -84,7 +88,7 @@ echo "SIGTERM $delay ms after new rows: mpirun exit $term_rc"
 check "SIGTERM: exit 75" bash -c "[ $term_rc -eq 75 ] || [ $term_rc -eq 0 ]"
 check "SIGTERM: finished rows saved in the output" [ -e run.h5 ]
 
-run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output run.h5 --resume
+run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output "$out_h5" --resume
 check "final --resume exits 0" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || echo "$err" | tail -5
 
