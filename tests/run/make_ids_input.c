@@ -1,9 +1,11 @@
 /* make_ids_input: writes an input file with /input_ids (variable-length
  * int32, already tokenized) and /id (int64), deterministic.
  *
- * usage: make_ids_input OUT.h5 N_ROWS MAX_ID [--empty-row K]
+ * usage: make_ids_input OUT.h5 N_ROWS MAX_ID [--empty-row K] [--shared-prefix P]
  * Row i has 3 + (i * 7) % 23 ids in [0, MAX_ID); with --empty-row, row K
- * has none (a bad row the run must report, not crash on). */
+ * has none (a bad row the run must report, not crash on); with
+ * --shared-prefix, every row starts with the same P ids (a shared system
+ * prompt, for the prefix cache). */
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,13 +14,22 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 && argc != 6) {
-        fprintf(stderr, "usage: make_ids_input OUT.h5 N_ROWS MAX_ID [--empty-row K]\n");
+    if (argc < 4 || argc % 2) {
+        fprintf(stderr, "usage: make_ids_input OUT.h5 N_ROWS MAX_ID [--empty-row K] "
+                        "[--shared-prefix P]\n");
         return 2;
     }
-    int n = atoi(argv[2]), max_id = atoi(argv[3]), empty = -1;
-    if (argc == 6 && strcmp(argv[4], "--empty-row") == 0)
-        empty = atoi(argv[5]);
+    int n = atoi(argv[2]), max_id = atoi(argv[3]), empty = -1, prefix = 0;
+    for (int a = 4; a + 1 < argc; a += 2) {
+        if (strcmp(argv[a], "--empty-row") == 0)
+            empty = atoi(argv[a + 1]);
+        else if (strcmp(argv[a], "--shared-prefix") == 0)
+            prefix = atoi(argv[a + 1]);
+        else {
+            fprintf(stderr, "make_ids_input: unknown option '%s'\n", argv[a]);
+            return 2;
+        }
+    }
     if (n < 1 || max_id < 2) {
         fprintf(stderr, "make_ids_input: bad N_ROWS or MAX_ID\n");
         return 2;
@@ -27,11 +38,13 @@ int main(int argc, char **argv)
     int64_t *ids = calloc((size_t)n, sizeof *ids);
     uint64_t x = 0x243f6a8885a308d3ull;
     for (int i = 0; i < n; i++) {
-        int len = i == empty ? 0 : 3 + (i * 7) % 23;
+        int len = i == empty ? 0 : prefix + 3 + (i * 7) % 23;
         int32_t *p = malloc(sizeof(int32_t) * (size_t)(len + 1));
         for (int k = 0; k < len; k++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
-            p[k] = (int32_t)((x >> 33) % (uint64_t)max_id);
+            /* the shared prefix: the same ids in every row */
+            p[k] = k < prefix ? (int32_t)((k * 2654435761u) % (uint32_t)max_id)
+                              : (int32_t)((x >> 33) % (uint64_t)max_id);
         }
         rows[i].len = (size_t)len;
         rows[i].p = p;

@@ -61,6 +61,24 @@ check "another seed, other tokens" [ "$(cols s_seed8.h5)" != "$(cols s_dp1.h5)" 
 
 run_capture "$vb" generate "${seeded[@]}" --no-prefix-cache --max-batch 3 --output s_nopc.h5
 check "--no-prefix-cache = prefix cache" [ "$(cols s_nopc.h5)" = "$(cols s_dp1.h5)" ]
+for mb in 7 64; do
+    run_capture "$vb" generate "${seeded[@]}" --max-batch "$mb" --output "s_b$mb.h5"
+    check "seeded --max-batch $mb = --max-batch 256" [ "$(cols "s_b$mb.h5")" = "$(cols s_dp1.h5)" ]
+done
+
+# A 64-token prefix shared by every row (a system prompt): its blocks are
+# computed once and hit after; outputs equal those without the cache.
+"$make_input" sp.h5 40 300 --shared-prefix 64 || { echo "make_ids_input failed"; exit 1; }
+hit_rate() { grep -o '"prefix_hit_rate": [0-9.e+-]*' "$1" | head -1 | awk '{print $2}'; }
+run_capture "$vb" generate "${seeded[@]}" --input sp.h5 --max-batch 4 --report sp.json --output sp.h5.out.h5
+check "shared prefix: exits 0" [ "$rc" -eq 0 ]
+run_capture "$vb" generate "${seeded[@]}" --input sp.h5 --max-batch 4 --no-prefix-cache \
+    --report sp_nopc.json --output sp_nopc.h5
+check "shared prefix: same outputs without the cache" [ "$(cols sp_nopc.h5)" = "$(cols sp.h5.out.h5)" ]
+echo "prefix hit rate: $(hit_rate sp.json) with the cache, $(hit_rate sp_nopc.json) without"
+check "shared prefix: report shows hits (> 0.5)" awk -v r="$(hit_rate sp.json)" 'BEGIN { exit !(r > 0.5) }'
+check "no prefix cache: no hits" awk -v r="$(hit_rate sp_nopc.json)" 'BEGIN { exit !(r == 0) }'
+
 run_capture "$mpirun" -np 2 "$vb" generate "${seeded[@]}" --n 2 --report n2.json --output s_n2.h5
 check "--n 2: exit 0" [ "$rc" -eq 0 ]
 check "--n 2: two rows per input" [ "$(n_rows s_n2.h5)" = 20 ]
