@@ -104,6 +104,12 @@ void generate_options_print_help(void)
         "  --threads N                 CPU backend threads per rank\n"
         "  --collective-timeout SEC    abort the job when a collective stalls (default 300)\n"
         "\n"
+        "environment:\n"
+        "  VB_JOURNAL_FLUSH_SECONDS    how often finished rows reach OUTPUT.journal on disk\n"
+        "                              (default 5: at most that much finished work is lost\n"
+        "                              to a SIGKILL)\n"
+        "  VB_CPU_THREADS              CPU backend threads per rank (as --threads)\n"
+        "\n"
         "exit status: 0 done, 2 usage or input error, 75 stopped by a signal (resume with\n"
         "--resume), 1 any other failure.\n",
         stdout);
