@@ -17,9 +17,10 @@
  * for tp = 1. Returns NULL (and fills err) on failure. */
 vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err);
 
-/* Copies fp32 host weights (model_load_cpu) to fp16 device memory through
- * the device conversion kernel; values beyond fp16 range are clamped and
- * counted in dev->out_of_fp16_range. dev's tensors are cudaMalloc'ed. */
+/* Copies host weights (fp16 from model_load_host, or fp32 from
+ * model_load_cpu, converted by the device kernel) to fp16 device memory;
+ * values beyond fp16 range are clamped and counted in
+ * dev->out_of_fp16_range. dev's tensors are cudaMalloc'ed. */
 int cuda_weights_upload(model_weights *dev, const model_weights *host, const model_config *c,
                         const tp_plan *p, vb_err *err);
 void cuda_weights_free(model_weights *dev, const model_config *c);

@@ -1,8 +1,9 @@
-/* fp32 host weights -> fp16 device weights, through kernels/convert.cu.
+/* Host weights -> fp16 device weights.
  *
- * Each tensor goes host -> a device fp32 staging buffer -> fp16 in place of
- * use, so the clamping rule and its count are the device kernel's (the same
- * rule as the host's vb_float_to_half_clamped). The pinned, overlapped
+ * fp16 host weights (model_load_host(..., VB_W_F16): half the host memory,
+ * converted and range-counted while reading) are copied as they are. fp32
+ * ones go through a device fp32 staging buffer and kernels/convert.cu, whose
+ * clamping rule and count are the host's vb_float_to_half_clamped. The pinned, overlapped
  * upload straight from the safetensors mmap is the faster path to come; this
  * one is simple and shared by the tests. */
 #include <cuda_runtime_api.h>
@@ -20,11 +21,22 @@ typedef struct upload {
     uint64_t bytes;            /* fp16 bytes uploaded */
 } upload;
 
-static int upload_tensor(upload *u, void **dst, const void *src, size_t n, vb_err *err)
+static int upload_tensor(upload *u, void **dst, const void *src, size_t n, vb_wdtype src_dtype,
+                         vb_err *err)
 {
     *dst = NULL;
     if (!src)
         return 0;
+    if (cudaMalloc(dst, n * 2) != cudaSuccess) {
+        cudaGetLastError();
+        *dst = NULL;
+        return vb_err_set(err, "out of GPU memory for weights (%zu fp16 elements more)", n);
+    }
+    u->bytes += n * 2;
+    if (src_dtype == VB_W_F16) { /* converted (and range-counted) on the host */
+        CUDA_CHECK(cudaMemcpy(*dst, src, n * 2, cudaMemcpyHostToDevice));
+        return 0;
+    }
     if (n > u->staging_elems) {
         if (u->staging)
             CUDA_CHECK(cudaFree(u->staging));
@@ -36,14 +48,8 @@ static int upload_tensor(upload *u, void **dst, const void *src, size_t n, vb_er
         }
         u->staging_elems = n;
     }
-    if (cudaMalloc(dst, n * 2) != cudaSuccess) {
-        cudaGetLastError();
-        *dst = NULL;
-        return vb_err_set(err, "out of GPU memory for weights (%zu fp16 elements more)", n);
-    }
     CUDA_CHECK(cudaMemcpy(u->staging, src, n * sizeof(float), cudaMemcpyHostToDevice));
     CUDA_CHECK(vb_convert_to_fp16(u->staging, VB_SRC_F32, *dst, n, u->d_oor, 0));
-    u->bytes += n * 2;
     return 0;
 }
 
@@ -60,13 +66,13 @@ int cuda_weights_upload(model_weights *dev, const model_weights *host, const mod
     dev->layers = calloc((size_t)c->n_layers, sizeof *dev->layers);
     int rc = dev->layers ? 0 : vb_err_set(err, "out of host memory");
     if (!rc)
-        rc = upload_tensor(&u, &dev->embed, host->embed, vocab * H, err);
+        rc = upload_tensor(&u, &dev->embed, host->embed, vocab * H, host->dtype, err);
     if (!rc && host->lm_head && host->lm_head != host->embed)
-        rc = upload_tensor(&u, &dev->lm_head, host->lm_head, vocab * H, err);
+        rc = upload_tensor(&u, &dev->lm_head, host->lm_head, vocab * H, host->dtype, err);
     else
         dev->lm_head = dev->embed;
     if (!rc)
-        rc = upload_tensor(&u, &dev->final_norm, host->final_norm, H, err);
+        rc = upload_tensor(&u, &dev->final_norm, host->final_norm, H, host->dtype, err);
     for (int l = 0; !rc && l < c->n_layers; l++) {
         const layer_weights *h = &host->layers[l];
         layer_weights *d = &dev->layers[l];
@@ -84,13 +90,13 @@ int cuda_weights_upload(model_weights *dev, const model_weights *host, const mod
             {&d->up, h->up, inter * H},         {&d->down, h->down, H * inter},
         };
         for (size_t i = 0; !rc && i < sizeof t / sizeof t[0]; i++)
-            rc = upload_tensor(&u, t[i].dst, t[i].src, t[i].n, err);
+            rc = upload_tensor(&u, t[i].dst, t[i].src, t[i].n, host->dtype, err);
     }
     dev->bytes = u.bytes;
     CUDA_CHECK(cudaDeviceSynchronize());
     unsigned long long oor = 0;
     CUDA_CHECK(cudaMemcpy(&oor, u.d_oor, sizeof oor, cudaMemcpyDeviceToHost));
-    dev->out_of_fp16_range = oor;
+    dev->out_of_fp16_range = oor + (host->dtype == VB_W_F16 ? host->out_of_fp16_range : 0);
     if (u.staging)
         CUDA_CHECK(cudaFree(u.staging));
     CUDA_CHECK(cudaFree(u.d_oor));

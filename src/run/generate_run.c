@@ -375,6 +375,8 @@ static int phase_engine(run_state *r, vb_err *err)
     r->b = r->rb.b;
     if (code)
         goto done;
+    if (r->rb.cuda) /* on the GPU now; give the host memory back */
+        model_weights_free(&r->w);
 
     /* The activations first, so the KV cache gets what remains. */
     what = "forward pass";
@@ -917,7 +919,10 @@ int generate_run(const generate_options *o, const vb_dist *d)
     if ((code = phase_shard(&r, &err)))
         goto out;
 
-    if (model_load_cpu(&r.w, &r.cfg, &r.plan, o->model_dir, &err))
+    /* fp16 on the host for the GPU: half the memory, and the same values
+     * the device gets. */
+    if (model_load_host(&r.w, &r.cfg, &r.plan, o->model_dir,
+                        run_backend_wants_cuda(o) ? VB_W_F16 : VB_W_F32, &err))
         code = 1;
     if ((code = agree(&r, code, "loading weights", &err)))
         goto out;

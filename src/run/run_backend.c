@@ -18,7 +18,7 @@
 #include "cuda/cuda_device.h"
 #endif
 
-static bool want_cuda(const generate_options *o)
+bool run_backend_wants_cuda(const generate_options *o)
 {
 #if VB_HAVE_CUDA
     if (o->device == VB_DEVICE_CPU)
@@ -46,7 +46,7 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
         return VB_EXIT_USAGE;
     }
 #endif
-    rb->cuda = want_cuda(o);
+    rb->cuda = run_backend_wants_cuda(o);
     if (!rb->cuda) {
         rb->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : 0, d->tp_comm,
                                    d->local_size);
