@@ -33,7 +33,7 @@ cd "$dir" || exit 1
 # Rows reach the journal's file every 0.2 s here (5 s by default), so that
 # short runs have something on disk to lose.
 export VB_JOURNAL_FLUSH_SECONDS=0.2
-args=(generate --model model --input in.h5 --tp 2 --temperature 0.7 --seed 11
+args=(generate --model model --input in.h5 --device cpu --tp 2 --temperature 0.7 --seed 11
       --max-new-tokens 24 --max-batch 32)
 t0=$(date +%s%N)
 run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output ref.h5
