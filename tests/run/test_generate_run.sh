@@ -30,7 +30,7 @@ cd "$dir" || exit 1
 cols() { h5dump -d /output_ids -d /index -d /finish_reason -d /completion_tokens -d /id "$1" | tail -n +2; }
 n_rows() { h5dump -H -d /index "$1" | grep -o 'SIMPLE { ( [0-9]*' | grep -o '[0-9]*$'; }
 
-greedy=(--model model --input in.h5 --temperature 0 --repetition-penalty 1.3 --max-new-tokens 16)
+greedy=(--device cpu --model model --input in.h5 --temperature 0 --repetition-penalty 1.3 --max-new-tokens 16)
 run_capture "$vb" generate "${greedy[@]}" --output g_tp1.h5
 check "greedy tp 1 exits 0" [ "$rc" -eq 0 ]
 run_capture "$mpirun" -np 2 "$vb" generate "${greedy[@]}" --tp 2 --output g_tp2.h5
@@ -46,7 +46,7 @@ check "greedy generated tokens" contains "$(h5dump -d /completion_tokens g_tp1.h
 check "empty row is an error row" contains "$(h5dump -d /error g_tp1.h5)" "empty prompt"
 check "attributes record tp and dp" [ "$(h5dump -a /dp g_dp2.h5 | grep -c '(0): 2')" -eq 1 ]
 
-seeded=(--model model --input in.h5 --temperature 0.8 --seed 7 --max-new-tokens 24)
+seeded=(--device cpu --model model --input in.h5 --temperature 0.8 --seed 7 --max-new-tokens 24)
 run_capture "$vb" generate "${seeded[@]}" --output s_dp1.h5
 check "seeded dp 1 exits 0" [ "$rc" -eq 0 ]
 run_capture "$mpirun" -np 2 "$vb" generate "${seeded[@]}" --tp 1 --output s_dp2.h5
@@ -98,7 +98,7 @@ check "missing model: names rank and phase" contains "$err" "rank 0: model confi
 
 printf 'Hello world\nThe capital of France is\n' >p.txt
 "$vb" pack p.txt p.h5 >/dev/null 2>&1
-text=(--model model --input p.h5 --temperature 0.8 --seed 5 --max-new-tokens 12)
+text=(--device cpu --model model --input p.h5 --temperature 0.8 --seed 5 --max-new-tokens 12)
 run_capture "$vb" generate "${text[@]}" --output p_tp1.h5
 check "text prompts: exit 0" [ "$rc" -eq 0 ]
 check "text prompts: every row" [ "$(n_rows p_tp1.h5)" = 2 ]
@@ -118,7 +118,7 @@ else
     check "--chat prompts are longer (template)" \
         [ "$(h5dump -d /prompt_tokens p_chat.h5 | tail -n +2)" != "$(h5dump -d /prompt_tokens p_tp1.h5 | tail -n +2)" ]
     mkdir model_notok && cp model/config.json model/generation_config.json model/model.safetensors model_notok/
-    run_capture "$vb" generate --model model_notok --input p.h5 --output p_notok.h5
+    run_capture "$vb" generate --device cpu --model model_notok --input p.h5 --output p_notok.h5
     check "text prompts without tokenizer.json: exit 2" [ "$rc" -eq 2 ]
     check "text prompts without tokenizer.json: names the phase" contains "$err" "tokenizer"
     run_capture "$vb" generate "${greedy[@]}" --model model_notok --output g_notok.h5
@@ -138,7 +138,7 @@ check "--logprobs: same top ids at tp 2" \
 # Stop with SIGTERM once work has started, then resume with dp 2: the same
 # rows as an uninterrupted run, nothing lost or doubled.
 "$make_input" long.h5 16 300 || exit 1
-long=(--model model --input long.h5 --temperature 0.8 --seed 11 --max-new-tokens 700 --ignore-eos --max-batch 4)
+long=(--device cpu --model model --input long.h5 --temperature 0.8 --seed 11 --max-new-tokens 700 --ignore-eos --max-batch 4)
 run_capture "$vb" generate "${long[@]}" --output l_ref.h5
 check "long reference run exits 0" [ "$rc" -eq 0 ]
 "$vb" generate "${long[@]}" --output l_cut.h5 2>stop.err &
