@@ -22,6 +22,8 @@
 #include "io/run_settings.h"
 #include "io/shard.h"
 #include "model/model_load.h"
+#include "dist/mpi_check.h"
+#include "dist/watchdog.h"
 #include "run/run_backend.h"
 #include "run/run_collect.h"
 #include "run/run_prompts.h"
@@ -40,6 +42,7 @@
 #define RUN_SEND_INTERVAL_S 1.0     /* leaders send finished rows at most this often */
 #define RUN_PROGRESS_INTERVAL_S 5.0
 #define RUN_KV_MEMORY_FRACTION 0.25 /* of the node's memory, shared by its ranks */
+#define RUN_FIRST_STEP_TIMEOUT_FACTOR 4.0 /* the first step also warms up caches and kernels */
 
 /* One (row, sample) of this group: a scheduler sequence with id = its index. */
 typedef struct gen_seq {
@@ -137,6 +140,18 @@ static void die(const run_state *r, const char *phase, long step, const vb_err *
             r->d->world_rank, r->d->dp_rank, phase, step, err->msg);
     fflush(stderr);
     vb_dist_abort(VB_EXIT_FAILURE);
+}
+
+/* The watchdog's last act on rank 0: every finished row to disk. The main
+ * thread is blocked in a collective then, not inside the journal. */
+static void rescue_journal(void *ctx)
+{
+    run_state *r = ctx;
+    vb_err err;
+    if (r->journal && vb_journal_flush(r->journal, &err))
+        vb_error("saving the journal: %s", err.msg);
+    else
+        vb_info("finished rows are saved in %s.journal: rerun with --resume", r->o->output);
 }
 
 static bool is_eos(const run_state *r, int32_t tok)
@@ -640,10 +655,13 @@ static bool run_loop(run_state *r)
     bool stopped = false;
 
     while (!sched_idle(&r->sched)) {
+        /* each step must end within --collective-timeout (a hung rank
+         * would leave the group blocked in its collectives) */
+        vb_watchdog_arm("an engine step", step);
         /* a stop request: the whole group stops at the same step */
         int stop = vb_stop_requested() ? 1 : 0, any = stop;
         if (r->d->tp > 1)
-            MPI_Allreduce(&stop, &any, 1, MPI_INT, MPI_MAX, r->d->tp_comm);
+            MPI_CHECK(MPI_Allreduce(&stop, &any, 1, MPI_INT, MPI_MAX, r->d->tp_comm));
         if (any) {
             stopped = true;
             break;
@@ -742,6 +760,8 @@ static bool run_loop(run_state *r)
         progress(r, &last_progress, false);
         step++;
     }
+    /* rank 0 may now wait for slower groups: a legitimate wait */
+    vb_watchdog_disarm();
     free(srows);
     free(lp);
     free(res);
@@ -934,9 +954,16 @@ int generate_run(const generate_options *o, const vb_dist *d)
 
     if (r.root)
         run_collector_init(&r.coll, MPI_COMM_WORLD, &r.done, r.journal, d->dp - 1);
+    if (vb_watchdog_start(o->collective_timeout, RUN_FIRST_STEP_TIMEOUT_FACTOR)) {
+        vb_err_set(&err, "cannot start the watchdog thread");
+        die(&r, "starting the watchdog", 0, &err);
+    }
+    if (r.root && r.journal) /* if the job must end, finished rows first */
+        vb_watchdog_set_rescue(rescue_journal, &r);
     double last_progress = 0;
     bool stopped = run_loop(&r);
     code = phase_finish(&r, stopped, &err);
+    vb_watchdog_stop();
     progress(&r, &last_progress, true);
 out:
     cleanup(&r);

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Never hang, never lose finished work (issue #9), on the CPU backend under
+# mpirun -np 2 (tp 2): one non-zero rank is stopped with SIGSTOP (a hang)
+# or killed with SIGKILL (a lost node) mid-run. The whole job must end
+# within --collective-timeout + 10 s with a message, leave no process
+# behind, and a --resume must complete the output equal to an uninterrupted
+# run.
+#
+# usage: test_faults.sh VOLTBATCH MPIRUN MAKE_TINY_MODEL MAKE_IDS_INPUT
+# shellcheck disable=SC2154  # rc and err are set by run_capture in tests/lib.sh
+set -u
+vb=$1
+mpirun=$2
+make_model=$3
+make_input=$4
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+python3 -c 'import h5py' 2>/dev/null || { echo "SKIP: python3 with h5py needed"; exit 77; }
+dir=$(mktemp -d)
+out_h5="$dir/run.h5"
+pattern="^$vb generate.* --output $out_h5"
+trap 'pkill -9 -f "$pattern" 2>/dev/null; rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+"$make_model" model >/dev/null && "$make_input" in.h5 1500 300 || exit 1
+export VB_JOURNAL_FLUSH_SECONDS=0.2
+timeout_s=3
+args=(generate --device cpu --model model --input in.h5 --tp 2 --temperature 0.7 --seed 3
+      --max-new-tokens 24 --max-batch 32 --collective-timeout "$timeout_s")
+run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --output ref.h5
+check "uninterrupted run exits 0" [ "$rc" -eq 0 ]
+
+journal_bytes() { if [ -e "$out_h5.journal" ]; then stat -c %s "$out_h5.journal"; else echo 0; fi; }
+rank_pid() { # the pid of world rank $1 among this test's ranks
+    for p in $(pgrep -f "$pattern"); do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1" && echo "$p"
+    done
+}
+same_as_ref() {
+    python3 - ref.h5 "$out_h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+ia, ib = a["index"][:], b["index"][:]
+ok = len(ib) == len(set(ib.tolist())) and sorted(ia.tolist()) == sorted(ib.tolist())
+pos = {int(i): k for k, i in enumerate(ia)}
+ok = ok and all(np.array_equal(a["output_ids"][pos[int(i)]], b["output_ids"][k])
+                for k, i in enumerate(ib))
+print("same" if ok else "different")
+PY
+}
+
+fault() { # NAME SIGNAL
+    local name=$1 sig=$2 resume=()
+    [ -e "$out_h5.journal" ] && resume=(--resume)
+    "$mpirun" -np 2 "$vb" "${args[@]}" --output "$out_h5" "${resume[@]}" >"$name.log" 2>&1 &
+    local launcher=$! before
+    before=$(journal_bytes)
+    for _ in $(seq 400); do
+        [ "$(journal_bytes)" -gt "$((before + 2000))" ] && break
+        sleep 0.05
+    done
+    local victim t0 t1
+    victim=$(rank_pid 1)
+    t0=$(date +%s)
+    kill "-$sig" "$victim"
+    wait "$launcher"
+    local status=$?
+    t1=$(date +%s)
+    echo "$name: rank 1 (pid $victim) got SIG$sig; the job ended after $((t1 - t0)) s with status $status"
+    check "$name: the job ended with an error status" [ "$status" -ne 0 ]
+    check "$name: within --collective-timeout + 10 s" [ $((t1 - t0)) -le $((timeout_s + 10)) ]
+    check "$name: no rank left behind" bash -c "! pgrep -f '$pattern' >/dev/null"
+    check "$name: some rows were saved first" [ "$(journal_bytes)" -gt 0 ]
+}
+
+fault hang STOP
+check "hang: the message names the rank, step and phase" \
+    grep -q "rank 0: no progress for .* at step" hang.log
+fault lost KILL
+check "lost: the message names the lost rank" grep -qE "rank 1 .*(signal 9|Killed)" lost.log
+
+run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --output "$out_h5" --resume
+check "--resume after the faults exits 0" [ "$rc" -eq 0 ]
+check "resumed output equals the uninterrupted run" [ "$(same_as_ref)" = same ]
+summary
