@@ -1,6 +1,7 @@
 /* CPU or CUDA backend for `generate`; see run_backend.h. */
 #include "run/run_backend.h"
 
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,9 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
     }
 #endif
     rb->cuda = run_backend_wants_cuda(o);
+    char host[MPI_MAX_PROCESSOR_NAME] = "?";
+    int host_len = 0;
+    MPI_Get_processor_name(host, &host_len);
     if (!rb->cuda) {
         rb->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : 0, d->tp_comm,
                                    d->local_size);
@@ -54,6 +58,8 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
             vb_err_set(err, "cannot create the CPU backend (out of memory)");
             return 1;
         }
+        vb_info("rank %d on %s (tp %d/%d, dp %d/%d): CPU backend, %d threads", d->world_rank,
+                host, d->tp_rank, d->tp, d->dp_rank, d->dp, cpu_backend_threads(rb->b));
         return 0;
     }
 #if VB_HAVE_CUDA
@@ -64,8 +70,8 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
     struct cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
     snprintf(rb->gpu_name, sizeof rb->gpu_name, "%s", prop.name);
-    vb_info("rank %d (tp %d/%d, dp %d/%d): GPU %d %s, PCI %s", d->world_rank, d->tp_rank, d->tp,
-            d->dp_rank, d->dp, dev, prop.name, bus);
+    vb_info("rank %d on %s (tp %d/%d, dp %d/%d): GPU %d %s, PCI %s", d->world_rank, host,
+            d->tp_rank, d->tp, d->dp_rank, d->dp, dev, prop.name, bus);
     rb->nccl = cuda_nccl_comm_create(d);
     rb->b = cuda_backend_create((ncclComm_t)rb->nccl, err);
     if (!rb->b)

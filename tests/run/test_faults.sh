@@ -29,6 +29,12 @@ args=(generate --device cpu --model model --input in.h5 --tp 2 --temperature 0.7
 run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --output ref.h5
 check "uninterrupted run exits 0" [ "$rc" -eq 0 ]
 
+# Ranks as on two nodes: MPI over TCP only (no shared memory), same rows.
+run_capture "$mpirun" --mca btl tcp,self -np 2 "$vb" "${args[@]}" --output tcp.h5
+check "over TCP (--mca btl tcp,self): exits 0" [ "$rc" -eq 0 ]
+check "over TCP: a start-up line per rank with host and tp/dp position" \
+    bash -c "[ \$(grep -c 'on .* (tp [01]/2, dp 0/1): CPU backend' <<<\"\$1\") -eq 2 ]" _ "$err"
+
 journal_bytes() { if [ -e "$out_h5.journal" ]; then stat -c %s "$out_h5.journal"; else echo 0; fi; }
 rank_pid() { # the pid of world rank $1 among this test's ranks
     for p in $(pgrep -f "$pattern"); do
@@ -71,6 +77,8 @@ fault() { # NAME SIGNAL
     check "$name: no rank left behind" bash -c "! pgrep -f '$pattern' >/dev/null"
     check "$name: some rows were saved first" [ "$(journal_bytes)" -gt 0 ]
 }
+
+check "over TCP: same output as shared memory" [ "$(out_h5=tcp.h5 same_as_ref)" = same ]
 
 fault hang STOP
 check "hang: the message names the rank, step and phase" \
