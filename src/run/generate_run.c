@@ -106,6 +106,7 @@ typedef struct run_state {
     int64_t tokens_sampled;     /* by this group, for the progress line */
     run_collector coll;         /* rank 0 */
     double t_start;             /* Unix seconds */
+    double t_engine;            /* when the step loop started (loading done) */
     char model_path[PATH_MAX];
 } run_state;
 
@@ -776,13 +777,18 @@ static bool run_loop(run_state *r)
 static int write_report(const run_state *r, const char *path, double elapsed, bool complete,
                         vb_err *err)
 {
-    json_t *j = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:{s:I, s:I, s:I, s:f, s:I}}",
+    double engine = wall_now() - r->t_engine;
+    json_t *j = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, "
+                          "s:{s:I, s:I, s:I, s:f, s:I}}",
                           "model", r->model_path, "tp", r->d->tp, "dp", r->d->dp,
                           "input_rows", (json_int_t)r->in.n_rows,
                           "rows_done", (json_int_t)r->done.n_done,
                           "rows_this_run", (json_int_t)r->coll.rows_new,
                           "generated_tokens", (json_int_t)r->coll.tokens_new,
+                          "prompt_tokens", (json_int_t)r->coll.prompt_tokens_new,
                           "elapsed_s", elapsed,
+                          "load_s", r->t_engine - r->t_start,
+                          "engine_s", engine,
                           "generated_tokens_per_s", elapsed > 0 ? r->coll.tokens_new / elapsed : 0.0,
                           "complete", complete,
                           "group0", "steps", (json_int_t)r->sched.stats.steps,
@@ -961,6 +967,7 @@ int generate_run(const generate_options *o, const vb_dist *d)
     if (r.root && r.journal) /* if the job must end, finished rows first */
         vb_watchdog_set_rescue(rescue_journal, &r);
     double last_progress = 0;
+    r.t_engine = wall_now();
     bool stopped = run_loop(&r);
     code = phase_finish(&r, stopped, &err);
     vb_watchdog_stop();

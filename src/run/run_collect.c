@@ -48,6 +48,7 @@ static int file_row(void *ctx, const vb_output_row *row, vb_err *err)
         return -1;
     c->rows_new++;
     c->tokens_new += row->completion_tokens;
+    c->prompt_tokens_new += row->prompt_tokens;
     return 0;
 }
 

@@ -34,6 +34,7 @@ typedef struct run_collector {
     bool stopped;           /* a group reported it stopped early */
     int64_t rows_new;       /* rows finished in this run (not resumed ones) */
     int64_t tokens_new;     /* their completion tokens */
+    int64_t prompt_tokens_new; /* and their prompt tokens */
 } run_collector;
 
 void run_collector_init(run_collector *c, MPI_Comm comm, vb_results *done, vb_journal *journal,
