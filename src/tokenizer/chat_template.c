@@ -1,0 +1,242 @@
+/* The three chat templates as C (chat_template.h). Each renderer follows its
+ * Jinja source line by line; the comments name the Jinja construct where the
+ * text is not obvious (trim, strip, default system prompt). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/chat_template.h"
+
+#define QWEN_DEFAULT_SYSTEM "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} sbuf;
+
+static void put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t c = b->cap ? b->cap * 2 : 256;
+        while (c < b->n + n + 1)
+            c *= 2;
+        char *p = realloc(b->p, c);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = c;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
+
+/* Python str.strip() whitespace (Jinja's trim and .strip() call it). */
+static size_t space_len(const unsigned char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (s[0] == ' ' || (s[0] >= 0x09 && s[0] <= 0x0D) || (s[0] >= 0x1C && s[0] <= 0x1F))
+        return 1;
+    if (n >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0))
+        return 2;
+    if (n >= 3 && s[0] == 0xE1 && s[1] == 0x9A && s[2] == 0x80)
+        return 3;
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x80 && ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
+        return 3;
+    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0x9F)
+        return 3;
+    if (n >= 3 && s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80)
+        return 3;
+    return 0;
+}
+
+static void put_stripped(sbuf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strlen(str), st = 0, l;
+    while ((l = space_len(s + st, n - st)) > 0)
+        st += l;
+    size_t end = n;
+    for (;;) { /* trailing: try each suffix width */
+        size_t w = 0;
+        for (size_t k = 1; k <= 3 && k <= end - st && !w; k++)
+            if (space_len(s + end - k, k) == k)
+                w = k;
+        if (!w)
+            break;
+        end -= w;
+    }
+    put(b, str + st, end - st);
+}
+
+int chat_template_by_name(const char *name, chat_template_kind *out, vb_err *err)
+{
+    if (strcmp(name, "chatml") == 0 || strcmp(name, "qwen") == 0)
+        *out = CHAT_TEMPLATE_CHATML;
+    else if (strcmp(name, "llama3") == 0)
+        *out = CHAT_TEMPLATE_LLAMA3;
+    else if (strcmp(name, "llama2") == 0 || strcmp(name, "mistral") == 0)
+        *out = CHAT_TEMPLATE_LLAMA2;
+    else
+        return vb_err_set(err, "--chat-template: '%s' is not a template we know (chatml, llama3, llama2)", name);
+    return 0;
+}
+
+chat_template_kind chat_template_detect(const tokenizer *tok)
+{
+    const char *t = tokenizer_chat_template_text(tok);
+    if (!t)
+        return CHAT_TEMPLATE_NONE;
+    if (strstr(t, "<|im_start|>"))
+        return CHAT_TEMPLATE_CHATML;
+    if (strstr(t, "<|start_header_id|>"))
+        return CHAT_TEMPLATE_LLAMA3;
+    if (strstr(t, "[INST]"))
+        return CHAT_TEMPLATE_LLAMA2;
+    return CHAT_TEMPLATE_NONE;
+}
+
+const char *chat_template_name(chat_template_kind kind)
+{
+    switch (kind) {
+    case CHAT_TEMPLATE_CHATML: return "chatml";
+    case CHAT_TEMPLATE_LLAMA3: return "llama3";
+    case CHAT_TEMPLATE_LLAMA2: return "llama2";
+    default: return "none";
+    }
+}
+
+static void render_chatml(const tokenizer *tok, const chat_message *m, size_t n, const char *system, sbuf *b)
+{
+    /* Qwen2.5: a first system message, else the default system prompt (only
+     * when the model's template has one). */
+    const char *tmpl = tokenizer_chat_template_text(tok);
+    size_t i = 0;
+    const char *sys = NULL;
+    if (n && strcmp(m[0].role, "system") == 0) {
+        sys = m[0].content;
+        i = 1;
+    } else if (system) {
+        sys = system;
+    } else if (tmpl && strstr(tmpl, QWEN_DEFAULT_SYSTEM)) {
+        sys = QWEN_DEFAULT_SYSTEM;
+    }
+    if (sys) {
+        puts_(b, "<|im_start|>system\n");
+        puts_(b, sys);
+        puts_(b, "<|im_end|>\n");
+    }
+    for (; i < n; i++) {
+        puts_(b, "<|im_start|>");
+        puts_(b, m[i].role);
+        puts_(b, "\n");
+        puts_(b, m[i].content);
+        puts_(b, "<|im_end|>\n");
+    }
+    puts_(b, "<|im_start|>assistant\n");
+}
+
+static void render_llama3(const tokenizer *tok, const chat_message *m, size_t n, const char *system, sbuf *b)
+{
+    const char *bos = tokenizer_bos_token(tok);
+    puts_(b, bos ? bos : "<|begin_of_text|>");
+    if (system && !(n && strcmp(m[0].role, "system") == 0)) {
+        puts_(b, "<|start_header_id|>system<|end_header_id|>\n\n");
+        put_stripped(b, system);
+        puts_(b, "<|eot_id|>");
+    }
+    for (size_t i = 0; i < n; i++) {
+        puts_(b, "<|start_header_id|>");
+        puts_(b, m[i].role);
+        puts_(b, "<|end_header_id|>\n\n");
+        put_stripped(b, m[i].content); /* message['content'] | trim */
+        puts_(b, "<|eot_id|>");
+    }
+    puts_(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+static int render_llama2(const tokenizer *tok, const chat_message *m, size_t n, const char *system, sbuf *b,
+                         vb_err *err)
+{
+    const char *bos = tokenizer_bos_token(tok), *eos = tokenizer_eos_token(tok);
+    size_t i = 0;
+    const char *sys = system;
+    if (n && strcmp(m[0].role, "system") == 0) {
+        sys = m[0].content;
+        i = 1;
+    }
+    for (size_t k = 0; i < n; i++, k++) {
+        bool user = strcmp(m[i].role, "user") == 0;
+        if (user != (k % 2 == 0))
+            return vb_err_set(err, "chat template llama2: roles must alternate user/assistant (message %zu is '%s')",
+                              i, m[i].role);
+        if (user) {
+            puts_(b, bos ? bos : "<s>");
+            puts_(b, "[INST] ");
+            if (k == 0 && sys) {
+                /* '<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content, then .strip() */
+                sbuf c = {0};
+                puts_(&c, "<<SYS>>\n");
+                puts_(&c, sys);
+                puts_(&c, "\n<</SYS>>\n\n");
+                puts_(&c, m[i].content);
+                if (c.oom)
+                    return vb_err_set(err, "out of memory");
+                put_stripped(b, c.p);
+                free(c.p);
+            } else {
+                put_stripped(b, m[i].content);
+            }
+            puts_(b, " [/INST]");
+        } else {
+            puts_(b, " ");
+            put_stripped(b, m[i].content);
+            puts_(b, " ");
+            puts_(b, eos ? eos : "</s>");
+        }
+    }
+    return 0;
+}
+
+int chat_render(const tokenizer *tok, chat_template_kind kind, const chat_message *msgs, size_t n,
+                const char *system, char **out, size_t *out_len, vb_err *err)
+{
+    sbuf b = {0};
+    puts_(&b, "");
+    int rc = 0;
+    switch (kind) {
+    case CHAT_TEMPLATE_CHATML: render_chatml(tok, msgs, n, system, &b); break;
+    case CHAT_TEMPLATE_LLAMA3: render_llama3(tok, msgs, n, system, &b); break;
+    case CHAT_TEMPLATE_LLAMA2: rc = render_llama2(tok, msgs, n, system, &b, err); break;
+    default: rc = vb_err_set(err, "no chat template: the model's tokenizer_config.json has none we recognise; "
+                                  "name one with --chat-template chatml|llama3|llama2");
+    }
+    if (rc == 0 && b.oom)
+        rc = vb_err_set(err, "out of memory rendering a chat");
+    if (rc < 0) {
+        free(b.p);
+        return -1;
+    }
+    *out = b.p;
+    *out_len = b.n;
+    return 0;
+}
+
+int chat_encode(const tokenizer *tok, chat_template_kind kind, const chat_message *msgs, size_t n,
+                const char *system, tok_ids *ids, vb_err *err)
+{
+    char *text;
+    size_t len;
+    if (chat_render(tok, kind, msgs, n, system, &text, &len, err) < 0)
+        return -1;
+    int rc = tokenizer_encode(tok, text, len, false, ids, err);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,202 @@
+/* BPE merges on one pre-token, by rank, with a binary heap.
+ *
+ * The word starts as one symbol per character (or byte), each holding a token
+ * id, linked to its neighbours. Every adjacent pair that has a merge goes on a
+ * heap keyed by (rank, position), the same order HF tokenizers uses. Popping
+ * the lowest merge joins two symbols and pushes at most two new pairs, so a
+ * word of n symbols costs O(n log n): a 1 MB run of one character is fine. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/tok_internal.h"
+
+int tok_ids_push(tok_ids *v, int32_t id)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        int32_t *p = realloc(v->ids, cap * sizeof *p);
+        if (!p)
+            return -1;
+        v->ids = p;
+        v->cap = cap;
+    }
+    v->ids[v->n++] = id;
+    return 0;
+}
+
+typedef struct heap_item {
+    int32_t rank;
+    uint32_t pos;      /* left symbol */
+    int32_t left, right; /* ids when pushed; a stale item no longer matches */
+} heap_item;
+
+typedef struct bpe_heap {
+    heap_item *a;
+    size_t n, cap;
+    bool on_stack; /* a is the caller's small array: copy out, never realloc */
+} bpe_heap;
+
+static bool item_less(const heap_item *x, const heap_item *y)
+{
+    return x->rank != y->rank ? x->rank < y->rank : x->pos < y->pos;
+}
+
+static int heap_push(bpe_heap *h, heap_item it)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 64;
+        heap_item *p = h->on_stack ? malloc(cap * sizeof *p) : realloc(h->a, cap * sizeof *p);
+        if (!p)
+            return -1;
+        if (h->on_stack)
+            memcpy(p, h->a, h->n * sizeof *p);
+        h->on_stack = false;
+        h->a = p;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0 && item_less(&it, &h->a[(i - 1) / 2])) {
+        h->a[i] = h->a[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->a[i] = it;
+    return 0;
+}
+
+static heap_item heap_pop(bpe_heap *h)
+{
+    heap_item top = h->a[0], last = h->a[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && item_less(&h->a[c + 1], &h->a[c]))
+            c++;
+        if (!item_less(&h->a[c], &last))
+            break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n)
+        h->a[i] = last;
+    return top;
+}
+
+typedef struct bpe_sym {
+    int32_t id;
+    int32_t prev, next; /* -1 at the ends */
+} bpe_sym;
+
+/* Initial symbols: byte-level words are bytes; SentencePiece words are
+ * characters, falling back to <0xNN> byte pieces or unk when a character
+ * is not in the vocabulary. */
+static int initial_symbols(const tokenizer *tok, const char *w, size_t n, bpe_sym *sym, size_t *ns)
+{
+    size_t k = 0;
+    if (tok->byte_level) {
+        for (size_t i = 0; i < n; i++) {
+            int32_t id = tok->byte_id[(unsigned char)w[i]];
+            if (id < 0)
+                return -1;
+            sym[k++].id = id;
+        }
+        *ns = k;
+        return 0;
+    }
+    bool last_unk = false;
+    for (size_t i = 0; i < n;) {
+        int len = tok_utf8_seq_len((unsigned char)w[i]);
+        if (len == 0 || i + (size_t)len > n)
+            len = 1;
+        int32_t id = tok_str_map_get(&tok->vocab, w + i, (size_t)len);
+        if (id >= 0) {
+            sym[k++].id = id;
+            last_unk = false;
+        } else {
+            bool all_bytes = tok->byte_fallback;
+            for (int b = 0; b < len && all_bytes; b++)
+                all_bytes = tok->byte_id[(unsigned char)w[i + (size_t)b]] >= 0;
+            if (all_bytes) {
+                for (int b = 0; b < len; b++)
+                    sym[k++].id = tok->byte_id[(unsigned char)w[i + (size_t)b]];
+                last_unk = false;
+            } else if (tok->unk_id >= 0) {
+                if (!(tok->fuse_unk && last_unk))
+                    sym[k++].id = tok->unk_id;
+                last_unk = true;
+            } else {
+                return -1;
+            }
+        }
+        i += (size_t)len;
+    }
+    *ns = k;
+    return 0;
+}
+
+int tok_bpe_word(const tokenizer *tok, const char *w, size_t n, tok_ids *out)
+{
+    if (n == 0)
+        return 0;
+    if (tok->ignore_merges) {
+        /* Llama 3: a pre-token that is itself in the vocabulary is one token. */
+        int32_t id = tok_str_map_get(&tok->vocab, w, n);
+        if (id >= 0 && !(tok->flags[id] & TOKF_ADDED))
+            return tok_ids_push(out, id);
+    }
+    bpe_sym small[64];
+    bpe_sym *sym = n <= 64 ? small : malloc(n * sizeof *sym);
+    if (!sym)
+        return -1;
+    size_t ns = 0;
+    int rc = initial_symbols(tok, w, n, sym, &ns);
+    if (rc == 0 && ns > 1) {
+        for (size_t i = 0; i < ns; i++) {
+            sym[i].prev = (int32_t)i - 1;
+            sym[i].next = i + 1 < ns ? (int32_t)i + 1 : -1;
+        }
+        bpe_heap h = {0};
+        heap_item small_heap[64];
+        h.a = small_heap;
+        h.cap = 64;
+        h.on_stack = true;
+        for (size_t i = 0; i + 1 < ns && rc == 0; i++) {
+            const tok_merge *m = tok_pair_map_get(&tok->merges, sym[i].id, sym[i + 1].id);
+            if (m)
+                rc = heap_push(&h, (heap_item){m->rank, (uint32_t)i, sym[i].id, sym[i + 1].id});
+        }
+        while (h.n && rc == 0) {
+            heap_item it = heap_pop(&h);
+            bpe_sym *l = &sym[it.pos];
+            if (l->id != it.left || l->next < 0 || sym[l->next].id != it.right)
+                continue; /* stale: a neighbour merged since this was pushed */
+            const tok_merge *m = tok_pair_map_get(&tok->merges, it.left, it.right);
+            int32_t r = l->next;
+            l->id = m->merged;
+            l->next = sym[r].next;
+            if (l->next >= 0)
+                sym[l->next].prev = (int32_t)it.pos;
+            sym[r].id = -1;
+            if (l->prev >= 0) {
+                const tok_merge *pm = tok_pair_map_get(&tok->merges, sym[l->prev].id, l->id);
+                if (pm)
+                    rc = heap_push(&h, (heap_item){pm->rank, (uint32_t)l->prev, sym[l->prev].id, l->id});
+            }
+            if (l->next >= 0 && rc == 0) {
+                const tok_merge *nm = tok_pair_map_get(&tok->merges, l->id, sym[l->next].id);
+                if (nm)
+                    rc = heap_push(&h, (heap_item){nm->rank, it.pos, l->id, sym[l->next].id});
+            }
+        }
+        if (!h.on_stack)
+            free(h.a);
+        for (int32_t i = 0; i >= 0 && rc == 0; i = sym[i].next)
+            rc = tok_ids_push(out, sym[i].id);
+    } else if (rc == 0 && ns == 1) {
+        rc = tok_ids_push(out, sym[0].id);
+    }
+    if (sym != small)
+        free(sym);
+    return rc;
+}

@@ -1,0 +1,180 @@
+/* Ids -> text, whole (tokenizer_decode) or one id at a time (tok_stream),
+ * plus the small read-only accessors. Each id's bytes are precomputed at
+ * load, so decoding is concatenation plus UTF-8 repair. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/tok_internal.h"
+
+int32_t tokenizer_vocab_size(const tokenizer *tok) { return tok->n_vocab; }
+
+bool tokenizer_is_special(const tokenizer *tok, int32_t id)
+{
+    return id >= 0 && id < tok->n_vocab && (tok->flags[id] & TOKF_SPECIAL);
+}
+
+int32_t tokenizer_token_id(const tokenizer *tok, const char *s)
+{
+    for (size_t i = 0; i < tok->n_added; i++)
+        if (strcmp(tok->added[i].content, s) == 0)
+            return tok->added[i].id;
+    return tok_str_map_get(&tok->vocab, s, strlen(s));
+}
+
+size_t tokenizer_eos_ids(const tokenizer *tok, const int32_t **ids)
+{
+    *ids = tok->eos_ids;
+    return tok->n_eos;
+}
+
+const char *tokenizer_chat_template_text(const tokenizer *tok) { return tok->chat_template; }
+const char *tokenizer_bos_token(const tokenizer *tok) { return tok->bos_token; }
+const char *tokenizer_eos_token(const tokenizer *tok) { return tok->eos_token; }
+
+static int grow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    char *p = realloc(*buf, c);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = c;
+    return 0;
+}
+
+int tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out,
+                     size_t *out_len, vb_err *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= tok->n_vocab || !tok->dec[ids[i]])
+            return vb_err_set(err, "token id %d at position %zu is outside the vocabulary (0..%d)", ids[i], i,
+                              tok->n_vocab - 1);
+        total += tok->dec_len[ids[i]];
+    }
+    char *raw = malloc(total + 1);
+    if (!raw)
+        return vb_err_set(err, "out of memory decoding %zu ids", n);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (skip_special && (tok->flags[ids[i]] & TOKF_SPECIAL))
+            continue;
+        memcpy(raw + o, tok->dec[ids[i]], tok->dec_len[ids[i]]);
+        o += tok->dec_len[ids[i]];
+    }
+    size_t start = 0;
+    if (tok->dec_kind == DEC_SENTENCEPIECE) /* the Strip decoder, once on the fused text */
+        while ((int)start < tok->sp_strip_start && start < o && raw[start] == ' ')
+            start++;
+    *out = tok_utf8_lossy(raw + start, o - start, out_len);
+    free(raw);
+    return *out ? 0 : vb_err_set(err, "out of memory decoding %zu ids", n);
+}
+
+void tok_stream_init(tok_stream *s, const tokenizer *tok, bool skip_special)
+{
+    memset(s, 0, sizeof *s);
+    s->tok = tok;
+    s->skip_special = skip_special;
+}
+
+/* Emits the complete characters of pending+bytes, keeping an unfinished one. */
+static long emit(tok_stream *s, const char *bytes, size_t n, char **buf, size_t *len, size_t *cap, bool final)
+{
+    size_t before = *len;
+    if (grow(buf, cap, *len + 3 * (s->n_pending + n) + 1) < 0)
+        return -1;
+    unsigned char tmp[16];
+    size_t i = 0;
+    /* First finish the pending character, byte by byte. */
+    while (s->n_pending && i <= n) {
+        int want = tok_utf8_seq_len(s->pending[0]);
+        if ((size_t)want == s->n_pending) {
+            memcpy(tmp, s->pending, s->n_pending);
+            size_t ok = tok_utf8_check((char *)tmp, s->n_pending);
+            if (ok == s->n_pending) {
+                memcpy(*buf + *len, tmp, s->n_pending);
+                *len += s->n_pending;
+            } else {
+                memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
+                *len += 3;
+            }
+            s->n_pending = 0;
+            break;
+        }
+        if (i == n)
+            break;
+        unsigned char c = (unsigned char)bytes[i];
+        if ((c & 0xC0) != 0x80) { /* the character was cut short */
+            memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
+            *len += 3;
+            s->n_pending = 0;
+            break;
+        }
+        s->pending[s->n_pending++] = c;
+        i++;
+    }
+    while (i < n) {
+        unsigned char c = (unsigned char)bytes[i];
+        int want = tok_utf8_seq_len(c);
+        if (want == 1) {
+            (*buf)[(*len)++] = (char)c;
+            i++;
+        } else if (want == 0) {
+            memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
+            *len += 3;
+            i++;
+        } else if (i + (size_t)want > n) { /* keep it for the next token */
+            memcpy(s->pending, bytes + i, n - i);
+            s->n_pending = n - i;
+            i = n;
+        } else {
+            size_t ok = tok_utf8_check(bytes + i, (size_t)want);
+            if (ok == (size_t)want) {
+                memcpy(*buf + *len, bytes + i, (size_t)want);
+                *len += (size_t)want;
+                i += (size_t)want;
+            } else {
+                memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
+                *len += 3;
+                i += ok ? ok : 1;
+            }
+        }
+    }
+    if (final && s->n_pending) {
+        memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
+        *len += 3;
+        s->n_pending = 0;
+    }
+    (*buf)[*len] = 0;
+    return (long)(*len - before);
+}
+
+long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t *cap)
+{
+    const tokenizer *tok = s->tok;
+    if (id < 0 || id >= tok->n_vocab || !tok->dec[id])
+        return -1;
+    if (s->skip_special && (tok->flags[id] & TOKF_SPECIAL))
+        return grow(buf, cap, *len + 1) < 0 ? -1 : 0;
+    const char *b = tok->dec[id];
+    size_t n = tok->dec_len[id];
+    if (!s->started && tok->dec_kind == DEC_SENTENCEPIECE) {
+        for (int k = 0; k < tok->sp_strip_start && n && *b == ' '; k++) {
+            b++;
+            n--;
+        }
+    }
+    if (tok->dec_len[id])
+        s->started = true;
+    return emit(s, b, n, buf, len, cap, false);
+}
+
+long tok_stream_finish(tok_stream *s, char **buf, size_t *len, size_t *cap)
+{
+    return emit(s, "", 0, buf, len, cap, true);
+}
