@@ -1,40 +1,214 @@
-/* `voltbatch tokenize`: Reads JSON Lines (strings or objects with "text") and writes token ids, one JSON array per line.
- * Not built yet: the options are checked so scripts fail early and the same
- * way they will once it lands (issue #4 (tokenizer)). */
+/* `voltbatch tokenize`: JSON Lines text in, token ids out (or back with
+ * --decode), with the model's own tokenizer and chat template. Users count
+ * and debug prompts with it; tests check the tokenizer from outside with it.
+ *
+ * Each input line is a JSON string, or an object with "text" (or, with
+ * --chat, "messages": [{"role", "content"}...]); with --decode, a JSON array
+ * of ids (or an object with "ids"). Each output line is a JSON array of ids
+ * (a JSON string with --decode). A bad line gives {"error": "line N: ..."}
+ * in its place, so lines stay aligned, and exit status 2 at the end. */
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 #include "util/exit_codes.h"
 
+enum { T_MODEL = 256, T_CHAT, T_DECODE, T_CHAT_TEMPLATE, T_SYSTEM, T_KEEP_SPECIAL, T_HELP };
+
 static const struct option tokenize_options[] = {
-    {"model", required_argument, NULL, 1},
-    {"chat", no_argument, NULL, 2},
-    {"decode", no_argument, NULL, 3},
-    {"chat-template", required_argument, NULL, 4},
-    {"system", required_argument, NULL, 5},
-    {"help", no_argument, NULL, 'h'},
+    {"model", required_argument, NULL, T_MODEL},
+    {"chat", no_argument, NULL, T_CHAT},
+    {"decode", no_argument, NULL, T_DECODE},
+    {"chat-template", required_argument, NULL, T_CHAT_TEMPLATE},
+    {"system", required_argument, NULL, T_SYSTEM},
+    {"keep-special", no_argument, NULL, T_KEEP_SPECIAL},
+    {"help", no_argument, NULL, T_HELP},
     {NULL, 0, NULL, 0},
 };
 
 static void tokenize_help(void)
 {
-    fputs("usage: voltbatch tokenize --model DIR [--chat] [--decode] < in.jsonl\n"
+    fputs("usage: voltbatch tokenize --model DIR [--chat [--chat-template NAME] [--system TEXT]]\n"
+          "                          [--decode [--keep-special]] < in.jsonl > out.jsonl\n"
           "\n"
-          "Reads JSON Lines (strings or objects with \"text\") and writes token ids, one JSON array per line.\n",
+          "Reads JSON Lines from stdin: strings, or objects with \"text\" (with --chat also\n"
+          "\"messages\": [{\"role\", \"content\"}]); writes one JSON array of ids per line.\n"
+          "--decode reads arrays of ids (or objects with \"ids\") and writes strings;\n"
+          "special tokens are skipped unless --keep-special. A bad line gives\n"
+          "{\"error\": ...} in its place and exit status 2.\n",
           stdout);
+}
+
+typedef struct tokenize_ctx {
+    const tokenizer *tok;
+    bool chat, decode, keep_special;
+    chat_template_kind kind;
+    const char *system;
+} tokenize_ctx;
+
+/* One line to one JSON value on stdout; -1 with err on a bad line. */
+static int tokenize_line(const tokenize_ctx *c, json_t *in, vb_err *err)
+{
+    json_t *res = NULL;
+    if (c->decode) {
+        json_t *arr = json_is_object(in) ? json_object_get(in, "ids") : in;
+        if (!json_is_array(arr))
+            return vb_err_set(err, "expected an array of ids (or an object with \"ids\")");
+        size_t n = json_array_size(arr);
+        int32_t *ids = malloc(sizeof(int32_t) * (n ? n : 1));
+        if (!ids)
+            return vb_err_set(err, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            json_t *v = json_array_get(arr, i);
+            json_int_t id = json_integer_value(v);
+            if (!json_is_integer(v) || id < 0 || id >= tokenizer_vocab_size(c->tok)) {
+                free(ids);
+                return vb_err_set(err, "element %zu is not a token id of this tokenizer", i);
+            }
+            ids[i] = (int32_t)id;
+        }
+        char *text = NULL;
+        size_t len = 0;
+        int rc = tokenizer_decode(c->tok, ids, n, !c->keep_special, &text, &len, err);
+        free(ids);
+        if (rc)
+            return -1;
+        res = json_stringn(text, len);
+        free(text);
+    } else {
+        tok_ids ids = {0};
+        int rc = 0;
+        json_t *msgs = json_is_object(in) ? json_object_get(in, "messages") : NULL;
+        const char *text = json_is_string(in) ? json_string_value(in)
+                           : json_is_object(in) ? json_string_value(json_object_get(in, "text"))
+                                                : NULL;
+        if (c->chat && json_is_array(msgs)) {
+            size_t n = json_array_size(msgs);
+            chat_message *m = calloc(n ? n : 1, sizeof *m);
+            if (!m)
+                return vb_err_set(err, "out of memory");
+            for (size_t i = 0; i < n && !rc; i++) {
+                json_t *e = json_array_get(msgs, i);
+                m[i].role = json_string_value(json_object_get(e, "role"));
+                m[i].content = json_string_value(json_object_get(e, "content"));
+                if (!m[i].role || !m[i].content)
+                    rc = vb_err_set(err, "messages[%zu] needs string \"role\" and \"content\"", i);
+            }
+            if (!rc)
+                rc = chat_encode(c->tok, c->kind, m, n, c->system, &ids, err);
+            free(m);
+        } else if (!text) {
+            return vb_err_set(err, "expected a JSON string or an object with \"text\"%s",
+                              c->chat ? " or \"messages\"" : "");
+        } else if (c->chat) {
+            chat_message m = {"user", text};
+            rc = chat_encode(c->tok, c->kind, &m, 1, c->system, &ids, err);
+        } else {
+            rc = tokenizer_encode(c->tok, text, strlen(text), true, &ids, err);
+        }
+        if (rc) {
+            free(ids.ids);
+            return -1;
+        }
+        res = json_array();
+        for (size_t i = 0; res && i < ids.n; i++)
+            json_array_append_new(res, json_integer(ids.ids[i]));
+        free(ids.ids);
+    }
+    if (!res)
+        return vb_err_set(err, "out of memory");
+    char *s = json_dumps(res, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(res);
+    if (!s)
+        return vb_err_set(err, "out of memory");
+    puts(s);
+    free(s);
+    return 0;
 }
 
 int cmd_tokenize(int argc, char **argv)
 {
-    int c;
-    while ((c = cli_next_option("tokenize", argc, argv, tokenize_options)) != -1) {
-        if (c == 'h') {
-            tokenize_help();
-            return VB_EXIT_OK;
+    tokenize_ctx c = {0};
+    const char *model = NULL, *template_name = NULL;
+    int opt;
+    while ((opt = cli_next_option("tokenize", argc, argv, tokenize_options)) != -1) {
+        switch (opt) {
+        case T_MODEL: model = optarg; break;
+        case T_CHAT: c.chat = true; break;
+        case T_DECODE: c.decode = true; break;
+        case T_CHAT_TEMPLATE: template_name = optarg; c.chat = true; break;
+        case T_SYSTEM: c.system = optarg; break;
+        case T_KEEP_SPECIAL: c.keep_special = true; break;
+        case T_HELP:
+        case 'h': tokenize_help(); return VB_EXIT_OK;
+        default: return VB_EXIT_USAGE;
         }
-        if (c == '?')
-            return VB_EXIT_USAGE;
     }
-    return cli_not_built("tokenize", "issue #4 (tokenizer)");
+    if (optind < argc) {
+        cli_usage_error("tokenize", "unexpected argument '%s'", argv[optind]);
+        return VB_EXIT_USAGE;
+    }
+    if (!model) {
+        cli_usage_error("tokenize", "--model DIR is required");
+        return VB_EXIT_USAGE;
+    }
+    if (c.chat && c.decode) {
+        cli_usage_error("tokenize", "--chat and --decode contradict each other");
+        return VB_EXIT_USAGE;
+    }
+    vb_err err = {{0}};
+    tokenizer *tok = tokenizer_load(model, &err);
+    if (!tok) {
+        fprintf(stderr, "voltbatch tokenize: %s\n", err.msg);
+        return VB_EXIT_USAGE;
+    }
+    c.tok = tok;
+    if (c.chat) {
+        if (template_name) {
+            if (chat_template_by_name(template_name, &c.kind, &err)) {
+                fprintf(stderr, "voltbatch tokenize: --chat-template: %s\n", err.msg);
+                tokenizer_free(tok);
+                return VB_EXIT_USAGE;
+            }
+        } else if ((c.kind = chat_template_detect(tok)) == CHAT_TEMPLATE_NONE) {
+            fprintf(stderr, "voltbatch tokenize: %s: no chat template recognised in "
+                            "tokenizer_config.json; name one with --chat-template\n", model);
+            tokenizer_free(tok);
+            return VB_EXIT_USAGE;
+        }
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0, bad = 0;
+    while ((n = getline(&line, &cap, stdin)) != -1) {
+        lineno++;
+        json_error_t je;
+        json_t *in = json_loadb(line, (size_t)n, JSON_DECODE_ANY, &je);
+        int rc = in ? tokenize_line(&c, in, &err) : vb_err_set(&err, "not JSON: %s", je.text);
+        json_decref(in);
+        if (rc) {
+            bad++;
+            char msg[VB_ERR_LEN + 64];
+            snprintf(msg, sizeof msg, "line %ld: %s", lineno, err.msg);
+            fprintf(stderr, "voltbatch tokenize: stdin: %s\n", msg);
+            json_t *e = json_pack("{s:s}", "error", msg);
+            char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+            puts(s ? s : "{\"error\": \"out of memory\"}");
+            free(s);
+            json_decref(e);
+        }
+    }
+    free(line);
+    tokenizer_free(tok);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "voltbatch tokenize: cannot write stdout\n");
+        return VB_EXIT_FAILURE;
+    }
+    return bad ? VB_EXIT_USAGE : VB_EXIT_OK;
 }
