@@ -47,9 +47,8 @@ int forward_init(forward_state *f, vb_backend *b, const model_config *cfg,
         if (!*bufs[i])
             goto oom;
     }
-    f->logits = b->alloc(b, T * (size_t)plan->vocab_local * sizeof(float));
     f->inv_freq = b->alloc(b, (size_t)(cfg->head_dim / 2) * sizeof(float));
-    if (!f->logits || !f->inv_freq)
+    if (!f->inv_freq)
         goto oom;
 
     float *inv = malloc(sizeof(float) * (size_t)(cfg->head_dim / 2));
@@ -75,6 +74,17 @@ void forward_free(forward_state *f)
         if (bufs[i])
             f->b->free(f->b, bufs[i]);
     memset(f, 0, sizeof *f);
+}
+
+int forward_reserve_logits(forward_state *f, int rows)
+{
+    if (rows <= f->logit_rows)
+        return 0;
+    if (f->logits)
+        f->b->free(f->b, f->logits);
+    f->logits = f->b->alloc(f->b, (size_t)rows * (size_t)f->plan->vocab_local * sizeof(float));
+    f->logit_rows = f->logits ? rows : 0;
+    return f->logits ? 0 : -1;
 }
 
 const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_cache *kv)
@@ -134,6 +144,9 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         rows = f->sel;
     }
     const void *head = w->lm_head ? w->lm_head : w->embed;
-    b->lm_head(b, f->logits, rows, head, step_batch_n_out(sb), H, p->vocab_local);
+    int n_out = step_batch_n_out(sb);
+    if (forward_reserve_logits(f, n_out) != 0)
+        return NULL; /* out of memory: the caller names the step */
+    b->lm_head(b, f->logits, rows, head, n_out, H, p->vocab_local);
     return f->logits;
 }

@@ -37,7 +37,11 @@ typedef struct forward_state {
     void *proj;              /* [T, hidden] o_proj / down_proj output (partial sums under TP) */
     void *gate, *up;         /* [T, inter_local] */
     void *sel;               /* [T, hidden] rows that get logits */
-    float *logits;           /* [T, vocab_local] fp32 */
+    float *logits;           /* [logit_rows, vocab_local] fp32, grown on demand: a
+                              * step needs one row per sequence (all_logits: per
+                              * token), far fewer than max_tokens rows of a
+                              * 152k vocabulary */
+    int logit_rows;
     void *inv_freq;          /* [head_dim / 2] fp32 */
 } forward_state;
 
@@ -51,8 +55,14 @@ void forward_free(forward_state *f);
 /* Runs one step: writes the new tokens' keys and values into kv and returns
  * the logits, a backend buffer of [step_batch_n_out(sb), plan->vocab_local]
  * fp32 (global vocabulary id = plan->vocab_start + column), valid until the
- * next call (NULL when the batch is empty or exceeds max_tokens). Every
+ * next call (NULL when the batch is empty, exceeds max_tokens, or its
+ * logits rows cannot be allocated). Every
  * rank of the TP group must call it with the same batch. */
+/* Makes room for `rows` rows of logits now (forward_step grows the buffer
+ * on demand otherwise), so a memory plan can count it before sizing the KV
+ * cache. -1 when out of memory. */
+int forward_reserve_logits(forward_state *f, int rows);
+
 const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_cache *kv);
 
 #endif

@@ -402,6 +402,13 @@ static int phase_engine(run_state *r, vb_err *err)
         goto done;
     }
     r->fs_init = true;
+    /* one row of logits per sequence of a step, before the KV cache takes
+     * what is left */
+    if (forward_reserve_logits(&r->fs, (int)o->max_batch)) {
+        code = 1, vb_err_set(err, "out of %s memory for %ld rows of logits", r->b->name,
+                             o->max_batch);
+        goto done;
+    }
 
     /* KV cache: enough blocks for max_batch sequences of the longest length,
      * bounded by the memory left (GPU: under --gpu-memory-utilization; CPU:
