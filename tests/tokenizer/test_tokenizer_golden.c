@@ -7,7 +7,9 @@
  * decode must equal HF decode; streaming decode must equal whole decode and
  * never emit a partial character; chat ids must equal transformers'
  * apply_chat_template(add_generation_prompt=True). References come from
- * golden_*.jsonl and chat_golden_*.jsonl (see the script). */
+ * golden_*.jsonl and chat_golden_*.jsonl (see the script). Apart from HF:
+ * decode(encode(s)) must give s back, after the tokenizer's normalisation
+ * (round_trip_want says which). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 
 #include "harness.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/tok_internal.h" /* added tokens and normalizer steps, for the round trip's expectation */
 #include "tokenizer/tokenizer.h"
 
 static const char *tokdir, *fixdir;
@@ -57,6 +60,79 @@ static bool ids_equal(const tok_ids *got, const json_t *want)
     return true;
 }
 
+static void buf_add(char **b, size_t *n, size_t *cap, const char *s, size_t len)
+{
+    if (*n + len + 1 > *cap) {
+        *cap = 2 * (*n + len + 1);
+        *b = realloc(*b, *cap);
+    }
+    memcpy(*b + *n, s, len);
+    *n += len;
+    (*b)[*n] = 0;
+}
+
+/* What decode(encode(s, no post-processing), keep specials) must equal: s,
+ * changed only as the tokenizer's normalisation changes it and decoding
+ * does not undo. Added tokens split s as the encoder splits it (longest at
+ * the leftmost position, on the raw text, with lstrip/rstrip eating
+ * whitespace). Each stretch between them is NFC'd when the file asks for
+ * NFC, and, non-empty, gets the Prepend normalizer's text in front (the
+ * legacy Llama 2 "\u2581", which decodes to a space: so text after an added
+ * token gains a space, as in HF). The SentencePiece decoder strips its
+ * leading spaces once at the start. Models only our three files' steps. */
+static char *round_trip_want(const tokenizer *tok, const char *s, size_t n, size_t *out_n)
+{
+    char *b = NULL;
+    size_t bn = 0, cap = 0, seg = 0;
+    buf_add(&b, &bn, &cap, "", 0);
+    for (size_t i = 0; i <= n;) {
+        const tok_added *a = NULL;
+        for (size_t k = 0; i < n && k < tok->n_added; k++) {
+            const tok_added *c = &tok->added[k];
+            if (c->len <= n - i && memcmp(s + i, c->content, c->len) == 0 && (!a || c->len > a->len))
+                a = c;
+        }
+        if (i < n && !a) {
+            i++;
+            continue;
+        }
+        size_t ms = i, me = a ? i + a->len : n;
+        while (a && a->lstrip && ms > seg && strchr(" \t\n\r\v\f", s[ms - 1]))
+            ms--;
+        while (a && a->rstrip && me < n && strchr(" \t\n\r\v\f", s[me]))
+            me++;
+        char *t = malloc(ms - seg + 1);
+        memcpy(t, s + seg, ms - seg);
+        size_t tn = ms - seg;
+        for (size_t k = 0; k < tok->n_norm && tn; k++) {
+            if (tok->norm[k].kind == NORM_NFC) {
+                size_t nn;
+                char *u = tok_nfc(t, tn, &nn);
+                free(t);
+                t = u;
+                tn = nn;
+            } else if (tok->norm[k].kind == NORM_PREPEND) {
+                const char *p = strcmp(tok->norm[k].a, "\u2581") == 0 ? " " : tok->norm[k].a;
+                buf_add(&b, &bn, &cap, p, strlen(p));
+            }
+        }
+        buf_add(&b, &bn, &cap, t, tn);
+        free(t);
+        if (a)
+            buf_add(&b, &bn, &cap, a->content, a->len);
+        seg = i = me;
+        if (!a)
+            break;
+    }
+    size_t start = 0;
+    if (tok->dec_kind == DEC_SENTENCEPIECE)
+        while ((int)start < tok->sp_strip_start && start < bn && b[start] == ' ')
+            start++;
+    memmove(b, b + start, bn - start + 1);
+    *out_n = bn - start;
+    return b;
+}
+
 static void print_ids(const char *what, const tok_ids *v)
 {
     fprintf(stderr, "    %s:", what);
@@ -93,7 +169,7 @@ static void check_model(const char *name)
     snprintf(path, sizeof path, "%s/golden_%s.jsonl", fixdir, name);
     json_t **gold = read_jsonl(path, &ng);
     CHECK(corpus && gold && nc == ng && nc >= 2000);
-    size_t ids_ok = 0, dec_ok = 0, stream_ok = 0, shown = 0;
+    size_t ids_ok = 0, dec_ok = 0, stream_ok = 0, rt_ok = 0, shown = 0;
     for (size_t i = 0; corpus && gold && i < nc && i < ng; i++) {
         const char *s = json_string_value(corpus[i]);
         size_t slen = json_string_length(corpus[i]);
@@ -132,6 +208,21 @@ static void check_model(const char *name)
         else if (shown++ < 8)
             fprintf(stderr, "  %s line %zu: decode differs: '%s' vs '%s'\n", name, i + 1, text ? text : "",
                     json_string_value(wtext));
+        /* round trip: our own encode and decode give s back (normalised) */
+        tok_ids raw = {0};
+        char *rt = NULL, *want_rt = NULL;
+        size_t rtlen = 0, want_len = 0;
+        if (tokenizer_encode(tok, s, slen, false, &raw, &err) == 0 &&
+            tokenizer_decode(tok, raw.ids, raw.n, false, &rt, &rtlen, &err) == 0) {
+            want_rt = round_trip_want(tok, s, slen, &want_len);
+            if (rtlen == want_len && memcmp(rt, want_rt, rtlen) == 0)
+                rt_ok++;
+            else if (shown++ < 8)
+                fprintf(stderr, "  %s line %zu: decode(encode(s)) = '%s', want '%s'\n", name, i + 1, rt, want_rt);
+        }
+        free(raw.ids);
+        free(rt);
+        free(want_rt);
         /* streaming: same text, and every chunk ends on a character boundary */
         tok_stream st;
         tok_stream_init(&st, tok, false);
@@ -153,12 +244,14 @@ static void check_model(const char *name)
         free(ref.ids);
         free(v.ids);
     }
-    printf("%s: loaded in %.2f s; ids equal to HF for %zu/%zu corpus strings, decode %zu/%zu, stream %zu/%zu\n",
+    printf("%s: loaded in %.2f s; ids equal to HF for %zu/%zu corpus strings, decode %zu/%zu, stream %zu/%zu, "
+           "decode(encode(s)) == s %zu/%zu\n",
            name, (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), ids_ok, nc, dec_ok,
-           nc, stream_ok, nc);
+           nc, stream_ok, nc, rt_ok, nc);
     CHECK_INT_EQ(ids_ok, nc);
     CHECK_INT_EQ(dec_ok, nc);
     CHECK_INT_EQ(stream_ok, nc);
+    CHECK_INT_EQ(rt_ok, nc);
 
     /* chat templates */
     size_t nconv, nchat;
