@@ -8,11 +8,15 @@
 #include "tokenizer/tok_hash.h"
 #include "tokenizer/tokenizer.h"
 
-/* One added token (tokenizer.json "added_tokens"): matched on the raw text
- * before normalisation and BPE. */
+/* One added token (tokenizer.json "added_tokens"), found in the text before
+ * BPE as HF finds it: normalized=false ones on the raw text first; then, in
+ * each stretch between those, after normalisation, the normalized=true ones,
+ * whose `match` is their content run through the same normalizer. */
 typedef struct tok_added {
     char *content;
     size_t len;
+    char *match;      /* the text it is found as: content, or normalize(content) */
+    size_t match_len;
     int32_t id;
     bool special, lstrip, rstrip, normalized;
 } tok_added;
@@ -61,9 +65,13 @@ struct tokenizer {
 
     tok_added *added;
     size_t n_added;
-    /* added tokens by first byte, longest first, so a scan tries few */
-    uint32_t *added_by_byte[256];
-    uint32_t n_added_by_byte[256];
+    /* added tokens by first byte of `match`, longest first, so a scan tries
+     * few: raw_* the normalized=false ones, norm_* the normalized=true ones */
+    uint32_t *raw_added_by_byte[256];
+    uint32_t n_raw_added_by_byte[256];
+    uint32_t *norm_added_by_byte[256];
+    uint32_t n_norm_added_by_byte[256];
+    size_t n_norm_added;
 
     char *chat_template, *bos_token, *eos_token;
     int32_t eos_ids[16];
@@ -77,6 +85,9 @@ struct tokenizer {
 /* BPE on one pre-token (bytes), appending ids. Merges by rank with a heap:
  * O(n log n) in the word's length. */
 int tok_bpe_word(const tokenizer *tok, const char *w, size_t n, tok_ids *out);
+
+/* Runs the normalizer steps on s (tok_encode.c); *buf is malloc'd. */
+int tok_normalize(const tokenizer *tok, const char *s, size_t n, char **buf, size_t *len);
 
 /* Appends to a tok_ids; -1 on out of memory. */
 int tok_ids_push(tok_ids *v, int32_t id);

@@ -351,6 +351,37 @@ static int load_vocab(tokenizer *tok, const json_t *model, const json_t *added, 
     return 0;
 }
 
+/* Indexes the added tokens whose normalized flag is `normalized` by the
+ * first byte of their match text, longest first: a scan takes the first
+ * that fits, which is the longest, as HF's leftmost-longest matcher does. A
+ * token whose match normalised to nothing is never found (nor is it in HF). */
+static int index_added(tokenizer *tok, bool normalized, uint32_t **by_byte, uint32_t *n_by_byte)
+{
+    for (int b = 0; b < 256; b++) {
+        uint32_t n = 0;
+        for (size_t k = 0; k < tok->n_added; k++)
+            n += tok->added[k].normalized == normalized && tok->added[k].match_len &&
+                 (unsigned char)tok->added[k].match[0] == b;
+        if (!n)
+            continue;
+        by_byte[b] = malloc(n * sizeof(uint32_t));
+        if (!by_byte[b])
+            return -1;
+        for (size_t k = 0; k < tok->n_added; k++)
+            if (tok->added[k].normalized == normalized && tok->added[k].match_len &&
+                (unsigned char)tok->added[k].match[0] == b)
+                by_byte[b][n_by_byte[b]++] = (uint32_t)k;
+        uint32_t *ix = by_byte[b];
+        for (uint32_t x = 1; x < n; x++)
+            for (uint32_t y = x; y > 0 && tok->added[ix[y]].match_len > tok->added[ix[y - 1]].match_len; y--) {
+                uint32_t t = ix[y];
+                ix[y] = ix[y - 1];
+                ix[y - 1] = t;
+            }
+    }
+    return 0;
+}
+
 static int load_added(tokenizer *tok, const json_t *added, const char *file, vb_err *err)
 {
     tok->n_added = json_array_size(added);
@@ -373,6 +404,10 @@ static int load_added(tokenizer *tok, const json_t *added, const char *file, vb_
         a->lstrip = json_is_true(json_object_get(v, "lstrip"));
         a->rstrip = json_is_true(json_object_get(v, "rstrip"));
         a->normalized = json_is_true(json_object_get(v, "normalized"));
+        a->match = a->content;
+        a->match_len = a->len;
+        if (a->normalized && tok_normalize(tok, a->content, a->len, &a->match, &a->match_len) < 0)
+            return vb_err_set(err, "%s: out of memory", file);
         int32_t id = a->id;
         if (id < 0 || id >= tok->n_vocab)
             return vb_err_set(err, "%s: added token '%s' has id %d out of range", file, content, id);
@@ -388,25 +423,11 @@ static int load_added(tokenizer *tok, const json_t *added, const char *file, vb_
         }
         tok_str_map_put(&tok->vocab, a->content, (uint32_t)a->len, id);
     }
-    /* Index by first byte, longest first: the scan takes the longest match. */
-    for (int b = 0; b < 256; b++) {
-        uint32_t n = 0;
-        for (size_t k = 0; k < tok->n_added; k++)
-            n += (unsigned char)tok->added[k].content[0] == b;
-        if (!n)
-            continue;
-        tok->added_by_byte[b] = malloc(n * sizeof(uint32_t));
-        for (size_t k = 0; k < tok->n_added; k++)
-            if ((unsigned char)tok->added[k].content[0] == b)
-                tok->added_by_byte[b][tok->n_added_by_byte[b]++] = (uint32_t)k;
-        uint32_t *ix = tok->added_by_byte[b];
-        for (uint32_t x = 1; x < n; x++)
-            for (uint32_t y = x; y > 0 && tok->added[ix[y]].len > tok->added[ix[y - 1]].len; y--) {
-                uint32_t t = ix[y];
-                ix[y] = ix[y - 1];
-                ix[y - 1] = t;
-            }
-    }
+    for (size_t k = 0; k < tok->n_added; k++)
+        tok->n_norm_added += tok->added[k].normalized;
+    if (index_added(tok, false, tok->raw_added_by_byte, tok->n_raw_added_by_byte) < 0 ||
+        index_added(tok, true, tok->norm_added_by_byte, tok->n_norm_added_by_byte) < 0)
+        return vb_err_set(err, "%s: out of memory", file);
     return 0;
 }
 
@@ -643,11 +664,16 @@ void tokenizer_free(tokenizer *tok)
     if (tok->split_re)
         pcre2_code_free(tok->split_re);
     free(tok->ms_repl);
-    for (size_t i = 0; i < tok->n_added; i++)
+    for (size_t i = 0; i < tok->n_added; i++) {
+        if (tok->added[i].match != tok->added[i].content)
+            free(tok->added[i].match);
         free(tok->added[i].content);
+    }
     free(tok->added);
-    for (int b = 0; b < 256; b++)
-        free(tok->added_by_byte[b]);
+    for (int b = 0; b < 256; b++) {
+        free(tok->raw_added_by_byte[b]);
+        free(tok->norm_added_by_byte[b]);
+    }
     free(tok->chat_template);
     free(tok->bos_token);
     free(tok->eos_token);
