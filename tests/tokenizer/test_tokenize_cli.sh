@@ -35,6 +35,15 @@ run_capture bash -c "printf '%s\n' '\"ok\"' 'not json' '[1, 2' '\"fine\"' | '$vb
 check "bad lines: exit 2" [ "$rc" -eq 2 ]
 check "bad lines: the others still encoded, lines aligned" [ "$(wc -l <<<"$out")" -eq 4 ]
 check "bad lines: error object names the line" contains "$out" '{"error":"line 2: not JSON'
+# Invalid UTF-8 (a bad byte, a lone surrogate escape) makes that row an error, not a crash.
+printf '"ok"\n"bad \xC3\x28 x"\n"\\ud800 lone"\n{"text": "fine \xff"}\n"end"\n' >"$dir/bad_utf8.jsonl"
+run_capture bash -c "'$vb' tokenize --model '$dir/m' <'$dir/bad_utf8.jsonl'"
+check "invalid UTF-8: exit 2" [ "$rc" -eq 2 ]
+check "invalid UTF-8: one output line per input line" [ "$(wc -l <<<"$out")" -eq 5 ]
+check "invalid UTF-8: rows 2-4 are errors naming their line" bash -c \
+    "[ \"\$(grep -c '^{\"error\":\"line [234]: ' <<<\"\$1\")\" -eq 3 ]" _ "$out"
+check "invalid UTF-8: rows 1 and 5 still encoded" bash -c \
+    "[ \"\$(sed -n '1p;5p' <<<\"\$1\" | grep -c '^\[')\" -eq 2 ]" _ "$out"
 if python3 -c 'import tokenizers' 2>/dev/null; then
     want=$(python3 - "$dir/m/tokenizer.json" "$dir/in.jsonl" <<'PY'
 import json, sys
