@@ -1,15 +1,17 @@
 /* `voltbatch bench`: the normal engine on synthetic prompts, for the one
  * figure users choose a batch tool by (issue #8).
  *
- * Rank 0 writes N prompts of --input-len random token ids to a scratch
- * folder, every rank runs `generate` on them with --ignore-eos and
- * --output-len new tokens, and rank 0 prints the report's figures:
- * requests/s, prompt and generated tokens/s over the engine time (loading
- * excluded), plus the load time. --input FILE benchmarks a real input
- * instead. Latency percentiles and bandwidth/FLOPs utilisation are still
- * to come (issue #8). */
+ * Rank 0 writes N prompts of --input-len random token ids (after
+ * --prefix-len ids every prompt shares) to a scratch folder, every rank
+ * runs `generate` on them with --ignore-eos and --output-len new tokens,
+ * and rank 0 prints the report's figures: requests/s, prompt and generated
+ * tokens/s over the engine time (loading excluded), the load time, and the
+ * report's "metrics" (run/bench_metrics.h): latency percentiles, the step
+ * breakdown, peak KV use, MBU and MFU against the peaks scripts/gpu-peaks
+ * cached. --input FILE benchmarks a real input instead. */
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,8 @@
 #include "util/exit_codes.h"
 
 enum { B_MODEL = 256, B_TP, B_INPUT_LEN, B_OUTPUT_LEN, B_NUM_PROMPTS, B_INPUT, B_REPORT,
-       B_DEVICE, B_SEED, B_MAX_BATCH, B_MAX_BATCHED_TOKENS, B_NO_PREFIX_CACHE, B_HELP };
+       B_DEVICE, B_SEED, B_MAX_BATCH, B_MAX_BATCHED_TOKENS, B_NO_PREFIX_CACHE, B_PREFIX_LEN,
+       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_HELP };
 
 static const struct option bench_options[] = {
     {"model", required_argument, NULL, B_MODEL},
@@ -41,6 +44,10 @@ static const struct option bench_options[] = {
     {"max-batch", required_argument, NULL, B_MAX_BATCH},
     {"max-batched-tokens", required_argument, NULL, B_MAX_BATCHED_TOKENS},
     {"no-prefix-cache", no_argument, NULL, B_NO_PREFIX_CACHE},
+    {"prefix-len", required_argument, NULL, B_PREFIX_LEN},
+    {"gpu-memory-utilization", required_argument, NULL, B_GPU_MEM},
+    {"max-model-len", required_argument, NULL, B_MAX_MODEL_LEN},
+    {"no-cuda-graphs", no_argument, NULL, B_NO_CUDA_GRAPHS},
     {"help", no_argument, NULL, B_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -48,18 +55,137 @@ static const struct option bench_options[] = {
 static void bench_help(void)
 {
     fputs("usage: mpirun -np N voltbatch bench --model DIR [--tp N] [--input-len N]\n"
-          "           [--output-len N] [--num-prompts N] [--input FILE] [--report FILE.json]\n"
+          "           [--output-len N] [--num-prompts N] [--prefix-len N] [--input FILE]\n"
+          "           [--report FILE.json]\n"
           "\n"
           "Runs the engine on synthetic prompts (random token ids, --ignore-eos) and prints\n"
-          "requests/s and prompt / generated tokens/s over the engine time.\n"
+          "requests/s, prompt / generated tokens/s over the engine time, latency\n"
+          "percentiles, the step-time breakdown, peak KV-cache use and, on a GPU whose\n"
+          "peaks scripts/gpu-peaks measured, bandwidth and FLOPs utilisation.\n"
           "\n"
-          "  --input-len N        prompt tokens (default 1024)\n"
+          "  --input-len N        prompt tokens of each prompt's own (default 1024)\n"
+          "  --prefix-len N       before them, N tokens every prompt shares (default 0)\n"
           "  --output-len N       generated tokens per prompt (default 256)\n"
           "  --num-prompts N      prompts (default 512)\n"
           "  --input FILE         benchmark this input file instead of synthetic prompts\n"
           "  --report FILE        the generate report (JSON) with every figure\n"
-          "  --device, --seed, --max-batch, --max-batched-tokens, --no-prefix-cache: as generate\n",
+          "  --device, --seed, --max-batch, --max-batched-tokens, --no-prefix-cache,\n"
+          "  --gpu-memory-utilization, --max-model-len, --no-cuda-graphs: as generate\n"
+          "\n"
+          "The report's keys (JSON; times in seconds):\n"
+          "  rows_this_run, prompt_tokens, generated_tokens, load_s, engine_s, elapsed_s;\n"
+          "  group0: steps, prefill_tokens, decode_tokens, prefix_hit_rate, preemptions;\n"
+          "  metrics (group 0, measured on rank 0 for its share of the model):\n"
+          "    ttft_s, tpot_s, queue_s, latency_s, decode_step_s: {n, p50, p90, p99, mean}\n"
+          "      over sequences (ttft: admission to first token; tpot: first to last\n"
+          "      token / (tokens - 1); queue: engine start to admission; latency:\n"
+          "      admission to finish) or decode steps; null when none\n"
+          "    kv_cache: {peak_blocks, total_blocks, peak_fraction}\n"
+          "    steps: {prefill, decode}: {steps, time_s, forward_s, sample_s, host_s, tokens,\n"
+          "      flops, bytes, flops_per_s, bytes_per_s}; a decode step computes only\n"
+          "      generated tokens, any prompt token makes it a prefill step; forward_s\n"
+          "      runs from the plan to the logits on the host, host_s is the rest\n"
+          "    per_step: {weight_bytes, kv_bytes_per_token} this rank reads\n"
+          "    device (GPU name or \"cpu\"), peaks: {copy_bytes_per_s,\n"
+          "      gemm_fp16_flops_per_s, source} or null with peaks_note saying why\n"
+          "    mbu: decode bytes / decode time / copy bandwidth\n"
+          "    mfu: all FLOPs / all step time / fp16 GEMM peak; mfu_prefill: prefill steps'\n"
+          "    (null without measured peaks: always on the CPU backend)\n"
+          "Peaks: $VB_GPU_PEAKS, else ~/.cache/voltbatch/gpu-peaks.json (scripts/gpu-peaks).\n",
           stdout);
+}
+
+/* --- the printed summary: the report's figures, null ones said so --- */
+
+static double num(json_t *j, const char *key)
+{
+    json_t *v = json_object_get(j, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static const char *str(json_t *j, const char *key)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    return v ? v : "?";
+}
+
+static void print_pct(json_t *m, const char *key, const char *label)
+{
+    json_t *p = json_object_get(m, key);
+    if (!json_is_object(p)) {
+        printf("  %-20s     null (none measured)\n", label);
+        return;
+    }
+    printf("  %-20s p50 %9.2f  p90 %9.2f  p99 %9.2f  mean %9.2f ms  (n %.0f)\n", label,
+           1e3 * num(p, "p50"), 1e3 * num(p, "p90"), 1e3 * num(p, "p99"), 1e3 * num(p, "mean"),
+           num(p, "n"));
+}
+
+static void print_class(json_t *steps, const char *key)
+{
+    json_t *c = json_object_get(steps, key);
+    double t = num(c, "time_s");
+    printf("  %-7s steps %7.0f %9.3f s: forward %5.1f%%, sampling %5.1f%%, host %5.1f%%; "
+           "%.3g tokens, %.3g FLOP/s, %.3g B/s\n",
+           key, num(c, "steps"), t, t > 0 ? 100 * num(c, "forward_s") / t : 0.0,
+           t > 0 ? 100 * num(c, "sample_s") / t : 0.0, t > 0 ? 100 * num(c, "host_s") / t : 0.0,
+           num(c, "tokens"), num(c, "flops_per_s"), num(c, "bytes_per_s"));
+}
+
+static void print_util(json_t *m, const char *key, const char *label)
+{
+    double v = num(m, key);
+    if (isnan(v))
+        printf("  %-20s     null\n", label);
+    else
+        printf("  %-20s %8.1f %%\n", label, 100 * v);
+}
+
+static void print_summary(json_t *r)
+{
+    double engine = num(r, "engine_s");
+    double rows = num(r, "rows_this_run"), gen = num(r, "generated_tokens"),
+           prompt = num(r, "prompt_tokens");
+    printf("  load                 %8.2f s\n", num(r, "load_s"));
+    printf("  engine               %8.2f s\n", engine);
+    if (engine > 0)
+        printf("  requests/s           %8.2f\n  prompt tokens/s      %8.1f\n"
+               "  generated tokens/s   %8.1f\n",
+               rows / engine, prompt / engine, gen / engine);
+    json_t *g0 = json_object_get(r, "group0");
+    printf("  prefix cache hits    %8.1f %%, preemptions %.0f\n",
+           100 * num(g0, "prefix_hit_rate"), num(g0, "preemptions"));
+    json_t *m = json_object_get(r, "metrics");
+    if (!json_is_object(m)) {
+        printf("  metrics              null (the engine did not run)\n");
+        return;
+    }
+    printf("group 0 (rank 0's share of the model):\n");
+    print_pct(m, "ttft_s", "time to first token");
+    print_pct(m, "tpot_s", "time per output tok");
+    print_pct(m, "queue_s", "queue before admit");
+    print_pct(m, "latency_s", "admission to finish");
+    print_pct(m, "decode_step_s", "decode step");
+    json_t *kv = json_object_get(m, "kv_cache");
+    printf("  KV cache peak        %8.0f of %.0f blocks (%.1f %%)\n", num(kv, "peak_blocks"),
+           num(kv, "total_blocks"), 100 * num(kv, "peak_fraction"));
+    json_t *steps = json_object_get(m, "steps");
+    print_class(steps, "prefill");
+    print_class(steps, "decode");
+    json_t *ps = json_object_get(m, "per_step");
+    printf("  per step             %8.3g weight bytes + %.3g KV bytes per context token\n",
+           num(ps, "weight_bytes"), num(ps, "kv_bytes_per_token"));
+    json_t *pk = json_object_get(m, "peaks");
+    if (json_is_object(pk))
+        printf("  peaks (%s)  copy %.0f GB/s, fp16 GEMM %.1f TFLOP/s (%s)\n",
+               str(m, "device"),
+               num(pk, "copy_bytes_per_s") / 1e9, num(pk, "gemm_fp16_flops_per_s") / 1e12,
+               str(pk, "source"));
+    else
+        printf("  peaks                null: %s\n", str(m, "peaks_note"));
+    print_util(m, "mbu", "MBU (decode)");
+    print_util(m, "mfu", "MFU (all steps)");
+    print_util(m, "mfu_prefill", "MFU (prefill steps)");
 }
 
 int cmd_bench(int argc, char **argv)
@@ -76,7 +202,7 @@ int cmd_bench(int argc, char **argv)
     o.temperature = 0;
     o.ignore_eos = true;
     o.overwrite = true;
-    long input_len = 1024, output_len = 256, num_prompts = 512, v = 0;
+    long input_len = 1024, output_len = 256, num_prompts = 512, prefix_len = 0, v = 0;
     const char *input = NULL, *report = NULL;
     optind = 1;
     int c;
@@ -103,6 +229,12 @@ int cmd_bench(int argc, char **argv)
             rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &o.max_batched_tokens);
             break;
         case B_NO_PREFIX_CACHE: o.prefix_cache = false; break;
+        case B_PREFIX_LEN: rc = cli_parse_int("bench", opt, optarg, 0, 1L << 20, &prefix_len); break;
+        case B_GPU_MEM:
+            rc = cli_parse_double("bench", opt, optarg, 0.01, 1.0, &o.gpu_memory_utilization);
+            break;
+        case B_MAX_MODEL_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 24, &o.max_model_len); break;
+        case B_NO_CUDA_GRAPHS: o.cuda_graphs = false; break;
         case B_HELP:
         case 'h': bench_help(); return VB_EXIT_OK;
         default: return VB_EXIT_USAGE;
@@ -145,7 +277,7 @@ int cmd_bench(int argc, char **argv)
         } else if (!input) {
             snprintf(in_path, sizeof in_path, "%s/prompts.h5", dir);
             if (model_config_load(&cfg, o.model_dir, &err) ||
-                bench_input_write(in_path, num_prompts, (int)input_len, 0,
+                bench_input_write(in_path, num_prompts, (int)prefix_len, (int)input_len, 0,
                                   cfg.vocab_size < 32000 ? cfg.vocab_size : 32000, o.seed, &err)) {
                 fprintf(stderr, "voltbatch bench: %s\n", err.msg);
                 code = VB_EXIT_USAGE;
@@ -171,20 +303,15 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "voltbatch bench: %s: %s\n", o.report, je.text);
             code = VB_EXIT_FAILURE;
         } else {
-            double engine = json_number_value(json_object_get(r, "engine_s"));
             double rows = (double)json_integer_value(json_object_get(r, "rows_this_run"));
-            double gen = (double)json_integer_value(json_object_get(r, "generated_tokens"));
-            double prompt = (double)json_integer_value(json_object_get(r, "prompt_tokens"));
             printf("bench: %s, tp %d x dp %d, %.0f prompts", o.model_dir, d.tp, d.dp, rows);
-            if (!input)
+            if (!input && prefix_len)
+                printf(" of %ld shared + %ld tokens -> %ld tokens", prefix_len, input_len,
+                       output_len);
+            else if (!input)
                 printf(" of %ld tokens -> %ld tokens", input_len, output_len);
-            printf("\n  load                 %8.2f s\n",
-                   json_number_value(json_object_get(r, "load_s")));
-            printf("  engine               %8.2f s\n", engine);
-            if (engine > 0)
-                printf("  requests/s           %8.2f\n  prompt tokens/s      %8.1f\n"
-                       "  generated tokens/s   %8.1f\n",
-                       rows / engine, prompt / engine, gen / engine);
+            printf("%s\n", o.prefix_cache ? "" : ", no prefix cache");
+            print_summary(r);
             json_decref(r);
         }
     }

@@ -3,15 +3,17 @@
 
 #include <hdf5.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "io/h5_util.h"
 
-int bench_input_write(const char *path, int64_t n_prompts, int input_len, int32_t first_id,
-                      int32_t n_ids, uint64_t seed, vb_err *err)
+int bench_input_write(const char *path, int64_t n_prompts, int prefix_len, int input_len,
+                      int32_t first_id, int32_t n_ids, uint64_t seed, vb_err *err)
 {
     h5_quiet();
+    const int len = prefix_len + input_len;
     hvl_t *rows = calloc((size_t)n_prompts, sizeof *rows);
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n_prompts * (size_t)input_len + 4);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n_prompts * (size_t)len + 4);
     if (!rows || !ids) {
         free(rows);
         free(ids);
@@ -20,12 +22,14 @@ int bench_input_write(const char *path, int64_t n_prompts, int input_len, int32_
     }
     uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
     for (int64_t r = 0; r < n_prompts; r++) {
-        int32_t *p = ids + (size_t)r * (size_t)input_len;
-        for (int k = 0; k < input_len; k++) {
+        int32_t *p = ids + (size_t)r * (size_t)len;
+        if (r > 0 && prefix_len > 0) /* the shared part: row 0's first ids */
+            memcpy(p, ids, (size_t)prefix_len * sizeof *p);
+        for (int k = r > 0 ? prefix_len : 0; k < len; k++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
             p[k] = first_id + (int32_t)((x >> 33) % (uint64_t)n_ids);
         }
-        rows[r].len = (size_t)input_len;
+        rows[r].len = (size_t)len;
         rows[r].p = p;
     }
     int rc = -1;

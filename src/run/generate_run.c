@@ -24,6 +24,7 @@
 #include "model/model_load.h"
 #include "dist/mpi_check.h"
 #include "dist/watchdog.h"
+#include "run/bench_metrics.h"
 #include "run/run_backend.h"
 #include "run/run_collect.h"
 #include "run/run_prompts.h"
@@ -107,6 +108,7 @@ typedef struct run_state {
     run_collector coll;         /* rank 0 */
     double t_start;             /* Unix seconds */
     double t_engine;            /* when the step loop started (loading done) */
+    bench_metrics bm;           /* latency, step times, KV peak: the report's "metrics" */
     char model_path[PATH_MAX];
 } run_state;
 
@@ -623,6 +625,7 @@ static void finish_seq(run_state *r, int slot, gen_seq *g, vb_finish_reason why,
             die(r, "finishing a row", step, &err);
         }
     }
+    bench_metrics_seq_finish(&r->bm, g - r->seqs, n_out);
     sched_finish(&r->sched, slot);
 }
 
@@ -654,7 +657,10 @@ static bool run_loop(run_state *r)
     int64_t *id_of = calloc((size_t)max_seqs, sizeof *id_of);
     vb_err err = {{0}};
     long step = 0;
-    if (!srows || !lp || !res || !sampled || !slot_of || !id_of) {
+    bench_model_cost cost; /* the GPU holds fp16 weights, the CPU backend fp32 */
+    bench_model_cost_make(&cost, &r->cfg, &r->plan, r->rb.cuda ? 2 : 4, (int)r->b->act_size);
+    if (!srows || !lp || !res || !sampled || !slot_of || !id_of ||
+        bench_metrics_init(&r->bm, r->n_seqs, &cost, r->sched.kv.n_blocks)) {
         vb_err_set(&err, "out of memory");
         die(r, "starting the loop", 0, &err);
     }
@@ -666,6 +672,7 @@ static bool run_loop(run_state *r)
         /* each step must end within --collective-timeout (a hung rank
          * would leave the group blocked in its collectives) */
         vb_watchdog_arm("an engine step", step);
+        bench_metrics_mark(&r->bm, BENCH_STEP_START);
         /* a stop request: the whole group stops at the same step */
         int stop = vb_stop_requested() ? 1 : 0, any = stop;
         if (r->d->tp > 1)
@@ -680,6 +687,7 @@ static bool run_loop(run_state *r)
             vb_err_set(&err, "the scheduler planned an empty step with sequences left");
             die(r, "scheduling", step, &err);
         }
+        bench_metrics_plan(&r->bm, p, sched_blocks_used(&r->sched));
         step_batch_clear(&r->sb);
         for (int i = 0; i < p->n_seqs; i++) {
             const sched_step_seq *q = &p->seqs[i];
@@ -697,6 +705,7 @@ static bool run_loop(run_state *r)
             vb_err_set(&err, "forward_step refused a batch of %d tokens", p->n_tokens);
             die(r, "forward pass", step, &err);
         }
+        bench_metrics_mark(&r->bm, BENCH_FORWARD_DONE);
 
         int ns = p->n_samples;
         for (int i = 0; i < p->n_seqs; i++) {
@@ -722,6 +731,7 @@ static bool run_loop(run_state *r)
         }
         if (run_sampler_step(&r->smp, srows, lp, ns, res, &err))
             die(r, "sampling", step, &err);
+        bench_metrics_mark(&r->bm, BENCH_SAMPLED);
         r->tokens_sampled += ns;
         for (int j = 0; j < ns; j++) {
             sampled[j] = res[j].error ? 0 : res[j].token;
@@ -766,6 +776,7 @@ static bool run_loop(run_state *r)
             }
         }
         progress(r, &last_progress, false);
+        bench_metrics_mark(&r->bm, BENCH_STEP_END);
         step++;
     }
     /* rank 0 may now wait for slower groups: a legitimate wait */
@@ -803,8 +814,13 @@ static int write_report(const run_state *r, const char *path, double elapsed, bo
                           "decode_tokens", (json_int_t)r->sched.stats.decode_tokens,
                           "prefix_hit_rate", sched_prefix_hit_rate(&r->sched),
                           "preemptions", (json_int_t)r->sched.stats.preemptions);
-    if (!j)
+    /* group 0's latency, step breakdown, KV peak, MBU / MFU (bench_metrics.h) */
+    if (!j || json_object_set_new(j, "metrics", bench_metrics_json(&r->bm, r->rb.cuda
+                                                                       ? r->rb.gpu_name
+                                                                       : NULL))) {
+        json_decref(j);
         return vb_err_set(err, "%s: out of memory", path);
+    }
     int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(j);
     if (rc)
@@ -854,6 +870,7 @@ static int phase_finish(run_state *r, bool stopped, vb_err *err)
 static void cleanup(run_state *r)
 {
     vb_err err;
+    bench_metrics_free(&r->bm);
     if (r->smp_init)
         run_sampler_free(&r->smp);
     if (r->sched_init)

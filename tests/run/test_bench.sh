@@ -2,7 +2,10 @@
 # `voltbatch bench` on the tiny model under mpirun -np 2: it runs the
 # engine on N synthetic prompts of the asked lengths and its report counts
 # exactly N * input-len prompt tokens and N * output-len generated tokens;
-# the scratch files are removed.
+# the scratch files are removed. Every figure of the summary is printed and
+# in the report's "metrics"; on the CPU backend the GPU-only ones (MBU, MFU,
+# peaks) are null, never a number. --prefix-len makes the prompts share
+# their first tokens (the prefix cache then hits; without it, none).
 #
 # usage: test_bench.sh VOLTBATCH MPIRUN MAKE_TINY_MODEL
 # shellcheck disable=SC2154  # rc, out and err are set by run_capture in tests/lib.sh
@@ -25,6 +28,33 @@ check "bench prints generated tokens/s" contains "$out" "generated tokens/s"
 check "report: 30 x 40 prompt tokens" grep -q '"prompt_tokens": 1200' r.json
 check "report: 30 x 12 generated tokens" grep -q '"generated_tokens": 360' r.json
 check "scratch files removed" [ -z "$(ls -A "$TMPDIR")" ]
+for figure in "time to first token  p50" "time per output tok  p50" "queue before admit   p50" \
+    "admission to finish  p50" "decode step          p50" "KV cache peak" "prefill steps" \
+    "decode  steps" "per step" "peaks                null: CPU backend" \
+    "MBU (decode)             null" "MFU (all steps)          null" \
+    "MFU (prefill steps)      null"; do
+    check "bench prints: $figure" contains "$out" "$figure"
+done
+# dp 2: the figures are group 0's, which runs half of the 30 equal rows
+check "ttft over group 0's 15 rows" grep -Eq '"n": 15,' r.json
+for key in ttft_s tpot_s queue_s latency_s decode_step_s kv_cache steps per_step; do
+    check "report metrics: $key" grep -q "\"$key\": {" r.json
+done
+check "report: peak KV blocks > 0" grep -Eq '"peak_blocks": [1-9]' r.json
+check "report: decode steps counted" grep -Eq '"steps": [1-9]' r.json
+for key in mbu mfu mfu_prefill peaks; do
+    check "report: $key null on the CPU" grep -q "\"$key\": null" r.json
+done
+check "report: the device is cpu" grep -q '"device": "cpu"' r.json
+
+run_capture "$mpirun" -np 1 "$vb" bench --model model --device cpu --input-len 8 --output-len 4 \
+    --num-prompts 12 --prefix-len 48 --max-batch 4 --report p.json
+check "prefix bench exits 0" [ "$rc" -eq 0 ]
+check "report: 12 x (48 + 8) prompt tokens" grep -q '"prompt_tokens": 672' p.json
+check "shared prefix hits the cache" grep -Eq '"prefix_hit_rate": 0\.[1-9]' p.json
+run_capture "$mpirun" -np 1 "$vb" bench --model model --device cpu --input-len 8 --output-len 4 \
+    --num-prompts 12 --prefix-len 48 --max-batch 4 --no-prefix-cache --report q.json
+check "no prefix cache: no hits" grep -Eq '"prefix_hit_rate": 0(\.0)?,' q.json
 run_capture "$vb" bench --model model --input-len x
 check "bad number exits 2" [ "$rc" -eq 2 ]
 summary

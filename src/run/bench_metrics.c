@@ -1,0 +1,391 @@
+/* Run measurements for bench and the report; see bench_metrics.h. */
+#include "run/bench_metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void bench_model_cost_make(bench_model_cost *mc, const model_config *c, const tp_plan *p,
+                           int weight_elem, int kv_elem)
+{
+    double H = c->hidden_size, hd = c->head_dim;
+    double q = (double)p->heads_local * hd, kv = (double)p->kv_heads_local * hd;
+    double inter = p->inter_local, L = c->n_layers, V = p->vocab_local;
+    double matmul = H * q + 2 * H * kv + q * H + 3 * H * inter; /* q, k, v, o; gate, up, down */
+    double layer = matmul + 2 * H;                              /* + the two norms */
+    if (c->attention_bias)
+        layer += q + 2 * kv;
+    if (c->qk_norm)
+        layer += 2 * hd;
+    /* lm_head is read in full every step; a tied model reads it as the
+     * embedding, an untied one's input embedding only by a few rows */
+    double params = L * layer + H /* final norm */ + V * H;
+    memset(mc, 0, sizeof *mc);
+    mc->weight_bytes = params * weight_elem;
+    mc->kv_bytes_per_token = 2.0 * L * kv * kv_elem;
+    mc->linear_flops_per_token = 2.0 * L * matmul;
+    mc->head_flops_per_row = 2.0 * H * V;
+    mc->attn_flops_per_pair = 4.0 * L * p->heads_local * hd;
+}
+
+void bench_step_cost(const bench_model_cost *mc, const sched_step_seq *seqs, int n_seqs,
+                     double *flops, double *bytes, bool *prefill)
+{
+    double f = 0, kv_positions = 0;
+    bool pre = false;
+    for (int i = 0; i < n_seqs; i++) {
+        const sched_step_seq *q = &seqs[i];
+        double n = q->n_tokens, s = q->start;
+        /* tokens at positions s .. s+n-1 attend s+1 .. s+n keys */
+        double pairs = n * s + n * (n + 1) / 2;
+        f += n * mc->linear_flops_per_token + pairs * mc->attn_flops_per_pair;
+        if (q->sample_index >= 0)
+            f += mc->head_flops_per_row;
+        kv_positions += q->context_len;
+        if (!q->is_decode)
+            pre = true;
+    }
+    *flops = f;
+    *bytes = mc->weight_bytes + kv_positions * mc->kv_bytes_per_token;
+    *prefill = pre;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double at_quantile(const double *v, int64_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    int64_t lo = (int64_t)pos;
+    if (lo >= n - 1)
+        return v[n - 1];
+    double frac = pos - (double)lo;
+    return v[lo] + (v[lo + 1] - v[lo]) * frac;
+}
+
+void bench_percentiles(double *v, int64_t n, bench_pct *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n <= 0)
+        return;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += v[i];
+    out->n = n;
+    out->mean = sum / (double)n;
+    out->p50 = at_quantile(v, n, 0.50);
+    out->p90 = at_quantile(v, n, 0.90);
+    out->p99 = at_quantile(v, n, 0.99);
+}
+
+void bench_peaks_path(char *path, size_t len)
+{
+    const char *env = getenv("VB_GPU_PEAKS"), *xdg = getenv("XDG_CACHE_HOME"),
+               *home = getenv("HOME");
+    if (env && *env)
+        snprintf(path, len, "%s", env);
+    else if (xdg && *xdg)
+        snprintf(path, len, "%s/voltbatch/gpu-peaks.json", xdg);
+    else
+        snprintf(path, len, "%s/.cache/voltbatch/gpu-peaks.json", home && *home ? home : ".");
+}
+
+int bench_peaks_load(const char *device, bench_peaks *pk, char *why, size_t why_len)
+{
+    memset(pk, 0, sizeof *pk);
+    bench_peaks_path(pk->source, sizeof pk->source);
+    json_error_t je;
+    json_t *root = json_load_file(pk->source, 0, &je);
+    if (!root) {
+        snprintf(why, why_len, "no measured peaks (%s: %s); run scripts/gpu-peaks on this GPU",
+                 pk->source, je.text);
+        return -1;
+    }
+    json_t *e = json_object_get(root, device);
+    double bw = json_number_value(json_object_get(e, "copy_bytes_per_s"));
+    double fl = json_number_value(json_object_get(e, "gemm_fp16_flops_per_s"));
+    int rc = 0;
+    if (!json_is_object(e)) {
+        snprintf(why, why_len, "%s has no entry for '%s'; run scripts/gpu-peaks on this GPU",
+                 pk->source, device);
+        rc = -1;
+    } else if (!(bw > 0) || !(fl > 0)) {
+        snprintf(why, why_len, "%s: '%s' lacks a positive copy_bytes_per_s or "
+                               "gemm_fp16_flops_per_s; rerun scripts/gpu-peaks", pk->source, device);
+        rc = -1;
+    } else {
+        pk->copy_bytes_per_s = bw;
+        pk->gemm_flops_per_s = fl;
+    }
+    json_decref(root);
+    return rc;
+}
+
+double bench_metrics_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost *cost,
+                       int total_blocks)
+{
+    memset(m, 0, sizeof *m);
+    m->cost = *cost;
+    m->n_seqs = n_seqs;
+    m->total_blocks = total_blocks;
+    m->seq = calloc((size_t)n_seqs + 1, sizeof *m->seq);
+    m->cap_first_now = 64;
+    m->first_now = malloc((size_t)m->cap_first_now * sizeof *m->first_now);
+    m->cap_decode_steps = 1024;
+    m->decode_step_s = malloc((size_t)m->cap_decode_steps * sizeof *m->decode_step_s);
+    if (!m->seq || !m->first_now || !m->decode_step_s) {
+        bench_metrics_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+void bench_metrics_free(bench_metrics *m)
+{
+    free(m->seq);
+    free(m->first_now);
+    free(m->decode_step_s);
+    m->seq = NULL;
+    m->first_now = NULL;
+    m->decode_step_s = NULL;
+}
+
+void bench_metrics_plan(bench_metrics *m, const sched_step_plan *p, int blocks_used)
+{
+    if (!m->seq || !m->in_step)
+        return;
+    double now = bench_metrics_now();
+    m->planned = true;
+    m->t_planned = now;
+    m->n_first_now = 0;
+    bench_step_cost(&m->cost, p->seqs, p->n_seqs, &m->cur_flops, &m->cur_bytes, &m->cur_prefill);
+    m->cur_tokens = p->n_tokens;
+    for (int i = 0; i < p->n_seqs; i++) {
+        const sched_step_seq *q = &p->seqs[i];
+        if (q->id < 0 || q->id >= m->n_seqs)
+            continue;
+        bench_seq_times *t = &m->seq[q->id];
+        if (t->admit == 0) /* a preempted sequence keeps its first admission */
+            t->admit = now;
+        if (q->sample_index >= 0 && q->n_generated == 0 && t->first == 0) {
+            if (m->n_first_now == m->cap_first_now) {
+                int64_t *grown = realloc(m->first_now, 2 * (size_t)m->cap_first_now *
+                                                           sizeof *grown);
+                if (!grown) /* a latency figure lost, not the run */
+                    continue;
+                m->first_now = grown;
+                m->cap_first_now *= 2;
+            }
+            m->first_now[m->n_first_now++] = q->id;
+        }
+    }
+    if (blocks_used > m->peak_blocks)
+        m->peak_blocks = blocks_used;
+}
+
+void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
+{
+    if (!m->seq)
+        return;
+    double now = bench_metrics_now();
+    switch (what) {
+    case BENCH_STEP_START:
+        m->in_step = true;
+        m->planned = false;
+        m->t_start = m->t_planned = m->t_forward = m->t_sampled = now;
+        break;
+    case BENCH_FORWARD_DONE:
+        m->t_forward = now;
+        break;
+    case BENCH_SAMPLED:
+        m->t_sampled = now;
+        for (int i = 0; i < m->n_first_now; i++)
+            m->seq[m->first_now[i]].first = now;
+        m->n_first_now = 0;
+        break;
+    case BENCH_STEP_END: {
+        if (!m->in_step || !m->planned)
+            break;
+        m->in_step = false;
+        bench_step_class *c = m->cur_prefill ? &m->prefill : &m->decode;
+        double dt = now - m->t_start;
+        c->steps++;
+        c->time_s += dt;
+        c->forward_s += m->t_forward - m->t_planned;
+        c->sample_s += m->t_sampled - m->t_forward;
+        c->tokens += m->cur_tokens;
+        c->flops += m->cur_flops;
+        c->bytes += m->cur_bytes;
+        if (!m->cur_prefill) {
+            if (m->n_decode_steps == m->cap_decode_steps) {
+                double *grown = realloc(m->decode_step_s, 2 * (size_t)m->cap_decode_steps *
+                                                              sizeof *grown);
+                if (!grown) /* the percentiles then cover the steps kept */
+                    break;
+                m->decode_step_s = grown;
+                m->cap_decode_steps *= 2;
+            }
+            m->decode_step_s[m->n_decode_steps++] = dt;
+        }
+        break;
+    }
+    }
+}
+
+void bench_metrics_seq_finish(bench_metrics *m, int64_t id, int n_out)
+{
+    if (!m->seq || id < 0 || id >= m->n_seqs)
+        return;
+    m->seq[id].finish = bench_metrics_now();
+    m->seq[id].n_out = n_out;
+}
+
+/* --- the report ----------------------------------------------------- */
+
+static json_t *num_or_null(double v, bool ok)
+{
+    return ok ? json_real(v) : json_null();
+}
+
+static json_t *pct_json(const bench_pct *p)
+{
+    if (p->n == 0)
+        return json_null();
+    return json_pack("{s:I, s:f, s:f, s:f, s:f}", "n", (json_int_t)p->n, "p50", p->p50, "p90",
+                     p->p90, "p99", p->p99, "mean", p->mean);
+}
+
+static json_t *class_json(const bench_step_class *c)
+{
+    double host = c->time_s - c->forward_s - c->sample_s;
+    return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "steps",
+                     (json_int_t)c->steps, "time_s", c->time_s, "forward_s", c->forward_s,
+                     "sample_s", c->sample_s, "host_s", host > 0 ? host : 0.0, "tokens",
+                     c->tokens, "flops", c->flops, "bytes", c->bytes, "flops_per_s",
+                     num_or_null(c->flops / c->time_s, c->time_s > 0), "bytes_per_s",
+                     num_or_null(c->bytes / c->time_s, c->time_s > 0));
+}
+
+/* The four latency figures over the finished sequences. */
+static int latency_json(const bench_metrics *m, json_t *out)
+{
+    int64_t n = m->n_seqs;
+    double *ttft = malloc(((size_t)n + 1) * sizeof *ttft);
+    double *tpot = malloc(((size_t)n + 1) * sizeof *tpot);
+    double *queue = malloc(((size_t)n + 1) * sizeof *queue);
+    double *e2e = malloc(((size_t)n + 1) * sizeof *e2e);
+    int rc = -1;
+    if (ttft && tpot && queue && e2e) {
+        /* queue time from the first admission of the run (the engine's start) */
+        double t0 = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (m->seq[i].admit > 0 && (t0 == 0 || m->seq[i].admit < t0))
+                t0 = m->seq[i].admit;
+        int64_t a = 0, b = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const bench_seq_times *t = &m->seq[i];
+            if (t->admit == 0 || t->first == 0 || t->finish == 0)
+                continue;
+            ttft[a] = t->first - t->admit;
+            queue[a] = t->admit - t0;
+            e2e[a] = t->finish - t->admit;
+            a++;
+            if (t->n_out >= 2)
+                tpot[b++] = (t->finish - t->first) / (t->n_out - 1);
+        }
+        bench_pct p;
+        bench_percentiles(ttft, a, &p);
+        rc = json_object_set_new(out, "ttft_s", pct_json(&p));
+        bench_percentiles(tpot, b, &p);
+        rc |= json_object_set_new(out, "tpot_s", pct_json(&p));
+        bench_percentiles(queue, a, &p);
+        rc |= json_object_set_new(out, "queue_s", pct_json(&p));
+        bench_percentiles(e2e, a, &p);
+        rc |= json_object_set_new(out, "latency_s", pct_json(&p));
+    }
+    free(ttft);
+    free(tpot);
+    free(queue);
+    free(e2e);
+    return rc;
+}
+
+json_t *bench_metrics_json(const bench_metrics *m, const char *device)
+{
+    if (!m->seq)
+        return json_null();
+    json_t *j = json_object();
+    if (!j || latency_json(m, j)) {
+        json_decref(j);
+        return NULL;
+    }
+    double *steps = malloc(((size_t)m->n_decode_steps + 1) * sizeof *steps);
+    if (!steps) {
+        json_decref(j);
+        return NULL;
+    }
+    memcpy(steps, m->decode_step_s, (size_t)m->n_decode_steps * sizeof *steps);
+    bench_pct dp;
+    bench_percentiles(steps, m->n_decode_steps, &dp);
+    free(steps);
+
+    bench_peaks pk;
+    char why[768] = "";
+    bool have = false;
+    if (!device)
+        snprintf(why, sizeof why, "CPU backend: no measured peaks");
+    else
+        have = bench_peaks_load(device, &pk, why, sizeof why) == 0;
+    const bench_step_class *pre = &m->prefill, *dec = &m->decode;
+    double all_t = pre->time_s + dec->time_s, all_f = pre->flops + dec->flops;
+    double mbu = 0, mfu = 0, mfu_pre = 0;
+    bool ok_mbu = have && dec->time_s > 0, ok_mfu = have && all_t > 0,
+         ok_pre = have && pre->time_s > 0;
+    if (ok_mbu)
+        mbu = dec->bytes / dec->time_s / pk.copy_bytes_per_s;
+    if (ok_mfu)
+        mfu = all_f / all_t / pk.gemm_flops_per_s;
+    if (ok_pre)
+        mfu_pre = pre->flops / pre->time_s / pk.gemm_flops_per_s;
+
+    int rc = json_object_set_new(j, "decode_step_s", pct_json(&dp));
+    rc |= json_object_set_new(
+        j, "kv_cache",
+        json_pack("{s:i, s:i, s:f}", "peak_blocks", m->peak_blocks, "total_blocks",
+                  m->total_blocks,
+                  "peak_fraction", m->total_blocks ? (double)m->peak_blocks / m->total_blocks : 0.0));
+    rc |= json_object_set_new(j, "steps", json_pack("{s:o, s:o}", "prefill", class_json(pre),
+                                                    "decode", class_json(dec)));
+    rc |= json_object_set_new(
+        j, "per_step",
+        json_pack("{s:f, s:f}", "weight_bytes", m->cost.weight_bytes, "kv_bytes_per_token",
+                  m->cost.kv_bytes_per_token));
+    rc |= json_object_set_new(j, "device", device ? json_string(device) : json_string("cpu"));
+    rc |= json_object_set_new(
+        j, "peaks",
+        have ? json_pack("{s:f, s:f, s:s}", "copy_bytes_per_s", pk.copy_bytes_per_s,
+                         "gemm_fp16_flops_per_s", pk.gemm_flops_per_s, "source", pk.source)
+             : json_null());
+    if (!have)
+        rc |= json_object_set_new(j, "peaks_note", json_string(why));
+    rc |= json_object_set_new(j, "mbu", num_or_null(mbu, ok_mbu));
+    rc |= json_object_set_new(j, "mfu", num_or_null(mfu, ok_mfu));
+    rc |= json_object_set_new(j, "mfu_prefill", num_or_null(mfu_pre, ok_pre));
+    if (rc) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}

@@ -1,0 +1,136 @@
+/* What a run measures for `bench` and the --report (issue #8): per-row
+ * latency, the step-time breakdown, peak KV use, and the bytes and FLOPs
+ * each step must move, from which model-bandwidth and model-FLOPs
+ * utilisation (MBU, MFU) follow against the GPU's measured peaks
+ * (scripts/gpu-peaks caches them).
+ *
+ * The generate loop calls a few hooks per step (bench_metrics_mark at the
+ * step's start, after the forward pass, after sampling and at its end;
+ * bench_metrics_plan after scheduling; bench_metrics_seq_finish when a
+ * sequence ends). Everything is measured on each rank of a group for its
+ * own share of the model; the report (rank 0) shows group 0's figures.
+ *
+ * Accounting, per rank (so with tp N each GPU is compared with its own
+ * peak):
+ *   bytes a step must move = the weights it reads (every matrix, the
+ *     untied input embedding excepted: a lookup reads only a few rows)
+ *     + the K/V of every position attended (context_len per sequence);
+ *   FLOPs of a step = 2 x layer matmul parameters x tokens computed
+ *     + 2 x hidden x local vocab per sampled row (lm_head)
+ *     + 4 x layers x local heads x head_dim per (query, key) pair
+ *       (QK^T and PV; causal: a token at position i attends i + 1 keys).
+ *   MBU = decode steps' bytes / their time / copy bandwidth;
+ *   MFU = all steps' FLOPs / their time / fp16 GEMM peak (and the same
+ *     over the steps that hold prompt tokens, "mfu_prefill").
+ * A step is a decode step when every sequence in it computes one
+ * generated token; any prompt token makes it a prefill step. */
+#ifndef VB_BENCH_METRICS_H
+#define VB_BENCH_METRICS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/scheduler.h"
+#include "model/model_config.h"
+#include "model/tp_plan.h"
+
+/* What one step costs this rank, from the model's shape alone. */
+typedef struct bench_model_cost {
+    double weight_bytes;           /* weights one step reads */
+    double kv_bytes_per_token;     /* K and V of one position, every layer */
+    double linear_flops_per_token; /* 2 x the layers' matmul parameters */
+    double head_flops_per_row;     /* 2 x hidden x vocab_local */
+    double attn_flops_per_pair;    /* 4 x layers x heads_local x head_dim */
+} bench_model_cost;
+
+/* weight_elem: bytes per weight (2 on the GPU, 4 on the CPU backend);
+ * kv_elem: bytes per KV-cache element. */
+void bench_model_cost_make(bench_model_cost *mc, const model_config *c, const tp_plan *p,
+                           int weight_elem, int kv_elem);
+
+/* The FLOPs and bytes of one planned step; *prefill is true when the step
+ * holds any prompt token. */
+void bench_step_cost(const bench_model_cost *mc, const sched_step_seq *seqs, int n_seqs,
+                     double *flops, double *bytes, bool *prefill);
+
+typedef struct bench_pct {
+    int64_t n;
+    double p50, p90, p99, mean;
+} bench_pct;
+
+/* Percentiles with linear interpolation between the closest ranks (numpy's
+ * default); sorts v. n == 0 gives all zeros and n 0. */
+void bench_percentiles(double *v, int64_t n, bench_pct *out);
+
+/* The measured peaks of one GPU model. */
+typedef struct bench_peaks {
+    double copy_bytes_per_s;  /* device-to-device copy, read + write bytes / s */
+    double gemm_flops_per_s;  /* fp16 cuBLAS GEMM, fp32 accumulate */
+    char source[512];         /* the cache file */
+} bench_peaks;
+
+/* The peaks cache: $VB_GPU_PEAKS, else $XDG_CACHE_HOME/voltbatch/gpu-peaks.json,
+ * else ~/.cache/voltbatch/gpu-peaks.json. Fills `path`. */
+void bench_peaks_path(char *path, size_t len);
+
+/* Looks `device` (cudaDeviceProp.name, e.g. "NVIDIA H200") up in the
+ * cache. Returns 0, or -1 with `why` saying what is missing (never a
+ * guessed number). */
+int bench_peaks_load(const char *device, bench_peaks *pk, char *why, size_t why_len);
+
+/* Time spent in one kind of step. */
+typedef struct bench_step_class {
+    long steps;
+    double time_s;            /* whole steps: scheduling to bookkeeping */
+    double forward_s;         /* from the plan to the logits on the host: the step
+                               * batch, the forward pass, the logits' copy */
+    double sample_s;          /* sampling (with tp: the candidate exchange) */
+    double tokens;            /* positions computed */
+    double flops, bytes;
+} bench_step_class;
+
+typedef struct bench_seq_times {
+    double admit, first, finish; /* seconds on the monotonic clock; 0 = not yet */
+    int n_out;
+} bench_seq_times;
+
+enum bench_mark { BENCH_STEP_START, BENCH_FORWARD_DONE, BENCH_SAMPLED, BENCH_STEP_END };
+
+typedef struct bench_metrics {
+    bench_model_cost cost;
+    int64_t n_seqs;
+    bench_seq_times *seq;     /* by sequence id */
+    int64_t *first_now;       /* ids whose first token this step samples */
+    int n_first_now, cap_first_now;
+    double *decode_step_s;    /* every decode step's time, for its percentiles */
+    long n_decode_steps, cap_decode_steps;
+    /* the step in progress */
+    bool in_step, planned, cur_prefill;
+    double t_start, t_planned, t_forward, t_sampled, cur_flops, cur_bytes, cur_tokens;
+    bench_step_class prefill, decode;
+    int peak_blocks, total_blocks;
+} bench_metrics;
+
+/* 0, or -1 when out of memory. */
+int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost *cost,
+                       int total_blocks);
+void bench_metrics_free(bench_metrics *m);
+
+void bench_metrics_mark(bench_metrics *m, enum bench_mark what);
+/* After scheduling: the step's cost, admissions, whose first token it
+ * samples, and the KV blocks in use. */
+void bench_metrics_plan(bench_metrics *m, const sched_step_plan *p, int blocks_used);
+void bench_metrics_seq_finish(bench_metrics *m, int64_t id, int n_out);
+
+/* Seconds on the clock the hooks use. */
+double bench_metrics_now(void);
+
+/* The report's "metrics" object: latency percentiles, step breakdown, KV
+ * peak, per-step bytes and FLOPs and, for a GPU with cached peaks, MBU
+ * and MFU (null otherwise, with "peaks_note" saying why). device: the
+ * GPU's name, or NULL for the CPU backend. NULL when out of memory. */
+json_t *bench_metrics_json(const bench_metrics *m, const char *device);
+
+#endif

@@ -1,0 +1,275 @@
+/* bench_metrics: the per-step bytes / FLOPs accounting, percentiles and the
+ * MBU / MFU arithmetic against numbers computed by hand (below each check),
+ * the peaks cache lookup, and the hooks' bookkeeping on a made-up run of
+ * three sequences. No timing is asserted: only counts and the arithmetic
+ * on figures the test sets itself. */
+#include "harness.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "run/bench_metrics.h"
+
+/* hidden 64, 2 layers, 4 heads of 16, 2 KV heads, intermediate 176, vocab
+ * 256, untied, q/k/v bias (Qwen2-like) */
+static model_config tiny_config(void)
+{
+    model_config c;
+    memset(&c, 0, sizeof c);
+    c.hidden_size = 64;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.head_dim = 16;
+    c.intermediate_size = 176;
+    c.vocab_size = 256;
+    c.attention_bias = true;
+    return c;
+}
+
+static tp_plan plan_of(int tp)
+{
+    tp_plan p = {.tp = tp, .rank = 0, .heads_local = 4 / tp, .kv_heads_local = 2 / tp,
+                 .inter_local = 176 / tp, .vocab_local = 256 / tp};
+    return p;
+}
+
+static void test_model_cost(void)
+{
+    model_config c = tiny_config();
+    tp_plan p = plan_of(1);
+    bench_model_cost mc;
+    bench_model_cost_make(&mc, &c, &p, 2, 2);
+    /* matmul per layer: q 64x64 + k, v 2 x 64x32 + o 64x64 + 3 x 64x176 = 46080;
+     * layer params 46080 + 2 norms (128) + bias (64 + 32 + 32) = 46336;
+     * weights read: 2 x 46336 + final norm 64 + lm_head 256x64 = 109120
+     * (the untied input embedding is not read in full): x 2 bytes */
+    CHECK_NEAR(mc.weight_bytes, 218240, 0);
+    CHECK_NEAR(mc.kv_bytes_per_token, 2 * 2 * 32 * 2, 0); /* K+V x layers x 2 heads x 16 x fp16 */
+    CHECK_NEAR(mc.linear_flops_per_token, 2 * 2 * 46080, 0);
+    CHECK_NEAR(mc.head_flops_per_row, 2 * 64 * 256, 0);
+    CHECK_NEAR(mc.attn_flops_per_pair, 4 * 2 * 4 * 16, 0);
+
+    /* tied: the lm_head is the embedding, read once either way */
+    c.tie_word_embeddings = true;
+    bench_model_cost tied;
+    bench_model_cost_make(&tied, &c, &p, 2, 2);
+    CHECK_NEAR(tied.weight_bytes, mc.weight_bytes, 0);
+
+    /* tp 2 halves every split matrix: matmul per layer 23040 */
+    c.tie_word_embeddings = false;
+    tp_plan p2 = plan_of(2);
+    bench_model_cost half;
+    bench_model_cost_make(&half, &c, &p2, 2, 2);
+    CHECK_NEAR(half.linear_flops_per_token, 2 * 2 * 23040, 0);
+    CHECK_NEAR(half.attn_flops_per_pair, 4 * 2 * 2 * 16, 0);
+    CHECK_NEAR(half.head_flops_per_row, 2 * 64 * 128, 0);
+    /* 2 x (23040 + 128 + 64) + 64 + 128x64 = 54720 params, fp32 on the CPU */
+    bench_model_cost cpu;
+    bench_model_cost_make(&cpu, &c, &p2, 4, 4);
+    CHECK_NEAR(cpu.weight_bytes, 54720.0 * 4, 0);
+}
+
+static void test_step_cost(void)
+{
+    model_config c = tiny_config();
+    tp_plan p = plan_of(1);
+    bench_model_cost mc;
+    bench_model_cost_make(&mc, &c, &p, 2, 2);
+    sched_step_seq s[2] = {
+        /* a decode at position 9: attends 10 keys */
+        {.id = 1, .start = 9, .n_tokens = 1, .context_len = 10, .sample_index = 0,
+         .n_generated = 3, .is_decode = true},
+        /* a whole 4-token prompt: 1 + 2 + 3 + 4 = 10 pairs */
+        {.id = 0, .start = 0, .n_tokens = 4, .context_len = 4, .sample_index = 1},
+    };
+    double flops = 0, bytes = 0;
+    bool prefill = false;
+    bench_step_cost(&mc, s, 2, &flops, &bytes, &prefill);
+    /* 5 tokens x 184320 + 20 pairs x 512 + 2 sampled rows x 32768 */
+    CHECK_NEAR(flops, 997376, 0);
+    /* weights 218240 + 14 positions x 256 */
+    CHECK_NEAR(bytes, 221824, 0);
+    CHECK(prefill);
+
+    /* a chunk in the middle of a prompt: positions 8..11 attend 9..12 keys
+     * (42 pairs), nothing sampled */
+    sched_step_seq chunk = {.id = 0, .start = 8, .n_tokens = 4, .context_len = 12,
+                            .sample_index = -1};
+    bench_step_cost(&mc, &chunk, 1, &flops, &bytes, &prefill);
+    CHECK_NEAR(flops, 4 * 184320.0 + 42 * 512.0, 0);
+    CHECK(prefill);
+    bench_step_cost(&mc, s, 1, &flops, &bytes, &prefill);
+    CHECK(!prefill);
+    CHECK_NEAR(flops, 184320.0 + 10 * 512 + 32768, 0);
+}
+
+static void test_percentiles(void)
+{
+    double v[5] = {5, 1, 4, 2, 3};
+    bench_pct p;
+    bench_percentiles(v, 5, &p);
+    CHECK_INT_EQ(p.n, 5);
+    CHECK_NEAR(p.p50, 3, 1e-12);
+    CHECK_NEAR(p.p90, 4.6, 1e-12); /* rank 0.9 x 4 = 3.6: 4 + 0.6 x (5 - 4) */
+    CHECK_NEAR(p.p99, 4.96, 1e-12);
+    CHECK_NEAR(p.mean, 3, 1e-12);
+    double one = 0.25;
+    bench_percentiles(&one, 1, &p);
+    CHECK_NEAR(p.p50, 0.25, 0);
+    CHECK_NEAR(p.p99, 0.25, 0);
+    bench_percentiles(NULL, 0, &p);
+    CHECK_INT_EQ(p.n, 0);
+}
+
+static char peaks_path[256];
+
+static void write_peaks(void)
+{
+    snprintf(peaks_path, sizeof peaks_path, "/tmp/test_bench_metrics_%d.json", (int)getpid());
+    FILE *f = fopen(peaks_path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("{\"Test GPU\": {\"copy_bytes_per_s\": 2e12, \"gemm_fp16_flops_per_s\": 1e15},"
+          " \"Broken GPU\": {\"copy_bytes_per_s\": 0}}\n", f);
+    fclose(f);
+    setenv("VB_GPU_PEAKS", peaks_path, 1);
+}
+
+static void test_peaks(void)
+{
+    bench_peaks pk;
+    char why[768];
+    CHECK_INT_EQ(bench_peaks_load("Test GPU", &pk, why, sizeof why), 0);
+    CHECK_NEAR(pk.copy_bytes_per_s, 2e12, 0);
+    CHECK_NEAR(pk.gemm_flops_per_s, 1e15, 0);
+    CHECK_INT_EQ(bench_peaks_load("Other GPU", &pk, why, sizeof why), -1);
+    CHECK(strstr(why, "no entry for 'Other GPU'") != NULL);
+    CHECK_INT_EQ(bench_peaks_load("Broken GPU", &pk, why, sizeof why), -1);
+    setenv("VB_GPU_PEAKS", "/nonexistent/peaks.json", 1);
+    CHECK_INT_EQ(bench_peaks_load("Test GPU", &pk, why, sizeof why), -1);
+    CHECK(strstr(why, "scripts/gpu-peaks") != NULL);
+    setenv("VB_GPU_PEAKS", peaks_path, 1);
+}
+
+static double num(json_t *j, const char *key)
+{
+    json_t *v = json_object_get(j, key);
+    CHECK(json_is_number(v));
+    return json_number_value(v);
+}
+
+/* MBU and MFU from step figures the test sets. */
+static void test_utilisation(void)
+{
+    bench_model_cost mc = {0};
+    bench_metrics m;
+    CHECK_INT_EQ(bench_metrics_init(&m, 2, &mc, 100), 0);
+    m.decode.steps = 10;
+    m.decode.time_s = 2.0;
+    m.decode.bytes = 3e12;
+    m.decode.flops = 0.5e15;
+    m.prefill.steps = 1;
+    m.prefill.time_s = 1.0;
+    m.prefill.flops = 1.0e15;
+    m.peak_blocks = 25;
+    json_t *j = bench_metrics_json(&m, "Test GPU");
+    CHECK(j != NULL);
+    /* 3e12 bytes / 2 s / 2e12 bytes/s */
+    CHECK_NEAR(num(j, "mbu"), 0.75, 1e-12);
+    /* (1e15 + 0.5e15) FLOPs / 3 s / 1e15 FLOP/s */
+    CHECK_NEAR(num(j, "mfu"), 0.5, 1e-12);
+    CHECK_NEAR(num(j, "mfu_prefill"), 1.0, 1e-12);
+    CHECK_NEAR(num(json_object_get(j, "kv_cache"), "peak_fraction"), 0.25, 1e-12);
+    CHECK(json_is_object(json_object_get(j, "peaks")));
+    json_decref(j);
+
+    /* unknown GPU and the CPU: null, and a note why */
+    j = bench_metrics_json(&m, "Other GPU");
+    CHECK(json_is_null(json_object_get(j, "mbu")));
+    CHECK(json_is_null(json_object_get(j, "mfu")));
+    CHECK(json_is_string(json_object_get(j, "peaks_note")));
+    json_decref(j);
+    j = bench_metrics_json(&m, NULL);
+    CHECK(json_is_null(json_object_get(j, "mfu_prefill")));
+    CHECK(json_is_null(json_object_get(j, "peaks")));
+    CHECK_STR_EQ(json_string_value(json_object_get(j, "device")), "cpu");
+    json_decref(j);
+    bench_metrics_free(&m);
+}
+
+/* The hooks over a made-up run: seq 0 (prompt 4, 3 tokens out) and seq 1
+ * (prompt 2, 1 token out) prefill together, then seq 0 decodes twice;
+ * seq 2 is never run. */
+static void test_hooks(void)
+{
+    model_config c = tiny_config();
+    tp_plan tp = plan_of(1);
+    bench_model_cost mc;
+    bench_model_cost_make(&mc, &c, &tp, 2, 2);
+    bench_metrics m;
+    CHECK_INT_EQ(bench_metrics_init(&m, 3, &mc, 64), 0);
+    sched_step_seq pre[2] = {
+        {.id = 0, .start = 0, .n_tokens = 4, .context_len = 4, .sample_index = 0},
+        {.id = 1, .start = 0, .n_tokens = 2, .context_len = 2, .sample_index = 1},
+    };
+    sched_step_plan p = {.n_seqs = 2, .seqs = pre, .n_samples = 2, .n_tokens = 6};
+    bench_metrics_mark(&m, BENCH_STEP_START);
+    bench_metrics_plan(&m, &p, 2);
+    bench_metrics_mark(&m, BENCH_FORWARD_DONE);
+    bench_metrics_mark(&m, BENCH_SAMPLED);
+    bench_metrics_seq_finish(&m, 1, 1);
+    bench_metrics_mark(&m, BENCH_STEP_END);
+    for (int k = 0; k < 2; k++) {
+        sched_step_seq dec = {.id = 0, .start = 4 + k, .n_tokens = 1, .context_len = 5 + k,
+                              .sample_index = 0, .n_generated = 1 + k, .is_decode = true};
+        sched_step_plan d = {.n_seqs = 1, .seqs = &dec, .n_decode = 1, .n_samples = 1,
+                             .n_tokens = 1};
+        bench_metrics_mark(&m, BENCH_STEP_START);
+        bench_metrics_plan(&m, &d, 1 + k * 4);
+        bench_metrics_mark(&m, BENCH_FORWARD_DONE);
+        bench_metrics_mark(&m, BENCH_SAMPLED);
+        if (k == 1)
+            bench_metrics_seq_finish(&m, 0, 3);
+        bench_metrics_mark(&m, BENCH_STEP_END);
+    }
+    /* a step stopped before planning is not counted */
+    bench_metrics_mark(&m, BENCH_STEP_START);
+    bench_metrics_mark(&m, BENCH_STEP_END);
+
+    CHECK_INT_EQ(m.prefill.steps, 1);
+    CHECK_INT_EQ(m.decode.steps, 2);
+    CHECK_NEAR(m.prefill.tokens, 6, 0);
+    CHECK_NEAR(m.decode.tokens, 2, 0);
+    CHECK_INT_EQ(m.peak_blocks, 5);
+    CHECK_INT_EQ(m.n_decode_steps, 2);
+    /* weights twice + 5 and 6 positions of KV */
+    CHECK_NEAR(m.decode.bytes, 2 * 218240.0 + 11 * 256.0, 0);
+    CHECK(m.seq[0].first > 0 && m.seq[1].first > 0 && m.seq[2].admit == 0);
+
+    json_t *j = bench_metrics_json(&m, NULL);
+    CHECK(j != NULL);
+    json_t *ttft = json_object_get(j, "ttft_s"), *tpot = json_object_get(j, "tpot_s");
+    CHECK_NEAR(num(ttft, "n"), 2, 0);          /* seq 2 never ran */
+    CHECK_NEAR(num(tpot, "n"), 1, 0);          /* seq 1 has one token: no per-token figure */
+    CHECK_NEAR(num(json_object_get(j, "decode_step_s"), "n"), 2, 0);
+    json_t *steps = json_object_get(j, "steps");
+    CHECK_NEAR(num(json_object_get(steps, "decode"), "steps"), 2, 0);
+    CHECK_NEAR(num(json_object_get(j, "kv_cache"), "peak_blocks"), 5, 0);
+    json_decref(j);
+    bench_metrics_free(&m);
+}
+
+int main(void)
+{
+    write_peaks();
+    RUN_TEST(test_model_cost);
+    RUN_TEST(test_step_cost);
+    RUN_TEST(test_percentiles);
+    RUN_TEST(test_peaks);
+    RUN_TEST(test_utilisation);
+    RUN_TEST(test_hooks);
+    unlink(peaks_path);
+    return test_summary();
+}
