@@ -34,6 +34,12 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
     int per_lane = (head_dim + 31) >> 5; /* lane holds elements lane + 32 e < head_dim */
     int kvh = h / (heads / kv_heads);
     int pos = positions[t];
+    if (token_seq[t] < 0) {
+        /* a padding row of a CUDA-graph bucket (whole block returns) */
+        for (int e = threadIdx.x; e < head_dim; e += blockDim.x)
+            out[((size_t)t * heads + h) * head_dim + e] = __float2half(0.0f);
+        return;
+    }
     const int *table = block_tables + (size_t)token_seq[t] * max_blocks;
 
     float qr[ATT_MAX_PER_LANE], acc[ATT_MAX_PER_LANE];

@@ -36,6 +36,8 @@ __global__ void rope_kv_kernel(__half *q, __half *k, const __half *v, __half *k_
     if (is_q)
         return;
     int seq = token_seq[t];
+    if (seq < 0)
+        return; /* a padding row of a CUDA-graph bucket: no cache slot */
     int blk = block_tables[(size_t)seq * max_blocks + pos / block_size];
     size_t slot = (((size_t)blk * block_size + pos % block_size) * kv_heads + hh) * head_dim;
     const __half *vs = v + ((size_t)t * kv_heads + hh) * head_dim;

@@ -99,7 +99,7 @@ void generate_options_print_help(void)
         "  --max-batch N               sequences per step (default 256)\n"
         "  --max-batched-tokens N      tokens per step, prefill chunks included (default 4096)\n"
         "  --no-prefix-cache           do not reuse KV blocks of shared prompt prefixes\n"
-        "  --no-cuda-graphs            run decode steps eagerly\n"
+        "  --no-cuda-graphs            decode steps without CUDA graphs (same outputs)\n"
         "  --eager                     diagnostic: no graphs, check every kernel synchronously\n"
         "  --threads N                 CPU backend threads per rank\n"
         "  --collective-timeout SEC    abort the job when a collective stalls (default 300)\n"

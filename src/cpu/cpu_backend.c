@@ -30,8 +30,9 @@ static void cpu_copy(vb_backend *b, void *dst, const void *src, size_t bytes)
     memcpy(dst, src, bytes);
 }
 
-static void cpu_step_begin(vb_backend *b, const step_batch *sb)
+static int cpu_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
 {
+    (void)max_rows; /* no padding on the CPU */
     cpu_ctx *c = cpu_ctx_of(b);
     c->step = sb;
     if (sb->n_tokens > c->tok_seq_cap) {
@@ -46,6 +47,7 @@ static void cpu_step_begin(vb_backend *b, const step_batch *sb)
     for (int s = 0; s < sb->n_seqs; s++)
         for (int t = sb->seq_start[s]; t < sb->seq_start[s + 1]; t++)
             c->tok_seq[t] = s;
+    return sb->n_tokens;
 }
 
 static void cpu_embed(vb_backend *b, void *out_, const void *table_, int hidden,

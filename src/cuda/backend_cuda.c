@@ -8,8 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
+
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_graphs.h"
 #include "kernels.h"
+
+#define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 
 typedef struct cuda_ctx {
     cudaStream_t stream;
@@ -25,11 +30,32 @@ typedef struct cuda_ctx {
     int n_decode, n_tiles;
     int *d_decode, *h_decode, *d_tiles, *h_tiles;
     size_t cap_decode, cap_tiles;
+    /* host staging of the (possibly padded) tokens, positions, starts */
+    int *h_tokens, *h_positions, *h_seq_start;
+    size_t cap_staging;
+    cuda_graphs graphs;        /* decode-step graphs (cuda_graphs.h) */
+    bool pad_decode;           /* pad decode steps to graph buckets (off in eager mode) */
+    bool graphable;            /* this step is a padded decode step (step_begin) */
+    bool eager;                /* synchronise and check after every op */
+    void *cublas_workspace;
 } cuda_ctx;
 
 static cuda_ctx *ctx_of(vb_backend *b)
 {
     return (cuda_ctx *)b->ctx;
+}
+
+/* --eager: waits for each op and checks it, so a fault names its op
+ * rather than surfacing at the next synchronisation. */
+static void op_done(cuda_ctx *c, const char *op)
+{
+    if (!c->eager)
+        return;
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess)
+        e = cudaGetLastError();
+    if (e != cudaSuccess)
+        vb_cuda_fail("CUDA", op, cudaGetErrorString(e), __FILE__, __LINE__);
 }
 
 static void *cuda_alloc(vb_backend *b, size_t bytes)
@@ -48,9 +74,12 @@ static void *cuda_alloc(vb_backend *b, size_t bytes)
 
 static void cuda_free_buf(vb_backend *b, void *p)
 {
-    (void)b;
-    if (p)
-        CUDA_CHECK(cudaFree(p));
+    if (!p)
+        return;
+    /* a graph may use the buffer; an address reused by a later alloc
+     * would make it replay on the wrong data */
+    cuda_graphs_clear(&ctx_of(b)->graphs);
+    CUDA_CHECK(cudaFree(p));
 }
 
 static void cuda_to_device(vb_backend *b, void *dst, const void *src, size_t bytes)
@@ -65,14 +94,16 @@ static void cuda_to_host(vb_backend *b, void *dst, const void *src, size_t bytes
     CUDA_CHECK(cudaStreamSynchronize(ctx_of(b)->stream));
 }
 
-/* Device copies of the step layout grow with the largest step seen. */
-static void grow(int **d, size_t *cap, size_t need)
+/* Device copies of the step layout grow with the largest step seen
+ * (generously: every move drops the recorded graphs, which point at them). */
+static void grow(cuda_ctx *c, int **d, size_t *cap, size_t need)
 {
     if (need <= *cap)
         return;
+    cuda_graphs_clear(&c->graphs);
     if (*d)
         CUDA_CHECK(cudaFree(*d));
-    *cap = need < 64 ? 64 : need * 2;
+    *cap = need < 1024 ? 1024 : need * 2;
     CUDA_CHECK(cudaMalloc((void **)d, *cap * sizeof(int)));
 }
 
@@ -88,22 +119,27 @@ static void grow_token_arrays(cuda_ctx *c, size_t T)
 {
     if (T <= c->cap_tokens)
         return;
+    T = T < 512 ? 512 : T; /* see grow() */
     size_t cap = 0;
-    grow(&c->d_tokens, &cap, T);
+    grow(c, &c->d_tokens, &cap, 2 * T);
     cap = 0;
-    grow(&c->d_positions, &cap, T);
+    grow(c, &c->d_positions, &cap, 2 * T);
     cap = 0;
-    grow(&c->d_token_seq, &cap, T);
+    grow(c, &c->d_token_seq, &cap, 2 * T);
     cap = 0;
-    grow(&c->d_decode, &cap, T);
+    grow(c, &c->d_decode, &cap, 2 * T);
     cap = 0;
-    grow(&c->d_tiles, &cap, 3 * T);
+    grow(c, &c->d_tiles, &cap, 6 * T);
     free(c->h_token_seq);
     free(c->h_decode);
     free(c->h_tiles);
+    free(c->h_tokens);
+    free(c->h_positions);
     c->h_token_seq = host_alloc(2 * T * sizeof(int));
     c->h_decode = host_alloc(2 * T * sizeof(int));
     c->h_tiles = host_alloc(6 * T * sizeof(int));
+    c->h_tokens = host_alloc(2 * T * sizeof(int));
+    c->h_positions = host_alloc(2 * T * sizeof(int));
     c->cap_tokens = 2 * T;
 }
 
@@ -128,36 +164,88 @@ static void build_attention_lists(cuda_ctx *c, const step_batch *sb)
     }
 }
 
-static void cuda_step_begin(vb_backend *b, const step_batch *sb)
+/* Rows a step runs on: a decode step (one new token per sequence, logits
+ * per sequence) is padded up to its graph bucket when that fits max_rows,
+ * so that a recorded graph of that size replays it; other steps as they
+ * are. Padding is applied with and without graphs (not in --eager), so
+ * --no-cuda-graphs runs the very same kernels and GEMM shapes and gives
+ * bit-identical outputs. */
+static int step_rows(const cuda_ctx *c, const step_batch *sb, int max_rows)
+{
+    if (!c->pad_decode || sb->all_logits || sb->n_tokens != sb->n_seqs)
+        return sb->n_tokens;
+    int rows = cuda_graph_bucket(sb->n_seqs);
+    return rows > 0 && rows <= max_rows ? rows : sb->n_tokens;
+}
+
+static int cuda_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
 {
     cuda_ctx *c = ctx_of(b);
-    size_t T = (size_t)sb->n_tokens, S = (size_t)sb->n_seqs;
-    size_t tables = S * (size_t)sb->max_blocks;
+    size_t T0 = (size_t)sb->n_tokens, S0 = (size_t)sb->n_seqs;
+    int rows = step_rows(c, sb, max_rows);
+    size_t T = (size_t)rows, S = S0 + (T - T0); /* padding rows are one-token sequences */
+    size_t tables = S0 * (size_t)sb->max_blocks;
     grow_token_arrays(c, T);
-    grow(&c->d_seq_start, &c->cap_seqs, S + 1);
-    grow(&c->d_block_tables, &c->cap_tables, tables);
-    for (size_t s = 0; s < S; s++)
+    grow(c, &c->d_seq_start, &c->cap_seqs, S + 1);
+    grow(c, &c->d_block_tables, &c->cap_tables, tables);
+    if (S + 1 > c->cap_staging) {
+        free(c->h_seq_start);
+        c->cap_staging = 2 * (S + 1);
+        c->h_seq_start = host_alloc(c->cap_staging * sizeof(int));
+    }
+    memcpy(c->h_tokens, sb->tokens, T0 * sizeof(int));
+    memcpy(c->h_positions, sb->positions, T0 * sizeof(int));
+    memcpy(c->h_seq_start, sb->seq_start, (S0 + 1) * sizeof(int));
+    for (size_t s = 0; s < S0; s++)
         for (int t = sb->seq_start[s]; t < sb->seq_start[s + 1]; t++)
             c->h_token_seq[t] = (int)s;
+    /* inert padding: token 0 at position 0 in no sequence (token_seq -1:
+     * the KV write and attention kernels skip it) */
+    for (size_t t = T0; t < T; t++) {
+        c->h_tokens[t] = 0;
+        c->h_positions[t] = 0;
+        c->h_token_seq[t] = -1;
+        c->h_seq_start[S0 + 1 + (t - T0)] = (int)t + 1;
+    }
     build_attention_lists(c, sb);
+    for (size_t t = T0; t < T; t++)
+        c->h_decode[c->n_decode++] = (int)t;
     c->n_tokens = (int)T;
     c->n_seqs = (int)S;
     c->max_blocks = sb->max_blocks;
+    c->graphable = c->pad_decode && !sb->all_logits && sb->n_tokens == sb->n_seqs &&
+                   cuda_graph_bucket(rows) == rows;
     cudaStream_t st = c->stream;
-    if (T) {
-        CUDA_CHECK(cudaMemcpyAsync(c->d_tokens, sb->tokens, T * sizeof(int), cudaMemcpyHostToDevice, st));
-        CUDA_CHECK(cudaMemcpyAsync(c->d_positions, sb->positions, T * sizeof(int), cudaMemcpyHostToDevice, st));
-        CUDA_CHECK(cudaMemcpyAsync(c->d_token_seq, c->h_token_seq, T * sizeof(int), cudaMemcpyHostToDevice, st));
-    }
+    CUDA_CHECK(cudaMemcpyAsync(c->d_tokens, c->h_tokens, T * sizeof(int), cudaMemcpyHostToDevice, st));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_positions, c->h_positions, T * sizeof(int), cudaMemcpyHostToDevice, st));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_token_seq, c->h_token_seq, T * sizeof(int), cudaMemcpyHostToDevice, st));
     if (c->n_decode)
         CUDA_CHECK(cudaMemcpyAsync(c->d_decode, c->h_decode, (size_t)c->n_decode * sizeof(int), cudaMemcpyHostToDevice, st));
     if (c->n_tiles)
         CUDA_CHECK(cudaMemcpyAsync(c->d_tiles, c->h_tiles, (size_t)c->n_tiles * 3 * sizeof(int), cudaMemcpyHostToDevice, st));
-    CUDA_CHECK(cudaMemcpyAsync(c->d_seq_start, sb->seq_start, (S + 1) * sizeof(int), cudaMemcpyHostToDevice, st));
+    CUDA_CHECK(cudaMemcpyAsync(c->d_seq_start, c->h_seq_start, (S + 1) * sizeof(int), cudaMemcpyHostToDevice, st));
     if (tables)
         CUDA_CHECK(cudaMemcpyAsync(c->d_block_tables, sb->block_tables, tables * sizeof(int), cudaMemcpyHostToDevice, st));
     /* the host arrays may change after we return */
     CUDA_CHECK(cudaStreamSynchronize(st));
+    return rows;
+}
+
+/* Graphs only for padded decode steps: their launches depend on nothing
+ * but the row count, the block-table stride and the buffers. */
+static int cuda_graph_begin(vb_backend *b, const void *owner, const void *cache)
+{
+    cuda_ctx *c = ctx_of(b);
+    if (!c->graphs.enabled || !c->graphable)
+        return 0;
+    return cuda_graphs_begin(&c->graphs, owner, cache, c->n_tokens, c->max_blocks, c->stream);
+}
+
+static void cuda_graph_end(vb_backend *b)
+{
+    cuda_ctx *c = ctx_of(b);
+    if (c->graphs.capturing)
+        cuda_graphs_end(&c->graphs, c->stream);
 }
 
 static void cuda_embed(vb_backend *b, void *out, const void *table, int hidden, int vocab_start,
@@ -166,6 +254,7 @@ static void cuda_embed(vb_backend *b, void *out, const void *table, int hidden, 
     cuda_ctx *c = ctx_of(b);
     CUDA_CHECK(vb_embed_f16(out, table, c->d_tokens, c->n_tokens, hidden, vocab_start,
                             vocab_local, c->stream));
+    op_done(c, "embed");
 }
 
 /* Row-major out[T, n_out] = x[T, n_in] w[n_out, n_in]^T is, column-major,
@@ -188,22 +277,29 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
     gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
     if (bias)
         CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
+    op_done(c, "matmul");
 }
 
 static void cuda_rmsnorm(vb_backend *b, void *out, void *residual, const void *add, const void *w,
                          int rows, int dim, float eps)
 {
-    CUDA_CHECK(vb_rmsnorm_residual_f16(out, residual, add, w, rows, dim, eps, ctx_of(b)->stream));
+    cuda_ctx *c = ctx_of(b);
+    CUDA_CHECK(vb_rmsnorm_residual_f16(out, residual, add, w, rows, dim, eps, c->stream));
+    op_done(c, "rmsnorm");
 }
 
 static void cuda_rmsnorm_rows(vb_backend *b, void *x, const void *w, int rows, int dim, float eps)
 {
-    CUDA_CHECK(vb_rmsnorm_rows_f16(x, w, rows, dim, eps, ctx_of(b)->stream));
+    cuda_ctx *c = ctx_of(b);
+    CUDA_CHECK(vb_rmsnorm_rows_f16(x, w, rows, dim, eps, c->stream));
+    op_done(c, "rmsnorm_rows");
 }
 
 static void cuda_resid_load(vb_backend *b, void *residual, const void *x, size_t n)
 {
-    CUDA_CHECK(vb_resid_load_f16(residual, x, n, ctx_of(b)->stream));
+    cuda_ctx *c = ctx_of(b);
+    CUDA_CHECK(vb_resid_load_f16(residual, x, n, c->stream));
+    op_done(c, "resid_load");
 }
 
 static void cuda_rope_kv_write(vb_backend *b, void *q, void *k, const void *v, void *k_cache,
@@ -215,6 +311,7 @@ static void cuda_rope_kv_write(vb_backend *b, void *q, void *k, const void *v, v
                                     c->d_positions, c->d_token_seq, c->d_block_tables,
                                     c->max_blocks, c->n_tokens, heads, kv_heads, head_dim,
                                     block_size, c->stream));
+    op_done(c, "rope_kv_write");
 }
 
 static void cuda_attention(vb_backend *b, void *out, const void *q, const void *k_cache,
@@ -236,25 +333,31 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
     CUDA_CHECK(vb_attention_prefill_f16(out, q, k_cache, v_cache, c->d_positions, c->d_tiles,
                                         c->n_tiles, c->d_block_tables, c->max_blocks, heads,
                                         kv_heads, head_dim, block_size, scale, c->stream));
+    op_done(c, "attention");
 }
 
 static void cuda_silu_gate(vb_backend *b, void *out, const void *gate, const void *up, size_t n)
 {
-    CUDA_CHECK(vb_silu_gate_f16(out, gate, up, n, ctx_of(b)->stream));
+    cuda_ctx *c = ctx_of(b);
+    CUDA_CHECK(vb_silu_gate_f16(out, gate, up, n, c->stream));
+    op_done(c, "silu_gate");
 }
 
 static void cuda_last_rows(vb_backend *b, void *out, const void *in, int dim)
 {
     cuda_ctx *c = ctx_of(b);
     CUDA_CHECK(vb_last_rows_f16(out, in, c->d_seq_start, c->n_seqs, dim, c->stream));
+    op_done(c, "last_rows");
 }
 
 static void cuda_lm_head(vb_backend *b, float *logits, const void *x, const void *w, int rows,
                          int hidden, int vocab_local)
 {
+    cuda_ctx *c = ctx_of(b);
     if (rows == 0)
         return;
     gemm(ctx_of(b), logits, CUDA_R_32F, x, w, rows, hidden, vocab_local);
+    op_done(c, "lm_head");
 }
 
 static void cuda_all_reduce_sum(vb_backend *b, void *buf, size_t n)
@@ -263,6 +366,7 @@ static void cuda_all_reduce_sum(vb_backend *b, void *buf, size_t n)
     if (!c->comm || n == 0)
         return;
     NCCL_CHECK(ncclAllReduce(buf, buf, n, ncclHalf, ncclSum, c->comm, c->stream));
+    op_done(c, "all_reduce_sum");
 }
 
 static void cuda_destroy(vb_backend *b)
@@ -271,6 +375,10 @@ static void cuda_destroy(vb_backend *b)
         return;
     cuda_ctx *c = ctx_of(b);
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    if (c->graphs.captured)
+        vb_info("CUDA graphs: %ld decode graphs recorded, %ld steps replayed", c->graphs.captured,
+                c->graphs.replayed);
+    cuda_graphs_clear(&c->graphs);
     int *bufs[] = {c->d_tokens,       c->d_positions, c->d_seq_start, c->d_token_seq,
                    c->d_block_tables, c->d_decode,    c->d_tiles};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -279,7 +387,12 @@ static void cuda_destroy(vb_backend *b)
     free(c->h_token_seq);
     free(c->h_decode);
     free(c->h_tiles);
+    free(c->h_tokens);
+    free(c->h_positions);
+    free(c->h_seq_start);
     CUBLAS_CHECK(cublasDestroy(c->cublas));
+    if (c->cublas_workspace)
+        CUDA_CHECK(cudaFree(c->cublas_workspace));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
     free(c);
     free(b);
@@ -298,7 +411,14 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&c->cublas));
     CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    /* cuBLAS may take workspace from its own pool, which a graph capture
+     * must not do; a fixed one (32 MiB, NVIDIA's figure for Hopper) keeps
+     * captured GEMMs valid on replay. */
+    CUDA_CHECK(cudaMalloc(&c->cublas_workspace, CUBLAS_WORKSPACE_BYTES));
+    CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->cublas_workspace, CUBLAS_WORKSPACE_BYTES));
     c->comm = comm;
+    c->graphs.enabled = true;
+    c->pad_decode = true;
     *b = (vb_backend){
         .name = "cuda",
         .act_size = 2,
@@ -309,6 +429,8 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         .to_device = cuda_to_device,
         .to_host = cuda_to_host,
         .step_begin = cuda_step_begin,
+        .graph_begin = cuda_graph_begin,
+        .graph_end = cuda_graph_end,
         .embed = cuda_embed,
         .matmul = cuda_matmul,
         .rmsnorm = cuda_rmsnorm,
@@ -323,4 +445,13 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         .destroy = cuda_destroy,
     };
     return b;
+}
+
+void cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager)
+{
+    cuda_ctx *c = ctx_of(b);
+    cuda_graphs_clear(&c->graphs);
+    c->eager = eager;
+    c->graphs.enabled = graphs && !eager;
+    c->pad_decode = !eager;
 }

@@ -6,6 +6,7 @@
 #define VB_BACKEND_CUDA_H
 
 #include <nccl.h>
+#include <stdbool.h>
 
 #include "forward/backend.h"
 #include "model/model_config.h"
@@ -16,6 +17,14 @@
 /* Uses the current CUDA device. comm: the TP group's communicator, or NULL
  * for tp = 1. Returns NULL (and fills err) on failure. */
 vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err);
+
+/* How decode steps run (default: graphs on, eager off).
+ *   graphs: record each decode batch-size bucket's step as a CUDA graph on
+ *           first use and replay it (--no-cuda-graphs: false; decode steps
+ *           are still padded to the buckets, so outputs are bit-identical);
+ *   eager:  the --eager diagnostic: no graphs, no padding, and every op
+ *           waited for and checked, so a fault names its op. */
+void cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager);
 
 /* Copies host weights (fp16 from model_load_host, or fp32 from
  * model_load_cpu, converted by the device kernel) to fp16 device memory;

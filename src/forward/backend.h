@@ -37,8 +37,21 @@ struct vb_backend {
     void (*to_host)(vb_backend *b, void *dst, const void *src, size_t bytes);
 
     /* Makes the step's metadata visible to the ops below, until the next
-     * step_begin. sb stays valid (and unchanged) until then. */
-    void (*step_begin)(vb_backend *b, const step_batch *sb);
+     * step_begin. sb stays valid (and unchanged) until then. Returns the
+     * rows (T) the ops must run on: sb->n_tokens, or more when the backend
+     * pads a decode step up to a CUDA-graph bucket (never past max_rows).
+     * Padding rows are extra one-token sequences that write no KV and
+     * whose logits rows, after the real ones, are ignored. */
+    int (*step_begin)(vb_backend *b, const step_batch *sb, int max_rows);
+
+    /* Optional (NULL: always run the ops). Called after step_begin with
+     * the step's owner (forward state) and KV cache: returns 1 when the
+     * backend replayed this step's ops from a recorded graph, so the caller
+     * issues none of them; 0 when the caller must issue them and then call
+     * graph_end, which records them (when graph_begin started a recording)
+     * and runs them. */
+    int (*graph_begin)(vb_backend *b, const void *owner, const void *cache);
+    void (*graph_end)(vb_backend *b);
 
     /* out[T, hidden] = row (token - vocab_start) of table[vocab_local, hidden]
      * for tokens in this rank's vocabulary slice, zeros for the others (an

@@ -98,7 +98,16 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
 
     if (T <= 0 || T > f->max_tokens)
         return NULL; /* the scheduler's token budget must fit forward_init's max_tokens */
-    b->step_begin(b, sb);
+    /* The backend may pad a decode step (CUDA graphs): every op then runs
+     * on the padded rows, and the extra rows of logits follow the real ones. */
+    int padded = b->step_begin(b, sb, f->max_tokens);
+    int n_out = step_batch_n_out(sb) + (padded - T);
+    T = padded;
+    /* before any graph: growing the buffer is an allocation */
+    if (forward_reserve_logits(f, n_out) != 0)
+        return NULL; /* out of memory: the caller names the step */
+    if (b->graph_begin && b->graph_begin(b, f, kv))
+        return f->logits;
 
     /* Embedding: each rank holds a vocabulary slice; the all-reduce fills
      * in the rows other ranks own. The rows start the residual stream. */
@@ -144,9 +153,8 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         rows = f->sel;
     }
     const void *head = w->lm_head ? w->lm_head : w->embed;
-    int n_out = step_batch_n_out(sb);
-    if (forward_reserve_logits(f, n_out) != 0)
-        return NULL; /* out of memory: the caller names the step */
     b->lm_head(b, f->logits, rows, head, n_out, H, p->vocab_local);
+    if (b->graph_end)
+        b->graph_end(b);
     return f->logits;
 }

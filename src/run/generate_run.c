@@ -405,8 +405,9 @@ static int phase_engine(run_state *r, vb_err *err)
     }
     r->fs_init = true;
     /* one row of logits per sequence of a step, before the KV cache takes
-     * what is left */
-    if (forward_reserve_logits(&r->fs, (int)o->max_batch)) {
+     * what is left; rounded up to 32 for the rows a CUDA-graph bucket pads
+     * a decode step to (cuda_graphs.h) */
+    if (forward_reserve_logits(&r->fs, (int)((o->max_batch + 31) / 32 * 32))) {
         code = 1, vb_err_set(err, "out of %s memory for %ld rows of logits", r->b->name,
                              o->max_batch);
         goto done;

@@ -76,6 +76,7 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
     rb->b = cuda_backend_create((ncclComm_t)rb->nccl, err);
     if (!rb->b)
         return 1;
+    cuda_backend_set_mode(rb->b, o->cuda_graphs, o->eager);
     if (cuda_weights_upload(&rb->dev, host_w, c, p, err))
         return 1;
     if (rb->dev.out_of_fp16_range)

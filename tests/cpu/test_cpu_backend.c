@@ -94,7 +94,7 @@ static void test_attention_paged_ragged_gqa(void)
                 memcpy(v + T * KVH * HD, V[s][p], sizeof V[s][p]);
             }
         }
-        b->step_begin(b, &sb);
+        b->step_begin(b, &sb, sb.n_tokens);
         b->rope_kv_write(b, q, k, v, kc, vc, inv_freq, 1.0f, HEADS, KVH, HD, BS);
         b->attention(b, out, q, kc, vc, HEADS, KVH, HD, BS, 0.35f);
     }
@@ -141,7 +141,7 @@ static void test_rope_rotation(void)
     sb.ctx_len[0] = 4;
     float q[4] = {1, 2, 3, 4}, k[4] = {0.5f, -1, 2, 0}, v[4] = {0}, inv[2] = {1.0f, 0.25f};
     float kc[16] = {0}, vc[16] = {0};
-    b->step_begin(b, &sb);
+    b->step_begin(b, &sb, sb.n_tokens);
     b->rope_kv_write(b, q, k, v, kc, vc, inv, 1.5f, 1, 1, 4, 4);
     double want[4];
     double x[4] = {1, 2, 3, 4};
@@ -165,7 +165,7 @@ static void test_embed_slice(void)
     int32_t toks[3] = {9, 10, 12}, blk = 0;
     step_batch_add_seq(&sb, toks, 3, 0, &blk, 1);
     float table[3 * 2] = {1, 2, 3, 4, 5, 6}, out[6];
-    b->step_begin(b, &sb);
+    b->step_begin(b, &sb, sb.n_tokens);
     b->embed(b, out, table, 2, 10, 3); /* this rank holds ids 10..12 */
     CHECK(out[0] == 0 && out[1] == 0);
     CHECK(out[2] == 1 && out[3] == 2);

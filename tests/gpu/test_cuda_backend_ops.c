@@ -264,8 +264,8 @@ static void test_embed_and_last_rows(void)
     step_case sc = {3, {0, 0, 0}, {1, 9, 4}};
     step_batch sb;
     make_step(&sb, &sc, 16, 4);
-    cpu->step_begin(cpu, &sb);
-    gpu->step_begin(gpu, &sb);
+    cpu->step_begin(cpu, &sb, sb.n_tokens);
+    gpu->step_begin(gpu, &sb, sb.n_tokens);
     int hidden = 96, vstart = 100, vlocal = 300;
     float *table = rand_vec((size_t)vlocal * hidden, 1);
     void *ct = cpu_copy(table, (size_t)vlocal * hidden), *gt = gpu_copy(table, (size_t)vlocal * hidden);
@@ -312,8 +312,8 @@ static void run_attention_case(int heads, int kv_heads, int hd, const step_case 
     float *inv = malloc(sizeof(float) * (size_t)hd / 2);
     for (int i = 0; i < hd / 2; i++)
         inv[i] = (float)pow(10000.0, -2.0 * i / hd);
-    cpu->step_begin(cpu, &sb);
-    gpu->step_begin(gpu, &sb);
+    cpu->step_begin(cpu, &sb, sb.n_tokens);
+    gpu->step_begin(gpu, &sb, sb.n_tokens);
 
     void *ckc = cpu_copy(kc, cache_n), *cvc = cpu_copy(vc, cache_n);
     void *cq = cpu_copy(q, (size_t)T * heads * hd), *ck = cpu_copy(k, (size_t)T * kv_heads * hd),

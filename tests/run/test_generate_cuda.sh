@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# `generate --device cuda` on the tiny model: every row done, no error row;
-# greedy ids the same for --max-batch 1 and 64 (issue #7: with fp16 GEMM
-# tiling they may differ, and then this test says how often); seeded
-# sampling the same for dp 1 and 2 when two GPUs are present. Skips
-# without a GPU.
+# `generate --device cuda` on the tiny model (issue #7):
+#   - every row done, no error row, every row its 32 tokens;
+#   - CUDA graphs were recorded and replayed (the backend's closing line);
+#   - outputs with and without CUDA graphs bit-identical (decode steps are
+#     padded to the same buckets either way, so the same kernels and GEMM
+#     shapes run), and --eager (no padding) agrees on greedy ids for at
+#     least 95% of the rows;
+#   - greedy ids for --max-batch 1 and 64: cuBLAS may tile a GEMM of 1 row
+#     differently from one of 64, so fp16 rounding can flip a near-tie; the
+#     test prints how many rows differ and requires 95% identical;
+#   - with two GPUs: seeded sampling the same for dp 1 and 2, and tp 2 runs.
+# Skips without a GPU. Output files are compared through `voltbatch unpack`
+# (no h5dump needed: the GPU machine has none).
 #
 # usage: test_generate_cuda.sh VOLTBATCH MPIRUN MAKE_TINY_MODEL MAKE_IDS_INPUT
 # shellcheck disable=SC2154  # rc and err are set by run_capture in tests/lib.sh
@@ -14,12 +22,32 @@ make_model=$3
 make_input=$4
 # shellcheck source=../lib.sh
 . "$TEST_LIB"
-command -v h5dump >/dev/null || { echo "SKIP: h5dump not found (hdf5-tools)"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
-"$make_model" model >/dev/null && "$make_input" in.h5 200 300 || exit 1
-ids() { h5dump -d /output_ids -d /index "$1" | tail -n +2; }
+rows=200
+# A transformers-made random model with wide weights (tests/forward/
+# fixtures): its greedy continuations vary, unlike make_tiny_model's, so
+# a difference between two runs would show.
+model=$(dirname "$TEST_LIB")/forward/fixtures/llama_untied
+[ -f "$model/config.json" ] || { "$make_model" tiny >/dev/null && model=tiny; } || exit 1
+ln -s "$(cd "$model" && pwd)" model
+"$make_input" in.h5 "$rows" 300 || exit 1
+
+# ids FILE.h5: one line per row, "index: id id id ...", sorted by index.
+ids() {
+    "$vb" unpack "$1" "$1.jsonl" --overwrite >/dev/null 2>&1 || { echo "unpack failed: $1"; return; }
+    python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for r in sorted(rows, key=lambda r: r["index"]):
+    print(r["index"], ":", " ".join(map(str, r.get("output_ids") or [])), r.get("finish_reason"))
+' "$1.jsonl"
+}
+# same_rows A B: rows whose line is identical in both
+same_rows() { comm -12 <(ids "$1" | sort) <(ids "$2" | sort) | wc -l; }
+
 greedy=(generate --model model --input in.h5 --device cuda --temperature 0
         --repetition-penalty 1 --max-new-tokens 32 --ignore-eos)
 run_capture "$vb" "${greedy[@]}" --max-batch 64 --output b64.h5
@@ -29,16 +57,28 @@ if [ "$rc" -eq 2 ] && contains "$err" "no usable CUDA device"; then
 fi
 check "cuda --max-batch 64 exits 0" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || echo "$err" | tail -3
+check "CUDA graphs recorded and replayed" contains "$err" "steps replayed"
+echo "$err" | grep "CUDA graphs" | head -1
+check "every row finished by length (no error row)" [ "$(ids b64.h5 | grep -c ' length$')" -eq "$rows" ]
+check "every row has 32 tokens" bash -c "[ \$(ids b64.h5 | awk '{print NF - 3}' | grep -cx 32) -eq $rows ]"
+
+run_capture "$vb" "${greedy[@]}" --max-batch 64 --no-cuda-graphs --output nog.h5
+check "cuda --no-cuda-graphs exits 0" [ "$rc" -eq 0 ]
+check "no graphs recorded with --no-cuda-graphs" bash -c "! grep -q 'steps replayed' <<<\"\$1\"" _ "$err"
+check "graphs and --no-cuda-graphs bit-identical" [ "$(ids nog.h5)" = "$(ids b64.h5)" ]
+
+run_capture "$vb" "${greedy[@]}" --max-batch 64 --eager --output eager.h5
+check "cuda --eager exits 0" [ "$rc" -eq 0 ]
+n=$(same_rows eager.h5 b64.h5)
+echo "greedy ids: --eager and graphs identical on $n of $rows rows"
+check "--eager = graphs on >= 95% of rows" [ "$n" -ge $((rows * 95 / 100)) ]
+
 run_capture "$vb" "${greedy[@]}" --max-batch 1 --output b1.h5
 check "cuda --max-batch 1 exits 0" [ "$rc" -eq 0 ]
-check "no error rows" bash -c "! h5dump -d /finish_reason b64.h5 | grep -q error"
-check "every row has 32 tokens" bash -c "[ \$(h5dump -d /completion_tokens b64.h5 | grep -o '32' | wc -l) -ge 200 ]"
-if [ "$(ids b1.h5)" = "$(ids b64.h5)" ]; then
-    echo "greedy ids: --max-batch 1 and 64 identical"
-else
-    echo "greedy ids: --max-batch 1 and 64 differ in $(diff <(ids b1.h5) <(ids b64.h5) | grep -c '^<') dump lines (fp16 GEMM tiling)"
-fi
-check "greedy ids: --max-batch 1 = 64" [ "$(ids b1.h5)" = "$(ids b64.h5)" ]
+n=$(same_rows b1.h5 b64.h5)
+echo "greedy ids: --max-batch 1 and 64 identical on $n of $rows rows"
+check "--max-batch 1 = 64 on >= 95% of rows" [ "$n" -ge $((rows * 95 / 100)) ]
+
 if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
     seeded=(generate --model model --input in.h5 --device cuda --temperature 0.8 --seed 5
             --max-new-tokens 24)
@@ -48,5 +88,9 @@ if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
     check "cuda seeded dp 2 = dp 1" [ "$(ids s2.h5)" = "$(ids s1.h5)" ]
     run_capture "$mpirun" -np 2 "$vb" "${seeded[@]}" --tp 2 --output t2.h5
     check "cuda seeded tp 2 exits 0" [ "$rc" -eq 0 ]
+    run_capture "$mpirun" -np 2 "$vb" "${greedy[@]}" --tp 2 --output g2.h5
+    check "cuda greedy tp 2 exits 0" [ "$rc" -eq 0 ]
+    n=$(same_rows g2.h5 b64.h5)
+    echo "greedy ids: tp 2 and tp 1 identical on $n of $rows rows"
 fi
 summary
