@@ -28,6 +28,7 @@ typedef struct heap_item {
     int32_t rank;
     uint32_t pos;      /* left symbol */
     int32_t left, right; /* ids when pushed; a stale item no longer matches */
+    int32_t merged;    /* the merge's result, so a pop needs no second lookup */
 } heap_item;
 
 typedef struct bpe_heap {
@@ -109,7 +110,9 @@ static int initial_symbols(const tokenizer *tok, const char *w, size_t n, bpe_sy
         int len = tok_utf8_seq_len((unsigned char)w[i]);
         if (len == 0 || i + (size_t)len > n)
             len = 1;
-        int32_t id = tok_str_map_get(&tok->vocab, w + i, (size_t)len);
+        /* ASCII from a table filled at load: most characters skip the hash */
+        int32_t id = len == 1 && (unsigned char)w[i] < 128 ? tok->ascii_id[(unsigned char)w[i]]
+                                                            : tok_str_map_get(&tok->vocab, w + i, (size_t)len);
         if (id >= 0) {
             sym[k++].id = id;
             last_unk = false;
@@ -164,16 +167,15 @@ int tok_bpe_word(const tokenizer *tok, const char *w, size_t n, tok_ids *out)
         for (size_t i = 0; i + 1 < ns && rc == 0; i++) {
             const tok_merge *m = tok_pair_map_get(&tok->merges, sym[i].id, sym[i + 1].id);
             if (m)
-                rc = heap_push(&h, (heap_item){m->rank, (uint32_t)i, sym[i].id, sym[i + 1].id});
+                rc = heap_push(&h, (heap_item){m->rank, (uint32_t)i, sym[i].id, sym[i + 1].id, m->merged});
         }
         while (h.n && rc == 0) {
             heap_item it = heap_pop(&h);
             bpe_sym *l = &sym[it.pos];
             if (l->id != it.left || l->next < 0 || sym[l->next].id != it.right)
                 continue; /* stale: a neighbour merged since this was pushed */
-            const tok_merge *m = tok_pair_map_get(&tok->merges, it.left, it.right);
             int32_t r = l->next;
-            l->id = m->merged;
+            l->id = it.merged;
             l->next = sym[r].next;
             if (l->next >= 0)
                 sym[l->next].prev = (int32_t)it.pos;
@@ -181,12 +183,12 @@ int tok_bpe_word(const tokenizer *tok, const char *w, size_t n, tok_ids *out)
             if (l->prev >= 0) {
                 const tok_merge *pm = tok_pair_map_get(&tok->merges, sym[l->prev].id, l->id);
                 if (pm)
-                    rc = heap_push(&h, (heap_item){pm->rank, (uint32_t)l->prev, sym[l->prev].id, l->id});
+                    rc = heap_push(&h, (heap_item){pm->rank, (uint32_t)l->prev, sym[l->prev].id, l->id, pm->merged});
             }
             if (l->next >= 0 && rc == 0) {
                 const tok_merge *nm = tok_pair_map_get(&tok->merges, l->id, sym[l->next].id);
                 if (nm)
-                    rc = heap_push(&h, (heap_item){nm->rank, it.pos, l->id, sym[l->next].id});
+                    rc = heap_push(&h, (heap_item){nm->rank, it.pos, l->id, sym[l->next].id, nm->merged});
             }
         }
         if (!h.on_stack)

@@ -45,6 +45,7 @@ struct tokenizer {
     bool byte_fallback, fuse_unk, ignore_merges;
     int32_t unk_id;        /* -1 when none */
     int32_t byte_id[256];  /* byte-level: id of byte b; byte fallback: id of <0xNN>; -1 absent */
+    int32_t ascii_id[128]; /* id of the one-character piece c (vocab lookup of it; -1 absent) */
 
     tok_norm *norm;
     size_t n_norm;

@@ -614,6 +614,10 @@ tokenizer *tokenizer_load(const char *model_dir, vb_err *err)
         const char *unk = json_string_value(json_object_get(model, "unk_token"));
         if (unk)
             tok->unk_id = tok_str_map_get(&tok->vocab, unk, strlen(unk));
+        for (int c = 0; c < 128; c++) {
+            char ch = (char)c;
+            tok->ascii_id[c] = tok_str_map_get(&tok->vocab, &ch, 1);
+        }
         for (int b = 0; b < 256; b++) {
             if (tok->byte_level) {
                 char c = (char)b;
