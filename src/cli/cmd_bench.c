@@ -88,7 +88,8 @@ static void bench_help(void)
           "    per_step: {weight_bytes, kv_bytes_per_token} this rank reads\n"
           "    device (GPU name or \"cpu\"), peaks: {copy_bytes_per_s,\n"
           "      gemm_fp16_flops_per_s, source} or null with peaks_note saying why\n"
-          "    mbu: decode bytes / decode time / copy bandwidth\n"
+          "    mbu: decode bytes / decode time / copy bandwidth; mbu_forward: the same\n"
+          "      over the decode steps' forward_s\n"
           "    mfu: all FLOPs / all step time / fp16 GEMM peak; mfu_prefill: prefill steps'\n"
           "    (null without measured peaks: always on the CPU backend)\n"
           "Peaks: $VB_GPU_PEAKS, else ~/.cache/voltbatch/gpu-peaks.json (scripts/gpu-peaks).\n",
@@ -184,6 +185,7 @@ static void print_summary(json_t *r)
     else
         printf("  peaks                null: %s\n", str(m, "peaks_note"));
     print_util(m, "mbu", "MBU (decode)");
+    print_util(m, "mbu_forward", "MBU (decode forward)");
     print_util(m, "mfu", "MFU (all steps)");
     print_util(m, "mfu_prefill", "MFU (prefill steps)");
 }

@@ -350,11 +350,15 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device)
         have = bench_peaks_load(device, &pk, why, sizeof why) == 0;
     const bench_step_class *pre = &m->prefill, *dec = &m->decode;
     double all_t = pre->time_s + dec->time_s, all_f = pre->flops + dec->flops;
-    double mbu = 0, mfu = 0, mfu_pre = 0;
-    bool ok_mbu = have && dec->time_s > 0, ok_mfu = have && all_t > 0,
-         ok_pre = have && pre->time_s > 0;
+    double mbu = 0, mbu_fwd = 0, mfu = 0, mfu_pre = 0;
+    bool ok_mbu = have && dec->time_s > 0, ok_fwd = have && dec->forward_s > 0,
+         ok_mfu = have && all_t > 0, ok_pre = have && pre->time_s > 0;
     if (ok_mbu)
         mbu = dec->bytes / dec->time_s / pk.copy_bytes_per_s;
+    /* the same over the forward pass alone: what the kernels reach, apart
+     * from the host's share of the step */
+    if (ok_fwd)
+        mbu_fwd = dec->bytes / dec->forward_s / pk.copy_bytes_per_s;
     if (ok_mfu)
         mfu = all_f / all_t / pk.gemm_flops_per_s;
     if (ok_pre)
@@ -381,6 +385,7 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device)
     if (!have)
         rc |= json_object_set_new(j, "peaks_note", json_string(why));
     rc |= json_object_set_new(j, "mbu", num_or_null(mbu, ok_mbu));
+    rc |= json_object_set_new(j, "mbu_forward", num_or_null(mbu_fwd, ok_fwd));
     rc |= json_object_set_new(j, "mfu", num_or_null(mfu, ok_mfu));
     rc |= json_object_set_new(j, "mfu_prefill", num_or_null(mfu_pre, ok_pre));
     if (rc) {

@@ -19,7 +19,8 @@
  *     + 2 x hidden x local vocab per sampled row (lm_head)
  *     + 4 x layers x local heads x head_dim per (query, key) pair
  *       (QK^T and PV; causal: a token at position i attends i + 1 keys).
- *   MBU = decode steps' bytes / their time / copy bandwidth;
+ *   MBU = decode steps' bytes / their time / copy bandwidth (and over
+ *     their forward time alone, "mbu_forward");
  *   MFU = all steps' FLOPs / their time / fp16 GEMM peak (and the same
  *     over the steps that hold prompt tokens, "mfu_prefill").
  * A step is a decode step when every sequence in it computes one

@@ -31,7 +31,8 @@ check "scratch files removed" [ -z "$(ls -A "$TMPDIR")" ]
 for figure in "time to first token  p50" "time per output tok  p50" "queue before admit   p50" \
     "admission to finish  p50" "decode step          p50" "KV cache peak" "prefill steps" \
     "decode  steps" "per step" "peaks                null: CPU backend" \
-    "MBU (decode)             null" "MFU (all steps)          null" \
+    "MBU (decode)             null" "MBU (decode forward)     null" \
+    "MFU (all steps)          null" \
     "MFU (prefill steps)      null"; do
     check "bench prints: $figure" contains "$out" "$figure"
 done
@@ -42,7 +43,7 @@ for key in ttft_s tpot_s queue_s latency_s decode_step_s kv_cache steps per_step
 done
 check "report: peak KV blocks > 0" grep -Eq '"peak_blocks": [1-9]' r.json
 check "report: decode steps counted" grep -Eq '"steps": [1-9]' r.json
-for key in mbu mfu mfu_prefill peaks; do
+for key in mbu mbu_forward mfu mfu_prefill peaks; do
     check "report: $key null on the CPU" grep -q "\"$key\": null" r.json
 done
 check "report: the device is cpu" grep -q '"device": "cpu"' r.json

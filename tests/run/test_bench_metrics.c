@@ -168,6 +168,7 @@ static void test_utilisation(void)
     CHECK_INT_EQ(bench_metrics_init(&m, 2, &mc, 100), 0);
     m.decode.steps = 10;
     m.decode.time_s = 2.0;
+    m.decode.forward_s = 1.5;
     m.decode.bytes = 3e12;
     m.decode.flops = 0.5e15;
     m.prefill.steps = 1;
@@ -178,6 +179,7 @@ static void test_utilisation(void)
     CHECK(j != NULL);
     /* 3e12 bytes / 2 s / 2e12 bytes/s */
     CHECK_NEAR(num(j, "mbu"), 0.75, 1e-12);
+    CHECK_NEAR(num(j, "mbu_forward"), 1.0, 1e-12); /* 3e12 / 1.5 s / 2e12 */
     /* (1e15 + 0.5e15) FLOPs / 3 s / 1e15 FLOP/s */
     CHECK_NEAR(num(j, "mfu"), 0.5, 1e-12);
     CHECK_NEAR(num(j, "mfu_prefill"), 1.0, 1e-12);
@@ -188,6 +190,7 @@ static void test_utilisation(void)
     /* unknown GPU and the CPU: null, and a note why */
     j = bench_metrics_json(&m, "Other GPU");
     CHECK(json_is_null(json_object_get(j, "mbu")));
+    CHECK(json_is_null(json_object_get(j, "mbu_forward")));
     CHECK(json_is_null(json_object_get(j, "mfu")));
     CHECK(json_is_string(json_object_get(j, "peaks_note")));
     json_decref(j);
