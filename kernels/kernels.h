@@ -9,6 +9,32 @@
 #ifndef VB_KERNELS_H
 #define VB_KERNELS_H
 
+/* sampler_summary.cu: sampler_summarize (src/engine/sampler.h) on the
+ * device, one row per thread block. Per-row arguments, built on the host by
+ * src/cuda/cuda_sampler.c; plain types so the kernel and the host share
+ * them (and NVRTC sees them). */
+#define VB_SAMPLE_GREEDY 1      /* temperature <= 0: no division */
+#define VB_SAMPLE_GUMBEL 2      /* sampling without truncation: best = argmax logit + Gumbel */
+#define VB_SAMPLE_NEED_LSE 4    /* the host computes sum_exp for this row */
+#define VB_SAMPLE_MAX_CAND 1024 /* larger n_cand: the caller summarizes on the host */
+typedef struct vb_sample_row_args {
+    unsigned long long seed;
+    float temperature, repetition_penalty, frequency_penalty, presence_penalty;
+    unsigned int row, sample, step;   /* the Philox key with seed and token */
+    int flags;                        /* VB_SAMPLE_* */
+    int logit_row;                    /* row of the [rows, n_local] logits */
+    int pen_start, pen_count;         /* this row's entries in the penalty list */
+    int pad_;
+} vb_sample_row_args;
+/* One distinct token of a row's history inside this shard, sorted by token
+ * within the row: seen applies the repetition penalty, count (> 0) the
+ * frequency / presence penalties. */
+typedef struct vb_penalty_entry {
+    int token; /* local: global id - vocab_offset */
+    int count; /* occurrences in the generated tokens (0 unless those penalties are on) */
+    int seen;  /* in prompt or generated (0 unless the repetition penalty is on) */
+} vb_penalty_entry;
+
 #ifndef __CUDACC_RTC__
 #include <cuda_runtime_api.h>
 #include <stddef.h>
@@ -86,6 +112,17 @@ cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q, const uin
                                      int max_blocks, int heads, int kv_heads, int head_dim,
                                      int block_size, float scale, cudaStream_t stream);
 size_t vb_attention_prefill_smem_bytes(void);
+
+/* sampler_summary.cu: n_rows sampler_summary rows with room for n_cand
+ * candidates each, back to back in d_out (the host's sampler_summary_at
+ * layout), from logits [*, n_local] fp32 of the vocabulary slice starting at
+ * vocab_offset. n_cand at most VB_SAMPLE_MAX_CAND (else
+ * cudaErrorInvalidValue, nothing launched). */
+cudaError_t vb_sampler_summarize(void *d_out, const float *logits, const vb_sample_row_args *d_args,
+                                 const vb_penalty_entry *d_pen, int n_rows, int vocab_offset,
+                                 int n_local, int n_cand, cudaStream_t stream);
+/* Bytes of one row of that output (sampler_summary_bytes of the host). */
+size_t vb_sampler_summary_bytes(int n_cand);
 
 #ifdef __cplusplus
 }

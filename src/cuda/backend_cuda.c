@@ -12,6 +12,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_graphs.h"
+#include "cuda/cuda_sampler.h"
 #include "kernels.h"
 
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
@@ -38,6 +39,7 @@ typedef struct cuda_ctx {
     bool graphable;            /* this step is a padded decode step (step_begin) */
     bool eager;                /* synchronise and check after every op */
     void *cublas_workspace;
+    cuda_sampler *sampler;     /* device-side sampling, made on first use */
 } cuda_ctx;
 
 static cuda_ctx *ctx_of(vb_backend *b)
@@ -369,6 +371,17 @@ static void cuda_all_reduce_sum(vb_backend *b, void *buf, size_t n)
     op_done(c, "all_reduce_sum");
 }
 
+static int cuda_summarize(vb_backend *b, const float *logits, const int *logit_rows,
+                          const sampler_row *rows, int n, int vocab_offset, int n_local,
+                          int n_cand, void *summaries)
+{
+    cuda_ctx *c = ctx_of(b);
+    if (!c->sampler)
+        c->sampler = cuda_sampler_create(c->stream);
+    return cuda_sampler_summarize(c->sampler, logits, logit_rows, rows, n, vocab_offset, n_local,
+                                  n_cand, summaries);
+}
+
 static void cuda_destroy(vb_backend *b)
 {
     if (!b)
@@ -379,6 +392,7 @@ static void cuda_destroy(vb_backend *b)
         vb_info("CUDA graphs: %ld decode graphs recorded, %ld steps replayed", c->graphs.captured,
                 c->graphs.replayed);
     cuda_graphs_clear(&c->graphs);
+    cuda_sampler_destroy(c->sampler);
     int *bufs[] = {c->d_tokens,       c->d_positions, c->d_seq_start, c->d_token_seq,
                    c->d_block_tables, c->d_decode,    c->d_tiles};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -442,6 +456,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         .last_rows = cuda_last_rows,
         .lm_head = cuda_lm_head,
         .all_reduce_sum = cuda_all_reduce_sum,
+        .summarize = cuda_summarize,
         .destroy = cuda_destroy,
     };
     return b;

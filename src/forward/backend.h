@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "engine/sampler.h"
 #include "forward/step_batch.h"
 
 typedef struct vb_backend vb_backend;
@@ -114,6 +115,18 @@ struct vb_backend {
 
     /* Sums buf[n] (activation dtype) in place over the TP group; a no-op for tp = 1. */
     void (*all_reduce_sum)(vb_backend *b, void *buf, size_t n);
+
+    /* Optional (NULL on the CPU backend): sampler_summarize (engine/sampler.h)
+     * where the logits are, so only summaries reach the host. For i < n:
+     * rows[i] on row logit_rows[i] of logits[*, n_local] (this rank's slice,
+     * from vocab_offset), into host `summaries` (n rows with room for n_cand
+     * candidates, sampler_summary_at). The same summaries as the host
+     * function (sum_exp and Gumbel scores to rounding). Returns 0, or -1
+     * with nothing done when it cannot (n_cand too large): the caller then
+     * copies the logits to the host and summarizes there. */
+    int (*summarize)(vb_backend *b, const float *logits, const int *logit_rows,
+                     const sampler_row *rows, int n, int vocab_offset, int n_local, int n_cand,
+                     void *summaries);
 
     void (*destroy)(vb_backend *b);
 };

@@ -699,9 +699,9 @@ static bool run_loop(run_state *r)
                 die(r, "building the step batch", step, &err);
             }
         }
-        const float *logits = run_backend_logits(
-            &r->rb, forward_step(&r->fs, &r->sb, &r->kv),
-            (size_t)step_batch_n_out(&r->sb) * (size_t)r->plan.vocab_local);
+        /* in the backend's memory: the sampler summarizes it there when
+         * the backend can (CUDA), else copies it to the host */
+        const float *logits = forward_step(&r->fs, &r->sb, &r->kv);
         if (!logits) {
             vb_err_set(&err, "forward_step refused a batch of %d tokens", p->n_tokens);
             die(r, "forward pass", step, &err);
@@ -730,7 +730,9 @@ static bool run_loop(run_state *r)
             slot_of[j] = q->slot;
             id_of[j] = q->id;
         }
-        if (run_sampler_step(&r->smp, srows, lp, ns, res, &err))
+        if (run_sampler_step_backend(&r->smp, &r->rb, logits,
+                                     (size_t)step_batch_n_out(&r->sb) * (size_t)vocab_local,
+                                     srows, lp, ns, res, &err))
             die(r, "sampling", step, &err);
         bench_metrics_mark(&r->bm, BENCH_SAMPLED);
         r->tokens_sampled += ns;

@@ -14,6 +14,8 @@ int run_sampler_init(run_sampler *s, MPI_Comm tp_comm, int tp, int vocab_start,
     s->tp = tp;
     s->vocab_start = vocab_start;
     s->vocab_local = vocab_local;
+    const char *force = getenv("VB_HOST_SAMPLER");
+    s->host_only = force && strcmp(force, "1") == 0;
     if (sampler_workspace_init(&s->ws, vocab_local) != 0)
         return vb_err_set(err, "sampler: out of memory for a vocabulary slice of %d", vocab_local);
     return 0;
@@ -26,6 +28,7 @@ void run_sampler_free(run_sampler *s)
     free(s->gathered);
     free(s->merged);
     free(s->params);
+    free(s->logit_rows);
     memset(s, 0, sizeof *s);
 }
 
@@ -33,9 +36,13 @@ static int reserve(run_sampler *s, int n, size_t bytes, vb_err *err)
 {
     if (n > s->cap_rows) {
         const sampling_params **p = realloc(s->params, (size_t)n * sizeof *p);
-        if (!p)
+        if (p)
+            s->params = p;
+        int *lr = p ? realloc(s->logit_rows, (size_t)n * sizeof *lr) : NULL;
+        if (lr)
+            s->logit_rows = lr;
+        if (!p || !lr)
             return vb_err_set(err, "sampler: out of memory");
-        s->params = p;
         s->cap_rows = n;
     }
     if (bytes > s->cap_local) {
@@ -52,11 +59,9 @@ static int reserve(run_sampler *s, int n, size_t bytes, vb_err *err)
     return 0;
 }
 
-int run_sampler_step(run_sampler *s, const sampler_row *rows, const float *const *logits, int n,
-                     sample_result *out, vb_err *err)
+/* The step's n_cand, and room for n rows of summaries. Returns n_cand or -1. */
+static int prepare(run_sampler *s, const sampler_row *rows, int n, vb_err *err)
 {
-    if (n <= 0)
-        return 0;
     /* Every rank of the group has the same rows, so the same n_cand and the
      * same failure verdict for the sizes; an out-of-memory on one rank only
      * would leave the others in the Allgather, which the watchdog handles. */
@@ -65,12 +70,25 @@ int run_sampler_step(run_sampler *s, const sampler_row *rows, const float *const
     for (int i = 0; i < n; i++)
         s->params[i] = rows[i].params;
     int n_cand = sampler_candidates_needed(s->params, n);
-    size_t bytes = (size_t)n * sampler_summary_bytes(n_cand);
-    if (reserve(s, n, bytes, err))
+    if (reserve(s, n, (size_t)n * sampler_summary_bytes(n_cand), err))
         return -1;
+    return n_cand;
+}
+
+static void summarize_host(run_sampler *s, const sampler_row *rows, const float *const *logits,
+                           int n, int n_cand)
+{
     for (int i = 0; i < n; i++)
         sampler_summarize(&s->ws, &rows[i], logits[i], s->vocab_start, s->vocab_local, n_cand,
                           sampler_summary_at(s->local, i, n_cand));
+    s->host_steps++;
+}
+
+/* From the local summaries on: exchange, merge, choose (the same on every
+ * path and every rank). */
+static int finish(run_sampler *s, const sampler_row *rows, int n, int n_cand, sample_result *out,
+                  vb_err *err)
+{
     if (s->tp > 1) {
         if (sampler_exchange_mpi(s->tp_comm, s->local, n, n_cand, s->gathered, err))
             return -1;
@@ -81,4 +99,51 @@ int run_sampler_step(run_sampler *s, const sampler_row *rows, const float *const
     for (int i = 0; i < n; i++)
         sampler_choose(&rows[i], sampler_summary_at(s->merged, i, n_cand), &out[i]);
     return 0;
+}
+
+int run_sampler_step(run_sampler *s, const sampler_row *rows, const float *const *logits, int n,
+                     sample_result *out, vb_err *err)
+{
+    if (n <= 0)
+        return 0;
+    int n_cand = prepare(s, rows, n, err);
+    if (n_cand < 0)
+        return -1;
+    summarize_host(s, rows, logits, n, n_cand);
+    return finish(s, rows, n, n_cand, out, err);
+}
+
+int run_sampler_step_backend(run_sampler *s, run_backend *rb, const float *logits,
+                             size_t n_logits, const sampler_row *rows,
+                             const float *const *row_logits, int n, sample_result *out,
+                             vb_err *err)
+{
+    if (n <= 0)
+        return 0;
+    int n_cand = prepare(s, rows, n, err);
+    if (n_cand < 0)
+        return -1;
+    vb_backend *b = rb->b;
+    bool done = false;
+    if (b->summarize && !s->host_only) {
+        /* row_logits point into the backend's buffer: rows of vocab_local */
+        for (int i = 0; i < n; i++)
+            s->logit_rows[i] = (int)((row_logits[i] - logits) / s->vocab_local);
+        done = b->summarize(b, logits, s->logit_rows, rows, n, s->vocab_start, s->vocab_local,
+                            n_cand, s->local) == 0;
+        if (done)
+            s->device_steps++;
+    }
+    if (!done) {
+        /* the CPU backend, or n_cand beyond the kernel's limit: the same
+         * rows, copied to the host (a no-op on the CPU backend) */
+        const float *host = run_backend_logits(rb, logits, n_logits);
+        if (!host)
+            return vb_err_set(err, "sampler: out of host memory for %zu logits", n_logits);
+        for (int i = 0; i < n; i++)
+            sampler_summarize(&s->ws, &rows[i], host + (row_logits[i] - logits), s->vocab_start,
+                              s->vocab_local, n_cand, sampler_summary_at(s->local, i, n_cand));
+        s->host_steps++;
+    }
+    return finish(s, rows, n, n_cand, out, err);
 }

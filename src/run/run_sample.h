@@ -5,13 +5,24 @@
  * candidates), the group exchanges the summaries (one MPI_Allgather of
  * bytes over tp_comm, never full logits), every rank merges them in rank
  * order and chooses: the same token on every rank of the group. With
- * tp = 1 the same code runs with one part. */
+ * tp = 1 the same code runs with one part.
+ *
+ * Where the summaries are made: on the host (sampler_summarize over host
+ * logits), or, when the backend has the `summarize` op (CUDA), on the
+ * device where the logits are, so only the summaries cross to the host
+ * (run_sampler_step_backend). Both give the same summaries (see
+ * kernels/sampler_summary.cu for the rounding of sum_exp and Gumbel
+ * scores), so the same tokens. VB_HOST_SAMPLER=1 in the environment forces
+ * the host path (to compare the two on a GPU). */
 #ifndef VB_RUN_SAMPLE_H
 #define VB_RUN_SAMPLE_H
 
 #include <mpi.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "engine/sampler.h"
+#include "run/run_backend.h"
 #include "util/errors.h"
 
 typedef struct run_sampler {
@@ -22,7 +33,10 @@ typedef struct run_sampler {
     char *local, *gathered, *merged;
     size_t cap_local;              /* bytes of local / merged; gathered is tp times */
     const sampling_params **params;
+    int *logit_rows;               /* [cap_rows] row of each sample in the backend's logits */
     int cap_rows;
+    bool host_only;                /* VB_HOST_SAMPLER=1: never the backend's summarize */
+    long device_steps, host_steps; /* how each step was summarized */
 } run_sampler;
 
 int run_sampler_init(run_sampler *s, MPI_Comm tp_comm, int tp, int vocab_start,
@@ -30,9 +44,21 @@ int run_sampler_init(run_sampler *s, MPI_Comm tp_comm, int tp, int vocab_start,
 void run_sampler_free(run_sampler *s);
 
 /* Samples n rows: rows[i]'s logits (this rank's slice, vocab_local floats)
- * are at logits[i]. out[i] gets the token, or error set (NaN/Inf logits).
- * Collective over tp_comm. Returns 0, or -1 with err (out of memory, MPI). */
+ * are at logits[i], in host memory. out[i] gets the token, or error set
+ * (NaN/Inf logits). Collective over tp_comm. Returns 0, or -1 with err
+ * (out of memory, MPI). */
 int run_sampler_step(run_sampler *s, const sampler_row *rows, const float *const *logits, int n,
                      sample_result *out, vb_err *err);
+
+/* The same for logits still in the backend's memory: logits[n_logits] is
+ * the step's buffer ([step rows, vocab_local] fp32, as forward_step returns
+ * it) and row_logits[i] points at rows[i]'s row inside it. Summarizes on
+ * the device when rb's backend can (only summaries are copied back);
+ * otherwise copies the logits to the host (run_backend_logits) and
+ * summarizes there. */
+int run_sampler_step_backend(run_sampler *s, run_backend *rb, const float *logits,
+                             size_t n_logits, const sampler_row *rows,
+                             const float *const *row_logits, int n, sample_result *out,
+                             vb_err *err);
 
 #endif

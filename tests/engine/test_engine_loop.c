@@ -1,5 +1,6 @@
-/* The engine core end to end with a stand-in model: scheduler + step
- * sampler + stop conditions, as the generate loop drives them.
+/* The engine core end to end with a stand-in model: scheduler + the
+ * step's sampling (run_sampler, the one the generate loop uses) + stop
+ * conditions, as the generate loop drives them.
  *
  * The stand-in model's logits are a pure function of the token history,
  * so seeded sampling must give every row the same completion whatever the
@@ -17,7 +18,7 @@
 #include "dist/dist.h"
 #include "dist/mpi_check.h"
 #include "engine/scheduler.h"
-#include "engine/step_sampler.h"
+#include "run/run_sample.h"
 
 #define VOCAB 97
 #define STOP_TOKEN 13
@@ -80,8 +81,8 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, spli
     scheduler s;
     sched_options opt = {.max_batch = max_batch, .max_batched_tokens = budget, .prefix_cache = prefix_cache};
     CHECK_INT_EQ(sched_init(&s, &opt, n_blocks, 8, NULL), 0);
-    step_sampler ss;
-    CHECK_INT_EQ(step_sampler_init(&ss, sp.lo, sp.hi - sp.lo, sp.comm, sp.tp, max_batch, NULL), 0);
+    run_sampler ss;
+    CHECK_INT_EQ(run_sampler_init(&ss, sp.comm, sp.tp, sp.lo, sp.hi - sp.lo, NULL), 0);
     int32_t system[30];
     for (int i = 0; i < 30; i++) system[i] = (i * 7 + 3) % VOCAB;
     int slots[ROWS * N_SAMPLES];
@@ -97,6 +98,8 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, spli
     float *logits = malloc((size_t)max_batch * VOCAB * sizeof *logits), full[VOCAB];
     int32_t *sampled = malloc((size_t)max_batch * sizeof *sampled);
     sample_result *results = malloc((size_t)max_batch * sizeof *results);
+    sampler_row *srows = malloc((size_t)max_batch * sizeof *srows);
+    const float **lp = malloc((size_t)max_batch * sizeof *lp);
     int n_done = 0;
     for (int step = 0; step < 100000 && !sched_idle(&s); step++) {
         const sched_step_plan *p = sched_step(&s);
@@ -105,9 +108,20 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, spli
             if (st->sample_index < 0) continue;
             const sched_seq *q = sched_seq_get(&s, st->slot);
             model_logits(q->tokens, st->context_len, full);
-            memcpy(logits + (size_t)st->sample_index * VOCAB, full + sp.lo, (size_t)(sp.hi - sp.lo) * sizeof *full);
+            int k = st->sample_index;
+            memcpy(logits + (size_t)k * VOCAB, full + sp.lo, (size_t)(sp.hi - sp.lo) * sizeof *full);
+            /* the key and history as generate_run builds them */
+            uint32_t row = 0, sample = 0;
+            const sampling_params *sp_row = lookup(&ctx, st->id, &row, &sample);
+            srows[k] = (sampler_row){.params = sp_row, .row = row, .sample = sample,
+                                     .step = (uint32_t)st->n_generated, .prompt = q->tokens,
+                                     .n_prompt = q->n_prompt, .generated = q->tokens + q->n_prompt,
+                                     .n_generated = q->n_tokens - q->n_prompt};
+            lp[k] = logits + (size_t)k * VOCAB;
         }
-        CHECK_INT_EQ(step_sampler_run(&ss, &s, p, logits, VOCAB, lookup, &ctx, sampled, results, NULL), 0);
+        CHECK_INT_EQ(run_sampler_step(&ss, srows, lp, p->n_samples, results, NULL), 0);
+        for (int k = 0; k < p->n_samples; k++)
+            sampled[k] = results[k].error ? 0 : results[k].token;
         sched_step_done(&s, sampled);
         for (int i = 0; i < p->n_seqs; i++) {
             const sched_step_seq *st = &p->seqs[i];
@@ -130,7 +144,9 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, spli
     free(logits);
     free(sampled);
     free(results);
-    step_sampler_free(&ss);
+    free(srows);
+    free(lp);
+    run_sampler_free(&ss);
     sched_free(&s);
 }
 

@@ -1,0 +1,515 @@
+// The per-shard half of the sampler on the device: sampler_summarize
+// (src/engine/sampler_summarize.c, the oracle; src/engine/sampler.h has
+// the rules) for every sampling row of a step, so only the summaries (a
+// few KB) leave the GPU instead of [rows, vocab_local] fp32 logits.
+//
+// One thread block per row. The processed logit of a token (penalties,
+// then temperature) is recomputed on the fly in every pass instead of being
+// stored: penalties touch a handful of tokens, found through a bitmap in
+// shared memory (one bit per token of the shard) and a binary search in
+// the row's sorted penalty entries. Passes over the row:
+//   1. bad (NaN / +Inf), max, count of finite tokens, best token (argmax of
+//      the logit, + Philox Gumbel noise when sampling without truncation);
+//   2. sum of exp(logit - max), only when the CPU computes it;
+//   3. top n_cand by (logit desc, token asc): radix select over the
+//      order-preserving uint32 keys of the logits (4 passes of 8 bits) finds
+//      the key of the n_cand-th best; tokens above it are collected
+//      directly, tokens equal to it in token order (lowest ids first, an
+//      ordered block scan) until n_cand; the survivors are bitonic-sorted
+//      in shared memory.
+// Each pass reads the row once (4 bytes a token, from L2 after the first);
+// the work is a few passes of the row, small next to the lm_head GEMM that
+// produced it.
+//
+// Exactness. Float processing uses __fmul_rn / __fdiv_rn / __fadd_rn /
+// __fsub_rn, the same IEEE single operations the host does (no FMA
+// contraction), so processed logits, max, best and candidates are bit for
+// bit the CPU's. The Philox integer rounds are exact; the uniform is built
+// with the same exact double arithmetic. Gumbel noise -log(-log(u)) uses
+// CUDA's double log, documented within 1 ulp of the correctly rounded
+// result (glibc's log is correctly rounded), so best_score may differ from
+// the CPU's in its last bits and a best token could only differ on a
+// near-tie of that size. sum_exp is summed in another order: relative
+// difference ~1e-15.
+//
+// sm_70 features only: shared-memory atomics, warp shuffles and ballots.
+#include "kernels.h"
+
+#define SS_THREADS 512
+#define SS_WARPS (SS_THREADS / 32)
+#define SS_BITMAP_MAX_WORDS 8192 // shards up to 262144 tokens get the bitmap
+
+// Host layout of sampler_summary (src/engine/sampler.h), 56 bytes; the
+// host side (src/cuda/cuda_sampler.c) asserts the offsets.
+struct ss_summary {
+    double max_logit;
+    double sum_exp;
+    double best_score;
+    float best_logit;
+    int best_token;
+    int n_cand;
+    int bad;
+    int has_more;
+    int reserved;
+};
+struct ss_cand { // sample_candidate
+    float logit;
+    int token;
+};
+
+__device__ __forceinline__ float ss_inf_f(void) { return __int_as_float(0x7f800000); }
+__device__ __forceinline__ double ss_inf_d(void) { return __longlong_as_double(0x7ff0000000000000ll); }
+
+// ---- Philox4x32-10, as src/engine/philox.c (Random123 constants and rounds)
+__device__ __forceinline__ void philox_round(unsigned c[4], unsigned k0, unsigned k1)
+{
+    unsigned hi0 = __umulhi(0xD2511F53u, c[0]), lo0 = 0xD2511F53u * c[0];
+    unsigned hi1 = __umulhi(0xCD9E8D57u, c[2]), lo1 = 0xCD9E8D57u * c[2];
+    unsigned r0 = hi1 ^ c[1] ^ k0, r1 = lo1, r2 = hi0 ^ c[3] ^ k1, r3 = lo0;
+    c[0] = r0;
+    c[1] = r1;
+    c[2] = r2;
+    c[3] = r3;
+}
+
+// -log(-log(u)), u uniform in (0, 1) keyed by (seed, row, sample, step,
+// token): philox_sample_gumbel of the host.
+__device__ double ss_gumbel(unsigned long long seed, unsigned row, unsigned sample, unsigned step,
+                            unsigned token)
+{
+    unsigned c[4] = {token, step, sample, row};
+    unsigned k0 = (unsigned)seed, k1 = (unsigned)(seed >> 32);
+    for (int i = 0; i < 10; i++) {
+        if (i > 0) {
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        philox_round(c, k0, k1);
+    }
+    unsigned long long bits = ((unsigned long long)(c[0] >> 6) << 26) | (unsigned long long)(c[1] >> 6);
+    // exact: bits < 2^52, + 0.5 needs 53 bits, times a power of two
+    double u = __dmul_rn(__dadd_rn((double)bits, 0.5), 1.0 / 4503599627370496.0);
+    return -log(-log(u));
+}
+
+// The processed logit of local token i (sampler.h steps 1-3), in the
+// host's order of operations.
+__device__ __forceinline__ float ss_processed(const float *x, int i, const vb_sample_row_args *a,
+                                              const unsigned *bitmap, const vb_penalty_entry *pen,
+                                              int n_pen)
+{
+    float v = x[i];
+    if (n_pen > 0 && (!bitmap || ((bitmap[i >> 5] >> (i & 31)) & 1u))) {
+        int lo = 0, hi = n_pen;
+        while (lo < hi) {
+            int mid = (lo + hi) >> 1;
+            if (pen[mid].token < i)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < n_pen && pen[lo].token == i) {
+            if (pen[lo].seen) // repetition penalty, once per distinct token
+                v = v < 0.0f ? __fmul_rn(v, a->repetition_penalty) : __fdiv_rn(v, a->repetition_penalty);
+            if (pen[lo].count > 0)
+                v = __fsub_rn(v, __fadd_rn(__fmul_rn(a->frequency_penalty, (float)pen[lo].count),
+                                          a->presence_penalty));
+        }
+    }
+    if (!(a->flags & VB_SAMPLE_GREEDY))
+        v = __fdiv_rn(v, a->temperature);
+    return v;
+}
+
+// Neither NaN nor +-Inf: the tokens the summary counts.
+__device__ __forceinline__ bool ss_finite(float v) { return v > -ss_inf_f() && v != ss_inf_f(); }
+
+// Order-preserving key: a > b as floats iff key(a) > key(b); -0 and +0
+// share a key because the host compares them equal (ties go by token id).
+__device__ __forceinline__ unsigned ss_key(float v)
+{
+    unsigned u = __float_as_uint(v);
+    if ((u << 1) == 0)
+        u = 0;
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// The host's cand_better: higher logit, then lower token id.
+__device__ __forceinline__ bool ss_better(float la, int ta, float lb, int tb)
+{
+    return la > lb || (la == lb && ta < tb);
+}
+
+// Is (score a, token a) a better best than b? Higher score, ties to the
+// lower id; token -1 (none) loses to anything.
+__device__ __forceinline__ bool ss_best_better(double sa, int ta, double sb, int tb)
+{
+    if (ta < 0)
+        return false;
+    if (tb < 0)
+        return true;
+    return sa > sb || (sa == sb && ta < tb);
+}
+
+struct ss_shared {
+    unsigned hist[256];
+    float cand_logit[VB_SAMPLE_MAX_CAND];
+    int cand_token[VB_SAMPLE_MAX_CAND];
+    double red_d[SS_WARPS];
+    float red_f[SS_WARPS];
+    int red_i[SS_WARPS];
+    int red_j[SS_WARPS];
+    int warp_off[SS_WARPS];
+    int n_gt;      // candidates collected above the threshold key
+    int taken;     // ties collected so far
+    int total;     // this chunk's ties
+    unsigned prefix, want;
+};
+
+// Block-wide sum of an int (result in every thread).
+__device__ int ss_sum_int(int v, ss_shared *sh)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0)
+        sh->red_i[threadIdx.x >> 5] = v;
+    __syncthreads();
+    int s = 0;
+    for (int w = 0; w < SS_WARPS; w++)
+        s += sh->red_i[w];
+    __syncthreads();
+    return s;
+}
+
+// Block-wide max of a float (no NaN in), result in every thread.
+__device__ float ss_max_float(float v, ss_shared *sh)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0)
+        sh->red_f[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float m = sh->red_f[0];
+    for (int w = 1; w < SS_WARPS; w++)
+        m = fmaxf(m, sh->red_f[w]);
+    __syncthreads();
+    return m;
+}
+
+// Block-wide sum of doubles; the order is fixed (tree by lane, then warps
+// in order) but differs from the host's left-to-right sum.
+__device__ double ss_sum_double(double v, ss_shared *sh)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0)
+        sh->red_d[threadIdx.x >> 5] = v;
+    __syncthreads();
+    double s = 0.0;
+    for (int w = 0; w < SS_WARPS; w++)
+        s += sh->red_d[w];
+    __syncthreads();
+    return s;
+}
+
+// Block-wide best (score, logit, token), result in every thread.
+__device__ void ss_best(double *score, float *logit, int *token, ss_shared *sh)
+{
+    double s = *score;
+    float l = *logit;
+    int t = *token;
+    for (int o = 16; o > 0; o >>= 1) {
+        double s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        float l2 = __shfl_xor_sync(0xffffffffu, l, o);
+        int t2 = __shfl_xor_sync(0xffffffffu, t, o);
+        if (ss_best_better(s2, t2, s, t)) {
+            s = s2;
+            l = l2;
+            t = t2;
+        }
+    }
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) {
+        sh->red_d[threadIdx.x >> 5] = s;
+        sh->red_f[threadIdx.x >> 5] = l;
+        sh->red_j[threadIdx.x >> 5] = t;
+    }
+    __syncthreads();
+    s = sh->red_d[0];
+    l = sh->red_f[0];
+    t = sh->red_j[0];
+    for (int w = 1; w < SS_WARPS; w++)
+        if (ss_best_better(sh->red_d[w], sh->red_j[w], s, t)) {
+            s = sh->red_d[w];
+            l = sh->red_f[w];
+            t = sh->red_j[w];
+        }
+    __syncthreads();
+    *score = s;
+    *logit = l;
+    *token = t;
+}
+
+// Exclusive position of this thread's flag among the block's set flags,
+// in thread order; *total gets the count. Every thread must call it.
+__device__ int ss_scan_flag(bool flag, int *total, ss_shared *sh)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    unsigned m = __ballot_sync(0xffffffffu, flag);
+    int pos = __popc(m & ((1u << lane) - 1u));
+    __syncthreads();
+    if (lane == 0)
+        sh->warp_off[warp] = __popc(m);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int s = 0;
+        for (int w = 0; w < SS_WARPS; w++) {
+            int c = sh->warp_off[w];
+            sh->warp_off[w] = s;
+            s += c;
+        }
+        sh->total = s;
+    }
+    __syncthreads();
+    pos += sh->warp_off[warp];
+    *total = sh->total;
+    __syncthreads();
+    return pos;
+}
+
+__global__ void __launch_bounds__(SS_THREADS)
+sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args *args,
+                       const vb_penalty_entry *pen_all, int vocab_offset, int n_local, int n_cand,
+                       int use_bitmap)
+{
+    __shared__ ss_shared sh;
+    extern __shared__ unsigned bitmap_smem[];
+    const vb_sample_row_args a = args[blockIdx.x];
+    const float *x = logits + (size_t)a.logit_row * (size_t)n_local;
+    const vb_penalty_entry *pen = pen_all + a.pen_start;
+    const int n_pen = a.pen_count;
+    const unsigned *bitmap = NULL;
+    const int tid = threadIdx.x;
+
+    if (n_pen > 0 && use_bitmap) {
+        int words = (n_local + 31) >> 5;
+        for (int w = tid; w < words; w += SS_THREADS)
+            bitmap_smem[w] = 0u;
+        __syncthreads();
+        for (int e = tid; e < n_pen; e += SS_THREADS)
+            atomicOr(&bitmap_smem[pen[e].token >> 5], 1u << (pen[e].token & 31));
+        __syncthreads();
+        bitmap = bitmap_smem;
+    }
+
+    // 1. bad, max, finite count, best
+    const bool gumbel = (a.flags & VB_SAMPLE_GUMBEL) != 0;
+    int bad = 0, n_fin = 0, best_token = -1;
+    float max_f = -ss_inf_f(), best_logit = -ss_inf_f();
+    double best_score = -ss_inf_d();
+    for (int i = tid; i < n_local; i += SS_THREADS) {
+        float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
+        if (v != v || v == ss_inf_f()) {
+            bad = 1;
+            continue;
+        }
+        if (v > max_f)
+            max_f = v;
+        if (!(v > -ss_inf_f()))
+            continue;
+        n_fin++;
+        double score = (double)v;
+        if (gumbel)
+            score = __dadd_rn(score, ss_gumbel(a.seed, a.row, a.sample, a.step,
+                                               (unsigned)(vocab_offset + i)));
+        // a thread sees its tokens in increasing order: strict > keeps the lower id
+        if (best_token < 0 || score > best_score) {
+            best_score = score;
+            best_logit = v;
+            best_token = vocab_offset + i;
+        }
+    }
+    bad = ss_sum_int(bad, &sh) > 0;
+    n_fin = ss_sum_int(n_fin, &sh);
+    max_f = ss_max_float(max_f, &sh);
+    ss_best(&best_score, &best_logit, &best_token, &sh);
+    const double max_d = (double)max_f;
+
+    // 2. log-sum-exp piece
+    double sum_exp = 0.0;
+    if ((a.flags & VB_SAMPLE_NEED_LSE) && n_fin > 0) {
+        double s = 0.0;
+        for (int i = tid; i < n_local; i += SS_THREADS) {
+            float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
+            if (ss_finite(v))
+                s += exp(__dsub_rn((double)v, max_d));
+        }
+        sum_exp = ss_sum_double(s, &sh);
+    }
+
+    // 3. top n_cand
+    const int n_keep = n_fin < n_cand ? n_fin : n_cand;
+    if (tid == 0) {
+        sh.n_gt = 0;
+        sh.taken = 0;
+    }
+    __syncthreads();
+    if (n_keep == n_fin) {
+        // every finite token is a candidate
+        for (int i = tid; i < n_local; i += SS_THREADS) {
+            float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
+            if (ss_finite(v)) {
+                int slot = atomicAdd(&sh.n_gt, 1);
+                sh.cand_logit[slot] = v;
+                sh.cand_token[slot] = vocab_offset + i;
+            }
+        }
+        __syncthreads();
+    } else if (n_keep > 0) {
+        // radix select: the key of the n_keep-th best, 8 bits at a time
+        unsigned prefix = 0, mask = 0, want = (unsigned)n_keep;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            for (int b = tid; b < 256; b += SS_THREADS)
+                sh.hist[b] = 0u;
+            __syncthreads();
+            for (int i = tid; i < n_local; i += SS_THREADS) {
+                float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
+                if (!ss_finite(v))
+                    continue;
+                unsigned k = ss_key(v);
+                if ((k & mask) == prefix)
+                    atomicAdd(&sh.hist[(k >> shift) & 255u], 1u);
+            }
+            __syncthreads();
+            if (tid == 0) {
+                unsigned above = 0;
+                int d = 255;
+                for (; d > 0; d--) {
+                    if (above + sh.hist[d] >= want)
+                        break;
+                    above += sh.hist[d];
+                }
+                sh.prefix = prefix | ((unsigned)d << shift);
+                sh.want = want - above;
+            }
+            __syncthreads();
+            prefix = sh.prefix;
+            want = sh.want;
+            mask |= 255u << shift;
+            __syncthreads();
+        }
+        // prefix is the threshold key; want = how many of its ties to take
+        const int n_gt = n_keep - (int)want;
+        for (int i = tid; i < n_local; i += SS_THREADS) {
+            float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
+            if (ss_finite(v) && ss_key(v) > prefix) {
+                int slot = atomicAdd(&sh.n_gt, 1);
+                sh.cand_logit[slot] = v;
+                sh.cand_token[slot] = vocab_offset + i;
+            }
+        }
+        // ties at the threshold: the lowest ids, in token order
+        for (int base = 0; base < n_local; base += SS_THREADS) {
+            int i = base + tid;
+            float v = 0.0f;
+            bool tie = false;
+            if (i < n_local) {
+                v = ss_processed(x, i, &a, bitmap, pen, n_pen);
+                tie = ss_finite(v) && ss_key(v) == prefix;
+            }
+            int total = 0;
+            int pos = ss_scan_flag(tie, &total, &sh); // syncs: sh.taken is stable here
+            int taken = sh.taken;
+            if (tie && taken + pos < (int)want) {
+                sh.cand_logit[n_gt + taken + pos] = v;
+                sh.cand_token[n_gt + taken + pos] = vocab_offset + i;
+            }
+            __syncthreads();
+            if (tid == 0)
+                sh.taken = taken + total;
+            __syncthreads();
+            if (sh.taken >= (int)want)
+                break;
+        }
+        __syncthreads();
+    }
+
+    // bitonic sort of the n_keep survivors, best first; padding sorts last
+    int p2 = 1;
+    while (p2 < n_keep)
+        p2 <<= 1;
+    for (int i = n_keep + tid; i < p2; i += SS_THREADS) {
+        sh.cand_logit[i] = -ss_inf_f();
+        sh.cand_token[i] = 0x7fffffff;
+    }
+    __syncthreads();
+    for (int k = 2; k <= p2; k <<= 1) {
+        for (int j = k >> 1; j > 0; j >>= 1) {
+            for (int t = tid; t < p2; t += SS_THREADS) {
+                int u = t ^ j;
+                if (u <= t)
+                    continue;
+                float lt = sh.cand_logit[t], lu = sh.cand_logit[u];
+                int tt = sh.cand_token[t], tu = sh.cand_token[u];
+                bool best_first = (t & k) == 0;
+                bool swap = best_first ? ss_better(lu, tu, lt, tt) : ss_better(lt, tt, lu, tu);
+                if (swap) {
+                    sh.cand_logit[t] = lu;
+                    sh.cand_logit[u] = lt;
+                    sh.cand_token[t] = tu;
+                    sh.cand_token[u] = tt;
+                }
+            }
+            __syncthreads();
+        }
+    }
+
+    size_t bytes = sizeof(ss_summary) + (size_t)n_cand * sizeof(ss_cand);
+    char *row_out = out + (size_t)blockIdx.x * bytes;
+    ss_cand *cand = (ss_cand *)(row_out + sizeof(ss_summary));
+    for (int i = tid; i < n_keep; i += SS_THREADS) {
+        cand[i].logit = sh.cand_logit[i];
+        cand[i].token = sh.cand_token[i];
+    }
+    if (tid == 0) {
+        ss_summary s;
+        s.max_logit = max_d;
+        s.sum_exp = sum_exp;
+        s.best_score = best_token >= 0 ? best_score : -ss_inf_d();
+        s.best_logit = best_token >= 0 ? best_logit : -ss_inf_f();
+        s.best_token = best_token;
+        s.n_cand = n_keep;
+        s.bad = bad;
+        s.has_more = n_fin > n_keep;
+        s.reserved = 0;
+        *(ss_summary *)row_out = s;
+    }
+}
+
+#ifndef __CUDACC_RTC__
+extern "C" size_t vb_sampler_summary_bytes(int n_cand)
+{
+    return sizeof(ss_summary) + (size_t)n_cand * sizeof(ss_cand);
+}
+
+extern "C" cudaError_t vb_sampler_summarize(void *d_out, const float *logits,
+                                            const vb_sample_row_args *d_args,
+                                            const vb_penalty_entry *d_pen, int n_rows,
+                                            int vocab_offset, int n_local, int n_cand,
+                                            cudaStream_t stream)
+{
+    if (n_cand < 0 || n_cand > VB_SAMPLE_MAX_CAND || n_local < 0)
+        return cudaErrorInvalidValue;
+    if (n_rows == 0)
+        return cudaSuccess;
+    int words = (n_local + 31) / 32;
+    int use_bitmap = words <= SS_BITMAP_MAX_WORDS;
+    size_t smem = use_bitmap ? (size_t)words * sizeof(unsigned) : 0;
+    sampler_summary_kernel<<<n_rows, SS_THREADS, smem, stream>>>(
+        (char *)d_out, logits, d_args, d_pen, vocab_offset, n_local, n_cand, use_bitmap);
+    return cudaGetLastError();
+}
+#endif
