@@ -1,0 +1,416 @@
+/* The CUDA backend's summarize op (kernels/sampler_summary.cu through
+ * src/cuda/cuda_sampler.c) against sampler_summarize, the host oracle
+ * (src/engine/sampler_summarize.c), on the same random logits: many rows
+ * and shapes (vocabularies of 1000, 32000, 151936 split in two, 152064;
+ * TP slices with offsets, uneven), greedy, temperature only, top-k 1, 5,
+ * 50, 300 and 1024 (on logits with many ties, -0 and +0 among them),
+ * top-p, min-p, logprobs 0 / 5 / 64, repetition / frequency / presence
+ * penalties, rows with NaN, +Inf, all -inf and half -inf.
+ *
+ * Tolerances. Every field must match exactly (floats bit for bit:
+ * candidates, best_logit, best_token, n_cand, bad, has_more) except:
+ *   - max_logit and sum_exp: relative 1e-6 (the device sums in another
+ *     order; max is in fact exact);
+ *   - best_score: relative 1e-12 when Gumbel noise is added (CUDA's double
+ *     log is within 1 ulp of glibc's, which is correctly rounded), exact
+ *     otherwise.
+ * Then run_sampler_step_backend (device summaries) against run_sampler_step
+ * (host logits): the same tokens, errors and top tokens, logprobs within
+ * 1e-6 relative (a float ulp or so: they come from sum_exp); and a top-k above the kernel's limit takes the host fallback.
+ *
+ * A failure prints the case, the row, the field, the expected (host) and
+ * the got (device) values, at most 30 lines a case. */
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/backend_cuda.h"
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_sampler.h"
+#include "engine/sampler.h"
+#include "harness.h"
+#include "run/run_sample.h"
+
+static vb_backend *gpu;
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_u64(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static float frand(void) /* [0, 1) */
+{
+    return (float)((double)(next_u64() >> 11) / 9007199254740992.0);
+}
+
+enum tie_mode { TIES_NONE, TIES_MANY };
+
+typedef struct sampler_case {
+    const char *name;
+    int vocab, tp, rank;    /* the slice: rank of tp, uneven when vocab % tp */
+    int rows;
+    enum tie_mode ties;
+    const sampling_params *params; /* cycled over the rows */
+    int n_params;
+    bool history;           /* give rows a prompt and generated tokens */
+} sampler_case;
+
+static uint32_t float_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static int n_printed;
+#define REPORT(...)                                                                        \
+    do {                                                                                   \
+        test_checks_failed_in_current++;                                                   \
+        if (n_printed++ < 30)                                                              \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+    } while (0)
+
+static bool rel_ok(double want, double got, double tol)
+{
+    if (want == got)
+        return true; /* also both -inf */
+    if (isnan(want) || isnan(got) || isinf(want) || isinf(got))
+        return false;
+    return fabs(want - got) <= tol * fmax(fabs(want), 1e-300);
+}
+
+/* Compares one row's summaries; returns true when they agree. */
+static bool compare_summary(const char *name, int row, const sampler_row *r, const sampler_summary *want,
+                            const sampler_summary *got)
+{
+    int before = test_checks_failed_in_current;
+    bool gumbel = r->params->temperature > 0.0f && !(r->params->top_k > 0 || r->params->top_p < 1.0f ||
+                                                      r->params->min_p > 0.0f);
+#define FIELD_INT(f)                                                                       \
+    if (want->f != got->f)                                                                 \
+        REPORT("  %s row %d: %s expected %d got %d\n", name, row, #f, (int)want->f, (int)got->f);
+    FIELD_INT(best_token);
+    FIELD_INT(n_cand);
+    FIELD_INT(bad);
+    FIELD_INT(has_more);
+    FIELD_INT(reserved);
+#undef FIELD_INT
+    if (float_bits(want->best_logit) != float_bits(got->best_logit))
+        REPORT("  %s row %d: best_logit expected %.9g (0x%08x) got %.9g (0x%08x)\n", name, row,
+               want->best_logit, float_bits(want->best_logit), got->best_logit,
+               float_bits(got->best_logit));
+    if (!rel_ok(want->max_logit, got->max_logit, 1e-6))
+        REPORT("  %s row %d: max_logit expected %.17g got %.17g\n", name, row, want->max_logit,
+               got->max_logit);
+    if (!rel_ok(want->sum_exp, got->sum_exp, 1e-6))
+        REPORT("  %s row %d: sum_exp expected %.17g got %.17g\n", name, row, want->sum_exp,
+               got->sum_exp);
+    if (!rel_ok(want->best_score, got->best_score, gumbel ? 1e-12 : 0.0))
+        REPORT("  %s row %d: best_score expected %.17g got %.17g (gumbel %d)\n", name, row,
+               want->best_score, got->best_score, gumbel);
+    int n = want->n_cand < got->n_cand ? want->n_cand : got->n_cand;
+    const sample_candidate *cw = sampler_summary_cand_const(want), *cg = sampler_summary_cand_const(got);
+    for (int i = 0; i < n; i++)
+        if (cw[i].token != cg[i].token || float_bits(cw[i].logit) != float_bits(cg[i].logit))
+            REPORT("  %s row %d: cand[%d] expected (token %d, logit %.9g) got (token %d, logit %.9g)\n",
+                   name, row, i, cw[i].token, cw[i].logit, cg[i].token, cg[i].logit);
+    return test_checks_failed_in_current == before;
+}
+
+/* One batch of the case's rows: host logits [rows, n_local] (row i's logits
+ * at host row rows-1-i, so logit_rows is not the identity), their device
+ * copy, sampler_rows with histories. */
+typedef struct batch {
+    int n, lo, n_local, vocab;
+    float *h;
+    float *d;
+    int *logit_rows;
+    sampler_row *rows;
+    sampling_params *params;
+    int32_t *hist;          /* prompt then generated, per row */
+} batch;
+
+static void make_batch(const sampler_case *c, batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->n = c->rows;
+    b->vocab = c->vocab;
+    b->lo = (int)((long)c->vocab * c->rank / c->tp);
+    int hi = (int)((long)c->vocab * (c->rank + 1) / c->tp);
+    b->n_local = hi - b->lo;
+    size_t nl = (size_t)b->n_local;
+    b->h = malloc((size_t)b->n * nl * sizeof *b->h);
+    b->logit_rows = malloc((size_t)b->n * sizeof *b->logit_rows);
+    b->rows = calloc((size_t)b->n, sizeof *b->rows);
+    b->params = malloc((size_t)b->n * sizeof *b->params);
+    enum { N_PROMPT = 60, N_GEN = 40 };
+    b->hist = malloc((size_t)b->n * (N_PROMPT + N_GEN) * sizeof *b->hist);
+    for (int i = 0; i < b->n; i++) {
+        b->logit_rows[i] = b->n - 1 - i;
+        float *x = b->h + (size_t)b->logit_rows[i] * nl;
+        for (size_t t = 0; t < nl; t++) {
+            float v = (frand() - 0.5f) * 16.0f;
+            if (c->ties == TIES_MANY) {
+                v = floorf(v * 2.0f) * 0.5f;   /* ~32 distinct values */
+                if (v == 0.0f && (t & 1))
+                    v = -0.0f;                 /* -0 and +0 compare equal: ties by id */
+            }
+            x[t] = v;
+        }
+        switch (i % 9) { /* damaged rows */
+        case 3: x[(size_t)(frand() * (float)nl) % nl] = NAN; break;
+        case 4: x[(size_t)(frand() * (float)nl) % nl] = INFINITY; break;
+        case 5: for (size_t t = 0; t < nl; t++) x[t] = -INFINITY; break;
+        case 6: for (size_t t = 0; t < nl; t += 2) x[t] = -INFINITY; break;
+        default: break;
+        }
+        b->params[i] = c->params[i % c->n_params];
+        b->params[i].seed = c->params[i % c->n_params].seed + (uint64_t)i * 0x9E3779B97F4A7C15ull;
+        int32_t *h = b->hist + (size_t)i * (N_PROMPT + N_GEN);
+        for (int k = 0; k < N_PROMPT + N_GEN; k++) {
+            /* half the history inside this slice, with repeats */
+            int32_t t = (k % 2) ? b->lo + (int32_t)(next_u64() % (uint64_t)(b->n_local < 50 ? b->n_local : 50))
+                                : (int32_t)(next_u64() % (uint64_t)c->vocab);
+            h[k] = t;
+        }
+        b->rows[i] = (sampler_row){
+            .params = &b->params[i],
+            .row = (uint32_t)(1000 + i),
+            .sample = (uint32_t)(i % 3),
+            .step = (uint32_t)(i * 5),
+            .prompt = c->history ? h : NULL,
+            .n_prompt = c->history ? N_PROMPT : 0,
+            .generated = c->history ? h + N_PROMPT : NULL,
+            .n_generated = c->history ? N_GEN : 0,
+        };
+    }
+    b->d = gpu->alloc(gpu, (size_t)b->n * nl * sizeof(float));
+    CHECK(b->d != NULL);
+    gpu->to_device(gpu, b->d, b->h, (size_t)b->n * nl * sizeof(float));
+}
+
+static void free_batch(batch *b)
+{
+    gpu->free(gpu, b->d);
+    free(b->h);
+    free(b->logit_rows);
+    free(b->rows);
+    free(b->params);
+    free(b->hist);
+}
+
+static void run_case(const sampler_case *c)
+{
+    n_printed = 0;
+    batch b;
+    make_batch(c, &b);
+    const sampling_params **pp = malloc((size_t)b.n * sizeof *pp);
+    for (int i = 0; i < b.n; i++)
+        pp[i] = &b.params[i];
+    int n_cand = sampler_candidates_needed(pp, b.n);
+    size_t bytes = (size_t)b.n * sampler_summary_bytes(n_cand);
+    char *want = malloc(bytes), *got = malloc(bytes);
+    memset(got, 0xa5, bytes); /* poisoned: an unwritten field fails */
+    sampler_workspace ws;
+    CHECK_INT_EQ(sampler_workspace_init(&ws, b.n_local), 0);
+    for (int i = 0; i < b.n; i++)
+        sampler_summarize(&ws, &b.rows[i], b.h + (size_t)b.logit_rows[i] * (size_t)b.n_local, b.lo,
+                          b.n_local, n_cand, sampler_summary_at(want, i, n_cand));
+    int rc = gpu->summarize(gpu, b.d, b.logit_rows, b.rows, b.n, b.lo, b.n_local, n_cand, got);
+    if (n_cand > cuda_sampler_max_candidates()) {
+        CHECK_INT_EQ(rc, -1); /* the caller's host fallback */
+    } else {
+        CHECK_INT_EQ(rc, 0);
+        int bad_rows = 0;
+        for (int i = 0; i < b.n && rc == 0; i++)
+            if (!compare_summary(c->name, i, &b.rows[i], sampler_summary_at(want, i, n_cand),
+                                 sampler_summary_at(got, i, n_cand)))
+                bad_rows++;
+        if (bad_rows)
+            fprintf(stderr, "  %s: %d of %d rows differ (vocab %d, slice [%d, %d), n_cand %d)\n",
+                    c->name, bad_rows, b.n, c->vocab, b.lo, b.lo + b.n_local, n_cand);
+    }
+    sampler_workspace_free(&ws);
+    free(want);
+    free(got);
+    free(pp);
+    free_batch(&b);
+}
+
+/* Parameter sets. */
+static sampling_params P(float temperature, int top_k, float top_p, float min_p, int n_logprobs)
+{
+    sampling_params p = sampling_params_default();
+    p.temperature = temperature;
+    p.top_k = top_k;
+    p.top_p = top_p;
+    p.min_p = min_p;
+    p.n_logprobs = n_logprobs;
+    p.seed = 1234;
+    return p;
+}
+
+static sampling_params penal(sampling_params p, float rep, float freq, float pres)
+{
+    p.repetition_penalty = rep;
+    p.frequency_penalty = freq;
+    p.presence_penalty = pres;
+    return p;
+}
+
+static void test_summaries_match_host(void)
+{
+    sampling_params greedy[] = {P(0, 0, 1, 0, 0), P(0, 0, 1, 0, 5)};
+    sampling_params temp[] = {P(0.8f, 0, 1, 0, 0), P(1.3f, 0, 1, 0, 0), P(0.05f, 0, 1, 0, 5)};
+    sampling_params topk1[] = {P(1, 1, 1, 0, 0)};
+    sampling_params topk5[] = {P(0.7f, 5, 1, 0, 0), P(0, 0, 1, 0, 0)};
+    sampling_params topk50[] = {P(0.7f, 50, 0.9f, 0, 5)};
+    sampling_params topk300[] = {P(1, 300, 1, 0, 0), P(0.9f, 20, 1, 0.05f, 0)};
+    sampling_params topk1024[] = {P(1, 1024, 1, 0, 64)};
+    sampling_params topk2000[] = {P(1, 2000, 1, 0, 0)}; /* above the kernel: fallback */
+    sampling_params topp[] = {P(0.9f, 0, 0.9f, 0, 0), P(1, 0, 0.5f, 0, 5)};
+    sampling_params minp[] = {P(1, 0, 1, 0.1f, 0), P(0.6f, 0, 1, 0.02f, 64)};
+    sampling_params logprobs[] = {P(0, 0, 1, 0, 64), P(1, 0, 1, 0, 64), P(0.7f, 40, 1, 0, 5)};
+    sampling_params pen[] = {
+        penal(P(0, 0, 1, 0, 5), 1.3f, 0, 0),
+        penal(P(0.8f, 0, 1, 0, 0), 1, 0.5f, 0.3f),
+        penal(P(0.9f, 50, 1, 0, 0), 1.2f, 0.4f, 0),
+        penal(P(1, 0, 0.9f, 0, 64), 0.8f, -0.3f, 0.6f),
+        penal(P(0, 0, 1, 0, 0), 1, 0, 0.7f),
+    };
+#define N(a) (int)(sizeof a / sizeof a[0])
+    const sampler_case cases[] = {
+        {"greedy v1000", 1000, 1, 0, 40, TIES_NONE, greedy, N(greedy), false},
+        {"greedy ties v32000 tp3 r2", 32000, 3, 2, 30, TIES_MANY, greedy, N(greedy), false},
+        {"temperature v32000", 32000, 1, 0, 30, TIES_NONE, temp, N(temp), false},
+        {"temperature v151936 tp2 r1", 151936, 2, 1, 12, TIES_NONE, temp, N(temp), false},
+        {"top-k 1 ties v1000", 1000, 1, 0, 30, TIES_MANY, topk1, N(topk1), false},
+        {"top-k 5 ties v32000 tp2 r1", 32000, 2, 1, 30, TIES_MANY, topk5, N(topk5), false},
+        {"top-k 50 v152064", 152064, 1, 0, 12, TIES_NONE, topk50, N(topk50), false},
+        {"top-k 300 ties v152064", 152064, 1, 0, 12, TIES_MANY, topk300, N(topk300), false},
+        {"top-k 300 ties v1000", 1000, 1, 0, 20, TIES_MANY, topk300, N(topk300), false},
+        {"top-k 1024 ties v151936 tp2 r0", 151936, 2, 0, 10, TIES_MANY, topk1024, N(topk1024), false},
+        {"top-k 1024 v1000 (fewer finite)", 1000, 1, 0, 10, TIES_NONE, topk1024, N(topk1024), false},
+        {"top-k 2000 fallback", 32000, 1, 0, 4, TIES_NONE, topk2000, N(topk2000), false},
+        {"top-p v32000", 32000, 1, 0, 30, TIES_NONE, topp, N(topp), false},
+        {"top-p ties v152064 tp4 r3", 152064, 4, 3, 20, TIES_MANY, topp, N(topp), false},
+        {"min-p v151936 tp2 r1", 151936, 2, 1, 12, TIES_NONE, minp, N(minp), false},
+        {"logprobs v32000 tp3 r1", 32000, 3, 1, 30, TIES_MANY, logprobs, N(logprobs), false},
+        {"penalties v1000", 1000, 1, 0, 40, TIES_NONE, pen, N(pen), true},
+        {"penalties ties v32000 tp2 r1", 32000, 2, 1, 30, TIES_MANY, pen, N(pen), true},
+        {"penalties v152064", 152064, 1, 0, 15, TIES_NONE, pen, N(pen), true},
+        {"penalties v151936 tp2 r0", 151936, 2, 0, 15, TIES_NONE, pen, N(pen), true},
+    };
+    for (int i = 0; i < N(cases); i++) {
+        int before = test_checks_failed_in_current;
+        run_case(&cases[i]);
+        fprintf(stderr, "  %-36s %s\n", cases[i].name,
+                test_checks_failed_in_current == before ? "ok" : "DIFFERS");
+    }
+#undef N
+}
+
+/* run_sampler_step_backend (device summaries, or the host fallback) gives
+ * what run_sampler_step gives on the host copy of the same logits. */
+static void compare_steps(const char *name, const sampling_params *params, int n_params,
+                          int vocab, int expect_device)
+{
+    n_printed = 0;
+    sampler_case c = {name, vocab, 1, 0, 24, TIES_MANY, params, n_params, true};
+    batch b;
+    make_batch(&c, &b);
+    run_backend rb;
+    memset(&rb, 0, sizeof rb);
+    rb.b = gpu;
+    rb.cuda = true;
+    run_sampler dev, host;
+    CHECK_INT_EQ(run_sampler_init(&dev, MPI_COMM_NULL, 1, 0, vocab, NULL), 0);
+    CHECK_INT_EQ(run_sampler_init(&host, MPI_COMM_NULL, 1, 0, vocab, NULL), 0);
+    dev.host_only = false;
+    host.host_only = true;
+    const float **hl = malloc((size_t)b.n * sizeof *hl), **dl = malloc((size_t)b.n * sizeof *dl);
+    for (int i = 0; i < b.n; i++) {
+        hl[i] = b.h + (size_t)b.logit_rows[i] * (size_t)vocab;
+        dl[i] = b.d + (size_t)b.logit_rows[i] * (size_t)vocab;
+    }
+    sample_result *rd = calloc((size_t)b.n, sizeof *rd), *rh = calloc((size_t)b.n, sizeof *rh);
+    /* several steps: the key's step changes the Gumbel noise */
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < b.n; i++)
+            b.rows[i].step = (uint32_t)(step * 7 + i);
+        CHECK_INT_EQ(run_sampler_step_backend(&dev, &rb, b.d, (size_t)b.n * (size_t)vocab, b.rows,
+                                              dl, b.n, rd, NULL),
+                     0);
+        CHECK_INT_EQ(run_sampler_step(&host, b.rows, hl, b.n, rh, NULL), 0);
+        for (int i = 0; i < b.n; i++) {
+            if (rd[i].token != rh[i].token || rd[i].error != rh[i].error ||
+                rd[i].truncated_inexact != rh[i].truncated_inexact || rd[i].n_top != rh[i].n_top)
+                REPORT("  %s step %d row %d: expected token %d error %d inexact %d n_top %d, got "
+                       "token %d error %d inexact %d n_top %d\n",
+                       name, step, i, rh[i].token, rh[i].error, rh[i].truncated_inexact, rh[i].n_top,
+                       rd[i].token, rd[i].error, rd[i].truncated_inexact, rd[i].n_top);
+            if (!(isnan(rh[i].logprob) && isnan(rd[i].logprob)) &&
+                !(fabsf(rh[i].logprob - rd[i].logprob) <= 1e-6f * fmaxf(1.0f, fabsf(rh[i].logprob))))
+                REPORT("  %s step %d row %d: logprob expected %.9g got %.9g\n", name, step, i,
+                       rh[i].logprob, rd[i].logprob);
+            for (int k = 0; k < rh[i].n_top && k < rd[i].n_top; k++)
+                if (rh[i].top_tokens[k] != rd[i].top_tokens[k] ||
+                    !(fabsf(rh[i].top_logprobs[k] - rd[i].top_logprobs[k]) <=
+                      1e-6f * fmaxf(1.0f, fabsf(rh[i].top_logprobs[k]))))
+                    REPORT("  %s step %d row %d: top[%d] expected (%d, %.9g) got (%d, %.9g)\n",
+                           name, step, i, k, rh[i].top_tokens[k], rh[i].top_logprobs[k],
+                           rd[i].top_tokens[k], rd[i].top_logprobs[k]);
+        }
+    }
+    CHECK_INT_EQ(dev.device_steps, expect_device ? 3 : 0);
+    CHECK_INT_EQ(dev.host_steps, expect_device ? 0 : 3);
+    CHECK_INT_EQ(host.device_steps, 0);
+    run_sampler_free(&dev);
+    run_sampler_free(&host);
+    free(rb.host_logits);
+    free(hl);
+    free(dl);
+    free(rd);
+    free(rh);
+    free_batch(&b);
+}
+
+static void test_run_sampler_same_tokens(void)
+{
+    sampling_params mix[] = {
+        P(0, 0, 1, 0, 5),
+        P(0.8f, 0, 1, 0, 0),
+        P(0.7f, 40, 0.9f, 0, 5),
+        P(1, 0, 0.95f, 0, 64),
+        P(1, 0, 1, 0.05f, 0),
+        penal(P(0.9f, 0, 1, 0, 3), 1.2f, 0.3f, 0.2f),
+        penal(P(0, 0, 1, 0, 0), 1.5f, 0, 0),
+    };
+    compare_steps("mixed batch v32000", mix, (int)(sizeof mix / sizeof mix[0]), 32000, 1);
+    compare_steps("mixed batch v152064", mix, (int)(sizeof mix / sizeof mix[0]), 152064, 1);
+    sampling_params big[] = {P(1, 1500, 1, 0, 5), P(0, 0, 1, 0, 0)};
+    compare_steps("top-k 1500: host fallback", big, 2, 32000, 0);
+}
+
+int main(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
+        return test_skip("no CUDA device on this machine");
+    vb_err err;
+    gpu = cuda_backend_create(NULL, &err);
+    if (!gpu) {
+        fprintf(stderr, "backend: %s\n", err.msg);
+        return 1;
+    }
+    CHECK(gpu->summarize != NULL);
+    RUN_TEST(test_summaries_match_host);
+    RUN_TEST(test_run_sampler_same_tokens);
+    gpu->destroy(gpu);
+    return test_summary();
+}
