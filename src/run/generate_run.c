@@ -433,12 +433,27 @@ static int phase_engine(run_state *r, vb_err *err)
     double budget = run_backend_kv_budget(&r->rb, o, cpu_budget);
     int64_t cap = block_bytes ? (int64_t)(budget / (double)block_bytes) : want;
     int64_t nb = want < cap ? want : cap;
-    if (nb < per_seq)
-        nb = per_seq;
     if (nb > INT_MAX / 2)
         nb = INT_MAX / 2;
     int num_blocks = (int)nb, agreed = num_blocks;
-    MPI_Allreduce(&num_blocks, &agreed, 1, MPI_INT, MPI_MIN, r->d->tp_comm);
+    MPI_CHECK(MPI_Allreduce(&num_blocks, &agreed, 1, MPI_INT, MPI_MIN, r->d->tp_comm));
+    if (agreed < per_seq) {
+        /* Every rank of the group sees the same agreed count, so all stop
+         * here together. Say what would fit rather than failing later. */
+        code = 1;
+        vb_err_set(err,
+                   "not enough %s memory for the KV cache: %.2f GiB left after the weights "
+                   "and activations hold %ld tokens, but the longest sequence needs %d "
+                   "(prompt + --max-new-tokens, at most --max-model-len %ld); use a larger --tp "
+                   "(spreads the weights and the cache over more GPUs), a shorter "
+                   "--max-model-len or --max-new-tokens, a smaller --max-batched-tokens, or a "
+                   "higher --gpu-memory-utilization (now %.2f)",
+                   r->b->name, budget / (1024.0 * 1024 * 1024), (long)agreed * bs,
+                   r->max_seq_tokens,
+                   o->max_model_len > 0 ? o->max_model_len : (long)c->max_position_embeddings,
+                   o->gpu_memory_utilization);
+        goto done;
+    }
     if (kv_cache_alloc(&r->kv, r->b, c->n_layers, agreed, bs, r->plan.kv_heads_local,
                        c->head_dim, err)) {
         code = 1;
