@@ -37,6 +37,7 @@ typedef struct vb_penalty_entry {
 
 #ifndef __CUDACC_RTC__
 #include <cuda_runtime_api.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -101,6 +102,23 @@ cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k
                              const int *d_token_seq, const int *d_block_tables, int max_blocks,
                              int T, int heads, int kv_heads, int head_dim, int block_size,
                              float scale, cudaStream_t stream);
+
+/* attention_decode.cu: the same attention for tokens that are their
+ * sequence's only new token (d_token_list, T of them), one block per
+ * (token, kv head, split) reading each K/V row once for its G query heads.
+ * splits from vb_attention_decode_splits (1: no workspace needed);
+ * d_workspace of vb_attention_decode_workspace_bytes otherwise. Supported
+ * when heads / kv_heads <= 8 and head_dim even, <= 256. */
+#define VB_DECODE_MAX_SPLITS 64
+int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int n_sm);
+size_t vb_attention_decode_workspace_bytes(int n_sm);
+bool vb_attention_decode_supported(int heads, int kv_heads, int head_dim);
+cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace, const uint16_t *q,
+                                    const uint16_t *k_cache, const uint16_t *v_cache,
+                                    const int *d_token_list, const int *d_positions,
+                                    const int *d_token_seq, const int *d_block_tables,
+                                    int max_blocks, int T, int heads, int kv_heads, int head_dim,
+                                    int block_size, float scale, int splits, cudaStream_t stream);
 
 /* attention_prefill.cu: the same attention on tensor cores (WMMA) for
  * tiles of up to 16 consecutive new tokens of one sequence; d_tiles holds

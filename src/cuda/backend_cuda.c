@@ -39,6 +39,8 @@ typedef struct cuda_ctx {
     bool graphable;            /* this step is a padded decode step (step_begin) */
     bool eager;                /* synchronise and check after every op */
     void *cublas_workspace;
+    int n_sm;                  /* multiprocessors, for the decode-attention split */
+    float *decode_workspace;   /* partials of split decode attention */
     cuda_sampler *sampler;     /* device-side sampling, made on first use */
 } cuda_ctx;
 
@@ -329,9 +331,20 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                                     c->stream));
         return;
     }
-    CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, c->d_decode, c->d_positions,
-                                c->d_token_seq, c->d_block_tables, c->max_blocks, c->n_decode,
-                                heads, kv_heads, head_dim, block_size, scale, c->stream));
+    if (vb_attention_decode_supported(heads, kv_heads, head_dim)) {
+        int splits = vb_attention_decode_splits(c->n_decode, kv_heads,
+                                                c->max_blocks * block_size, c->n_sm);
+        CUDA_CHECK(vb_attention_decode_f16(out, c->decode_workspace, q, k_cache, v_cache,
+                                           c->d_decode, c->d_positions, c->d_token_seq,
+                                           c->d_block_tables, c->max_blocks, c->n_decode, heads,
+                                           kv_heads, head_dim, block_size, scale, splits,
+                                           c->stream));
+    } else {
+        CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, c->d_decode, c->d_positions,
+                                    c->d_token_seq, c->d_block_tables, c->max_blocks,
+                                    c->n_decode, heads, kv_heads, head_dim, block_size, scale,
+                                    c->stream));
+    }
     CUDA_CHECK(vb_attention_prefill_f16(out, q, k_cache, v_cache, c->d_positions, c->d_tiles,
                                         c->n_tiles, c->d_block_tables, c->max_blocks, heads,
                                         kv_heads, head_dim, block_size, scale, c->stream));
@@ -407,6 +420,8 @@ static void cuda_destroy(vb_backend *b)
     CUBLAS_CHECK(cublasDestroy(c->cublas));
     if (c->cublas_workspace)
         CUDA_CHECK(cudaFree(c->cublas_workspace));
+    if (c->decode_workspace)
+        CUDA_CHECK(cudaFree(c->decode_workspace));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
     free(c);
     free(b);
@@ -430,6 +445,11 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
      * captured GEMMs valid on replay. */
     CUDA_CHECK(cudaMalloc(&c->cublas_workspace, CUBLAS_WORKSPACE_BYTES));
     CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->cublas_workspace, CUBLAS_WORKSPACE_BYTES));
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, dev));
+    CUDA_CHECK(cudaMalloc((void **)&c->decode_workspace,
+                          vb_attention_decode_workspace_bytes(c->n_sm)));
     c->comm = comm;
     c->graphs.enabled = true;
     c->pad_decode = true;

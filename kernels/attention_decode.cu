@@ -1,0 +1,254 @@
+// Paged decode attention, GQA-aware and split over the sequence
+// (flash-decoding): the kernel for tokens that are the only new token of
+// their sequence, which is every token of a decode step.
+//
+// Why not attention.cu's per-(token, head) blocks: in a group of G query
+// heads sharing one key/value head, those blocks read the same K and V
+// rows G times (G = 7 on Qwen2.5-7B), and at batch 1 there are only
+// `heads` blocks, far fewer than the GPU has SMs. Here a block takes one
+// (token, kv head, split): it reads each K and V row of its slice of the
+// context once and uses it for all G query heads, and a decode step with
+// few sequences is split over the context so every SM has work.
+//
+// Grid (T, kv_heads, splits), 4 warps. Warp w takes positions
+// start + w, start + w + 4, ... of the block's slice; lanes split head_dim
+// (up to 8 elements each), keep G running (max, sum, acc) online softmaxes
+// in fp32; the 4 warps merge through shared memory. With one split the
+// block writes the normalised fp16 output; with more it writes fp32
+// partials (max, sum, unnormalised acc) that attention_decode_reduce
+// combines. Splits depend only on T, the kv heads and the block-table
+// width (not on this step's context lengths), so a CUDA graph recorded for
+// a decode bucket stays valid; a slice past a token's position is empty
+// and its block returns at once. Bytes: K and V read once per kv head:
+// 4 * ctx * head_dim per (token, kv head); FLOPs 4 * ctx * head_dim * G.
+#include <cuda_fp16.h>
+
+#include "kernels.h"
+
+#define DEC_WARPS 4
+#define DEC_MAX_PER_LANE 8 /* head_dim up to 256 */
+#define DEC_MAX_GROUP 8    /* query heads per kv head */
+#define VB_DECODE_MAX_SPLITS 64
+#define DEC_NEG_INF __int_as_float(0xff800000)
+
+// G query heads per kv head and PL head_dim elements per lane are template
+// parameters so the q and accumulator arrays stay in registers; one
+// instantiation per (G, PL) below.
+template <int G, int PL>
+__global__ void __launch_bounds__(32 * DEC_WARPS)
+attention_decode_kernel(__half *out, float *part, const __half *q, const __half *k_cache,
+                        const __half *v_cache, const int *token_list, const int *positions,
+                        const int *token_seq, const int *block_tables, int max_blocks,
+                        int heads, int kv_heads, int head_dim, int block_size, float scale,
+                        int split_len)
+{
+    __shared__ float s_m[DEC_WARPS][G], s_l[DEC_WARPS][G];
+    __shared__ float s_acc[DEC_WARPS][G][PL * 32];
+    int i = blockIdx.x, t = token_list[i], g = blockIdx.y, split = blockIdx.z;
+    int splits = gridDim.z;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int pos = positions[t], seq = token_seq[t];
+    int first = split * split_len;
+    int last = min(first + split_len, pos + 1); /* exclusive */
+    size_t row0 = (size_t)t * heads + (size_t)g * G; /* first query head of the group */
+    if (seq < 0 || first >= last) {
+        /* a padding row (no sequence) or an empty slice: zeros / no mass */
+        if (splits == 1) {
+            for (int e = threadIdx.x; e < G * head_dim; e += blockDim.x)
+                out[row0 * head_dim + e] = __float2half(0.0f);
+        } else if (threadIdx.x < G) {
+            float *p = part + (((size_t)i * heads + g * G + threadIdx.x) * splits + split) *
+                                  (head_dim + 2);
+            p[0] = DEC_NEG_INF;
+            p[1] = 0.0f;
+        }
+        return;
+    }
+    const int *table = block_tables + (size_t)seq * max_blocks;
+
+    float qr[G][PL], acc[G][PL], m[G], l[G];
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        const __half *qp = q + (row0 + h) * head_dim;
+#pragma unroll
+        for (int e = 0; e < PL; e++) {
+            qr[h][e] = lane + 32 * e < head_dim ? __half2float(qp[lane + 32 * e]) * scale : 0.0f;
+            acc[h][e] = 0.0f;
+        }
+        m[h] = DEC_NEG_INF;
+        l[h] = 0.0f;
+    }
+    for (int j = first + warp; j < last; j += DEC_WARPS) {
+        int blk = table[j / block_size];
+        size_t base = (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim;
+        float kr[PL], vr[PL];
+#pragma unroll
+        for (int e = 0; e < PL; e++) {
+            bool in = lane + 32 * e < head_dim;
+            kr[e] = in ? __half2float(k_cache[base + lane + 32 * e]) : 0.0f;
+            vr[e] = in ? __half2float(v_cache[base + lane + 32 * e]) : 0.0f;
+        }
+#pragma unroll
+        for (int h = 0; h < G; h++) {
+            float dot = 0.0f;
+#pragma unroll
+            for (int e = 0; e < PL; e++)
+                dot += qr[h][e] * kr[e];
+            for (int off = 16; off > 0; off >>= 1)
+                dot += __shfl_xor_sync(0xffffffffu, dot, off);
+            float m_new = fmaxf(m[h], dot);
+            float corr = __expf(m[h] - m_new);
+            float p = __expf(dot - m_new);
+            l[h] = l[h] * corr + p;
+#pragma unroll
+            for (int e = 0; e < PL; e++)
+                acc[h][e] = acc[h][e] * corr + p * vr[e];
+            m[h] = m_new;
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        if (lane == 0) {
+            s_m[warp][h] = m[h];
+            s_l[warp][h] = l[h];
+        }
+#pragma unroll
+        for (int e = 0; e < PL; e++)
+            if (lane + 32 * e < head_dim)
+                s_acc[warp][h][lane + 32 * e] = acc[h][e];
+    }
+    __syncthreads();
+    // All 128 threads merge: thread x takes (head, element) pairs x, x+128, ...
+    for (int idx = threadIdx.x; idx < G * head_dim; idx += blockDim.x) {
+        int h = idx / head_dim, e = idx % head_dim;
+        float m_all = DEC_NEG_INF;
+        for (int w = 0; w < DEC_WARPS; w++)
+            m_all = fmaxf(m_all, s_m[w][h]);
+        float l_all = 0.0f, v = 0.0f;
+        for (int w = 0; w < DEC_WARPS; w++) {
+            // a warp that saw no position has m = -inf, l = 0
+            float f = s_l[w][h] > 0.0f ? __expf(s_m[w][h] - m_all) : 0.0f;
+            l_all += s_l[w][h] * f;
+            v += s_acc[w][h][e] * f;
+        }
+        if (splits == 1) {
+            out[(row0 + h) * head_dim + e] = __float2half(v / l_all);
+        } else {
+            float *p = part + (((size_t)i * heads + g * G + h) * splits + split) * (head_dim + 2);
+            if (e == 0) {
+                p[0] = m_all;
+                p[1] = l_all;
+            }
+            p[2 + e] = v;
+        }
+    }
+}
+
+#define DEC_INSTANTIATE(G, PL)                                                                \
+    template __global__ void attention_decode_kernel<G, PL>(                                  \
+        __half *, float *, const __half *, const __half *, const __half *, const int *,       \
+        const int *, const int *, const int *, int, int, int, int, int, float, int);
+#define DEC_INSTANTIATE_PL(G) DEC_INSTANTIATE(G, 2) DEC_INSTANTIATE(G, 4) DEC_INSTANTIATE(G, 8)
+DEC_INSTANTIATE_PL(1)
+DEC_INSTANTIATE_PL(2)
+DEC_INSTANTIATE_PL(3)
+DEC_INSTANTIATE_PL(4)
+DEC_INSTANTIATE_PL(5)
+DEC_INSTANTIATE_PL(6)
+DEC_INSTANTIATE_PL(7)
+DEC_INSTANTIATE_PL(8)
+
+// Grid (T, heads), head_dim threads: combines the splits' partials of one
+// (token, query head) by their log-sum-exp weights.
+__global__ void attention_decode_reduce(__half *out, const float *part, const int *token_list,
+                                        int heads, int head_dim, int splits)
+{
+    int i = blockIdx.x, h = blockIdx.y, e = threadIdx.x;
+    int t = token_list[i];
+    const float *p = part + ((size_t)i * heads + h) * splits * (head_dim + 2);
+    float m_all = DEC_NEG_INF;
+    for (int s = 0; s < splits; s++)
+        if (p[s * (head_dim + 2) + 1] > 0.0f)
+            m_all = fmaxf(m_all, p[s * (head_dim + 2)]);
+    float l_all = 0.0f, v = 0.0f;
+    for (int s = 0; s < splits; s++) {
+        const float *ps = p + s * (head_dim + 2);
+        if (ps[1] > 0.0f) {
+            float f = __expf(ps[0] - m_all);
+            l_all += ps[1] * f;
+            v += ps[2 + e] * f;
+        }
+    }
+    // l_all is 0 only for a padding row, which gets zeros
+    out[((size_t)t * heads + h) * head_dim + e] = __float2half(l_all > 0.0f ? v / l_all : 0.0f);
+}
+
+#ifndef __CUDACC_RTC__
+extern "C" int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int n_sm)
+{
+    int base = T * kv_heads;
+    if (base <= 0 || base >= n_sm)
+        return 1;
+    int want = (2 * n_sm + base - 1) / base;
+    int by_ctx = (max_ctx + 255) / 256; /* no slice shorter than 256 positions */
+    int s = want < by_ctx ? want : by_ctx;
+    s = s < VB_DECODE_MAX_SPLITS ? s : VB_DECODE_MAX_SPLITS;
+    return s < 1 ? 1 : s;
+}
+
+extern "C" size_t vb_attention_decode_workspace_bytes(int n_sm)
+{
+    /* splits > 1 only when T * kv_heads < n_sm, and then
+     * T * kv_heads * splits < 3 * n_sm; times G query heads of
+     * (head_dim + 2) floats each */
+    return (size_t)3 * n_sm * DEC_MAX_GROUP * (32 * DEC_MAX_PER_LANE + 2) * sizeof(float);
+}
+
+extern "C" bool vb_attention_decode_supported(int heads, int kv_heads, int head_dim)
+{
+    return kv_heads > 0 && heads % kv_heads == 0 && heads / kv_heads <= DEC_MAX_GROUP &&
+           head_dim % 2 == 0 && head_dim <= 32 * DEC_MAX_PER_LANE;
+}
+
+extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace,
+                                               const uint16_t *q, const uint16_t *k_cache,
+                                               const uint16_t *v_cache, const int *d_token_list,
+                                               const int *d_positions, const int *d_token_seq,
+                                               const int *d_block_tables, int max_blocks, int T,
+                                               int heads, int kv_heads, int head_dim,
+                                               int block_size, float scale, int splits,
+                                               cudaStream_t stream)
+{
+    if (T == 0)
+        return cudaSuccess;
+    if (!vb_attention_decode_supported(heads, kv_heads, head_dim) || splits < 1 ||
+        splits > VB_DECODE_MAX_SPLITS || (splits > 1 && !d_workspace))
+        return cudaErrorInvalidValue;
+    int max_ctx = max_blocks * block_size;
+    int split_len = (max_ctx + splits - 1) / splits;
+    split_len = (split_len + DEC_WARPS - 1) / DEC_WARPS * DEC_WARPS;
+    dim3 grid((unsigned)T, (unsigned)kv_heads, (unsigned)splits);
+    int G = heads / kv_heads, PL = head_dim <= 64 ? 2 : head_dim <= 128 ? 4 : 8;
+#define DEC_LAUNCH(g, pl)                                                                     \
+    if (G == g && PL == pl)                                                                   \
+        attention_decode_kernel<g, pl><<<grid, 32 * DEC_WARPS, 0, stream>>>(                  \
+            (__half *)out, d_workspace, (const __half *)q, (const __half *)k_cache,           \
+            (const __half *)v_cache, d_token_list, d_positions, d_token_seq, d_block_tables,  \
+            max_blocks, heads, kv_heads, head_dim, block_size, scale, split_len);
+#define DEC_LAUNCH_PL(g) DEC_LAUNCH(g, 2) DEC_LAUNCH(g, 4) DEC_LAUNCH(g, 8)
+    DEC_LAUNCH_PL(1)
+    DEC_LAUNCH_PL(2)
+    DEC_LAUNCH_PL(3)
+    DEC_LAUNCH_PL(4)
+    DEC_LAUNCH_PL(5)
+    DEC_LAUNCH_PL(6)
+    DEC_LAUNCH_PL(7)
+    DEC_LAUNCH_PL(8)
+#undef DEC_LAUNCH_PL
+#undef DEC_LAUNCH
+    if (splits > 1)
+        attention_decode_reduce<<<dim3((unsigned)T, (unsigned)heads), head_dim, 0, stream>>>(
+            (__half *)out, d_workspace, d_token_list, heads, head_dim, splits);
+    return cudaGetLastError();
+}
+#endif
