@@ -125,7 +125,8 @@ static void note_token(cuda_sampler *s, int32_t local, size_t *n_touched)
  * many. Mirrors process_logits of engine/sampler_summarize.c: the
  * repetition penalty looks at prompt + generated, once per token; the
  * frequency / presence penalties at the generated tokens' counts. */
-static int build_penalties(cuda_sampler *s, const sampler_row *row, int off, size_t at)
+static int build_penalties(cuda_sampler *s, const sampler_row *row, int off, int n_local,
+                           size_t at)
 {
     const sampling_params *p = row->params;
     bool rep = p->repetition_penalty != 1.0f;
@@ -142,14 +143,14 @@ static int build_penalties(cuda_sampler *s, const sampler_row *row, int off, siz
     if (rep)
         for (int i = 0; i < row->n_prompt; i++) {
             int32_t t = row->prompt[i] - off;
-            if (t < 0 || t >= s->n_local)
+            if (t < 0 || t >= n_local) /* not s->n_local: the capacity of the largest shard seen */
                 continue;
             note_token(s, t, &n_touched);
             s->marks[t] |= 2;
         }
     for (int i = 0; i < row->n_generated; i++) {
         int32_t t = row->generated[i] - off;
-        if (t < 0 || t >= s->n_local)
+        if (t < 0 || t >= n_local)
             continue;
         note_token(s, t, &n_touched);
         if (rep)
@@ -206,7 +207,7 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
         /* the same condition as sampler_summarize's need_lse */
         if (p->n_logprobs > 0 || (!greedy && p->top_k <= 0 && p->top_p < 1.0f))
             flags |= VB_SAMPLE_NEED_LSE;
-        int count = build_penalties(s, &rows[i], vocab_offset, n_pen);
+        int count = build_penalties(s, &rows[i], vocab_offset, n_local, n_pen);
         s->h_args[i] = (vb_sample_row_args){
             .seed = p->seed,
             .temperature = p->temperature,
