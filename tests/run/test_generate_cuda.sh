@@ -60,7 +60,8 @@ check "cuda --max-batch 64 exits 0" [ "$rc" -eq 0 ]
 check "CUDA graphs recorded and replayed" contains "$err" "steps replayed"
 echo "$err" | grep "CUDA graphs" | head -1
 check "every row finished by length (no error row)" [ "$(ids b64.h5 | grep -c ' length$')" -eq "$rows" ]
-check "every row has 32 tokens" bash -c "[ \$(ids b64.h5 | awk '{print NF - 3}' | grep -cx 32) -eq $rows ]"
+counts=$(ids b64.h5 | awk '{print NF - 3}' | grep -cx 32)
+check "every row has 32 tokens" [ "$counts" -eq "$rows" ]
 
 run_capture "$vb" "${greedy[@]}" --max-batch 64 --no-cuda-graphs --output nog.h5
 check "cuda --no-cuda-graphs exits 0" [ "$rc" -eq 0 ]

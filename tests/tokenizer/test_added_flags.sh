@@ -24,6 +24,12 @@ fi
 src=${VB_TOKENIZER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/voltbatch/tokenizers}
 mkdir -p "$src" 2>/dev/null || src=$(mktemp -d)
 python3 "$script" materialize "$src" || echo "make-tokenizer-goldens materialize failed" >&2
+for t in qwen2.5 mistral-sp llama3; do
+    if [ ! -f "$src/$t/tokenizer.json" ]; then
+        echo "SKIP: the $t tokenizer files could not be assembled (see the packages named above)"
+        exit 77
+    fi
+done
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
