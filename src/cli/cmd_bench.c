@@ -92,7 +92,11 @@ static void bench_help(void)
           "      over the decode steps' forward_s\n"
           "    mfu: all FLOPs / all step time / fp16 GEMM peak; mfu_prefill: prefill steps'\n"
           "    (null without measured peaks: always on the CPU backend)\n"
-          "Peaks: $VB_GPU_PEAKS, else ~/.cache/voltbatch/gpu-peaks.json (scripts/gpu-peaks).\n",
+          "  Bytes and FLOPs are counted as src/run/bench_metrics.h says: weights read +\n"
+          "  K/V attended; 2 x matmul parameters per token + lm_head per sampled row +\n"
+          "  attention per (query, key) pair; per rank, against one GPU's peaks.\n"
+          "Peaks: $VB_GPU_PEAKS, else $XDG_CACHE_HOME/voltbatch/gpu-peaks.json, else\n"
+          "~/.cache/voltbatch/gpu-peaks.json, as scripts/gpu-peaks writes them.\n",
           stdout);
 }
 
