@@ -16,9 +16,8 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Finds s in the checkpoint and checks its shape against the config. */
-static const st_tensor *lookup(const safetensors *st, const tensor_spec *s, const char *dir,
-                               vb_err *err)
+const st_tensor *model_tensor_lookup(const safetensors *st, const tensor_spec *s,
+                                     const char *dir, vb_err *err)
 {
     const st_tensor *t = st_find(st, s->name);
     if (!t) {
@@ -70,7 +69,7 @@ int model_check_weights(const model_config *c, const char *model_dir, vb_err *er
     int n = model_tensor_specs(c, &p, &w, specs);
     rc = 0;
     for (int i = 0; i < n && rc == 0; i++)
-        if (!lookup(&st, &specs[i], model_dir, err))
+        if (!model_tensor_lookup(&st, &specs[i], model_dir, err))
             rc = -1;
     st_close(&st);
 out:
@@ -105,7 +104,7 @@ int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
     int n = model_tensor_specs(c, p, w, specs), rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const tensor_spec *s = &specs[i];
-        const st_tensor *t = lookup(&st, s, model_dir, err);
+        const st_tensor *t = model_tensor_lookup(&st, s, model_dir, err);
         if (!t) {
             rc = -1;
             break;

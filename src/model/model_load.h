@@ -14,6 +14,7 @@
 
 #include "model/model_config.h"
 #include "model/model_weights.h"
+#include "model/safetensors.h"
 #include "model/tp_plan.h"
 #include "util/errors.h"
 
@@ -59,5 +60,13 @@ typedef struct tensor_spec {
 int model_tensor_count(const model_config *c);
 int model_tensor_specs(const model_config *c, const tp_plan *p, model_weights *w,
                        tensor_spec *specs);
+
+/* Finds s in the opened checkpoint and checks its shape against the config
+ * and that its dtype is readable (F16, BF16, F32); NULL with err naming the
+ * file (or dir when missing) and tensor. Shared by model_load_host and the
+ * CUDA backend's streaming loader (src/cuda/weights_stream.c), so both
+ * accept and refuse the same checkpoints. */
+const st_tensor *model_tensor_lookup(const safetensors *st, const tensor_spec *s,
+                                     const char *dir, vb_err *err);
 
 #endif

@@ -389,7 +389,7 @@ static int phase_engine(run_state *r, vb_err *err)
     const model_config *c = &r->cfg;
     int code = 0;
     const char *what = "backend";
-    code = run_backend_open(&r->rb, o, r->d, c, &r->plan, &r->w, err);
+    code = run_backend_open(&r->rb, o, r->d, c, &r->plan, r->w.layers ? &r->w : NULL, err);
     r->b = r->rb.b;
     if (code)
         goto done;
@@ -987,10 +987,11 @@ int generate_run(const generate_options *o, const vb_dist *d)
     if ((code = phase_shard(&r, &err)))
         goto out;
 
-    /* fp16 on the host for the GPU: half the memory, and the same values
-     * the device gets. */
-    if (model_load_host(&r.w, &r.cfg, &r.plan, o->model_dir,
-                        run_backend_wants_cuda(o) ? VB_W_F16 : VB_W_F32, &err))
+    /* The CPU backend reads fp32 host weights; the CUDA backend streams
+     * the checkpoint to the GPU itself when it opens (run_backend_open with
+     * no host weights), so no host copy of the model is made for it. */
+    if (!run_backend_wants_cuda(o) &&
+        model_load_host(&r.w, &r.cfg, &r.plan, o->model_dir, VB_W_F32, &err))
         code = 1;
     if ((code = agree(&r, code, "loading weights", &err)))
         goto out;

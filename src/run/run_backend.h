@@ -37,7 +37,9 @@ bool run_backend_wants_cuda(const generate_options *o);
 
 /* Picks and creates the backend; for CUDA selects the GPU, creates the
  * NCCL communicator and uploads host_w (fp16 or fp32) as fp16; the caller
- * may free host_w afterwards. Returns 0, or
+ * may free host_w afterwards. With host_w NULL (CUDA only) the weights are
+ * streamed from o->model_dir to the GPU instead (cuda_weights_load), with
+ * no host copy of the model. Returns 0, or
  * VB_EXIT_USAGE (CUDA asked of a build or node without it) / 1 with err. */
 int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *d,
                      const model_config *c, const tp_plan *p, const model_weights *host_w,

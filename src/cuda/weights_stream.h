@@ -1,0 +1,43 @@
+/* Checkpoint -> fp16 device weights without a host copy of the model.
+ *
+ * The CUDA backend's loader: walks model_tensor_specs, reads each tensor's
+ * slice for this rank from the memory-mapped safetensors files into a few
+ * pinned staging buffers, and copies and converts them on the GPU
+ * (kernels/convert.cu) while the CPU fills the next buffer. Host memory
+ * stays at the staging buffers (2 x 64 MiB by default) instead of the
+ * whole rank's weights. The result is byte-identical to model_load_host
+ * (VB_W_F16) + cuda_weights_upload (tests/gpu/test_weights_stream.c). */
+#ifndef VB_WEIGHTS_STREAM_H
+#define VB_WEIGHTS_STREAM_H
+
+#include <stddef.h>
+
+#include "model/model_config.h"
+#include "model/model_weights.h"
+#include "model/tp_plan.h"
+#include "util/errors.h"
+
+#define VB_WEIGHT_STAGING_BYTES_DEFAULT ((size_t)64 << 20)
+#define VB_WEIGHT_STAGING_BUFFERS_DEFAULT 2
+
+/* Loads this rank's weights (slices per p) from model_dir onto the current
+ * CUDA device as fp16, in model_weights' local shapes; lm_head == embed
+ * when tied. Fills dev->bytes (device bytes), bytes_read (checkpoint
+ * bytes), load_seconds and out_of_fp16_range (warning once per tensor, as
+ * model_load_host does). Returns 0, or -1 with err naming the file and
+ * tensor (or, out of GPU memory, what this rank needs and what the GPU
+ * has); on failure dev holds nothing to free. Free with cuda_weights_free.
+ * The staging size and count may be changed with the environment
+ * variables VB_WEIGHT_STAGING_BYTES and VB_WEIGHT_STAGING_BUFFERS (for
+ * measurements). */
+int cuda_weights_load(model_weights *dev, const model_config *c, const tp_plan *p,
+                      const char *model_dir, vb_err *err);
+
+/* The same with n_buffers (>= 2) staging buffers of staging_bytes (>= 4)
+ * each: the tests use tiny ones so chunk boundaries fall inside tensors
+ * and inside the row pieces of column slices. */
+int cuda_weights_load_staged(model_weights *dev, const model_config *c, const tp_plan *p,
+                             const char *model_dir, size_t staging_bytes, int n_buffers,
+                             vb_err *err);
+
+#endif
