@@ -380,7 +380,7 @@ static void cuda_all_reduce_sum(vb_backend *b, void *buf, size_t n)
     cuda_ctx *c = ctx_of(b);
     if (!c->comm || n == 0)
         return;
-    NCCL_CHECK(ncclAllReduce(buf, buf, n, ncclHalf, ncclSum, c->comm, c->stream));
+    NCCL_CHECK_COMM(c->comm, ncclAllReduce(buf, buf, n, ncclHalf, ncclSum, c->comm, c->stream));
     op_done(c, "all_reduce_sum");
 }
 

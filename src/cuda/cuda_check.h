@@ -26,10 +26,28 @@ void vb_cuda_fail(const char *lib, const char *call, const char *what, const cha
             vb_cuda_fail("cuBLAS", #call, cublasGetStatusString(vb_s_), __FILE__, __LINE__); \
     } while (0)
 
+/* Calls without a communicator, and blocking ones. */
 #define NCCL_CHECK(call)                                                             \
     do {                                                                             \
         ncclResult_t vb_r_ = (call);                                                 \
-        if (vb_r_ != ncclSuccess && vb_r_ != ncclInProgress)                         \
+        if (vb_r_ != ncclSuccess)                                                    \
+            vb_cuda_fail("NCCL", #call, ncclGetErrorString(vb_r_), __FILE__, __LINE__); \
+    } while (0)
+
+/* Waits until a non-blocking communicator (cuda_device.h) has finished
+ * its last call: the call's result, or an asynchronous error. */
+ncclResult_t vb_nccl_wait(ncclComm_t comm);
+
+/* Calls on a non-blocking communicator: ncclInProgress means the call is
+ * still being set up (e.g. connecting to peers at the first all-reduce),
+ * and NCCL wants it finished before the next call on the communicator.
+ * A peer that never answers is the watchdog's to catch. */
+#define NCCL_CHECK_COMM(comm, call)                                                  \
+    do {                                                                             \
+        ncclResult_t vb_r_ = (call);                                                 \
+        if (vb_r_ == ncclInProgress)                                                 \
+            vb_r_ = vb_nccl_wait(comm);                                              \
+        if (vb_r_ != ncclSuccess)                                                    \
             vb_cuda_fail("NCCL", #call, ncclGetErrorString(vb_r_), __FILE__, __LINE__); \
     } while (0)
 

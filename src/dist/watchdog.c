@@ -3,27 +3,226 @@
 
 #include <mpi.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "dist/mpi_check.h"
 #include "util/log.h"
+
+#define WD_TICK_NS (200 * 1000 * 1000) /* checks five times a second */
+#define WD_HEARTBEAT_WAIT_S 2.0        /* a live rank's watchdog answers within a tick or two */
+#define WD_ABORT_WAIT_S 3.0            /* a communicator abort that takes longer is left behind */
+#define WD_TAG_PING 1
+#define WD_TAG_PONG 2
 
 static pthread_t wd_thread;
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
 static bool wd_running, wd_armed, wd_first = true;
 static double wd_timeout, wd_first_factor, wd_deadline, wd_armed_at;
-static const char *wd_phase = "";
-static long wd_step;
+static const char *wd_phase = "start-up";
+static long wd_step = -1;
+static char wd_collective[160] = "none registered";
 static void (*wd_rescue)(void *);
 static void *wd_rescue_ctx;
+static atomic_int wd_failing; /* the first failure ends the job; others wait */
+
+/* The communicator hook, under its own lock so that a poll never holds up
+ * arm() on the main thread, and clearing waits for a poll in progress. */
+static pthread_mutex_t comm_lock = PTHREAD_MUTEX_INITIALIZER;
+static int (*comm_poll)(void *, char *, int);
+static void (*comm_abort)(void *);
+static void *comm_ctx;
+
+/* Heartbeats: a duplicate of MPI_COMM_WORLD that only watchdogs use, and
+ * one outstanding send per peer (a peer that never takes it is lost). */
+static pthread_mutex_t hb_lock = PTHREAD_MUTEX_INITIALIZER;
+static MPI_Comm hb_comm = MPI_COMM_NULL;
+static int hb_rank = -1, hb_size;
+static MPI_Request *hb_req;
+static long *hb_buf;
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* Sends `tag` with this rank's step to peer p unless the last message to p
+ * is still pending. Errors are ignored: a peer that cannot be reached is
+ * reported as not answering. hb_lock held. */
+static void hb_send(int p, int tag)
+{
+    if (hb_req[p] != MPI_REQUEST_NULL) {
+        int done = 0;
+        if (MPI_Test(&hb_req[p], &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || !done)
+            return;
+    }
+    pthread_mutex_lock(&wd_lock);
+    hb_buf[p] = wd_step;
+    pthread_mutex_unlock(&wd_lock);
+    if (MPI_Isend(&hb_buf[p], 1, MPI_LONG, p, tag, hb_comm, &hb_req[p]) != MPI_SUCCESS)
+        hb_req[p] = MPI_REQUEST_NULL;
+}
+
+/* Takes every heartbeat message waiting: pings are answered, pongs marked
+ * in answered (may be NULL). Matched probes, so that two threads never
+ * receive each other's message. hb_lock held. */
+static void hb_service(unsigned char *answered)
+{
+    for (;;) {
+        int flag = 0;
+        MPI_Message m;
+        MPI_Status st;
+        if (MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, hb_comm, &flag, &m, &st) != MPI_SUCCESS ||
+            !flag)
+            return;
+        long step = 0;
+        if (MPI_Mrecv(&step, 1, MPI_LONG, &m, &st) != MPI_SUCCESS)
+            return;
+        if (st.MPI_TAG == WD_TAG_PING)
+            hb_send(st.MPI_SOURCE, WD_TAG_PONG);
+        else if (answered && st.MPI_SOURCE >= 0 && st.MPI_SOURCE < hb_size)
+            answered[st.MPI_SOURCE] = 1;
+    }
+}
+
+int vb_watchdog_find_lost(double wait_s, unsigned char *lost, int n)
+{
+    if (hb_comm == MPI_COMM_NULL || n < hb_size)
+        return -1;
+    unsigned char *answered = calloc((size_t)hb_size, 1);
+    if (!answered)
+        return -1;
+    answered[hb_rank] = 1;
+    pthread_mutex_lock(&hb_lock);
+    for (int p = 0; p < hb_size; p++)
+        if (p != hb_rank)
+            hb_send(p, WD_TAG_PING);
+    pthread_mutex_unlock(&hb_lock);
+    double end = now_s() + wait_s;
+    int missing = hb_size - 1;
+    while (missing > 0 && now_s() < end) {
+        pthread_mutex_lock(&hb_lock);
+        hb_service(answered);
+        pthread_mutex_unlock(&hb_lock);
+        missing = 0;
+        for (int p = 0; p < hb_size; p++)
+            missing += !answered[p];
+        if (missing)
+            sleep_s(0.01);
+    }
+    for (int p = 0; p < n; p++)
+        lost[p] = p < hb_size && !answered[p];
+    free(answered);
+    return 0;
+}
+
+static void *run_abort(void *arg)
+{
+    atomic_int *done = arg;
+    pthread_mutex_lock(&comm_lock);
+    if (comm_abort)
+        comm_abort(comm_ctx);
+    comm_poll = NULL, comm_abort = NULL; /* aborted: never polled again */
+    pthread_mutex_unlock(&comm_lock);
+    atomic_store(done, 1);
+    return NULL;
+}
+
+/* "; rank 1 did not answer a heartbeat within 2 s: it has died, stopped
+ * or lost its network" into buf. */
+static void describe_lost(char *buf, size_t len)
+{
+    buf[0] = '\0';
+    pthread_mutex_lock(&wd_lock);
+    bool running = wd_running;
+    pthread_mutex_unlock(&wd_lock);
+    if (!running) /* before the step loop: no heartbeats yet */
+        return;
+    if (hb_comm == MPI_COMM_NULL) {
+        snprintf(buf, len, "; which rank is lost is unknown (MPI gave no "
+                           "MPI_THREAD_MULTIPLE for heartbeats)");
+        return;
+    }
+    unsigned char *lost = calloc((size_t)hb_size, 1);
+    if (!lost || vb_watchdog_find_lost(WD_HEARTBEAT_WAIT_S, lost, hb_size)) {
+        free(lost);
+        return;
+    }
+    size_t used = 0;
+    int n_lost = 0;
+    for (int p = 0; p < hb_size && used + 16 < len; p++) {
+        if (!lost[p])
+            continue;
+        int k = snprintf(buf + used, len - used, "%s%d", n_lost ? ", " : "; lost rank ", p);
+        used += k > 0 ? (size_t)k : 0;
+        n_lost++;
+    }
+    if (n_lost && used < len)
+        snprintf(buf + used, len - used,
+                 " (no answer to a heartbeat within %.0f s: died, stopped or cut off)",
+                 WD_HEARTBEAT_WAIT_S);
+    else if (!n_lost)
+        snprintf(buf, len, "; every rank answered a heartbeat (a slow or wedged GPU or "
+                           "communicator, not a lost process)");
+    free(lost);
+}
+
+void vb_watchdog_fail(const char *what)
+{
+    if (atomic_exchange(&wd_failing, 1)) {
+        /* another thread is ending the job: let it finish */
+        for (;;)
+            sleep_s(1);
+    }
+    /* No MPI_CHECK on the way out: a failing call must not stop us from
+     * reaching MPI_Abort. */
+    int rank = -1;
+    (void)MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    char lost[512];
+    describe_lost(lost, sizeof lost);
+    pthread_mutex_lock(&wd_lock);
+    const char *phase = wd_phase;
+    long step = wd_step;
+    char collective[sizeof wd_collective];
+    memcpy(collective, wd_collective, sizeof collective);
+    void (*rescue)(void *) = wd_rescue;
+    void *ctx = wd_rescue_ctx;
+    pthread_mutex_unlock(&wd_lock);
+    vb_error("rank %d: %s at step %ld, phase: %s, collective: %s%s; ending the job "
+             "(raise --collective-timeout if steps are legitimately slower)",
+             rank, what, step, phase, collective, lost);
+    fflush(stderr);
+    if (rescue)
+        rescue(ctx);
+    fflush(stderr);
+    /* The abort runs beside us: NCCL's abort waits for its own threads,
+     * which can hang on a dead peer; MPI_Abort ends this process anyway. */
+    static atomic_int aborted;
+    pthread_t t;
+    if (pthread_create(&t, NULL, run_abort, &aborted) == 0) {
+        pthread_detach(t);
+        for (double end = now_s() + WD_ABORT_WAIT_S; !atomic_load(&aborted) && now_s() < end;)
+            sleep_s(0.01);
+        if (!atomic_load(&aborted))
+            vb_error("rank %d: the communicator abort did not return in %.0f s; ending anyway",
+                     rank, WD_ABORT_WAIT_S);
+    }
+    fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);
 }
 
 static void *watch(void *arg)
@@ -33,27 +232,40 @@ static void *watch(void *arg)
     while (wd_running) {
         struct timespec wake;
         clock_gettime(CLOCK_REALTIME, &wake);
-        wake.tv_nsec += 200 * 1000 * 1000; /* check five times a second */
+        wake.tv_nsec += WD_TICK_NS;
         if (wake.tv_nsec >= 1000000000L) {
             wake.tv_sec++;
             wake.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&wd_cond, &wd_lock, &wake);
-        if (!wd_running || !wd_armed || now_s() < wd_deadline)
-            continue;
-        int rank = -1;
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-        vb_error("rank %d: no progress for %.0f s in %s at step %ld: a rank of this job has "
-                 "probably died or hung (stopped process, wedged GPU, lost network peer); "
-                 "ending the job (raise --collective-timeout if steps are legitimately slower)",
-                 rank, now_s() - wd_armed_at, wd_phase, wd_step);
-        void (*rescue)(void *) = wd_rescue;
-        void *ctx = wd_rescue_ctx;
+        if (!wd_running)
+            break;
+        bool late = wd_armed && now_s() >= wd_deadline;
+        double stuck = now_s() - wd_armed_at;
         pthread_mutex_unlock(&wd_lock);
-        if (rescue)
-            rescue(ctx);
-        fflush(stderr);
-        MPI_Abort(MPI_COMM_WORLD, 1);
+
+        /* other ranks' watchdogs may be asking whether we are alive */
+        if (hb_comm != MPI_COMM_NULL) {
+            pthread_mutex_lock(&hb_lock);
+            hb_service(NULL);
+            pthread_mutex_unlock(&hb_lock);
+        }
+        char msg[256] = "";
+        int comm_failed = 0;
+        pthread_mutex_lock(&comm_lock);
+        if (comm_poll)
+            comm_failed = comm_poll(comm_ctx, msg, (int)sizeof msg);
+        pthread_mutex_unlock(&comm_lock);
+        if (comm_failed) {
+            char what[320];
+            snprintf(what, sizeof what, "the communicator reported an error (%s)", msg);
+            vb_watchdog_fail(what);
+        }
+        if (late) {
+            char what[96];
+            snprintf(what, sizeof what, "no progress for %.0f s", stuck);
+            vb_watchdog_fail(what);
+        }
         pthread_mutex_lock(&wd_lock);
     }
     pthread_mutex_unlock(&wd_lock);
@@ -69,6 +281,29 @@ int vb_watchdog_start(double timeout_s, double first_factor)
     wd_armed = false;
     wd_first = true;
     pthread_mutex_unlock(&wd_lock);
+    /* Heartbeats need a second thread inside MPI while the main thread is
+     * blocked in a collective. */
+    int level = MPI_THREAD_SINGLE;
+    MPI_CHECK(MPI_Query_thread(&level));
+    hb_comm = MPI_COMM_NULL;
+    if (level == MPI_THREAD_MULTIPLE) {
+        MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &hb_comm));
+        /* a send to a dead peer must come back as an error, not end us */
+        MPI_CHECK(MPI_Comm_set_errhandler(hb_comm, MPI_ERRORS_RETURN));
+        MPI_CHECK(MPI_Comm_rank(hb_comm, &hb_rank));
+        MPI_CHECK(MPI_Comm_size(hb_comm, &hb_size));
+        hb_req = malloc((size_t)hb_size * sizeof *hb_req);
+        hb_buf = calloc((size_t)hb_size, sizeof *hb_buf);
+        if (!hb_req || !hb_buf) {
+            free(hb_req), free(hb_buf);
+            hb_req = NULL, hb_buf = NULL;
+            MPI_CHECK(MPI_Comm_free(&hb_comm));
+            hb_comm = MPI_COMM_NULL;
+        } else {
+            for (int p = 0; p < hb_size; p++)
+                hb_req[p] = MPI_REQUEST_NULL;
+        }
+    }
     if (pthread_create(&wd_thread, NULL, watch, NULL) != 0) {
         wd_running = false;
         return -1;
@@ -103,6 +338,23 @@ void vb_watchdog_set_rescue(void (*fn)(void *), void *ctx)
     pthread_mutex_unlock(&wd_lock);
 }
 
+void vb_watchdog_set_collective(const char *what)
+{
+    pthread_mutex_lock(&wd_lock);
+    snprintf(wd_collective, sizeof wd_collective, "%s", what ? what : "none registered");
+    pthread_mutex_unlock(&wd_lock);
+}
+
+void vb_watchdog_set_comm(int (*poll)(void *ctx, char *msg, int len), void (*abort)(void *ctx),
+                          void *ctx)
+{
+    pthread_mutex_lock(&comm_lock);
+    comm_poll = poll;
+    comm_abort = abort;
+    comm_ctx = ctx;
+    pthread_mutex_unlock(&comm_lock);
+}
+
 void vb_watchdog_stop(void)
 {
     pthread_mutex_lock(&wd_lock);
@@ -112,4 +364,15 @@ void vb_watchdog_stop(void)
     pthread_mutex_unlock(&wd_lock);
     if (was)
         pthread_join(wd_thread, NULL);
+    if (hb_comm != MPI_COMM_NULL) {
+        /* a heartbeat still on its way to a peer that has finished is
+         * dropped, not waited for: the run is over */
+        for (int p = 0; p < hb_size; p++)
+            if (hb_req[p] != MPI_REQUEST_NULL)
+                MPI_CHECK(MPI_Request_free(&hb_req[p]));
+        MPI_CHECK(MPI_Comm_free(&hb_comm));
+        hb_comm = MPI_COMM_NULL;
+    }
+    free(hb_req), free(hb_buf);
+    hb_req = NULL, hb_buf = NULL;
 }

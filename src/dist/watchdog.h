@@ -1,19 +1,33 @@
 /* The never-hang watchdog: a thread that ends the whole job when this rank
- * makes no progress for longer than a deadline.
+ * makes no progress for longer than a deadline, or when the GPU
+ * communicator reports an asynchronous error.
  *
  * A rank that dies is noticed by mpirun, which ends the job; a rank that
  * hangs (a stopped process, a wedged GPU, a lost network peer) leaves the
  * others blocked in a collective forever, burning the allocation. The main
  * thread arms the watchdog at the start of each engine step (and re-arms it
- * at the next): if a step takes longer than the deadline, the watchdog
- * prints which rank, step and phase were stuck, runs the rescue callback
- * (rank 0 flushes its journal, so every finished row survives) and calls
- * MPI_Abort, which ends every rank with status 1. */
+ * at the next): if a step takes longer than the deadline, or the
+ * communicator hook reports an error, the watchdog
+ *   1. asks every other rank for a heartbeat (over its own duplicate of
+ *      MPI_COMM_WORLD, answered by their watchdog threads, which run while
+ *      their main threads are blocked) and names the ranks that do not
+ *      answer: those are the lost ones;
+ *   2. prints rank, step, phase and collective, and the lost ranks;
+ *   3. runs the rescue callback (rank 0 flushes its journal, so every
+ *      finished row survives);
+ *   4. aborts the communicator through the hook (NCCL's kernels stop
+ *      spinning), waiting for it a bounded time (an abort can itself hang);
+ *   5. calls MPI_Abort, which ends every rank with status 1.
+ *
+ * src/dist does not depend on NCCL: the CUDA backend's creator registers
+ * the communicator as a poll / abort pair of function pointers. */
 #ifndef VB_WATCHDOG_H
 #define VB_WATCHDOG_H
 
 /* Starts the thread. timeout_s: the deadline per step (--collective-
- * timeout); the first step gets first_factor times as long (warm-up). */
+ * timeout); the first step gets first_factor times as long (warm-up).
+ * Collective over MPI_COMM_WORLD (it duplicates it for heartbeats): every
+ * rank calls it at the same point. */
 int vb_watchdog_start(double timeout_s, double first_factor);
 
 /* The step about to start; resets the deadline. phase is a string literal. */
@@ -22,8 +36,32 @@ void vb_watchdog_arm(const char *phase, long step);
 /* No deadline (between phases that wait legitimately). */
 void vb_watchdog_disarm(void);
 
-/* Called on the watchdog thread just before MPI_Abort. */
+/* Called on the watchdog thread just before the communicator abort and
+ * MPI_Abort. */
 void vb_watchdog_set_rescue(void (*fn)(void *), void *ctx);
+
+/* The communicator the steps' collectives run on, for the messages
+ * ("the MPI all-reduce of TP group 0 (world ranks 0-1)"); copied. */
+void vb_watchdog_set_collective(const char *what);
+
+/* The GPU communicator: poll(ctx, msg, len) returns non-zero with a message
+ * when it holds an asynchronous error (called from the watchdog thread five
+ * times a second); abort(ctx) aborts it. Either may be NULL. Clearing
+ * (all NULL) waits for a poll in progress, so the communicator can be
+ * destroyed right after. */
+void vb_watchdog_set_comm(int (*poll)(void *ctx, char *msg, int len), void (*abort)(void *ctx),
+                          void *ctx);
+
+/* Ends the job from the calling thread the way a timeout does (heartbeats,
+ * message, rescue, communicator abort, MPI_Abort): for a fatal condition
+ * found outside the watchdog thread, e.g. a communicator set-up that did
+ * not finish in time. `what` says what happened. */
+void vb_watchdog_fail(const char *what) __attribute__((noreturn));
+
+/* Ranks that do not answer a heartbeat within wait_s: lost[i] = 1. Needs
+ * the watchdog started; returns -1 (nothing known) without it or without
+ * MPI_THREAD_MULTIPLE. Exposed for tests. */
+int vb_watchdog_find_lost(double wait_s, unsigned char *lost, int n);
 
 void vb_watchdog_stop(void);
 

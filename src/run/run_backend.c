@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu/cpu_backend.h"
+#include "dist/watchdog.h"
 #include "util/exit_codes.h"
 #include "util/log.h"
 #include "vb_config.h"
@@ -17,7 +18,6 @@
 #include "cuda/backend_cuda.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_device.h"
-#include "cuda/weights_stream.h"
 #endif
 
 bool run_backend_wants_cuda(const generate_options *o)
@@ -52,10 +52,6 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
     char host[MPI_MAX_PROCESSOR_NAME] = "?";
     int host_len = 0;
     MPI_Get_processor_name(host, &host_len);
-    if (!rb->cuda && !host_w) {
-        vb_err_set(err, "the CPU backend needs host weights (model_load_cpu)");
-        return 1;
-    }
     if (!rb->cuda) {
         rb->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : 0, d->tp_comm,
                                    d->local_size);
@@ -65,6 +61,13 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
         }
         vb_info("rank %d on %s (tp %d/%d, dp %d/%d): CPU backend, %d threads", d->world_rank,
                 host, d->tp_rank, d->tp, d->dp_rank, d->dp, cpu_backend_threads(rb->b));
+        if (d->tp > 1) { /* for the watchdog's messages */
+            char what[160];
+            int first = d->world_rank - d->tp_rank;
+            snprintf(what, sizeof what, "the MPI all-reduce of TP group %d (world ranks %d-%d)",
+                     d->dp_rank, first, first + d->tp - 1);
+            vb_watchdog_set_collective(what);
+        }
         return 0;
     }
 #if VB_HAVE_CUDA
@@ -77,15 +80,13 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
     snprintf(rb->gpu_name, sizeof rb->gpu_name, "%s", prop.name);
     vb_info("rank %d on %s (tp %d/%d, dp %d/%d): GPU %d %s, PCI %s", d->world_rank, host,
             d->tp_rank, d->tp, d->dp_rank, d->dp, dev, prop.name, bus);
-    rb->nccl = cuda_nccl_comm_create(d);
+    /* non-blocking, registered with the watchdog (cuda_device.h) */
+    rb->nccl = cuda_nccl_comm_open(d, o->collective_timeout);
     rb->b = cuda_backend_create((ncclComm_t)rb->nccl, err);
     if (!rb->b)
         return 1;
     cuda_backend_set_mode(rb->b, o->cuda_graphs, o->eager);
-    /* Without host weights: streamed from the checkpoint straight to the
-     * GPU, so the host never holds a copy of the model (weights_stream.h). */
-    if (host_w ? cuda_weights_upload(&rb->dev, host_w, c, p, err)
-               : cuda_weights_load(&rb->dev, c, p, o->model_dir, err))
+    if (cuda_weights_upload(&rb->dev, host_w, c, p, err))
         return 1;
     if (rb->dev.out_of_fp16_range)
         vb_warn("%llu weight values beyond the fp16 range were clamped to +-65504",
@@ -140,8 +141,7 @@ void run_backend_close(run_backend *rb, const model_config *c)
 #if VB_HAVE_CUDA
     if (rb->cuda) {
         cuda_weights_free(&rb->dev, c);
-        if (rb->nccl)
-            NCCL_CHECK(ncclCommDestroy((ncclComm_t)rb->nccl));
+        cuda_nccl_comm_destroy((ncclComm_t)rb->nccl);
     }
 #else
     (void)c;
