@@ -18,6 +18,7 @@
 #include "cuda/backend_cuda.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_device.h"
+#include "cuda/weights_stream.h"
 #endif
 
 bool run_backend_wants_cuda(const generate_options *o)
@@ -52,6 +53,10 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
     char host[MPI_MAX_PROCESSOR_NAME] = "?";
     int host_len = 0;
     MPI_Get_processor_name(host, &host_len);
+    if (!rb->cuda && !host_w) {
+        vb_err_set(err, "the CPU backend needs host weights (model_load_cpu)");
+        return 1;
+    }
     if (!rb->cuda) {
         rb->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : 0, d->tp_comm,
                                    d->local_size);
@@ -86,7 +91,10 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
     if (!rb->b)
         return 1;
     cuda_backend_set_mode(rb->b, o->cuda_graphs, o->eager);
-    if (cuda_weights_upload(&rb->dev, host_w, c, p, err))
+    /* Without host weights: streamed from the checkpoint straight to the
+     * GPU, so the host never holds a copy of the model (weights_stream.h). */
+    if (host_w ? cuda_weights_upload(&rb->dev, host_w, c, p, err)
+               : cuda_weights_load(&rb->dev, c, p, o->model_dir, err))
         return 1;
     if (rb->dev.out_of_fp16_range)
         vb_warn("%llu weight values beyond the fp16 range were clamped to +-65504",
