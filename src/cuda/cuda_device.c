@@ -13,7 +13,8 @@
 #include "dist/watchdog.h"
 #include "util/log.h"
 
-#define CUDA_NCCL_INIT_TIMEOUT_S 300.0 /* cuda_nccl_comm_create's, as --collective-timeout's default */
+#define CUDA_NCCL_INIT_TIMEOUT_S 300.0    /* cuda_nccl_comm_create's, as --collective-timeout's default */
+#define CUDA_NCCL_FINALIZE_TIMEOUT_S 60.0 /* "did not finish within 60 s" below */
 
 /* What each rank of a node tells the others before any GPU is taken. */
 typedef struct node_gpu {
@@ -177,6 +178,21 @@ void cuda_nccl_comm_destroy(ncclComm_t comm)
         return;
     /* waits for a watchdog poll in progress: none touches comm after this */
     vb_watchdog_set_comm(NULL, NULL, NULL);
-    NCCL_CHECK_COMM(comm, ncclCommFinalize(comm));
+    /* Finalize waits for the other ranks of the group; one that never
+     * comes must not hold this one forever (the watchdog is gone by now). */
+    ncclResult_t r = ncclCommFinalize(comm);
+    double end = now_s() + CUDA_NCCL_FINALIZE_TIMEOUT_S;
+    while (r == ncclInProgress && now_s() < end) {
+        struct timespec ms = {0, 1000 * 1000};
+        nanosleep(&ms, NULL);
+        NCCL_CHECK(ncclCommGetAsyncError(comm, &r));
+    }
+    if (r != ncclSuccess) {
+        vb_warn("closing the NCCL communicator: %s; aborting it",
+                r == ncclInProgress ? "the group did not finish within 60 s"
+                                    : ncclGetErrorString(r));
+        NCCL_CHECK(ncclCommAbort(comm));
+        return;
+    }
     NCCL_CHECK(ncclCommDestroy(comm));
 }
