@@ -3,7 +3,9 @@
 # installed), and the Slurm ones run with srun, mpirun, scontrol and
 # voltbatch replaced by shims that record and check what they are given:
 # the launcher's options, the voltbatch arguments, --resume when a journal
-# exists, SIGUSR1 passed on to voltbatch, and a requeue after exit 75.
+# exists, SIGUSR1 passed on to voltbatch, and a requeue after exit 75; the
+# two-node layouts (tp within a node / dp across nodes, tp across nodes)
+# under srun and mpirun; the PBS one's mpirun line.
 set -u
 jobs=$1
 # shellcheck source=../lib.sh
@@ -103,12 +105,32 @@ check "USR1: requeued" contains "$log" "scontrol requeue 78"
 run_job slurm-2node.sbatch FAKE_STATUS=0 SLURM_NTASKS=8
 check "2node dp: tp 4 per node" contains "$log" "--tp 4"
 check "2node dp: block placement" contains "$log" "--distribution=block:block"
+check "2node dp: srun with PMIx, 8 tasks, a GPU each" \
+    contains "$log" "srun --mpi=pmix --ntasks=8 --distribution=block:block --gpus-per-task=1"
 run_job slurm-2node.sbatch FAKE_STATUS=0 SLURM_NTASKS=8 LAYOUT=tp
-check "2node tp: tp 8" contains "$log" "--tp 8"
+check "2node tp: tp 8 across both nodes" contains "$log" "--tp 8"
+run_job slurm-2node.sbatch FAKE_STATUS=0 SLURM_NTASKS=8 LAUNCH=mpirun
+check "2node mpirun: 8 ranks, 4 per node" contains "$log" "mpirun -np 8 --map-by ppr:4:node"
+check "2node mpirun: tp 4 within a node" contains "$log" "--tp 4"
+touch "$tmp/work/out.h5.journal"
+run_job slurm-2node.sbatch FAKE_STATUS=75 SLURM_NTASKS=8 SLURM_JOB_ID=79
+check "2node: exit 75 passed on" [ "$rc" -eq 75 ]
+check "2node: --resume when a journal exists" contains "$log" "--resume"
+check "2node: requeue after exit 75" contains "$log" "scontrol requeue 79"
+rm -f "$tmp/work/out.h5.journal"
+run_job slurm-2node.sbatch FAKE_STATUS=0 SLURM_NTASKS=8 LAYOUT=bad
+check "2node: an unknown LAYOUT is refused (exit 2)" [ "$rc" -eq 2 ]
 
 run_job slurm-array.sbatch FAKE_STATUS=0 SLURM_ARRAY_TASK_ID=3 SLURM_ARRAY_JOB_ID=90
 check "array: shard 3 in, out-3 out" contains "$log" "--input shards/prompts-3.h5 --output outputs/out-3.h5"
 run_job slurm-array.sbatch FAKE_STATUS=75 SLURM_ARRAY_TASK_ID=3 SLURM_ARRAY_JOB_ID=90
 check "array: requeues its own task" contains "$log" "scontrol requeue 90_3"
+
+# PBS: as many ranks as PBS_NODEFILE lines, through its hostfile.
+printf 'n1\nn1\nn1\nn1\n' >"$tmp/nodefile"
+run_job pbs-1node.pbs FAKE_STATUS=75 PBS_NODEFILE="$tmp/nodefile" PBS_O_WORKDIR="$tmp/work"
+check "pbs: mpirun with 4 ranks from the node file" \
+    contains "$log" "mpirun -np 4 --hostfile $tmp/nodefile --bind-to none voltbatch generate"
+check "pbs: exit 75 passed on" [ "$rc" -eq 75 ]
 
 summary
