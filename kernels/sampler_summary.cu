@@ -14,7 +14,8 @@
 //   3. top n_cand by (logit desc, token asc): radix select over the
 //      order-preserving uint32 keys of the logits (4 passes of 8 bits) finds
 //      the key of the n_cand-th best; tokens above it are collected
-//      directly, tokens equal to it in token order (lowest ids first, an
+//      directly with those equal to it when all of them fit (distinct
+//      logits), else the equal ones in token order (lowest ids first, an
 //      ordered block scan) until n_cand; the survivors are bitonic-sorted
 //      in shared memory.
 // Each pass reads the row once (4 bytes a token, from L2 after the first);
@@ -163,7 +164,7 @@ struct ss_shared {
     int n_gt;      // candidates collected above the threshold key
     int taken;     // ties collected so far
     int total;     // this chunk's ties
-    unsigned prefix, want;
+    unsigned prefix, want, ties; // radix select: threshold key, ties to take, ties there are
 };
 
 // Block-wide sum of an int (result in every thread).
@@ -394,6 +395,7 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
                 }
                 sh.prefix = prefix | ((unsigned)d << shift);
                 sh.want = want - above;
+                sh.ties = sh.hist[d]; // after the last digit: tokens with key == threshold
             }
             __syncthreads();
             prefix = sh.prefix;
@@ -401,18 +403,21 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
             mask |= 255u << shift;
             __syncthreads();
         }
-        // prefix is the threshold key; want = how many of its ties to take
+        // prefix is the threshold key; want = how many of its ties to take.
+        // When all of them are wanted (the usual case: distinct logits) one
+        // unordered pass takes key >= threshold; else the ties go by id.
         const int n_gt = n_keep - (int)want;
+        const bool all_ties = sh.ties == want;
         for (int i = tid; i < n_local; i += SS_THREADS) {
             float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
-            if (ss_finite(v) && ss_key(v) > prefix) {
+            if (ss_finite(v) && (ss_key(v) > prefix || (all_ties && ss_key(v) == prefix))) {
                 int slot = atomicAdd(&sh.n_gt, 1);
                 sh.cand_logit[slot] = v;
                 sh.cand_token[slot] = vocab_offset + i;
             }
         }
         // ties at the threshold: the lowest ids, in token order
-        for (int base = 0; base < n_local; base += SS_THREADS) {
+        for (int base = 0; base < n_local && !all_ties; base += SS_THREADS) {
             int i = base + tid;
             float v = 0.0f;
             bool tie = false;

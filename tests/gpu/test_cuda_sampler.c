@@ -19,7 +19,8 @@
  * 1e-6 relative (a float ulp or so: they come from sum_exp); and a top-k above the kernel's limit takes the host fallback.
  *
  * A failure prints the case, the row, the field, the expected (host) and
- * the got (device) values, at most 30 lines a case. */
+ * the got (device) values, at most 30 lines a case. VB_SAMPLER_CASE=text
+ * runs only the summary cases whose name contains text. */
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdint.h>
@@ -306,7 +307,10 @@ static void test_summaries_match_host(void)
         {"penalties v152064", 152064, 1, 0, 15, TIES_NONE, pen, N(pen), true},
         {"penalties v151936 tp2 r0", 151936, 2, 0, 15, TIES_NONE, pen, N(pen), true},
     };
+    const char *only = getenv("VB_SAMPLER_CASE"); /* a substring: rerun matching cases only */
     for (int i = 0; i < N(cases); i++) {
+        if (only && !strstr(cases[i].name, only))
+            continue;
         int before = test_checks_failed_in_current;
         run_case(&cases[i]);
         fprintf(stderr, "  %-36s %s\n", cases[i].name,
