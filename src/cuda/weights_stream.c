@@ -15,7 +15,10 @@
  * (o_proj / down_proj under tp) is gathered row piece by row piece into
  * the staging buffer, so the device always receives the local matrix
  * contiguously. madvise(MADV_WILLNEED) on the next tensor's bytes lets the
- * kernel read ahead while the current one is copied.
+ * kernel read ahead while the current one is copied, and a large chunk is
+ * copied by several threads: a copy from the mmap waits on one page fault
+ * (one read) at a time, so more threads keep more reads in flight, and
+ * copy pages already cached several times faster.
  *
  * Every tensor is looked up and checked (model_tensor_lookup, shared with
  * model_load_host) and every device tensor allocated before any weight
@@ -24,6 +27,7 @@
 #include "cuda/weights_stream.h"
 
 #include <cuda_runtime_api.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +70,8 @@ typedef struct streamer {
     cudaStream_t stream;
     int n_buf;
     size_t buf_bytes;
+    int read_threads;
+    size_t min_thread_bytes;
     uint8_t **host;           /* staging, pinned (pageable if pinning is refused) */
     bool pinned;
     void **dev_stage;         /* device copies of bf16 / fp32 chunks, converted from */
@@ -165,6 +171,53 @@ static void gather(const slice *sl, int64_t e0, int64_t m, uint8_t *dst)
     }
 }
 
+typedef struct gather_part {
+    const slice *sl;
+    int64_t e0, m;
+    uint8_t *dst;
+} gather_part;
+
+static void *gather_thread(void *arg)
+{
+    const gather_part *g = arg;
+    gather(g->sl, g->e0, g->m, g->dst);
+    return NULL;
+}
+
+/* gather() split over up to `threads` threads, each part at least
+ * min_part_bytes; a thread that cannot be started has its part copied
+ * here instead, so this cannot fail. */
+static void gather_parallel(const slice *sl, int64_t e0, int64_t m, uint8_t *dst, int threads,
+                            size_t min_part_bytes)
+{
+    int64_t by_size = (int64_t)((size_t)m * sl->es / (min_part_bytes ? min_part_bytes : 1));
+    int t = threads < by_size ? threads : (int)by_size;
+    if (t > m)
+        t = (int)m;
+    if (t > VB_WEIGHT_READ_THREADS_MAX)
+        t = VB_WEIGHT_READ_THREADS_MAX;
+    if (t <= 1) {
+        gather(sl, e0, m, dst);
+        return;
+    }
+    gather_part parts[VB_WEIGHT_READ_THREADS_MAX];
+    pthread_t tid[VB_WEIGHT_READ_THREADS_MAX];
+    bool started[VB_WEIGHT_READ_THREADS_MAX] = {false};
+    for (int k = 0; k < t; k++) {
+        int64_t a = m * k / t, b = m * (k + 1) / t;
+        parts[k] = (gather_part){sl, e0 + a, b - a, dst + (size_t)a * sl->es};
+    }
+    for (int k = 1; k < t; k++)
+        started[k] = pthread_create(&tid[k], NULL, gather_thread, &parts[k]) == 0;
+    gather_thread(&parts[0]);
+    for (int k = 1; k < t; k++) {
+        if (!started[k])
+            gather_thread(&parts[k]);
+        else if (pthread_join(tid[k], NULL) != 0)
+            abort(); /* joinable and ours: cannot happen */
+    }
+}
+
 /* Asks the kernel to start reading the slice's pages now (advice only: a
  * refusal costs speed, never correctness, so its result is not needed). */
 static void prefetch(const slice *sl)
@@ -197,7 +250,7 @@ static void stream_slice(streamer *sm, const slice *sl, uint16_t *dst, unsigned 
         if (sm->in_use[b])
             CUDA_CHECK(cudaEventSynchronize(sm->done[b]));
         double t1 = now_seconds();
-        gather(sl, e0, m, sm->host[b]);
+        gather_parallel(sl, e0, m, sm->host[b], sm->read_threads, sm->min_thread_bytes);
         sm->t_wait += t1 - t0;
         sm->t_read += now_seconds() - t1;
         if (src == VB_SRC_F16) { /* already fp16: straight into place */
@@ -248,12 +301,13 @@ static int out_of_gpu_memory(vb_err *err, const tp_plan *p, uint64_t need, const
                       (double)need / gib, (double)free_b / gib, (double)total / gib);
 }
 
-int cuda_weights_load_staged(model_weights *dev, const model_config *c, const tp_plan *p,
-                             const char *model_dir, size_t staging_bytes, int n_buffers,
-                             vb_err *err)
+int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_plan *p,
+                           const char *model_dir, const weights_stream_opts *o, vb_err *err)
 {
     double t_start = now_seconds();
     *dev = (model_weights){.dtype = VB_W_F16};
+    size_t staging_bytes = o->staging_bytes;
+    int n_buffers = o->n_buffers;
     if (staging_bytes < 4)
         staging_bytes = 4;
     staging_bytes &= ~(size_t)3; /* whole fp32 elements */
@@ -311,6 +365,8 @@ int cuda_weights_load_staged(model_weights *dev, const model_config *c, const tp
     CUDA_CHECK(cudaMalloc((void **)&d_oor, (size_t)(n ? n : 1) * sizeof *d_oor));
     if (streamer_open(&sm, n_buffers, staging_bytes, any_converted, err) != 0)
         goto out;
+    sm.read_threads = o->read_threads > 1 ? o->read_threads : 1;
+    sm.min_thread_bytes = o->min_thread_bytes;
     /* on the loader's stream: a non-blocking stream does not wait for the
      * legacy default stream */
     CUDA_CHECK(cudaMemsetAsync(d_oor, 0, (size_t)(n ? n : 1) * sizeof *d_oor, sm.stream));
@@ -343,11 +399,12 @@ int cuda_weights_load_staged(model_weights *dev, const model_config *c, const tp
     dev->load_seconds = now_seconds() - t_start;
     vb_info("%s: streamed this rank's %.1f MiB (%.1f MiB read from the checkpoint) to the GPU "
             "in %.2f s, %.2f GB/s from storage (reading %.2f s, waiting for the GPU %.2f s, "
-            "%d x %.1f MiB %s staging)", model_dir, (double)dev->bytes / (1u << 20),
-            (double)dev->bytes_read / (1u << 20), dev->load_seconds,
+            "%d x %.1f MiB %s staging, %d reading threads)", model_dir,
+            (double)dev->bytes / (1u << 20), (double)dev->bytes_read / (1u << 20),
+            dev->load_seconds,
             dev->load_seconds > 0 ? (double)dev->bytes_read / dev->load_seconds / 1e9 : 0.0,
             sm.t_read, sm.t_wait, n_buffers, (double)staging_bytes / (1u << 20),
-            sm.pinned ? "pinned" : "pageable");
+            sm.pinned ? "pinned" : "pageable", sm.read_threads);
     rc = 0;
 out:
     streamer_close(&sm);
@@ -380,8 +437,16 @@ static long env_long(const char *name, long dflt)
 int cuda_weights_load(model_weights *dev, const model_config *c, const tp_plan *p,
                       const char *model_dir, vb_err *err)
 {
-    size_t bytes = (size_t)env_long("VB_WEIGHT_STAGING_BYTES",
-                                     (long)VB_WEIGHT_STAGING_BYTES_DEFAULT);
-    int n = (int)env_long("VB_WEIGHT_STAGING_BUFFERS", VB_WEIGHT_STAGING_BUFFERS_DEFAULT);
-    return cuda_weights_load_staged(dev, c, p, model_dir, bytes, n, err);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = VB_WEIGHT_READ_THREADS_DEFAULT;
+    if (cpus > 0 && cpus < threads)
+        threads = (int)cpus;
+    weights_stream_opts o = {
+        .staging_bytes = (size_t)env_long("VB_WEIGHT_STAGING_BYTES",
+                                          (long)VB_WEIGHT_STAGING_BYTES_DEFAULT),
+        .n_buffers = (int)env_long("VB_WEIGHT_STAGING_BUFFERS", VB_WEIGHT_STAGING_BUFFERS_DEFAULT),
+        .read_threads = (int)env_long("VB_WEIGHT_READ_THREADS", threads),
+        .min_thread_bytes = (size_t)1 << 20,
+    };
+    return cuda_weights_load_opts(dev, c, p, model_dir, &o, err);
 }

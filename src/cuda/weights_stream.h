@@ -19,6 +19,8 @@
 
 #define VB_WEIGHT_STAGING_BYTES_DEFAULT ((size_t)64 << 20)
 #define VB_WEIGHT_STAGING_BUFFERS_DEFAULT 2
+#define VB_WEIGHT_READ_THREADS_DEFAULT 4 /* at most the CPUs online */
+#define VB_WEIGHT_READ_THREADS_MAX 32
 
 /* Loads this rank's weights (slices per p) from model_dir onto the current
  * CUDA device as fp16, in model_weights' local shapes; lm_head == embed
@@ -27,17 +29,23 @@
  * model_load_host does). Returns 0, or -1 with err naming the file and
  * tensor (or, out of GPU memory, what this rank needs and what the GPU
  * has); on failure dev holds nothing to free. Free with cuda_weights_free.
- * The staging size and count may be changed with the environment
- * variables VB_WEIGHT_STAGING_BYTES and VB_WEIGHT_STAGING_BUFFERS (for
- * measurements). */
+ * The environment variables VB_WEIGHT_STAGING_BYTES,
+ * VB_WEIGHT_STAGING_BUFFERS and VB_WEIGHT_READ_THREADS change the
+ * defaults (for measurements). */
 int cuda_weights_load(model_weights *dev, const model_config *c, const tp_plan *p,
                       const char *model_dir, vb_err *err);
 
-/* The same with n_buffers (>= 2) staging buffers of staging_bytes (>= 4)
- * each: the tests use tiny ones so chunk boundaries fall inside tensors
- * and inside the row pieces of column slices. */
-int cuda_weights_load_staged(model_weights *dev, const model_config *c, const tp_plan *p,
-                             const char *model_dir, size_t staging_bytes, int n_buffers,
-                             vb_err *err);
+typedef struct weights_stream_opts {
+    size_t staging_bytes;    /* per staging buffer (>= 4) */
+    int n_buffers;           /* staging buffers (>= 2) */
+    int read_threads;        /* threads copying one chunk from the mmap */
+    size_t min_thread_bytes; /* a chunk is split only into parts at least this big */
+} weights_stream_opts;
+
+/* The same with explicit settings: the tests use tiny staging buffers and
+ * tiny thread parts, so chunk and part boundaries fall inside tensors and
+ * inside the row pieces of column slices. */
+int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_plan *p,
+                           const char *model_dir, const weights_stream_opts *o, vb_err *err);
 
 #endif

@@ -52,15 +52,17 @@ static int64_t local_elems(const tensor_spec *s)
 /* Streams dir's weights for (tp, rank) with the given staging and compares
  * them with the reference ref. Returns the number of differing tensors. */
 static int compare_streamed(const char *dir, const model_config *c, const tp_plan *p,
-                            const model_weights *ref, size_t staging, int n_buf)
+                            const model_weights *ref, const weights_stream_opts *o)
 {
     vb_err err = {{0}};
     model_weights dev;
-    int rc = staging ? cuda_weights_load_staged(&dev, c, p, dir, staging, n_buf, &err)
-                     : cuda_weights_load(&dev, c, p, dir, &err);
+    int rc = o->staging_bytes ? cuda_weights_load_opts(&dev, c, p, dir, o, &err)
+                              : cuda_weights_load(&dev, c, p, dir, &err);
+    size_t staging = o->staging_bytes;
+    int n_buf = o->n_buffers, threads = o->read_threads;
     if (rc != 0) {
-        fprintf(stderr, "  %s tp %d rank %d staging %zu x %d: %s\n", dir, p->tp, p->rank,
-                staging, n_buf, err.msg);
+        fprintf(stderr, "  %s tp %d rank %d staging %zu x %d, %d threads: %s\n", dir, p->tp,
+                p->rank, staging, n_buf, threads, err.msg);
         CHECK_INT_EQ(rc, 0);
         return 1;
     }
@@ -84,10 +86,10 @@ static int compare_streamed(const char *dir, const model_config *c, const tp_pla
                 diff = k;
         if (diff < m) {
             fprintf(stderr,
-                    "  %s tp %d rank %d staging %zu x %d: tensor '%s' (%zu values) differs "
-                    "first at index %zu (row %zu, col %zu of the local slice): streamed "
+                    "  %s tp %d rank %d staging %zu x %d, %d threads: tensor '%s' (%zu values) "
+                    "differs first at index %zu (row %zu, col %zu of the local slice): streamed "
                     "0x%04x (%g), reference 0x%04x (%g)\n",
-                    dir, p->tp, p->rank, staging, n_buf, sr[i].name, m, diff,
+                    dir, p->tp, p->rank, staging, n_buf, threads, sr[i].name, m, diff,
                     diff / (size_t)(sr[i].split == SPLIT_COLS ? sr[i].count : sr[i].cols),
                     diff % (size_t)(sr[i].split == SPLIT_COLS ? sr[i].count : sr[i].cols),
                     b[diff], vb_half_to_float(b[diff]), a[diff], vb_half_to_float(a[diff]));
@@ -101,8 +103,8 @@ static int compare_streamed(const char *dir, const model_config *c, const tp_pla
                                  : dev.lm_head != NULL && dev.lm_head != dev.embed);
     CHECK_INT_EQ(dev.bytes, ref->bytes);
     if (dev.out_of_fp16_range != ref->out_of_fp16_range)
-        fprintf(stderr, "  %s tp %d rank %d staging %zu x %d: out of fp16 range %llu, "
-                "reference %llu\n", dir, p->tp, p->rank, staging, n_buf,
+        fprintf(stderr, "  %s tp %d rank %d staging %zu x %d, %d threads: out of fp16 range %llu, "
+                "reference %llu\n", dir, p->tp, p->rank, staging, n_buf, threads,
                 (unsigned long long)dev.out_of_fp16_range,
                 (unsigned long long)ref->out_of_fp16_range);
     CHECK_INT_EQ(dev.out_of_fp16_range, ref->out_of_fp16_range);
@@ -113,9 +115,10 @@ static int compare_streamed(const char *dir, const model_config *c, const tp_pla
     return bad;
 }
 
-/* Every tp in {1, 2, 4} the model allows, every rank, each staging size.
- * Returns the total out-of-range count over tp 1 (for the planted tests). */
-static uint64_t check_model(const char *dir, const size_t *stagings, const int *n_bufs, int n_st)
+/* Every tp in {1, 2, 4} the model allows, every rank, each setting
+ * (staging_bytes 0: cuda_weights_load's defaults). Returns the
+ * out-of-range count at tp 1 (for the planted tests). */
+static uint64_t check_model(const char *dir, const weights_stream_opts *opts, int n_opts)
 {
     vb_err err = {{0}};
     model_config c;
@@ -152,16 +155,19 @@ static uint64_t check_model(const char *dir, const size_t *stagings, const int *
             if (tps[ti] == 1)
                 oor_tp1 = host.out_of_fp16_range;
             model_weights_free(&host);
-            for (int k = 0; k < n_st; k++)
-                compare_streamed(dir, &c, &p, &ref, stagings[k], n_bufs[k]);
+            for (int k = 0; k < n_opts; k++)
+                compare_streamed(dir, &c, &p, &ref, &opts[k]);
             cuda_weights_free(&ref, &c);
         }
     }
     return oor_tp1;
 }
 
-static const size_t small_st[] = {6, 100, 4092, 0};
-static const int small_nb[] = {2, 3, 2, 0};
+/* {staging bytes, buffers, reading threads, least bytes per thread} */
+static const weights_stream_opts small_opts[] = {
+    {6, 2, 1, 0}, {100, 3, 3, 1}, {4092, 2, 4, 64}, {0, 0, 0, 0},
+};
+#define N_SMALL (int)(sizeof small_opts / sizeof small_opts[0])
 
 static void test_forward_fixtures(void)
 {
@@ -170,7 +176,7 @@ static void test_forward_fixtures(void)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/%s", forward_fixtures, names[i]);
-        check_model(dir, small_st, small_nb, 4);
+        check_model(dir, small_opts, N_SMALL);
     }
 }
 
@@ -182,7 +188,7 @@ static void test_model_fixtures(void)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s/%s", model_fixtures, names[i]);
-        check_model(dir, small_st, small_nb, 4);
+        check_model(dir, small_opts, N_SMALL);
     }
 }
 
@@ -198,9 +204,10 @@ static void test_tiny_model(void)
     CHECK_INT_EQ(rc, 0);
     if (rc != 0)
         return;
-    const size_t st[] = {100, 1000, 65536};
-    const int nb[] = {2, 4, 2};
-    check_model(dir, st, nb, 3);
+    const weights_stream_opts o[] = {
+        {100, 2, 1, 0}, {1000, 4, 3, 16}, {65536, 2, 4, 4096}, {0, 0, 0, 0},
+    };
+    check_model(dir, o, 4);
 }
 
 static int copy_file(const char *from, const char *to)
@@ -275,8 +282,7 @@ static const char *planted_copy(const char *name, char *dir, size_t dir_len)
 static void test_out_of_range(void)
 {
     const char *names[] = {"qwen2-tied-fp32", "qwen2-untied-bf16", "qwen3-untied-fp32"};
-    const size_t st[] = {6, 100, 0};
-    const int nb[] = {2, 3, 0};
+    const weights_stream_opts o[] = {{6, 2, 1, 0}, {100, 3, 3, 1}, {0, 0, 0, 0}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char dir[512];
         const char *d = planted_copy(names[i], dir, sizeof dir);
@@ -285,7 +291,7 @@ static void test_out_of_range(void)
         CHECK(d != NULL);
         if (!d)
             continue;
-        uint64_t oor = check_model(d, st, nb, 3);
+        uint64_t oor = check_model(d, o, 3);
         CHECK(oor > 0); /* the plant worked: the reference path counted them */
     }
 }
