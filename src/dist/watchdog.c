@@ -30,6 +30,10 @@ static char wd_collective[160] = "none registered";
 static void (*wd_rescue)(void *);
 static void *wd_rescue_ctx;
 static atomic_int wd_failing; /* the first failure ends the job; others wait */
+/* Held by the main thread while it touches what the rescue saves (rank 0's
+ * journal), so that the rescue never runs in the middle of an append. */
+static pthread_mutex_t rescue_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int rescued;
 
 /* The communicator hook, under its own lock so that a poll never holds up
  * arm() on the main thread, and clearing waits for a poll in progress. */
@@ -45,6 +49,7 @@ static MPI_Comm hb_comm = MPI_COMM_NULL;
 static int hb_rank = -1, hb_size;
 static MPI_Request *hb_req;
 static long *hb_buf;
+static atomic_int hb_pinged_by = -1; /* the first rank that asked whether we are alive */
 
 static double now_s(void)
 {
@@ -76,6 +81,55 @@ static void hb_send(int p, int tag)
         hb_req[p] = MPI_REQUEST_NULL;
 }
 
+#define WD_RESCUE_WAIT_S 2.0 /* the main thread leaves its journal section within this */
+
+/* Runs the rescue callback once, when the main thread is not inside what
+ * it saves; after WD_RESCUE_WAIT_S it gives up (rows finished since the
+ * last flush are then recomputed by --resume). */
+static void run_rescue(int rank)
+{
+    pthread_mutex_lock(&wd_lock);
+    void (*rescue)(void *) = wd_rescue;
+    void *ctx = wd_rescue_ctx;
+    pthread_mutex_unlock(&wd_lock);
+    if (!rescue || atomic_exchange(&rescued, 1))
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)WD_RESCUE_WAIT_S;
+    if (pthread_mutex_timedlock(&rescue_lock, &until) != 0) {
+        vb_error("rank %d: the main thread stayed in its journal section for %.0f s; rows "
+                 "since the last journal flush will be recomputed by --resume",
+                 rank, WD_RESCUE_WAIT_S);
+        return;
+    }
+    rescue(ctx);
+    pthread_mutex_unlock(&rescue_lock);
+    fflush(stderr);
+}
+
+/* A ping means another rank is ending the job: every rank says where it
+ * is (once), so the log shows the whole job's state, not only the stuck
+ * rank's. */
+static void report_pinged(int from)
+{
+    static bool reported;
+    if (reported || atomic_load(&wd_failing))
+        return;
+    reported = true;
+    pthread_mutex_lock(&wd_lock);
+    long step = wd_step;
+    const char *phase = wd_armed ? wd_phase : "between steps";
+    char collective[sizeof wd_collective];
+    memcpy(collective, wd_collective, sizeof collective);
+    pthread_mutex_unlock(&wd_lock);
+    vb_error("rank %d: rank %d is ending the job; this rank is alive at step %ld, phase: %s, "
+             "collective: %s",
+             hb_rank, from, step, phase, collective);
+    /* rank 0 saves its finished rows before the abort reaches it */
+    run_rescue(hb_rank);
+}
+
 /* Takes every heartbeat message waiting: pings are answered, pongs marked
  * in answered (may be NULL). Matched probes, so that two threads never
  * receive each other's message. hb_lock held. */
@@ -91,8 +145,11 @@ static void hb_service(unsigned char *answered)
         long step = 0;
         if (MPI_Mrecv(&step, 1, MPI_LONG, &m, &st) != MPI_SUCCESS)
             return;
-        if (st.MPI_TAG == WD_TAG_PING)
+        if (st.MPI_TAG == WD_TAG_PING) {
             hb_send(st.MPI_SOURCE, WD_TAG_PONG);
+            int none = -1; /* reported by watch(), outside hb_lock */
+            atomic_compare_exchange_strong(&hb_pinged_by, &none, st.MPI_SOURCE);
+        }
         else if (answered && st.MPI_SOURCE >= 0 && st.MPI_SOURCE < hb_size)
             answered[st.MPI_SOURCE] = 1;
     }
@@ -198,16 +255,12 @@ void vb_watchdog_fail(const char *what)
     long step = wd_step;
     char collective[sizeof wd_collective];
     memcpy(collective, wd_collective, sizeof collective);
-    void (*rescue)(void *) = wd_rescue;
-    void *ctx = wd_rescue_ctx;
     pthread_mutex_unlock(&wd_lock);
     vb_error("rank %d: %s at step %ld, phase: %s, collective: %s%s; ending the job "
              "(raise --collective-timeout if steps are legitimately slower)",
              rank, what, step, phase, collective, lost);
     fflush(stderr);
-    if (rescue)
-        rescue(ctx);
-    fflush(stderr);
+    run_rescue(rank);
     /* The abort runs beside us: NCCL's abort waits for its own threads,
      * which can hang on a dead peer; MPI_Abort ends this process anyway. */
     static atomic_int aborted;
@@ -249,6 +302,9 @@ static void *watch(void *arg)
             pthread_mutex_lock(&hb_lock);
             hb_service(NULL);
             pthread_mutex_unlock(&hb_lock);
+            int from = atomic_load(&hb_pinged_by);
+            if (from >= 0)
+                report_pinged(from);
         }
         char msg[256] = "";
         int comm_failed = 0;
@@ -336,6 +392,16 @@ void vb_watchdog_set_rescue(void (*fn)(void *), void *ctx)
     wd_rescue = fn;
     wd_rescue_ctx = ctx;
     pthread_mutex_unlock(&wd_lock);
+}
+
+void vb_watchdog_hold_rescue(void)
+{
+    pthread_mutex_lock(&rescue_lock);
+}
+
+void vb_watchdog_release_rescue(void)
+{
+    pthread_mutex_unlock(&rescue_lock);
 }
 
 void vb_watchdog_set_collective(const char *what)

@@ -14,7 +14,8 @@
  *      answer: those are the lost ones;
  *   2. prints rank, step, phase and collective, and the lost ranks;
  *   3. runs the rescue callback (rank 0 flushes its journal, so every
- *      finished row survives);
+ *      finished row survives), here and, when the heartbeat reaches them,
+ *      on the other ranks, which also print where they are;
  *   4. aborts the communicator through the hook (NCCL's kernels stop
  *      spinning), waiting for it a bounded time (an abort can itself hang);
  *   5. calls MPI_Abort, which ends every rank with status 1.
@@ -36,9 +37,16 @@ void vb_watchdog_arm(const char *phase, long step);
 /* No deadline (between phases that wait legitimately). */
 void vb_watchdog_disarm(void);
 
-/* Called on the watchdog thread just before the communicator abort and
- * MPI_Abort. */
+/* Called once on the watchdog thread when the job is ending: on the rank
+ * that ends it, before the communicator abort and MPI_Abort, and on every
+ * other rank when the ending rank's heartbeat reaches it. Never while the
+ * main thread holds the rescue (below). */
 void vb_watchdog_set_rescue(void (*fn)(void *), void *ctx);
+
+/* The main thread holds the rescue while it touches what the rescue saves
+ * (rank 0: the journal); a rescue waits for it at most two seconds. */
+void vb_watchdog_hold_rescue(void);
+void vb_watchdog_release_rescue(void);
 
 /* The communicator the steps' collectives run on, for the messages
  * ("the MPI all-reduce of TP group 0 (world ranks 0-1)"); copied. */

@@ -784,10 +784,12 @@ static bool run_loop(run_state *r)
 
         if (r->leader) {
             if (r->root) {
+                vb_watchdog_hold_rescue(); /* the journal: not while the watchdog saves it */
                 if (run_collector_take_local(&r->coll, &r->finished, &err) ||
                     run_collector_poll(&r->coll, false, &err) ||
                     (r->journal && vb_journal_tick(r->journal, &err)))
                     die(r, "collecting finished rows", step, &err);
+                vb_watchdog_release_rescue();
             } else if (run_rows_send(&r->finished, MPI_COMM_WORLD, 0, false, false,
                                      RUN_SEND_INTERVAL_S, &last_send, &err)) {
                 die(r, "sending finished rows", step, &err);
@@ -855,7 +857,14 @@ static int phase_finish(run_state *r, bool stopped, vb_err *err)
             code = 1;
     }
     if (r->root) {
+        /* No rescue from here on (the journal becomes the output; this
+         * waits out one in progress), so this group's rows go to disk
+         * before waiting for slower groups, which may never come. */
+        vb_watchdog_hold_rescue();
+        vb_watchdog_set_rescue(NULL, NULL);
+        vb_watchdog_release_rescue();
         if (run_collector_take_local(&r->coll, &r->finished, err) ||
+            (r->journal && vb_journal_flush(r->journal, err)) ||
             run_collector_poll(&r->coll, true, err)) {
             code = 1;
         } else {

@@ -23,7 +23,8 @@ out_h5="$dir/run.h5"
 pattern="^$vb generate.* --output $out_h5"
 trap 'pkill -9 -f "$pattern" 2>/dev/null; rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
-"$make_model" model >/dev/null && "$make_input" in.h5 1000 300 || exit 1
+rows=600
+"$make_model" model >/dev/null && "$make_input" in.h5 "$rows" 300 || exit 1
 export VB_JOURNAL_FLUSH_SECONDS=0.2
 timeout_s=3
 args=(generate --device cpu --model model --input in.h5 --tp 2 --temperature 0.7 --seed 3
@@ -94,4 +95,34 @@ check "lost: the message names the lost rank" grep -qE "rank 1 .*(signal 9|Kille
 run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --output "$out_h5" --resume
 check "--resume after the faults exits 0" [ "$rc" -eq 0 ]
 check "resumed output equals the uninterrupted run" [ "$(same_as_ref)" = same ]
+
+# Two groups (-np 4, tp 2, dp 2): rank 3 of group 1 hangs. Rank 2 ends the
+# job naming rank 3; rank 0 (group 0, not stuck) hears its heartbeat, says
+# where it is, and saves its finished rows first.
+dp_h5="$dir/dp.h5"
+"$mpirun" -np 4 "$vb" "${args[@]}" --output "$dp_h5" >dp.log 2>&1 &
+launcher=$!
+for _ in $(seq 400); do
+    [ "$(out_h5=$dp_h5 journal_bytes)" -gt 2000 ] && break
+    sleep 0.05
+done
+victim=$(out_h5=$dp_h5 pattern="^$vb generate.* --output $dp_h5" rank_pid 3)
+t0=$(date +%s)
+kill -STOP "$victim"
+wait "$launcher"
+status=$?
+t1=$(date +%s)
+echo "dp hang: rank 3 (pid $victim) got SIGSTOP; the job ended after $((t1 - t0)) s with status $status"
+grep -E "error" dp.log | head -4
+check "dp hang: error status within --collective-timeout + 10 s" \
+    bash -c "[ $status -ne 0 ] && [ $((t1 - t0)) -le $((timeout_s + 10)) ]"
+check "dp hang: rank 2 names the lost rank 3" grep -qE "rank 2: no progress .*lost rank 3\b" dp.log
+check "dp hang: rank 0 says where it is" grep -qE "rank 0: rank 2 is ending the job; this rank is alive" dp.log
+check "dp hang: no rank left behind" bash -c "! pgrep -f '^$vb generate.* --output $dp_h5' >/dev/null"
+run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output "$dp_h5" --resume
+check "dp hang: --resume exits 0" [ "$rc" -eq 0 ]
+check "dp hang: every row once" python3 -c '
+import sys, h5py
+i = h5py.File(sys.argv[1], "r")["index"][:].tolist()
+sys.exit(0 if sorted(i) == list(range(int(sys.argv[2]))) else 1)' "$dp_h5" "$rows"
 summary
