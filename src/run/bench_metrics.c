@@ -134,7 +134,7 @@ double bench_metrics_now(void)
 }
 
 int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost *cost,
-                       int total_blocks)
+                       int total_blocks, vb_backend *sync_b)
 {
     memset(m, 0, sizeof *m);
     m->cost = *cost;
@@ -149,6 +149,15 @@ int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost 
         bench_metrics_free(m);
         return -1;
     }
+    const char *sync = getenv("VB_STEP_SYNC");
+    if (sync_b && !(sync && strcmp(sync, "0") == 0)) {
+        m->sync_buf = sync_b->alloc(sync_b, 4);
+        if (!m->sync_buf) {
+            bench_metrics_free(m);
+            return -1;
+        }
+        m->sync_b = sync_b;
+    }
     return 0;
 }
 
@@ -157,6 +166,9 @@ void bench_metrics_free(bench_metrics *m)
     free(m->seq);
     free(m->first_now);
     free(m->decode_step_s);
+    if (m->sync_buf)
+        m->sync_b->free(m->sync_b, m->sync_buf);
+    m->sync_buf = NULL;
     m->seq = NULL;
     m->first_now = NULL;
     m->decode_step_s = NULL;
@@ -207,6 +219,11 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
         m->t_start = m->t_planned = m->t_forward = m->t_sampled = now;
         break;
     case BENCH_FORWARD_DONE:
+        if (m->sync_buf) { /* wait for the queued forward pass (see the header) */
+            char four[4];
+            m->sync_b->to_host(m->sync_b, four, m->sync_buf, sizeof four);
+            now = bench_metrics_now();
+        }
         m->t_forward = now;
         break;
     case BENCH_SAMPLED:

@@ -24,7 +24,14 @@
  *   MFU = all steps' FLOPs / their time / fp16 GEMM peak (and the same
  *     over the steps that hold prompt tokens, "mfu_prefill").
  * A step is a decode step when every sequence in it computes one
- * generated token; any prompt token makes it a prefill step. */
+ * generated token; any prompt token makes it a prefill step.
+ *
+ * On a GPU the forward pass only queues work; the sampler waits for it.
+ * To split a step's time between the two, the forward mark waits for the
+ * backend's stream (a 4-byte copy to the host): a few microseconds of
+ * launch bubble per step before the sampler's kernels. VB_STEP_SYNC=0
+ * leaves it out (the forward / sampling split then shows launch time
+ * only; whole steps, MBU and MFU are measured either way). */
 #ifndef VB_BENCH_METRICS_H
 #define VB_BENCH_METRICS_H
 
@@ -34,6 +41,7 @@
 #include <stdint.h>
 
 #include "engine/scheduler.h"
+#include "forward/backend.h"
 #include "model/model_config.h"
 #include "model/tp_plan.h"
 
@@ -85,8 +93,8 @@ int bench_peaks_load(const char *device, bench_peaks *pk, char *why, size_t why_
 typedef struct bench_step_class {
     long steps;
     double time_s;            /* whole steps: scheduling to bookkeeping */
-    double forward_s;         /* from the plan to the logits on the host: the step
-                               * batch, the forward pass, the logits' copy */
+    double forward_s;         /* from the plan to the end of the forward pass: the
+                               * step batch, the launches, the GPU's work */
     double sample_s;          /* sampling (with tp: the candidate exchange) */
     double tokens;            /* positions computed */
     double flops, bytes;
@@ -112,11 +120,15 @@ typedef struct bench_metrics {
     double t_start, t_planned, t_forward, t_sampled, cur_flops, cur_bytes, cur_tokens;
     bench_step_class prefill, decode;
     int peak_blocks, total_blocks;
+    vb_backend *sync_b;       /* the GPU backend to wait for at the forward mark */
+    void *sync_buf;           /* 4 bytes of its memory */
 } bench_metrics;
 
-/* 0, or -1 when out of memory. */
+/* sync_b: the backend whose queued work the forward mark waits for (the
+ * GPU's), or NULL (the CPU backend runs synchronously). 0, or -1 when out
+ * of memory. */
 int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost *cost,
-                       int total_blocks);
+                       int total_blocks, vb_backend *sync_b);
 void bench_metrics_free(bench_metrics *m);
 
 void bench_metrics_mark(bench_metrics *m, enum bench_mark what);

@@ -676,7 +676,8 @@ static bool run_loop(run_state *r)
     bench_model_cost cost; /* the GPU holds fp16 weights, the CPU backend fp32 */
     bench_model_cost_make(&cost, &r->cfg, &r->plan, r->rb.cuda ? 2 : 4, (int)r->b->act_size);
     if (!srows || !lp || !res || !sampled || !slot_of || !id_of ||
-        bench_metrics_init(&r->bm, r->n_seqs, &cost, r->sched.kv.n_blocks)) {
+        bench_metrics_init(&r->bm, r->n_seqs, &cost, r->sched.kv.n_blocks,
+                           r->rb.cuda ? r->b : NULL)) {
         vb_err_set(&err, "out of memory");
         die(r, "starting the loop", 0, &err);
     }

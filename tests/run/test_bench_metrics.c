@@ -165,7 +165,7 @@ static void test_utilisation(void)
 {
     bench_model_cost mc = {0};
     bench_metrics m;
-    CHECK_INT_EQ(bench_metrics_init(&m, 2, &mc, 100), 0);
+    CHECK_INT_EQ(bench_metrics_init(&m, 2, &mc, 100, NULL), 0);
     m.decode.steps = 10;
     m.decode.time_s = 2.0;
     m.decode.forward_s = 1.5;
@@ -212,7 +212,7 @@ static void test_hooks(void)
     bench_model_cost mc;
     bench_model_cost_make(&mc, &c, &tp, 2, 2);
     bench_metrics m;
-    CHECK_INT_EQ(bench_metrics_init(&m, 3, &mc, 64), 0);
+    CHECK_INT_EQ(bench_metrics_init(&m, 3, &mc, 64, NULL), 0);
     sched_step_seq pre[2] = {
         {.id = 0, .start = 0, .n_tokens = 4, .context_len = 4, .sample_index = 0},
         {.id = 1, .start = 0, .n_tokens = 2, .context_len = 2, .sample_index = 1},
