@@ -15,7 +15,8 @@
  * (o_proj / down_proj under tp) is gathered row piece by row piece into
  * the staging buffer, so the device always receives the local matrix
  * contiguously. madvise(MADV_WILLNEED) on the next tensor's bytes lets the
- * kernel read ahead while the current one is copied, and a large chunk is
+ * kernel read ahead while the current one is copied (MADV_DONTNEED after
+ * it keeps resident memory at the staging buffers), and a large chunk is
  * copied by several threads: a copy from the mmap waits on one page fault
  * (one read) at a time, so more threads keep more reads in flight, and
  * copy pages already cached several times faster.
@@ -218,9 +219,14 @@ static void gather_parallel(const slice *sl, int64_t e0, int64_t m, uint8_t *dst
     }
 }
 
-/* Asks the kernel to start reading the slice's pages now (advice only: a
- * refusal costs speed, never correctness, so its result is not needed). */
-static void prefetch(const slice *sl)
+/* Gives the kernel advice about the pages of the slice's bytes:
+ * MADV_WILLNEED to start reading them now, MADV_DONTNEED once they are
+ * copied, to unmap them from this process (the page cache keeps them for
+ * other ranks; a page shared with the next tensor is simply faulted in
+ * again), so the mapped checkpoint does not add up to the whole rank's
+ * weights in resident memory. Advice only: a refusal costs speed or
+ * resident memory, never correctness, so the result is not needed. */
+static void advise(const slice *sl, int advice)
 {
     int64_t n = slice_elems(sl);
     if (n == 0)
@@ -231,7 +237,7 @@ static void prefetch(const slice *sl)
                                                     sl->cols) * (int64_t)sl->es));
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     lo &= ~(page - 1);
-    (void)madvise((void *)lo, hi - lo, MADV_WILLNEED);
+    (void)madvise((void *)lo, hi - lo, advice);
 }
 
 /* Streams one slice into the fp16 device tensor dst; bf16 / fp32 values
@@ -373,10 +379,11 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
 
     for (int i = 0; i < n; i++) {
         if (i == 0)
-            prefetch(&sl[0]);
+            advise(&sl[0], MADV_WILLNEED);
         if (i + 1 < n)
-            prefetch(&sl[i + 1]);
+            advise(&sl[i + 1], MADV_WILLNEED);
         stream_slice(&sm, &sl[i], (uint16_t *)*specs[i].slot, d_oor + i);
+        advise(&sl[i], MADV_DONTNEED); /* copied into staging already */
         dev->bytes += (uint64_t)slice_elems(&sl[i]) * 2;
         dev->bytes_read += (uint64_t)slice_elems(&sl[i]) * sl[i].es;
     }
