@@ -103,6 +103,15 @@ cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k
                              int T, int heads, int kv_heads, int head_dim, int block_size,
                              float scale, cudaStream_t stream);
 
+/* gemv.cu: out[T, n_out] = x[T, n_in] w[n_out, n_in]^T (+ bias) for
+ * T <= VB_GEMV_MAX_ROWS, fp32 accumulation, fp16 out (fp32 when out_f32):
+ * the bandwidth-bound projections of small decode steps. Needs n_in % 8
+ * == 0 and 16-byte aligned x and w (vb_gemv_supported). */
+#define VB_GEMV_MAX_ROWS 8
+bool vb_gemv_supported(int T, int n_in, const void *x, const void *w);
+cudaError_t vb_gemv_f16(void *out, int out_f32, const uint16_t *x, const uint16_t *w,
+                        const uint16_t *bias, int T, int n_in, int n_out, cudaStream_t stream);
+
 /* attention_decode.cu: the same attention for tokens that are their
  * sequence's only new token (d_token_list, T of them), one block per
  * (token, kv head, split) reading each K/V row once for its G query heads.

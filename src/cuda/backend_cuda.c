@@ -40,6 +40,7 @@ typedef struct cuda_ctx {
     bool eager;                /* synchronise and check after every op */
     void *cublas_workspace;
     int n_sm;                  /* multiprocessors, for the decode-attention split */
+    bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
     float *decode_workspace;   /* partials of split decode attention */
     cuda_sampler *sampler;     /* device-side sampling, made on first use */
 } cuda_ctx;
@@ -278,9 +279,13 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
     cuda_ctx *c = ctx_of(b);
     if (T == 0)
         return;
-    gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
-    if (bias)
-        CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
+    if (!c->no_gemv && vb_gemv_supported(T, n_in, x, w)) {
+        CUDA_CHECK(vb_gemv_f16(out, 0, x, w, bias, T, n_in, n_out, c->stream));
+    } else {
+        gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
+        if (bias)
+            CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
+    }
     op_done(c, "matmul");
 }
 
@@ -371,7 +376,10 @@ static void cuda_lm_head(vb_backend *b, float *logits, const void *x, const void
     cuda_ctx *c = ctx_of(b);
     if (rows == 0)
         return;
-    gemm(ctx_of(b), logits, CUDA_R_32F, x, w, rows, hidden, vocab_local);
+    if (!c->no_gemv && vb_gemv_supported(rows, hidden, x, w))
+        CUDA_CHECK(vb_gemv_f16(logits, 1, x, w, NULL, rows, hidden, vocab_local, c->stream));
+    else
+        gemm(c, logits, CUDA_R_32F, x, w, rows, hidden, vocab_local);
     op_done(c, "lm_head");
 }
 
@@ -450,6 +458,8 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     CUDA_CHECK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, dev));
     CUDA_CHECK(cudaMalloc((void **)&c->decode_workspace,
                           vb_attention_decode_workspace_bytes(c->n_sm)));
+    const char *ng = getenv("VB_NO_GEMV");
+    c->no_gemv = ng && *ng && strcmp(ng, "0") != 0;
     c->comm = comm;
     c->graphs.enabled = true;
     c->pad_decode = true;
