@@ -12,8 +12,9 @@
 
 #include "dist/mpi_check.h"
 #include "util/log.h"
+#include "util/signals.h"
 
-#define WD_TICK_NS (200 * 1000 * 1000) /* checks five times a second */
+#define WD_TICK_NS (100 * 1000 * 1000) /* checks ten times a second */
 #define WD_HEARTBEAT_WAIT_S 2.0        /* a live rank's watchdog answers within a tick or two */
 #define WD_ABORT_WAIT_S 3.0            /* a communicator abort that takes longer is left behind */
 #define WD_TAG_PING 1
@@ -30,10 +31,12 @@ static char wd_collective[160] = "none registered";
 static void (*wd_rescue)(void *);
 static void *wd_rescue_ctx;
 static atomic_int wd_failing; /* the first failure ends the job; others wait */
+static double wd_stop_seen;   /* when a stop signal was first seen (0: none) */
+static bool wd_stop_saved;
+#define WD_STOP_SAVE_S 0.1    /* a step still blocked this long after a stop signal */
 /* Held by the main thread while it touches what the rescue saves (rank 0's
  * journal), so that the rescue never runs in the middle of an append. */
 static pthread_mutex_t rescue_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int rescued;
 
 /* The communicator hook, under its own lock so that a poll never holds up
  * arm() on the main thread, and clearing waits for a poll in progress. */
@@ -92,7 +95,7 @@ static void run_rescue(int rank)
     void (*rescue)(void *) = wd_rescue;
     void *ctx = wd_rescue_ctx;
     pthread_mutex_unlock(&wd_lock);
-    if (!rescue || atomic_exchange(&rescued, 1))
+    if (!rescue)
         return;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -295,7 +298,19 @@ static void *watch(void *arg)
             break;
         bool late = wd_armed && now_s() >= wd_deadline;
         double stuck = now_s() - wd_armed_at;
+        /* A stop signal while a step is blocked: mpirun sends SIGTERM to
+         * the others when a rank dies, then SIGKILL a moment later, and
+         * the step never ends. Save the rows now, once, if the step has
+         * not ended shortly after the signal. */
+        if (vb_stop_requested() && wd_stop_seen == 0)
+            wd_stop_seen = now_s();
+        bool save = !wd_stop_saved && wd_stop_seen > 0 && wd_armed &&
+                    wd_armed_at < wd_stop_seen && now_s() - wd_stop_seen >= WD_STOP_SAVE_S;
+        if (save)
+            wd_stop_saved = true;
         pthread_mutex_unlock(&wd_lock);
+        if (save)
+            run_rescue(hb_rank);
 
         /* other ranks' watchdogs may be asking whether we are alive */
         if (hb_comm != MPI_COMM_NULL) {

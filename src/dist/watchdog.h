@@ -20,6 +20,10 @@
  *      spinning), waiting for it a bounded time (an abort can itself hang);
  *   5. calls MPI_Abort, which ends every rank with status 1.
  *
+ * A stop signal (SIGTERM, SIGUSR1) that arrives while a step is blocked
+ * also runs the rescue, once: mpirun answers a dead rank by sending the
+ * others SIGTERM and, a second later, SIGKILL.
+ *
  * src/dist does not depend on NCCL: the CUDA backend's creator registers
  * the communicator as a poll / abort pair of function pointers. */
 #ifndef VB_WATCHDOG_H
@@ -53,7 +57,7 @@ void vb_watchdog_release_rescue(void);
 void vb_watchdog_set_collective(const char *what);
 
 /* The GPU communicator: poll(ctx, msg, len) returns non-zero with a message
- * when it holds an asynchronous error (called from the watchdog thread five
+ * when it holds an asynchronous error (called from the watchdog thread ten
  * times a second); abort(ctx) aborts it. Either may be NULL. Clearing
  * (all NULL) waits for a poll in progress, so the communicator can be
  * destroyed right after. */

@@ -91,6 +91,10 @@ check "hang: the message names the rank, step, phase and collective" \
 check "hang: the message names the lost rank" grep -qE "lost rank 1\b" hang.log
 fault lost KILL
 check "lost: the message names the lost rank" grep -qE "rank 1 .*(signal 9|Killed)" lost.log
+# mpirun sends the survivors SIGTERM, then SIGKILL a second later: rank 0,
+# blocked in the step, saves its rows in between (its watchdog thread)
+check "lost: rank 0 saved its rows on mpirun's SIGTERM" \
+    grep -q "rank 0\]: finished rows are saved" lost.log
 
 run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --output "$out_h5" --resume
 check "--resume after the faults exits 0" [ "$rc" -eq 0 ]
