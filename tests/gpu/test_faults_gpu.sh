@@ -119,16 +119,16 @@ echo "uninterrupted: $rows rows in $ms ms; fault runs use $big rows"
 fault() { # NAME SIGNAL [ENV...]: SIGNAL to rank 1 mid-run, then --resume
     local name=$1 sig=$2
     shift 2
-    local out="$dir/$name.h5"
-    env "$@" "$mpirun" -np 2 "$vb" "${args[@]}" --input big.h5 --output "$out" >"$name.log" 2>&1 &
+    local h5="$dir/$name.h5" # not "out": run_capture sets that global
+    env "$@" "$mpirun" -np 2 "$vb" "${args[@]}" --input big.h5 --output "$h5" >"$name.log" 2>&1 &
     local launcher=$!
     for _ in $(seq 600); do # rows are being finished (start-up is over)
-        [ "$(journal_bytes "$out")" -gt 3000 ] && break
+        [ "$(journal_bytes "$h5")" -gt 3000 ] && break
         kill -0 "$launcher" 2>/dev/null || break
         sleep 0.05
     done
     local victim t0 t1 status
-    victim=$(rank_pids 1 "$out")
+    victim=$(rank_pids 1 "$h5")
     if [ -z "$victim" ]; then
         wait "$launcher"
         echo "$name: no rank 1 to signal (the run ended with status $?):"
@@ -145,18 +145,20 @@ fault() { # NAME SIGNAL [ENV...]: SIGNAL to rank 1 mid-run, then --resume
     grep -E "rank|NCCL|noticed" "$name.log" | tail -8
     check "$name: error status" [ "$status" -ne 0 ]
     check "$name: ended within --collective-timeout + 10 s" [ $((t1 - t0)) -le $((timeout_s + 10)) ]
-    check "$name: no rank left behind" bash -c "! pgrep -f '^$vb generate.* --output $out' >/dev/null"
+    check "$name: no rank left behind" bash -c "! pgrep -f '^$vb generate.* --output $h5' >/dev/null"
     check "$name: the message names rank 1" \
         grep -qE "lost rank 1\b|rank 1 .*(signal 9|Killed)|rank 1 .*(exited|terminated)" "$name.log"
-    check "$name: rows saved before the fault" [ "$(journal_bytes "$out")" -gt 0 ]
+    check "$name: rows saved before the fault" [ "$(journal_bytes "$h5")" -gt 0 ]
     # the watchdog's rescue: on its own timeout, or on mpirun's SIGTERM
     check "$name: rank 0 saved its finished rows as the job ended" \
         grep -q "rank 0\]: finished rows are saved" "$name.log"
-    run_capture env "$@" "$mpirun" -np 2 "$vb" "${args[@]}" --input big.h5 --output "$out" \
+    run_capture env "$@" "$mpirun" -np 2 "$vb" "${args[@]}" --input big.h5 --output "$h5" \
         --resume --report "$name.json"
     check "$name: --resume exits 0" [ "$rc" -eq 0 ]
     [ "$rc" -eq 0 ] || echo "$err" | tail -5
-    check "$name: --resume completes every row" [ "$(rows_check "$out" "$big")" = complete ]
+    rows_state=$(rows_check "$h5" "$big")
+    [ "$rows_state" = complete ] || echo "$name: $rows_state"
+    check "$name: --resume completes every row" [ "$rows_state" = complete ]
     local kept
     kept=$(reused "$name.json")
     echo "$name: $kept rows kept from before the fault"
@@ -171,22 +173,24 @@ check "hang: the watchdog names rank, step, phase and collective" \
 check "hang: the lost rank is rank 1" grep -qE "lost rank 1\b" hang.log
 
 # A time limit: SIGTERM to every rank, as Slurm does.
-out="$dir/term.h5"
-"$mpirun" -np 2 "$vb" "${args[@]}" --input big.h5 --output "$out" >term.log 2>&1 &
+h5="$dir/term.h5"
+"$mpirun" -np 2 "$vb" "${args[@]}" --input big.h5 --output "$h5" >term.log 2>&1 &
 launcher=$!
 for _ in $(seq 600); do
-    [ "$(journal_bytes "$out")" -gt 3000 ] && break
+    [ "$(journal_bytes "$h5")" -gt 3000 ] && break
     kill -0 "$launcher" 2>/dev/null || break
     sleep 0.05
 done
-pkill -TERM -f "^$vb generate.* --output $out"
+pkill -TERM -f "^$vb generate.* --output $h5"
 wait "$launcher"
 term_rc=$?
 echo "SIGTERM: status $term_rc"
 check "SIGTERM: exit 75" [ "$term_rc" -eq 75 ]
-run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --input big.h5 --output "$out" --resume
+run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --input big.h5 --output "$h5" --resume
 check "SIGTERM: --resume exits 0" [ "$rc" -eq 0 ]
-check "SIGTERM: --resume completes every row" [ "$(rows_check "$out" "$big")" = complete ]
+rows_state=$(rows_check "$h5" "$big")
+[ "$rows_state" = complete ] || echo "SIGTERM: $rows_state"
+check "SIGTERM: --resume completes every row" [ "$rows_state" = complete ]
 
 # Three ranks on two GPUs: refused before anything runs.
 run_capture "$mpirun" --oversubscribe -np 3 "$vb" "${base[@]}" --tp 1 --input in.h5 \
