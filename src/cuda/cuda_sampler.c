@@ -161,9 +161,9 @@ static int build_penalties(cuda_sampler *s, const sampler_row *row, int off, int
     /* Sorted by token for the kernel's binary search. A long history (a
      * sizeable share of the shard) is put in order by one scan of the
      * marks instead: linear, where the sort would be n log n per row. */
-    if (n_touched > (size_t)s->n_local / 64) {
+    if (n_touched > (size_t)n_local / 64) {
         size_t k = 0;
-        for (int32_t t = 0; t < s->n_local && k < n_touched; t++)
+        for (int32_t t = 0; t < n_local && k < n_touched; t++)
             if (s->marks[t] & 1)
                 s->touched[k++] = t;
     } else {
