@@ -3,84 +3,176 @@
 // fp32 accumulation, fp16 or fp32 out.
 //
 // Why not cuBLAS here: with so few rows a projection is a pass over the
-// weights and nothing else, and its speed is the bytes it moves. One warp
-// per output row reads that row of w once in 16-byte loads (every lane a
-// different 8 halves, the warp 512 contiguous bytes a step) and applies it
-// to all T rows of x, which stay in L1/L2 (T x n_in halves). Measured
-// against cuBLAS on the GPU machine: see tests/bench/RESULTS.md.
-// Requires n_in % 8 == 0 and 16-byte aligned x and w (the caller checks
-// with vb_gemv_supported and uses cuBLAS otherwise).
+// weights and nothing else, and its speed is the bytes it moves. Each warp
+// owns R output rows: every lane reads 16 bytes (8 halves) of each of its
+// R weight rows per step, the warp 512 contiguous bytes per row, and
+// applies them to all T rows of x, which stay in L1/L2 (T x n_in halves).
+// R > 1 lets one load of x serve R rows: at T = 8 with R = 1 the eight x
+// loads per weight load made the kernel L1-bound (half cuBLAS's speed on
+// the GPU machine); the rows-per-warp default per T comes from
+// tests/bench/bench_gemv.c (see tests/bench/RESULTS.md).
+//
+// One launch covers up to three segments (different weights, biases and
+// outputs over the same x: the q, k and v projections), so the small k and
+// v matrices do not each leave most of the GPU idle in a launch of their
+// own. The gate/up mode reads the gate and up rows of the same output
+// index and writes silu(gate) * up: the MLP's two projections and its
+// activation in one pass, without the [T, 2 * intermediate] round trip.
+//
+// Requires n_in % 8 == 0 and 16-byte aligned x and weights (the caller
+// checks with vb_gemv_supported and uses cuBLAS otherwise).
 #include <cuda_fp16.h>
 
 #include "kernels.h"
 
-#define GEMV_WARPS 8 /* output rows per block */
+#define GEMV_WARPS 8 /* warps per block */
 
-template <int T, bool F32_OUT>
-__global__ void __launch_bounds__(32 * GEMV_WARPS)
-gemv_kernel(void *out, const __half *x, const __half *w, const __half *bias, int n_in, int n_out)
+enum { GEMV_F16 = 0, GEMV_F32 = 1, GEMV_SILU_GATE = 2 };
+
+struct gemv_params {
+    const __half *x;
+    const __half *w[VB_GEMV_MAX_SEGS];
+    const __half *bias[VB_GEMV_MAX_SEGS];
+    void *out[VB_GEMV_MAX_SEGS];
+    int n_out[VB_GEMV_MAX_SEGS];
+    int warps[VB_GEMV_MAX_SEGS]; /* warps given to each segment */
+    const __half *w_up;          /* GEMV_SILU_GATE: the up weights, shaped like w[0] */
+    int n_segs, n_in, rows;      /* rows: x's real row count, <= the template's T */
+};
+
+// Picks member [s] of a 3-array in the parameter space without a dynamic
+// index (which would copy the parameters to local memory).
+#define SEG(a, s) ((s) == 0 ? (a)[0] : (s) == 1 ? (a)[1] : (a)[2])
+
+__device__ __forceinline__ void unpack8(uint4 v, float2 f[4])
 {
-    int n = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    const __half2 *h = (const __half2 *)&v;
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        f[j] = __half22float2(h[j]);
+}
+
+__device__ __forceinline__ float dot8(const float2 a[4], const float2 b[4], float acc)
+{
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        acc = fmaf(a[j].x, b[j].x, acc);
+        acc = fmaf(a[j].y, b[j].y, acc);
+    }
+    return acc;
+}
+
+__device__ __forceinline__ float warp_sum(float v)
+{
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+// T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are
+// real); R: output rows per warp; MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE.
+template <int T, int R, int MODE>
+__global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
+{
+    constexpr int NW = MODE == GEMV_SILU_GATE ? 2 : 1; /* weight matrices read */
+    constexpr int UNROLL = R * NW >= 4 ? 1 : 4 / (R * NW); /* ~4 loads in flight per lane */
+    int warp = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (n >= n_out)
+    int s = 0;
+    if (warp >= p.warps[0]) {
+        warp -= p.warps[0];
+        s = 1;
+        if (warp >= p.warps[1]) {
+            warp -= p.warps[1];
+            s = 2;
+        }
+    }
+    if (s >= p.n_segs || warp >= SEG(p.warps, s))
         return; /* whole warps leave: no shuffle is left waiting */
-    const uint4 *wr = (const uint4 *)(w + (size_t)n * n_in);
-    int chunks = n_in >> 3; /* 8 halves per 16-byte load */
-    float acc[T];
+    const int n_out = SEG(p.n_out, s), n_in = p.n_in, rows = p.rows;
+    const __half *w = SEG(p.w, s);
+    const int n0 = warp * R;
+    const uint4 *wr[R][NW];
 #pragma unroll
-    for (int t = 0; t < T; t++)
-        acc[t] = 0.0f;
-#pragma unroll 4
+    for (int r = 0; r < R; r++) {
+        size_t n = (size_t)min(n0 + r, n_out - 1); /* a short last warp reads a row twice */
+        wr[r][0] = (const uint4 *)(w + n * n_in);
+        if (MODE == GEMV_SILU_GATE)
+            wr[r][NW - 1] = (const uint4 *)(p.w_up + n * n_in);
+    }
+    const uint4 *xr = (const uint4 *)p.x;
+    const int chunks = n_in >> 3; /* 8 halves per 16-byte load */
+    float acc[R][NW][T];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int m = 0; m < NW; m++)
+#pragma unroll
+            for (int t = 0; t < T; t++)
+                acc[r][m][t] = 0.0f;
+#pragma unroll UNROLL
     for (int c = lane; c < chunks; c += 32) {
-        uint4 wv = wr[c];
-        const __half2 *w2 = (const __half2 *)&wv;
-        float2 wf[4];
+        float2 wf[R][NW][4];
 #pragma unroll
-        for (int j = 0; j < 4; j++)
-            wf[j] = __half22float2(w2[j]);
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int m = 0; m < NW; m++)
+                unpack8(__ldg(wr[r][m] + c), wf[r][m]);
 #pragma unroll
         for (int t = 0; t < T; t++) {
-            uint4 xv = ((const uint4 *)(x + (size_t)t * n_in))[c];
-            const __half2 *x2 = (const __half2 *)&xv;
+            if (t < rows) {
+                float2 xf[4];
+                unpack8(xr[(size_t)t * chunks + c], xf);
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                float2 xf = __half22float2(x2[j]);
-                acc[t] = fmaf(wf[j].x, xf.x, acc[t]);
-                acc[t] = fmaf(wf[j].y, xf.y, acc[t]);
+                for (int r = 0; r < R; r++)
+#pragma unroll
+                    for (int m = 0; m < NW; m++)
+                        acc[r][m][t] = dot8(wf[r][m], xf, acc[r][m][t]);
             }
         }
     }
+    // lane r * T + t keeps output (row n0 + r, x row t)
+    float mine[NW];
 #pragma unroll
-    for (int t = 0; t < T; t++)
-        for (int off = 16; off > 0; off >>= 1)
-            acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], off);
-    if (lane < T) {
-        float v = 0.0f;
+    for (int m = 0; m < NW; m++)
+        mine[m] = 0.0f;
 #pragma unroll
-        for (int t = 0; t < T; t++)
-            if (t == lane)
-                v = acc[t];
-        if (bias)
-            v += __half2float(bias[n]);
-        if (F32_OUT)
-            ((float *)out)[(size_t)lane * n_out + n] = v;
-        else
-            ((__half *)out)[(size_t)lane * n_out + n] = __float2half(v);
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int m = 0; m < NW; m++)
+#pragma unroll
+            for (int t = 0; t < T; t++) {
+                float v = warp_sum(acc[r][m][t]);
+                if (lane == r * T + t)
+                    mine[m] = v;
+            }
+    const int r = lane / T, t = lane % T, n = n0 + r;
+    if (lane >= R * T || t >= rows || n >= n_out)
+        return;
+    const size_t at = (size_t)t * n_out + n;
+    if (MODE == GEMV_SILU_GATE) {
+        float g = mine[0], u = mine[NW - 1];
+        ((__half *)SEG(p.out, s))[at] = __float2half(g / (1.0f + __expf(-g)) * u);
+        return;
     }
+    const __half *bias = SEG(p.bias, s);
+    float v = mine[0] + (bias ? __half2float(bias[n]) : 0.0f);
+    if (MODE == GEMV_F32)
+        ((float *)SEG(p.out, s))[at] = v;
+    else
+        ((__half *)SEG(p.out, s))[at] = __float2half(v);
 }
 
-#define GEMV_INSTANTIATE(T)                                                                  \
-    template __global__ void gemv_kernel<T, false>(void *, const __half *, const __half *,   \
-                                                   const __half *, int, int);                \
-    template __global__ void gemv_kernel<T, true>(void *, const __half *, const __half *,    \
-                                                  const __half *, int, int);
+#define GEMV_INSTANTIATE_R(T, R)                                                              \
+    template __global__ void gemv_kernel<T, R, GEMV_F16>(gemv_params);                      \
+    template __global__ void gemv_kernel<T, R, GEMV_F32>(gemv_params);                      \
+    template __global__ void gemv_kernel<T, R, GEMV_SILU_GATE>(gemv_params);
+#define GEMV_INSTANTIATE(T)                                                                   \
+    GEMV_INSTANTIATE_R(T, 1) GEMV_INSTANTIATE_R(T, 2) GEMV_INSTANTIATE_R(T, 4)
 GEMV_INSTANTIATE(1)
 GEMV_INSTANTIATE(2)
-GEMV_INSTANTIATE(3)
 GEMV_INSTANTIATE(4)
-GEMV_INSTANTIATE(5)
-GEMV_INSTANTIATE(6)
-GEMV_INSTANTIATE(7)
 GEMV_INSTANTIATE(8)
 
 #ifndef __CUDACC_RTC__
@@ -90,34 +182,108 @@ extern "C" bool vb_gemv_supported(int T, int n_in, const void *x, const void *w)
            ((uintptr_t)x & 15) == 0 && ((uintptr_t)w & 15) == 0;
 }
 
+extern "C" int vb_gemv_default_rows_per_warp(int T)
+{
+    return T <= 2 ? 1 : T <= 4 ? 2 : 4;
+}
+
+template <int T, int R>
+static void launch_tr(const gemv_params &p, int mode, unsigned blocks, cudaStream_t stream)
+{
+    if (mode == GEMV_SILU_GATE)
+        gemv_kernel<T, R, GEMV_SILU_GATE><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
+    else if (mode == GEMV_F32)
+        gemv_kernel<T, R, GEMV_F32><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
+    else
+        gemv_kernel<T, R, GEMV_F16><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
+}
+
+template <int T>
+static void launch_t(const gemv_params &p, int mode, int R, unsigned blocks, cudaStream_t stream)
+{
+    if (R == 4)
+        launch_tr<T, 4>(p, mode, blocks, stream);
+    else if (R == 2)
+        launch_tr<T, 2>(p, mode, blocks, stream);
+    else
+        launch_tr<T, 1>(p, mode, blocks, stream);
+}
+
+// Fills the warp split and launches; the segments' weights and x checked.
+static cudaError_t launch(gemv_params &p, int mode, int T, int R, cudaStream_t stream)
+{
+    if (R <= 0)
+        R = vb_gemv_default_rows_per_warp(T);
+    if (R != 1 && R != 2 && R != 4)
+        return cudaErrorInvalidValue;
+    long total = 0;
+    for (int s = 0; s < VB_GEMV_MAX_SEGS; s++) {
+        if (s >= p.n_segs) {
+            p.warps[s] = 0;
+            continue;
+        }
+        if (p.n_out[s] <= 0 || !vb_gemv_supported(T, p.n_in, p.x, p.w[s]) || !p.out[s])
+            return cudaErrorInvalidValue;
+        p.warps[s] = (p.n_out[s] + R - 1) / R;
+        total += p.warps[s];
+    }
+    if (total <= 0 || total > (long)INT32_MAX - GEMV_WARPS)
+        return cudaErrorInvalidValue;
+    p.rows = T;
+    unsigned blocks = (unsigned)((total + GEMV_WARPS - 1) / GEMV_WARPS);
+    if (T == 1)
+        launch_t<1>(p, mode, R, blocks, stream);
+    else if (T == 2)
+        launch_t<2>(p, mode, R, blocks, stream);
+    else if (T <= 4)
+        launch_t<4>(p, mode, R, blocks, stream);
+    else
+        launch_t<8>(p, mode, R, blocks, stream);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, int out_f32,
+                                         const uint16_t *x, int T, int n_in, int rows_per_warp,
+                                         cudaStream_t stream)
+{
+    if (!segs || n_segs < 1 || n_segs > VB_GEMV_MAX_SEGS)
+        return cudaErrorInvalidValue;
+    gemv_params p = {};
+    p.x = (const __half *)x;
+    p.n_segs = n_segs;
+    p.n_in = n_in;
+    for (int s = 0; s < n_segs; s++) {
+        p.w[s] = (const __half *)segs[s].w;
+        p.bias[s] = (const __half *)segs[s].bias;
+        p.out[s] = segs[s].out;
+        p.n_out[s] = segs[s].n_out;
+    }
+    return launch(p, out_f32 ? GEMV_F32 : GEMV_F16, T, rows_per_warp, stream);
+}
+
 extern "C" cudaError_t vb_gemv_f16(void *out, int out_f32, const uint16_t *x, const uint16_t *w,
                                    const uint16_t *bias, int T, int n_in, int n_out,
                                    cudaStream_t stream)
 {
-    if (!vb_gemv_supported(T, n_in, x, w) || n_out <= 0)
+    vb_gemv_seg seg = {w, bias, out, n_out};
+    return vb_gemv_multi_f16(&seg, 1, out_f32, x, T, n_in, 0, stream);
+}
+
+extern "C" cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x,
+                                             const uint16_t *w_gate, const uint16_t *w_up,
+                                             int T, int n_in, int n_out, int rows_per_warp,
+                                             cudaStream_t stream)
+{
+    if (!vb_gemv_supported(T, n_in, x, w_up))
         return cudaErrorInvalidValue;
-    unsigned blocks = (unsigned)((n_out + GEMV_WARPS - 1) / GEMV_WARPS);
-    const __half *xh = (const __half *)x, *wh = (const __half *)w, *bh = (const __half *)bias;
-#define GEMV_LAUNCH(t)                                                                       \
-    case t:                                                                                  \
-        if (out_f32)                                                                         \
-            gemv_kernel<t, true><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(out, xh, wh, bh,     \
-                                                                         n_in, n_out);        \
-        else                                                                                 \
-            gemv_kernel<t, false><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(out, xh, wh, bh,    \
-                                                                          n_in, n_out);       \
-        break;
-    switch (T) {
-        GEMV_LAUNCH(1)
-        GEMV_LAUNCH(2)
-        GEMV_LAUNCH(3)
-        GEMV_LAUNCH(4)
-        GEMV_LAUNCH(5)
-        GEMV_LAUNCH(6)
-        GEMV_LAUNCH(7)
-        GEMV_LAUNCH(8)
-    }
-#undef GEMV_LAUNCH
-    return cudaGetLastError();
+    gemv_params p = {};
+    p.x = (const __half *)x;
+    p.n_segs = 1;
+    p.n_in = n_in;
+    p.w[0] = (const __half *)w_gate;
+    p.w_up = (const __half *)w_up;
+    p.out[0] = out;
+    p.n_out[0] = n_out;
+    return launch(p, GEMV_SILU_GATE, T, rows_per_warp, stream);
 }
 #endif

@@ -41,6 +41,9 @@ typedef struct cuda_ctx {
     void *cublas_workspace;
     int n_sm;                  /* multiprocessors, for the decode-attention split */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
+    bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
+    int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
+    int gemv_rows_per_warp;    /* VB_GEMV_ROWS_PER_WARP, 0: the kernel's default per step size */
     float *decode_workspace;   /* partials of split decode attention */
     cuda_sampler *sampler;     /* device-side sampling, made on first use */
 } cuda_ctx;
@@ -262,6 +265,34 @@ static void cuda_embed(vb_backend *b, void *out, const void *table, int hidden, 
     op_done(c, "embed");
 }
 
+static bool env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* An integer knob from the environment; out of [lo, hi] or not a number:
+ * the default, with a warning. */
+static int env_int(const char *name, int def, int lo, int hi)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return def;
+    char *end = NULL;
+    long x = strtol(v, &end, 10);
+    if (*end || x < lo || x > hi) {
+        vb_warn("%s=%s ignored: want an integer in [%d, %d]", name, v, lo, hi);
+        return def;
+    }
+    return (int)x;
+}
+
+/* The GEMV kernel for steps of few rows, cuBLAS otherwise. */
+static bool use_gemv(const cuda_ctx *c, int T, int n_in, const void *x, const void *w)
+{
+    return !c->no_gemv && T <= c->gemv_max_rows && vb_gemv_supported(T, n_in, x, w);
+}
+
 /* Row-major out[T, n_out] = x[T, n_in] w[n_out, n_in]^T is, column-major,
  * out^T[n_out, T] = w^T x^T: op(A) = transpose of w (stored n_in x n_out). */
 static void gemm(cuda_ctx *c, void *out, cudaDataType_t out_type, const void *x, const void *w,
@@ -279,14 +310,50 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
     cuda_ctx *c = ctx_of(b);
     if (T == 0)
         return;
-    if (!c->no_gemv && vb_gemv_supported(T, n_in, x, w)) {
-        CUDA_CHECK(vb_gemv_f16(out, 0, x, w, bias, T, n_in, n_out, c->stream));
+    if (use_gemv(c, T, n_in, x, w)) {
+        vb_gemv_seg seg = {w, bias, out, n_out};
+        CUDA_CHECK(vb_gemv_multi_f16(&seg, 1, 0, x, T, n_in, c->gemv_rows_per_warp, c->stream));
     } else {
         gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
         if (bias)
             CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
     }
     op_done(c, "matmul");
+}
+
+/* The fused small-step projections (backend.h): the GEMV kernel's
+ * segments and gate/up modes; false (the forward's separate matmuls) when
+ * the step is too large for a GEMV, with VB_NO_GEMV=1, or for shapes the
+ * kernel does not take. */
+static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
+                            const void *const w[3], const void *const bias[3], int T, int n_in,
+                            const int n_out[3])
+{
+    cuda_ctx *c = ctx_of(b);
+    if (c->no_fused || T <= 0)
+        return false;
+    vb_gemv_seg segs[3];
+    for (int i = 0; i < 3; i++) {
+        if (!use_gemv(c, T, n_in, x, w[i]))
+            return false;
+        segs[i] = (vb_gemv_seg){w[i], bias[i], out[i], n_out[i]};
+    }
+    CUDA_CHECK(vb_gemv_multi_f16(segs, 3, 0, x, T, n_in, c->gemv_rows_per_warp, c->stream));
+    op_done(c, "matmul_qkv");
+    return true;
+}
+
+static bool cuda_matmul_gate_up(vb_backend *b, void *out, const void *x, const void *w_gate,
+                                const void *w_up, int T, int n_in, int n_out)
+{
+    cuda_ctx *c = ctx_of(b);
+    if (c->no_fused || T <= 0 || !use_gemv(c, T, n_in, x, w_gate) ||
+        !use_gemv(c, T, n_in, x, w_up))
+        return false;
+    CUDA_CHECK(vb_gemv_silu_gate_f16(out, x, w_gate, w_up, T, n_in, n_out,
+                                     c->gemv_rows_per_warp, c->stream));
+    op_done(c, "matmul_gate_up");
+    return true;
 }
 
 static void cuda_rmsnorm(vb_backend *b, void *out, void *residual, const void *add, const void *w,
@@ -376,10 +443,13 @@ static void cuda_lm_head(vb_backend *b, float *logits, const void *x, const void
     cuda_ctx *c = ctx_of(b);
     if (rows == 0)
         return;
-    if (!c->no_gemv && vb_gemv_supported(rows, hidden, x, w))
-        CUDA_CHECK(vb_gemv_f16(logits, 1, x, w, NULL, rows, hidden, vocab_local, c->stream));
-    else
+    if (use_gemv(c, rows, hidden, x, w)) {
+        vb_gemv_seg seg = {w, NULL, logits, vocab_local};
+        CUDA_CHECK(vb_gemv_multi_f16(&seg, 1, 1, x, rows, hidden, c->gemv_rows_per_warp,
+                                     c->stream));
+    } else {
         gemm(c, logits, CUDA_R_32F, x, w, rows, hidden, vocab_local);
+    }
     op_done(c, "lm_head");
 }
 
@@ -458,8 +528,14 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     CUDA_CHECK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, dev));
     CUDA_CHECK(cudaMalloc((void **)&c->decode_workspace,
                           vb_attention_decode_workspace_bytes(c->n_sm)));
-    const char *ng = getenv("VB_NO_GEMV");
-    c->no_gemv = ng && *ng && strcmp(ng, "0") != 0;
+    /* knobs for comparing the small-step paths (tests/bench/bench_gemv.c
+     * measured the defaults) */
+    c->no_gemv = env_flag("VB_NO_GEMV");
+    c->no_fused = env_flag("VB_NO_FUSED_GEMV");
+    c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", VB_GEMV_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
+    c->gemv_rows_per_warp = env_int("VB_GEMV_ROWS_PER_WARP", 0, 0, 4);
+    if (c->gemv_rows_per_warp == 3)
+        c->gemv_rows_per_warp = 0;
     c->comm = comm;
     c->graphs.enabled = true;
     c->pad_decode = true;
@@ -477,6 +553,8 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         .graph_end = cuda_graph_end,
         .embed = cuda_embed,
         .matmul = cuda_matmul,
+        .matmul_qkv = cuda_matmul_qkv,
+        .matmul_gate_up = cuda_matmul_gate_up,
         .rmsnorm = cuda_rmsnorm,
         .rmsnorm_rows = cuda_rmsnorm_rows,
         .resid_load = cuda_resid_load,

@@ -18,6 +18,7 @@
 #ifndef VB_BACKEND_H
 #define VB_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "engine/sampler.h"
@@ -63,6 +64,18 @@ struct vb_backend {
     /* out[T, n_out] = x[T, n_in] * w[n_out, n_in]^T (+ bias[n_out] when not NULL). */
     void (*matmul)(vb_backend *b, void *out, const void *x, const void *w,
                    const void *bias, int T, int n_in, int n_out);
+
+    /* Optional fused projections (NULL, or false returned for a step they
+     * do not cover: the forward then calls matmul and silu_gate). For the
+     * bandwidth-bound small decode steps, where one pass over several
+     * weight matrices beats one launch each.
+     *   matmul_qkv: out[i][T, n_out[i]] = x w[i]^T (+ bias[i]) for i < 3;
+     *   matmul_gate_up: out[T, n_out] = silu(x w_gate^T) * (x w_up^T). */
+    bool (*matmul_qkv)(vb_backend *b, void *const out[3], const void *x,
+                       const void *const w[3], const void *const bias[3], int T, int n_in,
+                       const int n_out[3]);
+    bool (*matmul_gate_up)(vb_backend *b, void *out, const void *x, const void *w_gate,
+                           const void *w_up, int T, int n_in, int n_out);
 
     /* The residual stream has its own element size, resid_size bytes (fp32
      * on both backends: fp16 activations would overflow or lose precision

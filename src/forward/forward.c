@@ -121,9 +121,15 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         /* attention block; the previous layer's MLP output joins the
          * residual inside the norm */
         b->rmsnorm(b, f->h, f->resid, l == 0 ? NULL : f->proj, lw->input_norm, T, H, eps);
-        b->matmul(b, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
-        b->matmul(b, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
-        b->matmul(b, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
+        void *const qkv_out[3] = {f->q, f->k, f->v};
+        const void *const qkv_w[3] = {lw->q, lw->k, lw->v};
+        const void *const qkv_bias[3] = {lw->q_bias, lw->k_bias, lw->v_bias};
+        const int qkv_n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
+        if (!b->matmul_qkv || !b->matmul_qkv(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n)) {
+            b->matmul(b, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
+            b->matmul(b, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
+            b->matmul(b, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
+        }
         if (c->qk_norm) {
             b->rmsnorm_rows(b, f->q, lw->q_norm, T * p->heads_local, hd, eps);
             b->rmsnorm_rows(b, f->k, lw->k_norm, T * p->kv_heads_local, hd, eps);
@@ -139,9 +145,12 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         /* MLP block: silu(gate) * up, down; rows of gate/up and columns of
          * down are this rank's slice, so down gives partial sums */
         b->rmsnorm(b, f->h, f->resid, f->proj, lw->post_norm, T, H, eps);
-        b->matmul(b, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
-        b->matmul(b, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
-        b->silu_gate(b, f->gate, f->gate, f->up, (size_t)T * p->inter_local);
+        if (!b->matmul_gate_up ||
+            !b->matmul_gate_up(b, f->gate, f->h, lw->gate, lw->up, T, H, p->inter_local)) {
+            b->matmul(b, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
+            b->matmul(b, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
+            b->silu_gate(b, f->gate, f->gate, f->up, (size_t)T * p->inter_local);
+        }
         b->matmul(b, f->proj, f->gate, lw->down, NULL, T, p->inter_local, H);
         b->all_reduce_sum(b, f->proj, (size_t)T * H);
     }

@@ -20,6 +20,7 @@
 #include "cuda/backend_cuda.h"
 #include "cuda/cuda_check.h"
 #include "harness.h"
+#include "kernels.h"
 #include "util/half.h"
 
 static vb_backend *cpu, *gpu;
@@ -128,8 +129,8 @@ static void make_step(step_batch *sb, const step_case *sc, int block_size, int m
 
 static void test_matmul_and_lm_head(void)
 {
-    const int shapes[][3] = {{1, 64, 128}, {7, 896, 1000}, {64, 256, 96}};
-    for (size_t c = 0; c < 3; c++) {
+    const int shapes[][3] = {{1, 64, 128}, {4, 896, 1000}, {7, 896, 1000}, {64, 256, 96}};
+    for (size_t c = 0; c < 4; c++) {
         int T = shapes[c][0], K = shapes[c][1], N = shapes[c][2];
         float *x = rand_vec((size_t)T * K, 1), *w = rand_vec((size_t)N * K, 0.1f),
               *bias = rand_vec((size_t)N, 0.5f);
@@ -168,6 +169,121 @@ static void test_matmul_and_lm_head(void)
         free(w);
         free(bias);
     }
+}
+
+/* The GEMV kernel's every variant (x rows 1-8 against the kernel's
+ * unrolled row counts, 1, 2 or 4 output rows per warp, segment sizes that
+ * leave a short last warp, a bias on some segments only, n_in from one
+ * 16-byte chunk to many) against the CPU backend, through the kernel's
+ * entry points; then the backend's fused ops (matmul_qkv, matmul_gate_up)
+ * as the forward calls them. */
+static void test_gemv_paths(void)
+{
+    const int Ts[] = {1, 2, 3, 4, 5, 8}, Rs[] = {1, 2, 4}, Ks[] = {8, 896};
+    const int N[3] = {96, 17, 33};
+    for (size_t ki = 0; ki < 2; ki++)
+        for (size_t ti = 0; ti < 6; ti++)
+            for (size_t ri = 0; ri < 3; ri++) {
+                int T = Ts[ti], R = Rs[ri], K = Ks[ki];
+                float *x = rand_vec((size_t)T * K, 1);
+                void *cx = cpu_copy(x, (size_t)T * K), *gx = gpu_copy(x, (size_t)T * K);
+                vb_gemv_seg segs[3];
+                float *w[3], *bias[3], *want[3];
+                void *cw[3], *cb[3], *gw[3], *gb[3], *gout[3];
+                for (int s = 0; s < 3; s++) {
+                    w[s] = rand_vec((size_t)N[s] * K, 0.1f);
+                    bias[s] = rand_vec((size_t)N[s], 0.5f);
+                    cw[s] = cpu_copy(w[s], (size_t)N[s] * K);
+                    cb[s] = s == 1 ? NULL : cpu_copy(bias[s], N[s]);
+                    gw[s] = gpu_copy(w[s], (size_t)N[s] * K);
+                    gb[s] = s == 1 ? NULL : gpu_copy(bias[s], N[s]);
+                    gout[s] = gpu_poisoned((size_t)T * N[s]);
+                    want[s] = cpu->alloc(cpu, (size_t)T * N[s] * 4);
+                    cpu->matmul(cpu, want[s], cx, cw[s], cb[s], T, K, N[s]);
+                    segs[s] = (vb_gemv_seg){gw[s], gb[s], gout[s], N[s]};
+                }
+                CUDA_CHECK(vb_gemv_multi_f16(segs, 3, 0, gx, T, K, R, 0));
+                char name[80];
+                for (int s = 0; s < 3; s++) {
+                    float *got = gpu_read(gout[s], (size_t)T * N[s]);
+                    snprintf(name, sizeof name, "gemv seg %d T=%d R=%d K=%d N=%d", s, T, R, K,
+                             N[s]);
+                    compare(name, want[s], got, (size_t)T * N[s], 5e-3);
+                    free(got);
+                }
+                /* gate/up: segments 0 and 2 share no shape, so two of 96 */
+                void *gup = gpu_copy(w[0] /* any */, (size_t)N[0] * K);
+                float *up = cpu->alloc(cpu, (size_t)T * N[0] * 4);
+                void *cup = cpu_copy(w[0], (size_t)N[0] * K);
+                cpu->matmul(cpu, want[1] /* reused as gate */, cx, cw[0], NULL, T, K, N[0]);
+                cpu->matmul(cpu, up, cx, cup, NULL, T, K, N[0]);
+                cpu->silu_gate(cpu, want[0], want[1], up, (size_t)T * N[0]);
+                void *gact = gpu_poisoned((size_t)T * N[0]);
+                CUDA_CHECK(vb_gemv_silu_gate_f16(gact, gx, gw[0], gup, T, K, N[0], R, 0));
+                float *got = gpu_read(gact, (size_t)T * N[0]);
+                snprintf(name, sizeof name, "gemv silu(gate)*up T=%d R=%d K=%d N=%d", T, R, K,
+                         N[0]);
+                compare(name, want[0], got, (size_t)T * N[0], 5e-3);
+                free(got);
+                gpu->free(gpu, gup);
+                gpu->free(gpu, gact);
+                cpu->free(cpu, up);
+                cpu->free(cpu, cup);
+                for (int s = 0; s < 3; s++) {
+                    gpu->free(gpu, gw[s]);
+                    gpu->free(gpu, gb[s]);
+                    gpu->free(gpu, gout[s]);
+                    cpu->free(cpu, cw[s]);
+                    cpu->free(cpu, cb[s]);
+                    cpu->free(cpu, want[s]);
+                    free(w[s]);
+                    free(bias[s]);
+                }
+                gpu->free(gpu, gx);
+                cpu->free(cpu, cx);
+                free(x);
+            }
+
+    /* the backend ops the forward calls; false for a step too large */
+    const int T = 2, K = 64, n[3] = {64, 16, 16};
+    float *x = rand_vec((size_t)T * K, 1), *w = rand_vec((size_t)64 * K, 0.1f);
+    void *cx = cpu_copy(x, (size_t)T * K), *cw = cpu_copy(w, (size_t)64 * K);
+    void *gx = gpu_copy(x, (size_t)T * K), *gw = gpu_copy(w, (size_t)64 * K);
+    float *want = cpu->alloc(cpu, (size_t)T * 64 * 4), *want2 = cpu->alloc(cpu, (size_t)T * 64 * 4);
+    void *go[3] = {gpu_poisoned((size_t)T * 64), gpu_poisoned((size_t)T * 16),
+                   gpu_poisoned((size_t)T * 16)};
+    const void *ws[3] = {gw, gw, gw}, *bs[3] = {NULL, NULL, NULL};
+    CHECK(gpu->matmul_qkv(gpu, go, gx, ws, bs, T, K, n));
+    cpu->matmul(cpu, want, cx, cw, NULL, T, K, 64);
+    for (int s = 0; s < 3; s++) {
+        /* the first n[s] rows of w: each output row t keeps the first n[s] columns */
+        float *got = gpu_read(go[s], (size_t)T * n[s]);
+        for (int t = 0; t < T; t++)
+            compare(s ? "matmul_qkv k/v rows" : "matmul_qkv q rows", want + (size_t)t * 64,
+                    got + (size_t)t * n[s], (size_t)n[s], 5e-3);
+        free(got);
+    }
+    CHECK(gpu->matmul_gate_up(gpu, go[0], gx, gw, gw, T, K, 64));
+    cpu->silu_gate(cpu, want2, want, want, (size_t)T * 64);
+    float *got = gpu_read(go[0], (size_t)T * 64);
+    compare("matmul_gate_up", want2, got, (size_t)T * 64, 5e-3);
+    free(got);
+    float *big = rand_vec((size_t)64 * K, 1);
+    void *gbig = gpu_copy(big, (size_t)64 * K);
+    CHECK(!gpu->matmul_qkv(gpu, go, gbig, ws, bs, 64, K, n)); /* 64 rows: cuBLAS's */
+    CHECK(!gpu->matmul_gate_up(gpu, go[0], gbig, gw, gw, 64, K, 16));
+    gpu->free(gpu, gbig);
+    free(big);
+    for (int s = 0; s < 3; s++)
+        gpu->free(gpu, go[s]);
+    gpu->free(gpu, gx);
+    gpu->free(gpu, gw);
+    cpu->free(cpu, cx);
+    cpu->free(cpu, cw);
+    cpu->free(cpu, want);
+    cpu->free(cpu, want2);
+    free(x);
+    free(w);
 }
 
 static void *gpu_copy_f32(const float *x, size_t n) /* residual-stream buffers */
@@ -411,6 +527,7 @@ int main(void)
         return 1;
     }
     RUN_TEST(test_matmul_and_lm_head);
+    RUN_TEST(test_gemv_paths);
     RUN_TEST(test_rmsnorm);
     RUN_TEST(test_silu_gate);
     RUN_TEST(test_embed_and_last_rows);

@@ -1,0 +1,211 @@
+/* The decode-step projections, timed on the GPU: the GEMV kernel
+ * (kernels/gemv.cu) at 1, 2 and 4 output rows per warp against cuBLAS the
+ * way the backend calls it (one cublasGemmEx per matrix, then the bias or
+ * SiLU-gate kernel), for 1, 2, 4 and 8 rows of x, on the per-rank shapes
+ * of Qwen2.5-7B at tp 1 and Qwen2.5-14B at tp 2. Prints each case's time
+ * and weight bandwidth, then per step size the layer total (q/k/v, o,
+ * gate/up, down) of each path: the figures behind the backend's defaults
+ * (VB_GEMV_MAX_ROWS, VB_GEMV_ROWS_PER_WARP) in tests/bench/RESULTS.md.
+ *
+ * Each timed launch reads a different copy of the weights, so L2 (50-60 MB
+ * on H100/H200) never holds them: a decode step reads each matrix once.
+ *
+ * usage: bench_gemv [ITERS]   (on the GPU machine; no GPU: exits 77) */
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cuda/cuda_check.h"
+#include "kernels.h"
+
+typedef struct shape {
+    const char *name;
+    int k;            /* n_in */
+    int n[3], n_segs; /* rows of each matrix over the same x */
+    int gate_up;      /* two matrices of n[0] rows, silu(gate) * up out */
+    int f32_out;      /* lm_head */
+    int bias;         /* q/k/v biases (Qwen2) */
+} shape;
+
+static const shape shapes[] = {
+    {"7b qkv", 3584, {3584, 512, 512}, 3, 0, 0, 1},
+    {"7b o", 3584, {3584}, 1, 0, 0, 0},
+    {"7b gate_up", 3584, {18944}, 1, 1, 0, 0},
+    {"7b down", 18944, {3584}, 1, 0, 0, 0},
+    {"7b lm_head", 3584, {152064}, 1, 0, 1, 0},
+    {"14b/2 qkv", 5120, {2560, 512, 512}, 3, 0, 0, 1},
+    {"14b/2 o", 2560, {5120}, 1, 0, 0, 0},
+    {"14b/2 gate_up", 5120, {6912}, 1, 1, 0, 0},
+    {"14b/2 down", 6912, {5120}, 1, 0, 0, 0},
+};
+#define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+static size_t weight_elems(const shape *s)
+{
+    size_t e = 0;
+    for (int i = 0; i < s->n_segs; i++)
+        e += (size_t)s->n[i] * (size_t)s->k;
+    return s->gate_up ? 2 * e : e;
+}
+
+/* copies of the weights: each launch reads the next, >= 256 MB in all */
+typedef struct weights {
+    uint16_t *base;
+    size_t elems; /* per copy */
+    int copies;
+} weights;
+
+static uint16_t *mat(const weights *w, int copy, const shape *s, int m)
+{
+    size_t off = (size_t)copy * w->elems;
+    for (int i = 0; i < m; i++)
+        off += (size_t)s->n[s->gate_up ? 0 : i] * (size_t)s->k;
+    return w->base + off;
+}
+
+static cublasHandle_t cublas;
+static cudaStream_t stream;
+static uint16_t *x, *bias, *out_h, *out_h2;
+static float *out_f;
+
+/* one pass of one path over copy c: R > 0 the GEMV, R == 0 cuBLAS */
+static void run_once(const shape *s, const weights *w, int c, int T, int R)
+{
+    if (R > 0) {
+        if (s->gate_up) {
+            CUDA_CHECK(vb_gemv_silu_gate_f16(out_h, x, mat(w, c, s, 0), mat(w, c, s, 1), T, s->k,
+                                             s->n[0], R, stream));
+            return;
+        }
+        vb_gemv_seg segs[3];
+        size_t off = 0;
+        for (int i = 0; i < s->n_segs; i++) {
+            void *o = s->f32_out ? (void *)(out_f + off) : (void *)(out_h + off);
+            segs[i] = (vb_gemv_seg){mat(w, c, s, i), s->bias ? bias : NULL, o, s->n[i]};
+            off += (size_t)T * s->n[i];
+        }
+        CUDA_CHECK(vb_gemv_multi_f16(segs, s->n_segs, s->f32_out, x, T, s->k, R, stream));
+        return;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    int n_mats = s->gate_up ? 2 : s->n_segs;
+    size_t off = 0;
+    for (int i = 0; i < n_mats; i++) {
+        int n = s->n[s->gate_up ? 0 : i];
+        void *o = s->f32_out ? (void *)(out_f + off)
+                             : (void *)((s->gate_up && i == 1 ? out_h2 : out_h) + off);
+        CUBLAS_CHECK(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, n, T, s->k, &one,
+                                  mat(w, c, s, i), CUDA_R_16F, s->k, x, CUDA_R_16F, s->k, &zero,
+                                  o, s->f32_out ? CUDA_R_32F : CUDA_R_16F, n, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+        if (s->bias)
+            CUDA_CHECK(vb_add_bias_f16((uint16_t *)o, bias, T, n, stream));
+        if (!s->gate_up)
+            off += (size_t)T * n;
+    }
+    if (s->gate_up)
+        CUDA_CHECK(vb_silu_gate_f16(out_h, out_h, out_h2, (size_t)T * s->n[0], stream));
+}
+
+/* microseconds per pass, median of 5 timings of iters passes */
+static double time_path(const shape *s, const weights *w, int T, int R, int iters)
+{
+    cudaEvent_t a, b;
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
+    for (int i = 0; i < 3; i++)
+        run_once(s, w, i % w->copies, T, R);
+    double t[5];
+    for (int rep = 0; rep < 5; rep++) {
+        CUDA_CHECK(cudaEventRecord(a, stream));
+        for (int i = 0; i < iters; i++)
+            run_once(s, w, i % w->copies, T, R);
+        CUDA_CHECK(cudaEventRecord(b, stream));
+        CUDA_CHECK(cudaEventSynchronize(b));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+        t[rep] = 1e3 * ms / iters;
+    }
+    CUDA_CHECK(cudaEventDestroy(a));
+    CUDA_CHECK(cudaEventDestroy(b));
+    for (int i = 0; i < 5; i++) /* median */
+        for (int j = i + 1; j < 5; j++)
+            if (t[j] < t[i]) {
+                double tmp = t[i];
+                t[i] = t[j];
+                t[j] = tmp;
+            }
+    return t[2];
+}
+
+int main(int argc, char **argv)
+{
+    int iters = argc > 1 ? atoi(argv[1]) : 20;
+    int n_dev = 0;
+    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        printf("SKIP: no CUDA device\n");
+        return 77;
+    }
+    if (iters < 1)
+        iters = 20;
+    struct cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    printf("bench_gemv on %s, %d iterations per timing, median of 5\n", prop.name, iters);
+    CUDA_CHECK(cudaStreamCreate(&stream));
+    CUBLAS_CHECK(cublasCreate(&cublas));
+    CUBLAS_CHECK(cublasSetStream(cublas, stream));
+    const size_t max_out = (size_t)8 * 152064;
+    CUDA_CHECK(cudaMalloc((void **)&x, (size_t)8 * 18944 * 2));
+    CUDA_CHECK(cudaMalloc((void **)&bias, (size_t)152064 * 2));
+    CUDA_CHECK(cudaMalloc((void **)&out_h, max_out * 2));
+    CUDA_CHECK(cudaMalloc((void **)&out_h2, max_out * 2));
+    CUDA_CHECK(cudaMalloc((void **)&out_f, max_out * 4));
+    /* small finite halves (0x1111 ~ 5.5e-4): the speed does not depend on them */
+    CUDA_CHECK(cudaMemset(x, 0x11, (size_t)8 * 18944 * 2));
+    CUDA_CHECK(cudaMemset(bias, 0x11, (size_t)152064 * 2));
+
+    const int Ts[] = {1, 2, 4, 8}, Rs[] = {1, 2, 4};
+    double layer[2][4][4] = {{{0}}}; /* [7b, 14b/2][T][path: cuBLAS, R 1, 2, 4] */
+    printf("%-14s %2s  %10s %8s  %10s %8s  %10s %8s  %10s %8s\n", "shape", "T", "cuBLAS us",
+           "GB/s", "R=1 us", "GB/s", "R=2 us", "GB/s", "R=4 us", "GB/s");
+    for (int si = 0; si < N_SHAPES; si++) {
+        const shape *s = &shapes[si];
+        weights w = {0};
+        w.elems = weight_elems(s);
+        size_t bytes = w.elems * 2;
+        w.copies = (int)(((size_t)256 << 20) / bytes) + 2;
+        CUDA_CHECK(cudaMalloc((void **)&w.base, bytes * (size_t)w.copies));
+        CUDA_CHECK(cudaMemset(w.base, 0x11, bytes * (size_t)w.copies));
+        for (int ti = 0; ti < 4; ti++) {
+            int T = Ts[ti];
+            double us[4];
+            us[0] = time_path(s, &w, T, 0, iters);
+            for (int ri = 0; ri < 3; ri++)
+                us[ri + 1] = time_path(s, &w, T, Rs[ri], iters);
+            printf("%-14s %2d", s->name, T);
+            for (int p = 0; p < 4; p++)
+                printf("  %10.1f %8.0f", us[p], (double)bytes / (us[p] * 1e3));
+            printf("\n");
+            if (!s->f32_out)
+                for (int p = 0; p < 4; p++)
+                    layer[s->name[0] == '1'][ti][p] += us[p];
+        }
+        CUDA_CHECK(cudaFree(w.base));
+    }
+    CUDA_CHECK(cudaGetLastError());
+    printf("\nper layer (q/k/v, o, gate/up, down), microseconds:\n");
+    for (int m = 0; m < 2; m++)
+        for (int ti = 0; ti < 4; ti++) {
+            int best = 1;
+            for (int p = 2; p < 4; p++)
+                if (layer[m][ti][p] < layer[m][ti][best])
+                    best = p;
+            printf("layer %-6s T=%d  cuBLAS %8.1f  R=1 %8.1f  R=2 %8.1f  R=4 %8.1f  best R=%d "
+                   "(%.2fx cuBLAS)\n",
+                   m ? "14b/2" : "7b", Ts[ti], layer[m][ti][0], layer[m][ti][1], layer[m][ti][2],
+                   layer[m][ti][3], Rs[best - 1], layer[m][ti][0] / layer[m][ti][best]);
+        }
+    CUBLAS_CHECK(cublasDestroy(cublas));
+    return 0;
+}
