@@ -3,14 +3,16 @@
 // fp32 accumulation, fp16 or fp32 out.
 //
 // Why not cuBLAS here: with so few rows a projection is a pass over the
-// weights and nothing else, and its speed is the bytes it moves. Each warp
-// owns R output rows: every lane reads 16 bytes (8 halves) of each of its
-// R weight rows per step, the warp 512 contiguous bytes per row, and
-// applies them to all T rows of x, which stay in L1/L2 (T x n_in halves).
-// R > 1 lets one load of x serve R rows: at T = 8 with R = 1 the eight x
-// loads per weight load made the kernel L1-bound (half cuBLAS's speed on
-// the GPU machine); the rows-per-warp default per T comes from
-// tests/bench/bench_gemv.c (see tests/bench/RESULTS.md).
+// weights and nothing else, and its speed is the bytes it moves. One warp
+// per output row: every lane reads 16 bytes (8 halves) of the row per
+// step, the warp 512 contiguous bytes, and applies them to all T rows of
+// x, which stay in L1/L2 (T x n_in halves). On an H200
+// (tests/bench/bench_gemv.c, figures in tests/bench/RESULTS.md) it reads
+// the large matrices at 3.8-4.3 TB/s for T = 1 and beats cuBLAS up to
+// T = 2; from T = 4 on, the T loads of x per weight load make it L1-bound
+// and cuBLAS wins (hence the backend's VB_GEMV_MAX_ROWS default). Two or
+// four output rows per warp sharing each x load were measured too: slower
+// at every T (fewer warps, fewer loads in flight), so not kept.
 //
 // One launch covers up to three segments (different weights, biases and
 // outputs over the same x: the q, k and v projections), so the small k and
@@ -71,12 +73,11 @@ __device__ __forceinline__ float warp_sum(float v)
 }
 
 // T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are
-// real); R: output rows per warp; MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE.
-template <int T, int R, int MODE>
+// real); MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE.
+template <int T, int MODE>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
 {
-    constexpr int NW = MODE == GEMV_SILU_GATE ? 2 : 1; /* weight matrices read */
-    constexpr int UNROLL = R * NW >= 4 ? 1 : 4 / (R * NW); /* ~4 loads in flight per lane */
+    constexpr int NW = MODE == GEMV_SILU_GATE ? 2 : 1; /* weight rows read per output */
     int warp = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     int s = 0;
@@ -90,65 +91,50 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
     }
     if (s >= p.n_segs || warp >= SEG(p.warps, s))
         return; /* whole warps leave: no shuffle is left waiting */
-    const int n_out = SEG(p.n_out, s), n_in = p.n_in, rows = p.rows;
-    const __half *w = SEG(p.w, s);
-    const int n0 = warp * R;
-    const uint4 *wr[R][NW];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        size_t n = (size_t)min(n0 + r, n_out - 1); /* a short last warp reads a row twice */
-        wr[r][0] = (const uint4 *)(w + n * n_in);
-        if (MODE == GEMV_SILU_GATE)
-            wr[r][NW - 1] = (const uint4 *)(p.w_up + n * n_in);
-    }
+    const int n = warp, n_out = SEG(p.n_out, s), n_in = p.n_in, rows = p.rows;
+    const uint4 *wr[NW];
+    wr[0] = (const uint4 *)(SEG(p.w, s) + (size_t)n * n_in);
+    if (MODE == GEMV_SILU_GATE)
+        wr[NW - 1] = (const uint4 *)(p.w_up + (size_t)n * n_in);
     const uint4 *xr = (const uint4 *)p.x;
     const int chunks = n_in >> 3; /* 8 halves per 16-byte load */
-    float acc[R][NW][T];
+    float acc[NW][T];
 #pragma unroll
-    for (int r = 0; r < R; r++)
+    for (int m = 0; m < NW; m++)
+#pragma unroll
+        for (int t = 0; t < T; t++)
+            acc[m][t] = 0.0f;
+#pragma unroll 4
+    for (int c = lane; c < chunks; c += 32) {
+        float2 wf[NW][4];
 #pragma unroll
         for (int m = 0; m < NW; m++)
-#pragma unroll
-            for (int t = 0; t < T; t++)
-                acc[r][m][t] = 0.0f;
-#pragma unroll UNROLL
-    for (int c = lane; c < chunks; c += 32) {
-        float2 wf[R][NW][4];
-#pragma unroll
-        for (int r = 0; r < R; r++)
-#pragma unroll
-            for (int m = 0; m < NW; m++)
-                unpack8(__ldg(wr[r][m] + c), wf[r][m]);
+            unpack8(__ldg(wr[m] + c), wf[m]);
 #pragma unroll
         for (int t = 0; t < T; t++) {
             if (t < rows) {
                 float2 xf[4];
                 unpack8(xr[(size_t)t * chunks + c], xf);
 #pragma unroll
-                for (int r = 0; r < R; r++)
-#pragma unroll
-                    for (int m = 0; m < NW; m++)
-                        acc[r][m][t] = dot8(wf[r][m], xf, acc[r][m][t]);
+                for (int m = 0; m < NW; m++)
+                    acc[m][t] = dot8(wf[m], xf, acc[m][t]);
             }
         }
     }
-    // lane r * T + t keeps output (row n0 + r, x row t)
+    // lane t keeps x row t's sum
     float mine[NW];
 #pragma unroll
-    for (int m = 0; m < NW; m++)
+    for (int m = 0; m < NW; m++) {
         mine[m] = 0.0f;
 #pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int m = 0; m < NW; m++)
-#pragma unroll
-            for (int t = 0; t < T; t++) {
-                float v = warp_sum(acc[r][m][t]);
-                if (lane == r * T + t)
-                    mine[m] = v;
-            }
-    const int r = lane / T, t = lane % T, n = n0 + r;
-    if (lane >= R * T || t >= rows || n >= n_out)
+        for (int t = 0; t < T; t++) {
+            float v = warp_sum(acc[m][t]);
+            if (lane == t)
+                mine[m] = v;
+        }
+    }
+    const int t = lane;
+    if (t >= rows || n >= n_out)
         return;
     const size_t at = (size_t)t * n_out + n;
     if (MODE == GEMV_SILU_GATE) {
@@ -164,12 +150,10 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
         ((__half *)SEG(p.out, s))[at] = __float2half(v);
 }
 
-#define GEMV_INSTANTIATE_R(T, R)                                                              \
-    template __global__ void gemv_kernel<T, R, GEMV_F16>(gemv_params);                      \
-    template __global__ void gemv_kernel<T, R, GEMV_F32>(gemv_params);                      \
-    template __global__ void gemv_kernel<T, R, GEMV_SILU_GATE>(gemv_params);
 #define GEMV_INSTANTIATE(T)                                                                   \
-    GEMV_INSTANTIATE_R(T, 1) GEMV_INSTANTIATE_R(T, 2) GEMV_INSTANTIATE_R(T, 4)
+    template __global__ void gemv_kernel<T, GEMV_F16>(gemv_params);                         \
+    template __global__ void gemv_kernel<T, GEMV_F32>(gemv_params);                         \
+    template __global__ void gemv_kernel<T, GEMV_SILU_GATE>(gemv_params);
 GEMV_INSTANTIATE(1)
 GEMV_INSTANTIATE(2)
 GEMV_INSTANTIATE(4)
@@ -182,40 +166,20 @@ extern "C" bool vb_gemv_supported(int T, int n_in, const void *x, const void *w)
            ((uintptr_t)x & 15) == 0 && ((uintptr_t)w & 15) == 0;
 }
 
-extern "C" int vb_gemv_default_rows_per_warp(int T)
-{
-    return T <= 2 ? 1 : T <= 4 ? 2 : 4;
-}
-
-template <int T, int R>
-static void launch_tr(const gemv_params &p, int mode, unsigned blocks, cudaStream_t stream)
+template <int T>
+static void launch_t(const gemv_params &p, int mode, unsigned blocks, cudaStream_t stream)
 {
     if (mode == GEMV_SILU_GATE)
-        gemv_kernel<T, R, GEMV_SILU_GATE><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
+        gemv_kernel<T, GEMV_SILU_GATE><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
     else if (mode == GEMV_F32)
-        gemv_kernel<T, R, GEMV_F32><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
+        gemv_kernel<T, GEMV_F32><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
     else
-        gemv_kernel<T, R, GEMV_F16><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
-}
-
-template <int T>
-static void launch_t(const gemv_params &p, int mode, int R, unsigned blocks, cudaStream_t stream)
-{
-    if (R == 4)
-        launch_tr<T, 4>(p, mode, blocks, stream);
-    else if (R == 2)
-        launch_tr<T, 2>(p, mode, blocks, stream);
-    else
-        launch_tr<T, 1>(p, mode, blocks, stream);
+        gemv_kernel<T, GEMV_F16><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
 }
 
 // Fills the warp split and launches; the segments' weights and x checked.
-static cudaError_t launch(gemv_params &p, int mode, int T, int R, cudaStream_t stream)
+static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
 {
-    if (R <= 0)
-        R = vb_gemv_default_rows_per_warp(T);
-    if (R != 1 && R != 2 && R != 4)
-        return cudaErrorInvalidValue;
     long total = 0;
     for (int s = 0; s < VB_GEMV_MAX_SEGS; s++) {
         if (s >= p.n_segs) {
@@ -224,7 +188,7 @@ static cudaError_t launch(gemv_params &p, int mode, int T, int R, cudaStream_t s
         }
         if (p.n_out[s] <= 0 || !vb_gemv_supported(T, p.n_in, p.x, p.w[s]) || !p.out[s])
             return cudaErrorInvalidValue;
-        p.warps[s] = (p.n_out[s] + R - 1) / R;
+        p.warps[s] = p.n_out[s];
         total += p.warps[s];
     }
     if (total <= 0 || total > (long)INT32_MAX - GEMV_WARPS)
@@ -232,18 +196,18 @@ static cudaError_t launch(gemv_params &p, int mode, int T, int R, cudaStream_t s
     p.rows = T;
     unsigned blocks = (unsigned)((total + GEMV_WARPS - 1) / GEMV_WARPS);
     if (T == 1)
-        launch_t<1>(p, mode, R, blocks, stream);
+        launch_t<1>(p, mode, blocks, stream);
     else if (T == 2)
-        launch_t<2>(p, mode, R, blocks, stream);
+        launch_t<2>(p, mode, blocks, stream);
     else if (T <= 4)
-        launch_t<4>(p, mode, R, blocks, stream);
+        launch_t<4>(p, mode, blocks, stream);
     else
-        launch_t<8>(p, mode, R, blocks, stream);
+        launch_t<8>(p, mode, blocks, stream);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, int out_f32,
-                                         const uint16_t *x, int T, int n_in, int rows_per_warp,
+                                         const uint16_t *x, int T, int n_in,
                                          cudaStream_t stream)
 {
     if (!segs || n_segs < 1 || n_segs > VB_GEMV_MAX_SEGS)
@@ -258,7 +222,7 @@ extern "C" cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, in
         p.out[s] = segs[s].out;
         p.n_out[s] = segs[s].n_out;
     }
-    return launch(p, out_f32 ? GEMV_F32 : GEMV_F16, T, rows_per_warp, stream);
+    return launch(p, out_f32 ? GEMV_F32 : GEMV_F16, T, stream);
 }
 
 extern "C" cudaError_t vb_gemv_f16(void *out, int out_f32, const uint16_t *x, const uint16_t *w,
@@ -266,13 +230,12 @@ extern "C" cudaError_t vb_gemv_f16(void *out, int out_f32, const uint16_t *x, co
                                    cudaStream_t stream)
 {
     vb_gemv_seg seg = {w, bias, out, n_out};
-    return vb_gemv_multi_f16(&seg, 1, out_f32, x, T, n_in, 0, stream);
+    return vb_gemv_multi_f16(&seg, 1, out_f32, x, T, n_in, stream);
 }
 
 extern "C" cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x,
                                              const uint16_t *w_gate, const uint16_t *w_up,
-                                             int T, int n_in, int n_out, int rows_per_warp,
-                                             cudaStream_t stream)
+                                             int T, int n_in, int n_out, cudaStream_t stream)
 {
     if (!vb_gemv_supported(T, n_in, x, w_up))
         return cudaErrorInvalidValue;
@@ -284,6 +247,6 @@ extern "C" cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x,
     p.w_up = (const __half *)w_up;
     p.out[0] = out;
     p.n_out[0] = n_out;
-    return launch(p, GEMV_SILU_GATE, T, rows_per_warp, stream);
+    return launch(p, GEMV_SILU_GATE, T, stream);
 }
 #endif

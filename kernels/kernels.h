@@ -110,10 +110,8 @@ cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k
 /* gemv.cu: out[T, n_out] = x[T, n_in] w[n_out, n_in]^T (+ bias) for
  * T <= VB_GEMV_MAX_ROWS, fp32 accumulation, fp16 out (fp32 when out_f32):
  * the bandwidth-bound projections of small decode steps. Needs n_in % 8
- * == 0 and 16-byte aligned x and w (vb_gemv_supported). rows_per_warp is
- * 1, 2 or 4 output rows per warp, or 0 for vb_gemv_default_rows_per_warp. */
+ * == 0 and 16-byte aligned x and w (vb_gemv_supported). */
 bool vb_gemv_supported(int T, int n_in, const void *x, const void *w);
-int vb_gemv_default_rows_per_warp(int T);
 cudaError_t vb_gemv_f16(void *out, int out_f32, const uint16_t *x, const uint16_t *w,
                         const uint16_t *bias, int T, int n_in, int n_out, cudaStream_t stream);
 /* Up to VB_GEMV_MAX_SEGS projections of the same x in one launch (q, k, v):
@@ -124,13 +122,12 @@ typedef struct vb_gemv_seg {
     int n_out;
 } vb_gemv_seg;
 cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, int out_f32,
-                              const uint16_t *x, int T, int n_in, int rows_per_warp,
-                              cudaStream_t stream);
+                              const uint16_t *x, int T, int n_in, cudaStream_t stream);
 /* out[T, n_out] = silu(x w_gate^T) * (x w_up^T), fp16 out: the MLP's gate
  * and up projections and its activation in one pass. */
 cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x, const uint16_t *w_gate,
                                   const uint16_t *w_up, int T, int n_in, int n_out,
-                                  int rows_per_warp, cudaStream_t stream);
+                                  cudaStream_t stream);
 
 /* attention_decode.cu: the same attention for tokens that are their
  * sequence's only new token (d_token_list, T of them), one block per

@@ -12,10 +12,15 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_graphs.h"
+#include "cuda/cuda_profile.h"
 #include "cuda/cuda_sampler.h"
 #include "kernels.h"
 
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+/* Steps of up to this many rows take the GEMV kernel rather than cuBLAS:
+ * on an H200 it is 1.5x faster at 1 row, 1.2x at 2 and slower from 4 on
+ * (tests/bench/bench_gemv.c; RESULTS.md). VB_GEMV_MAX_ROWS overrides. */
+#define GEMV_DEFAULT_MAX_ROWS 2
 
 typedef struct cuda_ctx {
     cudaStream_t stream;
@@ -43,9 +48,10 @@ typedef struct cuda_ctx {
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
-    int gemv_rows_per_warp;    /* VB_GEMV_ROWS_PER_WARP, 0: the kernel's default per step size */
     float *decode_workspace;   /* partials of split decode attention */
     cuda_sampler *sampler;     /* device-side sampling, made on first use */
+    cuda_profile *prof;        /* VB_PROFILE=1: per-op GPU time (cuda_profile.h) */
+    bool step_decode;          /* this step is all decode tokens (the profile's class) */
 } cuda_ctx;
 
 static cuda_ctx *ctx_of(vb_backend *b)
@@ -57,6 +63,8 @@ static cuda_ctx *ctx_of(vb_backend *b)
  * rather than surfacing at the next synchronisation. */
 static void op_done(cuda_ctx *c, const char *op)
 {
+    if (c->prof)
+        cuda_profile_mark(c->prof, op, c->step_decode, c->stream);
     if (!c->eager)
         return;
     cudaError_t e = cudaStreamSynchronize(c->stream);
@@ -234,6 +242,9 @@ static int cuda_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
     CUDA_CHECK(cudaMemcpyAsync(c->d_seq_start, c->h_seq_start, (S + 1) * sizeof(int), cudaMemcpyHostToDevice, st));
     if (tables)
         CUDA_CHECK(cudaMemcpyAsync(c->d_block_tables, sb->block_tables, tables * sizeof(int), cudaMemcpyHostToDevice, st));
+    c->step_decode = !sb->all_logits && sb->n_tokens == sb->n_seqs;
+    if (c->prof) /* since the last op: the host's time between steps, then these copies */
+        cuda_profile_mark(c->prof, "step_begin", c->step_decode, st);
     /* the host arrays may change after we return */
     CUDA_CHECK(cudaStreamSynchronize(st));
     return rows;
@@ -312,7 +323,7 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
         return;
     if (use_gemv(c, T, n_in, x, w)) {
         vb_gemv_seg seg = {w, bias, out, n_out};
-        CUDA_CHECK(vb_gemv_multi_f16(&seg, 1, 0, x, T, n_in, c->gemv_rows_per_warp, c->stream));
+        CUDA_CHECK(vb_gemv_multi_f16(&seg, 1, 0, x, T, n_in, c->stream));
     } else {
         gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
         if (bias)
@@ -338,7 +349,7 @@ static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
             return false;
         segs[i] = (vb_gemv_seg){w[i], bias[i], out[i], n_out[i]};
     }
-    CUDA_CHECK(vb_gemv_multi_f16(segs, 3, 0, x, T, n_in, c->gemv_rows_per_warp, c->stream));
+    CUDA_CHECK(vb_gemv_multi_f16(segs, 3, 0, x, T, n_in, c->stream));
     op_done(c, "matmul_qkv");
     return true;
 }
@@ -351,7 +362,7 @@ static bool cuda_matmul_gate_up(vb_backend *b, void *out, const void *x, const v
         !use_gemv(c, T, n_in, x, w_up))
         return false;
     CUDA_CHECK(vb_gemv_silu_gate_f16(out, x, w_gate, w_up, T, n_in, n_out,
-                                     c->gemv_rows_per_warp, c->stream));
+                                     c->stream));
     op_done(c, "matmul_gate_up");
     return true;
 }
@@ -445,8 +456,7 @@ static void cuda_lm_head(vb_backend *b, float *logits, const void *x, const void
         return;
     if (use_gemv(c, rows, hidden, x, w)) {
         vb_gemv_seg seg = {w, NULL, logits, vocab_local};
-        CUDA_CHECK(vb_gemv_multi_f16(&seg, 1, 1, x, rows, hidden, c->gemv_rows_per_warp,
-                                     c->stream));
+        CUDA_CHECK(vb_gemv_multi_f16(&seg, 1, 1, x, rows, hidden, c->stream));
     } else {
         gemm(c, logits, CUDA_R_32F, x, w, rows, hidden, vocab_local);
     }
@@ -469,8 +479,11 @@ static int cuda_summarize(vb_backend *b, const float *logits, const int *logit_r
     cuda_ctx *c = ctx_of(b);
     if (!c->sampler)
         c->sampler = cuda_sampler_create(c->stream);
-    return cuda_sampler_summarize(c->sampler, logits, logit_rows, rows, n, vocab_offset, n_local,
-                                  n_cand, summaries);
+    int r = cuda_sampler_summarize(c->sampler, logits, logit_rows, rows, n, vocab_offset, n_local,
+                                   n_cand, summaries);
+    if (c->prof)
+        cuda_profile_mark(c->prof, "sampler", c->step_decode, c->stream);
+    return r;
 }
 
 static void cuda_destroy(vb_backend *b)
@@ -483,6 +496,10 @@ static void cuda_destroy(vb_backend *b)
         vb_info("CUDA graphs: %ld decode graphs recorded, %ld steps replayed", c->graphs.captured,
                 c->graphs.replayed);
     cuda_graphs_clear(&c->graphs);
+    if (c->prof) {
+        cuda_profile_report(c->prof);
+        cuda_profile_destroy(c->prof);
+    }
     cuda_sampler_destroy(c->sampler);
     int *bufs[] = {c->d_tokens,       c->d_positions, c->d_seq_start, c->d_token_seq,
                    c->d_block_tables, c->d_decode,    c->d_tiles};
@@ -532,12 +549,11 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
      * measured the defaults) */
     c->no_gemv = env_flag("VB_NO_GEMV");
     c->no_fused = env_flag("VB_NO_FUSED_GEMV");
-    c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", VB_GEMV_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
-    c->gemv_rows_per_warp = env_int("VB_GEMV_ROWS_PER_WARP", 0, 0, 4);
-    if (c->gemv_rows_per_warp == 3)
-        c->gemv_rows_per_warp = 0;
+    c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", GEMV_DEFAULT_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
+    if (env_flag("VB_PROFILE"))
+        c->prof = cuda_profile_create();
     c->comm = comm;
-    c->graphs.enabled = true;
+    c->graphs.enabled = !c->prof;
     c->pad_decode = true;
     *b = (vb_backend){
         .name = "cuda",
@@ -575,6 +591,6 @@ void cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager)
     cuda_ctx *c = ctx_of(b);
     cuda_graphs_clear(&c->graphs);
     c->eager = eager;
-    c->graphs.enabled = graphs && !eager;
+    c->graphs.enabled = graphs && !eager && !c->prof;
     c->pad_decode = !eager;
 }

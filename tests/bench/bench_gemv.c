@@ -1,11 +1,11 @@
 /* The decode-step projections, timed on the GPU: the GEMV kernel
- * (kernels/gemv.cu) at 1, 2 and 4 output rows per warp against cuBLAS the
- * way the backend calls it (one cublasGemmEx per matrix, then the bias or
+ * (kernels/gemv.cu; q/k/v in one launch, gate/up with SiLU fused) against
+ * cuBLAS the way the backend calls it (one cublasGemmEx per matrix, then the bias or
  * SiLU-gate kernel), for 1, 2, 4 and 8 rows of x, on the per-rank shapes
  * of Qwen2.5-7B at tp 1 and Qwen2.5-14B at tp 2. Prints each case's time
  * and weight bandwidth, then per step size the layer total (q/k/v, o,
  * gate/up, down) of each path: the figures behind the backend's defaults
- * (VB_GEMV_MAX_ROWS, VB_GEMV_ROWS_PER_WARP) in tests/bench/RESULTS.md.
+ * (VB_GEMV_MAX_ROWS) in tests/bench/RESULTS.md.
  *
  * Each timed launch reads a different copy of the weights, so L2 (50-60 MB
  * on H100/H200) never holds them: a decode step reads each matrix once.
@@ -69,13 +69,13 @@ static cudaStream_t stream;
 static uint16_t *x, *bias, *out_h, *out_h2;
 static float *out_f;
 
-/* one pass of one path over copy c: R > 0 the GEMV, R == 0 cuBLAS */
-static void run_once(const shape *s, const weights *w, int c, int T, int R)
+/* one pass of one path over copy c: the GEMV, or cuBLAS */
+static void run_once(const shape *s, const weights *w, int c, int T, int gemv)
 {
-    if (R > 0) {
+    if (gemv) {
         if (s->gate_up) {
             CUDA_CHECK(vb_gemv_silu_gate_f16(out_h, x, mat(w, c, s, 0), mat(w, c, s, 1), T, s->k,
-                                             s->n[0], R, stream));
+                                             s->n[0], stream));
             return;
         }
         vb_gemv_seg segs[3];
@@ -85,7 +85,7 @@ static void run_once(const shape *s, const weights *w, int c, int T, int R)
             segs[i] = (vb_gemv_seg){mat(w, c, s, i), s->bias ? bias : NULL, o, s->n[i]};
             off += (size_t)T * s->n[i];
         }
-        CUDA_CHECK(vb_gemv_multi_f16(segs, s->n_segs, s->f32_out, x, T, s->k, R, stream));
+        CUDA_CHECK(vb_gemv_multi_f16(segs, s->n_segs, s->f32_out, x, T, s->k, stream));
         return;
     }
     const float one = 1.0f, zero = 0.0f;
@@ -109,18 +109,18 @@ static void run_once(const shape *s, const weights *w, int c, int T, int R)
 }
 
 /* microseconds per pass, median of 5 timings of iters passes */
-static double time_path(const shape *s, const weights *w, int T, int R, int iters)
+static double time_path(const shape *s, const weights *w, int T, int gemv, int iters)
 {
     cudaEvent_t a, b;
     CUDA_CHECK(cudaEventCreate(&a));
     CUDA_CHECK(cudaEventCreate(&b));
     for (int i = 0; i < 3; i++)
-        run_once(s, w, i % w->copies, T, R);
+        run_once(s, w, i % w->copies, T, gemv);
     double t[5];
     for (int rep = 0; rep < 5; rep++) {
         CUDA_CHECK(cudaEventRecord(a, stream));
         for (int i = 0; i < iters; i++)
-            run_once(s, w, i % w->copies, T, R);
+            run_once(s, w, i % w->copies, T, gemv);
         CUDA_CHECK(cudaEventRecord(b, stream));
         CUDA_CHECK(cudaEventSynchronize(b));
         float ms = 0;
@@ -165,10 +165,10 @@ int main(int argc, char **argv)
     CUDA_CHECK(cudaMemset(x, 0x11, (size_t)8 * 18944 * 2));
     CUDA_CHECK(cudaMemset(bias, 0x11, (size_t)152064 * 2));
 
-    const int Ts[] = {1, 2, 4, 8}, Rs[] = {1, 2, 4};
-    double layer[2][4][4] = {{{0}}}; /* [7b, 14b/2][T][path: cuBLAS, R 1, 2, 4] */
-    printf("%-14s %2s  %10s %8s  %10s %8s  %10s %8s  %10s %8s\n", "shape", "T", "cuBLAS us",
-           "GB/s", "R=1 us", "GB/s", "R=2 us", "GB/s", "R=4 us", "GB/s");
+    const int Ts[] = {1, 2, 4, 8};
+    double layer[2][4][2] = {{{0}}}; /* [7b, 14b/2][T][cuBLAS, GEMV] */
+    printf("%-14s %2s  %10s %8s  %10s %8s\n", "shape", "T", "cuBLAS us", "GB/s", "GEMV us",
+           "GB/s");
     for (int si = 0; si < N_SHAPES; si++) {
         const shape *s = &shapes[si];
         weights w = {0};
@@ -179,16 +179,15 @@ int main(int argc, char **argv)
         CUDA_CHECK(cudaMemset(w.base, 0x11, bytes * (size_t)w.copies));
         for (int ti = 0; ti < 4; ti++) {
             int T = Ts[ti];
-            double us[4];
-            us[0] = time_path(s, &w, T, 0, iters);
-            for (int ri = 0; ri < 3; ri++)
-                us[ri + 1] = time_path(s, &w, T, Rs[ri], iters);
+            double us[2];
+            for (int p = 0; p < 2; p++)
+                us[p] = time_path(s, &w, T, p, iters);
             printf("%-14s %2d", s->name, T);
-            for (int p = 0; p < 4; p++)
+            for (int p = 0; p < 2; p++)
                 printf("  %10.1f %8.0f", us[p], (double)bytes / (us[p] * 1e3));
             printf("\n");
             if (!s->f32_out)
-                for (int p = 0; p < 4; p++)
+                for (int p = 0; p < 2; p++)
                     layer[s->name[0] == '1'][ti][p] += us[p];
         }
         CUDA_CHECK(cudaFree(w.base));
@@ -196,16 +195,10 @@ int main(int argc, char **argv)
     CUDA_CHECK(cudaGetLastError());
     printf("\nper layer (q/k/v, o, gate/up, down), microseconds:\n");
     for (int m = 0; m < 2; m++)
-        for (int ti = 0; ti < 4; ti++) {
-            int best = 1;
-            for (int p = 2; p < 4; p++)
-                if (layer[m][ti][p] < layer[m][ti][best])
-                    best = p;
-            printf("layer %-6s T=%d  cuBLAS %8.1f  R=1 %8.1f  R=2 %8.1f  R=4 %8.1f  best R=%d "
-                   "(%.2fx cuBLAS)\n",
-                   m ? "14b/2" : "7b", Ts[ti], layer[m][ti][0], layer[m][ti][1], layer[m][ti][2],
-                   layer[m][ti][3], Rs[best - 1], layer[m][ti][0] / layer[m][ti][best]);
-        }
+        for (int ti = 0; ti < 4; ti++)
+            printf("layer %-6s T=%d  cuBLAS %8.1f  GEMV %8.1f  GEMV %.2fx cuBLAS's speed\n",
+                   m ? "14b/2" : "7b", Ts[ti], layer[m][ti][0], layer[m][ti][1],
+                   layer[m][ti][0] / layer[m][ti][1]);
     CUBLAS_CHECK(cublasDestroy(cublas));
     return 0;
 }
