@@ -16,10 +16,14 @@
 // in fp32; the 4 warps merge through shared memory. With one split the
 // block writes the normalised fp16 output; with more it writes fp32
 // partials (max, sum, unnormalised acc) that attention_decode_reduce
-// combines. Splits depend only on T, the kv heads and the block-table
-// width (not on this step's context lengths), so a CUDA graph recorded for
-// a decode bucket stays valid; a slice past a token's position is empty
-// and its block returns at once. Bytes: K and V read once per kv head:
+// combines. The split count depends only on T, the kv heads and the
+// block-table width (not on this step's context lengths), so a CUDA graph
+// recorded for a decode bucket stays valid; each block cuts its slice from
+// its token's own context length (ctx / splits, at least DEC_MIN_SLICE
+// positions), so a short context is spread over several blocks instead of
+// landing whole in the first slice of the table width (which made a
+// 200-token decode step take 70 us a layer on an H200: one block walking
+// every position), and blocks past the context return at once. Bytes: K and V read once per kv head:
 // 4 * ctx * head_dim per (token, kv head); FLOPs 4 * ctx * head_dim * G.
 #include <cuda_fp16.h>
 
@@ -30,6 +34,7 @@
 #define DEC_MAX_GROUP 8    /* query heads per kv head */
 #define VB_DECODE_MAX_SPLITS 64
 #define DEC_NEG_INF __int_as_float(0xff800000)
+#define DEC_MIN_SLICE 16 /* positions: 4 per warp; shorter slices cost more partials than they save */
 
 // G query heads per kv head and PL head_dim elements per lane are template
 // parameters so the q and accumulator arrays stay in registers; one
@@ -39,8 +44,7 @@ __global__ void __launch_bounds__(32 * DEC_WARPS)
 attention_decode_kernel(__half *out, float *part, const __half *q, const __half *k_cache,
                         const __half *v_cache, const int *token_list, const int *positions,
                         const int *token_seq, const int *block_tables, int max_blocks,
-                        int heads, int kv_heads, int head_dim, int block_size, float scale,
-                        int split_len)
+                        int heads, int kv_heads, int head_dim, int block_size, float scale)
 {
     __shared__ float s_m[DEC_WARPS][G], s_l[DEC_WARPS][G];
     __shared__ float s_acc[DEC_WARPS][G][PL * 32];
@@ -48,6 +52,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     int splits = gridDim.z;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int pos = positions[t], seq = token_seq[t];
+    int split_len = max((pos + splits) / splits, DEC_MIN_SLICE); /* ceil((pos + 1) / splits) */
     int first = split * split_len;
     int last = min(first + split_len, pos + 1); /* exclusive */
     size_t row0 = (size_t)t * heads + (size_t)g * G; /* first query head of the group */
@@ -147,7 +152,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
 #define DEC_INSTANTIATE(G, PL)                                                                \
     template __global__ void attention_decode_kernel<G, PL>(                                  \
         __half *, float *, const __half *, const __half *, const __half *, const int *,       \
-        const int *, const int *, const int *, int, int, int, int, int, float, int);
+        const int *, const int *, const int *, int, int, int, int, int, float);
 #define DEC_INSTANTIATE_PL(G) DEC_INSTANTIATE(G, 2) DEC_INSTANTIATE(G, 4) DEC_INSTANTIATE(G, 8)
 DEC_INSTANTIATE_PL(1)
 DEC_INSTANTIATE_PL(2)
@@ -224,9 +229,6 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
     if (!vb_attention_decode_supported(heads, kv_heads, head_dim) || splits < 1 ||
         splits > VB_DECODE_MAX_SPLITS || (splits > 1 && !d_workspace))
         return cudaErrorInvalidValue;
-    int max_ctx = max_blocks * block_size;
-    int split_len = (max_ctx + splits - 1) / splits;
-    split_len = (split_len + DEC_WARPS - 1) / DEC_WARPS * DEC_WARPS;
     dim3 grid((unsigned)T, (unsigned)kv_heads, (unsigned)splits);
     int G = heads / kv_heads, PL = head_dim <= 64 ? 2 : head_dim <= 128 ? 4 : 8;
 #define DEC_LAUNCH(g, pl)                                                                     \
@@ -234,7 +236,7 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
         attention_decode_kernel<g, pl><<<grid, 32 * DEC_WARPS, 0, stream>>>(                  \
             (__half *)out, d_workspace, (const __half *)q, (const __half *)k_cache,           \
             (const __half *)v_cache, d_token_list, d_positions, d_token_seq, d_block_tables,  \
-            max_blocks, heads, kv_heads, head_dim, block_size, scale, split_len);
+            max_blocks, heads, kv_heads, head_dim, block_size, scale);
 #define DEC_LAUNCH_PL(g) DEC_LAUNCH(g, 2) DEC_LAUNCH(g, 4) DEC_LAUNCH(g, 8)
     DEC_LAUNCH_PL(1)
     DEC_LAUNCH_PL(2)

@@ -18,7 +18,8 @@
 //      logits), else the equal ones in token order (lowest ids first, an
 //      ordered block scan) until n_cand; the survivors are bitonic-sorted
 //      in shared memory.
-// Cost per row of n tokens: 7 to 8 reads of the row (pass 1, the sum, 4
+// Cost per row of n tokens: one read of the row when it needs one
+// candidate (greedy: pass 1 has found it), else 7 to 8 (pass 1, the sum, 4
 // radix passes, 1 or 2 collection passes), 4 bytes a token, from L2 after
 // the first: ~4.5 MB for n = 152064, against the 2 * hidden * n bytes of
 // lm_head weights the row's GEMM read (~1 GB at hidden 3584, shared by the
@@ -314,8 +315,8 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
 
     // 1. bad, max, finite count, best
     const bool gumbel = (a.flags & VB_SAMPLE_GUMBEL) != 0;
-    int bad = 0, n_fin = 0, best_token = -1;
-    float max_f = -ss_inf_f(), best_logit = -ss_inf_f();
+    int bad = 0, n_fin = 0, best_token = -1, top_token = -1;
+    float max_f = -ss_inf_f(), best_logit = -ss_inf_f(), top_logit = -ss_inf_f();
     double best_score = -ss_inf_d();
     for (int i = tid; i < n_local; i += SS_THREADS) {
         float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
@@ -328,6 +329,11 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
         if (!(v > -ss_inf_f()))
             continue;
         n_fin++;
+        // the top candidate by (logit, lower id) when noise makes best another
+        if (gumbel && (top_token < 0 || v > top_logit)) {
+            top_logit = v;
+            top_token = vocab_offset + i;
+        }
         double score = (double)v;
         if (gumbel)
             score = __dadd_rn(score, ss_gumbel(a.seed, a.row, a.sample, a.step,
@@ -343,6 +349,13 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
     n_fin = ss_sum_int(n_fin, &sh);
     max_f = ss_max_float(max_f, &sh);
     ss_best(&best_score, &best_logit, &best_token, &sh);
+    if (gumbel) { /* uniform in the block: every thread calls or none */
+        double top_score = (double)top_logit; /* exact: orders like the float */
+        ss_best(&top_score, &top_logit, &top_token, &sh);
+    } else {
+        top_logit = best_logit;
+        top_token = best_token;
+    }
     const double max_d = (double)max_f;
 
     // 2. log-sum-exp piece
@@ -364,7 +377,17 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
         sh.taken = 0;
     }
     __syncthreads();
-    if (n_keep == n_fin) {
+    if (n_keep == 1) {
+        // one candidate (greedy rows ask for one): the top token of pass 1;
+        // the radix select would send every token's atomic to the same
+        // histogram bin (a row's logits share their top bits): ~0.6 ms a
+        // row on an H200
+        if (tid == 0) {
+            sh.cand_logit[0] = top_logit;
+            sh.cand_token[0] = top_token;
+        }
+        __syncthreads();
+    } else if (n_keep == n_fin) {
         // every finite token is a candidate
         for (int i = tid; i < n_local; i += SS_THREADS) {
             float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
@@ -382,13 +405,21 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
             for (int b = tid; b < 256; b += SS_THREADS)
                 sh.hist[b] = 0u;
             __syncthreads();
-            for (int i = tid; i < n_local; i += SS_THREADS) {
-                float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
-                if (!ss_finite(v))
-                    continue;
-                unsigned k = ss_key(v);
-                if ((k & mask) == prefix)
-                    atomicAdd(&sh.hist[(k >> shift) & 255u], 1u);
+            // whole warps walk the row together, so the lanes with the
+            // same digit add once (warp-aggregated: a row's keys crowd a
+            // few bins, and one shared atomic per token serialises there)
+            for (int base = 0; base < n_local; base += SS_THREADS) {
+                int i = base + tid;
+                unsigned bin = 256u; /* none */
+                if (i < n_local) {
+                    float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
+                    unsigned k = ss_key(v);
+                    if (ss_finite(v) && (k & mask) == prefix)
+                        bin = (k >> shift) & 255u;
+                }
+                unsigned peers = __match_any_sync(0xffffffffu, bin);
+                if (bin < 256u && (tid & 31) == __ffs(peers) - 1)
+                    atomicAdd(&sh.hist[bin], (unsigned)__popc(peers));
             }
             __syncthreads();
             if (tid == 0) {
