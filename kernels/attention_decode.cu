@@ -195,7 +195,9 @@ extern "C" int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int 
     if (base <= 0 || base >= n_sm)
         return 1;
     int want = (2 * n_sm + base - 1) / base;
-    int by_ctx = (max_ctx + 255) / 256; /* no slice shorter than 256 positions */
+    /* slices of >= 32 positions of the table width (a short table gave one
+     * split: at 256 positions, 4 blocks for the whole GPU, 70 us a layer) */
+    int by_ctx = (max_ctx + 2 * DEC_MIN_SLICE - 1) / (2 * DEC_MIN_SLICE);
     int s = want < by_ctx ? want : by_ctx;
     s = s < VB_DECODE_MAX_SPLITS ? s : VB_DECODE_MAX_SPLITS;
     return s < 1 ? 1 : s;

@@ -147,15 +147,15 @@ cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace, const uin
                                     int block_size, float scale, int splits, cudaStream_t stream);
 
 /* attention_prefill.cu: the same attention on tensor cores (WMMA) for
- * tiles of up to 16 consecutive new tokens of one sequence; d_tiles holds
- * n_tiles triples (first token, rows, sequence). head_dim a multiple of 16,
- * at most 256. */
+ * tiles of up to 16 consecutive new tokens of one sequence, the query heads
+ * of a GQA group in one block; d_tiles holds n_tiles triples (first token,
+ * rows, sequence). head_dim a multiple of 16, at most 256. */
 cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
                                      const uint16_t *v_cache, const int *d_positions,
                                      const int *d_tiles, int n_tiles, const int *d_block_tables,
                                      int max_blocks, int heads, int kv_heads, int head_dim,
                                      int block_size, float scale, cudaStream_t stream);
-size_t vb_attention_prefill_smem_bytes(void);
+size_t vb_attention_prefill_smem_bytes(int heads, int kv_heads, int head_dim);
 
 /* sampler_summary.cu: n_rows sampler_summary rows with room for n_cand
  * candidates each, back to back in d_out (the host's sampler_summary_at
