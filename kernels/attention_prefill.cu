@@ -161,6 +161,7 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
                 sum += __half2float(ph); // normalise by what P V actually sums
             }
             sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            __syncwarp(); /* the odd lane has read m[r] before the even one writes it */
             if ((lane & 1) == 0) {
                 float corr = (m_old == PF_NEG_INF) ? 0.0f : __expf(m_old - m_new);
                 sl[r] = sl[r] * corr + sum;
