@@ -46,6 +46,7 @@ typedef struct cuda_ctx {
     void *cublas_workspace;
     int n_sm;                  /* multiprocessors, for the decode-attention split */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
+    bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
     float *decode_workspace;   /* partials of split decode attention */
@@ -406,7 +407,7 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                            int block_size, float scale)
 {
     cuda_ctx *c = ctx_of(b);
-    if (head_dim % 16 != 0 || getenv("VB_ATTENTION_PER_TOKEN")) {
+    if (head_dim % 16 != 0 || c->attention_per_token) {
         /* diagnostic / unusual head sizes: the per-token kernel for all */
         CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, NULL, c->d_positions,
                                     c->d_token_seq, c->d_block_tables, c->max_blocks,
@@ -549,6 +550,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
      * measured the defaults) */
     c->no_gemv = env_flag("VB_NO_GEMV");
     c->no_fused = env_flag("VB_NO_FUSED_GEMV");
+    c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
     c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", GEMV_DEFAULT_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
     if (env_flag("VB_PROFILE"))
         c->prof = cuda_profile_create();

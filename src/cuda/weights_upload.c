@@ -3,9 +3,12 @@
  * fp16 host weights (model_load_host(..., VB_W_F16): half the host memory,
  * converted and range-counted while reading) are copied as they are. fp32
  * ones go through a device fp32 staging buffer and kernels/convert.cu, whose
- * clamping rule and count are the host's vb_float_to_half_clamped. The pinned, overlapped
- * upload straight from the safetensors mmap is the faster path to come; this
- * one is simple and shared by the tests. */
+ * clamping rule and count are the host's vb_float_to_half_clamped.
+ *
+ * generate streams weights from the safetensors mmap instead
+ * (weights_stream.c, no host copy); this path serves callers that already
+ * hold host weights, and the tests use it as the reference the stream is
+ * compared with. */
 #include <cuda_runtime_api.h>
 #include <stdint.h>
 #include <stdlib.h>

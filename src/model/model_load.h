@@ -3,9 +3,11 @@
  * The data path: config.json -> model_config; tp_plan says which rows or
  * columns of each tensor this rank keeps; safetensors.c maps the checkpoint
  * and copies just those slices, converted, into host arrays. The CPU backend
- * runs on the fp32 arrays directly; the CUDA uploader loads fp16 host
- * arrays with model_load_host and copies them to the device (or walks
- * model_tensor_specs itself and reads through safetensors.h). */
+ * runs on the fp32 arrays directly. The CUDA backend streams each rank's
+ * slices from the mapped checkpoint to the device itself
+ * (src/cuda/weights_stream.c walks model_tensor_specs and reads through
+ * safetensors.h); model_load_host's fp16 arrays are the reference its test
+ * compares with. */
 #ifndef VB_MODEL_LOAD_H
 #define VB_MODEL_LOAD_H
 
