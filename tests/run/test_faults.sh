@@ -32,9 +32,12 @@ args=(generate --device cpu --model model --input in.h5 --tp 2 --temperature 0.7
 run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --output ref.h5
 check "uninterrupted run exits 0" [ "$rc" -eq 0 ]
 
-# Ranks as on two nodes: MPI over TCP only (no shared memory), same rows.
-run_capture "$mpirun" --mca btl tcp,self -np 2 "$vb" "${args[@]}" --output tcp.h5
-check "over TCP (--mca btl tcp,self): exits 0" [ "$rc" -eq 0 ]
+# Ranks as on two nodes: two app contexts (two process groups, as two
+# hosts' launches would be), MPI over TCP only (no shared memory), and the
+# same rows as the run above.
+run_capture "$mpirun" --mca btl tcp,self -np 1 "$vb" "${args[@]}" --output tcp.h5 \
+    : -np 1 "$vb" "${args[@]}" --output tcp.h5
+check "over TCP (--mca btl tcp,self), two app contexts: exits 0" [ "$rc" -eq 0 ]
 check "over TCP: a start-up line per rank with host and tp/dp position" \
     bash -c "[ \$(grep -c 'on .* (tp [01]/2, dp 0/1): CPU backend' <<<\"\$1\") -eq 2 ]" _ "$err"
 
