@@ -23,8 +23,9 @@
 // positions), so a short context is spread over several blocks instead of
 // landing whole in the first slice of the table width (which made a
 // 200-token decode step take 70 us a layer on an H200: one block walking
-// every position), and blocks past the context return at once. Bytes: K and V read once per kv head:
-// 4 * ctx * head_dim per (token, kv head); FLOPs 4 * ctx * head_dim * G.
+// every position), and blocks past the context return at once.
+// Bytes: K and V read once per kv head, 4 * ctx * head_dim per (token,
+// kv head); FLOPs 4 * ctx * head_dim * G.
 #include <cuda_fp16.h>
 
 #include "kernels.h"

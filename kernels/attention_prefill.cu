@@ -212,13 +212,6 @@ static int heads_per_block(int G, int hd, size_t *smem)
     return W;
 }
 
-extern "C" size_t vb_attention_prefill_smem_bytes(int heads, int kv_heads, int head_dim)
-{
-    size_t smem = 0;
-    heads_per_block(heads / kv_heads, head_dim, &smem);
-    return smem;
-}
-
 extern "C" cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q,
                                                 const uint16_t *k_cache, const uint16_t *v_cache,
                                                 const int *d_positions, const int *d_tiles,

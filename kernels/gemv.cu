@@ -36,8 +36,7 @@ struct gemv_params {
     const __half *w[VB_GEMV_MAX_SEGS];
     const __half *bias[VB_GEMV_MAX_SEGS];
     void *out[VB_GEMV_MAX_SEGS];
-    int n_out[VB_GEMV_MAX_SEGS];
-    int warps[VB_GEMV_MAX_SEGS]; /* warps given to each segment */
+    int n_out[VB_GEMV_MAX_SEGS]; /* 0 past n_segs: a warp per output row */
     const __half *w_up;          /* GEMV_SILU_GATE: the up weights, shaped like w[0] */
     int n_segs, n_in, rows;      /* rows: x's real row count, <= the template's T */
 };
@@ -78,20 +77,20 @@ template <int T, int MODE>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
 {
     constexpr int NW = MODE == GEMV_SILU_GATE ? 2 : 1; /* weight rows read per output */
-    int warp = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    int n = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5); /* output row, then within its segment */
     int lane = threadIdx.x & 31;
     int s = 0;
-    if (warp >= p.warps[0]) {
-        warp -= p.warps[0];
+    if (n >= p.n_out[0]) {
+        n -= p.n_out[0];
         s = 1;
-        if (warp >= p.warps[1]) {
-            warp -= p.warps[1];
+        if (n >= p.n_out[1]) {
+            n -= p.n_out[1];
             s = 2;
         }
     }
-    if (s >= p.n_segs || warp >= SEG(p.warps, s))
+    const int n_out = SEG(p.n_out, s), n_in = p.n_in, rows = p.rows;
+    if (n >= n_out)
         return; /* whole warps leave: no shuffle is left waiting */
-    const int n = warp, n_out = SEG(p.n_out, s), n_in = p.n_in, rows = p.rows;
     const uint4 *wr[NW];
     wr[0] = (const uint4 *)(SEG(p.w, s) + (size_t)n * n_in);
     if (MODE == GEMV_SILU_GATE)
@@ -134,7 +133,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
         }
     }
     const int t = lane;
-    if (t >= rows || n >= n_out)
+    if (t >= rows)
         return;
     const size_t at = (size_t)t * n_out + n;
     if (MODE == GEMV_SILU_GATE) {
@@ -177,19 +176,14 @@ static void launch_t(const gemv_params &p, int mode, unsigned blocks, cudaStream
         gemv_kernel<T, GEMV_F16><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
 }
 
-// Fills the warp split and launches; the segments' weights and x checked.
+// Checks the segments' weights and x and launches a warp per output row.
 static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
 {
     long total = 0;
-    for (int s = 0; s < VB_GEMV_MAX_SEGS; s++) {
-        if (s >= p.n_segs) {
-            p.warps[s] = 0;
-            continue;
-        }
+    for (int s = 0; s < p.n_segs; s++) {
         if (p.n_out[s] <= 0 || !vb_gemv_supported(T, p.n_in, p.x, p.w[s]) || !p.out[s])
             return cudaErrorInvalidValue;
-        p.warps[s] = p.n_out[s];
-        total += p.warps[s];
+        total += p.n_out[s];
     }
     if (total <= 0 || total > (long)INT32_MAX - GEMV_WARPS)
         return cudaErrorInvalidValue;

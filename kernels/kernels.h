@@ -155,7 +155,6 @@ cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q, const uin
                                      const int *d_tiles, int n_tiles, const int *d_block_tables,
                                      int max_blocks, int heads, int kv_heads, int head_dim,
                                      int block_size, float scale, cudaStream_t stream);
-size_t vb_attention_prefill_smem_bytes(int heads, int kv_heads, int head_dim);
 
 /* sampler_summary.cu: n_rows sampler_summary rows with room for n_cand
  * candidates each, back to back in d_out (the host's sampler_summary_at

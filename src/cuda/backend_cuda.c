@@ -323,8 +323,7 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
     if (T == 0)
         return;
     if (use_gemv(c, T, n_in, x, w)) {
-        vb_gemv_seg seg = {w, bias, out, n_out};
-        CUDA_CHECK(vb_gemv_multi_f16(&seg, 1, 0, x, T, n_in, c->stream));
+        CUDA_CHECK(vb_gemv_f16(out, 0, x, w, bias, T, n_in, n_out, c->stream));
     } else {
         gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
         if (bias)
@@ -455,12 +454,10 @@ static void cuda_lm_head(vb_backend *b, float *logits, const void *x, const void
     cuda_ctx *c = ctx_of(b);
     if (rows == 0)
         return;
-    if (use_gemv(c, rows, hidden, x, w)) {
-        vb_gemv_seg seg = {w, NULL, logits, vocab_local};
-        CUDA_CHECK(vb_gemv_multi_f16(&seg, 1, 1, x, rows, hidden, c->stream));
-    } else {
+    if (use_gemv(c, rows, hidden, x, w))
+        CUDA_CHECK(vb_gemv_f16(logits, 1, x, w, NULL, rows, hidden, vocab_local, c->stream));
+    else
         gemm(c, logits, CUDA_R_32F, x, w, rows, hidden, vocab_local);
-    }
     op_done(c, "lm_head");
 }
 
@@ -482,8 +479,7 @@ static int cuda_summarize(vb_backend *b, const float *logits, const int *logit_r
         c->sampler = cuda_sampler_create(c->stream);
     int r = cuda_sampler_summarize(c->sampler, logits, logit_rows, rows, n, vocab_offset, n_local,
                                    n_cand, summaries);
-    if (c->prof)
-        cuda_profile_mark(c->prof, "sampler", c->step_decode, c->stream);
+    op_done(c, "sampler");
     return r;
 }
 
