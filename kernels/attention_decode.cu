@@ -35,6 +35,7 @@
 #define DEC_MAX_GROUP 8    /* query heads per kv head */
 #define VB_DECODE_MAX_SPLITS 64
 #define DEC_NEG_INF __int_as_float(0xff800000)
+#define DEC_UNROLL 4     /* positions a warp takes per step */
 #define DEC_MIN_SLICE 16 /* positions: 4 per warp; shorter slices cost more partials than they save */
 
 // G query heads per kv head and PL head_dim elements per lane are template
@@ -84,31 +85,71 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
         m[h] = DEC_NEG_INF;
         l[h] = 0.0f;
     }
-    for (int j = first + warp; j < last; j += DEC_WARPS) {
-        int blk = table[j / block_size];
-        size_t base = (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim;
-        float kr[PL], vr[PL];
+    // DEC_UNROLL positions per step of a warp: their block-table entries
+    // and K/V rows are loaded together, the G x DEC_UNROLL dot products
+    // reduced with independent shuffles, and the softmax state updated
+    // once, so the loads' latency and the shuffle chains overlap instead of
+    // one position waiting for the last (the loop was latency-bound: ~22 us
+    // a layer at batch 1, 200 positions, on an H200).
+    for (int j0 = first + warp; j0 < last; j0 += DEC_WARPS * DEC_UNROLL) {
+        float kr[DEC_UNROLL][PL], vr[DEC_UNROLL][PL];
 #pragma unroll
-        for (int e = 0; e < PL; e++) {
-            bool in = lane + 32 * e < head_dim;
-            kr[e] = in ? __half2float(k_cache[base + lane + 32 * e]) : 0.0f;
-            vr[e] = in ? __half2float(v_cache[base + lane + 32 * e]) : 0.0f;
+        for (int u = 0; u < DEC_UNROLL; u++) {
+            int j = j0 + u * DEC_WARPS;
+            bool ok = j < last;
+            size_t base = 0;
+            if (ok) {
+                int blk = table[j / block_size];
+                base = (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim;
+            }
+#pragma unroll
+            for (int e = 0; e < PL; e++) {
+                bool in = ok && lane + 32 * e < head_dim;
+                kr[u][e] = in ? __half2float(k_cache[base + lane + 32 * e]) : 0.0f;
+                vr[u][e] = in ? __half2float(v_cache[base + lane + 32 * e]) : 0.0f;
+            }
         }
+        float dot[DEC_UNROLL][G];
+#pragma unroll
+        for (int u = 0; u < DEC_UNROLL; u++)
+#pragma unroll
+            for (int h = 0; h < G; h++) {
+                float d = 0.0f;
+#pragma unroll
+                for (int e = 0; e < PL; e++)
+                    d += qr[h][e] * kr[u][e];
+                dot[u][h] = d;
+            }
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1)
+#pragma unroll
+            for (int u = 0; u < DEC_UNROLL; u++)
+#pragma unroll
+                for (int h = 0; h < G; h++)
+                    dot[u][h] += __shfl_xor_sync(0xffffffffu, dot[u][h], off);
 #pragma unroll
         for (int h = 0; h < G; h++) {
-            float dot = 0.0f;
+            float m_new = m[h];
 #pragma unroll
-            for (int e = 0; e < PL; e++)
-                dot += qr[h][e] * kr[e];
-            for (int off = 16; off > 0; off >>= 1)
-                dot += __shfl_xor_sync(0xffffffffu, dot, off);
-            float m_new = fmaxf(m[h], dot);
-            float corr = __expf(m[h] - m_new);
-            float p = __expf(dot - m_new);
-            l[h] = l[h] * corr + p;
+            for (int u = 0; u < DEC_UNROLL; u++)
+                if (j0 + u * DEC_WARPS < last)
+                    m_new = fmaxf(m_new, dot[u][h]);
+            float corr = __expf(m[h] - m_new); /* m = -inf before the first: 0 */
+            float p[DEC_UNROLL], psum = 0.0f;
 #pragma unroll
-            for (int e = 0; e < PL; e++)
-                acc[h][e] = acc[h][e] * corr + p * vr[e];
+            for (int u = 0; u < DEC_UNROLL; u++) {
+                p[u] = j0 + u * DEC_WARPS < last ? __expf(dot[u][h] - m_new) : 0.0f;
+                psum += p[u];
+            }
+            l[h] = l[h] * corr + psum;
+#pragma unroll
+            for (int e = 0; e < PL; e++) {
+                float a = acc[h][e] * corr;
+#pragma unroll
+                for (int u = 0; u < DEC_UNROLL; u++)
+                    a = fmaf(p[u], vr[u][e], a);
+                acc[h][e] = a;
+            }
             m[h] = m_new;
         }
     }
