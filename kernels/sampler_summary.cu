@@ -45,6 +45,7 @@
 
 #define SS_THREADS 512
 #define SS_WARPS (SS_THREADS / 32)
+#define SS_ILP 8 // pass 1: logits loaded ahead per thread
 #define SS_BITMAP_MAX_WORDS 8192 // shards up to 262144 tokens get the bitmap
 
 // Host layout of sampler_summary (src/engine/sampler.h), 56 bytes; the
@@ -100,13 +101,12 @@ __device__ double ss_gumbel(unsigned long long seed, unsigned row, unsigned samp
     return -log(-log(u));
 }
 
-// The processed logit of local token i (sampler.h steps 1-3), in the
-// host's order of operations.
-__device__ __forceinline__ float ss_processed(const float *x, int i, const vb_sample_row_args *a,
-                                              const unsigned *bitmap, const vb_penalty_entry *pen,
-                                              int n_pen)
+// The processed logit of local token i, whose raw logit is v (sampler.h
+// steps 1-3), in the host's order of operations.
+__device__ __forceinline__ float ss_process(float v, int i, const vb_sample_row_args *a,
+                                            const unsigned *bitmap, const vb_penalty_entry *pen,
+                                            int n_pen)
 {
-    float v = x[i];
     if (n_pen > 0 && (!bitmap || ((bitmap[i >> 5] >> (i & 31)) & 1u))) {
         int lo = 0, hi = n_pen;
         while (lo < hi) {
@@ -127,6 +127,13 @@ __device__ __forceinline__ float ss_processed(const float *x, int i, const vb_sa
     if (!(a->flags & VB_SAMPLE_GREEDY))
         v = __fdiv_rn(v, a->temperature);
     return v;
+}
+
+__device__ __forceinline__ float ss_processed(const float *x, int i, const vb_sample_row_args *a,
+                                              const unsigned *bitmap, const vb_penalty_entry *pen,
+                                              int n_pen)
+{
+    return ss_process(x[i], i, a, bitmap, pen, n_pen);
 }
 
 // Neither NaN nor +-Inf: the tokens the summary counts.
@@ -318,31 +325,47 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
     int bad = 0, n_fin = 0, best_token = -1, top_token = -1;
     float max_f = -ss_inf_f(), best_logit = -ss_inf_f(), top_logit = -ss_inf_f();
     double best_score = -ss_inf_d();
-    for (int i = tid; i < n_local; i += SS_THREADS) {
-        float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
-        if (v != v || v == ss_inf_f()) {
-            bad = 1;
-            continue;
+    // SS_ILP loads in flight per thread: one block per row has 16 warps on
+    // one SM, and with one load each the pass waited on memory latency
+    // (~0.18 ms a 152k-token row on an H200, most of a batch-1 decode
+    // step's sampling). A thread still sees its tokens in increasing order.
+    for (int i0 = tid; i0 < n_local; i0 += SS_THREADS * SS_ILP) {
+        float raw[SS_ILP];
+#pragma unroll
+        for (int k = 0; k < SS_ILP; k++) {
+            int i = i0 + k * SS_THREADS;
+            raw[k] = i < n_local ? x[i] : 0.0f;
         }
-        if (v > max_f)
-            max_f = v;
-        if (!(v > -ss_inf_f()))
-            continue;
-        n_fin++;
-        // the top candidate by (logit, lower id) when noise makes best another
-        if (gumbel && (top_token < 0 || v > top_logit)) {
-            top_logit = v;
-            top_token = vocab_offset + i;
-        }
-        double score = (double)v;
-        if (gumbel)
-            score = __dadd_rn(score, ss_gumbel(a.seed, a.row, a.sample, a.step,
-                                               (unsigned)(vocab_offset + i)));
-        // a thread sees its tokens in increasing order: strict > keeps the lower id
-        if (best_token < 0 || score > best_score) {
-            best_score = score;
-            best_logit = v;
-            best_token = vocab_offset + i;
+#pragma unroll
+        for (int k = 0; k < SS_ILP; k++) {
+            const int i = i0 + k * SS_THREADS;
+            if (i >= n_local)
+                break;
+            float v = ss_process(raw[k], i, &a, bitmap, pen, n_pen);
+            if (v != v || v == ss_inf_f()) {
+                bad = 1;
+                continue;
+            }
+            if (v > max_f)
+                max_f = v;
+            if (!(v > -ss_inf_f()))
+                continue;
+            n_fin++;
+            // the top candidate by (logit, lower id) when noise makes best another
+            if (gumbel && (top_token < 0 || v > top_logit)) {
+                top_logit = v;
+                top_token = vocab_offset + i;
+            }
+            double score = (double)v;
+            if (gumbel)
+                score = __dadd_rn(score, ss_gumbel(a.seed, a.row, a.sample, a.step,
+                                                   (unsigned)(vocab_offset + i)));
+            // a thread sees its tokens in increasing order: strict > keeps the lower id
+            if (best_token < 0 || score > best_score) {
+                best_score = score;
+                best_logit = v;
+                best_token = vocab_offset + i;
+            }
         }
     }
     bad = ss_sum_int(bad, &sh) > 0;
