@@ -4,10 +4,10 @@
 // Work item: a tile of up to 16 consecutive new tokens of one sequence
 // (the host lists the tiles: token start, rows, sequence) and W query heads
 // of one GQA group, one warp per head. The block walks the key positions
-// 0 .. last row's position in tiles of 16, which covers a cached prefix
-// and the new tokens alike; each key/value tile is gathered once through
-// the block table into shared memory, in 16-byte loads, and used by all W
-// heads. Per warp and key tile:
+// 0 .. last row's position in steps of PF_KT = 64 keys, which covers a
+// cached prefix and the new tokens alike; each key/value step is gathered
+// once through the block table into shared memory, in 16-byte loads, and
+// used by all W heads. Per warp and step (four 16-key WMMA tiles):
 //   S = Q K^T           (WMMA over head_dim / 16 steps, fp32)
 //   online softmax      (fp32, two lanes per row, causal mask by position)
 //   O = O * corr + P V  (WMMA, P rounded to fp16, O kept in fp32 in shared
@@ -18,14 +18,21 @@
 // head_dim 256) ran at ~2.5 TFLOP/s on an H200, 88% of a 2048-token
 // prefill step. Sharing a K/V tile across the group's heads cuts the
 // gather G times, vector loads cut it 8 times more, and shared memory
-// sized by the real head_dim lets more blocks reside.
+// sized by the real head_dim lets more blocks reside. 64 keys a step
+// rather than 16 rescale O and move it through fragments a quarter as
+// often, and sync the block a quarter as often.
 //
-// Shared memory: K and V tiles (2 * 16 * head_dim halves) plus, per warp,
-// its Q tile (16 * head_dim halves), O (16 * head_dim floats), S, P and
-// the softmax state: ~13.6 KB a warp at head_dim 128. W is the group size,
-// capped at 8 and by the device's per-block shared memory (V100: 96 KB).
+// Shared memory: K and V steps (2 * 64 * head_dim halves, 32 KB at
+// head_dim 128) plus, per warp, its Q tile (16 * head_dim halves), O
+// (16 * head_dim floats), S (16 x 64 floats), P and the softmax state:
+// ~18.2 KB a warp at head_dim 128. W is the group size, capped at 8 and by
+// the device's per-block shared memory (V100 96 KB: W = 3 at head_dim 128).
+// head_dim 256 needs 94 KB at W = 1: devices with less (sm_75's 64 KB)
+// get an error from the launch.
 // Bytes: each block reads its keys and values once (ctx * head_dim * 4);
 // FLOPs: 4 * 16 * ctx * head_dim per (tile, head).
+// Status: written without a GPU on 2026-12-01 (branch wip/prefill-kt64);
+// the 16-key version on main is the verified one.
 #include <cuda_fp16.h>
 #include <mma.h>
 
@@ -33,7 +40,8 @@
 
 using namespace nvcuda;
 
-#define PF_TILE 16
+#define PF_TILE 16 /* query rows per warp (one WMMA tile) */
+#define PF_KT 64   /* keys per step: four WMMA tiles */
 #define PF_MAX_HD 256
 #define PF_MAX_WARPS 8
 #define PF_NEG_INF __int_as_float(0xff800000)
@@ -46,14 +54,14 @@ __host__ __device__ static inline size_t pf_align(size_t n)
 // Byte offsets inside the dynamic shared memory for head_dim hd.
 __host__ __device__ static inline size_t pf_shared_bytes(int hd)
 {
-    return pf_align((size_t)2 * PF_TILE * hd * sizeof(__half)) + pf_align(PF_TILE * sizeof(int));
+    return pf_align((size_t)2 * PF_KT * hd * sizeof(__half)) + pf_align(PF_TILE * sizeof(int));
 }
 __host__ __device__ static inline size_t pf_warp_bytes(int hd)
 {
     return pf_align((size_t)PF_TILE * hd * sizeof(__half)) +  /* q */
            pf_align((size_t)PF_TILE * hd * sizeof(float)) +   /* o */
-           pf_align(PF_TILE * PF_TILE * sizeof(float)) +      /* s */
-           pf_align(PF_TILE * PF_TILE * sizeof(__half)) +     /* p */
+           pf_align(PF_TILE * PF_KT * sizeof(float)) +        /* s */
+           pf_align(PF_TILE * PF_KT * sizeof(__half)) +       /* p */
            pf_align(3 * PF_TILE * sizeof(float));             /* m, l, corr */
 }
 
@@ -75,14 +83,14 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
     const int *table = block_tables + (size_t)seq * max_blocks;
 
     __half *sk = (__half *)smem_raw;
-    __half *sv = sk + PF_TILE * hd;
-    int *spos = (int *)(smem_raw + pf_align((size_t)2 * PF_TILE * hd * sizeof(__half)));
+    __half *sv = sk + PF_KT * hd;
+    int *spos = (int *)(smem_raw + pf_align((size_t)2 * PF_KT * hd * sizeof(__half)));
     unsigned char *mine = smem_raw + pf_shared_bytes(hd) + (size_t)warp * pf_warp_bytes(hd);
     __half *sq = (__half *)mine;
     float *so = (float *)(mine + pf_align((size_t)PF_TILE * hd * sizeof(__half)));
     float *ss = (float *)((unsigned char *)so + pf_align((size_t)PF_TILE * hd * sizeof(float)));
-    __half *sp = (__half *)((unsigned char *)ss + pf_align(PF_TILE * PF_TILE * sizeof(float)));
-    float *sm_ = (float *)((unsigned char *)sp + pf_align(PF_TILE * PF_TILE * sizeof(__half)));
+    __half *sp = (__half *)((unsigned char *)ss + pf_align(PF_TILE * PF_KT * sizeof(float)));
+    float *sm_ = (float *)((unsigned char *)sp + pf_align(PF_TILE * PF_KT * sizeof(__half)));
     float *sl = sm_ + PF_TILE, *scorr = sl + PF_TILE;
 
     const int cpr = hd / 8; /* 16-byte chunks per row */
@@ -106,10 +114,10 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
     }
     const int last_pos = positions[t0 + rows - 1];
 
-    for (int j0 = 0; j0 <= last_pos; j0 += PF_TILE) {
+    for (int j0 = 0; j0 <= last_pos; j0 += PF_KT) {
         __syncthreads(); /* every warp is done with the previous K/V tile */
-        // Gather 16 keys and values through the block table, 16 bytes a load.
-        for (int c = threadIdx.x; c < PF_TILE * cpr; c += blockDim.x) {
+        // Gather PF_KT keys and values through the block table, 16 bytes a load.
+        for (int c = threadIdx.x; c < PF_KT * cpr; c += blockDim.x) {
             int r = c / cpr, d8 = c % cpr, j = j0 + r;
             uint4 kv = make_uint4(0u, 0u, 0u, 0u), vv = kv;
             if (j <= last_pos) {
@@ -125,39 +133,44 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
         __syncthreads();
         if (!active)
             continue;
+        // keys past the last row's position are zeros and masked: skip
+        // their WMMA tiles (the last step of a chunk is often partial)
+        const int kt = min(PF_KT, (last_pos - j0 + PF_TILE) / PF_TILE * PF_TILE);
 
-        // S = Q K^T: K stored [key][d] row-major is K^T in column-major.
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> s_frag;
-        wmma::fill_fragment(s_frag, 0.0f);
-        for (int d0 = 0; d0 < hd; d0 += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
-            wmma::load_matrix_sync(a, sq + d0, hd);
-            wmma::load_matrix_sync(b, sk + d0, hd);
-            wmma::mma_sync(s_frag, a, b, s_frag);
+        // S = Q K^T, one 16x16 tile of keys at a time: K stored [key][d]
+        // row-major is K^T in column-major.
+        for (int c0 = 0; c0 < kt; c0 += PF_TILE) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> s_frag;
+            wmma::fill_fragment(s_frag, 0.0f);
+            for (int d0 = 0; d0 < hd; d0 += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
+                wmma::load_matrix_sync(a, sq + d0, hd);
+                wmma::load_matrix_sync(b, sk + c0 * hd + d0, hd);
+                wmma::mma_sync(s_frag, a, b, s_frag);
+            }
+            wmma::store_matrix_sync(ss + c0, s_frag, PF_KT, wmma::mem_row_major);
         }
-        wmma::store_matrix_sync(ss, s_frag, PF_TILE, wmma::mem_row_major);
         __syncwarp();
 
-        // Online softmax, two lanes per row (8 columns each); masked
-        // entries get p = 0.
+        // Online softmax, two lanes per row (kt / 2 columns each); masked
+        // entries and the skipped tiles get p = 0.
         {
-            const int r = lane >> 1, c0 = (lane & 1) * 8, p_row = spos[r];
+            const int r = lane >> 1, half_cols = PF_KT / 2, c0 = (lane & 1) * half_cols;
+            const int p_row = spos[r];
             const float m_old = sm_[r];
             float m_new = m_old;
-#pragma unroll
-            for (int c = c0; c < c0 + 8; c++)
-                if (p_row >= 0 && j0 + c <= p_row)
-                    m_new = fmaxf(m_new, ss[r * PF_TILE + c] * scale);
+            for (int c = c0; c < c0 + half_cols; c++)
+                if (c < kt && p_row >= 0 && j0 + c <= p_row)
+                    m_new = fmaxf(m_new, ss[r * PF_KT + c] * scale);
             m_new = fmaxf(m_new, __shfl_xor_sync(0xffffffffu, m_new, 1));
             float sum = 0.0f;
-#pragma unroll
-            for (int c = c0; c < c0 + 8; c++) {
+            for (int c = c0; c < c0 + half_cols; c++) {
                 float p = 0.0f;
-                if (p_row >= 0 && j0 + c <= p_row)
-                    p = __expf(ss[r * PF_TILE + c] * scale - m_new);
+                if (c < kt && p_row >= 0 && j0 + c <= p_row)
+                    p = __expf(ss[r * PF_KT + c] * scale - m_new);
                 __half ph = __float2half(p);
-                sp[r * PF_TILE + c] = ph;
+                sp[r * PF_KT + c] = ph;
                 sum += __half2float(ph); // normalise by what P V actually sums
             }
             sum += __shfl_xor_sync(0xffffffffu, sum, 1);
@@ -174,15 +187,18 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
             so[i] *= scorr[i / hd];
         __syncwarp();
 
-        // O += P V, V stored [key][d] row-major.
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> pa;
-        wmma::load_matrix_sync(pa, sp, PF_TILE);
+        // O += P V over the kt keys, V stored [key][d] row-major: each
+        // 16-column slice of O loaded once per step, not once per 16 keys.
         for (int d0 = 0; d0 < hd; d0 += 16) {
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
             wmma::fragment<wmma::accumulator, 16, 16, 16, float> o_frag;
-            wmma::load_matrix_sync(b, sv + d0, hd);
             wmma::load_matrix_sync(o_frag, so + d0, hd, wmma::mem_row_major);
-            wmma::mma_sync(o_frag, pa, b, o_frag);
+            for (int c0 = 0; c0 < kt; c0 += PF_TILE) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> pa;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
+                wmma::load_matrix_sync(pa, sp + c0, PF_KT);
+                wmma::load_matrix_sync(b, sv + c0 * hd + d0, hd);
+                wmma::mma_sync(o_frag, pa, b, o_frag);
+            }
             wmma::store_matrix_sync(so + d0, o_frag, hd, wmma::mem_row_major);
         }
         __syncwarp();
@@ -209,7 +225,7 @@ static int heads_per_block(int G, int hd, size_t *smem)
     while (W > 1 && pf_shared_bytes(hd) + (size_t)W * pf_warp_bytes(hd) > (size_t)optin)
         W--;
     *smem = pf_shared_bytes(hd) + (size_t)W * pf_warp_bytes(hd);
-    return W;
+    return *smem <= (size_t)optin ? W : 0;
 }
 
 extern "C" cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q,
@@ -226,6 +242,8 @@ extern "C" cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q
         return cudaErrorInvalidValue;
     size_t smem = 0;
     int G = heads / kv_heads, W = heads_per_block(G, head_dim, &smem);
+    if (W == 0)
+        return cudaErrorInvalidConfiguration; /* head_dim too large for this device */
     cudaError_t e = cudaFuncSetAttribute(attention_prefill_kernel,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess)
