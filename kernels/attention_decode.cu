@@ -33,7 +33,6 @@
 #define DEC_WARPS 4
 #define DEC_MAX_PER_LANE 8 /* head_dim up to 256 */
 #define DEC_MAX_GROUP 8    /* query heads per kv head */
-#define VB_DECODE_MAX_SPLITS 64
 #define DEC_NEG_INF __int_as_float(0xff800000)
 #define DEC_UNROLL 4     /* positions a warp takes per step */
 #define DEC_MIN_SLICE 16 /* positions: 4 per warp; shorter slices cost more partials than they save */
@@ -205,29 +204,60 @@ DEC_INSTANTIATE_PL(6)
 DEC_INSTANTIATE_PL(7)
 DEC_INSTANTIATE_PL(8)
 
-// Grid (T, heads), head_dim threads: combines the splits' partials of one
-// (token, query head) by their log-sum-exp weights.
-__global__ void attention_decode_reduce(__half *out, const float *part, const int *token_list,
-                                        int heads, int head_dim, int splits)
+// Grid (T, heads), DEC_REDUCE_THREADS threads: combines the splits'
+// partials of one (token, query head) by their log-sum-exp weights. Only
+// the splits the token's context reached are read (the decode kernel's
+// slicing, recomputed), and their (max, sum) pairs are loaded by one warp
+// at once: a loop over all VB_DECODE_MAX_SPLITS slots, two dependent L2
+// reads each, was most of a batch-1 decode step's attention time.
+#define DEC_REDUCE_THREADS 128
+static_assert(VB_DECODE_MAX_SPLITS <= 64, "the reduce's warp takes two splits a lane");
+__global__ void __launch_bounds__(DEC_REDUCE_THREADS)
+attention_decode_reduce(__half *out, const float *part, const int *token_list,
+                        const int *positions, int heads, int head_dim, int splits)
 {
-    int i = blockIdx.x, h = blockIdx.y, e = threadIdx.x;
+    __shared__ float s_w[VB_DECODE_MAX_SPLITS];
+    __shared__ float s_inv;
+    int i = blockIdx.x, h = blockIdx.y, lane = threadIdx.x & 31;
     int t = token_list[i];
-    const float *p = part + ((size_t)i * heads + h) * splits * (head_dim + 2);
-    float m_all = DEC_NEG_INF;
-    for (int s = 0; s < splits; s++)
-        if (p[s * (head_dim + 2) + 1] > 0.0f)
-            m_all = fmaxf(m_all, p[s * (head_dim + 2)]);
-    float l_all = 0.0f, v = 0.0f;
-    for (int s = 0; s < splits; s++) {
-        const float *ps = p + s * (head_dim + 2);
-        if (ps[1] > 0.0f) {
-            float f = __expf(ps[0] - m_all);
-            l_all += ps[1] * f;
-            v += ps[2 + e] * f;
+    int pos = max(positions[t], 0);
+    int split_len = max((pos + splits) / splits, DEC_MIN_SLICE);
+    int n_used = min(splits, (pos + split_len) / split_len); /* ceil((pos + 1) / split_len) */
+    const size_t stride = (size_t)head_dim + 2;
+    const float *p = part + ((size_t)i * heads + h) * splits * stride;
+    if (threadIdx.x < 32) {
+        // lane takes splits lane and lane + 32 (VB_DECODE_MAX_SPLITS = 64);
+        // a split with no mass (l = 0: empty slice, padding row) weighs 0
+        float m0 = DEC_NEG_INF, l0 = 0.0f, m1 = DEC_NEG_INF, l1 = 0.0f;
+        if (lane < n_used) {
+            l0 = p[lane * stride + 1];
+            m0 = l0 > 0.0f ? p[lane * stride] : DEC_NEG_INF;
         }
+        if (lane + 32 < n_used) {
+            l1 = p[(lane + 32) * stride + 1];
+            m1 = l1 > 0.0f ? p[(lane + 32) * stride] : DEC_NEG_INF;
+        }
+        float mx = fmaxf(m0, m1);
+        for (int off = 16; off > 0; off >>= 1)
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        float w0 = l0 > 0.0f ? __expf(m0 - mx) : 0.0f;
+        float w1 = l1 > 0.0f ? __expf(m1 - mx) : 0.0f;
+        float ls = l0 * w0 + l1 * w1;
+        for (int off = 16; off > 0; off >>= 1)
+            ls += __shfl_xor_sync(0xffffffffu, ls, off);
+        s_w[lane] = w0;
+        s_w[lane + 32] = w1;
+        if (lane == 0)
+            s_inv = ls > 0.0f ? 1.0f / ls : 0.0f; /* 0 only for a padding row: zeros */
     }
-    // l_all is 0 only for a padding row, which gets zeros
-    out[((size_t)t * heads + h) * head_dim + e] = __float2half(l_all > 0.0f ? v / l_all : 0.0f);
+    __syncthreads();
+    for (int e = threadIdx.x; e < head_dim; e += blockDim.x) {
+        float v = 0.0f;
+#pragma unroll 8
+        for (int s = 0; s < n_used; s++)
+            v += p[s * stride + 2 + e] * s_w[s];
+        out[((size_t)t * heads + h) * head_dim + e] = __float2half(v * s_inv);
+    }
 }
 
 #ifndef __CUDACC_RTC__
@@ -293,8 +323,9 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
 #undef DEC_LAUNCH_PL
 #undef DEC_LAUNCH
     if (splits > 1)
-        attention_decode_reduce<<<dim3((unsigned)T, (unsigned)heads), head_dim, 0, stream>>>(
-            (__half *)out, d_workspace, d_token_list, heads, head_dim, splits);
+        attention_decode_reduce<<<dim3((unsigned)T, (unsigned)heads), DEC_REDUCE_THREADS, 0,
+                                  stream>>>((__half *)out, d_workspace, d_token_list,
+                                            d_positions, heads, head_dim, splits);
     return cudaGetLastError();
 }
 #endif

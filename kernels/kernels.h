@@ -161,9 +161,17 @@ cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q, const uin
  * layout), from logits [*, n_local] fp32 of the vocabulary slice starting at
  * vocab_offset. n_cand at most VB_SAMPLE_MAX_CAND (else
  * cudaErrorInvalidValue, nothing launched). */
-cudaError_t vb_sampler_summarize(void *d_out, const float *logits, const vb_sample_row_args *d_args,
-                                 const vb_penalty_entry *d_pen, int n_rows, int vocab_offset,
-                                 int n_local, int n_cand, cudaStream_t stream);
+/* Pass 1 of each row (bad, max, count, best) is split over `chunks`
+ * blocks (from vb_sampler_pass1_chunks: a step with few rows spreads over
+ * the GPU; 1 = the row's own block), their states in d_pass1 of
+ * vb_sampler_pass1_bytes (unused, may be NULL, when chunks is 1). The
+ * summaries are the same bytes either way. */
+int vb_sampler_pass1_chunks(int n_rows, int n_local, int n_sm);
+size_t vb_sampler_pass1_bytes(int n_rows, int chunks);
+cudaError_t vb_sampler_summarize(void *d_out, void *d_pass1, int chunks, const float *logits,
+                                 const vb_sample_row_args *d_args, const vb_penalty_entry *d_pen,
+                                 int n_rows, int vocab_offset, int n_local, int n_cand,
+                                 cudaStream_t stream);
 /* Bytes of one row of that output (sampler_summary_bytes of the host). */
 size_t vb_sampler_summary_bytes(int n_cand);
 

@@ -46,6 +46,9 @@
 #define SS_THREADS 512
 #define SS_WARPS (SS_THREADS / 32)
 #define SS_ILP 8 // pass 1: logits loaded ahead per thread
+#define SS_P1_THREADS 256 // pass 1 split over blocks (sampler_pass1_kernel)
+#define SS_P1_MIN_CHUNK 2048 // tokens: smaller chunks cost more blocks than they save
+#define SS_P1_MAX_CHUNKS 64
 #define SS_BITMAP_MAX_WORDS 8192 // shards up to 262144 tokens get the bitmap
 
 // Host layout of sampler_summary (src/engine/sampler.h), 56 bytes; the
@@ -295,10 +298,154 @@ __device__ int ss_scan_flag(bool flag, int *total, ss_shared *sh)
     return pos;
 }
 
+// Pass 1's state: what a thread, a block, or a chunk of a row has seen.
+struct ss_pass1 {
+    double best_score;
+    float max_f, best_logit, top_logit;
+    int bad, n_fin, best_token, top_token;
+};
+
+__device__ __forceinline__ void ss_pass1_init(ss_pass1 *s)
+{
+    s->best_score = -ss_inf_d();
+    s->max_f = s->best_logit = s->top_logit = -ss_inf_f();
+    s->bad = s->n_fin = 0;
+    s->best_token = s->top_token = -1;
+}
+
+// Pass 1 over local tokens [lo, hi), this thread's share. SS_ILP loads in
+// flight per thread: a block waits on memory latency with one load each
+// (~0.18 ms a 152k-token row on an H200 with one block a row). A thread
+// still sees its tokens in increasing order.
+__device__ __forceinline__ void ss_pass1_scan(ss_pass1 *s, const float *x, int lo, int hi,
+                                              const vb_sample_row_args *a, const unsigned *bitmap,
+                                              const vb_penalty_entry *pen, int n_pen,
+                                              int vocab_offset)
+{
+    const bool gumbel = (a->flags & VB_SAMPLE_GUMBEL) != 0;
+    for (int i0 = lo + (int)threadIdx.x; i0 < hi; i0 += (int)blockDim.x * SS_ILP) {
+        float raw[SS_ILP];
+#pragma unroll
+        for (int k = 0; k < SS_ILP; k++) {
+            int i = i0 + k * (int)blockDim.x;
+            raw[k] = i < hi ? x[i] : 0.0f;
+        }
+#pragma unroll
+        for (int k = 0; k < SS_ILP; k++) {
+            const int i = i0 + k * (int)blockDim.x;
+            if (i >= hi)
+                break;
+            float v = ss_process(raw[k], i, a, bitmap, pen, n_pen);
+            if (v != v || v == ss_inf_f()) {
+                s->bad = 1;
+                continue;
+            }
+            if (v > s->max_f)
+                s->max_f = v;
+            if (!(v > -ss_inf_f()))
+                continue;
+            s->n_fin++;
+            // the top candidate by (logit, lower id) when noise makes best another
+            if (gumbel && (s->top_token < 0 || v > s->top_logit)) {
+                s->top_logit = v;
+                s->top_token = vocab_offset + i;
+            }
+            double score = (double)v;
+            if (gumbel)
+                score = __dadd_rn(score, ss_gumbel(a->seed, a->row, a->sample, a->step,
+                                                   (unsigned)(vocab_offset + i)));
+            // a thread sees its tokens in increasing order: strict > keeps the lower id
+            if (s->best_token < 0 || score > s->best_score) {
+                s->best_score = score;
+                s->best_logit = v;
+                s->best_token = vocab_offset + i;
+            }
+        }
+    }
+}
+
+// Another chunk's state folded into this thread's: the same rules as the
+// block reduction (best and top by value, ties to the lower id).
+__device__ __forceinline__ void ss_pass1_merge(ss_pass1 *s, const ss_pass1 *o)
+{
+    s->bad |= o->bad;
+    s->n_fin += o->n_fin;
+    s->max_f = fmaxf(s->max_f, o->max_f);
+    if (ss_best_better(o->best_score, o->best_token, s->best_score, s->best_token)) {
+        s->best_score = o->best_score;
+        s->best_logit = o->best_logit;
+        s->best_token = o->best_token;
+    }
+    if (ss_best_better((double)o->top_logit, o->top_token, (double)s->top_logit, s->top_token)) {
+        s->top_logit = o->top_logit;
+        s->top_token = o->top_token;
+    }
+}
+
+// The block's pass-1 state, in every thread (every thread must call it).
+__device__ void ss_pass1_reduce(ss_pass1 *s, bool gumbel, ss_shared *sh)
+{
+    s->bad = ss_sum_int(s->bad, sh) > 0;
+    s->n_fin = ss_sum_int(s->n_fin, sh);
+    s->max_f = ss_max_float(s->max_f, sh);
+    ss_best(&s->best_score, &s->best_logit, &s->best_token, sh);
+    if (gumbel) { /* uniform in the block: every thread calls or none */
+        double top_score = (double)s->top_logit; /* exact: orders like the float */
+        ss_best(&top_score, &s->top_logit, &s->top_token, sh);
+    } else {
+        s->top_logit = s->best_logit;
+        s->top_token = s->best_token;
+    }
+}
+
+// The penalised tokens' bitmap in shared memory (one bit a token of the
+// shard), or NULL where the row has no penalties or the shard is too large.
+__device__ const unsigned *ss_build_bitmap(unsigned *bitmap_smem, const vb_penalty_entry *pen,
+                                           int n_pen, int n_local, int use_bitmap)
+{
+    if (!(n_pen > 0 && use_bitmap))
+        return NULL;
+    int words = (n_local + 31) >> 5;
+    for (int w = threadIdx.x; w < words; w += blockDim.x)
+        bitmap_smem[w] = 0u;
+    __syncthreads();
+    for (int e = threadIdx.x; e < n_pen; e += blockDim.x)
+        atomicOr(&bitmap_smem[pen[e].token >> 5], 1u << (pen[e].token & 31));
+    __syncthreads();
+    return bitmap_smem;
+}
+
+// Pass 1 split over the GPU: grid (rows, chunks), each block one chunk of
+// one row, its state to part[row * chunks + chunk]. With one block a row
+// a step with few rows used a few SMs of the GPU for the whole pass
+// (Gumbel rows: a Philox and two double logs a token on one SM).
+__global__ void __launch_bounds__(SS_P1_THREADS)
+sampler_pass1_kernel(ss_pass1 *part, const float *logits, const vb_sample_row_args *args,
+                     const vb_penalty_entry *pen_all, int vocab_offset, int n_local,
+                     int use_bitmap)
+{
+    __shared__ ss_shared sh;
+    extern __shared__ unsigned bitmap_smem[];
+    const vb_sample_row_args a = args[blockIdx.x];
+    const float *x = logits + (size_t)a.logit_row * (size_t)n_local;
+    const vb_penalty_entry *pen = pen_all + a.pen_start;
+    const unsigned *bitmap = ss_build_bitmap(bitmap_smem, pen, a.pen_count, n_local, use_bitmap);
+    const int chunks = gridDim.y, len = (n_local + chunks - 1) / chunks;
+    const int lo = blockIdx.y * len, hi = min(lo + len, n_local);
+    ss_pass1 s;
+    ss_pass1_init(&s);
+    ss_pass1_scan(&s, x, lo, hi, &a, bitmap, pen, a.pen_count, vocab_offset);
+    ss_pass1_reduce(&s, (a.flags & VB_SAMPLE_GUMBEL) != 0, &sh);
+    if (threadIdx.x == 0)
+        part[(size_t)blockIdx.x * chunks + blockIdx.y] = s;
+}
+
+// part: pass 1's chunk states from sampler_pass1_kernel (chunks of them a
+// row), or NULL: the block does pass 1 itself.
 __global__ void __launch_bounds__(SS_THREADS)
 sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args *args,
-                       const vb_penalty_entry *pen_all, int vocab_offset, int n_local, int n_cand,
-                       int use_bitmap)
+                       const vb_penalty_entry *pen_all, const ss_pass1 *part, int chunks,
+                       int vocab_offset, int n_local, int n_cand, int use_bitmap)
 {
     __shared__ ss_shared sh;
     extern __shared__ unsigned bitmap_smem[];
@@ -306,79 +453,23 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
     const float *x = logits + (size_t)a.logit_row * (size_t)n_local;
     const vb_penalty_entry *pen = pen_all + a.pen_start;
     const int n_pen = a.pen_count;
-    const unsigned *bitmap = NULL;
     const int tid = threadIdx.x;
-
-    if (n_pen > 0 && use_bitmap) {
-        int words = (n_local + 31) >> 5;
-        for (int w = tid; w < words; w += SS_THREADS)
-            bitmap_smem[w] = 0u;
-        __syncthreads();
-        for (int e = tid; e < n_pen; e += SS_THREADS)
-            atomicOr(&bitmap_smem[pen[e].token >> 5], 1u << (pen[e].token & 31));
-        __syncthreads();
-        bitmap = bitmap_smem;
-    }
+    const unsigned *bitmap = ss_build_bitmap(bitmap_smem, pen, n_pen, n_local, use_bitmap);
 
     // 1. bad, max, finite count, best
-    const bool gumbel = (a.flags & VB_SAMPLE_GUMBEL) != 0;
-    int bad = 0, n_fin = 0, best_token = -1, top_token = -1;
-    float max_f = -ss_inf_f(), best_logit = -ss_inf_f(), top_logit = -ss_inf_f();
-    double best_score = -ss_inf_d();
-    // SS_ILP loads in flight per thread: one block per row has 16 warps on
-    // one SM, and with one load each the pass waited on memory latency
-    // (~0.18 ms a 152k-token row on an H200, most of a batch-1 decode
-    // step's sampling). A thread still sees its tokens in increasing order.
-    for (int i0 = tid; i0 < n_local; i0 += SS_THREADS * SS_ILP) {
-        float raw[SS_ILP];
-#pragma unroll
-        for (int k = 0; k < SS_ILP; k++) {
-            int i = i0 + k * SS_THREADS;
-            raw[k] = i < n_local ? x[i] : 0.0f;
-        }
-#pragma unroll
-        for (int k = 0; k < SS_ILP; k++) {
-            const int i = i0 + k * SS_THREADS;
-            if (i >= n_local)
-                break;
-            float v = ss_process(raw[k], i, &a, bitmap, pen, n_pen);
-            if (v != v || v == ss_inf_f()) {
-                bad = 1;
-                continue;
-            }
-            if (v > max_f)
-                max_f = v;
-            if (!(v > -ss_inf_f()))
-                continue;
-            n_fin++;
-            // the top candidate by (logit, lower id) when noise makes best another
-            if (gumbel && (top_token < 0 || v > top_logit)) {
-                top_logit = v;
-                top_token = vocab_offset + i;
-            }
-            double score = (double)v;
-            if (gumbel)
-                score = __dadd_rn(score, ss_gumbel(a.seed, a.row, a.sample, a.step,
-                                                   (unsigned)(vocab_offset + i)));
-            // a thread sees its tokens in increasing order: strict > keeps the lower id
-            if (best_token < 0 || score > best_score) {
-                best_score = score;
-                best_logit = v;
-                best_token = vocab_offset + i;
-            }
-        }
-    }
-    bad = ss_sum_int(bad, &sh) > 0;
-    n_fin = ss_sum_int(n_fin, &sh);
-    max_f = ss_max_float(max_f, &sh);
-    ss_best(&best_score, &best_logit, &best_token, &sh);
-    if (gumbel) { /* uniform in the block: every thread calls or none */
-        double top_score = (double)top_logit; /* exact: orders like the float */
-        ss_best(&top_score, &top_logit, &top_token, &sh);
+    ss_pass1 s1;
+    ss_pass1_init(&s1);
+    if (part) {
+        for (int c = tid; c < chunks; c += SS_THREADS)
+            ss_pass1_merge(&s1, &part[(size_t)blockIdx.x * chunks + c]);
     } else {
-        top_logit = best_logit;
-        top_token = best_token;
+        ss_pass1_scan(&s1, x, 0, n_local, &a, bitmap, pen, n_pen, vocab_offset);
     }
+    ss_pass1_reduce(&s1, (a.flags & VB_SAMPLE_GUMBEL) != 0, &sh);
+    const int bad = s1.bad, n_fin = s1.n_fin, best_token = s1.best_token;
+    const int top_token = s1.top_token;
+    const float max_f = s1.max_f, best_logit = s1.best_logit, top_logit = s1.top_logit;
+    const double best_score = s1.best_score;
     const double max_d = (double)max_f;
 
     // 2. log-sum-exp piece
@@ -560,21 +651,48 @@ extern "C" size_t vb_sampler_summary_bytes(int n_cand)
     return sizeof(ss_summary) + (size_t)n_cand * sizeof(ss_cand);
 }
 
-extern "C" cudaError_t vb_sampler_summarize(void *d_out, const float *logits,
+extern "C" int vb_sampler_pass1_chunks(int n_rows, int n_local, int n_sm)
+{
+    if (n_rows <= 0)
+        return 1;
+    int c = 2 * n_sm / n_rows, by_len = n_local / SS_P1_MIN_CHUNK;
+    c = c < by_len ? c : by_len;
+    c = c < SS_P1_MAX_CHUNKS ? c : SS_P1_MAX_CHUNKS;
+    return c < 2 ? 1 : c;
+}
+
+extern "C" size_t vb_sampler_pass1_bytes(int n_rows, int chunks)
+{
+    return chunks > 1 ? (size_t)n_rows * (size_t)chunks * sizeof(ss_pass1) : 0;
+}
+
+extern "C" cudaError_t vb_sampler_summarize(void *d_out, void *d_pass1, int chunks,
+                                            const float *logits,
                                             const vb_sample_row_args *d_args,
                                             const vb_penalty_entry *d_pen, int n_rows,
                                             int vocab_offset, int n_local, int n_cand,
                                             cudaStream_t stream)
 {
-    if (n_cand < 0 || n_cand > VB_SAMPLE_MAX_CAND || n_local < 0)
+    if (n_cand < 0 || n_cand > VB_SAMPLE_MAX_CAND || n_local < 0 || chunks < 1 ||
+        chunks > SS_P1_MAX_CHUNKS || (chunks > 1 && !d_pass1))
         return cudaErrorInvalidValue;
     if (n_rows == 0)
         return cudaSuccess;
     int words = (n_local + 31) / 32;
     int use_bitmap = words <= SS_BITMAP_MAX_WORDS;
     size_t smem = use_bitmap ? (size_t)words * sizeof(unsigned) : 0;
+    ss_pass1 *part = chunks > 1 ? (ss_pass1 *)d_pass1 : NULL;
+    if (part) {
+        sampler_pass1_kernel<<<dim3((unsigned)n_rows, (unsigned)chunks), SS_P1_THREADS, smem,
+                               stream>>>(part, logits, d_args, d_pen, vocab_offset, n_local,
+                                         use_bitmap);
+        cudaError_t err = cudaGetLastError();
+        if (err != cudaSuccess)
+            return err;
+    }
     sampler_summary_kernel<<<n_rows, SS_THREADS, smem, stream>>>(
-        (char *)d_out, logits, d_args, d_pen, vocab_offset, n_local, n_cand, use_bitmap);
+        (char *)d_out, logits, d_args, d_pen, part, chunks, vocab_offset, n_local, n_cand,
+        use_bitmap);
     return cudaGetLastError();
 }
 #endif

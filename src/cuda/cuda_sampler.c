@@ -36,6 +36,9 @@ struct cuda_sampler {
     size_t cap_pen;
     void *h_out, *d_out;
     size_t cap_out;                      /* bytes */
+    void *d_pass1;                       /* pass 1's chunk states (kernels.h) */
+    size_t cap_pass1;                    /* bytes */
+    int n_sm;                            /* multiprocessors: how far pass 1 is split */
     /* host scratch for the penalty lists, one slot per token of the shard */
     int n_local;
     int32_t *counts;
@@ -55,6 +58,9 @@ cuda_sampler *cuda_sampler_create(cudaStream_t stream)
 {
     cuda_sampler *s = host_or_die(calloc(1, sizeof *s));
     s->stream = stream;
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&s->n_sm, cudaDevAttrMultiProcessorCount, dev));
     if (vb_sampler_summary_bytes(0) != sizeof(sampler_summary) ||
         vb_sampler_summary_bytes(1) != sizeof(sampler_summary) + sizeof(sample_candidate))
         vb_cuda_fail("CUDA", "vb_sampler_summary_bytes", "kernel and host sampler_summary differ",
@@ -79,6 +85,8 @@ void cuda_sampler_destroy(cuda_sampler *s)
         CUDA_CHECK(cudaFree(s->d_pen));
     if (s->d_out)
         CUDA_CHECK(cudaFree(s->d_out));
+    if (s->d_pass1)
+        CUDA_CHECK(cudaFree(s->d_pass1));
     free(s->counts);
     free(s->marks);
     free(s->touched);
@@ -104,6 +112,20 @@ static void grow_pair(void **h, void **d, size_t *cap, size_t need, size_t elem)
     CUDA_CHECK(cudaMallocHost(h, n * elem));
     CUDA_CHECK(cudaMalloc(d, n * elem));
     *cap = n;
+}
+
+/* How many blocks pass 1 of a row is split over: the kernel's choice for
+ * this GPU, or VB_SAMPLER_PASS1_CHUNKS (a diagnostic, and how the tests
+ * run both paths; read each step, 1 to 64). */
+static int pass1_chunks(const cuda_sampler *s, int n_rows, int n_local)
+{
+    const char *env = getenv("VB_SAMPLER_PASS1_CHUNKS");
+    if (env && *env) {
+        int c = atoi(env);
+        if (c >= 1 && c <= 64)
+            return c;
+    }
+    return vb_sampler_pass1_chunks(n_rows, n_local, s->n_sm);
 }
 
 static int cmp_int32(const void *a, const void *b)
@@ -243,8 +265,16 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
     if (n_pen)
         CUDA_CHECK(cudaMemcpyAsync(s->d_pen, s->h_pen, n_pen * sizeof *s->h_pen,
                                    cudaMemcpyHostToDevice, s->stream));
-    CUDA_CHECK(vb_sampler_summarize(s->d_out, d_logits, s->d_args, s->d_pen, n, vocab_offset,
-                                    n_local, n_cand, s->stream));
+    int chunks = pass1_chunks(s, n, n_local);
+    size_t pass1_bytes = vb_sampler_pass1_bytes(n, chunks);
+    if (pass1_bytes > s->cap_pass1) { /* between steps: the stream is idle */
+        if (s->d_pass1)
+            CUDA_CHECK(cudaFree(s->d_pass1));
+        CUDA_CHECK(cudaMalloc(&s->d_pass1, pass1_bytes));
+        s->cap_pass1 = pass1_bytes;
+    }
+    CUDA_CHECK(vb_sampler_summarize(s->d_out, s->d_pass1, chunks, d_logits, s->d_args, s->d_pen,
+                                    n, vocab_offset, n_local, n_cand, s->stream));
     CUDA_CHECK(cudaMemcpyAsync(s->h_out, s->d_out, bytes, cudaMemcpyDeviceToHost, s->stream));
     CUDA_CHECK(cudaStreamSynchronize(s->stream));
     memcpy(summaries, s->h_out, bytes);

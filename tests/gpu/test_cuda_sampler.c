@@ -308,14 +308,26 @@ static void test_summaries_match_host(void)
         {"penalties v151936 tp2 r0", 151936, 2, 0, 15, TIES_NONE, pen, N(pen), true},
     };
     const char *only = getenv("VB_SAMPLER_CASE"); /* a substring: rerun matching cases only */
-    for (int i = 0; i < N(cases); i++) {
-        if (only && !strstr(cases[i].name, only))
-            continue;
-        int before = test_checks_failed_in_current;
-        run_case(&cases[i]);
-        fprintf(stderr, "  %-36s %s\n", cases[i].name,
-                test_checks_failed_in_current == before ? "ok" : "DIFFERS");
+    /* pass 1 as the GPU's size picks it (split over blocks for these row
+     * counts), in the row's own block, and over 7 blocks (a ragged last
+     * chunk, split for any row count) */
+    const char *chunks[] = {NULL, "1", "7"};
+    for (int k = 0; k < 3; k++) {
+        if (chunks[k])
+            setenv("VB_SAMPLER_PASS1_CHUNKS", chunks[k], 1);
+        else
+            unsetenv("VB_SAMPLER_PASS1_CHUNKS");
+        for (int i = 0; i < N(cases); i++) {
+            if (only && !strstr(cases[i].name, only))
+                continue;
+            int before = test_checks_failed_in_current;
+            run_case(&cases[i]);
+            fprintf(stderr, "  %-36s pass 1 chunks %-7s %s\n", cases[i].name,
+                    chunks[k] ? chunks[k] : "(auto)",
+                    test_checks_failed_in_current == before ? "ok" : "DIFFERS");
+        }
     }
+    unsetenv("VB_SAMPLER_PASS1_CHUNKS");
 #undef N
 }
 
