@@ -10,48 +10,75 @@
 // context once and uses it for all G query heads, and a decode step with
 // few sequences is split over the context so every SM has work.
 //
-// Grid (T, kv_heads, splits), 4 warps. Warp w takes positions
-// start + w, start + w + 4, ... of the block's slice; lanes split head_dim
-// (up to 8 elements each), keep G running (max, sum, acc) online softmaxes
-// in fp32; the 4 warps merge through shared memory. With one split the
-// block writes the normalised fp16 output; with more it writes fp32
-// partials (max, sum, unnormalised acc) that attention_decode_reduce
-// combines. The split count depends only on T, the kv heads and the
-// block-table width (not on this step's context lengths), so a CUDA graph
-// recorded for a decode bucket stays valid; each block cuts its slice from
-// its token's own context length (ctx / splits, at least DEC_MIN_SLICE
+// Grid (T, kv_heads, splits), 4 warps. A K or V row is read by LPR lanes
+// (8 head_dim elements each, one 16-byte load; LPR = 8, 16 or 32 for
+// head_dim up to 64, 128, 256), so a warp covers RPW = 32 / LPR positions
+// per load and DEC_STEP = 8 positions per step (the step's loads issued
+// together). Each lane keeps G running (max, sum, acc) online softmaxes in
+// fp32 for its positions and 8 elements; a dot product is reduced over
+// its LPR lanes (log2 LPR shuffles for RPW positions at once). The RPW
+// position groups of a warp merge by shuffles, the 4 warps through shared
+// memory. With one split the block writes the normalised fp16 output;
+// with more it writes fp32 partials (max, sum, unnormalised acc) that
+// attention_decode_reduce combines. (The first form, lanes over head_dim
+// with 2-byte loads and a 5-level shuffle per position and head, ran at
+// ~270 GB/s of K/V on an H200 once a step had 64 sequences: 0.5 ms a
+// layer at 1024 positions.)
+//
+// The split count depends only on T, the kv heads and the block-table
+// width (not on this step's context lengths), so a CUDA graph recorded
+// for a decode bucket stays valid; each block cuts its slice from its
+// token's own context length (ctx / splits, at least DEC_MIN_SLICE
 // positions), so a short context is spread over several blocks instead of
-// landing whole in the first slice of the table width (which made a
-// 200-token decode step take 70 us a layer on an H200: one block walking
-// every position), and blocks past the context return at once.
+// landing whole in the first slice of the table width, and blocks past
+// the context return at once.
 // Bytes: K and V read once per kv head, 4 * ctx * head_dim per (token,
 // kv head); FLOPs 4 * ctx * head_dim * G.
 #include <cuda_fp16.h>
+#include <stdint.h>
 
 #include "kernels.h"
 
 #define DEC_WARPS 4
-#define DEC_MAX_PER_LANE 8 /* head_dim up to 256 */
 #define DEC_MAX_GROUP 8    /* query heads per kv head */
+#define DEC_MAX_HEAD_DIM 256 /* 32 lanes of 8 */
 #define DEC_NEG_INF __int_as_float(0xff800000)
-#define DEC_UNROLL 4     /* positions a warp takes per step */
-#define DEC_MIN_SLICE 16 /* positions: 4 per warp; shorter slices cost more partials than they save */
+#define DEC_STEP 8         /* positions a warp takes per step */
+#define DEC_MIN_SLICE (DEC_WARPS * DEC_STEP) /* one step of the block */
+#define DEC_BLOCKS_PER_SM 4 /* split until the grid has this many blocks an SM */
 
-// G query heads per kv head and PL head_dim elements per lane are template
-// parameters so the q and accumulator arrays stay in registers; one
-// instantiation per (G, PL) below.
-template <int G, int PL>
+// 8 fp16 from a 16-byte load to fp32
+__device__ __forceinline__ void dec_load8(float *f, const __half *p)
+{
+    uint4 u = *(const uint4 *)p;
+    const __half2 *h = (const __half2 *)&u;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        float2 v = __half22float2(h[k]);
+        f[2 * k] = v.x;
+        f[2 * k + 1] = v.y;
+    }
+}
+
+// G query heads per kv head and LPR lanes per row are template parameters
+// so the q and accumulator arrays stay in registers; one instantiation
+// per (G, LPR) below.
+template <int G, int LPR>
 __global__ void __launch_bounds__(32 * DEC_WARPS)
 attention_decode_kernel(__half *out, float *part, const __half *q, const __half *k_cache,
                         const __half *v_cache, const int *token_list, const int *positions,
                         const int *token_seq, const int *block_tables, int max_blocks,
                         int heads, int kv_heads, int head_dim, int block_size, float scale)
 {
+    constexpr int RPW = 32 / LPR;        /* positions per warp load */
+    constexpr int U = DEC_STEP / RPW;    /* loads per lane per step */
     __shared__ float s_m[DEC_WARPS][G], s_l[DEC_WARPS][G];
-    __shared__ float s_acc[DEC_WARPS][G][PL * 32];
+    __shared__ float s_acc[DEC_WARPS][G][LPR * 8];
     int i = blockIdx.x, t = token_list[i], g = blockIdx.y, split = blockIdx.z;
     int splits = gridDim.z;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int sub = lane / LPR, d0 = (lane % LPR) * 8; /* this lane's position group and elements */
+    bool has_d = d0 < head_dim;
     int pos = positions[t], seq = token_seq[t];
     int split_len = max((pos + splits) / splits, DEC_MIN_SLICE); /* ceil((pos + 1) / splits) */
     int first = split * split_len;
@@ -72,57 +99,64 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     }
     const int *table = block_tables + (size_t)seq * max_blocks;
 
-    float qr[G][PL], acc[G][PL], m[G], l[G];
+    float qr[G][8], acc[G][8], m[G], l[G];
 #pragma unroll
     for (int h = 0; h < G; h++) {
-        const __half *qp = q + (row0 + h) * head_dim;
+        if (has_d) {
+            dec_load8(qr[h], q + (row0 + h) * head_dim + d0);
 #pragma unroll
-        for (int e = 0; e < PL; e++) {
-            qr[h][e] = lane + 32 * e < head_dim ? __half2float(qp[lane + 32 * e]) * scale : 0.0f;
-            acc[h][e] = 0.0f;
+            for (int k = 0; k < 8; k++)
+                qr[h][k] *= scale;
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++)
+                qr[h][k] = 0.0f;
         }
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            acc[h][k] = 0.0f;
         m[h] = DEC_NEG_INF;
         l[h] = 0.0f;
     }
-    // DEC_UNROLL positions per step of a warp: their block-table entries
-    // and K/V rows are loaded together, the G x DEC_UNROLL dot products
-    // reduced with independent shuffles, and the softmax state updated
-    // once, so the loads' latency and the shuffle chains overlap instead of
-    // one position waiting for the last (the loop was latency-bound: ~22 us
-    // a layer at batch 1, 200 positions, on an H200).
-    for (int j0 = first + warp; j0 < last; j0 += DEC_WARPS * DEC_UNROLL) {
-        float kr[DEC_UNROLL][PL], vr[DEC_UNROLL][PL];
+    // warp w takes steps of DEC_STEP consecutive positions, w, w + 4, ...;
+    // load u of lane group sub is position j0 + u * RPW + sub
+    for (int j0 = first + warp * DEC_STEP; j0 < last; j0 += DEC_WARPS * DEC_STEP) {
+        uint4 kraw[U], vraw[U]; /* 8 halves each, converted where used */
+        bool ok[U];
 #pragma unroll
-        for (int u = 0; u < DEC_UNROLL; u++) {
-            int j = j0 + u * DEC_WARPS;
-            bool ok = j < last;
-            size_t base = 0;
-            if (ok) {
+        for (int u = 0; u < U; u++) {
+            int j = j0 + u * RPW + sub;
+            ok[u] = j < last;
+            if (ok[u] && has_d) {
                 int blk = table[j / block_size];
-                base = (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim;
-            }
-#pragma unroll
-            for (int e = 0; e < PL; e++) {
-                bool in = ok && lane + 32 * e < head_dim;
-                kr[u][e] = in ? __half2float(k_cache[base + lane + 32 * e]) : 0.0f;
-                vr[u][e] = in ? __half2float(v_cache[base + lane + 32 * e]) : 0.0f;
+                size_t base =
+                    (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim + d0;
+                kraw[u] = *(const uint4 *)(k_cache + base);
+                vraw[u] = *(const uint4 *)(v_cache + base);
+            } else {
+                kraw[u] = vraw[u] = make_uint4(0u, 0u, 0u, 0u); /* zero halves */
             }
         }
-        float dot[DEC_UNROLL][G];
+        float dot[U][G];
 #pragma unroll
-        for (int u = 0; u < DEC_UNROLL; u++)
+        for (int u = 0; u < U; u++)
 #pragma unroll
             for (int h = 0; h < G; h++) {
+                const __half2 *kh = (const __half2 *)&kraw[u];
                 float d = 0.0f;
 #pragma unroll
-                for (int e = 0; e < PL; e++)
-                    d += qr[h][e] * kr[u][e];
+                for (int k = 0; k < 4; k++) {
+                    float2 kf = __half22float2(kh[k]);
+                    d = fmaf(qr[h][2 * k], kf.x, d);
+                    d = fmaf(qr[h][2 * k + 1], kf.y, d);
+                }
                 dot[u][h] = d;
             }
+        // sum over the LPR lanes of a row (xor offsets below LPR stay in the group)
 #pragma unroll
-        for (int off = 16; off > 0; off >>= 1)
+        for (int off = LPR / 2; off > 0; off >>= 1)
 #pragma unroll
-            for (int u = 0; u < DEC_UNROLL; u++)
+            for (int u = 0; u < U; u++)
 #pragma unroll
                 for (int h = 0; h < G; h++)
                     dot[u][h] += __shfl_xor_sync(0xffffffffu, dot[u][h], off);
@@ -130,38 +164,65 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
         for (int h = 0; h < G; h++) {
             float m_new = m[h];
 #pragma unroll
-            for (int u = 0; u < DEC_UNROLL; u++)
-                if (j0 + u * DEC_WARPS < last)
+            for (int u = 0; u < U; u++)
+                if (ok[u])
                     m_new = fmaxf(m_new, dot[u][h]);
-            float corr = __expf(m[h] - m_new); /* m = -inf before the first: 0 */
-            float p[DEC_UNROLL], psum = 0.0f;
+            // m_new = -inf only when this group has no position yet: nothing changes
+            float corr = m_new == DEC_NEG_INF ? 1.0f : __expf(m[h] - m_new);
+            float p[U], psum = 0.0f;
 #pragma unroll
-            for (int u = 0; u < DEC_UNROLL; u++) {
-                p[u] = j0 + u * DEC_WARPS < last ? __expf(dot[u][h] - m_new) : 0.0f;
+            for (int u = 0; u < U; u++) {
+                p[u] = ok[u] ? __expf(dot[u][h] - m_new) : 0.0f;
                 psum += p[u];
             }
             l[h] = l[h] * corr + psum;
 #pragma unroll
-            for (int e = 0; e < PL; e++) {
-                float a = acc[h][e] * corr;
+            for (int k = 0; k < 8; k++)
+                acc[h][k] *= corr;
 #pragma unroll
-                for (int u = 0; u < DEC_UNROLL; u++)
-                    a = fmaf(p[u], vr[u][e], a);
-                acc[h][e] = a;
+            for (int u = 0; u < U; u++) {
+                const __half2 *vh = (const __half2 *)&vraw[u];
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    float2 vf = __half22float2(vh[k]);
+                    acc[h][2 * k] = fmaf(p[u], vf.x, acc[h][2 * k]);
+                    acc[h][2 * k + 1] = fmaf(p[u], vf.y, acc[h][2 * k + 1]);
+                }
             }
             m[h] = m_new;
         }
     }
+    // the RPW position groups of the warp merge (xor offsets LPR, 2 LPR, ...
+    // pair lanes holding the same elements)
 #pragma unroll
-    for (int h = 0; h < G; h++) {
-        if (lane == 0) {
-            s_m[warp][h] = m[h];
-            s_l[warp][h] = l[h];
+    for (int off = LPR; off < 32; off <<= 1)
+#pragma unroll
+        for (int h = 0; h < G; h++) {
+            float m_o = __shfl_xor_sync(0xffffffffu, m[h], off);
+            float l_o = __shfl_xor_sync(0xffffffffu, l[h], off);
+            float m_n = fmaxf(m[h], m_o);
+            float f = l[h] > 0.0f ? __expf(m[h] - m_n) : 0.0f;
+            float f_o = l_o > 0.0f ? __expf(m_o - m_n) : 0.0f;
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                float a_o = __shfl_xor_sync(0xffffffffu, acc[h][k], off);
+                acc[h][k] = acc[h][k] * f + a_o * f_o;
+            }
+            l[h] = l[h] * f + l_o * f_o;
+            m[h] = m_n;
         }
+    if (sub == 0) {
 #pragma unroll
-        for (int e = 0; e < PL; e++)
-            if (lane + 32 * e < head_dim)
-                s_acc[warp][h][lane + 32 * e] = acc[h][e];
+        for (int h = 0; h < G; h++) {
+            if (lane == 0) {
+                s_m[warp][h] = m[h];
+                s_l[warp][h] = l[h];
+            }
+            if (has_d)
+#pragma unroll
+                for (int k = 0; k < 8; k++)
+                    s_acc[warp][h][d0 + k] = acc[h][k];
+        }
     }
     __syncthreads();
     // All 128 threads merge: thread x takes (head, element) pairs x, x+128, ...
@@ -194,7 +255,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     template __global__ void attention_decode_kernel<G, PL>(                                  \
         __half *, float *, const __half *, const __half *, const __half *, const int *,       \
         const int *, const int *, const int *, int, int, int, int, int, float);
-#define DEC_INSTANTIATE_PL(G) DEC_INSTANTIATE(G, 2) DEC_INSTANTIATE(G, 4) DEC_INSTANTIATE(G, 8)
+#define DEC_INSTANTIATE_PL(G) DEC_INSTANTIATE(G, 8) DEC_INSTANTIATE(G, 16) DEC_INSTANTIATE(G, 32)
 DEC_INSTANTIATE_PL(1)
 DEC_INSTANTIATE_PL(2)
 DEC_INSTANTIATE_PL(3)
@@ -264,10 +325,12 @@ attention_decode_reduce(__half *out, const float *part, const int *token_list,
 extern "C" int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int n_sm)
 {
     int base = T * kv_heads;
-    if (base <= 0 || base >= n_sm)
+    if (base <= 0 || base >= DEC_BLOCKS_PER_SM * n_sm)
         return 1;
-    int want = (2 * n_sm + base - 1) / base;
-    /* slices of >= 32 positions of the table width (a short table gave one
+    /* enough blocks to keep every SM's loads in flight: a 64-sequence step
+     * at one split had 2 blocks an SM and read K/V at ~270 GB/s */
+    int want = (DEC_BLOCKS_PER_SM * n_sm + base - 1) / base;
+    /* slices of >= 2 block steps of the table width (a short table gave one
      * split: at 256 positions, 4 blocks for the whole GPU, 70 us a layer) */
     int by_ctx = (max_ctx + 2 * DEC_MIN_SLICE - 1) / (2 * DEC_MIN_SLICE);
     int s = want < by_ctx ? want : by_ctx;
@@ -277,16 +340,17 @@ extern "C" int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int 
 
 extern "C" size_t vb_attention_decode_workspace_bytes(int n_sm)
 {
-    /* splits > 1 only when T * kv_heads < n_sm, and then
-     * T * kv_heads * splits < 3 * n_sm; times G query heads of
-     * (head_dim + 2) floats each */
-    return (size_t)3 * n_sm * DEC_MAX_GROUP * (32 * DEC_MAX_PER_LANE + 2) * sizeof(float);
+    /* splits > 1 only when T * kv_heads < DEC_BLOCKS_PER_SM * n_sm, and
+     * then T * kv_heads * splits < 2 * DEC_BLOCKS_PER_SM * n_sm; times G
+     * query heads of (head_dim + 2) floats each */
+    return (size_t)2 * DEC_BLOCKS_PER_SM * n_sm * DEC_MAX_GROUP * (DEC_MAX_HEAD_DIM + 2) *
+           sizeof(float);
 }
 
 extern "C" bool vb_attention_decode_supported(int heads, int kv_heads, int head_dim)
 {
     return kv_heads > 0 && heads % kv_heads == 0 && heads / kv_heads <= DEC_MAX_GROUP &&
-           head_dim % 2 == 0 && head_dim <= 32 * DEC_MAX_PER_LANE;
+           head_dim % 8 == 0 && head_dim <= DEC_MAX_HEAD_DIM; /* 16-byte loads of 8 */
 }
 
 extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace,
@@ -304,14 +368,14 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
         splits > VB_DECODE_MAX_SPLITS || (splits > 1 && !d_workspace))
         return cudaErrorInvalidValue;
     dim3 grid((unsigned)T, (unsigned)kv_heads, (unsigned)splits);
-    int G = heads / kv_heads, PL = head_dim <= 64 ? 2 : head_dim <= 128 ? 4 : 8;
+    int G = heads / kv_heads, PL = head_dim <= 64 ? 8 : head_dim <= 128 ? 16 : 32; /* lanes a row */
 #define DEC_LAUNCH(g, pl)                                                                     \
     if (G == g && PL == pl)                                                                   \
         attention_decode_kernel<g, pl><<<grid, 32 * DEC_WARPS, 0, stream>>>(                  \
             (__half *)out, d_workspace, (const __half *)q, (const __half *)k_cache,           \
             (const __half *)v_cache, d_token_list, d_positions, d_token_seq, d_block_tables,  \
             max_blocks, heads, kv_heads, head_dim, block_size, scale);
-#define DEC_LAUNCH_PL(g) DEC_LAUNCH(g, 2) DEC_LAUNCH(g, 4) DEC_LAUNCH(g, 8)
+#define DEC_LAUNCH_PL(g) DEC_LAUNCH(g, 8) DEC_LAUNCH(g, 16) DEC_LAUNCH(g, 32)
     DEC_LAUNCH_PL(1)
     DEC_LAUNCH_PL(2)
     DEC_LAUNCH_PL(3)

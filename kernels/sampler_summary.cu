@@ -49,6 +49,7 @@
 #define SS_P1_THREADS 256 // pass 1 split over blocks (sampler_pass1_kernel)
 #define SS_P1_MIN_CHUNK 2048 // tokens: smaller chunks cost more blocks than they save
 #define SS_P1_MAX_CHUNKS 64
+static_assert(SS_P1_THREADS % 32 == 0 && SS_P1_THREADS <= SS_THREADS, "ss_shared holds SS_WARPS warps");
 #define SS_BITMAP_MAX_WORDS 8192 // shards up to 262144 tokens get the bitmap
 
 // Host layout of sampler_summary (src/engine/sampler.h), 56 bytes; the
@@ -184,7 +185,10 @@ struct ss_shared {
     unsigned prefix, want, ties; // radix select: threshold key, ties to take, ties there are
 };
 
-// Block-wide sum of an int (result in every thread).
+// Block-wide reductions (result in every thread; every thread calls):
+// over the launch's warps, which are SS_WARPS or fewer (pass 1's blocks).
+
+// Block-wide sum of an int.
 __device__ int ss_sum_int(int v, ss_shared *sh)
 {
     for (int o = 16; o > 0; o >>= 1)
@@ -194,7 +198,7 @@ __device__ int ss_sum_int(int v, ss_shared *sh)
         sh->red_i[threadIdx.x >> 5] = v;
     __syncthreads();
     int s = 0;
-    for (int w = 0; w < SS_WARPS; w++)
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
         s += sh->red_i[w];
     __syncthreads();
     return s;
@@ -210,7 +214,7 @@ __device__ float ss_max_float(float v, ss_shared *sh)
         sh->red_f[threadIdx.x >> 5] = v;
     __syncthreads();
     float m = sh->red_f[0];
-    for (int w = 1; w < SS_WARPS; w++)
+    for (int w = 1; w < (int)(blockDim.x >> 5); w++)
         m = fmaxf(m, sh->red_f[w]);
     __syncthreads();
     return m;
@@ -227,7 +231,7 @@ __device__ double ss_sum_double(double v, ss_shared *sh)
         sh->red_d[threadIdx.x >> 5] = v;
     __syncthreads();
     double s = 0.0;
-    for (int w = 0; w < SS_WARPS; w++)
+    for (int w = 0; w < (int)(blockDim.x >> 5); w++)
         s += sh->red_d[w];
     __syncthreads();
     return s;
@@ -259,7 +263,7 @@ __device__ void ss_best(double *score, float *logit, int *token, ss_shared *sh)
     s = sh->red_d[0];
     l = sh->red_f[0];
     t = sh->red_j[0];
-    for (int w = 1; w < SS_WARPS; w++)
+    for (int w = 1; w < (int)(blockDim.x >> 5); w++)
         if (ss_best_better(sh->red_d[w], sh->red_j[w], s, t)) {
             s = sh->red_d[w];
             l = sh->red_f[w];
@@ -284,7 +288,7 @@ __device__ int ss_scan_flag(bool flag, int *total, ss_shared *sh)
     __syncthreads();
     if (threadIdx.x == 0) {
         int s = 0;
-        for (int w = 0; w < SS_WARPS; w++) {
+        for (int w = 0; w < (int)(blockDim.x >> 5); w++) {
             int c = sh->warp_off[w];
             sh->warp_off[w] = s;
             s += c;
