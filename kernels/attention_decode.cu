@@ -35,7 +35,6 @@
 // Bytes: K and V read once per kv head, 4 * ctx * head_dim per (token,
 // kv head); FLOPs 4 * ctx * head_dim * G.
 #include <cuda_fp16.h>
-#include <stdint.h>
 
 #include "kernels.h"
 
