@@ -38,6 +38,9 @@
 
 #include "kernels.h"
 
+#ifndef VB_DECODE_MAX_SPLITS /* kernels.h has it, but not for NVRTC */
+#define VB_DECODE_MAX_SPLITS 64
+#endif
 #define DEC_WARPS 4
 #define DEC_MAX_GROUP 8    /* query heads per kv head */
 #define DEC_MAX_HEAD_DIM 256 /* 32 lanes of 8 */
