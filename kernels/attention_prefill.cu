@@ -8,10 +8,11 @@
 // cached prefix and the new tokens alike; each key/value step is gathered
 // once through the block table into shared memory, in 16-byte loads, and
 // used by all W heads. Per warp and step (four 16-key WMMA tiles):
-//   S = Q K^T           (WMMA over head_dim / 16 steps, fp32)
+//   S = Q K^T           (WMMA over head_dim / 16 steps, fp32, to shared memory)
 //   online softmax      (fp32, two lanes per row, causal mask by position)
-//   O = O * corr + P V  (WMMA, P rounded to fp16, O kept in fp32 in shared
-//                        memory because a fragment's row layout is opaque)
+//   O = O * corr + P V  (WMMA, P rounded to fp16; O in registers as
+//                        head_dim / 16 accumulator fragments, rescaled
+//                        through a row map of the fragment layout)
 //
 // Why the group: the first version (one warp per (tile, head), 2-byte
 // gathers with two integer divisions each, shared memory sized for
@@ -19,20 +20,15 @@
 // prefill step. Sharing a K/V tile across the group's heads cuts the
 // gather G times, vector loads cut it 8 times more, and shared memory
 // sized by the real head_dim lets more blocks reside. 64 keys a step
-// rather than 16 rescale O and move it through fragments a quarter as
-// often, and sync the block a quarter as often.
+// rather than 16 sync the block a quarter as often.
 //
 // Shared memory: K and V steps (2 * 64 * head_dim halves, 32 KB at
-// head_dim 128) plus, per warp, its Q tile (16 * head_dim halves), O
-// (16 * head_dim floats), S (16 x 64 floats), P and the softmax state:
-// ~18.2 KB a warp at head_dim 128. W is the group size, capped at 8 and by
-// the device's per-block shared memory (V100 96 KB: W = 3 at head_dim 128).
-// head_dim 256 needs 94 KB at W = 1: devices with less (sm_75's 64 KB)
-// get an error from the launch.
+// head_dim 128) plus, per warp, its Q tile (16 * head_dim halves), S
+// (16 x 64 floats), P and the softmax state: ~10 KB a warp at head_dim
+// 128. W is the group size, capped at 8 and by the device's per-block
+// shared memory (V100 96 KB: W = 6 at head_dim 128).
 // Bytes: each block reads its keys and values once (ctx * head_dim * 4);
 // FLOPs: 4 * 16 * ctx * head_dim per (tile, head).
-// Status: written without a GPU on 2026-12-01 (branch wip/prefill-kt64);
-// the 16-key version on main is the verified one.
 #include <cuda_fp16.h>
 #include <mma.h>
 
@@ -59,12 +55,13 @@ __host__ __device__ static inline size_t pf_shared_bytes(int hd)
 __host__ __device__ static inline size_t pf_warp_bytes(int hd)
 {
     return pf_align((size_t)PF_TILE * hd * sizeof(__half)) +  /* q */
-           pf_align((size_t)PF_TILE * hd * sizeof(float)) +   /* o */
            pf_align(PF_TILE * PF_KT * sizeof(float)) +        /* s */
            pf_align(PF_TILE * PF_KT * sizeof(__half)) +       /* p */
            pf_align(3 * PF_TILE * sizeof(float));             /* m, l, corr */
 }
 
+// NF = head_dim / 16: O is NF accumulator fragments in registers.
+template <int NF>
 __global__ void attention_prefill_kernel(__half *out, const __half *q, const __half *k_cache,
                                          const __half *v_cache, const int *positions,
                                          const int *tiles, const int *block_tables,
@@ -87,8 +84,7 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
     int *spos = (int *)(smem_raw + pf_align((size_t)2 * PF_KT * hd * sizeof(__half)));
     unsigned char *mine = smem_raw + pf_shared_bytes(hd) + (size_t)warp * pf_warp_bytes(hd);
     __half *sq = (__half *)mine;
-    float *so = (float *)(mine + pf_align((size_t)PF_TILE * hd * sizeof(__half)));
-    float *ss = (float *)((unsigned char *)so + pf_align((size_t)PF_TILE * hd * sizeof(float)));
+    float *ss = (float *)(mine + pf_align((size_t)PF_TILE * hd * sizeof(__half)));
     __half *sp = (__half *)((unsigned char *)ss + pf_align(PF_TILE * PF_KT * sizeof(float)));
     float *sm_ = (float *)((unsigned char *)sp + pf_align(PF_TILE * PF_KT * sizeof(__half)));
     float *sl = sm_ + PF_TILE, *scorr = sl + PF_TILE;
@@ -105,14 +101,43 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
                 v = *(const uint4 *)(q + ((size_t)(t0 + r) * heads + h) * hd + (size_t)d8 * 8);
             *(uint4 *)(sq + r * hd + d8 * 8) = v;
         }
-        for (int i = lane; i < PF_TILE * hd; i += 32)
-            so[i] = 0.0f;
         if (lane < PF_TILE) {
             sm_[lane] = PF_NEG_INF;
             sl[lane] = 0.0f;
         }
     }
     const int last_pos = positions[t0 + rows - 1];
+
+    // O stays in registers, NF fragments. A fragment's element-to-(row,
+    // column) layout is opaque but the same for every fragment of a type,
+    // so it is read once from fragments loaded from row and column ids;
+    // the per-row rescale of the online softmax then works on registers.
+    // (O in shared memory, loaded, rescaled and stored every step, cost
+    // more than the MMAs; it also halved the blocks an SM holds.)
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> o_frag[NF];
+    int rmap[8], cmap[8];
+    if (active) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> idf;
+        for (int i = lane; i < 256; i += 32)
+            ss[(i >> 4) * PF_KT + (i & 15)] = (float)(i >> 4);
+        __syncwarp();
+        wmma::load_matrix_sync(idf, ss, PF_KT, wmma::mem_row_major);
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            rmap[e] = (int)idf.x[e];
+        __syncwarp();
+        for (int i = lane; i < 256; i += 32)
+            ss[(i >> 4) * PF_KT + (i & 15)] = (float)(i & 15);
+        __syncwarp();
+        wmma::load_matrix_sync(idf, ss, PF_KT, wmma::mem_row_major);
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            cmap[e] = (int)idf.x[e];
+        __syncwarp();
+#pragma unroll
+        for (int f = 0; f < NF; f++)
+            wmma::fill_fragment(o_frag[f], 0.0f);
+    }
 
     for (int j0 = 0; j0 <= last_pos; j0 += PF_KT) {
         __syncthreads(); /* every warp is done with the previous K/V tile */
@@ -183,33 +208,62 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
             }
         }
         __syncwarp();
-        for (int i = lane; i < PF_TILE * hd; i += 32)
-            so[i] *= scorr[i / hd];
-        __syncwarp();
+        {
+            float corr[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+                corr[e] = scorr[rmap[e]];
+#pragma unroll
+            for (int f = 0; f < NF; f++)
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    o_frag[f].x[e] *= corr[e];
+        }
 
-        // O += P V over the kt keys, V stored [key][d] row-major: each
-        // 16-column slice of O loaded once per step, not once per 16 keys.
-        for (int d0 = 0; d0 < hd; d0 += 16) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> o_frag;
-            wmma::load_matrix_sync(o_frag, so + d0, hd, wmma::mem_row_major);
-            for (int c0 = 0; c0 < kt; c0 += PF_TILE) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> pa;
+        // O += P V over the kt keys, V stored [key][d] row-major; P's
+        // fragments loaded once a step.
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> pa[PF_KT / PF_TILE];
+#pragma unroll
+        for (int c = 0; c < PF_KT / PF_TILE; c++)
+            if (c * PF_TILE < kt)
+                wmma::load_matrix_sync(pa[c], sp + c * PF_TILE, PF_KT);
+#pragma unroll
+        for (int f = 0; f < NF; f++) {
+#pragma unroll
+            for (int c = 0; c < PF_KT / PF_TILE; c++) {
+                if (c * PF_TILE >= kt)
+                    break;
                 wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
-                wmma::load_matrix_sync(pa, sp + c0, PF_KT);
-                wmma::load_matrix_sync(b, sv + c0 * hd + d0, hd);
-                wmma::mma_sync(o_frag, pa, b, o_frag);
+                wmma::load_matrix_sync(b, sv + c * PF_TILE * hd + f * 16, hd);
+                wmma::mma_sync(o_frag[f], pa[c], b, o_frag[f]);
             }
-            wmma::store_matrix_sync(so + d0, o_frag, hd, wmma::mem_row_major);
         }
         __syncwarp();
     }
     if (!active)
         return;
-    for (int i = lane; i < rows * hd; i += 32) {
-        int r = i / hd, d = i % hd;
-        out[((size_t)(t0 + r) * heads + h) * hd + d] = __float2half(so[i] / sl[r]);
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+        int r = rmap[e];
+        if (r < rows) {
+            float inv = 1.0f / sl[r];
+            __half *o = out + ((size_t)(t0 + r) * heads + h) * hd + cmap[e];
+#pragma unroll
+            for (int f = 0; f < NF; f++)
+                o[f * 16] = __float2half(o_frag[f].x[e] * inv);
+        }
     }
 }
+
+#define PF_INSTANTIATE(nf)                                                                    \
+    template __global__ void attention_prefill_kernel<nf>(                                    \
+        __half *, const __half *, const __half *, const __half *, const int *, const int *,   \
+        const int *, int, int, int, int, int, float, int);
+PF_INSTANTIATE(1) PF_INSTANTIATE(2) PF_INSTANTIATE(3) PF_INSTANTIATE(4) PF_INSTANTIATE(5)
+PF_INSTANTIATE(6) PF_INSTANTIATE(7) PF_INSTANTIATE(8) PF_INSTANTIATE(9) PF_INSTANTIATE(10)
+PF_INSTANTIATE(11) PF_INSTANTIATE(12) PF_INSTANTIATE(13) PF_INSTANTIATE(14) PF_INSTANTIATE(15)
+PF_INSTANTIATE(16)
+#undef PF_INSTANTIATE
 
 #ifndef __CUDACC_RTC__
 // Heads per block for this device: the group, at most PF_MAX_WARPS, as
@@ -244,15 +298,26 @@ extern "C" cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q
     int G = heads / kv_heads, W = heads_per_block(G, head_dim, &smem);
     if (W == 0)
         return cudaErrorInvalidConfiguration; /* head_dim too large for this device */
-    cudaError_t e = cudaFuncSetAttribute(attention_prefill_kernel,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess)
-        return e;
     dim3 grid((unsigned)n_tiles, (unsigned)(kv_heads * ((G + W - 1) / W)));
-    attention_prefill_kernel<<<grid, 32 * W, smem, stream>>>(
-        (__half *)out, (const __half *)q, (const __half *)k_cache, (const __half *)v_cache,
-        d_positions, d_tiles, d_block_tables, max_blocks, heads, kv_heads, head_dim, block_size,
-        scale, W);
+    cudaError_t e = cudaErrorInvalidValue;
+#define PF_LAUNCH(nf)                                                                         \
+    case nf:                                                                                  \
+        e = cudaFuncSetAttribute(attention_prefill_kernel<nf>,                                \
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);     \
+        if (e != cudaSuccess)                                                                 \
+            return e;                                                                         \
+        attention_prefill_kernel<nf><<<grid, 32 * W, smem, stream>>>(                         \
+            (__half *)out, (const __half *)q, (const __half *)k_cache,                        \
+            (const __half *)v_cache, d_positions, d_tiles, d_block_tables, max_blocks, heads, \
+            kv_heads, head_dim, block_size, scale, W);                                        \
+        break;
+    switch (head_dim / 16) {
+        PF_LAUNCH(1) PF_LAUNCH(2) PF_LAUNCH(3) PF_LAUNCH(4) PF_LAUNCH(5) PF_LAUNCH(6)
+        PF_LAUNCH(7) PF_LAUNCH(8) PF_LAUNCH(9) PF_LAUNCH(10) PF_LAUNCH(11) PF_LAUNCH(12)
+        PF_LAUNCH(13) PF_LAUNCH(14) PF_LAUNCH(15) PF_LAUNCH(16)
+    default: return cudaErrorInvalidValue;
+    }
+#undef PF_LAUNCH
     return cudaGetLastError();
 }
 #endif

@@ -492,6 +492,10 @@ static void test_rope_kv_attention(void)
     /* the small head sizes of the fixture models */
     run_attention_case(4, 2, 16, &ragged);
     run_attention_case(4, 2, 32, &ragged);
+    /* head sizes that leave lanes of a row idle (80: 10 of 16 lanes) and
+     * the largest (256: 32 lanes a row, 16 O fragments a warp) */
+    run_attention_case(8, 2, 80, &ragged);
+    run_attention_case(8, 2, 256, &ragged);
     /* a 32k context: one decode token and a 3-token chunk at the end */
     step_case longctx = {2, {32767, 32000}, {1, 3}};
     run_attention_case(8, 1, 128, &longctx);
