@@ -3,7 +3,9 @@
 // the rules) for every sampling row of a step, so only the summaries (a
 // few KB) leave the GPU instead of [rows, vocab_local] fp32 logits.
 //
-// One thread block per row. The processed logit of a token (penalties,
+// One thread block per row, plus, for steps with few rows, pass 1 split
+// over up to 64 blocks a row (sampler_pass1_kernel; its chunk states are
+// merged by the row's block, with the same tie rules). The processed logit of a token (penalties,
 // then temperature) is recomputed on the fly in every pass instead of being
 // stored: penalties touch a handful of tokens, found through a bitmap in
 // shared memory (one bit per token of the shard) and a binary search in
@@ -26,8 +28,9 @@
 // batch). FLOPs: a handful a token a pass, plus a Philox (10 rounds) and
 // two double logs a token for Gumbel rows, and a double exp a token when
 // the sum is needed. One block per row keeps every reduction inside the
-// block; a step with few rows and a large vocabulary leaves most SMs idle
-// (more blocks per row is the next step if it shows in profiles).
+// block; a step with few rows and a large vocabulary left most SMs idle
+// (~0.14 ms a step at batch 1 on an H200), hence the split pass 1; the
+// later passes (truncating rows only) are still one block a row.
 //
 // Exactness. Float processing uses __fmul_rn / __fdiv_rn / __fadd_rn /
 // __fsub_rn, the same IEEE single operations the host does (no FMA

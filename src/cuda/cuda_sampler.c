@@ -267,7 +267,7 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
                                    cudaMemcpyHostToDevice, s->stream));
     int chunks = pass1_chunks(s, n, n_local);
     size_t pass1_bytes = vb_sampler_pass1_bytes(n, chunks);
-    if (pass1_bytes > s->cap_pass1) { /* between steps: the stream is idle */
+    if (pass1_bytes > s->cap_pass1) { /* its last users finished: the previous call synced */
         if (s->d_pass1)
             CUDA_CHECK(cudaFree(s->d_pass1));
         CUDA_CHECK(cudaMalloc(&s->d_pass1, pass1_bytes));
