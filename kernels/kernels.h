@@ -134,7 +134,7 @@ cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x, const uint16
  * (token, kv head, split) reading each K/V row once for its G query heads.
  * splits from vb_attention_decode_splits (1: no workspace needed);
  * d_workspace of vb_attention_decode_workspace_bytes otherwise. Supported
- * when heads / kv_heads <= 8 and head_dim even, <= 256. */
+ * when heads / kv_heads <= 8 and head_dim a multiple of 8, <= 256. */
 #define VB_DECODE_MAX_SPLITS 64
 int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int n_sm);
 size_t vb_attention_decode_workspace_bytes(int n_sm);
