@@ -14,9 +14,11 @@
  *
  * usage: bench_attention_decode [ITERS]   (on the GPU machine; no GPU: exits 77) */
 #include <cuda_runtime_api.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench_timing.h"
 #include "cuda/cuda_check.h"
 #include "kernels.h"
 
@@ -33,16 +35,24 @@ static const shape shapes[] = {
     {"14b/2", 20, 4, 128},
 };
 
-static double median5(double *t)
+/* one call of the decode attention, as the backend makes it */
+typedef struct decode_args {
+    uint16_t *out, *q, *k, *v;
+    float *work;
+    int *d_ids, *d_pos, *d_table;
+    int max_blocks, T, splits;
+    const shape *s;
+    cudaStream_t stream;
+} decode_args;
+
+static void decode_pass(void *ctx, int i)
 {
-    for (int i = 0; i < 5; i++)
-        for (int j = i + 1; j < 5; j++)
-            if (t[j] < t[i]) {
-                double tmp = t[i];
-                t[i] = t[j];
-                t[j] = tmp;
-            }
-    return t[2];
+    (void)i; /* the same cache every pass */
+    const decode_args *d = ctx;
+    CUDA_CHECK(vb_attention_decode_f16(d->out, d->work, d->q, d->k, d->v, d->d_ids, d->d_pos,
+                                       d->d_ids, d->d_table, d->max_blocks, d->T, d->s->heads,
+                                       d->s->kv_heads, d->s->head_dim, BLOCK_SIZE,
+                                       1.0f / sqrtf((float)d->s->head_dim), d->splits, d->stream));
 }
 
 int main(int argc, char **argv)
@@ -62,9 +72,6 @@ int main(int argc, char **argv)
            prop.name, n_sm, iters);
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreate(&stream));
-    cudaEvent_t ev_a, ev_b;
-    CUDA_CHECK(cudaEventCreate(&ev_a));
-    CUDA_CHECK(cudaEventCreate(&ev_b));
     float *work;
     CUDA_CHECK(cudaMalloc((void **)&work, vb_attention_decode_workspace_bytes(n_sm)));
 
@@ -125,26 +132,11 @@ int main(int argc, char **argv)
                 CUDA_CHECK(cudaMemcpy(d_pos, h_pos, (size_t)T * sizeof(int), cudaMemcpyHostToDevice));
 
                 int splits = vb_attention_decode_splits(T, s->kv_heads, width, n_sm);
-                float scale = 0.08838834764831845f; /* 1 / sqrt(128) */
-#define LAUNCH()                                                                              \
-    CUDA_CHECK(vb_attention_decode_f16(out, work, q, k, v, d_ids, d_pos, d_ids, d_table,      \
-                                       max_blocks, T, s->heads, s->kv_heads, s->head_dim,     \
-                                       BLOCK_SIZE, scale, splits, stream))
-                for (int i = 0; i < 3; i++)
-                    LAUNCH();
-                double t[5];
-                for (int rep = 0; rep < 5; rep++) {
-                    CUDA_CHECK(cudaEventRecord(ev_a, stream));
-                    for (int i = 0; i < iters; i++)
-                        LAUNCH();
-                    CUDA_CHECK(cudaEventRecord(ev_b, stream));
-                    CUDA_CHECK(cudaEventSynchronize(ev_b));
-                    float ms = 0;
-                    CUDA_CHECK(cudaEventElapsedTime(&ms, ev_a, ev_b));
-                    t[rep] = 1e3 * ms / iters;
-                }
-#undef LAUNCH
-                double us = median5(t);
+                decode_args args = {.out = out, .q = q, .k = k, .v = v, .work = work,
+                                     .d_ids = d_ids, .d_pos = d_pos, .d_table = d_table,
+                                     .max_blocks = max_blocks, .T = T, .splits = splits, .s = s,
+                                     .stream = stream};
+                double us = bench_time_us(decode_pass, &args, stream, iters);
                 double bytes = 4.0 * ctx * s->head_dim * s->kv_heads * T;
                 printf("%-6s %4d %6d %7d %9.1f %8.0f\n", s->name, T, ctx, splits, us,
                        bytes / (us * 1e3));
@@ -163,8 +155,6 @@ int main(int argc, char **argv)
     }
     CUDA_CHECK(cudaGetLastError());
     CUDA_CHECK(cudaFree(work));
-    CUDA_CHECK(cudaEventDestroy(ev_a));
-    CUDA_CHECK(cudaEventDestroy(ev_b));
     CUDA_CHECK(cudaStreamDestroy(stream));
     return 0;
 }

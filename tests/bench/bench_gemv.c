@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench_timing.h"
 #include "cuda/cuda_check.h"
 #include "kernels.h"
 
@@ -108,35 +109,17 @@ static void run_once(const shape *s, const weights *w, int c, int T, int gemv)
         CUDA_CHECK(vb_silu_gate_f16(out_h, out_h, out_h2, (size_t)T * s->n[0], stream));
 }
 
-/* microseconds per pass, median of 5 timings of iters passes */
-static double time_path(const shape *s, const weights *w, int T, int gemv, int iters)
+/* one pass of a path over the pass's copy of the weights */
+typedef struct path_args {
+    const shape *s;
+    const weights *w;
+    int T, gemv;
+} path_args;
+
+static void path_pass(void *ctx, int i)
 {
-    cudaEvent_t a, b;
-    CUDA_CHECK(cudaEventCreate(&a));
-    CUDA_CHECK(cudaEventCreate(&b));
-    for (int i = 0; i < 3; i++)
-        run_once(s, w, i % w->copies, T, gemv);
-    double t[5];
-    for (int rep = 0; rep < 5; rep++) {
-        CUDA_CHECK(cudaEventRecord(a, stream));
-        for (int i = 0; i < iters; i++)
-            run_once(s, w, i % w->copies, T, gemv);
-        CUDA_CHECK(cudaEventRecord(b, stream));
-        CUDA_CHECK(cudaEventSynchronize(b));
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-        t[rep] = 1e3 * ms / iters;
-    }
-    CUDA_CHECK(cudaEventDestroy(a));
-    CUDA_CHECK(cudaEventDestroy(b));
-    for (int i = 0; i < 5; i++) /* median */
-        for (int j = i + 1; j < 5; j++)
-            if (t[j] < t[i]) {
-                double tmp = t[i];
-                t[i] = t[j];
-                t[j] = tmp;
-            }
-    return t[2];
+    const path_args *p = ctx;
+    run_once(p->s, p->w, i % p->w->copies, p->T, p->gemv);
 }
 
 int main(int argc, char **argv)
@@ -181,7 +164,7 @@ int main(int argc, char **argv)
             int T = Ts[ti];
             double us[2];
             for (int p = 0; p < 2; p++)
-                us[p] = time_path(s, &w, T, p, iters);
+                us[p] = bench_time_us(path_pass, &(path_args){s, &w, T, p}, stream, iters);
             printf("%-14s %2d", s->name, T);
             for (int p = 0; p < 2; p++)
                 printf("  %10.1f %8.0f", us[p], (double)bytes / (us[p] * 1e3));
