@@ -156,6 +156,18 @@ cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q, const uin
                                      int max_blocks, int heads, int kv_heads, int head_dim,
                                      int block_size, float scale, cudaStream_t stream);
 
+/* attention_prefill_mma.cu: the same work and results on sm_80+ with
+ * mma.sync (softmax in registers, K/V gathered with cp.async, double
+ * buffered); head_dim a multiple of 16, at most 128. _supported says
+ * whether this device, build and shape can run it. */
+bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int head_dim);
+cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
+                                         const uint16_t *k_cache, const uint16_t *v_cache,
+                                         const int *d_positions, const int *d_tiles, int n_tiles,
+                                         const int *d_block_tables, int max_blocks, int heads,
+                                         int kv_heads, int head_dim, int block_size, float scale,
+                                         cudaStream_t stream);
+
 /* sampler_summary.cu: n_rows sampler_summary rows with room for n_cand
  * candidates each, back to back in d_out (the host's sampler_summary_at
  * layout), from logits [*, n_local] fp32 of the vocabulary slice starting at

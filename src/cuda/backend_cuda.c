@@ -47,6 +47,7 @@ typedef struct cuda_ctx {
     int n_sm;                  /* multiprocessors, for the decode-attention split */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
+    bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
     float *decode_workspace;   /* partials of split decode attention */
@@ -428,9 +429,19 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                                     c->n_decode, heads, kv_heads, head_dim, block_size, scale,
                                     c->stream));
     }
-    CUDA_CHECK(vb_attention_prefill_f16(out, q, k_cache, v_cache, c->d_positions, c->d_tiles,
-                                        c->n_tiles, c->d_block_tables, c->max_blocks, heads,
-                                        kv_heads, head_dim, block_size, scale, c->stream));
+    /* prefill tiles: mma.sync with the softmax in registers where the GPU
+     * has it (sm_80+), WMMA otherwise */
+    if (c->n_tiles > 0 && !c->prefill_wmma &&
+        vb_attention_prefill_mma_supported(heads, kv_heads, head_dim))
+        CUDA_CHECK(vb_attention_prefill_mma_f16(out, q, k_cache, v_cache, c->d_positions,
+                                                c->d_tiles, c->n_tiles, c->d_block_tables,
+                                                c->max_blocks, heads, kv_heads, head_dim,
+                                                block_size, scale, c->stream));
+    else
+        CUDA_CHECK(vb_attention_prefill_f16(out, q, k_cache, v_cache, c->d_positions,
+                                            c->d_tiles, c->n_tiles, c->d_block_tables,
+                                            c->max_blocks, heads, kv_heads, head_dim,
+                                            block_size, scale, c->stream));
     op_done(c, "attention");
 }
 
@@ -547,6 +558,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     c->no_gemv = env_flag("VB_NO_GEMV");
     c->no_fused = env_flag("VB_NO_FUSED_GEMV");
     c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
+    c->prefill_wmma = env_flag("VB_PREFILL_WMMA");
     c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", GEMV_DEFAULT_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
     if (env_flag("VB_PROFILE"))
         c->prof = cuda_profile_create();

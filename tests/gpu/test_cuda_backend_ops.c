@@ -1,8 +1,9 @@
 /* Every CUDA backend op against the CPU backend's op (the fp32 oracle) on
  * random inputs of several shapes: ragged batches, cached prefixes, block
- * boundaries, non-contiguous block tables, GQA ratios 1, 4, 7 and 8,
+ * boundaries, non-contiguous block tables, GQA ratios 1, 4, 7, 8 and 12,
  * head_dim 16, 32, 64 and 128, a 32k-token context; both attention kernels (per
- * token for decode, tensor-core tiles for prompt chunks).
+ * token for decode, tensor-core tiles for prompt chunks: mma.sync on sm_80+,
+ * and the WMMA kernel on any GPU through VB_PREFILL_WMMA).
  *
  * Inputs are rounded to fp16 first, so both backends see the same values
  * and the difference is the GPU's fp16 storage of results. Tolerance: max
@@ -496,6 +497,9 @@ static void test_rope_kv_attention(void)
      * the largest (256: 32 lanes a row, 16 O fragments a warp) */
     run_attention_case(8, 2, 80, &ragged);
     run_attention_case(8, 2, 256, &ragged);
+    /* a GQA group wider than a block's 8 warps: two blocks a KV head, the
+     * second with idle warps */
+    run_attention_case(24, 2, 128, &ragged);
     /* a 32k context: one decode token and a 3-token chunk at the end */
     step_case longctx = {2, {32767, 32000}, {1, 3}};
     run_attention_case(8, 1, 128, &longctx);
@@ -529,6 +533,30 @@ static void test_attention_per_token_path(void)
     gpu = normal;
 }
 
+/* The WMMA prefill kernel (V100's) on this GPU too: on sm_80+ the
+ * default backend runs the mma.sync kernel, so both are checked here. */
+static void test_prefill_wmma_path(void)
+{
+    setenv("VB_PREFILL_WMMA", "1", 1);
+    vb_err err;
+    vb_backend *normal = gpu;
+    gpu = cuda_backend_create(NULL, &err);
+    unsetenv("VB_PREFILL_WMMA");
+    if (!gpu) {
+        fprintf(stderr, "backend: %s\n", err.msg);
+        CHECK(gpu != NULL);
+        gpu = normal;
+        return;
+    }
+    step_case ragged = {4, {0, 0, 40, 15}, {1, 17, 5, 1}};
+    run_attention_case(8, 2, 64, &ragged);
+    run_attention_case(24, 2, 128, &ragged);
+    step_case prefill = {2, {0, 1000}, {300, 40}};
+    run_attention_case(28, 4, 128, &prefill);
+    gpu->destroy(gpu);
+    gpu = normal;
+}
+
 int main(void)
 {
     int n = 0;
@@ -548,6 +576,7 @@ int main(void)
     RUN_TEST(test_embed_and_last_rows);
     RUN_TEST(test_rope_kv_attention);
     RUN_TEST(test_attention_per_token_path);
+    RUN_TEST(test_prefill_wmma_path);
     cpu->destroy(cpu);
     gpu->destroy(gpu);
     return test_summary();

@@ -1,0 +1,390 @@
+// Causal prefill attention over the paged KV cache for sm_80 and newer:
+// the same work items and results as attention_prefill.cu (WMMA, kept for
+// V100 and Turing), written with the mma.sync m16n8k16 instruction, whose
+// register layout PTX documents (WMMA's is opaque).
+//
+// Why a second kernel: the WMMA kernel must send every score tile through
+// shared memory (store S, softmax reading rows two lanes each, store P,
+// load P as a matrix operand), and that round trip, with its bank
+// conflicts, held it to ~30 TFLOP/s on an H200. With mma.sync the score
+// accumulators of two adjacent 8-key tiles are, element for element, the
+// A operand of the P V product, so the softmax runs on registers (a row's
+// max and sum over the four lanes that hold it) and S and P never leave
+// them. sm_70 has no m16n8k16 (its mma is m8n8k4), hence the two kernels.
+//
+// Work item (as in the WMMA kernel): a tile of up to 16 consecutive new
+// tokens of one sequence, and up to 8 query heads of one GQA group, one
+// warp a head. Per warp, the 16 query rows stay in registers as A
+// fragments for the whole walk over the keys; O is head_dim / 8
+// accumulator tiles in registers. The block walks the keys in steps of
+// PFM_KT = 64; each step's K and V rows are gathered through the block
+// table with cp.async into a two-stage shared buffer, so the gather of
+// step s + 1 runs while the warps compute step s. Rows are padded to
+// head_dim + 8 halves (an odd number of 16-byte units), so the eight row
+// addresses of an ldmatrix fall on distinct banks.
+//
+// Shared memory: 2 stages x (K, V) x 64 x (head_dim + 8) halves, 68 KB at
+// head_dim 128. head_dim a multiple of 16, at most PFM_MAX_HD (the O, Q
+// and S fragments of a larger head exceed the registers; the WMMA kernel
+// takes those).
+#include <cuda_fp16.h>
+
+#include "kernels.h"
+
+#define PFM_KT 64 /* keys per step */
+#define PFM_MAX_HD 128
+#define PFM_MAX_WARPS 8
+#define PFM_NEG_INF __int_as_float(0xff800000)
+#define PFM_LOG2E 1.4426950408889634f
+
+// Halves per shared-memory row of K or V.
+__host__ __device__ static inline int pfm_ld(int hd)
+{
+    return hd + 8;
+}
+
+__host__ __device__ static inline size_t pfm_shared_bytes(int hd)
+{
+    return (size_t)2 * 2 * PFM_KT * pfm_ld(hd) * 2; /* stages x (K, V) x rows x halves */
+}
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+__device__ __forceinline__ unsigned pfm_smem_addr(const void *p)
+{
+    return (unsigned)__cvta_generic_to_shared(p);
+}
+
+// 16 bytes global -> shared, bypassing L1; src_bytes 0 writes zeros.
+__device__ __forceinline__ void pfm_cp_async16(void *dst, const void *src, int src_bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(pfm_smem_addr(dst)),
+                 "l"(src), "r"(src_bytes));
+}
+
+__device__ __forceinline__ void pfm_ldmatrix_x4(unsigned r[4], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(pfm_smem_addr(p)));
+}
+
+__device__ __forceinline__ void pfm_ldmatrix_x4_trans(unsigned r[4], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(pfm_smem_addr(p)));
+}
+
+// c[16x8] += a[16x16] b[16x8], fp16 in, fp32 accumulate.
+__device__ __forceinline__ void pfm_mma(float c[4], const unsigned a[4], unsigned b0,
+                                        unsigned b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Gathers step s's keys and values (positions s * PFM_KT ...) into stage
+// s & 1 through the block table, 16 bytes a cp.async; positions past
+// last_pos are zero-filled (their scores are masked, and zeros keep
+// 0 * V finite). Every thread of the block takes part.
+template <int HD>
+__device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_pos,
+                                           const __half *k_cache, const __half *v_cache,
+                                           const int *table, int block_size, int kv_heads,
+                                           int kvh)
+{
+    constexpr int LD = HD + 8, CPR = HD / 8;
+    __half *sk = stage_base + (size_t)(s & 1) * 2 * PFM_KT * LD;
+    const int j0 = s * PFM_KT;
+    for (int c = threadIdx.x; c < 2 * PFM_KT * CPR; c += blockDim.x) {
+        const int is_v = c >= PFM_KT * CPR, cc = is_v ? c - PFM_KT * CPR : c;
+        const int r = cc / CPR, d8 = cc % CPR, j = j0 + r;
+        const __half *src = is_v ? v_cache : k_cache;
+        int bytes = 0;
+        if (j <= last_pos) {
+            int blk = table[j / block_size];
+            src += (((size_t)blk * block_size + j % block_size) * kv_heads + kvh) * HD +
+                   (size_t)d8 * 8;
+            bytes = 16;
+        }
+        pfm_cp_async16(sk + (is_v ? PFM_KT * LD : 0) + r * LD + d8 * 8, src, bytes);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+#endif
+
+// NF = head_dim / 16.
+template <int NF>
+__global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
+    attention_prefill_mma_kernel(__half *out, const __half *q, const __half *k_cache,
+                                 const __half *v_cache, const int *positions, const int *tiles,
+                                 int n_tiles, const int *block_tables, int max_blocks, int heads,
+                                 int kv_heads, int block_size, float scale_log2,
+                                 int heads_per_block)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    constexpr int HD = NF * 16, LD = HD + 8;
+    constexpr int NT = PFM_KT / 8;                             /* 8-key score tiles a step */
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __half *stage_base = (__half *)smem_raw; /* [stage][K|V][PFM_KT][LD] */
+
+    const int G = heads / kv_heads, W = heads_per_block;
+    const int groups = (G + W - 1) / W;
+    // longest tiles (latest positions) first, so they do not form the tail
+    const int tile = n_tiles - 1 - (int)blockIdx.x;
+    const int kvh = blockIdx.y / groups, hg = blockIdx.y % groups;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int gi = hg * W + warp;
+    const bool active = gi < G;
+    const int h = kvh * G + gi;
+    const int t0 = tiles[3 * tile], rows = tiles[3 * tile + 1], seq = tiles[3 * tile + 2];
+    const int *table = block_tables + (size_t)seq * max_blocks;
+    const int last_pos = positions[t0 + rows - 1];
+    const int n_steps = last_pos / PFM_KT + 1;
+    const int g = lane >> 2, tq = lane & 3; /* fragment row group, thread in group */
+
+    pfm_gather<HD>(stage_base, 0, last_pos, k_cache, v_cache, table, block_size, kv_heads, kvh);
+
+    // Q rows g and g + 8 as A fragments, one per 16 columns of head_dim.
+    unsigned qa[NF][4];
+    int pos_lo = -1, pos_hi = -1; /* rows past the tile never match a key */
+    if (active) {
+        const bool lo = g < rows, hi = g + 8 < rows;
+        const unsigned *qlo = (const unsigned *)(q + ((size_t)(t0 + g) * heads + h) * HD);
+        const unsigned *qhi = (const unsigned *)(q + ((size_t)(t0 + g + 8) * heads + h) * HD);
+#pragma unroll
+        for (int kk = 0; kk < NF; kk++) {
+            qa[kk][0] = lo ? qlo[kk * 8 + tq] : 0u;
+            qa[kk][1] = hi ? qhi[kk * 8 + tq] : 0u;
+            qa[kk][2] = lo ? qlo[kk * 8 + 4 + tq] : 0u;
+            qa[kk][3] = hi ? qhi[kk * 8 + 4 + tq] : 0u;
+        }
+        pos_lo = lo ? positions[t0 + g] : -1;
+        pos_hi = hi ? positions[t0 + g + 8] : -1;
+    }
+    float o[2 * NF][4];
+#pragma unroll
+    for (int n = 0; n < 2 * NF; n++)
+        o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    // running max (log2 units) and this lane's part of the row sums
+    float m_lo = PFM_NEG_INF, m_hi = PFM_NEG_INF, l_lo = 0.0f, l_hi = 0.0f;
+
+    // ldmatrix row addresses: lane i points at row i % 8 of matrix i / 8
+    const int mat = lane >> 3, mrow = lane & 7;
+    for (int s = 0; s < n_steps; s++) {
+        if (s + 1 < n_steps) {
+            pfm_gather<HD>(stage_base, s + 1, last_pos, k_cache, v_cache, table, block_size,
+                           kv_heads, kvh);
+            asm volatile("cp.async.wait_group 1;\n" ::);
+        } else {
+            asm volatile("cp.async.wait_group 0;\n" ::);
+        }
+        __syncthreads(); /* step s's rows are in shared memory for every warp */
+        if (active) {
+            const __half *sk = stage_base + (size_t)(s & 1) * 2 * PFM_KT * LD;
+            const __half *sv = sk + PFM_KT * LD;
+            const int j0 = s * PFM_KT;
+            // 16-key tiles holding a key at or before the last row's position
+            const int n16 = min(PFM_KT, last_pos - j0 + 1 + 15) / 16;
+
+            // S = Q K^T. ldmatrix x4 matrices: keys +0 / +8 by mat / 2,
+            // head_dim columns +0 / +8 by mat % 2: the B operands of the
+            // 8-key tiles 2 jn and 2 jn + 1.
+            float sc[NT][4];
+#pragma unroll
+            for (int n = 0; n < NT; n++)
+                sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+#pragma unroll
+            for (int jn = 0; jn < PFM_KT / 16; jn++) {
+                if (jn < n16) {
+                    const __half *kb = sk + (jn * 16 + mrow + 8 * (mat >> 1)) * LD + 8 * (mat & 1);
+#pragma unroll
+                    for (int kk = 0; kk < NF; kk++) {
+                        unsigned b[4];
+                        pfm_ldmatrix_x4(b, kb + kk * 16);
+                        pfm_mma(sc[2 * jn], qa[kk], b[0], b[1]);
+                        pfm_mma(sc[2 * jn + 1], qa[kk], b[2], b[3]);
+                    }
+                }
+            }
+
+            // Online softmax in registers. Element e of score tile n is
+            // row g (e < 2) or g + 8, key j0 + 8 n + 2 tq + (e & 1).
+            float mx_lo = PFM_NEG_INF, mx_hi = PFM_NEG_INF;
+#pragma unroll
+            for (int n = 0; n < NT; n++) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int key = j0 + 8 * n + 2 * tq + (e & 1);
+                    const bool valid = key <= (e < 2 ? pos_lo : pos_hi);
+                    const float v = valid ? sc[n][e] * scale_log2 : PFM_NEG_INF;
+                    sc[n][e] = v;
+                    if (e < 2)
+                        mx_lo = fmaxf(mx_lo, v);
+                    else
+                        mx_hi = fmaxf(mx_hi, v);
+                }
+            }
+#pragma unroll
+            for (int off = 1; off <= 2; off <<= 1) {
+                mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, off));
+                mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, off));
+            }
+            const float new_lo = fmaxf(m_lo, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
+            // a row with no key yet keeps p = 0 and a zero correction
+            const float base_lo = new_lo == PFM_NEG_INF ? 0.0f : new_lo;
+            const float base_hi = new_hi == PFM_NEG_INF ? 0.0f : new_hi;
+            const float corr_lo = m_lo == PFM_NEG_INF ? 0.0f : exp2f(m_lo - new_lo);
+            const float corr_hi = m_hi == PFM_NEG_INF ? 0.0f : exp2f(m_hi - new_hi);
+            m_lo = new_lo;
+            m_hi = new_hi;
+            // P rounded to fp16 as the A operand; the sums add the rounded
+            // values, so O is normalised by what P V actually summed.
+            unsigned pa[PFM_KT / 16][4];
+            float sum_lo = 0.0f, sum_hi = 0.0f;
+#pragma unroll
+            for (int n = 0; n < NT; n++) {
+                __half2 p01 = __floats2half2_rn(exp2f(sc[n][0] - base_lo), exp2f(sc[n][1] - base_lo));
+                __half2 p23 = __floats2half2_rn(exp2f(sc[n][2] - base_hi), exp2f(sc[n][3] - base_hi));
+                float2 f01 = __half22float2(p01), f23 = __half22float2(p23);
+                sum_lo += f01.x + f01.y;
+                sum_hi += f23.x + f23.y;
+                // tile 2k -> registers 0 (row g) and 1 (row g + 8) of A
+                // fragment k; tile 2k + 1 -> registers 2 and 3
+                pa[n >> 1][(n & 1) * 2 + 0] = *(unsigned *)&p01;
+                pa[n >> 1][(n & 1) * 2 + 1] = *(unsigned *)&p23;
+            }
+            l_lo = l_lo * corr_lo + sum_lo;
+            l_hi = l_hi * corr_hi + sum_hi;
+#pragma unroll
+            for (int n = 0; n < 2 * NF; n++) {
+                o[n][0] *= corr_lo;
+                o[n][1] *= corr_lo;
+                o[n][2] *= corr_hi;
+                o[n][3] *= corr_hi;
+            }
+
+            // O += P V. ldmatrix x4 .trans matrices: keys +0 / +8 by
+            // mat % 2, head_dim columns +0 / +8 by mat / 2: the B operands
+            // of the 8-column O tiles 2 dn and 2 dn + 1.
+#pragma unroll
+            for (int kk = 0; kk < PFM_KT / 16; kk++) {
+                if (kk < n16) {
+                    const __half *vb = sv + (kk * 16 + mrow + 8 * (mat & 1)) * LD + 8 * (mat >> 1);
+#pragma unroll
+                    for (int dn = 0; dn < NF; dn++) {
+                        unsigned b[4];
+                        pfm_ldmatrix_x4_trans(b, vb + dn * 16);
+                        pfm_mma(o[2 * dn], pa[kk], b[0], b[1]);
+                        pfm_mma(o[2 * dn + 1], pa[kk], b[2], b[3]);
+                    }
+                }
+            }
+        }
+        __syncthreads(); /* done with stage s & 1 before step s + 2 gathers into it */
+    }
+    if (!active)
+        return;
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+        l_lo += __shfl_xor_sync(0xffffffffu, l_lo, off);
+        l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
+    }
+    if (g < rows) {
+        const float inv = 1.0f / l_lo;
+        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + g) * heads + h) * HD + 2 * tq);
+#pragma unroll
+        for (int n = 0; n < 2 * NF; n++)
+            dst[n * 4] = __floats2half2_rn(o[n][0] * inv, o[n][1] * inv);
+    }
+    if (g + 8 < rows) {
+        const float inv = 1.0f / l_hi;
+        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + g + 8) * heads + h) * HD + 2 * tq);
+#pragma unroll
+        for (int n = 0; n < 2 * NF; n++)
+            dst[n * 4] = __floats2half2_rn(o[n][2] * inv, o[n][3] * inv);
+    }
+#else
+    __trap(); /* the host launches this kernel only where it was built for sm_80+ */
+#endif
+}
+
+#define PFM_INSTANTIATE(nf)                                                                   \
+    template __global__ void attention_prefill_mma_kernel<nf>(                                \
+        __half *, const __half *, const __half *, const __half *, const int *, const int *,   \
+        int, const int *, int, int, int, int, float, int);
+PFM_INSTANTIATE(1) PFM_INSTANTIATE(2) PFM_INSTANTIATE(3) PFM_INSTANTIATE(4)
+PFM_INSTANTIATE(5) PFM_INSTANTIATE(6) PFM_INSTANTIATE(7) PFM_INSTANTIATE(8)
+#undef PFM_INSTANTIATE
+
+#ifndef __CUDACC_RTC__
+// The kernel's code for this device was built from sm_80+ source (a build
+// for sm_75 only would run its trap body here through the PTX JIT).
+static bool mma_code_present(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        cudaFuncAttributes attr;
+        cached = cudaFuncGetAttributes(&attr, attention_prefill_mma_kernel<8>) == cudaSuccess &&
+                 attr.ptxVersion >= 80;
+        (void)cudaGetLastError(); /* a failed query must not poison later checks */
+    }
+    return cached == 1;
+}
+
+extern "C" bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int head_dim)
+{
+    if (head_dim % 16 || head_dim > PFM_MAX_HD || kv_heads <= 0 || heads % kv_heads)
+        return false;
+    int dev = 0, major = 0, optin = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
+            cudaSuccess) {
+        (void)cudaGetLastError();
+        return false;
+    }
+    return major >= 8 && pfm_shared_bytes(head_dim) <= (size_t)optin && mma_code_present();
+}
+
+extern "C" cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
+                                                    const uint16_t *k_cache,
+                                                    const uint16_t *v_cache,
+                                                    const int *d_positions, const int *d_tiles,
+                                                    int n_tiles, const int *d_block_tables,
+                                                    int max_blocks, int heads, int kv_heads,
+                                                    int head_dim, int block_size, float scale,
+                                                    cudaStream_t stream)
+{
+    if (n_tiles == 0)
+        return cudaSuccess;
+    if (head_dim % 16 || head_dim > PFM_MAX_HD || kv_heads <= 0 || heads % kv_heads ||
+        block_size <= 0)
+        return cudaErrorInvalidValue;
+    const int G = heads / kv_heads, W = G < PFM_MAX_WARPS ? G : PFM_MAX_WARPS;
+    const size_t smem = pfm_shared_bytes(head_dim);
+    dim3 grid((unsigned)n_tiles, (unsigned)(kv_heads * ((G + W - 1) / W)));
+    const float scale_log2 = scale * PFM_LOG2E;
+    cudaError_t e = cudaErrorInvalidValue;
+#define PFM_LAUNCH(nf)                                                                        \
+    case nf:                                                                                  \
+        e = cudaFuncSetAttribute(attention_prefill_mma_kernel<nf>,                            \
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);     \
+        if (e != cudaSuccess)                                                                 \
+            return e;                                                                         \
+        attention_prefill_mma_kernel<nf><<<grid, 32 * W, smem, stream>>>(                     \
+            (__half *)out, (const __half *)q, (const __half *)k_cache,                        \
+            (const __half *)v_cache, d_positions, d_tiles, n_tiles, d_block_tables,           \
+            max_blocks, heads, kv_heads, block_size, scale_log2, W);                          \
+        break;
+    switch (head_dim / 16) {
+        PFM_LAUNCH(1) PFM_LAUNCH(2) PFM_LAUNCH(3) PFM_LAUNCH(4)
+        PFM_LAUNCH(5) PFM_LAUNCH(6) PFM_LAUNCH(7) PFM_LAUNCH(8)
+    default: return cudaErrorInvalidValue;
+    }
+#undef PFM_LAUNCH
+    return cudaGetLastError();
+}
+#endif
