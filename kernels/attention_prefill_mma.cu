@@ -18,20 +18,23 @@
 // fragments for the whole walk over the keys; O is head_dim / 8
 // accumulator tiles in registers. The block walks the keys in steps of
 // PFM_KT = 64; each step's K and V rows are gathered through the block
-// table with cp.async into a two-stage shared buffer, so the gather of
-// step s + 1 runs while the warps compute step s. Rows are padded to
-// head_dim + 8 halves (an odd number of 16-byte units), so the eight row
-// addresses of an ldmatrix fall on distinct banks.
+// table with cp.async into a three-stage shared buffer, so the gather of
+// step s + 1 runs while the warps compute step s, and one barrier a step
+// suffices. Rows are padded to head_dim + 8 halves (an odd number of
+// 16-byte units), so the eight row addresses of an ldmatrix fall on
+// distinct banks.
 //
-// Shared memory: 2 stages x (K, V) x 64 x (head_dim + 8) halves, 68 KB at
-// head_dim 128. head_dim a multiple of 16, at most PFM_MAX_HD (the O, Q
-// and S fragments of a larger head exceed the registers; the WMMA kernel
-// takes those).
+// Shared memory: 3 stages x (K, V) x 64 x (head_dim + 8) halves, 102 KB
+// at head_dim 128 (GPUs with less per block, such as sm_86's 99 KB, take
+// the WMMA kernel at that size). head_dim a multiple of 16, at most
+// PFM_MAX_HD (the O, Q and S fragments of a larger head exceed the
+// registers; the WMMA kernel takes those).
 #include <cuda_fp16.h>
 
 #include "kernels.h"
 
-#define PFM_KT 64 /* keys per step */
+#define PFM_KT 64    /* keys per step */
+#define PFM_STAGES 3 /* K/V steps in flight: one barrier a step suffices */
 #define PFM_MAX_HD 128
 #define PFM_MAX_WARPS 8
 #define PFM_NEG_INF __int_as_float(0xff800000)
@@ -45,7 +48,7 @@ __host__ __device__ static inline int pfm_ld(int hd)
 
 __host__ __device__ static inline size_t pfm_shared_bytes(int hd)
 {
-    return (size_t)2 * 2 * PFM_KT * pfm_ld(hd) * 2; /* stages x (K, V) x rows x halves */
+    return (size_t)PFM_STAGES * 2 * PFM_KT * pfm_ld(hd) * 2; /* stages x (K, V) x rows x halves */
 }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
@@ -86,30 +89,37 @@ __device__ __forceinline__ void pfm_mma(float c[4], const unsigned a[4], unsigne
 }
 
 // Gathers step s's keys and values (positions s * PFM_KT ...) into stage
-// s & 1 through the block table, 16 bytes a cp.async; positions past
-// last_pos are zero-filled (their scores are masked, and zeros keep
-// 0 * V finite). Every thread of the block takes part.
+// s % PFM_STAGES through the block table, 16 bytes a cp.async; positions
+// past last_pos are zero-filled (their scores are masked, and zeros keep
+// 0 * V finite). A thread keeps one 16-byte column and walks rows, so a
+// row's block-table lookup serves its K and V chunks alike (the address
+// arithmetic, not the copies, was the gather's cost). Every thread of the
+// block calls it.
 template <int HD>
 __device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_pos,
                                            const __half *k_cache, const __half *v_cache,
-                                           const int *table, int block_size, int kv_heads,
-                                           int kvh)
+                                           const int *table, int block_size, int bs_shift,
+                                           int kv_heads, int kvh)
 {
     constexpr int LD = HD + 8, CPR = HD / 8;
-    __half *sk = stage_base + (size_t)(s & 1) * 2 * PFM_KT * LD;
-    const int j0 = s * PFM_KT;
-    for (int c = threadIdx.x; c < 2 * PFM_KT * CPR; c += blockDim.x) {
-        const int is_v = c >= PFM_KT * CPR, cc = is_v ? c - PFM_KT * CPR : c;
-        const int r = cc / CPR, d8 = cc % CPR, j = j0 + r;
-        const __half *src = is_v ? v_cache : k_cache;
-        int bytes = 0;
-        if (j <= last_pos) {
-            int blk = table[j / block_size];
-            src += (((size_t)blk * block_size + j % block_size) * kv_heads + kvh) * HD +
-                   (size_t)d8 * 8;
-            bytes = 16;
+    __half *sk = stage_base + (size_t)(s % PFM_STAGES) * 2 * PFM_KT * LD;
+    __half *sv = sk + PFM_KT * LD;
+    const int row_step = blockDim.x / CPR, d8 = threadIdx.x % CPR, j0 = s * PFM_KT;
+    if ((int)threadIdx.x < row_step * CPR) {
+        for (int r = threadIdx.x / CPR; r < PFM_KT; r += row_step) {
+            const int j = j0 + r;
+            size_t off = 0;
+            int bytes = 0;
+            if (j <= last_pos) {
+                const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+                off = (((size_t)table[bi] * block_size + (j - bi * block_size)) * kv_heads + kvh) *
+                          HD +
+                      (size_t)d8 * 8;
+                bytes = 16;
+            }
+            pfm_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
+            pfm_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
         }
-        pfm_cp_async16(sk + (is_v ? PFM_KT * LD : 0) + r * LD + d8 * 8, src, bytes);
     }
     asm volatile("cp.async.commit_group;\n" ::);
 }
@@ -121,7 +131,7 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     attention_prefill_mma_kernel(__half *out, const __half *q, const __half *k_cache,
                                  const __half *v_cache, const int *positions, const int *tiles,
                                  int n_tiles, const int *block_tables, int max_blocks, int heads,
-                                 int kv_heads, int block_size, float scale_log2,
+                                 int kv_heads, int block_size, int bs_shift, float scale_log2,
                                  int heads_per_block)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -145,7 +155,8 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     const int n_steps = last_pos / PFM_KT + 1;
     const int g = lane >> 2, tq = lane & 3; /* fragment row group, thread in group */
 
-    pfm_gather<HD>(stage_base, 0, last_pos, k_cache, v_cache, table, block_size, kv_heads, kvh);
+    pfm_gather<HD>(stage_base, 0, last_pos, k_cache, v_cache, table, block_size, bs_shift,
+                   kv_heads, kvh);
 
     // Q rows g and g + 8 as A fragments, one per 16 columns of head_dim.
     unsigned qa[NF][4];
@@ -174,16 +185,18 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     // ldmatrix row addresses: lane i points at row i % 8 of matrix i / 8
     const int mat = lane >> 3, mrow = lane & 7;
     for (int s = 0; s < n_steps; s++) {
+        // Step s + 1's gather goes into the stage step s - 2 used: every
+        // warp has left that step, as it has passed step s - 1's barrier.
         if (s + 1 < n_steps) {
             pfm_gather<HD>(stage_base, s + 1, last_pos, k_cache, v_cache, table, block_size,
-                           kv_heads, kvh);
+                           bs_shift, kv_heads, kvh);
             asm volatile("cp.async.wait_group 1;\n" ::);
         } else {
             asm volatile("cp.async.wait_group 0;\n" ::);
         }
         __syncthreads(); /* step s's rows are in shared memory for every warp */
         if (active) {
-            const __half *sk = stage_base + (size_t)(s & 1) * 2 * PFM_KT * LD;
+            const __half *sk = stage_base + (size_t)(s % PFM_STAGES) * 2 * PFM_KT * LD;
             const __half *sv = sk + PFM_KT * LD;
             const int j0 = s * PFM_KT;
             // 16-key tiles holding a key at or before the last row's position
@@ -283,7 +296,6 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
                 }
             }
         }
-        __syncthreads(); /* done with stage s & 1 before step s + 2 gathers into it */
     }
     if (!active)
         return;
@@ -314,7 +326,7 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
 #define PFM_INSTANTIATE(nf)                                                                   \
     template __global__ void attention_prefill_mma_kernel<nf>(                                \
         __half *, const __half *, const __half *, const __half *, const int *, const int *,   \
-        int, const int *, int, int, int, int, float, int);
+        int, const int *, int, int, int, int, int, float, int);
 PFM_INSTANTIATE(1) PFM_INSTANTIATE(2) PFM_INSTANTIATE(3) PFM_INSTANTIATE(4)
 PFM_INSTANTIATE(5) PFM_INSTANTIATE(6) PFM_INSTANTIATE(7) PFM_INSTANTIATE(8)
 #undef PFM_INSTANTIATE
@@ -367,6 +379,10 @@ extern "C" cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_
     const size_t smem = pfm_shared_bytes(head_dim);
     dim3 grid((unsigned)n_tiles, (unsigned)(kv_heads * ((G + W - 1) / W)));
     const float scale_log2 = scale * PFM_LOG2E;
+    int bs_shift = -1; /* block sizes of 2^k: shifts instead of divisions */
+    for (int k = 0; k < 31; k++)
+        if (block_size == 1 << k)
+            bs_shift = k;
     cudaError_t e = cudaErrorInvalidValue;
 #define PFM_LAUNCH(nf)                                                                        \
     case nf:                                                                                  \
@@ -377,7 +393,7 @@ extern "C" cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_
         attention_prefill_mma_kernel<nf><<<grid, 32 * W, smem, stream>>>(                     \
             (__half *)out, (const __half *)q, (const __half *)k_cache,                        \
             (const __half *)v_cache, d_positions, d_tiles, n_tiles, d_block_tables,           \
-            max_blocks, heads, kv_heads, block_size, scale_log2, W);                          \
+            max_blocks, heads, kv_heads, block_size, bs_shift, scale_log2, W);                          \
         break;
     switch (head_dim / 16) {
         PFM_LAUNCH(1) PFM_LAUNCH(2) PFM_LAUNCH(3) PFM_LAUNCH(4)
