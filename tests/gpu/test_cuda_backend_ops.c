@@ -130,8 +130,10 @@ static void make_step(step_batch *sb, const step_case *sc, int block_size, int m
 
 static void test_matmul_and_lm_head(void)
 {
-    const int shapes[][3] = {{1, 64, 128}, {4, 896, 1000}, {7, 896, 1000}, {64, 256, 96}};
-    for (size_t c = 0; c < 4; c++) {
+    /* the last two through cuBLAS and the bias kernel, 16 and 2 bytes a load */
+    const int shapes[][3] = {{1, 64, 128}, {4, 896, 1000}, {7, 896, 1000}, {64, 256, 96},
+                             {16, 256, 1001}};
+    for (size_t c = 0; c < 5; c++) {
         int T = shapes[c][0], K = shapes[c][1], N = shapes[c][2];
         float *x = rand_vec((size_t)T * K, 1), *w = rand_vec((size_t)N * K, 0.1f),
               *bias = rand_vec((size_t)N, 0.5f);
@@ -349,8 +351,9 @@ static void test_rmsnorm(void)
 
 static void test_silu_gate(void)
 {
-    const size_t sizes[] = {1, 1000, 100003};
-    for (size_t c = 0; c < 3; c++) {
+    /* 16-byte path (n % 8 == 0, several grid strides at 3M) and the 2-byte one */
+    const size_t sizes[] = {1, 1000, 100003, 3000000};
+    for (size_t c = 0; c < 4; c++) {
         size_t n = sizes[c];
         float *g = rand_vec(n, 4), *u = rand_vec(n, 2);
         void *cg = cpu_copy(g, n), *cu = cpu_copy(u, n);
