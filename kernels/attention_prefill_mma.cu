@@ -6,7 +6,8 @@
 // Why a second kernel: the WMMA kernel must send every score tile through
 // shared memory (store S, softmax reading rows two lanes each, store P,
 // load P as a matrix operand), and that round trip, with its bank
-// conflicts, held it to ~30 TFLOP/s on an H200. With mma.sync the score
+// conflicts, held it to ~16 TFLOP/s of causal FLOPs on an H200 (this
+// kernel: ~83; tests/bench/RESULTS.md). With mma.sync the score
 // accumulators of two adjacent 8-key tiles are, element for element, the
 // A operand of the P V product, so the softmax runs on registers (a row's
 // max and sum over the four lanes that hold it) and S and P never leave
@@ -91,10 +92,9 @@ __device__ __forceinline__ void pfm_mma(float c[4], const unsigned a[4], unsigne
 // Gathers step s's keys and values (positions s * PFM_KT ...) into stage
 // s % PFM_STAGES through the block table, 16 bytes a cp.async; positions
 // past last_pos are zero-filled (their scores are masked, and zeros keep
-// 0 * V finite). A thread keeps one 16-byte column and walks rows, so a
-// row's block-table lookup serves its K and V chunks alike (the address
-// arithmetic, not the copies, was the gather's cost). Every thread of the
-// block calls it.
+// 0 * V finite). A thread keeps one 16-byte column and walks rows, so one
+// block-table lookup and address computation serves a row's K and V
+// chunks alike. Every thread of the block calls it.
 template <int HD>
 __device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_pos,
                                            const __half *k_cache, const __half *v_cache,
@@ -136,7 +136,7 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int HD = NF * 16, LD = HD + 8;
-    constexpr int NT = PFM_KT / 8;                             /* 8-key score tiles a step */
+    constexpr int NT = PFM_KT / 8; /* 8-key score tiles a step */
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __half *stage_base = (__half *)smem_raw; /* [stage][K|V][PFM_KT][LD] */
 
