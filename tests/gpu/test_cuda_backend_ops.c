@@ -512,16 +512,16 @@ static void test_rope_kv_attention(void)
     run_attention_case(28, 4, 128, &prefill);
 }
 
-/* The per-token kernel on every token (the backend's fallback path), so
- * both attention kernels are checked on prefill tokens. */
-static void test_attention_per_token_path(void)
+/* Runs the attention cases on a second backend made with env_var=1 (the
+ * backend reads its knobs when it is made): a path the default backend
+ * of this GPU does not take. */
+static void run_attention_with(const char *env_var, const int (*gqa)[3], int n_gqa)
 {
-    /* the backend reads the variable when it is made */
-    setenv("VB_ATTENTION_PER_TOKEN", "1", 1);
+    setenv(env_var, "1", 1);
     vb_err err;
     vb_backend *normal = gpu;
     gpu = cuda_backend_create(NULL, &err);
-    unsetenv("VB_ATTENTION_PER_TOKEN");
+    unsetenv(env_var);
     if (!gpu) {
         fprintf(stderr, "backend: %s\n", err.msg);
         CHECK(gpu != NULL);
@@ -529,35 +529,28 @@ static void test_attention_per_token_path(void)
         return;
     }
     step_case ragged = {4, {0, 0, 40, 15}, {1, 17, 5, 1}};
-    run_attention_case(8, 2, 128, &ragged);
+    for (int i = 0; i < n_gqa; i++)
+        run_attention_case(gqa[i][0], gqa[i][1], gqa[i][2], &ragged);
     step_case prefill = {2, {0, 1000}, {300, 40}};
     run_attention_case(28, 4, 128, &prefill);
     gpu->destroy(gpu);
     gpu = normal;
 }
 
+/* The per-token kernel on every token (the backend's fallback path), so
+ * both attention kernels are checked on prefill tokens. */
+static void test_attention_per_token_path(void)
+{
+    const int gqa[][3] = {{8, 2, 128}};
+    run_attention_with("VB_ATTENTION_PER_TOKEN", gqa, 1);
+}
+
 /* The WMMA prefill kernel (V100's) on this GPU too: on sm_80+ the
  * default backend runs the mma.sync kernel, so both are checked here. */
 static void test_prefill_wmma_path(void)
 {
-    setenv("VB_PREFILL_WMMA", "1", 1);
-    vb_err err;
-    vb_backend *normal = gpu;
-    gpu = cuda_backend_create(NULL, &err);
-    unsetenv("VB_PREFILL_WMMA");
-    if (!gpu) {
-        fprintf(stderr, "backend: %s\n", err.msg);
-        CHECK(gpu != NULL);
-        gpu = normal;
-        return;
-    }
-    step_case ragged = {4, {0, 0, 40, 15}, {1, 17, 5, 1}};
-    run_attention_case(8, 2, 64, &ragged);
-    run_attention_case(24, 2, 128, &ragged);
-    step_case prefill = {2, {0, 1000}, {300, 40}};
-    run_attention_case(28, 4, 128, &prefill);
-    gpu->destroy(gpu);
-    gpu = normal;
+    const int gqa[][3] = {{8, 2, 64}, {24, 2, 128}};
+    run_attention_with("VB_PREFILL_WMMA", gqa, 2);
 }
 
 int main(void)
