@@ -157,9 +157,9 @@ cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q, const uin
                                      int block_size, float scale, cudaStream_t stream);
 
 /* attention_prefill_mma.cu: the same work and results on sm_80+ with
- * mma.sync (softmax in registers, K/V gathered with cp.async, double
- * buffered); head_dim a multiple of 16, at most 128. _supported says
- * whether this device, build and shape can run it. */
+ * mma.sync (softmax in registers, K/V gathered with cp.async into three
+ * stages); head_dim a multiple of 16, at most 128. _supported says
+ * whether this device, build and its shared memory can run it. */
 bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int head_dim);
 cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
                                          const uint16_t *k_cache, const uint16_t *v_cache,
