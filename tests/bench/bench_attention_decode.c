@@ -57,16 +57,10 @@ static void decode_pass(void *ctx, int i)
 
 int main(int argc, char **argv)
 {
-    int iters = argc > 1 ? atoi(argv[1]) : 50;
-    int n_dev = 0;
-    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
-        printf("SKIP: no CUDA device\n");
-        return 77;
-    }
-    if (iters < 1)
-        iters = 50;
     struct cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    int iters = bench_start(argc, argv, 50, &prop);
+    if (iters == 0)
+        return 77;
     int n_sm = prop.multiProcessorCount;
     printf("bench_attention_decode on %s (%d SMs), %d iterations per timing, median of 5\n",
            prop.name, n_sm, iters);

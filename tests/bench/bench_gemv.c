@@ -124,16 +124,10 @@ static void path_pass(void *ctx, int i)
 
 int main(int argc, char **argv)
 {
-    int iters = argc > 1 ? atoi(argv[1]) : 20;
-    int n_dev = 0;
-    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
-        printf("SKIP: no CUDA device\n");
-        return 77;
-    }
-    if (iters < 1)
-        iters = 20;
     struct cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    int iters = bench_start(argc, argv, 20, &prop);
+    if (iters == 0)
+        return 77;
     printf("bench_gemv on %s, %d iterations per timing, median of 5\n", prop.name, iters);
     CUDA_CHECK(cudaStreamCreate(&stream));
     CUBLAS_CHECK(cublasCreate(&cublas));

@@ -1,12 +1,30 @@
-/* GPU timing shared by the micro-benchmarks in tests/bench: a launch
- * sequence timed with events on a stream, warmed up first, as the median
- * of 5 timings of `iters` passes. */
+/* What the micro-benchmarks in tests/bench share: their start (iteration
+ * count, device check) and a launch sequence timed with events on a
+ * stream, warmed up first, as the median of 5 timings of `iters` passes. */
 #ifndef VB_BENCH_TIMING_H
 #define VB_BENCH_TIMING_H
 
 #include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "cuda/cuda_check.h"
+
+/* Passes per timing from argv[1] (default_iters when absent or < 1) and
+ * device 0's properties; 0 after printing SKIP when there is no CUDA
+ * device (the caller exits 77). */
+static inline int bench_start(int argc, char **argv, int default_iters,
+                              struct cudaDeviceProp *prop)
+{
+    int n_dev = 0;
+    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        printf("SKIP: no CUDA device\n");
+        return 0;
+    }
+    int iters = argc > 1 ? atoi(argv[1]) : default_iters;
+    CUDA_CHECK(cudaGetDeviceProperties(prop, 0));
+    return iters < 1 ? default_iters : iters;
+}
 
 /* One pass: launches on the stream; i counts the passes of a timing (a
  * benchmark can use it to read a different copy of its inputs). */
