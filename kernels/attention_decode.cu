@@ -37,6 +37,7 @@
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "pdl.cuh"
 
 #ifndef VB_DECODE_MAX_SPLITS /* kernels.h has it, but not for NVRTC */
 #define VB_DECODE_MAX_SPLITS 64
@@ -76,6 +77,8 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     constexpr int U = DEC_STEP / RPW;    /* loads per lane per step */
     __shared__ float s_m[DEC_WARPS][G], s_l[DEC_WARPS][G];
     __shared__ float s_acc[DEC_WARPS][G][LPR * 8];
+    pdl_wait(); /* q and this token's K/V row are the previous kernel's output */
+    pdl_launch_dependents();
     int i = blockIdx.x, t = token_list[i], g = blockIdx.y, split = blockIdx.z;
     int splits = gridDim.z;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -281,6 +284,8 @@ attention_decode_reduce(__half *out, const float *part, const int *token_list,
 {
     __shared__ float s_w[VB_DECODE_MAX_SPLITS];
     __shared__ float s_inv;
+    pdl_wait(); /* the partials are the previous kernel's output */
+    pdl_launch_dependents();
     int i = blockIdx.x, h = blockIdx.y, lane = threadIdx.x & 31;
     int t = token_list[i];
     int pos = max(positions[t], 0);
@@ -371,12 +376,14 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
         return cudaErrorInvalidValue;
     dim3 grid((unsigned)T, (unsigned)kv_heads, (unsigned)splits);
     int G = heads / kv_heads, PL = head_dim <= 64 ? 8 : head_dim <= 128 ? 16 : 32; /* lanes a row */
+    cudaError_t e = cudaErrorInvalidValue;
 #define DEC_LAUNCH(g, pl)                                                                     \
     if (G == g && PL == pl)                                                                   \
-        attention_decode_kernel<g, pl><<<grid, 32 * DEC_WARPS, 0, stream>>>(                  \
-            (__half *)out, d_workspace, (const __half *)q, (const __half *)k_cache,           \
-            (const __half *)v_cache, d_token_list, d_positions, d_token_seq, d_block_tables,  \
-            max_blocks, heads, kv_heads, head_dim, block_size, scale);
+        e = vb_launch_pdl(attention_decode_kernel<g, pl>, grid, dim3(32 * DEC_WARPS), 0,     \
+                          stream, (__half *)out, d_workspace, (const __half *)q,              \
+                          (const __half *)k_cache, (const __half *)v_cache, d_token_list,     \
+                          d_positions, d_token_seq, d_block_tables, max_blocks, heads,        \
+                          kv_heads, head_dim, block_size, scale);
 #define DEC_LAUNCH_PL(g) DEC_LAUNCH(g, 8) DEC_LAUNCH(g, 16) DEC_LAUNCH(g, 32)
     DEC_LAUNCH_PL(1)
     DEC_LAUNCH_PL(2)
@@ -388,10 +395,11 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
     DEC_LAUNCH_PL(8)
 #undef DEC_LAUNCH_PL
 #undef DEC_LAUNCH
-    if (splits > 1)
-        attention_decode_reduce<<<dim3((unsigned)T, (unsigned)heads), DEC_REDUCE_THREADS, 0,
-                                  stream>>>((__half *)out, d_workspace, d_token_list,
-                                            d_positions, heads, head_dim, splits);
-    return cudaGetLastError();
+    if (e != cudaSuccess || splits == 1)
+        return e;
+    return vb_launch_pdl(attention_decode_reduce, dim3((unsigned)T, (unsigned)heads),
+                         dim3(DEC_REDUCE_THREADS), 0, stream, (__half *)out,
+                         (const float *)d_workspace, d_token_list, d_positions, heads, head_dim,
+                         splits);
 }
 #endif

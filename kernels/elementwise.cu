@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "pdl.cuh"
 
 // out[t, :] = table[tokens[t] - vocab_start, :] for tokens in this rank's
 // slice, zeros otherwise (the TP all-reduce completes the row).
@@ -86,6 +87,8 @@ __global__ void add_bias_vec8_kernel(uint4 *x, const uint4 *bias, int T, int n8)
 // out[s, :] = in[seq_start[s + 1] - 1, :]
 __global__ void last_rows_kernel(__half *out, const __half *in, const int *seq_start, int dim)
 {
+    pdl_wait(); /* in is the previous kernel's output */
+    pdl_launch_dependents();
     int s = blockIdx.x;
     const __half *src = in + (size_t)(seq_start[s + 1] - 1) * dim;
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
@@ -148,8 +151,7 @@ extern "C" cudaError_t vb_last_rows_f16(uint16_t *out, const uint16_t *in, const
 {
     if (n_seqs == 0)
         return cudaSuccess;
-    last_rows_kernel<<<n_seqs, 256, 0, stream>>>((__half *)out, (const __half *)in, d_seq_start,
-                                                 dim);
-    return cudaGetLastError();
+    return vb_launch_pdl(last_rows_kernel, dim3(n_seqs), dim3(256), 0, stream, (__half *)out,
+                         (const __half *)in, d_seq_start, dim);
 }
 #endif

@@ -26,8 +26,14 @@
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "pdl.cuh"
 
 #define GEMV_WARPS 8 /* warps per block */
+// 16-byte weight loads per lane issued before the wait on the previous
+// kernel. 2 keeps T = 1 at 32 registers (full occupancy); 4 and 8 cost
+// occupancy (40 and 56 registers) and were no faster: a1 TPOT 4.39 and
+// 4.51 ms against 4.40 at 2, 4.63 without PDL (H200, RESULTS.md).
+#define GEMV_PREFETCH 2
 
 enum { GEMV_F16 = 0, GEMV_F32 = 1, GEMV_SILU_GATE = 2 };
 
@@ -71,12 +77,38 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
+// acc[m][t] += weight chunk w[m] . x row t's chunk c, for the real rows.
+template <int T, int NW>
+__device__ __forceinline__ void gemv_chunk(float (&acc)[NW][T], const uint4 (&w)[NW],
+                                           const uint4 *xr, int chunks, int c, int rows)
+{
+    float2 wf[NW][4];
+#pragma unroll
+    for (int m = 0; m < NW; m++)
+        unpack8(w[m], wf[m]);
+#pragma unroll
+    for (int t = 0; t < T; t++) {
+        if (t < rows) {
+            float2 xf[4];
+            unpack8(xr[(size_t)t * chunks + c], xf);
+#pragma unroll
+            for (int m = 0; m < NW; m++)
+                acc[m][t] = dot8(wf[m], xf, acc[m][t]);
+        }
+    }
+}
+
 // T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are
 // real); MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE.
+//
+// Each lane loads its first GEMV_PREFETCH chunks of weights before
+// pdl_wait(): under PDL (pdl.cuh) those loads and the block's launch
+// overlap the previous kernel (an RMSNorm, the attention).
 template <int T, int MODE>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
 {
     constexpr int NW = MODE == GEMV_SILU_GATE ? 2 : 1; /* weight rows read per output */
+    constexpr int PF = GEMV_PREFETCH / NW;             /* chunks per row loaded before the wait */
     int n = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5); /* output row, then within its segment */
     int lane = threadIdx.x & 31;
     int s = 0;
@@ -97,28 +129,31 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
         wr[NW - 1] = (const uint4 *)(p.w_up + (size_t)n * n_in);
     const uint4 *xr = (const uint4 *)p.x;
     const int chunks = n_in >> 3; /* 8 halves per 16-byte load */
+    uint4 pre[PF][NW];
+#pragma unroll
+    for (int i = 0; i < PF; i++)
+#pragma unroll
+        for (int m = 0; m < NW; m++)
+            pre[i][m] = lane + 32 * i < chunks ? __ldg(wr[m] + lane + 32 * i) : make_uint4(0, 0, 0, 0);
+    pdl_wait(); /* x is the previous kernel's output */
+    pdl_launch_dependents();
     float acc[NW][T];
 #pragma unroll
     for (int m = 0; m < NW; m++)
 #pragma unroll
         for (int t = 0; t < T; t++)
             acc[m][t] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < PF; i++)
+        if (lane + 32 * i < chunks)
+            gemv_chunk<T, NW>(acc, pre[i], xr, chunks, lane + 32 * i, rows);
 #pragma unroll 4
-    for (int c = lane; c < chunks; c += 32) {
-        float2 wf[NW][4];
+    for (int c = lane + 32 * PF; c < chunks; c += 32) {
+        uint4 w[NW];
 #pragma unroll
         for (int m = 0; m < NW; m++)
-            unpack8(__ldg(wr[m] + c), wf[m]);
-#pragma unroll
-        for (int t = 0; t < T; t++) {
-            if (t < rows) {
-                float2 xf[4];
-                unpack8(xr[(size_t)t * chunks + c], xf);
-#pragma unroll
-                for (int m = 0; m < NW; m++)
-                    acc[m][t] = dot8(wf[m], xf, acc[m][t]);
-            }
-        }
+            w[m] = __ldg(wr[m] + c);
+        gemv_chunk<T, NW>(acc, w, xr, chunks, c, rows);
     }
     // lane t keeps x row t's sum
     float mine[NW];
@@ -166,15 +201,14 @@ extern "C" bool vb_gemv_supported(int T, int n_in, const void *x, const void *w)
 }
 
 template <int T>
-static void launch_t(const gemv_params &p, int mode, unsigned blocks, cudaStream_t stream)
+static cudaError_t launch_t(const gemv_params &p, int mode, unsigned blocks, cudaStream_t stream)
 {
-    if (mode == GEMV_SILU_GATE)
-        gemv_kernel<T, GEMV_SILU_GATE><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
-    else if (mode == GEMV_F32)
-        gemv_kernel<T, GEMV_F32><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
-    else
-        gemv_kernel<T, GEMV_F16><<<blocks, 32 * GEMV_WARPS, 0, stream>>>(p);
+    void (*k)(gemv_params) = mode == GEMV_SILU_GATE ? gemv_kernel<T, GEMV_SILU_GATE>
+                             : mode == GEMV_F32     ? gemv_kernel<T, GEMV_F32>
+                                                    : gemv_kernel<T, GEMV_F16>;
+    return vb_launch_pdl(k, dim3(blocks), dim3(32 * GEMV_WARPS), 0, stream, p);
 }
+
 
 // Checks the segments' weights and x and launches a warp per output row.
 static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
@@ -190,14 +224,12 @@ static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
     p.rows = T;
     unsigned blocks = (unsigned)((total + GEMV_WARPS - 1) / GEMV_WARPS);
     if (T == 1)
-        launch_t<1>(p, mode, blocks, stream);
-    else if (T == 2)
-        launch_t<2>(p, mode, blocks, stream);
-    else if (T <= 4)
-        launch_t<4>(p, mode, blocks, stream);
-    else
-        launch_t<8>(p, mode, blocks, stream);
-    return cudaGetLastError();
+        return launch_t<1>(p, mode, blocks, stream);
+    if (T == 2)
+        return launch_t<2>(p, mode, blocks, stream);
+    if (T <= 4)
+        return launch_t<4>(p, mode, blocks, stream);
+    return launch_t<8>(p, mode, blocks, stream);
 }
 
 extern "C" cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, int out_f32,

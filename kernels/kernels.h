@@ -49,6 +49,12 @@ typedef struct vb_penalty_entry {
 extern "C" {
 #endif
 
+/* pdl.cu: programmatic dependent launch (kernels/pdl.cuh) for the
+ * kernels of a decode step, process-wide. The caller turns it on only on
+ * sm_90+ GPUs; off by default. */
+void vb_pdl_enable(int on);
+int vb_pdl_enabled(void);
+
 /* Source formats of checkpoint tensors. */
 enum vb_src_dtype { VB_SRC_F16 = 0, VB_SRC_BF16 = 1, VB_SRC_F32 = 2 };
 

@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "pdl.cuh"
 
 // Sum over the block, result in every thread.
 __device__ float block_sum(float v, float *scratch)
@@ -36,6 +37,8 @@ __global__ void rmsnorm_residual_kernel(__half *out, float *residual, const __ha
                                         const __half *w, int dim, float eps)
 {
     __shared__ float scratch[32];
+    pdl_wait(); /* the row is the previous kernel's output */
+    pdl_launch_dependents();
     size_t row = blockIdx.x;
     float *r = residual + row * dim;
     const __half *a = add ? add + row * dim : nullptr;
@@ -57,6 +60,8 @@ __global__ void rmsnorm_residual_kernel(__half *out, float *residual, const __ha
 __global__ void rmsnorm_rows_kernel(__half *x, const __half *w, int dim, float eps)
 {
     __shared__ float scratch[32];
+    pdl_wait();
+    pdl_launch_dependents();
     __half *row = x + (size_t)blockIdx.x * dim;
     float ss = 0.0f;
     for (int i = threadIdx.x; i < dim; i += blockDim.x) {
@@ -88,9 +93,9 @@ extern "C" cudaError_t vb_rmsnorm_residual_f16(uint16_t *out, float *residual,
 {
     if (rows == 0)
         return cudaSuccess;
-    rmsnorm_residual_kernel<<<rows, threads_for(dim), 0, stream>>>(
-        (__half *)out, residual, (const __half *)add, (const __half *)w, dim, eps);
-    return cudaGetLastError();
+    return vb_launch_pdl(rmsnorm_residual_kernel, dim3(rows), dim3(threads_for(dim)), 0, stream,
+                         (__half *)out, residual, (const __half *)add, (const __half *)w, dim,
+                         eps);
 }
 
 extern "C" cudaError_t vb_rmsnorm_rows_f16(uint16_t *x, const uint16_t *w, int rows, int dim,
@@ -98,9 +103,8 @@ extern "C" cudaError_t vb_rmsnorm_rows_f16(uint16_t *x, const uint16_t *w, int r
 {
     if (rows == 0)
         return cudaSuccess;
-    rmsnorm_rows_kernel<<<rows, threads_for(dim), 0, stream>>>((__half *)x, (const __half *)w,
-                                                               dim, eps);
-    return cudaGetLastError();
+    return vb_launch_pdl(rmsnorm_rows_kernel, dim3(rows), dim3(threads_for(dim)), 0, stream,
+                         (__half *)x, (const __half *)w, dim, eps);
 }
 
 extern "C" cudaError_t vb_resid_load_f16(float *residual, const uint16_t *x, size_t n,

@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "pdl.cuh"
 
 __global__ void rope_kv_kernel(__half *q, __half *k, const __half *v, __half *k_cache,
                                __half *v_cache, const float *inv_freq, float scale,
@@ -17,6 +18,8 @@ __global__ void rope_kv_kernel(__half *q, __half *k, const __half *v, __half *k_
                                const int *block_tables, int max_blocks, int heads,
                                int kv_heads, int head_dim, int block_size)
 {
+    pdl_wait(); /* q, k, v are the previous kernel's output */
+    pdl_launch_dependents();
     int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x;
     int half_dim = head_dim >> 1;
     int pos = positions[t];
@@ -61,10 +64,9 @@ extern "C" cudaError_t vb_rope_kv_write_f16(uint16_t *q, uint16_t *k, const uint
     if (head_dim % 2 || head_dim > 2048)
         return cudaErrorInvalidValue;
     dim3 grid((unsigned)T, (unsigned)(heads + kv_heads));
-    rope_kv_kernel<<<grid, head_dim / 2, 0, stream>>>(
-        (__half *)q, (__half *)k, (const __half *)v, (__half *)k_cache, (__half *)v_cache,
-        d_inv_freq, cos_sin_scale, d_positions, d_token_seq, d_block_tables, max_blocks, heads,
-        kv_heads, head_dim, block_size);
-    return cudaGetLastError();
+    return vb_launch_pdl(rope_kv_kernel, grid, dim3(head_dim / 2), 0, stream, (__half *)q,
+                         (__half *)k, (const __half *)v, (__half *)k_cache, (__half *)v_cache,
+                         d_inv_freq, cos_sin_scale, d_positions, d_token_seq, d_block_tables,
+                         max_blocks, heads, kv_heads, head_dim, block_size);
 }
 #endif

@@ -15,6 +15,7 @@
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench_timing.h"
 #include "cuda/cuda_check.h"
@@ -128,7 +129,13 @@ int main(int argc, char **argv)
     int iters = bench_start(argc, argv, 20, &prop);
     if (iters == 0)
         return 77;
-    printf("bench_gemv on %s, %d iterations per timing, median of 5\n", prop.name, iters);
+    /* the backend's rule (src/cuda/backend_cuda.c): PDL on sm_90+ unless
+     * VB_NO_PDL=1; with it, each GEMV's first weight loads overlap the
+     * previous call */
+    const char *no_pdl = getenv("VB_NO_PDL");
+    vb_pdl_enable(prop.major >= 9 && !(no_pdl && *no_pdl && strcmp(no_pdl, "0") != 0));
+    printf("bench_gemv on %s, %d iterations per timing, median of 5, PDL %s\n", prop.name,
+           iters, vb_pdl_enabled() ? "on" : "off");
     CUDA_CHECK(cudaStreamCreate(&stream));
     CUBLAS_CHECK(cublasCreate(&cublas));
     CUBLAS_CHECK(cublasSetStream(cublas, stream));
