@@ -63,9 +63,40 @@ __device__ __forceinline__ void dec_load8(float *f, const __half *p)
     }
 }
 
+// Loads one step of K and V rows for a lane: its U positions j0 + u * RPW
+// + sub; ok[u] says the position is in the slice (< last), and only
+// positions < limit are read (the rest stay zero).
+template <int U, int RPW>
+__device__ __forceinline__ void dec_load_step(uint4 (&kraw)[U], uint4 (&vraw)[U], bool (&ok)[U],
+                                              int j0, int sub, int last, int limit, bool has_d,
+                                              const int *table, int block_size, int kv_heads,
+                                              int g, int head_dim, int d0,
+                                              const __half *k_cache, const __half *v_cache)
+{
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int j = j0 + u * RPW + sub;
+        ok[u] = j < last;
+        kraw[u] = vraw[u] = make_uint4(0u, 0u, 0u, 0u); /* zero halves */
+        if (j < last && j < limit && has_d) {
+            int blk = table[j / block_size];
+            size_t base =
+                (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim + d0;
+            kraw[u] = *(const uint4 *)(k_cache + base);
+            vraw[u] = *(const uint4 *)(v_cache + base);
+        }
+    }
+}
+
 // G query heads per kv head and LPR lanes per row are template parameters
 // so the q and accumulator arrays stay in registers; one instantiation
 // per (G, LPR) below.
+//
+// Under PDL (pdl.cuh) the block starts while the RoPE / KV-write kernel
+// still runs: before pdl_wait() it reads the step's indices (uploaded
+// before the step) and its first step of K/V rows older than the token
+// (earlier steps wrote them), so only q and the token's own row wait for
+// the previous kernel.
 template <int G, int LPR>
 __global__ void __launch_bounds__(32 * DEC_WARPS)
 attention_decode_kernel(__half *out, float *part, const __half *q, const __half *k_cache,
@@ -77,8 +108,6 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     constexpr int U = DEC_STEP / RPW;    /* loads per lane per step */
     __shared__ float s_m[DEC_WARPS][G], s_l[DEC_WARPS][G];
     __shared__ float s_acc[DEC_WARPS][G][LPR * 8];
-    pdl_wait(); /* q and this token's K/V row are the previous kernel's output */
-    pdl_launch_dependents();
     int i = blockIdx.x, t = token_list[i], g = blockIdx.y, split = blockIdx.z;
     int splits = gridDim.z;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -89,7 +118,16 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     int first = split * split_len;
     int last = min(first + split_len, pos + 1); /* exclusive */
     size_t row0 = (size_t)t * heads + (size_t)g * G; /* first query head of the group */
-    if (seq < 0 || first >= last) {
+    const bool empty = seq < 0 || first >= last;
+    const int *table = block_tables + (size_t)(seq < 0 ? 0 : seq) * max_blocks;
+    const int j_first = first + warp * DEC_STEP; /* this warp's first step */
+    uint4 kraw[U], vraw[U]; /* 8 halves each, converted where used */
+    bool ok[U];
+    dec_load_step<U, RPW>(kraw, vraw, ok, j_first, sub, empty ? first : last, pos, has_d, table,
+                          block_size, kv_heads, g, head_dim, d0, k_cache, v_cache);
+    pdl_wait(); /* q and the token's own K/V row are the previous kernel's output */
+    pdl_launch_dependents();
+    if (empty) {
         /* a padding row (no sequence) or an empty slice: zeros / no mass */
         if (splits == 1) {
             for (int e = threadIdx.x; e < G * head_dim; e += blockDim.x)
@@ -102,7 +140,15 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
         }
         return;
     }
-    const int *table = block_tables + (size_t)seq * max_blocks;
+#pragma unroll
+    for (int u = 0; u < U; u++) /* the token's own row, if in this step */
+        if (ok[u] && has_d && j_first + u * RPW + sub == pos) {
+            int blk = table[pos / block_size];
+            size_t base =
+                (((size_t)blk * block_size + pos % block_size) * kv_heads + g) * head_dim + d0;
+            kraw[u] = *(const uint4 *)(k_cache + base);
+            vraw[u] = *(const uint4 *)(v_cache + base);
+        }
 
     float qr[G][8], acc[G][8], m[G], l[G];
 #pragma unroll
@@ -125,23 +171,10 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     }
     // warp w takes steps of DEC_STEP consecutive positions, w, w + 4, ...;
     // load u of lane group sub is position j0 + u * RPW + sub
-    for (int j0 = first + warp * DEC_STEP; j0 < last; j0 += DEC_WARPS * DEC_STEP) {
-        uint4 kraw[U], vraw[U]; /* 8 halves each, converted where used */
-        bool ok[U];
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            int j = j0 + u * RPW + sub;
-            ok[u] = j < last;
-            if (ok[u] && has_d) {
-                int blk = table[j / block_size];
-                size_t base =
-                    (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim + d0;
-                kraw[u] = *(const uint4 *)(k_cache + base);
-                vraw[u] = *(const uint4 *)(v_cache + base);
-            } else {
-                kraw[u] = vraw[u] = make_uint4(0u, 0u, 0u, 0u); /* zero halves */
-            }
-        }
+    for (int j0 = j_first; j0 < last; j0 += DEC_WARPS * DEC_STEP) {
+        if (j0 != j_first) /* the first step was loaded above */
+            dec_load_step<U, RPW>(kraw, vraw, ok, j0, sub, last, last, has_d, table, block_size,
+                                  kv_heads, g, head_dim, d0, k_cache, v_cache);
         float dot[U][G];
 #pragma unroll
         for (int u = 0; u < U; u++)

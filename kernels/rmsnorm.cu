@@ -33,17 +33,54 @@ __device__ float block_sum(float v, float *scratch)
     return scratch[0];
 }
 
+// Values a thread keeps in registers: rows of up to RMS_CACHE * blockDim
+// elements (8192 at 1024 threads) are read once, with the weights loaded
+// before pdl_wait() (pdl.cuh: they overlap the previous kernel); longer
+// rows take the two-pass loop. Both give the same bits.
+#define RMS_CACHE 8
+
 __global__ void rmsnorm_residual_kernel(__half *out, float *residual, const __half *add,
                                         const __half *w, int dim, float eps)
 {
     __shared__ float scratch[32];
+    size_t row = blockIdx.x;
+    const int nt = blockDim.x, tid = threadIdx.x;
+    const bool cached = dim <= RMS_CACHE * nt;
+    float wv[RMS_CACHE];
+    if (cached)
+#pragma unroll
+        for (int k = 0; k < RMS_CACHE; k++)
+            wv[k] = tid + k * nt < dim ? __half2float(w[tid + k * nt]) : 0.0f;
     pdl_wait(); /* the row is the previous kernel's output */
     pdl_launch_dependents();
-    size_t row = blockIdx.x;
     float *r = residual + row * dim;
     const __half *a = add ? add + row * dim : nullptr;
+    __half *o = out + row * dim;
     float ss = 0.0f;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    if (cached) {
+        float xv[RMS_CACHE];
+#pragma unroll
+        for (int k = 0; k < RMS_CACHE; k++) {
+            int i = tid + k * nt;
+            xv[k] = 0.0f;
+            if (i < dim) {
+                float x = r[i];
+                if (a) {
+                    x += __half2float(a[i]);
+                    r[i] = x;
+                }
+                xv[k] = x;
+                ss += x * x;
+            }
+        }
+        float inv = rsqrtf(block_sum(ss, scratch) / (float)dim + eps);
+#pragma unroll
+        for (int k = 0; k < RMS_CACHE; k++)
+            if (tid + k * nt < dim)
+                o[tid + k * nt] = __float2half(xv[k] * inv * wv[k]);
+        return;
+    }
+    for (int i = tid; i < dim; i += nt) {
         float x = r[i];
         if (a) {
             x += __half2float(a[i]);
@@ -52,8 +89,7 @@ __global__ void rmsnorm_residual_kernel(__half *out, float *residual, const __ha
         ss += x * x;
     }
     float inv = rsqrtf(block_sum(ss, scratch) / (float)dim + eps);
-    __half *o = out + row * dim;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+    for (int i = tid; i < dim; i += nt)
         o[i] = __float2half(r[i] * inv * __half2float(w[i]));
 }
 

@@ -18,8 +18,8 @@ __global__ void rope_kv_kernel(__half *q, __half *k, const __half *v, __half *k_
                                const int *block_tables, int max_blocks, int heads,
                                int kv_heads, int head_dim, int block_size)
 {
-    pdl_wait(); /* q, k, v are the previous kernel's output */
-    pdl_launch_dependents();
+    // the angle needs only the step's positions: it is computed while the
+    // previous kernel (pdl.cuh) still writes q, k and v
     int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x;
     int half_dim = head_dim >> 1;
     int pos = positions[t];
@@ -27,6 +27,8 @@ __global__ void rope_kv_kernel(__half *q, __half *k, const __half *v, __half *k_
     sincosf((float)pos * inv_freq[i], &s, &c);
     c *= scale;
     s *= scale;
+    pdl_wait(); /* q, k, v are the previous kernel's output */
+    pdl_launch_dependents();
     bool is_q = h < heads;
     int hh = is_q ? h : h - heads;
     __half *x = (is_q ? q + ((size_t)t * heads + hh) * head_dim
