@@ -99,18 +99,23 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[NW][T], const uint4 (&w)
 }
 
 // T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are
-// real); MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE.
+// real); MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE; KS: warps per output
+// row (1, 2 or 4), each taking every KS-th 512-byte piece of the row, their
+// sums added in warp order through shared memory. KS > 1 is for launches
+// that would leave the GPU partly empty with a warp per row (the
+// projection into the hidden size: 3584 rows of 18944 at 7B left ~27 of
+// 64 warps an SM, too few loads in flight), see launch().
 //
 // Each lane loads its first GEMV_PREFETCH chunks of weights before
 // pdl_wait(): under PDL (pdl.cuh) those loads and the block's launch
 // overlap the previous kernel (an RMSNorm, the attention).
-template <int T, int MODE>
+template <int T, int MODE, int KS>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
 {
     constexpr int NW = MODE == GEMV_SILU_GATE ? 2 : 1; /* weight rows read per output */
     constexpr int PF = GEMV_PREFETCH / NW;             /* chunks per row loaded before the wait */
-    int n = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5); /* output row, then within its segment */
-    int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp % KS;
+    int n = blockIdx.x * (GEMV_WARPS / KS) + warp / KS; /* output row, then within its segment */
     int s = 0;
     if (n >= p.n_out[0]) {
         n -= p.n_out[0];
@@ -121,20 +126,24 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
         }
     }
     const int n_out = SEG(p.n_out, s), n_in = p.n_in, rows = p.rows;
-    if (n >= n_out)
-        return; /* whole warps leave: no shuffle is left waiting */
+    const bool live = n < n_out;
+    if (KS == 1 && !live)
+        return; /* whole warps leave: no shuffle is left waiting (KS > 1: the barrier below) */
     const uint4 *wr[NW];
-    wr[0] = (const uint4 *)(SEG(p.w, s) + (size_t)n * n_in);
+    wr[0] = (const uint4 *)(SEG(p.w, s) + (size_t)(live ? n : 0) * n_in);
     if (MODE == GEMV_SILU_GATE)
-        wr[NW - 1] = (const uint4 *)(p.w_up + (size_t)n * n_in);
+        wr[NW - 1] = (const uint4 *)(p.w_up + (size_t)(live ? n : 0) * n_in);
     const uint4 *xr = (const uint4 *)p.x;
-    const int chunks = n_in >> 3; /* 8 halves per 16-byte load */
+    const int row_chunks = n_in >> 3;        /* 8 halves per 16-byte load */
+    const int chunks = live ? row_chunks : 0; /* this warp's to read */
+    const int c0 = lane + 32 * part;         /* this warp's first chunk of the row */
     uint4 pre[PF][NW];
 #pragma unroll
     for (int i = 0; i < PF; i++)
 #pragma unroll
         for (int m = 0; m < NW; m++)
-            pre[i][m] = lane + 32 * i < chunks ? __ldg(wr[m] + lane + 32 * i) : make_uint4(0, 0, 0, 0);
+            pre[i][m] = c0 + 32 * KS * i < chunks ? __ldg(wr[m] + c0 + 32 * KS * i)
+                                                  : make_uint4(0, 0, 0, 0);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
     float acc[NW][T];
@@ -145,15 +154,15 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
             acc[m][t] = 0.0f;
 #pragma unroll
     for (int i = 0; i < PF; i++)
-        if (lane + 32 * i < chunks)
-            gemv_chunk<T, NW>(acc, pre[i], xr, chunks, lane + 32 * i, rows);
+        if (c0 + 32 * KS * i < chunks)
+            gemv_chunk<T, NW>(acc, pre[i], xr, row_chunks, c0 + 32 * KS * i, rows);
 #pragma unroll 4
-    for (int c = lane + 32 * PF; c < chunks; c += 32) {
+    for (int c = c0 + 32 * KS * PF; c < chunks; c += 32 * KS) {
         uint4 w[NW];
 #pragma unroll
         for (int m = 0; m < NW; m++)
             w[m] = __ldg(wr[m] + c);
-        gemv_chunk<T, NW>(acc, w, xr, chunks, c, rows);
+        gemv_chunk<T, NW>(acc, w, xr, row_chunks, c, rows);
     }
     // lane t keeps x row t's sum
     float mine[NW];
@@ -166,6 +175,22 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
             if (lane == t)
                 mine[m] = v;
         }
+    }
+    if (KS > 1) {
+        __shared__ float s_part[GEMV_WARPS][NW][T];
+        if (lane < T)
+#pragma unroll
+            for (int m = 0; m < NW; m++)
+                s_part[warp][m][lane] = mine[m];
+        __syncthreads();
+        if (part != 0 || !live)
+            return;
+        if (lane < T)
+#pragma unroll
+            for (int k = 1; k < KS; k++)
+#pragma unroll
+                for (int m = 0; m < NW; m++)
+                    mine[m] += s_part[warp + k][m][lane];
     }
     const int t = lane;
     if (t >= rows)
@@ -184,10 +209,12 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
         ((__half *)SEG(p.out, s))[at] = __float2half(v);
 }
 
+#define GEMV_INSTANTIATE_KS(T, KS)                                                            \
+    template __global__ void gemv_kernel<T, GEMV_F16, KS>(gemv_params);                     \
+    template __global__ void gemv_kernel<T, GEMV_F32, KS>(gemv_params);                     \
+    template __global__ void gemv_kernel<T, GEMV_SILU_GATE, KS>(gemv_params);
 #define GEMV_INSTANTIATE(T)                                                                   \
-    template __global__ void gemv_kernel<T, GEMV_F16>(gemv_params);                         \
-    template __global__ void gemv_kernel<T, GEMV_F32>(gemv_params);                         \
-    template __global__ void gemv_kernel<T, GEMV_SILU_GATE>(gemv_params);
+    GEMV_INSTANTIATE_KS(T, 1) GEMV_INSTANTIATE_KS(T, 2) GEMV_INSTANTIATE_KS(T, 4)
 GEMV_INSTANTIATE(1)
 GEMV_INSTANTIATE(2)
 GEMV_INSTANTIATE(4)
@@ -200,17 +227,50 @@ extern "C" bool vb_gemv_supported(int T, int n_in, const void *x, const void *w)
            ((uintptr_t)x & 15) == 0 && ((uintptr_t)w & 15) == 0;
 }
 
-template <int T>
-static cudaError_t launch_t(const gemv_params &p, int mode, unsigned blocks, cudaStream_t stream)
+template <int T, int KS>
+static void (*kernel_for(int mode))(gemv_params)
 {
-    void (*k)(gemv_params) = mode == GEMV_SILU_GATE ? gemv_kernel<T, GEMV_SILU_GATE>
-                             : mode == GEMV_F32     ? gemv_kernel<T, GEMV_F32>
-                                                    : gemv_kernel<T, GEMV_F16>;
-    return vb_launch_pdl(k, dim3(blocks), dim3(32 * GEMV_WARPS), 0, stream, p);
+    return mode == GEMV_SILU_GATE ? gemv_kernel<T, GEMV_SILU_GATE, KS>
+           : mode == GEMV_F32     ? gemv_kernel<T, GEMV_F32, KS>
+                                  : gemv_kernel<T, GEMV_F16, KS>;
 }
 
+// The most warps per row (KS) whose grid still fits the GPU in one wave:
+// more loads in flight for few long rows, no second wave's tail. The
+// resident-block count of each instantiation is asked once (one GPU per
+// process).
+template <int T>
+static cudaError_t launch_t(const gemv_params &p, int mode, long total, cudaStream_t stream)
+{
+    static int n_sm, resident[3][3]; /* [mode][KS 1, 2, 4] blocks an SM */
+    void (*k[3])(gemv_params) = {kernel_for<T, 1>(mode), kernel_for<T, 2>(mode),
+                                 kernel_for<T, 4>(mode)};
+    if (!n_sm) {
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
+        if (e != cudaSuccess)
+            return e;
+    }
+    int pick = 0;
+    for (int ks = 2; ks >= 1 && !pick; ks--) {
+        if (!resident[mode][ks]) {
+            cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident[mode][ks], k[ks],
+                                                                          32 * GEMV_WARPS, 0);
+            if (e != cudaSuccess)
+                return e;
+        }
+        long per_block = GEMV_WARPS >> ks; /* rows */
+        if ((total + per_block - 1) / per_block <= (long)resident[mode][ks] * n_sm)
+            pick = ks;
+    }
+    long per_block = GEMV_WARPS >> pick;
+    unsigned blocks = (unsigned)((total + per_block - 1) / per_block);
+    return vb_launch_pdl(k[pick], dim3(blocks), dim3(32 * GEMV_WARPS), 0, stream, p);
+}
 
-// Checks the segments' weights and x and launches a warp per output row.
+// Checks the segments' weights and x and launches KS warps per output row.
 static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
 {
     long total = 0;
@@ -222,14 +282,13 @@ static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
     if (total <= 0 || total > (long)INT32_MAX - GEMV_WARPS)
         return cudaErrorInvalidValue;
     p.rows = T;
-    unsigned blocks = (unsigned)((total + GEMV_WARPS - 1) / GEMV_WARPS);
     if (T == 1)
-        return launch_t<1>(p, mode, blocks, stream);
+        return launch_t<1>(p, mode, total, stream);
     if (T == 2)
-        return launch_t<2>(p, mode, blocks, stream);
+        return launch_t<2>(p, mode, total, stream);
     if (T <= 4)
-        return launch_t<4>(p, mode, blocks, stream);
-    return launch_t<8>(p, mode, blocks, stream);
+        return launch_t<4>(p, mode, total, stream);
+    return launch_t<8>(p, mode, total, stream);
 }
 
 extern "C" cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, int out_f32,

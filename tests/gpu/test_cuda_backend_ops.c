@@ -174,6 +174,50 @@ static void test_matmul_and_lm_head(void)
     }
 }
 
+/* Long rows and many outputs: the GEMV launcher gives each row 4, 2 or 1
+ * warps by how many blocks the GPU holds at once, so these output counts
+ * take different splits (on an H200: 4 for 1500 rows, 2 for 3000, 1 for
+ * 9001); n_in = 4104 is 513 chunks, not a multiple of any split's stride,
+ * and 9001 leaves the last block part empty. */
+static void test_gemv_split_rows(void)
+{
+    const int K = 4104, Ns[] = {1500, 3000, 9001};
+    for (int T = 1; T <= 2; T++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++) {
+            int N = Ns[ni];
+            float *x = rand_vec((size_t)T * K, 1), *w = rand_vec((size_t)N * K, 0.05f);
+            float *wu = rand_vec((size_t)N * K, 0.05f);
+            void *cx = cpu_copy(x, (size_t)T * K), *gx = gpu_copy(x, (size_t)T * K);
+            void *cw = cpu_copy(w, (size_t)N * K), *gw = gpu_copy(w, (size_t)N * K);
+            void *cup = cpu_copy(wu, (size_t)N * K), *gup = gpu_copy(wu, (size_t)N * K);
+            float *want = cpu->alloc(cpu, (size_t)T * N * 4), *up = cpu->alloc(cpu, (size_t)T * N * 4);
+            void *gout = gpu_poisoned((size_t)T * N);
+            cpu->matmul(cpu, want, cx, cw, NULL, T, K, N);
+            CUDA_CHECK(vb_gemv_f16(gout, 0, gx, gw, NULL, T, K, N, 0));
+            char name[80];
+            float *got = gpu_read(gout, (size_t)T * N);
+            snprintf(name, sizeof name, "gemv T=%d K=%d N=%d", T, K, N);
+            compare(name, want, got, (size_t)T * N, 5e-3);
+            free(got);
+            cpu->matmul(cpu, up, cx, cup, NULL, T, K, N);
+            cpu->silu_gate(cpu, want, want, up, (size_t)T * N);
+            CUDA_CHECK(vb_gemv_silu_gate_f16(gout, gx, gw, gup, T, K, N, 0));
+            got = gpu_read(gout, (size_t)T * N);
+            snprintf(name, sizeof name, "gemv silu(gate)*up T=%d K=%d N=%d", T, K, N);
+            compare(name, want, got, (size_t)T * N, 5e-3);
+            free(got);
+            void *gp[] = {gx, gw, gup, gout};
+            for (int k = 0; k < 4; k++)
+                gpu->free(gpu, gp[k]);
+            void *cp[] = {cx, cw, cup, want, up};
+            for (int k = 0; k < 5; k++)
+                cpu->free(cpu, cp[k]);
+            free(x);
+            free(w);
+            free(wu);
+        }
+}
+
 /* The GEMV kernel's every variant (x rows 1-8 against the kernel's
  * unrolled row counts, output counts that leave a block part empty, a bias
  * on some segments only, n_in from one 16-byte chunk to many) against the CPU backend, through the kernel's
@@ -567,6 +611,7 @@ int main(void)
     }
     RUN_TEST(test_matmul_and_lm_head);
     RUN_TEST(test_gemv_paths);
+    RUN_TEST(test_gemv_split_rows);
     RUN_TEST(test_rmsnorm);
     RUN_TEST(test_silu_gate);
     RUN_TEST(test_embed_and_last_rows);
