@@ -12,7 +12,9 @@
 // T = 2; from T = 4 on, the T loads of x per weight load make it L1-bound
 // and cuBLAS wins (hence the backend's VB_GEMV_MAX_ROWS default). Two or
 // four output rows per warp sharing each x load were measured too: slower
-// at every T (fewer warps, fewer loads in flight), so not kept.
+// at every T (fewer warps, fewer loads in flight), so not kept. The other
+// way round, two or four warps per row, pays where a warp per row leaves
+// SMs short of warps (the launcher picks it by the grid's size).
 //
 // One launch covers up to three segments (different weights, biases and
 // outputs over the same x: the q, k and v projections), so the small k and
@@ -253,17 +255,17 @@ static cudaError_t launch_t(const gemv_params &p, int mode, long total, cudaStre
         if (e != cudaSuccess)
             return e;
     }
-    int pick = 0;
-    for (int ks = 2; ks >= 1 && !pick; ks--) {
-        if (!resident[mode][ks]) {
-            cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident[mode][ks], k[ks],
+    int pick = 0; /* k[i]: KS = 1 << i warps a row, GEMV_WARPS >> i rows a block */
+    for (int i = 2; i >= 1 && !pick; i--) {
+        if (!resident[mode][i]) {
+            cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident[mode][i], k[i],
                                                                           32 * GEMV_WARPS, 0);
             if (e != cudaSuccess)
                 return e;
         }
-        long per_block = GEMV_WARPS >> ks; /* rows */
-        if ((total + per_block - 1) / per_block <= (long)resident[mode][ks] * n_sm)
-            pick = ks;
+        long per_block = GEMV_WARPS >> i;
+        if ((total + per_block - 1) / per_block <= (long)resident[mode][i] * n_sm)
+            pick = i;
     }
     long per_block = GEMV_WARPS >> pick;
     unsigned blocks = (unsigned)((total + per_block - 1) / per_block);

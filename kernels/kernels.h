@@ -50,9 +50,10 @@ extern "C" {
 #endif
 
 /* pdl.cu: programmatic dependent launch (kernels/pdl.cuh) for the
- * kernels of a decode step, process-wide. The caller turns it on only on
- * sm_90+ GPUs; off by default. */
-void vb_pdl_enable(int on);
+ * kernels of a decode step, process-wide; off by default. vb_pdl_enable(1)
+ * turns it on where the device and this build allow (sm_90+ code on an
+ * sm_90+ GPU) and returns whether it is on. */
+int vb_pdl_enable(int on);
 int vb_pdl_enabled(void);
 
 /* Source formats of checkpoint tensors. */

@@ -1,14 +1,32 @@
 // The process-wide switch of kernels/pdl.cuh's launches (one GPU per
 // process, so one switch). Off until the backend turns it on: programs
-// that call the kernels directly (the micro-benchmarks) launch plainly.
+// that call the kernels directly launch plainly unless they do the same.
 #include "kernels.h"
+#include "pdl.cuh"
+
+// Built like every kernel here: its PTX version says whether this device
+// runs code compiled with griddepcontrol (a build for sm_80 only runs on
+// an H100 through the PTX JIT, without the waits, and must not launch
+// with the attribute).
+__global__ void pdl_probe_kernel(void)
+{
+    pdl_wait();
+}
 
 #ifndef __CUDACC_RTC__
 static int pdl_on;
 
-extern "C" void vb_pdl_enable(int on)
+extern "C" int vb_pdl_enable(int on)
 {
-    pdl_on = on != 0;
+    int dev = 0, major = 0;
+    cudaFuncAttributes attr;
+    pdl_on = on && cudaGetDevice(&dev) == cudaSuccess &&
+             cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
+                 cudaSuccess &&
+             major >= 9 && cudaFuncGetAttributes(&attr, pdl_probe_kernel) == cudaSuccess &&
+             attr.ptxVersion >= 90;
+    (void)cudaGetLastError(); /* a failed query must not poison later checks */
+    return pdl_on;
 }
 
 extern "C" int vb_pdl_enabled(void)

@@ -10,12 +10,15 @@
 // and its writes are visible. That hides the launch gap and keeps the
 // memory bus busy across kernel boundaries.
 //
-// The rule every kernel launched through vb_launch_pdl must keep: no read
-// of anything an earlier kernel writes, and no write at all, before
-// pdl_wait(). Weights qualify (they are written once, on another stream,
-// before the first step). pdl_launch_dependents() lets the next kernel
-// start once every block of this one has called it (or exited); calling it
-// after pdl_wait() keeps the chain of early starts one kernel deep.
+// The rule every kernel launched through vb_launch_pdl must keep: no
+// write, and no read of what the kernel just before it may still write,
+// before pdl_wait(). Every kernel here calls pdl_launch_dependents() only
+// after its own pdl_wait(), so a kernel starts early only once every block
+// of the one before has passed its wait: the kernels two or more launches
+// back have finished. Hence safe to read early: weights (written once, on
+// another stream, before the first step), the step's inputs copied in
+// before its first kernel (positions, block tables), and what earlier
+// steps wrote (the K/V rows before the token's own).
 //
 // On older GPUs, and when the backend has not switched PDL on
 // (vb_pdl_enable), launches are ordinary and both device calls compile to

@@ -560,11 +560,9 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
     c->prefill_wmma = env_flag("VB_PREFILL_WMMA");
     c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", GEMV_DEFAULT_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
-    /* Programmatic dependent launch (kernels/pdl.cuh) needs sm_90; the
-     * kernels' griddepcontrol instructions exist only there. */
-    int cc_major = 0;
-    CUDA_CHECK(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, dev));
-    vb_pdl_enable(cc_major >= 9 && !env_flag("VB_NO_PDL"));
+    /* programmatic dependent launch (kernels/pdl.cuh) where the GPU and
+     * the build have it */
+    vb_pdl_enable(!env_flag("VB_NO_PDL"));
     if (env_flag("VB_PROFILE"))
         c->prof = cuda_profile_create();
     c->comm = comm;

@@ -129,11 +129,11 @@ int main(int argc, char **argv)
     int iters = bench_start(argc, argv, 20, &prop);
     if (iters == 0)
         return 77;
-    /* the backend's rule (src/cuda/backend_cuda.c): PDL on sm_90+ unless
-     * VB_NO_PDL=1; with it, each GEMV's first weight loads overlap the
-     * previous call */
+    /* the backend's rule (src/cuda/backend_cuda.c): PDL where the GPU
+     * and build have it, unless VB_NO_PDL=1; with it, each GEMV's first
+     * weight loads overlap the previous call */
     const char *no_pdl = getenv("VB_NO_PDL");
-    vb_pdl_enable(prop.major >= 9 && !(no_pdl && *no_pdl && strcmp(no_pdl, "0") != 0));
+    vb_pdl_enable(!(no_pdl && *no_pdl && strcmp(no_pdl, "0") != 0));
     printf("bench_gemv on %s, %d iterations per timing, median of 5, PDL %s\n", prop.name,
            iters, vb_pdl_enabled() ? "on" : "off");
     CUDA_CHECK(cudaStreamCreate(&stream));

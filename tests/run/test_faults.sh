@@ -24,7 +24,10 @@ pattern="^$vb generate.* --output $out_h5"
 trap 'pkill -9 -f "$pattern" 2>/dev/null; rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
 rows=600
-"$make_model" model >/dev/null && "$make_input" in.h5 "$rows" 300 || exit 1
+# hidden 256: a run of ~3.5 s on one core (the default 64 took 0.7 s, so
+# the first journal flush already held most rows and the second fault's
+# resumed run ended before the kill could land)
+"$make_model" model --hidden 256 >/dev/null && "$make_input" in.h5 "$rows" 300 || exit 1
 export VB_JOURNAL_FLUSH_SECONDS=0.2
 timeout_s=3
 args=(generate --device cpu --model model --input in.h5 --tp 2 --temperature 0.7 --seed 3
@@ -72,6 +75,7 @@ fault() { # NAME SIGNAL
     done
     local victim t0 t1
     victim=$(rank_pid 1)
+    check "$name: rank 1 still running when the fault comes" [ -n "$victim" ]
     t0=$(date +%s)
     kill "-$sig" "$victim"
     wait "$launcher"
