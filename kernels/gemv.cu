@@ -27,6 +27,7 @@
 // checks with vb_gemv_supported and uses cuBLAS otherwise).
 #include <cuda_fp16.h>
 
+#include "gemv_common.cuh"
 #include "kernels.h"
 #include "pdl.cuh"
 
@@ -52,53 +53,6 @@ struct gemv_params {
 // Picks member [s] of a 3-array in the parameter space without a dynamic
 // index (which would copy the parameters to local memory).
 #define SEG(a, s) ((s) == 0 ? (a)[0] : (s) == 1 ? (a)[1] : (a)[2])
-
-__device__ __forceinline__ void unpack8(uint4 v, float2 f[4])
-{
-    const __half2 *h = (const __half2 *)&v;
-#pragma unroll
-    for (int j = 0; j < 4; j++)
-        f[j] = __half22float2(h[j]);
-}
-
-__device__ __forceinline__ float dot8(const float2 a[4], const float2 b[4], float acc)
-{
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        acc = fmaf(a[j].x, b[j].x, acc);
-        acc = fmaf(a[j].y, b[j].y, acc);
-    }
-    return acc;
-}
-
-__device__ __forceinline__ float warp_sum(float v)
-{
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, off);
-    return v;
-}
-
-// acc[m][t] += weight chunk w[m] . x row t's chunk c, for the real rows.
-template <int T, int NW>
-__device__ __forceinline__ void gemv_chunk(float (&acc)[NW][T], const uint4 (&w)[NW],
-                                           const uint4 *xr, int chunks, int c, int rows)
-{
-    float2 wf[NW][4];
-#pragma unroll
-    for (int m = 0; m < NW; m++)
-        unpack8(w[m], wf[m]);
-#pragma unroll
-    for (int t = 0; t < T; t++) {
-        if (t < rows) {
-            float2 xf[4];
-            unpack8(xr[(size_t)t * chunks + c], xf);
-#pragma unroll
-            for (int m = 0; m < NW; m++)
-                acc[m][t] = dot8(wf[m], xf, acc[m][t]);
-        }
-    }
-}
 
 // T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are
 // real); MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE; KS: warps per output

@@ -135,6 +135,20 @@ cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, int out_f32,
 cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x, const uint16_t *w_gate,
                                   const uint16_t *w_up, int T, int n_in, int n_out,
                                   cudaStream_t stream);
+/* gemv_qkv_rope.cu: the q/k/v projection (segments 0, 1, 2 as
+ * vb_gemv_multi_f16, fp16 out) with vb_rope_kv_write_f16 in its epilogue:
+ * q and k rotated, k and v also stored at each token's cache slot, the
+ * same arithmetic and roundings. Every segment's n_out is a multiple of
+ * an even head_dim; k and v are kv_heads * head_dim. */
+typedef struct vb_gemv_rope {
+    const float *inv_freq; /* device, head_dim / 2 */
+    float cos_sin_scale;
+    const int *positions, *token_seq, *block_tables; /* device, as vb_rope_kv_write_f16 */
+    int max_blocks, block_size, head_dim, kv_heads;
+    uint16_t *k_cache, *v_cache;
+} vb_gemv_rope;
+cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T, int n_in,
+                                 const vb_gemv_rope *rope, cudaStream_t stream);
 
 /* attention_decode.cu: the same attention for tokens that are their
  * sequence's only new token (d_token_list, T of them), one block per

@@ -46,6 +46,7 @@ typedef struct cuda_ctx {
     void *cublas_workspace;
     int n_sm;                  /* multiprocessors, for the decode-attention split */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
+    bool rope_fusion;          /* VB_ROPE_FUSION=1: RoPE in the q/k/v GEMV (not yet GPU-checked) */
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
@@ -355,6 +356,33 @@ static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
     return true;
 }
 
+/* matmul_qkv with the RoPE / KV write in the GEMV's epilogue
+ * (kernels/gemv_qkv_rope.cu): one kernel where the unfused path has two on
+ * a decode step's chain. Off unless VB_ROPE_FUSION=1 until it has been
+ * checked and timed on a GPU (written after session 6's GPU time ran out). */
+static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *x,
+                                 const void *const w[3], const void *const bias[3], int T,
+                                 int n_in, const int n_out[3], void *k_cache, void *v_cache,
+                                 const void *inv_freq, float cos_sin_scale, int kv_heads,
+                                 int head_dim, int block_size)
+{
+    cuda_ctx *c = ctx_of(b);
+    if (c->no_fused || !c->rope_fusion || T <= 0 || T != c->n_tokens)
+        return false;
+    vb_gemv_seg segs[3];
+    for (int i = 0; i < 3; i++) {
+        if (!use_gemv(c, T, n_in, x, w[i]) || n_out[i] % head_dim)
+            return false;
+        segs[i] = (vb_gemv_seg){w[i], bias[i], out[i], n_out[i]};
+    }
+    vb_gemv_rope r = {inv_freq,          cos_sin_scale, c->d_positions, c->d_token_seq,
+                      c->d_block_tables, c->max_blocks, block_size,     head_dim,
+                      kv_heads,          k_cache,       v_cache};
+    CUDA_CHECK(vb_gemv_qkv_rope_f16(segs, x, T, n_in, &r, c->stream));
+    op_done(c, "matmul_qkv_rope");
+    return true;
+}
+
 static bool cuda_matmul_gate_up(vb_backend *b, void *out, const void *x, const void *w_gate,
                                 const void *w_up, int T, int n_in, int n_out)
 {
@@ -557,6 +585,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
      * measured the defaults) */
     c->no_gemv = env_flag("VB_NO_GEMV");
     c->no_fused = env_flag("VB_NO_FUSED_GEMV");
+    c->rope_fusion = env_flag("VB_ROPE_FUSION");
     c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
     c->prefill_wmma = env_flag("VB_PREFILL_WMMA");
     c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", GEMV_DEFAULT_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
@@ -583,6 +612,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         .embed = cuda_embed,
         .matmul = cuda_matmul,
         .matmul_qkv = cuda_matmul_qkv,
+        .matmul_qkv_rope = cuda_matmul_qkv_rope,
         .matmul_gate_up = cuda_matmul_gate_up,
         .rmsnorm = cuda_rmsnorm,
         .rmsnorm_rows = cuda_rmsnorm_rows,

@@ -76,6 +76,14 @@ struct vb_backend {
                        const int n_out[3]);
     bool (*matmul_gate_up)(vb_backend *b, void *out, const void *x, const void *w_gate,
                            const void *w_up, int T, int n_in, int n_out);
+    /* Optional too: matmul_qkv followed by rope_kv_write (below) in one
+     * pass, for models without a q/k norm between them; false for a step
+     * it does not cover (the forward then calls the two). */
+    bool (*matmul_qkv_rope)(vb_backend *b, void *const out[3], const void *x,
+                            const void *const w[3], const void *const bias[3], int T, int n_in,
+                            const int n_out[3], void *k_cache, void *v_cache,
+                            const void *inv_freq, float cos_sin_scale, int kv_heads,
+                            int head_dim, int block_size);
 
     /* The residual stream has its own element size, resid_size bytes (fp32
      * on both backends: fp16 activations would overflow or lose precision

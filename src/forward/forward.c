@@ -125,18 +125,27 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         const void *const qkv_w[3] = {lw->q, lw->k, lw->v};
         const void *const qkv_bias[3] = {lw->q_bias, lw->k_bias, lw->v_bias};
         const int qkv_n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
-        if (!b->matmul_qkv || !b->matmul_qkv(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n)) {
-            b->matmul(b, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
-            b->matmul(b, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
-            b->matmul(b, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
+        /* q, k and v, rotated, k and v in the cache: one fused op where the
+         * backend has it and no q/k norm comes between */
+        bool fused = !c->qk_norm && b->matmul_qkv_rope &&
+                     b->matmul_qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l],
+                                        kv->v[l], f->inv_freq, f->cos_sin_scale,
+                                        p->kv_heads_local, hd, kv->block_size);
+        if (!fused) {
+            if (!b->matmul_qkv ||
+                !b->matmul_qkv(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n)) {
+                b->matmul(b, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
+                b->matmul(b, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
+                b->matmul(b, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
+            }
+            if (c->qk_norm) {
+                b->rmsnorm_rows(b, f->q, lw->q_norm, T * p->heads_local, hd, eps);
+                b->rmsnorm_rows(b, f->k, lw->k_norm, T * p->kv_heads_local, hd, eps);
+            }
+            b->rope_kv_write(b, f->q, f->k, f->v, kv->k[l], kv->v[l], f->inv_freq,
+                             f->cos_sin_scale, p->heads_local, p->kv_heads_local, hd,
+                             kv->block_size);
         }
-        if (c->qk_norm) {
-            b->rmsnorm_rows(b, f->q, lw->q_norm, T * p->heads_local, hd, eps);
-            b->rmsnorm_rows(b, f->k, lw->k_norm, T * p->kv_heads_local, hd, eps);
-        }
-        b->rope_kv_write(b, f->q, f->k, f->v, kv->k[l], kv->v[l], f->inv_freq,
-                         f->cos_sin_scale, p->heads_local, p->kv_heads_local, hd,
-                         kv->block_size);
         b->attention(b, f->att, f->q, kv->k[l], kv->v[l], p->heads_local,
                      p->kv_heads_local, hd, kv->block_size, f->attn_scale);
         b->matmul(b, f->proj, f->att, lw->o, NULL, T, f->q_dim, H);

@@ -556,6 +556,103 @@ static void test_rope_kv_attention(void)
     run_attention_case(28, 4, 128, &prefill);
 }
 
+static int *gpu_ints(const int *h, size_t n)
+{
+    int *d = NULL;
+    CUDA_CHECK(cudaMalloc((void **)&d, n * sizeof *d));
+    CUDA_CHECK(cudaMemcpy(d, h, n * sizeof *d, cudaMemcpyHostToDevice));
+    return d;
+}
+
+/* The q/k/v GEMV with RoPE and the KV write in its epilogue against the
+ * two kernels it replaces (vb_gemv_multi_f16, then vb_rope_kv_write_f16):
+ * q, k, v and both whole caches (written slots and untouched ones), GQA
+ * 3:1, a bias on q and k only, a yarn-like cos/sin scale, T = 1 and 2
+ * with the second row a padding row (no sequence: rotated, not cached). */
+static void test_gemv_qkv_rope(void)
+{
+    const int heads = 6, kv_heads = 2, hd = 64, K = 896, bs = 16, n_blocks = 8, max_blocks = 4;
+    const int n[3] = {heads * hd, kv_heads * hd, kv_heads * hd};
+    const size_t cache_n = (size_t)n_blocks * bs * kv_heads * hd;
+    const int positions[2] = {37, 5}, token_seq[2] = {0, -1}, tables[4] = {6, 1, 3, 0};
+    float inv[32];
+    for (int i = 0; i < hd / 2; i++)
+        inv[i] = powf(10000.0f, -2.0f * (float)i / (float)hd);
+    float *kc0 = rand_vec(cache_n, 1), *vc0 = rand_vec(cache_n, 1);
+    void *ginv = gpu_copy_f32(inv, (size_t)hd / 2);
+    int *gpos = gpu_ints(positions, 2), *gseq = gpu_ints(token_seq, 2), *gtab = gpu_ints(tables, 4);
+    for (int T = 1; T <= 2; T++) {
+        float *x = rand_vec((size_t)T * K, 1);
+        void *gx = gpu_copy(x, (size_t)T * K);
+        void *gw[3], *gb[3], *out[2][3], *kc[2], *vc[2];
+        for (int s = 0; s < 3; s++) {
+            float *w = rand_vec((size_t)n[s] * K, 0.05f), *b = rand_vec((size_t)n[s], 0.5f);
+            gw[s] = gpu_copy(w, (size_t)n[s] * K);
+            gb[s] = s == 2 ? NULL : gpu_copy(b, (size_t)n[s]);
+            free(w);
+            free(b);
+            for (int path = 0; path < 2; path++)
+                out[path][s] = gpu_poisoned((size_t)T * n[s]);
+        }
+        for (int path = 0; path < 2; path++) {
+            kc[path] = gpu_copy(kc0, cache_n);
+            vc[path] = gpu_copy(vc0, cache_n);
+        }
+        vb_gemv_seg segs[2][3];
+        for (int path = 0; path < 2; path++)
+            for (int s = 0; s < 3; s++)
+                segs[path][s] = (vb_gemv_seg){gw[s], gb[s], out[path][s], n[s]};
+        /* path 0: the two kernels; path 1: the fused one */
+        CUDA_CHECK(vb_gemv_multi_f16(segs[0], 3, 0, gx, T, K, 0));
+        CUDA_CHECK(vb_rope_kv_write_f16(out[0][0], out[0][1], out[0][2], kc[0], vc[0], ginv, 0.9f,
+                                        gpos, gseq, gtab, max_blocks, T, heads, kv_heads, hd, bs,
+                                        0));
+        vb_gemv_rope r = {ginv, 0.9f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, kc[1], vc[1]};
+        CUDA_CHECK(vb_gemv_qkv_rope_f16(segs[1], gx, T, K, &r, 0));
+        const char *names[3] = {"q", "k", "v"};
+        char name[80];
+        for (int s = 0; s < 3; s++) {
+            float *want = gpu_read(out[0][s], (size_t)T * n[s]), *got = gpu_read(out[1][s], (size_t)T * n[s]);
+            snprintf(name, sizeof name, "qkv+rope GEMV: %s, T=%d", names[s], T);
+            compare(name, want, got, (size_t)T * n[s], 5e-3);
+            free(want);
+            free(got);
+        }
+        void *caches[2][2] = {{kc[0], vc[0]}, {kc[1], vc[1]}};
+        for (int m = 0; m < 2; m++) {
+            float *want = gpu_read(caches[0][m], cache_n), *got = gpu_read(caches[1][m], cache_n);
+            snprintf(name, sizeof name, "qkv+rope GEMV: %s cache, T=%d", m ? "v" : "k", T);
+            compare(name, want, got, cache_n, 5e-3);
+            free(want);
+            free(got);
+        }
+        for (int s = 0; s < 3; s++) {
+            gpu->free(gpu, gw[s]);
+            if (gb[s])
+                gpu->free(gpu, gb[s]);
+            gpu->free(gpu, out[0][s]);
+            gpu->free(gpu, out[1][s]);
+        }
+        for (int path = 0; path < 2; path++) {
+            gpu->free(gpu, kc[path]);
+            gpu->free(gpu, vc[path]);
+        }
+        gpu->free(gpu, gx);
+        free(x);
+    }
+    /* a head_dim that does not divide the projection: refused */
+    vb_gemv_seg bad[3] = {{NULL, NULL, NULL, 100}, {NULL, NULL, NULL, 128}, {NULL, NULL, NULL, 128}};
+    vb_gemv_rope r = {ginv, 1.0f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, (uint16_t *)1,
+                      (uint16_t *)1};
+    CHECK(vb_gemv_qkv_rope_f16(bad, NULL, 1, K, &r, 0) == cudaErrorInvalidValue);
+    gpu->free(gpu, ginv);
+    CUDA_CHECK(cudaFree(gpos));
+    CUDA_CHECK(cudaFree(gseq));
+    CUDA_CHECK(cudaFree(gtab));
+    free(kc0);
+    free(vc0);
+}
+
 /* Runs the attention cases on a second backend made with env_var=1 (the
  * backend reads its knobs when it is made): a path the default backend
  * of this GPU does not take. */
@@ -612,6 +709,7 @@ int main(void)
     RUN_TEST(test_matmul_and_lm_head);
     RUN_TEST(test_gemv_paths);
     RUN_TEST(test_gemv_split_rows);
+    RUN_TEST(test_gemv_qkv_rope);
     RUN_TEST(test_rmsnorm);
     RUN_TEST(test_silu_gate);
     RUN_TEST(test_embed_and_last_rows);

@@ -1,0 +1,175 @@
+// The q/k/v projection of a decode step with RoPE and the KV-cache write
+// in its epilogue: what gemv.cu's three-segment launch and rope_kv.cu do
+// one after the other, in one kernel (one fewer on each layer's chain of
+// small kernels), with the same arithmetic and fp16 roundings.
+//
+// A warp computes the two output rows a rotation pairs, i and i + d/2 of
+// one head (d = head_dim), over the same x, so it holds both values the
+// rotation needs: out[t, row] = x[t] w[row]^T + bias[row] rounded to fp16
+// as gemv.cu does; q and k pairs are then rotated as rope_kv.cu does
+// (angle position * inv_freq[i] in fp32, cos and sin times the scale,
+// rounded to fp16), and k and v pairs are stored at the token's cache slot
+// too (none for a padding row). The v segment is paired the same way,
+// without the rotation. Each lane loads its first two chunks of both rows
+// before pdl_wait() (pdl.cuh), as gemv.cu does.
+//
+// Requires n_in % 8 == 0, 16-byte aligned x and weights, every segment a
+// whole number of heads (the caller checks vb_gemv_supported).
+#include "gemv_common.cuh"
+#include "kernels.h"
+#include "pdl.cuh"
+
+#define QR_WARPS 8    /* warps (rotation pairs) per block */
+#define QR_PREFETCH 1 /* chunks per row loaded before the wait (2 rows: 2 loads) */
+
+struct qkv_rope_params {
+    const __half *x;
+    const __half *w[3], *bias[3]; /* q, k, v; bias may be NULL */
+    __half *out[3];
+    int pairs[3];                 /* rotation pairs per segment: n_out / 2 */
+    int n_in, rows;               /* rows: x's real row count, <= the template's T */
+    const float *inv_freq;        /* head_dim / 2 */
+    float scale;
+    const int *positions, *token_seq, *block_tables;
+    int max_blocks, block_size, head_dim, kv_heads;
+    __half *k_cache, *v_cache;
+};
+
+// Member [s] of a 3-array of the parameters without a dynamic index.
+#define QR_SEG(a, s) ((s) == 0 ? (a)[0] : (s) == 1 ? (a)[1] : (a)[2])
+
+template <int T>
+__global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_params p)
+{
+    int n = blockIdx.x * QR_WARPS + (threadIdx.x >> 5); /* pair, then within its segment */
+    const int lane = threadIdx.x & 31;
+    int s = 0;
+    if (n >= p.pairs[0]) {
+        n -= p.pairs[0];
+        s = 1;
+        if (n >= p.pairs[1]) {
+            n -= p.pairs[1];
+            s = 2;
+        }
+    }
+    if (n >= QR_SEG(p.pairs, s))
+        return; /* whole warps leave: no shuffle is left waiting */
+    const int half = p.head_dim >> 1, head = n / half, i = n % half;
+    const int row0 = head * p.head_dim + i, n_in = p.n_in, rows = p.rows;
+    const uint4 *wr[2] = {(const uint4 *)(QR_SEG(p.w, s) + (size_t)row0 * n_in),
+                          (const uint4 *)(QR_SEG(p.w, s) + (size_t)(row0 + half) * n_in)};
+    const uint4 *xr = (const uint4 *)p.x;
+    const int chunks = n_in >> 3;
+    uint4 pre[QR_PREFETCH][2];
+#pragma unroll
+    for (int k = 0; k < QR_PREFETCH; k++)
+#pragma unroll
+        for (int m = 0; m < 2; m++)
+            pre[k][m] = lane + 32 * k < chunks ? __ldg(wr[m] + lane + 32 * k) : make_uint4(0, 0, 0, 0);
+    pdl_wait(); /* x is the previous kernel's output; the cache slots are written below */
+    pdl_launch_dependents();
+    float acc[2][T];
+#pragma unroll
+    for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int t = 0; t < T; t++)
+            acc[m][t] = 0.0f;
+#pragma unroll
+    for (int k = 0; k < QR_PREFETCH; k++)
+        if (lane + 32 * k < chunks)
+            gemv_chunk<T, 2>(acc, pre[k], xr, chunks, lane + 32 * k, rows);
+#pragma unroll 4
+    for (int c = lane + 32 * QR_PREFETCH; c < chunks; c += 32) {
+        uint4 w[2] = {__ldg(wr[0] + c), __ldg(wr[1] + c)};
+        gemv_chunk<T, 2>(acc, w, xr, chunks, c, rows);
+    }
+    // lane t keeps x row t's two sums
+    float a = 0.0f, b = 0.0f;
+#pragma unroll
+    for (int t = 0; t < T; t++) {
+        float va = warp_sum(acc[0][t]), vb = warp_sum(acc[1][t]);
+        if (lane == t) {
+            a = va;
+            b = vb;
+        }
+    }
+    const int t = lane;
+    if (t >= rows)
+        return;
+    const __half *bias = QR_SEG(p.bias, s);
+    __half x0 = __float2half(a + (bias ? __half2float(bias[row0]) : 0.0f));
+    __half x1 = __float2half(b + (bias ? __half2float(bias[row0 + half]) : 0.0f));
+    const int pos = p.positions[t];
+    if (s < 2) { /* q or k: rotate */
+        float c, sn;
+        sincosf((float)pos * p.inv_freq[i], &sn, &c);
+        c *= p.scale;
+        sn *= p.scale;
+        float f0 = __half2float(x0), f1 = __half2float(x1);
+        x0 = __float2half(f0 * c - f1 * sn);
+        x1 = __float2half(f1 * c + f0 * sn);
+    }
+    __half *o = QR_SEG(p.out, s) + (size_t)t * 2 * QR_SEG(p.pairs, s) + row0;
+    o[0] = x0;
+    o[half] = x1;
+    const int seq = p.token_seq[t];
+    if (s == 0 || seq < 0)
+        return; /* q; or a padding row of a CUDA-graph bucket: no cache slot */
+    int blk = p.block_tables[(size_t)seq * p.max_blocks + pos / p.block_size];
+    size_t slot = (((size_t)blk * p.block_size + pos % p.block_size) * p.kv_heads + head) *
+                      p.head_dim + i;
+    __half *cache = s == 1 ? p.k_cache : p.v_cache;
+    cache[slot] = x0;
+    cache[slot + half] = x1;
+}
+
+template __global__ void gemv_qkv_rope_kernel<1>(qkv_rope_params);
+template __global__ void gemv_qkv_rope_kernel<2>(qkv_rope_params);
+template __global__ void gemv_qkv_rope_kernel<4>(qkv_rope_params);
+template __global__ void gemv_qkv_rope_kernel<8>(qkv_rope_params);
+
+#ifndef __CUDACC_RTC__
+extern "C" cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T,
+                                            int n_in, const vb_gemv_rope *r, cudaStream_t stream)
+{
+    if (!segs || !r || r->head_dim <= 0 || r->head_dim % 2 || r->kv_heads <= 0 ||
+        r->block_size <= 0 || !r->k_cache || !r->v_cache || !r->inv_freq || !r->positions ||
+        !r->token_seq || !r->block_tables || T < 1 || T > VB_GEMV_MAX_ROWS ||
+        segs[1].n_out != r->kv_heads * r->head_dim || segs[2].n_out != segs[1].n_out)
+        return cudaErrorInvalidValue;
+    qkv_rope_params p = {};
+    long total = 0;
+    for (int s = 0; s < 3; s++) {
+        if (segs[s].n_out <= 0 || segs[s].n_out % r->head_dim || !segs[s].out ||
+            !vb_gemv_supported(T, n_in, x, segs[s].w))
+            return cudaErrorInvalidValue;
+        p.w[s] = (const __half *)segs[s].w;
+        p.bias[s] = (const __half *)segs[s].bias;
+        p.out[s] = (__half *)segs[s].out;
+        p.pairs[s] = segs[s].n_out / 2;
+        total += p.pairs[s];
+    }
+    if (total > (long)INT32_MAX - QR_WARPS)
+        return cudaErrorInvalidValue;
+    p.x = (const __half *)x;
+    p.n_in = n_in;
+    p.rows = T;
+    p.inv_freq = r->inv_freq;
+    p.scale = r->cos_sin_scale;
+    p.positions = r->positions;
+    p.token_seq = r->token_seq;
+    p.block_tables = r->block_tables;
+    p.max_blocks = r->max_blocks;
+    p.block_size = r->block_size;
+    p.head_dim = r->head_dim;
+    p.kv_heads = r->kv_heads;
+    p.k_cache = (__half *)r->k_cache;
+    p.v_cache = (__half *)r->v_cache;
+    dim3 grid((unsigned)((total + QR_WARPS - 1) / QR_WARPS)), block(32 * QR_WARPS);
+    void (*k)(qkv_rope_params) = T == 1   ? gemv_qkv_rope_kernel<1>
+                                 : T == 2 ? gemv_qkv_rope_kernel<2>
+                                 : T <= 4 ? gemv_qkv_rope_kernel<4>
+                                          : gemv_qkv_rope_kernel<8>;
+    return vb_launch_pdl(k, grid, block, 0, stream, p);
+}
+#endif
