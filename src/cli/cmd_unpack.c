@@ -1,21 +1,11 @@
 /* `voltbatch unpack`: Converts an output HDF5 file to JSON Lines with every field.
- * The work is in io/pack.c and io/unpack.c; this file parses options and
- * refuses to replace an existing file without --overwrite. */
-#include <stdbool.h>
+ * The work is in io/pack.c and io/unpack.c; the options and the refusal to
+ * replace an existing file without --overwrite are cli_convert.c's. */
 #include <stdio.h>
-#include <sys/stat.h>
 
-#include "cli/cli_args.h"
+#include "cli/cli_convert.h"
 #include "cli/commands.h"
 #include "io/pack.h"
-#include "util/errors.h"
-#include "util/exit_codes.h"
-
-static const struct option unpack_options[] = {
-    {"overwrite", no_argument, NULL, 1},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 static void unpack_help(void)
 {
@@ -30,32 +20,5 @@ static void unpack_help(void)
 
 int cmd_unpack(int argc, char **argv)
 {
-    int c;
-    bool overwrite = false;
-    while ((c = cli_next_option("unpack", argc, argv, unpack_options)) != -1) {
-        if (c == 'h') {
-            unpack_help();
-            return VB_EXIT_OK;
-        }
-        if (c == '?')
-            return VB_EXIT_USAGE;
-        if (c == 1)
-            overwrite = true;
-    }
-    if (argc - optind != 2) {
-        cli_usage_error("unpack", "needs two paths, IN and OUT (got %d)", argc - optind);
-        return VB_EXIT_USAGE;
-    }
-    const char *in = argv[optind], *out = argv[optind + 1];
-    struct stat st;
-    if (!overwrite && stat(out, &st) == 0) {
-        fprintf(stderr, "voltbatch unpack: %s: already exists (--overwrite replaces it)\n", out);
-        return VB_EXIT_USAGE;
-    }
-    vb_err err = {{0}};
-    if (vb_unpack(in, out, &err) < 0) {
-        fprintf(stderr, "voltbatch unpack: %s\n", err.msg);
-        return VB_EXIT_USAGE;
-    }
-    return VB_EXIT_OK;
+    return cli_convert_command("unpack", argc, argv, unpack_help, vb_unpack);
 }
