@@ -50,9 +50,6 @@ struct gemv_params {
     int n_segs, n_in, rows;      /* rows: x's real row count, <= the template's T */
 };
 
-// Picks member [s] of a 3-array in the parameter space without a dynamic
-// index (which would copy the parameters to local memory).
-#define SEG(a, s) ((s) == 0 ? (a)[0] : (s) == 1 ? (a)[1] : (a)[2])
 
 // T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are
 // real); MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE; KS: warps per output

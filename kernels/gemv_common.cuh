@@ -5,6 +5,10 @@
 
 #include <cuda_fp16.h>
 
+// Picks member [s] of a 3-array in the parameter space without a dynamic
+// index (which would copy the parameters to local memory).
+#define SEG(a, s) ((s) == 0 ? (a)[0] : (s) == 1 ? (a)[1] : (a)[2])
+
 __device__ __forceinline__ void unpack8(uint4 v, float2 f[4])
 {
     const __half2 *h = (const __half2 *)&v;

@@ -8,16 +8,17 @@
 // rotation needs: out[t, row] = x[t] w[row]^T + bias[row] rounded to fp16
 // as gemv.cu does; q and k pairs are then rotated as rope_kv.cu does
 // (angle position * inv_freq[i] in fp32, cos and sin times the scale,
-// rounded to fp16), and k and v pairs are stored at the token's cache slot
-// too (none for a padding row). The v segment is paired the same way,
-// without the rotation. Each lane loads its first two chunks of both rows
-// before pdl_wait() (pdl.cuh), as gemv.cu does.
+// rounded to fp16, rope_math.cuh), and k and v pairs are stored at the
+// token's cache slot too (none for a padding row). The v segment is paired
+// the same way, without the rotation. Each lane loads its first chunk of
+// both rows before pdl_wait() (pdl.cuh), as gemv.cu does.
 //
-// Requires n_in % 8 == 0, 16-byte aligned x and weights, every segment a
-// whole number of heads (the caller checks vb_gemv_supported).
+// Requires n_in % 8 == 0, 16-byte aligned x and weights (vb_gemv_supported)
+// and every segment a whole number of heads; the entry point checks both.
 #include "gemv_common.cuh"
 #include "kernels.h"
 #include "pdl.cuh"
+#include "rope_math.cuh"
 
 #define QR_WARPS 8    /* warps (rotation pairs) per block */
 #define QR_PREFETCH 1 /* chunks per row loaded before the wait (2 rows: 2 loads) */
@@ -35,9 +36,6 @@ struct qkv_rope_params {
     __half *k_cache, *v_cache;
 };
 
-// Member [s] of a 3-array of the parameters without a dynamic index.
-#define QR_SEG(a, s) ((s) == 0 ? (a)[0] : (s) == 1 ? (a)[1] : (a)[2])
-
 template <int T>
 __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_params p)
 {
@@ -52,12 +50,12 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
             s = 2;
         }
     }
-    if (n >= QR_SEG(p.pairs, s))
+    if (n >= SEG(p.pairs, s))
         return; /* whole warps leave: no shuffle is left waiting */
     const int half = p.head_dim >> 1, head = n / half, i = n % half;
     const int row0 = head * p.head_dim + i, n_in = p.n_in, rows = p.rows;
-    const uint4 *wr[2] = {(const uint4 *)(QR_SEG(p.w, s) + (size_t)row0 * n_in),
-                          (const uint4 *)(QR_SEG(p.w, s) + (size_t)(row0 + half) * n_in)};
+    const uint4 *wr[2] = {(const uint4 *)(SEG(p.w, s) + (size_t)row0 * n_in),
+                          (const uint4 *)(SEG(p.w, s) + (size_t)(row0 + half) * n_in)};
     const uint4 *xr = (const uint4 *)p.x;
     const int chunks = n_in >> 3;
     uint4 pre[QR_PREFETCH][2];
@@ -96,20 +94,16 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
     const int t = lane;
     if (t >= rows)
         return;
-    const __half *bias = QR_SEG(p.bias, s);
+    const __half *bias = SEG(p.bias, s);
     __half x0 = __float2half(a + (bias ? __half2float(bias[row0]) : 0.0f));
     __half x1 = __float2half(b + (bias ? __half2float(bias[row0 + half]) : 0.0f));
     const int pos = p.positions[t];
     if (s < 2) { /* q or k: rotate */
         float c, sn;
-        sincosf((float)pos * p.inv_freq[i], &sn, &c);
-        c *= p.scale;
-        sn *= p.scale;
-        float f0 = __half2float(x0), f1 = __half2float(x1);
-        x0 = __float2half(f0 * c - f1 * sn);
-        x1 = __float2half(f1 * c + f0 * sn);
+        rope_cos_sin(pos, p.inv_freq[i], p.scale, &c, &sn);
+        rope_rotate(c, sn, &x0, &x1);
     }
-    __half *o = QR_SEG(p.out, s) + (size_t)t * 2 * QR_SEG(p.pairs, s) + row0;
+    __half *o = SEG(p.out, s) + (size_t)t * 2 * SEG(p.pairs, s) + row0;
     o[0] = x0;
     o[half] = x1;
     const int seq = p.token_seq[t];

@@ -11,6 +11,7 @@
 
 #include "kernels.h"
 #include "pdl.cuh"
+#include "rope_math.cuh"
 
 __global__ void rope_kv_kernel(__half *q, __half *k, const __half *v, __half *k_cache,
                                __half *v_cache, const float *inv_freq, float scale,
@@ -24,18 +25,15 @@ __global__ void rope_kv_kernel(__half *q, __half *k, const __half *v, __half *k_
     int half_dim = head_dim >> 1;
     int pos = positions[t];
     float c, s;
-    sincosf((float)pos * inv_freq[i], &s, &c);
-    c *= scale;
-    s *= scale;
+    rope_cos_sin(pos, inv_freq[i], scale, &c, &s);
     pdl_wait(); /* q, k, v are the previous kernel's output */
     pdl_launch_dependents();
     bool is_q = h < heads;
     int hh = is_q ? h : h - heads;
     __half *x = (is_q ? q + ((size_t)t * heads + hh) * head_dim
                       : k + ((size_t)t * kv_heads + hh) * head_dim);
-    float x0 = __half2float(x[i]), x1 = __half2float(x[i + half_dim]);
-    __half r0 = __float2half(x0 * c - x1 * s);
-    __half r1 = __float2half(x1 * c + x0 * s);
+    __half r0 = x[i], r1 = x[i + half_dim];
+    rope_rotate(c, s, &r0, &r1);
     x[i] = r0;
     x[i + half_dim] = r1;
     if (is_q)
