@@ -338,19 +338,30 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
  * segments and gate/up modes; false (the forward's separate matmuls) when
  * the step is too large for a GEMV, with VB_NO_GEMV=1, or for shapes the
  * kernel does not take. */
-static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
-                            const void *const w[3], const void *const bias[3], int T, int n_in,
-                            const int n_out[3])
+/* The q, k and v segments of one GEMV launch; false when the step does
+ * not take the fused GEMV. */
+static bool qkv_segments(const cuda_ctx *c, vb_gemv_seg segs[3], void *const out[3],
+                         const void *x, const void *const w[3], const void *const bias[3], int T,
+                         int n_in, const int n_out[3])
 {
-    cuda_ctx *c = ctx_of(b);
     if (c->no_fused || T <= 0)
         return false;
-    vb_gemv_seg segs[3];
     for (int i = 0; i < 3; i++) {
         if (!use_gemv(c, T, n_in, x, w[i]))
             return false;
         segs[i] = (vb_gemv_seg){w[i], bias[i], out[i], n_out[i]};
     }
+    return true;
+}
+
+static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
+                            const void *const w[3], const void *const bias[3], int T, int n_in,
+                            const int n_out[3])
+{
+    cuda_ctx *c = ctx_of(b);
+    vb_gemv_seg segs[3];
+    if (!qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out))
+        return false;
     CUDA_CHECK(vb_gemv_multi_f16(segs, 3, 0, x, T, n_in, c->stream));
     op_done(c, "matmul_qkv");
     return true;
@@ -367,14 +378,10 @@ static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *
                                  int head_dim, int block_size)
 {
     cuda_ctx *c = ctx_of(b);
-    if (c->no_fused || !c->rope_fusion || T <= 0 || T != c->n_tokens)
-        return false;
     vb_gemv_seg segs[3];
-    for (int i = 0; i < 3; i++) {
-        if (!use_gemv(c, T, n_in, x, w[i]) || n_out[i] % head_dim)
-            return false;
-        segs[i] = (vb_gemv_seg){w[i], bias[i], out[i], n_out[i]};
-    }
+    if (!c->rope_fusion || !qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out) ||
+        n_out[0] % head_dim || n_out[1] % head_dim || n_out[2] % head_dim)
+        return false;
     vb_gemv_rope r = {inv_freq,          cos_sin_scale, c->d_positions, c->d_token_seq,
                       c->d_block_tables, c->max_blocks, block_size,     head_dim,
                       kv_heads,          k_cache,       v_cache};
