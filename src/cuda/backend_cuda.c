@@ -46,7 +46,7 @@ typedef struct cuda_ctx {
     void *cublas_workspace;
     int n_sm;                  /* multiprocessors, for the decode-attention split */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
-    bool rope_fusion;          /* VB_ROPE_FUSION=1: RoPE in the q/k/v GEMV (not yet GPU-checked) */
+    bool no_rope_fusion;       /* VB_NO_ROPE_FUSION=1: RoPE/KV write as a kernel of its own */
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
@@ -369,8 +369,8 @@ static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
 
 /* matmul_qkv with the RoPE / KV write in the GEMV's epilogue
  * (kernels/gemv_qkv_rope.cu): one kernel where the unfused path has two on
- * a decode step's chain. Off unless VB_ROPE_FUSION=1 until it has been
- * checked and timed on a GPU (written after session 6's GPU time ran out). */
+ * a decode step's chain (a1 4.19 -> 4.15 ms, tests/bench/RESULTS.md).
+ * VB_NO_ROPE_FUSION=1 keeps the two kernels, to compare. */
 static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *x,
                                  const void *const w[3], const void *const bias[3], int T,
                                  int n_in, const int n_out[3], void *k_cache, void *v_cache,
@@ -379,7 +379,7 @@ static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *
 {
     cuda_ctx *c = ctx_of(b);
     vb_gemv_seg segs[3];
-    if (!c->rope_fusion || !qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out) ||
+    if (c->no_rope_fusion || !qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out) ||
         n_out[0] % head_dim || n_out[1] % head_dim || n_out[2] % head_dim)
         return false;
     vb_gemv_rope r = {inv_freq,          cos_sin_scale, c->d_positions, c->d_token_seq,
@@ -592,7 +592,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
      * measured the defaults) */
     c->no_gemv = env_flag("VB_NO_GEMV");
     c->no_fused = env_flag("VB_NO_FUSED_GEMV");
-    c->rope_fusion = env_flag("VB_ROPE_FUSION");
+    c->no_rope_fusion = env_flag("VB_NO_ROPE_FUSION");
     c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
     c->prefill_wmma = env_flag("VB_PREFILL_WMMA");
     c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", GEMV_DEFAULT_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
