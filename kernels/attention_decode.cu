@@ -10,7 +10,9 @@
 // context once and uses it for all G query heads, and a decode step with
 // few sequences is split over the context so every SM has work.
 //
-// Grid (T, kv_heads, splits), 4 warps. A K or V row is read by LPR lanes
+// Grid (T, heads / G, splits), 4 warps: a block takes G query heads of
+// one kv head's group, the whole group (G = heads / kv_heads) or one head
+// (G = 1, see vb_attention_decode_heads_per_block). A K or V row is read by LPR lanes
 // (8 head_dim elements each, one 16-byte load; LPR = 8, 16 or 32 for
 // head_dim up to 64, 128, 256), so a warp covers RPW = 32 / LPR positions
 // per load and DEC_STEP = 8 positions per step (the step's loads issued
@@ -88,7 +90,7 @@ __device__ __forceinline__ void dec_load_step(uint4 (&kraw)[U], uint4 (&vraw)[U]
     }
 }
 
-// G query heads per kv head and LPR lanes per row are template parameters
+// G query heads per block and LPR lanes per row are template parameters
 // so the q and accumulator arrays stay in registers; one instantiation
 // per (G, LPR) below.
 //
@@ -102,13 +104,15 @@ __global__ void __launch_bounds__(32 * DEC_WARPS)
 attention_decode_kernel(__half *out, float *part, const __half *q, const __half *k_cache,
                         const __half *v_cache, const int *token_list, const int *positions,
                         const int *token_seq, const int *block_tables, int max_blocks,
-                        int heads, int kv_heads, int head_dim, int block_size, float scale)
+                        int heads, int kv_heads, int group, int head_dim, int block_size,
+                        float scale)
 {
     constexpr int RPW = 32 / LPR;        /* positions per warp load */
     constexpr int U = DEC_STEP / RPW;    /* loads per lane per step */
     __shared__ float s_m[DEC_WARPS][G], s_l[DEC_WARPS][G];
     __shared__ float s_acc[DEC_WARPS][G][LPR * 8];
-    int i = blockIdx.x, t = token_list[i], g = blockIdx.y, split = blockIdx.z;
+    int i = blockIdx.x, t = token_list[i], split = blockIdx.z;
+    const int h0 = blockIdx.y * G, g = h0 / group; /* first query head, its kv head */
     int splits = gridDim.z;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int sub = lane / LPR, d0 = (lane % LPR) * 8; /* this lane's position group and elements */
@@ -117,7 +121,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     int split_len = max((pos + splits) / splits, DEC_MIN_SLICE); /* ceil((pos + 1) / splits) */
     int first = split * split_len;
     int last = min(first + split_len, pos + 1); /* exclusive */
-    size_t row0 = (size_t)t * heads + (size_t)g * G; /* first query head of the group */
+    size_t row0 = (size_t)t * heads + h0;
     const bool empty = seq < 0 || first >= last;
     const int *table = block_tables + (size_t)(seq < 0 ? 0 : seq) * max_blocks;
     const int j_first = first + warp * DEC_STEP; /* this warp's first step */
@@ -133,7 +137,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
             for (int e = threadIdx.x; e < G * head_dim; e += blockDim.x)
                 out[row0 * head_dim + e] = __float2half(0.0f);
         } else if (threadIdx.x < G) {
-            float *p = part + (((size_t)i * heads + g * G + threadIdx.x) * splits + split) *
+            float *p = part + (((size_t)i * heads + h0 + threadIdx.x) * splits + split) *
                                   (head_dim + 2);
             p[0] = DEC_NEG_INF;
             p[1] = 0.0f;
@@ -279,7 +283,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
         if (splits == 1) {
             out[(row0 + h) * head_dim + e] = __float2half(v / l_all);
         } else {
-            float *p = part + (((size_t)i * heads + g * G + h) * splits + split) * (head_dim + 2);
+            float *p = part + (((size_t)i * heads + h0 + h) * splits + split) * (head_dim + 2);
             if (e == 0) {
                 p[0] = m_all;
                 p[1] = l_all;
@@ -292,7 +296,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
 #define DEC_INSTANTIATE(G, PL)                                                                \
     template __global__ void attention_decode_kernel<G, PL>(                                  \
         __half *, float *, const __half *, const __half *, const __half *, const int *,       \
-        const int *, const int *, const int *, int, int, int, int, int, float);
+        const int *, const int *, const int *, int, int, int, int, int, int, float);
 #define DEC_INSTANTIATE_PL(G) DEC_INSTANTIATE(G, 8) DEC_INSTANTIATE(G, 16) DEC_INSTANTIATE(G, 32)
 DEC_INSTANTIATE_PL(1)
 DEC_INSTANTIATE_PL(2)
@@ -362,17 +366,38 @@ attention_decode_reduce(__half *out, const float *part, const int *token_list,
 }
 
 #ifndef __CUDACC_RTC__
-extern "C" int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int n_sm)
+// The whole GQA group in a block reads each K/V row once for G heads, but
+// its lanes then run G heads' arithmetic one after the other: at batch 1
+// (4 blocks of 7 heads at 7B) that chain of dependent instructions, not
+// memory, set the kernel's time (ncu: ~4 cycles an instruction, one warp
+// a scheduler, 25k cycles). A block per query head cuts each lane's chain
+// G times and has G times the blocks; its group's K/V rows are then read
+// G times, from L2 if they fit. So: a block per head while those blocks
+// fit DEC_BLOCKS_PER_SM an SM and the step's K/V (over the block-table
+// width, so a CUDA graph's choice holds) fits a quarter of L2; the whole
+// group beyond (large batches, long contexts).
+extern "C" int vb_attention_decode_heads_per_block(int T, int heads, int kv_heads, int head_dim,
+                                                   int max_ctx, int n_sm, long l2_bytes)
 {
-    int base = T * kv_heads;
+    if (kv_heads <= 0 || heads % kv_heads != 0)
+        return 1;
+    double kv_bytes = 4.0 * T * max_ctx * kv_heads * head_dim; /* K and V, fp16 */
+    bool per_head = (long)T * heads <= (long)DEC_BLOCKS_PER_SM * n_sm && kv_bytes <= l2_bytes / 4;
+    return per_head ? 1 : heads / kv_heads;
+}
+
+extern "C" int vb_attention_decode_splits(int T, int head_blocks, int max_ctx, int n_sm)
+{
+    int base = T * head_blocks;
     if (base <= 0 || base >= DEC_BLOCKS_PER_SM * n_sm)
         return 1;
     /* enough blocks to keep every SM's loads in flight: a 64-sequence step
      * at one split had 2 blocks an SM and read K/V at ~270 GB/s */
     int want = (DEC_BLOCKS_PER_SM * n_sm + base - 1) / base;
-    /* slices of >= 2 block steps of the table width (a short table gave one
-     * split: at 256 positions, 4 blocks for the whole GPU, 70 us a layer) */
-    int by_ctx = (max_ctx + 2 * DEC_MIN_SLICE - 1) / (2 * DEC_MIN_SLICE);
+    /* slices of at least one block step of the table width (a short table
+     * gave one split: at 256 positions, 4 blocks for the whole GPU, 70 us a
+     * layer); one step, not two: a1 16 splits 4.03 ms a token, 6 4.08 */
+    int by_ctx = (max_ctx + DEC_MIN_SLICE - 1) / DEC_MIN_SLICE;
     int s = want < by_ctx ? want : by_ctx;
     s = s < VB_DECODE_MAX_SPLITS ? s : VB_DECODE_MAX_SPLITS;
     return s < 1 ? 1 : s;
@@ -380,9 +405,9 @@ extern "C" int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int 
 
 extern "C" size_t vb_attention_decode_workspace_bytes(int n_sm)
 {
-    /* splits > 1 only when T * kv_heads < DEC_BLOCKS_PER_SM * n_sm, and
-     * then T * kv_heads * splits < 2 * DEC_BLOCKS_PER_SM * n_sm; times G
-     * query heads of (head_dim + 2) floats each */
+    /* splits > 1 only when T * head_blocks < DEC_BLOCKS_PER_SM * n_sm, and
+     * then T * head_blocks * splits < 2 * DEC_BLOCKS_PER_SM * n_sm; times
+     * G <= DEC_MAX_GROUP query heads of (head_dim + 2) floats each */
     return (size_t)2 * DEC_BLOCKS_PER_SM * n_sm * DEC_MAX_GROUP * (DEC_MAX_HEAD_DIM + 2) *
            sizeof(float);
 }
@@ -399,16 +424,18 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
                                                const int *d_positions, const int *d_token_seq,
                                                const int *d_block_tables, int max_blocks, int T,
                                                int heads, int kv_heads, int head_dim,
-                                               int block_size, float scale, int splits,
-                                               cudaStream_t stream)
+                                               int block_size, float scale, int heads_per_block,
+                                               int splits, cudaStream_t stream)
 {
     if (T == 0)
         return cudaSuccess;
+    int group = kv_heads > 0 ? heads / kv_heads : 0, G = heads_per_block;
     if (!vb_attention_decode_supported(heads, kv_heads, head_dim) || splits < 1 ||
-        splits > VB_DECODE_MAX_SPLITS || (splits > 1 && !d_workspace))
+        splits > VB_DECODE_MAX_SPLITS || (splits > 1 && !d_workspace) || G < 1 ||
+        group % G != 0)
         return cudaErrorInvalidValue;
-    dim3 grid((unsigned)T, (unsigned)kv_heads, (unsigned)splits);
-    int G = heads / kv_heads, PL = head_dim <= 64 ? 8 : head_dim <= 128 ? 16 : 32; /* lanes a row */
+    dim3 grid((unsigned)T, (unsigned)(heads / G), (unsigned)splits);
+    int PL = head_dim <= 64 ? 8 : head_dim <= 128 ? 16 : 32; /* lanes a row */
     cudaError_t e = cudaErrorInvalidValue;
 #define DEC_LAUNCH(g, pl)                                                                     \
     if (G == g && PL == pl)                                                                   \
@@ -416,7 +443,7 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
                           stream, (__half *)out, d_workspace, (const __half *)q,              \
                           (const __half *)k_cache, (const __half *)v_cache, d_token_list,     \
                           d_positions, d_token_seq, d_block_tables, max_blocks, heads,        \
-                          kv_heads, head_dim, block_size, scale);
+                          kv_heads, group, head_dim, block_size, scale);
 #define DEC_LAUNCH_PL(g) DEC_LAUNCH(g, 8) DEC_LAUNCH(g, 16) DEC_LAUNCH(g, 32)
     DEC_LAUNCH_PL(1)
     DEC_LAUNCH_PL(2)

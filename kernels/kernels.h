@@ -152,12 +152,17 @@ cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, i
 
 /* attention_decode.cu: the same attention for tokens that are their
  * sequence's only new token (d_token_list, T of them), one block per
- * (token, kv head, split) reading each K/V row once for its G query heads.
- * splits from vb_attention_decode_splits (1: no workspace needed);
- * d_workspace of vb_attention_decode_workspace_bytes otherwise. Supported
- * when heads / kv_heads <= 8 and head_dim a multiple of 8, <= 256. */
+ * (token, heads_per_block query heads of one kv head, split): the whole
+ * GQA group (each K/V row read once for all its heads) or one head,
+ * as vb_attention_decode_heads_per_block says (a divisor of the group).
+ * splits from vb_attention_decode_splits with head_blocks = heads /
+ * heads_per_block (1: no workspace needed); d_workspace of
+ * vb_attention_decode_workspace_bytes otherwise. Supported when heads /
+ * kv_heads <= 8 and head_dim a multiple of 8, <= 256. */
 #define VB_DECODE_MAX_SPLITS 64
-int vb_attention_decode_splits(int T, int kv_heads, int max_ctx, int n_sm);
+int vb_attention_decode_heads_per_block(int T, int heads, int kv_heads, int head_dim,
+                                        int max_ctx, int n_sm, long l2_bytes);
+int vb_attention_decode_splits(int T, int head_blocks, int max_ctx, int n_sm);
 size_t vb_attention_decode_workspace_bytes(int n_sm);
 bool vb_attention_decode_supported(int heads, int kv_heads, int head_dim);
 cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace, const uint16_t *q,
@@ -165,7 +170,8 @@ cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace, const uin
                                     const int *d_token_list, const int *d_positions,
                                     const int *d_token_seq, const int *d_block_tables,
                                     int max_blocks, int T, int heads, int kv_heads, int head_dim,
-                                    int block_size, float scale, int splits, cudaStream_t stream);
+                                    int block_size, float scale, int heads_per_block, int splits,
+                                    cudaStream_t stream);
 
 /* attention_prefill.cu: the same attention on tensor cores (WMMA) for
  * tiles of up to 16 consecutive new tokens of one sequence, the query heads

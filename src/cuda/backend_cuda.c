@@ -45,9 +45,11 @@ typedef struct cuda_ctx {
     bool eager;                /* synchronise and check after every op */
     void *cublas_workspace;
     int n_sm;                  /* multiprocessors, for the decode-attention split */
+    int l2_bytes;              /* L2 size, for decode attention's blocks per head */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
     bool no_rope_fusion;       /* VB_NO_ROPE_FUSION=1: RoPE/KV write as a kernel of its own */
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
+    bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
@@ -451,13 +453,18 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
         return;
     }
     if (vb_attention_decode_supported(heads, kv_heads, head_dim)) {
-        int splits = vb_attention_decode_splits(c->n_decode, kv_heads,
-                                                c->max_blocks * block_size, c->n_sm);
+        int max_ctx = c->max_blocks * block_size;
+        int per_block = c->decode_whole_groups
+                            ? heads / kv_heads
+                            : vb_attention_decode_heads_per_block(c->n_decode, heads, kv_heads,
+                                                                  head_dim, max_ctx, c->n_sm,
+                                                                  c->l2_bytes);
+        int splits = vb_attention_decode_splits(c->n_decode, heads / per_block, max_ctx, c->n_sm);
         CUDA_CHECK(vb_attention_decode_f16(out, c->decode_workspace, q, k_cache, v_cache,
                                            c->d_decode, c->d_positions, c->d_token_seq,
                                            c->d_block_tables, c->max_blocks, c->n_decode, heads,
-                                           kv_heads, head_dim, block_size, scale, splits,
-                                           c->stream));
+                                           kv_heads, head_dim, block_size, scale, per_block,
+                                           splits, c->stream));
     } else {
         CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, c->d_decode, c->d_positions,
                                     c->d_token_seq, c->d_block_tables, c->max_blocks,
@@ -586,6 +593,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     int dev = 0;
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&c->l2_bytes, cudaDevAttrL2CacheSize, dev));
     CUDA_CHECK(cudaMalloc((void **)&c->decode_workspace,
                           vb_attention_decode_workspace_bytes(c->n_sm)));
     /* knobs for comparing the small-step paths (tests/bench/bench_gemv.c
@@ -594,6 +602,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     c->no_fused = env_flag("VB_NO_FUSED_GEMV");
     c->no_rope_fusion = env_flag("VB_NO_ROPE_FUSION");
     c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
+    c->decode_whole_groups = env_flag("VB_DECODE_WHOLE_GROUPS");
     c->prefill_wmma = env_flag("VB_PREFILL_WMMA");
     c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", GEMV_DEFAULT_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
     /* programmatic dependent launch (kernels/pdl.cuh) where the GPU and

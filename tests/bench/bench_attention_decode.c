@@ -3,8 +3,9 @@
  * size T (sequences, one new token each) and context length, the time of
  * one layer's attention and the bandwidth of the K/V bytes it must read
  * (4 * ctx * head_dim * kv_heads bytes a sequence), on the per-rank shapes
- * of Qwen2.5-7B at tp 1 and Qwen2.5-14B at tp 2. The split count is the
- * backend's (vb_attention_decode_splits over the block-table width, here
+ * of Qwen2.5-7B at tp 1 and Qwen2.5-14B at tp 2. Query heads a block and
+ * the split count are the backend's (vb_attention_decode_heads_per_block
+ * and vb_attention_decode_splits over the block-table width, here
  * 32768 positions like the engine's default max-model-len for those
  * models, or the context where longer).
  *
@@ -40,7 +41,7 @@ typedef struct decode_args {
     uint16_t *out, *q, *k, *v;
     float *work;
     int *d_ids, *d_pos, *d_table;
-    int max_blocks, T, splits;
+    int max_blocks, T, per_block, splits;
     const shape *s;
     cudaStream_t stream;
 } decode_args;
@@ -52,7 +53,8 @@ static void decode_pass(void *ctx, int i)
     CUDA_CHECK(vb_attention_decode_f16(d->out, d->work, d->q, d->k, d->v, d->d_ids, d->d_pos,
                                        d->d_ids, d->d_table, d->max_blocks, d->T, d->s->heads,
                                        d->s->kv_heads, d->s->head_dim, BLOCK_SIZE,
-                                       1.0f / sqrtf((float)d->s->head_dim), d->splits, d->stream));
+                                       1.0f / sqrtf((float)d->s->head_dim), d->per_block, d->splits,
+                                       d->stream));
 }
 
 int main(int argc, char **argv)
@@ -71,7 +73,8 @@ int main(int argc, char **argv)
 
     const int Ts[] = {1, 8, 64, 256};
     const int ctxs[] = {256, 1024, 4096, 16384};
-    printf("%-6s %4s %6s %7s %9s %8s\n", "shape", "T", "ctx", "splits", "us", "KV GB/s");
+    printf("%-6s %4s %6s %5s %7s %9s %8s\n", "shape", "T", "ctx", "heads", "splits", "us",
+           "KV GB/s");
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const shape *s = &shapes[si];
         for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)
@@ -125,14 +128,17 @@ int main(int argc, char **argv)
                 CUDA_CHECK(cudaMemcpy(d_ids, h_ids, (size_t)T * sizeof(int), cudaMemcpyHostToDevice));
                 CUDA_CHECK(cudaMemcpy(d_pos, h_pos, (size_t)T * sizeof(int), cudaMemcpyHostToDevice));
 
-                int splits = vb_attention_decode_splits(T, s->kv_heads, width, n_sm);
+                int per_block = vb_attention_decode_heads_per_block(
+                    T, s->heads, s->kv_heads, s->head_dim, width, n_sm, prop.l2CacheSize);
+                int splits = vb_attention_decode_splits(T, s->heads / per_block, width, n_sm);
                 decode_args args = {.out = out, .q = q, .k = k, .v = v, .work = work,
                                      .d_ids = d_ids, .d_pos = d_pos, .d_table = d_table,
-                                     .max_blocks = max_blocks, .T = T, .splits = splits, .s = s,
+                                     .max_blocks = max_blocks, .T = T, .per_block = per_block,
+                                     .splits = splits, .s = s,
                                      .stream = stream};
                 double us = bench_time_us(decode_pass, &args, stream, iters);
                 double bytes = 4.0 * ctx * s->head_dim * s->kv_heads * T;
-                printf("%-6s %4d %6d %7d %9.1f %8.0f\n", s->name, T, ctx, splits, us,
+                printf("%-6s %4d %6d %5d %7d %9.1f %8.0f\n", s->name, T, ctx, per_block, splits, us,
                        bytes / (us * 1e3));
                 free(h_table);
                 free(h_ids);

@@ -686,6 +686,15 @@ static void test_attention_per_token_path(void)
     run_attention_with("VB_ATTENTION_PER_TOKEN", gqa, 1);
 }
 
+/* Decode attention with a block per GQA group at every size: by default
+ * the small steps above take a block per query head (attention_decode.cu's
+ * vb_attention_decode_heads_per_block), so both layouts are checked. */
+static void test_decode_whole_groups_path(void)
+{
+    const int gqa[][3] = {{8, 2, 128}, {14, 2, 64}, {32, 4, 128}};
+    run_attention_with("VB_DECODE_WHOLE_GROUPS", gqa, 3);
+}
+
 /* The WMMA prefill kernel (V100's) on this GPU too: on sm_80+ the
  * default backend runs the mma.sync kernel, so both are checked here. */
 static void test_prefill_wmma_path(void)
@@ -715,6 +724,7 @@ int main(void)
     RUN_TEST(test_embed_and_last_rows);
     RUN_TEST(test_rope_kv_attention);
     RUN_TEST(test_attention_per_token_path);
+    RUN_TEST(test_decode_whole_groups_path);
     RUN_TEST(test_prefill_wmma_path);
     cpu->destroy(cpu);
     gpu->destroy(gpu);
