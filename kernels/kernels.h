@@ -139,7 +139,9 @@ cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x, const uint16
  * vb_gemv_multi_f16, fp16 out) with vb_rope_kv_write_f16 in its epilogue:
  * q and k rotated, k and v also stored at each token's cache slot, the
  * same arithmetic and roundings. Every segment's n_out is a multiple of
- * an even head_dim; k and v are kv_heads * head_dim. */
+ * an even head_dim; k and v are kv_heads * head_dim. max_split: up to how
+ * many warps may share a rotation pair's rows (1, 2 or 4; 1 is the form
+ * timed on a GPU). */
 typedef struct vb_gemv_rope {
     const float *inv_freq; /* device, head_dim / 2 */
     float cos_sin_scale;
@@ -148,7 +150,7 @@ typedef struct vb_gemv_rope {
     uint16_t *k_cache, *v_cache;
 } vb_gemv_rope;
 cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T, int n_in,
-                                 const vb_gemv_rope *rope, cudaStream_t stream);
+                                 const vb_gemv_rope *rope, int max_split, cudaStream_t stream);
 
 /* attention_decode.cu: the same attention for tokens that are their
  * sequence's only new token (d_token_list, T of them), one block per

@@ -48,6 +48,7 @@ typedef struct cuda_ctx {
     int l2_bytes;              /* L2 size, for decode attention's blocks per head */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
     bool no_rope_fusion;       /* VB_NO_ROPE_FUSION=1: RoPE/KV write as a kernel of its own */
+    bool qkv_rope_split;       /* VB_QKV_ROPE_SPLIT=1: 2-4 warps a pair there (not yet timed) */
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
@@ -387,7 +388,7 @@ static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *
     vb_gemv_rope r = {inv_freq,          cos_sin_scale, c->d_positions, c->d_token_seq,
                       c->d_block_tables, c->max_blocks, block_size,     head_dim,
                       kv_heads,          k_cache,       v_cache};
-    CUDA_CHECK(vb_gemv_qkv_rope_f16(segs, x, T, n_in, &r, c->stream));
+    CUDA_CHECK(vb_gemv_qkv_rope_f16(segs, x, T, n_in, &r, c->qkv_rope_split ? 4 : 1, c->stream));
     op_done(c, "matmul_qkv_rope");
     return true;
 }
@@ -601,6 +602,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     c->no_gemv = env_flag("VB_NO_GEMV");
     c->no_fused = env_flag("VB_NO_FUSED_GEMV");
     c->no_rope_fusion = env_flag("VB_NO_ROPE_FUSION");
+    c->qkv_rope_split = env_flag("VB_QKV_ROPE_SPLIT");
     c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
     c->decode_whole_groups = env_flag("VB_DECODE_WHOLE_GROUPS");
     c->prefill_wmma = env_flag("VB_PREFILL_WMMA");

@@ -568,7 +568,8 @@ static int *gpu_ints(const int *h, size_t n)
  * two kernels it replaces (vb_gemv_multi_f16, then vb_rope_kv_write_f16):
  * q, k, v and both whole caches (written slots and untouched ones), GQA
  * 3:1, a bias on q and k only, a yarn-like cos/sin scale, T = 1 and 2
- * with the second row a padding row (no sequence: rotated, not cached). */
+ * with the second row a padding row (no sequence: rotated, not cached),
+ * 1, 2 and 4 warps a rotation pair. */
 static void test_gemv_qkv_rope(void)
 {
     const int heads = 6, kv_heads = 2, hd = 64, K = 896, bs = 16, n_blocks = 8, max_blocks = 4;
@@ -607,24 +608,43 @@ static void test_gemv_qkv_rope(void)
         CUDA_CHECK(vb_rope_kv_write_f16(out[0][0], out[0][1], out[0][2], kc[0], vc[0], ginv, 0.9f,
                                         gpos, gseq, gtab, max_blocks, T, heads, kv_heads, hd, bs,
                                         0));
-        vb_gemv_rope r = {ginv, 0.9f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, kc[1], vc[1]};
-        CUDA_CHECK(vb_gemv_qkv_rope_f16(segs[1], gx, T, K, &r, 0));
+        /* the fused kernel with 1, 2 and 4 warps a rotation pair, each on
+         * fresh outputs and caches (112 chunks a row: with 4 warps, half
+         * the lanes of the last warp of a pair have none) */
         const char *names[3] = {"q", "k", "v"};
-        char name[80];
-        for (int s = 0; s < 3; s++) {
-            float *want = gpu_read(out[0][s], (size_t)T * n[s]), *got = gpu_read(out[1][s], (size_t)T * n[s]);
-            snprintf(name, sizeof name, "qkv+rope GEMV: %s, T=%d", names[s], T);
-            compare(name, want, got, (size_t)T * n[s], 5e-3);
-            free(want);
-            free(got);
-        }
-        void *caches[2][2] = {{kc[0], vc[0]}, {kc[1], vc[1]}};
-        for (int m = 0; m < 2; m++) {
-            float *want = gpu_read(caches[0][m], cache_n), *got = gpu_read(caches[1][m], cache_n);
-            snprintf(name, sizeof name, "qkv+rope GEMV: %s cache, T=%d", m ? "v" : "k", T);
-            compare(name, want, got, cache_n, 5e-3);
-            free(want);
-            free(got);
+        char name[96];
+        for (int split = 1; split <= 4; split *= 2) {
+            if (split > 1) {
+                for (int s = 0; s < 3; s++) {
+                    gpu->free(gpu, out[1][s]);
+                    out[1][s] = gpu_poisoned((size_t)T * n[s]);
+                    segs[1][s].out = out[1][s];
+                }
+                gpu->free(gpu, kc[1]);
+                gpu->free(gpu, vc[1]);
+                kc[1] = gpu_copy(kc0, cache_n);
+                vc[1] = gpu_copy(vc0, cache_n);
+            }
+            vb_gemv_rope r = {ginv, 0.9f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, kc[1],
+                              vc[1]};
+            CUDA_CHECK(vb_gemv_qkv_rope_f16(segs[1], gx, T, K, &r, split, 0));
+            for (int s = 0; s < 3; s++) {
+                float *want = gpu_read(out[0][s], (size_t)T * n[s]),
+                      *got = gpu_read(out[1][s], (size_t)T * n[s]);
+                snprintf(name, sizeof name, "qkv+rope GEMV: %s, T=%d, split %d", names[s], T, split);
+                compare(name, want, got, (size_t)T * n[s], 5e-3);
+                free(want);
+                free(got);
+            }
+            void *caches[2][2] = {{kc[0], vc[0]}, {kc[1], vc[1]}};
+            for (int m = 0; m < 2; m++) {
+                float *want = gpu_read(caches[0][m], cache_n), *got = gpu_read(caches[1][m], cache_n);
+                snprintf(name, sizeof name, "qkv+rope GEMV: %s cache, T=%d, split %d", m ? "v" : "k",
+                         T, split);
+                compare(name, want, got, cache_n, 5e-3);
+                free(want);
+                free(got);
+            }
         }
         for (int s = 0; s < 3; s++) {
             gpu->free(gpu, gw[s]);
@@ -644,7 +664,7 @@ static void test_gemv_qkv_rope(void)
     vb_gemv_seg bad[3] = {{NULL, NULL, NULL, 100}, {NULL, NULL, NULL, 128}, {NULL, NULL, NULL, 128}};
     vb_gemv_rope r = {ginv, 1.0f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, (uint16_t *)1,
                       (uint16_t *)1};
-    CHECK(vb_gemv_qkv_rope_f16(bad, NULL, 1, K, &r, 0) == cudaErrorInvalidValue);
+    CHECK(vb_gemv_qkv_rope_f16(bad, NULL, 1, K, &r, 1, 0) == cudaErrorInvalidValue);
     gpu->free(gpu, ginv);
     CUDA_CHECK(cudaFree(gpos));
     CUDA_CHECK(cudaFree(gseq));
