@@ -81,9 +81,11 @@ static void bench_help(void)
           "      token / (tokens - 1); queue: engine start to admission; latency:\n"
           "      admission to finish) or decode steps; null when none\n"
           "    kv_cache: {peak_blocks, total_blocks, peak_fraction}\n"
-          "    steps: {prefill, decode}: {steps, time_s, forward_s, sample_s, host_s, tokens,\n"
-          "      flops, bytes, flops_per_s, bytes_per_s}; a decode step computes only\n"
-          "      generated tokens, any prompt token makes it a prefill step; forward_s\n"
+          "    steps: {prefill, decode, graph_record}: {steps, time_s, forward_s, sample_s,\n"
+          "      host_s, tokens, flops, bytes, flops_per_s, bytes_per_s}; a decode step\n"
+          "      computes only generated tokens, any prompt token makes it a prefill step,\n"
+          "      a step that recorded a CUDA graph (one-time set-up) is graph_record and\n"
+          "      in neither (nor in mbu, mfu, decode_step_s; ttft and tpot keep it); forward_s\n"
           "      runs from the plan to the end of the forward pass (on a GPU the mark\n"
           "      waits for the stream; VB_STEP_SYNC=0: no wait, forward_s is then launch\n"
           "      time only), sample_s to the sampled tokens, host_s is the rest\n"
@@ -179,6 +181,11 @@ static void print_summary(json_t *r)
     json_t *steps = json_object_get(m, "steps");
     print_class(steps, "prefill");
     print_class(steps, "decode");
+    json_t *rec = json_object_get(steps, "graph_record");
+    if (num(rec, "steps") > 0)
+        printf("  graph recording      %8.0f steps %.3f s (one-time CUDA graph set-up: not in\n"
+               "                       the decode and prefill figures, MBU, MFU)\n",
+               num(rec, "steps"), num(rec, "time_s"));
     json_t *ps = json_object_get(m, "per_step");
     printf("  per step             %8.3g weight bytes + %.3g KV bytes per context token\n",
            num(ps, "weight_bytes"), num(ps, "kv_bytes_per_token"));

@@ -269,8 +269,10 @@ static int cuda_graph_begin(vb_backend *b, const void *owner, const void *cache)
 static void cuda_graph_end(vb_backend *b)
 {
     cuda_ctx *c = ctx_of(b);
-    if (c->graphs.capturing)
+    if (c->graphs.capturing) {
         cuda_graphs_end(&c->graphs, c->stream);
+        b->graphs_recorded++;
+    }
 }
 
 static void cuda_embed(vb_backend *b, void *out, const void *table, int hidden, int vocab_start,

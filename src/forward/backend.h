@@ -30,6 +30,8 @@ struct vb_backend {
     const char *name;   /* "cpu", "cuda" */
     size_t act_size;    /* bytes per activation / KV-cache element */
     size_t resid_size;  /* bytes per residual-stream element (see resid_load) */
+    long graphs_recorded; /* CUDA graphs recorded so far (graph_end), for the bench's
+                           * accounting of the steps that record one */
     void *ctx;          /* the backend's own state */
 
     /* --- memory */

@@ -216,6 +216,7 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
     case BENCH_STEP_START:
         m->in_step = true;
         m->planned = false;
+        m->cur_recorded = false;
         m->t_start = m->t_planned = m->t_forward = m->t_sampled = now;
         break;
     case BENCH_FORWARD_DONE:
@@ -236,7 +237,9 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
         if (!m->in_step || !m->planned)
             break;
         m->in_step = false;
-        bench_step_class *c = m->cur_prefill ? &m->prefill : &m->decode;
+        bench_step_class *c = m->cur_recorded ? &m->graph_record
+                              : m->cur_prefill ? &m->prefill
+                                               : &m->decode;
         double dt = now - m->t_start;
         c->steps++;
         c->time_s += dt;
@@ -245,7 +248,7 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
         c->tokens += m->cur_tokens;
         c->flops += m->cur_flops;
         c->bytes += m->cur_bytes;
-        if (!m->cur_prefill) {
+        if (c == &m->decode) {
             if (m->n_decode_steps == m->cap_decode_steps) {
                 double *grown = realloc(m->decode_step_s, 2 * (size_t)m->cap_decode_steps *
                                                               sizeof *grown);
@@ -259,6 +262,12 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
         break;
     }
     }
+}
+
+void bench_metrics_graph_recorded(bench_metrics *m)
+{
+    if (m->in_step)
+        m->cur_recorded = true;
 }
 
 void bench_metrics_seq_finish(bench_metrics *m, int64_t id, int n_out)
@@ -387,8 +396,10 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device)
         json_pack("{s:i, s:i, s:f}", "peak_blocks", m->peak_blocks, "total_blocks",
                   m->total_blocks,
                   "peak_fraction", m->total_blocks ? (double)m->peak_blocks / m->total_blocks : 0.0));
-    rc |= json_object_set_new(j, "steps", json_pack("{s:o, s:o}", "prefill", class_json(pre),
-                                                    "decode", class_json(dec)));
+    rc |= json_object_set_new(j, "steps",
+                              json_pack("{s:o, s:o, s:o}", "prefill", class_json(pre), "decode",
+                                        class_json(dec), "graph_record",
+                                        class_json(&m->graph_record)));
     rc |= json_object_set_new(
         j, "per_step",
         json_pack("{s:f, s:f}", "weight_bytes", m->cost.weight_bytes, "kv_bytes_per_token",

@@ -24,7 +24,14 @@
  *   MFU = all steps' FLOPs / their time / fp16 GEMM peak (and the same
  *     over the steps that hold prompt tokens, "mfu_prefill").
  * A step is a decode step when every sequence in it computes one
- * generated token; any prompt token makes it a prefill step.
+ * generated token; any prompt token makes it a prefill step. A step that
+ * recorded a CUDA graph (bench_metrics_graph_recorded) is neither: its
+ * time holds the one-time capture and instantiation of the graph (and the
+ * first loads of the kernels in it), ~20 ms at 7B against a 4 ms step,
+ * the set-up an engine that captures at start-up does before its first
+ * request. It is counted apart ("graph_record") and left out of the
+ * decode / prefill figures, MBU and MFU; per-sequence latencies (TTFT,
+ * TPOT) keep it.
  *
  * On a GPU the forward pass only queues work; the sampler waits for it.
  * To split a step's time between the two, the forward mark waits for the
@@ -116,9 +123,9 @@ typedef struct bench_metrics {
     double *decode_step_s;    /* every decode step's time, for its percentiles */
     long n_decode_steps, cap_decode_steps;
     /* the step in progress */
-    bool in_step, planned, cur_prefill;
+    bool in_step, planned, cur_prefill, cur_recorded;
     double t_start, t_planned, t_forward, t_sampled, cur_flops, cur_bytes, cur_tokens;
-    bench_step_class prefill, decode;
+    bench_step_class prefill, decode, graph_record;
     int peak_blocks, total_blocks;
     vb_backend *sync_b;       /* the GPU backend to wait for at the forward mark */
     void *sync_buf;           /* 4 bytes of its memory */
@@ -136,6 +143,8 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what);
  * samples, and the KV blocks in use. */
 void bench_metrics_plan(bench_metrics *m, const sched_step_plan *p, int blocks_used);
 void bench_metrics_seq_finish(bench_metrics *m, int64_t id, int n_out);
+/* During a step: its forward pass recorded a CUDA graph (see above). */
+void bench_metrics_graph_recorded(bench_metrics *m);
 
 /* Seconds on the clock the hooks use. */
 double bench_metrics_now(void);

@@ -717,7 +717,10 @@ static bool run_loop(run_state *r)
         }
         /* in the backend's memory: the sampler summarizes it there when
          * the backend can (CUDA), else copies it to the host */
+        long recorded = r->fs.b->graphs_recorded;
         const float *logits = forward_step(&r->fs, &r->sb, &r->kv);
+        if (r->fs.b->graphs_recorded != recorded)
+            bench_metrics_graph_recorded(&r->bm);
         if (!logits) {
             vb_err_set(&err, "forward_step refused a batch of %d tokens", p->n_tokens);
             die(r, "forward pass", step, &err);

@@ -203,8 +203,8 @@ static void test_utilisation(void)
 }
 
 /* The hooks over a made-up run: seq 0 (prompt 4, 3 tokens out) and seq 1
- * (prompt 2, 1 token out) prefill together, then seq 0 decodes twice;
- * seq 2 is never run. */
+ * (prompt 2, 1 token out) prefill together, then seq 0 decodes twice, once
+ * more recording a CUDA graph and once after; seq 2 is never run. */
 static void test_hooks(void)
 {
     model_config c = tiny_config();
@@ -240,15 +240,37 @@ static void test_hooks(void)
     /* a step stopped before planning is not counted */
     bench_metrics_mark(&m, BENCH_STEP_START);
     bench_metrics_mark(&m, BENCH_STEP_END);
+    /* a decode step that recorded a CUDA graph: counted apart, in no
+     * decode figure; the next step is a decode step again */
+    for (int k = 0; k < 2; k++) {
+        sched_step_seq dec = {.id = 0, .start = 6, .n_tokens = 1, .context_len = 7,
+                              .sample_index = 0, .n_generated = 3, .is_decode = true};
+        sched_step_plan d = {.n_seqs = 1, .seqs = &dec, .n_decode = 1, .n_samples = 1,
+                             .n_tokens = 1};
+        bench_metrics_mark(&m, BENCH_STEP_START);
+        bench_metrics_plan(&m, &d, 5);
+        if (k == 0)
+            bench_metrics_graph_recorded(&m);
+        bench_metrics_mark(&m, BENCH_FORWARD_DONE);
+        bench_metrics_mark(&m, BENCH_SAMPLED);
+        bench_metrics_mark(&m, BENCH_STEP_END);
+    }
+    /* outside a step the mark does nothing */
+    bench_metrics_graph_recorded(&m);
+    CHECK(!m.cur_recorded);
 
     CHECK_INT_EQ(m.prefill.steps, 1);
-    CHECK_INT_EQ(m.decode.steps, 2);
+    CHECK_INT_EQ(m.decode.steps, 3);
+    CHECK_INT_EQ(m.graph_record.steps, 1);
     CHECK_NEAR(m.prefill.tokens, 6, 0);
-    CHECK_NEAR(m.decode.tokens, 2, 0);
+    CHECK_NEAR(m.decode.tokens, 3, 0);
+    CHECK_NEAR(m.graph_record.tokens, 1, 0);
     CHECK_INT_EQ(m.peak_blocks, 5);
-    CHECK_INT_EQ(m.n_decode_steps, 2);
-    /* weights twice + 5 and 6 positions of KV */
-    CHECK_NEAR(m.decode.bytes, 2 * 218240.0 + 11 * 256.0, 0);
+    CHECK_INT_EQ(m.n_decode_steps, 3);
+    /* weights three times + 5, 6 and 7 positions of KV; the recording
+     * step's own 7 positions in its class */
+    CHECK_NEAR(m.decode.bytes, 3 * 218240.0 + 18 * 256.0, 0);
+    CHECK_NEAR(m.graph_record.bytes, 218240.0 + 7 * 256.0, 0);
     CHECK(m.seq[0].first > 0 && m.seq[1].first > 0 && m.seq[2].admit == 0);
 
     json_t *j = bench_metrics_json(&m, NULL);
@@ -256,9 +278,10 @@ static void test_hooks(void)
     json_t *ttft = json_object_get(j, "ttft_s"), *tpot = json_object_get(j, "tpot_s");
     CHECK_NEAR(num(ttft, "n"), 2, 0);          /* seq 2 never ran */
     CHECK_NEAR(num(tpot, "n"), 1, 0);          /* seq 1 has one token: no per-token figure */
-    CHECK_NEAR(num(json_object_get(j, "decode_step_s"), "n"), 2, 0);
+    CHECK_NEAR(num(json_object_get(j, "decode_step_s"), "n"), 3, 0);
     json_t *steps = json_object_get(j, "steps");
-    CHECK_NEAR(num(json_object_get(steps, "decode"), "steps"), 2, 0);
+    CHECK_NEAR(num(json_object_get(steps, "decode"), "steps"), 3, 0);
+    CHECK_NEAR(num(json_object_get(steps, "graph_record"), "steps"), 1, 0);
     CHECK_NEAR(num(json_object_get(j, "kv_cache"), "peak_blocks"), 5, 0);
     json_decref(j);
     bench_metrics_free(&m);
