@@ -56,4 +56,48 @@ __device__ __forceinline__ void gemv_chunk(float (&acc)[NW][T], const uint4 (&w)
     }
 }
 
+// The RMSNorm prologue of a projection (kernels.h, vb_gemv_norm): rows
+// rows of x = fp16(resid * rsqrt(mean(resid^2) + eps) * w) into xs (shared
+// memory), by the whole block (every thread must call it). The sum of
+// squares is added in rmsnorm.cu's order to give its bits: that kernel
+// runs nt = threads_for(dim) threads, thread v summing elements v, v + nt,
+// ... in turn, then block_sum (a shuffle tree in each warp of 32, then
+// one over the warps' sums). Here warp w plays the virtual warps w, w +
+// (warps in the block), ... of that block. scratch: 33 floats of shared
+// memory.
+__device__ __forceinline__ void gemv_norm_rows(__half *xs, const float *resid, const __half *w,
+                                               int dim, int rows, float eps, float *scratch)
+{
+    const int nt = dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32; /* rmsnorm.cu's threads_for */
+    const int n_vw = nt >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int n_warps = blockDim.x >> 5;
+    for (int t = 0; t < rows; t++) {
+        const float *r = resid + (size_t)t * dim;
+        for (int vw = warp; vw < n_vw; vw += n_warps) {
+            float ss = 0.0f;
+            for (int i = vw * 32 + lane; i < dim; i += nt) {
+                float x = r[i];
+                ss += x * x;
+            }
+            for (int off = 16; off > 0; off >>= 1)
+                ss += __shfl_xor_sync(0xffffffffu, ss, off);
+            if (lane == 0)
+                scratch[vw] = ss;
+        }
+        __syncthreads();
+        if (warp == 0) {
+            float v = lane < n_vw ? scratch[lane] : 0.0f;
+            for (int off = 16; off > 0; off >>= 1)
+                v += __shfl_xor_sync(0xffffffffu, v, off);
+            if (lane == 0)
+                scratch[32] = v;
+        }
+        __syncthreads();
+        const float inv = rsqrtf(scratch[32] / (float)dim + eps);
+        for (int i = threadIdx.x; i < dim; i += blockDim.x)
+            xs[(size_t)t * dim + i] = __float2half(r[i] * inv * __half2float(w[i]));
+        __syncthreads(); /* xs complete; scratch free for the next row */
+    }
+}
+
 #endif

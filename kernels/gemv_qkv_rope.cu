@@ -20,6 +20,10 @@
 // Until that is timed on a GPU the entry point takes KS = 1 unless the
 // caller allows more (max_split; the backend's VB_QKV_ROPE_SPLIT=1).
 //
+// NORM = true: x is the attention block's RMSNorm of the residual stream,
+// computed by each block into shared memory first (gemv_norm_rows, the
+// bits of rmsnorm.cu; kernels.h, vb_gemv_norm).
+//
 // Requires n_in % 8 == 0, 16-byte aligned x and weights (vb_gemv_supported)
 // and every segment a whole number of heads; the entry point checks both.
 #include "gemv_common.cuh"
@@ -41,9 +45,12 @@ struct qkv_rope_params {
     const int *positions, *token_seq, *block_tables;
     int max_blocks, block_size, head_dim, kv_heads;
     __half *k_cache, *v_cache;
+    const float *resid; /* NORM: x = rmsnorm(resid rows) * norm_w */
+    const __half *norm_w;
+    float eps;
 };
 
-template <int T, int KS>
+template <int T, int KS, bool NORM>
 __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_params p)
 {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp % KS;
@@ -58,8 +65,8 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
         }
     }
     const bool live = n < SEG(p.pairs, s);
-    if (KS == 1 && !live)
-        return; /* whole warps leave: no shuffle is left waiting (KS > 1: the barrier below) */
+    if (KS == 1 && !NORM && !live)
+        return; /* whole warps leave: no shuffle is left waiting (else: the barriers below) */
     if (!live)
         n = 0; /* a dead warp of a split block reads pair 0's rows for nothing */
     const int half = p.head_dim >> 1, head = n / half, i = n % half;
@@ -67,6 +74,9 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
     const uint4 *wr[2] = {(const uint4 *)(SEG(p.w, s) + (size_t)row0 * n_in),
                           (const uint4 *)(SEG(p.w, s) + (size_t)(row0 + half) * n_in)};
     const uint4 *xr = (const uint4 *)p.x;
+    extern __shared__ uint4 s_x[]; /* NORM: x's rows */
+    if (NORM)
+        xr = s_x;
     const int row_chunks = n_in >> 3;
     const int chunks = live ? row_chunks : 0; /* this warp's to read */
     const int c0 = lane + 32 * part;          /* this warp's first chunk of the rows */
@@ -79,6 +89,12 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
                                                   : make_uint4(0, 0, 0, 0);
     pdl_wait(); /* x is the previous kernel's output; the cache slots are written below */
     pdl_launch_dependents();
+    if (NORM) {
+        __shared__ float s_scratch[33];
+        gemv_norm_rows((__half *)s_x, p.resid, p.norm_w, n_in, rows, p.eps, s_scratch);
+        if (KS == 1 && !live)
+            return; /* past the barriers */
+    }
     float acc[2][T];
 #pragma unroll
     for (int m = 0; m < 2; m++)
@@ -146,10 +162,11 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
     cache[slot + half] = x1;
 }
 
-#define QR_INSTANTIATE(T)                                                                     \
-    template __global__ void gemv_qkv_rope_kernel<T, 1>(qkv_rope_params);                    \
-    template __global__ void gemv_qkv_rope_kernel<T, 2>(qkv_rope_params);                    \
-    template __global__ void gemv_qkv_rope_kernel<T, 4>(qkv_rope_params);
+#define QR_INSTANTIATE_N(T, NORM)                                                             \
+    template __global__ void gemv_qkv_rope_kernel<T, 1, NORM>(qkv_rope_params);              \
+    template __global__ void gemv_qkv_rope_kernel<T, 2, NORM>(qkv_rope_params);              \
+    template __global__ void gemv_qkv_rope_kernel<T, 4, NORM>(qkv_rope_params);
+#define QR_INSTANTIATE(T) QR_INSTANTIATE_N(T, false) QR_INSTANTIATE_N(T, true)
 QR_INSTANTIATE(1)
 QR_INSTANTIATE(2)
 QR_INSTANTIATE(4)
@@ -159,13 +176,15 @@ QR_INSTANTIATE(8)
 // The most warps a pair (KS <= max_split) whose grid still fits the GPU in
 // one wave, as gemv.cu's launch_t picks; resident blocks of each
 // instantiation asked once (one GPU per process).
-template <int T>
-static cudaError_t launch_t(const qkv_rope_params &p, long pairs, int max_split,
+template <int T, bool NORM>
+static cudaError_t launch_t(const qkv_rope_params &p, long pairs, int max_split, size_t smem,
                             cudaStream_t stream)
 {
     static int n_sm, resident[3]; /* blocks an SM, KS = 1, 2, 4 */
-    void (*k[3])(qkv_rope_params) = {gemv_qkv_rope_kernel<T, 1>, gemv_qkv_rope_kernel<T, 2>,
-                                     gemv_qkv_rope_kernel<T, 4>};
+    static size_t resident_smem[3];
+    void (*k[3])(qkv_rope_params) = {gemv_qkv_rope_kernel<T, 1, NORM>,
+                                     gemv_qkv_rope_kernel<T, 2, NORM>,
+                                     gemv_qkv_rope_kernel<T, 4, NORM>};
     if (!n_sm) {
         int dev = 0;
         cudaError_t e = cudaGetDevice(&dev);
@@ -178,11 +197,12 @@ static cudaError_t launch_t(const qkv_rope_params &p, long pairs, int max_split,
     for (int i = 2; i >= 1 && !pick; i--) {
         if ((1 << i) > max_split)
             continue;
-        if (!resident[i]) {
+        if (!resident[i] || resident_smem[i] != smem) {
             cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident[i], k[i],
-                                                                          32 * QR_WARPS, 0);
+                                                                          32 * QR_WARPS, smem);
             if (e != cudaSuccess)
                 return e;
+            resident_smem[i] = smem;
         }
         long per_block = QR_WARPS >> i;
         if ((pairs + per_block - 1) / per_block <= (long)resident[i] * n_sm)
@@ -190,17 +210,19 @@ static cudaError_t launch_t(const qkv_rope_params &p, long pairs, int max_split,
     }
     long per_block = QR_WARPS >> pick;
     dim3 grid((unsigned)((pairs + per_block - 1) / per_block)), block(32 * QR_WARPS);
-    return vb_launch_pdl(k[pick], grid, block, 0, stream, p);
+    return vb_launch_pdl(k[pick], grid, block, smem, stream, p);
 }
 
 extern "C" cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T,
-                                            int n_in, const vb_gemv_rope *r, int max_split,
+                                            int n_in, const vb_gemv_rope *r,
+                                            const vb_gemv_norm *norm, int max_split,
                                             cudaStream_t stream)
 {
     if (!segs || !r || r->head_dim <= 0 || r->head_dim % 2 || r->kv_heads <= 0 ||
         r->block_size <= 0 || !r->k_cache || !r->v_cache || !r->inv_freq || !r->positions ||
         !r->token_seq || !r->block_tables || T < 1 || T > VB_GEMV_MAX_ROWS ||
-        segs[1].n_out != r->kv_heads * r->head_dim || segs[2].n_out != segs[1].n_out)
+        segs[1].n_out != r->kv_heads * r->head_dim || segs[2].n_out != segs[1].n_out ||
+        (norm && !vb_gemv_norm_supported(T, n_in, norm)))
         return cudaErrorInvalidValue;
     qkv_rope_params p = {};
     long total = 0;
@@ -230,12 +252,25 @@ extern "C" cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uin
     p.kv_heads = r->kv_heads;
     p.k_cache = (__half *)r->k_cache;
     p.v_cache = (__half *)r->v_cache;
+    if (norm) {
+        p.resid = norm->resid;
+        p.norm_w = (const __half *)norm->w;
+        p.eps = norm->eps;
+        size_t smem = (size_t)T * n_in * 2; /* x's rows */
+        if (T == 1)
+            return launch_t<1, true>(p, total, max_split, smem, stream);
+        if (T == 2)
+            return launch_t<2, true>(p, total, max_split, smem, stream);
+        if (T <= 4)
+            return launch_t<4, true>(p, total, max_split, smem, stream);
+        return launch_t<8, true>(p, total, max_split, smem, stream);
+    }
     if (T == 1)
-        return launch_t<1>(p, total, max_split, stream);
+        return launch_t<1, false>(p, total, max_split, 0, stream);
     if (T == 2)
-        return launch_t<2>(p, total, max_split, stream);
+        return launch_t<2, false>(p, total, max_split, 0, stream);
     if (T <= 4)
-        return launch_t<4>(p, total, max_split, stream);
-    return launch_t<8>(p, total, max_split, stream);
+        return launch_t<4, false>(p, total, max_split, 0, stream);
+    return launch_t<8, false>(p, total, max_split, 0, stream);
 }
 #endif
