@@ -328,6 +328,7 @@ extern "C" cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x,
     p.n_out[0] = n_out;
     return launch(p, GEMV_SILU_GATE, T, stream);
 }
+
 extern "C" bool vb_gemv_norm_supported(int T, int n_in, const vb_gemv_norm *norm)
 {
     return norm && norm->resid && norm->w && T >= 1 && T <= VB_GEMV_MAX_ROWS && n_in > 0 &&
