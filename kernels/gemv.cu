@@ -225,39 +225,20 @@ static void (*kernel_for(int kind))(gemv_params)
                                        : gemv_kernel<T, GEMV_F16, KS, false>;
 }
 
-// The most warps per row (KS) whose grid still fits the GPU in one wave:
-// more loads in flight for few long rows, no second wave's tail. The
-// resident-block count of each instantiation is asked once per shared
-// memory size (one GPU per process).
+// KS warps per row as gemv_pick_split (gemv_common.cuh) chooses.
 template <int T>
 static cudaError_t launch_t(const gemv_params &p, int kind, long total, size_t smem,
                             cudaStream_t stream)
 {
-    static int n_sm, resident[N_KINDS][3]; /* [kind][KS 1, 2, 4] blocks an SM */
+    static int resident[N_KINDS][3]; /* [kind][KS 1, 2, 4] blocks an SM */
     static size_t resident_smem[N_KINDS][3];
-    void (*k[3])(gemv_params) = {kernel_for<T, 1>(kind), kernel_for<T, 2>(kind),
-                                 kernel_for<T, 4>(kind)};
-    if (!n_sm) {
-        int dev = 0;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e == cudaSuccess)
-            e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
-        if (e != cudaSuccess)
-            return e;
-    }
-    int pick = 0; /* k[i]: KS = 1 << i warps a row, GEMV_WARPS >> i rows a block */
-    for (int i = 2; i >= 1 && !pick; i--) {
-        if (!resident[kind][i] || resident_smem[kind][i] != smem) {
-            cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-                &resident[kind][i], k[i], 32 * GEMV_WARPS, smem);
-            if (e != cudaSuccess)
-                return e;
-            resident_smem[kind][i] = smem;
-        }
-        long per_block = GEMV_WARPS >> i;
-        if ((total + per_block - 1) / per_block <= (long)resident[kind][i] * n_sm)
-            pick = i;
-    }
+    void (*const k[3])(gemv_params) = {kernel_for<T, 1>(kind), kernel_for<T, 2>(kind),
+                                       kernel_for<T, 4>(kind)};
+    int pick = 0; /* k[pick]: KS = 1 << pick warps a row, GEMV_WARPS >> pick rows a block */
+    cudaError_t e = gemv_pick_split(k, resident[kind], resident_smem[kind], total, GEMV_WARPS, 4,
+                                    smem, &pick);
+    if (e != cudaSuccess)
+        return e;
     long per_block = GEMV_WARPS >> pick;
     unsigned blocks = (unsigned)((total + per_block - 1) / per_block);
     return vb_launch_pdl(k[pick], dim3(blocks), dim3(32 * GEMV_WARPS), smem, stream, p);
@@ -312,20 +293,28 @@ extern "C" cudaError_t vb_gemv_f16(void *out, int out_f32, const uint16_t *x, co
     return vb_gemv_multi_f16(&seg, 1, out_f32, x, T, n_in, stream);
 }
 
-extern "C" cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x,
-                                             const uint16_t *w_gate, const uint16_t *w_up,
-                                             int T, int n_in, int n_out, cudaStream_t stream)
+// The gate/up pass's parameters but for its x.
+static gemv_params gate_up_params(uint16_t *out, const uint16_t *w_gate, const uint16_t *w_up,
+                                  int n_in, int n_out)
 {
-    if (!vb_gemv_supported(T, n_in, x, w_up))
-        return cudaErrorInvalidValue;
     gemv_params p = {};
-    p.x = (const __half *)x;
     p.n_segs = 1;
     p.n_in = n_in;
     p.w[0] = (const __half *)w_gate;
     p.w_up = (const __half *)w_up;
     p.out[0] = out;
     p.n_out[0] = n_out;
+    return p;
+}
+
+extern "C" cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x,
+                                             const uint16_t *w_gate, const uint16_t *w_up,
+                                             int T, int n_in, int n_out, cudaStream_t stream)
+{
+    if (!vb_gemv_supported(T, n_in, x, w_up))
+        return cudaErrorInvalidValue;
+    gemv_params p = gate_up_params(out, w_gate, w_up, n_in, n_out);
+    p.x = (const __half *)x;
     return launch(p, GEMV_SILU_GATE, T, stream);
 }
 
@@ -355,13 +344,7 @@ extern "C" cudaError_t vb_gemv_silu_gate_norm_f16(uint16_t *out, const vb_gemv_n
 {
     if (!vb_gemv_norm_supported(T, n_in, norm) || !vb_gemv_supported(T, n_in, NULL, w_up))
         return cudaErrorInvalidValue;
-    gemv_params p = {};
-    p.n_segs = 1;
-    p.n_in = n_in;
-    p.w[0] = (const __half *)w_gate;
-    p.w_up = (const __half *)w_up;
-    p.out[0] = out;
-    p.n_out[0] = n_out;
+    gemv_params p = gate_up_params(out, w_gate, w_up, n_in, n_out);
     p.norm.resid = norm->resid;
     p.norm.w = (const __half *)norm->w;
     p.norm.eps = norm->eps;

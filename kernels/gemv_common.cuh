@@ -100,4 +100,46 @@ __device__ __forceinline__ void gemv_norm_rows(__half *xs, const float *resid, c
     }
 }
 
+#ifndef __CUDACC_RTC__
+// The launchers' split (gemv.cu, gemv_qkv_rope.cu): the most warps per
+// output (KS = 1, 2 or 4, at most max_split) whose grid still fits the GPU
+// in one wave, more loads in flight for few long rows and no second
+// wave's tail. k[i] is the kernel for KS = 1 << i, whose blocks of `warps`
+// warps take warps >> i outputs each; the resident blocks an SM of each
+// are asked once per shared-memory size (resident, resident_smem: the
+// caller's, one GPU per process). *pick: the i chosen.
+template <typename P>
+static cudaError_t gemv_pick_split(void (*const k[3])(P), int resident[3], size_t resident_smem[3],
+                                   long outputs, int warps, int max_split, size_t smem, int *pick)
+{
+    static int n_sm;
+    if (!n_sm) {
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
+        if (e != cudaSuccess)
+            return e;
+    }
+    *pick = 0;
+    for (int i = 2; i >= 1; i--) {
+        if ((1 << i) > max_split)
+            continue;
+        if (!resident[i] || resident_smem[i] != smem) {
+            cudaError_t e =
+                cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident[i], k[i], 32 * warps, smem);
+            if (e != cudaSuccess)
+                return e;
+            resident_smem[i] = smem;
+        }
+        long per_block = warps >> i;
+        if ((outputs + per_block - 1) / per_block <= (long)resident[i] * n_sm) {
+            *pick = i;
+            break;
+        }
+    }
+    return cudaSuccess;
+}
+#endif
+
 #endif

@@ -173,41 +173,22 @@ QR_INSTANTIATE(4)
 QR_INSTANTIATE(8)
 
 #ifndef __CUDACC_RTC__
-// The most warps a pair (KS <= max_split) whose grid still fits the GPU in
-// one wave, as gemv.cu's launch_t picks; resident blocks of each
-// instantiation asked once (one GPU per process).
+// KS warps a pair (at most max_split) as gemv_pick_split (gemv_common.cuh)
+// chooses.
 template <int T, bool NORM>
 static cudaError_t launch_t(const qkv_rope_params &p, long pairs, int max_split, size_t smem,
                             cudaStream_t stream)
 {
-    static int n_sm, resident[3]; /* blocks an SM, KS = 1, 2, 4 */
+    static int resident[3]; /* blocks an SM, KS = 1, 2, 4 */
     static size_t resident_smem[3];
-    void (*k[3])(qkv_rope_params) = {gemv_qkv_rope_kernel<T, 1, NORM>,
-                                     gemv_qkv_rope_kernel<T, 2, NORM>,
-                                     gemv_qkv_rope_kernel<T, 4, NORM>};
-    if (!n_sm) {
-        int dev = 0;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e == cudaSuccess)
-            e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
-        if (e != cudaSuccess)
-            return e;
-    }
-    int pick = 0; /* k[i]: KS = 1 << i warps a pair, QR_WARPS >> i pairs a block */
-    for (int i = 2; i >= 1 && !pick; i--) {
-        if ((1 << i) > max_split)
-            continue;
-        if (!resident[i] || resident_smem[i] != smem) {
-            cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident[i], k[i],
-                                                                          32 * QR_WARPS, smem);
-            if (e != cudaSuccess)
-                return e;
-            resident_smem[i] = smem;
-        }
-        long per_block = QR_WARPS >> i;
-        if ((pairs + per_block - 1) / per_block <= (long)resident[i] * n_sm)
-            pick = i;
-    }
+    void (*const k[3])(qkv_rope_params) = {gemv_qkv_rope_kernel<T, 1, NORM>,
+                                           gemv_qkv_rope_kernel<T, 2, NORM>,
+                                           gemv_qkv_rope_kernel<T, 4, NORM>};
+    int pick = 0; /* k[pick]: KS = 1 << pick warps a pair, QR_WARPS >> pick pairs a block */
+    cudaError_t e =
+        gemv_pick_split(k, resident, resident_smem, pairs, QR_WARPS, max_split, smem, &pick);
+    if (e != cudaSuccess)
+        return e;
     long per_block = QR_WARPS >> pick;
     dim3 grid((unsigned)((pairs + per_block - 1) / per_block)), block(32 * QR_WARPS);
     return vb_launch_pdl(k[pick], grid, block, smem, stream, p);
