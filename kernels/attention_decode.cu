@@ -12,7 +12,8 @@
 //
 // Grid (T, heads / G, splits), 4 warps: a block takes G query heads of
 // one kv head's group, the whole group (G = heads / kv_heads) or one head
-// (G = 1, see vb_attention_decode_heads_per_block). A K or V row is read by LPR lanes
+// (G = 1: small steps, see vb_attention_decode_heads_per_block). A K or V
+// row is read by LPR lanes
 // (8 head_dim elements each, one 16-byte load; LPR = 8, 16 or 32 for
 // head_dim up to 64, 128, 256), so a warp covers RPW = 32 / LPR positions
 // per load and DEC_STEP = 8 positions per step (the step's loads issued
