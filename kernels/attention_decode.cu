@@ -10,31 +10,30 @@
 // context once and uses it for all G query heads, and a decode step with
 // few sequences is split over the context so every SM has work.
 //
-// Grid (T, heads / G, splits), 4 warps: a block takes G query heads of
-// one kv head's group, the whole group (G = heads / kv_heads) or one head
+// Grid (T, heads / G, splits), 4 warps: a block takes G query heads of one
+// kv head's group, the whole group (G = heads / kv_heads) or one head
 // (G = 1: small steps, see vb_attention_decode_heads_per_block). A K or V
-// row is read by LPR lanes
-// (8 head_dim elements each, one 16-byte load; LPR = 8, 16 or 32 for
-// head_dim up to 64, 128, 256), so a warp covers RPW = 32 / LPR positions
-// per load and DEC_STEP = 8 positions per step (the step's loads issued
-// together). Each lane keeps G running (max, sum, acc) online softmaxes in
-// fp32 for its positions and 8 elements; a dot product is reduced over
-// its LPR lanes (log2 LPR shuffles for RPW positions at once). The RPW
-// position groups of a warp merge by shuffles, the 4 warps through shared
-// memory. With one split the block writes the normalised fp16 output;
-// with more it writes fp32 partials (max, sum, unnormalised acc) that
-// attention_decode_reduce combines. (The first form, lanes over head_dim
-// with 2-byte loads and a 5-level shuffle per position and head, ran at
-// ~270 GB/s of K/V on an H200 once a step had 64 sequences: 0.5 ms a
-// layer at 1024 positions.)
+// row is read by LPR lanes (8 head_dim elements each, one 16-byte load;
+// LPR = 8, 16 or 32 for head_dim up to 64, 128, 256), so a warp covers
+// RPW = 32 / LPR positions per load and DEC_STEP = 8 positions per step
+// (the step's loads issued together). Each lane keeps G running (max, sum,
+// acc) online softmaxes in fp32 for its positions and 8 elements; a dot
+// product is reduced over its LPR lanes (log2 LPR shuffles for RPW
+// positions at once). The RPW position groups of a warp merge by shuffles,
+// the 4 warps through shared memory. With one split the block writes the
+// normalised fp16 output; with more it writes fp32 partials (max, sum,
+// unnormalised acc) that attention_decode_reduce combines. (The first
+// form, lanes over head_dim with 2-byte loads and a 5-level shuffle per
+// position and head, ran at ~270 GB/s of K/V on an H200 once a step had 64
+// sequences: 0.5 ms a layer at 1024 positions.)
 //
-// The split count depends only on T, the kv heads and the block-table
-// width (not on this step's context lengths), so a CUDA graph recorded
-// for a decode bucket stays valid; each block cuts its slice from its
-// token's own context length (ctx / splits, at least DEC_MIN_SLICE
-// positions), so a short context is spread over several blocks instead of
-// landing whole in the first slice of the table width, and blocks past
-// the context return at once.
+// The split count (and the heads a block) depends only on T, the heads and
+// the block-table width (not on this step's context lengths), so a CUDA
+// graph recorded for a decode bucket stays valid; each block cuts its
+// slice from its token's own context length (ctx / splits, at least
+// DEC_MIN_SLICE positions), so a short context is spread over several
+// blocks instead of landing whole in the first slice of the table width,
+// and blocks past the context return at once.
 // Bytes: K and V read once per kv head, 4 * ctx * head_dim per (token,
 // kv head); FLOPs 4 * ctx * head_dim * G.
 #include <cuda_fp16.h>
