@@ -194,6 +194,20 @@ static cudaError_t launch_t(const qkv_rope_params &p, long pairs, int max_split,
     return vb_launch_pdl(k[pick], grid, block, smem, stream, p);
 }
 
+// The instantiation for T rows (1, 2, 4 or 8, the next up).
+template <bool NORM>
+static cudaError_t launch_rows(const qkv_rope_params &p, int T, long pairs, int max_split,
+                               size_t smem, cudaStream_t stream)
+{
+    if (T == 1)
+        return launch_t<1, NORM>(p, pairs, max_split, smem, stream);
+    if (T == 2)
+        return launch_t<2, NORM>(p, pairs, max_split, smem, stream);
+    if (T <= 4)
+        return launch_t<4, NORM>(p, pairs, max_split, smem, stream);
+    return launch_t<8, NORM>(p, pairs, max_split, smem, stream);
+}
+
 extern "C" cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T,
                                             int n_in, const vb_gemv_rope *r,
                                             const vb_gemv_norm *norm, int max_split,
@@ -233,25 +247,11 @@ extern "C" cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uin
     p.kv_heads = r->kv_heads;
     p.k_cache = (__half *)r->k_cache;
     p.v_cache = (__half *)r->v_cache;
-    if (norm) {
-        p.resid = norm->resid;
-        p.norm_w = (const __half *)norm->w;
-        p.eps = norm->eps;
-        size_t smem = (size_t)T * n_in * 2; /* x's rows */
-        if (T == 1)
-            return launch_t<1, true>(p, total, max_split, smem, stream);
-        if (T == 2)
-            return launch_t<2, true>(p, total, max_split, smem, stream);
-        if (T <= 4)
-            return launch_t<4, true>(p, total, max_split, smem, stream);
-        return launch_t<8, true>(p, total, max_split, smem, stream);
-    }
-    if (T == 1)
-        return launch_t<1, false>(p, total, max_split, 0, stream);
-    if (T == 2)
-        return launch_t<2, false>(p, total, max_split, 0, stream);
-    if (T <= 4)
-        return launch_t<4, false>(p, total, max_split, 0, stream);
-    return launch_t<8, false>(p, total, max_split, 0, stream);
+    if (!norm)
+        return launch_rows<false>(p, T, total, max_split, 0, stream);
+    p.resid = norm->resid;
+    p.norm_w = (const __half *)norm->w;
+    p.eps = norm->eps;
+    return launch_rows<true>(p, T, total, max_split, (size_t)T * n_in * 2 /* x's rows */, stream);
 }
 #endif
