@@ -23,12 +23,6 @@
 // index and writes silu(gate) * up: the MLP's two projections and its
 // activation in one pass, without the [T, 2 * intermediate] round trip.
 //
-// Two more forms fold the residual stream's RMSNorm into the projections
-// around it (kernels.h, vb_gemv_norm): GEMV_RESID adds the output into the
-// fp32 residual stream (o, down), and NORM = true has each block compute
-// x from the residual stream into shared memory first (gemv_norm_rows),
-// for the gate/up pass.
-//
 // Requires n_in % 8 == 0 and 16-byte aligned x and weights (the caller
 // checks with vb_gemv_supported and uses cuBLAS otherwise).
 #include <cuda_fp16.h>
@@ -44,19 +38,12 @@
 // 4.51 ms against 4.40 at 2, 4.63 without PDL (H200, RESULTS.md).
 #define GEMV_PREFETCH 2
 
-enum { GEMV_F16 = 0, GEMV_F32 = 1, GEMV_SILU_GATE = 2, GEMV_RESID = 3 };
+enum { GEMV_F16 = 0, GEMV_F32 = 1, GEMV_SILU_GATE = 2 };
 
 struct gemv_params {
     const __half *x;
     const __half *w[VB_GEMV_MAX_SEGS];
-    union { /* the same size as before the norm was added: the other kernels' code stays as it was */
-        const __half *bias[VB_GEMV_MAX_SEGS]; /* F16, F32, RESID (the gate/up pass has none) */
-        struct {
-            const float *resid;               /* NORM: x = rmsnorm(resid rows) * w */
-            const __half *w;
-            float eps;
-        } norm;
-    };
+    const __half *bias[VB_GEMV_MAX_SEGS];
     void *out[VB_GEMV_MAX_SEGS];
     int n_out[VB_GEMV_MAX_SEGS]; /* 0 past n_segs: a warp per output row */
     const __half *w_up;          /* GEMV_SILU_GATE: the up weights, shaped like w[0] */
@@ -65,9 +52,7 @@ struct gemv_params {
 
 
 // T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are
-// real); MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE, GEMV_RESID (out is the
-// fp32 residual stream, += the fp16-rounded sum); NORM: x from the
-// residual stream (dynamic shared memory of rows * n_in halves); KS: warps per output
+// real); MODE: GEMV_F16, GEMV_F32, GEMV_SILU_GATE; KS: warps per output
 // row (1, 2 or 4), each taking every KS-th 512-byte piece of the row, their
 // sums added in warp order through shared memory. KS > 1 is for launches
 // that would leave the GPU partly empty with a warp per row (the
@@ -77,7 +62,7 @@ struct gemv_params {
 // Each lane loads its first GEMV_PREFETCH chunks of weights before
 // pdl_wait(): under PDL (pdl.cuh) those loads and the block's launch
 // overlap the previous kernel (an RMSNorm, the attention).
-template <int T, int MODE, int KS, bool NORM>
+template <int T, int MODE, int KS>
 __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
 {
     constexpr int NW = MODE == GEMV_SILU_GATE ? 2 : 1; /* weight rows read per output */
@@ -95,16 +80,13 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
     }
     const int n_out = SEG(p.n_out, s), n_in = p.n_in, rows = p.rows;
     const bool live = n < n_out;
-    if (KS == 1 && !NORM && !live)
-        return; /* whole warps leave: no shuffle is left waiting (else: the barriers below) */
+    if (KS == 1 && !live)
+        return; /* whole warps leave: no shuffle is left waiting (KS > 1: the barrier below) */
     const uint4 *wr[NW];
     wr[0] = (const uint4 *)(SEG(p.w, s) + (size_t)(live ? n : 0) * n_in);
     if (MODE == GEMV_SILU_GATE)
         wr[NW - 1] = (const uint4 *)(p.w_up + (size_t)(live ? n : 0) * n_in);
     const uint4 *xr = (const uint4 *)p.x;
-    extern __shared__ uint4 s_x[]; /* NORM: x's rows */
-    if (NORM)
-        xr = s_x;
     const int row_chunks = n_in >> 3;        /* 8 halves per 16-byte load */
     const int chunks = live ? row_chunks : 0; /* this warp's to read */
     const int c0 = lane + 32 * part;         /* this warp's first chunk of the row */
@@ -117,12 +99,6 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
                                                   : make_uint4(0, 0, 0, 0);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
-    if (NORM) {
-        __shared__ float s_scratch[33];
-        gemv_norm_rows((__half *)s_x, p.norm.resid, p.norm.w, n_in, rows, p.norm.eps, s_scratch);
-        if (KS == 1 && !live)
-            return; /* past the barriers */
-    }
     float acc[NW][T];
 #pragma unroll
     for (int m = 0; m < NW; m++)
@@ -180,12 +156,6 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
     }
     const __half *bias = SEG(p.bias, s);
     float v = mine[0] + (bias ? __half2float(bias[n]) : 0.0f);
-    if (MODE == GEMV_RESID) {
-        /* the bits of an fp16 output added by rmsnorm.cu */
-        float *r = (float *)SEG(p.out, s) + at;
-        *r = *r + __half2float(__float2half(v));
-        return;
-    }
     if (MODE == GEMV_F32)
         ((float *)SEG(p.out, s))[at] = v;
     else
@@ -193,11 +163,9 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
 }
 
 #define GEMV_INSTANTIATE_KS(T, KS)                                                            \
-    template __global__ void gemv_kernel<T, GEMV_F16, KS, false>(gemv_params);              \
-    template __global__ void gemv_kernel<T, GEMV_F32, KS, false>(gemv_params);              \
-    template __global__ void gemv_kernel<T, GEMV_SILU_GATE, KS, false>(gemv_params);        \
-    template __global__ void gemv_kernel<T, GEMV_RESID, KS, false>(gemv_params);            \
-    template __global__ void gemv_kernel<T, GEMV_SILU_GATE, KS, true>(gemv_params);
+    template __global__ void gemv_kernel<T, GEMV_F16, KS>(gemv_params);                     \
+    template __global__ void gemv_kernel<T, GEMV_F32, KS>(gemv_params);                     \
+    template __global__ void gemv_kernel<T, GEMV_SILU_GATE, KS>(gemv_params);
 #define GEMV_INSTANTIATE(T)                                                                   \
     GEMV_INSTANTIATE_KS(T, 1) GEMV_INSTANTIATE_KS(T, 2) GEMV_INSTANTIATE_KS(T, 4)
 GEMV_INSTANTIATE(1)
@@ -212,40 +180,51 @@ extern "C" bool vb_gemv_supported(int T, int n_in, const void *x, const void *w)
            ((uintptr_t)x & 15) == 0 && ((uintptr_t)w & 15) == 0;
 }
 
-// Launch kinds: the modes, then the gate/up pass with the RMSNorm prologue.
-enum { KIND_SILU_GATE_NORM = 4, N_KINDS = 5 };
-
 template <int T, int KS>
-static void (*kernel_for(int kind))(gemv_params)
+static void (*kernel_for(int mode))(gemv_params)
 {
-    return kind == KIND_SILU_GATE_NORM ? gemv_kernel<T, GEMV_SILU_GATE, KS, true>
-           : kind == GEMV_SILU_GATE    ? gemv_kernel<T, GEMV_SILU_GATE, KS, false>
-           : kind == GEMV_RESID        ? gemv_kernel<T, GEMV_RESID, KS, false>
-           : kind == GEMV_F32          ? gemv_kernel<T, GEMV_F32, KS, false>
-                                       : gemv_kernel<T, GEMV_F16, KS, false>;
+    return mode == GEMV_SILU_GATE ? gemv_kernel<T, GEMV_SILU_GATE, KS>
+           : mode == GEMV_F32     ? gemv_kernel<T, GEMV_F32, KS>
+                                  : gemv_kernel<T, GEMV_F16, KS>;
 }
 
-// KS warps per row as gemv_pick_split (gemv_common.cuh) chooses.
+// The most warps per row (KS) whose grid still fits the GPU in one wave:
+// more loads in flight for few long rows, no second wave's tail. The
+// resident-block count of each instantiation is asked once (one GPU per
+// process).
 template <int T>
-static cudaError_t launch_t(const gemv_params &p, int kind, long total, size_t smem,
-                            cudaStream_t stream)
+static cudaError_t launch_t(const gemv_params &p, int mode, long total, cudaStream_t stream)
 {
-    static int resident[N_KINDS][3]; /* [kind][KS 1, 2, 4] blocks an SM */
-    static size_t resident_smem[N_KINDS][3];
-    void (*const k[3])(gemv_params) = {kernel_for<T, 1>(kind), kernel_for<T, 2>(kind),
-                                       kernel_for<T, 4>(kind)};
-    int pick = 0; /* k[pick]: KS = 1 << pick warps a row, GEMV_WARPS >> pick rows a block */
-    cudaError_t e = gemv_pick_split(k, resident[kind], resident_smem[kind], total, GEMV_WARPS, 4,
-                                    smem, &pick);
-    if (e != cudaSuccess)
-        return e;
+    static int n_sm, resident[3][3]; /* [mode][KS 1, 2, 4] blocks an SM */
+    void (*k[3])(gemv_params) = {kernel_for<T, 1>(mode), kernel_for<T, 2>(mode),
+                                 kernel_for<T, 4>(mode)};
+    if (!n_sm) {
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
+        if (e != cudaSuccess)
+            return e;
+    }
+    int pick = 0; /* k[i]: KS = 1 << i warps a row, GEMV_WARPS >> i rows a block */
+    for (int i = 2; i >= 1 && !pick; i--) {
+        if (!resident[mode][i]) {
+            cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident[mode][i], k[i],
+                                                                          32 * GEMV_WARPS, 0);
+            if (e != cudaSuccess)
+                return e;
+        }
+        long per_block = GEMV_WARPS >> i;
+        if ((total + per_block - 1) / per_block <= (long)resident[mode][i] * n_sm)
+            pick = i;
+    }
     long per_block = GEMV_WARPS >> pick;
     unsigned blocks = (unsigned)((total + per_block - 1) / per_block);
-    return vb_launch_pdl(k[pick], dim3(blocks), dim3(32 * GEMV_WARPS), smem, stream, p);
+    return vb_launch_pdl(k[pick], dim3(blocks), dim3(32 * GEMV_WARPS), 0, stream, p);
 }
 
 // Checks the segments' weights and x and launches KS warps per output row.
-static cudaError_t launch(gemv_params &p, int kind, int T, cudaStream_t stream)
+static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
 {
     long total = 0;
     for (int s = 0; s < p.n_segs; s++) {
@@ -256,14 +235,13 @@ static cudaError_t launch(gemv_params &p, int kind, int T, cudaStream_t stream)
     if (total <= 0 || total > (long)INT32_MAX - GEMV_WARPS)
         return cudaErrorInvalidValue;
     p.rows = T;
-    size_t smem = kind == KIND_SILU_GATE_NORM ? (size_t)T * p.n_in * 2 : 0;
     if (T == 1)
-        return launch_t<1>(p, kind, total, smem, stream);
+        return launch_t<1>(p, mode, total, stream);
     if (T == 2)
-        return launch_t<2>(p, kind, total, smem, stream);
+        return launch_t<2>(p, mode, total, stream);
     if (T <= 4)
-        return launch_t<4>(p, kind, total, smem, stream);
-    return launch_t<8>(p, kind, total, smem, stream);
+        return launch_t<4>(p, mode, total, stream);
+    return launch_t<8>(p, mode, total, stream);
 }
 
 extern "C" cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, int out_f32,
@@ -293,61 +271,20 @@ extern "C" cudaError_t vb_gemv_f16(void *out, int out_f32, const uint16_t *x, co
     return vb_gemv_multi_f16(&seg, 1, out_f32, x, T, n_in, stream);
 }
 
-// The gate/up pass's parameters but for its x.
-static gemv_params gate_up_params(uint16_t *out, const uint16_t *w_gate, const uint16_t *w_up,
-                                  int n_in, int n_out)
-{
-    gemv_params p = {};
-    p.n_segs = 1;
-    p.n_in = n_in;
-    p.w[0] = (const __half *)w_gate;
-    p.w_up = (const __half *)w_up;
-    p.out[0] = out;
-    p.n_out[0] = n_out;
-    return p;
-}
-
 extern "C" cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x,
                                              const uint16_t *w_gate, const uint16_t *w_up,
                                              int T, int n_in, int n_out, cudaStream_t stream)
 {
     if (!vb_gemv_supported(T, n_in, x, w_up))
         return cudaErrorInvalidValue;
-    gemv_params p = gate_up_params(out, w_gate, w_up, n_in, n_out);
-    p.x = (const __half *)x;
-    return launch(p, GEMV_SILU_GATE, T, stream);
-}
-
-extern "C" bool vb_gemv_norm_supported(int T, int n_in, const vb_gemv_norm *norm)
-{
-    return norm && norm->resid && norm->w && T >= 1 && T <= VB_GEMV_MAX_ROWS && n_in > 0 &&
-           (size_t)T * n_in * 2 <= VB_GEMV_NORM_SMEM;
-}
-
-extern "C" cudaError_t vb_gemv_resid_f16(float *resid, const uint16_t *x, const uint16_t *w,
-                                         int T, int n_in, int n_out, cudaStream_t stream)
-{
     gemv_params p = {};
     p.x = (const __half *)x;
     p.n_segs = 1;
     p.n_in = n_in;
-    p.w[0] = (const __half *)w;
-    p.out[0] = resid;
+    p.w[0] = (const __half *)w_gate;
+    p.w_up = (const __half *)w_up;
+    p.out[0] = out;
     p.n_out[0] = n_out;
-    return launch(p, GEMV_RESID, T, stream);
-}
-
-extern "C" cudaError_t vb_gemv_silu_gate_norm_f16(uint16_t *out, const vb_gemv_norm *norm,
-                                                  const uint16_t *w_gate, const uint16_t *w_up,
-                                                  int T, int n_in, int n_out,
-                                                  cudaStream_t stream)
-{
-    if (!vb_gemv_norm_supported(T, n_in, norm) || !vb_gemv_supported(T, n_in, NULL, w_up))
-        return cudaErrorInvalidValue;
-    gemv_params p = gate_up_params(out, w_gate, w_up, n_in, n_out);
-    p.norm.resid = norm->resid;
-    p.norm.w = (const __half *)norm->w;
-    p.norm.eps = norm->eps;
-    return launch(p, KIND_SILU_GATE_NORM, T, stream);
+    return launch(p, GEMV_SILU_GATE, T, stream);
 }
 #endif

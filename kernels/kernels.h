@@ -135,38 +135,11 @@ cudaError_t vb_gemv_multi_f16(const vb_gemv_seg *segs, int n_segs, int out_f32,
 cudaError_t vb_gemv_silu_gate_f16(uint16_t *out, const uint16_t *x, const uint16_t *w_gate,
                                   const uint16_t *w_up, int T, int n_in, int n_out,
                                   cudaStream_t stream);
-/* The residual stream's RMSNorm folded into the projections around it
- * (a decode step at tp 1, where no all-reduce comes between):
- *  - vb_gemv_resid_f16: resid[T, n_out] += fp16(x w^T), the projection
- *    added straight into the fp32 residual stream (o and down);
- *  - a vb_gemv_norm given to vb_gemv_silu_gate_norm_f16 or
- *    vb_gemv_qkv_rope_f16: x = rmsnorm(resid rows) * w, computed by every
- *    thread block into shared memory before its projection.
- * Both give the bits of vb_rmsnorm_residual_f16 followed by the plain
- * GEMV (its sum of squares in the same order), one kernel fewer on each
- * side. x's T * n_in halves must fit in VB_GEMV_NORM_SMEM bytes
- * (vb_gemv_norm_supported). */
-typedef struct vb_gemv_norm {
-    const float *resid;  /* [T, n_in] fp32 */
-    const uint16_t *w;   /* [n_in] the norm's weight */
-    float eps;
-} vb_gemv_norm;
-#define VB_GEMV_NORM_SMEM (40 * 1024)
-bool vb_gemv_norm_supported(int T, int n_in, const vb_gemv_norm *norm);
-cudaError_t vb_gemv_resid_f16(float *resid, const uint16_t *x, const uint16_t *w, int T, int n_in,
-                              int n_out, cudaStream_t stream);
-cudaError_t vb_gemv_silu_gate_norm_f16(uint16_t *out, const vb_gemv_norm *norm,
-                                       const uint16_t *w_gate, const uint16_t *w_up, int T,
-                                       int n_in, int n_out, cudaStream_t stream);
-
 /* gemv_qkv_rope.cu: the q/k/v projection (segments 0, 1, 2 as
  * vb_gemv_multi_f16, fp16 out) with vb_rope_kv_write_f16 in its epilogue:
  * q and k rotated, k and v also stored at each token's cache slot, the
  * same arithmetic and roundings. Every segment's n_out is a multiple of
- * an even head_dim; k and v are kv_heads * head_dim. norm: NULL, or x
- * is computed from the residual stream as above (x is then unused).
- * max_split: up to how many warps may share a rotation pair's rows (1, 2
- * or 4; 1 is the form timed on a GPU). */
+ * an even head_dim; k and v are kv_heads * head_dim. */
 typedef struct vb_gemv_rope {
     const float *inv_freq; /* device, head_dim / 2 */
     float cos_sin_scale;
@@ -175,8 +148,7 @@ typedef struct vb_gemv_rope {
     uint16_t *k_cache, *v_cache;
 } vb_gemv_rope;
 cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T, int n_in,
-                                 const vb_gemv_rope *rope, const vb_gemv_norm *norm,
-                                 int max_split, cudaStream_t stream);
+                                 const vb_gemv_rope *rope, cudaStream_t stream);
 
 /* attention_decode.cu: the same attention for tokens that are their
  * sequence's only new token (d_token_list, T of them), one block per

@@ -48,8 +48,6 @@ typedef struct cuda_ctx {
     int l2_bytes;              /* L2 size, for decode attention's blocks per head */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
     bool no_rope_fusion;       /* VB_NO_ROPE_FUSION=1: RoPE/KV write as a kernel of its own */
-    bool qkv_rope_split;       /* VB_QKV_ROPE_SPLIT=1: 2-4 warps a pair there (not yet timed) */
-    bool norm_fusion;          /* VB_NORM_FUSION=1: RMSNorm folded into the GEMVs (not yet run) */
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
@@ -360,15 +358,6 @@ static bool qkv_segments(const cuda_ctx *c, vb_gemv_seg segs[3], void *const out
     return true;
 }
 
-/* A norm the next GEMV can fold in (VB_NORM_FUSION=1, x's rows within
- * the kernels' shared memory). */
-static bool gemv_norm_of(const cuda_ctx *c, vb_gemv_norm *gn, const vb_norm_in *norm, int T,
-                         int n_in)
-{
-    *gn = (vb_gemv_norm){norm->resid, norm->w, norm->eps};
-    return c->norm_fusion && vb_gemv_norm_supported(T, n_in, gn);
-}
-
 static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
                             const void *const w[3], const void *const bias[3], int T, int n_in,
                             const int n_out[3])
@@ -390,54 +379,31 @@ static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *
                                  const void *const w[3], const void *const bias[3], int T,
                                  int n_in, const int n_out[3], void *k_cache, void *v_cache,
                                  const void *inv_freq, float cos_sin_scale, int kv_heads,
-                                 int head_dim, int block_size, const vb_norm_in *norm)
+                                 int head_dim, int block_size)
 {
     cuda_ctx *c = ctx_of(b);
     vb_gemv_seg segs[3];
-    vb_gemv_norm gn = {0};
     if (c->no_rope_fusion || !qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out) ||
-        n_out[0] % head_dim || n_out[1] % head_dim || n_out[2] % head_dim ||
-        (norm && !gemv_norm_of(c, &gn, norm, T, n_in)))
+        n_out[0] % head_dim || n_out[1] % head_dim || n_out[2] % head_dim)
         return false;
     vb_gemv_rope r = {inv_freq,          cos_sin_scale, c->d_positions, c->d_token_seq,
                       c->d_block_tables, c->max_blocks, block_size,     head_dim,
                       kv_heads,          k_cache,       v_cache};
-    CUDA_CHECK(vb_gemv_qkv_rope_f16(segs, x, T, n_in, &r, norm ? &gn : NULL,
-                                    c->qkv_rope_split ? 4 : 1, c->stream));
+    CUDA_CHECK(vb_gemv_qkv_rope_f16(segs, x, T, n_in, &r, c->stream));
     op_done(c, "matmul_qkv_rope");
     return true;
 }
 
 static bool cuda_matmul_gate_up(vb_backend *b, void *out, const void *x, const void *w_gate,
-                                const void *w_up, int T, int n_in, int n_out,
-                                const vb_norm_in *norm)
+                                const void *w_up, int T, int n_in, int n_out)
 {
     cuda_ctx *c = ctx_of(b);
-    vb_gemv_norm gn;
     if (c->no_fused || T <= 0 || !use_gemv(c, T, n_in, x, w_gate) ||
-        !use_gemv(c, T, n_in, x, w_up) || (norm && !gemv_norm_of(c, &gn, norm, T, n_in)))
+        !use_gemv(c, T, n_in, x, w_up))
         return false;
-    if (norm)
-        CUDA_CHECK(vb_gemv_silu_gate_norm_f16(out, &gn, w_gate, w_up, T, n_in, n_out, c->stream));
-    else
-        CUDA_CHECK(vb_gemv_silu_gate_f16(out, x, w_gate, w_up, T, n_in, n_out, c->stream));
+    CUDA_CHECK(vb_gemv_silu_gate_f16(out, x, w_gate, w_up, T, n_in, n_out,
+                                     c->stream));
     op_done(c, "matmul_gate_up");
-    return true;
-}
-
-/* The o and down projections of a tp 1 decode step added straight into
- * the residual stream (kernels.h, vb_gemv_resid_f16), so the RMSNorm after
- * them folds into the next GEMV (gemv_norm_of). Off unless
- * VB_NORM_FUSION=1 until it has been run on a GPU (written after session
- * 7's GPU time ran out). */
-static bool cuda_matmul_resid(vb_backend *b, void *resid, const void *x, const void *w, int T,
-                              int n_in, int n_out)
-{
-    cuda_ctx *c = ctx_of(b);
-    if (!c->norm_fusion || T <= 0 || !use_gemv(c, T, n_in, x, w))
-        return false;
-    CUDA_CHECK(vb_gemv_resid_f16(resid, x, w, T, n_in, n_out, c->stream));
-    op_done(c, "matmul_resid");
     return true;
 }
 
@@ -637,8 +603,6 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     c->no_gemv = env_flag("VB_NO_GEMV");
     c->no_fused = env_flag("VB_NO_FUSED_GEMV");
     c->no_rope_fusion = env_flag("VB_NO_ROPE_FUSION");
-    c->qkv_rope_split = env_flag("VB_QKV_ROPE_SPLIT");
-    c->norm_fusion = env_flag("VB_NORM_FUSION");
     c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
     c->decode_whole_groups = env_flag("VB_DECODE_WHOLE_GROUPS");
     c->prefill_wmma = env_flag("VB_PREFILL_WMMA");
@@ -668,7 +632,6 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         .matmul_qkv = cuda_matmul_qkv,
         .matmul_qkv_rope = cuda_matmul_qkv_rope,
         .matmul_gate_up = cuda_matmul_gate_up,
-        .matmul_resid = cuda_matmul_resid,
         .rmsnorm = cuda_rmsnorm,
         .rmsnorm_rows = cuda_rmsnorm_rows,
         .resid_load = cuda_resid_load,

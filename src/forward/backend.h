@@ -26,14 +26,6 @@
 
 typedef struct vb_backend vb_backend;
 
-/* An RMSNorm of the residual stream given to a projection as its input
- * (matmul_qkv_rope, matmul_gate_up): x = rmsnorm(resid rows) * w. */
-typedef struct vb_norm_in {
-    const void *resid; /* [T, n_in], resid_size elements */
-    const void *w;     /* [n_in] activations */
-    float eps;
-} vb_norm_in;
-
 struct vb_backend {
     const char *name;   /* "cpu", "cuda" */
     size_t act_size;    /* bytes per activation / KV-cache element */
@@ -80,17 +72,12 @@ struct vb_backend {
      * bandwidth-bound small decode steps, where one pass over several
      * weight matrices beats one launch each.
      *   matmul_qkv: out[i][T, n_out[i]] = x w[i]^T (+ bias[i]) for i < 3;
-     *   matmul_gate_up: out[T, n_out] = silu(x w_gate^T) * (x w_up^T).
-     * matmul_gate_up and matmul_qkv_rope take a norm too: NULL, or their x
-     * is rmsnorm(norm->resid) * norm->w (x is then not read), the norm
-     * before the projection folded into it; false when the backend cannot
-     * (the forward then runs rmsnorm and calls again without). */
+     *   matmul_gate_up: out[T, n_out] = silu(x w_gate^T) * (x w_up^T). */
     bool (*matmul_qkv)(vb_backend *b, void *const out[3], const void *x,
                        const void *const w[3], const void *const bias[3], int T, int n_in,
                        const int n_out[3]);
     bool (*matmul_gate_up)(vb_backend *b, void *out, const void *x, const void *w_gate,
-                           const void *w_up, int T, int n_in, int n_out,
-                           const vb_norm_in *norm);
+                           const void *w_up, int T, int n_in, int n_out);
     /* Optional too: matmul_qkv followed by rope_kv_write (below) in one
      * pass, for models without a q/k norm between them; false for a step
      * it does not cover (the forward then calls the two). */
@@ -98,14 +85,7 @@ struct vb_backend {
                             const void *const w[3], const void *const bias[3], int T, int n_in,
                             const int n_out[3], void *k_cache, void *v_cache,
                             const void *inv_freq, float cos_sin_scale, int kv_heads,
-                            int head_dim, int block_size, const vb_norm_in *norm);
-    /* Optional: resid[T, n_out] += x w^T, the projection (rounded to the
-     * activation type) added straight into the residual stream, as the
-     * rmsnorm below would add it; for steps at tp 1 (no all-reduce comes
-     * between). False for a step it does not cover (the forward then calls
-     * matmul and leaves the add to rmsnorm). */
-    bool (*matmul_resid)(vb_backend *b, void *resid, const void *x, const void *w, int T,
-                         int n_in, int n_out);
+                            int head_dim, int block_size);
 
     /* The residual stream has its own element size, resid_size bytes (fp32
      * on both backends: fp16 activations would overflow or lose precision

@@ -115,36 +115,22 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
     b->all_reduce_sum(b, f->proj, (size_t)T * H);
     b->resid_load(b, f->resid, f->proj, (size_t)T * H);
 
-    /* tp 1: the o and down projections may go straight into the residual
-     * stream (matmul_resid) and the norms after them into the next
-     * projection (a vb_norm_in); proj_pending says f->proj holds a
-     * projection the next rmsnorm must still add. */
-    const bool resid_direct = p->tp == 1 && b->matmul_resid;
-    bool proj_pending = false; /* the embedding went in with resid_load */
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *lw = &w->layers[l];
 
-        /* attention block: q, k and v, rotated, k and v in the cache: one
-         * fused op where the backend has it and no q/k norm comes between,
-         * with the input norm folded in when nothing is left to add */
+        /* attention block; the previous layer's MLP output joins the
+         * residual inside the norm */
+        b->rmsnorm(b, f->h, f->resid, l == 0 ? NULL : f->proj, lw->input_norm, T, H, eps);
         void *const qkv_out[3] = {f->q, f->k, f->v};
         const void *const qkv_w[3] = {lw->q, lw->k, lw->v};
         const void *const qkv_bias[3] = {lw->q_bias, lw->k_bias, lw->v_bias};
         const int qkv_n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
-        const vb_norm_in in_norm = {f->resid, lw->input_norm, eps};
-        bool fused = !c->qk_norm && b->matmul_qkv_rope && !proj_pending &&
+        /* q, k and v, rotated, k and v in the cache: one fused op where the
+         * backend has it and no q/k norm comes between */
+        bool fused = !c->qk_norm && b->matmul_qkv_rope &&
                      b->matmul_qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l],
                                         kv->v[l], f->inv_freq, f->cos_sin_scale,
-                                        p->kv_heads_local, hd, kv->block_size, &in_norm);
-        if (!fused) {
-            /* the previous layer's MLP output joins the residual inside the norm */
-            b->rmsnorm(b, f->h, f->resid, proj_pending ? f->proj : NULL, lw->input_norm, T, H, eps);
-            proj_pending = false;
-            fused = !c->qk_norm && b->matmul_qkv_rope &&
-                    b->matmul_qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l],
-                                       kv->v[l], f->inv_freq, f->cos_sin_scale,
-                                       p->kv_heads_local, hd, kv->block_size, NULL);
-        }
+                                        p->kv_heads_local, hd, kv->block_size);
         if (!fused) {
             if (!b->matmul_qkv ||
                 !b->matmul_qkv(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n)) {
@@ -162,38 +148,23 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         }
         b->attention(b, f->att, f->q, kv->k[l], kv->v[l], p->heads_local,
                      p->kv_heads_local, hd, kv->block_size, f->attn_scale);
-        if (!resid_direct || !b->matmul_resid(b, f->resid, f->att, lw->o, T, f->q_dim, H)) {
-            b->matmul(b, f->proj, f->att, lw->o, NULL, T, f->q_dim, H);
-            b->all_reduce_sum(b, f->proj, (size_t)T * H);
-            proj_pending = true;
-        }
+        b->matmul(b, f->proj, f->att, lw->o, NULL, T, f->q_dim, H);
+        b->all_reduce_sum(b, f->proj, (size_t)T * H);
 
         /* MLP block: silu(gate) * up, down; rows of gate/up and columns of
          * down are this rank's slice, so down gives partial sums */
-        const vb_norm_in post_norm = {f->resid, lw->post_norm, eps};
-        bool gate_up = b->matmul_gate_up && !proj_pending &&
-                       b->matmul_gate_up(b, f->gate, f->h, lw->gate, lw->up, T, H,
-                                         p->inter_local, &post_norm);
-        if (!gate_up) {
-            b->rmsnorm(b, f->h, f->resid, proj_pending ? f->proj : NULL, lw->post_norm, T, H, eps);
-            proj_pending = false;
-            gate_up = b->matmul_gate_up && b->matmul_gate_up(b, f->gate, f->h, lw->gate, lw->up,
-                                                             T, H, p->inter_local, NULL);
-        }
-        if (!gate_up) {
+        b->rmsnorm(b, f->h, f->resid, f->proj, lw->post_norm, T, H, eps);
+        if (!b->matmul_gate_up ||
+            !b->matmul_gate_up(b, f->gate, f->h, lw->gate, lw->up, T, H, p->inter_local)) {
             b->matmul(b, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
             b->matmul(b, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
             b->silu_gate(b, f->gate, f->gate, f->up, (size_t)T * p->inter_local);
         }
-        if (!resid_direct ||
-            !b->matmul_resid(b, f->resid, f->gate, lw->down, T, p->inter_local, H)) {
-            b->matmul(b, f->proj, f->gate, lw->down, NULL, T, p->inter_local, H);
-            b->all_reduce_sum(b, f->proj, (size_t)T * H);
-            proj_pending = true;
-        }
+        b->matmul(b, f->proj, f->gate, lw->down, NULL, T, p->inter_local, H);
+        b->all_reduce_sum(b, f->proj, (size_t)T * H);
     }
 
-    b->rmsnorm(b, f->h, f->resid, proj_pending ? f->proj : NULL, w->final_norm, T, H, eps);
+    b->rmsnorm(b, f->h, f->resid, f->proj, w->final_norm, T, H, eps);
     const void *rows = f->h;
     if (!sb->all_logits) {
         b->last_rows(b, f->sel, f->h, H);

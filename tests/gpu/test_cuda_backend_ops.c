@@ -309,7 +309,7 @@ static void test_gemv_paths(void)
                     got + (size_t)t * n[s], (size_t)n[s], 5e-3);
         free(got);
     }
-    CHECK(gpu->matmul_gate_up(gpu, go[0], gx, gw, gw, T, K, 64, NULL));
+    CHECK(gpu->matmul_gate_up(gpu, go[0], gx, gw, gw, T, K, 64));
     cpu->silu_gate(cpu, want2, want, want, (size_t)T * 64);
     float *got = gpu_read(go[0], (size_t)T * 64);
     compare("matmul_gate_up", want2, got, (size_t)T * 64, 5e-3);
@@ -317,11 +317,7 @@ static void test_gemv_paths(void)
     float *big = rand_vec((size_t)64 * K, 1);
     void *gbig = gpu_copy(big, (size_t)64 * K);
     CHECK(!gpu->matmul_qkv(gpu, go, gbig, ws, bs, 64, K, n)); /* 64 rows: cuBLAS's */
-    CHECK(!gpu->matmul_gate_up(gpu, go[0], gbig, gw, gw, 64, K, 16, NULL));
-    /* the norm folded in: off unless VB_NORM_FUSION=1 (not yet run on a GPU) */
-    vb_norm_in nrm = {gbig, gw, 1e-6f};
-    CHECK(!gpu->matmul_gate_up(gpu, go[0], gx, gw, gw, T, K, 64, &nrm));
-    CHECK(!gpu->matmul_resid(gpu, gbig, gx, gw, T, K, 64));
+    CHECK(!gpu->matmul_gate_up(gpu, go[0], gbig, gw, gw, 64, K, 16));
     gpu->free(gpu, gbig);
     free(big);
     for (int s = 0; s < 3; s++)
@@ -572,8 +568,7 @@ static int *gpu_ints(const int *h, size_t n)
  * two kernels it replaces (vb_gemv_multi_f16, then vb_rope_kv_write_f16):
  * q, k, v and both whole caches (written slots and untouched ones), GQA
  * 3:1, a bias on q and k only, a yarn-like cos/sin scale, T = 1 and 2
- * with the second row a padding row (no sequence: rotated, not cached),
- * 1, 2 and 4 warps a rotation pair. */
+ * with the second row a padding row (no sequence: rotated, not cached). */
 static void test_gemv_qkv_rope(void)
 {
     const int heads = 6, kv_heads = 2, hd = 64, K = 896, bs = 16, n_blocks = 8, max_blocks = 4;
@@ -587,12 +582,8 @@ static void test_gemv_qkv_rope(void)
     void *ginv = gpu_copy_f32(inv, (size_t)hd / 2);
     int *gpos = gpu_ints(positions, 2), *gseq = gpu_ints(token_seq, 2), *gtab = gpu_ints(tables, 4);
     for (int T = 1; T <= 2; T++) {
-        /* x is the RMSNorm of a residual stream (by rmsnorm.cu), so the
-         * variants with the norm folded in can be held to its bits */
-        float *x = rand_vec((size_t)T * K, 4), *nw = rand_vec((size_t)K, 1);
-        float *gres = gpu_copy_f32(x, (size_t)T * K), *gres2 = gpu_copy_f32(x, (size_t)T * K);
-        void *gnw = gpu_copy(nw, (size_t)K), *gx = gpu_poisoned((size_t)T * K);
-        CUDA_CHECK(vb_rmsnorm_residual_f16(gx, gres2, NULL, gnw, T, K, 1e-6f, 0));
+        float *x = rand_vec((size_t)T * K, 1);
+        void *gx = gpu_copy(x, (size_t)T * K);
         void *gw[3], *gb[3], *out[2][3], *kc[2], *vc[2];
         for (int s = 0; s < 3; s++) {
             float *w = rand_vec((size_t)n[s] * K, 0.05f), *b = rand_vec((size_t)n[s], 0.5f);
@@ -616,55 +607,25 @@ static void test_gemv_qkv_rope(void)
         CUDA_CHECK(vb_rope_kv_write_f16(out[0][0], out[0][1], out[0][2], kc[0], vc[0], ginv, 0.9f,
                                         gpos, gseq, gtab, max_blocks, T, heads, kv_heads, hd, bs,
                                         0));
-        /* the fused kernel with 1, 2 and 4 warps a rotation pair (112
-         * chunks a row: with 4 warps, half the lanes of the last warp of a
-         * pair have none), each also with the norm folded in, which must
-         * give the bits of the variant before it; each on fresh outputs and
-         * caches */
-        char name[120];
-        float *prev[5] = {NULL};
-        const vb_gemv_norm gnorm = {gres, gnw, 1e-6f};
-        for (int variant = 0; variant < 6; variant++) {
-            const int split = 1 << (variant / 2), normed = variant % 2;
-            if (variant > 0) {
-                for (int s = 0; s < 3; s++) {
-                    gpu->free(gpu, out[1][s]);
-                    out[1][s] = gpu_poisoned((size_t)T * n[s]);
-                    segs[1][s].out = out[1][s];
-                }
-                gpu->free(gpu, kc[1]);
-                gpu->free(gpu, vc[1]);
-                kc[1] = gpu_copy(kc0, cache_n);
-                vc[1] = gpu_copy(vc0, cache_n);
-            }
-            vb_gemv_rope r = {ginv, 0.9f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, kc[1],
-                              vc[1]};
-            CUDA_CHECK(vb_gemv_qkv_rope_f16(segs[1], normed ? NULL : gx, T, K, &r,
-                                            normed ? &gnorm : NULL, split, 0));
-            void *got_d[5] = {out[1][0], out[1][1], out[1][2], kc[1], vc[1]};
-            void *want_d[5] = {out[0][0], out[0][1], out[0][2], kc[0], vc[0]};
-            const char *what[5] = {"q", "k", "v", "k cache", "v cache"};
-            for (int o = 0; o < 5; o++) {
-                size_t len = o < 3 ? (size_t)T * n[o] : cache_n;
-                float *want = gpu_read(want_d[o], len), *got = gpu_read(got_d[o], len);
-                snprintf(name, sizeof name, "qkv+rope GEMV: %s, T=%d, split %d%s", what[o], T,
-                         split, normed ? ", norm folded in" : "");
-                compare(name, want, got, len, 5e-3);
-                if (normed) {
-                    snprintf(name, sizeof name, "  the same bits as without the norm: %s", what[o]);
-                    compare(name, prev[o], got, len, 0);
-                }
-                free(want);
-                free(prev[o]);
-                prev[o] = got;
-            }
+        vb_gemv_rope r = {ginv, 0.9f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, kc[1], vc[1]};
+        CUDA_CHECK(vb_gemv_qkv_rope_f16(segs[1], gx, T, K, &r, 0));
+        const char *names[3] = {"q", "k", "v"};
+        char name[80];
+        for (int s = 0; s < 3; s++) {
+            float *want = gpu_read(out[0][s], (size_t)T * n[s]), *got = gpu_read(out[1][s], (size_t)T * n[s]);
+            snprintf(name, sizeof name, "qkv+rope GEMV: %s, T=%d", names[s], T);
+            compare(name, want, got, (size_t)T * n[s], 5e-3);
+            free(want);
+            free(got);
         }
-        for (int o = 0; o < 5; o++)
-            free(prev[o]);
-        gpu->free(gpu, gres);
-        gpu->free(gpu, gres2);
-        gpu->free(gpu, gnw);
-        free(nw);
+        void *caches[2][2] = {{kc[0], vc[0]}, {kc[1], vc[1]}};
+        for (int m = 0; m < 2; m++) {
+            float *want = gpu_read(caches[0][m], cache_n), *got = gpu_read(caches[1][m], cache_n);
+            snprintf(name, sizeof name, "qkv+rope GEMV: %s cache, T=%d", m ? "v" : "k", T);
+            compare(name, want, got, cache_n, 5e-3);
+            free(want);
+            free(got);
+        }
         for (int s = 0; s < 3; s++) {
             gpu->free(gpu, gw[s]);
             if (gb[s])
@@ -683,7 +644,7 @@ static void test_gemv_qkv_rope(void)
     vb_gemv_seg bad[3] = {{NULL, NULL, NULL, 100}, {NULL, NULL, NULL, 128}, {NULL, NULL, NULL, 128}};
     vb_gemv_rope r = {ginv, 1.0f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, (uint16_t *)1,
                       (uint16_t *)1};
-    CHECK(vb_gemv_qkv_rope_f16(bad, NULL, 1, K, &r, NULL, 1, 0) == cudaErrorInvalidValue);
+    CHECK(vb_gemv_qkv_rope_f16(bad, NULL, 1, K, &r, 0) == cudaErrorInvalidValue);
     gpu->free(gpu, ginv);
     CUDA_CHECK(cudaFree(gpos));
     CUDA_CHECK(cudaFree(gseq));
@@ -725,85 +686,6 @@ static void test_attention_per_token_path(void)
     run_attention_with("VB_ATTENTION_PER_TOKEN", gqa, 1);
 }
 
-/* The residual stream's RMSNorm folded into the GEMVs around it
- * (kernels.h, vb_gemv_norm) against the kernels it replaces:
- * vb_gemv_resid_f16 against vb_gemv_f16 + vb_rmsnorm_residual_f16's add,
- * vb_gemv_silu_gate_norm_f16 against vb_rmsnorm_residual_f16 +
- * vb_gemv_silu_gate_f16. Norm widths below 1024 (the RMSNorm block is
- * then narrower), at 3584 (7B) and past 8192 (its loop form), T = 1 and
- * 2 (12288 at T = 2: past the shared memory, refused). Bit for bit where
- * both launches surely split rows alike (N = 300: the largest split fits
- * any GPU in one wave; the split order of the sums is the only freedom),
- * else within fp16 rounding (the launcher may split the two kernels'
- * rows differently, their occupancies differ); test_gemv_qkv_rope holds
- * the folded norm to the bits in its own kernel. */
-static void test_gemv_norm_fusion(void)
-{
-    const int dims[] = {200, 896, 3584, 12288};
-    const float eps = 1e-6f;
-    char name[120];
-    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
-        const int D = dims[di];
-        for (int T = 1; T <= 2; T++) {
-            float *res = rand_vec((size_t)T * D, 4), *nw = rand_vec((size_t)D, 1);
-            void *gnw = gpu_copy(nw, (size_t)D);
-            /* o / down into the residual stream: K inputs, D outputs */
-            const int K = 512;
-            float *x = rand_vec((size_t)T * K, 1), *w = rand_vec((size_t)D * K, 0.05f);
-            void *gx = gpu_copy(x, (size_t)T * K), *gw = gpu_copy(w, (size_t)D * K);
-            void *ra = gpu_copy_f32(res, (size_t)T * D), *rb = gpu_copy_f32(res, (size_t)T * D);
-            void *proj = gpu_poisoned((size_t)T * D), *h = gpu_poisoned((size_t)T * D);
-            CUDA_CHECK(vb_gemv_f16(proj, 0, gx, gw, NULL, T, K, D, 0));
-            CUDA_CHECK(vb_rmsnorm_residual_f16(h, ra, proj, gnw, T, D, eps, 0));
-            CUDA_CHECK(vb_gemv_resid_f16(rb, gx, gw, T, K, D, 0));
-            float *want = gpu_read_f32(ra, (size_t)T * D), *got = gpu_read_f32(rb, (size_t)T * D);
-            snprintf(name, sizeof name, "GEMV into the residual: dim %d, T=%d", D, T);
-            compare(name, want, got, (size_t)T * D, 5e-3);
-            free(want);
-            free(got);
-
-            /* gate/up from the norm of that residual: D inputs, N outputs
-             * (N = 300: 38 blocks, split; 2600: one warp a row) */
-            for (int ni = 0; ni < 2; ni++) {
-                const int N = ni ? 2600 : 300;
-                float *wg = rand_vec((size_t)N * D, 0.05f), *wu = rand_vec((size_t)N * D, 0.05f);
-                void *gwg = gpu_copy(wg, (size_t)N * D), *gwu = gpu_copy(wu, (size_t)N * D);
-                void *oa = gpu_poisoned((size_t)T * N), *ob = gpu_poisoned((size_t)T * N);
-                CUDA_CHECK(vb_rmsnorm_residual_f16(h, rb, NULL, gnw, T, D, eps, 0));
-                CUDA_CHECK(vb_gemv_silu_gate_f16(oa, h, gwg, gwu, T, D, N, 0));
-                vb_gemv_norm nrm = {rb, gnw, eps};
-                if ((size_t)T * D * 2 <= VB_GEMV_NORM_SMEM) {
-                    CHECK(vb_gemv_norm_supported(T, D, &nrm));
-                    CUDA_CHECK(vb_gemv_silu_gate_norm_f16(ob, &nrm, gwg, gwu, T, D, N, 0));
-                    float *wa = gpu_read(oa, (size_t)T * N), *gb = gpu_read(ob, (size_t)T * N);
-                    snprintf(name, sizeof name, "gate/up GEMV, norm folded in: dim %d, T=%d, N=%d",
-                             D, T, N);
-                    compare(name, wa, gb, (size_t)T * N, N == 300 ? 0 : 5e-3);
-                    free(wa);
-                    free(gb);
-                } else { /* x's rows past the shared memory: refused */
-                    CHECK(!vb_gemv_norm_supported(T, D, &nrm));
-                    CHECK(vb_gemv_silu_gate_norm_f16(ob, &nrm, gwg, gwu, T, D, N, 0) ==
-                          cudaErrorInvalidValue);
-                }
-                gpu->free(gpu, gwg);
-                gpu->free(gpu, gwu);
-                gpu->free(gpu, oa);
-                gpu->free(gpu, ob);
-                free(wg);
-                free(wu);
-            }
-            void *bufs[] = {gnw, gx, gw, ra, rb, proj, h};
-            for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-                gpu->free(gpu, bufs[i]);
-            free(res);
-            free(nw);
-            free(x);
-            free(w);
-        }
-    }
-}
-
 /* Decode attention with a block per GQA group at every size: by default
  * the small steps above take a block per query head (attention_decode.cu's
  * vb_attention_decode_heads_per_block), so both layouts are checked. */
@@ -843,7 +725,6 @@ int main(void)
     RUN_TEST(test_rope_kv_attention);
     RUN_TEST(test_attention_per_token_path);
     RUN_TEST(test_decode_whole_groups_path);
-    RUN_TEST(test_gemv_norm_fusion);
     RUN_TEST(test_prefill_wmma_path);
     cpu->destroy(cpu);
     gpu->destroy(gpu);
