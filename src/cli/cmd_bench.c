@@ -87,8 +87,9 @@ static void bench_help(void)
           "      a step that recorded a CUDA graph (one-time set-up) is graph_record and\n"
           "      in neither (nor in mbu, mfu, decode_step_s; ttft and tpot keep it); forward_s\n"
           "      runs from the plan to the end of the forward pass (on a GPU the mark\n"
-          "      waits for the stream; VB_STEP_SYNC=0: no wait, forward_s is then launch\n"
-          "      time only), sample_s to the sampled tokens, host_s is the rest\n"
+          "      waits for the stream), sample_s to the sampled tokens, host_s is the rest;\n"
+          "      VB_STEP_SYNC=0: no wait (a few microseconds less a step), and these three\n"
+          "      and mbu_forward are null\n"
           "    per_step: {weight_bytes, kv_bytes_per_token} this rank reads\n"
           "    device (GPU name or \"cpu\"), peaks: {copy_bytes_per_s,\n"
           "      gemm_fp16_flops_per_s, source} or null with peaks_note saying why\n"
@@ -134,11 +135,15 @@ static void print_class(json_t *steps, const char *key)
 {
     json_t *c = json_object_get(steps, key);
     double t = num(c, "time_s");
-    printf("  %-7s steps %7.0f %9.3f s: forward %5.1f%%, sampling %5.1f%%, host %5.1f%%; "
-           "%.3g tokens, %.3g FLOP/s, %.3g B/s\n",
-           key, num(c, "steps"), t, t > 0 ? 100 * num(c, "forward_s") / t : 0.0,
-           t > 0 ? 100 * num(c, "sample_s") / t : 0.0, t > 0 ? 100 * num(c, "host_s") / t : 0.0,
-           num(c, "tokens"), num(c, "flops_per_s"), num(c, "bytes_per_s"));
+    char split[96] = "forward / sampling / host not split (VB_STEP_SYNC=0)";
+    if (!isnan(num(c, "forward_s")))
+        snprintf(split, sizeof split, "forward %5.1f%%, sampling %5.1f%%, host %5.1f%%",
+                 t > 0 ? 100 * num(c, "forward_s") / t : 0.0,
+                 t > 0 ? 100 * num(c, "sample_s") / t : 0.0,
+                 t > 0 ? 100 * num(c, "host_s") / t : 0.0);
+    printf("  %-7s steps %7.0f %9.3f s: %s; %.3g tokens, %.3g FLOP/s, %.3g B/s\n", key,
+           num(c, "steps"), t, split, num(c, "tokens"), num(c, "flops_per_s"),
+           num(c, "bytes_per_s"));
 }
 
 static void print_util(json_t *m, const char *key, const char *label)

@@ -158,6 +158,7 @@ int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost 
         }
         m->sync_b = sync_b;
     }
+    m->split_timed = !sync_b || m->sync_buf;
     return 0;
 }
 
@@ -293,13 +294,15 @@ static json_t *pct_json(const bench_pct *p)
                      p->p90, "p99", p->p99, "mean", p->mean);
 }
 
-static json_t *class_json(const bench_step_class *c)
+/* split: forward_s / sample_s / host_s were measured (split_timed) */
+static json_t *class_json(const bench_step_class *c, bool split)
 {
     double host = c->time_s - c->forward_s - c->sample_s;
-    return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "steps",
-                     (json_int_t)c->steps, "time_s", c->time_s, "forward_s", c->forward_s,
-                     "sample_s", c->sample_s, "host_s", host > 0 ? host : 0.0, "tokens",
-                     c->tokens, "flops", c->flops, "bytes", c->bytes, "flops_per_s",
+    return json_pack("{s:I, s:f, s:o, s:o, s:o, s:f, s:f, s:f, s:o, s:o}", "steps",
+                     (json_int_t)c->steps, "time_s", c->time_s, "forward_s",
+                     num_or_null(c->forward_s, split), "sample_s", num_or_null(c->sample_s, split),
+                     "host_s", num_or_null(host > 0 ? host : 0.0, split), "tokens", c->tokens,
+                     "flops", c->flops, "bytes", c->bytes, "flops_per_s",
                      num_or_null(c->flops / c->time_s, c->time_s > 0), "bytes_per_s",
                      num_or_null(c->bytes / c->time_s, c->time_s > 0));
 }
@@ -377,7 +380,7 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device)
     const bench_step_class *pre = &m->prefill, *dec = &m->decode;
     double all_t = pre->time_s + dec->time_s, all_f = pre->flops + dec->flops;
     double mbu = 0, mbu_fwd = 0, mfu = 0, mfu_pre = 0;
-    bool ok_mbu = have && dec->time_s > 0, ok_fwd = have && dec->forward_s > 0,
+    bool ok_mbu = have && dec->time_s > 0, ok_fwd = have && m->split_timed && dec->forward_s > 0,
          ok_mfu = have && all_t > 0, ok_pre = have && pre->time_s > 0;
     if (ok_mbu)
         mbu = dec->bytes / dec->time_s / pk.copy_bytes_per_s;
@@ -397,9 +400,10 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device)
                   m->total_blocks,
                   "peak_fraction", m->total_blocks ? (double)m->peak_blocks / m->total_blocks : 0.0));
     rc |= json_object_set_new(j, "steps",
-                              json_pack("{s:o, s:o, s:o}", "prefill", class_json(pre), "decode",
-                                        class_json(dec), "graph_record",
-                                        class_json(&m->graph_record)));
+                              json_pack("{s:o, s:o, s:o}", "prefill",
+                                        class_json(pre, m->split_timed), "decode",
+                                        class_json(dec, m->split_timed), "graph_record",
+                                        class_json(&m->graph_record, m->split_timed)));
     rc |= json_object_set_new(
         j, "per_step",
         json_pack("{s:f, s:f}", "weight_bytes", m->cost.weight_bytes, "kv_bytes_per_token",

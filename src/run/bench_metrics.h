@@ -36,9 +36,11 @@
  * On a GPU the forward pass only queues work; the sampler waits for it.
  * To split a step's time between the two, the forward mark waits for the
  * backend's stream (a 4-byte copy to the host): a few microseconds of
- * launch bubble per step before the sampler's kernels. VB_STEP_SYNC=0
- * leaves it out (the forward / sampling split then shows launch time
- * only; whole steps, MBU and MFU are measured either way). */
+ * launch bubble per step before the sampler's kernels (0.3-1.2 points of
+ * a1's MBU on an H200, tests/bench/RESULTS.md). VB_STEP_SYNC=0 leaves it
+ * out: whole steps, MBU and MFU are then what the engine does alone, and
+ * the forward / sampling / host split, which the marks no longer measure,
+ * is reported null. */
 #ifndef VB_BENCH_METRICS_H
 #define VB_BENCH_METRICS_H
 
@@ -129,6 +131,10 @@ typedef struct bench_metrics {
     int peak_blocks, total_blocks;
     vb_backend *sync_b;       /* the GPU backend to wait for at the forward mark */
     void *sync_buf;           /* 4 bytes of its memory */
+    bool split_timed;         /* the forward mark is the forward's end: the CPU
+                               * backend, or a GPU one waited for (not with
+                               * VB_STEP_SYNC=0, where forward_s, sample_s,
+                               * host_s and mbu_forward are then reported null) */
 } bench_metrics;
 
 /* sync_b: the backend whose queued work the forward mark waits for (the

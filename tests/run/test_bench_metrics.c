@@ -202,6 +202,40 @@ static void test_utilisation(void)
     bench_metrics_free(&m);
 }
 
+/* A GPU backend not waited for (VB_STEP_SYNC=0): whole steps and MBU as
+ * before, the forward / sampling / host split and mbu_forward null, not
+ * the launch-time figures the marks would then hold. */
+static void test_unsynced_split(void)
+{
+    bench_model_cost mc = {0};
+    bench_metrics m;
+    vb_backend gpu_like = {0}; /* never called: no sync buffer is made */
+    setenv("VB_STEP_SYNC", "0", 1);
+    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, &gpu_like), 0);
+    unsetenv("VB_STEP_SYNC");
+    CHECK(!m.split_timed);
+    m.decode.steps = 10;
+    m.decode.time_s = 2.0;
+    m.decode.forward_s = 0.001; /* launch time only */
+    m.decode.bytes = 3e12;
+    json_t *j = bench_metrics_json(&m, "Test GPU");
+    CHECK(j != NULL);
+    CHECK_NEAR(num(j, "mbu"), 0.75, 1e-12);
+    CHECK(json_is_null(json_object_get(j, "mbu_forward")));
+    json_t *dec = json_object_get(json_object_get(j, "steps"), "decode");
+    CHECK_NEAR(num(dec, "time_s"), 2.0, 1e-12);
+    CHECK(json_is_null(json_object_get(dec, "forward_s")));
+    CHECK(json_is_null(json_object_get(dec, "sample_s")));
+    CHECK(json_is_null(json_object_get(dec, "host_s")));
+    json_decref(j);
+    bench_metrics_free(&m);
+
+    /* the CPU backend needs no wait: its split is measured */
+    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, NULL), 0);
+    CHECK(m.split_timed);
+    bench_metrics_free(&m);
+}
+
 /* The hooks over a made-up run: seq 0 (prompt 4, 3 tokens out) and seq 1
  * (prompt 2, 1 token out) prefill together, then seq 0 decodes twice, once
  * more recording a CUDA graph and once after; seq 2 is never run. */
@@ -295,6 +329,7 @@ int main(void)
     RUN_TEST(test_percentiles);
     RUN_TEST(test_peaks);
     RUN_TEST(test_utilisation);
+    RUN_TEST(test_unsynced_split);
     RUN_TEST(test_hooks);
     unlink(peaks_path);
     return test_summary();
