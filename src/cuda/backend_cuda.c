@@ -57,6 +57,8 @@ typedef struct cuda_ctx {
     cuda_sampler *sampler;     /* device-side sampling, made on first use */
     cuda_profile *prof;        /* VB_PROFILE=1: per-op GPU time (cuda_profile.h) */
     bool step_decode;          /* this step is all decode tokens (the profile's class) */
+    cudaEvent_t timer[VB_TIMER_MARKS]; /* bench's step stamps (timer_mark) */
+    unsigned timer_recorded;   /* bit i: timer[i] was recorded */
 } cuda_ctx;
 
 static cuda_ctx *ctx_of(vb_backend *b)
@@ -113,6 +115,29 @@ static void cuda_to_host(vb_backend *b, void *dst, const void *src, size_t bytes
 {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ctx_of(b)->stream));
     CUDA_CHECK(cudaStreamSynchronize(ctx_of(b)->stream));
+}
+
+/* bench's step split (backend.h): events on the stream, read after the
+ * step, so the step runs as it would without the bench. */
+static void cuda_timer_mark(vb_backend *b, int i)
+{
+    cuda_ctx *c = ctx_of(b);
+    if (i < 0 || i >= VB_TIMER_MARKS)
+        return;
+    CUDA_CHECK(cudaEventRecord(c->timer[i], c->stream));
+    c->timer_recorded |= 1u << i;
+}
+
+static double cuda_timer_seconds(vb_backend *b, int from, int to)
+{
+    cuda_ctx *c = ctx_of(b);
+    if (from < 0 || to < 0 || from >= VB_TIMER_MARKS || to >= VB_TIMER_MARKS ||
+        !(c->timer_recorded & (1u << from)) || !(c->timer_recorded & (1u << to)))
+        return -1;
+    CUDA_CHECK(cudaEventSynchronize(c->timer[to]));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, c->timer[from], c->timer[to]));
+    return ms * 1e-3;
 }
 
 /* Device copies of the step layout grow with the largest step seen
@@ -569,6 +594,8 @@ static void cuda_destroy(vb_backend *b)
         CUDA_CHECK(cudaFree(c->cublas_workspace));
     if (c->decode_workspace)
         CUDA_CHECK(cudaFree(c->decode_workspace));
+    for (int i = 0; i < VB_TIMER_MARKS; i++)
+        CUDA_CHECK(cudaEventDestroy(c->timer[i]));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
     free(c);
     free(b);
@@ -585,6 +612,8 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         return NULL;
     }
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    for (int i = 0; i < VB_TIMER_MARKS; i++)
+        CUDA_CHECK(cudaEventCreate(&c->timer[i]));
     CUBLAS_CHECK(cublasCreate(&c->cublas));
     CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
     /* cuBLAS may take workspace from its own pool, which a graph capture
@@ -624,6 +653,8 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
         .free = cuda_free_buf,
         .to_device = cuda_to_device,
         .to_host = cuda_to_host,
+        .timer_mark = cuda_timer_mark,
+        .timer_seconds = cuda_timer_seconds,
         .step_begin = cuda_step_begin,
         .graph_begin = cuda_graph_begin,
         .graph_end = cuda_graph_end,

@@ -24,6 +24,8 @@
 #include "engine/sampler.h"
 #include "forward/step_batch.h"
 
+#define VB_TIMER_MARKS 3 /* stamps a backend's timer keeps (timer_mark) */
+
 typedef struct vb_backend vb_backend;
 
 struct vb_backend {
@@ -39,6 +41,15 @@ struct vb_backend {
     void (*free)(vb_backend *b, void *p);
     void (*to_device)(vb_backend *b, void *dst, const void *src, size_t bytes);
     void (*to_host)(vb_backend *b, void *dst, const void *src, size_t bytes);
+
+    /* Optional (NULL on the CPU backend, whose ops are done when they
+     * return): GPU time stamps for bench's step split, taken without
+     * waiting. timer_mark(b, i) records stamp i (0 to VB_TIMER_MARKS - 1)
+     * behind the work queued so far; timer_seconds(b, from, to) waits for
+     * stamp `to` and gives the GPU time between the two stamps, or a
+     * negative value when they cannot be read. */
+    void (*timer_mark)(vb_backend *b, int i);
+    double (*timer_seconds)(vb_backend *b, int from, int to);
 
     /* Makes the step's metadata visible to the ops below, until the next
      * step_begin. sb stays valid (and unchanged) until then. Returns the

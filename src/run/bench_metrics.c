@@ -150,7 +150,13 @@ int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost 
         return -1;
     }
     const char *sync = getenv("VB_STEP_SYNC");
-    if (sync_b && !(sync && strcmp(sync, "0") == 0)) {
+    bool no_sync = sync && strcmp(sync, "0") == 0;
+    if (sync_b && sync && strcmp(sync, "events") == 0 && sync_b->timer_mark &&
+        sync_b->timer_seconds) {
+        m->timer_b = sync_b;
+        no_sync = true;
+    }
+    if (sync_b && !no_sync) {
         m->sync_buf = sync_b->alloc(sync_b, 4);
         if (!m->sync_buf) {
             bench_metrics_free(m);
@@ -158,7 +164,7 @@ int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost 
         }
         m->sync_b = sync_b;
     }
-    m->split_timed = !sync_b || m->sync_buf;
+    m->split_timed = !sync_b || m->sync_buf || m->timer_b;
     return 0;
 }
 
@@ -182,6 +188,8 @@ void bench_metrics_plan(bench_metrics *m, const sched_step_plan *p, int blocks_u
     double now = bench_metrics_now();
     m->planned = true;
     m->t_planned = now;
+    if (m->timer_b)
+        m->timer_b->timer_mark(m->timer_b, 0);
     m->n_first_now = 0;
     bench_step_cost(&m->cost, p->seqs, p->n_seqs, &m->cur_flops, &m->cur_bytes, &m->cur_prefill);
     m->cur_tokens = p->n_tokens;
@@ -226,9 +234,13 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
             m->sync_b->to_host(m->sync_b, four, m->sync_buf, sizeof four);
             now = bench_metrics_now();
         }
+        if (m->timer_b && m->in_step)
+            m->timer_b->timer_mark(m->timer_b, 1);
         m->t_forward = now;
         break;
     case BENCH_SAMPLED:
+        if (m->timer_b && m->in_step)
+            m->timer_b->timer_mark(m->timer_b, 2);
         m->t_sampled = now;
         for (int i = 0; i < m->n_first_now; i++)
             m->seq[m->first_now[i]].first = now;
@@ -244,8 +256,17 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
         double dt = now - m->t_start;
         c->steps++;
         c->time_s += dt;
-        c->forward_s += m->t_forward - m->t_planned;
-        c->sample_s += m->t_sampled - m->t_forward;
+        if (m->timer_b) { /* the GPU's stamps: plan, forward done, sampled */
+            double fwd = m->timer_b->timer_seconds(m->timer_b, 0, 1);
+            double smp = m->timer_b->timer_seconds(m->timer_b, 1, 2);
+            if (fwd < 0 || smp < 0)
+                m->split_timed = false; /* reported null rather than wrong */
+            c->forward_s += fwd > 0 ? fwd : 0;
+            c->sample_s += smp > 0 ? smp : 0;
+        } else {
+            c->forward_s += m->t_forward - m->t_planned;
+            c->sample_s += m->t_sampled - m->t_forward;
+        }
         c->tokens += m->cur_tokens;
         c->flops += m->cur_flops;
         c->bytes += m->cur_bytes;

@@ -40,7 +40,10 @@
  * a1's MBU on an H200, tests/bench/RESULTS.md). VB_STEP_SYNC=0 leaves it
  * out: whole steps, MBU and MFU are then what the engine does alone, and
  * the forward / sampling / host split, which the marks no longer measure,
- * is reported null. */
+ * is reported null. VB_STEP_SYNC=events (not yet checked on a GPU) waits
+ * for nothing either and splits the step by the backend's GPU time stamps
+ * (timer_mark at the plan, the forward mark and the sampled mark, read
+ * at the step's end); a stamp that cannot be read makes the split null. */
 #ifndef VB_BENCH_METRICS_H
 #define VB_BENCH_METRICS_H
 
@@ -131,6 +134,7 @@ typedef struct bench_metrics {
     int peak_blocks, total_blocks;
     vb_backend *sync_b;       /* the GPU backend to wait for at the forward mark */
     void *sync_buf;           /* 4 bytes of its memory */
+    vb_backend *timer_b;      /* VB_STEP_SYNC=events: its GPU stamps split the step */
     bool split_timed;         /* the forward mark is the forward's end: the CPU
                                * backend, or a GPU one waited for (not with
                                * VB_STEP_SYNC=0, where forward_s, sample_s,

@@ -393,6 +393,35 @@ static void test_rmsnorm(void)
     }
 }
 
+/* The step timer bench's VB_STEP_SYNC=events reads (backend.h): stamps
+ * around queued work give non-negative GPU times, a GEMM of known work
+ * more than nothing, and a stamp never recorded reads negative. */
+static void test_timer_stamps(void)
+{
+    CHECK(gpu->timer_mark && gpu->timer_seconds);
+    CHECK(gpu->timer_seconds(gpu, 0, 1) < 0); /* nothing recorded yet */
+    const int T = 512, K = 4096, N = 4096;
+    float *x = rand_vec((size_t)T * K, 1), *w = rand_vec((size_t)N * K, 0.05f);
+    void *gx = gpu_copy(x, (size_t)T * K), *gw = gpu_copy(w, (size_t)N * K);
+    void *gout = gpu_poisoned((size_t)T * N);
+    gpu->timer_mark(gpu, 0);
+    for (int i = 0; i < 20; i++)
+        gpu->matmul(gpu, gout, gx, gw, NULL, T, K, N);
+    gpu->timer_mark(gpu, 1);
+    gpu->timer_mark(gpu, 2);
+    double busy = gpu->timer_seconds(gpu, 0, 1), idle = gpu->timer_seconds(gpu, 1, 2);
+    printf("  20 GEMMs %dx%dx%d: %.3f ms between stamps, %.3f ms after\n", T, K, N, 1e3 * busy,
+           1e3 * idle);
+    CHECK(busy > 0 && busy < 10); /* 0.34 TFLOP: milliseconds on any GPU of ours */
+    CHECK(idle >= 0 && idle < busy);
+    CHECK(gpu->timer_seconds(gpu, 0, VB_TIMER_MARKS) < 0);
+    void *gp[] = {gx, gw, gout};
+    for (int i = 0; i < 3; i++)
+        gpu->free(gpu, gp[i]);
+    free(x);
+    free(w);
+}
+
 static void test_silu_gate(void)
 {
     /* 16-byte path (n % 8 == 0, several grid strides at 3M) and the 2-byte one */
@@ -721,6 +750,7 @@ int main(void)
     RUN_TEST(test_gemv_qkv_rope);
     RUN_TEST(test_rmsnorm);
     RUN_TEST(test_silu_gate);
+    RUN_TEST(test_timer_stamps);
     RUN_TEST(test_embed_and_last_rows);
     RUN_TEST(test_rope_kv_attention);
     RUN_TEST(test_attention_per_token_path);

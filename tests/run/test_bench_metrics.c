@@ -236,6 +236,74 @@ static void test_unsynced_split(void)
     bench_metrics_free(&m);
 }
 
+/* A backend whose GPU stamps are made up: stamp i at i x 0.25 s, or none
+ * readable. */
+static int stamps[8], n_stamps;
+static bool stamps_unreadable;
+static void fake_mark(vb_backend *b, int i)
+{
+    (void)b;
+    stamps[n_stamps++ % 8] = i;
+}
+static double fake_seconds(vb_backend *b, int from, int to)
+{
+    (void)b;
+    return stamps_unreadable ? -1.0 : (to - from) * 0.25;
+}
+
+static void one_decode_step(bench_metrics *m)
+{
+    sched_step_seq dec = {.id = 0, .start = 4, .n_tokens = 1, .context_len = 5,
+                          .sample_index = 0, .n_generated = 1, .is_decode = true};
+    sched_step_plan d = {.n_seqs = 1, .seqs = &dec, .n_decode = 1, .n_samples = 1,
+                         .n_tokens = 1};
+    bench_metrics_mark(m, BENCH_STEP_START);
+    bench_metrics_plan(m, &d, 1);
+    bench_metrics_mark(m, BENCH_FORWARD_DONE);
+    bench_metrics_mark(m, BENCH_SAMPLED);
+    bench_metrics_mark(m, BENCH_STEP_END);
+}
+
+/* VB_STEP_SYNC=events: the step split comes from the backend's stamps
+ * (plan, forward done, sampled), not the host clock; stamps that cannot
+ * be read make it null. */
+static void test_event_split(void)
+{
+    bench_model_cost mc = {0};
+    bench_metrics m;
+    vb_backend gpu_like = {.timer_mark = fake_mark, .timer_seconds = fake_seconds};
+    setenv("VB_STEP_SYNC", "events", 1);
+    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, &gpu_like), 0);
+    CHECK(m.split_timed && m.timer_b == &gpu_like && !m.sync_buf);
+    n_stamps = 0;
+    stamps_unreadable = false;
+    one_decode_step(&m);
+    CHECK_INT_EQ(n_stamps, 3);
+    CHECK(stamps[0] == 0 && stamps[1] == 1 && stamps[2] == 2);
+    CHECK_NEAR(m.decode.forward_s, 0.25, 0);
+    CHECK_NEAR(m.decode.sample_s, 0.25, 0);
+    json_t *j = bench_metrics_json(&m, "Test GPU");
+    json_t *dec = json_object_get(json_object_get(j, "steps"), "decode");
+    CHECK_NEAR(num(dec, "forward_s"), 0.25, 0);
+    json_decref(j);
+    stamps_unreadable = true;
+    one_decode_step(&m);
+    CHECK(!m.split_timed);
+    j = bench_metrics_json(&m, "Test GPU");
+    dec = json_object_get(json_object_get(j, "steps"), "decode");
+    CHECK(json_is_null(json_object_get(dec, "forward_s")));
+    CHECK(json_is_null(json_object_get(j, "mbu_forward")));
+    CHECK(json_is_number(json_object_get(j, "mbu")));
+    json_decref(j);
+    bench_metrics_free(&m);
+
+    /* the CPU backend has no stamps to take: its host-clock split stays */
+    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, NULL), 0);
+    CHECK(m.split_timed && !m.timer_b);
+    bench_metrics_free(&m);
+    unsetenv("VB_STEP_SYNC");
+}
+
 /* The hooks over a made-up run: seq 0 (prompt 4, 3 tokens out) and seq 1
  * (prompt 2, 1 token out) prefill together, then seq 0 decodes twice, once
  * more recording a CUDA graph and once after; seq 2 is never run. */
@@ -330,6 +398,7 @@ int main(void)
     RUN_TEST(test_peaks);
     RUN_TEST(test_utilisation);
     RUN_TEST(test_unsynced_split);
+    RUN_TEST(test_event_split);
     RUN_TEST(test_hooks);
     unlink(peaks_path);
     return test_summary();
