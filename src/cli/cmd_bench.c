@@ -136,7 +136,7 @@ static void print_class(json_t *steps, const char *key)
 {
     json_t *c = json_object_get(steps, key);
     double t = num(c, "time_s");
-    char split[96] = "forward / sampling / host not split (VB_STEP_SYNC=0)";
+    char split[96] = "forward / sampling / host not measured (VB_STEP_SYNC)";
     if (!isnan(num(c, "forward_s")))
         snprintf(split, sizeof split, "forward %5.1f%%, sampling %5.1f%%, host %5.1f%%",
                  t > 0 ? 100 * num(c, "forward_s") / t : 0.0,

@@ -135,10 +135,10 @@ typedef struct bench_metrics {
     vb_backend *sync_b;       /* the GPU backend to wait for at the forward mark */
     void *sync_buf;           /* 4 bytes of its memory */
     vb_backend *timer_b;      /* VB_STEP_SYNC=events: its GPU stamps split the step */
-    bool split_timed;         /* the forward mark is the forward's end: the CPU
-                               * backend, or a GPU one waited for (not with
-                               * VB_STEP_SYNC=0, where forward_s, sample_s,
-                               * host_s and mbu_forward are then reported null) */
+    bool split_timed;         /* forward_s / sample_s measure what they say: the
+                               * CPU backend, a GPU one waited for, or its stamps
+                               * all read; else (VB_STEP_SYNC=0, an unreadable
+                               * stamp) they, host_s and mbu_forward are null */
 } bench_metrics;
 
 /* sync_b: the backend whose queued work the forward mark waits for (the
