@@ -20,6 +20,8 @@
 #define VB_SAMPLE_GREEDY 1      /* temperature <= 0: no division */
 #define VB_SAMPLE_GUMBEL 2      /* sampling without truncation: best = argmax logit + Gumbel */
 #define VB_SAMPLE_NEED_LSE 4    /* the host computes sum_exp for this row */
+#define VB_SAMPLE_REPETITION 8  /* repetition penalty on the row's seen tokens */
+#define VB_SAMPLE_SEEN_RESET 16 /* clear the row's seen bitmap before adding to it */
 #define VB_SAMPLE_MAX_CAND 1024 /* larger n_cand: the caller summarizes on the host */
 typedef struct vb_sample_row_args {
     unsigned long long seed;
@@ -27,16 +29,15 @@ typedef struct vb_sample_row_args {
     unsigned int row, sample, step;   /* the Philox key with seed and token */
     int flags;                        /* VB_SAMPLE_* */
     int logit_row;                    /* row of the [rows, n_local] logits */
-    int pen_start, pen_count;         /* this row's entries in the penalty list */
-    int pad_;
+    int pen_start, pen_count;         /* this row's generated tokens in the penalty list */
+    int seen_slot;                    /* its seen bitmap in the arena; -1: no penalties */
+    int added_start, added_count;     /* tokens to set in that bitmap first (local ids) */
 } vb_sample_row_args;
-/* One distinct token of a row's history inside this shard, sorted by token
- * within the row: seen applies the repetition penalty, count (> 0) the
- * frequency / presence penalties. */
+/* One distinct generated token of a row inside this shard, sorted by token
+ * within the row, for the frequency / presence penalties. */
 typedef struct vb_penalty_entry {
     int token; /* local: global id - vocab_offset */
-    int count; /* occurrences in the generated tokens (0 unless those penalties are on) */
-    int seen;  /* in prompt or generated (0 unless the repetition penalty is on) */
+    int count; /* occurrences in the generated tokens, > 0 */
 } vb_penalty_entry;
 
 #ifndef __CUDACC_RTC__
@@ -205,12 +206,20 @@ cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
  * the GPU; 1 = the row's own block), their states in d_pass1 of
  * vb_sampler_pass1_bytes (unused, may be NULL, when chunks is 1). The
  * summaries are the same bytes either way. */
+/* Penalties: each row with any has a bitmap of the tokens it has seen
+ * (prompt + generated, one bit a token of the slice) in d_seen, an arena
+ * of vb_sampler_seen_words(n_local) words a slot, kept between calls by
+ * the caller; when any_added, a first launch clears the slots of rows
+ * flagged VB_SAMPLE_SEEN_RESET and sets the bits of d_added[added_start,
+ * + added_count) of each row (a step's new tokens). Rows of one call hold
+ * distinct slots. */
 int vb_sampler_pass1_chunks(int n_rows, int n_local, int n_sm);
 size_t vb_sampler_pass1_bytes(int n_rows, int chunks);
+size_t vb_sampler_seen_words(int n_local);
 cudaError_t vb_sampler_summarize(void *d_out, void *d_pass1, int chunks, const float *logits,
                                  const vb_sample_row_args *d_args, const vb_penalty_entry *d_pen,
-                                 int n_rows, int vocab_offset, int n_local, int n_cand,
-                                 cudaStream_t stream);
+                                 unsigned *d_seen, const int *d_added, int any_added, int n_rows,
+                                 int vocab_offset, int n_local, int n_cand, cudaStream_t stream);
 /* Bytes of one row of that output (sampler_summary_bytes of the host). */
 size_t vb_sampler_summary_bytes(int n_cand);
 

@@ -7,9 +7,13 @@
 // over up to 64 blocks a row (sampler_pass1_kernel; its chunk states are
 // merged by the row's block, with the same tie rules). The processed logit of a token (penalties,
 // then temperature) is recomputed on the fly in every pass instead of being
-// stored: penalties touch a handful of tokens, found through a bitmap in
-// shared memory (one bit per token of the shard) and a binary search in
-// the row's sorted penalty entries. Passes over the row:
+// stored: penalties touch a handful of tokens, found through the row's
+// "seen" bitmap (one bit per token of the shard: prompt + generated) and,
+// for the frequency / presence penalties, a binary search in the row's
+// sorted list of generated tokens. The bitmaps live on the device between
+// steps, one per sequence (cuda_sampler.c keeps them), so a step sends only
+// the tokens a sequence added since its last step: sampler_seen_kernel
+// adds them first, for every row at once. Passes over the row:
 //   1. bad (NaN / +Inf), max, count of finite tokens, best token (argmax of
 //      the logit, + Philox Gumbel noise when sampling without truncation);
 //   2. sum of exp(logit - max), only when the CPU computes it;
@@ -53,7 +57,6 @@
 #define SS_P1_MIN_CHUNK 2048 // tokens: smaller chunks cost more blocks than they save
 #define SS_P1_MAX_CHUNKS 64
 static_assert(SS_P1_THREADS % 32 == 0 && SS_P1_THREADS <= SS_THREADS, "ss_shared holds SS_WARPS warps");
-#define SS_BITMAP_MAX_WORDS 8192 // shards up to 262144 tokens get the bitmap
 
 // Host layout of sampler_summary (src/engine/sampler.h), 56 bytes; the
 // host side (src/cuda/cuda_sampler.c) asserts the offsets.
@@ -110,11 +113,16 @@ __device__ double ss_gumbel(unsigned long long seed, unsigned row, unsigned samp
 
 // The processed logit of local token i, whose raw logit is v (sampler.h
 // steps 1-3), in the host's order of operations.
+// seen: the row's bitmap of prompt + generated tokens, or NULL when the
+// row has no penalties; pen: its generated tokens with their counts,
+// sorted (a subset of seen), n_pen of them (0 without those penalties).
 __device__ __forceinline__ float ss_process(float v, int i, const vb_sample_row_args *a,
-                                            const unsigned *bitmap, const vb_penalty_entry *pen,
+                                            const unsigned *seen, const vb_penalty_entry *pen,
                                             int n_pen)
 {
-    if (n_pen > 0 && (!bitmap || ((bitmap[i >> 5] >> (i & 31)) & 1u))) {
+    if (seen && ((__ldg(&seen[i >> 5]) >> (i & 31)) & 1u)) {
+        if (a->flags & VB_SAMPLE_REPETITION) // once per distinct token
+            v = v < 0.0f ? __fmul_rn(v, a->repetition_penalty) : __fdiv_rn(v, a->repetition_penalty);
         int lo = 0, hi = n_pen;
         while (lo < hi) {
             int mid = (lo + hi) >> 1;
@@ -123,13 +131,9 @@ __device__ __forceinline__ float ss_process(float v, int i, const vb_sample_row_
             else
                 hi = mid;
         }
-        if (lo < n_pen && pen[lo].token == i) {
-            if (pen[lo].seen) // repetition penalty, once per distinct token
-                v = v < 0.0f ? __fmul_rn(v, a->repetition_penalty) : __fdiv_rn(v, a->repetition_penalty);
-            if (pen[lo].count > 0)
-                v = __fsub_rn(v, __fadd_rn(__fmul_rn(a->frequency_penalty, (float)pen[lo].count),
-                                          a->presence_penalty));
-        }
+        if (lo < n_pen && pen[lo].token == i)
+            v = __fsub_rn(v, __fadd_rn(__fmul_rn(a->frequency_penalty, (float)pen[lo].count),
+                                      a->presence_penalty));
     }
     if (!(a->flags & VB_SAMPLE_GREEDY))
         v = __fdiv_rn(v, a->temperature);
@@ -405,21 +409,34 @@ __device__ void ss_pass1_reduce(ss_pass1 *s, bool gumbel, ss_shared *sh)
     }
 }
 
-// The penalised tokens' bitmap in shared memory (one bit a token of the
-// shard), or NULL where the row has no penalties or the shard is too large.
-__device__ const unsigned *ss_build_bitmap(unsigned *bitmap_smem, const vb_penalty_entry *pen,
-                                           int n_pen, int n_local, int use_bitmap)
+// The row's seen bitmap in the arena (words a slot), or NULL.
+__device__ __forceinline__ const unsigned *ss_seen(const unsigned *seen_all, int words,
+                                                   const vb_sample_row_args *a)
 {
-    if (!(n_pen > 0 && use_bitmap))
-        return NULL;
-    int words = (n_local + 31) >> 5;
-    for (int w = threadIdx.x; w < words; w += blockDim.x)
-        bitmap_smem[w] = 0u;
-    __syncthreads();
-    for (int e = threadIdx.x; e < n_pen; e += blockDim.x)
-        atomicOr(&bitmap_smem[pen[e].token >> 5], 1u << (pen[e].token & 31));
-    __syncthreads();
-    return bitmap_smem;
+    return a->seen_slot >= 0 ? seen_all + (size_t)a->seen_slot * (size_t)words : NULL;
+}
+
+// Brings each row's seen bitmap up to date before the passes read it: a
+// block a row clears the slot when the host asks (a new sequence there),
+// then sets the bits of the tokens added since the row's last step (local
+// ids, already inside the shard). Rows of one launch hold distinct slots.
+__global__ void __launch_bounds__(256)
+sampler_seen_kernel(unsigned *seen_all, int words, const vb_sample_row_args *args,
+                    const int *added)
+{
+    const vb_sample_row_args a = args[blockIdx.x];
+    if (a.seen_slot < 0)
+        return;
+    unsigned *seen = seen_all + (size_t)a.seen_slot * (size_t)words;
+    if (a.flags & VB_SAMPLE_SEEN_RESET) {
+        for (int w = threadIdx.x; w < words; w += blockDim.x)
+            seen[w] = 0u;
+        __syncthreads(); // global writes of the block, ordered before its atomics
+    }
+    for (int e = threadIdx.x; e < a.added_count; e += blockDim.x) {
+        int t = added[a.added_start + e];
+        atomicOr(&seen[t >> 5], 1u << (t & 31));
+    }
 }
 
 // Pass 1 split over the GPU: grid (rows, chunks), each block one chunk of
@@ -428,15 +445,14 @@ __device__ const unsigned *ss_build_bitmap(unsigned *bitmap_smem, const vb_penal
 // (Gumbel rows: a Philox and two double logs a token on one SM).
 __global__ void __launch_bounds__(SS_P1_THREADS)
 sampler_pass1_kernel(ss_pass1 *part, const float *logits, const vb_sample_row_args *args,
-                     const vb_penalty_entry *pen_all, int vocab_offset, int n_local,
-                     int use_bitmap)
+                     const vb_penalty_entry *pen_all, const unsigned *seen_all, int words,
+                     int vocab_offset, int n_local)
 {
     __shared__ ss_shared sh;
-    extern __shared__ unsigned bitmap_smem[];
     const vb_sample_row_args a = args[blockIdx.x];
     const float *x = logits + (size_t)a.logit_row * (size_t)n_local;
     const vb_penalty_entry *pen = pen_all + a.pen_start;
-    const unsigned *bitmap = ss_build_bitmap(bitmap_smem, pen, a.pen_count, n_local, use_bitmap);
+    const unsigned *bitmap = ss_seen(seen_all, words, &a);
     const int chunks = gridDim.y, len = (n_local + chunks - 1) / chunks;
     const int lo = blockIdx.y * len, hi = min(lo + len, n_local);
     ss_pass1 s;
@@ -451,17 +467,17 @@ sampler_pass1_kernel(ss_pass1 *part, const float *logits, const vb_sample_row_ar
 // row), or NULL: the block does pass 1 itself.
 __global__ void __launch_bounds__(SS_THREADS)
 sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args *args,
-                       const vb_penalty_entry *pen_all, const ss_pass1 *part, int chunks,
-                       int vocab_offset, int n_local, int n_cand, int use_bitmap)
+                       const vb_penalty_entry *pen_all, const unsigned *seen_all, int words,
+                       const ss_pass1 *part, int chunks, int vocab_offset, int n_local,
+                       int n_cand)
 {
     __shared__ ss_shared sh;
-    extern __shared__ unsigned bitmap_smem[];
     const vb_sample_row_args a = args[blockIdx.x];
     const float *x = logits + (size_t)a.logit_row * (size_t)n_local;
     const vb_penalty_entry *pen = pen_all + a.pen_start;
     const int n_pen = a.pen_count;
     const int tid = threadIdx.x;
-    const unsigned *bitmap = ss_build_bitmap(bitmap_smem, pen, n_pen, n_local, use_bitmap);
+    const unsigned *bitmap = ss_seen(seen_all, words, &a);
 
     // 1. bad, max, finite count, best
     ss_pass1 s1;
@@ -673,10 +689,16 @@ extern "C" size_t vb_sampler_pass1_bytes(int n_rows, int chunks)
     return chunks > 1 ? (size_t)n_rows * (size_t)chunks * sizeof(ss_pass1) : 0;
 }
 
+extern "C" size_t vb_sampler_seen_words(int n_local)
+{
+    return n_local > 0 ? ((size_t)n_local + 31) / 32 : 0;
+}
+
 extern "C" cudaError_t vb_sampler_summarize(void *d_out, void *d_pass1, int chunks,
                                             const float *logits,
                                             const vb_sample_row_args *d_args,
-                                            const vb_penalty_entry *d_pen, int n_rows,
+                                            const vb_penalty_entry *d_pen, unsigned *d_seen,
+                                            const int *d_added, int any_added, int n_rows,
                                             int vocab_offset, int n_local, int n_cand,
                                             cudaStream_t stream)
 {
@@ -685,21 +707,25 @@ extern "C" cudaError_t vb_sampler_summarize(void *d_out, void *d_pass1, int chun
         return cudaErrorInvalidValue;
     if (n_rows == 0)
         return cudaSuccess;
-    int words = (n_local + 31) / 32;
-    int use_bitmap = words <= SS_BITMAP_MAX_WORDS;
-    size_t smem = use_bitmap ? (size_t)words * sizeof(unsigned) : 0;
-    ss_pass1 *part = chunks > 1 ? (ss_pass1 *)d_pass1 : NULL;
-    if (part) {
-        sampler_pass1_kernel<<<dim3((unsigned)n_rows, (unsigned)chunks), SS_P1_THREADS, smem,
-                               stream>>>(part, logits, d_args, d_pen, vocab_offset, n_local,
-                                         use_bitmap);
+    const int words = (int)vb_sampler_seen_words(n_local);
+    if (any_added) {
+        sampler_seen_kernel<<<n_rows, 256, 0, stream>>>(d_seen, words, d_args, d_added);
         cudaError_t err = cudaGetLastError();
         if (err != cudaSuccess)
             return err;
     }
-    sampler_summary_kernel<<<n_rows, SS_THREADS, smem, stream>>>(
-        (char *)d_out, logits, d_args, d_pen, part, chunks, vocab_offset, n_local, n_cand,
-        use_bitmap);
+    ss_pass1 *part = chunks > 1 ? (ss_pass1 *)d_pass1 : NULL;
+    if (part) {
+        sampler_pass1_kernel<<<dim3((unsigned)n_rows, (unsigned)chunks), SS_P1_THREADS, 0,
+                               stream>>>(part, logits, d_args, d_pen, d_seen, words, vocab_offset,
+                                         n_local);
+        cudaError_t err = cudaGetLastError();
+        if (err != cudaSuccess)
+            return err;
+    }
+    sampler_summary_kernel<<<n_rows, SS_THREADS, 0, stream>>>(
+        (char *)d_out, logits, d_args, d_pen, d_seen, words, part, chunks, vocab_offset, n_local,
+        n_cand);
     return cudaGetLastError();
 }
 #endif

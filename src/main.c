@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "io/input_check.h"
 #include "util/build_info.h"
 #include "util/exit_codes.h"
 
@@ -51,6 +52,11 @@ int main(int argc, char **argv)
         vb_print_version(stdout);
         return VB_EXIT_OK;
     }
+    /* Not for users (so not in the help): generate and unpack run this
+     * executable again to read the inputs in a child process first. */
+    vb_input_check_register_child();
+    if (strcmp(cmd, VB_INPUT_CHECK_COMMAND) == 0)
+        return vb_input_check_main(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

@@ -3,16 +3,37 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "cli/cli_args.h"
 #include "util/exit_codes.h"
+#include "util/same_file.h"
 
 static const struct option convert_options[] = {
     {"overwrite", no_argument, NULL, 1},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* OUT, and OUT.tmp that io/pack.c and io/unpack.c write first and rename
+ * over OUT, must not be IN: with --overwrite `pack IN IN` replaced the
+ * JSONL source with its own HDF5, and an IN named OUT.tmp was truncated
+ * even without it. */
+static int refuse_input_as_output(const char *in, const char *out, vb_err *err)
+{
+    size_t tl = strlen(out) + sizeof ".tmp";
+    char *tmp = malloc(tl);
+    if (!tmp)
+        return vb_err_set(err, "%s: out of memory", out);
+    snprintf(tmp, tl, "%s.tmp", out);
+    int rc = vb_refuse_same_file(in, out, "the output", err);
+    if (rc == 0)
+        rc = vb_refuse_same_file(in, tmp, "the output's temporary file", err);
+    free(tmp);
+    return rc;
+}
 
 int cli_convert_command(const char *cmd, int argc, char **argv, void (*help)(void),
                         int (*convert)(const char *in, const char *out, vb_err *err))
@@ -34,12 +55,16 @@ int cli_convert_command(const char *cmd, int argc, char **argv, void (*help)(voi
         return VB_EXIT_USAGE;
     }
     const char *in = argv[optind], *out = argv[optind + 1];
+    vb_err err = {{0}};
+    if (refuse_input_as_output(in, out, &err) < 0) {
+        fprintf(stderr, "voltbatch %s: %s\n", cmd, err.msg);
+        return VB_EXIT_USAGE;
+    }
     struct stat st;
     if (!overwrite && stat(out, &st) == 0) {
         fprintf(stderr, "voltbatch %s: %s: already exists (--overwrite replaces it)\n", cmd, out);
         return VB_EXIT_USAGE;
     }
-    vb_err err = {{0}};
     if (convert(in, out, &err) < 0) {
         fprintf(stderr, "voltbatch %s: %s\n", cmd, err.msg);
         return VB_EXIT_USAGE;

@@ -97,6 +97,9 @@ static void bench_help(void)
           "    mbu: decode bytes / decode time / copy bandwidth; mbu_forward: the same\n"
           "      over the decode steps' forward_s\n"
           "    mfu: all FLOPs / all step time / fp16 GEMM peak; mfu_prefill: prefill steps'\n"
+          "    roofline_s: the workload's hardware limit (prompt steps' FLOPs / GEMM peak\n"
+          "      + decode steps' weight reads and every K/V byte attended / copy\n"
+          "      bandwidth); roofline_fraction: roofline_s / engine_s\n"
           "    (null without measured peaks: always on the CPU backend)\n"
           "  Bytes and FLOPs are counted as src/run/bench_metrics.h says: weights read +\n"
           "  K/V attended; 2 x matmul parameters per token + lm_head per sampled row +\n"
@@ -207,6 +210,12 @@ static void print_summary(json_t *r)
     print_util(m, "mbu_forward", "MBU (decode forward)");
     print_util(m, "mfu", "MFU (all steps)");
     print_util(m, "mfu_prefill", "MFU (prefill steps)");
+    double roof = num(m, "roofline_s");
+    if (isnan(roof))
+        printf("  roofline                 null\n");
+    else
+        printf("  roofline             %8.2f s: the run is at %.1f %% of the hardware limit\n",
+               roof, 100 * num(m, "roofline_fraction"));
 }
 
 int cmd_bench(int argc, char **argv)
@@ -216,8 +225,8 @@ int cmd_bench(int argc, char **argv)
     /* generate's defaults, then bench's */
     char *gen_argv[] = {"generate", "--model", "-", "--input", "-", "--output", "-", NULL};
     optind = 1;
-    if (generate_options_parse(&o, 7, gen_argv) != 0)
-        return VB_EXIT_FAILURE;
+    if (generate_options_parse(&o, 7, gen_argv) != 0) /* the environment knobs: out of range */
+        return VB_EXIT_USAGE;
     o.model_dir = NULL;
     o.n_inputs = 0;
     o.temperature = 0;
@@ -289,10 +298,10 @@ int cmd_bench(int argc, char **argv)
          rep_path[PATH_MAX + 32];
     int code = 0;
     if (rank == 0) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/voltbatch-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        const char *tmp = o.tuning.tmpdir;
+        int len = snprintf(dir, sizeof dir, "%s/voltbatch-bench-XXXXXX", *tmp ? tmp : "/tmp");
         model_config cfg;
-        if (!mkdtemp(dir)) {
+        if (len < 0 || (size_t)len >= sizeof dir || !mkdtemp(dir)) {
             code = VB_EXIT_FAILURE;
             fprintf(stderr, "voltbatch bench: cannot create a scratch folder %s\n", dir);
         } else if (!input) {

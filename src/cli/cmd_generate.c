@@ -11,6 +11,7 @@
 #include "dist/dist.h"
 #include "run/generate_run.h"
 #include "util/exit_codes.h"
+#include "util/signals.h"
 
 int cmd_generate(int argc, char **argv)
 {
@@ -19,6 +20,12 @@ int cmd_generate(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? VB_EXIT_OK : VB_EXIT_USAGE;
 
+    /* Before MPI_Init, which waits for every rank (minutes on a large job):
+     * a stop signal then (SIGUSR1 forwarded by mpirun, the scheduler's
+     * SIGTERM) must end in a clean stop (75), not kill the rank. Open MPI
+     * leaves these handlers alone (it takes only SIGSEGV, SIGBUS, SIGFPE,
+     * SIGABRT). */
+    vb_signals_install();
     vb_dist_init(&argc, &argv);
     vb_dist dist = {0};
     vb_err err;

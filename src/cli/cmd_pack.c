@@ -17,7 +17,8 @@ static void pack_help(void)
           "object per line with \"prompt\" (string) or \"messages\" (array of\n"
           "{\"role\", \"content\"}); optional \"id\" (string or integer), \"system\",\n"
           "\"max_new_tokens\", \"seed\". Text: every non-blank line is one prompt.\n"
-          "Errors name the line. OUT.h5 is not replaced without --overwrite.\n",
+          "Errors name the line. OUT.h5 is not replaced without --overwrite, and never\n"
+          "when it is IN itself.\n",
           stdout);
 }
 

@@ -18,13 +18,14 @@
 #include "tokenizer/tokenizer.h"
 #include "util/exit_codes.h"
 
-enum { T_MODEL = 256, T_CHAT, T_DECODE, T_CHAT_TEMPLATE, T_SYSTEM, T_KEEP_SPECIAL, T_HELP };
+enum { T_MODEL = 256, T_CHAT, T_DECODE, T_CHAT_TEMPLATE, T_CHAT_KWARGS, T_SYSTEM, T_KEEP_SPECIAL, T_HELP };
 
 static const struct option tokenize_options[] = {
     {"model", required_argument, NULL, T_MODEL},
     {"chat", no_argument, NULL, T_CHAT},
     {"decode", no_argument, NULL, T_DECODE},
     {"chat-template", required_argument, NULL, T_CHAT_TEMPLATE},
+    {"chat-template-kwargs", required_argument, NULL, T_CHAT_KWARGS},
     {"system", required_argument, NULL, T_SYSTEM},
     {"keep-special", no_argument, NULL, T_KEEP_SPECIAL},
     {"help", no_argument, NULL, T_HELP},
@@ -33,7 +34,8 @@ static const struct option tokenize_options[] = {
 
 static void tokenize_help(void)
 {
-    fputs("usage: voltbatch tokenize --model DIR [--chat [--chat-template NAME] [--system TEXT]]\n"
+    fputs("usage: voltbatch tokenize --model DIR [--chat [--chat-template NAME|FILE.jinja]\n"
+          "                          [--chat-template-kwargs JSON] [--system TEXT]]\n"
           "                          [--decode [--keep-special]] < in.jsonl > out.jsonl\n"
           "\n"
           "Reads JSON Lines from stdin: strings, or objects with \"text\" (with --chat also\n"
@@ -47,7 +49,7 @@ static void tokenize_help(void)
 typedef struct tokenize_ctx {
     const tokenizer *tok;
     bool chat, decode, keep_special;
-    chat_template_kind kind;
+    const chat_template *tmpl;
     const char *system;
 } tokenize_ctx;
 
@@ -88,28 +90,18 @@ static int tokenize_line(const tokenize_ctx *c, json_t *in, vb_err *err)
                            : json_is_object(in) ? json_string_value(json_object_get(in, "text"))
                                                 : NULL;
         if (c->chat && json_is_array(msgs)) {
-            size_t n = json_array_size(msgs);
-            chat_message *m = calloc(n ? n : 1, sizeof *m);
-            if (!m)
-                return vb_err_set(err, "out of memory");
-            for (size_t i = 0; i < n && !rc; i++) {
-                json_t *e = json_array_get(msgs, i);
-                m[i].role = json_string_value(json_object_get(e, "role"));
-                m[i].content = json_string_value(json_object_get(e, "content"));
-                if (!m[i].role || !m[i].content)
-                    rc = vb_err_set(err, "messages[%zu] needs string \"role\" and \"content\"", i);
-            }
-            if (!rc)
-                rc = chat_encode(c->tok, c->kind, m, n, c->system, &ids, err);
-            free(m);
+            rc = chat_template_encode(c->tmpl, msgs, c->system, &ids, err);
         } else if (!text) {
             return vb_err_set(err, "expected a JSON string or an object with \"text\"%s",
                               c->chat ? " or \"messages\"" : "");
         } else if (c->chat) {
             chat_message m = {"user", text};
-            rc = chat_encode(c->tok, c->kind, &m, 1, c->system, &ids, err);
+            rc = chat_template_encode_msgs(c->tmpl, &m, 1, c->system, &ids, err);
         } else {
-            rc = tokenizer_encode(c->tok, text, strlen(text), true, &ids, err);
+            /* the string's length, not strlen: a NUL character is text (issue 20) */
+            rc = tokenizer_encode(c->tok, text, json_is_string(in) ? json_string_length(in)
+                                                : json_string_length(json_object_get(in, "text")),
+                                  true, &ids, err);
         }
         if (rc) {
             free(ids.ids);
@@ -134,7 +126,7 @@ static int tokenize_line(const tokenize_ctx *c, json_t *in, vb_err *err)
 int cmd_tokenize(int argc, char **argv)
 {
     tokenize_ctx c = {0};
-    const char *model = NULL, *template_name = NULL;
+    const char *model = NULL, *template_name = NULL, *kwargs = NULL;
     int opt;
     while ((opt = cli_next_option("tokenize", argc, argv, tokenize_options)) != -1) {
         switch (opt) {
@@ -142,6 +134,7 @@ int cmd_tokenize(int argc, char **argv)
         case T_CHAT: c.chat = true; break;
         case T_DECODE: c.decode = true; break;
         case T_CHAT_TEMPLATE: template_name = optarg; c.chat = true; break;
+        case T_CHAT_KWARGS: kwargs = optarg; break;
         case T_SYSTEM: c.system = optarg; break;
         case T_KEEP_SPECIAL: c.keep_special = true; break;
         case T_HELP:
@@ -168,19 +161,16 @@ int cmd_tokenize(int argc, char **argv)
         return VB_EXIT_USAGE;
     }
     c.tok = tok;
+    chat_template *tmpl = NULL;
     if (c.chat) {
-        if (template_name) {
-            if (chat_template_by_name(template_name, &c.kind, &err)) {
-                fprintf(stderr, "voltbatch tokenize: --chat-template: %s\n", err.msg);
-                tokenizer_free(tok);
-                return VB_EXIT_USAGE;
-            }
-        } else if ((c.kind = chat_template_detect(tok)) == CHAT_TEMPLATE_NONE) {
-            fprintf(stderr, "voltbatch tokenize: %s: no chat template recognised in "
-                            "tokenizer_config.json; name one with --chat-template\n", model);
+        /* the model's own template unless --chat-template names one; a
+         * template that does not parse is refused here */
+        if (!(tmpl = chat_template_open(tok, model, template_name, kwargs, &err))) {
+            fprintf(stderr, "voltbatch tokenize: %s\n", err.msg);
             tokenizer_free(tok);
             return VB_EXIT_USAGE;
         }
+        c.tmpl = tmpl;
     }
     char *line = NULL;
     size_t cap = 0;
@@ -189,7 +179,7 @@ int cmd_tokenize(int argc, char **argv)
     while ((n = getline(&line, &cap, stdin)) != -1) {
         lineno++;
         json_error_t je;
-        json_t *in = json_loadb(line, (size_t)n, JSON_DECODE_ANY, &je);
+        json_t *in = json_loadb(line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         int rc = in ? tokenize_line(&c, in, &err) : vb_err_set(&err, "not JSON: %s", je.text);
         json_decref(in);
         if (rc) {
@@ -205,6 +195,7 @@ int cmd_tokenize(int argc, char **argv)
         }
     }
     free(line);
+    chat_template_free(tmpl);
     tokenizer_free(tok);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "voltbatch tokenize: cannot write stdout\n");

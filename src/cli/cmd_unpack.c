@@ -14,7 +14,7 @@ static void unpack_help(void)
           "Converts an output HDF5 file to JSON Lines with every field (index, id,\n"
           "completion, finish_reason, error, token counts, output_ids, logprobs).\n"
           "An input file (from pack) unpacks to pack's JSON Lines format.\n"
-          "OUT.jsonl is not replaced without --overwrite.\n",
+          "OUT.jsonl is not replaced without --overwrite, and never when it is IN itself.\n",
           stdout);
 }
 

@@ -12,7 +12,7 @@ enum {
     OPT_MAX_NEW_TOKENS, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_MIN_P,
     OPT_REPETITION_PENALTY, OPT_FREQUENCY_PENALTY, OPT_PRESENCE_PENALTY, OPT_SEED,
     OPT_N, OPT_LOGPROBS, OPT_IGNORE_EOS, OPT_STOP, OPT_CHAT, OPT_CHAT_TEMPLATE,
-    OPT_SYSTEM, OPT_MAX_MODEL_LEN, OPT_GPU_MEMORY_UTILIZATION, OPT_MAX_BATCH,
+    OPT_SYSTEM, OPT_CHAT_TEMPLATE_KWARGS, OPT_MAX_MODEL_LEN, OPT_GPU_MEMORY_UTILIZATION, OPT_MAX_BATCH,
     OPT_MAX_BATCHED_TOKENS, OPT_NO_PREFIX_CACHE, OPT_NO_CUDA_GRAPHS, OPT_EAGER,
     OPT_THREADS, OPT_COLLECTIVE_TIMEOUT, OPT_RESUME, OPT_OVERWRITE, OPT_HELP,
 };
@@ -40,6 +40,7 @@ static const struct option generate_long_options[] = {
     {"chat", no_argument, NULL, OPT_CHAT},
     {"chat-template", required_argument, NULL, OPT_CHAT_TEMPLATE},
     {"system", required_argument, NULL, OPT_SYSTEM},
+    {"chat-template-kwargs", required_argument, NULL, OPT_CHAT_TEMPLATE_KWARGS},
     {"max-model-len", required_argument, NULL, OPT_MAX_MODEL_LEN},
     {"gpu-memory-utilization", required_argument, NULL, OPT_GPU_MEMORY_UTILIZATION},
     {"max-batch", required_argument, NULL, OPT_MAX_BATCH},
@@ -71,7 +72,7 @@ void generate_options_print_help(void)
         "                              rows are numbered across shards in order\n"
         "  --output FILE               output HDF5 (written to a temporary name, renamed at end)\n"
         "  --resume                    continue a stopped run from OUTPUT.journal\n"
-        "  --overwrite                 replace an existing output and journal\n"
+        "  --overwrite                 replace an existing output and journal (never an input)\n"
         "  --report FILE               JSON report: throughput, timings per phase, utilisation\n"
         "\n"
         "sampling (unset values come from generation_config.json, else greedy):\n"
@@ -87,8 +88,9 @@ void generate_options_print_help(void)
         "\n"
         "prompts:\n"
         "  --chat                      render prompts with the model's chat template\n"
-        "  --chat-template NAME        chatml, llama3 or llama2 (default: recognised from\n"
-        "                              tokenizer_config.json)\n"
+        "  --chat-template NAME        chatml, llama3, llama2 or FILE.jinja (default: the\n"
+        "                              model's own Jinja template)\n"
+        "  --chat-template-kwargs JSON template variables, e.g. '{\"enable_thinking\": false}'\n"
         "  --system TEXT               system prompt for --chat (rows' /system overrides)\n"
         "\n"
         "engine:\n"
@@ -139,6 +141,7 @@ static void generate_options_defaults(generate_options *o)
     o->cuda_graphs = true;
     o->threads = -1;
     o->collective_timeout = 300.0;
+    vb_tuning_defaults(&o->tuning);
 }
 
 int generate_options_parse(generate_options *o, int argc, char **argv)
@@ -209,6 +212,7 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
         case OPT_CHAT: o->chat = true; break;
         case OPT_CHAT_TEMPLATE: o->chat_template = optarg; o->chat = true; break;
         case OPT_SYSTEM: o->system = optarg; break;
+        case OPT_CHAT_TEMPLATE_KWARGS: o->chat_template_kwargs = optarg; break;
         case OPT_MAX_MODEL_LEN:
             rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 24, &o->max_model_len);
             break;
@@ -256,6 +260,13 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
     }
     if (o->resume && o->overwrite) {
         cli_usage_error(cmd, "--resume and --overwrite contradict each other");
+        return -1;
+    }
+    /* the one reading of the environment: a bad knob stops the job here,
+     * before MPI starts, as a bad option does */
+    vb_err err;
+    if (vb_tuning_from_env(&o->tuning, &err) != 0) {
+        fprintf(stderr, "voltbatch: %s\n", err.msg);
         return -1;
     }
     return 0;

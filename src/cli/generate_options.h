@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/env.h"
+
 #define VB_MAX_INPUTS 4096
 #define VB_MAX_STOPS 32
 
@@ -43,7 +45,8 @@ typedef struct generate_options {
 
     /* prompts */
     bool chat;
-    const char *chat_template;   /* NULL = recognise from tokenizer_config.json */
+    const char *chat_template;   /* NULL = the model's own (tokenizer_config.json / chat_template.jinja) */
+    const char *chat_template_kwargs; /* JSON object of template variables, or NULL */
     const char *system;
 
     /* engine */
@@ -60,10 +63,16 @@ typedef struct generate_options {
     /* output file handling */
     bool resume;
     bool overwrite;
+
+    /* the VB_* environment knobs (and TMPDIR, HOME, XDG_CACHE_HOME), read
+     * once by generate_options_parse and handed down from here */
+    vb_tuning tuning;
 } generate_options;
 
-/* Parses argv (argv[0] is "generate"). Returns 0, 1 when --help was printed
- * (exit 0), or -1 after printing a one-line error (exit 2). */
+/* Parses argv (argv[0] is "generate") and reads the environment knobs
+ * into o->tuning (util/env.h). Returns 0, 1 when --help was printed
+ * (exit 0), or -1 after printing a one-line error (exit 2): a bad option
+ * or a knob out of range. */
 int generate_options_parse(generate_options *o, int argc, char **argv);
 
 void generate_options_print_help(void);

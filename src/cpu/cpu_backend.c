@@ -156,9 +156,6 @@ static void cpu_destroy(vb_backend *b)
 
 static int default_threads(int ranks_on_node)
 {
-    const char *env = getenv("VB_CPU_THREADS");
-    if (env && atoi(env) > 0)
-        return atoi(env);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int per_rank = (int)(cores / (ranks_on_node > 0 ? ranks_on_node : 1));
     return per_rank > 0 ? per_rank : 1;

@@ -10,7 +10,7 @@
 #include "forward/backend.h"
 
 /* n_threads <= 0: the cores online divided by the ranks on this node
- * (VB_CPU_THREADS in the environment overrides both). tp_comm may be
+ * (the caller passes --threads or VB_CPU_THREADS when given). tp_comm may be
  * MPI_COMM_NULL or a communicator of size 1 for no tensor parallelism.
  * Returns NULL when out of memory. */
 vb_backend *cpu_backend_create(int n_threads, MPI_Comm tp_comm, int ranks_on_node);

@@ -17,10 +17,9 @@
 #include "kernels.h"
 
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
-/* Steps of up to this many rows take the GEMV kernel rather than cuBLAS:
- * on an H200 it is 1.5x faster at 1 row, 1.2x at 2 and slower from 4 on
- * (tests/bench/bench_gemv.c; RESULTS.md). VB_GEMV_MAX_ROWS overrides. */
-#define GEMV_DEFAULT_MAX_ROWS 2
+/* VB_GEMV_MAX_ROWS (util/env.h) is range-checked against the kernel's row
+ * limit without including kernels.h; the two must agree. */
+_Static_assert(VB_TUNING_GEMV_ROWS_MAX == VB_GEMV_MAX_ROWS, "VB_GEMV_MAX_ROWS range");
 
 typedef struct cuda_ctx {
     cudaStream_t stream;
@@ -53,6 +52,7 @@ typedef struct cuda_ctx {
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
+    int sampler_pass1_chunks;  /* VB_SAMPLER_PASS1_CHUNKS for the sampler; 0: its choice */
     float *decode_workspace;   /* partials of split decode attention */
     cuda_sampler *sampler;     /* device-side sampling, made on first use */
     cuda_profile *prof;        /* VB_PROFILE=1: per-op GPU time (cuda_profile.h) */
@@ -308,28 +308,6 @@ static void cuda_embed(vb_backend *b, void *out, const void *table, int hidden, 
     op_done(c, "embed");
 }
 
-static bool env_flag(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
-/* An integer knob from the environment; out of [lo, hi] or not a number:
- * the default, with a warning. */
-static int env_int(const char *name, int def, int lo, int hi)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return def;
-    char *end = NULL;
-    long x = strtol(v, &end, 10);
-    if (*end || x < lo || x > hi) {
-        vb_warn("%s=%s ignored: want an integer in [%d, %d]", name, v, lo, hi);
-        return def;
-    }
-    return (int)x;
-}
-
 /* The GEMV kernel for steps of few rows, cuBLAS otherwise. */
 static bool use_gemv(const cuda_ctx *c, int T, int n_in, const void *x, const void *w)
 {
@@ -556,7 +534,7 @@ static int cuda_summarize(vb_backend *b, const float *logits, const int *logit_r
 {
     cuda_ctx *c = ctx_of(b);
     if (!c->sampler)
-        c->sampler = cuda_sampler_create(c->stream);
+        c->sampler = cuda_sampler_create(c->stream, c->sampler_pass1_chunks);
     int r = cuda_sampler_summarize(c->sampler, logits, logit_rows, rows, n, vocab_offset, n_local,
                                    n_cand, summaries);
     op_done(c, "sampler");
@@ -601,7 +579,7 @@ static void cuda_destroy(vb_backend *b)
     free(b);
 }
 
-vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
+vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err)
 {
     vb_backend *b = calloc(1, sizeof *b);
     cuda_ctx *c = calloc(1, sizeof *c);
@@ -627,19 +605,25 @@ vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err)
     CUDA_CHECK(cudaDeviceGetAttribute(&c->l2_bytes, cudaDevAttrL2CacheSize, dev));
     CUDA_CHECK(cudaMalloc((void **)&c->decode_workspace,
                           vb_attention_decode_workspace_bytes(c->n_sm)));
+    vb_tuning defaults;
+    if (!t) {
+        vb_tuning_defaults(&defaults);
+        t = &defaults;
+    }
     /* knobs for comparing the small-step paths (tests/bench/bench_gemv.c
      * measured the defaults) */
-    c->no_gemv = env_flag("VB_NO_GEMV");
-    c->no_fused = env_flag("VB_NO_FUSED_GEMV");
-    c->no_rope_fusion = env_flag("VB_NO_ROPE_FUSION");
-    c->attention_per_token = env_flag("VB_ATTENTION_PER_TOKEN");
-    c->decode_whole_groups = env_flag("VB_DECODE_WHOLE_GROUPS");
-    c->prefill_wmma = env_flag("VB_PREFILL_WMMA");
-    c->gemv_max_rows = env_int("VB_GEMV_MAX_ROWS", GEMV_DEFAULT_MAX_ROWS, 0, VB_GEMV_MAX_ROWS);
+    c->no_gemv = t->no_gemv;
+    c->no_fused = t->no_fused_gemv;
+    c->no_rope_fusion = t->no_rope_fusion;
+    c->attention_per_token = t->attention_per_token;
+    c->decode_whole_groups = t->decode_whole_groups;
+    c->prefill_wmma = t->prefill_wmma;
+    c->gemv_max_rows = t->gemv_max_rows;
+    c->sampler_pass1_chunks = t->sampler_pass1_chunks;
     /* programmatic dependent launch (kernels/pdl.cuh) where the GPU and
      * the build have it */
-    vb_pdl_enable(!env_flag("VB_NO_PDL"));
-    if (env_flag("VB_PROFILE"))
+    vb_pdl_enable(!t->no_pdl);
+    if (t->profile)
         c->prof = cuda_profile_create();
     c->comm = comm;
     c->graphs.enabled = !c->prof;

@@ -12,11 +12,15 @@
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #include "model/tp_plan.h"
+#include "util/env.h"
 #include "util/errors.h"
 
 /* Uses the current CUDA device. comm: the TP group's communicator, or NULL
- * for tp = 1. Returns NULL (and fills err) on failure. */
-vb_backend *cuda_backend_create(ncclComm_t comm, vb_err *err);
+ * for tp = 1. t: the environment knobs it takes its kernel choices from
+ * (VB_NO_GEMV, VB_PROFILE, ...; util/env.h), or NULL for the defaults; it
+ * also switches programmatic dependent launch, process-wide, by
+ * VB_NO_PDL. Returns NULL (and fills err) on failure. */
+vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err);
 
 /* How decode steps run (default: graphs on, eager off).
  *   graphs: record each decode batch-size bucket's step as a CUDA graph on

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_seen.h"
+#include "cuda/pinned_pair.h"
 #include "kernels.h"
 
 /* The kernel writes the host's sampler_summary layout byte for byte. */
@@ -22,6 +24,7 @@ _Static_assert(offsetof(sampler_summary, reserved) == 44, "sampler_summary layou
 _Static_assert(sizeof(sampler_summary) == 48, "sampler_summary layout");
 _Static_assert(sizeof(sample_candidate) == 8 && offsetof(sample_candidate, token) == 4,
                "sample_candidate layout");
+_Static_assert(sizeof(vb_sample_row_args) % 8 == 0, "vb_sample_row_args: an array of them");
 
 /* The host sampler's predicates (engine/sampler_summarize.c), so both
  * paths decide greedy / Gumbel / log-sum-exp by the same code. */
@@ -39,10 +42,12 @@ struct cuda_sampler {
     void *d_pass1;                       /* pass 1's chunk states (kernels.h) */
     size_t cap_pass1;                    /* bytes */
     int n_sm;                            /* multiprocessors: how far pass 1 is split */
-    /* host scratch for the penalty lists, one slot per token of the shard */
+    int pass1_chunks;                    /* fixed split (1-64), or 0: by n_sm */
+    cuda_seen *seen;                     /* the rows' seen bitmaps (penalties) */
+    /* host scratch for the generated tokens' counts, one slot per token
+     * of the shard */
     int n_local;
     int32_t *counts;
-    uint8_t *marks;                      /* bit 0: listed, bit 1: seen */
     int32_t *touched;
     size_t cap_touched;
 };
@@ -54,10 +59,12 @@ static void *host_or_die(void *p)
     return p;
 }
 
-cuda_sampler *cuda_sampler_create(cudaStream_t stream)
+cuda_sampler *cuda_sampler_create(cudaStream_t stream, int pass1_chunks)
 {
     cuda_sampler *s = host_or_die(calloc(1, sizeof *s));
     s->stream = stream;
+    s->pass1_chunks = pass1_chunks;
+    s->seen = cuda_seen_create();
     int dev = 0;
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaDeviceGetAttribute(&s->n_sm, cudaDevAttrMultiProcessorCount, dev));
@@ -73,58 +80,25 @@ void cuda_sampler_destroy(cuda_sampler *s)
     if (!s)
         return;
     CUDA_CHECK(cudaStreamSynchronize(s->stream));
-    if (s->h_args)
-        CUDA_CHECK(cudaFreeHost(s->h_args));
-    if (s->h_pen)
-        CUDA_CHECK(cudaFreeHost(s->h_pen));
-    if (s->h_out)
-        CUDA_CHECK(cudaFreeHost(s->h_out));
-    if (s->d_args)
-        CUDA_CHECK(cudaFree(s->d_args));
-    if (s->d_pen)
-        CUDA_CHECK(cudaFree(s->d_pen));
-    if (s->d_out)
-        CUDA_CHECK(cudaFree(s->d_out));
+    pinned_pair_free((void **)&s->h_args, (void **)&s->d_args, &s->cap_rows);
+    pinned_pair_free((void **)&s->h_pen, (void **)&s->d_pen, &s->cap_pen);
+    pinned_pair_free(&s->h_out, &s->d_out, &s->cap_out);
     if (s->d_pass1)
         CUDA_CHECK(cudaFree(s->d_pass1));
+    cuda_seen_destroy(s->seen);
     free(s->counts);
-    free(s->marks);
     free(s->touched);
     free(s);
 }
 
 int cuda_sampler_max_candidates(void) { return VB_SAMPLE_MAX_CAND; }
 
-/* A pinned host buffer and its device twin, grown to `bytes` (doubling, so
- * a growing batch reallocates a few times only). Called between steps,
- * when the stream is idle. */
-static void grow_pair(void **h, void **d, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    if (*h)
-        CUDA_CHECK(cudaFreeHost(*h));
-    if (*d)
-        CUDA_CHECK(cudaFree(*d));
-    CUDA_CHECK(cudaMallocHost(h, n * elem));
-    CUDA_CHECK(cudaMalloc(d, n * elem));
-    *cap = n;
-}
-
 /* How many blocks pass 1 of a row is split over: the kernel's choice for
- * this GPU, or VB_SAMPLER_PASS1_CHUNKS (a diagnostic, and how the tests
- * run both paths; read each step, 1 to 64). */
+ * this GPU, or the one the sampler was made with. */
 static int pass1_chunks(const cuda_sampler *s, int n_rows, int n_local)
 {
-    const char *env = getenv("VB_SAMPLER_PASS1_CHUNKS");
-    if (env && *env) {
-        int c = atoi(env);
-        if (c >= 1 && c <= 64)
-            return c;
-    }
+    if (s->pass1_chunks > 0)
+        return s->pass1_chunks;
     return vb_sampler_pass1_chunks(n_rows, n_local, s->n_sm);
 }
 
@@ -134,63 +108,30 @@ static int cmp_int32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void note_token(cuda_sampler *s, int32_t local, size_t *n_touched)
-{
-    if (!(s->marks[local] & 1)) {
-        s->marks[local] |= 1;
-        s->touched[(*n_touched)++] = local;
-    }
-}
-
-/* Appends row's distinct history tokens inside [off, off + n_local) to
- * h_pen, sorted by token, with the flags the kernel needs; returns how
- * many. Mirrors process_logits of engine/sampler_summarize.c: the
- * repetition penalty looks at prompt + generated, once per token; the
- * frequency / presence penalties at the generated tokens' counts. */
-static int build_penalties(cuda_sampler *s, const sampler_row *row, int off, int n_local,
-                           size_t at)
+/* Appends row's distinct generated tokens inside [off, off + n_local) to
+ * h_pen with their counts, sorted by token for the kernel's binary search;
+ * returns how many. Only rows with a frequency or presence penalty, over
+ * the generated tokens only (the repetition penalty reads the row's seen
+ * bitmap): a few hundred tokens at most, once a step. */
+static int build_counts(cuda_sampler *s, const sampler_row *row, int off, int n_local, size_t at)
 {
     const sampling_params *p = row->params;
-    bool rep = p->repetition_penalty != 1.0f;
-    bool freq = p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f;
-    if (!rep && !freq)
+    if (p->frequency_penalty == 0.0f && p->presence_penalty == 0.0f)
         return 0;
-    size_t hist = (size_t)(rep ? row->n_prompt : 0) + (size_t)row->n_generated;
-    if (hist > s->cap_touched) {
+    if ((size_t)row->n_generated > s->cap_touched) {
         free(s->touched);
-        s->touched = host_or_die(malloc(hist * sizeof *s->touched));
-        s->cap_touched = hist;
+        s->touched = host_or_die(malloc((size_t)row->n_generated * sizeof *s->touched));
+        s->cap_touched = (size_t)row->n_generated;
     }
     size_t n_touched = 0;
-    if (rep)
-        for (int i = 0; i < row->n_prompt; i++) {
-            int32_t t = row->prompt[i] - off;
-            if (t < 0 || t >= n_local) /* not s->n_local: the capacity of the largest shard seen */
-                continue;
-            note_token(s, t, &n_touched);
-            s->marks[t] |= 2;
-        }
     for (int i = 0; i < row->n_generated; i++) {
         int32_t t = row->generated[i] - off;
-        if (t < 0 || t >= n_local)
+        if (t < 0 || t >= n_local) /* not s->n_local: the capacity of the largest shard seen */
             continue;
-        note_token(s, t, &n_touched);
-        if (rep)
-            s->marks[t] |= 2;
-        if (freq)
-            s->counts[t]++;
+        if (s->counts[t]++ == 0)
+            s->touched[n_touched++] = t;
     }
-    /* Sorted by token for the kernel's binary search. A long history (a
-     * sizeable share of the shard) is put in order by one scan of the
-     * marks instead: linear, where the sort would be n log n per row. */
-    if (n_touched > (size_t)n_local / 64) {
-        size_t k = 0;
-        for (int32_t t = 0; t < n_local && k < n_touched; t++)
-            if (s->marks[t] & 1)
-                s->touched[k++] = t;
-    } else {
-        qsort(s->touched, n_touched, sizeof *s->touched, cmp_int32);
-    }
+    qsort(s->touched, n_touched, sizeof *s->touched, cmp_int32);
     size_t need = at + n_touched;
     if (need > s->cap_pen) {
         /* keep what earlier rows wrote: grow through a host copy */
@@ -198,19 +139,23 @@ static int build_penalties(cuda_sampler *s, const sampler_row *row, int off, int
         vb_penalty_entry *tmp = keep ? host_or_die(malloc(keep * sizeof *tmp)) : NULL;
         if (keep)
             memcpy(tmp, s->h_pen, keep * sizeof *tmp);
-        grow_pair((void **)&s->h_pen, (void **)&s->d_pen, &s->cap_pen, need, sizeof *s->h_pen);
+        pinned_pair_grow((void **)&s->h_pen, (void **)&s->d_pen, &s->cap_pen, need, sizeof *s->h_pen);
         if (keep)
             memcpy(s->h_pen, tmp, keep * sizeof *tmp);
         free(tmp);
     }
     for (size_t k = 0; k < n_touched; k++) {
         int32_t t = s->touched[k];
-        s->h_pen[at + k] = (vb_penalty_entry){.token = t, .count = s->counts[t],
-                                              .seen = (s->marks[t] & 2) ? 1 : 0};
+        s->h_pen[at + k] = (vb_penalty_entry){.token = t, .count = s->counts[t]};
         s->counts[t] = 0;
-        s->marks[t] = 0;
     }
     return (int)n_touched;
+}
+
+static bool has_penalties(const sampling_params *p)
+{
+    return p->repetition_penalty != 1.0f || p->frequency_penalty != 0.0f ||
+           p->presence_penalty != 0.0f;
 }
 
 int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *logit_rows,
@@ -223,12 +168,15 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
         return 0;
     if (n_local > s->n_local) {
         free(s->counts);
-        free(s->marks);
         s->counts = host_or_die(calloc((size_t)n_local, sizeof *s->counts));
-        s->marks = host_or_die(calloc((size_t)n_local, sizeof *s->marks));
         s->n_local = n_local;
     }
-    grow_pair((void **)&s->h_args, (void **)&s->d_args, &s->cap_rows, (size_t)n, sizeof *s->h_args);
+    pinned_pair_grow((void **)&s->h_args, (void **)&s->d_args, &s->cap_rows, (size_t)n,
+                     sizeof *s->h_args);
+    int n_penalized = 0;
+    for (int i = 0; i < n; i++)
+        n_penalized += has_penalties(rows[i].params);
+    cuda_seen_begin(s->seen, n_local, n_penalized);
     size_t n_pen = 0;
     for (int i = 0; i < n; i++) {
         const sampling_params *p = rows[i].params;
@@ -239,7 +187,17 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
         /* the same condition as sampler_summarize's need_lse */
         if (p->n_logprobs > 0 || (!greedy && p->top_k <= 0 && p->top_p < 1.0f))
             flags |= VB_SAMPLE_NEED_LSE;
-        int count = build_penalties(s, &rows[i], vocab_offset, n_local, n_pen);
+        int seen_slot = -1, added_start = 0, added_count = 0;
+        if (has_penalties(p)) {
+            bool reset = false;
+            seen_slot = cuda_seen_row(s->seen, &rows[i], vocab_offset, n_local, &added_start,
+                                      &added_count, &reset);
+            if (reset)
+                flags |= VB_SAMPLE_SEEN_RESET;
+            if (p->repetition_penalty != 1.0f)
+                flags |= VB_SAMPLE_REPETITION;
+        }
+        int count = build_counts(s, &rows[i], vocab_offset, n_local, n_pen);
         s->h_args[i] = (vb_sample_row_args){
             .seed = p->seed,
             .temperature = p->temperature,
@@ -253,13 +211,19 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
             .logit_row = logit_rows[i],
             .pen_start = (int)n_pen,
             .pen_count = count,
+            .seen_slot = seen_slot,
+            .added_start = added_start,
+            .added_count = added_count,
         };
         n_pen += (size_t)count;
     }
     size_t bytes = (size_t)n * sampler_summary_bytes(n_cand);
-    grow_pair(&s->h_out, &s->d_out, &s->cap_out, bytes, 1);
+    pinned_pair_grow(&s->h_out, &s->d_out, &s->cap_out, bytes, 1);
     if (n_pen == 0) /* the kernel still gets a valid pointer */
-        grow_pair((void **)&s->h_pen, (void **)&s->d_pen, &s->cap_pen, 1, sizeof *s->h_pen);
+        pinned_pair_grow((void **)&s->h_pen, (void **)&s->d_pen, &s->cap_pen, 1, sizeof *s->h_pen);
+    unsigned *d_seen = NULL;
+    const int *d_added = NULL;
+    bool any_added = cuda_seen_upload(s->seen, s->stream, &d_seen, &d_added);
     CUDA_CHECK(cudaMemcpyAsync(s->d_args, s->h_args, (size_t)n * sizeof *s->h_args,
                                cudaMemcpyHostToDevice, s->stream));
     if (n_pen)
@@ -274,7 +238,8 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
         s->cap_pass1 = pass1_bytes;
     }
     CUDA_CHECK(vb_sampler_summarize(s->d_out, s->d_pass1, chunks, d_logits, s->d_args, s->d_pen,
-                                    n, vocab_offset, n_local, n_cand, s->stream));
+                                    d_seen, d_added, any_added, n, vocab_offset, n_local, n_cand,
+                                    s->stream));
     CUDA_CHECK(cudaMemcpyAsync(s->h_out, s->d_out, bytes, cudaMemcpyDeviceToHost, s->stream));
     CUDA_CHECK(cudaStreamSynchronize(s->stream));
     memcpy(summaries, s->h_out, bytes);

@@ -5,10 +5,13 @@
  * candidate a row) come back to the host, where the TP exchange, merge and
  * choice run unchanged (run/run_sample.c).
  *
- * Per call: the rows' arguments and penalty histories (only rows that use
- * penalties: their distinct tokens in this shard, with counts) go up in
- * two copies, one kernel runs, the summaries come back in one copy to a
- * pinned buffer; the stream is synchronised before returning. */
+ * Per call: the rows' arguments, the tokens each penalized row gained
+ * since its last step (its seen bitmap stays on the GPU: cuda_seen.h) and
+ * the generated-token counts of rows with frequency / presence penalties
+ * go up in a few small copies, the kernels run (the bitmaps' update, then
+ * the summaries), the summaries come back in one copy to a pinned buffer;
+ * the stream is synchronised before returning. Host work per row is O(1)
+ * a step, plus the generated tokens for frequency / presence penalties. */
 #ifndef VB_CUDA_SAMPLER_H
 #define VB_CUDA_SAMPLER_H
 
@@ -18,8 +21,11 @@
 
 typedef struct cuda_sampler cuda_sampler;
 
-/* Runs on `stream` (the backend's). Buffers grow on first use. */
-cuda_sampler *cuda_sampler_create(cudaStream_t stream);
+/* Runs on `stream` (the backend's). Buffers grow on first use.
+ * pass1_chunks: blocks each row's first pass is split over, 1 to 64 (the
+ * VB_SAMPLER_PASS1_CHUNKS diagnostic, and how the tests run both paths),
+ * or 0 for the kernel's choice for this GPU. */
+cuda_sampler *cuda_sampler_create(cudaStream_t stream, int pass1_chunks);
 void cuda_sampler_destroy(cuda_sampler *s);
 
 /* The largest n_cand the kernel takes; above it the caller summarizes

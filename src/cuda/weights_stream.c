@@ -427,32 +427,25 @@ out:
     return rc;
 }
 
-static long env_long(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return dflt;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x <= 0) {
-        vb_warn("%s=%s is not a positive integer; using %ld", name, v, dflt);
-        return dflt;
-    }
-    return x;
-}
-
 int cuda_weights_load(model_weights *dev, const model_config *c, const tp_plan *p,
-                      const char *model_dir, vb_err *err)
+                      const char *model_dir, const vb_tuning *t, vb_err *err)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = VB_WEIGHT_READ_THREADS_DEFAULT;
-    if (cpus > 0 && cpus < threads)
-        threads = (int)cpus;
+    vb_tuning defaults;
+    if (!t) {
+        vb_tuning_defaults(&defaults);
+        t = &defaults;
+    }
+    int threads = t->weight_read_threads;
+    if (threads <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = VB_WEIGHT_READ_THREADS_DEFAULT;
+        if (cpus > 0 && cpus < threads)
+            threads = (int)cpus;
+    }
     weights_stream_opts o = {
-        .staging_bytes = (size_t)env_long("VB_WEIGHT_STAGING_BYTES",
-                                          (long)VB_WEIGHT_STAGING_BYTES_DEFAULT),
-        .n_buffers = (int)env_long("VB_WEIGHT_STAGING_BUFFERS", VB_WEIGHT_STAGING_BUFFERS_DEFAULT),
-        .read_threads = (int)env_long("VB_WEIGHT_READ_THREADS", threads),
+        .staging_bytes = (size_t)t->weight_staging_bytes,
+        .n_buffers = t->weight_staging_buffers,
+        .read_threads = threads,
         .min_thread_bytes = (size_t)1 << 20,
     };
     return cuda_weights_load_opts(dev, c, p, model_dir, &o, err);

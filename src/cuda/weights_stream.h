@@ -15,10 +15,12 @@
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #include "model/tp_plan.h"
+#include "util/env.h"
 #include "util/errors.h"
 
-#define VB_WEIGHT_STAGING_BYTES_DEFAULT ((size_t)64 << 20)
-#define VB_WEIGHT_STAGING_BUFFERS_DEFAULT 2
+/* The staging buffers' defaults are in util/env.c's table
+ * (VB_WEIGHT_STAGING_BYTES, VB_WEIGHT_STAGING_BUFFERS); the reader
+ * threads' depends on the machine, so it is applied here: */
 #define VB_WEIGHT_READ_THREADS_DEFAULT 4 /* at most the CPUs online */
 #define VB_WEIGHT_READ_THREADS_MAX 32
 
@@ -29,11 +31,11 @@
  * model_load_host does). Returns 0, or -1 with err naming the file and
  * tensor (or, out of GPU memory, what this rank needs and what the GPU
  * has); on failure dev holds nothing to free. Free with cuda_weights_free.
- * The environment variables VB_WEIGHT_STAGING_BYTES,
- * VB_WEIGHT_STAGING_BUFFERS and VB_WEIGHT_READ_THREADS change the
- * defaults (for measurements). */
+ * The staging buffers and reader threads are t's VB_WEIGHT_STAGING_BYTES,
+ * VB_WEIGHT_STAGING_BUFFERS and VB_WEIGHT_READ_THREADS (for measurements;
+ * util/env.h); t NULL: the defaults. */
 int cuda_weights_load(model_weights *dev, const model_config *c, const tp_plan *p,
-                      const char *model_dir, vb_err *err);
+                      const char *model_dir, const vb_tuning *t, vb_err *err);
 
 typedef struct weights_stream_opts {
     size_t staging_bytes;    /* per staging buffer (>= 4) */

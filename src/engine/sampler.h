@@ -79,6 +79,12 @@ typedef struct sampler_row {
     int n_prompt;
     const int32_t *generated; /* all penalties look at these */
     int n_generated;
+    /* 1 + the scheduler slot the sequence holds, or 0 (none). A device
+     * sampler keeps the sequence's penalty state there between steps and
+     * sends only what its history gained; the state is rebuilt whenever
+     * another (row, sample) held the slot, or at the first token
+     * (n_generated 0). The host sampler ignores it. */
+    int state_slot;
 } sampler_row;
 
 typedef struct sample_candidate {

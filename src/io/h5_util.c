@@ -98,6 +98,11 @@ selected:
     return 0;
 }
 
+/* Fixed-length strings are read this many bytes at a time at most: a
+ * block of rows times a long string type must not become one allocation
+ * (nor overflow one). */
+#define H5_FIXED_READ_BYTES ((size_t)64 << 20)
+
 static char *dup_fixed(const char *s, size_t size, H5T_str_t pad)
 {
     size_t len = strnlen(s, size);
@@ -112,12 +117,84 @@ static char *dup_fixed(const char *s, size_t size, H5T_str_t pad)
     return c;
 }
 
+/* Selects rows[at..at+m) (rows NULL: at..at+m-1) of a 1-D dataset. */
+static int select_piece(hid_t dset, const int64_t *rows, size_t at, size_t m, hid_t *fspace,
+                        hid_t *mspace)
+{
+    if (rows)
+        return h5_select_rows(dset, rows + at, m, fspace, mspace);
+    if (h5_select_rows(dset, NULL, m, fspace, mspace) < 0)
+        return -1;
+    hsize_t start = at, count = m;
+    if (m > 0 && H5Sselect_hyperslab(*fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0) {
+        H5Sclose(*fspace);
+        H5Sclose(*mspace);
+        return -1;
+    }
+    return 0;
+}
+
+/* The variable-length branch of h5_read_strings: one read of the selected
+ * rows, copied out of HDF5's allocations, which are then freed, also after
+ * a failed read (a read that fails halfway may have filled some rows). */
+static int read_var_strings(hid_t dset, hid_t mtype, hid_t fspace, hid_t mspace, size_t n,
+                            char **out, const char *what, vb_err *err)
+{
+    if (H5Tset_size(mtype, H5T_VARIABLE) < 0)
+        return vb_err_set(err, "%s: cannot make a string type", what);
+    char **v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return vb_err_set(err, "%s: out of memory for %zu rows", what, n);
+    int rc = 0;
+    if (H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, v) < 0)
+        rc = vb_err_set(err, "%s: read failed", what);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!(out[i] = strdup(v[i] ? v[i] : "")))
+            rc = vb_err_set(err, "%s: out of memory", what);
+    if (h5_reclaim(mtype, mspace, v) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: cannot free vlen strings", what);
+    free(v);
+    return rc;
+}
+
+/* The fixed-length branch of h5_read_strings: rows in pieces of at most
+ * H5_FIXED_READ_BYTES, each copied out without its padding. */
+static int read_fixed_strings(hid_t dset, hid_t ftype, hid_t mtype, const int64_t *rows,
+                              size_t n, char **out, const char *what, vb_err *err)
+{
+    size_t size = H5Tget_size(ftype);
+    H5T_str_t pad = H5Tget_strpad(ftype);
+    if (size == 0 || pad < 0 || H5Tset_size(mtype, size) < 0 || H5Tset_strpad(mtype, pad) < 0)
+        return vb_err_set(err, "%s: cannot make a string type", what);
+    size_t per = size >= H5_FIXED_READ_BYTES ? 1 : H5_FIXED_READ_BYTES / size;
+    char *buf = malloc(size * (n < per ? (n ? n : 1) : per));
+    if (!buf)
+        return vb_err_set(err, "%s: out of memory for strings of %zu bytes", what, size);
+    int rc = 0;
+    for (size_t at = 0; at < n && rc == 0; at += per) {
+        size_t m = n - at < per ? n - at : per;
+        hid_t fs = -1, ms = -1;
+        if (select_piece(dset, rows, at, m, &fs, &ms) < 0) {
+            rc = vb_err_set(err, "%s: cannot select rows", what);
+            break;
+        }
+        if (H5Dread(dset, mtype, ms, fs, H5P_DEFAULT, buf) < 0)
+            rc = vb_err_set(err, "%s: read failed", what);
+        for (size_t i = 0; i < m && rc == 0; i++)
+            if (!(out[at + i] = dup_fixed(buf + i * size, size, pad)))
+                rc = vb_err_set(err, "%s: out of memory", what);
+        H5Sclose(fs);
+        H5Sclose(ms);
+    }
+    free(buf);
+    return rc;
+}
+
 int h5_read_strings(hid_t dset, const int64_t *rows, size_t n, char **out, const char *what,
                     vb_err *err)
 {
     int rc = -1;
     hid_t ftype = -1, mtype = -1, fspace = -1, mspace = -1;
-    void *buf = NULL;
     for (size_t i = 0; i < n; i++)
         out[i] = NULL;
     ftype = H5Dget_type(dset);
@@ -139,49 +216,9 @@ int h5_read_strings(hid_t dset, const int64_t *rows, size_t n, char **out, const
         vb_err_set(err, "%s: cannot make a string type", what);
         goto done;
     }
-    if (var) {
-        if (H5Tset_size(mtype, H5T_VARIABLE) < 0) {
-            vb_err_set(err, "%s: cannot make a string type", what);
-            goto done;
-        }
-        char **v = calloc(n ? n : 1, sizeof *v);
-        buf = v;
-        if (!v || H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, v) < 0) {
-            vb_err_set(err, "%s: read failed", what);
-            goto done;
-        }
-        for (size_t i = 0; i < n; i++) {
-            out[i] = strdup(v[i] ? v[i] : "");
-            if (!out[i]) {
-                vb_err_set(err, "%s: out of memory", what);
-                h5_reclaim(mtype, mspace, v);
-                goto done;
-            }
-        }
-        if (h5_reclaim(mtype, mspace, v) < 0) {
-            vb_err_set(err, "%s: cannot free vlen strings", what);
-            goto done;
-        }
-    } else {
-        size_t size = H5Tget_size(ftype);
-        H5T_str_t pad = H5Tget_strpad(ftype);
-        if (size == 0 || H5Tset_size(mtype, size) < 0 || H5Tset_strpad(mtype, pad) < 0) {
-            vb_err_set(err, "%s: cannot make a string type", what);
-            goto done;
-        }
-        buf = malloc(size * (n ? n : 1));
-        if (!buf || H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, buf) < 0) {
-            vb_err_set(err, "%s: read failed", what);
-            goto done;
-        }
-        for (size_t i = 0; i < n; i++) {
-            out[i] = dup_fixed((char *)buf + i * size, size, pad);
-            if (!out[i]) {
-                vb_err_set(err, "%s: out of memory", what);
-                goto done;
-            }
-        }
-    }
+    if (var ? read_var_strings(dset, mtype, fspace, mspace, n, out, what, err) < 0
+            : read_fixed_strings(dset, ftype, mtype, rows, n, out, what, err) < 0)
+        goto done;
     rc = 0;
 done:
     if (rc < 0)
@@ -189,7 +226,6 @@ done:
             free(out[i]);
             out[i] = NULL;
         }
-    free(buf);
     if (mtype >= 0)
         H5Tclose(mtype);
     if (ftype >= 0)
@@ -210,6 +246,18 @@ int h5_read_scalar_string(hid_t dset, char **out, const char *what, vb_err *err)
         vb_err_set(err, "%s: not a string", what);
         goto done;
     }
+    /* H5S_ALL reads every element into room for one: only a scalar fits
+     * (a null dataspace has none to read). */
+    H5S_class_t sclass = H5Sget_simple_extent_type(space);
+    if (sclass == H5S_NULL) {
+        *out = strdup("");
+        rc = *out ? 0 : vb_err_set(err, "%s: out of memory", what);
+        goto done;
+    }
+    if (sclass != H5S_SCALAR) {
+        vb_err_set(err, "%s: not a scalar", what);
+        goto done;
+    }
     mtype = H5Tcopy(ftype);
     if (mtype < 0 || H5Tset_cset(mtype, H5Tget_cset(ftype)) < 0) {
         vb_err_set(err, "%s: cannot make a string type", what);
@@ -222,10 +270,15 @@ int h5_read_scalar_string(hid_t dset, char **out, const char *what, vb_err *err)
             goto done;
         }
         *out = strdup(v ? v : "");
-        h5_reclaim(mtype, space, &v);
+        if (h5_reclaim(mtype, space, &v) < 0) {
+            free(*out);
+            *out = NULL;
+            vb_err_set(err, "%s: cannot free the string read", what);
+            goto done;
+        }
     } else {
         size_t size = H5Tget_size(ftype);
-        char *b = calloc(size + 1, 1);
+        char *b = size > 0 && size < SIZE_MAX ? calloc(size + 1, 1) : NULL;
         if (!b || H5Dread(dset, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) < 0) {
             free(b);
             vb_err_set(err, "%s: read failed", what);

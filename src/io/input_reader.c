@@ -13,8 +13,22 @@
 
 #include "io/crc32.h"
 #include "io/h5_util.h"
+#include "io/h5_vlen_check.h"
 
 static const char *const prompt_names[] = {"/prompts", "/input_ids", "/messages"};
+
+static vb_input_trace_fn trace_fn;
+
+void vb_input_set_trace(vb_input_trace_fn fn)
+{
+    trace_fn = fn;
+}
+
+void vb_input_trace(const char *path, const char *dataset, int64_t first, int64_t last)
+{
+    if (trace_fn)
+        trace_fn(path, dataset, first, last);
+}
 
 /* ---- expanding --input arguments ---------------------------------------- */
 
@@ -110,11 +124,131 @@ static int expand_spec(vb_input *in, const char *spec, vb_err *err)
 
 /* ---- validation ---------------------------------------------------------- */
 
+/* The bytes one element of type t takes in the file. A variable-length
+ * element (string or sequence) is stored as a 4-byte length and a global
+ * heap id (a file address and a 4-byte index); H5Tget_size gives its size
+ * in memory instead. 0 when unknown. */
+static size_t disk_element_size(hid_t f, hid_t t)
+{
+    if (H5Tget_class(t) != H5T_VLEN && H5Tis_variable_str(t) <= 0)
+        return H5Tget_size(t);
+    hid_t fcpl = H5Fget_create_plist(f);
+    if (fcpl < 0)
+        return 0;
+    size_t sizeof_addr = 0, sizeof_size = 0;
+    herr_t st = H5Pget_sizes(fcpl, &sizeof_addr, &sizeof_size);
+    H5Pclose(fcpl);
+    return st < 0 ? 0 : 4 + sizeof_addr + 4;
+}
+
+/* The dataset's metadata against the file it is in: the rows its storage
+ * holds and where that storage lies. A flipped bit in a dimension or a
+ * layout message shows here, before it becomes a huge allocation or a read
+ * past the end of the file. Data kept outside the file (external storage,
+ * virtual datasets) and chunked data (compressed, or with chunks never
+ * written) cannot be sized this way; for those the row limit remains. */
+static int check_extent(hid_t f, hid_t d, hid_t t, const char *path, const char *name, int64_t n,
+                        vb_err *err)
+{
+    if (n > VB_INPUT_MAX_ROWS)
+        return vb_err_set(err, "%s: %s has %" PRId64 " rows, more than one input file may hold "
+                          "(%d): the file is corrupt, or split it into shards", path, name, n,
+                          VB_INPUT_MAX_ROWS);
+    uint64_t fsize = 0;
+    hid_t dcpl = H5Dget_create_plist(d);
+    if (dcpl < 0 || h5_readable_end(f, path, &fsize) < 0) {
+        if (dcpl >= 0)
+            H5Pclose(dcpl);
+        return vb_err_set(err, "%s: %s: cannot read its storage layout", path, name);
+    }
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    int external = H5Pget_external_count(dcpl);
+    H5Pclose(dcpl);
+    if (layout < 0 || external < 0)
+        return vb_err_set(err, "%s: %s: cannot read its storage layout", path, name);
+    if (layout == H5D_VIRTUAL || external > 0)
+        return 0;
+    hsize_t storage = H5Dget_storage_size(d); /* 0: not allocated (fill values) */
+    if (storage > fsize)
+        return vb_err_set(err, "%s: %s: its data (%llu bytes) is larger than the file (%llu "
+                          "bytes): the file is corrupt or truncated", path, name,
+                          (unsigned long long)storage, (unsigned long long)fsize);
+    if (storage == 0 || (layout != H5D_CONTIGUOUS && layout != H5D_COMPACT))
+        return 0;
+    size_t elem = disk_element_size(f, t);
+    if (elem == 0 || storage % elem != 0 || storage / elem != (hsize_t)n)
+        return vb_err_set(err, "%s: %s: %" PRId64 " rows of %zu bytes do not make its %llu bytes "
+                          "of storage: the file is corrupt", path, name, n, elem,
+                          (unsigned long long)storage);
+    haddr_t at = layout == H5D_CONTIGUOUS ? H5Dget_offset(d) : HADDR_UNDEF;
+    if (at != HADDR_UNDEF && (at > fsize || storage > fsize - at))
+        return vb_err_set(err, "%s: %s: its data (%llu bytes at byte %llu) lies past the end of "
+                          "the file (%llu bytes): the file is corrupt or truncated", path, name,
+                          (unsigned long long)storage, (unsigned long long)at,
+                          (unsigned long long)fsize);
+    return 0;
+}
+
+/* A fixed-length string type longer than any prompt: a corrupt datatype. */
+static int check_string_size(hid_t t, const char *path, const char *name, vb_err *err)
+{
+    if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) > 0)
+        return 0;
+    size_t size = H5Tget_size(t);
+    if (size == 0 || size > VB_INPUT_MAX_FIXED_STRING)
+        return vb_err_set(err, "%s: %s: fixed-length strings of %zu bytes (1 to %u bytes a row "
+                          "are read): the file is corrupt", path, name, size,
+                          VB_INPUT_MAX_FIXED_STRING);
+    return 0;
+}
+
+/* True when t is of class want (for H5T_VLEN: a sequence of integers). */
+static bool type_is(hid_t t, H5T_class_t want)
+{
+    if (H5Tget_class(t) != want)
+        return false;
+    if (want != H5T_VLEN)
+        return true;
+    hid_t base = H5Tget_super(t);
+    bool ok = base >= 0 && H5Tget_class(base) == H5T_INTEGER;
+    if (base >= 0)
+        H5Tclose(base);
+    return ok;
+}
+
+/* Checks the open dataset d (type t, space s): its type, its rank, and its
+ * size against the file. Returns 0 with its length (-1 for a scalar) in
+ * *len, or -1. */
+static int check_shape(hid_t f, hid_t d, hid_t t, hid_t s, const char *path, const char *name,
+                       H5T_class_t want, const char *want_words, bool allow_scalar,
+                       int64_t *len, vb_err *err)
+{
+    if (!type_is(t, want))
+        return vb_err_set(err, "%s: %s has the wrong type (expected %s)", path, name, want_words);
+    if (check_string_size(t, path, name, err) < 0)
+        return -1;
+    int rank = H5Sget_simple_extent_ndims(s);
+    if (rank == 0 && allow_scalar) {
+        *len = -1;
+        return check_extent(f, d, t, path, name, 1, err);
+    }
+    if (rank != 1)
+        return vb_err_set(err, "%s: %s has rank %d, expected a 1-D dataset%s", path, name, rank,
+                          allow_scalar ? " or a scalar" : "");
+    hsize_t dim = 0;
+    if (H5Sget_simple_extent_dims(s, &dim, NULL) < 0)
+        return vb_err_set(err, "%s: %s: cannot read its length", path, name);
+    *len = dim > (hsize_t)INT64_MAX ? INT64_MAX : (int64_t)dim;
+    return check_extent(f, d, t, path, name, *len, err);
+}
+
 /* Opens `name` as a 1-D (or, with allow_scalar, 0-D) dataset, checks its
- * type class, and returns its length (-1 for scalar) in *len. */
+ * type class and its size against the file, and returns its length (-1
+ * for scalar) in *len. */
 static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class_t want,
                           const char *want_words, bool allow_scalar, int64_t *len, vb_err *err)
 {
+    vb_input_trace(path, name, -1, -1);
     /* H5Oopen + H5Iget_type rather than H5Oget_info_by_name, whose
      * signature changed in HDF5 1.12. */
     hid_t obj = H5Oopen(f, name, H5P_DEFAULT);
@@ -132,34 +266,10 @@ static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class
     }
     hid_t t = H5Dget_type(d), s = H5Dget_space(d);
     int ok = 0;
-    if (t < 0 || s < 0) {
+    if (t < 0 || s < 0)
         vb_err_set(err, "%s: %s: cannot read type or shape", path, name);
-    } else {
-        H5T_class_t cls = H5Tget_class(t);
-        bool good_type = cls == want;
-        if (good_type && want == H5T_VLEN) {
-            hid_t base = H5Tget_super(t);
-            good_type = base >= 0 && H5Tget_class(base) == H5T_INTEGER;
-            if (base >= 0)
-                H5Tclose(base);
-        }
-        int rank = H5Sget_simple_extent_ndims(s);
-        hsize_t dim = 0;
-        if (!good_type) {
-            vb_err_set(err, "%s: %s has the wrong type (expected %s)", path, name, want_words);
-        } else if (rank == 0 && allow_scalar) {
-            *len = -1;
-            ok = 1;
-        } else if (rank != 1) {
-            vb_err_set(err, "%s: %s has rank %d, expected a 1-D dataset%s", path, name, rank,
-                       allow_scalar ? " or a scalar" : "");
-        } else if (H5Sget_simple_extent_dims(s, &dim, NULL) < 0) {
-            vb_err_set(err, "%s: %s: cannot read its length", path, name);
-        } else {
-            *len = (int64_t)dim;
-            ok = 1;
-        }
-    }
+    else
+        ok = check_shape(f, d, t, s, path, name, want, want_words, allow_scalar, len, err) == 0;
     if (t >= 0)
         H5Tclose(t);
     if (s >= 0)
@@ -177,6 +287,7 @@ static int check_optional(hid_t f, const char *path, const char *name, H5T_class
                           int64_t *len_out, vb_err *err)
 {
     *present = false;
+    vb_input_trace(path, name, -1, -1);
     if (!h5_exists(f, name))
         return 0;
     int64_t len = 0;
@@ -197,6 +308,7 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
 {
     vb_input_shard *sh = &in->shards[si];
     const char *path = sh->path;
+    vb_input_trace(path, NULL, -1, -1);
     if (H5Fis_hdf5(path) <= 0)
         return vb_err_set(err, "%s: not an HDF5 file (or not readable)", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -239,6 +351,7 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
 
     /* /id: strings or integers, the same kind in every shard. */
     vb_id_kind idk = VB_ID_NONE;
+    vb_input_trace(path, "/id", -1, -1);
     if (h5_exists(f, "/id")) {
         int64_t len = 0;
         hid_t di = open_checked(f, path, "/id", H5T_STRING, "strings or integers", false, &len,
@@ -277,7 +390,12 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
         goto done;
     }
     if (sh->has_system && slen < 0) {
+        vb_input_trace(path, "/system", 0, 0);
         hid_t ds = H5Dopen2(f, "/system", H5P_DEFAULT);
+        if (ds >= 0 && h5_vlen_check_rows(f, ds, path, "/system", NULL, 1, err) < 0) {
+            H5Dclose(ds);
+            goto done;
+        }
         if (ds < 0 || h5_read_scalar_string(ds, &sh->system_scalar, "/system", err) < 0) {
             if (ds >= 0)
                 H5Dclose(ds);
@@ -421,14 +539,52 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
         snprintf(r->error, sizeof r->error, "seed is negative");
 }
 
+/* HDF5 converts an integer outside the memory type's range by clamping it,
+ * without a word (a token id 2^31 + 3 in an int64 file reads as
+ * 2147483647). A token id, an /id, a seed must not change on the way in:
+ * reads of integers go through a transfer list whose conversion callback
+ * aborts the read instead. */
+static H5T_conv_ret_t refuse_out_of_range(H5T_conv_except_t except, hid_t src, hid_t dst,
+                                          void *src_buf, void *dst_buf, void *ctx)
+{
+    (void)src, (void)dst, (void)src_buf, (void)dst_buf, (void)ctx;
+    return except == H5T_CONV_EXCEPT_RANGE_HI || except == H5T_CONV_EXCEPT_RANGE_LOW
+               ? H5T_CONV_ABORT
+               : H5T_CONV_UNHANDLED;
+}
+
+/* A dataset transfer property list for exact integer reads (caller
+ * closes it), or -1. */
+static hid_t exact_ints_dxpl(void)
+{
+    hid_t p = H5Pcreate(H5P_DATASET_XFER);
+    if (p >= 0 && H5Pset_type_conv_cb(p, refuse_out_of_range, NULL) < 0) {
+        H5Pclose(p);
+        p = -1;
+    }
+    return p;
+}
+
+/* Reports the read of rows[0..n) (ascending) to the trace. */
+static void trace_rows(const char *path, const char *name, const int64_t *rows, size_t n)
+{
+    if (n > 0)
+        vb_input_trace(path, name, rows[0], rows[n - 1]);
+}
+
 static int read_ints(hid_t f, const char *path, const char *name, const int64_t *rows,
                      size_t n, hid_t mem_type, void *out, vb_err *err)
 {
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), fs = -1, ms = -1;
+    trace_rows(path, name, rows, n);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), fs = -1, ms = -1, xfer = exact_ints_dxpl();
     int rc = 0;
-    if (d < 0 || h5_select_rows(d, rows, n, &fs, &ms) < 0 ||
-        H5Dread(d, mem_type, ms, fs, H5P_DEFAULT, out) < 0)
-        rc = vb_err_set(err, "%s: %s: read failed", path, name);
+    if (d < 0 || xfer < 0 || h5_select_rows(d, rows, n, &fs, &ms) < 0 ||
+        H5Dread(d, mem_type, ms, fs, xfer, out) < 0)
+        rc = vb_err_set(err, "%s: %s: rows %" PRId64 "-%" PRId64 ": read failed (a value beyond "
+                        "int64, or the file is corrupt)", path, name, n ? rows[0] : 0,
+                        n ? rows[n - 1] : 0);
+    if (xfer >= 0)
+        H5Pclose(xfer);
     if (fs >= 0)
         H5Sclose(fs);
     if (ms >= 0)
@@ -441,9 +597,14 @@ static int read_ints(hid_t f, const char *path, const char *name, const int64_t 
 static int read_strings(hid_t f, const char *path, const char *name, const int64_t *rows,
                         size_t n, char **out, vb_err *err)
 {
+    trace_rows(path, name, rows, n);
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     if (d < 0)
         return vb_err_set(err, "%s: %s: cannot open dataset", path, name);
+    if (h5_vlen_check_rows(f, d, path, name, rows, n, err) < 0) {
+        H5Dclose(d);
+        return -1;
+    }
     int rc = h5_read_strings(d, rows, n, out, name, err);
     H5Dclose(d);
     if (rc < 0)
@@ -451,32 +612,54 @@ static int read_strings(hid_t f, const char *path, const char *name, const int64
     return rc;
 }
 
+/* Copies one /input_ids row that HDF5 read (v) into a malloc'd array.
+ * HDF5 fills p for every non-empty sequence; a NULL p or a length no
+ * prompt can have is refused rather than trusted. */
+static int copy_id_row(const hvl_t *v, const char *path, int64_t row, int32_t **ids,
+                       int32_t *n_ids, vb_err *err)
+{
+    if (v->len > (size_t)INT32_MAX || (v->len > 0 && !v->p))
+        return vb_err_set(err, "%s: /input_ids: row %" PRId64 ": a sequence of %zu token ids "
+                          "%s: the file is corrupt", path, row, v->len,
+                          v->p ? "(more than 2^31)" : "without data");
+    *n_ids = (int32_t)v->len;
+    *ids = malloc((v->len ? v->len : 1) * sizeof(int32_t));
+    if (!*ids)
+        return vb_err_set(err, "%s: /input_ids: row %" PRId64 ": out of memory for %zu ids",
+                          path, row, v->len);
+    if (v->len)
+        memcpy(*ids, v->p, v->len * sizeof(int32_t));
+    return 0;
+}
+
 static int read_id_rows(hid_t f, const char *path, const int64_t *rows, size_t n,
                         int32_t **ids, int32_t *n_ids, vb_err *err)
 {
-    hid_t d = H5Dopen2(f, "/input_ids", H5P_DEFAULT), fs = -1, ms = -1;
+    trace_rows(path, "/input_ids", rows, n);
+    hid_t d = H5Dopen2(f, "/input_ids", H5P_DEFAULT), fs = -1, ms = -1, xfer = exact_ints_dxpl();
     hid_t mt = H5Tvlen_create(H5T_NATIVE_INT32);
     hvl_t *v = calloc(n ? n : 1, sizeof *v);
     int rc = -1;
-    if (d < 0 || mt < 0 || !v || h5_select_rows(d, rows, n, &fs, &ms) < 0 ||
-        H5Dread(d, mt, ms, fs, H5P_DEFAULT, v) < 0) {
-        vb_err_set(err, "%s: /input_ids: read failed (token ids must fit int32)", path);
+    if (d >= 0 && h5_vlen_check_rows(f, d, path, "/input_ids", rows, n, err) < 0)
+        goto done;
+    if (d < 0 || mt < 0 || xfer < 0 || !v || h5_select_rows(d, rows, n, &fs, &ms) < 0 ||
+        H5Dread(d, mt, ms, fs, xfer, v) < 0) {
+        vb_err_set(err, "%s: /input_ids: rows %" PRId64 "-%" PRId64 ": read failed (a token id "
+                   "outside int32, or the file is corrupt)", path, n ? rows[0] : 0,
+                   n ? rows[n - 1] : 0);
+        if (v && ms >= 0)
+            h5_reclaim(mt, ms, v); /* rows a failed read filled; its status adds nothing */
         goto done;
     }
     rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        n_ids[i] = (int32_t)v[i].len;
-        ids[i] = malloc((v[i].len ? v[i].len : 1) * sizeof(int32_t));
-        if (!ids[i]) {
-            rc = vb_err_set(err, "%s: /input_ids: out of memory", path);
-            break;
-        }
-        if (v[i].len)
-            memcpy(ids[i], v[i].p, v[i].len * sizeof(int32_t));
-    }
-    h5_reclaim(mt, ms, v);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = copy_id_row(&v[i], path, rows[i], &ids[i], &n_ids[i], err);
+    if (h5_reclaim(mt, ms, v) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: /input_ids: cannot free the rows read", path);
 done:
     free(v);
+    if (xfer >= 0)
+        H5Pclose(xfer);
     if (mt >= 0)
         H5Tclose(mt);
     if (fs >= 0)
@@ -493,6 +676,7 @@ done:
 static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const int64_t *lrows,
                            const int64_t *pos, size_t n, vb_input_row *out, vb_err *err)
 {
+    vb_input_trace(sh->path, NULL, -1, -1);
     hid_t f = H5Fopen(sh->path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
         return vb_err_set(err, "%s: cannot open as HDF5", sh->path);

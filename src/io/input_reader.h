@@ -16,7 +16,12 @@
  *   /seed            integers; -1 = not set (derive from --seed and the row)
  *
  * Schema errors (missing dataset, wrong type or rank, mismatched lengths)
- * fail the open with one line naming the file and the dataset: exit 2.
+ * and metadata that disagrees with the file (a dataset whose storage does
+ * not hold its rows or lies past the end of the file, absurd sizes) fail
+ * the open with one line naming the file and the dataset: exit 2. Data
+ * that HDF5 cannot read fails vb_input_read_rows the same way. A file so
+ * damaged that the HDF5 library itself crashes or loops on it is caught
+ * by reading it once in a child process first (io/input_check.h).
  * Bad rows (empty prompt, invalid UTF-8, malformed messages, max_new_tokens
  * below -1, negative seed) do not: the row carries an error message and the
  * engine writes it as a finish_reason=error row. */
@@ -87,6 +92,27 @@ void vb_input_rows_free(vb_input_row *rows, int64_t n);
 int vb_input_row_costs(const vb_input *in, int64_t *cost, vb_err *err);
 
 void vb_input_close(vb_input *in);
+
+/* Where the reader is about to call into HDF5 on an input file: opening
+ * `path` and reading its metadata (dataset NULL), opening `dataset`
+ * (first = last = -1), or reading its rows [first, last] (numbered within
+ * the file). The isolated check (io/input_check.h) sends each step to its
+ * parent, so that a crash or an endless loop inside the HDF5 library is
+ * pinned on a file, a dataset and a block of rows. Process-wide; NULL (the
+ * default) reports nothing. */
+typedef void (*vb_input_trace_fn)(const char *path, const char *dataset, int64_t first,
+                                  int64_t last);
+void vb_input_set_trace(vb_input_trace_fn fn);
+
+/* Reports one step to the trace function, if one is set. */
+void vb_input_trace(const char *path, const char *dataset, int64_t first, int64_t last);
+
+/* The most rows one input file may hold, and the longest fixed-length
+ * string row: larger values come from a corrupt dimension or datatype
+ * (2^31 rows would be a file of 32 GiB of references at least), and are
+ * refused before they become an allocation. */
+#define VB_INPUT_MAX_ROWS INT32_MAX
+#define VB_INPUT_MAX_FIXED_STRING (16u << 20)
 
 /* NULL when s[0..n) is valid UTF-8, else a static description. Exposed for
  * pack and the tests. */

@@ -22,7 +22,9 @@ struct vb_journal {
     int fd;
     unsigned char *buf; /* records not yet written */
     size_t len, cap;
+    bool unsynced;      /* written since the last fdatasync */
     double flush_interval, last_flush;
+    char failure[VB_ERR_LEN]; /* "" while the journal is sound */
 };
 
 static double now_s(void)
@@ -268,8 +270,44 @@ int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **ou
     return 0;
 }
 
+/* The first I/O failure is kept and every later call returns it: a
+ * journal that lost a record is not written to again (it would hold rows
+ * after a gap, or fill the buffer without end). */
+static int journal_fail(vb_journal *j, vb_err *err, const char *what, int e)
+{
+    if (!j->failure[0])
+        snprintf(j->failure, sizeof j->failure, "%s: %s%s%s%s", j->path, what, e ? ": " : "",
+                 e ? strerror(e) : "",
+                 e == ENOSPC || e == EDQUOT ? " (disk full or over quota)" : "");
+    return vb_err_set(err, "%s", j->failure);
+}
+
+/* Writes the buffer (no sync). A file with no name left (the journal or
+ * its directory was removed) takes writes that no --resume will find:
+ * that is a failure too. */
+static int journal_write(vb_journal *j, vb_err *err)
+{
+    if (j->failure[0])
+        return vb_err_set(err, "%s", j->failure);
+    if (j->len == 0)
+        return 0;
+    if (write_fully(j->fd, j->buf, j->len) < 0)
+        return journal_fail(j, err, "write failed", errno);
+    j->len = 0;
+    j->unsynced = true;
+    struct stat st;
+    if (fstat(j->fd, &st) != 0)
+        return journal_fail(j, err, "fstat failed", errno);
+    if (st.st_nlink == 0)
+        return journal_fail(j, err, "was removed (or its directory) while the run was writing it",
+                            0);
+    return 0;
+}
+
 int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb_err *err)
 {
+    if (j->failure[0])
+        return vb_err_set(err, "%s", j->failure);
     vb_bytes payload = {0};
     vb_row_encode(&payload, row, top_n);
     vb_bytes rec = {j->buf, j->len, j->cap, false};
@@ -287,20 +325,27 @@ int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb
 
 int vb_journal_flush(vb_journal *j, vb_err *err)
 {
-    if (j->len > 0 && write_fully(j->fd, j->buf, j->len) < 0)
-        return vb_err_set(err, "%s: write failed: %s (disk full?)", j->path, strerror(errno));
-    j->len = 0;
+    if (journal_write(j, err) < 0)
+        return -1;
     if (fdatasync(j->fd) != 0 && errno != EINVAL)
-        return vb_err_set(err, "%s: fdatasync failed: %s", j->path, strerror(errno));
+        return journal_fail(j, err, "fdatasync failed", errno);
+    j->unsynced = false;
     j->last_flush = now_s();
     return 0;
 }
 
 int vb_journal_tick(vb_journal *j, vb_err *err)
 {
-    if (j->len > 0 && now_s() - j->last_flush >= j->flush_interval)
+    if (journal_write(j, err) < 0)
+        return -1;
+    if (j->unsynced && now_s() - j->last_flush >= j->flush_interval)
         return vb_journal_flush(j, err);
     return 0;
+}
+
+const char *vb_journal_failure(const vb_journal *j)
+{
+    return j && j->failure[0] ? j->failure : NULL;
 }
 
 void vb_journal_set_flush_interval(vb_journal *j, double seconds)
@@ -312,7 +357,7 @@ int vb_journal_close(vb_journal *j, vb_err *err)
 {
     if (!j)
         return 0;
-    int rc = vb_journal_flush(j, err);
+    int rc = vb_journal_flush(j, err); /* a failed journal: its failure */
     if (close(j->fd) != 0 && rc == 0)
         rc = vb_err_set(err, "%s: close failed: %s", j->path, strerror(errno));
     free(j->buf);

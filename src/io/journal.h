@@ -13,10 +13,19 @@
  * it off. A bad record followed by good data is not a torn write and is
  * refused as corruption.
  *
- * Appends are buffered and written (write + fdatasync) when the last flush
- * is `flush_interval` seconds old (5 s by default: at most 5 s of finished
- * rows can be lost, and they are recomputed identically on --resume), and
- * whenever vb_journal_flush() is called (on a stop signal, at the end). */
+ * Appends are buffered; the engine's vb_journal_tick() once a step writes
+ * them to the file, and they are synced (fdatasync) when the last sync is
+ * `flush_interval` seconds old (5 s by default: at most 5 s of finished
+ * rows can be lost to a node crash, and they are recomputed identically on
+ * --resume), and whenever vb_journal_flush() is called (on a stop signal,
+ * at the end). Writing every step, not every interval, is what reports a
+ * full disk or a removed journal at once, so a run stops instead of
+ * computing rows it can no longer save.
+ *
+ * The first write, sync or removal failure is kept: every later call
+ * returns it (vb_journal_failure() says it) and nothing more is written,
+ * so the file stays an intact prefix (at most a torn last record) that
+ * --resume can read. */
 #ifndef VB_IO_JOURNAL_H
 #define VB_IO_JOURNAL_H
 
@@ -52,18 +61,24 @@ int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **ou
 /* Appends one finished row (buffered; flushes when the interval is due). */
 int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb_err *err);
 
-/* Flushes when the interval is due, else does nothing: the engine calls it
- * once per step so buffered rows reach the disk within the interval even
- * when no row finishes for a while. */
+/* Writes buffered rows to the file, and syncs it when the interval is due:
+ * the engine calls it once per step, so a failure is seen the step it
+ * happens and rows reach the disk within the interval even when no row
+ * finishes for a while. */
 int vb_journal_tick(vb_journal *j, vb_err *err);
 
 /* Writes the buffer and fdatasyncs. Call on a stop signal and at the end. */
 int vb_journal_flush(vb_journal *j, vb_err *err);
 
+/* NULL while the journal is sound, else the message of its first failure
+ * (it names the file). NULL for a NULL journal. */
+const char *vb_journal_failure(const vb_journal *j);
+
 /* Tests only: changes the flush interval (seconds; 0 = every append). */
 void vb_journal_set_flush_interval(vb_journal *j, double seconds);
 
-/* Flushes and closes; NULL is fine. */
+/* Flushes and closes (a failed journal: closes and returns its failure);
+ * NULL is fine. */
 int vb_journal_close(vb_journal *j, vb_err *err);
 
 /* "OUT.journal" for output path OUT, malloc'd. */

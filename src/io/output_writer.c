@@ -1,12 +1,14 @@
 /* Output HDF5 writer and reader; see output_writer.h. */
 #include "io/output_writer.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,6 +230,171 @@ done:
     return rc;
 }
 
+/* ---- when the disk fills up ------------------------------------------------ */
+
+/* The file's size before HDF5's own overhead (B-trees, heap collection
+ * slack): each vlen element's 16-byte reference in its dataset and its
+ * global-heap object (a 16-byte header, the data rounded up to 8 bytes),
+ * each fixed-size element, and a few KiB of headers and attributes. Said
+ * in the message when writing fails, so a user knows how much to free. */
+static uint64_t heap_object_bytes(uint64_t data)
+{
+    return data ? 16 + (data + 7) / 8 * 8 : 0;
+}
+
+static uint64_t vlen_bytes(uint64_t data)
+{
+    return 16 + heap_object_bytes(data);
+}
+
+static uint64_t output_bytes_estimate(const vb_results *r, const columns *c)
+{
+    uint64_t bytes = 16384; /* superblock, object headers, root attributes */
+    size_t top = r->top_n > 0 ? (size_t)r->top_n : 0;
+    for (size_t k = 0; k < c->n; k++) {
+        uint64_t nt = c->output_ids[k].len;
+        bytes += vlen_bytes(strlen(c->completions[k])) + vlen_bytes(strlen(c->errors[k])) +
+                 vlen_bytes(4 * nt) + 4 + 4 + 1 + 8; /* ids, tokens x2, finish, index */
+        if (r->id_kind == VB_ID_STRING)
+            bytes += vlen_bytes(strlen(c->ids[k]));
+        else if (r->id_kind == VB_ID_INT)
+            bytes += 8;
+        if (r->n_samples > 1)
+            bytes += 4;
+        if (r->top_n >= 0)
+            bytes += vlen_bytes(4 * nt);
+        if (top)
+            bytes += 2 * vlen_bytes(4 * nt * top);
+    }
+    return bytes;
+}
+
+/* HDF5 reports the operating system's error ("No space left on device")
+ * only on its error stack, which the next API call clears (the clean-up
+ * after a failed write makes several). An automatic error handler runs at
+ * the failing call itself, so it can keep the first such message. */
+typedef struct os_error {
+    char msg[128];
+} os_error;
+
+static herr_t keep_os_error(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    os_error *oe = data;
+    const char *at = e->desc ? strstr(e->desc, "error message = '") : NULL;
+    if (oe->msg[0] || !at)
+        return 0;
+    at += strlen("error message = '");
+    const char *end = strchr(at, '\'');
+    int len = end ? (int)(end - at) : (int)strlen(at);
+    snprintf(oe->msg, sizeof oe->msg, "%.*s", len, at);
+    return 0;
+}
+
+static herr_t on_h5_error(hid_t stack, void *data)
+{
+    H5Ewalk2(stack, H5E_WALK_DOWNWARD, keep_os_error, data);
+    return 0;
+}
+
+#if defined(__GLIBC__)
+/* Ends the process with the status it was ending with, before HDF5's exit
+ * handler runs (exit handlers run last-registered first). */
+static void end_before_hdf5_exit_handler(int status, void *arg)
+{
+    (void)arg;
+    fflush(NULL);
+    _exit(status);
+}
+#endif
+
+/* HDF5 (1.10.8 at least) frees a file whose close fails (a flush to a
+ * full disk) but leaves its id registered, and no call removes it; the
+ * library's exit handler later closes that id again and crashes (status
+ * 139 instead of the failure the run reports). Once a write to an open
+ * file has failed, the process must end without that handler. glibc's
+ * on_exit keeps the exit status; elsewhere the handler still runs. */
+static void skip_hdf5_exit_handler(void)
+{
+#if defined(__GLIBC__)
+    static bool installed;
+    if (!installed && on_exit(end_before_hdf5_exit_handler, NULL) == 0)
+        installed = true;
+#endif
+}
+
+/* "812 bytes", "21.4 KiB", "3.1 GiB" */
+static void format_bytes(uint64_t n, char *buf, size_t len)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRIu64 " bytes", n);
+        return;
+    }
+    double v = (double)n / 1024.0;
+    int u = 0;
+    while (v >= 1024.0 && u < 3) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+/* Completes err (what failed) with the operating system's reason when
+ * HDF5 gave one, and with the bytes the file needs and had reached (tmp
+ * still exists), so a user knows how much room to make. */
+static void explain_write_failure(vb_err *err, const char *tmp, const os_error *oe,
+                                  uint64_t need)
+{
+    char what[VB_ERR_LEN + sizeof oe->msg + 4], need_s[32], got_s[32];
+    if (oe->msg[0])
+        snprintf(what, sizeof what, "%s: %s", err->msg, oe->msg);
+    else
+        snprintf(what, sizeof what, "%s", err->msg);
+    struct stat st;
+    format_bytes(need, need_s, sizeof need_s);
+    format_bytes(stat(tmp, &st) == 0 ? (uint64_t)st.st_size : 0, got_s, sizeof got_s);
+    vb_err_set(err, "%s: the output needs about %s (the temporary file had reached %s)", what,
+               need_s, got_s);
+}
+
+/* fsync before the rename: a node crash then leaves the old file or the
+ * new one, never a renamed empty one. */
+static int sync_file(const char *path, vb_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vb_err_set(err, "%s: cannot open to sync: %s", path, strerror(errno));
+    int rc = 0;
+    if (fsync(fd) != 0)
+        rc = vb_err_set(err, "%s: fsync failed: %s", path, strerror(errno));
+    if (close(fd) != 0 && rc == 0)
+        rc = vb_err_set(err, "%s: close after fsync failed: %s", path, strerror(errno));
+    return rc;
+}
+
+/* Creates tmp, writes everything and closes it; on failure err names what
+ * failed. */
+static int write_file(const char *tmp, const vb_output_meta *meta, const vb_results *r,
+                      const columns *c, const os_error *oe, vb_err *err)
+{
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return vb_err_set(err, "%s: cannot create", tmp);
+    int rc = write_body(f, meta, r, c, err);
+    if (rc < 0)
+        vb_err_prefix(err, "%s", tmp);
+    if (H5Fclose(f) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: close failed", tmp);
+    /* an OS error behind a call whose status nobody reads (a close in a
+     * helper) is a failed write all the same */
+    if (rc == 0 && oe->msg[0])
+        rc = vb_err_set(err, "%s: write failed", tmp);
+    if (rc < 0)
+        skip_hdf5_exit_handler();
+    return rc;
+}
+
 int vb_output_write(const char *path, const vb_output_meta *meta, const vb_results *r,
                     vb_err *err)
 {
@@ -243,29 +410,28 @@ int vb_output_write(const char *path, const vb_output_meta *meta, const vb_resul
         vb_err_set(err, "%s: out of memory gathering %" PRId64 " rows", path, r->n_done);
         goto done;
     }
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) {
-        vb_err_set(err, "%s: cannot create (directory writable? disk full?)", tmp);
-        goto done;
-    }
-    rc = write_body(f, meta, r, &c, err);
+    /* this call's HDF5 failures keep the OS reason; the caller's handler
+     * (h5_quiet: none) comes back after */
+    H5E_auto2_t old_fn = NULL;
+    void *old_data = NULL;
+    os_error oe = {{0}};
+    bool swapped = H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data) >= 0 &&
+                   H5Eset_auto2(H5E_DEFAULT, on_h5_error, &oe) >= 0;
+    rc = write_file(tmp, meta, r, &c, &oe, err);
+    if (swapped && H5Eset_auto2(H5E_DEFAULT, old_fn, old_data) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: cannot restore the HDF5 error handler", tmp);
+    if (rc == 0)
+        rc = sync_file(tmp, err);
     if (rc < 0)
-        vb_err_prefix(err, "%s", tmp);
-    if (H5Fclose(f) < 0 && rc == 0)
-        rc = vb_err_set(err, "%s: close failed (disk full?)", tmp);
-    /* On disk before the rename, so a node crash leaves the old file or
-     * the new one, never a renamed empty one. */
-    if (rc == 0) {
-        int fd = open(tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0)
-            rc = vb_err_set(err, "%s: fsync failed", tmp);
-        if (fd >= 0)
-            close(fd);
-    }
+        explain_write_failure(err, tmp, &oe, output_bytes_estimate(r, &c));
     if (rc == 0 && rename(tmp, path) != 0)
-        rc = vb_err_set(err, "%s: cannot rename to %s", tmp, path);
-    if (rc < 0)
-        unlink(tmp);
+        rc = vb_err_set(err, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (rc < 0 && unlink(tmp) != 0 && errno != ENOENT) {
+        int e = errno;
+        char what[VB_ERR_LEN];
+        snprintf(what, sizeof what, "%s", err->msg);
+        vb_err_set(err, "%s; %s cannot be removed either: %s", what, tmp, strerror(e));
+    }
 done:
     columns_free(&c);
     free(tmp);

@@ -2,12 +2,14 @@
 #include "io/resume.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/run_settings.h"
+#include "util/same_file.h"
 
 static bool exists(const char *p)
 {
@@ -20,6 +22,36 @@ static int remove_if_there(const char *p, vb_err *err)
     if (unlink(p) != 0 && errno != ENOENT)
         return vb_err_set(err, "%s: cannot remove: %s", p, strerror(errno));
     return 0;
+}
+
+/* What a run writes or removes for `output` (see vb_output_check_inputs)
+ * against one input shard. */
+static int check_shard(const char *shard, const char *output, const char *jpath, const char *tmp,
+                       const char *report, vb_err *err)
+{
+    if (vb_refuse_same_file(shard, output, "the output", err) < 0 ||
+        vb_refuse_same_file(shard, jpath, "the output's journal", err) < 0 ||
+        vb_refuse_same_file(shard, tmp, "the output's temporary file", err) < 0)
+        return -1;
+    return report ? vb_refuse_same_file(shard, report, "the report", err) : 0;
+}
+
+int vb_output_check_inputs(const char *output, const char *report, const vb_input *in,
+                           vb_err *err)
+{
+    char *jpath = vb_journal_path_for(output);
+    size_t tl = strlen(output) + sizeof ".tmp";
+    char *tmp = malloc(tl);
+    int rc = 0;
+    if (!jpath || !tmp)
+        rc = vb_err_set(err, "%s: out of memory", output);
+    else
+        snprintf(tmp, tl, "%s.tmp", output);
+    for (int i = 0; rc == 0 && i < in->n_shards; i++)
+        rc = check_shard(in->shards[i].path, output, jpath, tmp, report, err);
+    free(jpath);
+    free(tmp);
+    return rc;
 }
 
 int vb_output_prepare(const char *output, const json_t *settings, bool resume, bool overwrite,
@@ -112,8 +144,16 @@ int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_re
 {
     if (*journal && vb_journal_flush(*journal, err) < 0)
         return -1;
-    if (vb_output_write(output, meta, done, err) < 0)
+    if (vb_output_write(output, meta, done, err) < 0) {
+        /* the journal was just synced: say that nothing is lost */
+        if (*journal) {
+            char what[VB_ERR_LEN];
+            snprintf(what, sizeof what, "%s", err->msg);
+            vb_err_set(err, "%s; every finished row is in %s.journal: make room, then rerun "
+                       "with --resume", what, output);
+        }
         return -1;
+    }
     if (meta->complete) {
         if (vb_journal_close(*journal, err) < 0)
             return -1;

@@ -28,6 +28,14 @@
 #include "io/results.h"
 #include "util/errors.h"
 
+/* Refuses (-1, err naming both paths) when the output, the names written
+ * or removed beside it (OUTPUT.journal, OUTPUT.tmp) or the report (NULL:
+ * none) is one of the inputs' shard files, however reached (./path, a
+ * symlink, a hard link). Called before vb_output_prepare, which removes
+ * the first three under --overwrite. */
+int vb_output_check_inputs(const char *output, const char *report, const vb_input *in,
+                           vb_err *err);
+
 /* `settings` is vb_run_settings_json() of this run. `done` is set up here
  * for input_rows x n samples (taken from settings) with the given top_n and
  * id kind. *journal is open for appending on success. */

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include "io/h5_util.h"
+#include "io/input_check.h"
 #include "io/input_reader.h"
 #include "io/output_writer.h"
 #include "io/pack.h"
 #include "io/results.h"
+#include "util/env.h"
 
 /* Floats with 9 significant digits: enough to read back the same float32. */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
@@ -88,6 +90,57 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
     return rc;
 }
 
+/* Sets key to the JSON string of s (NULL: ""). JSON holds only UTF-8:
+ * a row that is not is refused, naming it, rather than dropped. */
+static int set_text(json_t *o, const char *key, const char *s, const char *in,
+                    const char *dataset, int64_t row, vb_err *err)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j)
+        return json_object_set_new(o, key, j) == 0 ? 0 : vb_err_set(err, "%s: out of memory", in);
+    size_t at = 0;
+    if (s && vb_utf8_check(s, strlen(s), &at))
+        return vb_err_set(err, "%s: %s: row %" PRId64 ": not valid UTF-8 (byte %zu), which JSON "
+                          "cannot hold", in, dataset, row, at);
+    return vb_err_set(err, "%s: out of memory", in);
+}
+
+/* One input row as pack's JSON object, or NULL with err set. */
+static json_t *input_row_json(const vb_input *inp, const vb_input_row *r, const char *in,
+                              vb_err *err)
+{
+    static const char *const dataset[] = {"/prompts", "/input_ids", "/messages"};
+    json_t *o = json_object();
+    int rc = o ? 0 : vb_err_set(err, "%s: out of memory", in);
+    if (rc == 0 && inp->kind == VB_PROMPT_TEXT) {
+        rc = set_text(o, "prompt", r->text, in, dataset[inp->kind], r->index, err);
+    } else if (rc == 0 && inp->kind == VB_PROMPT_MESSAGES) {
+        json_error_t je;
+        json_t *m = json_loads(r->text, 0, &je);
+        if (!m)
+            rc = set_text(o, "messages", r->text, in, dataset[inp->kind], r->index, err);
+        else if (json_object_set_new(o, "messages", m) != 0)
+            rc = vb_err_set(err, "%s: out of memory", in);
+    } else if (rc == 0) {
+        json_object_set_new(o, "input_ids", int_array(r->ids, (size_t)r->n_ids));
+    }
+    if (rc == 0 && inp->id_kind == VB_ID_STRING && r->id && r->id[0])
+        rc = set_text(o, "id", r->id, in, "/id", r->index, err);
+    else if (rc == 0 && inp->id_kind == VB_ID_INT)
+        json_object_set_new(o, "id", json_integer(r->id_int));
+    if (rc == 0 && r->system && r->system[0])
+        rc = set_text(o, "system", r->system, in, "/system", r->index, err);
+    if (rc == 0 && r->max_new_tokens != -1)
+        json_object_set_new(o, "max_new_tokens", json_integer(r->max_new_tokens));
+    if (rc == 0 && r->seed != -1)
+        json_object_set_new(o, "seed", json_integer(r->seed));
+    if (rc < 0 && o) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
 static int unpack_input(const char *in, FILE *fp, const char *out, vb_err *err)
 {
     vb_input inp;
@@ -107,27 +160,8 @@ static int unpack_input(const char *in, FILE *fp, const char *out, vb_err *err)
         if ((rc = vb_input_read_rows(&inp, rows, m, r, err)) < 0)
             break;
         for (int64_t i = 0; i < m && rc == 0; i++) {
-            json_t *o = json_object();
-            if (inp.kind == VB_PROMPT_TEXT) {
-                json_object_set_new(o, "prompt", json_string(r[i].text));
-            } else if (inp.kind == VB_PROMPT_MESSAGES) {
-                json_error_t je;
-                json_t *m = json_loads(r[i].text, 0, &je);
-                json_object_set_new(o, "messages", m ? m : json_string(r[i].text));
-            } else {
-                json_object_set_new(o, "input_ids", int_array(r[i].ids, (size_t)r[i].n_ids));
-            }
-            if (inp.id_kind == VB_ID_STRING && r[i].id && r[i].id[0])
-                json_object_set_new(o, "id", json_string(r[i].id));
-            else if (inp.id_kind == VB_ID_INT)
-                json_object_set_new(o, "id", json_integer(r[i].id_int));
-            if (r[i].system && r[i].system[0])
-                json_object_set_new(o, "system", json_string(r[i].system));
-            if (r[i].max_new_tokens != -1)
-                json_object_set_new(o, "max_new_tokens", json_integer(r[i].max_new_tokens));
-            if (r[i].seed != -1)
-                json_object_set_new(o, "seed", json_integer(r[i].seed));
-            rc = emit(fp, o, out, err);
+            json_t *o = input_row_json(&inp, &r[i], in, err);
+            rc = o ? emit(fp, o, out, err) : -1;
         }
         vb_input_rows_free(r, m);
     }
@@ -142,11 +176,14 @@ int vb_unpack(const char *in_path, const char *out_path, vb_err *err)
     h5_quiet();
     if (H5Fis_hdf5(in_path) <= 0)
         return vb_err_set(err, "%s: not an HDF5 file (or not readable)", in_path);
-    hid_t f = H5Fopen(in_path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return vb_err_set(err, "%s: cannot open as HDF5", in_path);
-    bool is_output = h5_exists(f, "completions");
-    H5Fclose(f);
+    /* An input file is read once in a child process first, so that one
+     * that crashes the HDF5 library is an error naming it (input_check.h);
+     * the child also tells an output file (it holds /completions). */
+    vb_tuning t;
+    bool is_output = false;
+    if (vb_tuning_from_env(&t, err) < 0 ||
+        vb_input_check_isolated(&in_path, 1, true, t.input_check_timeout, &is_output, err) < 0)
+        return -1;
 
     size_t tl = strlen(out_path) + 5;
     char *tmp = malloc(tl);

@@ -4,14 +4,19 @@
  * the one transformers 5 writes (rope_parameters, dtype). Anything that
  * would make us compute the wrong function (another model type, an
  * unsupported rope scaling, a sliding window narrower than the context, MLP
- * bias, another activation) is refused here, before any weight is read. */
+ * bias, another activation) is refused here, before any weight is read,
+ * and so is a value that parses but cannot work (an eps or rope theta that
+ * is not positive, an eos id past the vocabulary): those used to run to the
+ * end with every row failing on NaN logits, or never stopping. */
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "model/model_config.h"
+#include "util/json_file.h"
 
 typedef struct cfg_ctx {
     json_t *root;
@@ -45,13 +50,47 @@ static int get_num(json_t *obj, const char *key, double *out, const char *path, 
     return 0;
 }
 
+/* A number the model's arithmetic divides by or takes the log of: it must
+ * be positive and finite, or every row's logits come out NaN at the end of
+ * a long run. `in` is "" or the enclosing object ("\"rope_scaling\": "). */
+static int check_positive(const char *path, const char *in, const char *key, double v,
+                          vb_err *err)
+{
+    if (v > 0 && isfinite(v))
+        return 0;
+    return vb_err_set(err, "%s: %s\"%s\" = %g must be a positive number", path, in, key, v);
+}
+
+/* A sampling default; NAN is absent. The ranges are the command line's
+ * (cli/generate_options.c), so generation_config.json cannot set what
+ * --temperature etc. would refuse. */
+static int check_range(const char *path, const char *key, double v, double lo, double hi,
+                       vb_err *err)
+{
+    if (isnan(v) || (v >= lo && v <= hi))
+        return 0;
+    return vb_err_set(err, "%s: \"%s\" = %g is out of range [%g, %g]", path, key, v, lo, hi);
+}
+
 static bool get_bool(json_t *obj, const char *key, bool dflt)
 {
     json_t *v = json_object_get(obj, key);
     return json_is_boolean(v) ? json_is_true(v) : dflt;
 }
 
-/* eos_token_id: an integer or a list of them. */
+/* One eos id, which must be a token of the model (an id past the
+ * vocabulary is never sampled, so the row would never stop at it). `at` is
+ * "" or "[i]" for a list element. */
+static int check_eos(json_int_t id, const model_config *c, const char *path, const char *at,
+                     vb_err *err)
+{
+    if (id >= 0 && id < c->vocab_size)
+        return 0;
+    return vb_err_set(err, "%s: \"eos_token_id\"%s %lld is outside the vocabulary [0, %d)",
+                      path, at, (long long)id, c->vocab_size);
+}
+
+/* eos_token_id: an integer or a list of them. c->vocab_size is set. */
 static int get_eos(json_t *obj, model_config *c, const char *path, vb_err *err)
 {
     json_t *v = json_object_get(obj, "eos_token_id");
@@ -59,6 +98,8 @@ static int get_eos(json_t *obj, model_config *c, const char *path, vb_err *err)
         return 0;
     c->n_eos = 0;
     if (json_is_integer(v)) {
+        if (check_eos(json_integer_value(v), c, path, "", err))
+            return -1;
         c->eos_token_ids[c->n_eos++] = (int)json_integer_value(v);
         return 0;
     }
@@ -69,9 +110,45 @@ static int get_eos(json_t *obj, model_config *c, const char *path, vb_err *err)
     json_array_foreach(v, i, e) {
         if (!json_is_integer(e))
             return vb_err_set(err, "%s: \"eos_token_id\"[%zu] is not an integer", path, i);
+        char at[32];
+        snprintf(at, sizeof at, "[%zu]", i);
+        if (check_eos(json_integer_value(e), c, path, at, err))
+            return -1;
         if (c->n_eos < VB_MAX_EOS)
             c->eos_token_ids[c->n_eos++] = (int)json_integer_value(e);
     }
+    return 0;
+}
+
+/* The numbers llama3 and yarn scaling divide by or take the log of
+ * (forward/rope.c); factor is checked by the caller. */
+static int check_rope_params(cfg_ctx *x, const vb_rope_scaling *s, const char *field)
+{
+    char in[48];
+    snprintf(in, sizeof in, "\"%s\": ", field);
+    if (s->type != VB_ROPE_LLAMA3 && s->type != VB_ROPE_YARN)
+        return 0;
+    if (check_positive(x->path, in, "original_max_position_embeddings",
+                       s->original_max_position_embeddings, x->err))
+        return -1;
+    if (s->type == VB_ROPE_LLAMA3) {
+        if (check_positive(x->path, in, "low_freq_factor", s->low_freq_factor, x->err) ||
+            check_positive(x->path, in, "high_freq_factor", s->high_freq_factor, x->err))
+            return -1;
+        /* the smoothing band divides by high - low */
+        if (!(s->high_freq_factor > s->low_freq_factor))
+            return vb_err_set(x->err, "%s: %s\"high_freq_factor\" %g must be greater than "
+                              "\"low_freq_factor\" %g", x->path, in, s->high_freq_factor,
+                              s->low_freq_factor);
+        return 0;
+    }
+    if (check_positive(x->path, in, "beta_fast", s->beta_fast, x->err) ||
+        check_positive(x->path, in, "beta_slow", s->beta_slow, x->err))
+        return -1;
+    /* 0 (absent) means derived from factor */
+    if (s->attention_factor != 0 &&
+        check_positive(x->path, in, "attention_factor", s->attention_factor, x->err))
+        return -1;
     return 0;
 }
 
@@ -128,10 +205,10 @@ static int get_rope(cfg_ctx *x, model_config *c)
         get_num(rs, "beta_slow", &s->beta_slow, x->path, x->err) ||
         get_num(rs, "attention_factor", &s->attention_factor, x->path, x->err))
         return -1;
-    if (!(s->factor > 0))
+    if (!(s->factor > 0) || !isfinite(s->factor))
         return vb_err_set(x->err, "%s: \"%s\" type '%s' needs a positive \"factor\"", x->path,
                           field, type);
-    return 0;
+    return check_rope_params(x, s, field);
 }
 
 /* Refuse a model whose attention is truly windowed: computing it with full
@@ -149,6 +226,16 @@ static int check_sliding_window(cfg_ctx *x, const model_config *c)
                           "supported", x->path, (long long)json_integer_value(sw),
                           c->max_position_embeddings);
     return 0;
+}
+
+/* bos_token_id is kept for reference only, never used to index: an integer
+ * that fits an int, else none (-1), so 2^32+3 never becomes id 3. */
+static int get_bos(json_t *obj)
+{
+    json_t *v = json_object_get(obj, "bos_token_id");
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
+        return -1;
+    return (int)json_integer_value(v);
 }
 
 static int load_config(cfg_ctx *x, model_config *c)
@@ -203,7 +290,9 @@ static int load_config(cfg_ctx *x, model_config *c)
     c->rms_norm_eps = 1e-6;
     c->rope_theta = 10000.0;
     if (get_num(x->root, "rms_norm_eps", &c->rms_norm_eps, x->path, x->err) ||
-        get_num(x->root, "rope_theta", &c->rope_theta, x->path, x->err) || get_rope(x, c))
+        get_num(x->root, "rope_theta", &c->rope_theta, x->path, x->err) || get_rope(x, c) ||
+        check_positive(x->path, "", "rms_norm_eps", c->rms_norm_eps, x->err) ||
+        check_positive(x->path, "", "rope_theta", c->rope_theta, x->err))
         return -1;
     json_t *act = json_object_get(x->root, "hidden_act");
     if (json_is_string(act) && strcmp(json_string_value(act), "silu") != 0)
@@ -220,13 +309,27 @@ static int load_config(cfg_ctx *x, model_config *c)
         dt = json_object_get(x->root, "dtype");
     snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s",
              json_is_string(dt) ? json_string_value(dt) : "");
-    c->bos_token_id = -1;
-    json_t *bos = json_object_get(x->root, "bos_token_id");
-    if (json_is_integer(bos))
-        c->bos_token_id = (int)json_integer_value(bos);
+    c->bos_token_id = get_bos(x->root);
     if (get_eos(x->root, c, x->path, x->err))
         return -1;
     return check_sliding_window(x, c);
+}
+
+/* generation_config.json's top_k: absent or null is unset (-1); 0 keeps
+ * every token, as in transformers. */
+static int get_top_k(json_t *g, model_config *c, const char *path, vb_err *err)
+{
+    json_t *k = json_object_get(g, "top_k");
+    if (!k || json_is_null(k))
+        return 0;
+    if (!json_is_integer(k))
+        return vb_err_set(err, "%s: \"top_k\" is not an integer", path);
+    json_int_t v = json_integer_value(k);
+    if (v < 0 || v > 1 << 24)
+        return vb_err_set(err, "%s: \"top_k\" = %lld is out of range [0, %d]", path,
+                          (long long)v, 1 << 24);
+    c->gen_top_k = (int)v;
+    return 0;
 }
 
 /* generation_config.json: eos ids (they win over config.json's: chat models
@@ -234,7 +337,7 @@ static int load_config(cfg_ctx *x, model_config *c)
 static int load_generation(const char *path, model_config *c, vb_err *err)
 {
     json_error_t je;
-    json_t *g = json_load_file(path, 0, &je);
+    json_t *g = vb_json_load_file(path, 0, &je);
     if (!g)
         return vb_err_set(err, "%s: %s (line %d)", path, je.text, je.line);
     int rc = -1;
@@ -244,14 +347,14 @@ static int load_generation(const char *path, model_config *c, vb_err *err)
     }
     if (get_eos(g, c, path, err) || get_num(g, "temperature", &c->gen_temperature, path, err) ||
         get_num(g, "top_p", &c->gen_top_p, path, err) ||
-        get_num(g, "repetition_penalty", &c->gen_repetition_penalty, path, err))
+        get_num(g, "repetition_penalty", &c->gen_repetition_penalty, path, err) ||
+        check_range(path, "temperature", c->gen_temperature, 0, 100, err) ||
+        check_range(path, "top_p", c->gen_top_p, 0, 1, err) ||
+        check_range(path, "repetition_penalty", c->gen_repetition_penalty, 0.01, 100, err) ||
+        get_top_k(g, c, path, err))
         goto out;
-    json_t *k = json_object_get(g, "top_k");
-    if (json_is_integer(k))
-        c->gen_top_k = (int)json_integer_value(k);
-    json_t *b = json_object_get(g, "bos_token_id");
-    if (json_is_integer(b))
-        c->bos_token_id = (int)json_integer_value(b);
+    if (json_object_get(g, "bos_token_id"))
+        c->bos_token_id = get_bos(g);
     c->gen_do_sample = get_bool(g, "do_sample", false);
     rc = 0;
 out:
@@ -267,7 +370,7 @@ int model_config_load(model_config *c, const char *model_dir, vb_err *err)
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model_dir);
     json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
+    json_t *root = vb_json_load_file(path, 0, &je);
     if (!root)
         return vb_err_set(err, "%s: %s", path, je.line > 0 ? je.text : "cannot read it (is --model a Hugging Face model directory?)");
     cfg_ctx x = {root, path, err};

@@ -67,7 +67,11 @@ typedef struct model_config {
 
 /* Reads DIR/config.json (required) and DIR/generation_config.json
  * (optional). Refuses, with a message naming the file and field, a model
- * type, rope scaling or sliding window it cannot run correctly. */
+ * type, rope scaling or sliding window it cannot run correctly, and values
+ * that cannot work: sizes that are not positive or do not divide, an
+ * rms_norm_eps, rope_theta or rope scaling parameter that is not positive,
+ * an eos_token_id outside [0, vocab_size), sampling defaults outside the
+ * command line's ranges. */
 int model_config_load(model_config *c, const char *model_dir, vb_err *err);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "model/safetensors.h"
 #include "util/half.h"
+#include "util/json_file.h"
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -83,7 +84,7 @@ int st_open_file(safetensors *st, const char *path, vb_err *err)
 static int open_index(safetensors *st, const char *dir, const char *index_path, vb_err *err)
 {
     json_error_t je;
-    json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = vb_json_load_file(index_path, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return vb_err_set(err, "%s: %s (line %d)", index_path, je.text, je.line);
     json_t *map = json_object_get(root, "weight_map");

@@ -83,22 +83,21 @@ void bench_percentiles(double *v, int64_t n, bench_pct *out)
     out->p99 = at_quantile(v, n, 0.99);
 }
 
-void bench_peaks_path(char *path, size_t len)
+void bench_peaks_path(const vb_tuning *t, char *path, size_t len)
 {
-    const char *env = getenv("VB_GPU_PEAKS"), *xdg = getenv("XDG_CACHE_HOME"),
-               *home = getenv("HOME");
-    if (env && *env)
-        snprintf(path, len, "%s", env);
-    else if (xdg && *xdg)
-        snprintf(path, len, "%s/voltbatch/gpu-peaks.json", xdg);
+    if (*t->gpu_peaks)
+        snprintf(path, len, "%s", t->gpu_peaks);
+    else if (*t->xdg_cache_home)
+        snprintf(path, len, "%s/voltbatch/gpu-peaks.json", t->xdg_cache_home);
     else
-        snprintf(path, len, "%s/.cache/voltbatch/gpu-peaks.json", home && *home ? home : ".");
+        snprintf(path, len, "%s/.cache/voltbatch/gpu-peaks.json", *t->home ? t->home : ".");
 }
 
-int bench_peaks_load(const char *device, bench_peaks *pk, char *why, size_t why_len)
+int bench_peaks_load(const char *path, const char *device, bench_peaks *pk, char *why,
+                     size_t why_len)
 {
     memset(pk, 0, sizeof *pk);
-    bench_peaks_path(pk->source, sizeof pk->source);
+    snprintf(pk->source, sizeof pk->source, "%s", path);
     json_error_t je;
     json_t *root = json_load_file(pk->source, 0, &je);
     if (!root) {
@@ -134,8 +133,13 @@ double bench_metrics_now(void)
 }
 
 int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost *cost,
-                       int total_blocks, vb_backend *sync_b)
+                       int total_blocks, vb_backend *sync_b, const vb_tuning *t)
 {
+    vb_tuning defaults;
+    if (!t) {
+        vb_tuning_defaults(&defaults);
+        t = &defaults;
+    }
     memset(m, 0, sizeof *m);
     m->cost = *cost;
     m->n_seqs = n_seqs;
@@ -149,9 +153,9 @@ int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost 
         bench_metrics_free(m);
         return -1;
     }
-    const char *sync = getenv("VB_STEP_SYNC");
-    bool no_sync = sync && strcmp(sync, "0") == 0;
-    if (sync_b && sync && strcmp(sync, "events") == 0 && sync_b->timer_mark &&
+    bench_peaks_path(t, m->peaks_path, sizeof m->peaks_path);
+    bool no_sync = t->step_sync == VB_SYNC_NONE;
+    if (sync_b && t->step_sync == VB_SYNC_EVENTS && sync_b->timer_mark &&
         sync_b->timer_seconds) {
         m->timer_b = sync_b;
         no_sync = true;
@@ -372,7 +376,16 @@ static int latency_json(const bench_metrics *m, json_t *out)
     return rc;
 }
 
-json_t *bench_metrics_json(const bench_metrics *m, const char *device)
+double bench_roofline_s(const bench_metrics *m, const bench_peaks *pk)
+{
+    const bench_step_class *pre = &m->prefill, *dec = &m->decode, *rec = &m->graph_record;
+    /* a class's bytes are its steps' weight reads + their K/V */
+    double kv_pre = pre->bytes - (double)pre->steps * m->cost.weight_bytes;
+    double bytes = dec->bytes + rec->bytes + (kv_pre > 0 ? kv_pre : 0.0);
+    return pre->flops / pk->gemm_flops_per_s + bytes / pk->copy_bytes_per_s;
+}
+
+json_t *bench_metrics_json(const bench_metrics *m, const char *device, double engine_s)
 {
     if (!m->seq)
         return json_null();
@@ -397,7 +410,7 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device)
     if (!device)
         snprintf(why, sizeof why, "CPU backend: no measured peaks");
     else
-        have = bench_peaks_load(device, &pk, why, sizeof why) == 0;
+        have = bench_peaks_load(m->peaks_path, device, &pk, why, sizeof why) == 0;
     const bench_step_class *pre = &m->prefill, *dec = &m->decode;
     double all_t = pre->time_s + dec->time_s, all_f = pre->flops + dec->flops;
     double mbu = 0, mbu_fwd = 0, mfu = 0, mfu_pre = 0;
@@ -441,6 +454,11 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device)
     rc |= json_object_set_new(j, "mbu_forward", num_or_null(mbu_fwd, ok_fwd));
     rc |= json_object_set_new(j, "mfu", num_or_null(mfu, ok_mfu));
     rc |= json_object_set_new(j, "mfu_prefill", num_or_null(mfu_pre, ok_pre));
+    double roof = have ? bench_roofline_s(m, &pk) : 0.0;
+    rc |= json_object_set_new(j, "roofline_s", num_or_null(roof, have));
+    rc |= json_object_set_new(j, "roofline_fraction",
+                              num_or_null(engine_s > 0 ? roof / engine_s : 0.0,
+                                          have && engine_s > 0));
     if (rc) {
         json_decref(j);
         return NULL;

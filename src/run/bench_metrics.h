@@ -23,6 +23,17 @@
  *     their forward time alone, "mbu_forward");
  *   MFU = all steps' FLOPs / their time / fp16 GEMM peak (and the same
  *     over the steps that hold prompt tokens, "mfu_prefill").
+ *   roofline_s, the workload's hardware limit on this rank's GPU: the time
+ *     the run could not beat at the measured peaks, counted as
+ *       the FLOPs of the steps that hold prompt tokens / fp16 GEMM peak
+ *     + ( weight_bytes x the steps without prompt tokens (decode steps and
+ *         the graph-recording ones: the batch the run actually used; the
+ *         weight reads of prefill steps hide under their FLOPs)
+ *       + the K/V bytes of every position attended, in every step )
+ *       / copy bandwidth;
+ *     roofline_fraction = roofline_s / engine_s (the engine's wall time,
+ *     load excluded). Not counted: the logits, activations, sampling,
+ *     communication, and the decode tokens' own FLOPs (memory-bound).
  * A step is a decode step when every sequence in it computes one
  * generated token; any prompt token makes it a prefill step. A step that
  * recorded a CUDA graph (bench_metrics_graph_recorded) is neither: its
@@ -56,6 +67,7 @@
 #include "forward/backend.h"
 #include "model/model_config.h"
 #include "model/tp_plan.h"
+#include "util/env.h"
 
 /* What one step costs this rank, from the model's shape alone. */
 typedef struct bench_model_cost {
@@ -89,17 +101,18 @@ void bench_percentiles(double *v, int64_t n, bench_pct *out);
 typedef struct bench_peaks {
     double copy_bytes_per_s;  /* device-to-device copy, read + write bytes / s */
     double gemm_flops_per_s;  /* fp16 cuBLAS GEMM, fp32 accumulate */
-    char source[512];         /* the cache file */
+    char source[VB_TUNING_PATH_MAX + 64]; /* the cache file */
 } bench_peaks;
 
-/* The peaks cache: $VB_GPU_PEAKS, else $XDG_CACHE_HOME/voltbatch/gpu-peaks.json,
- * else ~/.cache/voltbatch/gpu-peaks.json. Fills `path`. */
-void bench_peaks_path(char *path, size_t len);
+/* The peaks cache: t's VB_GPU_PEAKS, else $XDG_CACHE_HOME/voltbatch/gpu-peaks.json,
+ * else $HOME/.cache/voltbatch/gpu-peaks.json. Fills `path`. */
+void bench_peaks_path(const vb_tuning *t, char *path, size_t len);
 
 /* Looks `device` (cudaDeviceProp.name, e.g. "NVIDIA H200") up in the
- * cache. Returns 0, or -1 with `why` saying what is missing (never a
- * guessed number). */
-int bench_peaks_load(const char *device, bench_peaks *pk, char *why, size_t why_len);
+ * cache file `path`. Returns 0, or -1 with `why` saying what is missing
+ * (never a guessed number). */
+int bench_peaks_load(const char *path, const char *device, bench_peaks *pk, char *why,
+                     size_t why_len);
 
 /* Time spent in one kind of step. */
 typedef struct bench_step_class {
@@ -135,6 +148,7 @@ typedef struct bench_metrics {
     vb_backend *sync_b;       /* the GPU backend to wait for at the forward mark */
     void *sync_buf;           /* 4 bytes of its memory */
     vb_backend *timer_b;      /* VB_STEP_SYNC=events: its GPU stamps split the step */
+    char peaks_path[VB_TUNING_PATH_MAX + 64]; /* the peaks cache (bench_peaks_path) */
     bool split_timed;         /* forward_s / sample_s measure what they say: the
                                * CPU backend, a GPU one waited for, or its stamps
                                * all read; else (VB_STEP_SYNC=0, an unreadable
@@ -142,10 +156,11 @@ typedef struct bench_metrics {
 } bench_metrics;
 
 /* sync_b: the backend whose queued work the forward mark waits for (the
- * GPU's), or NULL (the CPU backend runs synchronously). 0, or -1 when out
- * of memory. */
+ * GPU's), or NULL (the CPU backend runs synchronously). t: the knobs
+ * (VB_STEP_SYNC, where the peaks cache is; util/env.h), or NULL for the
+ * defaults. 0, or -1 when out of memory. */
 int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost *cost,
-                       int total_blocks, vb_backend *sync_b);
+                       int total_blocks, vb_backend *sync_b, const vb_tuning *t);
 void bench_metrics_free(bench_metrics *m);
 
 void bench_metrics_mark(bench_metrics *m, enum bench_mark what);
@@ -159,10 +174,14 @@ void bench_metrics_graph_recorded(bench_metrics *m);
 /* Seconds on the clock the hooks use. */
 double bench_metrics_now(void);
 
+/* The roofline (see the header) of what m counted, at these peaks. */
+double bench_roofline_s(const bench_metrics *m, const bench_peaks *pk);
+
 /* The report's "metrics" object: latency percentiles, step breakdown, KV
- * peak, per-step bytes and FLOPs and, for a GPU with cached peaks, MBU
- * and MFU (null otherwise, with "peaks_note" saying why). device: the
- * GPU's name, or NULL for the CPU backend. NULL when out of memory. */
-json_t *bench_metrics_json(const bench_metrics *m, const char *device);
+ * peak, per-step bytes and FLOPs and, for a GPU with cached peaks, MBU,
+ * MFU, roofline_s and roofline_fraction (null otherwise, with
+ * "peaks_note" saying why). device: the GPU's name, or NULL for the CPU
+ * backend; engine_s: the engine's wall time. NULL when out of memory. */
+json_t *bench_metrics_json(const bench_metrics *m, const char *device, double engine_s);
 
 #endif

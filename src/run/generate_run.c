@@ -16,6 +16,7 @@
 #include "engine/scheduler.h"
 #include "forward/forward.h"
 #include "git_revision.h"
+#include "io/input_check.h"
 #include "io/input_reader.h"
 #include "io/output_writer.h"
 #include "io/resume.h"
@@ -88,7 +89,7 @@ typedef struct run_state {
     int max_seq_tokens;         /* prompt + max_new over the group's sequences */
     tokenizer *tok;             /* NULL when tokenizer.json could not be loaded */
     char tok_error[VB_ERR_LEN];
-    chat_template_kind chat_kind;
+    chat_template *chat_tmpl;   /* --chat or /messages: the template rows are rendered with */
     int32_t eos[VB_MAX_EOS + 16];
     int n_eos;
     run_backend rb;             /* CPU or CUDA, and the weights it reads */
@@ -106,6 +107,7 @@ typedef struct run_state {
     run_rows finished;          /* leader: rows not yet sent / filed */
     int64_t tokens_sampled;     /* by this group, for the progress line */
     run_collector coll;         /* rank 0 */
+    run_stop_notice notice;     /* rank 0's stop verdict to the other ranks */
     double t_start;             /* Unix seconds */
     double t_engine;            /* when the step loop started (loading done) */
     bench_metrics bm;           /* latency, step times, KV peak: the report's "metrics" */
@@ -193,17 +195,12 @@ static int phase_tokenizer(run_state *r, vb_err *err)
                             "be empty, /output_ids are complete\n", terr.msg);
     }
     if (!code && r->tok && text && (o->chat || r->in.kind == VB_PROMPT_MESSAGES)) {
-        if (o->chat_template) {
-            if (chat_template_by_name(o->chat_template, &r->chat_kind, err))
-                code = VB_EXIT_USAGE;
-        } else {
-            r->chat_kind = chat_template_detect(r->tok);
-        }
-        if (!code && r->chat_kind == CHAT_TEMPLATE_NONE)
-            code = VB_EXIT_USAGE,
-            vb_err_set(err, "%s: the model's chat template is not one voltbatch renders (chatml, "
-                            "llama3, llama2); name one with --chat-template",
-                       o->chat ? "--chat" : "/messages");
+        /* a template that does not parse stops the run here (exit 2);
+         * one that fails on a row makes that row an error row */
+        r->chat_tmpl = chat_template_open(r->tok, o->model_dir, o->chat_template,
+                                          o->chat_template_kwargs, err);
+        if (!r->chat_tmpl)
+            code = VB_EXIT_USAGE, vb_err_prefix(err, "%s", o->chat ? "--chat" : "/messages");
     }
     if (r->tok) {
         const int32_t *ids = NULL;
@@ -334,7 +331,7 @@ static int phase_rows(run_state *r, vb_err *err)
     long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens : RUN_DEFAULT_MAX_NEW_TOKENS;
     r->max_seq_tokens = 1;
     const run_prompt_ctx pc = {
-        .kind = r->in.kind, .tok = r->tok, .tok_error = r->tok_error, .chat_kind = r->chat_kind,
+        .kind = r->in.kind, .tok = r->tok, .tok_error = r->tok_error, .chat_tmpl = r->chat_tmpl,
         .chat = o->chat, .system = o->system, .vocab_size = r->cfg.vocab_size,
         .max_model_len = r->max_model_len,
     };
@@ -480,7 +477,7 @@ static int phase_engine(run_state *r, vb_err *err)
 
     what = "sampler";
     if (run_sampler_init(&r->smp, r->d->tp_comm, r->d->tp, r->plan.vocab_start,
-                         r->plan.vocab_local, err)) {
+                         r->plan.vocab_local, o->tuning.host_sampler, err)) {
         code = 1;
         goto done;
     }
@@ -660,6 +657,23 @@ static void progress(run_state *r, double *last, bool force)
             100.0 * sched_kv_use(&r->sched));
 }
 
+/* Rank 0, once a step (now: at the end): files finished rows (its own
+ * group's and what other leaders sent) and writes the journal, syncing it
+ * when due (now: at once). A journal failure is no error here: the journal
+ * keeps it (vb_journal_failure), the next step's stop check ends the run
+ * in order, and phase_finish reports it. */
+static int root_file_rows(run_state *r, bool now, vb_err *err)
+{
+    if (run_collector_take_local(&r->coll, &r->finished, err) ||
+        run_collector_poll(&r->coll, false, err))
+        return -1;
+    if (r->journal &&
+        (now ? vb_journal_flush(r->journal, err) : vb_journal_tick(r->journal, err)) < 0 &&
+        !vb_journal_failure(r->journal))
+        return -1;
+    return 0;
+}
+
 /* Runs this group's sequences to the end or to a stop request. Returns
  * true when stopped early. */
 static bool run_loop(run_state *r)
@@ -677,21 +691,27 @@ static bool run_loop(run_state *r)
     bench_model_cost_make(&cost, &r->cfg, &r->plan, r->rb.cuda ? 2 : 4, (int)r->b->act_size);
     if (!srows || !lp || !res || !sampled || !slot_of || !id_of ||
         bench_metrics_init(&r->bm, r->n_seqs, &cost, r->sched.kv.n_blocks,
-                           r->rb.cuda ? r->b : NULL)) {
+                           r->rb.cuda ? r->b : NULL, &r->o->tuning)) {
         vb_err_set(&err, "out of memory");
         die(r, "starting the loop", 0, &err);
     }
     const int vocab_local = r->plan.vocab_local;
     double last_send = MPI_Wtime(), last_progress = MPI_Wtime();
     bool stopped = false;
+    if (!r->root && run_stop_notice_post(&r->notice, MPI_COMM_WORLD, 0, false)) {
+        vb_err_set(&err, "MPI_Ibcast of rank 0's stop notice failed");
+        die(r, "starting the loop", 0, &err);
+    }
 
     while (!sched_idle(&r->sched)) {
         /* each step must end within --collective-timeout (a hung rank
          * would leave the group blocked in its collectives) */
         vb_watchdog_arm("an engine step", step);
         bench_metrics_mark(&r->bm, BENCH_STEP_START);
-        /* a stop request: the whole group stops at the same step */
-        int stop = vb_stop_requested() ? 1 : 0, any = stop;
+        /* a stop request, rank 0's journal failing, or rank 0 telling
+         * every rank to stop: the whole group stops at the same step */
+        int stop = vb_stop_requested() || vb_journal_failure(r->journal) ||
+                   run_stop_notice_says_stop(&r->notice), any = stop;
         if (r->d->tp > 1)
             MPI_CHECK(MPI_Allreduce(&stop, &any, 1, MPI_INT, MPI_MAX, r->d->tp_comm));
         if (any) {
@@ -744,6 +764,7 @@ static bool run_loop(run_state *r)
                 .n_prompt = sq->n_prompt,
                 .generated = sq->tokens + sq->n_prompt,
                 .n_generated = q->n_generated,
+                .state_slot = q->slot + 1,
             };
             lp[j] = logits + (size_t)i * vocab_local;
             slot_of[j] = q->slot;
@@ -789,9 +810,7 @@ static bool run_loop(run_state *r)
         if (r->leader) {
             if (r->root) {
                 vb_watchdog_hold_rescue(); /* the journal: not while the watchdog saves it */
-                if (run_collector_take_local(&r->coll, &r->finished, &err) ||
-                    run_collector_poll(&r->coll, false, &err) ||
-                    (r->journal && vb_journal_tick(r->journal, &err)))
+                if (root_file_rows(r, false, &err))
                     die(r, "collecting finished rows", step, &err);
                 vb_watchdog_release_rescue();
             } else if (run_rows_send(&r->finished, MPI_COMM_WORLD, 0, false, false,
@@ -802,6 +821,13 @@ static bool run_loop(run_state *r)
         progress(r, &last_progress, false);
         bench_metrics_mark(&r->bm, BENCH_STEP_END);
         step++;
+    }
+    /* when rank 0's group stopped (its journal failed, or a signal that
+     * reached only some ranks), every other group stops too (else the
+     * notice goes once they are done: root_finish) */
+    if (r->root && stopped && run_stop_notice_post(&r->notice, MPI_COMM_WORLD, 0, true)) {
+        vb_err_set(&err, "MPI_Ibcast of the stop notice failed");
+        die(r, "ending the loop", step, &err);
     }
     /* rank 0 may now wait for slower groups: a legitimate wait */
     vb_watchdog_disarm();
@@ -841,7 +867,8 @@ static int write_report(const run_state *r, const char *path, double elapsed, bo
     /* group 0's latency, step breakdown, KV peak, MBU / MFU (bench_metrics.h) */
     if (!j || json_object_set_new(j, "metrics", bench_metrics_json(&r->bm, r->rb.cuda
                                                                        ? r->rb.gpu_name
-                                                                       : NULL))) {
+                                                                       : NULL,
+                                                                   engine))) {
         json_decref(j);
         return vb_err_set(err, "%s: out of memory", path);
     }
@@ -852,6 +879,91 @@ static int write_report(const run_state *r, const char *path, double elapsed, bo
     return 0;
 }
 
+/* After a journal failure (kept in msg): says where the finished rows
+ * are, given how writing the output went (out_rc, err). */
+static void explain_journal_failure(const run_state *r, const char *msg, int out_rc,
+                                    vb_err *err)
+{
+    char out_msg[VB_ERR_LEN];
+    snprintf(out_msg, sizeof out_msg, "%s", err->msg);
+    long steps = (long)r->sched.stats.steps;
+    if (out_rc == 0)
+        vb_err_set(err, "%s; the run stopped after step %ld, and its %" PRId64 " finished rows "
+                   "are in %s: rerun with --resume once the journal can be written",
+                   msg, steps, r->done.n_done, r->o->output);
+    else
+        vb_err_set(err, "%s; the run stopped after step %ld, and the output could not be "
+                   "written either: %s", msg, steps, out_msg);
+}
+
+/* Rank 0 after its own loop: the other groups' rows until every final
+ * message is in (even after a failure: a leader left in its send would
+ * hang the closing barrier), filed and written to the journal as in the
+ * loop. When the journal fails meanwhile, rank 0's notice tells every rank
+ * to stop at once; otherwise it goes, saying carry on, once all are done. */
+static int root_collect_rest(run_state *r, vb_err *err)
+{
+    int rc = 0;
+    vb_err later;
+    while (r->coll.pending_finals > 0) {
+        if (run_collector_poll(&r->coll, false, rc ? &later : err) < 0 ||
+            (r->journal && vb_journal_tick(r->journal, rc ? &later : err) < 0 &&
+             !vb_journal_failure(r->journal)))
+            rc = -1;
+        if (!r->notice.posted && vb_journal_failure(r->journal) &&
+            run_stop_notice_post(&r->notice, MPI_COMM_WORLD, 0, true) && rc == 0)
+            rc = vb_err_set(err, "MPI_Ibcast of the stop notice failed");
+        if (r->coll.pending_finals > 0)
+            run_nap();
+    }
+    return rc;
+}
+
+/* Rank 0 at the end: every finished row filed and synced, then the output
+ * and the report. A failed journal does not keep the output from being
+ * written (it holds the rows the journal lost), but the run fails naming
+ * the journal (*phase says so). Returns 0 or 1. */
+static int root_finish(run_state *r, const char **phase, vb_err *err)
+{
+    /* No rescue from here on (the journal becomes the output; this
+     * waits out one in progress), so this group's rows go to disk
+     * before waiting for slower groups, which may never come. */
+    vb_watchdog_hold_rescue();
+    vb_watchdog_set_rescue(NULL, NULL);
+    vb_watchdog_release_rescue();
+    int rc = root_file_rows(r, true, err);
+    vb_err later;
+    if (root_collect_rest(r, rc ? &later : err) < 0)
+        rc = -1;
+    if (rc)
+        return 1;
+    char jfail[VB_ERR_LEN] = "";
+    if (vb_journal_failure(r->journal)) {
+        *phase = "writing the journal";
+        snprintf(jfail, sizeof jfail, "%s", vb_journal_failure(r->journal));
+        /* returns the failure just copied; the descriptor is freed all the same */
+        vb_journal_close(r->journal, NULL);
+        r->journal = r->coll.journal = NULL;
+    }
+    double end = wall_now(), el = end - r->t_start;
+    char version[128];
+    snprintf(version, sizeof version, "%s (git %s)", VB_VERSION, VB_GIT_REVISION);
+    bool complete = r->done.n_done == r->done.n_rows * r->done.n_samples;
+    vb_output_meta meta = {
+        .settings = r->settings, .dp = r->d->dp, .version = version,
+        .start_time = r->t_start, .end_time = end,
+        .throughput = el > 0 ? r->coll.tokens_new / el : 0.0, .complete = complete,
+    };
+    rc = vb_output_finish(r->o->output, &meta, &r->done, &r->journal, err);
+    if (jfail[0]) {
+        explain_journal_failure(r, jfail, rc, err);
+        return 1;
+    }
+    if (rc == 0 && r->o->report && write_report(r, r->o->report, el, complete, err))
+        rc = -1;
+    return rc ? 1 : 0;
+}
+
 static int phase_finish(run_state *r, bool stopped, vb_err *err)
 {
     int code = 0;
@@ -860,39 +972,22 @@ static int phase_finish(run_state *r, bool stopped, vb_err *err)
         if (run_rows_send(&r->finished, MPI_COMM_WORLD, 0, true, stopped, 0, &last, err))
             code = 1;
     }
-    if (r->root) {
-        /* No rescue from here on (the journal becomes the output; this
-         * waits out one in progress), so this group's rows go to disk
-         * before waiting for slower groups, which may never come. */
-        vb_watchdog_hold_rescue();
-        vb_watchdog_set_rescue(NULL, NULL);
-        vb_watchdog_release_rescue();
-        if (run_collector_take_local(&r->coll, &r->finished, err) ||
-            (r->journal && vb_journal_flush(r->journal, err)) ||
-            run_collector_poll(&r->coll, true, err)) {
-            code = 1;
-        } else {
-            double end = wall_now(), el = end - r->t_start;
-            char version[128];
-            snprintf(version, sizeof version, "%s (git %s)", VB_VERSION, VB_GIT_REVISION);
-            bool complete = r->done.n_done == r->done.n_rows * r->done.n_samples;
-            vb_output_meta meta = {
-                .settings = r->settings, .dp = r->d->dp, .version = version,
-                .start_time = r->t_start, .end_time = end,
-                .throughput = el > 0 ? r->coll.tokens_new / el : 0.0, .complete = complete,
-            };
-            if (vb_output_finish(r->o->output, &meta, &r->done, &r->journal, err))
-                code = 1;
-            else if (r->o->report && write_report(r, r->o->report, el, complete, err))
-                code = 1;
-        }
-    }
+    const char *phase = "writing the output";
+    if (r->root)
+        code = root_finish(r, &phase, err);
+    /* rank 0's notice, if it has not gone yet (every group is done now),
+     * for the ranks that wait for it below */
+    if (r->root && !r->notice.posted &&
+        run_stop_notice_post(&r->notice, MPI_COMM_WORLD, 0, code != 0) && !code)
+        code = 1, vb_err_set(err, "MPI_Ibcast of the stop notice failed");
+    if (run_stop_notice_finish(&r->notice) && !code)
+        code = 1, vb_err_set(err, "completing rank 0's stop notice (MPI_Test) failed");
     /* every final message is in (rank 0 waited for them): collectives are
      * safe again; wait for the slowest group without spinning */
     run_sleepy_barrier(MPI_COMM_WORLD);
     int stop_here = stopped, stop_any = 0;
     MPI_Allreduce(&stop_here, &stop_any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    code = agree(r, code, "writing the output", err);
+    code = agree(r, code, phase, err);
     if (code)
         return code;
     return stop_any ? VB_EXIT_STOPPED : VB_EXIT_OK;
@@ -942,6 +1037,7 @@ static void cleanup(run_state *r)
     if (r->in_open)
         vb_input_close(&r->in);
 #if RUN_HAVE_TOKENIZER
+    chat_template_free(r->chat_tmpl);
     if (r->tok)
         tokenizer_free(r->tok);
 #endif
@@ -969,14 +1065,35 @@ int generate_run(const generate_options *o, const vb_dist *d)
         code = VB_EXIT_USAGE;
     if ((code = agree(&r, code, "model config", &err)))
         goto out;
+    /* Every tensor's name, shape and dtype, from the headers alone: a
+     * checkpoint that does not match config.json is a bad input (exit 2)
+     * found before an output or journal exists, not a load failure. */
+    if (model_check_weights(&r.cfg, o->model_dir, &err))
+        code = VB_EXIT_USAGE;
+    if ((code = agree(&r, code, "checkpoint", &err)))
+        goto out;
     r.max_model_len = o->max_model_len > 0 ? o->max_model_len : r.cfg.max_position_embeddings;
     r.top_n = o->logprobs > 0 ? (int32_t)(o->logprobs < SAMPLER_MAX_LOGPROBS ? o->logprobs
                                                                             : SAMPLER_MAX_LOGPROBS)
                               : -1;
     r.finished.top_n = r.top_n;
 
+    /* Before any rank opens an input, rank 0 reads them all once in a child
+     * process: a file so corrupt that the HDF5 library crashes or loops on
+     * it then ends the job here, exit 2 naming it (io/input_check.h), not
+     * with a segfault on the ranks that read it later. */
+    bool not_input = false;
+    if (r.root && vb_input_check_isolated(o->inputs, o->n_inputs, false,
+                                          o->tuning.input_check_timeout, &not_input, &err))
+        code = VB_EXIT_USAGE;
+    if ((code = agree(&r, code, "inputs", &err)))
+        goto out;
+
     r.in_open = true; /* vb_input_close frees after a failed open too */
-    if (vb_input_open(&r.in, o->inputs, o->n_inputs, &err))
+    /* Rank 0 writes the output and the report: neither may be an input
+     * (--overwrite would remove it first). */
+    if (vb_input_open(&r.in, o->inputs, o->n_inputs, &err) ||
+        (r.root && vb_output_check_inputs(o->output, o->report, &r.in, &err)))
         code = VB_EXIT_USAGE;
     if ((code = agree(&r, code, "inputs", &err)))
         goto out;
@@ -992,10 +1109,9 @@ int generate_run(const generate_options *o, const vb_dist *d)
     if ((code = agree(&r, code, "output", &err)))
         goto out;
     /* At most this many seconds of finished rows are lost to a SIGKILL
-     * (tests shorten it; 5 s by default). */
-    const char *flush = getenv("VB_JOURNAL_FLUSH_SECONDS");
-    if (r.journal && flush && atof(flush) > 0)
-        vb_journal_set_flush_interval(r.journal, atof(flush));
+     * (VB_JOURNAL_FLUSH_SECONDS: tests shorten it; 5 s by default). */
+    if (r.journal && o->tuning.journal_flush_seconds > 0)
+        vb_journal_set_flush_interval(r.journal, o->tuning.journal_flush_seconds);
 
     if ((code = phase_shard(&r, &err)))
         goto out;

@@ -58,8 +58,9 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
         return 1;
     }
     if (!rb->cuda) {
-        rb->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : 0, d->tp_comm,
-                                   d->local_size);
+        /* --threads, else VB_CPU_THREADS, else (0) the backend's share of the cores */
+        rb->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : o->tuning.cpu_threads,
+                                   d->tp_comm, d->local_size);
         if (!rb->b) {
             vb_err_set(err, "cannot create the CPU backend (out of memory)");
             return 1;
@@ -87,14 +88,14 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
             d->tp_rank, d->tp, d->dp_rank, d->dp, dev, prop.name, bus);
     /* non-blocking, registered with the watchdog (cuda_device.h) */
     rb->nccl = cuda_nccl_comm_open(d, o->collective_timeout);
-    rb->b = cuda_backend_create((ncclComm_t)rb->nccl, err);
+    rb->b = cuda_backend_create((ncclComm_t)rb->nccl, &o->tuning, err);
     if (!rb->b)
         return 1;
     cuda_backend_set_mode(rb->b, o->cuda_graphs, o->eager);
     /* Without host weights: streamed from the checkpoint straight to the
      * GPU, so the host never holds a copy of the model (weights_stream.h). */
     if (host_w ? cuda_weights_upload(&rb->dev, host_w, c, p, err)
-               : cuda_weights_load(&rb->dev, c, p, o->model_dir, err))
+               : cuda_weights_load(&rb->dev, c, p, o->model_dir, &o->tuning, err))
         return 1;
     if (rb->dev.out_of_fp16_range)
         vb_warn("%llu weight values beyond the fp16 range were clamped to +-65504",

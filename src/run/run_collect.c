@@ -42,7 +42,10 @@ void run_collector_init(run_collector *c, MPI_Comm comm, vb_results *done, vb_jo
 static int file_row(void *ctx, const vb_output_row *row, vb_err *err)
 {
     run_collector *c = ctx;
-    if (c->journal && vb_journal_append(c->journal, row, c->done->top_n, err))
+    /* A journal that failed keeps its failure, and the engine stops on it;
+     * the row still goes to the results, for the output that stop writes. */
+    if (c->journal && vb_journal_append(c->journal, row, c->done->top_n, err) &&
+        !vb_journal_failure(c->journal))
         return -1;
     if (vb_results_put(c->done, row, err))
         return -1;
@@ -145,5 +148,41 @@ int run_rows_send(run_rows *l, MPI_Comm comm, int root, bool final, bool stopped
     *last_send = now;
     if (rc != MPI_SUCCESS)
         return vb_err_set(err, "collect: MPI_Send of rows to rank %d failed", root);
+    return 0;
+}
+
+/* ---- rank 0's stop notice -------------------------------------------------- */
+
+int run_stop_notice_post(run_stop_notice *n, MPI_Comm comm, int root, bool stop)
+{
+    memset(n, 0, sizeof *n);
+    n->stop = stop ? 1 : 0; /* read on the root; the others receive into it */
+    if (MPI_Ibcast(&n->stop, 1, MPI_INT, root, comm, &n->req) != MPI_SUCCESS)
+        return -1;
+    n->posted = true;
+    return 0;
+}
+
+bool run_stop_notice_says_stop(run_stop_notice *n)
+{
+    if (n->posted && !n->done) {
+        int flag = 0;
+        if (MPI_Test(&n->req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return false; /* MPI errors are fatal by default; nothing to add */
+        n->done = flag != 0;
+    }
+    return n->done && n->stop;
+}
+
+int run_stop_notice_finish(run_stop_notice *n)
+{
+    while (n->posted && !n->done) {
+        int flag = 0;
+        if (MPI_Test(&n->req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return -1;
+        n->done = flag != 0;
+        if (!n->done)
+            run_nap();
+    }
     return 0;
 }

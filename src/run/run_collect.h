@@ -53,6 +53,32 @@ int run_collector_poll(run_collector *c, bool wait, vb_err *err);
 int run_rows_send(run_rows *l, MPI_Comm comm, int root, bool final, bool stopped,
                   double interval, double *last_send, vb_err *err);
 
+/* Rank 0's word to every rank on whether the run must stop: its journal
+ * failed (finished rows could no longer be saved), or it was stopped. The
+ * groups step independently and talk only to rank 0, so this is one
+ * MPI_Ibcast of an int: every other rank posts it before its loop and
+ * tests it once a step (the group's stop all-reduce then stops the whole
+ * group at one step); rank 0 posts it as soon as the run must stop (its
+ * loop stopped, or its journal failed while it waits for the other
+ * groups), else, saying carry on, once every group is done. Every rank
+ * completes it before the closing barrier, so nothing is left pending. */
+typedef struct run_stop_notice {
+    MPI_Request req;
+    int stop;           /* the verdict: 1 = stop */
+    bool posted, done;
+} run_stop_notice;
+
+/* Posts the notice: `root` sends its verdict `stop`; every other rank
+ * starts listening (stop unused). */
+int run_stop_notice_post(run_stop_notice *n, MPI_Comm comm, int root, bool stop);
+
+/* True once the notice has arrived and says stop; never waits. */
+bool run_stop_notice_says_stop(run_stop_notice *n);
+
+/* Waits for the notice, sleeping between tests (a no-op when never
+ * posted). */
+int run_stop_notice_finish(run_stop_notice *n);
+
 /* Sleeps a fraction of a millisecond (waiting loops). */
 void run_nap(void);
 

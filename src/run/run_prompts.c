@@ -7,7 +7,9 @@
 #include <string.h>
 
 #if RUN_HAVE_TOKENIZER
-/* A /messages row: JSON array of {role, content} -> chat template -> ids. */
+/* A /messages row: JSON array of message objects -> chat template -> ids.
+ * The objects go to the template as they are (a Jinja template may read
+ * keys besides role and content); each needs a string role. */
 static int encode_messages(const run_prompt_ctx *c, const vb_input_row *row, tok_ids *out,
                            char *why, size_t why_len)
 {
@@ -19,26 +21,16 @@ static int encode_messages(const run_prompt_ctx *c, const vb_input_row *row, tok
         snprintf(why, why_len, "messages is not a non-empty JSON array of {\"role\", \"content\"}");
         return 1;
     }
-    chat_message *msgs = calloc(n, sizeof *msgs);
-    if (!msgs) {
-        json_decref(a);
-        return -1;
-    }
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(a, i);
-        msgs[i].role = json_string_value(json_object_get(m, "role"));
-        msgs[i].content = json_string_value(json_object_get(m, "content"));
-        if (!msgs[i].role || !msgs[i].content) {
-            snprintf(why, why_len, "messages[%zu] needs string \"role\" and \"content\"", i);
-            free(msgs);
+        if (!json_string_value(json_object_get(m, "role")) || !json_object_get(m, "content")) {
+            snprintf(why, why_len, "messages[%zu] needs a string \"role\" and a \"content\"", i);
             json_decref(a);
             return 1;
         }
     }
     vb_err err = {{0}};
-    int rc = chat_encode(c->tok, c->chat_kind, msgs, n, row->system ? row->system : c->system,
-                         out, &err);
-    free(msgs);
+    int rc = chat_template_encode(c->chat_tmpl, a, row->system ? row->system : c->system, out, &err);
     json_decref(a);
     if (rc) {
         snprintf(why, why_len, "%s", err.msg);
@@ -51,17 +43,17 @@ static int encode_text(const run_prompt_ctx *c, const vb_input_row *row, tok_ids
                        size_t why_len)
 {
     if (c->kind == VB_PROMPT_MESSAGES || c->chat) {
-        if (c->chat_kind == CHAT_TEMPLATE_NONE) {
-            snprintf(why, why_len, "the model's chat template is not one voltbatch renders "
-                                   "(chatml, llama3, llama2); name one with --chat-template");
+        if (!c->chat_tmpl) {
+            snprintf(why, why_len, "no chat template (the model has none; name one with "
+                                   "--chat-template)");
             return 1;
         }
         if (c->kind == VB_PROMPT_MESSAGES)
             return encode_messages(c, row, out, why, why_len);
         chat_message m = {"user", row->text};
         vb_err err = {{0}};
-        if (chat_encode(c->tok, c->chat_kind, &m, 1, row->system ? row->system : c->system, out,
-                        &err)) {
+        if (chat_template_encode_msgs(c->chat_tmpl, &m, 1, row->system ? row->system : c->system,
+                                      out, &err)) {
             snprintf(why, why_len, "%s", err.msg);
             return 1;
         }

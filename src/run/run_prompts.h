@@ -5,7 +5,10 @@
  *   /prompts    encoded by the tokenizer (with the post-processor's special
  *               tokens), or with --chat rendered as one user message by the
  *               chat template (system: the row's /system, else --system);
- *   /messages   rendered by the chat template.
+ *   /messages   rendered by the chat template (the model's own Jinja
+ *               template unless --chat-template names another); a row the
+ *               template fails on (raise_exception, a type error) is an
+ *               error row naming the template's line.
  * Every prompt is then checked: not empty, every id inside the model's
  * vocabulary, shorter than the context. Without a tokenizer, text rows are
  * error rows saying so. */
@@ -35,7 +38,8 @@
 #include "tokenizer/tokenizer.h"
 #else
 typedef struct tokenizer tokenizer;
-typedef enum chat_template_kind { CHAT_TEMPLATE_NONE = 0 } chat_template_kind;
+typedef struct chat_template chat_template;
+static inline void chat_template_free(chat_template *ct) { (void)ct; }
 #endif
 
 #define RUN_NO_TOKENIZER_MSG "text prompts need the tokenizer (issue #4)"
@@ -44,7 +48,7 @@ typedef struct run_prompt_ctx {
     vb_prompt_kind kind;
     const tokenizer *tok;         /* NULL: none could be loaded */
     const char *tok_error;        /* why not ("" when unknown) */
-    chat_template_kind chat_kind; /* CHAT_TEMPLATE_NONE: no template we render */
+    const chat_template *chat_tmpl; /* --chat or /messages: the template (NULL: none) */
     bool chat;                    /* --chat */
     const char *system;           /* --system, or NULL */
     int vocab_size;

@@ -7,15 +7,14 @@
 #include "engine/sampler_mpi.h"
 
 int run_sampler_init(run_sampler *s, MPI_Comm tp_comm, int tp, int vocab_start,
-                     int vocab_local, vb_err *err)
+                     int vocab_local, bool host_only, vb_err *err)
 {
     memset(s, 0, sizeof *s);
     s->tp_comm = tp_comm;
     s->tp = tp;
     s->vocab_start = vocab_start;
     s->vocab_local = vocab_local;
-    const char *force = getenv("VB_HOST_SAMPLER");
-    s->host_only = force && strcmp(force, "1") == 0;
+    s->host_only = host_only;
     if (sampler_workspace_init(&s->ws, vocab_local) != 0)
         return vb_err_set(err, "sampler: out of memory for a vocabulary slice of %d", vocab_local);
     return 0;

@@ -12,8 +12,8 @@
  * device where the logits are, so only the summaries cross to the host
  * (run_sampler_step_backend). Both give the same summaries (see
  * kernels/sampler_summary.cu for the rounding of sum_exp and Gumbel
- * scores), so the same tokens. VB_HOST_SAMPLER=1 in the environment forces
- * the host path (to compare the two on a GPU). */
+ * scores), so the same tokens. host_only (VB_HOST_SAMPLER=1, util/env.h)
+ * forces the host path (to compare the two on a GPU). */
 #ifndef VB_RUN_SAMPLE_H
 #define VB_RUN_SAMPLE_H
 
@@ -40,7 +40,7 @@ typedef struct run_sampler {
 } run_sampler;
 
 int run_sampler_init(run_sampler *s, MPI_Comm tp_comm, int tp, int vocab_start,
-                     int vocab_local, vb_err *err);
+                     int vocab_local, bool host_only, vb_err *err);
 void run_sampler_free(run_sampler *s);
 
 /* Samples n rows: rows[i]'s logits (this rank's slice, vocab_local floats)

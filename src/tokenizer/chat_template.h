@@ -1,10 +1,12 @@
 /* Chat templates: a conversation ({role, content} list) to prompt ids.
  *
- * We do not run Jinja. The three template families we support are
- * recognised from tokenizer_config.json's chat_template text (or named with
- * --chat-template) and rendered by C code that produces the same text as
- * transformers' apply_chat_template(add_generation_prompt=True); the text is
- * then encoded without the post-processor's extras, as transformers does. */
+ * A model's own template (tokenizer_config.json's chat_template, a string
+ * or the "default" of a list of named ones, or chat_template.jinja beside
+ * it, which wins as in transformers) is run by the Jinja interpreter
+ * (jinja.h), so the text equals transformers' apply_chat_template. Three
+ * formats are also built in as C (chatml, llama3, llama2), for models
+ * without a template, named with --chat-template. The text is then encoded
+ * without the post-processor's extras, as transformers does. */
 #ifndef VB_CHAT_TEMPLATE_H
 #define VB_CHAT_TEMPLATE_H
 
@@ -36,5 +38,40 @@ int chat_render(const tokenizer *tok, chat_template_kind kind, const chat_messag
 /* chat_render, then tokenizer_encode(add_special=false) appending to ids. */
 int chat_encode(const tokenizer *tok, chat_template_kind kind, const chat_message *msgs, size_t n,
                 const char *system, tok_ids *ids, vb_err *err);
+
+/* ---- the template a run uses ---- */
+#include <jansson.h>
+
+typedef struct chat_template chat_template;
+
+/* name: NULL for the model's own template (chat_template.jinja in
+ * model_dir, else tokenizer_config.json's); a built-in's name (chatml,
+ * llama3, llama2, qwen, mistral); or a path to a .jinja file (contains
+ * '/' or ends in ".jinja"). kwargs_json: NULL, or a JSON object whose
+ * members become template variables (--chat-template-kwargs, e.g.
+ * {"enable_thinking": false}). A template that does not parse is refused
+ * here, naming its file and line. NULL + err; when the model has no
+ * template and name is NULL, NULL with err saying to name one. */
+chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, const char *name,
+                                  const char *kwargs_json, vb_err *err);
+void chat_template_free(chat_template *ct);
+/* "model" (the model's own), or the built-in's name. */
+const char *chat_template_label(const chat_template *ct);
+
+/* Renders messages (a JSON array of message objects, passed to the
+ * template as they are: role, content and any other keys) as
+ * apply_chat_template(messages, add_generation_prompt=...) with the
+ * model's bos/eos/unk/pad tokens and the kwargs; system, when not NULL and
+ * the messages do not start with a system message, is put first as one.
+ * *out malloc'd. -1 + err (a render error: the row's error). */
+int chat_template_render(const chat_template *ct, const json_t *messages, const char *system,
+                         bool add_generation_prompt, char **out, size_t *out_len, vb_err *err);
+/* chat_template_render(add_generation_prompt=true), then
+ * tokenizer_encode(add_special=false) appending to ids. */
+int chat_template_encode(const chat_template *ct, const json_t *messages, const char *system,
+                         tok_ids *ids, vb_err *err);
+/* The same for {role, content} pairs. */
+int chat_template_encode_msgs(const chat_template *ct, const chat_message *msgs, size_t n,
+                              const char *system, tok_ids *ids, vb_err *err);
 
 #endif

@@ -91,21 +91,29 @@ typedef struct bpe_sym {
 
 /* Initial symbols: byte-level words are bytes; SentencePiece words are
  * characters, falling back to <0xNN> byte pieces or unk when a character
- * is not in the vocabulary. */
+ * is not in the vocabulary, and dropped without either (as HF does). */
 static int initial_symbols(const tokenizer *tok, const char *w, size_t n, bpe_sym *sym, size_t *ns)
 {
     size_t k = 0;
+    bool last_unk = false;
     if (tok->byte_level) {
+        /* Each byte is one of HF's mapped characters. One the vocab lacks
+         * becomes unk (fused with the one before when fuse_unk), or without
+         * an unk token is dropped, as HF's BPE merge_word does. */
         for (size_t i = 0; i < n; i++) {
             int32_t id = tok->byte_id[(unsigned char)w[i]];
-            if (id < 0)
-                return -1;
-            sym[k++].id = id;
+            if (id >= 0) {
+                sym[k++].id = id;
+                last_unk = false;
+            } else if (tok->unk_id >= 0) {
+                if (!(tok->fuse_unk && last_unk))
+                    sym[k++].id = tok->unk_id;
+                last_unk = true;
+            }
         }
         *ns = k;
         return 0;
     }
-    bool last_unk = false;
     for (size_t i = 0; i < n;) {
         int len = tok_utf8_seq_len((unsigned char)w[i]);
         if (len == 0 || i + (size_t)len > n)
@@ -128,9 +136,7 @@ static int initial_symbols(const tokenizer *tok, const char *w, size_t n, bpe_sy
                 if (!(tok->fuse_unk && last_unk))
                     sym[k++].id = tok->unk_id;
                 last_unk = true;
-            } else {
-                return -1;
-            }
+            } /* else dropped: HF's BPE without an unk token skips it */
         }
         i += (size_t)len;
     }

@@ -14,151 +14,12 @@ static bool is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Replaces every `from` with `to`; returns a malloc'd string. */
-static char *replace_all(const char *s, size_t n, const char *from, const char *to, size_t *out_n)
-{
-    size_t lf = strlen(from), lt = strlen(to), count = 0;
-    for (size_t i = 0; i + lf <= n;)
-        if (memcmp(s + i, from, lf) == 0) { count++; i += lf; } else i++;
-    char *out = malloc(n + count * (lt > lf ? lt - lf : 0) + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        if (i + lf <= n && memcmp(s + i, from, lf) == 0) {
-            memcpy(out + o, to, lt);
-            o += lt;
-            i += lf;
-        } else {
-            out[o++] = s[i++];
-        }
-    }
-    out[o] = 0;
-    *out_n = o;
-    return out;
-}
-
-static char *prepend(const char *s, size_t n, const char *pre, size_t *out_n)
-{
-    size_t lp = strlen(pre);
-    char *out = malloc(n + lp + 1);
-    if (!out)
-        return NULL;
-    memcpy(out, pre, lp);
-    memcpy(out + lp, s, n);
-    out[n + lp] = 0;
-    *out_n = n + lp;
-    return out;
-}
-
-int tok_normalize(const tokenizer *tok, const char *s, size_t n, char **buf, size_t *len)
-{
-    char *cur = malloc(n + 1);
-    if (!cur)
-        return -1;
-    memcpy(cur, s, n);
-    size_t cn = n;
-    for (size_t k = 0; k < tok->n_norm; k++) {
-        const tok_norm *nm = &tok->norm[k];
-        char *next = NULL;
-        size_t nn = 0;
-        if (nm->kind == NORM_NFC)
-            next = tok_nfc(cur, cn, &nn);
-        else if (nm->kind == NORM_PREPEND)
-            next = cn ? prepend(cur, cn, nm->a, &nn) : NULL;
-        else
-            next = replace_all(cur, cn, nm->a, nm->b, &nn);
-        if (nm->kind == NORM_PREPEND && cn == 0)
-            continue; /* HF prepends only to non-empty text */
-        free(cur);
-        if (!next)
-            return -1;
-        cur = next;
-        cn = nn;
-    }
-    *buf = cur;
-    *len = cn;
-    return 0;
-}
-
-static int split_and_bpe(const tokenizer *tok, const char *s, size_t n, pcre2_match_data *md, tok_ids *out)
-{
-    if (!tok->split_re)
-        return tok_bpe_word(tok, s, n, out);
-    size_t pos = 0;
-    while (pos < n) {
-        int rc = pcre2_match(tok->split_re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (rc < 0) /* no more matches: the rest is one piece (Isolated keeps gaps) */
-            return tok_bpe_word(tok, s + pos, n - pos, out);
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        size_t ms = ov[0], me = ov[1];
-        if (ms > pos && tok_bpe_word(tok, s + pos, ms - pos, out) < 0)
-            return -1;
-        if (me == ms) { /* empty match: step one character on */
-            int l = tok_utf8_seq_len((unsigned char)s[ms]);
-            me = ms + (size_t)(l ? l : 1);
-            if (me > n)
-                me = n;
-        }
-        if (tok_bpe_word(tok, s + ms, me - ms, out) < 0)
-            return -1;
-        pos = me;
-    }
-    return 0;
-}
-
 /* Pre-tokenizes and BPEs one normalised piece; takes ownership of buf.
  * first: the piece starts the input (Metaspace prepend_scheme "first"). */
 static int encode_normalized(const tokenizer *tok, char *buf, size_t len, bool first, pcre2_match_data *md,
                              tok_ids *out)
 {
-    int rc = 0;
-    if (len == 0) {
-        free(buf);
-        return 0;
-    }
-    if (tok->metaspace) {
-        size_t l2;
-        char *t = replace_all(buf, len, " ", tok->ms_repl, &l2);
-        free(buf);
-        if (!t)
-            return -1;
-        buf = t;
-        len = l2;
-        size_t lr = strlen(tok->ms_repl);
-        bool want = tok->ms_prepend == 2 || (tok->ms_prepend == 1 && first);
-        if (want && !(len >= lr && memcmp(buf, tok->ms_repl, lr) == 0)) {
-            t = prepend(buf, len, tok->ms_repl, &l2);
-            free(buf);
-            if (!t)
-                return -1;
-            buf = t;
-            len = l2;
-        }
-        if (!tok->ms_split)
-            rc = tok_bpe_word(tok, buf, len, out);
-        else { /* each piece starts at a meta-space (MergedWithNext) */
-            size_t start = 0;
-            for (size_t i = 1; i <= len && rc == 0; i++) {
-                if (i == len || (i + lr <= len && memcmp(buf + i, tok->ms_repl, lr) == 0)) {
-                    rc = tok_bpe_word(tok, buf + start, i - start, out);
-                    start = i;
-                }
-            }
-        }
-        free(buf);
-        return rc;
-    }
-    if (tok->add_prefix_space && buf[0] != ' ') {
-        size_t l2 = 0;
-        char *t = prepend(buf, len, " ", &l2);
-        free(buf);
-        if (!t)
-            return -1;
-        buf = t;
-        len = l2;
-    }
-    rc = split_and_bpe(tok, buf, len, md, out);
+    int rc = tok_pretok_run(tok, buf, len, first, md, out);
     free(buf);
     return rc;
 }
@@ -251,8 +112,9 @@ int tokenizer_encode(const tokenizer *tok, const char *text, size_t len, bool ad
     if (bad < len)
         return vb_err_set(err, "invalid UTF-8 at byte %zu (0x%02X)", bad, (unsigned char)text[bad]);
     size_t start_n = out->n;
-    pcre2_match_data *md = tok->split_re ? pcre2_match_data_create_from_pattern(tok->split_re, NULL) : NULL;
-    int rc = 0;
+    /* one pair: the splits need only the whole match */
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    int rc = md ? 0 : -1;
     for (size_t k = 0; add_special && k < tok->n_post_prefix && rc == 0; k++)
         rc = tok_ids_push(out, tok->post_prefix[k]);
     if (rc == 0)
@@ -264,7 +126,8 @@ int tokenizer_encode(const tokenizer *tok, const char *text, size_t len, bool ad
         pcre2_match_data_free(md);
     if (rc < 0) {
         out->n = start_n;
-        return vb_err_set(err, "out of memory, or a character the vocabulary cannot encode");
+        return vb_err_set(err, "out of memory, a character the vocabulary cannot encode, or the "
+                               "pre-tokenizer regex over its match limit");
     }
     return 0;
 }

@@ -3,6 +3,7 @@
 #define VB_TOK_INTERNAL_H
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <jansson.h>
 #include <pcre2.h>
 
 #include "tokenizer/tok_hash.h"
@@ -22,13 +23,32 @@ typedef struct tok_added {
 } tok_added;
 
 /* A normalizer step; a Sequence is a list of these, applied in order. */
-typedef enum { NORM_NFC, NORM_PREPEND, NORM_REPLACE } tok_norm_kind;
+typedef enum {
+    NORM_NFC, NORM_NFD, NORM_NFKC, NORM_NFKD, NORM_LOWERCASE, NORM_STRIP, NORM_PREPEND, NORM_REPLACE
+} tok_norm_kind;
 typedef struct tok_norm {
     tok_norm_kind kind;
-    char *a, *b; /* PREPEND: a = text; REPLACE: a -> b */
+    char *a, *b;                 /* PREPEND: a = text; REPLACE: a -> b */
+    bool strip_left, strip_right; /* STRIP */
 } tok_norm;
 
 typedef enum { DEC_BYTE_LEVEL, DEC_SENTENCEPIECE } tok_dec_kind;
+
+/* How a split step keeps what its regex matched (HF's SplitDelimiterBehavior). */
+typedef enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS } tok_split_behavior;
+/* One pre-tokenizer step: a regex split (Split, Digits, Whitespace,
+ * WhitespaceSplit, Punctuation), ByteLevel (an optional prefix space, then
+ * its GPT-2 regex when use_regex), or Metaspace. */
+typedef enum { PT_SPLIT, PT_BYTE_LEVEL, PT_METASPACE } tok_pt_kind;
+typedef struct tok_pretok {
+    tok_pt_kind kind;
+    pcre2_code *re;        /* NULL: no split (ByteLevel without regex, Metaspace without split) */
+    tok_split_behavior behavior;
+    bool invert;
+    bool add_prefix_space; /* ByteLevel */
+    char *repl;            /* Metaspace replacement */
+    int prepend;           /* Metaspace: 0 never, 1 first, 2 always */
+} tok_pretok;
 
 struct tokenizer {
     int32_t n_vocab;       /* highest id + 1 */
@@ -50,13 +70,9 @@ struct tokenizer {
     tok_norm *norm;
     size_t n_norm;
 
-    /* pre-tokenizer */
-    pcre2_code *split_re;  /* Split (Isolated) or ByteLevel(use_regex) regex, or NULL */
-    bool add_prefix_space; /* ByteLevel */
-    bool metaspace;        /* Metaspace pre-tokenizer */
-    char *ms_repl;         /* its replacement ("▁") */
-    int ms_prepend;        /* 0 never, 1 first, 2 always */
-    bool ms_split;
+    tok_pretok *pretok;    /* pre-tokenizer steps, applied in order (tok_pretok.c) */
+    size_t n_pretok;
+    char *ms_repl;         /* a Metaspace step's replacement ("\u2581"), which pieces decode back to ' ' */
 
     tok_dec_kind dec_kind;
     int sp_strip_start;    /* SentencePiece decoder: leading spaces stripped once */
@@ -87,7 +103,21 @@ struct tokenizer {
  * O(n log n) in the word's length. */
 int tok_bpe_word(const tokenizer *tok, const char *w, size_t n, tok_ids *out);
 
-/* Runs the normalizer steps on s (tok_encode.c); *buf is malloc'd. */
+/* Pre-tokenizes s (normalised text) and BPEs each piece (tok_pretok.c).
+ * at_start: s begins the input (Metaspace's prepend_scheme "first"). md:
+ * match data of at least one pair. -1: out of memory, a regex over its
+ * match limit, or a character the vocabulary cannot encode. */
+int tok_pretok_run(const tokenizer *tok, const char *s, size_t n, bool at_start, pcre2_match_data *md,
+                   tok_ids *out);
+/* tokenizer.json's "pre_tokenizer" into tok->pretok; refuses what is not
+ * supported, naming it. */
+int tok_pretok_load(tokenizer *tok, const json_t *j, const char *file, vb_err *err);
+void tok_pretok_free(tokenizer *tok);
+/* Every `from` (lf bytes, lf > 0) replaced by `to`: a malloc'd string. */
+char *tok_replace_all(const char *s, size_t n, const char *from, size_t lf, const char *to, size_t lt,
+                      size_t *out_n);
+
+/* Runs the normalizer steps on s (tok_norm.c); *buf is malloc'd. */
 int tok_normalize(const tokenizer *tok, const char *s, size_t n, char **buf, size_t *len);
 
 /* Appends to a tok_ids; -1 on out of memory. */
@@ -102,7 +132,16 @@ int tok_utf8_seq_len(unsigned char c);
  * from_utf8_lossy). Returns a malloc'd string. */
 char *tok_utf8_lossy(const char *s, size_t len, size_t *out_len);
 
-/* NFC of s (valid UTF-8) into a malloc'd buffer (tok_nfc.c). */
+/* Unicode from utf8proc (tok_unicode.c), on valid UTF-8, into malloc'd
+ * buffers; NULL when out of memory. form: NORM_NFC, _NFD, _NFKC, _NFKD. */
+char *tok_unicode_form(tok_norm_kind form, const char *s, size_t len, size_t *out_len);
 char *tok_nfc(const char *s, size_t len, size_t *out_len);
+char *tok_lowercase(const char *s, size_t len, size_t *out_len);
+bool tok_is_white_space(uint32_t cp);
+size_t tok_utf8_next(const char *s, size_t len, size_t i, uint32_t *cp);
+
+/* tokenizer.json's "normalizer" into tok->norm (tok_norm.c); refuses what
+ * is not supported, naming it. */
+int tok_norm_load(tokenizer *tok, const json_t *j, const char *file, vb_err *err);
 
 #endif

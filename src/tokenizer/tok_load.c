@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "tokenizer/tok_internal.h"
-
-#define GPT2_SPLIT "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#include "util/json_file.h"
 
 /* GPT-2's map from code points back to bytes: printable Latin-1 bytes map to
  * themselves, the rest to U+0100.. in byte order. */
@@ -64,117 +63,106 @@ static const char *json_type_name(const json_t *j)
     return json_is_string(t) ? json_string_value(t) : "(no type)";
 }
 
-static int load_normalizer(tokenizer *tok, const json_t *j, const char *file, vb_err *err)
+/* Ids index the tables, so each is checked before anything is indexed by it.
+ * Real vocabularies are dense (Llama 3: 128,256 tokens on ids 0..128,255),
+ * so ids must stay below twice the file's token count plus 1024, which
+ * leaves room for holes, and below 2^24, which caps the tables at a few
+ * hundred MB whatever the file says. */
+#define TOK_MAX_IDS (1 << 24)
+
+static int64_t id_limit(size_t n_tokens)
 {
-    if (!j || json_is_null(j))
-        return 0;
-    const char *type = json_type_name(j);
-    if (strcmp(type, "Sequence") == 0) {
-        const json_t *arr = json_object_get(j, "normalizers");
-        size_t i;
-        const json_t *v;
-        json_array_foreach(arr, i, v) {
-            if (load_normalizer(tok, v, file, err) < 0)
-                return -1;
-        }
+    /* n_tokens counts JSON entries, so it is below the file's size */
+    int64_t lim = 2 * (int64_t)n_tokens + 1024;
+    return lim < TOK_MAX_IDS ? lim : TOK_MAX_IDS;
+}
+
+/* A token's text fit for a one-line message: at most 64 bytes, not cutting
+ * a character, control bytes shown as '?'. */
+static const char *shown(const char *s, size_t n, char buf[static 72])
+{
+    size_t o = n <= 64 ? n : 64;
+    while (o < n && o > 0 && ((unsigned char)s[o] & 0xC0) == 0x80)
+        o--;
+    for (size_t i = 0; i < o; i++)
+        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    if (o < n) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+/* A JSON value as the file spells it, for messages ("7" stays quoted). */
+static const char *json_text(const json_t *v, char buf[static 72])
+{
+    char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    const char *t = v ? (s ? s : "?") : "(missing)";
+    shown(t, strlen(t), buf);
+    free(s);
+    return buf;
+}
+
+/* A token id from the file: a JSON integer in [0, limit). Otherwise an
+ * error naming where it is and which token ("model.vocab 'b'"). */
+static int read_id(const json_t *v, int64_t limit, const char *file, const char *where, const char *token,
+                   int32_t *id, vb_err *err)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < limit) {
+        *id = (int32_t)json_integer_value(v);
         return 0;
     }
-    tok_norm nm = {0};
-    if (strcmp(type, "NFC") == 0) {
-        nm.kind = NORM_NFC;
-    } else if (strcmp(type, "Prepend") == 0) {
-        nm.kind = NORM_PREPEND;
-        nm.a = strdup(json_string_value(json_object_get(j, "prepend")) ? json_string_value(json_object_get(j, "prepend")) : "");
-    } else if (strcmp(type, "Replace") == 0) {
-        const json_t *pat = json_object_get(json_object_get(j, "pattern"), "String");
-        const json_t *content = json_object_get(j, "content");
-        if (!json_is_string(pat) || !json_is_string(content) || json_string_length(pat) == 0)
-            return vb_err_set(err, "%s: normalizer Replace with a regex pattern is not supported (String patterns only)", file);
-        nm.kind = NORM_REPLACE;
-        nm.a = strdup(json_string_value(pat));
-        nm.b = strdup(json_string_value(content));
-    } else {
-        return vb_err_set(err, "%s: normalizer '%s' is not supported (NFC, Prepend, Replace, Sequence are)", file, type);
+    char name[72], text[72];
+    return vb_err_set(err, "%s: %s '%s': id %s is not a token id (an integer from 0 to %lld)", file, where,
+                      shown(token, strlen(token), name), json_text(v, text),
+                      (long long)limit - 1);
+}
+
+/* An optional boolean flag: absent, true or false. */
+static int read_flag(const json_t *obj, const char *key, bool *out, const char *file, const char *where,
+                     const char *token, vb_err *err)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (v && !json_is_boolean(v)) {
+        char name[72], text[72];
+        return vb_err_set(err, "%s: %s '%s': %s is %s, not true or false", file, where,
+                          shown(token, strlen(token), name), key, json_text(v, text));
     }
-    tok_norm *p = realloc(tok->norm, (tok->n_norm + 1) * sizeof *p);
-    if (!p)
-        return vb_err_set(err, "%s: out of memory", file);
-    tok->norm = p;
-    tok->norm[tok->n_norm++] = nm;
+    *out = json_is_true(v);
     return 0;
 }
 
-static int compile_split(tokenizer *tok, const char *pattern, const char *file, vb_err *err)
+/* One SpecialToken of a TemplateProcessing "single" list: its ids (from
+ * special_tokens), each a token of the vocabulary, appended to dst. */
+static int template_special(tokenizer *tok, const json_t *specials, const json_t *item, int32_t *dst, size_t *n,
+                            const char *file, vb_err *err)
 {
-    if (tok->split_re)
-        return vb_err_set(err, "%s: pre_tokenizer with two split regexes is not supported", file);
-    int code;
-    PCRE2_SIZE off;
-    tok->split_re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
-                                  &code, &off, NULL);
-    if (!tok->split_re) {
-        PCRE2_UCHAR msg[128];
-        pcre2_get_error_message(code, msg, sizeof msg);
-        return vb_err_set(err, "%s: pre_tokenizer regex does not compile at offset %zu: %s", file,
-                          (size_t)off, (char *)msg);
+    const char *name = json_string_value(json_object_get(item, "id"));
+    if (!name)
+        return vb_err_set(err, "%s: post_processor TemplateProcessing: a SpecialToken has no id", file);
+    char nm[72];
+    const json_t *ids = json_object_get(json_object_get(specials, name), "ids");
+    if (!json_object_get(specials, name))
+        return vb_err_set(err, "%s: post_processor TemplateProcessing: single names special token '%s', which "
+                               "special_tokens lacks", file, shown(name, strlen(name), nm));
+    if (!json_is_array(ids))
+        return vb_err_set(err, "%s: post_processor special token '%s': ids is not a list", file,
+                          shown(name, strlen(name), nm));
+    size_t k;
+    const json_t *idv;
+    json_array_foreach(ids, k, idv) {
+        int32_t id;
+        if (read_id(idv, tok->n_vocab, file, "post_processor special token", name, &id, err) < 0)
+            return -1;
+        if (!tok->dec[id])
+            return vb_err_set(err, "%s: post_processor special token '%s': id %d is not in the vocabulary", file,
+                              shown(name, strlen(name), nm), id);
+        if (*n >= 4)
+            return vb_err_set(err, "%s: post_processor adds more than 4 tokens", file);
+        dst[(*n)++] = id;
     }
-    pcre2_jit_compile(tok->split_re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
     return 0;
-}
-
-static int load_pre_tokenizer(tokenizer *tok, const json_t *j, const char *file, vb_err *err)
-{
-    if (!j || json_is_null(j))
-        return 0;
-    const char *type = json_type_name(j);
-    if (strcmp(type, "Sequence") == 0) {
-        size_t i;
-        const json_t *v;
-        json_array_foreach(json_object_get(j, "pretokenizers"), i, v) {
-            if (load_pre_tokenizer(tok, v, file, err) < 0)
-                return -1;
-        }
-        return 0;
-    }
-    if (strcmp(type, "ByteLevel") == 0) {
-        tok->byte_level = true;
-        tok->add_prefix_space = json_is_true(json_object_get(j, "add_prefix_space"));
-        const json_t *ur = json_object_get(j, "use_regex");
-        if (!ur || json_is_true(ur))
-            return compile_split(tok, GPT2_SPLIT, file, err);
-        return 0;
-    }
-    if (strcmp(type, "Split") == 0) {
-        const json_t *pat = json_object_get(j, "pattern");
-        const char *beh = json_string_value(json_object_get(j, "behavior"));
-        if (!beh || strcmp(beh, "Isolated") != 0 || json_is_true(json_object_get(j, "invert")))
-            return vb_err_set(err, "%s: pre_tokenizer Split with behavior '%s'%s is not supported (Isolated only)",
-                              file, beh ? beh : "?", json_is_true(json_object_get(j, "invert")) ? " and invert" : "");
-        const json_t *re = json_object_get(pat, "Regex");
-        if (json_is_string(re))
-            return compile_split(tok, json_string_value(re), file, err);
-        const json_t *str = json_object_get(pat, "String");
-        if (json_is_string(str)) {
-            char buf[512];
-            snprintf(buf, sizeof buf, "\\Q%s\\E", json_string_value(str));
-            return compile_split(tok, buf, file, err);
-        }
-        return vb_err_set(err, "%s: pre_tokenizer Split has no pattern", file);
-    }
-    if (strcmp(type, "Metaspace") == 0) {
-        tok->metaspace = true;
-        const char *r = json_string_value(json_object_get(j, "replacement"));
-        tok->ms_repl = strdup(r ? r : "\xE2\x96\x81");
-        const char *scheme = json_string_value(json_object_get(j, "prepend_scheme"));
-        const json_t *aps = json_object_get(j, "add_prefix_space");
-        tok->ms_prepend = scheme ? (strcmp(scheme, "never") == 0 ? 0 : strcmp(scheme, "first") == 0 ? 1 : 2)
-                                 : (aps && !json_is_true(aps) ? 0 : 2);
-        const json_t *sp = json_object_get(j, "split");
-        tok->ms_split = !sp || json_is_true(sp);
-        return 0;
-    }
-    return vb_err_set(err, "%s: pre_tokenizer '%s' is not supported (ByteLevel, Split, Metaspace, Sequence are)",
-                      file, type);
 }
 
 static int load_post_processor(tokenizer *tok, const json_t *j, const char *file, vb_err *err)
@@ -196,26 +184,39 @@ static int load_post_processor(tokenizer *tok, const json_t *j, const char *file
     if (strcmp(type, "TemplateProcessing") != 0)
         return vb_err_set(err, "%s: post_processor '%s' is not supported (TemplateProcessing, ByteLevel are)", file, type);
     const json_t *specials = json_object_get(j, "special_tokens");
+    const json_t *single = json_object_get(j, "single");
+    if (!json_is_array(single))
+        return vb_err_set(err, "%s: post_processor TemplateProcessing: single is not a list", file);
     bool seen_seq = false;
     size_t i;
     const json_t *item;
-    json_array_foreach(json_object_get(j, "single"), i, item) {
-        if (json_object_get(item, "Sequence")) {
+    json_array_foreach(single, i, item) {
+        const json_t *special = json_object_get(item, "SpecialToken");
+        if (json_object_get(item, "Sequence"))
             seen_seq = true;
-            continue;
-        }
-        const char *name = json_string_value(json_object_get(json_object_get(item, "SpecialToken"), "id"));
-        const json_t *ids = json_object_get(json_object_get(specials, name ? name : ""), "ids");
-        size_t k;
-        const json_t *idv;
-        json_array_foreach(ids, k, idv) {
-            int32_t *dst = seen_seq ? tok->post_suffix : tok->post_prefix;
-            size_t *n = seen_seq ? &tok->n_post_suffix : &tok->n_post_prefix;
-            if (*n >= 4)
-                return vb_err_set(err, "%s: post_processor adds more than 4 tokens", file);
-            dst[(*n)++] = (int32_t)json_integer_value(idv);
-        }
+        else if (!json_is_object(special))
+            return vb_err_set(err, "%s: post_processor TemplateProcessing: single[%zu] is neither a Sequence "
+                                   "nor a SpecialToken", file, i);
+        else if (template_special(tok, specials, special, seen_seq ? tok->post_suffix : tok->post_prefix,
+                                  seen_seq ? &tok->n_post_suffix : &tok->n_post_prefix, file, err) < 0)
+            return -1;
     }
+    return 0;
+}
+
+/* The Strip decoder of SentencePiece files strips `start` leading spaces. */
+static int load_strip(tokenizer *tok, const json_t *j, const char *file, vb_err *err)
+{
+    const json_t *start = json_object_get(j, "start"), *stop = json_object_get(j, "stop");
+    const char *content = json_string_value(json_object_get(j, "content"));
+    char text[72];
+    if (!json_is_integer(start) || json_integer_value(start) < 0 || json_integer_value(start) > 1024)
+        return vb_err_set(err, "%s: decoder Strip start %s is not a count from 0 to 1024", file,
+                          json_text(start, text));
+    if (!content || strcmp(content, " ") != 0 || (stop && !(json_is_integer(stop) && json_integer_value(stop) == 0)))
+        return vb_err_set(err, "%s: decoder Strip of anything but leading spaces (content ' ', stop 0) is not "
+                               "supported", file);
+    tok->sp_strip_start = (int)json_integer_value(start);
     return 0;
 }
 
@@ -242,14 +243,16 @@ static int load_decoder(tokenizer *tok, const json_t *j, const char *file, vb_er
         const json_t *v;
         json_array_foreach(json_object_get(j, "decoders"), i, v) {
             const char *t = json_type_name(v);
-            if (strcmp(t, "Strip") == 0)
-                tok->sp_strip_start = (int)json_integer_value(json_object_get(v, "start"));
-            else if (strcmp(t, "Replace") == 0 || strcmp(t, "ByteFallback") == 0 || strcmp(t, "Fuse") == 0)
+            if (strcmp(t, "Strip") == 0) {
+                if (load_strip(tok, v, file, err) < 0)
+                    return -1;
+            } else if (strcmp(t, "Replace") == 0 || strcmp(t, "ByteFallback") == 0 || strcmp(t, "Fuse") == 0) {
                 continue; /* what DEC_SENTENCEPIECE does */
-            else if (strcmp(t, "ByteLevel") == 0)
+            } else if (strcmp(t, "ByteLevel") == 0) {
                 tok->dec_kind = DEC_BYTE_LEVEL;
-            else
+            } else {
                 return vb_err_set(err, "%s: decoder '%s' is not supported", file, t);
+            }
         }
         return 0;
     }
@@ -270,25 +273,133 @@ static int parse_byte_piece(const char *s, size_t n)
     return v >= 0 ? v : -1;
 }
 
+/* Each added_tokens entry: an object with non-empty text content and
+ * boolean flags, so later passes read them without checking. */
+static int check_added_entry(const json_t *v, size_t i, const char *file, vb_err *err)
+{
+    const json_t *content = json_object_get(v, "content");
+    if (!json_is_object(v) || !json_is_string(content) || json_string_length(content) == 0) {
+        char text[72];
+        return vb_err_set(err, "%s: added_tokens[%zu]: content %s is not a non-empty string", file, i,
+                          json_text(content, text));
+    }
+    static const char *const flags[] = {"special", "lstrip", "rstrip", "normalized", "single_word"};
+    char where[48];
+    snprintf(where, sizeof where, "added_tokens[%zu]", i);
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
+        bool b;
+        if (read_flag(v, flags[k], &b, file, where, json_string_value(content), err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The first pass over the ids, before any table is indexed by one: every
+ * model.vocab value and added_tokens[].id is an integer in range. Returns
+ * the highest id, or -1 with err set. */
+static int64_t check_ids(const json_t *vocab, const json_t *added, const char *file, vb_err *err)
+{
+    if (added && !json_is_null(added) && !json_is_array(added))
+        return vb_err_set(err, "%s: added_tokens is not a list", file);
+    int64_t limit = id_limit(json_object_size(vocab) + json_array_size(added));
+    int32_t max_id = -1, id;
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)vocab, key, v) {
+        if (read_id(v, limit, file, "model.vocab", key, &id, err) < 0)
+            return -1;
+        max_id = id > max_id ? id : max_id;
+    }
+    size_t i;
+    json_array_foreach(added, i, v) {
+        char where[48];
+        snprintf(where, sizeof where, "added_tokens[%zu]", i);
+        if (check_added_entry(v, i, file, err) < 0 ||
+            read_id(json_object_get(v, "id"), limit, file, where, json_string_value(json_object_get(v, "content")),
+                    &id, err) < 0)
+            return -1;
+        max_id = id > max_id ? id : max_id;
+    }
+    if (max_id < 0)
+        return vb_err_set(err, "%s: model.vocab and added_tokens hold no token", file);
+    return max_id;
+}
+
+/* Two model.vocab entries on one id: the error names both. */
+static int duplicate_vocab_id(const json_t *vocab, const char *key, int32_t id, const char *file, vb_err *err)
+{
+    const char *other = "?", *k;
+    const json_t *v;
+    json_object_foreach((json_t *)vocab, k, v) {
+        if (json_integer_value(v) == id && strcmp(k, key) != 0) {
+            other = k;
+            break;
+        }
+    }
+    char a[72], b[72];
+    return vb_err_set(err, "%s: model.vocab '%s': id %d is also '%s'", file, shown(key, strlen(key), a), id,
+                      shown(other, strlen(other), b));
+}
+
+/* What a SentencePiece piece decodes to: the meta-space back to ' '. */
+static char *sp_decoded(const char *key, size_t klen, const char *repl, size_t *out_len)
+{
+    size_t repl_len = strlen(repl); /* one character: load_metaspace checked it */
+    char *d = malloc(klen + 1);
+    if (!d)
+        return NULL;
+    size_t o = 0;
+    for (size_t k = 0; k < klen;) {
+        if (k + repl_len <= klen && memcmp(key + k, repl, repl_len) == 0) {
+            d[o++] = ' ';
+            k += repl_len;
+        } else {
+            d[o++] = key[k++];
+        }
+    }
+    d[o] = 0;
+    *out_len = o;
+    return d;
+}
+
+/* One model.vocab entry into the tables: its piece, its map entry, and
+ * what it decodes to. Takes ownership of p (stored before anything fails,
+ * so tokenizer_free frees it). */
+static int put_vocab_piece(tokenizer *tok, int32_t id, const char *key, char *p, size_t n, const char *file,
+                           vb_err *err)
+{
+    tok->piece[id] = p;
+    tok->piece_len[id] = (uint32_t)n;
+    if (tok_str_map_put(&tok->vocab, p, (uint32_t)n, id) < 0)
+        return vb_err_set(err, "%s: vocabulary table full", file);
+    if (tok->byte_level) {
+        tok->dec[id] = p;
+        tok->dec_len[id] = (uint32_t)n;
+        return 0;
+    }
+    int b = parse_byte_piece(p, n);
+    size_t dn = 1;
+    if (b >= 0) {
+        tok->flags[id] |= TOKF_BYTE;
+        tok->dec[id] = dup_bytes((const char *)&(char){(char)b}, 1);
+    } else {
+        tok->dec[id] = sp_decoded(key, strlen(key), tok->ms_repl ? tok->ms_repl : "\xE2\x96\x81", &dn);
+    }
+    if (!tok->dec[id])
+        return vb_err_set(err, "%s: out of memory", file);
+    tok->dec_len[id] = (uint32_t)dn;
+    return 0;
+}
+
 static int load_vocab(tokenizer *tok, const json_t *model, const json_t *added, const char *file, vb_err *err)
 {
     const json_t *vocab = json_object_get(model, "vocab");
     if (!json_is_object(vocab))
         return vb_err_set(err, "%s: model.vocab is missing or not an object", file);
-    int32_t max_id = -1;
-    const char *key;
-    const json_t *v;
-    json_object_foreach((json_t *)vocab, key, v) {
-        if (json_integer_value(v) > max_id)
-            max_id = (int32_t)json_integer_value(v);
-    }
-    size_t i;
-    json_array_foreach(added, i, v) {
-        if (json_integer_value(json_object_get(v, "id")) > max_id)
-            max_id = (int32_t)json_integer_value(json_object_get(v, "id"));
-    }
-    tok->n_vocab = max_id + 1;
-    size_t nv = (size_t)tok->n_vocab;
+    int64_t max_id = check_ids(vocab, added, file, err);
+    if (max_id < 0)
+        return -1;
+    size_t nv = (size_t)max_id + 1;
     tok->piece = calloc(nv, sizeof *tok->piece);
     tok->piece_len = calloc(nv, sizeof *tok->piece_len);
     tok->dec = calloc(nv, sizeof *tok->dec);
@@ -297,56 +408,34 @@ static int load_vocab(tokenizer *tok, const json_t *model, const json_t *added, 
     if (!tok->piece || !tok->piece_len || !tok->dec || !tok->dec_len || !tok->flags ||
         tok_str_map_init(&tok->vocab, json_object_size(vocab) + json_array_size(added)) < 0)
         return vb_err_set(err, "%s: out of memory for %zu tokens", file, nv);
+    tok->n_vocab = (int32_t)nv; /* only now: tokenizer_free walks the tables by it */
 
     int16_t cp_to_byte[324];
     byte_level_decoder(cp_to_byte);
-    const char *repl = tok->ms_repl ? tok->ms_repl : "\xE2\x96\x81";
-    size_t repl_len = strlen(repl);
+    const char *key;
+    const json_t *v;
     json_object_foreach((json_t *)vocab, key, v) {
-        int32_t id = (int32_t)json_integer_value(v);
+        int32_t id = (int32_t)json_integer_value(v); /* checked by check_ids */
+        if (tok->piece[id])
+            return duplicate_vocab_id(vocab, key, id, file, err);
         size_t klen = strlen(key);
         char *p = malloc(klen + 1);
         if (!p)
             return vb_err_set(err, "%s: out of memory", file);
         long n = (long)klen;
-        if (tok->byte_level) {
+        if (tok->byte_level)
             n = unmap_byte_level(cp_to_byte, key, klen, p);
-            if (n < 0)
-                return vb_err_set(err, "%s: vocab entry '%s' (id %d) is not byte-level text", file, key, id);
-        } else {
+        else
             memcpy(p, key, klen);
+        if (n < 0) {
+            char name[72];
+            free(p);
+            return vb_err_set(err, "%s: model.vocab '%s' (id %d) is not byte-level text", file,
+                              shown(key, klen, name), id);
         }
         p[n] = 0;
-        tok->piece[id] = p;
-        tok->piece_len[id] = (uint32_t)n;
-        if (tok_str_map_put(&tok->vocab, p, (uint32_t)n, id) < 0)
-            return vb_err_set(err, "%s: vocabulary table full", file);
-        if (tok->byte_level) {
-            tok->dec[id] = p;
-            tok->dec_len[id] = (uint32_t)n;
-        } else {
-            int b = parse_byte_piece(p, (size_t)n);
-            if (b >= 0) {
-                tok->flags[id] |= TOKF_BYTE;
-                tok->dec[id] = dup_bytes((const char *)&(char){(char)b}, 1);
-                tok->dec_len[id] = 1;
-                continue;
-            }
-            /* The SentencePiece decoder turns the meta-space back into ' '. */
-            char *d = malloc(klen + 1);
-            size_t o = 0;
-            for (size_t k = 0; k < klen;) {
-                if (k + repl_len <= klen && memcmp(key + k, repl, repl_len) == 0) {
-                    d[o++] = ' ';
-                    k += repl_len;
-                } else {
-                    d[o++] = key[k++];
-                }
-            }
-            d[o] = 0;
-            tok->dec[id] = d;
-            tok->dec_len[id] = (uint32_t)o;
-        }
+        if (put_vocab_piece(tok, id, key, p, (size_t)n, file, err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -382,6 +471,66 @@ static int index_added(tokenizer *tok, bool normalized, uint32_t **by_byte, uint
     return 0;
 }
 
+
+/* An added token on an id another added token already has: the same token
+ * listed twice is harmless; two texts on one id are refused. */
+static int check_added_twice(const tokenizer *tok, size_t i, const char *file, vb_err *err)
+{
+    const tok_added *a = &tok->added[i];
+    for (size_t k = 0; k < i; k++) {
+        const tok_added *b = &tok->added[k];
+        if (b->id == a->id && strcmp(b->content, a->content) != 0) {
+            char x[72], y[72];
+            return vb_err_set(err, "%s: added_tokens[%zu] '%s': id %d is also added token '%s'", file, i,
+                              shown(a->content, a->len, x), a->id, shown(b->content, b->len, y));
+        }
+    }
+    return 0;
+}
+
+/* One added token (checked by check_ids) into the tables. */
+static int put_added(tokenizer *tok, size_t i, const json_t *v, const char *file, vb_err *err)
+{
+    tok_added *a = &tok->added[i];
+    const char *content = json_string_value(json_object_get(v, "content"));
+    if (json_is_true(json_object_get(v, "single_word")))
+        return vb_err_set(err, "%s: added token '%s' has single_word=true, which is not supported", file, content);
+    a->content = strdup(content);
+    if (!a->content)
+        return vb_err_set(err, "%s: out of memory", file);
+    a->len = strlen(content);
+    a->id = (int32_t)json_integer_value(json_object_get(v, "id"));
+    a->special = json_is_true(json_object_get(v, "special"));
+    a->lstrip = json_is_true(json_object_get(v, "lstrip"));
+    a->rstrip = json_is_true(json_object_get(v, "rstrip"));
+    a->normalized = json_is_true(json_object_get(v, "normalized"));
+    a->match = a->content;
+    a->match_len = a->len;
+    if (a->normalized && tok_normalize(tok, a->content, a->len, &a->match, &a->match_len) < 0)
+        return vb_err_set(err, "%s: out of memory", file);
+    int32_t id = a->id;
+    if ((tok->flags[id] & TOKF_ADDED) && check_added_twice(tok, i, file, err) < 0)
+        return -1;
+    tok->flags[id] |= TOKF_ADDED | (a->special ? TOKF_SPECIAL : 0);
+    /* Added tokens decode to their text, whatever the model's pieces do. */
+    char *d = dup_bytes(a->content, a->len);
+    if (!d)
+        return vb_err_set(err, "%s: out of memory", file);
+    if (tok->dec[id] != tok->piece[id])
+        free(tok->dec[id]);
+    tok->dec[id] = d;
+    tok->dec_len[id] = (uint32_t)a->len;
+    if (!tok->piece[id]) {
+        tok->piece[id] = dup_bytes(a->content, a->len);
+        if (!tok->piece[id])
+            return vb_err_set(err, "%s: out of memory", file);
+        tok->piece_len[id] = (uint32_t)a->len;
+    }
+    if (tok_str_map_put(&tok->vocab, a->content, (uint32_t)a->len, id) < 0)
+        return vb_err_set(err, "%s: vocabulary table full", file);
+    return 0;
+}
+
 static int load_added(tokenizer *tok, const json_t *added, const char *file, vb_err *err)
 {
     tok->n_added = json_array_size(added);
@@ -391,37 +540,8 @@ static int load_added(tokenizer *tok, const json_t *added, const char *file, vb_
     size_t i;
     const json_t *v;
     json_array_foreach(added, i, v) {
-        tok_added *a = &tok->added[i];
-        const char *content = json_string_value(json_object_get(v, "content"));
-        if (!content || !*content)
-            return vb_err_set(err, "%s: added_tokens[%zu] has no content", file, i);
-        if (json_is_true(json_object_get(v, "single_word")))
-            return vb_err_set(err, "%s: added token '%s' has single_word=true, which is not supported", file, content);
-        a->content = strdup(content);
-        a->len = strlen(content);
-        a->id = (int32_t)json_integer_value(json_object_get(v, "id"));
-        a->special = json_is_true(json_object_get(v, "special"));
-        a->lstrip = json_is_true(json_object_get(v, "lstrip"));
-        a->rstrip = json_is_true(json_object_get(v, "rstrip"));
-        a->normalized = json_is_true(json_object_get(v, "normalized"));
-        a->match = a->content;
-        a->match_len = a->len;
-        if (a->normalized && tok_normalize(tok, a->content, a->len, &a->match, &a->match_len) < 0)
-            return vb_err_set(err, "%s: out of memory", file);
-        int32_t id = a->id;
-        if (id < 0 || id >= tok->n_vocab)
-            return vb_err_set(err, "%s: added token '%s' has id %d out of range", file, content, id);
-        tok->flags[id] |= TOKF_ADDED | (a->special ? TOKF_SPECIAL : 0);
-        /* Added tokens decode to their text, whatever the model's pieces do. */
-        if (tok->dec[id] != tok->piece[id])
-            free(tok->dec[id]);
-        tok->dec[id] = dup_bytes(a->content, a->len);
-        tok->dec_len[id] = (uint32_t)a->len;
-        if (!tok->piece[id]) {
-            tok->piece[id] = dup_bytes(a->content, a->len);
-            tok->piece_len[id] = (uint32_t)a->len;
-        }
-        tok_str_map_put(&tok->vocab, a->content, (uint32_t)a->len, id);
+        if (put_added(tok, i, v, file, err) < 0)
+            return -1;
     }
     for (size_t k = 0; k < tok->n_added; k++)
         tok->n_norm_added += tok->added[k].normalized;
@@ -440,61 +560,96 @@ static int32_t model_piece_id(const tokenizer *tok, const int16_t *cp_to_byte, c
     return tok_str_map_get(&tok->vocab, s, n);
 }
 
+/* One model.merges entry's two tokens as the file spells them: "left right"
+ * (split at its one space, as HF does: "a b c" and "a  b" are refused) or
+ * ["left", "right"]. */
+static int merge_parts(const json_t *m, size_t i, const char *parts[2], size_t lens[2], const char *file,
+                       vb_err *err)
+{
+    if (json_is_string(m)) {
+        const char *s = json_string_value(m);
+        const char *sp = strchr(s, ' ');
+        if (!sp || sp == s || !sp[1] || strchr(sp + 1, ' ')) {
+            char name[72];
+            return vb_err_set(err, "%s: merges[%zu] '%s' is not 'left right' (two tokens, one space)", file, i,
+                              shown(s, strlen(s), name));
+        }
+        parts[0] = s;
+        lens[0] = (size_t)(sp - s);
+        parts[1] = sp + 1;
+        lens[1] = strlen(sp + 1);
+        return 0;
+    }
+    const json_t *l = json_array_get(m, 0), *r = json_array_get(m, 1);
+    if (!json_is_array(m) || json_array_size(m) != 2 || !json_is_string(l) || !json_is_string(r))
+        return vb_err_set(err, "%s: merges[%zu] is neither 'left right' nor a pair of strings", file, i);
+    parts[0] = json_string_value(l);
+    lens[0] = json_string_length(l);
+    parts[1] = json_string_value(r);
+    lens[1] = json_string_length(r);
+    return 0;
+}
+
+/* A merge's token that is not in the vocabulary, named as the file has it. */
+static int merge_unknown(const char *what, const char *s, size_t n, size_t i, const char *file, vb_err *err)
+{
+    char name[72];
+    return vb_err_set(err, "%s: merges[%zu]: %s'%s' is not in the vocab", file, i, what, shown(s, n, name));
+}
+
 static int load_merges(tokenizer *tok, const json_t *model, const char *file, vb_err *err)
 {
     const json_t *merges = json_object_get(model, "merges");
+    if (merges && !json_is_null(merges) && !json_is_array(merges))
+        return vb_err_set(err, "%s: model.merges is not a list", file);
     size_t n = json_array_size(merges);
+    if (n > INT32_MAX) /* ranks are int32 */
+        return vb_err_set(err, "%s: %zu merges are too many", file, n);
     if (tok_pair_map_init(&tok->merges, n) < 0)
         return vb_err_set(err, "%s: out of memory for %zu merges", file, n);
     int16_t cp_to_byte[324];
     byte_level_decoder(cp_to_byte);
     char *cat = NULL, *buf = NULL;
     size_t cat_cap = 0;
+    int rc = 0;
     size_t i;
     const json_t *m;
     json_array_foreach(merges, i, m) {
-        const char *a, *b;
-        size_t la, lb;
-        if (json_is_string(m)) {
-            a = json_string_value(m);
-            const char *sp = strchr(a + 1, ' ');
-            if (!sp)
-                return vb_err_set(err, "%s: merges[%zu] '%s' is not 'left right'", file, i, a);
-            la = (size_t)(sp - a);
-            b = sp + 1;
-            lb = strlen(b);
-        } else if (json_is_array(m) && json_array_size(m) == 2) {
-            a = json_string_value(json_array_get(m, 0));
-            b = json_string_value(json_array_get(m, 1));
-            if (!a || !b)
-                return vb_err_set(err, "%s: merges[%zu] is not two strings", file, i);
-            la = strlen(a);
-            lb = strlen(b);
-        } else {
-            return vb_err_set(err, "%s: merges[%zu] is neither a string nor a pair", file, i);
-        }
-        if (la + lb + 1 > cat_cap) {
-            cat_cap = 2 * (la + lb + 1);
+        const char *part[2] = {NULL, NULL};
+        size_t len[2] = {0, 0};
+        if ((rc = merge_parts(m, i, part, len, file, err)) < 0)
+            break;
+        size_t need = len[0] + len[1] + 1;
+        if (need > cat_cap) {
             free(cat);
             free(buf);
+            cat_cap = 2 * need;
             cat = malloc(cat_cap);
-            buf = malloc(cat_cap);
+            buf = malloc(cat_cap); /* unmapped bytes are never longer than the text */
+            if (!cat || !buf) {
+                rc = vb_err_set(err, "%s: out of memory", file);
+                break;
+            }
         }
-        int32_t ia = model_piece_id(tok, cp_to_byte, a, la, buf);
-        int32_t ib = model_piece_id(tok, cp_to_byte, b, lb, buf);
-        memcpy(cat, a, la);
-        memcpy(cat + la, b, lb);
-        int32_t im = model_piece_id(tok, cp_to_byte, cat, la + lb, buf);
+        int32_t ia = model_piece_id(tok, cp_to_byte, part[0], len[0], buf);
+        int32_t ib = model_piece_id(tok, cp_to_byte, part[1], len[1], buf);
+        memcpy(cat, part[0], len[0]);
+        memcpy(cat + len[0], part[1], len[1]);
+        int32_t im = model_piece_id(tok, cp_to_byte, cat, len[0] + len[1], buf);
         if (ia < 0 || ib < 0 || im < 0) {
-            free(cat);
-            free(buf);
-            return vb_err_set(err, "%s: merges[%zu] uses a token that is not in the vocab", file, i);
+            rc = ia < 0 ? merge_unknown("", part[0], len[0], i, file, err)
+               : ib < 0 ? merge_unknown("", part[1], len[1], i, file, err)
+                        : merge_unknown("the merged token ", cat, len[0] + len[1], i, file, err);
+            break;
         }
-        tok_pair_map_put(&tok->merges, ia, ib, (int32_t)i, im);
+        if (tok_pair_map_put(&tok->merges, ia, ib, (int32_t)i, im) < 0) {
+            rc = vb_err_set(err, "%s: merge table full", file);
+            break;
+        }
     }
     free(cat);
     free(buf);
-    return 0;
+    return rc;
 }
 
 static const char *token_string(const json_t *j)
@@ -504,10 +659,10 @@ static const char *token_string(const json_t *j)
     return json_string_value(json_object_get(j, "content")); /* AddedToken form */
 }
 
-static void add_eos(tokenizer *tok, int32_t id)
+static void add_eos_id(tokenizer *tok, int32_t id)
 {
     if (id < 0 || id >= tok->n_vocab)
-        return;
+        return; /* past this tokenizer's ids: nothing it decodes */
     for (size_t i = 0; i < tok->n_eos; i++)
         if (tok->eos_ids[i] == id)
             return;
@@ -515,25 +670,73 @@ static void add_eos(tokenizer *tok, int32_t id)
         tok->eos_ids[tok->n_eos++] = id;
 }
 
-/* tokenizer_config.json and generation_config.json are optional: a model dir
- * without them still tokenizes, it just has no template and fewer eos ids. */
-static int load_configs(tokenizer *tok, const char *dir, vb_err *err)
+/* One generation_config.json eos_token_id entry: an integer that fits an
+ * id, never truncated into one (2^32+3 is not 3). */
+static int read_eos(tokenizer *tok, const json_t *v, const char *path, vb_err *err)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX) {
+        char text[72];
+        return vb_err_set(err, "%s: eos_token_id %s is not a token id", path, json_text(v, text));
+    }
+    add_eos_id(tok, (int32_t)json_integer_value(v));
+    return 0;
+}
+
+static int load_generation_config(tokenizer *tok, const char *dir, vb_err *err)
 {
     char path[4096];
     json_error_t je;
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
-    json_t *gen = json_load_file(path, 0, &je);
-    if (gen) {
-        const json_t *e = json_object_get(gen, "eos_token_id");
-        if (json_is_integer(e))
-            add_eos(tok, (int32_t)json_integer_value(e));
+    json_t *gen = vb_json_load_file(path, 0, &je);
+    if (!gen)
+        return 0; /* optional; config.c reports one that does not parse */
+    const json_t *e = json_object_get(gen, "eos_token_id");
+    int rc = 0;
+    if (json_is_array(e)) {
         size_t i;
         const json_t *v;
-        json_array_foreach(e, i, v) add_eos(tok, (int32_t)json_integer_value(v));
-        json_decref(gen);
+        json_array_foreach(e, i, v) {
+            if ((rc = read_eos(tok, v, path, err)) < 0)
+                break;
+        }
+    } else if (e && !json_is_null(e)) {
+        rc = read_eos(tok, e, path, err);
     }
+    json_decref(gen);
+    return rc;
+}
+
+/* tokenizer_config.json's chat_template: text, or [{name, template}] of
+ * which the "default" one is used. */
+static int load_chat_template(tokenizer *tok, const json_t *ct, const char *path, vb_err *err)
+{
+    const char *text = json_string_value(ct);
+    size_t i;
+    const json_t *v;
+    json_array_foreach(ct, i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        if (!name || strcmp(name, "default") != 0)
+            continue;
+        text = json_string_value(json_object_get(v, "template"));
+        if (!text)
+            return vb_err_set(err, "%s: chat_template 'default' has no template text", path);
+        break;
+    }
+    if (text && !(tok->chat_template = strdup(text)))
+        return vb_err_set(err, "%s: out of memory", path);
+    return 0;
+}
+
+/* tokenizer_config.json and generation_config.json are optional: a model dir
+ * without them still tokenizes, it just has no template and fewer eos ids. */
+static int load_configs(tokenizer *tok, const char *dir, vb_err *err)
+{
+    if (load_generation_config(tok, dir, err) < 0)
+        return -1;
+    char path[4096];
+    json_error_t je;
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    json_t *cfg = json_load_file(path, 0, &je);
+    json_t *cfg = vb_json_load_file(path, 0, &je);
     if (!cfg) {
         FILE *f = fopen(path, "r");
         if (f) {
@@ -542,39 +745,59 @@ static int load_configs(tokenizer *tok, const char *dir, vb_err *err)
         }
         return 0;
     }
-    const json_t *ct = json_object_get(cfg, "chat_template");
-    if (json_is_string(ct)) {
-        tok->chat_template = strdup(json_string_value(ct));
-    } else if (json_is_array(ct)) { /* [{name, template}]: the "default" one */
-        size_t i;
-        const json_t *v;
-        json_array_foreach(ct, i, v) {
-            const char *name = json_string_value(json_object_get(v, "name"));
-            if (name && strcmp(name, "default") == 0)
-                tok->chat_template = strdup(json_string_value(json_object_get(v, "template")));
-        }
-    }
+    int rc = load_chat_template(tok, json_object_get(cfg, "chat_template"), path, err);
     const char *bos = token_string(json_object_get(cfg, "bos_token"));
     const char *eos = token_string(json_object_get(cfg, "eos_token"));
     tok->bos_token = bos ? strdup(bos) : NULL;
     tok->eos_token = eos ? strdup(eos) : NULL;
-    if (eos)
-        add_eos(tok, tokenizer_token_id(tok, eos));
+    if (rc == 0 && ((bos && !tok->bos_token) || (eos && !tok->eos_token)))
+        rc = vb_err_set(err, "%s: out of memory", path);
+    if (rc == 0 && eos)
+        add_eos_id(tok, tokenizer_token_id(tok, eos));
     json_decref(cfg);
+    return rc;
+}
+
+/* The BPE model's switches and the lookup tables built from the vocab. */
+static int load_model_flags(tokenizer *tok, const json_t *model, const char *path, vb_err *err)
+{
+    (void)path;
+    (void)err;
+    tok->byte_fallback = json_is_true(json_object_get(model, "byte_fallback"));
+    tok->fuse_unk = json_is_true(json_object_get(model, "fuse_unk"));
+    tok->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
+    const char *unk = json_string_value(json_object_get(model, "unk_token"));
+    if (unk)
+        tok->unk_id = tok_str_map_get(&tok->vocab, unk, strlen(unk));
+    for (int c = 0; c < 128; c++) {
+        char ch = (char)c;
+        tok->ascii_id[c] = tok_str_map_get(&tok->vocab, &ch, 1);
+    }
+    for (int b = 0; b < 256; b++) {
+        if (tok->byte_level) {
+            char c = (char)b;
+            /* -1 when the vocab lacks it (SmolLM2 lacks 21 bytes): such a
+             * byte becomes unk, or is dropped without one, as in HF */
+            tok->byte_id[b] = tok_str_map_get(&tok->vocab, &c, 1);
+        } else if (tok->byte_fallback) {
+            char name[8];
+            snprintf(name, sizeof name, "<0x%02X>", b);
+            tok->byte_id[b] = tok_str_map_get(&tok->vocab, name, 6);
+        }
+    }
     return 0;
 }
 
-tokenizer *tokenizer_load(const char *model_dir, vb_err *err)
+/* Everything tokenizer.json holds, from its parsed root (which it frees);
+ * path names the file in messages. */
+static tokenizer *tokenizer_from_json(json_t *root, const char *path, vb_err *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    if (!root) {
-        vb_err_set(err, "%s: %s (line %d)", path, je.text, je.line);
+    tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok) {
+        json_decref(root);
+        vb_err_set(err, "%s: out of memory", path);
         return NULL;
     }
-    tokenizer *tok = calloc(1, sizeof *tok);
     tok->unk_id = -1;
     for (int b = 0; b < 256; b++)
         tok->byte_id[b] = -1;
@@ -591,9 +814,9 @@ tokenizer *tokenizer_load(const char *model_dir, vb_err *err)
     else if (json_is_number(json_object_get(model, "dropout")) && json_number_value(json_object_get(model, "dropout")) > 0)
         rc = vb_err_set(err, "%s: BPE dropout is not supported", path);
     if (rc == 0)
-        rc = load_normalizer(tok, json_object_get(root, "normalizer"), path, err);
+        rc = tok_norm_load(tok, json_object_get(root, "normalizer"), path, err);
     if (rc == 0)
-        rc = load_pre_tokenizer(tok, json_object_get(root, "pre_tokenizer"), path, err);
+        rc = tok_pretok_load(tok, json_object_get(root, "pre_tokenizer"), path, err);
     if (rc == 0 && !tok->byte_level && json_is_object(json_object_get(root, "decoder")) &&
         strcmp(json_type_name(json_object_get(root, "decoder")), "ByteLevel") == 0)
         tok->byte_level = true;
@@ -607,36 +830,39 @@ tokenizer *tokenizer_load(const char *model_dir, vb_err *err)
         rc = load_post_processor(tok, json_object_get(root, "post_processor"), path, err);
     if (rc == 0)
         rc = load_decoder(tok, json_object_get(root, "decoder"), path, err);
-    if (rc == 0) {
-        tok->byte_fallback = json_is_true(json_object_get(model, "byte_fallback"));
-        tok->fuse_unk = json_is_true(json_object_get(model, "fuse_unk"));
-        tok->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
-        const char *unk = json_string_value(json_object_get(model, "unk_token"));
-        if (unk)
-            tok->unk_id = tok_str_map_get(&tok->vocab, unk, strlen(unk));
-        for (int c = 0; c < 128; c++) {
-            char ch = (char)c;
-            tok->ascii_id[c] = tok_str_map_get(&tok->vocab, &ch, 1);
-        }
-        for (int b = 0; b < 256; b++) {
-            if (tok->byte_level) {
-                char c = (char)b;
-                tok->byte_id[b] = tok_str_map_get(&tok->vocab, &c, 1);
-            } else if (tok->byte_fallback) {
-                char name[8];
-                snprintf(name, sizeof name, "<0x%02X>", b);
-                tok->byte_id[b] = tok_str_map_get(&tok->vocab, name, 6);
-            }
-        }
-        if (tok->byte_level)
-            for (int b = 0; b < 256 && rc == 0; b++)
-                if (tok->byte_id[b] < 0)
-                    rc = vb_err_set(err, "%s: byte-level vocab lacks the token for byte 0x%02X", path, b);
-    }
-    json_decref(root);
     if (rc == 0)
-        rc = load_configs(tok, model_dir, err);
+        rc = load_model_flags(tok, model, path, err);
+    json_decref(root);
     if (rc < 0) {
+        tokenizer_free(tok);
+        return NULL;
+    }
+    return tok;
+}
+
+tokenizer *tokenizer_load_json(const char *json, size_t len, const char *name, vb_err *err)
+{
+    json_error_t je;
+    json_t *root = vb_json_loadb(json, len, 0, &je);
+    if (!root) {
+        vb_err_set(err, "%s: %s (line %d)", name, je.text, je.line);
+        return NULL;
+    }
+    return tokenizer_from_json(root, name, err);
+}
+
+tokenizer *tokenizer_load(const char *model_dir, vb_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
+    json_error_t je;
+    json_t *root = vb_json_load_file(path, 0, &je);
+    if (!root) {
+        vb_err_set(err, "%s: %s (line %d)", path, je.text, je.line);
+        return NULL;
+    }
+    tokenizer *tok = tokenizer_from_json(root, path, err);
+    if (tok && load_configs(tok, model_dir, err) < 0) {
         tokenizer_free(tok);
         return NULL;
     }
@@ -647,11 +873,11 @@ void tokenizer_free(tokenizer *tok)
 {
     if (!tok)
         return;
+    /* n_vocab is set only once every per-id table is allocated */
     for (int32_t i = 0; i < tok->n_vocab; i++) {
-        if (tok->dec && tok->dec[i] != tok->piece[i])
+        if (tok->dec[i] != tok->piece[i])
             free(tok->dec[i]);
-        if (tok->piece)
-            free(tok->piece[i]);
+        free(tok->piece[i]);
     }
     free(tok->piece);
     free(tok->piece_len);
@@ -665,8 +891,7 @@ void tokenizer_free(tokenizer *tok)
         free(tok->norm[i].b);
     }
     free(tok->norm);
-    if (tok->split_re)
-        pcre2_code_free(tok->split_re);
+    tok_pretok_free(tok);
     free(tok->ms_repl);
     for (size_t i = 0; i < tok->n_added; i++) {
         if (tok->added[i].match != tok->added[i].content)

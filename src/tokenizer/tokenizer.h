@@ -3,10 +3,13 @@
  * Prompts come in as UTF-8 text and leave as ids (tokenizer_encode); sampled
  * ids go back to text (tokenizer_decode for a whole sequence, tok_stream for
  * a completion that grows one id at a time and must never emit half a
- * character). Supported: byte-level BPE (GPT-2 / Llama 3 / Qwen2 split
- * regexes, NFC) and SentencePiece-style BPE with byte fallback, with the
- * file's added/special tokens. Anything else is a load error that names the
- * part of tokenizer.json we do not support.
+ * character). Supported: byte-level BPE and SentencePiece-style BPE with
+ * byte fallback, with the file's added/special tokens; normalizers NFC,
+ * NFD, NFKC, NFKD, Lowercase, Strip, Prepend, Replace (String) and Sequence
+ * (tok_norm.c); pre-tokenizers ByteLevel, Split (every behavior, invert),
+ * Digits, Metaspace, Whitespace, WhitespaceSplit, Punctuation and Sequence
+ * (tok_pretok.c). Anything else is a load error that names the part of
+ * tokenizer.json we do not support.
  *
  * A loaded tokenizer is read-only: any number of threads may encode and
  * decode with it at once. */
@@ -30,6 +33,12 @@ typedef struct tok_ids {
 /* Loads DIR/tokenizer.json plus, when present, tokenizer_config.json (chat
  * template, eos token) and generation_config.json (eos ids). NULL + err. */
 tokenizer *tokenizer_load(const char *model_dir, vb_err *err);
+/* tokenizer.json's text alone (no config files), as the fuzzer feeds it;
+ * name stands for the file in messages. NULL + err. Every id in the file
+ * (model.vocab, added_tokens, template ids) must be a JSON integer from 0
+ * to below min(2^24, 2 * the file's token count + 1024), or the load is
+ * refused naming the token. */
+tokenizer *tokenizer_load_json(const char *json, size_t len, const char *name, vb_err *err);
 void tokenizer_free(tokenizer *tok);
 
 /* Appends the ids of text[0..len) to out. add_special adds what the file's

@@ -6,10 +6,17 @@
  * flag; the engine polls it between steps, flushes the journal, writes the
  * output, and exits VB_EXIT_STOPPED (75) so a requeued job runs --resume.
  *
- * Under MPI the signal may reach only some ranks (srun signals all, mpirun
- * forwards to all, a user's kill reaches one): the engine should combine
- * vb_stop_requested() across ranks (an MPI_Allreduce of the flag with
- * MPI_MAX once per step) so every rank stops at the same step. */
+ * Under MPI the signal may reach only some ranks (srun signals all, a
+ * user's kill reaches one): the engine should combine vb_stop_requested()
+ * across ranks (an MPI_Allreduce of the flag with MPI_MAX once per step) so
+ * every rank stops at the same step.
+ *
+ * Open MPI's mpirun (4.1, measured) forwards SIGUSR1 to every rank (and
+ * SIGUSR2, which is not a stop request: it ends a rank), so SIGUSR1 is the
+ * signal to send it; SIGTERM, SIGINT and SIGHUP to mpirun start its own
+ * abort: SIGCONT and SIGTERM to every rank, SIGKILL about a second later,
+ * and exit 1 whatever the ranks return. README.md "Stopping a run" lists
+ * the routes and the status each gives. */
 #ifndef VB_SIGNALS_H
 #define VB_SIGNALS_H
 

@@ -20,6 +20,7 @@
 #include "bench_timing.h"
 #include "cuda/cuda_check.h"
 #include "kernels.h"
+#include "util/env.h"
 
 typedef struct shape {
     const char *name;
@@ -130,10 +131,16 @@ int main(int argc, char **argv)
     if (iters == 0)
         return 77;
     /* the backend's rule (src/cuda/backend_cuda.c): PDL where the GPU
-     * and build have it, unless VB_NO_PDL=1; with it, each GEMV's first
-     * weight loads overlap the previous call */
-    const char *no_pdl = getenv("VB_NO_PDL");
-    vb_pdl_enable(!(no_pdl && *no_pdl && strcmp(no_pdl, "0") != 0));
+     * and build have it, unless VB_NO_PDL=1 (read as voltbatch reads it,
+     * util/env.h); with it, each GEMV's first weight loads overlap the
+     * previous call */
+    vb_tuning knobs;
+    vb_err err;
+    if (vb_tuning_from_env(&knobs, &err) != 0) {
+        fprintf(stderr, "bench_gemv: %s\n", err.msg);
+        return 2;
+    }
+    vb_pdl_enable(!knobs.no_pdl);
     printf("bench_gemv on %s, %d iterations per timing, median of 5, PDL %s\n", prop.name,
            iters, vb_pdl_enabled() ? "on" : "off");
     CUDA_CHECK(cudaStreamCreate(&stream));

@@ -82,7 +82,7 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, spli
     sched_options opt = {.max_batch = max_batch, .max_batched_tokens = budget, .prefix_cache = prefix_cache};
     CHECK_INT_EQ(sched_init(&s, &opt, n_blocks, 8, NULL), 0);
     run_sampler ss;
-    CHECK_INT_EQ(run_sampler_init(&ss, sp.comm, sp.tp, sp.lo, sp.hi - sp.lo, NULL), 0);
+    CHECK_INT_EQ(run_sampler_init(&ss, sp.comm, sp.tp, sp.lo, sp.hi - sp.lo, false, NULL), 0);
     int32_t system[30];
     for (int i = 0; i < 30; i++) system[i] = (i * 7 + 3) % VOCAB;
     int slots[ROWS * N_SAMPLES];

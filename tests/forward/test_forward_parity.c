@@ -36,6 +36,7 @@
 #include "forward/forward.h"
 #include "harness.h"
 #include "model/model_load.h"
+#include "util/env.h"
 #include "vb_config.h"
 #if VB_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -56,6 +57,7 @@ static ncclComm_t nccl;
 #define CHUNK 7
 
 static vb_dist d;
+static vb_tuning knobs; /* VB_CPU_THREADS, the CUDA knobs: as voltbatch reads them */
 static const char *fixtures;
 static const char *model_name;
 
@@ -185,7 +187,7 @@ static void run_model(void)
 #if VB_HAVE_CUDA
     model_weights wdev = {0};
     if (use_cuda) {
-        b = cuda_backend_create(nccl, &err);
+        b = cuda_backend_create(nccl, &knobs, &err);
         if (cuda_weights_upload(&wdev, &w, &cfg, &plan, &err) != 0) {
             fprintf(stderr, "  %s: %s\n", dir, err.msg);
             CHECK(0);
@@ -195,7 +197,7 @@ static void run_model(void)
     }
 #endif
     if (!use_cuda)
-        b = cpu_backend_create(0, d.tp_comm, d.local_size);
+        b = cpu_backend_create(knobs.cpu_threads, d.tp_comm, d.local_size);
     vb_kv_cache kv;
     forward_state fs;
     step_batch sb;
@@ -331,6 +333,10 @@ int main(int argc, char **argv)
     fixtures = argv[1];
     vb_err err;
     if (vb_dist_setup(&d, atoi(argv[2]), &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    if (vb_tuning_from_env(&knobs, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }

@@ -3,7 +3,7 @@
  * boundaries, non-contiguous block tables, GQA ratios 1, 4, 7, 8 and 12,
  * head_dim 16, 32, 64 and 128, a 32k-token context; both attention kernels (per
  * token for decode, tensor-core tiles for prompt chunks: mma.sync on sm_80+,
- * and the WMMA kernel on any GPU through VB_PREFILL_WMMA).
+ * and the WMMA kernel on any GPU through the VB_PREFILL_WMMA knob).
  *
  * Inputs are rounded to fp16 first, so both backends see the same values
  * and the difference is the GPU's fp16 storage of results. Tolerance: max
@@ -13,6 +13,7 @@
  * does not write fails the check. */
 #include <cuda_runtime_api.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "util/half.h"
 
 static vb_backend *cpu, *gpu;
+static vb_tuning knobs; /* the environment's (util/env.h), as voltbatch reads it */
 
 static uint64_t rng = 12345;
 static float frand(void) /* uniform in [-1, 1) */
@@ -682,16 +684,16 @@ static void test_gemv_qkv_rope(void)
     free(vc0);
 }
 
-/* Runs the attention cases on a second backend made with env_var=1 (the
- * backend reads its knobs when it is made): a path the default backend
- * of this GPU does not take. */
-static void run_attention_with(const char *env_var, const int (*gqa)[3], int n_gqa)
+/* Runs the attention cases on a second backend made with the knob at
+ * `knob` (a bool of vb_tuning) on (the backend takes its knobs when it is
+ * made): a path the default backend of this GPU does not take. */
+static void run_attention_with(size_t knob, const int (*gqa)[3], int n_gqa)
 {
-    setenv(env_var, "1", 1);
+    vb_tuning t = knobs;
+    *(bool *)((char *)&t + knob) = true;
     vb_err err;
     vb_backend *normal = gpu;
-    gpu = cuda_backend_create(NULL, &err);
-    unsetenv(env_var);
+    gpu = cuda_backend_create(NULL, &t, &err);
     if (!gpu) {
         fprintf(stderr, "backend: %s\n", err.msg);
         CHECK(gpu != NULL);
@@ -712,7 +714,7 @@ static void run_attention_with(const char *env_var, const int (*gqa)[3], int n_g
 static void test_attention_per_token_path(void)
 {
     const int gqa[][3] = {{8, 2, 128}};
-    run_attention_with("VB_ATTENTION_PER_TOKEN", gqa, 1);
+    run_attention_with(offsetof(vb_tuning, attention_per_token), gqa, 1);
 }
 
 /* Decode attention with a block per GQA group at every size: by default
@@ -721,7 +723,7 @@ static void test_attention_per_token_path(void)
 static void test_decode_whole_groups_path(void)
 {
     const int gqa[][3] = {{8, 2, 128}, {14, 2, 64}, {32, 4, 128}};
-    run_attention_with("VB_DECODE_WHOLE_GROUPS", gqa, 3);
+    run_attention_with(offsetof(vb_tuning, decode_whole_groups), gqa, 3);
 }
 
 /* The WMMA prefill kernel (V100's) on this GPU too: on sm_80+ the
@@ -729,7 +731,7 @@ static void test_decode_whole_groups_path(void)
 static void test_prefill_wmma_path(void)
 {
     const int gqa[][3] = {{8, 2, 64}, {24, 2, 128}};
-    run_attention_with("VB_PREFILL_WMMA", gqa, 2);
+    run_attention_with(offsetof(vb_tuning, prefill_wmma), gqa, 2);
 }
 
 int main(void)
@@ -738,8 +740,12 @@ int main(void)
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
         return test_skip("no CUDA device on this machine");
     vb_err err;
+    if (vb_tuning_from_env(&knobs, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
     cpu = cpu_backend_create(0, MPI_COMM_NULL, 1);
-    gpu = cuda_backend_create(NULL, &err);
+    gpu = cuda_backend_create(NULL, &knobs, &err);
     if (!cpu || !gpu) {
         fprintf(stderr, "backend: %s\n", err.msg);
         return 1;

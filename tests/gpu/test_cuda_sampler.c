@@ -35,6 +35,7 @@
 #include "run/run_sample.h"
 
 static vb_backend *gpu;
+static vb_tuning knobs; /* the environment's (util/env.h), as voltbatch reads it */
 
 static uint64_t rng = 88172645463325252ull;
 static uint64_t next_u64(void)
@@ -310,13 +311,20 @@ static void test_summaries_match_host(void)
     const char *only = getenv("VB_SAMPLER_CASE"); /* a substring: rerun matching cases only */
     /* pass 1 as the GPU's size picks it (split over blocks for these row
      * counts), in the row's own block, and over 7 blocks (a ragged last
-     * chunk, split for any row count) */
+     * chunk, split for any row count): a backend made with each
+     * VB_SAMPLER_PASS1_CHUNKS */
     const char *chunks[] = {NULL, "1", "7"};
+    vb_backend *normal = gpu;
     for (int k = 0; k < 3; k++) {
-        if (chunks[k])
-            setenv("VB_SAMPLER_PASS1_CHUNKS", chunks[k], 1);
-        else
-            unsetenv("VB_SAMPLER_PASS1_CHUNKS");
+        vb_tuning t = knobs;
+        t.sampler_pass1_chunks = chunks[k] ? atoi(chunks[k]) : 0;
+        vb_err err;
+        gpu = cuda_backend_create(NULL, &t, &err);
+        if (!gpu) {
+            fprintf(stderr, "backend: %s\n", err.msg);
+            CHECK(gpu != NULL);
+            break;
+        }
         for (int i = 0; i < N(cases); i++) {
             if (only && !strstr(cases[i].name, only))
                 continue;
@@ -326,8 +334,9 @@ static void test_summaries_match_host(void)
                     chunks[k] ? chunks[k] : "(auto)",
                     test_checks_failed_in_current == before ? "ok" : "DIFFERS");
         }
+        gpu->destroy(gpu);
     }
-    unsetenv("VB_SAMPLER_PASS1_CHUNKS");
+    gpu = normal;
 #undef N
 }
 
@@ -345,10 +354,8 @@ static void compare_steps(const char *name, const sampling_params *params, int n
     rb.b = gpu;
     rb.cuda = true;
     run_sampler dev, host;
-    CHECK_INT_EQ(run_sampler_init(&dev, MPI_COMM_NULL, 1, 0, vocab, NULL), 0);
-    CHECK_INT_EQ(run_sampler_init(&host, MPI_COMM_NULL, 1, 0, vocab, NULL), 0);
-    dev.host_only = false;
-    host.host_only = true;
+    CHECK_INT_EQ(run_sampler_init(&dev, MPI_COMM_NULL, 1, 0, vocab, false, NULL), 0);
+    CHECK_INT_EQ(run_sampler_init(&host, MPI_COMM_NULL, 1, 0, vocab, true, NULL), 0);
     const float **hl = malloc((size_t)b.n * sizeof *hl), **dl = malloc((size_t)b.n * sizeof *dl);
     for (int i = 0; i < b.n; i++) {
         hl[i] = b.h + (size_t)b.logit_rows[i] * (size_t)vocab;
@@ -413,13 +420,138 @@ static void test_run_sampler_same_tokens(void)
     compare_steps("top-k 1500: host fallback", big, 2, 32000, 0);
 }
 
+/* The penalty state the device keeps between steps (src/cuda/cuda_seen.c)
+ * against the host sampler, which reads each row's whole history every
+ * time: a decode loop over sequences that come and go, each row's
+ * history growing by its chosen token a step; keys (state_slot) reused by
+ * new sequences, a sequence moved to another key (preemption), more
+ * sequences than the arena holds (eviction), rows without a key, a second
+ * run of the same rows and keys from their first token, and a vocabulary
+ * slice (tp 2, rank 1) where half the tokens belong to another rank. */
+static void penalty_state_run(const char *name, int vocab, int lo, int n_local)
+{
+    enum { SEQS = 30, LIVE = 6, STEPS = 40, N_PROMPT = 50, MAX_GEN = 64 };
+    n_printed = 0;
+    sampling_params kinds[] = {
+        penal(P(0, 0, 1, 0, 0), 1.3f, 0, 0),
+        penal(P(0.9f, 0, 1, 0, 3), 1.2f, 0.3f, 0.2f),
+        penal(P(0, 0, 1, 0, 0), 1.0f, 0.5f, 0.1f),
+        penal(P(0.8f, 40, 1, 0, 0), 1.1f, 0, 0),
+        P(0.7f, 0, 0.9f, 0, 0),
+    };
+    const int n_kinds = (int)(sizeof kinds / sizeof kinds[0]);
+    sampling_params params[SEQS];
+    int32_t hist[SEQS][N_PROMPT + MAX_GEN];
+    int n_gen[SEQS], key[SEQS], live[LIVE];
+    for (int q = 0; q < SEQS; q++) {
+        params[q] = kinds[q % n_kinds];
+        params[q].seed = 77 + (uint64_t)q;
+        for (int k = 0; k < N_PROMPT; k++) /* repeats; about half inside the slice */
+            hist[q][k] = (k % 2) ? lo + (int32_t)(next_u64() % 40) : (int32_t)(next_u64() % (uint64_t)vocab);
+        n_gen[q] = 0;
+        key[q] = 0;
+    }
+    float *h = malloc((size_t)LIVE * (size_t)n_local * sizeof *h);
+    float *d = gpu->alloc(gpu, (size_t)LIVE * (size_t)n_local * sizeof(float));
+    sampler_workspace ws;
+    CHECK_INT_EQ(sampler_workspace_init(&ws, n_local), 0);
+    const int n_cand = SAMPLER_TRUNCATION_CANDIDATES;
+    size_t bytes = (size_t)LIVE * sampler_summary_bytes(n_cand);
+    char *want = malloc(bytes), *got = malloc(bytes);
+    int next_seq = 0, next_key = 1, bad_rows = 0;
+    for (int i = 0; i < LIVE; i++) {
+        live[i] = next_seq++;
+        key[live[i]] = next_key++;
+    }
+    for (int run = 0; run < 2; run++) {
+        for (int step = 0; step < STEPS; step++) {
+            sampler_row rows[LIVE];
+            int logit_rows[LIVE];
+            int n = 0;
+            for (int i = 0; i < LIVE; i++) {
+                int q = live[i];
+                if (q < 0)
+                    continue;
+                logit_rows[n] = LIVE - 1 - n;
+                rows[n] = (sampler_row){
+                    .params = &params[q], .row = (uint32_t)q, .sample = (uint32_t)(q % 2),
+                    .step = (uint32_t)n_gen[q], .prompt = hist[q], .n_prompt = N_PROMPT,
+                    .generated = hist[q] + N_PROMPT, .n_generated = n_gen[q],
+                    .state_slot = (q % 7 == 3) ? 0 : key[q], /* some rows without a key */
+                };
+                n++;
+            }
+            for (size_t t = 0; t < (size_t)n * (size_t)n_local; t++)
+                h[t] = floorf((frand() - 0.5f) * 32.0f) * 0.5f;
+            gpu->to_device(gpu, d, h, (size_t)n * (size_t)n_local * sizeof(float));
+            memset(got, 0xa5, bytes);
+            for (int r = 0; r < n; r++)
+                sampler_summarize(&ws, &rows[r], h + (size_t)logit_rows[r] * (size_t)n_local, lo,
+                                  n_local, n_cand, sampler_summary_at(want, r, n_cand));
+            CHECK_INT_EQ(gpu->summarize(gpu, d, logit_rows, rows, n, lo, n_local, n_cand, got), 0);
+            for (int r = 0; r < n; r++)
+                if (!compare_summary(name, (int)rows[r].row, &rows[r],
+                                     sampler_summary_at(want, r, n_cand),
+                                     sampler_summary_at(got, r, n_cand)))
+                    bad_rows++;
+            /* each row takes a token: its best here, or one of any rank's */
+            for (int r = 0, i = 0; i < LIVE; i++) {
+                int q = live[i];
+                if (q < 0)
+                    continue;
+                int32_t best = sampler_summary_at(want, r++, n_cand)->best_token;
+                hist[q][N_PROMPT + n_gen[q]] =
+                    (step % 3 != 0 && best >= 0) ? best : (int32_t)(next_u64() % (uint64_t)vocab);
+                n_gen[q]++;
+                /* sequences end after 3 to ~20 tokens; a new one takes the key */
+                if (n_gen[q] >= MAX_GEN || next_u64() % 16 == 0) {
+                    if (next_seq < SEQS) {
+                        live[i] = next_seq++;
+                        key[live[i]] = key[q];
+                    } else {
+                        live[i] = -1;
+                    }
+                } else if (step == 7 && i == 1) {
+                    key[q] = next_key++; /* preempted and re-admitted elsewhere */
+                }
+            }
+        }
+        /* run 2: the same rows and keys from their first token, new prompts */
+        next_seq = 0;
+        for (int i = 0; i < LIVE; i++) {
+            live[i] = next_seq++;
+            n_gen[live[i]] = 0;
+            hist[live[i]][0] ^= 1;
+        }
+        for (int q = LIVE; q < SEQS; q++)
+            n_gen[q] = 0;
+    }
+    if (bad_rows)
+        fprintf(stderr, "  %s: %d rows differ\n", name, bad_rows);
+    sampler_workspace_free(&ws);
+    gpu->free(gpu, d);
+    free(h);
+    free(want);
+    free(got);
+}
+
+static void test_penalty_state_across_steps(void)
+{
+    penalty_state_run("penalty state, whole vocabulary 32000", 32000, 0, 32000);
+    penalty_state_run("penalty state, slice [16000, 32000)", 32000, 16000, 16000);
+}
+
 int main(void)
 {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
         return test_skip("no CUDA device on this machine");
     vb_err err;
-    gpu = cuda_backend_create(NULL, &err);
+    if (vb_tuning_from_env(&knobs, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    gpu = cuda_backend_create(NULL, &knobs, &err);
     if (!gpu) {
         fprintf(stderr, "backend: %s\n", err.msg);
         return 1;
@@ -427,6 +559,7 @@ int main(void)
     CHECK(gpu->summarize != NULL);
     RUN_TEST(test_summaries_match_host);
     RUN_TEST(test_run_sampler_same_tokens);
+    RUN_TEST(test_penalty_state_across_steps);
     gpu->destroy(gpu);
     return test_summary();
 }

@@ -57,7 +57,7 @@ static int compare_streamed(const char *dir, const model_config *c, const tp_pla
     vb_err err = {{0}};
     model_weights dev;
     int rc = o->staging_bytes ? cuda_weights_load_opts(&dev, c, p, dir, o, &err)
-                              : cuda_weights_load(&dev, c, p, dir, &err);
+                              : cuda_weights_load(&dev, c, p, dir, NULL, &err);
     size_t staging = o->staging_bytes;
     int n_buf = o->n_buffers, threads = o->read_threads;
     if (rc != 0) {
@@ -308,12 +308,12 @@ static void test_errors(void)
     CHECK_INT_EQ(model_config_load(&c, dir, &err), 0);
     CHECK_INT_EQ(tp_plan_make(&p, &c, 1, 0, &err), 0);
     model_weights dev;
-    CHECK_INT_EQ(cuda_weights_load(&dev, &c, &p, tmp_dir, &err), -1);
+    CHECK_INT_EQ(cuda_weights_load(&dev, &c, &p, tmp_dir, NULL, &err), -1);
     CHECK(strstr(err.msg, "model.safetensors") != NULL);
     CHECK(dev.embed == NULL && dev.layers == NULL);
     model_config wrong = c;
     wrong.hidden_size += 1; /* every matrix's shape now disagrees */
-    CHECK_INT_EQ(cuda_weights_load(&dev, &wrong, &p, dir, &err), -1);
+    CHECK_INT_EQ(cuda_weights_load(&dev, &wrong, &p, dir, NULL, &err), -1);
     CHECK(strstr(err.msg, "model.embed_tokens.weight") != NULL);
     CHECK(dev.embed == NULL && dev.layers == NULL);
 }

@@ -1,6 +1,7 @@
 /* Journal: round trip, torn last record at every cut point, CRC damage at
- * the end (torn) and in the middle (refused), append after a torn tail, and
- * the CRC-32 check value. Reference for CRC-32: the catalogue check value
+ * the end (torn) and in the middle (refused), append after a torn tail,
+ * writes at each tick and a journal removed under the run, and the CRC-32
+ * check value. Reference for CRC-32: the catalogue check value
  * of "123456789", 0xCBF43926 (zlib.crc32 gives the same). */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -215,6 +216,55 @@ static void test_flush_on_demand(void)
     json_decref(s);
 }
 
+/* The engine ticks once a step: buffered rows reach the file at that tick
+ * even when the sync is not due, so a full disk or a failing device shows
+ * within a step, not a flush interval later (issue #23). */
+static void test_tick_writes_at_once(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "tick.journal");
+    json_t *s = settings();
+    vb_journal *j;
+    CHECK_INT_EQ(vb_journal_create(p, s, &j, &err), 0);
+    vb_journal_set_flush_interval(j, 3600);
+    struct stat st0, st1;
+    stat(p, &st0);
+    vb_output_row r = test_row(2, 0, 2);
+    CHECK_INT_EQ(vb_journal_append(j, &r, 2, &err), 0);
+    CHECK_INT_EQ(vb_journal_tick(j, &err), 0);
+    stat(p, &st1);
+    CHECK(st1.st_size > st0.st_size);
+    CHECK_INT_EQ(vb_journal_close(j, &err), 0);
+    json_decref(s);
+}
+
+/* A journal removed under the run (rm, its directory deleted) takes writes
+ * that no --resume would find: the next tick fails naming it, and the
+ * failure stays (every later call returns it, nothing more is buffered). */
+static void test_removed_under_the_run(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "removed.journal");
+    json_t *s = settings();
+    vb_journal *j;
+    CHECK_INT_EQ(vb_journal_create(p, s, &j, &err), 0);
+    vb_journal_set_flush_interval(j, 3600);
+    CHECK(vb_journal_failure(j) == NULL);
+    CHECK_INT_EQ(unlink(p), 0);
+    vb_output_row r = test_row(3, 0, 2);
+    CHECK_INT_EQ(vb_journal_append(j, &r, 2, &err), 0); /* buffered */
+    CHECK_INT_EQ(vb_journal_tick(j, &err), -1);
+    CHECK(strstr(err.msg, p) != NULL);
+    CHECK(strstr(err.msg, "removed") != NULL);
+    CHECK(vb_journal_failure(j) != NULL);
+    memset(&err, 0, sizeof err);
+    CHECK_INT_EQ(vb_journal_append(j, &r, 2, &err), -1);
+    CHECK(strstr(err.msg, "removed") != NULL);
+    CHECK_INT_EQ(vb_journal_flush(j, &err), -1);
+    CHECK_INT_EQ(vb_journal_close(j, &err), -1);
+    json_decref(s);
+}
+
 int main(void)
 {
     dir = test_tmpdir();
@@ -224,6 +274,8 @@ int main(void)
     RUN_TEST(test_crc_damage);
     RUN_TEST(test_append_after_torn_tail);
     RUN_TEST(test_flush_on_demand);
+    RUN_TEST(test_tick_writes_at_once);
+    RUN_TEST(test_removed_under_the_run);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)

@@ -99,12 +99,88 @@ static void test_refusals(void)
     refused("not json", "config.json");
 }
 
+/* The same for a generation_config.json beside a good config.json. */
+static void refused_gen(const char *gen, const char *expect)
+{
+    model_config c;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen2\"," BASE "}", gen), -1);
+    if (!strstr(err.msg, expect))
+        fprintf(stderr, "  expected '%s' in: %s\n", expect, err.msg);
+    CHECK(strstr(err.msg, expect) != NULL);
+    CHECK(strstr(err.msg, "generation_config.json") != NULL);
+}
+
+/* Values that parse but cannot work (issue 23): each used to load, and the
+ * run then failed every row with NaN logits or never stopped at eos. */
+static void test_range_refusals(void)
+{
+    refused("{\"model_type\":\"llama\"," BASE ",\"rms_norm_eps\":-1}", "\"rms_norm_eps\" = -1");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rms_norm_eps\":0}", "\"rms_norm_eps\" = 0");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_theta\":0}", "\"rope_theta\" = 0");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_theta\":-10000}",
+            "\"rope_theta\" = -10000");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_parameters\":{\"rope_type\":"
+            "\"default\",\"rope_theta\":0}}", "\"rope_theta\" = 0");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"linear\","
+            "\"factor\":-2}}", "needs a positive \"factor\"");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"yarn\","
+            "\"factor\":4,\"original_max_position_embeddings\":0}}",
+            "\"original_max_position_embeddings\" = 0");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"yarn\","
+            "\"factor\":4,\"beta_fast\":-1}}", "\"beta_fast\" = -1");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"yarn\","
+            "\"factor\":4,\"attention_factor\":-0.5}}", "\"attention_factor\" = -0.5");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"llama3\","
+            "\"factor\":8,\"low_freq_factor\":0,\"high_freq_factor\":4}}",
+            "\"low_freq_factor\" = 0");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"llama3\","
+            "\"factor\":8,\"low_freq_factor\":4,\"high_freq_factor\":4}}",
+            "\"high_freq_factor\" 4 must be greater than \"low_freq_factor\" 4");
+    /* vocab_size is 100 in BASE: ids 0..99 */
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"eos_token_id\":100}",
+            "\"eos_token_id\" 100 is outside the vocabulary [0, 100)");
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"eos_token_id\":[5,-1]}",
+            "\"eos_token_id\"[1] -1 is outside the vocabulary [0, 100)");
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"eos_token_id\":4294967395}",
+            "\"eos_token_id\" 4294967395 is outside the vocabulary");
+    refused_gen("{\"eos_token_id\":[99,100]}",
+                "\"eos_token_id\"[1] 100 is outside the vocabulary [0, 100)");
+    refused_gen("{\"eos_token_id\":1000}", "\"eos_token_id\" 1000 is outside the vocabulary");
+    refused_gen("{\"temperature\":-1}", "\"temperature\" = -1");
+    refused_gen("{\"top_p\":1.5}", "\"top_p\" = 1.5");
+    refused_gen("{\"top_k\":-3}", "\"top_k\" = -3");
+    refused_gen("{\"top_k\":\"20\"}", "\"top_k\" is not an integer");
+    refused_gen("{\"repetition_penalty\":0}", "\"repetition_penalty\" = 0");
+}
+
+/* The edges of those ranges still load. */
+static void test_range_edges_accepted(void)
+{
+    model_config c;
+    vb_err err = {{0}};
+    int rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"rms_norm_eps\":1e-12,"
+                  "\"rope_theta\":0.5,\"eos_token_id\":[0,99],\"rope_scaling\":{\"rope_type\":"
+                  "\"llama3\",\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4,"
+                  "\"original_max_position_embeddings\":8192}}",
+                  "{\"eos_token_id\":99,\"temperature\":0,\"top_p\":1,\"top_k\":0,"
+                  "\"repetition_penalty\":1}");
+    if (rc)
+        fprintf(stderr, "  %s\n", err.msg);
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ(c.n_eos, 1);
+    CHECK_INT_EQ(c.eos_token_ids[0], 99);
+    CHECK_INT_EQ(c.gen_top_k, 0);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
         return test_skip("mkdtemp failed");
     RUN_TEST(test_yarn_and_defaults);
     RUN_TEST(test_refusals);
+    RUN_TEST(test_range_refusals);
+    RUN_TEST(test_range_edges_accepted);
     char p[256];
     snprintf(p, sizeof p, "%s/config.json", dir);
     unlink(p);

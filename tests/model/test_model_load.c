@@ -6,8 +6,10 @@
  * load must equal the reference rounded with vb_float_to_half.
  *
  * usage: test_model_load FIXTURES_DIR */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "model/model_config.h"
@@ -139,6 +141,48 @@ static void test_config_fields(void)
     CHECK_INT_EQ(c.rope_scaling.type, VB_ROPE_DEFAULT);
 }
 
+/* A checkpoint whose shapes differ from config.json is refused from the
+ * headers alone, naming the file, the tensor and both shapes: generate
+ * runs this check before any output exists and exits 2 on it (issue 23). */
+static void test_shape_mismatch_named(void)
+{
+    char dir[] = "/tmp/vb_test_shape_XXXXXX", st[1100], cfg[1100];
+    if (!mkdtemp(dir)) {
+        CHECK(!"mkdtemp failed");
+        return;
+    }
+    snprintf(st, sizeof st, "%s/qwen2-tied-fp32/model.safetensors", fixtures);
+    char link_path[64];
+    snprintf(link_path, sizeof link_path, "%s/model.safetensors", dir);
+    CHECK_INT_EQ(symlink(st, link_path), 0);
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    for (int inter = 48; inter <= 64; inter += 16) { /* the fixture's, then another */
+        FILE *f = fopen(cfg, "w");
+        CHECK(f != NULL);
+        if (!f)
+            break;
+        fprintf(f, "{\"model_type\":\"qwen2\",\"hidden_size\":32,\"intermediate_size\":%d,"
+                "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"num_hidden_layers\":2,"
+                "\"vocab_size\":98,\"tie_word_embeddings\":true}", inter);
+        CHECK_INT_EQ(fclose(f), 0);
+        model_config c;
+        vb_err err = {{0}};
+        CHECK_INT_EQ(model_config_load(&c, dir, &err), 0);
+        int rc = model_check_weights(&c, dir, &err);
+        CHECK_INT_EQ(rc, inter == 48 ? 0 : -1);
+        if (inter == 64) {
+            const char *want = "model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight' "
+                               "has shape [48, 32], config.json implies [64, 32]";
+            if (!strstr(err.msg, want))
+                fprintf(stderr, "  got: %s\n", err.msg);
+            CHECK(strstr(err.msg, want) != NULL);
+        }
+    }
+    unlink(cfg);
+    unlink(link_path);
+    rmdir(dir);
+}
+
 static void test_tp_plan(void)
 {
     model_config c = {.n_heads = 40, .n_kv_heads = 8, .intermediate_size = 13824,
@@ -177,6 +221,7 @@ int main(int argc, char **argv)
         return test_skip("usage: test_model_load FIXTURES_DIR");
     fixtures = argv[1];
     RUN_TEST(test_config_fields);
+    RUN_TEST(test_shape_mismatch_named);
     RUN_TEST(test_all_models_all_ranks);
     RUN_TEST(test_sharded_equals_single);
     return test_summary();

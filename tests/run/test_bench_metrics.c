@@ -123,6 +123,7 @@ static void test_percentiles(void)
 }
 
 static char peaks_path[256];
+static vb_tuning knobs; /* the defaults, the peaks cache at peaks_path */
 
 static void write_peaks(void)
 {
@@ -134,23 +135,44 @@ static void write_peaks(void)
     fputs("{\"Test GPU\": {\"copy_bytes_per_s\": 2e12, \"gemm_fp16_flops_per_s\": 1e15},"
           " \"Broken GPU\": {\"copy_bytes_per_s\": 0}}\n", f);
     fclose(f);
-    setenv("VB_GPU_PEAKS", peaks_path, 1);
+    vb_tuning_defaults(&knobs);
+    snprintf(knobs.gpu_peaks, sizeof knobs.gpu_peaks, "%s", peaks_path);
 }
 
 static void test_peaks(void)
 {
     bench_peaks pk;
     char why[768];
-    CHECK_INT_EQ(bench_peaks_load("Test GPU", &pk, why, sizeof why), 0);
+    CHECK_INT_EQ(bench_peaks_load(peaks_path, "Test GPU", &pk, why, sizeof why), 0);
     CHECK_NEAR(pk.copy_bytes_per_s, 2e12, 0);
     CHECK_NEAR(pk.gemm_flops_per_s, 1e15, 0);
-    CHECK_INT_EQ(bench_peaks_load("Other GPU", &pk, why, sizeof why), -1);
+    CHECK_STR_EQ(pk.source, peaks_path);
+    CHECK_INT_EQ(bench_peaks_load(peaks_path, "Other GPU", &pk, why, sizeof why), -1);
     CHECK(strstr(why, "no entry for 'Other GPU'") != NULL);
-    CHECK_INT_EQ(bench_peaks_load("Broken GPU", &pk, why, sizeof why), -1);
-    setenv("VB_GPU_PEAKS", "/nonexistent/peaks.json", 1);
-    CHECK_INT_EQ(bench_peaks_load("Test GPU", &pk, why, sizeof why), -1);
+    CHECK_INT_EQ(bench_peaks_load(peaks_path, "Broken GPU", &pk, why, sizeof why), -1);
+    CHECK_INT_EQ(bench_peaks_load("/nonexistent/peaks.json", "Test GPU", &pk, why, sizeof why),
+                 -1);
     CHECK(strstr(why, "scripts/gpu-peaks") != NULL);
-    setenv("VB_GPU_PEAKS", peaks_path, 1);
+}
+
+/* Where the peaks cache is: VB_GPU_PEAKS, else under XDG_CACHE_HOME, else
+ * under HOME, else under the working folder. */
+static void test_peaks_path(void)
+{
+    vb_tuning t;
+    vb_tuning_defaults(&t);
+    char path[VB_TUNING_PATH_MAX + 64];
+    bench_peaks_path(&t, path, sizeof path);
+    CHECK_STR_EQ(path, "./.cache/voltbatch/gpu-peaks.json");
+    strcpy(t.home, "/home/u");
+    bench_peaks_path(&t, path, sizeof path);
+    CHECK_STR_EQ(path, "/home/u/.cache/voltbatch/gpu-peaks.json");
+    strcpy(t.xdg_cache_home, "/cache");
+    bench_peaks_path(&t, path, sizeof path);
+    CHECK_STR_EQ(path, "/cache/voltbatch/gpu-peaks.json");
+    strcpy(t.gpu_peaks, "/site/peaks.json");
+    bench_peaks_path(&t, path, sizeof path);
+    CHECK_STR_EQ(path, "/site/peaks.json");
 }
 
 static double num(json_t *j, const char *key)
@@ -165,7 +187,7 @@ static void test_utilisation(void)
 {
     bench_model_cost mc = {0};
     bench_metrics m;
-    CHECK_INT_EQ(bench_metrics_init(&m, 2, &mc, 100, NULL), 0);
+    CHECK_INT_EQ(bench_metrics_init(&m, 2, &mc, 100, NULL, &knobs), 0);
     m.decode.steps = 10;
     m.decode.time_s = 2.0;
     m.decode.forward_s = 1.5;
@@ -175,7 +197,7 @@ static void test_utilisation(void)
     m.prefill.time_s = 1.0;
     m.prefill.flops = 1.0e15;
     m.peak_blocks = 25;
-    json_t *j = bench_metrics_json(&m, "Test GPU");
+    json_t *j = bench_metrics_json(&m, "Test GPU", 0.0);
     CHECK(j != NULL);
     /* 3e12 bytes / 2 s / 2e12 bytes/s */
     CHECK_NEAR(num(j, "mbu"), 0.75, 1e-12);
@@ -185,19 +207,50 @@ static void test_utilisation(void)
     CHECK_NEAR(num(j, "mfu_prefill"), 1.0, 1e-12);
     CHECK_NEAR(num(json_object_get(j, "kv_cache"), "peak_fraction"), 0.25, 1e-12);
     CHECK(json_is_object(json_object_get(j, "peaks")));
+    CHECK(json_is_null(json_object_get(j, "roofline_fraction"))); /* no engine time */
     json_decref(j);
 
     /* unknown GPU and the CPU: null, and a note why */
-    j = bench_metrics_json(&m, "Other GPU");
+    j = bench_metrics_json(&m, "Other GPU", 10.0);
     CHECK(json_is_null(json_object_get(j, "mbu")));
     CHECK(json_is_null(json_object_get(j, "mbu_forward")));
     CHECK(json_is_null(json_object_get(j, "mfu")));
     CHECK(json_is_string(json_object_get(j, "peaks_note")));
+    CHECK(json_is_null(json_object_get(j, "roofline_s")));
+    CHECK(json_is_null(json_object_get(j, "roofline_fraction")));
     json_decref(j);
-    j = bench_metrics_json(&m, NULL);
+    j = bench_metrics_json(&m, NULL, 10.0);
     CHECK(json_is_null(json_object_get(j, "mfu_prefill")));
+    CHECK(json_is_null(json_object_get(j, "roofline_s")));
     CHECK(json_is_null(json_object_get(j, "peaks")));
     CHECK_STR_EQ(json_string_value(json_object_get(j, "device")), "cpu");
+    json_decref(j);
+    bench_metrics_free(&m);
+}
+
+/* The roofline: prompt steps' FLOPs at the GEMM peak, plus decode and
+ * graph-recording steps' bytes and the prompt steps' K/V (their bytes
+ * less their weight reads) at the copy bandwidth (bench_metrics.h). */
+static void test_roofline(void)
+{
+    bench_model_cost mc = {0};
+    mc.weight_bytes = 1e10;
+    bench_metrics m;
+    CHECK_INT_EQ(bench_metrics_init(&m, 2, &mc, 100, NULL, &knobs), 0);
+    m.prefill.steps = 4;
+    m.prefill.flops = 3e15;
+    m.prefill.bytes = 4 * 1e10 + 6e11;  /* 6e11 bytes of K/V */
+    m.decode.steps = 100;
+    m.decode.bytes = 100 * 1e10 + 2e12; /* 2e12 bytes of K/V */
+    m.graph_record.steps = 1;
+    m.graph_record.bytes = 1e10 + 4e9;
+    m.decode.time_s = 3.0;
+    json_t *j = bench_metrics_json(&m, "Test GPU", 8.0);
+    CHECK(j != NULL);
+    /* 3e15 / 1e15 + (3e12 + 1.4e10 + 6e11) / 2e12 = 3 + 1.807 s */
+    double want = 3.0 + (3e12 + 1.4e10 + 6e11) / 2e12;
+    CHECK_NEAR(num(j, "roofline_s"), want, 1e-9);
+    CHECK_NEAR(num(j, "roofline_fraction"), want / 8.0, 1e-12);
     json_decref(j);
     bench_metrics_free(&m);
 }
@@ -222,15 +275,15 @@ static void test_unsynced_split(void)
     bench_model_cost mc = {0};
     bench_metrics m;
     vb_backend gpu_like = {0}; /* never called: no sync buffer is made */
-    setenv("VB_STEP_SYNC", "0", 1);
-    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, &gpu_like), 0);
-    unsetenv("VB_STEP_SYNC");
+    vb_tuning unsynced = knobs;
+    unsynced.step_sync = VB_SYNC_NONE;
+    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, &gpu_like, &unsynced), 0);
     CHECK(!m.split_timed);
     m.decode.steps = 10;
     m.decode.time_s = 2.0;
     m.decode.forward_s = 0.001; /* launch time only */
     m.decode.bytes = 3e12;
-    json_t *j = bench_metrics_json(&m, "Test GPU");
+    json_t *j = bench_metrics_json(&m, "Test GPU", 0.0);
     CHECK(j != NULL);
     CHECK_NEAR(num(j, "mbu"), 0.75, 1e-12);
     CHECK_NEAR(num(json_object_get(json_object_get(j, "steps"), "decode"), "time_s"), 2.0, 1e-12);
@@ -239,7 +292,7 @@ static void test_unsynced_split(void)
     bench_metrics_free(&m);
 
     /* the CPU backend needs no wait: its split is measured */
-    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, NULL), 0);
+    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, NULL, &knobs), 0);
     CHECK(m.split_timed);
     bench_metrics_free(&m);
 }
@@ -280,8 +333,9 @@ static void test_event_split(void)
     bench_model_cost mc = {0};
     bench_metrics m;
     vb_backend gpu_like = {.timer_mark = fake_mark, .timer_seconds = fake_seconds};
-    setenv("VB_STEP_SYNC", "events", 1);
-    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, &gpu_like), 0);
+    vb_tuning events = knobs;
+    events.step_sync = VB_SYNC_EVENTS;
+    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, &gpu_like, &events), 0);
     CHECK(m.split_timed && m.timer_b == &gpu_like && !m.sync_buf);
     n_stamps = 0;
     stamps_unreadable = false;
@@ -290,23 +344,22 @@ static void test_event_split(void)
     CHECK(stamps[0] == 0 && stamps[1] == 1 && stamps[2] == 2);
     CHECK_NEAR(m.decode.forward_s, 0.25, 0);
     CHECK_NEAR(m.decode.sample_s, 0.25, 0);
-    json_t *j = bench_metrics_json(&m, "Test GPU");
+    json_t *j = bench_metrics_json(&m, "Test GPU", 0.0);
     json_t *dec = json_object_get(json_object_get(j, "steps"), "decode");
     CHECK_NEAR(num(dec, "forward_s"), 0.25, 0);
     json_decref(j);
     stamps_unreadable = true;
     one_decode_step(&m);
     CHECK(!m.split_timed);
-    j = bench_metrics_json(&m, "Test GPU");
+    j = bench_metrics_json(&m, "Test GPU", 0.0);
     check_split_null(j);
     json_decref(j);
     bench_metrics_free(&m);
 
     /* the CPU backend has no stamps to take: its host-clock split stays */
-    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, NULL), 0);
+    CHECK_INT_EQ(bench_metrics_init(&m, 1, &mc, 10, NULL, &events), 0);
     CHECK(m.split_timed && !m.timer_b);
     bench_metrics_free(&m);
-    unsetenv("VB_STEP_SYNC");
 }
 
 /* The hooks over a made-up run: seq 0 (prompt 4, 3 tokens out) and seq 1
@@ -319,7 +372,7 @@ static void test_hooks(void)
     bench_model_cost mc;
     bench_model_cost_make(&mc, &c, &tp, 2, 2);
     bench_metrics m;
-    CHECK_INT_EQ(bench_metrics_init(&m, 3, &mc, 64, NULL), 0);
+    CHECK_INT_EQ(bench_metrics_init(&m, 3, &mc, 64, NULL, &knobs), 0);
     sched_step_seq pre[2] = {
         {.id = 0, .start = 0, .n_tokens = 4, .context_len = 4, .sample_index = 0},
         {.id = 1, .start = 0, .n_tokens = 2, .context_len = 2, .sample_index = 1},
@@ -380,7 +433,7 @@ static void test_hooks(void)
     CHECK_NEAR(m.graph_record.bytes, 218240.0 + 7 * 256.0, 0);
     CHECK(m.seq[0].first > 0 && m.seq[1].first > 0 && m.seq[2].admit == 0);
 
-    json_t *j = bench_metrics_json(&m, NULL);
+    json_t *j = bench_metrics_json(&m, NULL, 10.0);
     CHECK(j != NULL);
     json_t *ttft = json_object_get(j, "ttft_s"), *tpot = json_object_get(j, "tpot_s");
     CHECK_NEAR(num(ttft, "n"), 2, 0);          /* seq 2 never ran */
@@ -401,7 +454,9 @@ int main(void)
     RUN_TEST(test_step_cost);
     RUN_TEST(test_percentiles);
     RUN_TEST(test_peaks);
+    RUN_TEST(test_peaks_path);
     RUN_TEST(test_utilisation);
+    RUN_TEST(test_roofline);
     RUN_TEST(test_unsynced_split);
     RUN_TEST(test_event_split);
     RUN_TEST(test_hooks);

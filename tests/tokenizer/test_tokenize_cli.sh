@@ -35,6 +35,13 @@ run_capture bash -c "printf '%s\n' '\"ok\"' 'not json' '[1, 2' '\"fine\"' | '$vb
 check "bad lines: exit 2" [ "$rc" -eq 2 ]
 check "bad lines: the others still encoded, lines aligned" [ "$(wc -l <<<"$out")" -eq 4 ]
 check "bad lines: error object names the line" contains "$out" '{"error":"line 2: not JSON'
+# A NUL character (\u0000 in JSON) is text (issue 20): it encodes and
+# decodes back, inside a string and as the whole string.
+printf '%s\n' '"a\u0000b"' '{"text": "\u0000"}' >"$dir/nul.jsonl"
+run_capture bash -c "'$vb' tokenize --model '$dir/m' <'$dir/nul.jsonl' >'$dir/nul_ids.jsonl'"
+check "NUL: encode exits 0" [ "$rc" -eq 0 ]
+run_capture bash -c "'$vb' tokenize --model '$dir/m' --decode <'$dir/nul_ids.jsonl'"
+check "NUL: decodes back" [ "$out" = "$(printf '%s\n' '"a\u0000b"' '"\u0000"')" ]
 # Invalid UTF-8 (a bad byte, a lone surrogate escape) makes that row an error, not a crash.
 printf '"ok"\n"bad \xC3\x28 x"\n"\\ud800 lone"\n{"text": "fine \xff"}\n"end"\n' >"$dir/bad_utf8.jsonl"
 run_capture bash -c "'$vb' tokenize --model '$dir/m' <'$dir/bad_utf8.jsonl'"

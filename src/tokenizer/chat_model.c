@@ -1,0 +1,266 @@
+/* The chat template a run uses (chat_template.h): the model's own Jinja
+ * template, a .jinja file, or one of the built-in formats; and rendering a
+ * conversation with it the way transformers' apply_chat_template calls
+ * the template: messages, add_generation_prompt, tools and documents as
+ * None, the special tokens (bos_token, eos_token, unk_token, pad_token)
+ * and the caller's keyword arguments, which win over the tokens. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tokenizer/chat_template.h"
+#include "tokenizer/jinja.h"
+
+struct chat_template {
+    const tokenizer *tok;
+    chat_template_kind builtin; /* CHAT_TEMPLATE_NONE: jinja */
+    jinja_template *jinja;
+    json_t *vars;               /* special tokens and kwargs, copied into each render */
+};
+
+/* A whole small text file; NULL + err (missing: *missing set, no err). */
+static char *read_text(const char *path, size_t *len, bool *missing, vb_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (missing)
+            *missing = true;
+        else
+            vb_err_set(err, "%s: cannot open", path);
+        return NULL;
+    }
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size < (64 << 20) &&
+        (buf = malloc((size_t)st.st_size + 1))) {
+        *len = fread(buf, 1, (size_t)st.st_size, f);
+        buf[*len] = 0;
+        if (ferror(f) || *len != (size_t)st.st_size) {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    fclose(f);
+    if (!buf)
+        vb_err_set(err, "%s: cannot read (or larger than 64 MiB)", path);
+    return buf;
+}
+
+/* tokenizer_config.json's token string: "x" or {"content": "x", ...}. */
+static const char *config_token(const json_t *cfg, const char *key)
+{
+    const json_t *v = json_object_get(cfg, key);
+    if (json_is_object(v))
+        v = json_object_get(v, "content");
+    return json_string_value(v);
+}
+
+static int set_vars(chat_template *ct, const char *model_dir, const char *kwargs_json, vb_err *err)
+{
+    ct->vars = json_object();
+    if (!ct->vars)
+        return vb_err_set(err, "out of memory");
+    const char *bos = tokenizer_bos_token(ct->tok), *eos = tokenizer_eos_token(ct->tok);
+    if (bos)
+        json_object_set_new(ct->vars, "bos_token", json_string(bos));
+    if (eos)
+        json_object_set_new(ct->vars, "eos_token", json_string(eos));
+    if (model_dir) {
+        /* unk and pad are not in the tokenizer; read them here. The file
+         * was already read by tokenizer_load, which reports its errors;
+         * integers as reals so that 1e30 limits do not matter here. */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", model_dir);
+        json_t *cfg = json_load_file(path, JSON_DECODE_INT_AS_REAL, NULL);
+        const char *keys[] = {"unk_token", "pad_token"};
+        for (size_t i = 0; cfg && i < 2; i++) {
+            const char *t = config_token(cfg, keys[i]);
+            if (t)
+                json_object_set_new(ct->vars, keys[i], json_string(t));
+        }
+        json_decref(cfg);
+    }
+    if (kwargs_json) {
+        json_error_t je;
+        json_t *kw = json_loads(kwargs_json, JSON_DECODE_ANY, &je);
+        if (!json_is_object(kw)) {
+            json_decref(kw);
+            return vb_err_set(err, "--chat-template-kwargs: %s",
+                              kw ? "not a JSON object" : je.text);
+        }
+        json_object_update(ct->vars, kw);
+        json_decref(kw);
+    }
+    return 0;
+}
+
+static bool is_path(const char *name)
+{
+    size_t n = strlen(name);
+    return strchr(name, '/') || (n > 6 && strcmp(name + n - 6, ".jinja") == 0);
+}
+
+chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, const char *name,
+                                  const char *kwargs_json, vb_err *err)
+{
+    chat_template *ct = calloc(1, sizeof *ct);
+    if (!ct) {
+        vb_err_set(err, "out of memory");
+        return NULL;
+    }
+    ct->tok = tok;
+    if (set_vars(ct, model_dir, kwargs_json, err) < 0)
+        goto fail;
+    if (name && !is_path(name)) {
+        if (chat_template_by_name(name, &ct->builtin, err) < 0)
+            goto fail;
+        return ct;
+    }
+    char label[4200];
+    char *text = NULL;
+    size_t len = 0;
+    if (name) {
+        snprintf(label, sizeof label, "%s", name);
+        if (!(text = read_text(name, &len, NULL, err)))
+            goto fail;
+    } else {
+        bool missing = false;
+        snprintf(label, sizeof label, "%s/chat_template.jinja", model_dir ? model_dir : ".");
+        if (model_dir && !(text = read_text(label, &len, &missing, err)) && !missing)
+            goto fail;
+    }
+    if (text) {
+        ct->jinja = jinja_parse(text, len, label, err);
+        free(text);
+    } else {
+        const char *t = tokenizer_chat_template_text(tok);
+        if (!t) {
+            vb_err_set(err, "the model has no chat template (no chat_template in "
+                            "tokenizer_config.json, no chat_template.jinja); name one with "
+                            "--chat-template chatml|llama3|llama2|FILE.jinja");
+            goto fail;
+        }
+        snprintf(label, sizeof label, "%s/tokenizer_config.json chat_template", model_dir ? model_dir : ".");
+        ct->jinja = jinja_parse(t, strlen(t), label, err);
+    }
+    if (!ct->jinja)
+        goto fail;
+    return ct;
+fail:
+    chat_template_free(ct);
+    return NULL;
+}
+
+void chat_template_free(chat_template *ct)
+{
+    if (!ct)
+        return;
+    jinja_free(ct->jinja);
+    json_decref(ct->vars);
+    free(ct);
+}
+
+const char *chat_template_label(const chat_template *ct)
+{
+    return ct->jinja ? "model" : chat_template_name(ct->builtin);
+}
+
+/* {"role": role, "content": content}; the strings unchecked, so text that
+ * is not UTF-8 reaches the tokenizer, which names the byte. */
+static json_t *message(const char *role, const char *content)
+{
+    json_t *m = json_object();
+    if (m && (json_object_set_new(m, "role", json_stringn_nocheck(role, strlen(role))) < 0 ||
+              json_object_set_new(m, "content", json_stringn_nocheck(content, strlen(content))) < 0)) {
+        json_decref(m);
+        m = NULL;
+    }
+    return m;
+}
+
+static bool starts_with_system(const json_t *messages)
+{
+    const char *role = json_string_value(json_object_get(json_array_get(messages, 0), "role"));
+    return role && strcmp(role, "system") == 0;
+}
+
+static int render_builtin(const chat_template *ct, const json_t *messages, const char *system,
+                          char **out, size_t *out_len, vb_err *err)
+{
+    size_t n = json_array_size(messages);
+    chat_message *m = calloc(n ? n : 1, sizeof *m);
+    if (!m)
+        return vb_err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(messages, i);
+        m[i].role = json_string_value(json_object_get(e, "role"));
+        m[i].content = json_string_value(json_object_get(e, "content"));
+        if (!m[i].role || !m[i].content) {
+            free(m);
+            return vb_err_set(err, "messages[%zu] needs string \"role\" and \"content\"", i);
+        }
+    }
+    int rc = chat_render(ct->tok, ct->builtin, m, n, system, out, out_len, err);
+    free(m);
+    return rc;
+}
+
+int chat_template_render(const chat_template *ct, const json_t *messages, const char *system,
+                         bool add_generation_prompt, char **out, size_t *out_len, vb_err *err)
+{
+    if (!json_is_array(messages))
+        return vb_err_set(err, "messages is not a JSON array");
+    if (!ct->jinja) {
+        if (!add_generation_prompt)
+            return vb_err_set(err, "the built-in templates always add the generation prompt");
+        return render_builtin(ct, messages, system, out, out_len, err);
+    }
+    json_t *vars = json_object(), *msgs = json_array();
+    int rc = -1;
+    if (!vars || !msgs) {
+        vb_err_set(err, "out of memory");
+        goto done;
+    }
+    if (system && !starts_with_system(messages))
+        json_array_append_new(msgs, message("system", system));
+    json_array_extend(msgs, (json_t *)messages);
+    json_object_set(vars, "messages", msgs);
+    json_object_set_new(vars, "add_generation_prompt", json_boolean(add_generation_prompt));
+    json_object_set_new(vars, "tools", json_null());
+    json_object_set_new(vars, "documents", json_null());
+    json_object_update(vars, ct->vars);
+    rc = jinja_render(ct->jinja, vars, out, out_len, err);
+done:
+    json_decref(msgs);
+    json_decref(vars);
+    return rc;
+}
+
+int chat_template_encode(const chat_template *ct, const json_t *messages, const char *system,
+                         tok_ids *ids, vb_err *err)
+{
+    char *text;
+    size_t len;
+    if (chat_template_render(ct, messages, system, true, &text, &len, err) < 0)
+        return -1;
+    int rc = tokenizer_encode(ct->tok, text, len, false, ids, err);
+    free(text);
+    return rc;
+}
+
+int chat_template_encode_msgs(const chat_template *ct, const chat_message *msgs, size_t n,
+                              const char *system, tok_ids *ids, vb_err *err)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, message(msgs[i].role, msgs[i].content)) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    if (!a)
+        return vb_err_set(err, "out of memory");
+    int rc = chat_template_encode(ct, a, system, ids, err);
+    json_decref(a);
+    return rc;
+}

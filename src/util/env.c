@@ -1,0 +1,233 @@
+/* The environment knobs: the table, the defaults and the one reading of
+ * the environment (see env.h). */
+#include "util/env.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A WORD knob's index is stored through an int. */
+_Static_assert(sizeof(enum vb_step_sync) == sizeof(int), "enum vb_step_sync is an int");
+
+#define AT(field) offsetof(vb_tuning, field)
+#define BOOL_KNOB(name, field, what) {name, VB_KNOB_BOOL, 0, 1, NULL, "0", AT(field), what}
+#define PATH_KNOB(name, field, what) {name, VB_KNOB_PATH, 0, 0, NULL, "", AT(field), what}
+
+/* Every variable voltbatch reads. README's knob table lists the VB_ ones
+ * (tests/unit/test_env_knobs.sh keeps the two in step); a new knob gets a
+ * row here, a field in vb_tuning and a README line, nothing else. */
+static const vb_knob knobs[] = {
+    /* CUDA backend (backend_cuda.c, made once per run) */
+    BOOL_KNOB("VB_PROFILE", profile,
+              "per-op GPU time, decode and prefill tables in the log at exit (CUDA graphs off)"),
+    /* default 2: on an H200 the GEMV kernel is 1.5x cuBLAS at 1 row, 1.2x
+     * at 2 and slower from 4 on (tests/bench/bench_gemv.c; RESULTS.md) */
+    {"VB_GEMV_MAX_ROWS", VB_KNOB_INT, 0, VB_TUNING_GEMV_ROWS_MAX, NULL, "2", AT(gemv_max_rows),
+     "steps of up to N rows use the GEMV kernel, larger ones cuBLAS"},
+    BOOL_KNOB("VB_NO_GEMV", no_gemv, "cuBLAS for every projection"),
+    BOOL_KNOB("VB_NO_FUSED_GEMV", no_fused_gemv,
+              "GEMVs one matrix at a time instead of q/k/v (gate/up) in one launch"),
+    BOOL_KNOB("VB_NO_ROPE_FUSION", no_rope_fusion,
+              "RoPE and the KV write as a kernel of their own, not in the q/k/v GEMV's epilogue"),
+    BOOL_KNOB("VB_ATTENTION_PER_TOKEN", attention_per_token,
+              "the plain per-token attention kernel for every step"),
+    BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,
+              "decode attention with a block per GQA group at every step size"),
+    BOOL_KNOB("VB_NO_PDL", no_pdl,
+              "launch the decode kernels plainly, without programmatic dependent launch"),
+    BOOL_KNOB("VB_PREFILL_WMMA", prefill_wmma,
+              "prefill attention with the WMMA kernel (V100's) on sm_80+ GPUs too"),
+    {"VB_SAMPLER_PASS1_CHUNKS", VB_KNOB_INT, 1, 64, NULL, "auto", AT(sampler_pass1_chunks),
+     "blocks a row the device sampler's first pass is split over (auto: enough for the GPU)"},
+    /* CUDA weight upload (weights_stream.c) */
+    {"VB_WEIGHT_STAGING_BYTES", VB_KNOB_LONG, 1, 1099511627776.0, NULL, "67108864",
+     AT(weight_staging_bytes), "bytes of each pinned staging buffer of the weight upload"},
+    {"VB_WEIGHT_STAGING_BUFFERS", VB_KNOB_INT, 1, 1024, NULL, "2", AT(weight_staging_buffers),
+     "staging buffers of the weight upload (fewer than 2: 2)"},
+    {"VB_WEIGHT_READ_THREADS", VB_KNOB_INT, 1, 1024, NULL, "auto", AT(weight_read_threads),
+     "threads copying the checkpoint into a staging buffer (auto: 4, at most the CPUs "
+     "online; more than 32: 32)"},
+    /* the run (run/) */
+    BOOL_KNOB("VB_HOST_SAMPLER", host_sampler,
+              "sample on the host from copied logits instead of on the GPU"),
+    {"VB_CPU_THREADS", VB_KNOB_INT, 1, 4096, NULL, "auto", AT(cpu_threads),
+     "CPU backend threads per rank, as --threads, which wins (auto: cores / ranks on the node)"},
+    {"VB_STEP_SYNC", VB_KNOB_WORD, 0, 0, "1|0|events", "1", AT(step_sync),
+     "bench: 1 waits for the GPU to split each step into forward and sampling, 0 does not "
+     "(split null), events splits it by GPU time stamps"},
+    /* default 300: a block of 4096 rows reads in well under a second; a
+     * stalled parallel file system can take minutes (io/input_check.c) */
+    {"VB_INPUT_CHECK_TIMEOUT", VB_KNOB_REAL, 0, 86400, NULL, "300", AT(input_check_timeout),
+     "seconds the input check may read one block of rows before the file counts as corrupt"},
+    {"VB_JOURNAL_FLUSH_SECONDS", VB_KNOB_REAL, 0, 86400, NULL, "5", AT(journal_flush_seconds),
+     "seconds between flushes of finished rows to OUTPUT.journal (what a SIGKILL can lose)"},
+    PATH_KNOB("VB_GPU_PEAKS", gpu_peaks,
+              "bench's measured GPU peaks (unset: $XDG_CACHE_HOME/voltbatch/gpu-peaks.json, "
+              "else ~/.cache/voltbatch/gpu-peaks.json)"),
+    /* standard variables */
+    PATH_KNOB("TMPDIR", tmpdir, "where bench makes its scratch folder (unset: /tmp)"),
+    PATH_KNOB("HOME", home, "the home folder: the peaks cache's default place"),
+    PATH_KNOB("XDG_CACHE_HOME", xdg_cache_home, "the cache folder: the peaks cache's default place"),
+};
+
+const vb_knob *vb_knobs(size_t *n)
+{
+    *n = sizeof knobs / sizeof knobs[0];
+    return knobs;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no", "off"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return *out = true, 0;
+        if (strcasecmp(s, no[i]) == 0)
+            return *out = false, 0;
+    }
+    return -1;
+}
+
+static int parse_whole(const char *s, double lo, double hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || (double)x < lo || (double)x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* The index of s among words ("a|b|c"), or -1. */
+static int word_index(const char *words, const char *s)
+{
+    size_t n = strlen(s);
+    int i = 0;
+    for (const char *w = words; *w; i++) {
+        size_t len = strcspn(w, "|");
+        if (len == n && strncmp(w, s, n) == 0)
+            return i;
+        w += len + (w[len] == '|');
+    }
+    return -1;
+}
+
+/* "want ..." for k's message. */
+static void describe(const vb_knob *k, char *buf, size_t len)
+{
+    switch (k->type) {
+    case VB_KNOB_BOOL: snprintf(buf, len, "want 0 or 1"); break;
+    case VB_KNOB_INT:
+    case VB_KNOB_LONG: snprintf(buf, len, "want a whole number from %.0f to %.0f", k->lo, k->hi); break;
+    case VB_KNOB_REAL: snprintf(buf, len, "want a number above %g and at most %g", k->lo, k->hi); break;
+    case VB_KNOB_WORD: {
+        size_t at = (size_t)snprintf(buf, len, "want one of ");
+        for (const char *w = k->words; *w && at + 3 < len; w++) {
+            if (*w == '|') {
+                buf[at++] = ',';
+                buf[at++] = ' ';
+            } else {
+                buf[at++] = *w;
+            }
+        }
+        buf[at < len ? at : len - 1] = '\0';
+        break;
+    }
+    case VB_KNOB_PATH:
+        snprintf(buf, len, "want at most %d bytes", VB_TUNING_PATH_MAX - 1);
+        break;
+    }
+}
+
+/* Parses s into k's field of t; "auto" (numbers) and "" (paths) are the
+ * component's own choice, stored as zero. Returns 0 or -1. */
+static int set_knob(vb_tuning *t, const vb_knob *k, const char *s, bool allow_auto)
+{
+    void *field = (char *)t + k->offset;
+    long x = 0;
+    double r = 0;
+    int w = 0;
+    bool auto_value = allow_auto && strcmp(s, "auto") == 0;
+    switch (k->type) {
+    case VB_KNOB_BOOL:
+        return parse_bool(s, (bool *)field);
+    case VB_KNOB_INT:
+    case VB_KNOB_LONG:
+        if (!auto_value && parse_whole(s, k->lo, k->hi, &x))
+            return -1;
+        if (k->type == VB_KNOB_INT)
+            *(int *)field = (int)x;
+        else
+            *(long *)field = x;
+        return 0;
+    case VB_KNOB_REAL: {
+        char *end = NULL;
+        r = strtod(s, &end);
+        if (end == s || *end || !isfinite(r) || !(r > k->lo) || r > k->hi)
+            return -1;
+        *(double *)field = r;
+        return 0;
+    }
+    case VB_KNOB_WORD:
+        if ((w = word_index(k->words, s)) < 0)
+            return -1;
+        *(int *)field = w;
+        return 0;
+    case VB_KNOB_PATH:
+        if (strlen(s) >= VB_TUNING_PATH_MAX)
+            return -1;
+        strcpy((char *)field, s);
+        return 0;
+    }
+    return -1;
+}
+
+void vb_tuning_defaults(vb_tuning *t)
+{
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++)
+        if (set_knob(t, &knobs[i], knobs[i].dflt, true) != 0)
+            abort(); /* a bad default in the table: tests/unit/test_env.c catches it */
+}
+
+int vb_tuning_read(vb_tuning *t, vb_env_lookup lookup, void *ctx, vb_err *err)
+{
+    vb_tuning_defaults(t);
+    for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+        const vb_knob *k = &knobs[i];
+        const char *v = lookup(k->name, ctx);
+        /* empty is unset, as it always was: `VB_NO_GEMV= voltbatch ...` */
+        if (!v || !*v)
+            continue;
+        if (set_knob(t, k, v, false) != 0) {
+            char want[160];
+            describe(k, want, sizeof want);
+            if (k->type == VB_KNOB_PATH)
+                return vb_err_set(err, "%s: %zu bytes long; %s", k->name, strlen(v), want);
+            return vb_err_set(err, "%s=%.64s: %s (%s)", k->name, v, want, k->what);
+        }
+    }
+    return 0;
+}
+
+static const char *from_environment(const char *name, void *ctx)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+int vb_tuning_from_env(vb_tuning *t, vb_err *err)
+{
+    return vb_tuning_read(t, from_environment, NULL, err);
+}
+
+extern char **environ;
+
+char *const *vb_env_all(void)
+{
+    return environ;
+}

@@ -1,0 +1,26 @@
+/* Whether two paths name one file, so that no command replaces or removes
+ * one of its own inputs (`generate --input in.h5 --output ./in.h5
+ * --overwrite`, `pack IN IN --overwrite`, an input named like the output's
+ * temporary file).
+ *
+ * Paths are compared by what they reach, not by spelling: stat() follows
+ * symlinks, and the device and inode numbers then match for ./x, a symlink
+ * to x and a hard link to x alike. */
+#ifndef VB_SAME_FILE_H
+#define VB_SAME_FILE_H
+
+#include <stdbool.h>
+
+#include "util/errors.h"
+
+/* True when a and b both exist and are the same file. A path that does not
+ * exist (or cannot be stat()ed) is no file, so never the same as another. */
+bool vb_same_file(const char *a, const char *b);
+
+/* Refuses to write `target` when it is the input `input`: returns -1 with
+ * err naming both ("the output ./in.h5 and the input in.h5 are the same
+ * file ..."), else 0. `what` says what target is to the command ("the
+ * output", "the output's temporary file", "the report"). */
+int vb_refuse_same_file(const char *input, const char *target, const char *what, vb_err *err);
+
+#endif

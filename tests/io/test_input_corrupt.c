@@ -1,0 +1,370 @@
+/* Input files whose contents the reader must refuse rather than trust
+ * (issue 23, defect 5), each with one line naming the file and dataset:
+ *   - token ids outside int32 in an int64 /input_ids: HDF5 clamps them to
+ *     INT32_MAX / INT32_MIN by default, silently changing the prompt;
+ *   - a chunked /prompts of 2^33 rows (never written, so the file is
+ *     tiny): a corrupt dimension that made generate allocate per row and
+ *     read 2^33 fill values;
+ *   - a contiguous /prompts whose dimension says more rows than its
+ *     storage holds (the dataspace patched): refused at open, with the
+ *     sizes, instead of a bare "read failed" later;
+ *   - invalid UTF-8 in a /prompts row: `unpack` dropped the field without
+ *     a word (JSON cannot hold it); now it names the row;
+ *   - damaged variable-length references of a contiguous /prompts, checked
+ *     before HDF5 1.10 follows them (io/h5_vlen_check.h): a heap index past
+ *     the collection (HDF5 read through a wild pointer: a segfault), a
+ *     free-space object of size 0 (HDF5 looped forever), a length other
+ *     than the object's (HDF5 returned a truncated or padded string), a
+ *     length beyond the file (HDF5 allocated and cleared it);
+ *   - a superblock whose end of allocated space (EOA) falls inside the
+ *     /prompts data: HDF5 1.10 read the part beyond it as garbage (found
+ *     by the fuzzer: a heap overflow in H5HG_read); refused at open.
+ * And the check that reads every input once (io/input_check.h): it passes
+ * a good file, in this process and in a child, tells an output file, and
+ * words a refusal the same either way.
+ *
+ * The child of vb_input_check_isolated is this program run again with
+ * VB_INPUT_CHECK_COMMAND (main dispatches it as voltbatch's main does). */
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "io/input_reader.h"
+#include "io/pack.h"
+#include "io_test_util.h"
+#if __has_include("io/input_check.h")
+#include "io/input_check.h"
+#define HAVE_INPUT_CHECK 1
+#endif
+
+static const char *dir;
+
+static void put_vlen_strings(hid_t f, const char *name, const char *const *v, hsize_t n)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    CHECK(H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0);
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+/* Opens one file as the inputs and reads every row: returns what failed
+ * first (0: nothing) and leaves the message in err. */
+static int open_and_read(const char *path, vb_err *err)
+{
+    vb_input in;
+    const char *specs[] = {path};
+    int rc = vb_input_open(&in, specs, 1, err);
+    if (rc == 0 && in.n_rows <= 32) {
+        int64_t rows[32];
+        vb_input_row r[32];
+        for (int64_t i = 0; i < in.n_rows; i++)
+            rows[i] = i;
+        rc = vb_input_read_rows(&in, rows, in.n_rows, r, err);
+        if (rc == 0)
+            vb_input_rows_free(r, in.n_rows);
+    }
+    vb_input_close(&in);
+    return rc;
+}
+
+static void test_ids_outside_int32(void)
+{
+    const char *path = test_path(dir, "ids64.h5");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tvlen_create(H5T_STD_I64LE), mt = H5Tvlen_create(H5T_NATIVE_INT64);
+    hsize_t n = 2;
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    int64_t a[] = {5, (int64_t)INT32_MAX + 3}, b[] = {7};
+    hvl_t v[] = {{2, a}, {1, b}};
+    hid_t d = H5Dcreate2(f, "input_ids", t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(d >= 0 && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Tclose(mt);
+    H5Fclose(f);
+
+    vb_err err = {{0}};
+    CHECK_INT_EQ(open_and_read(path, &err), -1);
+    CHECK(strstr(err.msg, "ids64.h5: /input_ids") != NULL);
+    CHECK(strstr(err.msg, "int32") != NULL);
+    fprintf(stderr, "  (message: %s)\n", err.msg);
+}
+
+static void test_absurd_row_count(void)
+{
+    const char *path = test_path(dir, "huge.h5");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    hsize_t n = (hsize_t)1 << 33, chunk = 1024;
+    hid_t s = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    CHECK(H5Pset_chunk(dcpl, 1, &chunk) >= 0);
+    hid_t d = H5Dcreate2(f, "prompts", t, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CHECK(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Fclose(f);
+
+    vb_err err = {{0}};
+    vb_input in;
+    const char *specs[] = {path};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), -1);
+    vb_input_close(&in);
+    CHECK(strstr(err.msg, "huge.h5: /prompts has 8589934592 rows") != NULL);
+    fprintf(stderr, "  (message: %s)\n", err.msg);
+}
+
+/* Sets every 8-byte little-endian `from` among the file's first 2 KiB to
+ * `to`: there, before the raw data and the global heap, only the
+ * dataspace message (its dimension and maximum) holds the row count.
+ * Returns how many were changed. */
+static int patch_u64(const char *path, uint64_t from, uint64_t to)
+{
+    FILE *fp = fopen(path, "r+b");
+    CHECK(fp != NULL);
+    if (!fp)
+        return 0;
+    static unsigned char buf[2048];
+    size_t len = fread(buf, 1, sizeof buf, fp);
+    int changed = 0;
+    for (size_t i = 0; i + 8 <= len; i++) {
+        uint64_t x = 0;
+        for (int k = 7; k >= 0; k--)
+            x = x << 8 | buf[i + k];
+        if (x != from)
+            continue;
+        for (int k = 0; k < 8; k++)
+            buf[i + k] = (unsigned char)(to >> (8 * k));
+        changed++;
+    }
+    CHECK(fseek(fp, 0, SEEK_SET) == 0 && fwrite(buf, 1, len, fp) == len);
+    fclose(fp);
+    return changed;
+}
+
+static void test_dimension_beyond_storage(void)
+{
+    const char *path = test_path(dir, "dims.h5");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    enum { N = 291 };
+    const char *v[N];
+    for (int i = 0; i < N; i++)
+        v[i] = "p";
+    put_vlen_strings(f, "prompts", v, N);
+    H5Fclose(f);
+    CHECK_INT_EQ(patch_u64(path, N, 1000000), 2);
+
+    vb_err err = {{0}};
+    vb_input in;
+    const char *specs[] = {path};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), -1);
+    vb_input_close(&in);
+    CHECK(strstr(err.msg, "dims.h5: /prompts: 1000000 rows of 16 bytes") != NULL);
+    CHECK(strstr(err.msg, "corrupt") != NULL);
+    fprintf(stderr, "  (message: %s)\n", err.msg);
+}
+
+/* 20 rows "row 0 ...", "row 1 ...", contiguous vlen strings. */
+static void make_rows(const char *path)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    static char text[20][32];
+    const char *v[20];
+    for (int i = 0; i < 20; i++) {
+        snprintf(text[i], sizeof text[i], "row %d of twenty", i);
+        v[i] = text[i];
+    }
+    put_vlen_strings(f, "prompts", v, 20);
+    H5Fclose(f);
+}
+
+/* The file offset of `row`'s descriptor in the contiguous vlen /prompts:
+ * length (4), heap collection address (8), object index (4). */
+static uint64_t descriptor_at(const char *path, int64_t row)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "prompts", H5P_DEFAULT);
+    haddr_t at = H5Dget_offset(d);
+    CHECK(at != HADDR_UNDEF);
+    H5Dclose(d);
+    H5Fclose(f);
+    return at + (uint64_t)row * 16;
+}
+
+static void poke(const char *path, uint64_t at, uint64_t value, int bytes)
+{
+    unsigned char b[8];
+    for (int k = 0; k < bytes; k++)
+        b[k] = (unsigned char)(value >> (8 * k));
+    FILE *fp = fopen(path, "r+b");
+    CHECK(fp && fseek(fp, (long)at, SEEK_SET) == 0 && fwrite(b, 1, (size_t)bytes, fp) == (size_t)bytes);
+    if (fp)
+        fclose(fp);
+}
+
+static uint64_t peek(const char *path, uint64_t at, int bytes)
+{
+    unsigned char b[8] = {0};
+    FILE *fp = fopen(path, "rb");
+    CHECK(fp && fseek(fp, (long)at, SEEK_SET) == 0 && fread(b, 1, (size_t)bytes, fp) == (size_t)bytes);
+    if (fp)
+        fclose(fp);
+    uint64_t x = 0;
+    for (int k = bytes - 1; k >= 0; k--)
+        x = x << 8 | b[k];
+    return x;
+}
+
+/* Reads the file and expects a refusal containing `want`. */
+static void expect_refusal(const char *path, const char *want)
+{
+    vb_err err = {{0}};
+    CHECK_INT_EQ(open_and_read(path, &err), -1);
+    if (!strstr(err.msg, want))
+        fprintf(stderr, "  expected \"%s\" in \"%s\"\n", want, err.msg);
+    CHECK(strstr(err.msg, want) != NULL);
+}
+
+static void test_heap_index_past_collection(void)
+{
+    const char *path = test_path(dir, "heapidx.h5");
+    make_rows(path);
+    poke(path, descriptor_at(path, 7) + 12, 0xFFFF, 4);
+    expect_refusal(path, "heapidx.h5: /prompts: row 7: its global heap object does not exist");
+}
+
+static void test_heap_free_space_of_size_zero(void)
+{
+    const char *path = test_path(dir, "heapfree.h5");
+    make_rows(path);
+    uint64_t coll = peek(path, descriptor_at(path, 0) + 4, 8);
+    CHECK(peek(path, coll, 4) == 0x4C4F4347); /* "GCOL" */
+    uint64_t size = peek(path, coll + 8, 8), p = 16;
+    while (p + 16 <= size && peek(path, coll + p, 2) != 0)
+        p += 16 + (peek(path, coll + p + 8, 8) + 7) / 8 * 8;
+    CHECK(p + 16 <= size); /* the free-space object */
+    poke(path, coll + p + 8, 0, 8);
+    expect_refusal(path, "heapfree.h5: /prompts: row 0: the global heap collection it names is "
+                         "damaged");
+}
+
+static void test_length_differs_from_object(void)
+{
+    const char *path = test_path(dir, "heaplen.h5");
+    make_rows(path);
+    poke(path, descriptor_at(path, 3), 2, 4);
+    expect_refusal(path, "heaplen.h5: /prompts: row 3: its global heap object's size differs");
+    poke(path, descriptor_at(path, 3), 100000, 4);
+    expect_refusal(path, "heaplen.h5: /prompts: row 3: its length is larger than the file");
+}
+
+static void test_data_past_end_of_allocation(void)
+{
+    const char *path = test_path(dir, "eoa.h5");
+    make_rows(path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "prompts", H5P_DEFAULT);
+    uint64_t end = H5Dget_offset(d) + H5Dget_storage_size(d);
+    H5Dclose(d);
+    H5Fclose(f);
+    /* Superblock version 0 (the default): the EOA is the 8 bytes at 40. */
+    CHECK(peek(path, 8, 1) == 0);
+    CHECK(peek(path, 40, 8) >= end);
+    poke(path, 40, end - 4, 8);
+    vb_err err = {{0}};
+    vb_input in;
+    const char *specs[] = {path};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), -1);
+    vb_input_close(&in);
+    CHECK(strstr(err.msg, "eoa.h5: /prompts: its data (320 bytes at byte") != NULL);
+    CHECK(strstr(err.msg, "lies past the end of the file") != NULL);
+    fprintf(stderr, "  (message: %s)\n", err.msg);
+}
+
+static void test_unpack_names_invalid_utf8(void)
+{
+    const char *path = test_path(dir, "latin1.h5"), *out = test_path(dir, "latin1.jsonl");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const char *v[] = {"fine", "caf\xe9 au lait"};
+    put_vlen_strings(f, "prompts", v, 2);
+    H5Fclose(f);
+
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_unpack(path, out, &err), -1);
+    CHECK(strstr(err.msg, "latin1.h5: /prompts: row 1: not valid UTF-8 (byte 3)") != NULL);
+    fprintf(stderr, "  (message: %s)\n", err.msg);
+}
+
+#ifdef HAVE_INPUT_CHECK
+static void test_check_in_child_and_here(void)
+{
+    const char *good = test_path(dir, "good.h5"), *outf = test_path(dir, "out.h5");
+    hid_t f = H5Fcreate(good, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const char *v[] = {"a", "b", "c"};
+    put_vlen_strings(f, "prompts", v, 3);
+    H5Fclose(f);
+    f = H5Fcreate(outf, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    put_vlen_strings(f, "completions", v, 3);
+    H5Fclose(f);
+
+    bool is_output = true;
+    vb_err err = {{0}};
+    const char *specs[] = {good};
+    CHECK_INT_EQ(vb_input_check(specs, 1, false, &is_output, &err), 0);
+    CHECK(!is_output);
+    is_output = true;
+    CHECK_INT_EQ(vb_input_check_isolated(specs, 1, true, 30, &is_output, &err), 0);
+    CHECK(!is_output);
+    const char *outs[] = {outf};
+    CHECK_INT_EQ(vb_input_check_isolated(outs, 1, true, 30, &is_output, &err), 0);
+    CHECK(is_output);
+
+    /* An output is no input: the same refusal from the child as here. */
+    vb_err here = {{0}}, child = {{0}};
+    CHECK_INT_EQ(vb_input_check(outs, 1, false, &is_output, &here), -1);
+    CHECK_INT_EQ(vb_input_check_isolated(outs, 1, false, 30, &is_output, &child), -1);
+    CHECK_STR_EQ(child.msg, here.msg);
+    CHECK(strstr(child.msg, "out.h5: no /prompts") != NULL);
+    const char *missing[] = {test_path(dir, "nope.h5")};
+    CHECK_INT_EQ(vb_input_check_isolated(missing, 1, false, 30, &is_output, &child), -1);
+    CHECK(strstr(child.msg, "nope.h5: no such file") != NULL);
+}
+#endif
+
+int main(int argc, char **argv)
+{
+#ifdef HAVE_INPUT_CHECK
+    vb_input_check_register_child();
+    if (argc > 1 && strcmp(argv[1], VB_INPUT_CHECK_COMMAND) == 0)
+        return vb_input_check_main(argc - 1, argv + 1);
+#else
+    (void)argc, (void)argv;
+#endif
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    dir = test_tmpdir();
+    RUN_TEST(test_ids_outside_int32);
+    RUN_TEST(test_absurd_row_count);
+    RUN_TEST(test_dimension_beyond_storage);
+    RUN_TEST(test_unpack_names_invalid_utf8);
+    RUN_TEST(test_heap_index_past_collection);
+    RUN_TEST(test_heap_free_space_of_size_zero);
+    RUN_TEST(test_length_differs_from_object);
+    RUN_TEST(test_data_past_end_of_allocation);
+#ifdef HAVE_INPUT_CHECK
+    RUN_TEST(test_check_in_child_and_here);
+#endif
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return test_summary();
+}

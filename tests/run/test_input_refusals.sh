@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Input errors that must be refused with exit 2 before anything is removed
+# or started (issue 23):
+#   - an output (or its .tmp / .journal, or --report) that is one of the
+#     inputs, reached by the same path, ./path, a symlink or a hard link:
+#     `generate`, `pack` and `unpack`; the input must survive byte for byte;
+#   - a model whose config.json cannot work (rms_norm_eps -1) or whose
+#     checkpoint's shapes differ from config.json: `generate` exits 2 and
+#     leaves no output and no journal behind.
+#
+# usage: test_input_refusals.sh VOLTBATCH MAKE_TINY_MODEL MAKE_IDS_INPUT
+set -u
+vb=$1
+make_model=$2
+make_input=$3
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+"$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
+"$make_input" orig.h5 3 50 || { echo "make_ids_input failed"; exit 1; }
+
+gen=(--device cpu --model model --temperature 0 --max-new-tokens 2)
+
+# refused NAME INPUT_FILE ORIGINAL CMD...: CMD exits 2 with one line that
+# names the input, and INPUT_FILE is still ORIGINAL's bytes.
+refused() {
+    local name=$1 input=$2 original=$3
+    shift 3
+    run_capture "$@"
+    check "$name: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+    check "$name: one line ($err)" one_line "$err"
+    check "$name: names the input ($err)" contains "$err" "$input"
+    check "$name: says it is the same file" contains "$err" "same file"
+    check "$name: the input is intact" cmp -s "$input" "$original"
+}
+
+fresh() { rm -f in.h5 link.h5 hard.h5 out.h5* && cp orig.h5 in.h5; }
+# nothing_at OUT: neither OUT nor its journal or temporary file exists.
+nothing_at() { [ ! -e "$1" ] && [ ! -e "$1.journal" ] && [ ! -e "$1.tmp" ]; }
+
+# --- generate ---------------------------------------------------------------
+fresh
+refused "generate --output = --input" in.h5 orig.h5 \
+    "$vb" generate "${gen[@]}" --input in.h5 --output in.h5 --overwrite
+check "generate --output = --input: both paths named" \
+    contains "$err" "the output in.h5 and the input in.h5 are the same file"
+fresh
+refused "generate --output ./in.h5" in.h5 orig.h5 \
+    "$vb" generate "${gen[@]}" --input in.h5 --output ./in.h5 --overwrite
+check "generate --output ./in.h5: names ./in.h5" contains "$err" "./in.h5"
+fresh
+ln -s in.h5 link.h5
+refused "generate --input through a symlink" in.h5 orig.h5 \
+    "$vb" generate "${gen[@]}" --input link.h5 --output in.h5 --overwrite
+fresh
+ln -s in.h5 link.h5
+refused "generate --output through a symlink" in.h5 orig.h5 \
+    "$vb" generate "${gen[@]}" --input in.h5 --output link.h5 --overwrite
+fresh
+ln in.h5 hard.h5
+refused "generate --output a hard link" in.h5 orig.h5 \
+    "$vb" generate "${gen[@]}" --input in.h5 --output hard.h5 --overwrite
+fresh
+cp orig.h5 other.h5
+refused "generate --output = second --input" in.h5 orig.h5 \
+    "$vb" generate "${gen[@]}" --input other.h5 --input in.h5 --output in.h5 --overwrite
+fresh
+refused "generate --output = --input with --resume" in.h5 orig.h5 \
+    "$vb" generate "${gen[@]}" --input in.h5 --output in.h5 --resume
+# The names generate writes or removes beside the output.
+rm -f out.h5* && cp orig.h5 out.h5.tmp
+refused "generate: the output's .tmp is the input" out.h5.tmp orig.h5 \
+    "$vb" generate "${gen[@]}" --input out.h5.tmp --output out.h5
+rm -f out.h5* && cp orig.h5 out.h5.journal
+refused "generate: the output's .journal is the input" out.h5.journal orig.h5 \
+    "$vb" generate "${gen[@]}" --input out.h5.journal --output out.h5 --overwrite
+fresh
+refused "generate --report = --input" in.h5 orig.h5 \
+    "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report in.h5
+check "generate refusals start nothing (no output, no journal)" nothing_at out.h5
+# Distinct files still run.
+fresh
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
+check "generate to another file: exit 0 ($err)" [ "$rc" -eq 0 ]
+
+# --- pack / unpack ----------------------------------------------------------
+printf 'hello\nworld\n' >orig.txt
+freshp() { rm -f p.txt plink.txt phard.txt p.h5* && cp orig.txt p.txt; }
+freshp
+refused "pack IN IN --overwrite" p.txt orig.txt "$vb" pack p.txt p.txt --overwrite
+freshp
+refused "pack IN ./IN --overwrite" p.txt orig.txt "$vb" pack p.txt ./p.txt --overwrite
+freshp
+ln -s p.txt plink.txt
+refused "pack IN symlink-to-IN --overwrite" p.txt orig.txt "$vb" pack p.txt plink.txt --overwrite
+freshp
+ln -s p.txt plink.txt
+refused "pack symlink-to-IN IN --overwrite" p.txt orig.txt "$vb" pack plink.txt p.txt --overwrite
+freshp
+ln p.txt phard.txt
+refused "pack IN hard-link --overwrite" p.txt orig.txt "$vb" pack p.txt phard.txt --overwrite
+freshp
+refused "pack IN IN (no --overwrite)" p.txt orig.txt "$vb" pack p.txt p.txt
+# pack writes OUT.tmp first: an input by that name would be truncated.
+rm -f p.h5* && cp orig.txt p.h5.tmp
+refused "pack OUT.tmp OUT" p.h5.tmp orig.txt "$vb" pack p.h5.tmp p.h5
+freshp
+run_capture "$vb" pack p.txt p.h5
+check "pack to another file: exit 0 ($err)" [ "$rc" -eq 0 ]
+cp p.h5 packed.h5
+refused "unpack IN IN --overwrite" p.h5 packed.h5 "$vb" unpack p.h5 p.h5 --overwrite
+ln -s p.h5 plink.h5
+refused "unpack IN symlink-to-IN --overwrite" p.h5 packed.h5 \
+    "$vb" unpack p.h5 plink.h5 --overwrite
+
+# --- model checks at load ---------------------------------------------------
+# generate exits 2 naming what is wrong, before any output or journal exists.
+fresh
+cp -r model m_eps
+sed -i 's/"rms_norm_eps": .*/"rms_norm_eps": -1,/' m_eps/config.json
+run_capture "$vb" generate --device cpu --model m_eps --input in.h5 --output out.h5
+check "rms_norm_eps -1: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "rms_norm_eps -1: names the file and key ($err)" \
+    contains "$err" "m_eps/config.json: \"rms_norm_eps\""
+check "rms_norm_eps -1: no output, no journal" nothing_at out.h5
+
+fresh
+cp -r model m_shape
+sed -i 's/"intermediate_size": 176/"intermediate_size": 128/' m_shape/config.json
+run_capture "$vb" generate --device cpu --model m_shape --input in.h5 --output out.h5
+check "shape mismatch: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "shape mismatch: names the tensor and both shapes ($err)" \
+    contains "$err" "'model.layers.0.mlp.gate_proj.weight' has shape [176, 64], config.json implies [128, 64]"
+check "shape mismatch: no output, no journal" nothing_at out.h5
+
+summary

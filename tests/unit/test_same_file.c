@@ -1,0 +1,78 @@
+/* vb_same_file / vb_refuse_same_file: one file reached by its name, ./name,
+ * a symlink or a hard link is the same file; a copy, a missing path or a
+ * dangling symlink is not. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "util/same_file.h"
+
+static char dir[] = "/tmp/vb_test_same_XXXXXX";
+static char a[128], dot_a[160], sym[128], hard[128], copy[128], missing[128], dangling[128];
+
+static void write_file(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        CHECK_INT_EQ(fclose(f), 0);
+    }
+}
+
+static void test_same(void)
+{
+    CHECK(vb_same_file(a, a));
+    CHECK(vb_same_file(a, dot_a));
+    CHECK(vb_same_file(a, sym));
+    CHECK(vb_same_file(sym, a));
+    CHECK(vb_same_file(a, hard));
+}
+
+static void test_not_same(void)
+{
+    CHECK(!vb_same_file(a, copy));       /* same bytes, another file */
+    CHECK(!vb_same_file(a, missing));
+    CHECK(!vb_same_file(missing, missing));
+    CHECK(!vb_same_file(dangling, missing));
+}
+
+static void test_refuse_names_both(void)
+{
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_refuse_same_file(a, copy, "the output", &err), 0);
+    CHECK_INT_EQ(vb_refuse_same_file(a, missing, "the output", &err), 0);
+    CHECK_INT_EQ(vb_refuse_same_file(a, sym, "the output", &err), -1);
+    char want[512];
+    snprintf(want, sizeof want, "the output %s and the input %s are the same file", sym, a);
+    if (!strstr(err.msg, want))
+        fprintf(stderr, "  got: %s\n", err.msg);
+    CHECK(strstr(err.msg, want) != NULL);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return test_skip("mkdtemp failed");
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(dot_a, sizeof dot_a, "%s/./a", dir);
+    snprintf(sym, sizeof sym, "%s/sym", dir);
+    snprintf(hard, sizeof hard, "%s/hard", dir);
+    snprintf(copy, sizeof copy, "%s/copy", dir);
+    snprintf(missing, sizeof missing, "%s/missing", dir);
+    snprintf(dangling, sizeof dangling, "%s/dangling", dir);
+    write_file(a, "x");
+    write_file(copy, "x");
+    if (symlink("a", sym) != 0 || link(a, hard) != 0 || symlink("missing", dangling) != 0)
+        return test_skip("cannot make links in /tmp");
+    RUN_TEST(test_same);
+    RUN_TEST(test_not_same);
+    RUN_TEST(test_refuse_names_both);
+    const char *all[] = {a, sym, hard, copy, dangling};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        unlink(all[i]);
+    rmdir(dir);
+    return test_summary();
+}
