@@ -316,7 +316,9 @@ static int load_config(cfg_ctx *x, model_config *c)
 }
 
 /* generation_config.json's top_k: absent or null is unset (-1); 0 keeps
- * every token, as in transformers. */
+ * every token, as in transformers; a negative value is vLLM's way of
+ * writing "off" (files written for it carry -1), so it means 0, not a
+ * refusal: a model directory as downloaded must run. */
 static int get_top_k(json_t *g, model_config *c, const char *path, vb_err *err)
 {
     json_t *k = json_object_get(g, "top_k");
@@ -325,7 +327,9 @@ static int get_top_k(json_t *g, model_config *c, const char *path, vb_err *err)
     if (!json_is_integer(k))
         return vb_err_set(err, "%s: \"top_k\" is not an integer", path);
     json_int_t v = json_integer_value(k);
-    if (v < 0 || v > 1 << 24)
+    if (v < 0)
+        v = 0;
+    if (v > 1 << 24)
         return vb_err_set(err, "%s: \"top_k\" = %lld is out of range [0, %d]", path,
                           (long long)v, 1 << 24);
     c->gen_top_k = (int)v;

@@ -149,7 +149,7 @@ static void test_range_refusals(void)
     refused_gen("{\"eos_token_id\":1000}", "\"eos_token_id\" 1000 is outside the vocabulary");
     refused_gen("{\"temperature\":-1}", "\"temperature\" = -1");
     refused_gen("{\"top_p\":1.5}", "\"top_p\" = 1.5");
-    refused_gen("{\"top_k\":-3}", "\"top_k\" = -3");
+    refused_gen("{\"top_k\":16777217}", "\"top_k\" = 16777217");
     refused_gen("{\"top_k\":\"20\"}", "\"top_k\" is not an integer");
     refused_gen("{\"repetition_penalty\":0}", "\"repetition_penalty\" = 0");
 }
@@ -163,14 +163,14 @@ static void test_range_edges_accepted(void)
                   "\"rope_theta\":0.5,\"eos_token_id\":[0,99],\"rope_scaling\":{\"rope_type\":"
                   "\"llama3\",\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4,"
                   "\"original_max_position_embeddings\":8192}}",
-                  "{\"eos_token_id\":99,\"temperature\":0,\"top_p\":1,\"top_k\":0,"
+                  "{\"eos_token_id\":99,\"temperature\":0,\"top_p\":1,\"top_k\":-1,"
                   "\"repetition_penalty\":1}");
     if (rc)
         fprintf(stderr, "  %s\n", err.msg);
     CHECK_INT_EQ(rc, 0);
     CHECK_INT_EQ(c.n_eos, 1);
     CHECK_INT_EQ(c.eos_token_ids[0], 99);
-    CHECK_INT_EQ(c.gen_top_k, 0);
+    CHECK_INT_EQ(c.gen_top_k, 0); /* -1 (vLLM's "off") is top-k off */
 }
 
 int main(void)
