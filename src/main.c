@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "io/input_check.h"
-#include "util/build_info.h"
+#include "cli/build_info.h"
 #include "util/exit_codes.h"
 
 static const struct {

@@ -8,7 +8,7 @@
 #include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
-#include "dist/dist.h"
+#include "mpi/dist.h"
 #include "run/generate_run.h"
 #include "util/exit_codes.h"
 #include "util/signals.h"

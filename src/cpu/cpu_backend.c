@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cpu/cpu_internal.h"
-#include "dist/mpi_check.h"
+#include "mpi/mpi_check.h"
 
 static void *cpu_alloc(vb_backend *b, size_t bytes)
 {

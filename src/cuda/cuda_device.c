@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "cuda/cuda_check.h"
-#include "dist/mpi_check.h"
-#include "dist/watchdog.h"
+#include "mpi/mpi_check.h"
+#include "mpi/watchdog.h"
 #include "util/log.h"
 
 #define CUDA_NCCL_INIT_TIMEOUT_S 300.0    /* cuda_nccl_comm_create's, as --collective-timeout's default */

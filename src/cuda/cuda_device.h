@@ -10,7 +10,7 @@
 #include <mpi.h>
 #include <nccl.h>
 
-#include "dist/dist.h"
+#include "mpi/dist.h"
 #include "util/errors.h"
 
 /* Sets the CUDA device for this rank: device local_rank (every GPU visible

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/mpi_check.h"
+#include "mpi/mpi_check.h"
 #include "io/row_codec.h"
 
 int vb_row_channel_open(vb_row_channel *ch, MPI_Comm world)

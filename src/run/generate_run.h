@@ -17,7 +17,7 @@
 #define VB_GENERATE_RUN_H
 
 #include "cli/generate_options.h"
-#include "dist/dist.h"
+#include "mpi/dist.h"
 
 /* Returns the exit status (util/exit_codes.h): 0 done, 2 usage or input
  * error before any work, 75 stopped by a signal with finished rows saved,

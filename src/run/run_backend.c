@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cpu/cpu_backend.h"
-#include "dist/watchdog.h"
+#include "mpi/watchdog.h"
 #include "util/exit_codes.h"
 #include "util/log.h"
 #include "vb_config.h"

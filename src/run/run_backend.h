@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "cli/generate_options.h"
-#include "dist/dist.h"
+#include "mpi/dist.h"
 #include "forward/backend.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"

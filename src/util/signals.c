@@ -4,7 +4,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "dist/mpi_check.h"
+#include "mpi/mpi_check.h"
 #include "util/exit_codes.h"
 
 /* sig_atomic_t: the only type a handler may portably write. */

@@ -3,8 +3,8 @@
  * exactly the group's ranks. Run as: mpirun -np N test_dist TP. */
 #include <stdlib.h>
 
-#include "dist/dist.h"
-#include "dist/mpi_check.h"
+#include "mpi/dist.h"
+#include "mpi/mpi_check.h"
 #include "harness.h"
 
 static int tp_arg;

@@ -15,8 +15,8 @@
 
 #include <stdlib.h>
 
-#include "dist/dist.h"
-#include "dist/mpi_check.h"
+#include "mpi/dist.h"
+#include "mpi/mpi_check.h"
 #include "engine/scheduler.h"
 #include "run/run_sample.h"
 

@@ -6,8 +6,8 @@
  * Run as: mpirun -np N test_sampler_mpi TP (N a multiple of TP). */
 #include <stdlib.h>
 
-#include "dist/dist.h"
-#include "dist/mpi_check.h"
+#include "mpi/dist.h"
+#include "mpi/mpi_check.h"
 #include "engine/sampler.h"
 #include "engine/sampler_mpi.h"
 #include "harness.h"

@@ -31,8 +31,8 @@
 #include <string.h>
 
 #include "cpu/cpu_backend.h"
-#include "dist/dist.h"
-#include "dist/mpi_check.h"
+#include "mpi/dist.h"
+#include "mpi/mpi_check.h"
 #include "forward/forward.h"
 #include "harness.h"
 #include "model/model_load.h"

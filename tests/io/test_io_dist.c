@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dist/dist.h"
-#include "dist/mpi_check.h"
+#include "mpi/dist.h"
+#include "mpi/mpi_check.h"
 #include "harness.h"
 #include "io/input_reader.h"
 #include "io/resume.h"

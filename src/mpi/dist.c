@@ -1,10 +1,10 @@
 /* World / TP / DP / node communicators; see dist.h. */
-#include "dist/dist.h"
+#include "mpi/dist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "dist/mpi_check.h"
+#include "mpi/mpi_check.h"
 #include "util/log.h"
 
 void vb_mpi_fail(const char *call, int code, const char *file, int line)

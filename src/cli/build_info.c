@@ -1,5 +1,5 @@
 /* `voltbatch --version`: revision, backends and library versions. */
-#include "util/build_info.h"
+#include "cli/build_info.h"
 
 #include <hdf5.h>
 #include <jansson.h>

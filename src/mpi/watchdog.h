@@ -24,7 +24,7 @@
  * also runs the rescue, once: mpirun answers a dead rank by sending the
  * others SIGTERM and, a second later, SIGKILL.
  *
- * src/dist does not depend on NCCL: the CUDA backend's creator registers
+ * src/mpi does not depend on NCCL: the CUDA backend's creator registers
  * the communicator as a poll / abort pair of function pointers. */
 #ifndef VB_WATCHDOG_H
 #define VB_WATCHDOG_H

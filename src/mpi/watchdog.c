@@ -1,5 +1,5 @@
 /* The never-hang watchdog; see watchdog.h. */
-#include "dist/watchdog.h"
+#include "mpi/watchdog.h"
 
 #include <mpi.h>
 #include <pthread.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dist/mpi_check.h"
+#include "mpi/mpi_check.h"
 #include "util/log.h"
 #include "util/signals.h"
 
