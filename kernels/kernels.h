@@ -5,7 +5,75 @@
  * passed as uint16_t (C has no half type); the bits are IEEE binary16.
  *
  * Under NVRTC (CI's sm_70 proof compiles device code only) the host
- * declarations are hidden. */
+ * declarations are hidden.
+ *
+ * MAP: backend op (src/forward/backend.h, called by the forward pass)
+ * -> CUDA op (src/cuda/backend_cuda.c) -> launcher (below) -> .cu file.
+ *
+ *   embed           cuda_embed            vb_embed_f16               elementwise.cu
+ *   matmul          cuda_matmul           vb_gemv_f16                gemv.cu
+ *                                         or cuBLAS cublasGemmEx, then
+ *                                         vb_add_bias_f16 if a bias  elementwise.cu
+ *   matmul_qkv      cuda_matmul_qkv       vb_gemv_multi_f16          gemv.cu
+ *   matmul_qkv_rope cuda_matmul_qkv_rope  vb_gemv_qkv_rope_f16       gemv_qkv_rope.cu
+ *   matmul_gate_up  cuda_matmul_gate_up   vb_gemv_silu_gate_f16      gemv.cu
+ *   rmsnorm         cuda_rmsnorm          vb_rmsnorm_residual_f16    rmsnorm.cu
+ *   rmsnorm_rows    cuda_rmsnorm_rows     vb_rmsnorm_rows_f16        rmsnorm.cu
+ *   resid_load      cuda_resid_load       vb_resid_load_f16          rmsnorm.cu
+ *   rope_kv_write   cuda_rope_kv_write    vb_rope_kv_write_f16       rope_kv.cu
+ *   attention       cuda_attention        vb_attention_f16           attention.cu
+ *                                         vb_attention_decode_f16    attention_decode.cu
+ *                                         vb_attention_decode_mma_f16 attention_decode_mma.cu
+ *                                         vb_attention_prefill_f16   attention_prefill.cu
+ *                                         vb_attention_prefill_mma_f16 attention_prefill_mma.cu
+ *   silu_gate       cuda_silu_gate        vb_silu_gate_f16           elementwise.cu
+ *   last_rows       cuda_last_rows        vb_last_rows_f16           elementwise.cu
+ *   lm_head         cuda_lm_head          vb_gemv_f16 (fp32 out)     gemv.cu
+ *                                         or cuBLAS cublasGemmEx (fp32 out)
+ *   all_reduce_sum  cuda_all_reduce_sum   NCCL ncclAllReduce (no kernel of ours)
+ *   summarize       cuda_summarize ->     vb_sampler_summarize       sampler_summary.cu
+ *                   cuda_sampler_summarize (src/cuda/cuda_sampler.c)
+ *   (weight load)   cuda_weights_upload / weights_stream.c
+ *                                         vb_convert_to_fp16         convert.cu
+ *   (backend setup) cuda_backend_create   vb_pdl_enable              pdl.cu
+ * Shared device code: pdl.cuh (programmatic dependent launch, used by the
+ * decode-step kernels), gemv_common.cuh, rope_math.cuh. The other ops
+ * (alloc, to_device, step_begin, graph_begin, ...) launch no kernel.
+ *
+ * GEMV or cuBLAS (use_gemv): the GEMV kernel when T <= VB_GEMV_MAX_ROWS
+ * (the environment knob, default 2, at most VB_GEMV_MAX_ROWS = 8), n_in a
+ * multiple of 8, x and w 16-byte aligned (vb_gemv_supported) and
+ * VB_NO_GEMV is not set; cuBLAS otherwise. matmul_qkv, matmul_qkv_rope and
+ * matmul_gate_up take the fused GEMV only under the same rule for every
+ * matrix, and not under VB_NO_FUSED_GEMV (matmul_qkv_rope also not under
+ * VB_NO_ROPE_FUSION, and only when every n_out is a multiple of
+ * head_dim); otherwise they return false and the forward pass runs
+ * separate matmuls (and rope_kv_write).
+ *
+ * Attention (cuda_attention), per step:
+ *   1. head_dim not a multiple of 16, or VB_ATTENTION_PER_TOKEN:
+ *      vb_attention_f16 for every token; nothing else.
+ *   2. Decode tokens (sequences with one new token, padding rows too):
+ *      a. vb_attention_decode_mma_f16 when the GPU runs it (sm_80+ code,
+ *         shared memory; vb_attention_decode_mma_supported: head_dim a
+ *         multiple of 16 up to 128 or 256, G = heads / kv_heads <= 16),
+ *         VB_DECODE_WHOLE_GROUPS is not set, the table width's splits
+ *         (ceil(max_blocks * block_size / VB_DECODE_MMA_SPLIT)) are at most
+ *         VB_DECODE_MMA_MAX_SPLITS and 4 * n_decode * kv_heads * splits
+ *         >= the SM count (blocks for a quarter of the SMs);
+ *      b. else vb_attention_decode_f16 when vb_attention_decode_supported
+ *         (G <= 8, head_dim a multiple of 8 up to 256), a block per query
+ *         head or per GQA group by vb_attention_decode_heads_per_block
+ *         (always per group under VB_DECODE_WHOLE_GROUPS), splits by
+ *         vb_attention_decode_splits;
+ *      c. else vb_attention_f16 on the decode tokens.
+ *   3. Prompt tiles (runs of 2+ new tokens, 16 a tile):
+ *      vb_attention_prefill_mma_f16 when vb_attention_prefill_mma_supported
+ *      (sm_80+, head_dim a multiple of 16 up to 128, shared memory) and
+ *      VB_PREFILL_WMMA is not set; vb_attention_prefill_f16 (WMMA) else.
+ *   Every choice depends on the step's token count, table width and
+ *   shapes, never on its context lengths, so a recorded decode graph
+ *   stays valid. */
 #ifndef VB_KERNELS_H
 #define VB_KERNELS_H
 
@@ -173,6 +241,32 @@ cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace, const uin
                                     int max_blocks, int T, int heads, int kv_heads, int head_dim,
                                     int block_size, float scale, int heads_per_block, int splits,
                                     cudaStream_t stream);
+
+/* attention_decode_mma.cu: the same decode attention on sm_80+ with
+ * mma.sync, the G = heads / kv_heads query heads of a GQA group as the M
+ * rows of the tile (G <= 16), one block per (token, kv head, split of
+ * VB_DECODE_MMA_SPLIT positions). The split size is fixed, so a token's
+ * result does not depend on the step; splits = ceil(max_blocks *
+ * block_size / VB_DECODE_MMA_SPLIT) (vb_attention_decode_mma_splits), at
+ * most VB_DECODE_MMA_MAX_SPLITS. With one split no workspace is needed
+ * (d_workspace may be NULL). With more, d_workspace holds the partials,
+ * vb_attention_decode_mma_token_bytes a token: the launcher runs
+ * the tokens in chunks that fit workspace_bytes (at least one token's
+ * must, else cudaErrorInvalidValue). head_dim a multiple of 16 up to 128,
+ * or 256. _supported says whether this device, build and its shared
+ * memory can run it for that shape. */
+#define VB_DECODE_MMA_SPLIT 512
+#define VB_DECODE_MMA_MAX_SPLITS 512
+bool vb_attention_decode_mma_supported(int heads, int kv_heads, int head_dim);
+int vb_attention_decode_mma_splits(int max_ctx);
+size_t vb_attention_decode_mma_token_bytes(int heads, int head_dim, int splits);
+cudaError_t vb_attention_decode_mma_f16(uint16_t *out, float *d_workspace, size_t workspace_bytes,
+                                        const uint16_t *q, const uint16_t *k_cache,
+                                        const uint16_t *v_cache, const int *d_token_list,
+                                        const int *d_positions, const int *d_token_seq,
+                                        const int *d_block_tables, int max_blocks, int T,
+                                        int heads, int kv_heads, int head_dim, int block_size,
+                                        float scale, cudaStream_t stream);
 
 /* attention_prefill.cu: the same attention on tensor cores (WMMA) for
  * tiles of up to 16 consecutive new tokens of one sequence, the query heads

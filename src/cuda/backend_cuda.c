@@ -54,6 +54,8 @@ typedef struct cuda_ctx {
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
     int sampler_pass1_chunks;  /* VB_SAMPLER_PASS1_CHUNKS for the sampler; 0: its choice */
     float *decode_workspace;   /* partials of split decode attention */
+    float *decode_mma_workspace; /* partials of the sm_80+ decode kernel's splits (NULL: no such kernel) */
+    size_t decode_mma_workspace_bytes;
     cuda_sampler *sampler;     /* device-side sampling, made on first use */
     cuda_profile *prof;        /* VB_PROFILE=1: per-op GPU time (cuda_profile.h) */
     bool step_decode;          /* this step is all decode tokens (the profile's class) */
@@ -457,7 +459,27 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                                     c->stream));
         return;
     }
-    if (vb_attention_decode_supported(heads, kv_heads, head_dim)) {
+    /* Decode tokens: the tensor-core kernel (kernels/attention_decode_mma.cu,
+     * sm_80+) once the step has (token, kv head, split) blocks for a
+     * quarter of the SMs, counting splits of VB_DECODE_MMA_SPLIT positions
+     * over the block-table width (like its grid: not this step's lengths,
+     * so a recorded graph's choice holds). On an H200 it was 1.6-3x the
+     * CUDA-core kernel from there on (T = 8 at 1,024 positions, T = 1 at
+     * 16,384) and slower below (T = 1 at 1,024: 20 us against 12;
+     * tests/bench/RESULTS.md, 2026-12-02). The CUDA-core kernel below for
+     * those small steps, V100, shapes the mma kernel lacks and under
+     * VB_DECODE_WHOLE_GROUPS. */
+    int decode_ctx = c->max_blocks * block_size;
+    int mma_splits = vb_attention_decode_mma_splits(decode_ctx);
+    if (c->n_decode > 0 && c->decode_mma_workspace && !c->decode_whole_groups &&
+        mma_splits <= VB_DECODE_MMA_MAX_SPLITS &&
+        4L * c->n_decode * kv_heads * mma_splits >= c->n_sm &&
+        vb_attention_decode_mma_supported(heads, kv_heads, head_dim)) {
+        CUDA_CHECK(vb_attention_decode_mma_f16(
+            out, c->decode_mma_workspace, c->decode_mma_workspace_bytes, q, k_cache, v_cache,
+            c->d_decode, c->d_positions, c->d_token_seq, c->d_block_tables, c->max_blocks,
+            c->n_decode, heads, kv_heads, head_dim, block_size, scale, c->stream));
+    } else if (vb_attention_decode_supported(heads, kv_heads, head_dim)) {
         int max_ctx = c->max_blocks * block_size;
         int per_block = c->decode_whole_groups
                             ? heads / kv_heads
@@ -572,6 +594,8 @@ static void cuda_destroy(vb_backend *b)
         CUDA_CHECK(cudaFree(c->cublas_workspace));
     if (c->decode_workspace)
         CUDA_CHECK(cudaFree(c->decode_workspace));
+    if (c->decode_mma_workspace)
+        CUDA_CHECK(cudaFree(c->decode_mma_workspace));
     for (int i = 0; i < VB_TIMER_MARKS; i++)
         CUDA_CHECK(cudaEventDestroy(c->timer[i]));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
@@ -605,6 +629,15 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     CUDA_CHECK(cudaDeviceGetAttribute(&c->l2_bytes, cudaDevAttrL2CacheSize, dev));
     CUDA_CHECK(cudaMalloc((void **)&c->decode_workspace,
                           vb_attention_decode_workspace_bytes(c->n_sm)));
+    /* The sm_80+ decode kernel's partials: a fixed size (its launcher runs the tokens in chunks that
+     * fit), 0.47 MB a token at the 7B shape and 16k positions, so 64 MiB
+     * takes ~140 such tokens a launch. */
+    int cc_major = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, dev));
+    if (cc_major >= 8) {
+        c->decode_mma_workspace_bytes = (size_t)64 << 20;
+        CUDA_CHECK(cudaMalloc((void **)&c->decode_mma_workspace, c->decode_mma_workspace_bytes));
+    }
     vb_tuning defaults;
     if (!t) {
         vb_tuning_defaults(&defaults);

@@ -1,30 +1,43 @@
-/* Decode attention timed on the GPU (kernels/attention_decode.cu, the
- * split kernel and its reduce, as the backend launches them): per step
- * size T (sequences, one new token each) and context length, the time of
- * one layer's attention and the bandwidth of the K/V bytes it must read
- * (4 * ctx * head_dim * kv_heads bytes a sequence), on the per-rank shapes
- * of Qwen2.5-7B at tp 1 and Qwen2.5-14B at tp 2. Query heads a block and
- * the split count are the backend's (vb_attention_decode_heads_per_block
- * and vb_attention_decode_splits over the block-table width, here
- * 32768 positions like the engine's default max-model-len for those
- * models, or the context where longer).
+/* Decode attention timed on the GPU, as the backend launches it: the
+ * CUDA-core split kernel and its reduce (kernels/attention_decode.cu,
+ * "old") and, on sm_80+, the tensor-core kernel and its reduce
+ * (kernels/attention_decode_mma.cu, "mma"), per step size T (sequences,
+ * one new token each) and context length: the time of one layer's
+ * attention, the bandwidth of the K/V bytes it must read (4 * ctx *
+ * head_dim * kv_heads bytes a sequence) and that bandwidth as a share of
+ * the copy bandwidth measured here first (cudaMemcpy device to device of
+ * 1 GiB, read + write bytes / time, median of 5 after a warm-up: the
+ * figure scripts/gpu-peaks reports). Shapes: the per-rank heads of
+ * Qwen2.5-7B at tp 1 and Qwen2.5-14B at tp 2.
+ *
+ * The block-table width is the context (the engine sizes it to the
+ * longest prompt + new tokens of the run), except for 1,150 positions in
+ * a table of 1,280. Query heads a block and the
+ * split count of the old kernel are the backend's
+ * (vb_attention_decode_heads_per_block, vb_attention_decode_splits); the
+ * mma kernel's splits are fixed by position, its workspace is the
+ * backend's 64 MiB. The "pick" column says which kernel cuda_attention
+ * takes for that step (the rule in src/cuda/backend_cuda.c, restated
+ * here).
  *
  * Every sequence has its own KV blocks, laid out in a shuffled order so
- * the block table is followed as in a long-running cache. The K/V cache
- * (at most ~2 GB) is mostly not in L2, as in a decode step.
+ * the block table is followed as in a long-running cache; values are
+ * small finite halves. Steps whose K/V fit in L2 (T * ctx * 2 KB below
+ * ~50 MB on an H200) are read from L2 after the first pass.
  *
- * usage: bench_attention_decode [ITERS]   (on the GPU machine; no GPU: exits 77) */
+ * usage: bench_attention_decode [ITERS [SHAPE]]   (on the GPU machine; no GPU: exits 77) */
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench_timing.h"
 #include "cuda/cuda_check.h"
 #include "kernels.h"
 
 #define BLOCK_SIZE 16
-#define TABLE_POSITIONS 32768
+#define MMA_WORKSPACE ((size_t)64 << 20) /* the backend's (backend_cuda.c) */
 
 typedef struct shape {
     const char *name;
@@ -36,10 +49,10 @@ static const shape shapes[] = {
     {"14b/2", 20, 4, 128},
 };
 
-/* one call of the decode attention, as the backend makes it */
+/* one call of a decode attention kernel, as the backend makes it */
 typedef struct decode_args {
     uint16_t *out, *q, *k, *v;
-    float *work;
+    float *work, *mma_work;
     int *d_ids, *d_pos, *d_table;
     int max_blocks, T, per_block, splits;
     const shape *s;
@@ -57,6 +70,53 @@ static void decode_pass(void *ctx, int i)
                                        d->stream));
 }
 
+static void decode_mma_pass(void *ctx, int i)
+{
+    (void)i;
+    const decode_args *d = ctx;
+    CUDA_CHECK(vb_attention_decode_mma_f16(d->out, d->mma_work, MMA_WORKSPACE, d->q, d->k, d->v,
+                                           d->d_ids, d->d_pos, d->d_ids, d->d_table, d->max_blocks,
+                                           d->T, d->s->heads, d->s->kv_heads, d->s->head_dim,
+                                           BLOCK_SIZE, 1.0f / sqrtf((float)d->s->head_dim),
+                                           d->stream));
+}
+
+/* Device-to-device copy bandwidth, read + write bytes a second. */
+static double copy_bandwidth(cudaStream_t stream)
+{
+    const size_t bytes = (size_t)1 << 30;
+    void *a, *b;
+    CUDA_CHECK(cudaMalloc(&a, bytes));
+    CUDA_CHECK(cudaMalloc(&b, bytes));
+    CUDA_CHECK(cudaMemset(a, 0x11, bytes));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    double t[5];
+    for (int rep = -1; rep < 5; rep++) { /* one warm-up */
+        CUDA_CHECK(cudaEventRecord(e0, stream));
+        CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, stream));
+        CUDA_CHECK(cudaEventRecord(e1, stream));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (rep >= 0)
+            t[rep] = ms * 1e-3;
+    }
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            if (t[j] < t[i]) {
+                double tmp = t[i];
+                t[i] = t[j];
+                t[j] = tmp;
+            }
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    CUDA_CHECK(cudaFree(a));
+    CUDA_CHECK(cudaFree(b));
+    return 2.0 * (double)bytes / t[2];
+}
+
 int main(int argc, char **argv)
 {
     struct cudaDeviceProp prop;
@@ -64,25 +124,37 @@ int main(int argc, char **argv)
     if (iters == 0)
         return 77;
     int n_sm = prop.multiProcessorCount;
-    printf("bench_attention_decode on %s (%d SMs), %d iterations per timing, median of 5\n",
-           prop.name, n_sm, iters);
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreate(&stream));
-    float *work;
+    double copy_bw = copy_bandwidth(stream);
+    printf("bench_attention_decode on %s (%d SMs), %d iterations per timing, median of 5 after "
+           "3 warm-up passes\ncopy bandwidth (read + write): %.0f GB/s\n",
+           prop.name, n_sm, iters, copy_bw / 1e9);
+    float *work, *mma_work = NULL;
     CUDA_CHECK(cudaMalloc((void **)&work, vb_attention_decode_workspace_bytes(n_sm)));
+    bool have_mma = vb_attention_decode_mma_supported(28, 4, 128);
+    if (have_mma) {
+        CUDA_CHECK(cudaMalloc((void **)&mma_work, MMA_WORKSPACE));
+    } else {
+        printf("(no tensor-core decode kernel on this GPU / build: old kernel only)\n");
+    }
 
-    const int Ts[] = {1, 8, 64, 256};
-    const int ctxs[] = {256, 1024, 4096, 16384};
-    printf("%-6s %4s %6s %5s %7s %9s %8s\n", "shape", "T", "ctx", "heads", "splits", "us",
-           "KV GB/s");
+    const int Ts[] = {1, 8, 16, 32, 64, 150, 256};
+    /* 1,150 positions in a table of 1,280: the issue #19 workload's decode
+     * steps (1,024 prompt + 256 new tokens, ~half generated) */
+    const int ctxs[] = {1024, 1150, 4096, 16384}, widths[] = {1024, 1280, 4096, 16384};
+    const char *only = argc > 2 ? argv[2] : NULL; /* a shape name: that shape alone */
+    printf("%-6s %4s %6s | %5s %6s %9s %8s %6s | %6s %9s %8s %6s | %7s %4s\n", "shape", "T",
+           "ctx", "heads", "splits", "old us", "GB/s", "%copy", "splits", "mma us", "GB/s",
+           "%copy", "speedup", "pick");
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const shape *s = &shapes[si];
+        if (only && strcmp(only, s->name) != 0)
+            continue;
         for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)
             for (size_t ci = 0; ci < sizeof ctxs / sizeof ctxs[0]; ci++) {
                 int T = Ts[ti], ctx = ctxs[ci];
-                if ((long)T * ctx > (1L << 20))
-                    continue; /* > 2 GB of K/V at this shape */
-                int width = ctx > TABLE_POSITIONS ? ctx : TABLE_POSITIONS;
+                int width = widths[ci];
                 int max_blocks = width / BLOCK_SIZE, used = (ctx + BLOCK_SIZE - 1) / BLOCK_SIZE;
                 int n_blocks = T * used;
                 size_t row = (size_t)s->kv_heads * s->head_dim; /* halves a position */
@@ -132,14 +204,26 @@ int main(int argc, char **argv)
                     T, s->heads, s->kv_heads, s->head_dim, width, n_sm, prop.l2CacheSize);
                 int splits = vb_attention_decode_splits(T, s->heads / per_block, width, n_sm);
                 decode_args args = {.out = out, .q = q, .k = k, .v = v, .work = work,
-                                     .d_ids = d_ids, .d_pos = d_pos, .d_table = d_table,
-                                     .max_blocks = max_blocks, .T = T, .per_block = per_block,
-                                     .splits = splits, .s = s,
-                                     .stream = stream};
-                double us = bench_time_us(decode_pass, &args, stream, iters);
+                                    .mma_work = mma_work, .d_ids = d_ids, .d_pos = d_pos,
+                                    .d_table = d_table, .max_blocks = max_blocks, .T = T,
+                                    .per_block = per_block, .splits = splits, .s = s,
+                                    .stream = stream};
                 double bytes = 4.0 * ctx * s->head_dim * s->kv_heads * T;
-                printf("%-6s %4d %6d %5d %7d %9.1f %8.0f\n", s->name, T, ctx, per_block, splits, us,
-                       bytes / (us * 1e3));
+                double us = bench_time_us(decode_pass, &args, stream, iters);
+                double gbs = bytes / (us * 1e3);
+                printf("%-6s %4d %6d | %5d %6d %9.1f %8.0f %5.1f%% |", s->name, T, ctx, per_block,
+                       splits, us, gbs, 100.0 * gbs * 1e9 / copy_bw);
+                if (have_mma) {
+                    int mma_splits = vb_attention_decode_mma_splits(width);
+                    double us2 = bench_time_us(decode_mma_pass, &args, stream, iters);
+                    double gbs2 = bytes / (us2 * 1e3);
+                    /* cuda_attention's rule */
+                    bool pick = 4L * T * s->kv_heads * mma_splits >= n_sm;
+                    printf(" %6d %9.1f %8.0f %5.1f%% | %6.2fx %4s\n", mma_splits, us2, gbs2,
+                           100.0 * gbs2 * 1e9 / copy_bw, us / us2, pick ? "mma" : "old");
+                } else {
+                    printf("\n");
+                }
                 free(h_table);
                 free(h_ids);
                 free(h_pos);
@@ -155,6 +239,8 @@ int main(int argc, char **argv)
     }
     CUDA_CHECK(cudaGetLastError());
     CUDA_CHECK(cudaFree(work));
+    if (mma_work)
+        CUDA_CHECK(cudaFree(mma_work));
     CUDA_CHECK(cudaStreamDestroy(stream));
     return 0;
 }

@@ -1,9 +1,11 @@
 /* Every CUDA backend op against the CPU backend's op (the fp32 oracle) on
  * random inputs of several shapes: ragged batches, cached prefixes, block
  * boundaries, non-contiguous block tables, GQA ratios 1, 4, 7, 8 and 12,
- * head_dim 16, 32, 64 and 128, a 32k-token context; both attention kernels (per
- * token for decode, tensor-core tiles for prompt chunks: mma.sync on sm_80+,
- * and the WMMA kernel on any GPU through the VB_PREFILL_WMMA knob).
+ * head_dim 16, 32, 64 and 128, a 32k-token context; the attention kernels
+ * (decode: the CUDA-core split kernel, and on sm_80+ the mma.sync one for
+ * steps with enough blocks; tensor-core tiles for prompt chunks: mma.sync
+ * on sm_80+, and the WMMA kernel on any GPU through the VB_PREFILL_WMMA
+ * knob).
  *
  * Inputs are rounded to fp16 first, so both backends see the same values
  * and the difference is the GPU's fp16 storage of results. Tolerance: max
@@ -585,6 +587,17 @@ static void test_rope_kv_attention(void)
      * chunk on a 1000-token cached prefix (tensor-core kernel) */
     step_case prefill = {2, {0, 1000}, {300, 40}};
     run_attention_case(28, 4, 128, &prefill);
+    /* decode steps with enough (token, kv head, split of 512 positions)
+     * blocks for the tensor-core decode kernel on sm_80+ (5 x 4 x 8 >= a
+     * quarter of the SMs; the 32k case above takes it too, the ragged
+     * ones the CUDA-core kernel; tests/gpu/test_attention_decode_mma.c covers its
+     * shapes): GQA 1, 2, 7 and 8, a context of one position, contexts at
+     * split boundaries, and a prompt chunk in the same step */
+    step_case wide = {6, {3999, 511, 512, 0, 1300, 700}, {1, 1, 1, 1, 1, 20}};
+    run_attention_case(4, 4, 128, &wide);
+    run_attention_case(8, 4, 64, &wide);
+    run_attention_case(28, 4, 128, &wide);
+    run_attention_case(32, 4, 128, &wide);
 }
 
 static int *gpu_ints(const int *h, size_t n)

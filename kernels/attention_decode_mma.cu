@@ -1,0 +1,601 @@
+// Paged decode attention on tensor cores (mma.sync m16n8k16, sm_80 and
+// newer): the same work and results as attention_decode.cu (kept for V100
+// and for the shapes and small steps this kernel does not take), for
+// decode steps of many sequences.
+//
+// Why a second decode kernel: attention_decode.cu reads each K/V row once
+// for the G query heads of its GQA group but then does G heads' dot
+// products and G heads' P V updates in fp32 FMAs on CUDA cores: ~7 FLOP a
+// byte at G = 7, with the shuffles of its row reductions on top. At ~150
+// sequences of ~1,150 positions (Qwen2.5-7B shape) it ran at ~30 % of the
+// copy bandwidth on an H200: bound by instructions, not memory. Here the G
+// heads of a group are the M rows of one mma tile (padded to 16), so a
+// 16-key tile costs 2 NF mma for Q K^T and 2 NF for P V (NF = head_dim /
+// 16), whatever G is, and the kernel is left with the memory stream.
+//
+// Work item: a block takes one (token, kv head, split) and 4 warps; a
+// split is VB_DECODE_MMA_SPLIT consecutive positions (fixed: the boundaries
+// depend only on the positions, never on the grid's occupancy or the batch,
+// so a token's result is the same bits whatever shares its step; issue
+// #22). Warp w takes the split's 16-key tiles w, w + 4, ... and walks them
+// with its own two-stage cp.async pipeline (no block barrier in the
+// loop; the next tile's rows arrive while this one is computed): each tile's K and V rows are gathered through the block table
+// into the warp's stage, rows padded to head_dim + 8 halves (distinct banks
+// for ldmatrix), keys past the context zero-filled. Per tile the scores
+// S = Q K^T stay in registers, the online softmax (fp32, log2 units) runs
+// on them, P is rounded to fp16 as the A operand of O += P V (the sums add
+// the rounded values, as attention_prefill_mma.cu). At the end the 4 warps
+// merge their (max, sum, O) through shared memory in warp order.
+//
+// With one split (a block table of at most VB_DECODE_MMA_SPLIT positions)
+// the block writes fp16 output; with more, fp32 partials (max, sum,
+// unnormalised O) per (token, query head, split), and
+// attention_decode_mma_reduce combines the splits the token's context
+// reached, in split order. (The other way tried, the last block of a
+// (token, kv head) to finish combining its splits, gave the same bits but
+// was slower on an H200: one block walks every split after the others are
+// done, a serial tail: 150 sequences x 1,150 positions 138 us against 116,
+// 1 x 16,384 57 against 23.)
+// One split's result goes through the reduce unchanged (weight exp2(0) =
+// 1, 0 + x, 1 / sum as the direct path), so a table width that gives one
+// split or several gives the same bits.
+//
+// The grid is (T, kv_heads, splits) with splits from the block-table width
+// only, so a CUDA graph recorded for a decode bucket stays valid; blocks
+// past their token's context return at once (and are not counted). The
+// partials of T tokens need T * heads * splits * (head_dim + 2) floats;
+// the launcher runs chunks of tokens that fit the workspace it is given,
+// one after the other.
+//
+// Bytes: K and V read once per (token, kv head): 4 * ctx * head_dim.
+// FLOPs issued: 4 * ctx * 16 * head_dim per (token, kv head) (the padded
+// M), of which 4 * ctx * G * head_dim are useful.
+//
+// head_dim a multiple of 16, at most 128, or 256; G <= 16. sm_70 has no
+// m16n8k16: under its compiler the kernel body is a trap and the host
+// never launches it there (vb_attention_decode_mma_supported).
+#include <cuda_fp16.h>
+
+#include "kernels.h"
+#include "pdl.cuh"
+
+#ifndef VB_DECODE_MMA_SPLIT /* kernels.h has them, but not for NVRTC */
+#define VB_DECODE_MMA_SPLIT 512
+#define VB_DECODE_MMA_MAX_SPLITS 512
+#endif
+#define DMM_SPLIT VB_DECODE_MMA_SPLIT /* positions a split */
+#define DMM_WARPS 4
+#define DMM_KT 16         /* keys a warp tile */
+#define DMM_MAX_GROUP 16  /* query heads of a kv head: the mma's M */
+#define DMM_NEG_INF __int_as_float(0xff800000)
+#define DMM_LOG2E 1.4426950408889634f
+#define DMM_REDUCE_THREADS 128
+
+// Stages of a warp's pipeline. Two, so three blocks fit an SM at
+// head_dim 128: on an H200 that beat three stages at two blocks an SM
+// (150 sequences x 1,150 positions 114 us against 127; 4,096 positions
+// 349 against 373) and four at one (181 us).
+#define DMM_STAGES(hd) ((hd) <= 128 ? 2 : 2)
+__host__ __device__ static inline int dmm_stages(int hd)
+{
+    return DMM_STAGES(hd);
+}
+
+// stages x warps x (K, V) x 16 rows x (head_dim + 8) halves: 70 KB at
+// head_dim 128 (three blocks an SM on H100 / H200, two on A100), 37 KB at 64,
+// 135 KB at 256
+__host__ __device__ static inline size_t dmm_shared_bytes(int hd)
+{
+    return (size_t)dmm_stages(hd) * DMM_WARPS * 2 * DMM_KT * (hd + 8) * 2;
+}
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+__device__ __forceinline__ unsigned dmm_smem_addr(const void *p)
+{
+    return (unsigned)__cvta_generic_to_shared(p);
+}
+
+// 16 bytes global -> shared, bypassing L1; src_bytes 0 writes zeros.
+__device__ __forceinline__ void dmm_cp_async16(void *dst, const void *src, int src_bytes)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dmm_smem_addr(dst)),
+                 "l"(src), "r"(src_bytes));
+}
+
+__device__ __forceinline__ void dmm_ldmatrix_x4(unsigned r[4], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(dmm_smem_addr(p)));
+}
+
+__device__ __forceinline__ void dmm_ldmatrix_x4_trans(unsigned r[4], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(dmm_smem_addr(p)));
+}
+
+// c[16x8] += a[16x16] b[16x8], fp16 in, fp32 accumulate.
+__device__ __forceinline__ void dmm_mma(float c[4], const unsigned a[4], unsigned b0, unsigned b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// One warp gathers the K and V rows of keys j0 .. j0 + 15 into its stage
+// (sk, sv) and commits them as one cp.async group: 16 rows of head_dim / 8
+// chunks of 16 bytes, NF chunks of K and NF of V a lane. Keys at or past
+// `last` are zero-filled (their scores are masked; zeros keep 0 * V finite).
+template <int NF>
+__device__ __forceinline__ void dmm_gather(__half *sk, __half *sv, int j0, int last,
+                                           const __half *k_cache, const __half *v_cache,
+                                           const int *table, int block_size, int bs_shift,
+                                           int kv_heads, int kvh, int lane)
+{
+    constexpr int HD = NF * 16, LD = HD + 8, CPR = HD / 8;
+#pragma unroll
+    for (int c = 0; c < NF; c++) {
+        const int idx = lane + 32 * c, r = idx / CPR, d8 = idx % CPR, j = j0 + r;
+        size_t off = 0;
+        int bytes = 0;
+        if (j < last) {
+            const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+            off = (((size_t)table[bi] * block_size + (j - bi * block_size)) * kv_heads + kvh) * HD +
+                  (size_t)d8 * 8;
+            bytes = 16;
+        }
+        dmm_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
+        dmm_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+#endif
+
+// NF = head_dim / 16. Under PDL (pdl.cuh) the block reads the step's
+// indices, then waits for the previous kernel (q and the token's own K/V
+// row are its output) before any other read or write.
+template <int NF>
+__global__ void __launch_bounds__(32 * DMM_WARPS)
+    attention_decode_mma_kernel(__half *out, float *part, const __half *q,
+                                const __half *k_cache,
+                                const __half *v_cache, const int *token_list,
+                                const int *positions, const int *token_seq,
+                                const int *block_tables, int max_blocks, int heads, int kv_heads,
+                                int block_size, int bs_shift, float scale_log2)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    constexpr int HD = NF * 16, LD = HD + 8, STAGES = DMM_STAGES(HD);
+    constexpr int TILE = DMM_KT * LD; /* halves of one stage's K (or V) rows */
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __shared__ float s_m[DMM_WARPS][DMM_MAX_GROUP], s_l[DMM_WARPS][DMM_MAX_GROUP];
+    __shared__ float s_f[DMM_WARPS][DMM_MAX_GROUP], s_mall[DMM_MAX_GROUP], s_lall[DMM_MAX_GROUP];
+
+    const int i = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
+    const int G = heads / kv_heads;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int g = lane >> 2, tq = lane & 3; /* fragment row group, thread in group */
+    const int t = token_list[i];
+    const int pos = positions[t], seq = token_seq[t];
+    const int first = split * DMM_SPLIT;
+    const size_t row0 = (size_t)t * heads + (size_t)kvh * G; /* the group's first query head */
+    const size_t part_stride = (size_t)HD + 2;
+    pdl_wait();
+    pdl_launch_dependents();
+    if (seq < 0) {
+        /* a padding row (no sequence): zeros, or one split with no mass */
+        if (split == 0) {
+            if (splits == 1) {
+                for (int e = threadIdx.x; e < G * HD; e += blockDim.x)
+                    out[row0 * HD + e] = __float2half(0.0f);
+            } else if ((int)threadIdx.x < G) {
+                float *p = part + (((size_t)i * heads + (size_t)kvh * G + threadIdx.x) * splits) *
+                                      part_stride;
+                p[0] = DMM_NEG_INF;
+                p[1] = 0.0f;
+            }
+        }
+        return;
+    }
+    if (first > pos)
+        return; /* past this token's context: the reduce reads nothing of this split */
+    const int last = min(first + DMM_SPLIT, pos + 1); /* exclusive */
+    const int n_tiles = (last - first + DMM_KT - 1) / DMM_KT;
+    const int my_tiles = n_tiles > warp ? (n_tiles - warp + DMM_WARPS - 1) / DMM_WARPS : 0;
+    const int *table = block_tables + (size_t)seq * max_blocks;
+    __half *wbase = (__half *)smem_raw + (size_t)warp * STAGES * 2 * TILE;
+
+    // the first STAGES - 1 tiles of this warp in flight (an empty group
+    // where it has fewer, so the group count per iteration stays fixed)
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < my_tiles)
+            dmm_gather<NF>(wbase + s * 2 * TILE, wbase + s * 2 * TILE + TILE,
+                           first + (warp + s * DMM_WARPS) * DMM_KT, last, k_cache, v_cache, table,
+                           block_size, bs_shift, kv_heads, kvh, lane);
+        else
+            asm volatile("cp.async.commit_group;\n" ::);
+    }
+
+    // Q rows g and g + 8 (heads of the group; rows >= G zero) as A
+    // fragments, one per 16 columns of head_dim
+    const bool lo_ok = g < G, hi_ok = g + 8 < G;
+    unsigned qa[NF][4];
+    {
+        const unsigned *qlo = (const unsigned *)(q + (row0 + g) * HD);
+        const unsigned *qhi = (const unsigned *)(q + (row0 + g + 8) * HD);
+#pragma unroll
+        for (int kk = 0; kk < NF; kk++) {
+            qa[kk][0] = lo_ok ? qlo[kk * 8 + tq] : 0u;
+            qa[kk][1] = hi_ok ? qhi[kk * 8 + tq] : 0u;
+            qa[kk][2] = lo_ok ? qlo[kk * 8 + 4 + tq] : 0u;
+            qa[kk][3] = hi_ok ? qhi[kk * 8 + 4 + tq] : 0u;
+        }
+    }
+    float o[2 * NF][4];
+#pragma unroll
+    for (int n = 0; n < 2 * NF; n++)
+        o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    // running max (log2 units) and this lane's part of the row sums
+    float m_lo = DMM_NEG_INF, m_hi = DMM_NEG_INF, l_lo = 0.0f, l_hi = 0.0f;
+    const int mat = lane >> 3, mrow = lane & 7; /* ldmatrix: lane -> row mrow of matrix mat */
+
+    for (int k = 0; k < my_tiles; k++) {
+        // tile k + STAGES - 1 goes into the stage tile k - 1 used: every
+        // lane has left it (the __syncwarp at the end of the last iteration)
+        const int kn = k + STAGES - 1;
+        if (kn < my_tiles)
+            dmm_gather<NF>(wbase + (kn % STAGES) * 2 * TILE, wbase + (kn % STAGES) * 2 * TILE + TILE,
+                           first + (warp + kn * DMM_WARPS) * DMM_KT, last, k_cache, v_cache, table,
+                           block_size, bs_shift, kv_heads, kvh, lane);
+        else
+            asm volatile("cp.async.commit_group;\n" ::);
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 1));
+        __syncwarp(); /* tile k's rows are in shared memory for every lane */
+        const __half *sk = wbase + (k % STAGES) * 2 * TILE, *sv = sk + TILE;
+        const int j0 = first + (warp + k * DMM_WARPS) * DMM_KT;
+
+        // S = Q K^T: ldmatrix x4 matrices keys +0 / +8 by mat / 2, head_dim
+        // columns +0 / +8 by mat % 2: the B operands of key tiles 0 and 1
+        float sc[2][4];
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+            sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+        const __half *kb = sk + (mrow + 8 * (mat >> 1)) * LD + 8 * (mat & 1);
+#pragma unroll
+        for (int kk = 0; kk < NF; kk++) {
+            unsigned b[4];
+            dmm_ldmatrix_x4(b, kb + kk * 16);
+            dmm_mma(sc[0], qa[kk], b[0], b[1]);
+            dmm_mma(sc[1], qa[kk], b[2], b[3]);
+        }
+
+        // Online softmax. Element e of score tile n is row g (e < 2) or
+        // g + 8, key j0 + 8 n + 2 tq + (e & 1).
+        float mx_lo = DMM_NEG_INF, mx_hi = DMM_NEG_INF;
+#pragma unroll
+        for (int n = 0; n < 2; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int key = j0 + 8 * n + 2 * tq + (e & 1);
+                const bool valid = key < last && (e < 2 ? lo_ok : hi_ok);
+                const float v = valid ? sc[n][e] * scale_log2 : DMM_NEG_INF;
+                sc[n][e] = v;
+                if (e < 2)
+                    mx_lo = fmaxf(mx_lo, v);
+                else
+                    mx_hi = fmaxf(mx_hi, v);
+            }
+#pragma unroll
+        for (int off = 1; off <= 2; off <<= 1) {
+            mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, off));
+            mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, off));
+        }
+        const float new_lo = fmaxf(m_lo, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
+        // a row with no key yet (or a padding row >= G) keeps p = 0
+        const float base_lo = new_lo == DMM_NEG_INF ? 0.0f : new_lo;
+        const float base_hi = new_hi == DMM_NEG_INF ? 0.0f : new_hi;
+        const float corr_lo = m_lo == DMM_NEG_INF ? 0.0f : exp2f(m_lo - new_lo);
+        const float corr_hi = m_hi == DMM_NEG_INF ? 0.0f : exp2f(m_hi - new_hi);
+        m_lo = new_lo;
+        m_hi = new_hi;
+        // P rounded to fp16 as the A operand; the sums add the rounded values
+        unsigned pa[4];
+        float sum_lo = 0.0f, sum_hi = 0.0f;
+#pragma unroll
+        for (int n = 0; n < 2; n++) {
+            __half2 p01 = __floats2half2_rn(exp2f(sc[n][0] - base_lo), exp2f(sc[n][1] - base_lo));
+            __half2 p23 = __floats2half2_rn(exp2f(sc[n][2] - base_hi), exp2f(sc[n][3] - base_hi));
+            float2 f01 = __half22float2(p01), f23 = __half22float2(p23);
+            sum_lo += f01.x + f01.y;
+            sum_hi += f23.x + f23.y;
+            pa[n * 2 + 0] = *(unsigned *)&p01; /* keys 8n..: row g, then row g + 8 */
+            pa[n * 2 + 1] = *(unsigned *)&p23;
+        }
+        l_lo = l_lo * corr_lo + sum_lo;
+        l_hi = l_hi * corr_hi + sum_hi;
+#pragma unroll
+        for (int n = 0; n < 2 * NF; n++) {
+            o[n][0] *= corr_lo;
+            o[n][1] *= corr_lo;
+            o[n][2] *= corr_hi;
+            o[n][3] *= corr_hi;
+        }
+
+        // O += P V: ldmatrix x4 .trans matrices keys +0 / +8 by mat % 2,
+        // head_dim columns +0 / +8 by mat / 2: the B operands of the
+        // 8-column O tiles 2 dn and 2 dn + 1
+        const __half *vb = sv + (mrow + 8 * (mat & 1)) * LD + 8 * (mat >> 1);
+#pragma unroll
+        for (int dn = 0; dn < NF; dn++) {
+            unsigned b[4];
+            dmm_ldmatrix_x4_trans(b, vb + dn * 16);
+            dmm_mma(o[2 * dn], pa, b[0], b[1]);
+            dmm_mma(o[2 * dn + 1], pa, b[2], b[3]);
+        }
+        __syncwarp(); /* every lane has read this stage before it is refilled */
+    }
+    asm volatile("cp.async.wait_group 0;\n" ::); /* only empty groups can be left */
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+        l_lo += __shfl_xor_sync(0xffffffffu, l_lo, off);
+        l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
+    }
+
+    // The warps merge in warp order through shared memory (the stages,
+    // free once every warp is past its loop): s_o[warp][row][head_dim].
+    __syncthreads();
+    float *s_o = (float *)smem_raw;
+    if (tq == 0) {
+        if (lo_ok) {
+            s_m[warp][g] = m_lo;
+            s_l[warp][g] = l_lo;
+        }
+        if (hi_ok) {
+            s_m[warp][g + 8] = m_hi;
+            s_l[warp][g + 8] = l_hi;
+        }
+    }
+#pragma unroll
+    for (int n = 0; n < 2 * NF; n++) {
+        if (lo_ok)
+            *(float2 *)&s_o[((size_t)warp * G + g) * HD + 8 * n + 2 * tq] =
+                make_float2(o[n][0], o[n][1]);
+        if (hi_ok)
+            *(float2 *)&s_o[((size_t)warp * G + g + 8) * HD + 8 * n + 2 * tq] =
+                make_float2(o[n][2], o[n][3]);
+    }
+    __syncthreads();
+    if ((int)threadIdx.x < G) {
+        const int r = threadIdx.x;
+        float m_all = DMM_NEG_INF, l_all = 0.0f;
+        for (int w = 0; w < DMM_WARPS; w++)
+            m_all = fmaxf(m_all, s_m[w][r]);
+        for (int w = 0; w < DMM_WARPS; w++) {
+            // a warp that saw no key has m = -inf, l = 0: weight 0
+            const float f = s_l[w][r] > 0.0f ? exp2f(s_m[w][r] - m_all) : 0.0f;
+            s_f[w][r] = f;
+            l_all += s_l[w][r] * f;
+        }
+        s_mall[r] = m_all;
+        s_lall[r] = l_all;
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < G * HD; idx += blockDim.x) {
+        const int r = idx / HD, e = idx % HD;
+        float v = 0.0f;
+        for (int w = 0; w < DMM_WARPS; w++)
+            v += s_o[((size_t)w * G + r) * HD + e] * s_f[w][r];
+        if (splits == 1) {
+            // the reduce's arithmetic for one split: v * (1 / sum)
+            out[(row0 + r) * HD + e] = __float2half(v * (1.0f / s_lall[r]));
+        } else {
+            float *p = part + (((size_t)i * heads + (size_t)kvh * G + r) * splits + split) *
+                                  part_stride;
+            if (e == 0) {
+                p[0] = s_mall[r];
+                p[1] = s_lall[r];
+            }
+            p[2 + e] = v;
+        }
+    }
+#else
+    __trap(); /* the host launches this kernel only where it was built for sm_80+ */
+#endif
+}
+
+#define DMM_INSTANTIATE(nf)                                                                   \
+    template __global__ void attention_decode_mma_kernel<nf>(                                 \
+        __half *, float *, const __half *, const __half *, const __half *,                     \
+        const int *, const int *, const int *, const int *, int, int, int, int, int, float);
+DMM_INSTANTIATE(1) DMM_INSTANTIATE(2) DMM_INSTANTIATE(3) DMM_INSTANTIATE(4)
+DMM_INSTANTIATE(5) DMM_INSTANTIATE(6) DMM_INSTANTIATE(7) DMM_INSTANTIATE(8)
+DMM_INSTANTIATE(16)
+#undef DMM_INSTANTIATE
+
+// Grid (T, heads), DMM_REDUCE_THREADS threads: combines the partials of
+// the splits one (token, query head) reached, by their log-sum-exp
+// weights, in a fixed order that depends only on the token's position
+// (sums in split order; the maximum is exact in any order), so the result
+// does not depend on the step it ran in. A split with no mass (a padding
+// row) weighs 0 and its O is not read.
+__global__ void __launch_bounds__(DMM_REDUCE_THREADS)
+    attention_decode_mma_reduce(__half *out, const float *part, const int *token_list,
+                                const int *positions, int heads, int head_dim, int splits)
+{
+    __shared__ float s_w[VB_DECODE_MMA_MAX_SPLITS];
+    __shared__ float s_max[DMM_REDUCE_THREADS / 32];
+    __shared__ float s_inv;
+    pdl_wait(); /* the partials are the previous kernel's output */
+    pdl_launch_dependents();
+    const int i = blockIdx.x, h = blockIdx.y, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int t = token_list[i];
+    const int pos = max(positions[t], 0);
+    const int n_used = min(splits, pos / DMM_SPLIT + 1);
+    const size_t stride = (size_t)head_dim + 2;
+    const float *p = part + ((size_t)i * heads + h) * splits * stride;
+    float mx = DMM_NEG_INF;
+    for (int s = threadIdx.x; s < n_used; s += blockDim.x)
+        if (p[s * stride + 1] > 0.0f)
+            mx = fmaxf(mx, p[s * stride]);
+    for (int off = 16; off > 0; off >>= 1)
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    if (lane == 0)
+        s_max[warp] = mx;
+    __syncthreads();
+    mx = s_max[0];
+    for (int w = 1; w < DMM_REDUCE_THREADS / 32; w++)
+        mx = fmaxf(mx, s_max[w]);
+    for (int s = threadIdx.x; s < n_used; s += blockDim.x) {
+        const float l = p[s * stride + 1];
+        s_w[s] = l > 0.0f ? exp2f(p[s * stride] - mx) : 0.0f;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        // lane k sums splits k, k + 32, ... in order, then a fixed tree
+        float ls = 0.0f;
+        for (int s = lane; s < n_used; s += 32)
+            ls += p[s * stride + 1] * s_w[s];
+        for (int off = 16; off > 0; off >>= 1)
+            ls += __shfl_xor_sync(0xffffffffu, ls, off);
+        if (lane == 0)
+            s_inv = ls > 0.0f ? 1.0f / ls : 0.0f; /* 0 only for a padding row: zeros */
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < head_dim; e += blockDim.x) {
+        float v = 0.0f;
+        for (int s = 0; s < n_used; s++) {
+            const float w = s_w[s];
+            if (w != 0.0f)
+                v += p[s * stride + 2 + e] * w;
+        }
+        out[((size_t)t * heads + h) * head_dim + e] = __float2half(v * s_inv);
+    }
+}
+
+#ifndef __CUDACC_RTC__
+// The kernel's code for this device was built from sm_80+ source (a build
+// for sm_75 only would run its trap body here through the PTX JIT).
+static bool dmm_code_present(void)
+{
+    static int cached = -1;
+    if (cached < 0) {
+        cudaFuncAttributes attr;
+        cached = cudaFuncGetAttributes(&attr, attention_decode_mma_kernel<8>) == cudaSuccess &&
+                 attr.ptxVersion >= 80;
+        (void)cudaGetLastError(); /* a failed query must not poison later checks */
+    }
+    return cached == 1;
+}
+
+static bool dmm_head_dim_ok(int head_dim)
+{
+    return head_dim > 0 && head_dim % 16 == 0 && (head_dim <= 128 || head_dim == 256);
+}
+
+extern "C" int vb_attention_decode_mma_splits(int max_ctx)
+{
+    int s = (max_ctx + DMM_SPLIT - 1) / DMM_SPLIT;
+    return s < 1 ? 1 : s;
+}
+
+extern "C" bool vb_attention_decode_mma_supported(int heads, int kv_heads, int head_dim)
+{
+    if (!dmm_head_dim_ok(head_dim) || kv_heads <= 0 || heads % kv_heads ||
+        heads / kv_heads > DMM_MAX_GROUP)
+        return false;
+    static int major = -1, optin = 0; /* one GPU a process */
+    if (major < 0) {
+        int dev = 0, mj = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
+                cudaSuccess) {
+            (void)cudaGetLastError();
+            return false;
+        }
+        major = mj;
+    }
+    return major >= 8 && dmm_shared_bytes(head_dim) <= (size_t)optin && dmm_code_present();
+}
+
+extern "C" size_t vb_attention_decode_mma_token_bytes(int heads, int head_dim, int splits)
+{
+    return splits <= 1 ? 0 : (size_t)heads * splits * ((size_t)head_dim + 2) * sizeof(float);
+}
+
+extern "C" cudaError_t vb_attention_decode_mma_f16(
+    uint16_t *out, float *d_workspace, size_t workspace_bytes, const uint16_t *q,
+    const uint16_t *k_cache, const uint16_t *v_cache, const int *d_token_list,
+    const int *d_positions, const int *d_token_seq, const int *d_block_tables, int max_blocks,
+    int T, int heads, int kv_heads, int head_dim, int block_size, float scale,
+    cudaStream_t stream)
+{
+    if (T == 0)
+        return cudaSuccess;
+    if (!dmm_head_dim_ok(head_dim) || kv_heads <= 0 || heads % kv_heads ||
+        heads / kv_heads > DMM_MAX_GROUP || block_size <= 0 || max_blocks <= 0)
+        return cudaErrorInvalidValue;
+    const int splits = vb_attention_decode_mma_splits(max_blocks * block_size);
+    if (splits > VB_DECODE_MMA_MAX_SPLITS)
+        return cudaErrorInvalidValue;
+    // workspace: the partials of a chunk of tokens
+    const size_t per_token = vb_attention_decode_mma_token_bytes(heads, head_dim, splits);
+    float *part = d_workspace;
+    int chunk = T;
+    if (per_token > 0) {
+        size_t fit = d_workspace ? workspace_bytes / per_token : 0;
+        if (fit < 1)
+            return cudaErrorInvalidValue;
+        chunk = fit < (size_t)T ? (int)fit : T;
+    }
+    const size_t smem = dmm_shared_bytes(head_dim);
+    const float scale_log2 = scale * DMM_LOG2E;
+    int bs_shift = -1; /* block sizes of 2^k: shifts instead of divisions */
+    for (int k = 0; k < 31; k++)
+        if (block_size == 1 << k)
+            bs_shift = k;
+    void (*kernel)(__half *, float *, const __half *, const __half *, const __half *,
+                   const int *, const int *, const int *, const int *, int, int, int, int, int,
+                   float) = NULL;
+    switch (head_dim / 16) {
+    case 1: kernel = attention_decode_mma_kernel<1>; break;
+    case 2: kernel = attention_decode_mma_kernel<2>; break;
+    case 3: kernel = attention_decode_mma_kernel<3>; break;
+    case 4: kernel = attention_decode_mma_kernel<4>; break;
+    case 5: kernel = attention_decode_mma_kernel<5>; break;
+    case 6: kernel = attention_decode_mma_kernel<6>; break;
+    case 7: kernel = attention_decode_mma_kernel<7>; break;
+    case 8: kernel = attention_decode_mma_kernel<8>; break;
+    case 16: kernel = attention_decode_mma_kernel<16>; break;
+    default: return cudaErrorInvalidValue;
+    }
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)smem);
+    if (e != cudaSuccess)
+        return e;
+    // Token chunks whose partials fit the workspace, one after the other
+    // (the next chunk's blocks write partials only after their pdl_wait,
+    // i.e. after the reduce before them has finished).
+    for (int t0 = 0; t0 < T; t0 += chunk) {
+        const int n = T - t0 < chunk ? T - t0 : chunk;
+        e = vb_launch_pdl(kernel, dim3((unsigned)n, (unsigned)kv_heads, (unsigned)splits),
+                          dim3(32 * DMM_WARPS), smem, stream, (__half *)out, part,
+                          (const __half *)q, (const __half *)k_cache, (const __half *)v_cache,
+                          d_token_list + t0, d_positions, d_token_seq, d_block_tables, max_blocks,
+                          heads, kv_heads, block_size, bs_shift, scale_log2);
+        if (e != cudaSuccess)
+            return e;
+        if (splits == 1)
+            continue;
+        e = vb_launch_pdl(attention_decode_mma_reduce, dim3((unsigned)n, (unsigned)heads),
+                          dim3(DMM_REDUCE_THREADS), 0, stream, (__half *)out, (const float *)part,
+                          d_token_list + t0, d_positions, heads, head_dim, splits);
+        if (e != cudaSuccess)
+            return e;
+    }
+    return cudaGetLastError();
+}
+#endif
