@@ -15,6 +15,8 @@ typedef struct cpu_ctx {
     const step_batch *step;   /* from step_begin */
     int *tok_seq;             /* [step->n_tokens] sequence of each new token */
     int tok_seq_cap;
+    float *q_scratch;         /* cpu_matmul_quant: dequantized tiles, gathered inputs */
+    size_t q_scratch_cap;     /* floats */
 } cpu_ctx;
 
 static inline cpu_ctx *cpu_ctx_of(vb_backend *b)
@@ -24,6 +26,8 @@ static inline cpu_ctx *cpu_ctx_of(vb_backend *b)
 
 void cpu_matmul(vb_backend *b, void *out, const void *x, const void *w,
                 const void *bias, int T, int n_in, int n_out);
+void cpu_matmul_quant(vb_backend *b, void *out, const void *x, const void *w,
+                      const void *bias, int T, int n_in, int n_out);
 void cpu_rope_kv_write(vb_backend *b, void *q, void *k, const void *v,
                        void *k_cache, void *v_cache, const void *inv_freq,
                        float cos_sin_scale, int heads, int kv_heads,

@@ -59,6 +59,11 @@ static int upload_tensor(upload *u, void **dst, const void *src, size_t n, vb_wd
 int cuda_weights_upload(model_weights *dev, const model_weights *host, const model_config *c,
                         const tp_plan *p, vb_err *err)
 {
+    /* Quantized projections are vb_qweight structs, not fp16 arrays; the
+     * GPU kernels for them are issue #21's next step. */
+    if (host->quant != VB_QUANT_NONE)
+        return vb_err_set(err, "quantized weights (%s) are not supported by the CUDA backend yet",
+                          vb_quant_method_name(host->quant));
     size_t H = (size_t)c->hidden_size, hd = (size_t)c->head_dim;
     size_t q_rows = (size_t)p->heads_local * hd, kv_rows = (size_t)p->kv_heads_local * hd;
     size_t inter = (size_t)p->inter_local, vocab = (size_t)p->vocab_local;

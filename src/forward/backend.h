@@ -78,6 +78,15 @@ struct vb_backend {
     void (*matmul)(vb_backend *b, void *out, const void *x, const void *w,
                    const void *bias, int T, int n_in, int n_out);
 
+    /* Optional (NULL: the backend does not run quantized checkpoints yet,
+     * and forward_init refuses them): matmul for a weight-only quantized
+     * projection, w a vb_qweight (model/quant_weights.h) of shape
+     * [n_out, n_in] in host or device memory as the backend keeps it.
+     * The forward calls it, never the fused ops below, for every
+     * projection of a model whose weights are quantized. */
+    void (*matmul_quant)(vb_backend *b, void *out, const void *x, const void *w,
+                         const void *bias, int T, int n_in, int n_out);
+
     /* Optional fused projections (NULL, or false returned for a step they
      * do not cover: the forward then calls matmul and silu_gate). For the
      * bandwidth-bound small decode steps, where one pass over several

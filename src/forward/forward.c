@@ -32,6 +32,9 @@ int forward_init(forward_state *f, vb_backend *b, const model_config *cfg,
         return vb_err_set(err, "forward: TP plan keeps query heads [%d, +%d) with kv heads [%d, +%d): "
                           "not whole GQA groups of %d", plan->head_start, plan->heads_local,
                           plan->kv_head_start, plan->kv_heads_local, group);
+    if (w->quant != VB_QUANT_NONE && !b->matmul_quant)
+        return vb_err_set(err, "quantized weights (%s) are not supported by the %s backend yet",
+                          vb_quant_method_name(w->quant), b->name);
     if (cfg->head_dim % 2 != 0 || cfg->head_dim > 512)
         return vb_err_set(err, "forward: head_dim %d unsupported (must be even, <= 512)", cfg->head_dim);
 
@@ -87,6 +90,17 @@ int forward_reserve_logits(forward_state *f, int rows)
     return f->logits ? 0 : -1;
 }
 
+/* A projection: plain or weight-only quantized (model_weights.h). */
+static void project(const forward_state *f, void *out, const void *x, const void *w,
+                    const void *bias, int T, int n_in, int n_out)
+{
+    vb_backend *b = f->b;
+    if (f->w->quant != VB_QUANT_NONE)
+        b->matmul_quant(b, out, x, w, bias, T, n_in, n_out);
+    else
+        b->matmul(b, out, x, w, bias, T, n_in, n_out);
+}
+
 const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_cache *kv)
 {
     vb_backend *b = f->b;
@@ -127,16 +141,17 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         const int qkv_n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
         /* q, k and v, rotated, k and v in the cache: one fused op where the
          * backend has it and no q/k norm comes between */
-        bool fused = !c->qk_norm && b->matmul_qkv_rope &&
+        bool quant = w->quant != VB_QUANT_NONE; /* no fused quantized ops yet */
+        bool fused = !quant && !c->qk_norm && b->matmul_qkv_rope &&
                      b->matmul_qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l],
                                         kv->v[l], f->inv_freq, f->cos_sin_scale,
                                         p->kv_heads_local, hd, kv->block_size);
         if (!fused) {
-            if (!b->matmul_qkv ||
+            if (quant || !b->matmul_qkv ||
                 !b->matmul_qkv(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n)) {
-                b->matmul(b, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
-                b->matmul(b, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
-                b->matmul(b, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
+                project(f, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
+                project(f, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
+                project(f, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
             }
             if (c->qk_norm) {
                 b->rmsnorm_rows(b, f->q, lw->q_norm, T * p->heads_local, hd, eps);
@@ -148,19 +163,19 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         }
         b->attention(b, f->att, f->q, kv->k[l], kv->v[l], p->heads_local,
                      p->kv_heads_local, hd, kv->block_size, f->attn_scale);
-        b->matmul(b, f->proj, f->att, lw->o, NULL, T, f->q_dim, H);
+        project(f, f->proj, f->att, lw->o, NULL, T, f->q_dim, H);
         b->all_reduce_sum(b, f->proj, (size_t)T * H);
 
         /* MLP block: silu(gate) * up, down; rows of gate/up and columns of
          * down are this rank's slice, so down gives partial sums */
         b->rmsnorm(b, f->h, f->resid, f->proj, lw->post_norm, T, H, eps);
-        if (!b->matmul_gate_up ||
+        if (quant || !b->matmul_gate_up ||
             !b->matmul_gate_up(b, f->gate, f->h, lw->gate, lw->up, T, H, p->inter_local)) {
-            b->matmul(b, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
-            b->matmul(b, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
+            project(f, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
+            project(f, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
             b->silu_gate(b, f->gate, f->gate, f->up, (size_t)T * p->inter_local);
         }
-        b->matmul(b, f->proj, f->gate, lw->down, NULL, T, p->inter_local, H);
+        project(f, f->proj, f->gate, lw->down, NULL, T, p->inter_local, H);
         b->all_reduce_sum(b, f->proj, (size_t)T * H);
     }
 

@@ -310,7 +310,8 @@ static int load_config(cfg_ctx *x, model_config *c)
     snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s",
              json_is_string(dt) ? json_string_value(dt) : "");
     c->bos_token_id = get_bos(x->root);
-    if (get_eos(x->root, c, x->path, x->err))
+    if (get_eos(x->root, c, x->path, x->err) ||
+        quant_config_parse(&c->quant, x->root, x->path, x->err))
         return -1;
     return check_sliding_window(x, c);
 }

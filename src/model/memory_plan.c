@@ -38,6 +38,41 @@ static uint64_t rank_parameters(const model_config *c, const tp_plan *p)
     return embed * (c->tie_word_embeddings ? 1 : 2) + (uint64_t)c->n_layers * layer + H;
 }
 
+/* One quantized projection's bytes in the internal layout
+ * (quant_weights.h): packed values, fp16 scale and zero per group and
+ * output row, and with act order the permutation (and g_idx when the
+ * rank holds part of the input dimension, whose groups are then kept
+ * whole). */
+static uint64_t qlinear_bytes(const vb_quant_config *q, uint64_t out, uint64_t in,
+                              uint64_t in_full)
+{
+    uint64_t g = q->group_size > 0 ? (uint64_t)q->group_size : in;
+    uint64_t groups = q->desc_act && in != in_full ? (in_full + g - 1) / g : (in + g - 1) / g;
+    uint64_t b = out * in * (uint64_t)q->bits / 8 + out * groups * 4;
+    if (q->desc_act)
+        b += in * 4 * (in != in_full ? 2 : 1);
+    return b;
+}
+
+/* This rank's weight bytes: fp16, or for a quantized checkpoint its
+ * projections in the internal layout and the rest (embeddings, norms,
+ * biases, lm_head) in fp16. */
+static uint64_t rank_weight_bytes(const model_config *c, const tp_plan *p)
+{
+    uint64_t all = 2 * rank_parameters(c, p);
+    const vb_quant_config *q = &c->quant;
+    if (q->method == VB_QUANT_NONE)
+        return all;
+    uint64_t H = (uint64_t)c->hidden_size, hd = (uint64_t)c->head_dim;
+    uint64_t ql = (uint64_t)p->heads_local * hd, kvl = (uint64_t)p->kv_heads_local * hd;
+    uint64_t qf = (uint64_t)c->n_heads * hd, il = (uint64_t)p->inter_local;
+    uint64_t lin = H * ql + 2 * H * kvl + ql * H + 3 * H * il;
+    uint64_t qb = qlinear_bytes(q, ql, H, H) + 2 * qlinear_bytes(q, kvl, H, H) +
+                  qlinear_bytes(q, H, ql, qf) + 2 * qlinear_bytes(q, il, H, H) +
+                  qlinear_bytes(q, H, il, (uint64_t)c->intermediate_size);
+    return all - 2 * lin * (uint64_t)c->n_layers + qb * (uint64_t)c->n_layers;
+}
+
 static void line(memory_plan *m, const char *name, uint64_t bytes, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void line(memory_plan *m, const char *name, uint64_t bytes, const char *fmt, ...)
@@ -59,7 +94,7 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
 {
     memset(m, 0, sizeof *m);
     m->parameters = model_parameter_count(c);
-    m->weight_bytes_per_rank = 2 * rank_parameters(c, p);
+    m->weight_bytes_per_rank = rank_weight_bytes(c, p);
     m->kv_bytes_per_token = 2ull /* K, V */ * (uint64_t)c->n_layers *
                             (uint64_t)p->kv_heads_local * (uint64_t)c->head_dim * 2 /* fp16 */;
     m->max_model_len = max_model_len > 0 ? max_model_len : c->max_position_embeddings;

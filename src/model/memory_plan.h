@@ -25,7 +25,8 @@ typedef struct memory_line {
 
 typedef struct memory_plan {
     uint64_t parameters;              /* whole model, tied embeddings once */
-    uint64_t weight_bytes_per_rank;   /* fp16 */
+    uint64_t weight_bytes_per_rank;   /* fp16; quantized projections in their packed
+                                       * layout (model/quant_weights.h) */
     uint64_t kv_bytes_per_token;      /* per rank: K and V, every layer, local kv heads */
     int max_model_len;
     int token_budget, max_seqs;

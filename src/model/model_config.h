@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "model/quant_config.h"
 #include "util/errors.h"
 
 typedef enum vb_arch {
@@ -53,6 +54,7 @@ typedef struct model_config {
     bool attention_bias;        /* q/k/v projections have a bias (qwen2) */
     bool qk_norm;               /* qwen3 */
     char torch_dtype[16];       /* "bfloat16", "float16", "float32" */
+    vb_quant_config quant;      /* quantization_config: weight-only quantized projections */
 
     /* special ids: from config.json, generation_config.json and the tokenizer */
     int bos_token_id;           /* -1 = none */

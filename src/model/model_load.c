@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "model/model_load.h"
+#include "model/quant_weights.h"
 #include "model/safetensors.h"
 #include "util/log.h"
 
@@ -19,6 +20,15 @@ static double now_seconds(void)
 const st_tensor *model_tensor_lookup(const safetensors *st, const tensor_spec *s,
                                      const char *dir, vb_err *err)
 {
+    /* Only the CPU backend's loader (model_load_host in fp32) reads
+     * quantized projections so far; every other reader of the specs
+     * (the CUDA backend's streaming loader) stops here. */
+    if (s->quant != VB_QUANT_NONE) {
+        vb_err_set(err, "%s: quantized weights (%s) are not supported by the CUDA backend yet "
+                   "(tensor '%s'); run it with --device cpu", dir, vb_quant_method_name(s->quant),
+                   s->name);
+        return NULL;
+    }
     const st_tensor *t = st_find(st, s->name);
     if (!t) {
         vb_err_set(err, "%s: tensor '%s' is missing from the checkpoint", dir, s->name);
@@ -69,7 +79,9 @@ int model_check_weights(const model_config *c, const char *model_dir, vb_err *er
     int n = model_tensor_specs(c, &p, &w, specs);
     rc = 0;
     for (int i = 0; i < n && rc == 0; i++)
-        if (!model_tensor_lookup(&st, &specs[i], model_dir, err))
+        if (specs[i].quant != VB_QUANT_NONE
+                ? quant_linear_load(NULL, &st, &c->quant, &specs[i], 1, model_dir, NULL, err) != 0
+                : !model_tensor_lookup(&st, &specs[i], model_dir, err))
             rc = -1;
     st_close(&st);
 out:
@@ -78,12 +90,22 @@ out:
     return rc;
 }
 
+int model_check_backend(const model_config *c, bool cuda, const char *model_dir, vb_err *err)
+{
+    if (cuda && c->quant.method != VB_QUANT_NONE)
+        return vb_err_set(err, "%s: quantized weights (%s) are not supported by the CUDA backend "
+                          "yet; run it with --device cpu", model_dir,
+                          vb_quant_method_name(c->quant.method));
+    return 0;
+}
+
 int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
                     const char *model_dir, vb_wdtype dtype, vb_err *err)
 {
     double t0 = now_seconds();
     memset(w, 0, sizeof *w);
     w->dtype = dtype;
+    w->quant = c->quant.method;
     size_t es = dtype == VB_W_F32 ? 4 : 2;
     int n_max = model_tensor_count(c);
     tensor_spec *specs = calloc((size_t)n_max, sizeof *specs);
@@ -104,6 +126,20 @@ int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
     int n = model_tensor_specs(c, p, w, specs), rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         const tensor_spec *s = &specs[i];
+        if (s->quant != VB_QUANT_NONE && dtype == VB_W_F32) {
+            vb_qweight *q = NULL;
+            uint64_t oor = 0;
+            rc = quant_linear_load(&q, &st, &c->quant, s, p->tp, model_dir, &oor, err);
+            if (rc)
+                break;
+            if (oor)
+                vb_warn("%s: '%s': %llu scales beyond fp16 range clamped to +-65504", model_dir,
+                        s->name, (unsigned long long)oor);
+            *s->slot = q;
+            w->bytes += q->bytes;
+            w->bytes_read += q->bytes;
+            continue;
+        }
         const st_tensor *t = model_tensor_lookup(&st, s, model_dir, err);
         if (!t) {
             rc = -1;
@@ -161,10 +197,17 @@ void model_weights_free(model_weights *w)
     free(w->final_norm);
     for (int l = 0; w->layers && l < w->n_layers; l++) {
         layer_weights *L = &w->layers[l];
-        void *all[] = {L->input_norm, L->q, L->k, L->v, L->q_bias, L->k_bias, L->v_bias,
-                       L->q_norm, L->k_norm, L->o, L->post_norm, L->gate, L->up, L->down};
+        void *all[] = {L->input_norm, L->q_bias, L->k_bias, L->v_bias, L->q_norm, L->k_norm,
+                       L->post_norm};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             free(all[i]);
+        void *proj[] = {L->q, L->k, L->v, L->o, L->gate, L->up, L->down};
+        for (size_t i = 0; i < sizeof proj / sizeof proj[0]; i++) {
+            if (w->quant != VB_QUANT_NONE)
+                quant_weight_free(proj[i]);
+            else
+                free(proj[i]);
+        }
     }
     free(w->layers);
     memset(w, 0, sizeof *w);

@@ -7,7 +7,13 @@
  * slices from the mapped checkpoint to the device itself
  * (src/cuda/weights_stream.c walks model_tensor_specs and reads through
  * safetensors.h); model_load_host's fp16 arrays are the reference its test
- * compares with. */
+ * compares with.
+ *
+ * A quantized checkpoint (config.json's quantization_config: AWQ, GPTQ,
+ * compressed-tensors) has its seven projections per layer read by
+ * quant_linear_load (quant_weights.h) into one internal layout; so far
+ * only the fp32 host load (the CPU backend) reads them, the CUDA paths
+ * refuse them with one line. */
 #ifndef VB_MODEL_LOAD_H
 #define VB_MODEL_LOAD_H
 
@@ -21,7 +27,8 @@
 #include "util/errors.h"
 
 /* Fills w with fp32 host arrays (malloc'd), this rank's slices only, in the
- * local shapes documented in model_weights.h. When the embeddings are tied,
+ * local shapes documented in model_weights.h (quantized projections as
+ * vb_qweight, w->quant set). When the embeddings are tied,
  * w->lm_head == w->embed (one allocation). Returns 0, or -1 with err naming
  * the file and tensor; on failure w holds nothing to free. */
 int model_load_cpu(model_weights *w, const model_config *c, const tp_plan *p,
@@ -41,6 +48,13 @@ void model_weights_free(model_weights *w);
  * there with the right shape and a readable dtype, reading no weights. */
 int model_check_weights(const model_config *c, const char *model_dir, vb_err *err);
 
+/* Refuses what the chosen backend cannot run yet: quantized weights
+ * (config.json's quantization_config) on CUDA, issue #21. For a driver to
+ * call next to model_check_weights, so the refusal is an input error
+ * (exit 2) before anything starts; the CUDA loaders refuse too
+ * (model_tensor_lookup, cuda_weights_upload), later. */
+int model_check_backend(const model_config *c, bool cuda, const char *model_dir, vb_err *err);
+
 /* One tensor of the checkpoint and this rank's part of it. */
 typedef enum tensor_split {
     SPLIT_NONE,  /* replicated: the whole tensor */
@@ -54,6 +68,9 @@ typedef struct tensor_spec {
     tensor_split split;
     int64_t start, count;
     void **slot;          /* where model_weights keeps the local array */
+    vb_quant_method quant; /* NONE, or the format this projection is stored in:
+                            * its tensors are <name without .weight>.qweight etc.,
+                            * read by quant_linear_load (quant_weights.h) */
 } tensor_spec;
 
 /* Lists every tensor for c and p (lm_head omitted when tied), with slots

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "model/model_load.h"
+#include "model/quant_weights.h"
 
 int model_tensor_count(const model_config *c)
 {
@@ -21,6 +22,7 @@ static void add(tensor_spec *s, int *n, void **slot, int64_t rows, int64_t cols,
     t->start = start;
     t->count = split == SPLIT_NONE ? rows : count;
     t->slot = slot;
+    t->quant = VB_QUANT_NONE;
 }
 
 int model_tensor_specs(const model_config *c, const tp_plan *p, model_weights *w,
@@ -63,5 +65,8 @@ int model_tensor_specs(const model_config *c, const tp_plan *p, model_weights *w
     if (!c->tie_word_embeddings)
         add(s, &n, &w->lm_head, c->vocab_size, H, SPLIT_ROWS, p->vocab_start, p->vocab_local,
             "lm_head.weight", 0);
+    for (int i = 0; i < n && c->quant.method != VB_QUANT_NONE; i++)
+        if (quant_spec_is_linear(&s[i]))
+            s[i].quant = c->quant.method;
     return n;
 }

@@ -12,7 +12,13 @@
  *   o               [hidden, heads_local * head_dim]
  *   gate, up        [inter_local, hidden]
  *   down            [hidden, inter_local]
- *   norms           [hidden]                     (replicated on every rank) */
+ *   norms           [hidden]                     (replicated on every rank)
+ *
+ * A quantized checkpoint (quant != VB_QUANT_NONE, host weights of the CPU
+ * backend only so far) keeps embeddings, norms, biases and lm_head as
+ * above; q, k, v, o, gate, up and down then each point to a vb_qweight
+ * (model/quant_weights.h) of the same local shape, which backends run
+ * through their matmul_quant op. */
 #ifndef VB_MODEL_WEIGHTS_H
 #define VB_MODEL_WEIGHTS_H
 
@@ -35,6 +41,7 @@ typedef struct layer_weights {
 
 typedef struct model_weights {
     vb_wdtype dtype;
+    vb_quant_method quant;   /* the seven projections are vb_qweight (see above) */
     void *embed;
     void *lm_head;
     void *final_norm;

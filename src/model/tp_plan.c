@@ -1,6 +1,37 @@
 /* tp_plan_make: the Megatron split of one rank (see tp_plan.h). */
 #include "model/tp_plan.h"
 
+#include <stdio.h>
+#include <string.h>
+
+/* The heads and sizes divide by tp (the checks of tp_plan_make). */
+static bool splits(const model_config *c, int tp)
+{
+    return c->n_heads % tp == 0 &&
+           (tp <= c->n_kv_heads ? c->n_kv_heads % tp == 0 : tp % c->n_kv_heads == 0) &&
+           c->intermediate_size % tp == 0;
+}
+
+/* A quantized checkpoint's groups run along the input dimension; o_proj
+ * and down_proj are split by input columns, and a group cut in two would
+ * would leave a rank with part of a group, which the kernels' layout (one
+ * scale per whole group) does not describe. Act-order
+ * GPTQ keeps its scales whole on every rank instead (quant_weights.h). */
+static const char *cut_group(const model_config *c, int tp)
+{
+    int g = c->quant.group_size;
+    if (c->quant.method == VB_QUANT_NONE || g <= 0 || c->quant.desc_act)
+        return NULL;
+    /* a group size that does not divide the whole dimension is the
+     * checkpoint's problem, reported by the loader with the tensor named */
+    int o_in = c->n_heads * c->head_dim, d_in = c->intermediate_size;
+    if (o_in % g == 0 && (o_in / tp) % g)
+        return "o_proj";
+    if (d_in % g == 0 && (d_in / tp) % g)
+        return "down_proj";
+    return NULL;
+}
+
 int tp_plan_make(tp_plan *p, const model_config *c, int tp, int rank, vb_err *err)
 {
     if (tp < 1 || rank < 0 || rank >= tp)
@@ -14,6 +45,22 @@ int tp_plan_make(tp_plan *p, const model_config *c, int tp, int rank, vb_err *er
     if (c->intermediate_size % tp)
         return vb_err_set(err, "--tp %d: intermediate_size %d does not divide by %d", tp,
                           c->intermediate_size, tp);
+    const char *cut = cut_group(c, tp);
+    if (cut) {
+        char ok[128] = "";
+        for (int t = 1; t < tp && t <= 64; t++)
+            if (splits(c, t) && !cut_group(c, t))
+                snprintf(ok + strlen(ok), sizeof ok - strlen(ok), "%s%d", ok[0] ? ", " : "", t);
+        return vb_err_set(err, "--tp %d splits the %s quantization groups of %d input columns "
+                          "of %s across ranks (each rank would hold %d of its %d columns); "
+                          "--tp values that keep them whole: %s", tp,
+                          vb_quant_method_name(c->quant.method), c->quant.group_size, cut,
+                          strcmp(cut, "o_proj") == 0 ? c->n_heads / tp * c->head_dim
+                                                     : c->intermediate_size / tp,
+                          strcmp(cut, "o_proj") == 0 ? c->n_heads * c->head_dim
+                                                     : c->intermediate_size,
+                          ok[0] ? ok : "1");
+    }
     p->tp = tp;
     p->rank = rank;
     p->heads_local = c->n_heads / tp;

@@ -5,7 +5,11 @@
  *   rope         within 1e-6 of cos/sin in double
  *   attention    paged, ragged, GQA, with a cached prefix: within 1e-5
  *   embed        rows outside the vocabulary slice are zeros
- *   pool         every task runs exactly once */
+ *   pool         every task runs exactly once
+ *   matmul_quant a hand-made quantized weight (4- and 8-bit; plain groups,
+ *                act order with a permutation, act order with g_idx): rel.
+ *                error <= 1e-5 against w = (q - zero) * scale in double
+ *                with x[perm[j]], odd shapes, 3 threads */
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +17,8 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/cpu_pool.h"
 #include "harness.h"
+#include "model/quant_weights.h"
+#include "util/half.h"
 
 static float frand(unsigned *s)
 {
@@ -195,6 +201,84 @@ static void test_pool_runs_each_task_once(void)
     cpu_pool_destroy(p);
 }
 
+/* One vb_qweight of n_out x n_in, values from the seed; mode 0: groups of
+ * g in order, 1: plus a permutation, 2: plus a nondecreasing g_idx with
+ * groups of uneven length (act order on a rank holding part of the input). */
+static void check_quant(int bits, int n_out, int n_in, int g, int mode, int T)
+{
+    unsigned s = 7u + (unsigned)(bits * 100 + mode * 10 + T);
+    vb_qweight w = {.bits = bits, .n_out = n_out, .n_in = n_in, .group_size = g};
+    w.n_groups = mode == 2 ? 5 : n_in / g;
+    int rb = n_in * bits / 8, maxq = (1 << bits) - 1;
+    w.q = calloc((size_t)n_out * rb, 1);
+    w.scales = malloc(sizeof(uint16_t) * (size_t)(n_out * w.n_groups));
+    w.zeros = malloc(sizeof(uint16_t) * (size_t)(n_out * w.n_groups));
+    int *qv = malloc(sizeof(int) * (size_t)(n_out * n_in));
+    for (int o = 0; o < n_out; o++)
+        for (int j = 0; j < n_in; j++) {
+            int v = (int)((frand(&s) + 1.0f) * 0.5f * (float)maxq + 0.5f);
+            v = v < 0 ? 0 : v > maxq ? maxq : v;
+            qv[o * n_in + j] = v;
+            if (bits == 8)
+                w.q[o * rb + j] = (uint8_t)v;
+            else
+                w.q[o * rb + j / 2] |= (uint8_t)(j & 1 ? v << 4 : v);
+        }
+    for (int i = 0; i < n_out * w.n_groups; i++) {
+        w.scales[i] = vb_float_to_half(0.01f + 0.02f * (frand(&s) + 1.0f));
+        w.zeros[i] = vb_float_to_half((float)(int)((frand(&s) + 1.0f) * 0.5f * (float)maxq));
+    }
+    if (mode >= 1) {
+        w.perm = malloc(sizeof(int32_t) * (size_t)n_in);
+        for (int j = 0; j < n_in; j++)
+            w.perm[j] = (int32_t)((j * 7 + 3) % n_in); /* 7 is prime to n_in: a bijection */
+    }
+    if (mode == 2) {
+        w.g_idx = malloc(sizeof(int32_t) * (size_t)n_in);
+        for (int j = 0; j < n_in; j++)
+            w.g_idx[j] = (int32_t)(j * j * 5 / (n_in * n_in)); /* 0..4, uneven runs */
+        w.group_size = 0;
+    }
+    float *x = malloc(sizeof(float) * (size_t)(T * n_in));
+    float *bias = malloc(sizeof(float) * (size_t)n_out);
+    float *out = malloc(sizeof(float) * (size_t)(T * n_out));
+    fill(x, (size_t)(T * n_in), 11);
+    fill(bias, (size_t)n_out, 12);
+    vb_backend *b = cpu_backend_create(3, MPI_COMM_NULL, 1);
+    b->matmul_quant(b, out, x, &w, bias, T, n_in, n_out);
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < n_out; o++) {
+            double ref = bias[o], mag = 0;
+            for (int j = 0; j < n_in; j++) {
+                int grp = w.g_idx ? w.g_idx[j] : j / g;
+                double wv = ((double)qv[o * n_in + j] -
+                             vb_half_to_float(w.zeros[o * w.n_groups + grp])) *
+                            vb_half_to_float(w.scales[o * w.n_groups + grp]);
+                double xv = x[t * n_in + (w.perm ? w.perm[j] : j)];
+                ref += wv * xv;
+                mag += fabs(wv * xv);
+            }
+            double e = fabs(out[t * n_out + o] - ref) / (mag > 0 ? mag : 1);
+            worst = e > worst ? e : worst;
+        }
+    if (worst > 1e-5)
+        fprintf(stderr, "  %d-bit mode %d T %d: rel err %g\n", bits, mode, T, worst);
+    CHECK(worst <= 1e-5);
+    b->destroy(b);
+    free(w.q), free(w.scales), free(w.zeros), free(w.perm), free(w.g_idx);
+    free(qv), free(x), free(bias), free(out);
+}
+
+static void test_matmul_quant(void)
+{
+    for (int bits = 4; bits <= 8; bits += 4)
+        for (int mode = 0; mode < 3; mode++) {
+            check_quant(bits, 37, 96, 32, mode, 1);
+            check_quant(bits, 37, 96, 32, mode, 5);
+        }
+}
+
 int main(void)
 {
     RUN_TEST(test_matmul_matches_naive);
@@ -202,5 +286,6 @@ int main(void)
     RUN_TEST(test_rope_rotation);
     RUN_TEST(test_embed_slice);
     RUN_TEST(test_pool_runs_each_task_once);
+    RUN_TEST(test_matmul_quant);
     return test_summary();
 }

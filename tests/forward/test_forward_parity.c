@@ -9,6 +9,11 @@
  * (and the max-norm ratio <= 2e-2), teacher-forced greedy tokens >= 99%
  * identical. It skips (77) without enough GPUs.
  *
+ * Quantized checkpoints (issue #21: AWQ, GPTQ, compressed-tensors) run the
+ * same checks with the same CPU tolerances, on tests/forward/quant_fixtures
+ * (scripts/make-quant-fixtures: the reference is transformers on the
+ * checkpoint dequantized by scripts/dequantize-reference).
+ *
  * References come from scripts/make-forward-fixtures (small random models
  * saved with save_pretrained; logits and greedy continuations computed by
  * transformers; versions in each reference.json). For each model:

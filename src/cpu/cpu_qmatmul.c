@@ -1,0 +1,92 @@
+/* out[T, n_out] = x[T, n_in] * dequant(w)^T + bias for a weight-only
+ * quantized projection (w a vb_qweight, model/quant_weights.h): the CPU
+ * backend's matmul_quant, the oracle for the GPU's quantized kernels.
+ *
+ * Threads split the output rows in tiles of ROWS_PER_TASK, as cpu_matmul
+ * does; each tile is dequantized to fp32 once into the worker's scratch
+ * (w = (q - zero) * scale, the exact fp32 values the reference computes
+ * from the checkpoint) and then multiplied against every token row, so
+ * dequantization costs n_in per output row per call, not per token. With
+ * act order the activations are gathered into the internal column order
+ * (x[perm[j]]) once per call. Sums run in four lanes like cpu_matmul's
+ * dot products; the order differs from transformers' by rounding only. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cpu/cpu_internal.h"
+#include "model/quant_weights.h"
+
+enum { ROWS_PER_TASK = 16 };
+
+typedef struct qmm_args {
+    float *out;
+    const float *x;           /* [T, n_in], internal column order */
+    const vb_qweight *w;
+    const float *bias;
+    int T;
+    float *scratch;           /* [threads][ROWS_PER_TASK * n_in] */
+} qmm_args;
+
+static inline float dot4(const float *a, const float *b, int n)
+{
+    float s[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int l = 0; l < 4; l++)
+            s[l] += a[i + l] * b[i + l];
+    for (; i < n; i++)
+        s[0] += a[i] * b[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static void qmm_task(void *arg, int task, int worker)
+{
+    const qmm_args *m = arg;
+    const vb_qweight *w = m->w;
+    int o0 = task * ROWS_PER_TASK;
+    int o1 = o0 + ROWS_PER_TASK < w->n_out ? o0 + ROWS_PER_TASK : w->n_out;
+    float *tile = m->scratch + (size_t)worker * ROWS_PER_TASK * (size_t)w->n_in;
+    quant_dequant_rows(w, o0, o1, tile);
+    for (int t = 0; t < m->T; t++) {
+        const float *xt = m->x + (size_t)t * w->n_in;
+        for (int o = o0; o < o1; o++)
+            m->out[(size_t)t * w->n_out + o] =
+                dot4(xt, tile + (size_t)(o - o0) * w->n_in, w->n_in) +
+                (m->bias ? m->bias[o] : 0.0f);
+    }
+}
+
+void cpu_matmul_quant(vb_backend *b, void *out, const void *x, const void *w_, const void *bias,
+                      int T, int n_in, int n_out)
+{
+    cpu_ctx *c = cpu_ctx_of(b);
+    const vb_qweight *w = w_;
+    if (w->n_in != n_in || w->n_out != n_out) {
+        fprintf(stderr, "cpu backend: quantized weight [%d, %d] used as [%d, %d]\n", w->n_out,
+                w->n_in, n_out, n_in);
+        abort();
+    }
+    int threads = cpu_pool_threads(c->pool);
+    size_t need = (size_t)threads * ROWS_PER_TASK * (size_t)n_in;
+    const float *xs = x;
+    if (w->perm)
+        need += (size_t)T * (size_t)n_in;
+    if (need > c->q_scratch_cap) {
+        float *p = realloc(c->q_scratch, need * sizeof(float));
+        if (!p) {
+            fprintf(stderr, "cpu backend: out of memory for a quantized matmul's scratch\n");
+            abort();
+        }
+        c->q_scratch = p;
+        c->q_scratch_cap = need;
+    }
+    if (w->perm) {
+        float *xp = c->q_scratch + (size_t)threads * ROWS_PER_TASK * (size_t)n_in;
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < n_in; j++)
+                xp[(size_t)t * n_in + j] = ((const float *)x)[(size_t)t * n_in + w->perm[j]];
+        xs = xp;
+    }
+    qmm_args m = {out, xs, w, bias, T, c->q_scratch};
+    cpu_pool_run(c->pool, (n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, qmm_task, &m);
+}

@@ -1,0 +1,257 @@
+/* Quantized checkpoints that must be refused, and the internal layout of
+ * one that loads (issue #21).
+ *
+ * The checkpoints are tests/model/fixtures/quant_broken/ (written by
+ * scripts/make-quant-fixtures: a good one, ok_awq, and one defect per
+ * folder) and tests/forward/quant_fixtures/awq_g128 for the tensor-parallel
+ * split. Every refusal must name the file or tensor (checked by substring);
+ * numerical parity of every format lives in tests/forward
+ * (forward_parity_quant_*).
+ *
+ * usage: test_quant_load BROKEN_DIR QUANT_FIXTURES_DIR */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cpu/cpu_backend.h"
+#include "forward/forward.h"
+#include "harness.h"
+#include "model/model_config.h"
+#include "model/model_load.h"
+#include "model/quant_weights.h"
+#include "model/tp_plan.h"
+#include "util/half.h"
+
+static const char *broken, *quant;
+
+static void path_of(char *dir, size_t n, const char *base, const char *name)
+{
+    snprintf(dir, n, "%s/%s", base, name);
+}
+
+/* config.json + tensor headers, as generate checks before anything starts
+ * (exit 2 there); then the full load. Returns the first error. */
+static int load_all(const char *dir, int tp, vb_err *err)
+{
+    model_config c;
+    tp_plan p;
+    model_weights w = {0};
+    if (model_config_load(&c, dir, err) || tp_plan_make(&p, &c, tp, 0, err) ||
+        model_check_weights(&c, dir, err) || model_load_cpu(&w, &c, &p, dir, err))
+        return -1;
+    model_weights_free(&w);
+    return 0;
+}
+
+static void expect_refused(const char *name, const char *want1, const char *want2)
+{
+    char dir[1024];
+    path_of(dir, sizeof dir, broken, name);
+    vb_err err = {{0}};
+    int rc = load_all(dir, 1, &err);
+    CHECK(rc != 0);
+    if (rc != 0 && (!strstr(err.msg, want1) || (want2 && !strstr(err.msg, want2)))) {
+        fprintf(stderr, "  %s: message lacks '%s'%s%s: %s\n", name, want1, want2 ? " / " : "",
+                want2 ? want2 : "", err.msg);
+        CHECK(0);
+    }
+}
+
+static void test_refusals(void)
+{
+    expect_refused("awq_bad_qweight_shape", "model.layers.0.mlp.up_proj.qweight",
+                   "has shape [64, 32], config.json implies [64, 16]");
+    expect_refused("awq_missing_scales", "'model.layers.0.self_attn.k_proj.scales' is missing",
+                   NULL);
+    expect_refused("awq_group_not_dividing", "do not divide into AWQ groups of 48",
+                   "model.layers.0.self_attn.q_proj");
+    expect_refused("gptq_g_idx_out_of_range", "model.layers.0.self_attn.o_proj.g_idx'[5] = 99",
+                   "outside the 2 groups");
+    expect_refused("gptq_scales_dtype", "model.layers.0.mlp.down_proj.scales' has dtype I32",
+                   NULL);
+    expect_refused("ct_missing_zero_point", "model.layers.0.mlp.gate_proj.weight_zero_point",
+                   "missing");
+    expect_refused("ct_bad_weight_shape", "model.layers.0.self_attn.q_proj.weight_shape' is "
+                   "[64, 32]", NULL);
+    expect_refused("unknown_method", "quant_method 'bitsandbytes' is not supported",
+                   "config.json");
+    expect_refused("gptq_3bit", "3-bit gptq weights are not supported", "config.json");
+}
+
+/* awq_g128: o_proj has 256 input columns in groups of 128; --tp 4 would
+ * give each rank 64. */
+static void test_group_split_by_tp(void)
+{
+    char dir[1024];
+    path_of(dir, sizeof dir, quant, "awq_g128");
+    model_config c;
+    tp_plan p;
+    vb_err err = {{0}};
+    CHECK(model_config_load(&c, dir, &err) == 0);
+    CHECK_INT_EQ(c.quant.method, VB_QUANT_AWQ);
+    CHECK_INT_EQ(c.quant.group_size, 128);
+    CHECK(tp_plan_make(&p, &c, 2, 1, &err) == 0);
+    CHECK(tp_plan_make(&p, &c, 4, 0, &err) != 0);
+    CHECK(strstr(err.msg, "--tp 4 splits the awq quantization groups of 128") != NULL);
+    CHECK(strstr(err.msg, "o_proj") != NULL);
+    CHECK(strstr(err.msg, "keep them whole: 1, 2") != NULL);
+    if (!strstr(err.msg, "keep them whole: 1, 2"))
+        fprintf(stderr, "  message: %s\n", err.msg);
+}
+
+/* The layout of ok_awq (llama, hidden 64, intermediate 128, 4 heads of
+ * 16, 2 kv heads, groups of 32) at tp 2, rank 1. */
+static void test_layout(void)
+{
+    char dir[1024];
+    path_of(dir, sizeof dir, broken, "ok_awq");
+    model_config c;
+    tp_plan p;
+    model_weights w = {0};
+    vb_err err = {{0}};
+    if (model_config_load(&c, dir, &err) || tp_plan_make(&p, &c, 2, 1, &err) ||
+        model_load_cpu(&w, &c, &p, dir, &err)) {
+        fprintf(stderr, "  %s\n", err.msg);
+        CHECK(0);
+        return;
+    }
+    CHECK_INT_EQ(w.quant, VB_QUANT_AWQ);
+    const vb_qweight *q = w.layers[0].q, *k = w.layers[0].k, *o = w.layers[0].o,
+                     *d = w.layers[0].down;
+    CHECK_INT_EQ(q->n_out, 32); /* 2 of 4 heads x 16 */
+    CHECK_INT_EQ(q->n_in, 64);
+    CHECK_INT_EQ(k->n_out, 16);
+    CHECK_INT_EQ(o->n_out, 64);
+    CHECK_INT_EQ(o->n_in, 32);  /* input split: one group of 32 */
+    CHECK_INT_EQ(o->n_groups, 1);
+    CHECK_INT_EQ(d->n_in, 64);
+    CHECK_INT_EQ(d->n_groups, 2);
+    CHECK_INT_EQ(q->bits, 4);
+    CHECK_INT_EQ(q->group_size, 32);
+    CHECK(q->perm == NULL && q->g_idx == NULL);
+    /* zeros are integers in [0, 15], scales positive */
+    for (int i = 0; i < q->n_out * q->n_groups; i++) {
+        float z = vb_half_to_float(q->zeros[i]);
+        CHECK(z >= 0 && z <= 15 && z == (float)(int)z);
+        CHECK(vb_half_to_float(q->scales[i]) > 0);
+    }
+    model_weights_free(&w);
+}
+
+/* The CUDA backend's loaders (fp16 host weights, the streaming loader
+ * through model_tensor_lookup) and a backend without matmul_quant refuse a
+ * quantized model with one clear line. */
+static void test_backend_refusals(void)
+{
+    char dir[1024];
+    path_of(dir, sizeof dir, broken, "ok_awq");
+    model_config c;
+    tp_plan p;
+    model_weights w = {0};
+    vb_err err = {{0}};
+    CHECK(model_config_load(&c, dir, &err) == 0 && tp_plan_make(&p, &c, 1, 0, &err) == 0);
+    CHECK(model_check_backend(&c, false, dir, &err) == 0);
+    CHECK(model_check_backend(&c, true, dir, &err) != 0);
+    CHECK(strstr(err.msg, "quantized weights (awq) are not supported by the CUDA backend yet"));
+    CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, &err) != 0);
+    CHECK(strstr(err.msg, "quantized weights (awq) are not supported by the CUDA backend yet"));
+
+    CHECK(model_load_cpu(&w, &c, &p, dir, &err) == 0);
+    vb_backend *b = cpu_backend_create(1, MPI_COMM_NULL, 1);
+    b->matmul_quant = NULL; /* as a backend without quantized kernels */
+    forward_state f;
+    CHECK(forward_init(&f, b, &c, &p, &w, 8, &err) != 0);
+    CHECK(strstr(err.msg, "quantized weights (awq) are not supported by the cpu backend yet"));
+    b->destroy(b);
+    model_weights_free(&w);
+}
+
+/* config.json's quantization_config, as the publishers' tools write it:
+ * parsed fields, or the refusal's words. */
+static int parse_qc(const char *qc, model_config *c, vb_err *err)
+{
+    char dir[] = "/tmp/vb_quant_cfg_XXXXXX", path[64];
+    if (!mkdtemp(dir))
+        return vb_err_set(err, "mkdtemp failed");
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 1, "
+               "\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 64, "
+               "\"quantization_config\": %s}", qc);
+    fclose(f);
+    int rc = model_config_load(c, dir, err);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+}
+
+static void test_config_variants(void)
+{
+    model_config c;
+    vb_err err = {{0}};
+    /* AutoAWQ's older spelling */
+    CHECK(parse_qc("{\"quant_method\": \"awq\", \"w_bit\": 4, \"q_group_size\": 64, "
+                   "\"version\": \"GEMM\", \"zero_point\": true}", &c, &err) == 0);
+    CHECK(c.quant.method == VB_QUANT_AWQ && c.quant.bits == 4 && c.quant.group_size == 64);
+    CHECK(parse_qc("{\"quant_method\": \"awq\", \"bits\": 4, \"group_size\": 128, "
+                   "\"version\": \"gemv\"}", &c, &err) != 0);
+    CHECK(strstr(err.msg, "AWQ version 'gemv' is not supported") != NULL);
+    /* GPTQModel's v2 zero points, per-channel groups */
+    CHECK(parse_qc("{\"quant_method\": \"gptq\", \"bits\": 8, \"group_size\": -1, "
+                   "\"desc_act\": false, \"sym\": false, \"checkpoint_format\": \"gptq_v2\"}",
+                   &c, &err) == 0);
+    CHECK(c.quant.zero_offset == 0 && c.quant.group_size == -1 && !c.quant.sym);
+    CHECK(parse_qc("{\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 128}", &c,
+                   &err) == 0);
+    CHECK(c.quant.zero_offset == 1 && c.quant.sym && !c.quant.desc_act);
+    CHECK(parse_qc("{\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 128, "
+                   "\"checkpoint_format\": \"marlin\"}", &c, &err) != 0);
+    CHECK(strstr(err.msg, "checkpoint_format 'marlin'") != NULL);
+    CHECK(parse_qc("{\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 100}", &c,
+                   &err) != 0);
+    CHECK(strstr(err.msg, "group_size 100 is not supported") != NULL);
+    CHECK(parse_qc("{\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 128, "
+                   "\"lm_head\": true}", &c, &err) != 0);
+    CHECK(strstr(err.msg, "quantized lm_head") != NULL);
+    /* compressed-tensors: static act order keeps groups contiguous; activation
+     * quantization (W8A8) and other formats are refused */
+    const char *ct = "{\"quant_method\": \"compressed-tensors\", \"format\": \"%s\", "
+                     "\"config_groups\": {\"g\": {\"targets\": [\"Linear\"], \"weights\": "
+                     "{\"num_bits\": 4, \"type\": \"int\", \"symmetric\": true, "
+                     "\"strategy\": \"group\", \"group_size\": 32, \"actorder\": %s}, "
+                     "\"input_activations\": %s}}, \"ignore\": [\"lm_head\"]}";
+    char buf[1024];
+    snprintf(buf, sizeof buf, ct, "pack-quantized", "\"static\"", "null");
+    CHECK(parse_qc(buf, &c, &err) == 0);
+    CHECK(c.quant.method == VB_QUANT_CT && !c.quant.desc_act && c.quant.group_size == 32);
+    snprintf(buf, sizeof buf, ct, "pack-quantized", "\"group\"", "null");
+    CHECK(parse_qc(buf, &c, &err) == 0 && c.quant.desc_act);
+    snprintf(buf, sizeof buf, ct, "pack-quantized", "null",
+             "{\"num_bits\": 8, \"type\": \"int\"}");
+    CHECK(parse_qc(buf, &c, &err) != 0);
+    CHECK(strstr(err.msg, "activation quantization is not supported") != NULL);
+    snprintf(buf, sizeof buf, ct, "float-quantized", "null", "null");
+    CHECK(parse_qc(buf, &c, &err) != 0);
+    CHECK(strstr(err.msg, "format 'float-quantized' is not supported") != NULL);
+    CHECK(parse_qc("null", &c, &err) == 0 && c.quant.method == VB_QUANT_NONE);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_quant_load BROKEN_DIR QUANT_FIXTURES_DIR\n");
+        return 2;
+    }
+    broken = argv[1];
+    quant = argv[2];
+    MPI_Init(&argc, &argv);
+    RUN_TEST(test_refusals);
+    RUN_TEST(test_config_variants);
+    RUN_TEST(test_group_split_by_tp);
+    RUN_TEST(test_layout);
+    RUN_TEST(test_backend_refusals);
+    int rc = test_summary();
+    MPI_Finalize();
+    return rc;
+}
