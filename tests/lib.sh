@@ -34,3 +34,61 @@ summary() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
 }
+
+# --- runs that are stopped and resumed (tests/run/test_kill_resume.sh,
+# test_stop_signals.sh) --------------------------------------------------
+
+# require_h5py: skips the test (exit 77) without python3's h5py, which
+# compare_outputs reads the outputs with.
+require_h5py() {
+    if ! python3 -c 'import h5py' 2>/dev/null; then
+        echo "python3 with h5py not found (pip install h5py); skipping"
+        exit 77
+    fi
+}
+
+# journal_size JOURNAL: its size in bytes, 0 while it does not exist.
+journal_size() {
+    if [ -e "$1" ]; then stat -c %s "$1"; else echo 0; fi
+}
+
+# wait_for_journal JOURNAL BYTES PID POLLS INTERVAL: waits until JOURNAL has
+# grown past BYTES (rows are being finished), polling POLLS times INTERVAL
+# seconds apart; fails when PID ends first or the time runs out.
+wait_for_journal() {
+    local journal=$1 bytes=$2 pid=$3 polls=$4 interval=$5
+    for _ in $(seq "$polls"); do
+        [ "$(journal_size "$journal")" -gt "$bytes" ] && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep "$interval"
+    done
+    return 1
+}
+
+# compare_outputs REF RUN: prints "same N" when output RUN holds the rows of
+# output REF, each once, with the same output_ids and finish reasons (N:
+# RUN's rows); else what differs, then N.
+compare_outputs() {
+    python3 - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+ref, run = (h5py.File(p, "r") for p in sys.argv[1:3])
+ri, ui = ref["index"][:], run["index"][:]
+problems = []
+if len(ui) != len(set(ui.tolist())):
+    problems.append("doubled rows")
+if set(ri.tolist()) != set(ui.tolist()):
+    problems.append(f"rows differ: {len(set(ri.tolist()) ^ set(ui.tolist()))}")
+rmap = {int(i): k for k, i in enumerate(ri)}
+bad = 0
+for k, i in enumerate(ui):
+    j = rmap.get(int(i))
+    if j is None:
+        continue
+    if (not np.array_equal(ref["output_ids"][j], run["output_ids"][k]) or
+            ref["finish_reason"][j] != run["finish_reason"][k]):
+        bad += 1
+if bad:
+    problems.append(f"{bad} rows with other tokens")
+print("same" if not problems else "; ".join(problems), len(ui))
+PY
+}

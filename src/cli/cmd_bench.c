@@ -220,18 +220,19 @@ static void print_summary(json_t *r)
 
 int cmd_bench(int argc, char **argv)
 {
-    static generate_options o;
-    memset(&o, 0, sizeof o);
+    static generate_options opts;
+    memset(&opts, 0, sizeof opts);
     /* generate's defaults, then bench's */
     char *gen_argv[] = {"generate", "--model", "-", "--input", "-", "--output", "-", NULL};
     optind = 1;
-    if (generate_options_parse(&o, 7, gen_argv) != 0) /* the environment knobs: out of range */
+    if (generate_options_parse(&opts, 7, gen_argv) != 0) /* the environment knobs: out of range */
         return VB_EXIT_USAGE;
-    o.model_dir = NULL;
-    o.n_inputs = 0;
-    o.temperature = 0;
-    o.ignore_eos = true;
-    o.overwrite = true;
+    run_config *o = &opts.run;
+    o->model_dir = NULL;
+    o->n_inputs = 0;
+    o->sampling.temperature = 0;
+    o->ignore_eos = true;
+    o->overwrite = true;
     long input_len = 1024, output_len = 256, num_prompts = 512, prefix_len = 0, v = 0;
     const char *input = NULL, *report = NULL;
     optind = 1;
@@ -240,31 +241,31 @@ int cmd_bench(int argc, char **argv)
         const char *opt = cli_option_name(bench_options, c);
         int rc = 0;
         switch (c) {
-        case B_MODEL: o.model_dir = optarg; break;
-        case B_TP: rc = cli_parse_int("bench", opt, optarg, 1, 4096, &v); o.tp = (int)v; break;
+        case B_MODEL: o->model_dir = optarg; break;
+        case B_TP: rc = cli_parse_int("bench", opt, optarg, 1, 4096, &v); o->tp = (int)v; break;
         case B_INPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &input_len); break;
         case B_OUTPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &output_len); break;
         case B_NUM_PROMPTS: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 30, &num_prompts); break;
         case B_INPUT: input = optarg; break;
         case B_REPORT: report = optarg; break;
         case B_DEVICE:
-            if (strcmp(optarg, "cpu") == 0) o.device = VB_DEVICE_CPU;
-            else if (strcmp(optarg, "cuda") == 0) o.device = VB_DEVICE_CUDA;
-            else if (strcmp(optarg, "auto") == 0) o.device = VB_DEVICE_AUTO;
+            if (strcmp(optarg, "cpu") == 0) o->device = VB_DEVICE_CPU;
+            else if (strcmp(optarg, "cuda") == 0) o->device = VB_DEVICE_CUDA;
+            else if (strcmp(optarg, "auto") == 0) o->device = VB_DEVICE_AUTO;
             else { cli_usage_error("bench", "--device: '%s' is not one of auto, cpu, cuda", optarg); return VB_EXIT_USAGE; }
             break;
-        case B_SEED: rc = cli_parse_u64("bench", opt, optarg, &o.seed); break;
-        case B_MAX_BATCH: rc = cli_parse_int("bench", opt, optarg, 1, 65536, &o.max_batch); break;
+        case B_SEED: rc = cli_parse_u64("bench", opt, optarg, &o->sampling.seed); break;
+        case B_MAX_BATCH: rc = cli_parse_int("bench", opt, optarg, 1, 65536, &o->max_batch); break;
         case B_MAX_BATCHED_TOKENS:
-            rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &o.max_batched_tokens);
+            rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &o->max_batched_tokens);
             break;
-        case B_NO_PREFIX_CACHE: o.prefix_cache = false; break;
+        case B_NO_PREFIX_CACHE: o->prefix_cache = false; break;
         case B_PREFIX_LEN: rc = cli_parse_int("bench", opt, optarg, 0, 1L << 20, &prefix_len); break;
         case B_GPU_MEM:
-            rc = cli_parse_double("bench", opt, optarg, 0.01, 1.0, &o.gpu_memory_utilization);
+            rc = cli_parse_double("bench", opt, optarg, 0.01, 1.0, &o->gpu_memory_utilization);
             break;
-        case B_MAX_MODEL_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 24, &o.max_model_len); break;
-        case B_NO_CUDA_GRAPHS: o.cuda_graphs = false; break;
+        case B_MAX_MODEL_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 24, &o->max_model_len); break;
+        case B_NO_CUDA_GRAPHS: o->cuda_graphs = false; break;
         case B_HELP:
         case 'h': bench_help(); return VB_EXIT_OK;
         default: return VB_EXIT_USAGE;
@@ -276,18 +277,18 @@ int cmd_bench(int argc, char **argv)
         cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
         return VB_EXIT_USAGE;
     }
-    if (!o.model_dir) {
+    if (!o->model_dir) {
         cli_usage_error("bench", "--model DIR is required");
         return VB_EXIT_USAGE;
     }
-    o.max_new_tokens = output_len;
+    o->max_new_tokens = output_len;
 
     vb_dist_init(&argc, &argv);
     vb_dist d = {0};
     vb_err err = {{0}};
     int rank = 0;
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-    if (vb_dist_setup(&d, o.tp, &err) != 0) {
+    if (vb_dist_setup(&d, o->tp, &err) != 0) {
         if (rank == 0)
             fprintf(stderr, "voltbatch bench: %s\n", err.msg);
         vb_dist_finalize();
@@ -298,7 +299,7 @@ int cmd_bench(int argc, char **argv)
          rep_path[PATH_MAX + 32];
     int code = 0;
     if (rank == 0) {
-        const char *tmp = o.tuning.tmpdir;
+        const char *tmp = o->tuning.tmpdir;
         int len = snprintf(dir, sizeof dir, "%s/voltbatch-bench-XXXXXX", *tmp ? tmp : "/tmp");
         model_config cfg;
         if (len < 0 || (size_t)len >= sizeof dir || !mkdtemp(dir)) {
@@ -306,9 +307,10 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "voltbatch bench: cannot create a scratch folder %s\n", dir);
         } else if (!input) {
             snprintf(in_path, sizeof in_path, "%s/prompts.h5", dir);
-            if (model_config_load(&cfg, o.model_dir, &err) ||
+            if (model_config_load(&cfg, o->model_dir, &err) ||
                 bench_input_write(in_path, num_prompts, (int)prefix_len, (int)input_len, 0,
-                                  cfg.vocab_size < 32000 ? cfg.vocab_size : 32000, o.seed, &err)) {
+                                  cfg.vocab_size < 32000 ? cfg.vocab_size : 32000,
+                                  o->sampling.seed, &err)) {
                 fprintf(stderr, "voltbatch bench: %s\n", err.msg);
                 code = VB_EXIT_USAGE;
             }
@@ -320,27 +322,27 @@ int cmd_bench(int argc, char **argv)
         snprintf(in_path, sizeof in_path, "%s/prompts.h5", dir);
         snprintf(out_path, sizeof out_path, "%s/out.h5", dir);
         snprintf(rep_path, sizeof rep_path, "%s/report.json", dir);
-        o.inputs[0] = input ? input : in_path;
-        o.n_inputs = 1;
-        o.output = out_path;
-        o.report = report ? report : rep_path;
-        code = generate_run(&o, &d);
+        opts.inputs[0] = input ? input : in_path;
+        o->n_inputs = 1;
+        o->output = out_path;
+        o->report = report ? report : rep_path;
+        code = generate_run(o, &d);
     }
     if (rank == 0 && code == 0) {
         json_error_t je;
-        json_t *r = json_load_file(o.report, 0, &je);
+        json_t *r = json_load_file(o->report, 0, &je);
         if (!r) {
-            fprintf(stderr, "voltbatch bench: %s: %s\n", o.report, je.text);
+            fprintf(stderr, "voltbatch bench: %s: %s\n", o->report, je.text);
             code = VB_EXIT_FAILURE;
         } else {
             double rows = (double)json_integer_value(json_object_get(r, "rows_this_run"));
-            printf("bench: %s, tp %d x dp %d, %.0f prompts", o.model_dir, d.tp, d.dp, rows);
+            printf("bench: %s, tp %d x dp %d, %.0f prompts", o->model_dir, d.tp, d.dp, rows);
             if (!input && prefix_len)
                 printf(" of %ld shared + %ld tokens -> %ld tokens", prefix_len, input_len,
                        output_len);
             else if (!input)
                 printf(" of %ld tokens -> %ld tokens", input_len, output_len);
-            printf("%s\n", o.prefix_cache ? "" : ", no prefix cache");
+            printf("%s\n", o->prefix_cache ? "" : ", no prefix cache");
             print_summary(r);
             json_decref(r);
         }

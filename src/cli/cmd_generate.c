@@ -29,7 +29,7 @@ int cmd_generate(int argc, char **argv)
     vb_dist_init(&argc, &argv);
     vb_dist dist = {0};
     vb_err err;
-    if (vb_dist_setup(&dist, opts.tp, &err) != 0) {
+    if (vb_dist_setup(&dist, opts.run.tp, &err) != 0) {
         int rank = 0;
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
         if (rank == 0)
@@ -37,7 +37,7 @@ int cmd_generate(int argc, char **argv)
         vb_dist_finalize();
         return VB_EXIT_USAGE;
     }
-    rc = generate_run(&opts, &dist);
+    rc = generate_run(&opts.run, &dist);
     vb_dist_free(&dist);
     vb_dist_finalize();
     return rc;

@@ -86,22 +86,20 @@ static int tokenize_line(const tokenize_ctx *c, json_t *in, vb_err *err)
         tok_ids ids = {0};
         int rc = 0;
         json_t *msgs = json_is_object(in) ? json_object_get(in, "messages") : NULL;
-        const char *text = json_is_string(in) ? json_string_value(in)
-                           : json_is_object(in) ? json_string_value(json_object_get(in, "text"))
-                                                : NULL;
+        const json_t *tv = json_is_string(in) ? in : json_is_object(in) ? json_object_get(in, "text") : NULL;
+        const char *text = json_string_value(tv);
+        /* the string's length, not strlen: a NUL character is text (issue 20) */
+        size_t text_len = text ? json_string_length(tv) : 0;
         if (c->chat && json_is_array(msgs)) {
             rc = chat_template_encode(c->tmpl, msgs, c->system, &ids, err);
         } else if (!text) {
             return vb_err_set(err, "expected a JSON string or an object with \"text\"%s",
                               c->chat ? " or \"messages\"" : "");
         } else if (c->chat) {
-            chat_message m = {"user", text};
+            chat_message m = {"user", text, text_len};
             rc = chat_template_encode_msgs(c->tmpl, &m, 1, c->system, &ids, err);
         } else {
-            /* the string's length, not strlen: a NUL character is text (issue 20) */
-            rc = tokenizer_encode(c->tok, text, json_is_string(in) ? json_string_length(in)
-                                                : json_string_length(json_object_get(in, "text")),
-                                  true, &ids, err);
+            rc = tokenizer_encode(c->tok, text, text_len, true, &ids, err);
         }
         if (rc) {
             free(ids.ids);

@@ -120,86 +120,89 @@ void generate_options_print_help(void)
 static void generate_options_defaults(generate_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->tp = 1;
-    o->device = VB_DEVICE_AUTO;
-    o->max_new_tokens = -1;
-    o->temperature = NAN;
-    o->top_p = NAN;
-    o->top_k = -1;
-    o->min_p = NAN;
-    o->repetition_penalty = NAN;
-    o->frequency_penalty = NAN;
-    o->presence_penalty = NAN;
-    o->seed = 0;
-    o->n = 1;
-    o->logprobs = 0;
-    o->max_model_len = -1;
-    o->gpu_memory_utilization = 0.9;
-    o->max_batch = 256;
-    o->max_batched_tokens = 4096;
-    o->prefix_cache = true;
-    o->cuda_graphs = true;
-    o->threads = -1;
-    o->collective_timeout = 300.0;
-    vb_tuning_defaults(&o->tuning);
+    run_config *c = &o->run;
+    c->inputs = o->inputs;
+    c->stops = o->stops;
+    c->tp = 1;
+    c->device = VB_DEVICE_AUTO;
+    c->max_new_tokens = -1;
+    c->sampling = (sampling_overrides){
+        .temperature = NAN, .top_p = NAN, .top_k = -1, .min_p = NAN,
+        .repetition_penalty = NAN, .frequency_penalty = NAN, .presence_penalty = NAN,
+        .seed = 0, .logprobs = 0,
+    };
+    c->n = 1;
+    c->max_model_len = -1;
+    c->gpu_memory_utilization = 0.9;
+    c->max_batch = 256;
+    c->max_batched_tokens = 4096;
+    c->prefix_cache = true;
+    c->cuda_graphs = true;
+    c->threads = -1;
+    c->collective_timeout = 300.0;
+    vb_tuning_defaults(&c->tuning);
 }
 
 int generate_options_parse(generate_options *o, int argc, char **argv)
 {
     const char *cmd = "generate";
     generate_options_defaults(o);
+    run_config *cfg = &o->run;
+    sampling_overrides *sp = &cfg->sampling;
     int c;
     while ((c = cli_next_option(cmd, argc, argv, generate_long_options)) != -1) {
         const char *opt = cli_option_name(generate_long_options, c);
         long v = 0;
         int rc = 0;
         switch (c) {
-        case OPT_MODEL: o->model_dir = optarg; break;
+        case OPT_MODEL: cfg->model_dir = optarg; break;
         case OPT_INPUT:
-            if (o->n_inputs == VB_MAX_INPUTS) {
+            if (cfg->n_inputs == VB_MAX_INPUTS) {
                 cli_usage_error(cmd, "--input: more than %d inputs; use a directory or glob",
                                 VB_MAX_INPUTS);
                 return -1;
             }
-            o->inputs[o->n_inputs++] = optarg;
+            o->inputs[cfg->n_inputs++] = optarg;
             break;
-        case OPT_OUTPUT: o->output = optarg; break;
-        case OPT_REPORT: o->report = optarg; break;
+        case OPT_OUTPUT: cfg->output = optarg; break;
+        case OPT_REPORT: cfg->report = optarg; break;
         case OPT_TP:
             rc = cli_parse_int(cmd, opt, optarg, 1, 4096, &v);
-            o->tp = (int)v;
+            cfg->tp = (int)v;
             break;
         case OPT_DEVICE:
-            if (strcmp(optarg, "auto") == 0) o->device = VB_DEVICE_AUTO;
-            else if (strcmp(optarg, "cpu") == 0) o->device = VB_DEVICE_CPU;
-            else if (strcmp(optarg, "cuda") == 0) o->device = VB_DEVICE_CUDA;
+            if (strcmp(optarg, "auto") == 0) cfg->device = VB_DEVICE_AUTO;
+            else if (strcmp(optarg, "cpu") == 0) cfg->device = VB_DEVICE_CPU;
+            else if (strcmp(optarg, "cuda") == 0) cfg->device = VB_DEVICE_CUDA;
             else {
                 cli_usage_error(cmd, "--device: '%s' is not one of auto, cpu, cuda", optarg);
                 return -1;
             }
             break;
         case OPT_MAX_NEW_TOKENS:
-            rc = cli_parse_int(cmd, opt, optarg, 0, 1L << 24, &o->max_new_tokens);
+            rc = cli_parse_int(cmd, opt, optarg, 0, 1L << 24, &cfg->max_new_tokens);
             break;
-        case OPT_TEMPERATURE: rc = cli_parse_double(cmd, opt, optarg, 0, 100, &o->temperature); break;
-        case OPT_TOP_P: rc = cli_parse_double(cmd, opt, optarg, 0, 1, &o->top_p); break;
-        case OPT_TOP_K: rc = cli_parse_int(cmd, opt, optarg, 0, 1L << 24, &o->top_k); break;
-        case OPT_MIN_P: rc = cli_parse_double(cmd, opt, optarg, 0, 1, &o->min_p); break;
+        case OPT_TEMPERATURE:
+            rc = cli_parse_double(cmd, opt, optarg, 0, 100, &sp->temperature);
+            break;
+        case OPT_TOP_P: rc = cli_parse_double(cmd, opt, optarg, 0, 1, &sp->top_p); break;
+        case OPT_TOP_K: rc = cli_parse_int(cmd, opt, optarg, 0, 1L << 24, &sp->top_k); break;
+        case OPT_MIN_P: rc = cli_parse_double(cmd, opt, optarg, 0, 1, &sp->min_p); break;
         case OPT_REPETITION_PENALTY:
-            rc = cli_parse_double(cmd, opt, optarg, 0.01, 100, &o->repetition_penalty);
+            rc = cli_parse_double(cmd, opt, optarg, 0.01, 100, &sp->repetition_penalty);
             break;
         case OPT_FREQUENCY_PENALTY:
-            rc = cli_parse_double(cmd, opt, optarg, -2, 2, &o->frequency_penalty);
+            rc = cli_parse_double(cmd, opt, optarg, -2, 2, &sp->frequency_penalty);
             break;
         case OPT_PRESENCE_PENALTY:
-            rc = cli_parse_double(cmd, opt, optarg, -2, 2, &o->presence_penalty);
+            rc = cli_parse_double(cmd, opt, optarg, -2, 2, &sp->presence_penalty);
             break;
-        case OPT_SEED: rc = cli_parse_u64(cmd, opt, optarg, &o->seed); break;
-        case OPT_N: rc = cli_parse_int(cmd, opt, optarg, 1, 1024, &o->n); break;
-        case OPT_LOGPROBS: rc = cli_parse_int(cmd, opt, optarg, 0, 64, &o->logprobs); break;
-        case OPT_IGNORE_EOS: o->ignore_eos = true; break;
+        case OPT_SEED: rc = cli_parse_u64(cmd, opt, optarg, &sp->seed); break;
+        case OPT_N: rc = cli_parse_int(cmd, opt, optarg, 1, 1024, &cfg->n); break;
+        case OPT_LOGPROBS: rc = cli_parse_int(cmd, opt, optarg, 0, 64, &sp->logprobs); break;
+        case OPT_IGNORE_EOS: cfg->ignore_eos = true; break;
         case OPT_STOP:
-            if (o->n_stops == VB_MAX_STOPS) {
+            if (cfg->n_stops == VB_MAX_STOPS) {
                 cli_usage_error(cmd, "--stop: at most %d stop strings", VB_MAX_STOPS);
                 return -1;
             }
@@ -207,31 +210,31 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
                 cli_usage_error(cmd, "--stop: the stop string is empty");
                 return -1;
             }
-            o->stops[o->n_stops++] = optarg;
+            o->stops[cfg->n_stops++] = optarg;
             break;
-        case OPT_CHAT: o->chat = true; break;
-        case OPT_CHAT_TEMPLATE: o->chat_template = optarg; o->chat = true; break;
-        case OPT_SYSTEM: o->system = optarg; break;
-        case OPT_CHAT_TEMPLATE_KWARGS: o->chat_template_kwargs = optarg; break;
+        case OPT_CHAT: cfg->chat = true; break;
+        case OPT_CHAT_TEMPLATE: cfg->chat_template = optarg; cfg->chat = true; break;
+        case OPT_SYSTEM: cfg->system = optarg; break;
+        case OPT_CHAT_TEMPLATE_KWARGS: cfg->chat_template_kwargs = optarg; break;
         case OPT_MAX_MODEL_LEN:
-            rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 24, &o->max_model_len);
+            rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 24, &cfg->max_model_len);
             break;
         case OPT_GPU_MEMORY_UTILIZATION:
-            rc = cli_parse_double(cmd, opt, optarg, 0.05, 1.0, &o->gpu_memory_utilization);
+            rc = cli_parse_double(cmd, opt, optarg, 0.05, 1.0, &cfg->gpu_memory_utilization);
             break;
-        case OPT_MAX_BATCH: rc = cli_parse_int(cmd, opt, optarg, 1, 65536, &o->max_batch); break;
+        case OPT_MAX_BATCH: rc = cli_parse_int(cmd, opt, optarg, 1, 65536, &cfg->max_batch); break;
         case OPT_MAX_BATCHED_TOKENS:
-            rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 20, &o->max_batched_tokens);
+            rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 20, &cfg->max_batched_tokens);
             break;
-        case OPT_NO_PREFIX_CACHE: o->prefix_cache = false; break;
-        case OPT_NO_CUDA_GRAPHS: o->cuda_graphs = false; break;
-        case OPT_EAGER: o->eager = true; o->cuda_graphs = false; break;
-        case OPT_THREADS: rc = cli_parse_int(cmd, opt, optarg, 1, 4096, &o->threads); break;
+        case OPT_NO_PREFIX_CACHE: cfg->prefix_cache = false; break;
+        case OPT_NO_CUDA_GRAPHS: cfg->cuda_graphs = false; break;
+        case OPT_EAGER: cfg->eager = true; cfg->cuda_graphs = false; break;
+        case OPT_THREADS: rc = cli_parse_int(cmd, opt, optarg, 1, 4096, &cfg->threads); break;
         case OPT_COLLECTIVE_TIMEOUT:
-            rc = cli_parse_double(cmd, opt, optarg, 1, 86400, &o->collective_timeout);
+            rc = cli_parse_double(cmd, opt, optarg, 1, 86400, &cfg->collective_timeout);
             break;
-        case OPT_RESUME: o->resume = true; break;
-        case OPT_OVERWRITE: o->overwrite = true; break;
+        case OPT_RESUME: cfg->resume = true; break;
+        case OPT_OVERWRITE: cfg->overwrite = true; break;
         case OPT_HELP:
         case 'h':
             generate_options_print_help();
@@ -246,26 +249,26 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
         cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
         return -1;
     }
-    if (!o->model_dir) {
+    if (!cfg->model_dir) {
         cli_usage_error(cmd, "--model DIR is required");
         return -1;
     }
-    if (o->n_inputs == 0) {
+    if (cfg->n_inputs == 0) {
         cli_usage_error(cmd, "--input FILE is required");
         return -1;
     }
-    if (!o->output) {
+    if (!cfg->output) {
         cli_usage_error(cmd, "--output FILE is required");
         return -1;
     }
-    if (o->resume && o->overwrite) {
+    if (cfg->resume && cfg->overwrite) {
         cli_usage_error(cmd, "--resume and --overwrite contradict each other");
         return -1;
     }
     /* the one reading of the environment: a bad knob stops the job here,
      * before MPI starts, as a bad option does */
     vb_err err;
-    if (vb_tuning_from_env(&o->tuning, &err) != 0) {
+    if (vb_tuning_from_env(&cfg->tuning, &err) != 0) {
         fprintf(stderr, "voltbatch: %s\n", err.msg);
         return -1;
     }

@@ -30,6 +30,22 @@ herr_t h5_reclaim(hid_t mem_type, hid_t space, void *buf)
 #endif
 }
 
+herr_t h5_close(hid_t id)
+{
+    if (id < 0)
+        return 0;
+    switch (H5Iget_type(id)) {
+    case H5I_FILE: return H5Fclose(id);
+    case H5I_GROUP: return H5Gclose(id);
+    case H5I_DATATYPE: return H5Tclose(id);
+    case H5I_DATASPACE: return H5Sclose(id);
+    case H5I_DATASET: return H5Dclose(id);
+    case H5I_ATTR: return H5Aclose(id);
+    case H5I_GENPROP_LST: return H5Pclose(id);
+    default: return H5Idec_ref(id) < 0 ? -1 : 0; /* any other kind: its last reference */
+    }
+}
+
 bool h5_exists(hid_t file, const char *name)
 {
     return H5Lexists(file, name, H5P_DEFAULT) > 0;
@@ -226,14 +242,10 @@ done:
             free(out[i]);
             out[i] = NULL;
         }
-    if (mtype >= 0)
-        H5Tclose(mtype);
-    if (ftype >= 0)
-        H5Tclose(ftype);
-    if (fspace >= 0)
-        H5Sclose(fspace);
-    if (mspace >= 0)
-        H5Sclose(mspace);
+    h5_close(mtype);
+    h5_close(ftype);
+    h5_close(fspace);
+    h5_close(mspace);
     return rc;
 }
 
@@ -293,12 +305,9 @@ int h5_read_scalar_string(hid_t dset, char **out, const char *what, vb_err *err)
     }
     rc = 0;
 done:
-    if (mtype >= 0)
-        H5Tclose(mtype);
-    if (ftype >= 0)
-        H5Tclose(ftype);
-    if (space >= 0)
-        H5Sclose(space);
+    h5_close(mtype);
+    h5_close(ftype);
+    h5_close(space);
     return rc;
 }
 
@@ -332,8 +341,7 @@ static int attr_write(hid_t obj, const char *name, hid_t type, const void *v, vb
     int rc = 0;
     if (a < 0 || H5Awrite(a, type, v) < 0)
         rc = vb_err_set(err, "attribute %s: write failed", name);
-    if (a >= 0)
-        H5Aclose(a);
+    h5_close(a);
     H5Sclose(space);
     return rc;
 }
@@ -389,12 +397,9 @@ int h5_read_attr_string(hid_t obj, const char *name, char **out)
             free(b);
         }
     }
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (space >= 0)
-        H5Sclose(space);
+    h5_close(mt);
+    h5_close(ft);
+    h5_close(space);
     H5Aclose(a);
     return rc;
 }

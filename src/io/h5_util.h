@@ -24,6 +24,13 @@ hid_t h5_vlen_utf8_type(void);
 /* Frees what H5Dread allocated for vlen data read with mem_type. */
 herr_t h5_reclaim(hid_t mem_type, hid_t space, void *buf);
 
+/* Closes an HDF5 handle of any kind (file, group, dataset, dataspace,
+ * datatype, attribute, property list; any other through its reference
+ * count); a negative id, one never opened, is skipped (returns 0). For
+ * clean-up ladders, which close whatever a failed call left open and
+ * already hold the error that matters: they may ignore the status. */
+herr_t h5_close(hid_t id);
+
 /* True when `name` is a link in `file` (false on any error). */
 bool h5_exists(hid_t file, const char *name);
 

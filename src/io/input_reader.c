@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "io/crc32.h"
+#include "io/h5_text.h"
 #include "io/h5_util.h"
 #include "io/h5_vlen_check.h"
 
@@ -157,8 +158,7 @@ static int check_extent(hid_t f, hid_t d, hid_t t, const char *path, const char 
     uint64_t fsize = 0;
     hid_t dcpl = H5Dget_create_plist(d);
     if (dcpl < 0 || h5_readable_end(f, path, &fsize) < 0) {
-        if (dcpl >= 0)
-            H5Pclose(dcpl);
+        h5_close(dcpl);
         return vb_err_set(err, "%s: %s: cannot read its storage layout", path, name);
     }
     H5D_layout_t layout = H5Pget_layout(dcpl);
@@ -211,8 +211,7 @@ static bool type_is(hid_t t, H5T_class_t want)
         return true;
     hid_t base = H5Tget_super(t);
     bool ok = base >= 0 && H5Tget_class(base) == H5T_INTEGER;
-    if (base >= 0)
-        H5Tclose(base);
+    h5_close(base);
     return ok;
 }
 
@@ -253,8 +252,7 @@ static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class
      * signature changed in HDF5 1.12. */
     hid_t obj = H5Oopen(f, name, H5P_DEFAULT);
     H5I_type_t kind = obj >= 0 ? H5Iget_type(obj) : H5I_BADID;
-    if (obj >= 0)
-        H5Oclose(obj);
+    h5_close(obj);
     if (kind != H5I_DATASET) {
         vb_err_set(err, "%s: %s is not a dataset", path, name);
         return -1;
@@ -270,10 +268,8 @@ static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class
         vb_err_set(err, "%s: %s: cannot read type or shape", path, name);
     else
         ok = check_shape(f, d, t, s, path, name, want, want_words, allow_scalar, len, err) == 0;
-    if (t >= 0)
-        H5Tclose(t);
-    if (s >= 0)
-        H5Sclose(s);
+    h5_close(t);
+    h5_close(s);
     if (!ok) {
         H5Dclose(d);
         return -1;
@@ -342,6 +338,9 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
     hid_t d = kind == VB_PROMPT_IDS
                   ? open_checked(f, path, "/input_ids", H5T_VLEN,
                                  "variable-length integers", false, &n, err)
+              : kind == VB_PROMPT_TEXT && h5_dataset_is_byte_text(f, "/prompts")
+                  ? open_checked(f, path, "/prompts", H5T_VLEN, "strings, or vlen uint8 text",
+                                 false, &n, err) /* the byte form: prompts with NUL */
                   : open_checked(f, path, prompt_names[kind], H5T_STRING, "strings", false, &n,
                                  err);
     if (d < 0)
@@ -397,8 +396,7 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
             goto done;
         }
         if (ds < 0 || h5_read_scalar_string(ds, &sh->system_scalar, "/system", err) < 0) {
-            if (ds >= 0)
-                H5Dclose(ds);
+            h5_close(ds);
             vb_err_prefix(err, "%s", path);
             goto done;
         }
@@ -506,13 +504,13 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
     if (kind == VB_PROMPT_IDS) {
         if (r->n_ids == 0)
             snprintf(r->error, sizeof r->error, "empty prompt (no input_ids)");
-    } else if (r->text[0] == '\0') {
+    } else if (r->text_len == 0) {
         snprintf(r->error, sizeof r->error, "empty prompt");
-    } else if (vb_utf8_check(r->text, strlen(r->text), &at)) {
+    } else if (vb_utf8_check(r->text, r->text_len, &at)) {
         snprintf(r->error, sizeof r->error, "prompt is not valid UTF-8 (byte %zu)", at);
     } else if (kind == VB_PROMPT_MESSAGES) {
         json_error_t je;
-        json_t *m = json_loads(r->text, 0, &je);
+        json_t *m = json_loadb(r->text, r->text_len, JSON_ALLOW_NUL, &je); /* \u0000 is text */
         if (!m || !json_is_array(m) || json_array_size(m) == 0) {
             snprintf(r->error, sizeof r->error,
                      "messages is not a non-empty JSON array of {\"role\", \"content\"}");
@@ -583,19 +581,17 @@ static int read_ints(hid_t f, const char *path, const char *name, const int64_t 
         rc = vb_err_set(err, "%s: %s: rows %" PRId64 "-%" PRId64 ": read failed (a value beyond "
                         "int64, or the file is corrupt)", path, name, n ? rows[0] : 0,
                         n ? rows[n - 1] : 0);
-    if (xfer >= 0)
-        H5Pclose(xfer);
-    if (fs >= 0)
-        H5Sclose(fs);
-    if (ms >= 0)
-        H5Sclose(ms);
-    if (d >= 0)
-        H5Dclose(d);
+    h5_close(xfer);
+    h5_close(fs);
+    h5_close(ms);
+    h5_close(d);
     return rc;
 }
 
-static int read_strings(hid_t f, const char *path, const char *name, const int64_t *rows,
-                        size_t n, char **out, vb_err *err)
+/* Reads text rows with their lengths (the byte form may hold NUL), or,
+ * with lens NULL, string rows. */
+static int read_texts(hid_t f, const char *path, const char *name, const int64_t *rows,
+                      size_t n, char **out, size_t *lens, vb_err *err)
 {
     trace_rows(path, name, rows, n);
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
@@ -605,11 +601,18 @@ static int read_strings(hid_t f, const char *path, const char *name, const int64
         H5Dclose(d);
         return -1;
     }
-    int rc = h5_read_strings(d, rows, n, out, name, err);
+    int rc = lens ? h5_read_texts(d, rows, n, out, lens, name, err)
+                  : h5_read_strings(d, rows, n, out, name, err);
     H5Dclose(d);
     if (rc < 0)
         vb_err_prefix(err, "%s", path);
     return rc;
+}
+
+static int read_strings(hid_t f, const char *path, const char *name, const int64_t *rows,
+                        size_t n, char **out, vb_err *err)
+{
+    return read_texts(f, path, name, rows, n, out, NULL, err);
 }
 
 /* Copies one /input_ids row that HDF5 read (v) into a malloc'd array.
@@ -658,16 +661,11 @@ static int read_id_rows(hid_t f, const char *path, const int64_t *rows, size_t n
         rc = vb_err_set(err, "%s: /input_ids: cannot free the rows read", path);
 done:
     free(v);
-    if (xfer >= 0)
-        H5Pclose(xfer);
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (fs >= 0)
-        H5Sclose(fs);
-    if (ms >= 0)
-        H5Sclose(ms);
-    if (d >= 0)
-        H5Dclose(d);
+    h5_close(xfer);
+    h5_close(mt);
+    h5_close(fs);
+    h5_close(ms);
+    h5_close(d);
     return rc;
 }
 
@@ -698,12 +696,17 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
             ids[k] = NULL;
         }
     } else {
-        if (read_strings(f, sh->path, prompt_names[in->kind], lrows, n, strs, err) < 0)
-            goto done;
-        for (size_t k = 0; k < n; k++) {
+        size_t *lens = calloc(n ? n : 1, sizeof *lens);
+        int trc = lens ? read_texts(f, sh->path, prompt_names[in->kind], lrows, n, strs, lens, err)
+                       : vb_err_set(err, "%s: out of memory", sh->path);
+        for (size_t k = 0; k < n && trc == 0; k++) {
             out[pos[k]].text = strs[k];
+            out[pos[k]].text_len = lens[k];
             strs[k] = NULL;
         }
+        free(lens);
+        if (trc < 0)
+            goto done;
     }
     if (in->id_kind == VB_ID_STRING) {
         if (read_strings(f, sh->path, "/id", lrows, n, strs, err) < 0)
@@ -854,7 +857,7 @@ int vb_input_row_costs(const vb_input *in, int64_t *cost, vb_err *err)
         if (rc < 0)
             break;
         for (int64_t i = 0; i < m; i++) {
-            int64_t c = r[i].text ? (int64_t)strlen(r[i].text) : r[i].n_ids;
+            int64_t c = r[i].text ? (int64_t)r[i].text_len : r[i].n_ids;
             if (r[i].system)
                 c += (int64_t)strlen(r[i].system);
             cost[b + i] = c;

@@ -6,7 +6,9 @@
  * a group was given, so a dp group leader never touches the others' rows.
  *
  * Schema, one of:
- *   /prompts     1-D UTF-8 (or ASCII) strings, variable or fixed length
+ *   /prompts     1-D UTF-8 (or ASCII) strings, variable or fixed length, or
+ *                the byte form (io/h5_text.h: vlen uint8, for prompts that
+ *                hold NUL characters)
  *   /input_ids   1-D variable-length integers (read as int32)
  *   /messages    1-D strings, each a JSON array of {"role","content"}
  * optional, 1-D with the same length unless noted:
@@ -62,6 +64,7 @@ typedef struct vb_input {
 typedef struct vb_input_row {
     int64_t index;             /* row number across shards */
     char *text;                /* prompt, or the messages JSON; NULL for ids */
+    size_t text_len;           /* text's bytes: a prompt may hold NUL characters */
     int32_t *ids;              /* /input_ids row, else NULL */
     int32_t n_ids;
     char *id;                  /* string id (VB_ID_STRING), else NULL */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/h5_text.h"
 #include "io/h5_util.h"
 #include "io/run_settings.h"
 
@@ -76,6 +77,7 @@ static int write_settings_attrs(hid_t f, const json_t *settings, vb_err *err)
 typedef struct columns {
     size_t n;
     const char **completions, **errors, **ids;
+    size_t *completion_lens; /* a completion may hold NUL characters */
     hvl_t *output_ids, *logprobs, *top_ids, *top_logprobs;
     int32_t *prompt_tokens, *completion_tokens, *sample;
     int8_t *finish;
@@ -85,6 +87,7 @@ typedef struct columns {
 static void columns_free(columns *c)
 {
     free(c->completions);
+    free(c->completion_lens);
     free(c->errors);
     free(c->ids);
     free(c->output_ids);
@@ -105,6 +108,7 @@ static int columns_gather(const vb_results *r, columns *c)
     size_t n = (size_t)r->n_done, m = n ? n : 1;
     c->n = n;
     c->completions = calloc(m, sizeof *c->completions);
+    c->completion_lens = calloc(m, sizeof *c->completion_lens);
     c->errors = calloc(m, sizeof *c->errors);
     c->ids = calloc(m, sizeof *c->ids);
     c->output_ids = calloc(m, sizeof *c->output_ids);
@@ -117,7 +121,7 @@ static int columns_gather(const vb_results *r, columns *c)
     c->finish = calloc(m, sizeof *c->finish);
     c->index = calloc(m, sizeof *c->index);
     c->id_int = calloc(m, sizeof *c->id_int);
-    if (!c->completions || !c->errors || !c->ids || !c->output_ids || !c->logprobs ||
+    if (!c->completions || !c->completion_lens || !c->errors || !c->ids || !c->output_ids || !c->logprobs ||
         !c->top_ids || !c->top_logprobs || !c->prompt_tokens || !c->completion_tokens ||
         !c->sample || !c->finish || !c->index || !c->id_int)
         return -1;
@@ -129,6 +133,7 @@ static int columns_gather(const vb_results *r, columns *c)
             continue;
         size_t nt = w->n_output_ids > 0 ? (size_t)w->n_output_ids : 0;
         c->completions[k] = w->completion ? w->completion : "";
+        c->completion_lens[k] = vb_output_row_completion_len(w);
         c->errors[k] = w->error ? w->error : "";
         c->ids[k] = w->id ? w->id : "";
         c->id_int[k] = w->id_int;
@@ -167,7 +172,8 @@ static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r,
         vb_err_set(err, "cannot make the string and enum types");
         goto done;
     }
-    if (h5_write_1d(f, "completions", str, str, c->n, c->completions, err) < 0 ||
+    /* the byte form when a completion holds a NUL (io/h5_text.h) */
+    if (h5_write_texts(f, "completions", c->completions, c->completion_lens, c->n, err) < 0 ||
         write_vlen(f, "output_ids", H5T_NATIVE_INT32, c->n, c->output_ids, err) < 0 ||
         h5_write_1d(f, "prompt_tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, c->n,
                     c->prompt_tokens, err) < 0 ||
@@ -195,8 +201,7 @@ static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r,
         for (int k = 0; k < 2; k++) {
             hid_t d = H5Dopen2(f, k ? "top_logprobs" : "top_ids", H5P_DEFAULT);
             int arc = d < 0 ? -1 : h5_attr_int64(d, "top_n", r->top_n, err);
-            if (d >= 0)
-                H5Dclose(d);
+            h5_close(d);
             if (arc < 0) {
                 vb_err_set(err, "/top_ids: cannot write its top_n attribute");
                 goto done;
@@ -223,10 +228,8 @@ static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r,
         goto done;
     rc = 0;
 done:
-    if (str >= 0)
-        H5Tclose(str);
-    if (fin >= 0)
-        H5Tclose(fin);
+    h5_close(str);
+    h5_close(fin);
     return rc;
 }
 
@@ -450,9 +453,8 @@ static int64_t dataset_len(hid_t f, const char *name)
     int rank = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
     if (rank == 1)
         H5Sget_simple_extent_dims(s, &dim, NULL);
-    if (s >= 0)
-        H5Sclose(s);
-    H5Dclose(d);
+    h5_close(s);
+    h5_close(d);
     return rank == 1 ? (int64_t)dim : -1;
 }
 
@@ -465,8 +467,7 @@ static int read_fixed(hid_t f, const char *path, const char *name, hid_t mtype, 
     int rc = 0;
     if (d < 0 || (n > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0))
         rc = vb_err_set(err, "%s: /%s: read failed (wrong type?)", path, name);
-    if (d >= 0)
-        H5Dclose(d);
+    h5_close(d);
     return rc;
 }
 
@@ -487,13 +488,14 @@ static int64_t attr_int(hid_t f, const char *name, int64_t fallback)
     int64_t v = fallback;
     if (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &v) < 0)
         v = fallback;
-    if (a >= 0)
-        H5Aclose(a);
+    h5_close(a);
     return v;
 }
 
+/* lens: NULL for strings, or the texts' lengths (a completion may be in
+ * the byte form of io/h5_text.h and hold NUL characters). */
 static int read_strs(hid_t f, const char *path, const char *name, size_t n, char **out,
-                     vb_err *err)
+                     size_t *lens, vb_err *err)
 {
     if (dataset_len(f, name) != (int64_t)n)
         return vb_err_set(err, "%s: /%s is missing or not %zu long like /index", path, name, n);
@@ -502,7 +504,8 @@ static int read_strs(hid_t f, const char *path, const char *name, size_t n, char
         return vb_err_set(err, "%s: /%s: cannot open", path, name);
     char what[64];
     snprintf(what, sizeof what, "/%s", name);
-    int rc = h5_read_strings(d, NULL, n, out, what, err);
+    int rc = lens ? h5_read_texts(d, NULL, n, out, lens, what, err)
+                  : h5_read_strings(d, NULL, n, out, what, err);
     H5Dclose(d);
     if (rc < 0)
         vb_err_prefix(err, "%s", path);
@@ -522,6 +525,7 @@ int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err
     int rc = -1;
     int64_t n64 = dataset_len(f, "index");
     size_t n = n64 > 0 ? (size_t)n64 : 0, m = n ? n : 1;
+    size_t *clen = calloc(m, sizeof *clen);
     char **comp = calloc(m, sizeof *comp), **errs = calloc(m, sizeof *errs),
          **ids = calloc(m, sizeof *ids);
     hvl_t *oid = calloc(m, sizeof *oid), *lp = calloc(m, sizeof *lp),
@@ -535,14 +539,14 @@ int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err
         vb_err_set(err, "%s: no 1-D /index dataset (not a voltbatch output file?)", path);
         goto done;
     }
-    if (!comp || !errs || !ids || !oid || !lp || !tid || !tlp || !pt || !ct || !smp || !fin ||
+    if (!clen || !comp || !errs || !ids || !oid || !lp || !tid || !tlp || !pt || !ct || !smp || !fin ||
         !idx || !idi) {
         vb_err_set(err, "%s: out of memory for %zu rows", path, n);
         goto done;
     }
     if (read_fixed(f, path, "index", H5T_NATIVE_INT64, n, idx, err) < 0 ||
-        read_strs(f, path, "completions", n, comp, err) < 0 ||
-        read_strs(f, path, "error", n, errs, err) < 0 ||
+        read_strs(f, path, "completions", n, comp, clen, err) < 0 ||
+        read_strs(f, path, "error", n, errs, NULL, err) < 0 ||
         read_vlen(f, path, "output_ids", H5T_NATIVE_INT32, n, oid, &t_oid, err) < 0 ||
         read_fixed(f, path, "prompt_tokens", H5T_NATIVE_INT32, n, pt, err) < 0 ||
         read_fixed(f, path, "completion_tokens", H5T_NATIVE_INT32, n, ct, err) < 0 ||
@@ -560,13 +564,11 @@ int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err
         hid_t d = H5Dopen2(f, "id", H5P_DEFAULT);
         hid_t t = d >= 0 ? H5Dget_type(d) : -1;
         H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
-        if (t >= 0)
-            H5Tclose(t);
-        if (d >= 0)
-            H5Dclose(d);
+        h5_close(t);
+        h5_close(d);
         if (cls == H5T_STRING) {
             idk = VB_ID_STRING;
-            if (read_strs(f, path, "id", n, ids, err) < 0)
+            if (read_strs(f, path, "id", n, ids, NULL, err) < 0)
                 goto done;
         } else {
             idk = VB_ID_INT;
@@ -601,7 +603,7 @@ int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err
             goto done;
         }
         vb_output_row w = {
-            .index = idx[i], .sample = smp[i], .completion = comp[i],
+            .index = idx[i], .sample = smp[i], .completion = comp[i], .completion_len = clen[i],
             .output_ids = oid[i].p, .n_output_ids = (int32_t)nt,
             .prompt_tokens = pt[i], .completion_tokens = ct[i],
             .finish_reason = (vb_finish_reason)fin[i], .error = errs[i],
@@ -630,7 +632,7 @@ done:
             h5_reclaim(t_tid, s, tid);
         if (t_tlp >= 0 && tlp)
             h5_reclaim(t_tlp, s, tlp);
-        H5Sclose(s);
+        h5_close(s);
     }
     if (comp)
         for (size_t i = 0; i < n; i++) {
@@ -639,6 +641,7 @@ done:
             free(ids ? ids[i] : NULL);
         }
     free(comp);
+    free(clen);
     free(errs);
     free(ids);
     free(oid);
@@ -651,14 +654,10 @@ done:
     free(fin);
     free(idx);
     free(idi);
-    if (t_oid >= 0)
-        H5Tclose(t_oid);
-    if (t_lp >= 0)
-        H5Tclose(t_lp);
-    if (t_tid >= 0)
-        H5Tclose(t_tid);
-    if (t_tlp >= 0)
-        H5Tclose(t_tlp);
+    h5_close(t_oid);
+    h5_close(t_lp);
+    h5_close(t_tid);
+    h5_close(t_tlp);
     if (H5Fclose(f) < 0 && rc == 0)
         rc = vb_err_set(err, "%s: close failed", path);
     return rc;

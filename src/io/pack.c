@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/h5_text.h"
 #include "io/h5_util.h"
 #include "io/input_reader.h"
 
@@ -18,6 +19,7 @@ typedef struct packed {
     size_t n, cap;
     bool messages;              /* /messages instead of /prompts */
     char **text;                /* prompt or messages JSON */
+    size_t *text_len;           /* its bytes: a prompt may hold NUL characters */
     char **id_str;              /* NULL = no id on that line */
     int64_t *id_int;
     bool *id_is_int;
@@ -40,6 +42,7 @@ static int grow(packed *p)
         p->f = q;                                                 \
     } while (0)
     GROW(text);
+    GROW(text_len);
     GROW(id_str);
     GROW(id_int);
     GROW(id_is_int);
@@ -59,6 +62,7 @@ static void packed_free(packed *p)
         free(p->system[i]);
     }
     free(p->text);
+    free(p->text_len);
     free(p->id_str);
     free(p->id_int);
     free(p->id_is_int);
@@ -81,12 +85,33 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+static char *memdup0(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* An optional string key that must not hold a NUL character (ids and
+ * system prompts are C strings on their way through the run). */
+static int check_no_nul(const json_t *v, const char *key, const char *path, long lineno, vb_err *err)
+{
+    if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v))
+        return vb_err_set(err, "%s:%ld: \"%s\" holds a NUL character (\\u0000), which only \"prompt\" "
+                          "and \"messages\" may", path, lineno, key);
+    return 0;
+}
+
 /* Parses one JSONL object into the last row, p->n - 1. */
-static int parse_json_line(packed *p, const char *line, const char *path, long lineno,
+static int parse_json_line(packed *p, const char *line, size_t len, const char *path, long lineno,
                            bool *kind_set, vb_err *err)
 {
     json_error_t je;
-    json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, &je);
+    /* \u0000 is text like any other character (issue 20) */
+    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     size_t i = p->n - 1; /* the caller has counted the row already */
     int rc = -1;
     if (!o) {
@@ -123,7 +148,8 @@ static int parse_json_line(packed *p, const char *line, const char *path, long l
             vb_err_set(err, "%s:%ld: \"prompt\" must be a string", path, lineno);
             goto done;
         }
-        p->text[i] = strdup(json_string_value(prompt));
+        p->text_len[i] = json_string_length(prompt);
+        p->text[i] = memdup0(json_string_value(prompt), p->text_len[i]);
     } else {
         size_t k;
         json_t *m;
@@ -140,13 +166,18 @@ static int parse_json_line(packed *p, const char *line, const char *path, long l
                 goto done;
             }
         }
+        /* a NUL in a content is written escaped, as \u0000 */
         p->text[i] = json_dumps(msgs, JSON_COMPACT);
+        p->text_len[i] = p->text[i] ? strlen(p->text[i]) : 0;
     }
     if (!p->text[i]) {
         vb_err_set(err, "%s:%ld: out of memory", path, lineno);
         goto done;
     }
     json_t *v = json_object_get(o, "id");
+    if (check_no_nul(v, "id", path, lineno, err) < 0 ||
+        check_no_nul(json_object_get(o, "system"), "system", path, lineno, err) < 0)
+        goto done;
     if (v && !json_is_null(v)) {
         p->any_id = true;
         if (json_is_integer(v)) {
@@ -216,11 +247,9 @@ static int read_input(packed *p, const char *path, vb_err *err)
     p->all_ids_int = true;
     while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0) {
         lineno++;
-        if ((size_t)len != strlen(line)) {
-            rc = vb_err_set(err, "%s:%ld: contains a NUL byte", path, lineno);
-            break;
-        }
-        if (blank(line))
+        /* a NUL byte in a text line is a NUL character of the prompt; in a
+         * JSON line, where JSON forbids it raw, Jansson names it */
+        if (blank(line) && (size_t)len == strlen(line))
             continue;
         if (!decided) {
             const char *s = line;
@@ -240,16 +269,19 @@ static int read_input(packed *p, const char *path, vb_err *err)
         p->max_new_tokens[i] = -1;
         p->seed[i] = -1;
         p->n++; /* counted now so packed_free frees a half-filled row */
+        p->text_len[i] = 0;
         if (jsonl) {
-            rc = parse_json_line(p, line, path, lineno, &kind_set, err);
+            rc = parse_json_line(p, line, (size_t)len, path, lineno, &kind_set, err);
         } else {
             while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
                 line[--len] = '\0';
             size_t bad = 0;
             if (vb_utf8_check(line, (size_t)len, &bad))
                 rc = vb_err_set(err, "%s:%ld: not valid UTF-8 (byte %zu)", path, lineno, bad + 1);
-            else if (!(p->text[i] = strdup(line)))
+            else if (!(p->text[i] = memdup0(line, (size_t)len)))
                 rc = vb_err_set(err, "%s:%ld: out of memory", path, lineno);
+            else
+                p->text_len[i] = (size_t)len;
         }
     }
     if (rc == 0 && ferror(fp))
@@ -285,7 +317,9 @@ static int write_packed(const packed *p, const char *tmp, vb_err *err)
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0)
         return vb_err_set(err, "%s: cannot create (directory writable?)", tmp);
-    int rc = write_strings(f, p->messages ? "messages" : "prompts", p->text, p->n, err);
+    /* the byte form when a prompt holds a NUL (io/h5_text.h) */
+    int rc = h5_write_texts(f, p->messages ? "messages" : "prompts", (const char *const *)p->text, p->text_len,
+                            p->n, err);
     if (rc == 0 && p->any_id) {
         if (p->all_ids_int)
             rc = h5_write_1d(f, "id", H5T_STD_I64LE, H5T_NATIVE_INT64, p->n, p->id_int, err);

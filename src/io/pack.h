@@ -9,6 +9,10 @@
  *   (integer), "seed" (non-negative integer). Other keys are ignored (data
  *   sets carry references and labels). Blank lines are skipped.
  *   Text: every non-blank line is one prompt (trailing \r\n removed).
+ *   A prompt may hold NUL characters (\u0000 in JSON, a NUL byte in a text
+ *   line): /prompts is then written in the byte form of io/h5_text.h;
+ *   messages keep theirs escaped in their JSON. "id" and "system" holding
+ *   one are refused, naming the line.
  *   An optional key given on some lines only is stored as the schema's
  *   "unset" value on the others: "" for id and system, -1 for
  *   max_new_tokens and seed; ids are int64 when every line has an integer

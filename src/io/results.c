@@ -55,7 +55,9 @@ int vb_results_put(vb_results *r, const vb_output_row *row, vb_err *err)
     size_t n = row->n_output_ids > 0 ? (size_t)row->n_output_ids : 0;
     size_t nt = r->top_n > 0 ? n * (size_t)r->top_n : 0;
     *c = *row;
-    c->completion = dup_str(row->completion, &oom);
+    size_t clen = vb_output_row_completion_len(row);
+    c->completion = row->completion ? dup_mem(row->completion, clen + 1, &oom) : NULL;
+    c->completion_len = clen;
     c->error = dup_str(row->error, &oom);
     c->id = dup_str(row->id, &oom);
     c->output_ids = dup_mem(row->output_ids, n * sizeof(int32_t), &oom);
@@ -91,6 +93,11 @@ bool vb_results_row_done(const vb_results *r, int64_t index)
         if (!vb_results_has(r, index, s))
             return false;
     return true;
+}
+
+size_t vb_output_row_completion_len(const vb_output_row *row)
+{
+    return row->completion_len ? row->completion_len : row->completion ? strlen(row->completion) : 0;
 }
 
 void vb_output_row_free(vb_output_row *row)

@@ -25,6 +25,8 @@ typedef struct vb_output_row {
     int64_t index;          /* row in the inputs */
     int32_t sample;         /* 0..n-1 with --n */
     char *completion;       /* UTF-8; "" for error rows */
+    size_t completion_len;  /* its bytes when it holds a NUL character; 0 = up to
+                               its NUL (vb_output_row_completion_len) */
     int32_t *output_ids;    /* generated token ids */
     int32_t n_output_ids;
     int32_t prompt_tokens, completion_tokens;
@@ -60,6 +62,10 @@ bool vb_results_has(const vb_results *r, int64_t index, int32_t sample);
 bool vb_results_row_done(const vb_results *r, int64_t index);
 
 void vb_results_free(vb_results *r);
+
+/* The completion's bytes: completion_len, or strlen when that is 0 (rows
+ * whose maker did not count NUL characters). */
+size_t vb_output_row_completion_len(const vb_output_row *row);
 
 /* Frees a row's buffers (not the struct). */
 void vb_output_row_free(vb_output_row *row);

@@ -30,15 +30,21 @@ void vb_bytes_put(vb_bytes *b, const void *src, size_t n)
 
 static void put_u32(vb_bytes *b, uint32_t v) { vb_bytes_put(b, &v, 4); }
 
-static void put_str(vb_bytes *b, const char *s)
+/* n bytes of s (a completion may hold NUL characters), or absent. */
+static void put_bytes(vb_bytes *b, const char *s, size_t len)
 {
     if (!s) {
         put_u32(b, UINT32_MAX);
         return;
     }
-    uint32_t n = (uint32_t)strlen(s);
+    uint32_t n = (uint32_t)len;
     put_u32(b, n);
     vb_bytes_put(b, s, n);
+}
+
+static void put_str(vb_bytes *b, const char *s)
+{
+    put_bytes(b, s, s ? strlen(s) : 0);
 }
 
 void vb_row_encode(vb_bytes *b, const vb_output_row *w, int32_t top_n)
@@ -52,7 +58,7 @@ void vb_row_encode(vb_bytes *b, const vb_output_row *w, int32_t top_n)
     vb_bytes_put(b, &w->prompt_tokens, 4);
     vb_bytes_put(b, &w->completion_tokens, 4);
     vb_bytes_put(b, &w->id_int, 8);
-    put_str(b, w->completion);
+    put_bytes(b, w->completion, vb_output_row_completion_len(w));
     put_str(b, w->error);
     put_str(b, w->id);
     put_u32(b, nt);
@@ -98,10 +104,12 @@ static void get(reader *r, void *dst, size_t n)
         memset(dst, 0, n);
 }
 
-/* malloc'd copy or NULL (absent); r->bad on a short or odd record. */
-static char *get_str(reader *r)
+/* malloc'd copy (NUL-terminated, *len bytes before it) or NULL (absent);
+ * r->bad on a short or odd record. */
+static char *get_bytes(reader *r, size_t *len)
 {
     uint32_t n;
+    *len = 0;
     get(r, &n, 4);
     if (r->bad || n == UINT32_MAX)
         return NULL;
@@ -115,7 +123,14 @@ static char *get_str(reader *r)
     }
     memcpy(s, p, n);
     s[n] = '\0';
+    *len = n;
     return s;
+}
+
+static char *get_str(reader *r)
+{
+    size_t len;
+    return get_bytes(r, &len);
 }
 
 static int decode_fields(reader *r, vb_output_row *w)
@@ -129,7 +144,7 @@ static int decode_fields(reader *r, vb_output_row *w)
     get(r, &w->prompt_tokens, 4);
     get(r, &w->completion_tokens, 4);
     get(r, &w->id_int, 8);
-    w->completion = get_str(r);
+    w->completion = get_bytes(r, &w->completion_len);
     w->error = get_str(r);
     w->id = get_str(r);
     uint32_t nt = 0, ntop = 0;

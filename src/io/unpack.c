@@ -63,7 +63,8 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
             json_object_set_new(o, "id", json_string(w->id ? w->id : ""));
         else if (r.id_kind == VB_ID_INT)
             json_object_set_new(o, "id", json_integer(w->id_int));
-        json_object_set_new(o, "completion", json_string(w->completion ? w->completion : ""));
+        json_object_set_new(o, "completion", json_stringn(w->completion ? w->completion : "",
+                                                          vb_output_row_completion_len(w)));
         json_object_set_new(o, "finish_reason",
                             json_string(vb_finish_reason_name(w->finish_reason)));
         json_object_set_new(o, "error", json_string(w->error ? w->error : ""));
@@ -92,14 +93,14 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
 
 /* Sets key to the JSON string of s (NULL: ""). JSON holds only UTF-8:
  * a row that is not is refused, naming it, rather than dropped. */
-static int set_text(json_t *o, const char *key, const char *s, const char *in,
+static int set_text(json_t *o, const char *key, const char *s, size_t len, const char *in,
                     const char *dataset, int64_t row, vb_err *err)
 {
-    json_t *j = json_string(s ? s : "");
+    json_t *j = json_stringn(s ? s : "", s ? len : 0); /* NUL characters included */
     if (j)
         return json_object_set_new(o, key, j) == 0 ? 0 : vb_err_set(err, "%s: out of memory", in);
     size_t at = 0;
-    if (s && vb_utf8_check(s, strlen(s), &at))
+    if (s && vb_utf8_check(s, len, &at))
         return vb_err_set(err, "%s: %s: row %" PRId64 ": not valid UTF-8 (byte %zu), which JSON "
                           "cannot hold", in, dataset, row, at);
     return vb_err_set(err, "%s: out of memory", in);
@@ -113,23 +114,24 @@ static json_t *input_row_json(const vb_input *inp, const vb_input_row *r, const 
     json_t *o = json_object();
     int rc = o ? 0 : vb_err_set(err, "%s: out of memory", in);
     if (rc == 0 && inp->kind == VB_PROMPT_TEXT) {
-        rc = set_text(o, "prompt", r->text, in, dataset[inp->kind], r->index, err);
+        rc = set_text(o, "prompt", r->text, r->text_len, in, dataset[inp->kind], r->index, err);
     } else if (rc == 0 && inp->kind == VB_PROMPT_MESSAGES) {
         json_error_t je;
-        json_t *m = json_loads(r->text, 0, &je);
+        json_t *m = json_loadb(r->text, r->text_len, JSON_ALLOW_NUL, &je);
         if (!m)
-            rc = set_text(o, "messages", r->text, in, dataset[inp->kind], r->index, err);
+            rc = set_text(o, "messages", r->text, r->text_len, in, dataset[inp->kind], r->index, err);
         else if (json_object_set_new(o, "messages", m) != 0)
             rc = vb_err_set(err, "%s: out of memory", in);
     } else if (rc == 0) {
         json_object_set_new(o, "input_ids", int_array(r->ids, (size_t)r->n_ids));
     }
     if (rc == 0 && inp->id_kind == VB_ID_STRING && r->id && r->id[0])
-        rc = set_text(o, "id", r->id, in, "/id", r->index, err);
+        rc = set_text(o, "id", r->id, r->id ? strlen(r->id) : 0, in, "/id", r->index, err);
     else if (rc == 0 && inp->id_kind == VB_ID_INT)
         json_object_set_new(o, "id", json_integer(r->id_int));
     if (rc == 0 && r->system && r->system[0])
-        rc = set_text(o, "system", r->system, in, "/system", r->index, err);
+        rc = set_text(o, "system", r->system, r->system ? strlen(r->system) : 0, in, "/system", r->index,
+                      err);
     if (rc == 0 && r->max_new_tokens != -1)
         json_object_set_new(o, "max_new_tokens", json_integer(r->max_new_tokens));
     if (rc == 0 && r->seed != -1)

@@ -21,7 +21,7 @@
 #include "cuda/weights_stream.h"
 #endif
 
-bool run_backend_wants_cuda(const generate_options *o)
+bool run_backend_wants_cuda(const run_config *o)
 {
 #if VB_HAVE_CUDA
     if (o->device == VB_DEVICE_CPU)
@@ -36,7 +36,7 @@ bool run_backend_wants_cuda(const generate_options *o)
 #endif
 }
 
-int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *d,
+int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
                      const model_config *c, const tp_plan *p, const model_weights *host_w,
                      vb_err *err)
 {
@@ -108,7 +108,7 @@ int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *
 #endif
 }
 
-double run_backend_kv_budget(const run_backend *rb, const generate_options *o,
+double run_backend_kv_budget(const run_backend *rb, const run_config *o,
                              double cpu_budget)
 {
     if (!rb->cuda)

@@ -12,12 +12,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cli/generate_options.h"
-#include "mpi/dist.h"
 #include "forward/backend.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #include "model/tp_plan.h"
+#include "mpi/dist.h"
+#include "run/run_config.h"
 #include "util/errors.h"
 
 typedef struct run_backend {
@@ -33,7 +33,7 @@ typedef struct run_backend {
 
 /* Whether run_backend_open will pick CUDA (so weights can be loaded in
  * fp16, half the host memory of fp32). */
-bool run_backend_wants_cuda(const generate_options *o);
+bool run_backend_wants_cuda(const run_config *o);
 
 /* Picks and creates the backend; for CUDA selects the GPU, creates the
  * NCCL communicator and uploads host_w (fp16 or fp32) as fp16; the caller
@@ -41,13 +41,13 @@ bool run_backend_wants_cuda(const generate_options *o);
  * streamed from o->model_dir to the GPU instead (cuda_weights_load), with
  * no host copy of the model. Returns 0, or
  * VB_EXIT_USAGE (CUDA asked of a build or node without it) / 1 with err. */
-int run_backend_open(run_backend *rb, const generate_options *o, const vb_dist *d,
+int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
                      const model_config *c, const tp_plan *p, const model_weights *host_w,
                      vb_err *err);
 
 /* Bytes the KV cache may take on this rank, measured after the forward
  * pass's buffers are allocated. cpu_budget is the CPU backend's share. */
-double run_backend_kv_budget(const run_backend *rb, const generate_options *o,
+double run_backend_kv_budget(const run_backend *rb, const run_config *o,
                              double cpu_budget);
 
 /* The step's logits ([rows, vocab_local] fp32) in host memory. */

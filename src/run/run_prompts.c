@@ -14,7 +14,7 @@ static int encode_messages(const run_prompt_ctx *c, const vb_input_row *row, tok
                            char *why, size_t why_len)
 {
     json_error_t jerr;
-    json_t *a = json_loads(row->text, 0, &jerr);
+    json_t *a = json_loadb(row->text, row->text_len, JSON_ALLOW_NUL, &jerr); /* \u0000 is text */
     size_t n = json_is_array(a) ? json_array_size(a) : 0;
     if (n == 0) {
         json_decref(a);
@@ -50,7 +50,7 @@ static int encode_text(const run_prompt_ctx *c, const vb_input_row *row, tok_ids
         }
         if (c->kind == VB_PROMPT_MESSAGES)
             return encode_messages(c, row, out, why, why_len);
-        chat_message m = {"user", row->text};
+        chat_message m = {"user", row->text, row->text_len};
         vb_err err = {{0}};
         if (chat_template_encode_msgs(c->chat_tmpl, &m, 1, row->system ? row->system : c->system,
                                       out, &err)) {
@@ -60,7 +60,7 @@ static int encode_text(const run_prompt_ctx *c, const vb_input_row *row, tok_ids
         return 0;
     }
     vb_err err = {{0}};
-    if (tokenizer_encode(c->tok, row->text, strlen(row->text), true, out, &err)) {
+    if (tokenizer_encode(c->tok, row->text, row->text_len, true, out, &err)) { /* NUL characters too */
         snprintf(why, why_len, "%s", err.msg);
         return 1;
     }

@@ -80,7 +80,7 @@ static size_t row_bytes(const vb_output_row *w, int32_t top_n)
         b += (size_t)w->n_output_ids * sizeof(float);
     if (top_n > 0)
         b += (size_t)w->n_output_ids * top_n * (sizeof(int32_t) + sizeof(float));
-    return b + slen(w->completion) + slen(w->error) + slen(w->id);
+    return b + vb_output_row_completion_len(w) + slen(w->error) + slen(w->id);
 }
 
 static char *put(char *p, const void *src, size_t n)
@@ -105,7 +105,7 @@ int run_rows_pack(run_rows *l, size_t head_bytes, char **out, size_t *n_bytes)
             .n_ids = w->n_output_ids, .prompt_tokens = w->prompt_tokens,
             .completion_tokens = w->completion_tokens, .finish_reason = (int32_t)w->finish_reason,
             .top_n = l->top_n, .has_id = w->id != NULL,
-            .completion_len = (uint32_t)slen(w->completion), .error_len = (uint32_t)slen(w->error),
+            .completion_len = (uint32_t)vb_output_row_completion_len(w), .error_len = (uint32_t)slen(w->error),
             .id_len = (uint32_t)slen(w->id),
         };
         size_t n = (size_t)w->n_output_ids;
@@ -198,6 +198,7 @@ int run_rows_unpack(const char *buf, size_t n, run_row_fn fn, void *ctx, vb_err 
         if (!bad)
             bad = !(w.completion = take_string(&p, end, h.completion_len)) ||
                   !(w.error = take_string(&p, end, h.error_len));
+        w.completion_len = h.completion_len; /* NUL characters too */
         if (!bad && h.has_id)
             bad = !(w.id = take_string(&p, end, h.id_len));
         int rc = bad ? vb_err_set(err, "gather: bad row record or out of memory")

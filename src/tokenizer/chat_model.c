@@ -168,11 +168,11 @@ const char *chat_template_label(const chat_template *ct)
 
 /* {"role": role, "content": content}; the strings unchecked, so text that
  * is not UTF-8 reaches the tokenizer, which names the byte. */
-static json_t *message(const char *role, const char *content)
+static json_t *message(const char *role, const char *content, size_t content_len)
 {
     json_t *m = json_object();
     if (m && (json_object_set_new(m, "role", json_stringn_nocheck(role, strlen(role))) < 0 ||
-              json_object_set_new(m, "content", json_stringn_nocheck(content, strlen(content))) < 0)) {
+              json_object_set_new(m, "content", json_stringn_nocheck(content, content_len)) < 0)) {
         json_decref(m);
         m = NULL;
     }
@@ -196,6 +196,7 @@ static int render_builtin(const chat_template *ct, const json_t *messages, const
         const json_t *e = json_array_get(messages, i);
         m[i].role = json_string_value(json_object_get(e, "role"));
         m[i].content = json_string_value(json_object_get(e, "content"));
+        m[i].content_len = json_string_length(json_object_get(e, "content")); /* NUL characters too */
         if (!m[i].role || !m[i].content) {
             free(m);
             return vb_err_set(err, "messages[%zu] needs string \"role\" and \"content\"", i);
@@ -223,7 +224,7 @@ int chat_template_render(const chat_template *ct, const json_t *messages, const 
         goto done;
     }
     if (system && !starts_with_system(messages))
-        json_array_append_new(msgs, message("system", system));
+        json_array_append_new(msgs, message("system", system, strlen(system)));
     json_array_extend(msgs, (json_t *)messages);
     json_object_set(vars, "messages", msgs);
     json_object_set_new(vars, "add_generation_prompt", json_boolean(add_generation_prompt));
@@ -254,7 +255,7 @@ int chat_template_encode_msgs(const chat_template *ct, const chat_message *msgs,
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        if (json_array_append_new(a, message(msgs[i].role, msgs[i].content)) < 0) {
+        if (json_array_append_new(a, message(msgs[i].role, msgs[i].content, chat_message_len(&msgs[i]))) < 0) {
             json_decref(a);
             a = NULL;
         }

@@ -5,37 +5,18 @@
 #include <string.h>
 
 #include "tokenizer/chat_template.h"
+#include "tokenizer/jbuf.h"
 
 #define QWEN_DEFAULT_SYSTEM "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
+/* The text is built in a jbuf (jbuf.h), the Jinja interpreter's buffer. */
+static void puts_(jbuf *b, const char *s) { jbuf_puts(b, s); }
 
-static void put(sbuf *b, const char *s, size_t n)
+/* A message's content with its length: it may hold NUL characters. */
+static void put_content(jbuf *b, const chat_message *m)
 {
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t c = b->cap ? b->cap * 2 : 256;
-        while (c < b->n + n + 1)
-            c *= 2;
-        char *p = realloc(b->p, c);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
+    jbuf_put(b, m->content, chat_message_len(m));
 }
-
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
 
 /* Python str.strip() whitespace (Jinja's trim and .strip() call it). */
 static size_t space_len(const unsigned char *s, size_t n)
@@ -57,10 +38,10 @@ static size_t space_len(const unsigned char *s, size_t n)
     return 0;
 }
 
-static void put_stripped(sbuf *b, const char *str)
+static void put_stripped(jbuf *b, const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t n = strlen(str), st = 0, l;
+    size_t st = 0, l;
     while ((l = space_len(s + st, n - st)) > 0)
         st += l;
     size_t end = n;
@@ -73,7 +54,7 @@ static void put_stripped(sbuf *b, const char *str)
             break;
         end -= w;
     }
-    put(b, str + st, end - st);
+    jbuf_put(b, str + st, end - st);
 }
 
 int chat_template_by_name(const char *name, chat_template_kind *out, vb_err *err)
@@ -113,15 +94,17 @@ const char *chat_template_name(chat_template_kind kind)
     }
 }
 
-static void render_chatml(const tokenizer *tok, const chat_message *m, size_t n, const char *system, sbuf *b)
+static void render_chatml(const tokenizer *tok, const chat_message *m, size_t n, const char *system, jbuf *b)
 {
     /* Qwen2.5: a first system message, else the default system prompt (only
      * when the model's template has one). */
     const char *tmpl = tokenizer_chat_template_text(tok);
     size_t i = 0;
     const char *sys = NULL;
+    size_t sys_len = 0;
     if (n && strcmp(m[0].role, "system") == 0) {
         sys = m[0].content;
+        sys_len = chat_message_len(&m[0]);
         i = 1;
     } else if (system) {
         sys = system;
@@ -130,46 +113,48 @@ static void render_chatml(const tokenizer *tok, const chat_message *m, size_t n,
     }
     if (sys) {
         puts_(b, "<|im_start|>system\n");
-        puts_(b, sys);
+        jbuf_put(b, sys, i ? sys_len : strlen(sys));
         puts_(b, "<|im_end|>\n");
     }
     for (; i < n; i++) {
         puts_(b, "<|im_start|>");
         puts_(b, m[i].role);
         puts_(b, "\n");
-        puts_(b, m[i].content);
+        put_content(b, &m[i]);
         puts_(b, "<|im_end|>\n");
     }
     puts_(b, "<|im_start|>assistant\n");
 }
 
-static void render_llama3(const tokenizer *tok, const chat_message *m, size_t n, const char *system, sbuf *b)
+static void render_llama3(const tokenizer *tok, const chat_message *m, size_t n, const char *system, jbuf *b)
 {
     const char *bos = tokenizer_bos_token(tok);
     puts_(b, bos ? bos : "<|begin_of_text|>");
     if (system && !(n && strcmp(m[0].role, "system") == 0)) {
         puts_(b, "<|start_header_id|>system<|end_header_id|>\n\n");
-        put_stripped(b, system);
+        put_stripped(b, system, strlen(system));
         puts_(b, "<|eot_id|>");
     }
     for (size_t i = 0; i < n; i++) {
         puts_(b, "<|start_header_id|>");
         puts_(b, m[i].role);
         puts_(b, "<|end_header_id|>\n\n");
-        put_stripped(b, m[i].content); /* message['content'] | trim */
+        put_stripped(b, m[i].content, chat_message_len(&m[i])); /* message['content'] | trim */
         puts_(b, "<|eot_id|>");
     }
     puts_(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
-static int render_llama2(const tokenizer *tok, const chat_message *m, size_t n, const char *system, sbuf *b,
+static int render_llama2(const tokenizer *tok, const chat_message *m, size_t n, const char *system, jbuf *b,
                          vb_err *err)
 {
     const char *bos = tokenizer_bos_token(tok), *eos = tokenizer_eos_token(tok);
     size_t i = 0;
     const char *sys = system;
+    size_t sys_len = system ? strlen(system) : 0;
     if (n && strcmp(m[0].role, "system") == 0) {
         sys = m[0].content;
+        sys_len = chat_message_len(&m[0]);
         i = 1;
     }
     for (size_t k = 0; i < n; i++, k++) {
@@ -182,22 +167,24 @@ static int render_llama2(const tokenizer *tok, const chat_message *m, size_t n, 
             puts_(b, "[INST] ");
             if (k == 0 && sys) {
                 /* '<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content, then .strip() */
-                sbuf c = {0};
+                jbuf c = {0};
                 puts_(&c, "<<SYS>>\n");
-                puts_(&c, sys);
+                jbuf_put(&c, sys, sys_len);
                 puts_(&c, "\n<</SYS>>\n\n");
-                puts_(&c, m[i].content);
-                if (c.oom)
+                put_content(&c, &m[i]);
+                if (c.oom) {
+                    free(c.p);
                     return vb_err_set(err, "out of memory");
-                put_stripped(b, c.p);
+                }
+                put_stripped(b, c.p, c.n);
                 free(c.p);
             } else {
-                put_stripped(b, m[i].content);
+                put_stripped(b, m[i].content, chat_message_len(&m[i]));
             }
             puts_(b, " [/INST]");
         } else {
             puts_(b, " ");
-            put_stripped(b, m[i].content);
+            put_stripped(b, m[i].content, chat_message_len(&m[i]));
             puts_(b, " ");
             puts_(b, eos ? eos : "</s>");
         }
@@ -208,7 +195,7 @@ static int render_llama2(const tokenizer *tok, const chat_message *m, size_t n, 
 int chat_render(const tokenizer *tok, chat_template_kind kind, const chat_message *msgs, size_t n,
                 const char *system, char **out, size_t *out_len, vb_err *err)
 {
-    sbuf b = {0};
+    jbuf b = {0};
     puts_(&b, "");
     int rc = 0;
     switch (kind) {

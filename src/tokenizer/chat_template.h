@@ -10,6 +10,8 @@
 #ifndef VB_CHAT_TEMPLATE_H
 #define VB_CHAT_TEMPLATE_H
 
+#include <string.h>
+
 #include "tokenizer/tokenizer.h"
 
 typedef enum chat_template_kind {
@@ -22,7 +24,14 @@ typedef enum chat_template_kind {
 typedef struct chat_message {
     const char *role;    /* "system", "user", "assistant" */
     const char *content;
+    size_t content_len;  /* its bytes when it holds NUL characters; 0: up to its NUL */
 } chat_message;
+
+/* The content's bytes: content_len, or strlen when that is 0. */
+static inline size_t chat_message_len(const chat_message *m)
+{
+    return m->content_len ? m->content_len : strlen(m->content);
+}
 
 /* "chatml", "llama3", "llama2" (also "mistral", "qwen"); -1 + err otherwise. */
 int chat_template_by_name(const char *name, chat_template_kind *out, vb_err *err);

@@ -3,6 +3,7 @@
  * strftime_now) besides jinja2's own (range, namespace, dict). Each follows
  * the Python it stands for; case mapping is ASCII only (templates change
  * the case of role names and keywords, not of message text). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -794,7 +795,10 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         for (int64_t i = 0; prec && prec->k == JV_INT && i < prec->u.i && i < 15; i++)
             m *= 10;
         double x = f * m;
-        x = x < 0 ? -(double)(int64_t)(-x + 0.5) : (double)(int64_t)(x + 0.5);
+        /* half away from zero; from 2^52 on every double is whole (and one
+         * past int64 made the old cast undefined: found by the fuzzer) */
+        if (fabs(x) < 4503599627370496.0)
+            x = x < 0 ? -floor(-x + 0.5) : floor(x + 0.5);
         *out = jv_float(x / m);
         return true;
     }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tokenizer/jbuf.h"
 #include "tokenizer/jinja.h"
 
 /* Limits that keep a hostile template bounded (jinja.h). */
@@ -124,20 +125,6 @@ jv *jdict_get_str(const jdict *d, const char *key);
 bool jdict_set(jarena *a, jdict *d, jv key, jv val);
 jlist *jlist_new(jarena *a, size_t n);
 
-/* A growable byte buffer (malloc'd; output and string building). */
-typedef struct jbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} jbuf;
-void jbuf_put(jbuf *b, const char *s, size_t n);
-static inline void jbuf_puts(jbuf *b, const char *s)
-{
-    size_t n = 0;
-    while (s[n])
-        n++;
-    jbuf_put(b, s, n);
-}
 /* Python str(v) (what {{ v }} prints: True, None, 1.0, ['a', 1]). */
 void jv_to_str(jbuf *b, jv v);
 /* Python repr(v) (strings quoted as Python quotes them). */

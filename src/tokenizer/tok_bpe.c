@@ -5,6 +5,7 @@
  * heap keyed by (rank, position), the same order HF tokenizers uses. Popping
  * the lowest merge joins two symbols and pushes at most two new pairs, so a
  * word of n symbols costs O(n log n): a 1 MB run of one character is fine. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,71 @@ static int initial_symbols(const tokenizer *tok, const char *w, size_t n, bpe_sy
     return 0;
 }
 
+/* An id for byte b when a string has no token and byte_fallback is on. */
+static int32_t fallback_id(const tokenizer *tok, unsigned char b)
+{
+    if (!tok->byte_level)
+        return tok->byte_id[b];
+    char name[8]; /* byte-level byte_id holds the byte's own token, not <0xNN> */
+    snprintf(name, sizeof name, "<0x%02X>", b);
+    return tok_str_map_get(&tok->vocab, name, 6);
+}
+
+/* Initial symbols with a continuing_subword_prefix or end_of_word_suffix,
+ * as HF's merge_word builds them: each character (byte, byte-level) is
+ * looked up with the prefix unless it starts the word and with the suffix
+ * when it ends it; byte fallback then takes every byte of that string,
+ * the prefix's too. sym holds n * (1 + csp_len) + eow_len entries. */
+static int affixed_symbols(const tokenizer *tok, const char *w, size_t n, bpe_sym *sym, size_t *ns)
+{
+    char small[64], *buf = small;
+    size_t cap = sizeof small, k = 0;
+    bool last_unk = false;
+    for (size_t i = 0; i < n;) {
+        int len = tok->byte_level ? 1 : tok_utf8_seq_len((unsigned char)w[i]);
+        if (len == 0 || i + (size_t)len > n)
+            len = 1;
+        size_t pre = i ? tok->csp_len : 0, suf = i + (size_t)len == n ? tok->eow_len : 0;
+        size_t m = pre + (size_t)len + suf;
+        if (m > cap) {
+            char *p = buf == small ? malloc(m) : realloc(buf, m);
+            if (!p) {
+                if (buf != small)
+                    free(buf);
+                return -1;
+            }
+            buf = p;
+            cap = m;
+        }
+        if (pre)
+            memcpy(buf, tok->csp, pre);
+        memcpy(buf + pre, w + i, (size_t)len);
+        if (suf)
+            memcpy(buf + pre + (size_t)len, tok->eow, suf);
+        int32_t id = tok_str_map_get(&tok->vocab, buf, m);
+        bool all_bytes = id < 0 && tok->byte_fallback;
+        for (size_t b = 0; b < m && all_bytes; b++)
+            all_bytes = fallback_id(tok, (unsigned char)buf[b]) >= 0;
+        if (id >= 0) {
+            sym[k++].id = id;
+            last_unk = false;
+        } else if (all_bytes) {
+            for (size_t b = 0; b < m; b++)
+                sym[k++].id = fallback_id(tok, (unsigned char)buf[b]);
+            last_unk = false;
+        } else if (tok->unk_id >= 0) {
+            if (!(tok->fuse_unk && last_unk))
+                sym[k++].id = tok->unk_id;
+            last_unk = true;
+        } /* else dropped, as HF's BPE without an unk token does */
+        i += (size_t)len;
+    }
+    if (buf != small)
+        free(buf);
+    *ns = k;
+    return 0;
+}
+
 int tok_bpe_word(const tokenizer *tok, const char *w, size_t n, tok_ids *out)
 {
     if (n == 0)
@@ -154,12 +220,15 @@ int tok_bpe_word(const tokenizer *tok, const char *w, size_t n, tok_ids *out)
         if (id >= 0 && !(tok->flags[id] & TOKF_ADDED))
             return tok_ids_push(out, id);
     }
+    bool affixed = tok->csp || tok->eow;
+    /* byte fallback on affixed strings can give more symbols than bytes */
+    size_t max_sym = affixed ? n * (1 + tok->csp_len) + tok->eow_len : n;
     bpe_sym small[64];
-    bpe_sym *sym = n <= 64 ? small : malloc(n * sizeof *sym);
+    bpe_sym *sym = max_sym <= 64 ? small : malloc(max_sym * sizeof *sym);
     if (!sym)
         return -1;
     size_t ns = 0;
-    int rc = initial_symbols(tok, w, n, sym, &ns);
+    int rc = affixed ? affixed_symbols(tok, w, n, sym, &ns) : initial_symbols(tok, w, n, sym, &ns);
     if (rc == 0 && ns > 1) {
         for (size_t i = 0; i < ns; i++) {
             sym[i].prev = (int32_t)i - 1;

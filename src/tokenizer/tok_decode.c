@@ -46,15 +46,28 @@ static int grow(char **buf, size_t *cap, size_t need)
     return 0;
 }
 
+/* Id's text; alt: its other text for BPEDecoder (as the last token) and
+ * WordPiece (as the first), the same text for the other decoders. */
+static void id_text(const tokenizer *tok, int32_t id, bool alt, const char **b, size_t *n)
+{
+    bool use_alt = alt && tok->dec_alt;
+    *b = use_alt ? tok->dec_alt[id] : tok->dec[id];
+    *n = use_alt ? tok->dec_alt_len[id] : tok->dec_len[id];
+}
+
 int tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out,
                      size_t *out_len, vb_err *err)
 {
-    size_t total = 0;
+    size_t total = 0, first = n, last = n; /* the first and last tokens decoded (not skipped) */
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= tok->n_vocab || !tok->dec[ids[i]])
             return vb_err_set(err, "token id %d at position %zu is outside the vocabulary (0..%d)", ids[i], i,
                               tok->n_vocab - 1);
-        total += tok->dec_len[ids[i]];
+        total += tok->dec_len[ids[i]] + (tok->dec_alt ? tok->dec_alt_len[ids[i]] : 0);
+        if (!(skip_special && (tok->flags[ids[i]] & TOKF_SPECIAL))) {
+            first = first == n ? i : first;
+            last = i;
+        }
     }
     char *raw = malloc(total + 1);
     if (!raw)
@@ -63,8 +76,11 @@ int tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, bool sk
     for (size_t i = 0; i < n; i++) {
         if (skip_special && (tok->flags[ids[i]] & TOKF_SPECIAL))
             continue;
-        memcpy(raw + o, tok->dec[ids[i]], tok->dec_len[ids[i]]);
-        o += tok->dec_len[ids[i]];
+        const char *b;
+        size_t len;
+        id_text(tok, ids[i], tok->dec_kind == DEC_BPE_SUFFIX ? i == last : i == first, &b, &len);
+        memcpy(raw + o, b, len);
+        o += len;
     }
     size_t start = 0;
     if (tok->dec_kind == DEC_SENTENCEPIECE) /* the Strip decoder, once on the fused text */
@@ -80,6 +96,7 @@ void tok_stream_init(tok_stream *s, const tokenizer *tok, bool skip_special)
     memset(s, 0, sizeof *s);
     s->tok = tok;
     s->skip_special = skip_special;
+    s->held = -1;
 }
 
 /* Emits the complete characters of pending+bytes, keeping an unfinished one. */
@@ -154,15 +171,37 @@ static long emit(tok_stream *s, const char *bytes, size_t n, char **buf, size_t 
     return (long)(*len - before);
 }
 
+/* Nothing to append this time: the buffer is still allocated and ended. */
+static long emit_nothing(char **buf, size_t *len, size_t *cap)
+{
+    if (grow(buf, cap, *len + 1) < 0)
+        return -1;
+    (*buf)[*len] = 0;
+    return 0;
+}
+
 long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t *cap)
 {
     const tokenizer *tok = s->tok;
     if (id < 0 || id >= tok->n_vocab || !tok->dec[id])
         return -1;
     if (s->skip_special && (tok->flags[id] & TOKF_SPECIAL))
-        return grow(buf, cap, *len + 1) < 0 ? -1 : 0;
+        return emit_nothing(buf, len, cap);
     const char *b = tok->dec[id];
     size_t n = tok->dec_len[id];
+    if (tok->dec_kind == DEC_BPE_SUFFIX) { /* emit the one before, now known not to be last */
+        bool had = s->has_held;
+        int32_t prev = s->held;
+        s->has_held = true;
+        s->held = id;
+        if (!had)
+            return emit_nothing(buf, len, cap);
+        b = tok->dec[prev];
+        n = tok->dec_len[prev];
+    } else if (tok->dec_kind == DEC_WORDPIECE) {
+        id_text(tok, id, !s->started, &b, &n);
+        s->started = true;
+    }
     if (!s->started && tok->dec_kind == DEC_SENTENCEPIECE) {
         for (int k = 0; k < tok->sp_strip_start && n && *b == ' '; k++) {
             b++;
@@ -176,5 +215,12 @@ long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t 
 
 long tok_stream_finish(tok_stream *s, char **buf, size_t *len, size_t *cap)
 {
+    if (s->has_held) { /* the last token: its suffix becomes nothing */
+        const char *b;
+        size_t n;
+        id_text(s->tok, s->held, true, &b, &n);
+        s->has_held = false;
+        return emit(s, b, n, buf, len, cap, true);
+    }
     return emit(s, "", 0, buf, len, cap, true);
 }

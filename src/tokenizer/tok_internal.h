@@ -29,10 +29,19 @@ typedef enum {
 typedef struct tok_norm {
     tok_norm_kind kind;
     char *a, *b;                 /* PREPEND: a = text; REPLACE: a -> b */
+    pcre2_code *re;              /* REPLACE with a Regex pattern: its matches -> b */
     bool strip_left, strip_right; /* STRIP */
 } tok_norm;
 
-typedef enum { DEC_BYTE_LEVEL, DEC_SENTENCEPIECE } tok_dec_kind;
+/* The decoder, as what is done to each id's text (tok_postdec.c):
+ * BYTE_LEVEL and SENTENCEPIECE decode each id to fixed bytes (the latter
+ * then strips leading spaces once); BPE_SUFFIX (HF's BPEDecoder) turns the
+ * model's end_of_word_suffix into a space, or into nothing on the last
+ * token; WORDPIECE drops the continuing prefix, or puts a space before a
+ * token without it, except on the first token (then its cleanup). The two
+ * context-dependent ones keep a second text per id in dec_alt: the last
+ * token's (BPE_SUFFIX) or the first token's (WORDPIECE). */
+typedef enum { DEC_BYTE_LEVEL, DEC_SENTENCEPIECE, DEC_BPE_SUFFIX, DEC_WORDPIECE } tok_dec_kind;
 
 /* How a split step keeps what its regex matched (HF's SplitDelimiterBehavior). */
 typedef enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS } tok_split_behavior;
@@ -64,6 +73,11 @@ struct tokenizer {
     bool byte_level;       /* pieces are byte-level (GPT-2 byte<->char map) */
     bool byte_fallback, fuse_unk, ignore_merges;
     int32_t unk_id;        /* -1 when none */
+    /* continuing_subword_prefix (on every character but a word's first) and
+     * end_of_word_suffix (on its last), as piece bytes (byte-level: the
+     * GPT-2 map undone); NULL when absent or empty */
+    char *csp, *eow;
+    size_t csp_len, eow_len;
     int32_t byte_id[256];  /* byte-level: id of byte b; byte fallback: id of <0xNN>; -1 absent */
     int32_t ascii_id[128]; /* id of the one-character piece c (vocab lookup of it; -1 absent) */
 
@@ -76,8 +90,13 @@ struct tokenizer {
 
     tok_dec_kind dec_kind;
     int sp_strip_start;    /* SentencePiece decoder: leading spaces stripped once */
+    char **dec_alt;        /* BPE_SUFFIX: id's text as the last token; WORDPIECE: as the first */
+    uint32_t *dec_alt_len;
 
-    int32_t post_prefix[4], post_suffix[4]; /* TemplateProcessing single */
+    /* what the post_processor adds (TemplateProcessing single,
+     * RobertaProcessing's cls and sep), each processor of a Sequence
+     * around what the ones before it made */
+    int32_t post_prefix[8], post_suffix[8];
     size_t n_post_prefix, n_post_suffix;
 
     tok_added *added;
@@ -117,6 +136,23 @@ void tok_pretok_free(tokenizer *tok);
 char *tok_replace_all(const char *s, size_t n, const char *from, size_t lf, const char *to, size_t lt,
                       size_t *out_n);
 
+/* HF's find_matches over a regex (tok_pretok.c): s cut into spans, each
+ * a match or a gap between matches, in order; an empty match counts
+ * (except right at the previous match's end), as onig's find_iter has it.
+ * -1: out of memory or the regex over its match limit. */
+typedef struct tok_span {
+    size_t s, e;
+    bool match;
+} tok_span;
+typedef struct tok_spans {
+    tok_span *a;
+    size_t n, cap;
+} tok_spans;
+int tok_find_matches(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md, tok_spans *out);
+/* Compiles a tokenizer.json Regex pattern as HF's onig reads it (UTF,
+ * Unicode properties), JIT when it can; what names the part in the error. */
+int tok_compile_re(pcre2_code **out, const char *pattern, const char *what, const char *file, vb_err *err);
+
 /* Runs the normalizer steps on s (tok_norm.c); *buf is malloc'd. */
 int tok_normalize(const tokenizer *tok, const char *s, size_t n, char **buf, size_t *len);
 
@@ -143,5 +179,23 @@ size_t tok_utf8_next(const char *s, size_t len, size_t i, uint32_t *cp);
 /* tokenizer.json's "normalizer" into tok->norm (tok_norm.c); refuses what
  * is not supported, naming it. */
 int tok_norm_load(tokenizer *tok, const json_t *j, const char *file, vb_err *err);
+
+/* tokenizer.json's "post_processor" and "decoder" (tok_postdec.c), loaded
+ * after the vocabulary and the added tokens; refuse what is not supported,
+ * naming it. */
+int tok_post_processor_load(tokenizer *tok, const json_t *j, const char *file, vb_err *err);
+int tok_decoder_load(tokenizer *tok, const json_t *j, const char *file, vb_err *err);
+
+/* Shared by the loaders (tok_load.c). */
+const char *tok_json_type(const json_t *j);
+/* s[0..n) fit for a one-line message (at most 64 bytes, control bytes '?'). */
+const char *tok_shown(const char *s, size_t n, char buf[static 72]);
+/* A JSON value as the file spells it, for messages. */
+const char *tok_json_text(const json_t *v, char buf[static 72]);
+/* A token id in [0, limit), or an error naming file, where and token. */
+int tok_read_id(const json_t *v, int64_t limit, const char *file, const char *where, const char *token,
+                int32_t *id, vb_err *err);
+/* GPT-2's byte -> code point map (byte-level vocabularies). */
+uint32_t tok_byte_to_cp(unsigned char b);
 
 #endif

@@ -29,6 +29,16 @@ static void byte_level_decoder(int16_t *cp_to_byte /* [324] */)
     }
 }
 
+uint32_t tok_byte_to_cp(unsigned char b)
+{
+    int16_t cp_to_byte[324];
+    byte_level_decoder(cp_to_byte);
+    for (uint32_t cp = 0; cp < 324; cp++)
+        if (cp_to_byte[cp] == b)
+            return cp;
+    return b; /* not reached: the map covers every byte */
+}
+
 /* Byte-level piece (UTF-8 of mapped chars) -> raw bytes into out; returns
  * the length, or -1 when a char is outside the map. */
 static long unmap_byte_level(const int16_t *cp_to_byte, const char *s, size_t n, char *out)
@@ -57,7 +67,7 @@ static char *dup_bytes(const char *s, size_t n)
     return p;
 }
 
-static const char *json_type_name(const json_t *j)
+const char *tok_json_type(const json_t *j)
 {
     const json_t *t = json_object_get(j, "type");
     return json_is_string(t) ? json_string_value(t) : "(no type)";
@@ -79,7 +89,7 @@ static int64_t id_limit(size_t n_tokens)
 
 /* A token's text fit for a one-line message: at most 64 bytes, not cutting
  * a character, control bytes shown as '?'. */
-static const char *shown(const char *s, size_t n, char buf[static 72])
+const char *tok_shown(const char *s, size_t n, char buf[static 72])
 {
     size_t o = n <= 64 ? n : 64;
     while (o < n && o > 0 && ((unsigned char)s[o] & 0xC0) == 0x80)
@@ -95,18 +105,18 @@ static const char *shown(const char *s, size_t n, char buf[static 72])
 }
 
 /* A JSON value as the file spells it, for messages ("7" stays quoted). */
-static const char *json_text(const json_t *v, char buf[static 72])
+const char *tok_json_text(const json_t *v, char buf[static 72])
 {
     char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
     const char *t = v ? (s ? s : "?") : "(missing)";
-    shown(t, strlen(t), buf);
+    tok_shown(t, strlen(t), buf);
     free(s);
     return buf;
 }
 
 /* A token id from the file: a JSON integer in [0, limit). Otherwise an
  * error naming where it is and which token ("model.vocab 'b'"). */
-static int read_id(const json_t *v, int64_t limit, const char *file, const char *where, const char *token,
+int tok_read_id(const json_t *v, int64_t limit, const char *file, const char *where, const char *token,
                    int32_t *id, vb_err *err)
 {
     if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < limit) {
@@ -115,7 +125,7 @@ static int read_id(const json_t *v, int64_t limit, const char *file, const char 
     }
     char name[72], text[72];
     return vb_err_set(err, "%s: %s '%s': id %s is not a token id (an integer from 0 to %lld)", file, where,
-                      shown(token, strlen(token), name), json_text(v, text),
+                      tok_shown(token, strlen(token), name), tok_json_text(v, text),
                       (long long)limit - 1);
 }
 
@@ -127,137 +137,10 @@ static int read_flag(const json_t *obj, const char *key, bool *out, const char *
     if (v && !json_is_boolean(v)) {
         char name[72], text[72];
         return vb_err_set(err, "%s: %s '%s': %s is %s, not true or false", file, where,
-                          shown(token, strlen(token), name), key, json_text(v, text));
+                          tok_shown(token, strlen(token), name), key, tok_json_text(v, text));
     }
     *out = json_is_true(v);
     return 0;
-}
-
-/* One SpecialToken of a TemplateProcessing "single" list: its ids (from
- * special_tokens), each a token of the vocabulary, appended to dst. */
-static int template_special(tokenizer *tok, const json_t *specials, const json_t *item, int32_t *dst, size_t *n,
-                            const char *file, vb_err *err)
-{
-    const char *name = json_string_value(json_object_get(item, "id"));
-    if (!name)
-        return vb_err_set(err, "%s: post_processor TemplateProcessing: a SpecialToken has no id", file);
-    char nm[72];
-    const json_t *ids = json_object_get(json_object_get(specials, name), "ids");
-    if (!json_object_get(specials, name))
-        return vb_err_set(err, "%s: post_processor TemplateProcessing: single names special token '%s', which "
-                               "special_tokens lacks", file, shown(name, strlen(name), nm));
-    if (!json_is_array(ids))
-        return vb_err_set(err, "%s: post_processor special token '%s': ids is not a list", file,
-                          shown(name, strlen(name), nm));
-    size_t k;
-    const json_t *idv;
-    json_array_foreach(ids, k, idv) {
-        int32_t id;
-        if (read_id(idv, tok->n_vocab, file, "post_processor special token", name, &id, err) < 0)
-            return -1;
-        if (!tok->dec[id])
-            return vb_err_set(err, "%s: post_processor special token '%s': id %d is not in the vocabulary", file,
-                              shown(name, strlen(name), nm), id);
-        if (*n >= 4)
-            return vb_err_set(err, "%s: post_processor adds more than 4 tokens", file);
-        dst[(*n)++] = id;
-    }
-    return 0;
-}
-
-static int load_post_processor(tokenizer *tok, const json_t *j, const char *file, vb_err *err)
-{
-    if (!j || json_is_null(j))
-        return 0;
-    const char *type = json_type_name(j);
-    if (strcmp(type, "Sequence") == 0) {
-        size_t i;
-        const json_t *v;
-        json_array_foreach(json_object_get(j, "processors"), i, v) {
-            if (load_post_processor(tok, v, file, err) < 0)
-                return -1;
-        }
-        return 0;
-    }
-    if (strcmp(type, "ByteLevel") == 0)
-        return 0; /* only moves offsets */
-    if (strcmp(type, "TemplateProcessing") != 0)
-        return vb_err_set(err, "%s: post_processor '%s' is not supported (TemplateProcessing, ByteLevel are)", file, type);
-    const json_t *specials = json_object_get(j, "special_tokens");
-    const json_t *single = json_object_get(j, "single");
-    if (!json_is_array(single))
-        return vb_err_set(err, "%s: post_processor TemplateProcessing: single is not a list", file);
-    bool seen_seq = false;
-    size_t i;
-    const json_t *item;
-    json_array_foreach(single, i, item) {
-        const json_t *special = json_object_get(item, "SpecialToken");
-        if (json_object_get(item, "Sequence"))
-            seen_seq = true;
-        else if (!json_is_object(special))
-            return vb_err_set(err, "%s: post_processor TemplateProcessing: single[%zu] is neither a Sequence "
-                                   "nor a SpecialToken", file, i);
-        else if (template_special(tok, specials, special, seen_seq ? tok->post_suffix : tok->post_prefix,
-                                  seen_seq ? &tok->n_post_suffix : &tok->n_post_prefix, file, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* The Strip decoder of SentencePiece files strips `start` leading spaces. */
-static int load_strip(tokenizer *tok, const json_t *j, const char *file, vb_err *err)
-{
-    const json_t *start = json_object_get(j, "start"), *stop = json_object_get(j, "stop");
-    const char *content = json_string_value(json_object_get(j, "content"));
-    char text[72];
-    if (!json_is_integer(start) || json_integer_value(start) < 0 || json_integer_value(start) > 1024)
-        return vb_err_set(err, "%s: decoder Strip start %s is not a count from 0 to 1024", file,
-                          json_text(start, text));
-    if (!content || strcmp(content, " ") != 0 || (stop && !(json_is_integer(stop) && json_integer_value(stop) == 0)))
-        return vb_err_set(err, "%s: decoder Strip of anything but leading spaces (content ' ', stop 0) is not "
-                               "supported", file);
-    tok->sp_strip_start = (int)json_integer_value(start);
-    return 0;
-}
-
-static int load_decoder(tokenizer *tok, const json_t *j, const char *file, vb_err *err)
-{
-    if (!j || json_is_null(j)) {
-        tok->dec_kind = tok->byte_level ? DEC_BYTE_LEVEL : DEC_SENTENCEPIECE;
-        return 0;
-    }
-    const char *type = json_type_name(j);
-    if (strcmp(type, "ByteLevel") == 0) {
-        tok->dec_kind = DEC_BYTE_LEVEL;
-        return 0;
-    }
-    if (strcmp(type, "Metaspace") == 0) {
-        tok->dec_kind = DEC_SENTENCEPIECE;
-        const char *scheme = json_string_value(json_object_get(j, "prepend_scheme"));
-        tok->sp_strip_start = scheme && strcmp(scheme, "never") == 0 ? 0 : 1;
-        return 0;
-    }
-    if (strcmp(type, "Sequence") == 0) {
-        tok->dec_kind = DEC_SENTENCEPIECE;
-        size_t i;
-        const json_t *v;
-        json_array_foreach(json_object_get(j, "decoders"), i, v) {
-            const char *t = json_type_name(v);
-            if (strcmp(t, "Strip") == 0) {
-                if (load_strip(tok, v, file, err) < 0)
-                    return -1;
-            } else if (strcmp(t, "Replace") == 0 || strcmp(t, "ByteFallback") == 0 || strcmp(t, "Fuse") == 0) {
-                continue; /* what DEC_SENTENCEPIECE does */
-            } else if (strcmp(t, "ByteLevel") == 0) {
-                tok->dec_kind = DEC_BYTE_LEVEL;
-            } else {
-                return vb_err_set(err, "%s: decoder '%s' is not supported", file, t);
-            }
-        }
-        return 0;
-    }
-    return vb_err_set(err, "%s: decoder '%s' is not supported (ByteLevel, Metaspace, SentencePiece Sequence are)",
-                      file, type);
 }
 
 static int parse_byte_piece(const char *s, size_t n)
@@ -281,7 +164,7 @@ static int check_added_entry(const json_t *v, size_t i, const char *file, vb_err
     if (!json_is_object(v) || !json_is_string(content) || json_string_length(content) == 0) {
         char text[72];
         return vb_err_set(err, "%s: added_tokens[%zu]: content %s is not a non-empty string", file, i,
-                          json_text(content, text));
+                          tok_json_text(content, text));
     }
     static const char *const flags[] = {"special", "lstrip", "rstrip", "normalized", "single_word"};
     char where[48];
@@ -306,7 +189,7 @@ static int64_t check_ids(const json_t *vocab, const json_t *added, const char *f
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)vocab, key, v) {
-        if (read_id(v, limit, file, "model.vocab", key, &id, err) < 0)
+        if (tok_read_id(v, limit, file, "model.vocab", key, &id, err) < 0)
             return -1;
         max_id = id > max_id ? id : max_id;
     }
@@ -315,7 +198,7 @@ static int64_t check_ids(const json_t *vocab, const json_t *added, const char *f
         char where[48];
         snprintf(where, sizeof where, "added_tokens[%zu]", i);
         if (check_added_entry(v, i, file, err) < 0 ||
-            read_id(json_object_get(v, "id"), limit, file, where, json_string_value(json_object_get(v, "content")),
+            tok_read_id(json_object_get(v, "id"), limit, file, where, json_string_value(json_object_get(v, "content")),
                     &id, err) < 0)
             return -1;
         max_id = id > max_id ? id : max_id;
@@ -337,8 +220,8 @@ static int duplicate_vocab_id(const json_t *vocab, const char *key, int32_t id, 
         }
     }
     char a[72], b[72];
-    return vb_err_set(err, "%s: model.vocab '%s': id %d is also '%s'", file, shown(key, strlen(key), a), id,
-                      shown(other, strlen(other), b));
+    return vb_err_set(err, "%s: model.vocab '%s': id %d is also '%s'", file, tok_shown(key, strlen(key), a), id,
+                      tok_shown(other, strlen(other), b));
 }
 
 /* What a SentencePiece piece decodes to: the meta-space back to ' '. */
@@ -431,7 +314,7 @@ static int load_vocab(tokenizer *tok, const json_t *model, const json_t *added, 
             char name[72];
             free(p);
             return vb_err_set(err, "%s: model.vocab '%s' (id %d) is not byte-level text", file,
-                              shown(key, klen, name), id);
+                              tok_shown(key, klen, name), id);
         }
         p[n] = 0;
         if (put_vocab_piece(tok, id, key, p, (size_t)n, file, err) < 0)
@@ -482,7 +365,7 @@ static int check_added_twice(const tokenizer *tok, size_t i, const char *file, v
         if (b->id == a->id && strcmp(b->content, a->content) != 0) {
             char x[72], y[72];
             return vb_err_set(err, "%s: added_tokens[%zu] '%s': id %d is also added token '%s'", file, i,
-                              shown(a->content, a->len, x), a->id, shown(b->content, b->len, y));
+                              tok_shown(a->content, a->len, x), a->id, tok_shown(b->content, b->len, y));
         }
     }
     return 0;
@@ -572,7 +455,7 @@ static int merge_parts(const json_t *m, size_t i, const char *parts[2], size_t l
         if (!sp || sp == s || !sp[1] || strchr(sp + 1, ' ')) {
             char name[72];
             return vb_err_set(err, "%s: merges[%zu] '%s' is not 'left right' (two tokens, one space)", file, i,
-                              shown(s, strlen(s), name));
+                              tok_shown(s, strlen(s), name));
         }
         parts[0] = s;
         lens[0] = (size_t)(sp - s);
@@ -594,11 +477,16 @@ static int merge_parts(const json_t *m, size_t i, const char *parts[2], size_t l
 static int merge_unknown(const char *what, const char *s, size_t n, size_t i, const char *file, vb_err *err)
 {
     char name[72];
-    return vb_err_set(err, "%s: merges[%zu]: %s'%s' is not in the vocab", file, i, what, shown(s, n, name));
+    return vb_err_set(err, "%s: merges[%zu]: %s'%s' is not in the vocab", file, i, what, tok_shown(s, n, name));
 }
 
+/* The merged token of a merge is left + right without right's first
+ * prefix_len bytes (the continuing_subword_prefix as the file spells it),
+ * as HF builds it. */
 static int load_merges(tokenizer *tok, const json_t *model, const char *file, vb_err *err)
 {
+    const char *csp = json_string_value(json_object_get(model, "continuing_subword_prefix"));
+    size_t prefix_len = csp ? strlen(csp) : 0;
     const json_t *merges = json_object_get(model, "merges");
     if (merges && !json_is_null(merges) && !json_is_array(merges))
         return vb_err_set(err, "%s: model.merges is not a list", file);
@@ -619,6 +507,12 @@ static int load_merges(tokenizer *tok, const json_t *model, const char *file, vb
         size_t len[2] = {0, 0};
         if ((rc = merge_parts(m, i, part, len, file, err)) < 0)
             break;
+        if (len[1] < prefix_len) { /* HF's slice would panic */
+            char name[72];
+            rc = vb_err_set(err, "%s: merges[%zu]: '%s' is shorter than continuing_subword_prefix", file, i,
+                            tok_shown(part[1], len[1], name));
+            break;
+        }
         size_t need = len[0] + len[1] + 1;
         if (need > cat_cap) {
             free(cat);
@@ -634,12 +528,13 @@ static int load_merges(tokenizer *tok, const json_t *model, const char *file, vb
         int32_t ia = model_piece_id(tok, cp_to_byte, part[0], len[0], buf);
         int32_t ib = model_piece_id(tok, cp_to_byte, part[1], len[1], buf);
         memcpy(cat, part[0], len[0]);
-        memcpy(cat + len[0], part[1], len[1]);
-        int32_t im = model_piece_id(tok, cp_to_byte, cat, len[0] + len[1], buf);
+        memcpy(cat + len[0], part[1] + prefix_len, len[1] - prefix_len);
+        size_t cat_len = len[0] + len[1] - prefix_len;
+        int32_t im = model_piece_id(tok, cp_to_byte, cat, cat_len, buf);
         if (ia < 0 || ib < 0 || im < 0) {
             rc = ia < 0 ? merge_unknown("", part[0], len[0], i, file, err)
                : ib < 0 ? merge_unknown("", part[1], len[1], i, file, err)
-                        : merge_unknown("the merged token ", cat, len[0] + len[1], i, file, err);
+                        : merge_unknown("the merged token ", cat, cat_len, i, file, err);
             break;
         }
         if (tok_pair_map_put(&tok->merges, ia, ib, (int32_t)i, im) < 0) {
@@ -676,7 +571,7 @@ static int read_eos(tokenizer *tok, const json_t *v, const char *path, vb_err *e
 {
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX) {
         char text[72];
-        return vb_err_set(err, "%s: eos_token_id %s is not a token id", path, json_text(v, text));
+        return vb_err_set(err, "%s: eos_token_id %s is not a token id", path, tok_json_text(v, text));
     }
     add_eos_id(tok, (int32_t)json_integer_value(v));
     return 0;
@@ -758,11 +653,44 @@ static int load_configs(tokenizer *tok, const char *dir, vb_err *err)
     return rc;
 }
 
+/* continuing_subword_prefix or end_of_word_suffix as piece bytes: NULL
+ * when absent or empty (HF adds nothing then); byte-level files spell it
+ * in the GPT-2 map, undone here as for the vocab. */
+static int load_affix(tokenizer *tok, const json_t *model, const char *key, char **out, size_t *out_len,
+                      const char *path, vb_err *err)
+{
+    const json_t *v = json_object_get(model, key);
+    if (v && !json_is_null(v) && !json_is_string(v))
+        return vb_err_set(err, "%s: model.%s is not a string", path, key);
+    const char *s = json_string_value(v);
+    if (!s || !*s)
+        return 0;
+    size_t n = strlen(s);
+    if (!(*out = malloc(n + 1)))
+        return vb_err_set(err, "%s: out of memory", path);
+    long m = (long)n;
+    if (tok->byte_level) {
+        int16_t cp_to_byte[324];
+        byte_level_decoder(cp_to_byte);
+        m = unmap_byte_level(cp_to_byte, s, n, *out);
+    } else {
+        memcpy(*out, s, n);
+    }
+    if (m < 0) {
+        char name[72];
+        return vb_err_set(err, "%s: model.%s '%s' is not byte-level text", path, key, tok_shown(s, n, name));
+    }
+    (*out)[m] = 0;
+    *out_len = (size_t)m;
+    return 0;
+}
+
 /* The BPE model's switches and the lookup tables built from the vocab. */
 static int load_model_flags(tokenizer *tok, const json_t *model, const char *path, vb_err *err)
 {
-    (void)path;
-    (void)err;
+    if (load_affix(tok, model, "continuing_subword_prefix", &tok->csp, &tok->csp_len, path, err) < 0 ||
+        load_affix(tok, model, "end_of_word_suffix", &tok->eow, &tok->eow_len, path, err) < 0)
+        return -1;
     tok->byte_fallback = json_is_true(json_object_get(model, "byte_fallback"));
     tok->fuse_unk = json_is_true(json_object_get(model, "fuse_unk"));
     tok->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
@@ -804,13 +732,9 @@ static tokenizer *tokenizer_from_json(json_t *root, const char *path, vb_err *er
     const json_t *model = json_object_get(root, "model");
     const json_t *added = json_object_get(root, "added_tokens");
     const char *mtype = json_string_value(json_object_get(model, "type"));
-    const char *csp = json_string_value(json_object_get(model, "continuing_subword_prefix"));
-    const char *eow = json_string_value(json_object_get(model, "end_of_word_suffix"));
     int rc = 0;
     if (!mtype || strcmp(mtype, "BPE") != 0)
         rc = vb_err_set(err, "%s: model type '%s' is not supported (BPE only)", path, mtype ? mtype : "?");
-    else if ((csp && *csp) || (eow && *eow))
-        rc = vb_err_set(err, "%s: BPE continuing_subword_prefix / end_of_word_suffix are not supported", path);
     else if (json_is_number(json_object_get(model, "dropout")) && json_number_value(json_object_get(model, "dropout")) > 0)
         rc = vb_err_set(err, "%s: BPE dropout is not supported", path);
     if (rc == 0)
@@ -818,7 +742,7 @@ static tokenizer *tokenizer_from_json(json_t *root, const char *path, vb_err *er
     if (rc == 0)
         rc = tok_pretok_load(tok, json_object_get(root, "pre_tokenizer"), path, err);
     if (rc == 0 && !tok->byte_level && json_is_object(json_object_get(root, "decoder")) &&
-        strcmp(json_type_name(json_object_get(root, "decoder")), "ByteLevel") == 0)
+        strcmp(tok_json_type(json_object_get(root, "decoder")), "ByteLevel") == 0)
         tok->byte_level = true;
     if (rc == 0)
         rc = load_vocab(tok, model, added, path, err);
@@ -827,11 +751,11 @@ static tokenizer *tokenizer_from_json(json_t *root, const char *path, vb_err *er
     if (rc == 0)
         rc = load_merges(tok, model, path, err);
     if (rc == 0)
-        rc = load_post_processor(tok, json_object_get(root, "post_processor"), path, err);
-    if (rc == 0)
-        rc = load_decoder(tok, json_object_get(root, "decoder"), path, err);
+        rc = tok_post_processor_load(tok, json_object_get(root, "post_processor"), path, err);
     if (rc == 0)
         rc = load_model_flags(tok, model, path, err);
+    if (rc == 0) /* after the model: a decoder may name its suffix */
+        rc = tok_decoder_load(tok, json_object_get(root, "decoder"), path, err);
     json_decref(root);
     if (rc < 0) {
         tokenizer_free(tok);
@@ -878,7 +802,13 @@ void tokenizer_free(tokenizer *tok)
         if (tok->dec[i] != tok->piece[i])
             free(tok->dec[i]);
         free(tok->piece[i]);
+        if (tok->dec_alt)
+            free(tok->dec_alt[i]);
     }
+    free(tok->dec_alt);
+    free(tok->dec_alt_len);
+    free(tok->csp);
+    free(tok->eow);
     free(tok->piece);
     free(tok->piece_len);
     free(tok->dec);
@@ -889,6 +819,8 @@ void tokenizer_free(tokenizer *tok)
     for (size_t i = 0; i < tok->n_norm; i++) {
         free(tok->norm[i].a);
         free(tok->norm[i].b);
+        if (tok->norm[i].re)
+            pcre2_code_free(tok->norm[i].re);
     }
     free(tok->norm);
     tok_pretok_free(tok);

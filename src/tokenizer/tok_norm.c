@@ -4,7 +4,8 @@
  *
  * Supported: NFC, NFD, NFKC, NFKD and Lowercase (utf8proc, tok_unicode.c),
  * Strip (left / right, Unicode White_Space), Prepend, Replace with a String
- * pattern, and Sequence of these. Anything else is refused at load with its
+ * or a Regex pattern (PCRE2, matches found as the Split pre-tokenizer finds
+ * them), and Sequence of these. Anything else is refused at load with its
  * name. */
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,37 @@ static char *prepend(const char *s, size_t n, const char *pre, size_t *out_n)
     return out;
 }
 
+/* HF's NormalizedString::replace with a Regex: every match (an empty one
+ * too, which inserts) becomes `to`; NULL when out of memory or the regex
+ * runs over its match limit. */
+static char *replace_regex(const pcre2_code *re, const char *s, size_t n, const char *to, size_t *out_n)
+{
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    tok_spans v = {0};
+    char *out = NULL;
+    if (md && tok_find_matches(re, s, n, md, &v) == 0) {
+        size_t lt = strlen(to), need = 1;
+        for (size_t i = 0; i < v.n; i++)
+            need += v.a[i].match ? lt : v.a[i].e - v.a[i].s;
+        out = malloc(need);
+        size_t o = 0;
+        for (size_t i = 0; out && i < v.n; i++) {
+            const char *src = v.a[i].match ? to : s + v.a[i].s;
+            size_t len = v.a[i].match ? lt : v.a[i].e - v.a[i].s;
+            memcpy(out + o, src, len);
+            o += len;
+        }
+        if (out) {
+            out[o] = 0;
+            *out_n = o;
+        }
+    }
+    free(v.a);
+    if (md)
+        pcre2_match_data_free(md);
+    return out;
+}
+
 int tok_normalize(const tokenizer *tok, const char *s, size_t n, char **buf, size_t *len)
 {
     char *cur = malloc(n + 1);
@@ -82,7 +114,8 @@ int tok_normalize(const tokenizer *tok, const char *s, size_t n, char **buf, siz
             next = prepend(cur, cn, nm->a, &nn);
             break;
         case NORM_REPLACE:
-            next = tok_replace_all(cur, cn, nm->a, strlen(nm->a), nm->b, strlen(nm->b), &nn);
+            next = nm->re ? replace_regex(nm->re, cur, cn, nm->b, &nn)
+                          : tok_replace_all(cur, cn, nm->a, strlen(nm->a), nm->b, strlen(nm->b), &nn);
             break;
         }
         free(cur);
@@ -140,14 +173,17 @@ static int load_step(tok_norm *nm, const json_t *j, const char *file, vb_err *er
     }
     if (strcmp(type, "Replace") == 0) {
         const json_t *pat = json_object_get(json_object_get(j, "pattern"), "String");
+        const json_t *re = json_object_get(json_object_get(j, "pattern"), "Regex");
         const json_t *content = json_object_get(j, "content");
-        if (!json_is_string(pat) || !json_is_string(content) || json_string_length(pat) == 0)
-            return vb_err_set(err, "%s: normalizer Replace with a regex pattern is not supported (String patterns only)",
-                              file);
+        if (!json_is_string(content) || (!json_is_string(re) && !(json_is_string(pat) && json_string_length(pat))))
+            return vb_err_set(err, "%s: normalizer Replace needs a String (non-empty) or Regex pattern and a "
+                                   "string content", file);
         nm->kind = NORM_REPLACE;
-        nm->a = strdup(json_string_value(pat));
+        nm->a = strdup(json_string_value(re ? re : pat));
         nm->b = strdup(json_string_value(content));
-        return nm->a && nm->b ? 0 : vb_err_set(err, "%s: out of memory", file);
+        if (!nm->a || !nm->b)
+            return vb_err_set(err, "%s: out of memory", file);
+        return re ? tok_compile_re(&nm->re, nm->a, "normalizer Replace", file, err) : 0;
     }
     return vb_err_set(err, "%s: normalizer '%s' is not supported (NFC, NFD, NFKC, NFKD, Lowercase, Strip, "
                            "Prepend, Replace, Sequence are)", file, type);

@@ -11,6 +11,7 @@
  * all; the regexes spell out HF's char predicates (Rust's is_numeric,
  * is_whitespace, \w, is_punctuation) as Unicode properties. Anything else
  * is refused at load with its name. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,15 +30,8 @@
  * ` | ~) or a Unicode P* character. */
 #define PUNCT_RE "[\\p{P}!-/:-@\\[-`{-~]"
 
-typedef struct span {
-    size_t s, e;
-    bool match;
-} span;
-
-typedef struct spans {
-    span *a;
-    size_t n, cap;
-} spans;
+typedef tok_span span;
+typedef tok_spans spans;
 
 static int spans_push(spans *v, size_t s, size_t e, bool m)
 {
@@ -56,8 +50,9 @@ static int spans_push(spans *v, size_t s, size_t e, bool m)
 /* HF's find_matches over the regex: the text cut into gaps and matches,
  * matches found as onig's find_iter finds them (an empty match right at
  * the previous match's end is skipped by stepping one character on; other
- * empty matches count, and cut a gap in two). */
-static int find_matches(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md, spans *out)
+ * empty matches count, and cut a gap in two). The Replace normalizer
+ * (tok_norm.c) uses it too. */
+int tok_find_matches(const pcre2_code *re, const char *s, size_t n, pcre2_match_data *md, spans *out)
 {
     size_t prev = 0, last_end = 0;
     long last_match_end = -1;
@@ -149,7 +144,7 @@ static int split_piece(const tokenizer *tok, size_t k, const pcre2_code *re, tok
                        const char *s, size_t n, bool at_start, pcre2_match_data *md, tok_ids *out)
 {
     spans v = {0};
-    int rc = find_matches(re, s, n, md, &v);
+    int rc = tok_find_matches(re, s, n, md, &v);
     if (rc == 0) {
         if (invert)
             for (size_t i = 0; i < v.n; i++)
@@ -256,7 +251,7 @@ static const char *type_of(const json_t *j)
     return json_is_string(t) ? json_string_value(t) : "(no type)";
 }
 
-static int compile_re(pcre2_code **out, const char *pattern, const char *what, const char *file, vb_err *err)
+int tok_compile_re(pcre2_code **out, const char *pattern, const char *what, const char *file, vb_err *err)
 {
     int code;
     PCRE2_SIZE off;
@@ -264,7 +259,7 @@ static int compile_re(pcre2_code **out, const char *pattern, const char *what, c
     if (!*out) {
         PCRE2_UCHAR msg[128];
         pcre2_get_error_message(code, msg, sizeof msg);
-        return vb_err_set(err, "%s: pre_tokenizer %s regex does not compile at offset %zu: %s", file, what,
+        return vb_err_set(err, "%s: %s regex does not compile at offset %zu: %s", file, what,
                           (size_t)off, (char *)msg);
     }
     pcre2_jit_compile(*out, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
@@ -288,7 +283,7 @@ static int compile_literal(pcre2_code **out, const char *text, const char *what,
         re[o++] = (char)c;
     }
     re[o] = 0;
-    int rc = compile_re(out, re, what, file, err);
+    int rc = tok_compile_re(out, re, what, file, err);
     free(re);
     return rc;
 }
@@ -344,12 +339,14 @@ static int load_metaspace(tokenizer *tok, tok_pretok *st, const json_t *j, const
         return vb_err_set(err, "%s: pre_tokenizer Metaspace prepend_scheme '%s' is not always, first or never",
                           file, scheme);
     st->prepend = scheme ? (strcmp(scheme, "never") == 0 ? 0 : strcmp(scheme, "first") == 0 ? 1 : 2) : aps ? 2 : 0;
-    return split ? compile_literal(&st->re, r, "Metaspace", file, err) : 0;
+    return split ? compile_literal(&st->re, r, "pre_tokenizer Metaspace", file, err) : 0;
 }
 
 static int load_step(tokenizer *tok, tok_pretok *st, const json_t *j, const char *file, vb_err *err)
 {
     const char *type = type_of(j);
+    char what[96]; /* names the step in a regex error */
+    snprintf(what, sizeof what, "pre_tokenizer %s", type);
     st->behavior = SPLIT_ISOLATED;
     if (strcmp(type, "ByteLevel") == 0) {
         bool use_regex = true;
@@ -358,7 +355,7 @@ static int load_step(tokenizer *tok, tok_pretok *st, const json_t *j, const char
             load_bool(j, "use_regex", true, &use_regex, type, file, err) < 0)
             return -1;
         tok->byte_level = true;
-        return use_regex ? compile_re(&st->re, GPT2_SPLIT, type, file, err) : 0;
+        return use_regex ? tok_compile_re(&st->re, GPT2_SPLIT, what, file, err) : 0;
     }
     if (strcmp(type, "Metaspace") == 0)
         return load_metaspace(tok, st, j, file, err);
@@ -370,9 +367,9 @@ static int load_step(tokenizer *tok, tok_pretok *st, const json_t *j, const char
             return -1;
         const json_t *re = json_object_get(pat, "Regex"), *str = json_object_get(pat, "String");
         if (json_is_string(re))
-            return compile_re(&st->re, json_string_value(re), type, file, err);
+            return tok_compile_re(&st->re, json_string_value(re), what, file, err);
         if (json_is_string(str))
-            return compile_literal(&st->re, json_string_value(str), type, file, err);
+            return compile_literal(&st->re, json_string_value(str), what, file, err);
         return vb_err_set(err, "%s: pre_tokenizer Split has no String or Regex pattern", file);
     }
     if (strcmp(type, "Digits") == 0) {
@@ -380,21 +377,21 @@ static int load_step(tokenizer *tok, tok_pretok *st, const json_t *j, const char
         if (load_bool(j, "individual_digits", false, &individual, type, file, err) < 0)
             return -1;
         st->behavior = individual ? SPLIT_ISOLATED : SPLIT_CONTIGUOUS;
-        return compile_re(&st->re, NUMERIC_RE, type, file, err);
+        return tok_compile_re(&st->re, NUMERIC_RE, what, file, err);
     }
     if (strcmp(type, "Whitespace") == 0) {
         st->behavior = SPLIT_REMOVED;
         st->invert = true;
-        return compile_re(&st->re, WHITESPACE_RE, type, file, err);
+        return tok_compile_re(&st->re, WHITESPACE_RE, what, file, err);
     }
     if (strcmp(type, "WhitespaceSplit") == 0) {
         st->behavior = SPLIT_REMOVED;
-        return compile_re(&st->re, WHITE_SPACE_RE, type, file, err);
+        return tok_compile_re(&st->re, WHITE_SPACE_RE, what, file, err);
     }
     if (strcmp(type, "Punctuation") == 0) {
         if (behavior_of(j, "Isolated", &st->behavior, type, file, err) < 0)
             return -1;
-        return compile_re(&st->re, PUNCT_RE, type, file, err);
+        return tok_compile_re(&st->re, PUNCT_RE, what, file, err);
     }
     return vb_err_set(err, "%s: pre_tokenizer '%s' is not supported (ByteLevel, Split, Digits, Metaspace, "
                            "Whitespace, WhitespaceSplit, Punctuation, Sequence are)", file, type);

@@ -4,12 +4,16 @@
  * ids go back to text (tokenizer_decode for a whole sequence, tok_stream for
  * a completion that grows one id at a time and must never emit half a
  * character). Supported: byte-level BPE and SentencePiece-style BPE with
- * byte fallback, with the file's added/special tokens; normalizers NFC,
- * NFD, NFKC, NFKD, Lowercase, Strip, Prepend, Replace (String) and Sequence
+ * byte fallback, continuing_subword_prefix and end_of_word_suffix, with
+ * the file's added/special tokens; normalizers NFC, NFD, NFKC, NFKD,
+ * Lowercase, Strip, Prepend, Replace (String or Regex) and Sequence
  * (tok_norm.c); pre-tokenizers ByteLevel, Split (every behavior, invert),
  * Digits, Metaspace, Whitespace, WhitespaceSplit, Punctuation and Sequence
- * (tok_pretok.c). Anything else is a load error that names the part of
- * tokenizer.json we do not support.
+ * (tok_pretok.c); post-processors TemplateProcessing, ByteLevel,
+ * RobertaProcessing, Sequence and decoders ByteLevel, Metaspace,
+ * BPEDecoder, WordPiece and the SentencePiece Sequence (tok_postdec.c).
+ * Anything else is a load error that names the part of tokenizer.json we
+ * do not support.
  *
  * A loaded tokenizer is read-only: any number of threads may encode and
  * decode with it at once. */
@@ -73,7 +77,10 @@ const char *tokenizer_eos_token(const tokenizer *tok);
 typedef struct tok_stream {
     const tokenizer *tok;
     bool skip_special;
-    bool started;        /* a token has been emitted (SentencePiece strips one leading space) */
+    bool started;        /* a token has been emitted (SentencePiece strips one leading space;
+                            WordPiece puts none before the first) */
+    bool has_held;       /* BPEDecoder: held is pushed but not emitted, since its */
+    int32_t held;        /* suffix becomes a space unless it is the last token */
     unsigned char pending[8];
     size_t n_pending;    /* bytes of an unfinished character */
 } tok_stream;
@@ -81,7 +88,8 @@ typedef struct tok_stream {
 void tok_stream_init(tok_stream *s, const tokenizer *tok, bool skip_special);
 /* Appends the newly complete text for id to *buf (malloc'd, grown as
  * needed; *len and *cap track it). Returns bytes appended, or -1 for an id
- * out of range. */
+ * out of range. With a BPEDecoder a token's text comes one push late (or
+ * at finish): its suffix is a space unless it is the last token. */
 long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t *cap);
 /* At the end of a request: flushes an unfinished character as U+FFFD. */
 long tok_stream_finish(tok_stream *s, char **buf, size_t *len, size_t *cap);

@@ -55,13 +55,18 @@ void vb_signals_reset(void)
     stop_signal = 0;
 }
 
-bool vb_stop_agreed(MPI_Comm comm)
+bool vb_stop_agreed(MPI_Comm comm, bool local_stop)
 {
-    int mine = (int)stop_signal, any = 0;
-    MPI_CHECK(MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm));
-    if (any)
-        vb_request_stop(any);
-    return any != 0;
+    int size = 1;
+    MPI_CHECK(MPI_Comm_size(comm, &size));
+    /* the signal apart from the caller's reason, so that a signal can be
+     * marked on every rank and the caller's reason is not taken for one */
+    int mine[2] = {(int)stop_signal, local_stop ? 1 : 0}, any[2] = {mine[0], mine[1]};
+    if (size > 1)
+        MPI_CHECK(MPI_Allreduce(mine, any, 2, MPI_INT, MPI_MAX, comm));
+    if (any[0])
+        vb_request_stop(any[0]);
+    return any[0] != 0 || any[1] != 0;
 }
 
 int vb_stop_exit_status(void)

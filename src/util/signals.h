@@ -7,9 +7,9 @@
  * output, and exits VB_EXIT_STOPPED (75) so a requeued job runs --resume.
  *
  * Under MPI the signal may reach only some ranks (srun signals all, a
- * user's kill reaches one): the engine should combine vb_stop_requested()
- * across ranks (an MPI_Allreduce of the flag with MPI_MAX once per step) so
- * every rank stops at the same step.
+ * user's kill reaches one): the engine combines the flag across the ranks
+ * that step together once per step (vb_stop_agreed) so every rank stops at
+ * the same step.
  *
  * Open MPI's mpirun (4.1, measured) forwards SIGUSR1 to every rank (and
  * SIGUSR2, which is not a stop request: it ends a rank), so SIGUSR1 is the
@@ -38,10 +38,15 @@ int vb_stop_signal(void);
  * agreement, tests). */
 void vb_request_stop(int sig);
 
-/* Collective over comm: true on every rank when any rank has a stop
- * requested (and then marks it on every rank). One MPI_Allreduce of an
- * int; the engine calls it once per step so all ranks stop at one step. */
-bool vb_stop_agreed(MPI_Comm comm);
+/* The stop agreement: collective over comm, true on every rank when any
+ * rank has a stop requested or passes local_stop (a reason of the
+ * caller's own: the engine's failing journal, rank 0's stop notice). A
+ * signal agreed this way is marked on every rank (vb_stop_requested,
+ * vb_stop_exit_status), with the highest signal number asked. One
+ * MPI_Allreduce of two ints, none when comm has one rank; the engine
+ * calls it once per step on its TP group, so the group stops at one
+ * step. */
+bool vb_stop_agreed(MPI_Comm comm, bool local_stop);
 
 /* The exit status for the end of a run: VB_EXIT_STOPPED (75) when a stop
  * was requested, else VB_EXIT_OK. */

@@ -4,9 +4,9 @@
 
 #include "engine/sampler_params.h"
 
-static generate_options unset_options(void)
+static sampling_overrides unset_options(void)
 {
-    generate_options o;
+    sampling_overrides o;
     memset(&o, 0, sizeof o);
     o.temperature = o.top_p = o.min_p = NAN;
     o.repetition_penalty = o.frequency_penalty = o.presence_penalty = NAN;
@@ -18,7 +18,7 @@ static generate_options unset_options(void)
 
 static void test_defaults_then_model_then_user(void)
 {
-    generate_options o = unset_options();
+    sampling_overrides o = unset_options();
     sampling_params p = sampling_params_resolve(&o, NULL);
     CHECK_NEAR(p.temperature, 1.0, 0);
     CHECK_INT_EQ(p.top_k, 0);

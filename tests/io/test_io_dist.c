@@ -225,10 +225,10 @@ static void test_stop_agreed(void)
 {
     vb_signals_install();
     vb_signals_reset();
-    CHECK(!vb_stop_agreed(MPI_COMM_WORLD));
+    CHECK(!vb_stop_agreed(MPI_COMM_WORLD, false));
     if (d.world_rank == d.world_size - 1)
         raise(SIGUSR1);
-    CHECK(vb_stop_agreed(MPI_COMM_WORLD));
+    CHECK(vb_stop_agreed(MPI_COMM_WORLD, false));
     CHECK(vb_stop_requested());
     CHECK_INT_EQ(vb_stop_exit_status(), VB_EXIT_STOPPED);
     vb_signals_reset();

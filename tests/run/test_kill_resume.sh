@@ -16,10 +16,7 @@ make_input=$4
 rows=${5:-2000}
 # shellcheck source=../lib.sh
 . "$TEST_LIB"
-if ! python3 -c 'import h5py' 2>/dev/null; then
-    echo "python3 with h5py not found (pip install h5py); skipping"
-    exit 77
-fi
+require_h5py
 dir=$(mktemp -d)
 # Signals go only to this test's ranks (other tests may run voltbatch at
 # the same time): they are the processes whose command line names $out_h5
@@ -42,17 +39,11 @@ check "uninterrupted run exits 0" [ "$rc" -eq 0 ]
 ms=$(((t1 - t0) / 1000000))
 echo "uninterrupted run: $ms ms"
 
-journal_bytes() { if [ -e run.h5.journal ]; then stat -c %s run.h5.journal; else echo 0; fi; }
 # Waits until the journal has grown past $1 bytes (rows are being finished),
-# at most 60 s, so the random kill lands mid-generation, not in start-up.
-wait_for_rows() { # BYTES PID
-    for _ in $(seq 600); do
-        [ "$(journal_bytes)" -gt "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
+# at most 600 polls 0.05 s apart, so the random kill lands mid-generation,
+# not in start-up. (journal_size, wait_for_journal: tests/lib.sh)
+journal_bytes() { journal_size run.h5.journal; }
+wait_for_rows() { wait_for_journal run.h5.journal "$1" "$2" 600 0.05; } # BYTES PID
 sleep_ms() { sleep "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))"; }
 
 # Three SIGKILLs of every rank at random points (the node died, or the
@@ -92,29 +83,7 @@ run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output "$out_h5" --resume
 check "final --resume exits 0" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || echo "$err" | tail -5
 
-compare=$(python3 - ref.h5 run.h5 <<'PY'
-import sys, h5py, numpy as np
-ref, run = (h5py.File(p, "r") for p in sys.argv[1:3])
-ri, ui = ref["index"][:], run["index"][:]
-problems = []
-if len(ui) != len(set(ui.tolist())):
-    problems.append("doubled rows")
-if set(ri.tolist()) != set(ui.tolist()):
-    problems.append(f"rows differ: {len(set(ri.tolist()) ^ set(ui.tolist()))}")
-rmap = {int(i): k for k, i in enumerate(ri)}
-bad = 0
-for k, i in enumerate(ui):
-    j = rmap.get(int(i))
-    if j is None:
-        continue
-    if (not np.array_equal(ref["output_ids"][j], run["output_ids"][k]) or
-            ref["finish_reason"][j] != run["finish_reason"][k]):
-        bad += 1
-if bad:
-    problems.append(f"{bad} rows with other tokens")
-print("same" if not problems else "; ".join(problems), len(ui))
-PY
-)
+compare=$(compare_outputs ref.h5 run.h5)
 echo "compare: $compare"
 check "resumed output equals the uninterrupted one" [ "${compare%% *}" = same ]
 check "every row present" [ "${compare##* }" = "$rows" ]

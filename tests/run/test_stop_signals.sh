@@ -28,10 +28,7 @@ jobs=$5
 rows=${6:-3000}
 # shellcheck source=../lib.sh
 . "$TEST_LIB"
-if ! python3 -c 'import h5py' 2>/dev/null; then
-    echo "python3 with h5py not found (pip install h5py); skipping"
-    exit 77
-fi
+require_h5py
 if ! "$mpirun" --version 2>&1 | grep -q "Open MPI"; then
     echo "mpirun is not Open MPI's; the behaviour this test checks is Open MPI's; skipping"
     exit 77
@@ -81,17 +78,11 @@ run_capture "${job[@]:0:1}" OUTPUT="$dir/ref.h5" "${job[@]:1}"
 check "uninterrupted job exits 0" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || { echo "$err" | tail -5; summary; exit 1; }
 
-journal_bytes() { if [ -e "$out_h5.journal" ]; then stat -c %s "$out_h5.journal"; else echo 0; fi; }
 # Waits until the journal has grown past $1 bytes (rows are being finished),
-# at most 120 s, so that the stop lands mid-generation.
-wait_for_rows() { # BYTES PID
-    for _ in $(seq 1200); do
-        [ "$(journal_bytes)" -gt "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
+# at most 120 s, so that the stop lands mid-generation. (journal_size,
+# wait_for_journal: tests/lib.sh)
+journal_bytes() { journal_size "$out_h5.journal"; }
+wait_for_rows() { wait_for_journal "$out_h5.journal" "$1" "$2" 1200 0.1; } # BYTES PID
 # stop NAME ROUTE SIGNAL CMD...: runs CMD (a process group of its own, as a
 # shell with job control or a batch system starts it) until new rows are in
 # the journal, then sends SIGNAL by ROUTE and waits:
@@ -165,29 +156,7 @@ check "the job script's final --resume exits 0" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || echo "$err" | tail -5
 check "no requeue after the last run" [ ! -s "$SHIM_LOG" ]
 
-compare=$(python3 - ref.h5 run.h5 <<'PY'
-import sys, h5py, numpy as np
-ref, run = (h5py.File(p, "r") for p in sys.argv[1:3])
-ri, ui = ref["index"][:], run["index"][:]
-problems = []
-if len(ui) != len(set(ui.tolist())):
-    problems.append("doubled rows")
-if set(ri.tolist()) != set(ui.tolist()):
-    problems.append(f"rows differ: {len(set(ri.tolist()) ^ set(ui.tolist()))}")
-rmap = {int(i): k for k, i in enumerate(ri)}
-bad = 0
-for k, i in enumerate(ui):
-    j = rmap.get(int(i))
-    if j is None:
-        continue
-    if (not np.array_equal(ref["output_ids"][j], run["output_ids"][k]) or
-            ref["finish_reason"][j] != run["finish_reason"][k]):
-        bad += 1
-if bad:
-    problems.append(f"{bad} rows with other tokens")
-print("same" if not problems else "; ".join(problems), len(ui))
-PY
-)
+compare=$(compare_outputs ref.h5 run.h5)
 echo "compare: $compare"
 check "stopped and resumed output equals the uninterrupted one" [ "${compare%% *}" = same ]
 check "every row present once" [ "${compare##* }" = "$rows" ]

@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tok_test_dir.h"
 #include "model/model_config.h"
 #include "tokenizer/tokenizer.h"
 
-static char g_dir[] = "/tmp/vb_test_jsonnum_XXXXXX";
 
 #define BIG "1000000000000000019884624838656"
 #define HUGE_INT "1" /* 400 digits: past double's range too */                               \
@@ -38,27 +38,12 @@ static char g_dir[] = "/tmp/vb_test_jsonnum_XXXXXX";
     "\"vocab\":{\"a\":0,\"b\":" vocab_b ",\"ab\":2,\"<unk>\":3},\"merges\":[\"a b\"]},"          \
     "\"added_tokens\":[{\"id\":4,\"content\":\"</s>\",\"special\":true}]}"
 
-static void write_file(const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    if (!text) {
-        unlink(path);
-        return;
-    }
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        perror(path);
-        exit(1);
-    }
-}
-
 static void write_all(const char *config, const char *gen, const char *tok, const char *tok_cfg)
 {
-    write_file("config.json", config);
-    write_file("generation_config.json", gen);
-    write_file("tokenizer.json", tok);
-    write_file("tokenizer_config.json", tok_cfg);
+    tok_test_write("config.json", config);
+    tok_test_write("generation_config.json", gen);
+    tok_test_write("tokenizer.json", tok);
+    tok_test_write("tokenizer_config.json", tok_cfg);
 }
 
 static const char *GOOD_CONFIG = "{" CONFIG_BASE ",\"vocab_size\":5,\"eos_token_id\":4," ODD_NUMBERS "}";
@@ -82,7 +67,7 @@ static void test_huge_numbers_load(void)
     write_all(GOOD_CONFIG, GOOD_GEN, TOKENIZER("1"), GOOD_TOK_CFG);
     vb_err err = {{0}};
     model_config c;
-    int rc = model_config_load(&c, g_dir, &err);
+    int rc = model_config_load(&c, tok_test_dir, &err);
     CHECK_INT_EQ(rc, 0);
     if (rc)
         fprintf(stderr, "  %s\n", err.msg);
@@ -92,7 +77,7 @@ static void test_huge_numbers_load(void)
         CHECK_INT_EQ(c.eos_token_ids[0], 4);
         CHECK_INT_EQ(c.gen_top_k, 20);
     }
-    tokenizer *tok = tokenizer_load(g_dir, &err);
+    tokenizer *tok = tokenizer_load(tok_test_dir, &err);
     CHECK(tok != NULL);
     if (!tok) {
         fprintf(stderr, "  %s\n", err.msg);
@@ -135,14 +120,14 @@ static void test_used_fields_refused(void)
     for (size_t i = 0; i < sizeof cfg_bad / sizeof cfg_bad[0]; i++) {
         write_all(cfg_bad[i].config, cfg_bad[i].gen, NULL, NULL);
         memset(&err, 0, sizeof err);
-        int rc = model_config_load(&c, g_dir, &err);
+        int rc = model_config_load(&c, tok_test_dir, &err);
         CHECK_INT_EQ(rc, -1);
         if (rc == -1)
             CHECK(msg_has(err.msg, cfg_bad[i].gen ? "generation_config.json" : "config.json", cfg_bad[i].needle));
     }
     /* bos_token_id is stored, never used: 2^32+3 must not become id 3. */
     write_all("{" CONFIG_BASE ",\"vocab_size\":5,\"bos_token_id\":4294967299}", NULL, NULL, NULL);
-    CHECK_INT_EQ(model_config_load(&c, g_dir, &err), 0);
+    CHECK_INT_EQ(model_config_load(&c, tok_test_dir, &err), 0);
     CHECK(c.bos_token_id != 3);
 
     static const struct {
@@ -157,7 +142,7 @@ static void test_used_fields_refused(void)
                  ids_bad[i].b);
         write_all(NULL, NULL, json, NULL);
         memset(&err, 0, sizeof err);
-        tokenizer *tok = tokenizer_load(g_dir, &err);
+        tokenizer *tok = tokenizer_load(tok_test_dir, &err);
         CHECK(tok == NULL);
         if (tok)
             tokenizer_free(tok);
@@ -166,7 +151,7 @@ static void test_used_fields_refused(void)
     }
     write_all(NULL, "{\"eos_token_id\":[" BIG "]}", TOKENIZER("1"), GOOD_TOK_CFG);
     memset(&err, 0, sizeof err);
-    tokenizer *tok = tokenizer_load(g_dir, &err);
+    tokenizer *tok = tokenizer_load(tok_test_dir, &err);
     CHECK(tok == NULL);
     if (tok)
         tokenizer_free(tok);
@@ -177,12 +162,9 @@ static void test_used_fields_refused(void)
 
 int main(void)
 {
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    tok_test_dir_make("vb_test_jsonnum");
     RUN_TEST(test_huge_numbers_load);
     RUN_TEST(test_used_fields_refused);
-    rmdir(g_dir);
+    tok_test_dir_remove();
     return test_summary();
 }

@@ -7,7 +7,12 @@
  *     token (HF's BPE merge_word), and gives unk (fused) when there is;
  *   - Digits(individual_digits) then ByteLevel: two steps in a row;
  *   - Lowercase maps U+0130 to "i\u0307", as Rust's char::to_lowercase;
- *   - a NUL character is encoded like any other byte. */
+ *   - a NUL character is encoded like any other byte;
+ *   - continuing_subword_prefix: merges join without the prefix, the
+ *     WordPiece decoder drops it, RobertaProcessing adds cls and sep.
+ * The corpus comparison of Replace (Regex), RobertaProcessing, the BPE
+ * affixes and their decoders is tokenizer_parity (sv-replace-regex*,
+ * sv-roberta*, tv-*). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +85,59 @@ static void test_lowercase_dotted_i(void)
     free(s);
 }
 
+/* A non-byte-level BPE with continuing_subword_prefix "##": "a ##b"
+ * merges to "ab" (HF drops the prefix of the right part); WordPiece
+ * decoding, RobertaProcessing with <s> and </s>. */
+#define CSP_JSON(post, dec)                                                                          \
+    "{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"post_processor\":" post ",\"decoder\":" dec     \
+    ",\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"continuing_subword_prefix\":\"##\","       \
+    "\"vocab\":{\"a\":0,\"##b\":1,\"ab\":2,\"<unk>\":3,\"b\":4,\"<s>\":5,\"</s>\":6},\"merges\":[\"a ##b\"]}}"
+#define ROBERTA "{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",6],\"cls\":[\"<s>\",5]}"
+#define WORDPIECE "{\"type\":\"WordPiece\",\"prefix\":\"##\",\"cleanup\":true}"
+
+static void test_subword_prefix(void)
+{
+    static const char json[] = CSP_JSON(ROBERTA, WORDPIECE);
+    vb_err err = {{0}};
+    tokenizer *tok = tokenizer_load_json(json, sizeof json - 1, "tokenizer.json", &err);
+    CHECK(tok != NULL);
+    if (!tok) {
+        fprintf(stderr, "  %s\n", err.msg);
+        return;
+    }
+    /* "ab b ba": a ##b merged; b; b then ##a, which is not a token: unk */
+    tok_ids v = {0};
+    CHECK_INT_EQ(tokenizer_encode(tok, "ab b ba", 7, true, &v, &err), 0);
+    static const int32_t want[] = {5, 2, 4, 4, 3, 6};
+    CHECK_INT_EQ(v.n, 6);
+    for (size_t i = 0; i < v.n && i < 6; i++)
+        CHECK_INT_EQ(v.ids[i], want[i]);
+    free(v.ids);
+    char *text = NULL;
+    size_t n = 0;
+    /* a ##b b: the prefix dropped, a space before b */
+    CHECK_INT_EQ(tokenizer_decode(tok, (const int32_t[]){0, 1, 4}, 3, false, &text, &n, &err), 0);
+    CHECK_STR_EQ(text, "ab b");
+    free(text);
+    tokenizer_free(tok);
+}
+
+static void expect_refused_json(const char *json, const char *needle)
+{
+    vb_err err = {{0}};
+    tokenizer *tok = tokenizer_load_json(json, strlen(json), "tokenizer.json", &err);
+    CHECK(tok == NULL);
+    if (tok) {
+        fprintf(stderr, "  loaded; should be refused naming %s\n", needle);
+        tokenizer_free(tok);
+    } else if (!strstr(err.msg, needle)) {
+        fprintf(stderr, "  message lacks \"%s\": %s\n", needle, err.msg);
+        CHECK(0);
+    } else {
+        printf("  refused: %s\n", err.msg);
+    }
+}
+
 static void expect_refused(const char *normalizer, const char *pre, const char *extra, const char *needle)
 {
     vb_err err = {{0}};
@@ -101,8 +159,9 @@ static void test_unsupported_refused(void)
     expect_refused("{\"type\":\"BertNormalizer\"}", "null", "", "normalizer 'BertNormalizer'");
     expect_refused("{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"},{\"type\":\"Precompiled\"}]}",
                    "null", "", "normalizer 'Precompiled'");
-    expect_refused("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\" +\"},\"content\":\" \"}", "null", "",
-                   "Replace with a regex");
+    expect_refused("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"(\"},\"content\":\" \"}", "null", "",
+                   "normalizer Replace regex does not compile");
+    expect_refused("{\"type\":\"Replace\",\"pattern\":{\"Regex\":\" +\"}}", "null", "", "normalizer Replace");
     expect_refused("null", "{\"type\":\"BertPreTokenizer\"}", "", "pre_tokenizer 'BertPreTokenizer'");
     expect_refused("null", "{\"type\":\"UnicodeScripts\"}", "", "pre_tokenizer 'UnicodeScripts'");
     expect_refused("null", "{\"type\":\"CharDelimiterSplit\",\"delimiter\":\" \"}", "",
@@ -112,13 +171,22 @@ static void test_unsupported_refused(void)
     expect_refused("null", "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},\"behavior\":\"Sideways\"}", "",
                    "behavior 'Sideways'");
     expect_refused("null", BL, ",\"dropout\":0.1", "dropout");
+    /* HF slices the prefix's length off a merge's right part */
     expect_refused("null", BL, ",\"continuing_subword_prefix\":\"##\"", "continuing_subword_prefix");
+    expect_refused_json(CSP_JSON("{\"type\":\"BertProcessing\"}", WORDPIECE), "post_processor 'BertProcessing'");
+    expect_refused_json(CSP_JSON("{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",99],\"cls\":[\"<s>\",5]}",
+                                 WORDPIECE), "RobertaProcessing sep");
+    expect_refused_json(CSP_JSON(ROBERTA, "{\"type\":\"CTC\"}"), "decoder 'CTC'");
+    expect_refused_json(CSP_JSON(ROBERTA, "{\"type\":\"Sequence\",\"decoders\":[" WORDPIECE "]}"),
+                        "decoder 'WordPiece' in a Sequence");
+    expect_refused_json(CSP_JSON(ROBERTA, "{\"type\":\"BPEDecoder\",\"suffix\":\"\"}"), "BPEDecoder");
 }
 
 int main(void)
 {
     RUN_TEST(test_missing_byte_and_digits);
     RUN_TEST(test_lowercase_dotted_i);
+    RUN_TEST(test_subword_prefix);
     RUN_TEST(test_unsupported_refused);
     return test_summary();
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tok_test_dir.h"
 #include "tokenizer/tokenizer.h"
 
 /* A SentencePiece-style BPE (no pre-tokenizer): "ab" encodes to [2]. */
@@ -28,22 +29,6 @@
     "{\"id\":\"<s>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],"              \
     "\"special_tokens\":{\"<s>\":{\"id\":\"<s>\",\"ids\":" ids ",\"tokens\":[\"<s>\"]}}}"
 
-static char g_dir[64];
-
-static void write_file(const char *name, const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    if (!text) {
-        unlink(path);
-        return;
-    }
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        perror(path);
-        exit(1);
-    }
-}
 
 /* tokenizer.json from its parts; extra goes at the top level. */
 static void write_tokenizer(const char *vocab, const char *merges, const char *added, const char *extra)
@@ -53,7 +38,7 @@ static void write_tokenizer(const char *vocab, const char *merges, const char *a
              "{\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"vocab\":%s,\"merges\":%s},"
              "\"added_tokens\":%s%s}",
              vocab, merges, added, extra);
-    write_file("tokenizer.json", json);
+    tok_test_write("tokenizer.json", json);
 }
 
 /* In a child (alarm 10 s): the load must fail with every needle in the
@@ -62,7 +47,7 @@ static int child_refuses(const char *needle1, const char *needle2)
 {
     alarm(10);
     vb_err err = {{0}};
-    tokenizer *tok = tokenizer_load(g_dir, &err);
+    tokenizer *tok = tokenizer_load(tok_test_dir, &err);
     if (tok) {
         fprintf(stderr, "  loaded; should be refused (naming %s)\n", needle1);
         tokenizer_free(tok);
@@ -109,8 +94,8 @@ static void expect_refused(const char *what, const char *needle1, const char *ne
 
 static void reset_configs(void)
 {
-    write_file("generation_config.json", NULL);
-    write_file("tokenizer_config.json", NULL);
+    tok_test_write("generation_config.json", NULL);
+    tok_test_write("tokenizer_config.json", NULL);
 }
 
 /* The well-formed forms still load and encode as before. */
@@ -119,7 +104,7 @@ static void test_good_files_load(void)
     reset_configs();
     write_tokenizer(VOCAB, MERGES, ADDED, TEMPLATE("[4]"));
     vb_err err = {{0}};
-    tokenizer *tok = tokenizer_load(g_dir, &err);
+    tokenizer *tok = tokenizer_load(tok_test_dir, &err);
     CHECK(tok != NULL);
     if (!tok) {
         fprintf(stderr, "  %s\n", err.msg);
@@ -142,8 +127,8 @@ static void test_good_files_load(void)
      * form of merges, and an eos id list all load. */
     write_tokenizer("{\"a\":0,\"b\":1,\"ab\":2,\"<unk>\":3,\"<s>\":9}", "[[\"a\",\"b\"]]",
                     "[{\"id\":9,\"content\":\"<s>\",\"special\":true}]", "");
-    write_file("generation_config.json", "{\"eos_token_id\":[9,2]}");
-    tok = tokenizer_load(g_dir, &err);
+    tok_test_write("generation_config.json", "{\"eos_token_id\":[9,2]}");
+    tok = tokenizer_load(tok_test_dir, &err);
     CHECK(tok != NULL);
     if (tok) {
         CHECK_INT_EQ(tokenizer_vocab_size(tok), 10);
@@ -260,12 +245,12 @@ static void test_other_values(void)
 {
     reset_configs();
     write_tokenizer(VOCAB, MERGES, ADDED, "");
-    write_file("generation_config.json", "{\"eos_token_id\":4294967299}");
+    tok_test_write("generation_config.json", "{\"eos_token_id\":4294967299}");
     expect_refused("eos id 2^32+3", "generation_config.json", "4294967299");
-    write_file("generation_config.json", "{\"eos_token_id\":[4,\"4\"]}");
+    tok_test_write("generation_config.json", "{\"eos_token_id\":[4,\"4\"]}");
     expect_refused("eos id a string", "generation_config.json", "\"4\"");
     reset_configs();
-    write_file("tokenizer_config.json", "{\"chat_template\":[{\"name\":\"default\",\"template\":5}]}");
+    tok_test_write("tokenizer_config.json", "{\"chat_template\":[{\"name\":\"default\",\"template\":5}]}");
     expect_refused("chat template not a string", "tokenizer_config.json", "template");
     reset_configs();
     /* An empty Metaspace replacement made the vocab's decode loop run
@@ -289,7 +274,7 @@ static void test_regex_match_limit(void)
                     ",\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(a|aa)+\\\\d\"},"
                     "\"behavior\":\"Isolated\",\"invert\":false}");
     vb_err err = {{0}};
-    tokenizer *tok = tokenizer_load(g_dir, &err);
+    tokenizer *tok = tokenizer_load(tok_test_dir, &err);
     CHECK(tok != NULL);
     if (!tok) {
         fprintf(stderr, "  %s\n", err.msg);
@@ -337,7 +322,8 @@ static void test_load_json(void)
     if (!g_seeds)
         return;
     static const char *const seeds[] = {"bytelevel-bpe.json", "sentencepiece-bytefallback.json",
-                                        "added-template.json"};
+                                        "added-template.json", "affixes-wordpiece-roberta.json",
+                                        "suffix-bpedecoder.json"};
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", g_seeds, seeds[i]);
@@ -362,11 +348,7 @@ static void test_load_json(void)
 int main(int argc, char **argv)
 {
     g_seeds = argc > 1 ? argv[1] : NULL;
-    snprintf(g_dir, sizeof g_dir, "%s", "/tmp/vb-tok-ids-XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    tok_test_dir_make("vb-tok-ids");
     RUN_TEST(test_good_files_load);
     RUN_TEST(test_vocab_ids);
     RUN_TEST(test_added_ids);
@@ -375,9 +357,8 @@ int main(int argc, char **argv)
     RUN_TEST(test_other_values);
     RUN_TEST(test_regex_match_limit);
     RUN_TEST(test_load_json);
-    write_file("tokenizer.json", NULL);
+    tok_test_write("tokenizer.json", NULL);
     reset_configs();
-    if (rmdir(g_dir) != 0)
-        perror(g_dir);
+    tok_test_dir_remove();
     return test_summary();
 }

@@ -7,8 +7,10 @@
  *
  * argv: TOKDIR (written by scripts/make-tokenizer-goldens materialize) and
  * FIXTURES. Each fixtures/parity_NAME.jsonl line holds a string, HF's ids
- * (encode with add_special_tokens=True) and, for smollm2, HF's decode of
- * them; ours must equal them exactly. A NAME whose files TOKDIR lacks is
+ * (encode with add_special_tokens=True) and, for smollm2 and the trained
+ * tv-* tokenizers (the decoders BPEDecoder and WordPiece), HF's decode of
+ * them; ours must equal them exactly, decoded whole and streamed one id at
+ * a time. A NAME whose files TOKDIR lacks is
  * skipped, saying so; with none at all the test skips (77). */
 #include <dirent.h>
 #include <jansson.h>
@@ -39,6 +41,26 @@ static void show(const char *what, const int32_t *ids, size_t n)
     fprintf(stderr, n > 40 ? " ...\n" : "\n");
 }
 
+/* ids streamed one at a time through tok_stream, as generate decodes. */
+static char *stream_decode(const tokenizer *tok, const int32_t *ids, size_t n, size_t *len)
+{
+    tok_stream st;
+    tok_stream_init(&st, tok, false);
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (tok_stream_push(&st, ids[i], &buf, len, &cap) < 0) {
+            free(buf);
+            return NULL;
+        }
+    if (tok_stream_finish(&st, &buf, len, &cap) < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf ? buf : calloc(1, 1);
+}
+
 static void check_one(const char *name, const char *golden)
 {
     char dir[4096];
@@ -61,7 +83,7 @@ static void check_one(const char *name, const char *golden)
     }
     FILE *f = fopen(golden, "r");
     CHECK(f != NULL);
-    size_t n = 0, ids_ok = 0, dec_n = 0, dec_ok = 0, shown = 0;
+    size_t n = 0, ids_ok = 0, dec_n = 0, dec_ok = 0, stream_ok = 0, shown = 0;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -106,6 +128,13 @@ static void check_one(const char *name, const char *golden)
                 fprintf(stderr, "  %s line %zu: decode differs: '%s' vs '%s'\n", name, n, out ? out : "",
                         json_string_value(dec));
             free(out);
+            out = ids ? stream_decode(tok, ids, m, &olen) : NULL;
+            if (out && olen == json_string_length(dec) && memcmp(out, json_string_value(dec), olen) == 0)
+                stream_ok++;
+            else if (shown++ < 8)
+                fprintf(stderr, "  %s line %zu: streamed decode differs: '%s' vs '%s'\n", name, n,
+                        out ? out : "", json_string_value(dec));
+            free(out);
             free(ids);
         }
         free(v.ids);
@@ -116,11 +145,12 @@ static void check_one(const char *name, const char *golden)
         fclose(f);
     printf("%s: ids equal to HF for %zu/%zu strings", name, ids_ok, n);
     if (dec_n)
-        printf(", decode %zu/%zu", dec_ok, dec_n);
+        printf(", decode %zu/%zu, streamed %zu/%zu", dec_ok, dec_n, stream_ok, dec_n);
     printf("\n");
     CHECK(n > 0);
     CHECK_INT_EQ(ids_ok, n);
     CHECK_INT_EQ(dec_ok, dec_n);
+    CHECK_INT_EQ(stream_ok, dec_n);
     tokenizer_free(tok);
 }
 

@@ -1,0 +1,224 @@
+/* Building a group's engine and queueing its sequences (see run_engine.h). */
+#include "run/run_engine.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/model_load.h"
+#include "mpi/mpi_check.h"
+
+#define RUN_BLOCK_SIZE 16
+#define RUN_KV_MEMORY_FRACTION 0.25 /* of the node's memory, shared by its ranks */
+
+/* The backend, then the activations, so the KV cache gets what remains.
+ * Returns 0, or an exit code with err. */
+static int open_backend(run_state *r, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    run_engine *e = &r->eng;
+    run_model *m = &r->model;
+    int code = run_backend_open(&e->rb, o, r->d, &m->config, &m->plan,
+                                m->w.layers ? &m->w : NULL, err);
+    e->b = e->rb.b;
+    if (code)
+        return code;
+    if (e->rb.cuda) /* on the GPU now; give the host memory back */
+        model_weights_free(&m->w);
+    return 0;
+}
+
+static int init_forward(run_state *r, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    run_engine *e = &r->eng;
+    if (forward_init(&e->fs, e->b, &r->model.config, &r->model.plan, e->rb.w,
+                     (int)o->max_batched_tokens, err))
+        return 1;
+    e->fs_init = true;
+    /* one row of logits per sequence of a step, before the KV cache takes
+     * what is left; rounded up to 32 for the rows a CUDA-graph bucket pads
+     * a decode step to (cuda_graphs.h) */
+    if (forward_reserve_logits(&e->fs, (int)((o->max_batch + 31) / 32 * 32))) {
+        vb_err_set(err, "out of %s memory for %ld rows of logits", e->b->name, o->max_batch);
+        return 1;
+    }
+    return 0;
+}
+
+/* Blocks of the KV cache this rank could hold: enough for max_batch
+ * sequences of the longest length, bounded by the memory left (GPU: under
+ * --gpu-memory-utilization; CPU: a share of the node's memory). */
+static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
+{
+    const run_config *o = r->cfg;
+    const model_config *c = &r->model.config;
+    int64_t active = r->work.n_seqs < o->max_batch ? r->work.n_seqs : o->max_batch;
+    if (active < 1)
+        active = 1;
+    int64_t want = active * per_seq;
+    size_t block_bytes = kv_cache_block_bytes(r->eng.b, c->n_layers, RUN_BLOCK_SIZE,
+                                              r->model.plan.kv_heads_local, c->head_dim);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double cpu_budget = pages > 0 && page > 0 ? (double)pages * page * RUN_KV_MEMORY_FRACTION /
+                                                    (r->d->local_size > 0 ? r->d->local_size : 1)
+                                              : 4e9;
+    *budget = run_backend_kv_budget(&r->eng.rb, o, cpu_budget);
+    int64_t cap = block_bytes ? (int64_t)(*budget / (double)block_bytes) : want;
+    int64_t nb = want < cap ? want : cap;
+    if (nb > INT_MAX / 2)
+        nb = INT_MAX / 2;
+    return (int)nb;
+}
+
+/* The KV cache: the same block count on every rank of the group, never
+ * fewer than the longest sequence needs (*n_blocks). Returns 0 or 1. */
+static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    const model_config *c = &r->model.config;
+    run_engine *e = &r->eng;
+    double budget = 0;
+    int num_blocks = kv_blocks_wanted(r, per_seq, &budget), agreed = num_blocks;
+    MPI_CHECK(MPI_Allreduce(&num_blocks, &agreed, 1, MPI_INT, MPI_MIN, r->d->tp_comm));
+    if (agreed < per_seq) {
+        /* Every rank of the group sees the same agreed count, so all stop
+         * here together. Say what would fit rather than failing later. */
+        vb_err_set(err,
+                   "not enough %s memory for the KV cache: %.2f GiB left after the weights "
+                   "and activations hold %ld tokens, but the longest sequence needs %d "
+                   "(prompt + --max-new-tokens, at most --max-model-len %ld); use a larger --tp "
+                   "(spreads the weights and the cache over more GPUs), a shorter "
+                   "--max-model-len or --max-new-tokens, a smaller --max-batched-tokens, or a "
+                   "higher --gpu-memory-utilization (now %.2f)",
+                   e->b->name, budget / (1024.0 * 1024 * 1024), (long)agreed * RUN_BLOCK_SIZE,
+                   r->work.max_seq_tokens,
+                   o->max_model_len > 0 ? o->max_model_len : (long)c->max_position_embeddings,
+                   o->gpu_memory_utilization);
+        return 1;
+    }
+    if (kv_cache_alloc(&e->kv, e->b, c->n_layers, agreed, RUN_BLOCK_SIZE,
+                       r->model.plan.kv_heads_local, c->head_dim, err))
+        return 1;
+    e->kv_alloc = true;
+    *n_blocks = agreed;
+    return 0;
+}
+
+static int init_step_batch(run_state *r, int per_seq, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    if (step_batch_init(&r->eng.sb, (int)o->max_batch, (int)o->max_batched_tokens, per_seq)) {
+        vb_err_set(err, "out of memory for the step batch");
+        return 1;
+    }
+    r->eng.sb_init = true;
+    r->eng.sb.all_logits = false;
+    return 0;
+}
+
+static int init_scheduler(run_state *r, int n_blocks, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    sched_options so = {.max_batch = (int)o->max_batch,
+                        .max_batched_tokens = (int)o->max_batched_tokens,
+                        .prefix_cache = o->prefix_cache};
+    if (sched_init(&r->eng.sched, &so, n_blocks, RUN_BLOCK_SIZE, err))
+        return 1;
+    r->eng.sched_init = true;
+    return 0;
+}
+
+static int init_sampler(run_state *r, vb_err *err)
+{
+    if (run_sampler_init(&r->eng.smp, r->d->tp_comm, r->d->tp, r->model.plan.vocab_start,
+                         r->model.plan.vocab_local, r->cfg->tuning.host_sampler, err))
+        return 1;
+    r->eng.smp_init = true;
+    return 0;
+}
+
+/* A sequence with nothing to generate: done at once, "length" (leader).
+ * Returns 0 or -1 when out of memory. */
+static int add_empty_row(run_state *r, const gen_seq *g)
+{
+    const vb_input_row *row = &r->work.rows[g->row_local];
+    vb_output_row w = {0};
+    w.index = row->index;
+    w.sample = g->sample;
+    w.prompt_tokens = g->n_prompt;
+    w.finish_reason = VB_FINISH_LENGTH;
+    w.completion = strdup("");
+    w.error = strdup("");
+    w.id = row->id ? strdup(row->id) : NULL;
+    w.id_int = row->id_int;
+    w.output_ids = malloc(sizeof(int32_t));
+    if (r->work.top_n >= 0)
+        w.logprobs = malloc(sizeof(float));
+    if (!w.completion || !w.error || !w.output_ids || run_rows_take(&r->out.finished, &w))
+        return -1;
+    return 0;
+}
+
+/* Queues every sequence; one the cache can never hold is an error row.
+ * Returns 0 or 1 with err. */
+static int queue_seqs(run_state *r, vb_err *err)
+{
+    run_work *wk = &r->work;
+    for (int64_t i = 0; i < wk->n_seqs; i++) {
+        gen_seq *g = &wk->seqs[i];
+        const vb_input_row *row = &wk->rows[g->row_local];
+        vb_err aerr = {{0}};
+        int rc = 0;
+        if (g->max_new <= 0) {
+            rc = r->leader ? add_empty_row(r, g) : 0;
+        } else if (sched_add(&r->eng.sched, i, g->prompt, g->n_prompt, g->max_new, &aerr) < 0) {
+            rc = r->leader ? run_rows_add_error(&r->out.finished, row->index, g->sample, row->id,
+                                                row->id_int, g->n_prompt, aerr.msg)
+                           : 0;
+        } else if (r->leader && wk->top_n >= 0 && run_seq_logprobs_alloc(g, wk->top_n)) {
+            vb_err_set(err, "out of memory for logprobs");
+            return 1;
+        }
+        if (rc) {
+            vb_err_set(err, "out of memory");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int run_phase_engine(run_state *r, vb_err *err)
+{
+    int per_seq = (r->work.max_seq_tokens + RUN_BLOCK_SIZE - 1) / RUN_BLOCK_SIZE, n_blocks = 0;
+    const char *what = "backend";
+    int code = open_backend(r, err);
+    if (!code) {
+        what = "forward pass";
+        code = init_forward(r, err);
+    }
+    if (!code) {
+        what = "KV cache";
+        code = alloc_kv_cache(r, per_seq, &n_blocks, err) || init_step_batch(r, per_seq, err);
+    }
+    if (!code) {
+        what = "scheduler";
+        code = init_scheduler(r, n_blocks, err);
+    }
+    if (!code) {
+        what = "sampler";
+        code = init_sampler(r, err);
+    }
+    if (!code) {
+        what = "queueing rows";
+        code = queue_seqs(r, err);
+    }
+    if (code) {
+        char phase[64];
+        snprintf(phase, sizeof phase, "setting up the %s", what);
+        return run_agree(r, code, phase, err);
+    }
+    return run_agree(r, 0, "engine setup", err);
+}

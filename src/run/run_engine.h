@@ -1,0 +1,12 @@
+/* A group's engine: the backend (CPU, or CUDA on this rank's GPU), the
+ * forward pass's buffers, the KV cache sized to what memory is left, the
+ * step batch, the scheduler, the TP sampler; then every sequence queued.
+ * A phase: collective over the world, it returns the agreed exit code. */
+#ifndef VB_RUN_ENGINE_H
+#define VB_RUN_ENGINE_H
+
+#include "run/run_state.h"
+
+int run_phase_engine(run_state *r, vb_err *err);
+
+#endif

@@ -1,0 +1,174 @@
+/* World rank 0's filing, progress, output and report (see run_root.h). */
+#include "run/run_root.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "git_revision.h"
+#include "io/output_writer.h"
+#include "io/resume.h"
+#include "mpi/watchdog.h"
+#include "vb_config.h"
+
+#define RUN_PROGRESS_INTERVAL_S 5.0
+
+void run_progress(run_state *r, double *last, bool force)
+{
+    double now = MPI_Wtime();
+    if (!r->root || (!force && now - *last < RUN_PROGRESS_INTERVAL_S))
+        return;
+    *last = now;
+    int64_t total = r->out.done.n_rows * r->out.done.n_samples;
+    double el = run_wall_now() - r->stats.t_start;
+    fprintf(stderr,
+            "voltbatch generate: %" PRId64 "/%" PRId64 " rows done; group 0 of %d: %.1f "
+            "generated tokens/s, KV cache %.0f%% used\n",
+            r->out.done.n_done, total, r->d->dp, el > 0 ? r->stats.tokens_sampled / el : 0.0,
+            100.0 * sched_kv_use(&r->eng.sched));
+}
+
+int run_root_file_rows(run_state *r, bool now, vb_err *err)
+{
+    run_output *out = &r->out;
+    if (run_collector_take_local(&out->coll, &out->finished, err) ||
+        run_collector_poll(&out->coll, false, err))
+        return -1;
+    if (out->journal &&
+        (now ? vb_journal_flush(out->journal, err) : vb_journal_tick(out->journal, err)) < 0 &&
+        !vb_journal_failure(out->journal))
+        return -1;
+    return 0;
+}
+
+static int write_report(const run_state *r, const char *path, double elapsed, bool complete,
+                        vb_err *err)
+{
+    double engine = run_wall_now() - r->stats.t_engine;
+    const run_collector *coll = &r->out.coll;
+    const scheduler *sched = &r->eng.sched;
+    json_t *j = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, "
+                          "s:{s:I, s:I, s:I, s:f, s:I}}",
+                          "model", r->model.path, "tp", r->d->tp, "dp", r->d->dp,
+                          "input_rows", (json_int_t)r->work.in.n_rows,
+                          "rows_done", (json_int_t)r->out.done.n_done,
+                          "rows_this_run", (json_int_t)coll->rows_new,
+                          "generated_tokens", (json_int_t)coll->tokens_new,
+                          "prompt_tokens", (json_int_t)coll->prompt_tokens_new,
+                          "elapsed_s", elapsed,
+                          "load_s", r->stats.t_engine - r->stats.t_start,
+                          "engine_s", engine,
+                          "generated_tokens_per_s", elapsed > 0 ? coll->tokens_new / elapsed : 0.0,
+                          "complete", complete,
+                          "group0", "steps", (json_int_t)sched->stats.steps,
+                          "prefill_tokens", (json_int_t)sched->stats.prefill_tokens,
+                          "decode_tokens", (json_int_t)sched->stats.decode_tokens,
+                          "prefix_hit_rate", sched_prefix_hit_rate(sched),
+                          "preemptions", (json_int_t)sched->stats.preemptions);
+    /* group 0's latency, step breakdown, KV peak, MBU / MFU (bench_metrics.h) */
+    const char *device = r->eng.rb.cuda ? r->eng.rb.gpu_name : NULL;
+    if (!j || json_object_set_new(j, "metrics", bench_metrics_json(&r->stats.bm, device, engine))) {
+        json_decref(j);
+        return vb_err_set(err, "%s: out of memory", path);
+    }
+    int rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(j);
+    if (rc)
+        return vb_err_set(err, "%s: cannot write the report", path);
+    return 0;
+}
+
+/* After a journal failure (kept in msg): says where the finished rows
+ * are, given how writing the output went (out_rc, err). */
+static void explain_journal_failure(const run_state *r, const char *msg, int out_rc,
+                                    vb_err *err)
+{
+    char out_msg[VB_ERR_LEN];
+    snprintf(out_msg, sizeof out_msg, "%s", err->msg);
+    long steps = (long)r->eng.sched.stats.steps;
+    if (out_rc == 0)
+        vb_err_set(err, "%s; the run stopped after step %ld, and its %" PRId64 " finished rows "
+                   "are in %s: rerun with --resume once the journal can be written",
+                   msg, steps, r->out.done.n_done, r->cfg->output);
+    else
+        vb_err_set(err, "%s; the run stopped after step %ld, and the output could not be "
+                   "written either: %s", msg, steps, out_msg);
+}
+
+/* Rank 0 after its own loop: the other groups' rows until every final
+ * message is in (even after a failure: a leader left in its send would
+ * hang the closing barrier), filed and written to the journal as in the
+ * loop. When the journal fails meanwhile, rank 0's notice tells every rank
+ * to stop at once; otherwise it goes, saying carry on, once all are done. */
+static int collect_rest(run_state *r, vb_err *err)
+{
+    run_output *out = &r->out;
+    int rc = 0;
+    vb_err later;
+    while (out->coll.pending_finals > 0) {
+        if (run_collector_poll(&out->coll, false, rc ? &later : err) < 0 ||
+            (out->journal && vb_journal_tick(out->journal, rc ? &later : err) < 0 &&
+             !vb_journal_failure(out->journal)))
+            rc = -1;
+        if (!out->notice.posted && vb_journal_failure(out->journal) &&
+            run_stop_notice_post(&out->notice, MPI_COMM_WORLD, 0, true) && rc == 0)
+            rc = vb_err_set(err, "MPI_Ibcast of the stop notice failed");
+        if (out->coll.pending_finals > 0)
+            run_nap();
+    }
+    return rc;
+}
+
+/* The output file from every finished row (the journal is folded into it
+ * and removed). *elapsed and *complete are for the report. Returns 0 or
+ * -1 with err. */
+static int write_output(run_state *r, double *elapsed, bool *complete, vb_err *err)
+{
+    run_output *out = &r->out;
+    double end = run_wall_now();
+    *elapsed = end - r->stats.t_start;
+    char version[128];
+    snprintf(version, sizeof version, "%s (git %s)", VB_VERSION, VB_GIT_REVISION);
+    *complete = out->done.n_done == out->done.n_rows * out->done.n_samples;
+    vb_output_meta meta = {
+        .settings = out->settings, .dp = r->d->dp, .version = version,
+        .start_time = r->stats.t_start, .end_time = end,
+        .throughput = *elapsed > 0 ? out->coll.tokens_new / *elapsed : 0.0,
+        .complete = *complete,
+    };
+    return vb_output_finish(r->cfg->output, &meta, &out->done, &out->journal, err);
+}
+
+int run_root_finish(run_state *r, const char **phase, vb_err *err)
+{
+    run_output *out = &r->out;
+    /* No rescue from here on (the journal becomes the output; this
+     * waits out one in progress), so this group's rows go to disk
+     * before waiting for slower groups, which may never come. */
+    vb_watchdog_hold_rescue();
+    vb_watchdog_set_rescue(NULL, NULL);
+    vb_watchdog_release_rescue();
+    int rc = run_root_file_rows(r, true, err);
+    vb_err later;
+    if (collect_rest(r, rc ? &later : err) < 0)
+        rc = -1;
+    if (rc)
+        return 1;
+    char jfail[VB_ERR_LEN] = "";
+    if (vb_journal_failure(out->journal)) {
+        *phase = "writing the journal";
+        snprintf(jfail, sizeof jfail, "%s", vb_journal_failure(out->journal));
+        /* returns the failure just copied; the descriptor is freed all the same */
+        vb_journal_close(out->journal, NULL);
+        out->journal = out->coll.journal = NULL;
+    }
+    double elapsed = 0;
+    bool complete = false;
+    rc = write_output(r, &elapsed, &complete, err);
+    if (jfail[0]) {
+        explain_journal_failure(r, jfail, rc, err);
+        return 1;
+    }
+    if (rc == 0 && r->cfg->report && write_report(r, r->cfg->report, elapsed, complete, err))
+        rc = -1;
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,216 @@
+/* Per-sequence bookkeeping of the step loop (see run_seq.h). */
+#include "run/run_seq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run/run_state.h"
+#include "util/log.h"
+
+int run_seq_stream_init(gen_seq *g, const tokenizer *tok, const char *const *stops,
+                        int n_stops)
+{
+#if RUN_HAVE_TOKENIZER
+    g->streaming = true;
+    tok_stream_init(&g->ts, tok, true);
+    return stop_matcher_init(&g->sm, stops, (size_t)n_stops) ? -1 : 0;
+#else
+    (void)g, (void)tok, (void)stops, (void)n_stops;
+    return 0;
+#endif
+}
+
+int run_seq_logprobs_alloc(gen_seq *g, int32_t top_n)
+{
+    size_t m = (size_t)g->max_new, t = (size_t)(top_n > 0 ? top_n : 0);
+    g->logprobs = calloc(m, sizeof(float));
+    if (t) {
+        g->top_ids = calloc(m * t, sizeof(int32_t));
+        g->top_logprobs = calloc(m * t, sizeof(float));
+    }
+    return !g->logprobs || (t && (!g->top_ids || !g->top_logprobs)) ? -1 : 0;
+}
+
+void run_seq_record(gen_seq *g, const sample_result *res, int t, int32_t top_n)
+{
+    if (!g->logprobs || res->error || t >= g->max_new)
+        return;
+    g->logprobs[t] = res->logprob;
+    for (int k = 0; k < top_n && k < res->n_top; k++) {
+        g->top_ids[(size_t)t * top_n + k] = res->top_tokens[k];
+        g->top_logprobs[(size_t)t * top_n + k] = res->top_logprobs[k];
+    }
+}
+
+bool run_seq_is_eos(const int32_t *eos, int n_eos, int32_t id)
+{
+    for (int i = 0; i < n_eos; i++)
+        if (eos[i] == id)
+            return true;
+    return false;
+}
+
+/* The whole decode of ids, skipping special tokens; "" without a
+ * tokenizer or when it fails (warned: the row keeps its output_ids). */
+static char *decode_completion(const run_state *r, const int32_t *ids, int n, long step,
+                               size_t *text_len)
+{
+#if !RUN_HAVE_TOKENIZER
+    (void)r, (void)ids, (void)n, (void)step;
+    return strdup("");
+#else
+    if (!r->text.tok)
+        return strdup("");
+    /* ids the tokenizer lacks (the model's padded vocabulary rows, which a
+     * trained model never picks) decode to nothing */
+    int32_t *known = malloc(((size_t)n + 1) * sizeof *known);
+    if (!known)
+        return NULL;
+    int m = 0, limit = tokenizer_vocab_size(r->text.tok);
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < limit)
+            known[m++] = ids[i];
+    char *out = NULL;
+    size_t len = 0;
+    vb_err err = {{0}};
+    int rc = tokenizer_decode(r->text.tok, known, (size_t)m, true, &out, &len, &err);
+    free(known);
+    if (rc) {
+        vb_warn("group %d step %ld: cannot decode a completion: %s", r->d->dp_rank, step,
+                err.msg);
+        return strdup("");
+    }
+    *text_len = len;
+    return out;
+#endif
+}
+
+/* The completion's text: what the stream decoded (cut at the stop string
+ * with --stop), else the whole decode; *text_len its bytes (it may hold
+ * NUL characters). */
+static char *completion_text(const run_state *r, gen_seq *g, const int32_t *ids, int n,
+                             long step, size_t *text_len)
+{
+    *text_len = 0;
+#if RUN_HAVE_TOKENIZER
+    if (g->streaming) {
+        if (!g->stop_hit)
+            tok_stream_finish(&g->ts, &g->text, &g->text_len, &g->text_cap);
+        char *t = malloc(g->text_len + 1);
+        if (t) {
+            if (g->text_len)
+                memcpy(t, g->text, g->text_len);
+            t[g->text_len] = '\0';
+            *text_len = g->text_len;
+        }
+        return t;
+    }
+#else
+    (void)g;
+#endif
+    return decode_completion(r, ids, n, step, text_len);
+}
+
+/* Feeds a sampled token to a --stop sequence's stream; true when a stop
+ * string completed (the text is then cut where it starts). */
+static bool stream_token(gen_seq *g, int32_t id)
+{
+#if !RUN_HAVE_TOKENIZER
+    (void)g, (void)id;
+    return false;
+#else
+    size_t before = g->text_len;
+    if (tok_stream_push(&g->ts, id, &g->text, &g->text_len, &g->text_cap) < 0)
+        return false;
+    size_t at = 0;
+    if (g->text_len > before &&
+        stop_matcher_feed(&g->sm, g->text + before, g->text_len - before, &at)) {
+        g->text_len = at;
+        g->stop_hit = true;
+        return true;
+    }
+    return false;
+#endif
+}
+
+/* The leader's output row for g: its tokens (taken from the scheduler),
+ * text and logprobs (moved from g). Returns 0 or -1 when out of memory. */
+static int keep_row(run_state *r, gen_seq *g, const sched_seq *sq, int n_out,
+                    vb_finish_reason why, const char *msg, long step)
+{
+    const vb_input_row *row = &r->work.rows[g->row_local];
+    vb_output_row w = {0};
+    w.index = row->index;
+    w.sample = g->sample;
+    w.prompt_tokens = g->n_prompt;
+    w.completion_tokens = n_out;
+    w.n_output_ids = n_out;
+    w.finish_reason = why;
+    w.output_ids = malloc(((size_t)n_out + 1) * sizeof(int32_t));
+    if (w.output_ids)
+        memcpy(w.output_ids, sq->tokens + sq->n_prompt, (size_t)n_out * sizeof(int32_t));
+    w.completion = completion_text(r, g, sq->tokens + sq->n_prompt, n_out, step, &w.completion_len);
+    w.error = strdup(msg ? msg : "");
+    w.id = row->id ? strdup(row->id) : NULL;
+    w.id_int = row->id_int;
+    w.logprobs = g->logprobs;
+    w.top_ids = g->top_ids;
+    w.top_logprobs = g->top_logprobs;
+    g->logprobs = NULL;
+    g->top_ids = NULL;
+    g->top_logprobs = NULL;
+    if (!w.output_ids || !w.completion || !w.error || (row->id && !w.id) ||
+        run_rows_take(&r->out.finished, &w))
+        return -1;
+    return 0;
+}
+
+static void finish_seq(run_state *r, int64_t id, int slot, vb_finish_reason why,
+                       const char *msg, long step)
+{
+    gen_seq *g = &r->work.seqs[id];
+    const sched_seq *sq = sched_seq_get(&r->eng.sched, slot);
+    int n_out = sq->n_tokens - sq->n_prompt;
+    if (why == VB_FINISH_ERROR && n_out > 0)
+        n_out--; /* the placeholder appended for the failed step */
+    if (r->leader && keep_row(r, g, sq, n_out, why, msg, step)) {
+        vb_err err = {{0}};
+        vb_err_set(&err, "out of memory for a finished row");
+        run_die(r, "finishing a row", step, &err);
+    }
+    bench_metrics_seq_finish(&r->stats.bm, id, n_out);
+    sched_finish(&r->eng.sched, slot);
+}
+
+void run_seq_token(run_state *r, int64_t id, int slot, int32_t token, bool error,
+                   int generated, long step)
+{
+    gen_seq *g = &r->work.seqs[id];
+    if (error) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "NaN or Inf in the logits at generated token %d",
+                 generated - 1);
+        finish_seq(r, id, slot, VB_FINISH_ERROR, msg, step);
+    } else if (!r->cfg->ignore_eos && run_seq_is_eos(r->text.eos, r->text.n_eos, token)) {
+        finish_seq(r, id, slot, VB_FINISH_STOP, NULL, step);
+    } else if (g->streaming && stream_token(g, token)) {
+        finish_seq(r, id, slot, VB_FINISH_STOP, NULL, step);
+    } else if (generated >= g->max_new) {
+        finish_seq(r, id, slot, VB_FINISH_LENGTH, NULL, step);
+    }
+}
+
+void run_seq_free(gen_seq *g)
+{
+    if (g->sample == 0)
+        free(g->prompt);
+    free(g->logprobs);
+    free(g->top_ids);
+    free(g->top_logprobs);
+#if RUN_HAVE_TOKENIZER
+    if (g->streaming)
+        stop_matcher_free(&g->sm);
+#endif
+    free(g->text);
+}

@@ -1,0 +1,178 @@
+/* Tokenizer, eos ids and this group's sequences (see run_setup.h). */
+#include "run/run_setup.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine/sampler_params.h"
+#include "util/exit_codes.h"
+
+#define RUN_DEFAULT_MAX_NEW_TOKENS 256
+
+static void add_eos(run_text *t, int32_t id)
+{
+    if (id < 0 || run_seq_is_eos(t->eos, t->n_eos, id) ||
+        t->n_eos >= (int)(sizeof t->eos / sizeof t->eos[0]))
+        return;
+    t->eos[t->n_eos++] = id;
+}
+
+#if RUN_HAVE_TOKENIZER
+/* The tokenizer and, for chat prompts, the template. Returns the exit
+ * code (0, or VB_EXIT_USAGE with err). */
+static int load_tokenizer(run_state *r, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    run_text *t = &r->text;
+    const bool text = r->work.in.kind != VB_PROMPT_IDS;
+    vb_err terr = {{0}};
+    t->tok = tokenizer_load(o->model_dir, &terr);
+    if (!t->tok) {
+        snprintf(t->tok_error, sizeof t->tok_error, "%s", terr.msg);
+        if (text || o->n_stops > 0) {
+            vb_err_set(err, "%s", terr.msg);
+            return VB_EXIT_USAGE;
+        }
+        if (r->root)
+            fprintf(stderr, "voltbatch generate: warning: no tokenizer (%s); /completions will "
+                            "be empty, /output_ids are complete\n", terr.msg);
+        return 0;
+    }
+    if (text && (o->chat || r->work.in.kind == VB_PROMPT_MESSAGES)) {
+        /* a template that does not parse stops the run here (exit 2);
+         * one that fails on a row makes that row an error row */
+        t->chat_tmpl = chat_template_open(t->tok, o->model_dir, o->chat_template,
+                                          o->chat_template_kwargs, err);
+        if (!t->chat_tmpl) {
+            vb_err_prefix(err, "%s", o->chat ? "--chat" : "/messages");
+            return VB_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+#endif
+
+int run_phase_tokenizer(run_state *r, vb_err *err)
+{
+    int code = 0;
+#if RUN_HAVE_TOKENIZER
+    code = load_tokenizer(r, err);
+    if (r->text.tok) {
+        const int32_t *ids = NULL;
+        size_t n = tokenizer_eos_ids(r->text.tok, &ids);
+        for (size_t i = 0; i < n; i++)
+            add_eos(&r->text, ids[i]);
+    }
+#else
+    if (r->cfg->n_stops > 0)
+        code = VB_EXIT_USAGE, vb_err_set(err, "--stop needs the tokenizer (issue #4)");
+#endif
+    for (int i = 0; i < r->model.config.n_eos; i++)
+        add_eos(&r->text, r->model.config.eos_token_ids[i]);
+    return run_agree(r, code, "tokenizer", err);
+}
+
+/* generation_config.json's sampling (greedy unless it says do_sample),
+ * then the command line over it. */
+static sampling_params run_sampling(const run_config *o, const model_config *c)
+{
+    sampling_params md = sampling_params_default();
+    if (c->gen_do_sample) {
+        if (!isnan(c->gen_temperature)) md.temperature = (float)c->gen_temperature;
+        if (!isnan(c->gen_top_p)) md.top_p = (float)c->gen_top_p;
+        if (c->gen_top_k >= 0) md.top_k = c->gen_top_k;
+    } else {
+        md.temperature = 0; /* greedy */
+    }
+    if (!isnan(c->gen_repetition_penalty))
+        md.repetition_penalty = (float)c->gen_repetition_penalty;
+    return sampling_params_resolve(&o->sampling, &md);
+}
+
+/* The n_samples sequences of the group's row k (prompt ids, max_new
+ * tokens). Returns 0 or -1 when out of memory. */
+static int add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long max_new,
+                        int64_t n_samples, const sampling_params *base)
+{
+    const run_config *o = r->cfg;
+    run_work *wk = &r->work;
+    const vb_input_row *row = &wk->rows[k];
+    int rc = 0;
+    for (int32_t s = 0; s < n_samples; s++) {
+        gen_seq *g = &wk->seqs[wk->n_seqs++];
+        g->row_local = k;
+        g->sample = s;
+        g->prompt = ids; /* shared by the samples; freed with sample 0 */
+        g->n_prompt = n_ids;
+        g->max_new = (int)max_new;
+        g->params = *base;
+        if (row->seed >= 0)
+            g->params.seed = (uint64_t)row->seed;
+        if (o->n_stops > 0 && r->text.tok &&
+            run_seq_stream_init(g, r->text.tok, o->stops, o->n_stops))
+            rc = -1;
+        if (n_ids + max_new > wk->max_seq_tokens)
+            wk->max_seq_tokens = (int)(n_ids + max_new);
+    }
+    return rc;
+}
+
+/* Every row of the group as sequences, or as error rows (leader) when its
+ * prompt cannot run. Returns 0 or 1 with err. */
+static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    run_work *wk = &r->work;
+    const sampling_params base = run_sampling(o, &r->model.config);
+    long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens : RUN_DEFAULT_MAX_NEW_TOKENS;
+    long max_model_len = r->model.max_model_len;
+    const run_prompt_ctx pc = {
+        .kind = wk->in.kind, .tok = r->text.tok, .tok_error = r->text.tok_error,
+        .chat_tmpl = r->text.chat_tmpl, .chat = o->chat, .system = o->system,
+        .vocab_size = r->model.config.vocab_size, .max_model_len = max_model_len,
+    };
+    for (int64_t k = 0; k < wk->n_my_rows; k++) {
+        const vb_input_row *row = &wk->rows[k];
+        int32_t *ids = NULL;
+        int n_ids = 0;
+        char why[256];
+        int prc = run_prompt_ids(&pc, row, &ids, &n_ids, why, sizeof why);
+        int rc = prc;
+        if (prc > 0) {
+            rc = 0;
+            for (int32_t s = 0; s < n_samples && r->leader && !rc; s++)
+                rc = run_rows_add_error(&r->out.finished, row->index, s, row->id, row->id_int,
+                                        row->n_ids, why);
+        } else if (prc == 0) {
+            long max_new = row->max_new_tokens >= 0 ? row->max_new_tokens : default_max_new;
+            if (max_new > max_model_len - n_ids)
+                max_new = max_model_len - n_ids;
+            rc = add_row_seqs(r, k, ids, n_ids, max_new, n_samples, &base);
+        }
+        if (rc) {
+            vb_err_set(err, "out of memory");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int run_phase_rows(run_state *r, vb_err *err)
+{
+    run_work *wk = &r->work;
+    int code = 0;
+    wk->rows = calloc((size_t)wk->n_my_rows + 1, sizeof *wk->rows);
+    int64_t n_samples = r->cfg->n > 0 ? r->cfg->n : 1;
+    wk->seqs = calloc((size_t)(wk->n_my_rows * n_samples) + 1, sizeof *wk->seqs);
+    if (!wk->rows || !wk->seqs)
+        code = 1, vb_err_set(err, "out of memory for %" PRId64 " rows", wk->n_my_rows);
+    else if (vb_input_read_rows(&wk->in, wk->my_rows, wk->n_my_rows, wk->rows, err))
+        code = 1;
+    if ((code = run_agree(r, code, "reading this group's rows", err)))
+        return code;
+    wk->max_seq_tokens = 1;
+    code = make_seqs(r, n_samples, err);
+    return run_agree(r, code, "preparing rows", err);
+}

@@ -1,0 +1,135 @@
+/* The state of one `generate` run on one rank, shared by the files that
+ * make up the driver:
+ *
+ *   generate_run.c  the phase sequence (and the phases that need the world:
+ *                   inputs, output policy, rows to groups, the end)
+ *   run_setup.c     tokenizer, eos ids, this group's sequences
+ *   run_engine.c    backend, forward state, KV cache, scheduler, sampler
+ *   run_loop.c      the step loop: schedule -> batch -> forward -> sample
+ *                   -> finish
+ *   run_seq.c       per sequence: logprobs, --stop streaming, completion
+ *                   text, finishing
+ *   run_root.c      world rank 0's part: filing rows, progress, output,
+ *                   report
+ *
+ * The state is grouped by what each piece is for; a flag beside a member
+ * says it was initialised (the clean-up frees only those). */
+#ifndef VB_RUN_STATE_H
+#define VB_RUN_STATE_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/scheduler.h"
+#include "forward/forward.h"
+#include "io/input_reader.h"
+#include "io/journal.h"
+#include "io/results.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+#include "model/tp_plan.h"
+#include "mpi/dist.h"
+#include "run/bench_metrics.h"
+#include "run/run_backend.h"
+#include "run/run_collect.h"
+#include "run/run_config.h"
+#include "run/run_prompts.h"
+#include "run/run_rows.h"
+#include "run/run_sample.h"
+#include "run/run_seq.h"
+#include "util/errors.h"
+
+/* The model and how this rank holds it. */
+typedef struct run_model {
+    model_config config;
+    tp_plan plan;
+    model_weights w;            /* host weights (CPU backend; freed once on the GPU) */
+    long max_model_len;         /* --max-model-len, else config.json's */
+    char path[PATH_MAX];        /* the directory's real path: what the settings name */
+} run_model;
+
+/* Text and tokens: prompts in, completions out, where sequences end. */
+typedef struct run_text {
+    tokenizer *tok;             /* NULL when tokenizer.json could not be loaded */
+    char tok_error[VB_ERR_LEN]; /* why not */
+    chat_template *chat_tmpl;   /* --chat or /messages: the template rows are rendered with */
+    int32_t eos[VB_MAX_EOS + 16];
+    int n_eos;
+} run_text;
+
+/* The inputs, and this group's share of them as sequences. */
+typedef struct run_work {
+    vb_input in;
+    bool in_open;
+    int32_t *group_of_row;      /* every row's dp group; -1: done before (--resume) */
+    int64_t *my_rows, n_my_rows;
+    vb_input_row *rows;         /* this group's rows */
+    gen_seq *seqs;              /* one per (row, sample); scheduler id = index */
+    int64_t n_seqs;
+    int max_seq_tokens;         /* prompt + max_new over the group's sequences */
+    int32_t top_n;              /* -1: no logprobs; N: chosen + N alternatives */
+} run_work;
+
+/* What a step runs on. */
+typedef struct run_engine {
+    run_backend rb;             /* CPU or CUDA, and the weights it reads */
+    vb_backend *b;              /* rb.b */
+    vb_kv_cache kv;
+    bool kv_alloc;
+    forward_state fs;
+    bool fs_init;
+    step_batch sb;
+    bool sb_init;
+    scheduler sched;
+    bool sched_init;
+    run_sampler smp;
+    bool smp_init;
+} run_engine;
+
+/* Finished rows on their way to disk. */
+typedef struct run_output {
+    json_t *settings;           /* what the completions depend on (io/run_settings.h) */
+    run_rows finished;          /* leader: rows not yet sent / filed */
+    vb_results done;            /* rank 0: every finished row */
+    vb_journal *journal;        /* rank 0 */
+    run_collector coll;         /* rank 0 */
+    run_stop_notice notice;     /* rank 0's stop verdict to the other ranks */
+} run_output;
+
+/* Times and counts for progress and the report. */
+typedef struct run_stats {
+    double t_start;             /* Unix seconds */
+    double t_engine;            /* when the step loop started (loading done) */
+    int64_t tokens_sampled;     /* by this group, for the progress line */
+    bench_metrics bm;           /* latency, step times, KV peak: the report's "metrics" */
+} run_stats;
+
+typedef struct run_state {
+    const run_config *cfg;
+    const vb_dist *d;
+    bool leader, root;          /* tp_rank 0; world rank 0 */
+    run_model model;
+    run_text text;
+    run_work work;
+    run_engine eng;
+    run_output out;
+    run_stats stats;
+} run_state;
+
+/* Every rank: the worst exit code of the phase; the lowest failing rank
+ * prints its message, so a failure common to all ranks prints once. */
+int run_agree(const run_state *r, int code, const char *phase, const vb_err *err);
+
+/* Inside the loop the groups run independently; a failure ends the job. */
+void run_die(const run_state *r, const char *phase, long step, const vb_err *err)
+    __attribute__((noreturn));
+
+/* Unix time in seconds. */
+double run_wall_now(void);
+
+/* Frees whatever the run got as far as making. */
+void run_state_free(run_state *r);
+
+#endif

@@ -1,0 +1,164 @@
+/* The device sampler (src/cuda/cuda_sampler.c) timed by step size: one
+ * cuda_sampler_summarize call a step, as the backend's `summarize` op makes
+ * it, for 1 to 1,024 rows over a 152,064-token vocabulary (Qwen2.5) in
+ * three modes:
+ *   greedy        --temperature 0 (one candidate a row)
+ *   top-p         --temperature 0.8 --top-p 0.95 (256 candidates a row)
+ *   penalty       greedy with --repetition-penalty 1.1 over a 1,024-token
+ *                 prompt: the seen bitmaps are built on the first step,
+ *                 then each step sends the one token a row gained
+ * Each figure is the wall time of the call (it ends with the summaries on
+ * the host), the median of 21 steps after 3 warm-up steps. Printed beside
+ * it: the fp32 logits read per second against the copy bandwidth, and the
+ * call as a share of the decode step's own lower bound on the Qwen2.5-7B
+ * shape (15.2 GB of weights + 1,024 positions of K/V per row, read once at
+ * the copy bandwidth given as argv[2], default the H200's 4,191 GB/s):
+ * issue 19 asks for a few percent of a decode step at every batch size.
+ *
+ * usage: bench_sampler [STEPS [COPY_GBS]]   (on the GPU machine; no GPU: exits 77) */
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_sampler.h"
+#include "engine/sampler.h"
+
+#define VOCAB 152064
+#define PROMPT 1024
+#define MAX_ROWS 1024
+#define WARMUP 3
+
+/* the Qwen2.5-7B decode step's bytes: fp16 weights, and per row the K/V of
+ * 1,024 positions (28 layers x K and V x 4 kv heads x 128 x 2 bytes) */
+#define STEP_WEIGHT_BYTES 15.23e9
+#define ROW_KV_BYTES (1024.0 * 28 * 2 * 4 * 128 * 2)
+
+typedef struct mode {
+    const char *name;
+    sampling_params p;
+    int n_cand;
+} mode;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    int n_dev = 0;
+    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        printf("SKIP: no CUDA device\n");
+        return 77;
+    }
+    int steps = argc > 1 ? atoi(argv[1]) : 21;
+    if (steps < 1)
+        steps = 21;
+    double copy_gbs = argc > 2 ? atof(argv[2]) : 4191.0;
+    if (copy_gbs <= 0)
+        copy_gbs = 4191.0;
+
+    /* logits: a smooth random field, so top-p keeps a realistic few hundred */
+    size_t n_logits = (size_t)MAX_ROWS * VOCAB;
+    float *h_logits = malloc(n_logits * sizeof *h_logits);
+    int32_t *prompt = malloc((size_t)MAX_ROWS * PROMPT * sizeof *prompt);
+    int32_t *generated = calloc((size_t)MAX_ROWS * (WARMUP + steps + 1), sizeof *generated);
+    sampler_row *rows = calloc(MAX_ROWS, sizeof *rows);
+    int *logit_rows = malloc(MAX_ROWS * sizeof *logit_rows);
+    void *summaries = malloc((size_t)MAX_ROWS * sampler_summary_bytes(SAMPLER_TRUNCATION_CANDIDATES));
+    if (!h_logits || !prompt || !generated || !rows || !logit_rows || !summaries) {
+        fprintf(stderr, "bench_sampler: out of host memory\n");
+        return 1;
+    }
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < n_logits; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        h_logits[i] = (float)((x >> 40) % 20000) / 1000.0f - 10.0f;
+    }
+    for (size_t i = 0; i < (size_t)MAX_ROWS * PROMPT; i++)
+        prompt[i] = (int32_t)(i * 2654435761u % VOCAB);
+    float *d_logits = NULL;
+    CUDA_CHECK(cudaMalloc((void **)&d_logits, n_logits * sizeof *d_logits));
+    CUDA_CHECK(cudaMemcpy(d_logits, h_logits, n_logits * sizeof *d_logits,
+                          cudaMemcpyHostToDevice));
+    cudaStream_t stream;
+    CUDA_CHECK(cudaStreamCreate(&stream));
+    cuda_sampler *s = cuda_sampler_create(stream, 0);
+
+    mode modes[3];
+    for (int m = 0; m < 3; m++)
+        modes[m].p = sampling_params_default();
+    modes[0].name = "greedy";
+    modes[0].p.temperature = 0.0f;
+    modes[0].n_cand = 1;
+    modes[1].name = "top-p";
+    modes[1].p.temperature = 0.8f;
+    modes[1].p.top_p = 0.95f;
+    modes[1].n_cand = SAMPLER_TRUNCATION_CANDIDATES;
+    modes[2].name = "penalty";
+    modes[2].p.temperature = 0.0f;
+    modes[2].p.repetition_penalty = 1.1f;
+    modes[2].n_cand = 1;
+
+    static const int batches[] = {1, 8, 64, 256, 1024};
+    printf("%-8s %5s %10s %12s %10s %14s\n", "mode", "rows", "us/step", "logits GB/s",
+           "% copy", "% decode step");
+    double *t = malloc((size_t)steps * sizeof *t);
+    for (int m = 0; m < 3; m++) {
+        for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+            int n = batches[b];
+            for (int i = 0; i < n; i++) {
+                rows[i] = (sampler_row){.params = &modes[m].p,
+                                        .row = (uint32_t)i,
+                                        .prompt = prompt + (size_t)i * PROMPT,
+                                        .n_prompt = PROMPT,
+                                        .generated = generated + (size_t)i * (WARMUP + steps + 1),
+                                        .state_slot = i + 1};
+                logit_rows[i] = i;
+            }
+            for (int step = 0; step < WARMUP + steps; step++) {
+                for (int i = 0; i < n; i++) {
+                    rows[i].step = (uint32_t)step;
+                    rows[i].n_generated = step; /* 0 on the first: the bitmaps are rebuilt */
+                    ((int32_t *)rows[i].generated)[step] = (step * 7919 + i) % VOCAB;
+                }
+                double t0 = now_s();
+                if (cuda_sampler_summarize(s, d_logits, logit_rows, rows, n, 0, VOCAB,
+                                           modes[m].n_cand, summaries) != 0) {
+                    fprintf(stderr, "bench_sampler: %d candidates refused\n", modes[m].n_cand);
+                    return 1;
+                }
+                if (step >= WARMUP)
+                    t[step - WARMUP] = now_s() - t0;
+            }
+            qsort(t, (size_t)steps, sizeof *t, cmp_double);
+            double sec = t[steps / 2];
+            double gbs = (double)n * VOCAB * sizeof(float) / sec / 1e9;
+            double step_s = (STEP_WEIGHT_BYTES + n * ROW_KV_BYTES) / (copy_gbs * 1e9);
+            printf("%-8s %5d %10.1f %12.0f %10.1f %14.2f\n", modes[m].name, n, 1e6 * sec, gbs,
+                   100.0 * gbs / copy_gbs, 100.0 * sec / step_s);
+        }
+    }
+    cuda_sampler_destroy(s);
+    CUDA_CHECK(cudaStreamDestroy(stream));
+    CUDA_CHECK(cudaFree(d_logits));
+    free(t);
+    free(summaries);
+    free(logit_rows);
+    free(rows);
+    free(generated);
+    free(prompt);
+    free(h_logits);
+    return 0;
+}
