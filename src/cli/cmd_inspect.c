@@ -84,12 +84,29 @@ static const char *rope_name(vb_rope_type t)
     return "?";
 }
 
+/* "fp16", or the quantized projections' format beside the fp16 rest:
+ * "awq int4, group 128 + fp16". */
+static const char *weights_format(const model_config *c, char *buf, size_t n)
+{
+    const vb_quant_config *q = &c->quant;
+    if (q->method == VB_QUANT_NONE)
+        return "fp16";
+    if (q->group_size > 0)
+        snprintf(buf, n, "%s int%d, group %d + fp16", vb_quant_method_name(q->method), q->bits,
+                 q->group_size);
+    else
+        snprintf(buf, n, "%s int%d, per channel + fp16", vb_quant_method_name(q->method),
+                 q->bits);
+    return buf;
+}
+
 static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 
 static void print_text(const char *dir, const model_config *c, const tp_plan *p,
                        const memory_plan *m)
 {
+    char fmt[64];
     printf("model          %s\n", dir);
     printf("architecture   %s: %d layers, hidden %d, %d heads (%d kv, head_dim %d), "
            "intermediate %d, vocab %d%s%s%s\n", arch_name(c->arch), c->n_layers, c->hidden_size,
@@ -106,7 +123,8 @@ static void print_text(const char *dir, const model_config *c, const tp_plan *p,
            p->tp, p->heads_local, p->kv_heads_local,
            p->tp > c->n_kv_heads ? " (replicated)" : "", p->inter_local, p->vocab_local,
            c->vocab_size - (p->tp - 1) * p->vocab_local);
-    printf("weights        %.2f GiB per rank (fp16)\n", gib(m->weight_bytes_per_rank));
+    printf("weights        %.2f GiB per rank (%s)\n", gib(m->weight_bytes_per_rank),
+           weights_format(c, fmt, sizeof fmt));
     printf("kv cache       %llu bytes per token per rank (fp16 K and V, %d layers x %d kv heads "
            "x %d)\n", (unsigned long long)m->kv_bytes_per_token, c->n_layers, p->kv_heads_local,
            c->head_dim);
@@ -117,7 +135,7 @@ static void print_text(const char *dir, const model_config *c, const tp_plan *p,
     printf("memory plan per rank:\n");
     printf("  %-24s %10.1f MiB  %.2f GiB x %.2f\n", "budget", mib(m->budget), gib(m->gpu_memory),
            m->utilization);
-    printf("  %-24s %10.1f MiB  fp16\n", "weights", mib(m->weight_bytes_per_rank));
+    printf("  %-24s %10.1f MiB  %s\n", "weights", mib(m->weight_bytes_per_rank), fmt);
     for (int i = 0; i < m->n_overhead; i++)
         printf("  %-24s %10.1f MiB  %s\n", m->overhead[i].name, mib(m->overhead[i].bytes),
                m->overhead[i].how);

@@ -33,7 +33,17 @@ generate() { # MODEL TP
     "$ref_ids" check "$dir/reference.json" "$out.jsonl"
 }
 
+# inspect names the format it plans memory for: the quantization_config's
+# quant_method and a bit width
+inspect_names_format() { # MODEL
+    local method
+    method=$(python3 -c 'import json,sys; q=json.load(open(sys.argv[1]))["quantization_config"]; print(q.get("quant_method"))' "$fixtures/$1/config.json") || return 1
+    "$vb" inspect --model "$fixtures/$1" --gpu-memory 16GiB >"$tmp/$1.inspect" 2>&1 || return 1
+    grep -q "^weights .*per rank ($method int[48]" "$tmp/$1.inspect"
+}
+
 for model in "$@"; do
+    check "$model: inspect names the quantized format of the weights" inspect_names_format "$model"
     for tp in 1 2; do
         check "$model tp $tp: generate's greedy ids = transformers on the dequantized weights" \
             generate "$model" "$tp"
