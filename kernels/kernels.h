@@ -82,15 +82,16 @@
 #define VB_GEMV_MAX_SEGS 3 /* matrices in one launch (q, k, v) */
 
 /* sampler_summary.cu: sampler_summarize (src/engine/sampler.h) on the
- * device, one row per thread block. Per-row arguments, built on the host by
- * src/cuda/cuda_sampler.c; plain types so the kernel and the host share
- * them (and NVRTC sees them). */
+ * device, every row of a step in a few launches. Per-row arguments, built
+ * on the host by src/cuda/cuda_sampler.c; plain types so the kernel and the
+ * host share them (and NVRTC sees them). */
 #define VB_SAMPLE_GREEDY 1      /* temperature <= 0: no division */
 #define VB_SAMPLE_GUMBEL 2      /* sampling without truncation: best = argmax logit + Gumbel */
 #define VB_SAMPLE_NEED_LSE 4    /* the host computes sum_exp for this row */
 #define VB_SAMPLE_REPETITION 8  /* repetition penalty on the row's seen tokens */
 #define VB_SAMPLE_SEEN_RESET 16 /* clear the row's seen bitmap before adding to it */
 #define VB_SAMPLE_MAX_CAND 1024 /* larger n_cand: the caller summarizes on the host */
+#define VB_SAMPLE_COMPACT_CAP 8192 /* a row's compact buffer (entries): more takes the full-row path */
 typedef struct vb_sample_row_args {
     unsigned long long seed;
     float temperature, repetition_penalty, frequency_penalty, presence_penalty;
@@ -295,11 +296,15 @@ cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
  * layout), from logits [*, n_local] fp32 of the vocabulary slice starting at
  * vocab_offset. n_cand at most VB_SAMPLE_MAX_CAND (else
  * cudaErrorInvalidValue, nothing launched). */
-/* Pass 1 of each row (bad, max, count, best) is split over `chunks`
- * blocks (from vb_sampler_pass1_chunks: a step with few rows spreads over
- * the GPU; 1 = the row's own block), their states in d_pass1 of
- * vb_sampler_pass1_bytes (unused, may be NULL, when chunks is 1). The
- * summaries are the same bytes either way. */
+/* Pass 1 of each row (bad, max, count, best, sum of exp, and, when n_cand
+ * > 1, the first radix digit's histogram) and, when n_cand > 1, the
+ * compaction of each row's candidates into a buffer of
+ * VB_SAMPLE_COMPACT_CAP entries are split over `chunks` blocks a row (from
+ * vb_sampler_pass1_chunks: a step with few rows spreads over the GPU; 1 =
+ * a block a row). d_scratch: vb_sampler_scratch_bytes(n_rows, chunks,
+ * n_cand) bytes of device memory (may be NULL when that is 0), for the
+ * chunk states, histograms and compact buffers. The summaries are the same
+ * bytes for any split. */
 /* Penalties: each row with any has a bitmap of the tokens it has seen
  * (prompt + generated, one bit a token of the slice) in d_seen, an arena
  * of vb_sampler_seen_words(n_local) words a slot, kept between calls by
@@ -308,9 +313,9 @@ cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
  * + added_count) of each row (a step's new tokens). Rows of one call hold
  * distinct slots. */
 int vb_sampler_pass1_chunks(int n_rows, int n_local, int n_sm);
-size_t vb_sampler_pass1_bytes(int n_rows, int chunks);
+size_t vb_sampler_scratch_bytes(int n_rows, int chunks, int n_cand);
 size_t vb_sampler_seen_words(int n_local);
-cudaError_t vb_sampler_summarize(void *d_out, void *d_pass1, int chunks, const float *logits,
+cudaError_t vb_sampler_summarize(void *d_out, void *d_scratch, int chunks, const float *logits,
                                  const vb_sample_row_args *d_args, const vb_penalty_entry *d_pen,
                                  unsigned *d_seen, const int *d_added, int any_added, int n_rows,
                                  int vocab_offset, int n_local, int n_cand, cudaStream_t stream);

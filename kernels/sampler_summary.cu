@@ -3,38 +3,64 @@
 // the rules) for every sampling row of a step, so only the summaries (a
 // few KB) leave the GPU instead of [rows, vocab_local] fp32 logits.
 //
-// One thread block per row, plus, for steps with few rows, pass 1 split
-// over up to 64 blocks a row (sampler_pass1_kernel; its chunk states are
-// merged by the row's block, with the same tie rules). The processed logit of a token (penalties,
-// then temperature) is recomputed on the fly in every pass instead of being
-// stored: penalties touch a handful of tokens, found through the row's
-// "seen" bitmap (one bit per token of the shard: prompt + generated) and,
-// for the frequency / presence penalties, a binary search in the row's
-// sorted list of generated tokens. The bitmaps live on the device between
-// steps, one per sequence (cuda_sampler.c keeps them), so a step sends only
-// the tokens a sequence added since its last step: sampler_seen_kernel
-// adds them first, for every row at once. Passes over the row:
-//   1. bad (NaN / +Inf), max, count of finite tokens, best token (argmax of
-//      the logit, + Philox Gumbel noise when sampling without truncation);
-//   2. sum of exp(logit - max), only when the CPU computes it;
-//   3. top n_cand by (logit desc, token asc): radix select over the
-//      order-preserving uint32 keys of the logits (4 passes of 8 bits) finds
-//      the key of the n_cand-th best; tokens above it are collected
-//      directly with those equal to it when all of them fit (distinct
-//      logits), else the equal ones in token order (lowest ids first, an
-//      ordered block scan) until n_cand; the survivors are bitonic-sorted
-//      in shared memory.
-// Cost per row of n tokens: one read of the row when it needs one
-// candidate (greedy: pass 1 has found it), else 7 to 8 (pass 1, the sum, 4
-// radix passes, 1 or 2 collection passes), 4 bytes a token, from L2 after
-// the first: ~4.5 MB for n = 152064, against the 2 * hidden * n bytes of
-// lm_head weights the row's GEMM read (~1 GB at hidden 3584, shared by the
-// batch). FLOPs: a handful a token a pass, plus a Philox (10 rounds) and
-// two double logs a token for Gumbel rows, and a double exp a token when
-// the sum is needed. One block per row keeps every reduction inside the
-// block; a step with few rows and a large vocabulary left most SMs idle
-// (~0.14 ms a step at batch 1 on an H200), hence the split pass 1; the
-// later passes (truncating rows only) are still one block a row.
+// Kernels of a step, each a grid of (rows) or (rows, chunks) blocks:
+//   sampler_seen_kernel    the penalized rows' seen bitmaps (below);
+//   sampler_pass1_kernel   pass 1 of every row, split over `chunks` blocks a
+//                          row (1 to 64: a step with few rows spreads over
+//                          the GPU): bad (NaN / +Inf), max, count of finite
+//                          tokens, best token (argmax of the logit, + Philox
+//                          Gumbel noise when sampling without truncation),
+//                          the sum of exp(logit - max) when the CPU computes
+//                          it (online: a thread's sum is rescaled in double
+//                          when its max grows, chunks and threads merge the
+//                          same way), and, when the step wants more than one
+//                          candidate, the histogram of the first radix digit
+//                          (the top 12 bits of the order-preserving key) of
+//                          the finite tokens, added into the row's global
+//                          histogram;
+//   sampler_compact_kernel (more than one candidate) the same chunks: each
+//                          block finds from the row's histogram the digit
+//                          d1 that holds the n_keep-th best (n_keep =
+//                          min(n_cand, finite tokens)) and appends the
+//                          tokens whose digit is >= d1 (logit, id) to the
+//                          row's compact buffer, VB_SAMPLE_COMPACT_CAP
+//                          entries, in no order; the row's counter counts
+//                          on past the capacity;
+//   sampler_summary_kernel one block a row: merges pass 1's chunk states
+//                          (or runs pass 1 itself when there is no split
+//                          and one candidate), then the top n_cand by
+//                          (logit desc, token asc), the survivors bitonic-
+//                          sorted in shared memory.
+// The processed logit of a token (penalties, then temperature) is
+// recomputed on the fly in every pass instead of being stored: penalties
+// touch a handful of tokens, found through the row's "seen" bitmap (one bit
+// per token of the shard: prompt + generated) and, for the frequency /
+// presence penalties, a binary search in the row's sorted list of generated
+// tokens. The bitmaps live on the device between steps, one per sequence
+// (cuda_sampler.c keeps them), so a step sends only the tokens a sequence
+// added since its last step: sampler_seen_kernel adds them first, for
+// every row at once.
+//
+// Top n_cand when the compact buffer holds the row's candidates (count <=
+// the capacity): a radix select over the buffer (12, 10, 10 bits) finds the
+// threshold key and how many of its ties to take; when not all, a second
+// radix select over the ties' ~token finds the id below which they are
+// taken (ties go to the lowest ids, as the host); one unordered collection
+// then takes exactly n_keep. Rows whose buffer overflowed (a flat row, a
+// bucket of many equal logits) take the full-row path, exact and slower
+// (the whole path before the compaction existed): radix select over the whole row (4 passes of 8 bits) and 1 or 2
+// collection passes, ties in token order through an ordered block scan.
+// One candidate (greedy steps): pass 1's top token, no histogram, no
+// compaction.
+//
+// Cost per row of n tokens: one read of the row with one candidate, two
+// (pass 1 and the compaction, both split over blocks for steps with few
+// rows, the second from L2 when the step's logits fit there) with more,
+// plus the compact buffer (a few thousand entries typically) read 3 to 7
+// times by one block; overflowing rows add 5 to 6 full-row reads. FLOPs: a
+// handful a token a pass, a warp match and a shared atomic a token for the
+// histogram, a Philox (10 rounds) and two double logs a token for Gumbel
+// rows, a double exp a token when the sum is needed.
 //
 // Exactness. Float processing uses __fmul_rn / __fdiv_rn / __fadd_rn /
 // __fsub_rn, the same IEEE single operations the host does (no FMA
@@ -44,10 +70,14 @@
 // CUDA's double log, documented within 1 ulp of the correctly rounded
 // result (glibc's log is correctly rounded), so best_score may differ from
 // the CPU's in its last bits and a best token could only differ on a
-// near-tie of that size. sum_exp is summed in another order: relative
-// difference ~1e-15.
+// near-tie of that size. sum_exp is summed in another order (and rescaled
+// online, each term by a product of a few exact-argument double exps):
+// relative difference ~1e-15. The candidates do not depend on the split,
+// the compaction's order or the buffer's capacity: both paths select by
+// the exact keys and ids.
 //
-// sm_70 features only: shared-memory atomics, warp shuffles and ballots.
+// sm_70 features only: shared-memory atomics, warp shuffles, ballots and
+// matches.
 #include "kernels.h"
 
 #define SS_THREADS 512
@@ -56,6 +86,9 @@
 #define SS_P1_THREADS 256 // pass 1 split over blocks (sampler_pass1_kernel)
 #define SS_P1_MIN_CHUNK 2048 // tokens: smaller chunks cost more blocks than they save
 #define SS_P1_MAX_CHUNKS 64
+#define SS_D1_SHIFT 20 // the first radix digit: key bits 20..31
+#define SS_D1_BINS 4096
+#define SS_CAP VB_SAMPLE_COMPACT_CAP
 static_assert(SS_P1_THREADS % 32 == 0 && SS_P1_THREADS <= SS_THREADS, "ss_shared holds SS_WARPS warps");
 
 // Host layout of sampler_summary (src/engine/sampler.h), 56 bytes; the
@@ -178,7 +211,7 @@ __device__ __forceinline__ bool ss_best_better(double sa, int ta, double sb, int
 }
 
 struct ss_shared {
-    unsigned hist[256];
+    unsigned hist[SS_D1_BINS]; // the full-row path uses the first 256
     float cand_logit[VB_SAMPLE_MAX_CAND];
     int cand_token[VB_SAMPLE_MAX_CAND];
     double red_d[SS_WARPS];
@@ -186,6 +219,8 @@ struct ss_shared {
     int red_i[SS_WARPS];
     int red_j[SS_WARPS];
     int warp_off[SS_WARPS];
+    unsigned scan_u[SS_WARPS];
+    unsigned sel_digit, sel_above; // ss_select_bin's answer
     int n_gt;      // candidates collected above the threshold key
     int taken;     // ties collected so far
     int total;     // this chunk's ties
@@ -309,9 +344,78 @@ __device__ int ss_scan_flag(bool flag, int *total, ss_shared *sh)
     return pos;
 }
 
+// Exclusive prefix sum of v over the block's threads in thread order (the
+// sum of the lower threads' v). Every thread must call it.
+__device__ unsigned ss_scan_excl(unsigned v, ss_shared *sh)
+{
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    unsigned inc = v;
+    for (int o = 1; o < 32; o <<= 1) {
+        unsigned t = __shfl_up_sync(0xffffffffu, inc, o);
+        if (lane >= o)
+            inc += t;
+    }
+    __syncthreads();
+    if (lane == 31)
+        sh->scan_u[warp] = inc;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned s = 0;
+        for (int w = 0; w < (int)(blockDim.x >> 5); w++) {
+            unsigned c = sh->scan_u[w];
+            sh->scan_u[w] = s;
+            s += c;
+        }
+    }
+    __syncthreads();
+    unsigned r = sh->scan_u[warp] + inc - v;
+    __syncthreads();
+    return r;
+}
+
+// Radix select step over a histogram of nb bins: the digit d with
+// count(bins > d) < want <= count(bins >= d), in *digit, and
+// count(bins > d) in *above; 1 <= want <= the histogram's total. Thread 0
+// holds the highest bins, so the exclusive scan gives each thread the
+// count above its bins and the one thread whose bins hold the crossing
+// finds it. Every thread must call it; results in every thread.
+__device__ void ss_select_bin(const unsigned *hist, int nb, unsigned want, unsigned *digit,
+                              unsigned *above, ss_shared *sh)
+{
+    const int nt = (int)blockDim.x;
+    const int per = (nb + nt - 1) / nt;
+    const int g = nt - 1 - (int)threadIdx.x;
+    const int b_lo = g * per, b_hi = min(b_lo + per, nb);
+    unsigned c = 0;
+    for (int b = b_lo; b < b_hi; b++)
+        c += hist[b];
+    if (threadIdx.x == 0) { // only if want > total (never): digit 0
+        sh->sel_digit = 0u;
+        sh->sel_above = 0u;
+    }
+    const unsigned excl = ss_scan_excl(c, sh); // syncs: thread 0's defaults are written
+    if (excl < want && want - excl <= c) {
+        unsigned acc = excl;
+        for (int b = b_hi - 1; b >= b_lo; b--) {
+            if (acc + hist[b] >= want) {
+                sh->sel_digit = (unsigned)b;
+                sh->sel_above = acc;
+                break;
+            }
+            acc += hist[b];
+        }
+    }
+    __syncthreads();
+    *digit = sh->sel_digit;
+    *above = sh->sel_above;
+    __syncthreads();
+}
+
 // Pass 1's state: what a thread, a block, or a chunk of a row has seen.
+// sum: of exp(logit - max_f) over its finite tokens (0 when the row needs
+// no log-sum-exp).
 struct ss_pass1 {
-    double best_score;
+    double best_score, sum;
     float max_f, best_logit, top_logit;
     int bad, n_fin, best_token, top_token;
 };
@@ -319,22 +423,35 @@ struct ss_pass1 {
 __device__ __forceinline__ void ss_pass1_init(ss_pass1 *s)
 {
     s->best_score = -ss_inf_d();
+    s->sum = 0.0;
     s->max_f = s->best_logit = s->top_logit = -ss_inf_f();
     s->bad = s->n_fin = 0;
     s->best_token = s->top_token = -1;
 }
 
+// sum (relative to max m) brought to the larger max m2 >= m.
+__device__ __forceinline__ double ss_rescale(double sum, float m, float m2)
+{
+    return sum > 0.0 ? sum * exp(__dsub_rn((double)m, (double)m2)) : 0.0;
+}
+
 // Pass 1 over local tokens [lo, hi), this thread's share. SS_ILP loads in
 // flight per thread: a block waits on memory latency with one load each
 // (~0.18 ms a 152k-token row on an H200 with one block a row). A thread
-// still sees its tokens in increasing order.
+// still sees its tokens in increasing order. hist (shared, SS_D1_BINS
+// zeroed bins) or NULL: the first radix digit of each finite token's key,
+// counted once per warp and digit (a row's keys crowd a few bins; one
+// shared atomic per token would serialise there). The loop is warp-uniform
+// for the warp match.
 __device__ __forceinline__ void ss_pass1_scan(ss_pass1 *s, const float *x, int lo, int hi,
                                               const vb_sample_row_args *a, const unsigned *bitmap,
                                               const vb_penalty_entry *pen, int n_pen,
-                                              int vocab_offset)
+                                              int vocab_offset, unsigned *hist)
 {
     const bool gumbel = (a->flags & VB_SAMPLE_GUMBEL) != 0;
-    for (int i0 = lo + (int)threadIdx.x; i0 < hi; i0 += (int)blockDim.x * SS_ILP) {
+    const bool lse = (a->flags & VB_SAMPLE_NEED_LSE) != 0;
+    for (int base = lo; base < hi; base += (int)blockDim.x * SS_ILP) {
+        const int i0 = base + (int)threadIdx.x;
         float raw[SS_ILP];
 #pragma unroll
         for (int k = 0; k < SS_ILP; k++) {
@@ -344,32 +461,43 @@ __device__ __forceinline__ void ss_pass1_scan(ss_pass1 *s, const float *x, int l
 #pragma unroll
         for (int k = 0; k < SS_ILP; k++) {
             const int i = i0 + k * (int)blockDim.x;
-            if (i >= hi)
-                break;
-            float v = ss_process(raw[k], i, a, bitmap, pen, n_pen);
-            if (v != v || v == ss_inf_f()) {
-                s->bad = 1;
-                continue;
+            unsigned bin = SS_D1_BINS; // none
+            if (i < hi) {
+                float v = ss_process(raw[k], i, a, bitmap, pen, n_pen);
+                if (v != v || v == ss_inf_f()) {
+                    s->bad = 1;
+                } else {
+                    if (v > s->max_f) {
+                        s->sum = ss_rescale(s->sum, s->max_f, v);
+                        s->max_f = v;
+                    }
+                    if (v > -ss_inf_f()) {
+                        s->n_fin++;
+                        bin = ss_key(v) >> SS_D1_SHIFT;
+                        if (lse)
+                            s->sum += exp(__dsub_rn((double)v, (double)s->max_f));
+                        // the top candidate by (logit, lower id) when noise makes best another
+                        if (gumbel && (s->top_token < 0 || v > s->top_logit)) {
+                            s->top_logit = v;
+                            s->top_token = vocab_offset + i;
+                        }
+                        double score = (double)v;
+                        if (gumbel)
+                            score = __dadd_rn(score, ss_gumbel(a->seed, a->row, a->sample, a->step,
+                                                               (unsigned)(vocab_offset + i)));
+                        // a thread sees its tokens in increasing order: strict > keeps the lower id
+                        if (s->best_token < 0 || score > s->best_score) {
+                            s->best_score = score;
+                            s->best_logit = v;
+                            s->best_token = vocab_offset + i;
+                        }
+                    }
+                }
             }
-            if (v > s->max_f)
-                s->max_f = v;
-            if (!(v > -ss_inf_f()))
-                continue;
-            s->n_fin++;
-            // the top candidate by (logit, lower id) when noise makes best another
-            if (gumbel && (s->top_token < 0 || v > s->top_logit)) {
-                s->top_logit = v;
-                s->top_token = vocab_offset + i;
-            }
-            double score = (double)v;
-            if (gumbel)
-                score = __dadd_rn(score, ss_gumbel(a->seed, a->row, a->sample, a->step,
-                                                   (unsigned)(vocab_offset + i)));
-            // a thread sees its tokens in increasing order: strict > keeps the lower id
-            if (s->best_token < 0 || score > s->best_score) {
-                s->best_score = score;
-                s->best_logit = v;
-                s->best_token = vocab_offset + i;
+            if (hist) { // block-uniform
+                unsigned peers = __match_any_sync(0xffffffffu, bin);
+                if (bin < SS_D1_BINS && (threadIdx.x & 31) == __ffs(peers) - 1)
+                    atomicAdd(&hist[bin], (unsigned)__popc(peers));
             }
         }
     }
@@ -381,7 +509,9 @@ __device__ __forceinline__ void ss_pass1_merge(ss_pass1 *s, const ss_pass1 *o)
 {
     s->bad |= o->bad;
     s->n_fin += o->n_fin;
-    s->max_f = fmaxf(s->max_f, o->max_f);
+    const float m = fmaxf(s->max_f, o->max_f);
+    s->sum = ss_rescale(s->sum, s->max_f, m) + ss_rescale(o->sum, o->max_f, m);
+    s->max_f = m;
     if (ss_best_better(o->best_score, o->best_token, s->best_score, s->best_token)) {
         s->best_score = o->best_score;
         s->best_logit = o->best_logit;
@@ -398,7 +528,9 @@ __device__ void ss_pass1_reduce(ss_pass1 *s, bool gumbel, ss_shared *sh)
 {
     s->bad = ss_sum_int(s->bad, sh) > 0;
     s->n_fin = ss_sum_int(s->n_fin, sh);
+    const float mine = s->max_f;
     s->max_f = ss_max_float(s->max_f, sh);
+    s->sum = ss_sum_double(ss_rescale(s->sum, mine, s->max_f), sh);
     ss_best(&s->best_score, &s->best_logit, &s->best_token, sh);
     if (gumbel) { /* uniform in the block: every thread calls or none */
         double top_score = (double)s->top_logit; /* exact: orders like the float */
@@ -443,10 +575,12 @@ sampler_seen_kernel(unsigned *seen_all, int words, const vb_sample_row_args *arg
 // one row, its state to part[row * chunks + chunk]. With one block a row
 // a step with few rows used a few SMs of the GPU for the whole pass
 // (Gumbel rows: a Philox and two double logs a token on one SM).
-__global__ void __launch_bounds__(SS_P1_THREADS)
-sampler_pass1_kernel(ss_pass1 *part, const float *logits, const vb_sample_row_args *args,
-                     const vb_penalty_entry *pen_all, const unsigned *seen_all, int words,
-                     int vocab_offset, int n_local)
+// hist_all: NULL, or the rows' first-digit histograms (SS_D1_BINS each,
+// zeroed before the launch), to which each block adds its chunk's.
+__global__ void __launch_bounds__(SS_P1_THREADS, 3)
+sampler_pass1_kernel(ss_pass1 *part, unsigned *hist_all, const float *logits,
+                     const vb_sample_row_args *args, const vb_penalty_entry *pen_all,
+                     const unsigned *seen_all, int words, int vocab_offset, int n_local)
 {
     __shared__ ss_shared sh;
     const vb_sample_row_args a = args[blockIdx.x];
@@ -454,22 +588,181 @@ sampler_pass1_kernel(ss_pass1 *part, const float *logits, const vb_sample_row_ar
     const vb_penalty_entry *pen = pen_all + a.pen_start;
     const unsigned *bitmap = ss_seen(seen_all, words, &a);
     const int chunks = gridDim.y, len = (n_local + chunks - 1) / chunks;
-    const int lo = blockIdx.y * len, hi = min(lo + len, n_local);
+    const int lo = min((int)blockIdx.y * len, n_local), hi = min(lo + len, n_local);
+    unsigned *hist = NULL;
+    if (hist_all) {
+        for (int b = threadIdx.x; b < SS_D1_BINS; b += blockDim.x)
+            sh.hist[b] = 0u;
+        __syncthreads();
+        hist = sh.hist;
+    }
     ss_pass1 s;
     ss_pass1_init(&s);
-    ss_pass1_scan(&s, x, lo, hi, &a, bitmap, pen, a.pen_count, vocab_offset);
-    ss_pass1_reduce(&s, (a.flags & VB_SAMPLE_GUMBEL) != 0, &sh);
+    ss_pass1_scan(&s, x, lo, hi, &a, bitmap, pen, a.pen_count, vocab_offset, hist);
+    ss_pass1_reduce(&s, (a.flags & VB_SAMPLE_GUMBEL) != 0, &sh); // syncs: hist is complete
     if (threadIdx.x == 0)
         part[(size_t)blockIdx.x * chunks + blockIdx.y] = s;
+    if (hist_all) {
+        unsigned *row_hist = hist_all + (size_t)blockIdx.x * SS_D1_BINS;
+        for (int b = threadIdx.x; b < SS_D1_BINS; b += blockDim.x)
+            if (sh.hist[b])
+                atomicAdd(&row_hist[b], sh.hist[b]);
+    }
+}
+
+// The compaction: grid (rows, chunks) as pass 1. Each block reads its
+// row's first-digit histogram (complete: pass 1 ran before on the stream),
+// finds the digit d1 of the n_keep-th best, and appends the finite tokens
+// of its chunk whose digit is >= d1 to the row's buffer (SS_CAP entries):
+// a warp takes its places with one atomic on the row's counter (zeroed
+// before pass 1), which goes on counting past the capacity, so the summary
+// kernel knows when the buffer is incomplete. Rows with fewer than two
+// candidates have nothing to do.
+__global__ void __launch_bounds__(SS_P1_THREADS, 3)
+sampler_compact_kernel(ss_cand *buf_all, int *count_all, const unsigned *hist_all,
+                       const float *logits, const vb_sample_row_args *args,
+                       const vb_penalty_entry *pen_all, const unsigned *seen_all, int words,
+                       int vocab_offset, int n_local, int n_cand)
+{
+    __shared__ ss_shared sh;
+    const vb_sample_row_args a = args[blockIdx.x];
+    const unsigned *row_hist = hist_all + (size_t)blockIdx.x * SS_D1_BINS;
+    unsigned n_fin = 0;
+    for (int b = threadIdx.x; b < SS_D1_BINS; b += blockDim.x) {
+        unsigned c = row_hist[b];
+        sh.hist[b] = c;
+        n_fin += c;
+    }
+    n_fin = (unsigned)ss_sum_int((int)n_fin, &sh); // syncs: sh.hist is complete
+    const unsigned n_keep = n_fin < (unsigned)n_cand ? n_fin : (unsigned)n_cand;
+    if (n_keep <= 1u) // block-uniform
+        return;
+    unsigned d1 = 0, above = 0;
+    ss_select_bin(sh.hist, SS_D1_BINS, n_keep, &d1, &above, &sh);
+
+    const float *x = logits + (size_t)a.logit_row * (size_t)n_local;
+    const vb_penalty_entry *pen = pen_all + a.pen_start;
+    const unsigned *bitmap = ss_seen(seen_all, words, &a);
+    const int chunks = gridDim.y, len = (n_local + chunks - 1) / chunks;
+    const int lo = min((int)blockIdx.y * len, n_local), hi = min(lo + len, n_local);
+    ss_cand *buf = buf_all + (size_t)blockIdx.x * SS_CAP;
+    int *count = count_all + blockIdx.x;
+    const int lane = threadIdx.x & 31;
+    for (int base = lo; base < hi; base += (int)blockDim.x * SS_ILP) { // warp-uniform
+        const int i0 = base + (int)threadIdx.x;
+        float raw[SS_ILP];
+#pragma unroll
+        for (int k = 0; k < SS_ILP; k++) {
+            int i = i0 + k * (int)blockDim.x;
+            raw[k] = i < hi ? x[i] : 0.0f;
+        }
+#pragma unroll
+        for (int k = 0; k < SS_ILP; k++) {
+            const int i = i0 + k * (int)blockDim.x;
+            float v = 0.0f;
+            bool keep = false;
+            if (i < hi) {
+                v = ss_process(raw[k], i, &a, bitmap, pen, a.pen_count);
+                keep = ss_finite(v) && (ss_key(v) >> SS_D1_SHIFT) >= d1;
+            }
+            unsigned m = __ballot_sync(0xffffffffu, keep);
+            if (m == 0u)
+                continue; // warp-uniform
+            int at = 0;
+            if (lane == 0)
+                at = atomicAdd(count, __popc(m));
+            at = __shfl_sync(0xffffffffu, at, 0) + __popc(m & ((1u << lane) - 1u));
+            if (keep && at < SS_CAP) {
+                ss_cand c;
+                c.logit = v;
+                c.token = vocab_offset + i;
+                buf[at] = c;
+            }
+        }
+    }
+}
+
+// Radix select over the n entries of a row's compact buffer, 12 + 10 + 10
+// bits, with the block's warps aggregating their histogram adds as pass 1.
+// by_token false: the key of each entry is ss_key(logit); true: only the
+// entries whose logit key is thr count, keyed by ~token (the lower id the
+// better). In: *want, 1 <= want <= the entries counted. Out: *key, the
+// key of the want-th best; *want, how many entries with that key to take;
+// *ties, how many there are. Every thread must call it.
+__device__ void ss_select_compact(const ss_cand *buf, int n, bool by_token, unsigned thr,
+                                  unsigned *key, unsigned *want, unsigned *ties, ss_shared *sh)
+{
+    unsigned prefix = 0u, mask = 0u, w = *want, t = 0u;
+    for (int pass = 0; pass < 3; pass++) {
+        const int shift = pass == 0 ? SS_D1_SHIFT : pass == 1 ? 10 : 0;
+        const unsigned nb = pass == 0 ? SS_D1_BINS : 1024u;
+        for (int b = threadIdx.x; b < (int)nb; b += blockDim.x)
+            sh->hist[b] = 0u;
+        __syncthreads();
+        for (int base = 0; base < n; base += blockDim.x) { // warp-uniform
+            const int e = base + (int)threadIdx.x;
+            unsigned bin = nb; // none
+            if (e < n) {
+                const ss_cand c = buf[e];
+                const unsigned lk = ss_key(c.logit);
+                const unsigned k = by_token ? ~(unsigned)c.token : lk;
+                if ((!by_token || lk == thr) && (k & mask) == prefix)
+                    bin = (k >> shift) & (nb - 1u);
+            }
+            unsigned peers = __match_any_sync(0xffffffffu, bin);
+            if (bin < nb && (threadIdx.x & 31) == __ffs(peers) - 1)
+                atomicAdd(&sh->hist[bin], (unsigned)__popc(peers));
+        }
+        __syncthreads();
+        unsigned d = 0, above = 0;
+        ss_select_bin(sh->hist, (int)nb, w, &d, &above, sh); // syncs after reading hist
+        t = sh->hist[d];
+        prefix |= d << shift;
+        mask |= (nb - 1u) << shift;
+        w -= above;
+        __syncthreads(); // everyone has read hist[d] before the next pass zeroes it
+    }
+    *key = prefix;
+    *want = w;
+    *ties = t;
+}
+
+// The top n_keep (2 <= n_keep <= the n entries) of a row from its complete
+// compact buffer into sh->cand_*, unordered, exactly n_keep of them (the
+// host's set: logit desc, ties to the lower ids).
+__device__ void ss_collect_compact(const ss_cand *buf, int n, int n_keep, ss_shared *sh)
+{
+    unsigned thr = 0u, want = (unsigned)n_keep, ties = 0u;
+    ss_select_compact(buf, n, false, 0u, &thr, &want, &ties, sh);
+    // thr: the n_keep-th best's key; want of its ties are taken, the lowest ids
+    unsigned id_key = 0u; // the ties taken have ~token >= id_key (0: all)
+    if (ties != want) {
+        unsigned w2 = want, t2 = 0u;
+        ss_select_compact(buf, n, true, thr, &id_key, &w2, &t2, sh); // ids are distinct: w2 = t2 = 1
+    }
+    for (int e = threadIdx.x; e < n; e += blockDim.x) {
+        const ss_cand c = buf[e];
+        const unsigned k = ss_key(c.logit);
+        if (k > thr || (k == thr && ~(unsigned)c.token >= id_key)) {
+            int slot = atomicAdd(&sh->n_gt, 1);
+            if (slot < VB_SAMPLE_MAX_CAND) {
+                sh->cand_logit[slot] = c.logit;
+                sh->cand_token[slot] = c.token;
+            }
+        }
+    }
+    __syncthreads();
 }
 
 // part: pass 1's chunk states from sampler_pass1_kernel (chunks of them a
-// row), or NULL: the block does pass 1 itself.
+// row), or NULL: the block does pass 1 itself. buf_all / count_all: the
+// rows' compact buffers and counts from sampler_compact_kernel, or NULL
+// (one candidate: not run).
 __global__ void __launch_bounds__(SS_THREADS)
 sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args *args,
                        const vb_penalty_entry *pen_all, const unsigned *seen_all, int words,
-                       const ss_pass1 *part, int chunks, int vocab_offset, int n_local,
-                       int n_cand)
+                       const ss_pass1 *part, int chunks, const ss_cand *buf_all,
+                       const int *count_all, int vocab_offset, int n_local, int n_cand)
 {
     __shared__ ss_shared sh;
     const vb_sample_row_args a = args[blockIdx.x];
@@ -479,14 +772,14 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
     const int tid = threadIdx.x;
     const unsigned *bitmap = ss_seen(seen_all, words, &a);
 
-    // 1. bad, max, finite count, best
+    // 1. bad, max, finite count, best, sum of exp
     ss_pass1 s1;
     ss_pass1_init(&s1);
     if (part) {
         for (int c = tid; c < chunks; c += SS_THREADS)
             ss_pass1_merge(&s1, &part[(size_t)blockIdx.x * chunks + c]);
     } else {
-        ss_pass1_scan(&s1, x, 0, n_local, &a, bitmap, pen, n_pen, vocab_offset);
+        ss_pass1_scan(&s1, x, 0, n_local, &a, bitmap, pen, n_pen, vocab_offset, NULL);
     }
     ss_pass1_reduce(&s1, (a.flags & VB_SAMPLE_GUMBEL) != 0, &sh);
     const int bad = s1.bad, n_fin = s1.n_fin, best_token = s1.best_token;
@@ -495,20 +788,13 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
     const double best_score = s1.best_score;
     const double max_d = (double)max_f;
 
-    // 2. log-sum-exp piece
-    double sum_exp = 0.0;
-    if ((a.flags & VB_SAMPLE_NEED_LSE) && n_fin > 0) {
-        double s = 0.0;
-        for (int i = tid; i < n_local; i += SS_THREADS) {
-            float v = ss_processed(x, i, &a, bitmap, pen, n_pen);
-            if (ss_finite(v))
-                s += exp(__dsub_rn((double)v, max_d));
-        }
-        sum_exp = ss_sum_double(s, &sh);
-    }
+    // 2. log-sum-exp piece, from pass 1
+    const double sum_exp = ((a.flags & VB_SAMPLE_NEED_LSE) && n_fin > 0) ? s1.sum : 0.0;
 
     // 3. top n_cand
     const int n_keep = n_fin < n_cand ? n_fin : n_cand;
+    // the compact buffer holds every candidate unless it overflowed
+    const int n_compact = (buf_all && n_keep > 1) ? count_all[blockIdx.x] : SS_CAP + 1;
     if (tid == 0) {
         sh.n_gt = 0;
         sh.taken = 0;
@@ -524,6 +810,8 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
             sh.cand_token[0] = top_token;
         }
         __syncthreads();
+    } else if (n_keep > 1 && n_compact <= SS_CAP) {
+        ss_collect_compact(buf_all + (size_t)blockIdx.x * SS_CAP, n_compact, n_keep, &sh);
     } else if (n_keep == n_fin) {
         // every finite token is a candidate
         for (int i = tid; i < n_local; i += SS_THREADS) {
@@ -684,9 +972,43 @@ extern "C" int vb_sampler_pass1_chunks(int n_rows, int n_local, int n_sm)
     return c < 2 ? 1 : c;
 }
 
-extern "C" size_t vb_sampler_pass1_bytes(int n_rows, int chunks)
+// The scratch of one call, carved from one device buffer: pass 1's chunk
+// states, then (more than one candidate) the rows' first-digit
+// histograms and compaction counters side by side (one memset clears
+// both), then the compact buffers. Returns the bytes; base NULL: sizes only.
+struct ss_scratch {
+    ss_pass1 *part;
+    unsigned *hist;
+    int *count;
+    ss_cand *buf;
+    size_t zero_bytes; // from hist: the histograms and counters
+};
+
+static size_t ss_align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+static size_t ss_scratch_layout(int n_rows, int chunks, int n_cand, char *base, ss_scratch *sc)
 {
-    return chunks > 1 ? (size_t)n_rows * (size_t)chunks * sizeof(ss_pass1) : 0;
+    const bool compact = n_cand > 1;
+    const size_t rows = n_rows > 0 ? (size_t)n_rows : 0;
+    const size_t part_b = (compact || chunks > 1) ? rows * (size_t)chunks * sizeof(ss_pass1) : 0;
+    const size_t hist_b = compact ? rows * SS_D1_BINS * sizeof(unsigned) : 0;
+    const size_t count_b = compact ? rows * sizeof(int) : 0;
+    const size_t buf_b = compact ? rows * (size_t)SS_CAP * sizeof(ss_cand) : 0;
+    const size_t off_hist = ss_align256(part_b), off_count = off_hist + hist_b;
+    const size_t off_buf = ss_align256(off_count + count_b);
+    if (sc) {
+        sc->part = part_b && base ? (ss_pass1 *)base : NULL;
+        sc->hist = hist_b && base ? (unsigned *)(base + off_hist) : NULL;
+        sc->count = count_b && base ? (int *)(base + off_count) : NULL;
+        sc->buf = buf_b && base ? (ss_cand *)(base + off_buf) : NULL;
+        sc->zero_bytes = hist_b + count_b;
+    }
+    return off_buf + buf_b;
+}
+
+extern "C" size_t vb_sampler_scratch_bytes(int n_rows, int chunks, int n_cand)
+{
+    return ss_scratch_layout(n_rows, chunks, n_cand, NULL, NULL);
 }
 
 extern "C" size_t vb_sampler_seen_words(int n_local)
@@ -694,7 +1016,7 @@ extern "C" size_t vb_sampler_seen_words(int n_local)
     return n_local > 0 ? ((size_t)n_local + 31) / 32 : 0;
 }
 
-extern "C" cudaError_t vb_sampler_summarize(void *d_out, void *d_pass1, int chunks,
+extern "C" cudaError_t vb_sampler_summarize(void *d_out, void *d_scratch, int chunks,
                                             const float *logits,
                                             const vb_sample_row_args *d_args,
                                             const vb_penalty_entry *d_pen, unsigned *d_seen,
@@ -703,29 +1025,39 @@ extern "C" cudaError_t vb_sampler_summarize(void *d_out, void *d_pass1, int chun
                                             cudaStream_t stream)
 {
     if (n_cand < 0 || n_cand > VB_SAMPLE_MAX_CAND || n_local < 0 || chunks < 1 ||
-        chunks > SS_P1_MAX_CHUNKS || (chunks > 1 && !d_pass1))
+        chunks > SS_P1_MAX_CHUNKS ||
+        (vb_sampler_scratch_bytes(n_rows, chunks, n_cand) > 0 && !d_scratch))
         return cudaErrorInvalidValue;
     if (n_rows == 0)
         return cudaSuccess;
     const int words = (int)vb_sampler_seen_words(n_local);
+    cudaError_t err;
     if (any_added) {
         sampler_seen_kernel<<<n_rows, 256, 0, stream>>>(d_seen, words, d_args, d_added);
-        cudaError_t err = cudaGetLastError();
-        if (err != cudaSuccess)
+        if ((err = cudaGetLastError()) != cudaSuccess)
             return err;
     }
-    ss_pass1 *part = chunks > 1 ? (ss_pass1 *)d_pass1 : NULL;
-    if (part) {
-        sampler_pass1_kernel<<<dim3((unsigned)n_rows, (unsigned)chunks), SS_P1_THREADS, 0,
-                               stream>>>(part, logits, d_args, d_pen, d_seen, words, vocab_offset,
-                                         n_local);
-        cudaError_t err = cudaGetLastError();
-        if (err != cudaSuccess)
+    ss_scratch sc;
+    ss_scratch_layout(n_rows, chunks, n_cand, (char *)d_scratch, &sc);
+    const dim3 grid((unsigned)n_rows, (unsigned)chunks);
+    if (sc.hist && (err = cudaMemsetAsync(sc.hist, 0, sc.zero_bytes, stream)) != cudaSuccess)
+        return err;
+    if (sc.part) {
+        sampler_pass1_kernel<<<grid, SS_P1_THREADS, 0, stream>>>(
+            sc.part, sc.hist, logits, d_args, d_pen, d_seen, words, vocab_offset, n_local);
+        if ((err = cudaGetLastError()) != cudaSuccess)
+            return err;
+    }
+    if (sc.buf) {
+        sampler_compact_kernel<<<grid, SS_P1_THREADS, 0, stream>>>(
+            sc.buf, sc.count, sc.hist, logits, d_args, d_pen, d_seen, words, vocab_offset, n_local,
+            n_cand);
+        if ((err = cudaGetLastError()) != cudaSuccess)
             return err;
     }
     sampler_summary_kernel<<<n_rows, SS_THREADS, 0, stream>>>(
-        (char *)d_out, logits, d_args, d_pen, d_seen, words, part, chunks, vocab_offset, n_local,
-        n_cand);
+        (char *)d_out, logits, d_args, d_pen, d_seen, words, sc.part, chunks, sc.buf, sc.count,
+        vocab_offset, n_local, n_cand);
     return cudaGetLastError();
 }
 #endif

@@ -39,8 +39,8 @@ struct cuda_sampler {
     size_t cap_pen;
     void *h_out, *d_out;
     size_t cap_out;                      /* bytes */
-    void *d_pass1;                       /* pass 1's chunk states (kernels.h) */
-    size_t cap_pass1;                    /* bytes */
+    void *d_scratch;                     /* chunk states, histograms, compact buffers (kernels.h) */
+    size_t cap_scratch;                  /* bytes */
     int n_sm;                            /* multiprocessors: how far pass 1 is split */
     int pass1_chunks;                    /* fixed split (1-64), or 0: by n_sm */
     cuda_seen *seen;                     /* the rows' seen bitmaps (penalties) */
@@ -83,8 +83,8 @@ void cuda_sampler_destroy(cuda_sampler *s)
     pinned_pair_free((void **)&s->h_args, (void **)&s->d_args, &s->cap_rows);
     pinned_pair_free((void **)&s->h_pen, (void **)&s->d_pen, &s->cap_pen);
     pinned_pair_free(&s->h_out, &s->d_out, &s->cap_out);
-    if (s->d_pass1)
-        CUDA_CHECK(cudaFree(s->d_pass1));
+    if (s->d_scratch)
+        CUDA_CHECK(cudaFree(s->d_scratch));
     cuda_seen_destroy(s->seen);
     free(s->counts);
     free(s->touched);
@@ -230,14 +230,15 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
         CUDA_CHECK(cudaMemcpyAsync(s->d_pen, s->h_pen, n_pen * sizeof *s->h_pen,
                                    cudaMemcpyHostToDevice, s->stream));
     int chunks = pass1_chunks(s, n, n_local);
-    size_t pass1_bytes = vb_sampler_pass1_bytes(n, chunks);
-    if (pass1_bytes > s->cap_pass1) { /* its last users finished: the previous call synced */
-        if (s->d_pass1)
-            CUDA_CHECK(cudaFree(s->d_pass1));
-        CUDA_CHECK(cudaMalloc(&s->d_pass1, pass1_bytes));
-        s->cap_pass1 = pass1_bytes;
+    /* with candidates, VB_SAMPLE_COMPACT_CAP * 8 bytes a row (64 KB) */
+    size_t scratch_bytes = vb_sampler_scratch_bytes(n, chunks, n_cand);
+    if (scratch_bytes > s->cap_scratch) { /* its last users finished: the previous call synced */
+        if (s->d_scratch)
+            CUDA_CHECK(cudaFree(s->d_scratch));
+        CUDA_CHECK(cudaMalloc(&s->d_scratch, scratch_bytes));
+        s->cap_scratch = scratch_bytes;
     }
-    CUDA_CHECK(vb_sampler_summarize(s->d_out, s->d_pass1, chunks, d_logits, s->d_args, s->d_pen,
+    CUDA_CHECK(vb_sampler_summarize(s->d_out, s->d_scratch, chunks, d_logits, s->d_args, s->d_pen,
                                     d_seen, d_added, any_added, n, vocab_offset, n_local, n_cand,
                                     s->stream));
     CUDA_CHECK(cudaMemcpyAsync(s->h_out, s->d_out, bytes, cudaMemcpyDeviceToHost, s->stream));

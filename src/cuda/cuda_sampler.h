@@ -8,8 +8,10 @@
  * Per call: the rows' arguments, the tokens each penalized row gained
  * since its last step (its seen bitmap stays on the GPU: cuda_seen.h) and
  * the generated-token counts of rows with frequency / presence penalties
- * go up in a few small copies, the kernels run (the bitmaps' update, then
- * the summaries), the summaries come back in one copy to a pinned buffer;
+ * go up in a few small copies, the kernels run (the bitmaps' update, pass
+ * 1, with more than one candidate the compaction, then the summaries:
+ * kernels/sampler_summary.cu), the summaries come back in one copy to a
+ * pinned buffer;
  * the stream is synchronised before returning. Host work per row is O(1)
  * a step, plus the generated tokens for frequency / presence penalties. */
 #ifndef VB_CUDA_SAMPLER_H
@@ -21,10 +23,11 @@
 
 typedef struct cuda_sampler cuda_sampler;
 
-/* Runs on `stream` (the backend's). Buffers grow on first use.
- * pass1_chunks: blocks each row's first pass is split over, 1 to 64 (the
- * VB_SAMPLER_PASS1_CHUNKS diagnostic, and how the tests run both paths),
- * or 0 for the kernel's choice for this GPU. */
+/* Runs on `stream` (the backend's). Buffers grow on first use (with more
+ * than one candidate, ~80 KB of device scratch a row: the compact buffers).
+ * pass1_chunks: blocks each row's first pass (and compaction) is split
+ * over, 1 to 64 (the VB_SAMPLER_PASS1_CHUNKS diagnostic, and how the tests
+ * run both paths), or 0 for the kernel's choice for this GPU. */
 cuda_sampler *cuda_sampler_create(cudaStream_t stream, int pass1_chunks);
 void cuda_sampler_destroy(cuda_sampler *s);
 

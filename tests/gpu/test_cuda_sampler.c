@@ -5,7 +5,12 @@
  * TP slices with offsets, uneven), greedy, temperature only, top-k 1, 5,
  * 50, 300 and 1024 (on logits with many ties, -0 and +0 among them),
  * top-p, min-p, logprobs 0 / 5 / 64, repetition / frequency / presence
- * penalties, rows with NaN, +Inf, all -inf and half -inf.
+ * penalties, rows with NaN, +Inf, all -inf and half -inf; batches of 1 and
+ * of 320 rows; the kernel's two paths to the candidates: the compact
+ * buffer (many equal logits at the cut, exactly VB_SAMPLE_COMPACT_CAP
+ * tokens in the first radix digit's bucket) and the full-row fallback when
+ * it overflows (flat rows: every logit equal, +0 and -0; one more token
+ * than the capacity in that bucket).
  *
  * Tolerances. Every field must match exactly (floats bit for bit:
  * candidates, best_logit, best_token, n_cand, bad, has_more) except:
@@ -32,6 +37,7 @@
 #include "cuda/cuda_sampler.h"
 #include "engine/sampler.h"
 #include "harness.h"
+#include "kernels.h"
 #include "run/run_sample.h"
 
 static vb_backend *gpu;
@@ -50,7 +56,13 @@ static float frand(void) /* [0, 1) */
     return (float)((double)(next_u64() >> 11) / 9007199254740992.0);
 }
 
-enum tie_mode { TIES_NONE, TIES_MANY };
+/* TIES_NONE: random logits in [-8, 8); TIES_MANY: ~32 distinct values;
+ * TIES_FLAT: every logit 0 (+0 and -0 alternating); TIES_CAP / TIES_CAP1:
+ * VB_SAMPLE_COMPACT_CAP (+1) scattered tokens at 6 + (id % 7) / 16, all in
+ * one bucket of the kernel's first radix digit ([6, 6.5) at temperature 1),
+ * above the rest in [-5, 5): the compact buffer exactly full, and one
+ * over (the full-row fallback). */
+enum tie_mode { TIES_NONE, TIES_MANY, TIES_FLAT, TIES_CAP, TIES_CAP1 };
 
 typedef struct sampler_case {
     const char *name;
@@ -161,6 +173,14 @@ static void make_batch(const sampler_case *c, batch *b)
                 v = floorf(v * 2.0f) * 0.5f;   /* ~32 distinct values */
                 if (v == 0.0f && (t & 1))
                     v = -0.0f;                 /* -0 and +0 compare equal: ties by id */
+            } else if (c->ties == TIES_FLAT) {
+                v = (t & 1) ? -0.0f : 0.0f;
+            } else if (c->ties == TIES_CAP || c->ties == TIES_CAP1) {
+                /* t -> t * 7919 mod n_local is a permutation (7919 is prime
+                 * and divides no n_local here): exactly n_top tokens */
+                size_t n_top = VB_SAMPLE_COMPACT_CAP + (c->ties == TIES_CAP1);
+                v = ((uint64_t)t * 7919u) % nl < n_top ? 6.0f + (float)(t % 7) * 0.0625f
+                                                       : (frand() - 0.5f) * 10.0f;
             }
             x[t] = v;
         }
@@ -278,6 +298,11 @@ static void test_summaries_match_host(void)
     sampling_params topp[] = {P(0.9f, 0, 0.9f, 0, 0), P(1, 0, 0.5f, 0, 5)};
     sampling_params minp[] = {P(1, 0, 1, 0.1f, 0), P(0.6f, 0, 1, 0.02f, 64)};
     sampling_params logprobs[] = {P(0, 0, 1, 0, 64), P(1, 0, 1, 0, 64), P(0.7f, 40, 1, 0, 5)};
+    sampling_params mixed[] = {P(0.8f, 0, 0.95f, 0, 0), P(0.7f, 50, 0.9f, 0, 5), P(1, 0, 1, 0.05f, 64),
+                               P(0, 0, 1, 0, 0),        P(1, 1024, 1, 0, 0),   P(0.9f, 0, 1, 0, 0)};
+    /* temperature 1: the tokens of TIES_CAP stay in one first-digit bucket */
+    sampling_params at_cap[] = {P(1, 50, 1, 0, 0), P(1, 0, 0.9f, 0, 0), P(0, 0, 1, 0, 64),
+                                P(1, 0, 1, 0.05f, 5)};
     sampling_params pen[] = {
         penal(P(0, 0, 1, 0, 5), 1.3f, 0, 0),
         penal(P(0.8f, 0, 1, 0, 0), 1, 0.5f, 0.3f),
@@ -307,12 +332,34 @@ static void test_summaries_match_host(void)
         {"penalties ties v32000 tp2 r1", 32000, 2, 1, 30, TIES_MANY, pen, N(pen), true},
         {"penalties v152064", 152064, 1, 0, 15, TIES_NONE, pen, N(pen), true},
         {"penalties v151936 tp2 r0", 151936, 2, 0, 15, TIES_NONE, pen, N(pen), true},
+        /* a step of one row: pass 1 and the compaction split the most */
+        {"top-p batch 1 v152064", 152064, 1, 0, 1, TIES_NONE, topp, N(topp), false},
+        {"top-k 1024 batch 1 v152064", 152064, 1, 0, 1, TIES_NONE, topk1024, N(topk1024), false},
+        {"min-p batch 1 v152064", 152064, 1, 0, 1, TIES_NONE, minp + 1, 1, false},
+        {"logprobs batch 1 ties v151936 tp2 r1", 151936, 2, 1, 1, TIES_MANY, logprobs + 1, 1, false},
+        {"penalties batch 1 v152064", 152064, 1, 0, 1, TIES_NONE, pen + 3, 1, true},
+        /* many rows: a block a row */
+        {"mixed 320 rows v152064", 152064, 1, 0, 320, TIES_NONE, mixed, N(mixed), false},
+        {"mixed 320 rows ties v151936 tp2 r1", 151936, 2, 1, 320, TIES_MANY, mixed, N(mixed), true},
+        /* many equal logits at the cut, in the compact buffer */
+        {"top-k 1024 ties v152064", 152064, 1, 0, 12, TIES_MANY, topk1024, N(topk1024), false},
+        {"top-p ties v152064", 152064, 1, 0, 12, TIES_MANY, topp, N(topp), true},
+        {"compact buffer full v152064", 152064, 1, 0, 12, TIES_CAP, at_cap, N(at_cap), false},
+        {"compact buffer full v151936 tp2 r0", 151936, 2, 0, 12, TIES_CAP, at_cap, N(at_cap), false},
+        {"compact buffer full batch 1", 152064, 1, 0, 1, TIES_CAP, at_cap + 1, 1, false},
+        /* the buffer overflows: the full-row path */
+        {"compact overflow by 1 v152064", 152064, 1, 0, 12, TIES_CAP1, at_cap, N(at_cap), false},
+        {"flat rows v152064", 152064, 1, 0, 12, TIES_FLAT, mixed, N(mixed), false},
+        {"flat rows v1000 (compact, ties by id)", 1000, 1, 0, 12, TIES_FLAT, topk300, N(topk300), false},
+        {"flat rows v32000 tp3 r1", 32000, 3, 1, 12, TIES_FLAT, mixed, N(mixed), false},
+        {"flat rows penalties v152064", 152064, 1, 0, 10, TIES_FLAT, pen, N(pen), true},
+        {"flat rows top-k 1024 batch 1", 152064, 1, 0, 1, TIES_FLAT, topk1024, N(topk1024), false},
     };
     const char *only = getenv("VB_SAMPLER_CASE"); /* a substring: rerun matching cases only */
-    /* pass 1 as the GPU's size picks it (split over blocks for these row
-     * counts), in the row's own block, and over 7 blocks (a ragged last
-     * chunk, split for any row count): a backend made with each
-     * VB_SAMPLER_PASS1_CHUNKS */
+    /* pass 1 and the compaction as the GPU's size picks it (split over
+     * blocks for the smaller row counts), in a block a row, and over 7
+     * blocks (a ragged last chunk, split for any row count): a backend
+     * made with each VB_SAMPLER_PASS1_CHUNKS */
     const char *chunks[] = {NULL, "1", "7"};
     vb_backend *normal = gpu;
     for (int k = 0; k < 3; k++) {
