@@ -92,3 +92,16 @@ if bad:
 print("same" if not problems else "; ".join(problems), len(ui))
 PY
 }
+
+# True once no process matches pattern $1, within 15 s: mpirun can return
+# while a rank it signalled is still saving its rows and exiting (seen once
+# on a busy CI machine); a rank still there after that is left behind.
+gone_soon() { # PATTERN
+    local t
+    for t in $(seq 150); do
+        pgrep -f "$1" >/dev/null || return 0
+        sleep 0.1
+    done
+    echo "still running after $((t / 10)) s: $(pgrep -af "$1" | head -2)"
+    return 1
+}

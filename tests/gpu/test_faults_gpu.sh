@@ -145,7 +145,7 @@ fault() { # NAME SIGNAL [ENV...]: SIGNAL to rank 1 mid-run, then --resume
     grep -E "rank|NCCL|noticed" "$name.log" | tail -8
     check "$name: error status" [ "$status" -ne 0 ]
     check "$name: ended within --collective-timeout + 10 s" [ $((t1 - t0)) -le $((timeout_s + 10)) ]
-    check "$name: no rank left behind" bash -c "! pgrep -f '^$vb generate.* --output $h5' >/dev/null"
+    check "$name: no rank left behind" gone_soon "^$vb generate.* --output $h5"
     check "$name: the message names rank 1" \
         grep -qE "lost rank 1\b|rank 1 .*(signal 9|Killed)|rank 1 .*(exited|terminated)" "$name.log"
     check "$name: rows saved before the fault" [ "$(journal_bytes "$h5")" -gt 0 ]

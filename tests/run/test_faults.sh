@@ -134,7 +134,7 @@ fault() { # NAME SIGNAL
     grep -E "error|noticed" "$name.log" | head -4
     check "$name: the job ended with an error status" [ "$status" -ne 0 ]
     check "$name: within twice --collective-timeout + 10 s" [ $((t1 - t0)) -le "$end_within" ]
-    check "$name: no rank left behind" bash -c "! pgrep -f '$pattern' >/dev/null"
+    check "$name: no rank left behind" gone_soon "$pattern"
     check "$name: some rows were saved first" [ "$(journal_bytes)" -gt 0 ]
 }
 
@@ -175,7 +175,7 @@ check "dp hang: error status within twice --collective-timeout + 10 s" \
     bash -c "[ $status -ne 0 ] && [ $((t1 - t0)) -le $end_within ]"
 check "dp hang: rank 2 names the lost rank 3" grep -qE "rank 2: no progress .*lost rank 3\b" dp.log
 check "dp hang: rank 0 says where it is" grep -qE "rank 0: rank 2 is ending the job; this rank is alive" dp.log
-check "dp hang: no rank left behind" bash -c "! pgrep -f '^$vb generate.* --output $dp_h5' >/dev/null"
+check "dp hang: no rank left behind" gone_soon "^$vb generate.* --output $dp_h5"
 run_capture "$mpirun" -np 4 "$vb" "${plain[@]}" --output "$dp_h5" --resume
 check "dp hang: --resume exits 0" [ "$rc" -eq 0 ]
 check "dp hang: every row once" python3 -c '
