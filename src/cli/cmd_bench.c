@@ -29,7 +29,7 @@
 
 enum { B_MODEL = 256, B_TP, B_INPUT_LEN, B_OUTPUT_LEN, B_NUM_PROMPTS, B_INPUT, B_REPORT,
        B_DEVICE, B_SEED, B_MAX_BATCH, B_MAX_BATCHED_TOKENS, B_NO_PREFIX_CACHE, B_PREFIX_LEN,
-       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_HELP };
+       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_QUANTIZE, B_HELP };
 
 static const struct option bench_options[] = {
     {"model", required_argument, NULL, B_MODEL},
@@ -48,6 +48,7 @@ static const struct option bench_options[] = {
     {"gpu-memory-utilization", required_argument, NULL, B_GPU_MEM},
     {"max-model-len", required_argument, NULL, B_MAX_MODEL_LEN},
     {"no-cuda-graphs", no_argument, NULL, B_NO_CUDA_GRAPHS},
+    {"quantize", required_argument, NULL, B_QUANTIZE},
     {"help", no_argument, NULL, B_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -70,7 +71,8 @@ static void bench_help(void)
           "  --input FILE         benchmark this input file instead of synthetic prompts\n"
           "  --report FILE        the generate report (JSON) with every figure\n"
           "  --device, --seed, --max-batch, --max-batched-tokens, --no-prefix-cache,\n"
-          "  --gpu-memory-utilization, --max-model-len, --no-cuda-graphs: as generate\n"
+          "  --gpu-memory-utilization, --max-model-len, --no-cuda-graphs, --quantize: as\n"
+          "  generate\n"
           "\n"
           "The report's keys (JSON; times in seconds):\n"
           "  rows_this_run, prompt_tokens, generated_tokens, load_s, engine_s, elapsed_s;\n"
@@ -266,6 +268,12 @@ int cmd_bench(int argc, char **argv)
             break;
         case B_MAX_MODEL_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 24, &o->max_model_len); break;
         case B_NO_CUDA_GRAPHS: o->cuda_graphs = false; break;
+        case B_QUANTIZE:
+            if (vb_quantize_parse(optarg, &o->quantize) != 0) {
+                cli_usage_error("bench", "--quantize: '%s' is not supported (int8)", optarg);
+                return VB_EXIT_USAGE;
+            }
+            break;
         case B_HELP:
         case 'h': bench_help(); return VB_EXIT_OK;
         default: return VB_EXIT_USAGE;

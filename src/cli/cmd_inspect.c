@@ -28,6 +28,7 @@ static const struct option inspect_options[] = {
     {"max-model-len", required_argument, NULL, 5},
     {"json", no_argument, NULL, 6},
     {"check-weights", no_argument, NULL, 7},
+    {"quantize", required_argument, NULL, 8},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -36,7 +37,7 @@ static void inspect_help(void)
 {
     fputs("usage: voltbatch inspect --model DIR [--tp N] [--gpu-memory BYTES|auto]\n"
           "                         [--gpu-memory-utilization F] [--max-model-len N]\n"
-          "                         [--json] [--check-weights]\n"
+          "                         [--json] [--check-weights] [--quantize int8]\n"
           "\n"
           "Prints the architecture, parameter count and memory plan per rank, from\n"
           "config.json alone.\n"
@@ -47,7 +48,9 @@ static void inspect_help(void)
           "  --gpu-memory-utilization F  fraction of it to use (default 0.9)\n"
           "  --max-model-len N           longest sequence (default max_position_embeddings)\n"
           "  --json                      one JSON object on stdout\n"
-          "  --check-weights             also check the checkpoint's headers and shapes\n",
+          "  --check-weights             also check the checkpoint's headers and shapes\n"
+          "  --quantize int8             plan for generate --quantize int8: the projections\n"
+          "                              int8 per output channel, the rest fp16\n",
           stdout);
 }
 
@@ -151,6 +154,7 @@ static void print_text(const char *dir, const model_config *c, const tp_plan *p,
 
 static int print_json(const model_config *c, const tp_plan *p, const memory_plan *m)
 {
+    char fmt[64];
     json_t *o = json_object(), *lines = json_array();
     json_object_set_new(o, "architecture", json_string(arch_name(c->arch)));
     json_object_set_new(o, "model_type", json_string(c->model_type));
@@ -166,6 +170,7 @@ static int print_json(const model_config *c, const tp_plan *p, const memory_plan
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_word_embeddings));
     json_object_set_new(o, "rope_scaling", json_string(rope_name(c->rope_scaling.type)));
     json_object_set_new(o, "weight_bytes_per_rank", json_integer((json_int_t)m->weight_bytes_per_rank));
+    json_object_set_new(o, "weights_format", json_string(weights_format(c, fmt, sizeof fmt)));
     json_object_set_new(o, "kv_bytes_per_token_per_rank", json_integer((json_int_t)m->kv_bytes_per_token));
     json_object_set_new(o, "max_model_len", json_integer(m->max_model_len));
     if (m->gpu_memory) {
@@ -199,6 +204,7 @@ int cmd_inspect(int argc, char **argv)
     long tp = 1, max_len = 0;
     double util = 0.9;
     int json = 0, check = 0, c;
+    vb_quantize quantize = VB_QUANTIZE_NONE;
     while ((c = cli_next_option("inspect", argc, argv, inspect_options)) != -1) {
         switch (c) {
         case 'h':
@@ -220,6 +226,12 @@ int cmd_inspect(int argc, char **argv)
             break;
         case 6: json = 1; break;
         case 7: check = 1; break;
+        case 8:
+            if (vb_quantize_parse(optarg, &quantize) != 0) {
+                cli_usage_error("inspect", "--quantize: '%s' is not supported (int8)", optarg);
+                return VB_EXIT_USAGE;
+            }
+            break;
         default: return VB_EXIT_USAGE;
         }
     }
@@ -243,6 +255,7 @@ int cmd_inspect(int argc, char **argv)
     model_config cfg;
     tp_plan plan;
     if (model_config_load(&cfg, model, &err) != 0 ||
+        quant_config_quantize(&cfg.quant, quantize, model, &err) != 0 ||
         tp_plan_make(&plan, &cfg, (int)tp, 0, &err) != 0 ||
         (check && model_check_weights(&cfg, model, &err) != 0)) {
         fprintf(stderr, "voltbatch inspect: %s\n", err.msg);

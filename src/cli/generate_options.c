@@ -14,7 +14,7 @@ enum {
     OPT_N, OPT_LOGPROBS, OPT_IGNORE_EOS, OPT_STOP, OPT_CHAT, OPT_CHAT_TEMPLATE,
     OPT_SYSTEM, OPT_CHAT_TEMPLATE_KWARGS, OPT_MAX_MODEL_LEN, OPT_GPU_MEMORY_UTILIZATION, OPT_MAX_BATCH,
     OPT_MAX_BATCHED_TOKENS, OPT_NO_PREFIX_CACHE, OPT_NO_CUDA_GRAPHS, OPT_EAGER,
-    OPT_THREADS, OPT_COLLECTIVE_TIMEOUT, OPT_RESUME, OPT_OVERWRITE, OPT_HELP,
+    OPT_THREADS, OPT_COLLECTIVE_TIMEOUT, OPT_RESUME, OPT_OVERWRITE, OPT_QUANTIZE, OPT_HELP,
 };
 
 static const struct option generate_long_options[] = {
@@ -24,6 +24,7 @@ static const struct option generate_long_options[] = {
     {"report", required_argument, NULL, OPT_REPORT},
     {"tp", required_argument, NULL, OPT_TP},
     {"device", required_argument, NULL, OPT_DEVICE},
+    {"quantize", required_argument, NULL, OPT_QUANTIZE},
     {"max-new-tokens", required_argument, NULL, OPT_MAX_NEW_TOKENS},
     {"temperature", required_argument, NULL, OPT_TEMPERATURE},
     {"top-p", required_argument, NULL, OPT_TOP_P},
@@ -96,6 +97,9 @@ void generate_options_print_help(void)
         "engine:\n"
         "  --tp N                      tensor-parallel group size (default 1)\n"
         "  --device auto|cpu|cuda      backend (default auto: cuda when a GPU is present)\n"
+        "  --quantize int8             quantize the projections of an fp16/bf16/fp32 checkpoint\n"
+        "                              at load: int8 per output channel, symmetric (CPU\n"
+        "                              backend for now; see README, Quantized checkpoints)\n"
         "  --max-model-len N           context limit (default: the model's)\n"
         "  --gpu-memory-utilization F  fraction of GPU memory to plan for (default 0.9)\n"
         "  --max-batch N               sequences per step (default 256)\n"
@@ -176,6 +180,12 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
             else if (strcmp(optarg, "cuda") == 0) cfg->device = VB_DEVICE_CUDA;
             else {
                 cli_usage_error(cmd, "--device: '%s' is not one of auto, cpu, cuda", optarg);
+                return -1;
+            }
+            break;
+        case OPT_QUANTIZE:
+            if (vb_quantize_parse(optarg, &cfg->quantize) != 0) {
+                cli_usage_error(cmd, "--quantize: '%s' is not supported (int8)", optarg);
                 return -1;
             }
             break;

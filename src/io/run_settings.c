@@ -56,6 +56,8 @@ json_t *vb_run_settings_json(const vb_run_settings *s)
     bad |= json_object_set_new(o, "chat_template", str_or_null(s->chat_template));
     bad |= json_object_set_new(o, "system", str_or_null(s->system));
     bad |= json_object_set_new(o, "max_model_len", count_or_null(s->max_model_len));
+    if (s->quantize)
+        bad |= json_object_set_new(o, "quantize", json_string(s->quantize));
     bad |= json_object_set_new(o, "input_checksum", json_string(checksum));
     bad |= json_object_set_new(o, "input_rows", json_integer(s->input_rows));
     if (bad) {

@@ -36,6 +36,8 @@ typedef struct vb_run_settings {
     const char *chat_template; /* NULL = from tokenizer_config.json */
     const char *system;        /* NULL = none */
     long max_model_len;        /* -1 = unset */
+    const char *quantize;      /* --quantize's value, NULL = none (then no key:
+                                  journals from before the option still resume) */
     uint32_t input_checksum;   /* vb_input.checksum */
     int64_t input_rows;        /* vb_input.n_rows */
 } vb_run_settings;

@@ -23,6 +23,11 @@ const st_tensor *model_tensor_lookup(const safetensors *st, const tensor_spec *s
     /* Only the CPU backend's loader (model_load_host in fp32) reads
      * quantized projections so far; every other reader of the specs
      * (the CUDA backend's streaming loader) stops here. */
+    if (s->quant == VB_QUANT_INT8) {
+        vb_err_set(err, "%s: --quantize int8 is not supported by the CUDA backend yet (tensor "
+                   "'%s'); run it with --device cpu, or without --quantize", dir, s->name);
+        return NULL;
+    }
     if (s->quant != VB_QUANT_NONE) {
         vb_err_set(err, "%s: quantized weights (%s) are not supported by the CUDA backend yet "
                    "(tensor '%s'); run it with --device cpu", dir, vb_quant_method_name(s->quant),
@@ -92,6 +97,9 @@ out:
 
 int model_check_backend(const model_config *c, bool cuda, const char *model_dir, vb_err *err)
 {
+    if (cuda && c->quant.method == VB_QUANT_INT8)
+        return vb_err_set(err, "%s: --quantize int8 is not supported by the CUDA backend yet; "
+                          "run it with --device cpu, or without --quantize", model_dir);
     if (cuda && c->quant.method != VB_QUANT_NONE)
         return vb_err_set(err, "%s: quantized weights (%s) are not supported by the CUDA backend "
                           "yet; run it with --device cpu", model_dir,
@@ -137,7 +145,11 @@ int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
                         s->name, (unsigned long long)oor);
             *s->slot = q;
             w->bytes += q->bytes;
-            w->bytes_read += q->bytes;
+            const st_tensor *f = st_find(&st, s->name); /* --quantize: whole float rows */
+            w->bytes_read += c->quant.method == VB_QUANT_INT8 && f
+                                 ? (uint64_t)(s->split == SPLIT_ROWS ? s->count : s->rows) *
+                                       (uint64_t)s->cols * st_dtype_size(f->dtype)
+                                 : q->bytes;
             continue;
         }
         const st_tensor *t = model_tensor_lookup(&st, s, model_dir, err);

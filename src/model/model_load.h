@@ -13,7 +13,10 @@
  * compressed-tensors) has its seven projections per layer read by
  * quant_linear_load (quant_weights.h) into one internal layout; so far
  * only the fp32 host load (the CPU backend) reads them, the CUDA paths
- * refuse them with one line. */
+ * refuse them with one line. --quantize int8 is handed down the same way:
+ * quant_config_quantize (quant_config.h) turns the float model's
+ * c->quant into VB_QUANT_INT8 and the loaders quantize its projections
+ * (quant_int8.c). */
 #ifndef VB_MODEL_LOAD_H
 #define VB_MODEL_LOAD_H
 

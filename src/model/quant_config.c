@@ -15,6 +15,7 @@ const char *vb_quant_method_name(vb_quant_method m)
     case VB_QUANT_AWQ: return "awq";
     case VB_QUANT_GPTQ: return "gptq";
     case VB_QUANT_CT: return "compressed-tensors";
+    case VB_QUANT_INT8: return "--quantize";
     default: return "none";
     }
 }
@@ -210,4 +211,32 @@ int quant_config_parse(vb_quant_config *q, const void *root_, const char *path, 
     }
     return vb_err_set(err, "%s: \"quantization_config\": quant_method '%s' is not supported "
                       "(awq, gptq, compressed-tensors)", path, *method ? method : "(missing)");
+}
+
+int vb_quantize_parse(const char *s, vb_quantize *out)
+{
+    if (strcmp(s, "int8") == 0)
+        *out = VB_QUANTIZE_INT8;
+    else if (strcmp(s, "none") == 0)
+        *out = VB_QUANTIZE_NONE;
+    else
+        return -1;
+    return 0;
+}
+
+const char *vb_quantize_name(vb_quantize q)
+{
+    return q == VB_QUANTIZE_INT8 ? "int8" : "none";
+}
+
+int quant_config_quantize(vb_quant_config *q, vb_quantize want, const char *dir, vb_err *err)
+{
+    if (want == VB_QUANTIZE_NONE)
+        return 0;
+    if (q->method != VB_QUANT_NONE)
+        return vb_err_set(err, "%s: --quantize int8: the checkpoint is already quantized "
+                          "(config.json's quantization_config: %s %d-bit); drop --quantize",
+                          dir, vb_quant_method_name(q->method), q->bits);
+    *q = (vb_quant_config){.method = VB_QUANT_INT8, .bits = 8, .group_size = -1, .sym = true};
+    return 0;
 }

@@ -1,6 +1,7 @@
 /* Shared by the quantized-checkpoint readers (quant_awq.c, quant_gptq.c,
- * quant_ct.c) and quant_load.c: the decoded slice each reader produces and
- * the checked tensor access they use. Not for other folders. */
+ * quant_ct.c; quant_int8.c, which quantizes a float checkpoint at load)
+ * and quant_load.c: the decoded slice each reader produces and the
+ * checked tensor access they use. Not for other folders. */
 #ifndef VB_QUANT_INTERNAL_H
 #define VB_QUANT_INTERNAL_H
 
@@ -36,6 +37,8 @@ typedef struct quant_req {
 int quant_awq_read(const quant_req *r, quant_raw *out, vb_err *err);
 int quant_gptq_read(const quant_req *r, quant_raw *out, vb_err *err);
 int quant_ct_read(const quant_req *r, quant_raw *out, vb_err *err);
+/* --quantize int8: the float weight quantized here (quant_int8.c). */
+int quant_int8_read(const quant_req *r, quant_raw *out, vb_err *err);
 
 /* prefix + suffix, checked: present, dtype one of want[0..n_want), ndim
  * and (when >= 0) each dimension. NULL with err naming file and tensor;

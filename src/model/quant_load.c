@@ -314,6 +314,7 @@ int quant_linear_load(vb_qweight **out, const safetensors *st, const vb_quant_co
     int rc = qc->method == VB_QUANT_AWQ    ? quant_awq_read(&r, &q, err)
              : qc->method == VB_QUANT_GPTQ ? quant_gptq_read(&r, &q, err)
              : qc->method == VB_QUANT_CT   ? quant_ct_read(&r, &q, err)
+             : qc->method == VB_QUANT_INT8 ? quant_int8_read(&r, &q, err)
                                            : vb_err_set(err, "%s: not a quantized model", dir);
     if (rc == 0)
         rc = build(&r, &q, tp, out, err);

@@ -8,7 +8,8 @@
  * packed or not, act-order g_idx). quant_awq.c, quant_gptq.c and
  * quant_ct.c each decode their tensors for this rank's slice; quant_load.c
  * checks the slice against the tensor-parallel split and writes this
- * layout, which the backends' quantized matmuls read:
+ * layout, which the backends' quantized matmuls read (--quantize int8
+ * makes the same 8-bit layout from a float checkpoint: quant_int8.c):
  *
  *   One vb_qweight per projection per rank, shape [n_out, n_in] as the fp16
  *   weight it replaces (PyTorch's [out_features, in_features], this rank's

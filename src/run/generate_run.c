@@ -51,14 +51,15 @@ static int bcast_i32(int32_t *a, int64_t n, MPI_Comm comm)
 
 /* --- phases before the loop ------------------------------------------- */
 
-/* config.json, this rank's share of the model, and the checkpoint's
- * tensors checked against it. */
+/* config.json (with --quantize applied), this rank's share of the model,
+ * and the checkpoint's tensors checked against it. */
 static int phase_model(run_state *r, vb_err *err)
 {
     const run_config *o = r->cfg;
     run_model *m = &r->model;
     int code = 0;
     if (model_config_load(&m->config, o->model_dir, err) ||
+        quant_config_quantize(&m->config.quant, o->quantize, o->model_dir, err) ||
         tp_plan_make(&m->plan, &m->config, r->d->tp, r->d->tp_rank, err))
         code = VB_EXIT_USAGE;
     if ((code = run_agree(r, code, "model config", err)))
@@ -117,6 +118,7 @@ static int make_settings(run_state *r, vb_err *err)
         .n = o->n, .logprobs = sp->logprobs, .ignore_eos = o->ignore_eos, .stops = o->stops,
         .n_stops = o->n_stops, .chat = o->chat, .chat_template = o->chat_template,
         .system = o->system, .max_model_len = o->max_model_len,
+        .quantize = o->quantize == VB_QUANTIZE_NONE ? NULL : vb_quantize_name(o->quantize),
         .input_checksum = r->work.in.checksum, .input_rows = r->work.in.n_rows,
     };
     r->out.settings = vb_run_settings_json(&s);

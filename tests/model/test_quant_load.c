@@ -4,7 +4,8 @@
  * The checkpoints are tests/model/fixtures/quant_broken/ (written by
  * scripts/make-quant-fixtures: a good one, ok_awq, and one defect per
  * folder) and tests/forward/quant_fixtures/awq_g128 for the tensor-parallel
- * split. Every refusal must name the file or tensor (checked by substring);
+ * split; --quantize int8 against the compressed-tensors checkpoint of the
+ * same model (tests/forward/quant_fixtures/int8_at_load_fp16). Every refusal must name the file or tensor (checked by substring);
  * numerical parity of every format lives in tests/forward
  * (forward_parity_quant_*).
  *
@@ -167,6 +168,91 @@ static void test_backend_refusals(void)
     model_weights_free(&w);
 }
 
+/* --quantize int8 (quant_int8.c) on int8_at_load_fp16 and _bf16, float
+ * models, gives each rank exactly the weights of the model's
+ * compressed-tensors W8A16 channel checkpoint made by
+ * scripts/make-quantized-checkpoint (w8a16_channel/): the same bytes of q,
+ * scales and zeros, at tp 1 and on both ranks of tp 2 (o_proj and
+ * down_proj then hold half of each row, with the scale of the whole row). */
+static void int8_at_load(const char *name)
+{
+    char dir[1024], ct[1100];
+    path_of(dir, sizeof dir, quant, name);
+    snprintf(ct, sizeof ct, "%s/w8a16_channel", dir);
+    for (int tp = 1; tp <= 2; tp++)
+        for (int rank = 0; rank < tp; rank++) {
+            model_config c, cc;
+            tp_plan p, pc;
+            model_weights w = {0}, wc = {0};
+            vb_err err = {{0}};
+            if (model_config_load(&c, dir, &err) ||
+                quant_config_quantize(&c.quant, VB_QUANTIZE_INT8, dir, &err) ||
+                tp_plan_make(&p, &c, tp, rank, &err) || model_load_cpu(&w, &c, &p, dir, &err) ||
+                model_config_load(&cc, ct, &err) || tp_plan_make(&pc, &cc, tp, rank, &err) ||
+                model_load_cpu(&wc, &cc, &pc, ct, &err)) {
+                fprintf(stderr, "  %s\n", err.msg);
+                CHECK(0);
+                return;
+            }
+            CHECK_INT_EQ(w.quant, VB_QUANT_INT8);
+            CHECK_INT_EQ(wc.quant, VB_QUANT_CT);
+            for (int l = 0; l < c.n_layers; l++) {
+                layer_weights *a = &w.layers[l], *b = &wc.layers[l];
+                const vb_qweight *qa[] = {a->q, a->k, a->v, a->o, a->gate, a->up, a->down};
+                const vb_qweight *qb[] = {b->q, b->k, b->v, b->o, b->gate, b->up, b->down};
+                for (int i = 0; i < 7; i++) {
+                    const vb_qweight *x = qa[i], *y = qb[i];
+                    CHECK(x->bits == 8 && y->bits == 8 && x->n_out == y->n_out &&
+                          x->n_in == y->n_in && x->n_groups == 1 && y->n_groups == 1 &&
+                          x->group_size == y->group_size && !x->perm && !x->g_idx);
+                    size_t n = (size_t)x->n_out * (size_t)x->n_in;
+                    CHECK(memcmp(x->q, y->q, n) == 0);
+                    CHECK(memcmp(x->scales, y->scales, sizeof(uint16_t) * (size_t)x->n_out) == 0);
+                    CHECK(memcmp(x->zeros, y->zeros, sizeof(uint16_t) * (size_t)x->n_out) == 0);
+                }
+            }
+            model_weights_free(&w);
+            model_weights_free(&wc);
+        }
+}
+
+static void test_int8_at_load(void)
+{
+    int8_at_load("int8_at_load_fp16");
+    int8_at_load("int8_at_load_bf16");
+}
+
+/* --quantize int8 refuses a checkpoint that is already quantized, and the
+ * CUDA backend refuses it for now, like quantized checkpoints. */
+static void test_int8_refusals(void)
+{
+    char dir[1024], awq[1024];
+    path_of(dir, sizeof dir, quant, "int8_at_load_fp16");
+    path_of(awq, sizeof awq, broken, "ok_awq");
+    model_config c;
+    tp_plan p;
+    model_weights w = {0};
+    vb_err err = {{0}};
+    vb_quantize qz = VB_QUANTIZE_NONE;
+    CHECK(vb_quantize_parse("int8", &qz) == 0 && qz == VB_QUANTIZE_INT8);
+    CHECK(vb_quantize_parse("int4", &qz) != 0);
+    CHECK(model_config_load(&c, awq, &err) == 0);
+    CHECK(quant_config_quantize(&c.quant, VB_QUANTIZE_INT8, awq, &err) != 0);
+    CHECK(strstr(err.msg, "--quantize int8: the checkpoint is already quantized") != NULL);
+    CHECK(strstr(err.msg, "awq 4-bit); drop --quantize") != NULL);
+    CHECK(model_config_load(&c, dir, &err) == 0);
+    CHECK(quant_config_quantize(&c.quant, VB_QUANTIZE_NONE, dir, &err) == 0);
+    CHECK_INT_EQ(c.quant.method, VB_QUANT_NONE);
+    CHECK(quant_config_quantize(&c.quant, VB_QUANTIZE_INT8, dir, &err) == 0);
+    CHECK(tp_plan_make(&p, &c, 1, 0, &err) == 0);
+    CHECK(model_check_weights(&c, dir, &err) == 0);
+    CHECK(model_check_backend(&c, false, dir, &err) == 0);
+    CHECK(model_check_backend(&c, true, dir, &err) != 0);
+    CHECK(strstr(err.msg, "--quantize int8 is not supported by the CUDA backend yet") != NULL);
+    CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, &err) != 0);
+    CHECK(strstr(err.msg, "not supported by the CUDA backend yet") != NULL);
+}
+
 /* config.json's quantization_config, as the publishers' tools write it:
  * parsed fields, or the refusal's words. */
 static int parse_qc(const char *qc, model_config *c, vb_err *err)
@@ -251,6 +337,8 @@ int main(int argc, char **argv)
     RUN_TEST(test_group_split_by_tp);
     RUN_TEST(test_layout);
     RUN_TEST(test_backend_refusals);
+    RUN_TEST(test_int8_at_load);
+    RUN_TEST(test_int8_refusals);
     int rc = test_summary();
     MPI_Finalize();
     return rc;
