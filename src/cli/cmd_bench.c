@@ -29,7 +29,8 @@
 
 enum { B_MODEL = 256, B_TP, B_INPUT_LEN, B_OUTPUT_LEN, B_NUM_PROMPTS, B_INPUT, B_REPORT,
        B_DEVICE, B_SEED, B_MAX_BATCH, B_MAX_BATCHED_TOKENS, B_NO_PREFIX_CACHE, B_PREFIX_LEN,
-       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_QUANTIZE, B_HELP };
+       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_QUANTIZE, B_TEMPERATURE, B_TOP_P,
+       B_TOP_K, B_MIN_P, B_HELP };
 
 static const struct option bench_options[] = {
     {"model", required_argument, NULL, B_MODEL},
@@ -49,6 +50,10 @@ static const struct option bench_options[] = {
     {"max-model-len", required_argument, NULL, B_MAX_MODEL_LEN},
     {"no-cuda-graphs", no_argument, NULL, B_NO_CUDA_GRAPHS},
     {"quantize", required_argument, NULL, B_QUANTIZE},
+    {"temperature", required_argument, NULL, B_TEMPERATURE},
+    {"top-p", required_argument, NULL, B_TOP_P},
+    {"top-k", required_argument, NULL, B_TOP_K},
+    {"min-p", required_argument, NULL, B_MIN_P},
     {"help", no_argument, NULL, B_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -70,6 +75,9 @@ static void bench_help(void)
           "  --num-prompts N      prompts (default 512)\n"
           "  --input FILE         benchmark this input file instead of synthetic prompts\n"
           "  --report FILE        the generate report (JSON) with every figure\n"
+          "  --temperature F      0 = greedy (the default here); with --top-p, --top-k,\n"
+          "                       --min-p as generate, to time sampled runs (the model's\n"
+          "                       generation_config.json fills what is not given)\n"
           "  --device, --seed, --max-batch, --max-batched-tokens, --no-prefix-cache,\n"
           "  --gpu-memory-utilization, --max-model-len, --no-cuda-graphs, --quantize: as\n"
           "  generate\n"
@@ -274,6 +282,12 @@ int cmd_bench(int argc, char **argv)
                 return VB_EXIT_USAGE;
             }
             break;
+        case B_TEMPERATURE:
+            rc = cli_parse_double("bench", opt, optarg, 0, 100, &o->sampling.temperature);
+            break;
+        case B_TOP_P: rc = cli_parse_double("bench", opt, optarg, 0, 1, &o->sampling.top_p); break;
+        case B_TOP_K: rc = cli_parse_int("bench", opt, optarg, 0, 1L << 24, &o->sampling.top_k); break;
+        case B_MIN_P: rc = cli_parse_double("bench", opt, optarg, 0, 1, &o->sampling.min_p); break;
         case B_HELP:
         case 'h': bench_help(); return VB_EXIT_OK;
         default: return VB_EXIT_USAGE;

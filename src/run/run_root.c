@@ -66,7 +66,10 @@ static int write_report(const run_state *r, const char *path, double elapsed, bo
                           "preemptions", (json_int_t)sched->stats.preemptions);
     /* group 0's latency, step breakdown, KV peak, MBU / MFU (bench_metrics.h) */
     const char *device = r->eng.rb.cuda ? r->eng.rb.gpu_name : NULL;
-    if (!j || json_object_set_new(j, "metrics", bench_metrics_json(&r->stats.bm, device, engine))) {
+    /* and what the completions depend on, as --resume compares it: a
+     * benchmark's report says which sampling it timed */
+    if (!j || json_object_set_new(j, "metrics", bench_metrics_json(&r->stats.bm, device, engine)) ||
+        (r->out.settings && json_object_set(j, "settings", r->out.settings))) {
         json_decref(j);
         return vb_err_set(err, "%s: out of memory", path);
     }

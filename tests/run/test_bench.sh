@@ -56,6 +56,19 @@ check "shared prefix hits the cache" grep -Eq '"prefix_hit_rate": 0\.[1-9]' p.js
 run_capture "$mpirun" -np 1 "$vb" bench --model model --device cpu --input-len 8 --output-len 4 \
     --num-prompts 12 --prefix-len 48 --max-batch 4 --no-prefix-cache --report q.json
 check "no prefix cache: no hits" grep -Eq '"prefix_hit_rate": 0(\.0)?,' q.json
+# the report says which sampling it timed: greedy unless asked, else the
+# options given (the same settings object --resume compares)
+check "report settings: greedy by default" grep -Eq '"temperature": 0(\.0)?,' q.json
+run_capture "$mpirun" -np 1 "$vb" bench --model model --device cpu --input-len 8 --output-len 4 \
+    --num-prompts 4 --temperature 0.8 --top-p 0.95 --top-k 40 --min-p 0.05 --report s.json
+check "sampled bench exits 0" [ "$rc" -eq 0 ]
+check "report settings: the sampling asked for" python3 -c '
+import json, sys
+s = json.load(open("s.json"))["settings"]
+sys.exit(not (s["temperature"] == 0.8 and s["top_p"] == 0.95 and s["top_k"] == 40
+              and s["min_p"] == 0.05))'
+run_capture "$vb" bench --model model --top-p 2
+check "top-p out of range exits 2" [ "$rc" -eq 2 ]
 run_capture "$vb" bench --model model --input-len x
 check "bad number exits 2" [ "$rc" -eq 2 ]
 summary
