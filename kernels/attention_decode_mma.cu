@@ -57,6 +57,7 @@
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "mma_sm80.cuh"
 #include "pdl.cuh"
 
 #ifndef VB_DECODE_MMA_SPLIT /* kernels.h has them, but not for NVRTC */
@@ -90,41 +91,6 @@ __host__ __device__ static inline size_t dmm_shared_bytes(int hd)
 }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-__device__ __forceinline__ unsigned dmm_smem_addr(const void *p)
-{
-    return (unsigned)__cvta_generic_to_shared(p);
-}
-
-// 16 bytes global -> shared, bypassing L1; src_bytes 0 writes zeros.
-__device__ __forceinline__ void dmm_cp_async16(void *dst, const void *src, int src_bytes)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dmm_smem_addr(dst)),
-                 "l"(src), "r"(src_bytes));
-}
-
-__device__ __forceinline__ void dmm_ldmatrix_x4(unsigned r[4], const void *p)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(dmm_smem_addr(p)));
-}
-
-__device__ __forceinline__ void dmm_ldmatrix_x4_trans(unsigned r[4], const void *p)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(dmm_smem_addr(p)));
-}
-
-// c[16x8] += a[16x16] b[16x8], fp16 in, fp32 accumulate.
-__device__ __forceinline__ void dmm_mma(float c[4], const unsigned a[4], unsigned b0, unsigned b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // One warp gathers the K and V rows of keys j0 .. j0 + 15 into its stage
 // (sk, sv) and commits them as one cp.async group: 16 rows of head_dim / 8
 // chunks of 16 bytes, NF chunks of K and NF of V a lane. Keys at or past
@@ -147,8 +113,8 @@ __device__ __forceinline__ void dmm_gather(__half *sk, __half *sv, int j0, int l
                   (size_t)d8 * 8;
             bytes = 16;
         }
-        dmm_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
-        dmm_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
+        mma_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
+        mma_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
     }
     asm volatile("cp.async.commit_group;\n" ::);
 }
@@ -267,9 +233,9 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
 #pragma unroll
         for (int kk = 0; kk < NF; kk++) {
             unsigned b[4];
-            dmm_ldmatrix_x4(b, kb + kk * 16);
-            dmm_mma(sc[0], qa[kk], b[0], b[1]);
-            dmm_mma(sc[1], qa[kk], b[2], b[3]);
+            mma_ldmatrix_x4(b, kb + kk * 16);
+            mma_m16n8k16(sc[0], qa[kk], b[0], b[1]);
+            mma_m16n8k16(sc[1], qa[kk], b[2], b[3]);
         }
 
         // Online softmax. Element e of score tile n is row g (e < 2) or
@@ -331,9 +297,9 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
 #pragma unroll
         for (int dn = 0; dn < NF; dn++) {
             unsigned b[4];
-            dmm_ldmatrix_x4_trans(b, vb + dn * 16);
-            dmm_mma(o[2 * dn], pa, b[0], b[1]);
-            dmm_mma(o[2 * dn + 1], pa, b[2], b[3]);
+            mma_ldmatrix_x4_trans(b, vb + dn * 16);
+            mma_m16n8k16(o[2 * dn], pa, b[0], b[1]);
+            mma_m16n8k16(o[2 * dn + 1], pa, b[2], b[3]);
         }
         __syncwarp(); /* every lane has read this stage before it is refilled */
     }

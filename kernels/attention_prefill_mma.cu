@@ -33,6 +33,7 @@
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "mma_sm80.cuh"
 
 #define PFM_KT 64    /* keys per step */
 #define PFM_STAGES 3 /* K/V steps in flight: one barrier a step suffices */
@@ -53,42 +54,6 @@ __host__ __device__ static inline size_t pfm_shared_bytes(int hd)
 }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-__device__ __forceinline__ unsigned pfm_smem_addr(const void *p)
-{
-    return (unsigned)__cvta_generic_to_shared(p);
-}
-
-// 16 bytes global -> shared, bypassing L1; src_bytes 0 writes zeros.
-__device__ __forceinline__ void pfm_cp_async16(void *dst, const void *src, int src_bytes)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(pfm_smem_addr(dst)),
-                 "l"(src), "r"(src_bytes));
-}
-
-__device__ __forceinline__ void pfm_ldmatrix_x4(unsigned r[4], const void *p)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(pfm_smem_addr(p)));
-}
-
-__device__ __forceinline__ void pfm_ldmatrix_x4_trans(unsigned r[4], const void *p)
-{
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(pfm_smem_addr(p)));
-}
-
-// c[16x8] += a[16x16] b[16x8], fp16 in, fp32 accumulate.
-__device__ __forceinline__ void pfm_mma(float c[4], const unsigned a[4], unsigned b0,
-                                        unsigned b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // Gathers step s's keys and values (positions s * PFM_KT ...) into stage
 // s % PFM_STAGES through the block table, 16 bytes a cp.async; positions
 // past last_pos are zero-filled (their scores are masked, and zeros keep
@@ -117,8 +82,8 @@ __device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_p
                       (size_t)d8 * 8;
                 bytes = 16;
             }
-            pfm_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
-            pfm_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
+            mma_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
+            mma_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
         }
     }
     asm volatile("cp.async.commit_group;\n" ::);
@@ -216,9 +181,9 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
 #pragma unroll
                     for (int kk = 0; kk < NF; kk++) {
                         unsigned b[4];
-                        pfm_ldmatrix_x4(b, kb + kk * 16);
-                        pfm_mma(sc[2 * jn], qa[kk], b[0], b[1]);
-                        pfm_mma(sc[2 * jn + 1], qa[kk], b[2], b[3]);
+                        mma_ldmatrix_x4(b, kb + kk * 16);
+                        mma_m16n8k16(sc[2 * jn], qa[kk], b[0], b[1]);
+                        mma_m16n8k16(sc[2 * jn + 1], qa[kk], b[2], b[3]);
                     }
                 }
             }
@@ -289,9 +254,9 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
 #pragma unroll
                     for (int dn = 0; dn < NF; dn++) {
                         unsigned b[4];
-                        pfm_ldmatrix_x4_trans(b, vb + dn * 16);
-                        pfm_mma(o[2 * dn], pa[kk], b[0], b[1]);
-                        pfm_mma(o[2 * dn + 1], pa[kk], b[2], b[3]);
+                        mma_ldmatrix_x4_trans(b, vb + dn * 16);
+                        mma_m16n8k16(o[2 * dn], pa[kk], b[0], b[1]);
+                        mma_m16n8k16(o[2 * dn + 1], pa[kk], b[2], b[3]);
                     }
                 }
             }
