@@ -24,6 +24,21 @@ static inline cpu_ctx *cpu_ctx_of(vb_backend *b)
     return (cpu_ctx *)b->ctx;
 }
 
+/* sum a[i] * b[i] in four interleaved lanes, added as (0 + 1) + (2 + 3):
+ * the dot product of the CPU matmuls' edge rows (cpu_matmul.c) and of the
+ * quantized matmul (cpu_qmatmul.c). */
+static inline float cpu_dot(const float *a, const float *b, int n)
+{
+    float s[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int l = 0; l < 4; l++)
+            s[l] += a[i + l] * b[i + l];
+    for (; i < n; i++)
+        s[0] += a[i] * b[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 void cpu_matmul(vb_backend *b, void *out, const void *x, const void *w,
                 const void *bias, int T, int n_in, int n_out);
 void cpu_matmul_quant(vb_backend *b, void *out, const void *x, const void *w,

@@ -19,18 +19,6 @@ typedef struct mm_args {
     int T, n_in, n_out;
 } mm_args;
 
-static inline float dot(const float *a, const float *b, int n)
-{
-    float s[4] = {0, 0, 0, 0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int l = 0; l < 4; l++)
-            s[l] += a[i + l] * b[i + l];
-    for (; i < n; i++)
-        s[0] += a[i] * b[i];
-    return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
 /* Two x rows against four w rows, four lanes each. */
 static void tile_2x4(const mm_args *m, int t, int o, float r[2][4])
 {
@@ -83,13 +71,14 @@ static void mm_task(void *arg, int task, int worker)
         for (; o < o1; o++)
             for (int a = 0; a < 2; a++)
                 m->out[(size_t)(t + a) * m->n_out + o] =
-                    dot(m->x + (size_t)(t + a) * m->n_in, m->w + (size_t)o * m->n_in, m->n_in) +
+                    cpu_dot(m->x + (size_t)(t + a) * m->n_in, m->w + (size_t)o * m->n_in,
+                            m->n_in) +
                     (m->bias ? m->bias[o] : 0.0f);
     }
     for (; t < m->T; t++)
         for (int o = o0; o < o1; o++)
             m->out[(size_t)t * m->n_out + o] =
-                dot(m->x + (size_t)t * m->n_in, m->w + (size_t)o * m->n_in, m->n_in) +
+                cpu_dot(m->x + (size_t)t * m->n_in, m->w + (size_t)o * m->n_in, m->n_in) +
                 (m->bias ? m->bias[o] : 0.0f);
 }
 

@@ -27,18 +27,6 @@ typedef struct qmm_args {
     float *scratch;           /* [threads][ROWS_PER_TASK * n_in] */
 } qmm_args;
 
-static inline float dot4(const float *a, const float *b, int n)
-{
-    float s[4] = {0, 0, 0, 0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int l = 0; l < 4; l++)
-            s[l] += a[i + l] * b[i + l];
-    for (; i < n; i++)
-        s[0] += a[i] * b[i];
-    return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
 static void qmm_task(void *arg, int task, int worker)
 {
     const qmm_args *m = arg;
@@ -51,7 +39,7 @@ static void qmm_task(void *arg, int task, int worker)
         const float *xt = m->x + (size_t)t * w->n_in;
         for (int o = o0; o < o1; o++)
             m->out[(size_t)t * w->n_out + o] =
-                dot4(xt, tile + (size_t)(o - o0) * w->n_in, w->n_in) +
+                cpu_dot(xt, tile + (size_t)(o - o0) * w->n_in, w->n_in) +
                 (m->bias ? m->bias[o] : 0.0f);
     }
 }
