@@ -81,7 +81,7 @@ static jv strip(jv s, const jv *chars, bool left, bool right)
     bool ws = !chars || chars->k == JV_NONE;
     if (left)
         while (b < e) {
-            size_t w = ws ? ju8_space(p + b, e - b) : cp_width(p + b, e - b);
+            size_t w = ws ? py_space_len(p + b, e - b) : cp_width(p + b, e - b);
             if (!w || (!ws && !in_chars(p + b, w, chars->u.s.p, chars->u.s.n)))
                 break;
             b += w;
@@ -91,7 +91,7 @@ static jv strip(jv s, const jv *chars, bool left, bool right)
             size_t w = 1;
             while (w < e - b && ((unsigned char)p[e - w] & 0xC0) == 0x80)
                 w++;
-            bool hit = ws ? ju8_space(p + e - w, w) == w : in_chars(p + e - w, w, chars->u.s.p, chars->u.s.n);
+            bool hit = ws ? py_space_len(p + e - w, w) == w : in_chars(p + e - w, w, chars->u.s.p, chars->u.s.n);
             if (!hit)
                 break;
             e -= w;
@@ -173,7 +173,7 @@ static bool str_split(jrender *r, const jnode *at, jv s, const jv *sep, int64_t 
     if (!sep || sep->k == JV_NONE) {
         for (;;) {
             size_t w;
-            while (i < len && (w = ju8_space(p + i, len - i)) > 0)
+            while (i < len && (w = py_space_len(p + i, len - i)) > 0)
                 i += w;
             if (i >= len)
                 break;
@@ -184,7 +184,7 @@ static bool str_split(jrender *r, const jnode *at, jv s, const jv *sep, int64_t 
                 parts[n++] = rest;
                 break;
             }
-            while (i < len && ju8_space(p + i, len - i) == 0)
+            while (i < len && py_space_len(p + i, len - i) == 0)
                 i++;
             parts[n++] = jv_str(p + st, i - st);
         }
@@ -208,7 +208,8 @@ static bool str_split(jrender *r, const jnode *at, jv s, const jv *sep, int64_t 
     jlist *l;
     if (!mklist(r, at, n, &l, out))
         return false;
-    memcpy(l->v, parts, n * sizeof *parts);
+    if (n) /* ''.split() is []: no list storage to copy into */
+        memcpy(l->v, parts, n * sizeof *parts);
     return true;
 }
 
@@ -295,7 +296,7 @@ bool jmethod(jrender *r, const jnode *at, jv obj, const char *name, const jargs 
             bool ok = obj.u.s.n > 0;
             for (size_t i = 0; i < obj.u.s.n && ok;) {
                 size_t w = name[2] == 'd' ? (obj.u.s.p[i] >= '0' && obj.u.s.p[i] <= '9')
-                                          : ju8_space(obj.u.s.p + i, obj.u.s.n - i);
+                                          : py_space_len(obj.u.s.p + i, obj.u.s.n - i);
                 ok = w > 0;
                 i += w ? w : 1;
             }
