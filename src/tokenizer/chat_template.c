@@ -6,6 +6,7 @@
 
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jbuf.h"
+#include "tokenizer/py_space.h"
 
 #define QWEN_DEFAULT_SYSTEM "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 
@@ -18,43 +19,11 @@ static void put_content(jbuf *b, const chat_message *m)
     jbuf_put(b, m->content, chat_message_len(m));
 }
 
-/* Python str.strip() whitespace (Jinja's trim and .strip() call it). */
-static size_t space_len(const unsigned char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (s[0] == ' ' || (s[0] >= 0x09 && s[0] <= 0x0D) || (s[0] >= 0x1C && s[0] <= 0x1F))
-        return 1;
-    if (n >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0))
-        return 2;
-    if (n >= 3 && s[0] == 0xE1 && s[1] == 0x9A && s[2] == 0x80)
-        return 3;
-    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x80 && ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
-        return 3;
-    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0x9F)
-        return 3;
-    if (n >= 3 && s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80)
-        return 3;
-    return 0;
-}
-
+/* str with Python's str.strip() applied */
 static void put_stripped(jbuf *b, const char *str, size_t n)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t st = 0, l;
-    while ((l = space_len(s + st, n - st)) > 0)
-        st += l;
-    size_t end = n;
-    for (;;) { /* trailing: try each suffix width */
-        size_t w = 0;
-        for (size_t k = 1; k <= 3 && k <= end - st && !w; k++)
-            if (space_len(s + end - k, k) == k)
-                w = k;
-        if (!w)
-            break;
-        end -= w;
-    }
-    jbuf_put(b, str + st, end - st);
+    size_t st = py_lstrip_off(str, n);
+    jbuf_put(b, str + st, py_rstrip_len(str + st, n - st));
 }
 
 int chat_template_by_name(const char *name, chat_template_kind *out, vb_err *err)

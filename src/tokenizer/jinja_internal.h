@@ -12,6 +12,7 @@
 
 #include "tokenizer/jbuf.h"
 #include "tokenizer/jinja.h"
+#include "tokenizer/py_space.h"
 
 /* Limits that keep a hostile template bounded (jinja.h). */
 /* (The fuzzer builds with smaller ARENA and STEPS, to stay in its time limit.) */
@@ -138,7 +139,6 @@ jv jv_from_json(jarena *a, const json_t *j);
 /* UTF-8 helpers for Python's code-point string semantics. */
 size_t ju8_len(const char *s, size_t n);                  /* code points */
 size_t ju8_offset(const char *s, size_t n, size_t cp);     /* byte offset of code point cp (n when past) */
-size_t ju8_space(const char *s, size_t n);                 /* bytes of a leading str.isspace() char, or 0 */
 
 /* ---- syntax tree ---- */
 typedef enum jnode_kind {

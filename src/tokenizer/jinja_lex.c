@@ -22,28 +22,6 @@ static bool push(jtoks *t, jtok tok)
     return true;
 }
 
-/* Python's str.rstrip() / lstrip() with no argument. */
-static size_t rstrip_len(const char *s, size_t n)
-{
-    for (;;) {
-        size_t w = 0;
-        for (size_t k = 1; k <= 3 && k <= n && !w; k++)
-            if (ju8_space(s + n - k, k) == k)
-                w = k;
-        if (!w)
-            return n;
-        n -= w;
-    }
-}
-
-static size_t lstrip_off(const char *s, size_t n)
-{
-    size_t i = 0, w;
-    while ((w = ju8_space(s + i, n - i)) > 0)
-        i += w;
-    return i;
-}
-
 static int count_lines(const char *s, size_t n)
 {
     int k = 0;
@@ -300,7 +278,7 @@ int jinja_lex(const char *src, size_t len, const char *name, jarena *a, jtoks *o
         size_t tn = t - pos;
         int text_line = line;
         if (strip_next) {
-            size_t off = lstrip_off(text, tn);
+            size_t off = py_lstrip_off(text, tn);
             text_line += count_lines(text, off);
             text += off;
             tn -= off;
@@ -308,7 +286,7 @@ int jinja_lex(const char *src, size_t len, const char *name, jarena *a, jtoks *o
         char kind = t < len ? src[t + 1] : 0;
         char sign = t + 2 < len ? src[t + 2] : 0;
         if (kind && sign == '-') {
-            tn = rstrip_len(text, tn);
+            tn = py_rstrip_len(text, tn);
         } else if (kind && kind != '{' && sign != '+') {
             /* lstrip_blocks: spaces and tabs alone between the line start
              * and a block or comment tag go. */
@@ -317,8 +295,8 @@ int jinja_lex(const char *src, size_t len, const char *name, jarena *a, jtoks *o
                 l--;
             if (l > 0 || line_starting) {
                 size_t k = l;
-                while (k < tn && ju8_space(text + k, tn - k))
-                    k += ju8_space(text + k, tn - k);
+                while (k < tn && py_space_len(text + k, tn - k))
+                    k += py_space_len(text + k, tn - k);
                 if (k == tn)
                     tn = l;
             }

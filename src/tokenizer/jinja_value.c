@@ -88,29 +88,6 @@ size_t ju8_offset(const char *s, size_t n, size_t cp)
     return i;
 }
 
-/* Python's str.isspace(): the ASCII ones, the information separators
- * 0x1C-0x1F, and the Unicode White_Space / bidi whitespace characters. */
-size_t ju8_space(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    if (n == 0)
-        return 0;
-    if (s[0] == ' ' || (s[0] >= 0x09 && s[0] <= 0x0D) || (s[0] >= 0x1C && s[0] <= 0x1F))
-        return 1;
-    if (n >= 2 && s[0] == 0xC2 && (s[1] == 0x85 || s[1] == 0xA0))
-        return 2;
-    if (n >= 3 && s[0] == 0xE1 && s[1] == 0x9A && s[2] == 0x80)
-        return 3;
-    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x80 &&
-        ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
-        return 3;
-    if (n >= 3 && s[0] == 0xE2 && s[1] == 0x81 && s[2] == 0x9F)
-        return 3;
-    if (n >= 3 && s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80)
-        return 3;
-    return 0;
-}
-
 /* ---- dict / list ---- */
 jlist *jlist_new(jarena *a, size_t n)
 {
