@@ -24,7 +24,8 @@
 typedef struct cuda_sampler cuda_sampler;
 
 /* Runs on `stream` (the backend's). Buffers grow on first use (with more
- * than one candidate, ~80 KB of device scratch a row: the compact buffers).
+ * than one candidate, ~72 KB of device scratch a row: the compact buffers
+ * and the group maxima their threshold comes from).
  * pass1_chunks: blocks each row's first pass (and compaction) is split
  * over, 1 to 64 (the VB_SAMPLER_PASS1_CHUNKS diagnostic, and how the tests
  * run both paths), or 0 for the kernel's choice for this GPU. */

@@ -1,9 +1,10 @@
 /* The device sampler (src/cuda/cuda_sampler.c) timed by step size: one
  * cuda_sampler_summarize call a step, as the backend's `summarize` op makes
  * it, for 1 to 1,024 rows over a 152,064-token vocabulary (Qwen2.5) in
- * three modes:
+ * four modes:
  *   greedy        --temperature 0 (one candidate a row)
  *   top-p         --temperature 0.8 --top-p 0.95 (256 candidates a row)
+ *   top-k         --temperature 0.8 --top-k 50 --top-p 0.95 (50 candidates a row)
  *   penalty       greedy with --repetition-penalty 1.1 over a 1,024-token
  *                 prompt: the seen bitmaps are built on the first step,
  *                 then each step sends the one token a row gained
@@ -15,7 +16,10 @@
  * the copy bandwidth given as argv[2], default the H200's 4,191 GB/s):
  * issue 19 asks for a few percent of a decode step at every batch size.
  *
- * usage: bench_sampler [STEPS [COPY_GBS]]   (on the GPU machine; no GPU: exits 77) */
+ * usage: bench_sampler [STEPS [COPY_GBS [CHUNKS [MODE]]]]
+ *   CHUNKS: blocks a row's pass 1 and compaction are split over (1-64), 0
+ *   (default) the kernel's choice; MODE: run only the modes whose name
+ *   contains it. On the GPU machine; no GPU: exits 77. */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +72,10 @@ int main(int argc, char **argv)
     double copy_gbs = argc > 2 ? atof(argv[2]) : 4191.0;
     if (copy_gbs <= 0)
         copy_gbs = 4191.0;
+    int chunks = argc > 3 ? atoi(argv[3]) : 0;
+    if (chunks < 0 || chunks > 64)
+        chunks = 0;
+    const char *only = argc > 4 ? argv[4] : NULL;
 
     /* logits: a smooth random field, so top-p keeps a realistic few hundred */
     size_t n_logits = (size_t)MAX_ROWS * VOCAB;
@@ -94,10 +102,11 @@ int main(int argc, char **argv)
                           cudaMemcpyHostToDevice));
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreate(&stream));
-    cuda_sampler *s = cuda_sampler_create(stream, 0);
+    cuda_sampler *s = cuda_sampler_create(stream, chunks);
 
-    mode modes[3];
-    for (int m = 0; m < 3; m++)
+    enum { N_MODES = 4 };
+    mode modes[N_MODES];
+    for (int m = 0; m < N_MODES; m++)
         modes[m].p = sampling_params_default();
     modes[0].name = "greedy";
     modes[0].p.temperature = 0.0f;
@@ -110,12 +119,19 @@ int main(int argc, char **argv)
     modes[2].p.temperature = 0.0f;
     modes[2].p.repetition_penalty = 1.1f;
     modes[2].n_cand = 1;
+    modes[3].name = "top-k";
+    modes[3].p.temperature = 0.8f;
+    modes[3].p.top_k = 50;
+    modes[3].p.top_p = 0.95f;
+    modes[3].n_cand = 50;
 
     static const int batches[] = {1, 8, 64, 256, 1024};
     printf("%-8s %5s %10s %12s %10s %14s\n", "mode", "rows", "us/step", "logits GB/s",
            "% copy", "% decode step");
     double *t = malloc((size_t)steps * sizeof *t);
-    for (int m = 0; m < 3; m++) {
+    for (int m = 0; m < N_MODES; m++) {
+        if (only && !strstr(modes[m].name, only))
+            continue;
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
             int n = batches[b];
             for (int i = 0; i < n; i++) {

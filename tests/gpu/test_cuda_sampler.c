@@ -61,8 +61,14 @@ static float frand(void) /* [0, 1) */
  * VB_SAMPLE_COMPACT_CAP (+1) scattered tokens at 6 + (id % 7) / 16, all in
  * one bucket of the kernel's first radix digit ([6, 6.5) at temperature 1),
  * above the rest in [-5, 5): the compact buffer exactly full, and one
- * over (the full-row fallback). */
-enum tie_mode { TIES_NONE, TIES_MANY, TIES_FLAT, TIES_CAP, TIES_CAP1 };
+ * over (the full-row fallback).
+ * The compaction's threshold comes from group maxima (tokens t, t + 256,
+ * ... of a pass-1 block, kernels/sampler_summary.cu); two layouts aim at
+ * it: TIES_STRIDE puts the best tokens, distinct, at every 2,048th id
+ * (one group at one chunk a row: the threshold must still keep them all),
+ * TIES_SPARSE leaves only ids t % 2048 < 3 finite (fewer groups hold a
+ * finite token than top-k 1,024 wants: every finite token is kept). */
+enum tie_mode { TIES_NONE, TIES_MANY, TIES_FLAT, TIES_CAP, TIES_CAP1, TIES_STRIDE, TIES_SPARSE };
 
 typedef struct sampler_case {
     const char *name;
@@ -181,6 +187,12 @@ static void make_batch(const sampler_case *c, batch *b)
                 size_t n_top = VB_SAMPLE_COMPACT_CAP + (c->ties == TIES_CAP1);
                 v = ((uint64_t)t * 7919u) % nl < n_top ? 6.0f + (float)(t % 7) * 0.0625f
                                                        : (frand() - 0.5f) * 10.0f;
+            } else if (c->ties == TIES_STRIDE) {
+                if (t % 2048 == 0)
+                    v = 9.0f + (float)(t / 2048) * 0.01f;
+            } else if (c->ties == TIES_SPARSE) {
+                if (t % 2048 >= 3)
+                    v = -INFINITY;
             }
             x[t] = v;
         }
@@ -354,15 +366,25 @@ static void test_summaries_match_host(void)
         {"flat rows v32000 tp3 r1", 32000, 3, 1, 12, TIES_FLAT, mixed, N(mixed), false},
         {"flat rows penalties v152064", 152064, 1, 0, 10, TIES_FLAT, pen, N(pen), true},
         {"flat rows top-k 1024 batch 1", 152064, 1, 0, 1, TIES_FLAT, topk1024, N(topk1024), false},
+        /* the compaction's threshold from group maxima: best tokens in one
+         * group; fewer groups with a finite token than candidates */
+        {"strided best v152064", 152064, 1, 0, 12, TIES_STRIDE, mixed, N(mixed), false},
+        {"strided best penalties v152064", 152064, 1, 0, 10, TIES_STRIDE, pen, N(pen), true},
+        {"strided best top-k 1024 batch 1", 152064, 1, 0, 1, TIES_STRIDE, topk1024, N(topk1024), false},
+        {"sparse finite v152064", 152064, 1, 0, 12, TIES_SPARSE, mixed, N(mixed), false},
+        {"sparse finite top-k 1024 v151936 tp2 r1", 151936, 2, 1, 10, TIES_SPARSE, topk1024,
+         N(topk1024), false},
+        {"sparse finite top-p batch 1", 152064, 1, 0, 1, TIES_SPARSE, topp, N(topp), false},
     };
     const char *only = getenv("VB_SAMPLER_CASE"); /* a substring: rerun matching cases only */
     /* pass 1 and the compaction as the GPU's size picks it (split over
-     * blocks for the smaller row counts), in a block a row, and over 7
-     * blocks (a ragged last chunk, split for any row count): a backend
-     * made with each VB_SAMPLER_PASS1_CHUNKS */
-    const char *chunks[] = {NULL, "1", "7"};
+     * blocks for the smaller row counts), in a block a row, over 3 blocks
+     * (a thread's group maxima folded to 2 slots) and over 7 blocks (a
+     * ragged last chunk, split for any row count, folded to 1 slot): a
+     * backend made with each VB_SAMPLER_PASS1_CHUNKS */
+    const char *chunks[] = {NULL, "1", "3", "7"};
     vb_backend *normal = gpu;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < (int)(sizeof chunks / sizeof chunks[0]); k++) {
         vb_tuning t = knobs;
         t.sampler_pass1_chunks = chunks[k] ? atoi(chunks[k]) : 0;
         vb_err err;
