@@ -17,6 +17,11 @@
  *   matmul_qkv      cuda_matmul_qkv       vb_gemv_multi_f16          gemv.cu
  *   matmul_qkv_rope cuda_matmul_qkv_rope  vb_gemv_qkv_rope_f16       gemv_qkv_rope.cu
  *   matmul_gate_up  cuda_matmul_gate_up   vb_gemv_silu_gate_f16      gemv.cu
+ *   matmul_quant    cuda_matmul_quant     vb_gemv_quant_f16 (T <= 8) gemv_quant.cu
+ *                                         (vb_quant_gather_f16 first quant_gather.cu
+ *                                         with act order), else
+ *                                         vb_quant_dequant_f16 +     quant_dequant.cu
+ *                                         cuBLAS, vb_add_bias_f16
  *   rmsnorm         cuda_rmsnorm          vb_rmsnorm_residual_f16    rmsnorm.cu
  *   rmsnorm_rows    cuda_rmsnorm_rows     vb_rmsnorm_rows_f16        rmsnorm.cu
  *   resid_load      cuda_resid_load       vb_resid_load_f16          rmsnorm.cu
@@ -220,6 +225,35 @@ typedef struct vb_gemv_rope {
 cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T, int n_in,
                                  const vb_gemv_rope *rope, cudaStream_t stream);
 
+/* Weight-only quantized matrices (issue #21) as the kernels read them: the
+ * internal layout of src/model/quant_weights.h in device memory.
+ *   q       [n_out][n_in * bits / 8], 4-bit: column j in byte j / 2, low
+ *           nibble when j is even; 8-bit: byte j; unsigned
+ *   scales, zeros  fp16 [n_out][n_groups]: w = (q - zero) * scale
+ *   g_idx   NULL (group of column j = j / group_size) or [n_in]
+ *   perm    NULL or [n_in]: internal column j multiplies x[perm[j]] */
+typedef struct vb_qmat {
+    const uint8_t *q;
+    const uint16_t *scales, *zeros;
+    const int32_t *perm, *g_idx;
+    int bits, n_out, n_in, group_size, n_groups;
+} vb_qmat;
+/* gemv_quant.cu: out[T, n_out] = x[T, n_in] dequant(w)^T (+ bias), fp16
+ * out, fp32 accumulation, dequantized in registers, for T <=
+ * VB_QGEMV_MAX_ROWS; x already in w's internal column order (perm is not
+ * read: vb_quant_gather_f16 first). Needs n_in a multiple of 32 (4-bit)
+ * or 16 (8-bit) and 16-byte aligned x and q (vb_gemv_quant_supported). */
+#define VB_QGEMV_MAX_ROWS 8
+bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x, const void *q);
+cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,
+                              const uint16_t *bias, int T, cudaStream_t stream);
+/* quant_gather.cu: dst[t, j] = x[t, perm[j]] for t < T (T <= 65535). */
+cudaError_t vb_quant_gather_f16(uint16_t *dst, const uint16_t *x, const int32_t *perm, int T,
+                                int n_in, cudaStream_t stream);
+/* quant_dequant.cu: dst[n_out, n_in] fp16 = dequant(w) in the checkpoint's
+ * column order (dst[o][perm[j]] with act order), for a cuBLAS GEMM. */
+cudaError_t vb_quant_dequant_f16(uint16_t *dst, const vb_qmat *w, cudaStream_t stream);
+
 /* attention_decode.cu: the same attention for tokens that are their
  * sequence's only new token (d_token_list, T of them), one block per
  * (token, heads_per_block query heads of one kv head, split): the whole
@@ -297,14 +331,15 @@ cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
  * vocab_offset. n_cand at most VB_SAMPLE_MAX_CAND (else
  * cudaErrorInvalidValue, nothing launched). */
 /* Pass 1 of each row (bad, max, count, best, sum of exp, and, when n_cand
- * > 1, the first radix digit's histogram) and, when n_cand > 1, the
- * compaction of each row's candidates into a buffer of
- * VB_SAMPLE_COMPACT_CAP entries are split over `chunks` blocks a row (from
- * vb_sampler_pass1_chunks: a step with few rows spreads over the GPU; 1 =
- * a block a row). d_scratch: vb_sampler_scratch_bytes(n_rows, chunks,
- * n_cand) bytes of device memory (may be NULL when that is 0), for the
- * chunk states, histograms and compact buffers. The summaries are the same
- * bytes for any split. */
+ * > 1, the maxima of groups of its tokens) and, when n_cand > 1, the
+ * compaction of each row's candidates (the tokens at or above a threshold
+ * from those maxima) into a buffer of VB_SAMPLE_COMPACT_CAP entries are
+ * split over `chunks` blocks a row (from vb_sampler_pass1_chunks: a step
+ * with few rows spreads over the GPU; 1 = a block a row).
+ * d_scratch: vb_sampler_scratch_bytes(n_rows, chunks, n_cand) bytes of
+ * device memory (may be NULL when that is 0), for the chunk states, group
+ * maxima and compact buffers; nothing in it needs clearing. The summaries
+ * are the same bytes for any split. */
 /* Penalties: each row with any has a bitmap of the tokens it has seen
  * (prompt + generated, one bit a token of the slice) in d_seen, an arena
  * of vb_sampler_seen_words(n_local) words a slot, kept between calls by

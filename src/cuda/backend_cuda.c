@@ -13,6 +13,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_graphs.h"
 #include "cuda/cuda_profile.h"
+#include "cuda/cuda_qweight.h"
 #include "cuda/cuda_sampler.h"
 #include "kernels.h"
 
@@ -341,6 +342,51 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
             CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
     }
     op_done(c, "matmul");
+}
+
+/* A weight-only quantized projection (w a cuda_qweight, cuda_qweight.h).
+ * Decode steps of up to VB_QGEMV_MAX_ROWS rows: the GEMV that dequantizes
+ * in registers (gemv_quant.cu; x gathered into act order first), reading
+ * the packed bytes once; a dequantize-and-GEMM round trip through fp16
+ * would move 4x (4-bit) the weight bytes. Its own limit, not
+ * VB_GEMV_MAX_ROWS (where cuBLAS on fp16 weights starts to win): up to 8
+ * rows the quantized GEMV still reads 4x fewer bytes than any fp16 path.
+ * Larger steps, shapes the GEMV does not take, and VB_NO_GEMV=1:
+ * dequantize into the shared scratch (quant_dequant.cu, checkpoint
+ * column order), then cuBLAS. A fused dequantize + mma kernel for prefill
+ * is issue #21's next step. */
+static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const void *w_,
+                              const void *bias, int T, int n_in, int n_out)
+{
+    cuda_ctx *c = ctx_of(b);
+    const cuda_qweight *cw = w_;
+    const vb_qweight *w = &cw->w;
+    if (w->n_in != n_in || w->n_out != n_out)
+        vb_cuda_fail("CUDA", "matmul_quant", "quantized weight used with another shape",
+                     __FILE__, __LINE__);
+    if (T == 0)
+        return;
+    vb_qmat m = {w->q, w->scales, w->zeros, w->perm, w->g_idx,
+                 w->bits, w->n_out, w->n_in, w->group_size, w->n_groups};
+    size_t gather = (size_t)T * (size_t)n_in;
+    if (!c->no_gemv && vb_gemv_quant_supported(T, w->bits, n_in, x, w->q) &&
+        (!w->perm || gather <= cw->scratch_elems)) {
+        const uint16_t *xs = x;
+        if (w->perm) {
+            CUDA_CHECK(vb_quant_gather_f16(cw->scratch, x, w->perm, T, n_in, c->stream));
+            xs = cw->scratch;
+        }
+        CUDA_CHECK(vb_gemv_quant_f16(out, xs, &m, bias, T, c->stream));
+    } else {
+        if (!cw->scratch || cw->scratch_elems < (size_t)n_out * (size_t)n_in)
+            vb_cuda_fail("CUDA", "matmul_quant", "no dequantization scratch for the weight "
+                         "(cuda_qweights_attach_scratch)", __FILE__, __LINE__);
+        CUDA_CHECK(vb_quant_dequant_f16(cw->scratch, &m, c->stream));
+        gemm(c, out, CUDA_R_16F, x, cw->scratch, T, n_in, n_out);
+        if (bias)
+            CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
+    }
+    op_done(c, "matmul_quant");
 }
 
 /* The fused small-step projections (backend.h): the GEMV kernel's
@@ -677,6 +723,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
         .graph_end = cuda_graph_end,
         .embed = cuda_embed,
         .matmul = cuda_matmul,
+        .matmul_quant = cuda_matmul_quant,
         .matmul_qkv = cuda_matmul_qkv,
         .matmul_qkv_rope = cuda_matmul_qkv_rope,
         .matmul_gate_up = cuda_matmul_gate_up,

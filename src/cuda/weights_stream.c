@@ -21,6 +21,15 @@
  * (one read) at a time, so more threads keep more reads in flight, and
  * copy pages already cached several times faster.
  *
+ * A quantized model's projections (quant_weights.h: AWQ, GPTQ,
+ * compressed-tensors, --quantize int8) are not fp16 arrays: each is read
+ * for this rank by quant_linear_load into a host vb_qweight (the decoding
+ * of each format lives there, shared with the CPU backend), uploaded in
+ * that packed layout (cuda_qweight.h) and freed, one projection at a time,
+ * after the fp16 tensors have streamed; then the shared dequantization
+ * scratch is made, so dev->bytes and the KV budget left after it count
+ * both.
+ *
  * Every tensor is looked up and checked (model_tensor_lookup, shared with
  * model_load_host) and every device tensor allocated before any weight
  * byte is read, so a bad checkpoint or a GPU too small fails in seconds,
@@ -40,8 +49,10 @@
 
 #include "cuda/backend_cuda.h"
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_qweight.h"
 #include "kernels.h"
 #include "model/model_load.h"
+#include "model/quant_weights.h"
 #include "model/safetensors.h"
 #include "util/log.h"
 
@@ -296,6 +307,41 @@ static int slice_of(slice *sl, const safetensors *st, const tensor_spec *s, cons
     return 0;
 }
 
+/* The quantized projections, one at a time: this rank's slice read and
+ * decoded on the host (quant_linear_load), uploaded, freed. */
+static int load_quantized(model_weights *dev, const model_config *c, const tp_plan *p,
+                          const safetensors *st, const tensor_spec *specs, int n,
+                          const char *model_dir, vb_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        const tensor_spec *s = &specs[i];
+        if (s->quant == VB_QUANT_NONE)
+            continue;
+        vb_qweight *h = NULL;
+        uint64_t oor = 0;
+        if (quant_linear_load(&h, st, &c->quant, s, p->tp, model_dir, &oor, err) != 0)
+            return -1;
+        if (oor)
+            vb_warn("%s: '%s': %llu scales beyond fp16 range clamped to +-65504", model_dir,
+                    s->name, (unsigned long long)oor);
+        dev->out_of_fp16_range += oor;
+        cuda_qweight *d = NULL;
+        int rc = cuda_qweight_upload(&d, h, s->name, err);
+        /* --quantize reads the float rows; a checkpoint, the packed bytes */
+        const st_tensor *f = st_find(st, s->name);
+        dev->bytes_read += c->quant.method == VB_QUANT_INT8 && f
+                               ? (uint64_t)(s->split == SPLIT_ROWS ? s->count : s->rows) *
+                                     (uint64_t)s->cols * st_dtype_size(f->dtype)
+                               : h->bytes;
+        quant_weight_free(h);
+        if (rc != 0)
+            return -1;
+        *s->slot = d;
+        dev->bytes += d->w.bytes;
+    }
+    return 0;
+}
+
 static int out_of_gpu_memory(vb_err *err, const tp_plan *p, uint64_t need, const char *what)
 {
     size_t free_b = 0, total = 0;
@@ -311,7 +357,7 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
                            const char *model_dir, const weights_stream_opts *o, vb_err *err)
 {
     double t_start = now_seconds();
-    *dev = (model_weights){.dtype = VB_W_F16};
+    *dev = (model_weights){.dtype = VB_W_F16, .quant = c->quant.method};
     size_t staging_bytes = o->staging_bytes;
     int n_buffers = o->n_buffers;
     if (staging_bytes < 4)
@@ -341,13 +387,27 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
     int n = model_tensor_specs(c, p, dev, specs);
     uint64_t need = 0;
     bool any_converted = false;
+    size_t scratch_elems = 0;
     for (int i = 0; i < n; i++) {
+        if (specs[i].quant != VB_QUANT_NONE) { /* read later by quant_linear_load */
+            if (quant_linear_load(NULL, &st, &c->quant, &specs[i], p->tp, model_dir, NULL,
+                                  err) != 0)
+                goto out;
+            need += cuda_qweight_plan_bytes(&c->quant, &specs[i]);
+            const tensor_spec *s = &specs[i];
+            size_t e = cuda_qweight_scratch_elems(
+                (int)(s->split == SPLIT_ROWS ? s->count : s->rows),
+                (int)(s->split == SPLIT_COLS ? s->count : s->cols));
+            scratch_elems = e > scratch_elems ? e : scratch_elems;
+            continue;
+        }
         const st_tensor *t = model_tensor_lookup(&st, &specs[i], model_dir, err);
         if (!t || slice_of(&sl[i], &st, &specs[i], t, err) != 0)
             goto out;
         need += (uint64_t)slice_elems(&sl[i]) * 2;
         any_converted |= t->dtype != ST_F16;
     }
+    need += (uint64_t)scratch_elems * 2;
     size_t free_b = 0, total = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_b, &total));
     uint64_t stage = any_converted ? (uint64_t)n_buffers * staging_bytes : 0;
@@ -356,6 +416,8 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
         goto out;
     }
     for (int i = 0; i < n; i++) {
+        if (specs[i].quant != VB_QUANT_NONE)
+            continue;
         size_t bytes = (size_t)slice_elems(&sl[i]) * 2;
         if (cudaMalloc(specs[i].slot, bytes ? bytes : 2) != cudaSuccess) {
             cudaGetLastError();
@@ -378,9 +440,11 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
     CUDA_CHECK(cudaMemsetAsync(d_oor, 0, (size_t)(n ? n : 1) * sizeof *d_oor, sm.stream));
 
     for (int i = 0; i < n; i++) {
+        if (!sl[i].t) /* quantized: below */
+            continue;
         if (i == 0)
             advise(&sl[0], MADV_WILLNEED);
-        if (i + 1 < n)
+        if (i + 1 < n && sl[i + 1].t)
             advise(&sl[i + 1], MADV_WILLNEED);
         stream_slice(&sm, &sl[i], (uint16_t *)*specs[i].slot, d_oor + i);
         advise(&sl[i], MADV_DONTNEED); /* copied into staging already */
@@ -388,6 +452,10 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
         dev->bytes_read += (uint64_t)slice_elems(&sl[i]) * sl[i].es;
     }
     CUDA_CHECK(cudaStreamSynchronize(sm.stream));
+    if (c->quant.method != VB_QUANT_NONE &&
+        (load_quantized(dev, c, p, &st, specs, n, model_dir, err) != 0 ||
+         cuda_qweights_attach_scratch(dev, c, err) != 0))
+        goto out;
 
     oor = calloc((size_t)(n ? n : 1), sizeof *oor);
     if (!oor) {
@@ -396,6 +464,8 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
     }
     CUDA_CHECK(cudaMemcpy(oor, d_oor, (size_t)(n ? n : 1) * sizeof *oor, cudaMemcpyDeviceToHost));
     for (int i = 0; i < n; i++) {
+        if (!sl[i].t)
+            continue;
         if (oor[i])
             vb_warn("%s: tensor '%s': %llu values beyond fp16 range clamped to +-65504",
                     st.files[sl[i].t->file].path, specs[i].name, oor[i]);

@@ -20,18 +20,14 @@ static double now_seconds(void)
 const st_tensor *model_tensor_lookup(const safetensors *st, const tensor_spec *s,
                                      const char *dir, vb_err *err)
 {
-    /* Only the CPU backend's loader (model_load_host in fp32) reads
-     * quantized projections so far; every other reader of the specs
-     * (the CUDA backend's streaming loader) stops here. */
-    if (s->quant == VB_QUANT_INT8) {
-        vb_err_set(err, "%s: --quantize int8 is not supported by the CUDA backend yet (tensor "
-                   "'%s'); run it with --device cpu, or without --quantize", dir, s->name);
-        return NULL;
-    }
+    /* A quantized projection is read by quant_linear_load into its packed
+     * layout (model_load_host in fp32, the CUDA streaming loader), never
+     * as a float array: a reader that gets here asked for the wrong thing
+     * (model_load_host in fp16). */
     if (s->quant != VB_QUANT_NONE) {
-        vb_err_set(err, "%s: quantized weights (%s) are not supported by the CUDA backend yet "
-                   "(tensor '%s'); run it with --device cpu", dir, vb_quant_method_name(s->quant),
-                   s->name);
+        vb_err_set(err, "%s: tensor '%s' is a quantized projection (%s): the fp16 host loader "
+                   "does not read those (model_load_cpu and the CUDA loaders do)", dir, s->name,
+                   vb_quant_method_name(s->quant));
         return NULL;
     }
     const st_tensor *t = st_find(st, s->name);
@@ -97,13 +93,14 @@ out:
 
 int model_check_backend(const model_config *c, bool cuda, const char *model_dir, vb_err *err)
 {
-    if (cuda && c->quant.method == VB_QUANT_INT8)
-        return vb_err_set(err, "%s: --quantize int8 is not supported by the CUDA backend yet; "
-                          "run it with --device cpu, or without --quantize", model_dir);
-    if (cuda && c->quant.method != VB_QUANT_NONE)
-        return vb_err_set(err, "%s: quantized weights (%s) are not supported by the CUDA backend "
-                          "yet; run it with --device cpu", model_dir,
-                          vb_quant_method_name(c->quant.method));
+    /* Both backends run every quantized format (4 and 8 bits, each
+     * projection's layout checked again at upload, cuda_qweight.c); what
+     * a format or bit width the CUDA kernels lacked would be refused here,
+     * before anything starts. */
+    if (cuda && c->quant.method != VB_QUANT_NONE && c->quant.bits != 4 && c->quant.bits != 8)
+        return vb_err_set(err, "%s: %d-bit quantized weights (%s) are not supported by the CUDA "
+                          "backend (4 or 8 bits); run it with --device cpu", model_dir,
+                          c->quant.bits, vb_quant_method_name(c->quant.method));
     return 0;
 }
 

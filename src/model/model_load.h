@@ -11,9 +11,9 @@
  *
  * A quantized checkpoint (config.json's quantization_config: AWQ, GPTQ,
  * compressed-tensors) has its seven projections per layer read by
- * quant_linear_load (quant_weights.h) into one internal layout; so far
- * only the fp32 host load (the CPU backend) reads them, the CUDA paths
- * refuse them with one line. --quantize int8 is handed down the same way:
+ * quant_linear_load (quant_weights.h) into one internal layout, by the
+ * fp32 host load (the CPU backend) and by the CUDA streaming loader, which
+ * uploads that layout (src/cuda/cuda_qweight.h). --quantize int8 is handed down the same way:
  * quant_config_quantize (quant_config.h) turns the float model's
  * c->quant into VB_QUANT_INT8 and the loaders quantize its projections
  * (quant_int8.c). */
@@ -51,11 +51,11 @@ void model_weights_free(model_weights *w);
  * there with the right shape and a readable dtype, reading no weights. */
 int model_check_weights(const model_config *c, const char *model_dir, vb_err *err);
 
-/* Refuses what the chosen backend cannot run yet: quantized weights
- * (config.json's quantization_config) on CUDA, issue #21. For a driver to
+/* Refuses what the chosen backend cannot run: a quantized bit width the
+ * CUDA kernels lack (issue #21; none of today's formats). For a driver to
  * call next to model_check_weights, so the refusal is an input error
- * (exit 2) before anything starts; the CUDA loaders refuse too
- * (model_tensor_lookup, cuda_weights_upload), later. */
+ * (exit 2) before anything starts; cuda_qweight_upload checks each
+ * projection's layout again when it loads. */
 int model_check_backend(const model_config *c, bool cuda, const char *model_dir, vb_err *err);
 
 /* One tensor of the checkpoint and this rank's part of it. */

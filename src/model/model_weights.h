@@ -14,11 +14,11 @@
  *   down            [hidden, inter_local]
  *   norms           [hidden]                     (replicated on every rank)
  *
- * A quantized checkpoint (quant != VB_QUANT_NONE, host weights of the CPU
- * backend only so far) keeps embeddings, norms, biases and lm_head as
+ * A quantized checkpoint (quant != VB_QUANT_NONE) keeps embeddings, norms, biases and lm_head as
  * above; q, k, v, o, gate, up and down then each point to a vb_qweight
  * (model/quant_weights.h) of the same local shape, which backends run
- * through their matmul_quant op. */
+ * through their matmul_quant op (on the CUDA backend a cuda_qweight,
+ * src/cuda/cuda_qweight.h: that struct with device arrays). */
 #ifndef VB_MODEL_WEIGHTS_H
 #define VB_MODEL_WEIGHTS_H
 

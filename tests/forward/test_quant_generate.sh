@@ -10,8 +10,9 @@
 # A fixture named int8_* is a float model run with --quantize int8: its
 # reference is transformers on the model's compressed-tensors W8A16 channel
 # checkpoint (scripts/make-quantized-checkpoint), dequantized. Also: an
-# already quantized model with --quantize int8, and --quantize int8 on the
-# CUDA backend, are refused (exit 2) before anything runs.
+# already quantized model with --quantize int8 is refused (exit 2) before
+# anything runs. (The CUDA backend runs these too:
+# test_quant_generate_cuda.sh.)
 #
 # usage: test_quant_generate.sh VOLTBATCH MPIRUN REFERENCE_IDS FIXTURES_DIR MODEL...
 set -u
@@ -83,10 +84,6 @@ for model in "$@"; do
 done
 for model in "$@"; do
     case $model in
-    int8_*)
-        check "$model: --quantize int8 on the CUDA backend is refused (exit 2)" \
-            refused "$model" cuda "--quantize int8 is not supported by the CUDA backend yet"
-        ;;
     ct_w8a16_channel_sym)
         check "$model: --quantize int8 on a quantized checkpoint is refused (exit 2)" \
             refused "$model" cpu "the checkpoint is already quantized.*drop --quantize"

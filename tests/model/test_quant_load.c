@@ -140,9 +140,10 @@ static void test_layout(void)
     model_weights_free(&w);
 }
 
-/* The CUDA backend's loaders (fp16 host weights, the streaming loader
- * through model_tensor_lookup) and a backend without matmul_quant refuse a
- * quantized model with one clear line. */
+/* The CUDA backend runs quantized models (src/cuda/cuda_qweight.h), so
+ * model_check_backend lets them through; the fp16 host loader, which
+ * reads no quantized projections, and a backend without matmul_quant
+ * refuse one with one clear line. */
 static void test_backend_refusals(void)
 {
     char dir[1024];
@@ -153,10 +154,9 @@ static void test_backend_refusals(void)
     vb_err err = {{0}};
     CHECK(model_config_load(&c, dir, &err) == 0 && tp_plan_make(&p, &c, 1, 0, &err) == 0);
     CHECK(model_check_backend(&c, false, dir, &err) == 0);
-    CHECK(model_check_backend(&c, true, dir, &err) != 0);
-    CHECK(strstr(err.msg, "quantized weights (awq) are not supported by the CUDA backend yet"));
+    CHECK(model_check_backend(&c, true, dir, &err) == 0);
     CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, &err) != 0);
-    CHECK(strstr(err.msg, "quantized weights (awq) are not supported by the CUDA backend yet"));
+    CHECK(strstr(err.msg, "is a quantized projection (awq)"));
 
     CHECK(model_load_cpu(&w, &c, &p, dir, &err) == 0);
     vb_backend *b = cpu_backend_create(1, MPI_COMM_NULL, 1);
@@ -222,8 +222,8 @@ static void test_int8_at_load(void)
     int8_at_load("int8_at_load_bf16");
 }
 
-/* --quantize int8 refuses a checkpoint that is already quantized, and the
- * CUDA backend refuses it for now, like quantized checkpoints. */
+/* --quantize int8 refuses a checkpoint that is already quantized; the
+ * CUDA backend takes it like quantized checkpoints. */
 static void test_int8_refusals(void)
 {
     char dir[1024], awq[1024];
@@ -247,10 +247,9 @@ static void test_int8_refusals(void)
     CHECK(tp_plan_make(&p, &c, 1, 0, &err) == 0);
     CHECK(model_check_weights(&c, dir, &err) == 0);
     CHECK(model_check_backend(&c, false, dir, &err) == 0);
-    CHECK(model_check_backend(&c, true, dir, &err) != 0);
-    CHECK(strstr(err.msg, "--quantize int8 is not supported by the CUDA backend yet") != NULL);
+    CHECK(model_check_backend(&c, true, dir, &err) == 0);
     CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, &err) != 0);
-    CHECK(strstr(err.msg, "not supported by the CUDA backend yet") != NULL);
+    CHECK(strstr(err.msg, "is a quantized projection") != NULL);
 }
 
 /* config.json's quantization_config, as the publishers' tools write it:

@@ -1,0 +1,158 @@
+/* vb_qweight host -> device, and the shared dequantization scratch; see
+ * cuda_qweight.h. */
+#include "cuda/cuda_qweight.h"
+
+#include <cuda_runtime_api.h>
+#include <stdlib.h>
+
+#include "cuda/cuda_check.h"
+#include "kernels.h"
+
+/* The layout rules of quant_weights.h the kernels rely on for in-bounds
+ * reads: a checkpoint that breaks them is refused, not read past. */
+static int check_layout(const vb_qweight *h, const char *name, vb_err *err)
+{
+    if (h->bits != 4 && h->bits != 8)
+        return vb_err_set(err, "tensor '%s': %d-bit weights are not supported by the CUDA "
+                          "backend (4 or 8)", name, h->bits);
+    if (h->n_out <= 0 || h->n_in <= 0 || (h->bits == 4 && h->n_in % 2) || h->n_groups <= 0)
+        return vb_err_set(err, "tensor '%s': quantized shape [%d, %d] with %d groups cannot be "
+                          "run (positive sizes, an even input size at 4 bits)", name, h->n_out,
+                          h->n_in, h->n_groups);
+    if (!h->g_idx && (h->group_size <= 0 || (int64_t)h->group_size * h->n_groups != h->n_in))
+        return vb_err_set(err, "tensor '%s': %d groups of %d columns do not cover its %d input "
+                          "columns", name, h->n_groups, h->group_size, h->n_in);
+    for (int j = 0; h->g_idx && j < h->n_in; j++)
+        if (h->g_idx[j] < 0 || h->g_idx[j] >= h->n_groups)
+            return vb_err_set(err, "tensor '%s': column %d is in group %d, outside its %d "
+                              "groups", name, j, h->g_idx[j], h->n_groups);
+    for (int j = 0; h->perm && j < h->n_in; j++)
+        if (h->perm[j] < 0 || h->perm[j] >= h->n_in)
+            return vb_err_set(err, "tensor '%s': act-order permutation entry %d is %d, outside "
+                              "[0, %d)", name, j, h->perm[j], h->n_in);
+    return 0;
+}
+
+static int dev_copy(void **dst, const void *src, size_t bytes, const char *name, vb_err *err)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    if (cudaMalloc(dst, bytes ? bytes : 1) != cudaSuccess) {
+        cudaGetLastError(); /* clear the out-of-memory status */
+        *dst = NULL;
+        return vb_err_set(err, "tensor '%s': out of GPU memory for %zu bytes of quantized "
+                          "weights", name, bytes);
+    }
+    CUDA_CHECK(cudaMemcpy(*dst, src, bytes, cudaMemcpyHostToDevice));
+    return 0;
+}
+
+int cuda_qweight_upload(cuda_qweight **out, const vb_qweight *h, const char *name, vb_err *err)
+{
+    *out = NULL;
+    if (check_layout(h, name, err) != 0)
+        return -1;
+    cuda_qweight *d = calloc(1, sizeof *d);
+    if (!d)
+        return vb_err_set(err, "tensor '%s': out of host memory", name);
+    d->w = *h;
+    d->w.q = NULL;
+    d->w.scales = d->w.zeros = NULL;
+    d->w.perm = d->w.g_idx = NULL;
+    size_t q_bytes = (size_t)h->n_out * (size_t)h->n_in * (size_t)h->bits / 8;
+    size_t sz_bytes = (size_t)h->n_out * (size_t)h->n_groups * 2;
+    size_t col_bytes = (size_t)h->n_in * 4;
+    if (dev_copy((void **)&d->w.q, h->q, q_bytes, name, err) ||
+        dev_copy((void **)&d->w.scales, h->scales, sz_bytes, name, err) ||
+        dev_copy((void **)&d->w.zeros, h->zeros, sz_bytes, name, err) ||
+        dev_copy((void **)&d->w.perm, h->perm, col_bytes, name, err) ||
+        dev_copy((void **)&d->w.g_idx, h->g_idx, col_bytes, name, err)) {
+        cuda_qweight_free(d);
+        return -1;
+    }
+    /* cudaMemcpy from pageable memory may return before its DMA lands,
+     * and the backend's stream does not wait for the legacy stream */
+    CUDA_CHECK(cudaDeviceSynchronize());
+    d->w.bytes = q_bytes + 2 * sz_bytes + (h->perm ? col_bytes : 0) + (h->g_idx ? col_bytes : 0);
+    *out = d;
+    return 0;
+}
+
+void cuda_qweight_free(cuda_qweight *w)
+{
+    if (!w)
+        return;
+    void *p[] = {w->w.q, w->w.scales, w->w.zeros, w->w.perm, w->w.g_idx,
+                 w->owns_scratch ? w->scratch : NULL};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        if (p[i])
+            CUDA_CHECK(cudaFree(p[i]));
+    free(w);
+}
+
+size_t cuda_qweight_scratch_elems(int n_out, int n_in)
+{
+    size_t m = (size_t)n_out * (size_t)n_in, x = (size_t)VB_QGEMV_MAX_ROWS * (size_t)n_in;
+    return m > x ? m : x;
+}
+
+uint64_t cuda_qweight_plan_bytes(const vb_quant_config *q, const tensor_spec *s)
+{
+    uint64_t out = (uint64_t)(s->split == SPLIT_ROWS ? s->count : s->rows);
+    uint64_t in = (uint64_t)(s->split == SPLIT_COLS ? s->count : s->cols);
+    uint64_t in_full = (uint64_t)s->cols;
+    uint64_t g = q->group_size > 0 ? (uint64_t)q->group_size : in;
+    uint64_t groups = q->desc_act && in != in_full ? (in_full + g - 1) / g : (in + g - 1) / g;
+    uint64_t b = out * in * (uint64_t)q->bits / 8 + out * groups * 4;
+    if (q->desc_act)
+        b += in * 4 * (in != in_full ? 2 : 1);
+    return b;
+}
+
+static cuda_qweight **projections(layer_weights *L, cuda_qweight **p[7])
+{
+    p[0] = (cuda_qweight **)&L->q;
+    p[1] = (cuda_qweight **)&L->k;
+    p[2] = (cuda_qweight **)&L->v;
+    p[3] = (cuda_qweight **)&L->o;
+    p[4] = (cuda_qweight **)&L->gate;
+    p[5] = (cuda_qweight **)&L->up;
+    p[6] = (cuda_qweight **)&L->down;
+    return p[0];
+}
+
+int cuda_qweights_attach_scratch(model_weights *dev, const model_config *c, vb_err *err)
+{
+    size_t elems = 0;
+    cuda_qweight **p[7];
+    for (int l = 0; l < c->n_layers; l++) {
+        projections(&dev->layers[l], p);
+        for (int i = 0; i < 7; i++)
+            if (*p[i]) {
+                size_t e = cuda_qweight_scratch_elems((*p[i])->w.n_out, (*p[i])->w.n_in);
+                elems = e > elems ? e : elems;
+            }
+    }
+    if (elems == 0)
+        return 0;
+    uint16_t *scratch = NULL;
+    if (cudaMalloc((void **)&scratch, elems * 2) != cudaSuccess) {
+        cudaGetLastError();
+        return vb_err_set(err, "out of GPU memory for the quantized projections' %.1f MiB "
+                          "dequantization buffer", (double)elems * 2 / (1 << 20));
+    }
+    bool owner = true;
+    for (int l = 0; l < c->n_layers; l++) {
+        projections(&dev->layers[l], p);
+        for (int i = 0; i < 7; i++)
+            if (*p[i]) {
+                (*p[i])->scratch = scratch;
+                (*p[i])->scratch_elems = elems;
+                (*p[i])->owns_scratch = owner;
+                owner = false;
+            }
+    }
+    dev->bytes += (uint64_t)elems * 2;
+    return 0;
+}

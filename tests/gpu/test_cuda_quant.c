@@ -1,0 +1,393 @@
+/* The CUDA backend's quantized projections (issue #21) against the CPU
+ * reference.
+ *
+ * 1. matmul_quant on random vb_qweights (4 and 8 bits; group sizes 16, 32,
+ *    128 and per channel; act order's perm with and without g_idx; g_idx
+ *    with a short last group; asymmetric and symmetric zeros; n_out not a
+ *    multiple of the GEMV's rows per block, n_in the GEMV does not take)
+ *    at T = 1, 3, 8, 64 and 300, each on both paths: the register-dequant
+ *    GEMV (T <= 8 where the shape allows) and, with VB_NO_GEMV's knob, the
+ *    dequantize + cuBLAS path. Reference: quant_dequant_rows (the CPU
+ *    backend's dequantization, model/quant_load.c) times the same
+ *    fp16-rounded x gathered through perm, summed in double. Tolerance:
+ *    max |gpu - ref| / max |ref| <= 5e-3 (fp32 accumulation, fp16 output;
+ *    the dequantize path also rounds each weight to fp16), as
+ *    test_cuda_backend_ops.c's GEMMs. Outputs are poisoned with NaN first.
+ * 2. With QUANT_FIXTURES_DIR as argv[1]: the streaming loader
+ *    (cuda_weights_load, what generate uses) puts exactly the bytes of
+ *    model_load_cpu + cuda_weights_upload on the GPU for every quantized
+ *    projection of the fixtures (tests/forward/quant_fixtures, and
+ *    int8_at_load_fp16 under --quantize int8), on both ranks of tp 2 too
+ *    (tp_plan for rank r; no second process needed).
+ * Skips (77) without a GPU. */
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/backend_cuda.h"
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_qweight.h"
+#include "cuda/weights_stream.h"
+#include "harness.h"
+#include "kernels.h"
+#include "model/model_load.h"
+#include "model/quant_config.h"
+#include "model/quant_weights.h"
+#include "util/env.h"
+#include "util/half.h"
+
+#define TOL 5e-3
+
+static vb_backend *gpu, *gpu_nogemv;
+static vb_tuning knobs;
+static const char *fixtures;
+
+static uint64_t rng = 2112;
+static uint32_t next_u32(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng >> 33);
+}
+static float frand(void) /* uniform in [-1, 1) */
+{
+    return (float)((double)next_u32() / 2147483648.0 - 1.0);
+}
+
+typedef struct qcase {
+    int bits, n_out, n_in;
+    int group;   /* columns per group; 0: per channel */
+    int perm;    /* act order: a random permutation of the input */
+    int gidx;    /* irregular groups through g_idx (n_groups = n_in / group + 1) */
+    int asym;    /* zeros anywhere in [0, 2^bits - 1]; else 2^(bits - 1) */
+    int bias;
+} qcase;
+
+/* A random vb_qweight of case k, host memory (quant_weight_free). */
+static vb_qweight *make_qweight(const qcase *k)
+{
+    vb_qweight *w = calloc(1, sizeof *w);
+    int G = k->group ? k->group : k->n_in;
+    w->bits = k->bits;
+    w->n_out = k->n_out;
+    w->n_in = k->n_in;
+    if (k->gidx) {
+        w->group_size = 0;
+        w->n_groups = (k->n_in + G - 1) / G + 1;
+        w->g_idx = malloc(sizeof(int32_t) * (size_t)k->n_in);
+        /* nondecreasing, every group used, sizes uneven */
+        for (int j = 0; j < k->n_in; j++)
+            w->g_idx[j] = (int32_t)((int64_t)j * w->n_groups / k->n_in);
+    } else {
+        w->group_size = G;
+        w->n_groups = k->n_in / G;
+    }
+    if (k->perm) {
+        w->perm = malloc(sizeof(int32_t) * (size_t)k->n_in);
+        for (int j = 0; j < k->n_in; j++)
+            w->perm[j] = j;
+        for (int j = k->n_in - 1; j > 0; j--) {
+            int i = (int)(next_u32() % (uint32_t)(j + 1));
+            int32_t t = w->perm[i];
+            w->perm[i] = w->perm[j];
+            w->perm[j] = t;
+        }
+    }
+    size_t row_bytes = (size_t)k->n_in * (size_t)k->bits / 8;
+    w->q = malloc((size_t)k->n_out * row_bytes);
+    for (size_t i = 0; i < (size_t)k->n_out * row_bytes; i++)
+        w->q[i] = (uint8_t)next_u32();
+    size_t ng = (size_t)k->n_out * (size_t)w->n_groups;
+    w->scales = malloc(ng * 2);
+    w->zeros = malloc(ng * 2);
+    int levels = 1 << k->bits;
+    /* scales so that a weight is about 0.1 at 4 bits, 1 at 8 */
+    float base = k->bits == 4 ? 0.015f : 0.008f;
+    for (size_t i = 0; i < ng; i++) {
+        w->scales[i] = vb_float_to_half(base * (1.0f + 0.5f * frand()));
+        w->zeros[i] = vb_float_to_half(k->asym ? (float)(next_u32() % (uint32_t)levels)
+                                               : (float)(levels / 2));
+    }
+    return w;
+}
+
+/* ref[t, o] = sum_j x[t, perm[j]] * dequant(w)[o, j] (+ bias[o]), double sums */
+static float *reference(const vb_qweight *w, const float *x, const float *bias, int T)
+{
+    float *deq = malloc(sizeof(float) * (size_t)w->n_out * (size_t)w->n_in);
+    quant_dequant_rows(w, 0, w->n_out, deq);
+    float *ref = malloc(sizeof(float) * (size_t)T * (size_t)w->n_out);
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < w->n_out; o++) {
+            double s = bias ? bias[o] : 0.0;
+            const float *d = deq + (size_t)o * w->n_in;
+            const float *xt = x + (size_t)t * w->n_in;
+            for (int j = 0; j < w->n_in; j++)
+                s += (double)xt[w->perm ? w->perm[j] : j] * d[j];
+            ref[(size_t)t * w->n_out + o] = (float)s;
+        }
+    free(deq);
+    return ref;
+}
+
+static void *to_gpu_f16(const float *x, size_t n)
+{
+    uint16_t *h = malloc(n * 2 + 2);
+    for (size_t i = 0; i < n; i++)
+        h[i] = vb_float_to_half(x[i]);
+    void *d = gpu->alloc(gpu, n * 2 + 2);
+    gpu->to_device(gpu, d, h, n * 2);
+    free(h);
+    return d;
+}
+
+/* max |got - want| / max |want|; a NaN (unwritten element) fails */
+static double rel_err(const float *want, const uint16_t *got, size_t n, size_t *nan)
+{
+    double diff = 0, ref = 0;
+    *nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        float g = vb_half_to_float(got[i]);
+        if (!isfinite(g)) {
+            (*nan)++;
+            continue;
+        }
+        double d = fabs((double)g - want[i]);
+        diff = d > diff ? d : diff;
+        ref = fabs(want[i]) > ref ? fabs(want[i]) : ref;
+    }
+    return diff / (ref > 0 ? ref : 1);
+}
+
+static void run_case(const qcase *k)
+{
+    vb_qweight *h = make_qweight(k);
+    cuda_qweight *d = NULL;
+    vb_err err = {{0}};
+    char name[64];
+    snprintf(name, sizeof name, "case %d-bit [%d, %d]", k->bits, k->n_out, k->n_in);
+    if (cuda_qweight_upload(&d, h, name, &err) != 0) {
+        fprintf(stderr, "  %s\n", err.msg);
+        CHECK(0);
+        quant_weight_free(h);
+        return;
+    }
+    /* the scratch the loaders attach (cuda_qweights_attach_scratch) */
+    d->scratch_elems = cuda_qweight_scratch_elems(k->n_out, k->n_in);
+    CUDA_CHECK(cudaMalloc((void **)&d->scratch, d->scratch_elems * 2));
+    d->owns_scratch = true;
+    CHECK_INT_EQ(d->w.bytes, (uint64_t)k->n_out * k->n_in * k->bits / 8 +
+                                 (uint64_t)k->n_out * h->n_groups * 4 +
+                                 (h->perm ? 4ull * k->n_in : 0) + (h->g_idx ? 4ull * k->n_in : 0));
+    static const int Ts[] = {1, 3, 8, 64, 300};
+    float *bias = NULL;
+    void *d_bias = NULL;
+    if (k->bias) {
+        bias = malloc(sizeof(float) * (size_t)k->n_out);
+        for (int o = 0; o < k->n_out; o++)
+            bias[o] = vb_half_to_float(vb_float_to_half(frand()));
+        d_bias = to_gpu_f16(bias, (size_t)k->n_out);
+    }
+    for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++) {
+        int T = Ts[ti];
+        size_t nx = (size_t)T * k->n_in, no = (size_t)T * k->n_out;
+        float *x = malloc(sizeof(float) * nx);
+        for (size_t i = 0; i < nx; i++)
+            x[i] = vb_half_to_float(vb_float_to_half(frand()));
+        float *ref = reference(h, x, bias, T);
+        void *d_x = to_gpu_f16(x, nx);
+        void *d_out = gpu->alloc(gpu, no * 2 + 2);
+        uint16_t *got = malloc(no * 2 + 2);
+        for (int path = 0; path < 2; path++) {
+            vb_backend *b = path ? gpu_nogemv : gpu;
+            CUDA_CHECK(cudaMemset(d_out, 0xff, no * 2)); /* NaN */
+            CUDA_CHECK(cudaDeviceSynchronize());
+            b->matmul_quant(b, d_out, d_x, d, d_bias, T, k->n_in, k->n_out);
+            CUDA_CHECK(cudaDeviceSynchronize());
+            CUDA_CHECK(cudaGetLastError());
+            b->to_host(b, got, d_out, no * 2);
+            size_t nan = 0;
+            double rel = rel_err(ref, got, no, &nan);
+            bool gemv = !path && vb_gemv_quant_supported(T, k->bits, k->n_in, d_x, d->w.q);
+            printf("  %d-bit [%5d, %4d] group %4d%s%s%s%s T %3d %-8s rel err %.2e%s\n",
+                   k->bits, k->n_out, k->n_in, k->group, k->perm ? " perm" : "",
+                   k->gidx ? " g_idx" : "", k->asym ? " asym" : " sym", k->bias ? " bias" : "",
+                   T, gemv ? "gemv" : "dequant", rel, nan ? "  (NaN/unwritten!)" : "");
+            CHECK_INT_EQ(nan, 0);
+            CHECK(rel <= TOL);
+        }
+        free(got);
+        gpu->free(gpu, d_out);
+        gpu->free(gpu, d_x);
+        free(ref);
+        free(x);
+    }
+    if (d_bias)
+        gpu->free(gpu, d_bias);
+    free(bias);
+    cuda_qweight_free(d);
+    quant_weight_free(h);
+}
+
+static void test_matmul_quant(void)
+{
+    static const qcase cases[] = {
+        /* bits n_out n_in group perm gidx asym bias */
+        {4, 72, 128, 32, 0, 0, 1, 0},
+        {4, 1001, 512, 128, 0, 0, 1, 1},  /* n_out odd, not a multiple of 16 rows a block */
+        {4, 257, 256, 128, 1, 0, 0, 0},   /* act order, whole groups */
+        {4, 130, 384, 32, 1, 1, 1, 0},    /* act order on part of the input: g_idx */
+        {4, 40, 320, 128, 0, 1, 1, 1},    /* a short last group (g_idx, no perm) */
+        {4, 33, 96, 0, 0, 0, 1, 0},       /* per channel */
+        {4, 48, 256, 16, 0, 0, 1, 0},     /* groups smaller than a 32-column chunk */
+        {4, 50, 200, 40, 0, 0, 1, 0},     /* n_in the GEMV does not take: dequantize */
+        {4, 3584, 1024, 128, 0, 0, 1, 0}, /* a real layer's row count */
+        {4, 9000, 256, 64, 1, 0, 1, 1},   /* rows enough for whole rows per warp (KS 1) */
+        {8, 99, 256, 32, 0, 0, 1, 1},
+        {8, 300, 512, 128, 1, 0, 0, 0},
+        {8, 65, 160, 0, 0, 0, 0, 0},      /* per channel (--quantize int8, W8A16 channel) */
+        {8, 70, 256, 32, 1, 1, 0, 0},
+        {8, 17, 72, 24, 0, 0, 1, 0},      /* n_in not a multiple of 16: dequantize */
+        {8, 9001, 128, 32, 0, 1, 1, 0},   /* KS 1, g_idx */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&cases[i]);
+}
+
+/* A layout the kernels cannot run is refused naming the tensor. */
+static void test_upload_refusals(void)
+{
+    qcase k = {4, 8, 64, 32, 1, 1, 1, 0};
+    vb_qweight *h = make_qweight(&k);
+    cuda_qweight *d = NULL;
+    vb_err err = {{0}};
+    h->g_idx[5] = h->n_groups; /* out of range */
+    CHECK(cuda_qweight_upload(&d, h, "model.layers.3.mlp.up_proj", &err) != 0 && !d);
+    CHECK(strstr(err.msg, "model.layers.3.mlp.up_proj") != NULL);
+    h->g_idx[5] = 0;
+    h->perm[7] = -1;
+    CHECK(cuda_qweight_upload(&d, h, "model.layers.3.mlp.up_proj", &err) != 0 && !d);
+    CHECK(strstr(err.msg, "permutation") != NULL);
+    h->perm[7] = 7;
+    h->bits = 3;
+    CHECK(cuda_qweight_upload(&d, h, "model.layers.3.mlp.up_proj", &err) != 0 && !d);
+    CHECK(strstr(err.msg, "3-bit") != NULL);
+    quant_weight_free(h);
+}
+
+/* Device bytes of n at p, for comparing two uploads. */
+static void *dev_bytes(const void *p, size_t n)
+{
+    void *h = malloc(n ? n : 1);
+    if (n)
+        CUDA_CHECK(cudaMemcpy(h, p, n, cudaMemcpyDeviceToHost));
+    return h;
+}
+
+static bool same_device(const void *a, const void *b, size_t n)
+{
+    if (!a || !b)
+        return a == b;
+    void *x = dev_bytes(a, n), *y = dev_bytes(b, n);
+    bool same = memcmp(x, y, n) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static void streamed_equals_uploaded(const char *model, int tp, int rank)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/%s", fixtures, model);
+    model_config c;
+    tp_plan p;
+    model_weights host = {0}, up = {0}, st = {0};
+    vb_err err = {{0}};
+    if (model_config_load(&c, dir, &err) ||
+        quant_config_quantize(&c.quant, strncmp(model, "int8_", 5) == 0 ? VB_QUANTIZE_INT8
+                                                                         : VB_QUANTIZE_NONE,
+                              dir, &err) ||
+        tp_plan_make(&p, &c, tp, rank, &err) || model_load_cpu(&host, &c, &p, dir, &err) ||
+        cuda_weights_upload(&up, &host, &c, &p, &err) ||
+        cuda_weights_load(&st, &c, &p, dir, NULL, &err)) {
+        fprintf(stderr, "  %s tp %d rank %d: %s\n", model, tp, rank, err.msg);
+        CHECK(0);
+        return;
+    }
+    CHECK(c.quant.method != VB_QUANT_NONE);
+    CHECK_INT_EQ(st.quant, c.quant.method);
+    CHECK_INT_EQ(st.bytes, up.bytes);
+    int bad = 0;
+    for (int l = 0; l < c.n_layers; l++) {
+        layer_weights *a = &up.layers[l], *b = &st.layers[l];
+        const cuda_qweight *qa[] = {a->q, a->k, a->v, a->o, a->gate, a->up, a->down};
+        const cuda_qweight *qb[] = {b->q, b->k, b->v, b->o, b->gate, b->up, b->down};
+        for (int i = 0; i < 7; i++) {
+            const vb_qweight *x = &qa[i]->w, *y = &qb[i]->w;
+            size_t q = (size_t)x->n_out * x->n_in * x->bits / 8;
+            size_t sz = (size_t)x->n_out * x->n_groups * 2, col = (size_t)x->n_in * 4;
+            bool ok = x->bits == y->bits && x->n_out == y->n_out && x->n_in == y->n_in &&
+                      x->group_size == y->group_size && x->n_groups == y->n_groups &&
+                      !x->perm == !y->perm && !x->g_idx == !y->g_idx &&
+                      qb[i]->scratch && qb[i]->scratch_elems == qa[i]->scratch_elems;
+            ok = ok && same_device(x->q, y->q, q) && same_device(x->scales, y->scales, sz) &&
+                 same_device(x->zeros, y->zeros, sz) && same_device(x->perm, y->perm, col) &&
+                 same_device(x->g_idx, y->g_idx, col);
+            if (!ok && bad++ == 0)
+                fprintf(stderr, "  %s tp %d rank %d: layer %d projection %d differs\n", model,
+                        tp, rank, l, i);
+        }
+    }
+    CHECK_INT_EQ(bad, 0);
+    printf("  %s tp %d rank %d: streamed = uploaded (%.2f MiB on the GPU)\n", model, tp, rank,
+           (double)st.bytes / (1 << 20));
+    cuda_weights_free(&st, &c);
+    cuda_weights_free(&up, &c);
+    model_weights_free(&host);
+}
+
+static void test_streamed_quant(void)
+{
+    if (!fixtures) {
+        printf("  (no fixtures directory given: skipped)\n");
+        return;
+    }
+    static const char *models[] = {"awq_g128", "awq_g32", "gptq4_g64_actorder_asym",
+                                   "gptq4_g128_sym", "gptq8_g32_actorder_sym",
+                                   "ct_w4a16_g64_asym", "ct_w4a16_g32_sym",
+                                   "ct_w8a16_channel_sym", "ct_w4a16_g32_actorder_sym",
+                                   "int8_at_load_fp16"};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        for (int tp = 1; tp <= 2; tp++)
+            for (int r = 0; r < tp; r++)
+                streamed_equals_uploaded(models[i], tp, r);
+}
+
+int main(int argc, char **argv)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
+        return test_skip("no CUDA device on this machine");
+    fixtures = argc > 1 ? argv[1] : NULL;
+    vb_err err;
+    if (vb_tuning_from_env(&knobs, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    vb_tuning no_gemv = knobs;
+    no_gemv.no_gemv = true;
+    gpu = cuda_backend_create(NULL, &knobs, &err);
+    gpu_nogemv = gpu ? cuda_backend_create(NULL, &no_gemv, &err) : NULL;
+    if (!gpu || !gpu_nogemv) {
+        fprintf(stderr, "backend: %s\n", err.msg);
+        return 1;
+    }
+    RUN_TEST(test_matmul_quant);
+    RUN_TEST(test_upload_refusals);
+    RUN_TEST(test_streamed_quant);
+    gpu->destroy(gpu);
+    gpu_nogemv->destroy(gpu_nogemv);
+    return test_summary();
+}
