@@ -58,6 +58,7 @@
 
 #include "kernels.h"
 #include "mma_sm80.cuh"
+#include "mma_softmax.cuh"
 #include "pdl.cuh"
 
 #ifndef VB_DECODE_MMA_SPLIT /* kernels.h has them, but not for NVRTC */
@@ -238,57 +239,18 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
             mma_m16n8k16(sc[1], qa[kk], b[2], b[3]);
         }
 
-        // Online softmax. Element e of score tile n is row g (e < 2) or
-        // g + 8, key j0 + 8 n + 2 tq + (e & 1).
-        float mx_lo = DMM_NEG_INF, mx_hi = DMM_NEG_INF;
+        // Online softmax (mma_softmax.cuh). Element e of score tile n is
+        // row g (e < 2) or g + 8, key j0 + 8 n + 2 tq + (e & 1).
 #pragma unroll
         for (int n = 0; n < 2; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int key = j0 + 8 * n + 2 * tq + (e & 1);
                 const bool valid = key < last && (e < 2 ? lo_ok : hi_ok);
-                const float v = valid ? sc[n][e] * scale_log2 : DMM_NEG_INF;
-                sc[n][e] = v;
-                if (e < 2)
-                    mx_lo = fmaxf(mx_lo, v);
-                else
-                    mx_hi = fmaxf(mx_hi, v);
+                sc[n][e] = valid ? sc[n][e] * scale_log2 : DMM_NEG_INF;
             }
-#pragma unroll
-        for (int off = 1; off <= 2; off <<= 1) {
-            mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, off));
-            mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, off));
-        }
-        const float new_lo = fmaxf(m_lo, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
-        // a row with no key yet (or a padding row >= G) keeps p = 0
-        const float base_lo = new_lo == DMM_NEG_INF ? 0.0f : new_lo;
-        const float base_hi = new_hi == DMM_NEG_INF ? 0.0f : new_hi;
-        const float corr_lo = m_lo == DMM_NEG_INF ? 0.0f : exp2f(m_lo - new_lo);
-        const float corr_hi = m_hi == DMM_NEG_INF ? 0.0f : exp2f(m_hi - new_hi);
-        m_lo = new_lo;
-        m_hi = new_hi;
-        // P rounded to fp16 as the A operand; the sums add the rounded values
-        unsigned pa[4];
-        float sum_lo = 0.0f, sum_hi = 0.0f;
-#pragma unroll
-        for (int n = 0; n < 2; n++) {
-            __half2 p01 = __floats2half2_rn(exp2f(sc[n][0] - base_lo), exp2f(sc[n][1] - base_lo));
-            __half2 p23 = __floats2half2_rn(exp2f(sc[n][2] - base_hi), exp2f(sc[n][3] - base_hi));
-            float2 f01 = __half22float2(p01), f23 = __half22float2(p23);
-            sum_lo += f01.x + f01.y;
-            sum_hi += f23.x + f23.y;
-            pa[n * 2 + 0] = *(unsigned *)&p01; /* keys 8n..: row g, then row g + 8 */
-            pa[n * 2 + 1] = *(unsigned *)&p23;
-        }
-        l_lo = l_lo * corr_lo + sum_lo;
-        l_hi = l_hi * corr_hi + sum_hi;
-#pragma unroll
-        for (int n = 0; n < 2 * NF; n++) {
-            o[n][0] *= corr_lo;
-            o[n][1] *= corr_lo;
-            o[n][2] *= corr_hi;
-            o[n][3] *= corr_hi;
-        }
+        unsigned pa[1][4];
+        mma_softmax_step(sc, m_lo, m_hi, l_lo, l_hi, o, pa);
 
         // O += P V: ldmatrix x4 .trans matrices keys +0 / +8 by mat % 2,
         // head_dim columns +0 / +8 by mat / 2: the B operands of the
@@ -298,8 +260,8 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
         for (int dn = 0; dn < NF; dn++) {
             unsigned b[4];
             mma_ldmatrix_x4_trans(b, vb + dn * 16);
-            mma_m16n8k16(o[2 * dn], pa, b[0], b[1]);
-            mma_m16n8k16(o[2 * dn + 1], pa, b[2], b[3]);
+            mma_m16n8k16(o[2 * dn], pa[0], b[0], b[1]);
+            mma_m16n8k16(o[2 * dn + 1], pa[0], b[2], b[3]);
         }
         __syncwarp(); /* every lane has read this stage before it is refilled */
     }
