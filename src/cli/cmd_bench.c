@@ -8,10 +8,18 @@
  * tokens/s over the engine time (loading excluded), the load time, and the
  * report's "metrics" (run/bench_metrics.h): latency percentiles, the step
  * breakdown, peak KV use, MBU and MFU against the peaks scripts/gpu-peaks
- * cached. --input FILE benchmarks a real input instead. */
+ * cached. --input FILE benchmarks a real input instead.
+ *
+ * --length-dist lognormal (issue #19) gives each row its own prompt and
+ * output length (run/bench_input.h draws them), the output one as the row's
+ * /max_new_tokens, so a mixed-length file is timed like a real one; rank 0
+ * adds the workload ("bench": settings and realised totals) to the report,
+ * so every figure says which prompts it was measured on. */
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +37,9 @@
 
 enum { B_MODEL = 256, B_TP, B_INPUT_LEN, B_OUTPUT_LEN, B_NUM_PROMPTS, B_INPUT, B_REPORT,
        B_DEVICE, B_SEED, B_MAX_BATCH, B_MAX_BATCHED_TOKENS, B_NO_PREFIX_CACHE, B_PREFIX_LEN,
-       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_QUANTIZE, B_TEMPERATURE, B_TOP_P,
-       B_TOP_K, B_MIN_P, B_HELP };
+       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_QUANTIZE, B_KV_CACHE_DTYPE, B_TEMPERATURE, B_TOP_P,
+       B_TOP_K, B_MIN_P, B_LENGTH_DIST, B_INPUT_LEN_RANGE, B_OUTPUT_LEN_RANGE, B_KEEP_SCRATCH,
+       B_HELP };
 
 static const struct option bench_options[] = {
     {"model", required_argument, NULL, B_MODEL},
@@ -50,10 +59,15 @@ static const struct option bench_options[] = {
     {"max-model-len", required_argument, NULL, B_MAX_MODEL_LEN},
     {"no-cuda-graphs", no_argument, NULL, B_NO_CUDA_GRAPHS},
     {"quantize", required_argument, NULL, B_QUANTIZE},
+    {"kv-cache-dtype", required_argument, NULL, B_KV_CACHE_DTYPE},
     {"temperature", required_argument, NULL, B_TEMPERATURE},
     {"top-p", required_argument, NULL, B_TOP_P},
     {"top-k", required_argument, NULL, B_TOP_K},
     {"min-p", required_argument, NULL, B_MIN_P},
+    {"length-dist", required_argument, NULL, B_LENGTH_DIST},
+    {"input-len-range", required_argument, NULL, B_INPUT_LEN_RANGE},
+    {"output-len-range", required_argument, NULL, B_OUTPUT_LEN_RANGE},
+    {"keep-scratch", no_argument, NULL, B_KEEP_SCRATCH},
     {"help", no_argument, NULL, B_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -62,28 +76,57 @@ static void bench_help(void)
 {
     fputs("usage: mpirun -np N voltbatch bench --model DIR [--tp N] [--input-len N]\n"
           "           [--output-len N] [--num-prompts N] [--prefix-len N] [--input FILE]\n"
-          "           [--report FILE.json]\n"
+          "           [--report FILE.json] [--length-dist lognormal\n"
+          "           [--input-len-range MIN:MAX] [--output-len-range MIN:MAX]]\n"
+          "           [--keep-scratch]\n"
           "\n"
           "Runs the engine on synthetic prompts (random token ids, --ignore-eos) and prints\n"
           "requests/s, prompt / generated tokens/s over the engine time, latency\n"
           "percentiles, the step-time breakdown, peak KV-cache use and, on a GPU whose\n"
           "peaks scripts/gpu-peaks measured, bandwidth and FLOPs utilisation.\n"
           "\n"
-          "  --input-len N        prompt tokens of each prompt's own (default 1024)\n"
+          "  --input-len N        prompt tokens of each prompt's own (default 1024); with\n"
+          "                       --length-dist lognormal, their mean\n"
           "  --prefix-len N       before them, N tokens every prompt shares (default 0)\n"
-          "  --output-len N       generated tokens per prompt (default 256)\n"
+          "  --output-len N       generated tokens per prompt (default 256; EOS is ignored,\n"
+          "                       each row makes them all); with lognormal, their mean\n"
+          "  --length-dist D      fixed (default): every row --input-len and --output-len;\n"
+          "                       lognormal: each row's two lengths drawn from\n"
+          "                       log-normals of sigma 0.8 (of ln length) and\n"
+          "                       mu = ln(mean) - sigma^2 / 2, rounded and clamped to the\n"
+          "                       ranges below (the output length is the row's\n"
+          "                       /max_new_tokens). The clamps move the mean: 600 in\n"
+          "                       16:4096 -> 596.8, 300 in 1:2048 -> 298.4; the report\n"
+          "                       records the expected and the realised means. Drawn\n"
+          "                       from --seed (SplitMix64; a row's lengths do not depend\n"
+          "                       on --num-prompts): the same lengths on every rerun\n"
+          "  --input-len-range MIN:MAX\n"
+          "                       clamps of the lognormal prompt lengths (default 1 to\n"
+          "                       8 x the mean, which must lie inside; --prefix-len adds)\n"
+          "  --output-len-range MIN:MAX\n"
+          "                       the same for the output lengths\n"
           "  --num-prompts N      prompts (default 512)\n"
           "  --input FILE         benchmark this input file instead of synthetic prompts\n"
           "  --report FILE        the generate report (JSON) with every figure\n"
+          "  --keep-scratch       leave the scratch folder (prompts.h5, out.h5,\n"
+          "                       report.json) and print its path: the exact prompts,\n"
+          "                       for a rerun\n"
           "  --temperature F      0 = greedy (the default here); with --top-p, --top-k,\n"
           "                       --min-p as generate, to time sampled runs (the model's\n"
           "                       generation_config.json fills what is not given)\n"
           "  --device, --seed, --max-batch, --max-batched-tokens, --no-prefix-cache,\n"
-          "  --gpu-memory-utilization, --max-model-len, --no-cuda-graphs, --quantize: as\n"
-          "  generate\n"
+          "  --gpu-memory-utilization, --max-model-len, --no-cuda-graphs, --quantize,\n"
+          "  --kv-cache-dtype: as\n"
+          "  generate; --seed also draws the synthetic prompts' ids and lengths\n"
           "\n"
           "The report's keys (JSON; times in seconds):\n"
           "  rows_this_run, prompt_tokens, generated_tokens, load_s, engine_s, elapsed_s;\n"
+          "  bench: the workload asked for: length_dist (fixed, lognormal, or input:\n"
+          "    --input FILE, then only input), num_prompts, prefix_len, seed,\n"
+          "    lognormal_sigma (null when fixed), input_len and output_len: {mean (as\n"
+          "    asked), min, max, clamped_mean (the expected mean after the clamps),\n"
+          "    realised_mean, tokens (the rows' sum)}, prompt_tokens (with the prefixes),\n"
+          "    output_tokens;\n"
           "  group0: steps, prefill_tokens, decode_tokens, prefix_hit_rate, preemptions;\n"
           "  metrics (group 0, measured on rank 0 for its share of the model):\n"
           "    ttft_s, tpot_s, queue_s, latency_s, decode_step_s: {n, p50, p90, p99, mean}\n"
@@ -107,9 +150,11 @@ static void bench_help(void)
           "    mbu: decode bytes / decode time / copy bandwidth; mbu_forward: the same\n"
           "      over the decode steps' forward_s\n"
           "    mfu: all FLOPs / all step time / fp16 GEMM peak; mfu_prefill: prefill steps'\n"
-          "    roofline_s: the workload's hardware limit (prompt steps' FLOPs / GEMM peak\n"
-          "      + decode steps' weight reads and every K/V byte attended / copy\n"
-          "      bandwidth); roofline_fraction: roofline_s / engine_s\n"
+          "    roofline_s: the workload's hardware limit, summed over steps: max(weight\n"
+          "      bytes / copy bandwidth, the step's FLOPs / GEMM peak) + its K/V bytes / copy\n"
+          "      bandwidth; roofline_fraction: roofline_s / engine_s; roofline_parts:\n"
+          "      {compute_s, weights_s, kv_s} (what bounds the steps) and bytes_only_s\n"
+          "      (the definition before 2026-12-02: decode steps' FLOPs not counted)\n"
           "    (null without measured peaks: always on the CPU backend)\n"
           "  Bytes and FLOPs are counted as src/run/bench_metrics.h says: weights read +\n"
           "  K/V attended; 2 x matmul parameters per token + lm_head per sampled row +\n"
@@ -221,11 +266,223 @@ static void print_summary(json_t *r)
     print_util(m, "mfu", "MFU (all steps)");
     print_util(m, "mfu_prefill", "MFU (prefill steps)");
     double roof = num(m, "roofline_s");
-    if (isnan(roof))
+    if (isnan(roof)) {
         printf("  roofline                 null\n");
-    else
-        printf("  roofline             %8.2f s: the run is at %.1f %% of the hardware limit\n",
-               roof, 100 * num(m, "roofline_fraction"));
+    } else {
+        json_t *parts = json_object_get(m, "roofline_parts");
+        printf("  roofline             %8.2f s: the run is at %.1f %% of the hardware limit\n"
+               "                       (FLOPs-bound steps %.2f s, weight reads %.2f s, K/V %.2f s)\n",
+               roof, 100 * num(m, "roofline_fraction"), num(parts, "compute_s"),
+               num(parts, "weights_s"), num(parts, "kv_s"));
+    }
+}
+
+/* --- the synthetic workload: one length per side, or per-row lengths from a
+ * clamped log-normal (issue #19's mixed-length workload f) --- */
+
+#define BENCH_MAX_LEN (1L << 20)
+
+/* One side of the rows (prompt or output lengths). Fixed lengths are their
+ * own range (min = max = mean). */
+typedef struct bench_len {
+    long mean, min, max;
+    bool range_given;
+    int32_t *rows;    /* rank 0, lognormal: each row's length */
+    long long tokens; /* rank 0: the rows' sum */
+} bench_len;
+
+typedef struct bench_workload {
+    bool lognormal;
+    long num_prompts, prefix_len;
+    bench_len in, out;
+} bench_workload;
+
+/* MIN:MAX with 1 <= MIN <= MAX <= BENCH_MAX_LEN. */
+static int parse_range(const char *opt, const char *s, bench_len *l)
+{
+    char *end = NULL;
+    errno = 0;
+    long lo = strtol(s, &end, 10), hi = 0;
+    bool ok = end != s && *end == ':' && errno != ERANGE;
+    if (ok) {
+        const char *m = end + 1;
+        hi = strtol(m, &end, 10);
+        ok = end != m && *end == '\0' && errno != ERANGE;
+    }
+    if (!ok)
+        cli_usage_error("bench", "%s: '%s' is not MIN:MAX (two integers, e.g. 16:4096)", opt, s);
+    else if (lo < 1)
+        cli_usage_error("bench", "%s: MIN is %ld; a length is at least 1", opt, lo);
+    else if (lo > hi)
+        cli_usage_error("bench", "%s: MIN %ld is above MAX %ld", opt, lo, hi);
+    else if (hi > BENCH_MAX_LEN)
+        cli_usage_error("bench", "%s: MAX %ld is above %ld", opt, hi, BENCH_MAX_LEN);
+    else {
+        l->min = lo;
+        l->max = hi;
+        l->range_given = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* A lognormal side's clamps: given, or 1 to 8 x the mean (about 0.1 % of
+ * rows clamped at sigma 0.8); the mean must lie inside them. */
+static int settle_range(const char *mean_opt, const char *range_opt, bench_len *l)
+{
+    if (!l->range_given) {
+        l->min = 1;
+        l->max = 8 * l->mean < BENCH_MAX_LEN ? 8 * l->mean : BENCH_MAX_LEN;
+    }
+    if (l->mean >= l->min && l->mean <= l->max)
+        return 0;
+    cli_usage_error("bench", "%s %ld (the mean) is outside %s %ld:%ld", mean_opt, l->mean,
+                    range_opt, l->min, l->max);
+    return -1;
+}
+
+/* Once every option is read: the ranges' use checked, the fixed sides made
+ * their own range. Returns 0 or -1 after a usage error. */
+static int settle_workload(bench_workload *w, bool have_input)
+{
+    if (!w->lognormal) {
+        const char *opt = w->in.range_given    ? "--input-len-range"
+                          : w->out.range_given ? "--output-len-range"
+                                               : NULL;
+        if (opt) {
+            cli_usage_error("bench", "%s needs --length-dist lognormal", opt);
+            return -1;
+        }
+        w->in.min = w->in.max = w->in.mean;
+        w->out.min = w->out.max = w->out.mean;
+        return 0;
+    }
+    if (have_input) {
+        cli_usage_error("bench", "--length-dist lognormal draws synthetic prompts; --input FILE "
+                                 "brings its own (give one of them)");
+        return -1;
+    }
+    return settle_range("--input-len", "--input-len-range", &w->in) ||
+           settle_range("--output-len", "--output-len-range", &w->out);
+}
+
+/* A row that ends before its output length would time other work than
+ * asked: the longest prompt and output must fit the model's length. */
+static int check_fits(const bench_workload *w, const model_config *cfg, long max_model_len,
+                      vb_err *err)
+{
+    long limit = max_model_len > 0 ? max_model_len : cfg->max_position_embeddings;
+    long need = w->prefix_len + w->in.max + w->out.max;
+    if (need <= limit)
+        return 0;
+    return vb_err_set(err, "prompts of up to %ld tokens (--prefix-len + the longest input) and "
+                           "up to %ld new tokens need %ld positions, above the model's %ld "
+                           "(--max-model-len, else max_position_embeddings): shorten them",
+                      w->prefix_len + w->in.max, w->out.max, need, limit);
+}
+
+/* Rank 0: draws the lognormal lengths, sums both sides, writes the prompts. */
+static int write_synthetic(const char *path, bench_workload *w, int32_t n_ids, uint64_t seed,
+                           vb_err *err)
+{
+    const int64_t n = w->num_prompts;
+    if (w->lognormal) {
+        w->in.rows = malloc(sizeof(int32_t) * (size_t)n);
+        w->out.rows = malloc(sizeof(int32_t) * (size_t)n);
+        if (!w->in.rows || !w->out.rows)
+            return vb_err_set(err, "out of memory for %lld prompt lengths", (long long)n);
+        bench_lengths_lognormal(w->in.rows, n, (double)w->in.mean, (int32_t)w->in.min,
+                                (int32_t)w->in.max, seed, 0);
+        bench_lengths_lognormal(w->out.rows, n, (double)w->out.mean, (int32_t)w->out.min,
+                                (int32_t)w->out.max, seed, 1);
+    }
+    w->in.tokens = w->out.tokens = 0;
+    for (int64_t r = 0; r < n; r++) {
+        w->in.tokens += w->in.rows ? w->in.rows[r] : w->in.mean;
+        w->out.tokens += w->out.rows ? w->out.rows[r] : w->out.mean;
+    }
+    bench_input_spec spec = {
+        .n_prompts = n, .prefix_len = (int)w->prefix_len, .input_len = (int)w->in.mean,
+        .input_lens = w->in.rows, .output_lens = w->out.rows, .first_id = 0, .n_ids = n_ids,
+        .seed = seed,
+    };
+    return bench_input_write(path, &spec, err);
+}
+
+static json_t *side_json(const bench_len *l, bool lognormal, long n)
+{
+    double expected = lognormal ? bench_lognormal_clamped_mean((double)l->mean, (double)l->min,
+                                                               (double)l->max)
+                                : (double)l->mean;
+    return json_pack("{s:I, s:I, s:I, s:f, s:f, s:I}", "mean", (json_int_t)l->mean, "min",
+                     (json_int_t)l->min, "max", (json_int_t)l->max, "clamped_mean", expected,
+                     "realised_mean", n > 0 ? (double)l->tokens / (double)n : 0.0, "tokens",
+                     (json_int_t)l->tokens);
+}
+
+/* The report's "bench": what the figures were measured on, to reproduce
+ * them (seed as text: a u64, as the run settings write it). */
+static json_t *workload_json(const bench_workload *w, const char *input, uint64_t seed)
+{
+    if (input)
+        return json_pack("{s:s, s:s}", "length_dist", "input", "input", input);
+    char seed_text[32];
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
+    return json_pack("{s:s, s:I, s:I, s:s, s:o, s:o, s:o, s:I, s:I}", "length_dist",
+                     w->lognormal ? "lognormal" : "fixed", "num_prompts",
+                     (json_int_t)w->num_prompts, "prefix_len", (json_int_t)w->prefix_len, "seed",
+                     seed_text, "lognormal_sigma",
+                     w->lognormal ? json_real(BENCH_LOGNORMAL_SIGMA) : json_null(), "input_len",
+                     side_json(&w->in, w->lognormal, w->num_prompts), "output_len",
+                     side_json(&w->out, w->lognormal, w->num_prompts), "prompt_tokens",
+                     (json_int_t)(w->prefix_len * w->num_prompts + w->in.tokens),
+                     "output_tokens", (json_int_t)w->out.tokens);
+}
+
+/* The first line of the summary: which workload ran. */
+static void print_workload(const bench_workload *w, const char *input, double rows)
+{
+    printf("%.0f prompts", rows);
+    if (input)
+        return;
+    printf(" of ");
+    if (w->prefix_len)
+        printf("%ld shared + ", w->prefix_len);
+    if (!w->lognormal) {
+        printf("%ld tokens -> %ld tokens", w->in.mean, w->out.mean);
+        return;
+    }
+    printf("lognormal %ld-%ld tokens (mean %.1f) -> %ld-%ld tokens (mean %.1f)", w->in.min,
+           w->in.max, (double)w->in.tokens / (double)w->num_prompts, w->out.min, w->out.max,
+           (double)w->out.tokens / (double)w->num_prompts);
+}
+
+/* Rank 0 after the run: the workload into the report, the summary out. */
+static int finish_report(const char *path, const bench_workload *w, const char *input,
+                         const run_config *o, const vb_dist *d)
+{
+    json_error_t je;
+    json_t *r = json_load_file(path, 0, &je);
+    if (!r) {
+        fprintf(stderr, "voltbatch bench: %s: %s\n", path, je.text);
+        return VB_EXIT_FAILURE;
+    }
+    if (json_object_set_new(r, "bench", workload_json(w, input, o->sampling.seed)) ||
+        json_dump_file(r, path, JSON_INDENT(2) | JSON_SORT_KEYS)) {
+        fprintf(stderr, "voltbatch bench: %s: cannot add the workload to the report\n", path);
+        json_decref(r);
+        return VB_EXIT_FAILURE;
+    }
+    printf("bench: %s, tp %d x dp %d, ", o->model_dir, d->tp, d->dp);
+    print_workload(w, input, (double)json_integer_value(json_object_get(r, "rows_this_run")));
+    printf("%s\n", o->prefix_cache ? "" : ", no prefix cache");
+    json_int_t gen = json_integer_value(json_object_get(r, "generated_tokens"));
+    if (!input && gen != w->out.tokens)
+        printf("  note: %lld tokens generated, the rows asked for %lld (error rows?)\n",
+               (long long)gen, w->out.tokens);
+    print_summary(r);
+    json_decref(r);
+    return VB_EXIT_OK;
 }
 
 int cmd_bench(int argc, char **argv)
@@ -243,7 +500,9 @@ int cmd_bench(int argc, char **argv)
     o->sampling.temperature = 0;
     o->ignore_eos = true;
     o->overwrite = true;
-    long input_len = 1024, output_len = 256, num_prompts = 512, prefix_len = 0, v = 0;
+    bench_workload w = {.num_prompts = 512, .in.mean = 1024, .out.mean = 256};
+    long v = 0;
+    bool keep_scratch = false;
     const char *input = NULL, *report = NULL;
     optind = 1;
     int c;
@@ -253,9 +512,17 @@ int cmd_bench(int argc, char **argv)
         switch (c) {
         case B_MODEL: o->model_dir = optarg; break;
         case B_TP: rc = cli_parse_int("bench", opt, optarg, 1, 4096, &v); o->tp = (int)v; break;
-        case B_INPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &input_len); break;
-        case B_OUTPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &output_len); break;
-        case B_NUM_PROMPTS: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 30, &num_prompts); break;
+        case B_INPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, BENCH_MAX_LEN, &w.in.mean); break;
+        case B_OUTPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, BENCH_MAX_LEN, &w.out.mean); break;
+        case B_NUM_PROMPTS: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 30, &w.num_prompts); break;
+        case B_LENGTH_DIST:
+            if (strcmp(optarg, "lognormal") == 0) w.lognormal = true;
+            else if (strcmp(optarg, "fixed") == 0) w.lognormal = false;
+            else { cli_usage_error("bench", "--length-dist: '%s' is not one of fixed, lognormal", optarg); return VB_EXIT_USAGE; }
+            break;
+        case B_INPUT_LEN_RANGE: rc = parse_range(opt, optarg, &w.in); break;
+        case B_OUTPUT_LEN_RANGE: rc = parse_range(opt, optarg, &w.out); break;
+        case B_KEEP_SCRATCH: keep_scratch = true; break;
         case B_INPUT: input = optarg; break;
         case B_REPORT: report = optarg; break;
         case B_DEVICE:
@@ -270,7 +537,7 @@ int cmd_bench(int argc, char **argv)
             rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &o->max_batched_tokens);
             break;
         case B_NO_PREFIX_CACHE: o->prefix_cache = false; break;
-        case B_PREFIX_LEN: rc = cli_parse_int("bench", opt, optarg, 0, 1L << 20, &prefix_len); break;
+        case B_PREFIX_LEN: rc = cli_parse_int("bench", opt, optarg, 0, BENCH_MAX_LEN, &w.prefix_len); break;
         case B_GPU_MEM:
             rc = cli_parse_double("bench", opt, optarg, 0.01, 1.0, &o->gpu_memory_utilization);
             break;
@@ -279,6 +546,13 @@ int cmd_bench(int argc, char **argv)
         case B_QUANTIZE:
             if (vb_quantize_parse(optarg, &o->quantize) != 0) {
                 cli_usage_error("bench", "--quantize: '%s' is not supported (int8)", optarg);
+                return VB_EXIT_USAGE;
+            }
+            break;
+        case B_KV_CACHE_DTYPE:
+            if (vb_kv_dtype_parse(optarg, &o->kv_cache_dtype) != 0) {
+                cli_usage_error("bench", "--kv-cache-dtype: '%s' is not supported (fp16, int8)",
+                                optarg);
                 return VB_EXIT_USAGE;
             }
             break;
@@ -303,7 +577,9 @@ int cmd_bench(int argc, char **argv)
         cli_usage_error("bench", "--model DIR is required");
         return VB_EXIT_USAGE;
     }
-    o->max_new_tokens = output_len;
+    if (settle_workload(&w, input != NULL))
+        return VB_EXIT_USAGE;
+    o->max_new_tokens = w.lognormal ? -1 : w.out.mean; /* lognormal: each row's /max_new_tokens */
 
     vb_dist_init(&argc, &argv);
     vb_dist d = {0};
@@ -330,9 +606,9 @@ int cmd_bench(int argc, char **argv)
         } else if (!input) {
             snprintf(in_path, sizeof in_path, "%s/prompts.h5", dir);
             if (model_config_load(&cfg, o->model_dir, &err) ||
-                bench_input_write(in_path, num_prompts, (int)prefix_len, (int)input_len, 0,
-                                  cfg.vocab_size < 32000 ? cfg.vocab_size : 32000,
-                                  o->sampling.seed, &err)) {
+                check_fits(&w, &cfg, o->max_model_len, &err) ||
+                write_synthetic(in_path, &w, cfg.vocab_size < 32000 ? cfg.vocab_size : 32000,
+                                o->sampling.seed, &err)) {
                 fprintf(stderr, "voltbatch bench: %s\n", err.msg);
                 code = VB_EXIT_USAGE;
             }
@@ -350,32 +626,19 @@ int cmd_bench(int argc, char **argv)
         o->report = report ? report : rep_path;
         code = generate_run(o, &d);
     }
-    if (rank == 0 && code == 0) {
-        json_error_t je;
-        json_t *r = json_load_file(o->report, 0, &je);
-        if (!r) {
-            fprintf(stderr, "voltbatch bench: %s: %s\n", o->report, je.text);
-            code = VB_EXIT_FAILURE;
-        } else {
-            double rows = (double)json_integer_value(json_object_get(r, "rows_this_run"));
-            printf("bench: %s, tp %d x dp %d, %.0f prompts", o->model_dir, d.tp, d.dp, rows);
-            if (!input && prefix_len)
-                printf(" of %ld shared + %ld tokens -> %ld tokens", prefix_len, input_len,
-                       output_len);
-            else if (!input)
-                printf(" of %ld tokens -> %ld tokens", input_len, output_len);
-            printf("%s\n", o->prefix_cache ? "" : ", no prefix cache");
-            print_summary(r);
-            json_decref(r);
-        }
-    }
-    if (rank == 0 && dir[0]) { /* the scratch files; a user's --report stays */
+    if (rank == 0 && code == 0)
+        code = finish_report(o->report, &w, input, o, &d);
+    if (rank == 0 && dir[0] && keep_scratch) {
+        printf("bench: the scratch files stay in %s\n", dir);
+    } else if (rank == 0 && dir[0]) { /* the scratch files; a user's --report stays */
         unlink(in_path);
         unlink(out_path);
         if (!report)
             unlink(rep_path);
         rmdir(dir);
     }
+    free(w.in.rows);
+    free(w.out.rows);
     vb_dist_free(&d);
     vb_dist_finalize();
     return code;

@@ -29,6 +29,7 @@ static const struct option inspect_options[] = {
     {"json", no_argument, NULL, 6},
     {"check-weights", no_argument, NULL, 7},
     {"quantize", required_argument, NULL, 8},
+    {"kv-cache-dtype", required_argument, NULL, 9},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -38,6 +39,7 @@ static void inspect_help(void)
     fputs("usage: voltbatch inspect --model DIR [--tp N] [--gpu-memory BYTES|auto]\n"
           "                         [--gpu-memory-utilization F] [--max-model-len N]\n"
           "                         [--json] [--check-weights] [--quantize int8]\n"
+          "                         [--kv-cache-dtype fp16|int8]\n"
           "\n"
           "Prints the architecture, parameter count and memory plan per rank, from\n"
           "config.json alone.\n"
@@ -50,7 +52,8 @@ static void inspect_help(void)
           "  --json                      one JSON object on stdout\n"
           "  --check-weights             also check the checkpoint's headers and shapes\n"
           "  --quantize int8             plan for generate --quantize int8: the projections\n"
-          "                              int8 per output channel, the rest fp16\n",
+          "                              int8 per output channel, the rest fp16\n"
+          "  --kv-cache-dtype fp16|int8  plan for generate's: int8 holds ~twice the tokens\n",
           stdout);
 }
 
@@ -128,9 +131,10 @@ static void print_text(const char *dir, const model_config *c, const tp_plan *p,
            c->vocab_size - (p->tp - 1) * p->vocab_local);
     printf("weights        %.2f GiB per rank (%s)\n", gib(m->weight_bytes_per_rank),
            weights_format(c, fmt, sizeof fmt));
-    printf("kv cache       %llu bytes per token per rank (fp16 K and V, %d layers x %d kv heads "
-           "x %d)\n", (unsigned long long)m->kv_bytes_per_token, c->n_layers, p->kv_heads_local,
-           c->head_dim);
+    printf("kv cache       %llu bytes per token per rank (%s K and V, %d layers x %d kv heads "
+           "x %d%s)\n", (unsigned long long)m->kv_bytes_per_token,
+           vb_kv_dtype_name(m->kv_dtype), c->n_layers, p->kv_heads_local, c->head_dim,
+           m->kv_dtype == VB_KV_INT8 ? ", + an fp32 scale a head" : "");
     if (!m->gpu_memory) {
         printf("memory plan    no GPU memory size: give --gpu-memory (e.g. 32GiB) for KV tokens\n");
         return;
@@ -172,6 +176,7 @@ static int print_json(const model_config *c, const tp_plan *p, const memory_plan
     json_object_set_new(o, "weight_bytes_per_rank", json_integer((json_int_t)m->weight_bytes_per_rank));
     json_object_set_new(o, "weights_format", json_string(weights_format(c, fmt, sizeof fmt)));
     json_object_set_new(o, "kv_bytes_per_token_per_rank", json_integer((json_int_t)m->kv_bytes_per_token));
+    json_object_set_new(o, "kv_cache_dtype", json_string(vb_kv_dtype_name(m->kv_dtype)));
     json_object_set_new(o, "max_model_len", json_integer(m->max_model_len));
     if (m->gpu_memory) {
         json_object_set_new(o, "gpu_memory_bytes", json_integer((json_int_t)m->gpu_memory));
@@ -205,6 +210,7 @@ int cmd_inspect(int argc, char **argv)
     double util = 0.9;
     int json = 0, check = 0, c;
     vb_quantize quantize = VB_QUANTIZE_NONE;
+    vb_kv_dtype kv_dtype = VB_KV_ACT;
     while ((c = cli_next_option("inspect", argc, argv, inspect_options)) != -1) {
         switch (c) {
         case 'h':
@@ -229,6 +235,13 @@ int cmd_inspect(int argc, char **argv)
         case 8:
             if (vb_quantize_parse(optarg, &quantize) != 0) {
                 cli_usage_error("inspect", "--quantize: '%s' is not supported (int8)", optarg);
+                return VB_EXIT_USAGE;
+            }
+            break;
+        case 9:
+            if (vb_kv_dtype_parse(optarg, &kv_dtype) != 0) {
+                cli_usage_error("inspect", "--kv-cache-dtype: '%s' is not supported (fp16, int8)",
+                                optarg);
                 return VB_EXIT_USAGE;
             }
             break;
@@ -262,7 +275,7 @@ int cmd_inspect(int argc, char **argv)
         return VB_EXIT_USAGE;
     }
     memory_plan m;
-    memory_plan_make(&m, &cfg, &plan, mem, util, (int)max_len);
+    memory_plan_make(&m, &cfg, &plan, mem, util, (int)max_len, kv_dtype);
     if (json)
         return print_json(&cfg, &plan, &m);
     print_text(model, &cfg, &plan, &m);

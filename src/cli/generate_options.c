@@ -14,7 +14,7 @@ enum {
     OPT_N, OPT_LOGPROBS, OPT_IGNORE_EOS, OPT_STOP, OPT_CHAT, OPT_CHAT_TEMPLATE,
     OPT_SYSTEM, OPT_CHAT_TEMPLATE_KWARGS, OPT_MAX_MODEL_LEN, OPT_GPU_MEMORY_UTILIZATION, OPT_MAX_BATCH,
     OPT_MAX_BATCHED_TOKENS, OPT_NO_PREFIX_CACHE, OPT_NO_CUDA_GRAPHS, OPT_EAGER,
-    OPT_THREADS, OPT_COLLECTIVE_TIMEOUT, OPT_RESUME, OPT_OVERWRITE, OPT_QUANTIZE, OPT_HELP,
+    OPT_THREADS, OPT_COLLECTIVE_TIMEOUT, OPT_RESUME, OPT_OVERWRITE, OPT_QUANTIZE, OPT_KV_CACHE_DTYPE, OPT_HELP,
 };
 
 static const struct option generate_long_options[] = {
@@ -25,6 +25,7 @@ static const struct option generate_long_options[] = {
     {"tp", required_argument, NULL, OPT_TP},
     {"device", required_argument, NULL, OPT_DEVICE},
     {"quantize", required_argument, NULL, OPT_QUANTIZE},
+    {"kv-cache-dtype", required_argument, NULL, OPT_KV_CACHE_DTYPE},
     {"max-new-tokens", required_argument, NULL, OPT_MAX_NEW_TOKENS},
     {"temperature", required_argument, NULL, OPT_TEMPERATURE},
     {"top-p", required_argument, NULL, OPT_TOP_P},
@@ -98,11 +99,16 @@ void generate_options_print_help(void)
         "  --tp N                      tensor-parallel group size (default 1)\n"
         "  --device auto|cpu|cuda      backend (default auto: cuda when a GPU is present)\n"
         "  --quantize int8             quantize the projections of an fp16/bf16/fp32 checkpoint\n"
-        "                              at load: int8 per output channel, symmetric (CPU\n"
-        "                              backend for now; see README, Quantized checkpoints)\n"
+        "                              at load: int8 per output channel, symmetric (see\n"
+        "                              README, Quantized checkpoints)\n"
+        "  --kv-cache-dtype fp16|int8  the KV cache's elements (default fp16, fp32 on the CPU\n"
+        "                              backend): int8 with a scale per token and head holds\n"
+        "                              twice the tokens (CPU backend for now)\n"
         "  --max-model-len N           context limit (default: the model's)\n"
         "  --gpu-memory-utilization F  fraction of GPU memory to plan for (default 0.9)\n"
-        "  --max-batch N               sequences per step (default 256)\n"
+        "  --max-batch N               sequences per step at most (default: as many as the KV\n"
+        "                              cache and --max-batched-tokens allow, up to 512 on a\n"
+        "                              GPU; 256 on the CPU)\n"
         "  --max-batched-tokens N      tokens per step, prefill chunks included (default 4096)\n"
         "  --no-prefix-cache           do not reuse KV blocks of shared prompt prefixes\n"
         "  --no-cuda-graphs            decode steps without CUDA graphs (same outputs)\n"
@@ -138,7 +144,7 @@ static void generate_options_defaults(generate_options *o)
     c->n = 1;
     c->max_model_len = -1;
     c->gpu_memory_utilization = 0.9;
-    c->max_batch = 256;
+    c->max_batch = 0; /* automatic: run_engine.c */
     c->max_batched_tokens = 4096;
     c->prefix_cache = true;
     c->cuda_graphs = true;
@@ -186,6 +192,12 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
         case OPT_QUANTIZE:
             if (vb_quantize_parse(optarg, &cfg->quantize) != 0) {
                 cli_usage_error(cmd, "--quantize: '%s' is not supported (int8)", optarg);
+                return -1;
+            }
+            break;
+        case OPT_KV_CACHE_DTYPE:
+            if (vb_kv_dtype_parse(optarg, &cfg->kv_cache_dtype) != 0) {
+                cli_usage_error(cmd, "--kv-cache-dtype: '%s' is not supported (fp16, int8)", optarg);
                 return -1;
             }
             break;

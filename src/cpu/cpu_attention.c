@@ -1,12 +1,16 @@
 /* RoPE + KV-cache write and paged causal attention for a ragged batch, on
  * the CPU. The slot of position p of sequence s is
  *   block_tables[s][p / block_size] * block_size + p % block_size,
- * and a slot holds kv_heads * head_dim floats. */
+ * and a slot holds kv_heads * head_dim floats, or, in an int8 cache
+ * (b->kv_dtype), int8 values and a scale per head (forward/kv_int8.h). */
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cpu/cpu_internal.h"
+#include "forward/kv_int8.h"
 
 static inline size_t kv_slot(const step_batch *sb, int s, int pos, int block_size)
 {
@@ -45,6 +49,18 @@ void cpu_rope_kv_write(vb_backend *b, void *q_, void *k_, const void *v_,
         for (int h = 0; h < kv_heads; h++)
             rope_head(k + ((size_t)t * kv_heads + h) * head_dim, pos, inv_freq, cos_sin_scale, head_dim);
         size_t slot = kv_slot(sb, c->tok_seq[t], pos, block_size);
+        if (b->kv_dtype == VB_KV_INT8) {
+            for (int h = 0; h < kv_heads; h++) {
+                size_t row = t * kv_row + (size_t)h * head_dim;
+                size_t at = kv_int8_values_at(slot, h, block_size, kv_heads, head_dim);
+                size_t sc = kv_int8_scale_at(slot, h, block_size, kv_heads, head_dim);
+                kv_int8_quantize(k + row, head_dim, (int8_t *)((char *)k_cache + at),
+                                 (float *)((char *)k_cache + sc));
+                kv_int8_quantize(v + row, head_dim, (int8_t *)((char *)v_cache + at),
+                                 (float *)((char *)v_cache + sc));
+            }
+            continue;
+        }
         memcpy((float *)k_cache + slot * kv_row, k + t * kv_row, kv_row * sizeof(float));
         memcpy((float *)v_cache + slot * kv_row, v + t * kv_row, kv_row * sizeof(float));
     }
@@ -53,10 +69,30 @@ void cpu_rope_kv_write(vb_backend *b, void *q_, void *k_, const void *v_,
 typedef struct att_args {
     cpu_ctx *c;
     float *out;
-    const float *q, *k_cache, *v_cache;
+    const float *q;
+    const void *k_cache, *v_cache;
+    bool int8;          /* the cache's dtype (forward/kv_int8.h) */
     int heads, kv_heads, head_dim, block_size;
     float scale;
 } att_args;
+
+/* Position j's K or V row of KV head kvh: in place for a float cache, or
+ * dequantized into buf for an int8 one. */
+static const float *kv_row_at(const att_args *a, const void *cache, size_t slot, int kvh,
+                              float *buf)
+{
+    int hd = a->head_dim;
+    if (!a->int8)
+        return (const float *)cache + slot * (size_t)a->kv_heads * hd + (size_t)kvh * hd;
+    const char *base = cache;
+    const int8_t *qv =
+        (const int8_t *)(base + kv_int8_values_at(slot, kvh, a->block_size, a->kv_heads, hd));
+    float sc;
+    memcpy(&sc, base + kv_int8_scale_at(slot, kvh, a->block_size, a->kv_heads, hd), sizeof sc);
+    for (int i = 0; i < hd; i++)
+        buf[i] = (float)qv[i] * sc;
+    return buf;
+}
 
 /* One (token, query head): online softmax over positions 0..pos, the same
  * recurrence the GPU kernels use, with max subtraction for stability. */
@@ -68,14 +104,14 @@ static void att_task(void *arg, int task, int worker)
     int t = task / a->heads, h = task % a->heads;
     int s = a->c->tok_seq[t], pos = sb->positions[t], hd = a->head_dim;
     int kvh = h / (a->heads / a->kv_heads);
-    size_t kv_row = (size_t)a->kv_heads * hd;
     const float *q = a->q + ((size_t)t * a->heads + h) * hd;
-    float acc[512];
+    float acc[512], kbuf[512], vbuf[512];
     memset(acc, 0, sizeof(float) * (size_t)hd);
     float m = -INFINITY, l = 0.0f;
     for (int j = 0; j <= pos; j++) {
-        size_t off = kv_slot(sb, s, j, a->block_size) * kv_row + (size_t)kvh * hd;
-        const float *kr = a->k_cache + off, *vr = a->v_cache + off;
+        size_t slot = kv_slot(sb, s, j, a->block_size);
+        const float *kr = kv_row_at(a, a->k_cache, slot, kvh, kbuf);
+        const float *vr = kv_row_at(a, a->v_cache, slot, kvh, vbuf);
         float score = 0.0f;
         for (int i = 0; i < hd; i++)
             score += q[i] * kr[i];
@@ -102,6 +138,8 @@ void cpu_attention(vb_backend *b, void *out, const void *q, const void *k_cache,
                    int block_size, float scale)
 {
     cpu_ctx *c = cpu_ctx_of(b);
-    att_args a = {c, out, q, k_cache, v_cache, heads, kv_heads, head_dim, block_size, scale};
+    att_args a = {.c = c, .out = out, .q = q, .k_cache = k_cache, .v_cache = v_cache,
+                  .int8 = b->kv_dtype == VB_KV_INT8, .heads = heads, .kv_heads = kv_heads,
+                  .head_dim = head_dim, .block_size = block_size, .scale = scale};
     cpu_pool_run(c->pool, c->step->n_tokens * heads, att_task, &a);
 }

@@ -184,6 +184,7 @@ vb_backend *cpu_backend_create(int n_threads, MPI_Comm tp_comm, int ranks_on_nod
     b->name = "cpu";
     b->act_size = sizeof(float);
     b->resid_size = sizeof(float);
+    b->kv_int8 = true;
     b->ctx = c;
     b->alloc = cpu_alloc;
     b->free = cpu_free;

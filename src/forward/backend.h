@@ -14,7 +14,9 @@
  *
  * The paged KV cache, per layer: K and V each [num_blocks, block_size,
  * kv_heads, head_dim]; position p of sequence s lives in block
- * block_tables[s][p / block_size], row p % block_size. */
+ * block_tables[s][p / block_size], row p % block_size. Its elements are
+ * of type kv_dtype (forward/kv_dtype.h): activations, or int8 with a
+ * scale per token and head in the block layout of forward/kv_int8.h. */
 #ifndef VB_BACKEND_H
 #define VB_BACKEND_H
 
@@ -22,6 +24,7 @@
 #include <stddef.h>
 
 #include "engine/sampler.h"
+#include "forward/kv_dtype.h"
 #include "forward/step_batch.h"
 
 #define VB_TIMER_MARKS 3 /* stamps a backend's timer keeps (timer_mark) */
@@ -35,6 +38,9 @@ struct vb_backend {
     long graphs_recorded; /* CUDA graphs recorded so far (graph_end), for the bench's
                            * accounting of the steps that record one */
     void *ctx;          /* the backend's own state */
+    bool kv_int8;       /* rope_kv_write, matmul_qkv_rope and attention take an int8 cache */
+    vb_kv_dtype kv_dtype; /* the cache's elements: set by the caller before the cache is
+                           * allocated (kv_cache.h) and kept for the backend's life */
 
     /* --- memory */
     void *(*alloc)(vb_backend *b, size_t bytes);  /* zeroed; NULL when out of memory */

@@ -38,6 +38,8 @@ typedef struct vb_run_settings {
     long max_model_len;        /* -1 = unset */
     const char *quantize;      /* --quantize's value, NULL = none (then no key:
                                   journals from before the option still resume) */
+    const char *kv_cache_dtype; /* --kv-cache-dtype when not the default (int8),
+                                  else NULL and no key, as quantize */
     uint32_t input_checksum;   /* vb_input.checksum */
     int64_t input_rows;        /* vb_input.n_rows */
 } vb_run_settings;

@@ -90,13 +90,17 @@ static void line(memory_plan *m, const char *name, uint64_t bytes, const char *f
 }
 
 void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
-                      uint64_t gpu_memory, double utilization, int max_model_len)
+                      uint64_t gpu_memory, double utilization, int max_model_len,
+                      vb_kv_dtype kv_dtype)
 {
     memset(m, 0, sizeof *m);
     m->parameters = model_parameter_count(c);
     m->weight_bytes_per_rank = rank_weight_bytes(c, p);
-    m->kv_bytes_per_token = 2ull /* K, V */ * (uint64_t)c->n_layers *
-                            (uint64_t)p->kv_heads_local * (uint64_t)c->head_dim * 2 /* fp16 */;
+    /* a head's row: head_dim fp16 values, or head_dim int8 values and an
+     * fp32 scale (forward/kv_int8.h) */
+    uint64_t row = kv_dtype == VB_KV_INT8 ? (uint64_t)c->head_dim + 4 : (uint64_t)c->head_dim * 2;
+    m->kv_dtype = kv_dtype;
+    m->kv_bytes_per_token = 2ull /* K, V */ * (uint64_t)c->n_layers * (uint64_t)p->kv_heads_local * row;
     m->max_model_len = max_model_len > 0 ? max_model_len : c->max_position_embeddings;
     m->token_budget = VB_PLAN_TOKEN_BUDGET;
     m->max_seqs = VB_PLAN_MAX_SEQS;

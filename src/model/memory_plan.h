@@ -9,12 +9,14 @@
 
 #include <stdint.h>
 
+#include "forward/kv_dtype.h"
 #include "model/model_config.h"
 #include "model/tp_plan.h"
 
 #define VB_KV_BLOCK_TOKENS 16     /* tokens per paged KV block */
 #define VB_PLAN_TOKEN_BUDGET 2048 /* tokens per engine step (prefill chunk) */
-#define VB_PLAN_MAX_SEQS 256      /* sequences per decode step */
+#define VB_PLAN_MAX_SEQS 512      /* sequences per decode step: generate's automatic
+                                   * --max-batch on a GPU (run/run_engine.c) */
 #define VB_PLAN_MAX_LINES 12
 
 typedef struct memory_line {
@@ -27,7 +29,9 @@ typedef struct memory_plan {
     uint64_t parameters;              /* whole model, tied embeddings once */
     uint64_t weight_bytes_per_rank;   /* fp16; quantized projections in their packed
                                        * layout (model/quant_weights.h) */
-    uint64_t kv_bytes_per_token;      /* per rank: K and V, every layer, local kv heads */
+    uint64_t kv_bytes_per_token;      /* per rank: K and V, every layer, local kv heads
+                                       * (fp16, or int8 values + an fp32 scale a head) */
+    vb_kv_dtype kv_dtype;
     int max_model_len;
     int token_budget, max_seqs;
 
@@ -45,7 +49,8 @@ typedef struct memory_plan {
 /* gpu_memory 0 = unknown: only the model figures are filled. max_model_len
  * 0 = the config's max_position_embeddings. */
 void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
-                      uint64_t gpu_memory, double utilization, int max_model_len);
+                      uint64_t gpu_memory, double utilization, int max_model_len,
+                      vb_kv_dtype kv_dtype);
 
 /* Whole-model parameter count. */
 uint64_t model_parameter_count(const model_config *c);

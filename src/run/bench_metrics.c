@@ -7,7 +7,7 @@
 #include <time.h>
 
 void bench_model_cost_make(bench_model_cost *mc, const model_config *c, const tp_plan *p,
-                           int weight_elem, int kv_elem)
+                           int weight_elem, double kv_elem)
 {
     double H = c->hidden_size, hd = c->head_dim;
     double q = (double)p->heads_local * hd, kv = (double)p->kv_heads_local * hd;
@@ -149,7 +149,9 @@ int bench_metrics_init(bench_metrics *m, int64_t n_seqs, const bench_model_cost 
     m->first_now = malloc((size_t)m->cap_first_now * sizeof *m->first_now);
     m->cap_decode_steps = 1024;
     m->decode_step_s = malloc((size_t)m->cap_decode_steps * sizeof *m->decode_step_s);
-    if (!m->seq || !m->first_now || !m->decode_step_s) {
+    m->cap_work = 1024;
+    m->work = malloc((size_t)m->cap_work * sizeof *m->work);
+    if (!m->seq || !m->first_now || !m->decode_step_s || !m->work) {
         bench_metrics_free(m);
         return -1;
     }
@@ -177,12 +179,14 @@ void bench_metrics_free(bench_metrics *m)
     free(m->seq);
     free(m->first_now);
     free(m->decode_step_s);
+    free(m->work);
     if (m->sync_buf)
         m->sync_b->free(m->sync_b, m->sync_buf);
     m->sync_buf = NULL;
     m->seq = NULL;
     m->first_now = NULL;
     m->decode_step_s = NULL;
+    m->work = NULL;
 }
 
 void bench_metrics_plan(bench_metrics *m, const sched_step_plan *p, int blocks_used)
@@ -218,6 +222,24 @@ void bench_metrics_plan(bench_metrics *m, const sched_step_plan *p, int blocks_u
     }
     if (blocks_used > m->peak_blocks)
         m->peak_blocks = blocks_used;
+}
+
+/* The finished step's FLOPs and K/V bytes, for the roofline. */
+static void keep_work(bench_metrics *m)
+{
+    if (m->n_work == m->cap_work) {
+        bench_step_work *grown = realloc(m->work, 2 * (size_t)m->cap_work * sizeof *grown);
+        if (!grown) {
+            m->work_lost = true; /* reported null rather than wrong */
+            return;
+        }
+        m->work = grown;
+        m->cap_work *= 2;
+    }
+    m->work[m->n_work].flops = m->cur_flops;
+    m->work[m->n_work].kv_bytes = m->cur_bytes - m->cost.weight_bytes;
+    m->work[m->n_work].prefill = m->cur_prefill && !m->cur_recorded;
+    m->n_work++;
 }
 
 void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
@@ -274,6 +296,7 @@ void bench_metrics_mark(bench_metrics *m, enum bench_mark what)
         c->tokens += m->cur_tokens;
         c->flops += m->cur_flops;
         c->bytes += m->cur_bytes;
+        keep_work(m);
         if (c == &m->decode) {
             if (m->n_decode_steps == m->cap_decode_steps) {
                 double *grown = realloc(m->decode_step_s, 2 * (size_t)m->cap_decode_steps *
@@ -376,13 +399,44 @@ static int latency_json(const bench_metrics *m, json_t *out)
     return rc;
 }
 
-double bench_roofline_s(const bench_metrics *m, const bench_peaks *pk)
+void bench_roofline_of(const bench_step_work *steps, long n, double weight_bytes,
+                       const bench_peaks *pk, bench_roofline *out)
 {
-    const bench_step_class *pre = &m->prefill, *dec = &m->decode, *rec = &m->graph_record;
-    /* a class's bytes are its steps' weight reads + their K/V */
-    double kv_pre = pre->bytes - (double)pre->steps * m->cost.weight_bytes;
-    double bytes = dec->bytes + rec->bytes + (kv_pre > 0 ? kv_pre : 0.0);
-    return pre->flops / pk->gemm_flops_per_s + bytes / pk->copy_bytes_per_s;
+    memset(out, 0, sizeof *out);
+    double weights_s = weight_bytes / pk->copy_bytes_per_s;
+    for (long i = 0; i < n; i++) {
+        double compute_s = steps[i].flops / pk->gemm_flops_per_s;
+        if (compute_s >= weights_s)
+            out->compute_s += compute_s;
+        else
+            out->weights_s += weights_s;
+        out->kv_s += steps[i].kv_bytes / pk->copy_bytes_per_s;
+        out->bytes_only_s += steps[i].prefill ? compute_s : weights_s;
+    }
+    out->total_s = out->compute_s + out->weights_s + out->kv_s;
+    out->bytes_only_s += out->kv_s;
+}
+
+/* roofline_s, roofline_fraction and roofline_parts into j: null without
+ * peaks (pk NULL) or when a step's work was lost. Nonzero when out of
+ * memory. */
+static int roofline_json(const bench_metrics *m, json_t *j, const bench_peaks *pk,
+                         double engine_s)
+{
+    bench_roofline roof = {0};
+    bool ok = pk && !m->work_lost;
+    if (ok)
+        bench_roofline_of(m->work, m->n_work, m->cost.weight_bytes, pk, &roof);
+    int rc = json_object_set_new(j, "roofline_s", num_or_null(roof.total_s, ok));
+    rc |= json_object_set_new(j, "roofline_fraction",
+                              num_or_null(engine_s > 0 ? roof.total_s / engine_s : 0.0,
+                                          ok && engine_s > 0));
+    rc |= json_object_set_new(j, "roofline_parts",
+                              ok ? json_pack("{s:f, s:f, s:f, s:f}", "compute_s", roof.compute_s,
+                                             "weights_s", roof.weights_s, "kv_s", roof.kv_s,
+                                             "bytes_only_s", roof.bytes_only_s)
+                                 : json_null());
+    return rc;
 }
 
 json_t *bench_metrics_json(const bench_metrics *m, const char *device, double engine_s)
@@ -454,11 +508,7 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device, double en
     rc |= json_object_set_new(j, "mbu_forward", num_or_null(mbu_fwd, ok_fwd));
     rc |= json_object_set_new(j, "mfu", num_or_null(mfu, ok_mfu));
     rc |= json_object_set_new(j, "mfu_prefill", num_or_null(mfu_pre, ok_pre));
-    double roof = have ? bench_roofline_s(m, &pk) : 0.0;
-    rc |= json_object_set_new(j, "roofline_s", num_or_null(roof, have));
-    rc |= json_object_set_new(j, "roofline_fraction",
-                              num_or_null(engine_s > 0 ? roof / engine_s : 0.0,
-                                          have && engine_s > 0));
+    rc |= roofline_json(m, j, have ? &pk : NULL, engine_s);
     if (rc) {
         json_decref(j);
         return NULL;

@@ -24,16 +24,23 @@
  *   MFU = all steps' FLOPs / their time / fp16 GEMM peak (and the same
  *     over the steps that hold prompt tokens, "mfu_prefill").
  *   roofline_s, the workload's hardware limit on this rank's GPU: the time
- *     the run could not beat at the measured peaks, counted as
- *       the FLOPs of the steps that hold prompt tokens / fp16 GEMM peak
- *     + ( weight_bytes x the steps without prompt tokens (decode steps and
- *         the graph-recording ones: the batch the run actually used; the
- *         weight reads of prefill steps hide under their FLOPs)
- *       + the K/V bytes of every position attended, in every step )
- *       / copy bandwidth;
+ *     the run could not beat at the measured peaks, summed over its steps
+ *     (prefill, decode and graph-recording ones alike):
+ *       max(weight_bytes / copy bandwidth, the step's FLOPs / fp16 GEMM peak)
+ *     + the K/V bytes of every position the step attends / copy bandwidth;
  *     roofline_fraction = roofline_s / engine_s (the engine's wall time,
- *     load excluded). Not counted: the logits, activations, sampling,
- *     communication, and the decode tokens' own FLOPs (memory-bound).
+ *     load excluded); "roofline_parts" splits roofline_s into compute_s
+ *     (the steps whose FLOPs bound them: prompt steps, and decode steps
+ *     past ~peak / bandwidth rows, ~180 on an H200, where the projections
+ *     are compute-bound), weights_s (the others' weight reads) and kv_s;
+ *     "bytes_only_s" is the earlier definition, for comparing with old
+ *     figures.
+ *     The matmuls and the attention are not assumed to overlap. Not
+ *     counted: the logits, activations, sampling and communication.
+ *     Before 2026-12-02 the decode steps counted their weight reads only,
+ *     never their FLOPs: that limit was below what the GEMM peak allows
+ *     once a decode batch passes ~180 rows (7B, 256 rows: 3.4 ms of
+ *     weights, 4.8 ms of FLOPs), so it could not be reached there.
  * A step is a decode step when every sequence in it computes one
  * generated token; any prompt token makes it a prefill step. A step that
  * recorded a CUDA graph (bench_metrics_graph_recorded) is neither: its
@@ -79,9 +86,10 @@ typedef struct bench_model_cost {
 } bench_model_cost;
 
 /* weight_elem: bytes per weight (2 on the GPU, 4 on the CPU backend);
- * kv_elem: bytes per KV-cache element. */
+ * kv_elem: bytes per KV-cache element (an int8 cache: 1 + its scale's
+ * share). */
 void bench_model_cost_make(bench_model_cost *mc, const model_config *c, const tp_plan *p,
-                           int weight_elem, int kv_elem);
+                           int weight_elem, double kv_elem);
 
 /* The FLOPs and bytes of one planned step; *prefill is true when the step
  * holds any prompt token. */
@@ -132,6 +140,13 @@ typedef struct bench_seq_times {
 
 enum bench_mark { BENCH_STEP_START, BENCH_FORWARD_DONE, BENCH_SAMPLED, BENCH_STEP_END };
 
+/* What one counted step asked of the GPU, for the roofline. */
+typedef struct bench_step_work {
+    double flops;    /* all of the step's FLOPs (bench_step_cost) */
+    double kv_bytes; /* K/V of the positions it attends */
+    bool prefill;    /* holds a prompt token */
+} bench_step_work;
+
 typedef struct bench_metrics {
     bench_model_cost cost;
     int64_t n_seqs;
@@ -140,6 +155,9 @@ typedef struct bench_metrics {
     int n_first_now, cap_first_now;
     double *decode_step_s;    /* every decode step's time, for its percentiles */
     long n_decode_steps, cap_decode_steps;
+    bench_step_work *work;    /* every counted step's work, for the roofline */
+    long n_work, cap_work;
+    bool work_lost;           /* a step's work could not be kept: no roofline */
     /* the step in progress */
     bool in_step, planned, cur_prefill, cur_recorded;
     double t_start, t_planned, t_forward, t_sampled, cur_flops, cur_bytes, cur_tokens;
@@ -174,8 +192,17 @@ void bench_metrics_graph_recorded(bench_metrics *m);
 /* Seconds on the clock the hooks use. */
 double bench_metrics_now(void);
 
-/* The roofline (see the header) of what m counted, at these peaks. */
-double bench_roofline_s(const bench_metrics *m, const bench_peaks *pk);
+/* The roofline (see the header) and its parts, in seconds. */
+typedef struct bench_roofline {
+    double compute_s, weights_s, kv_s, total_s;
+    double bytes_only_s; /* the definition before 2026-12-02: decode steps'
+                          * weight reads, never their FLOPs (the header) */
+} bench_roofline;
+
+/* The roofline of n steps that each read weight_bytes of weights, at
+ * these peaks. */
+void bench_roofline_of(const bench_step_work *steps, long n, double weight_bytes,
+                       const bench_peaks *pk, bench_roofline *out);
 
 /* The report's "metrics" object: latency percentiles, step breakdown, KV
  * peak, per-step bytes and FLOPs and, for a GPU with cached peaks, MBU,

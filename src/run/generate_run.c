@@ -68,8 +68,13 @@ static int phase_model(run_state *r, vb_err *err)
      * checkpoint that does not match config.json is a bad input (exit 2)
      * found before an output or journal exists, not a load failure. */
     if (model_check_weights(&m->config, o->model_dir, err) ||
-        model_check_backend(&m->config, run_backend_wants_cuda(o), o->model_dir, err))
+        model_check_backend(&m->config, run_backend_wants_cuda(o), o->model_dir, err)) {
         code = VB_EXIT_USAGE;
+    } else if (o->kv_cache_dtype == VB_KV_INT8 && run_backend_wants_cuda(o)) {
+        vb_err_set(err, "--kv-cache-dtype int8 is not supported by the CUDA backend yet "
+                        "(the CPU backend has it: --device cpu)");
+        code = VB_EXIT_USAGE;
+    }
     if ((code = run_agree(r, code, "checkpoint", err)))
         return code;
     m->max_model_len = o->max_model_len > 0 ? o->max_model_len
@@ -119,6 +124,7 @@ static int make_settings(run_state *r, vb_err *err)
         .n_stops = o->n_stops, .chat = o->chat, .chat_template = o->chat_template,
         .system = o->system, .max_model_len = o->max_model_len,
         .quantize = o->quantize == VB_QUANTIZE_NONE ? NULL : vb_quantize_name(o->quantize),
+        .kv_cache_dtype = o->kv_cache_dtype == VB_KV_ACT ? NULL : vb_kv_dtype_name(o->kv_cache_dtype),
         .input_checksum = r->work.in.checksum, .input_rows = r->work.in.n_rows,
     };
     r->out.settings = vb_run_settings_json(&s);

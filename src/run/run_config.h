@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include "engine/sampler_params.h"
+#include "forward/kv_dtype.h"
 #include "model/quant_config.h"
 #include "util/env.h"
 
@@ -34,6 +35,7 @@ typedef struct run_config {
     int tp;                      /* tensor-parallel group size */
     enum vb_device device;
     vb_quantize quantize;        /* --quantize: weights quantized at load (model/quant_int8.c) */
+    vb_kv_dtype kv_cache_dtype;  /* --kv-cache-dtype (forward/kv_int8.h) */
 
     /* what is generated */
     sampling_overrides sampling; /* the user's; the model's fill the unset ones */
@@ -53,7 +55,7 @@ typedef struct run_config {
     /* engine */
     long max_model_len;          /* -1 = from config.json */
     double gpu_memory_utilization;
-    long max_batch;              /* sequences per step */
+    long max_batch;              /* sequences per step at most; 0: automatic (run_engine.c) */
     long max_batched_tokens;     /* token budget per step (prefill chunks + decodes) */
     bool prefix_cache;
     bool cuda_graphs;

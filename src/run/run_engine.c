@@ -7,11 +7,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "model/memory_plan.h"
 #include "model/model_load.h"
 #include "mpi/mpi_check.h"
 
 #define RUN_BLOCK_SIZE 16
 #define RUN_KV_MEMORY_FRACTION 0.25 /* of the node's memory, shared by its ranks */
+/* The automatic --max-batch. On a GPU the batch grows with what the KV
+ * cache holds (the scheduler admits while blocks are free) up to 512, the
+ * largest CUDA-graph bucket (cuda_graphs.h): past ~peak / bandwidth rows
+ * (~180 on an H200, ~140 on a V100) a decode step's projections are
+ * compute-bound, so more rows no longer lower a token's cost, while each
+ * row still costs its logits (vocab x 4 bytes) and sampling. The CPU
+ * backend keeps 256: it is the oracle, not the fast path. */
+#define RUN_AUTO_BATCH_GPU VB_PLAN_MAX_SEQS
+#define RUN_AUTO_BATCH_CPU 256
 
 /* The backend, then the activations, so the KV cache gets what remains.
  * Returns 0, or an exit code with err. */
@@ -25,15 +35,35 @@ static int open_backend(run_state *r, vb_err *err)
     e->b = e->rb.b;
     if (code)
         return code;
+    e->b->kv_dtype = o->kv_cache_dtype; /* before the cache is sized and made */
     if (e->rb.cuda) /* on the GPU now; give the host memory back */
         model_weights_free(&m->w);
     return 0;
+}
+
+/* The batch cap: --max-batch when given, else the automatic one, never
+ * more than the sequences there are or the step's token budget (a decode
+ * is one token of it). */
+static int batch_cap(const run_state *r)
+{
+    const run_config *o = r->cfg;
+    int64_t cap = o->max_batch > 0 ? o->max_batch
+                  : r->eng.rb.cuda ? RUN_AUTO_BATCH_GPU
+                                   : RUN_AUTO_BATCH_CPU;
+    if (o->max_batch <= 0) {
+        if (cap > r->work.n_seqs)
+            cap = r->work.n_seqs;
+        if (cap > o->max_batched_tokens)
+            cap = o->max_batched_tokens;
+    }
+    return cap < 1 ? 1 : (int)cap;
 }
 
 static int init_forward(run_state *r, vb_err *err)
 {
     const run_config *o = r->cfg;
     run_engine *e = &r->eng;
+    e->max_batch = batch_cap(r);
     if (forward_init(&e->fs, e->b, &r->model.config, &r->model.plan, e->rb.w,
                      (int)o->max_batched_tokens, err))
         return 1;
@@ -41,31 +71,35 @@ static int init_forward(run_state *r, vb_err *err)
     /* one row of logits per sequence of a step, before the KV cache takes
      * what is left; rounded up to 32 for the rows a CUDA-graph bucket pads
      * a decode step to (cuda_graphs.h) */
-    if (forward_reserve_logits(&e->fs, (int)((o->max_batch + 31) / 32 * 32))) {
-        vb_err_set(err, "out of %s memory for %ld rows of logits", e->b->name, o->max_batch);
+    if (forward_reserve_logits(&e->fs, (e->max_batch + 31) / 32 * 32)) {
+        vb_err_set(err, "out of %s memory for %d rows of logits", e->b->name, e->max_batch);
         return 1;
     }
     return 0;
 }
 
-/* Blocks of the KV cache this rank could hold: enough for max_batch
- * sequences of the longest length, bounded by the memory left (GPU: under
- * --gpu-memory-utilization; CPU: a share of the node's memory). */
+/* Blocks of the KV cache this rank could hold. On a GPU: what
+ * --gpu-memory-utilization leaves, up to what every sequence at its
+ * longest could use (more cache than that is never touched); a larger
+ * cache than the batch needs keeps sequences from being preempted and
+ * more of the prefix cache. On the CPU: max_batch sequences of the
+ * longest length, within a share of the node's memory. */
 static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
 {
-    const run_config *o = r->cfg;
     const model_config *c = &r->model.config;
-    int64_t active = r->work.n_seqs < o->max_batch ? r->work.n_seqs : o->max_batch;
-    if (active < 1)
-        active = 1;
-    int64_t want = active * per_seq;
+    int64_t seqs = r->eng.rb.cuda ? r->work.n_seqs
+                   : r->work.n_seqs < r->eng.max_batch ? r->work.n_seqs
+                                                       : r->eng.max_batch;
+    if (seqs < 1)
+        seqs = 1;
+    int64_t want = seqs * per_seq;
     size_t block_bytes = kv_cache_block_bytes(r->eng.b, c->n_layers, RUN_BLOCK_SIZE,
                                               r->model.plan.kv_heads_local, c->head_dim);
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     double cpu_budget = pages > 0 && page > 0 ? (double)pages * page * RUN_KV_MEMORY_FRACTION /
                                                     (r->d->local_size > 0 ? r->d->local_size : 1)
                                               : 4e9;
-    *budget = run_backend_kv_budget(&r->eng.rb, o, cpu_budget);
+    *budget = run_backend_kv_budget(&r->eng.rb, r->cfg, cpu_budget);
     int64_t cap = block_bytes ? (int64_t)(*budget / (double)block_bytes) : want;
     int64_t nb = want < cap ? want : cap;
     if (nb > INT_MAX / 2)
@@ -110,7 +144,7 @@ static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
 static int init_step_batch(run_state *r, int per_seq, vb_err *err)
 {
     const run_config *o = r->cfg;
-    if (step_batch_init(&r->eng.sb, (int)o->max_batch, (int)o->max_batched_tokens, per_seq)) {
+    if (step_batch_init(&r->eng.sb, r->eng.max_batch, (int)o->max_batched_tokens, per_seq)) {
         vb_err_set(err, "out of memory for the step batch");
         return 1;
     }
@@ -122,7 +156,7 @@ static int init_step_batch(run_state *r, int per_seq, vb_err *err)
 static int init_scheduler(run_state *r, int n_blocks, vb_err *err)
 {
     const run_config *o = r->cfg;
-    sched_options so = {.max_batch = (int)o->max_batch,
+    sched_options so = {.max_batch = r->eng.max_batch,
                         .max_batched_tokens = (int)o->max_batched_tokens,
                         .prefix_cache = o->prefix_cache};
     if (sched_init(&r->eng.sched, &so, n_blocks, RUN_BLOCK_SIZE, err))

@@ -35,7 +35,7 @@ static void step_buffers_free(step_buffers *sb)
  * stop notice. */
 static void loop_start(run_state *r, step_buffers *sb)
 {
-    const size_t max_seqs = (size_t)r->cfg->max_batch;
+    const size_t max_seqs = (size_t)r->eng.max_batch;
     vb_err err = {{0}};
     sb->srows = calloc(max_seqs, sizeof *sb->srows);
     sb->lp = calloc(max_seqs, sizeof *sb->lp);
@@ -43,9 +43,13 @@ static void loop_start(run_state *r, step_buffers *sb)
     sb->sampled = calloc(max_seqs, sizeof *sb->sampled);
     sb->slot_of = calloc(max_seqs, sizeof *sb->slot_of);
     sb->id_of = calloc(max_seqs, sizeof *sb->id_of);
-    bench_model_cost cost; /* the GPU holds fp16 weights, the CPU backend fp32 */
+    /* the GPU holds fp16 weights, the CPU backend fp32; an int8 KV cache
+     * reads a byte a value and a 4-byte scale a head row */
+    double kv_elem = r->eng.kv.dtype == VB_KV_INT8 ? 1.0 + 4.0 / r->model.config.head_dim
+                                                   : (double)r->eng.b->act_size;
+    bench_model_cost cost;
     bench_model_cost_make(&cost, &r->model.config, &r->model.plan, r->eng.rb.cuda ? 2 : 4,
-                          (int)r->eng.b->act_size);
+                          kv_elem);
     if (!sb->srows || !sb->lp || !sb->res || !sb->sampled || !sb->slot_of || !sb->id_of ||
         bench_metrics_init(&r->stats.bm, r->work.n_seqs, &cost, r->eng.sched.kv.n_blocks,
                            r->eng.rb.cuda ? r->eng.b : NULL, &r->cfg->tuning)) {

@@ -86,6 +86,8 @@ typedef struct run_engine {
     bool sched_init;
     run_sampler smp;
     bool smp_init;
+    int max_batch;              /* sequences a step holds at most: --max-batch, or
+                                 * the automatic cap (run_engine.c) */
 } run_engine;
 
 /* Finished rows on their way to disk. */

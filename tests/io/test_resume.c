@@ -167,6 +167,14 @@ static void test_settings_compare(void)
     CHECK(strstr(err.msg, "quantize was (absent), now \"int8\"") != NULL);
     CHECK_INT_EQ(vb_run_settings_compare(jb, ja, "x.journal", &err), -1);
     json_decref(jb);
+    /* so does --kv-cache-dtype int8 */
+    b = test_settings();
+    b.kv_cache_dtype = "int8";
+    jb = vb_run_settings_json(&b);
+    CHECK(json_object_get(ja, "kv_cache_dtype") == NULL);
+    CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "kv_cache_dtype was (absent), now \"int8\"") != NULL);
+    json_decref(jb);
     /* Through text and back (the journal header) still compares equal. */
     char *t = vb_run_settings_dump(ja);
     json_error_t je;

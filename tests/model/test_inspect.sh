@@ -30,6 +30,18 @@ if [ -f "$qwen/config.json" ]; then
     check "qwen14b weights ~6.9 GiB per rank" [ "$wb" -ge 7301444403 -a "$wb" -le 7516192768 ]
     check "qwen14b >= 458000 kv tokens per rank" [ "$kv" -ge 458000 ]
     check "qwen14b kv bytes per token" [ "$(json_int kv_bytes_per_token_per_rank)" -eq 49152 ]
+    # --kv-cache-dtype int8: 128 int8 values + a 4-byte scale a head row
+    # instead of 256 bytes, so ~1.94x the tokens in the same memory
+    run_capture "$vb" inspect --model "$qwen" --tp 4 --json --gpu-memory 32510MiB \
+        --gpu-memory-utilization 0.9 --kv-cache-dtype int8
+    check "qwen14b int8 kv exits 0" [ "$rc" -eq 0 ]
+    check "qwen14b int8 kv bytes per token" [ "$(json_int kv_bytes_per_token_per_rank)" -eq 25344 ]
+    kv8=$(json_int kv_tokens_per_rank)
+    echo "kv_tokens_per_rank int8=$kv8"
+    check "qwen14b int8 kv holds >= 1.9x the tokens" [ "$((kv8 * 10))" -ge "$((kv * 19))" ]
+    check "qwen14b int8 kv json names the dtype" contains "$out" '"kv_cache_dtype": "int8"'
+    run_capture "$vb" inspect --model "$qwen" --kv-cache-dtype fp8
+    check "unknown kv dtype exits 2" [ "$rc" -eq 2 ]
     run_capture "$vb" inspect --model "$qwen" --tp 4 --gpu-memory 32510MiB
     check "qwen14b text exits 0" [ "$rc" -eq 0 ]
     check "qwen14b text lists activations" contains "$out" "activations"

@@ -228,29 +228,55 @@ static void test_utilisation(void)
     bench_metrics_free(&m);
 }
 
-/* The roofline: prompt steps' FLOPs at the GEMM peak, plus decode and
- * graph-recording steps' bytes and the prompt steps' K/V (their bytes
- * less their weight reads) at the copy bandwidth (bench_metrics.h). */
+/* The roofline: each step bounded by the larger of its weight reads at the
+ * copy bandwidth and its FLOPs at the GEMM peak, plus its K/V at the copy
+ * bandwidth (bench_metrics.h). Peaks: 2e12 bytes/s, 1e15 FLOP/s; weights
+ * 1e10 bytes, 5 ms a step at the copy bandwidth. */
 static void test_roofline(void)
 {
+    bench_peaks pk = {.copy_bytes_per_s = 2e12, .gemm_flops_per_s = 1e15};
+    bench_step_work steps[] = {
+        {.flops = 3e14, .kv_bytes = 2e11, .prefill = true}, /* prompt step: 0.3 s of FLOPs + 0.1 s K/V */
+        {.flops = 1e12, .kv_bytes = 4e10},  /* small decode: 5 ms of weights + 20 ms K/V */
+        {.flops = 8e12, .kv_bytes = 0},     /* big decode: 8 ms of FLOPs > 5 ms weights */
+        {.flops = 5e12, .kv_bytes = 1e9},   /* the tie counts as compute: 5 ms + 0.5 ms */
+    };
+    bench_roofline r;
+    bench_roofline_of(steps, 4, 1e10, &pk, &r);
+    CHECK_NEAR(r.compute_s, 0.3 + 0.008 + 0.005, 1e-12);
+    CHECK_NEAR(r.weights_s, 0.005, 1e-12);
+    CHECK_NEAR(r.kv_s, 0.1 + 0.02 + 0.0005, 1e-12);
+    CHECK_NEAR(r.total_s, r.compute_s + r.weights_s + r.kv_s, 1e-15);
+    /* the old definition: decode steps by their weight reads only */
+    CHECK_NEAR(r.bytes_only_s, 0.3 + 3 * 0.005 + r.kv_s, 1e-12);
+    /* no steps: no time */
+    bench_roofline_of(steps, 0, 1e10, &pk, &r);
+    CHECK_NEAR(r.total_s, 0, 0);
+
+    /* through the report: the steps the hooks kept */
     bench_model_cost mc = {0};
     mc.weight_bytes = 1e10;
     bench_metrics m;
     CHECK_INT_EQ(bench_metrics_init(&m, 2, &mc, 100, NULL, &knobs), 0);
-    m.prefill.steps = 4;
-    m.prefill.flops = 3e15;
-    m.prefill.bytes = 4 * 1e10 + 6e11;  /* 6e11 bytes of K/V */
-    m.decode.steps = 100;
-    m.decode.bytes = 100 * 1e10 + 2e12; /* 2e12 bytes of K/V */
-    m.graph_record.steps = 1;
-    m.graph_record.bytes = 1e10 + 4e9;
+    memcpy(m.work, steps, sizeof steps);
+    m.n_work = 4;
     m.decode.time_s = 3.0;
     json_t *j = bench_metrics_json(&m, "Test GPU", 8.0);
     CHECK(j != NULL);
-    /* 3e15 / 1e15 + (3e12 + 1.4e10 + 6e11) / 2e12 = 3 + 1.807 s */
-    double want = 3.0 + (3e12 + 1.4e10 + 6e11) / 2e12;
+    double want = 0.313 + 0.005 + 0.1205;
     CHECK_NEAR(num(j, "roofline_s"), want, 1e-9);
     CHECK_NEAR(num(j, "roofline_fraction"), want / 8.0, 1e-12);
+    json_t *parts = json_object_get(j, "roofline_parts");
+    CHECK_NEAR(num(parts, "compute_s"), 0.313, 1e-12);
+    CHECK_NEAR(num(parts, "weights_s"), 0.005, 1e-12);
+    CHECK_NEAR(num(parts, "kv_s"), 0.1205, 1e-12);
+    CHECK_NEAR(num(parts, "bytes_only_s"), 0.3 + 0.015 + 0.1205, 1e-12);
+    json_decref(j);
+    /* a step whose work was lost: no roofline rather than a wrong one */
+    m.work_lost = true;
+    j = bench_metrics_json(&m, "Test GPU", 8.0);
+    CHECK(json_is_null(json_object_get(j, "roofline_s")));
+    CHECK(json_is_null(json_object_get(j, "roofline_parts")));
     json_decref(j);
     bench_metrics_free(&m);
 }
@@ -432,6 +458,15 @@ static void test_hooks(void)
     CHECK_NEAR(m.decode.bytes, 3 * 218240.0 + 18 * 256.0, 0);
     CHECK_NEAR(m.graph_record.bytes, 218240.0 + 7 * 256.0, 0);
     CHECK(m.seq[0].first > 0 && m.seq[1].first > 0 && m.seq[2].admit == 0);
+    /* every counted step's work kept for the roofline, in order: the
+     * prompt step (6 + 2 positions of K/V), decodes at 5 and 6, the
+     * recording step at 7, the last decode at 7 */
+    CHECK_INT_EQ(m.n_work, 5);
+    const double kv_want[5] = {6 * 256.0, 5 * 256.0, 6 * 256.0, 7 * 256.0, 7 * 256.0};
+    for (int i = 0; i < 5 && i < m.n_work; i++)
+        CHECK_NEAR(m.work[i].kv_bytes, kv_want[i], 1e-6);
+    CHECK_NEAR(m.work[0].flops, m.prefill.flops, 0);
+    CHECK(m.work[0].prefill && !m.work[1].prefill && !m.work[3].prefill);
 
     json_t *j = bench_metrics_json(&m, NULL, 10.0);
     CHECK(j != NULL);
