@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cuda/cuda_check.h"
+#include "model/memory_plan.h"
 #include "kernels.h"
 
 /* The layout rules of quant_weights.h the kernels rely on for in-bounds
@@ -101,13 +102,7 @@ uint64_t cuda_qweight_plan_bytes(const vb_quant_config *q, const tensor_spec *s)
 {
     uint64_t out = (uint64_t)(s->split == SPLIT_ROWS ? s->count : s->rows);
     uint64_t in = (uint64_t)(s->split == SPLIT_COLS ? s->count : s->cols);
-    uint64_t in_full = (uint64_t)s->cols;
-    uint64_t g = q->group_size > 0 ? (uint64_t)q->group_size : in;
-    uint64_t groups = q->desc_act && in != in_full ? (in_full + g - 1) / g : (in + g - 1) / g;
-    uint64_t b = out * in * (uint64_t)q->bits / 8 + out * groups * 4;
-    if (q->desc_act)
-        b += in * 4 * (in != in_full ? 2 : 1);
-    return b;
+    return memory_plan_qlinear_bytes(q, out, in, (uint64_t)s->cols);
 }
 
 static cuda_qweight **projections(layer_weights *L, cuda_qweight **p[7])

@@ -38,13 +38,10 @@ static uint64_t rank_parameters(const model_config *c, const tp_plan *p)
     return embed * (c->tie_word_embeddings ? 1 : 2) + (uint64_t)c->n_layers * layer + H;
 }
 
-/* One quantized projection's bytes in the internal layout
- * (quant_weights.h): packed values, fp16 scale and zero per group and
- * output row, and with act order the permutation (and g_idx when the
- * rank holds part of the input dimension, whose groups are then kept
- * whole). */
-static uint64_t qlinear_bytes(const vb_quant_config *q, uint64_t out, uint64_t in,
-                              uint64_t in_full)
+/* memory_plan.h; groups of an act-order rank holding part of the input
+ * dimension are kept whole, hence in_full. */
+uint64_t memory_plan_qlinear_bytes(const vb_quant_config *q, uint64_t out, uint64_t in,
+                                   uint64_t in_full)
 {
     uint64_t g = q->group_size > 0 ? (uint64_t)q->group_size : in;
     uint64_t groups = q->desc_act && in != in_full ? (in_full + g - 1) / g : (in + g - 1) / g;
@@ -57,19 +54,24 @@ static uint64_t qlinear_bytes(const vb_quant_config *q, uint64_t out, uint64_t i
 /* This rank's weight bytes: fp16, or for a quantized checkpoint its
  * projections in the internal layout and the rest (embeddings, norms,
  * biases, lm_head) in fp16. */
-static uint64_t rank_weight_bytes(const model_config *c, const tp_plan *p)
+uint64_t memory_plan_layer_qbytes(const model_config *c, const tp_plan *p, uint64_t *params)
 {
-    uint64_t all = 2 * rank_parameters(c, p);
     const vb_quant_config *q = &c->quant;
-    if (q->method == VB_QUANT_NONE)
-        return all;
     uint64_t H = (uint64_t)c->hidden_size, hd = (uint64_t)c->head_dim;
     uint64_t ql = (uint64_t)p->heads_local * hd, kvl = (uint64_t)p->kv_heads_local * hd;
     uint64_t qf = (uint64_t)c->n_heads * hd, il = (uint64_t)p->inter_local;
-    uint64_t lin = H * ql + 2 * H * kvl + ql * H + 3 * H * il;
-    uint64_t qb = qlinear_bytes(q, ql, H, H) + 2 * qlinear_bytes(q, kvl, H, H) +
-                  qlinear_bytes(q, H, ql, qf) + 2 * qlinear_bytes(q, il, H, H) +
-                  qlinear_bytes(q, H, il, (uint64_t)c->intermediate_size);
+    *params = H * ql + 2 * H * kvl + ql * H + 3 * H * il;
+    return memory_plan_qlinear_bytes(q, ql, H, H) + 2 * memory_plan_qlinear_bytes(q, kvl, H, H) +
+           memory_plan_qlinear_bytes(q, H, ql, qf) + 2 * memory_plan_qlinear_bytes(q, il, H, H) +
+           memory_plan_qlinear_bytes(q, H, il, (uint64_t)c->intermediate_size);
+}
+
+static uint64_t rank_weight_bytes(const model_config *c, const tp_plan *p)
+{
+    uint64_t all = 2 * rank_parameters(c, p);
+    if (c->quant.method == VB_QUANT_NONE)
+        return all;
+    uint64_t lin = 0, qb = memory_plan_layer_qbytes(c, p, &lin);
     return all - 2 * lin * (uint64_t)c->n_layers + qb * (uint64_t)c->n_layers;
 }
 
@@ -133,6 +135,11 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
          "cos and sin for %d positions x %llu/2 frequencies, fp32", m->max_model_len,
          (unsigned long long)hd);
     line(m, "cuda_graphs", 48 * MiB, "decode graphs for batch-size buckets (estimate)");
+    if (c->quant.method != VB_QUANT_NONE) { /* src/cuda/cuda_qweight.c */
+        uint64_t big = ql * H > il * H ? ql * H : il * H;
+        line(m, "dequant_scratch", big * 2,
+             "fp16 copy of the largest quantized projection, for steps past the GEMV");
+    }
 
     uint64_t used = m->weight_bytes_per_rank + m->overhead_bytes;
     if (m->budget > used) {

@@ -52,6 +52,20 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
                       uint64_t gpu_memory, double utilization, int max_model_len,
                       vb_kv_dtype kv_dtype);
 
+/* One quantized projection's bytes in the internal layout
+ * (model/quant_weights.h) for a rank holding [out, in] of a matrix whose
+ * whole input dimension is in_full: packed values, fp16 scale and zero per
+ * group and output row, and with act order the permutation (and g_idx
+ * when in < in_full). The plan's figure and the CUDA loader's memory
+ * check (cuda_qweight.c) both use it. */
+uint64_t memory_plan_qlinear_bytes(const vb_quant_config *q, uint64_t out, uint64_t in,
+                                   uint64_t in_full);
+
+/* One decoder layer's seven projections on this rank (q, k, v, o, gate,
+ * up, down): their bytes quantized as c->quant says, and in *params their
+ * parameter count. */
+uint64_t memory_plan_layer_qbytes(const model_config *c, const tp_plan *p, uint64_t *params);
+
 /* Whole-model parameter count. */
 uint64_t model_parameter_count(const model_config *c);
 

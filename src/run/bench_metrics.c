@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/memory_plan.h"
+
 void bench_model_cost_make(bench_model_cost *mc, const model_config *c, const tp_plan *p,
                            int weight_elem, double kv_elem)
 {
@@ -23,6 +25,10 @@ void bench_model_cost_make(bench_model_cost *mc, const model_config *c, const tp
     double params = L * layer + H /* final norm */ + V * H;
     memset(mc, 0, sizeof *mc);
     mc->weight_bytes = params * weight_elem;
+    if (c->quant.method != VB_QUANT_NONE) { /* the projections in their packed layout */
+        uint64_t lin = 0, qbytes = memory_plan_layer_qbytes(c, p, &lin);
+        mc->weight_bytes += L * ((double)qbytes - (double)lin * weight_elem);
+    }
     mc->kv_bytes_per_token = 2.0 * L * kv * kv_elem;
     mc->linear_flops_per_token = 2.0 * L * matmul;
     mc->head_flops_per_row = 2.0 * H * V;

@@ -86,8 +86,9 @@ typedef struct bench_model_cost {
 } bench_model_cost;
 
 /* weight_elem: bytes per weight (2 on the GPU, 4 on the CPU backend);
- * kv_elem: bytes per KV-cache element (an int8 cache: 1 + its scale's
- * share). */
+ * the projections of a quantized model count their packed bytes
+ * (model/memory_plan.h). kv_elem: bytes per KV-cache element (an int8
+ * cache: 1 + its scale's share). */
 void bench_model_cost_make(bench_model_cost *mc, const model_config *c, const tp_plan *p,
                            int weight_elem, double kv_elem);
 

@@ -50,6 +50,19 @@ static void test_model_cost(void)
     CHECK_NEAR(mc.head_flops_per_row, 2 * 64 * 256, 0);
     CHECK_NEAR(mc.attn_flops_per_pair, 4 * 2 * 4 * 16, 0);
 
+    /* AWQ 4-bit, groups of 32: the seven projections read packed. Per
+     * layer q 64x64: 2048 + 64 x 2 groups x 4 = 2560; k, v 32x64: 1280
+     * each; o 2560; gate, up 176x64: 5632 + 1408 = 7040 each; down 64x176:
+     * 5632 + 64 x 6 x 4 = 7168; 28928 in all, against 46080 x 2 in fp16 */
+    bench_model_cost qm;
+    model_config cq = c;
+    cq.quant.method = VB_QUANT_AWQ;
+    cq.quant.bits = 4;
+    cq.quant.group_size = 32;
+    bench_model_cost_make(&qm, &cq, &p, 2, 2);
+    CHECK_NEAR(qm.weight_bytes, 218240 - 2 * (2 * 46080) + 2 * 28928, 0);
+    CHECK_NEAR(qm.linear_flops_per_token, mc.linear_flops_per_token, 0); /* same FLOPs */
+
     /* tied: the lm_head is the embedding, read once either way */
     c.tie_word_embeddings = true;
     bench_model_cost tied;
