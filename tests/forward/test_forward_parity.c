@@ -69,7 +69,7 @@ static long pooled_mismatches, pooled_compared;
  * of greedy tokens at the first run (a tiny random model's near-uniform
  * logits magnify the K/V rounding); a wrong scale or layout lands far
  * outside. The acceptance figure is the real model's
- * (test_kv_int8_agreement). */
+ * (test_int8_agreement). */
 #define REL_TOL_KV_INT8 0.08
 #define MISMATCH_FRAC_KV_INT8 0.05
 

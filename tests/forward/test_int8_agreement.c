@@ -1,18 +1,24 @@
-/* The int8 KV cache on a real trained model (issue #21): teacher-forced
- * next-token argmax agreement with the unquantized cache.
+/* int8 on a real trained model (issue #21): teacher-forced next-token
+ * argmax agreement of --kv-cache-dtype int8, --quantize int8 and both
+ * together with the unquantized run.
  *
- *   test_kv_int8_agreement MODEL_DIR GREEDY_JSONL [NEW_TOKENS]
+ *   test_int8_agreement MODEL_DIR GREEDY_JSONL [NEW_TOKENS [MIN_PERCENT]]
  *
  * For every row of GREEDY_JSONL (its "prompt_ids"; tests/run/fixtures/
- * smollm2/greedy.jsonl) the CPU backend with the fp32 cache first extends
- * the prompt by NEW_TOKENS (default 160) greedy tokens, so the check also
- * covers contexts a few hundred positions long. Then each whole sequence
- * goes through one step with every position's logits, once with the fp32
- * cache and once with the int8 one (written by that same step's
- * rope_kv_write and read back by its attention), and the two argmaxes are
- * compared at every position. The issue asks for >= 97 % agreement; the
- * figure and the logits' relative L2 error are printed for RESULTS.md.
- * Needs no GPU; the wrapper (test_quant_smollm2.sh) makes the model. */
+ * smollm2/greedy.jsonl) the CPU backend, fp32 weights and cache, first
+ * extends the prompt by NEW_TOKENS (default 160) greedy tokens, so the
+ * check also covers contexts a few hundred positions long. Then each
+ * whole sequence goes through one step with every position's logits, once
+ * unquantized and once per variant (the int8 cache written by that same
+ * step's rope_kv_write and read back by its attention; the weights made
+ * int8 at load as generate --quantize int8 makes them), and the argmaxes
+ * are compared at every position. The issue asks for >= 97 %, the default
+ * MIN_PERCENT, judged on the default run (2,872 positions); the figures
+ * and the logits' relative L2 error are printed for RESULTS.md. CI's
+ * shorter run (fewer positions, more noise: --quantize int8 96.85 % of
+ * 1,080 against 97.70 % of 2,872) guards at a lower MIN_PERCENT, far above
+ * what a broken quantizer gives. Needs no GPU; the wrapper
+ * (test_quant_smollm2.sh) makes the model. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,12 +29,13 @@
 #include "forward/forward.h"
 #include "harness.h"
 #include "model/model_load.h"
+#include "model/quant_config.h"
 #include "mpi/dist.h"
 #include "util/env.h"
 
 #define BLOCK 16
 #define MAX_ROWS 64
-#define MIN_AGREEMENT 0.97
+#define MIN_AGREEMENT_PERCENT 97.0
 
 typedef struct engine {
     vb_backend *b;
@@ -114,6 +121,20 @@ static int cmp_double(const void *a, const void *b)
 
 static const char *model_dir, *jsonl;
 static int n_new = 160;
+static double min_agreement = MIN_AGREEMENT_PERCENT / 100;
+
+/* The unquantized model, the sequences and the reference engine, made
+ * once for the three variants. */
+static struct {
+    bool ready;
+    vb_tuning knobs;
+    model_config cfg, cfg_q8;
+    tp_plan plan;
+    model_weights w, w_q8;
+    int32_t *seq[MAX_ROWS];
+    int len[MAX_ROWS], n_rows, max_len, max_blocks, max_tokens;
+    engine ref;
+} g;
 
 /* Reads up to MAX_ROWS rows' prompt_ids, with room for n_new more tokens
  * each. Returns the row count. */
@@ -155,51 +176,69 @@ static const float *whole_sequence(engine *e, const int32_t *seq, int len, int r
     return forward_step(&e->fs, &e->sb, &e->kv);
 }
 
-static void test_agreement(void)
+/* Loads both models, reads the prompts and extends them greedily with
+ * the unquantized engine. 0, or -1 after a failed check. */
+static int setup(void)
 {
     vb_err err = {{0}};
-    vb_tuning knobs;
-    model_config cfg;
-    tp_plan plan;
-    model_weights w = {0};
-    if (vb_tuning_from_env(&knobs, &err) || model_config_load(&cfg, model_dir, &err) ||
-        tp_plan_make(&plan, &cfg, 1, 0, &err) || model_load_cpu(&w, &cfg, &plan, model_dir, &err)) {
+    if (vb_tuning_from_env(&g.knobs, &err) || model_config_load(&g.cfg, model_dir, &err) ||
+        tp_plan_make(&g.plan, &g.cfg, 1, 0, &err) ||
+        model_load_cpu(&g.w, &g.cfg, &g.plan, model_dir, &err)) {
         fprintf(stderr, "  %s\n", err.msg);
         CHECK(0);
-        return;
+        return -1;
     }
-    int32_t *seq[MAX_ROWS];
-    int len[MAX_ROWS], max_len = 0, n_rows = read_prompts(seq, len, &max_len);
-    CHECK(n_rows > 0);
-    int max_blocks = (max_len + BLOCK - 1) / BLOCK, max_tokens = n_rows * max_len;
-    engine ref, q8;
-    if (n_rows == 0 || max_blocks > 1024 ||
-        engine_init(&ref, VB_KV_ACT, &cfg, &plan, &w, knobs.cpu_threads, n_rows * max_blocks,
-                    max_tokens, max_blocks) ||
-        engine_init(&q8, VB_KV_INT8, &cfg, &plan, &w, knobs.cpu_threads, n_rows * max_blocks,
-                    max_tokens, max_blocks)) {
+    g.cfg_q8 = g.cfg; /* as generate --quantize int8 loads it */
+    if (quant_config_quantize(&g.cfg_q8.quant, VB_QUANTIZE_INT8, model_dir, &err) ||
+        model_load_cpu(&g.w_q8, &g.cfg_q8, &g.plan, model_dir, &err)) {
+        fprintf(stderr, "  %s\n", err.msg);
+        CHECK(0);
+        return -1;
+    }
+    g.n_rows = read_prompts(g.seq, g.len, &g.max_len);
+    CHECK(g.n_rows > 0);
+    g.max_blocks = (g.max_len + BLOCK - 1) / BLOCK;
+    g.max_tokens = g.n_rows * g.max_len;
+    if (g.n_rows == 0 || g.max_blocks > 1024 ||
+        engine_init(&g.ref, VB_KV_ACT, &g.cfg, &g.plan, &g.w, g.knobs.cpu_threads,
+                    g.n_rows * g.max_blocks, g.max_tokens, g.max_blocks)) {
+        CHECK(0);
+        return -1;
+    }
+    CHECK(extend_greedy(&g.ref, g.seq, g.len, g.n_rows, n_new, g.plan.vocab_local,
+                        g.max_blocks) == 0);
+    g.ready = true;
+    return 0;
+}
+
+/* Teacher-forced agreement of one variant with the reference. */
+static void agreement(const char *what, vb_kv_dtype kv, bool int8_weights)
+{
+    if (!g.ready && setup())
+        return;
+    engine var;
+    if (engine_init(&var, kv, int8_weights ? &g.cfg_q8 : &g.cfg, &g.plan,
+                    int8_weights ? &g.w_q8 : &g.w, g.knobs.cpu_threads, g.n_rows * g.max_blocks,
+                    g.max_tokens, g.max_blocks)) {
         CHECK(0);
         return;
     }
-    CHECK(extend_greedy(&ref, seq, len, n_rows, n_new, plan.vocab_local, max_blocks) == 0);
-
-    /* teacher-forced: each whole sequence, every position's logits */
     long agree = 0, compared = 0;
-    size_t V = (size_t)plan.vocab_local;
-    double *rel = malloc(sizeof(double) * (size_t)max_tokens);
-    float *a = malloc(sizeof(float) * (size_t)max_len * V);
+    size_t V = (size_t)g.plan.vocab_local;
+    double *rel = malloc(sizeof(double) * (size_t)g.max_tokens);
+    float *a = malloc(sizeof(float) * (size_t)g.max_len * V);
     int n_rel = 0;
-    for (int r = 0; r < n_rows && a && rel; r++) {
-        const float *la = whole_sequence(&ref, seq[r], len[r], r, max_blocks);
+    for (int r = 0; r < g.n_rows && a && rel; r++) {
+        const float *la = whole_sequence(&g.ref, g.seq[r], g.len[r], r, g.max_blocks);
         CHECK(la != NULL);
         if (!la)
             break;
-        memcpy(a, la, sizeof(float) * (size_t)len[r] * V); /* the next step reuses the buffer */
-        const float *lb = whole_sequence(&q8, seq[r], len[r], r, max_blocks);
+        memcpy(a, la, sizeof(float) * (size_t)g.len[r] * V); /* the next step reuses the buffer */
+        const float *lb = whole_sequence(&var, g.seq[r], g.len[r], r, g.max_blocks);
         CHECK(lb != NULL);
         if (!lb)
             break;
-        for (int t = 0; t < len[r]; t++) {
+        for (int t = 0; t < g.len[r]; t++) {
             const float *x = a + (size_t)t * V, *y = lb + (size_t)t * V;
             agree += argmax(x, (int)V) == argmax(y, (int)V);
             compared++;
@@ -214,39 +253,62 @@ static void test_agreement(void)
     CHECK(compared > 0);
     double frac = compared ? (double)agree / compared : 0;
     qsort(rel, (size_t)n_rel, sizeof *rel, cmp_double);
-    printf("  int8 KV cache vs fp32, %s: %d sequences, %ld positions (contexts up to %d), "
+    printf("  %s vs unquantized, %s: %d sequences, %ld positions (contexts up to %d), "
            "teacher-forced argmax agreement %.2f %% (%ld differ); logits relative L2 error "
            "median %.3g, max %.3g\n",
-           model_dir, n_rows, compared, max_len, 100 * frac, compared - agree,
+           what, model_dir, g.n_rows, compared, g.max_len, 100 * frac, compared - agree,
            n_rel ? rel[n_rel / 2] : 0.0, n_rel ? rel[n_rel - 1] : 0.0);
-    CHECK(frac >= MIN_AGREEMENT);
+    CHECK(frac >= min_agreement);
     free(a);
     free(rel);
-    for (int r = 0; r < n_rows; r++)
-        free(seq[r]);
-    engine_free(&ref);
-    engine_free(&q8);
-    model_weights_free(&w);
+    engine_free(&var);
+}
+
+static void test_kv_int8(void)
+{
+    agreement("--kv-cache-dtype int8", VB_KV_INT8, false);
+}
+
+static void test_weights_int8(void)
+{
+    agreement("--quantize int8", VB_KV_ACT, true);
+}
+
+static void test_both_int8(void)
+{
+    agreement("--quantize int8 --kv-cache-dtype int8", VB_KV_INT8, true);
 }
 
 int main(int argc, char **argv)
 {
     vb_dist_init(&argc, &argv);
     if (argc < 3) {
-        fprintf(stderr, "usage: test_kv_int8_agreement MODEL_DIR GREEDY_JSONL [NEW_TOKENS]\n");
+        fprintf(stderr, "usage: test_int8_agreement MODEL_DIR GREEDY_JSONL [NEW_TOKENS "
+                        "[MIN_PERCENT]]\n");
         return 2;
     }
     model_dir = argv[1];
     jsonl = argv[2];
     if (argc > 3)
         n_new = atoi(argv[3]);
+    if (argc > 4)
+        min_agreement = atof(argv[4]) / 100;
     vb_dist d;
     vb_err err = {{0}};
     if (vb_dist_setup(&d, 1, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    test_run("int8 KV cache agreement", test_agreement);
+    test_run("--kv-cache-dtype int8", test_kv_int8);
+    test_run("--quantize int8", test_weights_int8);
+    test_run("--quantize int8 --kv-cache-dtype int8", test_both_int8);
+    if (g.ready) {
+        engine_free(&g.ref);
+        for (int r = 0; r < g.n_rows; r++)
+            free(g.seq[r]);
+        model_weights_free(&g.w);
+        model_weights_free(&g.w_q8);
+    }
     int rc = test_summary();
     vb_dist_free(&d);
     vb_dist_finalize();
