@@ -211,72 +211,113 @@ static int setup(void)
     return 0;
 }
 
-/* Teacher-forced agreement of one variant with the reference. */
-static void agreement(const char *what, vb_kv_dtype kv, bool int8_weights)
+/* The three variants, each against the reference. */
+enum { KV8, W8, BOTH, N_VARIANTS };
+static const struct {
+    const char *what;
+    vb_kv_dtype kv;
+    bool int8_weights;
+} variant[N_VARIANTS] = {
+    {"--kv-cache-dtype int8", VB_KV_INT8, false},
+    {"--quantize int8", VB_KV_ACT, true},
+    {"--quantize int8 --kv-cache-dtype int8", VB_KV_INT8, true},
+};
+
+typedef struct agreement_stats {
+    long agree, compared;
+    double *rel; /* per position: the logits' relative L2 error */
+    int n_rel;
+} agreement_stats;
+
+static agreement_stats stats[N_VARIANTS];
+
+/* Every row teacher-forced once on the reference and once on each
+ * variant (the reference's logits for that row kept meanwhile), so the
+ * reference runs once, not once a variant. 0, or -1 after a failed check. */
+static int measure(void)
 {
-    if (!g.ready && setup())
-        return;
-    engine var;
-    if (engine_init(&var, kv, int8_weights ? &g.cfg_q8 : &g.cfg, &g.plan,
-                    int8_weights ? &g.w_q8 : &g.w, g.knobs.cpu_threads, g.n_rows * g.max_blocks,
-                    g.max_tokens, g.max_blocks)) {
-        CHECK(0);
-        return;
-    }
-    long agree = 0, compared = 0;
+    if (setup())
+        return -1;
+    engine var[N_VARIANTS];
+    for (int v = 0; v < N_VARIANTS; v++)
+        if (engine_init(&var[v], variant[v].kv, variant[v].int8_weights ? &g.cfg_q8 : &g.cfg,
+                        &g.plan, variant[v].int8_weights ? &g.w_q8 : &g.w, g.knobs.cpu_threads,
+                        g.n_rows * g.max_blocks, g.max_tokens, g.max_blocks)) {
+            CHECK(0);
+            return -1;
+        }
     size_t V = (size_t)g.plan.vocab_local;
-    double *rel = malloc(sizeof(double) * (size_t)g.max_tokens);
     float *a = malloc(sizeof(float) * (size_t)g.max_len * V);
-    int n_rel = 0;
-    for (int r = 0; r < g.n_rows && a && rel; r++) {
+    for (int v = 0; v < N_VARIANTS; v++)
+        stats[v].rel = malloc(sizeof(double) * (size_t)g.max_tokens);
+    for (int r = 0; r < g.n_rows && a; r++) {
         const float *la = whole_sequence(&g.ref, g.seq[r], g.len[r], r, g.max_blocks);
         CHECK(la != NULL);
         if (!la)
             break;
         memcpy(a, la, sizeof(float) * (size_t)g.len[r] * V); /* the next step reuses the buffer */
-        const float *lb = whole_sequence(&var, g.seq[r], g.len[r], r, g.max_blocks);
-        CHECK(lb != NULL);
-        if (!lb)
-            break;
-        for (int t = 0; t < g.len[r]; t++) {
-            const float *x = a + (size_t)t * V, *y = lb + (size_t)t * V;
-            agree += argmax(x, (int)V) == argmax(y, (int)V);
-            compared++;
-            double num = 0, den = 0;
-            for (size_t j = 0; j < V; j++) {
-                num += ((double)x[j] - y[j]) * ((double)x[j] - y[j]);
-                den += (double)x[j] * x[j];
+        for (int v = 0; v < N_VARIANTS; v++) {
+            agreement_stats *st = &stats[v];
+            const float *lb = whole_sequence(&var[v], g.seq[r], g.len[r], r, g.max_blocks);
+            CHECK(lb != NULL && st->rel != NULL);
+            if (!lb || !st->rel)
+                continue;
+            for (int t = 0; t < g.len[r]; t++) {
+                const float *x = a + (size_t)t * V, *y = lb + (size_t)t * V;
+                st->agree += argmax(x, (int)V) == argmax(y, (int)V);
+                st->compared++;
+                double num = 0, den = 0;
+                for (size_t j = 0; j < V; j++) {
+                    num += ((double)x[j] - y[j]) * ((double)x[j] - y[j]);
+                    den += (double)x[j] * x[j];
+                }
+                st->rel[st->n_rel++] = sqrt(num / (den > 0 ? den : 1));
             }
-            rel[n_rel++] = sqrt(num / (den > 0 ? den : 1));
         }
     }
-    CHECK(compared > 0);
-    double frac = compared ? (double)agree / compared : 0;
-    qsort(rel, (size_t)n_rel, sizeof *rel, cmp_double);
+    free(a);
+    for (int v = 0; v < N_VARIANTS; v++)
+        engine_free(&var[v]);
+    return 0;
+}
+
+/* One variant's figures, printed and checked. */
+static void report(int v)
+{
+    agreement_stats *st = &stats[v];
+    CHECK(st->compared > 0);
+    double frac = st->compared ? (double)st->agree / st->compared : 0;
+    if (st->rel)
+        qsort(st->rel, (size_t)st->n_rel, sizeof *st->rel, cmp_double);
     printf("  %s vs unquantized, %s: %d sequences, %ld positions (contexts up to %d), "
            "teacher-forced argmax agreement %.2f %% (%ld differ); logits relative L2 error "
            "median %.3g, max %.3g\n",
-           what, model_dir, g.n_rows, compared, g.max_len, 100 * frac, compared - agree,
-           n_rel ? rel[n_rel / 2] : 0.0, n_rel ? rel[n_rel - 1] : 0.0);
+           variant[v].what, model_dir, g.n_rows, st->compared, g.max_len, 100 * frac,
+           st->compared - st->agree, st->n_rel ? st->rel[st->n_rel / 2] : 0.0,
+           st->n_rel ? st->rel[st->n_rel - 1] : 0.0);
     CHECK(frac >= min_agreement);
-    free(a);
-    free(rel);
-    engine_free(&var);
+    free(st->rel);
+    st->rel = NULL;
 }
 
 static void test_kv_int8(void)
 {
-    agreement("--kv-cache-dtype int8", VB_KV_INT8, false);
+    report(KV8);
 }
 
 static void test_weights_int8(void)
 {
-    agreement("--quantize int8", VB_KV_ACT, true);
+    report(W8);
 }
 
 static void test_both_int8(void)
 {
-    agreement("--quantize int8 --kv-cache-dtype int8", VB_KV_INT8, true);
+    report(BOTH);
+}
+
+static void test_measure(void)
+{
+    measure();
 }
 
 int main(int argc, char **argv)
@@ -299,6 +340,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
+    test_run("load, extend and teacher-force", test_measure);
     test_run("--kv-cache-dtype int8", test_kv_int8);
     test_run("--quantize int8", test_weights_int8);
     test_run("--quantize int8 --kv-cache-dtype int8", test_both_int8);
