@@ -240,14 +240,16 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
         }
 
         // Online softmax (mma_softmax.cuh). Element e of score tile n is
-        // row g (e < 2) or g + 8, key j0 + 8 n + 2 tq + (e & 1).
+        // row g (e < 2) or g + 8, key j0 + 8 n + 2 tq + (e & 1). The scaling
+        // is a rounded multiply of its own (__fmul_rn is never fused into
+        // the softmax's subtraction), as in the prefill kernel.
 #pragma unroll
         for (int n = 0; n < 2; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int key = j0 + 8 * n + 2 * tq + (e & 1);
                 const bool valid = key < last && (e < 2 ? lo_ok : hi_ok);
-                sc[n][e] = valid ? sc[n][e] * scale_log2 : DMM_NEG_INF;
+                sc[n][e] = valid ? __fmul_rn(sc[n][e], scale_log2) : DMM_NEG_INF;
             }
         unsigned pa[1][4];
         mma_softmax_step(sc, m_lo, m_hi, l_lo, l_hi, o, pa);

@@ -7,9 +7,9 @@
 // shared memory (store S, softmax reading rows two lanes each, store P,
 // load P as a matrix operand), and that round trip, with its bank
 // conflicts, held it to ~16 TFLOP/s of causal FLOPs on an H200 (this
-// kernel: ~83; tests/bench/RESULTS.md). With mma.sync the score
-// accumulators of two adjacent 8-key tiles are, element for element, the
-// A operand of the P V product, so the softmax runs on registers (a row's
+// kernel's first version: ~83 inside the engine; tests/bench/RESULTS.md).
+// With mma.sync the score accumulators of two adjacent 8-key tiles are,
+// element for element, the A operand of the P V product, so the softmax runs on registers (a row's
 // max and sum over the four lanes that hold it) and S and P never leave
 // them. sm_70 has no m16n8k16 (its mma is m8n8k4), hence the two kernels.
 //
@@ -19,11 +19,23 @@
 // fragments for the whole walk over the keys; O is head_dim / 8
 // accumulator tiles in registers. The block walks the keys in steps of
 // PFM_KT = 64; each step's K and V rows are gathered through the block
-// table with cp.async into a three-stage shared buffer, so the gather of
-// step s + 1 runs while the warps compute step s, and one barrier a step
-// suffices. Rows are padded to head_dim + 8 halves (an odd number of
-// 16-byte units), so the eight row addresses of an ldmatrix fall on
-// distinct banks.
+// table with cp.async into a three-stage shared buffer, two steps ahead
+// of the one whose softmax runs. Rows are padded to head_dim + 8 halves
+// (an odd number of 16-byte units), so the eight row addresses of an
+// ldmatrix fall on distinct banks.
+//
+// A block has at most 8 warps (one a query head of the group) and is
+// alone on its SM (registers and shared memory allow one block): too few
+// to hide the latency of the softmax's exponentials and shuffles by
+// switching warps, so each warp overlaps them itself: step s + 1's scores
+// (Q K^T, tensor cores) are computed in the same stretch of code as step
+// s's softmax and P V (pfm_step), and the compiler interleaves the two.
+// Steps whose keys all lie at or before the tile's first row skip the
+// causal mask (all but the last one or two of a tile). On an H200
+// (bench_attention_prefill, tests/bench/RESULTS.md, 2026-12-02) this took
+// the prefill steps of the benchmark set from 117-149 to 150-212 TFLOP/s
+// of causal FLOPs (7B heads) and from 100 to 141 (14B heads: 5 warps a
+// block).
 //
 // Shared memory: 3 stages x (K, V) x 64 x (head_dim + 8) halves, 102 KB
 // at head_dim 128 (GPUs with less per block, such as sm_86's 99 KB, take
@@ -67,28 +79,165 @@ __device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_p
                                            const int *table, int block_size, int bs_shift,
                                            int kv_heads, int kvh)
 {
-    constexpr int LD = HD + 8, CPR = HD / 8;
+    constexpr int LD = HD + 8, CPR = HD / 8, BATCH = 4;
     __half *sk = stage_base + (size_t)(s % PFM_STAGES) * 2 * PFM_KT * LD;
     __half *sv = sk + PFM_KT * LD;
     const int row_step = blockDim.x / CPR, d8 = threadIdx.x % CPR, j0 = s * PFM_KT;
     if ((int)threadIdx.x < row_step * CPR) {
-        for (int r = threadIdx.x / CPR; r < PFM_KT; r += row_step) {
-            const int j = j0 + r;
-            size_t off = 0;
-            int bytes = 0;
-            if (j <= last_pos) {
+        // BATCH rows' block-table entries are loaded before any of their
+        // copies is issued, so their latencies overlap instead of adding
+        // up row after row.
+        for (int r0 = threadIdx.x / CPR; r0 < PFM_KT; r0 += BATCH * row_step) {
+            int entry[BATCH];
+#pragma unroll
+            for (int b = 0; b < BATCH; b++) {
+                const int j = j0 + r0 + b * row_step;
                 const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
-                off = (((size_t)table[bi] * block_size + (j - bi * block_size)) * kv_heads + kvh) *
-                          HD +
-                      (size_t)d8 * 8;
-                bytes = 16;
+                entry[b] = r0 + b * row_step < PFM_KT && j <= last_pos ? table[bi] : -1;
             }
-            mma_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
-            mma_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
+#pragma unroll
+            for (int b = 0; b < BATCH; b++) {
+                const int r = r0 + b * row_step, j = j0 + r;
+                if (r >= PFM_KT)
+                    break;
+                size_t off = 0;
+                int bytes = 0;
+                if (entry[b] >= 0) {
+                    const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+                    off = (((size_t)entry[b] * block_size + (j - bi * block_size)) * kv_heads +
+                           kvh) * HD + (size_t)d8 * 8;
+                    bytes = 16;
+                }
+                mma_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
+                mma_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
+            }
         }
     }
     asm volatile("cp.async.commit_group;\n" ::);
 }
+
+// S = Q K^T for one step's PFM_KT keys (stage sk), raw dot products.
+// ldmatrix x4 matrices: keys +0 / +8 by mat / 2, head_dim columns +0 / +8
+// by mat % 2: the B operands of the 8-key tiles 2 jn and 2 jn + 1. Every
+// 16-key tile of the step, even those past the last row's position (only
+// in a tile's last step: their keys are zeros, masked later): no branch
+// between the products, so the eight score tiles' chains of NF products
+// interleave.
+template <int NF>
+__device__ __forceinline__ void pfm_scores(float (&sc)[PFM_KT / 8][4], const unsigned (&qa)[NF][4],
+                                           const __half *sk, int mat, int mrow)
+{
+    constexpr int LD = NF * 16 + 8;
+#pragma unroll
+    for (int n = 0; n < PFM_KT / 8; n++)
+        sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < NF; kk++) {
+#pragma unroll
+        for (int jn = 0; jn < PFM_KT / 16; jn++) {
+            const __half *kb = sk + (jn * 16 + mrow + 8 * (mat >> 1)) * LD + 8 * (mat & 1);
+            unsigned b[4];
+            mma_ldmatrix_x4(b, kb + kk * 16);
+            mma_m16n8k16(sc[2 * jn], qa[kk], b[0], b[1]);
+            mma_m16n8k16(sc[2 * jn + 1], qa[kk], b[2], b[3]);
+        }
+    }
+}
+
+// The rest of a step once its scores are in sc: scale (and, with MASK,
+// the causal mask and the keys past the last row), the online softmax in
+// registers (mma_softmax.cuh), O += P V from stage sv. Steps whose keys
+// all lie at or before the tile's first row need no mask (MASK false):
+// every 16-key tile counts there, and the products run without a branch.
+template <int NF, bool MASK>
+__device__ __forceinline__ void pfm_softmax_pv(float (&sc)[PFM_KT / 8][4], const __half *sv,
+                                               int j0, int last_pos, int pos_lo, int pos_hi,
+                                               float scale_log2, int lane, float &m_lo,
+                                               float &m_hi, float &l_lo, float &l_hi,
+                                               float (&o)[2 * NF][4])
+{
+    constexpr int LD = NF * 16 + 8, NT = PFM_KT / 8;
+    const int tq = lane & 3, mat = lane >> 3, mrow = lane & 7;
+    // Element e of score tile n is row g (e < 2) or g + 8, key
+    // j0 + 8 n + 2 tq + (e & 1). The scaling is a rounded multiply of its
+    // own (__fmul_rn is never fused into the softmax's subtraction), so a
+    // score rounds the same in masked and unmasked steps.
+#pragma unroll
+    for (int n = 0; n < NT; n++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const float scaled = __fmul_rn(sc[n][e], scale_log2);
+            if (MASK) {
+                const int key = j0 + 8 * n + 2 * tq + (e & 1);
+                sc[n][e] = key <= (e < 2 ? pos_lo : pos_hi) ? scaled : PFM_NEG_INF;
+            } else {
+                sc[n][e] = scaled;
+            }
+        }
+    }
+    unsigned pa[PFM_KT / 16][4];
+    mma_softmax_step(sc, m_lo, m_hi, l_lo, l_hi, o, pa);
+
+    // O += P V. ldmatrix x4 .trans matrices: keys +0 / +8 by mat % 2,
+    // head_dim columns +0 / +8 by mat / 2: the B operands of the 8-column
+    // O tiles 2 dn and 2 dn + 1. Masked steps skip the 16-key tiles past
+    // the last row's position (their P is zero).
+    const int n16 = MASK ? min(PFM_KT, last_pos - j0 + 1 + 15) / 16 : PFM_KT / 16;
+#pragma unroll
+    for (int kk = 0; kk < PFM_KT / 16; kk++) {
+        if (!MASK || kk < n16) {
+            const __half *vb = sv + (kk * 16 + mrow + 8 * (mat & 1)) * LD + 8 * (mat >> 1);
+#pragma unroll
+            for (int dn = 0; dn < NF; dn++) {
+                unsigned b[4];
+                mma_ldmatrix_x4_trans(b, vb + dn * 16);
+                mma_m16n8k16(o[2 * dn], pa[kk], b[0], b[1]);
+                mma_m16n8k16(o[2 * dn + 1], pa[kk], b[2], b[3]);
+            }
+        }
+    }
+}
+
+// Step s of every warp of the block, all but the last step: waits for
+// step s + 1's rows, refills the stage step s - 1 used with step s + 2,
+// then computes step s + 1's scores (sn) in the same stretch of code as
+// step s's softmax and P V, so the tensor-core products of one overlap the
+// exponentials and shuffles of the other inside each warp (a block has
+// only seven or eight warps on an SM: too few to hide them by switching).
+// On return sc holds step s + 1's scores.
+template <int NF, bool MASK>
+__device__ __forceinline__ void pfm_step(int s, int n_steps, bool active, __half *stage_base,
+                                         float (&sc)[PFM_KT / 8][4], const unsigned (&qa)[NF][4],
+                                         int last_pos, int pos_lo, int pos_hi, float scale_log2,
+                                         const __half *k_cache, const __half *v_cache,
+                                         const int *table, int block_size, int bs_shift,
+                                         int kv_heads, int kvh, float &m_lo, float &m_hi,
+                                         float &l_lo, float &l_hi, float (&o)[2 * NF][4])
+{
+    constexpr int HD = NF * 16, LD = HD + 8;
+    asm volatile("cp.async.wait_group 0;\n" ::); /* step s + 1's copies of this thread */
+    // Step s + 1's rows are in shared memory for every warp, and every
+    // warp has finished step s - 1, whose stage step s + 2 now takes.
+    __syncthreads();
+    if (s + 2 < n_steps)
+        pfm_gather<HD>(stage_base, s + 2, last_pos, k_cache, v_cache, table, block_size,
+                       bs_shift, kv_heads, kvh);
+    if (!active)
+        return;
+    const int lane = threadIdx.x & 31;
+    const __half *sk_next = stage_base + (size_t)((s + 1) % PFM_STAGES) * 2 * PFM_KT * LD;
+    const __half *sv = stage_base + (size_t)(s % PFM_STAGES) * 2 * PFM_KT * LD + PFM_KT * LD;
+    float sn[PFM_KT / 8][4];
+    pfm_scores<NF>(sn, qa, sk_next, lane >> 3, lane & 7);
+    pfm_softmax_pv<NF, MASK>(sc, sv, s * PFM_KT, last_pos, pos_lo, pos_hi, scale_log2, lane,
+                             m_lo, m_hi, l_lo, l_hi, o);
+#pragma unroll
+    for (int n = 0; n < PFM_KT / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            sc[n][e] = sn[n][e];
+}
+
 #endif
 
 // NF = head_dim / 16.
@@ -102,7 +251,6 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int HD = NF * 16, LD = HD + 8;
-    constexpr int NT = PFM_KT / 8; /* 8-key score tiles a step */
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __half *stage_base = (__half *)smem_raw; /* [stage][K|V][PFM_KT][LD] */
 
@@ -121,8 +269,21 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     const int n_steps = last_pos / PFM_KT + 1;
     const int g = lane >> 2, tq = lane & 3; /* fragment row group, thread in group */
 
+    // Two steps' gathers in flight before the first is waited for.
     pfm_gather<HD>(stage_base, 0, last_pos, k_cache, v_cache, table, block_size, bs_shift,
                    kv_heads, kvh);
+    if (n_steps > 1)
+        pfm_gather<HD>(stage_base, 1, last_pos, k_cache, v_cache, table, block_size, bs_shift,
+                       kv_heads, kvh);
+
+    // The tile's lowest position, the same in every warp (each reads the
+    // tile's positions): steps whose keys all lie at or before it need no
+    // mask, all but the last one or two of a tile.
+    int pos_min = lane < rows ? positions[t0 + lane] : 0x7fffffff;
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1)
+        pos_min = min(pos_min, __shfl_xor_sync(0xffffffffu, pos_min, off));
+    const int n_unmasked = min((pos_min + 1) / PFM_KT, n_steps - 1);
 
     // Q rows g and g + 8 as A fragments, one per 16 columns of head_dim.
     unsigned qa[NF][4];
@@ -148,79 +309,29 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     // running max (log2 units) and this lane's part of the row sums
     float m_lo = PFM_NEG_INF, m_hi = PFM_NEG_INF, l_lo = 0.0f, l_hi = 0.0f;
 
-    // ldmatrix row addresses: lane i points at row i % 8 of matrix i / 8
-    const int mat = lane >> 3, mrow = lane & 7;
-    for (int s = 0; s < n_steps; s++) {
-        // Step s + 1's gather goes into the stage step s - 2 used: every
-        // warp has left that step, as it has passed step s - 1's barrier.
-        if (s + 1 < n_steps) {
-            pfm_gather<HD>(stage_base, s + 1, last_pos, k_cache, v_cache, table, block_size,
-                           bs_shift, kv_heads, kvh);
-            asm volatile("cp.async.wait_group 1;\n" ::);
-        } else {
-            asm volatile("cp.async.wait_group 0;\n" ::);
-        }
-        __syncthreads(); /* step s's rows are in shared memory for every warp */
-        if (active) {
-            const __half *sk = stage_base + (size_t)(s % PFM_STAGES) * 2 * PFM_KT * LD;
-            const __half *sv = sk + PFM_KT * LD;
-            const int j0 = s * PFM_KT;
-            // 16-key tiles holding a key at or before the last row's position
-            const int n16 = min(PFM_KT, last_pos - j0 + 1 + 15) / 16;
-
-            // S = Q K^T. ldmatrix x4 matrices: keys +0 / +8 by mat / 2,
-            // head_dim columns +0 / +8 by mat % 2: the B operands of the
-            // 8-key tiles 2 jn and 2 jn + 1.
-            float sc[NT][4];
-#pragma unroll
-            for (int n = 0; n < NT; n++)
-                sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
-#pragma unroll
-            for (int jn = 0; jn < PFM_KT / 16; jn++) {
-                if (jn < n16) {
-                    const __half *kb = sk + (jn * 16 + mrow + 8 * (mat >> 1)) * LD + 8 * (mat & 1);
-#pragma unroll
-                    for (int kk = 0; kk < NF; kk++) {
-                        unsigned b[4];
-                        mma_ldmatrix_x4(b, kb + kk * 16);
-                        mma_m16n8k16(sc[2 * jn], qa[kk], b[0], b[1]);
-                        mma_m16n8k16(sc[2 * jn + 1], qa[kk], b[2], b[3]);
-                    }
-                }
-            }
-
-            // Online softmax in registers (mma_softmax.cuh). Element e of
-            // score tile n is row g (e < 2) or g + 8, key j0 + 8 n + 2 tq + (e & 1).
-#pragma unroll
-            for (int n = 0; n < NT; n++) {
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int key = j0 + 8 * n + 2 * tq + (e & 1);
-                    const bool valid = key <= (e < 2 ? pos_lo : pos_hi);
-                    sc[n][e] = valid ? sc[n][e] * scale_log2 : PFM_NEG_INF;
-                }
-            }
-            unsigned pa[PFM_KT / 16][4];
-            mma_softmax_step(sc, m_lo, m_hi, l_lo, l_hi, o, pa);
-
-            // O += P V. ldmatrix x4 .trans matrices: keys +0 / +8 by
-            // mat % 2, head_dim columns +0 / +8 by mat / 2: the B operands
-            // of the 8-column O tiles 2 dn and 2 dn + 1.
-#pragma unroll
-            for (int kk = 0; kk < PFM_KT / 16; kk++) {
-                if (kk < n16) {
-                    const __half *vb = sv + (kk * 16 + mrow + 8 * (mat & 1)) * LD + 8 * (mat >> 1);
-#pragma unroll
-                    for (int dn = 0; dn < NF; dn++) {
-                        unsigned b[4];
-                        mma_ldmatrix_x4_trans(b, vb + dn * 16);
-                        mma_m16n8k16(o[2 * dn], pa[kk], b[0], b[1]);
-                        mma_m16n8k16(o[2 * dn + 1], pa[kk], b[2], b[3]);
-                    }
-                }
-            }
-        }
-    }
+    // step 0's rows, then its scores
+    if (n_steps > 1)
+        asm volatile("cp.async.wait_group 1;\n" ::);
+    else
+        asm volatile("cp.async.wait_group 0;\n" ::);
+    __syncthreads();
+    float sc[PFM_KT / 8][4];
+    if (active)
+        pfm_scores<NF>(sc, qa, stage_base, lane >> 3, lane & 7);
+    int s = 0;
+    for (; s < n_unmasked; s++)
+        pfm_step<NF, false>(s, n_steps, active, stage_base, sc, qa, last_pos, pos_lo, pos_hi,
+                            scale_log2, k_cache, v_cache, table, block_size, bs_shift, kv_heads,
+                            kvh, m_lo, m_hi, l_lo, l_hi, o);
+    for (; s < n_steps - 1; s++)
+        pfm_step<NF, true>(s, n_steps, active, stage_base, sc, qa, last_pos, pos_lo, pos_hi,
+                           scale_log2, k_cache, v_cache, table, block_size, bs_shift, kv_heads,
+                           kvh, m_lo, m_hi, l_lo, l_hi, o);
+    // the last step: its rows arrived before the previous step's barrier
+    if (active)
+        pfm_softmax_pv<NF, true>(
+            sc, stage_base + (size_t)(s % PFM_STAGES) * 2 * PFM_KT * LD + PFM_KT * LD,
+            s * PFM_KT, last_pos, pos_lo, pos_hi, scale_log2, lane, m_lo, m_hi, l_lo, l_hi, o);
     if (!active)
         return;
 #pragma unroll

@@ -8,7 +8,8 @@
 // A lane holds two rows of the 16-row tile: g = lane / 4 and g + 8. Score
 // tile n (8 keys) element e belongs to row g when e < 2, else g + 8; the
 // quad of lanes sharing g holds the tile's 8 keys. Scores arrive scaled to
-// log2 units (x log2(e) / sqrt(head_dim)), -inf where masked.
+// log2 units (x log2(e) / sqrt(head_dim), a rounded multiply of its own in
+// both kernels), -inf where masked.
 #ifndef VB_MMA_SOFTMAX_CUH
 #define VB_MMA_SOFTMAX_CUH
 

@@ -1,0 +1,189 @@
+/* Prefill attention timed on the GPU, as the backend launches it: the
+ * tensor-core kernel (kernels/attention_prefill_mma.cu, sm_80+) on the
+ * prefill steps of the benchmark set's workloads, one layer's call each,
+ * and the rate of causal FLOPs it reaches (4 * head_dim FLOPs per query
+ * head and attended key: Q K^T and P V, the keys at or before the token).
+ * Steps (the engine's default --max-batched-tokens 4096, tiles of 16
+ * tokens as build_attention_lists in src/cuda/backend_cuda.c makes them):
+ *   c      4 prompts of 1,024 tokens from position 0 (issue #19's c);
+ *   b      2 prompts of 2,048 (the prefill-only workload b);
+ *   d      the last 4,096-token chunk of a 16,384-token prompt (d);
+ *   64k    the last chunk of a 65,000-token prompt (issue #19's long
+ *          context), Qwen2.5-14B heads at tp 1;
+ *   32k    a chunk of that prompt in the middle (positions 28,672 on).
+ * With WMMA as a third argument the V100 / Turing kernel
+ * (kernels/attention_prefill.cu) is timed too (slow on the long steps).
+ *
+ * Every sequence has its own KV blocks, shuffled (the block table is
+ * followed as in a long-running cache); values are small finite halves.
+ *
+ * usage: bench_attention_prefill [ITERS [STEP [WMMA]]]   (on the GPU
+ * machine; no GPU: exits 77) */
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_timing.h"
+#include "cuda/cuda_check.h"
+#include "kernels.h"
+
+#define BLOCK_SIZE 16
+#define TILE 16
+
+typedef struct step_shape {
+    const char *name;
+    int heads, kv_heads, head_dim;
+    int n_seqs, chunk, start; /* each sequence: positions start .. start + chunk - 1 */
+} step_shape;
+
+static const step_shape steps[] = {
+    {"c", 28, 4, 128, 4, 1024, 0},
+    {"b", 28, 4, 128, 2, 2048, 0},
+    {"d", 28, 4, 128, 1, 4096, 12288},
+    {"64k", 40, 8, 128, 1, 4096, 60904},
+    {"32k", 40, 8, 128, 1, 4096, 28672},
+};
+
+typedef struct prefill_args {
+    uint16_t *out, *q, *k, *v;
+    int *d_pos, *d_tiles, *d_table;
+    int n_tiles, max_blocks;
+    const step_shape *s;
+    bool wmma;
+    cudaStream_t stream;
+} prefill_args;
+
+static void prefill_pass(void *ctx, int i)
+{
+    (void)i; /* the same cache every pass */
+    const prefill_args *a = ctx;
+    const step_shape *s = a->s;
+    float scale = 1.0f / sqrtf((float)s->head_dim);
+    if (a->wmma)
+        CUDA_CHECK(vb_attention_prefill_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_tiles,
+                                            a->n_tiles, a->d_table, a->max_blocks, s->heads,
+                                            s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
+                                            a->stream));
+    else
+        CUDA_CHECK(vb_attention_prefill_mma_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_tiles,
+                                                a->n_tiles, a->d_table, a->max_blocks, s->heads,
+                                                s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
+                                                a->stream));
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p) {
+        fprintf(stderr, "bench_attention_prefill: out of host memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* One step: its cache, queries and work lists on the device, timed. */
+static void run_step(const step_shape *s, int iters, bool with_wmma, cudaStream_t stream)
+{
+    const int T = s->n_seqs * s->chunk, ctx = s->start + s->chunk;
+    const int max_blocks = (ctx + BLOCK_SIZE - 1) / BLOCK_SIZE;
+    const int n_blocks = s->n_seqs * max_blocks;
+    const size_t row = (size_t)s->kv_heads * s->head_dim; /* halves a position */
+    const size_t cache_elems = (size_t)n_blocks * BLOCK_SIZE * row;
+    const size_t q_elems = (size_t)T * s->heads * s->head_dim;
+    prefill_args a = {.s = s, .max_blocks = max_blocks, .stream = stream};
+    CUDA_CHECK(cudaMalloc((void **)&a.k, cache_elems * 2));
+    CUDA_CHECK(cudaMalloc((void **)&a.v, cache_elems * 2));
+    CUDA_CHECK(cudaMalloc((void **)&a.q, q_elems * 2));
+    CUDA_CHECK(cudaMalloc((void **)&a.out, q_elems * 2));
+    CUDA_CHECK(cudaMemset(a.k, 0x11, cache_elems * 2));
+    CUDA_CHECK(cudaMemset(a.v, 0x11, cache_elems * 2));
+    CUDA_CHECK(cudaMemset(a.q, 0x11, q_elems * 2));
+
+    int *perm = xmalloc((size_t)n_blocks * sizeof *perm);
+    int *table = xmalloc((size_t)n_blocks * sizeof *table);
+    int *pos = xmalloc((size_t)T * sizeof *pos);
+    int *tiles = xmalloc((size_t)3 * (T / TILE + s->n_seqs) * sizeof *tiles);
+    for (int b = 0; b < n_blocks; b++)
+        perm[b] = b;
+    srand(1234);
+    for (int b = n_blocks - 1; b > 0; b--) {
+        int j = rand() % (b + 1), tmp = perm[b];
+        perm[b] = perm[j];
+        perm[j] = tmp;
+    }
+    memcpy(table, perm, (size_t)n_blocks * sizeof *table);
+    double flops = 0;
+    a.n_tiles = 0;
+    for (int sq = 0; sq < s->n_seqs; sq++) {
+        const int t0 = sq * s->chunk;
+        for (int t = 0; t < s->chunk; t++) {
+            pos[t0 + t] = s->start + t;
+            flops += 4.0 * s->heads * s->head_dim * (s->start + t + 1);
+        }
+        for (int r = 0; r < s->chunk; r += TILE) {
+            int *tile = tiles + 3 * a.n_tiles++;
+            tile[0] = t0 + r;
+            tile[1] = s->chunk - r < TILE ? s->chunk - r : TILE;
+            tile[2] = sq;
+        }
+    }
+    CUDA_CHECK(cudaMalloc((void **)&a.d_table, (size_t)n_blocks * sizeof(int)));
+    CUDA_CHECK(cudaMalloc((void **)&a.d_pos, (size_t)T * sizeof(int)));
+    CUDA_CHECK(cudaMalloc((void **)&a.d_tiles, (size_t)3 * a.n_tiles * sizeof(int)));
+    CUDA_CHECK(cudaMemcpy(a.d_table, table, (size_t)n_blocks * sizeof(int),
+                          cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(a.d_pos, pos, (size_t)T * sizeof(int), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(a.d_tiles, tiles, (size_t)3 * a.n_tiles * sizeof(int),
+                          cudaMemcpyHostToDevice));
+
+    printf("%-4s %5d %5d %3d %5d %6d %7d |", s->name, s->heads, s->kv_heads, s->head_dim,
+           s->n_seqs, s->chunk, s->start);
+    if (vb_attention_prefill_mma_supported(s->heads, s->kv_heads, s->head_dim)) {
+        double us = bench_time_us(prefill_pass, &a, stream, iters);
+        printf(" %10.1f %8.1f |", us, flops / (us * 1e6));
+    } else {
+        printf(" %10s %8s |", "-", "-");
+    }
+    if (with_wmma) {
+        a.wmma = true;
+        double us = bench_time_us(prefill_pass, &a, stream, iters < 3 ? iters : 3);
+        printf(" %10.1f %8.1f", us, flops / (us * 1e6));
+    }
+    printf("\n");
+    free(perm);
+    free(table);
+    free(pos);
+    free(tiles);
+    CUDA_CHECK(cudaFree(a.k));
+    CUDA_CHECK(cudaFree(a.v));
+    CUDA_CHECK(cudaFree(a.q));
+    CUDA_CHECK(cudaFree(a.out));
+    CUDA_CHECK(cudaFree(a.d_table));
+    CUDA_CHECK(cudaFree(a.d_pos));
+    CUDA_CHECK(cudaFree(a.d_tiles));
+}
+
+int main(int argc, char **argv)
+{
+    struct cudaDeviceProp prop;
+    int iters = bench_start(argc, argv, 10, &prop);
+    if (iters == 0)
+        return 77;
+    const char *only = argc > 2 && strcmp(argv[2], "all") != 0 ? argv[2] : NULL;
+    const bool with_wmma = argc > 3 && strcmp(argv[3], "WMMA") == 0;
+    cudaStream_t stream;
+    CUDA_CHECK(cudaStreamCreate(&stream));
+    printf("bench_attention_prefill on %s (%d SMs), %d iterations per timing, median of 5 "
+           "after 3 warm-up passes; TFLOP/s of causal FLOPs\n",
+           prop.name, prop.multiProcessorCount, iters);
+    printf("%-4s %5s %5s %3s %5s %6s %7s | %10s %8s |%s\n", "step", "heads", "kv", "hd", "seqs",
+           "chunk", "start", "mma us", "TFLOP/s", with_wmma ? "    wmma us  TFLOP/s" : "");
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (!only || strcmp(only, steps[i].name) == 0)
+            run_step(&steps[i], iters, with_wmma, stream);
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaStreamDestroy(stream));
+    return 0;
+}
