@@ -13,12 +13,16 @@
 //                          the sum of exp(logit - max) when the CPU computes
 //                          it (online: a thread's sum is rescaled in double
 //                          when its max grows, chunks and threads merge the
-//                          same way), and, when the step wants more than one
+//                          same way; ss_pass1_scan_plain takes a tile's 8
+//                          terms side by side, without a branch, the
+//                          processed logit widened by a multiplication
+//                          instead of the division: ss_plain_wide), and,
+//                          when the step wants more than one
 //                          candidate, the group maxima: the largest key of
 //                          the finite tokens each thread saw at each of its
 //                          tile positions (ss_gmax_per_row a row, 1,280 to
-//                          16,384); rows without penalties, noise or sum
-//                          work on the raw logits and divide only a few
+//                          16,384); rows without penalties or noise work
+//                          on the raw logits and divide only a few
 //                          (ss_pass1_scan_plain);
 //   sampler_compact_kernel (more than one candidate) the same chunks: each
 //                          block takes the row's threshold, a key at or
@@ -51,10 +55,13 @@
 // threshold key and how many of its ties to take; when not all, a second
 // radix select over the ties' ~token finds the id below which they are
 // taken (ties go to the lowest ids, as the host); one unordered collection
-// then takes exactly n_keep. Rows whose buffer overflowed (a flat row, a
-// bucket of many equal logits) take the full-row path, exact and slower
-// (the whole path before the compaction existed): radix select over the whole row (4 passes of 8 bits) and 1 or 2
-// collection passes, ties in token order through an ordered block scan.
+// then takes exactly n_keep (ss_radix_select, which also gives the
+// compaction its threshold from the group maxima, 12 + 10 bits). Rows
+// whose buffer overflowed (a flat row, a bucket of many equal logits) take
+// the full-row path, exact and slower (the whole path before the
+// compaction existed): radix select over the whole row (4 passes of 8
+// bits) and 1 or 2 collection passes, ties in token order through an
+// ordered block scan.
 // One candidate (greedy steps): pass 1's top token, no group maxima, no
 // compaction.
 //
@@ -67,9 +74,15 @@
 // Instructions, which bound these passes more than the bytes do: a
 // handful a token a pass on the raw logits (the compaction divides only
 // the tokens above the threshold's raw value, ss_raw_floor), a correctly
-// rounded division a token in pass 1 for rows with penalties, noise or a
-// sum, a Philox (10 rounds) and two double logs a token for Gumbel rows,
-// a ~10-operation double exp (ss_exp_neg) a token when the sum is needed.
+// rounded division a token in pass 1 for rows with penalties or noise, a
+// Philox (10 rounds) and two double logs a token for Gumbel rows, a
+// ~10-operation double exp (ss_exp_neg) a token when the sum is needed.
+// On the raw logits (top-p without top-k, logprobs), from the sm_90 SASS
+// of a tile's usual path: ~59 instructions a token, ~36 of them the
+// sum's term (a multiplication and a rounding on the bits for the
+// processed logit, the exp, an add), the 8 terms of a tile independent of
+// each other; before, ~84, each term a chain of ~15 dependent double
+// operations behind the division's branch and a test for a new max.
 //
 // Exactness. Float processing uses __fmul_rn / __fdiv_rn / __fadd_rn /
 // __fsub_rn, the same IEEE single operations the host does (no FMA
@@ -81,7 +94,11 @@
 // the CPU's in its last bits and a best token could only differ on a
 // near-tie of that size. sum_exp is summed in another order (and rescaled
 // online, each term by a product of a few exact-argument double exps,
-// each within ~1 ulp as the host's): relative difference ~1e-15. The raw-
+// each within ~1 ulp as the host's; the raw-logit scan adds a tile's
+// terms relative to the max so far including the tile): relative
+// difference ~1e-15; that scan's terms take the processed logit from
+// ss_plain_wide, equal to (double) of the division's for every normal
+// result (why there). The raw-
 // logit shortcuts rest on the processing being monotonic (a correctly
 // rounded division by a positive temperature); every value they report is
 // processed by the same division. The candidates do not depend on the
@@ -482,11 +499,15 @@ __device__ const double ss_exp2_64[64] = {
 // e^d = 2^(k >> 6) * 2^((k & 63) / 64) * e^r, r = f ln2 / 64 (two-step
 // reduction), e^r - 1 a Taylor polynomial to r^5 (|r| <= 0.0055: the next
 // term is < 0.2 ulp). Below -700 it gives 0: such a term is < 1e-304 of
-// the sums it joins, which hold the max's own e^0 = 1.
-__device__ __forceinline__ double ss_exp_neg(double d)
+// the sums it joins, which hold the max's own e^0 = 1. No branch: the
+// token loops compute 8 of these side by side, and a branch in each had
+// made the compiler run them one after the other (a chain of ~15
+// dependent double operations each); below -700 (also -inf and NaN) it
+// computes e^-700 and drops it.
+__device__ __forceinline__ double ss_exp_neg(double d_in)
 {
-    if (!(d >= -700.0))
-        return 0.0;
+    const bool under = !(d_in >= -700.0);
+    const double d = under ? -700.0 : d_in;
     const double shifter = 6755399441055744.0; // 1.5 * 2^52: k in the low word, rounded
     double kd = __fma_rn(d, 92.33248261689366, shifter); // 64 / ln 2
     const int k = __double2loint(kd);
@@ -500,7 +521,8 @@ __device__ __forceinline__ double ss_exp_neg(double d)
     p = __dmul_rn(p, r); // e^r - 1
     const double t = __ldg(&ss_exp2_64[k & 63]);
     const double y = __fma_rn(t, p, t); // in [0.99, 2): k >> 6 >= -1011 keeps it normal
-    return __hiloint2double(__double2hiint(y) + ((k >> 6) * (1 << 20)), __double2loint(y));
+    return under ? 0.0 : __hiloint2double(__double2hiint(y) + ((k >> 6) * (1 << 20)),
+                                          __double2loint(y));
 }
 
 // sum (relative to max m) brought to the larger max m2 >= m.
@@ -570,21 +592,70 @@ __device__ bool ss_raw_finite_max(const vb_sample_row_args *a, float *fin_max)
     return false;
 }
 
+// The processed logit of a finite raw logit r without penalties, widened
+// to double, for the log-sum-exp's term only: r times 1/T (inv_t, the
+// nearest double; 1 for greedy rows), rounded to float's 24 bits on the
+// bit pattern, without the correctly rounded float division (~10
+// instructions, a slow-path branch and a convergence barrier a token). It
+// is exactly (double)ss_plain(r) for every normal result: the product is
+// within 2^-52 relative of r / T; r / T is never a midpoint between two
+// floats (a midpoint has 25 significant bits, and r = midpoint * T would
+// need more than r's 24), and lies at least 2^-49 relative away from every
+// midpoint, so the product rounds to 24 bits as r / T does (half up on the
+// magnitude: no ties to break). Checked on the host against the division
+// for every float r at T 0.8 and 0.7, and for 44 million r at each of 11
+// other temperatures. Subnormal results keep 24 bits instead of fewer: a
+// difference below 1e-44 in an exponent, which no double e^x sees.
+__device__ __forceinline__ double ss_plain_wide(float r, double inv_t)
+{
+    const double q = __dmul_rn((double)r, inv_t);
+    const unsigned long long bits = (unsigned long long)__double_as_longlong(q);
+    return __longlong_as_double((long long)((bits + (1ull << 28)) & ~((1ull << 29) - 1ull)));
+}
+
+// One raw logit r of a tile, counted on raw logits (ss_pass1_scan_plain):
+// bad (NaN, or +inf once processed: r > fin_max), the raw max of the
+// others, and for the finite ones (|r| <= fin_max; -inf past the chunk's
+// end is not) the finite count, the slot's group maximum and the tile's
+// largest. Selects only: a branch a token had put a convergence barrier
+// around each token of the unrolled tile.
+__device__ __forceinline__ void ss_plain_count(float r, float fin_max, int *bad, float *raw_max,
+                                               int *n_fin, float *slot_max, float *tile_top)
+{
+    const bool ok = r <= fin_max;
+    const bool fin = ok && r >= -fin_max;
+    *bad |= !ok;
+    *raw_max = fmaxf(*raw_max, ok ? r : -ss_inf_f());
+    *n_fin += fin;
+    const float f = fin ? r : -ss_inf_f();
+    *slot_max = fmaxf(*slot_max, f);
+    *tile_top = fmaxf(*tile_top, f);
+}
+
 // Pass 1 of a row without penalties or noise (greedy, top-k, top-p,
 // min-p rows), on the raw logits: the processing is monotonic, so the max,
 // the group maxima, the finite count and bad come from raw comparisons and
 // are processed once at the end; the best token is processed only when its
 // raw logit beats the thread's best so far (a later token, a higher id,
-// must be strictly better: a raw logit <= the best's cannot be). Rows with
-// a log-sum-exp process every finite token for its term, with the general
-// scan's operations in its order (the best is the running max). The
-// general scan spent ~80 instructions a token on the division and its
-// branches without the sum, ~125 with it: issue-bound, ~0.2 ms for 256
-// rows.
+// must be strictly better: a raw logit <= the best's cannot be), looked
+// for only in the tiles whose largest finite raw logit does. The general
+// scan spent ~80 instructions a token on the division and its branches
+// without the sum, ~125 with it: issue-bound, ~0.2 ms for 256 rows.
+// Rows with a log-sum-exp (top-p without top-k, logprobs) add every
+// finite token's e^(v - m) to the sum: m, the reference, is the running
+// max of the processed logits (the best logit: the best is the max),
+// brought up to date once a tile before its terms (the sum rescaled when
+// the tile raised it), then the tile's SS_ILP terms are computed side by
+// side without a branch (ss_plain_wide, ss_exp_neg) and added as a tree.
+// Computed a token at a time, each behind the division's slow-path branch
+// and a test for a new max, the terms ran one after the other: plain
+// top-p cost ~1.9 times top-k 50 + top-p at 256 rows. lse: the row's
+// VB_SAMPLE_NEED_LSE, a constant at each call, so that the loop without
+// the sum keeps its registers (no spills in the summary kernel's 64).
 __device__ __forceinline__ void ss_pass1_scan_plain(ss_pass1 *s, const float *x, int lo, int hi,
                                                     const vb_sample_row_args *a, int vocab_offset,
                                                     unsigned gmax[SS_ILP], bool keep_gmax,
-                                                    float fin_max)
+                                                    float fin_max, const bool lse)
 {
     const int step = (int)blockDim.x * SS_ILP;
     float raw[SS_ILP], ahead[SS_ILP], slot_max[SS_ILP];
@@ -592,47 +663,52 @@ __device__ __forceinline__ void ss_pass1_scan_plain(ss_pass1 *s, const float *x,
     for (int k = 0; k < SS_ILP; k++)
         slot_max[k] = -ss_inf_f();
     float raw_max = -ss_inf_f(), best_raw = -ss_inf_f(); // best_raw: processes to best_logit
-    double max_d = -ss_inf_d(); // best_logit, the finite tokens' running max, for the sum
     int bad = 0, n_fin = 0;
-    const bool lse = (a->flags & VB_SAMPLE_NEED_LSE) != 0;
+    double inv_t = 1.0;
+    if (lse && !(a->flags & VB_SAMPLE_GREEDY))
+        inv_t = 1.0 / (double)a->temperature;
+    float m = -ss_inf_f(); // the sum's reference (lse)
     ss_load_tile(ahead, x, lo + (int)threadIdx.x, hi);
     for (int base = lo; base < hi; base += step) {
         const int i0 = base + (int)threadIdx.x;
         ss_next_tile(raw, ahead, x, i0 + step, hi);
+        float tile_top = -ss_inf_f();
 #pragma unroll
-        for (int k = 0; k < SS_ILP; k++) {
-            const int i = i0 + k * (int)blockDim.x;
-            const float r = raw[k]; // -inf past hi: counts nowhere
-            if (r <= fin_max) { // processed neither NaN nor +inf
-                raw_max = fmaxf(raw_max, r);
-                if (r >= -fin_max) { // processed finite
-                    n_fin++;
-                    slot_max[k] = fmaxf(slot_max[k], r);
-                    if (lse) { // every finite token's term: processed
-                        const float v = ss_plain(r, a);
-                        if (r > best_raw) {
-                            if (s->best_token < 0 || v > s->best_logit) {
-                                // best_logit is the running max: the general scan's rescale
-                                s->sum = ss_rescale(s->sum, s->best_logit, v);
-                                s->best_logit = v;
-                                s->best_token = vocab_offset + i;
-                                max_d = (double)v;
-                            }
-                            best_raw = r;
-                        }
-                        s->sum = __dadd_rn(s->sum, ss_exp_neg(__dsub_rn((double)v, max_d)));
-                    } else if (r > best_raw) {
-                        const float v = ss_plain(r, a);
-                        if (s->best_token < 0 || v > s->best_logit) {
-                            s->best_logit = v;
-                            s->best_token = vocab_offset + i;
-                        }
-                        best_raw = r;
+        for (int k = 0; k < SS_ILP; k++) // -inf past hi: counts nowhere
+            ss_plain_count(raw[k], fin_max, &bad, &raw_max, &n_fin, &slot_max[k], &tile_top);
+        if (tile_top > best_raw) { // a new best in this tile: rare after the first tiles
+#pragma unroll
+            for (int k = 0; k < SS_ILP; k++) {
+                const float r = raw[k];
+                if (r >= -fin_max && r <= fin_max && r > best_raw) {
+                    const float v = ss_plain(r, a);
+                    if (s->best_token < 0 || v > s->best_logit) {
+                        s->best_logit = v;
+                        s->best_token = vocab_offset + i0 + k * (int)blockDim.x;
                     }
+                    best_raw = r;
                 }
-            } else {
-                bad = 1;
             }
+            if (lse && s->best_logit > m) { // the tile raised the max
+                s->sum = ss_rescale(s->sum, m, s->best_logit); // 0 stays 0 (m -inf)
+                m = s->best_logit;
+            }
+        }
+        if (lse) {
+            const double m_d = (double)m;
+            double term[SS_ILP];
+#pragma unroll
+            for (int k = 0; k < SS_ILP; k++) {
+                const float r = raw[k];
+                const bool fin = r >= -fin_max && r <= fin_max; // else e^-inf = 0
+                term[k] = ss_exp_neg(fin ? __dsub_rn(ss_plain_wide(r, inv_t), m_d) : -ss_inf_d());
+            }
+#pragma unroll
+            for (int h = SS_ILP / 2; h >= 1; h >>= 1)
+#pragma unroll
+                for (int k = 0; k < h; k++)
+                    term[k] = __dadd_rn(term[k], term[k + h]);
+            s->sum = __dadd_rn(s->sum, term[0]);
         }
     }
     s->bad |= bad;
@@ -664,7 +740,10 @@ __device__ __forceinline__ void ss_pass1_scan(ss_pass1 *s, const float *x, int l
     const bool lse = (a->flags & VB_SAMPLE_NEED_LSE) != 0;
     float fin_max;
     if (!gumbel && !bitmap && ss_raw_finite_max(a, &fin_max)) { // uniform in the block
-        ss_pass1_scan_plain(s, x, lo, hi, a, vocab_offset, gmax, keep_gmax, fin_max);
+        if (lse)
+            ss_pass1_scan_plain(s, x, lo, hi, a, vocab_offset, gmax, keep_gmax, fin_max, true);
+        else
+            ss_pass1_scan_plain(s, x, lo, hi, a, vocab_offset, gmax, keep_gmax, fin_max, false);
         return;
     }
     const int step = (int)blockDim.x * SS_ILP;
@@ -842,17 +921,26 @@ sampler_pass1_kernel(ss_pass1 *part, unsigned *gmax_all, int *count_all, const f
         part[(size_t)blockIdx.x * chunks + blockIdx.y] = s;
 }
 
-// A key below or at the want-th largest of the n keys (1 <= want <= n),
-// close to it: a radix select of its top 12 + 10 bits, the low 10 bits
-// left 0 (a float 2^-13 relative below it at most). Keys 0 ("no token")
-// count as keys: when fewer than want are non-zero the answer is 0. The
-// block's warps aggregate their histogram adds (keys crowd a few bins).
-// Every thread must call it; the answer is in every thread.
-__device__ unsigned ss_select_floor(const unsigned *keys, int n, unsigned want, ss_shared *sh)
+// Radix select over n keys, the first digit of SS_D1_BINS bins (key bits
+// 20..31), then 10 bits a pass, `passes` passes in all: 2 leave the low 10
+// bits 0 (a key below or at the wanted one, a float 2^-13 relative below
+// it at most), 3 find the key itself. The block's warps aggregate their
+// histogram adds (keys crowd a few bins). The keys: keys[e] when keys is
+// not NULL (the group maxima; 0, "no token", counts as a key: when fewer
+// than want are non-zero the answer is 0); else from the compact buffer
+// buf, ss_key(logit), or with by_token ~token (the lower id the better)
+// of the entries whose logit key is thr only. In: *want, 1 <= want <= the
+// keys counted. Returns the wanted key's prefix (the key after 3 passes);
+// *want becomes how many keys with it to take, and *ties (not NULL) how
+// many there are. Every thread must call it; the answers are in every
+// thread.
+__device__ unsigned ss_radix_select(const unsigned *keys, const ss_cand *buf, int n, bool by_token,
+                                    unsigned thr, int passes, unsigned *want, unsigned *ties,
+                                    ss_shared *sh)
 {
-    unsigned prefix = 0u, mask = 0u, w = want;
-    for (int pass = 0; pass < 2; pass++) {
-        const int shift = pass == 0 ? SS_D1_SHIFT : 10;
+    unsigned prefix = 0u, mask = 0u, w = *want;
+    for (int pass = 0; pass < passes; pass++) {
+        const int shift = SS_D1_SHIFT - 10 * pass;
         const unsigned nb = pass == 0 ? SS_D1_BINS : 1024u;
         for (int b = threadIdx.x; b < (int)nb; b += blockDim.x)
             sh->hist[b] = 0u;
@@ -861,8 +949,17 @@ __device__ unsigned ss_select_floor(const unsigned *keys, int n, unsigned want, 
             const int e = base + (int)threadIdx.x;
             unsigned bin = nb; // none
             if (e < n) {
-                const unsigned k = keys[e];
-                if ((k & mask) == prefix)
+                unsigned k;
+                bool counts = true;
+                if (keys) { // block-uniform
+                    k = keys[e];
+                } else {
+                    const ss_cand c = buf[e];
+                    const unsigned lk = ss_key(c.logit);
+                    k = by_token ? ~(unsigned)c.token : lk;
+                    counts = !by_token || lk == thr;
+                }
+                if (counts && (k & mask) == prefix)
                     bin = (k >> shift) & (nb - 1u);
             }
             unsigned peers = __match_any_sync(0xffffffffu, bin);
@@ -872,10 +969,15 @@ __device__ unsigned ss_select_floor(const unsigned *keys, int n, unsigned want, 
         __syncthreads();
         unsigned d = 0, above = 0;
         ss_select_bin(sh->hist, (int)nb, w, &d, &above, sh); // syncs after its last read of hist
+        if (ties && pass == passes - 1) { // block-uniform
+            *ties = sh->hist[d];
+            __syncthreads(); // read by all before a later select zeroes hist
+        }
         prefix |= d << shift;
         mask |= (nb - 1u) << shift;
         w -= above;
     }
+    *want = w;
     return prefix;
 }
 
@@ -938,8 +1040,9 @@ sampler_compact_kernel(ss_cand *buf_all, int *count_all, const unsigned *gmax_al
     if (n_keep <= 1) // block-uniform
         return;
     const int n_groups = ss_gmax_per_row(chunks);
-    const unsigned thr = ss_select_floor(gmax_all + (size_t)blockIdx.x * n_groups, n_groups,
-                                         (unsigned)n_keep, &sh);
+    unsigned want = (unsigned)n_keep;
+    const unsigned thr = ss_radix_select(gmax_all + (size_t)blockIdx.x * n_groups, NULL, n_groups,
+                                         false, 0u, 2, &want, NULL, &sh);
 
     const float raw_floor = ss_raw_floor(thr, &a);
     const float *x = logits + (size_t)a.logit_row * (size_t)n_local;
@@ -1021,63 +1124,18 @@ sampler_compact_kernel(ss_cand *buf_all, int *count_all, const unsigned *gmax_al
     }
 }
 
-// Radix select over the n entries of a row's compact buffer, 12 + 10 + 10
-// bits, with the block's warps aggregating their histogram adds (as ss_select_floor).
-// by_token false: the key of each entry is ss_key(logit); true: only the
-// entries whose logit key is thr count, keyed by ~token (the lower id the
-// better). In: *want, 1 <= want <= the entries counted. Out: *key, the
-// key of the want-th best; *want, how many entries with that key to take;
-// *ties, how many there are. Every thread must call it.
-__device__ void ss_select_compact(const ss_cand *buf, int n, bool by_token, unsigned thr,
-                                  unsigned *key, unsigned *want, unsigned *ties, ss_shared *sh)
-{
-    unsigned prefix = 0u, mask = 0u, w = *want, t = 0u;
-    for (int pass = 0; pass < 3; pass++) {
-        const int shift = pass == 0 ? SS_D1_SHIFT : pass == 1 ? 10 : 0;
-        const unsigned nb = pass == 0 ? SS_D1_BINS : 1024u;
-        for (int b = threadIdx.x; b < (int)nb; b += blockDim.x)
-            sh->hist[b] = 0u;
-        __syncthreads();
-        for (int base = 0; base < n; base += blockDim.x) { // warp-uniform
-            const int e = base + (int)threadIdx.x;
-            unsigned bin = nb; // none
-            if (e < n) {
-                const ss_cand c = buf[e];
-                const unsigned lk = ss_key(c.logit);
-                const unsigned k = by_token ? ~(unsigned)c.token : lk;
-                if ((!by_token || lk == thr) && (k & mask) == prefix)
-                    bin = (k >> shift) & (nb - 1u);
-            }
-            unsigned peers = __match_any_sync(0xffffffffu, bin);
-            if (bin < nb && (threadIdx.x & 31) == __ffs(peers) - 1)
-                atomicAdd(&sh->hist[bin], (unsigned)__popc(peers));
-        }
-        __syncthreads();
-        unsigned d = 0, above = 0;
-        ss_select_bin(sh->hist, (int)nb, w, &d, &above, sh); // syncs after reading hist
-        t = sh->hist[d];
-        prefix |= d << shift;
-        mask |= (nb - 1u) << shift;
-        w -= above;
-        __syncthreads(); // everyone has read hist[d] before the next pass zeroes it
-    }
-    *key = prefix;
-    *want = w;
-    *ties = t;
-}
-
 // The top n_keep (2 <= n_keep <= the n entries) of a row from its complete
 // compact buffer into sh->cand_*, unordered, exactly n_keep of them (the
 // host's set: logit desc, ties to the lower ids).
 __device__ void ss_collect_compact(const ss_cand *buf, int n, int n_keep, ss_shared *sh)
 {
-    unsigned thr = 0u, want = (unsigned)n_keep, ties = 0u;
-    ss_select_compact(buf, n, false, 0u, &thr, &want, &ties, sh);
+    unsigned want = (unsigned)n_keep, ties = 0u;
+    const unsigned thr = ss_radix_select(NULL, buf, n, false, 0u, 3, &want, &ties, sh);
     // thr: the n_keep-th best's key; want of its ties are taken, the lowest ids
     unsigned id_key = 0u; // the ties taken have ~token >= id_key (0: all)
-    if (ties != want) {
-        unsigned w2 = want, t2 = 0u;
-        ss_select_compact(buf, n, true, thr, &id_key, &w2, &t2, sh); // ids are distinct: w2 = t2 = 1
+    if (ties != want) { // ids are distinct: the want-th best ~token, one of it
+        unsigned w2 = want;
+        id_key = ss_radix_select(NULL, buf, n, true, thr, 3, &w2, NULL, sh);
     }
     for (int e = threadIdx.x; e < n; e += blockDim.x) {
         const ss_cand c = buf[e];

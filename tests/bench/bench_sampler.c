@@ -1,10 +1,13 @@
 /* The device sampler (src/cuda/cuda_sampler.c) timed by step size: one
  * cuda_sampler_summarize call a step, as the backend's `summarize` op makes
  * it, for 1 to 1,024 rows over a 152,064-token vocabulary (Qwen2.5) in
- * four modes:
+ * five modes:
  *   greedy        --temperature 0 (one candidate a row)
  *   top-p         --temperature 0.8 --top-p 0.95 (256 candidates a row)
  *   top-k         --temperature 0.8 --top-k 50 --top-p 0.95 (50 candidates a row)
+ *   min-p         --temperature 0.8 --min-p 0.05: 256 candidates a row as
+ *                 top-p, without the log-sum-exp (top-p's sum over the
+ *                 whole row): the difference between the two is that sum
  *   penalty       greedy with --repetition-penalty 1.1 over a 1,024-token
  *                 prompt: the seen bitmaps are built on the first step,
  *                 then each step sends the one token a row gained
@@ -104,7 +107,7 @@ int main(int argc, char **argv)
     CUDA_CHECK(cudaStreamCreate(&stream));
     cuda_sampler *s = cuda_sampler_create(stream, chunks);
 
-    enum { N_MODES = 4 };
+    enum { N_MODES = 5 };
     mode modes[N_MODES];
     for (int m = 0; m < N_MODES; m++)
         modes[m].p = sampling_params_default();
@@ -124,6 +127,10 @@ int main(int argc, char **argv)
     modes[3].p.top_k = 50;
     modes[3].p.top_p = 0.95f;
     modes[3].n_cand = 50;
+    modes[4].name = "min-p";
+    modes[4].p.temperature = 0.8f;
+    modes[4].p.min_p = 0.05f;
+    modes[4].n_cand = SAMPLER_TRUNCATION_CANDIDATES;
 
     static const int batches[] = {1, 8, 64, 256, 1024};
     printf("%-8s %5s %10s %12s %10s %14s\n", "mode", "rows", "us/step", "logits GB/s",

@@ -12,6 +12,10 @@
  * it overflows (flat rows: every logit equal, +0 and -0; one more token
  * than the capacity in that bucket).
  *
+ * The log-sum-exp of rows without penalties (top-p without top-k,
+ * logprobs) on wide, narrow, huge and subnormal logits, ties, flat rows
+ * and 256 rows (a block a row, as the bench's step).
+ *
  * Tolerances. Every field must match exactly (floats bit for bit:
  * candidates, best_logit, best_token, n_cand, bad, has_more) except:
  *   - max_logit and sum_exp: relative 1e-6 (the device sums in another
@@ -67,8 +71,17 @@ static float frand(void) /* [0, 1) */
  * it: TIES_STRIDE puts the best tokens, distinct, at every 2,048th id
  * (one group at one chunk a row: the threshold must still keep them all),
  * TIES_SPARSE leaves only ids t % 2048 < 3 finite (fewer groups hold a
- * finite token than top-k 1,024 wants: every finite token is kept). */
-enum tie_mode { TIES_NONE, TIES_MANY, TIES_FLAT, TIES_CAP, TIES_CAP1, TIES_STRIDE, TIES_SPARSE };
+ * finite token than top-k 1,024 wants: every finite token is kept).
+ * The log-sum-exp of rows without penalties (pass 1 on raw logits: the
+ * processed logit widened to double by a multiplication, terms a tile at a
+ * time, e^x below -700 dropped) meets: TIES_WIDE, logits in [-1900, 100)
+ * (most terms below e^-700); TIES_NARROW, logits in [-0.25, 0.25) (top-p
+ * keeps nearly the whole row); TIES_HUGE, magnitudes up to 3e38 (near the
+ * largest float: at temperatures below 1 some overflow, bad rows; the
+ * terms but the max's are 0); TIES_TINY, subnormal logits (every term is
+ * 1). */
+enum tie_mode { TIES_NONE, TIES_MANY, TIES_FLAT, TIES_CAP, TIES_CAP1, TIES_STRIDE, TIES_SPARSE,
+                TIES_WIDE, TIES_NARROW, TIES_HUGE, TIES_TINY };
 
 typedef struct sampler_case {
     const char *name;
@@ -193,6 +206,14 @@ static void make_batch(const sampler_case *c, batch *b)
             } else if (c->ties == TIES_SPARSE) {
                 if (t % 2048 >= 3)
                     v = -INFINITY;
+            } else if (c->ties == TIES_WIDE) {
+                v = (frand() - 0.95f) * 2000.0f;
+            } else if (c->ties == TIES_NARROW) {
+                v = (frand() - 0.5f) * 0.5f;
+            } else if (c->ties == TIES_HUGE) {
+                v = (frand() - 0.5f) * 2.0f * 3e38f;
+            } else if (c->ties == TIES_TINY) {
+                v = (frand() - 0.5f) * 2e-40f; /* subnormal */
             }
             x[t] = v;
         }
@@ -315,6 +336,10 @@ static void test_summaries_match_host(void)
     /* temperature 1: the tokens of TIES_CAP stay in one first-digit bucket */
     sampling_params at_cap[] = {P(1, 50, 1, 0, 0), P(1, 0, 0.9f, 0, 0), P(0, 0, 1, 0, 64),
                                 P(1, 0, 1, 0.05f, 5)};
+    /* the log-sum-exp on raw logits: top-p without top-k (temperatures
+     * below and above 1), greedy with logprobs; min-p as a row without it */
+    sampling_params lse[] = {P(0.8f, 0, 0.95f, 0, 0), P(0.3f, 0, 0.9f, 0, 5),
+                             P(2.0f, 0, 0.99f, 0, 0), P(0, 0, 1, 0, 5), P(0.7f, 0, 1, 0.05f, 0)};
     sampling_params pen[] = {
         penal(P(0, 0, 1, 0, 5), 1.3f, 0, 0),
         penal(P(0.8f, 0, 1, 0, 0), 1, 0.5f, 0.3f),
@@ -375,6 +400,16 @@ static void test_summaries_match_host(void)
         {"sparse finite top-k 1024 v151936 tp2 r1", 151936, 2, 1, 10, TIES_SPARSE, topk1024,
          N(topk1024), false},
         {"sparse finite top-p batch 1", 152064, 1, 0, 1, TIES_SPARSE, topp, N(topp), false},
+        /* the log-sum-exp of rows without penalties, on raw logits */
+        {"lse wide logits v152064", 152064, 1, 0, 15, TIES_WIDE, lse, N(lse), false},
+        {"lse wide logits v151936 tp2 r1", 151936, 2, 1, 10, TIES_WIDE, lse, N(lse), false},
+        {"lse narrow logits v152064", 152064, 1, 0, 15, TIES_NARROW, lse, N(lse), false},
+        {"lse narrow logits batch 1", 152064, 1, 0, 1, TIES_NARROW, lse, 1, false},
+        {"lse huge logits v152064", 152064, 1, 0, 15, TIES_HUGE, lse, N(lse), false},
+        {"lse subnormal logits v32000", 32000, 1, 0, 15, TIES_TINY, lse, N(lse), false},
+        {"lse ties v152064", 152064, 1, 0, 15, TIES_MANY, lse, N(lse), false},
+        {"lse flat rows v152064", 152064, 1, 0, 10, TIES_FLAT, lse, N(lse), false},
+        {"lse 256 rows v152064", 152064, 1, 0, 256, TIES_NONE, lse, N(lse), false},
     };
     const char *only = getenv("VB_SAMPLER_CASE"); /* a substring: rerun matching cases only */
     /* pass 1 and the compaction as the GPU's size picks it (split over
