@@ -7,40 +7,81 @@
 // column order (the caller gathers it through perm first).
 //
 // Like gemv.cu this is a pass over the weights and nothing else, so what
-// counts is that each packed byte is read once, in 16-byte loads a warp
-// reads 512 contiguous bytes of. One warp takes QGEMV_ROWS output rows:
-// every lane loads the same 16-byte chunk (32 columns at 4 bits, 16 at 8)
-// of each of its rows, so each x load (T rows of the chunk's columns, from
-// L1/L2) serves all of them: a 4-bit chunk needs 4x its bytes of x, which
-// one row per warp would have to load for every row.
+// counts is that each packed byte is read once, in 16-byte loads, with
+// enough of them in flight. Two kernels:
 //
-// Dequantization is factored out of the inner loop where a chunk lies in
-// one group (no g_idx and group_size a multiple of the chunk's columns):
-// sum_j x_j (q_j - z) s = s (sum_j x_j q_j - z sum_j x_j), so a column costs
-// one conversion and one FMA per row, and sum_j x_j is shared by the rows.
-// Other layouts (g_idx, odd group sizes) take a per-column path: correct,
-// slower, and rare (act order on a rank holding part of the input).
+// gemv_quant_mma_kernel (sm_80 and newer; no g_idx, n_in a multiple of a
+// step of a row, 512 / bits columns = 64 bytes, and groups of whole steps
+// (group 128 and per channel, the common checkpoints) or 2 or 4 whole
+// groups in a step (groups of 64 or 32 columns at 4 bits, 32 or 16 at 8:
+// the step's mma runs once a group, see qmma_step)). The SIMT kernel (below)
+// is bound by instruction issue: a 4-bit column costs a conversion (three
+// integer/float ops) and an FMA per x row, more instructions per 16-byte
+// chunk than an SM can issue at its share of the copy bandwidth (~16 bytes
+// a cycle on an H200: 4.2 TB/s over 132 SMs at ~2 GHz). Here the tensor
+// cores do the multiply-add: a warp takes 16 output rows (the mma's M),
+// x's up to 8 rows are the N = 8 columns (lanes past the step's rows load
+// zeros), and a step is one 16-byte chunk of each of a lane's two rows (4
+// lanes read a row's 64 contiguous bytes; the warp 1 KB a step).
+// The nibbles (bytes) become fp16 (q - zero) exactly through the fp16
+// exponent trick (0x6400 | v is 1024 + v: one LOP3 per two values, then a
+// subtract of 1024 + zero), and the mma's k order is permuted so that a
+// lane's A registers are its own chunk's values and its B registers are
+// x's matching columns (a byte permute of 16-byte x loads). The products
+// (q - zero) * x are exact and summed in fp32 by the mma; the group's scale
+// multiplies the step's fp32 sums: the same result as the SIMT kernel up to
+// fp32 rounding order. Needs zeros that are integers (quant_weights.h: in
+// quantized units, 0 .. 2^bits), so that 1024 + zero is exact in fp16.
+// Matrices of few output rows (3584 rows are 224 16-row tiles) split each
+// tile's steps over KS warps of a block, summed in warp order through
+// shared memory, as gemv.cu's KS; the launcher takes KS = 8, the fastest
+// or level with it on every 7B matrix at T = 1 (bench_gemv_quant's sweep,
+// H200, 2026-12-02: gate/up 37.6 us against 42.0 for the one-wave rule of
+// the first version). Each lane loads U steps of weights (and their scales
+// and zeros) ahead of the U it computes, the first U before the PDL wait
+// (pdl.cuh), as gemv.cu does: U = 2, or 4 where the grid leaves SMs room
+// for only 2 blocks anyway (see launch_mma), which the sweep confirmed.
+// At T = 1 the SIMT kernel is faster for 8-bit weights (a 7B layer 101 us
+// against 112) and for groups smaller than a step (4-bit group 32: 97
+// against 137), so the entry point takes it there; from T = 2 on, the mma
+// kernel (its cost hardly grows with T, the SIMT kernel's does).
 //
-// Integers become floats through the exponent trick (0x4B000000 | v is the
-// float 2^23 + v), two integer ops and an add, not I2F, which runs at a
-// quarter of the FMA rate and would make 4-bit decode compute-bound.
+// gemv_quant_kernel (SIMT; every layout the entry point takes, and sm_70):
+// one warp takes QGEMV_ROWS output rows: every lane loads the same 16-byte
+// chunk (32 columns at 4 bits, 16 at 8) of each of its rows, so each x
+// load (T rows of the chunk's columns, from L1/L2) serves all of them;
+// each lane loads its next chunk while it computes one, the first before
+// the PDL wait. Where a chunk lies in one group (no g_idx and group_size a multiple of
+// the chunk's columns) dequantization is factored out of the inner loop:
+// sum_j x_j (q_j - z) s = s (sum_j x_j q_j - z sum_j x_j), one conversion
+// and one FMA per column and row; other layouts (g_idx, odd group sizes)
+// dequantize each column first (correct, slower, and rare: act order on a
+// rank holding part of the input). Integers become floats through the
+// exponent trick (0x4B000000 | v is the float 2^23 + v) rather than I2F,
+// which runs at a quarter of the FMA rate.
 //
-// First figures (H200, 2026-12-02, T = 1, 7B shapes, group 128, against
-// vb_gemv_f16 on the same shape): 4-bit 1.3-1.5x the fp16 GEMV on the
-// 18944 x 3584 and 3584 x 18944 matrices (its packed bytes at 1.4-1.5
-// TB/s), 1.0x on 3584 x 3584, 0.9x on 512 x 3584 (32 blocks for 132 SMs);
-// 8-bit 1.0-1.45x. Short of issue #21's 2.5x: the kernel is bound by
-// instruction issue and loads in flight, not by bandwidth. Next: a
-// prefetch of the next chunk, several warps per row group for few-row
-// matrices (gemv.cu's KS), half2 dequantization, PDL, fused q/k/v and
-// gate/up.
+// The SIMT kernel's figures before the mma kernel (H200, 2026-12-02, T =
+// 1, 7B shapes, group 128, against vb_gemv_f16 on the same shape): 4-bit
+// 1.3-1.5x the fp16 GEMV on the 18944 x 3584 and 3584 x 18944 matrices
+// (packed bytes at 1.4-1.5 TB/s), 1.0x on 3584 x 3584, 0.9x on 512 x 3584;
+// 8-bit 1.0-1.45x. Both kernels side by side: tests/bench/bench_gemv_quant.c,
+// figures in tests/bench/RESULTS.md (a 7B layer at T = 1, 4-bit group 128:
+// 1.7x the fp16 GEMV with the mma kernel, 1.4x with the SIMT one).
 #include <cuda_fp16.h>
 
 #include "gemv_common.cuh"
 #include "kernels.h"
+#include "mma_sm80.cuh"
+#include "pdl.cuh"
 
 #define QGEMV_WARPS 8 /* warps per block */
 #define QGEMV_ROWS 2  /* output rows per warp */
+#define QMMA_WARPS 8  /* warps per block of the mma kernel */
+// Steps (16 bytes of each of a lane's two rows) a lane loads ahead of the
+// ones it computes, by default: 2 keeps 2 x 2 x 2 chunks (128 bytes) a lane
+// in flight at 80 registers (3 blocks an SM); the launcher takes 4 (128
+// registers, 2 blocks) where a third block would not be resident anyway.
+#define QMMA_UNROLL 2
 
 struct qgemv_params {
     const __half *x;        /* [rows, n_in], internal column order */
@@ -49,7 +90,7 @@ struct qgemv_params {
     const int *g_idx;       /* NULL or [n_in] */
     __half *out;            /* [rows, n_out] */
     int n_out, n_in, row_chunks, group_size, n_groups, rows;
-    int uniform;            /* every chunk lies in one group: no g_idx, group_size % chunk == 0 */
+    int group_steps;        /* mma kernel at 1 group a step: steps (512 / bits columns) a group */
 };
 
 // 2^23 + v as a float, minus 2^23: v exactly, for v < 2^23.
@@ -83,8 +124,12 @@ __device__ __forceinline__ void unpack_cols8(const uint4 &v, int i, float f[8])
     }
 }
 
-// T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are real).
-template <int T, int BITS>
+// T: x rows the kernel is unrolled for (1, 2, 4 or 8; p.rows <= T are
+// real). UNI: every chunk lies in one group (no g_idx, group_size a
+// multiple of the chunk's columns): the zero and scale are applied once a
+// chunk; otherwise each column is dequantized before its products. Both
+// sum a chunk's products into dot, then add it to acc.
+template <int T, int BITS, bool UNI>
 __global__ void __launch_bounds__(32 * QGEMV_WARPS) gemv_quant_kernel(qgemv_params p)
 {
     constexpr int CC = 128 / BITS; /* columns per 16-byte chunk */
@@ -100,6 +145,16 @@ __global__ void __launch_bounds__(32 * QGEMV_WARPS) gemv_quant_kernel(qgemv_para
 #pragma unroll
     for (int r = 0; r < R; r++)
         live[r] = o0 + r < p.n_out;
+    // the first chunk's weights before the wait on the previous kernel
+    // (pdl.cuh), then each next chunk's while this one is computed
+    uint4 next[R];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        next[r] = live[r] && lane < p.row_chunks
+                      ? __ldg(p.q + (size_t)(o0 + r) * p.row_chunks + lane)
+                      : make_uint4(0, 0, 0, 0);
+    pdl_wait(); /* x is the previous kernel's output */
+    pdl_launch_dependents();
     float acc[R][T];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -110,61 +165,37 @@ __global__ void __launch_bounds__(32 * QGEMV_WARPS) gemv_quant_kernel(qgemv_para
     for (int c = lane; c < p.row_chunks; c += 32) {
         uint4 wq[R];
 #pragma unroll
-        for (int r = 0; r < R; r++)
-            wq[r] = live[r] ? __ldg(p.q + (size_t)(o0 + r) * p.row_chunks + c)
-                            : make_uint4(0, 0, 0, 0);
-        if (p.uniform) {
+        for (int r = 0; r < R; r++) {
+            wq[r] = next[r];
+            next[r] = live[r] && c + 32 < p.row_chunks
+                          ? __ldg(p.q + (size_t)(o0 + r) * p.row_chunks + c + 32)
+                          : make_uint4(0, 0, 0, 0);
+        }
+        float s[R] = {}, z[R] = {};
+        if (UNI) {
             const int g = c * CC / p.group_size;
-            float s[R], z[R];
 #pragma unroll
             for (int r = 0; r < R; r++) {
                 size_t at = (size_t)(live[r] ? o0 + r : o0) * p.n_groups + g;
                 s[r] = __half2float(p.scales[at]);
                 z[r] = __half2float(p.zeros[at]);
             }
-            float dot[R][T], sx[T];
+        }
+        float dot[R][T], sx[T];
 #pragma unroll
-            for (int t = 0; t < T; t++) {
-                sx[t] = 0.0f;
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    dot[r][t] = 0.0f;
-            }
-#pragma unroll
-            for (int i = 0; i < XL; i++) {
-                float wf[R][8];
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    unpack_cols8<BITS>(wq[r], i, wf[r]);
-#pragma unroll
-                for (int t = 0; t < T; t++) {
-                    if (t < p.rows) {
-                        float2 xf[4];
-                        unpack8(xr[(size_t)t * x_chunks + c * XL + i], xf);
-#pragma unroll
-                        for (int k = 0; k < 4; k++) {
-                            sx[t] += xf[k].x + xf[k].y;
-#pragma unroll
-                            for (int r = 0; r < R; r++) {
-                                dot[r][t] = fmaf(xf[k].x, wf[r][2 * k], dot[r][t]);
-                                dot[r][t] = fmaf(xf[k].y, wf[r][2 * k + 1], dot[r][t]);
-                            }
-                        }
-                    }
-                }
-            }
+        for (int t = 0; t < T; t++) {
+            sx[t] = 0.0f;
 #pragma unroll
             for (int r = 0; r < R; r++)
+                dot[r][t] = 0.0f;
+        }
 #pragma unroll
-                for (int t = 0; t < T; t++)
-                    acc[r][t] = fmaf(s[r], dot[r][t] - z[r] * sx[t], acc[r][t]);
-        } else {
+        for (int i = 0; i < XL; i++) {
+            float wf[R][8];
 #pragma unroll
-            for (int i = 0; i < XL; i++) {
-                float wf[R][8];
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    unpack_cols8<BITS>(wq[r], i, wf[r]);
+            for (int r = 0; r < R; r++)
+                unpack_cols8<BITS>(wq[r], i, wf[r]);
+            if (!UNI) {
 #pragma unroll
                 for (int k = 0; k < 8; k++) {
                     const int j = c * CC + 8 * i + k;
@@ -176,22 +207,31 @@ __global__ void __launch_bounds__(32 * QGEMV_WARPS) gemv_quant_kernel(qgemv_para
                                    __half2float(p.scales[at]);
                     }
                 }
+            }
 #pragma unroll
-                for (int t = 0; t < T; t++) {
-                    if (t < p.rows) {
-                        float2 xf[4];
-                        unpack8(xr[(size_t)t * x_chunks + c * XL + i], xf);
+            for (int t = 0; t < T; t++) {
+                if (t < p.rows) {
+                    float2 xf[4];
+                    unpack8(xr[(size_t)t * x_chunks + c * XL + i], xf);
 #pragma unroll
-                        for (int k = 0; k < 4; k++)
+                    for (int k = 0; k < 4; k++) {
+                        if (UNI)
+                            sx[t] += xf[k].x + xf[k].y;
 #pragma unroll
-                            for (int r = 0; r < R; r++) {
-                                acc[r][t] = fmaf(xf[k].x, wf[r][2 * k], acc[r][t]);
-                                acc[r][t] = fmaf(xf[k].y, wf[r][2 * k + 1], acc[r][t]);
-                            }
+                        for (int r = 0; r < R; r++) {
+                            dot[r][t] = fmaf(xf[k].x, wf[r][2 * k], dot[r][t]);
+                            dot[r][t] = fmaf(xf[k].y, wf[r][2 * k + 1], dot[r][t]);
+                        }
                     }
                 }
             }
         }
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int t = 0; t < T; t++)
+                acc[r][t] = UNI ? fmaf(s[r], dot[r][t] - z[r] * sx[t], acc[r][t])
+                                : acc[r][t] + dot[r][t];
     }
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -207,12 +247,271 @@ __global__ void __launch_bounds__(32 * QGEMV_WARPS) gemv_quant_kernel(qgemv_para
 }
 
 #define QGEMV_INSTANTIATE(T)                                                                  \
-    template __global__ void gemv_quant_kernel<T, 4>(qgemv_params);                           \
-    template __global__ void gemv_quant_kernel<T, 8>(qgemv_params);
+    template __global__ void gemv_quant_kernel<T, 4, true>(qgemv_params);                     \
+    template __global__ void gemv_quant_kernel<T, 8, true>(qgemv_params);                     \
+    template __global__ void gemv_quant_kernel<T, 4, false>(qgemv_params);                    \
+    template __global__ void gemv_quant_kernel<T, 8, false>(qgemv_params);
 QGEMV_INSTANTIATE(1)
 QGEMV_INSTANTIATE(2)
 QGEMV_INSTANTIATE(4)
 QGEMV_INSTANTIATE(8)
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+__device__ __forceinline__ __half2 u32_as_half2(unsigned v)
+{
+    __half2 h;
+    *(unsigned *)&h = v;
+    return h;
+}
+
+__device__ __forceinline__ unsigned half2_as_u32(__half2 h)
+{
+    return *(unsigned *)&h;
+}
+
+// One 4-bit word (column k of its 8 at bits 4k) as four fp16 pairs
+// q - zero: p[0] = (q0, q4), p[1] = (q1, q5), p[2] = (q2, q6), p[3] =
+// (q3, q7). The mask puts a nibble in the low mantissa bits of 0x6400
+// (1024): 1024 + q, minus sub = 1024 + zero. A nibble at bits 4-7 gives
+// 1024 + 16 q: times 1/16 plus fma = -(64 + zero). Every step is exact in
+// fp16 (integers below 2048).
+__device__ __forceinline__ void dequant4_pairs(unsigned v, __half2 sub, __half2 fma,
+                                               unsigned p[4])
+{
+    const __half2 sixteenth = u32_as_half2(0x2C002C00u);
+    const unsigned hi = v >> 8;
+    p[0] = half2_as_u32(__hsub2(u32_as_half2((v & 0x000F000Fu) | 0x64006400u), sub));
+    p[1] = half2_as_u32(__hfma2(u32_as_half2((v & 0x00F000F0u) | 0x64006400u), sixteenth, fma));
+    p[2] = half2_as_u32(__hsub2(u32_as_half2((hi & 0x000F000Fu) | 0x64006400u), sub));
+    p[3] = half2_as_u32(__hfma2(u32_as_half2((hi & 0x00F000F0u) | 0x64006400u), sixteenth, fma));
+}
+
+// Bytes 2h and 2h+1 of an 8-bit word as the fp16 pair q - zero: the byte
+// under 0x64 is 1024 + q; minus sub = 1024 + zero.
+__device__ __forceinline__ unsigned dequant8_pair(unsigned v, int h, __half2 sub)
+{
+    return half2_as_u32(
+        __hsub2(u32_as_half2(__byte_perm(v, 0x64646464u, h ? 0x4342u : 0x4140u)), sub));
+}
+
+// One step of lane (g, c): wa, wb its 16 bytes of rows o0 and o0 + 8 (the
+// c-th quarter of the step's 512 / BITS columns), scale the two rows'
+// scales of the step's groups and zero their zeros of the lane's group as
+// half2 pairs (row o0 low), x row g's matching columns (g < rows; else
+// zeros). acc[0..1] += scale * row o0 . x rows 2c, 2c + 1; acc[2..3] the
+// same for row o0 + 8 (the mma's C layout).
+//
+// The mma m16n8k16's A fragment gives lane (g, c) rows g and g + 8 at k =
+// 2c, 2c + 1 (registers 0 and 1) and 2c + 8, 2c + 9 (registers 2 and 3);
+// B gives x at the same k for column (x row) g. The k order inside a
+// k-block is free as long as A and B agree, so a k-block takes 4 of each
+// lane's own columns: at 4 bits word w of the chunk makes two k-blocks,
+// (q0, q4) and (q1, q5), then (q2, q6) and (q3, q7), x paired alike by
+// byte permutes; at 8 bits word w is one k-block, (q0, q1) and (q2, q3),
+// x's halves in memory order.
+//
+// GPS groups a step (1, or 2 and 4 for groups of 64 and 32 columns at 4
+// bits, 32 and 16 at 8): a lane's chunk lies in group c / (4 / GPS) of the
+// step, zero its zero; the step's mma runs once a group with B zero outside
+// the group's lanes (A's k of lane c only meet B's k of lane c), so each
+// group's sums get their own scale[j] in fp32.
+template <int BITS, int GPS>
+__device__ __forceinline__ void qmma_step(float acc[4], const uint4 &wa, const uint4 &wb,
+                                          const __half2 (&scale)[GPS], __half2 zero,
+                                          const uint4 *x, bool xlive, int c)
+{
+    constexpr int XW = BITS == 4 ? 4 : 2; /* 16-byte x loads: 32 or 16 columns */
+    uint4 xv[XW];
+#pragma unroll
+    for (int i = 0; i < XW; i++) /* plain loads: x is the previous kernel's output (as gemv.cu) */
+        xv[i] = xlive ? x[i] : make_uint4(0, 0, 0, 0);
+    const __half k1024 = __ushort_as_half(0x6400), k64 = __ushort_as_half(0x5400);
+    const __half za = __low2half(zero), zb = __high2half(zero);
+    const __half2 suba = __half2half2(__hadd(za, k1024)), subb = __half2half2(__hadd(zb, k1024));
+    float d[GPS][4];
+#pragma unroll
+    for (int j = 0; j < GPS; j++)
+        d[j][0] = d[j][1] = d[j][2] = d[j][3] = 0.0f;
+    const int my_group = c / (4 / GPS);
+    if (BITS == 4) {
+        const __half2 fmaa = __half2half2(__hneg(__hadd(za, k64)));
+        const __half2 fmab = __half2half2(__hneg(__hadd(zb, k64)));
+#pragma unroll
+        for (int w = 0; w < 4; w++) {
+            unsigned pa[4], pb[4];
+            dequant4_pairs(word_of(wa, w), suba, fmaa, pa);
+            dequant4_pairs(word_of(wb, w), subb, fmab, pb);
+            /* x columns 8w .. 8w + 7 of the lane's 32: (x0, x1) .. (x6, x7) */
+            const unsigned x01 = word_of(xv[w], 0), x23 = word_of(xv[w], 1);
+            const unsigned x45 = word_of(xv[w], 2), x67 = word_of(xv[w], 3);
+            const unsigned a0[4] = {pa[0], pb[0], pa[1], pb[1]};
+            const unsigned a1[4] = {pa[2], pb[2], pa[3], pb[3]};
+            const unsigned b00 = __byte_perm(x01, x45, 0x5410u);
+            const unsigned b01 = __byte_perm(x01, x45, 0x7632u);
+            const unsigned b10 = __byte_perm(x23, x67, 0x5410u);
+            const unsigned b11 = __byte_perm(x23, x67, 0x7632u);
+#pragma unroll
+            for (int j = 0; j < GPS; j++) {
+                const bool mine = GPS == 1 || my_group == j;
+                mma_m16n8k16(d[j], a0, mine ? b00 : 0u, mine ? b01 : 0u);
+                mma_m16n8k16(d[j], a1, mine ? b10 : 0u, mine ? b11 : 0u);
+            }
+        }
+    } else {
+#pragma unroll
+        for (int w = 0; w < 4; w++) {
+            const unsigned va = word_of(wa, w), vb = word_of(wb, w);
+            const unsigned a[4] = {dequant8_pair(va, 0, suba), dequant8_pair(vb, 0, subb),
+                                   dequant8_pair(va, 1, suba), dequant8_pair(vb, 1, subb)};
+            /* x columns 4w .. 4w + 3 of the lane's 16 */
+            const unsigned b0 = word_of(xv[w >> 1], 2 * (w & 1));
+            const unsigned b1 = word_of(xv[w >> 1], 2 * (w & 1) + 1);
+#pragma unroll
+            for (int j = 0; j < GPS; j++) {
+                const bool mine = GPS == 1 || my_group == j;
+                mma_m16n8k16(d[j], a, mine ? b0 : 0u, mine ? b1 : 0u);
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < GPS; j++) {
+        const float sa = __low2float(scale[j]), sb = __high2float(scale[j]);
+        acc[0] = fmaf(sa, d[j][0], acc[0]);
+        acc[1] = fmaf(sa, d[j][1], acc[1]);
+        acc[2] = fmaf(sb, d[j][2], acc[2]);
+        acc[3] = fmaf(sb, d[j][3], acc[3]);
+    }
+}
+
+// Step s's 16 bytes of rows a and b for lane c, the two rows' scales of
+// the step's GPS groups and their zeros of the lane's group; zeros past the
+// last step (those are never computed).
+template <int GPS>
+__device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const uint4 *qa,
+                                           const uint4 *qb, size_t ga, size_t gb, int s,
+                                           int steps, int c, uint4 &wa, uint4 &wb,
+                                           __half2 (&scale)[GPS], __half2 &zero)
+{
+    if (s < steps) {
+        /* GPS 1: a group is group_steps steps; else GPS groups a step */
+        const int grp = GPS == 1 ? s / p.group_steps : s * GPS;
+        const int mine = grp + c / (4 / GPS);
+        wa = __ldg(qa + 4 * s);
+        wb = __ldg(qb + 4 * s);
+#pragma unroll
+        for (int j = 0; j < GPS; j++)
+            scale[j] = __halves2half2(p.scales[ga + grp + j], p.scales[gb + grp + j]);
+        zero = __halves2half2(p.zeros[ga + mine], p.zeros[gb + mine]);
+    } else {
+        wa = wb = make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int j = 0; j < GPS; j++)
+            scale[j] = __float2half2_rn(0.0f);
+        zero = __float2half2_rn(0.0f);
+    }
+}
+#endif
+
+// BITS: 4 or 8; KS: warps per 16-row tile (1, 2, 4 or 8), warp part k of a
+// tile taking steps k, k + KS, ...; U: steps loaded ahead (QMMA_UNROLL);
+// GPS: groups a step (qmma_step). Any p.rows <= 8 (x rows are the mma's
+// N). At least 3 blocks an SM at U = 2 (80 registers, no spills; the
+// compiler's own pick was 93, 2 blocks), 2 at U = 4; one block fewer with
+// GPS > 1 (its scales spill otherwise). Launched only on sm_80+ for the
+// layouts vb_gemv_quant_f16 checks (see the header); compiles to a trap
+// on sm_70.
+template <int BITS, int KS, int U, int GPS>
+__global__ void __launch_bounds__(32 * QMMA_WARPS, (U >= 4 ? 2 : 3) - (GPS > 1))
+    gemv_quant_mma_kernel(qgemv_params p)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    constexpr int SC = 512 / BITS; /* columns a step: 4 lanes x 16 bytes */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp % KS;
+    const int g = lane >> 2, c = lane & 3;
+    const int tile = blockIdx.x * (QMMA_WARPS / KS) + warp / KS;
+    const bool live = tile < (p.n_out + 15) / 16;
+    if (KS == 1 && !live)
+        return; /* whole warps leave (KS > 1: the barrier below) */
+    const int o0 = tile * 16 + g, o1 = o0 + 8;
+    const int steps = live ? p.n_in / SC : 0; /* warp-uniform: the mma needs all lanes */
+    /* rows past n_out read the last row (in bounds; never written) */
+    const int ra = min(o0, p.n_out - 1), rb = min(o1, p.n_out - 1);
+    const uint4 *qa = p.q + (size_t)ra * p.row_chunks + c;
+    const uint4 *qb = p.q + (size_t)rb * p.row_chunks + c;
+    const size_t ga = (size_t)ra * p.n_groups, gb = (size_t)rb * p.n_groups;
+    const bool xlive = g < p.rows;
+    /* x row g, this lane's quarter of each step: SC / 4 columns, SC / 32 loads */
+    const uint4 *xr = (const uint4 *)p.x + (size_t)(xlive ? g : 0) * (p.n_in >> 3) + c * (SC / 32);
+
+    uint4 wa[U], wb[U];
+    __half2 scale[U][GPS], zero[U];
+#pragma unroll
+    for (int u = 0; u < U; u++)
+        qmma_fetch<GPS>(p, qa, qb, ga, gb, part + KS * u, steps, c, wa[u], wb[u], scale[u],
+                        zero[u]);
+    pdl_wait(); /* x is the previous kernel's output */
+    pdl_launch_dependents();
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s = part; s < steps; s += KS * U) {
+        uint4 na[U], nb[U];
+        __half2 nscale[U][GPS], nzero[U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            qmma_fetch<GPS>(p, qa, qb, ga, gb, s + KS * (U + u), steps, c, na[u], nb[u],
+                            nscale[u], nzero[u]);
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (s + KS * u < steps)
+                qmma_step<BITS, GPS>(acc, wa[u], wb[u], scale[u], zero[u],
+                                     xr + (size_t)(s + KS * u) * (SC / 8), xlive, c);
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            wa[u] = na[u];
+            wb[u] = nb[u];
+#pragma unroll
+            for (int j = 0; j < GPS; j++)
+                scale[u][j] = nscale[u][j];
+            zero[u] = nzero[u];
+        }
+    }
+    if (KS > 1) {
+        __shared__ float s_part[QMMA_WARPS][4][32];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            s_part[warp][i][lane] = acc[i];
+        __syncthreads();
+        if (part != 0 || !live)
+            return;
+#pragma unroll
+        for (int k = 1; k < KS; k++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                acc[i] += s_part[warp + k][i][lane];
+    }
+    /* acc[i]: row i < 2 ? o0 : o1, x row 2c + (i & 1) */
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int o = i < 2 ? o0 : o1, t = 2 * c + (i & 1);
+        if (o < p.n_out && t < p.rows) {
+            const float v = acc[i] + (p.bias ? __half2float(p.bias[o]) : 0.0f);
+            p.out[(size_t)t * p.n_out + o] = __float2half(v);
+        }
+    }
+#else
+    __trap(); /* never launched below sm_80 (qmma_available) */
+#endif
+}
+
+#define QMMA_INSTANTIATE_G(KS, U, GPS)                                                        \
+    template __global__ void gemv_quant_mma_kernel<4, KS, U, GPS>(qgemv_params);              \
+    template __global__ void gemv_quant_mma_kernel<8, KS, U, GPS>(qgemv_params);
+#define QMMA_INSTANTIATE_U(KS, U)                                                             \
+    QMMA_INSTANTIATE_G(KS, U, 1) QMMA_INSTANTIATE_G(KS, U, 2) QMMA_INSTANTIATE_G(KS, U, 4)
+#define QMMA_INSTANTIATE(U)                                                                   \
+    QMMA_INSTANTIATE_U(1, U) QMMA_INSTANTIATE_U(2, U) QMMA_INSTANTIATE_U(4, U)               \
+        QMMA_INSTANTIATE_U(8, U)
+QMMA_INSTANTIATE(2)
+QMMA_INSTANTIATE(4)
 
 #ifndef __CUDACC_RTC__
 extern "C" bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x, const void *q)
@@ -222,26 +521,137 @@ extern "C" bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x
            n_in % cc == 0 && ((uintptr_t)x & 15) == 0 && ((uintptr_t)q & 15) == 0;
 }
 
-template <int T>
-static cudaError_t launch_t(const qgemv_params &p, int bits, cudaStream_t stream)
+// Which kernel the entry point uses: path 0 or 2, the mma kernel where it
+// can run (else the SIMT one), 1 the SIMT kernel; ks 1, 2, 4 or 8 forces
+// the mma kernel's warps a tile, unroll 2 or 4 its steps loaded ahead (0:
+// the launcher's picks, launch_mma). For the benchmark and the GPU
+// test, to measure and check each variant; not in kernels.h (they declare
+// it). Process-wide, not thread-safe: set it before launching.
+static int force_path, force_ks, force_unroll;
+extern "C" void vb_gemv_quant_force(int path, int ks, int unroll)
+{
+    force_path = path;
+    force_ks = ks == 1 || ks == 2 || ks == 4 || ks == 8 ? ks : 0;
+    force_unroll = unroll == 2 || unroll == 4 ? unroll : 0;
+}
+
+// Whether this GPU runs the mma kernel: sm_80+, and the build has its code
+// for it (a build for sm_70 alone runs its PTX, without the mma body).
+static bool qmma_available(void)
+{
+    static int cached = -1; /* one GPU a process */
+    if (cached < 0) {
+        int dev = 0, major = 0;
+        cudaFuncAttributes attr;
+        cached = cudaGetDevice(&dev) == cudaSuccess &&
+                 cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
+                     cudaSuccess &&
+                 major >= 8 &&
+                 cudaFuncGetAttributes(&attr, gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1>) ==
+                     cudaSuccess &&
+                 attr.ptxVersion >= 80;
+        (void)cudaGetLastError(); /* a failed query must not poison later checks */
+    }
+    return cached == 1;
+}
+
+template <int T, bool UNI>
+static cudaError_t launch_simt_t(const qgemv_params &p, int bits, cudaStream_t stream)
 {
     const int rows_per_block = QGEMV_WARPS * QGEMV_ROWS;
     dim3 grid((unsigned)((p.n_out + rows_per_block - 1) / rows_per_block));
-    if (bits == 4)
-        gemv_quant_kernel<T, 4><<<grid, 32 * QGEMV_WARPS, 0, stream>>>(p);
+    return vb_launch_pdl(bits == 4 ? gemv_quant_kernel<T, 4, UNI> : gemv_quant_kernel<T, 8, UNI>,
+                         grid, dim3(32 * QGEMV_WARPS), 0, stream, p);
+}
+
+template <bool UNI>
+static cudaError_t launch_simt(const qgemv_params &p, int bits, cudaStream_t stream)
+{
+    if (p.rows == 1)
+        return launch_simt_t<1, UNI>(p, bits, stream);
+    if (p.rows == 2)
+        return launch_simt_t<2, UNI>(p, bits, stream);
+    if (p.rows <= 4)
+        return launch_simt_t<4, UNI>(p, bits, stream);
+    return launch_simt_t<8, UNI>(p, bits, stream);
+}
+
+template <int U, int GPS>
+static void mma_kernels_g(int bits, void (*k[4])(qgemv_params))
+{
+    k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS> : gemv_quant_mma_kernel<8, 1, U, GPS>;
+    k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS> : gemv_quant_mma_kernel<8, 2, U, GPS>;
+    k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, GPS> : gemv_quant_mma_kernel<8, 4, U, GPS>;
+    k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS> : gemv_quant_mma_kernel<8, 8, U, GPS>;
+}
+
+template <int U>
+static void mma_kernels(int bits, int gps, void (*k[4])(qgemv_params))
+{
+    if (gps == 4)
+        mma_kernels_g<U, 4>(bits, k);
+    else if (gps == 2)
+        mma_kernels_g<U, 2>(bits, k);
     else
-        gemv_quant_kernel<T, 8><<<grid, 32 * QGEMV_WARPS, 0, stream>>>(p);
-    return cudaGetLastError();
+        mma_kernels_g<U, 1>(bits, k);
+}
+
+// The mma kernel's blocks an SM (asked once per instantiation: one GPU a
+// process); 0 after a failed query.
+static int mma_resident(int ui, int bits, int gps, int i, void (*k)(qgemv_params))
+{
+    static int resident[2][2][3][4]; /* [U 2, 4][4-bit, 8-bit][GPS 1, 2, 4][KS 1, 2, 4, 8] */
+    int *r = &resident[ui][bits == 4 ? 0 : 1][gps == 4 ? 2 : gps == 2 ? 1 : 0][i];
+    if (!*r && cudaOccupancyMaxActiveBlocksPerMultiprocessor(r, k, 32 * QMMA_WARPS, 0) !=
+                   cudaSuccess) {
+        (void)cudaGetLastError();
+        *r = 0;
+    }
+    return *r;
+}
+
+// The mma kernel at KS = 8 warps a 16-row tile (see the header), and
+// U = 4 (twice the loads in flight a lane, at 2 blocks an SM instead of 3)
+// where the grid fits in one wave at U = 4's occupancy: there the third
+// block slot was empty anyway (the 3584-row o and down at 7B: 224 blocks).
+static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, cudaStream_t stream)
+{
+    static int n_sm;
+    void (*k[2][4])(qgemv_params); /* [U 2, 4][KS 1, 2, 4, 8] */
+    mma_kernels<2>(bits, gps, k[0]);
+    mma_kernels<4>(bits, gps, k[1]);
+    if (!n_sm) {
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
+        if (e != cudaSuccess)
+            return e;
+    }
+    const long tiles = (p.n_out + 15) / 16;
+    long blocks[4]; /* [KS 1, 2, 4, 8]: QMMA_WARPS >> i tiles a block */
+    for (int i = 0; i < 4; i++)
+        blocks[i] = (tiles + (QMMA_WARPS >> i) - 1) / (QMMA_WARPS >> i);
+    int ui = force_unroll ? (force_unroll == 4) : (QMMA_UNROLL == 4);
+    int pick = 3; /* KS = 1 << pick: 8 unless forced (see the header) */
+    if (force_ks)
+        pick = force_ks == 8 ? 3 : force_ks == 4 ? 2 : force_ks == 2 ? 1 : 0;
+    if (!force_unroll && ui == 0 &&
+        blocks[pick] <= (long)mma_resident(1, bits, gps, pick, k[1][pick]) * n_sm)
+        ui = 1;
+    return vb_launch_pdl(k[ui][pick], dim3((unsigned)blocks[pick]), dim3(32 * QMMA_WARPS), 0,
+                         stream, p);
 }
 
 extern "C" cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,
                                          const uint16_t *bias, int T, cudaStream_t stream)
 {
     if (!out || !x || !w || !w->q || !w->scales || !w->zeros || w->n_out <= 0 ||
-        w->n_groups <= 0 || (!w->g_idx && w->group_size <= 0) ||
+        w->n_out > INT32_MAX - 64 || w->n_groups <= 0 || (!w->g_idx && w->group_size <= 0) ||
         !vb_gemv_quant_supported(T, w->bits, w->n_in, x, w->q))
         return cudaErrorInvalidValue;
     const int cc = w->bits == 4 ? 32 : 16;
+    const int sc = 4 * cc; /* the mma kernel's step: 4 lanes' chunks */
     qgemv_params p = {};
     p.x = (const __half *)x;
     p.q = (const uint4 *)w->q;
@@ -256,13 +666,24 @@ extern "C" cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const
     p.group_size = w->group_size;
     p.n_groups = w->n_groups;
     p.rows = T;
-    p.uniform = !w->g_idx && w->group_size % cc == 0;
-    if (T == 1)
-        return launch_t<1>(p, w->bits, stream);
-    if (T == 2)
-        return launch_t<2>(p, w->bits, stream);
-    if (T <= 4)
-        return launch_t<4>(p, w->bits, stream);
-    return launch_t<8>(p, w->bits, stream);
+    const bool uniform = !w->g_idx && w->group_size % cc == 0;
+    /* the mma kernel's layouts: whole steps in a group (gps 1), or 2 or 4
+     * whole groups of whole chunks in a step */
+    int gps = 0;
+    if (!w->g_idx && w->n_in % sc == 0)
+        gps = w->group_size % sc == 0                                    ? 1
+              : w->group_size % cc == 0 && sc % w->group_size == 0 ? sc / w->group_size
+                                                                       : 0;
+    /* measured: the SIMT kernel wins at T = 1 for 8-bit and for groups
+     * smaller than a step (see the header); a forced KS or U asks for the
+     * mma kernel (the test and the bench) */
+    const bool simt_faster = T == 1 && (w->bits == 8 || gps > 1);
+    if (gps && force_path != 1 && qmma_available() &&
+        (!simt_faster || force_ks || force_unroll)) {
+        p.group_steps = gps == 1 ? w->group_size / sc : 0;
+        return launch_mma(p, w->bits, gps, stream);
+    }
+    return uniform ? launch_simt<true>(p, w->bits, stream)
+                   : launch_simt<false>(p, w->bits, stream);
 }
 #endif

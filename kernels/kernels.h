@@ -247,6 +247,11 @@ typedef struct vb_qmat {
 bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x, const void *q);
 cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,
                               const uint16_t *bias, int T, cudaStream_t stream);
+/* Test hook for bench_gemv_quant and test_cuda_quant (the backend never
+ * calls it): path 0 the entry point's own choice, 1 the SIMT kernel; ks
+ * (1, 2, 4, 8) and unroll (2, 4) force the mma kernel's warps a tile and
+ * steps loaded ahead, 0 the launcher's. Process-wide: set before launching. */
+void vb_gemv_quant_force(int path, int ks, int unroll);
 /* quant_gather.cu: dst[t, j] = x[t, perm[j]] for t < T (T <= 65535). */
 cudaError_t vb_quant_gather_f16(uint16_t *dst, const uint16_t *x, const int32_t *perm, int T,
                                 int n_in, cudaStream_t stream);

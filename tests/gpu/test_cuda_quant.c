@@ -2,14 +2,19 @@
  * reference.
  *
  * 1. matmul_quant on random vb_qweights (4 and 8 bits; group sizes 16, 32,
- *    128 and per channel; act order's perm with and without g_idx; g_idx
- *    with a short last group; asymmetric and symmetric zeros; n_out not a
- *    multiple of the GEMV's rows per block, n_in the GEMV does not take)
- *    at T = 1, 3, 8, 64 and 300, each on both paths: the register-dequant
- *    GEMV (T <= 8 where the shape allows) and, with VB_NO_GEMV's knob, the
- *    dequantize + cuBLAS path. Reference: quant_dequant_rows (the CPU
- *    backend's dequantization, model/quant_load.c) times the same
- *    fp16-rounded x gathered through perm, summed in double. Tolerance:
+ *    64, 128, 256 and per channel; act order's perm with and without g_idx;
+ *    g_idx with a short last group; asymmetric and symmetric zeros; n_out
+ *    not a multiple of the GEMV's rows per block or of the mma kernel's 16-row
+ *    tiles, n_in the GEMV does not take) at T = 1, 3, 8, 64 and 300, each on
+ *    both paths: the register-dequant GEMV (T <= 8 where the shape allows)
+ *    and, with VB_NO_GEMV's knob, the dequantize + cuBLAS path. The GEMV
+ *    runs as the entry point chooses, with the SIMT kernel forced, and,
+ *    where the layout takes the mma kernel (gemv_quant.cu; sm_80+: 1, 2 or
+ *    4 groups a step), with each split (KS 1, 2, 4, 8 warps a tile,
+ *    including step counts KS does not divide) and unroll (2, 4) forced.
+ *    Reference: quant_dequant_rows (the CPU backend's dequantization,
+ *    model/quant_load.c) times the same fp16-rounded x gathered through
+ *    perm, summed in double. Tolerance:
  *    max |gpu - ref| / max |ref| <= 5e-3 (fp32 accumulation, fp16 output;
  *    the dequantize path also rounds each weight to fp16), as
  *    test_cuda_backend_ops.c's GEMMs. Outputs are poisoned with NaN first.
@@ -40,6 +45,22 @@
 #include "util/half.h"
 
 #define TOL 5e-3
+
+
+/* The ways one case is run: the GEMV as chosen, forced variants of it, and
+ * the dequantize + cuBLAS path. */
+typedef struct variant {
+    const char *name;
+    int nogemv;           /* the dequantize + cuBLAS backend */
+    int path, ks, unroll; /* vb_gemv_quant_force */
+    int mma;              /* only where the layout takes the mma kernel */
+} variant;
+static const variant variants[] = {
+    {"gemv", 0, 0, 0, 0, 0},      {"simt", 0, 1, 0, 0, 0},      {"mma ks1", 0, 0, 1, 0, 1},
+    {"mma ks2", 0, 0, 2, 0, 1},   {"mma ks4", 0, 0, 4, 0, 1},   {"mma ks8", 0, 0, 8, 0, 1},
+    {"mma u2", 0, 0, 0, 2, 1},    {"mma u4", 0, 0, 0, 4, 1},    {"dequant", 1, 0, 0, 0, 0},
+};
+#define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
 static vb_backend *gpu, *gpu_nogemv;
 static vb_tuning knobs;
@@ -182,6 +203,14 @@ static void run_case(const qcase *k)
                                  (uint64_t)k->n_out * h->n_groups * 4 +
                                  (h->perm ? 4ull * k->n_in : 0) + (h->g_idx ? 4ull * k->n_in : 0));
     static const int Ts[] = {1, 3, 8, 64, 300};
+    /* the mma kernel's layouts (gemv_quant.cu): no g_idx, whole steps of a
+     * row (512 / bits columns), groups of whole steps or 2 or 4 groups of
+     * whole 16-byte chunks a step */
+    const int step_cols = 512 / k->bits, chunk_cols = step_cols / 4;
+    const bool mma_layout =
+        !h->g_idx && k->n_in % step_cols == 0 &&
+        (h->group_size % step_cols == 0 ||
+         (h->group_size % chunk_cols == 0 && step_cols % h->group_size == 0));
     float *bias = NULL;
     void *d_bias = NULL;
     if (k->bias) {
@@ -200,21 +229,27 @@ static void run_case(const qcase *k)
         void *d_x = to_gpu_f16(x, nx);
         void *d_out = gpu->alloc(gpu, no * 2 + 2);
         uint16_t *got = malloc(no * 2 + 2);
-        for (int path = 0; path < 2; path++) {
-            vb_backend *b = path ? gpu_nogemv : gpu;
+        const bool takes_gemv = vb_gemv_quant_supported(T, k->bits, k->n_in, d_x, d->w.q);
+        for (int vi = 0; vi < N_VARIANTS; vi++) {
+            const variant *v = &variants[vi];
+            if (!v->nogemv && vi > 0 && (!takes_gemv || (v->mma && !mma_layout)))
+                continue; /* the forced variants only where they are a different kernel */
+            vb_backend *b = v->nogemv ? gpu_nogemv : gpu;
             CUDA_CHECK(cudaMemset(d_out, 0xff, no * 2)); /* NaN */
             CUDA_CHECK(cudaDeviceSynchronize());
+            vb_gemv_quant_force(v->path, v->ks, v->unroll);
             b->matmul_quant(b, d_out, d_x, d, d_bias, T, k->n_in, k->n_out);
+            vb_gemv_quant_force(0, 0, 0);
             CUDA_CHECK(cudaDeviceSynchronize());
             CUDA_CHECK(cudaGetLastError());
             b->to_host(b, got, d_out, no * 2);
             size_t nan = 0;
             double rel = rel_err(ref, got, no, &nan);
-            bool gemv = !path && vb_gemv_quant_supported(T, k->bits, k->n_in, d_x, d->w.q);
             printf("  %d-bit [%5d, %4d] group %4d%s%s%s%s T %3d %-8s rel err %.2e%s\n",
                    k->bits, k->n_out, k->n_in, k->group, k->perm ? " perm" : "",
                    k->gidx ? " g_idx" : "", k->asym ? " asym" : " sym", k->bias ? " bias" : "",
-                   T, gemv ? "gemv" : "dequant", rel, nan ? "  (NaN/unwritten!)" : "");
+                   T, v->nogemv || !takes_gemv ? "dequant" : v->name, rel,
+                   nan ? "  (NaN/unwritten!)" : "");
             CHECK_INT_EQ(nan, 0);
             CHECK(rel <= TOL);
         }
@@ -251,6 +286,17 @@ static void test_matmul_quant(void)
         {8, 70, 256, 32, 1, 1, 0, 0},
         {8, 17, 72, 24, 0, 0, 1, 0},      /* n_in not a multiple of 16: dequantize */
         {8, 9001, 128, 32, 0, 1, 1, 0},   /* KS 1, g_idx */
+        /* the mma kernel's layouts (sm_80+): 128-column steps at 4 bits, 64 at 8 */
+        {4, 20000, 256, 128, 0, 0, 1, 1}, /* many tiles */
+        {4, 40, 384, 0, 0, 0, 1, 0},      /* per channel: one group of 3 steps */
+        {4, 24, 768, 256, 0, 0, 0, 0},    /* 2 steps a group; a half-empty second tile */
+        {4, 77, 1152, 128, 0, 0, 1, 1},   /* 9 steps: no KS > 1 divides them */
+        {8, 130, 192, 64, 0, 0, 1, 1},    /* 8-bit, one step a group, 3 steps */
+        {8, 18000, 128, 0, 0, 0, 0, 0},   /* 8-bit per channel, many tiles */
+        {8, 33, 1280, 128, 1, 0, 1, 0},   /* 8-bit act order (perm, whole groups), 20 steps */
+        {8, 50, 128, 16, 0, 0, 1, 1},     /* 8-bit, 4 groups a step */
+        {4, 3000, 512, 32, 0, 0, 1, 0},   /* 4 groups a step, many tiles */
+        {4, 100, 640, 64, 1, 0, 1, 1},    /* 2 groups a step, act order */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);

@@ -1,0 +1,340 @@
+/* The decode-step projections on weight-only quantized weights, timed on
+ * the GPU (issue #21): vb_gemv_quant_f16 (kernels/gemv_quant.cu) at 4 and
+ * 8 bits, group 128, at 4 bits with the same groups given through g_idx
+ * (act order's path), and at 4 bits group 32 (4 groups in a step of the
+ * mma kernel), against the fp16 GEMV (vb_gemv_f16) on the same
+ * shapes, for 1, 2, 4 and 8 rows of x, on the per-rank matrices of
+ * Qwen2.5-7B at tp 1: q/k/v as one 4608 x 3584 matrix, o 3584 x 3584,
+ * gate and up (two launches of 18944 x 3584, as the backend makes them),
+ * down 3584 x 18944.
+ *
+ * Each quantized case runs twice: the entry point's own choice (the mma
+ * kernel on sm_80+ where the layout allows) and the SIMT kernel forced
+ * (the kernel before the mma one, with its loops folded and PDL). Prints
+ * each case's time, GB/s of the bytes it actually reads (packed weights,
+ * scales, zeros, x, and g_idx where there is one), that as a fraction of
+ * the copy bandwidth measured first (cudaMemcpy device to device of 1 GiB,
+ * read + write, median of 5), and the speedup over fp16; then per
+ * configuration the layer total at T = 1; then, at T = 1, the mma kernel
+ * with each forced split (KS warps a 16-row tile) and unroll (steps loaded
+ * ahead), the figures behind the launcher's choices.
+ *
+ * Each timed launch reads a different copy of the weights, so L2 (50-60 MB
+ * on H100/H200) never holds them: a decode step reads each matrix once.
+ * PDL as the backend sets it (on where the GPU has it, unless VB_NO_PDL=1),
+ * for both kernels alike.
+ *
+ * usage: bench_gemv_quant [ITERS]   (on the GPU machine; no GPU: exits 77) */
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_timing.h"
+#include "cuda/cuda_check.h"
+#include "kernels.h"
+#include "util/env.h"
+
+
+typedef struct shape {
+    const char *name;
+    int n_out, n_in;
+    int mats; /* launches a pass over different weights of this shape (gate, up) */
+} shape;
+
+static const shape shapes[] = {
+    {"7b qkv", 4608, 3584, 1},
+    {"7b o", 3584, 3584, 1},
+    {"7b gate_up", 18944, 3584, 2},
+    {"7b down", 3584, 18944, 1},
+};
+#define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+typedef struct qconf {
+    const char *name;
+    int bits, group, gidx;
+} qconf;
+
+static const qconf confs[] = {
+    {"4-bit g128", 4, 128, 0},
+    {"8-bit g128", 8, 128, 0},
+    {"4-bit g_idx", 4, 128, 1}, /* groups of 128 given through g_idx */
+    {"4-bit g32", 4, 32, 0},    /* 4 groups a step of the mma kernel */
+};
+#define N_CONFS (int)(sizeof confs / sizeof confs[0])
+
+static const int Ts[] = {1, 2, 4, 8};
+#define N_TS 4
+
+static cudaStream_t stream;
+static uint16_t *x, *out_h;
+
+/* 256-byte pieces, so every matrix's q, scales and zeros are aligned */
+static size_t round_up(size_t n)
+{
+    return (n + 255) & ~(size_t)255;
+}
+
+/* copies of one shape's weights: each pass reads the next copy, >= 256 MB
+ * in all; fp16 (bits 16) or quantized */
+typedef struct wset {
+    const shape *s;
+    const qconf *q; /* NULL: fp16 */
+    uint8_t *base;
+    size_t q_bytes, sz_bytes, mat_bytes; /* per matrix: weights, scales (= zeros), all */
+    int copies;
+    int32_t *g_idx; /* device, [n_in], or NULL */
+} wset;
+
+static void wset_alloc(wset *w, const shape *s, const qconf *q)
+{
+    memset(w, 0, sizeof *w);
+    w->s = s;
+    w->q = q;
+    size_t elems = (size_t)s->n_out * (size_t)s->n_in;
+    if (q) {
+        w->q_bytes = elems * (size_t)q->bits / 8;
+        w->sz_bytes = (size_t)s->n_out * (size_t)(s->n_in / q->group) * 2;
+        w->mat_bytes = round_up(w->q_bytes) + 2 * round_up(w->sz_bytes);
+    } else {
+        w->q_bytes = elems * 2;
+        w->mat_bytes = round_up(w->q_bytes);
+    }
+    size_t copy = w->mat_bytes * (size_t)s->mats;
+    w->copies = (int)(((size_t)256 << 20) / copy) + 2;
+    CUDA_CHECK(cudaMalloc((void **)&w->base, copy * (size_t)w->copies));
+    /* weights and scales 0x11 bytes (scales ~5.5e-4), zeros 0: finite
+     * outputs; the speed does not depend on the values */
+    CUDA_CHECK(cudaMemset(w->base, 0x11, copy * (size_t)w->copies));
+    if (q)
+        for (int c = 0; c < w->copies; c++)
+            for (int m = 0; m < s->mats; m++)
+                CUDA_CHECK(cudaMemset(w->base + copy * (size_t)c + w->mat_bytes * (size_t)m +
+                                          round_up(w->q_bytes) + round_up(w->sz_bytes),
+                                      0, w->sz_bytes));
+    if (q && q->gidx) {
+        int32_t *h = malloc(sizeof(int32_t) * (size_t)s->n_in);
+        if (!h) {
+            fprintf(stderr, "bench_gemv_quant: out of host memory\n");
+            exit(1);
+        }
+        for (int j = 0; j < s->n_in; j++)
+            h[j] = j / q->group;
+        CUDA_CHECK(cudaMalloc((void **)&w->g_idx, sizeof(int32_t) * (size_t)s->n_in));
+        CUDA_CHECK(cudaMemcpy(w->g_idx, h, sizeof(int32_t) * (size_t)s->n_in,
+                              cudaMemcpyHostToDevice));
+        free(h);
+    }
+}
+
+static void wset_free(wset *w)
+{
+    CUDA_CHECK(cudaFree(w->base));
+    if (w->g_idx)
+        CUDA_CHECK(cudaFree(w->g_idx));
+}
+
+static uint8_t *mat(const wset *w, int copy, int m)
+{
+    return w->base + w->mat_bytes * ((size_t)copy * (size_t)w->s->mats + (size_t)m);
+}
+
+/* bytes one pass reads: weights (+ scales, zeros, g_idx) and x, per launch */
+static double pass_bytes(const wset *w, int T)
+{
+    double per = (double)w->q_bytes + 2.0 * (double)w->sz_bytes +
+                 (w->g_idx ? 4.0 * w->s->n_in : 0.0) + 2.0 * T * (double)w->s->n_in;
+    return per * w->s->mats;
+}
+
+typedef struct pass_args {
+    const wset *w;
+    int T;
+} pass_args;
+
+static void pass(void *ctx, int i)
+{
+    const pass_args *a = ctx;
+    const wset *w = a->w;
+    const shape *s = w->s;
+    int c = i % w->copies;
+    for (int m = 0; m < s->mats; m++) {
+        uint8_t *p = mat(w, c, m);
+        if (!w->q) {
+            CUDA_CHECK(vb_gemv_f16(out_h, 0, x, (const uint16_t *)p, NULL, a->T, s->n_in,
+                                   s->n_out, stream));
+            continue;
+        }
+        vb_qmat q = {p,
+                     (const uint16_t *)(p + round_up(w->q_bytes)),
+                     (const uint16_t *)(p + round_up(w->q_bytes) + round_up(w->sz_bytes)),
+                     NULL,
+                     w->g_idx,
+                     w->q->bits,
+                     s->n_out,
+                     s->n_in,
+                     w->q->gidx ? 0 : w->q->group,
+                     s->n_in / w->q->group};
+        CUDA_CHECK(vb_gemv_quant_f16(out_h, x, &q, NULL, a->T, stream));
+    }
+}
+
+/* Device-to-device copy bandwidth, read + write bytes a second. */
+static double copy_bandwidth(void)
+{
+    const size_t bytes = (size_t)1 << 30;
+    void *a, *b;
+    CUDA_CHECK(cudaMalloc(&a, bytes));
+    CUDA_CHECK(cudaMalloc(&b, bytes));
+    CUDA_CHECK(cudaMemset(a, 0x11, bytes));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    double t[5];
+    for (int rep = -1; rep < 5; rep++) { /* one warm-up */
+        CUDA_CHECK(cudaEventRecord(e0, stream));
+        CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, stream));
+        CUDA_CHECK(cudaEventRecord(e1, stream));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (rep >= 0)
+            t[rep] = ms * 1e-3;
+    }
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            if (t[j] < t[i]) {
+                double tmp = t[i];
+                t[i] = t[j];
+                t[j] = tmp;
+            }
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    CUDA_CHECK(cudaFree(a));
+    CUDA_CHECK(cudaFree(b));
+    return 2.0 * (double)bytes / t[2];
+}
+
+static double copy_bw;
+
+/* time one variant; prints "us GB/s %copy" and returns us */
+static double timed(const wset *w, int T, int iters, int print)
+{
+    double us = bench_time_us(pass, &(pass_args){w, T}, stream, iters);
+    double gbs = pass_bytes(w, T) / (us * 1e3);
+    if (print)
+        printf("  %8.1f %6.0f %5.1f%%", us, gbs, 100.0 * gbs * 1e9 / copy_bw);
+    return us;
+}
+
+int main(int argc, char **argv)
+{
+    struct cudaDeviceProp prop;
+    int iters = bench_start(argc, argv, 20, &prop);
+    if (iters == 0)
+        return 77;
+    vb_tuning knobs;
+    vb_err err;
+    if (vb_tuning_from_env(&knobs, &err) != 0) {
+        fprintf(stderr, "bench_gemv_quant: %s\n", err.msg);
+        return 2;
+    }
+    vb_pdl_enable(!knobs.no_pdl);
+    CUDA_CHECK(cudaStreamCreate(&stream));
+    copy_bw = copy_bandwidth();
+    printf("bench_gemv_quant on %s (sm_%d%d), %d iterations per timing, median of 5, PDL %s\n"
+           "copy bandwidth (read + write): %.0f GB/s\n",
+           prop.name, prop.major, prop.minor, iters, vb_pdl_enabled() ? "on" : "off",
+           copy_bw / 1e9);
+    CUDA_CHECK(cudaMalloc((void **)&x, (size_t)8 * 18944 * 2));
+    CUDA_CHECK(cudaMalloc((void **)&out_h, (size_t)8 * 18944 * 2));
+    CUDA_CHECK(cudaMemset(x, 0x11, (size_t)8 * 18944 * 2)); /* ~5.5e-4 halves */
+
+    /* [shape][T][0: fp16, 1 + 2 * conf: default, 2 + 2 * conf: SIMT] */
+    double us[N_SHAPES][N_TS][1 + 2 * N_CONFS];
+    printf("\nGB/s: bytes read (packed weights + scales + zeros + x [+ g_idx]); %%copy: of "
+           "the copy bandwidth;\nx fp16: fp16 GEMV time / this time. default: the entry "
+           "point's choice; simt: the SIMT kernel forced.\n");
+    printf("%-11s %-11s %2s  %8s %6s %6s  %8s %6s %6s %6s  %8s %6s %6s %6s\n", "shape",
+           "weights", "T", "fp16 us", "GB/s", "%copy", "dflt us", "GB/s", "%copy", "x fp16",
+           "simt us", "GB/s", "%copy", "x fp16");
+    for (int si = 0; si < N_SHAPES; si++) {
+        const shape *s = &shapes[si];
+        wset f;
+        wset_alloc(&f, s, NULL);
+        for (int ti = 0; ti < N_TS; ti++)
+            us[si][ti][0] = timed(&f, Ts[ti], iters, 0);
+        wset_free(&f);
+        for (int ci = 0; ci < N_CONFS; ci++) {
+            wset w;
+            wset_alloc(&w, s, &confs[ci]);
+            for (int ti = 0; ti < N_TS; ti++) {
+                int T = Ts[ti];
+                double fus = us[si][ti][0];
+                double fgbs = ((double)s->n_out * s->n_in * 2 + 2.0 * T * s->n_in) * s->mats /
+                              (fus * 1e3);
+                printf("%-11s %-11s %2d  %8.1f %6.0f %5.1f%%", s->name, confs[ci].name, T, fus,
+                       fgbs, 100.0 * fgbs * 1e9 / copy_bw);
+                for (int path = 0; path < 2; path++) {
+                    vb_gemv_quant_force(path, 0, 0);
+                    double t = timed(&w, T, iters, 1);
+                    printf(" %5.2fx", fus / t);
+                    us[si][ti][1 + 2 * ci + path] = t;
+                }
+                vb_gemv_quant_force(0, 0, 0);
+                printf("\n");
+            }
+            wset_free(&w);
+        }
+    }
+    CUDA_CHECK(cudaGetLastError());
+
+    printf("\nper layer at T = 1 (q/k/v, o, gate + up, down), microseconds:\n");
+    double f16 = 0;
+    for (int si = 0; si < N_SHAPES; si++)
+        f16 += us[si][0][0];
+    printf("fp16 GEMV    %8.1f\n", f16);
+    for (int ci = 0; ci < N_CONFS; ci++)
+        for (int path = 0; path < 2; path++) {
+            double t = 0;
+            for (int si = 0; si < N_SHAPES; si++)
+                t += us[si][0][1 + 2 * ci + path];
+            printf("%-11s %-7s %8.1f  %.2fx the fp16 GEMV's speed\n", confs[ci].name,
+                   path ? "simt" : "default", t, f16 / t);
+        }
+
+    /* the mma kernel's knobs at T = 1: forced KS and unroll (on sm_70 or
+     * where the mma kernel does not run, every row is the SIMT kernel) */
+    static const int kss[] = {0, 1, 2, 4, 8}, unrolls[] = {0, 2, 4};
+    printf("\nT = 1, the default kernel with forced KS (warps a 16-row tile) and unroll "
+           "(steps loaded ahead; auto: the launcher's picks), us:\n%-11s %-11s %6s",
+           "shape", "weights", "unroll");
+    for (int k = 0; k < 5; k++) {
+        char label[16];
+        snprintf(label, sizeof label, k ? "KS %d" : "KS auto", kss[k]);
+        printf("  %8s", label);
+    }
+    printf("\n");
+    for (int si = 0; si < N_SHAPES; si++)
+        for (int ci = 0; ci < 2; ci++) { /* the two group-128 configurations */
+            wset w;
+            wset_alloc(&w, &shapes[si], &confs[ci]);
+            for (int u = 0; u < 3; u++) {
+                char label[16];
+                snprintf(label, sizeof label, u ? "%d" : "auto", unrolls[u]);
+                printf("%-11s %-11s %6s", shapes[si].name, confs[ci].name, label);
+                for (int k = 0; k < 5; k++) {
+                    vb_gemv_quant_force(0, kss[k], unrolls[u]);
+                    printf("  %8.1f", bench_time_us(pass, &(pass_args){&w, 1}, stream, iters));
+                }
+                printf("\n");
+            }
+            vb_gemv_quant_force(0, 0, 0);
+            wset_free(&w);
+        }
+    CUDA_CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaFree(x));
+    CUDA_CHECK(cudaFree(out_h));
+    CUDA_CHECK(cudaStreamDestroy(stream));
+    return 0;
+}
