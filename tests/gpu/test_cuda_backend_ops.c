@@ -416,7 +416,10 @@ static void test_timer_stamps(void)
     double busy = gpu->timer_seconds(gpu, 0, 1), idle = gpu->timer_seconds(gpu, 1, 2);
     printf("  20 GEMMs %dx%dx%d: %.3f ms between stamps, %.3f ms after\n", T, K, N, 1e3 * busy,
            1e3 * idle);
-    CHECK(busy > 0 && busy < 10); /* 0.34 TFLOP: milliseconds on any GPU of ours */
+    /* 0.34 TFLOP: milliseconds on any GPU of ours, but seconds under
+     * compute-sanitizer (11.3 s once under racecheck on an H200): the bound
+     * only catches stamps that are not a duration at all */
+    CHECK(busy > 0 && busy < 600);
     CHECK(idle >= 0 && idle < busy);
     CHECK(gpu->timer_seconds(gpu, 0, VB_TIMER_MARKS) < 0);
     void *gp[] = {gx, gw, gout};
