@@ -81,42 +81,6 @@ static void decode_mma_pass(void *ctx, int i)
                                            d->stream));
 }
 
-/* Device-to-device copy bandwidth, read + write bytes a second. */
-static double copy_bandwidth(cudaStream_t stream)
-{
-    const size_t bytes = (size_t)1 << 30;
-    void *a, *b;
-    CUDA_CHECK(cudaMalloc(&a, bytes));
-    CUDA_CHECK(cudaMalloc(&b, bytes));
-    CUDA_CHECK(cudaMemset(a, 0x11, bytes));
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
-    double t[5];
-    for (int rep = -1; rep < 5; rep++) { /* one warm-up */
-        CUDA_CHECK(cudaEventRecord(e0, stream));
-        CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, stream));
-        CUDA_CHECK(cudaEventRecord(e1, stream));
-        CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        if (rep >= 0)
-            t[rep] = ms * 1e-3;
-    }
-    for (int i = 0; i < 5; i++)
-        for (int j = i + 1; j < 5; j++)
-            if (t[j] < t[i]) {
-                double tmp = t[i];
-                t[i] = t[j];
-                t[j] = tmp;
-            }
-    CUDA_CHECK(cudaEventDestroy(e0));
-    CUDA_CHECK(cudaEventDestroy(e1));
-    CUDA_CHECK(cudaFree(a));
-    CUDA_CHECK(cudaFree(b));
-    return 2.0 * (double)bytes / t[2];
-}
-
 int main(int argc, char **argv)
 {
     struct cudaDeviceProp prop;
@@ -126,7 +90,7 @@ int main(int argc, char **argv)
     int n_sm = prop.multiProcessorCount;
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreate(&stream));
-    double copy_bw = copy_bandwidth(stream);
+    double copy_bw = bench_copy_bandwidth(stream);
     printf("bench_attention_decode on %s (%d SMs), %d iterations per timing, median of 5 after "
            "3 warm-up passes\ncopy bandwidth (read + write): %.0f GB/s\n",
            prop.name, n_sm, iters, copy_bw / 1e9);

@@ -134,13 +134,7 @@ int main(int argc, char **argv)
      * and build have it, unless VB_NO_PDL=1 (read as voltbatch reads it,
      * util/env.h); with it, each GEMV's first weight loads overlap the
      * previous call */
-    vb_tuning knobs;
-    vb_err err;
-    if (vb_tuning_from_env(&knobs, &err) != 0) {
-        fprintf(stderr, "bench_gemv: %s\n", err.msg);
-        return 2;
-    }
-    vb_pdl_enable(!knobs.no_pdl);
+    bench_pdl_from_env("bench_gemv");
     printf("bench_gemv on %s, %d iterations per timing, median of 5, PDL %s\n", prop.name,
            iters, vb_pdl_enabled() ? "on" : "off");
     CUDA_CHECK(cudaStreamCreate(&stream));

@@ -179,42 +179,6 @@ static void pass(void *ctx, int i)
     }
 }
 
-/* Device-to-device copy bandwidth, read + write bytes a second. */
-static double copy_bandwidth(void)
-{
-    const size_t bytes = (size_t)1 << 30;
-    void *a, *b;
-    CUDA_CHECK(cudaMalloc(&a, bytes));
-    CUDA_CHECK(cudaMalloc(&b, bytes));
-    CUDA_CHECK(cudaMemset(a, 0x11, bytes));
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
-    double t[5];
-    for (int rep = -1; rep < 5; rep++) { /* one warm-up */
-        CUDA_CHECK(cudaEventRecord(e0, stream));
-        CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, stream));
-        CUDA_CHECK(cudaEventRecord(e1, stream));
-        CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        if (rep >= 0)
-            t[rep] = ms * 1e-3;
-    }
-    for (int i = 0; i < 5; i++)
-        for (int j = i + 1; j < 5; j++)
-            if (t[j] < t[i]) {
-                double tmp = t[i];
-                t[i] = t[j];
-                t[j] = tmp;
-            }
-    CUDA_CHECK(cudaEventDestroy(e0));
-    CUDA_CHECK(cudaEventDestroy(e1));
-    CUDA_CHECK(cudaFree(a));
-    CUDA_CHECK(cudaFree(b));
-    return 2.0 * (double)bytes / t[2];
-}
-
 static double copy_bw;
 
 /* time one variant; prints "us GB/s %copy" and returns us */
@@ -233,15 +197,9 @@ int main(int argc, char **argv)
     int iters = bench_start(argc, argv, 20, &prop);
     if (iters == 0)
         return 77;
-    vb_tuning knobs;
-    vb_err err;
-    if (vb_tuning_from_env(&knobs, &err) != 0) {
-        fprintf(stderr, "bench_gemv_quant: %s\n", err.msg);
-        return 2;
-    }
-    vb_pdl_enable(!knobs.no_pdl);
+    bench_pdl_from_env("bench_gemv_quant");
     CUDA_CHECK(cudaStreamCreate(&stream));
-    copy_bw = copy_bandwidth();
+    copy_bw = bench_copy_bandwidth(stream);
     printf("bench_gemv_quant on %s (sm_%d%d), %d iterations per timing, median of 5, PDL %s\n"
            "copy bandwidth (read + write): %.0f GB/s\n",
            prop.name, prop.major, prop.minor, iters, vb_pdl_enabled() ? "on" : "off",

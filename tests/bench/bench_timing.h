@@ -1,6 +1,8 @@
 /* What the micro-benchmarks in tests/bench share: their start (iteration
- * count, device check) and a launch sequence timed with events on a
- * stream, warmed up first, as the median of 5 timings of `iters` passes. */
+ * count, device check), PDL set as the backend sets it, the copy
+ * bandwidth they state their figures against, and a launch sequence timed
+ * with events on a stream, warmed up first, as the median of 5 timings of
+ * `iters` passes. */
 #ifndef VB_BENCH_TIMING_H
 #define VB_BENCH_TIMING_H
 
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 
 #include "cuda/cuda_check.h"
+#include "kernels.h"
+#include "util/env.h"
 
 /* Passes per timing from argv[1] (default_iters when absent or < 1) and
  * device 0's properties; 0 after printing SKIP when there is no CUDA
@@ -29,6 +33,63 @@ static inline int bench_start(int argc, char **argv, int default_iters,
 /* One pass: launches on the stream; i counts the passes of a timing (a
  * benchmark can use it to read a different copy of its inputs). */
 typedef void (*bench_pass_fn)(void *ctx, int i);
+
+/* PDL as the backend sets it (src/cuda/backend_cuda.c): where the GPU and
+ * build have it, unless VB_NO_PDL=1 (read as voltbatch reads it,
+ * util/env.h). Exits 2 on a malformed variable. */
+static inline void bench_pdl_from_env(const char *bench)
+{
+    vb_tuning knobs;
+    vb_err err;
+    if (vb_tuning_from_env(&knobs, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", bench, err.msg);
+        exit(2);
+    }
+    vb_pdl_enable(!knobs.no_pdl);
+}
+
+static inline void bench_sort5(double t[5])
+{
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            if (t[j] < t[i]) {
+                double tmp = t[i];
+                t[i] = t[j];
+                t[j] = tmp;
+            }
+}
+
+/* Device-to-device copy bandwidth, read + write bytes a second: cudaMemcpy
+ * of 1 GiB, the median of 5 after a warm-up (what scripts/gpu-peaks
+ * reports). */
+static inline double bench_copy_bandwidth(cudaStream_t stream)
+{
+    const size_t bytes = (size_t)1 << 30;
+    void *a, *b;
+    CUDA_CHECK(cudaMalloc(&a, bytes));
+    CUDA_CHECK(cudaMalloc(&b, bytes));
+    CUDA_CHECK(cudaMemset(a, 0x11, bytes));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    double t[5];
+    for (int rep = -1; rep < 5; rep++) { /* one warm-up */
+        CUDA_CHECK(cudaEventRecord(e0, stream));
+        CUDA_CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, stream));
+        CUDA_CHECK(cudaEventRecord(e1, stream));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (rep >= 0)
+            t[rep] = ms * 1e-3;
+    }
+    bench_sort5(t);
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    CUDA_CHECK(cudaFree(a));
+    CUDA_CHECK(cudaFree(b));
+    return 2.0 * (double)bytes / t[2];
+}
 
 /* Microseconds per pass: 3 warm-up passes, then the median of 5 timings of
  * iters passes each. */
@@ -52,14 +113,8 @@ static inline double bench_time_us(bench_pass_fn pass, void *ctx, cudaStream_t s
     }
     CUDA_CHECK(cudaEventDestroy(a));
     CUDA_CHECK(cudaEventDestroy(b));
-    for (int i = 0; i < 5; i++) /* median */
-        for (int j = i + 1; j < 5; j++)
-            if (t[j] < t[i]) {
-                double tmp = t[i];
-                t[i] = t[j];
-                t[j] = tmp;
-            }
-    return t[2];
+    bench_sort5(t);
+    return t[2]; /* median */
 }
 
 #endif
