@@ -101,19 +101,17 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, cudaStream_
     CUDA_CHECK(cudaMemset(a.v, 0x11, cache_elems * 2));
     CUDA_CHECK(cudaMemset(a.q, 0x11, q_elems * 2));
 
-    int *perm = xmalloc((size_t)n_blocks * sizeof *perm);
-    int *table = xmalloc((size_t)n_blocks * sizeof *table);
+    int *table = xmalloc((size_t)n_blocks * sizeof *table); /* shuffled block ids */
     int *pos = xmalloc((size_t)T * sizeof *pos);
     int *tiles = xmalloc((size_t)3 * (T / TILE + s->n_seqs) * sizeof *tiles);
     for (int b = 0; b < n_blocks; b++)
-        perm[b] = b;
+        table[b] = b;
     srand(1234);
     for (int b = n_blocks - 1; b > 0; b--) {
-        int j = rand() % (b + 1), tmp = perm[b];
-        perm[b] = perm[j];
-        perm[j] = tmp;
+        int j = rand() % (b + 1), tmp = table[b];
+        table[b] = table[j];
+        table[j] = tmp;
     }
-    memcpy(table, perm, (size_t)n_blocks * sizeof *table);
     double flops = 0;
     a.n_tiles = 0;
     for (int sq = 0; sq < s->n_seqs; sq++) {
@@ -152,7 +150,6 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, cudaStream_
         printf(" %10.1f %8.1f", us, flops / (us * 1e6));
     }
     printf("\n");
-    free(perm);
     free(table);
     free(pos);
     free(tiles);
