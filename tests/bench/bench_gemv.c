@@ -20,7 +20,6 @@
 #include "bench_timing.h"
 #include "cuda/cuda_check.h"
 #include "kernels.h"
-#include "util/env.h"
 
 typedef struct shape {
     const char *name;
@@ -130,10 +129,7 @@ int main(int argc, char **argv)
     int iters = bench_start(argc, argv, 20, &prop);
     if (iters == 0)
         return 77;
-    /* the backend's rule (src/cuda/backend_cuda.c): PDL where the GPU
-     * and build have it, unless VB_NO_PDL=1 (read as voltbatch reads it,
-     * util/env.h); with it, each GEMV's first weight loads overlap the
-     * previous call */
+    /* with PDL, each GEMV's first weight loads overlap the previous call */
     bench_pdl_from_env("bench_gemv");
     printf("bench_gemv on %s, %d iterations per timing, median of 5, PDL %s\n", prop.name,
            iters, vb_pdl_enabled() ? "on" : "off");

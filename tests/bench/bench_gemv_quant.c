@@ -33,7 +33,6 @@
 #include "bench_timing.h"
 #include "cuda/cuda_check.h"
 #include "kernels.h"
-#include "util/env.h"
 
 
 typedef struct shape {
