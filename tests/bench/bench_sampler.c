@@ -107,30 +107,32 @@ int main(int argc, char **argv)
     CUDA_CHECK(cudaStreamCreate(&stream));
     cuda_sampler *s = cuda_sampler_create(stream, chunks);
 
-    enum { N_MODES = 5 };
+    /* name, temperature, top-p, top-k, min-p, repetition penalty, candidates */
+    static const struct {
+        const char *name;
+        float temperature, top_p;
+        int top_k;
+        float min_p, repetition_penalty;
+        int n_cand;
+    } settings[] = {
+        {"greedy", 0.0f, 1.0f, 0, 0.0f, 1.0f, 1},
+        {"top-p", 0.8f, 0.95f, 0, 0.0f, 1.0f, SAMPLER_TRUNCATION_CANDIDATES},
+        {"penalty", 0.0f, 1.0f, 0, 0.0f, 1.1f, 1},
+        {"top-k", 0.8f, 0.95f, 50, 0.0f, 1.0f, 50},
+        {"min-p", 0.8f, 1.0f, 0, 0.05f, 1.0f, SAMPLER_TRUNCATION_CANDIDATES},
+    };
+    enum { N_MODES = sizeof settings / sizeof settings[0] };
     mode modes[N_MODES];
-    for (int m = 0; m < N_MODES; m++)
+    for (int m = 0; m < N_MODES; m++) {
+        modes[m].name = settings[m].name;
         modes[m].p = sampling_params_default();
-    modes[0].name = "greedy";
-    modes[0].p.temperature = 0.0f;
-    modes[0].n_cand = 1;
-    modes[1].name = "top-p";
-    modes[1].p.temperature = 0.8f;
-    modes[1].p.top_p = 0.95f;
-    modes[1].n_cand = SAMPLER_TRUNCATION_CANDIDATES;
-    modes[2].name = "penalty";
-    modes[2].p.temperature = 0.0f;
-    modes[2].p.repetition_penalty = 1.1f;
-    modes[2].n_cand = 1;
-    modes[3].name = "top-k";
-    modes[3].p.temperature = 0.8f;
-    modes[3].p.top_k = 50;
-    modes[3].p.top_p = 0.95f;
-    modes[3].n_cand = 50;
-    modes[4].name = "min-p";
-    modes[4].p.temperature = 0.8f;
-    modes[4].p.min_p = 0.05f;
-    modes[4].n_cand = SAMPLER_TRUNCATION_CANDIDATES;
+        modes[m].p.temperature = settings[m].temperature;
+        modes[m].p.top_p = settings[m].top_p;
+        modes[m].p.top_k = settings[m].top_k;
+        modes[m].p.min_p = settings[m].min_p;
+        modes[m].p.repetition_penalty = settings[m].repetition_penalty;
+        modes[m].n_cand = settings[m].n_cand;
+    }
 
     static const int batches[] = {1, 8, 64, 256, 1024};
     printf("%-8s %5s %10s %12s %10s %14s\n", "mode", "rows", "us/step", "logits GB/s",
