@@ -6,7 +6,9 @@
 //    The stream stays fp32 because fp16 overflows on models such as
 //    Qwen2.5 and loses precision over many layers.
 //  - in place on fp16 activations (the qwen3 per-head q/k norm).
-// One thread block per row; sums of squares and scaling in fp32.
+// One thread block per row; sums of squares and scaling in fp32. Rows of
+// the residual form go through 16-byte vectors where the dimension allows
+// (rmsnorm_residual_vec_kernel), the others element by element.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
@@ -93,6 +95,79 @@ __global__ void rmsnorm_residual_kernel(__half *out, float *residual, const __ha
         o[i] = __float2half(r[i] * inv * __half2float(w[i]));
 }
 
+// The residual form 4 elements a vector (the fp32 stream as float4, add,
+// out and w as 4 halves): a prefill step's 8,192 rows of 3,584 ran at
+// ~30 % of the copy bandwidth with a 1,024-thread block moving 2 and 4
+// bytes a thread (258 us a call; the c workload's profile,
+// tests/bench/RESULTS.md, session 13). Each thread keeps its up to
+// RMS_VECS vectors in registers, so the row is read once; blocks of
+// threads_for_vec() threads, 128 at 3,584 (7 vectors each). The sum of
+// squares runs per thread in element order, then block_sum: a row's bits
+// depend on the row and the dimension only, never on the row count.
+#define RMS_VECS 8
+
+__device__ __forceinline__ float4 half4_to_float4(uint2 h)
+{
+    float2 a = __half22float2(*(const __half2 *)&h.x), b = __half22float2(*(const __half2 *)&h.y);
+    return make_float4(a.x, a.y, b.x, b.y);
+}
+
+__device__ __forceinline__ uint2 float4_to_half4(float4 f)
+{
+    __half2 a = __floats2half2_rn(f.x, f.y), b = __floats2half2_rn(f.z, f.w);
+    return make_uint2(*(const unsigned *)&a, *(const unsigned *)&b);
+}
+
+__global__ void rmsnorm_residual_vec_kernel(__half *out, float *residual, const __half *add,
+                                            const __half *w, int dim, float eps)
+{
+    __shared__ float scratch[32];
+    const size_t row = blockIdx.x;
+    const int nt = blockDim.x, tid = threadIdx.x, nv = dim >> 2;
+    float4 wv[RMS_VECS];
+#pragma unroll
+    for (int k = 0; k < RMS_VECS; k++) {
+        int v = tid + k * nt;
+        wv[k] = v < nv ? half4_to_float4(((const uint2 *)w)[v]) : make_float4(0, 0, 0, 0);
+    }
+    pdl_wait(); /* the row is the previous kernel's output */
+    pdl_launch_dependents();
+    float4 *r = (float4 *)(residual + row * dim);
+    const uint2 *a = add ? (const uint2 *)(add + row * dim) : nullptr;
+    uint2 *o = (uint2 *)(out + row * dim);
+    float4 xv[RMS_VECS];
+    float ss = 0.0f;
+#pragma unroll
+    for (int k = 0; k < RMS_VECS; k++) {
+        int v = tid + k * nt;
+        xv[k] = make_float4(0, 0, 0, 0);
+        if (v < nv) {
+            float4 x = r[v];
+            if (a) {
+                float4 d = half4_to_float4(a[v]);
+                x.x += d.x;
+                x.y += d.y;
+                x.z += d.z;
+                x.w += d.w;
+                r[v] = x;
+            }
+            xv[k] = x;
+            ss += x.x * x.x;
+            ss += x.y * x.y;
+            ss += x.z * x.z;
+            ss += x.w * x.w;
+        }
+    }
+    float inv = rsqrtf(block_sum(ss, scratch) / (float)dim + eps);
+#pragma unroll
+    for (int k = 0; k < RMS_VECS; k++) {
+        int v = tid + k * nt;
+        if (v < nv)
+            o[v] = float4_to_half4(make_float4(xv[k].x * inv * wv[k].x, xv[k].y * inv * wv[k].y,
+                                               xv[k].z * inv * wv[k].z, xv[k].w * inv * wv[k].w));
+    }
+}
+
 __global__ void rmsnorm_rows_kernel(__half *x, const __half *w, int dim, float eps)
 {
     __shared__ float scratch[32];
@@ -123,12 +198,29 @@ static int threads_for(int dim)
     return dim >= 1024 ? 1024 : ((dim + 31) / 32) * 32;
 }
 
+// Threads for the vector kernel: enough for RMS_VECS vectors each, whole
+// warps; 0 when the row or the pointers do not take 16-byte vectors.
+static int threads_for_vec(const void *out, const float *residual, const void *add,
+                           const void *w, int dim)
+{
+    int nv = dim / 4;
+    if (dim % 4 || nv > RMS_VECS * 1024 || (uintptr_t)residual % 16 || (uintptr_t)out % 8 ||
+        (uintptr_t)add % 8 || (uintptr_t)w % 8)
+        return 0;
+    return ((nv + RMS_VECS - 1) / RMS_VECS + 31) / 32 * 32;
+}
+
 extern "C" cudaError_t vb_rmsnorm_residual_f16(uint16_t *out, float *residual,
                                                const uint16_t *add, const uint16_t *w, int rows,
                                                int dim, float eps, cudaStream_t stream)
 {
     if (rows == 0)
         return cudaSuccess;
+    int vec_threads = threads_for_vec(out, residual, add, w, dim);
+    if (vec_threads)
+        return vb_launch_pdl(rmsnorm_residual_vec_kernel, dim3(rows), dim3(vec_threads), 0,
+                             stream, (__half *)out, residual, (const __half *)add,
+                             (const __half *)w, dim, eps);
     return vb_launch_pdl(rmsnorm_residual_kernel, dim3(rows), dim3(threads_for(dim)), 0, stream,
                          (__half *)out, residual, (const __half *)add, (const __half *)w, dim,
                          eps);

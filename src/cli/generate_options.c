@@ -109,7 +109,8 @@ void generate_options_print_help(void)
         "  --max-batch N               sequences per step at most (default: as many as the KV\n"
         "                              cache and --max-batched-tokens allow, up to 512 on a\n"
         "                              GPU; 256 on the CPU)\n"
-        "  --max-batched-tokens N      tokens per step, prefill chunks included (default 4096)\n"
+        "  --max-batched-tokens N      tokens per step, prefill chunks included (default 8192\n"
+        "                              on a GPU, 4096 on the CPU)\n"
         "  --no-prefix-cache           do not reuse KV blocks of shared prompt prefixes\n"
         "  --no-cuda-graphs            decode steps without CUDA graphs (same outputs)\n"
         "  --eager                     diagnostic: no graphs, check every kernel synchronously\n"
@@ -145,7 +146,7 @@ static void generate_options_defaults(generate_options *o)
     c->max_model_len = -1;
     c->gpu_memory_utilization = 0.9;
     c->max_batch = 0; /* automatic: run_engine.c */
-    c->max_batched_tokens = 4096;
+    c->max_batched_tokens = 0; /* automatic: run_engine.c */
     c->prefix_cache = true;
     c->cuda_graphs = true;
     c->threads = -1;

@@ -56,7 +56,8 @@ typedef struct run_config {
     long max_model_len;          /* -1 = from config.json */
     double gpu_memory_utilization;
     long max_batch;              /* sequences per step at most; 0: automatic (run_engine.c) */
-    long max_batched_tokens;     /* token budget per step (prefill chunks + decodes) */
+    long max_batched_tokens;     /* token budget per step (prefill chunks + decodes);
+                                  * 0: automatic (run_engine.c) */
     bool prefix_cache;
     bool cuda_graphs;
     bool eager;                  /* diagnostic: no graphs, synchronous checks after each op */

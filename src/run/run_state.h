@@ -86,6 +86,8 @@ typedef struct run_engine {
     bool sched_init;
     run_sampler smp;
     bool smp_init;
+    int step_tokens;            /* tokens a step computes at most: --max-batched-tokens,
+                                 * or the automatic budget (run_engine.c) */
     int max_batch;              /* sequences a step holds at most: --max-batch, or
                                  * the automatic cap (run_engine.c) */
 } run_engine;

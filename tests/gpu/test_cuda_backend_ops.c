@@ -353,8 +353,12 @@ static float *gpu_read_f32(const void *d, size_t n)
 
 static void test_rmsnorm(void)
 {
-    const int shapes[][2] = {{1, 64}, {5, 896}, {33, 5120}, {3, 100}};
-    for (size_t c = 0; c < 4; c++) {
+    /* 4-element vectors (kernels/rmsnorm.cu) at 64 .. 5,120, 300 rows of
+     * the 7B width, 100 (25 vectors, a partial warp); 102 and 9,000 * 4
+     * take the element-by-element kernel */
+    const int shapes[][2] = {{1, 64}, {5, 896}, {33, 5120}, {3, 100}, {300, 3584}, {2, 102},
+                             {2, 36000}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         int rows = shapes[c][0], dim = shapes[c][1];
         size_t n = (size_t)rows * dim;
         float *r = rand_vec(n, 2), *a = rand_vec(n, 1), *w = rand_vec(dim, 1);
