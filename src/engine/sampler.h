@@ -118,6 +118,8 @@ static inline const sample_candidate *sampler_summary_cand_const(const sampler_s
 /* Row i of a flat buffer of summaries with n_cand candidates each. */
 static inline sampler_summary *sampler_summary_at(void *buf, int i, int n_cand)
 { return (sampler_summary *)((char *)buf + (size_t)i * sampler_summary_bytes(n_cand)); }
+static inline const sampler_summary *sampler_summary_at_const(const void *buf, int i, int n_cand)
+{ return (const sampler_summary *)((const char *)buf + (size_t)i * sampler_summary_bytes(n_cand)); }
 
 typedef struct sample_result {
     int32_t token;            /* -1 when error */

@@ -182,10 +182,27 @@ static int init_scheduler(run_state *r, int n_blocks, vb_err *err)
     return 0;
 }
 
+/* Host threads for the sampler's choices (run_sample.h): on a GPU the
+ * rank's share of the node's cores, at most RUN_CHOOSE_THREADS_MAX (they
+ * run between steps, while the GPU waits for the next step's tokens); the
+ * CPU backend's pool has the cores during its forward, its steps are few
+ * rows, and it keeps one. */
+#define RUN_CHOOSE_THREADS_MAX 8
+
+static int choose_threads(const run_state *r)
+{
+    if (!r->eng.rb.cuda)
+        return 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long t = cores > 0 ? cores / (r->d->local_size > 0 ? r->d->local_size : 1) : 1;
+    return t < 1 ? 1 : t > RUN_CHOOSE_THREADS_MAX ? RUN_CHOOSE_THREADS_MAX : (int)t;
+}
+
 static int init_sampler(run_state *r, vb_err *err)
 {
     if (run_sampler_init(&r->eng.smp, r->d->tp_comm, r->d->tp, r->model.plan.vocab_start,
-                         r->model.plan.vocab_local, r->cfg->tuning.host_sampler, err))
+                         r->model.plan.vocab_local, r->cfg->tuning.host_sampler,
+                         choose_threads(r), err))
         return 1;
     r->eng.smp_init = true;
     return 0;

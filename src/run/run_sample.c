@@ -6,8 +6,12 @@
 
 #include "engine/sampler_mpi.h"
 
+/* Rows a step needs before its choices go to the pool: below this the
+ * wake-up of the workers (tens of microseconds) costs more than it saves. */
+#define CHOOSE_POOL_MIN_ROWS 32
+
 int run_sampler_init(run_sampler *s, MPI_Comm tp_comm, int tp, int vocab_start,
-                     int vocab_local, bool host_only, vb_err *err)
+                     int vocab_local, bool host_only, int choose_threads, vb_err *err)
 {
     memset(s, 0, sizeof *s);
     s->tp_comm = tp_comm;
@@ -17,12 +21,18 @@ int run_sampler_init(run_sampler *s, MPI_Comm tp_comm, int tp, int vocab_start,
     s->host_only = host_only;
     if (sampler_workspace_init(&s->ws, vocab_local) != 0)
         return vb_err_set(err, "sampler: out of memory for a vocabulary slice of %d", vocab_local);
+    if (choose_threads > 1 && !(s->choose_pool = cpu_pool_create(choose_threads))) {
+        sampler_workspace_free(&s->ws);
+        return vb_err_set(err, "sampler: cannot start %d threads", choose_threads);
+    }
     return 0;
 }
 
 void run_sampler_free(run_sampler *s)
 {
     sampler_workspace_free(&s->ws);
+    if (s->choose_pool)
+        cpu_pool_destroy(s->choose_pool);
     free(s->local);
     free(s->gathered);
     free(s->merged);
@@ -83,6 +93,24 @@ static void summarize_host(run_sampler *s, const sampler_row *rows, const float 
     s->host_steps++;
 }
 
+/* A step's choices, in tasks of consecutive rows: each row's token is a
+ * function of its own summary, so the split changes nothing. */
+typedef struct choose_job {
+    const sampler_row *rows;
+    const char *merged;
+    int n, n_cand, per_task;
+    sample_result *out;
+} choose_job;
+
+static void choose_rows(void *arg, int task, int worker)
+{
+    (void)worker;
+    const choose_job *j = arg;
+    int end = (task + 1) * j->per_task < j->n ? (task + 1) * j->per_task : j->n;
+    for (int i = task * j->per_task; i < end; i++)
+        sampler_choose(&j->rows[i], sampler_summary_at_const(j->merged, i, j->n_cand), &j->out[i]);
+}
+
 /* From the local summaries on: exchange, merge, choose (the same on every
  * path and every rank). */
 static int finish(run_sampler *s, const sampler_row *rows, int n, int n_cand, sample_result *out,
@@ -95,8 +123,14 @@ static int finish(run_sampler *s, const sampler_row *rows, int n, int n_cand, sa
     } else {
         sampler_merge_gathered(s->local, 1, n, n_cand, s->merged);
     }
-    for (int i = 0; i < n; i++)
-        sampler_choose(&rows[i], sampler_summary_at(s->merged, i, n_cand), &out[i]);
+    if (s->choose_pool && n >= CHOOSE_POOL_MIN_ROWS) {
+        int tasks = 4 * cpu_pool_threads(s->choose_pool); /* some slack for uneven rows */
+        choose_job j = {rows, s->merged, n, n_cand, (n + tasks - 1) / tasks, out};
+        cpu_pool_run(s->choose_pool, (n + j.per_task - 1) / j.per_task, choose_rows, &j);
+    } else {
+        for (int i = 0; i < n; i++)
+            sampler_choose(&rows[i], sampler_summary_at(s->merged, i, n_cand), &out[i]);
+    }
     return 0;
 }
 

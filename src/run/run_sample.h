@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cpu/cpu_pool.h"
 #include "engine/sampler.h"
 #include "run/run_backend.h"
 #include "util/errors.h"
@@ -36,11 +37,18 @@ typedef struct run_sampler {
     int *logit_rows;               /* [cap_rows] row of each sample in the backend's logits */
     int cap_rows;
     bool host_only;                /* VB_HOST_SAMPLER=1: never the backend's summarize */
+    cpu_pool *choose_pool;         /* threads for the choices of a large step, or NULL */
     long device_steps, host_steps; /* how each step was summarized */
 } run_sampler;
 
+/* choose_threads (counting the caller): the host threads that turn a
+ * large step's merged summaries into tokens; 1 for none beside the caller.
+ * A sampled row's choice draws a Gumbel score for each kept candidate
+ * (sampler_choose): ~2.4 ms a step at ~490 rows of top-k 50 / top-p 0.95
+ * on one thread, 9.5 % of a 7B decode step on an H200 (RESULTS.md,
+ * session 13), while the host's other cores wait for the GPU. */
 int run_sampler_init(run_sampler *s, MPI_Comm tp_comm, int tp, int vocab_start,
-                     int vocab_local, bool host_only, vb_err *err);
+                     int vocab_local, bool host_only, int choose_threads, vb_err *err);
 void run_sampler_free(run_sampler *s);
 
 /* Samples n rows: rows[i]'s logits (this rank's slice, vocab_local floats)

@@ -62,8 +62,8 @@ typedef struct split {
 
 static const split unsplit = {0, VOCAB, 1, MPI_COMM_NULL};
 
-static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, split sp, completion *out,
-                long *preemptions, double *hit_rate)
+static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, split sp,
+                int choose_threads, completion *out, long *preemptions, double *hit_rate)
 {
     rows_ctx ctx;
     for (int r = 0; r < ROWS; r++) {
@@ -82,7 +82,9 @@ static void run(int max_batch, int budget, int n_blocks, bool prefix_cache, spli
     sched_options opt = {.max_batch = max_batch, .max_batched_tokens = budget, .prefix_cache = prefix_cache};
     CHECK_INT_EQ(sched_init(&s, &opt, n_blocks, 8, NULL), 0);
     run_sampler ss;
-    CHECK_INT_EQ(run_sampler_init(&ss, sp.comm, sp.tp, sp.lo, sp.hi - sp.lo, false, NULL), 0);
+    CHECK_INT_EQ(run_sampler_init(&ss, sp.comm, sp.tp, sp.lo, sp.hi - sp.lo, false, choose_threads,
+                                  NULL),
+                 0);
     int32_t system[30];
     for (int i = 0; i < 30; i++) system[i] = (i * 7 + 3) % VOCAB;
     int slots[ROWS * N_SAMPLES];
@@ -155,7 +157,7 @@ static void test_completions_independent_of_scheduling(void)
     static completion ref[ROWS * N_SAMPLES], got[ROWS * N_SAMPLES];
     long pre;
     double hit;
-    run(64, 2048, 1000, true, unsplit, ref, &pre, &hit);
+    run(64, 2048, 1000, true, unsplit, 1, ref, &pre, &hit);
     CHECK(hit > 0.3); /* the shared 30-token system prompt and the --n copies */
     int stopped = 0, differ_between_samples = 0;
     for (int i = 0; i < ROWS * N_SAMPLES; i++) stopped += ref[i].n < MAX_NEW;
@@ -164,12 +166,15 @@ static void test_completions_independent_of_scheduling(void)
                                   memcmp(ref[2 * r].tokens, ref[2 * r + 1].tokens, sizeof ref[0].tokens) != 0;
     CHECK(stopped > 0);                /* some rows met the stop token */
     CHECK(differ_between_samples > 5); /* samples of one row are drawn independently */
-    struct { int max_batch, budget, n_blocks; bool prefix; } configs[] = {
-        {1, 64, 1000, true}, {7, 32, 1000, true}, {7, 16, 1000, false}, {64, 512, 40, true}, {64, 100, 30, false},
+    /* threads: the choices of steps of >= 32 rows spread over a pool */
+    struct { int max_batch, budget, n_blocks; bool prefix; int threads; } configs[] = {
+        {1, 64, 1000, true, 1}, {7, 32, 1000, true, 1}, {7, 16, 1000, false, 3},
+        {64, 512, 40, true, 1}, {64, 100, 30, false, 1}, {64, 2048, 1000, true, 4},
     };
     for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
         memset(got, 0, sizeof got);
-        run(configs[c].max_batch, configs[c].budget, configs[c].n_blocks, configs[c].prefix, unsplit, got, &pre, &hit);
+        run(configs[c].max_batch, configs[c].budget, configs[c].n_blocks, configs[c].prefix, unsplit,
+            configs[c].threads, got, &pre, &hit);
         if (configs[c].n_blocks < 100) CHECK(pre > 0); /* the small caches did preempt */
         int bad = 0;
         for (int i = 0; i < ROWS * N_SAMPLES; i++)
@@ -186,9 +191,9 @@ static void test_tp_split_equals_unsplit(void)
     static completion ref[ROWS * N_SAMPLES], got[ROWS * N_SAMPLES];
     long pre;
     double hit;
-    run(7, 64, 1000, true, unsplit, ref, &pre, &hit);
+    run(7, 64, 1000, true, unsplit, 1, ref, &pre, &hit);
     split sp = {(int)((long)VOCAB * d.tp_rank / d.tp), (int)((long)VOCAB * (d.tp_rank + 1) / d.tp), d.tp, d.tp_comm};
-    run(7, 64, 1000, true, sp, got, &pre, &hit);
+    run(7, 64, 1000, true, sp, 2, got, &pre, &hit);
     int bad = 0;
     for (int i = 0; i < ROWS * N_SAMPLES; i++)
         bad += got[i].n != ref[i].n || memcmp(got[i].tokens, ref[i].tokens, sizeof ref[0].tokens) != 0;

@@ -458,8 +458,8 @@ static void compare_steps(const char *name, const sampling_params *params, int n
     rb.b = gpu;
     rb.cuda = true;
     run_sampler dev, host;
-    CHECK_INT_EQ(run_sampler_init(&dev, MPI_COMM_NULL, 1, 0, vocab, false, NULL), 0);
-    CHECK_INT_EQ(run_sampler_init(&host, MPI_COMM_NULL, 1, 0, vocab, true, NULL), 0);
+    CHECK_INT_EQ(run_sampler_init(&dev, MPI_COMM_NULL, 1, 0, vocab, false, 4, NULL), 0);
+    CHECK_INT_EQ(run_sampler_init(&host, MPI_COMM_NULL, 1, 0, vocab, true, 1, NULL), 0);
     const float **hl = malloc((size_t)b.n * sizeof *hl), **dl = malloc((size_t)b.n * sizeof *dl);
     for (int i = 0; i < b.n; i++) {
         hl[i] = b.h + (size_t)b.logit_rows[i] * (size_t)vocab;
