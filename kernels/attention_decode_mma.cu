@@ -208,9 +208,10 @@ __device__ __forceinline__ void dmm_dequant(__half *sk, __half *sv, const unsign
 }
 #endif
 
-// NF = head_dim / 16; KV8: the cache is int8 (kv_int8.cuh), else fp16. Under PDL (pdl.cuh) the block reads the step's
-// indices, then waits for the previous kernel (q and the token's own K/V
-// row are its output) before any other read or write.
+// NF = head_dim / 16; KV8: the cache is int8 (kv_int8.cuh), else fp16.
+// Under PDL (pdl.cuh) the block reads the step's indices, then waits for
+// the previous kernel (q and the token's own K/V row are its output)
+// before any other read or write.
 template <int NF, bool KV8>
 __global__ void __launch_bounds__(32 * DMM_WARPS)
     attention_decode_mma_kernel(__half *out, float *part, const __half *q,
@@ -524,7 +525,8 @@ static bool dmm_code_present(void)
     static int cached = -1;
     if (cached < 0) {
         cudaFuncAttributes attr;
-        cached = cudaFuncGetAttributes(&attr, attention_decode_mma_kernel<8, false>) == cudaSuccess &&
+        cached = cudaFuncGetAttributes(&attr, attention_decode_mma_kernel<8, false>) ==
+                     cudaSuccess &&
                  attr.ptxVersion >= 80;
         (void)cudaGetLastError(); /* a failed query must not poison later checks */
     }

@@ -510,7 +510,8 @@ static bool mma_code_present(void)
     static int cached = -1;
     if (cached < 0) {
         cudaFuncAttributes attr;
-        cached = cudaFuncGetAttributes(&attr, attention_prefill_mma_kernel<8, false>) == cudaSuccess &&
+        cached = cudaFuncGetAttributes(&attr, attention_prefill_mma_kernel<8, false>) ==
+                     cudaSuccess &&
                  attr.ptxVersion >= 80;
         (void)cudaGetLastError(); /* a failed query must not poison later checks */
     }

@@ -78,7 +78,13 @@
  *      VB_PREFILL_WMMA is not set; vb_attention_prefill_f16 (WMMA) else.
  *   Every choice depends on the step's token count, table width and
  *   shapes, never on its context lengths, so a recorded decode graph
- *   stays valid. */
+ *   stays valid.
+ *
+ * An int8 KV cache (--kv-cache-dtype int8, kernels/kv_int8.cuh): every
+ * kernel above takes its _kv8 twin, chosen by the same rules;
+ * rope_kv_write takes vb_rope_kv_write_kv8, and matmul_qkv_rope returns
+ * false (its epilogue writes fp16 rows), so the forward runs matmul_qkv
+ * and rope_kv_write. */
 #ifndef VB_KERNELS_H
 #define VB_KERNELS_H
 

@@ -73,6 +73,11 @@ static long pooled_mismatches, pooled_compared;
  * (test_int8_agreement). */
 #define REL_TOL_KV_INT8 0.08
 #define MISMATCH_FRAC_KV_INT8 0.05
+/* On the GPU the K and V rows are fp16 before they are quantized, so the
+ * fp16 path's misses (MISMATCH_FRAC_FP16_MODEL) come on top of the CPU's
+ * int8 ones (3.5 % at worst, llama_untied): 8 %, a first bound not yet
+ * measured on a GPU; a wrong scale or layout misses most tokens. */
+#define MISMATCH_FRAC_KV_INT8_CUDA 0.08
 
 static bool use_cuda;
 static bool kv_int8; /* VB_TEST_KV_DTYPE=int8: the int8 KV cache, its own tolerances */
@@ -330,7 +335,8 @@ static void run_model(void)
     for (int s = 0; s < n; s++)
         want_compared += ref.cont_len[s];
     if (kv_int8)
-        CHECK(mismatches <= MISMATCH_FRAC_KV_INT8 * compared);
+        CHECK(mismatches <=
+              (use_cuda ? MISMATCH_FRAC_KV_INT8_CUDA : MISMATCH_FRAC_KV_INT8) * compared);
     else if (use_cuda)
         CHECK(mismatches <= MISMATCH_FRAC_FP16_MODEL * compared);
     else
@@ -365,7 +371,7 @@ static void check_pooled(void)
         printf("  all models: greedy %ld/%ld tokens identical\n",
                pooled_compared - pooled_mismatches, pooled_compared);
     CHECK(pooled_mismatches <=
-          (kv_int8 ? MISMATCH_FRAC_KV_INT8 : MISMATCH_FRAC_FP16) * pooled_compared);
+          (kv_int8 ? MISMATCH_FRAC_KV_INT8_CUDA : MISMATCH_FRAC_FP16) * pooled_compared);
 }
 
 int main(int argc, char **argv)

@@ -136,7 +136,8 @@ static void run_write_case(int heads, int kv_heads, int hd)
     CUDA_CHECK(cudaMalloc(&d_kc16, c16n * 2));
     CUDA_CHECK(cudaMalloc(&d_vc16, c16n * 2));
     float *d_inv = dev_copy(inv, sizeof(float) * (size_t)hd / 2);
-    int *d_pos = dev_copy(positions, sizeof positions), *d_seq = dev_copy(token_seq, sizeof token_seq);
+    int *d_pos = dev_copy(positions, sizeof positions);
+    int *d_seq = dev_copy(token_seq, sizeof token_seq);
     int *d_tab = dev_copy(tables, sizeof tables);
 
     CUDA_CHECK(vb_rope_kv_write_kv8(d_q8, d_k8, d_v, d_kc, d_vc, d_inv, 0.9f, d_pos, d_seq, d_tab,
