@@ -76,8 +76,8 @@ static void *host_copy(const void *d, size_t bytes)
 
 /* One fp16 row of n values of magnitude around `mag`, with the row kind:
  * 0 random, 1 zeros, 2 an infinity in it, 3 NaNs among finite values,
- * 4 multiples of max / 254 (ties at .5 after the scaling, where rounding
- * to even shows). */
+ * 4 odd integers up to 253 and a 254 (scale 2: x * (127 / max) = x / 2
+ * lands on .5 ties, where rounding to even shows; mag unused). */
 static void fill_row(uint16_t *x, int n, float mag, int kind)
 {
     for (int i = 0; i < n; i++) {
@@ -85,9 +85,11 @@ static void fill_row(uint16_t *x, int n, float mag, int kind)
         if (kind == 1)
             v = 0.0f;
         if (kind == 4)
-            v = (float)(irand(255) - 127) * (mag / 254.0f);
+            v = (float)(2 * irand(254) - 253);
         x[i] = vb_float_to_half(v);
     }
+    if (kind == 4)
+        x[irand(n)] = vb_float_to_half(urand() < 0.5 ? 254.0f : -254.0f);
     if (kind == 2)
         x[irand(n)] = urand() < 0.5 ? 0x7c00 : 0xfc00;
     if (kind == 3) {
