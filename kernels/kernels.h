@@ -187,7 +187,8 @@ cudaError_t vb_rope_kv_write_f16(uint16_t *q, uint16_t *k, const uint16_t *v, ui
 /* The same with an int8 cache (--kv-cache-dtype int8): k and v quantized
  * per (token, kv head) row into the block layout of src/forward/kv_int8.h
  * with kv_int8_quantize's rule, the same bytes (kernels/kv_int8.cuh);
- * head_dim a multiple of 4. */
+ * block_size * kv_heads * head_dim a multiple of 4 (4-byte aligned
+ * scales), else cudaErrorInvalidValue. */
 cudaError_t vb_rope_kv_write_kv8(uint16_t *q, uint16_t *k, const uint16_t *v, void *k_cache,
                                  void *v_cache, const float *d_inv_freq, float cos_sin_scale,
                                  const int *d_positions, const int *d_token_seq,
@@ -200,9 +201,11 @@ cudaError_t vb_rope_kv_write_kv8(uint16_t *q, uint16_t *k, const uint16_t *v, vo
  * dequantized as each tile is loaded to what the fp16 kernel would read
  * from that cache dequantized to fp16 (q * scale rounded to fp16,
  * kernels/kv_int8.cuh): the outputs are the fp16 kernel's on that cache,
- * bit for bit. Their caches' blocks must be 16-byte aligned
- * (block_size * kv_heads a multiple of 4; the engine's blocks of 16 are),
- * else cudaErrorInvalidValue. */
+ * bit for bit. A cache block's bytes, block_size * kv_heads * (head_dim +
+ * 4), must be a multiple of 16 for the mma kernels (16-byte copies), of 8
+ * for the CUDA-core decode and WMMA prefill, of 4 for the per-token
+ * kernel (the engine's blocks of 16 always are), else
+ * cudaErrorInvalidValue. */
 
 /* attention.cu: out[t, heads, hd] = causal paged attention, GQA, fp32
  * softmax of q k^T * scale, for the T tokens d_token_list names (all tokens

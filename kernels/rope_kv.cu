@@ -164,8 +164,10 @@ extern "C" cudaError_t vb_rope_kv_write_kv8(uint16_t *q, uint16_t *k, const uint
 {
     if (T == 0)
         return cudaSuccess;
-    /* head_dim % 4: the fp32 scales stay 4-byte aligned (kv_int8.cuh) */
-    if (head_dim % 4 || head_dim > 2048 || kv_heads <= 0 || block_size <= 0)
+    /* the fp32 scales 4-byte aligned (kv_int8.cuh): always with the
+     * engine's blocks of 16 */
+    if (head_dim % 2 || head_dim > 2048 || kv_heads <= 0 || block_size <= 0 ||
+        kv8_block_bytes(block_size, kv_heads, head_dim) % 4)
         return cudaErrorInvalidValue;
     dim3 grid((unsigned)T, (unsigned)((heads + kv_heads + KV8_WARPS - 1) / KV8_WARPS));
     return vb_launch_pdl(rope_kv8_kernel, grid, dim3(32 * KV8_WARPS), 0, stream, (__half *)q,

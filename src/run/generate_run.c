@@ -70,15 +70,6 @@ static int phase_model(run_state *r, vb_err *err)
     if (model_check_weights(&m->config, o->model_dir, err) ||
         model_check_backend(&m->config, run_backend_wants_cuda(o), o->model_dir, err)) {
         code = VB_EXIT_USAGE;
-    } else if (o->kv_cache_dtype == VB_KV_INT8 && run_backend_wants_cuda(o) &&
-               m->config.head_dim % 4) {
-        /* the CUDA kernels keep each row's fp32 scale 4-byte aligned
-         * (kernels/kv_int8.cuh); the supported families' head sizes are
-         * multiples of 16 */
-        vb_err_set(err, "--kv-cache-dtype int8: the CUDA backend needs head_dim a multiple of 4, "
-                        "%s has %d; use --kv-cache-dtype fp16 or --device cpu",
-                   o->model_dir, m->config.head_dim);
-        code = VB_EXIT_USAGE;
     }
     if ((code = run_agree(r, code, "checkpoint", err)))
         return code;

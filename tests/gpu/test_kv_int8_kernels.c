@@ -8,7 +8,7 @@
  *    magnitudes from 1e-3 to 6e4, rows of zeros, rows with an infinity,
  *    NaNs among finite values, ties at .5; slots the step does not write
  *    keep their bytes, and a padding row (no sequence) writes none. Head
- *    sizes 12, 64, 80, 128 and 256.
+ *    sizes 12, 18, 64, 80, 128 and 256.
  *  - The attention kernels' int8 twins (decode: the sm_80+ mma kernel, the
  *    CUDA-core kernel at a block per head and per group, one split and
  *    several; the per-token kernel; prefill: the sm_80+ mma kernel and
@@ -203,12 +203,14 @@ static void run_write_case(int heads, int kv_heads, int hd)
 
 static void test_write(void)
 {
-    const int shapes[][3] = {{4, 2, 12}, {8, 2, 64}, {6, 3, 80}, {28, 4, 128}, {8, 1, 256}};
+    const int shapes[][3] = {{4, 2, 12}, {4, 2, 18}, {8, 2, 64},
+                             {6, 3, 80}, {28, 4, 128}, {8, 1, 256}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         run_write_case(shapes[i][0], shapes[i][1], shapes[i][2]);
-    /* a head size whose scales would not be 4-byte aligned: refused */
+    /* blocks whose scales would not be 4-byte aligned (3 x 1 x (6 + 4)
+     * bytes): refused */
     CHECK_INT_EQ(vb_rope_kv_write_kv8(NULL, NULL, NULL, NULL, NULL, NULL, 1.0f, NULL, NULL, NULL,
-                                      1, 1, 2, 2, 6, BS, 0),
+                                      1, 1, 2, 1, 6, 3, 0),
                  cudaErrorInvalidValue);
 }
 
