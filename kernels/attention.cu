@@ -12,16 +12,22 @@
 // values once, so a GQA group re-reads the same KV head (the group-sharing
 // and WMMA-tiled prefill versions come with the performance work). Bytes:
 // ctx * head_dim * 4 per (token, head); FLOPs: 4 * ctx * head_dim.
+//
+// The int8 KV cache (kernels/kv_int8.cuh): the KV8 instantiation reads a
+// byte a value and the row's scale and dequantizes each value as it is
+// loaded (kv8_dequant1: the fp16 value the other kernels see).
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "kv_int8.cuh"
 
 #define ATT_WARPS 4
 #define ATT_MAX_PER_LANE 8 /* head_dim up to 256 */
 #define ATT_NEG_INF __int_as_float(0xff800000) /* -inf without math headers (NVRTC) */
 
-__global__ void attention_kernel(__half *out, const __half *q, const __half *k_cache,
-                                 const __half *v_cache, const int *token_list,
+template <bool KV8>
+__global__ void attention_kernel(__half *out, const __half *q, const void *k_cache,
+                                 const void *v_cache, const int *token_list,
                                  const int *positions,
                                  const int *token_seq, const int *block_tables, int max_blocks,
                                  int heads, int kv_heads, int head_dim, int block_size,
@@ -53,11 +59,23 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
     for (int j = warp; j <= pos; j += ATT_WARPS) {
         int blk = table[j / block_size];
         size_t base = (((size_t)blk * block_size + j % block_size) * kv_heads + kvh) * head_dim;
+        const __half *kh = (const __half *)k_cache, *vh = (const __half *)v_cache;
+        const signed char *k8 = (const signed char *)k_cache, *v8 = (const signed char *)v_cache;
+        float ks = 0.0f, vs = 0.0f;
+        if (KV8) {
+            /* the row's values and scales (base is the fp16 cache's offset) */
+            const size_t so = kv8_scale_at(blk, j % block_size, kvh, block_size, kv_heads,
+                                           head_dim);
+            base = kv8_values_at(blk, j % block_size, kvh, block_size, kv_heads, head_dim);
+            ks = *(const float *)(k8 + so);
+            vs = *(const float *)(v8 + so);
+        }
         float dot = 0.0f;
 #pragma unroll
         for (int e = 0; e < ATT_MAX_PER_LANE; e++)
             if (lane + 32 * e < head_dim)
-                dot += qr[e] * __half2float(k_cache[base + lane + 32 * e]);
+                dot += qr[e] * (KV8 ? kv8_dequant1(k8[base + lane + 32 * e], ks)
+                                    : __half2float(kh[base + lane + 32 * e]));
         for (int off = 16; off > 0; off >>= 1)
             dot += __shfl_xor_sync(0xffffffffu, dot, off);
         float m_new = fmaxf(m, dot);
@@ -67,7 +85,8 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
 #pragma unroll
         for (int e = 0; e < ATT_MAX_PER_LANE; e++)
             if (lane + 32 * e < head_dim)
-                acc[e] = acc[e] * corr + p * __half2float(v_cache[base + lane + 32 * e]);
+                acc[e] = acc[e] * corr + p * (KV8 ? kv8_dequant1(v8[base + lane + 32 * e], vs)
+                                                  : __half2float(vh[base + lane + 32 * e]));
         m = m_new;
     }
     if (lane == 0) {
@@ -99,7 +118,46 @@ __global__ void attention_kernel(__half *out, const __half *q, const __half *k_c
     }
 }
 
+template __global__ void attention_kernel<false>(__half *, const __half *, const void *,
+                                                  const void *, const int *, const int *,
+                                                  const int *, const int *, int, int, int, int,
+                                                  int, float);
+template __global__ void attention_kernel<true>(__half *, const __half *, const void *,
+                                                 const void *, const int *, const int *,
+                                                 const int *, const int *, int, int, int, int,
+                                                 int, float);
+
 #ifndef __CUDACC_RTC__
+// The fp16 and int8 entry points below; kv8: the cache is int8.
+static cudaError_t attention_launch(uint16_t *out, const uint16_t *q, const void *k_cache,
+                                    const void *v_cache, const int *d_token_list,
+                                    const int *d_positions, const int *d_token_seq,
+                                    const int *d_block_tables, int max_blocks, int T, int heads,
+                                    int kv_heads, int head_dim, int block_size, float scale,
+                                    bool kv8, cudaStream_t stream)
+{
+    if (T == 0)
+        return cudaSuccess;
+    if (head_dim % 2 || head_dim > 32 * ATT_MAX_PER_LANE || kv_heads <= 0 ||
+        heads % kv_heads)
+        return cudaErrorInvalidValue;
+    /* int8: the fp32 scales 4-byte aligned (kv_int8.cuh) */
+    if (kv8 && kv8_block_bytes(block_size, kv_heads, head_dim) % 4)
+        return cudaErrorInvalidValue;
+    dim3 grid((unsigned)T, (unsigned)heads);
+    if (kv8)
+        attention_kernel<true><<<grid, 32 * ATT_WARPS, 0, stream>>>(
+            (__half *)out, (const __half *)q, k_cache, v_cache, d_token_list, d_positions,
+            d_token_seq, d_block_tables, max_blocks, heads, kv_heads, head_dim, block_size,
+            scale);
+    else
+        attention_kernel<false><<<grid, 32 * ATT_WARPS, 0, stream>>>(
+            (__half *)out, (const __half *)q, k_cache, v_cache, d_token_list, d_positions,
+            d_token_seq, d_block_tables, max_blocks, heads, kv_heads, head_dim, block_size,
+            scale);
+    return cudaGetLastError();
+}
+
 extern "C" cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
                                         const uint16_t *v_cache, const int *d_token_list,
                                         const int *d_positions,
@@ -108,16 +166,20 @@ extern "C" cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const 
                                         int head_dim, int block_size, float scale,
                                         cudaStream_t stream)
 {
-    if (T == 0)
-        return cudaSuccess;
-    if (head_dim % 2 || head_dim > 32 * ATT_MAX_PER_LANE || kv_heads <= 0 ||
-        heads % kv_heads)
-        return cudaErrorInvalidValue;
-    dim3 grid((unsigned)T, (unsigned)heads);
-    attention_kernel<<<grid, 32 * ATT_WARPS, 0, stream>>>(
-        (__half *)out, (const __half *)q, (const __half *)k_cache, (const __half *)v_cache,
-        d_token_list, d_positions, d_token_seq, d_block_tables, max_blocks, heads, kv_heads, head_dim,
-        block_size, scale);
-    return cudaGetLastError();
+    return attention_launch(out, q, k_cache, v_cache, d_token_list, d_positions, d_token_seq,
+                            d_block_tables, max_blocks, T, heads, kv_heads, head_dim,
+                            block_size, scale, false, stream);
+}
+
+extern "C" cudaError_t vb_attention_kv8(uint16_t *out, const uint16_t *q, const void *k_cache,
+                                        const void *v_cache, const int *d_token_list,
+                                        const int *d_positions, const int *d_token_seq,
+                                        const int *d_block_tables, int max_blocks, int T,
+                                        int heads, int kv_heads, int head_dim, int block_size,
+                                        float scale, cudaStream_t stream)
+{
+    return attention_launch(out, q, k_cache, v_cache, d_token_list, d_positions, d_token_seq,
+                            d_block_tables, max_blocks, T, heads, kv_heads, head_dim,
+                            block_size, scale, true, stream);
 }
 #endif

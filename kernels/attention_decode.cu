@@ -36,9 +36,16 @@
 // and blocks past the context return at once.
 // Bytes: K and V read once per kv head, 4 * ctx * head_dim per (token,
 // kv head); FLOPs 4 * ctx * head_dim * G.
+//
+// The int8 KV cache (kernels/kv_int8.cuh): the KV8 instantiation loads a
+// lane's 8 values as 8 bytes and its row's scale, and dequantizes them at
+// the load (kv8_dequant8) into the 8 fp16 values the fp16 kernel loads, so
+// it computes what the fp16 kernel computes on the cache dequantized to
+// fp16; 2 * ctx * (head_dim + 4) bytes per (token, kv head).
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "kv_int8.cuh"
 #include "pdl.cuh"
 
 #ifndef VB_DECODE_MAX_SPLITS /* kernels.h has it, but not for NVRTC */
@@ -65,28 +72,49 @@ __device__ __forceinline__ void dec_load8(float *f, const __half *p)
     }
 }
 
+// Position j's 8 K and V values of elements d0 .. d0 + 7 of kv head g, as
+// 8 fp16 values each: loaded (fp16 cache), or loaded and dequantized
+// (KV8: int8 values and the row's scale).
+template <bool KV8>
+__device__ __forceinline__ void dec_load_row(uint4 &kv, uint4 &vv, int j, const int *table,
+                                             int block_size, int kv_heads, int g, int head_dim,
+                                             int d0, const void *k_cache, const void *v_cache)
+{
+    int blk = table[j / block_size];
+    if (KV8) {
+        const int row = j % block_size;
+        const size_t vo = kv8_values_at(blk, row, g, block_size, kv_heads, head_dim) + d0;
+        const size_t so = kv8_scale_at(blk, row, g, block_size, kv_heads, head_dim);
+        const unsigned char *k8 = (const unsigned char *)k_cache;
+        const unsigned char *v8 = (const unsigned char *)v_cache;
+        const uint2 kq = *(const uint2 *)(k8 + vo), vq = *(const uint2 *)(v8 + vo);
+        kv = kv8_dequant8(kq, *(const float *)(k8 + so));
+        vv = kv8_dequant8(vq, *(const float *)(v8 + so));
+        return;
+    }
+    size_t base = (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim + d0;
+    kv = *(const uint4 *)((const __half *)k_cache + base);
+    vv = *(const uint4 *)((const __half *)v_cache + base);
+}
+
 // Loads one step of K and V rows for a lane: its U positions j0 + u * RPW
 // + sub; ok[u] says the position is in the slice (< last), and only
 // positions < limit are read (the rest stay zero).
-template <int U, int RPW>
+template <int U, int RPW, bool KV8>
 __device__ __forceinline__ void dec_load_step(uint4 (&kraw)[U], uint4 (&vraw)[U], bool (&ok)[U],
                                               int j0, int sub, int last, int limit, bool has_d,
                                               const int *table, int block_size, int kv_heads,
                                               int g, int head_dim, int d0,
-                                              const __half *k_cache, const __half *v_cache)
+                                              const void *k_cache, const void *v_cache)
 {
 #pragma unroll
     for (int u = 0; u < U; u++) {
         int j = j0 + u * RPW + sub;
         ok[u] = j < last;
         kraw[u] = vraw[u] = make_uint4(0u, 0u, 0u, 0u); /* zero halves */
-        if (j < last && j < limit && has_d) {
-            int blk = table[j / block_size];
-            size_t base =
-                (((size_t)blk * block_size + j % block_size) * kv_heads + g) * head_dim + d0;
-            kraw[u] = *(const uint4 *)(k_cache + base);
-            vraw[u] = *(const uint4 *)(v_cache + base);
-        }
+        if (j < last && j < limit && has_d)
+            dec_load_row<KV8>(kraw[u], vraw[u], j, table, block_size, kv_heads, g, head_dim, d0,
+                              k_cache, v_cache);
     }
 }
 
@@ -99,10 +127,10 @@ __device__ __forceinline__ void dec_load_step(uint4 (&kraw)[U], uint4 (&vraw)[U]
 // before the step) and its first step of K/V rows older than the token
 // (earlier steps wrote them), so only q and the token's own row wait for
 // the previous kernel.
-template <int G, int LPR>
+template <int G, int LPR, bool KV8>
 __global__ void __launch_bounds__(32 * DEC_WARPS)
-attention_decode_kernel(__half *out, float *part, const __half *q, const __half *k_cache,
-                        const __half *v_cache, const int *token_list, const int *positions,
+attention_decode_kernel(__half *out, float *part, const __half *q, const void *k_cache,
+                        const void *v_cache, const int *token_list, const int *positions,
                         const int *token_seq, const int *block_tables, int max_blocks,
                         int heads, int kv_heads, int group, int head_dim, int block_size,
                         float scale)
@@ -127,8 +155,8 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     const int j_first = first + warp * DEC_STEP; /* this warp's first step */
     uint4 kraw[U], vraw[U]; /* 8 halves each, converted where used */
     bool ok[U];
-    dec_load_step<U, RPW>(kraw, vraw, ok, j_first, sub, empty ? first : last, pos, has_d, table,
-                          block_size, kv_heads, g, head_dim, d0, k_cache, v_cache);
+    dec_load_step<U, RPW, KV8>(kraw, vraw, ok, j_first, sub, empty ? first : last, pos, has_d,
+                               table, block_size, kv_heads, g, head_dim, d0, k_cache, v_cache);
     pdl_wait(); /* q and the token's own K/V row are the previous kernel's output */
     pdl_launch_dependents();
     if (empty) {
@@ -146,13 +174,9 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     }
 #pragma unroll
     for (int u = 0; u < U; u++) /* the token's own row, if in this step */
-        if (ok[u] && has_d && j_first + u * RPW + sub == pos) {
-            int blk = table[pos / block_size];
-            size_t base =
-                (((size_t)blk * block_size + pos % block_size) * kv_heads + g) * head_dim + d0;
-            kraw[u] = *(const uint4 *)(k_cache + base);
-            vraw[u] = *(const uint4 *)(v_cache + base);
-        }
+        if (ok[u] && has_d && j_first + u * RPW + sub == pos)
+            dec_load_row<KV8>(kraw[u], vraw[u], pos, table, block_size, kv_heads, g, head_dim,
+                              d0, k_cache, v_cache);
 
     float qr[G][8], acc[G][8], m[G], l[G];
 #pragma unroll
@@ -177,8 +201,8 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     // load u of lane group sub is position j0 + u * RPW + sub
     for (int j0 = j_first; j0 < last; j0 += DEC_WARPS * DEC_STEP) {
         if (j0 != j_first) /* the first step was loaded above */
-            dec_load_step<U, RPW>(kraw, vraw, ok, j0, sub, last, last, has_d, table, block_size,
-                                  kv_heads, g, head_dim, d0, k_cache, v_cache);
+            dec_load_step<U, RPW, KV8>(kraw, vraw, ok, j0, sub, last, last, has_d, table,
+                                       block_size, kv_heads, g, head_dim, d0, k_cache, v_cache);
         float dot[U][G];
 #pragma unroll
         for (int u = 0; u < U; u++)
@@ -293,10 +317,11 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const __half 
     }
 }
 
-#define DEC_INSTANTIATE(G, PL)                                                                \
-    template __global__ void attention_decode_kernel<G, PL>(                                  \
-        __half *, float *, const __half *, const __half *, const __half *, const int *,       \
+#define DEC_INSTANTIATE_KV(G, PL, KV)                                                         \
+    template __global__ void attention_decode_kernel<G, PL, KV>(                              \
+        __half *, float *, const __half *, const void *, const void *, const int *,           \
         const int *, const int *, const int *, int, int, int, int, int, int, float);
+#define DEC_INSTANTIATE(G, PL) DEC_INSTANTIATE_KV(G, PL, false) DEC_INSTANTIATE_KV(G, PL, true)
 #define DEC_INSTANTIATE_PL(G) DEC_INSTANTIATE(G, 8) DEC_INSTANTIATE(G, 16) DEC_INSTANTIATE(G, 32)
 DEC_INSTANTIATE_PL(1)
 DEC_INSTANTIATE_PL(2)
@@ -418,14 +443,14 @@ extern "C" bool vb_attention_decode_supported(int heads, int kv_heads, int head_
            head_dim % 8 == 0 && head_dim <= DEC_MAX_HEAD_DIM; /* 16-byte loads of 8 */
 }
 
-extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace,
-                                               const uint16_t *q, const uint16_t *k_cache,
-                                               const uint16_t *v_cache, const int *d_token_list,
-                                               const int *d_positions, const int *d_token_seq,
-                                               const int *d_block_tables, int max_blocks, int T,
-                                               int heads, int kv_heads, int head_dim,
-                                               int block_size, float scale, int heads_per_block,
-                                               int splits, cudaStream_t stream)
+// The fp16 and int8 entry points below; kv8: the cache is int8.
+static cudaError_t decode_launch(uint16_t *out, float *d_workspace, const uint16_t *q,
+                                 const void *k_cache, const void *v_cache,
+                                 const int *d_token_list, const int *d_positions,
+                                 const int *d_token_seq, const int *d_block_tables,
+                                 int max_blocks, int T, int heads, int kv_heads, int head_dim,
+                                 int block_size, float scale, int heads_per_block, int splits,
+                                 bool kv8, cudaStream_t stream)
 {
     if (T == 0)
         return cudaSuccess;
@@ -434,16 +459,25 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
         splits > VB_DECODE_MAX_SPLITS || (splits > 1 && !d_workspace) || G < 1 ||
         group % G != 0)
         return cudaErrorInvalidValue;
+    /* int8: 8-byte value loads and 4-byte scales (kv_int8.cuh) */
+    if (kv8 && kv8_block_bytes(block_size, kv_heads, head_dim) % 8)
+        return cudaErrorInvalidValue;
     dim3 grid((unsigned)T, (unsigned)(heads / G), (unsigned)splits);
     int PL = head_dim <= 64 ? 8 : head_dim <= 128 ? 16 : 32; /* lanes a row */
     cudaError_t e = cudaErrorInvalidValue;
+#define DEC_LAUNCH_KV(g, pl, kv)                                                              \
+    e = vb_launch_pdl(attention_decode_kernel<g, pl, kv>, grid, dim3(32 * DEC_WARPS), 0,      \
+                      stream, (__half *)out, d_workspace, (const __half *)q, k_cache,         \
+                      v_cache, d_token_list, d_positions, d_token_seq, d_block_tables,        \
+                      max_blocks, heads, kv_heads, group, head_dim, block_size, scale);
 #define DEC_LAUNCH(g, pl)                                                                     \
-    if (G == g && PL == pl)                                                                   \
-        e = vb_launch_pdl(attention_decode_kernel<g, pl>, grid, dim3(32 * DEC_WARPS), 0,     \
-                          stream, (__half *)out, d_workspace, (const __half *)q,              \
-                          (const __half *)k_cache, (const __half *)v_cache, d_token_list,     \
-                          d_positions, d_token_seq, d_block_tables, max_blocks, heads,        \
-                          kv_heads, group, head_dim, block_size, scale);
+    if (G == g && PL == pl) {                                                                 \
+        if (kv8) {                                                                            \
+            DEC_LAUNCH_KV(g, pl, true)                                                        \
+        } else {                                                                              \
+            DEC_LAUNCH_KV(g, pl, false)                                                       \
+        }                                                                                     \
+    }
 #define DEC_LAUNCH_PL(g) DEC_LAUNCH(g, 8) DEC_LAUNCH(g, 16) DEC_LAUNCH(g, 32)
     DEC_LAUNCH_PL(1)
     DEC_LAUNCH_PL(2)
@@ -455,11 +489,40 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
     DEC_LAUNCH_PL(8)
 #undef DEC_LAUNCH_PL
 #undef DEC_LAUNCH
+#undef DEC_LAUNCH_KV
     if (e != cudaSuccess || splits == 1)
         return e;
     return vb_launch_pdl(attention_decode_reduce, dim3((unsigned)T, (unsigned)heads),
                          dim3(DEC_REDUCE_THREADS), 0, stream, (__half *)out,
                          (const float *)d_workspace, d_token_list, d_positions, heads, head_dim,
                          splits);
+}
+
+extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace,
+                                               const uint16_t *q, const uint16_t *k_cache,
+                                               const uint16_t *v_cache, const int *d_token_list,
+                                               const int *d_positions, const int *d_token_seq,
+                                               const int *d_block_tables, int max_blocks, int T,
+                                               int heads, int kv_heads, int head_dim,
+                                               int block_size, float scale, int heads_per_block,
+                                               int splits, cudaStream_t stream)
+{
+    return decode_launch(out, d_workspace, q, k_cache, v_cache, d_token_list, d_positions,
+                         d_token_seq, d_block_tables, max_blocks, T, heads, kv_heads, head_dim,
+                         block_size, scale, heads_per_block, splits, false, stream);
+}
+
+extern "C" cudaError_t vb_attention_decode_kv8(uint16_t *out, float *d_workspace,
+                                               const uint16_t *q, const void *k_cache,
+                                               const void *v_cache, const int *d_token_list,
+                                               const int *d_positions, const int *d_token_seq,
+                                               const int *d_block_tables, int max_blocks, int T,
+                                               int heads, int kv_heads, int head_dim,
+                                               int block_size, float scale, int heads_per_block,
+                                               int splits, cudaStream_t stream)
+{
+    return decode_launch(out, d_workspace, q, k_cache, v_cache, d_token_list, d_positions,
+                         d_token_seq, d_block_tables, max_blocks, T, heads, kv_heads, head_dim,
+                         block_size, scale, heads_per_block, splits, true, stream);
 }
 #endif

@@ -51,12 +51,23 @@
 // FLOPs issued: 4 * ctx * 16 * head_dim per (token, kv head) (the padded
 // M), of which 4 * ctx * G * head_dim are useful.
 //
+// The int8 KV cache (--kv-cache-dtype int8, kernels/kv_int8.cuh): the KV8
+// instantiation gathers a tile's int8 rows and their fp32 scales with
+// cp.async into the warp's stage instead (half the bytes of fp16 rows),
+// and once they have arrived the warp dequantizes them (kv8_dequant8) into
+// one fp16 tile laid out as the fp16 stage; from there on it runs the fp16
+// kernel's code on it, so its output is the fp16 kernel's on the cache
+// dequantized to fp16, bit for bit. Shared memory a warp: two stages of
+// 16 x 2 x (head_dim + 4) bytes and one fp16 tile, less than the fp16
+// kernel's two fp16 stages.
+//
 // head_dim a multiple of 16, at most 128, or 256; G <= 16. sm_70 has no
 // m16n8k16: under its compiler the kernel body is a trap and the host
 // never launches it there (vb_attention_decode_mma_supported).
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "kv_int8.cuh"
 #include "mma_sm80.cuh"
 #include "mma_softmax.cuh"
 #include "pdl.cuh"
@@ -91,6 +102,22 @@ __host__ __device__ static inline size_t dmm_shared_bytes(int hd)
     return (size_t)dmm_stages(hd) * DMM_WARPS * 2 * DMM_KT * (hd + 8) * 2;
 }
 
+// The int8 cache's stage: (K, V) x 16 rows x head_dim bytes, then 16 K and
+// 16 V scales.
+__host__ __device__ static inline size_t dmm_stage8_bytes(int hd)
+{
+    return (size_t)2 * DMM_KT * hd + 2 * DMM_KT * sizeof(float);
+}
+
+// For the int8 cache, per warp: its stages, then one fp16 (K, V) tile:
+// 67 KB at head_dim 128, always less than dmm_shared_bytes (so the fp16
+// kernel's shared-memory check covers both).
+__host__ __device__ static inline size_t dmm_shared8_bytes(int hd)
+{
+    return DMM_WARPS * ((size_t)dmm_stages(hd) * dmm_stage8_bytes(hd) +
+                        (size_t)2 * DMM_KT * (hd + 8) * 2);
+}
+
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 // One warp gathers the K and V rows of keys j0 .. j0 + 15 into its stage
 // (sk, sv) and commits them as one cp.async group: 16 rows of head_dim / 8
@@ -119,16 +146,77 @@ __device__ __forceinline__ void dmm_gather(__half *sk, __half *sv, int j0, int l
     }
     asm volatile("cp.async.commit_group;\n" ::);
 }
+
+// dmm_gather for the int8 cache: the 16 rows' int8 values (NF 16-byte
+// chunks a row) into the stage's K and V rows, and their scales into its
+// 32 floats (lane r < 16: K's of row r; lane 16 + r: V's), one cp.async
+// group. Keys at or past `last` are zeros with scale 0.
+template <int NF>
+__device__ __forceinline__ void dmm_gather8(unsigned char *stage, int j0, int last,
+                                            const unsigned char *k_cache,
+                                            const unsigned char *v_cache, const int *table,
+                                            int block_size, int bs_shift, int kv_heads, int kvh,
+                                            int lane)
+{
+    constexpr int HD = NF * 16;
+#pragma unroll
+    for (int idx = lane; idx < DMM_KT * NF; idx += 32) {
+        const int r = idx / NF, c16 = idx % NF, j = j0 + r;
+        size_t off = 0;
+        int bytes = 0;
+        if (j < last) {
+            const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+            off = kv8_values_at(table[bi], j - bi * block_size, kvh, block_size, kv_heads, HD) +
+                  (size_t)c16 * 16;
+            bytes = 16;
+        }
+        mma_cp_async16(stage + r * HD + c16 * 16, k_cache + off, bytes);
+        mma_cp_async16(stage + (DMM_KT + r) * HD + c16 * 16, v_cache + off, bytes);
+    }
+    {
+        const int r = lane & 15, j = j0 + r;
+        size_t off = 0;
+        int bytes = 0;
+        if (j < last) {
+            const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+            off = kv8_scale_at(table[bi], j - bi * block_size, kvh, block_size, kv_heads, HD);
+            bytes = 4;
+        }
+        mma_cp_async4(stage + 2 * DMM_KT * HD + lane * sizeof(float),
+                      (lane < 16 ? k_cache : v_cache) + off, bytes);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+
+// A stage of int8 rows (its copies complete and visible to the warp) into
+// the warp's fp16 tile (sk, sv: 16 rows of head_dim + 8 halves, as an fp16
+// stage), 8 values a lane and step.
+template <int NF>
+__device__ __forceinline__ void dmm_dequant(__half *sk, __half *sv, const unsigned char *stage,
+                                            int lane)
+{
+    constexpr int HD = NF * 16, LD = HD + 8, CPR = HD / 8;
+    const float *scale = (const float *)(stage + 2 * DMM_KT * HD);
+#pragma unroll
+    for (int c = 0; c < NF; c++) {
+        const int idx = lane + 32 * c, r = idx / CPR, d8 = idx % CPR;
+        const uint2 kq = *(const uint2 *)(stage + r * HD + d8 * 8);
+        const uint2 vq = *(const uint2 *)(stage + (DMM_KT + r) * HD + d8 * 8);
+        *(uint4 *)(sk + r * LD + d8 * 8) = kv8_dequant8(kq, scale[r]);
+        *(uint4 *)(sv + r * LD + d8 * 8) = kv8_dequant8(vq, scale[DMM_KT + r]);
+    }
+}
 #endif
 
-// NF = head_dim / 16. Under PDL (pdl.cuh) the block reads the step's
-// indices, then waits for the previous kernel (q and the token's own K/V
-// row are its output) before any other read or write.
-template <int NF>
+// NF = head_dim / 16; KV8: the cache is int8 (kv_int8.cuh), else fp16.
+// Under PDL (pdl.cuh) the block reads the step's indices, then waits for
+// the previous kernel (q and the token's own K/V row are its output)
+// before any other read or write.
+template <int NF, bool KV8>
 __global__ void __launch_bounds__(32 * DMM_WARPS)
     attention_decode_mma_kernel(__half *out, float *part, const __half *q,
-                                const __half *k_cache,
-                                const __half *v_cache, const int *token_list,
+                                const void *k_cache_,
+                                const void *v_cache_, const int *token_list,
                                 const int *positions, const int *token_seq,
                                 const int *block_tables, int max_blocks, int heads, int kv_heads,
                                 int block_size, int bs_shift, float scale_log2)
@@ -136,7 +224,11 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int HD = NF * 16, LD = HD + 8, STAGES = DMM_STAGES(HD);
     constexpr int TILE = DMM_KT * LD; /* halves of one stage's K (or V) rows */
+    constexpr size_t STAGE8 = 2 * DMM_KT * HD + 2 * DMM_KT * sizeof(float); /* dmm_stage8_bytes */
     extern __shared__ __align__(16) unsigned char smem_raw[];
+    const __half *k_cache = (const __half *)k_cache_, *v_cache = (const __half *)v_cache_;
+    const unsigned char *k8 = (const unsigned char *)k_cache_;
+    const unsigned char *v8 = (const unsigned char *)v_cache_;
     __shared__ float s_m[DMM_WARPS][DMM_MAX_GROUP], s_l[DMM_WARPS][DMM_MAX_GROUP];
     __shared__ float s_f[DMM_WARPS][DMM_MAX_GROUP], s_mall[DMM_MAX_GROUP], s_lall[DMM_MAX_GROUP];
 
@@ -173,12 +265,18 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
     const int my_tiles = n_tiles > warp ? (n_tiles - warp + DMM_WARPS - 1) / DMM_WARPS : 0;
     const int *table = block_tables + (size_t)seq * max_blocks;
     __half *wbase = (__half *)smem_raw + (size_t)warp * STAGES * 2 * TILE;
+    // int8: the warp's stages, then its fp16 tile (fk, fv)
+    unsigned char *wbase8 = smem_raw + (size_t)warp * (STAGES * STAGE8 + 2 * TILE * 2);
+    __half *fk = (__half *)(wbase8 + STAGES * STAGE8), *fv = fk + TILE;
 
     // the first STAGES - 1 tiles of this warp in flight (an empty group
     // where it has fewer, so the group count per iteration stays fixed)
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
-        if (s < my_tiles)
+        if (s < my_tiles && KV8)
+            dmm_gather8<NF>(wbase8 + s * STAGE8, first + (warp + s * DMM_WARPS) * DMM_KT, last,
+                            k8, v8, table, block_size, bs_shift, kv_heads, kvh, lane);
+        else if (s < my_tiles)
             dmm_gather<NF>(wbase + s * 2 * TILE, wbase + s * 2 * TILE + TILE,
                            first + (warp + s * DMM_WARPS) * DMM_KT, last, k_cache, v_cache, table,
                            block_size, bs_shift, kv_heads, kvh, lane);
@@ -213,7 +311,11 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
         // tile k + STAGES - 1 goes into the stage tile k - 1 used: every
         // lane has left it (the __syncwarp at the end of the last iteration)
         const int kn = k + STAGES - 1;
-        if (kn < my_tiles)
+        if (kn < my_tiles && KV8)
+            dmm_gather8<NF>(wbase8 + (kn % STAGES) * STAGE8,
+                            first + (warp + kn * DMM_WARPS) * DMM_KT, last, k8, v8, table,
+                            block_size, bs_shift, kv_heads, kvh, lane);
+        else if (kn < my_tiles)
             dmm_gather<NF>(wbase + (kn % STAGES) * 2 * TILE, wbase + (kn % STAGES) * 2 * TILE + TILE,
                            first + (warp + kn * DMM_WARPS) * DMM_KT, last, k_cache, v_cache, table,
                            block_size, bs_shift, kv_heads, kvh, lane);
@@ -222,6 +324,14 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
         asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 1));
         __syncwarp(); /* tile k's rows are in shared memory for every lane */
         const __half *sk = wbase + (k % STAGES) * 2 * TILE, *sv = sk + TILE;
+        if (KV8) {
+            // the fp16 tile: the last iteration's reads of it are done (the
+            // __syncwarp at its end)
+            dmm_dequant<NF>(fk, fv, wbase8 + (k % STAGES) * STAGE8, lane);
+            __syncwarp();
+            sk = fk;
+            sv = fv;
+        }
         const int j0 = first + (warp + k * DMM_WARPS) * DMM_KT;
 
         // S = Q K^T: ldmatrix x4 matrices keys +0 / +8 by mat / 2, head_dim
@@ -336,13 +446,15 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
 #endif
 }
 
-#define DMM_INSTANTIATE(nf)                                                                   \
-    template __global__ void attention_decode_mma_kernel<nf>(                                 \
-        __half *, float *, const __half *, const __half *, const __half *,                     \
-        const int *, const int *, const int *, const int *, int, int, int, int, int, float);
-DMM_INSTANTIATE(1) DMM_INSTANTIATE(2) DMM_INSTANTIATE(3) DMM_INSTANTIATE(4)
-DMM_INSTANTIATE(5) DMM_INSTANTIATE(6) DMM_INSTANTIATE(7) DMM_INSTANTIATE(8)
-DMM_INSTANTIATE(16)
+#define DMM_INSTANTIATE(nf, kv8)                                                              \
+    template __global__ void attention_decode_mma_kernel<nf, kv8>(                            \
+        __half *, float *, const __half *, const void *, const void *, const int *,           \
+        const int *, const int *, const int *, int, int, int, int, int, float);
+#define DMM_INSTANTIATE2(nf) DMM_INSTANTIATE(nf, false) DMM_INSTANTIATE(nf, true)
+DMM_INSTANTIATE2(1) DMM_INSTANTIATE2(2) DMM_INSTANTIATE2(3) DMM_INSTANTIATE2(4)
+DMM_INSTANTIATE2(5) DMM_INSTANTIATE2(6) DMM_INSTANTIATE2(7) DMM_INSTANTIATE2(8)
+DMM_INSTANTIATE2(16)
+#undef DMM_INSTANTIATE2
 #undef DMM_INSTANTIATE
 
 // Grid (T, heads), DMM_REDUCE_THREADS threads: combines the partials of
@@ -413,7 +525,8 @@ static bool dmm_code_present(void)
     static int cached = -1;
     if (cached < 0) {
         cudaFuncAttributes attr;
-        cached = cudaFuncGetAttributes(&attr, attention_decode_mma_kernel<8>) == cudaSuccess &&
+        cached = cudaFuncGetAttributes(&attr, attention_decode_mma_kernel<8, false>) ==
+                     cudaSuccess &&
                  attr.ptxVersion >= 80;
         (void)cudaGetLastError(); /* a failed query must not poison later checks */
     }
@@ -456,17 +569,22 @@ extern "C" size_t vb_attention_decode_mma_token_bytes(int heads, int head_dim, i
     return splits <= 1 ? 0 : (size_t)heads * splits * ((size_t)head_dim + 2) * sizeof(float);
 }
 
-extern "C" cudaError_t vb_attention_decode_mma_f16(
-    uint16_t *out, float *d_workspace, size_t workspace_bytes, const uint16_t *q,
-    const uint16_t *k_cache, const uint16_t *v_cache, const int *d_token_list,
-    const int *d_positions, const int *d_token_seq, const int *d_block_tables, int max_blocks,
-    int T, int heads, int kv_heads, int head_dim, int block_size, float scale,
-    cudaStream_t stream)
+// The fp16 and int8 entry points below; kv8: the cache is int8.
+static cudaError_t decode_mma_launch(uint16_t *out, float *d_workspace, size_t workspace_bytes,
+                                     const uint16_t *q, const void *k_cache,
+                                     const void *v_cache, const int *d_token_list,
+                                     const int *d_positions, const int *d_token_seq,
+                                     const int *d_block_tables, int max_blocks, int T, int heads,
+                                     int kv_heads, int head_dim, int block_size, float scale,
+                                     bool kv8, cudaStream_t stream)
 {
     if (T == 0)
         return cudaSuccess;
     if (!dmm_head_dim_ok(head_dim) || kv_heads <= 0 || heads % kv_heads ||
         heads / kv_heads > DMM_MAX_GROUP || block_size <= 0 || max_blocks <= 0)
+        return cudaErrorInvalidValue;
+    /* int8 rows by 16-byte copies: every block 16-byte aligned (kv_int8.cuh) */
+    if (kv8 && kv8_block_bytes(block_size, kv_heads, head_dim) % 16)
         return cudaErrorInvalidValue;
     const int splits = vb_attention_decode_mma_splits(max_blocks * block_size);
     if (splits > VB_DECODE_MMA_MAX_SPLITS)
@@ -481,27 +599,25 @@ extern "C" cudaError_t vb_attention_decode_mma_f16(
             return cudaErrorInvalidValue;
         chunk = fit < (size_t)T ? (int)fit : T;
     }
-    const size_t smem = dmm_shared_bytes(head_dim);
+    const size_t smem = kv8 ? dmm_shared8_bytes(head_dim) : dmm_shared_bytes(head_dim);
     const float scale_log2 = scale * DMM_LOG2E;
     int bs_shift = -1; /* block sizes of 2^k: shifts instead of divisions */
     for (int k = 0; k < 31; k++)
         if (block_size == 1 << k)
             bs_shift = k;
-    void (*kernel)(__half *, float *, const __half *, const __half *, const __half *,
-                   const int *, const int *, const int *, const int *, int, int, int, int, int,
-                   float) = NULL;
+    void (*kernel)(__half *, float *, const __half *, const void *, const void *, const int *,
+                   const int *, const int *, const int *, int, int, int, int, int, float) = NULL;
+#define DMM_CASE(nf)                                                                          \
+    case nf:                                                                                  \
+        kernel = kv8 ? attention_decode_mma_kernel<nf, true>                                  \
+                     : attention_decode_mma_kernel<nf, false>;                                \
+        break;
     switch (head_dim / 16) {
-    case 1: kernel = attention_decode_mma_kernel<1>; break;
-    case 2: kernel = attention_decode_mma_kernel<2>; break;
-    case 3: kernel = attention_decode_mma_kernel<3>; break;
-    case 4: kernel = attention_decode_mma_kernel<4>; break;
-    case 5: kernel = attention_decode_mma_kernel<5>; break;
-    case 6: kernel = attention_decode_mma_kernel<6>; break;
-    case 7: kernel = attention_decode_mma_kernel<7>; break;
-    case 8: kernel = attention_decode_mma_kernel<8>; break;
-    case 16: kernel = attention_decode_mma_kernel<16>; break;
+        DMM_CASE(1) DMM_CASE(2) DMM_CASE(3) DMM_CASE(4) DMM_CASE(5) DMM_CASE(6) DMM_CASE(7)
+        DMM_CASE(8) DMM_CASE(16)
     default: return cudaErrorInvalidValue;
     }
+#undef DMM_CASE
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          (int)smem);
     if (e != cudaSuccess)
@@ -513,7 +629,7 @@ extern "C" cudaError_t vb_attention_decode_mma_f16(
         const int n = T - t0 < chunk ? T - t0 : chunk;
         e = vb_launch_pdl(kernel, dim3((unsigned)n, (unsigned)kv_heads, (unsigned)splits),
                           dim3(32 * DMM_WARPS), smem, stream, (__half *)out, part,
-                          (const __half *)q, (const __half *)k_cache, (const __half *)v_cache,
+                          (const __half *)q, k_cache, v_cache,
                           d_token_list + t0, d_positions, d_token_seq, d_block_tables, max_blocks,
                           heads, kv_heads, block_size, bs_shift, scale_log2);
         if (e != cudaSuccess)
@@ -527,5 +643,28 @@ extern "C" cudaError_t vb_attention_decode_mma_f16(
             return e;
     }
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_attention_decode_mma_f16(
+    uint16_t *out, float *d_workspace, size_t workspace_bytes, const uint16_t *q,
+    const uint16_t *k_cache, const uint16_t *v_cache, const int *d_token_list,
+    const int *d_positions, const int *d_token_seq, const int *d_block_tables, int max_blocks,
+    int T, int heads, int kv_heads, int head_dim, int block_size, float scale,
+    cudaStream_t stream)
+{
+    return decode_mma_launch(out, d_workspace, workspace_bytes, q, k_cache, v_cache,
+                             d_token_list, d_positions, d_token_seq, d_block_tables, max_blocks,
+                             T, heads, kv_heads, head_dim, block_size, scale, false, stream);
+}
+
+extern "C" cudaError_t vb_attention_decode_mma_kv8(
+    uint16_t *out, float *d_workspace, size_t workspace_bytes, const uint16_t *q,
+    const void *k_cache, const void *v_cache, const int *d_token_list, const int *d_positions,
+    const int *d_token_seq, const int *d_block_tables, int max_blocks, int T, int heads,
+    int kv_heads, int head_dim, int block_size, float scale, cudaStream_t stream)
+{
+    return decode_mma_launch(out, d_workspace, workspace_bytes, q, k_cache, v_cache,
+                             d_token_list, d_positions, d_token_seq, d_block_tables, max_blocks,
+                             T, heads, kv_heads, head_dim, block_size, scale, true, stream);
 }
 #endif

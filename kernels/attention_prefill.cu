@@ -29,10 +29,16 @@
 // shared memory (V100 96 KB: W = 6 at head_dim 128).
 // Bytes: each block reads its keys and values once (ctx * head_dim * 4);
 // FLOPs: 4 * 16 * ctx * head_dim per (tile, head).
+//
+// The int8 KV cache (kernels/kv_int8.cuh): the KV8 instantiation's gather
+// loads 8 values as 8 bytes with their row's scale and stores them
+// dequantized (kv8_dequant8), the fp16 values the fp16 kernel would have
+// gathered from the cache dequantized to fp16; the rest is unchanged.
 #include <cuda_fp16.h>
 #include <mma.h>
 
 #include "kernels.h"
+#include "kv_int8.cuh"
 
 using namespace nvcuda;
 
@@ -60,10 +66,11 @@ __host__ __device__ static inline size_t pf_warp_bytes(int hd)
            pf_align(3 * PF_TILE * sizeof(float));             /* m, l, corr */
 }
 
-// NF = head_dim / 16: O is NF accumulator fragments in registers.
-template <int NF>
-__global__ void attention_prefill_kernel(__half *out, const __half *q, const __half *k_cache,
-                                         const __half *v_cache, const int *positions,
+// NF = head_dim / 16: O is NF accumulator fragments in registers; KV8:
+// the cache is int8, else fp16.
+template <int NF, bool KV8>
+__global__ void attention_prefill_kernel(__half *out, const __half *q, const void *k_cache,
+                                         const void *v_cache, const int *positions,
                                          const int *tiles, const int *block_tables,
                                          int max_blocks, int heads, int kv_heads, int head_dim,
                                          int block_size, float scale, int heads_per_block)
@@ -145,12 +152,21 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
         for (int c = threadIdx.x; c < PF_KT * cpr; c += blockDim.x) {
             int r = c / cpr, d8 = c % cpr, j = j0 + r;
             uint4 kv = make_uint4(0u, 0u, 0u, 0u), vv = kv;
-            if (j <= last_pos) {
+            if (j <= last_pos && KV8) {
+                const int blk = table[j / block_size], row = j % block_size;
+                const size_t vo =
+                    kv8_values_at(blk, row, kvh, block_size, kv_heads, hd) + (size_t)d8 * 8;
+                const size_t so = kv8_scale_at(blk, row, kvh, block_size, kv_heads, hd);
+                const unsigned char *k8 = (const unsigned char *)k_cache;
+                const unsigned char *v8 = (const unsigned char *)v_cache;
+                kv = kv8_dequant8(*(const uint2 *)(k8 + vo), *(const float *)(k8 + so));
+                vv = kv8_dequant8(*(const uint2 *)(v8 + vo), *(const float *)(v8 + so));
+            } else if (j <= last_pos) {
                 int blk = table[j / block_size];
                 size_t base = (((size_t)blk * block_size + j % block_size) * kv_heads + kvh) * hd +
                               (size_t)d8 * 8;
-                kv = *(const uint4 *)(k_cache + base);
-                vv = *(const uint4 *)(v_cache + base);
+                kv = *(const uint4 *)((const __half *)k_cache + base);
+                vv = *(const uint4 *)((const __half *)v_cache + base);
             }
             *(uint4 *)(sk + r * hd + d8 * 8) = kv;
             *(uint4 *)(sv + r * hd + d8 * 8) = vv;
@@ -255,15 +271,17 @@ __global__ void attention_prefill_kernel(__half *out, const __half *q, const __h
     }
 }
 
-#define PF_INSTANTIATE(nf)                                                                    \
-    template __global__ void attention_prefill_kernel<nf>(                                    \
-        __half *, const __half *, const __half *, const __half *, const int *, const int *,   \
+#define PF_INSTANTIATE_KV(nf, kv)                                                             \
+    template __global__ void attention_prefill_kernel<nf, kv>(                                \
+        __half *, const __half *, const void *, const void *, const int *, const int *,       \
         const int *, int, int, int, int, int, float, int);
+#define PF_INSTANTIATE(nf) PF_INSTANTIATE_KV(nf, false) PF_INSTANTIATE_KV(nf, true)
 PF_INSTANTIATE(1) PF_INSTANTIATE(2) PF_INSTANTIATE(3) PF_INSTANTIATE(4) PF_INSTANTIATE(5)
 PF_INSTANTIATE(6) PF_INSTANTIATE(7) PF_INSTANTIATE(8) PF_INSTANTIATE(9) PF_INSTANTIATE(10)
 PF_INSTANTIATE(11) PF_INSTANTIATE(12) PF_INSTANTIATE(13) PF_INSTANTIATE(14) PF_INSTANTIATE(15)
 PF_INSTANTIATE(16)
 #undef PF_INSTANTIATE
+#undef PF_INSTANTIATE_KV
 
 #ifndef __CUDACC_RTC__
 // Heads per block for this device: the group, at most PF_MAX_WARPS, as
@@ -282,17 +300,19 @@ static int heads_per_block(int G, int hd, size_t *smem)
     return *smem <= (size_t)optin ? W : 0;
 }
 
-extern "C" cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q,
-                                                const uint16_t *k_cache, const uint16_t *v_cache,
-                                                const int *d_positions, const int *d_tiles,
-                                                int n_tiles, const int *d_block_tables,
-                                                int max_blocks, int heads, int kv_heads,
-                                                int head_dim, int block_size, float scale,
-                                                cudaStream_t stream)
+// The fp16 and int8 entry points below; kv8: the cache is int8.
+static cudaError_t prefill_launch(uint16_t *out, const uint16_t *q, const void *k_cache,
+                                  const void *v_cache, const int *d_positions, const int *d_tiles,
+                                  int n_tiles, const int *d_block_tables, int max_blocks,
+                                  int heads, int kv_heads, int head_dim, int block_size,
+                                  float scale, bool kv8, cudaStream_t stream)
 {
     if (n_tiles == 0)
         return cudaSuccess;
     if (head_dim % 16 || head_dim > PF_MAX_HD || kv_heads <= 0 || heads % kv_heads)
+        return cudaErrorInvalidValue;
+    /* int8: 8-byte value loads and 4-byte scales (kv_int8.cuh) */
+    if (kv8 && kv8_block_bytes(block_size, kv_heads, head_dim) % 8)
         return cudaErrorInvalidValue;
     size_t smem = 0;
     int G = heads / kv_heads, W = heads_per_block(G, head_dim, &smem);
@@ -300,16 +320,21 @@ extern "C" cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q
         return cudaErrorInvalidConfiguration; /* head_dim too large for this device */
     dim3 grid((unsigned)n_tiles, (unsigned)(kv_heads * ((G + W - 1) / W)));
     cudaError_t e = cudaErrorInvalidValue;
+#define PF_LAUNCH_KV(nf, kv)                                                                  \
+    e = cudaFuncSetAttribute(attention_prefill_kernel<nf, kv>,                                \
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);         \
+    if (e != cudaSuccess)                                                                     \
+        return e;                                                                             \
+    attention_prefill_kernel<nf, kv><<<grid, 32 * W, smem, stream>>>(                         \
+        (__half *)out, (const __half *)q, k_cache, v_cache, d_positions, d_tiles,             \
+        d_block_tables, max_blocks, heads, kv_heads, head_dim, block_size, scale, W);
 #define PF_LAUNCH(nf)                                                                         \
     case nf:                                                                                  \
-        e = cudaFuncSetAttribute(attention_prefill_kernel<nf>,                                \
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);     \
-        if (e != cudaSuccess)                                                                 \
-            return e;                                                                         \
-        attention_prefill_kernel<nf><<<grid, 32 * W, smem, stream>>>(                         \
-            (__half *)out, (const __half *)q, (const __half *)k_cache,                        \
-            (const __half *)v_cache, d_positions, d_tiles, d_block_tables, max_blocks, heads, \
-            kv_heads, head_dim, block_size, scale, W);                                        \
+        if (kv8) {                                                                            \
+            PF_LAUNCH_KV(nf, true)                                                            \
+        } else {                                                                              \
+            PF_LAUNCH_KV(nf, false)                                                           \
+        }                                                                                     \
         break;
     switch (head_dim / 16) {
         PF_LAUNCH(1) PF_LAUNCH(2) PF_LAUNCH(3) PF_LAUNCH(4) PF_LAUNCH(5) PF_LAUNCH(6)
@@ -318,6 +343,33 @@ extern "C" cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q
     default: return cudaErrorInvalidValue;
     }
 #undef PF_LAUNCH
+#undef PF_LAUNCH_KV
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q,
+                                                const uint16_t *k_cache, const uint16_t *v_cache,
+                                                const int *d_positions, const int *d_tiles,
+                                                int n_tiles, const int *d_block_tables,
+                                                int max_blocks, int heads, int kv_heads,
+                                                int head_dim, int block_size, float scale,
+                                                cudaStream_t stream)
+{
+    return prefill_launch(out, q, k_cache, v_cache, d_positions, d_tiles, n_tiles,
+                          d_block_tables, max_blocks, heads, kv_heads, head_dim, block_size,
+                          scale, false, stream);
+}
+
+extern "C" cudaError_t vb_attention_prefill_kv8(uint16_t *out, const uint16_t *q,
+                                                const void *k_cache, const void *v_cache,
+                                                const int *d_positions, const int *d_tiles,
+                                                int n_tiles, const int *d_block_tables,
+                                                int max_blocks, int heads, int kv_heads,
+                                                int head_dim, int block_size, float scale,
+                                                cudaStream_t stream)
+{
+    return prefill_launch(out, q, k_cache, v_cache, d_positions, d_tiles, n_tiles,
+                          d_block_tables, max_blocks, heads, kv_heads, head_dim, block_size,
+                          scale, true, stream);
 }
 #endif

@@ -42,9 +42,23 @@
 // the WMMA kernel at that size). head_dim a multiple of 16, at most
 // PFM_MAX_HD (the O, Q and S fragments of a larger head exceed the
 // registers; the WMMA kernel takes those).
+//
+// The int8 KV cache (--kv-cache-dtype int8, kernels/kv_int8.cuh): the KV8
+// instantiation gathers each step's int8 rows and fp32 scales with
+// cp.async into one of two raw stages (half the bytes of fp16 rows); once
+// a step's copies have arrived (the barrier that starts the step before
+// it) the block dequantizes them (kv8_dequant8) into one of two fp16
+// stages laid out as the fp16 kernel's, and a second barrier publishes
+// them. Scores and P V then run the fp16 kernel's code on those stages, so
+// the output is the fp16 kernel's on the cache dequantized to fp16, bit
+// for bit. Two fp16 stages suffice: a step reads step s + 1's K and step
+// s's V, and dequantizes into the one step s - 1 used. Shared memory: 2 x
+// (K, V) x 64 x (head_dim + 8) halves and 2 x (K, V) x 64 x (head_dim + 4)
+// bytes, 99 KB at head_dim 128, less than the fp16 kernel's.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "kv_int8.cuh"
 #include "mma_sm80.cuh"
 #include "mma_softmax.cuh"
 
@@ -64,6 +78,19 @@ __host__ __device__ static inline int pfm_ld(int hd)
 __host__ __device__ static inline size_t pfm_shared_bytes(int hd)
 {
     return (size_t)PFM_STAGES * 2 * PFM_KT * pfm_ld(hd) * 2; /* stages x (K, V) x rows x halves */
+}
+
+// The int8 cache's raw stage: (K, V) x rows x head_dim bytes, then the
+// rows' K and V scales.
+__host__ __device__ static inline size_t pfm_raw8_bytes(int hd)
+{
+    return (size_t)2 * PFM_KT * hd + 2 * PFM_KT * sizeof(float);
+}
+
+// For the int8 cache: two fp16 stages, then two raw ones.
+__host__ __device__ static inline size_t pfm_shared8_bytes(int hd)
+{
+    return (size_t)2 * 2 * PFM_KT * pfm_ld(hd) * 2 + 2 * pfm_raw8_bytes(hd);
 }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
@@ -114,6 +141,82 @@ __device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_p
         }
     }
     asm volatile("cp.async.commit_group;\n" ::);
+}
+
+// pfm_gather for the int8 cache: step s's values (16-byte chunks, a
+// thread one column of chunks, as pfm_gather) and scales (a thread one row's K or
+// V scale) into raw stage s % 2; positions past last_pos are zeros with
+// scale 0. Every thread of the block calls it.
+template <int HD>
+__device__ __forceinline__ void pfm_gather8(unsigned char *raw_base, int s, int last_pos,
+                                            const unsigned char *k_cache,
+                                            const unsigned char *v_cache, const int *table,
+                                            int block_size, int bs_shift, int kv_heads, int kvh)
+{
+    constexpr int CPR = HD / 16, BATCH = 4;
+    unsigned char *rk = raw_base + (size_t)(s % 2) * pfm_raw8_bytes(HD);
+    unsigned char *rv = rk + PFM_KT * HD;
+    float *rs = (float *)(rv + PFM_KT * HD); /* [K scales][V scales] */
+    const int row_step = blockDim.x / CPR, c16 = threadIdx.x % CPR, j0 = s * PFM_KT;
+    if ((int)threadIdx.x < row_step * CPR) {
+        for (int r0 = threadIdx.x / CPR; r0 < PFM_KT; r0 += BATCH * row_step) {
+            int entry[BATCH];
+#pragma unroll
+            for (int b = 0; b < BATCH; b++) {
+                const int j = j0 + r0 + b * row_step;
+                const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+                entry[b] = r0 + b * row_step < PFM_KT && j <= last_pos ? table[bi] : -1;
+            }
+#pragma unroll
+            for (int b = 0; b < BATCH; b++) {
+                const int r = r0 + b * row_step, j = j0 + r;
+                if (r >= PFM_KT)
+                    break;
+                size_t off = 0;
+                int bytes = 0;
+                if (entry[b] >= 0) {
+                    const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+                    off = kv8_values_at(entry[b], j - bi * block_size, kvh, block_size, kv_heads,
+                                        HD) + (size_t)c16 * 16;
+                    bytes = 16;
+                }
+                mma_cp_async16(rk + r * HD + c16 * 16, k_cache + off, bytes);
+                mma_cp_async16(rv + r * HD + c16 * 16, v_cache + off, bytes);
+            }
+        }
+    }
+    for (int i = threadIdx.x; i < 2 * PFM_KT; i += blockDim.x) {
+        const int r = i % PFM_KT, j = j0 + r;
+        size_t off = 0;
+        int bytes = 0;
+        if (j <= last_pos) {
+            const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+            off = kv8_scale_at(table[bi], j - bi * block_size, kvh, block_size, kv_heads, HD);
+            bytes = 4;
+        }
+        mma_cp_async4(rs + i, (i < PFM_KT ? k_cache : v_cache) + off, bytes);
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+
+// Raw stage s % 2 (its copies complete and visible to the block) into
+// fp16 stage s % 2, 8 values a thread and step. Every thread calls it.
+template <int HD>
+__device__ __forceinline__ void pfm_dequant(__half *stage_base, const unsigned char *raw_base,
+                                            int s)
+{
+    constexpr int LD = HD + 8, CPR = HD / 8;
+    __half *sk = stage_base + (size_t)(s % 2) * 2 * PFM_KT * LD, *sv = sk + PFM_KT * LD;
+    const unsigned char *rk = raw_base + (size_t)(s % 2) * pfm_raw8_bytes(HD);
+    const unsigned char *rv = rk + PFM_KT * HD;
+    const float *rs = (const float *)(rv + PFM_KT * HD);
+    for (int idx = threadIdx.x; idx < PFM_KT * CPR; idx += blockDim.x) {
+        const int r = idx / CPR, d8 = idx % CPR;
+        *(uint4 *)(sk + r * LD + d8 * 8) =
+            kv8_dequant8(*(const uint2 *)(rk + r * HD + d8 * 8), rs[r]);
+        *(uint4 *)(sv + r * LD + d8 * 8) =
+            kv8_dequant8(*(const uint2 *)(rv + r * HD + d8 * 8), rs[PFM_KT + r]);
+    }
 }
 
 // S = Q K^T for one step's PFM_KT keys (stage sk), raw dot products.
@@ -205,28 +308,42 @@ __device__ __forceinline__ void pfm_softmax_pv(float (&sc)[PFM_KT / 8][4], const
 // exponentials and shuffles of the other inside each warp (a block has
 // only seven or eight warps on an SM: too few to hide them by switching).
 // On return sc holds step s + 1's scores.
-template <int NF, bool MASK>
+//
+// KV8 (int8 cache): after the first barrier raw step s + 1 has arrived and
+// raw stage s % 2 (dequantized in step s - 1) is free for step s + 2's
+// copies; step s + 1 is dequantized into the fp16 stage step s - 1 used,
+// and a second barrier publishes it before any warp reads it.
+template <int NF, bool MASK, bool KV8>
 __device__ __forceinline__ void pfm_step(int s, int n_steps, bool active, __half *stage_base,
-                                         float (&sc)[PFM_KT / 8][4], const unsigned (&qa)[NF][4],
-                                         int last_pos, int pos_lo, int pos_hi, float scale_log2,
-                                         const __half *k_cache, const __half *v_cache,
-                                         const int *table, int block_size, int bs_shift,
-                                         int kv_heads, int kvh, float &m_lo, float &m_hi,
-                                         float &l_lo, float &l_hi, float (&o)[2 * NF][4])
+                                         unsigned char *raw_base, float (&sc)[PFM_KT / 8][4],
+                                         const unsigned (&qa)[NF][4], int last_pos, int pos_lo,
+                                         int pos_hi, float scale_log2, const void *k_cache,
+                                         const void *v_cache, const int *table, int block_size,
+                                         int bs_shift, int kv_heads, int kvh, float &m_lo,
+                                         float &m_hi, float &l_lo, float &l_hi,
+                                         float (&o)[2 * NF][4])
 {
-    constexpr int HD = NF * 16, LD = HD + 8;
+    constexpr int HD = NF * 16, LD = HD + 8, STAGES = KV8 ? 2 : PFM_STAGES;
     asm volatile("cp.async.wait_group 0;\n" ::); /* step s + 1's copies of this thread */
     // Step s + 1's rows are in shared memory for every warp, and every
     // warp has finished step s - 1, whose stage step s + 2 now takes.
     __syncthreads();
-    if (s + 2 < n_steps)
-        pfm_gather<HD>(stage_base, s + 2, last_pos, k_cache, v_cache, table, block_size,
-                       bs_shift, kv_heads, kvh);
+    if (KV8) {
+        if (s + 2 < n_steps)
+            pfm_gather8<HD>(raw_base, s + 2, last_pos, (const unsigned char *)k_cache,
+                            (const unsigned char *)v_cache, table, block_size, bs_shift,
+                            kv_heads, kvh);
+        pfm_dequant<HD>(stage_base, raw_base, s + 1);
+        __syncthreads(); /* step s + 1's fp16 rows, for every warp */
+    } else if (s + 2 < n_steps) {
+        pfm_gather<HD>(stage_base, s + 2, last_pos, (const __half *)k_cache,
+                       (const __half *)v_cache, table, block_size, bs_shift, kv_heads, kvh);
+    }
     if (!active)
         return;
     const int lane = threadIdx.x & 31;
-    const __half *sk_next = stage_base + (size_t)((s + 1) % PFM_STAGES) * 2 * PFM_KT * LD;
-    const __half *sv = stage_base + (size_t)(s % PFM_STAGES) * 2 * PFM_KT * LD + PFM_KT * LD;
+    const __half *sk_next = stage_base + (size_t)((s + 1) % STAGES) * 2 * PFM_KT * LD;
+    const __half *sv = stage_base + (size_t)(s % STAGES) * 2 * PFM_KT * LD + PFM_KT * LD;
     float sn[PFM_KT / 8][4];
     pfm_scores<NF>(sn, qa, sk_next, lane >> 3, lane & 7);
     pfm_softmax_pv<NF, MASK>(sc, sv, s * PFM_KT, last_pos, pos_lo, pos_hi, scale_log2, lane,
@@ -240,19 +357,24 @@ __device__ __forceinline__ void pfm_step(int s, int n_steps, bool active, __half
 
 #endif
 
-// NF = head_dim / 16.
-template <int NF>
+// NF = head_dim / 16; KV8: the cache is int8 (kv_int8.cuh), else fp16.
+template <int NF, bool KV8>
 __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
-    attention_prefill_mma_kernel(__half *out, const __half *q, const __half *k_cache,
-                                 const __half *v_cache, const int *positions, const int *tiles,
+    attention_prefill_mma_kernel(__half *out, const __half *q, const void *k_cache,
+                                 const void *v_cache, const int *positions, const int *tiles,
                                  int n_tiles, const int *block_tables, int max_blocks, int heads,
                                  int kv_heads, int block_size, int bs_shift, float scale_log2,
                                  int heads_per_block)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    constexpr int HD = NF * 16, LD = HD + 8;
+    constexpr int HD = NF * 16, LD = HD + 8, STAGES = KV8 ? 2 : PFM_STAGES;
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __half *stage_base = (__half *)smem_raw; /* [stage][K|V][PFM_KT][LD] */
+    /* int8: the raw stages after the two fp16 ones */
+    unsigned char *raw_base = smem_raw + (size_t)2 * 2 * PFM_KT * LD * 2;
+    const __half *kh = (const __half *)k_cache, *vh = (const __half *)v_cache;
+    const unsigned char *k8 = (const unsigned char *)k_cache;
+    const unsigned char *v8 = (const unsigned char *)v_cache;
 
     const int G = heads / kv_heads, W = heads_per_block;
     const int groups = (G + W - 1) / W;
@@ -270,11 +392,19 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     const int g = lane >> 2, tq = lane & 3; /* fragment row group, thread in group */
 
     // Two steps' gathers in flight before the first is waited for.
-    pfm_gather<HD>(stage_base, 0, last_pos, k_cache, v_cache, table, block_size, bs_shift,
-                   kv_heads, kvh);
-    if (n_steps > 1)
-        pfm_gather<HD>(stage_base, 1, last_pos, k_cache, v_cache, table, block_size, bs_shift,
-                       kv_heads, kvh);
+    if (KV8) {
+        pfm_gather8<HD>(raw_base, 0, last_pos, k8, v8, table, block_size, bs_shift, kv_heads,
+                        kvh);
+        if (n_steps > 1)
+            pfm_gather8<HD>(raw_base, 1, last_pos, k8, v8, table, block_size, bs_shift,
+                            kv_heads, kvh);
+    } else {
+        pfm_gather<HD>(stage_base, 0, last_pos, kh, vh, table, block_size, bs_shift, kv_heads,
+                       kvh);
+        if (n_steps > 1)
+            pfm_gather<HD>(stage_base, 1, last_pos, kh, vh, table, block_size, bs_shift,
+                           kv_heads, kvh);
+    }
 
     // The tile's lowest position, the same in every warp (each reads the
     // tile's positions): steps whose keys all lie at or before it need no
@@ -315,22 +445,26 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     else
         asm volatile("cp.async.wait_group 0;\n" ::);
     __syncthreads();
+    if (KV8) {
+        pfm_dequant<HD>(stage_base, raw_base, 0);
+        __syncthreads();
+    }
     float sc[PFM_KT / 8][4];
     if (active)
         pfm_scores<NF>(sc, qa, stage_base, lane >> 3, lane & 7);
     int s = 0;
     for (; s < n_unmasked; s++)
-        pfm_step<NF, false>(s, n_steps, active, stage_base, sc, qa, last_pos, pos_lo, pos_hi,
-                            scale_log2, k_cache, v_cache, table, block_size, bs_shift, kv_heads,
-                            kvh, m_lo, m_hi, l_lo, l_hi, o);
+        pfm_step<NF, false, KV8>(s, n_steps, active, stage_base, raw_base, sc, qa, last_pos,
+                                 pos_lo, pos_hi, scale_log2, k_cache, v_cache, table, block_size,
+                                 bs_shift, kv_heads, kvh, m_lo, m_hi, l_lo, l_hi, o);
     for (; s < n_steps - 1; s++)
-        pfm_step<NF, true>(s, n_steps, active, stage_base, sc, qa, last_pos, pos_lo, pos_hi,
-                           scale_log2, k_cache, v_cache, table, block_size, bs_shift, kv_heads,
-                           kvh, m_lo, m_hi, l_lo, l_hi, o);
+        pfm_step<NF, true, KV8>(s, n_steps, active, stage_base, raw_base, sc, qa, last_pos,
+                                pos_lo, pos_hi, scale_log2, k_cache, v_cache, table, block_size,
+                                bs_shift, kv_heads, kvh, m_lo, m_hi, l_lo, l_hi, o);
     // the last step: its rows arrived before the previous step's barrier
     if (active)
         pfm_softmax_pv<NF, true>(
-            sc, stage_base + (size_t)(s % PFM_STAGES) * 2 * PFM_KT * LD + PFM_KT * LD,
+            sc, stage_base + (size_t)(s % STAGES) * 2 * PFM_KT * LD + PFM_KT * LD,
             s * PFM_KT, last_pos, pos_lo, pos_hi, scale_log2, lane, m_lo, m_hi, l_lo, l_hi, o);
     if (!active)
         return;
@@ -358,12 +492,14 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
 #endif
 }
 
-#define PFM_INSTANTIATE(nf)                                                                   \
-    template __global__ void attention_prefill_mma_kernel<nf>(                                \
-        __half *, const __half *, const __half *, const __half *, const int *, const int *,   \
-        int, const int *, int, int, int, int, int, float, int);
-PFM_INSTANTIATE(1) PFM_INSTANTIATE(2) PFM_INSTANTIATE(3) PFM_INSTANTIATE(4)
-PFM_INSTANTIATE(5) PFM_INSTANTIATE(6) PFM_INSTANTIATE(7) PFM_INSTANTIATE(8)
+#define PFM_INSTANTIATE(nf, kv8)                                                              \
+    template __global__ void attention_prefill_mma_kernel<nf, kv8>(                           \
+        __half *, const __half *, const void *, const void *, const int *, const int *, int,  \
+        const int *, int, int, int, int, int, float, int);
+#define PFM_INSTANTIATE2(nf) PFM_INSTANTIATE(nf, false) PFM_INSTANTIATE(nf, true)
+PFM_INSTANTIATE2(1) PFM_INSTANTIATE2(2) PFM_INSTANTIATE2(3) PFM_INSTANTIATE2(4)
+PFM_INSTANTIATE2(5) PFM_INSTANTIATE2(6) PFM_INSTANTIATE2(7) PFM_INSTANTIATE2(8)
+#undef PFM_INSTANTIATE2
 #undef PFM_INSTANTIATE
 
 #ifndef __CUDACC_RTC__
@@ -374,7 +510,8 @@ static bool mma_code_present(void)
     static int cached = -1;
     if (cached < 0) {
         cudaFuncAttributes attr;
-        cached = cudaFuncGetAttributes(&attr, attention_prefill_mma_kernel<8>) == cudaSuccess &&
+        cached = cudaFuncGetAttributes(&attr, attention_prefill_mma_kernel<8, false>) ==
+                     cudaSuccess &&
                  attr.ptxVersion >= 80;
         (void)cudaGetLastError(); /* a failed query must not poison later checks */
     }
@@ -396,6 +533,56 @@ extern "C" bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int 
     return major >= 8 && pfm_shared_bytes(head_dim) <= (size_t)optin && mma_code_present();
 }
 
+// The fp16 and int8 entry points below; kv8: the cache is int8.
+static cudaError_t prefill_mma_launch(uint16_t *out, const uint16_t *q, const void *k_cache,
+                                      const void *v_cache, const int *d_positions,
+                                      const int *d_tiles, int n_tiles, const int *d_block_tables,
+                                      int max_blocks, int heads, int kv_heads, int head_dim,
+                                      int block_size, float scale, bool kv8, cudaStream_t stream)
+{
+    if (n_tiles == 0)
+        return cudaSuccess;
+    if (head_dim % 16 || head_dim > PFM_MAX_HD || kv_heads <= 0 || heads % kv_heads ||
+        block_size <= 0)
+        return cudaErrorInvalidValue;
+    /* int8 rows by 16-byte copies: every block 16-byte aligned (kv_int8.cuh) */
+    if (kv8 && kv8_block_bytes(block_size, kv_heads, head_dim) % 16)
+        return cudaErrorInvalidValue;
+    const int G = heads / kv_heads, W = G < PFM_MAX_WARPS ? G : PFM_MAX_WARPS;
+    const size_t smem = kv8 ? pfm_shared8_bytes(head_dim) : pfm_shared_bytes(head_dim);
+    dim3 grid((unsigned)n_tiles, (unsigned)(kv_heads * ((G + W - 1) / W)));
+    const float scale_log2 = scale * PFM_LOG2E;
+    int bs_shift = -1; /* block sizes of 2^k: shifts instead of divisions */
+    for (int k = 0; k < 31; k++)
+        if (block_size == 1 << k)
+            bs_shift = k;
+    cudaError_t e = cudaErrorInvalidValue;
+#define PFM_LAUNCH_KV(nf, kv)                                                                 \
+    e = cudaFuncSetAttribute(attention_prefill_mma_kernel<nf, kv>,                            \
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);         \
+    if (e != cudaSuccess)                                                                     \
+        return e;                                                                             \
+    attention_prefill_mma_kernel<nf, kv><<<grid, 32 * W, smem, stream>>>(                     \
+        (__half *)out, (const __half *)q, k_cache, v_cache, d_positions, d_tiles, n_tiles,    \
+        d_block_tables, max_blocks, heads, kv_heads, block_size, bs_shift, scale_log2, W);
+#define PFM_LAUNCH(nf)                                                                        \
+    case nf:                                                                                  \
+        if (kv8) {                                                                            \
+            PFM_LAUNCH_KV(nf, true)                                                           \
+        } else {                                                                              \
+            PFM_LAUNCH_KV(nf, false)                                                          \
+        }                                                                                     \
+        break;
+    switch (head_dim / 16) {
+        PFM_LAUNCH(1) PFM_LAUNCH(2) PFM_LAUNCH(3) PFM_LAUNCH(4)
+        PFM_LAUNCH(5) PFM_LAUNCH(6) PFM_LAUNCH(7) PFM_LAUNCH(8)
+    default: return cudaErrorInvalidValue;
+    }
+#undef PFM_LAUNCH
+#undef PFM_LAUNCH_KV
+    return cudaGetLastError();
+}
+
 extern "C" cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
                                                     const uint16_t *k_cache,
                                                     const uint16_t *v_cache,
@@ -405,37 +592,21 @@ extern "C" cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_
                                                     int head_dim, int block_size, float scale,
                                                     cudaStream_t stream)
 {
-    if (n_tiles == 0)
-        return cudaSuccess;
-    if (head_dim % 16 || head_dim > PFM_MAX_HD || kv_heads <= 0 || heads % kv_heads ||
-        block_size <= 0)
-        return cudaErrorInvalidValue;
-    const int G = heads / kv_heads, W = G < PFM_MAX_WARPS ? G : PFM_MAX_WARPS;
-    const size_t smem = pfm_shared_bytes(head_dim);
-    dim3 grid((unsigned)n_tiles, (unsigned)(kv_heads * ((G + W - 1) / W)));
-    const float scale_log2 = scale * PFM_LOG2E;
-    int bs_shift = -1; /* block sizes of 2^k: shifts instead of divisions */
-    for (int k = 0; k < 31; k++)
-        if (block_size == 1 << k)
-            bs_shift = k;
-    cudaError_t e = cudaErrorInvalidValue;
-#define PFM_LAUNCH(nf)                                                                        \
-    case nf:                                                                                  \
-        e = cudaFuncSetAttribute(attention_prefill_mma_kernel<nf>,                            \
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);     \
-        if (e != cudaSuccess)                                                                 \
-            return e;                                                                         \
-        attention_prefill_mma_kernel<nf><<<grid, 32 * W, smem, stream>>>(                     \
-            (__half *)out, (const __half *)q, (const __half *)k_cache,                        \
-            (const __half *)v_cache, d_positions, d_tiles, n_tiles, d_block_tables,           \
-            max_blocks, heads, kv_heads, block_size, bs_shift, scale_log2, W);                          \
-        break;
-    switch (head_dim / 16) {
-        PFM_LAUNCH(1) PFM_LAUNCH(2) PFM_LAUNCH(3) PFM_LAUNCH(4)
-        PFM_LAUNCH(5) PFM_LAUNCH(6) PFM_LAUNCH(7) PFM_LAUNCH(8)
-    default: return cudaErrorInvalidValue;
-    }
-#undef PFM_LAUNCH
-    return cudaGetLastError();
+    return prefill_mma_launch(out, q, k_cache, v_cache, d_positions, d_tiles, n_tiles,
+                              d_block_tables, max_blocks, heads, kv_heads, head_dim, block_size,
+                              scale, false, stream);
+}
+
+extern "C" cudaError_t vb_attention_prefill_mma_kv8(uint16_t *out, const uint16_t *q,
+                                                    const void *k_cache, const void *v_cache,
+                                                    const int *d_positions, const int *d_tiles,
+                                                    int n_tiles, const int *d_block_tables,
+                                                    int max_blocks, int heads, int kv_heads,
+                                                    int head_dim, int block_size, float scale,
+                                                    cudaStream_t stream)
+{
+    return prefill_mma_launch(out, q, k_cache, v_cache, d_positions, d_tiles, n_tiles,
+                              d_block_tables, max_blocks, heads, kv_heads, head_dim, block_size,
+                              scale, true, stream);
 }
 #endif

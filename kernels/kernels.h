@@ -78,7 +78,13 @@
  *      VB_PREFILL_WMMA is not set; vb_attention_prefill_f16 (WMMA) else.
  *   Every choice depends on the step's token count, table width and
  *   shapes, never on its context lengths, so a recorded decode graph
- *   stays valid. */
+ *   stays valid.
+ *
+ * An int8 KV cache (--kv-cache-dtype int8, kernels/kv_int8.cuh): every
+ * kernel above takes its _kv8 twin, chosen by the same rules;
+ * rope_kv_write takes vb_rope_kv_write_kv8, and matmul_qkv_rope returns
+ * false (its epilogue writes fp16 rows), so the forward runs matmul_qkv
+ * and rope_kv_write. */
 #ifndef VB_KERNELS_H
 #define VB_KERNELS_H
 
@@ -178,6 +184,28 @@ cudaError_t vb_rope_kv_write_f16(uint16_t *q, uint16_t *k, const uint16_t *v, ui
                                  const int *d_block_tables, int max_blocks, int T, int heads,
                                  int kv_heads, int head_dim, int block_size,
                                  cudaStream_t stream);
+/* The same with an int8 cache (--kv-cache-dtype int8): k and v quantized
+ * per (token, kv head) row into the block layout of src/forward/kv_int8.h
+ * with kv_int8_quantize's rule, the same bytes (kernels/kv_int8.cuh);
+ * block_size * kv_heads * head_dim a multiple of 4 (4-byte aligned
+ * scales), else cudaErrorInvalidValue. */
+cudaError_t vb_rope_kv_write_kv8(uint16_t *q, uint16_t *k, const uint16_t *v, void *k_cache,
+                                 void *v_cache, const float *d_inv_freq, float cos_sin_scale,
+                                 const int *d_positions, const int *d_token_seq,
+                                 const int *d_block_tables, int max_blocks, int T, int heads,
+                                 int kv_heads, int head_dim, int block_size,
+                                 cudaStream_t stream);
+
+/* The attention kernels' _kv8 entry points take the same arguments as
+ * their _f16 ones, with K and V in an int8 cache (kv_int8.h's layout),
+ * dequantized as each tile is loaded to what the fp16 kernel would read
+ * from that cache dequantized to fp16 (q * scale rounded to fp16,
+ * kernels/kv_int8.cuh): the outputs are the fp16 kernel's on that cache,
+ * bit for bit. A cache block's bytes, block_size * kv_heads * (head_dim +
+ * 4), must be a multiple of 16 for the mma kernels (16-byte copies), of 8
+ * for the CUDA-core decode and WMMA prefill, of 4 for the per-token
+ * kernel (the engine's blocks of 16 always are), else
+ * cudaErrorInvalidValue. */
 
 /* attention.cu: out[t, heads, hd] = causal paged attention, GQA, fp32
  * softmax of q k^T * scale, for the T tokens d_token_list names (all tokens
@@ -188,6 +216,12 @@ cudaError_t vb_attention_f16(uint16_t *out, const uint16_t *q, const uint16_t *k
                              const int *d_token_seq, const int *d_block_tables, int max_blocks,
                              int T, int heads, int kv_heads, int head_dim, int block_size,
                              float scale, cudaStream_t stream);
+cudaError_t vb_attention_kv8(uint16_t *out, const uint16_t *q, const void *k_cache,
+                             const void *v_cache, const int *d_token_list,
+                             const int *d_positions, const int *d_token_seq,
+                             const int *d_block_tables, int max_blocks, int T, int heads,
+                             int kv_heads, int head_dim, int block_size, float scale,
+                             cudaStream_t stream);
 
 /* gemv.cu: out[T, n_out] = x[T, n_in] w[n_out, n_in]^T (+ bias) for
  * T <= VB_GEMV_MAX_ROWS, fp32 accumulation, fp16 out (fp32 when out_f32):
@@ -281,6 +315,13 @@ cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace, const uin
                                     int max_blocks, int T, int heads, int kv_heads, int head_dim,
                                     int block_size, float scale, int heads_per_block, int splits,
                                     cudaStream_t stream);
+cudaError_t vb_attention_decode_kv8(uint16_t *out, float *d_workspace, const uint16_t *q,
+                                    const void *k_cache, const void *v_cache,
+                                    const int *d_token_list, const int *d_positions,
+                                    const int *d_token_seq, const int *d_block_tables,
+                                    int max_blocks, int T, int heads, int kv_heads, int head_dim,
+                                    int block_size, float scale, int heads_per_block, int splits,
+                                    cudaStream_t stream);
 
 /* attention_decode_mma.cu: the same decode attention on sm_80+ with
  * mma.sync, the G = heads / kv_heads query heads of a GQA group as the M
@@ -307,6 +348,14 @@ cudaError_t vb_attention_decode_mma_f16(uint16_t *out, float *d_workspace, size_
                                         const int *d_block_tables, int max_blocks, int T,
                                         int heads, int kv_heads, int head_dim, int block_size,
                                         float scale, cudaStream_t stream);
+cudaError_t vb_attention_decode_mma_kv8(uint16_t *out, float *d_workspace,
+                                        size_t workspace_bytes, const uint16_t *q,
+                                        const void *k_cache, const void *v_cache,
+                                        const int *d_token_list, const int *d_positions,
+                                        const int *d_token_seq, const int *d_block_tables,
+                                        int max_blocks, int T, int heads, int kv_heads,
+                                        int head_dim, int block_size, float scale,
+                                        cudaStream_t stream);
 
 /* attention_prefill.cu: the same attention on tensor cores (WMMA) for
  * tiles of up to 16 consecutive new tokens of one sequence, the query heads
@@ -314,6 +363,11 @@ cudaError_t vb_attention_decode_mma_f16(uint16_t *out, float *d_workspace, size_
  * rows, sequence). head_dim a multiple of 16, at most 256. */
 cudaError_t vb_attention_prefill_f16(uint16_t *out, const uint16_t *q, const uint16_t *k_cache,
                                      const uint16_t *v_cache, const int *d_positions,
+                                     const int *d_tiles, int n_tiles, const int *d_block_tables,
+                                     int max_blocks, int heads, int kv_heads, int head_dim,
+                                     int block_size, float scale, cudaStream_t stream);
+cudaError_t vb_attention_prefill_kv8(uint16_t *out, const uint16_t *q, const void *k_cache,
+                                     const void *v_cache, const int *d_positions,
                                      const int *d_tiles, int n_tiles, const int *d_block_tables,
                                      int max_blocks, int heads, int kv_heads, int head_dim,
                                      int block_size, float scale, cudaStream_t stream);
@@ -326,6 +380,12 @@ bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int head_dim);
 cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
                                          const uint16_t *k_cache, const uint16_t *v_cache,
                                          const int *d_positions, const int *d_tiles, int n_tiles,
+                                         const int *d_block_tables, int max_blocks, int heads,
+                                         int kv_heads, int head_dim, int block_size, float scale,
+                                         cudaStream_t stream);
+cudaError_t vb_attention_prefill_mma_kv8(uint16_t *out, const uint16_t *q, const void *k_cache,
+                                         const void *v_cache, const int *d_positions,
+                                         const int *d_tiles, int n_tiles,
                                          const int *d_block_tables, int max_blocks, int heads,
                                          int kv_heads, int head_dim, int block_size, float scale,
                                          cudaStream_t stream);

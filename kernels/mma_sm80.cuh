@@ -1,10 +1,11 @@
 // The sm_80+ instructions the tensor-core attention kernels share
 // (attention_prefill_mma.cu, attention_decode_mma.cu), as inline PTX whose
 // register layouts the PTX ISA documents: cp.async of 16 bytes into shared
-// memory, ldmatrix (plain and transposed) and mma.sync m16n8k16 with fp16
-// inputs and fp32 accumulators. sm_70 has none of them: under its compiler
-// this header defines nothing, and the kernels that use it compile to a
-// trap there (their hosts never launch them on sm_70).
+// memory (and of 4, for the int8 KV cache's scales), ldmatrix (plain and
+// transposed) and mma.sync m16n8k16 with fp16 inputs and fp32 accumulators.
+// sm_70 has none of them: under its compiler this header defines nothing,
+// and the kernels that use it compile to a trap there (their hosts never
+// launch them on sm_70).
 #ifndef VB_MMA_SM80_CUH
 #define VB_MMA_SM80_CUH
 
@@ -18,6 +19,14 @@ __device__ __forceinline__ unsigned mma_smem_addr(const void *p)
 __device__ __forceinline__ void mma_cp_async16(void *dst, const void *src, int src_bytes)
 {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(mma_smem_addr(dst)),
+                 "l"(src), "r"(src_bytes));
+}
+
+// 4 bytes global -> shared (through L1: .cg takes only 16); src_bytes 0
+// writes zeros. The int8 KV cache's per-row scales (kv_int8.cuh).
+__device__ __forceinline__ void mma_cp_async4(void *dst, const void *src, int src_bytes)
+{
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(mma_smem_addr(dst)),
                  "l"(src), "r"(src_bytes));
 }
 

@@ -434,6 +434,12 @@ static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *
 {
     cuda_ctx *c = ctx_of(b);
     vb_gemv_seg segs[3];
+    /* The epilogue writes fp16 rows; an int8 cache (--kv-cache-dtype
+     * int8) would need the row's max over the warps of several pairs
+     * first. Such steps take the unfused path (matmul_qkv, then
+     * rope_kv_write's int8 kernel): one more small kernel a layer. */
+    if (b->kv_dtype == VB_KV_INT8)
+        return false;
     if (c->no_rope_fusion || !qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out) ||
         n_out[0] % head_dim || n_out[1] % head_dim || n_out[2] % head_dim)
         return false;
@@ -485,24 +491,50 @@ static void cuda_rope_kv_write(vb_backend *b, void *q, void *k, const void *v, v
                                int heads, int kv_heads, int head_dim, int block_size)
 {
     cuda_ctx *c = ctx_of(b);
-    CUDA_CHECK(vb_rope_kv_write_f16(q, k, v, k_cache, v_cache, inv_freq, cos_sin_scale,
-                                    c->d_positions, c->d_token_seq, c->d_block_tables,
-                                    c->max_blocks, c->n_tokens, heads, kv_heads, head_dim,
-                                    block_size, c->stream));
+    if (b->kv_dtype == VB_KV_INT8)
+        CUDA_CHECK(vb_rope_kv_write_kv8(q, k, v, k_cache, v_cache, inv_freq, cos_sin_scale,
+                                        c->d_positions, c->d_token_seq, c->d_block_tables,
+                                        c->max_blocks, c->n_tokens, heads, kv_heads, head_dim,
+                                        block_size, c->stream));
+    else
+        CUDA_CHECK(vb_rope_kv_write_f16(q, k, v, k_cache, v_cache, inv_freq, cos_sin_scale,
+                                        c->d_positions, c->d_token_seq, c->d_block_tables,
+                                        c->max_blocks, c->n_tokens, heads, kv_heads, head_dim,
+                                        block_size, c->stream));
     op_done(c, "rope_kv_write");
 }
 
+/* The per-token kernel (attention.cu) on T tokens (token_list NULL: all
+ * of the step), on an fp16 or int8 cache. */
+static void attention_per_token(cuda_ctx *c, bool kv8, void *out, const void *q,
+                                const void *k_cache, const void *v_cache, const int *token_list,
+                                int T, int heads, int kv_heads, int head_dim, int block_size,
+                                float scale)
+{
+    if (kv8)
+        CUDA_CHECK(vb_attention_kv8(out, q, k_cache, v_cache, token_list, c->d_positions,
+                                    c->d_token_seq, c->d_block_tables, c->max_blocks, T, heads,
+                                    kv_heads, head_dim, block_size, scale, c->stream));
+    else
+        CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, token_list, c->d_positions,
+                                    c->d_token_seq, c->d_block_tables, c->max_blocks, T, heads,
+                                    kv_heads, head_dim, block_size, scale, c->stream));
+}
+
+/* Each kernel below has an int8 twin (--kv-cache-dtype int8, the _kv8
+ * entry points of kernels.h) that dequantizes K/V as it loads them and
+ * otherwise runs the same code, so the choice of kernel is the same for
+ * both caches. */
 static void cuda_attention(vb_backend *b, void *out, const void *q, const void *k_cache,
                            const void *v_cache, int heads, int kv_heads, int head_dim,
                            int block_size, float scale)
 {
     cuda_ctx *c = ctx_of(b);
+    const bool kv8 = b->kv_dtype == VB_KV_INT8;
     if (head_dim % 16 != 0 || c->attention_per_token) {
         /* diagnostic / unusual head sizes: the per-token kernel for all */
-        CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, NULL, c->d_positions,
-                                    c->d_token_seq, c->d_block_tables, c->max_blocks,
-                                    c->n_tokens, heads, kv_heads, head_dim, block_size, scale,
-                                    c->stream));
+        attention_per_token(c, kv8, out, q, k_cache, v_cache, NULL, c->n_tokens, heads, kv_heads,
+                            head_dim, block_size, scale);
         return;
     }
     /* Decode tokens: the tensor-core kernel (kernels/attention_decode_mma.cu,
@@ -521,10 +553,16 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
         mma_splits <= VB_DECODE_MMA_MAX_SPLITS &&
         4L * c->n_decode * kv_heads * mma_splits >= c->n_sm &&
         vb_attention_decode_mma_supported(heads, kv_heads, head_dim)) {
-        CUDA_CHECK(vb_attention_decode_mma_f16(
-            out, c->decode_mma_workspace, c->decode_mma_workspace_bytes, q, k_cache, v_cache,
-            c->d_decode, c->d_positions, c->d_token_seq, c->d_block_tables, c->max_blocks,
-            c->n_decode, heads, kv_heads, head_dim, block_size, scale, c->stream));
+        if (kv8)
+            CUDA_CHECK(vb_attention_decode_mma_kv8(
+                out, c->decode_mma_workspace, c->decode_mma_workspace_bytes, q, k_cache, v_cache,
+                c->d_decode, c->d_positions, c->d_token_seq, c->d_block_tables, c->max_blocks,
+                c->n_decode, heads, kv_heads, head_dim, block_size, scale, c->stream));
+        else
+            CUDA_CHECK(vb_attention_decode_mma_f16(
+                out, c->decode_mma_workspace, c->decode_mma_workspace_bytes, q, k_cache, v_cache,
+                c->d_decode, c->d_positions, c->d_token_seq, c->d_block_tables, c->max_blocks,
+                c->n_decode, heads, kv_heads, head_dim, block_size, scale, c->stream));
     } else if (vb_attention_decode_supported(heads, kv_heads, head_dim)) {
         int max_ctx = c->max_blocks * block_size;
         int per_block = c->decode_whole_groups
@@ -533,25 +571,41 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                                                                   head_dim, max_ctx, c->n_sm,
                                                                   c->l2_bytes);
         int splits = vb_attention_decode_splits(c->n_decode, heads / per_block, max_ctx, c->n_sm);
-        CUDA_CHECK(vb_attention_decode_f16(out, c->decode_workspace, q, k_cache, v_cache,
-                                           c->d_decode, c->d_positions, c->d_token_seq,
-                                           c->d_block_tables, c->max_blocks, c->n_decode, heads,
-                                           kv_heads, head_dim, block_size, scale, per_block,
-                                           splits, c->stream));
+        if (kv8)
+            CUDA_CHECK(vb_attention_decode_kv8(out, c->decode_workspace, q, k_cache, v_cache,
+                                               c->d_decode, c->d_positions, c->d_token_seq,
+                                               c->d_block_tables, c->max_blocks, c->n_decode,
+                                               heads, kv_heads, head_dim, block_size, scale,
+                                               per_block, splits, c->stream));
+        else
+            CUDA_CHECK(vb_attention_decode_f16(out, c->decode_workspace, q, k_cache, v_cache,
+                                               c->d_decode, c->d_positions, c->d_token_seq,
+                                               c->d_block_tables, c->max_blocks, c->n_decode,
+                                               heads, kv_heads, head_dim, block_size, scale,
+                                               per_block, splits, c->stream));
     } else {
-        CUDA_CHECK(vb_attention_f16(out, q, k_cache, v_cache, c->d_decode, c->d_positions,
-                                    c->d_token_seq, c->d_block_tables, c->max_blocks,
-                                    c->n_decode, heads, kv_heads, head_dim, block_size, scale,
-                                    c->stream));
+        attention_per_token(c, kv8, out, q, k_cache, v_cache, c->d_decode, c->n_decode, heads,
+                            kv_heads, head_dim, block_size, scale);
     }
     /* prefill tiles: mma.sync with the softmax in registers where the GPU
      * has it (sm_80+), WMMA otherwise */
-    if (c->n_tiles > 0 && !c->prefill_wmma &&
-        vb_attention_prefill_mma_supported(heads, kv_heads, head_dim))
+    bool mma = c->n_tiles > 0 && !c->prefill_wmma &&
+               vb_attention_prefill_mma_supported(heads, kv_heads, head_dim);
+    if (mma && kv8)
+        CUDA_CHECK(vb_attention_prefill_mma_kv8(out, q, k_cache, v_cache, c->d_positions,
+                                                c->d_tiles, c->n_tiles, c->d_block_tables,
+                                                c->max_blocks, heads, kv_heads, head_dim,
+                                                block_size, scale, c->stream));
+    else if (mma)
         CUDA_CHECK(vb_attention_prefill_mma_f16(out, q, k_cache, v_cache, c->d_positions,
                                                 c->d_tiles, c->n_tiles, c->d_block_tables,
                                                 c->max_blocks, heads, kv_heads, head_dim,
                                                 block_size, scale, c->stream));
+    else if (kv8)
+        CUDA_CHECK(vb_attention_prefill_kv8(out, q, k_cache, v_cache, c->d_positions,
+                                            c->d_tiles, c->n_tiles, c->d_block_tables,
+                                            c->max_blocks, heads, kv_heads, head_dim,
+                                            block_size, scale, c->stream));
     else
         CUDA_CHECK(vb_attention_prefill_f16(out, q, k_cache, v_cache, c->d_positions,
                                             c->d_tiles, c->n_tiles, c->d_block_tables,
@@ -712,6 +766,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
         .act_size = 2,
         .resid_size = 4,
         .ctx = c,
+        .kv_int8 = true, /* every attention kernel has its int8 twin */
         .alloc = cuda_alloc,
         .free = cuda_free_buf,
         .to_device = cuda_to_device,

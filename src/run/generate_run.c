@@ -70,10 +70,6 @@ static int phase_model(run_state *r, vb_err *err)
     if (model_check_weights(&m->config, o->model_dir, err) ||
         model_check_backend(&m->config, run_backend_wants_cuda(o), o->model_dir, err)) {
         code = VB_EXIT_USAGE;
-    } else if (o->kv_cache_dtype == VB_KV_INT8 && run_backend_wants_cuda(o)) {
-        vb_err_set(err, "--kv-cache-dtype int8 is not supported by the CUDA backend yet "
-                        "(the CPU backend has it: --device cpu)");
-        code = VB_EXIT_USAGE;
     }
     if ((code = run_agree(r, code, "checkpoint", err)))
         return code;

@@ -25,7 +25,12 @@
  * small finite halves. Steps whose K/V fit in L2 (T * ctx * 2 KB below
  * ~50 MB on an H200) are read from L2 after the first pass.
  *
- * usage: bench_attention_decode [ITERS [SHAPE]]   (on the GPU machine; no GPU: exits 77) */
+ * With a third argument int8, both kernels' int8 twins on an int8 cache
+ * (--kv-cache-dtype int8, kernels/kv_int8.cuh): the bytes they must read
+ * are then 2 * ctx * (head_dim + 4) * kv_heads a sequence.
+ *
+ * usage: bench_attention_decode [ITERS [SHAPE|all [int8]]]
+ *        (on the GPU machine; no GPU: exits 77) */
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdio.h>
@@ -34,6 +39,7 @@
 
 #include "bench_timing.h"
 #include "cuda/cuda_check.h"
+#include "forward/kv_int8.h"
 #include "kernels.h"
 
 #define BLOCK_SIZE 16
@@ -51,7 +57,9 @@ static const shape shapes[] = {
 
 /* one call of a decode attention kernel, as the backend makes it */
 typedef struct decode_args {
-    uint16_t *out, *q, *k, *v;
+    uint16_t *out, *q;
+    void *k, *v;         /* fp16, or int8 when kv8 */
+    bool kv8;
     float *work, *mma_work;
     int *d_ids, *d_pos, *d_table;
     int max_blocks, T, per_block, splits;
@@ -63,22 +71,36 @@ static void decode_pass(void *ctx, int i)
 {
     (void)i; /* the same cache every pass */
     const decode_args *d = ctx;
-    CUDA_CHECK(vb_attention_decode_f16(d->out, d->work, d->q, d->k, d->v, d->d_ids, d->d_pos,
-                                       d->d_ids, d->d_table, d->max_blocks, d->T, d->s->heads,
-                                       d->s->kv_heads, d->s->head_dim, BLOCK_SIZE,
-                                       1.0f / sqrtf((float)d->s->head_dim), d->per_block, d->splits,
-                                       d->stream));
+    if (d->kv8)
+        CUDA_CHECK(vb_attention_decode_kv8(d->out, d->work, d->q, d->k, d->v, d->d_ids, d->d_pos,
+                                           d->d_ids, d->d_table, d->max_blocks, d->T,
+                                           d->s->heads, d->s->kv_heads, d->s->head_dim,
+                                           BLOCK_SIZE, 1.0f / sqrtf((float)d->s->head_dim),
+                                           d->per_block, d->splits, d->stream));
+    else
+        CUDA_CHECK(vb_attention_decode_f16(d->out, d->work, d->q, d->k, d->v, d->d_ids, d->d_pos,
+                                           d->d_ids, d->d_table, d->max_blocks, d->T,
+                                           d->s->heads, d->s->kv_heads, d->s->head_dim,
+                                           BLOCK_SIZE, 1.0f / sqrtf((float)d->s->head_dim),
+                                           d->per_block, d->splits, d->stream));
 }
 
 static void decode_mma_pass(void *ctx, int i)
 {
     (void)i;
     const decode_args *d = ctx;
-    CUDA_CHECK(vb_attention_decode_mma_f16(d->out, d->mma_work, MMA_WORKSPACE, d->q, d->k, d->v,
-                                           d->d_ids, d->d_pos, d->d_ids, d->d_table, d->max_blocks,
-                                           d->T, d->s->heads, d->s->kv_heads, d->s->head_dim,
-                                           BLOCK_SIZE, 1.0f / sqrtf((float)d->s->head_dim),
-                                           d->stream));
+    if (d->kv8)
+        CUDA_CHECK(vb_attention_decode_mma_kv8(d->out, d->mma_work, MMA_WORKSPACE, d->q, d->k,
+                                               d->v, d->d_ids, d->d_pos, d->d_ids, d->d_table,
+                                               d->max_blocks, d->T, d->s->heads, d->s->kv_heads,
+                                               d->s->head_dim, BLOCK_SIZE,
+                                               1.0f / sqrtf((float)d->s->head_dim), d->stream));
+    else
+        CUDA_CHECK(vb_attention_decode_mma_f16(d->out, d->mma_work, MMA_WORKSPACE, d->q, d->k,
+                                               d->v, d->d_ids, d->d_pos, d->d_ids, d->d_table,
+                                               d->max_blocks, d->T, d->s->heads, d->s->kv_heads,
+                                               d->s->head_dim, BLOCK_SIZE,
+                                               1.0f / sqrtf((float)d->s->head_dim), d->stream));
 }
 
 int main(int argc, char **argv)
@@ -107,7 +129,11 @@ int main(int argc, char **argv)
     /* 1,150 positions in a table of 1,280: the issue #19 workload's decode
      * steps (1,024 prompt + 256 new tokens, ~half generated) */
     const int ctxs[] = {1024, 1150, 4096, 16384}, widths[] = {1024, 1280, 4096, 16384};
-    const char *only = argc > 2 ? argv[2] : NULL; /* a shape name: that shape alone */
+    /* a shape name: that shape alone ("all": every shape) */
+    const char *only = argc > 2 && strcmp(argv[2], "all") != 0 ? argv[2] : NULL;
+    const bool kv8 = argc > 3 && strcmp(argv[3], "int8") == 0;
+    if (kv8)
+        printf("int8 KV cache: the kernels' int8 twins\n");
     printf("%-6s %4s %6s | %5s %6s %9s %8s %6s | %6s %9s %8s %6s | %7s %4s\n", "shape", "T",
            "ctx", "heads", "splits", "old us", "GB/s", "%copy", "splits", "mma us", "GB/s",
            "%copy", "speedup", "pick");
@@ -122,15 +148,20 @@ int main(int argc, char **argv)
                 int max_blocks = width / BLOCK_SIZE, used = (ctx + BLOCK_SIZE - 1) / BLOCK_SIZE;
                 int n_blocks = T * used;
                 size_t row = (size_t)s->kv_heads * s->head_dim; /* halves a position */
-                size_t cache_elems = (size_t)n_blocks * BLOCK_SIZE * row;
-                uint16_t *k, *v, *q, *out;
-                CUDA_CHECK(cudaMalloc((void **)&k, cache_elems * 2));
-                CUDA_CHECK(cudaMalloc((void **)&v, cache_elems * 2));
+                size_t cache_bytes =
+                    kv8 ? (size_t)n_blocks * kv_int8_block_bytes(BLOCK_SIZE, s->kv_heads,
+                                                                 s->head_dim)
+                        : (size_t)n_blocks * BLOCK_SIZE * row * 2;
+                uint16_t *q, *out;
+                void *k, *v;
+                CUDA_CHECK(cudaMalloc(&k, cache_bytes));
+                CUDA_CHECK(cudaMalloc(&v, cache_bytes));
                 CUDA_CHECK(cudaMalloc((void **)&q, (size_t)T * s->heads * s->head_dim * 2));
                 CUDA_CHECK(cudaMalloc((void **)&out, (size_t)T * s->heads * s->head_dim * 2));
-                /* small finite halves: the speed does not depend on them */
-                CUDA_CHECK(cudaMemset(k, 0x11, cache_elems * 2));
-                CUDA_CHECK(cudaMemset(v, 0x11, cache_elems * 2));
+                /* small finite halves (int8: values 17, scales ~1e-28): the
+                 * speed does not depend on them */
+                CUDA_CHECK(cudaMemset(k, 0x11, cache_bytes));
+                CUDA_CHECK(cudaMemset(v, 0x11, cache_bytes));
                 CUDA_CHECK(cudaMemset(q, 0x11, (size_t)T * s->heads * s->head_dim * 2));
 
                 int *h_table = calloc((size_t)T * max_blocks, sizeof *h_table);
@@ -167,12 +198,13 @@ int main(int argc, char **argv)
                 int per_block = vb_attention_decode_heads_per_block(
                     T, s->heads, s->kv_heads, s->head_dim, width, n_sm, prop.l2CacheSize);
                 int splits = vb_attention_decode_splits(T, s->heads / per_block, width, n_sm);
-                decode_args args = {.out = out, .q = q, .k = k, .v = v, .work = work,
+                decode_args args = {.out = out, .q = q, .k = k, .v = v, .kv8 = kv8, .work = work,
                                     .mma_work = mma_work, .d_ids = d_ids, .d_pos = d_pos,
                                     .d_table = d_table, .max_blocks = max_blocks, .T = T,
                                     .per_block = per_block, .splits = splits, .s = s,
                                     .stream = stream};
-                double bytes = 4.0 * ctx * s->head_dim * s->kv_heads * T;
+                double bytes = kv8 ? 2.0 * ctx * (s->head_dim + 4) * s->kv_heads * T
+                                   : 4.0 * ctx * s->head_dim * s->kv_heads * T;
                 double us = bench_time_us(decode_pass, &args, stream, iters);
                 double gbs = bytes / (us * 1e3);
                 printf("%-6s %4d %6d | %5d %6d %9.1f %8.0f %5.1f%% |", s->name, T, ctx, per_block,

@@ -12,13 +12,15 @@
  *          context), Qwen2.5-14B heads at tp 1;
  *   32k    a chunk of that prompt in the middle (positions 28,672 on).
  * With WMMA as a third argument the V100 / Turing kernel
- * (kernels/attention_prefill.cu) is timed too (slow on the long steps).
+ * (kernels/attention_prefill.cu) is timed too (slow on the long steps);
+ * with int8 (third or fourth) the kernels' int8 twins on an int8 cache
+ * (--kv-cache-dtype int8, kernels/kv_int8.cuh).
  *
  * Every sequence has its own KV blocks, shuffled (the block table is
  * followed as in a long-running cache); values are small finite halves.
  *
- * usage: bench_attention_prefill [ITERS [STEP [WMMA]]]   (on the GPU
- * machine; no GPU: exits 77) */
+ * usage: bench_attention_prefill [ITERS [STEP|all [WMMA] [int8]]]   (on the
+ * GPU machine; no GPU: exits 77) */
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 
 #include "bench_timing.h"
 #include "cuda/cuda_check.h"
+#include "forward/kv_int8.h"
 #include "kernels.h"
 
 #define BLOCK_SIZE 16
@@ -47,11 +50,12 @@ static const step_shape steps[] = {
 };
 
 typedef struct prefill_args {
-    uint16_t *out, *q, *k, *v;
+    uint16_t *out, *q;
+    void *k, *v; /* fp16, or int8 when kv8 */
     int *d_pos, *d_tiles, *d_table;
     int n_tiles, max_blocks;
     const step_shape *s;
-    bool wmma;
+    bool wmma, kv8;
     cudaStream_t stream;
 } prefill_args;
 
@@ -61,7 +65,17 @@ static void prefill_pass(void *ctx, int i)
     const prefill_args *a = ctx;
     const step_shape *s = a->s;
     float scale = 1.0f / sqrtf((float)s->head_dim);
-    if (a->wmma)
+    if (a->wmma && a->kv8)
+        CUDA_CHECK(vb_attention_prefill_kv8(a->out, a->q, a->k, a->v, a->d_pos, a->d_tiles,
+                                            a->n_tiles, a->d_table, a->max_blocks, s->heads,
+                                            s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
+                                            a->stream));
+    else if (a->kv8)
+        CUDA_CHECK(vb_attention_prefill_mma_kv8(a->out, a->q, a->k, a->v, a->d_pos, a->d_tiles,
+                                                a->n_tiles, a->d_table, a->max_blocks, s->heads,
+                                                s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
+                                                a->stream));
+    else if (a->wmma)
         CUDA_CHECK(vb_attention_prefill_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_tiles,
                                             a->n_tiles, a->d_table, a->max_blocks, s->heads,
                                             s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
@@ -84,21 +98,25 @@ static void *xmalloc(size_t n)
 }
 
 /* One step: its cache, queries and work lists on the device, timed. */
-static void run_step(const step_shape *s, int iters, bool with_wmma, cudaStream_t stream)
+static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
+                     cudaStream_t stream)
 {
     const int T = s->n_seqs * s->chunk, ctx = s->start + s->chunk;
     const int max_blocks = (ctx + BLOCK_SIZE - 1) / BLOCK_SIZE;
     const int n_blocks = s->n_seqs * max_blocks;
     const size_t row = (size_t)s->kv_heads * s->head_dim; /* halves a position */
-    const size_t cache_elems = (size_t)n_blocks * BLOCK_SIZE * row;
+    const size_t cache_bytes =
+        kv8 ? (size_t)n_blocks * kv_int8_block_bytes(BLOCK_SIZE, s->kv_heads, s->head_dim)
+            : (size_t)n_blocks * BLOCK_SIZE * row * 2;
     const size_t q_elems = (size_t)T * s->heads * s->head_dim;
-    prefill_args a = {.s = s, .max_blocks = max_blocks, .stream = stream};
-    CUDA_CHECK(cudaMalloc((void **)&a.k, cache_elems * 2));
-    CUDA_CHECK(cudaMalloc((void **)&a.v, cache_elems * 2));
+    prefill_args a = {.s = s, .max_blocks = max_blocks, .kv8 = kv8, .stream = stream};
+    CUDA_CHECK(cudaMalloc(&a.k, cache_bytes));
+    CUDA_CHECK(cudaMalloc(&a.v, cache_bytes));
     CUDA_CHECK(cudaMalloc((void **)&a.q, q_elems * 2));
     CUDA_CHECK(cudaMalloc((void **)&a.out, q_elems * 2));
-    CUDA_CHECK(cudaMemset(a.k, 0x11, cache_elems * 2));
-    CUDA_CHECK(cudaMemset(a.v, 0x11, cache_elems * 2));
+    /* int8: values 17, scales ~1e-28 */
+    CUDA_CHECK(cudaMemset(a.k, 0x11, cache_bytes));
+    CUDA_CHECK(cudaMemset(a.v, 0x11, cache_bytes));
     CUDA_CHECK(cudaMemset(a.q, 0x11, q_elems * 2));
 
     int *table = xmalloc((size_t)n_blocks * sizeof *table); /* shuffled block ids */
@@ -169,17 +187,23 @@ int main(int argc, char **argv)
     if (iters == 0)
         return 77;
     const char *only = argc > 2 && strcmp(argv[2], "all") != 0 ? argv[2] : NULL;
-    const bool with_wmma = argc > 3 && strcmp(argv[3], "WMMA") == 0;
+    bool with_wmma = false, kv8 = false;
+    for (int i = 3; i < argc; i++) {
+        with_wmma |= strcmp(argv[i], "WMMA") == 0;
+        kv8 |= strcmp(argv[i], "int8") == 0;
+    }
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreate(&stream));
     printf("bench_attention_prefill on %s (%d SMs), %d iterations per timing, median of 5 "
            "after 3 warm-up passes; TFLOP/s of causal FLOPs\n",
            prop.name, prop.multiProcessorCount, iters);
+    if (kv8)
+        printf("int8 KV cache: the kernels' int8 twins\n");
     printf("%-4s %5s %5s %3s %5s %6s %7s | %10s %8s |%s\n", "step", "heads", "kv", "hd", "seqs",
            "chunk", "start", "mma us", "TFLOP/s", with_wmma ? "    wmma us  TFLOP/s" : "");
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
         if (!only || strcmp(only, steps[i].name) == 0)
-            run_step(&steps[i], iters, with_wmma, stream);
+            run_step(&steps[i], iters, with_wmma, kv8, stream);
     CUDA_CHECK(cudaGetLastError());
     CUDA_CHECK(cudaStreamDestroy(stream));
     return 0;

@@ -10,9 +10,10 @@
  * identical over all the models of the run (>= 98 % each). It skips (77)
  * without enough GPUs.
  *
- * With VB_TEST_KV_DTYPE=int8 (CPU backend) the KV cache is int8 with a
+ * With VB_TEST_KV_DTYPE=int8 (either backend) the KV cache is int8 with a
  * scale per token and head (forward/kv_int8.h), checked with wider
- * tolerances (REL_TOL_KV_INT8, MISMATCH_FRAC_KV_INT8 below).
+ * tolerances (REL_TOL_KV_INT8, MISMATCH_FRAC_KV_INT8 below, per model and
+ * over all of them).
  *
  * Quantized checkpoints (issue #21: AWQ, GPTQ, compressed-tensors) run the
  * same checks with the same CPU tolerances, on tests/forward/quant_fixtures
@@ -72,9 +73,14 @@ static long pooled_mismatches, pooled_compared;
  * (test_int8_agreement). */
 #define REL_TOL_KV_INT8 0.08
 #define MISMATCH_FRAC_KV_INT8 0.05
+/* On the GPU the K and V rows are fp16 before they are quantized, so the
+ * fp16 path's misses (MISMATCH_FRAC_FP16_MODEL) come on top of the CPU's
+ * int8 ones (3.5 % at worst, llama_untied): 8 %, a first bound not yet
+ * measured on a GPU; a wrong scale or layout misses most tokens. */
+#define MISMATCH_FRAC_KV_INT8_CUDA 0.08
 
 static bool use_cuda;
-static bool kv_int8; /* VB_TEST_KV_DTYPE=int8: the int8 KV cache, fp16-like tolerances */
+static bool kv_int8; /* VB_TEST_KV_DTYPE=int8: the int8 KV cache, its own tolerances */
 #if VB_HAVE_CUDA
 static ncclComm_t nccl;
 #endif
@@ -329,7 +335,8 @@ static void run_model(void)
     for (int s = 0; s < n; s++)
         want_compared += ref.cont_len[s];
     if (kv_int8)
-        CHECK(mismatches <= MISMATCH_FRAC_KV_INT8 * compared);
+        CHECK(mismatches <=
+              (use_cuda ? MISMATCH_FRAC_KV_INT8_CUDA : MISMATCH_FRAC_KV_INT8) * compared);
     else if (use_cuda)
         CHECK(mismatches <= MISMATCH_FRAC_FP16_MODEL * compared);
     else
@@ -363,7 +370,8 @@ static void check_pooled(void)
     if (d.world_rank == 0)
         printf("  all models: greedy %ld/%ld tokens identical\n",
                pooled_compared - pooled_mismatches, pooled_compared);
-    CHECK(pooled_mismatches <= MISMATCH_FRAC_FP16 * pooled_compared);
+    CHECK(pooled_mismatches <=
+          (kv_int8 ? MISMATCH_FRAC_KV_INT8_CUDA : MISMATCH_FRAC_FP16) * pooled_compared);
 }
 
 int main(int argc, char **argv)

@@ -5,7 +5,8 @@
  * (decode: the CUDA-core split kernel, and on sm_80+ the mma.sync one for
  * steps with enough blocks; tensor-core tiles for prompt chunks: mma.sync
  * on sm_80+, and the WMMA kernel on any GPU through the VB_PREFILL_WMMA
- * knob).
+ * knob); and with the int8 KV cache (--kv-cache-dtype int8) the same
+ * rope / KV write and attention ops on every attention path.
  *
  * Inputs are rounded to fp16 first, so both backends see the same values
  * and the difference is the GPU's fp16 storage of results. Tolerance: max
@@ -23,6 +24,7 @@
 #include "cpu/cpu_backend.h"
 #include "cuda/backend_cuda.h"
 #include "cuda/cuda_check.h"
+#include "forward/kv_int8.h"
 #include "harness.h"
 #include "kernels.h"
 #include "util/half.h"
@@ -754,6 +756,163 @@ static void test_prefill_wmma_path(void)
     run_attention_with(offsetof(vb_tuning, prefill_wmma), gqa, 2);
 }
 
+/* --kv-cache-dtype int8 through the backends' ops, on backends made with
+ * that cache: rope_kv_write quantizes K (after RoPE) and V into the int8
+ * layout and attention reads it, the CUDA backend against the CPU one.
+ * The GPU quantizes the fp16-rounded rotated K, the CPU the fp32 one, so a
+ * K value may land one step (max |row| / 127) apart: the caches are
+ * compared dequantized, within 1e-2 of the largest value; V rows are not
+ * rotated and quantize alike. Attention within 1e-2 as for fp16. The
+ * kernels' bytes against kv_int8_quantize: test_kv_int8_kernels.c. */
+static void dequantize_cache(float *out, const unsigned char *c, size_t slots, int kv_heads,
+                             int hd)
+{
+    for (size_t slot = 0; slot < slots; slot++)
+        for (int h = 0; h < kv_heads; h++) {
+            const int8_t *qv = (const int8_t *)(c + kv_int8_values_at(slot, h, 16, kv_heads, hd));
+            float sc;
+            memcpy(&sc, c + kv_int8_scale_at(slot, h, 16, kv_heads, hd), sizeof sc);
+            for (int i = 0; i < hd; i++)
+                out[(slot * kv_heads + h) * hd + i] = (float)qv[i] * sc;
+        }
+}
+
+static void run_attention_case_kv8(int heads, int kv_heads, int hd, const step_case *sc)
+{
+    const int bs = 16;
+    int max_len = 0;
+    for (int s = 0; s < sc->n; s++)
+        max_len = sc->cached[s] + sc->fresh[s] > max_len ? sc->cached[s] + sc->fresh[s] : max_len;
+    int max_blocks = (max_len + bs - 1) / bs;
+    step_batch sb;
+    make_step(&sb, sc, bs, max_blocks);
+    int T = sb.n_tokens;
+    size_t slots = (size_t)sc->n * max_blocks * bs;
+    size_t bytes = (size_t)sc->n * max_blocks * kv_int8_block_bytes(bs, kv_heads, hd);
+    /* the cached positions: random rows quantized here, the same bytes on both sides */
+    unsigned char *init[2];
+    float *row = rand_vec((size_t)hd, 1);
+    int8_t qv[256];
+    for (int m = 0; m < 2; m++) {
+        init[m] = calloc(bytes, 1);
+        for (size_t slot = 0; slot < slots; slot++)
+            for (int h = 0; h < kv_heads; h++) {
+                for (int i = 0; i < hd; i++)
+                    row[i] = frand() * (0.5f + (float)(slot % 5));
+                float s;
+                kv_int8_quantize(row, hd, qv, &s);
+                memcpy(init[m] + kv_int8_values_at(slot, h, bs, kv_heads, hd), qv, (size_t)hd);
+                memcpy(init[m] + kv_int8_scale_at(slot, h, bs, kv_heads, hd), &s, sizeof s);
+            }
+    }
+    float *q = rand_vec((size_t)T * heads * hd, 1), *k = rand_vec((size_t)T * kv_heads * hd, 1),
+          *v = rand_vec((size_t)T * kv_heads * hd, 1);
+    float *inv = malloc(sizeof(float) * (size_t)hd / 2);
+    for (int i = 0; i < hd / 2; i++)
+        inv[i] = (float)pow(10000.0, -2.0 * i / hd);
+    cpu->step_begin(cpu, &sb, sb.n_tokens);
+    gpu->step_begin(gpu, &sb, sb.n_tokens);
+    void *ckc = cpu->alloc(cpu, bytes), *cvc = cpu->alloc(cpu, bytes);
+    memcpy(ckc, init[0], bytes);
+    memcpy(cvc, init[1], bytes);
+    void *gkc = gpu->alloc(gpu, bytes), *gvc = gpu->alloc(gpu, bytes);
+    gpu->to_device(gpu, gkc, init[0], bytes);
+    gpu->to_device(gpu, gvc, init[1], bytes);
+    void *cq = cpu_copy(q, (size_t)T * heads * hd), *ck = cpu_copy(k, (size_t)T * kv_heads * hd),
+         *cv = cpu_copy(v, (size_t)T * kv_heads * hd), *cinv = cpu_copy(inv, (size_t)hd / 2);
+    void *gq = gpu_copy(q, (size_t)T * heads * hd), *gk = gpu_copy(k, (size_t)T * kv_heads * hd),
+         *gv = gpu_copy(v, (size_t)T * kv_heads * hd);
+    float *ginv = gpu->alloc(gpu, sizeof(float) * (size_t)hd / 2);
+    gpu->to_device(gpu, ginv, inv, sizeof(float) * (size_t)hd / 2);
+
+    cpu->rope_kv_write(cpu, cq, ck, cv, ckc, cvc, cinv, 1.0f, heads, kv_heads, hd, bs);
+    gpu->rope_kv_write(gpu, gq, gk, gv, gkc, gvc, ginv, 1.0f, heads, kv_heads, hd, bs);
+    char name[96];
+    float *got = gpu_read(gq, (size_t)T * heads * hd);
+    snprintf(name, sizeof name, "int8 KV: rope q heads %d/%d hd %d T %d", heads, kv_heads, hd, T);
+    compare(name, cq, got, (size_t)T * heads * hd, 5e-3);
+    free(got);
+    unsigned char *gbytes = malloc(bytes);
+    float *want = malloc(slots * kv_heads * hd * 4), *have = malloc(slots * kv_heads * hd * 4);
+    void *caches[2][2] = {{ckc, gkc}, {cvc, gvc}};
+    for (int m = 0; m < 2; m++) {
+        CUDA_CHECK(cudaDeviceSynchronize());
+        gpu->to_host(gpu, gbytes, caches[m][1], bytes);
+        dequantize_cache(want, caches[m][0], slots, kv_heads, hd);
+        dequantize_cache(have, gbytes, slots, kv_heads, hd);
+        snprintf(name, sizeof name, "int8 KV: %s cache after write (ctx up to %d)",
+                 m ? "v" : "k", max_len);
+        compare(name, want, have, slots * kv_heads * hd, 1e-2);
+    }
+
+    size_t on = (size_t)T * heads * hd;
+    float *cout = cpu->alloc(cpu, on * 4);
+    void *gout = gpu_poisoned(on);
+    float scale = 1.0f / sqrtf((float)hd);
+    cpu->attention(cpu, cout, cq, ckc, cvc, heads, kv_heads, hd, bs, scale);
+    gpu->attention(gpu, gout, gq, gkc, gvc, heads, kv_heads, hd, bs, scale);
+    got = gpu_read(gout, on);
+    snprintf(name, sizeof name, "int8 KV: attention GQA %d hd %d ctx %d", heads / kv_heads, hd,
+             max_len);
+    compare(name, cout, got, on, 1e-2);
+    free(got);
+
+    void *gp[] = {gkc, gvc, gq, gk, gv, ginv, gout};
+    for (int i = 0; i < 7; i++)
+        gpu->free(gpu, gp[i]);
+    void *cp[] = {ckc, cvc, cq, ck, cv, cinv, cout};
+    for (int i = 0; i < 7; i++)
+        cpu->free(cpu, cp[i]);
+    void *hp[] = {init[0], init[1], row, q, k, v, inv, gbytes, want, have};
+    for (size_t i = 0; i < sizeof hp / sizeof hp[0]; i++)
+        free(hp[i]);
+    step_batch_free(&sb);
+}
+
+/* The int8 cases on backends made with the int8 cache, the GPU's at its
+ * default paths and with each attention knob (the per-token kernel, a
+ * decode block per group, the WMMA prefill), so every int8 twin runs
+ * behind cuda_attention's choice. */
+static void test_kv_int8_ops(void)
+{
+    static const size_t knob[] = {0, offsetof(vb_tuning, attention_per_token),
+                                  offsetof(vb_tuning, decode_whole_groups),
+                                  offsetof(vb_tuning, prefill_wmma)};
+    vb_backend *cpu16 = cpu, *gpu16 = gpu;
+    step_case ragged = {4, {0, 0, 40, 15}, {1, 17, 5, 1}};
+    step_case prefill = {2, {0, 1000}, {300, 40}};
+    step_case wide = {6, {3999, 511, 512, 0, 1300, 700}, {1, 1, 1, 1, 1, 20}};
+    for (size_t i = 0; i < sizeof knob / sizeof knob[0]; i++) {
+        vb_tuning t = knobs;
+        if (knob[i])
+            *(bool *)((char *)&t + knob[i]) = true;
+        vb_err err;
+        gpu = cuda_backend_create(NULL, &t, &err);
+        cpu = cpu_backend_create(0, MPI_COMM_NULL, 1);
+        if (!gpu || !cpu) {
+            fprintf(stderr, "backend: %s\n", err.msg);
+            CHECK(gpu != NULL && cpu != NULL);
+            break;
+        }
+        gpu->kv_dtype = VB_KV_INT8;
+        cpu->kv_dtype = VB_KV_INT8;
+        run_attention_case_kv8(8, 2, 128, &ragged);
+        run_attention_case_kv8(14, 2, 64, &ragged);
+        run_attention_case_kv8(4, 2, 16, &ragged);
+        run_attention_case_kv8(28, 4, 128, &prefill);
+        run_attention_case_kv8(28, 4, 128, &wide);
+        if (i == 0) {
+            run_attention_case_kv8(8, 2, 80, &ragged);
+            run_attention_case_kv8(8, 2, 256, &ragged);
+            run_attention_case_kv8(8, 4, 64, &wide);
+        }
+        gpu->destroy(gpu);
+        cpu->destroy(cpu);
+    }
+    cpu = cpu16;
+    gpu = gpu16;
+}
+
 int main(void)
 {
     int n = 0;
@@ -782,6 +941,7 @@ int main(void)
     RUN_TEST(test_attention_per_token_path);
     RUN_TEST(test_decode_whole_groups_path);
     RUN_TEST(test_prefill_wmma_path);
+    RUN_TEST(test_kv_int8_ops);
     cpu->destroy(cpu);
     gpu->destroy(gpu);
     return test_summary();
