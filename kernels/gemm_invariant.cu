@@ -44,8 +44,11 @@
 // mma's A (16 outputs), x's rows the N side (rows past T are zeros), as
 // gemv_quant.cu's mma kernel does, so at T = 1 a warp costs one mma per
 // 512 weight bytes and the kernel is a pass over the weights. Each
-// slice's partials go to the fp32 workspace [slices][T][n_out]; then
-// gi_reduce_kernel sums them in slice order, adds the bias and rounds.
+// slice's partials go to the fp32 workspace [slices][T][n_out]; the last
+// block to finish of those covering the same outputs (a counter a block
+// of a slice, at the start of the workspace, which that block sets back
+// to 0) sums them in slice order, adds the bias and rounds
+// (gi_last_block_sum): one launch, no reduce kernel after it.
 //
 // in-block (larger T, prefill): a tiled GEMM, gi_inblock_kernel: a block
 // takes 128 weight rows x BN = 128 (8 warps) or 64 (4 warps) tokens, every
@@ -59,7 +62,7 @@
 // group before the next), so a wave's weights and x fit in L2.
 // The price of invariance against an ordinary GEMM: the second set of
 // accumulators (64 registers a thread), which rules out 64 x 64 warp
-// tiles and leaves one 8-warp block an SM.
+// tiles and leaves 8 warps an SM (one block of 8 or two of 4).
 //
 // Below sm_80, or where the build has no sm_80 code for the GPU,
 // gi_wmma_kernel does both modes (a block of 4 warps: 64 weight rows x 16
@@ -93,8 +96,10 @@ struct gi_params {
     const __half *w;    /* [n_out, n_in] */
     const __half *bias; /* [n_out] or NULL */
     __half *out;        /* [T, n_out] */
-    float *ws;          /* split: [n_slices][T][n_out] */
+    float *ws;          /* split: partials [n_slices][T][n_out] */
+    unsigned *counters; /* split: slices done, one a block of a slice (gi_last_block_sum) */
     int T, n_in, n_out, n_slices;
+    int z0;             /* split: the launch's first token group (long steps take several) */
     int vec_out;        /* out 16-byte aligned and n_out % 8 == 0: 16-byte stores */
 };
 
@@ -105,23 +110,40 @@ __device__ __forceinline__ float gi_finish(float s, const __half *bias, int o)
     return s;
 }
 
-// The slices' partials of each element, summed in slice order from 0.0f
-// (the contract's order: the in-block kernel's sum += partial), bias,
-// rounding. ws[j][t][o] = ws[j * T * n_out + t * n_out + o].
-__global__ void __launch_bounds__(256) gi_reduce_kernel(gi_params p)
+// Split mode's end, called by every thread of a block once its partials
+// of one slice are stored: the blocks of the other slices of the same
+// outputs (rows o_first.., n_rows; tokens t_first.., n_tok) count
+// themselves in *counter, and the last one sums every slice's partials
+// in slice order from 0.0f (the contract's order: the in-block kernel's
+// sum += partial), adds the bias, rounds, and sets the counter back to 0
+// for the next launch. The fences: each thread's partials are visible
+// device-wide before its block is counted, and the last block reads them
+// from L2 (__ldcg) after it has seen the count.
+__device__ __forceinline__ void gi_last_block_sum(const gi_params &p, unsigned *counter,
+                                                  int o_first, int n_rows, int t_first, int n_tok)
 {
-    pdl_wait(); /* the split kernel's partials */
-    pdl_launch_dependents();
-    const size_t total = (size_t)p.T * p.n_out;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
+    __threadfence();
+    __syncthreads();
+    int last = 0;
+    if (threadIdx.x == 0)
+        last = atomicAdd(counter, 1u) == (unsigned)p.n_slices - 1;
+    if (!__syncthreads_or(last)) /* thread 0's answer to the block, no shared memory */
+        return;
+    __threadfence();
+    const size_t total = (size_t)p.T * p.n_out; /* one slice's partials */
+    for (int e = threadIdx.x; e < n_rows * n_tok; e += blockDim.x) {
+        const int o = o_first + e % n_rows, t = t_first + e / n_rows;
+        if (o >= p.n_out || t >= p.T)
+            continue;
+        const float *a = p.ws + (size_t)t * p.n_out + o;
         float s = 0.0f;
-        const float *a = p.ws + i;
 #pragma unroll 8
         for (int j = 0; j < p.n_slices; j++)
-            s += __ldg(a + (size_t)j * total);
-        p.out[i] = __float2half_rn(gi_finish(s, p.bias, (int)(i % p.n_out)));
+            s += __ldcg(a + (size_t)j * total);
+        p.out[(size_t)t * p.n_out + o] = __float2half_rn(gi_finish(s, p.bias, o));
     }
+    if (threadIdx.x == 0)
+        *counter = 0;
 }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
@@ -145,9 +167,10 @@ __device__ __forceinline__ void gi_cp_async_commit(void)
 #endif
 
 // Split mode: warp = 16 weight rows x one slice (blockIdx.y) x 8 * NT
-// tokens (blockIdx.z); a block W = blockDim.x / 32 warps of consecutive
-// row tiles. Shared memory: x's slice [8 NT][GIS_LD], then each warp's
-// weights [16][GIS_LD]. Writes the slice's fp32 partials to p.ws.
+// tokens (token group z0 + blockIdx.z); a block W = blockDim.x / 32 warps
+// of consecutive row tiles. Shared memory: x's slice [8 NT][GIS_LD], then
+// each warp's weights [16][GIS_LD]. Writes the slice's fp32 partials to
+// p.ws; the last block of the slices sums them (gi_last_block_sum).
 template <int NT>
 __global__ void __launch_bounds__(256) gi_split_kernel(gi_params p)
 {
@@ -160,7 +183,7 @@ __global__ void __launch_bounds__(256) gi_split_kernel(gi_params p)
     const int slice = blockIdx.y, kb = slice * GI_SLICE;
     const int len = min(GI_SLICE, p.n_in - kb), steps = len >> 4;
     const int o0 = (blockIdx.x * W + warp) * 16;
-    const int t0 = blockIdx.z * 8 * NT;
+    const int t0 = (p.z0 + blockIdx.z) * 8 * NT;
 
     // the warp's 16 x len weights, four groups of 128 columns; 16 lanes a
     // row's 256 bytes; rows past n_out and columns past the slice zeros
@@ -233,6 +256,8 @@ __global__ void __launch_bounds__(256) gi_split_kernel(gi_params p)
             if (o < p.n_out && t < p.T)
                 p.ws[((size_t)slice * p.T + t) * p.n_out + o] = acc[n][i];
         }
+    gi_last_block_sum(p, p.counters + blockIdx.z * gridDim.x + blockIdx.x, blockIdx.x * W * 16,
+                      W * 16, t0, 8 * NT);
 #else
     __trap(); /* launched only where the GPU runs sm_80+ code (gi_mma_available) */
 #endif
@@ -393,8 +418,9 @@ __global__ void __launch_bounds__(64 * WN, 2 / (WN / 2)) gi_inblock_kernel(gi_pa
 
 // Both modes below sm_80 with WMMA m16n16k16: a block of 4 warps, warp w
 // 16 weight rows (m0 + 16 w) x 16 NB tokens (n0 = blockIdx.z * 16 NB).
-// split != 0: slice blockIdx.y only, partials to p.ws; else every slice,
-// summed in fragments, bias, fp16 out. Compiles on every architecture (the
+// split != 0: slice blockIdx.y only, partials to p.ws, the last block
+// sums them (gi_last_block_sum); else every slice, summed in fragments,
+// bias, fp16 out. Compiles on every architecture (the
 // fallback where the sm_80 kernels' code is absent).
 template <int NB>
 __global__ void __launch_bounds__(128) gi_wmma_kernel(gi_params p, int split)
@@ -404,7 +430,7 @@ __global__ void __launch_bounds__(128) gi_wmma_kernel(gi_params p, int split)
     __shared__ __align__(32) __half sb[16 * NB * GIW_LD];
     __shared__ __align__(32) float sc[4][16 * 16 * NB];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int m0 = blockIdx.x * GIW_BM, n0 = blockIdx.z * 16 * NB;
+    const int m0 = blockIdx.x * GIW_BM, n0 = (p.z0 + blockIdx.z) * 16 * NB;
     const int j_first = split ? blockIdx.y : 0, j_end = split ? blockIdx.y + 1 : p.n_slices;
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[NB], sum[NB];
 #pragma unroll
@@ -469,6 +495,9 @@ __global__ void __launch_bounds__(128) gi_wmma_kernel(gi_params p, int split)
         else
             p.out[(size_t)t * p.n_out + o] = __float2half_rn(gi_finish(sc[warp][e], p.bias, o));
     }
+    if (split)
+        gi_last_block_sum(p, p.counters + blockIdx.z * gridDim.x + blockIdx.x, m0, GIW_BM, n0,
+                          16 * NB);
 }
 
 template __global__ void gi_split_kernel<1>(gi_params);
@@ -499,11 +528,17 @@ extern "C" bool vb_gemm_invariant_supported(int n_in, int n_out, const void *x, 
            ((uintptr_t)w & 15) == 0;
 }
 
+// The workspace: GI_COUNTERS counters of split mode's blocks (a fixed
+// region at the start, so that calls of any shape find them at zero),
+// then the partials [n_slices][T][n_out] fp32.
+#define GI_COUNTERS 32768
+
 extern "C" size_t vb_gemm_invariant_workspace_bytes(int max_T, int n_in, int n_out)
 {
     if (max_T <= 0 || n_in <= 0 || n_out <= 0)
         return 0;
-    return (size_t)gi_slices(n_in) * (size_t)max_T * (size_t)n_out * sizeof(float);
+    return GI_COUNTERS * sizeof(unsigned) +
+           (size_t)gi_slices(n_in) * (size_t)max_T * (size_t)n_out * sizeof(float);
 }
 
 // The device's SM count, per-block shared memory limit (opt-in) and
@@ -576,14 +611,13 @@ extern "C" int vb_gemm_invariant_mode(int T, int n_in, int n_out, size_t workspa
     return gi_pick_mode(&d, T, n_in, n_out, workspace_bytes);
 }
 
-static cudaError_t gi_launch_reduce(const gi_params &p, const gi_device *d, cudaStream_t st)
+// Split mode's token groups a launch: as many as the counters take (one
+// launch unless T is far beyond the decode steps split mode is for), at
+// most the grid's z limit; 0 when not one fits.
+static int gi_groups_per_launch(unsigned blocks_x)
 {
-    const size_t total = (size_t)p.T * p.n_out;
-    size_t blocks = (total + 255) / 256;
-    const size_t cap = (size_t)d->n_sm * 8; /* grid-stride beyond that */
-    if (blocks > cap)
-        blocks = cap;
-    return vb_launch_pdl(gi_reduce_kernel, dim3((unsigned)blocks), dim3(256), 0, st, p);
+    const unsigned n = GI_COUNTERS / blocks_x;
+    return n < 65535 ? (int)n : 65535;
 }
 
 template <int NT>
@@ -611,9 +645,19 @@ static cudaError_t gi_launch_split_nt(const gi_params &p, const gi_device *d, cu
             return e;
         set = true;
     }
-    dim3 grid((unsigned)((tiles + warps - 1) / warps), (unsigned)p.n_slices, (unsigned)groups);
-    cudaError_t e = vb_launch_pdl(gi_split_kernel<NT>, grid, dim3(32 * warps), smem, st, p);
-    return e != cudaSuccess ? e : gi_launch_reduce(p, d, st);
+    const unsigned bx = (unsigned)((tiles + warps - 1) / warps);
+    const int per_launch = gi_groups_per_launch(bx);
+    if (per_launch < 1)
+        return cudaErrorInvalidValue; /* more row blocks than counters */
+    for (int z0 = 0; z0 < groups; z0 += per_launch) {
+        gi_params q = p;
+        q.z0 = z0;
+        dim3 grid(bx, (unsigned)p.n_slices, (unsigned)min(groups - z0, per_launch));
+        cudaError_t e = vb_launch_pdl(gi_split_kernel<NT>, grid, dim3(32 * warps), smem, st, q);
+        if (e != cudaSuccess)
+            return e;
+    }
+    return cudaSuccess;
 }
 
 static cudaError_t gi_launch_split(const gi_params &p, const gi_device *d, cudaStream_t st)
@@ -649,15 +693,23 @@ static cudaError_t gi_launch_inblock(const gi_params &p, const gi_device *d, cud
                          p);
 }
 
-static cudaError_t gi_launch_wmma(const gi_params &p, const gi_device *d, bool split,
-                                  cudaStream_t st)
+static cudaError_t gi_launch_wmma(const gi_params &p, bool split, cudaStream_t st)
 {
     const unsigned bx = (unsigned)((p.n_out + GIW_BM - 1) / GIW_BM);
     if (split) {
-        gi_wmma_kernel<1><<<dim3(bx, (unsigned)p.n_slices, (unsigned)((p.T + 15) / 16)), 128, 0,
-                            st>>>(p, 1);
-        cudaError_t e = cudaGetLastError();
-        return e != cudaSuccess ? e : gi_launch_reduce(p, d, st);
+        const int groups = (p.T + 15) / 16, per_launch = gi_groups_per_launch(bx);
+        if (per_launch < 1)
+            return cudaErrorInvalidValue;
+        for (int z0 = 0; z0 < groups; z0 += per_launch) {
+            gi_params q = p;
+            q.z0 = z0;
+            dim3 grid(bx, (unsigned)p.n_slices, (unsigned)min(groups - z0, per_launch));
+            gi_wmma_kernel<1><<<grid, 128, 0, st>>>(q, 1);
+            cudaError_t e = cudaGetLastError();
+            if (e != cudaSuccess)
+                return e;
+        }
+        return cudaSuccess;
     }
     gi_wmma_kernel<4><<<dim3(bx, 1, (unsigned)((p.T + 63) / 64)), 128, 0, st>>>(p, 0);
     return cudaGetLastError();
@@ -672,7 +724,7 @@ extern "C" cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const voi
         return cudaErrorInvalidValue;
     if (T == 0)
         return cudaSuccess;
-    if (T > 65535 * 64) /* grid limits of the split and WMMA launches */
+    if (T > 65535 * 64) /* the WMMA in-block grid's z */
         return cudaErrorInvalidValue;
     gi_device d;
     cudaError_t e = gi_device_info(&d);
@@ -689,14 +741,15 @@ extern "C" cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const voi
     p.w = (const __half *)w;
     p.bias = (const __half *)bias;
     p.out = (__half *)out;
-    p.ws = workspace;
+    p.counters = (unsigned *)workspace;
+    p.ws = workspace ? workspace + GI_COUNTERS : NULL;
     p.T = T;
     p.n_in = n_in;
     p.n_out = n_out;
     p.n_slices = gi_slices(n_in);
     p.vec_out = ((uintptr_t)out & 15) == 0 && n_out % 8 == 0;
     if (!d.mma)
-        return gi_launch_wmma(p, &d, mode == VB_GEMM_INV_SPLIT, stream);
+        return gi_launch_wmma(p, mode == VB_GEMM_INV_SPLIT, stream);
     if (mode == VB_GEMM_INV_SPLIT)
         return gi_launch_split(p, &d, stream);
     if (mode == VB_GEMM_INV_INBLOCK_64)

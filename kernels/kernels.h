@@ -266,10 +266,12 @@ void vb_gemv_quant_force(int path, int ks, int unroll);
  * the other rows or the mode. Needs n_in % 16 == 0 and 16-byte aligned x
  * and w (vb_gemm_invariant_supported); any out alignment. Steps of up to
  * VB_GEMM_INV_SPLIT_MAX_T rows run in split mode when workspace holds
- * vb_gemm_invariant_workspace_bytes(T, n_in, n_out) bytes (device memory,
- * nothing in it needs clearing; one workspace may serve every projection
- * of a stream: launches on one stream do not overlap), in-block mode
- * otherwise: the same bits either way. T = 0: nothing launched. */
+ * vb_gemm_invariant_workspace_bytes(T, n_in, n_out) bytes, in-block mode
+ * otherwise: the same bits either way. The workspace is device memory
+ * zeroed once after allocation (cudaMemset): split mode keeps counters
+ * in its first bytes, which every launch leaves at zero. One workspace
+ * serves every projection of a stream (launches on one stream do not
+ * overlap; two streams need two). T = 0: nothing launched. */
 bool vb_gemm_invariant_supported(int n_in, int n_out, const void *x, const void *w);
 size_t vb_gemm_invariant_workspace_bytes(int max_T, int n_in, int n_out);
 cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const void *w, const void *bias,

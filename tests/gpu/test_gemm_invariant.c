@@ -284,6 +284,7 @@ static void run_shape(const gcase *k)
     /* room for split mode at every T of the test (forced up to T_MAX) */
     s.ws_bytes = vb_gemm_invariant_workspace_bytes(T_MAX, k->n_in, k->n_out);
     CUDA_CHECK(cudaMalloc((void **)&s.d_ws, s.ws_bytes));
+    CUDA_CHECK(cudaMemset(s.d_ws, 0, s.ws_bytes)); /* once: the split mode's counters */
     CHECK(vb_gemm_invariant_supported(k->n_in, k->n_out, s.d_x, s.d_w));
 
     rows_alone(&s);
