@@ -259,7 +259,7 @@ __global__ void __launch_bounds__(256) gi_split_kernel(gi_params p)
     gi_last_block_sum(p, p.counters + blockIdx.z * gridDim.x + blockIdx.x, blockIdx.x * W * 16,
                       W * 16, t0, 8 * NT);
 #else
-    __trap(); /* launched only where the GPU runs sm_80+ code (gi_mma_available) */
+    __trap(); /* launched only where the GPU runs sm_80+ code (gi_device_info) */
 #endif
 }
 
@@ -412,12 +412,12 @@ __global__ void __launch_bounds__(64 * WN, 2 / (WN / 2)) gi_inblock_kernel(gi_pa
         }
     }
 #else
-    __trap(); /* launched only where the GPU runs sm_80+ code (gi_mma_available) */
+    __trap(); /* launched only where the GPU runs sm_80+ code (gi_device_info) */
 #endif
 }
 
 // Both modes below sm_80 with WMMA m16n16k16: a block of 4 warps, warp w
-// 16 weight rows (m0 + 16 w) x 16 NB tokens (n0 = blockIdx.z * 16 NB).
+// 16 weight rows (m0 + 16 w) x 16 NB tokens (token group z0 + blockIdx.z).
 // split != 0: slice blockIdx.y only, partials to p.ws, the last block
 // sums them (gi_last_block_sum); else every slice, summed in fragments,
 // bias, fp16 out. Compiles on every architecture (the
@@ -641,6 +641,13 @@ static cudaError_t gi_launch_split_nt(const gi_params &p, const gi_device *d, cu
             most = (size_t)d->smem_optin;
         cudaError_t e = cudaFuncSetAttribute(
             gi_split_kernel<NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)most);
+        /* all of L1 as shared memory: the weights in flight are what
+         * counts (3 blocks of 4 warps an SM at T <= 8 on an H200), and
+         * L1 caches only x */
+        if (e == cudaSuccess)
+            e = cudaFuncSetAttribute(gi_split_kernel<NT>,
+                                     cudaFuncAttributePreferredSharedMemoryCarveout,
+                                     cudaSharedmemCarveoutMaxShared);
         if (e != cudaSuccess)
             return e;
         set = true;
@@ -682,6 +689,12 @@ static cudaError_t gi_launch_inblock(const gi_params &p, const gi_device *d, cud
         cudaError_t e = cudaFuncSetAttribute(gi_inblock_kernel<WN>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              (int)smem);
+        /* two 64-token blocks an SM need 2 x 61 KB (operands come through
+         * shared memory, not L1) */
+        if (e == cudaSuccess)
+            e = cudaFuncSetAttribute(gi_inblock_kernel<WN>,
+                                     cudaFuncAttributePreferredSharedMemoryCarveout,
+                                     cudaSharedmemCarveoutMaxShared);
         if (e != cudaSuccess)
             return e;
         set = true;
