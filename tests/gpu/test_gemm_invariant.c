@@ -19,7 +19,12 @@
  * 3. Refusals: n_in not a multiple of 16, misaligned x, forced split
  *    without workspace; T = 0 launches nothing.
  * Outputs are poisoned with NaN before each run, so an element the kernel
- * does not write fails too. Skips (77) without a GPU. */
+ * does not write fails too. Skips (77) without a GPU.
+ *
+ * usage: test_gemm_invariant [--quick]
+ *   --quick: the small shapes and steps up to 65 rows only (a few hundred
+ *   launches, for compute-sanitizer's memcheck and racecheck); the full
+ *   run makes ~2000 launches a shape. */
 #include <cuda_runtime_api.h>
 #include <math.h>
 #include <stdbool.h>
@@ -34,10 +39,11 @@
 #include "util/half.h"
 
 #define TOL 5e-3
-#define T_MAX 2048
 #define OFFSET 5                /* the offset batch starts at this row of x */
-#define ROWS (T_MAX + OFFSET)   /* rows of x (and of the rows-alone results) */
 #define FULL_CHECK_MACS 4e8     /* host reference over every row up to this */
+
+static int t_max = 2048; /* the largest step; 65 with --quick */
+static int n_rows_x;     /* rows of x and of the rows-alone results: t_max + OFFSET */
 
 static const int Ts[] = {1, 2, 7, 8, 9, 33, 64, 65, 200, 256, 1000, 2048};
 #define N_TS (int)(sizeof Ts / sizeof Ts[0])
@@ -81,7 +87,7 @@ typedef struct gcase {
 typedef struct shape_run {
     const gcase *k;
     uint16_t *x, *w, *bias;  /* host, fp16 bits */
-    uint16_t *alone;         /* host [ROWS][n_out]: each row at T = 1 */
+    uint16_t *alone;         /* host [n_rows_x][n_out]: each row at T = 1 */
     void *d_x, *d_w, *d_bias, *d_out;
     float *d_ws;
     size_t ws_bytes;
@@ -130,16 +136,16 @@ static void rows_alone(shape_run *s)
 {
     const gcase *k = s->k;
     void *d_alone = NULL;
-    CUDA_CHECK(cudaMalloc(&d_alone, (size_t)ROWS * k->n_out * 2));
-    CUDA_CHECK(cudaMemset(d_alone, 0xff, (size_t)ROWS * k->n_out * 2));
-    for (int r = 0; r < ROWS; r++)
+    CUDA_CHECK(cudaMalloc(&d_alone, (size_t)n_rows_x * k->n_out * 2));
+    CUDA_CHECK(cudaMemset(d_alone, 0xff, (size_t)n_rows_x * k->n_out * 2));
+    for (int r = 0; r < n_rows_x; r++)
         CUDA_CHECK(vb_gemm_invariant_f16((uint16_t *)d_alone + (size_t)r * k->n_out,
                                          (const uint16_t *)s->d_x + (size_t)r * k->n_in, s->d_w,
                                          k->bias ? s->d_bias : NULL, 1, k->n_in, k->n_out,
                                          s->d_ws, s->ws_bytes, 0));
     CUDA_CHECK(cudaDeviceSynchronize());
-    s->alone = malloc((size_t)ROWS * k->n_out * 2);
-    CUDA_CHECK(cudaMemcpy(s->alone, d_alone, (size_t)ROWS * k->n_out * 2,
+    s->alone = malloc((size_t)n_rows_x * k->n_out * 2);
+    CUDA_CHECK(cudaMemcpy(s->alone, d_alone, (size_t)n_rows_x * k->n_out * 2,
                           cudaMemcpyDeviceToHost));
     CUDA_CHECK(cudaFree(d_alone));
 }
@@ -148,14 +154,16 @@ static void rows_alone(shape_run *s)
 static void check_accuracy(const shape_run *s)
 {
     const gcase *k = s->k;
-    int rows[ROWS], n_rows = 0;
-    if ((double)ROWS * k->n_out * k->n_in <= FULL_CHECK_MACS) {
-        for (int r = 0; r < ROWS; r++)
+    int *rows = malloc(sizeof(int) * (size_t)n_rows_x), n_rows = 0;
+    if ((double)n_rows_x * k->n_out * k->n_in <= FULL_CHECK_MACS) {
+        for (int r = 0; r < n_rows_x; r++)
             rows[n_rows++] = r;
     } else {
-        static const int some[] = {0, 1, 2, 7, 8, 9, 63, 64, 65, 255, 999, 1500, 2047, ROWS - 1};
+        static const int some[] = {0, 1, 2, 7, 8, 9, 63, 64, 65, 255, 999, 1500, 2047};
         for (size_t i = 0; i < sizeof some / sizeof some[0]; i++)
-            rows[n_rows++] = some[i];
+            if (some[i] < n_rows_x)
+                rows[n_rows++] = some[i];
+        rows[n_rows++] = n_rows_x - 1;
     }
     float *xf = malloc(sizeof(float) * (size_t)n_rows * k->n_in);
     float *wf = malloc(sizeof(float) * (size_t)k->n_in);
@@ -186,6 +194,7 @@ static void check_accuracy(const shape_run *s)
            k->n_in, k->bias ? " bias" : "     ", n_rows, rel, nan ? "  (NaN/unwritten!)" : "");
     CHECK_INT_EQ(nan, 0);
     CHECK(rel <= TOL);
+    free(rows);
     free(xf);
     free(wf);
 }
@@ -195,10 +204,10 @@ static void check_accuracy(const shape_run *s)
 static void check_invariance(const shape_run *s)
 {
     const gcase *k = s->k;
-    uint16_t *got = malloc((size_t)T_MAX * k->n_out * 2);
+    uint16_t *got = malloc((size_t)t_max * k->n_out * 2);
     int bad = 0;
     char modes_seen[128] = "";
-    for (int ti = 0; ti < N_TS; ti++) {
+    for (int ti = 0; ti < N_TS && Ts[ti] <= t_max; ti++) {
         const int T = Ts[ti];
         const int picked = vb_gemm_invariant_mode(T, k->n_in, k->n_out, s->ws_bytes);
         char one[32];
@@ -224,32 +233,37 @@ static void check_invariance(const shape_run *s)
            k->bias ? " bias" : "     ", modes_seen);
 
     /* shuffled rows: the batch is x[perm[0]], x[perm[1]], ... */
-    int *perm = malloc(sizeof(int) * T_MAX);
-    for (int i = 0; i < T_MAX; i++)
+    int *perm = malloc(sizeof(int) * (size_t)t_max);
+    for (int i = 0; i < t_max; i++)
         perm[i] = i;
-    for (int i = T_MAX - 1; i > 0; i--) {
+    for (int i = t_max - 1; i > 0; i--) {
         int j = irand(i + 1), t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
     }
-    uint16_t *xs = malloc((size_t)T_MAX * k->n_in * 2);
-    for (int i = 0; i < T_MAX; i++)
+    uint16_t *xs = malloc((size_t)t_max * k->n_in * 2);
+    for (int i = 0; i < t_max; i++)
         memcpy(xs + (size_t)i * k->n_in, s->x + (size_t)perm[i] * k->n_in, (size_t)k->n_in * 2);
-    void *d_xs = dev_copy(xs, (size_t)T_MAX * k->n_in * 2);
-    static const int shuffled_Ts[] = {9, 64, 65, 1000, T_MAX};
+    void *d_xs = dev_copy(xs, (size_t)t_max * k->n_in * 2);
+    /* 0: t_max */
+    static const int shuffled_Ts[] = {9, 64, 65, 1000, 0};
     for (size_t ti = 0; ti < sizeof shuffled_Ts / sizeof shuffled_Ts[0]; ti++)
         for (int mi = 0; mi < N_MODES; mi++) {
-            const int T = shuffled_Ts[ti];
+            const int T = shuffled_Ts[ti] ? shuffled_Ts[ti] : t_max;
+            if (T > t_max || (T == t_max && shuffled_Ts[ti]))
+                continue;
             CUDA_CHECK(run(s, d_xs, T, modes[mi].mode));
             CUDA_CHECK(cudaMemcpy(got, s->d_out, (size_t)T * k->n_out * 2,
                                   cudaMemcpyDeviceToHost));
             bad += !same_bits(s, got, T, perm, 0, "shuffled rows", modes[mi].name);
         }
     /* the batch starting at row OFFSET of x: every row at another position */
-    static const int offset_Ts[] = {3, 64, 200, T_MAX};
+    static const int offset_Ts[] = {3, 64, 200, 0};
     for (size_t ti = 0; ti < sizeof offset_Ts / sizeof offset_Ts[0]; ti++)
         for (int mi = 0; mi < N_MODES; mi++) {
-            const int T = offset_Ts[ti];
+            const int T = offset_Ts[ti] ? offset_Ts[ti] : t_max;
+            if (T > t_max || (T == t_max && offset_Ts[ti]))
+                continue;
             CUDA_CHECK(run(s, (const uint16_t *)s->d_x + (size_t)OFFSET * k->n_in, T,
                            modes[mi].mode));
             CUDA_CHECK(cudaMemcpy(got, s->d_out, (size_t)T * k->n_out * 2,
@@ -267,7 +281,7 @@ static void run_shape(const gcase *k)
 {
     shape_run s = {0};
     s.k = k;
-    const size_t nx = (size_t)ROWS * k->n_in, nw = (size_t)k->n_out * k->n_in;
+    const size_t nx = (size_t)n_rows_x * k->n_in, nw = (size_t)k->n_out * k->n_in;
     s.x = malloc(nx * 2);
     s.w = malloc(nw * 2);
     s.bias = malloc((size_t)k->n_out * 2);
@@ -280,9 +294,9 @@ static void run_shape(const gcase *k)
     s.d_x = dev_copy(s.x, nx * 2);
     s.d_w = dev_copy(s.w, nw * 2);
     s.d_bias = dev_copy(s.bias, (size_t)k->n_out * 2);
-    CUDA_CHECK(cudaMalloc(&s.d_out, (size_t)T_MAX * k->n_out * 2));
-    /* room for split mode at every T of the test (forced up to T_MAX) */
-    s.ws_bytes = vb_gemm_invariant_workspace_bytes(T_MAX, k->n_in, k->n_out);
+    CUDA_CHECK(cudaMalloc(&s.d_out, (size_t)t_max * k->n_out * 2));
+    /* room for split mode at every T of the test (forced up to t_max) */
+    s.ws_bytes = vb_gemm_invariant_workspace_bytes(t_max, k->n_in, k->n_out);
     CUDA_CHECK(cudaMalloc((void **)&s.d_ws, s.ws_bytes));
     CUDA_CHECK(cudaMemset(s.d_ws, 0, s.ws_bytes)); /* once: the split mode's counters */
     CHECK(vb_gemm_invariant_supported(k->n_in, k->n_out, s.d_x, s.d_w));
@@ -335,6 +349,8 @@ static void test_refusals(void)
     CUDA_CHECK(cudaMalloc(&d_x, 4096));
     CUDA_CHECK(cudaMalloc(&d_w, 4096));
     CUDA_CHECK(cudaMalloc(&d_out, 4096));
+    CUDA_CHECK(cudaMemset(d_x, 0, 4096));
+    CUDA_CHECK(cudaMemset(d_w, 0, 4096));
     CHECK(!vb_gemm_invariant_supported(40, 8, d_x, d_w));                  /* n_in % 16 */
     CHECK(!vb_gemm_invariant_supported(64, 8, (char *)d_x + 2, d_w));      /* x alignment */
     CHECK(!vb_gemm_invariant_supported(64, 8, d_x, (char *)d_w + 8));      /* w alignment */
@@ -359,13 +375,18 @@ static void test_refusals(void)
     CUDA_CHECK(cudaFree(d_out));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
         return test_skip("no CUDA device on this machine");
+    if (quick)
+        t_max = 65;
+    n_rows_x = t_max + OFFSET;
     RUN_TEST(test_refusals);
     RUN_TEST(test_small_shapes);
-    RUN_TEST(test_7b_shapes);
+    if (!quick)
+        RUN_TEST(test_7b_shapes);
     return test_summary();
 }
