@@ -52,14 +52,15 @@
 //
 // in-block (larger T, prefill): a tiled GEMM, gi_inblock_kernel: a block
 // takes 128 weight rows x BN = 128 (8 warps) or 64 (4 warps) tokens, every
-// warp 64 rows x 32 tokens (4 x 4 mma tiles), k tiles of 32 columns in a
-// 4-stage cp.async pipeline read with ldmatrix (rows padded to 40 halves:
-// conflict-free). Each accumulator has a running slice partial and the
-// slice sum in registers (sum += partial; partial = 0 at every slice
-// boundary, every 16 k tiles), so a tile's k loop is never split across
-// blocks. The fp16 results go through shared memory for 16-byte stores.
-// Blocks walk the tiles in groups of 8 weight tiles (all token tiles of a
-// group before the next), so a wave's weights and x fit in L2.
+// warp 64 rows x 32 tokens (4 x 4 mma tiles), k tiles of GIB_BK = 32
+// columns in a GIB_STAGES = 4 stage cp.async pipeline read with ldmatrix
+// (rows padded to 40 halves: conflict-free). Each accumulator has a
+// running slice partial and the slice sum in registers (sum += partial;
+// partial = 0 at every slice boundary, every 512 / GIB_BK k tiles), so a
+// tile's k loop is never split across blocks. The fp16 results go through
+// shared memory for 16-byte stores. Blocks walk the tiles in groups of 8
+// weight tiles (all token tiles of a group before the next), so a wave's
+// weights and x fit in L2.
 // The price of invariance against an ordinary GEMM: the second set of
 // accumulators (64 registers a thread), which rules out 64 x 64 warp
 // tiles and leaves 8 warps an SM (one block of 8 or two of 4).
@@ -82,10 +83,21 @@
 #define GIS_GROUP 128            /* split: columns of a cp.async group (4 a slice) */
 #define GIS_LD (GI_SLICE + 8)    /* split: halves a shared row (odd 16-byte units) */
 #define GIB_BM 128               /* in-block: weight rows a block */
-#define GIB_BK 32                /* in-block: columns a k tile */
-#define GIB_LD (GIB_BK + 8)      /* in-block: halves a shared row: 5 units, conflict-free */
-#define GIB_STAGES 4             /* in-block: k tiles in flight */
+// In-block k tile (32 or 64 columns: a divisor of the slice) and stages:
+// overridable (-DGIB_BK=64 -DGIB_STAGES=3) to try them on a GPU; the
+// bits do not depend on them. Rows padded by 8 halves: an odd number of
+// 16-byte units, so ldmatrix's 8 row addresses hit distinct banks.
+#ifndef GIB_BK
+#define GIB_BK 32
+#endif
+#ifndef GIB_STAGES
+#define GIB_STAGES 4
+#endif
+#define GIB_LD (GIB_BK + 8)
 #define GIB_SLICE_TILES (GI_SLICE / GIB_BK)
+#if GI_SLICE % GIB_BK != 0 || GIB_BK % 16 != 0
+#error "the in-block k tile must be a multiple of 16 dividing the slice"
+#endif
 #define GIB_GROUP_M 8            /* in-block: weight tiles a group of the block order */
 #define GIW_BM 64                /* WMMA: weight rows a block (16 a warp) */
 #define GIW_BK 64                /* WMMA: columns a shared-memory step */
@@ -264,21 +276,23 @@ __global__ void __launch_bounds__(256) gi_split_kernel(gi_params p)
 }
 
 // In-block mode: k tile kt of the block's 128 weight rows (m0...) and BN
-// tokens (n0...) into a stage of (128 + BN) rows of GIB_LD halves, 4
-// threads a row's 64 bytes; rows past n_out or T and columns past n_in
-// zero-filled (their address clamped to w, which is never read then).
+// tokens (n0...) into a stage of (128 + BN) rows of GIB_LD halves, GIB_BK
+// / 8 threads a row's 16-byte pieces; rows past n_out or T and columns
+// past n_in zero-filled (their address clamped to w, never read then).
 template <int BN, int THREADS>
 __device__ __forceinline__ void gi_inblock_load(__half *stage, const gi_params &p, int m0, int n0,
                                                 int kt)
 {
-    constexpr int CHUNKS = (GIB_BM + BN) * (GIB_BK / 8);
+    constexpr int PER_ROW = GIB_BK / 8, CHUNKS = (GIB_BM + BN) * PER_ROW;
+    static_assert(CHUNKS % THREADS == 0 && GIB_BM % (THREADS / PER_ROW) == 0,
+                  "whole rows an iteration, weights and tokens apart");
 #pragma unroll
     for (int i = 0; i < CHUNKS / THREADS; i++) {
-        const int id = threadIdx.x + i * THREADS, r = id >> 2, kc = (id & 3) * 8;
+        const int id = threadIdx.x + i * THREADS, r = id / PER_ROW, kc = (id % PER_ROW) * 8;
         const int k = kt * GIB_BK + kc;
         const __half *src;
         bool ok;
-        if (r < GIB_BM) { /* uniform per i: THREADS / 4 rows an i, BM and BN multiples */
+        if (r < GIB_BM) { /* uniform per i (the static_assert) */
             ok = m0 + r < p.n_out && k < p.n_in;
             src = p.w + (size_t)(m0 + r) * p.n_in + k;
         } else {
