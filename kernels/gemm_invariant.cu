@@ -18,7 +18,9 @@
 //     of the 16-row tile, columns in their natural order in k), x as B
 //     (token t at position t % 8 of the n8 tile);
 //   - s = 0.0f; s += p_0; s += p_1; ... in slice order, in fp32;
-//   - with a bias s += (float)bias[o]; out = __float2half_rn(s).
+//   - with a bias s += (float)bias[o]; out = __float2half_rn(s)
+//     (vb_gemm_invariant_f32out, for the logits: out = s, so its fp16
+//     rounding is the fp16 entry point's output, bit for bit).
 // Below sm_80 (V100, Turing through the WMMA kernel) the same, with
 // nvcuda::wmma m16n16k16 (fp32 accumulate) instead of mma.sync and o and
 // t at positions o % 16 and t % 16 of the 16 x 16 tile: bits are the same
@@ -107,12 +109,13 @@ struct gi_params {
     const __half *x;    /* [T, n_in] */
     const __half *w;    /* [n_out, n_in] */
     const __half *bias; /* [n_out] or NULL */
-    __half *out;        /* [T, n_out] */
+    void *out;          /* [T, n_out], fp16 or (out_f32) fp32 */
     float *ws;          /* split: partials [n_slices][T][n_out] */
     unsigned *counters; /* split: slices done, one a block of a slice (gi_last_block_sum) */
     int T, n_in, n_out, n_slices;
     int z0;             /* split: the launch's first token group (long steps take several) */
-    int vec_out;        /* out 16-byte aligned and n_out % 8 == 0: 16-byte stores */
+    int vec_out;        /* fp16 out 16-byte aligned and n_out % 8 == 0: 16-byte stores */
+    int out_f32;        /* fp32 out: s (+ bias) itself, not rounded to fp16 */
 };
 
 __device__ __forceinline__ float gi_finish(float s, const __half *bias, int o)
@@ -120,6 +123,16 @@ __device__ __forceinline__ float gi_finish(float s, const __half *bias, int o)
     if (bias)
         s += __half2float(bias[o]);
     return s;
+}
+
+// out[t, o] = the finished sum: rounded to fp16, or as it is (fp32 out).
+__device__ __forceinline__ void gi_store(const gi_params &p, int t, int o, float v)
+{
+    const size_t i = (size_t)t * p.n_out + o;
+    if (p.out_f32)
+        ((float *)p.out)[i] = v;
+    else
+        ((__half *)p.out)[i] = __float2half_rn(v);
 }
 
 // Split mode's end, called by every thread of a block once its partials
@@ -152,7 +165,7 @@ __device__ __forceinline__ void gi_last_block_sum(const gi_params &p, unsigned *
 #pragma unroll 8
         for (int j = 0; j < p.n_slices; j++)
             s += __ldcg(a + (size_t)j * total);
-        p.out[(size_t)t * p.n_out + o] = __float2half_rn(gi_finish(s, p.bias, o));
+        gi_store(p, t, o, gi_finish(s, p.bias, o));
     }
     if (threadIdx.x == 0)
         *counter = 0;
@@ -395,6 +408,20 @@ __global__ void __launch_bounds__(64 * WN, 2 / (WN / 2)) gi_inblock_kernel(gi_pa
     asm volatile("cp.async.wait_group 0;\n" ::);
     __syncthreads(); /* the stages become the output tile */
 
+    if (p.out_f32) { /* the logits: fp32 straight from registers (4-byte stores) */
+#pragma unroll
+        for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const int o = m0 + wm * 64 + mi * 16 + (lane >> 2) + (i >> 1) * 8;
+                    const int t = n0 + wn * 32 + ni * 8 + 2 * (lane & 3) + (i & 1);
+                    if (o < p.n_out && t < p.T)
+                        gi_store(p, t, o, gi_finish(sum[mi][ni][i], p.bias, o));
+                }
+        return;
+    }
     // sum[mi][ni][i]: row wm * 64 + 16 mi + lane / 4 (+ 8 for i >= 2),
     // token wn * 32 + 8 ni + 2 (lane % 4) + i % 2; tile [BN][GIB_BM + 8]
     constexpr int OLD = GIB_BM + 8;
@@ -417,7 +444,7 @@ __global__ void __launch_bounds__(64 * WN, 2 / (WN / 2)) gi_inblock_kernel(gi_pa
         if (t >= p.T || o >= p.n_out)
             continue;
         const __half *src = smem + tl * OLD + ol;
-        __half *dst = p.out + (size_t)t * p.n_out + o;
+        __half *dst = (__half *)p.out + (size_t)t * p.n_out + o;
         if (p.vec_out && o + 8 <= p.n_out) {
             *(uint4 *)dst = *(const uint4 *)src;
         } else {
@@ -507,7 +534,7 @@ __global__ void __launch_bounds__(128) gi_wmma_kernel(gi_params p, int split)
         if (split)
             p.ws[((size_t)blockIdx.y * p.T + t) * p.n_out + o] = sc[warp][e];
         else
-            p.out[(size_t)t * p.n_out + o] = __float2half_rn(gi_finish(sc[warp][e], p.bias, o));
+            gi_store(p, t, o, gi_finish(sc[warp][e], p.bias, o));
     }
     if (split)
         gi_last_block_sum(p, p.counters + blockIdx.z * gridDim.x + blockIdx.x, m0, GIW_BM, n0,
@@ -742,10 +769,9 @@ static cudaError_t gi_launch_wmma(const gi_params &p, bool split, cudaStream_t s
     return cudaGetLastError();
 }
 
-extern "C" cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const void *w,
-                                             const void *bias, int T, int n_in, int n_out,
-                                             float *workspace, size_t workspace_bytes,
-                                             cudaStream_t stream)
+static cudaError_t gi_run(void *out, int out_f32, const void *x, const void *w,
+                          const void *bias, int T, int n_in, int n_out, float *workspace,
+                          size_t workspace_bytes, cudaStream_t stream)
 {
     if (T < 0 || !out || !vb_gemm_invariant_supported(n_in, n_out, x, w))
         return cudaErrorInvalidValue;
@@ -767,14 +793,15 @@ extern "C" cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const voi
     p.x = (const __half *)x;
     p.w = (const __half *)w;
     p.bias = (const __half *)bias;
-    p.out = (__half *)out;
+    p.out = out;
+    p.out_f32 = out_f32;
     p.counters = (unsigned *)workspace;
     p.ws = workspace ? workspace + GI_COUNTERS : NULL;
     p.T = T;
     p.n_in = n_in;
     p.n_out = n_out;
     p.n_slices = gi_slices(n_in);
-    p.vec_out = ((uintptr_t)out & 15) == 0 && n_out % 8 == 0;
+    p.vec_out = !out_f32 && ((uintptr_t)out & 15) == 0 && n_out % 8 == 0;
     if (!d.mma)
         return gi_launch_wmma(p, mode == VB_GEMM_INV_SPLIT, stream);
     if (mode == VB_GEMM_INV_SPLIT)
@@ -782,5 +809,21 @@ extern "C" cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const voi
     if (mode == VB_GEMM_INV_INBLOCK_64)
         return gi_launch_inblock<2>(p, &d, stream);
     return gi_launch_inblock<4>(p, &d, stream);
+}
+
+extern "C" cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const void *w,
+                                             const void *bias, int T, int n_in, int n_out,
+                                             float *workspace, size_t workspace_bytes,
+                                             cudaStream_t stream)
+{
+    return gi_run(out, 0, x, w, bias, T, n_in, n_out, workspace, workspace_bytes, stream);
+}
+
+extern "C" cudaError_t vb_gemm_invariant_f32out(float *out, const void *x, const void *w,
+                                                const void *bias, int T, int n_in, int n_out,
+                                                float *workspace, size_t workspace_bytes,
+                                                cudaStream_t stream)
+{
+    return gi_run(out, 1, x, w, bias, T, n_in, n_out, workspace, workspace_bytes, stream);
 }
 #endif

@@ -277,6 +277,10 @@ size_t vb_gemm_invariant_workspace_bytes(int max_T, int n_in, int n_out);
 cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const void *w, const void *bias,
                                   int T, int n_in, int n_out, float *workspace,
                                   size_t workspace_bytes, cudaStream_t stream);
+/* The same with fp32 out (the logits): the sum before its fp16 rounding. */
+cudaError_t vb_gemm_invariant_f32out(float *out, const void *x, const void *w, const void *bias,
+                                     int T, int n_in, int n_out, float *workspace,
+                                     size_t workspace_bytes, cudaStream_t stream);
 /* Modes: what vb_gemm_invariant_mode reports for T rows (the entry point's
  * choice with that workspace; AUTO when it cannot tell), and the test hook
  * vb_gemm_invariant_force (test_gemm_invariant, bench_gemm_invariant; the

@@ -16,7 +16,10 @@
  *    with 128 and with 64 tokens a block); the rows shuffled (row i of
  *    the batch is row perm[i]); the batch starting at row 5 of x. A
  *    failure names the shape, T, mode and first differing row and column.
- * 3. Refusals: n_in not a multiple of 16, misaligned x, forced split
+ * 3. fp32 out (vb_gemm_invariant_f32out, the logits): rows alone round
+ *    (host, ties to even) to the fp16 entry point's bits, and batches of
+ *    1, 9, 65 and the largest step, in every mode, match the rows alone.
+ * 4. Refusals: n_in not a multiple of 16, misaligned x, forced split
  *    without workspace; T = 0 launches nothing.
  * Outputs are poisoned with NaN before each run, so an element the kernel
  * does not write fails too. Skips (77) without a GPU.
@@ -131,6 +134,65 @@ static bool same_bits(const shape_run *s, const uint16_t *got, int T, const int 
     return true;
 }
 
+/* 3. fp32 out: rows alone against the fp16 rows alone, batches against
+ * the rows alone. */
+static void check_f32_out(const shape_run *s)
+{
+    const gcase *k = s->k;
+    const size_t row_bytes = (size_t)k->n_out * sizeof(float);
+    float *d_out32 = NULL;
+    CUDA_CHECK(cudaMalloc((void **)&d_out32, (size_t)n_rows_x * row_bytes));
+    CUDA_CHECK(cudaMemset(d_out32, 0xff, (size_t)n_rows_x * row_bytes));
+    for (int r = 0; r < n_rows_x; r++)
+        CUDA_CHECK(vb_gemm_invariant_f32out(d_out32 + (size_t)r * k->n_out,
+                                            (const uint16_t *)s->d_x + (size_t)r * k->n_in,
+                                            s->d_w, k->bias ? s->d_bias : NULL, 1, k->n_in,
+                                            k->n_out, s->d_ws, s->ws_bytes, 0));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    float *alone32 = malloc((size_t)n_rows_x * row_bytes);
+    float *got = malloc((size_t)t_max * row_bytes);
+    CUDA_CHECK(cudaMemcpy(alone32, d_out32, (size_t)n_rows_x * row_bytes,
+                          cudaMemcpyDeviceToHost));
+    int bad = 0;
+    for (size_t i = 0; i < (size_t)n_rows_x * k->n_out && !bad; i++)
+        if (vb_float_to_half(alone32[i]) != s->alone[i]) {
+            fprintf(stderr, "  [%d x %d] fp32 out, row %zu column %zu alone: %.9g rounds to "
+                    "0x%04x, the fp16 entry point gave 0x%04x\n", k->n_out, k->n_in,
+                    i / k->n_out, i % k->n_out, (double)alone32[i],
+                    vb_float_to_half(alone32[i]), s->alone[i]);
+            bad++;
+        }
+    const int Ts32[] = {1, 9, 65, t_max};
+    for (int ti = 0; ti < 4; ti++)
+        for (int mi = 0; mi < N_MODES; mi++) {
+            const int T = Ts32[ti];
+            if (T > t_max || (T == t_max && ti < 3))
+                continue;
+            CUDA_CHECK(cudaMemset(d_out32, 0xff, (size_t)T * row_bytes));
+            vb_gemm_invariant_force(modes[mi].mode);
+            cudaError_t e = vb_gemm_invariant_f32out(d_out32, s->d_x, s->d_w,
+                                                     k->bias ? s->d_bias : NULL, T, k->n_in,
+                                                     k->n_out, s->d_ws, s->ws_bytes, 0);
+            vb_gemm_invariant_force(VB_GEMM_INV_AUTO);
+            CUDA_CHECK(e);
+            CUDA_CHECK(cudaMemcpy(got, d_out32, (size_t)T * row_bytes, cudaMemcpyDeviceToHost));
+            for (int r = 0; r < T; r++)
+                if (memcmp(got + (size_t)r * k->n_out, alone32 + (size_t)r * k->n_out,
+                           row_bytes) != 0) {
+                    fprintf(stderr, "  [%d x %d] fp32 out, T %d, mode %s: row %d differs from "
+                            "that row alone\n", k->n_out, k->n_in, T, modes[mi].name, r);
+                    bad++;
+                    break;
+                }
+        }
+    printf("  [%5d x %5d]%s fp32 out: %s\n", k->n_out, k->n_in, k->bias ? " bias" : "     ",
+           bad ? "DIFFERS" : "rows alone = fp16 bits rounded, batches = rows alone");
+    CHECK_INT_EQ(bad, 0);
+    free(got);
+    free(alone32);
+    CUDA_CHECK(cudaFree(d_out32));
+}
+
 /* Rows alone: row r of x at T = 1, the entry point's choice. */
 static void rows_alone(shape_run *s)
 {
@@ -206,7 +268,7 @@ static void check_invariance(const shape_run *s)
     const gcase *k = s->k;
     uint16_t *got = malloc((size_t)t_max * k->n_out * 2);
     int bad = 0;
-    char modes_seen[128] = "";
+    char modes_seen[320] = "";
     for (int ti = 0; ti < N_TS && Ts[ti] <= t_max; ti++) {
         const int T = Ts[ti];
         const int picked = vb_gemm_invariant_mode(T, k->n_in, k->n_out, s->ws_bytes);
@@ -304,6 +366,7 @@ static void run_shape(const gcase *k)
     rows_alone(&s);
     check_accuracy(&s);
     check_invariance(&s);
+    check_f32_out(&s);
 
     CUDA_CHECK(cudaFree(s.d_ws));
     CUDA_CHECK(cudaFree(s.d_out));
