@@ -12,6 +12,8 @@
  *
  *   embed           cuda_embed            vb_embed_f16               elementwise.cu
  *   matmul          cuda_matmul           vb_gemv_f16                gemv.cu
+ *                                         (vb_gemm_invariant_f16     gemm_invariant.cu
+ *                                         once issue #22 wires it)
  *                                         or cuBLAS cublasGemmEx, then
  *                                         vb_add_bias_f16 if a bias  elementwise.cu
  *   matmul_qkv      cuda_matmul_qkv       vb_gemv_multi_f16          gemv.cu
@@ -87,6 +89,11 @@
  * and rope_kv_write. */
 #ifndef VB_KERNELS_H
 #define VB_KERNELS_H
+
+/* gemm_invariant.cu's fixed split of n_in (part of its bit-level contract)
+ * and the largest step its split mode takes (NVRTC sees them) */
+#define VB_GEMM_INV_SLICE 512
+#define VB_GEMM_INV_SPLIT_MAX_T 64
 
 /* gemv.cu limits (NVRTC sees them: the kernel sizes its parameters by them) */
 #define VB_GEMV_MAX_ROWS 8 /* x rows at most */
@@ -286,6 +293,43 @@ cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w
  * (1, 2, 4, 8) and unroll (2, 4) force the mma kernel's warps a tile and
  * steps loaded ahead, 0 the launcher's. Process-wide: set before launching. */
 void vb_gemv_quant_force(int path, int ks, int unroll);
+/* gemm_invariant.cu: batch-invariant projections (issue #22):
+ * out[T, n_out] fp16 = x[T, n_in] w[n_out, n_in]^T (+ bias), each output's
+ * bits a function of its x row, w row and bias only (the file's header
+ * states the exact order of operations): not of T, the row's position,
+ * the other rows or the mode. Needs n_in % 16 == 0 and 16-byte aligned x
+ * and w (vb_gemm_invariant_supported); any out alignment. Steps of up to
+ * VB_GEMM_INV_SPLIT_MAX_T rows run in split mode when workspace holds
+ * vb_gemm_invariant_workspace_bytes(T, n_in, n_out) bytes, in-block mode
+ * otherwise: the same bits either way. The workspace is device memory
+ * zeroed once after allocation (cudaMemset): split mode keeps counters
+ * in its first bytes, which every launch leaves at zero. One workspace
+ * serves every projection of a stream (launches on one stream do not
+ * overlap; two streams need two). T = 0: nothing launched. */
+bool vb_gemm_invariant_supported(int n_in, int n_out, const void *x, const void *w);
+size_t vb_gemm_invariant_workspace_bytes(int max_T, int n_in, int n_out);
+cudaError_t vb_gemm_invariant_f16(void *out, const void *x, const void *w, const void *bias,
+                                  int T, int n_in, int n_out, float *workspace,
+                                  size_t workspace_bytes, cudaStream_t stream);
+/* The same with fp32 out (the logits): the sum before its fp16 rounding. */
+cudaError_t vb_gemm_invariant_f32out(float *out, const void *x, const void *w, const void *bias,
+                                     int T, int n_in, int n_out, float *workspace,
+                                     size_t workspace_bytes, cudaStream_t stream);
+/* Modes: what vb_gemm_invariant_mode reports for T rows (the entry point's
+ * choice with that workspace; AUTO when it cannot tell), and the test hook
+ * vb_gemm_invariant_force (test_gemm_invariant, bench_gemm_invariant; the
+ * backend never calls it; process-wide, set before launching): AUTO the
+ * entry point's choice, SPLIT (an error without the workspace), INBLOCK
+ * the in-block kernel with the launcher's tile, INBLOCK_128 / _64 with 128
+ * or 64 tokens a block. Below sm_80 both in-block choices are the WMMA
+ * kernel's in-block mode. */
+#define VB_GEMM_INV_AUTO 0
+#define VB_GEMM_INV_SPLIT 1
+#define VB_GEMM_INV_INBLOCK 2
+#define VB_GEMM_INV_INBLOCK_128 3
+#define VB_GEMM_INV_INBLOCK_64 4
+int vb_gemm_invariant_mode(int T, int n_in, int n_out, size_t workspace_bytes);
+void vb_gemm_invariant_force(int mode);
 /* quant_gather.cu: dst[t, j] = x[t, perm[j]] for t < T (T <= 65535). */
 cudaError_t vb_quant_gather_f16(uint16_t *dst, const uint16_t *x, const int32_t *perm, int T,
                                 int n_in, cudaStream_t stream);

@@ -1,5 +1,6 @@
-// The sm_80+ instructions the tensor-core attention kernels share
-// (attention_prefill_mma.cu, attention_decode_mma.cu), as inline PTX whose
+// The sm_80+ instructions the tensor-core kernels share
+// (attention_prefill_mma.cu, attention_decode_mma.cu, gemv_quant.cu,
+// gemm_invariant.cu), as inline PTX whose
 // register layouts the PTX ISA documents: cp.async of 16 bytes into shared
 // memory (and of 4, for the int8 KV cache's scales), ldmatrix (plain and
 // transposed) and mma.sync m16n8k16 with fp16 inputs and fp32 accumulators.
@@ -34,6 +35,15 @@ __device__ __forceinline__ void mma_ldmatrix_x4(unsigned r[4], const void *p)
 {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(mma_smem_addr(p)));
+}
+
+// Two 8x8 matrices (an mma B operand of one n8 tile): lanes 0-15 give the
+// row addresses, the other lanes' are ignored.
+__device__ __forceinline__ void mma_ldmatrix_x2(unsigned r[2], const void *p)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1])
                  : "r"(mma_smem_addr(p)));
 }
 

@@ -1,0 +1,190 @@
+/* The batch-invariant projection (kernels/gemm_invariant.cu, issue #22)
+ * against cuBLAS the way the backend calls it (src/cuda/backend_cuda.c's
+ * gemm(): one cublasGemmEx, fp16 in and out, fp32 compute, default algo),
+ * on the per-rank matrices of Qwen2.5-7B at tp 1 (q and o 3584 x 3584, k
+ * and v 512 x 3584, gate and up 18944 x 3584, down 3584 x 18944), for
+ * steps of 1, 8, 64, 256, 2048 and 8192 rows, no bias. Prints per case
+ * microseconds, TFLOP/s (2 T n_in n_out) and GB/s of the bytes a pass must
+ * move (weights, x and out once) as a fraction of the copy bandwidth
+ * (cudaMemcpy device to device of 1 GiB, read + write, median of 5), for
+ * cuBLAS and for the entry point's own choice of mode (printed), the
+ * speed relative to cuBLAS, then each mode forced (split up to 256 rows,
+ * in-block with 128 and with 64 tokens a block): the figures behind the
+ * mode switch. Then a whole layer (q, k, v, o, gate, up, down) per step
+ * size, each path: the mode's cost in a forward pass, roughly.
+ *
+ * Each timed launch reads a different copy of the weights (>= 256 MB in
+ * all), so L2 never holds them: a decode step reads each matrix once.
+ * Times are medians of 5 timings after warm-up (bench_timing.h). PDL as
+ * the backend sets it (on where the GPU has it, unless VB_NO_PDL=1).
+ *
+ * usage: bench_gemm_invariant [ITERS]   (on the GPU machine; no GPU: exits 77) */
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bench_timing.h"
+#include "cuda/cuda_check.h"
+#include "kernels.h"
+
+typedef struct shape {
+    const char *name;
+    int n_out, n_in;
+    int per_layer; /* matrices of this shape in a layer */
+} shape;
+
+static const shape shapes[] = {
+    {"7b q/o", 3584, 3584, 2},
+    {"7b k/v", 512, 3584, 2},
+    {"7b gate/up", 18944, 3584, 2},
+    {"7b down", 3584, 18944, 1},
+};
+#define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+static const int Ts[] = {1, 8, 64, 256, 2048, 8192};
+#define N_TS (int)(sizeof Ts / sizeof Ts[0])
+#define T_MAX 8192
+#define SPLIT_T_MAX 256 /* forced split timed up to here (its workspace grows with T) */
+
+/* paths timed per case: cuBLAS, the entry point's choice, each mode forced */
+enum { P_CUBLAS, P_AUTO, P_SPLIT, P_IB128, P_IB64, N_PATHS };
+static const int path_mode[N_PATHS] = {0, VB_GEMM_INV_AUTO, VB_GEMM_INV_SPLIT,
+                                       VB_GEMM_INV_INBLOCK_128, VB_GEMM_INV_INBLOCK_64};
+
+static cudaStream_t stream;
+static cublasHandle_t cublas;
+static void *x, *out;
+static float *ws;
+static size_t ws_bytes;
+
+typedef struct pass_args {
+    const shape *s;
+    uint8_t *w;       /* copies of the weights, mat_bytes apart */
+    size_t mat_bytes;
+    int copies, T, path;
+} pass_args;
+
+static void pass(void *ctx, int i)
+{
+    const pass_args *a = ctx;
+    const shape *s = a->s;
+    const void *w = a->w + a->mat_bytes * (size_t)(i % a->copies);
+    if (a->path == P_CUBLAS) {
+        /* backend_cuda.c's gemm(): out^T[n_out, T] = w^T x^T, column-major */
+        const float one = 1.0f, zero = 0.0f;
+        CUBLAS_CHECK(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, s->n_out, a->T, s->n_in, &one,
+                                  w, CUDA_R_16F, s->n_in, x, CUDA_R_16F, s->n_in, &zero, out,
+                                  CUDA_R_16F, s->n_out, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+        return;
+    }
+    CUDA_CHECK(vb_gemm_invariant_f16(out, x, w, NULL, a->T, s->n_in, s->n_out, ws, ws_bytes,
+                                     stream));
+}
+
+int main(int argc, char **argv)
+{
+    struct cudaDeviceProp prop;
+    int iters = bench_start(argc, argv, 20, &prop);
+    if (iters == 0)
+        return 77;
+    bench_pdl_from_env("bench_gemm_invariant");
+    CUDA_CHECK(cudaStreamCreate(&stream));
+    CUBLAS_CHECK(cublasCreate(&cublas));
+    CUBLAS_CHECK(cublasSetStream(cublas, stream));
+    const double copy_bw = bench_copy_bandwidth(stream);
+    printf("bench_gemm_invariant on %s (sm_%d%d, %d SMs), %d iterations per timing, median of "
+           "5, PDL %s\ncopy bandwidth (read + write): %.0f GB/s\n",
+           prop.name, prop.major, prop.minor, prop.multiProcessorCount, iters,
+           vb_pdl_enabled() ? "on" : "off", copy_bw / 1e9);
+
+    int max_in = 0, max_out = 0;
+    ws_bytes = 0;
+    for (int si = 0; si < N_SHAPES; si++) {
+        const shape *s = &shapes[si];
+        size_t b = vb_gemm_invariant_workspace_bytes(SPLIT_T_MAX, s->n_in, s->n_out);
+        ws_bytes = b > ws_bytes ? b : ws_bytes;
+        max_in = s->n_in > max_in ? s->n_in : max_in;
+        max_out = s->n_out > max_out ? s->n_out : max_out;
+    }
+    CUDA_CHECK(cudaMalloc(&x, (size_t)T_MAX * max_in * 2));
+    CUDA_CHECK(cudaMalloc(&out, (size_t)T_MAX * max_out * 2));
+    CUDA_CHECK(cudaMalloc((void **)&ws, ws_bytes));
+    CUDA_CHECK(cudaMemset(ws, 0, ws_bytes)); /* once: the split mode's counters */
+    CUDA_CHECK(cudaMemset(x, 0x11, (size_t)T_MAX * max_in * 2)); /* ~5.5e-4 halves: finite */
+
+    /* the entry point sizes its choice by the workspace it is given: the
+     * backend's would hold split mode up to VB_GEMM_INV_SPLIT_MAX_T rows,
+     * and ws_bytes holds more, so the choice is the same */
+    printf("\nTFLOP/s: 2 T n_in n_out / time; GB/s: weights + x + out once / time, %%copy of "
+           "the copy bandwidth;\nx cuBLAS: cuBLAS time / this time. Forced modes: us (split "
+           "only up to T = %d).\n", SPLIT_T_MAX);
+    printf("%-10s %5s %-6s | %9s %7s %6s %6s | %9s %7s %6s %6s %8s | %9s %9s %9s\n", "shape", "T",
+           "mode", "cuBLAS us", "TFLOP/s", "GB/s", "%copy", "inv us", "TFLOP/s", "GB/s", "%copy",
+           "x cuBLAS", "split us", "ib128 us", "ib64 us");
+    double us[N_SHAPES][N_TS][N_PATHS];
+    for (int si = 0; si < N_SHAPES; si++) {
+        const shape *s = &shapes[si];
+        pass_args a = {s, NULL, 0, 0, 0, 0};
+        a.mat_bytes = ((size_t)s->n_out * s->n_in * 2 + 255) & ~(size_t)255;
+        a.copies = (int)(((size_t)256 << 20) / a.mat_bytes) + 2;
+        CUDA_CHECK(cudaMalloc((void **)&a.w, a.mat_bytes * (size_t)a.copies));
+        CUDA_CHECK(cudaMemset(a.w, 0x11, a.mat_bytes * (size_t)a.copies));
+        for (int ti = 0; ti < N_TS; ti++) {
+            const int T = Ts[ti];
+            a.T = T;
+            for (int p = 0; p < N_PATHS; p++) {
+                us[si][ti][p] = 0;
+                if (p == P_SPLIT && T > SPLIT_T_MAX)
+                    continue;
+                vb_gemm_invariant_force(path_mode[p]);
+                a.path = p;
+                /* fewer passes where one takes milliseconds */
+                const double flop = 2.0 * T * s->n_in * s->n_out;
+                const int n = flop > 1e11 ? (iters + 3) / 4 : iters;
+                us[si][ti][p] = bench_time_us(pass, &a, stream, n);
+            }
+            vb_gemm_invariant_force(VB_GEMM_INV_AUTO);
+            CUDA_CHECK(cudaGetLastError());
+            const double flop = 2.0 * T * s->n_in * s->n_out;
+            const double bytes = 2.0 * ((double)s->n_out * s->n_in + (double)T * s->n_in +
+                                        (double)T * s->n_out);
+            const int mode = vb_gemm_invariant_mode(T, s->n_in, s->n_out, ws_bytes);
+            printf("%-10s %5d %-6s", s->name, T,
+                   mode == VB_GEMM_INV_SPLIT        ? "split"
+                   : mode == VB_GEMM_INV_INBLOCK_64 ? "ib64"
+                                                    : "ib128");
+            for (int p = P_CUBLAS; p <= P_AUTO; p++) {
+                const double t = us[si][ti][p];
+                printf(" | %9.1f %7.1f %6.0f %5.1f%%", t, flop / (t * 1e6), bytes / (t * 1e3),
+                       100.0 * bytes / (t * 1e-6) / copy_bw);
+            }
+            printf(" %7.2fx |", us[si][ti][P_CUBLAS] / us[si][ti][P_AUTO]);
+            for (int p = P_SPLIT; p < N_PATHS; p++)
+                if (us[si][ti][p] > 0)
+                    printf(" %9.1f", us[si][ti][p]);
+                else
+                    printf(" %9s", "-");
+            printf("\n");
+        }
+        CUDA_CHECK(cudaFree(a.w));
+    }
+
+    printf("\na 7B layer (q, k, v, o, gate, up, down; separate launches, no bias), us:\n"
+           "%5s %10s %10s %8s\n", "T", "cuBLAS", "invariant", "cost");
+    for (int ti = 0; ti < N_TS; ti++) {
+        double c = 0, v = 0;
+        for (int si = 0; si < N_SHAPES; si++) {
+            c += shapes[si].per_layer * us[si][ti][P_CUBLAS];
+            v += shapes[si].per_layer * us[si][ti][P_AUTO];
+        }
+        printf("%5d %10.1f %10.1f %+7.1f%%\n", Ts[ti], c, v, 100.0 * (v / c - 1.0));
+    }
+    CUDA_CHECK(cudaFree(ws));
+    CUDA_CHECK(cudaFree(out));
+    CUDA_CHECK(cudaFree(x));
+    CUBLAS_CHECK(cublasDestroy(cublas));
+    CUDA_CHECK(cudaStreamDestroy(stream));
+    return 0;
+}
