@@ -37,7 +37,7 @@
 
 enum { B_MODEL = 256, B_TP, B_INPUT_LEN, B_OUTPUT_LEN, B_NUM_PROMPTS, B_INPUT, B_REPORT,
        B_DEVICE, B_SEED, B_MAX_BATCH, B_MAX_BATCHED_TOKENS, B_NO_PREFIX_CACHE, B_PREFIX_LEN,
-       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_QUANTIZE, B_KV_CACHE_DTYPE, B_TEMPERATURE, B_TOP_P,
+       B_GPU_MEM, B_MAX_MODEL_LEN, B_NO_CUDA_GRAPHS, B_BATCH_INVARIANT, B_QUANTIZE, B_KV_CACHE_DTYPE, B_TEMPERATURE, B_TOP_P,
        B_TOP_K, B_MIN_P, B_LENGTH_DIST, B_INPUT_LEN_RANGE, B_OUTPUT_LEN_RANGE, B_KEEP_SCRATCH,
        B_HELP };
 
@@ -58,6 +58,7 @@ static const struct option bench_options[] = {
     {"gpu-memory-utilization", required_argument, NULL, B_GPU_MEM},
     {"max-model-len", required_argument, NULL, B_MAX_MODEL_LEN},
     {"no-cuda-graphs", no_argument, NULL, B_NO_CUDA_GRAPHS},
+    {"batch-invariant", no_argument, NULL, B_BATCH_INVARIANT},
     {"quantize", required_argument, NULL, B_QUANTIZE},
     {"kv-cache-dtype", required_argument, NULL, B_KV_CACHE_DTYPE},
     {"temperature", required_argument, NULL, B_TEMPERATURE},
@@ -116,7 +117,7 @@ static void bench_help(void)
           "                       generation_config.json fills what is not given)\n"
           "  --device, --seed, --max-batch, --max-batched-tokens, --no-prefix-cache,\n"
           "  --gpu-memory-utilization, --max-model-len, --no-cuda-graphs, --quantize,\n"
-          "  --kv-cache-dtype: as\n"
+          "  --kv-cache-dtype, --batch-invariant: as\n"
           "  generate; --seed also draws the synthetic prompts' ids and lengths\n"
           "\n"
           "The report's keys (JSON; times in seconds):\n"
@@ -543,6 +544,7 @@ int cmd_bench(int argc, char **argv)
             break;
         case B_MAX_MODEL_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 24, &o->max_model_len); break;
         case B_NO_CUDA_GRAPHS: o->cuda_graphs = false; break;
+        case B_BATCH_INVARIANT: o->batch_invariant = true; break;
         case B_QUANTIZE:
             if (vb_quantize_parse(optarg, &o->quantize) != 0) {
                 cli_usage_error("bench", "--quantize: '%s' is not supported (int8)", optarg);

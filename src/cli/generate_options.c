@@ -13,7 +13,7 @@ enum {
     OPT_REPETITION_PENALTY, OPT_FREQUENCY_PENALTY, OPT_PRESENCE_PENALTY, OPT_SEED,
     OPT_N, OPT_LOGPROBS, OPT_IGNORE_EOS, OPT_STOP, OPT_CHAT, OPT_CHAT_TEMPLATE,
     OPT_SYSTEM, OPT_CHAT_TEMPLATE_KWARGS, OPT_MAX_MODEL_LEN, OPT_GPU_MEMORY_UTILIZATION, OPT_MAX_BATCH,
-    OPT_MAX_BATCHED_TOKENS, OPT_NO_PREFIX_CACHE, OPT_NO_CUDA_GRAPHS, OPT_EAGER,
+    OPT_MAX_BATCHED_TOKENS, OPT_NO_PREFIX_CACHE, OPT_NO_CUDA_GRAPHS, OPT_EAGER, OPT_BATCH_INVARIANT,
     OPT_THREADS, OPT_COLLECTIVE_TIMEOUT, OPT_RESUME, OPT_OVERWRITE, OPT_QUANTIZE, OPT_KV_CACHE_DTYPE, OPT_HELP,
 };
 
@@ -50,6 +50,7 @@ static const struct option generate_long_options[] = {
     {"no-prefix-cache", no_argument, NULL, OPT_NO_PREFIX_CACHE},
     {"no-cuda-graphs", no_argument, NULL, OPT_NO_CUDA_GRAPHS},
     {"eager", no_argument, NULL, OPT_EAGER},
+    {"batch-invariant", no_argument, NULL, OPT_BATCH_INVARIANT},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"collective-timeout", required_argument, NULL, OPT_COLLECTIVE_TIMEOUT},
     {"resume", no_argument, NULL, OPT_RESUME},
@@ -103,7 +104,7 @@ void generate_options_print_help(void)
         "                              README, Quantized checkpoints)\n"
         "  --kv-cache-dtype fp16|int8  the KV cache's elements (default fp16, fp32 on the CPU\n"
         "                              backend): int8 with a scale per token and head holds\n"
-        "                              twice the tokens (CPU backend for now)\n"
+        "                              twice the tokens\n"
         "  --max-model-len N           context limit (default: the model's)\n"
         "  --gpu-memory-utilization F  fraction of GPU memory to plan for (default 0.9)\n"
         "  --max-batch N               sequences per step at most (default: as many as the KV\n"
@@ -114,6 +115,10 @@ void generate_options_print_help(void)
         "  --no-prefix-cache           do not reuse KV blocks of shared prompt prefixes\n"
         "  --no-cuda-graphs            decode steps without CUDA graphs (same outputs)\n"
         "  --eager                     diagnostic: no graphs, check every kernel synchronously\n"
+        "  --batch-invariant           on a GPU, a row's completion never depends on the rows\n"
+        "                              sharing its steps (--max-batch, order, resume, graphs,\n"
+        "                              chunking, prefix cache): fixed-order kernels, sm_80+,\n"
+        "                              fp16/bf16 weights (the CPU backend always is)\n"
         "  --threads N                 CPU backend threads per rank\n"
         "  --collective-timeout SEC    abort the job when a collective stalls (default 300)\n"
         "\n"
@@ -252,6 +257,7 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
         case OPT_NO_PREFIX_CACHE: cfg->prefix_cache = false; break;
         case OPT_NO_CUDA_GRAPHS: cfg->cuda_graphs = false; break;
         case OPT_EAGER: cfg->eager = true; cfg->cuda_graphs = false; break;
+        case OPT_BATCH_INVARIANT: cfg->batch_invariant = true; break;
         case OPT_THREADS: rc = cli_parse_int(cmd, opt, optarg, 1, 4096, &cfg->threads); break;
         case OPT_COLLECTIVE_TIMEOUT:
             rc = cli_parse_double(cmd, opt, optarg, 1, 86400, &cfg->collective_timeout);

@@ -43,6 +43,13 @@ typedef struct cuda_ctx {
     bool pad_decode;           /* pad decode steps to graph buckets (off in eager mode) */
     bool graphable;            /* this step is a padded decode step (step_begin) */
     bool eager;                /* synchronise and check after every op */
+    /* --batch-invariant (issue #22): every projection through the
+     * fixed-order kernel (kernels/gemm_invariant.cu), decode attention
+     * through the fixed-split tensor-core kernel at every step size, no
+     * GEMV paths, whose order would differ from the GEMM's */
+    bool invariant;
+    float *inv_workspace;      /* the invariant GEMM's split-mode partials and counters */
+    size_t inv_workspace_bytes;
     void *cublas_workspace;
     int n_sm;                  /* multiprocessors, for the decode-attention split */
     int l2_bytes;              /* L2 size, for decode attention's blocks per head */
@@ -314,7 +321,27 @@ static void cuda_embed(vb_backend *b, void *out, const void *table, int hidden, 
 /* The GEMV kernel for steps of few rows, cuBLAS otherwise. */
 static bool use_gemv(const cuda_ctx *c, int T, int n_in, const void *x, const void *w)
 {
-    return !c->no_gemv && T <= c->gemv_max_rows && vb_gemv_supported(T, n_in, x, w);
+    return !c->invariant && !c->no_gemv && T <= c->gemv_max_rows &&
+           vb_gemv_supported(T, n_in, x, w);
+}
+
+/* A projection in --batch-invariant mode: out's bits depend on x's row,
+ * w and the bias only, at every T (kernels/gemm_invariant.cu). The shapes
+ * it lacks (n_in not a multiple of 16, unaligned rows) are no model's. */
+static void gemm_invariant(cuda_ctx *c, void *out, bool out_f32, const void *x, const void *w,
+                           const void *bias, int T, int n_in, int n_out)
+{
+    if (!vb_gemm_invariant_supported(n_in, n_out, x, w))
+        vb_cuda_fail("CUDA", "gemm_invariant",
+                     "--batch-invariant: a projection of a shape the fixed-order kernel "
+                     "does not take (n_in not a multiple of 16, or unaligned rows)",
+                     __FILE__, __LINE__);
+    if (out_f32)
+        CUDA_CHECK(vb_gemm_invariant_f32out(out, x, w, bias, T, n_in, n_out, c->inv_workspace,
+                                            c->inv_workspace_bytes, c->stream));
+    else
+        CUDA_CHECK(vb_gemm_invariant_f16(out, x, w, bias, T, n_in, n_out, c->inv_workspace,
+                                         c->inv_workspace_bytes, c->stream));
 }
 
 /* Row-major out[T, n_out] = x[T, n_in] w[n_out, n_in]^T is, column-major,
@@ -334,7 +361,9 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
     cuda_ctx *c = ctx_of(b);
     if (T == 0)
         return;
-    if (use_gemv(c, T, n_in, x, w)) {
+    if (c->invariant) {
+        gemm_invariant(c, out, false, x, w, bias, T, n_in, n_out);
+    } else if (use_gemv(c, T, n_in, x, w)) {
         CUDA_CHECK(vb_gemv_f16(out, 0, x, w, bias, T, n_in, n_out, c->stream));
     } else {
         gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
@@ -549,10 +578,14 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
      * VB_DECODE_WHOLE_GROUPS. */
     int decode_ctx = c->max_blocks * block_size;
     int mma_splits = vb_attention_decode_mma_splits(decode_ctx);
-    if (c->n_decode > 0 && c->decode_mma_workspace && !c->decode_whole_groups &&
-        mma_splits <= VB_DECODE_MMA_MAX_SPLITS &&
-        4L * c->n_decode * kv_heads * mma_splits >= c->n_sm &&
-        vb_attention_decode_mma_supported(heads, kv_heads, head_dim)) {
+    bool mma_fits = c->decode_mma_workspace && mma_splits <= VB_DECODE_MMA_MAX_SPLITS &&
+                    vb_attention_decode_mma_supported(heads, kv_heads, head_dim);
+    if (c->invariant && c->n_decode > 0 && !mma_fits)
+        vb_cuda_fail("CUDA", "attention", "--batch-invariant: decode attention of a shape or "
+                     "length the fixed-split tensor-core kernel does not take", __FILE__, __LINE__);
+    if (c->n_decode > 0 && mma_fits &&
+        (c->invariant || (!c->decode_whole_groups &&
+                          4L * c->n_decode * kv_heads * mma_splits >= c->n_sm))) {
         if (kv8)
             CUDA_CHECK(vb_attention_decode_mma_kv8(
                 out, c->decode_mma_workspace, c->decode_mma_workspace_bytes, q, k_cache, v_cache,
@@ -589,7 +622,7 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
     }
     /* prefill tiles: mma.sync with the softmax in registers where the GPU
      * has it (sm_80+), WMMA otherwise */
-    bool mma = c->n_tiles > 0 && !c->prefill_wmma &&
+    bool mma = c->n_tiles > 0 && (c->invariant || !c->prefill_wmma) &&
                vb_attention_prefill_mma_supported(heads, kv_heads, head_dim);
     if (mma && kv8)
         CUDA_CHECK(vb_attention_prefill_mma_kv8(out, q, k_cache, v_cache, c->d_positions,
@@ -634,7 +667,9 @@ static void cuda_lm_head(vb_backend *b, float *logits, const void *x, const void
     cuda_ctx *c = ctx_of(b);
     if (rows == 0)
         return;
-    if (use_gemv(c, rows, hidden, x, w))
+    if (c->invariant)
+        gemm_invariant(c, logits, true, x, w, NULL, rows, hidden, vocab_local);
+    else if (use_gemv(c, rows, hidden, x, w))
         CUDA_CHECK(vb_gemv_f16(logits, 1, x, w, NULL, rows, hidden, vocab_local, c->stream));
     else
         gemm(c, logits, CUDA_R_32F, x, w, rows, hidden, vocab_local);
@@ -696,6 +731,8 @@ static void cuda_destroy(vb_backend *b)
         CUDA_CHECK(cudaFree(c->decode_workspace));
     if (c->decode_mma_workspace)
         CUDA_CHECK(cudaFree(c->decode_mma_workspace));
+    if (c->inv_workspace)
+        CUDA_CHECK(cudaFree(c->inv_workspace));
     for (int i = 0; i < VB_TIMER_MARKS; i++)
         CUDA_CHECK(cudaEventDestroy(c->timer[i]));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
@@ -797,11 +834,27 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     return b;
 }
 
-void cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager)
+int cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_invariant,
+                          vb_err *err)
 {
     cuda_ctx *c = ctx_of(b);
     cuda_graphs_clear(&c->graphs);
     c->eager = eager;
     c->graphs.enabled = graphs && !eager && !c->prof;
     c->pad_decode = !eager;
+    c->invariant = batch_invariant;
+    if (!batch_invariant || c->inv_workspace)
+        return 0;
+    /* the fixed-split decode attention is the sm_80+ tensor-core kernel
+     * (V100's CUDA-core kernel splits by the step's size) */
+    if (!c->decode_mma_workspace)
+        return vb_err_set(err, "--batch-invariant needs an sm_80 or newer GPU for now (Ampere, "
+                               "Hopper); V100 and T4 runs are not batch-invariant yet");
+    /* Split mode's partials for steps of a few rows; larger steps, and
+     * shapes beyond it, run in-block with the same bits. Zeroed once: the
+     * kernel's tile counters start at zero and every launch leaves them so. */
+    c->inv_workspace_bytes = (size_t)64 << 20;
+    CUDA_CHECK(cudaMalloc((void **)&c->inv_workspace, c->inv_workspace_bytes));
+    CUDA_CHECK(cudaMemset(c->inv_workspace, 0, c->inv_workspace_bytes));
+    return 0;
 }

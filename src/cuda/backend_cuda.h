@@ -27,8 +27,12 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
  *           first use and replay it (--no-cuda-graphs: false; decode steps
  *           are still padded to the buckets, so outputs are bit-identical);
  *   eager:  the --eager diagnostic: no graphs, no padding, and every op
- *           waited for and checked, so a fault names its op. */
-void cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager);
+ *           waited for and checked, so a fault names its op;
+ *   batch_invariant: --batch-invariant (issue #22): fixed-order kernels
+ *           only, so a row's bits never depend on the step's other rows.
+ * Returns 0, or 1 with err (batch_invariant on a GPU older than sm_80). */
+int cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_invariant,
+                          vb_err *err);
 
 /* Copies host weights (fp16 from model_load_host, or fp32 from
  * model_load_cpu, converted by the device kernel) to fp16 device memory;

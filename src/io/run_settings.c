@@ -60,6 +60,8 @@ json_t *vb_run_settings_json(const vb_run_settings *s)
         bad |= json_object_set_new(o, "quantize", json_string(s->quantize));
     if (s->kv_cache_dtype)
         bad |= json_object_set_new(o, "kv_cache_dtype", json_string(s->kv_cache_dtype));
+    if (s->batch_invariant)
+        bad |= json_object_set_new(o, "batch_invariant", json_true());
     bad |= json_object_set_new(o, "input_checksum", json_string(checksum));
     bad |= json_object_set_new(o, "input_rows", json_integer(s->input_rows));
     if (bad) {

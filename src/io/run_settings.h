@@ -40,6 +40,8 @@ typedef struct vb_run_settings {
                                   journals from before the option still resume) */
     const char *kv_cache_dtype; /* --kv-cache-dtype when not the default (int8),
                                   else NULL and no key, as quantize */
+    bool batch_invariant;      /* --batch-invariant; false: no key, as quantize (a file's
+                                  rows are all made in one mode: resume refuses a change) */
     uint32_t input_checksum;   /* vb_input.checksum */
     int64_t input_rows;        /* vb_input.n_rows */
 } vb_run_settings;

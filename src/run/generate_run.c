@@ -70,6 +70,13 @@ static int phase_model(run_state *r, vb_err *err)
     if (model_check_weights(&m->config, o->model_dir, err) ||
         model_check_backend(&m->config, run_backend_wants_cuda(o), o->model_dir, err)) {
         code = VB_EXIT_USAGE;
+    } else if (o->batch_invariant && run_backend_wants_cuda(o) &&
+               m->config.quant.method != VB_QUANT_NONE) {
+        /* the quantized projections have no fixed-order kernel yet */
+        vb_err_set(err, "--batch-invariant: %s weights are not supported on the GPU yet "
+                        "(fp16/bf16 checkpoints are; the CPU backend takes both: --device cpu)",
+                   vb_quant_method_name(m->config.quant.method));
+        code = VB_EXIT_USAGE;
     }
     if ((code = run_agree(r, code, "checkpoint", err)))
         return code;
@@ -121,6 +128,7 @@ static int make_settings(run_state *r, vb_err *err)
         .system = o->system, .max_model_len = o->max_model_len,
         .quantize = o->quantize == VB_QUANTIZE_NONE ? NULL : vb_quantize_name(o->quantize),
         .kv_cache_dtype = o->kv_cache_dtype == VB_KV_ACT ? NULL : vb_kv_dtype_name(o->kv_cache_dtype),
+        .batch_invariant = o->batch_invariant,
         .input_checksum = r->work.in.checksum, .input_rows = r->work.in.n_rows,
     };
     r->out.settings = vb_run_settings_json(&s);

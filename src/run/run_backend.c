@@ -91,7 +91,8 @@ int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
     rb->b = cuda_backend_create((ncclComm_t)rb->nccl, &o->tuning, err);
     if (!rb->b)
         return 1;
-    cuda_backend_set_mode(rb->b, o->cuda_graphs, o->eager);
+    if (cuda_backend_set_mode(rb->b, o->cuda_graphs, o->eager, o->batch_invariant, err))
+        return VB_EXIT_USAGE;
     /* Without host weights: streamed from the checkpoint straight to the
      * GPU, so the host never holds a copy of the model (weights_stream.h). */
     if (host_w ? cuda_weights_upload(&rb->dev, host_w, c, p, err)

@@ -61,6 +61,8 @@ typedef struct run_config {
     bool prefix_cache;
     bool cuda_graphs;
     bool eager;                  /* diagnostic: no graphs, synchronous checks after each op */
+    bool batch_invariant;        /* --batch-invariant: a row's bits never depend on the rows
+                                  * that share its steps (README, Batch-invariant results) */
     long threads;                /* CPU backend threads per rank; -1 = cores / local ranks */
     double collective_timeout;   /* seconds */
 

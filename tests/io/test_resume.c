@@ -175,6 +175,16 @@ static void test_settings_compare(void)
     CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
     CHECK(strstr(err.msg, "kv_cache_dtype was (absent), now \"int8\"") != NULL);
     json_decref(jb);
+    /* and --batch-invariant: a file's rows are made in one mode */
+    b = test_settings();
+    b.batch_invariant = true;
+    jb = vb_run_settings_json(&b);
+    CHECK(json_object_get(ja, "batch_invariant") == NULL);
+    CHECK(json_is_true(json_object_get(jb, "batch_invariant")));
+    CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "batch_invariant was (absent), now true") != NULL);
+    CHECK_INT_EQ(vb_run_settings_compare(jb, ja, "x.journal", &err), -1);
+    json_decref(jb);
     /* Through text and back (the journal header) still compares equal. */
     char *t = vb_run_settings_dump(ja);
     json_error_t je;

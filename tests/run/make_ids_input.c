@@ -2,10 +2,13 @@
  * int32, already tokenized) and /id (int64), deterministic.
  *
  * usage: make_ids_input OUT.h5 N_ROWS MAX_ID [--empty-row K] [--shared-prefix P]
+ *                       [--reverse 1]
  * Row i has 3 + (i * 7) % 23 ids in [0, MAX_ID); with --empty-row, row K
  * has none (a bad row the run must report, not crash on); with
  * --shared-prefix, every row starts with the same P ids (a shared system
- * prompt, for the prefix cache). */
+ * prompt, for the prefix cache); with --reverse 1, the same rows (and
+ * /id values) in the opposite order (the batch-invariance test's "rows in
+ * another order"). */
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,15 +19,17 @@ int main(int argc, char **argv)
 {
     if (argc < 4 || argc % 2) {
         fprintf(stderr, "usage: make_ids_input OUT.h5 N_ROWS MAX_ID [--empty-row K] "
-                        "[--shared-prefix P]\n");
+                        "[--shared-prefix P] [--reverse 1]\n");
         return 2;
     }
-    int n = atoi(argv[2]), max_id = atoi(argv[3]), empty = -1, prefix = 0;
+    int n = atoi(argv[2]), max_id = atoi(argv[3]), empty = -1, prefix = 0, reverse = 0;
     for (int a = 4; a + 1 < argc; a += 2) {
         if (strcmp(argv[a], "--empty-row") == 0)
             empty = atoi(argv[a + 1]);
         else if (strcmp(argv[a], "--shared-prefix") == 0)
             prefix = atoi(argv[a + 1]);
+        else if (strcmp(argv[a], "--reverse") == 0)
+            reverse = atoi(argv[a + 1]);
         else {
             fprintf(stderr, "make_ids_input: unknown option '%s'\n", argv[a]);
             return 2;
@@ -49,6 +54,14 @@ int main(int argc, char **argv)
         rows[i].len = (size_t)len;
         rows[i].p = p;
         ids[i] = 1000 + i;
+    }
+    for (int i = 0; reverse && i < n / 2; i++) {
+        hvl_t r = rows[i];
+        rows[i] = rows[n - 1 - i];
+        rows[n - 1 - i] = r;
+        int64_t id = ids[i];
+        ids[i] = ids[n - 1 - i];
+        ids[n - 1 - i] = id;
     }
     hid_t f = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t dims[1] = {(hsize_t)n};

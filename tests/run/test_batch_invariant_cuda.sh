@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# `generate --batch-invariant` on the GPU (issue #22): a row's completion is
+# bit-identical whatever shares its steps. On transformers-made random
+# models of each architecture (tests/forward/fixtures: wide weights, so
+# greedy continuations are full of near-ties and any rounding difference
+# shows), prompts sharing a 24-token prefix (prefix cache hits), greedy:
+#   - --max-batch 1 (graphs off), 7 (--max-batched-tokens 256: prompts
+#     split into chunks), 64 (--no-prefix-cache, --max-batched-tokens
+#     8192) and the automatic batch (graphs on) give the same ids;
+#   - the rows in reverse order give each row (by /id) the same ids;
+#   - a run stopped by SIGTERM and resumed gives the same ids;
+# and sampled (--temperature 0.8 --top-p 0.95 --seed 1): --max-batch 1,
+# 7 and the automatic batch the same ids. (The rows' order is not varied
+# sampled: a row's random stream is keyed by its row number, DESIGN.md.)
+# Without the mode the same comparison of --max-batch 1 and the automatic
+# batch is printed, not asserted (cuBLAS tiles by the row count).
+# Skips without a GPU, or on a GPU the mode does not support (below sm_80).
+#
+# usage: test_batch_invariant_cuda.sh VOLTBATCH MAKE_IDS_INPUT [FIXTURE...]
+#   (default: llama_untied qwen2_tied qwen3_qknorm mistral)
+# shellcheck disable=SC2154  # rc and err are set by run_capture in tests/lib.sh
+set -u
+vb=$1
+make_input=$2
+shift 2
+archs=("$@")
+[ ${#archs[@]} -gt 0 ] || archs=(llama_untied qwen2_tied qwen3_qknorm mistral)
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+command -v python3 >/dev/null || { echo "SKIP: python3 not found"; exit 77; }
+fixtures=$(cd "$(dirname "$TEST_LIB")/forward/fixtures" && pwd)
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+rows=120
+"$make_input" in.h5 "$rows" 300 --shared-prefix 24 || exit 1
+"$make_input" rev.h5 "$rows" 300 --shared-prefix 24 --reverse 1 || exit 1
+
+# ids FILE.h5: one line per row, "id: ids... finish_reason", sorted by id
+ids() {
+    "$vb" unpack "$1" "$1.jsonl" --overwrite >/dev/null 2>&1 || { echo "unpack failed: $1"; return; }
+    python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for r in sorted(rows, key=lambda r: r["id"]):
+    print(r["id"], ":", " ".join(map(str, r.get("output_ids") or [])), r.get("finish_reason"))
+' "$1.jsonl"
+}
+same_rows() { comm -12 <(ids "$1" | sort) <(ids "$2" | sort) | wc -l; }
+
+# same NAME REF RUN: every row of RUN as in REF
+same() {
+    local n
+    n=$(same_rows "$2" "$3")
+    echo "$1: $n of $rows rows identical"
+    check "$1: bit-identical" [ "$n" -eq "$rows" ]
+}
+
+for arch in "${archs[@]}"; do
+    model=$fixtures/$arch
+    [ -f "$model/config.json" ] || continue
+    echo "== $arch"
+    base=(generate --model "$model" --device cuda --max-new-tokens 40 --ignore-eos
+          --batch-invariant)
+    greedy=("${base[@]}" --temperature 0 --repetition-penalty 1)
+    run_capture "$vb" "${greedy[@]}" --input in.h5 --output "$arch-auto.h5" \
+        --report "$arch-auto.json"
+    if [ "$rc" -eq 2 ] && contains "$err" "no usable CUDA device"; then
+        echo "SKIP: no GPU on this machine"
+        exit 77
+    fi
+    if [ "$rc" -eq 2 ] && contains "$err" "needs an sm_80 or newer GPU"; then
+        echo "SKIP: --batch-invariant is sm_80+ for now"
+        exit 77
+    fi
+    check "$arch: --batch-invariant exits 0" [ "$rc" -eq 0 ]
+    [ "$rc" -eq 0 ] || { echo "$err" | tail -3; continue; }
+    check "$arch: CUDA graphs replayed" contains "$err" "steps replayed"
+    hits=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["group0"]["prefix_hit_rate"])' \
+        "$arch-auto.json" 2>/dev/null)
+    echo "$arch: prefix cache hit rate ${hits:-?}"
+    check "$arch: prefix cache hits" python3 -c 'import sys; sys.exit(not float(sys.argv[1]) > 0)' "${hits:-0}"
+    run_capture "$vb" "${greedy[@]}" --input in.h5 --output "$arch-b1.h5" --max-batch 1 \
+        --no-cuda-graphs
+    same "$arch greedy, --max-batch 1 no graphs vs auto" "$arch-auto.h5" "$arch-b1.h5"
+    run_capture "$vb" "${greedy[@]}" --input in.h5 --output "$arch-b7.h5" --max-batch 7 \
+        --max-batched-tokens 256
+    same "$arch greedy, --max-batch 7 --max-batched-tokens 256 vs auto" "$arch-auto.h5" "$arch-b7.h5"
+    run_capture "$vb" "${greedy[@]}" --input in.h5 --output "$arch-b64.h5" --max-batch 64 \
+        --no-prefix-cache --max-batched-tokens 8192
+    same "$arch greedy, --max-batch 64 --no-prefix-cache vs auto" "$arch-auto.h5" "$arch-b64.h5"
+    run_capture "$vb" "${greedy[@]}" --input rev.h5 --output "$arch-rev.h5"
+    same "$arch greedy, rows reversed vs auto" "$arch-auto.h5" "$arch-rev.h5"
+
+    # stopped and resumed: SIGTERM once some rows are in the journal
+    VB_JOURNAL_FLUSH_SECONDS=0.1 "$vb" "${greedy[@]}" --input in.h5 --output "$arch-res.h5" \
+        --max-batch 3 --no-cuda-graphs >/dev/null 2>"$arch-res.err" &
+    pid=$!
+    wait_for_journal "$arch-res.h5.journal" 0 "$pid" 600 0.05 && kill -TERM "$pid"
+    wait "$pid"
+    stop_rc=$?
+    check "$arch: the stopped run exits 75 (stopped) or 0 (finished first)" \
+        test "$stop_rc" -eq 75 -o "$stop_rc" -eq 0
+    [ "$stop_rc" -eq 75 ] && echo "$arch: stopped with $(ids "$arch-res.h5" | wc -l) rows done"
+    run_capture "$vb" "${greedy[@]}" --input in.h5 --output "$arch-res.h5" --resume
+    check "$arch: --resume exits 0" [ "$rc" -eq 0 ]
+    same "$arch greedy, stopped + resumed vs auto" "$arch-auto.h5" "$arch-res.h5"
+
+    sampled=("${base[@]}" --temperature 0.8 --top-p 0.95 --seed 1)
+    run_capture "$vb" "${sampled[@]}" --input in.h5 --output "$arch-s-auto.h5"
+    check "$arch: sampled exits 0" [ "$rc" -eq 0 ]
+    run_capture "$vb" "${sampled[@]}" --input in.h5 --output "$arch-s-b1.h5" --max-batch 1
+    same "$arch sampled, --max-batch 1 vs auto" "$arch-s-auto.h5" "$arch-s-b1.h5"
+    run_capture "$vb" "${sampled[@]}" --input in.h5 --output "$arch-s-b7.h5" --max-batch 7 \
+        --max-batched-tokens 256 --no-cuda-graphs
+    same "$arch sampled, --max-batch 7 no graphs vs auto" "$arch-s-auto.h5" "$arch-s-b7.h5"
+
+    # the default mode, for the record
+    plain=(generate --model "$model" --device cuda --max-new-tokens 40 --ignore-eos
+           --temperature 0 --repetition-penalty 1 --input in.h5)
+    "$vb" "${plain[@]}" --output "$arch-p-auto.h5" 2>/dev/null &&
+        "$vb" "${plain[@]}" --output "$arch-p-b1.h5" --max-batch 1 --no-cuda-graphs 2>/dev/null &&
+        echo "$arch without --batch-invariant: --max-batch 1 vs auto identical on" \
+            "$(same_rows "$arch-p-auto.h5" "$arch-p-b1.h5") of $rows rows (not asserted)"
+done
+summary
