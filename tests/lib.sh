@@ -105,3 +105,29 @@ gone_soon() { # PATTERN
     echo "still running after $((t / 10)) s: $(pgrep -af "$1" | head -2)"
     return 1
 }
+
+# --- outputs read through `voltbatch unpack` (the GPU machine has neither
+# h5dump nor, always, h5py) ------------------------------------------------
+
+# output_ids VOLTBATCH FILE.h5 [KEY]: one line per output row, "KEY : ids...
+# finish_reason", sorted by KEY (index, the default, or id: the input's
+# /id column, for files whose rows were in another order).
+output_ids() {
+    local j
+    j=$(mktemp --suffix=.jsonl) # its own: two calls may read one file at once
+    "$1" unpack "$2" "$j" --overwrite >/dev/null 2>&1 || { echo "unpack failed: $2"; rm -f "$j"; return; }
+    python3 -c '
+import json, sys
+key = sys.argv[2]
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for r in sorted(rows, key=lambda r: r[key]):
+    print(r[key], ":", " ".join(map(str, r.get("output_ids") or [])), r.get("finish_reason"))
+' "$j" "${3:-index}"
+    rm -f "$j"
+}
+
+# same_output_rows VOLTBATCH A.h5 B.h5 [KEY]: how many rows have the same
+# line (ids and finish reason) in both
+same_output_rows() {
+    comm -12 <(output_ids "$1" "$2" "${4:-index}" | sort) <(output_ids "$1" "$3" "${4:-index}" | sort) | wc -l
+}

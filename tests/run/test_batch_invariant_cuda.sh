@@ -36,17 +36,8 @@ rows=120
 "$make_input" in.h5 "$rows" 300 --shared-prefix 24 || exit 1
 "$make_input" rev.h5 "$rows" 300 --shared-prefix 24 --reverse 1 || exit 1
 
-# ids FILE.h5: one line per row, "id: ids... finish_reason", sorted by id
-ids() {
-    "$vb" unpack "$1" "$1.jsonl" --overwrite >/dev/null 2>&1 || { echo "unpack failed: $1"; return; }
-    python3 -c '
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-for r in sorted(rows, key=lambda r: r["id"]):
-    print(r["id"], ":", " ".join(map(str, r.get("output_ids") or [])), r.get("finish_reason"))
-' "$1.jsonl"
-}
-same_rows() { comm -12 <(ids "$1" | sort) <(ids "$2" | sort) | wc -l; }
+ids() { output_ids "$vb" "$1" id; }
+same_rows() { same_output_rows "$vb" "$1" "$2" id; }
 
 # same NAME REF RUN: every row of RUN as in REF
 same() {

@@ -35,18 +35,8 @@ model=$(dirname "$TEST_LIB")/forward/fixtures/llama_untied
 ln -s "$(cd "$model" && pwd)" model
 "$make_input" in.h5 "$rows" 300 || exit 1
 
-# ids FILE.h5: one line per row, "index: id id id ...", sorted by index.
-ids() {
-    "$vb" unpack "$1" "$1.jsonl" --overwrite >/dev/null 2>&1 || { echo "unpack failed: $1"; return; }
-    python3 -c '
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-for r in sorted(rows, key=lambda r: r["index"]):
-    print(r["index"], ":", " ".join(map(str, r.get("output_ids") or [])), r.get("finish_reason"))
-' "$1.jsonl"
-}
-# same_rows A B: rows whose line is identical in both
-same_rows() { comm -12 <(ids "$1" | sort) <(ids "$2" | sort) | wc -l; }
+ids() { output_ids "$vb" "$1"; }
+same_rows() { same_output_rows "$vb" "$1" "$2"; }
 
 greedy=(generate --model model --input in.h5 --device cuda --temperature 0
         --repetition-penalty 1 --max-new-tokens 32 --ignore-eos)

@@ -41,22 +41,13 @@ if [ -f "$fixture/config.json" ]; then
 fi
 "$make_input" in.h5 "$rows" 250 || exit 1
 
-# ids FILE.h5: one line per row, "index: id id id ... finish_reason", by index.
-ids() {
-    "$vb" unpack "$1" "$1.jsonl" --overwrite >/dev/null 2>&1 || { echo "unpack failed: $1"; return; }
-    python3 -c '
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-for r in sorted(rows, key=lambda r: r["index"]):
-    print(r["index"], ":", " ".join(map(str, r.get("output_ids") or [])), r.get("finish_reason"))
-' "$1.jsonl"
-}
+ids() { output_ids "$vb" "$1"; }
 # first_same A B: rows whose first generated token is the same in both
 first_same() {
     paste -d ' ' <(ids "$1" | awk '{print $1, $3}') <(ids "$2" | awk '{print $1, $3}') |
         awk '$1 == $3 && $2 == $4' | wc -l
 }
-same_rows() { comm -12 <(ids "$1" | sort) <(ids "$2" | sort) | wc -l; }
+same_rows() { same_output_rows "$vb" "$1" "$2"; }
 
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 for m in "${models[@]}"; do
