@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cpu/cpu_internal.h"
 #include "mpi/mpi_check.h"
@@ -155,13 +154,6 @@ static void cpu_destroy(vb_backend *b)
     free(b);
 }
 
-static int default_threads(int ranks_on_node)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int per_rank = (int)(cores / (ranks_on_node > 0 ? ranks_on_node : 1));
-    return per_rank > 0 ? per_rank : 1;
-}
-
 vb_backend *cpu_backend_create(int n_threads, MPI_Comm tp_comm, int ranks_on_node)
 {
     vb_backend *b = calloc(1, sizeof *b);
@@ -175,7 +167,7 @@ vb_backend *cpu_backend_create(int n_threads, MPI_Comm tp_comm, int ranks_on_nod
     c->tp = 1;
     if (tp_comm != MPI_COMM_NULL)
         MPI_CHECK(MPI_Comm_size(tp_comm, &c->tp));
-    c->pool = cpu_pool_create(n_threads > 0 ? n_threads : default_threads(ranks_on_node));
+    c->pool = cpu_pool_create(n_threads > 0 ? n_threads : cpu_pool_cores_per_rank(ranks_on_node));
     if (!c->pool) {
         free(b);
         free(c);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 struct cpu_pool {
     int n_threads;
@@ -130,4 +131,11 @@ void cpu_pool_destroy(cpu_pool *p)
     pthread_cond_destroy(&p->done);
     free(p->threads);
     free(p);
+}
+
+int cpu_pool_cores_per_rank(int ranks_on_node)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long per_rank = cores / (ranks_on_node > 0 ? ranks_on_node : 1);
+    return per_rank > 0 ? (int)per_rank : 1;
 }

@@ -9,6 +9,10 @@ typedef void (*cpu_task_fn)(void *arg, int task, int worker);
 
 typedef struct cpu_pool cpu_pool;
 
+/* The node's online cores divided among ranks_on_node ranks, at least 1:
+ * the share of threads a rank's pool takes by default. */
+int cpu_pool_cores_per_rank(int ranks_on_node);
+
 /* n_threads counts the caller: 1 runs everything on the calling thread. */
 cpu_pool *cpu_pool_create(int n_threads);
 void cpu_pool_destroy(cpu_pool *p);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu/cpu_pool.h"
 #include "model/memory_plan.h"
 #include "model/model_load.h"
 #include "mpi/mpi_check.h"
@@ -193,9 +194,8 @@ static int choose_threads(const run_state *r)
 {
     if (!r->eng.rb.cuda)
         return 1;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long t = cores > 0 ? cores / (r->d->local_size > 0 ? r->d->local_size : 1) : 1;
-    return t < 1 ? 1 : t > RUN_CHOOSE_THREADS_MAX ? RUN_CHOOSE_THREADS_MAX : (int)t;
+    int t = cpu_pool_cores_per_rank(r->d->local_size);
+    return t > RUN_CHOOSE_THREADS_MAX ? RUN_CHOOSE_THREADS_MAX : t;
 }
 
 static int init_sampler(run_state *r, vb_err *err)

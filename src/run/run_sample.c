@@ -123,13 +123,13 @@ static int finish(run_sampler *s, const sampler_row *rows, int n, int n_cand, sa
     } else {
         sampler_merge_gathered(s->local, 1, n, n_cand, s->merged);
     }
+    choose_job j = {rows, s->merged, n, n_cand, n, out};
     if (s->choose_pool && n >= CHOOSE_POOL_MIN_ROWS) {
         int tasks = 4 * cpu_pool_threads(s->choose_pool); /* some slack for uneven rows */
-        choose_job j = {rows, s->merged, n, n_cand, (n + tasks - 1) / tasks, out};
+        j.per_task = (n + tasks - 1) / tasks;
         cpu_pool_run(s->choose_pool, (n + j.per_task - 1) / j.per_task, choose_rows, &j);
     } else {
-        for (int i = 0; i < n; i++)
-            sampler_choose(&rows[i], sampler_summary_at(s->merged, i, n_cand), &out[i]);
+        choose_rows(&j, 0, 0); /* one task: every row */
     }
     return 0;
 }
