@@ -5,6 +5,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "cuda/cuda_profile.h"
 #include "cuda/cuda_qweight.h"
 #include "cuda/cuda_sampler.h"
+#include "cuda/gemm_lt_invariant.h"
 #include "kernels.h"
 
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
@@ -43,11 +45,14 @@ typedef struct cuda_ctx {
     bool pad_decode;           /* pad decode steps to graph buckets (off in eager mode) */
     bool graphable;            /* this step is a padded decode step (step_begin) */
     bool eager;                /* synchronise and check after every op */
-    /* --batch-invariant (issue #22): every projection through the
-     * fixed-order kernel (kernels/gemm_invariant.cu), decode attention
-     * through the fixed-split tensor-core kernel at every step size, no
-     * GEMV paths, whose order would differ from the GEMM's */
+    /* --batch-invariant (issue #22): every projection through cuBLASLt's
+     * split-K-free algorithms (gemm_lt_invariant.h), or the fixed-order
+     * kernel (kernels/gemm_invariant.cu) for shapes those fail; decode
+     * attention through the fixed-split tensor-core kernel at every step
+     * size; no GEMV paths, whose order would differ from the GEMM's */
     bool invariant;
+    bool invariant_own_gemm;   /* VB_INVARIANT_OWN_GEMM=1: the kernel for every shape */
+    gemm_lt_inv *inv_lt;       /* made with the mode */
     float *inv_workspace;      /* the invariant GEMM's split-mode partials and counters */
     size_t inv_workspace_bytes;
     void *cublas_workspace;
@@ -326,11 +331,24 @@ static bool use_gemv(const cuda_ctx *c, int T, int n_in, const void *x, const vo
 }
 
 /* A projection in --batch-invariant mode: out's bits depend on x's row,
- * w and the bias only, at every T (kernels/gemm_invariant.cu). The shapes
- * it lacks (n_in not a multiple of 16, unaligned rows) are no model's. */
+ * w and the bias only, at every T. cuBLASLt's split-K-free algorithms
+ * where gemm_lt_inv_prepare accepts the shape (a shape keeps its path for
+ * the run: prepared once, at its first use, which is a prefill step's,
+ * never inside a decode graph's capture), else the fixed-order kernel
+ * (kernels/gemm_invariant.cu). The shapes the kernel lacks (n_in not a
+ * multiple of 16, unaligned rows) are no model's. */
 static void gemm_invariant(cuda_ctx *c, void *out, bool out_f32, const void *x, const void *w,
                            const void *bias, int T, int n_in, int n_out)
 {
+    bool aligned = ((uintptr_t)x | (uintptr_t)w | (uintptr_t)out) % 16 == 0;
+    if (!c->invariant_own_gemm && aligned &&
+        gemm_lt_inv_prepare(c->inv_lt, w, n_in, n_out, out_f32) &&
+        gemm_lt_inv_run(c->inv_lt, out, out_f32, x, w, T, n_in, n_out)) {
+        /* bias after the rounding, element by element (out_f32: logits, no bias) */
+        if (bias)
+            CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
+        return;
+    }
     if (!vb_gemm_invariant_supported(n_in, n_out, x, w))
         vb_cuda_fail("CUDA", "gemm_invariant",
                      "--batch-invariant: a projection of a shape the fixed-order kernel "
@@ -731,6 +749,15 @@ static void cuda_destroy(vb_backend *b)
         CUDA_CHECK(cudaFree(c->decode_workspace));
     if (c->decode_mma_workspace)
         CUDA_CHECK(cudaFree(c->decode_mma_workspace));
+    if (c->inv_lt) {
+        int prepared, accepted, chain;
+        gemm_lt_inv_counts(c->inv_lt, &prepared, &accepted, &chain);
+        if (prepared)
+            vb_info("--batch-invariant: %d of %d projection shapes on cuBLASLt (%d with the "
+                    "chain kernel for steps of up to 8 rows), the rest on the fixed-order kernel",
+                    accepted, prepared, chain);
+        gemm_lt_inv_destroy(c->inv_lt);
+    }
     if (c->inv_workspace)
         CUDA_CHECK(cudaFree(c->inv_workspace));
     for (int i = 0; i < VB_TIMER_MARKS; i++)
@@ -790,6 +817,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->prefill_wmma = t->prefill_wmma;
     c->gemv_max_rows = t->gemv_max_rows;
     c->sampler_pass1_chunks = t->sampler_pass1_chunks;
+    c->invariant_own_gemm = t->invariant_own_gemm;
     /* programmatic dependent launch (kernels/pdl.cuh) where the GPU and
      * the build have it */
     vb_pdl_enable(!t->no_pdl);
@@ -856,5 +884,9 @@ int cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_inv
     c->inv_workspace_bytes = (size_t)64 << 20;
     CUDA_CHECK(cudaMalloc((void **)&c->inv_workspace, c->inv_workspace_bytes));
     CUDA_CHECK(cudaMemset(c->inv_workspace, 0, c->inv_workspace_bytes));
+    /* cuBLASLt's algorithms take cuBLAS's workspace (not the kernel's,
+     * whose tile counters must stay zero between launches): one GEMM at a
+     * time on the one stream, so the two never hold it at once */
+    c->inv_lt = gemm_lt_inv_create(c->stream, c->cublas_workspace, CUBLAS_WORKSPACE_BYTES);
     return 0;
 }

@@ -40,6 +40,9 @@ static const vb_knob knobs[] = {
               "launch the decode kernels plainly, without programmatic dependent launch"),
     BOOL_KNOB("VB_PREFILL_WMMA", prefill_wmma,
               "prefill attention with the WMMA kernel (V100's) on sm_80+ GPUs too"),
+    BOOL_KNOB("VB_INVARIANT_OWN_GEMM", invariant_own_gemm,
+              "--batch-invariant projections on the fixed-order kernel, not cuBLASLt's "
+              "split-K-free algorithms"),
     {"VB_SAMPLER_PASS1_CHUNKS", VB_KNOB_INT, 1, 64, NULL, "auto", AT(sampler_pass1_chunks),
      "blocks a row the device sampler's first pass is split over (auto: enough for the GPU)"},
     /* CUDA weight upload (weights_stream.c) */

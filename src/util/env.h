@@ -44,6 +44,7 @@ typedef struct vb_tuning {
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
     bool prefill_wmma;        /* VB_PREFILL_WMMA */
     bool no_pdl;              /* VB_NO_PDL */
+    bool invariant_own_gemm;  /* VB_INVARIANT_OWN_GEMM */
     int gemv_max_rows;        /* VB_GEMV_MAX_ROWS */
     int sampler_pass1_chunks; /* VB_SAMPLER_PASS1_CHUNKS; 0: the kernel's choice */
     /* CUDA weight upload */

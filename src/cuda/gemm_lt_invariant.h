@@ -1,0 +1,62 @@
+/* Batch-invariant projections through cuBLASLt (issue #22): out[T, n_out]
+ * = x[T, n_in] w[n_out, n_in]^T with each output element's bits a
+ * function of its x row and w row only, whatever T.
+ *
+ * Why cuBLASLt can do it: a GEMM algorithm without split-K computes each
+ * output element as one chain of tensor-core k16 steps over n_in in
+ * order, from 0.0f, in fp32; the tile shapes, stages and CTA order of
+ * the algorithm decide which element a CTA computes and when, not the
+ * element's summation order. Measured on an H200 (tests/bench/
+ * probe_gemm_chain.cu, tests/bench/RESULTS.md): every split-K-1
+ * algorithm cuBLASLt's heuristics offered for the 7B shapes gave
+ * bit-identical outputs at every T, and the same bits as a chain of
+ * mma.sync m16n8k16 and of wgmma m64n8k16. What makes cuBLAS's default
+ * path vary with the batch is its choice of split-K (and our GEMV
+ * kernels' splits) by T: this module only ever runs split-K-1
+ * algorithms, one per T bucket (1, 2, 4, ..., 16384 rows), each the
+ * heuristic's best split-K-1 algorithm for its bucket.
+ *
+ * Trust but verify: before a shape's first use, gemm_lt_inv_prepare runs
+ * every chosen algorithm on the same 64 random rows (and rows alone, at
+ * offsets) with the layer's real weights and compares the bits. A shape
+ * that fails (another GPU or cuBLAS may behave otherwise), or for which
+ * cuBLASLt offers no split-K-1 algorithm, reports it: the caller runs it
+ * through its own fixed-order kernel (kernels/gemm_invariant.cu), which
+ * is invariant by construction but slower on large steps. Either way a
+ * shape keeps one path for the whole run.
+ *
+ * Steps of up to 8 rows (batch-1..8 decode) run on kernels/gemm_chain.cu
+ * instead, which computes the same chain at a GEMV's bandwidth, where the
+ * check finds its bits equal to the algorithms' (else cuBLASLt runs
+ * them too). */
+#ifndef VB_GEMM_LT_INVARIANT_H
+#define VB_GEMM_LT_INVARIANT_H
+
+#include <cuda_runtime_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct gemm_lt_inv gemm_lt_inv;
+
+/* workspace: device memory the algorithms may use (the same stream's,
+ * never two GEMMs at once). */
+gemm_lt_inv *gemm_lt_inv_create(cudaStream_t stream, void *workspace, size_t workspace_bytes);
+void gemm_lt_inv_destroy(gemm_lt_inv *g);
+
+/* The shape's plan, made and checked on first call (synchronises the
+ * stream; not while a graph is being captured). w is one matrix of the
+ * shape (its bits are used for the check, not kept). Returns true when
+ * gemm_lt_inv_run takes the shape. */
+bool gemm_lt_inv_prepare(gemm_lt_inv *g, const void *w, int n_in, int n_out, bool out_f32);
+
+/* out = x w^T (fp16 out, or fp32 with out_f32), on the stream. Returns
+ * false, doing nothing, for a shape prepare did not accept. Rows must be
+ * 16-byte aligned (n_in % 8 == 0, aligned pointers). */
+bool gemm_lt_inv_run(gemm_lt_inv *g, void *out, bool out_f32, const void *x, const void *w, int T,
+                     int n_in, int n_out);
+
+/* The number of shapes prepared, of those accepted, and of those whose
+ * steps of up to 8 rows run on the chain kernel (for the log). */
+void gemm_lt_inv_counts(const gemm_lt_inv *g, int *prepared, int *accepted, int *chain);
+
+#endif

@@ -1,0 +1,224 @@
+/* The batch-invariant projections through cuBLASLt
+ * (src/cuda/gemm_lt_invariant.c, issue #22), on random fp16 x and w, for
+ * the 7B shapes (q/o 3584 x 3584, k/v 512 x 3584, gate/up 18944 x 3584,
+ * down 3584 x 18944), logits (32,000 x 3584, fp32 out) and small ones
+ * (SmolLM2's 576 / 1536, an n_out of 72).
+ *
+ * 1. gemm_lt_inv_prepare accepts every shape (the module's premise on an
+ *    sm_80+ GPU: split-K-free algorithms whose bits agree; a refusal is a
+ *    failure here, so a cuBLAS or GPU where the premise breaks is seen),
+ *    and with the chain kernel (kernels/gemm_chain.cu) for steps of up to
+ *    8 rows (its bits equal to cuBLASLt's: T = 1, 2, 3, 7, 8 below run on
+ *    it and are compared with cuBLASLt's reference rows).
+ * 2. Invariance: every row of a batch of 2,053 rows is computed once
+ *    (the reference); the first T rows for T in 1, 2, 3, 7, 8, 9, 31, 64,
+ *    65, 127, 200, 511, 1000, 2048 (each a different T bucket or inside
+ *    one), the rows from row 5 on, and the batch shuffled must give the
+ *    reference's bits row for row (memcmp). A failure names the shape, T
+ *    and the first differing row and column.
+ * 3. Accuracy: 12 rows against a host reference in double over the same
+ *    fp16 values, max |gpu - ref| / max |ref| <= 5e-3 (fp32 accumulation,
+ *    fp16 output).
+ * Outputs are poisoned before each run. Skips (77) without a GPU or below
+ * sm_80 (where the mode is refused). */
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/cuda_check.h"
+#include "cuda/gemm_lt_invariant.h"
+#include "harness.h"
+#include "util/half.h"
+
+#define ROWS 2053 /* the largest step, 2048, from row 5 */
+#define OFFSET 5
+#define TOL 5e-3
+
+static const int Ts[] = {1, 2, 3, 7, 8, 9, 31, 64, 65, 127, 200, 511, 1000, 2048};
+#define N_TS (int)(sizeof Ts / sizeof Ts[0])
+
+static uint64_t rng = 4242;
+static uint16_t rand_half(void) /* uniform in [-1, 1), rounded to fp16 */
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return vb_float_to_half((float)((double)(rng >> 11) / 4503599627370496.0 - 1.0));
+}
+static int irand(int n)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (int)((rng >> 33) % (uint64_t)n);
+}
+
+static gemm_lt_inv *g;
+static cudaStream_t stream;
+static void *d_ws;
+
+typedef struct shape {
+    int n_out, n_in;
+    bool f32;
+} shape;
+
+/* The batch's rows against the reference rows src[i] (first + i when src
+ * is NULL); prints the first mismatch. */
+static bool same_rows(const shape *k, const char *ref, const char *got, int T, const int *src,
+                      int first, const char *what)
+{
+    const size_t row = (size_t)k->n_out * (k->f32 ? 4 : 2);
+    for (int i = 0; i < T; i++) {
+        const int r = src ? src[i] : first + i;
+        const char *want = ref + (size_t)r * row, *have = got + (size_t)i * row;
+        if (memcmp(want, have, row) == 0)
+            continue;
+        size_t b = 0;
+        while (b < row && want[b] == have[b])
+            b++;
+        fprintf(stderr, "  [%d x %d]%s %s, T %d: batch row %d (x row %d) differs from the "
+                        "reference at column %zu\n",
+                k->n_out, k->n_in, k->f32 ? " fp32" : "", what, T, i, r, b / (k->f32 ? 4 : 2));
+        return false;
+    }
+    return true;
+}
+
+static void *run(const shape *k, void *d_out, const void *d_x, const void *d_w, int T, char *host)
+{
+    const size_t bytes = (size_t)T * k->n_out * (k->f32 ? 4 : 2);
+    CUDA_CHECK(cudaMemsetAsync(d_out, 0xff, bytes, stream));
+    CHECK(gemm_lt_inv_run(g, d_out, k->f32, d_x, d_w, T, k->n_in, k->n_out));
+    CUDA_CHECK(cudaMemcpyAsync(host, d_out, bytes, cudaMemcpyDeviceToHost, stream));
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    return host;
+}
+
+static void check_shape(const shape *k)
+{
+    const size_t nx = (size_t)ROWS * k->n_in, nw = (size_t)k->n_out * k->n_in;
+    const size_t row = (size_t)k->n_out * (k->f32 ? 4 : 2);
+    uint16_t *x = malloc(nx * 2), *w = malloc(nw * 2), *xs = malloc(nx * 2);
+    char *ref = malloc((size_t)ROWS * row), *got = malloc((size_t)ROWS * row);
+    int *perm = malloc(ROWS * sizeof *perm);
+    CHECK(x && w && xs && ref && got && perm);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = rand_half();
+    for (size_t i = 0; i < nw; i++)
+        w[i] = rand_half();
+    void *d_x, *d_w, *d_xs, *d_out;
+    CUDA_CHECK(cudaMalloc(&d_x, nx * 2));
+    CUDA_CHECK(cudaMalloc(&d_xs, nx * 2));
+    CUDA_CHECK(cudaMalloc(&d_w, nw * 2));
+    CUDA_CHECK(cudaMalloc(&d_out, (size_t)ROWS * row));
+    CUDA_CHECK(cudaMemcpy(d_x, x, nx * 2, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_w, w, nw * 2, cudaMemcpyHostToDevice));
+
+    /* 1 */
+    bool ok = gemm_lt_inv_prepare(g, d_w, k->n_in, k->n_out, k->f32);
+    if (!ok)
+        fprintf(stderr, "  [%d x %d]%s: not accepted by gemm_lt_inv_prepare\n", k->n_out,
+                k->n_in, k->f32 ? " fp32" : "");
+    CHECK(ok);
+    if (ok) {
+        /* 2 */
+        run(k, d_out, d_x, d_w, ROWS, ref);
+        for (int i = 0; i < N_TS; i++) {
+            run(k, d_out, d_x, d_w, Ts[i], got);
+            CHECK(same_rows(k, ref, got, Ts[i], NULL, 0, "first rows"));
+            run(k, d_out, (const char *)d_x + (size_t)OFFSET * k->n_in * 2, d_w, Ts[i], got);
+            CHECK(same_rows(k, ref, got, Ts[i], NULL, OFFSET, "from row 5"));
+        }
+        for (int i = 0; i < ROWS; i++)
+            perm[i] = i;
+        for (int i = ROWS - 1; i > 0; i--) {
+            int j = irand(i + 1), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        for (int i = 0; i < ROWS; i++)
+            memcpy(xs + (size_t)i * k->n_in, x + (size_t)perm[i] * k->n_in, (size_t)k->n_in * 2);
+        CUDA_CHECK(cudaMemcpy(d_xs, xs, nx * 2, cudaMemcpyHostToDevice));
+        run(k, d_out, d_xs, d_w, ROWS, got);
+        CHECK(same_rows(k, ref, got, ROWS, perm, 0, "shuffled"));
+        /* 3 */
+        double max_err = 0, max_ref = 0;
+        for (int s = 0; s < 12; s++) {
+            const int r = (int)((long)s * (ROWS - 1) / 11);
+            for (int o = 0; o < k->n_out; o++) {
+                double acc = 0;
+                for (int i = 0; i < k->n_in; i++)
+                    acc += (double)vb_half_to_float(x[(size_t)r * k->n_in + i]) *
+                           vb_half_to_float(w[(size_t)o * k->n_in + i]);
+                double v = k->f32 ? ((const float *)(ref + (size_t)r * row))[o]
+                                  : vb_half_to_float(((const uint16_t *)(ref + (size_t)r * row))[o]);
+                max_err = fmax(max_err, fabs(v - acc));
+                max_ref = fmax(max_ref, fabs(acc));
+            }
+        }
+        if (!(max_err <= TOL * max_ref))
+            fprintf(stderr, "  [%d x %d]: max error %g of max %g\n", k->n_out, k->n_in, max_err,
+                    max_ref);
+        CHECK(max_err <= TOL * max_ref);
+    }
+    CUDA_CHECK(cudaFree(d_x));
+    CUDA_CHECK(cudaFree(d_xs));
+    CUDA_CHECK(cudaFree(d_w));
+    CUDA_CHECK(cudaFree(d_out));
+    free(x);
+    free(w);
+    free(xs);
+    free(ref);
+    free(got);
+    free(perm);
+}
+
+static void test_small_shapes(void)
+{
+    const shape ks[] = {{576, 576, false}, {1536, 576, false}, {576, 1536, false},
+                        {72, 576, false},  {49152, 576, true}};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        check_shape(&ks[i]);
+}
+
+static void test_7b_shapes(void)
+{
+    const shape ks[] = {{3584, 3584, false},  {512, 3584, false},  {18944, 3584, false},
+                        {3584, 18944, false}, {32000, 3584, true}};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        check_shape(&ks[i]);
+}
+
+/* A prepared shape keeps its verdict; an unprepared one is not run. */
+static void test_unprepared(void)
+{
+    CHECK(!gemm_lt_inv_run(g, d_ws, false, d_ws, d_ws, 1, 64, 64));
+    int prepared = 0, accepted = 0, chain = 0;
+    gemm_lt_inv_counts(g, &prepared, &accepted, &chain);
+    CHECK_INT_EQ(prepared, accepted);
+    /* the chain kernel's bits are cuBLASLt's on every shape (what a1's
+     * speed in the mode rests on) */
+    CHECK_INT_EQ(chain, accepted);
+}
+
+int main(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0)
+        return test_skip("no CUDA device on this machine");
+    int major = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+    if (major < 8)
+        return test_skip("--batch-invariant needs sm_80 or newer");
+    CUDA_CHECK(cudaStreamCreate(&stream));
+    const size_t ws_bytes = (size_t)32 << 20;
+    CUDA_CHECK(cudaMalloc(&d_ws, ws_bytes));
+    g = gemm_lt_inv_create(stream, d_ws, ws_bytes);
+    RUN_TEST(test_small_shapes);
+    RUN_TEST(test_7b_shapes);
+    RUN_TEST(test_unprepared);
+    gemm_lt_inv_destroy(g);
+    CUDA_CHECK(cudaFree(d_ws));
+    CUDA_CHECK(cudaStreamDestroy(stream));
+    return test_summary();
+}
