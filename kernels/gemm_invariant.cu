@@ -2,6 +2,12 @@
 // x[T, n_in] (fp16, row-major) w[n_out, n_in]^T (fp16, row-major, as the
 // GEMV and cuBLAS paths take it) + bias[n_out] (fp16, optional).
 //
+// The mode's fallback: projections run on cuBLASLt's split-K-free
+// algorithms and gemm_chain.cu (src/cuda/gemm_lt_invariant.c) where the
+// check before a shape's first use finds their bits equal; a shape that
+// fails it (or VB_INVARIANT_OWN_GEMM=1) runs here, invariant by this
+// file's own contract (another order than the chain's).
+//
 // Why: cuBLAS picks its kernel, tiling and split-K by shape, so a row's
 // result depends on how many rows share the step; so does the GEMV/cuBLAS
 // switch of the backend. Here each output element's bits depend ONLY on

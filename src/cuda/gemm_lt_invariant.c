@@ -100,14 +100,16 @@ static uint32_t algo_attr(const cublasLtMatmulAlgo_t *a, cublasLtMatmulAlgoConfi
     return v;
 }
 
-/* The first split-K-free result of a heuristic query for T rows, with or
- * without the preference that filters out split-K (reduction schemes
- * mask 0); false when there is none. */
-static bool query_algo(gemm_lt_inv *g, int T, int n_in, int n_out, bool out_f32, bool no_split,
-                       cublasLtMatmulAlgo_t *algo)
+/* Appends the split-K-free results of a heuristic query for T rows that
+ * cand[0..n) lacks, up to max; with no_split, the query filters out
+ * split-K itself (reduction schemes mask 0: small steps of shapes with
+ * few outputs or a long n_in get little else from an unfiltered one).
+ * Returns the new count. */
+static int query_algos(gemm_lt_inv *g, int T, const lt_plan *p, bool no_split,
+                       cublasLtMatmulAlgo_t *cand, int n, int max)
 {
     lt_layouts l;
-    layouts_init(&l, T, n_in, n_out, out_f32);
+    layouts_init(&l, T, p->n_in, p->n_out, p->out_f32);
     cublasLtMatmulPreferenceOpaque_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceInit(&pref));
     const uint64_t ws = g->workspace_bytes;
@@ -126,32 +128,23 @@ static bool query_algo(gemm_lt_inv *g, int T, int n_in, int n_out, bool out_f32,
             &pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &mask, sizeof mask));
     }
     cublasLtMatmulHeuristicResult_t res[LT_HEURISTICS];
-    int n = 0;
-    cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(g->handle, &g->desc[out_f32], &l.a, &l.b,
-                                                      &l.c, &l.c, &pref, LT_HEURISTICS, res, &n);
-    if (s != CUBLAS_STATUS_SUCCESS)
-        return false; /* NOT_SUPPORTED: no algorithm at all for the query */
-    for (int i = 0; i < n; i++) {
-        if (res[i].state != CUBLAS_STATUS_SUCCESS)
-            continue;
-        if (algo_attr(&res[i].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM) != 1 ||
+    int got = 0;
+    if (cublasLtMatmulAlgoGetHeuristic(g->handle, &g->desc[p->out_f32], &l.a, &l.b, &l.c, &l.c,
+                                       &pref, LT_HEURISTICS, res, &got) != CUBLAS_STATUS_SUCCESS)
+        return n; /* NOT_SUPPORTED: no algorithm at all for the query */
+    for (int i = 0; i < got && n < max; i++) {
+        if (res[i].state != CUBLAS_STATUS_SUCCESS ||
+            algo_attr(&res[i].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM) != 1 ||
             algo_attr(&res[i].algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME) !=
                 CUBLASLT_REDUCTION_SCHEME_NONE)
             continue;
-        *algo = res[i].algo;
-        return true;
+        bool dup = false;
+        for (int j = 0; j < n && !dup; j++)
+            dup = memcmp(&cand[j], &res[i].algo, sizeof cand[j]) == 0;
+        if (!dup)
+            cand[n++] = res[i].algo;
     }
-    return false;
-}
-
-/* The heuristic's best algorithm without split-K for T rows (small
- * steps of shapes with few outputs or a long n_in get only split-K
- * offers without the filter); false when there is none. */
-static bool pick_algo(gemm_lt_inv *g, int T, int n_in, int n_out, bool out_f32,
-                      cublasLtMatmulAlgo_t *algo)
-{
-    return query_algo(g, T, n_in, n_out, out_f32, true, algo) ||
-           query_algo(g, T, n_in, n_out, out_f32, false, algo);
+    return n;
 }
 
 /* Random fp16 bits of both signs in [0.125, 1): values that keep every
@@ -166,88 +159,173 @@ static void random_halves(uint16_t *h, size_t n, uint32_t seed)
     }
 }
 
+/* The check's rows (LT_CHECK_ROWS random rows of x), the reference's
+ * outputs for them (host) and room for a candidate's. */
 typedef struct check_bufs {
-    void *x, *ref, *out;
-    char *h_ref, *h_out;
+    void *x, *out;
+    char *h_x, *h_ref, *h_out;
     size_t out_row; /* bytes of an output row */
 } check_bufs;
 
-/* out of algo for rows [first, first + T) of the check rows equals the
- * reference's rows; false on a difference or a failed call. */
-static bool same_rows(gemm_lt_inv *g, const lt_plan *p, const cublasLtMatmulAlgo_t *algo,
-                      const void *w, check_bufs *cb, int first, int T)
-{
-    const void *x = (const char *)cb->x + (size_t)first * (size_t)p->n_in * 2;
-    if (lt_matmul(g, algo, cb->out, p->out_f32, x, w, T, p->n_in, p->n_out) !=
-        CUBLAS_STATUS_SUCCESS)
-        return false;
-    size_t bytes = (size_t)T * cb->out_row;
-    CUDA_CHECK(cudaMemcpyAsync(cb->h_out, cb->out, bytes, cudaMemcpyDeviceToHost, g->stream));
-    CUDA_CHECK(cudaStreamSynchronize(g->stream));
-    return memcmp(cb->h_out, cb->h_ref + (size_t)first * cb->out_row, bytes) == 0;
-}
-
-/* Every distinct algorithm of the plan gives the reference's bits on all
- * check rows, on one row alone and on a few rows at an offset; sets
- * p->chain where the chain kernel gives them too. */
-static bool check_plan(gemm_lt_inv *g, lt_plan *p, const void *w)
+static void check_init(gemm_lt_inv *g, const lt_plan *p, check_bufs *cb)
 {
     const size_t in_bytes = (size_t)LT_CHECK_ROWS * (size_t)p->n_in * 2;
-    check_bufs cb = {0};
-    cb.out_row = (size_t)p->n_out * (p->out_f32 ? 4 : 2);
-    const size_t out_bytes = (size_t)LT_CHECK_ROWS * cb.out_row;
-    uint16_t *hx = malloc(in_bytes);
-    cb.h_ref = malloc(out_bytes);
-    cb.h_out = malloc(out_bytes);
-    if (!hx || !cb.h_ref || !cb.h_out)
+    cb->out_row = (size_t)p->n_out * (p->out_f32 ? 4 : 2);
+    const size_t out_bytes = (size_t)LT_CHECK_ROWS * cb->out_row;
+    cb->h_x = malloc(in_bytes);
+    cb->h_ref = malloc(out_bytes);
+    cb->h_out = malloc(out_bytes);
+    if (!cb->h_x || !cb->h_ref || !cb->h_out)
         vb_cuda_fail("host", "malloc", "out of memory for the invariant GEMM's check", __FILE__,
                      __LINE__);
-    random_halves(hx, in_bytes / 2, (uint32_t)(p->n_in * 31 + p->n_out));
-    CUDA_CHECK(cudaMalloc(&cb.x, in_bytes));
-    CUDA_CHECK(cudaMalloc(&cb.ref, out_bytes));
-    CUDA_CHECK(cudaMalloc(&cb.out, out_bytes));
-    CUDA_CHECK(cudaMemcpyAsync(cb.x, hx, in_bytes, cudaMemcpyHostToDevice, g->stream));
-    bool ok = lt_matmul(g, &p->algo[0], cb.ref, p->out_f32, cb.x, w, LT_CHECK_ROWS, p->n_in,
-                        p->n_out) == CUBLAS_STATUS_SUCCESS;
-    if (ok) {
-        CUDA_CHECK(cudaMemcpyAsync(cb.h_ref, cb.ref, out_bytes, cudaMemcpyDeviceToHost, g->stream));
-        CUDA_CHECK(cudaStreamSynchronize(g->stream));
+    random_halves((uint16_t *)cb->h_x, in_bytes / 2, (uint32_t)(p->n_in * 31 + p->n_out));
+    CUDA_CHECK(cudaMalloc(&cb->x, in_bytes));
+    CUDA_CHECK(cudaMalloc(&cb->out, out_bytes));
+    CUDA_CHECK(cudaMemcpyAsync(cb->x, cb->h_x, in_bytes, cudaMemcpyHostToDevice, g->stream));
+}
+
+static void check_free(check_bufs *cb)
+{
+    CUDA_CHECK(cudaFree(cb->x));
+    CUDA_CHECK(cudaFree(cb->out));
+    free(cb->h_x);
+    free(cb->h_ref);
+    free(cb->h_out);
+}
+
+/* One run of rows [first, first + T) of the check rows through algo (NULL:
+ * the chain kernel, T <= 8), its output copied to h_out; false when the
+ * call fails (an algorithm that does not take the shape). */
+static bool run_rows(gemm_lt_inv *g, const lt_plan *p, const cublasLtMatmulAlgo_t *algo,
+                     const void *w, check_bufs *cb, int first, int T)
+{
+    const void *x = (const char *)cb->x + (size_t)first * (size_t)p->n_in * 2;
+    if (algo) {
+        if (lt_matmul(g, algo, cb->out, p->out_f32, x, w, T, p->n_in, p->n_out) !=
+            CUBLAS_STATUS_SUCCESS)
+            return false;
+    } else {
+        CUDA_CHECK(vb_gemm_chain(cb->out, p->out_f32, x, w, T, p->n_in, p->n_out, g->stream));
     }
-    for (int b = 0; ok && b < LT_BUCKETS; b++) {
-        bool seen = false;
-        for (int e = 0; e < b && !seen; e++)
-            seen = memcmp(&p->algo[e], &p->algo[b], sizeof p->algo[b]) == 0;
-        if (seen)
+    CUDA_CHECK(cudaMemcpyAsync(cb->h_out, cb->out, (size_t)T * cb->out_row,
+                               cudaMemcpyDeviceToHost, g->stream));
+    CUDA_CHECK(cudaStreamSynchronize(g->stream));
+    return true;
+}
+
+/* The reference's outputs of all check rows: the chain kernel in steps
+ * of 8 rows (algo NULL), or algo in one step. */
+static bool make_reference(gemm_lt_inv *g, const lt_plan *p, const cublasLtMatmulAlgo_t *algo,
+                           const void *w, check_bufs *cb)
+{
+    const int step = algo ? LT_CHECK_ROWS : 8;
+    for (int first = 0; first < LT_CHECK_ROWS; first += step) {
+        if (!run_rows(g, p, algo, w, cb, first, step))
+            return false;
+        memcpy(cb->h_ref + (size_t)first * cb->out_row, cb->h_out, (size_t)step * cb->out_row);
+    }
+    return true;
+}
+
+/* algo (NULL: the chain kernel) gives the reference's bits on all check
+ * rows (not for the chain kernel: at most 8 rows a step), on one row
+ * alone, twice at other offsets, and on a few rows at an offset. */
+static bool matches_reference(gemm_lt_inv *g, const lt_plan *p, const cublasLtMatmulAlgo_t *algo,
+                              const void *w, check_bufs *cb)
+{
+    const int rows[][2] = {{0, LT_CHECK_ROWS}, {0, 1}, {37, 1}, {5, 7}, {19, 33}, {56, 8}};
+    for (size_t i = algo ? 0 : 1; i < sizeof rows / sizeof rows[0]; i++) {
+        const int first = rows[i][0], T = algo || rows[i][1] <= 8 ? rows[i][1] : 8;
+        if (!run_rows(g, p, algo, w, cb, first, T) ||
+            memcmp(cb->h_out, cb->h_ref + (size_t)first * cb->out_row, (size_t)T * cb->out_row))
+            return false;
+    }
+    return true;
+}
+
+/* Fills p->algo[] with algorithms that match the reference in cb (each
+ * bucket the first of its heuristic's split-K-free offers that does; a
+ * bucket with none borrows the nearest larger bucket's, else the nearest
+ * smaller's). Returns false when no bucket has one. */
+static bool choose_algos(gemm_lt_inv *g, lt_plan *p, const void *w, check_bufs *cb,
+                         const cublasLtMatmulAlgo_t *cand_all[LT_BUCKETS], const int *n_cand)
+{
+    bool have[LT_BUCKETS] = {false}, any = false;
+    /* verdicts so far: the buckets' offers overlap */
+    cublasLtMatmulAlgo_t seen[LT_BUCKETS * LT_HEURISTICS];
+    bool seen_ok[LT_BUCKETS * LT_HEURISTICS];
+    int n_seen = 0;
+    for (int b = 0; b < LT_BUCKETS; b++) {
+        for (int i = 0; i < n_cand[b] && !have[b]; i++) {
+            const cublasLtMatmulAlgo_t *a = &cand_all[b][i];
+            int j = 0;
+            while (j < n_seen && memcmp(&seen[j], a, sizeof *a) != 0)
+                j++;
+            if (j == n_seen) {
+                seen[n_seen] = *a;
+                seen_ok[n_seen++] = matches_reference(g, p, a, w, cb);
+            }
+            if (seen_ok[j]) {
+                p->algo[b] = *a;
+                have[b] = true;
+            }
+        }
+        any |= have[b];
+    }
+    for (int b = 0; any && b < LT_BUCKETS; b++) {
+        if (have[b])
             continue;
-        ok = same_rows(g, p, &p->algo[b], w, &cb, 0, LT_CHECK_ROWS) &&
-             same_rows(g, p, &p->algo[b], w, &cb, 0, 1) &&
-             same_rows(g, p, &p->algo[b], w, &cb, 37, 1) &&
-             same_rows(g, p, &p->algo[b], w, &cb, 5, 7) &&
-             same_rows(g, p, &p->algo[b], w, &cb, 19, 33);
+        int from = -1;
+        for (int e = b + 1; e < LT_BUCKETS && from < 0; e++)
+            if (have[e])
+                from = e;
+        for (int e = b - 1; e >= 0 && from < 0; e--)
+            if (have[e])
+                from = e;
+        p->algo[b] = p->algo[from];
     }
-    /* the chain kernel for steps of up to 8 rows: used where its bits are
-     * the algorithms' (a difference costs speed, not the guarantee) */
-    const int chain_rows[][2] = {{0, 1}, {37, 1}, {5, 7}, {19, 8}, {56, 8}};
-    p->chain = ok && vb_gemm_chain_supported(1, p->n_in, p->n_out, cb.x, w);
-    for (size_t i = 0; p->chain && i < sizeof chain_rows / sizeof chain_rows[0]; i++) {
-        const int first = chain_rows[i][0], T = chain_rows[i][1];
-        const void *x = (const char *)cb.x + (size_t)first * (size_t)p->n_in * 2;
-        CUDA_CHECK(vb_gemm_chain(cb.out, p->out_f32, x, w, T, p->n_in, p->n_out, g->stream));
-        const size_t bytes = (size_t)T * cb.out_row;
-        CUDA_CHECK(cudaMemcpyAsync(cb.h_out, cb.out, bytes, cudaMemcpyDeviceToHost, g->stream));
-        CUDA_CHECK(cudaStreamSynchronize(g->stream));
-        p->chain = memcmp(cb.h_out, cb.h_ref + (size_t)first * cb.out_row, bytes) == 0;
+    return any;
+}
+
+/* The plan: the reference is the chain kernel's bits where it runs and
+ * is itself position-independent on the check (then it also takes the
+ * steps of up to 8 rows), else the first algorithm of the largest bucket
+ * that runs. Returns NULL, or why the shape is not taken. */
+static const char *make_plan(gemm_lt_inv *g, lt_plan *p, const void *w)
+{
+    if (p->n_in % 8 || p->n_out % 8)
+        return "its sizes are not multiples of 8";
+    cublasLtMatmulAlgo_t cand[LT_BUCKETS][LT_HEURISTICS];
+    const cublasLtMatmulAlgo_t *cand_all[LT_BUCKETS];
+    int n_cand[LT_BUCKETS], total = 0;
+    for (int b = 0; b < LT_BUCKETS; b++) {
+        n_cand[b] = query_algos(g, 1 << b, p, true, cand[b], 0, LT_HEURISTICS);
+        n_cand[b] = query_algos(g, 1 << b, p, false, cand[b], n_cand[b], LT_HEURISTICS);
+        cand_all[b] = cand[b];
+        total += n_cand[b];
     }
-    if (ok && !p->chain)
-        vb_info("--batch-invariant: the %d x %d projection's small steps run on cuBLASLt (the "
-                "chain kernel is not bit-identical to it here)", p->n_in, p->n_out);
-    CUDA_CHECK(cudaFree(cb.x));
-    CUDA_CHECK(cudaFree(cb.ref));
-    CUDA_CHECK(cudaFree(cb.out));
-    free(hx);
-    free(cb.h_ref);
-    free(cb.h_out);
-    return ok;
+    if (!total)
+        return "cuBLASLt offers no split-K-free algorithm for it";
+    check_bufs cb = {0};
+    check_init(g, p, &cb);
+    const char *why = NULL;
+    p->chain = vb_gemm_chain_supported(1, p->n_in, p->n_out, cb.x, w) &&
+               make_reference(g, p, NULL, w, &cb) && matches_reference(g, p, NULL, w, &cb);
+    if (!p->chain || !choose_algos(g, p, w, &cb, cand_all, n_cand)) {
+        if (p->chain)
+            vb_info("--batch-invariant: the %d x %d projection: no cuBLASLt algorithm gives the "
+                    "chain kernel's bits; its small steps run on cuBLASLt too",
+                    p->n_in, p->n_out);
+        p->chain = false;
+        bool have_ref = false;
+        for (int b = LT_BUCKETS - 1; b >= 0 && !have_ref; b--)
+            for (int i = 0; i < n_cand[b] && !have_ref; i++)
+                have_ref = make_reference(g, p, &cand[b][i], w, &cb);
+        if (!have_ref || !choose_algos(g, p, w, &cb, cand_all, n_cand))
+            why = "cuBLASLt's split-K-free algorithms do not give the same bits for it";
+    }
+    check_free(&cb);
+    return why;
 }
 
 static lt_plan *find_plan(gemm_lt_inv *g, int n_in, int n_out, bool out_f32)
@@ -284,30 +362,7 @@ bool gemm_lt_inv_prepare(gemm_lt_inv *g, const void *w, int n_in, int n_out, boo
     p->n_in = n_in;
     p->n_out = n_out;
     p->out_f32 = out_f32;
-    /* each bucket's own algorithm; a bucket without one borrows the
-     * nearest larger bucket's (else the nearest smaller's): every
-     * algorithm of the plan is checked to give the same bits anyway */
-    bool have[LT_BUCKETS] = {false}, any = false;
-    if (n_in % 8 == 0 && n_out % 8 == 0)
-        for (int b = 0; b < LT_BUCKETS; b++)
-            any |= have[b] = pick_algo(g, 1 << b, n_in, n_out, out_f32, &p->algo[b]);
-    for (int b = 0; any && b < LT_BUCKETS; b++) {
-        if (have[b])
-            continue;
-        int from = -1;
-        for (int e = b + 1; e < LT_BUCKETS && from < 0; e++)
-            if (have[e])
-                from = e;
-        for (int e = b - 1; e >= 0 && from < 0; e--)
-            if (have[e])
-                from = e;
-        p->algo[b] = p->algo[from];
-    }
-    const char *why = NULL;
-    if (!any)
-        why = "cuBLASLt offers no split-K-free algorithm for it";
-    else if (!check_plan(g, p, w))
-        why = "cuBLASLt's split-K-free algorithms do not give the same bits for it";
+    const char *why = make_plan(g, p, w);
     p->accepted = !why;
     if (why)
         vb_info("--batch-invariant: the %d x %d projection (%s out) runs on the fixed-order "
