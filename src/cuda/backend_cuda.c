@@ -340,10 +340,13 @@ static bool use_gemv(const cuda_ctx *c, int T, int n_in, const void *x, const vo
 static void gemm_invariant(cuda_ctx *c, void *out, bool out_f32, const void *x, const void *w,
                            const void *bias, int T, int n_in, int n_out)
 {
-    bool aligned = ((uintptr_t)x | (uintptr_t)w | (uintptr_t)out) % 16 == 0;
-    if (!c->invariant_own_gemm && aligned &&
-        gemm_lt_inv_prepare(c->inv_lt, w, n_in, n_out, out_f32) &&
-        gemm_lt_inv_run(c->inv_lt, out, out_f32, x, w, T, n_in, n_out)) {
+    if (!c->invariant_own_gemm && gemm_lt_inv_prepare(c->inv_lt, w, n_in, n_out, out_f32)) {
+        /* never a silent switch of path for one call: that would change its bits */
+        if (((uintptr_t)x | (uintptr_t)w | (uintptr_t)out) % 16 != 0 ||
+            !gemm_lt_inv_run(c->inv_lt, out, out_f32, x, w, T, n_in, n_out))
+            vb_cuda_fail("CUDA", "gemm_invariant",
+                         "--batch-invariant: a projection with rows not 16-byte aligned",
+                         __FILE__, __LINE__);
         /* bias after the rounding, element by element (out_f32: logits, no bias) */
         if (bias)
             CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));

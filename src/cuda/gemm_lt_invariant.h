@@ -7,28 +7,31 @@
  * order, from 0.0f, in fp32; the tile shapes, stages and CTA order of
  * the algorithm decide which element a CTA computes and when, not the
  * element's summation order. Measured on an H200 (tests/bench/
- * probe_gemm_chain.cu, tests/bench/RESULTS.md): every split-K-1
- * algorithm cuBLASLt's heuristics offered for the 7B shapes gave
+ * probe_gemm_chain.cu, tests/bench/RESULTS.md): all 125 split-K-1
+ * algorithms cuBLASLt's heuristics offered for five 7B shapes gave
  * bit-identical outputs at every T, and the same bits as a chain of
  * mma.sync m16n8k16 and of wgmma m64n8k16. What makes cuBLAS's default
  * path vary with the batch is its choice of split-K (and our GEMV
  * kernels' splits) by T: this module only ever runs split-K-1
- * algorithms, one per T bucket (1, 2, 4, ..., 16384 rows), each the
- * heuristic's best split-K-1 algorithm for its bucket.
+ * algorithms, one per T bucket (1, 2, 4, ..., 16384 rows).
  *
- * Trust but verify: before a shape's first use, gemm_lt_inv_prepare runs
- * every chosen algorithm on the same 64 random rows (and rows alone, at
- * offsets) with the layer's real weights and compares the bits. A shape
- * that fails (another GPU or cuBLAS may behave otherwise), or for which
- * cuBLASLt offers no split-K-1 algorithm, reports it: the caller runs it
- * through its own fixed-order kernel (kernels/gemm_invariant.cu), which
- * is invariant by construction but slower on large steps. Either way a
- * shape keeps one path for the whole run.
+ * Not assumed, checked: before a shape's first use, gemm_lt_inv_prepare
+ * computes a reference on 64 random rows with the layer's real weights
+ * (kernels/gemm_chain.cu's chain, in steps of 8 rows), and each bucket
+ * takes the first of its heuristic's split-K-1 offers whose bits equal
+ * the reference's on those rows, on rows alone and at offsets (one odd
+ * algorithm of the H200's k/v shape did not: likely one that splits n_in
+ * between the warps of a block); a bucket with no such offer borrows a
+ * neighbour's algorithm. Where the chain kernel does not run (or no
+ * algorithm matches it), the reference is the largest bucket's first
+ * algorithm and the small steps run on cuBLASLt too. A shape without any
+ * matching algorithm is reported: the caller runs it through its own
+ * fixed-order kernel (kernels/gemm_invariant.cu), invariant by
+ * construction but slower on large steps. Either way a shape keeps one
+ * path for the whole run.
  *
- * Steps of up to 8 rows (batch-1..8 decode) run on kernels/gemm_chain.cu
- * instead, which computes the same chain at a GEMV's bandwidth, where the
- * check finds its bits equal to the algorithms' (else cuBLASLt runs
- * them too). */
+ * Steps of up to 8 rows (batch-1..8 decode) run on the chain kernel where
+ * it is the reference: the same bits at a GEMV's bandwidth. */
 #ifndef VB_GEMM_LT_INVARIANT_H
 #define VB_GEMM_LT_INVARIANT_H
 

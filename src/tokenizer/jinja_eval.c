@@ -348,6 +348,10 @@ static bool repeat(jrender *r, const jnode *e, jv seq, int64_t times, jv *out)
     size_t unit = seq.k == JV_STR ? seq.u.s.n : seq.u.l->n;
     if (unit && (uint64_t)times > (JINJA_MAX_ARENA / 16) / unit)
         return jerr(r, e, "repetition too large"), false;
+    /* an empty sequence repeated is empty at once: the loop below must not
+     * run '' * 4444444444440 times (a fuzzer's 10 s timeout) */
+    if (unit == 0)
+        times = 0;
     if (seq.k == JV_STR) {
         jbuf b = {0};
         jbuf_puts(&b, "");

@@ -355,6 +355,15 @@ static void test_limits(void)
     CHECK(t && jinja_render(t, vars, &out, &len, &err) < 0);
     CHECK(strstr(err.msg, "nested more than") != NULL);
     jinja_free(t);
+    /* an empty string repeated a huge number of times is empty, at once
+     * (the fuzzer found the loop that ran it 4e12 times) */
+    const char *empty_rep = "{{ '' * 4444444444440 }}|{{ 'ab' * 3 }}";
+    t = jinja_parse(empty_rep, strlen(empty_rep), "empty_rep", &err);
+    CHECK(t && jinja_render(t, vars, &out, &len, &err) == 0);
+    CHECK(out && len == 7 && memcmp(out, "|ababab", 7) == 0);
+    free(out);
+    out = NULL;
+    jinja_free(t);
     const char *big = "{% for i in range(1000000) %}{% for j in range(1000000) %}x{% endfor %}{% endfor %}";
     t = jinja_parse(big, strlen(big), "big", &err);
     CHECK(t && jinja_render(t, vars, &out, &len, &err) < 0);
