@@ -6,7 +6,7 @@
 # shows), prompts sharing a 24-token prefix (prefix cache hits), greedy:
 #   - --max-batch 1 (graphs off), 7 (--max-batched-tokens 256: prompts
 #     split into chunks), 64 (--no-prefix-cache, --max-batched-tokens
-#     8192) and the automatic batch (graphs on) give the same ids;
+#     8192), 256 and the automatic batch (graphs on) give the same ids;
 #   - the rows in reverse order give each row (by /id) the same ids;
 #   - a run stopped by SIGTERM and resumed gives the same ids;
 # and sampled (--temperature 0.8 --top-p 0.95 --seed 1): --max-batch 1,
@@ -17,7 +17,9 @@
 # Skips without a GPU, or on a GPU the mode does not support (below sm_80).
 #
 # usage: test_batch_invariant_cuda.sh VOLTBATCH MAKE_IDS_INPUT [FIXTURE...]
-#   (default: llama_untied qwen2_tied qwen3_qknorm mistral)
+#   (default: llama_untied qwen2_tied qwen3_qknorm mistral); a FIXTURE with
+#   a / in it is a model folder itself (the real SmolLM2 one of
+#   scripts/make-smollm2-model, a make_tiny_model --shape qwen2.5-7b one)
 # shellcheck disable=SC2154  # rc and err are set by run_capture in tests/lib.sh
 set -u
 vb=$1
@@ -49,7 +51,8 @@ same() {
 
 for arch in "${archs[@]}"; do
     model=$fixtures/$arch
-    [ -f "$model/config.json" ] || continue
+    case $arch in */*) model=$arch; arch=$(basename "$arch") ;; esac
+    [ -f "$model/config.json" ] || { echo "no model at $model: skipped"; continue; }
     echo "== $arch"
     base=(generate --model "$model" --device cuda --max-new-tokens 40 --ignore-eos
           --batch-invariant)
@@ -80,6 +83,8 @@ for arch in "${archs[@]}"; do
     run_capture "$vb" "${greedy[@]}" --input in.h5 --output "$arch-b64.h5" --max-batch 64 \
         --no-prefix-cache --max-batched-tokens 8192
     same "$arch greedy, --max-batch 64 --no-prefix-cache vs auto" "$arch-auto.h5" "$arch-b64.h5"
+    run_capture "$vb" "${greedy[@]}" --input in.h5 --output "$arch-b256.h5" --max-batch 256
+    same "$arch greedy, --max-batch 256 vs auto" "$arch-auto.h5" "$arch-b256.h5"
     run_capture "$vb" "${greedy[@]}" --input rev.h5 --output "$arch-rev.h5"
     same "$arch greedy, rows reversed vs auto" "$arch-auto.h5" "$arch-rev.h5"
 
