@@ -31,7 +31,6 @@
 #define CH_COLS 128              /* columns a stage */
 #define CH_LD (CH_COLS + 8)      /* halves a shared row */
 #define CH_STAGES 6
-#define CH_MAX_T 8
 
 struct ch_params {
     const __half *x, *w;
@@ -132,7 +131,7 @@ extern "C" bool vb_gemm_chain_supported(int T, int n_in, int n_out, const void *
 {
     int dev = 0, major = 0;
     cudaFuncAttributes attr;
-    if (T < 1 || T > CH_MAX_T || n_in < 16 || n_in % 16 || n_out < 1 ||
+    if (T < 1 || T > VB_GEMM_CHAIN_MAX_T || n_in < 16 || n_in % 16 || n_out < 1 ||
         ((uintptr_t)x | (uintptr_t)w) % 16 || cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
         major < 8 || cudaFuncGetAttributes(&attr, ch_kernel) != cudaSuccess ||
@@ -148,7 +147,7 @@ extern "C" cudaError_t vb_gemm_chain(void *out, int out_f32, const void *x, cons
 {
     if (T == 0)
         return cudaSuccess;
-    if (T < 0 || T > CH_MAX_T || n_in % 16 || n_in < 16 || n_out < 1)
+    if (T < 0 || T > VB_GEMM_CHAIN_MAX_T || n_in % 16 || n_in < 16 || n_out < 1)
         return cudaErrorInvalidValue;
     const size_t smem = (size_t)CH_STAGES * 16 * CH_LD * sizeof(__half);
     static bool attr_set;

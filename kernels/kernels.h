@@ -332,12 +332,14 @@ cudaError_t vb_gemm_invariant_f32out(float *out, const void *x, const void *w, c
 #define VB_GEMM_INV_INBLOCK_64 4
 int vb_gemm_invariant_mode(int T, int n_in, int n_out, size_t workspace_bytes);
 void vb_gemm_invariant_force(int mode);
-/* gemm_chain.cu: out[T, n_out] = x[T, n_in] w[n_out, n_in]^T for T <= 8,
+/* gemm_chain.cu: out[T, n_out] = x[T, n_in] w[n_out, n_in]^T for T <=
+ * VB_GEMM_CHAIN_MAX_T (one n8 tile of tokens),
  * fp16 out (or fp32 with out_f32), no bias: each output the plain chain of
  * mma.sync k16 steps over n_in in order from 0.0f (the bits of cuBLASLt's
  * split-K-free algorithms; src/cuda/gemm_lt_invariant.c checks that on
  * the GPU before using it). sm_80+, n_in % 16 == 0, 16-byte aligned x
  * and w (vb_gemm_chain_supported). T = 0: nothing launched. */
+#define VB_GEMM_CHAIN_MAX_T 8
 bool vb_gemm_chain_supported(int T, int n_in, int n_out, const void *x, const void *w);
 cudaError_t vb_gemm_chain(void *out, int out_f32, const void *x, const void *w, int T, int n_in,
                           int n_out, cudaStream_t stream);

@@ -27,7 +27,7 @@ typedef struct lt_plan {
 struct gemm_lt_inv {
     cudaStream_t stream;
     cublasLtHandle_t handle;
-    cublasLtMatmulDescOpaque_t desc[2]; /* fp16 out, fp32 out */
+    cublasLtMatmulDescOpaque_t desc; /* fp32 compute; the output type is the layouts' */
     void *workspace;
     size_t workspace_bytes;
     lt_plan *plans;
@@ -53,8 +53,7 @@ gemm_lt_inv *gemm_lt_inv_create(cudaStream_t stream, void *workspace, size_t wor
     g->workspace = workspace;
     g->workspace_bytes = workspace_bytes;
     CUBLAS_CHECK(cublasLtCreate(&g->handle));
-    desc_init(&g->desc[0]);
-    desc_init(&g->desc[1]);
+    desc_init(&g->desc);
     return g;
 }
 
@@ -86,7 +85,7 @@ static cublasStatus_t lt_matmul(gemm_lt_inv *g, const cublasLtMatmulAlgo_t *algo
     lt_layouts l;
     layouts_init(&l, T, n_in, n_out, out_f32);
     const float one = 1.0f, zero = 0.0f;
-    return cublasLtMatmul(g->handle, &g->desc[out_f32], &one, w, &l.a, x, &l.b, &zero, out, &l.c,
+    return cublasLtMatmul(g->handle, &g->desc, &one, w, &l.a, x, &l.b, &zero, out, &l.c,
                           out, &l.c, algo, g->workspace, g->workspace_bytes, g->stream);
 }
 
@@ -129,7 +128,7 @@ static int query_algos(gemm_lt_inv *g, int T, const lt_plan *p, bool no_split,
     }
     cublasLtMatmulHeuristicResult_t res[LT_HEURISTICS];
     int got = 0;
-    if (cublasLtMatmulAlgoGetHeuristic(g->handle, &g->desc[p->out_f32], &l.a, &l.b, &l.c, &l.c,
+    if (cublasLtMatmulAlgoGetHeuristic(g->handle, &g->desc, &l.a, &l.b, &l.c, &l.c,
                                        &pref, LT_HEURISTICS, res, &got) != CUBLAS_STATUS_SUCCESS)
         return n; /* NOT_SUPPORTED: no algorithm at all for the query */
     for (int i = 0; i < got && n < max; i++) {
@@ -218,7 +217,7 @@ static bool run_rows(gemm_lt_inv *g, const lt_plan *p, const cublasLtMatmulAlgo_
 static bool make_reference(gemm_lt_inv *g, const lt_plan *p, const cublasLtMatmulAlgo_t *algo,
                            const void *w, check_bufs *cb)
 {
-    const int step = algo ? LT_CHECK_ROWS : 8;
+    const int step = algo ? LT_CHECK_ROWS : VB_GEMM_CHAIN_MAX_T;
     for (int first = 0; first < LT_CHECK_ROWS; first += step) {
         if (!run_rows(g, p, algo, w, cb, first, step))
             return false;
@@ -235,7 +234,8 @@ static bool matches_reference(gemm_lt_inv *g, const lt_plan *p, const cublasLtMa
 {
     const int rows[][2] = {{0, LT_CHECK_ROWS}, {0, 1}, {37, 1}, {5, 7}, {19, 33}, {56, 8}};
     for (size_t i = algo ? 0 : 1; i < sizeof rows / sizeof rows[0]; i++) {
-        const int first = rows[i][0], T = algo || rows[i][1] <= 8 ? rows[i][1] : 8;
+        const int first = rows[i][0];
+        const int T = algo || rows[i][1] <= VB_GEMM_CHAIN_MAX_T ? rows[i][1] : VB_GEMM_CHAIN_MAX_T;
         if (!run_rows(g, p, algo, w, cb, first, T) ||
             memcmp(cb->h_out, cb->h_ref + (size_t)first * cb->out_row, (size_t)T * cb->out_row))
             return false;
@@ -385,7 +385,7 @@ bool gemm_lt_inv_run(gemm_lt_inv *g, void *out, bool out_f32, const void *x, con
     const lt_plan *p = find_plan(g, n_in, n_out, out_f32);
     if (!p || !p->accepted)
         return false;
-    if (p->chain && T <= 8) {
+    if (p->chain && T <= VB_GEMM_CHAIN_MAX_T) {
         CUDA_CHECK(vb_gemm_chain(out, out_f32, x, w, T, n_in, n_out, g->stream));
         return true;
     }
