@@ -15,13 +15,24 @@
 // where gemm_lt_inv_prepare found it bit-identical to cuBLASLt on the
 // shape (checked on the GPU it runs on, never assumed).
 //
-// Each warp streams its 16 rows through a ring of CH_STAGES stages of
-// 128 columns (cp.async, 16 bytes a copy, rows padded by 8 halves so
-// ldmatrix's 8 row addresses hit distinct banks), issued ahead of the PDL
-// wait for the first stages (weights never change during a step); x's
-// fragments come straight from global memory (a few KB, in L1/L2). One
-// warp a block: the grid spreads the rows over every SM (q/o: 224 warps).
-// Steps are never split over n_in: that would be another order.
+// Each warp streams its 16 rows and x's columns through a ring of
+// CH_STAGES stages of 128 columns (cp.async, 16 bytes a copy, rows padded
+// by 8 halves so ldmatrix's 8 row addresses and the B reads hit distinct
+// banks). x goes through the ring too: read from global memory inside the
+// chain, each k16 step waited a full L2 round trip before its mma (the
+// loads sit under a warp-uniform branch the compiler does not hoist), which
+// made a decode step ~6x slower than the copy bandwidth. The weights' first
+// stages are issued ahead of the PDL wait (they never change during a
+// step), x's after it (the previous kernel's output). One warp a block:
+// the grid spreads the rows over every SM (q/o: 224 warps). Steps are never
+// split over n_in: that would be another order.
+//
+// What bounds it now (tests/bench/RESULTS.md, session 15): ~64 ns a k16
+// step of the chain, one dependent mma after another (q/o 14 us and down
+// 72 us at T = 1 against 6 and 32 us of weight reads); a ring of 16
+// stages, or the next stage's fragments read ahead of the mmas, did not
+// make it faster (both slower), and cuBLASLt's split-K-free algorithms
+// take as long a step. Shapes with n_in >> 3,584 stay latency-bound here.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
@@ -31,6 +42,7 @@
 #define CH_COLS 128              /* columns a stage */
 #define CH_LD (CH_COLS + 8)      /* halves a shared row */
 #define CH_STAGES 6
+#define CH_ROWS (16 + VB_GEMM_CHAIN_MAX_T) /* shared rows a stage: 16 of w, then x's */
 
 struct ch_params {
     const __half *x, *w;
@@ -39,19 +51,21 @@ struct ch_params {
 };
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+// Stage s's data is commit group S-1+s (see ch_kernel). At the top of step
+// s (before its own commit), 2(S-1)+s groups are committed: S-2 may still
+// be pending.
 __device__ __forceinline__ void ch_wait_stages(void)
 {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(CH_STAGES - 2));
 }
 #endif
 
-// Stage s of the warp's rows: columns [s * 128, s * 128 + 128) of rows
-// o0..o0+15 (zeros past n_out or n_in: never used in a step, see below).
-__device__ __forceinline__ void ch_load_stage(__half *ring, const ch_params &p, int o0, int s,
-                                              int lane)
+// Stage s's weights: columns [s * 128, s * 128 + 128) of rows o0..o0+15
+// (zeros past n_out or n_in: never used in a step, see below).
+__device__ __forceinline__ void ch_load_w(__half *ring, const ch_params &p, int o0, int s, int lane)
 {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-    __half *dst = ring + (s % CH_STAGES) * 16 * CH_LD;
+    __half *dst = ring + (s % CH_STAGES) * CH_ROWS * CH_LD;
 #pragma unroll
     for (int m = 0; m < 8; m++) {
         const int id = lane + 32 * m, r = id >> 4, kc = (id & 15) * 8, k = s * CH_COLS + kc;
@@ -60,6 +74,26 @@ __device__ __forceinline__ void ch_load_stage(__half *ring, const ch_params &p, 
                        ok ? 16 : 0);
     }
 #endif
+}
+
+// Stage s's x: the same columns of x's rows, zeros for tokens past T (the
+// B side's unused columns, as a zero never changes the chain's sums).
+__device__ __forceinline__ void ch_load_x(__half *ring, const ch_params &p, int s, int lane)
+{
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    __half *dst = ring + (s % CH_STAGES) * CH_ROWS * CH_LD + 16 * CH_LD;
+#pragma unroll
+    for (int m = 0; m < VB_GEMM_CHAIN_MAX_T / 2; m++) {
+        const int id = lane + 32 * m, t = id >> 4, kc = (id & 15) * 8, k = s * CH_COLS + kc;
+        const bool ok = t < p.T && k < p.n_in;
+        mma_cp_async16(dst + t * CH_LD + kc, ok ? p.x + (size_t)t * p.n_in + k : p.x,
+                       ok ? 16 : 0);
+    }
+#endif
+}
+
+__device__ __forceinline__ void ch_commit(void)
+{
     asm volatile("cp.async.commit_group;\n" ::);
 }
 
@@ -71,40 +105,50 @@ __global__ void __launch_bounds__(32) ch_kernel(ch_params p)
     const int lane = threadIdx.x;
     const int o0 = blockIdx.x * 16;
     const int n_stages = (p.n_in + CH_COLS - 1) / CH_COLS;
+    // Commit groups in order: the weights of stages 0 .. S-2 (before the
+    // PDL wait), x of stages 0 .. S-2 (after it), then one group a stage
+    // (weights and x) from stage S-1 on. Stage s's data is then always in
+    // group S-1+s, whatever s (see ch_wait_stages). A
+    // stage past the end commits an empty group to keep the count.
 #pragma unroll
-    for (int s = 0; s < CH_STAGES - 1; s++) /* an empty group past the end keeps the count */
+    for (int s = 0; s < CH_STAGES - 1; s++) {
         if (s < n_stages)
-            ch_load_stage(ring, p, o0, s, lane);
-        else
-            asm volatile("cp.async.commit_group;\n" ::);
+            ch_load_w(ring, p, o0, s, lane);
+        ch_commit();
+    }
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
+#pragma unroll
+    for (int s = 0; s < CH_STAGES - 1; s++) {
+        if (s < n_stages)
+            ch_load_x(ring, p, s, lane);
+        ch_commit();
+    }
 
-    // B: lane (g, c) holds token g's columns 2c, 2c + 1 (b0) and 2c + 8,
-    // 2c + 9 (b1) of the step; tokens past T are zeros
     const int g = lane >> 2, c = lane & 3;
-    const bool has_token = g < p.T;
-    const __half *xr = p.x + (size_t)(has_token ? g : 0) * p.n_in + 2 * c;
     const __half *a_row = ring + (lane & 15) * CH_LD + (lane >> 4) * 8;
+    const __half *b_row = ring + (16 + g) * CH_LD + 2 * c;
+    // A: ldmatrix of the 16 weight rows. B: lane (g, c) reads token g's
+    // columns 2c, 2c + 1 (b0) and 2c + 8, 2c + 9 (b1) of the k16 step
+    // (bank 4g + c + 8j: conflict-free); tokens past T are the ring's zeros.
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int s = 0; s < n_stages; s++) {
         ch_wait_stages(); /* stage s has landed (this lane's copies) */
         __syncwarp();     /* and every lane's; every lane is done with stage s - 1's slot */
-        if (s + CH_STAGES - 1 < n_stages) /* into stage s - 1's slot, while s is computed */
-            ch_load_stage(ring, p, o0, s + CH_STAGES - 1, lane);
-        else
-            asm volatile("cp.async.commit_group;\n" ::);
-        const __half *a_stage = a_row + (s % CH_STAGES) * 16 * CH_LD;
+        if (s + CH_STAGES - 1 < n_stages) { /* into stage s - 1's slot, while s is computed */
+            ch_load_w(ring, p, o0, s + CH_STAGES - 1, lane);
+            ch_load_x(ring, p, s + CH_STAGES - 1, lane);
+        }
+        ch_commit();
+        const int slot = (s % CH_STAGES) * CH_ROWS * CH_LD;
         const int k0 = s * CH_COLS, steps = min(CH_COLS, p.n_in - k0) >> 4;
 #pragma unroll
         for (int j = 0; j < CH_COLS / 16; j++) {
             if (j < steps) { /* warp-uniform: the chain has exactly n_in / 16 steps */
-                unsigned a[4], b0 = 0, b1 = 0;
-                mma_ldmatrix_x4(a, a_stage + j * 16);
-                if (has_token) {
-                    b0 = __ldg((const unsigned *)(xr + k0 + j * 16));
-                    b1 = __ldg((const unsigned *)(xr + k0 + j * 16 + 8));
-                }
+                unsigned a[4];
+                mma_ldmatrix_x4(a, a_row + slot + j * 16);
+                const unsigned b0 = *(const unsigned *)(b_row + slot + j * 16);
+                const unsigned b1 = *(const unsigned *)(b_row + slot + j * 16 + 8);
                 mma_m16n8k16(acc, a, b0, b1);
             }
         }
@@ -149,9 +193,9 @@ extern "C" cudaError_t vb_gemm_chain(void *out, int out_f32, const void *x, cons
         return cudaSuccess;
     if (T < 0 || T > VB_GEMM_CHAIN_MAX_T || n_in % 16 || n_in < 16 || n_out < 1)
         return cudaErrorInvalidValue;
-    const size_t smem = (size_t)CH_STAGES * 16 * CH_LD * sizeof(__half);
+    const size_t smem = (size_t)CH_STAGES * CH_ROWS * CH_LD * sizeof(__half);
     static bool attr_set;
-    if (!attr_set) { /* above 48 KB only with CH_STAGES > 11; kept for the tuning knob */
+    if (!attr_set) { /* above 48 KB only with CH_STAGES > 7; kept for the tuning knob */
         cudaError_t e = cudaFuncSetAttribute(ch_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              (int)smem);
         if (e != cudaSuccess)

@@ -8,10 +8,13 @@
  * move (weights, x and out once) as a fraction of the copy bandwidth
  * (cudaMemcpy device to device of 1 GiB, read + write, median of 5), for
  * cuBLAS and for the entry point's own choice of mode (printed), the
- * speed relative to cuBLAS, then each mode forced (split up to 256 rows,
- * in-block with 128 and with 64 tokens a block): the figures behind the
- * mode switch. Then a whole layer (q, k, v, o, gate, up, down) per step
- * size, each path: the mode's cost in a forward pass, roughly.
+ * speed relative to cuBLAS, then the mode's main path (gemm_lt_invariant:
+ * kernels/gemm_chain.cu for steps of up to 8 rows, the checked split-K-free
+ * cuBLASLt algorithm of the step's bucket above), then each mode of the
+ * fixed-order kernel forced (split up to 256 rows, in-block with 128 and
+ * with 64 tokens a block): the figures behind the mode switch. Then a
+ * whole layer (q, k, v, o, gate, up, down) per step size, each path: the
+ * mode's cost in a forward pass, roughly.
  *
  * Each timed launch reads a different copy of the weights (>= 256 MB in
  * all), so L2 never holds them: a decode step reads each matrix once.
@@ -26,6 +29,7 @@
 
 #include "bench_timing.h"
 #include "cuda/cuda_check.h"
+#include "cuda/gemm_lt_invariant.h"
 #include "kernels.h"
 
 typedef struct shape {
@@ -47,16 +51,19 @@ static const int Ts[] = {1, 8, 64, 256, 2048, 8192};
 #define T_MAX 8192
 #define SPLIT_T_MAX 256 /* forced split timed up to here (its workspace grows with T) */
 
-/* paths timed per case: cuBLAS, the entry point's choice, each mode forced */
-enum { P_CUBLAS, P_AUTO, P_SPLIT, P_IB128, P_IB64, N_PATHS };
-static const int path_mode[N_PATHS] = {0, VB_GEMM_INV_AUTO, VB_GEMM_INV_SPLIT,
+/* paths timed per case: cuBLAS, the fixed-order kernel's choice, the
+ * cuBLASLt/chain path, each mode of the fixed-order kernel forced */
+enum { P_CUBLAS, P_AUTO, P_LT, P_SPLIT, P_IB128, P_IB64, N_PATHS };
+static const int path_mode[N_PATHS] = {0, VB_GEMM_INV_AUTO, 0, VB_GEMM_INV_SPLIT,
                                        VB_GEMM_INV_INBLOCK_128, VB_GEMM_INV_INBLOCK_64};
+#define LT_WORKSPACE_BYTES ((size_t)32 << 20) /* the backend's cuBLAS workspace */
 
 static cudaStream_t stream;
 static cublasHandle_t cublas;
 static void *x, *out;
 static float *ws;
 static size_t ws_bytes;
+static gemm_lt_inv *lt;
 
 typedef struct pass_args {
     const shape *s;
@@ -77,6 +84,14 @@ static void pass(void *ctx, int i)
                                   w, CUDA_R_16F, s->n_in, x, CUDA_R_16F, s->n_in, &zero, out,
                                   CUDA_R_16F, s->n_out, CUBLAS_COMPUTE_32F,
                                   CUBLAS_GEMM_DEFAULT));
+        return;
+    }
+    if (a->path == P_LT) {
+        if (!gemm_lt_inv_run(lt, out, false, x, w, a->T, s->n_in, s->n_out)) {
+            fprintf(stderr, "bench_gemm_invariant: %s not accepted by gemm_lt_invariant\n",
+                    s->name);
+            exit(1);
+        }
         return;
     }
     CUDA_CHECK(vb_gemm_invariant_f16(out, x, w, NULL, a->T, s->n_in, s->n_out, ws, ws_bytes,
@@ -113,6 +128,9 @@ int main(int argc, char **argv)
     CUDA_CHECK(cudaMalloc((void **)&ws, ws_bytes));
     CUDA_CHECK(cudaMemset(ws, 0, ws_bytes)); /* once: the split mode's counters */
     CUDA_CHECK(cudaMemset(x, 0x11, (size_t)T_MAX * max_in * 2)); /* ~5.5e-4 halves: finite */
+    void *lt_ws;
+    CUDA_CHECK(cudaMalloc(&lt_ws, LT_WORKSPACE_BYTES));
+    lt = gemm_lt_inv_create(stream, lt_ws, LT_WORKSPACE_BYTES);
 
     /* the entry point sizes its choice by the workspace it is given: the
      * backend's would hold split mode up to VB_GEMM_INV_SPLIT_MAX_T rows,
@@ -120,8 +138,9 @@ int main(int argc, char **argv)
     printf("\nTFLOP/s: 2 T n_in n_out / time; GB/s: weights + x + out once / time, %%copy of "
            "the copy bandwidth;\nx cuBLAS: cuBLAS time / this time. Forced modes: us (split "
            "only up to T = %d).\n", SPLIT_T_MAX);
-    printf("%-10s %5s %-6s | %9s %7s %6s %6s | %9s %7s %6s %6s %8s | %9s %9s %9s\n", "shape", "T",
-           "mode", "cuBLAS us", "TFLOP/s", "GB/s", "%copy", "inv us", "TFLOP/s", "GB/s", "%copy",
+    printf("%-10s %5s %-6s | %9s %7s %6s %6s | %9s %7s %6s %6s %8s | %9s %7s %6s %6s %8s | %9s "
+           "%9s %9s\n", "shape", "T", "mode", "cuBLAS us", "TFLOP/s", "GB/s", "%copy", "inv us",
+           "TFLOP/s", "GB/s", "%copy", "x cuBLAS", "lt us", "TFLOP/s", "GB/s", "%copy",
            "x cuBLAS", "split us", "ib128 us", "ib64 us");
     double us[N_SHAPES][N_TS][N_PATHS];
     for (int si = 0; si < N_SHAPES; si++) {
@@ -131,12 +150,17 @@ int main(int argc, char **argv)
         a.copies = (int)(((size_t)256 << 20) / a.mat_bytes) + 2;
         CUDA_CHECK(cudaMalloc((void **)&a.w, a.mat_bytes * (size_t)a.copies));
         CUDA_CHECK(cudaMemset(a.w, 0x11, a.mat_bytes * (size_t)a.copies));
+        /* the plan is the shape's: made (and checked) once, on the first copy */
+        if (!gemm_lt_inv_prepare(lt, a.w, s->n_in, s->n_out, false))
+            fprintf(stderr, "bench_gemm_invariant: %s: gemm_lt_invariant refused it\n", s->name);
         for (int ti = 0; ti < N_TS; ti++) {
             const int T = Ts[ti];
             a.T = T;
             for (int p = 0; p < N_PATHS; p++) {
                 us[si][ti][p] = 0;
                 if (p == P_SPLIT && T > SPLIT_T_MAX)
+                    continue;
+                if (p == P_LT && !gemm_lt_inv_prepare(lt, a.w, s->n_in, s->n_out, false))
                     continue;
                 vb_gemm_invariant_force(path_mode[p]);
                 a.path = p;
@@ -155,12 +179,18 @@ int main(int argc, char **argv)
                    mode == VB_GEMM_INV_SPLIT        ? "split"
                    : mode == VB_GEMM_INV_INBLOCK_64 ? "ib64"
                                                     : "ib128");
-            for (int p = P_CUBLAS; p <= P_AUTO; p++) {
+            for (int p = P_CUBLAS; p <= P_LT; p++) {
                 const double t = us[si][ti][p];
+                if (t <= 0) {
+                    printf(" | %9s %7s %6s %6s %8s", "-", "-", "-", "-", "-");
+                    continue;
+                }
                 printf(" | %9.1f %7.1f %6.0f %5.1f%%", t, flop / (t * 1e6), bytes / (t * 1e3),
                        100.0 * bytes / (t * 1e-6) / copy_bw);
+                if (p != P_CUBLAS)
+                    printf(" %7.2fx", us[si][ti][P_CUBLAS] / t);
             }
-            printf(" %7.2fx |", us[si][ti][P_CUBLAS] / us[si][ti][P_AUTO]);
+            printf(" |");
             for (int p = P_SPLIT; p < N_PATHS; p++)
                 if (us[si][ti][p] > 0)
                     printf(" %9.1f", us[si][ti][p]);
@@ -172,15 +202,19 @@ int main(int argc, char **argv)
     }
 
     printf("\na 7B layer (q, k, v, o, gate, up, down; separate launches, no bias), us:\n"
-           "%5s %10s %10s %8s\n", "T", "cuBLAS", "invariant", "cost");
+           "%5s %10s %10s %8s %10s %8s\n", "T", "cuBLAS", "fixed-ord", "cost", "lt/chain", "cost");
     for (int ti = 0; ti < N_TS; ti++) {
-        double c = 0, v = 0;
+        double c = 0, v = 0, l = 0;
         for (int si = 0; si < N_SHAPES; si++) {
             c += shapes[si].per_layer * us[si][ti][P_CUBLAS];
             v += shapes[si].per_layer * us[si][ti][P_AUTO];
+            l += shapes[si].per_layer * us[si][ti][P_LT]; /* 0 where refused */
         }
-        printf("%5d %10.1f %10.1f %+7.1f%%\n", Ts[ti], c, v, 100.0 * (v / c - 1.0));
+        printf("%5d %10.1f %10.1f %+7.1f%% %10.1f %+7.1f%%\n", Ts[ti], c, v,
+               100.0 * (v / c - 1.0), l, 100.0 * (l / c - 1.0));
     }
+    gemm_lt_inv_destroy(lt);
+    CUDA_CHECK(cudaFree(lt_ws));
     CUDA_CHECK(cudaFree(ws));
     CUDA_CHECK(cudaFree(out));
     CUDA_CHECK(cudaFree(x));
