@@ -108,8 +108,8 @@ __global__ void __launch_bounds__(32) ch_kernel(ch_params p)
     // Commit groups in order: the weights of stages 0 .. S-2 (before the
     // PDL wait), x of stages 0 .. S-2 (after it), then one group a stage
     // (weights and x) from stage S-1 on. Stage s's data is then always in
-    // group S-1+s, whatever s (see ch_wait_stages). A
-    // stage past the end commits an empty group to keep the count.
+    // group S-1+s, whatever s (see ch_wait_stages). A stage past the end
+    // commits an empty group to keep the count.
 #pragma unroll
     for (int s = 0; s < CH_STAGES - 1; s++) {
         if (s < n_stages)
