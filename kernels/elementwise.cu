@@ -9,6 +9,7 @@
 
 #include "kernels.h"
 #include "pdl.cuh"
+#include "silu.cuh" /* out = silu(gate) * up, in fp32 then rounded once */
 
 // out[t, :] = table[tokens[t] - vocab_start, :] for tokens in this rank's
 // slice, zeros otherwise (the TP all-reduce completes the row).
@@ -22,12 +23,6 @@ __global__ void embed_kernel(__half *out, const __half *table, const int *tokens
     __half *dst = out + (size_t)t * hidden;
     for (int i = threadIdx.x; i < hidden; i += blockDim.x)
         dst[i] = mine ? src[i] : __float2half(0.0f);
-}
-
-// out = silu(gate) * up, in fp32 then rounded once.
-__device__ __forceinline__ float silu_times(float g, float u)
-{
-    return g / (1.0f + __expf(-g)) * u;
 }
 
 __global__ void silu_gate_kernel(__half *out, const __half *gate, const __half *up, size_t n)

@@ -1,95 +1,104 @@
 // The plain-chain projection for small steps of --batch-invariant (issue
-// #22): out[T, n_out] = x[T, n_in] w[n_out, n_in]^T for T <= 8, fp16 or
-// fp32 out, no bias (the caller adds it, as after cuBLASLt).
+// #22): out[T, n_out] = x[T, n_in] w[n_out, n_in]^T for T <= 8, fp16 (an
+// optional bias added after the rounding) or fp32 out, for up to three
+// matrices that share x in one launch (q, k and v).
 //
 // Why: the mode runs projections on cuBLASLt's split-K-free algorithms
 // (src/cuda/gemm_lt_invariant.c), whose outputs are, bit for bit, a chain
 // of tensor-core k16 steps over n_in in order from 0.0f (measured:
 // tests/bench/probe_gemm_chain.cu). At batch 1 those algorithms read the
 // weights at about half the copy bandwidth (a whole 64-256-row tile per
-// CTA, no split over n_in); this kernel computes the same chain at the
-// bandwidth of a GEMV: a warp takes 16 weight rows (the mma's A, row o at
-// position o % 16), runs mma.sync m16n8k16 over n_in in order, 16 columns
-// a step, from 0.0f, and x's T <= 8 rows are the B side (token t at
-// position t), so its bits are the chain's. The backend uses it only
-// where gemm_lt_inv_prepare found it bit-identical to cuBLASLt on the
-// shape (checked on the GPU it runs on, never assumed).
+// CTA, no split over n_in); this kernel computes the same chain closer to
+// the bandwidth of a GEMV: a block takes 16 weight rows (the mma's A, row
+// o at position o % 16), one warp runs mma.sync m16n8k16 over n_in in
+// order, 16 columns a step, from 0.0f, and x's T <= 8 rows are the B side
+// (token t at position t), so its bits are the chain's. The backend uses
+// it only where gemm_lt_inv_prepare found it bit-identical to cuBLASLt on
+// the shape, with each tile below (checked on the GPU it runs on, never
+// assumed). Steps are never split over n_in: that would be another order.
 //
-// Each warp streams its 16 rows and x's columns through a ring of
-// CH_STAGES stages of 128 columns (cp.async, 16 bytes a copy, rows padded
-// by 8 halves so ldmatrix's 8 row addresses and the B reads hit distinct
-// banks). x goes through the ring too: read from global memory inside the
-// chain, each k16 step waited a full L2 round trip before its mma (the
-// loads sit under a warp-uniform branch the compiler does not hoist), which
-// made a decode step ~6x slower than the copy bandwidth. The weights' first
-// stages are issued ahead of the PDL wait (they never change during a
-// step), x's after it (the previous kernel's output). One warp a block:
-// the grid spreads the rows over every SM (q/o: 224 warps). Steps are never
-// split over n_in: that would be another order.
+// The block's other two warps only load: they stream the 16 rows and x's
+// columns through a ring of stages (cp.async, 16 bytes a copy, rows
+// padded by 8 halves so ldmatrix's 8 row addresses and the B reads hit
+// distinct banks) while the mma warp works on the stage before. With one
+// warp doing both, the copies' issue sat on the chain's path (q/o 14 us,
+// down 71 us at T = 1; producers: 10.9 and 45.5, tests/bench/RESULTS.md,
+// session 16); the chain alone is ~13 ns a k16 step on an H200. The
+// weights' first stages are issued ahead of the PDL wait (they never
+// change during a step), x's after it (the previous kernel's output).
+// Copies past n_out, T or n_in are skipped, not zero-filled: a row of A
+// or a column of B only reaches its own output, which is not stored, and
+// the steps past n_in are not run.
 //
-// What bounds it now (tests/bench/RESULTS.md, session 15): ~64 ns a k16
-// step of the chain, one dependent mma after another (q/o 14 us and down
-// 72 us at T = 1 against 6 and 32 us of weight reads); a ring of 16
-// stages, or the next stage's fragments read ahead of the mmas, did not
-// make it faster (both slower), and cuBLASLt's split-K-free algorithms
-// take as long a step. Shapes with n_in >> 3,584 stay latency-bound here.
+// Two tiles, the same chain: grids of many blocks (gate/up: 1,184) stream
+// 128 columns a stage, 6 stages (39 KB: five blocks an SM); small grids
+// (q/o, k/v, down: 224 blocks and fewer) 256 columns, 4 stages, so each
+// of their few blocks keeps more bytes in flight.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
 #include "mma_sm80.cuh"
 #include "pdl.cuh"
+#include "silu.cuh"
 
-#define CH_COLS 128              /* columns a stage */
-#define CH_LD (CH_COLS + 8)      /* halves a shared row */
-#define CH_STAGES 6
-#define CH_ROWS (16 + VB_GEMM_CHAIN_MAX_T) /* shared rows a stage: 16 of w, then x's */
+#define CH_LOADERS 64                /* threads of the two loading warps */
+#define CH_THREADS (32 + CH_LOADERS) /* warp 0: the mma chain */
 
-struct ch_params {
-    const __half *x, *w;
+struct ch_seg {
+    const __half *w, *bias;
     void *out;
-    int T, n_in, n_out, out_f32;
+    int n_out, first_block;
 };
 
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-// Stage s's data is commit group S-1+s (see ch_kernel). At the top of step
-// s (before its own commit), 2(S-1)+s groups are committed: S-2 may still
-// be pending.
-__device__ __forceinline__ void ch_wait_stages(void)
-{
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(CH_STAGES - 2));
-}
-#endif
+// PAIR (the MLP's gate and up): one segment, seg[0].w the gate, up_w the
+// up matrix of the same shape, seg[0].out silu(gate) * up.
+struct ch_params {
+    const __half *x, *up_w;
+    ch_seg seg[VB_GEMM_CHAIN_MAX_SEGS];
+    int n_segs, T, n_in, out_f32;
+};
 
-// Stage s's weights: columns [s * 128, s * 128 + 128) of rows o0..o0+15
-// (zeros past n_out or n_in: never used in a step, see below).
-__device__ __forceinline__ void ch_load_w(__half *ring, const ch_params &p, int o0, int s, int lane)
+// Shared rows a stage: 16 weight rows (32 with PAIR: the gate's, then
+// up's), then x's VB_GEMM_CHAIN_MAX_T.
+static constexpr __host__ __device__ int ch_rows(bool pair)
 {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-    __half *dst = ring + (s % CH_STAGES) * CH_ROWS * CH_LD;
-#pragma unroll
-    for (int m = 0; m < 8; m++) {
-        const int id = lane + 32 * m, r = id >> 4, kc = (id & 15) * 8, k = s * CH_COLS + kc;
-        const bool ok = o0 + r < p.n_out && k < p.n_in;
-        mma_cp_async16(dst + r * CH_LD + kc, ok ? p.w + (size_t)(o0 + r) * p.n_in + k : p.w,
-                       ok ? 16 : 0);
-    }
-#endif
+    return (pair ? 32 : 16) + VB_GEMM_CHAIN_MAX_T;
 }
 
-// Stage s's x: the same columns of x's rows, zeros for tokens past T (the
-// B side's unused columns, as a zero never changes the chain's sums).
-__device__ __forceinline__ void ch_load_x(__half *ring, const ch_params &p, int s, int lane)
-{
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-    __half *dst = ring + (s % CH_STAGES) * CH_ROWS * CH_LD + 16 * CH_LD;
+// One loading thread's copies of a stage: the same (row, 16-byte column)
+// pieces at every stage, at k0 = stage * COLS further along the row.
+template <int COLS, int N>
+struct ch_copies {
+    const __half *src[N];
+    int dst[N], col[N];
+    bool ok[N];
+
+    __device__ __forceinline__ void issue(__half *slot, int k0, int n_in) const
+    {
 #pragma unroll
-    for (int m = 0; m < VB_GEMM_CHAIN_MAX_T / 2; m++) {
-        const int id = lane + 32 * m, t = id >> 4, kc = (id & 15) * 8, k = s * CH_COLS + kc;
-        const bool ok = t < p.T && k < p.n_in;
-        mma_cp_async16(dst + t * CH_LD + kc, ok ? p.x + (size_t)t * p.n_in + k : p.x,
-                       ok ? 16 : 0);
+        for (int m = 0; m < N; m++)
+            if (ok[m] && k0 + col[m] < n_in)
+                mma_cp_async16(slot + dst[m], src[m] + k0, 16);
     }
-#endif
+};
+
+// Loader thread lt's pieces of a (rows x COLS) block of a row-major
+// matrix whose row r starts at base + r * ld, landing at shared row
+// row0 + r; rows from n_rows on are skipped.
+template <int COLS, int N>
+__device__ __forceinline__ void ch_copies_init(ch_copies<COLS, N> &c, int lt, const __half *base,
+                                               int ld, int n_rows, int row0, int pieces)
+{
+    constexpr int per_row = COLS / 8;
+#pragma unroll
+    for (int m = 0; m < N; m++) {
+        const int id = lt + CH_LOADERS * m, r = id / per_row, col = (id % per_row) * 8;
+        c.ok[m] = id < pieces && r < n_rows;
+        c.src[m] = base + (c.ok[m] ? (size_t)r * ld + col : 0);
+        c.dst[m] = (row0 + r) * (COLS + 8) + col;
+        c.col[m] = col;
+    }
 }
 
 __device__ __forceinline__ void ch_commit(void)
@@ -97,80 +106,153 @@ __device__ __forceinline__ void ch_commit(void)
     asm volatile("cp.async.commit_group;\n" ::);
 }
 
-__global__ void __launch_bounds__(32) ch_kernel(ch_params p)
+// The mma warp and the loaders meet here once a stage (named barrier 1).
+__device__ __forceinline__ void ch_stage_barrier(void)
 {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    extern __shared__ uint4 ch_smem[];
-    __half *ring = (__half *)ch_smem;
-    const int lane = threadIdx.x;
-    const int o0 = blockIdx.x * 16;
-    const int n_stages = (p.n_in + CH_COLS - 1) / CH_COLS;
+    asm volatile("bar.sync 1, %0;\n" ::"n"(CH_THREADS) : "memory");
+}
+
+// The loading warps' part: the block's weight rows (and with PAIR up's)
+// and x's rows through the ring, STAGES - 1 stages ahead of the mma warp.
+template <int COLS, int STAGES, bool PAIR>
+__device__ __forceinline__ void ch_load_all(__half *ring, const ch_params &p, const ch_seg &sg,
+                                            int o0, int n_stages)
+{
+    constexpr int STAGE = ch_rows(PAIR) * (COLS + 8), W_PIECES = 16 * COLS / 8;
+    constexpr int X_PIECES = VB_GEMM_CHAIN_MAX_T * COLS / 8;
+    const int lt = threadIdx.x - 32;
+    ch_copies<COLS, W_PIECES / CH_LOADERS> w, up;
+    ch_copies<COLS, (X_PIECES + CH_LOADERS - 1) / CH_LOADERS> x;
+    ch_copies_init(w, lt, sg.w + (size_t)o0 * p.n_in, p.n_in, sg.n_out - o0, 0, W_PIECES);
+    if (PAIR)
+        ch_copies_init(up, lt, p.up_w + (size_t)o0 * p.n_in, p.n_in, sg.n_out - o0, 16, W_PIECES);
+    ch_copies_init(x, lt, p.x, p.n_in, p.T, ch_rows(PAIR) - VB_GEMM_CHAIN_MAX_T, X_PIECES);
     // Commit groups in order: the weights of stages 0 .. S-2 (before the
     // PDL wait), x of stages 0 .. S-2 (after it), then one group a stage
-    // (weights and x) from stage S-1 on. Stage s's data is then always in
-    // group S-1+s, whatever s (see ch_wait_stages). A stage past the end
-    // commits an empty group to keep the count.
+    // from stage S-1 on; a stage past the end commits an empty group.
+    // Stage s's data is then always in group S-1+s: at the top of step s
+    // 2(S-1)+s groups are committed, S-2 may still be pending.
 #pragma unroll
-    for (int s = 0; s < CH_STAGES - 1; s++) {
-        if (s < n_stages)
-            ch_load_w(ring, p, o0, s, lane);
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < n_stages) {
+            w.issue(ring + s * STAGE, s * COLS, p.n_in);
+            if (PAIR)
+                up.issue(ring + s * STAGE, s * COLS, p.n_in);
+        }
         ch_commit();
     }
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
 #pragma unroll
-    for (int s = 0; s < CH_STAGES - 1; s++) {
+    for (int s = 0; s < STAGES - 1; s++) {
         if (s < n_stages)
-            ch_load_x(ring, p, s, lane);
+            x.issue(ring + s * STAGE, s * COLS, p.n_in);
         ch_commit();
     }
-
-    const int g = lane >> 2, c = lane & 3;
-    const __half *a_row = ring + (lane & 15) * CH_LD + (lane >> 4) * 8;
-    const __half *b_row = ring + (16 + g) * CH_LD + 2 * c;
-    // A: ldmatrix of the 16 weight rows. B: lane (g, c) reads token g's
-    // columns 2c, 2c + 1 (b0) and 2c + 8, 2c + 9 (b1) of the k16 step
-    // (bank 4g + c + 8j: conflict-free); tokens past T are the ring's zeros.
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int s = 0; s < n_stages; s++) {
-        ch_wait_stages(); /* stage s has landed (this lane's copies) */
-        __syncwarp();     /* and every lane's; every lane is done with stage s - 1's slot */
-        if (s + CH_STAGES - 1 < n_stages) { /* into stage s - 1's slot, while s is computed */
-            ch_load_w(ring, p, o0, s + CH_STAGES - 1, lane);
-            ch_load_x(ring, p, s + CH_STAGES - 1, lane);
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 2));
+        ch_stage_barrier(); /* stage s landed; the mma warp is done with s - 1's slot */
+        const int next = s + STAGES - 1;
+        if (next < n_stages) {
+            __half *slot = ring + (next % STAGES) * STAGE;
+            w.issue(slot, next * COLS, p.n_in);
+            if (PAIR)
+                up.issue(slot, next * COLS, p.n_in);
+            x.issue(slot, next * COLS, p.n_in);
         }
         ch_commit();
-        const int slot = (s % CH_STAGES) * CH_ROWS * CH_LD;
-        const int k0 = s * CH_COLS, steps = min(CH_COLS, p.n_in - k0) >> 4;
+    }
+}
+#endif
+
+template <int COLS, int STAGES, bool PAIR>
+__global__ void __launch_bounds__(CH_THREADS) ch_kernel(ch_params p)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    constexpr int LD = COLS + 8, STAGE = ch_rows(PAIR) * LD;
+    extern __shared__ uint4 ch_smem[];
+    __half *ring = (__half *)ch_smem;
+    ch_seg sg = p.seg[0]; /* this block's matrix (unrolled: no indexing of the params) */
 #pragma unroll
-        for (int j = 0; j < CH_COLS / 16; j++) {
+    for (int i = 1; i < VB_GEMM_CHAIN_MAX_SEGS; i++)
+        if (i < p.n_segs && (int)blockIdx.x >= p.seg[i].first_block)
+            sg = p.seg[i];
+    const int o0 = ((int)blockIdx.x - sg.first_block) * 16;
+    const int n_stages = (p.n_in + COLS - 1) / COLS;
+    if (threadIdx.x >= 32) {
+        ch_load_all<COLS, STAGES, PAIR>(ring, p, sg, o0, n_stages);
+        return;
+    }
+
+    pdl_wait(); /* out may still be read by the previous kernel */
+    pdl_launch_dependents();
+    const int lane = threadIdx.x;
+    const int g = lane >> 2, c = lane & 3;
+    const __half *a_row = ring + (lane & 15) * LD + (lane >> 4) * 8;
+    const __half *b_row = ring + (ch_rows(PAIR) - VB_GEMM_CHAIN_MAX_T + g) * LD + 2 * c;
+    // A: ldmatrix of the 16 weight rows (PAIR: up's 16 rows below, a
+    // second chain, independent of the first). B: lane (g, c) reads token
+    // g's columns 2c, 2c + 1 (b0) and 2c + 8, 2c + 9 (b1) of the k16 step
+    // (bank 4g + c + 8j: conflict-free).
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, acc_up[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int s = 0; s < n_stages; s++) {
+        ch_stage_barrier();
+        const int slot = (s % STAGES) * STAGE;
+        const int steps = min(COLS, p.n_in - s * COLS) >> 4;
+#pragma unroll
+        for (int j = 0; j < COLS / 16; j++) {
             if (j < steps) { /* warp-uniform: the chain has exactly n_in / 16 steps */
                 unsigned a[4];
                 mma_ldmatrix_x4(a, a_row + slot + j * 16);
                 const unsigned b0 = *(const unsigned *)(b_row + slot + j * 16);
                 const unsigned b1 = *(const unsigned *)(b_row + slot + j * 16 + 8);
                 mma_m16n8k16(acc, a, b0, b1);
+                if (PAIR) {
+                    mma_ldmatrix_x4(a, a_row + 16 * LD + slot + j * 16);
+                    mma_m16n8k16(acc_up, a, b0, b1);
+                }
             }
         }
     }
-    // acc[i]: row o0 + g (+ 8 for i >= 2), token 2c + (i & 1)
+    // acc[i]: row o0 + g (+ 8 for i >= 2), token 2c + (i & 1). Each value
+    // rounded to fp16 as a projection's output is, then as the separate
+    // kernels take it: the bias as vb_add_bias_f16 adds it (in fp32,
+    // rounded again), silu(gate) * up as vb_silu_gate_f16 makes it.
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         const int o = o0 + g + (i >> 1) * 8, t = 2 * c + (i & 1);
-        if (o < p.n_out && t < p.T) {
-            const size_t at = (size_t)t * p.n_out + o;
-            if (p.out_f32)
-                ((float *)p.out)[at] = acc[i];
-            else
-                ((__half *)p.out)[at] = __float2half_rn(acc[i]);
+        if (o >= sg.n_out || t >= p.T)
+            continue;
+        const size_t at = (size_t)t * sg.n_out + o;
+        if (p.out_f32) {
+            ((float *)sg.out)[at] = acc[i];
+            continue;
         }
+        __half h = __float2half_rn(acc[i]);
+        if (PAIR)
+            h = __float2half(silu_times(__half2float(h), __half2float(__float2half_rn(acc_up[i]))));
+        else if (sg.bias)
+            h = __float2half(__half2float(h) + __half2float(sg.bias[o]));
+        ((__half *)sg.out)[at] = h;
     }
 #else
     __trap(); /* launched only on sm_80+ (vb_gemm_chain_supported) */
 #endif
 }
 
+#define CH_WIDE_COLS 256
+#define CH_WIDE_STAGES 4
+#define CH_NARROW_COLS 128
+#define CH_NARROW_STAGES 6
+// Every tile, instantiated here so that the sm_70 NVRTC check (which
+// compiles the kernels without the host launchers) compiles them too.
+template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, false>(ch_params);
+template __global__ void ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, false>(ch_params);
+template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, true>(ch_params);
+template __global__ void ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, true>(ch_params);
+
 #ifndef __CUDACC_RTC__ /* host launchers (the sm_70 NVRTC check compiles the kernel alone) */
+
 extern "C" bool vb_gemm_chain_supported(int T, int n_in, int n_out, const void *x, const void *w)
 {
     int dev = 0, major = 0;
@@ -178,7 +260,9 @@ extern "C" bool vb_gemm_chain_supported(int T, int n_in, int n_out, const void *
     if (T < 1 || T > VB_GEMM_CHAIN_MAX_T || n_in < 16 || n_in % 16 || n_out < 1 ||
         ((uintptr_t)x | (uintptr_t)w) % 16 || cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        major < 8 || cudaFuncGetAttributes(&attr, ch_kernel) != cudaSuccess ||
+        major < 8 ||
+        cudaFuncGetAttributes(&attr, ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, false>) !=
+            cudaSuccess ||
         attr.ptxVersion < 80) {
         (void)cudaGetLastError();
         return false;
@@ -186,24 +270,101 @@ extern "C" bool vb_gemm_chain_supported(int T, int n_in, int n_out, const void *
     return true;
 }
 
-extern "C" cudaError_t vb_gemm_chain(void *out, int out_f32, const void *x, const void *w, int T,
-                                     int n_in, int n_out, cudaStream_t stream)
+// Shared bytes of a tile's ring.
+static constexpr size_t ch_smem_bytes(int cols, int stages, bool pair)
 {
-    if (T == 0)
-        return cudaSuccess;
-    if (T < 0 || T > VB_GEMM_CHAIN_MAX_T || n_in % 16 || n_in < 16 || n_out < 1)
-        return cudaErrorInvalidValue;
-    const size_t smem = (size_t)CH_STAGES * CH_ROWS * CH_LD * sizeof(__half);
-    static bool attr_set;
-    if (!attr_set) { /* above 48 KB only with CH_STAGES > 7; kept for the tuning knob */
-        cudaError_t e = cudaFuncSetAttribute(ch_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)smem);
+    return (size_t)stages * ch_rows(pair) * (cols + 8) * sizeof(__half);
+}
+
+template <int COLS, int STAGES, bool PAIR>
+static cudaError_t ch_launch(const ch_params &p, int blocks, cudaStream_t stream)
+{
+    const size_t smem = ch_smem_bytes(COLS, STAGES, PAIR);
+    static bool attr_set; /* per tile: most need more than 48 KB */
+    if (!attr_set) {
+        cudaError_t e = cudaFuncSetAttribute(ch_kernel<COLS, STAGES, PAIR>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return e;
         attr_set = true;
     }
-    ch_params p = {(const __half *)x, (const __half *)w, out, T, n_in, n_out, out_f32};
-    return vb_launch_pdl(ch_kernel, dim3((unsigned)((n_out + 15) / 16)), dim3(32), smem, stream,
-                         p);
+    return vb_launch_pdl(ch_kernel<COLS, STAGES, PAIR>, dim3((unsigned)blocks), dim3(CH_THREADS),
+                         smem, stream, p);
+}
+
+// The tile's launch: VB_CHAIN_TILE_AUTO is narrow for grids of four
+// blocks an SM or more, wide below.
+template <bool PAIR>
+static cudaError_t ch_launch_tile(const ch_params &p, int blocks, int tile, cudaStream_t stream)
+{
+    if (tile == VB_CHAIN_TILE_AUTO) {
+        static int sms; /* the device's SM count, read once */
+        int dev = 0;
+        if (!sms && (cudaGetDevice(&dev) != cudaSuccess ||
+                     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) !=
+                         cudaSuccess))
+            return cudaGetLastError();
+        tile = blocks >= 4 * sms ? VB_CHAIN_TILE_NARROW : VB_CHAIN_TILE_WIDE;
+    }
+    if (tile == VB_CHAIN_TILE_NARROW)
+        return ch_launch<CH_NARROW_COLS, CH_NARROW_STAGES, PAIR>(p, blocks, stream);
+    if (tile == VB_CHAIN_TILE_WIDE)
+        return ch_launch<CH_WIDE_COLS, CH_WIDE_STAGES, PAIR>(p, blocks, stream);
+    return cudaErrorInvalidValue;
+}
+
+static bool ch_step_ok(int T, int n_in)
+{
+    return T >= 0 && T <= VB_GEMM_CHAIN_MAX_T && n_in % 16 == 0 && n_in >= 16;
+}
+
+extern "C" cudaError_t vb_gemm_chain_multi(const vb_chain_seg *segs, int n_segs, int out_f32,
+                                           const void *x, int T, int n_in, int tile,
+                                           cudaStream_t stream)
+{
+    if (!ch_step_ok(T, n_in) || n_segs < 1 || n_segs > VB_GEMM_CHAIN_MAX_SEGS)
+        return cudaErrorInvalidValue;
+    if (T == 0)
+        return cudaSuccess;
+    ch_params p = {};
+    p.x = (const __half *)x;
+    p.n_segs = n_segs;
+    p.T = T;
+    p.n_in = n_in;
+    p.out_f32 = out_f32;
+    int blocks = 0;
+    for (int i = 0; i < n_segs; i++) {
+        if (segs[i].n_out < 1 || (out_f32 && segs[i].bias))
+            return cudaErrorInvalidValue;
+        p.seg[i] = {(const __half *)segs[i].w, (const __half *)segs[i].bias, segs[i].out,
+                    segs[i].n_out, blocks};
+        blocks += (segs[i].n_out + 15) / 16;
+    }
+    return ch_launch_tile<false>(p, blocks, tile, stream);
+}
+
+extern "C" cudaError_t vb_gemm_chain(void *out, int out_f32, const void *x, const void *w, int T,
+                                     int n_in, int n_out, cudaStream_t stream)
+{
+    const vb_chain_seg seg = {w, NULL, out, n_out};
+    return vb_gemm_chain_multi(&seg, 1, out_f32, x, T, n_in, VB_CHAIN_TILE_AUTO, stream);
+}
+
+extern "C" cudaError_t vb_gemm_chain_silu(void *out, const void *x, const void *w_gate,
+                                          const void *w_up, int T, int n_in, int n_out, int tile,
+                                          cudaStream_t stream)
+{
+    if (!ch_step_ok(T, n_in) || n_out < 1)
+        return cudaErrorInvalidValue;
+    if (T == 0)
+        return cudaSuccess;
+    ch_params p = {};
+    p.x = (const __half *)x;
+    p.up_w = (const __half *)w_up;
+    p.n_segs = 1;
+    p.T = T;
+    p.n_in = n_in;
+    p.seg[0] = {(const __half *)w_gate, NULL, out, n_out, 0};
+    return ch_launch_tile<true>(p, (n_out + 15) / 16, tile, stream);
 }
 #endif

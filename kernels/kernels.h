@@ -97,6 +97,12 @@
 #define VB_GEMM_INV_SLICE 512
 #define VB_GEMM_INV_SPLIT_MAX_T 64
 
+/* gemm_chain.cu limits (NVRTC sees them: the kernel sizes its parameters
+ * and shared rows by them): x rows at most (one n8 tile of tokens), and
+ * matrices in one launch (q, k, v) */
+#define VB_GEMM_CHAIN_MAX_T 8
+#define VB_GEMM_CHAIN_MAX_SEGS 3
+
 /* gemv.cu limits (NVRTC sees them: the kernel sizes its parameters by them) */
 #define VB_GEMV_MAX_ROWS 8 /* x rows at most */
 #define VB_GEMV_MAX_SEGS 3 /* matrices in one launch (q, k, v) */
@@ -339,10 +345,30 @@ void vb_gemm_invariant_force(int mode);
  * split-K-free algorithms; src/cuda/gemm_lt_invariant.c checks that on
  * the GPU before using it). sm_80+, n_in % 16 == 0, 16-byte aligned x
  * and w (vb_gemm_chain_supported). T = 0: nothing launched. */
-#define VB_GEMM_CHAIN_MAX_T 8
 bool vb_gemm_chain_supported(int T, int n_in, int n_out, const void *x, const void *w);
 cudaError_t vb_gemm_chain(void *out, int out_f32, const void *x, const void *w, int T, int n_in,
                           int n_out, cudaStream_t stream);
+/* The same for up to VB_GEMM_CHAIN_MAX_SEGS matrices that share x, in
+ * one launch (q, k and v): each segment's out = x w^T, then + bias (fp16
+ * out only, NULL for none) exactly as vb_add_bias_f16 adds it. tile: the
+ * ring's shape, which moves bytes differently but never changes a bit
+ * (VB_CHAIN_TILE_AUTO: by the grid's size; the others forced, for the
+ * plan's check and the tests). */
+#define VB_CHAIN_TILE_AUTO 0
+#define VB_CHAIN_TILE_NARROW 1 /* 128 columns a stage, 6 stages */
+#define VB_CHAIN_TILE_WIDE 2   /* 256 columns a stage, 4 stages */
+typedef struct vb_chain_seg {
+    const void *w, *bias;
+    void *out;
+    int n_out;
+} vb_chain_seg;
+cudaError_t vb_gemm_chain_multi(const vb_chain_seg *segs, int n_segs, int out_f32, const void *x,
+                                int T, int n_in, int tile, cudaStream_t stream);
+/* The MLP's gate and up (the same shape) in one launch: out = silu(gate)
+ * * up, each rounded to fp16 first, exactly as vb_silu_gate_f16 makes it
+ * from the two separate projections. */
+cudaError_t vb_gemm_chain_silu(void *out, const void *x, const void *w_gate, const void *w_up,
+                               int T, int n_in, int n_out, int tile, cudaStream_t stream);
 /* quant_gather.cu: dst[t, j] = x[t, perm[j]] for t < T (T <= 65535). */
 cudaError_t vb_quant_gather_f16(uint16_t *dst, const uint16_t *x, const int32_t *perm, int T,
                                 int n_in, cudaStream_t stream);

@@ -464,6 +464,15 @@ static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
                             const int n_out[3])
 {
     cuda_ctx *c = ctx_of(b);
+    if (c->invariant) {
+        /* --batch-invariant: steps of up to 8 rows in one chain launch, the
+         * bits of the three projections gemm_invariant would make */
+        if (c->no_fused || c->invariant_own_gemm ||
+            !gemm_lt_inv_run_qkv(c->inv_lt, out, x, w, bias, T, n_in, n_out))
+            return false;
+        op_done(c, "matmul_qkv");
+        return true;
+    }
     vb_gemv_seg segs[3];
     if (!qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out))
         return false;
@@ -505,6 +514,15 @@ static bool cuda_matmul_gate_up(vb_backend *b, void *out, const void *x, const v
                                 const void *w_up, int T, int n_in, int n_out)
 {
     cuda_ctx *c = ctx_of(b);
+    if (c->invariant) {
+        /* --batch-invariant: steps of up to 8 rows in one chain launch, the
+         * bits of the two projections and silu_gate */
+        if (c->no_fused || c->invariant_own_gemm ||
+            !gemm_lt_inv_run_gate_up(c->inv_lt, out, x, w_gate, w_up, T, n_in, n_out))
+            return false;
+        op_done(c, "matmul_gate_up");
+        return true;
+    }
     if (c->no_fused || T <= 0 || !use_gemv(c, T, n_in, x, w_gate) ||
         !use_gemv(c, T, n_in, x, w_up))
         return false;

@@ -21,6 +21,7 @@ typedef struct lt_plan {
     bool out_f32;
     bool accepted;
     bool chain; /* steps of up to 8 rows on vb_gemm_chain (its bits checked equal) */
+    bool chain_silu; /* and as the MLP's gate/up on vb_gemm_chain_silu (checked too) */
     cublasLtMatmulAlgo_t algo[LT_BUCKETS];
 } lt_plan;
 
@@ -243,6 +244,63 @@ static bool matches_reference(gemm_lt_inv *g, const lt_plan *p, const cublasLtMa
     return true;
 }
 
+/* Each tile of the chain kernel, forced, gives the reference's bits on
+ * all check rows (8 a step): the launcher picks the tile by the grid's
+ * size, and a fused launch (q, k and v, gemm_lt_inv_run_qkv) may pick
+ * another than the shape alone would. */
+static bool chain_tiles_agree(gemm_lt_inv *g, const lt_plan *p, const void *w, check_bufs *cb)
+{
+    const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
+    const vb_chain_seg seg = {w, NULL, cb->out, p->n_out};
+    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++)
+        for (int first = 0; first < LT_CHECK_ROWS; first += VB_GEMM_CHAIN_MAX_T) {
+            const void *x = (const char *)cb->x + (size_t)first * (size_t)p->n_in * 2;
+            CUDA_CHECK(vb_gemm_chain_multi(&seg, 1, p->out_f32, x, VB_GEMM_CHAIN_MAX_T, p->n_in,
+                                           tiles[i], g->stream));
+            const size_t bytes = (size_t)VB_GEMM_CHAIN_MAX_T * cb->out_row;
+            CUDA_CHECK(cudaMemcpyAsync(cb->h_out, cb->out, bytes, cudaMemcpyDeviceToHost,
+                                       g->stream));
+            CUDA_CHECK(cudaStreamSynchronize(g->stream));
+            if (memcmp(cb->h_out, cb->h_ref + (size_t)first * cb->out_row, bytes))
+                return false;
+        }
+    return true;
+}
+
+/* The gate/up kernel (vb_gemm_chain_silu), each tile, with w as both
+ * matrices: on all check rows, the bits vb_silu_gate_f16 makes of the
+ * reference's rows (fp16 out only). */
+static bool chain_silu_agrees(gemm_lt_inv *g, const lt_plan *p, const void *w, check_bufs *cb)
+{
+    const size_t bytes = (size_t)LT_CHECK_ROWS * cb->out_row;
+    void *d_ref;
+    char *want = malloc(bytes);
+    if (!want)
+        vb_cuda_fail("host", "malloc", "out of memory for the invariant GEMM's check", __FILE__,
+                     __LINE__);
+    CUDA_CHECK(cudaMalloc(&d_ref, bytes));
+    CUDA_CHECK(cudaMemcpyAsync(d_ref, cb->h_ref, bytes, cudaMemcpyHostToDevice, g->stream));
+    CUDA_CHECK(vb_silu_gate_f16(d_ref, d_ref, d_ref, bytes / 2, g->stream));
+    CUDA_CHECK(cudaMemcpyAsync(want, d_ref, bytes, cudaMemcpyDeviceToHost, g->stream));
+    CUDA_CHECK(cudaStreamSynchronize(g->stream));
+    CUDA_CHECK(cudaFree(d_ref));
+    const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
+    bool same = true;
+    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0] && same; i++)
+        for (int first = 0; first < LT_CHECK_ROWS && same; first += VB_GEMM_CHAIN_MAX_T) {
+            const void *x = (const char *)cb->x + (size_t)first * (size_t)p->n_in * 2;
+            const size_t step = (size_t)VB_GEMM_CHAIN_MAX_T * cb->out_row;
+            CUDA_CHECK(vb_gemm_chain_silu(cb->out, x, w, w, VB_GEMM_CHAIN_MAX_T, p->n_in,
+                                          p->n_out, tiles[i], g->stream));
+            CUDA_CHECK(cudaMemcpyAsync(cb->h_out, cb->out, step, cudaMemcpyDeviceToHost,
+                                       g->stream));
+            CUDA_CHECK(cudaStreamSynchronize(g->stream));
+            same = memcmp(cb->h_out, want + (size_t)first * cb->out_row, step) == 0;
+        }
+    free(want);
+    return same;
+}
+
 /* Fills p->algo[] with algorithms that match the reference in cb (each
  * bucket the first of its heuristic's split-K-free offers that does; a
  * bucket with none borrows the nearest larger bucket's, else the nearest
@@ -310,13 +368,15 @@ static const char *make_plan(gemm_lt_inv *g, lt_plan *p, const void *w)
     check_init(g, p, &cb);
     const char *why = NULL;
     p->chain = vb_gemm_chain_supported(1, p->n_in, p->n_out, cb.x, w) &&
-               make_reference(g, p, NULL, w, &cb) && matches_reference(g, p, NULL, w, &cb);
+               make_reference(g, p, NULL, w, &cb) && matches_reference(g, p, NULL, w, &cb) &&
+               chain_tiles_agree(g, p, w, &cb);
+    p->chain_silu = p->chain && !p->out_f32 && chain_silu_agrees(g, p, w, &cb);
     if (!p->chain || !choose_algos(g, p, w, &cb, cand_all, n_cand)) {
         if (p->chain)
             vb_info("--batch-invariant: the %d x %d projection: no cuBLASLt algorithm gives the "
                     "chain kernel's bits; its small steps run on cuBLASLt too",
                     p->n_in, p->n_out);
-        p->chain = false;
+        p->chain = p->chain_silu = false;
         bool have_ref = false;
         for (int b = LT_BUCKETS - 1; b >= 0 && !have_ref; b--)
             for (int i = 0; i < n_cand[b] && !have_ref; i++)
@@ -397,6 +457,38 @@ bool gemm_lt_inv_run(gemm_lt_inv *g, void *out, bool out_f32, const void *x, con
         if (e != b)
             s = lt_matmul(g, &p->algo[e], out, out_f32, x, w, T, n_in, n_out);
     CUBLAS_CHECK(s);
+    return true;
+}
+
+bool gemm_lt_inv_run_qkv(gemm_lt_inv *g, void *const out[3], const void *x,
+                         const void *const w[3], const void *const bias[3], int T, int n_in,
+                         const int n_out[3])
+{
+    if (T < 1 || T > VB_GEMM_CHAIN_MAX_T || (uintptr_t)x % 16)
+        return false;
+    vb_chain_seg segs[3];
+    for (int i = 0; i < 3; i++) {
+        if (!gemm_lt_inv_prepare(g, w[i], n_in, n_out[i], false))
+            return false;
+        const lt_plan *p = find_plan(g, n_in, n_out[i], false);
+        if (!p->chain || ((uintptr_t)w[i] | (uintptr_t)out[i]) % 16)
+            return false;
+        segs[i] = (vb_chain_seg){w[i], bias[i], out[i], n_out[i]};
+    }
+    CUDA_CHECK(vb_gemm_chain_multi(segs, 3, 0, x, T, n_in, VB_CHAIN_TILE_AUTO, g->stream));
+    return true;
+}
+
+bool gemm_lt_inv_run_gate_up(gemm_lt_inv *g, void *out, const void *x, const void *w_gate,
+                             const void *w_up, int T, int n_in, int n_out)
+{
+    if (T < 1 || T > VB_GEMM_CHAIN_MAX_T ||
+        ((uintptr_t)x | (uintptr_t)w_gate | (uintptr_t)w_up | (uintptr_t)out) % 16 ||
+        !gemm_lt_inv_prepare(g, w_gate, n_in, n_out, false) ||
+        !find_plan(g, n_in, n_out, false)->chain_silu)
+        return false;
+    CUDA_CHECK(vb_gemm_chain_silu(out, x, w_gate, w_up, T, n_in, n_out, VB_CHAIN_TILE_AUTO,
+                                  g->stream));
     return true;
 }
 

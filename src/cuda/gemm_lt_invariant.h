@@ -31,7 +31,8 @@
  * path for the whole run.
  *
  * Steps of up to 8 rows (batch-1..8 decode) run on the chain kernel where
- * it is the reference: the same bits at a GEMV's bandwidth. */
+ * it is the reference (each of its tiles checked): the same bits, closer
+ * to a GEMV's bandwidth. */
 #ifndef VB_GEMM_LT_INVARIANT_H
 #define VB_GEMM_LT_INVARIANT_H
 
@@ -57,6 +58,21 @@ bool gemm_lt_inv_prepare(gemm_lt_inv *g, const void *w, int n_in, int n_out, boo
  * 16-byte aligned (n_in % 8 == 0, aligned pointers). */
 bool gemm_lt_inv_run(gemm_lt_inv *g, void *out, bool out_f32, const void *x, const void *w, int T,
                      int n_in, int n_out);
+
+/* q, k and v of a step of up to 8 rows in one chain launch, each bias
+ * added as the caller adds it after gemm_lt_inv_run (vb_add_bias_f16):
+ * the bits of the three separate projections. Prepares the shapes if
+ * needed; false, doing nothing, when the step is larger or a shape does
+ * not run on the chain kernel (the caller then makes the three calls). */
+bool gemm_lt_inv_run_qkv(gemm_lt_inv *g, void *const out[3], const void *x,
+                         const void *const w[3], const void *const bias[3], int T, int n_in,
+                         const int n_out[3]);
+
+/* The MLP's silu(gate) * up for a step of up to 8 rows in one chain launch:
+ * the bits of gemm_lt_inv_run for each, then vb_silu_gate_f16. Prepares
+ * the shape if needed; false, doing nothing, as gemm_lt_inv_run_qkv. */
+bool gemm_lt_inv_run_gate_up(gemm_lt_inv *g, void *out, const void *x, const void *w_gate,
+                             const void *w_up, int T, int n_in, int n_out);
 
 /* The number of shapes prepared, of those accepted, and of those whose
  * steps of up to 8 rows run on the chain kernel (for the log). */

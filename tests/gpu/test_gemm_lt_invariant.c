@@ -19,6 +19,9 @@
  * 3. Accuracy: 12 rows against a host reference in double over the same
  *    fp16 values, max |gpu - ref| / max |ref| <= 5e-3 (fp32 accumulation,
  *    fp16 output).
+ * 4. q, k and v in one chain launch with biases (gemm_lt_inv_run_qkv):
+ *    the bits of the three projections plus vb_add_bias_f16; gate and up
+ *    in one (gemm_lt_inv_run_gate_up): the two, then vb_silu_gate_f16.
  * Outputs are poisoned before each run. Skips (77) without a GPU or below
  * sm_80 (where the mode is refused). */
 #include <cuda_runtime_api.h>
@@ -32,6 +35,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/gemm_lt_invariant.h"
 #include "harness.h"
+#include "kernels.h"
 #include "util/half.h"
 
 #define ROWS 2053 /* the largest step, 2048, from row 5 */
@@ -189,6 +193,151 @@ static void test_7b_shapes(void)
         check_shape(&ks[i]);
 }
 
+/* q, k and v in one chain launch with their biases (gemm_lt_inv_run_qkv)
+ * give, bit for bit, the three separate projections, each followed by
+ * vb_add_bias_f16 (what the backend does when the fused launch is not
+ * taken), at T = 1, 3 and 8 and from row 5; a step of 9 rows is refused. */
+static void check_qkv(int n_in, const int n_out[3])
+{
+    const int rows = OFFSET + VB_GEMM_CHAIN_MAX_T;
+    uint16_t *x = malloc((size_t)rows * n_in * 2);
+    CHECK(x != NULL);
+    for (size_t i = 0; i < (size_t)rows * n_in; i++)
+        x[i] = rand_half();
+    void *d_x, *d_w[3], *d_b[3], *d_sep[3], *d_fused[3];
+    CUDA_CHECK(cudaMalloc(&d_x, (size_t)rows * n_in * 2));
+    CUDA_CHECK(cudaMemcpy(d_x, x, (size_t)rows * n_in * 2, cudaMemcpyHostToDevice));
+    for (int m = 0; m < 3; m++) {
+        const size_t nw = (size_t)n_out[m] * n_in, out = (size_t)rows * n_out[m] * 2;
+        uint16_t *h = malloc(nw * 2);
+        CHECK(h != NULL);
+        for (size_t i = 0; i < nw; i++)
+            h[i] = rand_half();
+        CUDA_CHECK(cudaMalloc(&d_w[m], nw * 2));
+        CUDA_CHECK(cudaMemcpy(d_w[m], h, nw * 2, cudaMemcpyHostToDevice));
+        for (int i = 0; i < n_out[m]; i++)
+            h[i] = rand_half();
+        CUDA_CHECK(cudaMalloc(&d_b[m], (size_t)n_out[m] * 2));
+        CUDA_CHECK(cudaMemcpy(d_b[m], h, (size_t)n_out[m] * 2, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMalloc(&d_sep[m], out));
+        CUDA_CHECK(cudaMalloc(&d_fused[m], out));
+        free(h);
+    }
+    const int Tq[] = {1, 3, VB_GEMM_CHAIN_MAX_T};
+    for (int first = 0; first <= OFFSET; first += OFFSET)
+        for (size_t i = 0; i < sizeof Tq / sizeof Tq[0]; i++) {
+            const int T = Tq[i];
+            const void *xt = (const char *)d_x + (size_t)first * n_in * 2;
+            for (int m = 0; m < 3; m++) {
+                CUDA_CHECK(cudaMemsetAsync(d_fused[m], 0xff, (size_t)T * n_out[m] * 2, stream));
+                CHECK(gemm_lt_inv_prepare(g, d_w[m], n_in, n_out[m], false));
+                CHECK(gemm_lt_inv_run(g, d_sep[m], false, xt, d_w[m], T, n_in, n_out[m]));
+                CUDA_CHECK(vb_add_bias_f16(d_sep[m], d_b[m], T, n_out[m], stream));
+            }
+            CHECK(gemm_lt_inv_run_qkv(g, d_fused, xt, (const void *const *)d_w,
+                                      (const void *const *)d_b, T, n_in, n_out));
+            for (int m = 0; m < 3; m++) {
+                const size_t bytes = (size_t)T * n_out[m] * 2;
+                char *a = malloc(bytes), *b = malloc(bytes);
+                CHECK(a && b);
+                CUDA_CHECK(cudaMemcpyAsync(a, d_sep[m], bytes, cudaMemcpyDeviceToHost, stream));
+                CUDA_CHECK(cudaMemcpyAsync(b, d_fused[m], bytes, cudaMemcpyDeviceToHost, stream));
+                CUDA_CHECK(cudaStreamSynchronize(stream));
+                const bool same = memcmp(a, b, bytes) == 0;
+                if (!same)
+                    fprintf(stderr, "  qkv [%d %d %d] x %d, T %d from row %d: matrix %d differs\n",
+                            n_out[0], n_out[1], n_out[2], n_in, T, first, m);
+                CHECK(same);
+                free(a);
+                free(b);
+            }
+        }
+    CHECK(!gemm_lt_inv_run_qkv(g, d_fused, d_x, (const void *const *)d_w,
+                               (const void *const *)d_b, VB_GEMM_CHAIN_MAX_T + 1, n_in, n_out));
+    for (int m = 0; m < 3; m++) {
+        CUDA_CHECK(cudaFree(d_w[m]));
+        CUDA_CHECK(cudaFree(d_b[m]));
+        CUDA_CHECK(cudaFree(d_sep[m]));
+        CUDA_CHECK(cudaFree(d_fused[m]));
+    }
+    CUDA_CHECK(cudaFree(d_x));
+    free(x);
+}
+
+/* The MLP's gate and up in one chain launch (gemm_lt_inv_run_gate_up)
+ * give, bit for bit, the two projections then vb_silu_gate_f16, at T = 1,
+ * 5 and 8 and from row 5; a step of 9 rows is refused. */
+static void check_gate_up(int n_in, int n_out)
+{
+    const int rows = OFFSET + VB_GEMM_CHAIN_MAX_T;
+    const size_t nx = (size_t)rows * n_in, nw = (size_t)n_out * n_in;
+    const size_t out = (size_t)rows * n_out * 2;
+    uint16_t *h = malloc((nx > nw ? nx : nw) * 2);
+    char *a = malloc(out), *b = malloc(out);
+    CHECK(h && a && b);
+    void *d_x, *d_w[2], *d_sep[2], *d_fused;
+    for (size_t i = 0; i < nx; i++)
+        h[i] = rand_half();
+    CUDA_CHECK(cudaMalloc(&d_x, nx * 2));
+    CUDA_CHECK(cudaMemcpy(d_x, h, nx * 2, cudaMemcpyHostToDevice));
+    for (int m = 0; m < 2; m++) {
+        for (size_t i = 0; i < nw; i++)
+            h[i] = rand_half();
+        CUDA_CHECK(cudaMalloc(&d_w[m], nw * 2));
+        CUDA_CHECK(cudaMemcpy(d_w[m], h, nw * 2, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMalloc(&d_sep[m], out));
+    }
+    CUDA_CHECK(cudaMalloc(&d_fused, out));
+    const int Tg[] = {1, 5, VB_GEMM_CHAIN_MAX_T};
+    for (int first = 0; first <= OFFSET; first += OFFSET)
+        for (size_t i = 0; i < sizeof Tg / sizeof Tg[0]; i++) {
+            const int T = Tg[i];
+            const size_t bytes = (size_t)T * n_out * 2;
+            const void *xt = (const char *)d_x + (size_t)first * n_in * 2;
+            for (int m = 0; m < 2; m++) {
+                CHECK(gemm_lt_inv_prepare(g, d_w[m], n_in, n_out, false));
+                CHECK(gemm_lt_inv_run(g, d_sep[m], false, xt, d_w[m], T, n_in, n_out));
+            }
+            CUDA_CHECK(vb_silu_gate_f16(d_sep[0], d_sep[0], d_sep[1], (size_t)T * n_out, stream));
+            CUDA_CHECK(cudaMemsetAsync(d_fused, 0xff, bytes, stream));
+            CHECK(gemm_lt_inv_run_gate_up(g, d_fused, xt, d_w[0], d_w[1], T, n_in, n_out));
+            CUDA_CHECK(cudaMemcpyAsync(a, d_sep[0], bytes, cudaMemcpyDeviceToHost, stream));
+            CUDA_CHECK(cudaMemcpyAsync(b, d_fused, bytes, cudaMemcpyDeviceToHost, stream));
+            CUDA_CHECK(cudaStreamSynchronize(stream));
+            const bool same = memcmp(a, b, bytes) == 0;
+            if (!same)
+                fprintf(stderr, "  gate/up %d x %d, T %d from row %d: differs\n", n_out, n_in, T,
+                        first);
+            CHECK(same);
+        }
+    CHECK(!gemm_lt_inv_run_gate_up(g, d_fused, d_x, d_w[0], d_w[1], VB_GEMM_CHAIN_MAX_T + 1,
+                                   n_in, n_out));
+    for (int m = 0; m < 2; m++) {
+        CUDA_CHECK(cudaFree(d_w[m]));
+        CUDA_CHECK(cudaFree(d_sep[m]));
+    }
+    CUDA_CHECK(cudaFree(d_fused));
+    CUDA_CHECK(cudaFree(d_x));
+    free(h);
+    free(a);
+    free(b);
+}
+
+static void test_gate_up_fused(void)
+{
+    check_gate_up(3584, 18944);
+    check_gate_up(576, 1536);
+    check_gate_up(576, 72);
+}
+
+static void test_qkv_fused(void)
+{
+    const int q7b[3] = {3584, 512, 512}, smol[3] = {576, 192, 192}, odd[3] = {72, 24, 40};
+    check_qkv(3584, q7b);
+    check_qkv(576, smol);
+    check_qkv(576, odd);
+}
+
 /* A prepared shape keeps its verdict; an unprepared one is not run. */
 static void test_unprepared(void)
 {
@@ -216,6 +365,8 @@ int main(void)
     g = gemm_lt_inv_create(stream, d_ws, ws_bytes);
     RUN_TEST(test_small_shapes);
     RUN_TEST(test_7b_shapes);
+    RUN_TEST(test_qkv_fused);
+    RUN_TEST(test_gate_up_fused);
     RUN_TEST(test_unprepared);
     gemm_lt_inv_destroy(g);
     CUDA_CHECK(cudaFree(d_ws));
