@@ -17,26 +17,23 @@
 // the shape, with each tile below (checked on the GPU it runs on, never
 // assumed). Steps are never split over n_in: that would be another order.
 //
-// Rows and x's columns stream through a ring of stages (cp.async, 16
-// bytes a copy, rows padded by 8 halves so ldmatrix's 8 row addresses and
-// the B reads hit distinct banks) while the chain works on the stage
-// before. The weights' first stages are issued ahead of the PDL wait
-// (they never change during a step), x's after it (the previous kernel's
-// output). Copies past n_out, T or n_in are skipped, not zero-filled: a
-// row of A or a column of B only reaches its own output, which is not
-// stored, and the steps past n_in are not run.
+// The block's other two warps only load: they stream the 16 rows and x's
+// columns through a ring of stages (cp.async, 16 bytes a copy, rows
+// padded by 8 halves so ldmatrix's 8 row addresses and the B reads hit
+// distinct banks) while the mma warp works on the stage before. With one
+// warp doing both, the copies' issue sat on the chain's path (q/o 14 us,
+// down 71 us at T = 1; producers: 10.9 and 45.5, tests/bench/RESULTS.md,
+// session 16); the chain alone is ~13 ns a k16 step on an H200. The
+// weights' first stages are issued ahead of the PDL wait (they never
+// change during a step), x's after it (the previous kernel's output).
+// Copies past n_out, T or n_in are skipped, not zero-filled: a row of A
+// or a column of B only reaches its own output, which is not stored, and
+// the steps past n_in are not run.
 //
-// Two tiles, the same chain (H200, T = 1, tests/bench/RESULTS.md session
-// 16; the chain alone is ~13 ns a k16 step):
-// - wide, for grids of fewer than four blocks an SM (q/o, q+k+v, down:
-//   224-288 blocks): 256 columns a stage, 4 stages, and two more warps in
-//   the block that only load. With one warp doing both, the copies' issue
-//   sat on the chain's path of these few blocks (q/o 14 -> 9.2 us, down
-//   71 -> 36.6);
-// - narrow, for larger grids (gate/up: 1,184 blocks; the logits): 128
-//   columns a stage, 6 stages, one warp that loads and multiplies (SOLO);
-//   there the loading warps cost more than they give (gate/up 35.8 us
-//   SOLO, 39.3 with them; gate and up in one launch 67.3 vs 70.0).
+// Two tiles, the same chain: grids of many blocks (gate/up: 1,184) stream
+// 128 columns a stage, 6 stages (39 KB: five blocks an SM); small grids
+// (q/o, k/v, down: 224 blocks and fewer) 256 columns, 4 stages, so each
+// of their few blocks keeps more bytes in flight.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
@@ -44,16 +41,8 @@
 #include "pdl.cuh"
 #include "silu.cuh"
 
-// Threads a block: one warp runs the mma chain; with LOADERS the block's
-// other two warps do the copies, without (SOLO) the same warp does both.
-static constexpr __host__ __device__ int ch_loaders(bool solo)
-{
-    return solo ? 32 : 64;
-}
-static constexpr __host__ __device__ int ch_threads(bool solo)
-{
-    return solo ? 32 : 96;
-}
+#define CH_LOADERS 64                /* threads of the two loading warps */
+#define CH_THREADS (32 + CH_LOADERS) /* warp 0: the mma chain */
 
 struct ch_seg {
     const __half *w, *bias;
@@ -98,14 +87,13 @@ struct ch_copies {
 // matrix whose row r starts at base + r * ld, landing at shared row
 // row0 + r; rows from n_rows on are skipped.
 template <int COLS, int N>
-__device__ __forceinline__ void ch_copies_init(ch_copies<COLS, N> &c, int lt, int loaders,
-                                               const __half *base, int ld, int n_rows, int row0,
-                                               int pieces)
+__device__ __forceinline__ void ch_copies_init(ch_copies<COLS, N> &c, int lt, const __half *base,
+                                               int ld, int n_rows, int row0, int pieces)
 {
     constexpr int per_row = COLS / 8;
 #pragma unroll
     for (int m = 0; m < N; m++) {
-        const int id = lt + loaders * m, r = id / per_row, col = (id % per_row) * 8;
+        const int id = lt + CH_LOADERS * m, r = id / per_row, col = (id % per_row) * 8;
         c.ok[m] = id < pieces && r < n_rows;
         c.src[m] = base + (c.ok[m] ? (size_t)r * ld + col : 0);
         c.dst[m] = (row0 + r) * (COLS + 8) + col;
@@ -118,93 +106,67 @@ __device__ __forceinline__ void ch_commit(void)
     asm volatile("cp.async.commit_group;\n" ::);
 }
 
-// The copies of one loading thread: the block's weight rows (and with
-// PAIR up's) and x's rows through the ring, STAGES - 1 stages ahead of the
-// mma chain. Commit groups in order: the weights of stages 0 .. S-2
-// (before the PDL wait), x of stages 0 .. S-2 (after it), then one group
-// a stage from stage S-1 on; a stage past the end commits an empty group.
-// Stage s's data is then always in group S-1+s: at the top of step s
-// 2(S-1)+s groups are committed, S-2 may still be pending.
-template <int COLS, int STAGES, bool SOLO, bool PAIR>
-struct ch_loader {
-    static constexpr int NL = ch_loaders(SOLO), STAGE = ch_rows(PAIR) * (COLS + 8);
-    static constexpr int W_PIECES = 16 * COLS / 8, X_PIECES = VB_GEMM_CHAIN_MAX_T * COLS / 8;
-    ch_copies<COLS, W_PIECES / NL> w, up;
-    ch_copies<COLS, (X_PIECES + NL - 1) / NL> x;
-    __half *ring;
-    int n_in, n_stages;
+// The mma warp and the loaders meet here once a stage (named barrier 1).
+__device__ __forceinline__ void ch_stage_barrier(void)
+{
+    asm volatile("bar.sync 1, %0;\n" ::"n"(CH_THREADS) : "memory");
+}
 
-    __device__ __forceinline__ void init(__half *ring_, const ch_params &p, const ch_seg &sg,
-                                         int o0, int lt, int n_stages_)
-    {
-        ring = ring_;
-        n_in = p.n_in;
-        n_stages = n_stages_;
-        ch_copies_init(w, lt, NL, sg.w + (size_t)o0 * p.n_in, p.n_in, sg.n_out - o0, 0, W_PIECES);
-        if (PAIR)
-            ch_copies_init(up, lt, NL, p.up_w + (size_t)o0 * p.n_in, p.n_in, sg.n_out - o0, 16,
-                           W_PIECES);
-        ch_copies_init(x, lt, NL, p.x, p.n_in, p.T, ch_rows(PAIR) - VB_GEMM_CHAIN_MAX_T,
-                       X_PIECES);
-    }
-
-    // The first S-1 stages, the PDL wait between the weights and x.
-    __device__ __forceinline__ void prologue(void)
-    {
+// The loading warps' part: the block's weight rows (and with PAIR up's)
+// and x's rows through the ring, STAGES - 1 stages ahead of the mma warp.
+template <int COLS, int STAGES, bool PAIR>
+__device__ __forceinline__ void ch_load_all(__half *ring, const ch_params &p, const ch_seg &sg,
+                                            int o0, int n_stages)
+{
+    constexpr int STAGE = ch_rows(PAIR) * (COLS + 8), W_PIECES = 16 * COLS / 8;
+    constexpr int X_PIECES = VB_GEMM_CHAIN_MAX_T * COLS / 8;
+    const int lt = threadIdx.x - 32;
+    ch_copies<COLS, W_PIECES / CH_LOADERS> w, up;
+    ch_copies<COLS, (X_PIECES + CH_LOADERS - 1) / CH_LOADERS> x;
+    ch_copies_init(w, lt, sg.w + (size_t)o0 * p.n_in, p.n_in, sg.n_out - o0, 0, W_PIECES);
+    if (PAIR)
+        ch_copies_init(up, lt, p.up_w + (size_t)o0 * p.n_in, p.n_in, sg.n_out - o0, 16, W_PIECES);
+    ch_copies_init(x, lt, p.x, p.n_in, p.T, ch_rows(PAIR) - VB_GEMM_CHAIN_MAX_T, X_PIECES);
+    // Commit groups in order: the weights of stages 0 .. S-2 (before the
+    // PDL wait), x of stages 0 .. S-2 (after it), then one group a stage
+    // from stage S-1 on; a stage past the end commits an empty group.
+    // Stage s's data is then always in group S-1+s: at the top of step s
+    // 2(S-1)+s groups are committed, S-2 may still be pending.
 #pragma unroll
-        for (int s = 0; s < STAGES - 1; s++) {
-            if (s < n_stages) {
-                w.issue(ring + s * STAGE, s * COLS, n_in);
-                if (PAIR)
-                    up.issue(ring + s * STAGE, s * COLS, n_in);
-            }
-            ch_commit();
-        }
-        pdl_wait(); /* x is the previous kernel's output */
-        pdl_launch_dependents();
-#pragma unroll
-        for (int s = 0; s < STAGES - 1; s++) {
-            if (s < n_stages)
-                x.issue(ring + s * STAGE, s * COLS, n_in);
-            ch_commit();
-        }
-    }
-
-    __device__ __forceinline__ void wait_stage(void)
-    {
-        asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 2));
-    }
-
-    // Step s: stage s + S - 1 into the slot stage s - 1 used.
-    __device__ __forceinline__ void issue_next(int s)
-    {
-        const int next = s + STAGES - 1;
-        if (next < n_stages) {
-            __half *slot = ring + (next % STAGES) * STAGE;
-            w.issue(slot, next * COLS, n_in);
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < n_stages) {
+            w.issue(ring + s * STAGE, s * COLS, p.n_in);
             if (PAIR)
-                up.issue(slot, next * COLS, n_in);
-            x.issue(slot, next * COLS, n_in);
+                up.issue(ring + s * STAGE, s * COLS, p.n_in);
         }
         ch_commit();
     }
-};
-
-// Once a stage the copies of stage s have landed (every loading thread
-// waited for its own) and the chain is done with stage s - 1's slot:
-// the warp's own lanes (SOLO), or the three warps (named barrier 1).
-template <bool SOLO>
-__device__ __forceinline__ void ch_stage_barrier(void)
-{
-    if (SOLO)
-        __syncwarp();
-    else
-        asm volatile("bar.sync 1, %0;\n" ::"n"(ch_threads(false)) : "memory");
+    pdl_wait(); /* x is the previous kernel's output */
+    pdl_launch_dependents();
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < n_stages)
+            x.issue(ring + s * STAGE, s * COLS, p.n_in);
+        ch_commit();
+    }
+    for (int s = 0; s < n_stages; s++) {
+        asm volatile("cp.async.wait_group %0;\n" ::"n"(STAGES - 2));
+        ch_stage_barrier(); /* stage s landed; the mma warp is done with s - 1's slot */
+        const int next = s + STAGES - 1;
+        if (next < n_stages) {
+            __half *slot = ring + (next % STAGES) * STAGE;
+            w.issue(slot, next * COLS, p.n_in);
+            if (PAIR)
+                up.issue(slot, next * COLS, p.n_in);
+            x.issue(slot, next * COLS, p.n_in);
+        }
+        ch_commit();
+    }
 }
 #endif
 
-template <int COLS, int STAGES, bool SOLO, bool PAIR>
-__global__ void __launch_bounds__(ch_threads(SOLO)) ch_kernel(ch_params p)
+template <int COLS, int STAGES, bool PAIR>
+__global__ void __launch_bounds__(CH_THREADS) ch_kernel(ch_params p)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int LD = COLS + 8, STAGE = ch_rows(PAIR) * LD;
@@ -217,24 +179,13 @@ __global__ void __launch_bounds__(ch_threads(SOLO)) ch_kernel(ch_params p)
             sg = p.seg[i];
     const int o0 = ((int)blockIdx.x - sg.first_block) * 16;
     const int n_stages = (p.n_in + COLS - 1) / COLS;
-    ch_loader<COLS, STAGES, SOLO, PAIR> ld;
-    if (!SOLO && threadIdx.x >= 32) { /* the loading warps */
-        ld.init(ring, p, sg, o0, threadIdx.x - 32, n_stages);
-        ld.prologue();
-        for (int s = 0; s < n_stages; s++) {
-            ld.wait_stage();
-            ch_stage_barrier<SOLO>();
-            ld.issue_next(s);
-        }
+    if (threadIdx.x >= 32) {
+        ch_load_all<COLS, STAGES, PAIR>(ring, p, sg, o0, n_stages);
         return;
     }
-    if (SOLO) {
-        ld.init(ring, p, sg, o0, threadIdx.x, n_stages);
-        ld.prologue(); /* its PDL wait covers out too */
-    } else {
-        pdl_wait(); /* out may still be read by the previous kernel */
-        pdl_launch_dependents();
-    }
+
+    pdl_wait(); /* out may still be read by the previous kernel */
+    pdl_launch_dependents();
     const int lane = threadIdx.x;
     const int g = lane >> 2, c = lane & 3;
     const __half *a_row = ring + (lane & 15) * LD + (lane >> 4) * 8;
@@ -245,11 +196,7 @@ __global__ void __launch_bounds__(ch_threads(SOLO)) ch_kernel(ch_params p)
     // (bank 4g + c + 8j: conflict-free).
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, acc_up[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int s = 0; s < n_stages; s++) {
-        if (SOLO)
-            ld.wait_stage();
-        ch_stage_barrier<SOLO>();
-        if (SOLO)
-            ld.issue_next(s); /* while this stage is computed */
+        ch_stage_barrier();
         const int slot = (s % STAGES) * STAGE;
         const int steps = min(COLS, p.n_in - s * COLS) >> 4;
 #pragma unroll
@@ -298,13 +245,11 @@ __global__ void __launch_bounds__(ch_threads(SOLO)) ch_kernel(ch_params p)
 #define CH_NARROW_COLS 128
 #define CH_NARROW_STAGES 6
 // Every tile, instantiated here so that the sm_70 NVRTC check (which
-// compiles the kernels without the host launchers) compiles them too. The
-// narrow tile is SOLO: with five blocks an SM, the loading warps of a
-// three-warp block cost more than they give (gate/up 39.3 vs 35.8 us).
-template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, true, false>(ch_params);
-template __global__ void ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, false, false>(ch_params);
-template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, true, true>(ch_params);
-template __global__ void ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, false, true>(ch_params);
+// compiles the kernels without the host launchers) compiles them too.
+template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, false>(ch_params);
+template __global__ void ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, false>(ch_params);
+template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, true>(ch_params);
+template __global__ void ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, true>(ch_params);
 
 #ifndef __CUDACC_RTC__ /* host launchers (the sm_70 NVRTC check compiles the kernel alone) */
 
@@ -316,7 +261,7 @@ extern "C" bool vb_gemm_chain_supported(int T, int n_in, int n_out, const void *
         ((uintptr_t)x | (uintptr_t)w) % 16 || cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
         major < 8 ||
-        cudaFuncGetAttributes(&attr, ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, false, false>) !=
+        cudaFuncGetAttributes(&attr, ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, false>) !=
             cudaSuccess ||
         attr.ptxVersion < 80) {
         (void)cudaGetLastError();
@@ -331,20 +276,20 @@ static constexpr size_t ch_smem_bytes(int cols, int stages, bool pair)
     return (size_t)stages * ch_rows(pair) * (cols + 8) * sizeof(__half);
 }
 
-template <int COLS, int STAGES, bool SOLO, bool PAIR>
+template <int COLS, int STAGES, bool PAIR>
 static cudaError_t ch_launch(const ch_params &p, int blocks, cudaStream_t stream)
 {
     const size_t smem = ch_smem_bytes(COLS, STAGES, PAIR);
     static bool attr_set; /* per tile: most need more than 48 KB */
     if (!attr_set) {
-        cudaError_t e = cudaFuncSetAttribute(ch_kernel<COLS, STAGES, SOLO, PAIR>,
+        cudaError_t e = cudaFuncSetAttribute(ch_kernel<COLS, STAGES, PAIR>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return e;
         attr_set = true;
     }
-    return vb_launch_pdl(ch_kernel<COLS, STAGES, SOLO, PAIR>, dim3((unsigned)blocks),
-                         dim3(ch_threads(SOLO)), smem, stream, p);
+    return vb_launch_pdl(ch_kernel<COLS, STAGES, PAIR>, dim3((unsigned)blocks), dim3(CH_THREADS),
+                         smem, stream, p);
 }
 
 // The tile's launch: VB_CHAIN_TILE_AUTO is narrow for grids of four
@@ -362,9 +307,9 @@ static cudaError_t ch_launch_tile(const ch_params &p, int blocks, int tile, cuda
         tile = blocks >= 4 * sms ? VB_CHAIN_TILE_NARROW : VB_CHAIN_TILE_WIDE;
     }
     if (tile == VB_CHAIN_TILE_NARROW)
-        return ch_launch<CH_NARROW_COLS, CH_NARROW_STAGES, true, PAIR>(p, blocks, stream);
+        return ch_launch<CH_NARROW_COLS, CH_NARROW_STAGES, PAIR>(p, blocks, stream);
     if (tile == VB_CHAIN_TILE_WIDE)
-        return ch_launch<CH_WIDE_COLS, CH_WIDE_STAGES, false, PAIR>(p, blocks, stream);
+        return ch_launch<CH_WIDE_COLS, CH_WIDE_STAGES, PAIR>(p, blocks, stream);
     return cudaErrorInvalidValue;
 }
 

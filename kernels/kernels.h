@@ -355,8 +355,8 @@ cudaError_t vb_gemm_chain(void *out, int out_f32, const void *x, const void *w, 
  * (VB_CHAIN_TILE_AUTO: by the grid's size; the others forced, for the
  * plan's check and the tests). */
 #define VB_CHAIN_TILE_AUTO 0
-#define VB_CHAIN_TILE_NARROW 1 /* 128 columns a stage, 6 stages, one warp */
-#define VB_CHAIN_TILE_WIDE 2   /* 256 columns a stage, 4 stages, two loading warps */
+#define VB_CHAIN_TILE_NARROW 1 /* 128 columns a stage, 6 stages */
+#define VB_CHAIN_TILE_WIDE 2   /* 256 columns a stage, 4 stages */
 typedef struct vb_chain_seg {
     const void *w, *bias;
     void *out;
