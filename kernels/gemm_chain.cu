@@ -22,18 +22,21 @@
 // padded by 8 halves so ldmatrix's 8 row addresses and the B reads hit
 // distinct banks) while the mma warp works on the stage before. With one
 // warp doing both, the copies' issue sat on the chain's path (q/o 14 us,
-// down 71 us at T = 1; producers: 10.9 and 45.5, tests/bench/RESULTS.md,
-// session 16); the chain alone is ~13 ns a k16 step on an H200. The
+// down 71 us at T = 1; now 9.2 and 36.6 with the wide tile below,
+// tests/bench/RESULTS.md, session 16); the chain alone is ~13 ns a k16
+// step on an H200. The
 // weights' first stages are issued ahead of the PDL wait (they never
 // change during a step), x's after it (the previous kernel's output).
 // Copies past n_out, T or n_in are skipped, not zero-filled: a row of A
 // or a column of B only reaches its own output, which is not stored, and
 // the steps past n_in are not run.
 //
-// Two tiles, the same chain: grids of many blocks (gate/up: 1,184) stream
-// 128 columns a stage, 6 stages (39 KB: five blocks an SM); small grids
-// (q/o, k/v, down: 224 blocks and fewer) 256 columns, 4 stages, so each
-// of their few blocks keeps more bytes in flight.
+// Two tiles, the same chain: grids of four blocks an SM and more (gate/up:
+// 1,184; the logits) stream 128 columns a stage, 6 stages (39 KB, 65 KB
+// with gate and up); smaller grids (q/o, q+k+v, down: 224-288 blocks) 256
+// columns, 4 stages, so each of their few blocks keeps more bytes in
+// flight. A narrow tile of one warp that also loads (as session 15's) was
+// faster in a probe on gate/up but slower in the build (RESULTS.md).
 #include <cuda_fp16.h>
 
 #include "kernels.h"
