@@ -19,8 +19,12 @@
  *                                         or cuBLAS cublasGemmEx, then
  *                                         vb_add_bias_f16 if a bias  elementwise.cu
  *   matmul_qkv      cuda_matmul_qkv       vb_gemv_multi_f16          gemv.cu
+ *                                         (--batch-invariant, T <= 8:
+ *                                         vb_gemm_chain_multi)       gemm_chain.cu
  *   matmul_qkv_rope cuda_matmul_qkv_rope  vb_gemv_qkv_rope_f16       gemv_qkv_rope.cu
  *   matmul_gate_up  cuda_matmul_gate_up   vb_gemv_silu_gate_f16      gemv.cu
+ *                                         (--batch-invariant, T <= 8:
+ *                                         vb_gemm_chain_silu)        gemm_chain.cu
  *   matmul_quant    cuda_matmul_quant     vb_gemv_quant_f16 (T <= 8) gemv_quant.cu
  *                                         (vb_quant_gather_f16 first quant_gather.cu
  *                                         with act order), else
