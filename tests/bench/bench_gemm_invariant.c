@@ -14,7 +14,10 @@
  * fixed-order kernel forced (split up to 256 rows, in-block with 128 and
  * with 64 tokens a block): the figures behind the mode switch. Then a
  * whole layer (q, k, v, o, gate, up, down) per step size, each path: the
- * mode's cost in a forward pass, roughly.
+ * mode's cost in a forward pass, roughly. Last, the mode's decode-step
+ * launches as the backend makes them (q+k+v with biases in one chain
+ * launch, gate+up+silu in one, o, down) at T = 1 and 8, and each matrix
+ * through each chain tile forced (kernels/gemm_chain.cu).
  *
  * Each timed launch reads a different copy of the weights (>= 256 MB in
  * all), so L2 never holds them: a decode step reads each matrix once.
@@ -92,6 +95,116 @@ static void pass(void *ctx, int i)
     }
     CUDA_CHECK(vb_gemm_invariant_f16(out, x, w, NULL, a->T, s->n_in, s->n_out, ws, ws_bytes,
                                      stream));
+}
+
+/* The mode's decode-step launches (T <= 8), as the backend makes them:
+ * q+k+v with biases in one chain launch, gate+up+silu in one, o and down
+ * alone; and each shape through each chain tile forced. Every pass reads
+ * another copy of the layer's weights. */
+enum { D_Q, D_K, D_V, D_O, D_GATE, D_UP, D_DOWN, N_DMATS };
+static const int dmat_shape[N_DMATS] = {0, 1, 1, 0, 2, 2, 3}; /* index into shapes[] */
+
+typedef struct decode_args {
+    uint8_t *w[N_DMATS]; /* copies of each matrix, stride[m] apart */
+    size_t stride[N_DMATS];
+    void *bias[3], *o[N_DMATS];
+    int copies, T, what, tile; /* what: a D_* matrix alone (tile forced), or -1 qkv, -2 gate/up */
+} decode_args;
+
+static const void *dmat(const decode_args *a, int m, int i)
+{
+    return a->w[m] + a->stride[m] * (size_t)(i % a->copies);
+}
+
+static void decode_pass(void *ctx, int i)
+{
+    const decode_args *a = ctx;
+    if (a->what == -1) {
+        const void *w[3] = {dmat(a, D_Q, i), dmat(a, D_K, i), dmat(a, D_V, i)};
+        const int n_out[3] = {shapes[0].n_out, shapes[1].n_out, shapes[1].n_out};
+        void *const o[3] = {a->o[D_Q], a->o[D_K], a->o[D_V]};
+        (void)gemm_lt_inv_run_qkv(lt, o, x, w, (const void *const *)a->bias, a->T,
+                                  shapes[0].n_in, n_out); /* checked before timing */
+    } else if (a->what == -2) {
+        (void)gemm_lt_inv_run_gate_up(lt, a->o[D_GATE], x, dmat(a, D_GATE, i), dmat(a, D_UP, i),
+                                      a->T, shapes[2].n_in, shapes[2].n_out);
+    } else {
+        const shape *s = &shapes[dmat_shape[a->what]];
+        const vb_chain_seg seg = {dmat(a, a->what, i), NULL, a->o[a->what], s->n_out};
+        CUDA_CHECK(vb_gemm_chain_multi(&seg, 1, 0, x, a->T, s->n_in, a->tile, stream));
+    }
+}
+
+static void bench_decode_launches(int iters)
+{
+    decode_args a = {0};
+    size_t set = 0;
+    for (int m = 0; m < N_DMATS; m++) {
+        const shape *s = &shapes[dmat_shape[m]];
+        a.stride[m] = ((size_t)s->n_out * s->n_in * 2 + 255) & ~(size_t)255;
+        set += a.stride[m];
+    }
+    a.copies = (int)(((size_t)256 << 20) / set) + 2;
+    for (int m = 0; m < N_DMATS; m++) {
+        const shape *s = &shapes[dmat_shape[m]];
+        CUDA_CHECK(cudaMalloc((void **)&a.w[m], a.stride[m] * (size_t)a.copies));
+        CUDA_CHECK(cudaMemset(a.w[m], 0x11, a.stride[m] * (size_t)a.copies));
+        CUDA_CHECK(cudaMalloc(&a.o[m], (size_t)VB_GEMM_CHAIN_MAX_T * s->n_out * 2));
+        if (m <= D_V) {
+            CUDA_CHECK(cudaMalloc(&a.bias[m], (size_t)s->n_out * 2));
+            CUDA_CHECK(cudaMemset(a.bias[m], 0x11, (size_t)s->n_out * 2));
+        }
+        if (!gemm_lt_inv_prepare(lt, a.w[m], s->n_in, s->n_out, false)) {
+            printf("\n(no decode-launch table: gemm_lt_invariant refused %s)\n", s->name);
+            goto done;
+        }
+    }
+    printf("\nthe mode's decode launches (7B, T <= 8), us: q+k+v with biases, gate+up+silu, "
+           "o and down alone;\nthen each matrix through each chain tile forced\n");
+    printf("%3s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s %8s\n", "T", "q+k+v",
+           "gate+up", "o", "down", "layer", "q nar", "k nar", "gate nar", "down nar", "q wide",
+           "k wide", "gate wid", "down wid");
+    const int Td[] = {1, 8};
+    for (size_t ti = 0; ti < sizeof Td / sizeof Td[0]; ti++) {
+        a.T = Td[ti];
+        const void *w3[3] = {a.w[D_Q], a.w[D_K], a.w[D_V]};
+        const int n3[3] = {shapes[0].n_out, shapes[1].n_out, shapes[1].n_out};
+        void *const o3[3] = {a.o[D_Q], a.o[D_K], a.o[D_V]};
+        if (!gemm_lt_inv_run_qkv(lt, o3, x, w3, (const void *const *)a.bias, a.T, shapes[0].n_in,
+                                 n3) ||
+            !gemm_lt_inv_run_gate_up(lt, a.o[D_GATE], x, a.w[D_GATE], a.w[D_UP], a.T,
+                                     shapes[2].n_in, shapes[2].n_out)) {
+            printf("(the fused launches were not taken at T = %d)\n", a.T);
+            continue;
+        }
+        a.what = -1;
+        const double qkv = bench_time_us(decode_pass, &a, stream, iters);
+        a.what = -2;
+        const double gu = bench_time_us(decode_pass, &a, stream, iters);
+        a.what = D_O;
+        a.tile = VB_CHAIN_TILE_AUTO;
+        const double o = bench_time_us(decode_pass, &a, stream, iters);
+        a.what = D_DOWN;
+        const double down = bench_time_us(decode_pass, &a, stream, iters);
+        printf("%3d %8.1f %8.1f %8.1f %8.1f %8.1f |", a.T, qkv, gu, o, down, qkv + gu + o + down);
+        const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
+        const int mats[] = {D_Q, D_K, D_GATE, D_DOWN};
+        for (int t = 0; t < 2; t++) {
+            for (int k = 0; k < 4; k++) {
+                a.what = mats[k];
+                a.tile = tiles[t];
+                printf(" %8.1f", bench_time_us(decode_pass, &a, stream, iters));
+            }
+            printf(t == 0 ? " |" : "\n");
+        }
+    }
+done:
+    for (int m = 0; m < N_DMATS; m++) {
+        CUDA_CHECK(cudaFree(a.w[m]));
+        CUDA_CHECK(cudaFree(a.o[m]));
+        if (m <= D_V)
+            CUDA_CHECK(cudaFree(a.bias[m]));
+    }
 }
 
 int main(int argc, char **argv)
@@ -216,6 +329,7 @@ int main(int argc, char **argv)
         else
             printf(" %10s %8s\n", "-", "-");
     }
+    bench_decode_launches(iters);
     gemm_lt_inv_destroy(lt);
     CUDA_CHECK(cudaFree(lt_ws));
     CUDA_CHECK(cudaFree(ws));
