@@ -17,7 +17,8 @@
  * mode's cost in a forward pass, roughly. Last, the mode's decode-step
  * launches as the backend makes them (q+k+v with biases in one chain
  * launch, gate+up+silu in one, o, down) at T = 1 and 8, and each matrix
- * through each chain tile forced (kernels/gemm_chain.cu).
+ * through each chain tile forced (kernels/gemm_chain.cu), and the
+ * logits (152,064 x 3,584, fp32 out) through each tile.
  *
  * Each timed launch reads a different copy of the weights (>= 256 MB in
  * all), so L2 never holds them: a decode step reads each matrix once.
@@ -135,6 +136,49 @@ static void decode_pass(void *ctx, int i)
     }
 }
 
+/* The logits of a decode step (Qwen2.5-7B's 152,064 x 3,584, fp32 out, T
+ * = 1) through the chain: the tile the launcher picks and each forced. */
+typedef struct logits_args {
+    uint8_t *w;
+    size_t stride;
+    void *out;
+    int copies, tile;
+} logits_args;
+
+#define LOGITS_VOCAB 152064
+
+static void logits_pass(void *ctx, int i)
+{
+    const logits_args *a = ctx;
+    const vb_chain_seg seg = {a->w + a->stride * (size_t)(i % a->copies), NULL, a->out,
+                              LOGITS_VOCAB};
+    CUDA_CHECK(vb_gemm_chain_multi(&seg, 1, 1, x, 1, shapes[0].n_in, a->tile, stream));
+}
+
+static void bench_logits_tiles(int iters)
+{
+    logits_args a = {0};
+    a.stride = (size_t)LOGITS_VOCAB * shapes[0].n_in * 2;
+    a.copies = 2; /* 2.2 GB: never in L2 */
+    if (cudaMalloc((void **)&a.w, a.stride * (size_t)a.copies) != cudaSuccess) {
+        (void)cudaGetLastError();
+        printf("(no logits timing: not enough device memory)\n");
+        return;
+    }
+    CUDA_CHECK(cudaMemset(a.w, 0x11, a.stride * (size_t)a.copies));
+    CUDA_CHECK(cudaMalloc(&a.out, (size_t)LOGITS_VOCAB * 4));
+    const int tiles[] = {VB_CHAIN_TILE_AUTO, VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
+    const char *names[] = {"auto", "narrow", "wide"};
+    printf("logits %d x %d, fp32 out, T = 1, us:", LOGITS_VOCAB, shapes[0].n_in);
+    for (int t = 0; t < 3; t++) {
+        a.tile = tiles[t];
+        printf(" %s %.1f", names[t], bench_time_us(logits_pass, &a, stream, (iters + 3) / 4));
+    }
+    printf("\n");
+    CUDA_CHECK(cudaFree(a.w));
+    CUDA_CHECK(cudaFree(a.out));
+}
+
 static void bench_decode_launches(int iters)
 {
     decode_args a = {0};
@@ -198,6 +242,7 @@ static void bench_decode_launches(int iters)
             printf(t == 0 ? " |" : "\n");
         }
     }
+    bench_logits_tiles(iters);
 done:
     for (int m = 0; m < N_DMATS; m++) {
         CUDA_CHECK(cudaFree(a.w[m]));
