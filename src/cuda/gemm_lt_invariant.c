@@ -244,32 +244,37 @@ static bool matches_reference(gemm_lt_inv *g, const lt_plan *p, const cublasLtMa
     return true;
 }
 
-/* Each tile of the chain kernel, forced, gives the reference's bits on
- * all check rows (8 a step): the launcher picks the tile by the grid's
- * size, and a fused launch (q, k and v, gemm_lt_inv_run_qkv) may pick
- * another than the shape alone would. */
-static bool chain_tiles_agree(gemm_lt_inv *g, const lt_plan *p, const void *w, check_bufs *cb)
+/* Each tile of the chain kernel, forced, on all check rows (8 a step),
+ * gives want's bits: the plain kernel, or with silu the gate/up kernel
+ * (vb_gemm_chain_silu) with w as both matrices. The launcher picks the
+ * tile by the grid's size, and a fused launch (q, k and v, or gate and
+ * up) may pick another than the shape alone would. */
+static bool chain_tiles_give(gemm_lt_inv *g, const lt_plan *p, const void *w, check_bufs *cb,
+                             const char *want, bool silu)
 {
     const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
     const vb_chain_seg seg = {w, NULL, cb->out, p->n_out};
+    const size_t step = (size_t)VB_GEMM_CHAIN_MAX_T * cb->out_row;
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++)
         for (int first = 0; first < LT_CHECK_ROWS; first += VB_GEMM_CHAIN_MAX_T) {
             const void *x = (const char *)cb->x + (size_t)first * (size_t)p->n_in * 2;
-            CUDA_CHECK(vb_gemm_chain_multi(&seg, 1, p->out_f32, x, VB_GEMM_CHAIN_MAX_T, p->n_in,
-                                           tiles[i], g->stream));
-            const size_t bytes = (size_t)VB_GEMM_CHAIN_MAX_T * cb->out_row;
-            CUDA_CHECK(cudaMemcpyAsync(cb->h_out, cb->out, bytes, cudaMemcpyDeviceToHost,
+            if (silu)
+                CUDA_CHECK(vb_gemm_chain_silu(cb->out, x, w, w, VB_GEMM_CHAIN_MAX_T, p->n_in,
+                                              p->n_out, tiles[i], g->stream));
+            else
+                CUDA_CHECK(vb_gemm_chain_multi(&seg, 1, p->out_f32, x, VB_GEMM_CHAIN_MAX_T,
+                                               p->n_in, tiles[i], g->stream));
+            CUDA_CHECK(cudaMemcpyAsync(cb->h_out, cb->out, step, cudaMemcpyDeviceToHost,
                                        g->stream));
             CUDA_CHECK(cudaStreamSynchronize(g->stream));
-            if (memcmp(cb->h_out, cb->h_ref + (size_t)first * cb->out_row, bytes))
+            if (memcmp(cb->h_out, want + (size_t)first * cb->out_row, step))
                 return false;
         }
     return true;
 }
 
-/* The gate/up kernel (vb_gemm_chain_silu), each tile, with w as both
- * matrices: on all check rows, the bits vb_silu_gate_f16 makes of the
- * reference's rows (fp16 out only). */
+/* The gate/up kernel gives, on all check rows and with each tile, the
+ * bits vb_silu_gate_f16 makes of the reference's rows (fp16 out only). */
 static bool chain_silu_agrees(gemm_lt_inv *g, const lt_plan *p, const void *w, check_bufs *cb)
 {
     const size_t bytes = (size_t)LT_CHECK_ROWS * cb->out_row;
@@ -284,19 +289,7 @@ static bool chain_silu_agrees(gemm_lt_inv *g, const lt_plan *p, const void *w, c
     CUDA_CHECK(cudaMemcpyAsync(want, d_ref, bytes, cudaMemcpyDeviceToHost, g->stream));
     CUDA_CHECK(cudaStreamSynchronize(g->stream));
     CUDA_CHECK(cudaFree(d_ref));
-    const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
-    bool same = true;
-    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0] && same; i++)
-        for (int first = 0; first < LT_CHECK_ROWS && same; first += VB_GEMM_CHAIN_MAX_T) {
-            const void *x = (const char *)cb->x + (size_t)first * (size_t)p->n_in * 2;
-            const size_t step = (size_t)VB_GEMM_CHAIN_MAX_T * cb->out_row;
-            CUDA_CHECK(vb_gemm_chain_silu(cb->out, x, w, w, VB_GEMM_CHAIN_MAX_T, p->n_in,
-                                          p->n_out, tiles[i], g->stream));
-            CUDA_CHECK(cudaMemcpyAsync(cb->h_out, cb->out, step, cudaMemcpyDeviceToHost,
-                                       g->stream));
-            CUDA_CHECK(cudaStreamSynchronize(g->stream));
-            same = memcmp(cb->h_out, want + (size_t)first * cb->out_row, step) == 0;
-        }
+    const bool same = chain_tiles_give(g, p, w, cb, want, true);
     free(want);
     return same;
 }
@@ -369,7 +362,7 @@ static const char *make_plan(gemm_lt_inv *g, lt_plan *p, const void *w)
     const char *why = NULL;
     p->chain = vb_gemm_chain_supported(1, p->n_in, p->n_out, cb.x, w) &&
                make_reference(g, p, NULL, w, &cb) && matches_reference(g, p, NULL, w, &cb) &&
-               chain_tiles_agree(g, p, w, &cb);
+               chain_tiles_give(g, p, w, &cb, cb.h_ref, false);
     p->chain_silu = p->chain && !p->out_f32 && chain_silu_agrees(g, p, w, &cb);
     if (!p->chain || !choose_algos(g, p, w, &cb, cand_all, n_cand)) {
         if (p->chain)
