@@ -30,6 +30,7 @@
 #include "gemv_common.cuh"
 #include "kernels.h"
 #include "pdl.cuh"
+#include "silu.cuh"
 
 #define GEMV_WARPS 8 /* warps per block */
 // 16-byte weight loads per lane issued before the wait on the previous
@@ -151,7 +152,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
     const size_t at = (size_t)t * n_out + n;
     if (MODE == GEMV_SILU_GATE) {
         float g = mine[0], u = mine[NW - 1];
-        ((__half *)SEG(p.out, s))[at] = __float2half(g / (1.0f + __expf(-g)) * u);
+        ((__half *)SEG(p.out, s))[at] = __float2half(silu_times(g, u));
         return;
     }
     const __half *bias = SEG(p.bias, s);
