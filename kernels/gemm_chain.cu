@@ -198,23 +198,33 @@ __global__ void __launch_bounds__(CH_THREADS) ch_kernel(ch_params p)
     // g's columns 2c, 2c + 1 (b0) and 2c + 8, 2c + 9 (b1) of the k16 step
     // (bank 4g + c + 8j: conflict-free).
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, acc_up[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    // One k16 step of the chain (and of up's with PAIR) at column k of a slot.
+    auto step = [&](int at) {
+        unsigned a[4];
+        mma_ldmatrix_x4(a, a_row + at);
+        const unsigned b0 = *(const unsigned *)(b_row + at);
+        const unsigned b1 = *(const unsigned *)(b_row + at + 8);
+        mma_m16n8k16(acc, a, b0, b1);
+        if (PAIR) {
+            mma_ldmatrix_x4(a, a_row + 16 * LD + at);
+            mma_m16n8k16(acc_up, a, b0, b1);
+        }
+    };
     for (int s = 0; s < n_stages; s++) {
         ch_stage_barrier();
         const int slot = (s % STAGES) * STAGE;
         const int steps = min(COLS, p.n_in - s * COLS) >> 4;
+        // Whole stages straight through; only the last may be short. A test
+        // on each step inside the unrolled loop compiled to a branch a step
+        // in some tiles (the narrow one and the gate/up ones), each a
+        // stall in the few warps of an SM.
+        if (steps == COLS / 16) {
 #pragma unroll
-        for (int j = 0; j < COLS / 16; j++) {
-            if (j < steps) { /* warp-uniform: the chain has exactly n_in / 16 steps */
-                unsigned a[4];
-                mma_ldmatrix_x4(a, a_row + slot + j * 16);
-                const unsigned b0 = *(const unsigned *)(b_row + slot + j * 16);
-                const unsigned b1 = *(const unsigned *)(b_row + slot + j * 16 + 8);
-                mma_m16n8k16(acc, a, b0, b1);
-                if (PAIR) {
-                    mma_ldmatrix_x4(a, a_row + 16 * LD + slot + j * 16);
-                    mma_m16n8k16(acc_up, a, b0, b1);
-                }
-            }
+            for (int j = 0; j < COLS / 16; j++)
+                step(slot + j * 16);
+        } else {
+            for (int j = 0; j < steps; j++) /* warp-uniform: n_in / 16 steps in all */
+                step(slot + j * 16);
         }
     }
     // acc[i]: row o0 + g (+ 8 for i >= 2), token 2c + (i & 1). Each value
