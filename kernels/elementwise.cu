@@ -79,6 +79,20 @@ __global__ void add_bias_vec8_kernel(uint4 *x, const uint4 *bias, int T, int n8)
     }
 }
 
+// out[i] = parts[0][i] + parts[1][i] + ... in rank order, in fp32 from the
+// first, rounded once (--batch-invariant's all-reduce at tp > 1: the same
+// order at every step size and on every rank).
+__global__ void sum_ranks_kernel(__half *out, const __half *parts, int n_ranks, size_t n)
+{
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        float acc = __half2float(parts[i]);
+        for (int r = 1; r < n_ranks; r++)
+            acc += __half2float(parts[(size_t)r * n + i]);
+        out[i] = __float2half(acc);
+    }
+}
+
 // out[s, :] = in[seq_start[s + 1] - 1, :]
 __global__ void last_rows_kernel(__half *out, const __half *in, const int *seq_start, int dim)
 {
@@ -138,6 +152,18 @@ extern "C" cudaError_t vb_add_bias_f16(uint16_t *x, const uint16_t *bias, int T,
     else
         add_bias_kernel<<<grid_for((size_t)T * n, 256), 256, 0, stream>>>(
             (__half *)x, (const __half *)bias, T, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vb_sum_ranks_f16(uint16_t *out, const uint16_t *parts, int n_ranks,
+                                        size_t n, cudaStream_t stream)
+{
+    if (n == 0)
+        return cudaSuccess;
+    if (n_ranks < 1)
+        return cudaErrorInvalidValue;
+    sum_ranks_kernel<<<grid_for(n, 256), 256, 0, stream>>>((__half *)out, (const __half *)parts,
+                                                           n_ranks, n);
     return cudaGetLastError();
 }
 

@@ -175,6 +175,11 @@ cudaError_t vb_embed_f16(uint16_t *out, const uint16_t *table, const int *d_toke
 /* out[n] = silu(gate[n]) * up[n] */
 cudaError_t vb_silu_gate_f16(uint16_t *out, const uint16_t *gate, const uint16_t *up, size_t n,
                              cudaStream_t stream);
+/* elementwise.cu: out[i] = sum over r = 0 .. n_ranks - 1, in that order, of
+ * parts[r * n + i] (fp32, rounded once): --batch-invariant's all-reduce
+ * after an all-gather of every rank's partial rows. */
+cudaError_t vb_sum_ranks_f16(uint16_t *out, const uint16_t *parts, int n_ranks, size_t n,
+                             cudaStream_t stream);
 /* x[T, n] += bias[n] */
 cudaError_t vb_add_bias_f16(uint16_t *x, const uint16_t *bias, int T, int n,
                             cudaStream_t stream);

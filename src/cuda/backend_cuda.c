@@ -55,6 +55,13 @@ typedef struct cuda_ctx {
     gemm_lt_inv *inv_lt;       /* made with the mode */
     float *inv_workspace;      /* the invariant GEMM's split-mode partials and counters */
     size_t inv_workspace_bytes;
+    /* --batch-invariant at tp > 1: every rank's partial rows gathered, then
+     * summed in rank order (cuda_all_reduce_sum); made at the first
+     * all-reduce, for the run's largest step (max_rows from step_begin) */
+    int n_ranks;
+    int max_rows;
+    uint16_t *rank_parts;
+    size_t cap_rank_parts;     /* halves */
     void *cublas_workspace;
     int n_sm;                  /* multiprocessors, for the decode-attention split */
     int l2_bytes;              /* L2 size, for decode attention's blocks per head */
@@ -242,6 +249,7 @@ static int step_rows(const cuda_ctx *c, const step_batch *sb, int max_rows)
 static int cuda_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
 {
     cuda_ctx *c = ctx_of(b);
+    c->max_rows = max_rows;
     size_t T0 = (size_t)sb->n_tokens, S0 = (size_t)sb->n_seqs;
     int rows = step_rows(c, sb, max_rows);
     size_t T = (size_t)rows, S = S0 + (T - T0); /* padding rows are one-token sequences */
@@ -715,12 +723,46 @@ static void cuda_lm_head(vb_backend *b, float *logits, const void *x, const void
     op_done(c, "lm_head");
 }
 
+/* --batch-invariant's all-reduce: NCCL picks its algorithm, protocol and
+ * chunking by the message size, so the order in which an element's
+ * partial sums meet would depend on the step's row count. Instead every
+ * rank gathers all partials and sums them itself, in rank order (fp32,
+ * rounded once: at tp 2 the bits of NCCL's fp16 sum), the same on every
+ * rank and at every step size. The gather buffer is made once, for the
+ * run's largest step, outside any graph capture: the first all-reduce
+ * is a prefill step's. */
+static void all_reduce_rank_order(cuda_ctx *c, void *buf, size_t n)
+{
+    if (!c->rank_parts) {
+        enum cudaStreamCaptureStatus cs;
+        CUDA_CHECK(cudaStreamIsCapturing(c->stream, &cs));
+        if (cs != cudaStreamCaptureStatusNone || c->n_tokens <= 0 || c->max_rows < c->n_tokens)
+            vb_cuda_fail("CUDA", "all_reduce_sum",
+                         "--batch-invariant: the first all-reduce of the run inside a CUDA "
+                         "graph capture", __FILE__, __LINE__);
+        const size_t row = n / (size_t)c->n_tokens; /* every all-reduce is T rows of H */
+        c->cap_rank_parts = (size_t)c->max_rows * row * (size_t)c->n_ranks;
+        CUDA_CHECK(cudaMalloc((void **)&c->rank_parts, c->cap_rank_parts * 2));
+    }
+    if (n * (size_t)c->n_ranks > c->cap_rank_parts)
+        vb_cuda_fail("CUDA", "all_reduce_sum",
+                     "--batch-invariant: an all-reduce larger than the run's largest step",
+                     __FILE__, __LINE__);
+    NCCL_CHECK_COMM(c->comm,
+                    ncclAllGather(buf, c->rank_parts, n, ncclHalf, c->comm, c->stream));
+    CUDA_CHECK(vb_sum_ranks_f16(buf, c->rank_parts, c->n_ranks, n, c->stream));
+}
+
 static void cuda_all_reduce_sum(vb_backend *b, void *buf, size_t n)
 {
     cuda_ctx *c = ctx_of(b);
     if (!c->comm || n == 0)
         return;
-    NCCL_CHECK_COMM(c->comm, ncclAllReduce(buf, buf, n, ncclHalf, ncclSum, c->comm, c->stream));
+    if (c->invariant && c->n_ranks > 1)
+        all_reduce_rank_order(c, buf, n);
+    else
+        NCCL_CHECK_COMM(c->comm,
+                        ncclAllReduce(buf, buf, n, ncclHalf, ncclSum, c->comm, c->stream));
     op_done(c, "all_reduce_sum");
 }
 
@@ -781,6 +823,8 @@ static void cuda_destroy(vb_backend *b)
     }
     if (c->inv_workspace)
         CUDA_CHECK(cudaFree(c->inv_workspace));
+    if (c->rank_parts)
+        CUDA_CHECK(cudaFree(c->rank_parts));
     for (int i = 0; i < VB_TIMER_MARKS; i++)
         CUDA_CHECK(cudaEventDestroy(c->timer[i]));
     CUDA_CHECK(cudaStreamDestroy(c->stream));
@@ -845,6 +889,9 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     if (t->profile)
         c->prof = cuda_profile_create();
     c->comm = comm;
+    c->n_ranks = 1;
+    if (comm)
+        NCCL_CHECK_COMM(comm, ncclCommCount(comm, &c->n_ranks));
     c->graphs.enabled = !c->prof;
     c->pad_decode = true;
     *b = (vb_backend){

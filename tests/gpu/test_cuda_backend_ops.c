@@ -463,6 +463,47 @@ static void test_silu_gate(void)
     }
 }
 
+/* vb_sum_ranks_f16 (--batch-invariant's all-reduce at tp > 1): each
+ * element the fp32 sum of its ranks' halves in rank order, rounded once;
+ * compared bit for bit with the same sum on the host, for 1, 2 and 3
+ * ranks and sizes that take one and several grid strides. */
+static void test_sum_ranks(void)
+{
+    const size_t sizes[] = {1, 3584, 5000003};
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++)
+        for (int ranks = 1; ranks <= 3; ranks++) {
+            const size_t n = sizes[c];
+            uint16_t *parts = malloc(n * (size_t)ranks * 2), *want = malloc(n * 2),
+                     *got = malloc(n * 2);
+            CHECK(parts && want && got);
+            for (size_t i = 0; i < n * (size_t)ranks; i++)
+                parts[i] = vb_float_to_half(8.0f * frand());
+            for (size_t i = 0; i < n; i++) {
+                float acc = vb_half_to_float(parts[i]);
+                for (int r = 1; r < ranks; r++)
+                    acc += vb_half_to_float(parts[(size_t)r * n + i]);
+                want[i] = vb_float_to_half(acc);
+            }
+            void *d_parts, *d_out;
+            CUDA_CHECK(cudaMalloc(&d_parts, n * (size_t)ranks * 2));
+            CUDA_CHECK(cudaMalloc(&d_out, n * 2));
+            CUDA_CHECK(cudaMemcpy(d_parts, parts, n * (size_t)ranks * 2, cudaMemcpyHostToDevice));
+            CUDA_CHECK(cudaMemset(d_out, 0xff, n * 2));
+            CUDA_CHECK(vb_sum_ranks_f16(d_out, d_parts, ranks, n, 0));
+            CUDA_CHECK(cudaMemcpy(got, d_out, n * 2, cudaMemcpyDeviceToHost));
+            const bool same = memcmp(got, want, n * 2) == 0;
+            if (!same)
+                fprintf(stderr, "  sum_ranks n=%zu ranks=%d differs\n", n, ranks);
+            CHECK(same);
+            CUDA_CHECK(cudaFree(d_parts));
+            CUDA_CHECK(cudaFree(d_out));
+            free(parts);
+            free(want);
+            free(got);
+        }
+    CHECK(vb_sum_ranks_f16(NULL, NULL, 0, 8, 0) == cudaErrorInvalidValue);
+}
+
 /* embed on a vocabulary slice and last_rows, on a ragged step */
 static void test_embed_and_last_rows(void)
 {
@@ -935,6 +976,7 @@ int main(void)
     RUN_TEST(test_gemv_qkv_rope);
     RUN_TEST(test_rmsnorm);
     RUN_TEST(test_silu_gate);
+    RUN_TEST(test_sum_ranks);
     RUN_TEST(test_timer_stamps);
     RUN_TEST(test_embed_and_last_rows);
     RUN_TEST(test_rope_kv_attention);
