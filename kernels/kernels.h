@@ -378,6 +378,13 @@ cudaError_t vb_gemm_chain_multi(const vb_chain_seg *segs, int n_segs, int out_f3
  * from the two separate projections. */
 cudaError_t vb_gemm_chain_silu(void *out, const void *x, const void *w_gate, const void *w_up,
                                int T, int n_in, int n_out, int tile, cudaStream_t stream);
+/* q, k and v as vb_gemm_chain_multi's three segments
+ * (fp16 out, each bias added after the rounding) with vb_rope_kv_write_f16
+ * in the epilogue: the bits of the separate projections, vb_add_bias_f16
+ * and vb_rope_kv_write_f16. head_dim a multiple of 16, every n_out a
+ * multiple of it; k and v are kv_heads * head_dim. */
+cudaError_t vb_gemm_chain_qkv_rope(const vb_chain_seg segs[3], const void *x, int T, int n_in,
+                                   const vb_gemv_rope *rope, int tile, cudaStream_t stream);
 /* quant_gather.cu: dst[t, j] = x[t, perm[j]] for t < T (T <= 65535). */
 cudaError_t vb_quant_gather_f16(uint16_t *dst, const uint16_t *x, const int32_t *perm, int T,
                                 int n_in, cudaStream_t stream);

@@ -476,7 +476,7 @@ static bool cuda_matmul_qkv(vb_backend *b, void *const out[3], const void *x,
         /* --batch-invariant: steps of up to 8 rows in one chain launch, the
          * bits of the three projections gemm_invariant would make */
         if (c->no_fused || c->invariant_own_gemm ||
-            !gemm_lt_inv_run_qkv(c->inv_lt, out, x, w, bias, T, n_in, n_out))
+            !gemm_lt_inv_run_qkv(c->inv_lt, out, x, w, bias, T, n_in, n_out, NULL))
             return false;
         op_done(c, "matmul_qkv");
         return true;
@@ -507,12 +507,21 @@ static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *
      * rope_kv_write's int8 kernel): one more small kernel a layer. */
     if (b->kv_dtype == VB_KV_INT8)
         return false;
-    if (c->no_rope_fusion || !qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out) ||
-        n_out[0] % head_dim || n_out[1] % head_dim || n_out[2] % head_dim)
-        return false;
     vb_gemv_rope r = {inv_freq,          cos_sin_scale, c->d_positions, c->d_token_seq,
                       c->d_block_tables, c->max_blocks, block_size,     head_dim,
                       kv_heads,          k_cache,       v_cache};
+    if (c->invariant) {
+        /* --batch-invariant: the chain launch of matmul_qkv with rope_kv_write's
+         * rotation and cache store in its epilogue, the same bits */
+        if (c->no_fused || c->no_rope_fusion || c->invariant_own_gemm ||
+            !gemm_lt_inv_run_qkv(c->inv_lt, out, x, w, bias, T, n_in, n_out, &r))
+            return false;
+        op_done(c, "matmul_qkv_rope");
+        return true;
+    }
+    if (c->no_rope_fusion || !qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out) ||
+        n_out[0] % head_dim || n_out[1] % head_dim || n_out[2] % head_dim)
+        return false;
     CUDA_CHECK(vb_gemv_qkv_rope_f16(segs, x, T, n_in, &r, c->stream));
     op_done(c, "matmul_qkv_rope");
     return true;

@@ -455,7 +455,7 @@ bool gemm_lt_inv_run(gemm_lt_inv *g, void *out, bool out_f32, const void *x, con
 
 bool gemm_lt_inv_run_qkv(gemm_lt_inv *g, void *const out[3], const void *x,
                          const void *const w[3], const void *const bias[3], int T, int n_in,
-                         const int n_out[3])
+                         const int n_out[3], const vb_gemv_rope *rope)
 {
     if (T < 1 || T > VB_GEMM_CHAIN_MAX_T || (uintptr_t)x % 16)
         return false;
@@ -468,7 +468,14 @@ bool gemm_lt_inv_run_qkv(gemm_lt_inv *g, void *const out[3], const void *x,
             return false;
         segs[i] = (vb_chain_seg){w[i], bias[i], out[i], n_out[i]};
     }
-    CUDA_CHECK(vb_gemm_chain_multi(segs, 3, 0, x, T, n_in, VB_CHAIN_TILE_AUTO, g->stream));
+    if (rope) {
+        if (rope->head_dim % 16 || n_out[0] % rope->head_dim ||
+            n_out[1] != rope->kv_heads * rope->head_dim || n_out[2] != n_out[1])
+            return false;
+        CUDA_CHECK(vb_gemm_chain_qkv_rope(segs, x, T, n_in, rope, VB_CHAIN_TILE_AUTO, g->stream));
+    } else {
+        CUDA_CHECK(vb_gemm_chain_multi(segs, 3, 0, x, T, n_in, VB_CHAIN_TILE_AUTO, g->stream));
+    }
     return true;
 }
 

@@ -40,6 +40,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kernels.h" /* vb_gemv_rope */
+
 typedef struct gemm_lt_inv gemm_lt_inv;
 
 /* workspace: device memory the algorithms may use (the same stream's,
@@ -61,12 +63,14 @@ bool gemm_lt_inv_run(gemm_lt_inv *g, void *out, bool out_f32, const void *x, con
 
 /* q, k and v of a step of up to 8 rows in one chain launch, each bias
  * added as the caller adds it after gemm_lt_inv_run (vb_add_bias_f16):
- * the bits of the three separate projections. Prepares the shapes if
- * needed; false, doing nothing, when the step is larger or a shape does
- * not run on the chain kernel (the caller then makes the three calls). */
+ * the bits of the three separate projections; with rope (NULL: none),
+ * also vb_rope_kv_write_f16's rotation and cache store in the same launch
+ * (head_dim a multiple of 16, else false). Prepares the shapes if needed;
+ * false, doing nothing, when the step is larger or a shape does not run
+ * on the chain kernel (the caller then makes the separate calls). */
 bool gemm_lt_inv_run_qkv(gemm_lt_inv *g, void *const out[3], const void *x,
                          const void *const w[3], const void *const bias[3], int T, int n_in,
-                         const int n_out[3]);
+                         const int n_out[3], const vb_gemv_rope *rope);
 
 /* The MLP's silu(gate) * up for a step of up to 8 rows in one chain launch:
  * the bits of gemm_lt_inv_run for each, then vb_silu_gate_f16. Prepares

@@ -125,7 +125,7 @@ static void decode_pass(void *ctx, int i)
         const int n_out[3] = {shapes[0].n_out, shapes[1].n_out, shapes[1].n_out};
         void *const o[3] = {a->o[D_Q], a->o[D_K], a->o[D_V]};
         (void)gemm_lt_inv_run_qkv(lt, o, x, w, (const void *const *)a->bias, a->T,
-                                  shapes[0].n_in, n_out); /* checked before timing */
+                                  shapes[0].n_in, n_out, NULL); /* checked before timing */
     } else if (a->what == -2) {
         (void)gemm_lt_inv_run_gate_up(lt, a->o[D_GATE], x, dmat(a, D_GATE, i), dmat(a, D_UP, i),
                                       a->T, shapes[2].n_in, shapes[2].n_out);
@@ -215,7 +215,7 @@ static void bench_decode_launches(int iters)
         const int n3[3] = {shapes[0].n_out, shapes[1].n_out, shapes[1].n_out};
         void *const o3[3] = {a.o[D_Q], a.o[D_K], a.o[D_V]};
         if (!gemm_lt_inv_run_qkv(lt, o3, x, w3, (const void *const *)a.bias, a.T, shapes[0].n_in,
-                                 n3) ||
+                                 n3, NULL) ||
             !gemm_lt_inv_run_gate_up(lt, a.o[D_GATE], x, a.w[D_GATE], a.w[D_UP], a.T,
                                      shapes[2].n_in, shapes[2].n_out)) {
             printf("(the fused launches were not taken at T = %d)\n", a.T);

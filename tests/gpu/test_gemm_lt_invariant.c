@@ -21,7 +21,9 @@
  *    fp16 output).
  * 4. q, k and v in one chain launch with biases (gemm_lt_inv_run_qkv):
  *    the bits of the three projections plus vb_add_bias_f16; gate and up
- *    in one (gemm_lt_inv_run_gate_up): the two, then vb_silu_gate_f16.
+ *    in one (gemm_lt_inv_run_gate_up): the two, then vb_silu_gate_f16;
+ *    q, k and v with RoPE and the cache store in one: the projections,
+ *    vb_add_bias_f16, vb_rope_kv_write_f16 (outputs and caches).
  * Outputs are poisoned before each run. Skips (77) without a GPU or below
  * sm_80 (where the mode is refused). */
 #include <cuda_runtime_api.h>
@@ -235,7 +237,7 @@ static void check_qkv(int n_in, const int n_out[3])
                 CUDA_CHECK(vb_add_bias_f16(d_sep[m], d_b[m], T, n_out[m], stream));
             }
             CHECK(gemm_lt_inv_run_qkv(g, d_fused, xt, (const void *const *)d_w,
-                                      (const void *const *)d_b, T, n_in, n_out));
+                                      (const void *const *)d_b, T, n_in, n_out, NULL));
             for (int m = 0; m < 3; m++) {
                 const size_t bytes = (size_t)T * n_out[m] * 2;
                 char *a = malloc(bytes), *b = malloc(bytes);
@@ -253,7 +255,8 @@ static void check_qkv(int n_in, const int n_out[3])
             }
         }
     CHECK(!gemm_lt_inv_run_qkv(g, d_fused, d_x, (const void *const *)d_w,
-                               (const void *const *)d_b, VB_GEMM_CHAIN_MAX_T + 1, n_in, n_out));
+                               (const void *const *)d_b, VB_GEMM_CHAIN_MAX_T + 1, n_in, n_out,
+                               NULL));
     for (int m = 0; m < 3; m++) {
         CUDA_CHECK(cudaFree(d_w[m]));
         CUDA_CHECK(cudaFree(d_b[m]));
@@ -330,6 +333,125 @@ static void test_gate_up_fused(void)
     check_gate_up(576, 72);
 }
 
+/* Device copies of n bytes of host data. */
+static void *upload(const void *h, size_t n)
+{
+    void *d;
+    CUDA_CHECK(cudaMalloc(&d, n));
+    CUDA_CHECK(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice));
+    return d;
+}
+
+static bool same_device_bytes(const void *a, const void *b, size_t n)
+{
+    char *ha = malloc(n), *hb = malloc(n);
+    CHECK(ha && hb);
+    CUDA_CHECK(cudaMemcpy(ha, a, n, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(hb, b, n, cudaMemcpyDeviceToHost));
+    const bool same = memcmp(ha, hb, n) == 0;
+    free(ha);
+    free(hb);
+    return same;
+}
+
+/* q, k and v with RoPE and the paged-cache store in the chain launch's
+ * epilogue (gemm_lt_inv_run_qkv with a rope) against the separate path:
+ * the three projections, vb_add_bias_f16, vb_rope_kv_write_f16. The
+ * rotated q and k, v, and both caches bit for bit, at T = 1, 3 and 8 (one
+ * a padding row: no cache slot), with positions in several cache blocks. */
+static void check_qkv_rope(int n_in, int heads, int kv_heads, int hd)
+{
+    enum { BS = 16, MAXB = 16, NSEQ = VB_GEMM_CHAIN_MAX_T };
+    const int n_out[3] = {heads * hd, kv_heads * hd, kv_heads * hd};
+    const int positions[NSEQ] = {3, 17, 40, 41, 100, 7, 63, 250};
+    const int token_seq[NSEQ] = {0, 1, 2, 3, -1, 5, 6, 7};
+    int tables[NSEQ * MAXB];
+    for (int q = 0; q < NSEQ; q++)
+        for (int b = 0; b < MAXB; b++)
+            tables[q * MAXB + b] = (NSEQ - 1 - q) * MAXB + (MAXB - 1 - b);
+    float *inv = malloc(sizeof(float) * (size_t)(hd / 2));
+    uint16_t *h = malloc((size_t)NSEQ * n_in * 2 > (size_t)n_out[0] * n_in * 2
+                             ? (size_t)NSEQ * n_in * 2
+                             : (size_t)n_out[0] * n_in * 2);
+    CHECK(inv && h);
+    for (int i = 0; i < hd / 2; i++)
+        inv[i] = powf(10000.0f, -2.0f * (float)i / (float)hd);
+    void *d_inv = upload(inv, sizeof(float) * (size_t)(hd / 2));
+    void *d_pos = upload(positions, sizeof positions), *d_seq = upload(token_seq, sizeof token_seq);
+    void *d_tab = upload(tables, sizeof tables);
+    for (int i = 0; i < NSEQ * n_in; i++)
+        h[i] = rand_half();
+    void *d_x = upload(h, (size_t)NSEQ * n_in * 2);
+    void *d_w[3], *d_b[3], *d_sep[3], *d_fused[3];
+    for (int m = 0; m < 3; m++) {
+        for (size_t i = 0; i < (size_t)n_out[m] * n_in; i++)
+            h[i] = rand_half();
+        d_w[m] = upload(h, (size_t)n_out[m] * n_in * 2);
+        for (int i = 0; i < n_out[m]; i++)
+            h[i] = rand_half();
+        d_b[m] = upload(h, (size_t)n_out[m] * 2);
+        CUDA_CHECK(cudaMalloc(&d_sep[m], (size_t)NSEQ * n_out[m] * 2));
+        CUDA_CHECK(cudaMalloc(&d_fused[m], (size_t)NSEQ * n_out[m] * 2));
+    }
+    const size_t cache = (size_t)NSEQ * MAXB * BS * kv_heads * hd * 2;
+    void *kc[2], *vc[2]; /* separate, fused */
+    for (int i = 0; i < 2; i++) {
+        CUDA_CHECK(cudaMalloc(&kc[i], cache));
+        CUDA_CHECK(cudaMalloc(&vc[i], cache));
+    }
+    const int Tr[] = {1, 3, VB_GEMM_CHAIN_MAX_T};
+    for (size_t ti = 0; ti < sizeof Tr / sizeof Tr[0]; ti++) {
+        const int T = Tr[ti];
+        for (int i = 0; i < 2; i++) {
+            CUDA_CHECK(cudaMemset(kc[i], 0, cache));
+            CUDA_CHECK(cudaMemset(vc[i], 0, cache));
+        }
+        for (int m = 0; m < 3; m++) {
+            CUDA_CHECK(cudaMemset(d_fused[m], 0xff, (size_t)NSEQ * n_out[m] * 2));
+            CHECK(gemm_lt_inv_prepare(g, d_w[m], n_in, n_out[m], false));
+            CHECK(gemm_lt_inv_run(g, d_sep[m], false, d_x, d_w[m], T, n_in, n_out[m]));
+            CUDA_CHECK(vb_add_bias_f16(d_sep[m], d_b[m], T, n_out[m], stream));
+        }
+        CUDA_CHECK(vb_rope_kv_write_f16(d_sep[0], d_sep[1], d_sep[2], kc[0], vc[0], d_inv, 1.0f,
+                                        d_pos, d_seq, d_tab, MAXB, T, heads, kv_heads, hd, BS,
+                                        stream));
+        const vb_gemv_rope r = {d_inv, 1.0f, d_pos, d_seq, d_tab, MAXB, BS, hd, kv_heads,
+                                kc[1], vc[1]};
+        CHECK(gemm_lt_inv_run_qkv(g, d_fused, d_x, (const void *const *)d_w,
+                                  (const void *const *)d_b, T, n_in, n_out, &r));
+        CUDA_CHECK(cudaStreamSynchronize(stream));
+        bool same = true;
+        for (int m = 0; m < 3; m++)
+            same &= same_device_bytes(d_sep[m], d_fused[m], (size_t)T * n_out[m] * 2);
+        same &= same_device_bytes(kc[0], kc[1], cache) && same_device_bytes(vc[0], vc[1], cache);
+        if (!same)
+            fprintf(stderr, "  qkv+rope %d heads (%d kv) x %d, head_dim %d, T %d: differs\n",
+                    heads, kv_heads, n_in, hd, T);
+        CHECK(same);
+    }
+    for (int m = 0; m < 3; m++) {
+        CUDA_CHECK(cudaFree(d_w[m]));
+        CUDA_CHECK(cudaFree(d_b[m]));
+        CUDA_CHECK(cudaFree(d_sep[m]));
+        CUDA_CHECK(cudaFree(d_fused[m]));
+    }
+    for (int i = 0; i < 2; i++) {
+        CUDA_CHECK(cudaFree(kc[i]));
+        CUDA_CHECK(cudaFree(vc[i]));
+    }
+    void *bufs[] = {d_inv, d_pos, d_seq, d_tab, d_x};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        CUDA_CHECK(cudaFree(bufs[i]));
+    free(inv);
+    free(h);
+}
+
+static void test_qkv_rope_fused(void)
+{
+    check_qkv_rope(3584, 28, 4, 128); /* Qwen2.5-7B */
+    check_qkv_rope(576, 9, 3, 64);    /* SmolLM2-135M */
+}
+
 static void test_qkv_fused(void)
 {
     const int q7b[3] = {3584, 512, 512}, smol[3] = {576, 192, 192}, odd[3] = {72, 24, 40};
@@ -367,6 +489,7 @@ int main(void)
     RUN_TEST(test_7b_shapes);
     RUN_TEST(test_qkv_fused);
     RUN_TEST(test_gate_up_fused);
+    RUN_TEST(test_qkv_rope_fused);
     RUN_TEST(test_unprepared);
     gemm_lt_inv_destroy(g);
     CUDA_CHECK(cudaFree(d_ws));
