@@ -10,17 +10,21 @@
 __device__ __forceinline__ void rope_cos_sin(int pos, float inv_freq, float scale, float *c,
                                              float *s)
 {
-    sincosf((float)pos * inv_freq, s, c);
-    *c *= scale;
-    *s *= scale;
+    sincosf(__fmul_rn((float)pos, inv_freq), s, c);
+    *c = __fmul_rn(*c, scale);
+    *s = __fmul_rn(*s, scale);
 }
 
-// The pair (x[i], x[i + d/2]) rotated and rounded to fp16.
+// The pair (x[i], x[i + d/2]) rotated and rounded to fp16. The products
+// and their fused multiply-add are spelled out: left to the compiler,
+// f1 * c + f0 * s contracted to fma(f0, s, f1 * c) in rope_kv.cu and to
+// fma(f1, c, f0 * s) in gemm_chain.cu's epilogue, one ulp apart, which
+// broke --batch-invariant (prefill rotates in one, decode in the other).
 __device__ __forceinline__ void rope_rotate(float c, float s, __half *x0, __half *x1)
 {
     float f0 = __half2float(*x0), f1 = __half2float(*x1);
-    *x0 = __float2half(f0 * c - f1 * s);
-    *x1 = __float2half(f1 * c + f0 * s);
+    *x0 = __float2half(__fmaf_rn(f0, c, -__fmul_rn(f1, s)));
+    *x1 = __float2half(__fmaf_rn(f0, s, __fmul_rn(f1, c)));
 }
 
 #endif
