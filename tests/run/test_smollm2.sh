@@ -23,6 +23,7 @@
 # where there are 3 GPUs: the share of rows identical to transformers is
 # printed, and every row that departs must do so at an fp16 near-tie: a step
 # where the reference's top two logits are less than NEAR_TIE (0.5) apart.
+# Where there are 2 GPUs, also over two data-parallel groups (see below).
 #
 # usage: test_smollm2.sh VOLTBATCH MPIRUN SOURCE_ROOT [cpu|cuda]
 # environment: SMOLLM2_DIR=DIR  where the model directory is made (kept and
@@ -198,4 +199,44 @@ for tp in "${tps[@]}"; do
         fi
     done
 done
+
+# Two data-parallel groups (issue #24; the model's 9 heads allow tp 1 and 3
+# only): with two GPUs, each kind once more over two tp-1 groups, checked
+# against transformers as tp 1 is; and with --batch-invariant, whose rows
+# do not depend on which group or batch they ran in, the two groups' rows
+# bit-identical to one group's.
+same_rows() { # A.h5 B.h5: every row's output ids equal, the same rows
+    python3 - "$1" "$2" <<'PY'
+import sys, h5py
+def rows(path):
+    f = h5py.File(path, "r")
+    return {int(i): list(map(int, ids)) for i, ids in zip(f["index"][:], f["output_ids"][:])}
+a, b = rows(sys.argv[1]), rows(sys.argv[2])
+bad = sorted(i for i in set(a) | set(b) if a.get(i) != b.get(i))
+for i in bad[:5]:
+    print(f"  row {i}: {a.get(i, [])[:8]} against {b.get(i, [])[:8]}", file=sys.stderr)
+sys.exit(1 if bad or not a else 0)
+PY
+}
+if [ "$device" = cuda ] && [ "$n_gpu" -ge 2 ]; then
+    for k in "${kinds[@]}"; do
+        run_capture "$mpirun" -np 2 "$vb" generate "${greedy[@]}" --tp 1 --input "$k.h5" \
+            --output "$k.dp2.h5"
+        check "$k prompts, dp 2, cuda: generate exits 0" [ "$rc" -eq 0 ]
+        [ "$rc" -eq 0 ] || { printf '%s\n' "$err" | tail -3; continue; }
+        read -r same total near < <(compare "$k" "$k.dp2.h5")
+        echo "$k prompts, dp 2, cuda: $same of $total rows with transformers' greedy ids" \
+            "($near more depart at a near-tie)"
+        check "$k prompts, dp 2, cuda: every row equal or departing at a near-tie" \
+            [ $((${same:-0} + ${near:-0})) = "$(wc -l <"$k.ref")" ]
+        run_capture "$vb" generate "${greedy[@]}" --batch-invariant --input "$k.h5" \
+            --output "$k.inv1.h5"
+        check "$k prompts, --batch-invariant, one group: generate exits 0" [ "$rc" -eq 0 ]
+        run_capture "$mpirun" -np 2 "$vb" generate "${greedy[@]}" --batch-invariant --tp 1 \
+            --input "$k.h5" --output "$k.inv2.h5"
+        check "$k prompts, --batch-invariant, two groups: generate exits 0" [ "$rc" -eq 0 ]
+        check "$k prompts, --batch-invariant: two groups' rows bit-identical to one group's" \
+            same_rows "$k.inv1.h5" "$k.inv2.h5"
+    done
+fi
 summary
