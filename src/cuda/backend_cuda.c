@@ -745,10 +745,14 @@ static void all_reduce_rank_order(cuda_ctx *c, void *buf, size_t n)
     if (!c->rank_parts) {
         enum cudaStreamCaptureStatus cs;
         CUDA_CHECK(cudaStreamIsCapturing(c->stream, &cs));
-        if (cs != cudaStreamCaptureStatusNone || c->n_tokens <= 0 || c->max_rows < c->n_tokens)
+        if (cs != cudaStreamCaptureStatusNone)
             vb_cuda_fail("CUDA", "all_reduce_sum",
                          "--batch-invariant: the first all-reduce of the run inside a CUDA "
                          "graph capture", __FILE__, __LINE__);
+        if (c->n_tokens <= 0 || c->max_rows < c->n_tokens)
+            vb_cuda_fail("CUDA", "all_reduce_sum",
+                         "--batch-invariant: an all-reduce outside a step, or of more rows "
+                         "than the step's largest", __FILE__, __LINE__);
         const size_t row = n / (size_t)c->n_tokens; /* every all-reduce is T rows of H */
         c->cap_rank_parts = (size_t)c->max_rows * row * (size_t)c->n_ranks;
         CUDA_CHECK(cudaMalloc((void **)&c->rank_parts, c->cap_rank_parts * 2));
