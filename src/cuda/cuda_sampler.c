@@ -39,11 +39,6 @@ _Static_assert(offsetof(sample_result, token) == offsetof(vb_sample_choice, toke
                    sizeof(bool) == 1 && SAMPLER_MAX_LOGPROBS == VB_SAMPLE_MAX_LOGPROBS,
                "sample_result layout");
 
-/* The host sampler's predicates (engine/sampler_summarize.c), so both
- * paths decide greedy / Gumbel / log-sum-exp by the same code. */
-bool sampler_is_greedy(const sampling_params *p);
-bool sampler_truncates(const sampling_params *p);
-
 struct cuda_sampler {
     cudaStream_t stream;
     vb_sample_row_args *h_args, *d_args; /* h_ pinned */
