@@ -46,6 +46,8 @@
  *   all_reduce_sum  cuda_all_reduce_sum   NCCL ncclAllReduce (no kernel of ours)
  *   summarize       cuda_summarize ->     vb_sampler_summarize       sampler_summary.cu
  *                   cuda_sampler_summarize (src/cuda/cuda_sampler.c)
+ *   sample          cuda_sample ->        vb_sampler_summarize,      sampler_summary.cu,
+ *                   cuda_sampler_sample   vb_sampler_choose          sampler_choose.cu
  *   (weight load)   cuda_weights_upload / weights_stream.c
  *                                         vb_convert_to_fp16         convert.cu
  *   (backend setup) cuda_backend_create   vb_pdl_enable              pdl.cu
@@ -120,7 +122,9 @@
 #define VB_SAMPLE_NEED_LSE 4    /* the host computes sum_exp for this row */
 #define VB_SAMPLE_REPETITION 8  /* repetition penalty on the row's seen tokens */
 #define VB_SAMPLE_SEEN_RESET 16 /* clear the row's seen bitmap before adding to it */
+#define VB_SAMPLE_TRUNCATE 32  /* sampling with top-k / top-p / min-p: sampler_choose.cu draws */
 #define VB_SAMPLE_MAX_CAND 1024 /* larger n_cand: the caller summarizes on the host */
+#define VB_SAMPLE_MAX_LOGPROBS 64 /* SAMPLER_MAX_LOGPROBS of the host */
 #define VB_SAMPLE_COMPACT_CAP 8192 /* a row's compact buffer (entries): more takes the full-row path */
 typedef struct vb_sample_row_args {
     unsigned long long seed;
@@ -131,7 +135,23 @@ typedef struct vb_sample_row_args {
     int pen_start, pen_count;         /* this row's generated tokens in the penalty list */
     int seen_slot;                    /* its seen bitmap in the arena; -1: no penalties */
     int added_start, added_count;     /* tokens to set in that bitmap first (local ids) */
+    /* the choice (sampler_choose.cu) only */
+    int top_k;                        /* <= 0: off */
+    float top_p, min_p;               /* >= 1, <= 0: off */
+    int n_logprobs;                   /* alternatives to report */
+    int own_cand;                     /* sampler_candidates_needed of this row alone */
+    int pad_;
 } vb_sample_row_args;
+/* One row's decision, the host's sample_result byte for byte
+ * (src/cuda/cuda_sampler.c asserts the offsets). */
+typedef struct vb_sample_choice {
+    int token;                        /* -1 on error */
+    unsigned char error, truncated_inexact, pad_[2];
+    float logprob;                    /* NaN when no logprobs were asked for */
+    int n_top;
+    int top_tokens[VB_SAMPLE_MAX_LOGPROBS];
+    float top_logprobs[VB_SAMPLE_MAX_LOGPROBS];
+} vb_sample_choice;
 /* One distinct generated token of a row inside this shard, sorted by token
  * within the row, for the frequency / presence penalties. */
 typedef struct vb_penalty_entry {
@@ -520,6 +540,16 @@ cudaError_t vb_sampler_summarize(void *d_out, void *d_scratch, int chunks, const
                                  int vocab_offset, int n_local, int n_cand, cudaStream_t stream);
 /* Bytes of one row of that output (sampler_summary_bytes of the host). */
 size_t vb_sampler_summary_bytes(int n_cand);
+
+/* sampler_choose.cu: sampler_choose (src/engine/sampler_choose.c) for each
+ * of n_rows summaries of a whole vocabulary (tp 1: a rank's summary is the
+ * merged one) in d_summaries (vb_sampler_summarize's output, n_cand
+ * candidates a row), with d_args' settings and keys, into d_choices
+ * (n_rows vb_sample_choice). The same decisions as the host's (the
+ * double exp and log of the truncation and the Gumbel noise within an ulp
+ * of glibc's, as the summaries' are). */
+cudaError_t vb_sampler_choose(vb_sample_choice *d_choices, const void *d_summaries, int n_cand,
+                              const vb_sample_row_args *d_args, int n_rows, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

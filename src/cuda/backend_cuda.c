@@ -792,6 +792,19 @@ static int cuda_summarize(vb_backend *b, const float *logits, const int *logit_r
     return r;
 }
 
+static int cuda_sample(vb_backend *b, const float *logits, const int *logit_rows,
+                       const sampler_row *rows, int n, int n_vocab, int n_cand, sample_result *out)
+{
+    cuda_ctx *c = ctx_of(b);
+    if (c->n_ranks > 1)
+        return -1; /* a rank's summaries are not the merged ones */
+    if (!c->sampler)
+        c->sampler = cuda_sampler_create(c->stream, c->sampler_pass1_chunks);
+    int r = cuda_sampler_sample(c->sampler, logits, logit_rows, rows, n, n_vocab, n_cand, out);
+    op_done(c, "sampler");
+    return r;
+}
+
 static void cuda_destroy(vb_backend *b)
 {
     if (!b)
@@ -938,6 +951,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
         .lm_head = cuda_lm_head,
         .all_reduce_sum = cuda_all_reduce_sum,
         .summarize = cuda_summarize,
+        .sample = cuda_sample,
         .destroy = cuda_destroy,
     };
     return b;

@@ -25,11 +25,19 @@ _Static_assert(sizeof(sampler_summary) == 48, "sampler_summary layout");
 _Static_assert(sizeof(sample_candidate) == 8 && offsetof(sample_candidate, token) == 4,
                "sample_candidate layout");
 _Static_assert(sizeof(vb_sample_row_args) % 8 == 0, "vb_sample_row_args: an array of them");
-
-/* The host sampler's predicates (engine/sampler_summarize.c), so both
- * paths decide greedy / Gumbel / log-sum-exp by the same code. */
-bool sampler_is_greedy(const sampling_params *p);
-bool sampler_truncates(const sampling_params *p);
+/* The choice kernel writes the host's sample_result byte for byte. */
+_Static_assert(offsetof(sample_result, token) == offsetof(vb_sample_choice, token) &&
+                   offsetof(sample_result, error) == offsetof(vb_sample_choice, error) &&
+                   offsetof(sample_result, truncated_inexact) ==
+                       offsetof(vb_sample_choice, truncated_inexact) &&
+                   offsetof(sample_result, logprob) == offsetof(vb_sample_choice, logprob) &&
+                   offsetof(sample_result, n_top) == offsetof(vb_sample_choice, n_top) &&
+                   offsetof(sample_result, top_tokens) == offsetof(vb_sample_choice, top_tokens) &&
+                   offsetof(sample_result, top_logprobs) ==
+                       offsetof(vb_sample_choice, top_logprobs) &&
+                   sizeof(sample_result) == sizeof(vb_sample_choice) &&
+                   sizeof(bool) == 1 && SAMPLER_MAX_LOGPROBS == VB_SAMPLE_MAX_LOGPROBS,
+               "sample_result layout");
 
 struct cuda_sampler {
     cudaStream_t stream;
@@ -37,8 +45,10 @@ struct cuda_sampler {
     size_t cap_rows;
     vb_penalty_entry *h_pen, *d_pen;
     size_t cap_pen;
-    void *h_out, *d_out;
+    void *h_out, *d_out;                 /* d_out: the summaries; h_out their copy */
     size_t cap_out;                      /* bytes */
+    vb_sample_choice *h_choice, *d_choice; /* cuda_sampler_sample's decisions */
+    size_t cap_choice;                   /* rows */
     void *d_scratch;                     /* chunk states, histograms, compact buffers (kernels.h) */
     size_t cap_scratch;                  /* bytes */
     int n_sm;                            /* multiprocessors: how far pass 1 is split */
@@ -83,6 +93,7 @@ void cuda_sampler_destroy(cuda_sampler *s)
     pinned_pair_free((void **)&s->h_args, (void **)&s->d_args, &s->cap_rows);
     pinned_pair_free((void **)&s->h_pen, (void **)&s->d_pen, &s->cap_pen);
     pinned_pair_free(&s->h_out, &s->d_out, &s->cap_out);
+    pinned_pair_free((void **)&s->h_choice, (void **)&s->d_choice, &s->cap_choice);
     if (s->d_scratch)
         CUDA_CHECK(cudaFree(s->d_scratch));
     cuda_seen_destroy(s->seen);
@@ -158,14 +169,12 @@ static bool has_penalties(const sampling_params *p)
            p->presence_penalty != 0.0f;
 }
 
-int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *logit_rows,
-                           const sampler_row *rows, int n, int vocab_offset, int n_local,
-                           int n_cand, void *summaries)
+/* The rows' summaries into s->d_out, their arguments left in s->d_args
+ * (the choice kernel reads them too); nothing waited for. */
+static void summarize_on_device(cuda_sampler *s, const float *d_logits, const int *logit_rows,
+                                const sampler_row *rows, int n, int vocab_offset, int n_local,
+                                int n_cand)
 {
-    if (n_cand > VB_SAMPLE_MAX_CAND || n_cand < 0)
-        return -1;
-    if (n <= 0)
-        return 0;
     if (n_local > s->n_local) {
         free(s->counts);
         s->counts = host_or_die(calloc((size_t)n_local, sizeof *s->counts));
@@ -197,6 +206,8 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
             if (p->repetition_penalty != 1.0f)
                 flags |= VB_SAMPLE_REPETITION;
         }
+        if (!greedy && sampler_truncates(p))
+            flags |= VB_SAMPLE_TRUNCATE;
         int count = build_counts(s, &rows[i], vocab_offset, n_local, n_pen);
         s->h_args[i] = (vb_sample_row_args){
             .seed = p->seed,
@@ -214,6 +225,11 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
             .seen_slot = seen_slot,
             .added_start = added_start,
             .added_count = added_count,
+            .top_k = p->top_k,
+            .top_p = p->top_p,
+            .min_p = p->min_p,
+            .n_logprobs = p->n_logprobs,
+            .own_cand = sampler_candidates_needed(&p, 1),
         };
         n_pen += (size_t)count;
     }
@@ -241,8 +257,44 @@ int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *lo
     CUDA_CHECK(vb_sampler_summarize(s->d_out, s->d_scratch, chunks, d_logits, s->d_args, s->d_pen,
                                     d_seen, d_added, any_added, n, vocab_offset, n_local, n_cand,
                                     s->stream));
+}
+
+int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *logit_rows,
+                           const sampler_row *rows, int n, int vocab_offset, int n_local,
+                           int n_cand, void *summaries)
+{
+    if (n_cand > VB_SAMPLE_MAX_CAND || n_cand < 0)
+        return -1;
+    if (n <= 0)
+        return 0;
+    summarize_on_device(s, d_logits, logit_rows, rows, n, vocab_offset, n_local, n_cand);
+    size_t bytes = (size_t)n * sampler_summary_bytes(n_cand);
     CUDA_CHECK(cudaMemcpyAsync(s->h_out, s->d_out, bytes, cudaMemcpyDeviceToHost, s->stream));
     CUDA_CHECK(cudaStreamSynchronize(s->stream));
     memcpy(summaries, s->h_out, bytes);
+    return 0;
+}
+
+int cuda_sampler_sample(cuda_sampler *s, const float *d_logits, const int *logit_rows,
+                        const sampler_row *rows, int n, int n_vocab, int n_cand,
+                        sample_result *out)
+{
+    if (n_cand > VB_SAMPLE_MAX_CAND || n_cand < 0)
+        return -1;
+    if (n <= 0)
+        return 0;
+    bool draws = false;
+    for (int i = 0; i < n && !draws; i++)
+        draws = !sampler_is_greedy(rows[i].params) && sampler_truncates(rows[i].params);
+    if (!draws)
+        return -1; /* the host's choice is a copy of each best token: no launch for it */
+    summarize_on_device(s, d_logits, logit_rows, rows, n, 0, n_vocab, n_cand);
+    pinned_pair_grow((void **)&s->h_choice, (void **)&s->d_choice, &s->cap_choice, (size_t)n,
+                     sizeof *s->h_choice);
+    CUDA_CHECK(vb_sampler_choose(s->d_choice, s->d_out, n_cand, s->d_args, n, s->stream));
+    CUDA_CHECK(cudaMemcpyAsync(s->h_choice, s->d_choice, (size_t)n * sizeof *s->h_choice,
+                               cudaMemcpyDeviceToHost, s->stream));
+    CUDA_CHECK(cudaStreamSynchronize(s->stream));
+    memcpy(out, s->h_choice, (size_t)n * sizeof *out);
     return 0;
 }

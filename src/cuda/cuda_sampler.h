@@ -11,7 +11,8 @@
  * go up in a few small copies, the kernels run (the bitmaps' update, pass
  * 1, with more than one candidate the compaction, then the summaries:
  * kernels/sampler_summary.cu), the summaries come back in one copy to a
- * pinned buffer;
+ * pinned buffer (or, at tp 1, the `sample` op decides on the device too,
+ * kernels/sampler_choose.cu, and only the decisions come back);
  * the stream is synchronised before returning. Host work per row is O(1)
  * a step, plus the generated tokens for frequency / presence penalties. */
 #ifndef VB_CUDA_SAMPLER_H
@@ -44,5 +45,18 @@ int cuda_sampler_max_candidates(void);
 int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *logit_rows,
                            const sampler_row *rows, int n, int vocab_offset, int n_local,
                            int n_cand, void *summaries);
+
+/* sampler_sample (engine/sampler.h) of rows[i] (i < n) over a whole
+ * vocabulary of n_vocab tokens (tp 1): the summaries as
+ * cuda_sampler_summarize makes them, and sampler_choose's decision, both
+ * on the device (kernels/sampler_choose.cu); only the decisions come back,
+ * into out[n]. n_cand: the step's, as for the summaries. Returns 0, or -1
+ * (nothing done) when n_cand is above cuda_sampler_max_candidates() or no
+ * row draws from a truncated set (top-k / top-p / min-p sampling): the
+ * host's choice of every other row copies its summary's best token, less
+ * than the launch and the larger copy back would cost. */
+int cuda_sampler_sample(cuda_sampler *s, const float *d_logits, const int *logit_rows,
+                        const sampler_row *rows, int n, int n_vocab, int n_cand,
+                        sample_result *out);
 
 #endif

@@ -157,6 +157,12 @@ void sampler_summarize(sampler_workspace *ws, const sampler_row *row, const floa
 void sampler_summary_merge(const sampler_summary *const *parts, int n_parts, int n_cand,
                            sampler_summary *out);
 
+/* Whether p samples greedily (temperature 0), and whether it draws from a
+ * truncated set (top-k, top-p or min-p). The host's and the device's
+ * samplers decide greedy / Gumbel / log-sum-exp by these two. */
+bool sampler_is_greedy(const sampling_params *p);
+bool sampler_truncates(const sampling_params *p);
+
 /* The token for a merged summary. Returns 0, or -1 with out->error set. */
 int sampler_choose(const sampler_row *row, const sampler_summary *merged, sample_result *out);
 

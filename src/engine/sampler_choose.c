@@ -9,9 +9,6 @@
 
 #include "engine/philox.h"
 
-bool sampler_is_greedy(const sampling_params *p);
-bool sampler_truncates(const sampling_params *p);
-
 /* How many of the merged candidates (best first) top-k, then top-p, then
  * min-p keep. Sets *inexact when the answer may need tokens beyond them. */
 static int kept_count(const sampling_params *p, const sampler_summary *m, bool *inexact)

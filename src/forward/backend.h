@@ -177,6 +177,17 @@ struct vb_backend {
                      const sampler_row *rows, int n, int vocab_offset, int n_local, int n_cand,
                      void *summaries);
 
+    /* Optional (NULL on the CPU backend): at tp 1, summarize and
+     * sampler_choose too where the logits are, so only the decisions
+     * (sample_result) reach the host: for i < n, rows[i] on row
+     * logit_rows[i] of logits[*, n_vocab], into out[i]. The decisions of
+     * summarize + the host's merge and choose (exp, log and the Gumbel
+     * noise to rounding). Returns 0, or -1 with nothing done when it cannot
+     * (n_cand too large) or would not gain (no row draws from a truncated
+     * set): the caller then takes the summarize path. */
+    int (*sample)(vb_backend *b, const float *logits, const int *logit_rows,
+                  const sampler_row *rows, int n, int n_vocab, int n_cand, sample_result *out);
+
     void (*destroy)(vb_backend *b);
 };
 

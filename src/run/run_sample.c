@@ -158,10 +158,17 @@ int run_sampler_step_backend(run_sampler *s, run_backend *rb, const float *logit
         return -1;
     vb_backend *b = rb->b;
     bool done = false;
+    /* row_logits point into the backend's buffer: rows of vocab_local */
+    for (int i = 0; i < n; i++)
+        s->logit_rows[i] = (int)((row_logits[i] - logits) / s->vocab_local);
+    if (s->tp == 1 && b->sample && !s->host_only &&
+        b->sample(b, logits, s->logit_rows, rows, n, s->vocab_local, n_cand, out) == 0) {
+        /* the whole vocabulary on this rank: the decisions made where the
+         * logits are, nothing left to exchange or merge */
+        s->device_steps++;
+        return 0;
+    }
     if (b->summarize && !s->host_only) {
-        /* row_logits point into the backend's buffer: rows of vocab_local */
-        for (int i = 0; i < n; i++)
-            s->logit_rows[i] = (int)((row_logits[i] - logits) / s->vocab_local);
         done = b->summarize(b, logits, s->logit_rows, rows, n, s->vocab_start, s->vocab_local,
                             n_cand, s->local) == 0;
         if (done)

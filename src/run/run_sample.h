@@ -10,10 +10,12 @@
  * Where the summaries are made: on the host (sampler_summarize over host
  * logits), or, when the backend has the `summarize` op (CUDA), on the
  * device where the logits are, so only the summaries cross to the host
- * (run_sampler_step_backend). Both give the same summaries (see
- * kernels/sampler_summary.cu for the rounding of sum_exp and Gumbel
+ * (run_sampler_step_backend); at tp 1 the backend's `sample` op makes the
+ * choice there too, and only the decisions cross. Every path gives the
+ * same summaries and decisions (see kernels/sampler_summary.cu and
+ * sampler_choose.cu for the rounding of sum_exp, exp and the Gumbel
  * scores), so the same tokens. host_only (VB_HOST_SAMPLER=1, util/env.h)
- * forces the host path (to compare the two on a GPU). */
+ * forces the host path (to compare them on a GPU). */
 #ifndef VB_RUN_SAMPLE_H
 #define VB_RUN_SAMPLE_H
 

@@ -1,7 +1,9 @@
-/* The device sampler (src/cuda/cuda_sampler.c) timed by step size: one
- * cuda_sampler_summarize call a step, as the backend's `summarize` op makes
- * it, for 1 to 1,024 rows over a 152,064-token vocabulary (Qwen2.5) in
- * five modes:
+/* The device sampler (src/cuda/cuda_sampler.c) timed by step size, two
+ * ways a step: the summaries to the host then sampler_choose there on one
+ * thread (the path of tp > 1, and of tp 1 before the `sample` op), and
+ * cuda_sampler_sample (the `sample` op at tp 1: the decisions made on the
+ * device, kernels/sampler_choose.cu), for 1 to 1,024 rows over a
+ * 152,064-token vocabulary (Qwen2.5) in five modes:
  *   greedy        --temperature 0 (one candidate a row)
  *   top-p         --temperature 0.8 --top-p 0.95 (256 candidates a row)
  *   top-k         --temperature 0.8 --top-k 50 --top-p 0.95 (50 candidates a row)
@@ -11,10 +13,11 @@
  *   penalty       greedy with --repetition-penalty 1.1 over a 1,024-token
  *                 prompt: the seen bitmaps are built on the first step,
  *                 then each step sends the one token a row gained
- * Each figure is the wall time of the call (it ends with the summaries on
- * the host), the median of 21 steps after 3 warm-up steps. Printed beside
- * it: the fp32 logits read per second against the copy bandwidth, and the
- * call as a share of the decode step's own lower bound on the Qwen2.5-7B
+ * Each figure is the wall time of the step's calls (they end with the
+ * tokens on the host), the median of 21 steps after 3 warm-up steps.
+ * Printed beside the device decisions' time: the fp32 logits read per
+ * second against the copy bandwidth, and that time as a share of the
+ * decode step's own lower bound on the Qwen2.5-7B
  * shape (15.2 GB of weights + 1,024 positions of K/V per row, read once at
  * the copy bandwidth given as argv[2], default the H200's 4,191 GB/s):
  * issue 19 asks for a few percent of a decode step at every batch size.
@@ -88,7 +91,8 @@ int main(int argc, char **argv)
     sampler_row *rows = calloc(MAX_ROWS, sizeof *rows);
     int *logit_rows = malloc(MAX_ROWS * sizeof *logit_rows);
     void *summaries = malloc((size_t)MAX_ROWS * sampler_summary_bytes(SAMPLER_TRUNCATION_CANDIDATES));
-    if (!h_logits || !prompt || !generated || !rows || !logit_rows || !summaries) {
+    sample_result *res = malloc(MAX_ROWS * sizeof *res);
+    if (!h_logits || !prompt || !generated || !rows || !logit_rows || !summaries || !res) {
         fprintf(stderr, "bench_sampler: out of host memory\n");
         return 1;
     }
@@ -135,12 +139,14 @@ int main(int argc, char **argv)
     }
 
     static const int batches[] = {1, 8, 64, 256, 1024};
-    printf("%-8s %5s %10s %12s %10s %14s\n", "mode", "rows", "us/step", "logits GB/s",
-           "% copy", "% decode step");
-    double *t = malloc((size_t)steps * sizeof *t);
+    printf("%-8s %5s %14s %14s %12s %10s %14s\n", "mode", "rows", "host choice us",
+           "dev choice us", "logits GB/s", "% copy", "% decode step");
+    double *t = malloc((size_t)steps * sizeof *t), *th = malloc((size_t)steps * sizeof *th);
     for (int m = 0; m < N_MODES; m++) {
         if (only && !strstr(modes[m].name, only))
             continue;
+        const bool truncates =
+            !sampler_is_greedy(&modes[m].p) && sampler_truncates(&modes[m].p);
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
             int n = batches[b];
             for (int i = 0; i < n; i++) {
@@ -158,27 +164,53 @@ int main(int argc, char **argv)
                     rows[i].n_generated = step; /* 0 on the first: the bitmaps are rebuilt */
                     ((int32_t *)rows[i].generated)[step] = (step * 7919 + i) % VOCAB;
                 }
+                /* the same step twice: the key (row, step) gives both the
+                 * same draws, and the penalty state sees no new token the
+                 * second time */
                 double t0 = now_s();
                 if (cuda_sampler_summarize(s, d_logits, logit_rows, rows, n, 0, VOCAB,
                                            modes[m].n_cand, summaries) != 0) {
                     fprintf(stderr, "bench_sampler: %d candidates refused\n", modes[m].n_cand);
                     return 1;
                 }
-                if (step >= WARMUP)
-                    t[step - WARMUP] = now_s() - t0;
+                for (int i = 0; i < n; i++)
+                    sampler_choose(&rows[i],
+                                   sampler_summary_at_const(summaries, i, modes[m].n_cand),
+                                   &res[i]);
+                double t1 = now_s();
+                /* rows that draw from no truncated set: the host's choice
+                 * is a copy of each summary's best token, no device choice */
+                if (truncates &&
+                    cuda_sampler_sample(s, d_logits, logit_rows, rows, n, VOCAB, modes[m].n_cand,
+                                        res) != 0) {
+                    fprintf(stderr, "bench_sampler: %d candidates refused\n", modes[m].n_cand);
+                    return 1;
+                }
+                if (step >= WARMUP) {
+                    th[step - WARMUP] = t1 - t0;
+                    t[step - WARMUP] = now_s() - t1;
+                }
             }
             qsort(t, (size_t)steps, sizeof *t, cmp_double);
+            qsort(th, (size_t)steps, sizeof *th, cmp_double);
             double sec = t[steps / 2];
             double gbs = (double)n * VOCAB * sizeof(float) / sec / 1e9;
             double step_s = (STEP_WEIGHT_BYTES + n * ROW_KV_BYTES) / (copy_gbs * 1e9);
-            printf("%-8s %5d %10.1f %12.0f %10.1f %14.2f\n", modes[m].name, n, 1e6 * sec, gbs,
-                   100.0 * gbs / copy_gbs, 100.0 * sec / step_s);
+            if (truncates)
+                printf("%-8s %5d %14.1f %14.1f %12.0f %10.1f %14.2f\n", modes[m].name, n,
+                       1e6 * th[steps / 2], 1e6 * sec, gbs, 100.0 * gbs / copy_gbs,
+                       100.0 * sec / step_s);
+            else /* the host choice's time is the whole sampler's */
+                printf("%-8s %5d %14.1f %14s %12s %10s %14.2f\n", modes[m].name, n,
+                       1e6 * th[steps / 2], "-", "-", "-", 100.0 * th[steps / 2] / step_s);
         }
     }
     cuda_sampler_destroy(s);
     CUDA_CHECK(cudaStreamDestroy(stream));
     CUDA_CHECK(cudaFree(d_logits));
     free(t);
+    free(th);
+    free(res);
     free(summaries);
     free(logit_rows);
     free(rows);

@@ -23,9 +23,14 @@
  *   - best_score: relative 1e-12 when Gumbel noise is added (CUDA's double
  *     log is within 1 ulp of glibc's, which is correctly rounded), exact
  *     otherwise.
- * Then run_sampler_step_backend (device summaries) against run_sampler_step
- * (host logits): the same tokens, errors and top tokens, logprobs within
- * 1e-6 relative (a float ulp or so: they come from sum_exp); and a top-k above the kernel's limit takes the host fallback.
+ * Then run_sampler_step_backend against run_sampler_step (host logits),
+ * with the decisions made on the device (the `sample` op,
+ * kernels/sampler_choose.cu: mixed batches, and truncation by top-k, top-p
+ * and min-p on distinct, narrow and tied logits) and with the device's
+ * summaries decided on the host (the tp > 1 path): the same tokens,
+ * errors, inexact flags and top tokens, logprobs within 1e-6 relative (a
+ * float ulp or so: they come from sum_exp); and a top-k above the
+ * kernel's limit takes the host fallback.
  *
  * A failure prints the case, the row, the field, the expected (host) and
  * the got (device) values, at most 30 lines a case. VB_SAMPLER_CASE=text
@@ -444,13 +449,19 @@ static void test_summaries_match_host(void)
 #undef N
 }
 
-/* run_sampler_step_backend (device summaries, or the host fallback) gives
- * what run_sampler_step gives on the host copy of the same logits. */
+/* run_sampler_step_backend (the device's decisions through the backend's
+ * `sample` op, or with choice false the device's summaries decided on the
+ * host, or the host fallback) gives what run_sampler_step gives on the
+ * host copy of the same logits. */
 static void compare_steps(const char *name, const sampling_params *params, int n_params,
-                          int vocab, int expect_device)
+                          int vocab, enum tie_mode ties, bool choice, int expect_device)
 {
     n_printed = 0;
-    sampler_case c = {name, vocab, 1, 0, 24, TIES_MANY, params, n_params, true};
+    sampler_case c = {name, vocab, 1, 0, 24, ties, params, n_params, true};
+    int (*sample_op)(vb_backend *, const float *, const int *, const sampler_row *, int, int, int,
+                     sample_result *) = gpu->sample;
+    if (!choice)
+        gpu->sample = NULL;
     batch b;
     make_batch(&c, &b);
     run_backend rb;
@@ -494,6 +505,7 @@ static void compare_steps(const char *name, const sampling_params *params, int n
                            rd[i].top_tokens[k], rd[i].top_logprobs[k]);
         }
     }
+    gpu->sample = sample_op;
     CHECK_INT_EQ(dev.device_steps, expect_device ? 3 : 0);
     CHECK_INT_EQ(dev.host_steps, expect_device ? 0 : 3);
     CHECK_INT_EQ(host.device_steps, 0);
@@ -518,10 +530,30 @@ static void test_run_sampler_same_tokens(void)
         penal(P(0.9f, 0, 1, 0, 3), 1.2f, 0.3f, 0.2f),
         penal(P(0, 0, 1, 0, 0), 1.5f, 0, 0),
     };
-    compare_steps("mixed batch v32000", mix, (int)(sizeof mix / sizeof mix[0]), 32000, 1);
-    compare_steps("mixed batch v152064", mix, (int)(sizeof mix / sizeof mix[0]), 152064, 1);
+    const int n_mix = (int)(sizeof mix / sizeof mix[0]);
+    for (int choice = 0; choice < 2; choice++) {
+        compare_steps(choice ? "mixed batch v32000, device choice" : "mixed batch v32000", mix,
+                      n_mix, 32000, TIES_MANY, choice, 1);
+        compare_steps(choice ? "mixed batch v152064, device choice" : "mixed batch v152064", mix,
+                      n_mix, 152064, TIES_MANY, choice, 1);
+    }
+    /* the choice kernel's truncation against the host's: distinct logits;
+     * a flat row where top-p keeps every candidate (inexact); ties at the
+     * k-th; min-p alone and after top-p; a row of one token's top-k
+     * beside a row asking for more candidates */
+    sampling_params cut[] = {
+        P(0.9f, 0, 0.8f, 0, 3),    P(1, 0, 0.999f, 0, 0), P(0.5f, 5, 1, 0, 64),
+        P(1.3f, 0, 0.95f, 0.1f, 2), P(1, 0, 1, 0.2f, 1),   P(1, 1, 1, 0, 0),
+        P(0.8f, 50, 0.95f, 0, 0),
+    };
+    const int n_cut = (int)(sizeof cut / sizeof cut[0]);
+    compare_steps("truncation v32000, distinct logits, device choice", cut, n_cut, 32000,
+                  TIES_NONE, true, 1);
+    compare_steps("truncation v32000, narrow logits, device choice", cut, n_cut, 32000,
+                  TIES_NARROW, true, 1);
+    compare_steps("truncation v32000, ties, device choice", cut, n_cut, 32000, TIES_MANY, true, 1);
     sampling_params big[] = {P(1, 1500, 1, 0, 5), P(0, 0, 1, 0, 0)};
-    compare_steps("top-k 1500: host fallback", big, 2, 32000, 0);
+    compare_steps("top-k 1500: host fallback", big, 2, 32000, TIES_MANY, true, 0);
 }
 
 /* The penalty state the device keeps between steps (src/cuda/cuda_seen.c)
@@ -661,6 +693,7 @@ int main(void)
         return 1;
     }
     CHECK(gpu->summarize != NULL);
+    CHECK(gpu->sample != NULL);
     RUN_TEST(test_summaries_match_host);
     RUN_TEST(test_run_sampler_same_tokens);
     RUN_TEST(test_penalty_state_across_steps);
