@@ -17,7 +17,9 @@
  * tokens on the host), the median of 21 steps after 3 warm-up steps.
  * Printed beside the device decisions' time: the fp32 logits read per
  * second against the copy bandwidth, and that time as a share of the
- * decode step's own lower bound on the Qwen2.5-7B
+ * decode step's own lower bound (modes with nothing to draw, greedy and
+ * penalty, have no device choice: "-", and the share is the host path's,
+ * which is then the run's) on the Qwen2.5-7B
  * shape (15.2 GB of weights + 1,024 positions of K/V per row, read once at
  * the copy bandwidth given as argv[2], default the H200's 4,191 GB/s):
  * issue 19 asks for a few percent of a decode step at every batch size.
