@@ -24,10 +24,13 @@
  * the copy bandwidth given as argv[2], default the H200's 4,191 GB/s):
  * issue 19 asks for a few percent of a decode step at every batch size.
  *
- * usage: bench_sampler [STEPS [COPY_GBS [CHUNKS [MODE]]]]
+ * usage: bench_sampler [STEPS [COPY_GBS [CHUNKS [MODE [SPAN]]]]]
  *   CHUNKS: blocks a row's pass 1 and compaction are split over (1-64), 0
  *   (default) the kernel's choice; MODE: run only the modes whose name
- *   contains it. On the GPU machine; no GPU: exits 77. */
+ *   contains it ("" for all); SPAN: logits uniform over [-SPAN, SPAN)
+ *   (default 10; narrower spans, as a random-weight model's logits may
+ *   be, leave the truncation more tokens a row to sort). On the GPU
+ *   machine; no GPU: exits 77. */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,9 @@ int main(int argc, char **argv)
     if (chunks < 0 || chunks > 64)
         chunks = 0;
     const char *only = argc > 4 ? argv[4] : NULL;
+    double span = argc > 5 ? atof(argv[5]) : 10.0;
+    if (!(span > 0.0))
+        span = 10.0;
 
     /* logits: a smooth random field, so top-p keeps a realistic few hundred */
     size_t n_logits = (size_t)MAX_ROWS * VOCAB;
@@ -101,7 +107,7 @@ int main(int argc, char **argv)
     uint64_t x = 88172645463325252ull;
     for (size_t i = 0; i < n_logits; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        h_logits[i] = (float)((x >> 40) % 20000) / 1000.0f - 10.0f;
+        h_logits[i] = ((float)((x >> 40) % 20000) / 1000.0f - 10.0f) * (float)(span / 10.0);
     }
     for (size_t i = 0; i < (size_t)MAX_ROWS * PROMPT; i++)
         prompt[i] = (int32_t)(i * 2654435761u % VOCAB);
