@@ -801,7 +801,8 @@ static int cuda_sample(vb_backend *b, const float *logits, const int *logit_rows
     if (!c->sampler)
         c->sampler = cuda_sampler_create(c->stream, c->sampler_pass1_chunks);
     int r = cuda_sampler_sample(c->sampler, logits, logit_rows, rows, n, n_vocab, n_cand, out);
-    op_done(c, "sampler");
+    if (r == 0) /* declined: summarize runs next and marks the op (one profile call a step) */
+        op_done(c, "sampler");
     return r;
 }
 

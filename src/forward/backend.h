@@ -183,8 +183,9 @@ struct vb_backend {
      * logit_rows[i] of logits[*, n_vocab], into out[i]. The decisions of
      * summarize + the host's merge and choose (exp, log and the Gumbel
      * noise to rounding). Returns 0, or -1 with nothing done when it cannot
-     * (n_cand too large) or would not gain (no row draws from a truncated
-     * set): the caller then takes the summarize path. */
+     * (tp > 1: a rank's summary is not the merged one; n_cand too large)
+     * or would not gain (no row draws from a truncated set): the caller
+     * then takes the summarize path. */
     int (*sample)(vb_backend *b, const float *logits, const int *logit_rows,
                   const sampler_row *rows, int n, int n_vocab, int n_cand, sample_result *out);
 

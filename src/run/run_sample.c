@@ -161,7 +161,7 @@ int run_sampler_step_backend(run_sampler *s, run_backend *rb, const float *logit
     /* row_logits point into the backend's buffer: rows of vocab_local */
     for (int i = 0; i < n; i++)
         s->logit_rows[i] = (int)((row_logits[i] - logits) / s->vocab_local);
-    if (s->tp == 1 && b->sample && !s->host_only &&
+    if (b->sample && !s->host_only &&
         b->sample(b, logits, s->logit_rows, rows, n, s->vocab_local, n_cand, out) == 0) {
         /* the whole vocabulary on this rank: the decisions made where the
          * logits are, nothing left to exchange or merge */
