@@ -22,8 +22,13 @@
  *
  * Every sequence has its own KV blocks, laid out in a shuffled order so
  * the block table is followed as in a long-running cache; values are
- * small finite halves. Steps whose K/V fit in L2 (T * ctx * 2 KB below
- * ~50 MB on an H200) are read from L2 after the first pass.
+ * small finite halves. Small steps get up to 256 copies of their cache
+ * (256 MB in all), pass i reading copy i mod the count, so their K/V come
+ * from memory as in the engine, not from L2. Each figure is a pass's
+ * time in a CUDA graph of ITERS passes, PDL as the backend sets it
+ * (bench_time_graph_us): what a decode step's graph replays, without the
+ * host's launch cost, which is most of an eager launch of a few
+ * microseconds.
  *
  * With a third argument int8, both kernels' int8 twins on an int8 cache
  * (--kv-cache-dtype int8, kernels/kv_int8.cuh): the bytes they must read
@@ -58,7 +63,9 @@ static const shape shapes[] = {
 /* one call of a decode attention kernel, as the backend makes it */
 typedef struct decode_args {
     uint16_t *out, *q;
-    void *k, *v;         /* fp16, or int8 when kv8 */
+    void *k, *v;         /* fp16, or int8 when kv8: n_copies caches of cache_bytes */
+    size_t cache_bytes;
+    int n_copies;
     bool kv8;
     float *work, *mma_work;
     int *d_ids, *d_pos, *d_table;
@@ -67,10 +74,19 @@ typedef struct decode_args {
     cudaStream_t stream;
 } decode_args;
 
+/* Pass i's copy of the cache (K or V). */
+static void *cache_copy(const decode_args *d, void *base, int i)
+{
+    return (char *)base + (size_t)(i % d->n_copies) * d->cache_bytes;
+}
+
 static void decode_pass(void *ctx, int i)
 {
-    (void)i; /* the same cache every pass */
-    const decode_args *d = ctx;
+    const decode_args *d0 = ctx;
+    decode_args dd = *d0;
+    dd.k = cache_copy(d0, d0->k, i);
+    dd.v = cache_copy(d0, d0->v, i);
+    const decode_args *d = &dd;
     if (d->kv8)
         CUDA_CHECK(vb_attention_decode_kv8(d->out, d->work, d->q, d->k, d->v, d->d_ids, d->d_pos,
                                            d->d_ids, d->d_table, d->max_blocks, d->T,
@@ -87,8 +103,11 @@ static void decode_pass(void *ctx, int i)
 
 static void decode_mma_pass(void *ctx, int i)
 {
-    (void)i;
-    const decode_args *d = ctx;
+    const decode_args *d0 = ctx;
+    decode_args dd = *d0;
+    dd.k = cache_copy(d0, d0->k, i);
+    dd.v = cache_copy(d0, d0->v, i);
+    const decode_args *d = &dd;
     if (d->kv8)
         CUDA_CHECK(vb_attention_decode_mma_kv8(d->out, d->mma_work, MMA_WORKSPACE, d->q, d->k,
                                                d->v, d->d_ids, d->d_pos, d->d_ids, d->d_table,
@@ -109,6 +128,7 @@ int main(int argc, char **argv)
     int iters = bench_start(argc, argv, 50, &prop);
     if (iters == 0)
         return 77;
+    bench_pdl_from_env("bench_attention_decode");
     int n_sm = prop.multiProcessorCount;
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreate(&stream));
@@ -125,10 +145,11 @@ int main(int argc, char **argv)
         printf("(no tensor-core decode kernel on this GPU / build: old kernel only)\n");
     }
 
-    const int Ts[] = {1, 8, 16, 32, 64, 150, 256};
-    /* 1,150 positions in a table of 1,280: the issue #19 workload's decode
-     * steps (1,024 prompt + 256 new tokens, ~half generated) */
-    const int ctxs[] = {1024, 1150, 4096, 16384}, widths[] = {1024, 1280, 4096, 16384};
+    const int Ts[] = {1, 2, 8, 16, 32, 64, 150, 256};
+    /* 384 positions: a1's last steps (128 prompt + 256 new tokens); 1,150
+     * in a table of 1,280: the issue #19 workload's decode steps (1,024
+     * prompt + 256 new tokens, ~half generated) */
+    const int ctxs[] = {384, 1024, 1150, 4096, 16384}, widths[] = {384, 1024, 1280, 4096, 16384};
     /* a shape name: that shape alone ("all": every shape) */
     const char *only = argc > 2 && strcmp(argv[2], "all") != 0 ? argv[2] : NULL;
     const bool kv8 = argc > 3 && strcmp(argv[3], "int8") == 0;
@@ -154,14 +175,20 @@ int main(int argc, char **argv)
                         : (size_t)n_blocks * BLOCK_SIZE * row * 2;
                 uint16_t *q, *out;
                 void *k, *v;
-                CUDA_CHECK(cudaMalloc(&k, cache_bytes));
-                CUDA_CHECK(cudaMalloc(&v, cache_bytes));
+                /* copies of the cache, pass i reading copy i mod n_copies,
+                 * so small steps' K/V come from memory as in the engine
+                 * (where a layer's weights have passed through L2 since
+                 * its last attention), not from L2 */
+                int n_copies = (int)(((size_t)256 << 20) / cache_bytes);
+                n_copies = n_copies < 1 ? 1 : n_copies > 256 ? 256 : n_copies;
+                CUDA_CHECK(cudaMalloc(&k, cache_bytes * n_copies));
+                CUDA_CHECK(cudaMalloc(&v, cache_bytes * n_copies));
                 CUDA_CHECK(cudaMalloc((void **)&q, (size_t)T * s->heads * s->head_dim * 2));
                 CUDA_CHECK(cudaMalloc((void **)&out, (size_t)T * s->heads * s->head_dim * 2));
                 /* small finite halves (int8: values 17, scales ~1e-28): the
                  * speed does not depend on them */
-                CUDA_CHECK(cudaMemset(k, 0x11, cache_bytes));
-                CUDA_CHECK(cudaMemset(v, 0x11, cache_bytes));
+                CUDA_CHECK(cudaMemset(k, 0x11, cache_bytes * n_copies));
+                CUDA_CHECK(cudaMemset(v, 0x11, cache_bytes * n_copies));
                 CUDA_CHECK(cudaMemset(q, 0x11, (size_t)T * s->heads * s->head_dim * 2));
 
                 int *h_table = calloc((size_t)T * max_blocks, sizeof *h_table);
@@ -198,20 +225,22 @@ int main(int argc, char **argv)
                 int per_block = vb_attention_decode_heads_per_block(
                     T, s->heads, s->kv_heads, s->head_dim, width, n_sm, prop.l2CacheSize);
                 int splits = vb_attention_decode_splits(T, s->heads / per_block, width, n_sm);
-                decode_args args = {.out = out, .q = q, .k = k, .v = v, .kv8 = kv8, .work = work,
+                decode_args args = {.out = out, .q = q, .k = k, .v = v,
+                                    .cache_bytes = cache_bytes, .n_copies = n_copies,
+                                    .kv8 = kv8, .work = work,
                                     .mma_work = mma_work, .d_ids = d_ids, .d_pos = d_pos,
                                     .d_table = d_table, .max_blocks = max_blocks, .T = T,
                                     .per_block = per_block, .splits = splits, .s = s,
                                     .stream = stream};
                 double bytes = kv8 ? 2.0 * ctx * (s->head_dim + 4) * s->kv_heads * T
                                    : 4.0 * ctx * s->head_dim * s->kv_heads * T;
-                double us = bench_time_us(decode_pass, &args, stream, iters);
+                double us = bench_time_graph_us(decode_pass, &args, stream, iters);
                 double gbs = bytes / (us * 1e3);
                 printf("%-6s %4d %6d | %5d %6d %9.1f %8.0f %5.1f%% |", s->name, T, ctx, per_block,
                        splits, us, gbs, 100.0 * gbs * 1e9 / copy_bw);
                 if (have_mma) {
                     int mma_splits = vb_attention_decode_mma_splits(width);
-                    double us2 = bench_time_us(decode_mma_pass, &args, stream, iters);
+                    double us2 = bench_time_graph_us(decode_mma_pass, &args, stream, iters);
                     double gbs2 = bytes / (us2 * 1e3);
                     /* cuda_attention's rule */
                     bool pick = 4L * T * s->kv_heads * mma_splits >= n_sm;
