@@ -3,7 +3,7 @@
  * thread (the path of tp > 1, and of tp 1 before the `sample` op), and
  * cuda_sampler_sample (the `sample` op at tp 1: the decisions made on the
  * device, kernels/sampler_choose.cu), for 1 to 1,024 rows over a
- * 152,064-token vocabulary (Qwen2.5) in five modes:
+ * 152,064-token vocabulary (Qwen2.5) in seven modes:
  *   greedy        --temperature 0 (one candidate a row)
  *   top-p         --temperature 0.8 --top-p 0.95 (256 candidates a row)
  *   top-k         --temperature 0.8 --top-k 50 --top-p 0.95 (50 candidates a row)
@@ -13,6 +13,11 @@
  *   penalty       greedy with --repetition-penalty 1.1 over a 1,024-token
  *                 prompt: the seen bitmaps are built on the first step,
  *                 then each step sends the one token a row gained
+ *   qwen-cs       top-k's settings with the repetition penalty 1.05 of
+ *                 Qwen2.5's generation_config.json, which `generate` and
+ *                 `bench` apply by default: the sampled workloads (cs, fs)
+ *                 on a Qwen2.5 model as run
+ *   qwen-c        greedy with that penalty (c on a Qwen2.5 model)
  * Each figure is the wall time of the step's calls (they end with the
  * tokens on the host), the median of 21 steps after 3 warm-up steps.
  * Printed beside the device decisions' time: the fp32 logits read per
@@ -132,6 +137,10 @@ int main(int argc, char **argv)
         {"penalty", 0.0f, 1.0f, 0, 0.0f, 1.1f, 1},
         {"top-k", 0.8f, 0.95f, 50, 0.0f, 1.0f, 50},
         {"min-p", 0.8f, 1.0f, 0, 0.05f, 1.0f, SAMPLER_TRUNCATION_CANDIDATES},
+        /* the sampled workloads (cs, fs) on a Qwen2.5 model: its
+         * generation_config.json's repetition penalty 1.05 applies */
+        {"qwen-cs", 0.8f, 0.95f, 50, 0.0f, 1.05f, 50},
+        {"qwen-c", 0.0f, 1.0f, 0, 0.0f, 1.05f, 1},
     };
     enum { N_MODES = sizeof settings / sizeof settings[0] };
     mode modes[N_MODES];

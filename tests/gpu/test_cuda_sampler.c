@@ -415,6 +415,14 @@ static void test_summaries_match_host(void)
         {"lse ties v152064", 152064, 1, 0, 15, TIES_MANY, lse, N(lse), false},
         {"lse flat rows v152064", 152064, 1, 0, 10, TIES_FLAT, lse, N(lse), false},
         {"lse 256 rows v152064", 152064, 1, 0, 256, TIES_NONE, lse, N(lse), false},
+        /* penalized rows at the ends of the float range (a penalty may take
+         * a logit to infinity), many rows (Qwen2.5 models' default has a
+         * repetition penalty) */
+        {"penalties wide logits v152064", 152064, 1, 0, 10, TIES_WIDE, pen, N(pen), true},
+        {"penalties huge logits v152064", 152064, 1, 0, 10, TIES_HUGE, pen, N(pen), true},
+        {"penalties subnormal logits v32000", 32000, 1, 0, 10, TIES_TINY, pen, N(pen), true},
+        {"penalties narrow logits v152064", 152064, 1, 0, 10, TIES_NARROW, pen, N(pen), true},
+        {"penalties 256 rows v152064", 152064, 1, 0, 256, TIES_NONE, pen, N(pen), true},
     };
     const char *only = getenv("VB_SAMPLER_CASE"); /* a substring: rerun matching cases only */
     /* pass 1 and the compaction as the GPU's size picks it (split over
