@@ -58,7 +58,8 @@
  * a1's MBU on an H200, tests/bench/RESULTS.md). VB_STEP_SYNC=0 leaves it
  * out: whole steps, MBU and MFU are then what the engine does alone, and
  * the forward / sampling / host split, which the marks no longer measure,
- * is reported null. VB_STEP_SYNC=events (not yet checked on a GPU) waits
+ * is reported null. VB_STEP_SYNC=events (checked once on an H200: decode
+ * steps split as with the sync within 4 %, RESULTS.md session 19) waits
  * for nothing either and splits the step by the backend's GPU time stamps
  * (timer_mark at the plan, the forward mark and the sampled mark, read
  * at the step's end); a stamp that cannot be read makes the split null. */
