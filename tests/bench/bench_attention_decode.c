@@ -74,19 +74,19 @@ typedef struct decode_args {
     cudaStream_t stream;
 } decode_args;
 
-/* Pass i's copy of the cache (K or V). */
-static void *cache_copy(const decode_args *d, void *base, int i)
+/* The arguments of pass i: its copy of the cache. */
+static decode_args pass_args(const void *ctx, int i)
 {
-    return (char *)base + (size_t)(i % d->n_copies) * d->cache_bytes;
+    decode_args d = *(const decode_args *)ctx;
+    const size_t off = (size_t)(i % d.n_copies) * d.cache_bytes;
+    d.k = (char *)d.k + off;
+    d.v = (char *)d.v + off;
+    return d;
 }
 
 static void decode_pass(void *ctx, int i)
 {
-    const decode_args *d0 = ctx;
-    decode_args dd = *d0;
-    dd.k = cache_copy(d0, d0->k, i);
-    dd.v = cache_copy(d0, d0->v, i);
-    const decode_args *d = &dd;
+    const decode_args dd = pass_args(ctx, i), *d = &dd;
     if (d->kv8)
         CUDA_CHECK(vb_attention_decode_kv8(d->out, d->work, d->q, d->k, d->v, d->d_ids, d->d_pos,
                                            d->d_ids, d->d_table, d->max_blocks, d->T,
@@ -103,11 +103,7 @@ static void decode_pass(void *ctx, int i)
 
 static void decode_mma_pass(void *ctx, int i)
 {
-    const decode_args *d0 = ctx;
-    decode_args dd = *d0;
-    dd.k = cache_copy(d0, d0->k, i);
-    dd.v = cache_copy(d0, d0->v, i);
-    const decode_args *d = &dd;
+    const decode_args dd = pass_args(ctx, i), *d = &dd;
     if (d->kv8)
         CUDA_CHECK(vb_attention_decode_mma_kv8(d->out, d->mma_work, MMA_WORKSPACE, d->q, d->k,
                                                d->v, d->d_ids, d->d_pos, d->d_ids, d->d_table,

@@ -117,11 +117,24 @@ static inline double bench_time_us(bench_pass_fn pass, void *ctx, cudaStream_t s
     return t[2]; /* median */
 }
 
+/* One replay of a graph (bench_time_graph_us's pass). */
+typedef struct bench_graph {
+    cudaGraphExec_t exec;
+    cudaStream_t stream;
+} bench_graph;
+
+static inline void bench_graph_replay(void *ctx, int i)
+{
+    (void)i;
+    const bench_graph *g = ctx;
+    CUDA_CHECK(cudaGraphLaunch(g->exec, g->stream));
+}
+
 /* Microseconds per pass as a CUDA graph replays them (the engine's decode
  * steps): `iters` passes captured once into a graph, so no host launch
  * cost sits between the kernels (for launches of a few microseconds it
- * is most of what bench_time_us measures); 3 eager warm-up passes, one
- * warm-up replay, then the median of 5 replays. */
+ * is most of what bench_time_us measures); 3 eager warm-up passes, then
+ * bench_time_us of one replay a timing. */
 static inline double bench_time_graph_us(bench_pass_fn pass, void *ctx, cudaStream_t stream,
                                          int iters)
 {
@@ -129,32 +142,16 @@ static inline double bench_time_graph_us(bench_pass_fn pass, void *ctx, cudaStre
         pass(ctx, i);
     CUDA_CHECK(cudaStreamSynchronize(stream));
     cudaGraph_t graph;
-    cudaGraphExec_t exec;
+    bench_graph g = {.stream = stream};
     CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
     for (int i = 0; i < iters; i++)
         pass(ctx, i);
     CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-    CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-    cudaEvent_t a, b;
-    CUDA_CHECK(cudaEventCreate(&a));
-    CUDA_CHECK(cudaEventCreate(&b));
-    double t[5];
-    for (int rep = -1; rep < 5; rep++) { /* one warm-up replay */
-        CUDA_CHECK(cudaEventRecord(a, stream));
-        CUDA_CHECK(cudaGraphLaunch(exec, stream));
-        CUDA_CHECK(cudaEventRecord(b, stream));
-        CUDA_CHECK(cudaEventSynchronize(b));
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-        if (rep >= 0)
-            t[rep] = 1e3 * ms / iters;
-    }
-    CUDA_CHECK(cudaEventDestroy(a));
-    CUDA_CHECK(cudaEventDestroy(b));
-    CUDA_CHECK(cudaGraphExecDestroy(exec));
+    CUDA_CHECK(cudaGraphInstantiate(&g.exec, graph, 0));
+    double us = bench_time_us(bench_graph_replay, &g, stream, 1) / iters;
+    CUDA_CHECK(cudaGraphExecDestroy(g.exec));
     CUDA_CHECK(cudaGraphDestroy(graph));
-    bench_sort5(t);
-    return t[2]; /* median */
+    return us;
 }
 
 #endif
