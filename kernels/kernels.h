@@ -530,7 +530,9 @@ cudaError_t vb_attention_prefill_mma_kv8(uint16_t *out, const uint16_t *q, const
  * the caller; when any_added, a first launch clears the slots of rows
  * flagged VB_SAMPLE_SEEN_RESET and sets the bits of d_added[added_start,
  * + added_count) of each row (a step's new tokens). Rows of one call hold
- * distinct slots. */
+ * distinct slots. d_seen NULL: no row of the call has penalties (then
+ * any_added must be 0); the kernels of such calls are built without the
+ * penalized rows' paths. */
 int vb_sampler_pass1_chunks(int n_rows, int n_local, int n_sm);
 size_t vb_sampler_scratch_bytes(int n_rows, int chunks, int n_cand);
 size_t vb_sampler_seen_words(int n_local);

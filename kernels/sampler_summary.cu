@@ -21,9 +21,9 @@
 //                          candidate, the group maxima: the largest key of
 //                          the finite tokens each thread saw at each of its
 //                          tile positions (ss_gmax_per_row a row, 1,280 to
-//                          16,384); rows without penalties or noise work
-//                          on the raw logits and divide only a few
-//                          (ss_pass1_scan_plain);
+//                          16,384); rows without noise work on the raw
+//                          logits (a seen token's penalized first) and
+//                          divide only a few (ss_pass1_scan_plain);
 //   sampler_compact_kernel (more than one candidate) the same chunks: each
 //                          block takes the row's threshold, a key at or
 //                          below the n_keep-th largest group maximum
@@ -119,34 +119,51 @@
 #define SS_D1_BINS 4096
 #define SS_CAP VB_SAMPLE_COMPACT_CAP
 #define SS_STAGE VB_SAMPLE_MAX_CAND // the compaction's stage: ss_shared's cand_* arrays
+static_assert(2 * SS_ILP <= 32, "ss_seen_words: two words a k, a lane each");
 static_assert(SS_P1_THREADS % 32 == 0 && SS_P1_THREADS <= SS_THREADS, "ss_shared holds SS_WARPS warps");
 
 #include "sampler_common.cuh"
 
-// The processed logit of local token i, whose raw logit is v (sampler.h
-// steps 1-3), in the host's order of operations.
-// seen: the row's bitmap of prompt + generated tokens, or NULL when the
-// row has no penalties; pen: its generated tokens with their counts,
+// Local token i's raw logit v after the penalties (sampler.h steps 1-2),
+// for a token in the row's seen bitmap (prompt + generated), in the host's
+// order of operations. pen: its generated tokens with their counts,
 // sorted (a subset of seen), n_pen of them (0 without those penalties).
+__device__ __forceinline__ float ss_penalize(float v, int i, const vb_sample_row_args *a,
+                                             const vb_penalty_entry *pen, int n_pen)
+{
+    if (a->flags & VB_SAMPLE_REPETITION) // once per distinct token
+        v = v < 0.0f ? __fmul_rn(v, a->repetition_penalty) : __fdiv_rn(v, a->repetition_penalty);
+    int lo = 0, hi = n_pen;
+    while (lo < hi) {
+        int mid = (lo + hi) >> 1;
+        if (pen[mid].token < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < n_pen && pen[lo].token == i)
+        v = __fsub_rn(v, __fadd_rn(__fmul_rn(a->frequency_penalty, (float)pen[lo].count),
+                                  a->presence_penalty));
+    return v;
+}
+
+// Whether local token i is in the row's seen bitmap (NULL: a row without
+// penalties, none is).
+__device__ __forceinline__ bool ss_is_seen(const unsigned *seen, int i)
+{
+    return seen && ((__ldg(&seen[i >> 5]) >> (i & 31)) & 1u);
+}
+
+// The processed logit of local token i, whose raw logit is v (sampler.h
+// steps 1-3), in the host's order of operations: the penalties when the
+// token is seen (seen: the row's bitmap, or NULL when the row has no
+// penalties), then the temperature.
 __device__ __forceinline__ float ss_process(float v, int i, const vb_sample_row_args *a,
                                             const unsigned *seen, const vb_penalty_entry *pen,
                                             int n_pen)
 {
-    if (seen && ((__ldg(&seen[i >> 5]) >> (i & 31)) & 1u)) {
-        if (a->flags & VB_SAMPLE_REPETITION) // once per distinct token
-            v = v < 0.0f ? __fmul_rn(v, a->repetition_penalty) : __fdiv_rn(v, a->repetition_penalty);
-        int lo = 0, hi = n_pen;
-        while (lo < hi) {
-            int mid = (lo + hi) >> 1;
-            if (pen[mid].token < i)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < n_pen && pen[lo].token == i)
-            v = __fsub_rn(v, __fadd_rn(__fmul_rn(a->frequency_penalty, (float)pen[lo].count),
-                                      a->presence_penalty));
-    }
+    if (ss_is_seen(seen, i))
+        v = ss_penalize(v, i, a, pen, n_pen);
     if (!(a->flags & VB_SAMPLE_GREEDY))
         v = __fdiv_rn(v, a->temperature);
     return v;
@@ -507,6 +524,39 @@ __device__ __forceinline__ void ss_next_tile(float raw[SS_ILP], float ahead[SS_I
     ss_load_tile(ahead, x, i0_after, hi);
 }
 
+// The seen-bitmap words of one warp's tile, for ss_seen_mask: the warp's
+// 32 tokens at each k (from first, the warp's first token of the tile,
+// + k * blockDim.x) span at most two words, so lane L < 2 * SS_ILP holds
+// word (first + (L % SS_ILP) * blockDim.x) / 32 + L / SS_ILP (0 from hi
+// on). One load a lane, issued a tile ahead as the logits are: a word
+// loaded where its bits were needed left pass 1 of penalized rows
+// latency-bound at one block a row (276 us at 256 rows against 87
+// without penalties, ncu, session 20).
+__device__ __forceinline__ unsigned ss_seen_words(const unsigned *seen, int first, int hi)
+{
+    const int lane = (int)threadIdx.x & 31;
+    const int w = ((first + (lane % SS_ILP) * (int)blockDim.x) >> 5) + lane / SS_ILP;
+    return lane < 2 * SS_ILP && w * 32 < hi ? __ldg(&seen[w]) : 0u;
+}
+
+// Bit k: whether this thread's token i0 + k * blockDim.x is seen, from
+// the words ss_seen_words loaded for its warp's tile (first = i0 - lane;
+// a token past hi may read a set bit: the caller tests i < hi). The whole
+// warp calls it.
+__device__ __forceinline__ unsigned ss_seen_mask(unsigned words, int i0)
+{
+    const int first = i0 - ((int)threadIdx.x & 31);
+    unsigned m = 0u;
+#pragma unroll
+    for (int k = 0; k < SS_ILP; k++) {
+        const int i = i0 + k * (int)blockDim.x;
+        const int src = k + ((i >> 5) != ((first + k * (int)blockDim.x) >> 5) ? SS_ILP : 0);
+        const unsigned w = __shfl_sync(0xffffffffu, words, src);
+        m |= ((w >> (i & 31)) & 1u) << k;
+    }
+    return m;
+}
+
 // The processed logit of a token without penalties (sampler.h step 3).
 __device__ __forceinline__ float ss_plain(float v, const vb_sample_row_args *a)
 {
@@ -581,8 +631,8 @@ __device__ __forceinline__ void ss_plain_count(float r, float fin_max, int *bad,
     *tile_top = fmaxf(*tile_top, f);
 }
 
-// Pass 1 of a row without penalties or noise (greedy, top-k, top-p,
-// min-p rows), on the raw logits: the processing is monotonic, so the max,
+// Pass 1 of a row without noise (greedy, top-k, top-p, min-p rows), on
+// the raw logits: the processing is monotonic, so the max,
 // the group maxima, the finite count and bad come from raw comparisons and
 // are processed once at the end; the best token is processed only when its
 // raw logit beats the thread's best so far (a later token, a higher id,
@@ -601,10 +651,23 @@ __device__ __forceinline__ void ss_plain_count(float r, float fin_max, int *bad,
 // top-p cost ~1.9 times top-k 50 + top-p at 256 rows. lse: the row's
 // VB_SAMPLE_NEED_LSE, a constant at each call, so that the loop without
 // the sum keeps its registers (no spills in the summary kernel's 64).
+// Rows with penalties (penalized, a constant at each call; seen: their
+// bitmap) take this scan too: a seen token's raw logit is penalized first
+// (ss_penalize, the first step of ss_process; a few hundred to a few
+// thousand tokens of a row), and the rest is the processing of that
+// value, monotonic as for any other. The seen bits come a tile ahead
+// (ss_seen_words) and a warp penalizes only at the k where one of its
+// lanes has a seen token. The general scan had made such rows (Qwen2.5's
+// default repetition penalty of 1.05, from its generation_config.json)
+// ~4.7x slower than rows without: 418 us at 256 rows against 87; this
+// scan takes 154 (ncu, session 20).
 __device__ __forceinline__ void ss_pass1_scan_plain(ss_pass1 *s, const float *x, int lo, int hi,
-                                                    const vb_sample_row_args *a, int vocab_offset,
-                                                    unsigned gmax[SS_ILP], bool keep_gmax,
-                                                    float fin_max, const bool lse)
+                                                    const vb_sample_row_args *a,
+                                                    const unsigned *seen,
+                                                    const vb_penalty_entry *pen, int n_pen,
+                                                    int vocab_offset, unsigned gmax[SS_ILP],
+                                                    bool keep_gmax, float fin_max, const bool lse,
+                                                    const bool penalized)
 {
     const int step = (int)blockDim.x * SS_ILP;
     float raw[SS_ILP], ahead[SS_ILP], slot_max[SS_ILP];
@@ -617,10 +680,28 @@ __device__ __forceinline__ void ss_pass1_scan_plain(ss_pass1 *s, const float *x,
     if (lse && !(a->flags & VB_SAMPLE_GREEDY))
         inv_t = 1.0 / (double)a->temperature;
     float m = -ss_inf_f(); // the sum's reference (lse)
+    const int lane = (int)threadIdx.x & 31;
     ss_load_tile(ahead, x, lo + (int)threadIdx.x, hi);
+    unsigned seen_ahead = penalized ? ss_seen_words(seen, lo + (int)threadIdx.x - lane, hi) : 0u;
     for (int base = lo; base < hi; base += step) {
         const int i0 = base + (int)threadIdx.x;
         ss_next_tile(raw, ahead, x, i0 + step, hi);
+        if (penalized) { // a constant at each call: the rows without keep their registers
+            const unsigned mask = ss_seen_mask(seen_ahead, i0);
+            seen_ahead = ss_seen_words(seen, i0 + step - lane, hi);
+#pragma unroll
+            for (int k = 0; k < SS_ILP; k++) {
+                const int i = i0 + k * (int)blockDim.x;
+                const bool sn = i < hi && ((mask >> k) & 1u);
+                // warp-uniform: ~3/4 of a warp's 32 tokens hold none of
+                // a 1,000-token prompt; the lanes then select, no
+                // divergent branch a token
+                if (__any_sync(0xffffffffu, sn)) {
+                    const float pv = ss_penalize(raw[k], i, a, pen, n_pen);
+                    raw[k] = sn ? pv : raw[k];
+                }
+            }
+        }
         float tile_top = -ss_inf_f();
 #pragma unroll
         for (int k = 0; k < SS_ILP; k++) // -inf past hi: counts nowhere
@@ -679,6 +760,11 @@ __device__ __forceinline__ void ss_pass1_scan_plain(ss_pass1 *s, const float *x,
 // keeps the largest key of the finite tokens this thread saw at position
 // k of its tiles, the group maxima the compaction's threshold comes from
 // (an array, not a pointer that may be NULL: it stays in registers).
+// PEN: the step has rows with penalties, which then take the raw-logit
+// scan too; without (PEN false) they would take the general scan, and the
+// kernels of steps without penalties keep the code and registers they had
+// before that scan took penalized rows.
+template <bool PEN>
 __device__ __forceinline__ void ss_pass1_scan(ss_pass1 *s, const float *x, int lo, int hi,
                                               const vb_sample_row_args *a, const unsigned *bitmap,
                                               const vb_penalty_entry *pen, int n_pen,
@@ -688,11 +774,19 @@ __device__ __forceinline__ void ss_pass1_scan(ss_pass1 *s, const float *x, int l
     const bool gumbel = (a->flags & VB_SAMPLE_GUMBEL) != 0;
     const bool lse = (a->flags & VB_SAMPLE_NEED_LSE) != 0;
     float fin_max;
-    if (!gumbel && !bitmap && ss_raw_finite_max(a, &fin_max)) { // uniform in the block
-        if (lse)
-            ss_pass1_scan_plain(s, x, lo, hi, a, vocab_offset, gmax, keep_gmax, fin_max, true);
+    if (!gumbel && (PEN || !bitmap) && ss_raw_finite_max(a, &fin_max)) { // uniform in the block
+        if (PEN && bitmap && lse)
+            ss_pass1_scan_plain(s, x, lo, hi, a, bitmap, pen, n_pen, vocab_offset, gmax,
+                                keep_gmax, fin_max, true, true);
+        else if (PEN && bitmap)
+            ss_pass1_scan_plain(s, x, lo, hi, a, bitmap, pen, n_pen, vocab_offset, gmax,
+                                keep_gmax, fin_max, false, true);
+        else if (lse)
+            ss_pass1_scan_plain(s, x, lo, hi, a, NULL, NULL, 0, vocab_offset, gmax, keep_gmax,
+                                fin_max, true, false);
         else
-            ss_pass1_scan_plain(s, x, lo, hi, a, vocab_offset, gmax, keep_gmax, fin_max, false);
+            ss_pass1_scan_plain(s, x, lo, hi, a, NULL, NULL, 0, vocab_offset, gmax, keep_gmax,
+                                fin_max, false, false);
         return;
     }
     const int step = (int)blockDim.x * SS_ILP;
@@ -827,6 +921,7 @@ sampler_seen_kernel(unsigned *seen_all, int words, const vb_sample_row_args *arg
 // slots of a thread folded to ss_gmax_slots(chunks); block (row, 0) then
 // also zeroes the row's compaction counter in count_all (the compaction
 // runs after on the stream: no memset node).
+template <bool PEN>
 __global__ void __launch_bounds__(SS_P1_THREADS, 3)
 sampler_pass1_kernel(ss_pass1 *part, unsigned *gmax_all, int *count_all, const float *logits,
                      const vb_sample_row_args *args, const vb_penalty_entry *pen_all,
@@ -845,7 +940,8 @@ sampler_pass1_kernel(ss_pass1 *part, unsigned *gmax_all, int *count_all, const f
         gm[k] = 0u; // below every finite token's key: "no token"
     ss_pass1 s;
     ss_pass1_init(&s);
-    ss_pass1_scan(&s, x, lo, hi, &a, bitmap, pen, a.pen_count, vocab_offset, gm, gmax_all != NULL);
+    ss_pass1_scan<PEN>(&s, x, lo, hi, &a, bitmap, pen, a.pen_count, vocab_offset, gm,
+                       gmax_all != NULL);
     if (gmax_all) {
         // fold the slots to `slots` (a power of two): constant indices keep gm in registers
         const int slots = ss_gmax_slots(chunks);
@@ -970,6 +1066,7 @@ __device__ float ss_raw_floor(unsigned thr, const vb_sample_row_args *a)
 // capacity, so the summary kernel knows when the buffer is incomplete and
 // takes the full-row path. Rows with fewer than two candidates have
 // nothing to do.
+template <bool PEN>
 __global__ void __launch_bounds__(SS_P1_THREADS, 3)
 sampler_compact_kernel(ss_cand *buf_all, int *count_all, const unsigned *gmax_all,
                        const ss_pass1 *part, const float *logits, const vb_sample_row_args *args,
@@ -1005,29 +1102,44 @@ sampler_compact_kernel(ss_cand *buf_all, int *count_all, const unsigned *gmax_al
     const int step = (int)blockDim.x * SS_ILP;
     float raw[SS_ILP], ahead[SS_ILP];
     ss_load_tile(ahead, x, lo + (int)threadIdx.x, hi);
+    unsigned seen_ahead = PEN && bitmap ? ss_seen_words(bitmap, lo + (int)threadIdx.x - lane, hi)
+                                        : 0u;
     for (int base = lo; base < hi; base += step) { // warp-uniform
         const int i0 = base + (int)threadIdx.x;
         ss_next_tile(raw, ahead, x, i0 + step, hi);
-        bool any = false;
+        unsigned mask = 0u;
+        if (PEN && bitmap) { // block-uniform
+            mask = ss_seen_mask(seen_ahead, i0);
+            seen_ahead = ss_seen_words(bitmap, i0 + step - lane, hi);
+        }
+        // a seen token's raw logit penalized first (PEN), as pass 1 did:
+        // the processing of that value is monotonic, so <= raw_floor
+        // (-inf past hi) cannot pass
+        bool maybe[SS_ILP], any = false;
 #pragma unroll
-        for (int k = 0; k < SS_ILP; k++)
-            any |= raw[k] > raw_floor;
-        if (!bitmap && !__any_sync(0xffffffffu, any))
+        for (int k = 0; k < SS_ILP; k++) {
+            if (PEN) {
+                const int i = i0 + k * (int)blockDim.x;
+                const bool sn = i < hi && ((mask >> k) & 1u);
+                if (__any_sync(0xffffffffu, sn)) { // warp-uniform, as in pass 1
+                    const float pv = ss_penalize(raw[k], i, &a, pen, a.pen_count);
+                    raw[k] = sn ? pv : raw[k];
+                }
+            }
+            maybe[k] = raw[k] > raw_floor;
+            any |= maybe[k];
+        }
+        if (!__any_sync(0xffffffffu, any))
             continue; // warp-uniform: most tiles of a warp hold no candidate
 #pragma unroll
         for (int k = 0; k < SS_ILP; k++) {
             const int i = i0 + k * (int)blockDim.x;
-            // raw <= raw_floor (-inf past hi) cannot pass unless a
-            // penalty moved it (a seen token)
-            bool maybe = raw[k] > raw_floor;
-            if (bitmap && i < hi && !maybe)
-                maybe = (__ldg(&bitmap[i >> 5]) >> (i & 31)) & 1u;
-            if (__ballot_sync(0xffffffffu, maybe) == 0u)
+            if (__ballot_sync(0xffffffffu, maybe[k]) == 0u)
                 continue; // warp-uniform: the usual case
             float v = 0.0f;
             bool keep = false;
-            if (maybe) {
-                v = ss_process(raw[k], i, &a, bitmap, pen, a.pen_count);
+            if (maybe[k]) {
+                v = ss_plain(raw[k], &a); // ss_process of the raw logit
                 keep = ss_finite(v) && ss_key(v) >= thr;
             }
             const unsigned m = __ballot_sync(0xffffffffu, keep);
@@ -1106,6 +1218,7 @@ __device__ void ss_collect_compact(const ss_cand *buf, int n, int n_keep, ss_sha
 // (one candidate: not run).
 // two blocks an SM: 64 registers (scripts/racecheck-verdict reads the
 // kernel's name right after the bounds, so no comment between them)
+template <bool PEN>
 __global__ void __launch_bounds__(SS_THREADS, 2)
 sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args *args,
                        const vb_penalty_entry *pen_all, const unsigned *seen_all, int words,
@@ -1128,7 +1241,8 @@ sampler_summary_kernel(char *out, const float *logits, const vb_sample_row_args 
             ss_pass1_merge(&s1, &part[(size_t)blockIdx.x * chunks + c]);
     } else {
         unsigned unused[SS_ILP];
-        ss_pass1_scan(&s1, x, 0, n_local, &a, bitmap, pen, n_pen, vocab_offset, unused, false);
+        ss_pass1_scan<PEN>(&s1, x, 0, n_local, &a, bitmap, pen, n_pen, vocab_offset, unused,
+                           false);
     }
     ss_pass1_reduce(&s1, (a.flags & VB_SAMPLE_GUMBEL) != 0, &sh);
     const int bad = s1.bad, n_fin = s1.n_fin, best_token = s1.best_token;
@@ -1373,7 +1487,8 @@ extern "C" cudaError_t vb_sampler_summarize(void *d_out, void *d_scratch, int ch
 {
     if (n_cand < 0 || n_cand > VB_SAMPLE_MAX_CAND || n_local < 0 || chunks < 1 ||
         chunks > SS_P1_MAX_CHUNKS ||
-        (vb_sampler_scratch_bytes(n_rows, chunks, n_cand) > 0 && !d_scratch))
+        (vb_sampler_scratch_bytes(n_rows, chunks, n_cand) > 0 && !d_scratch) ||
+        (any_added && !d_seen))
         return cudaErrorInvalidValue;
     if (n_rows == 0)
         return cudaSuccess;
@@ -1387,21 +1502,27 @@ extern "C" cudaError_t vb_sampler_summarize(void *d_out, void *d_scratch, int ch
     ss_scratch sc;
     ss_scratch_layout(n_rows, chunks, n_cand, (char *)d_scratch, &sc);
     const dim3 grid((unsigned)n_rows, (unsigned)chunks);
+    // d_seen NULL: no row has penalties (the kernels as they were before
+    // penalized rows took the raw-logit scan)
+    const bool pen = d_seen != NULL;
     if (sc.part) {
-        sampler_pass1_kernel<<<grid, SS_P1_THREADS, 0, stream>>>(
+        (pen ? sampler_pass1_kernel<true> : sampler_pass1_kernel<false>)<<<grid, SS_P1_THREADS, 0,
+                                                                           stream>>>(
             sc.part, sc.gmax, sc.count, logits, d_args, d_pen, d_seen, words, vocab_offset,
             n_local);
         if ((err = cudaGetLastError()) != cudaSuccess)
             return err;
     }
     if (sc.buf) {
-        sampler_compact_kernel<<<grid, SS_P1_THREADS, 0, stream>>>(
+        (pen ? sampler_compact_kernel<true> : sampler_compact_kernel<false>)<<<grid, SS_P1_THREADS,
+                                                                               0, stream>>>(
             sc.buf, sc.count, sc.gmax, sc.part, logits, d_args, d_pen, d_seen, words, vocab_offset,
             n_local, n_cand);
         if ((err = cudaGetLastError()) != cudaSuccess)
             return err;
     }
-    sampler_summary_kernel<<<n_rows, SS_THREADS, 0, stream>>>(
+    (pen ? sampler_summary_kernel<true> : sampler_summary_kernel<false>)<<<n_rows, SS_THREADS, 0,
+                                                                           stream>>>(
         (char *)d_out, logits, d_args, d_pen, d_seen, words, sc.part, chunks, sc.buf, sc.count,
         vocab_offset, n_local, n_cand);
     return cudaGetLastError();

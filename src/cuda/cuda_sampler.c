@@ -254,9 +254,10 @@ static void summarize_on_device(cuda_sampler *s, const float *d_logits, const in
         CUDA_CHECK(cudaMalloc(&s->d_scratch, scratch_bytes));
         s->cap_scratch = scratch_bytes;
     }
+    /* no penalized row: the kernels without the penalties' paths */
     CUDA_CHECK(vb_sampler_summarize(s->d_out, s->d_scratch, chunks, d_logits, s->d_args, s->d_pen,
-                                    d_seen, d_added, any_added, n, vocab_offset, n_local, n_cand,
-                                    s->stream));
+                                    n_penalized || any_added ? d_seen : NULL, d_added, any_added,
+                                    n, vocab_offset, n_local, n_cand, s->stream));
 }
 
 int cuda_sampler_summarize(cuda_sampler *s, const float *d_logits, const int *logit_rows,
