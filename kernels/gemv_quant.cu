@@ -383,12 +383,11 @@ __device__ __forceinline__ void qmma_step(float acc[4], const uint4 &wa, const u
     }
 }
 
-// Step s's 16 bytes of rows a and b for lane c, the two rows' scales of
-// the step's GPS groups and their zeros of the lane's group; zeros past the
-// last step (those are never computed).
+// Step s's 16 bytes of rows ra and rb for lane c, the two rows' scales of
+// the step's GPS groups and their zeros of the lane's group; zeros from
+// step `steps` on (those are never computed; 0 for a tile past the last).
 template <int GPS>
-__device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const uint4 *qa,
-                                           const uint4 *qb, size_t ga, size_t gb, int s,
+__device__ __forceinline__ void qmma_fetch(const qgemv_params &p, int ra, int rb, int s,
                                            int steps, int c, uint4 &wa, uint4 &wb,
                                            __half2 (&scale)[GPS], __half2 &zero)
 {
@@ -396,8 +395,9 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const uint4 *q
         /* GPS 1: a group is group_steps steps; else GPS groups a step */
         const int grp = GPS == 1 ? s / p.group_steps : s * GPS;
         const int mine = grp + c / (4 / GPS);
-        wa = __ldg(qa + 4 * s);
-        wb = __ldg(qb + 4 * s);
+        const size_t ga = (size_t)ra * p.n_groups, gb = (size_t)rb * p.n_groups;
+        wa = __ldg(p.q + (size_t)ra * p.row_chunks + c + 4 * s);
+        wb = __ldg(p.q + (size_t)rb * p.row_chunks + c + 4 * s);
 #pragma unroll
         for (int j = 0; j < GPS; j++)
             scale[j] = __halves2half2(p.scales[ga + grp + j], p.scales[gb + grp + j]);
@@ -420,82 +420,106 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const uint4 *q
 // GPS > 1 (its scales spill otherwise). Launched only on sm_80+ for the
 // layouts vb_gemv_quant_f16 checks (see the header); compiles to a trap
 // on sm_70.
+//
+// A block takes QMMA_WARPS / KS tiles at a time, then the tiles gridDim.x
+// blocks further on, until none is left: the launcher gives it as many
+// blocks as are resident, and a warp's last loads of a tile are already
+// the next tile's first U steps, so its loads stay in flight across its
+// tiles. A block a tile had left each block's start with nothing in
+// flight: at 4 bits a 16-row tile of a 3,584-column matrix is 28 KB, 3.5
+// steps a warp at KS = 8 (gate / up: 1,184 blocks, three waves).
 template <int BITS, int KS, int U, int GPS>
 __global__ void __launch_bounds__(32 * QMMA_WARPS, (U >= 4 ? 2 : 3) - (GPS > 1))
     gemv_quant_mma_kernel(qgemv_params p)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    constexpr int SC = 512 / BITS; /* columns a step: 4 lanes x 16 bytes */
+    constexpr int SC = 512 / BITS;          /* columns a step: 4 lanes x 16 bytes */
+    constexpr int TPB = QMMA_WARPS / KS;    /* tiles a block takes at a time */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp % KS;
     const int g = lane >> 2, c = lane & 3;
-    const int tile = blockIdx.x * (QMMA_WARPS / KS) + warp / KS;
-    const bool live = tile < (p.n_out + 15) / 16;
-    if (KS == 1 && !live)
-        return; /* whole warps leave (KS > 1: the barrier below) */
-    const int o0 = tile * 16 + g, o1 = o0 + 8;
-    const int steps = live ? p.n_in / SC : 0; /* warp-uniform: the mma needs all lanes */
-    /* rows past n_out read the last row (in bounds; never written) */
-    const int ra = min(o0, p.n_out - 1), rb = min(o1, p.n_out - 1);
-    const uint4 *qa = p.q + (size_t)ra * p.row_chunks + c;
-    const uint4 *qb = p.q + (size_t)rb * p.row_chunks + c;
-    const size_t ga = (size_t)ra * p.n_groups, gb = (size_t)rb * p.n_groups;
+    const int n_tiles = (p.n_out + 15) / 16, stride = (int)gridDim.x * TPB;
+    const int steps = p.n_in / SC;
     const bool xlive = g < p.rows;
     /* x row g, this lane's quarter of each step: SC / 4 columns, SC / 32 loads */
     const uint4 *xr = (const uint4 *)p.x + (size_t)(xlive ? g : 0) * (p.n_in >> 3) + c * (SC / 32);
+    /* this warp's tile: its rows g and g + 8 (rows past n_out read the
+     * last row: in bounds, never written) and its steps, 0 past the last
+     * tile (warp-uniform: the mma needs all lanes) */
+    int tile = (int)blockIdx.x * TPB + warp / KS;
+    int ra = min(tile * 16 + g, p.n_out - 1), rb = min(tile * 16 + g + 8, p.n_out - 1);
+    int my_steps = tile < n_tiles ? steps : 0;
 
     uint4 wa[U], wb[U];
     __half2 scale[U][GPS], zero[U];
 #pragma unroll
     for (int u = 0; u < U; u++)
-        qmma_fetch<GPS>(p, qa, qb, ga, gb, part + KS * u, steps, c, wa[u], wb[u], scale[u],
-                        zero[u]);
+        qmma_fetch<GPS>(p, ra, rb, part + KS * u, my_steps, c, wa[u], wb[u], scale[u], zero[u]);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int s = part; s < steps; s += KS * U) {
-        uint4 na[U], nb[U];
-        __half2 nscale[U][GPS], nzero[U];
+    for (int base = (int)blockIdx.x * TPB; base < n_tiles; base += stride) { // block-uniform
+        const int next = tile + stride;
+        const int na_row = min(next * 16 + g, p.n_out - 1);
+        const int nb_row = min(next * 16 + g + 8, p.n_out - 1);
+        const int next_steps = next < n_tiles ? steps : 0;
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int s = part; s < my_steps; s += KS * U) {
+            /* the tile's last loop: the loads ahead are the next tile's first */
+            const bool last = s + KS * U >= my_steps;
+            uint4 na[U], nb[U];
+            __half2 nscale[U][GPS], nzero[U];
 #pragma unroll
-        for (int u = 0; u < U; u++)
-            qmma_fetch<GPS>(p, qa, qb, ga, gb, s + KS * (U + u), steps, c, na[u], nb[u],
-                            nscale[u], nzero[u]);
+            for (int u = 0; u < U; u++) {
+                if (last)
+                    qmma_fetch<GPS>(p, na_row, nb_row, part + KS * u, next_steps, c, na[u], nb[u],
+                                    nscale[u], nzero[u]);
+                else
+                    qmma_fetch<GPS>(p, ra, rb, s + KS * (U + u), my_steps, c, na[u], nb[u],
+                                    nscale[u], nzero[u]);
+            }
 #pragma unroll
-        for (int u = 0; u < U; u++)
-            if (s + KS * u < steps)
-                qmma_step<BITS, GPS>(acc, wa[u], wb[u], scale[u], zero[u],
-                                     xr + (size_t)(s + KS * u) * (SC / 8), xlive, c);
+            for (int u = 0; u < U; u++)
+                if (s + KS * u < my_steps)
+                    qmma_step<BITS, GPS>(acc, wa[u], wb[u], scale[u], zero[u],
+                                         xr + (size_t)(s + KS * u) * (SC / 8), xlive, c);
 #pragma unroll
-        for (int u = 0; u < U; u++) {
-            wa[u] = na[u];
-            wb[u] = nb[u];
+            for (int u = 0; u < U; u++) {
+                wa[u] = na[u];
+                wb[u] = nb[u];
 #pragma unroll
-            for (int j = 0; j < GPS; j++)
-                scale[u][j] = nscale[u][j];
-            zero[u] = nzero[u];
+                for (int j = 0; j < GPS; j++)
+                    scale[u][j] = nscale[u][j];
+                zero[u] = nzero[u];
+            }
         }
-    }
-    if (KS > 1) {
-        __shared__ float s_part[QMMA_WARPS][4][32];
-#pragma unroll
-        for (int i = 0; i < 4; i++)
-            s_part[warp][i][lane] = acc[i];
-        __syncthreads();
-        if (part != 0 || !live)
-            return;
-#pragma unroll
-        for (int k = 1; k < KS; k++)
+        if (KS > 1) {
+            __shared__ float s_part[QMMA_WARPS][4][32];
 #pragma unroll
             for (int i = 0; i < 4; i++)
-                acc[i] += s_part[warp + k][i][lane];
-    }
-    /* acc[i]: row i < 2 ? o0 : o1, x row 2c + (i & 1) */
+                s_part[warp][i][lane] = acc[i];
+            __syncthreads();
+            if (part == 0)
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const int o = i < 2 ? o0 : o1, t = 2 * c + (i & 1);
-        if (o < p.n_out && t < p.rows) {
-            const float v = acc[i] + (p.bias ? __half2float(p.bias[o]) : 0.0f);
-            p.out[(size_t)t * p.n_out + o] = __float2half(v);
+                for (int k = 1; k < KS; k++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+                        acc[i] += s_part[warp + k][i][lane];
+            __syncthreads(); /* s_part is the next tile's */
         }
+        /* acc[i]: row i < 2 ? g : g + 8 of the tile, x row 2c + (i & 1) */
+        if (part == 0 && my_steps > 0) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int o = tile * 16 + g + (i < 2 ? 0 : 8), t = 2 * c + (i & 1);
+                if (o < p.n_out && t < p.rows) {
+                    const float v = acc[i] + (p.bias ? __half2float(p.bias[o]) : 0.0f);
+                    p.out[(size_t)t * p.n_out + o] = __float2half(v);
+                }
+            }
+        }
+        tile = next;
+        ra = na_row;
+        rb = nb_row;
+        my_steps = next_steps;
     }
 #else
     __trap(); /* never launched below sm_80 (qmma_available) */
@@ -522,7 +546,10 @@ extern "C" bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x
 }
 
 // Which kernel the entry point uses: path 0 or 2, the mma kernel where it
-// can run (else the SIMT one), 1 the SIMT kernel; ks 1, 2, 4 or 8 forces
+// can run (else the SIMT one), 1 the SIMT kernel, 3 the mma kernel with a
+// block for each QMMA_WARPS / KS tiles (not the resident blocks looping),
+// 4 the mma kernel on at most 2 blocks (each looping over many tiles even
+// of a test's small matrices); ks 1, 2, 4 or 8 forces
 // the mma kernel's warps a tile, unroll 2 or 4 its steps loaded ahead (0:
 // the launcher's picks, launch_mma). For the benchmark and the GPU
 // test, to measure and check each variant; not in kernels.h (they declare
@@ -639,8 +666,15 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, cudaStre
     if (!force_unroll && ui == 0 &&
         blocks[pick] <= (long)mma_resident(1, bits, gps, pick, k[1][pick]) * n_sm)
         ui = 1;
-    return vb_launch_pdl(k[ui][pick], dim3((unsigned)blocks[pick]), dim3(32 * QMMA_WARPS), 0,
-                         stream, p);
+    /* as many blocks as are resident, each then looping over its tiles
+     * (see the kernel); path 3: a block a tile group (the grid before) */
+    long grid = blocks[pick];
+    const long resident = (long)mma_resident(ui, bits, gps, pick, k[ui][pick]) * n_sm;
+    if (force_path != 3 && resident > 0 && grid > resident)
+        grid = resident;
+    if (force_path == 4 && grid > 2)
+        grid = 2;
+    return vb_launch_pdl(k[ui][pick], dim3((unsigned)grid), dim3(32 * QMMA_WARPS), 0, stream, p);
 }
 
 extern "C" cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,
@@ -675,11 +709,11 @@ extern "C" cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const
               : w->group_size % cc == 0 && sc % w->group_size == 0 ? sc / w->group_size
                                                                        : 0;
     /* measured: the SIMT kernel wins at T = 1 for 8-bit and for groups
-     * smaller than a step (see the header); a forced KS or U asks for the
-     * mma kernel (the test and the bench) */
+     * smaller than a step (see the header); a forced KS, U or path 3 / 4
+     * asks for the mma kernel (the test and the bench) */
     const bool simt_faster = T == 1 && (w->bits == 8 || gps > 1);
     if (gps && force_path != 1 && qmma_available() &&
-        (!simt_faster || force_ks || force_unroll)) {
+        (!simt_faster || force_ks || force_unroll || force_path >= 3)) {
         p.group_steps = gps == 1 ? w->group_size / sc : 0;
         return launch_mma(p, w->bits, gps, stream);
     }

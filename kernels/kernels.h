@@ -326,7 +326,8 @@ bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x, const voi
 cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,
                               const uint16_t *bias, int T, cudaStream_t stream);
 /* Test hook for bench_gemv_quant and test_cuda_quant (the backend never
- * calls it): path 0 the entry point's own choice, 1 the SIMT kernel; ks
+ * calls it): path 0 the entry point's own choice, 1 the SIMT kernel, 3
+ * the mma kernel a block a tile group, 4 the mma kernel on 2 blocks; ks
  * (1, 2, 4, 8) and unroll (2, 4) force the mma kernel's warps a tile and
  * steps loaded ahead, 0 the launcher's. Process-wide: set before launching. */
 void vb_gemv_quant_force(int path, int ks, int unroll);

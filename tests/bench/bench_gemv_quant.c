@@ -17,7 +17,9 @@
  * read + write, median of 5), and the speedup over fp16; then per
  * configuration the layer total at T = 1; then, at T = 1, the mma kernel
  * with each forced split (KS warps a 16-row tile) and unroll (steps loaded
- * ahead), the figures behind the launcher's choices.
+ * ahead), the figures behind the launcher's choices; last, the mma
+ * kernel (KS 8) on its resident blocks looping over the tiles (the
+ * default) against a block a tile group, at T = 1 and 8.
  *
  * Each timed launch reads a different copy of the weights, so L2 (50-60 MB
  * on H100/H200) never holds them: a decode step reads each matrix once.
@@ -289,6 +291,35 @@ int main(int argc, char **argv)
             vb_gemv_quant_force(0, 0, 0);
             wset_free(&w);
         }
+    CUDA_CHECK(cudaGetLastError());
+
+    /* the mma kernel's grid: its resident blocks looping over the tiles
+     * (the default) against a block a tile group (path 3, before) */
+    printf("\nthe mma kernel's grid, us: resident blocks looping (default) / a block a tile "
+           "group\n%-11s %-11s %2s  %8s %8s\n", "shape", "weights", "T", "looping", "a block");
+    double layer[2][2] = {{0}};
+    for (int si = 0; si < N_SHAPES; si++)
+        for (int ci = 0; ci < 2; ci++) {
+            wset w;
+            wset_alloc(&w, &shapes[si], &confs[ci]);
+            for (int T = 1; T <= 8; T += 7) {
+                double t[2];
+                for (int path = 0; path < 2; path++) {
+                    /* ks 8 forces the mma kernel at T = 1 for 8-bit too */
+                    vb_gemv_quant_force(path ? 3 : 0, 8, 0);
+                    t[path] = bench_time_us(pass, &(pass_args){&w, T}, stream, iters);
+                    if (T == 1)
+                        layer[ci][path] += t[path];
+                }
+                printf("%-11s %-11s %2d  %8.1f %8.1f\n", shapes[si].name, confs[ci].name, T,
+                       t[0], t[1]);
+            }
+            vb_gemv_quant_force(0, 0, 0);
+            wset_free(&w);
+        }
+    for (int ci = 0; ci < 2; ci++)
+        printf("layer at T = 1, %-11s %8.1f %8.1f  (fp16 GEMV %.1f)\n", confs[ci].name,
+               layer[ci][0], layer[ci][1], f16);
     CUDA_CHECK(cudaGetLastError());
     CUDA_CHECK(cudaFree(x));
     CUDA_CHECK(cudaFree(out_h));

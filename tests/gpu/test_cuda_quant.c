@@ -59,6 +59,11 @@ static const variant variants[] = {
     {"gemv", 0, 0, 0, 0, 0},      {"simt", 0, 1, 0, 0, 0},      {"mma ks1", 0, 0, 1, 0, 1},
     {"mma ks2", 0, 0, 2, 0, 1},   {"mma ks4", 0, 0, 4, 0, 1},   {"mma ks8", 0, 0, 8, 0, 1},
     {"mma u2", 0, 0, 0, 2, 1},    {"mma u4", 0, 0, 0, 4, 1},    {"dequant", 1, 0, 0, 0, 0},
+    /* the mma kernel's blocks looping over tiles (2 blocks: many tiles a
+     * block even here), with one and with several tiles a block at a
+     * time, and a block a tile group (the grid before the loop) */
+    {"mma 2blk", 0, 4, 0, 0, 1},  {"2blk ks2", 0, 4, 2, 2, 1},  {"2blk u4", 0, 4, 8, 4, 1},
+    {"mma grid", 0, 3, 0, 0, 1},
 };
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
