@@ -41,6 +41,8 @@
 // and zeros) ahead of the U it computes, the first U before the PDL wait
 // (pdl.cuh), as gemv.cu does: U = 2, or 4 where the grid leaves SMs room
 // for only 2 blocks anyway (see launch_mma), which the sweep confirmed.
+// The grid is the blocks the SMs hold, each looping over its tiles with
+// its loads running ahead into the next tile (see the kernel).
 // At T = 1 the SIMT kernel is faster for 8-bit weights (a 7B layer 101 us
 // against 112) and for groups smaller than a step (4-bit group 32: 97
 // against 137), so the entry point takes it there; from T = 2 on, the mma
@@ -66,7 +68,8 @@
 // (packed bytes at 1.4-1.5 TB/s), 1.0x on 3584 x 3584, 0.9x on 512 x 3584;
 // 8-bit 1.0-1.45x. Both kernels side by side: tests/bench/bench_gemv_quant.c,
 // figures in tests/bench/RESULTS.md (a 7B layer at T = 1, 4-bit group 128:
-// 1.7x the fp16 GEMV with the mma kernel, 1.4x with the SIMT one).
+// 1.7x the fp16 GEMV with the mma kernel, 1.4x with the SIMT one; 1.76x
+// with its blocks looping, session 20).
 #include <cuda_fp16.h>
 
 #include "gemv_common.cuh"

@@ -26,7 +26,9 @@
  * PDL as the backend sets it (on where the GPU has it, unless VB_NO_PDL=1),
  * for both kernels alike.
  *
- * usage: bench_gemv_quant [ITERS]   (on the GPU machine; no GPU: exits 77) */
+ * usage: bench_gemv_quant [ITERS [SHAPE]]   (on the GPU machine; no GPU: exits 77)
+ *   SHAPE: only the first table, for the shapes whose name contains it
+ *   ("down": one matrix's launches, e.g. under ncu) */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,8 +219,11 @@ int main(int argc, char **argv)
     printf("%-11s %-11s %2s  %8s %6s %6s  %8s %6s %6s %6s  %8s %6s %6s %6s\n", "shape",
            "weights", "T", "fp16 us", "GB/s", "%copy", "dflt us", "GB/s", "%copy", "x fp16",
            "simt us", "GB/s", "%copy", "x fp16");
+    const char *only = argc > 2 ? argv[2] : NULL;
     for (int si = 0; si < N_SHAPES; si++) {
         const shape *s = &shapes[si];
+        if (only && !strstr(s->name, only))
+            continue;
         wset f;
         wset_alloc(&f, s, NULL);
         for (int ti = 0; ti < N_TS; ti++)
@@ -247,6 +252,8 @@ int main(int argc, char **argv)
         }
     }
     CUDA_CHECK(cudaGetLastError());
+    if (only)
+        goto done;
 
     printf("\nper layer at T = 1 (q/k/v, o, gate + up, down), microseconds:\n");
     double f16 = 0;
@@ -321,6 +328,7 @@ int main(int argc, char **argv)
         printf("layer at T = 1, %-11s %8.1f %8.1f  (fp16 GEMV %.1f)\n", confs[ci].name,
                layer[ci][0], layer[ci][1], f16);
     CUDA_CHECK(cudaGetLastError());
+done:
     CUDA_CHECK(cudaFree(x));
     CUDA_CHECK(cudaFree(out_h));
     CUDA_CHECK(cudaStreamDestroy(stream));
