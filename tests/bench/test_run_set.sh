@@ -2,8 +2,9 @@
 # tests/bench/run-set's commands, through --dry-run (no GPU needed): the
 # workloads' bench options, --quick's prompt counts, --sampled's extra
 # cases, --keep-outputs / --compare-to keeping the completions
-# (bench --keep-scratch), data-parallel configs (tp x dp ranks), and a
-# clear refusal of an unknown option.
+# (bench --keep-scratch), data-parallel configs (tp x dp ranks), the
+# quantized and int8-cache configs with the table's ratios against fp16
+# (reports made up here), and a clear refusal of an unknown option.
 #
 # usage: test_run_set.sh RUN_SET
 # shellcheck disable=SC2154,SC2016  # rc, out, err: run_capture (tests/lib.sh); the bash -c bodies expand their own $1
@@ -41,6 +42,37 @@ N_GPUS=1 run_capture "$rs" --dry-run --only c --quick --configs 7b-tp1-dp2
 check "a data-parallel config on too few GPUs is skipped, named" \
     bash -c 'grep -q "7b-tp1-dp2 needs 2 GPUs, this machine has 1: skipped" <<<"$1" &&
              ! grep -q "voltbatch bench" <<<"$1"' _ "$out"
+
+# issue #21's configs: quantized checkpoints beside the fp16 model, or
+# options of bench; and the table's ratios against the fp16 case
+run_capture "$rs" --dry-run --only a1 --quick --configs 7b-tp1-awq4,7b-tp1-gptq8,7b-tp1-int8-kv8
+check "-awq4 / -gptq8: the quantized checkpoints' folders" \
+    bash -c 'grep -q -- "--model /tmp/vb-qwen2.5-7b-awq4 " <<<"$1" &&
+             grep -q -- "--model /tmp/vb-qwen2.5-7b-gptq8 " <<<"$1"' _ "$out"
+check "-int8-kv8: --quantize int8 --kv-cache-dtype int8 on the fp16 model" \
+    grep -q -- '--model /tmp/vb-qwen2.5-7b .*--quantize int8 --kv-cache-dtype int8 --report' \
+    <<<"$out"
+mkdir -p "$dir/q"
+python3 - "$dir/q" <<'PY'
+import json, sys
+def rep(name, tpot, gen, blocks):
+    with open(f"{sys.argv[1]}/{name}-r1.json", "w") as f:
+        json.dump({"engine_s": 10.0, "rows_this_run": 1, "prompt_tokens": 128,
+                   "generated_tokens": gen,
+                   "metrics": {"tpot_s": {"p50": tpot},
+                               "kv_cache": {"peak_blocks": 10, "total_blocks": blocks,
+                                            "peak_fraction": 10 / blocks}}}, f)
+rep("a1-7b-tp1", 0.004, 256, 1000)
+rep("a1-7b-tp1-awq4", 0.002, 256, 1000)
+rep("c-7b-tp1", 0.02, 40000, 1000)
+rep("c-7b-tp1-int8-kv8", 0.02, 44000, 1940)
+PY
+OUT=$dir/q run_capture "$rs" --table-only
+check "the table: a1 awq4 / fp16 from TPOT, with the issue's target" \
+    grep -q 'a1: 7b-tp1-awq4 / fp16: 2.00x decode speed (TPOT p50) (want >= 2.5)' <<<"$out"
+check "the table: c int8 + kv8 / fp16 generated tokens/s and the K/V blocks" \
+    bash -c 'grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.10x generated tokens/s" <<<"$1" &&
+             grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.94x the K/V cache" <<<"$1"' _ "$out"
 
 run_capture "$rs" --only c --bogus
 check "an unknown option: exit 2, named" \
