@@ -10,10 +10,18 @@
  * `tokenizers` can load it too. Same arguments, same bytes, every time.
  *
  * usage: make_tiny_model OUT_DIR [--layers N] [--hidden N] [--seed N]
- *                        [--shape qwen2.5-7b|qwen2.5-14b]
+ *                        [--shape qwen2.5-7b|qwen2.5-14b] [--quant awq4|gptq8]
  * --shape writes a model of that real architecture's sizes (random weights,
  * uniform with std 0.02, for GPU runs at scale); its vocabulary is the
- * model's (152064) while the tokenizer stays this small one. */
+ * model's (152064) while the tokenizer stays this small one.
+ * --quant writes the seven projections of each layer as random weight-only
+ * quantized tensors instead (issue #21's speed runs): AWQ 4-bit (GEMM
+ * layout) or GPTQ 8-bit (classic format, no act order), group 128 where
+ * every input width divides by it, else 32; random integers, a constant
+ * symmetric zero (8, 128) and scales making the weights' std ~0.02. A
+ * checkpoint quantized from the bf16 model (scripts/make-quantized-
+ * checkpoint) reads the same bytes but takes minutes at 7B; the speed of
+ * the kernels does not depend on which integers they read. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -259,11 +267,27 @@ static void write_tokenizer(const char *dir)
     write_json(dir, "tokenizer_config.json", cfg);
 }
 
+enum { KIND_MATRIX, KIND_NORM, KIND_BIAS, KIND_QBITS, KIND_QZERO, KIND_QSCALE, KIND_GIDX };
+
 typedef struct tensor_spec {
     char name[96];
     int64_t rows, cols; /* cols == 0: 1-D */
-    int kind;           /* 0 matrix (std 0.02 * scale), 1 norm (1 + noise), 2 bias */
+    int kind;           /* 0 matrix (std 0.02 * scale), 1 norm (1 + noise), 2 bias (bf16);
+                         * the quantized tensors: random int32 words, a constant int32
+                         * word (value), fp16 scales around value * 1e-6, int32 g_idx
+                         * (index / value) */
+    int64_t value;
 } tensor_spec;
+
+static int tensor_bytes_per(const tensor_spec *t)
+{
+    return t->kind == KIND_QBITS || t->kind == KIND_QZERO || t->kind == KIND_GIDX ? 4 : 2;
+}
+
+static const char *tensor_dtype(const tensor_spec *t)
+{
+    return tensor_bytes_per(t) == 4 ? "I32" : t->kind == KIND_QSCALE ? "F16" : "BF16";
+}
 
 static void write_safetensors(const char *dir, const tensor_spec *t, int n)
 {
@@ -271,11 +295,13 @@ static void write_safetensors(const char *dir, const tensor_spec *t, int n)
     json_object_set_new(hdr, "__metadata__", json_pack("{s:s}", "format", "pt"));
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
-        uint64_t bytes = (uint64_t)t[i].rows * (uint64_t)(t[i].cols ? t[i].cols : 1) * 2;
+        uint64_t bytes = (uint64_t)t[i].rows * (uint64_t)(t[i].cols ? t[i].cols : 1) *
+                         (uint64_t)tensor_bytes_per(&t[i]);
         json_t *shape = t[i].cols ? json_pack("[I, I]", (json_int_t)t[i].rows, (json_int_t)t[i].cols)
                                   : json_pack("[I]", (json_int_t)t[i].rows);
         json_object_set_new(hdr, t[i].name,
-                            json_pack("{s:s, s:o, s:[I, I]}", "dtype", "BF16", "shape", shape,
+                            json_pack("{s:s, s:o, s:[I, I]}", "dtype", tensor_dtype(&t[i]),
+                                      "shape", shape,
                                       "data_offsets", (json_int_t)off, (json_int_t)(off + bytes)));
         off += bytes;
     }
@@ -299,12 +325,30 @@ static void write_safetensors(const char *dir, const tensor_spec *t, int n)
     /* Values in chunks through one buffer: the 7B/14B shapes write 15-30 GB. */
     enum { CHUNK = 1 << 20 };
     uint16_t *buf = malloc(sizeof(uint16_t) * CHUNK);
-    if (!buf)
+    uint32_t *buf32 = malloc(sizeof(uint32_t) * CHUNK);
+    if (!buf || !buf32)
         die("out of memory for", path);
     for (int i = 0; i < n; i++) {
         uint64_t count = (uint64_t)t[i].rows * (uint64_t)(t[i].cols ? t[i].cols : 1);
         for (uint64_t k0 = 0; k0 < count; k0 += CHUNK) {
             size_t m = count - k0 < CHUNK ? (size_t)(count - k0) : CHUNK;
+            if (tensor_bytes_per(&t[i]) == 4) { /* little-endian host, as safetensors */
+                for (size_t k = 0; k < m; k++)
+                    buf32[k] = t[i].kind == KIND_QBITS   ? (uint32_t)rng_next()
+                               : t[i].kind == KIND_QZERO ? (uint32_t)t[i].value
+                                                         : (uint32_t)((k0 + k) / (uint64_t)t[i].value);
+                if (fwrite(buf32, sizeof(uint32_t), m, f) != m)
+                    die("cannot write", path);
+                continue;
+            }
+            if (t[i].kind == KIND_QSCALE) { /* value * 1e-6, +-20 % */
+                for (size_t k = 0; k < m; k++)
+                    buf[k] = vb_float_to_half((float)((double)t[i].value * 1e-6 *
+                                                      (0.8 + 0.4 * rng_uniform())));
+                if (fwrite(buf, sizeof(uint16_t), m, f) != m)
+                    die("cannot write", path);
+                continue;
+            }
             for (size_t k = 0; k < m; k++) {
                 float v;
                 if (fast_random) /* uniform, std 0.02: sqrt(3) * 0.02 * [-1, 1) */
@@ -320,8 +364,36 @@ static void write_safetensors(const char *dir, const tensor_spec *t, int n)
         }
     }
     free(buf);
+    free(buf32);
     if (fclose(f) != 0)
         die("cannot write", path);
+}
+
+/* The tensors of projection w ([out, in], name "<prefix>.weight") in the
+ * --quant format: AWQ 4-bit (GEMM): qweight [in, out/8], qzeros [in/g,
+ * out/8] (8 in each nibble), scales [in/g, out]; GPTQ 8-bit (classic, v1
+ * zeros: zero - 1 = 127 in each byte): qweight [in/4, out], qzeros [in/g,
+ * out/4], scales [in/g, out], g_idx [in] = j / g. Scales: the std of
+ * q - zero is ~4.6 (4 bits) and ~74 (8 bits), so 0.02 / that. Returns how
+ * many it wrote. */
+static int quant_specs(tensor_spec *t, const tensor_spec *w, int bits, int group)
+{
+    char prefix[80]; /* + ".qweight" fits a name */
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(strlen(w->name) - strlen(".weight")), w->name);
+    const int64_t out = w->rows, in = w->cols;
+    int n = 0;
+    t[n] = (tensor_spec){"", bits == 4 ? in : in / 4, bits == 4 ? out / 8 : out, KIND_QBITS, 0};
+    snprintf(t[n++].name, sizeof t->name, "%s.qweight", prefix);
+    t[n] = (tensor_spec){"", in / group, bits == 4 ? out / 8 : out / 4, KIND_QZERO,
+                         bits == 4 ? (int64_t)0x88888888u : (int64_t)0x7F7F7F7Fu};
+    snprintf(t[n++].name, sizeof t->name, "%s.qzeros", prefix);
+    t[n] = (tensor_spec){"", in / group, out, KIND_QSCALE, bits == 4 ? 4300 : 270};
+    snprintf(t[n++].name, sizeof t->name, "%s.scales", prefix);
+    if (bits == 8) {
+        t[n] = (tensor_spec){"", in, 0, KIND_GIDX, group};
+        snprintf(t[n++].name, sizeof t->name, "%s.g_idx", prefix);
+    }
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -335,6 +407,7 @@ int main(int argc, char **argv)
     int tie = 1, max_pos = 2048;
     double rope_theta = 10000.0;
     uint64_t seed = 20261122;
+    int quant_bits = 0; /* --quant: 4 (AWQ) or 8 (GPTQ) */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--layers") == 0)
             layers = atoi(argv[i + 1]);
@@ -342,6 +415,10 @@ int main(int argc, char **argv)
             hidden = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--quant") == 0 && strcmp(argv[i + 1], "awq4") == 0)
+            quant_bits = 4;
+        else if (strcmp(argv[i], "--quant") == 0 && strcmp(argv[i + 1], "gptq8") == 0)
+            quant_bits = 8;
         else if (strcmp(argv[i], "--shape") == 0 && strcmp(argv[i + 1], "qwen2.5-7b") == 0) {
             hidden = 3584, layers = 28, heads = 28, kv_heads = 4, head_dim = 128;
             inter = 18944, vocab = 152064, tie = 0, max_pos = 32768, rope_theta = 1e6;
@@ -373,9 +450,19 @@ int main(int argc, char **argv)
     }
     const int vocab_size = vocab ? vocab : (n_vocab + N_SPECIAL + 63) / 64 * 64; /* padded like Qwen's */
     const int eos = n_vocab + 2, endoftext = n_vocab;
+    /* --quant: group 128 where every projection's input width divides by
+     * it (the real shapes), else 32 (the tiny ones); AWQ packs 8 outputs a
+     * word, GPTQ 8-bit 4 inputs (and 4 zeros of outputs) */
+    const int q_in = heads * head_dim; /* o's input width */
+    int group = hidden % 128 == 0 && inter % 128 == 0 && q_in % 128 == 0 ? 128 : 32;
+    if (quant_bits && (hidden % group || inter % group || q_in % group ||
+                       (kv_heads * head_dim) % 8 || q_in % 8 || inter % 8 || hidden % 8)) {
+        fprintf(stderr, "make_tiny_model: --quant needs widths that divide into groups of 32\n");
+        return 2;
+    }
 
     write_tokenizer(dir);
-    write_json(dir, "config.json",
+    json_t *config =
                json_pack("{s:[s], s:f, s:i, s:i, s:s, s:i, s:i, s:i, s:i, s:s, s:i, s:i, s:i, "
                          "s:f, s:f, s:i, s:b, s:s, s:s, s:b, s:b, s:i}",
                          "architectures", "Qwen2ForCausalLM", "attention_dropout", 0.0,
@@ -387,25 +474,35 @@ int main(int argc, char **argv)
                          "rms_norm_eps", 1e-6, "rope_theta", rope_theta, "sliding_window", max_pos,
                          "tie_word_embeddings", tie, "torch_dtype", "bfloat16",
                          "transformers_version", "4.45.0", "use_cache", 1,
-                         "use_sliding_window", 0, "vocab_size", vocab_size));
+                         "use_sliding_window", 0, "vocab_size", vocab_size);
+    if (quant_bits == 4)
+        json_object_set_new(config, "quantization_config",
+                            json_pack("{s:s, s:i, s:i, s:b, s:s}", "quant_method", "awq", "bits", 4,
+                                      "group_size", group, "zero_point", 1, "version", "gemm"));
+    else if (quant_bits == 8)
+        json_object_set_new(config, "quantization_config",
+                            json_pack("{s:s, s:i, s:i, s:b, s:b, s:s}", "quant_method", "gptq",
+                                      "bits", 8, "group_size", group, "desc_act", 0, "sym", 1,
+                                      "checkpoint_format", "gptq"));
+    write_json(dir, "config.json", config);
     write_json(dir, "generation_config.json",
                json_pack("{s:i, s:b, s:[i, i], s:f, s:f, s:i, s:f}", "bos_token_id", endoftext,
                          "do_sample", 1, "eos_token_id", eos, endoftext,
                          "repetition_penalty", 1.05, "temperature", 0.7, "top_k", 20, "top_p",
                          0.8));
 
-    tensor_spec *t = calloc((size_t)(4 + 12 * layers), sizeof *t);
+    tensor_spec *t = calloc((size_t)(4 + 40 * layers), sizeof *t);
     int n = 0;
-    t[n++] = (tensor_spec){"model.embed_tokens.weight", vocab_size, hidden, 0};
+    t[n++] = (tensor_spec){"model.embed_tokens.weight", vocab_size, hidden, 0, 0};
     for (int l = 0; l < layers; l++) {
         const char *p = "model.layers";
         tensor_spec s[] = {
-            {"", hidden, 0, 1},                   {"", heads * head_dim, hidden, 0},
-            {"", heads * head_dim, 0, 2},         {"", kv_heads * head_dim, hidden, 0},
-            {"", kv_heads * head_dim, 0, 2},      {"", kv_heads * head_dim, hidden, 0},
-            {"", kv_heads * head_dim, 0, 2},      {"", hidden, heads * head_dim, 0},
-            {"", hidden, 0, 1},                   {"", inter, hidden, 0},
-            {"", inter, hidden, 0},               {"", hidden, inter, 0},
+            {"", hidden, 0, 1, 0},                   {"", heads * head_dim, hidden, 0, 0},
+            {"", heads * head_dim, 0, 2, 0},         {"", kv_heads * head_dim, hidden, 0, 0},
+            {"", kv_heads * head_dim, 0, 2, 0},      {"", kv_heads * head_dim, hidden, 0, 0},
+            {"", kv_heads * head_dim, 0, 2, 0},      {"", hidden, heads * head_dim, 0, 0},
+            {"", hidden, 0, 1, 0},                   {"", inter, hidden, 0, 0},
+            {"", inter, hidden, 0, 0},               {"", hidden, inter, 0, 0},
         };
         const char *names[] = {
             "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.q_proj.bias",
@@ -416,12 +513,15 @@ int main(int argc, char **argv)
         for (int k = 0; k < 12; k++) {
             s[k].name[0] = '\0';
             snprintf(s[k].name, sizeof s[k].name, "%s.%d.%s", p, l, names[k]);
-            t[n++] = s[k];
+            if (quant_bits && s[k].kind == KIND_MATRIX)
+                n += quant_specs(&t[n], &s[k], quant_bits, group);
+            else
+                t[n++] = s[k];
         }
     }
-    t[n++] = (tensor_spec){"model.norm.weight", hidden, 0, 1};
+    t[n++] = (tensor_spec){"model.norm.weight", hidden, 0, 1, 0};
     if (!tie)
-        t[n++] = (tensor_spec){"lm_head.weight", vocab_size, hidden, 0};
+        t[n++] = (tensor_spec){"lm_head.weight", vocab_size, hidden, 0, 0};
     write_safetensors(dir, t, n);
     free(t);
     printf("%s: qwen2, %d layers, hidden %d, %d heads (%d kv), vocab %d (%d tokens)\n", dir,
