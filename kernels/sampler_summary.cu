@@ -557,6 +557,24 @@ __device__ __forceinline__ unsigned ss_seen_mask(unsigned words, int i0)
     return m;
 }
 
+// Position k of a penalized row's tile (pass 1 and the compaction): the
+// raw logit r of token i0 + k * blockDim.x, penalized if the token is seen
+// (bit k of mask, from ss_seen_mask). Warp-uniform: ~3/4 of a warp's 32
+// tokens at a k hold none of a 1,000-token prompt, and where one does the
+// lanes select, no divergent branch a token. The whole warp calls it.
+__device__ __forceinline__ float ss_penalize_seen(float r, int k, unsigned mask, int i0, int hi,
+                                                  const vb_sample_row_args *a,
+                                                  const vb_penalty_entry *pen, int n_pen)
+{
+    const int i = i0 + k * (int)blockDim.x;
+    const bool sn = i < hi && ((mask >> k) & 1u);
+    if (__any_sync(0xffffffffu, sn)) {
+        const float pv = ss_penalize(r, i, a, pen, n_pen);
+        r = sn ? pv : r;
+    }
+    return r;
+}
+
 // The processed logit of a token without penalties (sampler.h step 3).
 __device__ __forceinline__ float ss_plain(float v, const vb_sample_row_args *a)
 {
@@ -690,17 +708,8 @@ __device__ __forceinline__ void ss_pass1_scan_plain(ss_pass1 *s, const float *x,
             const unsigned mask = ss_seen_mask(seen_ahead, i0);
             seen_ahead = ss_seen_words(seen, i0 + step - lane, hi);
 #pragma unroll
-            for (int k = 0; k < SS_ILP; k++) {
-                const int i = i0 + k * (int)blockDim.x;
-                const bool sn = i < hi && ((mask >> k) & 1u);
-                // warp-uniform: ~3/4 of a warp's 32 tokens hold none of
-                // a 1,000-token prompt; the lanes then select, no
-                // divergent branch a token
-                if (__any_sync(0xffffffffu, sn)) {
-                    const float pv = ss_penalize(raw[k], i, a, pen, n_pen);
-                    raw[k] = sn ? pv : raw[k];
-                }
-            }
+            for (int k = 0; k < SS_ILP; k++)
+                raw[k] = ss_penalize_seen(raw[k], k, mask, i0, hi, a, pen, n_pen);
         }
         float tile_top = -ss_inf_f();
 #pragma unroll
@@ -1118,14 +1127,8 @@ sampler_compact_kernel(ss_cand *buf_all, int *count_all, const unsigned *gmax_al
         bool maybe[SS_ILP], any = false;
 #pragma unroll
         for (int k = 0; k < SS_ILP; k++) {
-            if (PEN) {
-                const int i = i0 + k * (int)blockDim.x;
-                const bool sn = i < hi && ((mask >> k) & 1u);
-                if (__any_sync(0xffffffffu, sn)) { // warp-uniform, as in pass 1
-                    const float pv = ss_penalize(raw[k], i, &a, pen, a.pen_count);
-                    raw[k] = sn ? pv : raw[k];
-                }
-            }
+            if (PEN)
+                raw[k] = ss_penalize_seen(raw[k], k, mask, i0, hi, &a, pen, a.pen_count);
             maybe[k] = raw[k] > raw_floor;
             any |= maybe[k];
         }
