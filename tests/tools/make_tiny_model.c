@@ -272,7 +272,7 @@ enum { KIND_MATRIX, KIND_NORM, KIND_BIAS, KIND_QBITS, KIND_QZERO, KIND_QSCALE, K
 typedef struct tensor_spec {
     char name[96];
     int64_t rows, cols; /* cols == 0: 1-D */
-    int kind;           /* 0 matrix (std 0.02 * scale), 1 norm (1 + noise), 2 bias (bf16);
+    int kind;           /* KIND_*: matrix (std 0.02), norm (1 + noise), bias, all bf16;
                          * the quantized tensors: random int32 words, a constant int32
                          * word (value), fp16 scales around value * 1e-6, int32 g_idx
                          * (index / value) */
@@ -354,8 +354,8 @@ static void write_safetensors(const char *dir, const tensor_spec *t, int n)
                 if (fast_random) /* uniform, std 0.02: sqrt(3) * 0.02 * [-1, 1) */
                     v = (float)(((double)(rng_next() >> 11) / 4503599627370496.0 - 1.0) * 0.034641);
                 else
-                    v = t[i].kind == 1 ? rng_normal(0.05f) : rng_normal(0.02f);
-                if (t[i].kind == 1)
+                    v = t[i].kind == KIND_NORM ? rng_normal(0.05f) : rng_normal(0.02f);
+                if (t[i].kind == KIND_NORM)
                     v += 1.0f;
                 buf[k] = vb_float_to_bf16(v); /* little-endian host, as safetensors */
             }
@@ -493,16 +493,22 @@ int main(int argc, char **argv)
 
     tensor_spec *t = calloc((size_t)(4 + 40 * layers), sizeof *t);
     int n = 0;
-    t[n++] = (tensor_spec){"model.embed_tokens.weight", vocab_size, hidden, 0, 0};
+    t[n++] = (tensor_spec){"model.embed_tokens.weight", vocab_size, hidden, KIND_MATRIX, 0};
     for (int l = 0; l < layers; l++) {
         const char *p = "model.layers";
         tensor_spec s[] = {
-            {"", hidden, 0, 1, 0},                   {"", heads * head_dim, hidden, 0, 0},
-            {"", heads * head_dim, 0, 2, 0},         {"", kv_heads * head_dim, hidden, 0, 0},
-            {"", kv_heads * head_dim, 0, 2, 0},      {"", kv_heads * head_dim, hidden, 0, 0},
-            {"", kv_heads * head_dim, 0, 2, 0},      {"", hidden, heads * head_dim, 0, 0},
-            {"", hidden, 0, 1, 0},                   {"", inter, hidden, 0, 0},
-            {"", inter, hidden, 0, 0},               {"", hidden, inter, 0, 0},
+            {"", hidden, 0, KIND_NORM, 0},
+            {"", heads * head_dim, hidden, KIND_MATRIX, 0},
+            {"", heads * head_dim, 0, KIND_BIAS, 0},
+            {"", kv_heads * head_dim, hidden, KIND_MATRIX, 0},
+            {"", kv_heads * head_dim, 0, KIND_BIAS, 0},
+            {"", kv_heads * head_dim, hidden, KIND_MATRIX, 0},
+            {"", kv_heads * head_dim, 0, KIND_BIAS, 0},
+            {"", hidden, heads * head_dim, KIND_MATRIX, 0},
+            {"", hidden, 0, KIND_NORM, 0},
+            {"", inter, hidden, KIND_MATRIX, 0},
+            {"", inter, hidden, KIND_MATRIX, 0},
+            {"", hidden, inter, KIND_MATRIX, 0},
         };
         const char *names[] = {
             "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.q_proj.bias",
@@ -519,9 +525,9 @@ int main(int argc, char **argv)
                 t[n++] = s[k];
         }
     }
-    t[n++] = (tensor_spec){"model.norm.weight", hidden, 0, 1, 0};
+    t[n++] = (tensor_spec){"model.norm.weight", hidden, 0, KIND_NORM, 0};
     if (!tie)
-        t[n++] = (tensor_spec){"lm_head.weight", vocab_size, hidden, 0, 0};
+        t[n++] = (tensor_spec){"lm_head.weight", vocab_size, hidden, KIND_MATRIX, 0};
     write_safetensors(dir, t, n);
     free(t);
     printf("%s: qwen2, %d layers, hidden %d, %d heads (%d kv), vocab %d (%d tokens)\n", dir,
