@@ -34,19 +34,22 @@
 // quantized units, 0 .. 2^bits), so that 1024 + zero is exact in fp16.
 // Matrices of few output rows (3584 rows are 224 16-row tiles) split each
 // tile's steps over KS warps of a block, summed in warp order through
-// shared memory, as gemv.cu's KS; the launcher takes KS = 8, the fastest
-// or level with it on every 7B matrix at T = 1 (bench_gemv_quant's sweep,
-// H200, 2026-12-02: gate/up 37.6 us against 42.0 for the one-wave rule of
-// the first version). Each lane loads U steps of weights (and their scales
+// shared memory, as gemv.cu's KS; the launcher takes KS = 12 (blocks of
+// 12 warps) for matrices of at most 4 tiles an SM and KS = 8 otherwise,
+// the fastest or level with the fastest on every 7B matrix at T = 1
+// (bench_gemv_quant's sweep, H200, 2026-12-03: down 4-bit 21.2 us at KS
+// 12 against 23.5 at 8, 8-bit 26.6 against 34.4; gate/up 36.0 at KS 8
+// against 40.0 at 12). Each lane loads U steps of weights (and their scales
 // and zeros) ahead of the U it computes, the first U before the PDL wait
 // (pdl.cuh), as gemv.cu does: U = 2, or 4 where the grid leaves SMs room
 // for only 2 blocks anyway (see launch_mma), which the sweep confirmed.
 // The grid is the blocks the SMs hold, each looping over its tiles with
 // its loads running ahead into the next tile (see the kernel).
-// At T = 1 the SIMT kernel is faster for 8-bit weights (a 7B layer 101 us
-// against 112) and for groups smaller than a step (4-bit group 32: 97
-// against 137), so the entry point takes it there; from T = 2 on, the mma
-// kernel (its cost hardly grows with T, the SIMT kernel's does).
+// At T = 1 the SIMT kernel is faster for groups smaller than a step (4-bit
+// group 32: 97 us a 7B layer against 137), so the entry point takes it
+// there; everywhere else the mma kernel (its cost hardly grows with T, the
+// SIMT kernel's does; 8-bit at T = 1: a 7B layer 94 us against 102 since
+// the blocks loop, session 21).
 //
 // gemv_quant_kernel (SIMT; every layout the entry point takes, and sm_70):
 // one warp takes QGEMV_ROWS output rows: every lane loads the same 16-byte
@@ -80,6 +83,8 @@
 #define QGEMV_WARPS 8 /* warps per block */
 #define QGEMV_ROWS 2  /* output rows per warp */
 #define QMMA_WARPS 8  /* warps per block of the mma kernel */
+/* a block of the mma kernel at KS warps a tile: 12 at KS 12 */
+#define QMMA_BLOCK_WARPS(KS) ((KS) > QMMA_WARPS ? (KS) : QMMA_WARPS)
 // Steps (16 bytes of each of a lane's two rows) a lane loads ahead of the
 // ones it computes, by default: 2 keeps 2 x 2 x 2 chunks (128 bytes) a lane
 // in flight at 80 registers (3 blocks an SM); the launcher takes 4 (128
@@ -89,12 +94,38 @@
 struct qgemv_params {
     const __half *x;        /* [rows, n_in], internal column order */
     const uint4 *q;         /* [n_out][row_chunks] 16-byte chunks */
-    const __half *scales, *zeros, *bias;
+    const __half *scales, *zeros;
     const int *g_idx;       /* NULL or [n_in] */
-    __half *out;            /* [rows, n_out] */
+    /* the output rows in up to VB_QGEMV_MAX_SEGS segments (one for a plain
+     * projection): rows seg_end[s - 1] .. seg_end[s] - 1 go to out[s]
+     * [rows, their count], plus bias[s] (or none); seg_end[last] = n_out */
+    __half *out[VB_QGEMV_MAX_SEGS];
+    const __half *bias[VB_QGEMV_MAX_SEGS];
+    int seg_end[VB_QGEMV_MAX_SEGS];
     int n_out, n_in, row_chunks, group_size, n_groups, rows;
     int group_steps;        /* mma kernel at 1 group a step: steps (512 / bits columns) a group */
+    int group_shift;        /* log2(group_steps) where it is a power of two, else -1 */
 };
+
+// Output row o of x row t, v its fp32 sum: plus its bias, rounded, into
+// its segment's output (see qgemv_params).
+__device__ __forceinline__ void qgemv_store(const qgemv_params &p, int t, int o, float v)
+{
+    static_assert(VB_QGEMV_MAX_SEGS == 3, "qgemv_store picks among 3 segments");
+    const int e0 = p.seg_end[0], e1 = p.seg_end[1];
+    __half *out;
+    const __half *bias;
+    int r, n;
+    if (o < e0) {
+        out = p.out[0], bias = p.bias[0], r = o, n = e0;
+    } else if (o < e1) {
+        out = p.out[1], bias = p.bias[1], r = o - e0, n = e1 - e0;
+    } else {
+        out = p.out[2], bias = p.bias[2], r = o - e1, n = p.seg_end[2] - e1;
+    }
+    v += bias ? __half2float(bias[r]) : 0.0f;
+    out[(size_t)t * n + r] = __float2half(v);
+}
 
 // 2^23 + v as a float, minus 2^23: v exactly, for v < 2^23.
 __device__ __forceinline__ float small_uint_to_float(unsigned v)
@@ -241,11 +272,8 @@ __global__ void __launch_bounds__(32 * QGEMV_WARPS) gemv_quant_kernel(qgemv_para
 #pragma unroll
         for (int t = 0; t < T; t++) {
             float v = warp_sum(acc[r][t]);
-            if (lane == 0 && live[r] && t < p.rows) {
-                const int o = o0 + r;
-                v += p.bias ? __half2float(p.bias[o]) : 0.0f;
-                p.out[(size_t)t * p.n_out + o] = __float2half(v);
-            }
+            if (lane == 0 && live[r] && t < p.rows)
+                qgemv_store(p, t, o0 + r, v);
         }
 }
 
@@ -386,25 +414,43 @@ __device__ __forceinline__ void qmma_step(float acc[4], const uint4 &wa, const u
     }
 }
 
-// Step s's 16 bytes of rows ra and rb for lane c, the two rows' scales of
-// the step's GPS groups and their zeros of the lane's group; zeros from
-// step `steps` on (those are never computed; 0 for a tile past the last).
+// Lane c's place in a tile's rows ra and rb: its 16-byte chunks of each
+// step (4 s on), and the rows' first scale and zero (n_out * n_groups fits
+// an int on the mma kernel's path: vb_gemv_quant_f16). Six registers: the
+// loop over tiles keeps one of these besides the loads in flight.
+struct qmma_rows {
+    const uint4 *qa, *qb;
+    int ga, gb;
+};
+
+__device__ __forceinline__ qmma_rows qmma_rows_at(const qgemv_params &p, int ra, int rb, int c)
+{
+    return {p.q + (size_t)ra * p.row_chunks + c, p.q + (size_t)rb * p.row_chunks + c,
+            ra * p.n_groups, rb * p.n_groups};
+}
+
+// Step s's 16 bytes of rows r for lane c, the two rows' scales of the
+// step's GPS groups and their zeros of the lane's group; zeros from step
+// `steps` on (those are never computed; 0 for a tile past the last). The
+// group of a step is a shift where group_steps is a power of two (group
+// 128 at 4 bits: 1 step), not a division by a runtime value (~20
+// instructions a step).
 template <int GPS>
-__device__ __forceinline__ void qmma_fetch(const qgemv_params &p, int ra, int rb, int s,
+__device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_rows &r, int s,
                                            int steps, int c, uint4 &wa, uint4 &wb,
                                            __half2 (&scale)[GPS], __half2 &zero)
 {
     if (s < steps) {
         /* GPS 1: a group is group_steps steps; else GPS groups a step */
-        const int grp = GPS == 1 ? s / p.group_steps : s * GPS;
+        const int grp = GPS == 1 ? (p.group_shift >= 0 ? s >> p.group_shift : s / p.group_steps)
+                                 : s * GPS;
         const int mine = grp + c / (4 / GPS);
-        const size_t ga = (size_t)ra * p.n_groups, gb = (size_t)rb * p.n_groups;
-        wa = __ldg(p.q + (size_t)ra * p.row_chunks + c + 4 * s);
-        wb = __ldg(p.q + (size_t)rb * p.row_chunks + c + 4 * s);
+        wa = __ldg(r.qa + 4 * s);
+        wb = __ldg(r.qb + 4 * s);
 #pragma unroll
         for (int j = 0; j < GPS; j++)
-            scale[j] = __halves2half2(p.scales[ga + grp + j], p.scales[gb + grp + j]);
-        zero = __halves2half2(p.zeros[ga + mine], p.zeros[gb + mine]);
+            scale[j] = __halves2half2(p.scales[r.ga + grp + j], p.scales[r.gb + grp + j]);
+        zero = __halves2half2(p.zeros[r.ga + mine], p.zeros[r.gb + mine]);
     } else {
         wa = wb = make_uint4(0, 0, 0, 0);
 #pragma unroll
@@ -415,14 +461,16 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, int ra, int rb
 }
 #endif
 
-// BITS: 4 or 8; KS: warps per 16-row tile (1, 2, 4 or 8), warp part k of a
+// BITS: 4 or 8; KS: warps per 16-row tile (1, 2, 4, 8 or 12), warp part k of a
 // tile taking steps k, k + KS, ...; U: steps loaded ahead (QMMA_UNROLL);
 // GPS: groups a step (qmma_step). Any p.rows <= 8 (x rows are the mma's
 // N). At least 3 blocks an SM at U = 2 (80 registers, no spills; the
 // compiler's own pick was 93, 2 blocks), 2 at U = 4; one block fewer with
 // GPS > 1 (its scales spill otherwise). Launched only on sm_80+ for the
 // layouts vb_gemv_quant_f16 checks (see the header); compiles to a trap
-// on sm_70.
+// on sm_70. Blocks of QMMA_WARPS warps, or of 12 at KS 12 (a tile a
+// block; two blocks an SM at U = 2: more warps on each tile of a matrix
+// of few rows and long ones, as down's 224 tiles of 18,944 columns).
 //
 // A block takes QMMA_WARPS / KS tiles at a time, then the tiles gridDim.x
 // blocks further on, until none is left: the launcher gives it as many
@@ -432,12 +480,14 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, int ra, int rb
 // flight: at 4 bits a 16-row tile of a 3,584-column matrix is 28 KB, 3.5
 // steps a warp at KS = 8 (gate / up: 1,184 blocks, three waves).
 template <int BITS, int KS, int U, int GPS>
-__global__ void __launch_bounds__(32 * QMMA_WARPS, (U >= 4 ? 2 : 3) - (GPS > 1))
+__global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
+                                  KS > QMMA_WARPS ? 2 - (U >= 4 || GPS > 1)
+                                                  : (U >= 4 ? 2 : 3) - (GPS > 1))
     gemv_quant_mma_kernel(qgemv_params p)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int SC = 512 / BITS;          /* columns a step: 4 lanes x 16 bytes */
-    constexpr int TPB = QMMA_WARPS / KS;    /* tiles a block takes at a time */
+    constexpr int TPB = QMMA_BLOCK_WARPS(KS) / KS; /* tiles a block takes at a time */
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, part = warp % KS;
     const int g = lane >> 2, c = lane & 3;
     const int n_tiles = (p.n_out + 15) / 16, stride = (int)gridDim.x * TPB;
@@ -449,20 +499,19 @@ __global__ void __launch_bounds__(32 * QMMA_WARPS, (U >= 4 ? 2 : 3) - (GPS > 1))
      * last row: in bounds, never written) and its steps, 0 past the last
      * tile (warp-uniform: the mma needs all lanes) */
     int tile = (int)blockIdx.x * TPB + warp / KS;
-    int ra = min(tile * 16 + g, p.n_out - 1), rb = min(tile * 16 + g + 8, p.n_out - 1);
+    qmma_rows cur = qmma_rows_at(p, min(tile * 16 + g, p.n_out - 1),
+                                 min(tile * 16 + g + 8, p.n_out - 1), c);
     int my_steps = tile < n_tiles ? steps : 0;
 
     uint4 wa[U], wb[U];
     __half2 scale[U][GPS], zero[U];
 #pragma unroll
     for (int u = 0; u < U; u++)
-        qmma_fetch<GPS>(p, ra, rb, part + KS * u, my_steps, c, wa[u], wb[u], scale[u], zero[u]);
+        qmma_fetch<GPS>(p, cur, part + KS * u, my_steps, c, wa[u], wb[u], scale[u], zero[u]);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
     for (int base = (int)blockIdx.x * TPB; base < n_tiles; base += stride) { // block-uniform
         const int next = tile + stride;
-        const int na_row = min(next * 16 + g, p.n_out - 1);
-        const int nb_row = min(next * 16 + g + 8, p.n_out - 1);
         const int next_steps = next < n_tiles ? steps : 0;
         float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int s = part; s < my_steps; s += KS * U) {
@@ -470,13 +519,17 @@ __global__ void __launch_bounds__(32 * QMMA_WARPS, (U >= 4 ? 2 : 3) - (GPS > 1))
             const bool last = s + KS * U >= my_steps;
             uint4 na[U], nb[U];
             __half2 nscale[U][GPS], nzero[U];
+            if (last) { // warp-uniform, once a tile
+                const qmma_rows nr = qmma_rows_at(p, min(next * 16 + g, p.n_out - 1),
+                                                  min(next * 16 + g + 8, p.n_out - 1), c);
 #pragma unroll
-            for (int u = 0; u < U; u++) {
-                if (last)
-                    qmma_fetch<GPS>(p, na_row, nb_row, part + KS * u, next_steps, c, na[u], nb[u],
-                                    nscale[u], nzero[u]);
-                else
-                    qmma_fetch<GPS>(p, ra, rb, s + KS * (U + u), my_steps, c, na[u], nb[u],
+                for (int u = 0; u < U; u++)
+                    qmma_fetch<GPS>(p, nr, part + KS * u, next_steps, c, na[u], nb[u], nscale[u],
+                                    nzero[u]);
+            } else {
+#pragma unroll
+                for (int u = 0; u < U; u++)
+                    qmma_fetch<GPS>(p, cur, s + KS * (U + u), my_steps, c, na[u], nb[u],
                                     nscale[u], nzero[u]);
             }
 #pragma unroll
@@ -495,7 +548,7 @@ __global__ void __launch_bounds__(32 * QMMA_WARPS, (U >= 4 ? 2 : 3) - (GPS > 1))
             }
         }
         if (KS > 1) {
-            __shared__ float s_part[QMMA_WARPS][4][32];
+            __shared__ float s_part[QMMA_BLOCK_WARPS(KS)][4][32];
 #pragma unroll
             for (int i = 0; i < 4; i++)
                 s_part[warp][i][lane] = acc[i];
@@ -513,15 +566,13 @@ __global__ void __launch_bounds__(32 * QMMA_WARPS, (U >= 4 ? 2 : 3) - (GPS > 1))
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const int o = tile * 16 + g + (i < 2 ? 0 : 8), t = 2 * c + (i & 1);
-                if (o < p.n_out && t < p.rows) {
-                    const float v = acc[i] + (p.bias ? __half2float(p.bias[o]) : 0.0f);
-                    p.out[(size_t)t * p.n_out + o] = __float2half(v);
-                }
+                if (o < p.n_out && t < p.rows)
+                    qgemv_store(p, t, o, acc[i]);
             }
         }
         tile = next;
-        ra = na_row;
-        rb = nb_row;
+        cur = qmma_rows_at(p, min(next * 16 + g, p.n_out - 1), min(next * 16 + g + 8, p.n_out - 1),
+                           c);
         my_steps = next_steps;
     }
 #else
@@ -536,7 +587,7 @@ __global__ void __launch_bounds__(32 * QMMA_WARPS, (U >= 4 ? 2 : 3) - (GPS > 1))
     QMMA_INSTANTIATE_G(KS, U, 1) QMMA_INSTANTIATE_G(KS, U, 2) QMMA_INSTANTIATE_G(KS, U, 4)
 #define QMMA_INSTANTIATE(U)                                                                   \
     QMMA_INSTANTIATE_U(1, U) QMMA_INSTANTIATE_U(2, U) QMMA_INSTANTIATE_U(4, U)               \
-        QMMA_INSTANTIATE_U(8, U)
+        QMMA_INSTANTIATE_U(8, U) QMMA_INSTANTIATE_U(12, U)
 QMMA_INSTANTIATE(2)
 QMMA_INSTANTIATE(4)
 
@@ -561,7 +612,7 @@ static int force_path, force_ks, force_unroll;
 extern "C" void vb_gemv_quant_force(int path, int ks, int unroll)
 {
     force_path = path;
-    force_ks = ks == 1 || ks == 2 || ks == 4 || ks == 8 ? ks : 0;
+    force_ks = ks == 1 || ks == 2 || ks == 4 || ks == 8 || ks == 12 ? ks : 0;
     force_unroll = unroll == 2 || unroll == 4 ? unroll : 0;
 }
 
@@ -606,17 +657,21 @@ static cudaError_t launch_simt(const qgemv_params &p, int bits, cudaStream_t str
     return launch_simt_t<8, UNI>(p, bits, stream);
 }
 
+#define QMMA_KS_CHOICES 5 /* KS 1, 2, 4, 8, 12 */
+static const int qmma_ks[QMMA_KS_CHOICES] = {1, 2, 4, 8, 12};
+
 template <int U, int GPS>
-static void mma_kernels_g(int bits, void (*k[4])(qgemv_params))
+static void mma_kernels_g(int bits, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
     k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS> : gemv_quant_mma_kernel<8, 1, U, GPS>;
     k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS> : gemv_quant_mma_kernel<8, 2, U, GPS>;
     k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, GPS> : gemv_quant_mma_kernel<8, 4, U, GPS>;
     k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS> : gemv_quant_mma_kernel<8, 8, U, GPS>;
+    k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, GPS> : gemv_quant_mma_kernel<8, 12, U, GPS>;
 }
 
 template <int U>
-static void mma_kernels(int bits, int gps, void (*k[4])(qgemv_params))
+static void mma_kernels(int bits, int gps, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
     if (gps == 4)
         mma_kernels_g<U, 4>(bits, k);
@@ -630,10 +685,10 @@ static void mma_kernels(int bits, int gps, void (*k[4])(qgemv_params))
 // process); 0 after a failed query.
 static int mma_resident(int ui, int bits, int gps, int i, void (*k)(qgemv_params))
 {
-    static int resident[2][2][3][4]; /* [U 2, 4][4-bit, 8-bit][GPS 1, 2, 4][KS 1, 2, 4, 8] */
+    static int resident[2][2][3][QMMA_KS_CHOICES]; /* [U 2, 4][4-bit, 8-bit][GPS 1, 2, 4][KS] */
     int *r = &resident[ui][bits == 4 ? 0 : 1][gps == 4 ? 2 : gps == 2 ? 1 : 0][i];
-    if (!*r && cudaOccupancyMaxActiveBlocksPerMultiprocessor(r, k, 32 * QMMA_WARPS, 0) !=
-                   cudaSuccess) {
+    if (!*r && cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                   r, k, 32 * QMMA_BLOCK_WARPS(qmma_ks[i]), 0) != cudaSuccess) {
         (void)cudaGetLastError();
         *r = 0;
     }
@@ -647,7 +702,7 @@ static int mma_resident(int ui, int bits, int gps, int i, void (*k)(qgemv_params
 static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, cudaStream_t stream)
 {
     static int n_sm;
-    void (*k[2][4])(qgemv_params); /* [U 2, 4][KS 1, 2, 4, 8] */
+    void (*k[2][QMMA_KS_CHOICES])(qgemv_params); /* [U 2, 4][KS 1, 2, 4, 8, 12] */
     mma_kernels<2>(bits, gps, k[0]);
     mma_kernels<4>(bits, gps, k[1]);
     if (!n_sm) {
@@ -659,13 +714,19 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, cudaStre
             return e;
     }
     const long tiles = (p.n_out + 15) / 16;
-    long blocks[4]; /* [KS 1, 2, 4, 8]: QMMA_WARPS >> i tiles a block */
-    for (int i = 0; i < 4; i++)
-        blocks[i] = (tiles + (QMMA_WARPS >> i) - 1) / (QMMA_WARPS >> i);
+    long blocks[QMMA_KS_CHOICES]; /* a block: QMMA_BLOCK_WARPS(KS) / KS tiles */
+    for (int i = 0; i < QMMA_KS_CHOICES; i++) {
+        const int tpb = QMMA_BLOCK_WARPS(qmma_ks[i]) / qmma_ks[i];
+        blocks[i] = (tiles + tpb - 1) / tpb;
+    }
     int ui = force_unroll ? (force_unroll == 4) : (QMMA_UNROLL == 4);
-    int pick = 3; /* KS = 1 << pick: 8 unless forced (see the header) */
-    if (force_ks)
-        pick = force_ks == 8 ? 3 : force_ks == 4 ? 2 : force_ks == 2 ? 1 : 0;
+    /* KS = qmma_ks[pick]: 12 for matrices of few tiles (at most 4 an SM:
+     * the 7B q/k/v, o and down), 8 otherwise, unless forced (see the
+     * header) */
+    int pick = tiles <= 4L * n_sm ? 4 : 3;
+    for (int i = 0; force_ks && i < QMMA_KS_CHOICES; i++)
+        if (qmma_ks[i] == force_ks)
+            pick = i;
     if (!force_unroll && ui == 0 &&
         blocks[pick] <= (long)mma_resident(1, bits, gps, pick, k[1][pick]) * n_sm)
         ui = 1;
@@ -677,26 +738,41 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, cudaStre
         grid = resident;
     if (force_path == 4 && grid > 2)
         grid = 2;
-    return vb_launch_pdl(k[ui][pick], dim3((unsigned)grid), dim3(32 * QMMA_WARPS), 0, stream, p);
+    return vb_launch_pdl(k[ui][pick], dim3((unsigned)grid),
+                         dim3(32 * QMMA_BLOCK_WARPS(qmma_ks[pick])), 0, stream, p);
 }
 
-extern "C" cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,
-                                         const uint16_t *bias, int T, cudaStream_t stream)
+extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint16_t *x,
+                                              const vb_qmat *w, const uint16_t *const bias[],
+                                              const int seg_rows[], int n_segs, int T,
+                                              cudaStream_t stream)
 {
     if (!out || !x || !w || !w->q || !w->scales || !w->zeros || w->n_out <= 0 ||
         w->n_out > INT32_MAX - 64 || w->n_groups <= 0 || (!w->g_idx && w->group_size <= 0) ||
+        n_segs < 1 || n_segs > VB_QGEMV_MAX_SEGS || !seg_rows ||
         !vb_gemv_quant_supported(T, w->bits, w->n_in, x, w->q))
         return cudaErrorInvalidValue;
     const int cc = w->bits == 4 ? 32 : 16;
     const int sc = 4 * cc; /* the mma kernel's step: 4 lanes' chunks */
     qgemv_params p = {};
+    long end = 0;
+    for (int i = 0; i < VB_QGEMV_MAX_SEGS; i++) {
+        if (i < n_segs) {
+            if (!out[i] || seg_rows[i] <= 0)
+                return cudaErrorInvalidValue;
+            end += seg_rows[i];
+            p.out[i] = (__half *)out[i];
+            p.bias[i] = bias ? (const __half *)bias[i] : NULL;
+        }
+        p.seg_end[i] = (int)(end < w->n_out ? end : w->n_out); /* past the last: n_out */
+    }
+    if (end != w->n_out)
+        return cudaErrorInvalidValue;
     p.x = (const __half *)x;
     p.q = (const uint4 *)w->q;
     p.scales = (const __half *)w->scales;
     p.zeros = (const __half *)w->zeros;
-    p.bias = (const __half *)bias;
     p.g_idx = w->g_idx;
-    p.out = (__half *)out;
     p.n_out = w->n_out;
     p.n_in = w->n_in;
     p.row_chunks = w->n_in / cc;
@@ -705,22 +781,36 @@ extern "C" cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const
     p.rows = T;
     const bool uniform = !w->g_idx && w->group_size % cc == 0;
     /* the mma kernel's layouts: whole steps in a group (gps 1), or 2 or 4
-     * whole groups of whole chunks in a step */
+     * whole groups of whole chunks in a step; its scale and zero offsets
+     * are ints (qmma_rows) */
     int gps = 0;
-    if (!w->g_idx && w->n_in % sc == 0)
+    if (!w->g_idx && w->n_in % sc == 0 && (long)w->n_out * w->n_groups <= INT32_MAX)
         gps = w->group_size % sc == 0                                    ? 1
               : w->group_size % cc == 0 && sc % w->group_size == 0 ? sc / w->group_size
                                                                        : 0;
-    /* measured: the SIMT kernel wins at T = 1 for 8-bit and for groups
-     * smaller than a step (see the header); a forced KS, U or path 3 / 4
-     * asks for the mma kernel (the test and the bench) */
-    const bool simt_faster = T == 1 && (w->bits == 8 || gps > 1);
+    /* measured: the SIMT kernel wins at T = 1 for groups smaller than a
+     * step (see the header); a forced KS, U or path 3 / 4 asks for the mma
+     * kernel (the test and the bench) */
+    const bool simt_faster = T == 1 && gps > 1;
     if (gps && force_path != 1 && qmma_available() &&
         (!simt_faster || force_ks || force_unroll || force_path >= 3)) {
         p.group_steps = gps == 1 ? w->group_size / sc : 0;
+        p.group_shift = -1;
+        for (int sh = 0; sh < 31 && p.group_steps > 0; sh++)
+            if (p.group_steps == 1 << sh)
+                p.group_shift = sh;
         return launch_mma(p, w->bits, gps, stream);
     }
     return uniform ? launch_simt<true>(p, w->bits, stream)
                    : launch_simt<false>(p, w->bits, stream);
+}
+
+extern "C" cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,
+                                         const uint16_t *bias, int T, cudaStream_t stream)
+{
+    uint16_t *const outs[1] = {out};
+    const uint16_t *const biases[1] = {bias};
+    const int rows[1] = {w ? w->n_out : 0};
+    return vb_gemv_quant_segs_f16(outs, x, w, biases, rows, 1, T, stream);
 }
 #endif

@@ -159,6 +159,10 @@ typedef struct vb_penalty_entry {
     int count; /* occurrences in the generated tokens, > 0 */
 } vb_penalty_entry;
 
+/* gemv_quant.cu: matrices one launch of vb_gemv_quant_segs_f16 (below)
+ * takes at most; its kernels' parameters hold that many outputs */
+#define VB_QGEMV_MAX_SEGS 3
+
 #ifndef __CUDACC_RTC__
 #include <cuda_runtime_api.h>
 #include <stdbool.h>
@@ -325,10 +329,19 @@ typedef struct vb_qmat {
 bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x, const void *q);
 cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,
                               const uint16_t *bias, int T, cudaStream_t stream);
+/* The same for a few matrices of one input in one launch (a layer's q, k
+ * and v; gate and up): w their rows one after another (one allocation,
+ * the same bits, columns and groups), seg_rows[s] of them written to
+ * out[s] [T, seg_rows[s]] plus bias[s] (bias NULL or any bias[s] NULL:
+ * none). n_segs 1 .. VB_QGEMV_MAX_SEGS (above), the rows summing to
+ * w->n_out. */
+cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint16_t *x, const vb_qmat *w,
+                                   const uint16_t *const bias[], const int seg_rows[],
+                                   int n_segs, int T, cudaStream_t stream);
 /* Test hook for bench_gemv_quant and test_cuda_quant (the backend never
  * calls it): path 0 the entry point's own choice, 1 the SIMT kernel, 3
  * the mma kernel a block a tile group, 4 the mma kernel on 2 blocks; ks
- * (1, 2, 4, 8) and unroll (2, 4) force the mma kernel's warps a tile and
+ * (1, 2, 4, 8, 12) and unroll (2, 4) force the mma kernel's warps a tile and
  * steps loaded ahead, 0 the launcher's. Process-wide: set before launching. */
 void vb_gemv_quant_force(int path, int ks, int unroll);
 /* gemm_invariant.cu: batch-invariant projections (issue #22):

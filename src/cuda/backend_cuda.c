@@ -411,8 +411,10 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
  * rows the quantized GEMV still reads 4x fewer bytes than any fp16 path.
  * Larger steps, shapes the GEMV does not take, and VB_NO_GEMV=1:
  * dequantize into the shared scratch (quant_dequant.cu, checkpoint
- * column order), then cuBLAS. A fused dequantize + mma kernel for prefill
- * is issue #21's next step. */
+ * column order), then cuBLAS. Measured (tests/bench/RESULTS.md, session
+ * 21): in prefill steps the dequantization is small beside the GEMM; in
+ * decode steps of ~200 rows it is about half of each call, which a fused
+ * dequantize + mma GEMM for 9-256 rows would remove (issue #21). */
 static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const void *w_,
                               const void *bias, int T, int n_in, int n_out)
 {
@@ -445,6 +447,67 @@ static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const voi
             CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
     }
     op_done(c, "matmul_quant");
+}
+
+/* Quantized projections of one input joined at load
+ * (cuda_qweights_join_layers) in one launch of the register-dequant GEMV,
+ * each matrix's rows to its own output: for the decode steps it takes
+ * (matmul_quant's conditions, no act order); false otherwise (the
+ * forward's one matmul_quant each). */
+static bool quant_segments(cuda_ctx *c, void *const out[], const void *x,
+                           const cuda_qweight *const w[], const void *const bias[], int n, int T)
+{
+    if (c->no_gemv || c->no_fused || T <= 0 || !cuda_qweights_adjacent(w, n) ||
+        !vb_gemv_quant_supported(T, w[0]->w.bits, w[0]->w.n_in, x, w[0]->w.q))
+        return false;
+    const vb_qweight *f = &w[0]->w;
+    int rows[VB_QGEMV_MAX_SEGS], total = 0;
+    for (int i = 0; i < n; i++)
+        total += rows[i] = w[i]->w.n_out;
+    vb_qmat m = {f->q, f->scales, f->zeros, NULL, NULL,
+                 f->bits, total, f->n_in, f->group_size, f->n_groups};
+    CUDA_CHECK(vb_gemv_quant_segs_f16((uint16_t *const *)out, x, &m,
+                                      (const uint16_t *const *)bias, rows, n, T, c->stream));
+    return true;
+}
+
+static bool cuda_matmul_qkv_quant(vb_backend *b, void *const out[3], const void *x,
+                                  const void *const w[3], const void *const bias[3], int T,
+                                  int n_in, const int n_out[3])
+{
+    cuda_ctx *c = ctx_of(b);
+    const cuda_qweight *const cw[3] = {w[0], w[1], w[2]};
+    for (int i = 0; i < 3; i++)
+        if (cw[i]->w.n_in != n_in || cw[i]->w.n_out != n_out[i])
+            vb_cuda_fail("CUDA", "matmul_qkv_quant", "quantized weight used with another shape",
+                         __FILE__, __LINE__);
+    if (!quant_segments(c, out, x, cw, bias, 3, T))
+        return false;
+    op_done(c, "matmul_qkv_quant");
+    return true;
+}
+
+/* gate into out, up into the shared scratch (free during a projection
+ * without act order: it holds gathered x or a dequantized matrix only
+ * inside one matmul_quant), then silu(gate) * up into out. */
+static bool cuda_matmul_gate_up_quant(vb_backend *b, void *out, const void *x,
+                                      const void *w_gate, const void *w_up, int T, int n_in,
+                                      int n_out)
+{
+    cuda_ctx *c = ctx_of(b);
+    const cuda_qweight *const cw[2] = {w_gate, w_up};
+    for (int i = 0; i < 2; i++)
+        if (cw[i]->w.n_in != n_in || cw[i]->w.n_out != n_out)
+            vb_cuda_fail("CUDA", "matmul_gate_up_quant",
+                         "quantized weight used with another shape", __FILE__, __LINE__);
+    if (!cw[1]->scratch || cw[1]->scratch_elems < (size_t)T * (size_t)n_out)
+        return false;
+    void *const outs[2] = {out, cw[1]->scratch};
+    if (!quant_segments(c, outs, x, cw, NULL, 2, T))
+        return false;
+    CUDA_CHECK(vb_silu_gate_f16(out, out, cw[1]->scratch, (size_t)T * n_out, c->stream));
+    op_done(c, "matmul_gate_up_quant");
+    return true;
 }
 
 /* The fused small-step projections (backend.h): the GEMV kernel's
@@ -942,6 +1005,8 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
         .matmul_qkv = cuda_matmul_qkv,
         .matmul_qkv_rope = cuda_matmul_qkv_rope,
         .matmul_gate_up = cuda_matmul_gate_up,
+        .matmul_qkv_quant = cuda_matmul_qkv_quant,
+        .matmul_gate_up_quant = cuda_matmul_gate_up_quant,
         .rmsnorm = cuda_rmsnorm,
         .rmsnorm_rows = cuda_rmsnorm_rows,
         .resid_load = cuda_resid_load,

@@ -84,7 +84,8 @@ void cuda_qweight_free(cuda_qweight *w)
 {
     if (!w)
         return;
-    void *p[] = {w->w.q, w->w.scales, w->w.zeros, w->w.perm, w->w.g_idx,
+    void *p[] = {w->joined ? NULL : w->w.q, w->joined ? NULL : w->w.scales,
+                 w->joined ? NULL : w->w.zeros, w->w.perm, w->w.g_idx,
                  w->owns_scratch ? w->scratch : NULL};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (p[i])
@@ -150,4 +151,99 @@ int cuda_qweights_attach_scratch(model_weights *dev, const model_config *c, vb_e
     }
     dev->bytes += (uint64_t)elems * 2;
     return 0;
+}
+
+static size_t q_bytes_of(const vb_qweight *w)
+{
+    return (size_t)w->n_out * (size_t)w->n_in * (size_t)w->bits / 8;
+}
+
+static size_t sz_bytes_of(const vb_qweight *w)
+{
+    return (size_t)w->n_out * (size_t)w->n_groups * 2;
+}
+
+static bool same_layout(const vb_qweight *a, const vb_qweight *b)
+{
+    return a->bits == b->bits && a->n_in == b->n_in && a->group_size == b->group_size &&
+           a->n_groups == b->n_groups && !a->perm && !b->perm && !a->g_idx && !b->g_idx;
+}
+
+bool cuda_qweights_adjacent(const cuda_qweight *const w[], int n)
+{
+    for (int i = 1; i < n; i++) {
+        const vb_qweight *a = &w[i - 1]->w, *b = &w[i]->w;
+        if (!w[i]->joined || !same_layout(a, b) || b->q != a->q + q_bytes_of(a) ||
+            (const uint8_t *)b->scales != (const uint8_t *)a->scales + sz_bytes_of(a) ||
+            (const uint8_t *)b->zeros != (const uint8_t *)a->zeros + sz_bytes_of(a))
+            return false;
+    }
+    return n > 0;
+}
+
+/* One array of the group: a new allocation holding each member's piece
+ * (at member i's offset), or NULL (nothing changed) when out of memory. */
+static uint8_t *join_array(cuda_qweight *const w[], int n, size_t (*bytes)(const vb_qweight *),
+                           int which)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += bytes(&w[i]->w);
+    uint8_t *dst = NULL;
+    if (cudaMalloc((void **)&dst, total) != cudaSuccess) {
+        cudaGetLastError(); /* clear the out-of-memory status */
+        return NULL;
+    }
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        const vb_qweight *m = &w[i]->w;
+        const void *src = which == 0 ? (const void *)m->q
+                          : which == 1 ? (const void *)m->scales
+                                       : (const void *)m->zeros;
+        CUDA_CHECK(cudaMemcpy(dst + at, src, bytes(m), cudaMemcpyDeviceToDevice));
+        at += bytes(m);
+    }
+    return dst;
+}
+
+/* Joins w[0..n) when they share a layout (see the header). */
+static void join_group(cuda_qweight *const w[], int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!w[i] || w[i]->joined || !same_layout(&w[0]->w, &w[i]->w))
+            return;
+    uint8_t *arr[3];
+    for (int k = 0; k < 3; k++) {
+        arr[k] = join_array(w, n, k == 0 ? q_bytes_of : sz_bytes_of, k);
+        if (!arr[k]) {
+            for (int j = 0; j < k; j++)
+                CUDA_CHECK(cudaFree(arr[j]));
+            return;
+        }
+    }
+    size_t at[3] = {0, 0, 0};
+    for (int i = 0; i < n; i++) {
+        vb_qweight *m = &w[i]->w;
+        size_t qb = q_bytes_of(m), sb = sz_bytes_of(m);
+        CUDA_CHECK(cudaFree(m->q)); /* its own arrays until now */
+        CUDA_CHECK(cudaFree(m->scales));
+        CUDA_CHECK(cudaFree(m->zeros));
+        m->q = arr[0] + at[0];
+        m->scales = (uint16_t *)(arr[1] + at[1]);
+        m->zeros = (uint16_t *)(arr[2] + at[2]);
+        w[i]->joined = i > 0; /* the first frees the joined arrays */
+        at[0] += qb;
+        at[1] += sb;
+        at[2] += sb;
+    }
+}
+
+void cuda_qweights_join_layers(model_weights *dev, const model_config *c)
+{
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_weights *L = &dev->layers[l];
+        cuda_qweight *qkv[3] = {L->q, L->k, L->v}, *gate_up[2] = {L->gate, L->up};
+        join_group(qkv, 3);
+        join_group(gate_up, 2);
+    }
 }

@@ -30,6 +30,8 @@ typedef struct cuda_qweight {
     uint16_t *scratch; /* shared fp16 scratch (see above), cuda_qweights_attach_scratch */
     size_t scratch_elems;
     bool owns_scratch; /* the one projection that frees it */
+    bool joined;       /* its arrays lie inside the first of its group's
+                        * (cuda_qweights_join_layers): freed with that one */
 } cuda_qweight;
 
 /* Checks h (bits, shapes, groups, g_idx and perm ranges: a bad layout is
@@ -52,5 +54,19 @@ uint64_t cuda_qweight_plan_bytes(const vb_quant_config *q, const tensor_spec *s)
  * layers) and points them all at it. Returns 0, or -1 with err set
  * (out of GPU memory, naming the bytes). */
 int cuda_qweights_attach_scratch(model_weights *dev, const model_config *c, vb_err *err);
+
+/* Moves the projections of each layer that read one input (q, k and v;
+ * gate and up) into one allocation each for their packed weights, scales
+ * and zeros, rows one matrix after another, so that one GEMV launch
+ * reads them all (cuda_qweights_adjacent). Only matrices of one layout
+ * (bits, columns, groups; no perm, no g_idx) are joined; a failed
+ * allocation leaves the group apart (one launch each, as before), which
+ * is not an error. The device bytes stay as they were. */
+void cuda_qweights_join_layers(model_weights *dev, const model_config *c);
+
+/* Whether w[0..n) lie one after another in one joined allocation
+ * (cuda_qweights_join_layers), each matrix's rows right after the
+ * previous one's. */
+bool cuda_qweights_adjacent(const cuda_qweight *const w[], int n);
 
 #endif

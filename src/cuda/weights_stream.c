@@ -452,10 +452,13 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
         dev->bytes_read += (uint64_t)slice_elems(&sl[i]) * sl[i].es;
     }
     CUDA_CHECK(cudaStreamSynchronize(sm.stream));
-    if (c->quant.method != VB_QUANT_NONE &&
-        (load_quantized(dev, c, p, &st, specs, n, model_dir, err) != 0 ||
-         cuda_qweights_attach_scratch(dev, c, err) != 0))
-        goto out;
+    if (c->quant.method != VB_QUANT_NONE) {
+        if (load_quantized(dev, c, p, &st, specs, n, model_dir, err) != 0)
+            goto out;
+        cuda_qweights_join_layers(dev, c);
+        if (cuda_qweights_attach_scratch(dev, c, err) != 0)
+            goto out;
+    }
 
     oor = calloc((size_t)(n ? n : 1), sizeof *oor);
     if (!oor) {

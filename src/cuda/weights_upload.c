@@ -135,8 +135,10 @@ int cuda_weights_upload(model_weights *dev, const model_weights *host, const mod
                 rc = upload_tensor(&u, t[i].dst, t[i].src, t[i].n, host->dtype, err);
         }
     }
-    if (!rc && host->quant != VB_QUANT_NONE)
+    if (!rc && host->quant != VB_QUANT_NONE) {
+        cuda_qweights_join_layers(dev, c);
         rc = cuda_qweights_attach_scratch(dev, c, err);
+    }
     dev->bytes += u.bytes; /* after the scratch, which attach_scratch counted */
     CUDA_CHECK(cudaDeviceSynchronize());
     unsigned long long oor = 0;

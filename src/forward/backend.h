@@ -88,8 +88,9 @@ struct vb_backend {
      * and forward_init refuses them): matmul for a weight-only quantized
      * projection, w a vb_qweight (model/quant_weights.h) of shape
      * [n_out, n_in] in host or device memory as the backend keeps it.
-     * The forward calls it, never the fused ops below, for every
-     * projection of a model whose weights are quantized. */
+     * The forward calls it, or the fused *_quant ops below, never the
+     * other fused ops, for every projection of a model whose weights are
+     * quantized. */
     void (*matmul_quant)(vb_backend *b, void *out, const void *x, const void *w,
                          const void *bias, int T, int n_in, int n_out);
 
@@ -104,6 +105,15 @@ struct vb_backend {
                        const int n_out[3]);
     bool (*matmul_gate_up)(vb_backend *b, void *out, const void *x, const void *w_gate,
                            const void *w_up, int T, int n_in, int n_out);
+    /* Optional: matmul_qkv and matmul_gate_up for weight-only quantized
+     * projections (w as matmul_quant's), false for a step or weights they
+     * do not cover (the forward then calls matmul_quant for each, and
+     * silu_gate). */
+    bool (*matmul_qkv_quant)(vb_backend *b, void *const out[3], const void *x,
+                             const void *const w[3], const void *const bias[3], int T,
+                             int n_in, const int n_out[3]);
+    bool (*matmul_gate_up_quant)(vb_backend *b, void *out, const void *x, const void *w_gate,
+                                 const void *w_up, int T, int n_in, int n_out);
     /* Optional too: matmul_qkv followed by rope_kv_write (below) in one
      * pass, for models without a q/k norm between them; false for a step
      * it does not cover (the forward then calls the two). */

@@ -141,14 +141,18 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         const int qkv_n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
         /* q, k and v, rotated, k and v in the cache: one fused op where the
          * backend has it and no q/k norm comes between */
-        bool quant = w->quant != VB_QUANT_NONE; /* no fused quantized ops yet */
+        bool quant = w->quant != VB_QUANT_NONE; /* the *_quant fused ops; no RoPE fusion */
         bool fused = !quant && !c->qk_norm && b->matmul_qkv_rope &&
                      b->matmul_qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l],
                                         kv->v[l], f->inv_freq, f->cos_sin_scale,
                                         p->kv_heads_local, hd, kv->block_size);
         if (!fused) {
-            if (quant || !b->matmul_qkv ||
-                !b->matmul_qkv(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n)) {
+            bool joint = quant ? b->matmul_qkv_quant &&
+                                     b->matmul_qkv_quant(b, qkv_out, f->h, qkv_w, qkv_bias, T,
+                                                         H, qkv_n)
+                               : b->matmul_qkv &&
+                                     b->matmul_qkv(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n);
+            if (!joint) {
                 project(f, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
                 project(f, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
                 project(f, f->v, f->h, lw->v, lw->v_bias, T, H, f->kv_dim);
@@ -169,8 +173,12 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         /* MLP block: silu(gate) * up, down; rows of gate/up and columns of
          * down are this rank's slice, so down gives partial sums */
         b->rmsnorm(b, f->h, f->resid, f->proj, lw->post_norm, T, H, eps);
-        if (quant || !b->matmul_gate_up ||
-            !b->matmul_gate_up(b, f->gate, f->h, lw->gate, lw->up, T, H, p->inter_local)) {
+        bool joint = quant ? b->matmul_gate_up_quant &&
+                                 b->matmul_gate_up_quant(b, f->gate, f->h, lw->gate, lw->up, T,
+                                                         H, p->inter_local)
+                           : b->matmul_gate_up && b->matmul_gate_up(b, f->gate, f->h, lw->gate,
+                                                                   lw->up, T, H, p->inter_local);
+        if (!joint) {
             project(f, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
             project(f, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
             b->silu_gate(b, f->gate, f->gate, f->up, (size_t)T * p->inter_local);

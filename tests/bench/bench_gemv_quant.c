@@ -271,11 +271,12 @@ int main(int argc, char **argv)
 
     /* the mma kernel's knobs at T = 1: forced KS and unroll (on sm_70 or
      * where the mma kernel does not run, every row is the SIMT kernel) */
-    static const int kss[] = {0, 1, 2, 4, 8}, unrolls[] = {0, 2, 4};
+    static const int kss[] = {0, 1, 2, 4, 8, 12}, unrolls[] = {0, 2, 4};
+    enum { N_KS = sizeof kss / sizeof kss[0] };
     printf("\nT = 1, the default kernel with forced KS (warps a 16-row tile) and unroll "
            "(steps loaded ahead; auto: the launcher's picks), us:\n%-11s %-11s %6s",
            "shape", "weights", "unroll");
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < N_KS; k++) {
         char label[16];
         snprintf(label, sizeof label, k ? "KS %d" : "KS auto", kss[k]);
         printf("  %8s", label);
@@ -289,7 +290,7 @@ int main(int argc, char **argv)
                 char label[16];
                 snprintf(label, sizeof label, u ? "%d" : "auto", unrolls[u]);
                 printf("%-11s %-11s %6s", shapes[si].name, confs[ci].name, label);
-                for (int k = 0; k < 5; k++) {
+                for (int k = 0; k < N_KS; k++) {
                     vb_gemv_quant_force(0, kss[k], unrolls[u]);
                     printf("  %8.1f", bench_time_us(pass, &(pass_args){&w, 1}, stream, iters));
                 }

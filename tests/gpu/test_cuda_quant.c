@@ -10,7 +10,7 @@
  *    and, with VB_NO_GEMV's knob, the dequantize + cuBLAS path. The GEMV
  *    runs as the entry point chooses, with the SIMT kernel forced, and,
  *    where the layout takes the mma kernel (gemv_quant.cu; sm_80+: 1, 2 or
- *    4 groups a step), with each split (KS 1, 2, 4, 8 warps a tile,
+ *    4 groups a step), with each split (KS 1, 2, 4, 8, 12 warps a tile,
  *    including step counts KS does not divide) and unroll (2, 4) forced.
  *    Reference: quant_dequant_rows (the CPU backend's dequantization,
  *    model/quant_load.c) times the same fp16-rounded x gathered through
@@ -18,6 +18,10 @@
  *    max |gpu - ref| / max |ref| <= 5e-3 (fp32 accumulation, fp16 output;
  *    the dequantize path also rounds each weight to fp16), as
  *    test_cuda_backend_ops.c's GEMMs. Outputs are poisoned with NaN first.
+ *    Before that, each case's dequantization (vb_quant_dequant_f16) is
+ *    compared bit for bit with the CPU's rounded to fp16.
+ *    Then a layer's q, k, v and gate, up joined as the loaders join them,
+ *    through the fused quantized ops (test_joined_projections).
  * 2. With QUANT_FIXTURES_DIR as argv[1]: the streaming loader
  *    (cuda_weights_load, what generate uses) puts exactly the bytes of
  *    model_load_cpu + cuda_weights_upload on the GPU for every quantized
@@ -63,7 +67,7 @@ static const variant variants[] = {
      * block even here), with one and with several tiles a block at a
      * time, and a block a tile group (the grid before the loop) */
     {"mma 2blk", 0, 4, 0, 0, 1},  {"2blk ks2", 0, 4, 2, 2, 1},  {"2blk u4", 0, 4, 8, 4, 1},
-    {"mma grid", 0, 3, 0, 0, 1},
+    {"mma grid", 0, 3, 0, 0, 1},  {"mma ks12", 0, 0, 12, 0, 1}, {"2blk ks12", 0, 4, 12, 2, 1},
 };
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
@@ -137,6 +141,38 @@ static vb_qweight *make_qweight(const qcase *k)
                                                : (float)(levels / 2));
     }
     return w;
+}
+
+/* vb_quant_dequant_f16 (the large steps' path) writes, bit for bit, the
+ * CPU backend's dequantized weights rounded once to fp16 (clamped), at
+ * column perm[j] for internal column j: its word kernel for the common
+ * layouts (no perm, no g_idx) and its per-weight kernel for the others. */
+static void check_dequant_exact(const vb_qweight *h, const cuda_qweight *d, const char *name)
+{
+    size_t n = (size_t)h->n_out * (size_t)h->n_in;
+    float *deq = malloc(sizeof(float) * n);
+    uint16_t *got = malloc(n * 2);
+    quant_dequant_rows(h, 0, h->n_out, deq);
+    CUDA_CHECK(cudaMemset(d->scratch, 0xff, n * 2)); /* NaN */
+    CUDA_CHECK(vb_quant_dequant_f16(d->scratch, &(vb_qmat){
+        .q = d->w.q, .scales = d->w.scales, .zeros = d->w.zeros, .perm = d->w.perm,
+        .g_idx = d->w.g_idx, .bits = h->bits, .n_out = h->n_out, .n_in = h->n_in,
+        .group_size = h->group_size, .n_groups = h->n_groups}, NULL));
+    CUDA_CHECK(cudaMemcpy(got, d->scratch, n * 2, cudaMemcpyDeviceToHost));
+    size_t bad = 0;
+    for (int o = 0; o < h->n_out; o++)
+        for (int j = 0; j < h->n_in; j++) {
+            float w = deq[(size_t)o * h->n_in + j];
+            w = w > 65504.0f ? 65504.0f : w < -65504.0f ? -65504.0f : w;
+            int col = h->perm ? h->perm[j] : j;
+            bad += got[(size_t)o * h->n_in + col] != vb_float_to_half(w);
+        }
+    if (bad)
+        fprintf(stderr, "  %s: %zu of %zu dequantized weights differ from the CPU's\n", name,
+                bad, n);
+    CHECK_INT_EQ(bad, 0);
+    free(got);
+    free(deq);
 }
 
 /* ref[t, o] = sum_j x[t, perm[j]] * dequant(w)[o, j] (+ bias[o]), double sums */
@@ -216,6 +252,7 @@ static void run_case(const qcase *k)
         !h->g_idx && k->n_in % step_cols == 0 &&
         (h->group_size % step_cols == 0 ||
          (h->group_size % chunk_cols == 0 && step_cols % h->group_size == 0));
+    check_dequant_exact(h, d, name);
     float *bias = NULL;
     void *d_bias = NULL;
     if (k->bias) {
@@ -305,6 +342,128 @@ static void test_matmul_quant(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);
+}
+
+/* One layer's q, k, v and gate, up of one layout, joined as the loaders
+ * join them (cuda_qweights_join_layers), through the backend's fused
+ * quantized ops (one GEMV launch each group, its segments' outputs and
+ * biases; silu(gate) * up) against the reference of each matrix, at T =
+ * 1, 3 and 8; and a group with act order, which stays apart (the ops
+ * decline it and the forward takes one matmul_quant each). */
+static void joined_case(int bits, int group, int perm)
+{
+    const int H = 512, Q = 256, KV = 64, I = 384;
+    const qcase qc[5] = {
+        {bits, Q, H, group, perm, 0, 1, 1}, {bits, KV, H, group, 0, 0, 1, 1},
+        {bits, KV, H, group, 0, 0, 1, 1},   {bits, I, H, group, 0, 0, 1, 0},
+        {bits, I, H, group, 0, 0, 1, 0},
+    };
+    vb_qweight *h[5];
+    cuda_qweight *d[5];
+    vb_err err = {{0}};
+    for (int i = 0; i < 5; i++) {
+        h[i] = make_qweight(&qc[i]);
+        if (cuda_qweight_upload(&d[i], h[i], "joined", &err) != 0) {
+            fprintf(stderr, "  %s\n", err.msg);
+            CHECK(0);
+            return;
+        }
+    }
+    layer_weights L = {0};
+    L.q = d[0], L.k = d[1], L.v = d[2], L.gate = d[3], L.up = d[4];
+    model_weights dev = {0};
+    dev.layers = &L;
+    dev.n_layers = 1;
+    model_config c = {0};
+    c.n_layers = 1;
+    cuda_qweights_join_layers(&dev, &c);
+    CHECK_INT_EQ(cuda_qweights_attach_scratch(&dev, &c, &err), 0);
+    const cuda_qweight *const qkv[3] = {d[0], d[1], d[2]}, *const gu[2] = {d[3], d[4]};
+    CHECK(cuda_qweights_adjacent(qkv, 3) == !perm);
+    CHECK(cuda_qweights_adjacent(gu, 2));
+    float *bias[3];
+    void *d_bias[3];
+    for (int i = 0; i < 3; i++) {
+        bias[i] = malloc(sizeof(float) * (size_t)qc[i].n_out);
+        for (int o = 0; o < qc[i].n_out; o++)
+            bias[i][o] = vb_half_to_float(vb_float_to_half(frand()));
+        d_bias[i] = to_gpu_f16(bias[i], (size_t)qc[i].n_out);
+    }
+    static const int Ts[] = {1, 3, 8};
+    for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++) {
+        int T = Ts[ti];
+        float *x = malloc(sizeof(float) * (size_t)T * H);
+        for (int i = 0; i < T * H; i++)
+            x[i] = vb_half_to_float(vb_float_to_half(frand()));
+        void *d_x = to_gpu_f16(x, (size_t)T * H);
+        float *ref[5];
+        void *d_out[5];
+        for (int i = 0; i < 5; i++) {
+            ref[i] = reference(h[i], x, i < 3 ? bias[i] : NULL, T);
+            d_out[i] = gpu->alloc(gpu, (size_t)T * qc[i].n_out * 2);
+            CUDA_CHECK(cudaMemset(d_out[i], 0xff, (size_t)T * qc[i].n_out * 2)); /* NaN */
+        }
+        const void *const ws[3] = {d[0], d[1], d[2]};
+        const void *const bs[3] = {d_bias[0], d_bias[1], d_bias[2]};
+        const int ns[3] = {Q, KV, KV};
+        void *const outs[3] = {d_out[0], d_out[1], d_out[2]};
+        bool took = gpu->matmul_qkv_quant(gpu, outs, d_x, ws, bs, T, H, ns);
+        CHECK(took == !perm);
+        bool took_gu = gpu->matmul_gate_up_quant(gpu, d_out[3], d_x, d[3], d[4], T, H, I);
+        CHECK(took_gu);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        for (int i = 0; i < 3 && took; i++) {
+            uint16_t *got = malloc((size_t)T * qc[i].n_out * 2);
+            gpu->to_host(gpu, got, d_out[i], (size_t)T * qc[i].n_out * 2);
+            size_t nan = 0;
+            double rel = rel_err(ref[i], got, (size_t)T * qc[i].n_out, &nan);
+            printf("  joined %d-bit group %d T %d %s rel err %.2e\n", bits, group, T,
+                   i == 0 ? "q" : i == 1 ? "k" : "v", rel);
+            CHECK_INT_EQ(nan, 0);
+            CHECK(rel <= TOL);
+            free(got);
+        }
+        if (took_gu) { /* silu(gate) * up from the references */
+            size_t n = (size_t)T * I;
+            float *want = malloc(sizeof(float) * n);
+            for (size_t i = 0; i < n; i++) {
+                float g = vb_half_to_float(vb_float_to_half(ref[3][i]));
+                float u = vb_half_to_float(vb_float_to_half(ref[4][i]));
+                want[i] = g / (1.0f + expf(-g)) * u;
+            }
+            uint16_t *got = malloc(n * 2);
+            gpu->to_host(gpu, got, d_out[3], n * 2);
+            size_t nan = 0;
+            double rel = rel_err(want, got, n, &nan);
+            printf("  joined %d-bit group %d T %d gate/up rel err %.2e\n", bits, group, T, rel);
+            CHECK_INT_EQ(nan, 0);
+            CHECK(rel <= 2 * TOL);
+            free(got);
+            free(want);
+        }
+        for (int i = 0; i < 5; i++) {
+            free(ref[i]);
+            gpu->free(gpu, d_out[i]);
+        }
+        gpu->free(gpu, d_x);
+        free(x);
+    }
+    for (int i = 0; i < 3; i++) {
+        gpu->free(gpu, d_bias[i]);
+        free(bias[i]);
+    }
+    for (int i = 0; i < 5; i++) {
+        cuda_qweight_free(d[i]);
+        quant_weight_free(h[i]);
+    }
+}
+
+static void test_joined_projections(void)
+{
+    joined_case(4, 128, 0); /* the mma kernel */
+    joined_case(8, 128, 0);
+    joined_case(4, 32, 0);  /* the SIMT kernel at T = 1 */
+    joined_case(4, 128, 1); /* q in act order: q, k, v stay apart */
 }
 
 /* A layout the kernels cannot run is refused naming the tensor. */
@@ -436,6 +595,7 @@ int main(int argc, char **argv)
         return 1;
     }
     RUN_TEST(test_matmul_quant);
+    RUN_TEST(test_joined_projections);
     RUN_TEST(test_upload_refusals);
     RUN_TEST(test_streamed_quant);
     gpu->destroy(gpu);
