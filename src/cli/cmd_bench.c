@@ -134,7 +134,8 @@ static void bench_help(void)
           "      over sequences (ttft: admission to first token; tpot: first to last\n"
           "      token / (tokens - 1); queue: engine start to admission; latency:\n"
           "      admission to finish) or decode steps; null when none\n"
-          "    kv_cache: {peak_blocks, total_blocks, peak_fraction}\n"
+          "    kv_cache: {peak_blocks, total_blocks, peak_fraction, peak_seqs (the most\n"
+          "      sequences one step computed: how many the cache let run at once)}\n"
           "    steps: {prefill, decode, graph_record}: {steps, time_s, forward_s, sample_s,\n"
           "      host_s, tokens, flops, bytes, flops_per_s, bytes_per_s}; a decode step\n"
           "      computes only generated tokens, any prompt token makes it a prefill step,\n"
@@ -241,8 +242,9 @@ static void print_summary(json_t *r)
     print_pct(m, "latency_s", "admission to finish");
     print_pct(m, "decode_step_s", "decode step");
     json_t *kv = json_object_get(m, "kv_cache");
-    printf("  KV cache peak        %8.0f of %.0f blocks (%.1f %%)\n", num(kv, "peak_blocks"),
-           num(kv, "total_blocks"), 100 * num(kv, "peak_fraction"));
+    printf("  KV cache peak        %8.0f of %.0f blocks (%.1f %%), %.0f sequences at once\n",
+           num(kv, "peak_blocks"), num(kv, "total_blocks"), 100 * num(kv, "peak_fraction"),
+           num(kv, "peak_seqs"));
     json_t *steps = json_object_get(m, "steps");
     print_class(steps, "prefill");
     print_class(steps, "decode");

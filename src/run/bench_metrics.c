@@ -228,6 +228,8 @@ void bench_metrics_plan(bench_metrics *m, const sched_step_plan *p, int blocks_u
     }
     if (blocks_used > m->peak_blocks)
         m->peak_blocks = blocks_used;
+    if (p->n_seqs > m->peak_seqs)
+        m->peak_seqs = p->n_seqs;
 }
 
 /* The finished step's FLOPs and K/V bytes, for the roofline. */
@@ -490,9 +492,10 @@ json_t *bench_metrics_json(const bench_metrics *m, const char *device, double en
     int rc = json_object_set_new(j, "decode_step_s", pct_json(&dp));
     rc |= json_object_set_new(
         j, "kv_cache",
-        json_pack("{s:i, s:i, s:f}", "peak_blocks", m->peak_blocks, "total_blocks",
-                  m->total_blocks,
-                  "peak_fraction", m->total_blocks ? (double)m->peak_blocks / m->total_blocks : 0.0));
+        json_pack("{s:i, s:i, s:f, s:i}", "peak_blocks", m->peak_blocks, "total_blocks",
+                  m->total_blocks, "peak_fraction",
+                  m->total_blocks ? (double)m->peak_blocks / m->total_blocks : 0.0, "peak_seqs",
+                  m->peak_seqs));
     rc |= json_object_set_new(j, "steps",
                               json_pack("{s:o, s:o, s:o}", "prefill",
                                         class_json(pre, m->split_timed), "decode",

@@ -165,6 +165,8 @@ typedef struct bench_metrics {
     double t_start, t_planned, t_forward, t_sampled, cur_flops, cur_bytes, cur_tokens;
     bench_step_class prefill, decode, graph_record;
     int peak_blocks, total_blocks;
+    int peak_seqs;            /* the most sequences one step computed (decodes and
+                               * prefill chunks): the batch the cache allowed */
     vb_backend *sync_b;       /* the GPU backend to wait for at the forward mark */
     void *sync_buf;           /* 4 bytes of its memory */
     vb_backend *timer_b;      /* VB_STEP_SYNC=events: its GPU stamps split the step */

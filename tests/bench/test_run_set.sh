@@ -55,24 +55,27 @@ check "-int8-kv8: --quantize int8 --kv-cache-dtype int8 on the fp16 model" \
 mkdir -p "$dir/q"
 python3 - "$dir/q" <<'PY'
 import json, sys
-def rep(name, tpot, gen, blocks):
+def rep(name, tpot, gen, blocks, seqs):
     with open(f"{sys.argv[1]}/{name}-r1.json", "w") as f:
         json.dump({"engine_s": 10.0, "rows_this_run": 1, "prompt_tokens": 128,
                    "generated_tokens": gen,
                    "metrics": {"tpot_s": {"p50": tpot},
                                "kv_cache": {"peak_blocks": 10, "total_blocks": blocks,
-                                            "peak_fraction": 10 / blocks}}}, f)
-rep("a1-7b-tp1", 0.004, 256, 1000)
-rep("a1-7b-tp1-awq4", 0.002, 256, 1000)
-rep("c-7b-tp1", 0.02, 40000, 1000)
-rep("c-7b-tp1-int8-kv8", 0.02, 44000, 1940)
+                                            "peak_fraction": 10 / blocks,
+                                            "peak_seqs": seqs}}}, f)
+rep("a1-7b-tp1", 0.004, 256, 1000, 1)
+rep("a1-7b-tp1-awq4", 0.002, 256, 1000, 1)
+rep("c-7b-tp1", 0.02, 40000, 1000, 60)
+rep("c-7b-tp1-int8-kv8", 0.02, 44000, 1940, 117)
 PY
 OUT=$dir/q run_capture "$rs" --table-only
 check "the table: a1 awq4 / fp16 from TPOT, with the issue's target" \
     grep -q 'a1: 7b-tp1-awq4 / fp16: 2.00x decode speed (TPOT p50) (want >= 2.5)' <<<"$out"
 check "the table: c int8 + kv8 / fp16 generated tokens/s and the K/V blocks" \
     bash -c 'grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.10x generated tokens/s" <<<"$1" &&
-             grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.94x the K/V cache" <<<"$1"' _ "$out"
+             grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.94x the K/V cache" <<<"$1" &&
+             grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.95x the sequences run at once" <<<"$1"' \
+    _ "$out"
 
 run_capture "$rs" --only c --bogus
 check "an unknown option: exit 2, named" \

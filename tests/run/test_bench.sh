@@ -42,6 +42,7 @@ for key in ttft_s tpot_s queue_s latency_s decode_step_s kv_cache steps per_step
     check "report metrics: $key" grep -q "\"$key\": {" r.json
 done
 check "report: peak KV blocks > 0" grep -Eq '"peak_blocks": [1-9]' r.json
+check "report: sequences at once > 0" grep -Eq '"peak_seqs": [1-9]' r.json
 check "report: decode steps counted" grep -Eq '"steps": [1-9]' r.json
 for key in mbu mbu_forward mfu mfu_prefill peaks; do
     check "report: $key null on the CPU" grep -q "\"$key\": null" r.json
@@ -56,6 +57,7 @@ check "shared prefix hits the cache" grep -Eq '"prefix_hit_rate": 0\.[1-9]' p.js
 run_capture "$mpirun" -np 1 "$vb" bench --model model --device cpu --input-len 8 --output-len 4 \
     --num-prompts 12 --prefix-len 48 --max-batch 4 --no-prefix-cache --report q.json
 check "no prefix cache: no hits" grep -Eq '"prefix_hit_rate": 0(\.0)?,' q.json
+check "report: --max-batch 4 runs 4 sequences at once" grep -q '"peak_seqs": 4' q.json
 # the report says which sampling it timed: greedy unless asked, else the
 # options given (the same settings object --resume compares)
 check "report settings: greedy by default" grep -Eq '"temperature": 0(\.0)?,' q.json

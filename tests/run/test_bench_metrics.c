@@ -465,6 +465,7 @@ static void test_hooks(void)
     CHECK_NEAR(m.decode.tokens, 3, 0);
     CHECK_NEAR(m.graph_record.tokens, 1, 0);
     CHECK_INT_EQ(m.peak_blocks, 5);
+    CHECK_INT_EQ(m.peak_seqs, 2); /* the prompt step's two sequences */
     CHECK_INT_EQ(m.n_decode_steps, 3);
     /* weights three times + 5, 6 and 7 positions of KV; the recording
      * step's own 7 positions in its class */
@@ -491,6 +492,7 @@ static void test_hooks(void)
     CHECK_NEAR(num(json_object_get(steps, "decode"), "steps"), 3, 0);
     CHECK_NEAR(num(json_object_get(steps, "graph_record"), "steps"), 1, 0);
     CHECK_NEAR(num(json_object_get(j, "kv_cache"), "peak_blocks"), 5, 0);
+    CHECK_NEAR(num(json_object_get(j, "kv_cache"), "peak_seqs"), 2, 0);
     json_decref(j);
     bench_metrics_free(&m);
 }
