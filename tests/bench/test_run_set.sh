@@ -43,6 +43,12 @@ check "a data-parallel config on too few GPUs is skipped, named" \
     bash -c 'grep -q "7b-tp1-dp2 needs 2 GPUs, this machine has 1: skipped" <<<"$1" &&
              ! grep -q "voltbatch bench" <<<"$1"' _ "$out"
 
+# issue #19's long-context case: dl on the YaRN model of the 14B shape
+run_capture "$rs" --dry-run --only dl --quick --configs 14b-tp1-yarn4
+check "dl on -yarn4: its own model folder, 65,000-token prompts at --max-model-len 65536" \
+    grep -q -- '--model /tmp/vb-qwen2.5-14b-yarn4 .*--input-len 65000 --output-len 256 --num-prompts 1 --max-model-len 65536' \
+    <<<"$out"
+
 # issue #21's configs: quantized checkpoints beside the fp16 model, or
 # options of bench; and the table's ratios against the fp16 case
 run_capture "$rs" --dry-run --only a1 --quick --configs 7b-tp1-awq4,7b-tp1-gptq8,7b-tp1-int8-kv8
@@ -55,20 +61,24 @@ check "-int8-kv8: --quantize int8 --kv-cache-dtype int8 on the fp16 model" \
 mkdir -p "$dir/q"
 python3 - "$dir/q" <<'PY'
 import json, sys
-def rep(name, tpot, gen, blocks, seqs):
+def rep(name, tpot, gen, blocks, seqs, **more):
     with open(f"{sys.argv[1]}/{name}-r1.json", "w") as f:
         json.dump({"engine_s": 10.0, "rows_this_run": 1, "prompt_tokens": 128,
                    "generated_tokens": gen,
                    "metrics": {"tpot_s": {"p50": tpot},
                                "kv_cache": {"peak_blocks": 10, "total_blocks": blocks,
                                             "peak_fraction": 10 / blocks,
-                                            "peak_seqs": seqs}}}, f)
+                                            "peak_seqs": seqs}, **more}}, f)
 rep("a1-7b-tp1", 0.004, 256, 1000, 1)
 rep("a1-7b-tp1-awq4", 0.002, 256, 1000, 1)
 rep("c-7b-tp1", 0.02, 40000, 1000, 60)
 rep("c-7b-tp1-int8-kv8", 0.02, 44000, 1940, 117)
+rep("dl-14b-tp1-yarn4", 0.03, 512, 9000, 2, mfu_prefill=0.512, mbu=0.77)
 PY
 OUT=$dir/q run_capture "$rs" --table-only
+check "the table: dl's prefill MFU and decode MBU with #19's targets" \
+    bash -c 'grep -q "dl: 14b-tp1-yarn4: prefill MFU 51.2 % (want >= 55 %)" <<<"$1" &&
+             grep -q "dl: 14b-tp1-yarn4: decode MBU 77.0 % (want >= 75 %)" <<<"$1"' _ "$out"
 check "the table: a1 awq4 / fp16 from TPOT, with the issue's target" \
     grep -q 'a1: 7b-tp1-awq4 / fp16: 2.00x decode speed (TPOT p50) (want >= 2.5)' <<<"$out"
 check "the table: c int8 + kv8 / fp16 generated tokens/s and the K/V blocks" \

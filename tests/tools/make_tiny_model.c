@@ -11,6 +11,7 @@
  *
  * usage: make_tiny_model OUT_DIR [--layers N] [--hidden N] [--seed N]
  *                        [--shape qwen2.5-7b|qwen2.5-14b] [--quant awq4|gptq8]
+ *                        [--yarn FACTOR]
  * --shape writes a model of that real architecture's sizes (random weights,
  * uniform with std 0.02, for GPU runs at scale); its vocabulary is the
  * model's (152064) while the tokenizer stays this small one.
@@ -21,7 +22,11 @@
  * symmetric zero (8, 128) and scales making the weights' std ~0.02. A
  * checkpoint quantized from the bf16 model (scripts/make-quantized-
  * checkpoint) reads the same bytes but takes minutes at 7B; the speed of
- * the kernels does not depend on which integers they read. */
+ * the kernels does not depend on which integers they read.
+ * --yarn adds Qwen2.5's long-context setting to config.json: rope_scaling
+ * {"type": "yarn", "factor": FACTOR, "original_max_position_embeddings":
+ * max_position_embeddings} (issue #19's 64K case: the 14B shape with
+ * factor 4 and --max-model-len 65536). */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -408,6 +413,7 @@ int main(int argc, char **argv)
     double rope_theta = 10000.0;
     uint64_t seed = 20261122;
     int quant_bits = 0; /* --quant: 4 (AWQ) or 8 (GPTQ) */
+    double yarn = 0;    /* --yarn: rope_scaling's factor, 0 for none */
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--layers") == 0)
             layers = atoi(argv[i + 1]);
@@ -415,7 +421,14 @@ int main(int argc, char **argv)
             hidden = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
-        else if (strcmp(argv[i], "--quant") == 0 && strcmp(argv[i + 1], "awq4") == 0)
+        else if (strcmp(argv[i], "--yarn") == 0) {
+            char *end;
+            yarn = strtod(argv[i + 1], &end);
+            if (*end || !(yarn > 1.0 && yarn <= 64.0)) {
+                fprintf(stderr, "make_tiny_model: --yarn takes a factor in (1, 64]\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--quant") == 0 && strcmp(argv[i + 1], "awq4") == 0)
             quant_bits = 4;
         else if (strcmp(argv[i], "--quant") == 0 && strcmp(argv[i + 1], "gptq8") == 0)
             quant_bits = 8;
@@ -484,6 +497,10 @@ int main(int argc, char **argv)
                             json_pack("{s:s, s:i, s:i, s:b, s:b, s:s}", "quant_method", "gptq",
                                       "bits", 8, "group_size", group, "desc_act", 0, "sym", 1,
                                       "checkpoint_format", "gptq"));
+    if (yarn > 0)
+        json_object_set_new(config, "rope_scaling",
+                            json_pack("{s:s, s:f, s:i}", "type", "yarn", "factor", yarn,
+                                      "original_max_position_embeddings", max_pos));
     write_json(dir, "config.json", config);
     write_json(dir, "generation_config.json",
                json_pack("{s:i, s:b, s:[i, i], s:f, s:f, s:i, s:f}", "bos_token_id", endoftext,
