@@ -426,8 +426,7 @@ static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const voi
                      __FILE__, __LINE__);
     if (T == 0)
         return;
-    vb_qmat m = {w->q, w->scales, w->zeros, w->perm, w->g_idx,
-                 w->bits, w->n_out, w->n_in, w->group_size, w->n_groups};
+    const vb_qmat m = cuda_qweight_qmat(cw);
     size_t gather = (size_t)T * (size_t)n_in;
     if (!c->no_gemv && vb_gemv_quant_supported(T, w->bits, n_in, x, w->q) &&
         (!w->perm || gather <= cw->scratch_elems)) {
@@ -460,12 +459,11 @@ static bool quant_segments(cuda_ctx *c, void *const out[], const void *x,
     if (c->no_gemv || c->no_fused || T <= 0 || !cuda_qweights_adjacent(w, n) ||
         !vb_gemv_quant_supported(T, w[0]->w.bits, w[0]->w.n_in, x, w[0]->w.q))
         return false;
-    const vb_qweight *f = &w[0]->w;
-    int rows[VB_QGEMV_MAX_SEGS], total = 0;
+    vb_qmat m = cuda_qweight_qmat(w[0]); /* joined: no perm, no g_idx */
+    int rows[VB_QGEMV_MAX_SEGS];
+    m.n_out = 0;
     for (int i = 0; i < n; i++)
-        total += rows[i] = w[i]->w.n_out;
-    vb_qmat m = {f->q, f->scales, f->zeros, NULL, NULL,
-                 f->bits, total, f->n_in, f->group_size, f->n_groups};
+        m.n_out += rows[i] = w[i]->w.n_out;
     CUDA_CHECK(vb_gemv_quant_segs_f16((uint16_t *const *)out, x, &m,
                                       (const uint16_t *const *)bias, rows, n, T, c->stream));
     return true;

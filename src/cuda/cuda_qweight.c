@@ -9,6 +9,17 @@
 #include "model/memory_plan.h"
 #include "kernels.h"
 
+/* Bytes of a matrix's packed weights, and of its scales (its zeros alike). */
+static size_t q_bytes_of(const vb_qweight *w)
+{
+    return (size_t)w->n_out * (size_t)w->n_in * (size_t)w->bits / 8;
+}
+
+static size_t sz_bytes_of(const vb_qweight *w)
+{
+    return (size_t)w->n_out * (size_t)w->n_groups * 2;
+}
+
 /* The layout rules of quant_weights.h the kernels rely on for in-bounds
  * reads: a checkpoint that breaks them is refused, not read past. */
 static int check_layout(const vb_qweight *h, const char *name, vb_err *err)
@@ -61,8 +72,7 @@ int cuda_qweight_upload(cuda_qweight **out, const vb_qweight *h, const char *nam
     d->w.q = NULL;
     d->w.scales = d->w.zeros = NULL;
     d->w.perm = d->w.g_idx = NULL;
-    size_t q_bytes = (size_t)h->n_out * (size_t)h->n_in * (size_t)h->bits / 8;
-    size_t sz_bytes = (size_t)h->n_out * (size_t)h->n_groups * 2;
+    size_t q_bytes = q_bytes_of(h), sz_bytes = sz_bytes_of(h);
     size_t col_bytes = (size_t)h->n_in * 4;
     if (dev_copy((void **)&d->w.q, h->q, q_bytes, name, err) ||
         dev_copy((void **)&d->w.scales, h->scales, sz_bytes, name, err) ||
@@ -91,6 +101,13 @@ void cuda_qweight_free(cuda_qweight *w)
         if (p[i])
             CUDA_CHECK(cudaFree(p[i]));
     free(w);
+}
+
+vb_qmat cuda_qweight_qmat(const cuda_qweight *w)
+{
+    const vb_qweight *h = &w->w;
+    return (vb_qmat){h->q,    h->scales, h->zeros, h->perm,       h->g_idx,
+                     h->bits, h->n_out,  h->n_in,  h->group_size, h->n_groups};
 }
 
 size_t cuda_qweight_scratch_elems(int n_out, int n_in)
@@ -151,16 +168,6 @@ int cuda_qweights_attach_scratch(model_weights *dev, const model_config *c, vb_e
     }
     dev->bytes += (uint64_t)elems * 2;
     return 0;
-}
-
-static size_t q_bytes_of(const vb_qweight *w)
-{
-    return (size_t)w->n_out * (size_t)w->n_in * (size_t)w->bits / 8;
-}
-
-static size_t sz_bytes_of(const vb_qweight *w)
-{
-    return (size_t)w->n_out * (size_t)w->n_groups * 2;
 }
 
 static bool same_layout(const vb_qweight *a, const vb_qweight *b)

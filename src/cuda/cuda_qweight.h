@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels.h"
 #include "model/model_config.h"
 #include "model/model_load.h"
 #include "model/model_weights.h"
@@ -38,6 +39,9 @@ typedef struct cuda_qweight {
  * an input error naming `name`) and copies it to the device. Returns 0, or
  * -1 with err set and nothing allocated. */
 int cuda_qweight_upload(cuda_qweight **out, const vb_qweight *h, const char *name, vb_err *err);
+
+/* w's device arrays and shape as the kernels take them (kernels.h). */
+vb_qmat cuda_qweight_qmat(const cuda_qweight *w);
 
 /* Frees the device arrays (and the scratch when it owns it) and w. */
 void cuda_qweight_free(cuda_qweight *w);

@@ -154,10 +154,8 @@ static void check_dequant_exact(const vb_qweight *h, const cuda_qweight *d, cons
     uint16_t *got = malloc(n * 2);
     quant_dequant_rows(h, 0, h->n_out, deq);
     CUDA_CHECK(cudaMemset(d->scratch, 0xff, n * 2)); /* NaN */
-    CUDA_CHECK(vb_quant_dequant_f16(d->scratch, &(vb_qmat){
-        .q = d->w.q, .scales = d->w.scales, .zeros = d->w.zeros, .perm = d->w.perm,
-        .g_idx = d->w.g_idx, .bits = h->bits, .n_out = h->n_out, .n_in = h->n_in,
-        .group_size = h->group_size, .n_groups = h->n_groups}, NULL));
+    const vb_qmat m = cuda_qweight_qmat(d);
+    CUDA_CHECK(vb_quant_dequant_f16(d->scratch, &m, NULL));
     CUDA_CHECK(cudaMemcpy(got, d->scratch, n * 2, cudaMemcpyDeviceToHost));
     size_t bad = 0;
     for (int o = 0; o < h->n_out; o++)
