@@ -79,6 +79,7 @@
 #include "kernels.h"
 #include "mma_sm80.cuh"
 #include "pdl.cuh"
+#include "qmma_dequant.cuh"
 
 #define QGEMV_WARPS 8 /* warps per block */
 #define QGEMV_ROWS 2  /* output rows per warp */
@@ -111,20 +112,7 @@ struct qgemv_params {
 // its segment's output (see qgemv_params).
 __device__ __forceinline__ void qgemv_store(const qgemv_params &p, int t, int o, float v)
 {
-    static_assert(VB_QGEMV_MAX_SEGS == 3, "qgemv_store picks among 3 segments");
-    const int e0 = p.seg_end[0], e1 = p.seg_end[1];
-    __half *out;
-    const __half *bias;
-    int r, n;
-    if (o < e0) {
-        out = p.out[0], bias = p.bias[0], r = o, n = e0;
-    } else if (o < e1) {
-        out = p.out[1], bias = p.bias[1], r = o - e0, n = e1 - e0;
-    } else {
-        out = p.out[2], bias = p.bias[2], r = o - e1, n = p.seg_end[2] - e1;
-    }
-    v += bias ? __half2float(bias[r]) : 0.0f;
-    out[(size_t)t * n + r] = __float2half(v);
+    qmma_store_seg(p.out, p.bias, p.seg_end, t, o, v);
 }
 
 // 2^23 + v as a float, minus 2^23: v exactly, for v < 2^23.
@@ -288,43 +276,6 @@ QGEMV_INSTANTIATE(4)
 QGEMV_INSTANTIATE(8)
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-__device__ __forceinline__ __half2 u32_as_half2(unsigned v)
-{
-    __half2 h;
-    *(unsigned *)&h = v;
-    return h;
-}
-
-__device__ __forceinline__ unsigned half2_as_u32(__half2 h)
-{
-    return *(unsigned *)&h;
-}
-
-// One 4-bit word (column k of its 8 at bits 4k) as four fp16 pairs
-// q - zero: p[0] = (q0, q4), p[1] = (q1, q5), p[2] = (q2, q6), p[3] =
-// (q3, q7). The mask puts a nibble in the low mantissa bits of 0x6400
-// (1024): 1024 + q, minus sub = 1024 + zero. A nibble at bits 4-7 gives
-// 1024 + 16 q: times 1/16 plus fma = -(64 + zero). Every step is exact in
-// fp16 (integers below 2048).
-__device__ __forceinline__ void dequant4_pairs(unsigned v, __half2 sub, __half2 fma,
-                                               unsigned p[4])
-{
-    const __half2 sixteenth = u32_as_half2(0x2C002C00u);
-    const unsigned hi = v >> 8;
-    p[0] = half2_as_u32(__hsub2(u32_as_half2((v & 0x000F000Fu) | 0x64006400u), sub));
-    p[1] = half2_as_u32(__hfma2(u32_as_half2((v & 0x00F000F0u) | 0x64006400u), sixteenth, fma));
-    p[2] = half2_as_u32(__hsub2(u32_as_half2((hi & 0x000F000Fu) | 0x64006400u), sub));
-    p[3] = half2_as_u32(__hfma2(u32_as_half2((hi & 0x00F000F0u) | 0x64006400u), sixteenth, fma));
-}
-
-// Bytes 2h and 2h+1 of an 8-bit word as the fp16 pair q - zero: the byte
-// under 0x64 is 1024 + q; minus sub = 1024 + zero.
-__device__ __forceinline__ unsigned dequant8_pair(unsigned v, int h, __half2 sub)
-{
-    return half2_as_u32(
-        __hsub2(u32_as_half2(__byte_perm(v, 0x64646464u, h ? 0x4342u : 0x4140u)), sub));
-}
-
 // One step of lane (g, c): wa, wb its 16 bytes of rows o0 and o0 + 8 (the
 // c-th quarter of the step's 512 / BITS columns), scale the two rows'
 // scales of the step's groups and zero their zeros of the lane's group as

@@ -14,18 +14,24 @@
 //
 // Two kernels. The common layout (no perm, no g_idx, groups of whole
 // 32-bit words: every AWQ, symmetric GPTQ and compressed-tensors checkpoint
-// without act order) takes quant_dequant_words_kernel: a thread a 32-bit
-// word of packed weights (8 columns at 4 bits, 4 at 8), one scale and zero
-// load for them, and one 16-byte (8-byte) store of their fp16 values, so a
-// warp reads 128 contiguous bytes and writes 512 (256): the kernel is a
-// copy at the bandwidth. Every other layout takes quant_dequant_kernel: one
-// thread per weight, a block row of 256 columns, the grid's y over the
-// output rows (strided past 65535), byte loads and a scatter through perm.
-// Both compute each weight with dequant_one, so the two agree bit for bit
-// (and with quant_dequant_rows, the CPU backend's).
+// without act order) takes quant_dequant_words_kernel: a thread a few
+// 32-bit words of packed weights (8 columns each at 4 bits, 4 at 8), loads
+// first, one 16-byte (8-byte) store of fp16 values a word, a warp's stores
+// contiguous; the values come from qmma_dequant.cuh's fp16 pairs (a few
+// instructions a weight, not an fp32 conversion, multiply and clamp each).
+// Every other layout takes quant_dequant_kernel: one thread per weight, a
+// block row of 256 columns, the grid's y over the output rows (strided past
+// 65535), byte loads and a scatter through perm.
+//
+// Both give each weight the same bits, and those of quant_dequant_rows
+// (the CPU backend's) rounded once to fp16: q - zero is an exact integer
+// below 2048 and the scale an fp16, so their fp32 product is exact and
+// one rounding to fp16 is the fp16 multiply's rounding; the clamp to
+// +-65504 maps that multiply's infinities as it maps the fp32 overflow.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "qmma_dequant.cuh"
 
 // (v - zero) * scale in fp32, as the CPU backend, clamped to fp16's range
 // and rounded once.
@@ -59,31 +65,71 @@ __global__ void __launch_bounds__(256) quant_dequant_kernel(dequant_params p)
     }
 }
 
-// A thread a word: word i of the matrix is row i / words_per_row, columns
-// from (i % words_per_row) * (32 / BITS), all in one group. Grid-stride
-// over the words; the word count fits 32 bits (the launcher checks).
+// q - zero pairs (qmma_dequant.cuh) times the scale, clamped to fp16's
+// finite range in dequant_one's order (max, then min: a NaN becomes
+// -65504 in both).
+__device__ __forceinline__ unsigned scale_clamp(unsigned pair, __half2 scale)
+{
+    const __half2 lim = __float2half2_rn(65504.0f);
+    return half2_as_u32(__hmin2(__hmax2(__hmul2(u32_as_half2(pair), scale), __hneg2(lim)), lim));
+}
+
+// Word i of the matrix (8 columns at 4 bits, 4 at 8) is row i /
+// words_per_row, columns from (i % words_per_row) * COLS, all in one group.
+// A block takes QD_WORDS words a thread a pass, a warp's 32 consecutive
+// words at a time (128 bytes read, 512 (256) bytes written a warp
+// instruction, both coalesced); each thread issues its loads of the pass
+// before its first store: the bytes in flight the copy bandwidth needs (a
+// word a thread, load then store, read ~2.7 TB/s on an H200; one 16-byte
+// load a thread made the stores 64 bytes apart between lanes and ran at
+// 1.8). Grid-stride over the passes; the word count fits 32 bits (the
+// launcher checks).
+#define QD_THREADS 256
+#define QD_WORDS 4
 template <int BITS>
-__global__ void __launch_bounds__(256) quant_dequant_words_kernel(dequant_params p)
+__global__ void __launch_bounds__(QD_THREADS) quant_dequant_words_kernel(dequant_params p)
 {
     constexpr int COLS = 32 / BITS; /* columns a word */
     const unsigned words_per_row = (unsigned)(p.n_in / COLS);
     const unsigned n_words = words_per_row * (unsigned)p.n_out;
     const unsigned *q = (const unsigned *)p.q;
-    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n_words;
-         i += gridDim.x * blockDim.x) {
-        const unsigned word = __ldg(q + i);
-        const unsigned o = i / words_per_row, col = (i - o * words_per_row) * COLS;
-        const size_t at = (size_t)o * p.n_groups + col / (unsigned)p.group_size;
-        const __half zero = p.zeros[at], scale = p.scales[at];
-        __align__(16) __half h[COLS];
+    for (unsigned base = blockIdx.x * QD_THREADS * QD_WORDS; base < n_words;
+         base += gridDim.x * QD_THREADS * QD_WORDS) {
+        unsigned word[QD_WORDS], row[QD_WORDS], col[QD_WORDS];
+        __half zero[QD_WORDS], scale[QD_WORDS];
 #pragma unroll
-        for (int k = 0; k < COLS; k++)
-            h[k] = dequant_one((word >> (BITS * k)) & ((1u << BITS) - 1), zero, scale);
-        __half *d = p.dst + (size_t)o * p.n_in + col;
-        if (BITS == 4)
-            *(uint4 *)d = *(const uint4 *)h;
-        else
-            *(uint2 *)d = *(const uint2 *)h;
+        for (int k = 0; k < QD_WORDS; k++) {
+            const unsigned i = base + k * QD_THREADS + threadIdx.x;
+            if (i < n_words) {
+                word[k] = __ldg(q + i);
+                row[k] = i / words_per_row;
+                col[k] = (i - row[k] * words_per_row) * COLS;
+                const size_t at = (size_t)row[k] * p.n_groups + col[k] / (unsigned)p.group_size;
+                zero[k] = p.zeros[at];
+                scale[k] = p.scales[at];
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < QD_WORDS; k++) {
+            if (base + k * QD_THREADS + threadIdx.x >= n_words)
+                break;
+            const __half2 sub = __half2half2(__hadd(zero[k], __ushort_as_half(0x6400))); /* 1024 + zero */
+            const __half2 s2 = __half2half2(scale[k]);
+            __half *d = p.dst + (size_t)row[k] * p.n_in + col[k];
+            if (BITS == 4) {
+                const __half2 fma = __half2half2(__hneg(__hadd(zero[k], __ushort_as_half(0x5400)))); /* -(64 + zero) */
+                unsigned pr[4]; /* (c0, c4), (c1, c5), (c2, c6), (c3, c7) */
+                dequant4_pairs(word[k], sub, fma, pr);
+#pragma unroll
+                for (int m = 0; m < 4; m++)
+                    pr[m] = scale_clamp(pr[m], s2);
+                *(uint4 *)d = make_uint4(__byte_perm(pr[0], pr[1], 0x5410u), __byte_perm(pr[2], pr[3], 0x5410u),
+                                         __byte_perm(pr[0], pr[1], 0x7632u), __byte_perm(pr[2], pr[3], 0x7632u));
+            } else {
+                *(uint2 *)d = make_uint2(scale_clamp(dequant8_pair(word[k], 0, sub), s2),
+                                         scale_clamp(dequant8_pair(word[k], 1, sub), s2));
+            }
+        }
     }
 }
 
@@ -109,15 +155,16 @@ extern "C" cudaError_t vb_quant_dequant_f16(uint16_t *dst, const vb_qmat *w, cud
     const int cols = 32 / w->bits; /* columns a word */
     const unsigned long long n_words = (unsigned long long)w->n_out * (w->n_in / cols);
     if (!w->perm && !w->g_idx && w->n_in % cols == 0 && w->group_size % cols == 0 &&
-        n_words <= 0xffffffffull - 65536ull * 256 && (uintptr_t)w->q % 4 == 0 &&
+        n_words <= 0xffffffffull - 65536ull * QD_THREADS * QD_WORDS && (uintptr_t)w->q % 4 == 0 &&
         (uintptr_t)dst % 16 == 0) {
         /* a few waves of resident blocks, each looping */
-        const unsigned long long blocks = (n_words + 255) / 256;
+        const unsigned long long blocks =
+            (n_words + QD_THREADS * QD_WORDS - 1) / (QD_THREADS * QD_WORDS);
         const unsigned grid = (unsigned)(blocks < 65536 ? blocks : 65536);
         if (w->bits == 4)
-            quant_dequant_words_kernel<4><<<grid, 256, 0, stream>>>(p);
+            quant_dequant_words_kernel<4><<<grid, QD_THREADS, 0, stream>>>(p);
         else
-            quant_dequant_words_kernel<8><<<grid, 256, 0, stream>>>(p);
+            quant_dequant_words_kernel<8><<<grid, QD_THREADS, 0, stream>>>(p);
         return cudaGetLastError();
     }
     dim3 grid((unsigned)((w->n_in + 255) / 256), (unsigned)(w->n_out < 65535 ? w->n_out : 65535));
