@@ -13,18 +13,33 @@
 // max and sum over the four lanes that hold it) and S and P never leave
 // them. sm_70 has no m16n8k16 (its mma is m8n8k4), hence the two kernels.
 //
-// Work item (as in the WMMA kernel): a tile of up to 16 consecutive new
-// tokens of one sequence, and up to 8 query heads of one GQA group, one
-// warp a head. Per warp, the 16 query rows stay in registers as A
-// fragments for the whole walk over the keys; O is head_dim / 8
-// accumulator tiles in registers. The block walks the keys in steps of
-// PFM_KT = 64; each step's K and V rows are gathered through the block
-// table with cp.async into a three-stage shared buffer, two steps ahead
-// of the one whose softmax runs. Rows are padded to head_dim + 8 halves
-// (an odd number of 16-byte units), so the eight row addresses of an
-// ldmatrix fall on distinct banks.
+// Work item: a tile of up to vb_attention_prefill_mma_tile_tokens
+// consecutive new tokens of one sequence and the G query heads of one GQA
+// group: tokens x G query rows, packed 16 to a warp (row r: token r / G,
+// head r % G; every row of a block reads the same keys and values), at
+// most 128 rows: 8 warps a block for groups of up to 8 heads that divide
+// 128 or nearly (G = 5: 25 tokens, 125 rows; G = 7: 18 tokens, 126).
+// Per warp, the 16 query rows stay in registers as A fragments for the
+// whole walk over the keys; O is head_dim / 8 accumulator tiles in
+// registers. The block walks the keys in steps of PFM_KT = 64; each
+// step's K and V rows are gathered through the block table with cp.async
+// into a three-stage shared buffer, two steps ahead of the one whose
+// softmax runs. Rows are padded to head_dim + 8 halves (an odd number of
+// 16-byte units), so the eight row addresses of an ldmatrix fall on
+// distinct banks.
 //
-// A block has at most 8 warps (one a query head of the group) and is
+// Why rows are packed: the WMMA kernel's work item (16 tokens, a warp a
+// head of the group), which this kernel had too, gave a block as many
+// warps as the group has heads, alone on its SM: Qwen2.5-14B's 5 heads a
+// group left 5 warps an SM (one of the four schedulers with two, three
+// with one), 141 TFLOP/s on an H200 against 212 for the 7B's 7
+// (2026-12-02), and each step's gathered K and V served 80 query rows
+// instead of 128. A row's result does not depend on the tile it is in:
+// keys past a row's position are masked to exact zeros of P, and a step
+// all masked for a row leaves its max, sum and O as they were (scale 1,
+// nothing added).
+//
+// A block has at most 8 warps and is
 // alone on its SM (registers and shared memory allow one block): too few
 // to hide the latency of the softmax's exponentials and shuffles by
 // switching warps, so each warp overlaps them itself: step s + 1's scores
@@ -66,6 +81,7 @@
 #define PFM_STAGES 3 /* K/V steps in flight: one barrier a step suffices */
 #define PFM_MAX_HD 128
 #define PFM_MAX_WARPS 8
+#define PFM_MAX_ROWS (16 * PFM_MAX_WARPS) /* packed query rows a block */
 #define PFM_NEG_INF __int_as_float(0xff800000)
 #define PFM_LOG2E 1.4426950408889634f
 
@@ -363,8 +379,7 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     attention_prefill_mma_kernel(__half *out, const __half *q, const void *k_cache,
                                  const void *v_cache, const int *positions, const int *tiles,
                                  int n_tiles, const int *block_tables, int max_blocks, int heads,
-                                 int kv_heads, int block_size, int bs_shift, float scale_log2,
-                                 int heads_per_block)
+                                 int kv_heads, int block_size, int bs_shift, float scale_log2)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int HD = NF * 16, LD = HD + 8, STAGES = KV8 ? 2 : PFM_STAGES;
@@ -376,16 +391,13 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     const unsigned char *k8 = (const unsigned char *)k_cache;
     const unsigned char *v8 = (const unsigned char *)v_cache;
 
-    const int G = heads / kv_heads, W = heads_per_block;
-    const int groups = (G + W - 1) / W;
+    const int G = heads / kv_heads;
     // longest tiles (latest positions) first, so they do not form the tail
     const int tile = n_tiles - 1 - (int)blockIdx.x;
-    const int kvh = blockIdx.y / groups, hg = blockIdx.y % groups;
+    const int kvh = blockIdx.y;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int gi = hg * W + warp;
-    const bool active = gi < G;
-    const int h = kvh * G + gi;
     const int t0 = tiles[3 * tile], rows = tiles[3 * tile + 1], seq = tiles[3 * tile + 2];
+    const bool active = warp * 16 < rows * G; /* the warp has packed rows of the tile */
     const int *table = block_tables + (size_t)seq * max_blocks;
     const int last_pos = positions[t0 + rows - 1];
     const int n_steps = last_pos / PFM_KT + 1;
@@ -409,19 +421,25 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
     // The tile's lowest position, the same in every warp (each reads the
     // tile's positions): steps whose keys all lie at or before it need no
     // mask, all but the last one or two of a tile.
-    int pos_min = lane < rows ? positions[t0 + lane] : 0x7fffffff;
+    int pos_min = 0x7fffffff;
+    for (int i = lane; i < rows; i += 32)
+        pos_min = min(pos_min, positions[t0 + i]);
 #pragma unroll
     for (int off = 16; off >= 1; off >>= 1)
         pos_min = min(pos_min, __shfl_xor_sync(0xffffffffu, pos_min, off));
     const int n_unmasked = min((pos_min + 1) / PFM_KT, n_steps - 1);
 
-    // Q rows g and g + 8 as A fragments, one per 16 columns of head_dim.
+    // The warp's packed rows g and g + 8 (token r / G, head r % G): their
+    // Q rows as A fragments, one per 16 columns of head_dim.
+    const int r_lo = warp * 16 + g, r_hi = r_lo + 8;
+    const bool lo = r_lo < rows * G, hi = r_hi < rows * G;
+    const int tok_lo = r_lo / G, tok_hi = r_hi / G;
+    const int h_lo = kvh * G + r_lo % G, h_hi = kvh * G + r_hi % G;
     unsigned qa[NF][4];
     int pos_lo = -1, pos_hi = -1; /* rows past the tile never match a key */
     if (active) {
-        const bool lo = g < rows, hi = g + 8 < rows;
-        const unsigned *qlo = (const unsigned *)(q + ((size_t)(t0 + g) * heads + h) * HD);
-        const unsigned *qhi = (const unsigned *)(q + ((size_t)(t0 + g + 8) * heads + h) * HD);
+        const unsigned *qlo = (const unsigned *)(q + ((size_t)(t0 + tok_lo) * heads + h_lo) * HD);
+        const unsigned *qhi = (const unsigned *)(q + ((size_t)(t0 + tok_hi) * heads + h_hi) * HD);
 #pragma unroll
         for (int kk = 0; kk < NF; kk++) {
             qa[kk][0] = lo ? qlo[kk * 8 + tq] : 0u;
@@ -429,8 +447,8 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
             qa[kk][2] = lo ? qlo[kk * 8 + 4 + tq] : 0u;
             qa[kk][3] = hi ? qhi[kk * 8 + 4 + tq] : 0u;
         }
-        pos_lo = lo ? positions[t0 + g] : -1;
-        pos_hi = hi ? positions[t0 + g + 8] : -1;
+        pos_lo = lo ? positions[t0 + tok_lo] : -1;
+        pos_hi = hi ? positions[t0 + tok_hi] : -1;
     }
     float o[2 * NF][4];
 #pragma unroll
@@ -473,16 +491,16 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
         l_lo += __shfl_xor_sync(0xffffffffu, l_lo, off);
         l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
     }
-    if (g < rows) {
+    if (lo) {
         const float inv = 1.0f / l_lo;
-        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + g) * heads + h) * HD + 2 * tq);
+        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + tok_lo) * heads + h_lo) * HD + 2 * tq);
 #pragma unroll
         for (int n = 0; n < 2 * NF; n++)
             dst[n * 4] = __floats2half2_rn(o[n][0] * inv, o[n][1] * inv);
     }
-    if (g + 8 < rows) {
+    if (hi) {
         const float inv = 1.0f / l_hi;
-        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + g + 8) * heads + h) * HD + 2 * tq);
+        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + tok_hi) * heads + h_hi) * HD + 2 * tq);
 #pragma unroll
         for (int n = 0; n < 2 * NF; n++)
             dst[n * 4] = __floats2half2_rn(o[n][2] * inv, o[n][3] * inv);
@@ -495,7 +513,7 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
 #define PFM_INSTANTIATE(nf, kv8)                                                              \
     template __global__ void attention_prefill_mma_kernel<nf, kv8>(                           \
         __half *, const __half *, const void *, const void *, const int *, const int *, int,  \
-        const int *, int, int, int, int, int, float, int);
+        const int *, int, int, int, int, int, float);
 #define PFM_INSTANTIATE2(nf) PFM_INSTANTIATE(nf, false) PFM_INSTANTIATE(nf, true)
 PFM_INSTANTIATE2(1) PFM_INSTANTIATE2(2) PFM_INSTANTIATE2(3) PFM_INSTANTIATE2(4)
 PFM_INSTANTIATE2(5) PFM_INSTANTIATE2(6) PFM_INSTANTIATE2(7) PFM_INSTANTIATE2(8)
@@ -518,9 +536,16 @@ static bool mma_code_present(void)
     return cached == 1;
 }
 
+extern "C" int vb_attention_prefill_mma_tile_tokens(int heads, int kv_heads)
+{
+    if (kv_heads <= 0 || heads <= 0 || heads % kv_heads || heads / kv_heads > PFM_MAX_ROWS)
+        return 0;
+    return PFM_MAX_ROWS / (heads / kv_heads); /* whole groups: at most 128 rows, 8 warps */
+}
+
 extern "C" bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int head_dim)
 {
-    if (head_dim % 16 || head_dim > PFM_MAX_HD || kv_heads <= 0 || heads % kv_heads)
+    if (head_dim % 16 || head_dim > PFM_MAX_HD || vb_attention_prefill_mma_tile_tokens(heads, kv_heads) < 1)
         return false;
     int dev = 0, major = 0, optin = 0;
     if (cudaGetDevice(&dev) != cudaSuccess ||
@@ -548,9 +573,12 @@ static cudaError_t prefill_mma_launch(uint16_t *out, const uint16_t *q, const vo
     /* int8 rows by 16-byte copies: every block 16-byte aligned (kv_int8.cuh) */
     if (kv8 && kv8_block_bytes(block_size, kv_heads, head_dim) % 16)
         return cudaErrorInvalidValue;
-    const int G = heads / kv_heads, W = G < PFM_MAX_WARPS ? G : PFM_MAX_WARPS;
+    const int G = heads / kv_heads, tt = vb_attention_prefill_mma_tile_tokens(heads, kv_heads);
+    if (tt < 1)
+        return cudaErrorInvalidValue;
+    const int warps = (tt * G + 15) / 16; /* the packed rows of a full tile */
     const size_t smem = kv8 ? pfm_shared8_bytes(head_dim) : pfm_shared_bytes(head_dim);
-    dim3 grid((unsigned)n_tiles, (unsigned)(kv_heads * ((G + W - 1) / W)));
+    dim3 grid((unsigned)n_tiles, (unsigned)kv_heads);
     const float scale_log2 = scale * PFM_LOG2E;
     int bs_shift = -1; /* block sizes of 2^k: shifts instead of divisions */
     for (int k = 0; k < 31; k++)
@@ -562,9 +590,9 @@ static cudaError_t prefill_mma_launch(uint16_t *out, const uint16_t *q, const vo
                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);         \
     if (e != cudaSuccess)                                                                     \
         return e;                                                                             \
-    attention_prefill_mma_kernel<nf, kv><<<grid, 32 * W, smem, stream>>>(                     \
+    attention_prefill_mma_kernel<nf, kv><<<grid, 32 * warps, smem, stream>>>(                 \
         (__half *)out, (const __half *)q, k_cache, v_cache, d_positions, d_tiles, n_tiles,    \
-        d_block_tables, max_blocks, heads, kv_heads, block_size, bs_shift, scale_log2, W);
+        d_block_tables, max_blocks, heads, kv_heads, block_size, bs_shift, scale_log2);
 #define PFM_LAUNCH(nf)                                                                        \
     case nf:                                                                                  \
         if (kv8) {                                                                            \

@@ -505,10 +505,15 @@ cudaError_t vb_attention_prefill_kv8(uint16_t *out, const uint16_t *q, const voi
                                      int max_blocks, int heads, int kv_heads, int head_dim,
                                      int block_size, float scale, cudaStream_t stream);
 
-/* attention_prefill_mma.cu: the same work and results on sm_80+ with
- * mma.sync (softmax in registers, K/V gathered with cp.async into three
- * stages); head_dim a multiple of 16, at most 128. _supported says
- * whether this device, build and its shared memory can run it. */
+/* attention_prefill_mma.cu: the same results on sm_80+ with mma.sync
+ * (softmax in registers, K/V gathered with cp.async into three stages);
+ * head_dim a multiple of 16, at most 128. Its tiles (first, rows, seq)
+ * hold up to _tile_tokens(heads, kv_heads) tokens (128 / the GQA group's
+ * heads: a block packs a tile's tokens x heads into up to 128 query rows;
+ * 0 where a group has more than 128 heads), not 16 as the WMMA kernel's.
+ * _supported says whether this device, build and its shared memory can
+ * run it. */
+int vb_attention_prefill_mma_tile_tokens(int heads, int kv_heads);
 bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int head_dim);
 cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
                                          const uint16_t *k_cache, const uint16_t *v_cache,

@@ -37,6 +37,11 @@ typedef struct cuda_ctx {
      * up to 16 prompt tokens (first, rows, seq) for the tensor-core kernel */
     int n_decode, n_tiles;
     int *d_decode, *h_decode, *d_tiles, *h_tiles;
+    /* the sm_80+ prefill kernel's tiles, of up to mtile_tokens tokens (its
+     * choice for the model's GQA group), made from the above at the step's
+     * first attention call (mma_tiles); mtile_tokens 0: not yet this step */
+    int n_mtiles, mtile_tokens;
+    int *d_mtiles, *h_mtiles;
     size_t cap_decode, cap_tiles;
     /* host staging of the (possibly padded) tokens, positions, starts */
     int *h_tokens, *h_positions, *h_seq_start;
@@ -198,14 +203,18 @@ static void grow_token_arrays(cuda_ctx *c, size_t T)
     grow(c, &c->d_decode, &cap, 2 * T);
     cap = 0;
     grow(c, &c->d_tiles, &cap, 6 * T);
+    cap = 0;
+    grow(c, &c->d_mtiles, &cap, 6 * T);
     free(c->h_token_seq);
     free(c->h_decode);
     free(c->h_tiles);
+    free(c->h_mtiles);
     free(c->h_tokens);
     free(c->h_positions);
     c->h_token_seq = host_alloc(2 * T * sizeof(int));
     c->h_decode = host_alloc(2 * T * sizeof(int));
     c->h_tiles = host_alloc(6 * T * sizeof(int));
+    c->h_mtiles = host_alloc(6 * T * sizeof(int));
     c->h_tokens = host_alloc(2 * T * sizeof(int));
     c->h_positions = host_alloc(2 * T * sizeof(int));
     c->cap_tokens = 2 * T;
@@ -217,6 +226,7 @@ static void build_attention_lists(cuda_ctx *c, const step_batch *sb)
 {
     c->n_decode = 0;
     c->n_tiles = 0;
+    c->mtile_tokens = 0;
     for (int s = 0; s < sb->n_seqs; s++) {
         int t0 = sb->seq_start[s], n = sb->seq_start[s + 1] - t0;
         if (n == 1) {
@@ -230,6 +240,33 @@ static void build_attention_lists(cuda_ctx *c, const step_batch *sb)
             tile[2] = s;
         }
     }
+}
+
+/* The step's tiles for the sm_80+ prefill kernel: each sequence's run of
+ * 16-token tiles (consecutive in h_tiles) cut again into tiles of up to
+ * tt tokens, and copied to the device (stream-ordered before the kernel;
+ * the pinned list is rewritten only after the host has waited for this
+ * step, as h_tiles is). Once a step: every layer has the same shape. */
+static void mma_tiles(cuda_ctx *c, int tt)
+{
+    if (c->mtile_tokens == tt)
+        return;
+    c->n_mtiles = 0;
+    for (int i = 0; i < c->n_tiles;) {
+        const int seq = c->h_tiles[3 * i + 2], first = c->h_tiles[3 * i];
+        int end = first;
+        for (; i < c->n_tiles && c->h_tiles[3 * i + 2] == seq; i++)
+            end = c->h_tiles[3 * i] + c->h_tiles[3 * i + 1];
+        for (int t = first; t < end; t += tt) {
+            int *tile = c->h_mtiles + 3 * c->n_mtiles++;
+            tile[0] = t;
+            tile[1] = end - t < tt ? end - t : tt;
+            tile[2] = seq;
+        }
+    }
+    CUDA_CHECK(cudaMemcpyAsync(c->d_mtiles, c->h_mtiles, (size_t)c->n_mtiles * 3 * sizeof(int),
+                               cudaMemcpyHostToDevice, c->stream));
+    c->mtile_tokens = tt;
 }
 
 /* Rows a step runs on: a decode step (one new token per sequence, logits
@@ -741,14 +778,16 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
      * has it (sm_80+), WMMA otherwise */
     bool mma = c->n_tiles > 0 && (c->invariant || !c->prefill_wmma) &&
                vb_attention_prefill_mma_supported(heads, kv_heads, head_dim);
+    if (mma)
+        mma_tiles(c, vb_attention_prefill_mma_tile_tokens(heads, kv_heads));
     if (mma && kv8)
         CUDA_CHECK(vb_attention_prefill_mma_kv8(out, q, k_cache, v_cache, c->d_positions,
-                                                c->d_tiles, c->n_tiles, c->d_block_tables,
+                                                c->d_mtiles, c->n_mtiles, c->d_block_tables,
                                                 c->max_blocks, heads, kv_heads, head_dim,
                                                 block_size, scale, c->stream));
     else if (mma)
         CUDA_CHECK(vb_attention_prefill_mma_f16(out, q, k_cache, v_cache, c->d_positions,
-                                                c->d_tiles, c->n_tiles, c->d_block_tables,
+                                                c->d_mtiles, c->n_mtiles, c->d_block_tables,
                                                 c->max_blocks, heads, kv_heads, head_dim,
                                                 block_size, scale, c->stream));
     else if (kv8)
@@ -883,13 +922,14 @@ static void cuda_destroy(vb_backend *b)
     }
     cuda_sampler_destroy(c->sampler);
     int *bufs[] = {c->d_tokens,       c->d_positions, c->d_seq_start, c->d_token_seq,
-                   c->d_block_tables, c->d_decode,    c->d_tiles};
+                   c->d_block_tables, c->d_decode,    c->d_tiles,     c->d_mtiles};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i])
             CUDA_CHECK(cudaFree(bufs[i]));
     free(c->h_token_seq);
     free(c->h_decode);
     free(c->h_tiles);
+    free(c->h_mtiles);
     free(c->h_tokens);
     free(c->h_positions);
     free(c->h_seq_start);

@@ -3,8 +3,9 @@
  * prefill steps of the benchmark set's workloads, one layer's call each,
  * and the rate of causal FLOPs it reaches (4 * head_dim FLOPs per query
  * head and attended key: Q K^T and P V, the keys at or before the token).
- * Steps (the engine's default --max-batched-tokens 4096, tiles of 16
- * tokens as build_attention_lists in src/cuda/backend_cuda.c makes them):
+ * Steps (the engine's default --max-batched-tokens 4096, tiles as
+ * src/cuda/backend_cuda.c makes them: 16 tokens for the WMMA kernel,
+ * vb_attention_prefill_mma_tile_tokens for the mma one):
  *   c      4 prompts of 1,024 tokens from position 0 (issue #19's c);
  *   b      2 prompts of 2,048 (the prefill-only workload b);
  *   d      the last 4,096-token chunk of a 16,384-token prompt (d);
@@ -52,8 +53,8 @@ static const step_shape steps[] = {
 typedef struct prefill_args {
     uint16_t *out, *q;
     void *k, *v; /* fp16, or int8 when kv8 */
-    int *d_pos, *d_tiles, *d_table;
-    int n_tiles, max_blocks;
+    int *d_pos, *d_tiles, *d_mtiles, *d_table;
+    int n_tiles, n_mtiles, max_blocks;
     const step_shape *s;
     bool wmma, kv8;
     cudaStream_t stream;
@@ -71,8 +72,8 @@ static void prefill_pass(void *ctx, int i)
                                             s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
                                             a->stream));
     else if (a->kv8)
-        CUDA_CHECK(vb_attention_prefill_mma_kv8(a->out, a->q, a->k, a->v, a->d_pos, a->d_tiles,
-                                                a->n_tiles, a->d_table, a->max_blocks, s->heads,
+        CUDA_CHECK(vb_attention_prefill_mma_kv8(a->out, a->q, a->k, a->v, a->d_pos, a->d_mtiles,
+                                                a->n_mtiles, a->d_table, a->max_blocks, s->heads,
                                                 s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
                                                 a->stream));
     else if (a->wmma)
@@ -81,8 +82,8 @@ static void prefill_pass(void *ctx, int i)
                                             s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
                                             a->stream));
     else
-        CUDA_CHECK(vb_attention_prefill_mma_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_tiles,
-                                                a->n_tiles, a->d_table, a->max_blocks, s->heads,
+        CUDA_CHECK(vb_attention_prefill_mma_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_mtiles,
+                                                a->n_mtiles, a->d_table, a->max_blocks, s->heads,
                                                 s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
                                                 a->stream));
 }
@@ -122,6 +123,8 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
     int *table = xmalloc((size_t)n_blocks * sizeof *table); /* shuffled block ids */
     int *pos = xmalloc((size_t)T * sizeof *pos);
     int *tiles = xmalloc((size_t)3 * (T / TILE + s->n_seqs) * sizeof *tiles);
+    int *mtiles = xmalloc((size_t)3 * T * sizeof *mtiles);
+    const int mtt = vb_attention_prefill_mma_tile_tokens(s->heads, s->kv_heads);
     for (int b = 0; b < n_blocks; b++)
         table[b] = b;
     srand(1234);
@@ -144,6 +147,12 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
             tile[1] = s->chunk - r < TILE ? s->chunk - r : TILE;
             tile[2] = sq;
         }
+        for (int r = 0; mtt > 0 && r < s->chunk; r += mtt) {
+            int *tile = mtiles + 3 * a.n_mtiles++;
+            tile[0] = t0 + r;
+            tile[1] = s->chunk - r < mtt ? s->chunk - r : mtt;
+            tile[2] = sq;
+        }
     }
     CUDA_CHECK(cudaMalloc((void **)&a.d_table, (size_t)n_blocks * sizeof(int)));
     CUDA_CHECK(cudaMalloc((void **)&a.d_pos, (size_t)T * sizeof(int)));
@@ -152,6 +161,9 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
                           cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(a.d_pos, pos, (size_t)T * sizeof(int), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(a.d_tiles, tiles, (size_t)3 * a.n_tiles * sizeof(int),
+                          cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc((void **)&a.d_mtiles, (size_t)3 * (a.n_mtiles ? a.n_mtiles : 1) * sizeof(int)));
+    CUDA_CHECK(cudaMemcpy(a.d_mtiles, mtiles, (size_t)3 * a.n_mtiles * sizeof(int),
                           cudaMemcpyHostToDevice));
 
     printf("%-4s %5d %5d %3d %5d %6d %7d |", s->name, s->heads, s->kv_heads, s->head_dim,
@@ -171,6 +183,7 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
     free(table);
     free(pos);
     free(tiles);
+    free(mtiles);
     CUDA_CHECK(cudaFree(a.k));
     CUDA_CHECK(cudaFree(a.v));
     CUDA_CHECK(cudaFree(a.q));
@@ -178,6 +191,7 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
     CUDA_CHECK(cudaFree(a.d_table));
     CUDA_CHECK(cudaFree(a.d_pos));
     CUDA_CHECK(cudaFree(a.d_tiles));
+    CUDA_CHECK(cudaFree(a.d_mtiles));
 }
 
 int main(int argc, char **argv)

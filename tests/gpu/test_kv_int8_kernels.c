@@ -224,14 +224,15 @@ typedef struct kstep {
     int ctx[8], fresh[8];
     int32_t *table;                       /* [n, width], shuffled blocks */
     int *positions, *token_seq;           /* [T] */
-    int n_decode, n_tiles;
+    int n_decode, n_tiles, n_mtiles;
     int *decode, *tiles;                  /* decode token ids; (first, rows, seq) triples */
+    int *mtiles;                          /* the sm_80+ prefill kernel's: its tile size */
     uint16_t *q;                          /* [T, heads, hd] fp16 */
     unsigned char *c8[2];                 /* K, V int8 caches (kv_int8.h layout) */
     uint16_t *c16[2];                     /* the same dequantized to fp16: q * scale */
     /* device copies */
     void *d_q, *d_c8[2], *d_c16[2];
-    int *d_pos, *d_seq, *d_table, *d_decode, *d_tiles;
+    int *d_pos, *d_seq, *d_table, *d_decode, *d_tiles, *d_mtiles;
 } kstep;
 
 static void kstep_make(kstep *k, int n, const int *ctx, const int *fresh, int heads,
@@ -271,6 +272,8 @@ static void kstep_make(kstep *k, int n, const int *ctx, const int *fresh, int he
     k->token_seq = malloc(sizeof(int) * (size_t)k->T);
     k->decode = malloc(sizeof(int) * (size_t)k->T);
     k->tiles = malloc(sizeof(int) * 3 * (size_t)k->T);
+    k->mtiles = malloc(sizeof(int) * 3 * (size_t)k->T);
+    const int mtt = vb_attention_prefill_mma_tile_tokens(heads, kv_heads);
     for (int s = 0, t = 0; s < n; s++) {
         int t0 = t;
         for (int i = 0; i < fresh[s]; i++, t++) {
@@ -285,6 +288,12 @@ static void kstep_make(kstep *k, int n, const int *ctx, const int *fresh, int he
             int *tile = k->tiles + 3 * k->n_tiles++;
             tile[0] = t0 + r;
             tile[1] = fresh[s] - r < 16 ? fresh[s] - r : 16;
+            tile[2] = s;
+        }
+        for (int r = 0; mtt > 0 && r < fresh[s]; r += mtt) {
+            int *tile = k->mtiles + 3 * k->n_mtiles++;
+            tile[0] = t0 + r;
+            tile[1] = fresh[s] - r < mtt ? fresh[s] - r : mtt;
             tile[2] = s;
         }
     }
@@ -322,15 +331,16 @@ static void kstep_make(kstep *k, int n, const int *ctx, const int *fresh, int he
     k->d_table = dev_copy(k->table, sizeof(int32_t) * (size_t)n * k->width);
     k->d_decode = dev_copy(k->decode, sizeof(int) * (size_t)(k->n_decode ? k->n_decode : 1));
     k->d_tiles = dev_copy(k->tiles, sizeof(int) * 3 * (size_t)(k->n_tiles ? k->n_tiles : 1));
+    k->d_mtiles = dev_copy(k->mtiles, sizeof(int) * 3 * (size_t)(k->n_mtiles ? k->n_mtiles : 1));
 }
 
 static void kstep_free(kstep *k)
 {
     void *dev[] = {k->d_q, k->d_c8[0], k->d_c8[1], k->d_c16[0], k->d_c16[1], k->d_pos, k->d_seq,
-                   k->d_table, k->d_decode, k->d_tiles};
+                   k->d_table, k->d_decode, k->d_tiles, k->d_mtiles};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
         CUDA_CHECK(cudaFree(dev[i]));
-    void *host[] = {k->table, k->positions, k->token_seq, k->decode, k->tiles, k->q,
+    void *host[] = {k->table, k->positions, k->token_seq, k->decode, k->tiles, k->mtiles, k->q,
                     k->c8[0], k->c8[1], k->c16[0], k->c16[1]};
     for (size_t i = 0; i < sizeof host / sizeof host[0]; i++)
         free(host[i]);
@@ -431,11 +441,11 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
                                       k->width, T, heads, kvh, hd, BS, scale, 0);
         break;
     case P_PREFILL_MMA:
-        *err = kv8 ? vb_attention_prefill_mma_kv8(d_out, q, kc, vc, k->d_pos, k->d_tiles,
-                                                  k->n_tiles, k->d_table, k->width, heads, kvh,
+        *err = kv8 ? vb_attention_prefill_mma_kv8(d_out, q, kc, vc, k->d_pos, k->d_mtiles,
+                                                  k->n_mtiles, k->d_table, k->width, heads, kvh,
                                                   hd, BS, scale, 0)
-                   : vb_attention_prefill_mma_f16(d_out, q, kc, vc, k->d_pos, k->d_tiles,
-                                                  k->n_tiles, k->d_table, k->width, heads, kvh,
+                   : vb_attention_prefill_mma_f16(d_out, q, kc, vc, k->d_pos, k->d_mtiles,
+                                                  k->n_mtiles, k->d_table, k->width, heads, kvh,
                                                   hd, BS, scale, 0);
         break;
     case P_PREFILL_WMMA:
