@@ -39,10 +39,10 @@
 // all masked for a row leaves its max, sum and O as they were (scale 1,
 // nothing added).
 //
-// A block has at most 8 warps and is
-// alone on its SM (registers and shared memory allow one block): too few
-// to hide the latency of the softmax's exponentials and shuffles by
-// switching warps, so each warp overlaps them itself: step s + 1's scores
+// A block has at most 8 warps and is alone on its SM (registers and
+// shared memory allow one block): too few to hide the latency of the
+// softmax's exponentials and shuffles by switching warps, so each warp
+// overlaps them itself: step s + 1's scores
 // (Q K^T, tensor cores) are computed in the same stretch of code as step
 // s's softmax and P V (pfm_step), and the compiler interleaves the two.
 // Steps whose keys all lie at or before the tile's first row skip the
@@ -322,7 +322,7 @@ __device__ __forceinline__ void pfm_softmax_pv(float (&sc)[PFM_KT / 8][4], const
 // then computes step s + 1's scores (sn) in the same stretch of code as
 // step s's softmax and P V, so the tensor-core products of one overlap the
 // exponentials and shuffles of the other inside each warp (a block has
-// only seven or eight warps on an SM: too few to hide them by switching).
+// at most eight warps on an SM: too few to hide them by switching).
 // On return sc holds step s + 1's scores.
 //
 // KV8 (int8 cache): after the first barrier raw step s + 1 has arrived and
@@ -545,7 +545,8 @@ extern "C" int vb_attention_prefill_mma_tile_tokens(int heads, int kv_heads)
 
 extern "C" bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int head_dim)
 {
-    if (head_dim % 16 || head_dim > PFM_MAX_HD || vb_attention_prefill_mma_tile_tokens(heads, kv_heads) < 1)
+    if (head_dim % 16 || head_dim > PFM_MAX_HD ||
+        vb_attention_prefill_mma_tile_tokens(heads, kv_heads) < 1)
         return false;
     int dev = 0, major = 0, optin = 0;
     if (cudaGetDevice(&dev) != cudaSuccess ||

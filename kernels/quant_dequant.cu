@@ -113,18 +113,21 @@ __global__ void __launch_bounds__(QD_THREADS) quant_dequant_words_kernel(dequant
         for (int k = 0; k < QD_WORDS; k++) {
             if (base + k * QD_THREADS + threadIdx.x >= n_words)
                 break;
-            const __half2 sub = __half2half2(__hadd(zero[k], __ushort_as_half(0x6400))); /* 1024 + zero */
+            const __half k1024 = __ushort_as_half(0x6400), k64 = __ushort_as_half(0x5400);
+            const __half2 sub = __half2half2(__hadd(zero[k], k1024)); /* 1024 + zero */
             const __half2 s2 = __half2half2(scale[k]);
             __half *d = p.dst + (size_t)row[k] * p.n_in + col[k];
             if (BITS == 4) {
-                const __half2 fma = __half2half2(__hneg(__hadd(zero[k], __ushort_as_half(0x5400)))); /* -(64 + zero) */
+                const __half2 fma = __half2half2(__hneg(__hadd(zero[k], k64))); /* -(64 + zero) */
                 unsigned pr[4]; /* (c0, c4), (c1, c5), (c2, c6), (c3, c7) */
                 dequant4_pairs(word[k], sub, fma, pr);
 #pragma unroll
                 for (int m = 0; m < 4; m++)
                     pr[m] = scale_clamp(pr[m], s2);
-                *(uint4 *)d = make_uint4(__byte_perm(pr[0], pr[1], 0x5410u), __byte_perm(pr[2], pr[3], 0x5410u),
-                                         __byte_perm(pr[0], pr[1], 0x7632u), __byte_perm(pr[2], pr[3], 0x7632u));
+                /* columns in order: (c0, c1), (c2, c3), (c4, c5), (c6, c7) */
+                *(uint4 *)d = make_uint4(
+                    __byte_perm(pr[0], pr[1], 0x5410u), __byte_perm(pr[2], pr[3], 0x5410u),
+                    __byte_perm(pr[0], pr[1], 0x7632u), __byte_perm(pr[2], pr[3], 0x7632u));
             } else {
                 *(uint2 *)d = make_uint2(scale_clamp(dequant8_pair(word[k], 0, sub), s2),
                                          scale_clamp(dequant8_pair(word[k], 1, sub), s2));

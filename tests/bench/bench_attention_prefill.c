@@ -162,7 +162,8 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
     CUDA_CHECK(cudaMemcpy(a.d_pos, pos, (size_t)T * sizeof(int), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(a.d_tiles, tiles, (size_t)3 * a.n_tiles * sizeof(int),
                           cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMalloc((void **)&a.d_mtiles, (size_t)3 * (a.n_mtiles ? a.n_mtiles : 1) * sizeof(int)));
+    CUDA_CHECK(cudaMalloc((void **)&a.d_mtiles,
+                          (size_t)3 * (a.n_mtiles ? a.n_mtiles : 1) * sizeof(int)));
     CUDA_CHECK(cudaMemcpy(a.d_mtiles, mtiles, (size_t)3 * a.n_mtiles * sizeof(int),
                           cudaMemcpyHostToDevice));
 
