@@ -34,7 +34,7 @@ typedef struct cuda_ctx {
     int *h_token_seq;
     size_t cap_tokens, cap_seqs, cap_tables;
     /* attention work lists: decode tokens for the per-token kernel, tiles of
-     * up to 16 prompt tokens (first, rows, seq) for the tensor-core kernel */
+     * up to 16 prompt tokens (first, rows, seq) for the WMMA prefill kernel */
     int n_decode, n_tiles;
     int *d_decode, *h_decode, *d_tiles, *h_tiles;
     /* the sm_80+ prefill kernel's tiles, of up to mtile_tokens tokens (its
@@ -221,7 +221,8 @@ static void grow_token_arrays(cuda_ctx *c, size_t T)
 }
 
 /* Splits the step's attention work: one-token sequences (decode) go to the
- * per-token kernel, longer runs to the tensor-core kernel in tiles of 16. */
+ * per-token kernel, longer runs to the tensor-core kernel in tiles of 16
+ * (the WMMA kernel's; mma_tiles cuts the sm_80+ kernel's from them). */
 static void build_attention_lists(cuda_ctx *c, const step_batch *sb)
 {
     c->n_decode = 0;
