@@ -61,10 +61,10 @@ check "-int8-kv8: --quantize int8 --kv-cache-dtype int8 on the fp16 model" \
 mkdir -p "$dir/q"
 python3 - "$dir/q" <<'PY'
 import json, sys
-def rep(name, tpot, gen, blocks, seqs, **more):
+def rep(name, tpot, gen, blocks, seqs, prompts=200, **more):
     with open(f"{sys.argv[1]}/{name}-r1.json", "w") as f:
         json.dump({"engine_s": 10.0, "rows_this_run": 1, "prompt_tokens": 128,
-                   "generated_tokens": gen,
+                   "generated_tokens": gen, "bench": {"num_prompts": prompts},
                    "metrics": {"tpot_s": {"p50": tpot},
                                "kv_cache": {"peak_blocks": 10, "total_blocks": blocks,
                                             "peak_fraction": 10 / blocks,
@@ -73,6 +73,7 @@ rep("a1-7b-tp1", 0.004, 256, 1000, 1)
 rep("a1-7b-tp1-awq4", 0.002, 256, 1000, 1)
 rep("c-7b-tp1", 0.02, 40000, 1000, 60)
 rep("c-7b-tp1-int8-kv8", 0.02, 44000, 1940, 117)
+rep("c-7b-tp1-kv8", 0.02, 41000, 1940, 200)  # all 200 prompts at once
 rep("dl-14b-tp1-yarn4", 0.03, 512, 9000, 2, mfu_prefill=0.512, mbu=0.77)
 PY
 OUT=$dir/q run_capture "$rs" --table-only
@@ -84,8 +85,12 @@ check "the table: a1 awq4 / fp16 from TPOT, with the issue's target" \
 check "the table: c int8 + kv8 / fp16 generated tokens/s and the K/V blocks" \
     bash -c 'grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.10x generated tokens/s" <<<"$1" &&
              grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.94x the K/V cache" <<<"$1" &&
-             grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.95x the sequences run at once" <<<"$1"' \
+             grep -q "c: 7b-tp1-int8-kv8 / fp16: 1.95x the sequences run at once (117 against 60;" <<<"$1" &&
+             ! grep -q "c: 7b-tp1-int8-kv8 .*every prompt ran at once" <<<"$1"' \
     _ "$out"
+check "the table: a kv8 run with every prompt in flight says the prompts bound it" \
+    grep -q "c: 7b-tp1-kv8 / fp16: 3.33x the sequences run at once (200 against 60; .*: every prompt ran at once here" \
+    <<<"$out"
 
 run_capture "$rs" --only c --bogus
 check "an unknown option: exit 2, named" \
