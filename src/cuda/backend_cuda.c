@@ -245,9 +245,10 @@ static void build_attention_lists(cuda_ctx *c, const step_batch *sb)
 
 /* The step's tiles for the sm_80+ prefill kernel: each sequence's run of
  * 16-token tiles (consecutive in h_tiles) cut again into tiles of up to
- * tt tokens, and copied to the device (stream-ordered before the kernel;
- * the pinned list is rewritten only after the host has waited for this
- * step, as h_tiles is). Once a step: every layer has the same shape. */
+ * tt tokens, and copied to the device, stream-ordered before the kernel.
+ * The pinned list is rewritten only at the next step's first attention
+ * call, after that step's step_begin has synchronised the stream (so this
+ * copy is done). Once a step: every layer has the same shape. */
 static void mma_tiles(cuda_ctx *c, int tt)
 {
     if (c->mtile_tokens == tt)
