@@ -389,9 +389,9 @@ static int peak_decodes(int n_blocks, int n_rows)
 /* Sequences in flight follow the cache: where the cache bounds the batch,
  * 1.94x the blocks (the int8 KV cache's, issue #21: a byte a value plus a
  * scale a token and head) runs ~1.94x the sequences at once; with fewer
- * rows than the larger cache holds, the rows bound it instead (what
- * run-set's quick c with --gpu-memory-utilization 0.16 showed on an H200:
- * 1.79x, all 200 rows in flight at int8). */
+ * rows than the larger cache holds, the rows bound it instead (most
+ * likely what run-set's quick c with --gpu-memory-utilization 0.16 met on
+ * an H200: 1.79x, 200 rows against ~110 sequences of fp16 cache). */
 static void test_sequences_in_flight_follow_the_cache(void)
 {
     const int small = peak_decodes(600, 400), large = peak_decodes(1164, 400);
