@@ -9,8 +9,9 @@
 // the fp16 cuBLAS GEMM on it. Writing the columns back in checkpoint order
 // (a scatter through perm for act order) lets the GEMM read x as it is,
 // with no gathered copy of a prefill's activations. Costs a write and a
-// read of the fp16 matrix per call, which a fused dequantize + mma kernel
-// (issue #21's prefill kernel) will not.
+// read of the fp16 matrix per call; a fused dequantize + mma.sync GEMM
+// measured slower at every step size it was built for (9-256 rows,
+// tests/bench/RESULTS.md, session 22).
 //
 // Two kernels. The common layout (no perm, no g_idx, groups of whole
 // 32-bit words: every AWQ, symmetric GPTQ and compressed-tensors checkpoint

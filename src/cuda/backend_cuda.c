@@ -451,9 +451,10 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
  * Larger steps, shapes the GEMV does not take, and VB_NO_GEMV=1:
  * dequantize into the shared scratch (quant_dequant.cu, checkpoint
  * column order), then cuBLAS. Measured (tests/bench/RESULTS.md, session
- * 21): in prefill steps the dequantization is small beside the GEMM; in
- * decode steps of ~200 rows it is about half of each call, which a fused
- * dequantize + mma GEMM for 9-256 rows would remove (issue #21). */
+ * 22): the dequantization runs at ~3.7 TB/s, small beside prefill GEMMs
+ * and ~4.5 ms a 7B decode step of ~256 rows (c at 1.00x fp16); a fused
+ * dequantize + mma.sync GEMM for 9-256 rows (branch wip/qgemm) was 2-5x
+ * slower than this path beside cuBLAS's sm_90 kernels. */
 static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const void *w_,
                               const void *bias, int T, int n_in, int n_out)
 {
