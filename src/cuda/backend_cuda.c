@@ -75,6 +75,7 @@ typedef struct cuda_ctx {
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
+    bool prefill_mma16;        /* VB_PREFILL_MMA16=1: fp16 cache on the 16-rows-a-warp kernel */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
     int sampler_pass1_chunks;  /* VB_SAMPLER_PASS1_CHUNKS for the sampler; 0: its choice */
@@ -788,6 +789,12 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                                                 c->d_mtiles, c->n_mtiles, c->d_block_tables,
                                                 c->max_blocks, heads, kv_heads, head_dim,
                                                 block_size, scale, c->stream));
+    else if (mma && !c->prefill_mma16 &&
+             vb_attention_prefill_mma32_supported(heads, kv_heads, head_dim))
+        CUDA_CHECK(vb_attention_prefill_mma32_f16(out, q, k_cache, v_cache, c->d_positions,
+                                                  c->d_mtiles, c->n_mtiles, c->d_block_tables,
+                                                  c->max_blocks, heads, kv_heads, head_dim,
+                                                  block_size, scale, c->stream));
     else if (mma)
         CUDA_CHECK(vb_attention_prefill_mma_f16(out, q, k_cache, v_cache, c->d_positions,
                                                 c->d_mtiles, c->n_mtiles, c->d_block_tables,
@@ -1011,6 +1018,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->attention_per_token = t->attention_per_token;
     c->decode_whole_groups = t->decode_whole_groups;
     c->prefill_wmma = t->prefill_wmma;
+    c->prefill_mma16 = t->prefill_mma16;
     c->gemv_max_rows = t->gemv_max_rows;
     c->sampler_pass1_chunks = t->sampler_pass1_chunks;
     c->invariant_own_gemm = t->invariant_own_gemm;

@@ -40,6 +40,9 @@ static const vb_knob knobs[] = {
               "launch the decode kernels plainly, without programmatic dependent launch"),
     BOOL_KNOB("VB_PREFILL_WMMA", prefill_wmma,
               "prefill attention with the WMMA kernel (V100's) on sm_80+ GPUs too"),
+    BOOL_KNOB("VB_PREFILL_MMA16", prefill_mma16,
+              "prefill attention on an fp16 cache with the 16-rows-a-warp mma kernel "
+              "instead of the 32-rows one (to compare; the same results)"),
     BOOL_KNOB("VB_INVARIANT_OWN_GEMM", invariant_own_gemm,
               "--batch-invariant projections on the fixed-order kernel, not cuBLASLt's "
               "split-K-free algorithms"),

@@ -12,6 +12,9 @@
  *   64k    the last chunk of a 65,000-token prompt (issue #19's long
  *          context), Qwen2.5-14B heads at tp 1;
  *   32k    a chunk of that prompt in the middle (positions 28,672 on).
+ * The mma32 columns: the fp16 cache's default kernel since session 23 (32
+ * query rows a warp, two blocks an SM; fp16 cache only); the mma columns
+ * are the int8 cache's kernel (and VB_PREFILL_MMA16=1's) on the fp16 cache.
  * With WMMA as a third argument the V100 / Turing kernel
  * (kernels/attention_prefill.cu) is timed too (slow on the long steps);
  * with int8 (third or fourth) the kernels' int8 twins on an int8 cache
@@ -56,7 +59,7 @@ typedef struct prefill_args {
     int *d_pos, *d_tiles, *d_mtiles, *d_table;
     int n_tiles, n_mtiles, max_blocks;
     const step_shape *s;
-    bool wmma, kv8;
+    bool wmma, kv8, mma32; /* mma32: the fp16 cache's default kernel */
     cudaStream_t stream;
 } prefill_args;
 
@@ -76,6 +79,11 @@ static void prefill_pass(void *ctx, int i)
                                                 a->n_mtiles, a->d_table, a->max_blocks, s->heads,
                                                 s->kv_heads, s->head_dim, BLOCK_SIZE, scale,
                                                 a->stream));
+    else if (a->mma32)
+        CUDA_CHECK(vb_attention_prefill_mma32_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_mtiles,
+                                                  a->n_mtiles, a->d_table, a->max_blocks,
+                                                  s->heads, s->kv_heads, s->head_dim, BLOCK_SIZE,
+                                                  scale, a->stream));
     else if (a->wmma)
         CUDA_CHECK(vb_attention_prefill_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_tiles,
                                             a->n_tiles, a->d_table, a->max_blocks, s->heads,
@@ -175,6 +183,26 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
     } else {
         printf(" %10s %8s |", "-", "-");
     }
+    if (!kv8 && vb_attention_prefill_mma32_supported(s->heads, s->kv_heads, s->head_dim)) {
+        /* the mma32 kernel's output against the mma one's, bit for bit */
+        uint16_t *want = xmalloc(q_elems * 2), *got = xmalloc(q_elems * 2);
+        prefill_pass(&a, 0);
+        CUDA_CHECK(cudaMemcpy(want, a.out, q_elems * 2, cudaMemcpyDeviceToHost));
+        a.mma32 = true;
+        CUDA_CHECK(cudaMemset(a.out, 0xff, q_elems * 2));
+        prefill_pass(&a, 0);
+        CUDA_CHECK(cudaMemcpy(got, a.out, q_elems * 2, cudaMemcpyDeviceToHost));
+        size_t differ = 0;
+        for (size_t i = 0; i < q_elems; i++)
+            differ += want[i] != got[i];
+        double us = bench_time_us(prefill_pass, &a, stream, iters);
+        printf(" %10.1f %8.1f | %zu differ", us, flops / (us * 1e6), differ);
+        a.mma32 = false;
+        free(want);
+        free(got);
+    } else {
+        printf(" %10s %8s |", "-", "-");
+    }
     if (with_wmma) {
         a.wmma = true;
         double us = bench_time_us(prefill_pass, &a, stream, iters < 3 ? iters : 3);
@@ -214,8 +242,9 @@ int main(int argc, char **argv)
            prop.name, prop.multiProcessorCount, iters);
     if (kv8)
         printf("int8 KV cache: the kernels' int8 twins\n");
-    printf("%-4s %5s %5s %3s %5s %6s %7s | %10s %8s |%s\n", "step", "heads", "kv", "hd", "seqs",
-           "chunk", "start", "mma us", "TFLOP/s", with_wmma ? "    wmma us  TFLOP/s" : "");
+    printf("%-4s %5s %5s %3s %5s %6s %7s | %10s %8s | %10s %8s |%s\n", "step", "heads", "kv",
+           "hd", "seqs", "chunk", "start", "mma us", "TFLOP/s", "mma32 us", "TFLOP/s",
+           with_wmma ? "    wmma us  TFLOP/s" : "");
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
         if (!only || strcmp(only, steps[i].name) == 0)
             run_step(&steps[i], iters, with_wmma, kv8, stream);

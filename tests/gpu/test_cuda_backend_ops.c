@@ -797,6 +797,15 @@ static void test_prefill_wmma_path(void)
     run_attention_with(offsetof(vb_tuning, prefill_wmma), gqa, 2);
 }
 
+/* The 16-rows-a-warp prefill kernel on the fp16 cache (VB_PREFILL_MMA16;
+ * the default is the 32-rows one): groups of 1, 4, 7 and 12 heads (tiles
+ * of 128, 32, 18 and 10 tokens). */
+static void test_prefill_mma16_path(void)
+{
+    const int gqa[][3] = {{4, 4, 128}, {8, 2, 64}, {14, 2, 128}, {24, 2, 128}};
+    run_attention_with(offsetof(vb_tuning, prefill_mma16), gqa, 4);
+}
+
 /* --kv-cache-dtype int8 through the backends' ops, on backends made with
  * that cache: rope_kv_write quantizes K (after RoPE) and V into the int8
  * layout and attention reads it, the CUDA backend against the CPU one.
@@ -983,6 +992,7 @@ int main(void)
     RUN_TEST(test_attention_per_token_path);
     RUN_TEST(test_decode_whole_groups_path);
     RUN_TEST(test_prefill_wmma_path);
+    RUN_TEST(test_prefill_mma16_path);
     RUN_TEST(test_kv_int8_ops);
     cpu->destroy(cpu);
     gpu->destroy(gpu);
