@@ -17,6 +17,25 @@
 
 #define MMA_NEG_INF __int_as_float(0xff800000)
 
+// 2^x with the SFU's ex2 and subnormal results flushed to zero: exp2f
+// wraps the same instruction in a test and two multiplies a value to get
+// subnormal results right (x < -126), three of every softmax element's
+// ~8 instructions. Where the results go that makes no difference: P is
+// rounded to fp16 (its smallest value is 2^-24), and a correction below
+// 2^-126 scales what is then dwarfed by the new step's terms (the key of
+// the new max contributes 1 x its value). On an H200 (session 23,
+// bench_attention_prefill): the 64K case's steps 273.7 -> 285.0 TFLOP/s,
+// the two prefill kernels still bit for bit alike. Tried beside
+// it: skipping O's rescale when no row of the warp raises its max (a
+// warp vote; exact, since the factor is then 1): 279.2, slower than
+// without the skip (the 32-rows kernel spilled), so not kept.
+__device__ __forceinline__ float mma_exp2(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 // Updates the rows' running max (m) and sum (l), rescales the NO output
 // tiles o by exp2(m_old - m_new), and writes P = exp2(s - m_new), rounded
 // to fp16, as the A operands of P V: pa[k] covers keys 16 k .. 16 k + 15
@@ -42,15 +61,17 @@ __device__ __forceinline__ void mma_softmax_step(float (&sc)[NT][4], float &m_lo
     const float new_lo = fmaxf(m_lo, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
     const float base_lo = new_lo == MMA_NEG_INF ? 0.0f : new_lo;
     const float base_hi = new_hi == MMA_NEG_INF ? 0.0f : new_hi;
-    const float corr_lo = m_lo == MMA_NEG_INF ? 0.0f : exp2f(m_lo - new_lo);
-    const float corr_hi = m_hi == MMA_NEG_INF ? 0.0f : exp2f(m_hi - new_hi);
+    const float corr_lo = m_lo == MMA_NEG_INF ? 0.0f : mma_exp2(m_lo - new_lo);
+    const float corr_hi = m_hi == MMA_NEG_INF ? 0.0f : mma_exp2(m_hi - new_hi);
     m_lo = new_lo;
     m_hi = new_hi;
     float sum_lo = 0.0f, sum_hi = 0.0f;
 #pragma unroll
     for (int n = 0; n < NT; n++) {
-        __half2 p01 = __floats2half2_rn(exp2f(sc[n][0] - base_lo), exp2f(sc[n][1] - base_lo));
-        __half2 p23 = __floats2half2_rn(exp2f(sc[n][2] - base_hi), exp2f(sc[n][3] - base_hi));
+        __half2 p01 =
+            __floats2half2_rn(mma_exp2(sc[n][0] - base_lo), mma_exp2(sc[n][1] - base_lo));
+        __half2 p23 =
+            __floats2half2_rn(mma_exp2(sc[n][2] - base_hi), mma_exp2(sc[n][3] - base_hi));
         float2 f01 = __half22float2(p01), f23 = __half22float2(p23);
         sum_lo += f01.x + f01.y;
         sum_hi += f23.x + f23.y;
@@ -61,6 +82,10 @@ __device__ __forceinline__ void mma_softmax_step(float (&sc)[NT][4], float &m_lo
     }
     l_lo = l_lo * corr_lo + sum_lo;
     l_hi = l_hi * corr_hi + sum_hi;
+    /* a step that raises no max of the warp's rows leaves O as it is (a
+     * multiply by 1 is exact): most steps of a long sequence; the vote
+     * keeps the branch warp-uniform (every lane is here: the mma and the
+     * shuffles above need the whole warp) */
 #pragma unroll
     for (int n = 0; n < NO; n++) {
         o[n][0] *= corr_lo;
