@@ -82,10 +82,6 @@ __device__ __forceinline__ void mma_softmax_step(float (&sc)[NT][4], float &m_lo
     }
     l_lo = l_lo * corr_lo + sum_lo;
     l_hi = l_hi * corr_hi + sum_hi;
-    /* a step that raises no max of the warp's rows leaves O as it is (a
-     * multiply by 1 is exact): most steps of a long sequence; the vote
-     * keeps the branch warp-uniform (every lane is here: the mma and the
-     * shuffles above need the whole warp) */
 #pragma unroll
     for (int n = 0; n < NO; n++) {
         o[n][0] *= corr_lo;
