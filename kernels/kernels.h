@@ -515,9 +515,10 @@ cudaError_t vb_attention_prefill_kv8(uint16_t *out, const uint16_t *q, const voi
  * run it. */
 int vb_attention_prefill_mma_tile_tokens(int heads, int kv_heads);
 bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int head_dim);
-/* The same results, bit for bit, with 32 query rows a warp and two blocks
- * an SM (12-13 % faster on the 64K case's steps on an H200); fp16 cache, the
- * same tiles. The backend's default for the fp16 cache where supported. */
+/* attention_prefill_mma32.cu: the same results, bit for bit, with 32
+ * query rows a warp and two blocks an SM (12-13 % faster on the 64K case's
+ * steps on an H200); fp16 cache, the same tiles. The backend's default for
+ * the fp16 cache where supported. */
 bool vb_attention_prefill_mma32_supported(int heads, int kv_heads, int head_dim);
 cudaError_t vb_attention_prefill_mma32_f16(uint16_t *out, const uint16_t *q,
                                            const uint16_t *k_cache, const uint16_t *v_cache,

@@ -1,0 +1,79 @@
+// What the two mma.sync prefill attention kernels share
+// (attention_prefill_mma.cu: 16 query rows a warp, fp16 and int8 caches;
+// attention_prefill_mma32.cu: 32 rows a warp, the fp16 cache's default):
+// the step of 64 keys, the packed-row tile bound, the padded shared-memory
+// rows, and the gather of a step's K and V through the block table.
+#ifndef VB_ATTENTION_PREFILL_MMA_CUH
+#define VB_ATTENTION_PREFILL_MMA_CUH
+
+#include <cuda_fp16.h>
+
+#include "mma_sm80.cuh"
+
+#define PFM_KT 64    /* keys per step */
+#define PFM_STAGES 3 /* K/V steps in flight: one barrier a step suffices */
+#define PFM_MAX_HD 128
+#define PFM_MAX_WARPS 8
+#define PFM_MAX_ROWS (16 * PFM_MAX_WARPS) /* packed query rows a block */
+#define PFM_NEG_INF __int_as_float(0xff800000)
+#define PFM_LOG2E 1.4426950408889634f
+
+// Halves per shared-memory row of K or V.
+__host__ __device__ static inline int pfm_ld(int hd)
+{
+    return hd + 8;
+}
+
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+// Gathers step s's keys and values (positions s * PFM_KT ...) into stage
+// s % PFM_STAGES through the block table, 16 bytes a cp.async; positions
+// past last_pos are zero-filled (their scores are masked, and zeros keep
+// 0 * V finite). A thread keeps one 16-byte column and walks rows, so one
+// block-table lookup and address computation serves a row's K and V
+// chunks alike. Every thread of the block calls it. STAGES: the ring's
+// stages (attention_prefill_mma32_kernel's is 2).
+template <int HD, int STAGES = PFM_STAGES>
+__device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_pos,
+                                           const __half *k_cache, const __half *v_cache,
+                                           const int *table, int block_size, int bs_shift,
+                                           int kv_heads, int kvh)
+{
+    constexpr int LD = HD + 8, CPR = HD / 8, BATCH = 4;
+    __half *sk = stage_base + (size_t)(s % STAGES) * 2 * PFM_KT * LD;
+    __half *sv = sk + PFM_KT * LD;
+    const int row_step = blockDim.x / CPR, d8 = threadIdx.x % CPR, j0 = s * PFM_KT;
+    if ((int)threadIdx.x < row_step * CPR) {
+        // BATCH rows' block-table entries are loaded before any of their
+        // copies is issued, so their latencies overlap instead of adding
+        // up row after row.
+        for (int r0 = threadIdx.x / CPR; r0 < PFM_KT; r0 += BATCH * row_step) {
+            int entry[BATCH];
+#pragma unroll
+            for (int b = 0; b < BATCH; b++) {
+                const int j = j0 + r0 + b * row_step;
+                const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+                entry[b] = r0 + b * row_step < PFM_KT && j <= last_pos ? table[bi] : -1;
+            }
+#pragma unroll
+            for (int b = 0; b < BATCH; b++) {
+                const int r = r0 + b * row_step, j = j0 + r;
+                if (r >= PFM_KT)
+                    break;
+                size_t off = 0;
+                int bytes = 0;
+                if (entry[b] >= 0) {
+                    const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
+                    off = (((size_t)entry[b] * block_size + (j - bi * block_size)) * kv_heads +
+                           kvh) * HD + (size_t)d8 * 8;
+                    bytes = 16;
+                }
+                mma_cp_async16(sk + r * LD + d8 * 8, k_cache + off, bytes);
+                mma_cp_async16(sv + r * LD + d8 * 8, v_cache + off, bytes);
+            }
+        }
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+}
+#endif
+
+#endif
