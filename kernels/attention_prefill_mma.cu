@@ -214,25 +214,9 @@ __device__ __forceinline__ void pfm_softmax_pv(float (&sc)[PFM_KT / 8][4], const
                                                float &m_hi, float &l_lo, float &l_hi,
                                                float (&o)[2 * NF][4])
 {
-    constexpr int LD = NF * 16 + 8, NT = PFM_KT / 8;
+    constexpr int LD = NF * 16 + 8;
     const int tq = lane & 3, mat = lane >> 3, mrow = lane & 7;
-    // Element e of score tile n is row g (e < 2) or g + 8, key
-    // j0 + 8 n + 2 tq + (e & 1). The scaling is a rounded multiply of its
-    // own (__fmul_rn is never fused into the softmax's subtraction), so a
-    // score rounds the same in masked and unmasked steps.
-#pragma unroll
-    for (int n = 0; n < NT; n++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const float scaled = __fmul_rn(sc[n][e], scale_log2);
-            if (MASK) {
-                const int key = j0 + 8 * n + 2 * tq + (e & 1);
-                sc[n][e] = key <= (e < 2 ? pos_lo : pos_hi) ? scaled : PFM_NEG_INF;
-            } else {
-                sc[n][e] = scaled;
-            }
-        }
-    }
+    pfm_scale_mask<MASK>(sc, j0, pos_lo, pos_hi, scale_log2, tq);
     unsigned pa[PFM_KT / 16][4];
     mma_softmax_step(sc, m_lo, m_hi, l_lo, l_hi, o, pa);
 

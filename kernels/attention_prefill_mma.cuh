@@ -74,6 +74,31 @@ __device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_p
     }
     asm volatile("cp.async.commit_group;\n" ::);
 }
+
+// Scores to log2 units and, with MASK, the causal mask: element e of
+// score tile n is row g (e < 2) or g + 8, key j0 + 8 n + 2 tq + (e & 1).
+// The scaling is a rounded multiply of its own (__fmul_rn is never fused
+// into the softmax's subtraction), so a score rounds the same in masked
+// and unmasked steps.
+template <bool MASK>
+__device__ __forceinline__ void pfm_scale_mask(float (&sc)[PFM_KT / 8][4], int j0, int pos_lo,
+                                               int pos_hi, float scale_log2, int tq)
+{
+#pragma unroll
+    for (int n = 0; n < PFM_KT / 8; n++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const float scaled = __fmul_rn(sc[n][e], scale_log2);
+            if (MASK) {
+                const int key = j0 + 8 * n + 2 * tq + (e & 1);
+                sc[n][e] = key <= (e < 2 ? pos_lo : pos_hi) ? scaled : PFM_NEG_INF;
+            } else {
+                sc[n][e] = scaled;
+            }
+        }
+    }
+}
+
 #endif
 
 #endif

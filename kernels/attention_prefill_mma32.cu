@@ -33,27 +33,6 @@ __host__ __device__ static inline size_t p32_shared_bytes(int hd)
 }
 
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-// Scores to log2 units and, with MASK, the causal mask and the keys past
-// the tile's last row (as pfm_softmax_pv does).
-template <bool MASK>
-__device__ __forceinline__ void p32_scale_mask(float (&sc)[PFM_KT / 8][4], int j0, int pos_lo,
-                                               int pos_hi, float scale_log2, int tq)
-{
-#pragma unroll
-    for (int n = 0; n < PFM_KT / 8; n++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const float scaled = __fmul_rn(sc[n][e], scale_log2);
-            if (MASK) {
-                const int key = j0 + 8 * n + 2 * tq + (e & 1);
-                sc[n][e] = key <= (e < 2 ? pos_lo : pos_hi) ? scaled : PFM_NEG_INF;
-            } else {
-                sc[n][e] = scaled;
-            }
-        }
-    }
-}
-
 // One step's work of a warp: scores of its two m-tiles from Q (shared
 // memory, rows qrow0 ..) and stage (sk, sv), softmax, O += P V.
 template <int NF, bool MASK>
@@ -95,7 +74,7 @@ __device__ __forceinline__ void p32_step(const __half *sq, const __half *sk, con
     unsigned pa[2][PFM_KT / 16][4];
 #pragma unroll
     for (int t = 0; t < 2; t++) {
-        p32_scale_mask<MASK>(sc[t], j0, pos_lo[t], pos_hi[t], scale_log2, tq);
+        pfm_scale_mask<MASK>(sc[t], j0, pos_lo[t], pos_hi[t], scale_log2, tq);
         mma_softmax_step(sc[t], m_lo[t], m_hi[t], l_lo[t], l_hi[t], o[t], pa[t]);
     }
     const int n16 = MASK ? min(PFM_KT, last_pos - j0 + 1 + 15) / 16 : PFM_KT / 16;
