@@ -279,9 +279,12 @@ QGEMV_INSTANTIATE(8)
 // One step of lane (g, c): wa, wb its 16 bytes of rows o0 and o0 + 8 (the
 // c-th quarter of the step's 512 / BITS columns), scale the two rows'
 // scales of the step's groups and zero their zeros of the lane's group as
-// half2 pairs (row o0 low), x row g's matching columns (g < rows; else
-// zeros). acc[0..1] += scale * row o0 . x rows 2c, 2c + 1; acc[2..3] the
-// same for row o0 + 8 (the mma's C layout).
+// half2 pairs (row o0 low), x row g's matching columns (for g >= rows
+// x row 0's: B's column g only reaches the outputs of x row g, which are
+// never stored, so loading real values there costs nothing and saves the
+// predicated loads' zeroing, two instructions a load). acc[0..1] += scale
+// * row o0 . x rows 2c, 2c + 1; acc[2..3] the same for row o0 + 8 (the
+// mma's C layout).
 //
 // The mma m16n8k16's A fragment gives lane (g, c) rows g and g + 8 at k =
 // 2c, 2c + 1 (registers 0 and 1) and 2c + 8, 2c + 9 (registers 2 and 3);
@@ -300,13 +303,13 @@ QGEMV_INSTANTIATE(8)
 template <int BITS, int GPS>
 __device__ __forceinline__ void qmma_step(float acc[4], const uint4 &wa, const uint4 &wb,
                                           const __half2 (&scale)[GPS], __half2 zero,
-                                          const uint4 *x, bool xlive, int c)
+                                          const uint4 *x, int c)
 {
     constexpr int XW = BITS == 4 ? 4 : 2; /* 16-byte x loads: 32 or 16 columns */
     uint4 xv[XW];
 #pragma unroll
     for (int i = 0; i < XW; i++) /* plain loads: x is the previous kernel's output (as gemv.cu) */
-        xv[i] = xlive ? x[i] : make_uint4(0, 0, 0, 0);
+        xv[i] = x[i];
     const __half k1024 = __ushort_as_half(0x6400), k64 = __ushort_as_half(0x5400);
     const __half za = __low2half(zero), zb = __high2half(zero);
     const __half2 suba = __half2half2(__hadd(za, k1024)), subb = __half2half2(__hadd(zb, k1024));
@@ -444,7 +447,8 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
     const int n_tiles = (p.n_out + 15) / 16, stride = (int)gridDim.x * TPB;
     const int steps = p.n_in / SC;
     const bool xlive = g < p.rows;
-    /* x row g, this lane's quarter of each step: SC / 4 columns, SC / 32 loads */
+    /* x row g (row 0 where g >= rows: see qmma_step), this lane's quarter of each
+     * step: SC / 4 columns, SC / 32 loads */
     const uint4 *xr = (const uint4 *)p.x + (size_t)(xlive ? g : 0) * (p.n_in >> 3) + c * (SC / 32);
     /* this warp's tile: its rows g and g + 8 (rows past n_out read the
      * last row: in bounds, never written) and its steps, 0 past the last
@@ -487,7 +491,7 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
             for (int u = 0; u < U; u++)
                 if (s + KS * u < my_steps)
                     qmma_step<BITS, GPS>(acc, wa[u], wb[u], scale[u], zero[u],
-                                         xr + (size_t)(s + KS * u) * (SC / 8), xlive, c);
+                                         xr + (size_t)(s + KS * u) * (SC / 8), c);
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 wa[u] = na[u];
