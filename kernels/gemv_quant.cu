@@ -21,7 +21,7 @@
 // a cycle on an H200: 4.2 TB/s over 132 SMs at ~2 GHz). Here the tensor
 // cores do the multiply-add: a warp takes 16 output rows (the mma's M),
 // x's up to 8 rows are the N = 8 columns (lanes past the step's rows load
-// zeros), and a step is one 16-byte chunk of each of a lane's two rows (4
+// x row 0, whose products reach only outputs never stored), and a step is one 16-byte chunk of each of a lane's two rows (4
 // lanes read a row's 64 contiguous bytes; the warp 1 KB a step).
 // The nibbles (bytes) become fp16 (q - zero) exactly through the fp16
 // exponent trick (0x6400 | v is 1024 + v: one LOP3 per two values, then a
