@@ -21,8 +21,9 @@
 // a cycle on an H200: 4.2 TB/s over 132 SMs at ~2 GHz). Here the tensor
 // cores do the multiply-add: a warp takes 16 output rows (the mma's M),
 // x's up to 8 rows are the N = 8 columns (lanes past the step's rows load
-// x row 0, whose products reach only outputs never stored), and a step is one 16-byte chunk of each of a lane's two rows (4
-// lanes read a row's 64 contiguous bytes; the warp 1 KB a step).
+// x row 0, whose products reach only outputs never stored), and a step is
+// one 16-byte chunk of each of a lane's two rows (4 lanes read a row's 64
+// contiguous bytes; the warp 1 KB a step).
 // The nibbles (bytes) become fp16 (q - zero) exactly through the fp16
 // exponent trick (0x6400 | v is 1024 + v: one LOP3 per two values, then a
 // subtract of 1024 + zero), and the mma's k order is permuted so that a
@@ -446,10 +447,10 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
     const int g = lane >> 2, c = lane & 3;
     const int n_tiles = (p.n_out + 15) / 16, stride = (int)gridDim.x * TPB;
     const int steps = p.n_in / SC;
-    const bool xlive = g < p.rows;
-    /* x row g (row 0 where g >= rows: see qmma_step), this lane's quarter of each
-     * step: SC / 4 columns, SC / 32 loads */
-    const uint4 *xr = (const uint4 *)p.x + (size_t)(xlive ? g : 0) * (p.n_in >> 3) + c * (SC / 32);
+    /* x row g (row 0 where g >= rows: see qmma_step), this lane's quarter
+     * of each step: SC / 4 columns, SC / 32 loads */
+    const int xrow = g < p.rows ? g : 0;
+    const uint4 *xr = (const uint4 *)p.x + (size_t)xrow * (p.n_in >> 3) + c * (SC / 32);
     /* this warp's tile: its rows g and g + 8 (rows past n_out read the
      * last row: in bounds, never written) and its steps, 0 past the last
      * tile (warp-uniform: the mma needs all lanes) */
