@@ -209,9 +209,12 @@ __device__ __forceinline__ void dmm_dequant(__half *sk, __half *sv, const unsign
 #endif
 
 // NF = head_dim / 16; KV8: the cache is int8 (kv_int8.cuh), else fp16.
-// Under PDL (pdl.cuh) the block reads the step's indices, then waits for
-// the previous kernel (q and the token's own K/V row are its output)
-// before any other read or write.
+// Under PDL (pdl.cuh) the block reads the step's indices and starts the
+// gather of each warp's first tile where all its rows precede the token's
+// own (written by earlier steps: a decode token is its sequence's only
+// token in the step, and prefix-cache blocks are published after the step
+// that computed them), then waits for the previous kernel (q and the
+// token's own K/V row are its output) before any other read or write.
 template <int NF, bool KV8>
 __global__ void __launch_bounds__(32 * DMM_WARPS)
     attention_decode_mma_kernel(__half *out, float *part, const __half *q,
@@ -241,6 +244,33 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
     const int first = split * DMM_SPLIT;
     const size_t row0 = (size_t)t * heads + (size_t)kvh * G; /* the group's first query head */
     const size_t part_stride = (size_t)HD + 2;
+    const int *table = block_tables + (size_t)(seq < 0 ? 0 : seq) * max_blocks;
+    __half *wbase = (__half *)smem_raw + (size_t)warp * STAGES * 2 * TILE;
+    // int8: the warp's stages, then its fp16 tile (fk, fv)
+    unsigned char *wbase8 = smem_raw + (size_t)warp * (STAGES * STAGE8 + 2 * TILE * 2);
+    __half *fk = (__half *)(wbase8 + STAGES * STAGE8), *fv = fk + TILE;
+    // Before the wait: this warp's first tiles whose rows all precede the
+    // token's own (pdl.cuh: rows earlier steps wrote), each its own
+    // cp.async group in tile order, as the prologue below would issue them.
+    int early = 0;
+    if (seq >= 0 && first <= pos) {
+        const int last0 = min(first + DMM_SPLIT, pos + 1);
+        const int n0 = (last0 - first + DMM_KT - 1) / DMM_KT;
+        const int mine0 = n0 > warp ? (n0 - warp + DMM_WARPS - 1) / DMM_WARPS : 0;
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            const int j0 = first + (warp + s * DMM_WARPS) * DMM_KT;
+            if (s >= mine0 || j0 + DMM_KT > pos)
+                break;
+            if (KV8)
+                dmm_gather8<NF>(wbase8 + s * STAGE8, j0, last0, k8, v8, table, block_size,
+                                bs_shift, kv_heads, kvh, lane);
+            else
+                dmm_gather<NF>(wbase + s * 2 * TILE, wbase + s * 2 * TILE + TILE, j0, last0,
+                               k_cache, v_cache, table, block_size, bs_shift, kv_heads, kvh, lane);
+            early = s + 1;
+        }
+    }
     pdl_wait();
     pdl_launch_dependents();
     if (seq < 0) {
@@ -263,16 +293,14 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
     const int last = min(first + DMM_SPLIT, pos + 1); /* exclusive */
     const int n_tiles = (last - first + DMM_KT - 1) / DMM_KT;
     const int my_tiles = n_tiles > warp ? (n_tiles - warp + DMM_WARPS - 1) / DMM_WARPS : 0;
-    const int *table = block_tables + (size_t)seq * max_blocks;
-    __half *wbase = (__half *)smem_raw + (size_t)warp * STAGES * 2 * TILE;
-    // int8: the warp's stages, then its fp16 tile (fk, fv)
-    unsigned char *wbase8 = smem_raw + (size_t)warp * (STAGES * STAGE8 + 2 * TILE * 2);
-    __half *fk = (__half *)(wbase8 + STAGES * STAGE8), *fv = fk + TILE;
 
-    // the first STAGES - 1 tiles of this warp in flight (an empty group
-    // where it has fewer, so the group count per iteration stays fixed)
+    // the first STAGES - 1 tiles of this warp in flight, after those issued
+    // before the wait (an empty group where it has fewer, so the group
+    // count per iteration stays fixed)
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
+        if (s < early)
+            continue;
         if (s < my_tiles && KV8)
             dmm_gather8<NF>(wbase8 + s * STAGE8, first + (warp + s * DMM_WARPS) * DMM_KT, last,
                             k8, v8, table, block_size, bs_shift, kv_heads, kvh, lane);

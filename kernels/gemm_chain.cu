@@ -33,12 +33,19 @@
 // or a column of B only reaches its own output, which is not stored, and
 // the steps past n_in are not run.
 //
-// Two tiles, the same chain: grids of four blocks an SM and more (gate/up:
-// 1,184; the logits) stream 128 columns a stage, 6 stages (39 KB, 65 KB
-// with gate and up); smaller grids (q/o, q+k+v, down: 224-288 blocks) 256
-// columns, 4 stages, so each of their few blocks keeps more bytes in
-// flight. A narrow tile of one warp that also loads (as session 15's) was
-// faster in a probe on gate/up but slower in the build (RESULTS.md).
+// Three tiles, the same chain: grids of four blocks an SM and more
+// (gate/up: 1,184; the logits) stream 128 columns a stage, 6 stages (39
+// KB, 65 KB with gate and up); grids of two to four blocks an SM (q+k+v:
+// 288) 256 columns, 4 stages (51 KB), so each of their fewer blocks keeps
+// more bytes in flight; grids of at most two blocks an SM (o and down at
+// 7B: 224 blocks on 132 SMs) 256 columns, 8 stages (101 KB). There most
+// SMs hold two blocks and the rest one, so the SMs with two set the time,
+// and each of their blocks needs ~56 KB in flight to pull its SM's share
+// of the bandwidth: in the engine (a1 under the mode, timed per kernel
+// with CUPTI) down went from 41.3 to 37.0 us a call, though alone in
+// bench_gemm_invariant it is no faster (RESULTS.md, session 25). A narrow
+// tile of one warp that also loads (as session 15's) was faster in a
+// probe on gate/up but slower in the build.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
@@ -343,6 +350,8 @@ __global__ void __launch_bounds__(CH_THREADS) ch_kernel(ch_params p)
 #define CH_WIDE_STAGES 4
 #define CH_NARROW_COLS 128
 #define CH_NARROW_STAGES 6
+#define CH_DEEP_COLS 256
+#define CH_DEEP_STAGES 8
 // Every tile, instantiated here so that the sm_70 NVRTC check (which
 // compiles the kernels without the host launchers) compiles them too.
 template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, CH_PLAIN>(ch_params);
@@ -351,6 +360,9 @@ template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, CH_PAIR>(ch
 template __global__ void ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, CH_PAIR>(ch_params);
 template __global__ void ch_kernel<CH_NARROW_COLS, CH_NARROW_STAGES, CH_ROPE>(ch_params);
 template __global__ void ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, CH_ROPE>(ch_params);
+template __global__ void ch_kernel<CH_DEEP_COLS, CH_DEEP_STAGES, CH_PLAIN>(ch_params);
+template __global__ void ch_kernel<CH_DEEP_COLS, CH_DEEP_STAGES, CH_PAIR>(ch_params);
+template __global__ void ch_kernel<CH_DEEP_COLS, CH_DEEP_STAGES, CH_ROPE>(ch_params);
 
 #ifndef __CUDACC_RTC__ /* host launchers (the sm_70 NVRTC check compiles the kernel alone) */
 
@@ -405,12 +417,16 @@ static cudaError_t ch_launch_tile(const ch_params &p, int blocks, int tile, cuda
                      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) !=
                          cudaSuccess))
             return cudaGetLastError();
-        tile = blocks >= 4 * sms ? VB_CHAIN_TILE_NARROW : VB_CHAIN_TILE_WIDE;
+        tile = blocks >= 4 * sms   ? VB_CHAIN_TILE_NARROW
+               : blocks > 2 * sms ? VB_CHAIN_TILE_WIDE
+                                  : VB_CHAIN_TILE_DEEP;
     }
     if (tile == VB_CHAIN_TILE_NARROW)
         return ch_launch<CH_NARROW_COLS, CH_NARROW_STAGES, MODE>(p, blocks, stream);
     if (tile == VB_CHAIN_TILE_WIDE)
         return ch_launch<CH_WIDE_COLS, CH_WIDE_STAGES, MODE>(p, blocks, stream);
+    if (tile == VB_CHAIN_TILE_DEEP)
+        return ch_launch<CH_DEEP_COLS, CH_DEEP_STAGES, MODE>(p, blocks, stream);
     return cudaErrorInvalidValue;
 }
 

@@ -252,7 +252,7 @@ static bool matches_reference(gemm_lt_inv *g, const lt_plan *p, const cublasLtMa
 static bool chain_tiles_give(gemm_lt_inv *g, const lt_plan *p, const void *w, check_bufs *cb,
                              const char *want, bool silu)
 {
-    const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
+    const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE, VB_CHAIN_TILE_DEEP};
     const vb_chain_seg seg = {w, NULL, cb->out, p->n_out};
     const size_t step = (size_t)VB_GEMM_CHAIN_MAX_T * cb->out_row;
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++)

@@ -167,10 +167,11 @@ static void bench_logits_tiles(int iters)
     }
     CUDA_CHECK(cudaMemset(a.w, 0x11, a.stride * (size_t)a.copies));
     CUDA_CHECK(cudaMalloc(&a.out, (size_t)LOGITS_VOCAB * 4));
-    const int tiles[] = {VB_CHAIN_TILE_AUTO, VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
-    const char *names[] = {"auto", "narrow", "wide"};
+    const int tiles[] = {VB_CHAIN_TILE_AUTO, VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE,
+                         VB_CHAIN_TILE_DEEP};
+    const char *names[] = {"auto", "narrow", "wide", "deep"};
     printf("logits %d x %d, fp32 out, T = 1, us:", LOGITS_VOCAB, shapes[0].n_in);
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 4; t++) {
         a.tile = tiles[t];
         printf(" %s %.1f", names[t], bench_time_us(logits_pass, &a, stream, (iters + 3) / 4));
     }
@@ -205,9 +206,10 @@ static void bench_decode_launches(int iters)
     }
     printf("\nthe mode's decode launches (7B, T <= 8), us: q+k+v with biases, gate+up+silu, "
            "o and down alone;\nthen each matrix through each chain tile forced\n");
-    printf("%3s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s %8s\n", "T", "q+k+v",
-           "gate+up", "o", "down", "layer", "q nar", "k nar", "gate nar", "down nar", "q wide",
-           "k wide", "gate wid", "down wid");
+    printf("%3s %8s %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s %8s | %8s %8s %8s %8s\n",
+           "T", "q+k+v", "gate+up", "o", "down", "layer", "q nar", "k nar", "gate nar",
+           "down nar", "q wide", "k wide", "gate wid", "down wid", "q deep", "k deep", "gate dee",
+           "down dee");
     const int Td[] = {1, 8};
     for (size_t ti = 0; ti < sizeof Td / sizeof Td[0]; ti++) {
         a.T = Td[ti];
@@ -231,15 +233,15 @@ static void bench_decode_launches(int iters)
         a.what = D_DOWN;
         const double down = bench_time_us(decode_pass, &a, stream, iters);
         printf("%3d %8.1f %8.1f %8.1f %8.1f %8.1f |", a.T, qkv, gu, o, down, qkv + gu + o + down);
-        const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE};
+        const int tiles[] = {VB_CHAIN_TILE_NARROW, VB_CHAIN_TILE_WIDE, VB_CHAIN_TILE_DEEP};
         const int mats[] = {D_Q, D_K, D_GATE, D_DOWN};
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < 3; t++) {
             for (int k = 0; k < 4; k++) {
                 a.what = mats[k];
                 a.tile = tiles[t];
                 printf(" %8.1f", bench_time_us(decode_pass, &a, stream, iters));
             }
-            printf(t == 0 ? " |" : "\n");
+            printf(t < 2 ? " |" : "\n");
         }
     }
     bench_logits_tiles(iters);
