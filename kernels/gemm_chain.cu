@@ -406,21 +406,30 @@ static cudaError_t ch_launch(const ch_params &p, int blocks, cudaStream_t stream
 }
 
 // The tile's launch: VB_CHAIN_TILE_AUTO is narrow for grids of four
-// blocks an SM or more, wide below.
+// blocks an SM or more, wide for two to four, deep below. The deep tile
+// where the device's shared memory a block holds it, else the wide one
+// (the same bits: the deep gate/up ring, 165 KB, is more than an A100's
+// 163 KB; sm_86 and sm_89 hold 99 KB, the plain deep ring exactly).
 template <int MODE>
 static cudaError_t ch_launch_tile(const ch_params &p, int blocks, int tile, cudaStream_t stream)
 {
-    if (tile == VB_CHAIN_TILE_AUTO) {
-        static int sms; /* the device's SM count, read once */
-        int dev = 0;
-        if (!sms && (cudaGetDevice(&dev) != cudaSuccess ||
-                     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) !=
-                         cudaSuccess))
-            return cudaGetLastError();
+    static int sms, optin; /* the device's SM count and shared memory a block, read once */
+    int dev = 0;
+    if (!sms &&
+        (cudaGetDevice(&dev) != cudaSuccess ||
+         cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+         cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
+             cudaSuccess)) {
+        sms = 0;
+        return cudaGetLastError();
+    }
+    if (tile == VB_CHAIN_TILE_AUTO)
         tile = blocks >= 4 * sms   ? VB_CHAIN_TILE_NARROW
                : blocks > 2 * sms ? VB_CHAIN_TILE_WIDE
                                   : VB_CHAIN_TILE_DEEP;
-    }
+    if (tile == VB_CHAIN_TILE_DEEP &&
+        ch_smem_bytes(CH_DEEP_COLS, CH_DEEP_STAGES, MODE == CH_PAIR) > (size_t)optin)
+        tile = VB_CHAIN_TILE_WIDE;
     if (tile == VB_CHAIN_TILE_NARROW)
         return ch_launch<CH_NARROW_COLS, CH_NARROW_STAGES, MODE>(p, blocks, stream);
     if (tile == VB_CHAIN_TILE_WIDE)

@@ -400,7 +400,7 @@ cudaError_t vb_gemm_chain(void *out, int out_f32, const void *x, const void *w, 
 #define VB_CHAIN_TILE_AUTO 0
 #define VB_CHAIN_TILE_NARROW 1 /* 128 columns a stage, 6 stages */
 #define VB_CHAIN_TILE_WIDE 2   /* 256 columns a stage, 4 stages */
-#define VB_CHAIN_TILE_DEEP 3   /* 256 columns a stage, 8 stages: at most 2 blocks an SM */
+#define VB_CHAIN_TILE_DEEP 3   /* 256 columns a stage, 8 stages (wide where it does not fit) */
 typedef struct vb_chain_seg {
     const void *w, *bias;
     void *out;
