@@ -76,6 +76,7 @@ typedef struct cuda_ctx {
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool prefill_mma16;        /* VB_PREFILL_MMA16=1: fp16 cache on the 16-rows-a-warp kernel */
+    bool prefill_wgmma;        /* VB_PREFILL_WGMMA=1: fp16 cache on the wgmma kernel */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
     int sampler_pass1_chunks;  /* VB_SAMPLER_PASS1_CHUNKS for the sampler; 0: its choice */
@@ -780,7 +781,8 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
     }
     /* prefill tiles: mma.sync with the softmax in registers where the GPU
      * has it (sm_80+: 32 rows a warp on the fp16 cache, 16 on the int8 one
-     * or with VB_PREFILL_MMA16), WMMA otherwise */
+     * or with VB_PREFILL_MMA16; VB_PREFILL_WGMMA's experiment on Hopper,
+     * never under --batch-invariant), WMMA otherwise */
     bool mma = c->n_tiles > 0 && (c->invariant || !c->prefill_wmma) &&
                vb_attention_prefill_mma_supported(heads, kv_heads, head_dim);
     if (mma)
@@ -790,6 +792,12 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                                                 c->d_mtiles, c->n_mtiles, c->d_block_tables,
                                                 c->max_blocks, heads, kv_heads, head_dim,
                                                 block_size, scale, c->stream));
+    else if (mma && c->prefill_wgmma && !c->invariant &&
+             vb_attention_prefill_wgmma_supported(heads, kv_heads, head_dim))
+        CUDA_CHECK(vb_attention_prefill_wgmma_f16(out, q, k_cache, v_cache, c->d_positions,
+                                                  c->d_mtiles, c->n_mtiles, c->d_block_tables,
+                                                  c->max_blocks, heads, kv_heads, head_dim,
+                                                  block_size, scale, c->stream));
     else if (mma && !c->prefill_mma16 &&
              vb_attention_prefill_mma32_supported(heads, kv_heads, head_dim))
         CUDA_CHECK(vb_attention_prefill_mma32_f16(out, q, k_cache, v_cache, c->d_positions,
@@ -1020,6 +1028,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->decode_whole_groups = t->decode_whole_groups;
     c->prefill_wmma = t->prefill_wmma;
     c->prefill_mma16 = t->prefill_mma16;
+    c->prefill_wgmma = t->prefill_wgmma;
     c->gemv_max_rows = t->gemv_max_rows;
     c->sampler_pass1_chunks = t->sampler_pass1_chunks;
     c->invariant_own_gemm = t->invariant_own_gemm;
