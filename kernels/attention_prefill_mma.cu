@@ -505,10 +505,7 @@ static cudaError_t prefill_mma_launch(uint16_t *out, const uint16_t *q, const vo
     const size_t smem = kv8 ? pfm_shared8_bytes(head_dim) : pfm_shared_bytes(head_dim);
     dim3 grid((unsigned)n_tiles, (unsigned)kv_heads);
     const float scale_log2 = scale * PFM_LOG2E;
-    int bs_shift = -1; /* block sizes of 2^k: shifts instead of divisions */
-    for (int k = 0; k < 31; k++)
-        if (block_size == 1 << k)
-            bs_shift = k;
+    const int bs_shift = pfm_block_shift(block_size);
     cudaError_t e = cudaErrorInvalidValue;
 #define PFM_LAUNCH_KV(nf, kv)                                                                 \
     e = cudaFuncSetAttribute(attention_prefill_mma_kernel<nf, kv>,                            \

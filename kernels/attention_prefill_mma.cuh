@@ -24,6 +24,18 @@ __host__ __device__ static inline int pfm_ld(int hd)
     return hd + 8;
 }
 
+#ifndef __CUDACC_RTC__
+// The kernels' bs_shift argument: log2(block_size) for block sizes of
+// 2^k (a shift instead of a division a row), -1 otherwise.
+static inline int pfm_block_shift(int block_size)
+{
+    for (int k = 0; k < 31; k++)
+        if (block_size == 1 << k)
+            return k;
+    return -1;
+}
+#endif
+
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 // Gathers step s's keys and values (positions s * PFM_KT ...) into stage
 // s % PFM_STAGES through the block table, 16 bytes a cp.async; positions

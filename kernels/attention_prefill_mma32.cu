@@ -260,10 +260,7 @@ extern "C" cudaError_t vb_attention_prefill_mma32_f16(uint16_t *out, const uint1
     const size_t smem = p32_shared_bytes(head_dim);
     const dim3 grid((unsigned)n_tiles, (unsigned)kv_heads);
     const float scale_log2 = scale * PFM_LOG2E;
-    int bs_shift = -1;
-    for (int k = 0; k < 31; k++)
-        if (block_size == 1 << k)
-            bs_shift = k;
+    const int bs_shift = pfm_block_shift(block_size);
     cudaError_t e = cudaErrorInvalidValue;
 #define P32_LAUNCH(nf)                                                                        \
     case nf:                                                                                  \

@@ -439,10 +439,7 @@ extern "C" cudaError_t vb_attention_prefill_wgmma_f16(uint16_t *out, const uint1
         vb_attention_prefill_mma_tile_tokens(heads, kv_heads) < 1)
         return cudaErrorInvalidValue;
     const size_t smem = pfw_shared_bytes();
-    int bs_shift = -1;
-    for (int k = 0; k < 31; k++)
-        if (block_size == 1 << k)
-            bs_shift = k;
+    const int bs_shift = pfm_block_shift(block_size);
     cudaError_t e = cudaFuncSetAttribute(attention_prefill_wgmma_kernel,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess)
