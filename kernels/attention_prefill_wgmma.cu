@@ -1,7 +1,9 @@
 // The fp16 cache's prefill attention on Hopper's warpgroup MMA (wgmma,
 // sm_90a), head_dim 128: an experiment beside attention_prefill_mma32.cu
 // (issue #19's 64K case needs the long chunks' attention at ~330 TFLOP/s;
-// the mma.sync kernel tops out near 285 on an H200). NOT YET RUN ON A GPU.
+// the mma.sync kernel tops out near 285 on an H200). Run on an H200
+// (session 26): mma32's bits, but 262 TFLOP/s on the 64K step against
+// mma32's 283, so opt-in (VB_PREFILL_WGMMA=1) and not the default.
 //
 // The same tiles (128 packed query rows, 128 / G tokens x the group's G
 // heads), the same 64-key steps, masks, softmax (mma_softmax.cuh) and P V
@@ -10,8 +12,8 @@
 // session 24's wgmma kernel matched the mma32 kernel bit for bit).
 //
 // Layout, FlashAttention-3's: two consumer warpgroups of 64 rows each and
-// one producer warp, which gathers each step's K and V through the block
-// table into a ring of PFW_STAGES stages with cp.async and hands a stage
+// a producer warpgroup whose first warp gathers each step's K and V
+// through the block table into a ring of PFW_STAGES stages with cp.async and hands a stage
 // over through mbarriers (full: its 32 lanes' copies landed, counted by
 // cp.async.mbarrier.arrive.noinc; empty: the 8 consumer warps are done
 // with it). The warpgroups never meet at a block barrier, so one's
@@ -44,7 +46,11 @@
 #define PFW_ROWS 128 /* packed query rows a block: the mma32 kernel's tiles */
 #define PFW_STAGES 4
 #define PFW_CONSUMERS 256 /* two warpgroups */
-#define PFW_THREADS (PFW_CONSUMERS + 32)
+#define PFW_THREADS (PFW_CONSUMERS + 128) /* and a producer warpgroup */
+/* registers a thread after setmaxnreg: 256 x 216 + 128 x 72 = 64,512,
+ * the 384 x 168 the block launched with (setmaxnreg moves, never adds) */
+#define PFW_CONSUMER_REGS 216
+#define PFW_PRODUCER_REGS 72
 #define PFW_TILE_BYTES (PFM_KT * PFW_HD * 2) /* K or V of a step: 16 KB */
 #define PFW_STAGE_BYTES (2 * PFW_TILE_BYTES)
 
@@ -212,11 +218,13 @@ __device__ __forceinline__ void pfw_gather(unsigned char *stage, int s, int last
 #endif
 
 // Tiles as the mma32 kernel's (vb_attention_prefill_mma_tile_tokens
-// tokens); blocks of PFW_THREADS threads, one an SM. __maxnreg__(224), not
-// __launch_bounds__(PFW_THREADS, 1): under the latter ptxas kept the
-// kernel at 156 registers and serialized every wgmma for want of them
-// (C7512); at 224 it takes 184 and pipelines them (CUDA 13.0).
-__global__ void __maxnreg__(224)
+// tokens); blocks of PFW_THREADS threads, one an SM. A block of 9 warps
+// at 184 registers does not launch (warps take registers in groups of
+// four: 12 x 6,144 > 65,536), and at the 168 a launch of 288 or 384
+// threads allows ptxas serialized every wgmma (C7512). So FlashAttention-
+// 3's way: 384 threads launched at 168, then setmaxnreg moves registers
+// from the producer warpgroup to the consumers.
+__global__ void __launch_bounds__(PFW_THREADS, 1)
     attention_prefill_wgmma_kernel(__half *out, const __half *q, const __half *k_cache,
                                    const __half *v_cache, const int *positions, const int *tiles,
                                    int n_tiles, const int *block_tables, int max_blocks,
@@ -247,7 +255,10 @@ __global__ void __maxnreg__(224)
     }
     __syncthreads();
 
-    if (warp == PFW_CONSUMERS / 32) { /* the producer */
+    if (warp >= PFW_CONSUMERS / 32) { /* the producer warpgroup: its first warp gathers */
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PFW_PRODUCER_REGS));
+        if (warp != PFW_CONSUMERS / 32)
+            return;
         for (int s = 0; s < n_steps; s++) {
             const int st = s % PFW_STAGES;
             if (s >= PFW_STAGES) /* the consumers are done with the stage's last use */
@@ -260,6 +271,7 @@ __global__ void __maxnreg__(224)
         return;
     }
 
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(PFW_CONSUMER_REGS));
     const int g = lane >> 2, tq = lane & 3;
     /* this thread's rows: warpgroup w's 64, warp warp % 4's 16 of them */
     const int r_lo = 64 * (warp >> 2) + 16 * (warp & 3) + g, r_hi = r_lo + 8;
