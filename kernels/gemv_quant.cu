@@ -45,7 +45,12 @@
 // (pdl.cuh), as gemv.cu does: U = 2, or 4 where the grid leaves SMs room
 // for only 2 blocks anyway (see launch_mma), which the sweep confirmed.
 // The grid is the blocks the SMs hold, each looping over its tiles with
-// its loads running ahead into the next tile (see the kernel).
+// its loads running ahead into the next tile (see the kernel). For long
+// rows (QMMA_TILED_MIN_STEPS) the loaders give a matrix a tiled copy of
+// its scales and zeros (vb_qgemv_make_sz_tiles), so that a lane's step
+// reads its two rows' scale and zero pairs in one 8-byte load, not four
+// 2-byte ones and their address arithmetic (TILED: 1,120 -> 912 SASS
+// instructions in the 4-bit KS 8 kernel; same values, same bits).
 // At T = 1 the SIMT kernel is faster for groups smaller than a step (4-bit
 // group 32: 97 us a 7B layer against 137), so the entry point takes it
 // there; everywhere else the mma kernel (its cost hardly grows with T, the
@@ -107,6 +112,10 @@ struct qgemv_params {
     int n_out, n_in, row_chunks, group_size, n_groups, rows;
     int group_steps;        /* mma kernel at 1 group a step: steps (512 / bits columns) a group */
     int group_shift;        /* log2(group_steps) where it is a power of two, else -1 */
+    /* NULL or, at one group a step or more, the scales and zeros tiled
+     * (vb_qgemv_make_sz_tiles): the mma kernel's TILED form reads a step's
+     * two rows' scales and zeros in one 8-byte load */
+    const uint2 *sz_tiles;
 };
 
 // Output row o of x row t, v its fp32 sum: plus its bias, rounded, into
@@ -369,19 +378,23 @@ __device__ __forceinline__ void qmma_step(float acc[4], const uint4 &wa, const u
     }
 }
 
-// Lane c's place in a tile's rows ra and rb: its 16-byte chunks of each
-// step (4 s on), and the rows' first scale and zero (n_out * n_groups fits
-// an int on the mma kernel's path: vb_gemv_quant_f16). Six registers: the
-// loop over tiles keeps one of these besides the loads in flight.
+// Lane (g, c)'s place in a tile's rows g and g + 8 (rows past n_out read
+// the last row: in bounds, never written): its 16-byte chunks of each step
+// (4 s on), and the rows' first scale and zero (n_out * n_groups fits an
+// int on the mma kernel's path: vb_gemv_quant_f16), or where TILED its
+// entry of the tile's first group in sz_tiles (gb unused). Six registers:
+// the loop over tiles keeps one of these besides the loads in flight.
 struct qmma_rows {
     const uint4 *qa, *qb;
     int ga, gb;
 };
 
-__device__ __forceinline__ qmma_rows qmma_rows_at(const qgemv_params &p, int ra, int rb, int c)
+template <bool TILED>
+__device__ __forceinline__ qmma_rows qmma_rows_at(const qgemv_params &p, int tile, int g, int c)
 {
+    const int ra = min(tile * 16 + g, p.n_out - 1), rb = min(tile * 16 + g + 8, p.n_out - 1);
     return {p.q + (size_t)ra * p.row_chunks + c, p.q + (size_t)rb * p.row_chunks + c,
-            ra * p.n_groups, rb * p.n_groups};
+            TILED ? (tile * p.n_groups) * 8 + g : ra * p.n_groups, rb * p.n_groups};
 }
 
 // Step s's 16 bytes of rows r for lane c, the two rows' scales of the
@@ -389,13 +402,21 @@ __device__ __forceinline__ qmma_rows qmma_rows_at(const qgemv_params &p, int ra,
 // `steps` on (those are never computed; 0 for a tile past the last). The
 // group of a step is a shift where group_steps is a power of two (group
 // 128 at 4 bits: 1 step), not a division by a runtime value (~20
-// instructions a step).
-template <int GPS>
+// instructions a step). TILED (GPS 1 only): the scales and zeros from
+// sz_tiles, one load instead of four and their address arithmetic.
+template <int GPS, bool TILED>
 __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_rows &r, int s,
                                            int steps, int c, uint4 &wa, uint4 &wb,
                                            __half2 (&scale)[GPS], __half2 &zero)
 {
-    if (s < steps) {
+    static_assert(!TILED || GPS == 1, "tiled scales: one group a step or more");
+    if (TILED && s < steps) { /* group_steps a power of two (the entry point) */
+        wa = __ldg(r.qa + 4 * s);
+        wb = __ldg(r.qb + 4 * s);
+        const uint2 e = __ldg(p.sz_tiles + r.ga + (s >> p.group_shift) * 8);
+        scale[0] = u32_as_half2(e.x);
+        zero = u32_as_half2(e.y);
+    } else if (s < steps) {
         /* GPS 1: a group is group_steps steps; else GPS groups a step */
         const int grp = GPS == 1 ? (p.group_shift >= 0 ? s >> p.group_shift : s / p.group_steps)
                                  : s * GPS;
@@ -434,7 +455,7 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_row
 // tiles. A block a tile had left each block's start with nothing in
 // flight: at 4 bits a 16-row tile of a 3,584-column matrix is 28 KB, 3.5
 // steps a warp at KS = 8 (gate / up: 1,184 blocks, three waves).
-template <int BITS, int KS, int U, int GPS>
+template <int BITS, int KS, int U, int GPS, bool TILED>
 __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
                                   KS > QMMA_WARPS ? 2 - (U >= 4 || GPS > 1)
                                                   : (U >= 4 ? 2 : 3) - (GPS > 1))
@@ -455,15 +476,14 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
      * last row: in bounds, never written) and its steps, 0 past the last
      * tile (warp-uniform: the mma needs all lanes) */
     int tile = (int)blockIdx.x * TPB + warp / KS;
-    qmma_rows cur = qmma_rows_at(p, min(tile * 16 + g, p.n_out - 1),
-                                 min(tile * 16 + g + 8, p.n_out - 1), c);
+    qmma_rows cur = qmma_rows_at<TILED>(p, tile, g, c);
     int my_steps = tile < n_tiles ? steps : 0;
 
     uint4 wa[U], wb[U];
     __half2 scale[U][GPS], zero[U];
 #pragma unroll
     for (int u = 0; u < U; u++)
-        qmma_fetch<GPS>(p, cur, part + KS * u, my_steps, c, wa[u], wb[u], scale[u], zero[u]);
+        qmma_fetch<GPS, TILED>(p, cur, part + KS * u, my_steps, c, wa[u], wb[u], scale[u], zero[u]);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
     for (int base = (int)blockIdx.x * TPB; base < n_tiles; base += stride) { // block-uniform
@@ -476,16 +496,15 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
             uint4 na[U], nb[U];
             __half2 nscale[U][GPS], nzero[U];
             if (last) { // warp-uniform, once a tile
-                const qmma_rows nr = qmma_rows_at(p, min(next * 16 + g, p.n_out - 1),
-                                                  min(next * 16 + g + 8, p.n_out - 1), c);
+                const qmma_rows nr = qmma_rows_at<TILED>(p, next, g, c);
 #pragma unroll
                 for (int u = 0; u < U; u++)
-                    qmma_fetch<GPS>(p, nr, part + KS * u, next_steps, c, na[u], nb[u], nscale[u],
+                    qmma_fetch<GPS, TILED>(p, nr, part + KS * u, next_steps, c, na[u], nb[u], nscale[u],
                                     nzero[u]);
             } else {
 #pragma unroll
                 for (int u = 0; u < U; u++)
-                    qmma_fetch<GPS>(p, cur, s + KS * (U + u), my_steps, c, na[u], nb[u],
+                    qmma_fetch<GPS, TILED>(p, cur, s + KS * (U + u), my_steps, c, na[u], nb[u],
                                     nscale[u], nzero[u]);
             }
 #pragma unroll
@@ -527,8 +546,7 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
             }
         }
         tile = next;
-        cur = qmma_rows_at(p, min(next * 16 + g, p.n_out - 1), min(next * 16 + g + 8, p.n_out - 1),
-                           c);
+        cur = qmma_rows_at<TILED>(p, next, g, c);
         my_steps = next_steps;
     }
 #else
@@ -536,16 +554,36 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
 #endif
 }
 
-#define QMMA_INSTANTIATE_G(KS, U, GPS)                                                        \
-    template __global__ void gemv_quant_mma_kernel<4, KS, U, GPS>(qgemv_params);              \
-    template __global__ void gemv_quant_mma_kernel<8, KS, U, GPS>(qgemv_params);
+#define QMMA_INSTANTIATE_G(KS, U, GPS, TILED)                                                 \
+    template __global__ void gemv_quant_mma_kernel<4, KS, U, GPS, TILED>(qgemv_params);       \
+    template __global__ void gemv_quant_mma_kernel<8, KS, U, GPS, TILED>(qgemv_params);
 #define QMMA_INSTANTIATE_U(KS, U)                                                             \
-    QMMA_INSTANTIATE_G(KS, U, 1) QMMA_INSTANTIATE_G(KS, U, 2) QMMA_INSTANTIATE_G(KS, U, 4)
+    QMMA_INSTANTIATE_G(KS, U, 1, false) QMMA_INSTANTIATE_G(KS, U, 1, true)                    \
+    QMMA_INSTANTIATE_G(KS, U, 2, false) QMMA_INSTANTIATE_G(KS, U, 4, false)
 #define QMMA_INSTANTIATE(U)                                                                   \
     QMMA_INSTANTIATE_U(1, U) QMMA_INSTANTIATE_U(2, U) QMMA_INSTANTIATE_U(4, U)               \
         QMMA_INSTANTIATE_U(8, U) QMMA_INSTANTIATE_U(12, U)
 QMMA_INSTANTIATE(2)
 QMMA_INSTANTIATE(4)
+
+// sz_tiles entry (tile, group, g) = {scale of row 16 tile + g, of row +
+// 8; zero of row 16 tile + g, of row + 8} as two half2 (rows past n_out:
+// the last row's, as qmma_rows_at reads them), at (tile * n_groups +
+// group) * 8 + g: a warp's lanes of one step read 64 contiguous bytes.
+__global__ void qgemv_sz_tiles_kernel(uint2 *dst, const __half *scales, const __half *zeros,
+                                      int n_out, int n_groups, long entries)
+{
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < entries;
+         i += (long)gridDim.x * blockDim.x) {
+        const int g = (int)(i & 7);
+        const long tg = i >> 3;
+        const int tile = (int)(tg / n_groups), grp = (int)(tg % n_groups);
+        const int ra = min(tile * 16 + g, n_out - 1), rb = min(tile * 16 + g + 8, n_out - 1);
+        const size_t a = (size_t)ra * n_groups + grp, b = (size_t)rb * n_groups + grp;
+        dst[i] = make_uint2(half2_as_u32(__halves2half2(scales[a], scales[b])),
+                            half2_as_u32(__halves2half2(zeros[a], zeros[b])));
+    }
+}
 
 #ifndef __CUDACC_RTC__
 extern "C" bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x, const void *q)
@@ -565,9 +603,11 @@ extern "C" bool vb_gemv_quant_supported(int T, int bits, int n_in, const void *x
 // test, to measure and check each variant; not in kernels.h (they declare
 // it). Process-wide, not thread-safe: set it before launching.
 static int force_path, force_ks, force_unroll;
+static bool force_untiled;
 extern "C" void vb_gemv_quant_force(int path, int ks, int unroll)
 {
-    force_path = path;
+    force_untiled = path == 5;
+    force_path = path == 5 ? 0 : path;
     force_ks = ks == 1 || ks == 2 || ks == 4 || ks == 8 || ks == 12 ? ks : 0;
     force_unroll = unroll == 2 || unroll == 4 ? unroll : 0;
 }
@@ -584,7 +624,7 @@ static bool qmma_available(void)
                  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
                      cudaSuccess &&
                  major >= 8 &&
-                 cudaFuncGetAttributes(&attr, gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1>) ==
+                 cudaFuncGetAttributes(&attr, gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1, false>) ==
                      cudaSuccess &&
                  attr.ptxVersion >= 80;
         (void)cudaGetLastError(); /* a failed query must not poison later checks */
@@ -616,33 +656,37 @@ static cudaError_t launch_simt(const qgemv_params &p, int bits, cudaStream_t str
 #define QMMA_KS_CHOICES 5 /* KS 1, 2, 4, 8, 12 */
 static const int qmma_ks[QMMA_KS_CHOICES] = {1, 2, 4, 8, 12};
 
-template <int U, int GPS>
+template <int U, int GPS, bool T>
 static void mma_kernels_g(int bits, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
-    k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS> : gemv_quant_mma_kernel<8, 1, U, GPS>;
-    k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS> : gemv_quant_mma_kernel<8, 2, U, GPS>;
-    k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, GPS> : gemv_quant_mma_kernel<8, 4, U, GPS>;
-    k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS> : gemv_quant_mma_kernel<8, 8, U, GPS>;
-    k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, GPS> : gemv_quant_mma_kernel<8, 12, U, GPS>;
+    k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS, T> : gemv_quant_mma_kernel<8, 1, U, GPS, T>;
+    k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS, T> : gemv_quant_mma_kernel<8, 2, U, GPS, T>;
+    k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, GPS, T> : gemv_quant_mma_kernel<8, 4, U, GPS, T>;
+    k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS, T> : gemv_quant_mma_kernel<8, 8, U, GPS, T>;
+    k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, GPS, T>
+                     : gemv_quant_mma_kernel<8, 12, U, GPS, T>;
 }
 
+/* gps 0: one group a step or more, the scales and zeros tiled */
 template <int U>
 static void mma_kernels(int bits, int gps, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
     if (gps == 4)
-        mma_kernels_g<U, 4>(bits, k);
+        mma_kernels_g<U, 4, false>(bits, k);
     else if (gps == 2)
-        mma_kernels_g<U, 2>(bits, k);
+        mma_kernels_g<U, 2, false>(bits, k);
+    else if (gps == 0)
+        mma_kernels_g<U, 1, true>(bits, k);
     else
-        mma_kernels_g<U, 1>(bits, k);
+        mma_kernels_g<U, 1, false>(bits, k);
 }
 
 // The mma kernel's blocks an SM (asked once per instantiation: one GPU a
 // process); 0 after a failed query.
 static int mma_resident(int ui, int bits, int gps, int i, void (*k)(qgemv_params))
 {
-    static int resident[2][2][3][QMMA_KS_CHOICES]; /* [U 2, 4][4-bit, 8-bit][GPS 1, 2, 4][KS] */
-    int *r = &resident[ui][bits == 4 ? 0 : 1][gps == 4 ? 2 : gps == 2 ? 1 : 0][i];
+    static int resident[2][2][4][QMMA_KS_CHOICES]; /* [U 2, 4][4-bit, 8-bit][gps 1, 2, 4, 0][KS] */
+    int *r = &resident[ui][bits == 4 ? 0 : 1][gps == 0 ? 3 : gps == 4 ? 2 : gps == 2 ? 1 : 0][i];
     if (!*r && cudaOccupancyMaxActiveBlocksPerMultiprocessor(
                    r, k, 32 * QMMA_BLOCK_WARPS(qmma_ks[i]), 0) != cudaSuccess) {
         (void)cudaGetLastError();
@@ -749,16 +793,51 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
      * kernel (the test and the bench) */
     const bool simt_faster = T == 1 && gps > 1;
     if (gps && force_path != 1 && qmma_available() &&
-        (!simt_faster || force_ks || force_unroll || force_path >= 3)) {
+        (!simt_faster || force_ks || force_unroll || force_path == 3 || force_path == 4)) {
         p.group_steps = gps == 1 ? w->group_size / sc : 0;
         p.group_shift = -1;
         for (int sh = 0; sh < 31 && p.group_steps > 0; sh++)
             if (p.group_steps == 1 << sh)
                 p.group_shift = sh;
+        if (gps == 1 && p.group_shift >= 0 && w->sz_tiles && !force_untiled) {
+            p.sz_tiles = (const uint2 *)w->sz_tiles;
+            gps = 0; /* the tiled form */
+        }
         return launch_mma(p, w->bits, gps, stream);
     }
     return uniform ? launch_simt<true>(p, w->bits, stream)
                    : launch_simt<false>(p, w->bits, stream);
+}
+
+// Rows of at least this many steps take the tiled scales: measured on an
+// H200 (bench_gemv_quant, T = 1, group 128), the 7B down projection (148
+// steps at 4 bits, 296 at 8) 18.4 -> 16.8 us at 4 bits and 26.9 -> 23.5 at
+// 8; gate / up (28 and 56 steps) the same either way; q/k/v and o slower
+// (4-bit 8.0 -> 9.1 and 5.2 -> 6.0 us).
+#define QMMA_TILED_MIN_STEPS 64
+
+extern "C" size_t vb_qgemv_sz_tiles_bytes(const vb_qmat *w)
+{
+    const int sc = w->bits == 4 ? 128 : 64; /* the mma kernel's step in columns */
+    if ((w->bits != 4 && w->bits != 8) || w->g_idx || w->n_out <= 0 || w->n_groups <= 0 ||
+        w->group_size <= 0 || w->group_size % sc != 0 || w->n_in % sc != 0 ||
+        (w->group_size / sc & (w->group_size / sc - 1)) != 0 || w->n_in / sc < QMMA_TILED_MIN_STEPS ||
+        (long)w->n_out * w->n_groups > INT32_MAX)
+        return 0;
+    return (size_t)((w->n_out + 15) / 16) * (size_t)w->n_groups * 8 * sizeof(uint2);
+}
+
+extern "C" cudaError_t vb_qgemv_make_sz_tiles(void *dst, const vb_qmat *w, cudaStream_t stream)
+{
+    const size_t bytes = vb_qgemv_sz_tiles_bytes(w);
+    if (!dst || !bytes || !w->scales || !w->zeros)
+        return cudaErrorInvalidValue;
+    const long entries = (long)(bytes / sizeof(uint2));
+    const long blocks = (entries + 255) / 256;
+    qgemv_sz_tiles_kernel<<<(unsigned)(blocks < 4096 ? blocks : 4096), 256, 0, stream>>>(
+        (uint2 *)dst, (const __half *)w->scales, (const __half *)w->zeros, w->n_out, w->n_groups,
+        entries);
+    return cudaGetLastError();
 }
 
 extern "C" cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w,

@@ -319,6 +319,9 @@ typedef struct vb_qmat {
     const uint16_t *scales, *zeros;
     const int32_t *perm, *g_idx;
     int bits, n_out, n_in, group_size, n_groups;
+    /* NULL, or scales and zeros as vb_qgemv_make_sz_tiles made them for
+     * exactly these rows: the GEMV then reads them in one load a step */
+    const void *sz_tiles;
 } vb_qmat;
 /* gemv_quant.cu: out[T, n_out] = x[T, n_in] dequant(w)^T (+ bias), fp16
  * out, fp32 accumulation, dequantized in registers, for T <=
@@ -338,9 +341,19 @@ cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w
 cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint16_t *x, const vb_qmat *w,
                                    const uint16_t *const bias[], const int seg_rows[],
                                    int n_segs, int T, cudaStream_t stream);
+/* The GEMV's copy of w's scales and zeros tiled for its mma kernel (a
+ * step's scale and zero pairs of a lane's two rows in 8 bytes): its size
+ * for w's layout, 0 where the kernel does not use it (4- and 8-bit
+ * groups of whole steps, 128 or 64 columns times a power of two, no
+ * g_idx); and made from w's scales and zeros into dst (that many bytes of
+ * device memory), on stream. Same values: the GEMV's results are the same
+ * bits with or without it. */
+size_t vb_qgemv_sz_tiles_bytes(const vb_qmat *w);
+cudaError_t vb_qgemv_make_sz_tiles(void *dst, const vb_qmat *w, cudaStream_t stream);
 /* Test hook for bench_gemv_quant and test_cuda_quant (the backend never
  * calls it): path 0 the entry point's own choice, 1 the SIMT kernel, 3
- * the mma kernel a block a tile group, 4 the mma kernel on 2 blocks; ks
+ * the mma kernel a block a tile group, 4 the mma kernel on 2 blocks, 5 the
+ * entry point's choice with w's sz_tiles ignored; ks
  * (1, 2, 4, 8, 12) and unroll (2, 4) force the mma kernel's warps a tile and
  * steps loaded ahead, 0 the launcher's. Process-wide: set before launching. */
 void vb_gemv_quant_force(int path, int ks, int unroll);

@@ -506,6 +506,7 @@ static bool quant_segments(cuda_ctx *c, void *const out[], const void *x,
     m.n_out = 0;
     for (int i = 0; i < n; i++)
         m.n_out += rows[i] = w[i]->w.n_out;
+    m.sz_tiles = w[0]->sz_tiles_rows == m.n_out ? w[0]->sz_tiles : NULL; /* the group's */
     CUDA_CHECK(vb_gemv_quant_segs_f16((uint16_t *const *)out, x, &m,
                                       (const uint16_t *const *)bias, rows, n, T, c->stream));
     return true;

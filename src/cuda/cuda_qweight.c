@@ -96,7 +96,7 @@ void cuda_qweight_free(cuda_qweight *w)
         return;
     void *p[] = {w->joined ? NULL : w->w.q, w->joined ? NULL : w->w.scales,
                  w->joined ? NULL : w->w.zeros, w->w.perm, w->w.g_idx,
-                 w->owns_scratch ? w->scratch : NULL};
+                 w->owns_scratch ? w->scratch : NULL, w->sz_tiles};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         if (p[i])
             CUDA_CHECK(cudaFree(p[i]));
@@ -107,7 +107,8 @@ vb_qmat cuda_qweight_qmat(const cuda_qweight *w)
 {
     const vb_qweight *h = &w->w;
     return (vb_qmat){h->q,    h->scales, h->zeros, h->perm,       h->g_idx,
-                     h->bits, h->n_out,  h->n_in,  h->group_size, h->n_groups};
+                     h->bits, h->n_out,  h->n_in,  h->group_size, h->n_groups,
+                     w->sz_tiles_rows == h->n_out ? w->sz_tiles : NULL};
 }
 
 size_t cuda_qweight_scratch_elems(int n_out, int n_in)
@@ -252,5 +253,48 @@ void cuda_qweights_join_layers(model_weights *dev, const model_config *c)
         cuda_qweight *qkv[3] = {L->q, L->k, L->v}, *gate_up[2] = {L->gate, L->up};
         join_group(qkv, 3);
         join_group(gate_up, 2);
+    }
+}
+
+/* Tiles the scales and zeros of w[0..n) (one matrix, or a joined group:
+ * their rows one after another) for the GEMV into w[0]; nothing where the
+ * layout has none or the memory is short. Returns the bytes taken. */
+static uint64_t tile_group(cuda_qweight *const w[], int n)
+{
+    if (!w[0] || (n > 1 && !cuda_qweights_adjacent((const cuda_qweight *const *)w, n)))
+        return 0;
+    vb_qmat m = cuda_qweight_qmat(w[0]);
+    m.n_out = 0;
+    for (int i = 0; i < n; i++)
+        m.n_out += w[i]->w.n_out;
+    const size_t bytes = vb_qgemv_sz_tiles_bytes(&m);
+    void *dst = NULL;
+    if (!bytes || cudaMalloc(&dst, bytes) != cudaSuccess) {
+        cudaGetLastError(); /* clear the out-of-memory status */
+        return 0;
+    }
+    CUDA_CHECK(vb_qgemv_make_sz_tiles(dst, &m, 0));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    w[0]->sz_tiles = dst;
+    w[0]->sz_tiles_rows = m.n_out;
+    return bytes;
+}
+
+void cuda_qweights_tile_scales(model_weights *dev, const model_config *c)
+{
+    for (int l = 0; l < c->n_layers; l++) {
+        layer_weights *L = &dev->layers[l];
+        cuda_qweight *qkv[3] = {L->q, L->k, L->v}, *gate_up[2] = {L->gate, L->up};
+        cuda_qweight *o[1] = {L->o}, *down[1] = {L->down};
+        uint64_t b = tile_group(qkv, 3);
+        if (!b) /* not joined: each alone */
+            for (int i = 0; i < 3; i++)
+                b += tile_group(&qkv[i], 1);
+        uint64_t gu = tile_group(gate_up, 2);
+        if (!gu)
+            gu = tile_group(&gate_up[0], 1) + tile_group(&gate_up[1], 1);
+        b += gu;
+        b += tile_group(o, 1) + tile_group(down, 1);
+        dev->bytes += b;
     }
 }

@@ -33,6 +33,10 @@ typedef struct cuda_qweight {
     bool owns_scratch; /* the one projection that frees it */
     bool joined;       /* its arrays lie inside the first of its group's
                         * (cuda_qweights_join_layers): freed with that one */
+    void *sz_tiles;    /* NULL, or the GEMV's tiled scales and zeros
+                        * (cuda_qweights_tile_scales) of sz_tiles_rows rows
+                        * from its first: its own, or its joined group's */
+    int sz_tiles_rows;
 } cuda_qweight;
 
 /* Checks h (bits, shapes, groups, g_idx and perm ranges: a bad layout is
@@ -53,6 +57,14 @@ size_t cuda_qweight_scratch_elems(int n_out, int n_in);
 /* Device bytes the streaming loader will upload for spec s of a model
  * quantized as q (as memory_plan.c counts them), before reading it. */
 uint64_t cuda_qweight_plan_bytes(const vb_quant_config *q, const tensor_spec *s);
+
+/* After cuda_qweights_join_layers: gives each matrix the decode GEMV runs
+ * (a joined q/k/v or gate/up group, o, down) its scales and zeros tiled
+ * for that kernel (vb_qgemv_make_sz_tiles: one load a step instead of
+ * four), where its layout has them; adds their bytes to dev->bytes. A
+ * matrix without them (out of GPU memory, other layouts) runs the same
+ * kernel reading the plain arrays, with the same results. */
+void cuda_qweights_tile_scales(model_weights *dev, const model_config *c);
 
 /* Allocates one scratch for the quantized projections of dev (c's
  * layers) and points them all at it. Returns 0, or -1 with err set

@@ -458,6 +458,7 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
         cuda_qweights_join_layers(dev, c);
         if (cuda_qweights_attach_scratch(dev, c, err) != 0)
             goto out;
+        cuda_qweights_tile_scales(dev, c); /* optional: after what a run needs */
     }
 
     oor = calloc((size_t)(n ? n : 1), sizeof *oor);

@@ -138,6 +138,8 @@ int cuda_weights_upload(model_weights *dev, const model_weights *host, const mod
     if (!rc && host->quant != VB_QUANT_NONE) {
         cuda_qweights_join_layers(dev, c);
         rc = cuda_qweights_attach_scratch(dev, c, err);
+        if (!rc)
+            cuda_qweights_tile_scales(dev, c); /* optional: after what a run needs */
     }
     dev->bytes += u.bytes; /* after the scratch, which attach_scratch counted */
     CUDA_CHECK(cudaDeviceSynchronize());

@@ -85,9 +85,12 @@ typedef struct wset {
     const qconf *q; /* NULL: fp16 */
     uint8_t *base;
     size_t q_bytes, sz_bytes, mat_bytes; /* per matrix: weights, scales (= zeros), all */
+    size_t tiles_bytes;                  /* the GEMV's tiled scales and zeros, or 0 */
     int copies;
     int32_t *g_idx; /* device, [n_in], or NULL */
 } wset;
+
+static void wset_tile(wset *w);
 
 static void wset_alloc(wset *w, const shape *s, const qconf *q)
 {
@@ -99,6 +102,11 @@ static void wset_alloc(wset *w, const shape *s, const qconf *q)
         w->q_bytes = elems * (size_t)q->bits / 8;
         w->sz_bytes = (size_t)s->n_out * (size_t)(s->n_in / q->group) * 2;
         w->mat_bytes = round_up(w->q_bytes) + 2 * round_up(w->sz_bytes);
+        const vb_qmat shape_only = {.bits = q->bits, .n_out = s->n_out, .n_in = s->n_in,
+                                    .group_size = q->gidx ? 0 : q->group,
+                                    .n_groups = s->n_in / q->group};
+        w->tiles_bytes = q->gidx ? 0 : vb_qgemv_sz_tiles_bytes(&shape_only);
+        w->mat_bytes += round_up(w->tiles_bytes);
     } else {
         w->q_bytes = elems * 2;
         w->mat_bytes = round_up(w->q_bytes);
@@ -128,6 +136,25 @@ static void wset_alloc(wset *w, const shape *s, const qconf *q)
                               cudaMemcpyHostToDevice));
         free(h);
     }
+    if (q)
+        wset_tile(w);
+}
+
+static uint8_t *mat(const wset *w, int copy, int m);
+static vb_qmat qmat_of(const wset *w, uint8_t *p);
+
+/* each copy's tiled scales and zeros, from its scales and zeros */
+static void wset_tile(wset *w)
+{
+    for (int c = 0; w->tiles_bytes && c < w->copies; c++)
+        for (int m = 0; m < w->s->mats; m++) {
+            vb_qmat q = qmat_of(w, mat(w, c, m));
+            q.sz_tiles = NULL;
+            CUDA_CHECK(vb_qgemv_make_sz_tiles((void *)(mat(w, c, m) + round_up(w->q_bytes) +
+                                                       2 * round_up(w->sz_bytes)),
+                                              &q, stream));
+        }
+    CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 static void wset_free(wset *w)
@@ -168,7 +195,17 @@ static void pass(void *ctx, int i)
                                    s->n_out, stream));
             continue;
         }
-        vb_qmat q = {p,
+        vb_qmat q = qmat_of(w, p);
+        CUDA_CHECK(vb_gemv_quant_f16(out_h, x, &q, NULL, a->T, stream));
+    }
+}
+
+/* matrix p of w as the GEMV takes it, its tiled scales and zeros
+ * included where the layout has them */
+static vb_qmat qmat_of(const wset *w, uint8_t *p)
+{
+    const shape *s = w->s;
+    return (vb_qmat){p,
                      (const uint16_t *)(p + round_up(w->q_bytes)),
                      (const uint16_t *)(p + round_up(w->q_bytes) + round_up(w->sz_bytes)),
                      NULL,
@@ -177,9 +214,9 @@ static void pass(void *ctx, int i)
                      s->n_out,
                      s->n_in,
                      w->q->gidx ? 0 : w->q->group,
-                     s->n_in / w->q->group};
-        CUDA_CHECK(vb_gemv_quant_f16(out_h, x, &q, NULL, a->T, stream));
-    }
+                     s->n_in / w->q->group,
+                     w->tiles_bytes ? p + round_up(w->q_bytes) + 2 * round_up(w->sz_bytes)
+                                    : NULL};
 }
 
 static double copy_bw;
@@ -328,6 +365,32 @@ int main(int argc, char **argv)
     for (int ci = 0; ci < 2; ci++)
         printf("layer at T = 1, %-11s %8.1f %8.1f  (fp16 GEMV %.1f)\n", confs[ci].name,
                layer[ci][0], layer[ci][1], f16);
+
+    /* the mma kernel's scales and zeros: tiled (the default where the
+     * layout has them) against the plain arrays (path 5) */
+    printf("\nscales and zeros, us: tiled (default) / plain arrays\n%-11s %-11s %2s  %8s %8s\n",
+           "shape", "weights", "T", "tiled", "plain");
+    double tl[2][2] = {{0}};
+    for (int si = 0; si < N_SHAPES; si++)
+        for (int ci = 0; ci < 2; ci++) {
+            wset w;
+            wset_alloc(&w, &shapes[si], &confs[ci]);
+            for (int T = 1; T <= 8; T += 7) {
+                double t[2];
+                for (int path = 0; path < 2; path++) {
+                    vb_gemv_quant_force(path ? 5 : 0, 0, 0);
+                    t[path] = bench_time_us(pass, &(pass_args){&w, T}, stream, iters);
+                    if (T == 1)
+                        tl[ci][path] += t[path];
+                }
+                printf("%-11s %-11s %2d  %8.1f %8.1f\n", shapes[si].name, confs[ci].name, T,
+                       t[0], t[1]);
+            }
+            vb_gemv_quant_force(0, 0, 0);
+            wset_free(&w);
+        }
+    for (int ci = 0; ci < 2; ci++)
+        printf("layer at T = 1, %-11s %8.1f %8.1f\n", confs[ci].name, tl[ci][0], tl[ci][1]);
     CUDA_CHECK(cudaGetLastError());
 done:
     CUDA_CHECK(cudaFree(x));

@@ -251,6 +251,21 @@ static void run_case(const qcase *k)
         (h->group_size % step_cols == 0 ||
          (h->group_size % chunk_cols == 0 && step_cols % h->group_size == 0));
     check_dequant_exact(h, d, name);
+    /* the GEMV's tiled scales and zeros, as the loaders make them (o's
+     * place in a one-layer model): each variant runs with and without
+     * them, and must give the same bits (sz_tiles_rows 0: not used) */
+    layer_weights L1 = {0};
+    L1.o = d;
+    model_weights dev1 = {.layers = &L1, .n_layers = 1};
+    model_config c1 = {0};
+    c1.n_layers = 1;
+    cuda_qweights_tile_scales(&dev1, &c1);
+    const bool tiled = d->sz_tiles != NULL;
+    /* where the kernel takes them: groups of a power of two of whole steps,
+     * rows of at least 64 steps (gemv_quant.cu's QMMA_TILED_MIN_STEPS) */
+    CHECK(tiled == (!h->g_idx && k->n_in % step_cols == 0 && h->group_size % step_cols == 0 &&
+                    ((h->group_size / step_cols) & (h->group_size / step_cols - 1)) == 0 &&
+                    k->n_in / step_cols >= 64));
     float *bias = NULL;
     void *d_bias = NULL;
     if (k->bias) {
@@ -275,14 +290,24 @@ static void run_case(const qcase *k)
             if (!v->nogemv && vi > 0 && (!takes_gemv || (v->mma && !mma_layout)))
                 continue; /* the forced variants only where they are a different kernel */
             vb_backend *b = v->nogemv ? gpu_nogemv : gpu;
-            CUDA_CHECK(cudaMemset(d_out, 0xff, no * 2)); /* NaN */
-            CUDA_CHECK(cudaDeviceSynchronize());
-            vb_gemv_quant_force(v->path, v->ks, v->unroll);
-            b->matmul_quant(b, d_out, d_x, d, d_bias, T, k->n_in, k->n_out);
-            vb_gemv_quant_force(0, 0, 0);
-            CUDA_CHECK(cudaDeviceSynchronize());
-            CUDA_CHECK(cudaGetLastError());
-            b->to_host(b, got, d_out, no * 2);
+            for (int with_tiles = 0; with_tiles <= (int)tiled; with_tiles++) {
+                d->sz_tiles_rows = with_tiles ? k->n_out : 0;
+                CUDA_CHECK(cudaMemset(d_out, 0xff, no * 2)); /* NaN */
+                CUDA_CHECK(cudaDeviceSynchronize());
+                vb_gemv_quant_force(v->path, v->ks, v->unroll);
+                b->matmul_quant(b, d_out, d_x, d, d_bias, T, k->n_in, k->n_out);
+                vb_gemv_quant_force(0, 0, 0);
+                CUDA_CHECK(cudaDeviceSynchronize());
+                CUDA_CHECK(cudaGetLastError());
+                if (with_tiles) { /* the same bits as the plain arrays gave */
+                    uint16_t *tiled_got = malloc(no * 2 + 2);
+                    b->to_host(b, tiled_got, d_out, no * 2);
+                    CHECK(memcmp(tiled_got, got, no * 2) == 0);
+                    free(tiled_got);
+                } else {
+                    b->to_host(b, got, d_out, no * 2);
+                }
+            }
             size_t nan = 0;
             double rel = rel_err(ref, got, no, &nan);
             printf("  %d-bit [%5d, %4d] group %4d%s%s%s%s T %3d %-8s rel err %.2e%s\n",
@@ -320,12 +345,15 @@ static void test_matmul_quant(void)
         {4, 50, 200, 40, 0, 0, 1, 0},     /* n_in the GEMV does not take: dequantize */
         {4, 3584, 1024, 128, 0, 0, 1, 0}, /* a real layer's row count */
         {4, 9000, 256, 64, 1, 0, 1, 1},   /* rows enough for whole rows per warp (KS 1) */
+        {4, 72, 8192, 128, 0, 0, 1, 1},   /* long rows: the tiled scales and zeros */
+        {4, 24, 8192, 0, 0, 0, 1, 0},     /* the same per channel (64 steps a group) */
         {8, 99, 256, 32, 0, 0, 1, 1},
         {8, 300, 512, 128, 1, 0, 0, 0},
         {8, 65, 160, 0, 0, 0, 0, 0},      /* per channel (--quantize int8, W8A16 channel) */
         {8, 70, 256, 32, 1, 1, 0, 0},
         {8, 17, 72, 24, 0, 0, 1, 0},      /* n_in not a multiple of 16: dequantize */
         {8, 9001, 128, 32, 0, 1, 1, 0},   /* KS 1, g_idx */
+        {8, 40, 4096, 128, 1, 0, 0, 0},   /* tiled, 2 steps a group, act order */
         /* the mma kernel's layouts (sm_80+): 128-column steps at 4 bits, 64 at 8 */
         {4, 20000, 256, 128, 0, 0, 1, 1}, /* many tiles */
         {4, 40, 384, 0, 0, 0, 1, 0},      /* per channel: one group of 3 steps */
@@ -348,9 +376,9 @@ static void test_matmul_quant(void)
  * biases; silu(gate) * up) against the reference of each matrix, at T =
  * 1, 3 and 8; and a group with act order, which stays apart (the ops
  * decline it and the forward takes one matmul_quant each). */
-static void joined_case(int bits, int group, int perm)
+static void joined_case(int bits, int group, int perm, int H)
 {
-    const int H = 512, Q = 256, KV = 64, I = 384;
+    const int Q = 256, KV = 64, I = 384;
     const qcase qc[5] = {
         {bits, Q, H, group, perm, 0, 1, 1}, {bits, KV, H, group, 0, 0, 1, 1},
         {bits, KV, H, group, 0, 0, 1, 1},   {bits, I, H, group, 0, 0, 1, 0},
@@ -376,6 +404,16 @@ static void joined_case(int bits, int group, int perm)
     c.n_layers = 1;
     cuda_qweights_join_layers(&dev, &c);
     CHECK_INT_EQ(cuda_qweights_attach_scratch(&dev, &c, &err), 0);
+    cuda_qweights_tile_scales(&dev, &c);
+    /* the mma kernel's one-group-a-step layouts with rows of 64 steps or
+     * more get tiles, over the joined rows where joined (q alone in act
+     * order: no g_idx here, so it too) */
+    const bool tiles = group % (512 / bits) == 0 && H / (512 / bits) >= 64;
+    CHECK((d[0]->sz_tiles != NULL) == tiles);
+    CHECK((d[3]->sz_tiles != NULL) == tiles);
+    if (tiles && !perm)
+        CHECK_INT_EQ(d[0]->sz_tiles_rows, Q + 2 * KV);
+    CHECK_INT_EQ(d[3]->sz_tiles_rows, tiles ? 2 * I : 0);
     const cuda_qweight *const qkv[3] = {d[0], d[1], d[2]}, *const gu[2] = {d[3], d[4]};
     CHECK(cuda_qweights_adjacent(qkv, 3) == !perm);
     CHECK(cuda_qweights_adjacent(gu, 2));
@@ -458,10 +496,12 @@ static void joined_case(int bits, int group, int perm)
 
 static void test_joined_projections(void)
 {
-    joined_case(4, 128, 0); /* the mma kernel */
-    joined_case(8, 128, 0);
-    joined_case(4, 32, 0);  /* the SIMT kernel at T = 1 */
-    joined_case(4, 128, 1); /* q in act order: q, k, v stay apart */
+    joined_case(4, 128, 0, 512); /* the mma kernel */
+    joined_case(8, 128, 0, 512);
+    joined_case(4, 32, 0, 512);  /* the SIMT kernel at T = 1 */
+    joined_case(4, 128, 1, 512); /* q in act order: q, k, v stay apart */
+    joined_case(4, 128, 0, 8192); /* long rows: tiled scales over the joined rows */
+    joined_case(4, 128, 1, 8192); /* tiled, q apart */
 }
 
 /* A layout the kernels cannot run is refused naming the tensor. */
