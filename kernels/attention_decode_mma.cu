@@ -118,6 +118,17 @@ __host__ __device__ static inline size_t dmm_shared8_bytes(int hd)
                         (size_t)2 * DMM_KT * (hd + 8) * 2);
 }
 
+// The split's keys first .. last - 1 (last exclusive: the split's end or
+// the token's own position + 1), and how many of its DMM_KT-key tiles
+// warp takes (tiles warp, warp + DMM_WARPS, ...). Computed where it is
+// used, before and after the PDL wait, rather than kept live across it.
+__device__ __forceinline__ int dmm_warp_tiles(int first, int pos, int warp, int &last)
+{
+    last = min(first + DMM_SPLIT, pos + 1);
+    const int n_tiles = (last - first + DMM_KT - 1) / DMM_KT;
+    return n_tiles > warp ? (n_tiles - warp + DMM_WARPS - 1) / DMM_WARPS : 0;
+}
+
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 // One warp gathers the K and V rows of keys j0 .. j0 + 15 into its stage
 // (sk, sv) and commits them as one cp.async group: 16 rows of head_dim / 8
@@ -254,9 +265,8 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
     // cp.async group in tile order, as the prologue below would issue them.
     int early = 0;
     if (seq >= 0 && first <= pos) {
-        const int last0 = min(first + DMM_SPLIT, pos + 1);
-        const int n0 = (last0 - first + DMM_KT - 1) / DMM_KT;
-        const int mine0 = n0 > warp ? (n0 - warp + DMM_WARPS - 1) / DMM_WARPS : 0;
+        int last0;
+        const int mine0 = dmm_warp_tiles(first, pos, warp, last0);
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
             const int j0 = first + (warp + s * DMM_WARPS) * DMM_KT;
@@ -290,9 +300,8 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
     }
     if (first > pos)
         return; /* past this token's context: the reduce reads nothing of this split */
-    const int last = min(first + DMM_SPLIT, pos + 1); /* exclusive */
-    const int n_tiles = (last - first + DMM_KT - 1) / DMM_KT;
-    const int my_tiles = n_tiles > warp ? (n_tiles - warp + DMM_WARPS - 1) / DMM_WARPS : 0;
+    int last;
+    const int my_tiles = dmm_warp_tiles(first, pos, warp, last);
 
     // the first STAGES - 1 tiles of this warp in flight, after those issued
     // before the wait (an empty group where it has fewer, so the group

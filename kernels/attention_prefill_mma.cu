@@ -409,25 +409,9 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
             s * PFM_KT, last_pos, pos_lo, pos_hi, scale_log2, lane, m_lo, m_hi, l_lo, l_hi, o);
     if (!active)
         return;
-#pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-        l_lo += __shfl_xor_sync(0xffffffffu, l_lo, off);
-        l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
-    }
-    if (lo) {
-        const float inv = 1.0f / l_lo;
-        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + tok_lo) * heads + h_lo) * HD + 2 * tq);
-#pragma unroll
-        for (int n = 0; n < 2 * NF; n++)
-            dst[n * 4] = __floats2half2_rn(o[n][0] * inv, o[n][1] * inv);
-    }
-    if (hi) {
-        const float inv = 1.0f / l_hi;
-        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + tok_hi) * heads + h_hi) * HD + 2 * tq);
-#pragma unroll
-        for (int n = 0; n < 2 * NF; n++)
-            dst[n * 4] = __floats2half2_rn(o[n][2] * inv, o[n][3] * inv);
-    }
+    pfm_store_rows(lo ? out + ((size_t)(t0 + tok_lo) * heads + h_lo) * HD : NULL,
+                   hi ? out + ((size_t)(t0 + tok_hi) * heads + h_hi) * HD : NULL, o, l_lo, l_hi,
+                   tq);
 #else
     __trap(); /* the host launches this kernel only where it was built for sm_80+ */
 #endif

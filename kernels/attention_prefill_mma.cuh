@@ -111,6 +111,45 @@ __device__ __forceinline__ void pfm_scale_mask(float (&sc)[PFM_KT / 8][4], int j
     }
 }
 
+// Packed row r's output row (token r / G of the tile from t0, head kvh G
+// + r % G), or NULL for a row past the tile's R.
+__device__ __forceinline__ __half *pfm_row_out(__half *out, int r, int R, int G, int kvh, int t0,
+                                               int heads, int hd)
+{
+    return r < R ? out + ((size_t)(t0 + r / G) * heads + kvh * G + r % G) * hd : NULL;
+}
+
+// The end of a lane's two fragment rows (g: o[n][0..1], g + 8: o[n][2..3];
+// NF2 8-column fragments): each row's sum over its quad's lanes, then O /
+// sum rounded to fp16 at the lane's columns (2 tq, 2 tq + 1, + 8 ...) of
+// the row's output, out_lo / out_hi (NULL: a row past the tile's, not
+// written). The prefill kernels' common epilogue.
+template <int NF2>
+__device__ __forceinline__ void pfm_store_rows(__half *out_lo, __half *out_hi,
+                                               const float (&o)[NF2][4], float l_lo, float l_hi,
+                                               int tq)
+{
+#pragma unroll
+    for (int off = 1; off <= 2; off <<= 1) {
+        l_lo += __shfl_xor_sync(0xffffffffu, l_lo, off);
+        l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
+    }
+    if (out_lo) {
+        const float inv = 1.0f / l_lo;
+        __half2 *dst = (__half2 *)(out_lo + 2 * tq);
+#pragma unroll
+        for (int n = 0; n < NF2; n++)
+            dst[n * 4] = __floats2half2_rn(o[n][0] * inv, o[n][1] * inv);
+    }
+    if (out_hi) {
+        const float inv = 1.0f / l_hi;
+        __half2 *dst = (__half2 *)(out_hi + 2 * tq);
+#pragma unroll
+        for (int n = 0; n < NF2; n++)
+            dst[n * 4] = __floats2half2_rn(o[n][2] * inv, o[n][3] * inv);
+    }
+}
+
 #endif
 
 #endif

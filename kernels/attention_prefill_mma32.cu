@@ -192,29 +192,10 @@ __global__ void __launch_bounds__(32 * P32_WARPS, 2)
     if (!active)
         return;
 #pragma unroll
-    for (int t = 0; t < 2; t++) {
-#pragma unroll
-        for (int off = 1; off <= 2; off <<= 1) {
-            l_lo[t] += __shfl_xor_sync(0xffffffffu, l_lo[t], off);
-            l_hi[t] += __shfl_xor_sync(0xffffffffu, l_hi[t], off);
-        }
-        if (r_lo[t] < R) {
-            const float inv = 1.0f / l_lo[t];
-            const int tok = r_lo[t] / G, h = kvh * G + r_lo[t] % G;
-            __half2 *dst = (__half2 *)(out + ((size_t)(t0 + tok) * heads + h) * HD + 2 * tq);
-#pragma unroll
-            for (int n = 0; n < 2 * NF; n++)
-                dst[n * 4] = __floats2half2_rn(o[t][n][0] * inv, o[t][n][1] * inv);
-        }
-        if (r_hi[t] < R) {
-            const float inv = 1.0f / l_hi[t];
-            const int tok = r_hi[t] / G, h = kvh * G + r_hi[t] % G;
-            __half2 *dst = (__half2 *)(out + ((size_t)(t0 + tok) * heads + h) * HD + 2 * tq);
-#pragma unroll
-            for (int n = 0; n < 2 * NF; n++)
-                dst[n * 4] = __floats2half2_rn(o[t][n][2] * inv, o[t][n][3] * inv);
-        }
-    }
+    for (int t = 0; t < 2; t++)
+        pfm_store_rows(pfm_row_out(out, r_lo[t], R, G, kvh, t0, heads, HD),
+                       pfm_row_out(out, r_hi[t], R, G, kvh, t0, heads, HD), o[t], l_lo[t],
+                       l_hi[t], tq);
 #else
     __trap(); /* launched only where vb_attention_prefill_mma32_supported */
 #endif

@@ -379,27 +379,8 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
         if (lane == 0) /* this warp is done with stage st */
             pfw_mbar_arrive(&empty[st]);
     }
-#pragma unroll
-    for (int off = 1; off <= 2; off <<= 1) {
-        l_lo += __shfl_xor_sync(0xffffffffu, l_lo, off);
-        l_hi += __shfl_xor_sync(0xffffffffu, l_hi, off);
-    }
-    if (r_lo < R) {
-        const float inv = 1.0f / l_lo;
-        const int tok = r_lo / G, h = kvh * G + r_lo % G;
-        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + tok) * heads + h) * PFW_HD + 2 * tq);
-#pragma unroll
-        for (int n = 0; n < 2 * PFW_NF; n++)
-            dst[n * 4] = __floats2half2_rn(o[n][0] * inv, o[n][1] * inv);
-    }
-    if (r_hi < R) {
-        const float inv = 1.0f / l_hi;
-        const int tok = r_hi / G, h = kvh * G + r_hi % G;
-        __half2 *dst = (__half2 *)(out + ((size_t)(t0 + tok) * heads + h) * PFW_HD + 2 * tq);
-#pragma unroll
-        for (int n = 0; n < 2 * PFW_NF; n++)
-            dst[n * 4] = __floats2half2_rn(o[n][2] * inv, o[n][3] * inv);
-    }
+    pfm_store_rows(pfm_row_out(out, r_lo, R, G, kvh, t0, heads, PFW_HD),
+                   pfm_row_out(out, r_hi, R, G, kvh, t0, heads, PFW_HD), o, l_lo, l_hi, tq);
 #else
     __trap(); /* launched only where vb_attention_prefill_wgmma_supported */
 #endif
