@@ -231,6 +231,37 @@ static double timed(const wset *w, int T, int iters, int print)
     return us;
 }
 
+/* Two forced settings (vb_gemv_quant_force path and ks) side by side on
+ * the group-128 configurations, T = 1 and 8, then a 7B layer's sums at
+ * T = 1 against the fp16 GEMV's f16 microseconds. */
+static void compare_two(const char *title, const char *a, const char *b,
+                        const int force[2][2], int iters, double f16)
+{
+    printf("\n%s\n%-11s %-11s %2s  %8s %8s\n", title, "shape", "weights", "T", a, b);
+    double layer[2][2] = {{0}};
+    for (int si = 0; si < N_SHAPES; si++)
+        for (int ci = 0; ci < 2; ci++) {
+            wset w;
+            wset_alloc(&w, &shapes[si], &confs[ci]);
+            for (int T = 1; T <= 8; T += 7) {
+                double t[2];
+                for (int k = 0; k < 2; k++) {
+                    vb_gemv_quant_force(force[k][0], force[k][1], 0);
+                    t[k] = bench_time_us(pass, &(pass_args){&w, T}, stream, iters);
+                    if (T == 1)
+                        layer[ci][k] += t[k];
+                }
+                printf("%-11s %-11s %2d  %8.1f %8.1f\n", shapes[si].name, confs[ci].name, T,
+                       t[0], t[1]);
+            }
+            vb_gemv_quant_force(0, 0, 0);
+            wset_free(&w);
+        }
+    for (int ci = 0; ci < 2; ci++)
+        printf("layer at T = 1, %-11s %8.1f %8.1f  (fp16 GEMV %.1f)\n", confs[ci].name,
+               layer[ci][0], layer[ci][1], f16);
+}
+
 int main(int argc, char **argv)
 {
     struct cudaDeviceProp prop;
@@ -339,58 +370,15 @@ int main(int argc, char **argv)
     CUDA_CHECK(cudaGetLastError());
 
     /* the mma kernel's grid: its resident blocks looping over the tiles
-     * (the default) against a block a tile group (path 3, before) */
-    printf("\nthe mma kernel's grid, us: resident blocks looping (default) / a block a tile "
-           "group\n%-11s %-11s %2s  %8s %8s\n", "shape", "weights", "T", "looping", "a block");
-    double layer[2][2] = {{0}};
-    for (int si = 0; si < N_SHAPES; si++)
-        for (int ci = 0; ci < 2; ci++) {
-            wset w;
-            wset_alloc(&w, &shapes[si], &confs[ci]);
-            for (int T = 1; T <= 8; T += 7) {
-                double t[2];
-                for (int path = 0; path < 2; path++) {
-                    /* ks 8 forces the mma kernel at T = 1 for 8-bit too */
-                    vb_gemv_quant_force(path ? 3 : 0, 8, 0);
-                    t[path] = bench_time_us(pass, &(pass_args){&w, T}, stream, iters);
-                    if (T == 1)
-                        layer[ci][path] += t[path];
-                }
-                printf("%-11s %-11s %2d  %8.1f %8.1f\n", shapes[si].name, confs[ci].name, T,
-                       t[0], t[1]);
-            }
-            vb_gemv_quant_force(0, 0, 0);
-            wset_free(&w);
-        }
-    for (int ci = 0; ci < 2; ci++)
-        printf("layer at T = 1, %-11s %8.1f %8.1f  (fp16 GEMV %.1f)\n", confs[ci].name,
-               layer[ci][0], layer[ci][1], f16);
-
+     * (the default) against a block a tile group (path 3, before); ks 8
+     * forces the mma kernel at T = 1 for 8-bit too */
+    compare_two("the mma kernel's grid, us: resident blocks looping (default) / a block a "
+                "tile group", "looping", "a block", (const int[2][2]){{0, 8}, {3, 8}}, iters,
+                f16);
     /* the mma kernel's scales and zeros: tiled (the default where the
      * layout has them) against the plain arrays (path 5) */
-    printf("\nscales and zeros, us: tiled (default) / plain arrays\n%-11s %-11s %2s  %8s %8s\n",
-           "shape", "weights", "T", "tiled", "plain");
-    double tl[2][2] = {{0}};
-    for (int si = 0; si < N_SHAPES; si++)
-        for (int ci = 0; ci < 2; ci++) {
-            wset w;
-            wset_alloc(&w, &shapes[si], &confs[ci]);
-            for (int T = 1; T <= 8; T += 7) {
-                double t[2];
-                for (int path = 0; path < 2; path++) {
-                    vb_gemv_quant_force(path ? 5 : 0, 0, 0);
-                    t[path] = bench_time_us(pass, &(pass_args){&w, T}, stream, iters);
-                    if (T == 1)
-                        tl[ci][path] += t[path];
-                }
-                printf("%-11s %-11s %2d  %8.1f %8.1f\n", shapes[si].name, confs[ci].name, T,
-                       t[0], t[1]);
-            }
-            vb_gemv_quant_force(0, 0, 0);
-            wset_free(&w);
-        }
-    for (int ci = 0; ci < 2; ci++)
-        printf("layer at T = 1, %-11s %8.1f %8.1f\n", confs[ci].name, tl[ci][0], tl[ci][1]);
+    compare_two("scales and zeros, us: tiled (default) / plain arrays", "tiled", "plain",
+                (const int[2][2]){{0, 0}, {5, 0}}, iters, f16);
     CUDA_CHECK(cudaGetLastError());
 done:
     CUDA_CHECK(cudaFree(x));
