@@ -46,7 +46,7 @@
 // for only 2 blocks anyway (see launch_mma), which the sweep confirmed.
 // The grid is the blocks the SMs hold, each looping over its tiles with
 // its loads running ahead into the next tile (see the kernel). For long
-// rows (QMMA_TILED_MIN_STEPS) the loaders give a matrix a tiled copy of
+// rows (qgemv_tiles.h) the loaders give a matrix a tiled copy of
 // its scales and zeros (vb_qgemv_make_sz_tiles), so that a lane's step
 // reads its two rows' scale and zero pairs in one 8-byte load, not four
 // 2-byte ones and their address arithmetic (TILED: 1,120 -> 912 SASS
@@ -85,6 +85,7 @@
 #include "kernels.h"
 #include "mma_sm80.cuh"
 #include "pdl.cuh"
+#include "qgemv_tiles.h"
 #include "qmma_dequant.cuh"
 
 #define QGEMV_WARPS 8 /* warps per block */
@@ -809,22 +810,10 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
                    : launch_simt<false>(p, w->bits, stream);
 }
 
-// Rows of at least this many steps take the tiled scales: measured on an
-// H200 (bench_gemv_quant, T = 1, group 128), the 7B down projection (148
-// steps at 4 bits, 296 at 8) 18.4 -> 16.8 us at 4 bits and 26.9 -> 23.5 at
-// 8; gate / up (28 and 56 steps) the same either way; q/k/v and o slower
-// (4-bit 8.0 -> 9.1 and 5.2 -> 6.0 us).
-#define QMMA_TILED_MIN_STEPS 64
-
 extern "C" size_t vb_qgemv_sz_tiles_bytes(const vb_qmat *w)
 {
-    const int sc = w->bits == 4 ? 128 : 64; /* the mma kernel's step in columns */
-    if ((w->bits != 4 && w->bits != 8) || w->g_idx || w->n_out <= 0 || w->n_groups <= 0 ||
-        w->group_size <= 0 || w->group_size % sc != 0 || w->n_in % sc != 0 ||
-        (w->group_size / sc & (w->group_size / sc - 1)) != 0 || w->n_in / sc < QMMA_TILED_MIN_STEPS ||
-        (long)w->n_out * w->n_groups > INT32_MAX)
-        return 0;
-    return (size_t)((w->n_out + 15) / 16) * (size_t)w->n_groups * 8 * sizeof(uint2);
+    return (size_t)qgemv_sz_tiles_bytes(w->bits, w->n_out, w->n_in, w->group_size, w->n_groups,
+                                        w->g_idx != NULL);
 }
 
 extern "C" cudaError_t vb_qgemv_make_sz_tiles(void *dst, const vb_qmat *w, cudaStream_t stream)

@@ -63,7 +63,8 @@ uint64_t cuda_qweight_plan_bytes(const vb_quant_config *q, const tensor_spec *s)
  * for that kernel (vb_qgemv_make_sz_tiles: one load a step instead of
  * four), where its layout has them; adds their bytes to dev->bytes. A
  * matrix without them (out of GPU memory, other layouts) runs the same
- * kernel reading the plain arrays, with the same results. */
+ * kernel reading the plain arrays, with the same results. Which matrices
+ * get them: kernels/qgemv_tiles.h (memory_plan.c counts them alike). */
 void cuda_qweights_tile_scales(model_weights *dev, const model_config *c);
 
 /* Allocates one scratch for the quantized projections of dev (c's

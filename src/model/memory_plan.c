@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model/memory_plan.h"
+#include "qgemv_tiles.h"
 
 #define MiB (1024ull * 1024ull)
 
@@ -64,6 +65,31 @@ uint64_t memory_plan_layer_qbytes(const model_config *c, const tp_plan *p, uint6
     return memory_plan_qlinear_bytes(q, ql, H, H) + 2 * memory_plan_qlinear_bytes(q, kvl, H, H) +
            memory_plan_qlinear_bytes(q, H, ql, qf) + 2 * memory_plan_qlinear_bytes(q, il, H, H) +
            memory_plan_qlinear_bytes(q, H, il, (uint64_t)c->intermediate_size);
+}
+
+/* One projection's tiled scales and zeros (kernels/qgemv_tiles.h): out
+ * rows of in columns on this rank, in_full in the checkpoint; act order on
+ * part of the input keeps g_idx (none then). */
+static uint64_t tiles_of(const vb_quant_config *q, int64_t out, int64_t in, int64_t in_full)
+{
+    const int64_t g = q->group_size > 0 ? q->group_size : in;
+    return qgemv_sz_tiles_bytes(q->bits, out, in, g, (in + g - 1) / g,
+                                q->desc_act && in != in_full);
+}
+
+/* A layer's, as cuda_qweights_tile_scales makes them: q/k/v and gate/up
+ * joined unless act order (a permutation: the loader joins none). */
+static uint64_t gemv_tiles_bytes(const model_config *c, const tp_plan *p)
+{
+    const vb_quant_config *q = &c->quant;
+    const int64_t H = c->hidden_size, hd = c->head_dim;
+    const int64_t ql = (int64_t)p->heads_local * hd, kvl = (int64_t)p->kv_heads_local * hd;
+    const int64_t il = p->inter_local;
+    uint64_t b = tiles_of(q, H, ql, (int64_t)c->n_heads * hd) +
+                 tiles_of(q, H, il, c->intermediate_size); /* o, down */
+    if (!q->desc_act)
+        return b + tiles_of(q, ql + 2 * kvl, H, H) + tiles_of(q, 2 * il, H, H);
+    return b + tiles_of(q, ql, H, H) + 2 * tiles_of(q, kvl, H, H) + 2 * tiles_of(q, il, H, H);
 }
 
 static uint64_t rank_weight_bytes(const model_config *c, const tp_plan *p)
@@ -139,6 +165,8 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
         uint64_t big = ql * H > il * H ? ql * H : il * H;
         line(m, "dequant_scratch", big * 2,
              "fp16 copy of the largest quantized projection, for steps past the GEMV");
+        line(m, "gemv_scale_tiles", gemv_tiles_bytes(c, p) * (uint64_t)c->n_layers,
+             "the decode GEMV's tiled scales and zeros of long-row projections");
     }
 
     uint64_t used = m->weight_bytes_per_rank + m->overhead_bytes;

@@ -262,7 +262,7 @@ static void run_case(const qcase *k)
     cuda_qweights_tile_scales(&dev1, &c1);
     const bool tiled = d->sz_tiles != NULL;
     /* where the kernel takes them: groups of a power of two of whole steps,
-     * rows of at least 64 steps (gemv_quant.cu's QMMA_TILED_MIN_STEPS) */
+     * rows of at least 64 steps (qgemv_tiles.h) */
     CHECK(tiled == (!h->g_idx && k->n_in % step_cols == 0 && h->group_size % step_cols == 0 &&
                     ((h->group_size / step_cols) & (h->group_size / step_cols - 1)) == 0 &&
                     k->n_in / step_cols >= 64));

@@ -53,6 +53,31 @@ else
     echo "skip: $qwen/config.json not found (the shared Qwen2.5-14B-Instruct config); acceptance figures not checked"
 fi
 
+# The quantized GEMV's tiled scales and zeros (kernels/qgemv_tiles.h) in
+# the plan: only projections of 64 steps or more a row (down here: 8,192
+# columns, 64 steps of 128 at 4 bits), 4 bytes a row and group: 512 rows x
+# 64 groups x 4 x 2 layers; none at tp 2 (4,096 columns a rank).
+qdir=$(mktemp -d)
+tiles() { # QUANTIZATION_CONFIG TP: the plan's gemv_scale_tiles bytes
+    printf '{"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 512,
+ "intermediate_size": 8192, "num_hidden_layers": 2, "num_attention_heads": 4,
+ "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 4096,
+ "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "torch_dtype": "float16",
+ "tie_word_embeddings": false, "quantization_config": %s}\n' "$1" >"$qdir/config.json"
+    "$vb" inspect --model "$qdir" --tp "$2" --gpu-memory 16GiB --json 2>/dev/null |
+        python3 -c 'import json, sys
+print(sum(l["bytes"] for l in json.load(sys.stdin)["overhead"] if l["name"] == "gemv_scale_tiles"))'
+}
+awq='{"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": true, "version": "gemm"}'
+gptq8='{"quant_method": "gptq", "bits": 8, "group_size": 128, "desc_act": true, "sym": true}'
+t=$(tiles "$awq" 1)
+check "AWQ 4-bit, tp 1: down's scale tiles in the plan ($t bytes)" [ "$t" = 262144 ]
+t=$(tiles "$awq" 2)
+check "AWQ 4-bit, tp 2: rows too short for tiles ($t bytes)" [ "$t" = 0 ]
+t=$(tiles "$gptq8" 1)
+check "GPTQ 8-bit act order, tp 1: down's scale tiles ($t bytes)" [ "$t" = 262144 ]
+rm -rf "$qdir"
+
 run_capture "$vb" inspect --model "$fx/broken/ok" --check-weights
 check "ok checkpoint exits 0" [ "$rc" -eq 0 ]
 run_capture "$vb" inspect --model "$fx/broken/sharded-ok" --check-weights
