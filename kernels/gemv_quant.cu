@@ -484,7 +484,8 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
     __half2 scale[U][GPS], zero[U];
 #pragma unroll
     for (int u = 0; u < U; u++)
-        qmma_fetch<GPS, TILED>(p, cur, part + KS * u, my_steps, c, wa[u], wb[u], scale[u], zero[u]);
+        qmma_fetch<GPS, TILED>(p, cur, part + KS * u, my_steps, c, wa[u], wb[u], scale[u],
+                               zero[u]);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
     for (int base = (int)blockIdx.x * TPB; base < n_tiles; base += stride) { // block-uniform
@@ -500,13 +501,13 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
                 const qmma_rows nr = qmma_rows_at<TILED>(p, next, g, c);
 #pragma unroll
                 for (int u = 0; u < U; u++)
-                    qmma_fetch<GPS, TILED>(p, nr, part + KS * u, next_steps, c, na[u], nb[u], nscale[u],
-                                    nzero[u]);
+                    qmma_fetch<GPS, TILED>(p, nr, part + KS * u, next_steps, c, na[u], nb[u],
+                                           nscale[u], nzero[u]);
             } else {
 #pragma unroll
                 for (int u = 0; u < U; u++)
                     qmma_fetch<GPS, TILED>(p, cur, s + KS * (U + u), my_steps, c, na[u], nb[u],
-                                    nscale[u], nzero[u]);
+                                           nscale[u], nzero[u]);
             }
 #pragma unroll
             for (int u = 0; u < U; u++)
@@ -625,7 +626,8 @@ static bool qmma_available(void)
                  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
                      cudaSuccess &&
                  major >= 8 &&
-                 cudaFuncGetAttributes(&attr, gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1, false>) ==
+                 cudaFuncGetAttributes(&attr,
+                                       gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1, false>) ==
                      cudaSuccess &&
                  attr.ptxVersion >= 80;
         (void)cudaGetLastError(); /* a failed query must not poison later checks */
@@ -660,10 +662,14 @@ static const int qmma_ks[QMMA_KS_CHOICES] = {1, 2, 4, 8, 12};
 template <int U, int GPS, bool T>
 static void mma_kernels_g(int bits, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
-    k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS, T> : gemv_quant_mma_kernel<8, 1, U, GPS, T>;
-    k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS, T> : gemv_quant_mma_kernel<8, 2, U, GPS, T>;
-    k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, GPS, T> : gemv_quant_mma_kernel<8, 4, U, GPS, T>;
-    k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS, T> : gemv_quant_mma_kernel<8, 8, U, GPS, T>;
+    k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS, T>
+                     : gemv_quant_mma_kernel<8, 1, U, GPS, T>;
+    k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS, T>
+                     : gemv_quant_mma_kernel<8, 2, U, GPS, T>;
+    k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, GPS, T>
+                     : gemv_quant_mma_kernel<8, 4, U, GPS, T>;
+    k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS, T>
+                     : gemv_quant_mma_kernel<8, 8, U, GPS, T>;
     k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, GPS, T>
                      : gemv_quant_mma_kernel<8, 12, U, GPS, T>;
 }
