@@ -85,8 +85,10 @@
 #include "kernels.h"
 #include "mma_sm80.cuh"
 #include "pdl.cuh"
-#include "qgemv_tiles.h"
 #include "qmma_dequant.cuh"
+#ifndef __CUDACC_RTC__ /* the host's rule of which matrices take tiles (NVRTC: no stdint.h) */
+#include "qgemv_tiles.h"
+#endif
 
 #define QGEMV_WARPS 8 /* warps per block */
 #define QGEMV_ROWS 2  /* output rows per warp */
