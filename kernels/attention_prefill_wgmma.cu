@@ -62,13 +62,51 @@ __device__ __forceinline__ unsigned pfw_smem(const void *p)
     return (unsigned)__cvta_generic_to_shared(p);
 }
 
-// A shared-memory matrix descriptor without swizzle: start address, LBO
-// and SBO in 16-byte units (bits 0-13, 16-29, 32-45), base offset 0.
+// A shared-memory matrix descriptor: start address, LBO and SBO in
+// 16-byte units (bits 0-13, 16-29, 32-45), base offset 0 (swizzled tiles
+// start 1024-byte aligned), layout (bits 62-63) 0 without swizzle, 1 for
+// the 128-byte swizzle.
+template <bool SW128>
 __device__ __forceinline__ unsigned long long pfw_desc(const void *p, unsigned lbo, unsigned sbo)
 {
     typedef unsigned long long u64;
     return (u64)((pfw_smem(p) & 0x3ffff) >> 4) | (u64)((lbo & 0x3ffff) >> 4) << 16 |
-           (u64)((sbo & 0x3ffff) >> 4) << 32;
+           (u64)((sbo & 0x3ffff) >> 4) << 32 | (u64)(SW128 ? 1 : 0) << 62;
+}
+
+// Where key n's 16-byte chunk c (of 16: head_dim 128) of a K or V tile
+// lies. Without swizzle, core matrices of 8 keys x 16 bytes: (n / 8) *
+// 2048 + c * 128 + (n % 8) * 16. With the 128-byte swizzle (SW128) the
+// tile is two halves of head_dim, each 64 keys x 128 bytes (8 KB, atoms
+// of 8 keys x 128 bytes), the chunk's place in its row XORed with the
+// key's row in the atom, as the hardware reads it: (c / 8) * 8192 + n *
+// 128 + ((c % 8) ^ (n % 8)) * 16. Either way the 8 lanes that write one
+// chunk index of 8 consecutive keys hit 8 distinct bank groups.
+template <bool SW128>
+__device__ __forceinline__ int pfw_at(int n, int c)
+{
+    return SW128 ? (c >> 3) * 8192 + n * 128 + (((c & 7) ^ (n & 7)) << 4)
+                 : (n >> 3) * 2048 + c * 128 + (n & 7) * 16;
+}
+
+// The descriptors of the scores' k16 slice kk (head_dim 16 kk ..) of a K
+// tile (B K-major: LBO along K, SBO between 8-key groups; swizzled, K
+// stays inside a 128-byte row, LBO unused) and of the P V slice kk (keys
+// 16 kk ..) of a V tile (B MN-major: without swizzle LBO along K (keys),
+// SBO along N (head_dim); swizzled, LBO between the 64-wide head_dim
+// halves, SBO between 8-key groups).
+template <bool SW128>
+__device__ __forceinline__ unsigned long long pfw_desc_k(const unsigned char *k_tile, int kk)
+{
+    return SW128 ? pfw_desc<true>(k_tile + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024)
+                 : pfw_desc<false>(k_tile + kk * 256, 128, 2048);
+}
+
+template <bool SW128>
+__device__ __forceinline__ unsigned long long pfw_desc_v(const unsigned char *v_tile, int kk)
+{
+    return SW128 ? pfw_desc<true>(v_tile + kk * 2048, 8192, 1024)
+                 : pfw_desc<false>(v_tile + kk * 4096, 2048, 128);
 }
 
 __device__ __forceinline__ void pfw_mbar_init(unsigned long long *bar, unsigned count)
@@ -184,8 +222,9 @@ __device__ __forceinline__ void pfw_wgmma_o(float (&d)[16][4], const unsigned (&
 // The producer warp's copies of step s into stage st: lane l takes key
 // rows 8 o + (l % 8) (o = 0..7) and 16-byte chunks 4 i + l / 8 (i =
 // 0..3), so the 8 lanes a shared-memory phase writes hit 8 distinct
-// 16-byte bank groups, and a key's 4 chunks an instruction are 64
-// contiguous bytes of its row. Keys past last_pos are zero-filled.
+// 16-byte bank groups (pfw_at), and a key's 4 chunks an instruction are
+// 64 contiguous bytes of its row. Keys past last_pos are zero-filled.
+template <bool SW128>
 __device__ __forceinline__ void pfw_gather(unsigned char *stage, int s, int last_pos,
                                            const __half *k_cache, const __half *v_cache,
                                            const int *table, int block_size, int bs_shift,
@@ -210,7 +249,7 @@ __device__ __forceinline__ void pfw_gather(unsigned char *stage, int s, int last
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             const int c = 4 * i + cq;
-            const int at = o * 2048 + c * 128 + rl * 16;
+            const int at = pfw_at<SW128>(8 * o + rl, c);
             mma_cp_async16(sk + at, k_cache + off[o] + c * 8, bytes[o]);
             mma_cp_async16(sv + at, v_cache + off[o] + c * 8, bytes[o]);
         }
@@ -223,7 +262,9 @@ __device__ __forceinline__ void pfw_gather(unsigned char *stage, int s, int last
 // four: 12 x 6,144 > 65,536), and at the 168 a launch of 288 or 384
 // threads allows ptxas serialized every wgmma (C7512). So FlashAttention-
 // 3's way: 384 threads launched at 168, then setmaxnreg moves registers
-// from the producer warpgroup to the consumers.
+// from the producer warpgroup to the consumers. SW128: K and V tiles in
+// the 128-byte swizzled layout (pfw_at), the ring 1024-byte aligned.
+template <bool SW128>
 __global__ void __launch_bounds__(PFW_THREADS, 1)
     attention_prefill_wgmma_kernel(__half *out, const __half *q, const __half *k_cache,
                                    const __half *v_cache, const int *positions, const int *tiles,
@@ -232,7 +273,11 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
                                    float scale_log2)
 {
 #ifdef PFW_ON
-    extern __shared__ __align__(128) unsigned char smem_raw[];
+    extern __shared__ __align__(128) unsigned char smem_dyn[];
+    /* the swizzle's atoms start at multiples of 1024 bytes (the launch
+     * asks for that much more) */
+    unsigned char *smem_raw =
+        SW128 ? smem_dyn + ((1024 - (pfw_smem(smem_dyn) & 1023)) & 1023) : smem_dyn;
     unsigned long long *full =
         (unsigned long long *)(smem_raw + (size_t)PFW_STAGES * PFW_STAGE_BYTES);
     unsigned long long *empty = full + PFW_STAGES;
@@ -263,7 +308,7 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
             const int st = s % PFW_STAGES;
             if (s >= PFW_STAGES) /* the consumers are done with the stage's last use */
                 pfw_mbar_wait(&empty[st], ((s / PFW_STAGES) - 1) & 1);
-            pfw_gather(smem_raw + (size_t)st * PFW_STAGE_BYTES, s, last_pos, k_cache, v_cache,
+            pfw_gather<SW128>(smem_raw + (size_t)st * PFW_STAGE_BYTES, s, last_pos, k_cache, v_cache,
                        table, block_size, bs_shift, kv_heads, kvh, lane);
             pfw_mbar_arrive_cp_async(&full[st]);
         }
@@ -327,7 +372,7 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
     pfw_wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < PFW_NF; kk++) /* head_dim chunks 2 kk, 2 kk + 1 */
-        pfw_wgmma_s(sc, qa[kk], pfw_desc(smem_raw + kk * 256, 128, 2048));
+        pfw_wgmma_s(sc, qa[kk], pfw_desc_k<SW128>(smem_raw, kk));
     pfw_wgmma_commit_wait();
     pfw_fence_regs(sc);
     if (wg == 1)
@@ -363,10 +408,10 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
         // the sums are the same bits.
 #pragma unroll
         for (int kk = 0; kk < PFM_KT / 16; kk++) /* key octets 2 kk, 2 kk + 1 */
-            pfw_wgmma_o(o, pa[kk], pfw_desc(sv + kk * 4096, 2048, 128));
+            pfw_wgmma_o(o, pa[kk], pfw_desc_v<SW128>(sv, kk));
 #pragma unroll
         for (int kk = 0; kk < PFW_NF; kk++)
-            pfw_wgmma_s(sc, qa[kk], pfw_desc(nsk + kk * 256, 128, 2048));
+            pfw_wgmma_s(sc, qa[kk], pfw_desc_k<SW128>(nsk, kk));
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
         if (wg == 0)
             asm volatile("bar.arrive 2, 256;\n" ::: "memory");
@@ -386,11 +431,20 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
 #endif
 }
 
+template __global__ void attention_prefill_wgmma_kernel<false>(
+    __half *, const __half *, const __half *, const __half *, const int *, const int *, int,
+    const int *, int, int, int, int, int, float);
+template __global__ void attention_prefill_wgmma_kernel<true>(
+    __half *, const __half *, const __half *, const __half *, const int *, const int *, int,
+    const int *, int, int, int, int, int, float);
+
 #ifndef __CUDACC_RTC__
 static size_t pfw_shared_bytes(void)
 {
-    /* the ring, then a full and an empty mbarrier a stage */
-    return (size_t)PFW_STAGES * PFW_STAGE_BYTES + 2 * PFW_STAGES * sizeof(unsigned long long);
+    /* the ring, then a full and an empty mbarrier a stage, and room to
+     * align the ring to 1024 bytes (the swizzled layout) */
+    return (size_t)PFW_STAGES * PFW_STAGE_BYTES + 2 * PFW_STAGES * sizeof(unsigned long long) +
+           1024;
 }
 
 // Built for sm_90a: meson compiles this file alone with that target where
@@ -424,21 +478,23 @@ extern "C" cudaError_t vb_attention_prefill_wgmma_f16(uint16_t *out, const uint1
                                                       int n_tiles, const int *d_block_tables,
                                                       int max_blocks, int heads, int kv_heads,
                                                       int head_dim, int block_size, float scale,
-                                                      cudaStream_t stream)
+                                                      int swizzle, cudaStream_t stream)
 {
     if (n_tiles == 0)
         return cudaSuccess;
-    if (head_dim != PFW_HD || block_size <= 0 ||
+    if (head_dim != PFW_HD || block_size <= 0 || (swizzle != 0 && swizzle != 1) ||
         vb_attention_prefill_mma_tile_tokens(heads, kv_heads) < 1)
         return cudaErrorInvalidValue;
     const size_t smem = pfw_shared_bytes();
     const int bs_shift = pfm_block_shift(block_size);
-    cudaError_t e = cudaFuncSetAttribute(attention_prefill_wgmma_kernel,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    void (*kernel)(__half *, const __half *, const __half *, const __half *, const int *,
+                   const int *, int, const int *, int, int, int, int, int, float) =
+        swizzle ? attention_prefill_wgmma_kernel<true> : attention_prefill_wgmma_kernel<false>;
+    cudaError_t e =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess)
         return e;
-    attention_prefill_wgmma_kernel<<<dim3((unsigned)n_tiles, (unsigned)kv_heads), PFW_THREADS,
-                                     smem, stream>>>(
+    kernel<<<dim3((unsigned)n_tiles, (unsigned)kv_heads), PFW_THREADS, smem, stream>>>(
         (__half *)out, (const __half *)q, (const __half *)k_cache, (const __half *)v_cache,
         d_positions, d_tiles, n_tiles, d_block_tables, max_blocks, heads, kv_heads, block_size,
         bs_shift, scale * PFM_LOG2E);

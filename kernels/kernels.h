@@ -540,17 +540,21 @@ cudaError_t vb_attention_prefill_mma32_f16(uint16_t *out, const uint16_t *q,
                                            int n_tiles, const int *d_block_tables,
                                            int max_blocks, int heads, int kv_heads, int head_dim,
                                            int block_size, float scale, cudaStream_t stream);
-/* attention_prefill_wgmma.cu: an experiment, not yet run on a GPU: the
- * mma32 kernel's tiles and arithmetic on Hopper's wgmma (sm_90a builds,
- * compute capability 9.0, head_dim 128), a producer warp and two consumer
- * warpgroups. The backend takes it with VB_PREFILL_WGMMA=1. */
+/* attention_prefill_wgmma.cu: an experiment: the mma32 kernel's tiles and
+ * arithmetic (its bits) on Hopper's wgmma (sm_90a builds, compute
+ * capability 9.0, head_dim 128), a producer warpgroup and two consumer
+ * warpgroups; swizzle 0: K and V tiles in core matrices without swizzle
+ * (run on an H200: mma32's bits, 8 % slower), 1: in the 128-byte swizzled
+ * layout (not yet run on a GPU). The backend takes it with
+ * VB_PREFILL_WGMMA=1 (swizzle 0) or 2 (swizzle 1). */
 bool vb_attention_prefill_wgmma_supported(int heads, int kv_heads, int head_dim);
 cudaError_t vb_attention_prefill_wgmma_f16(uint16_t *out, const uint16_t *q,
                                            const uint16_t *k_cache, const uint16_t *v_cache,
                                            const int *d_positions, const int *d_tiles,
                                            int n_tiles, const int *d_block_tables,
                                            int max_blocks, int heads, int kv_heads, int head_dim,
-                                           int block_size, float scale, cudaStream_t stream);
+                                           int block_size, float scale, int swizzle,
+                                           cudaStream_t stream);
 cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
                                          const uint16_t *k_cache, const uint16_t *v_cache,
                                          const int *d_positions, const int *d_tiles, int n_tiles,

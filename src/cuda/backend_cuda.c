@@ -76,7 +76,8 @@ typedef struct cuda_ctx {
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool prefill_mma16;        /* VB_PREFILL_MMA16=1: fp16 cache on the 16-rows-a-warp kernel */
-    bool prefill_wgmma;        /* VB_PREFILL_WGMMA=1: fp16 cache on the wgmma kernel */
+    int prefill_wgmma;         /* VB_PREFILL_WGMMA=1 (2): fp16 cache on the wgmma kernel
+                                * (its tiles in the 128-byte swizzled layout) */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
     int sampler_pass1_chunks;  /* VB_SAMPLER_PASS1_CHUNKS for the sampler; 0: its choice */
@@ -798,7 +799,8 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
         CUDA_CHECK(vb_attention_prefill_wgmma_f16(out, q, k_cache, v_cache, c->d_positions,
                                                   c->d_mtiles, c->n_mtiles, c->d_block_tables,
                                                   c->max_blocks, heads, kv_heads, head_dim,
-                                                  block_size, scale, c->stream));
+                                                  block_size, scale, c->prefill_wgmma == 2,
+                                                  c->stream));
     else if (mma && !c->prefill_mma16 &&
              vb_attention_prefill_mma32_supported(heads, kv_heads, head_dim))
         CUDA_CHECK(vb_attention_prefill_mma32_f16(out, q, k_cache, v_cache, c->d_positions,

@@ -43,9 +43,10 @@ static const vb_knob knobs[] = {
     BOOL_KNOB("VB_PREFILL_MMA16", prefill_mma16,
               "prefill attention on an fp16 cache with the 16-rows-a-warp mma kernel "
               "instead of the 32-rows one (to compare; the same results)"),
-    BOOL_KNOB("VB_PREFILL_WGMMA", prefill_wgmma,
-              "prefill attention on an fp16 cache with the wgmma kernel (sm_90a builds on "
-              "compute capability 9.0, head_dim 128; an experiment, not the default)"),
+    {"VB_PREFILL_WGMMA", VB_KNOB_INT, 0, 2, NULL, "0", AT(prefill_wgmma),
+     "prefill attention on an fp16 cache with the wgmma kernel (sm_90a builds on compute "
+     "capability 9.0, head_dim 128; an experiment, not the default): 1 its tiles without "
+     "swizzle, 2 in the 128-byte swizzled layout"},
     BOOL_KNOB("VB_INVARIANT_OWN_GEMM", invariant_own_gemm,
               "--batch-invariant projections on the fixed-order kernel, not cuBLASLt's "
               "split-K-free algorithms"),

@@ -15,9 +15,10 @@
  * The mma32 columns: the fp16 cache's default kernel since session 23 (32
  * query rows a warp, two blocks an SM; fp16 cache only); the mma columns
  * are the int8 cache's kernel (and VB_PREFILL_MMA16=1's) on the fp16 cache.
- * Where VB_PREFILL_WGMMA=1's kernel runs (sm_90a build, compute
- * capability 9.0, head_dim 128) a wgmma column follows, with the count of
- * values that differ from the mma32 kernel's.
+ * Where VB_PREFILL_WGMMA's kernel runs (sm_90a build, compute capability
+ * 9.0, head_dim 128) two wgmma columns follow (its tiles without swizzle,
+ * VB_PREFILL_WGMMA=1, and with the 128-byte swizzle, =2), each with the
+ * count of values that differ from the mma32 kernel's.
  * With WMMA as a third argument the V100 / Turing kernel
  * (kernels/attention_prefill.cu) is timed too (slow on the long steps);
  * with int8 (third or fourth) the kernels' int8 twins on an int8 cache
@@ -64,6 +65,7 @@ typedef struct prefill_args {
     const step_shape *s;
     bool wmma, kv8, mma32; /* mma32: the fp16 cache's default kernel */
     bool wgmma;            /* VB_PREFILL_WGMMA's kernel (sm_90a) */
+    int swizzle;           /* its tiles: 0 without swizzle, 1 the 128-byte swizzle */
     cudaStream_t stream;
 } prefill_args;
 
@@ -87,7 +89,7 @@ static void prefill_pass(void *ctx, int i)
         CUDA_CHECK(vb_attention_prefill_wgmma_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_mtiles,
                                                   a->n_mtiles, a->d_table, a->max_blocks,
                                                   s->heads, s->kv_heads, s->head_dim, BLOCK_SIZE,
-                                                  scale, a->stream));
+                                                  scale, a->swizzle, a->stream));
     else if (a->mma32)
         CUDA_CHECK(vb_attention_prefill_mma32_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_mtiles,
                                                   a->n_mtiles, a->d_table, a->max_blocks,
@@ -207,19 +209,23 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
         double us = bench_time_us(prefill_pass, &a, stream, iters);
         printf(" %10.1f %8.1f | %zu differ |", us, flops / (us * 1e6), differ);
         if (vb_attention_prefill_wgmma_supported(s->heads, s->kv_heads, s->head_dim)) {
-            /* the wgmma kernel against the mma32 one (want: its output now) */
+            /* the wgmma kernel, its tiles without and with the swizzle,
+             * against the mma32 one (want: its output now) */
             CUDA_CHECK(cudaMemcpy(want, a.out, q_elems * 2, cudaMemcpyDeviceToHost));
             a.wgmma = true;
-            CUDA_CHECK(cudaMemset(a.out, 0xff, q_elems * 2));
-            prefill_pass(&a, 0);
-            CUDA_CHECK(cudaMemcpy(got, a.out, q_elems * 2, cudaMemcpyDeviceToHost));
-            differ = 0;
-            for (size_t i = 0; i < q_elems; i++)
-                differ += want[i] != got[i];
-            us = bench_time_us(prefill_pass, &a, stream, iters);
-            printf(" wgmma %10.1f %8.1f | %zu differ from mma32 |", us, flops / (us * 1e6),
-                   differ);
+            for (a.swizzle = 0; a.swizzle < 2; a.swizzle++) {
+                CUDA_CHECK(cudaMemset(a.out, 0xff, q_elems * 2));
+                prefill_pass(&a, 0);
+                CUDA_CHECK(cudaMemcpy(got, a.out, q_elems * 2, cudaMemcpyDeviceToHost));
+                differ = 0;
+                for (size_t i = 0; i < q_elems; i++)
+                    differ += want[i] != got[i];
+                us = bench_time_us(prefill_pass, &a, stream, iters);
+                printf(" %s %10.1f %8.1f | %zu differ from mma32 |",
+                       a.swizzle ? "wgmma sw128" : "wgmma", us, flops / (us * 1e6), differ);
+            }
             a.wgmma = false;
+            a.swizzle = 0;
         }
         a.mma32 = false;
         free(want);

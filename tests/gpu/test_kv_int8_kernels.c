@@ -380,15 +380,17 @@ static float *cpu_reference(const kstep *k)
 /* P_PREFILL_MMA32 (the fp16 cache's default prefill kernel) has no int8
  * twin: its "int8" run is the mma kernel on the fp16 cache, so the twin
  * check holds it to that kernel's results bit for bit. P_PREFILL_WGMMA
- * likewise against the mma32 kernel (sm_90a builds on compute capability
- * 9.0, head_dim 128 only). */
+ * and P_PREFILL_WGMMA_SW (its tiles swizzled) likewise against the mma32
+ * kernel (sm_90a builds on compute capability 9.0, head_dim 128 only). */
 enum path { P_DECODE_MMA, P_DECODE_HEAD, P_DECODE_GROUP, P_DECODE_SPLIT, P_PER_TOKEN,
-            P_PREFILL_MMA, P_PREFILL_WMMA, P_PREFILL_MMA32, P_PREFILL_WGMMA, P_COUNT };
+            P_PREFILL_MMA, P_PREFILL_WMMA, P_PREFILL_MMA32, P_PREFILL_WGMMA,
+            P_PREFILL_WGMMA_SW, P_COUNT };
 static const char *path_name[P_COUNT] = {
     "decode, mma (sm_80+)", "decode, CUDA cores, a block a head",
     "decode, CUDA cores, a block a group", "decode, CUDA cores, 3 splits",
     "per-token kernel, every token", "prefill, mma (sm_80+)", "prefill, WMMA",
-    "prefill, mma32 (vs mma, fp16 cache)", "prefill, wgmma (vs mma32, fp16 cache)"};
+    "prefill, mma32 (vs mma, fp16 cache)", "prefill, wgmma (vs mma32, fp16 cache)",
+    "prefill, wgmma swizzled (vs mma32)"};
 
 /* Runs one path on the int8 cache (kv8) or on the fp16 one; returns the
  * fp16 output [T, heads, hd] (NaN where not written), or NULL when the
@@ -409,8 +411,9 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
         return NULL;
     if (p == P_PREFILL_MMA32 && !vb_attention_prefill_mma32_supported(heads, kvh, hd))
         return NULL;
-    if (p == P_PREFILL_WGMMA && (!vb_attention_prefill_wgmma_supported(heads, kvh, hd) ||
-                                 !vb_attention_prefill_mma32_supported(heads, kvh, hd)))
+    if ((p == P_PREFILL_WGMMA || p == P_PREFILL_WGMMA_SW) &&
+        (!vb_attention_prefill_wgmma_supported(heads, kvh, hd) ||
+         !vb_attention_prefill_mma32_supported(heads, kvh, hd)))
         return NULL;
     if (p == P_PER_TOKEN && hd > 256)
         return NULL;
@@ -468,12 +471,14 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
                                                     k->width, heads, kvh, hd, BS, scale, 0);
         break;
     case P_PREFILL_WGMMA:
+    case P_PREFILL_WGMMA_SW:
         *err = kv8 ? vb_attention_prefill_mma32_f16(d_out, q, k->d_c16[0], k->d_c16[1], k->d_pos,
                                                     k->d_mtiles, k->n_mtiles, k->d_table,
                                                     k->width, heads, kvh, hd, BS, scale, 0)
                    : vb_attention_prefill_wgmma_f16(d_out, q, k->d_c16[0], k->d_c16[1], k->d_pos,
                                                     k->d_mtiles, k->n_mtiles, k->d_table,
-                                                    k->width, heads, kvh, hd, BS, scale, 0);
+                                                    k->width, heads, kvh, hd, BS, scale,
+                                                    p == P_PREFILL_WGMMA_SW, 0);
         break;
     case P_PREFILL_WMMA:
         *err = kv8 ? vb_attention_prefill_kv8(d_out, q, kc, vc, k->d_pos, k->d_tiles, k->n_tiles,

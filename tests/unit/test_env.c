@@ -91,7 +91,7 @@ static void test_values(void)
     const char *env[] = {
         "VB_PROFILE=1", "VB_NO_GEMV=yes", "VB_NO_FUSED_GEMV=TRUE", "VB_NO_ROPE_FUSION=on",
         "VB_ATTENTION_PER_TOKEN=1", "VB_DECODE_WHOLE_GROUPS=1", "VB_PREFILL_WMMA=1",
-        "VB_PREFILL_MMA16=1", "VB_PREFILL_WGMMA=1",
+        "VB_PREFILL_MMA16=1", "VB_PREFILL_WGMMA=2",
         "VB_NO_PDL=1", "VB_HOST_SAMPLER=1", "VB_GEMV_MAX_ROWS=8", "VB_SAMPLER_PASS1_CHUNKS=64",
         "VB_WEIGHT_STAGING_BYTES=4096", "VB_WEIGHT_STAGING_BUFFERS=3",
         "VB_WEIGHT_READ_THREADS=7", "VB_CPU_THREADS=4096", "VB_STEP_SYNC=events",
@@ -102,7 +102,8 @@ static void test_values(void)
     CHECK_INT_EQ(vb_tuning_read(&t, lookup, env, &err), 0);
     CHECK(t.profile && t.no_gemv && t.no_fused_gemv && t.no_rope_fusion &&
           t.attention_per_token && t.decode_whole_groups && t.prefill_wmma && t.prefill_mma16 &&
-          t.prefill_wgmma && t.no_pdl && t.host_sampler);
+          t.no_pdl && t.host_sampler);
+    CHECK_INT_EQ(t.prefill_wgmma, 2);
     CHECK_INT_EQ(t.gemv_max_rows, 8);
     CHECK_INT_EQ(t.sampler_pass1_chunks, 64);
     CHECK_INT_EQ(t.weight_staging_bytes, 4096);
