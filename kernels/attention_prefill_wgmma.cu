@@ -308,8 +308,8 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
             const int st = s % PFW_STAGES;
             if (s >= PFW_STAGES) /* the consumers are done with the stage's last use */
                 pfw_mbar_wait(&empty[st], ((s / PFW_STAGES) - 1) & 1);
-            pfw_gather<SW128>(smem_raw + (size_t)st * PFW_STAGE_BYTES, s, last_pos, k_cache, v_cache,
-                       table, block_size, bs_shift, kv_heads, kvh, lane);
+            pfw_gather<SW128>(smem_raw + (size_t)st * PFW_STAGE_BYTES, s, last_pos, k_cache,
+                              v_cache, table, block_size, bs_shift, kv_heads, kvh, lane);
             pfw_mbar_arrive_cp_async(&full[st]);
         }
         asm volatile("cp.async.wait_all;\n" ::: "memory");
