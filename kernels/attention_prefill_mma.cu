@@ -341,16 +341,7 @@ __global__ void __launch_bounds__(32 * PFM_MAX_WARPS)
                            kv_heads, kvh);
     }
 
-    // The tile's lowest position, the same in every warp (each reads the
-    // tile's positions): steps whose keys all lie at or before it need no
-    // mask, all but the last one or two of a tile.
-    int pos_min = 0x7fffffff;
-    for (int i = lane; i < rows; i += 32)
-        pos_min = min(pos_min, positions[t0 + i]);
-#pragma unroll
-    for (int off = 16; off >= 1; off >>= 1)
-        pos_min = min(pos_min, __shfl_xor_sync(0xffffffffu, pos_min, off));
-    const int n_unmasked = min((pos_min + 1) / PFM_KT, n_steps - 1);
+    const int n_unmasked = pfm_unmasked_steps(positions, t0, rows, n_steps, lane);
 
     // The warp's packed rows g and g + 8 (token r / G, head r % G): their
     // Q rows as A fragments, one per 16 columns of head_dim.

@@ -111,6 +111,22 @@ __device__ __forceinline__ void pfm_scale_mask(float (&sc)[PFM_KT / 8][4], int j
     }
 }
 
+// The steps (of PFM_KT keys) that need no mask: those whose keys all lie
+// at or before the tile's lowest position, all but the last one or two of
+// a tile (never the last step). Each warp reads the tile's positions (of
+// its rows tokens from t0), so every warp has it.
+__device__ __forceinline__ int pfm_unmasked_steps(const int *positions, int t0, int rows,
+                                                  int n_steps, int lane)
+{
+    int pos_min = 0x7fffffff;
+    for (int i = lane; i < rows; i += 32)
+        pos_min = min(pos_min, positions[t0 + i]);
+#pragma unroll
+    for (int off = 16; off >= 1; off >>= 1)
+        pos_min = min(pos_min, __shfl_xor_sync(0xffffffffu, pos_min, off));
+    return min((pos_min + 1) / PFM_KT, n_steps - 1);
+}
+
 // Packed row r's output row (token r / G of the tile from t0, head kvh G
 // + r % G), or NULL for a row past the tile's R.
 __device__ __forceinline__ __half *pfm_row_out(__half *out, int r, int R, int G, int kvh, int t0,

@@ -140,13 +140,7 @@ __global__ void __launch_bounds__(32 * P32_WARPS, 2)
         pfm_gather<HD, P32_STAGES>(stage_base, 1, last_pos, k_cache, v_cache, table,
                                    block_size, bs_shift, kv_heads, kvh);
 
-    int pos_min = 0x7fffffff;
-    for (int i = lane; i < rows; i += 32)
-        pos_min = min(pos_min, positions[t0 + i]);
-#pragma unroll
-    for (int off = 16; off >= 1; off >>= 1)
-        pos_min = min(pos_min, __shfl_xor_sync(0xffffffffu, pos_min, off));
-    const int n_unmasked = min((pos_min + 1) / PFM_KT, n_steps - 1);
+    const int n_unmasked = pfm_unmasked_steps(positions, t0, rows, n_steps, lane);
 
     /* the warp's rows: m-tile t, rows r_lo[t] = 32 warp + 16 t + g and + 8 */
     int r_lo[2], r_hi[2], pos_lo[2], pos_hi[2];

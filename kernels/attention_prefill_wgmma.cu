@@ -322,13 +322,7 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
     const int r_lo = 64 * (warp >> 2) + 16 * (warp & 3) + g, r_hi = r_lo + 8;
     const int pos_lo = r_lo < R ? positions[t0 + r_lo / G] : -1;
     const int pos_hi = r_hi < R ? positions[t0 + r_hi / G] : -1;
-    int pos_min = 0x7fffffff;
-    for (int i = lane; i < rows; i += 32)
-        pos_min = min(pos_min, positions[t0 + i]);
-#pragma unroll
-    for (int off = 16; off >= 1; off >>= 1)
-        pos_min = min(pos_min, __shfl_xor_sync(0xffffffffu, pos_min, off));
-    const int n_unmasked = min((pos_min + 1) / PFM_KT, n_steps - 1);
+    const int n_unmasked = pfm_unmasked_steps(positions, t0, rows, n_steps, lane);
 
     /* Q rows r_lo and r_hi as A fragments (zeros past R), k16 slice kk:
      * columns 16 kk + 2 tq (+1) and + 8 */
