@@ -92,12 +92,12 @@ __device__ __forceinline__ void pfm_gather(__half *stage_base, int s, int last_p
 // The scaling is a rounded multiply of its own (__fmul_rn is never fused
 // into the softmax's subtraction), so a score rounds the same in masked
 // and unmasked steps.
-template <bool MASK>
-__device__ __forceinline__ void pfm_scale_mask(float (&sc)[PFM_KT / 8][4], int j0, int pos_lo,
-                                               int pos_hi, float scale_log2, int tq)
+template <bool MASK, int NT>
+__device__ __forceinline__ void pfm_scale_mask(float (&sc)[NT][4], int j0, int pos_lo, int pos_hi,
+                                               float scale_log2, int tq)
 {
 #pragma unroll
-    for (int n = 0; n < PFM_KT / 8; n++) {
+    for (int n = 0; n < NT; n++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const float scaled = __fmul_rn(sc[n][e], scale_log2);
@@ -111,10 +111,11 @@ __device__ __forceinline__ void pfm_scale_mask(float (&sc)[PFM_KT / 8][4], int j
     }
 }
 
-// The steps (of PFM_KT keys) that need no mask: those whose keys all lie
-// at or before the tile's lowest position, all but the last one or two of
-// a tile (never the last step). Each warp reads the tile's positions (of
+// The steps (of KT keys) that need no mask: those whose keys all lie at
+// or before the tile's lowest position, all but the last one or two of a
+// tile (never the last step). Each warp reads the tile's positions (of
 // its rows tokens from t0), so every warp has it.
+template <int KT = PFM_KT>
 __device__ __forceinline__ int pfm_unmasked_steps(const int *positions, int t0, int rows,
                                                   int n_steps, int lane)
 {
@@ -124,7 +125,7 @@ __device__ __forceinline__ int pfm_unmasked_steps(const int *positions, int t0, 
 #pragma unroll
     for (int off = 16; off >= 1; off >>= 1)
         pos_min = min(pos_min, __shfl_xor_sync(0xffffffffu, pos_min, off));
-    return min((pos_min + 1) / PFM_KT, n_steps - 1);
+    return min((pos_min + 1) / KT, n_steps - 1);
 }
 
 // Packed row r's output row (token r / G of the tile from t0, head kvh G

@@ -1,20 +1,24 @@
 // The fp16 cache's prefill attention on Hopper's warpgroup MMA (wgmma,
-// sm_90a), head_dim 128: an experiment beside attention_prefill_mma32.cu
-// (issue #19's 64K case needs the long chunks' attention at ~330 TFLOP/s;
-// the mma.sync kernel tops out near 285 on an H200). Run on an H200
-// (session 26): mma32's bits, but 262 TFLOP/s on the 64K step against
-// mma32's 283, so opt-in (VB_PREFILL_WGMMA=1) and not the default.
+// sm_90a), head_dim 128: the default there (issue #19's 64K case needs
+// the long chunks' attention at ~330 TFLOP/s; the mma.sync kernel,
+// attention_prefill_mma32.cu, tops out near 285 on an H200).
 //
-// The same tiles (128 packed query rows, 128 / G tokens x the group's G
-// heads), the same 64-key steps, masks, softmax (mma_softmax.cuh) and P V
-// chains as the mma32 kernel, so a row's bits are meant to be that
-// kernel's (a wgmma k16 step sums its 16 products as mma.sync's does:
-// session 24's wgmma kernel matched the mma32 kernel bit for bit).
+// The mma32 kernel's tiles (128 packed query rows, 128 / G tokens x the
+// group's G heads), masks, softmax (mma_softmax.cuh) and P V chains. With
+// 64-key steps (KT 64) a row's bits are that kernel's (a wgmma k16 step
+// sums its 16 products as mma.sync's does), but on an H200 (session 27)
+// 264 (no swizzle) / 280 (swizzled) TFLOP/s on the 64K step against
+// mma32's 284: m64n64 products are too small. With 128-key steps (KT
+// 128, swizzled; VB_PREFILL_WGMMA=3, the default) 469 TFLOP/s there
+// (d's step 449, b's 314, c's 231 against 257, 201, 171); its softmax
+// takes a running max a 128 keys, so its P rounds differently and its
+// bits are its own (as close to fp32 as mma32's: test_kv_int8_kernels).
 //
 // Layout, FlashAttention-3's: two consumer warpgroups of 64 rows each and
-// a producer warpgroup whose first warp gathers each step's K and V
-// through the block table into a ring of PFW_STAGES stages with cp.async and hands a stage
-// over through mbarriers (full: its 32 lanes' copies landed, counted by
+// a producer warpgroup whose first warp (KT 64) or four warps (KT 128)
+// gather each step's K and V through the block table into a ring of
+// PFW_STAGES stages with cp.async and hand a stage over through mbarriers
+// (full: the gathering lanes' copies landed, counted by
 // cp.async.mbarrier.arrive.noinc; empty: the 8 consumer warps are done
 // with it). The warpgroups never meet at a block barrier, so one's
 // softmax can run under the other's products (session 24's version kept
@@ -22,12 +26,12 @@
 // take turns issuing their products (FlashAttention-3's ping-pong: step
 // s's P V and step s + 1's scores in one section, then the softmax), so
 // one's softmax overlaps the other's tensor-core work. Q stays in
-// registers as the A operand of S = Q K^T (m64n64k16, B = K from shared
+// registers as the A operand of S = Q K^T (m64nKTk16, B = K from shared
 // memory); P, rounded to fp16 in registers, is the A operand of O += P V
 // (m64n128k16, B = V, transposed read).
 //
-// Shared memory, no swizzle: a 64 x 128 tile (K or V, a row a key) is
-// 8 x 16 core matrices of 8 keys x 8 halves, each 128 contiguous bytes;
+// Shared memory, KT 64 without swizzle: a 64 x 128 tile (K or V, a row a
+// key) is 8 x 16 core matrices of 8 keys x 8 halves, each 128 contiguous bytes;
 // key n's 16-byte chunk c sits at (n / 8) * 2048 + c * 128 + (n % 8) * 16.
 // For S the tile is B K-major (K = head_dim): LBO, the step between core
 // matrices along K, is 128, SBO (along N, the keys) 2048. For P V it is B
@@ -44,15 +48,20 @@
 #define PFW_HD 128
 #define PFW_NF (PFW_HD / 16)
 #define PFW_ROWS 128 /* packed query rows a block: the mma32 kernel's tiles */
-#define PFW_STAGES 4
 #define PFW_CONSUMERS 256 /* two warpgroups */
 #define PFW_THREADS (PFW_CONSUMERS + 128) /* and a producer warpgroup */
 /* registers a thread after setmaxnreg: 256 x 216 + 128 x 72 = 64,512,
  * the 384 x 168 the block launched with (setmaxnreg moves, never adds) */
 #define PFW_CONSUMER_REGS 216
 #define PFW_PRODUCER_REGS 72
-#define PFW_TILE_BYTES (PFM_KT * PFW_HD * 2) /* K or V of a step: 16 KB */
-#define PFW_STAGE_BYTES (2 * PFW_TILE_BYTES)
+/* K or V of a step of KT keys (16 or 32 KB); a stage holds both. The
+ * ring: 4 stages of 64-key steps, 3 of 128-key ones (192 KB). */
+#define PFW_TILE_BYTES(KT) ((KT) * PFW_HD * 2)
+#define PFW_STAGE_BYTES(KT) (2 * PFW_TILE_BYTES(KT))
+#define PFW_STAGES(KT) ((KT) == 64 ? 4 : 3)
+/* the producer warps that gather a step: one for 64 keys, the whole
+ * producer warpgroup for 128 */
+#define PFW_GATHER_WARPS(KT) ((KT) == 64 ? 1 : 4)
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define PFW_ON 1
@@ -82,10 +91,10 @@ __device__ __forceinline__ unsigned long long pfw_desc(const void *p, unsigned l
 // key's row in the atom, as the hardware reads it: (c / 8) * 8192 + n *
 // 128 + ((c % 8) ^ (n % 8)) * 16. Either way the 8 lanes that write one
 // chunk index of 8 consecutive keys hit 8 distinct bank groups.
-template <bool SW128>
+template <bool SW128, int KT>
 __device__ __forceinline__ int pfw_at(int n, int c)
 {
-    return SW128 ? (c >> 3) * 8192 + n * 128 + (((c & 7) ^ (n & 7)) << 4)
+    return SW128 ? (c >> 3) * (KT * 128) + n * 128 + (((c & 7) ^ (n & 7)) << 4)
                  : (n >> 3) * 2048 + c * 128 + (n & 7) * 16;
 }
 
@@ -95,17 +104,17 @@ __device__ __forceinline__ int pfw_at(int n, int c)
 // 16 kk ..) of a V tile (B MN-major: without swizzle LBO along K (keys),
 // SBO along N (head_dim); swizzled, LBO between the 64-wide head_dim
 // halves, SBO between 8-key groups).
-template <bool SW128>
+template <bool SW128, int KT>
 __device__ __forceinline__ unsigned long long pfw_desc_k(const unsigned char *k_tile, int kk)
 {
-    return SW128 ? pfw_desc<true>(k_tile + (kk >> 2) * 8192 + (kk & 3) * 32, 16, 1024)
+    return SW128 ? pfw_desc<true>(k_tile + (kk >> 2) * (KT * 128) + (kk & 3) * 32, 16, 1024)
                  : pfw_desc<false>(k_tile + kk * 256, 128, 2048);
 }
 
-template <bool SW128>
+template <bool SW128, int KT>
 __device__ __forceinline__ unsigned long long pfw_desc_v(const unsigned char *v_tile, int kk)
 {
-    return SW128 ? pfw_desc<true>(v_tile + kk * 2048, 8192, 1024)
+    return SW128 ? pfw_desc<true>(v_tile + kk * 2048, KT * 128, 1024)
                  : pfw_desc<false>(v_tile + kk * 4096, 2048, 128);
 }
 
@@ -187,10 +196,12 @@ __device__ __forceinline__ void pfw_wgmma_s(float (&d)[8][4], const unsigned (&a
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "n"(1));
 }
 
-// d[64 x 128] += a[64 x 16] x B, B MN-major in shared memory (desc,
-// transposed read).
-__device__ __forceinline__ void pfw_wgmma_o(float (&d)[16][4], const unsigned (&a)[4],
-                                            unsigned long long desc)
+// d[64 x 128] += a[64 x 16] x B, B in shared memory (desc): MN-major
+// (TRANS_B 1, transposed read: P V) or K-major (0: the scores of a
+// 128-key step).
+template <int TRANS_B>
+__device__ __forceinline__ void pfw_wgmma_n128(float (&d)[16][4], const unsigned (&a)[4],
+                                               unsigned long long desc)
 {
     asm volatile(
         "{\n"
@@ -201,7 +212,7 @@ __device__ __forceinline__ void pfw_wgmma_o(float (&d)[16][4], const unsigned (&
         "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
         "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
         "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-        "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n"
+        "{%64, %65, %66, %67}, %68, p, 1, 1, %70;\n"
         "}\n"
         : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]),
           "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]),
@@ -216,27 +227,44 @@ __device__ __forceinline__ void pfw_wgmma_o(float (&d)[16][4], const unsigned (&
           "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]),
           "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
           "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "n"(1));
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "n"(1), "n"(TRANS_B));
 }
 
-// The producer warp's copies of step s into stage st: lane l takes key
-// rows 8 o + (l % 8) (o = 0..7) and 16-byte chunks 4 i + l / 8 (i =
-// 0..3), so the 8 lanes a shared-memory phase writes hit 8 distinct
-// 16-byte bank groups (pfw_at), and a key's 4 chunks an instruction are
-// 64 contiguous bytes of its row. Keys past last_pos are zero-filled.
-template <bool SW128>
+// The scores' products of one k16 slice: m64n64k16 for 64-key steps,
+// m64n128k16 for 128.
+__device__ __forceinline__ void pfw_wgmma_scores(float (&d)[8][4], const unsigned (&a)[4],
+                                                 unsigned long long desc)
+{
+    pfw_wgmma_s(d, a, desc);
+}
+
+__device__ __forceinline__ void pfw_wgmma_scores(float (&d)[16][4], const unsigned (&a)[4],
+                                                 unsigned long long desc)
+{
+    pfw_wgmma_n128<0>(d, a, desc);
+}
+
+// Gather warp gw's copies of step s (KT keys) into its stage: the warp
+// takes KT / PFW_GATHER_WARPS keys from gw times that; lane l their rows
+// 8 o + (l % 8) and 16-byte chunks 4 i + l / 8 (i = 0..3), so the 8 lanes
+// a shared-memory phase writes hit 8 distinct 16-byte bank groups
+// (pfw_at), and a key's 4 chunks an instruction are 64 contiguous bytes
+// of its row. Keys past last_pos are zero-filled.
+template <bool SW128, int KT>
 __device__ __forceinline__ void pfw_gather(unsigned char *stage, int s, int last_pos,
                                            const __half *k_cache, const __half *v_cache,
                                            const int *table, int block_size, int bs_shift,
-                                           int kv_heads, int kvh, int lane)
+                                           int kv_heads, int kvh, int gw, int lane)
 {
-    const int rl = lane & 7, cq = lane >> 3, j0 = s * PFM_KT;
-    unsigned char *sk = stage, *sv = stage + PFW_TILE_BYTES;
-    size_t off[8];
-    int bytes[8];
+    constexpr int ROWS = KT / PFW_GATHER_WARPS(KT) / 8; /* rows a lane */
+    const int rl = lane & 7, cq = lane >> 3, j0 = s * KT;
+    const int n0 = PFW_GATHER_WARPS(KT) == 1 ? 0 : gw * 8 * ROWS; /* the warp's first key */
+    unsigned char *sk = stage, *sv = stage + PFW_TILE_BYTES(KT);
+    size_t off[ROWS];
+    int bytes[ROWS];
 #pragma unroll
-    for (int o = 0; o < 8; o++) { /* the 8 rows' table entries first: their latencies overlap */
-        const int j = j0 + 8 * o + rl;
+    for (int o = 0; o < ROWS; o++) { /* the rows' table entries first: their latencies overlap */
+        const int j = j0 + n0 + 8 * o + rl;
         const int bi = bs_shift >= 0 ? j >> bs_shift : j / block_size;
         const int entry = j <= last_pos ? table[bi] : -1;
         off[o] = entry >= 0 ? (((size_t)entry * block_size + (j - bi * block_size)) * kv_heads +
@@ -245,11 +273,11 @@ __device__ __forceinline__ void pfw_gather(unsigned char *stage, int s, int last
         bytes[o] = entry >= 0 ? 16 : 0;
     }
 #pragma unroll
-    for (int o = 0; o < 8; o++)
+    for (int o = 0; o < ROWS; o++)
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             const int c = 4 * i + cq;
-            const int at = pfw_at<SW128>(8 * o + rl, c);
+            const int at = pfw_at<SW128, KT>(n0 + 8 * o + rl, c);
             mma_cp_async16(sk + at, k_cache + off[o] + c * 8, bytes[o]);
             mma_cp_async16(sv + at, v_cache + off[o] + c * 8, bytes[o]);
         }
@@ -264,7 +292,7 @@ __device__ __forceinline__ void pfw_gather(unsigned char *stage, int s, int last
 // 3's way: 384 threads launched at 168, then setmaxnreg moves registers
 // from the producer warpgroup to the consumers. SW128: K and V tiles in
 // the 128-byte swizzled layout (pfw_at), the ring 1024-byte aligned.
-template <bool SW128>
+template <bool SW128, int KT>
 __global__ void __launch_bounds__(PFW_THREADS, 1)
     attention_prefill_wgmma_kernel(__half *out, const __half *q, const __half *k_cache,
                                    const __half *v_cache, const int *positions, const int *tiles,
@@ -278,9 +306,10 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
      * asks for that much more) */
     unsigned char *smem_raw =
         SW128 ? smem_dyn + ((1024 - (pfw_smem(smem_dyn) & 1023)) & 1023) : smem_dyn;
-    unsigned long long *full =
-        (unsigned long long *)(smem_raw + (size_t)PFW_STAGES * PFW_STAGE_BYTES);
-    unsigned long long *empty = full + PFW_STAGES;
+    constexpr int STAGES = PFW_STAGES(KT), STAGE_BYTES = PFW_STAGE_BYTES(KT);
+    constexpr int GATHER_WARPS = PFW_GATHER_WARPS(KT);
+    unsigned long long *full = (unsigned long long *)(smem_raw + (size_t)STAGES * STAGE_BYTES);
+    unsigned long long *empty = full + STAGES;
 
     const int G = heads / kv_heads;
     const int tile = n_tiles - 1 - (int)blockIdx.x; /* longest first, as the mma kernels */
@@ -290,26 +319,27 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
     const int R = rows * G; /* packed rows: token r / G, head r % G */
     const int *table = block_tables + (size_t)seq * max_blocks;
     const int last_pos = positions[t0 + rows - 1];
-    const int n_steps = last_pos / PFM_KT + 1;
+    const int n_steps = last_pos / KT + 1;
 
     if (threadIdx.x == 0) {
-        for (int st = 0; st < PFW_STAGES; st++) {
-            pfw_mbar_init(&full[st], 32);
+        for (int st = 0; st < STAGES; st++) {
+            pfw_mbar_init(&full[st], 32 * GATHER_WARPS);
             pfw_mbar_init(&empty[st], PFW_CONSUMERS / 32);
         }
     }
     __syncthreads();
 
-    if (warp >= PFW_CONSUMERS / 32) { /* the producer warpgroup: its first warp gathers */
+    if (warp >= PFW_CONSUMERS / 32) { /* the producer warpgroup: its first warps gather */
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PFW_PRODUCER_REGS));
-        if (warp != PFW_CONSUMERS / 32)
+        const int gw = warp - PFW_CONSUMERS / 32;
+        if (gw >= GATHER_WARPS)
             return;
         for (int s = 0; s < n_steps; s++) {
-            const int st = s % PFW_STAGES;
-            if (s >= PFW_STAGES) /* the consumers are done with the stage's last use */
-                pfw_mbar_wait(&empty[st], ((s / PFW_STAGES) - 1) & 1);
-            pfw_gather<SW128>(smem_raw + (size_t)st * PFW_STAGE_BYTES, s, last_pos, k_cache,
-                              v_cache, table, block_size, bs_shift, kv_heads, kvh, lane);
+            const int st = s % STAGES;
+            if (s >= STAGES) /* the consumers are done with the stage's last use */
+                pfw_mbar_wait(&empty[st], ((s / STAGES) - 1) & 1);
+            pfw_gather<SW128, KT>(smem_raw + (size_t)st * STAGE_BYTES, s, last_pos, k_cache,
+                                  v_cache, table, block_size, bs_shift, kv_heads, kvh, gw, lane);
             pfw_mbar_arrive_cp_async(&full[st]);
         }
         asm volatile("cp.async.wait_all;\n" ::: "memory");
@@ -322,7 +352,7 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
     const int r_lo = 64 * (warp >> 2) + 16 * (warp & 3) + g, r_hi = r_lo + 8;
     const int pos_lo = r_lo < R ? positions[t0 + r_lo / G] : -1;
     const int pos_hi = r_hi < R ? positions[t0 + r_hi / G] : -1;
-    const int n_unmasked = pfm_unmasked_steps(positions, t0, rows, n_steps, lane);
+    const int n_unmasked = pfm_unmasked_steps<KT>(positions, t0, rows, n_steps, lane);
 
     /* Q rows r_lo and r_hi as A fragments (zeros past R), k16 slice kk:
      * columns 16 kk + 2 tq (+1) and + 8 */
@@ -356,41 +386,41 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
     // products. The arrivals match the syncs: warpgroup 1 gives the first
     // turn and skips its last hand-over.
     const int wg = warp >> 2;
-    float sc[PFM_KT / 8][4];
+    float sc[KT / 8][4];
     pfw_mbar_wait(&full[0], 0);
     /* the producer's cp.async writes (generic proxy) before wgmma's reads */
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #pragma unroll
-    for (int n = 0; n < PFM_KT / 8; n++)
+    for (int n = 0; n < KT / 8; n++)
         sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
     pfw_wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < PFW_NF; kk++) /* head_dim chunks 2 kk, 2 kk + 1 */
-        pfw_wgmma_s(sc, qa[kk], pfw_desc_k<SW128>(smem_raw, kk));
+        pfw_wgmma_scores(sc, qa[kk], pfw_desc_k<SW128, KT>(smem_raw, kk));
     pfw_wgmma_commit_wait();
     pfw_fence_regs(sc);
     if (wg == 1)
         asm volatile("bar.arrive 1, 256;\n" ::: "memory");
 
     for (int s = 0; s < n_steps; s++) {
-        const int st = s % PFW_STAGES;
-        const unsigned char *sv = smem_raw + (size_t)st * PFW_STAGE_BYTES + PFW_TILE_BYTES;
-        unsigned pa[PFM_KT / 16][4];
+        const int st = s % STAGES;
+        const unsigned char *sv = smem_raw + (size_t)st * STAGE_BYTES + PFW_TILE_BYTES(KT);
+        unsigned pa[KT / 16][4];
         if (s < n_unmasked)
-            pfm_scale_mask<false>(sc, s * PFM_KT, pos_lo, pos_hi, scale_log2, tq);
+            pfm_scale_mask<false>(sc, s * KT, pos_lo, pos_hi, scale_log2, tq);
         else
-            pfm_scale_mask<true>(sc, s * PFM_KT, pos_lo, pos_hi, scale_log2, tq);
+            pfm_scale_mask<true>(sc, s * KT, pos_lo, pos_hi, scale_log2, tq);
         mma_softmax_step(sc, m_lo, m_hi, l_lo, l_hi, o, pa);
 
         const bool next = s + 1 < n_steps; /* block-uniform */
-        const int nst = next ? (s + 1) % PFW_STAGES : st;
+        const int nst = next ? (s + 1) % STAGES : st;
         if (next) {
-            pfw_mbar_wait(&full[nst], ((s + 1) / PFW_STAGES) & 1);
+            pfw_mbar_wait(&full[nst], ((s + 1) / STAGES) & 1);
             asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         }
-        const unsigned char *nsk = smem_raw + (size_t)nst * PFW_STAGE_BYTES;
+        const unsigned char *nsk = smem_raw + (size_t)nst * STAGE_BYTES;
 #pragma unroll
-        for (int n = 0; n < PFM_KT / 8; n++)
+        for (int n = 0; n < KT / 8; n++)
             sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
         if (wg == 0)
             asm volatile("bar.sync 1, 256;\n" ::: "memory");
@@ -401,11 +431,11 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
         // kernels skip: their P is exactly 0 and their V rows zeros, so
         // the sums are the same bits.
 #pragma unroll
-        for (int kk = 0; kk < PFM_KT / 16; kk++) /* key octets 2 kk, 2 kk + 1 */
-            pfw_wgmma_o(o, pa[kk], pfw_desc_v<SW128>(sv, kk));
+        for (int kk = 0; kk < KT / 16; kk++) /* key octets 2 kk, 2 kk + 1 */
+            pfw_wgmma_n128<1>(o, pa[kk], pfw_desc_v<SW128, KT>(sv, kk));
 #pragma unroll
         for (int kk = 0; kk < PFW_NF; kk++)
-            pfw_wgmma_s(sc, qa[kk], pfw_desc_k<SW128>(nsk, kk));
+            pfw_wgmma_scores(sc, qa[kk], pfw_desc_k<SW128, KT>(nsk, kk));
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
         if (wg == 0)
             asm volatile("bar.arrive 2, 256;\n" ::: "memory");
@@ -425,20 +455,23 @@ __global__ void __launch_bounds__(PFW_THREADS, 1)
 #endif
 }
 
-template __global__ void attention_prefill_wgmma_kernel<false>(
+template __global__ void attention_prefill_wgmma_kernel<false, 64>(
     __half *, const __half *, const __half *, const __half *, const int *, const int *, int,
     const int *, int, int, int, int, int, float);
-template __global__ void attention_prefill_wgmma_kernel<true>(
+template __global__ void attention_prefill_wgmma_kernel<true, 64>(
+    __half *, const __half *, const __half *, const __half *, const int *, const int *, int,
+    const int *, int, int, int, int, int, float);
+template __global__ void attention_prefill_wgmma_kernel<true, 128>(
     __half *, const __half *, const __half *, const __half *, const int *, const int *, int,
     const int *, int, int, int, int, int, float);
 
 #ifndef __CUDACC_RTC__
-static size_t pfw_shared_bytes(void)
+static size_t pfw_shared_bytes(int kt)
 {
     /* the ring, then a full and an empty mbarrier a stage, and room to
      * align the ring to 1024 bytes (the swizzled layout) */
-    return (size_t)PFW_STAGES * PFW_STAGE_BYTES + 2 * PFW_STAGES * sizeof(unsigned long long) +
-           1024;
+    return (size_t)PFW_STAGES(kt) * PFW_STAGE_BYTES(kt) +
+           2 * PFW_STAGES(kt) * sizeof(unsigned long long) + 1024;
 }
 
 // Built for sm_90a: meson compiles this file alone with that target where
@@ -456,7 +489,8 @@ extern "C" bool vb_attention_prefill_wgmma_supported(int heads, int kv_heads, in
         (void)cudaGetLastError();
         return false;
     }
-    return major == 9 && minor == 0 && pfw_shared_bytes() <= (size_t)optin;
+    return major == 9 && minor == 0 && pfw_shared_bytes(128) <= (size_t)optin &&
+           pfw_shared_bytes(64) <= (size_t)optin;
 #else
     (void)heads;
     (void)kv_heads;
@@ -472,18 +506,20 @@ extern "C" cudaError_t vb_attention_prefill_wgmma_f16(uint16_t *out, const uint1
                                                       int n_tiles, const int *d_block_tables,
                                                       int max_blocks, int heads, int kv_heads,
                                                       int head_dim, int block_size, float scale,
-                                                      int swizzle, cudaStream_t stream)
+                                                      int variant, cudaStream_t stream)
 {
     if (n_tiles == 0)
         return cudaSuccess;
-    if (head_dim != PFW_HD || block_size <= 0 || (swizzle != 0 && swizzle != 1) ||
-        vb_attention_prefill_mma_tile_tokens(heads, kv_heads) < 1)
+    if (head_dim != PFW_HD || block_size <= 0 || variant < VB_WGMMA_PLAIN ||
+        variant > VB_WGMMA_K128 || vb_attention_prefill_mma_tile_tokens(heads, kv_heads) < 1)
         return cudaErrorInvalidValue;
-    const size_t smem = pfw_shared_bytes();
+    const size_t smem = pfw_shared_bytes(variant == VB_WGMMA_K128 ? 128 : 64);
     const int bs_shift = pfm_block_shift(block_size);
     void (*kernel)(__half *, const __half *, const __half *, const __half *, const int *,
                    const int *, int, const int *, int, int, int, int, int, float) =
-        swizzle ? attention_prefill_wgmma_kernel<true> : attention_prefill_wgmma_kernel<false>;
+        variant == VB_WGMMA_K128  ? attention_prefill_wgmma_kernel<true, 128>
+        : variant == VB_WGMMA_SW128 ? attention_prefill_wgmma_kernel<true, 64>
+                                    : attention_prefill_wgmma_kernel<false, 64>;
     cudaError_t e =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess)

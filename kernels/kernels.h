@@ -540,20 +540,23 @@ cudaError_t vb_attention_prefill_mma32_f16(uint16_t *out, const uint16_t *q,
                                            int n_tiles, const int *d_block_tables,
                                            int max_blocks, int heads, int kv_heads, int head_dim,
                                            int block_size, float scale, cudaStream_t stream);
-/* attention_prefill_wgmma.cu: an experiment: the mma32 kernel's tiles and
- * arithmetic (its bits) on Hopper's wgmma (sm_90a builds, compute
- * capability 9.0, head_dim 128), a producer warpgroup and two consumer
- * warpgroups; swizzle 0: K and V tiles in core matrices without swizzle
- * (run on an H200: mma32's bits, 8 % slower), 1: in the 128-byte swizzled
- * layout (not yet run on a GPU). The backend takes it with
- * VB_PREFILL_WGMMA=1 (swizzle 0) or 2 (swizzle 1). */
+/* attention_prefill_wgmma.cu: prefill attention on Hopper's wgmma (sm_90a
+ * builds, compute capability 9.0, head_dim 128), a producer warpgroup and
+ * two consumer warpgroups, the mma32 kernel's tiles. Variants: PLAIN and
+ * SW128 take 64-key steps, the mma32 kernel's arithmetic (its bits), with
+ * K and V tiles in core matrices without swizzle (run on an H200: 8 %
+ * slower than mma32 on long chunks) or in the 128-byte swizzled layout
+ * (2 % slower on long chunks, 9-15 % faster on short ones); K128 takes
+ * 128-key steps in the swizzled layout (a softmax a 128 keys: its own
+ * bits). The backend takes variant VB_PREFILL_WGMMA - 1. */
+enum { VB_WGMMA_PLAIN = 0, VB_WGMMA_SW128 = 1, VB_WGMMA_K128 = 2 };
 bool vb_attention_prefill_wgmma_supported(int heads, int kv_heads, int head_dim);
 cudaError_t vb_attention_prefill_wgmma_f16(uint16_t *out, const uint16_t *q,
                                            const uint16_t *k_cache, const uint16_t *v_cache,
                                            const int *d_positions, const int *d_tiles,
                                            int n_tiles, const int *d_block_tables,
                                            int max_blocks, int heads, int kv_heads, int head_dim,
-                                           int block_size, float scale, int swizzle,
+                                           int block_size, float scale, int variant,
                                            cudaStream_t stream);
 cudaError_t vb_attention_prefill_mma_f16(uint16_t *out, const uint16_t *q,
                                          const uint16_t *k_cache, const uint16_t *v_cache,

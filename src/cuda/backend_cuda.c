@@ -76,8 +76,8 @@ typedef struct cuda_ctx {
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool prefill_mma16;        /* VB_PREFILL_MMA16=1: fp16 cache on the 16-rows-a-warp kernel */
-    int prefill_wgmma;         /* VB_PREFILL_WGMMA=1 (2): fp16 cache on the wgmma kernel
-                                * (its tiles in the 128-byte swizzled layout) */
+    int prefill_wgmma;         /* VB_PREFILL_WGMMA 1..3 (default 3): fp16 cache on the
+                                * wgmma kernel, variant VB_PREFILL_WGMMA - 1; 0 mma32 */
     bool no_fused;             /* VB_NO_FUSED_GEMV=1: GEMVs one matrix at a time (to compare) */
     int gemv_max_rows;         /* steps of up to this many rows take the GEMV (VB_GEMV_MAX_ROWS) */
     int sampler_pass1_chunks;  /* VB_SAMPLER_PASS1_CHUNKS for the sampler; 0: its choice */
@@ -781,10 +781,12 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
         attention_per_token(c, kv8, out, q, k_cache, v_cache, c->d_decode, c->n_decode, heads,
                             kv_heads, head_dim, block_size, scale);
     }
-    /* prefill tiles: mma.sync with the softmax in registers where the GPU
-     * has it (sm_80+: 32 rows a warp on the fp16 cache, 16 on the int8 one
-     * or with VB_PREFILL_MMA16; VB_PREFILL_WGMMA's experiment on Hopper,
-     * never under --batch-invariant), WMMA otherwise */
+    /* prefill tiles: on Hopper's fp16 cache the wgmma kernel (128-key
+     * steps unless VB_PREFILL_WGMMA says otherwise; never under
+     * --batch-invariant, whose bits are the mma32 kernel's), else mma.sync
+     * with the softmax in registers where the GPU has it (sm_80+: 32 rows
+     * a warp on the fp16 cache, 16 on the int8 one or with
+     * VB_PREFILL_MMA16), WMMA otherwise */
     bool mma = c->n_tiles > 0 && (c->invariant || !c->prefill_wmma) &&
                vb_attention_prefill_mma_supported(heads, kv_heads, head_dim);
     if (mma)
@@ -794,12 +796,12 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                                                 c->d_mtiles, c->n_mtiles, c->d_block_tables,
                                                 c->max_blocks, heads, kv_heads, head_dim,
                                                 block_size, scale, c->stream));
-    else if (mma && c->prefill_wgmma && !c->invariant &&
+    else if (mma && c->prefill_wgmma && !c->invariant && !c->prefill_mma16 &&
              vb_attention_prefill_wgmma_supported(heads, kv_heads, head_dim))
         CUDA_CHECK(vb_attention_prefill_wgmma_f16(out, q, k_cache, v_cache, c->d_positions,
                                                   c->d_mtiles, c->n_mtiles, c->d_block_tables,
                                                   c->max_blocks, heads, kv_heads, head_dim,
-                                                  block_size, scale, c->prefill_wgmma == 2,
+                                                  block_size, scale, c->prefill_wgmma - 1,
                                                   c->stream));
     else if (mma && !c->prefill_mma16 &&
              vb_attention_prefill_mma32_supported(heads, kv_heads, head_dim))

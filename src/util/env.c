@@ -43,10 +43,11 @@ static const vb_knob knobs[] = {
     BOOL_KNOB("VB_PREFILL_MMA16", prefill_mma16,
               "prefill attention on an fp16 cache with the 16-rows-a-warp mma kernel "
               "instead of the 32-rows one (to compare; the same results)"),
-    {"VB_PREFILL_WGMMA", VB_KNOB_INT, 0, 2, NULL, "0", AT(prefill_wgmma),
-     "prefill attention on an fp16 cache with the wgmma kernel (sm_90a builds on compute "
-     "capability 9.0, head_dim 128; an experiment, not the default): 1 its tiles without "
-     "swizzle, 2 in the 128-byte swizzled layout"},
+    {"VB_PREFILL_WGMMA", VB_KNOB_INT, 0, 3, NULL, "3", AT(prefill_wgmma),
+     "prefill attention on an fp16 cache with the wgmma kernel where it runs (sm_90a builds "
+     "on compute capability 9.0, head_dim 128, not under --batch-invariant): 3 (default) "
+     "128-key steps, 1 and 2 the 64-key steps of the mma32 kernel (its bits) with tiles "
+     "without swizzle / 128-byte swizzled, 0 the mma32 kernel"},
     BOOL_KNOB("VB_INVARIANT_OWN_GEMM", invariant_own_gemm,
               "--batch-invariant projections on the fixed-order kernel, not cuBLASLt's "
               "split-K-free algorithms"),

@@ -44,7 +44,7 @@ typedef struct vb_tuning {
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
     bool prefill_wmma;        /* VB_PREFILL_WMMA */
     bool prefill_mma16;       /* VB_PREFILL_MMA16 */
-    int prefill_wgmma;        /* VB_PREFILL_WGMMA: 0 off, 1 no swizzle, 2 128-byte swizzle */
+    int prefill_wgmma;        /* VB_PREFILL_WGMMA: 0 off, else 1 + the kernel's variant */
     bool no_pdl;              /* VB_NO_PDL */
     bool invariant_own_gemm;  /* VB_INVARIANT_OWN_GEMM */
     int gemv_max_rows;        /* VB_GEMV_MAX_ROWS */

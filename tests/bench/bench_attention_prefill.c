@@ -16,9 +16,10 @@
  * query rows a warp, two blocks an SM; fp16 cache only); the mma columns
  * are the int8 cache's kernel (and VB_PREFILL_MMA16=1's) on the fp16 cache.
  * Where VB_PREFILL_WGMMA's kernel runs (sm_90a build, compute capability
- * 9.0, head_dim 128) two wgmma columns follow (its tiles without swizzle,
- * VB_PREFILL_WGMMA=1, and with the 128-byte swizzle, =2), each with the
- * count of values that differ from the mma32 kernel's.
+ * 9.0, head_dim 128) three wgmma columns follow (its tiles without
+ * swizzle, VB_PREFILL_WGMMA=1; with the 128-byte swizzle, =2; swizzled
+ * with 128-key steps, =3), each with the count of values that differ from
+ * the mma32 kernel's (0 expected for the first two).
  * With WMMA as a third argument the V100 / Turing kernel
  * (kernels/attention_prefill.cu) is timed too (slow on the long steps);
  * with int8 (third or fourth) the kernels' int8 twins on an int8 cache
@@ -65,7 +66,7 @@ typedef struct prefill_args {
     const step_shape *s;
     bool wmma, kv8, mma32; /* mma32: the fp16 cache's default kernel */
     bool wgmma;            /* VB_PREFILL_WGMMA's kernel (sm_90a) */
-    int swizzle;           /* its tiles: 0 without swizzle, 1 the 128-byte swizzle */
+    int variant;           /* its variant (VB_WGMMA_PLAIN ...) */
     cudaStream_t stream;
 } prefill_args;
 
@@ -89,7 +90,7 @@ static void prefill_pass(void *ctx, int i)
         CUDA_CHECK(vb_attention_prefill_wgmma_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_mtiles,
                                                   a->n_mtiles, a->d_table, a->max_blocks,
                                                   s->heads, s->kv_heads, s->head_dim, BLOCK_SIZE,
-                                                  scale, a->swizzle, a->stream));
+                                                  scale, a->variant, a->stream));
     else if (a->mma32)
         CUDA_CHECK(vb_attention_prefill_mma32_f16(a->out, a->q, a->k, a->v, a->d_pos, a->d_mtiles,
                                                   a->n_mtiles, a->d_table, a->max_blocks,
@@ -209,11 +210,12 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
         double us = bench_time_us(prefill_pass, &a, stream, iters);
         printf(" %10.1f %8.1f | %zu differ |", us, flops / (us * 1e6), differ);
         if (vb_attention_prefill_wgmma_supported(s->heads, s->kv_heads, s->head_dim)) {
-            /* the wgmma kernel, its tiles without and with the swizzle,
+            /* the wgmma kernel's variants
              * against the mma32 one (want: its output now) */
             CUDA_CHECK(cudaMemcpy(want, a.out, q_elems * 2, cudaMemcpyDeviceToHost));
             a.wgmma = true;
-            for (a.swizzle = 0; a.swizzle < 2; a.swizzle++) {
+            static const char *name[3] = {"wgmma", "wgmma sw128", "wgmma k128"};
+            for (a.variant = VB_WGMMA_PLAIN; a.variant <= VB_WGMMA_K128; a.variant++) {
                 CUDA_CHECK(cudaMemset(a.out, 0xff, q_elems * 2));
                 prefill_pass(&a, 0);
                 CUDA_CHECK(cudaMemcpy(got, a.out, q_elems * 2, cudaMemcpyDeviceToHost));
@@ -222,10 +224,10 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
                     differ += want[i] != got[i];
                 us = bench_time_us(prefill_pass, &a, stream, iters);
                 printf(" %s %10.1f %8.1f | %zu differ from mma32 |",
-                       a.swizzle ? "wgmma sw128" : "wgmma", us, flops / (us * 1e6), differ);
+                       name[a.variant], us, flops / (us * 1e6), differ);
             }
             a.wgmma = false;
-            a.swizzle = 0;
+            a.variant = VB_WGMMA_PLAIN;
         }
         a.mma32 = false;
         free(want);
