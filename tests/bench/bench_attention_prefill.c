@@ -26,7 +26,10 @@
  * (--kv-cache-dtype int8, kernels/kv_int8.cuh).
  *
  * Every sequence has its own KV blocks, shuffled (the block table is
- * followed as in a long-running cache); values are small finite halves.
+ * followed as in a long-running cache). On the fp16 cache the queries,
+ * keys and values are random halves in [-1, 1) (so the count of values
+ * that differ between kernels means something: a constant would give
+ * every kernel the same bits); the int8 cache holds one byte pattern.
  *
  * usage: bench_attention_prefill [ITERS [STEP|all [WMMA] [int8]]]   (on the
  * GPU machine; no GPU: exits 77) */
@@ -40,6 +43,7 @@
 #include "cuda/cuda_check.h"
 #include "forward/kv_int8.h"
 #include "kernels.h"
+#include "util/half.h"
 
 #define BLOCK_SIZE 16
 #define TILE 16
@@ -118,6 +122,26 @@ static void *xmalloc(size_t n)
     return p;
 }
 
+/* n random halves in [-1, 1) to the device buffer d (xorshift: the same
+ * values every run). */
+static void fill_random_halves(void *d, size_t n, uint64_t seed)
+{
+    const size_t chunk = (size_t)1 << 22;
+    uint16_t *h = xmalloc(chunk * 2);
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t at = 0; at < n; at += chunk) {
+        const size_t m = n - at < chunk ? n - at : chunk;
+        for (size_t i = 0; i < m; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            h[i] = vb_float_to_half((float)(x >> 40) / (float)(1u << 23) - 1.0f);
+        }
+        CUDA_CHECK(cudaMemcpy((uint16_t *)d + at, h, m * 2, cudaMemcpyHostToDevice));
+    }
+    free(h);
+}
+
 /* One step: its cache, queries and work lists on the device, timed. */
 static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
                      cudaStream_t stream)
@@ -135,10 +159,15 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
     CUDA_CHECK(cudaMalloc(&a.v, cache_bytes));
     CUDA_CHECK(cudaMalloc((void **)&a.q, q_elems * 2));
     CUDA_CHECK(cudaMalloc((void **)&a.out, q_elems * 2));
-    /* int8: values 17, scales ~1e-28 */
-    CUDA_CHECK(cudaMemset(a.k, 0x11, cache_bytes));
-    CUDA_CHECK(cudaMemset(a.v, 0x11, cache_bytes));
-    CUDA_CHECK(cudaMemset(a.q, 0x11, q_elems * 2));
+    if (kv8) { /* int8: values 17, scales ~1e-28 */
+        CUDA_CHECK(cudaMemset(a.k, 0x11, cache_bytes));
+        CUDA_CHECK(cudaMemset(a.v, 0x11, cache_bytes));
+        CUDA_CHECK(cudaMemset(a.q, 0x11, q_elems * 2));
+    } else {
+        fill_random_halves(a.k, cache_bytes / 2, 1);
+        fill_random_halves(a.v, cache_bytes / 2, 2);
+        fill_random_halves(a.q, q_elems, 3);
+    }
 
     int *table = xmalloc((size_t)n_blocks * sizeof *table); /* shuffled block ids */
     int *pos = xmalloc((size_t)T * sizeof *pos);
