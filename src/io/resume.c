@@ -1,6 +1,7 @@
 /* Refuse / overwrite / resume an output at start-up; see resume.h. */
 #include "io/resume.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,19 +26,46 @@ static int remove_if_there(const char *p, vb_err *err)
 }
 
 /* What a run writes or removes for `output` (see vb_output_check_inputs)
- * against one input shard. */
-static int check_shard(const char *shard, const char *output, const char *jpath, const char *tmp,
-                       const char *report, vb_err *err)
+ * against one file it reads. */
+static int check_input(const char *input, const char *output, const char *jpath,
+                       const char *tmp, const char *report, vb_err *err)
 {
-    if (vb_refuse_same_file(shard, output, "the output", err) < 0 ||
-        vb_refuse_same_file(shard, jpath, "the output's journal", err) < 0 ||
-        vb_refuse_same_file(shard, tmp, "the output's temporary file", err) < 0)
+    if (vb_refuse_same_file(input, output, "the output", err) < 0 ||
+        vb_refuse_same_file(input, jpath, "the output's journal", err) < 0 ||
+        vb_refuse_same_file(input, tmp, "the output's temporary file", err) < 0)
         return -1;
-    return report ? vb_refuse_same_file(shard, report, "the report", err) : 0;
+    return report ? vb_refuse_same_file(input, report, "the report", err) : 0;
+}
+
+/* Every entry of the model directory (a Hugging Face cache's snapshot
+ * holds symlinks to its blobs: stat follows them). A directory that
+ * cannot be listed is left to the model loader's own errors. */
+static int check_model_dir(const char *dir, const char *output, const char *jpath,
+                           const char *tmp, const char *report, vb_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        const size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *path = malloc(len);
+        if (!path) {
+            rc = vb_err_set(err, "%s: out of memory", dir);
+            break;
+        }
+        snprintf(path, len, "%s/%s", dir, e->d_name);
+        rc = check_input(path, output, jpath, tmp, report, err);
+        free(path);
+    }
+    closedir(d);
+    return rc;
 }
 
 int vb_output_check_inputs(const char *output, const char *report, const vb_input *in,
-                           vb_err *err)
+                           const char *model_dir, const char *extra, vb_err *err)
 {
     char *jpath = vb_journal_path_for(output);
     size_t tl = strlen(output) + sizeof ".tmp";
@@ -48,7 +76,11 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
     else
         snprintf(tmp, tl, "%s.tmp", output);
     for (int i = 0; rc == 0 && i < in->n_shards; i++)
-        rc = check_shard(in->shards[i].path, output, jpath, tmp, report, err);
+        rc = check_input(in->shards[i].path, output, jpath, tmp, report, err);
+    if (rc == 0 && model_dir)
+        rc = check_model_dir(model_dir, output, jpath, tmp, report, err);
+    if (rc == 0 && extra)
+        rc = check_input(extra, output, jpath, tmp, report, err);
     free(jpath);
     free(tmp);
     return rc;

@@ -30,11 +30,14 @@
 
 /* Refuses (-1, err naming both paths) when the output, the names written
  * or removed beside it (OUTPUT.journal, OUTPUT.tmp) or the report (NULL:
- * none) is one of the inputs' shard files, however reached (./path, a
- * symlink, a hard link). Called before vb_output_prepare, which removes
- * the first three under --overwrite. */
+ * none) is a file the run reads, however reached (./path, a symlink, a
+ * hard link): one of the inputs' shard files, a file of the model
+ * directory model_dir (its config, checkpoint and tokenizer: every file
+ * in it; NULL: none), or `extra` (NULL: none; a --chat-template file).
+ * Called before vb_output_prepare, which removes the first three under
+ * --overwrite. */
 int vb_output_check_inputs(const char *output, const char *report, const vb_input *in,
-                           vb_err *err);
+                           const char *model_dir, const char *extra, vb_err *err);
 
 /* `settings` is vb_run_settings_json() of this run. `done` is set up here
  * for input_rows x n samples (taken from settings) with the given top_n and

@@ -21,6 +21,7 @@
 #include "run/run_root.h"
 #include "run/run_setup.h"
 #include "run/run_state.h"
+#include "tokenizer/chat_template.h"
 #include "util/exit_codes.h"
 #include "util/log.h"
 #include "util/signals.h"
@@ -104,10 +105,16 @@ static int phase_inputs(run_state *r, vb_err *err)
     if ((code = run_agree(r, code, "inputs", err)))
         return code;
     r->work.in_open = true; /* vb_input_close frees after a failed open too */
-    /* Rank 0 writes the output and the report: neither may be an input
+    /* Rank 0 writes the output and the report: neither may be a file the
+     * run reads, an input shard, a file of the model or the chat template
      * (--overwrite would remove it first). */
+    const char *template_file =
+        o->chat_template && chat_template_names_file(o->chat_template)
+            ? o->chat_template
+            : NULL;
     if (vb_input_open(&r->work.in, o->inputs, o->n_inputs, err) ||
-        (r->root && vb_output_check_inputs(o->output, o->report, &r->work.in, err)))
+        (r->root && vb_output_check_inputs(o->output, o->report, &r->work.in, o->model_dir,
+                                           template_file, err)))
         code = VB_EXIT_USAGE;
     return run_agree(r, code, "inputs", err);
 }

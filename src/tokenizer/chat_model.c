@@ -95,7 +95,7 @@ static int set_vars(chat_template *ct, const char *model_dir, const char *kwargs
     return 0;
 }
 
-static bool is_path(const char *name)
+bool chat_template_names_file(const char *name)
 {
     size_t n = strlen(name);
     return strchr(name, '/') || (n > 6 && strcmp(name + n - 6, ".jinja") == 0);
@@ -112,7 +112,7 @@ chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, c
     ct->tok = tok;
     if (set_vars(ct, model_dir, kwargs_json, err) < 0)
         goto fail;
-    if (name && !is_path(name)) {
+    if (name && !chat_template_names_file(name)) {
         if (chat_template_by_name(name, &ct->builtin, err) < 0)
             goto fail;
         return ct;

@@ -61,6 +61,10 @@ typedef struct chat_template chat_template;
  * {"enable_thinking": false}). A template that does not parse is refused
  * here, naming its file and line. NULL + err; when the model has no
  * template and name is NULL, NULL with err saying to name one. */
+/* Whether --chat-template's name is a file to read (contains '/' or ends
+ * in ".jinja") rather than a built-in's name. */
+bool chat_template_names_file(const char *name);
+
 chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, const char *name,
                                   const char *kwargs_json, vb_err *err);
 void chat_template_free(chat_template *ct);

@@ -4,6 +4,9 @@
 #   - an output (or its .tmp / .journal, or --report) that is one of the
 #     inputs, reached by the same path, ./path, a symlink or a hard link:
 #     `generate`, `pack` and `unpack`; the input must survive byte for byte;
+#   - an output or report that is a file of the model directory (its
+#     checkpoint, config, tokenizer) or the --chat-template file: `generate`
+#     and `bench` (--overwrite removed the checkpoint before, session 27);
 #   - a model whose config.json cannot work (rms_norm_eps -1) or whose
 #     checkpoint's shapes differ from config.json: `generate` exits 2 and
 #     leaves no output and no journal behind.
@@ -81,10 +84,40 @@ fresh
 refused "generate --report = --input" in.h5 orig.h5 \
     "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report in.h5
 check "generate refusals start nothing (no output, no journal)" nothing_at out.h5
-# Distinct files still run.
+# The model's files and the chat template are inputs too.
+cp -r model model_orig
+fresh
+refused "generate --output = the checkpoint" model/model.safetensors \
+    model_orig/model.safetensors \
+    "$vb" generate "${gen[@]}" --input in.h5 --output model/model.safetensors --overwrite
+check "generate --output = the checkpoint: nothing written beside it" \
+    nothing_at model/model.safetensors.tmp
+fresh
+refused "generate --report = config.json" model/config.json model_orig/config.json \
+    "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report model/config.json
+fresh
+ln -s model/tokenizer.json link.h5
+refused "generate --output through a symlink to tokenizer.json" model/tokenizer.json \
+    model_orig/tokenizer.json \
+    "$vb" generate "${gen[@]}" --input in.h5 --output link.h5 --overwrite
+fresh
+printf '{{ messages[0]["content"] }}' >tmpl.jinja
+cp tmpl.jinja tmpl_orig.jinja
+refused "generate --output = the --chat-template file" ./tmpl.jinja tmpl_orig.jinja \
+    "$vb" generate "${gen[@]}" --input in.h5 --output tmpl.jinja --overwrite --chat \
+    --chat-template ./tmpl.jinja
+refused "bench --report = the checkpoint" model/model.safetensors \
+    model_orig/model.safetensors \
+    "$vb" bench --device cpu --model model --num-prompts 2 --input-len 8 --output-len 2 \
+    --report model/model.safetensors
+check "generate refusals start nothing (no output, no journal)" nothing_at out.h5
+# Distinct files still run, also a new file in the model's directory.
 fresh
 run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
 check "generate to another file: exit 0 ($err)" [ "$rc" -eq 0 ]
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output model/out.h5
+check "generate to a new file in the model's directory: exit 0 ($err)" [ "$rc" -eq 0 ]
+rm -f model/out.h5
 
 # --- pack / unpack ----------------------------------------------------------
 printf 'hello\nworld\n' >orig.txt
