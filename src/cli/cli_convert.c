@@ -20,8 +20,9 @@ static const struct option convert_options[] = {
 /* OUT, and OUT.tmp that io/pack.c and io/unpack.c write first and rename
  * over OUT, must not be IN: with --overwrite `pack IN IN` replaced the
  * JSONL source with its own HDF5, and an IN named OUT.tmp was truncated
- * even without it. */
-static int refuse_input_as_output(const char *in, const char *out, vb_err *err)
+ * even without it. Without --overwrite neither may exist: a file named
+ * OUT.tmp was truncated as well. */
+static int refuse_output(const char *in, const char *out, bool overwrite, vb_err *err)
 {
     size_t tl = strlen(out) + sizeof ".tmp";
     char *tmp = malloc(tl);
@@ -31,6 +32,12 @@ static int refuse_input_as_output(const char *in, const char *out, vb_err *err)
     int rc = vb_refuse_same_file(in, out, "the output", err);
     if (rc == 0)
         rc = vb_refuse_same_file(in, tmp, "the output's temporary file", err);
+    struct stat st;
+    if (rc == 0 && !overwrite && stat(out, &st) == 0)
+        rc = vb_err_set(err, "%s: already exists (--overwrite replaces it)", out);
+    if (rc == 0 && !overwrite && stat(tmp, &st) == 0)
+        rc = vb_err_set(err, "%s: already exists and the output is written there first "
+                        "(--overwrite replaces it, or choose another output name)", tmp);
     free(tmp);
     return rc;
 }
@@ -56,13 +63,8 @@ int cli_convert_command(const char *cmd, int argc, char **argv, void (*help)(voi
     }
     const char *in = argv[optind], *out = argv[optind + 1];
     vb_err err = {{0}};
-    if (refuse_input_as_output(in, out, &err) < 0) {
+    if (refuse_output(in, out, overwrite, &err) < 0) {
         fprintf(stderr, "voltbatch %s: %s\n", cmd, err.msg);
-        return VB_EXIT_USAGE;
-    }
-    struct stat st;
-    if (!overwrite && stat(out, &st) == 0) {
-        fprintf(stderr, "voltbatch %s: %s: already exists (--overwrite replaces it)\n", cmd, out);
         return VB_EXIT_USAGE;
     }
     if (convert(in, out, &err) < 0) {

@@ -7,6 +7,8 @@
 #   - an output or report that is a file of the model directory (its
 #     checkpoint, config, tokenizer) or the --chat-template file: `generate`
 #     and `bench` (--overwrite removed the checkpoint before, session 27);
+#   - a file by the output's temporary name (OUT.tmp) without --overwrite:
+#     `generate` and `pack` removed or truncated it before (session 27);
 #   - a model whose config.json cannot work (rms_norm_eps -1) or whose
 #     checkpoint's shapes differ from config.json: `generate` exits 2 and
 #     leaves no output and no journal behind.
@@ -111,6 +113,22 @@ refused "bench --report = the checkpoint" model/model.safetensors \
     "$vb" bench --device cpu --model model --num-prompts 2 --input-len 8 --output-len 2 \
     --report model/model.safetensors
 check "generate refusals start nothing (no output, no journal)" nothing_at out.h5
+# A file by the output's temporary name is someone's: kept, exit 2.
+# kept_tmp NAME TMP CMD...: CMD exits 2 naming TMP, which keeps its bytes.
+kept_tmp() {
+    local name=$1 tmp=$2
+    shift 2
+    echo precious >"$tmp"
+    run_capture "$@"
+    check "$name: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+    check "$name: names $tmp ($err)" contains "$err" "$tmp: already exists"
+    check "$name: $tmp kept" [ "$(cat "$tmp")" = precious ]
+}
+fresh
+kept_tmp "generate with OUT.tmp there" out.h5.tmp \
+    "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
+check "generate with OUT.tmp there: no journal" [ ! -e out.h5.journal ]
+rm -f out.h5.tmp
 # Distinct files still run, also a new file in the model's directory.
 fresh
 run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
@@ -140,6 +158,9 @@ refused "pack IN IN (no --overwrite)" p.txt orig.txt "$vb" pack p.txt p.txt
 # pack writes OUT.tmp first: an input by that name would be truncated.
 rm -f p.h5* && cp orig.txt p.h5.tmp
 refused "pack OUT.tmp OUT" p.h5.tmp orig.txt "$vb" pack p.h5.tmp p.h5
+freshp
+kept_tmp "pack with OUT.tmp there" p.h5.tmp "$vb" pack p.txt p.h5
+check "pack with OUT.tmp there: no output" [ ! -e p.h5 ]
 freshp
 run_capture "$vb" pack p.txt p.h5
 check "pack to another file: exit 0 ($err)" [ "$rc" -eq 0 ]
