@@ -32,6 +32,8 @@ static int refuse_output(const char *in, const char *out, bool overwrite, vb_err
     int rc = vb_refuse_same_file(in, out, "the output", err);
     if (rc == 0)
         rc = vb_refuse_same_file(in, tmp, "the output's temporary file", err);
+    if (rc == 0)
+        rc = vb_refuse_special_output(out, "the output", err);
     struct stat st;
     if (rc == 0 && !overwrite && stat(out, &st) == 0)
         rc = vb_err_set(err, "%s: already exists (--overwrite replaces it)", out);

@@ -75,6 +75,8 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
         rc = vb_err_set(err, "%s: out of memory", output);
     else
         snprintf(tmp, tl, "%s.tmp", output);
+    if (rc == 0)
+        rc = vb_refuse_special_output(output, "the output", err);
     for (int i = 0; rc == 0 && i < in->n_shards; i++)
         rc = check_input(in->shards[i].path, output, jpath, tmp, report, err);
     if (rc == 0 && model_dir)

@@ -33,7 +33,8 @@
  * none) is a file the run reads, however reached (./path, a symlink, a
  * hard link): one of the inputs' shard files, a file of the model
  * directory model_dir (its config, checkpoint and tokenizer: every file
- * in it; NULL: none), or `extra` (NULL: none; a --chat-template file).
+ * in it; NULL: none), or `extra` (NULL: none; a --chat-template file);
+ * or when the output exists and is no regular file (vb_refuse_special_output).
  * Called before vb_output_prepare, which removes the first three under
  * --overwrite. */
 int vb_output_check_inputs(const char *output, const char *report, const vb_input *in,

@@ -11,6 +11,20 @@ bool vb_same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+int vb_refuse_special_output(const char *path, const char *what, vb_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+        return 0;
+    return vb_err_set(err, "%s %s is not a regular file (%s): it is written beside it and "
+                      "renamed over it, so name a regular file",
+                      what, path,
+                      S_ISDIR(st.st_mode)    ? "a directory"
+                      : S_ISFIFO(st.st_mode) ? "a FIFO"
+                      : S_ISSOCK(st.st_mode) ? "a socket"
+                                             : "a device");
+}
+
 int vb_refuse_same_file(const char *input, const char *target, const char *what, vb_err *err)
 {
     if (!vb_same_file(input, target))

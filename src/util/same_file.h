@@ -23,4 +23,10 @@ bool vb_same_file(const char *a, const char *b);
  * output", "the output's temporary file", "the report"). */
 int vb_refuse_same_file(const char *input, const char *target, const char *what, vb_err *err);
 
+/* Refuses (-1, err naming it) an output path that exists and is not a
+ * regular file (after symlinks): a device, FIFO, socket or directory.
+ * Outputs are written to OUT.tmp and renamed over OUT, which would put a
+ * regular file in place of /dev/full or a FIFO (as root, in /dev). */
+int vb_refuse_special_output(const char *path, const char *what, vb_err *err);
+
 #endif

@@ -9,6 +9,8 @@
 #     and `bench` (--overwrite removed the checkpoint before, session 27);
 #   - a file by the output's temporary name (OUT.tmp) without --overwrite:
 #     `generate` and `pack` removed or truncated it before (session 27);
+#   - an output that is not a regular file (a FIFO, a directory): the
+#     rename over it put a regular file in place of /dev/full (session 27);
 #   - a model whose config.json cannot work (rms_norm_eps -1) or whose
 #     checkpoint's shapes differ from config.json: `generate` exits 2 and
 #     leaves no output and no journal behind.
@@ -129,6 +131,22 @@ kept_tmp "generate with OUT.tmp there" out.h5.tmp \
     "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
 check "generate with OUT.tmp there: no journal" [ ! -e out.h5.journal ]
 rm -f out.h5.tmp
+# Outputs that are no regular file: never replaced.
+fresh
+mkfifo fifo.h5 && mkdir outdir
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output fifo.h5 --overwrite
+check "generate --output a FIFO: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --output a FIFO: says so" contains "$err" "fifo.h5 is not a regular file (a FIFO)"
+check "generate --output a FIFO: still a FIFO" [ -p fifo.h5 ]
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output outdir --overwrite
+check "generate --output a directory: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --output a directory: says so" contains "$err" "(a directory)"
+printf 'hello\n' >one.txt
+run_capture "$vb" pack one.txt fifo.h5 --overwrite
+check "pack OUT a FIFO: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "pack OUT a FIFO: still a FIFO, nothing beside it" \
+    eval '[ -p fifo.h5 ] && [ ! -e fifo.h5.tmp ]'
+rm -rf fifo.h5 outdir
 # Distinct files still run, also a new file in the model's directory.
 fresh
 run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5

@@ -1,7 +1,10 @@
 /* vb_same_file / vb_refuse_same_file: one file reached by its name, ./name,
  * a symlink or a hard link is the same file; a copy, a missing path or a
- * dangling symlink is not. */
+ * dangling symlink is not. vb_refuse_special_output: a directory, a FIFO
+ * or a symlink to one is refused as an output; a regular file, a symlink
+ * to one and a missing path are not. */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +14,7 @@
 
 static char dir[] = "/tmp/vb_test_same_XXXXXX";
 static char a[128], dot_a[160], sym[128], hard[128], copy[128], missing[128], dangling[128];
+static char fifo[128], fifo_link[128], subdir[128];
 
 static void write_file(const char *p, const char *text)
 {
@@ -52,6 +56,22 @@ static void test_refuse_names_both(void)
     CHECK(strstr(err.msg, want) != NULL);
 }
 
+static void test_special_outputs(void)
+{
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_refuse_special_output(a, "the output", &err), 0);
+    CHECK_INT_EQ(vb_refuse_special_output(sym, "the output", &err), 0);
+    CHECK_INT_EQ(vb_refuse_special_output(missing, "the output", &err), 0);
+    CHECK_INT_EQ(vb_refuse_special_output(subdir, "the output", &err), -1);
+    CHECK(strstr(err.msg, "a directory") != NULL);
+    CHECK_INT_EQ(vb_refuse_special_output(fifo, "the output", &err), -1);
+    CHECK(strstr(err.msg, "a FIFO") != NULL);
+    CHECK(strstr(err.msg, fifo) != NULL);
+    CHECK_INT_EQ(vb_refuse_special_output(fifo_link, "the output", &err), -1);
+    CHECK_INT_EQ(vb_refuse_special_output("/dev/null", "the output", &err), -1);
+    CHECK(strstr(err.msg, "a device") != NULL);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -65,14 +85,20 @@ int main(void)
     snprintf(dangling, sizeof dangling, "%s/dangling", dir);
     write_file(a, "x");
     write_file(copy, "x");
-    if (symlink("a", sym) != 0 || link(a, hard) != 0 || symlink("missing", dangling) != 0)
-        return test_skip("cannot make links in /tmp");
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(fifo_link, sizeof fifo_link, "%s/fifo_link", dir);
+    snprintf(subdir, sizeof subdir, "%s/subdir", dir);
+    if (symlink("a", sym) != 0 || link(a, hard) != 0 || symlink("missing", dangling) != 0 ||
+        mkfifo(fifo, 0600) != 0 || symlink("fifo", fifo_link) != 0 || mkdir(subdir, 0700) != 0)
+        return test_skip("cannot make links, a FIFO or a directory in /tmp");
     RUN_TEST(test_same);
     RUN_TEST(test_not_same);
     RUN_TEST(test_refuse_names_both);
-    const char *all[] = {a, sym, hard, copy, dangling};
+    RUN_TEST(test_special_outputs);
+    const char *all[] = {a, sym, hard, copy, dangling, fifo, fifo_link};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         unlink(all[i]);
+    rmdir(subdir);
     rmdir(dir);
     return test_summary();
 }
