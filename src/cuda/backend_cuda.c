@@ -74,6 +74,9 @@ typedef struct cuda_ctx {
     bool no_rope_fusion;       /* VB_NO_ROPE_FUSION=1: RoPE/KV write as a kernel of its own */
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
+    bool table_buckets;        /* VB_TABLE_BUCKETS=1: block tables of table_stride's width */
+    int table_blocks;          /* the engine's block-table width (max_blocks: the stride
+                                * unless table_buckets) */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
     bool prefill_mma16;        /* VB_PREFILL_MMA16=1: fp16 cache on the 16-rows-a-warp kernel */
     int prefill_wgmma;         /* VB_PREFILL_WGMMA 1..3 (default 3): fp16 cache on the
@@ -288,6 +291,36 @@ static int step_rows(const cuda_ctx *c, const step_batch *sb, int max_rows)
     return rows > 0 && rows <= max_rows ? rows : sb->n_tokens;
 }
 
+/* The stride of the step's block tables on the device: the engine's width
+ * (sb->max_blocks, the model's whole context), or with VB_TABLE_BUCKETS
+ * the power of two (at least 16) that holds the step's longest table, so
+ * that decode attention's grid (splits over the stride: attention_decode_
+ * mma.cu) fits the contexts the step has. The stride keys the CUDA graphs,
+ * so a recorded graph still replays only steps of its own. Rows hold their
+ * blocks first, then -1 (step_batch.h): a binary search finds the end. */
+static int table_stride(const cuda_ctx *c, const step_batch *sb)
+{
+    if (!c->table_buckets)
+        return sb->max_blocks;
+    int need = 1;
+    for (int s = 0; s < sb->n_seqs; s++) {
+        const int32_t *row = sb->block_tables + (size_t)s * (size_t)sb->max_blocks;
+        int lo = 0, hi = sb->max_blocks; /* row[lo - 1] >= 0 (or lo 0), row[hi] < 0 */
+        while (lo < hi) {
+            const int mid = lo + (hi - lo) / 2;
+            if (row[mid] >= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        need = lo > need ? lo : need;
+    }
+    int stride = 16;
+    while (stride < need)
+        stride *= 2;
+    return stride < sb->max_blocks ? stride : sb->max_blocks;
+}
+
 static int cuda_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
 {
     cuda_ctx *c = ctx_of(b);
@@ -295,7 +328,8 @@ static int cuda_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
     size_t T0 = (size_t)sb->n_tokens, S0 = (size_t)sb->n_seqs;
     int rows = step_rows(c, sb, max_rows);
     size_t T = (size_t)rows, S = S0 + (T - T0); /* padding rows are one-token sequences */
-    size_t tables = S0 * (size_t)sb->max_blocks;
+    const int stride = table_stride(c, sb);
+    size_t tables = S0 * (size_t)stride;
     grow_token_arrays(c, T);
     grow(c, &c->d_seq_start, &c->cap_seqs, S + 1);
     grow(c, &c->d_block_tables, &c->cap_tables, tables);
@@ -323,7 +357,8 @@ static int cuda_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
         c->h_decode[c->n_decode++] = (int)t;
     c->n_tokens = (int)T;
     c->n_seqs = (int)S;
-    c->max_blocks = sb->max_blocks;
+    c->max_blocks = stride;
+    c->table_blocks = sb->max_blocks;
     c->graphable = c->pad_decode && !sb->all_logits && sb->n_tokens == sb->n_seqs &&
                    cuda_graph_bucket(rows) == rows;
     cudaStream_t st = c->stream;
@@ -335,8 +370,11 @@ static int cuda_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
     if (c->n_tiles)
         CUDA_CHECK(cudaMemcpyAsync(c->d_tiles, c->h_tiles, (size_t)c->n_tiles * 3 * sizeof(int), cudaMemcpyHostToDevice, st));
     CUDA_CHECK(cudaMemcpyAsync(c->d_seq_start, c->h_seq_start, (S + 1) * sizeof(int), cudaMemcpyHostToDevice, st));
-    if (tables)
-        CUDA_CHECK(cudaMemcpyAsync(c->d_block_tables, sb->block_tables, tables * sizeof(int), cudaMemcpyHostToDevice, st));
+    if (tables) /* each row's first `stride` entries */
+        CUDA_CHECK(cudaMemcpy2DAsync(c->d_block_tables, (size_t)stride * sizeof(int),
+                                     sb->block_tables, (size_t)sb->max_blocks * sizeof(int),
+                                     (size_t)stride * sizeof(int), S0, cudaMemcpyHostToDevice,
+                                     st));
     c->step_decode = !sb->all_logits && sb->n_tokens == sb->n_seqs;
     if (c->prof) /* since the last op: the host's time between steps, then these copies */
         cuda_profile_mark(c->prof, "step_begin", c->step_decode, st);
@@ -737,7 +775,9 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
      * tests/bench/RESULTS.md, 2026-12-02). The CUDA-core kernel below for
      * those small steps, V100, shapes the mma kernel lacks and under
      * VB_DECODE_WHOLE_GROUPS. */
-    int decode_ctx = c->max_blocks * block_size;
+    /* the choice by the engine's table width (as before VB_TABLE_BUCKETS);
+     * the grid by the stride (c->max_blocks) */
+    int decode_ctx = c->table_blocks * block_size;
     int mma_splits = vb_attention_decode_mma_splits(decode_ctx);
     bool mma_fits = c->decode_mma_workspace && mma_splits <= VB_DECODE_MMA_MAX_SPLITS &&
                     vb_attention_decode_mma_supported(heads, kv_heads, head_dim);
@@ -1031,6 +1071,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->no_rope_fusion = t->no_rope_fusion;
     c->attention_per_token = t->attention_per_token;
     c->decode_whole_groups = t->decode_whole_groups;
+    c->table_buckets = t->table_buckets;
     c->prefill_wmma = t->prefill_wmma;
     c->prefill_mma16 = t->prefill_mma16;
     c->prefill_wgmma = t->prefill_wgmma;

@@ -36,6 +36,10 @@ static const vb_knob knobs[] = {
               "the plain per-token attention kernel for every step"),
     BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,
               "decode attention with a block per GQA group at every step size"),
+    BOOL_KNOB("VB_TABLE_BUCKETS", table_buckets,
+              "block tables on the GPU as wide as the step's longest sequence needs (a power "
+              "of two), not the model's whole context: fewer decode attention splits at short "
+              "contexts (an experiment, not yet measured)"),
     BOOL_KNOB("VB_NO_PDL", no_pdl,
               "launch the decode kernels plainly, without programmatic dependent launch"),
     BOOL_KNOB("VB_PREFILL_WMMA", prefill_wmma,

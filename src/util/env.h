@@ -42,6 +42,7 @@ typedef struct vb_tuning {
     bool no_rope_fusion;      /* VB_NO_ROPE_FUSION */
     bool attention_per_token; /* VB_ATTENTION_PER_TOKEN */
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
+    bool table_buckets;       /* VB_TABLE_BUCKETS */
     bool prefill_wmma;        /* VB_PREFILL_WMMA */
     bool prefill_mma16;       /* VB_PREFILL_MMA16 */
     int prefill_wgmma;        /* VB_PREFILL_WGMMA: 0 off, else 1 + the kernel's variant */
