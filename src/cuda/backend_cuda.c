@@ -370,7 +370,10 @@ static int cuda_step_begin(vb_backend *b, const step_batch *sb, int max_rows)
     if (c->n_tiles)
         CUDA_CHECK(cudaMemcpyAsync(c->d_tiles, c->h_tiles, (size_t)c->n_tiles * 3 * sizeof(int), cudaMemcpyHostToDevice, st));
     CUDA_CHECK(cudaMemcpyAsync(c->d_seq_start, c->h_seq_start, (S + 1) * sizeof(int), cudaMemcpyHostToDevice, st));
-    if (tables) /* each row's first `stride` entries */
+    if (tables && stride == sb->max_blocks)
+        CUDA_CHECK(cudaMemcpyAsync(c->d_block_tables, sb->block_tables, tables * sizeof(int),
+                                   cudaMemcpyHostToDevice, st));
+    else if (tables) /* each row's first `stride` entries */
         CUDA_CHECK(cudaMemcpy2DAsync(c->d_block_tables, (size_t)stride * sizeof(int),
                                      sb->block_tables, (size_t)sb->max_blocks * sizeof(int),
                                      (size_t)stride * sizeof(int), S0, cudaMemcpyHostToDevice,
