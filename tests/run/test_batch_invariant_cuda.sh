@@ -8,6 +8,8 @@
 #     split into chunks), 64 (--no-prefix-cache, --max-batched-tokens
 #     8192), 256 and the automatic batch (graphs on) give the same ids;
 #   - the rows in reverse order give each row (by /id) the same ids;
+#   - VB_TABLE_BUCKETS=1 (block tables as wide as the step needs: fewer
+#     decode attention splits, other graphs) gives the same ids;
 #   - a run stopped by SIGTERM and resumed gives the same ids;
 # and sampled (--temperature 0.8 --top-p 0.95 --seed 1): --max-batch 1,
 # 7 and the automatic batch the same ids. (The rows' order is not varied
@@ -101,6 +103,10 @@ for arch in "${archs[@]}"; do
     same "$arch greedy, --max-batch 256 vs auto" "$arch-auto.h5" "$arch-b256.h5"
     run_capture vbrun "${greedy[@]}" --input rev.h5 --output "$arch-rev.h5"
     same "$arch greedy, rows reversed vs auto" "$arch-auto.h5" "$arch-rev.h5"
+    export VB_TABLE_BUCKETS=1
+    run_capture vbrun "${greedy[@]}" --input in.h5 --output "$arch-tb.h5"
+    unset VB_TABLE_BUCKETS
+    same "$arch greedy, VB_TABLE_BUCKETS=1 vs auto" "$arch-auto.h5" "$arch-tb.h5"
 
     # stopped and resumed: SIGTERM once some rows are in the journal
     if [ "$tp" -eq 1 ]; then
