@@ -293,30 +293,17 @@ static int step_rows(const cuda_ctx *c, const step_batch *sb, int max_rows)
 
 /* The stride of the step's block tables on the device: the engine's width
  * (sb->max_blocks, the model's whole context), or with VB_TABLE_BUCKETS
- * the power of two (at least 16) that holds the step's longest table, so
- * that decode attention's grid (splits over the stride: attention_decode_
- * mma.cu) fits the contexts the step has. The stride keys the CUDA graphs,
- * so a recorded graph still replays only steps of its own. Rows hold their
- * blocks first, then -1 (step_batch.h): a binary search finds the end. */
+ * the power of two (at least 16) that holds the step's longest table
+ * (sb->used_blocks), so that decode attention's grid (splits over the
+ * stride: attention_decode_mma.cu) fits the contexts the step has. The
+ * stride keys the CUDA graphs, so a recorded graph still replays only
+ * steps of its own. */
 static int table_stride(const cuda_ctx *c, const step_batch *sb)
 {
     if (!c->table_buckets)
         return sb->max_blocks;
-    int need = 1;
-    for (int s = 0; s < sb->n_seqs; s++) {
-        const int32_t *row = sb->block_tables + (size_t)s * (size_t)sb->max_blocks;
-        int lo = 0, hi = sb->max_blocks; /* row[lo - 1] >= 0 (or lo 0), row[hi] < 0 */
-        while (lo < hi) {
-            const int mid = lo + (hi - lo) / 2;
-            if (row[mid] >= 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        need = lo > need ? lo : need;
-    }
     int stride = 16;
-    while (stride < need)
+    while (stride < sb->used_blocks)
         stride *= 2;
     return stride < sb->max_blocks ? stride : sb->max_blocks;
 }

@@ -37,6 +37,7 @@ void step_batch_clear(step_batch *b)
 {
     b->n_seqs = 0;
     b->n_tokens = 0;
+    b->used_blocks = 0;
     if (b->seq_start)
         b->seq_start[0] = 0;
 }
@@ -56,6 +57,7 @@ int step_batch_add_seq(step_batch *b, const int32_t *tokens, int n_new, int pos0
     for (int i = n_blocks; i < b->max_blocks; i++)
         row[i] = -1;
     b->ctx_len[s] = pos0 + n_new;
+    b->used_blocks = n_blocks > b->used_blocks ? n_blocks : b->used_blocks;
     b->n_tokens = t0 + n_new;
     b->n_seqs = s + 1;
     b->seq_start[s + 1] = b->n_tokens;

@@ -23,6 +23,7 @@ typedef struct step_batch {
     int32_t *ctx_len;     /* [n_seqs] tokens in the cache after this step (last position + 1) */
     int32_t *block_tables;/* [n_seqs * max_blocks] KV block ids, row s for sequence s;
                              entries past ceil(ctx_len / block_size) are unused (-1) */
+    int used_blocks;      /* the most blocks a row holds (its leading entries) */
     bool all_logits;      /* true: logits for every new token (parity tests);
                              false: only for each sequence's last new token */
 } step_batch;

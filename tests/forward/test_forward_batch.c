@@ -41,9 +41,11 @@ static float *run(int with_others, int block_base, int chunk)
     while (done < nA) {
         int n = chunk ? (nA - done < chunk ? nA - done : chunk) : nA;
         step_batch_clear(&sb);
+        CHECK_INT_EQ(sb.used_blocks, 0);
         if (with_others && done == 0) {
             step_batch_add_seq(&sb, B, 3, 0, btB, 1);
             step_batch_add_seq(&sb, C, 18, 0, btC, 5);
+            CHECK_INT_EQ(sb.used_blocks, 5); /* the most a row holds: C's */
         }
         step_batch_add_seq(&sb, A + done, n, done, btA, (done + n + 3) / 4);
         logits = forward_step(&fs, &sb, &kv);
