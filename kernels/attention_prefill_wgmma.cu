@@ -47,7 +47,6 @@
 
 #define PFW_HD 128
 #define PFW_NF (PFW_HD / 16)
-#define PFW_ROWS 128 /* packed query rows a block: the mma32 kernel's tiles */
 #define PFW_CONSUMERS 256 /* two warpgroups */
 #define PFW_THREADS (PFW_CONSUMERS + 128) /* and a producer warpgroup */
 /* registers a thread after setmaxnreg: 256 x 216 + 128 x 72 = 64,512,
@@ -172,10 +171,11 @@ __device__ __forceinline__ void pfw_fence_regs(float (&d)[N][4])
         asm volatile("" : "+f"(d[n][0]), "+f"(d[n][1]), "+f"(d[n][2]), "+f"(d[n][3])::"memory");
 }
 
-// d[64 x 64] += a[64 x 16] (registers, mma.sync's A layout per warp) x B,
-// B K-major in shared memory (desc).
-__device__ __forceinline__ void pfw_wgmma_s(float (&d)[8][4], const unsigned (&a)[4],
-                                            unsigned long long desc)
+// The scores' products of one k16 slice of a 64-key step: d[64 x 64] +=
+// a[64 x 16] (registers, mma.sync's A layout per warp) x B, B K-major in
+// shared memory (desc). A 128-key step's: the overload below.
+__device__ __forceinline__ void pfw_wgmma_scores(float (&d)[8][4], const unsigned (&a)[4],
+                                                 unsigned long long desc)
 {
     asm volatile(
         "{\n"
@@ -230,14 +230,7 @@ __device__ __forceinline__ void pfw_wgmma_n128(float (&d)[16][4], const unsigned
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "n"(1), "n"(TRANS_B));
 }
 
-// The scores' products of one k16 slice: m64n64k16 for 64-key steps,
-// m64n128k16 for 128.
-__device__ __forceinline__ void pfw_wgmma_scores(float (&d)[8][4], const unsigned (&a)[4],
-                                                 unsigned long long desc)
-{
-    pfw_wgmma_s(d, a, desc);
-}
-
+// The scores' products of one k16 slice of a 128-key step: m64n128k16.
 __device__ __forceinline__ void pfw_wgmma_scores(float (&d)[16][4], const unsigned (&a)[4],
                                                  unsigned long long desc)
 {

@@ -239,8 +239,8 @@ static void run_step(const step_shape *s, int iters, bool with_wmma, bool kv8,
         double us = bench_time_us(prefill_pass, &a, stream, iters);
         printf(" %10.1f %8.1f | %zu differ |", us, flops / (us * 1e6), differ);
         if (vb_attention_prefill_wgmma_supported(s->heads, s->kv_heads, s->head_dim)) {
-            /* the wgmma kernel's variants
-             * against the mma32 one (want: its output now) */
+            /* the wgmma kernel's variants against the mma32 one (want: its
+             * output now) */
             CUDA_CHECK(cudaMemcpy(want, a.out, q_elems * 2, cudaMemcpyDeviceToHost));
             a.wgmma = true;
             static const char *name[3] = {"wgmma", "wgmma sw128", "wgmma k128"};
