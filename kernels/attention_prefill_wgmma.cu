@@ -50,7 +50,10 @@
 #define PFW_CONSUMERS 256 /* two warpgroups */
 #define PFW_THREADS (PFW_CONSUMERS + 128) /* and a producer warpgroup */
 /* registers a thread after setmaxnreg: 256 x 216 + 128 x 72 = 64,512,
- * the 384 x 168 the block launched with (setmaxnreg moves, never adds) */
+ * the 384 x 168 the block launched with (setmaxnreg moves, never adds).
+ * At 216 ptxas serializes the 128-key kernel's wgmmas (C7512, an info
+ * line of -Xptxas -v; it ran at 469 TFLOP/s so); 232 / 40 lifts that but
+ * spills ~170 bytes (the gather's offsets): a leaner producer first. */
 #define PFW_CONSUMER_REGS 216
 #define PFW_PRODUCER_REGS 72
 /* K or V of a step of KT keys (16 or 32 KB); a stage holds both. The
