@@ -37,9 +37,8 @@ static int refuse_output(const char *in, const char *out, bool overwrite, vb_err
     struct stat st;
     if (rc == 0 && !overwrite && stat(out, &st) == 0)
         rc = vb_err_set(err, "%s: already exists (--overwrite replaces it)", out);
-    if (rc == 0 && !overwrite && stat(tmp, &st) == 0)
-        rc = vb_err_set(err, "%s: already exists and the output is written there first "
-                        "(--overwrite replaces it, or choose another output name)", tmp);
+    if (rc == 0 && !overwrite)
+        rc = vb_refuse_existing_temp(tmp, err);
     free(tmp);
     return rc;
 }

@@ -121,11 +121,8 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
     /* The output is written to OUTPUT.tmp and renamed. A run leaves one
      * behind only when stopped while writing, and then its journal too;
      * with neither, a file by that name is someone's, not ours to remove. */
-    if (!resume && !overwrite && exists(tmp)) {
-        vb_err_set(err, "%s: already exists and the output is written there first "
-                   "(--overwrite replaces it, or choose another output name)", tmp);
+    if (!resume && !overwrite && vb_refuse_existing_temp(tmp, err) < 0)
         goto out;
-    }
     if (overwrite || !resume) {
         if (remove_if_there(output, err) < 0 || remove_if_there(jpath, err) < 0 ||
             remove_if_there(tmp, err) < 0)

@@ -25,6 +25,15 @@ int vb_refuse_special_output(const char *path, const char *what, vb_err *err)
                                              : "a device");
 }
 
+int vb_refuse_existing_temp(const char *tmp, vb_err *err)
+{
+    struct stat st;
+    if (stat(tmp, &st) != 0)
+        return 0;
+    return vb_err_set(err, "%s: already exists and the output is written there first "
+                      "(--overwrite replaces it, or choose another output name)", tmp);
+}
+
 int vb_refuse_same_file(const char *input, const char *target, const char *what, vb_err *err)
 {
     if (!vb_same_file(input, target))

@@ -29,4 +29,9 @@ int vb_refuse_same_file(const char *input, const char *target, const char *what,
  * regular file in place of /dev/full or a FIFO (as root, in /dev). */
 int vb_refuse_special_output(const char *path, const char *what, vb_err *err);
 
+/* Refuses (-1, err naming it) when tmp, the name an output is written to
+ * before its rename, exists: without --overwrite a file by that name is
+ * someone's, not the command's to truncate or remove. */
+int vb_refuse_existing_temp(const char *tmp, vb_err *err);
+
 #endif
