@@ -86,6 +86,14 @@ static int read_all(const char *path, unsigned char **data, size_t *len, vb_err 
     return 0;
 }
 
+static bool all_zero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
 int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t *good_bytes,
                     bool *torn, vb_err *err)
 {
@@ -123,7 +131,12 @@ int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t 
         }
         const unsigned char *payload = data + at + 8;
         if (vb_crc32(0, payload, rlen) != crc || rlen == 0) {
-            if (at + 8 + rlen == len) { /* the last record: a torn write */
+            /* The last record, or zero bytes to the end: a torn write.
+             * A crash can leave the file longer than what reached the
+             * disk, the rest read as zeros (the size was journaled by the
+             * file system before the data: XFS, some parallel file
+             * systems); no record is all zeros (the length is > 0). */
+            if (at + 8 + rlen == len || all_zero(data + at, len - at)) {
                 cut = true;
                 break;
             }

@@ -1,5 +1,6 @@
 /* Journal: round trip, torn last record at every cut point, CRC damage at
- * the end (torn) and in the middle (refused), append after a torn tail,
+ * the end (torn) and in the middle (refused), a tail of zeros (torn),
+ * append after a torn tail,
  * writes at each tick and a journal removed under the run, and the CRC-32
  * check value. Reference for CRC-32: the catalogue check value
  * of "123456789", 0xCBF43926 (zlib.crc32 gives the same). */
@@ -152,6 +153,27 @@ static void test_crc_damage(void)
     CHECK(strchr(err.msg, '\n') == NULL);
     fprintf(stderr, "  message: %s\n", err.msg);
     vb_results_free(&r);
+    /* Zeros to the end (a crash left the file longer than its data): a
+     * torn tail, the records before it kept; but zeros followed by
+     * anything else are damage. */
+    write_journal(p, 3);
+    int zfd = open(p, O_WRONLY | O_APPEND);
+    static const unsigned char zeros[100];
+    CHECK(write(zfd, zeros, sizeof zeros) == (ssize_t)sizeof zeros);
+    close(zfd);
+    int64_t good = 0;
+    torn = false;
+    vb_results_init(&r, 100, 2, 2, VB_ID_STRING, &err);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, &r, &good, &torn, &err), 0);
+    CHECK(torn);
+    CHECK_INT_EQ(good, (int64_t)size);
+    CHECK_INT_EQ(r.n_done, 6);
+    vb_results_free(&r);
+    zfd = open(p, O_WRONLY | O_APPEND);
+    CHECK(write(zfd, "x", 1) == 1);
+    close(zfd);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, NULL, NULL, NULL, &err), -1);
+    CHECK(strstr(err.msg, "is not the last") != NULL);
     /* Not a journal at all. */
     int fd = open(p, O_WRONLY | O_TRUNC);
     CHECK(write(fd, "hello world, not a journal", 26) == 26);
