@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -223,12 +224,79 @@ static vb_journal *journal_new(const char *path, int fd)
     return j;
 }
 
+/* ---- one run per output ---------------------------------------------------
+ *
+ * The journal's own descriptor holds an exclusive flock(2) for the whole
+ * run (the kernel drops it when the process ends, however it ends). A
+ * second run on the same output (a requeued job while the first still
+ * runs, the same output in two job scripts) finds it locked and is refused
+ * before it removes, truncates or appends anything: otherwise the two
+ * interleave records, and the one that ends last writes its rows over the
+ * other's output. flock is per open file description (an fopen/fclose of
+ * the same file elsewhere in the process does not drop it) and reaches
+ * across nodes on NFS (as a whole-file lock), GPFS and Lustre mounted with
+ * -o flock. Where the file system has no locks (ENOSYS, EOPNOTSUPP,
+ * ENOLCK: Lustre without -o flock) the run goes on unlocked, as before. */
+static int lock_or_refuse(int fd, const char *path, vb_err *err)
+{
+    int rc;
+    while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
+        ;
+    if (rc == 0 || errno == ENOSYS || errno == EOPNOTSUPP || errno == ENOLCK)
+        return 0;
+    if (errno == EWOULDBLOCK)
+        return vb_err_set(err, "%s is locked: another voltbatch run is writing this output now; "
+                          "wait for it to end (or stop it), then --resume", path);
+    return vb_err_set(err, "%s: cannot lock: %s", path, strerror(errno));
+}
+
+/* After the lock: the name still leads to the locked file, not to one a
+ * run that ended meanwhile removed (or a new run created after that). */
+static int still_named(int fd, const char *path, vb_err *err)
+{
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || stat(path, &b) != 0 || a.st_dev != b.st_dev ||
+        a.st_ino != b.st_ino)
+        return vb_err_set(err, "%s: removed or replaced by another run while this one started; "
+                          "run again", path);
+    return 0;
+}
+
+static int open_locked(const char *path, int flags, vb_err *err)
+{
+    int fd = open(path, flags | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return vb_err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    if (lock_or_refuse(fd, path, err) < 0 || still_named(fd, path, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int vb_journal_check_unlocked(const char *path, vb_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* none (or unreadable: the read that follows says why) */
+    int rc = lock_or_refuse(fd, path, err);
+    close(fd); /* drops the probe's lock */
+    return rc;
+}
+
 int vb_journal_create(const char *path, const json_t *settings, vb_journal **out, vb_err *err)
 {
     *out = NULL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* Locked before it is truncated: a file by this name may be another
+     * run's journal. */
+    int fd = open_locked(path, O_WRONLY | O_CREAT, err);
     if (fd < 0)
-        return vb_err_set(err, "%s: cannot create: %s", path, strerror(errno));
+        return -1;
+    if (ftruncate(fd, 0) != 0) {
+        int e = errno;
+        close(fd);
+        return vb_err_set(err, "%s: cannot truncate: %s", path, strerror(e));
+    }
     vb_journal *j = journal_new(path, fd);
     if (!j) {
         close(fd);
@@ -264,9 +332,9 @@ int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **ou
                            vb_err *err)
 {
     *out = NULL;
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = open_locked(path, O_WRONLY, err);
     if (fd < 0)
-        return vb_err_set(err, "%s: cannot open for appending: %s", path, strerror(errno));
+        return -1;
     /* Cut the torn tail so the next record follows the last intact one. */
     if (ftruncate(fd, (off_t)good_bytes) != 0 || lseek(fd, 0, SEEK_END) < 0 ||
         fdatasync(fd) != 0) {

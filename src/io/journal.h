@@ -40,6 +40,14 @@
 
 typedef struct vb_journal vb_journal;
 
+/* One run per output: a journal open for writing (create, open_append)
+ * holds an exclusive flock on it until it is closed, and both refuse (-1,
+ * err naming the file and saying another run is writing it) a journal
+ * that another process holds. vb_journal_check_unlocked() makes the same
+ * refusal without keeping anything open (0 when `path` does not exist):
+ * for a start-up that would remove the journal (--overwrite). */
+int vb_journal_check_unlocked(const char *path, vb_err *err);
+
 /* Creates (truncating) `path` and writes the magic and settings header,
  * flushed at once. */
 int vb_journal_create(const char *path, const json_t *settings, vb_journal **out, vb_err *err);

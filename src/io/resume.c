@@ -112,6 +112,10 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
     json_int_t n = json_integer_value(json_object_get(settings, "n"));
     if (vb_results_init(done, rows, n > 0 ? (int32_t)n : 1, top_n, id_kind, err) < 0)
         goto out;
+    /* Another run writing this output now (its journal locked): refused
+     * before anything here is read, removed or truncated. */
+    if (vb_journal_check_unlocked(jpath, err) < 0)
+        goto out;
     bool have_out = exists(output), have_j = exists(jpath);
     if (!resume && !overwrite && (have_out || have_j)) {
         vb_err_set(err, "%s: already exists (--resume continues it, --overwrite replaces it)",
@@ -194,12 +198,15 @@ int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_re
         return -1;
     }
     if (meta->complete) {
-        if (vb_journal_close(*journal, err) < 0)
-            return -1;
-        *journal = NULL;
+        /* Removed while still open, so locked: a run starting meanwhile
+         * finds it locked or gone, never an unlocked journal of rows that
+         * the output already holds. */
         char *jpath = vb_journal_path_for(output);
         int rc = jpath ? remove_if_there(jpath, err) : vb_err_set(err, "out of memory");
         free(jpath);
+        if (vb_journal_close(*journal, rc < 0 ? NULL : err) < 0)
+            rc = -1;
+        *journal = NULL;
         return rc;
     }
     return 0;

@@ -16,7 +16,10 @@
  * journal is refused. --overwrite removes both. --resume loads the journal's
  * rows and the old output's rows and refuses settings that differ from
  * either's saved settings, naming the setting; with neither file present it
- * simply starts (a requeued job can always pass --resume). */
+ * simply starts (a requeued job can always pass --resume). One run at a
+ * time: while another process holds the output's journal (journal.h's
+ * lock: a run on the same output still going) every mode is refused
+ * before anything is read, removed or truncated. */
 #ifndef VB_IO_RESUME_H
 #define VB_IO_RESUME_H
 

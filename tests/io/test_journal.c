@@ -1,6 +1,6 @@
 /* Journal: round trip, torn last record at every cut point, CRC damage at
  * the end (torn) and in the middle (refused), a tail of zeros (torn),
- * append after a torn tail,
+ * append after a torn tail, one open journal at a time (locked),
  * writes at each tick and a journal removed under the run, and the CRC-32
  * check value. Reference for CRC-32: the catalogue check value
  * of "123456789", 0xCBF43926 (zlib.crc32 gives the same). */
@@ -208,6 +208,39 @@ static void test_append_after_torn_tail(void)
     vb_results_free(&res);
 }
 
+/* One run per output: an open journal is locked; a second open (another
+ * run's, here another open file description of this process, which
+ * flock(2) treats alike) is refused and changes nothing; once closed, the
+ * journal opens again. */
+static void test_locked_while_open(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "lock.journal");
+    off_t size = write_journal(p, 2);
+    int64_t good = 0;
+    CHECK_INT_EQ(vb_journal_read(p, NULL, NULL, &good, NULL, &err), 0);
+    CHECK_INT_EQ(vb_journal_check_unlocked(p, &err), 0);
+    vb_journal *first = NULL, *second = NULL;
+    CHECK_INT_EQ(vb_journal_open_append(p, good, &first, &err), 0);
+    CHECK_INT_EQ(vb_journal_check_unlocked(p, &err), -1);
+    CHECK(strstr(err.msg, "lock.journal is locked: another voltbatch run") != NULL);
+    err.msg[0] = 0;
+    CHECK_INT_EQ(vb_journal_open_append(p, 8, &second, &err), -1);
+    CHECK(second == NULL && strstr(err.msg, "is locked") != NULL);
+    json_t *s = settings();
+    CHECK_INT_EQ(vb_journal_create(p, s, &second, &err), -1);
+    CHECK(second == NULL);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && st.st_size == size); /* neither cut nor truncated */
+    CHECK_INT_EQ(vb_journal_close(first, &err), 0);
+    CHECK_INT_EQ(vb_journal_check_unlocked(p, &err), 0);
+    CHECK_INT_EQ(vb_journal_create(p, s, &second, &err), 0);
+    CHECK_INT_EQ(vb_journal_close(second, &err), 0);
+    json_decref(s);
+    /* No journal: nothing to lock, nothing refused. */
+    CHECK_INT_EQ(vb_journal_check_unlocked(test_path(dir, "none.journal"), &err), 0);
+}
+
 /* Rows appended within the flush interval stay buffered; a flush writes
  * them (what a stop signal does). */
 static void test_flush_on_demand(void)
@@ -295,6 +328,7 @@ int main(void)
     RUN_TEST(test_torn_last_record_every_cut);
     RUN_TEST(test_crc_damage);
     RUN_TEST(test_append_after_torn_tail);
+    RUN_TEST(test_locked_while_open);
     RUN_TEST(test_flush_on_demand);
     RUN_TEST(test_tick_writes_at_once);
     RUN_TEST(test_removed_under_the_run);

@@ -3,7 +3,8 @@
 # is killed with SIGKILL at three random points, resumed each time, then
 # stopped with SIGTERM (exit 75) and resumed to the end; the output must
 # equal an uninterrupted run row for row (ids, finish reasons), with no row
-# missing or doubled. Kill points are random on purpose ($RANDOM, printed).
+# missing or doubled. Between the last two, a second run on the output
+# while its journal is locked (another run still going) is refused. Kill points are random on purpose ($RANDOM, printed).
 #
 # usage: test_kill_resume.sh VOLTBATCH MPIRUN MAKE_TINY_MODEL MAKE_IDS_INPUT [ROWS]
 # rc and err are set by run_capture in tests/lib.sh.
@@ -78,6 +79,35 @@ echo "SIGTERM $delay ms after new rows: mpirun exit $term_rc"
 [ "$term_rc" -eq 0 ] && echo "note: the run finished before SIGTERM arrived"
 check "SIGTERM: exit 75" bash -c "[ $term_rc -eq 75 ] || [ $term_rc -eq 0 ]"
 check "SIGTERM: finished rows saved in the output" [ -e run.h5 ]
+
+# One run per output: while another process holds the journal's lock (a
+# first run still going when its job is requeued), a second run is
+# refused with exit 2 before it touches anything, --resume or
+# --overwrite. flock(1) holds the lock here, as a running generate does.
+if [ -e run.h5.journal ] && command -v flock >/dev/null; then
+    cp run.h5 held.h5
+    cp run.h5.journal held.h5.journal
+    # the holder is the sleep itself (fd 9 locked, then exec): killing it
+    # drops the lock (flock(1) FILE CMD would leave it with CMD's child)
+    bash -c 'exec 9<"$1" && flock -x 9 && exec sleep 600' _ run.h5.journal &
+    holder=$!
+    for _ in $(seq 200); do # until the holder has the lock (flock -n fails)
+        flock -n run.h5.journal true || break
+        sleep 0.05
+    done
+    for mode in --resume --overwrite; do
+        run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output "$out_h5" "$mode"
+        check "journal locked: $mode exits 2 (got $rc)" [ "$rc" -eq 2 ]
+        check "journal locked: $mode says another run writes it" \
+            contains "$err" "run.h5.journal is locked: another voltbatch run is writing this output"
+        check "journal locked: $mode left the output and journal as they were" \
+            bash -c "cmp -s run.h5 held.h5 && cmp -s run.h5.journal held.h5.journal"
+    done
+    kill "$holder"
+    wait "$holder" 2>/dev/null
+else
+    echo "note: the SIGTERM run finished (no journal) or no flock(1): lock check skipped"
+fi
 
 run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output "$out_h5" --resume
 check "final --resume exits 0" [ "$rc" -eq 0 ]
