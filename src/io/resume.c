@@ -11,6 +11,7 @@
 
 #include "io/run_settings.h"
 #include "util/same_file.h"
+#include "util/writable.h"
 
 static bool exists(const char *p)
 {
@@ -77,6 +78,11 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
         snprintf(tmp, tl, "%s.tmp", output);
     if (rc == 0)
         rc = vb_refuse_special_output(output, "the output", err);
+    /* what is written at the end, checked now: not after the run */
+    if (rc == 0)
+        rc = vb_refuse_no_directory(output, "the output", err);
+    if (rc == 0 && report)
+        rc = vb_refuse_unwritable(report, "the report", err);
     for (int i = 0; rc == 0 && i < in->n_shards; i++)
         rc = check_input(in->shards[i].path, output, jpath, tmp, report, err);
     if (rc == 0 && model_dir)

@@ -37,7 +37,8 @@
  * hard link): one of the inputs' shard files, a file of the model
  * directory model_dir (its config, checkpoint and tokenizer: every file
  * in it; NULL: none), or `extra` (NULL: none; a --chat-template file);
- * or when the output exists and is no regular file (vb_refuse_special_output).
+ * or when the output exists and is no regular file (vb_refuse_special_output),
+ * or the output's directory or the report cannot be written (writable.h).
  * Called before vb_output_prepare, which removes the first three under
  * --overwrite. */
 int vb_output_check_inputs(const char *output, const char *report, const vb_input *in,

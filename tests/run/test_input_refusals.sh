@@ -11,6 +11,8 @@
 #     `generate` and `pack` removed or truncated it before (session 27);
 #   - an output that is not a regular file (a FIFO, a directory): the
 #     rename over it put a regular file in place of /dev/full (session 27);
+#   - an output or report in a directory that does not exist, a report
+#     that is a directory: refused at the start, not after the run;
 #   - a model whose config.json cannot work (rms_norm_eps -1) or whose
 #     checkpoint's shapes differ from config.json: `generate` exits 2 and
 #     leaves no output and no journal behind.
@@ -147,6 +149,29 @@ check "pack OUT a FIFO: exit 2 ($err)" [ "$rc" -eq 2 ]
 check "pack OUT a FIFO: still a FIFO, nothing beside it" \
     eval '[ -p fifo.h5 ] && [ ! -e fifo.h5.tmp ]'
 rm -rf fifo.h5 outdir
+# What is written at the end is checked at the start (before, a report in
+# a missing directory failed the run after all its work: exit 1, and for
+# bench the measurement lost).
+fresh
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output nodir/out.h5
+check "generate --output in a missing directory: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --output in a missing directory: says so" \
+    contains "$err" "the output nodir/out.h5 cannot be written: its directory nodir does not exist"
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report nodir/r.json
+check "generate --report in a missing directory: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --report in a missing directory: says so, before the run" \
+    eval 'contains "$err" "the report nodir/r.json cannot be written" && [ ! -e out.h5 ] &&
+          [ ! -e out.h5.journal ]'
+mkdir repdir
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report repdir
+check "generate --report a directory: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --report a directory: says so" contains "$err" "the report repdir is a directory"
+run_capture "$vb" bench --device cpu --model model --num-prompts 2 --input-len 8 --output-len 4 \
+    --report nodir/r.json
+check "bench --report in a missing directory: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "bench --report in a missing directory: says so" \
+    contains "$err" "the report nodir/r.json cannot be written"
+rmdir repdir
 # Distinct files still run, also a new file in the model's directory.
 fresh
 run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
