@@ -86,6 +86,8 @@
 #include "mma_sm80.cuh"
 #include "pdl.cuh"
 #include "qmma_dequant.cuh"
+#include "rope_math.cuh"
+#include "silu.cuh"
 #ifndef __CUDACC_RTC__ /* the host's rule of which matrices take tiles (NVRTC: no stdint.h) */
 #include "qgemv_tiles.h"
 #endif
@@ -100,6 +102,15 @@
 // in flight at 80 registers (3 blocks an SM); the launcher takes 4 (128
 // registers, 2 blocks) where a third block would not be resident anyway.
 #define QMMA_UNROLL 2
+
+/* vb_gemv_rope's fields (kernels.h's host part, which NVRTC does not see) */
+struct qmma_rope {
+    const float *inv_freq;
+    float cos_sin_scale;
+    const int *positions, *token_seq, *block_tables;
+    int max_blocks, block_size, head_dim, kv_heads;
+    __half *k_cache, *v_cache;
+};
 
 struct qgemv_params {
     const __half *x;        /* [rows, n_in], internal column order */
@@ -119,7 +130,21 @@ struct qgemv_params {
      * (vb_qgemv_make_sz_tiles): the mma kernel's TILED form reads a step's
      * two rows' scales and zeros in one 8-byte load */
     const uint2 *sz_tiles;
+    /* the mma kernel's paired rows (PAIR > 0, see qmma_rows_at): a tile's
+     * rows g and g + 8 are two rows the epilogue combines */
+    int pair_block, pair_stride, pair_offset;
+    qmma_rope rope; /* PAIR_ROPE */
 };
+
+/* What the mma kernel's epilogue does with a tile's rows (its PAIR):
+ * store each (PAIR_NONE, rows 16 t + g and + 8); or, with the rows paired
+ * (qmma_rows_at), silu(gate row) * (up row) into out[0] (PAIR_SILU, the
+ * joined gate and up: pair_offset = the gate's rows), or the q/k/v rows of
+ * one RoPE pair rotated, stored, and k, v stored at the cache slot too
+ * (PAIR_ROPE: pair_offset = head_dim / 2). */
+#define PAIR_NONE 0
+#define PAIR_SILU 1
+#define PAIR_ROPE 2
 
 // Output row o of x row t, v its fp32 sum: plus its bias, rounded, into
 // its segment's output (see qgemv_params).
@@ -392,10 +417,26 @@ struct qmma_rows {
     int ga, gb;
 };
 
-template <bool TILED>
+// With PAIR, tile t's rows are those the epilogue combines: 8 rows from
+// (t / pair_block) * pair_stride + (t % pair_block) * 8 (g), each with the
+// row pair_offset further (g + 8); for PAIR_SILU pair_block is the gate's
+// 8-row blocks (every tile in the first period), for PAIR_ROPE head_dim / 16
+// blocks a head of pair_stride = head_dim rows. The arithmetic of a row's
+// sum is the same whichever tile row it is.
+template <bool TILED, int PAIR = PAIR_NONE>
+__device__ __forceinline__ int qmma_row_a(const qgemv_params &p, int tile, int g)
+{
+    if (PAIR == PAIR_NONE)
+        return tile * 16 + g;
+    return (tile / p.pair_block) * p.pair_stride + (tile % p.pair_block) * 8 + g;
+}
+
+template <bool TILED, int PAIR = PAIR_NONE>
 __device__ __forceinline__ qmma_rows qmma_rows_at(const qgemv_params &p, int tile, int g, int c)
 {
-    const int ra = min(tile * 16 + g, p.n_out - 1), rb = min(tile * 16 + g + 8, p.n_out - 1);
+    const int a = qmma_row_a<TILED, PAIR>(p, tile, g);
+    const int ra = min(a, p.n_out - 1);
+    const int rb = min(a + (PAIR == PAIR_NONE ? 8 : p.pair_offset), p.n_out - 1);
     return {p.q + (size_t)ra * p.row_chunks + c, p.q + (size_t)rb * p.row_chunks + c,
             TILED ? (tile * p.n_groups) * 8 + g : ra * p.n_groups, rb * p.n_groups};
 }
@@ -440,6 +481,76 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_row
 }
 #endif
 
+// PAIR_SILU's epilogue for lane (g, c): gate row ra's sums of x rows 2c
+// and 2c + 1 (acc[0], acc[1]) and up row's (acc[2], acc[3]), each rounded
+// to fp16 as qgemv_store rounds them (no bias: + 0.0f, as it adds), then
+// silu(gate) * up rounded into out[0] [T, pair_offset]: the bits of the
+// segments' stores followed by vb_silu_gate_f16.
+__device__ __forceinline__ void qmma_store_silu(const qgemv_params &p, int ra,
+                                                const float (&acc)[4], int c)
+{
+    const int n = p.pair_offset;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+        const int t = 2 * c + k;
+        if (t < p.rows) {
+            const float gate = __half2float(__float2half(acc[k] + 0.0f));
+            const float up = __half2float(__float2half(acc[2 + k] + 0.0f));
+            p.out[0][(size_t)t * n + ra] = __float2half(silu_times(gate, up));
+        }
+    }
+}
+
+// PAIR_ROPE's epilogue for lane (g, c): row ra (the first of its head's
+// rotation pair, i = ra's place in the head < head_dim / 2) and ra +
+// head_dim / 2, x rows 2c and 2c + 1: plus their biases and rounded as
+// qgemv_store does; q and k rotated as rope_kv.cu does (rope_math.cuh:
+// the same fp16 values in, the same bits out); stored into their segment;
+// k and v also at the token's cache slot (none for a padding row). The
+// bits of the segments' stores followed by vb_rope_kv_write_f16.
+__device__ __forceinline__ void qmma_store_rope(const qgemv_params &p, int ra,
+                                                const float (&acc)[4], int c)
+{
+    const qmma_rope &r = p.rope;
+    const int half = p.pair_offset, e0 = p.seg_end[0], e1 = p.seg_end[1];
+    /* the segment by selects: a runtime index into the parameter arrays
+     * would copy them to local memory */
+    const int s = ra < e0 ? 0 : ra < e1 ? 1 : 2;
+    const int start = s == 0 ? 0 : s == 1 ? e0 : e1;
+    const int n = (s == 0 ? e0 : s == 1 ? e1 : p.seg_end[2]) - start;
+    __half *out = s == 0 ? p.out[0] : s == 1 ? p.out[1] : p.out[2];
+    const __half *bias = s == 0 ? p.bias[0] : s == 1 ? p.bias[1] : p.bias[2];
+    const int row = ra - start, head = row / r.head_dim, i = row - head * r.head_dim;
+    const float inv_freq = s < 2 ? r.inv_freq[i] : 0.0f;
+    const float b0 = bias ? __half2float(bias[row]) : 0.0f;
+    const float b1 = bias ? __half2float(bias[row + half]) : 0.0f;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+        const int t = 2 * c + k;
+        if (t >= p.rows)
+            continue;
+        __half x0 = __float2half(acc[k] + b0), x1 = __float2half(acc[2 + k] + b1);
+        const int pos = r.positions[t];
+        if (s < 2) {
+            float cs, sn;
+            rope_cos_sin(pos, inv_freq, r.cos_sin_scale, &cs, &sn);
+            rope_rotate(cs, sn, &x0, &x1);
+        }
+        out[(size_t)t * n + row] = x0;
+        out[(size_t)t * n + row + half] = x1;
+        const int seq = r.token_seq[t];
+        if (s == 0 || seq < 0)
+            continue; /* q; or a padding row of a CUDA-graph bucket */
+        const int blk = r.block_tables[(size_t)seq * r.max_blocks + pos / r.block_size];
+        const size_t slot =
+            (((size_t)blk * r.block_size + pos % r.block_size) * r.kv_heads + head) *
+                r.head_dim + i;
+        __half *cache = s == 1 ? r.k_cache : r.v_cache;
+        cache[slot] = x0;
+        cache[slot + half] = x1;
+    }
+}
+
 // BITS: 4 or 8; KS: warps per 16-row tile (1, 2, 4, 8 or 12), warp part k of a
 // tile taking steps k, k + KS, ...; U: steps loaded ahead (QMMA_UNROLL);
 // GPS: groups a step (qmma_step). Any p.rows <= 8 (x rows are the mma's
@@ -458,12 +569,13 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_row
 // tiles. A block a tile had left each block's start with nothing in
 // flight: at 4 bits a 16-row tile of a 3,584-column matrix is 28 KB, 3.5
 // steps a warp at KS = 8 (gate / up: 1,184 blocks, three waves).
-template <int BITS, int KS, int U, int GPS, bool TILED>
+template <int BITS, int KS, int U, int GPS, bool TILED, int PAIR>
 __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
                                   KS > QMMA_WARPS ? 2 - (U >= 4 || GPS > 1)
                                                   : (U >= 4 ? 2 : 3) - (GPS > 1))
     gemv_quant_mma_kernel(qgemv_params p)
 {
+    static_assert(PAIR == PAIR_NONE || (!TILED && GPS == 1), "paired rows: plain scales, 1 group");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int SC = 512 / BITS;          /* columns a step: 4 lanes x 16 bytes */
     constexpr int TPB = QMMA_BLOCK_WARPS(KS) / KS; /* tiles a block takes at a time */
@@ -479,7 +591,7 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
      * last row: in bounds, never written) and its steps, 0 past the last
      * tile (warp-uniform: the mma needs all lanes) */
     int tile = (int)blockIdx.x * TPB + warp / KS;
-    qmma_rows cur = qmma_rows_at<TILED>(p, tile, g, c);
+    qmma_rows cur = qmma_rows_at<TILED, PAIR>(p, tile, g, c);
     int my_steps = tile < n_tiles ? steps : 0;
 
     uint4 wa[U], wb[U];
@@ -500,7 +612,7 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
             uint4 na[U], nb[U];
             __half2 nscale[U][GPS], nzero[U];
             if (last) { // warp-uniform, once a tile
-                const qmma_rows nr = qmma_rows_at<TILED>(p, next, g, c);
+                const qmma_rows nr = qmma_rows_at<TILED, PAIR>(p, next, g, c);
 #pragma unroll
                 for (int u = 0; u < U; u++)
                     qmma_fetch<GPS, TILED>(p, nr, part + KS * u, next_steps, c, na[u], nb[u],
@@ -542,15 +654,21 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
         }
         /* acc[i]: row i < 2 ? g : g + 8 of the tile, x row 2c + (i & 1) */
         if (part == 0 && my_steps > 0) {
+            if (PAIR == PAIR_SILU) {
+                qmma_store_silu(p, qmma_row_a<TILED, PAIR>(p, tile, g), acc, c);
+            } else if (PAIR == PAIR_ROPE) {
+                qmma_store_rope(p, qmma_row_a<TILED, PAIR>(p, tile, g), acc, c);
+            } else {
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int o = tile * 16 + g + (i < 2 ? 0 : 8), t = 2 * c + (i & 1);
-                if (o < p.n_out && t < p.rows)
-                    qgemv_store(p, t, o, acc[i]);
+                for (int i = 0; i < 4; i++) {
+                    const int o = tile * 16 + g + (i < 2 ? 0 : 8), t = 2 * c + (i & 1);
+                    if (o < p.n_out && t < p.rows)
+                        qgemv_store(p, t, o, acc[i]);
+                }
             }
         }
         tile = next;
-        cur = qmma_rows_at<TILED>(p, next, g, c);
+        cur = qmma_rows_at<TILED, PAIR>(p, next, g, c);
         my_steps = next_steps;
     }
 #else
@@ -558,9 +676,10 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
 #endif
 }
 
-#define QMMA_INSTANTIATE_G(KS, U, GPS, TILED)                                                 \
-    template __global__ void gemv_quant_mma_kernel<4, KS, U, GPS, TILED>(qgemv_params);       \
-    template __global__ void gemv_quant_mma_kernel<8, KS, U, GPS, TILED>(qgemv_params);
+#define QMMA_INSTANTIATE_P(KS, U, GPS, TILED, PAIR)                                           \
+    template __global__ void gemv_quant_mma_kernel<4, KS, U, GPS, TILED, PAIR>(qgemv_params); \
+    template __global__ void gemv_quant_mma_kernel<8, KS, U, GPS, TILED, PAIR>(qgemv_params);
+#define QMMA_INSTANTIATE_G(KS, U, GPS, TILED) QMMA_INSTANTIATE_P(KS, U, GPS, TILED, PAIR_NONE)
 #define QMMA_INSTANTIATE_U(KS, U)                                                             \
     QMMA_INSTANTIATE_G(KS, U, 1, false) QMMA_INSTANTIATE_G(KS, U, 1, true)                    \
     QMMA_INSTANTIATE_G(KS, U, 2, false) QMMA_INSTANTIATE_G(KS, U, 4, false)
@@ -569,6 +688,12 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
         QMMA_INSTANTIATE_U(8, U) QMMA_INSTANTIATE_U(12, U)
 QMMA_INSTANTIATE(2)
 QMMA_INSTANTIATE(4)
+/* paired rows: the KS the launcher picks (8, 12), one group a step or more */
+#define QMMA_INSTANTIATE_PAIRS(PAIR)                                                          \
+    QMMA_INSTANTIATE_P(8, 2, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 2, 1, false, PAIR)        \
+        QMMA_INSTANTIATE_P(8, 4, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 4, 1, false, PAIR)
+QMMA_INSTANTIATE_PAIRS(PAIR_SILU)
+QMMA_INSTANTIATE_PAIRS(PAIR_ROPE)
 
 // sz_tiles entry (tile, group, g) = {scale of row 16 tile + g, of row +
 // 8; zero of row 16 tile + g, of row + 8} as two half2 (rows past n_out:
@@ -629,7 +754,7 @@ static bool qmma_available(void)
                      cudaSuccess &&
                  major >= 8 &&
                  cudaFuncGetAttributes(&attr,
-                                       gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1, false>) ==
+                                       gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1, false, PAIR_NONE>) ==
                      cudaSuccess &&
                  attr.ptxVersion >= 80;
         (void)cudaGetLastError(); /* a failed query must not poison later checks */
@@ -664,23 +789,39 @@ static const int qmma_ks[QMMA_KS_CHOICES] = {1, 2, 4, 8, 12};
 template <int U, int GPS, bool T>
 static void mma_kernels_g(int bits, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
-    k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS, T>
-                     : gemv_quant_mma_kernel<8, 1, U, GPS, T>;
-    k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS, T>
-                     : gemv_quant_mma_kernel<8, 2, U, GPS, T>;
-    k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, GPS, T>
-                     : gemv_quant_mma_kernel<8, 4, U, GPS, T>;
-    k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS, T>
-                     : gemv_quant_mma_kernel<8, 8, U, GPS, T>;
-    k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, GPS, T>
-                     : gemv_quant_mma_kernel<8, 12, U, GPS, T>;
+    k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS, T, PAIR_NONE>
+                     : gemv_quant_mma_kernel<8, 1, U, GPS, T, PAIR_NONE>;
+    k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS, T, PAIR_NONE>
+                     : gemv_quant_mma_kernel<8, 2, U, GPS, T, PAIR_NONE>;
+    k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, GPS, T, PAIR_NONE>
+                     : gemv_quant_mma_kernel<8, 4, U, GPS, T, PAIR_NONE>;
+    k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS, T, PAIR_NONE>
+                     : gemv_quant_mma_kernel<8, 8, U, GPS, T, PAIR_NONE>;
+    k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, GPS, T, PAIR_NONE>
+                     : gemv_quant_mma_kernel<8, 12, U, GPS, T, PAIR_NONE>;
 }
 
-/* gps 0: one group a step or more, the scales and zeros tiled */
-template <int U>
-static void mma_kernels(int bits, int gps, void (*k[QMMA_KS_CHOICES])(qgemv_params))
+/* the paired kernels: KS 8 and 12 only (the launcher's picks) */
+template <int U, int PAIR>
+static void mma_kernels_pair(int bits, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
-    if (gps == 4)
+    k[0] = k[1] = k[2] = NULL;
+    k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, 1, false, PAIR>
+                     : gemv_quant_mma_kernel<8, 8, U, 1, false, PAIR>;
+    k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, 1, false, PAIR>
+                     : gemv_quant_mma_kernel<8, 12, U, 1, false, PAIR>;
+}
+
+/* gps 0: one group a step or more, the scales and zeros tiled; pair: the
+ * epilogue (PAIR_*, gps 1 only) */
+template <int U>
+static void mma_kernels(int bits, int gps, int pair, void (*k[QMMA_KS_CHOICES])(qgemv_params))
+{
+    if (pair == PAIR_SILU)
+        mma_kernels_pair<U, PAIR_SILU>(bits, k);
+    else if (pair == PAIR_ROPE)
+        mma_kernels_pair<U, PAIR_ROPE>(bits, k);
+    else if (gps == 4)
         mma_kernels_g<U, 4, false>(bits, k);
     else if (gps == 2)
         mma_kernels_g<U, 2, false>(bits, k);
@@ -692,10 +833,12 @@ static void mma_kernels(int bits, int gps, void (*k[QMMA_KS_CHOICES])(qgemv_para
 
 // The mma kernel's blocks an SM (asked once per instantiation: one GPU a
 // process); 0 after a failed query.
-static int mma_resident(int ui, int bits, int gps, int i, void (*k)(qgemv_params))
+static int mma_resident(int ui, int bits, int gps, int pair, int i, void (*k)(qgemv_params))
 {
-    static int resident[2][2][4][QMMA_KS_CHOICES]; /* [U 2, 4][4-bit, 8-bit][gps 1, 2, 4, 0][KS] */
-    int *r = &resident[ui][bits == 4 ? 0 : 1][gps == 0 ? 3 : gps == 4 ? 2 : gps == 2 ? 1 : 0][i];
+    /* [pair][U 2, 4][4-bit, 8-bit][gps 1, 2, 4, 0][KS] */
+    static int resident[3][2][2][4][QMMA_KS_CHOICES];
+    int *r = &resident[pair][ui][bits == 4 ? 0 : 1]
+                      [gps == 0 ? 3 : gps == 4 ? 2 : gps == 2 ? 1 : 0][i];
     if (!*r && cudaOccupancyMaxActiveBlocksPerMultiprocessor(
                    r, k, 32 * QMMA_BLOCK_WARPS(qmma_ks[i]), 0) != cudaSuccess) {
         (void)cudaGetLastError();
@@ -708,12 +851,14 @@ static int mma_resident(int ui, int bits, int gps, int i, void (*k)(qgemv_params
 // U = 4 (twice the loads in flight a lane, at 2 blocks an SM instead of 3)
 // where the grid fits in one wave at U = 4's occupancy: there the third
 // block slot was empty anyway (the 3584-row o and down at 7B: 224 blocks).
-static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, cudaStream_t stream)
+// pair: the paired kernels (PAIR_*: gps 1, and a forced KS only 8 or 12).
+static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair,
+                              cudaStream_t stream)
 {
     static int n_sm;
     void (*k[2][QMMA_KS_CHOICES])(qgemv_params); /* [U 2, 4][KS 1, 2, 4, 8, 12] */
-    mma_kernels<2>(bits, gps, k[0]);
-    mma_kernels<4>(bits, gps, k[1]);
+    mma_kernels<2>(bits, gps, pair, k[0]);
+    mma_kernels<4>(bits, gps, pair, k[1]);
     if (!n_sm) {
         int dev = 0;
         cudaError_t e = cudaGetDevice(&dev);
@@ -734,15 +879,15 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, cudaStre
      * header) */
     int pick = tiles <= 4L * n_sm ? 4 : 3;
     for (int i = 0; force_ks && i < QMMA_KS_CHOICES; i++)
-        if (qmma_ks[i] == force_ks)
+        if (qmma_ks[i] == force_ks && k[0][i])
             pick = i;
     if (!force_unroll && ui == 0 &&
-        blocks[pick] <= (long)mma_resident(1, bits, gps, pick, k[1][pick]) * n_sm)
+        blocks[pick] <= (long)mma_resident(1, bits, gps, pair, pick, k[1][pick]) * n_sm)
         ui = 1;
     /* as many blocks as are resident, each then looping over its tiles
      * (see the kernel); path 3: a block a tile group (the grid before) */
     long grid = blocks[pick];
-    const long resident = (long)mma_resident(ui, bits, gps, pick, k[ui][pick]) * n_sm;
+    const long resident = (long)mma_resident(ui, bits, gps, pair, pick, k[ui][pick]) * n_sm;
     if (force_path != 3 && resident > 0 && grid > resident)
         grid = resident;
     if (force_path == 4 && grid > 2)
@@ -812,10 +957,119 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
             p.sz_tiles = (const uint2 *)w->sz_tiles;
             gps = 0; /* the tiled form */
         }
-        return launch_mma(p, w->bits, gps, stream);
+        return launch_mma(p, w->bits, gps, PAIR_NONE, stream);
     }
     return uniform ? launch_simt<true>(p, w->bits, stream)
                    : launch_simt<false>(p, w->bits, stream);
+}
+
+// --- paired rows: SiLU-gate and RoPE / KV write in the epilogue ------------
+//
+// The joined gate and up (or q, k and v) through the mma kernel with each
+// tile's rows paired (qmma_rows_at) so that a lane holds both values its
+// epilogue combines: one launch where the plain path has the GEMV and then
+// vb_silu_gate_f16 (vb_rope_kv_write_f16). Each row's sum is computed
+// exactly as in the plain kernel (the same steps, warp parts, k order and
+// reduction; U only changes what is loaded ahead), so the results are the
+// plain path's bits. Only the layout of one group a step or more (group
+// 128 at 4 bits, 64 or 128 at 8: the common checkpoints) with plain
+// scales and zeros; the rest takes the plain path.
+
+/* whether the paired kernels run w at T rows (and x's alignment) */
+static bool pairs_supported(const vb_qmat *w, int T, const void *x)
+{
+    if (!w || !w->q || !w->scales || !w->zeros || w->g_idx || w->perm ||
+        !vb_gemv_quant_supported(T, w->bits, w->n_in, x, w->q))
+        return false;
+    const int sc = w->bits == 4 ? 128 : 64; /* the mma kernel's step in columns */
+    return w->n_in % sc == 0 && w->group_size > 0 && w->group_size % sc == 0 &&
+           w->n_groups == w->n_in / w->group_size && w->n_out > 0 && w->n_out % 16 == 0 &&
+           (long)w->n_out * w->n_groups <= INT32_MAX && force_path != 1 && qmma_available();
+}
+
+extern "C" bool vb_gemv_quant_pairs_supported(const vb_qmat *w, int T, const void *x)
+{
+    return pairs_supported(w, T, x);
+}
+
+/* the parameters every paired launch shares (untiled scales: sz_tiles is
+ * laid out for the plain tiles) */
+static qgemv_params pair_params(const uint16_t *x, const vb_qmat *w, int T)
+{
+    qgemv_params p = {};
+    const int cc = w->bits == 4 ? 32 : 16, sc = 4 * cc;
+    p.x = (const __half *)x;
+    p.q = (const uint4 *)w->q;
+    p.scales = (const __half *)w->scales;
+    p.zeros = (const __half *)w->zeros;
+    p.n_out = w->n_out;
+    p.n_in = w->n_in;
+    p.row_chunks = w->n_in / cc;
+    p.group_size = w->group_size;
+    p.n_groups = w->n_groups;
+    p.rows = T;
+    p.group_steps = w->group_size / sc;
+    p.group_shift = -1;
+    for (int sh = 0; sh < 31; sh++)
+        if (p.group_steps == 1 << sh)
+            p.group_shift = sh;
+    return p;
+}
+
+extern "C" cudaError_t vb_gemv_quant_silu_f16(uint16_t *out, const uint16_t *x,
+                                              const vb_qmat *w, int T, cudaStream_t stream)
+{
+    if (!out || !pairs_supported(w, T, x))
+        return cudaErrorInvalidValue;
+    qgemv_params p = pair_params(x, w, T);
+    const int n = w->n_out / 2; /* the gate's rows, then the up's */
+    p.out[0] = (__half *)out;
+    for (int i = 0; i < VB_QGEMV_MAX_SEGS; i++)
+        p.seg_end[i] = w->n_out;
+    p.pair_block = n / 8; /* every tile in the first period */
+    p.pair_stride = 0;
+    p.pair_offset = n;
+    return launch_mma(p, w->bits, 1, PAIR_SILU, stream);
+}
+
+extern "C" cudaError_t vb_gemv_quant_qkv_rope_f16(uint16_t *const out[3], const uint16_t *x,
+                                                  const vb_qmat *w,
+                                                  const uint16_t *const bias[3],
+                                                  const int seg_rows[3], int T,
+                                                  const vb_gemv_rope *r, cudaStream_t stream)
+{
+    if (!out || !seg_rows || !r || !pairs_supported(w, T, x) || r->head_dim <= 0 ||
+        r->head_dim % 16 || r->kv_heads <= 0 || r->block_size <= 0 || !r->k_cache ||
+        !r->v_cache || !r->inv_freq || !r->positions || !r->token_seq || !r->block_tables ||
+        seg_rows[1] != r->kv_heads * r->head_dim || seg_rows[2] != seg_rows[1])
+        return cudaErrorInvalidValue;
+    qgemv_params p = pair_params(x, w, T);
+    long end = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!out[i] || seg_rows[i] <= 0 || seg_rows[i] % r->head_dim)
+            return cudaErrorInvalidValue;
+        end += seg_rows[i];
+        p.out[i] = (__half *)out[i];
+        p.bias[i] = bias ? (const __half *)bias[i] : NULL;
+        p.seg_end[i] = (int)(end < w->n_out ? end : w->n_out);
+    }
+    if (end != w->n_out)
+        return cudaErrorInvalidValue;
+    p.pair_block = r->head_dim / 16; /* 8-row blocks of a head's first half */
+    p.pair_stride = r->head_dim;
+    p.pair_offset = r->head_dim / 2;
+    p.rope.inv_freq = r->inv_freq;
+    p.rope.cos_sin_scale = r->cos_sin_scale;
+    p.rope.positions = r->positions;
+    p.rope.token_seq = r->token_seq;
+    p.rope.block_tables = r->block_tables;
+    p.rope.max_blocks = r->max_blocks;
+    p.rope.block_size = r->block_size;
+    p.rope.head_dim = r->head_dim;
+    p.rope.kv_heads = r->kv_heads;
+    p.rope.k_cache = (__half *)r->k_cache;
+    p.rope.v_cache = (__half *)r->v_cache;
+    return launch_mma(p, w->bits, 1, PAIR_ROPE, stream);
 }
 
 extern "C" size_t vb_qgemv_sz_tiles_bytes(const vb_qmat *w)

@@ -30,6 +30,13 @@
  *                                         with act order), else
  *                                         vb_quant_dequant_f16 +     quant_dequant.cu
  *                                         cuBLAS, vb_add_bias_f16
+ *   matmul_qkv_quant cuda_matmul_qkv_quant vb_gemv_quant_segs_f16    gemv_quant.cu
+ *   matmul_qkv_rope_quant                 vb_gemv_quant_qkv_rope_f16 gemv_quant.cu
+ *                   cuda_matmul_qkv_rope_quant (VB_QGEMV_EPILOGUE=1)
+ *   matmul_gate_up_quant                  vb_gemv_quant_segs_f16 +   gemv_quant.cu
+ *                   cuda_matmul_gate_up_quant vb_silu_gate_f16, or   elementwise.cu
+ *                                         vb_gemv_quant_silu_f16     gemv_quant.cu
+ *                                         (VB_QGEMV_EPILOGUE=1)
  *   rmsnorm         cuda_rmsnorm          vb_rmsnorm_residual_f16    rmsnorm.cu
  *   rmsnorm_rows    cuda_rmsnorm_rows     vb_rmsnorm_rows_f16        rmsnorm.cu
  *   resid_load      cuda_resid_load       vb_resid_load_f16          rmsnorm.cu
@@ -341,6 +348,22 @@ cudaError_t vb_gemv_quant_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w
 cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint16_t *x, const vb_qmat *w,
                                    const uint16_t *const bias[], const int seg_rows[],
                                    int n_segs, int T, cudaStream_t stream);
+/* The joined gate and up (w: the gate's n rows, then the up's n) with the
+ * SiLU-gate in the epilogue: out[T, n] = silu(x gate^T) * (x up^T), the
+ * bits of vb_gemv_quant_segs_f16 then vb_silu_gate_f16; and the joined
+ * q, k and v (segments as vb_gemv_quant_segs_f16) with
+ * vb_rope_kv_write_f16 in the epilogue (fp16 cache; head_dim a multiple
+ * of 16), its bits too. Both only where vb_gemv_quant_pairs_supported
+ * (the mma kernel's layout of one group a step or more: group a multiple
+ * of 128 columns at 4 bits, 64 at 8; no g_idx or perm; n_out a multiple of
+ * 16; sm_80+), else cudaErrorInvalidValue. */
+bool vb_gemv_quant_pairs_supported(const vb_qmat *w, int T, const void *x);
+cudaError_t vb_gemv_quant_silu_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w, int T,
+                                   cudaStream_t stream);
+cudaError_t vb_gemv_quant_qkv_rope_f16(uint16_t *const out[3], const uint16_t *x,
+                                       const vb_qmat *w, const uint16_t *const bias[3],
+                                       const int seg_rows[3], int T, const vb_gemv_rope *rope,
+                                       cudaStream_t stream);
 /* The GEMV's copy of w's scales and zeros tiled for its mma kernel (a
  * step's scale and zero pairs of a lane's two rows in 8 bytes): its size
  * for w's layout, 0 where the kernel does not use it (4- and 8-bit

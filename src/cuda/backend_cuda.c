@@ -75,6 +75,7 @@ typedef struct cuda_ctx {
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool table_buckets;        /* VB_TABLE_BUCKETS=1: block tables of table_stride's width */
+    bool qgemv_epilogue;       /* VB_QGEMV_EPILOGUE=1: SiLU-gate / RoPE in the quantized GEMV */
     int table_blocks;          /* the engine's block-table width (max_blocks: the stride
                                 * unless table_buckets) */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
@@ -519,6 +520,22 @@ static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const voi
     op_done(c, "matmul_quant");
 }
 
+/* The n matrices joined at load as one (m: their rows one after another,
+ * rows[i] each), when the step takes the fused GEMV; false otherwise. */
+static bool joined_qmat(const cuda_ctx *c, const cuda_qweight *const w[], int n, int T,
+                        const void *x, vb_qmat *m, int rows[VB_QGEMV_MAX_SEGS])
+{
+    if (c->no_gemv || c->no_fused || T <= 0 || !cuda_qweights_adjacent(w, n) ||
+        !vb_gemv_quant_supported(T, w[0]->w.bits, w[0]->w.n_in, x, w[0]->w.q))
+        return false;
+    *m = cuda_qweight_qmat(w[0]); /* joined: no perm, no g_idx */
+    m->n_out = 0;
+    for (int i = 0; i < n; i++)
+        m->n_out += rows[i] = w[i]->w.n_out;
+    m->sz_tiles = w[0]->sz_tiles_rows == m->n_out ? w[0]->sz_tiles : NULL; /* the group's */
+    return true;
+}
+
 /* Quantized projections of one input joined at load
  * (cuda_qweights_join_layers) in one launch of the register-dequant GEMV,
  * each matrix's rows to its own output: for the decode steps it takes
@@ -527,15 +544,10 @@ static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const voi
 static bool quant_segments(cuda_ctx *c, void *const out[], const void *x,
                            const cuda_qweight *const w[], const void *const bias[], int n, int T)
 {
-    if (c->no_gemv || c->no_fused || T <= 0 || !cuda_qweights_adjacent(w, n) ||
-        !vb_gemv_quant_supported(T, w[0]->w.bits, w[0]->w.n_in, x, w[0]->w.q))
-        return false;
-    vb_qmat m = cuda_qweight_qmat(w[0]); /* joined: no perm, no g_idx */
+    vb_qmat m;
     int rows[VB_QGEMV_MAX_SEGS];
-    m.n_out = 0;
-    for (int i = 0; i < n; i++)
-        m.n_out += rows[i] = w[i]->w.n_out;
-    m.sz_tiles = w[0]->sz_tiles_rows == m.n_out ? w[0]->sz_tiles : NULL; /* the group's */
+    if (!joined_qmat(c, w, n, T, x, &m, rows))
+        return false;
     CUDA_CHECK(vb_gemv_quant_segs_f16((uint16_t *const *)out, x, &m,
                                       (const uint16_t *const *)bias, rows, n, T, c->stream));
     return true;
@@ -557,6 +569,35 @@ static bool cuda_matmul_qkv_quant(vb_backend *b, void *const out[3], const void 
     return true;
 }
 
+/* matmul_qkv_quant with rope_kv_write in the GEMV's epilogue
+ * (VB_QGEMV_EPILOGUE=1; kernels/gemv_quant.cu's paired rows): the same
+ * bits in one launch. An int8 cache and the layouts the paired kernel
+ * does not take go the two-kernel way. */
+static bool cuda_matmul_qkv_rope_quant(vb_backend *b, void *const out[3], const void *x,
+                                       const void *const w[3], const void *const bias[3], int T,
+                                       int n_in, const int n_out[3], void *k_cache,
+                                       void *v_cache, const void *inv_freq, float cos_sin_scale,
+                                       int kv_heads, int head_dim, int block_size)
+{
+    cuda_ctx *c = ctx_of(b);
+    const cuda_qweight *const cw[3] = {w[0], w[1], w[2]};
+    vb_qmat m;
+    int rows[VB_QGEMV_MAX_SEGS];
+    if (!c->qgemv_epilogue || c->no_rope_fusion || b->kv_dtype == VB_KV_INT8 ||
+        !joined_qmat(c, cw, 3, T, x, &m, rows) || rows[0] != n_out[0] || rows[1] != n_out[1] ||
+        rows[2] != n_out[2] || m.n_in != n_in || head_dim % 16 ||
+        !vb_gemv_quant_pairs_supported(&m, T, x))
+        return false;
+    vb_gemv_rope r = {inv_freq,          cos_sin_scale, c->d_positions, c->d_token_seq,
+                      c->d_block_tables, c->max_blocks, block_size,     head_dim,
+                      kv_heads,          k_cache,       v_cache};
+    CUDA_CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out, x, &m,
+                                          (const uint16_t *const *)bias, rows, T, &r,
+                                          c->stream));
+    op_done(c, "matmul_qkv_rope_quant");
+    return true;
+}
+
 /* gate into out, up into the shared scratch (free during a projection
  * without act order: it holds gathered x or a dequantized matrix only
  * inside one matmul_quant), then silu(gate) * up into out. */
@@ -570,6 +611,16 @@ static bool cuda_matmul_gate_up_quant(vb_backend *b, void *out, const void *x,
         if (cw[i]->w.n_in != n_in || cw[i]->w.n_out != n_out)
             vb_cuda_fail("CUDA", "matmul_gate_up_quant",
                          "quantized weight used with another shape", __FILE__, __LINE__);
+    vb_qmat m;
+    int rows[VB_QGEMV_MAX_SEGS];
+    if (c->qgemv_epilogue && joined_qmat(c, cw, 2, T, x, &m, rows) &&
+        vb_gemv_quant_pairs_supported(&m, T, x)) {
+        /* VB_QGEMV_EPILOGUE=1: silu(gate) * up in the GEMV's epilogue,
+         * the bits of the two kernels below */
+        CUDA_CHECK(vb_gemv_quant_silu_f16(out, x, &m, T, c->stream));
+        op_done(c, "matmul_gate_up_quant");
+        return true;
+    }
     if (!cw[1]->scratch || cw[1]->scratch_elems < (size_t)T * (size_t)n_out)
         return false;
     void *const outs[2] = {out, cw[1]->scratch};
@@ -1062,6 +1113,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->attention_per_token = t->attention_per_token;
     c->decode_whole_groups = t->decode_whole_groups;
     c->table_buckets = t->table_buckets;
+    c->qgemv_epilogue = t->qgemv_epilogue == 1;
     c->prefill_wmma = t->prefill_wmma;
     c->prefill_mma16 = t->prefill_mma16;
     c->prefill_wgmma = t->prefill_wgmma;
@@ -1099,6 +1151,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
         .matmul_quant = cuda_matmul_quant,
         .matmul_qkv = cuda_matmul_qkv,
         .matmul_qkv_rope = cuda_matmul_qkv_rope,
+        .matmul_qkv_rope_quant = cuda_matmul_qkv_rope_quant,
         .matmul_gate_up = cuda_matmul_gate_up,
         .matmul_qkv_quant = cuda_matmul_qkv_quant,
         .matmul_gate_up_quant = cuda_matmul_gate_up_quant,

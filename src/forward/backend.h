@@ -31,6 +31,13 @@
 
 typedef struct vb_backend vb_backend;
 
+/* matmul_qkv_rope's and matmul_qkv_rope_quant's form (below) */
+typedef bool (*vb_qkv_rope_fn)(vb_backend *b, void *const out[3], const void *x,
+                               const void *const w[3], const void *const bias[3], int T,
+                               int n_in, const int n_out[3], void *k_cache, void *v_cache,
+                               const void *inv_freq, float cos_sin_scale, int kv_heads,
+                               int head_dim, int block_size);
+
 struct vb_backend {
     const char *name;   /* "cpu", "cuda" */
     size_t act_size;    /* bytes per activation / KV-cache element */
@@ -117,11 +124,12 @@ struct vb_backend {
     /* Optional too: matmul_qkv followed by rope_kv_write (below) in one
      * pass, for models without a q/k norm between them; false for a step
      * it does not cover (the forward then calls the two). */
-    bool (*matmul_qkv_rope)(vb_backend *b, void *const out[3], const void *x,
-                            const void *const w[3], const void *const bias[3], int T, int n_in,
-                            const int n_out[3], void *k_cache, void *v_cache,
-                            const void *inv_freq, float cos_sin_scale, int kv_heads,
-                            int head_dim, int block_size);
+    vb_qkv_rope_fn matmul_qkv_rope;
+
+    /* matmul_qkv_rope for weight-only quantized weights (w as matmul_quant's,
+     * joined as matmul_qkv_quant takes them); false where it does not run
+     * (the forward then calls matmul_qkv_quant and rope_kv_write). */
+    vb_qkv_rope_fn matmul_qkv_rope_quant;
 
     /* The residual stream has its own element size, resid_size bytes (fp32
      * on both backends: fp16 activations would overflow or lose precision

@@ -141,11 +141,12 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         const int qkv_n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
         /* q, k and v, rotated, k and v in the cache: one fused op where the
          * backend has it and no q/k norm comes between */
-        bool quant = w->quant != VB_QUANT_NONE; /* the *_quant fused ops; no RoPE fusion */
-        bool fused = !quant && !c->qk_norm && b->matmul_qkv_rope &&
-                     b->matmul_qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l],
-                                        kv->v[l], f->inv_freq, f->cos_sin_scale,
-                                        p->kv_heads_local, hd, kv->block_size);
+        bool quant = w->quant != VB_QUANT_NONE; /* the *_quant fused ops */
+        vb_qkv_rope_fn qkv_rope = quant ? b->matmul_qkv_rope_quant : b->matmul_qkv_rope;
+        bool fused = !c->qk_norm && qkv_rope &&
+                     qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l], kv->v[l],
+                              f->inv_freq, f->cos_sin_scale, p->kv_heads_local, hd,
+                              kv->block_size);
         if (!fused) {
             bool joint = quant ? b->matmul_qkv_quant &&
                                      b->matmul_qkv_quant(b, qkv_out, f->h, qkv_w, qkv_bias, T,

@@ -43,6 +43,7 @@ typedef struct vb_tuning {
     bool attention_per_token; /* VB_ATTENTION_PER_TOKEN */
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
     bool table_buckets;       /* VB_TABLE_BUCKETS */
+    int qgemv_epilogue;       /* VB_QGEMV_EPILOGUE: 1 SiLU-gate / RoPE in the quantized GEMV */
     bool prefill_wmma;        /* VB_PREFILL_WMMA */
     bool prefill_mma16;       /* VB_PREFILL_MMA16 */
     int prefill_wgmma;        /* VB_PREFILL_WGMMA: 0 off, else 1 + the kernel's variant */

@@ -15,6 +15,9 @@
 # of the rows (a row flips only where the fixture's top-2 gap is within
 # fp16 rounding).
 #
+# With VB_QGEMV_EPILOGUE=1 (SiLU-gate and RoPE in the quantized GEMV's
+# epilogue) every row's ids equal the default run's.
+#
 # usage: test_quant_generate_cuda.sh VOLTBATCH MPIRUN REFERENCE_IDS FIXTURES_DIR MODEL...
 set -u
 # shellcheck source=/dev/null
@@ -29,8 +32,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-generate() { # MODEL TP
-    local dir=$fixtures/$1 out=$tmp/$1-tp$2
+generate() { # MODEL TP [TAG]
+    local dir=$fixtures/$1 out=$tmp/$1-tp$2${3:-}
     local n_new quantize=()
     case $1 in int8_*) quantize=(--quantize int8) ;; esac
     n_new=$("$ref_ids" new-tokens "$dir/reference.json") || return 1
@@ -66,8 +69,32 @@ sys.exit(0 if first >= 0.9 * len(cont) else 1)
 PY
 }
 
+# The same ids with the SiLU-gate and RoPE in the quantized GEMV's
+# epilogue (VB_QGEMV_EPILOGUE=1: the same bits by construction, checked
+# kernel by kernel in tests/gpu/test_cuda_quant.c; here through generate).
+same_ids() { # A.jsonl B.jsonl
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = ([json.loads(l) for l in open(p) if l.strip()] for p in sys.argv[1:3])
+key = lambda r: r["index"]
+diff = [x["index"] for x, y in zip(sorted(a, key=key), sorted(b, key=key))
+        if x["output_ids"] != y["output_ids"]]
+print(f"{len(diff)} of {len(a)} rows differ {diff[:10]}")
+sys.exit(0 if len(a) == len(b) and not diff else 1)
+PY
+}
+
+generate_epilogue() { # MODEL: generate at tp 1 with the knob, output tagged -epi
+    local VB_QGEMV_EPILOGUE=1
+    export VB_QGEMV_EPILOGUE
+    generate "$1" 1 -epi
+}
+
 for model in "$@"; do
     check "$model tp 1 on the GPU: generate's first tokens = transformers'" generate "$model" 1
+    check "$model tp 1, VB_QGEMV_EPILOGUE=1: generate runs" generate_epilogue "$model"
+    check "$model tp 1, VB_QGEMV_EPILOGUE=1: the default's ids" \
+        same_ids "$tmp/$model-tp1.jsonl" "$tmp/$model-tp1-epi.jsonl"
     if [ "$gpus" -ge 2 ]; then
         check "$model tp 2 on two GPUs: generate's first tokens = transformers'" \
             generate "$model" 2

@@ -21,7 +21,10 @@
  *    Before that, each case's dequantization (vb_quant_dequant_f16) is
  *    compared bit for bit with the CPU's rounded to fp16.
  *    Then a layer's q, k, v and gate, up joined as the loaders join them,
- *    through the fused quantized ops (test_joined_projections).
+ *    through the fused quantized ops (test_joined_projections), and the
+ *    same with the SiLU-gate / RoPE + KV write in the GEMV's epilogue
+ *    (VB_QGEMV_EPILOGUE's paired kernels) equal to them byte for byte
+ *    (paired_check).
  * 2. With QUANT_FIXTURES_DIR as argv[1]: the streaming loader
  *    (cuda_weights_load, what generate uses) puts exactly the bytes of
  *    model_load_cpu + cuda_weights_upload on the GPU for every quantized
@@ -71,7 +74,7 @@ static const variant variants[] = {
 };
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
-static vb_backend *gpu, *gpu_nogemv;
+static vb_backend *gpu, *gpu_nogemv, *gpu_epi; /* gpu_epi: VB_QGEMV_EPILOGUE=1 */
 static vb_tuning knobs;
 static const char *fixtures;
 
@@ -370,6 +373,144 @@ static void test_matmul_quant(void)
         run_case(&cases[i]);
 }
 
+/* Device bytes equal (copied to the host). */
+static bool same_bytes(const void *a, const void *b, size_t n)
+{
+    unsigned char *x = malloc(n), *y = malloc(n);
+    gpu->to_host(gpu, x, a, n);
+    gpu->to_host(gpu, y, b, n);
+    bool same = memcmp(x, y, n) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static void *dev_copy(const void *d, size_t n)
+{
+    void *c = gpu->alloc(gpu, n);
+    CUDA_CHECK(cudaMemcpy(c, d, n, cudaMemcpyDeviceToDevice));
+    return c;
+}
+
+static int *dev_ints(const int *h, size_t n)
+{
+    int *d = gpu->alloc(gpu, n * sizeof *d);
+    gpu->to_device(gpu, d, h, n * sizeof *d);
+    return d;
+}
+
+/* VB_QGEMV_EPILOGUE's paired kernels (gemv_quant.cu) against the plain
+ * path's bits, where the layout takes them (one group a step or more, no
+ * act order; vb_gemv_quant_pairs_supported says so exactly then):
+ * - gate/up through a backend made with the knob (silu(gate) * up in the
+ *   GEMV's epilogue) against matmul_gate_up_quant's GEMV + SiLU kernel
+ *   (plain_gu, the default backend's result);
+ * - q/k/v with RoPE and the KV write (vb_gemv_quant_qkv_rope_f16) against
+ *   vb_gemv_quant_segs_f16 then vb_rope_kv_write_f16: q, k, v and both
+ *   whole caches (written slots and the rest), two sequences' block
+ *   tables, a cos/sin scale, and at T > 1 a last row with no sequence (a
+ *   graph bucket's padding: rotated, not cached).
+ * Byte for byte: each row's sum is the plain kernel's arithmetic. */
+static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, int group,
+                         int perm, int H, int T, const void *d_x, void *const d_bias[3],
+                         const void *plain_gu)
+{
+    const bool expect = !perm && group % (512 / bits) == 0;
+    vb_qmat gu = cuda_qweight_qmat(d[3]);
+    gu.n_out = 2 * ns[3];
+    gu.sz_tiles = NULL;
+    CHECK(vb_gemv_quant_pairs_supported(&gu, T, d_x) == (group % (512 / bits) == 0));
+    const size_t gu_bytes = (size_t)T * ns[3] * 2;
+    void *epi_gu = gpu->alloc(gpu, gu_bytes);
+    CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
+    CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3]));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    bool gu_same = same_bytes(plain_gu, epi_gu, gu_bytes);
+    printf("  paired %d-bit group %d T %d gate/up (%s): %s\n", bits, group, T,
+           expect ? "SiLU in the epilogue" : "the plain path", gu_same ? "same bits" : "DIFFER");
+    CHECK(gu_same);
+    gpu->free(gpu, epi_gu);
+    if (perm)
+        return; /* q in act order: not joined, nothing to pair */
+
+    const int hd = 64, heads = ns[0] / hd, kv_heads = ns[1] / hd, bs = 16, n_blocks = 24;
+    const int max_blocks = 8;
+    vb_qmat qkv = cuda_qweight_qmat(d[0]);
+    qkv.n_out = ns[0] + ns[1] + ns[2];
+    qkv.sz_tiles = NULL;
+    CHECK(vb_gemv_quant_pairs_supported(&qkv, T, d_x) == expect);
+    if (!expect)
+        return;
+    int positions[8], token_seq[8], tables[2 * 8];
+    for (int t = 0; t < T; t++) {
+        positions[t] = 37 + 13 * t;
+        token_seq[t] = T > 1 && t == T - 1 ? -1 : t % 2;
+    }
+    for (int i = 0; i < 2 * max_blocks; i++)
+        tables[i] = (7 * i + 3) % n_blocks; /* distinct blocks, out of order */
+    float inv[32];
+    for (int i = 0; i < hd / 2; i++)
+        inv[i] = powf(10000.0f, -2.0f * (float)i / (float)hd);
+    float *d_inv = gpu->alloc(gpu, sizeof inv);
+    gpu->to_device(gpu, d_inv, inv, sizeof inv);
+    int *d_pos = dev_ints(positions, (size_t)T), *d_seq = dev_ints(token_seq, (size_t)T);
+    int *d_tab = dev_ints(tables, 2 * max_blocks);
+    const size_t cache_n = (size_t)n_blocks * bs * kv_heads * hd;
+    float *c0 = malloc(sizeof(float) * cache_n);
+    for (size_t i = 0; i < cache_n; i++)
+        c0[i] = frand();
+    void *kc[2], *vc[2], *out[2][3];
+    kc[0] = to_gpu_f16(c0, cache_n);
+    vc[0] = dev_copy(kc[0], cache_n * 2);
+    kc[1] = dev_copy(kc[0], cache_n * 2);
+    vc[1] = dev_copy(kc[0], cache_n * 2);
+    for (int path = 0; path < 2; path++)
+        for (int i = 0; i < 3; i++) {
+            out[path][i] = gpu->alloc(gpu, (size_t)T * ns[i] * 2);
+            CUDA_CHECK(cudaMemset(out[path][i], 0xff, (size_t)T * ns[i] * 2));
+        }
+    const int rows[3] = {ns[0], ns[1], ns[2]};
+    const float scale = 0.9f; /* yarn's attention factor: any value but 1 */
+    vb_qmat plain = qkv;
+    plain.sz_tiles = d[0]->sz_tiles_rows == qkv.n_out ? d[0]->sz_tiles : NULL;
+    CUDA_CHECK(vb_gemv_quant_segs_f16((uint16_t *const *)out[0], d_x, &plain,
+                                      (const uint16_t *const *)d_bias, rows, 3, T, 0));
+    CUDA_CHECK(vb_rope_kv_write_f16(out[0][0], out[0][1], out[0][2], kc[0], vc[0], d_inv, scale,
+                                    d_pos, d_seq, d_tab, max_blocks, T, heads, kv_heads, hd, bs,
+                                    0));
+    vb_gemv_rope r = {d_inv, scale, d_pos, d_seq, d_tab, max_blocks, bs, hd, kv_heads,
+                      kc[1], vc[1]};
+    CUDA_CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out[1], d_x, &qkv,
+                                          (const uint16_t *const *)d_bias, rows, T, &r, 0));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    const char *names[5] = {"q", "k", "v", "k cache", "v cache"};
+    for (int i = 0; i < 5; i++) {
+        bool same = i < 3 ? same_bytes(out[0][i], out[1][i], (size_t)T * ns[i] * 2)
+                          : same_bytes(i == 3 ? kc[0] : vc[0], i == 3 ? kc[1] : vc[1],
+                                       cache_n * 2);
+        printf("  paired %d-bit group %d T %d %s (RoPE in the epilogue): %s\n", bits, group, T,
+               names[i], same ? "same bits" : "DIFFER");
+        CHECK(same);
+    }
+    /* a head_dim the pairs cannot take: refused, nothing launched */
+    vb_gemv_rope r48 = r;
+    r48.head_dim = 40;
+    CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out[1], d_x, &qkv,
+                                     (const uint16_t *const *)d_bias, rows, T, &r48, 0) ==
+          cudaErrorInvalidValue);
+    for (int path = 0; path < 2; path++) {
+        gpu->free(gpu, kc[path]);
+        gpu->free(gpu, vc[path]);
+        for (int i = 0; i < 3; i++)
+            gpu->free(gpu, out[path][i]);
+    }
+    gpu->free(gpu, d_inv);
+    gpu->free(gpu, d_pos);
+    gpu->free(gpu, d_seq);
+    gpu->free(gpu, d_tab);
+    free(c0);
+}
+
 /* One layer's q, k, v and gate, up of one layout, joined as the loaders
  * join them (cuda_qweights_join_layers), through the backend's fused
  * quantized ops (one GEMV launch each group, its segments' outputs and
@@ -477,6 +618,8 @@ static void joined_case(int bits, int group, int perm, int H)
             free(got);
             free(want);
         }
+        const int nn[5] = {Q, KV, KV, I, I};
+        paired_check(d, nn, bits, group, perm, H, T, d_x, d_bias, d_out[3]);
         for (int i = 0; i < 5; i++) {
             free(ref[i]);
             gpu->free(gpu, d_out[i]);
@@ -498,6 +641,8 @@ static void test_joined_projections(void)
 {
     joined_case(4, 128, 0, 512); /* the mma kernel */
     joined_case(8, 128, 0, 512);
+    joined_case(8, 64, 0, 512);  /* 8 bits: one group a step */
+    joined_case(4, 256, 0, 1024); /* two steps a group */
     joined_case(4, 32, 0, 512);  /* the SIMT kernel at T = 1 */
     joined_case(4, 128, 1, 512); /* q in act order: q, k, v stay apart */
     joined_case(4, 128, 0, 8192); /* long rows: tiled scales over the joined rows */
@@ -624,11 +769,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    vb_tuning no_gemv = knobs;
+    knobs.qgemv_epilogue = 0; /* the plain path; gpu_epi the paired one */
+    vb_tuning no_gemv = knobs, epi = knobs;
     no_gemv.no_gemv = true;
+    epi.qgemv_epilogue = 1;
     gpu = cuda_backend_create(NULL, &knobs, &err);
     gpu_nogemv = gpu ? cuda_backend_create(NULL, &no_gemv, &err) : NULL;
-    if (!gpu || !gpu_nogemv) {
+    gpu_epi = gpu_nogemv ? cuda_backend_create(NULL, &epi, &err) : NULL;
+    if (!gpu || !gpu_nogemv || !gpu_epi) {
         fprintf(stderr, "backend: %s\n", err.msg);
         return 1;
     }
@@ -638,5 +786,6 @@ int main(int argc, char **argv)
     RUN_TEST(test_streamed_quant);
     gpu->destroy(gpu);
     gpu_nogemv->destroy(gpu_nogemv);
+    gpu_epi->destroy(gpu_epi);
     return test_summary();
 }
