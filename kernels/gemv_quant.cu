@@ -896,6 +896,33 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
                          dim3(32 * QMMA_BLOCK_WARPS(qmma_ks[pick])), 0, stream, p);
 }
 
+/* p's matrix (x, w's arrays and shape) and its T rows of x */
+static void set_matrix(qgemv_params *p, const uint16_t *x, const vb_qmat *w, int T)
+{
+    p->x = (const __half *)x;
+    p->q = (const uint4 *)w->q;
+    p->scales = (const __half *)w->scales;
+    p->zeros = (const __half *)w->zeros;
+    p->g_idx = w->g_idx;
+    p->n_out = w->n_out;
+    p->n_in = w->n_in;
+    p->row_chunks = w->n_in / (w->bits == 4 ? 32 : 16);
+    p->group_size = w->group_size;
+    p->n_groups = w->n_groups;
+    p->rows = T;
+}
+
+/* the mma kernel at one group a step or more: steps a group, and its log2
+ * where a power of two (else -1; 0 steps: none) */
+static void set_group_steps(qgemv_params *p, int group_steps)
+{
+    p->group_steps = group_steps;
+    p->group_shift = -1;
+    for (int sh = 0; sh < 31 && group_steps > 0; sh++)
+        if (group_steps == 1 << sh)
+            p->group_shift = sh;
+}
+
 extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint16_t *x,
                                               const vb_qmat *w, const uint16_t *const bias[],
                                               const int seg_rows[], int n_segs, int T,
@@ -922,17 +949,7 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
     }
     if (end != w->n_out)
         return cudaErrorInvalidValue;
-    p.x = (const __half *)x;
-    p.q = (const uint4 *)w->q;
-    p.scales = (const __half *)w->scales;
-    p.zeros = (const __half *)w->zeros;
-    p.g_idx = w->g_idx;
-    p.n_out = w->n_out;
-    p.n_in = w->n_in;
-    p.row_chunks = w->n_in / cc;
-    p.group_size = w->group_size;
-    p.n_groups = w->n_groups;
-    p.rows = T;
+    set_matrix(&p, x, w, T);
     const bool uniform = !w->g_idx && w->group_size % cc == 0;
     /* the mma kernel's layouts: whole steps in a group (gps 1), or 2 or 4
      * whole groups of whole chunks in a step; its scale and zero offsets
@@ -948,11 +965,7 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
     const bool simt_faster = T == 1 && gps > 1;
     if (gps && force_path != 1 && qmma_available() &&
         (!simt_faster || force_ks || force_unroll || force_path == 3 || force_path == 4)) {
-        p.group_steps = gps == 1 ? w->group_size / sc : 0;
-        p.group_shift = -1;
-        for (int sh = 0; sh < 31 && p.group_steps > 0; sh++)
-            if (p.group_steps == 1 << sh)
-                p.group_shift = sh;
+        set_group_steps(&p, gps == 1 ? w->group_size / sc : 0);
         if (gps == 1 && p.group_shift >= 0 && w->sz_tiles && !force_untiled) {
             p.sz_tiles = (const uint2 *)w->sz_tiles;
             gps = 0; /* the tiled form */
@@ -997,22 +1010,8 @@ extern "C" bool vb_gemv_quant_pairs_supported(const vb_qmat *w, int T, const voi
 static qgemv_params pair_params(const uint16_t *x, const vb_qmat *w, int T)
 {
     qgemv_params p = {};
-    const int cc = w->bits == 4 ? 32 : 16, sc = 4 * cc;
-    p.x = (const __half *)x;
-    p.q = (const uint4 *)w->q;
-    p.scales = (const __half *)w->scales;
-    p.zeros = (const __half *)w->zeros;
-    p.n_out = w->n_out;
-    p.n_in = w->n_in;
-    p.row_chunks = w->n_in / cc;
-    p.group_size = w->group_size;
-    p.n_groups = w->n_groups;
-    p.rows = T;
-    p.group_steps = w->group_size / sc;
-    p.group_shift = -1;
-    for (int sh = 0; sh < 31; sh++)
-        if (p.group_steps == 1 << sh)
-            p.group_shift = sh;
+    set_matrix(&p, x, w, T);
+    set_group_steps(&p, w->group_size / (w->bits == 4 ? 128 : 64));
     return p;
 }
 
