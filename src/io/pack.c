@@ -247,6 +247,13 @@ static int read_input(packed *p, const char *path, vb_err *err)
     p->all_ids_int = true;
     while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0) {
         lineno++;
+        /* A UTF-8 byte order mark before the first line (files saved by
+         * Windows editors, Excel, PowerShell 5) is no part of a prompt and
+         * no JSON: dropped (RFC 8259 lets a parser ignore it). */
+        if (lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+            memmove(line, line + 3, (size_t)len - 2); /* and the NUL getline put */
+            len -= 3;
+        }
         /* a NUL byte in a text line is a NUL character of the prompt; in a
          * JSON line, where JSON forbids it raw, Jansson names it */
         if (blank(line) && (size_t)len == strlen(line))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # pack / unpack through the voltbatch binary: JSONL round trip lossless for
 # 100,000 rows with unicode and empty optional fields (prompt and messages
-# kinds), plain text, errors that name the line, refusal to overwrite, and
-# h5dump reading what pack writes. Needs python3 for the data and the
+# kinds), plain text, a byte order mark, errors that name the line, refusal
+# to overwrite, and h5dump reading what pack writes. Needs python3 for the data and the
 # comparison (skipped, exit 77, without it).
 set -u
 vb=$1
@@ -30,6 +30,19 @@ printf 'first prompt\r\n\nsecond é\n   \nthird' >"$tmp/plain.txt"
 "$vb" pack "$tmp/plain.txt" "$tmp/plain.h5" && "$vb" unpack "$tmp/plain.h5" "$tmp/plain.jsonl"
 check "text: one row per non-blank line" [ "$(wc -l <"$tmp/plain.jsonl")" -eq 3 ]
 check "text: row content" [ "$(sed -n 2p "$tmp/plain.jsonl")" = '{"prompt":"second é"}' ]
+
+# A UTF-8 byte order mark before the first line is dropped (JSONL and
+# text): before, the JSONL file was refused as not JSON, and the text
+# file's first prompt began with U+FEFF.
+printf '\xef\xbb\xbf{"prompt": "bom"}\n{"prompt": "two"}\n' >"$tmp/bom.jsonl"
+printf '\xef\xbb\xbfbom text\nsecond\n' >"$tmp/bom.txt"
+for f in bom.jsonl bom.txt; do
+    run_capture "$vb" pack "$tmp/$f" "$tmp/$f.h5"
+    check "pack $f with a byte order mark exits 0 ($err)" [ "$rc" -eq 0 ]
+    "$vb" unpack "$tmp/$f.h5" "$tmp/$f.back.jsonl" >/dev/null 2>&1
+    check "pack $f: the mark is not in the first prompt" \
+        bash -c "head -1 '$tmp/$f.back.jsonl' | grep -q '^{\"prompt\":\"bom'"
+done
 
 if command -v h5dump >/dev/null; then
     for f in in chat plain; do
