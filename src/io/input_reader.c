@@ -424,6 +424,49 @@ static int checksum_file(const char *path, uint32_t *crc, vb_err *err)
     return bad ? vb_err_set(err, "%s: read error", path) : 0;
 }
 
+/* One shard file reached twice (two --input naming it, a glob and a file
+ * in it, a directory and a symlink into it): its rows would run twice and
+ * appear twice in the output. Refused naming both paths; stat() follows
+ * symlinks, so a link and its target, or two hard links, are one file.
+ * Sorting the (device, inode) pairs keeps 1,000s of shards cheap. */
+typedef struct shard_id {
+    dev_t dev;
+    ino_t ino;
+    int index;
+} shard_id;
+
+static int cmp_shard_id(const void *a, const void *b)
+{
+    const shard_id *x = a, *y = b;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    if (x->ino != y->ino)
+        return x->ino < y->ino ? -1 : 1;
+    return x->index - y->index;
+}
+
+static int refuse_repeated_shards(const vb_input *in, vb_err *err)
+{
+    shard_id *ids = malloc((size_t)(in->n_shards ? in->n_shards : 1) * sizeof *ids);
+    if (!ids)
+        return vb_err_set(err, "out of memory listing the inputs");
+    int n = 0;
+    for (int i = 0; i < in->n_shards; i++) {
+        struct stat st;
+        if (stat(in->shards[i].path, &st) == 0) /* else the shard's own check names it */
+            ids[n++] = (shard_id){st.st_dev, st.st_ino, i};
+    }
+    qsort(ids, (size_t)n, sizeof *ids, cmp_shard_id);
+    int rc = 0;
+    for (int i = 1; i < n && rc == 0; i++)
+        if (ids[i].dev == ids[i - 1].dev && ids[i].ino == ids[i - 1].ino)
+            rc = vb_err_set(err, "%s and %s are the same input file (given twice by --input: "
+                            "its rows would run twice)", in->shards[ids[i - 1].index].path,
+                            in->shards[ids[i].index].path);
+    free(ids);
+    return rc;
+}
+
 int vb_input_open(vb_input *in, const char *const *specs, int n_specs, vb_err *err)
 {
     memset(in, 0, sizeof *in);
@@ -433,6 +476,8 @@ int vb_input_open(vb_input *in, const char *const *specs, int n_specs, vb_err *e
     for (int i = 0; i < n_specs; i++)
         if (expand_spec(in, specs[i], err) < 0)
             return -1;
+    if (refuse_repeated_shards(in, err) < 0)
+        return -1;
     for (int i = 0; i < in->n_shards; i++) {
         if (validate_shard(in, i, err) < 0)
             return -1;

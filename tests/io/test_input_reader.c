@@ -7,6 +7,7 @@
 #include <hdf5.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "io/input_reader.h"
@@ -279,6 +280,26 @@ static void test_shards(void)
         CHECK_INT_EQ(vb_input_read_rows(&in, out_of_range, 1, r, &err), -1);
         vb_input_close(&in);
     }
+    /* A shard reached twice (its rows would run twice): refused naming
+     * both paths, by two --input, a glob and a file in it, a directory
+     * and a symlink to one of its files. */
+    char link[700];
+    snprintf(link, sizeof link, "%s/link-to-part-1.h5", dir);
+    CHECK(symlink(p1, link) == 0);
+    const char *twice[] = {p0, p0};
+    const char *glob_and_file[] = {glob_spec, p2};
+    const char *dir_and_link[] = {sub, link};
+    const char *const *repeated[] = {twice, glob_and_file, dir_and_link};
+    const char *second[] = {"part-0.h5", "part-2.h5", "link-to-part-1.h5"};
+    for (int k = 0; k < 3; k++) {
+        vb_input in;
+        vb_err err = {{0}};
+        CHECK_INT_EQ(vb_input_open(&in, repeated[k], 2, &err), -1);
+        CHECK(strstr(err.msg, "are the same input file") != NULL);
+        CHECK(strstr(err.msg, second[k]) != NULL);
+        vb_input_close(&in);
+    }
+    unlink(link);
 }
 
 /* A dp group's rows are scattered across the file (cost sharding); reading
