@@ -112,6 +112,10 @@ int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *
                 char sa[64], sb[64];
                 value_text(a, sa, sizeof sa);
                 value_text(b, sb, sizeof sb);
+                if (strncmp(key, "input_", 6) == 0) /* the shard files' rows or bytes */
+                    return vb_err_set(err, "%s: the inputs changed since this output was begun "
+                                      "(%s was %s, now %s): resume with the same input files, "
+                                      "or --overwrite to start over", where, key, sa, sb);
                 return vb_err_set(err, "%s: %s was %s, now %s (run with the same %s to resume, "
                                   "or --overwrite to start over)", where, key, sa, sb, key);
             }

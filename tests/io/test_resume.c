@@ -155,6 +155,7 @@ static void test_settings_compare(void)
     jb = vb_run_settings_json(&b);
     CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
     CHECK(strstr(err.msg, "input_checksum") != NULL);
+    CHECK(strstr(err.msg, "the inputs changed since this output was begun") != NULL);
     json_decref(jb);
     /* --quantize changes every completion: a run with it does not resume
      * one without (either way round); without it there is no key, so a
