@@ -236,13 +236,14 @@ static vb_journal *journal_new(const char *path, int fd)
  * the same file elsewhere in the process does not drop it) and reaches
  * across nodes on NFS (as a whole-file lock), GPFS and Lustre mounted with
  * -o flock. Where the file system has no locks (ENOSYS, EOPNOTSUPP,
- * ENOLCK: Lustre without -o flock) the run goes on unlocked, as before. */
+ * ENOLCK: Lustre without -o flock; EBADF: a lock emulation that wants
+ * another open mode) the run goes on unlocked, as before. */
 static int lock_or_refuse(int fd, const char *path, vb_err *err)
 {
     int rc;
     while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
         ;
-    if (rc == 0 || errno == ENOSYS || errno == EOPNOTSUPP || errno == ENOLCK)
+    if (rc == 0 || errno == ENOSYS || errno == EOPNOTSUPP || errno == ENOLCK || errno == EBADF)
         return 0;
     if (errno == EWOULDBLOCK)
         return vb_err_set(err, "%s is locked: another voltbatch run is writing this output now; "
@@ -276,9 +277,11 @@ static int open_locked(const char *path, int flags, vb_err *err)
 
 int vb_journal_check_unlocked(const char *path, vb_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* opened for writing, as the run will: NFS takes flock as a whole-file
+     * write lock, refused (EBADF) on a descriptor opened read-only */
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0; /* none (or unreadable: the read that follows says why) */
+        return 0; /* none (or not writable: opening it for the run says why) */
     int rc = lock_or_refuse(fd, path, err);
     close(fd); /* drops the probe's lock */
     return rc;
