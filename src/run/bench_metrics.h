@@ -52,17 +52,16 @@
  * TPOT) keep it.
  *
  * On a GPU the forward pass only queues work; the sampler waits for it.
- * To split a step's time between the two, the forward mark waits for the
- * backend's stream (a 4-byte copy to the host): a few microseconds of
- * launch bubble per step before the sampler's kernels (0.3-1.2 points of
- * a1's MBU on an H200, tests/bench/RESULTS.md). VB_STEP_SYNC=0 leaves it
- * out: whole steps, MBU and MFU are then what the engine does alone, and
- * the forward / sampling / host split, which the marks no longer measure,
- * is reported null. VB_STEP_SYNC=events (checked once on an H200: decode
- * steps split as with the sync within 4 %, RESULTS.md session 19) waits
- * for nothing either and splits the step by the backend's GPU time stamps
- * (timer_mark at the plan, the forward mark and the sampled mark, read
- * at the step's end); a stamp that cannot be read makes the split null. */
+ * By default (VB_STEP_SYNC=events) the step is split between the two by
+ * the backend's GPU time stamps (timer_mark at the plan, the forward mark
+ * and the sampled mark, read at the step's end; checked once on an H200:
+ * decode steps split as with the wait within 4 %, RESULTS.md session 19);
+ * a stamp that cannot be read makes the split null. VB_STEP_SYNC=1 has
+ * the forward mark wait for the backend's stream (a 4-byte copy to the
+ * host) instead: a few microseconds of launch bubble per step before the
+ * sampler's kernels (0.3-1.2 points of a1's MBU on an H200, RESULTS.md),
+ * in every GPU run, generate's too: the default until 2026-12-04.
+ * VB_STEP_SYNC=0 waits for nothing and reports the split null. */
 #ifndef VB_BENCH_METRICS_H
 #define VB_BENCH_METRICS_H
 

@@ -76,9 +76,12 @@ static const vb_knob knobs[] = {
               "sample on the host from copied logits instead of on the GPU"),
     {"VB_CPU_THREADS", VB_KNOB_INT, 1, 4096, NULL, "auto", AT(cpu_threads),
      "CPU backend threads per rank, as --threads, which wins (auto: cores / ranks on the node)"},
-    {"VB_STEP_SYNC", VB_KNOB_WORD, 0, 0, "1|0|events", "1", AT(step_sync),
-     "bench: 1 waits for the GPU to split each step into forward and sampling, 0 does not "
-     "(split null), events splits it by GPU time stamps"},
+    /* default events: the wait of 1 is a stall of every GPU run's decode
+     * steps (generate's too), 0.3-1.2 points of a1's MBU (RESULTS.md) */
+    {"VB_STEP_SYNC", VB_KNOB_WORD, 0, 0, "1|0|events", "events", AT(step_sync),
+     "how a GPU step is split into forward and sampling for the report: events (default) "
+     "by GPU time stamps, 1 by waiting for the GPU after the forward pass, 0 not at all "
+     "(split null)"},
     /* default 300: a block of 4096 rows reads in well under a second; a
      * stalled parallel file system can take minutes (io/input_check.c) */
     {"VB_INPUT_CHECK_TIMEOUT", VB_KNOB_REAL, 0, 86400, NULL, "300", AT(input_check_timeout),

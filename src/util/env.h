@@ -26,12 +26,12 @@
  * VB_GEMV_MAX_ROWS; the CUDA backend asserts the two agree). */
 #define VB_TUNING_GEMV_ROWS_MAX 8
 
-/* VB_STEP_SYNC: how bench splits a GPU step into forward and sampling
+/* VB_STEP_SYNC: how a run splits a GPU step into forward and sampling
  * (run/bench_metrics.h). In the order of the knob's words "1|0|events". */
 enum vb_step_sync {
-    VB_SYNC_WAIT,   /* 1: the forward mark waits for the GPU (default) */
+    VB_SYNC_WAIT,   /* 1: the forward mark waits for the GPU */
     VB_SYNC_NONE,   /* 0: no wait; the split is not measured */
-    VB_SYNC_EVENTS, /* events: no wait; the split from GPU time stamps */
+    VB_SYNC_EVENTS, /* events (default): no wait; the split from GPU time stamps */
 };
 
 typedef struct vb_tuning {

@@ -72,7 +72,7 @@ static void test_defaults(void)
     CHECK_INT_EQ(t.weight_staging_buffers, 2);
     CHECK_INT_EQ(t.weight_read_threads, 0);
     CHECK_INT_EQ(t.cpu_threads, 0);
-    CHECK_INT_EQ(t.step_sync, VB_SYNC_WAIT);
+    CHECK_INT_EQ(t.step_sync, VB_SYNC_EVENTS);
     CHECK_NEAR(t.journal_flush_seconds, 5.0, 0);
     CHECK_STR_EQ(t.gpu_peaks, "");
     CHECK_STR_EQ(t.tmpdir, "");
