@@ -13,7 +13,9 @@ static void unpack_help(void)
           "\n"
           "Converts an output HDF5 file to JSON Lines with every field (index, id,\n"
           "completion, finish_reason, error, token counts, output_ids, logprobs).\n"
-          "An input file (from pack) unpacks to pack's JSON Lines format.\n"
+          "An input file (from pack) unpacks to pack's JSON Lines format. A stopped\n"
+          "run's output unpacks to its finished rows, with a warning that it is\n"
+          "incomplete.\n"
           "OUT.jsonl is not replaced without --overwrite, and never when it is IN itself.\n",
           stdout);
 }

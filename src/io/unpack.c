@@ -14,6 +14,7 @@
 #include "io/pack.h"
 #include "io/results.h"
 #include "util/env.h"
+#include "util/log.h"
 
 /* Floats with 9 significant digits: enough to read back the same float32. */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
@@ -50,6 +51,12 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
         return -1;
     int rc = 0;
     size_t slots = (size_t)r.n_rows * (size_t)r.n_samples;
+    /* A stopped run's output holds its finished rows only: said, so that
+     * a partial file is not taken for the whole job */
+    if ((size_t)r.n_done < slots)
+        vb_warn("%s is incomplete: %" PRId64 " of %zu rows%s done (the run was stopped; "
+                "generate --resume completes it); unpacking those", in, r.n_done, slots,
+                r.n_samples > 1 ? " and samples" : "");
     for (size_t i = 0; i < slots && rc == 0; i++) {
         const vb_output_row *w = r.slot[i];
         if (!w)

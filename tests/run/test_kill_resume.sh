@@ -80,6 +80,15 @@ echo "SIGTERM $delay ms after new rows: mpirun exit $term_rc"
 check "SIGTERM: exit 75" bash -c "[ $term_rc -eq 75 ] || [ $term_rc -eq 0 ]"
 check "SIGTERM: finished rows saved in the output" [ -e run.h5 ]
 
+# unpack of the stopped run's output says it is incomplete (exit 0: the
+# finished rows are unpacked); of the complete one at the end, nothing.
+run_capture "$vb" unpack run.h5 part.jsonl
+check "unpack of a stopped run's output exits 0 ($err)" [ "$rc" -eq 0 ]
+if [ "$term_rc" -eq 75 ]; then
+    check "unpack of a stopped run's output says it is incomplete" \
+        contains "$err" "run.h5 is incomplete:"
+fi
+
 # One run per output: while another process holds the journal's lock (a
 # first run still going when its job is requeued), a second run is
 # refused with exit 2 before it touches anything, --resume or
@@ -112,6 +121,11 @@ fi
 run_capture "$mpirun" -np 4 "$vb" "${args[@]}" --output "$out_h5" --resume
 check "final --resume exits 0" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || echo "$err" | tail -5
+
+run_capture "$vb" unpack run.h5 whole.jsonl
+check "unpack of the complete output exits 0 ($err)" [ "$rc" -eq 0 ]
+check "unpack of the complete output: no incompleteness note" \
+    eval '! contains "$err" "is incomplete"'
 
 compare=$(compare_outputs ref.h5 run.h5)
 echo "compare: $compare"
