@@ -4,10 +4,13 @@
  * the template: messages, add_generation_prompt, tools and documents as
  * None, the special tokens (bos_token, eos_token, unk_token, pad_token)
  * and the caller's keyword arguments, which win over the tokens. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jinja.h"
@@ -19,20 +22,31 @@ struct chat_template {
     json_t *vars;               /* special tokens and kwargs, copied into each render */
 };
 
-/* A whole small text file; NULL + err (missing: *missing set, no err). */
+/* A whole small text file; NULL + err (missing: *missing set, no err).
+ * Opened without blocking and refused unless a regular file: a FIFO
+ * blocked the start-up in open() for good (SIGTERM restarts it), and a
+ * device such as /dev/zero read as an empty template. */
 static char *read_text(const char *path, size_t *len, bool *missing, vb_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
-        if (missing)
+        if (fd >= 0)
+            close(fd);
+        if (missing && errno == ENOENT)
             *missing = true;
         else
-            vb_err_set(err, "%s: cannot open", path);
+            vb_err_set(err, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     char *buf = NULL;
-    if (fstat(fileno(f), &st) == 0 && st.st_size >= 0 && st.st_size < (64 << 20) &&
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fclose(f);
+        vb_err_set(err, "%s: not a regular file", path);
+        return NULL;
+    }
+    if (fstat(fd, &st) == 0 && st.st_size >= 0 && st.st_size < (64 << 20) &&
         (buf = malloc((size_t)st.st_size + 1))) {
         *len = fread(buf, 1, (size_t)st.st_size, f);
         buf[*len] = 0;
@@ -129,6 +143,12 @@ chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, c
         snprintf(label, sizeof label, "%s/chat_template.jinja", model_dir ? model_dir : ".");
         if (model_dir && !(text = read_text(label, &len, &missing, err)) && !missing)
             goto fail;
+    }
+    if (text && strspn(text, " \t\r\n") == len) {
+        /* it would render every prompt empty: each row an error */
+        free(text);
+        vb_err_set(err, "%s: the chat template is empty", label);
+        goto fail;
     }
     if (text) {
         ct->jinja = jinja_parse(text, len, label, err);

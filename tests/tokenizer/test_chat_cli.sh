@@ -8,6 +8,7 @@
 #   - chat_template.jinja beside tokenizer_config.json wins;
 #   - --chat-template-kwargs sets template variables (enable_thinking);
 #   - a template that does not parse: exit 2 naming the file and line;
+#   - a template file that is a FIFO, empty, or a device: exit 2 naming it;
 #   - generate: a row the template raises on is an error row naming the
 #     template's line, the other rows complete, exit 0.
 #
@@ -66,6 +67,19 @@ printf 'ok\n{%% if x %%}\nnever closed\n' >m/chat_template.jinja
 run_capture bash -c "printf '%s\n' '$user' | '$vb' tokenize --model m --chat"
 check "syntax error: tokenize exits 2" [ "$rc" -eq 2 ]
 check "syntax error: names the file and line" contains "$err" "chat_template.jinja: line 3"
+
+# A --chat-template that is a FIFO blocked the start-up for good (SIGTERM
+# did not end it), and an empty one (or /dev/zero) made every row an error
+# row: both refused at load, naming the file (the timeout only guards the
+# test against the old hang).
+mkfifo fifo.jinja
+: >empty.jinja
+for t in ./fifo.jinja ./empty.jinja /dev/zero; do
+    run_capture bash -c "printf '%s\n' '$user' | timeout -k 5 60 '$vb' tokenize --model m --chat-template $t"
+    check "--chat-template $t: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+    check "--chat-template $t: names it and says why" \
+        eval 'contains "$err" "$t: not a regular file" || contains "$err" "$t: the chat template is empty"'
+done
 
 if ! command -v h5dump >/dev/null; then
     echo "h5dump not found (Debian: hdf5-tools); generate checks skipped"
