@@ -35,6 +35,11 @@ void vb_input_trace(const char *path, const char *dataset, int64_t first, int64_
 
 static int add_path(vb_input *in, const char *path, vb_err *err)
 {
+    /* HDF5 opens (and blocks on) a FIFO or a device: a FIFO input hung
+     * the start-up, SIGTERM or not */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return vb_err_set(err, "%s: not a regular file (an input is an HDF5 file)", path);
     vb_input_shard *s = realloc(in->shards, (size_t)(in->n_shards + 1) * sizeof *s);
     if (!s)
         return vb_err_set(err, "%s: out of memory", path);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/h5_util.h"
@@ -183,6 +184,9 @@ static int unpack_input(const char *in, FILE *fp, const char *out, vb_err *err)
 int vb_unpack(const char *in_path, const char *out_path, vb_err *err)
 {
     h5_quiet();
+    struct stat st; /* HDF5 would block opening a FIFO */
+    if (stat(in_path, &st) == 0 && !S_ISREG(st.st_mode))
+        return vb_err_set(err, "%s: not a regular file (an HDF5 file is)", in_path);
     if (H5Fis_hdf5(in_path) <= 0)
         return vb_err_set(err, "%s: not an HDF5 file (or not readable)", in_path);
     /* An input file is read once in a child process first, so that one

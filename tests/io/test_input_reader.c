@@ -495,6 +495,14 @@ static void test_bad_files_and_shard_mismatch(void)
     expect_specs_error(s2, 1, "missing.h5", "no such file");
     const char *s3[] = {test_path(dir, "nothing-*.h5")};
     expect_specs_error(s3, 1, "nothing-", "no file matches");
+    /* a FIFO (HDF5 would block opening it) or a device: refused by name */
+    const char *fifo = test_path(dir, "fifo.h5");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    const char *s_fifo[] = {fifo};
+    expect_specs_error(s_fifo, 1, "fifo.h5", "not a regular file");
+    unlink(fifo);
+    const char *s_dev[] = {"/dev/null"};
+    expect_specs_error(s_dev, 1, "/dev/null", "not a regular file");
 
     const char *a = test_path(dir, "kind_a.h5"), *b = test_path(dir, "kind_b.h5");
     hid_t f = new_file(a);

@@ -2,7 +2,7 @@
 # pack / unpack through the voltbatch binary: JSONL round trip lossless for
 # 100,000 rows with unicode and empty optional fields (prompt and messages
 # kinds), plain text, a byte order mark, errors that name the line, refusal
-# to overwrite, and h5dump reading what pack writes. Needs python3 for the data and the
+# to overwrite, unpack of a FIFO, and h5dump reading what pack writes. Needs python3 for the data and the
 # comparison (skipped, exit 77, without it).
 set -u
 vb=$1
@@ -43,6 +43,12 @@ for f in bom.jsonl bom.txt; do
     check "pack $f: the mark is not in the first prompt" \
         bash -c "head -1 '$tmp/$f.back.jsonl' | grep -q '^{\"prompt\":\"bom'"
 done
+
+# unpack of a FIFO: refused at once (HDF5 blocked opening it for good)
+mkfifo "$tmp/fifo.h5"
+run_capture timeout -k 5 60 "$vb" unpack "$tmp/fifo.h5" "$tmp/fifo.jsonl"
+check "unpack of a FIFO: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "unpack of a FIFO: says so" contains "$err" "fifo.h5: not a regular file"
 
 if command -v h5dump >/dev/null; then
     for f in in chat plain; do
