@@ -373,12 +373,21 @@ static void test_matmul_quant(void)
         run_case(&cases[i]);
 }
 
-/* Device bytes equal (copied to the host). */
-static bool same_bytes(const void *a, const void *b, size_t n)
+/* Device bytes of n at p, copied to the host; and two device ranges equal
+ * (two NULLs are). */
+static void *dev_bytes(const void *p, size_t n)
 {
-    unsigned char *x = malloc(n), *y = malloc(n);
-    gpu->to_host(gpu, x, a, n);
-    gpu->to_host(gpu, y, b, n);
+    void *h = malloc(n ? n : 1);
+    if (n)
+        CUDA_CHECK(cudaMemcpy(h, p, n, cudaMemcpyDeviceToHost));
+    return h;
+}
+
+static bool same_device(const void *a, const void *b, size_t n)
+{
+    if (!a || !b)
+        return a == b;
+    void *x = dev_bytes(a, n), *y = dev_bytes(b, n);
     bool same = memcmp(x, y, n) == 0;
     free(x);
     free(y);
@@ -425,7 +434,7 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
     CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
     CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3]));
     CUDA_CHECK(cudaDeviceSynchronize());
-    bool gu_same = same_bytes(plain_gu, epi_gu, gu_bytes);
+    bool gu_same = same_device(plain_gu, epi_gu, gu_bytes);
     printf("  paired %d-bit group %d T %d gate/up (%s): %s\n", bits, group, T,
            expect ? "SiLU in the epilogue" : "the plain path", gu_same ? "same bits" : "DIFFER");
     CHECK(gu_same);
@@ -485,8 +494,8 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
     CUDA_CHECK(cudaDeviceSynchronize());
     const char *names[5] = {"q", "k", "v", "k cache", "v cache"};
     for (int i = 0; i < 5; i++) {
-        bool same = i < 3 ? same_bytes(out[0][i], out[1][i], (size_t)T * ns[i] * 2)
-                          : same_bytes(i == 3 ? kc[0] : vc[0], i == 3 ? kc[1] : vc[1],
+        bool same = i < 3 ? same_device(out[0][i], out[1][i], (size_t)T * ns[i] * 2)
+                          : same_device(i == 3 ? kc[0] : vc[0], i == 3 ? kc[1] : vc[1],
                                        cache_n * 2);
         printf("  paired %d-bit group %d T %d %s (RoPE in the epilogue): %s\n", bits, group, T,
                names[i], same ? "same bits" : "DIFFER");
@@ -668,26 +677,6 @@ static void test_upload_refusals(void)
     CHECK(cuda_qweight_upload(&d, h, "model.layers.3.mlp.up_proj", &err) != 0 && !d);
     CHECK(strstr(err.msg, "3-bit") != NULL);
     quant_weight_free(h);
-}
-
-/* Device bytes of n at p, for comparing two uploads. */
-static void *dev_bytes(const void *p, size_t n)
-{
-    void *h = malloc(n ? n : 1);
-    if (n)
-        CUDA_CHECK(cudaMemcpy(h, p, n, cudaMemcpyDeviceToHost));
-    return h;
-}
-
-static bool same_device(const void *a, const void *b, size_t n)
-{
-    if (!a || !b)
-        return a == b;
-    void *x = dev_bytes(a, n), *y = dev_bytes(b, n);
-    bool same = memcmp(x, y, n) == 0;
-    free(x);
-    free(y);
-    return same;
 }
 
 static void streamed_equals_uploaded(const char *model, int tp, int rank)
