@@ -423,7 +423,7 @@ struct qmma_rows {
 // 8-row blocks (every tile in the first period), for PAIR_ROPE head_dim / 16
 // blocks a head of pair_stride = head_dim rows. The arithmetic of a row's
 // sum is the same whichever tile row it is.
-template <bool TILED, int PAIR = PAIR_NONE>
+template <int PAIR>
 __device__ __forceinline__ int qmma_row_a(const qgemv_params &p, int tile, int g)
 {
     if (PAIR == PAIR_NONE)
@@ -434,7 +434,7 @@ __device__ __forceinline__ int qmma_row_a(const qgemv_params &p, int tile, int g
 template <bool TILED, int PAIR = PAIR_NONE>
 __device__ __forceinline__ qmma_rows qmma_rows_at(const qgemv_params &p, int tile, int g, int c)
 {
-    const int a = qmma_row_a<TILED, PAIR>(p, tile, g);
+    const int a = qmma_row_a<PAIR>(p, tile, g);
     const int ra = min(a, p.n_out - 1);
     const int rb = min(a + (PAIR == PAIR_NONE ? 8 : p.pair_offset), p.n_out - 1);
     return {p.q + (size_t)ra * p.row_chunks + c, p.q + (size_t)rb * p.row_chunks + c,
@@ -655,9 +655,9 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
         /* acc[i]: row i < 2 ? g : g + 8 of the tile, x row 2c + (i & 1) */
         if (part == 0 && my_steps > 0) {
             if (PAIR == PAIR_SILU) {
-                qmma_store_silu(p, qmma_row_a<TILED, PAIR>(p, tile, g), acc, c);
+                qmma_store_silu(p, qmma_row_a<PAIR>(p, tile, g), acc, c);
             } else if (PAIR == PAIR_ROPE) {
-                qmma_store_rope(p, qmma_row_a<TILED, PAIR>(p, tile, g), acc, c);
+                qmma_store_rope(p, qmma_row_a<PAIR>(p, tile, g), acc, c);
             } else {
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
@@ -988,8 +988,7 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
 // 128 at 4 bits, 64 or 128 at 8: the common checkpoints) with plain
 // scales and zeros; the rest takes the plain path.
 
-/* whether the paired kernels run w at T rows (and x's alignment) */
-static bool pairs_supported(const vb_qmat *w, int T, const void *x)
+extern "C" bool vb_gemv_quant_pairs_supported(const vb_qmat *w, int T, const void *x)
 {
     if (!w || !w->q || !w->scales || !w->zeros || w->g_idx || w->perm ||
         !vb_gemv_quant_supported(T, w->bits, w->n_in, x, w->q))
@@ -998,11 +997,6 @@ static bool pairs_supported(const vb_qmat *w, int T, const void *x)
     return w->n_in % sc == 0 && w->group_size > 0 && w->group_size % sc == 0 &&
            w->n_groups == w->n_in / w->group_size && w->n_out > 0 && w->n_out % 16 == 0 &&
            (long)w->n_out * w->n_groups <= INT32_MAX && force_path != 1 && qmma_available();
-}
-
-extern "C" bool vb_gemv_quant_pairs_supported(const vb_qmat *w, int T, const void *x)
-{
-    return pairs_supported(w, T, x);
 }
 
 /* the parameters every paired launch shares (untiled scales: sz_tiles is
@@ -1018,7 +1012,7 @@ static qgemv_params pair_params(const uint16_t *x, const vb_qmat *w, int T)
 extern "C" cudaError_t vb_gemv_quant_silu_f16(uint16_t *out, const uint16_t *x,
                                               const vb_qmat *w, int T, cudaStream_t stream)
 {
-    if (!out || !pairs_supported(w, T, x))
+    if (!out || !vb_gemv_quant_pairs_supported(w, T, x))
         return cudaErrorInvalidValue;
     qgemv_params p = pair_params(x, w, T);
     const int n = w->n_out / 2; /* the gate's rows, then the up's */
@@ -1037,7 +1031,7 @@ extern "C" cudaError_t vb_gemv_quant_qkv_rope_f16(uint16_t *const out[3], const 
                                                   const int seg_rows[3], int T,
                                                   const vb_gemv_rope *r, cudaStream_t stream)
 {
-    if (!out || !seg_rows || !r || !pairs_supported(w, T, x) || r->head_dim <= 0 ||
+    if (!out || !seg_rows || !r || !vb_gemv_quant_pairs_supported(w, T, x) || r->head_dim <= 0 ||
         r->head_dim % 16 || r->kv_heads <= 0 || r->block_size <= 0 || !r->k_cache ||
         !r->v_cache || !r->inv_freq || !r->positions || !r->token_seq || !r->block_tables ||
         seg_rows[1] != r->kv_heads * r->head_dim || seg_rows[2] != seg_rows[1])
