@@ -570,7 +570,7 @@ static bool cuda_matmul_qkv_quant(vb_backend *b, void *const out[3], const void 
 }
 
 /* matmul_qkv_quant with rope_kv_write in the GEMV's epilogue
- * (VB_QGEMV_EPILOGUE=1; kernels/gemv_quant.cu's paired rows): the same
+ * (the default; VB_QGEMV_EPILOGUE=0 turns it off; kernels/gemv_quant.cu's paired rows): the same
  * bits in one launch. An int8 cache and the layouts the paired kernel
  * does not take go the two-kernel way. */
 static bool cuda_matmul_qkv_rope_quant(vb_backend *b, void *const out[3], const void *x,
@@ -615,7 +615,7 @@ static bool cuda_matmul_gate_up_quant(vb_backend *b, void *out, const void *x,
     int rows[VB_QGEMV_MAX_SEGS];
     if (c->qgemv_epilogue && joined_qmat(c, cw, 2, T, x, &m, rows) &&
         vb_gemv_quant_pairs_supported(&m, T, x)) {
-        /* VB_QGEMV_EPILOGUE=1: silu(gate) * up in the GEMV's epilogue,
+        /* the default (VB_QGEMV_EPILOGUE=1): silu(gate) * up in the GEMV's epilogue,
          * the bits of the two kernels below */
         CUDA_CHECK(vb_gemv_quant_silu_f16(out, x, &m, T, c->stream));
         op_done(c, "matmul_gate_up_quant");

@@ -39,13 +39,14 @@ static const vb_knob knobs[] = {
     BOOL_KNOB("VB_TABLE_BUCKETS", table_buckets,
               "block tables on the GPU as wide as the step's longest sequence needs (a power "
               "of two), not the model's whole context: fewer decode attention splits at short "
-              "contexts (an experiment, not yet measured)"),
-    /* default 0 until run on a GPU (its bits are the separate kernels';
-     * tests/gpu/test_cuda_quant.c checks that) */
-    {"VB_QGEMV_EPILOGUE", VB_KNOB_INT, 0, 1, NULL, "0", AT(qgemv_epilogue),
-     "1: quantized decode steps take the SiLU-gate (gate/up) and RoPE with the KV write "
-     "(q/k/v) in the GEMV's epilogue, one launch instead of two (group 128 at 4 bits, 64 or "
-     "128 at 8); 0 (default, not yet measured on a GPU) the separate kernels"},
+              "contexts (no change at a1 on an H200: off by default)"),
+    /* its bits are the separate kernels' (tests/gpu/test_cuda_quant.c
+     * checks that); 1-2 % faster 7B AWQ decode steps on an H200 (RESULTS.md,
+     * session 29) */
+    {"VB_QGEMV_EPILOGUE", VB_KNOB_INT, 0, 1, NULL, "1", AT(qgemv_epilogue),
+     "1 (default): quantized decode steps take the SiLU-gate (gate/up) and RoPE with the KV "
+     "write (q/k/v) in the GEMV's epilogue, one launch instead of two (group 128 at 4 bits, "
+     "64 or 128 at 8); 0 the separate kernels (the same bits)"},
     BOOL_KNOB("VB_NO_PDL", no_pdl,
               "launch the decode kernels plainly, without programmatic dependent launch"),
     BOOL_KNOB("VB_PREFILL_WMMA", prefill_wmma,
