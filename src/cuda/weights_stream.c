@@ -24,7 +24,8 @@
  * A quantized model's projections (quant_weights.h: AWQ, GPTQ,
  * compressed-tensors, --quantize int8) are not fp16 arrays: each is read
  * for this rank by quant_linear_load into a host vb_qweight (the decoding
- * of each format lives there, shared with the CPU backend), uploaded in
+ * of each format lives there, shared with the CPU backend; it runs on the
+ * reader threads too), uploaded in
  * that packed layout (cuda_qweight.h) and freed, one projection at a time,
  * after the fp16 tensors have streamed; then the shared dequantization
  * scratch is made, so dev->bytes and the KV budget left after it count
@@ -308,9 +309,10 @@ static int slice_of(slice *sl, const safetensors *st, const tensor_spec *s, cons
 }
 
 /* The quantized projections, one at a time: this rank's slice read and
- * decoded on the host (quant_linear_load), uploaded, freed. */
+ * decoded on the host (quant_linear_load, on the reader threads),
+ * uploaded, freed. */
 static int load_quantized(model_weights *dev, const model_config *c, const tp_plan *p,
-                          const safetensors *st, const tensor_spec *specs, int n,
+                          const safetensors *st, const tensor_spec *specs, int n, int threads,
                           const char *model_dir, vb_err *err)
 {
     for (int i = 0; i < n; i++) {
@@ -319,7 +321,7 @@ static int load_quantized(model_weights *dev, const model_config *c, const tp_pl
             continue;
         vb_qweight *h = NULL;
         uint64_t oor = 0;
-        if (quant_linear_load(&h, st, &c->quant, s, p->tp, model_dir, &oor, err) != 0)
+        if (quant_linear_load(&h, st, &c->quant, s, p->tp, threads, model_dir, &oor, err) != 0)
             return -1;
         if (oor)
             vb_warn("%s: '%s': %llu scales beyond fp16 range clamped to +-65504", model_dir,
@@ -390,8 +392,8 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
     size_t scratch_elems = 0;
     for (int i = 0; i < n; i++) {
         if (specs[i].quant != VB_QUANT_NONE) { /* read later by quant_linear_load */
-            if (quant_linear_load(NULL, &st, &c->quant, &specs[i], p->tp, model_dir, NULL,
-                                  err) != 0)
+            if (quant_linear_load(NULL, &st, &c->quant, &specs[i], p->tp, 1, model_dir,
+                                  NULL, err) != 0)
                 goto out;
             need += cuda_qweight_plan_bytes(&c->quant, &specs[i]);
             const tensor_spec *s = &specs[i];
@@ -453,7 +455,7 @@ int cuda_weights_load_opts(model_weights *dev, const model_config *c, const tp_p
     }
     CUDA_CHECK(cudaStreamSynchronize(sm.stream));
     if (c->quant.method != VB_QUANT_NONE) {
-        if (load_quantized(dev, c, p, &st, specs, n, model_dir, err) != 0)
+        if (load_quantized(dev, c, p, &st, specs, n, sm.read_threads, model_dir, err) != 0)
             goto out;
         cuda_qweights_join_layers(dev, c);
         if (cuda_qweights_attach_scratch(dev, c, err) != 0)

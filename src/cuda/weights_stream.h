@@ -40,7 +40,8 @@ int cuda_weights_load(model_weights *dev, const model_config *c, const tp_plan *
 typedef struct weights_stream_opts {
     size_t staging_bytes;    /* per staging buffer (>= 4) */
     int n_buffers;           /* staging buffers (>= 2) */
-    int read_threads;        /* threads copying one chunk from the mmap */
+    int read_threads;        /* threads copying one chunk from the mmap, and decoding a
+                              * quantized projection (quant_linear_load) */
     size_t min_thread_bytes; /* a chunk is split only into parts at least this big */
 } weights_stream_opts;
 

@@ -81,7 +81,8 @@ int model_check_weights(const model_config *c, const char *model_dir, vb_err *er
     rc = 0;
     for (int i = 0; i < n && rc == 0; i++)
         if (specs[i].quant != VB_QUANT_NONE
-                ? quant_linear_load(NULL, &st, &c->quant, &specs[i], 1, model_dir, NULL, err) != 0
+                ? quant_linear_load(NULL, &st, &c->quant, &specs[i], 1, 1, model_dir, NULL,
+                                    err) != 0
                 : !model_tensor_lookup(&st, &specs[i], model_dir, err))
             rc = -1;
     st_close(&st);
@@ -105,7 +106,7 @@ int model_check_backend(const model_config *c, bool cuda, const char *model_dir,
 }
 
 int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
-                    const char *model_dir, vb_wdtype dtype, vb_err *err)
+                    const char *model_dir, vb_wdtype dtype, int threads, vb_err *err)
 {
     double t0 = now_seconds();
     memset(w, 0, sizeof *w);
@@ -134,7 +135,7 @@ int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
         if (s->quant != VB_QUANT_NONE && dtype == VB_W_F32) {
             vb_qweight *q = NULL;
             uint64_t oor = 0;
-            rc = quant_linear_load(&q, &st, &c->quant, s, p->tp, model_dir, &oor, err);
+            rc = quant_linear_load(&q, &st, &c->quant, s, p->tp, threads, model_dir, &oor, err);
             if (rc)
                 break;
             if (oor)
@@ -193,7 +194,7 @@ int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
 int model_load_cpu(model_weights *w, const model_config *c, const tp_plan *p,
                    const char *model_dir, vb_err *err)
 {
-    return model_load_host(w, c, p, model_dir, VB_W_F32, err);
+    return model_load_host(w, c, p, model_dir, VB_W_F32, VB_QUANT_LOAD_THREADS_DEFAULT, err);
 }
 
 void model_weights_free(model_weights *w)

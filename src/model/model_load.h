@@ -39,9 +39,12 @@ int model_load_cpu(model_weights *w, const model_config *c, const tp_plan *p,
 
 /* The same in either dtype: VB_W_F16 converts with clamping and counts
  * values beyond fp16 range in w->out_of_fp16_range (and warns once per
- * tensor). */
+ * tensor). threads: how many decode a quantized checkpoint's projections
+ * (quant_linear_load; <= 1: the caller alone); model_load_cpu uses
+ * VB_QUANT_LOAD_THREADS_DEFAULT. */
+#define VB_QUANT_LOAD_THREADS_DEFAULT 4
 int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
-                    const char *model_dir, vb_wdtype dtype, vb_err *err);
+                    const char *model_dir, vb_wdtype dtype, int threads, vb_err *err);
 
 /* Frees what model_load_* allocated (lm_head once when tied) and zeroes w.
  * Safe on a zeroed struct. */

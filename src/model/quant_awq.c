@@ -20,6 +20,50 @@ static int nib(uint32_t word, int64_t col)
     return (int)((word >> (4 * awq_reverse[col % 8])) & 15u);
 }
 
+typedef struct awq_job {
+    const uint8_t *qw, *qz;   /* qweight, qzeros data */
+    const st_tensor *sc;
+    int64_t words, ng;        /* int32 words a row (out / 8), groups */
+    quant_raw *out;
+} awq_job;
+
+/* Output rows [o0, o1). qweight is [in][out / 8] and the values go to
+ * [out][in]: a transpose, done in tiles of QUANT_TILE x QUANT_TILE values
+ * so that the qweight rows read and the output rows written stay in the
+ * L1 cache (a value at a time down a column was a cache miss each: most
+ * of a 7B load). */
+static int awq_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_err *err)
+{
+    (void)err;
+    const awq_job *a = ctx;
+    quant_raw *out = a->out;
+    size_t stride = (size_t)a->words * 4; /* a local: the byte stores below may alias *a */
+    for (int64_t j0 = 0; j0 < r->ni; j0 += QUANT_TILE) {
+        int64_t j1 = j0 + QUANT_TILE < r->ni ? j0 + QUANT_TILE : r->ni;
+        for (int64_t ob = o0; ob < o1; ob += QUANT_TILE) {
+            int64_t oe = ob + QUANT_TILE < o1 ? ob + QUANT_TILE : o1;
+            for (int64_t o = ob; o < oe; o++) {
+                uint64_t col = (uint64_t)(r->o0 + o);
+                int shift = 4 * awq_reverse[col % 8];
+                const uint8_t *src =
+                    a->qw + (size_t)((r->i0 + j0) * a->words + (int64_t)(col / 8)) * 4;
+                uint8_t *dst = out->qv + o * r->ni;
+                for (int64_t j = j0; j < j1; j++, src += stride)
+                    dst[j] = (uint8_t)((quant_word(src, 0) >> shift) & 15u);
+            }
+        }
+    }
+    for (int64_t o = o0; o < o1; o++) {
+        int64_t col = r->o0 + o, n_out = r->s->rows;
+        for (int64_t k = 0; k < a->ng; k++) {
+            out->scale[o * a->ng + k] = quant_half(r, a->sc, k * n_out + col);
+            out->zero[o * a->ng + k] =
+                vb_float_to_half((float)nib(quant_word(a->qz, k * a->words + col / 8), col));
+        }
+    }
+    return 0;
+}
+
 int quant_awq_read(const quant_req *r, quant_raw *out, vb_err *err)
 {
     int64_t in = r->s->cols, n_out = r->s->rows;
@@ -39,18 +83,10 @@ int quant_awq_read(const quant_req *r, quant_raw *out, vb_err *err)
         return -1;
     if (r->check_only)
         return 0;
-    for (int64_t o = 0; o < r->no; o++) {
-        int64_t col = r->o0 + o;
-        for (int64_t j = 0; j < r->ni; j++) {
-            int64_t i = r->i0 + j;
-            out->qv[o * r->ni + j] = (uint8_t)nib(quant_u32(r, qw, i * (n_out / 8) + col / 8), col);
-        }
-        for (int64_t k = 0; k < ng; k++) {
-            out->scale[o * ng + k] = quant_half(r, sc, k * n_out + col);
-            out->zero[o * ng + k] =
-                vb_float_to_half((float)nib(quant_u32(r, qz, k * (n_out / 8) + col / 8), col));
-        }
-    }
+    awq_job a = {.qw = quant_data(r, qw), .qz = quant_data(r, qz), .sc = sc, .words = n_out / 8,
+                 .ng = ng, .out = out};
+    if (quant_for_rows(r, awq_rows, &a, err) != 0)
+        return -1;
     for (int64_t j = 0; j < r->ni; j++)
         out->gidx[j] = (int32_t)((r->i0 + j) / g);
     return 0;

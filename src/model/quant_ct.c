@@ -23,10 +23,45 @@
 #include "model/quant_internal.h"
 #include "util/half.h"
 
-int quant_ct_read(const quant_req *r, quant_raw *out, vb_err *err)
+typedef struct ct_job {
+    const uint8_t *wp, *zp;   /* weight_packed, weight_zero_point (NULL: symmetric) */
+    const st_tensor *sc;
+    int64_t ng, words;        /* groups; int32 words a row */
+    quant_raw *out;
+} ct_job;
+
+/* Output rows [o0, o1); weight_packed is [out, words], read along rows. */
+static int ct_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_err *err)
 {
+    (void)err;
+    const ct_job *cj = ctx;
+    quant_raw *out = cj->out;
     int bits = r->qc->bits, pf = 32 / bits, half = 1 << (bits - 1);
     uint32_t mask = (1u << bits) - 1;
+    for (int64_t o = o0; o < o1; o++) {
+        int64_t row = r->o0 + o;
+        const uint8_t *words = cj->wp + (size_t)(row * cj->words) * 4;
+        for (int64_t j = 0; j < r->ni; j++) {
+            int64_t i = r->i0 + j;
+            out->qv[o * r->ni + j] =
+                (uint8_t)((quant_word(words, i / pf) >> (bits * (i % pf))) & mask);
+        }
+        for (int64_t k = 0; k < cj->ng; k++) {
+            int zero = half;
+            if (cj->zp) {
+                uint32_t w = quant_word(cj->zp, (row / pf) * cj->ng + k);
+                zero = (int)((w >> (bits * (row % pf))) & mask);
+            }
+            out->scale[o * cj->ng + k] = quant_half(r, cj->sc, row * cj->ng + k);
+            out->zero[o * cj->ng + k] = vb_float_to_half((float)zero);
+        }
+    }
+    return 0;
+}
+
+int quant_ct_read(const quant_req *r, quant_raw *out, vb_err *err)
+{
+    int bits = r->qc->bits, pf = 32 / bits;
     int64_t in = r->s->cols, n_out = r->s->rows;
     bool channel = r->qc->group_size < 0;
     int g = channel ? (int)in : r->qc->group_size;
@@ -74,23 +109,10 @@ int quant_ct_read(const quant_req *r, quant_raw *out, vb_err *err)
         return -1;
     if (r->check_only)
         return 0;
-    for (int64_t o = 0; o < r->no; o++) {
-        int64_t row = r->o0 + o;
-        for (int64_t j = 0; j < r->ni; j++) {
-            int64_t i = r->i0 + j;
-            uint32_t w = quant_u32(r, wp, row * words + i / pf);
-            out->qv[o * r->ni + j] = (uint8_t)((w >> (bits * (i % pf))) & mask);
-        }
-        for (int64_t k = 0; k < ng; k++) {
-            int zero = half;
-            if (zp) {
-                uint32_t w = quant_u32(r, zp, (row / pf) * ng + k);
-                zero = (int)((w >> (bits * (row % pf))) & mask);
-            }
-            out->scale[o * ng + k] = quant_half(r, sc, row * ng + k);
-            out->zero[o * ng + k] = vb_float_to_half((float)zero);
-        }
-    }
+    ct_job cj = {.wp = quant_data(r, wp), .zp = zp ? quant_data(r, zp) : NULL, .sc = sc,
+                 .ng = ng, .words = words, .out = out};
+    if (quant_for_rows(r, ct_rows, &cj, err) != 0)
+        return -1;
     for (int64_t j = 0; j < r->ni; j++)
         out->gidx[j] = (int32_t)(channel        ? 0
                                  : column_order ? (r->i0 + j) / g

@@ -19,10 +19,55 @@
 #include "model/quant_internal.h"
 #include "util/half.h"
 
+typedef struct gptq_job {
+    const uint8_t *qw, *qz;   /* qweight, qzeros data */
+    const st_tensor *sc;
+    int64_t ng;
+    quant_raw *out;
+} gptq_job;
+
+/* Output rows [o0, o1). qweight is [in / pf][out] and the values go to
+ * [out][in]: a transpose, in tiles of QUANT_TILE x QUANT_TILE values that
+ * stay in the L1 cache (see quant_awq.c). */
+static int gptq_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_err *err)
+{
+    (void)err;
+    const gptq_job *gj = ctx;
+    quant_raw *out = gj->out;
+    int bits = r->qc->bits, pf = 32 / bits;
+    int log_pf = bits == 4 ? 3 : 2; /* bits is 4 or 8 (quant_config.c) */
+    uint32_t mask = (1u << bits) - 1;
+    int64_t n_out = r->s->rows;
+    for (int64_t j0 = 0; j0 < r->ni; j0 += QUANT_TILE) {
+        int64_t j1 = j0 + QUANT_TILE < r->ni ? j0 + QUANT_TILE : r->ni;
+        for (int64_t ob = o0; ob < o1; ob += QUANT_TILE) {
+            int64_t oe = ob + QUANT_TILE < o1 ? ob + QUANT_TILE : o1;
+            for (int64_t o = ob; o < oe; o++) {
+                const uint8_t *src = gj->qw + (size_t)(r->o0 + o) * 4;
+                uint8_t *dst = out->qv + o * r->ni;
+                for (int64_t j = j0; j < j1; j++) {
+                    uint64_t i = (uint64_t)(r->i0 + j);
+                    uint32_t w = quant_word(src, (int64_t)(i >> log_pf) * n_out);
+                    dst[j] = (uint8_t)((w >> (bits * (int)(i & (pf - 1)))) & mask);
+                }
+            }
+        }
+    }
+    for (int64_t o = o0; o < o1; o++) {
+        int64_t col = r->o0 + o;
+        for (int64_t k = 0; k < gj->ng; k++) {
+            uint32_t w = quant_word(gj->qz, k * (n_out / pf) + col / pf);
+            int zero = (int)((w >> (bits * (col % pf))) & mask) + r->qc->zero_offset;
+            out->scale[o * gj->ng + k] = quant_half(r, gj->sc, k * n_out + col);
+            out->zero[o * gj->ng + k] = vb_float_to_half((float)zero);
+        }
+    }
+    return 0;
+}
+
 int quant_gptq_read(const quant_req *r, quant_raw *out, vb_err *err)
 {
     int bits = r->qc->bits, pf = 32 / bits;
-    uint32_t mask = (1u << bits) - 1;
     int64_t in = r->s->cols, n_out = r->s->rows;
     int g = r->qc->group_size > 0 ? r->qc->group_size : (int)in;
     if (in % pf || n_out % pf)
@@ -56,20 +101,10 @@ int quant_gptq_read(const quant_req *r, quant_raw *out, vb_err *err)
         return -1;
     if (r->check_only)
         return 0;
-    for (int64_t o = 0; o < r->no; o++) {
-        int64_t col = r->o0 + o;
-        for (int64_t j = 0; j < r->ni; j++) {
-            int64_t i = r->i0 + j;
-            uint32_t w = quant_u32(r, qw, (i / pf) * n_out + col);
-            out->qv[o * r->ni + j] = (uint8_t)((w >> (bits * (i % pf))) & mask);
-        }
-        for (int64_t k = 0; k < ng; k++) {
-            uint32_t w = quant_u32(r, qz, k * (n_out / pf) + col / pf);
-            int zero = (int)((w >> (bits * (col % pf))) & mask) + r->qc->zero_offset;
-            out->scale[o * ng + k] = quant_half(r, sc, k * n_out + col);
-            out->zero[o * ng + k] = vb_float_to_half((float)zero);
-        }
-    }
+    gptq_job gj = {.qw = quant_data(r, qw), .qz = quant_data(r, qz), .sc = sc, .ng = ng,
+                   .out = out};
+    if (quant_for_rows(r, gptq_rows, &gj, err) != 0)
+        return -1;
     for (int64_t j = 0; j < r->ni; j++)
         out->gidx[j] = (int32_t)(gi ? quant_int(r, gi, r->i0 + j) : (r->i0 + j) / g);
     return 0;

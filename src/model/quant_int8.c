@@ -36,26 +36,26 @@ static float round_to(float x, st_dtype d)
     return x;
 }
 
-int quant_int8_read(const quant_req *r, quant_raw *out, vb_err *err)
+typedef struct int8_job {
+    const st_tensor *t;
+    quant_raw *out;
+} int8_job;
+
+/* Output rows [o0, o1): each float row read whole (its scale is over the
+ * whole row) and quantized. */
+static int int8_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_err *err)
 {
-    tensor_spec plain = *r->s;
-    plain.quant = VB_QUANT_NONE;
-    const st_tensor *t = model_tensor_lookup(r->st, &plain, r->dir, err);
-    if (!t)
-        return -1;
+    const int8_job *ij = ctx;
+    quant_raw *out = ij->out;
     int64_t in = r->s->cols;
-    if (quant_raw_alloc(r, out, 8, (int)in, 1, err))
-        return -1;
-    if (r->check_only)
-        return 0;
     float *row = malloc(sizeof(float) * (size_t)(in ? in : 1));
     if (!row)
         return vb_err_set(err, "%s: '%s': out of memory", r->dir, r->prefix);
     /* the dtype scales are held in, and the one w / scale is rounded to */
-    st_dtype sd = t->dtype == ST_BF16 ? ST_BF16 : ST_F16;
-    st_dtype qd = t->dtype;
-    for (int64_t o = 0; o < r->no; o++) {
-        if (st_read_rows(r->st, t, r->o0 + o, 1, VB_W_F32, row, NULL, err)) {
+    st_dtype sd = ij->t->dtype == ST_BF16 ? ST_BF16 : ST_F16;
+    st_dtype qd = ij->t->dtype;
+    for (int64_t o = o0; o < o1; o++) {
+        if (st_read_rows(r->st, ij->t, r->o0 + o, 1, VB_W_F32, row, NULL, err)) {
             free(row);
             return -1;
         }
@@ -72,8 +72,26 @@ int quant_int8_read(const quant_req *r, quant_raw *out, vb_err *err)
         out->scale[o] = vb_float_to_half(scale);
         out->zero[o] = vb_float_to_half(128.0f);
     }
+    free(row);
+    return 0;
+}
+
+int quant_int8_read(const quant_req *r, quant_raw *out, vb_err *err)
+{
+    tensor_spec plain = *r->s;
+    plain.quant = VB_QUANT_NONE;
+    const st_tensor *t = model_tensor_lookup(r->st, &plain, r->dir, err);
+    if (!t)
+        return -1;
+    int64_t in = r->s->cols;
+    if (quant_raw_alloc(r, out, 8, (int)in, 1, err))
+        return -1;
+    if (r->check_only)
+        return 0;
+    int8_job ij = {.t = t, .out = out};
+    if (quant_for_rows(r, int8_rows, &ij, err) != 0)
+        return -1;
     for (int64_t j = 0; j < r->ni; j++)
         out->gidx[j] = 0;
-    free(row);
     return 0;
 }

@@ -5,6 +5,8 @@
 #ifndef VB_QUANT_INTERNAL_H
 #define VB_QUANT_INTERNAL_H
 
+#include <string.h>
+
 #include "model/quant_weights.h"
 
 /* One projection's slice for this rank, decoded but not yet laid out:
@@ -32,6 +34,7 @@ typedef struct quant_req {
     int64_t i0, ni;           /* input columns kept */
     bool check_only;          /* validate, allocate and decode nothing */
     uint64_t *oor;            /* fp16 range counter for converted scales */
+    int threads;              /* decoding threads (<= 1: the caller's alone) */
 } quant_req;
 
 int quant_awq_read(const quant_req *r, quant_raw *out, vb_err *err);
@@ -46,6 +49,30 @@ int quant_int8_read(const quant_req *r, quant_raw *out, vb_err *err);
 const st_tensor *quant_tensor(const quant_req *r, const char *suffix, const st_dtype *want,
                               int n_want, int ndim, int64_t d0, int64_t d1, bool optional,
                               vb_err *err);
+/* Decodes output rows [0, r->no) as fn(rq, ctx, o_begin, o_end, err) over
+ * chunks of rows on r->threads threads, so a 7B checkpoint's ~6.5 billion
+ * packed values do not take a minute on one core. rq is a copy of r with
+ * its own fp16 range counter (added into r->oor at the end), so fn may
+ * call quant_half. Chunks write disjoint rows of the output; the result
+ * is the same for any thread count. On failure returns -1 with the error
+ * of the first failing chunk in row order. */
+#define QUANT_TILE 64 /* values a side of the readers' transposing tiles */
+typedef int (*quant_rows_fn)(const quant_req *rq, void *ctx, int64_t o_begin, int64_t o_end,
+                             vb_err *err);
+int quant_for_rows(const quant_req *r, quant_rows_fn fn, void *ctx, vb_err *err);
+
+/* The first byte of t's data (shapes were checked by quant_tensor, and
+ * the data range against the file when the checkpoint was opened). */
+const uint8_t *quant_data(const quant_req *r, const st_tensor *t);
+
+/* Word i of a packed int32 array (unaligned-safe). */
+static inline uint32_t quant_word(const uint8_t *data, int64_t i)
+{
+    uint32_t v;
+    memcpy(&v, data + (size_t)i * 4, 4);
+    return v;
+}
+
 /* The file holding t, for messages. */
 const char *quant_file(const quant_req *r, const st_tensor *t);
 /* Element i of an I32 / I64 tensor (unaligned-safe). */

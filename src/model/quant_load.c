@@ -85,7 +85,7 @@ const st_tensor *quant_tensor(const quant_req *r, const char *suffix, const st_d
     return t;
 }
 
-static const uint8_t *data_of(const quant_req *r, const st_tensor *t)
+const uint8_t *quant_data(const quant_req *r, const st_tensor *t)
 {
     const st_file *f = &r->st->files[t->file];
     return f->map + f->data_start + t->begin;
@@ -93,16 +93,14 @@ static const uint8_t *data_of(const quant_req *r, const st_tensor *t)
 
 uint32_t quant_u32(const quant_req *r, const st_tensor *t, int64_t i)
 {
-    uint32_t v;
-    memcpy(&v, data_of(r, t) + (size_t)i * 4, 4);
-    return v;
+    return quant_word(quant_data(r, t), i);
 }
 
 int64_t quant_int(const quant_req *r, const st_tensor *t, int64_t i)
 {
     if (t->dtype == ST_I64) {
         int64_t v;
-        memcpy(&v, data_of(r, t) + (size_t)i * 8, 8);
+        memcpy(&v, quant_data(r, t) + (size_t)i * 8, 8);
         return v;
     }
     return (int32_t)quant_u32(r, t, i);
@@ -110,7 +108,7 @@ int64_t quant_int(const quant_req *r, const st_tensor *t, int64_t i)
 
 uint16_t quant_half(const quant_req *r, const st_tensor *t, int64_t i)
 {
-    const uint8_t *p = data_of(r, t);
+    const uint8_t *p = quant_data(r, t);
     if (t->dtype == ST_F32) {
         float f;
         memcpy(&f, p + (size_t)i * 4, 4);
@@ -182,6 +180,47 @@ static void working_tps(char *buf, size_t n, int64_t in_full, int group, int tp)
     for (int t = 1; t < tp && t <= 64; t++)
         if (in_full % t == 0 && (in_full / t) % group == 0)
             snprintf(buf + strlen(buf), n - strlen(buf), "%s%d", buf[0] ? ", " : "", t);
+}
+
+/* Output rows [o0, o1) of q packed into w: values in w's column order
+ * (w->perm for act order), two 4-bit values a byte (low nibble first),
+ * and the slice's groups of scales and zeros. */
+typedef struct pack_job {
+    const quant_raw *q;
+    vb_qweight *w;
+    int64_t g0;
+    size_t row_bytes;
+} pack_job;
+
+static int pack_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_err *err)
+{
+    (void)r;
+    (void)err;
+    const pack_job *pj = ctx;
+    const quant_raw *q = pj->q;
+    vb_qweight *w = pj->w;
+    int64_t ni = q->n_in;
+    const int32_t *perm = w->perm;
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *src = q->qv + o * ni;
+        uint8_t *dst = w->q + (size_t)o * pj->row_bytes;
+        if (q->bits == 8 && perm)
+            for (int64_t j = 0; j < ni; j++)
+                dst[j] = src[perm[j]];
+        else if (q->bits == 8)
+            memcpy(dst, src, (size_t)ni);
+        else if (perm) /* ni is even at 4 bits (build checks) */
+            for (int64_t j = 0; j < ni; j += 2)
+                dst[j / 2] = (uint8_t)(src[perm[j]] | src[perm[j + 1]] << 4);
+        else
+            for (int64_t j = 0; j < ni; j += 2)
+                dst[j / 2] = (uint8_t)(src[j] | src[j + 1] << 4);
+        for (int k = 0; k < w->n_groups; k++) {
+            w->scales[o * w->n_groups + k] = q->scale[o * q->n_groups + pj->g0 + k];
+            w->zeros[o * w->n_groups + k] = q->zero[o * q->n_groups + pj->g0 + k];
+        }
+    }
+    return 0;
 }
 
 static int build(const quant_req *r, const quant_raw *q, int tp, vb_qweight **out, vb_err *err)
@@ -259,25 +298,15 @@ static int build(const quant_req *r, const quant_raw *q, int tp, vb_qweight **ou
         w->n_groups = (int)(ni / (w->group_size ? w->group_size : 1));
     }
     size_t row_bytes = (size_t)ni * (size_t)q->bits / 8;
-    w->q = calloc((size_t)no * row_bytes + 1, 1);
+    w->q = malloc((size_t)no * row_bytes + 1);
     w->scales = malloc(sizeof(uint16_t) * (size_t)(no * w->n_groups + 1));
     w->zeros = malloc(sizeof(uint16_t) * (size_t)(no * w->n_groups + 1));
     if (!w->q || !w->scales || !w->zeros)
         goto oom;
-    for (int64_t o = 0; o < no; o++) {
-        const uint8_t *src = q->qv + o * ni;
-        uint8_t *dst = w->q + (size_t)o * row_bytes;
-        for (int64_t j = 0; j < ni; j++) {
-            uint8_t v = src[w->perm ? w->perm[j] : j];
-            if (q->bits == 8)
-                dst[j] = v;
-            else
-                dst[j / 2] |= (uint8_t)(j & 1 ? v << 4 : v);
-        }
-        for (int k = 0; k < w->n_groups; k++) {
-            w->scales[o * w->n_groups + k] = q->scale[o * q->n_groups + g0 + k];
-            w->zeros[o * w->n_groups + k] = q->zero[o * q->n_groups + g0 + k];
-        }
+    pack_job pj = {.q = q, .w = w, .g0 = g0, .row_bytes = row_bytes};
+    if (quant_for_rows(r, pack_rows, &pj, err) != 0) {
+        quant_weight_free(w);
+        return -1;
     }
     w->bytes = (uint64_t)no * row_bytes + (uint64_t)no * (uint64_t)w->n_groups * 4 +
                (w->perm ? (uint64_t)ni * 4 : 0) + (w->g_idx ? (uint64_t)ni * 4 : 0);
@@ -289,11 +318,11 @@ oom:
 }
 
 int quant_linear_load(vb_qweight **out, const safetensors *st, const vb_quant_config *qc,
-                      const tensor_spec *s, int tp, const char *dir, uint64_t *out_of_fp16_range,
-                      vb_err *err)
+                      const tensor_spec *s, int tp, int threads, const char *dir,
+                      uint64_t *out_of_fp16_range, vb_err *err)
 {
     quant_req r = {.st = st, .qc = qc, .s = s, .dir = dir, .check_only = out == NULL,
-                   .oor = out_of_fp16_range};
+                   .oor = out_of_fp16_range, .threads = threads};
     size_t n = strlen(s->name);
     if (n < 7 || n - 7 >= sizeof r.prefix)
         return vb_err_set(err, "%s: tensor name '%s' too long", dir, s->name);

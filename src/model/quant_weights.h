@@ -66,11 +66,12 @@ bool quant_spec_is_linear(const tensor_spec *s);
  * model.layers.0.self_attn.q_proj.qweight) into a malloc'd vb_qweight.
  * With out == NULL only checks: presence, dtypes, shapes against s->rows x
  * s->cols, group size, g_idx range, and the tp split (tp = the number of
- * ranks, for the message naming the --tp values that work). Returns 0, or
- * -1 with err naming the file and tensor. */
+ * ranks, for the message naming the --tp values that work). threads: how
+ * many decode it (<= 1: the caller alone; the result is the same for
+ * any). Returns 0, or -1 with err naming the file and tensor. */
 int quant_linear_load(vb_qweight **out, const safetensors *st, const vb_quant_config *qc,
-                      const tensor_spec *s, int tp, const char *dir, uint64_t *out_of_fp16_range,
-                      vb_err *err);
+                      const tensor_spec *s, int tp, int threads, const char *dir,
+                      uint64_t *out_of_fp16_range, vb_err *err);
 
 void quant_weight_free(vb_qweight *w);
 

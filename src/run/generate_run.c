@@ -226,7 +226,8 @@ static int phase_weights(run_state *r, vb_err *err)
     run_model *m = &r->model;
     int code = 0;
     if (!run_backend_wants_cuda(o) &&
-        model_load_host(&m->w, &m->config, &m->plan, o->model_dir, VB_W_F32, err))
+        model_load_host(&m->w, &m->config, &m->plan, o->model_dir, VB_W_F32,
+                        run_backend_cpu_threads(o, r->d), err))
         code = 1;
     return run_agree(r, code, "loading weights", err);
 }

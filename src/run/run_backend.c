@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu/cpu_backend.h"
+#include "cpu/cpu_pool.h"
 #include "mpi/watchdog.h"
 #include "util/exit_codes.h"
 #include "util/log.h"
@@ -36,6 +37,15 @@ bool run_backend_wants_cuda(const run_config *o)
 #endif
 }
 
+int run_backend_cpu_threads(const run_config *o, const vb_dist *d)
+{
+    if (o->threads > 0)
+        return (int)o->threads;
+    if (o->tuning.cpu_threads > 0)
+        return o->tuning.cpu_threads;
+    return cpu_pool_cores_per_rank(d->local_size);
+}
+
 int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
                      const model_config *c, const tp_plan *p, const model_weights *host_w,
                      vb_err *err)
@@ -58,9 +68,7 @@ int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
         return 1;
     }
     if (!rb->cuda) {
-        /* --threads, else VB_CPU_THREADS, else (0) the backend's share of the cores */
-        rb->b = cpu_backend_create(o->threads > 0 ? (int)o->threads : o->tuning.cpu_threads,
-                                   d->tp_comm, d->local_size);
+        rb->b = cpu_backend_create(run_backend_cpu_threads(o, d), d->tp_comm, d->local_size);
         if (!rb->b) {
             vb_err_set(err, "cannot create the CPU backend (out of memory)");
             return 1;

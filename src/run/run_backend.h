@@ -35,6 +35,11 @@ typedef struct run_backend {
  * fp16, half the host memory of fp32). */
 bool run_backend_wants_cuda(const run_config *o);
 
+/* The CPU backend's threads on this rank: --threads, else VB_CPU_THREADS,
+ * else the node's cores shared among its ranks (also the threads that
+ * decode a quantized checkpoint for it at load). */
+int run_backend_cpu_threads(const run_config *o, const vb_dist *d);
+
 /* Picks and creates the backend; for CUDA selects the GPU, creates the
  * NCCL communicator and uploads host_w (fp16 or fp32) as fp16; the caller
  * may free host_w afterwards. With host_w NULL (CUDA only) the weights are

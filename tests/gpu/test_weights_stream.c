@@ -139,7 +139,7 @@ static uint64_t check_model(const char *dir, const weights_stream_opts *opts, in
         for (int r = 0; r < tps[ti]; r++) {
             CHECK_INT_EQ(tp_plan_make(&p, &c, tps[ti], r, &err), 0);
             model_weights host, ref;
-            if (model_load_host(&host, &c, &p, dir, VB_W_F16, &err) != 0) {
+            if (model_load_host(&host, &c, &p, dir, VB_W_F16, 1, &err) != 0) {
                 fprintf(stderr, "  %s: %s\n", dir, err.msg);
                 CHECK(0);
                 return 0;

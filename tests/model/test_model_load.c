@@ -46,7 +46,7 @@ static void compare_rank(const char *model, const char *ref_model, int tp, int r
     if (rc32)
         fprintf(stderr, "  %s\n", err.msg);
     CHECK_INT_EQ(rc32, 0);
-    int rc16 = model_load_host(&wh, &c, &p, dir, VB_W_F16, &err);
+    int rc16 = model_load_host(&wh, &c, &p, dir, VB_W_F16, 1, &err);
     CHECK_INT_EQ(rc16, 0);
     if (rc32 || rc16) {
         st_close(&ref);

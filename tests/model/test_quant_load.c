@@ -155,7 +155,7 @@ static void test_backend_refusals(void)
     CHECK(model_config_load(&c, dir, &err) == 0 && tp_plan_make(&p, &c, 1, 0, &err) == 0);
     CHECK(model_check_backend(&c, false, dir, &err) == 0);
     CHECK(model_check_backend(&c, true, dir, &err) == 0);
-    CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, &err) != 0);
+    CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, 1, &err) != 0);
     CHECK(strstr(err.msg, "is a quantized projection (awq)"));
 
     CHECK(model_load_cpu(&w, &c, &p, dir, &err) == 0);
@@ -222,6 +222,77 @@ static void test_int8_at_load(void)
     int8_at_load("int8_at_load_bf16");
 }
 
+/* Two vb_qweights hold the same bytes (shape, layout, values, scales,
+ * zeros, act order). */
+static bool same_qweight(const vb_qweight *x, const vb_qweight *y)
+{
+    if (x->bits != y->bits || x->n_out != y->n_out || x->n_in != y->n_in ||
+        x->group_size != y->group_size || x->n_groups != y->n_groups || !x->perm != !y->perm ||
+        !x->g_idx != !y->g_idx || x->bytes != y->bytes)
+        return false;
+    size_t nq = (size_t)x->n_out * (size_t)x->n_in * (size_t)x->bits / 8;
+    size_t ns = sizeof(uint16_t) * (size_t)x->n_out * (size_t)x->n_groups;
+    size_t ni = sizeof(int32_t) * (size_t)x->n_in;
+    return memcmp(x->q, y->q, nq) == 0 && memcmp(x->scales, y->scales, ns) == 0 &&
+           memcmp(x->zeros, y->zeros, ns) == 0 && (!x->perm || !memcmp(x->perm, y->perm, ni)) &&
+           (!x->g_idx || !memcmp(x->g_idx, y->g_idx, ni));
+}
+
+/* A checkpoint decoded on 1 thread and on 3 (quant_rows.c: rows in
+ * chunks of 8 at these sizes, so many chunks a projection, taken in
+ * whatever order the threads get to them) gives the same bytes, every
+ * format, at tp 1 and on both ranks of tp 2 (slices that start inside
+ * the tensor). That the bytes are right is forward_parity_quant_*'s. */
+static void threads_same(const char *name, bool quantize)
+{
+    char dir[1024];
+    path_of(dir, sizeof dir, quant, name);
+    for (int tp = 1; tp <= 2; tp++)
+        for (int rank = 0; rank < tp; rank++) {
+            model_config c;
+            tp_plan p;
+            model_weights w1 = {0}, w3 = {0};
+            vb_err err = {{0}};
+            if (model_config_load(&c, dir, &err) ||
+                (quantize && quant_config_quantize(&c.quant, VB_QUANTIZE_INT8, dir, &err)) ||
+                tp_plan_make(&p, &c, tp, rank, &err) ||
+                model_load_host(&w1, &c, &p, dir, VB_W_F32, 1, &err) ||
+                model_load_host(&w3, &c, &p, dir, VB_W_F32, 3, &err)) {
+                fprintf(stderr, "  %s tp %d rank %d: %s\n", name, tp, rank, err.msg);
+                CHECK(0);
+                model_weights_free(&w1);
+                return;
+            }
+            CHECK(w1.quant != VB_QUANT_NONE);
+            int differ = 0;
+            for (int l = 0; l < c.n_layers; l++) {
+                layer_weights *a = &w1.layers[l], *b = &w3.layers[l];
+                const vb_qweight *qa[] = {a->q, a->k, a->v, a->o, a->gate, a->up, a->down};
+                const vb_qweight *qb[] = {b->q, b->k, b->v, b->o, b->gate, b->up, b->down};
+                for (int i = 0; i < 7; i++)
+                    differ += !same_qweight(qa[i], qb[i]);
+            }
+            if (differ)
+                fprintf(stderr, "  %s tp %d rank %d: %d projections differ\n", name, tp, rank,
+                        differ);
+            CHECK_INT_EQ(differ, 0);
+            model_weights_free(&w1);
+            model_weights_free(&w3);
+        }
+}
+
+static void test_threads_same(void)
+{
+    static const char *const ckpts[] = {
+        "awq_g128",          "awq_g32",          "gptq4_g64_actorder_asym",   "gptq4_g128_sym",
+        "gptq8_g32_actorder_sym", "ct_w4a16_g32_actorder_sym", "ct_w4a16_g32_sym",
+        "ct_w4a16_g64_asym", "ct_w8a16_channel_sym",
+    };
+    for (size_t i = 0; i < sizeof ckpts / sizeof ckpts[0]; i++)
+        threads_same(ckpts[i], false);
+    threads_same("int8_at_load_fp16", true);
+}
+
 /* --quantize int8 refuses a checkpoint that is already quantized; the
  * CUDA backend takes it like quantized checkpoints. */
 static void test_int8_refusals(void)
@@ -248,7 +319,7 @@ static void test_int8_refusals(void)
     CHECK(model_check_weights(&c, dir, &err) == 0);
     CHECK(model_check_backend(&c, false, dir, &err) == 0);
     CHECK(model_check_backend(&c, true, dir, &err) == 0);
-    CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, &err) != 0);
+    CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, 1, &err) != 0);
     CHECK(strstr(err.msg, "is a quantized projection") != NULL);
 }
 
@@ -337,6 +408,7 @@ int main(int argc, char **argv)
     RUN_TEST(test_layout);
     RUN_TEST(test_backend_refusals);
     RUN_TEST(test_int8_at_load);
+    RUN_TEST(test_threads_same);
     RUN_TEST(test_int8_refusals);
     int rc = test_summary();
     MPI_Finalize();
