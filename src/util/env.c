@@ -70,8 +70,8 @@ static const vb_knob knobs[] = {
     {"VB_WEIGHT_STAGING_BUFFERS", VB_KNOB_INT, 1, 1024, NULL, "2", AT(weight_staging_buffers),
      "staging buffers of the weight upload (fewer than 2: 2)"},
     {"VB_WEIGHT_READ_THREADS", VB_KNOB_INT, 1, 1024, NULL, "auto", AT(weight_read_threads),
-     "threads copying the checkpoint into a staging buffer (auto: 4, at most the CPUs "
-     "online; more than 32: 32)"},
+     "threads copying the checkpoint into a staging buffer, and decoding a quantized "
+     "checkpoint's projections (auto: 4, at most the CPUs online; more than 32: 32)"},
     /* the run (run/) */
     BOOL_KNOB("VB_HOST_SAMPLER", host_sampler,
               "sample on the host from copied logits instead of on the GPU"),
