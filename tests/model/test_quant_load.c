@@ -21,6 +21,7 @@
 #include "model/model_config.h"
 #include "model/model_load.h"
 #include "model/quant_weights.h"
+#include "model/safetensors.h"
 #include "model/tp_plan.h"
 #include "util/half.h"
 
@@ -281,6 +282,157 @@ static void threads_same(const char *name, bool quantize)
         }
 }
 
+/* Any run of output rows, wherever it starts (row 3: not on an AWQ word
+ * of 8 columns, nor a GPTQ / compressed-tensors zero word), decodes to
+ * those rows of the whole tensor: the readers' slicing and their
+ * word-at-a-time fast paths agree with each other. Every projection of
+ * each checkpoint's first layer, 1 and 3 threads. */
+static void row_slices(const char *name)
+{
+    char dir[1024];
+    path_of(dir, sizeof dir, quant, name);
+    model_config c;
+    tp_plan p;
+    model_weights w = {0};
+    safetensors st;
+    vb_err err = {{0}};
+    if (model_config_load(&c, dir, &err) || tp_plan_make(&p, &c, 1, 0, &err) ||
+        st_open_dir(&st, dir, &err)) {
+        fprintf(stderr, "  %s: %s\n", name, err.msg);
+        CHECK(0);
+        return;
+    }
+    int n_max = model_tensor_count(&c);
+    tensor_spec *specs = calloc((size_t)n_max, sizeof *specs);
+    w.layers = calloc((size_t)c.n_layers, sizeof *w.layers);
+    w.n_layers = c.n_layers;
+    int n = specs && w.layers ? model_tensor_specs(&c, &p, &w, specs) : 0, checked = 0;
+    for (int i = 0; i < n; i++) {
+        const tensor_spec *s = &specs[i];
+        if (s->quant == VB_QUANT_NONE || strncmp(s->name, "model.layers.0.", 15) != 0)
+            continue;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            tensor_spec part = *s;
+            part.split = SPLIT_ROWS;
+            part.start = 3;
+            part.count = s->rows - 5;
+            vb_qweight *whole = NULL, *slice = NULL;
+            if (quant_linear_load(&whole, &st, &c.quant, s, 1, threads, dir, NULL, &err) ||
+                quant_linear_load(&slice, &st, &c.quant, &part, 1, threads, dir, NULL, &err)) {
+                fprintf(stderr, "  %s %s: %s\n", name, s->name, err.msg);
+                CHECK(0);
+                quant_weight_free(whole);
+                continue;
+            }
+            size_t row = (size_t)whole->n_in * (size_t)whole->bits / 8;
+            size_t sz = sizeof(uint16_t) * (size_t)whole->n_groups;
+            bool same = slice->n_out == part.count && slice->n_in == whole->n_in &&
+                        slice->n_groups == whole->n_groups &&
+                        !memcmp(slice->q, whole->q + 3 * row, row * (size_t)part.count) &&
+                        !memcmp(slice->scales, whole->scales + 3 * whole->n_groups,
+                                sz * (size_t)part.count) &&
+                        !memcmp(slice->zeros, whole->zeros + 3 * whole->n_groups,
+                                sz * (size_t)part.count);
+            if (!same)
+                fprintf(stderr, "  %s %s rows [3, %lld), %d threads: not the whole tensor's\n",
+                        name, s->name, (long long)(3 + part.count), threads);
+            CHECK(same);
+            checked++;
+            quant_weight_free(whole);
+            quant_weight_free(slice);
+        }
+    }
+    CHECK_INT_EQ(checked, 14); /* 7 projections x 2 thread counts */
+    free(specs);
+    model_weights_free(&w);
+    st_close(&st);
+}
+
+/* The same for a run of input columns that starts inside a word (column
+ * 2), which act order allows (groups are not cut along the columns):
+ * each slice column dequantizes to the whole tensor's value for that
+ * checkpoint column, every output row. */
+static void col_slices(const char *name)
+{
+    char dir[1024];
+    path_of(dir, sizeof dir, quant, name);
+    model_config c;
+    tp_plan p;
+    model_weights w = {0};
+    safetensors st;
+    vb_err err = {{0}};
+    if (model_config_load(&c, dir, &err) || tp_plan_make(&p, &c, 1, 0, &err) ||
+        st_open_dir(&st, dir, &err)) {
+        fprintf(stderr, "  %s: %s\n", name, err.msg);
+        CHECK(0);
+        return;
+    }
+    int n_max = model_tensor_count(&c);
+    tensor_spec *specs = calloc((size_t)n_max, sizeof *specs);
+    w.layers = calloc((size_t)c.n_layers, sizeof *w.layers);
+    w.n_layers = c.n_layers;
+    int n = specs && w.layers ? model_tensor_specs(&c, &p, &w, specs) : 0, checked = 0;
+    for (int i = 0; i < n; i++) {
+        const tensor_spec *s = &specs[i];
+        if (s->quant == VB_QUANT_NONE || strncmp(s->name, "model.layers.0.", 15) != 0)
+            continue;
+        tensor_spec part = *s;
+        part.split = SPLIT_COLS;
+        part.start = 2;
+        part.count = s->cols - 6;
+        vb_qweight *whole = NULL, *slice = NULL;
+        if (quant_linear_load(&whole, &st, &c.quant, s, 1, 3, dir, NULL, &err) ||
+            quant_linear_load(&slice, &st, &c.quant, &part, 1, 3, dir, NULL, &err)) {
+            fprintf(stderr, "  %s %s: %s\n", name, s->name, err.msg);
+            CHECK(0);
+            quant_weight_free(whole);
+            continue;
+        }
+        int rows = whole->n_out, wi = whole->n_in, si = slice->n_in;
+        float *vw = malloc(sizeof(float) * (size_t)rows * (size_t)wi);
+        float *vs = malloc(sizeof(float) * (size_t)rows * (size_t)si);
+        int differ = -1;
+        if (vw && vs && si == part.count) {
+            quant_dequant_rows(whole, 0, rows, vw);
+            quant_dequant_rows(slice, 0, rows, vs);
+            differ = 0;
+            /* internal column j is checkpoint column perm[j] (or j) */
+            for (int o = 0; o < rows; o++)
+                for (int j = 0; j < si; j++) {
+                    int col = 2 + (slice->perm ? slice->perm[j] : j);
+                    int jw = 0;
+                    while (jw < wi && (whole->perm ? whole->perm[jw] : jw) != col)
+                        jw++;
+                    differ += jw == wi || vs[(size_t)o * si + j] != vw[(size_t)o * wi + jw];
+                }
+        }
+        if (differ)
+            fprintf(stderr, "  %s %s columns [2, %lld): %d values differ\n", name, s->name,
+                    (long long)(2 + part.count), differ);
+        CHECK_INT_EQ(differ, 0);
+        checked++;
+        free(vw);
+        free(vs);
+        quant_weight_free(whole);
+        quant_weight_free(slice);
+    }
+    CHECK_INT_EQ(checked, 7);
+    free(specs);
+    model_weights_free(&w);
+    st_close(&st);
+}
+
+static void test_row_slices(void)
+{
+    row_slices("awq_g32");
+    row_slices("gptq4_g128_sym");
+    row_slices("gptq8_g32_actorder_sym");
+    row_slices("ct_w4a16_g64_asym");
+    col_slices("gptq8_g32_actorder_sym");
+    col_slices("gptq4_g64_actorder_asym");
+    col_slices("ct_w4a16_g32_actorder_sym");
+}
+
 static void test_threads_same(void)
 {
     static const char *const ckpts[] = {
@@ -409,6 +561,7 @@ int main(int argc, char **argv)
     RUN_TEST(test_backend_refusals);
     RUN_TEST(test_int8_at_load);
     RUN_TEST(test_threads_same);
+    RUN_TEST(test_row_slices);
     RUN_TEST(test_int8_refusals);
     int rc = test_summary();
     MPI_Finalize();
