@@ -49,6 +49,9 @@ int quant_int8_read(const quant_req *r, quant_raw *out, vb_err *err);
 const st_tensor *quant_tensor(const quant_req *r, const char *suffix, const st_dtype *want,
                               int n_want, int ndim, int64_t d0, int64_t d1, bool optional,
                               vb_err *err);
+
+#define QUANT_TILE 64 /* values a side of the readers' transposing tiles */
+
 /* Decodes output rows [0, r->no) as fn(rq, ctx, o_begin, o_end, err) over
  * chunks of rows on r->threads threads, so a 7B checkpoint's ~6.5 billion
  * packed values do not take a minute on one core. rq is a copy of r with
@@ -56,7 +59,6 @@ const st_tensor *quant_tensor(const quant_req *r, const char *suffix, const st_d
  * call quant_half. Chunks write disjoint rows of the output; the result
  * is the same for any thread count. On failure returns -1 with the error
  * of the first failing chunk in row order. */
-#define QUANT_TILE 64 /* values a side of the readers' transposing tiles */
 typedef int (*quant_rows_fn)(const quant_req *rq, void *ctx, int64_t o_begin, int64_t o_end,
                              vb_err *err);
 int quant_for_rows(const quant_req *r, quant_rows_fn fn, void *ctx, vb_err *err);

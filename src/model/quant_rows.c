@@ -15,9 +15,10 @@
 
 #include "model/quant_internal.h"
 
-/* Rows a chunk: enough chunks for every thread to keep busy, few enough
- * rows that a chunk's output rows stay in cache while a reader writes
- * them a column at a time (AWQ, GPTQ); a multiple of 8 (AWQ's words). */
+/* Rows a chunk: about 4 chunks a thread, so the threads finish close
+ * together, and at most this many; a multiple of 8 (AWQ's words: a slice
+ * that starts on a word keeps the reader's whole-word path in every
+ * chunk). */
 #define QUANT_CHUNK_MAX 256
 
 typedef struct rows_job {
