@@ -38,6 +38,9 @@ static int gptq_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_e
     int log_pf = bits == 4 ? 3 : 2; /* bits is 4 or 8 (quant_config.c) */
     uint32_t mask = (1u << bits) - 1;
     int64_t n_out = r->s->rows;
+    /* the slice's columns are whole words (every slice but an act-order
+     * one cut mid-word): a word a load, its pf values pf bytes of a row */
+    bool whole = r->i0 % pf == 0 && r->ni % pf == 0;
     for (int64_t j0 = 0; j0 < r->ni; j0 += QUANT_TILE) {
         int64_t j1 = j0 + QUANT_TILE < r->ni ? j0 + QUANT_TILE : r->ni;
         for (int64_t ob = o0; ob < o1; ob += QUANT_TILE) {
@@ -45,7 +48,12 @@ static int gptq_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_e
             for (int64_t o = ob; o < oe; o++) {
                 const uint8_t *src = gj->qw + (size_t)(r->o0 + o) * 4;
                 uint8_t *dst = out->qv + o * r->ni;
-                for (int64_t j = j0; j < j1; j++) {
+                for (int64_t j = j0; whole && j < j1; j += pf) {
+                    uint32_t w = quant_word(src, ((r->i0 + j) >> log_pf) * n_out);
+                    for (int k = 0; k < pf; k++)
+                        dst[j + k] = (uint8_t)((w >> (bits * k)) & mask);
+                }
+                for (int64_t j = j0; !whole && j < j1; j++) {
                     uint64_t i = (uint64_t)(r->i0 + j);
                     uint32_t w = quant_word(src, (int64_t)(i >> log_pf) * n_out);
                     dst[j] = (uint8_t)((w >> (bits * (int)(i & (pf - 1)))) & mask);
