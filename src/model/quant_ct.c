@@ -41,10 +41,17 @@ static int ct_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_err
     for (int64_t o = o0; o < o1; o++) {
         int64_t row = r->o0 + o;
         const uint8_t *words = cj->wp + (size_t)(row * cj->words) * 4;
-        for (int64_t j = 0; j < r->ni; j++) {
+        uint8_t *dst = out->qv + o * r->ni;
+        int64_t j = 0;
+        if (r->i0 % pf == 0) /* a word a load while whole words remain */
+            for (; j + pf <= r->ni; j += pf) {
+                uint32_t w = quant_word(words, (r->i0 + j) / pf);
+                for (int k = 0; k < pf; k++)
+                    dst[j + k] = (uint8_t)((w >> (bits * k)) & mask);
+            }
+        for (; j < r->ni; j++) {
             int64_t i = r->i0 + j;
-            out->qv[o * r->ni + j] =
-                (uint8_t)((quant_word(words, i / pf) >> (bits * (i % pf))) & mask);
+            dst[j] = (uint8_t)((quant_word(words, i / pf) >> (bits * (i % pf))) & mask);
         }
         for (int64_t k = 0; k < cj->ng; k++) {
             int zero = half;
