@@ -1,7 +1,8 @@
 /* Shared by the quantized-checkpoint readers (quant_awq.c, quant_gptq.c,
  * quant_ct.c; quant_int8.c, which quantizes a float checkpoint at load)
- * and quant_load.c: the decoded slice each reader produces and the
- * checked tensor access they use. Not for other folders. */
+ * and quant_load.c: the decoded slice each reader produces, the checked
+ * tensor access they use and the threads that decode (quant_rows.c). Not
+ * for other folders (tests/model's tests of them aside). */
 #ifndef VB_QUANT_INTERNAL_H
 #define VB_QUANT_INTERNAL_H
 

@@ -433,6 +433,71 @@ static void test_row_slices(void)
     col_slices("ct_w4a16_g32_actorder_sym");
 }
 
+/* AWQ scales stored in fp32 beyond fp16's range are clamped to +-65504
+ * and counted for the loader's warning, on 1 thread and on 3 (each thread
+ * counts apart and quant_for_rows sums them: test_quant_rows holds the
+ * threads so that all take part). A 64 x 32 projection, one group,
+ * written here byte by byte. */
+static void test_scale_clamp_counted(void)
+{
+    enum { OUT = 64, IN = 32 };
+    char dir[] = "/tmp/vb_test_qclamp_XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    const char *name = "model.layers.0.mlp.gate_proj";
+    char header[512];
+    size_t qw = (size_t)IN * OUT / 8 * 4, qz = OUT / 8 * 4, sc = OUT * 4;
+    snprintf(header, sizeof header,
+             "{\"%s.qweight\":{\"dtype\":\"I32\",\"shape\":[%d,%d],\"data_offsets\":[0,%zu]},"
+             "\"%s.qzeros\":{\"dtype\":\"I32\",\"shape\":[1,%d],\"data_offsets\":[%zu,%zu]},"
+             "\"%s.scales\":{\"dtype\":\"F32\",\"shape\":[1,%d],\"data_offsets\":[%zu,%zu]}}",
+             name, IN, OUT / 8, qw, name, OUT / 8, qw, qw + qz, name, OUT, qw + qz,
+             qw + qz + sc);
+    uint8_t data[IN * OUT / 2 + OUT / 2 + OUT * 4];
+    memset(data, 0x35, qw + qz); /* any nibbles */
+    float scales[OUT];
+    for (int o = 0; o < OUT; o++)
+        scales[o] = 0.01f * (float)(o + 1);
+    scales[0] = 1e5f;    /* the first chunk */
+    scales[17] = -7e4f;
+    scales[40] = 65504.0f; /* in range: not counted */
+    scales[41] = 65520.0f; /* rounds to infinity in fp16: counted */
+    scales[63] = -1e9f;  /* the last chunk */
+    memcpy(data + qw + qz, scales, sizeof scales);
+    FILE *f = fopen(path, "wb");
+    uint64_t len = strlen(header);
+    CHECK(f && fwrite(&len, 8, 1, f) == 1 && fwrite(header, len, 1, f) == 1 &&
+          fwrite(data, sizeof data, 1, f) == 1);
+    if (f)
+        fclose(f);
+    safetensors st;
+    vb_err err = {{0}};
+    if (st_open_file(&st, path, &err) != 0) {
+        fprintf(stderr, "  %s\n", err.msg);
+        CHECK(0);
+        return;
+    }
+    vb_quant_config qc = {.method = VB_QUANT_AWQ, .bits = 4, .group_size = IN};
+    tensor_spec s = {.rows = OUT, .cols = IN, .split = SPLIT_NONE, .quant = VB_QUANT_AWQ};
+    snprintf(s.name, sizeof s.name, "%s.weight", name);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        vb_qweight *w = NULL;
+        uint64_t oor = 0;
+        CHECK_INT_EQ(quant_linear_load(&w, &st, &qc, &s, 1, threads, dir, &oor, &err), 0);
+        CHECK_INT_EQ(oor, 4);
+        if (w) {
+            CHECK_INT_EQ(w->scales[0], 0x7bff);
+            CHECK_INT_EQ(w->scales[17], 0xfbff);
+            CHECK_INT_EQ(w->scales[40], 0x7bff);
+            CHECK_INT_EQ(w->scales[63], 0xfbff);
+        }
+        quant_weight_free(w);
+    }
+    st_close(&st);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_threads_same(void)
 {
     static const char *const ckpts[] = {
@@ -562,6 +627,7 @@ int main(int argc, char **argv)
     RUN_TEST(test_int8_at_load);
     RUN_TEST(test_threads_same);
     RUN_TEST(test_row_slices);
+    RUN_TEST(test_scale_clamp_counted);
     RUN_TEST(test_int8_refusals);
     int rc = test_summary();
     MPI_Finalize();
