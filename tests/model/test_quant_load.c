@@ -282,6 +282,43 @@ static void threads_same(const char *name, bool quantize)
         }
 }
 
+/* A fixture checkpoint opened for quant_linear_load at tp 1: its config,
+ * its files and the tensor list (whose slots point into w). */
+typedef struct quant_ckpt {
+    char dir[1024];
+    model_config c;
+    model_weights w;
+    safetensors st;
+    tensor_spec *specs;
+    int n;
+} quant_ckpt;
+
+static bool ckpt_open(quant_ckpt *k, const char *name)
+{
+    memset(k, 0, sizeof *k);
+    path_of(k->dir, sizeof k->dir, quant, name);
+    tp_plan p;
+    vb_err err = {{0}};
+    if (model_config_load(&k->c, k->dir, &err) || tp_plan_make(&p, &k->c, 1, 0, &err) ||
+        st_open_dir(&k->st, k->dir, &err)) {
+        fprintf(stderr, "  %s: %s\n", name, err.msg);
+        CHECK(0);
+        return false;
+    }
+    k->specs = calloc((size_t)model_tensor_count(&k->c), sizeof *k->specs);
+    k->w.layers = calloc((size_t)k->c.n_layers, sizeof *k->w.layers);
+    k->w.n_layers = k->c.n_layers;
+    k->n = k->specs && k->w.layers ? model_tensor_specs(&k->c, &p, &k->w, k->specs) : 0;
+    return true;
+}
+
+static void ckpt_close(quant_ckpt *k)
+{
+    free(k->specs);
+    model_weights_free(&k->w);
+    st_close(&k->st);
+}
+
 /* Any run of output rows, wherever it starts (row 3: not on an AWQ word
  * of 8 columns, nor a GPTQ / compressed-tensors zero word), decodes to
  * those rows of the whole tensor: the readers' slicing and their
@@ -289,26 +326,13 @@ static void threads_same(const char *name, bool quantize)
  * each checkpoint's first layer, 1 and 3 threads. */
 static void row_slices(const char *name)
 {
-    char dir[1024];
-    path_of(dir, sizeof dir, quant, name);
-    model_config c;
-    tp_plan p;
-    model_weights w = {0};
-    safetensors st;
-    vb_err err = {{0}};
-    if (model_config_load(&c, dir, &err) || tp_plan_make(&p, &c, 1, 0, &err) ||
-        st_open_dir(&st, dir, &err)) {
-        fprintf(stderr, "  %s: %s\n", name, err.msg);
-        CHECK(0);
+    quant_ckpt k;
+    if (!ckpt_open(&k, name))
         return;
-    }
-    int n_max = model_tensor_count(&c);
-    tensor_spec *specs = calloc((size_t)n_max, sizeof *specs);
-    w.layers = calloc((size_t)c.n_layers, sizeof *w.layers);
-    w.n_layers = c.n_layers;
-    int n = specs && w.layers ? model_tensor_specs(&c, &p, &w, specs) : 0, checked = 0;
-    for (int i = 0; i < n; i++) {
-        const tensor_spec *s = &specs[i];
+    vb_err err = {{0}};
+    int checked = 0;
+    for (int i = 0; i < k.n; i++) {
+        const tensor_spec *s = &k.specs[i];
         if (s->quant == VB_QUANT_NONE || strncmp(s->name, "model.layers.0.", 15) != 0)
             continue;
         for (int threads = 1; threads <= 3; threads += 2) {
@@ -317,8 +341,10 @@ static void row_slices(const char *name)
             part.start = 3;
             part.count = s->rows - 5;
             vb_qweight *whole = NULL, *slice = NULL;
-            if (quant_linear_load(&whole, &st, &c.quant, s, 1, threads, dir, NULL, &err) ||
-                quant_linear_load(&slice, &st, &c.quant, &part, 1, threads, dir, NULL, &err)) {
+            if (quant_linear_load(&whole, &k.st, &k.c.quant, s, 1, threads, k.dir, NULL,
+                                  &err) ||
+                quant_linear_load(&slice, &k.st, &k.c.quant, &part, 1, threads, k.dir, NULL,
+                                  &err)) {
                 fprintf(stderr, "  %s %s: %s\n", name, s->name, err.msg);
                 CHECK(0);
                 quant_weight_free(whole);
@@ -343,9 +369,7 @@ static void row_slices(const char *name)
         }
     }
     CHECK_INT_EQ(checked, 14); /* 7 projections x 2 thread counts */
-    free(specs);
-    model_weights_free(&w);
-    st_close(&st);
+    ckpt_close(&k);
 }
 
 /* The same for a run of input columns that starts inside a word (column
@@ -354,26 +378,13 @@ static void row_slices(const char *name)
  * checkpoint column, every output row. */
 static void col_slices(const char *name)
 {
-    char dir[1024];
-    path_of(dir, sizeof dir, quant, name);
-    model_config c;
-    tp_plan p;
-    model_weights w = {0};
-    safetensors st;
-    vb_err err = {{0}};
-    if (model_config_load(&c, dir, &err) || tp_plan_make(&p, &c, 1, 0, &err) ||
-        st_open_dir(&st, dir, &err)) {
-        fprintf(stderr, "  %s: %s\n", name, err.msg);
-        CHECK(0);
+    quant_ckpt k;
+    if (!ckpt_open(&k, name))
         return;
-    }
-    int n_max = model_tensor_count(&c);
-    tensor_spec *specs = calloc((size_t)n_max, sizeof *specs);
-    w.layers = calloc((size_t)c.n_layers, sizeof *w.layers);
-    w.n_layers = c.n_layers;
-    int n = specs && w.layers ? model_tensor_specs(&c, &p, &w, specs) : 0, checked = 0;
-    for (int i = 0; i < n; i++) {
-        const tensor_spec *s = &specs[i];
+    vb_err err = {{0}};
+    int checked = 0;
+    for (int i = 0; i < k.n; i++) {
+        const tensor_spec *s = &k.specs[i];
         if (s->quant == VB_QUANT_NONE || strncmp(s->name, "model.layers.0.", 15) != 0)
             continue;
         tensor_spec part = *s;
@@ -381,8 +392,8 @@ static void col_slices(const char *name)
         part.start = 2;
         part.count = s->cols - 6;
         vb_qweight *whole = NULL, *slice = NULL;
-        if (quant_linear_load(&whole, &st, &c.quant, s, 1, 3, dir, NULL, &err) ||
-            quant_linear_load(&slice, &st, &c.quant, &part, 1, 3, dir, NULL, &err)) {
+        if (quant_linear_load(&whole, &k.st, &k.c.quant, s, 1, 3, k.dir, NULL, &err) ||
+            quant_linear_load(&slice, &k.st, &k.c.quant, &part, 1, 3, k.dir, NULL, &err)) {
             fprintf(stderr, "  %s %s: %s\n", name, s->name, err.msg);
             CHECK(0);
             quant_weight_free(whole);
@@ -417,9 +428,7 @@ static void col_slices(const char *name)
         quant_weight_free(slice);
     }
     CHECK_INT_EQ(checked, 7);
-    free(specs);
-    model_weights_free(&w);
-    st_close(&st);
+    ckpt_close(&k);
 }
 
 static void test_row_slices(void)
