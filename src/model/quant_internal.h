@@ -79,7 +79,6 @@ static inline uint32_t quant_word(const uint8_t *data, int64_t i)
 /* The file holding t, for messages. */
 const char *quant_file(const quant_req *r, const st_tensor *t);
 /* Element i of an I32 / I64 tensor (unaligned-safe). */
-uint32_t quant_u32(const quant_req *r, const st_tensor *t, int64_t i);
 int64_t quant_int(const quant_req *r, const st_tensor *t, int64_t i);
 /* Element i of an F16 / BF16 / F32 tensor as fp16 bits (counted into
  * r->oor when beyond the fp16 range). */

@@ -91,11 +91,6 @@ const uint8_t *quant_data(const quant_req *r, const st_tensor *t)
     return f->map + f->data_start + t->begin;
 }
 
-uint32_t quant_u32(const quant_req *r, const st_tensor *t, int64_t i)
-{
-    return quant_word(quant_data(r, t), i);
-}
-
 int64_t quant_int(const quant_req *r, const st_tensor *t, int64_t i)
 {
     if (t->dtype == ST_I64) {
@@ -103,7 +98,7 @@ int64_t quant_int(const quant_req *r, const st_tensor *t, int64_t i)
         memcpy(&v, quant_data(r, t) + (size_t)i * 8, 8);
         return v;
     }
-    return (int32_t)quant_u32(r, t, i);
+    return (int32_t)quant_word(quant_data(r, t), i);
 }
 
 uint16_t quant_half(const quant_req *r, const st_tensor *t, int64_t i)
