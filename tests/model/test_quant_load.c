@@ -319,6 +319,25 @@ static void ckpt_close(quant_ckpt *k)
     st_close(&k->st);
 }
 
+/* Loads projection s whole and the part of it `part` names, both on
+ * `threads` threads; false (the error reported, nothing kept) if either
+ * fails. */
+static bool load_whole_and_part(quant_ckpt *k, const char *name, const tensor_spec *s,
+                                const tensor_spec *part, int threads, vb_qweight **whole,
+                                vb_qweight **slice)
+{
+    vb_err err = {{0}};
+    *whole = *slice = NULL;
+    if (quant_linear_load(whole, &k->st, &k->c.quant, s, 1, threads, k->dir, NULL, &err) ||
+        quant_linear_load(slice, &k->st, &k->c.quant, part, 1, threads, k->dir, NULL, &err)) {
+        fprintf(stderr, "  %s %s: %s\n", name, s->name, err.msg);
+        quant_weight_free(*whole);
+        *whole = NULL;
+        return false;
+    }
+    return true;
+}
+
 /* Any run of output rows, wherever it starts (row 3: not on an AWQ word
  * of 8 columns, nor a GPTQ / compressed-tensors zero word), decodes to
  * those rows of the whole tensor: the readers' slicing and their
@@ -329,7 +348,6 @@ static void row_slices(const char *name)
     quant_ckpt k;
     if (!ckpt_open(&k, name))
         return;
-    vb_err err = {{0}};
     int checked = 0;
     for (int i = 0; i < k.n; i++) {
         const tensor_spec *s = &k.specs[i];
@@ -340,14 +358,9 @@ static void row_slices(const char *name)
             part.split = SPLIT_ROWS;
             part.start = 3;
             part.count = s->rows - 5;
-            vb_qweight *whole = NULL, *slice = NULL;
-            if (quant_linear_load(&whole, &k.st, &k.c.quant, s, 1, threads, k.dir, NULL,
-                                  &err) ||
-                quant_linear_load(&slice, &k.st, &k.c.quant, &part, 1, threads, k.dir, NULL,
-                                  &err)) {
-                fprintf(stderr, "  %s %s: %s\n", name, s->name, err.msg);
+            vb_qweight *whole, *slice;
+            if (!load_whole_and_part(&k, name, s, &part, threads, &whole, &slice)) {
                 CHECK(0);
-                quant_weight_free(whole);
                 continue;
             }
             size_t row = (size_t)whole->n_in * (size_t)whole->bits / 8;
@@ -381,7 +394,6 @@ static void col_slices(const char *name)
     quant_ckpt k;
     if (!ckpt_open(&k, name))
         return;
-    vb_err err = {{0}};
     int checked = 0;
     for (int i = 0; i < k.n; i++) {
         const tensor_spec *s = &k.specs[i];
@@ -391,12 +403,9 @@ static void col_slices(const char *name)
         part.split = SPLIT_COLS;
         part.start = 2;
         part.count = s->cols - 6;
-        vb_qweight *whole = NULL, *slice = NULL;
-        if (quant_linear_load(&whole, &k.st, &k.c.quant, s, 1, 3, k.dir, NULL, &err) ||
-            quant_linear_load(&slice, &k.st, &k.c.quant, &part, 1, 3, k.dir, NULL, &err)) {
-            fprintf(stderr, "  %s %s: %s\n", name, s->name, err.msg);
+        vb_qweight *whole, *slice;
+        if (!load_whole_and_part(&k, name, s, &part, 3, &whole, &slice)) {
             CHECK(0);
-            quant_weight_free(whole);
             continue;
         }
         int rows = whole->n_out, wi = whole->n_in, si = slice->n_in;
