@@ -270,7 +270,7 @@ int cmd_inspect(int argc, char **argv)
     if (model_config_load(&cfg, model, &err) != 0 ||
         quant_config_quantize(&cfg.quant, quantize, model, &err) != 0 ||
         tp_plan_make(&plan, &cfg, (int)tp, 0, &err) != 0 ||
-        (check && model_check_weights(&cfg, model, &err) != 0)) {
+        (check && model_check_weights(&cfg, (int)tp, model, &err) != 0)) {
         fprintf(stderr, "voltbatch inspect: %s\n", err.msg);
         return VB_EXIT_USAGE;
     }

@@ -114,8 +114,10 @@ static int get_eos(json_t *obj, model_config *c, const char *path, vb_err *err)
         snprintf(at, sizeof at, "[%zu]", i);
         if (check_eos(json_integer_value(e), c, path, at, err))
             return -1;
-        if (c->n_eos < VB_MAX_EOS)
-            c->eos_token_ids[c->n_eos++] = (int)json_integer_value(e);
+        if (c->n_eos == VB_MAX_EOS) /* dropping one would let its rows run on */
+            return vb_err_set(err, "%s: \"eos_token_id\" lists more than %d ids", path,
+                              VB_MAX_EOS);
+        c->eos_token_ids[c->n_eos++] = (int)json_integer_value(e);
     }
     return 0;
 }
@@ -261,6 +263,11 @@ static int load_config(cfg_ctx *x, model_config *c)
         get_pos_int(x, "intermediate_size", &c->intermediate_size) ||
         get_pos_int(x, "vocab_size", &c->vocab_size))
         return -1;
+    /* the tensor count (model_tensor_count) and every per-layer array are
+     * sized from it: a bound far above any real model keeps them in range */
+    if (c->n_layers > VB_MAX_LAYERS)
+        return vb_err_set(x->err, "%s: \"num_hidden_layers\" = %d is more than %d", x->path,
+                          c->n_layers, VB_MAX_LAYERS);
     c->n_kv_heads = c->n_heads;
     if (json_object_get(x->root, "num_key_value_heads") &&
         !json_is_null(json_object_get(x->root, "num_key_value_heads")) &&

@@ -34,7 +34,11 @@ typedef struct vb_rope_scaling {
     double attention_factor;                  /* yarn mscale; 0 = derived from factor */
 } vb_rope_scaling;
 
-#define VB_MAX_EOS 8
+/* num_hidden_layers at most (the largest published models have ~130) */
+#define VB_MAX_LAYERS 4096
+
+/* end-of-sequence ids config.json may list (more is refused, not cut) */
+#define VB_MAX_EOS 64
 
 typedef struct model_config {
     vb_arch arch;

@@ -60,10 +60,10 @@ const st_tensor *model_tensor_lookup(const safetensors *st, const tensor_spec *s
     return t;
 }
 
-int model_check_weights(const model_config *c, const char *model_dir, vb_err *err)
+int model_check_weights(const model_config *c, int tp, const char *model_dir, vb_err *err)
 {
     tp_plan p;
-    if (tp_plan_make(&p, c, 1, 0, err) != 0)
+    if (tp_plan_make(&p, c, tp, 0, err) != 0)
         return -1;
     model_weights w = {0};
     int n_max = model_tensor_count(c);
@@ -81,10 +81,24 @@ int model_check_weights(const model_config *c, const char *model_dir, vb_err *er
     rc = 0;
     for (int i = 0; i < n && rc == 0; i++)
         if (specs[i].quant != VB_QUANT_NONE
-                ? quant_linear_load(NULL, &st, &c->quant, &specs[i], 1, 1, model_dir, NULL,
+                ? quant_linear_load(NULL, &st, &c->quant, &specs[i], tp, 1, model_dir, NULL,
                                     err) != 0
                 : !model_tensor_lookup(&st, &specs[i], model_dir, err))
             rc = -1;
+    /* the other ranks' slices of the quantized projections (their full
+     * shapes and the other tensors are the same on every rank) */
+    for (int rank = 1; rank < tp && rc == 0; rank++) {
+        if (tp_plan_make(&p, c, tp, rank, err) != 0) {
+            rc = -1;
+            break;
+        }
+        n = model_tensor_specs(c, &p, &w, specs);
+        for (int i = 0; i < n && rc == 0; i++)
+            if (specs[i].quant != VB_QUANT_NONE &&
+                quant_linear_load(NULL, &st, &c->quant, &specs[i], tp, 1, model_dir, NULL,
+                                  err) != 0)
+                rc = -1;
+    }
     st_close(&st);
 out:
     free(specs);

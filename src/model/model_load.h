@@ -51,8 +51,11 @@ int model_load_host(model_weights *w, const model_config *c, const tp_plan *p,
 void model_weights_free(model_weights *w);
 
 /* Opens the checkpoint and checks that every tensor the config calls for is
- * there with the right shape and a readable dtype, reading no weights. */
-int model_check_weights(const model_config *c, const char *model_dir, vb_err *err);
+ * there with the right shape and a readable dtype, reading no weights; the
+ * quantized projections as each of tp ranks would load its part (a slice
+ * that cuts a quantization group is refused here, with the --tp values that
+ * work, not while loading). */
+int model_check_weights(const model_config *c, int tp, const char *model_dir, vb_err *err);
 
 /* Refuses what the chosen backend cannot run: a quantized bit width the
  * CUDA kernels lack (issue #21; none of today's formats). For a driver to

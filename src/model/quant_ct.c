@@ -101,7 +101,13 @@ int quant_ct_read(const quant_req *r, quant_raw *out, vb_err *err)
         int64_t v = quant_int(r, gi, i);
         if (v == -1 && i == 0)
             column_order = true; /* never initialised: compressed-tensors reads column order */
-        else if (column_order != (v == -1) || (v != -1 && (v < 0 || v >= ng)))
+        else if (column_order != (v == -1))
+            /* all -1 (column order) or all groups: a mix is neither */
+            return vb_err_set(err, "%s: tensor '%s'[%lld] = %lld, but '%s'[0] = %s: it must "
+                              "hold -1 everywhere (column order) or a group everywhere",
+                              quant_file(r, gi), gname, (long long)i, (long long)v, gname,
+                              column_order ? "-1" : "a group");
+        else if (v != -1 && (v < 0 || v >= ng))
             return vb_err_set(err, "%s: tensor '%s'[%lld] = %lld is outside the %lld groups of "
                               "weight_scale", quant_file(r, gi), gname, (long long)i,
                               (long long)v, (long long)ng);

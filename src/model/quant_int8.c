@@ -60,9 +60,15 @@ static int int8_rows(const quant_req *r, void *ctx, int64_t o0, int64_t o1, vb_e
             return -1;
         }
         float amax = 0.0f;
-        for (int64_t i = 0; i < in; i++)
-            amax = fmaxf(amax, fabsf(row[i]));
-        float scale = fmaxf(round_to(amax / 127.5f, sd), FLT_EPSILON);
+        bool finite = true;
+        for (int64_t i = 0; i < in; i++) {
+            amax = fmaxf(amax, fabsf(row[i])); /* fmaxf drops a NaN: */
+            finite &= isfinite(row[i]) != 0;
+        }
+        /* a row holding NaN or Inf gets a NaN scale, so its outputs are NaN
+         * as the float weights' would be (the rows then end in the logits'
+         * NaN error), not values clamped into range */
+        float scale = finite ? fmaxf(round_to(amax / 127.5f, sd), FLT_EPSILON) : NAN;
         uint8_t *q = out->qv + o * r->ni;
         for (int64_t j = 0; j < r->ni; j++) {
             float v = round_to(row[r->i0 + j] / scale, qd);

@@ -236,11 +236,21 @@ static int build(const quant_req *r, const quant_raw *q, int tp, vb_qweight **ou
     if (q->bits == 4 && ni % 2)
         return vb_err_set(err, "%s: '%s': an odd number of input columns (%lld) per rank cannot "
                           "hold 4-bit pairs", r->dir, r->prefix, (long long)ni);
+    /* Whether this rank's columns cut a group: a slice must start on a
+     * group's first column and end on a group's last one, or at the
+     * tensor's end (a last group shorter than the others, which GPTQ and
+     * compressed-tensors allow: the rank holding it keeps it whole).
+     * Per-channel scales have nothing to cut. */
     bool split_in = r->s->split == SPLIT_COLS;
-    /* without act order a group must lie on one rank (per-channel scales
-     * have nothing to cut) */
-    if (in_order && split_in && r->qc->group_size > 0 &&
-        (r->i0 % G || ni % G)) {
+    bool cuts = split_in && r->qc->group_size > 0 &&
+                (r->i0 % G || (ni % G && r->i0 + ni != q->in_full));
+    /* A checkpoint that declares act order takes the g_idx path below
+     * whatever its g_idx holds, so that loading accepts every --tp that
+     * checking (which reads no g_idx and trusts desc_act) accepted. */
+    if (cuts && in_order && r->qc->desc_act)
+        in_order = false;
+    /* without act order a group must lie on one rank */
+    if (in_order && cuts) {
         char tps[128];
         working_tps(tps, sizeof tps, q->in_full, G, tp);
         return vb_err_set(err, "%s: '%s': --tp %d gives each rank %lld of its %lld input columns, "

@@ -45,6 +45,12 @@ int tp_plan_make(tp_plan *p, const model_config *c, int tp, int rank, vb_err *er
     if (c->intermediate_size % tp)
         return vb_err_set(err, "--tp %d: intermediate_size %d does not divide by %d", tp,
                           c->intermediate_size, tp);
+    /* the vocabulary's ceil split (below) must leave every rank a token:
+     * a rank without one has no logits to sample from */
+    if (c->vocab_size < 1 || (long long)((c->vocab_size + tp - 1) / tp) * (tp - 1) >= c->vocab_size)
+        return vb_err_set(err, "--tp %d: the model's vocabulary of %d tokens leaves the last "
+                          "rank none (each rank takes %d)", tp, c->vocab_size,
+                          c->vocab_size > 0 ? (c->vocab_size + tp - 1) / tp : 0);
     const char *cut = cut_group(c, tp);
     if (cut) {
         char ok[128] = "";

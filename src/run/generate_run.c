@@ -68,7 +68,7 @@ static int phase_model(run_state *r, vb_err *err)
     /* Every tensor's name, shape and dtype, from the headers alone: a
      * checkpoint that does not match config.json is a bad input (exit 2)
      * found before an output or journal exists, not a load failure. */
-    if (model_check_weights(&m->config, o->model_dir, err) ||
+    if (model_check_weights(&m->config, r->d->tp, o->model_dir, err) ||
         model_check_backend(&m->config, run_backend_wants_cuda(o), o->model_dir, err)) {
         code = VB_EXIT_USAGE;
     } else if (o->batch_invariant && run_backend_wants_cuda(o) &&

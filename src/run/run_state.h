@@ -55,7 +55,7 @@ typedef struct run_text {
     tokenizer *tok;             /* NULL when tokenizer.json could not be loaded */
     char tok_error[VB_ERR_LEN]; /* why not */
     chat_template *chat_tmpl;   /* --chat or /messages: the template rows are rendered with */
-    int32_t eos[VB_MAX_EOS + 16];
+    int32_t eos[VB_MAX_EOS + VB_TOKENIZER_MAX_EOS]; /* config.json's and the tokenizer's */
     int n_eos;
 } run_text;
 

@@ -155,6 +155,13 @@ chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, c
         free(text);
     } else {
         const char *t = tokenizer_chat_template_text(tok);
+        const char *why = tokenizer_chat_template_problem(tok);
+        if (!t && why) {
+            vb_err_set(err, "%s/tokenizer_config.json: %s, and there is no chat_template.jinja; "
+                            "name a template with --chat-template chatml|llama3|llama2|FILE.jinja",
+                       model_dir ? model_dir : ".", why);
+            goto fail;
+        }
         if (!t) {
             vb_err_set(err, "the model has no chat template (no chat_template in "
                             "tokenizer_config.json, no chat_template.jinja); name one with "

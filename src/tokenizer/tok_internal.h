@@ -110,7 +110,10 @@ struct tokenizer {
     size_t n_norm_added;
 
     char *chat_template, *bos_token, *eos_token;
-    int32_t eos_ids[16];
+    /* why tokenizer_config.json's chat_template was not taken, when it is
+     * there but not a string or a list holding a "default" template */
+    char chat_template_problem[96];
+    int32_t eos_ids[VB_TOKENIZER_MAX_EOS];
     size_t n_eos;
 };
 

@@ -554,15 +554,19 @@ static const char *token_string(const json_t *j)
     return json_string_value(json_object_get(j, "content")); /* AddedToken form */
 }
 
-static void add_eos_id(tokenizer *tok, int32_t id)
+/* Adds id to the end-of-sequence ids; more than the array holds is an
+ * error naming path (an id dropped would let its rows run on). */
+static int add_eos_id(tokenizer *tok, int32_t id, const char *path, vb_err *err)
 {
     if (id < 0 || id >= tok->n_vocab)
-        return; /* past this tokenizer's ids: nothing it decodes */
+        return 0; /* past this tokenizer's ids: nothing it decodes */
     for (size_t i = 0; i < tok->n_eos; i++)
         if (tok->eos_ids[i] == id)
-            return;
-    if (tok->n_eos < sizeof tok->eos_ids / sizeof tok->eos_ids[0])
-        tok->eos_ids[tok->n_eos++] = id;
+            return 0;
+    if (tok->n_eos == sizeof tok->eos_ids / sizeof tok->eos_ids[0])
+        return vb_err_set(err, "%s: more than %zu end-of-sequence ids", path, tok->n_eos);
+    tok->eos_ids[tok->n_eos++] = id;
+    return 0;
 }
 
 /* One generation_config.json eos_token_id entry: an integer that fits an
@@ -573,8 +577,7 @@ static int read_eos(tokenizer *tok, const json_t *v, const char *path, vb_err *e
         char text[72];
         return vb_err_set(err, "%s: eos_token_id %s is not a token id", path, tok_json_text(v, text));
     }
-    add_eos_id(tok, (int32_t)json_integer_value(v));
-    return 0;
+    return add_eos_id(tok, (int32_t)json_integer_value(v), path, err);
 }
 
 static int load_generation_config(tokenizer *tok, const char *dir, vb_err *err)
@@ -608,6 +611,13 @@ static int load_chat_template(tokenizer *tok, const json_t *ct, const char *path
     const char *text = json_string_value(ct);
     size_t i;
     const json_t *v;
+    /* not an error here: only --chat uses it (chat_model.c says why not) */
+    if (ct && !json_is_null(ct) && !json_is_string(ct) && !json_is_array(ct))
+        snprintf(tok->chat_template_problem, sizeof tok->chat_template_problem,
+                 "its chat_template is neither a string nor a list of named templates");
+    else if (json_is_array(ct))
+        snprintf(tok->chat_template_problem, sizeof tok->chat_template_problem,
+                 "its chat_template list has no template named \"default\"");
     json_array_foreach(ct, i, v) {
         const char *name = json_string_value(json_object_get(v, "name"));
         if (!name || strcmp(name, "default") != 0)
@@ -615,6 +625,7 @@ static int load_chat_template(tokenizer *tok, const json_t *ct, const char *path
         text = json_string_value(json_object_get(v, "template"));
         if (!text)
             return vb_err_set(err, "%s: chat_template 'default' has no template text", path);
+        tok->chat_template_problem[0] = '\0';
         break;
     }
     if (text && !(tok->chat_template = strdup(text)))
@@ -648,7 +659,7 @@ static int load_configs(tokenizer *tok, const char *dir, vb_err *err)
     if (rc == 0 && ((bos && !tok->bos_token) || (eos && !tok->eos_token)))
         rc = vb_err_set(err, "%s: out of memory", path);
     if (rc == 0 && eos)
-        add_eos_id(tok, tokenizer_token_id(tok, eos));
+        rc = add_eos_id(tok, tokenizer_token_id(tok, eos), path, err);
     json_decref(cfg);
     return rc;
 }

@@ -65,8 +65,13 @@ int32_t tokenizer_token_id(const tokenizer *tok, const char *s);
 /* End-of-sequence ids: generation_config.json's eos_token_id (int or
  * list) plus tokenizer_config.json's eos_token, without duplicates. */
 size_t tokenizer_eos_ids(const tokenizer *tok, const int32_t **ids);
+/* at most this many (more in generation_config.json is refused) */
+#define VB_TOKENIZER_MAX_EOS 64
 /* tokenizer_config.json's chat_template text, or NULL. */
 const char *tokenizer_chat_template_text(const tokenizer *tok);
+/* When that is NULL although tokenizer_config.json has a chat_template:
+ * why it was not taken (for the error of a --chat run); else NULL. */
+const char *tokenizer_chat_template_problem(const tokenizer *tok);
 /* bos/eos token strings from tokenizer_config.json (NULL when absent). */
 const char *tokenizer_bos_token(const tokenizer *tok);
 const char *tokenizer_eos_token(const tokenizer *tok);

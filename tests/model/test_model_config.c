@@ -9,6 +9,7 @@
 
 #include "harness.h"
 #include "model/model_config.h"
+#include "model/tp_plan.h"
 
 static char dir[] = "/tmp/vb_test_cfg_XXXXXX";
 
@@ -173,6 +174,46 @@ static void test_range_edges_accepted(void)
     CHECK_INT_EQ(c.gen_top_k, 0); /* -1 (vLLM's "off") is top-k off */
 }
 
+/* Sizes past what the arrays behind them hold are refused, not cut or
+ * wrapped: an eos id past the kept ones used to be dropped (its rows ran
+ * on to the length limit), a huge layer count overflowed the tensor count,
+ * and a vocabulary smaller than --tp left a rank no logits (a division by
+ * zero in the sampler). */
+static void test_limits(void)
+{
+    char list[1024] = "", cfg[1536], gen[1536];
+    for (int i = 0; i < VB_MAX_EOS; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%d", i ? "," : "", i);
+    model_config c;
+    vb_err err = {{0}};
+    snprintf(cfg, sizeof cfg, "{\"model_type\":\"qwen2\"," BASE ",\"eos_token_id\":[%s]}", list);
+    CHECK_INT_EQ(load(&c, &err, cfg, NULL), 0); /* exactly VB_MAX_EOS: kept, all of them */
+    CHECK_INT_EQ(c.n_eos, VB_MAX_EOS);
+    CHECK_INT_EQ(c.eos_token_ids[VB_MAX_EOS - 1], VB_MAX_EOS - 1);
+    snprintf(list + strlen(list), sizeof list - strlen(list), ",%d", VB_MAX_EOS);
+    snprintf(cfg, sizeof cfg, "{\"model_type\":\"qwen2\"," BASE ",\"eos_token_id\":[%s]}", list);
+    refused(cfg, "\"eos_token_id\" lists more than 64 ids");
+    snprintf(gen, sizeof gen, "{\"eos_token_id\":[%s]}", list);
+    refused_gen(gen, "\"eos_token_id\" lists more than 64 ids");
+
+    refused("{\"model_type\":\"qwen2\",\"hidden_size\":64,\"num_hidden_layers\":306783379,"
+            "\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":100}",
+            "\"num_hidden_layers\" = 306783379 is more than 4096");
+
+    tp_plan p;
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen2\",\"hidden_size\":64,"
+                      "\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+                      "\"intermediate_size\":128,\"vocab_size\":6}", NULL), 0);
+    CHECK(tp_plan_make(&p, &c, 4, 3, &err) != 0); /* 2 + 2 + 2 + 0 */
+    CHECK(strstr(err.msg, "--tp 4: the model's vocabulary of 6 tokens leaves the last rank none") !=
+          NULL);
+    CHECK(tp_plan_make(&p, &c, 2, 1, &err) == 0);
+    CHECK_INT_EQ(p.vocab_local, 3);
+    c.vocab_size = 7; /* 2 + 2 + 2 + 1: every rank has tokens */
+    CHECK(tp_plan_make(&p, &c, 4, 3, &err) == 0);
+    CHECK_INT_EQ(p.vocab_local, 1);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -181,6 +222,7 @@ int main(void)
     RUN_TEST(test_refusals);
     RUN_TEST(test_range_refusals);
     RUN_TEST(test_range_edges_accepted);
+    RUN_TEST(test_limits);
     char p[256];
     snprintf(p, sizeof p, "%s/config.json", dir);
     unlink(p);

@@ -168,7 +168,7 @@ static void test_shape_mismatch_named(void)
         model_config c;
         vb_err err = {{0}};
         CHECK_INT_EQ(model_config_load(&c, dir, &err), 0);
-        int rc = model_check_weights(&c, dir, &err);
+        int rc = model_check_weights(&c, 1, dir, &err);
         CHECK_INT_EQ(rc, inter == 48 ? 0 : -1);
         if (inter == 64) {
             const char *want = "model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight' "

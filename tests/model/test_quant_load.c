@@ -40,7 +40,7 @@ static int load_all(const char *dir, int tp, vb_err *err)
     tp_plan p;
     model_weights w = {0};
     if (model_config_load(&c, dir, err) || tp_plan_make(&p, &c, tp, 0, err) ||
-        model_check_weights(&c, dir, err) || model_load_cpu(&w, &c, &p, dir, err))
+        model_check_weights(&c, tp, dir, err) || model_load_cpu(&w, &c, &p, dir, err))
         return -1;
     model_weights_free(&w);
     return 0;
@@ -551,7 +551,7 @@ static void test_int8_refusals(void)
     CHECK_INT_EQ(c.quant.method, VB_QUANT_NONE);
     CHECK(quant_config_quantize(&c.quant, VB_QUANTIZE_INT8, dir, &err) == 0);
     CHECK(tp_plan_make(&p, &c, 1, 0, &err) == 0);
-    CHECK(model_check_weights(&c, dir, &err) == 0);
+    CHECK(model_check_weights(&c, 1, dir, &err) == 0);
     CHECK(model_check_backend(&c, false, dir, &err) == 0);
     CHECK(model_check_backend(&c, true, dir, &err) == 0);
     CHECK(model_load_host(&w, &c, &p, dir, VB_W_F16, 1, &err) != 0);
