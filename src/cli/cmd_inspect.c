@@ -248,6 +248,10 @@ int cmd_inspect(int argc, char **argv)
         default: return VB_EXIT_USAGE;
         }
     }
+    if (optind < argc) {
+        cli_usage_error("inspect", "unexpected argument '%s'", argv[optind]);
+        return VB_EXIT_USAGE;
+    }
     if (!model) {
         cli_usage_error("inspect", "--model DIR is required");
         return VB_EXIT_USAGE;

@@ -76,6 +76,19 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
         rc = vb_err_set(err, "%s: out of memory", output);
     else
         snprintf(tmp, tl, "%s.tmp", output);
+    /* an empty name would be found only at the end, when the output is
+     * renamed to it after every row was computed */
+    if (rc == 0 && !*output)
+        rc = vb_err_set(err, "the output path is empty");
+    if (rc == 0 && report && !*report)
+        rc = vb_err_set(err, "the report path is empty");
+    /* the report is written last, over whatever has its name: never one
+     * of the files that hold the run's rows */
+    if (rc == 0 && report &&
+        (vb_same_path(report, output) || vb_same_path(report, jpath) || vb_same_path(report, tmp)))
+        rc = vb_err_set(err, "the report %s is the output %s or its journal or temporary file: "
+                        "writing it would destroy the completions (choose another name)",
+                        report, output);
     if (rc == 0)
         rc = vb_refuse_special_output(output, "the output", err);
     /* what is written at the end, checked now: not after the run */
@@ -130,8 +143,9 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
     }
     /* The output is written to OUTPUT.tmp and renamed. A run leaves one
      * behind only when stopped while writing, and then its journal too;
-     * with neither, a file by that name is someone's, not ours to remove. */
-    if (!resume && !overwrite && vb_refuse_existing_temp(tmp, err) < 0)
+     * with neither, a file by that name is someone's, not ours to remove
+     * (--resume of nothing included). */
+    if ((!resume || (!have_out && !have_j)) && !overwrite && vb_refuse_existing_temp(tmp, err) < 0)
         goto out;
     if (overwrite || !resume) {
         if (remove_if_there(output, err) < 0 || remove_if_there(jpath, err) < 0 ||

@@ -1,6 +1,8 @@
 /* See same_file.h. */
 #include "util/same_file.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 bool vb_same_file(const char *a, const char *b)
@@ -9,6 +11,35 @@ bool vb_same_file(const char *a, const char *b)
     if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
         return false;
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* stat of path's directory part ("." when it has none) */
+static int stat_dir_of(const char *path, struct stat *st)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return stat(".", st);
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (!dir)
+        return -1;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    int rc = stat(dir, st);
+    free(dir);
+    return rc;
+}
+
+bool vb_same_path(const char *a, const char *b)
+{
+    if (vb_same_file(a, b))
+        return true;
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    const char *na = sa ? sa + 1 : a, *nb = sb ? sb + 1 : b;
+    struct stat da, db;
+    if (!*na || strcmp(na, nb) != 0 || stat_dir_of(a, &da) != 0 || stat_dir_of(b, &db) != 0)
+        return false;
+    return da.st_dev == db.st_dev && da.st_ino == db.st_ino;
 }
 
 int vb_refuse_special_output(const char *path, const char *what, vb_err *err)

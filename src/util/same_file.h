@@ -17,6 +17,11 @@
  * exist (or cannot be stat()ed) is no file, so never the same as another. */
 bool vb_same_file(const char *a, const char *b);
 
+/* Whether a and b name one file, existing or not yet: the same file, or
+ * the same last name in the same directory (by device and inode). For two
+ * outputs of a run, which may not exist when it starts. */
+bool vb_same_path(const char *a, const char *b);
+
 /* Refuses to write `target` when it is the input `input`: returns -1 with
  * err naming both ("the output ./in.h5 and the input in.h5 are the same
  * file ..."), else 0. `what` says what target is to the command ("the

@@ -8,7 +8,10 @@
 #     checkpoint, config, tokenizer) or the --chat-template file: `generate`
 #     and `bench` (--overwrite removed the checkpoint before, session 27);
 #   - a file by the output's temporary name (OUT.tmp) without --overwrite:
-#     `generate` and `pack` removed or truncated it before (session 27);
+#     `generate` and `pack` removed or truncated it before (session 27), and
+#     `generate --resume` with no output or journal to resume (session 31);
+#   - a --report that is the output, its journal or its .tmp; an empty
+#     --output or --report; a stray argument to `inspect` (session 31);
 #   - an output that is not a regular file (a FIFO, a directory): the
 #     rename over it put a regular file in place of /dev/full (session 27);
 #   - an output or report in a directory that does not exist, a report
@@ -133,6 +136,33 @@ kept_tmp "generate with OUT.tmp there" out.h5.tmp \
     "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
 check "generate with OUT.tmp there: no journal" [ ! -e out.h5.journal ]
 rm -f out.h5.tmp
+# --resume with neither an output nor a journal resumes nothing of ours:
+# the .tmp is someone's there too (it was removed, session 31)
+fresh
+kept_tmp "generate --resume with only OUT.tmp there" out.h5.tmp \
+    "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --resume
+rm -f out.h5.tmp
+# The report never replaces the output or its journal (it did, exit 0:
+# every completion lost, session 31); empty names are refused at the start
+# (the run computed every row, then failed renaming to "", exit 1).
+for rep in out.h5 out.h5.journal ./out.h5.tmp; do
+    fresh
+    run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report "$rep"
+    check "generate --report $rep: exit 2 ($err)" [ "$rc" -eq 2 ]
+    check "generate --report $rep: says why" contains "$err" "would destroy the completions"
+    check "generate --report $rep: nothing written" nothing_at out.h5
+done
+fresh
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output ""
+check "generate --output '': exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --output '': says so" contains "$err" "the output path is empty"
+check "generate --output '': no journal" [ ! -e .journal ]
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report ""
+check "generate --report '': exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --report '': says so" contains "$err" "the report path is empty"
+run_capture "$vb" inspect --model model stray
+check "inspect with a stray argument: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "inspect with a stray argument: names it" contains "$err" "unexpected argument 'stray'"
 # Outputs that are no regular file: never replaced.
 fresh
 mkfifo fifo.h5 && mkdir outdir

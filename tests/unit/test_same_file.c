@@ -1,6 +1,7 @@
 /* vb_same_file / vb_refuse_same_file: one file reached by its name, ./name,
  * a symlink or a hard link is the same file; a copy, a missing path or a
- * dangling symlink is not. vb_refuse_special_output: a directory, a FIFO
+ * dangling symlink is not; vb_same_path takes a missing path by its
+ * directory and name. vb_refuse_special_output: a directory, a FIFO
  * or a symlink to one is refused as an output; a regular file, a symlink
  * to one and a missing path are not. */
 #include <stdio.h>
@@ -41,6 +42,22 @@ static void test_not_same(void)
     CHECK(!vb_same_file(a, missing));
     CHECK(!vb_same_file(missing, missing));
     CHECK(!vb_same_file(dangling, missing));
+}
+
+/* vb_same_path: also for paths that do not exist yet (a run's outputs at
+ * its start), by directory and last name. */
+static void test_same_path(void)
+{
+    CHECK(vb_same_path(a, sym));
+    CHECK(vb_same_path(missing, missing));
+    char dot_missing[192], sub_missing[192];
+    snprintf(dot_missing, sizeof dot_missing, "%s/./missing", dir);
+    snprintf(sub_missing, sizeof sub_missing, "%s/missing", subdir);
+    CHECK(vb_same_path(missing, dot_missing));
+    CHECK(!vb_same_path(missing, sub_missing)); /* same name, another directory */
+    CHECK(!vb_same_path(missing, copy));
+    CHECK(!vb_same_path(a, copy));
+    CHECK(!vb_same_path("", ""));
 }
 
 static void test_refuse_names_both(void)
@@ -93,6 +110,7 @@ int main(void)
         return test_skip("cannot make links, a FIFO or a directory in /tmp");
     RUN_TEST(test_same);
     RUN_TEST(test_not_same);
+    RUN_TEST(test_same_path);
     RUN_TEST(test_refuse_names_both);
     RUN_TEST(test_special_outputs);
     const char *all[] = {a, sym, hard, copy, dangling, fifo, fifo_link};
