@@ -59,6 +59,8 @@ typedef struct vb_input {
     vb_id_kind id_kind;        /* the same in every shard */
     uint32_t checksum;         /* CRC-32 of the shard files' bytes, in order
                                   (the journal header's input checksum) */
+    const char *const *specs;  /* the --input arguments (the caller's memory) */
+    int n_specs;
 } vb_input;
 
 typedef struct vb_input_row {
@@ -79,6 +81,13 @@ typedef struct vb_input_row {
  * directories (their *.h5, sorted by name). Returns 0, or -1 with one line
  * naming the file and the dataset. vb_input_close() frees in both cases. */
 int vb_input_open(vb_input *in, const char *const *specs, int n_specs, vb_err *err);
+
+/* Whether the input argument spec, expanded now or by a later run (a
+ * --resume), takes the file path, which need not exist yet: a directory's
+ * *.h5 and *.hdf5 not starting with a dot, a glob's matches (its last
+ * component compared by name in the same directory), or the file itself.
+ * An output there would be read as an input shard when the run resumes. */
+bool vb_input_spec_takes(const char *spec, const char *path);
 
 /* Reads rows[0..n) (any order, each in [0, n_rows), no duplicates) into
  * out[0..n), which the caller allocates; out[k] is rows[k]. Bad rows are

@@ -98,6 +98,18 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
         rc = vb_refuse_unwritable(report, "the report", err);
     for (int i = 0; rc == 0 && i < in->n_shards; i++)
         rc = check_input(in->shards[i].path, output, jpath, tmp, report, err);
+    /* An output inside an input directory or matching an input glob is no
+     * shard yet, but a --resume would read it (or its journal) as one and
+     * refuse every retry: refused now, before any work. */
+    const char *const mine[] = {output, jpath, tmp};
+    for (int i = 0; rc == 0 && i < in->n_specs; i++)
+        for (int k = 0; rc == 0 && k < 3; k++)
+            if (vb_input_spec_takes(in->specs[i], mine[k]))
+                rc = vb_err_set(err, "the output %s%s would be read as an input by a --resume: "
+                                "it %s the --input %s (write the output elsewhere)",
+                                output, k == 1 ? "'s journal" : k == 2 ? "'s temporary file" : "",
+                                strpbrk(in->specs[i], "*?[") ? "matches" : "lies in",
+                                in->specs[i]);
     if (rc == 0 && model_dir)
         rc = check_model_dir(model_dir, output, jpath, tmp, report, err);
     if (rc == 0 && extra)

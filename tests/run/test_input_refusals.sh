@@ -11,7 +11,8 @@
 #     `generate` and `pack` removed or truncated it before (session 27), and
 #     `generate --resume` with no output or journal to resume (session 31);
 #   - a --report that is the output, its journal or its .tmp; an empty
-#     --output or --report; a stray argument to `inspect` (session 31);
+#     --output or --report; an output that lies in an --input directory or
+#     matches an --input glob; a stray argument to `inspect` (session 31);
 #   - an output that is not a regular file (a FIFO, a directory): the
 #     rename over it put a regular file in place of /dev/full (session 27);
 #   - an output or report in a directory that does not exist, a report
@@ -160,6 +161,24 @@ check "generate --output '': no journal" [ ! -e .journal ]
 run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report ""
 check "generate --report '': exit 2 ($err)" [ "$rc" -eq 2 ]
 check "generate --report '': says so" contains "$err" "the report path is empty"
+# An output a --resume would read as an input shard (inside an --input
+# directory, or matching an --input glob): the first run was accepted, and
+# every resume after a stop then failed, session 31.
+rm -rf dd && mkdir dd && cp orig.h5 dd/a.h5
+run_capture "$vb" generate "${gen[@]}" --input dd --output dd/out.h5
+check "generate --output inside the --input directory: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --output inside the --input directory: says why" \
+    contains "$err" "would be read as an input by a --resume: it lies in the --input dd"
+check "generate --output inside the --input directory: nothing written" nothing_at dd/out.h5
+run_capture "$vb" generate "${gen[@]}" --input 'dd/*.h5' --output ./dd/out.h5
+check "generate --output matching the --input glob: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --output matching the --input glob: says why" \
+    contains "$err" "it matches the --input dd/*.h5"
+run_capture "$vb" generate "${gen[@]}" --input 'dd/*' --output dd/out.res
+check "generate --input dd/* takes the output's journal: exit 2 ($err)" [ "$rc" -eq 2 ]
+run_capture "$vb" generate "${gen[@]}" --input dd --output dd/out.res
+check "generate --output in the --input directory but no .h5: runs ($err)" [ "$rc" -eq 0 ]
+rm -rf dd
 run_capture "$vb" inspect --model model stray
 check "inspect with a stray argument: exit 2 ($err)" [ "$rc" -eq 2 ]
 check "inspect with a stray argument: names it" contains "$err" "unexpected argument 'stray'"
