@@ -142,7 +142,7 @@ int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t 
                 break;
             }
             rc = vb_err_set(err, "%s: record at byte %zu fails its checksum and is not the last "
-                            "(the file is damaged; --overwrite starts over)", path, at);
+                            "(the file is damaged)", path, at);
             goto done;
         }
         bool first = at == sizeof magic;

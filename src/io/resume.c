@@ -26,6 +26,17 @@ static int remove_if_there(const char *p, vb_err *err)
     return 0;
 }
 
+/* Appends "; what" to err's message: how to go on without losing the rows
+ * another file holds (--overwrite would discard them too). */
+static void advise(vb_err *err, const char *fmt, const char *a, const char *b)
+{
+    size_t n = strlen(err->msg);
+    if (n + 2 < sizeof err->msg) {
+        snprintf(err->msg + n, sizeof err->msg - n, "; ");
+        snprintf(err->msg + n + 2, sizeof err->msg - n - 2, fmt, a, b);
+    }
+}
+
 /* What a run writes or removes for `output` (see vb_output_check_inputs)
  * against one file it reads. */
 static int check_input(const char *input, const char *output, const char *jpath,
@@ -174,6 +185,9 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
          * differs, not as a row outside the run. */
         vb_results old = {0};
         int orc = vb_output_read(output, &old, &saved_text, err);
+        if (orc < 0 && have_j)
+            advise(err, "to keep the rows of %s, move %s aside and --resume again (the rows only "
+                   "it held are computed again; --overwrite discards both)", jpath, output);
         json_error_t je;
         saved = orc == 0 && saved_text ? json_loads(saved_text, 0, &je) : NULL;
         if (orc == 0 && !saved)
@@ -194,11 +208,20 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
     int64_t good = 0;
     if (have_j) {
         /* Header first (rows not decoded), so a mismatch names the setting. */
-        if (vb_journal_read(jpath, &saved, NULL, &good, NULL, err) < 0)
+        const char *keep = have_out ? "to keep the rows of %s, move %s aside and --resume again "
+                                      "(--overwrite discards both)"
+                                    : "%s holds no other rows: move %s aside or --overwrite to "
+                                      "start over";
+        if (vb_journal_read(jpath, &saved, NULL, &good, NULL, err) < 0) {
+            advise(err, keep, have_out ? output : "the output", jpath);
             goto out;
-        if (saved && (vb_run_settings_compare(saved, settings, jpath, err) < 0 ||
-                      vb_journal_read(jpath, NULL, done, &good, NULL, err) < 0))
+        }
+        if (saved && vb_run_settings_compare(saved, settings, jpath, err) < 0)
             goto out;
+        if (saved && vb_journal_read(jpath, NULL, done, &good, NULL, err) < 0) {
+            advise(err, keep, have_out ? output : "the output", jpath);
+            goto out;
+        }
     }
     if (have_j && saved)
         rc = vb_journal_open_append(jpath, good, journal, err);

@@ -3,6 +3,7 @@
  * and the old output's rows and refuses a changed setting by name; finishing
  * a complete run removes the journal, a stopped one keeps it. This is the
  * sequence the engine runs (resume.h), minus the model. */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,6 +141,50 @@ static void test_resume_after_torn_journal(void)
     json_decref(s);
 }
 
+/* A damaged journal beside a readable output (and an unreadable output
+ * beside a good journal): --resume refuses, and says how to keep the rows
+ * the other file holds, not only --overwrite (which discards both). */
+static void test_damaged_file_advice(void)
+{
+    const char *out = test_path(dir, "dmg.h5");
+    const char *jp = test_path(dir, "dmg.h5.journal");
+    json_t *s = settings_with_seed(11);
+    vb_err err = {{0}};
+    int rc;
+    CHECK_INT_EQ(run(out, s, false, false, 10, &err, &rc), 10); /* stopped: both files */
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ(run(out, s, true, false, 5, &err, &rc), 5);
+    CHECK(exists(out) && exists(jp));
+    struct stat st;
+    CHECK(stat(jp, &st) == 0);
+    int fd = open(jp, O_RDWR); /* a byte in the middle: not a torn tail */
+    unsigned char c = 0;
+    CHECK(pread(fd, &c, 1, st.st_size / 2) == 1);
+    c ^= 0x40;
+    CHECK(pwrite(fd, &c, 1, st.st_size / 2) == 1);
+    close(fd);
+    run(out, s, true, false, 0, &err, &rc);
+    CHECK_INT_EQ(rc, -1);
+    fprintf(stderr, "  message: %s\n", err.msg);
+    CHECK(strstr(err.msg, "the file is damaged") != NULL);
+    CHECK(strstr(err.msg, "to keep the rows of") != NULL && strstr(err.msg, "dmg.h5, move") &&
+          strstr(err.msg, "dmg.h5.journal aside and --resume again"));
+    /* the journal aside: the output's rows (all 15: a stop writes it) kept,
+     * the rest computed */
+    CHECK(unlink(jp) == 0);
+    CHECK_INT_EQ(run(out, s, true, false, 0, &err, &rc), 15);
+    CHECK_INT_EQ(rc, 0);
+    /* an output cut short beside a journal */
+    CHECK_INT_EQ(run(out, s, false, true, 10, &err, &rc), 10);
+    CHECK(exists(jp));
+    CHECK(stat(out, &st) == 0 && truncate(out, st.st_size / 2) == 0);
+    run(out, s, true, false, 0, &err, &rc);
+    CHECK_INT_EQ(rc, -1);
+    fprintf(stderr, "  message: %s\n", err.msg);
+    CHECK(strstr(err.msg, "dmg.h5.journal, move") && strstr(err.msg, "dmg.h5 aside"));
+    json_decref(s);
+}
+
 static void test_settings_compare(void)
 {
     vb_run_settings a = test_settings(), b = test_settings();
@@ -202,6 +247,7 @@ int main(void)
     RUN_TEST(test_settings_compare);
     RUN_TEST(test_policy_and_resume);
     RUN_TEST(test_resume_after_torn_journal);
+    RUN_TEST(test_damaged_file_advice);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
