@@ -255,6 +255,16 @@ static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class
                           const char *want_words, bool allow_scalar, int64_t *len, vb_err *err)
 {
     vb_input_trace(path, name, -1, -1);
+    /* Data in another file through an external link: neither sized against
+     * this file (it read as "past the end of the file") nor covered by the
+     * input checksum a --resume compares, so refused, with the ways round. */
+    H5L_info_t link;
+    if (H5Lget_info(f, name, &link, H5P_DEFAULT) >= 0 && link.type == H5L_TYPE_EXTERNAL) {
+        vb_err_set(err, "%s: %s is an external link to another file; the data must be stored in "
+                   "the input file (copy it in with h5copy, or give the linked file as --input)",
+                   path, name);
+        return -1;
+    }
     /* H5Oopen + H5Iget_type rather than H5Oget_info_by_name, whose
      * signature changed in HDF5 1.12. */
     hid_t obj = H5Oopen(f, name, H5P_DEFAULT);

@@ -433,6 +433,17 @@ static void m_system_ints(hid_t f)
     put_numbers(f, "system", H5T_STD_I32LE, v, 3, 1);
 }
 
+/* /prompts an external link to a good file's /prompts */
+static char linked_target[256];
+static void m_prompts_external(hid_t f)
+{
+    hid_t g = new_file(linked_target);
+    put_strings(g, "prompts", prompts3, 3, 0, 0);
+    H5Fclose(g);
+    CHECK(H5Lcreate_external(linked_target, "/prompts", f, "prompts", H5P_DEFAULT, H5P_DEFAULT) >=
+          0);
+}
+
 static void expect_open_error(const char *name, maker make, const char *want_dataset)
 {
     const char *p = test_path(dir, name);
@@ -467,6 +478,8 @@ static void test_malformed_files(void)
     expect_open_error("seed_2d.h5", m_seed_2d, "/seed");
     expect_open_error("ids_not_vlen.h5", m_ids_not_vlen, "/input_ids");
     expect_open_error("ids_vlen_float.h5", m_ids_vlen_float, "/input_ids");
+    snprintf(linked_target, sizeof linked_target, "%s", test_path(dir, "link_target.h5"));
+    expect_open_error("prompts_external.h5", m_prompts_external, "/prompts is an external link");
 }
 
 static void expect_specs_error(const char *const *specs, int n, const char *want1,
