@@ -10,6 +10,7 @@
 #include "cli/cli_args.h"
 #include "util/exit_codes.h"
 #include "util/same_file.h"
+#include "util/writable.h"
 
 static const struct option convert_options[] = {
     {"overwrite", no_argument, NULL, 1},
@@ -29,12 +30,21 @@ static int refuse_output(const char *in, const char *out, bool overwrite, vb_err
     if (!tmp)
         return vb_err_set(err, "%s: out of memory", out);
     snprintf(tmp, tl, "%s.tmp", out);
-    int rc = vb_refuse_same_file(in, out, "the output", err);
+    struct stat st;
+    int rc = 0;
+    /* what would fail only after reading the whole input, said first */
+    if (!*out)
+        rc = vb_err_set(err, "the output path is empty");
+    else if (stat(in, &st) == 0 && S_ISDIR(st.st_mode))
+        rc = vb_err_set(err, "%s: is a directory (give one file)", in);
+    if (rc == 0)
+        rc = vb_refuse_same_file(in, out, "the output", err);
     if (rc == 0)
         rc = vb_refuse_same_file(in, tmp, "the output's temporary file", err);
     if (rc == 0)
         rc = vb_refuse_special_output(out, "the output", err);
-    struct stat st;
+    if (rc == 0)
+        rc = vb_refuse_no_directory(out, "the output", err);
     if (rc == 0 && !overwrite && stat(out, &st) == 0)
         rc = vb_err_set(err, "%s: already exists (--overwrite replaces it)", out);
     if (rc == 0 && !overwrite)

@@ -124,4 +124,17 @@ check "missing input: exit 2 naming it" contains "$err" "missing.jsonl"
 run_capture "$vb" unpack "$tmp/bad.txt" "$tmp/x.jsonl"
 check "unpack of a non-HDF5 file names it" contains "$err" "bad.txt: not an HDF5 file"
 
+# Paths that would fail only after the whole input was read: said first,
+# naming the problem (they read "cannot create (directory writable?)",
+# "read error" and "cannot rename to ''" before, session 31).
+run_capture "$vb" pack "$tmp/plain.txt" "$tmp/nodir/x.h5"
+check "pack into a missing directory: exit 2, says so ($err)" \
+    eval '[ "$rc" -eq 2 ] && contains "$err" "its directory $tmp/nodir does not exist"'
+mkdir -p "$tmp/adir"
+run_capture "$vb" pack "$tmp/adir" "$tmp/adir.h5"
+check "pack of a directory: exit 2, says so ($err)" \
+    eval '[ "$rc" -eq 2 ] && contains "$err" "adir: is a directory"'
+run_capture "$vb" unpack "$tmp/plain.h5" ""
+check "unpack to an empty path: exit 2, says so ($err)" \
+    eval '[ "$rc" -eq 2 ] && contains "$err" "the output path is empty"'
 summary
