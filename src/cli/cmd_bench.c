@@ -498,6 +498,7 @@ int cmd_bench(int argc, char **argv)
     if (generate_options_parse(&opts, 7, gen_argv) != 0) /* the environment knobs: out of range */
         return VB_EXIT_USAGE;
     run_config *o = &opts.run;
+    o->command = "bench";
     o->model_dir = NULL;
     o->n_inputs = 0;
     o->sampling.temperature = 0;

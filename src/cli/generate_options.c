@@ -138,6 +138,7 @@ static void generate_options_defaults(generate_options *o)
 {
     memset(o, 0, sizeof *o);
     run_config *c = &o->run;
+    c->command = "generate";
     c->inputs = o->inputs;
     c->stops = o->stops;
     c->tp = 1;

@@ -22,6 +22,8 @@
 enum vb_device { VB_DEVICE_AUTO, VB_DEVICE_CPU, VB_DEVICE_CUDA };
 
 typedef struct run_config {
+    const char *command;         /* "generate" or "bench": what messages start with */
+
     /* files */
     const char *model_dir;
     const char *const *inputs;   /* n_inputs files, globs or directories of .h5 shards */

@@ -21,9 +21,9 @@ void run_progress(run_state *r, double *last, bool force)
     int64_t total = r->out.done.n_rows * r->out.done.n_samples;
     double el = run_wall_now() - r->stats.t_start;
     fprintf(stderr,
-            "voltbatch generate: %" PRId64 "/%" PRId64 " rows done; group 0 of %d: %.1f "
+            "voltbatch %s: %" PRId64 "/%" PRId64 " rows done; group 0 of %d: %.1f "
             "generated tokens/s, KV cache %.0f%% used\n",
-            r->out.done.n_done, total, r->d->dp, el > 0 ? r->stats.tokens_sampled / el : 0.0,
+            r->cfg->command, r->out.done.n_done, total, r->d->dp, el > 0 ? r->stats.tokens_sampled / el : 0.0,
             100.0 * sched_kv_use(&r->eng.sched));
 }
 

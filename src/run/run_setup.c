@@ -36,8 +36,8 @@ static int load_tokenizer(run_state *r, vb_err *err)
             return VB_EXIT_USAGE;
         }
         if (r->root)
-            fprintf(stderr, "voltbatch generate: warning: no tokenizer (%s); /completions will "
-                            "be empty, /output_ids are complete\n", terr.msg);
+            fprintf(stderr, "voltbatch %s: warning: no tokenizer (%s); /completions will "
+                            "be empty, /output_ids are complete\n", o->command, terr.msg);
         return 0;
     }
     if (text && (o->chat || r->work.in.kind == VB_PROMPT_MESSAGES)) {

@@ -22,8 +22,8 @@ int run_agree(const run_state *r, int code, const char *phase, const vb_err *err
     MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (code && r->d->world_rank == first) {
-        fprintf(stderr, "voltbatch generate: rank %d: %s: %s\n", r->d->world_rank, phase,
-                err->msg);
+        fprintf(stderr, "voltbatch %s: rank %d: %s: %s\n", r->cfg->command, r->d->world_rank,
+                phase, err->msg);
         fflush(stderr);
     }
     return worst;
@@ -31,7 +31,7 @@ int run_agree(const run_state *r, int code, const char *phase, const vb_err *err
 
 void run_die(const run_state *r, const char *phase, long step, const vb_err *err)
 {
-    fprintf(stderr, "voltbatch generate: rank %d (group %d): %s at step %ld: %s\n",
+    fprintf(stderr, "voltbatch %s: rank %d (group %d): %s at step %ld: %s\n", r->cfg->command,
             r->d->world_rank, r->d->dp_rank, phase, step, err->msg);
     fflush(stderr);
     vb_dist_abort(VB_EXIT_FAILURE);

@@ -120,6 +120,7 @@ refused "bench --report = the checkpoint" model/model.safetensors \
     model_orig/model.safetensors \
     "$vb" bench --device cpu --model model --num-prompts 2 --input-len 8 --output-len 2 \
     --report model/model.safetensors
+check "bench's refusal starts with its own name ($err)" contains "$err" "voltbatch bench: "
 check "generate refusals start nothing (no output, no journal)" nothing_at out.h5
 # A file by the output's temporary name is someone's: kept, exit 2.
 # kept_tmp NAME TMP CMD...: CMD exits 2 naming TMP, which keeps its bytes.
