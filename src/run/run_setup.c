@@ -71,6 +71,13 @@ int run_phase_tokenizer(run_state *r, vb_err *err)
 #endif
     for (int i = 0; i < r->model.config.n_eos; i++)
         add_eos(&r->text, r->model.config.eos_token_ids[i]);
+    /* --system goes into a chat template: with plain prompts or token ids
+     * it would be dropped without a word */
+    if (!code && r->cfg->system && !r->cfg->chat && r->work.in.kind != VB_PROMPT_MESSAGES)
+        code = VB_EXIT_USAGE, vb_err_set(err, "--system is the system prompt of chat prompts "
+                                              "(--chat, or a /messages input); these are plain "
+                                              "%s", r->work.in.kind == VB_PROMPT_IDS
+                                                        ? "/input_ids" : "/prompts");
     return run_agree(r, code, "tokenizer", err);
 }
 

@@ -12,7 +12,8 @@
 #     `generate --resume` with no output or journal to resume (session 31);
 #   - a --report that is the output, its journal or its .tmp; an empty
 #     --output or --report; an output that lies in an --input directory or
-#     matches an --input glob; a stray argument to `inspect` (session 31);
+#     matches an --input glob; --system without chat prompts; a stray
+#     argument to `inspect` (session 31);
 #   - an output that is not a regular file (a FIFO, a directory): the
 #     rename over it put a regular file in place of /dev/full (session 27);
 #   - an output or report in a directory that does not exist, a report
@@ -180,6 +181,13 @@ check "generate --input dd/* takes the output's journal: exit 2 ($err)" [ "$rc" 
 run_capture "$vb" generate "${gen[@]}" --input dd --output dd/out.res
 check "generate --output in the --input directory but no .h5: runs ($err)" [ "$rc" -eq 0 ]
 rm -rf dd
+# --system with prompts no chat template renders: refused, not dropped
+fresh
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --system "be brief"
+check "generate --system without chat prompts: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --system without chat prompts: says why" \
+    contains "$err" "--system is the system prompt of chat prompts"
+check "generate --system without chat prompts: nothing written" nothing_at out.h5
 run_capture "$vb" inspect --model model stray
 check "inspect with a stray argument: exit 2 ($err)" [ "$rc" -eq 2 ]
 check "inspect with a stray argument: names it" contains "$err" "unexpected argument 'stray'"
