@@ -176,6 +176,12 @@ int cmd_tokenize(int argc, char **argv)
     long lineno = 0, bad = 0;
     while ((n = getline(&line, &cap, stdin)) != -1) {
         lineno++;
+        /* a UTF-8 byte order mark before the first line: dropped, as pack
+         * drops it (RFC 8259 lets a parser ignore it) */
+        if (lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+            memmove(line, line + 3, (size_t)n - 2);
+            n -= 3;
+        }
         json_error_t je;
         json_t *in = json_loadb(line, (size_t)n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         int rc = in ? tokenize_line(&c, in, &err) : vb_err_set(&err, "not JSON: %s", je.text);

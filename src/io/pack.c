@@ -207,9 +207,11 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
     }
     v = json_object_get(o, "max_new_tokens");
     if (v && !json_is_null(v)) {
+        /* -1 in the file is "unset": a row gives a count or leaves it out */
         if (!json_is_integer(v) || json_integer_value(v) > INT32_MAX ||
-            json_integer_value(v) < INT32_MIN) {
-            vb_err_set(err, "%s:%ld: \"max_new_tokens\" must be an integer", path, lineno);
+            json_integer_value(v) < 0) {
+            vb_err_set(err, "%s:%ld: \"max_new_tokens\" must be an integer from 0 to %d (or "
+                       "left out)", path, lineno, INT32_MAX);
             goto done;
         }
         p->any_max = true;

@@ -134,6 +134,12 @@ mkdir -p "$tmp/adir"
 run_capture "$vb" pack "$tmp/adir" "$tmp/adir.h5"
 check "pack of a directory: exit 2, says so ($err)" \
     eval '[ "$rc" -eq 2 ] && contains "$err" "adir: is a directory"'
+for v in 3000000000 -1; do
+    printf '{"prompt":"a","max_new_tokens":%s}\n' "$v" >"$tmp/max.jsonl"
+    run_capture "$vb" pack "$tmp/max.jsonl" "$tmp/max.h5" --overwrite
+    check "pack max_new_tokens $v: exit 2 with the range ($err)" \
+        eval '[ "$rc" -eq 2 ] && contains "$err" "must be an integer from 0 to 2147483647"'
+done
 run_capture "$vb" unpack "$tmp/plain.h5" ""
 check "unpack to an empty path: exit 2, says so ($err)" \
     eval '[ "$rc" -eq 2 ] && contains "$err" "the output path is empty"'

@@ -35,6 +35,12 @@ run_capture bash -c "printf '%s\n' '\"ok\"' 'not json' '[1, 2' '\"fine\"' | '$vb
 check "bad lines: exit 2" [ "$rc" -eq 2 ]
 check "bad lines: the others still encoded, lines aligned" [ "$(wc -l <<<"$out")" -eq 4 ]
 check "bad lines: error object names the line" contains "$out" '{"error":"line 2: not JSON'
+# A UTF-8 byte order mark before the first line is dropped, as pack drops
+# it (it was "line 1: not JSON", session 31): the same ids as without.
+printf '\xEF\xBB\xBF%s\n' '"Hello, world! 日本語 🌅"' >"$dir/bom.jsonl"
+run_capture bash -c "'$vb' tokenize --model '$dir/m' <'$dir/bom.jsonl'"
+check "a byte order mark: exit 0 ($err)" [ "$rc" -eq 0 ]
+check "a byte order mark: the ids without it" [ "$out" = "$(head -1 "$dir/ids.jsonl")" ]
 # A NUL character (\u0000 in JSON) is text (issue 20): it encodes and
 # decodes back, inside a string and as the whole string.
 printf '%s\n' '"a\u0000b"' '{"text": "\u0000"}' >"$dir/nul.jsonl"
