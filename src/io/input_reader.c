@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 
 #include "io/crc32.h"
-#include "util/same_file.h"
 #include "io/h5_text.h"
 #include "io/h5_util.h"
 #include "io/h5_vlen_check.h"
+#include "util/same_file.h"
 
 static const char *const prompt_names[] = {"/prompts", "/input_ids", "/messages"};
 

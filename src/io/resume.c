@@ -210,16 +210,16 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
         /* Header first (rows not decoded), so a mismatch names the setting. */
         const char *keep = have_out ? "to keep the rows of %s, move %s aside and --resume again "
                                       "(--overwrite discards both)"
-                                    : "%s holds no other rows: move %s aside or --overwrite to "
-                                      "start over";
+                                    : "there is no %s beside it: move %s aside or --overwrite "
+                                      "to start over";
         if (vb_journal_read(jpath, &saved, NULL, &good, NULL, err) < 0) {
-            advise(err, keep, have_out ? output : "the output", jpath);
+            advise(err, keep, output, jpath);
             goto out;
         }
         if (saved && vb_run_settings_compare(saved, settings, jpath, err) < 0)
             goto out;
         if (saved && vb_journal_read(jpath, NULL, done, &good, NULL, err) < 0) {
-            advise(err, keep, have_out ? output : "the output", jpath);
+            advise(err, keep, output, jpath);
             goto out;
         }
     }
