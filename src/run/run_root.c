@@ -23,8 +23,8 @@ void run_progress(run_state *r, double *last, bool force)
     fprintf(stderr,
             "voltbatch %s: %" PRId64 "/%" PRId64 " rows done; group 0 of %d: %.1f "
             "generated tokens/s, KV cache %.0f%% used\n",
-            r->cfg->command, r->out.done.n_done, total, r->d->dp, el > 0 ? r->stats.tokens_sampled / el : 0.0,
-            100.0 * sched_kv_use(&r->eng.sched));
+            r->cfg->command, r->out.done.n_done, total, r->d->dp,
+            el > 0 ? r->stats.tokens_sampled / el : 0.0, 100.0 * sched_kv_use(&r->eng.sched));
 }
 
 int run_root_file_rows(run_state *r, bool now, vb_err *err)
