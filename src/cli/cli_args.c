@@ -127,7 +127,7 @@ int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *o
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcmp(end, units[i].suffix) == 0) {
             double bytes = ldexp(v, units[i].shift);
-            if (bytes >= 18446744073709551615.0) {
+            if (bytes >= 9223372036854775807.0) { /* JSON reports write them signed */
                 cli_usage_error(cmd, "%s: '%s' is too large", opt, s);
                 return -1;
             }

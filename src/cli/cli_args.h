@@ -18,6 +18,10 @@ int cli_next_option(const char *cmd, int argc, char **argv, const struct option 
 /* "--name" of the option whose val is `val`, for messages. */
 const char *cli_option_name(const struct option *opts, int val);
 
+/* --max-model-len at most, for every command that takes it (generate,
+ * bench, inspect: inspect plans only what the engine would run) */
+#define VB_MAX_MODEL_LEN (1L << 24)
+
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max,
                   long *out);
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);

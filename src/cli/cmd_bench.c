@@ -545,7 +545,9 @@ int cmd_bench(int argc, char **argv)
         case B_GPU_MEM:
             rc = cli_parse_double("bench", opt, optarg, 0.01, 1.0, &o->gpu_memory_utilization);
             break;
-        case B_MAX_MODEL_LEN: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 24, &o->max_model_len); break;
+        case B_MAX_MODEL_LEN:
+            rc = cli_parse_int("bench", opt, optarg, 1, VB_MAX_MODEL_LEN, &o->max_model_len);
+            break;
         case B_NO_CUDA_GRAPHS: o->cuda_graphs = false; break;
         case B_BATCH_INVARIANT: o->batch_invariant = true; break;
         case B_QUANTIZE:

@@ -112,7 +112,8 @@ static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 static void print_text(const char *dir, const model_config *c, const tp_plan *p,
                        const memory_plan *m)
 {
-    char fmt[64];
+    char buf[64];
+    const char *fmt = weights_format(c, buf, sizeof buf);
     printf("model          %s\n", dir);
     printf("architecture   %s: %d layers, hidden %d, %d heads (%d kv, head_dim %d), "
            "intermediate %d, vocab %d%s%s%s\n", arch_name(c->arch), c->n_layers, c->hidden_size,
@@ -129,8 +130,7 @@ static void print_text(const char *dir, const model_config *c, const tp_plan *p,
            p->tp, p->heads_local, p->kv_heads_local,
            p->tp > c->n_kv_heads ? " (replicated)" : "", p->inter_local, p->vocab_local,
            c->vocab_size - (p->tp - 1) * p->vocab_local);
-    printf("weights        %.2f GiB per rank (%s)\n", gib(m->weight_bytes_per_rank),
-           weights_format(c, fmt, sizeof fmt));
+    printf("weights        %.2f GiB per rank (%s)\n", gib(m->weight_bytes_per_rank), fmt);
     printf("kv cache       %llu bytes per token per rank (%s K and V, %d layers x %d kv heads "
            "x %d%s)\n", (unsigned long long)m->kv_bytes_per_token,
            vb_kv_dtype_name(m->kv_dtype), c->n_layers, p->kv_heads_local, c->head_dim,
@@ -151,7 +151,12 @@ static void print_text(const char *dir, const model_config *c, const tp_plan *p,
            (long long)m->kv_tokens);
     printf("kv tokens      %lld per rank; %.1f sequences of max-model-len %d\n",
            (long long)m->kv_tokens, (double)m->kv_tokens / m->max_model_len, m->max_model_len);
-    if (m->kv_tokens < m->max_model_len)
+    if (!m->weights_fit)
+        printf("warning        the weights and buffers (%.2f GiB) exceed the budget (%.2f GiB): "
+               "nothing is left for the KV cache; raise --tp%s or use a larger GPU\n",
+               gib(m->weight_bytes_per_rank + m->overhead_bytes), gib(m->budget),
+               c->quant.method == VB_QUANT_NONE ? ", quantize (--quantize int8)" : "");
+    else if (m->kv_tokens < m->max_model_len)
         printf("warning        one sequence of max-model-len %d does not fit; lower "
                "--max-model-len or raise --tp\n", m->max_model_len);
 }
@@ -193,6 +198,11 @@ static int print_json(const model_config *c, const tp_plan *p, const memory_plan
         json_object_set_new(o, "kv_cache_bytes_per_rank", json_integer((json_int_t)m->kv_cache_bytes));
         json_object_set_new(o, "kv_blocks_per_rank", json_integer(m->kv_blocks));
         json_object_set_new(o, "kv_tokens_per_rank", json_integer(m->kv_tokens));
+        /* whether the weights and buffers leave room for any KV cache, and
+         * for one sequence of max_model_len */
+        json_object_set_new(o, "weights_fit", json_boolean(m->weights_fit));
+        json_object_set_new(o, "fits_one_sequence",
+                            json_boolean(m->kv_tokens >= m->max_model_len));
     } else {
         json_object_set_new(o, "kv_tokens_per_rank", json_null());
     }
@@ -227,7 +237,8 @@ int cmd_inspect(int argc, char **argv)
                 return VB_EXIT_USAGE;
             break;
         case 5:
-            if (cli_parse_int("inspect", "--max-model-len", optarg, 1, 1L << 30, &max_len) != 0)
+            if (cli_parse_int("inspect", "--max-model-len", optarg, 1, VB_MAX_MODEL_LEN,
+                              &max_len) != 0)
                 return VB_EXIT_USAGE;
             break;
         case 6: json = 1; break;

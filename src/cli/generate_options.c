@@ -247,7 +247,7 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
         case OPT_SYSTEM: cfg->system = optarg; break;
         case OPT_CHAT_TEMPLATE_KWARGS: cfg->chat_template_kwargs = optarg; break;
         case OPT_MAX_MODEL_LEN:
-            rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 24, &cfg->max_model_len);
+            rc = cli_parse_int(cmd, opt, optarg, 1, VB_MAX_MODEL_LEN, &cfg->max_model_len);
             break;
         case OPT_GPU_MEMORY_UTILIZATION:
             rc = cli_parse_double(cmd, opt, optarg, 0.05, 1.0, &cfg->gpu_memory_utilization);

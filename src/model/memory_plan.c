@@ -170,6 +170,7 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
     }
 
     uint64_t used = m->weight_bytes_per_rank + m->overhead_bytes;
+    m->weights_fit = m->budget > used;
     if (m->budget > used) {
         uint64_t block = m->kv_bytes_per_token * VB_KV_BLOCK_TOKENS;
         m->kv_blocks = (int64_t)((m->budget - used) / block);

@@ -44,6 +44,7 @@ typedef struct memory_plan {
     uint64_t overhead_bytes;
     uint64_t kv_cache_bytes;          /* what is left for the KV pool, whole blocks */
     int64_t kv_blocks, kv_tokens;     /* 0 when nothing is left */
+    bool weights_fit;                 /* weights + overhead below the budget */
 } memory_plan;
 
 /* gpu_memory 0 = unknown: only the model figures are filled. max_model_len

@@ -109,4 +109,30 @@ run_capture "$vb" inspect --model "$fx/no-such-model"
 check "missing model dir exits 2" [ "$rc" -eq 2 ]
 check "missing model dir names config.json" contains "$err" "config.json"
 
+# Found by trying to break it (session 31): the text's weights line printed
+# an uninitialised buffer for fp16 models; a model whose weights exceed the
+# budget was blamed on the sequence length, and the JSON said nothing;
+# sizes past 2^63 came out negative in the JSON; --max-model-len took what
+# generate refuses.
+if [ -f "$qwen/config.json" ]; then
+    run_capture "$vb" inspect --model "$qwen" --tp 4 --gpu-memory 32GiB
+    check "qwen14b text: printable characters only" \
+        eval '! printf "%s" "$out" | LC_ALL=C grep -q "[^[:print:][:space:]]"'
+    check "qwen14b text: the weights line ends with its format" \
+        eval 'printf "%s\n" "$out" | grep -q "^  weights .* MiB  fp16$"'
+    run_capture "$vb" inspect --model "$qwen" --gpu-memory 16GiB
+    check "qwen14b on 16 GiB: says the weights exceed the budget ($out)" \
+        contains "$out" "exceed the budget"
+    run_capture "$vb" inspect --model "$qwen" --gpu-memory 16GiB --json
+    check "qwen14b on 16 GiB: json weights_fit false" contains "$out" '"weights_fit": false'
+    run_capture "$vb" inspect --model "$qwen" --tp 4 --gpu-memory 32GiB --json
+    check "qwen14b tp 4 on 32 GiB: json weights_fit true" contains "$out" '"weights_fit": true'
+    check "qwen14b tp 4 on 32 GiB: json fits_one_sequence true" \
+        contains "$out" '"fits_one_sequence": true'
+    run_capture "$vb" inspect --model "$qwen" --gpu-memory 10000000TiB --json
+    check "a size past 2^63: exit 2 ($err)" [ "$rc" -eq 2 ]
+    run_capture "$vb" inspect --model "$qwen" --max-model-len 20000000
+    check "--max-model-len past the engine's limit: exit 2 ($err)" [ "$rc" -eq 2 ]
+fi
+
 summary
