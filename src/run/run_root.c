@@ -40,10 +40,11 @@ int run_root_file_rows(run_state *r, bool now, vb_err *err)
     return 0;
 }
 
-static int write_report(const run_state *r, const char *path, double elapsed, bool complete,
-                        vb_err *err)
+/* elapsed and engine end where the output's writing starts: load_s +
+ * engine_s = elapsed_s, and writing the output is neither */
+static int write_report(const run_state *r, const char *path, double elapsed, double engine,
+                        bool complete, vb_err *err)
 {
-    double engine = run_wall_now() - r->stats.t_engine;
     const run_collector *coll = &r->out.coll;
     const scheduler *sched = &r->eng.sched;
     json_t *j = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, "
@@ -122,13 +123,15 @@ static int collect_rest(run_state *r, vb_err *err)
 }
 
 /* The output file from every finished row (the journal is folded into it
- * and removed). *elapsed and *complete are for the report. Returns 0 or
- * -1 with err. */
-static int write_output(run_state *r, double *elapsed, bool *complete, vb_err *err)
+ * and removed). *elapsed, *engine (the run's and the engine's wall time
+ * up to here) and *complete are for the report. Returns 0 or -1 with err. */
+static int write_output(run_state *r, double *elapsed, double *engine, bool *complete,
+                        vb_err *err)
 {
     run_output *out = &r->out;
     double end = run_wall_now();
     *elapsed = end - r->stats.t_start;
+    *engine = end - r->stats.t_engine;
     char version[128];
     snprintf(version, sizeof version, "%s (git %s)", VB_VERSION, VB_GIT_REVISION);
     *complete = out->done.n_done == out->done.n_rows * out->done.n_samples;
@@ -164,14 +167,15 @@ int run_root_finish(run_state *r, const char **phase, vb_err *err)
         vb_journal_close(out->journal, NULL);
         out->journal = out->coll.journal = NULL;
     }
-    double elapsed = 0;
+    double elapsed = 0, engine = 0;
     bool complete = false;
-    rc = write_output(r, &elapsed, &complete, err);
+    rc = write_output(r, &elapsed, &engine, &complete, err);
     if (jfail[0]) {
         explain_journal_failure(r, jfail, rc, err);
         return 1;
     }
-    if (rc == 0 && r->cfg->report && write_report(r, r->cfg->report, elapsed, complete, err))
+    if (rc == 0 && r->cfg->report &&
+        write_report(r, r->cfg->report, elapsed, engine, complete, err))
         rc = -1;
     return rc ? 1 : 0;
 }

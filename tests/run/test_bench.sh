@@ -36,6 +36,12 @@ for figure in "time to first token  p50" "time per output tok  p50" "queue befor
     "MFU (prefill steps)      null"; do
     check "bench prints: $figure" contains "$out" "$figure"
 done
+# the times add up: load + engine = elapsed (writing the output is neither:
+# engine_s took it in before, session 31, understating roofline_fraction)
+check "report: load_s + engine_s = elapsed_s" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(abs(r["load_s"] + r["engine_s"] - r["elapsed_s"]) > 1e-6)' r.json
 # dp 2: the figures are group 0's, which runs half of the 30 equal rows
 check "ttft over group 0's 15 rows" grep -Eq '"n": 15,' r.json
 for key in ttft_s tpot_s queue_s latency_s decode_step_s kv_cache steps per_step; do
