@@ -53,6 +53,7 @@ SH
 cat >"$tmp/bin/scontrol" <<'SH'
 #!/usr/bin/env bash
 echo "scontrol $*" >>"$SHIM_LOG"
+exit "${FAKE_SCONTROL_RC:-0}"
 SH
 cat >"$tmp/bin/qsub" <<'SH'
 #!/usr/bin/env bash
@@ -70,14 +71,26 @@ SH
 # The voltbatch shim exits with $FAKE_STATUS; or, when FAKE_WAIT_SIGNAL is
 # set, writes its pid there once it can take a signal, and exits 75 (what
 # voltbatch does) on SIGUSR1, SIGTERM or SIGINT, after FAKE_STOP_SECONDS
-# (saving takes a while), or 1 when none came within 60 s.
+# (saving takes a while), or 1 when none came within 60 s. Either way it
+# writes its --report as voltbatch does, with FAKE_ROWS (default 1) rows
+# finished in the run.
 cat >"$tmp/bin/voltbatch" <<'SH'
 #!/usr/bin/env bash
 echo "voltbatch $*" >>"$SHIM_LOG"
+report=''
+while [ $# -gt 0 ]; do
+    [ "$1" = --report ] && report=$2
+    shift
+done
+write_report() {
+    [ -z "$report" ] || printf '{\n  "rows_this_run": %s,\n  "elapsed_s": 1.0\n}\n' \
+        "${FAKE_ROWS:-1}" >"$report"
+}
 if [ -n "${FAKE_WAIT_SIGNAL:-}" ]; then
     stopped() {
         echo "voltbatch got $1" >>"$SHIM_LOG"
         sleep "${FAKE_STOP_SECONDS:-0}"
+        write_report
         exit 75
     }
     trap 'stopped USR1' USR1
@@ -88,6 +101,7 @@ if [ -n "${FAKE_WAIT_SIGNAL:-}" ]; then
     for _ in $(seq 600); do sleep 0.1; done
     exit 1
 fi
+write_report
 exit "${FAKE_STATUS:-0}"
 SH
 chmod +x "$tmp/bin/"*
@@ -119,6 +133,19 @@ check "1node: exit 75 passed on" [ "$rc" -eq 75 ]
 check "1node: --resume when a journal exists" contains "$log" "--resume"
 check "1node: requeue after exit 75" contains "$log" "scontrol requeue 77"
 rm -f "$tmp/work/out.h5.journal"
+
+# A stop before any row finished (a time limit shorter than the model's
+# loading) is not requeued, or it would come back forever; a requeue the
+# site refuses keeps the clean stop's 75 (set -e made it 1, session 31).
+run_job slurm-1node.sbatch FAKE_STATUS=75 FAKE_ROWS=0
+check "1node, no rows finished: exit 75" [ "$rc" -eq 75 ]
+check "1node, no rows finished: not requeued" bash -c "! grep -q scontrol <<<\"\$1\"" _ "$log"
+run_job slurm-1node.sbatch FAKE_STATUS=75 FAKE_SCONTROL_RC=1
+check "1node, requeue refused: still exit 75" [ "$rc" -eq 75 ]
+check "1node, requeue refused: it was asked" contains "$log" "scontrol requeue 77"
+run_job slurm-array.sbatch FAKE_STATUS=75 FAKE_ROWS=0 SLURM_ARRAY_TASK_ID=3 SLURM_ARRAY_JOB_ID=90
+check "array, no rows finished: not requeued" bash -c "! grep -q scontrol <<<\"\$1\"" _ "$log"
+check "array: a report per task" contains "$log" "--report outputs/out-3.json"
 
 run_job slurm-1node.sbatch FAKE_STATUS=0 LAUNCH=mpirun
 check "1node mpirun: exit 0" [ "$rc" -eq 0 ]
@@ -264,6 +291,12 @@ check "pbs, the wall-time timer: nothing resubmitted without RESUBMIT" \
 run_stop pbs-1node.pbs shell TERM "${pbs_env[@]}" RESUBMIT=jobs/pbs-1node.pbs
 stopped "pbs, TERM to the shell" mpirun \
     "qsub -v MODEL,INPUT,OUTPUT,TP,VOLTBATCH,STOP_BEFORE,RESUBMIT jobs/pbs-1node.pbs"
+run_stop pbs-1node.pbs shell TERM "${pbs_env[@]}" RESUBMIT=jobs/pbs-1node.pbs FAKE_ROWS=0
+check "pbs, stopped before any row: exit 75" [ "$rc" -eq 75 ]
+check "pbs, stopped before any row: not submitted again" lacks "$log" "qsub"
+check "pbs, stopped before any row: says why" contains "$out" "stopped before finishing a row"
+run_stop pbs-1node.pbs none - "${pbs_env[@]}" FAKE_WALLTIME=00:01:00 STOP_BEFORE=120
+check "pbs, wall time below STOP_BEFORE: warned" contains "$out" "hardly more than STOP_BEFORE"
 run_stop pbs-1node.pbs shell USR1 "${pbs_env[@]}" FAKE_WALLTIME=04:00:00
 stopped "pbs, qsig -s USR1" mpirun "mpirun -np 4"
 run_stop pbs-1node.pbs group INT "${pbs_env[@]}"
