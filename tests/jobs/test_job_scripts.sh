@@ -150,6 +150,9 @@ check "array: a report per task" contains "$log" "--report outputs/out-3.json"
 run_job slurm-1node.sbatch FAKE_STATUS=0 LAUNCH=mpirun
 check "1node mpirun: exit 0" [ "$rc" -eq 0 ]
 check "1node mpirun: 4 ranks, 4 per node" contains "$log" "mpirun -np 4 --map-by ppr:4:node"
+# every task on the one node, whatever --ntasks-per-node the site sets
+run_job slurm-1node.sbatch FAKE_STATUS=0 LAUNCH=mpirun SLURM_NTASKS=8
+check "1node mpirun, 8 tasks: 8 ranks on the node" contains "$log" "mpirun -np 8 --map-by ppr:8:node"
 
 run_job slurm-2node.sbatch FAKE_STATUS=0 SLURM_NTASKS=8
 check "2node dp: tp 4 per node" contains "$log" "--tp 4"
