@@ -396,3 +396,15 @@ int model_config_load(model_config *c, const char *model_dir, vb_err *err)
         return load_generation(path, c, err);
     return 0;
 }
+
+long model_config_positions(const model_config *c)
+{
+    long n = c->max_position_embeddings;
+    const vb_rope_scaling *s = &c->rope_scaling;
+    if (s->type == VB_ROPE_YARN || s->type == VB_ROPE_LINEAR) {
+        double stretched = s->original_max_position_embeddings * s->factor;
+        if (stretched > (double)n && stretched < 1e12)
+            n = (long)stretched;
+    }
+    return n;
+}

@@ -80,4 +80,9 @@ typedef struct model_config {
  * command line's ranges. */
 int model_config_load(model_config *c, const char *model_dir, vb_err *err);
 
+/* The positions the model was made for: max_position_embeddings, or what
+ * yarn or linear RoPE scaling stretches it to (original_max_position_
+ * embeddings x factor), as vLLM derives its default max_model_len. */
+long model_config_positions(const model_config *c);
+
 #endif

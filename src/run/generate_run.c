@@ -83,6 +83,15 @@ static int phase_model(run_state *r, vb_err *err)
         return code;
     m->max_model_len = o->max_model_len > 0 ? o->max_model_len
                                             : m->config.max_position_embeddings;
+    /* Positions past what the model was made for run, but their outputs
+     * are the model's guess: said once, not refused (a user may know
+     * better than config.json) */
+    long made_for = model_config_positions(&m->config);
+    if (r->root && m->max_model_len > made_for)
+        fprintf(stderr, "voltbatch %s: warning: --max-model-len %ld is past the %ld positions "
+                        "the model was made for (config.json's max_position_embeddings and "
+                        "RoPE scaling): outputs that reach past them may be poor\n",
+                o->command, (long)m->max_model_len, made_for);
     long lp = o->sampling.logprobs;
     r->work.top_n = lp > 0 ? (int32_t)(lp < SAMPLER_MAX_LOGPROBS ? lp : SAMPLER_MAX_LOGPROBS)
                            : -1;

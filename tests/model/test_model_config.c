@@ -174,6 +174,26 @@ static void test_range_edges_accepted(void)
     CHECK_INT_EQ(c.gen_top_k, 0); /* -1 (vLLM's "off") is top-k off */
 }
 
+/* The positions a model was made for (generate warns past them): yarn
+ * stretches the original positions by its factor, llama3 does not change
+ * max_position_embeddings (it is already the stretched length). */
+static void test_positions(void)
+{
+    model_config c;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen2\"," BASE "}", NULL), 0);
+    CHECK_INT_EQ(model_config_positions(&c), 32768);
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen2\"," BASE ",\"rope_scaling\":{"
+                      "\"type\":\"yarn\",\"factor\":4.0,"
+                      "\"original_max_position_embeddings\":32768}}", NULL), 0);
+    CHECK_INT_EQ(model_config_positions(&c), 131072);
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{"
+                      "\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,"
+                      "\"high_freq_factor\":4,\"original_max_position_embeddings\":8192}}",
+                      NULL), 0);
+    CHECK_INT_EQ(model_config_positions(&c), 32768);
+}
+
 /* Sizes past what the arrays behind them hold are refused, not cut or
  * wrapped: an eos id past the kept ones used to be dropped (its rows ran
  * on to the length limit), a huge layer count overflowed the tensor count,
@@ -223,6 +243,7 @@ int main(void)
     RUN_TEST(test_range_refusals);
     RUN_TEST(test_range_edges_accepted);
     RUN_TEST(test_limits);
+    RUN_TEST(test_positions);
     char p[256];
     snprintf(p, sizeof p, "%s/config.json", dir);
     unlink(p);

@@ -33,6 +33,7 @@ n_rows() { h5dump -H -d /index "$1" | grep -o 'SIMPLE { ( [0-9]*' | grep -o '[0-
 greedy=(--device cpu --model model --input in.h5 --temperature 0 --repetition-penalty 1.3 --max-new-tokens 16)
 run_capture "$vb" generate "${greedy[@]}" --output g_tp1.h5
 check "greedy tp 1 exits 0" [ "$rc" -eq 0 ]
+check "greedy tp 1: no positions warning" bash -c '! grep -q "positions the model was made for" <<<"$1"' _ "$err"
 run_capture "$mpirun" -np 2 "$vb" generate "${greedy[@]}" --tp 2 --output g_tp2.h5
 check "greedy mpirun -np 2 --tp 2 exits 0" [ "$rc" -eq 0 ]
 run_capture "$mpirun" -np 2 "$vb" generate "${greedy[@]}" --tp 1 --output g_dp2.h5
@@ -69,6 +70,12 @@ done
 # --kv-cache-dtype int8 (issue #21): runs on the CPU backend, is recorded
 # in the output's settings (so it never resumes an fp16 run) and keeps the
 # layout invariance (the CUDA backend's int8 cache: tests/run/test_kv_int8_cuda.sh).
+# --max-model-len past max_position_embeddings runs, with one warning
+# (session 31: it ran without a word)
+run_capture "$vb" generate "${greedy[@]}" --max-model-len 4096 --output g_long.h5
+check "--max-model-len past the model's positions: runs ($err)" [ "$rc" -eq 0 ]
+check "--max-model-len past the model's positions: warned" \
+    contains "$err" "warning: --max-model-len 4096 is past the 2048 positions"
 run_capture "$vb" generate "${greedy[@]}" --kv-cache-dtype int8 --output g_kv8.h5
 check "int8 KV cache exits 0" [ "$rc" -eq 0 ]
 check "int8 KV cache: every row" [ "$(n_rows g_kv8.h5)" = 10 ]
