@@ -824,7 +824,14 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
     if (sh->system_per_row) {
         if (read_strings(f, sh->path, "/system", lrows, n, strs, err) < 0)
             goto done;
+        /* An empty entry is a row without one (as -1 in /seed): pack writes
+         * "" for the rows of a file that leave it out, which then take
+         * --system or the template's own, whatever the other rows hold. */
         for (size_t k = 0; k < n; k++) {
+            if (strs[k] && !strs[k][0]) {
+                free(strs[k]);
+                strs[k] = NULL;
+            }
             out[pos[k]].system = strs[k];
             strs[k] = NULL;
         }

@@ -70,6 +70,23 @@ done
 # --kv-cache-dtype int8 (issue #21): runs on the CPU backend, is recorded
 # in the output's settings (so it never resumes an fp16 run) and keeps the
 # layout invariance (the CUDA backend's int8 cache: tests/run/test_kv_int8_cuda.sh).
+# A row without a system prompt takes --system whatever the other rows of
+# its file hold (pack writes "" for it when another row has one; that ""
+# overrode --system, session 31): row a renders the same alone and beside b.
+printf '%s\n' '{"id":"a","prompt":"hello"}' '{"id":"b","prompt":"hello","system":"S"}' >mixed.jsonl
+printf '%s\n' '{"id":"a","prompt":"hello"}' >alone.jsonl
+for f in mixed alone; do
+    "$vb" pack "$f.jsonl" "$f.h5" >/dev/null 2>&1
+    run_capture "$vb" generate --device cpu --model model --input "$f.h5" --output "sys_$f.h5" \
+        --chat --system GLOBAL --temperature 0 --max-new-tokens 2
+    "$vb" unpack "sys_$f.h5" "sys_$f.jsonl" >/dev/null 2>&1
+done
+check "a row without /system takes --system beside rows with one" \
+    [ "$(head -1 sys_mixed.jsonl | grep -o '"prompt_tokens":[0-9]*')" = \
+      "$(head -1 sys_alone.jsonl | grep -o '"prompt_tokens":[0-9]*')" ]
+check "a row with /system keeps its own" \
+    [ "$(sed -n 2p sys_mixed.jsonl | grep -o '"prompt_tokens":[0-9]*')" != \
+      "$(head -1 sys_alone.jsonl | grep -o '"prompt_tokens":[0-9]*')" ]
 # --max-model-len past max_position_embeddings runs, with one warning
 # (session 31: it ran without a word)
 run_capture "$vb" generate "${greedy[@]}" --max-model-len 4096 --output g_long.h5
