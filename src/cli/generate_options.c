@@ -86,7 +86,7 @@ void generate_options_print_help(void)
         "  --repetition-penalty F  --frequency-penalty F  --presence-penalty F\n"
         "  --seed N                    per-row random streams keyed by (seed, row, sample, step)\n"
         "  --n K                       K samples per prompt\n"
-        "  --logprobs N                record the chosen tokens' logprobs and N alternatives\n"
+        "  --logprobs N                record the chosen tokens' logprobs and N (1-64) alternatives\n"
         "  --stop TEXT                 stop string (repeatable)\n"
         "  --ignore-eos                generate exactly --max-new-tokens\n"
         "\n"
@@ -229,7 +229,9 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
             break;
         case OPT_SEED: rc = cli_parse_u64(cmd, opt, optarg, &sp->seed); break;
         case OPT_N: rc = cli_parse_int(cmd, opt, optarg, 1, 1024, &cfg->n); break;
-        case OPT_LOGPROBS: rc = cli_parse_int(cmd, opt, optarg, 0, 64, &sp->logprobs); break;
+        /* 1 to 64: the chosen token's logprob comes with at least one
+         * alternative (0, the default's value, would record nothing) */
+        case OPT_LOGPROBS: rc = cli_parse_int(cmd, opt, optarg, 1, 64, &sp->logprobs); break;
         case OPT_IGNORE_EOS: cfg->ignore_eos = true; break;
         case OPT_STOP:
             if (cfg->n_stops == VB_MAX_STOPS) {

@@ -61,6 +61,10 @@ for cmd in "generate --input i --output o" bench inspect; do
     check "$cmd --quantize int4 names the choice" contains "$err" "--quantize: 'int4' is not supported (int8)"
 done
 
+# --logprobs 0 was taken and recorded nothing (session 31): 1 to 64
+run_capture "$vb" generate --model m --input i --output o --logprobs 0
+check "--logprobs 0 exits 2 with the range ($err)" contains "$err" "--logprobs: 0 is out of range [1, 64]"
+
 run_capture "$vb" frobnicate
 check "unknown command exits 2" [ "$rc" -eq 2 ]
 check "unknown command: one line" one_line "$err"
