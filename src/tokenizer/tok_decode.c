@@ -103,74 +103,25 @@ void tok_stream_init(tok_stream *s, const tokenizer *tok, bool skip_special)
     s->held = -1;
 }
 
-/* Emits the complete characters of pending+bytes, keeping an unfinished one. */
+/* Emits the characters of pending+bytes, keeping a sequence that the next
+ * bytes may still finish: the same text, U+FFFD for U+FFFD, as decoding
+ * all the bytes at once (tok_utf8_lossy's maximal subparts). */
 static long emit(tok_stream *s, const char *bytes, size_t n, char **buf, size_t *len, size_t *cap, bool final)
 {
-    size_t before = *len;
-    if (grow(buf, cap, *len + 3 * (s->n_pending + n) + 1) < 0)
+    size_t before = *len, m = s->n_pending + n;
+    if (grow(buf, cap, *len + 3 * m + 1) < 0)
         return -1;
-    unsigned char tmp[16];
-    size_t i = 0;
-    /* First finish the pending character, byte by byte. */
-    while (s->n_pending && i <= n) {
-        int want = tok_utf8_seq_len(s->pending[0]);
-        if ((size_t)want == s->n_pending) {
-            memcpy(tmp, s->pending, s->n_pending);
-            size_t ok = tok_utf8_check((char *)tmp, s->n_pending);
-            if (ok == s->n_pending) {
-                memcpy(*buf + *len, tmp, s->n_pending);
-                *len += s->n_pending;
-            } else {
-                memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
-                *len += 3;
-            }
-            s->n_pending = 0;
-            break;
-        }
-        if (i == n)
-            break;
-        unsigned char c = (unsigned char)bytes[i];
-        if ((c & 0xC0) != 0x80) { /* the character was cut short */
-            memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
-            *len += 3;
-            s->n_pending = 0;
-            break;
-        }
-        s->pending[s->n_pending++] = c;
-        i++;
-    }
-    while (i < n) {
-        unsigned char c = (unsigned char)bytes[i];
-        int want = tok_utf8_seq_len(c);
-        if (want == 1) {
-            (*buf)[(*len)++] = (char)c;
-            i++;
-        } else if (want == 0) {
-            memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
-            *len += 3;
-            i++;
-        } else if (i + (size_t)want > n) { /* keep it for the next token */
-            memcpy(s->pending, bytes + i, n - i);
-            s->n_pending = n - i;
-            i = n;
-        } else {
-            size_t ok = tok_utf8_check(bytes + i, (size_t)want);
-            if (ok == (size_t)want) {
-                memcpy(*buf + *len, bytes + i, (size_t)want);
-                *len += (size_t)want;
-                i += (size_t)want;
-            } else {
-                memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
-                *len += 3;
-                i += ok ? ok : 1;
-            }
-        }
-    }
-    if (final && s->n_pending) {
-        memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
-        *len += 3;
-        s->n_pending = 0;
-    }
+    char small[64], *joined = m <= sizeof small ? small : malloc(m);
+    if (!joined)
+        return -1;
+    memcpy(joined, s->pending, s->n_pending);
+    memcpy(joined + s->n_pending, bytes, n);
+    size_t used = tok_utf8_lossy_into(joined, m, final, *buf, len);
+    /* what is left is the start of one sequence: at most 3 bytes */
+    s->n_pending = m - used;
+    memcpy(s->pending, joined + used, s->n_pending);
+    if (joined != small)
+        free(joined);
     (*buf)[*len] = 0;
     return (long)(*len - before);
 }

@@ -170,6 +170,11 @@ int tok_utf8_seq_len(unsigned char c);
 /* Replaces bytes that are not UTF-8 with U+FFFD (maximal subparts, as Rust's
  * from_utf8_lossy). Returns a malloc'd string. */
 char *tok_utf8_lossy(const char *s, size_t len, size_t *out_len);
+/* The same, appended at out + *out_len (room for 3 x len bytes), for text
+ * that comes in pieces: unless final, a sequence valid so far but cut by
+ * the end is left for the next piece. Returns the bytes consumed; the
+ * result over all pieces is tok_utf8_lossy's over their concatenation. */
+size_t tok_utf8_lossy_into(const char *s, size_t len, bool final, char *out, size_t *out_len);
 
 /* Unicode from utf8proc (tok_unicode.c), on valid UTF-8, into malloc'd
  * buffers; NULL when out of memory. form: NORM_NFC, _NFD, _NFKC, _NFKD. */

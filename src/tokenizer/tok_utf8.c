@@ -58,26 +58,39 @@ size_t tok_utf8_check(const char *str, size_t len)
     return len;
 }
 
-char *tok_utf8_lossy(const char *str, size_t len, size_t *out_len)
+size_t tok_utf8_lossy_into(const char *str, size_t len, bool final, char *out, size_t *out_len)
 {
     const unsigned char *s = (const unsigned char *)str;
-    char *out = malloc(3 * len + 1); /* each bad byte becomes at most 3 */
-    if (!out)
-        return NULL;
-    size_t o = 0, i = 0;
+    size_t o = *out_len, i = 0;
     while (i < len) {
         int bad, n = valid_seq(s + i, len - i, &bad);
         if (n > 0) {
             memcpy(out + o, s + i, (size_t)n);
             o += (size_t)n;
             i += (size_t)n;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i += (size_t)bad;
+            continue;
         }
+        /* a lead whose sequence is valid so far but runs past the bytes
+         * there are: the next bytes decide, unless there will be none */
+        if (!final && tok_utf8_seq_len(s[i]) > 1 && i + (size_t)bad == len)
+            break;
+        memcpy(out + o, "\xEF\xBF\xBD", 3);
+        o += 3;
+        i += (size_t)bad;
     }
-    out[o] = 0;
     *out_len = o;
+    return i;
+}
+
+char *tok_utf8_lossy(const char *str, size_t len, size_t *out_len)
+{
+    char *out = malloc(3 * len + 1); /* each bad byte becomes at most 3 */
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    tok_utf8_lossy_into(str, len, true, out, &o);
+    out[o] = 0;
+    if (out_len)
+        *out_len = o;
     return out;
 }

@@ -48,6 +48,70 @@ static void test_utf8(void)
     free(s);
 }
 
+/* Decoded in pieces as tok_stream does (a cut sequence carried into the
+ * next piece), any byte string gives the text of decoding it at once, U+FFFD
+ * for U+FFFD: a streamed completion (the one --stop reads) used to give one
+ * U+FFFD for a whole bad sequence such as ED A0 (a surrogate's first two
+ * bytes) where the whole decode gives two (session 31). */
+static char *lossy_in_pieces(const char *s, size_t len, const size_t *cuts, int n_cuts)
+{
+    char *out = malloc(3 * len + 8), carry[8];
+    size_t o = 0, nc = 0, at = 0;
+    for (int k = 0; k <= n_cuts; k++) {
+        size_t end = k < n_cuts ? cuts[k] : len;
+        char piece[64];
+        size_t m = nc + (end - at);
+        memcpy(piece, carry, nc);
+        memcpy(piece + nc, s + at, end - at);
+        size_t used = tok_utf8_lossy_into(piece, m, k == n_cuts, out, &o);
+        nc = m - used;
+        CHECK(nc <= 3);
+        memcpy(carry, piece + used, nc);
+        at = end;
+    }
+    CHECK_INT_EQ(nc, 0);
+    out[o] = 0;
+    return out;
+}
+
+static void test_utf8_in_pieces(void)
+{
+    size_t cut = 9, n;
+    char *want = tok_utf8_lossy("position\xED\xA0| cap", 15, &n);
+    char *got = lossy_in_pieces("position\xED\xA0| cap", 15, &cut, 1);
+    CHECK_STR_EQ(got, want);
+    CHECK_STR_EQ(want, "position\xEF\xBF\xBD\xEF\xBF\xBD| cap");
+    free(want);
+    free(got);
+    static const unsigned char alphabet[] = {'a',  0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0,
+                                             0xC2, 0xDF, 0xE0, 0xE2, 0xED, 0xEF, 0xF0, 0xF4,
+                                             0xF5, 0xFF, 0x82, 0xAC};
+    unsigned state = 12345u;
+    int bad = 0;
+    for (int trial = 0; trial < 20000; trial++) {
+        char s[24];
+        state = state * 1103515245u + 12345u;
+        size_t len = 1 + (state >> 16) % 20;
+        for (size_t i = 0; i < len; i++) {
+            state = state * 1103515245u + 12345u;
+            s[i] = (char)alphabet[(state >> 16) % sizeof alphabet];
+        }
+        size_t cuts[8];
+        int n_cuts = 0;
+        for (size_t i = 1; i < len && n_cuts < 8; i++) {
+            state = state * 1103515245u + 12345u;
+            if ((state >> 16) % 3 == 0)
+                cuts[n_cuts++] = i;
+        }
+        want = tok_utf8_lossy(s, len, &n);
+        got = lossy_in_pieces(s, len, cuts, n_cuts);
+        bad += strcmp(want, got) != 0;
+        free(want);
+        free(got);
+    }
+    CHECK_INT_EQ(bad, 0);
+}
+
 static void test_stop_across_chunks(void)
 {
     const char *stops[] = {"<|end|>", "\n\nUser:"};
@@ -85,6 +149,7 @@ int main(void)
 {
     RUN_TEST(test_nfc);
     RUN_TEST(test_utf8);
+    RUN_TEST(test_utf8_in_pieces);
     RUN_TEST(test_stop_across_chunks);
     return test_summary();
 }
