@@ -107,6 +107,7 @@ int run_prompt_ids(const run_prompt_ctx *c, const vb_input_row *row, int32_t **i
         len = (long)t.n;
     }
     int rc = 1;
+    *n = len > 0 ? (int)len : 0; /* the row's token count, for its error row too */
     if (len <= 0 || !p) {
         snprintf(why, why_len, "empty prompt (%s)",
                  c->kind == VB_PROMPT_IDS ? "no input_ids" : "no tokens after encoding");
@@ -132,7 +133,6 @@ int run_prompt_ids(const run_prompt_ctx *c, const vb_input_row *row, int32_t **i
         goto out;
     }
     memcpy(*ids, p, (size_t)len * sizeof **ids);
-    *n = (int)len;
     rc = 0;
 out:
     free(t.ids);

@@ -55,8 +55,10 @@ typedef struct run_prompt_ctx {
     long max_model_len;
 } run_prompt_ctx;
 
-/* Returns 0 with *ids (malloc'd, *n > 0), 1 for a bad row with why filled,
- * -1 when out of memory. */
+/* Returns 0 with *ids (malloc'd, *n > 0), 1 for a bad row with why filled
+ * (*ids NULL, *n its token count where it has one: a prompt too long for
+ * the context, an id out of the vocabulary; else 0), -1 when out of
+ * memory. */
 int run_prompt_ids(const run_prompt_ctx *c, const vb_input_row *row, int32_t **ids, int *n,
                    char *why, size_t why_len);
 

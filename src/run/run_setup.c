@@ -151,7 +151,7 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
             rc = 0;
             for (int32_t s = 0; s < n_samples && r->leader && !rc; s++)
                 rc = run_rows_add_error(&r->out.finished, row->index, s, row->id, row->id_int,
-                                        row->n_ids, why);
+                                        n_ids, why);
         } else if (prc == 0) {
             long max_new = row->max_new_tokens >= 0 ? row->max_new_tokens : default_max_new;
             if (max_new > max_model_len - n_ids)

@@ -87,6 +87,16 @@ check "a row without /system takes --system beside rows with one" \
 check "a row with /system keeps its own" \
     [ "$(sed -n 2p sys_mixed.jsonl | grep -o '"prompt_tokens":[0-9]*')" != \
       "$(head -1 sys_alone.jsonl | grep -o '"prompt_tokens":[0-9]*')" ]
+# An error row of a text prompt counts its tokens as an /input_ids row does
+# (it said 0 beside "prompt has 100 tokens", session 31).
+python3 -c 'import json; print(json.dumps({"prompt": "x" * 100}))' >long.jsonl
+"$vb" pack long.jsonl long.h5 >/dev/null 2>&1
+run_capture "$vb" generate --device cpu --model model --input long.h5 --output long_out.h5 \
+    --temperature 0 --max-new-tokens 3 --max-model-len 50
+"$vb" unpack long_out.h5 long_out.jsonl >/dev/null 2>&1
+n_tok=$(grep -o 'prompt has [0-9]* tokens' long_out.jsonl | grep -o '[0-9]*')
+check "a too-long text prompt's error row counts its tokens ($n_tok)" \
+    contains "$(cat long_out.jsonl)" "\"prompt_tokens\":${n_tok:-none},"
 # --max-model-len past max_position_embeddings runs, with one warning
 # (session 31: it ran without a word)
 run_capture "$vb" generate "${greedy[@]}" --max-model-len 4096 --output g_long.h5
