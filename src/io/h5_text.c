@@ -31,12 +31,27 @@ bool h5_dataset_is_byte_text(hid_t f, const char *name)
     return ok;
 }
 
+/* The file's byte type as a memory type of the same signedness: bytes
+ * stored as int8 (numpy's default for b"..." arrays) read as unsigned
+ * would be converted, every byte above 0x7F clamped to 0; read as signed
+ * chars they are the same bytes. */
+static hid_t byte_memory_type(hid_t dset)
+{
+    hid_t t = H5Dget_type(dset), base = t >= 0 ? H5Tget_super(t) : -1;
+    bool is_signed = base >= 0 && H5Tget_sign(base) == H5T_SGN_2;
+    if (base >= 0)
+        H5Tclose(base);
+    if (t >= 0)
+        H5Tclose(t);
+    return H5Tvlen_create(is_signed ? H5T_NATIVE_SCHAR : H5T_NATIVE_UCHAR);
+}
+
 /* The byte form: one read of the selected rows, copied out (each with a
  * NUL after it) and HDF5's allocations freed, also after a failed read. */
 static int read_byte_rows(hid_t dset, const int64_t *rows, size_t n, char **out, size_t *lens, const char *what,
                           vb_err *err)
 {
-    hid_t mt = H5Tvlen_create(H5T_NATIVE_UCHAR), fs = -1, ms = -1;
+    hid_t mt = byte_memory_type(dset), fs = -1, ms = -1;
     hvl_t *v = calloc(n ? n : 1, sizeof *v);
     int rc = 0;
     if (mt < 0 || !v)

@@ -126,6 +126,38 @@ static void test_prompts(void)
     }
 }
 
+/* The byte form written as signed bytes (numpy's int8, as h5py stores
+ * np.frombuffer(b, np.int8) rows): every byte as written, those above 0x7F
+ * included (they read as 0 before, session 31: "héllo" became "h\0\0llo"). */
+static void test_signed_bytes(void)
+{
+    const char *h5 = test_path(dir, "int8.h5");
+    static const char *texts[] = {"h\xC3\xA9llo", "plain"};
+    hid_t f = H5Fcreate(h5, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tvlen_create(H5T_STD_I8LE), mt = H5Tvlen_create(H5T_NATIVE_SCHAR);
+    hsize_t dim = 2;
+    hid_t s = H5Screate_simple(1, &dim, NULL);
+    hid_t d = H5Dcreate2(f, "prompts", t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hvl_t v[2];
+    for (int i = 0; i < 2; i++)
+        v[i] = (hvl_t){.len = strlen(texts[i]), .p = (void *)texts[i]};
+    CHECK(H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Tclose(mt);
+    H5Fclose(f);
+    vb_input inp;
+    vb_input_row r[16];
+    if (read_all(h5, &inp, r, 16) == 0) {
+        CHECK(text_is(&r[0], texts[0], strlen(texts[0])));
+        CHECK(text_is(&r[1], texts[1], strlen(texts[1])));
+        CHECK_STR_EQ(r[0].error, "");
+        vb_input_rows_free(r, inp.n_rows);
+        vb_input_close(&inp);
+    }
+}
+
 /* Files without NUL: the plain string column, as before. */
 static void test_plain_stays_strings(void)
 {
@@ -247,6 +279,7 @@ int main(void)
     dir = test_tmpdir();
     RUN_TEST(test_prompts);
     RUN_TEST(test_plain_stays_strings);
+    RUN_TEST(test_signed_bytes);
     RUN_TEST(test_messages);
     RUN_TEST(test_id_system_refused);
     RUN_TEST(test_completions);
