@@ -444,6 +444,42 @@ static void m_prompts_external(hid_t f)
           0);
 }
 
+/* /prompts chunked through a filter this HDF5 does not have (32000: h5py's
+ * lzf; optional, so writing skips it as a library without it does) */
+static void m_prompts_missing_filter(hid_t f)
+{
+    hsize_t n = 3, chunk = 2;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    hid_t s = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    CHECK(H5Pset_filter(dcpl, 32000, H5Z_FLAG_OPTIONAL, 0, NULL) >= 0);
+    hid_t d = H5Dcreate2(f, "prompts", t, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CHECK(d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, prompts3) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
+/* /prompts a virtual dataset over another file's */
+static void m_prompts_virtual(hid_t f)
+{
+    hsize_t n = 3;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 16);
+    hid_t s = H5Screate_simple(1, &n, NULL), src = H5Screate_simple(1, &n, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    CHECK(H5Pset_virtual(dcpl, s, "elsewhere.h5", "/p", src) >= 0);
+    hid_t d = H5Dcreate2(f, "prompts", t, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CHECK(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(src);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+
 static void expect_open_error(const char *name, maker make, const char *want_dataset)
 {
     const char *p = test_path(dir, name);
@@ -480,6 +516,9 @@ static void test_malformed_files(void)
     expect_open_error("ids_vlen_float.h5", m_ids_vlen_float, "/input_ids");
     snprintf(linked_target, sizeof linked_target, "%s", test_path(dir, "link_target.h5"));
     expect_open_error("prompts_external.h5", m_prompts_external, "/prompts is an external link");
+    expect_open_error("prompts_lzf.h5", m_prompts_missing_filter,
+                      "/prompts is stored with HDF5 filter 32000");
+    expect_open_error("prompts_virtual.h5", m_prompts_virtual, "/prompts keeps its data in other files");
 }
 
 static void expect_specs_error(const char *const *specs, int n, const char *want1,
