@@ -454,6 +454,12 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
             goto done;
         }
         H5Dclose(ds);
+        /* an empty scalar is none, as an empty per-row entry is: the rows
+         * take --system */
+        if (sh->system_scalar && !sh->system_scalar[0]) {
+            free(sh->system_scalar);
+            sh->system_scalar = NULL;
+        }
     }
     sh->system_per_row = sh->has_system && slen >= 0;
     rc = 0;

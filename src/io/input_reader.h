@@ -13,8 +13,8 @@
  *   /messages    1-D strings, each a JSON array of {"role","content"}
  * optional, 1-D with the same length unless noted:
  *   /id              strings or integers (same kind in every shard)
- *   /system          strings (an empty one: none, the row takes --system), or
- *                    a scalar string for every row
+ *   /system          strings, or a scalar string for every row (an empty one:
+ *                    none, the row takes --system)
  *   /max_new_tokens  integers; -1 = not set (use --max-new-tokens)
  *   /seed            integers; -1 = not set (derive from --seed and the row)
  *

@@ -138,6 +138,38 @@ static void test_vlen_with_all_optionals(void)
     vb_input_close(&in);
 }
 
+/* An empty /system, scalar or a row's, is none: the row takes --system
+ * (the scalar one was used as an empty system prompt, session 31). */
+static void test_empty_system_is_none(void)
+{
+    const char *p = test_path(dir, "empty_system.h5");
+    hid_t f = new_file(p);
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_scalar_string(f, "system", "");
+    H5Fclose(f);
+    const char *q = test_path(dir, "empty_row_system.h5");
+    f = new_file(q);
+    const char *sys[] = {"", "S", ""};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_strings(f, "system", sys, 3, 0, 0);
+    H5Fclose(f);
+    const char *files[] = {p, q};
+    for (int k = 0; k < 2; k++) {
+        vb_input in;
+        vb_err err = {{0}};
+        const char *specs[] = {files[k]};
+        CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+        int64_t rows[] = {0, 1};
+        vb_input_row r[2];
+        CHECK_INT_EQ(vb_input_read_rows(&in, rows, 2, r, &err), 0);
+        CHECK(r[0].system == NULL);
+        if (k == 1)
+            CHECK(r[1].system && strcmp(r[1].system, "S") == 0);
+        vb_input_rows_free(r, 2);
+        vb_input_close(&in);
+    }
+}
+
 static void test_fixed_length_strings(void)
 {
     const H5T_str_t pads[] = {H5T_STR_NULLPAD, H5T_STR_NULLTERM, H5T_STR_SPACEPAD};
@@ -590,6 +622,7 @@ int main(void)
     dir = test_tmpdir();
     RUN_TEST(test_vlen_with_all_optionals);
     RUN_TEST(test_fixed_length_strings);
+    RUN_TEST(test_empty_system_is_none);
     RUN_TEST(test_input_ids_and_messages);
     RUN_TEST(test_bad_rows_are_rows);
     RUN_TEST(test_shards);
