@@ -639,10 +639,42 @@ bad:
     return "not valid UTF-8";
 }
 
+/* s with each byte that is not part of valid UTF-8 replaced by U+FFFD,
+ * in place of s (freed); s itself when out of memory. */
+static char *utf8_repaired(char *s)
+{
+    size_t n = strlen(s), at = 0, o = 0;
+    char *out = malloc(3 * n + 1);
+    if (!out)
+        return s;
+    for (size_t i = 0; i < n;) {
+        if (!vb_utf8_check(s + i, n - i, &at)) {
+            memcpy(out + o, s + i, n - i);
+            o += n - i;
+            break;
+        }
+        memcpy(out + o, s + i, at);
+        memcpy(out + o + at, "\xEF\xBF\xBD", 3);
+        o += at + 3;
+        i += at + 1;
+    }
+    out[o] = '\0';
+    free(s);
+    return out;
+}
+
 /* Sets row->error for rows the engine must not run. */
 static void check_row(vb_prompt_kind kind, vb_input_row *r)
 {
     size_t at = 0;
+    /* An /id is copied into the output's UTF-8 column: one that is not
+     * UTF-8 makes the row an error and is written repaired (it went
+     * through as it was, and unpack then dropped it without a word). */
+    if (r->id && vb_utf8_check(r->id, strlen(r->id), &at)) {
+        snprintf(r->error, sizeof r->error, "id is not valid UTF-8 (byte %zu)", at);
+        r->id = utf8_repaired(r->id);
+        return;
+    }
     if (kind == VB_PROMPT_IDS) {
         if (r->n_ids == 0)
             snprintf(r->error, sizeof r->error, "empty prompt (no input_ids)");

@@ -67,9 +67,16 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
         json_object_set_new(o, "index", json_integer(w->index));
         if (r.n_samples > 1)
             json_object_set_new(o, "sample", json_integer(w->sample));
-        if (r.id_kind == VB_ID_STRING)
-            json_object_set_new(o, "id", json_string(w->id ? w->id : ""));
-        else if (r.id_kind == VB_ID_INT)
+        if (r.id_kind == VB_ID_STRING) {
+            json_t *id = json_string(w->id ? w->id : "");
+            if (!id) { /* not UTF-8: written by an older voltbatch, or not by one */
+                rc = vb_err_set(err, "%s: row %lld: /id is not valid UTF-8", in,
+                                (long long)w->index);
+                json_decref(o);
+                break;
+            }
+            json_object_set_new(o, "id", id);
+        } else if (r.id_kind == VB_ID_INT)
             json_object_set_new(o, "id", json_integer(w->id_int));
         json_object_set_new(o, "completion", json_stringn(w->completion ? w->completion : "",
                                                           vb_output_row_completion_len(w)));

@@ -138,6 +138,32 @@ static void test_vlen_with_all_optionals(void)
     vb_input_close(&in);
 }
 
+/* An /id that is not UTF-8 (Latin-1 "caf\xE9") makes its row an error and
+ * comes out repaired, valid UTF-8 for the output's column (it went through
+ * as it was, session 31); the other rows are untouched. */
+static void test_bad_utf8_id(void)
+{
+    const char *p = test_path(dir, "latin1_id.h5");
+    hid_t f = new_file(p);
+    const char *ids[] = {"caf\xE9", "b", "c"};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_strings(f, "id", ids, 3, 8, H5T_STR_NULLPAD);
+    H5Fclose(f);
+    vb_input in;
+    vb_err err = {{0}};
+    const char *specs[] = {p};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+    int64_t rows[] = {0, 1};
+    vb_input_row r[2];
+    CHECK_INT_EQ(vb_input_read_rows(&in, rows, 2, r, &err), 0);
+    CHECK(strstr(r[0].error, "id is not valid UTF-8 (byte 3)") != NULL);
+    CHECK_STR_EQ(r[0].id, "caf\xEF\xBF\xBD");
+    CHECK_STR_EQ(r[1].error, "");
+    CHECK_STR_EQ(r[1].id, "b");
+    vb_input_rows_free(r, 2);
+    vb_input_close(&in);
+}
+
 /* An empty /system, scalar or a row's, is none: the row takes --system
  * (the scalar one was used as an empty system prompt, session 31). */
 static void test_empty_system_is_none(void)
@@ -623,6 +649,7 @@ int main(void)
     RUN_TEST(test_vlen_with_all_optionals);
     RUN_TEST(test_fixed_length_strings);
     RUN_TEST(test_empty_system_is_none);
+    RUN_TEST(test_bad_utf8_id);
     RUN_TEST(test_input_ids_and_messages);
     RUN_TEST(test_bad_rows_are_rows);
     RUN_TEST(test_shards);
