@@ -1,12 +1,41 @@
 /* HDF5 helpers; see h5_util.h. */
 #include "io/h5_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void h5_quiet(void)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* The deepest description on the error stack (walked upward, the first
+ * one): HDF5 stacks "unable to open file" over the cause (a lock, a
+ * consistency flag, the OS error). */
+static herr_t deepest_reason(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    char *buf = data;
+    if (!buf[0] && e->desc && e->desc[0])
+        snprintf(buf, 256, "%s", e->desc);
+    return 0;
+}
+
+int h5_open_failed(const char *path, vb_err *err)
+{
+    char reason[256] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, deepest_reason, reason);
+    const char *hint = "";
+    if (strstr(reason, "lock"))
+        hint = "; another process has it open for writing (HDF5's file lock; "
+               "HDF5_USE_FILE_LOCKING=FALSE reads it anyway, at the risk of a half-written file)";
+    else if (strstr(reason, "already open") || strstr(reason, "h5clear"))
+        hint = "; a writer has it open, or one that was killed left it marked open "
+               "(h5clear -s FILE clears the mark once no writer remains)";
+    if (reason[0])
+        return vb_err_set(err, "%s: cannot open as HDF5 (%s)%s", path, reason, hint);
+    return vb_err_set(err, "%s: cannot open as HDF5", path);
 }
 
 hid_t h5_vlen_utf8_type(void)

@@ -18,6 +18,13 @@
 /* Silences HDF5's automatic error printing (process-wide, idempotent). */
 void h5_quiet(void);
 
+/* Right after an H5Fopen of path failed: err = "PATH: cannot open as HDF5"
+ * with HDF5's own reason (its error stack, which h5_quiet keeps from being
+ * printed), and what to do for the usual ones: a file another process
+ * holds open for writing (HDF5's file lock), one a killed writer left
+ * marked open (h5clear). Returns -1. */
+int h5_open_failed(const char *path, vb_err *err);
+
 /* A variable-length UTF-8 string type (caller closes it). */
 hid_t h5_vlen_utf8_type(void);
 

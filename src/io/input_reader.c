@@ -362,7 +362,7 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
         return vb_err_set(err, "%s: not an HDF5 file (or not readable)", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
-        return vb_err_set(err, "%s: cannot open as HDF5", path);
+        return h5_open_failed(path, err);
     int rc = -1;
     int kind = -1, n_kinds = 0;
     for (int k = 0; k < 3; k++)
@@ -851,7 +851,7 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
     vb_input_trace(sh->path, NULL, -1, -1);
     hid_t f = H5Fopen(sh->path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
-        return vb_err_set(err, "%s: cannot open as HDF5", sh->path);
+        return h5_open_failed(sh->path, err);
     int rc = -1;
     char **strs = calloc(n ? n : 1, sizeof *strs);
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);

@@ -521,7 +521,7 @@ int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err
         return vb_err_set(err, "%s: not an HDF5 file (or not readable)", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
-        return vb_err_set(err, "%s: cannot open as HDF5", path);
+        return h5_open_failed(path, err);
     int rc = -1;
     int64_t n64 = dataset_len(f, "index");
     size_t n = n64 > 0 ? (size_t)n64 : 0, m = n ? n : 1;
