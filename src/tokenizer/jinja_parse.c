@@ -142,6 +142,24 @@ static bool enter(parser *p)
     return true;
 }
 
+/* Each link of a chain (a.b[c](d), x | f | g, a + b + c, a and b and c)
+ * wraps the tree built so far in one more node, which evaluation recurses
+ * through as through parentheses: so a link counts as a level of nesting,
+ * and the chain's function gives its levels back when done (chained_end).
+ * Without this, 20,000 "+ 1" parsed fine and the render overflowed the
+ * stack (session 31). */
+static bool chain_link(parser *p, int *links)
+{
+    ++*links;
+    return enter(p);
+}
+
+static jnode *chained_end(parser *p, int links, jnode *n)
+{
+    p->depth -= links;
+    return n;
+}
+
 /* Call arguments after '(' up to ')': positional, then name=value. */
 static bool call_args(parser *p, kidv *k)
 {
@@ -311,9 +329,12 @@ static jnode *subscript(parser *p, jnode *obj)
     return n;
 }
 
-static jnode *postfix(parser *p, jnode *n)
+static jnode *postfix_links(parser *p, jnode *n, int *links)
 {
     while (n) {
+        if ((is_op(peek(p), ".") || is_op(peek(p), "[") || is_op(peek(p), "(")) &&
+            !chain_link(p, links))
+            return NULL;
         if (accept_op(p, ".")) {
             const jtok *t = next(p);
             jnode *m = node(p, JN_ITEM);
@@ -352,6 +373,12 @@ static jnode *postfix(parser *p, jnode *n)
     return n;
 }
 
+static jnode *postfix(parser *p, jnode *n)
+{
+    int links = 0;
+    return chained_end(p, links, postfix_links(p, n, &links));
+}
+
 /* A filter or test name (dotted names are allowed by jinja2). */
 static bool filter_name(parser *p, jnode *f)
 {
@@ -376,9 +403,11 @@ static bool filter_name(parser *p, jnode *f)
     return f->s != NULL;
 }
 
-static jnode *filters_and_tests(parser *p, jnode *n)
+static jnode *filters_and_tests_links(parser *p, jnode *n, int *links)
 {
     while (n && !p->failed) {
+        if ((is_op(peek(p), "|") || is_name(peek(p), "is")) && !chain_link(p, links))
+            return NULL;
         if (accept_op(p, "|")) {
             jnode *f = node(p, JN_FILTER);
             if (!f || !filter_name(p, f))
@@ -432,6 +461,12 @@ static jnode *filters_and_tests(parser *p, jnode *n)
     return n;
 }
 
+static jnode *filters_and_tests(parser *p, jnode *n)
+{
+    int links = 0;
+    return chained_end(p, links, filters_and_tests_links(p, n, &links));
+}
+
 static jnode *unary(parser *p, bool with_filter)
 {
     if (!enter(p))
@@ -467,46 +502,50 @@ static jnode *binop(parser *p, int op, jnode *l, jnode *r)
 
 static jnode *pow_expr(parser *p)
 {
+    int links = 0;
     jnode *l = unary(p, true);
     while (l && accept_op(p, "**"))
-        l = binop(p, JOP_POW, l, unary(p, true));
-    return l;
+        l = chain_link(p, &links) ? binop(p, JOP_POW, l, unary(p, true)) : NULL;
+    return chained_end(p, links, l);
 }
 
 static jnode *math2(parser *p)
 {
+    int links = 0;
     jnode *l = pow_expr(p);
     for (;;) {
         int op = is_op(peek(p), "*") ? JOP_MUL : is_op(peek(p), "/") ? JOP_DIV
                : is_op(peek(p), "//") ? JOP_FLOORDIV : is_op(peek(p), "%") ? JOP_MOD : 0;
         if (!l || !op)
-            return l;
+            return chained_end(p, links, l);
         next(p);
-        l = binop(p, op, l, pow_expr(p));
+        l = chain_link(p, &links) ? binop(p, op, l, pow_expr(p)) : NULL;
     }
 }
 
 static jnode *concat(parser *p)
 {
+    int links = 0;
     jnode *l = math2(p);
     while (l && accept_op(p, "~"))
-        l = binop(p, JOP_CONCAT, l, math2(p));
-    return l;
+        l = chain_link(p, &links) ? binop(p, JOP_CONCAT, l, math2(p)) : NULL;
+    return chained_end(p, links, l);
 }
 
 static jnode *math1(parser *p)
 {
+    int links = 0;
     jnode *l = concat(p);
     for (;;) {
         int op = is_op(peek(p), "+") ? JOP_ADD : is_op(peek(p), "-") ? JOP_SUB : 0;
         if (!l || !op)
-            return l;
+            return chained_end(p, links, l);
         next(p);
-        l = binop(p, op, l, concat(p));
+        l = chain_link(p, &links) ? binop(p, op, l, concat(p)) : NULL;
     }
 }
 
-static jnode *compare(parser *p)
+static jnode *compare_links(parser *p, int *links)
 {
     jnode *l = math1(p), *prev = NULL, *last = NULL;
     for (;;) {
@@ -517,6 +556,8 @@ static jnode *compare(parser *p)
                : (is_name(t, "not") && is_name(peek2(p), "in")) ? JOP_NOTIN : 0;
         if (!l || !op)
             return l;
+        if (!chain_link(p, links))
+            return NULL;
         next(p);
         if (op == JOP_NOTIN)
             next(p);
@@ -544,6 +585,12 @@ static jnode *compare(parser *p)
     }
 }
 
+static jnode *compare(parser *p)
+{
+    int links = 0;
+    return chained_end(p, links, compare_links(p, &links));
+}
+
 static jnode *not_expr(parser *p)
 {
     if (is_name(peek(p), "not")) {
@@ -559,10 +606,12 @@ static jnode *not_expr(parser *p)
     return compare(p);
 }
 
-static jnode *and_expr(parser *p)
+static jnode *and_expr_links(parser *p, int *links)
 {
     jnode *l = not_expr(p);
     while (l && is_name(peek(p), "and")) {
+        if (!chain_link(p, links))
+            return NULL;
         next(p);
         jnode *n = node(p, JN_AND);
         if (!n || !(n->b = not_expr(p)))
@@ -573,10 +622,18 @@ static jnode *and_expr(parser *p)
     return l;
 }
 
-static jnode *or_expr(parser *p)
+static jnode *and_expr(parser *p)
+{
+    int links = 0;
+    return chained_end(p, links, and_expr_links(p, &links));
+}
+
+static jnode *or_expr_links(parser *p, int *links)
 {
     jnode *l = and_expr(p);
     while (l && is_name(peek(p), "or")) {
+        if (!chain_link(p, links))
+            return NULL;
         next(p);
         jnode *n = node(p, JN_OR);
         if (!n || !(n->b = and_expr(p)))
@@ -585,6 +642,12 @@ static jnode *or_expr(parser *p)
         l = n;
     }
     return l;
+}
+
+static jnode *or_expr(parser *p)
+{
+    int links = 0;
+    return chained_end(p, links, or_expr_links(p, &links));
 }
 
 static jnode *expr(parser *p)

@@ -346,6 +346,33 @@ static void test_limits(void)
     free(deep);
     CHECK(jinja_parse(src, strlen(src), "deep", &err) == NULL);
     CHECK(strstr(err.msg, "nested too deeply") != NULL);
+    /* chains count as nesting: 20,000 "+ 1" (or filters, subscripts, ~)
+     * parsed, and the render overflowed the stack (session 31); 150 links
+     * still render */
+    static const char *const links[] = {" + 1", "|string", "[0]", " ~ 1", " and 1"};
+    for (size_t k = 0; k < sizeof links / sizeof links[0]; k++) {
+        for (int n = 150; n <= 20000; n += 19850) {
+            size_t ln = strlen(links[k]);
+            char *chain = malloc(32 + (size_t)n * ln);
+            size_t o = (size_t)sprintf(chain, "{{ %s", k == 2 ? "'x'" : "1");
+            for (int i = 0; i < n; i++, o += ln)
+                memcpy(chain + o, links[k], ln);
+            strcpy(chain + o, " }}");
+            jinja_template *ct = jinja_parse(chain, strlen(chain), "chain", &err);
+            if (n > 200) {
+                CHECK(ct == NULL && strstr(err.msg, "nested too deeply") != NULL);
+            } else {
+                char *r = NULL;
+                size_t rl;
+                json_t *none = json_object();
+                CHECK(ct && jinja_render(ct, none, &r, &rl, &err) == 0);
+                free(r);
+                json_decref(none);
+            }
+            jinja_free(ct);
+            free(chain);
+        }
+    }
     const char *rec = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
     jinja_template *t = jinja_parse(rec, strlen(rec), "rec", &err);
     CHECK(t != NULL);
