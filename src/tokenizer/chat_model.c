@@ -234,6 +234,65 @@ static int render_builtin(const chat_template *ct, const json_t *messages, const
     return rc;
 }
 
+/* Message i as transformers' apply_chat_template hands it to the template
+ * (5.x: _normalize_chat_messages, then _alias_reasoning_fields): keys whose
+ * value is null left out (OpenAI-style "content": null or "tool_calls":
+ * null read as present: "None" in the text, or a template's len() of
+ * null), and the reasoning under every name templates read it by: the
+ * first of reasoning_content, thinking, reasoning that is set becomes
+ * "thinking" (first, as transformers' dict puts it) and
+ * "reasoning_content". NULL + err when it is not an object. */
+static json_t *normalized_message(const json_t *m, size_t i, vb_err *err)
+{
+    if (!json_is_object(m)) {
+        vb_err_set(err, "messages[%zu] is not an object (a {\"role\", \"content\"} message)", i);
+        return NULL;
+    }
+    static const char *const reasoning_keys[] = {"reasoning_content", "thinking", "reasoning"};
+    json_t *reasoning = NULL;
+    for (size_t k = 0; k < 3 && !reasoning; k++) {
+        json_t *v = json_object_get(m, reasoning_keys[k]);
+        if (v && !json_is_null(v))
+            reasoning = v;
+    }
+    json_t *o = json_object();
+    if (o && reasoning)
+        json_object_set(o, "thinking", reasoning);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)m, key, v)
+        if (o && !json_is_null(v))
+            json_object_set(o, key, v);
+    if (o && reasoning)
+        json_object_set(o, "reasoning_content", reasoning);
+    if (!o)
+        vb_err_set(err, "out of memory");
+    return o;
+}
+
+json_t *chat_messages_for_template(const json_t *messages, vb_err *err)
+{
+    if (!json_is_array(messages)) {
+        vb_err_set(err, "messages is not a JSON array");
+        return NULL;
+    }
+    if (json_array_size(messages) == 0) { /* transformers refuses it too */
+        vb_err_set(err, "the conversation is empty (no messages)");
+        return NULL;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < json_array_size(messages); i++) {
+        json_t *m = normalized_message(json_array_get(messages, i), i, err);
+        if (!m || json_array_append_new(a, m) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    if (!a)
+        vb_err_set(err, "out of memory");
+    return a;
+}
+
 int chat_template_render(const chat_template *ct, const json_t *messages, const char *system,
                          bool add_generation_prompt, char **out, size_t *out_len, vb_err *err)
 {
@@ -250,9 +309,13 @@ int chat_template_render(const chat_template *ct, const json_t *messages, const 
         vb_err_set(err, "out of memory");
         goto done;
     }
+    json_t *given = chat_messages_for_template(messages, err);
+    if (!given)
+        goto done;
     if (system && !starts_with_system(messages))
         json_array_append_new(msgs, message("system", system, strlen(system)));
-    json_array_extend(msgs, (json_t *)messages);
+    json_array_extend(msgs, given);
+    json_decref(given);
     json_object_set(vars, "messages", msgs);
     json_object_set_new(vars, "add_generation_prompt", json_boolean(add_generation_prompt));
     json_object_set_new(vars, "tools", json_null());

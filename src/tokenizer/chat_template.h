@@ -72,11 +72,20 @@ void chat_template_free(chat_template *ct);
 const char *chat_template_label(const chat_template *ct);
 
 /* Renders messages (a JSON array of message objects, passed to the
- * template as they are: role, content and any other keys) as
+ * template as chat_messages_for_template gives them: role, content and any
+ * other keys) as
  * apply_chat_template(messages, add_generation_prompt=...) with the
  * model's bos/eos/unk/pad tokens and the kwargs; system, when not NULL and
  * the messages do not start with a system message, is put first as one.
  * *out malloc'd. -1 + err (a render error: the row's error). */
+/* The messages as transformers' apply_chat_template hands them to a
+ * template (5.x): each message's keys whose value is null left out, the
+ * reasoning under "thinking" and "reasoning_content" whichever of
+ * reasoning_content / thinking / reasoning gave it. A new array, or NULL
+ * with err for an empty conversation or a message that is no object (both
+ * refused by transformers too). */
+json_t *chat_messages_for_template(const json_t *messages, vb_err *err);
+
 int chat_template_render(const chat_template *ct, const json_t *messages, const char *system,
                          bool add_generation_prompt, char **out, size_t *out_len, vb_err *err);
 /* chat_template_render(add_generation_prompt=true), then
