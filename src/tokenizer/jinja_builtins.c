@@ -788,19 +788,53 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         return true;
     }
     if (strcmp(name, "round") == 0) {
-        const jv *prec = arg(a, 0, "precision");
+        /* jinja2's do_round: method "common" is Python's round(value,
+         * precision) (halves to even, on the double's exact value; an int
+         * stays an int), "floor" and "ceil" are math's on value x
+         * 10^precision, divided back (a float) */
+        const jv *prec = arg(a, 0, "precision"), *meth = arg(a, 1, "method");
         if (in.k != JV_INT && in.k != JV_FLOAT && in.k != JV_BOOL)
             return terr(r, at, "round expects a number, not %s%s", jv_type_name(in), "");
+        if (prec && prec->k != JV_INT)
+            return terr(r, at, "round: precision must be an integer, not %s%s",
+                        jv_type_name(*prec), "");
+        int64_t p = prec ? prec->u.i : 0;
+        const char *method = "common";
+        if (meth) {
+            if (meth->k != JV_STR)
+                return terr(r, at, "round: method must be a string%s%s", "", "");
+            method = meth->u.s.n == 5 && memcmp(meth->u.s.p, "floor", 5) == 0  ? "floor"
+                     : meth->u.s.n == 4 && memcmp(meth->u.s.p, "ceil", 4) == 0 ? "ceil"
+                     : meth->u.s.n == 6 && memcmp(meth->u.s.p, "common", 6) == 0 ? "common"
+                                                                                  : NULL;
+            if (!method)
+                return terr(r, at, "round: method must be common, ceil or floor%s%s", "", "");
+        }
         double f = in.k == JV_FLOAT ? in.u.f : (double)(in.k == JV_INT ? in.u.i : in.u.b);
-        double m = 1;
-        for (int64_t i = 0; prec && prec->k == JV_INT && i < prec->u.i && i < 15; i++)
-            m *= 10;
-        double x = f * m;
-        /* half away from zero; from 2^52 on every double is whole (and one
-         * past int64 made the old cast undefined: found by the fuzzer) */
-        if (fabs(x) < 4503599627370496.0)
-            x = x < 0 ? -floor(-x + 0.5) : floor(x + 0.5);
-        *out = jv_float(x / m);
+        double m = pow(10.0, (double)(p < -308 ? -308 : p > 308 ? 308 : p));
+        if (strcmp(method, "common") != 0) {
+            double x = strcmp(method, "floor") == 0 ? floor(f * m) : ceil(f * m);
+            *out = jv_float(x / m);
+            return true;
+        }
+        if (in.k != JV_FLOAT && p >= 0) { /* round(int, n >= 0) is the int */
+            *out = in.k == JV_INT ? in : jv_int(in.u.b);
+            return true;
+        }
+        double x = f;
+        if (!isfinite(f) || fabs(f) >= 4503599627370496.0 || p > 17) {
+            x = f; /* already whole, or finer than a double holds */
+        } else if (p >= 0) {
+            char buf[400]; /* printf rounds the exact value, halves to even: as Python */
+            snprintf(buf, sizeof buf, "%.*f", (int)p, f);
+            x = strtod(buf, NULL);
+        } else {
+            x = nearbyint(f * m) / m; /* the default mode: halves to even */
+        }
+        if (in.k != JV_FLOAT) /* round(int, negative n) is an int */
+            *out = fabs(x) < 9.2e18 ? jv_int((int64_t)x) : in;
+        else
+            *out = jv_float(x);
         return true;
     }
     if (strcmp(name, "wordcount") == 0) {

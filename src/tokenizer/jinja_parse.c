@@ -966,12 +966,31 @@ jinja_template *jinja_parse(const char *src, size_t len, const char *name, vb_er
         return NULL;
     }
     /* text nodes point into the source: keep a copy with the template */
-    const char *copy = jarena_strdup(&t->ar, src, len);
+    char *copy = (char *)jarena_strdup(&t->ar, src, len);
     if (!copy) {
         vb_err_set(err, "%s: out of memory", t->name);
         jinja_free(t);
         return NULL;
     }
+    /* As Jinja's lexer reads a source: every line break (\r\n, \r, \n)
+     * becomes \n, and one newline at the end is dropped
+     * (keep_trailing_newline=False, transformers' setting). A template file
+     * saved with CRLF rendered them, and one ending in a newline rendered
+     * it (session 31). */
+    size_t w = 0;
+    for (size_t r = 0; r < len; r++) {
+        if (copy[r] == '\r') {
+            copy[w++] = '\n';
+            if (r + 1 < len && copy[r + 1] == '\n')
+                r++;
+        } else {
+            copy[w++] = copy[r];
+        }
+    }
+    if (w > 0 && copy[w - 1] == '\n')
+        w--;
+    copy[w] = '\0';
+    len = w;
     jtoks toks = {0};
     if (jinja_lex(copy, len, t->name, &t->ar, &toks, err) < 0) {
         free(toks.v);
@@ -979,8 +998,8 @@ jinja_template *jinja_parse(const char *src, size_t len, const char *name, vb_er
         return NULL;
     }
     parser p = {.t = toks.v, .n = toks.n, .a = &t->ar, .name = t->name, .err = err};
-    size_t w;
-    t->root = body(&p, NULL, 0, &w);
+    size_t end;
+    t->root = body(&p, NULL, 0, &end);
     free(toks.v);
     if (!t->root) {
         if (!p.failed)
