@@ -140,9 +140,32 @@ chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, c
             goto fail;
     } else {
         bool missing = false;
-        snprintf(label, sizeof label, "%s/chat_template.jinja", model_dir ? model_dir : ".");
-        if (model_dir && !(text = read_text(label, &len, &missing, err)) && !missing)
-            goto fail;
+        /* with tools, transformers renders with the model's "tool_use"
+         * template when it has one: additional_chat_templates/tool_use.jinja
+         * or the tokenizer_config.json list's entry */
+        const json_t *tools = json_object_get(ct->vars, "tools");
+        if (tools && !json_is_null(tools) && model_dir) {
+            snprintf(label, sizeof label, "%s/additional_chat_templates/tool_use.jinja", model_dir);
+            if (!(text = read_text(label, &len, &missing, err)) && !missing)
+                goto fail;
+            const char *tu = tokenizer_chat_template_tool_use(tok);
+            if (!text && tu) {
+                snprintf(label, sizeof label, "%s/tokenizer_config.json chat_template tool_use",
+                         model_dir);
+                len = strlen(tu);
+                if (!(text = malloc(len + 1))) {
+                    vb_err_set(err, "out of memory");
+                    goto fail;
+                }
+                memcpy(text, tu, len + 1);
+            }
+        }
+        if (!text) {
+            missing = false;
+            snprintf(label, sizeof label, "%s/chat_template.jinja", model_dir ? model_dir : ".");
+            if (model_dir && !(text = read_text(label, &len, &missing, err)) && !missing)
+                goto fail;
+        }
     }
     if (text && strspn(text, " \t\r\n") == len) {
         /* it would render every prompt empty: each row an error */

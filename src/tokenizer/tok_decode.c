@@ -28,6 +28,10 @@ size_t tokenizer_eos_ids(const tokenizer *tok, const int32_t **ids)
 }
 
 const char *tokenizer_chat_template_text(const tokenizer *tok) { return tok->chat_template; }
+const char *tokenizer_chat_template_tool_use(const tokenizer *tok)
+{
+    return tok->chat_template_tool_use;
+}
 const char *tokenizer_chat_template_problem(const tokenizer *tok)
 {
     return tok->chat_template_problem[0] ? tok->chat_template_problem : NULL;

@@ -110,6 +110,7 @@ struct tokenizer {
     size_t n_norm_added;
 
     char *chat_template, *bos_token, *eos_token;
+    char *chat_template_tool_use; /* a chat_template list's "tool_use" entry, or NULL */
     /* why tokenizer_config.json's chat_template was not taken, when it is
      * there but not a string or a list holding a "default" template */
     char chat_template_problem[96];

@@ -620,6 +620,12 @@ static int load_chat_template(tokenizer *tok, const json_t *ct, const char *path
                  "its chat_template list has no template named \"default\"");
     json_array_foreach(ct, i, v) {
         const char *name = json_string_value(json_object_get(v, "name"));
+        /* transformers takes "tool_use" instead of "default" when the
+         * template gets tools (PreTrainedTokenizerBase.get_chat_template) */
+        const char *tool_use = json_string_value(json_object_get(v, "template"));
+        if (name && strcmp(name, "tool_use") == 0 && tool_use && !tok->chat_template_tool_use &&
+            !(tok->chat_template_tool_use = strdup(tool_use)))
+            return vb_err_set(err, "%s: out of memory", path);
         if (!name || strcmp(name, "default") != 0)
             continue;
         text = json_string_value(json_object_get(v, "template"));
@@ -847,6 +853,7 @@ void tokenizer_free(tokenizer *tok)
         free(tok->norm_added_by_byte[b]);
     }
     free(tok->chat_template);
+    free(tok->chat_template_tool_use);
     free(tok->bos_token);
     free(tok->eos_token);
     free(tok);

@@ -72,6 +72,9 @@ const char *tokenizer_chat_template_text(const tokenizer *tok);
 /* When that is NULL although tokenizer_config.json has a chat_template:
  * why it was not taken (for the error of a --chat run); else NULL. */
 const char *tokenizer_chat_template_problem(const tokenizer *tok);
+/* A chat_template list's "tool_use" template (the one transformers renders
+ * with when tools are given), or NULL. */
+const char *tokenizer_chat_template_tool_use(const tokenizer *tok);
 /* bos/eos token strings from tokenizer_config.json (NULL when absent). */
 const char *tokenizer_bos_token(const tokenizer *tok);
 const char *tokenizer_eos_token(const tokenizer *tok);

@@ -313,6 +313,32 @@ static void test_model_directory(void)
     out = render_with(NULL, NULL, msgs, NULL, &err);
     CHECK_STR_EQ(out, "D1<|im_end|>");
     free(out);
+    /* with tools, the "tool_use" one, as transformers' get_chat_template
+     * picks it (the default was used, session 31) */
+    out = render_with(NULL, "{\"tools\": [{\"name\": \"f\"}]}", msgs, NULL, &err);
+    CHECK_STR_EQ(out, "TOOLS");
+    free(out);
+    /* and additional_chat_templates/tool_use.jinja, transformers 5's file */
+    char extra[512];
+    snprintf(extra, sizeof extra, "%s/additional_chat_templates", model_dir);
+    CHECK(mkdir(extra, 0700) == 0);
+    snprintf(extra, sizeof extra, "%s/additional_chat_templates/tool_use.jinja", model_dir);
+    FILE *tu = fopen(extra, "w");
+    CHECK(tu != NULL);
+    if (tu) {
+        fputs("FILE{{ tools | length }}", tu);
+        fclose(tu);
+    }
+    write_model("", "J{{ messages[0].content }}");
+    out = render_with(NULL, "{\"tools\": [{\"name\": \"f\"}]}", msgs, NULL, &err);
+    CHECK_STR_EQ(out, "FILE1");
+    free(out);
+    out = render_with(NULL, NULL, msgs, NULL, &err);
+    CHECK_STR_EQ(out, "JHi");
+    free(out);
+    unlink(extra);
+    snprintf(extra, sizeof extra, "%s/additional_chat_templates", model_dir);
+    rmdir(extra);
 
     /* chat_template.jinja beside it wins over tokenizer_config.json's */
     write_model(", \"chat_template\": \"CONFIG\"", "J{{ messages[0].content }}{{ add_generation_prompt }}");
