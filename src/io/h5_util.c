@@ -162,6 +162,20 @@ static char *dup_fixed(const char *s, size_t size, H5T_str_t pad)
     return c;
 }
 
+/* Whether a NUL-padded or space-padded string holds data after a NUL (a
+ * NUL-terminated one ends at its first NUL by definition): strnlen would
+ * cut it there, "ab\0cd" read as "ab" and two ids "k\0" "1" and "k\0" "2"
+ * as one. */
+static bool inner_nul(const char *s, size_t size, H5T_str_t pad)
+{
+    if (pad == H5T_STR_NULLTERM)
+        return false;
+    for (size_t k = strnlen(s, size); k < size; k++)
+        if (s[k] != '\0' && !(pad == H5T_STR_SPACEPAD && s[k] == ' '))
+            return true;
+    return false;
+}
+
 /* Selects rows[at..at+m) (rows NULL: at..at+m-1) of a 1-D dataset. */
 static int select_piece(hid_t dset, const int64_t *rows, size_t at, size_t m, hid_t *fspace,
                         hid_t *mspace)
@@ -225,9 +239,15 @@ static int read_fixed_strings(hid_t dset, hid_t ftype, hid_t mtype, const int64_
         }
         if (H5Dread(dset, mtype, ms, fs, H5P_DEFAULT, buf) < 0)
             rc = vb_err_set(err, "%s: read failed", what);
-        for (size_t i = 0; i < m && rc == 0; i++)
-            if (!(out[at + i] = dup_fixed(buf + i * size, size, pad)))
+        for (size_t i = 0; i < m && rc == 0; i++) {
+            if (inner_nul(buf + i * size, size, pad))
+                rc = vb_err_set(err, "%s: row %lld: a NUL character inside a fixed-length string "
+                                "(what follows it would be lost); store such text as "
+                                "variable-length strings or bytes (voltbatch pack does)", what,
+                                (long long)(rows ? rows[at + i] : (int64_t)(at + i)));
+            else if (!(out[at + i] = dup_fixed(buf + i * size, size, pad)))
                 rc = vb_err_set(err, "%s: out of memory", what);
+        }
         H5Sclose(fs);
         H5Sclose(ms);
     }

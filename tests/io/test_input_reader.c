@@ -164,6 +164,42 @@ static void test_bad_utf8_id(void)
     vb_input_close(&in);
 }
 
+/* A NUL-padded fixed-length string with data after a NUL ("ab\0cd", as
+ * numpy's S dtype stores it): refused naming the row, not cut at the NUL
+ * (it read "ab", and ids "k\0 1" and "k\0 2" as one, session 31). */
+static void test_fixed_inner_nul(void)
+{
+    const char *p = test_path(dir, "fixed_nul.h5");
+    hid_t f = new_file(p);
+    hsize_t n = 2;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 6);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, "prompts", t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    static const char raw[12] = {'o', 'k', 0, 0, 0, 0, 'a', 'b', 0, 'c', 'd', 0};
+    CHECK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+    H5Fclose(f);
+    vb_input in;
+    vb_err err = {{0}};
+    const char *specs[] = {p};
+    int rc = vb_input_open(&in, specs, 1, &err);
+    if (rc == 0) {
+        int64_t rows[] = {0, 1};
+        vb_input_row r[2];
+        rc = vb_input_read_rows(&in, rows, 2, r, &err);
+        if (rc == 0)
+            vb_input_rows_free(r, 2);
+    }
+    vb_input_close(&in);
+    fprintf(stderr, "  -> %s\n", err.msg);
+    CHECK_INT_EQ(rc, -1);
+    CHECK(strstr(err.msg, "row 1: a NUL character inside a fixed-length string") != NULL);
+}
+
 /* An empty /system, scalar or a row's, is none: the row takes --system
  * (the scalar one was used as an empty system prompt, session 31). */
 static void test_empty_system_is_none(void)
@@ -650,6 +686,7 @@ int main(void)
     RUN_TEST(test_fixed_length_strings);
     RUN_TEST(test_empty_system_is_none);
     RUN_TEST(test_bad_utf8_id);
+    RUN_TEST(test_fixed_inner_nul);
     RUN_TEST(test_input_ids_and_messages);
     RUN_TEST(test_bad_rows_are_rows);
     RUN_TEST(test_shards);
