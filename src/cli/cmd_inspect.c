@@ -271,6 +271,10 @@ int cmd_inspect(int argc, char **argv)
     if (gpu_mem && strcmp(gpu_mem, "auto") != 0) {
         if (cli_parse_bytes("inspect", "--gpu-memory", gpu_mem, &mem) != 0)
             return VB_EXIT_USAGE;
+        if (mem == 0) { /* it read as "no size given": no plan, exit 0 */
+            cli_usage_error("inspect", "--gpu-memory: '%s' is no memory (give e.g. 32GiB)", gpu_mem);
+            return VB_EXIT_USAGE;
+        }
     } else {
         mem = gpu_total_memory();
         if (gpu_mem && !mem) {

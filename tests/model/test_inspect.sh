@@ -133,6 +133,8 @@ if [ -f "$qwen/config.json" ]; then
     check "a size past 2^63: exit 2 ($err)" [ "$rc" -eq 2 ]
     run_capture "$vb" inspect --model "$qwen" --max-model-len 20000000
     check "--max-model-len past the engine's limit: exit 2 ($err)" [ "$rc" -eq 2 ]
+    run_capture "$vb" inspect --model "$qwen" --gpu-memory 0
+    check "--gpu-memory 0: exit 2 ($err)" [ "$rc" -eq 2 ]
 fi
 
 summary
