@@ -622,9 +622,9 @@ static int load_chat_template(tokenizer *tok, const json_t *ct, const char *path
         const char *name = json_string_value(json_object_get(v, "name"));
         /* transformers takes "tool_use" instead of "default" when the
          * template gets tools (PreTrainedTokenizerBase.get_chat_template) */
-        const char *tool_use = json_string_value(json_object_get(v, "template"));
-        if (name && strcmp(name, "tool_use") == 0 && tool_use && !tok->chat_template_tool_use &&
-            !(tok->chat_template_tool_use = strdup(tool_use)))
+        const char *body = json_string_value(json_object_get(v, "template"));
+        if (name && strcmp(name, "tool_use") == 0 && body && !tok->chat_template_tool_use &&
+            !(tok->chat_template_tool_use = strdup(body)))
             return vb_err_set(err, "%s: out of memory", path);
         if (!name || strcmp(name, "default") != 0)
             continue;
