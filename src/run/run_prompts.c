@@ -74,7 +74,8 @@ int run_prompt_ids(const run_prompt_ctx *c, const vb_input_row *row, int32_t **i
 {
     *ids = NULL;
     *n = 0;
-    if (row->error[0]) {
+    if (row->error[0]) { /* the reader's refusal; a row of ids still counts them */
+        *n = row->n_ids;
         snprintf(why, why_len, "%s", row->error);
         return 1;
     }
