@@ -17,14 +17,15 @@
 #define WD_TICK_NS (100 * 1000 * 1000) /* checks ten times a second */
 #define WD_HEARTBEAT_WAIT_S 2.0        /* a live rank's watchdog answers within a tick or two */
 #define WD_ABORT_WAIT_S 3.0            /* a communicator abort that takes longer is left behind */
-#define WD_TAG_PING 1
+#define WD_TAG_PING 1  /* this rank is ending the job: are you alive? */
 #define WD_TAG_PONG 2
+#define WD_TAG_ALIVE 3 /* a waiting rank's probe: are you alive? (nothing is ending) */
 
 static pthread_t wd_thread;
 static pthread_mutex_t wd_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wd_cond = PTHREAD_COND_INITIALIZER;
-static bool wd_running, wd_armed, wd_first = true;
-static double wd_timeout, wd_first_factor, wd_deadline, wd_armed_at;
+static bool wd_running, wd_armed, wd_first = true, wd_waiting;
+static double wd_timeout, wd_first_factor, wd_deadline, wd_armed_at, wd_next_probe;
 static const char *wd_phase = "start-up";
 static long wd_step = -1;
 static char wd_collective[160] = "none registered";
@@ -152,13 +153,16 @@ static void hb_service(unsigned char *answered)
             hb_send(st.MPI_SOURCE, WD_TAG_PONG);
             int none = -1; /* reported by watch(), outside hb_lock */
             atomic_compare_exchange_strong(&hb_pinged_by, &none, st.MPI_SOURCE);
-        }
-        else if (answered && st.MPI_SOURCE >= 0 && st.MPI_SOURCE < hb_size)
+        } else if (st.MPI_TAG == WD_TAG_ALIVE) {
+            hb_send(st.MPI_SOURCE, WD_TAG_PONG);
+        } else if (answered && st.MPI_SOURCE >= 0 && st.MPI_SOURCE < hb_size)
             answered[st.MPI_SOURCE] = 1;
     }
 }
 
-int vb_watchdog_find_lost(double wait_s, unsigned char *lost, int n)
+/* vb_watchdog_find_lost with the probe's tag: PING (the job is ending) or
+ * ALIVE (a waiting rank's check). */
+static int find_lost(double wait_s, unsigned char *lost, int n, int tag)
 {
     if (hb_comm == MPI_COMM_NULL || n < hb_size)
         return -1;
@@ -169,7 +173,7 @@ int vb_watchdog_find_lost(double wait_s, unsigned char *lost, int n)
     pthread_mutex_lock(&hb_lock);
     for (int p = 0; p < hb_size; p++)
         if (p != hb_rank)
-            hb_send(p, WD_TAG_PING);
+            hb_send(p, tag);
     pthread_mutex_unlock(&hb_lock);
     double end = now_s() + wait_s;
     int missing = hb_size - 1;
@@ -187,6 +191,35 @@ int vb_watchdog_find_lost(double wait_s, unsigned char *lost, int n)
         lost[p] = p < hb_size && !answered[p];
     free(answered);
     return 0;
+}
+
+int vb_watchdog_find_lost(double wait_s, unsigned char *lost, int n)
+{
+    return find_lost(wait_s, lost, n, WD_TAG_PING);
+}
+
+/* While waiting (vb_watchdog_wait): the ranks that do not answer an ALIVE
+ * probe, as "rank 3, 5" into buf; 0 when all answered (or heartbeats are
+ * off). */
+static int waiting_lost(char *buf, size_t len)
+{
+    if (hb_comm == MPI_COMM_NULL)
+        return 0;
+    unsigned char *lost = calloc((size_t)hb_size, 1);
+    if (!lost || find_lost(WD_HEARTBEAT_WAIT_S, lost, hb_size, WD_TAG_ALIVE)) {
+        free(lost);
+        return 0;
+    }
+    int n_lost = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int p = 0; p < hb_size && used + 16 < len; p++)
+        if (lost[p]) {
+            int k = snprintf(buf + used, len - used, "%s%d", n_lost++ ? ", " : "rank ", p);
+            used += k > 0 ? (size_t)k : 0;
+        }
+    free(lost);
+    return n_lost;
 }
 
 static void *run_abort(void *arg)
@@ -298,6 +331,10 @@ static void *watch(void *arg)
             break;
         bool late = wd_armed && now_s() >= wd_deadline;
         double stuck = now_s() - wd_armed_at;
+        bool probe = wd_waiting && now_s() >= wd_next_probe;
+        if (probe)
+            wd_next_probe = now_s() + wd_timeout;
+        const char *waiting_for = wd_phase;
         /* A stop signal while a step is blocked: mpirun sends SIGTERM to
          * the others when a rank dies, then SIGKILL a moment later, and
          * the step never ends. Save the rows now, once, if the step has
@@ -335,6 +372,22 @@ static void *watch(void *arg)
         if (late) {
             char what[96];
             snprintf(what, sizeof what, "no progress for %.0f s", stuck);
+            vb_watchdog_fail(what);
+        }
+        char who[128];
+        bool gone = probe && waiting_lost(who, sizeof who) > 0;
+        if (gone) {
+            /* still waiting? A rank past the job's last barrier stops its
+             * watchdog, so a probe in flight then goes unanswered: the
+             * main thread ends the wait right after that barrier. */
+            pthread_mutex_lock(&wd_lock);
+            gone = wd_running && wd_waiting;
+            pthread_mutex_unlock(&wd_lock);
+        }
+        if (gone) {
+            char what[320];
+            snprintf(what, sizeof what, "%s did not answer a heartbeat within %.0f s while this "
+                     "rank was %s", who, WD_HEARTBEAT_WAIT_S, waiting_for);
             vb_watchdog_fail(what);
         }
         pthread_mutex_lock(&wd_lock);
@@ -391,6 +444,7 @@ void vb_watchdog_arm(const char *phase, long step)
     wd_phase = phase;
     wd_step = step;
     wd_armed = true;
+    wd_waiting = false;
     pthread_mutex_unlock(&wd_lock);
 }
 
@@ -398,6 +452,17 @@ void vb_watchdog_disarm(void)
 {
     pthread_mutex_lock(&wd_lock);
     wd_armed = false;
+    wd_waiting = false;
+    pthread_mutex_unlock(&wd_lock);
+}
+
+void vb_watchdog_wait(const char *phase)
+{
+    pthread_mutex_lock(&wd_lock);
+    wd_armed = false;
+    wd_waiting = true;
+    wd_phase = phase;
+    wd_next_probe = now_s() + wd_timeout;
     pthread_mutex_unlock(&wd_lock);
 }
 

@@ -41,6 +41,16 @@ void vb_watchdog_arm(const char *phase, long step);
 /* No deadline (between phases that wait legitimately). */
 void vb_watchdog_disarm(void);
 
+/* This rank is done with its steps and waits for others (rank 0 for the
+ * other groups' last rows, every rank at the final barrier): a wait of no
+ * set length, so no deadline; instead, every timeout_s the watchdog asks
+ * every rank for a heartbeat (a probe the others do not take for the end
+ * of the job) and ends the job, naming them, when some do not answer
+ * within a few seconds: a stopped or cut-off rank of another group would
+ * keep this one waiting forever. Arming again ends the wait. phase is a
+ * string literal. */
+void vb_watchdog_wait(const char *phase);
+
 /* Called once on the watchdog thread when the job is ending: on the rank
  * that ends it, before the communicator abort and MPI_Abort, and on every
  * other rank when the ending rank's heartbeat reaches it. Never while the

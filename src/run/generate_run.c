@@ -303,8 +303,11 @@ static int phase_finish(run_state *r, bool stopped, vb_err *err)
     if (run_stop_notice_finish(&out->notice) && !code)
         code = 1, vb_err_set(err, "completing rank 0's stop notice (MPI_Test) failed");
     /* every final message is in (rank 0 waited for them): collectives are
-     * safe again; wait for the slowest group without spinning */
+     * safe again; wait for the slowest group without spinning (the
+     * watchdog's heartbeats meanwhile end the job if a rank is gone; past
+     * the barrier every rank is here: no more probes) */
     run_sleepy_barrier(MPI_COMM_WORLD);
+    vb_watchdog_disarm();
     int stop_here = stopped, stop_any = 0;
     MPI_Allreduce(&stop_here, &stop_any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     code = run_agree(r, code, phase, err);

@@ -219,8 +219,9 @@ bool run_loop(run_state *r)
         vb_err_set(&err, "MPI_Ibcast of the stop notice failed");
         run_die(r, "ending the loop", step, &err);
     }
-    /* rank 0 may now wait for slower groups: a legitimate wait */
-    vb_watchdog_disarm();
+    /* rank 0 may now wait for slower groups, and every rank for the last
+     * at the end: a legitimate wait, but not for a rank that is gone */
+    vb_watchdog_wait("waiting for the other groups to finish");
     step_buffers_free(&sb);
     return stopped;
 }

@@ -6,7 +6,10 @@
 # (the watchdog's heartbeat for a hang, mpirun's notice for a death),
 # leave no process behind, and a --resume must complete the output equal
 # to an uninterrupted run. (SIGTERM to all ranks, exit 75 and resume:
-# test_kill_resume.sh; the same faults on two GPUs: tests/gpu/.)
+# test_kill_resume.sh; the same faults on two GPUs: tests/gpu/.) Also two
+# data-parallel groups: a rank of tp 2 x dp 2 hangs (its group partner ends
+# the job), and a lone rank of dp 2 hangs while rank 0 waits for its rows
+# (rank 0's waiting heartbeats end the job).
 #
 # Deadlines come from this machine's measured speed, not an idle one's: a
 # CI runner shared with other jobs runs steps many times slower. Runs that
@@ -183,4 +186,35 @@ check "dp hang: every row once" python3 -c '
 import sys, h5py
 i = h5py.File(sys.argv[1], "r")["index"][:].tolist()
 sys.exit(0 if sorted(i) == list(range(int(sys.argv[2]))) else 1)' "$dp_h5" "$rows"
+
+# Two groups of one rank each (-np 2, tp 1): rank 1 hangs, with no partner
+# in its group to notice. Rank 0 finishes its own rows, waits for group
+# 1's, and its watchdog's heartbeats find rank 1 gone (it waited forever,
+# whatever --collective-timeout said, session 31).
+dp1_h5="$dir/dp1.h5"
+dp1=(generate --device cpu --model model --tp 1 --temperature 0.7 --seed 3 --max-new-tokens 24
+     --max-batch 32 --input in.h5 --collective-timeout "$timeout_s")
+"$mpirun" -np 2 "$vb" "${dp1[@]}" --output "$dp1_h5" >dp1.log 2>&1 &
+launcher=$!
+out_h5=$dp1_h5 wait_for_rows 2000 "$launcher"
+victim=$(out_h5=$dp1_h5 pattern="^$vb generate.* --output $dp1_h5" rank_pid 1)
+t0=$(date +%s)
+kill -STOP "$victim"
+wait "$launcher"
+status=$?
+t1=$(date +%s)
+echo "dp1 hang: rank 1 (pid $victim) got SIGSTOP; the job ended after $((t1 - t0)) s with status $status"
+grep -E "error" dp1.log | head -2
+check "dp1 hang: error status within twice --collective-timeout + 30 s" \
+    bash -c "[ $status -ne 0 ] && [ $((t1 - t0)) -le $end_within ]"
+check "dp1 hang: rank 0, waiting, names rank 1" \
+    grep -qE "rank 0: rank 1 did not answer a heartbeat .* waiting for the other groups" dp1.log
+kill -CONT "$victim" 2>/dev/null
+check "dp1 hang: no rank left behind" gone_soon "^$vb generate.* --output $dp1_h5"
+run_capture "$mpirun" -np 2 "$vb" "${dp1[@]}" --output "$dp1_h5" --resume
+check "dp1 hang: --resume exits 0" [ "$rc" -eq 0 ]
+check "dp1 hang: every row once" python3 -c '
+import sys, h5py
+i = h5py.File(sys.argv[1], "r")["index"][:].tolist()
+sys.exit(0 if sorted(i) == list(range(int(sys.argv[2]))) else 1)' "$dp1_h5" "$rows"
 summary
