@@ -63,6 +63,30 @@ static void id_text(const tokenizer *tok, int32_t id, bool alt, const char **b, 
     *n = use_alt ? tok->dec_alt_len[id] : tok->dec_len[id];
 }
 
+/* Whether id is a <0xNN> token that a ByteFallback decoder gathers into
+ * runs. */
+static bool in_byte_run(const tokenizer *tok, int32_t id)
+{
+    return tok->dec_byte_fallback && (tok->flags[id] & TOKF_BYTE);
+}
+
+/* HF's ByteFallback decoder on a run of <0xNN> tokens: their bytes when
+ * they are valid UTF-8 together, else one U+FFFD per token (the valid
+ * characters among them too). Writes at most 3 n bytes to out; returns
+ * how many. */
+static size_t byte_run_text(const unsigned char *run, size_t n, char *out)
+{
+    if (n == 0)
+        return 0;
+    if (tok_utf8_check((const char *)run, n) == n) {
+        memcpy(out, run, n);
+        return n;
+    }
+    for (size_t k = 0; k < n; k++)
+        memcpy(out + 3 * k, "\xEF\xBF\xBD", 3);
+    return 3 * n;
+}
+
 int tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out,
                      size_t *out_len, vb_err *err)
 {
@@ -77,19 +101,31 @@ int tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, bool sk
             last = i;
         }
     }
-    char *raw = malloc(total + 1);
+    char *raw = malloc(3 * total + 1); /* a byte token may become U+FFFD */
     if (!raw)
         return vb_err_set(err, "out of memory decoding %zu ids", n);
-    size_t o = 0;
+    size_t o = 0, n_run = 0;
+    unsigned char run[TOK_BYTE_RUN_MAX];
     for (size_t i = 0; i < n; i++) {
         if (skip_special && (tok->flags[ids[i]] & TOKF_SPECIAL))
             continue;
+        if (in_byte_run(tok, ids[i])) { /* gathered, decoded when the run ends */
+            if (n_run == TOK_BYTE_RUN_MAX) {
+                o += byte_run_text(run, n_run, raw + o);
+                n_run = 0;
+            }
+            run[n_run++] = (unsigned char)tok->dec[ids[i]][0];
+            continue;
+        }
+        o += byte_run_text(run, n_run, raw + o);
+        n_run = 0;
         const char *b;
         size_t len;
         id_text(tok, ids[i], tok->dec_kind == DEC_BPE_SUFFIX ? i == last : i == first, &b, &len);
         memcpy(raw + o, b, len);
         o += len;
     }
+    o += byte_run_text(run, n_run, raw + o);
     size_t start = 0;
     if (tok->dec_kind == DEC_SENTENCEPIECE) /* the Strip decoder, once on the fused text */
         while ((int)start < tok->sp_strip_start && start < o && raw[start] == ' ')
@@ -130,6 +166,21 @@ static long emit(tok_stream *s, const char *bytes, size_t n, char **buf, size_t 
     return (long)(*len - before);
 }
 
+/* The stream's run of <0xNN> bytes, decoded as a ByteFallback decoder
+ * does (byte_run_text), through emit. */
+static long flush_run(tok_stream *s, char **buf, size_t *len, size_t *cap, bool final)
+{
+    char text[3 * TOK_BYTE_RUN_MAX];
+    size_t n = byte_run_text(s->run, s->n_run, text), at = 0;
+    s->n_run = 0;
+    if (!s->started && s->tok->dec_kind == DEC_SENTENCEPIECE) /* the Strip, as on the first token */
+        for (int k = 0; k < s->tok->sp_strip_start && at < n && text[at] == ' '; k++)
+            at++;
+    if (n)
+        s->started = true;
+    return emit(s, text + at, n - at, buf, len, cap, final);
+}
+
 /* Nothing to append this time: the buffer is still allocated and ended. */
 static long emit_nothing(char **buf, size_t *len, size_t *cap)
 {
@@ -146,6 +197,15 @@ long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t 
         return -1;
     if (s->skip_special && (tok->flags[id] & TOKF_SPECIAL))
         return emit_nothing(buf, len, cap);
+    long emitted = 0;
+    if (in_byte_run(tok, id)) { /* kept until the run ends, as tokenizer_decode */
+        if (s->n_run == TOK_BYTE_RUN_MAX && (emitted = flush_run(s, buf, len, cap, false)) < 0)
+            return -1;
+        s->run[s->n_run++] = (unsigned char)tok->dec[id][0];
+        return emitted ? emitted : emit_nothing(buf, len, cap);
+    }
+    if (s->n_run && (emitted = flush_run(s, buf, len, cap, false)) < 0)
+        return -1;
     const char *b = tok->dec[id];
     size_t n = tok->dec_len[id];
     if (tok->dec_kind == DEC_BPE_SUFFIX) { /* emit the one before, now known not to be last */
@@ -169,17 +229,23 @@ long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t 
     }
     if (tok->dec_len[id])
         s->started = true;
-    return emit(s, b, n, buf, len, cap, false);
+    long more = emit(s, b, n, buf, len, cap, false);
+    return more < 0 ? -1 : emitted + more;
 }
 
 long tok_stream_finish(tok_stream *s, char **buf, size_t *len, size_t *cap)
 {
+    long emitted = 0;
+    if (s->n_run && (emitted = flush_run(s, buf, len, cap, false)) < 0)
+        return -1;
     if (s->has_held) { /* the last token: its suffix becomes nothing */
         const char *b;
         size_t n;
         id_text(s->tok, s->held, true, &b, &n);
         s->has_held = false;
-        return emit(s, b, n, buf, len, cap, true);
+        long more = emit(s, b, n, buf, len, cap, true);
+        return more < 0 ? -1 : emitted + more;
     }
-    return emit(s, "", 0, buf, len, cap, true);
+    long more = emit(s, "", 0, buf, len, cap, true);
+    return more < 0 ? -1 : emitted + more;
 }

@@ -72,6 +72,7 @@ struct tokenizer {
     /* model: BPE */
     bool byte_level;       /* pieces are byte-level (GPT-2 byte<->char map) */
     bool byte_fallback, fuse_unk, ignore_merges;
+    bool dec_byte_fallback; /* the decoder has ByteFallback: <0xNN> runs decode as it says */
     int32_t unk_id;        /* -1 when none */
     /* continuing_subword_prefix (on every character but a word's first) and
      * end_of_word_suffix (on its last), as piece bytes (byte-level: the

@@ -335,7 +335,9 @@ int tok_decoder_load(tokenizer *tok, const json_t *j, const char *file, vb_err *
             if (strcmp(t, "Strip") == 0) {
                 if (load_strip(tok, v, file, err) < 0)
                     return -1;
-            } else if (strcmp(t, "Replace") == 0 || strcmp(t, "ByteFallback") == 0 || strcmp(t, "Fuse") == 0) {
+            } else if (strcmp(t, "ByteFallback") == 0) {
+                tok->dec_byte_fallback = true; /* its rule for invalid runs: tok_decode.c */
+            } else if (strcmp(t, "Replace") == 0 || strcmp(t, "Fuse") == 0) {
                 continue; /* what DEC_SENTENCEPIECE does */
             } else if (strcmp(t, "ByteLevel") == 0) {
                 tok->dec_kind = DEC_BYTE_LEVEL;

@@ -82,6 +82,10 @@ const char *tokenizer_eos_token(const tokenizer *tok);
 /* Incremental decoding for one request. Push each sampled id; what comes
  * back is only whole UTF-8 characters, so streamed text never splits one.
  * Special tokens are skipped (skip_special) as in tokenizer_decode. */
+/* A run of <0xNN> byte tokens longer than this is decoded in pieces of it
+ * (tokenizer_decode the same, so streamed and whole text agree). */
+#define TOK_BYTE_RUN_MAX 256
+
 typedef struct tok_stream {
     const tokenizer *tok;
     bool skip_special;
@@ -91,6 +95,8 @@ typedef struct tok_stream {
     int32_t held;        /* suffix becomes a space unless it is the last token */
     unsigned char pending[8];
     size_t n_pending;    /* bytes of an unfinished character */
+    unsigned char run[TOK_BYTE_RUN_MAX]; /* a ByteFallback decoder's run of <0xNN> bytes */
+    size_t n_run;
 } tok_stream;
 
 void tok_stream_init(tok_stream *s, const tokenizer *tok, bool skip_special);

@@ -122,6 +122,59 @@ static void test_subword_prefix(void)
     tokenizer_free(tok);
 }
 
+/* A ByteFallback decoder (SentencePiece models: Mistral, Llama 2) decodes
+ * a run of <0xNN> tokens as their bytes when valid UTF-8 together, else as
+ * one U+FFFD per token, valid bytes included (tokenizers'
+ * decoders/byte_fallback.rs; checked against tokenizers 0.23 on Mistral's
+ * tokenizer). The whole decode and the stream both (the repair of the
+ * joined bytes gave "\uFFFD?" for <0xBB><0x3F>, session 31). */
+static void test_byte_fallback_runs(void)
+{
+    static const char json[] =
+        "{\"model\":{\"type\":\"BPE\",\"byte_fallback\":true,\"unk_token\":\"<unk>\","
+        "\"merges\":[],\"vocab\":{\"<unk>\":0,\"<0x41>\":1,\"<0xE4>\":2,\"<0x84>\":3,"
+        "\"<0xBB>\":4,\"<0x3F>\":5,\"\u2581a\":6,\"<0xB8>\":7,\"<0xAD>\":8}},"
+        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":["
+        "{\"type\":\"Replace\",\"pattern\":{\"String\":\"\u2581\"},\"content\":\" \"},"
+        "{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},"
+        "{\"type\":\"Strip\",\"content\":\" \",\"start\":1,\"stop\":0}]}}";
+    vb_err err = {{0}};
+    tokenizer *tok = tokenizer_load_json(json, sizeof json - 1, "tokenizer.json", &err);
+    CHECK(tok != NULL);
+    if (!tok) {
+        fprintf(stderr, "  %s\n", err.msg);
+        return;
+    }
+    static const struct {
+        int32_t ids[6];
+        size_t n;
+        const char *want;
+    } cases[] = {
+        {{4, 5}, 2, "\xEF\xBF\xBD\xEF\xBF\xBD"},
+        {{1, 2, 3, 1}, 4, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},
+        {{1}, 1, "A"},
+        {{6, 2, 3}, 3, "a\xEF\xBF\xBD\xEF\xBF\xBD"},
+        {{6, 2, 7, 8, 6}, 5, "a\xE4\xB8\xAD a"}, /* a valid run: its character */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *text = NULL;
+        size_t n = 0;
+        CHECK_INT_EQ(tokenizer_decode(tok, cases[c].ids, cases[c].n, false, &text, &n, &err), 0);
+        CHECK_STR_EQ(text, cases[c].want);
+        free(text);
+        tok_stream st;
+        tok_stream_init(&st, tok, false);
+        char *buf = NULL;
+        size_t len = 0, cap = 0;
+        for (size_t i = 0; i < cases[c].n; i++)
+            CHECK(tok_stream_push(&st, cases[c].ids[i], &buf, &len, &cap) >= 0);
+        CHECK(tok_stream_finish(&st, &buf, &len, &cap) >= 0);
+        CHECK_STR_EQ(buf ? buf : "", cases[c].want);
+        free(buf);
+    }
+    tokenizer_free(tok);
+}
+
 static void expect_refused_json(const char *json, const char *needle)
 {
     vb_err err = {{0}};
@@ -187,6 +240,7 @@ int main(void)
     RUN_TEST(test_missing_byte_and_digits);
     RUN_TEST(test_lowercase_dotted_i);
     RUN_TEST(test_subword_prefix);
+    RUN_TEST(test_byte_fallback_runs);
     RUN_TEST(test_unsupported_refused);
     return test_summary();
 }
