@@ -87,6 +87,25 @@ static size_t byte_run_text(const unsigned char *run, size_t n, char *out)
     return 3 * n;
 }
 
+/* A full run (n_run == TOK_BYTE_RUN_MAX) makes room: its valid prefix goes
+ * to out as text (a long run of valid characters, as CJK text is on a
+ * SentencePiece model, is never cut inside a character), or, when it
+ * starts with an invalid byte, the whole run by the ByteFallback rule.
+ * Returns the bytes written; *n_run is what stays. */
+static size_t byte_run_make_room(unsigned char *run, size_t *n_run, char *out)
+{
+    size_t ok = tok_utf8_check((const char *)run, *n_run);
+    if (ok == 0) {
+        size_t w = byte_run_text(run, *n_run, out);
+        *n_run = 0;
+        return w;
+    }
+    memcpy(out, run, ok);
+    memmove(run, run + ok, *n_run - ok);
+    *n_run -= ok;
+    return ok;
+}
+
 int tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out,
                      size_t *out_len, vb_err *err)
 {
@@ -110,10 +129,8 @@ int tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, bool sk
         if (skip_special && (tok->flags[ids[i]] & TOKF_SPECIAL))
             continue;
         if (in_byte_run(tok, ids[i])) { /* gathered, decoded when the run ends */
-            if (n_run == TOK_BYTE_RUN_MAX) {
-                o += byte_run_text(run, n_run, raw + o);
-                n_run = 0;
-            }
+            if (n_run == TOK_BYTE_RUN_MAX)
+                o += byte_run_make_room(run, &n_run, raw + o);
             run[n_run++] = (unsigned char)tok->dec[ids[i]][0];
             continue;
         }
@@ -167,18 +184,24 @@ static long emit(tok_stream *s, const char *bytes, size_t n, char **buf, size_t 
 }
 
 /* The stream's run of <0xNN> bytes, decoded as a ByteFallback decoder
- * does (byte_run_text), through emit. */
-static long flush_run(tok_stream *s, char **buf, size_t *len, size_t *cap, bool final)
+ * does (byte_run_text), through emit; when the run is full (room), only
+ * what byte_run_make_room gives out. */
+static long flush_run(tok_stream *s, char **buf, size_t *len, size_t *cap, bool room)
 {
     char text[3 * TOK_BYTE_RUN_MAX];
-    size_t n = byte_run_text(s->run, s->n_run, text), at = 0;
-    s->n_run = 0;
+    size_t n, at = 0;
+    if (room) {
+        n = byte_run_make_room(s->run, &s->n_run, text);
+    } else {
+        n = byte_run_text(s->run, s->n_run, text);
+        s->n_run = 0;
+    }
     if (!s->started && s->tok->dec_kind == DEC_SENTENCEPIECE) /* the Strip, as on the first token */
         for (int k = 0; k < s->tok->sp_strip_start && at < n && text[at] == ' '; k++)
             at++;
     if (n)
         s->started = true;
-    return emit(s, text + at, n - at, buf, len, cap, final);
+    return emit(s, text + at, n - at, buf, len, cap, false);
 }
 
 /* Nothing to append this time: the buffer is still allocated and ended. */
@@ -199,7 +222,7 @@ long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t 
         return emit_nothing(buf, len, cap);
     long emitted = 0;
     if (in_byte_run(tok, id)) { /* kept until the run ends, as tokenizer_decode */
-        if (s->n_run == TOK_BYTE_RUN_MAX && (emitted = flush_run(s, buf, len, cap, false)) < 0)
+        if (s->n_run == TOK_BYTE_RUN_MAX && (emitted = flush_run(s, buf, len, cap, true)) < 0)
             return -1;
         s->run[s->n_run++] = (unsigned char)tok->dec[id][0];
         return emitted ? emitted : emit_nothing(buf, len, cap);

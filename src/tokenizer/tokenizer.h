@@ -82,9 +82,12 @@ const char *tokenizer_eos_token(const tokenizer *tok);
 /* Incremental decoding for one request. Push each sampled id; what comes
  * back is only whole UTF-8 characters, so streamed text never splits one.
  * Special tokens are skipped (skip_special) as in tokenizer_decode. */
-/* A run of <0xNN> byte tokens longer than this is decoded in pieces of it
- * (tokenizer_decode the same, so streamed and whole text agree). */
-#define TOK_BYTE_RUN_MAX 256
+/* A run of <0xNN> byte tokens is held this many bytes at most: a full one
+ * gives out its valid characters and keeps the rest (tokenizer_decode the
+ * same, so streamed and whole text agree; HF's rule for the whole run
+ * differs only where a run past this holds an invalid byte). Small: every
+ * sequence of a run has a stream. */
+#define TOK_BYTE_RUN_MAX 32
 
 typedef struct tok_stream {
     const tokenizer *tok;

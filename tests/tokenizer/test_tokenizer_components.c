@@ -172,6 +172,29 @@ static void test_byte_fallback_runs(void)
         CHECK_STR_EQ(buf ? buf : "", cases[c].want);
         free(buf);
     }
+    /* a valid run longer than a stream holds (TOK_BYTE_RUN_MAX: CJK text on
+     * a SentencePiece model is one such run): every character, none cut */
+    int32_t long_run[3 * 20];
+    char want[3 * 20 + 1];
+    for (int k = 0; k < 20; k++) {
+        long_run[3 * k] = 2, long_run[3 * k + 1] = 7, long_run[3 * k + 2] = 8;
+        memcpy(want + 3 * k, "\xE4\xB8\xAD", 3);
+    }
+    want[60] = '\0';
+    char *text = NULL;
+    size_t n = 0;
+    CHECK_INT_EQ(tokenizer_decode(tok, long_run, 60, false, &text, &n, &err), 0);
+    CHECK_STR_EQ(text, want);
+    free(text);
+    tok_stream st;
+    tok_stream_init(&st, tok, false);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < 60; i++)
+        CHECK(tok_stream_push(&st, long_run[i], &buf, &len, &cap) >= 0);
+    CHECK(tok_stream_finish(&st, &buf, &len, &cap) >= 0);
+    CHECK_STR_EQ(buf ? buf : "", want);
+    free(buf);
     tokenizer_free(tok);
 }
 
