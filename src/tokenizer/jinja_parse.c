@@ -144,21 +144,11 @@ static bool enter(parser *p)
 
 /* Each link of a chain (a.b[c](d), x | f | g, a + b + c, a and b and c)
  * wraps the tree built so far in one more node, which evaluation recurses
- * through as through parentheses: so a link counts as a level of nesting,
- * and the chain's function gives its levels back when done (chained_end).
- * Without this, 20,000 "+ 1" parsed fine and the render overflowed the
- * stack (session 31). */
-static bool chain_link(parser *p, int *links)
-{
-    ++*links;
-    return enter(p);
-}
-
-static jnode *chained_end(parser *p, int links, jnode *n)
-{
-    p->depth -= links;
-    return n;
-}
+ * through as through parentheses: so each link enter()s a level of
+ * nesting, and the chain's function gives them back (depth as it found
+ * it) when it returns the chain; a failure ends the parse, so its returns
+ * need not. Without this, 20,000 "+ 1" parsed fine and the render
+ * overflowed the stack (session 31). */
 
 /* Call arguments after '(' up to ')': positional, then name=value. */
 static bool call_args(parser *p, kidv *k)
@@ -329,11 +319,11 @@ static jnode *subscript(parser *p, jnode *obj)
     return n;
 }
 
-static jnode *postfix_links(parser *p, jnode *n, int *links)
+static jnode *postfix(parser *p, jnode *n)
 {
+    const int depth = p->depth;
     while (n) {
-        if ((is_op(peek(p), ".") || is_op(peek(p), "[") || is_op(peek(p), "(")) &&
-            !chain_link(p, links))
+        if ((is_op(peek(p), ".") || is_op(peek(p), "[") || is_op(peek(p), "(")) && !enter(p))
             return NULL;
         if (accept_op(p, ".")) {
             const jtok *t = next(p);
@@ -370,13 +360,8 @@ static jnode *postfix_links(parser *p, jnode *n, int *links)
             break;
         }
     }
+    p->depth = depth;
     return n;
-}
-
-static jnode *postfix(parser *p, jnode *n)
-{
-    int links = 0;
-    return chained_end(p, links, postfix_links(p, n, &links));
 }
 
 /* A filter or test name (dotted names are allowed by jinja2). */
@@ -403,10 +388,11 @@ static bool filter_name(parser *p, jnode *f)
     return f->s != NULL;
 }
 
-static jnode *filters_and_tests_links(parser *p, jnode *n, int *links)
+static jnode *filters_and_tests(parser *p, jnode *n)
 {
+    const int depth = p->depth;
     while (n && !p->failed) {
-        if ((is_op(peek(p), "|") || is_name(peek(p), "is")) && !chain_link(p, links))
+        if ((is_op(peek(p), "|") || is_name(peek(p), "is")) && !enter(p))
             return NULL;
         if (accept_op(p, "|")) {
             jnode *f = node(p, JN_FILTER);
@@ -458,13 +444,8 @@ static jnode *filters_and_tests_links(parser *p, jnode *n, int *links)
             break;
         }
     }
+    p->depth = depth;
     return n;
-}
-
-static jnode *filters_and_tests(parser *p, jnode *n)
-{
-    int links = 0;
-    return chained_end(p, links, filters_and_tests_links(p, n, &links));
 }
 
 static jnode *unary(parser *p, bool with_filter)
@@ -502,51 +483,58 @@ static jnode *binop(parser *p, int op, jnode *l, jnode *r)
 
 static jnode *pow_expr(parser *p)
 {
-    int links = 0;
+    const int depth = p->depth;
     jnode *l = unary(p, true);
     while (l && accept_op(p, "**"))
-        l = chain_link(p, &links) ? binop(p, JOP_POW, l, unary(p, true)) : NULL;
-    return chained_end(p, links, l);
+        l = enter(p) ? binop(p, JOP_POW, l, unary(p, true)) : NULL;
+    p->depth = depth;
+    return l;
 }
 
 static jnode *math2(parser *p)
 {
-    int links = 0;
+    const int depth = p->depth;
     jnode *l = pow_expr(p);
     for (;;) {
         int op = is_op(peek(p), "*") ? JOP_MUL : is_op(peek(p), "/") ? JOP_DIV
                : is_op(peek(p), "//") ? JOP_FLOORDIV : is_op(peek(p), "%") ? JOP_MOD : 0;
-        if (!l || !op)
-            return chained_end(p, links, l);
+        if (!l || !op) {
+            p->depth = depth;
+            return l;
+        }
         next(p);
-        l = chain_link(p, &links) ? binop(p, op, l, pow_expr(p)) : NULL;
+        l = enter(p) ? binop(p, op, l, pow_expr(p)) : NULL;
     }
 }
 
 static jnode *concat(parser *p)
 {
-    int links = 0;
+    const int depth = p->depth;
     jnode *l = math2(p);
     while (l && accept_op(p, "~"))
-        l = chain_link(p, &links) ? binop(p, JOP_CONCAT, l, math2(p)) : NULL;
-    return chained_end(p, links, l);
+        l = enter(p) ? binop(p, JOP_CONCAT, l, math2(p)) : NULL;
+    p->depth = depth;
+    return l;
 }
 
 static jnode *math1(parser *p)
 {
-    int links = 0;
+    const int depth = p->depth;
     jnode *l = concat(p);
     for (;;) {
         int op = is_op(peek(p), "+") ? JOP_ADD : is_op(peek(p), "-") ? JOP_SUB : 0;
-        if (!l || !op)
-            return chained_end(p, links, l);
+        if (!l || !op) {
+            p->depth = depth;
+            return l;
+        }
         next(p);
-        l = chain_link(p, &links) ? binop(p, op, l, concat(p)) : NULL;
+        l = enter(p) ? binop(p, op, l, concat(p)) : NULL;
     }
 }
 
-static jnode *compare_links(parser *p, int *links)
+static jnode *compare(parser *p)
 {
+    const int depth = p->depth;
     jnode *l = math1(p), *prev = NULL, *last = NULL;
     for (;;) {
         const jtok *t = peek(p);
@@ -554,9 +542,11 @@ static jnode *compare_links(parser *p, int *links)
                : is_op(t, "<=") ? JOP_LE : is_op(t, ">") ? JOP_GT : is_op(t, ">=") ? JOP_GE
                : is_name(t, "in") ? JOP_IN
                : (is_name(t, "not") && is_name(peek2(p), "in")) ? JOP_NOTIN : 0;
-        if (!l || !op)
+        if (!l || !op) {
+            p->depth = depth;
             return l;
-        if (!chain_link(p, links))
+        }
+        if (!enter(p))
             return NULL;
         next(p);
         if (op == JOP_NOTIN)
@@ -585,12 +575,6 @@ static jnode *compare_links(parser *p, int *links)
     }
 }
 
-static jnode *compare(parser *p)
-{
-    int links = 0;
-    return chained_end(p, links, compare_links(p, &links));
-}
-
 static jnode *not_expr(parser *p)
 {
     if (is_name(peek(p), "not")) {
@@ -606,11 +590,12 @@ static jnode *not_expr(parser *p)
     return compare(p);
 }
 
-static jnode *and_expr_links(parser *p, int *links)
+static jnode *and_expr(parser *p)
 {
+    const int depth = p->depth;
     jnode *l = not_expr(p);
     while (l && is_name(peek(p), "and")) {
-        if (!chain_link(p, links))
+        if (!enter(p))
             return NULL;
         next(p);
         jnode *n = node(p, JN_AND);
@@ -619,20 +604,16 @@ static jnode *and_expr_links(parser *p, int *links)
         n->a = l;
         l = n;
     }
+    p->depth = depth;
     return l;
 }
 
-static jnode *and_expr(parser *p)
+static jnode *or_expr(parser *p)
 {
-    int links = 0;
-    return chained_end(p, links, and_expr_links(p, &links));
-}
-
-static jnode *or_expr_links(parser *p, int *links)
-{
+    const int depth = p->depth;
     jnode *l = and_expr(p);
     while (l && is_name(peek(p), "or")) {
-        if (!chain_link(p, links))
+        if (!enter(p))
             return NULL;
         next(p);
         jnode *n = node(p, JN_OR);
@@ -641,13 +622,8 @@ static jnode *or_expr_links(parser *p, int *links)
         n->a = l;
         l = n;
     }
+    p->depth = depth;
     return l;
-}
-
-static jnode *or_expr(parser *p)
-{
-    int links = 0;
-    return chained_end(p, links, or_expr_links(p, &links));
 }
 
 static jnode *expr(parser *p)
