@@ -198,21 +198,19 @@ int vb_watchdog_find_lost(double wait_s, unsigned char *lost, int n)
     return find_lost(wait_s, lost, n, WD_TAG_PING);
 }
 
-/* While waiting (vb_watchdog_wait): the ranks that do not answer an ALIVE
- * probe, as "rank 3, 5" into buf; 0 when all answered (or heartbeats are
- * off). */
-static int waiting_lost(char *buf, size_t len)
+/* The ranks that do not answer a probe with tag (PING or ALIVE) within
+ * WD_HEARTBEAT_WAIT_S, as "rank 3, 5" into buf; how many, or -1 when no
+ * probe could be made (heartbeats off, out of memory). */
+static int lost_ranks(int tag, char *buf, size_t len)
 {
-    if (hb_comm == MPI_COMM_NULL)
-        return 0;
-    unsigned char *lost = calloc((size_t)hb_size, 1);
-    if (!lost || find_lost(WD_HEARTBEAT_WAIT_S, lost, hb_size, WD_TAG_ALIVE)) {
+    buf[0] = '\0';
+    unsigned char *lost = hb_comm == MPI_COMM_NULL ? NULL : calloc((size_t)hb_size, 1);
+    if (!lost || find_lost(WD_HEARTBEAT_WAIT_S, lost, hb_size, tag)) {
         free(lost);
-        return 0;
+        return -1;
     }
     int n_lost = 0;
     size_t used = 0;
-    buf[0] = '\0';
     for (int p = 0; p < hb_size && used + 16 < len; p++)
         if (lost[p]) {
             int k = snprintf(buf + used, len - used, "%s%d", n_lost++ ? ", " : "rank ", p);
@@ -249,28 +247,14 @@ static void describe_lost(char *buf, size_t len)
                            "MPI_THREAD_MULTIPLE for heartbeats)");
         return;
     }
-    unsigned char *lost = calloc((size_t)hb_size, 1);
-    if (!lost || vb_watchdog_find_lost(WD_HEARTBEAT_WAIT_S, lost, hb_size)) {
-        free(lost);
-        return;
-    }
-    size_t used = 0;
-    int n_lost = 0;
-    for (int p = 0; p < hb_size && used + 16 < len; p++) {
-        if (!lost[p])
-            continue;
-        int k = snprintf(buf + used, len - used, "%s%d", n_lost ? ", " : "; lost rank ", p);
-        used += k > 0 ? (size_t)k : 0;
-        n_lost++;
-    }
-    if (n_lost && used < len)
-        snprintf(buf + used, len - used,
-                 " (no answer to a heartbeat within %.0f s: died, stopped or cut off)",
-                 WD_HEARTBEAT_WAIT_S);
-    else if (!n_lost)
+    char who[256];
+    int n_lost = lost_ranks(WD_TAG_PING, who, sizeof who);
+    if (n_lost > 0)
+        snprintf(buf, len, "; lost %s (no answer to a heartbeat within %.0f s: died, stopped or "
+                 "cut off)", who, WD_HEARTBEAT_WAIT_S);
+    else if (n_lost == 0)
         snprintf(buf, len, "; every rank answered a heartbeat (a slow or wedged GPU or "
                            "communicator, not a lost process)");
-    free(lost);
 }
 
 void vb_watchdog_fail(const char *what)
@@ -375,7 +359,7 @@ static void *watch(void *arg)
             vb_watchdog_fail(what);
         }
         char who[128];
-        bool gone = probe && waiting_lost(who, sizeof who) > 0;
+        bool gone = probe && lost_ranks(WD_TAG_ALIVE, who, sizeof who) > 0;
         if (gone) {
             /* still waiting? A rank past the job's last barrier stops its
              * watchdog, so a probe in flight then goes unanswered: the
