@@ -526,38 +526,19 @@ static int refuse_repeated_shards(const vb_input *in, vb_err *err)
     return rc;
 }
 
-/* path's directory part ("." when none) into buf; its last component */
-static const char *split_dir(const char *path, char *buf, size_t n)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(buf, n, ".");
-        return path;
-    }
-    snprintf(buf, n, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    return slash + 1;
-}
-
-static bool same_dir(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && S_ISDIR(sa.st_mode) &&
-           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 bool vb_input_spec_takes(const char *spec, const char *path)
 {
-    char pdir[4096], sdir[4096];
-    const char *base = split_dir(path, pdir, sizeof pdir);
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     struct stat st;
-    if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) /* add_directory's rule */
-        return same_dir(spec, pdir) && base[0] != '.' &&
+    if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) { /* add_directory's rule */
+        return vb_dir_part_is(path, spec) && base[0] != '.' &&
                (ends_with(base, ".h5") || ends_with(base, ".hdf5"));
+    }
     if (strpbrk(spec, "*?[")) {
-        const char *pattern = split_dir(spec, sdir, sizeof sdir);
-        if (strpbrk(sdir, "*?[")) /* a pattern over directories: by the names as given */
+        const char *sslash = strrchr(spec, '/'), *pattern = sslash ? sslash + 1 : spec;
+        if (strcspn(spec, "*?[") < (size_t)(pattern - spec)) /* a pattern over directories */
             return fnmatch(spec, path, FNM_PATHNAME | FNM_PERIOD) == 0;
-        return same_dir(sdir, pdir) && fnmatch(pattern, base, FNM_PERIOD) == 0;
+        return vb_same_dir_part(spec, path) && fnmatch(pattern, base, FNM_PERIOD) == 0;
     }
     return vb_same_path(spec, path);
 }

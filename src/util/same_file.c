@@ -30,16 +30,27 @@ static int stat_dir_of(const char *path, struct stat *st)
     return rc;
 }
 
+bool vb_same_dir_part(const char *a, const char *b)
+{
+    struct stat da, db;
+    return stat_dir_of(a, &da) == 0 && stat_dir_of(b, &db) == 0 && da.st_dev == db.st_dev &&
+           da.st_ino == db.st_ino;
+}
+
+bool vb_dir_part_is(const char *path, const char *dir)
+{
+    struct stat dp, d;
+    return stat_dir_of(path, &dp) == 0 && stat(dir, &d) == 0 && dp.st_dev == d.st_dev &&
+           dp.st_ino == d.st_ino;
+}
+
 bool vb_same_path(const char *a, const char *b)
 {
     if (vb_same_file(a, b))
         return true;
     const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
     const char *na = sa ? sa + 1 : a, *nb = sb ? sb + 1 : b;
-    struct stat da, db;
-    if (!*na || strcmp(na, nb) != 0 || stat_dir_of(a, &da) != 0 || stat_dir_of(b, &db) != 0)
-        return false;
-    return da.st_dev == db.st_dev && da.st_ino == db.st_ino;
+    return *na && strcmp(na, nb) == 0 && vb_same_dir_part(a, b);
 }
 
 int vb_refuse_special_output(const char *path, const char *what, vb_err *err)

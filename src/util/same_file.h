@@ -22,6 +22,12 @@ bool vb_same_file(const char *a, const char *b);
  * outputs of a run, which may not exist when it starts. */
 bool vb_same_path(const char *a, const char *b);
 
+/* Whether the directory parts of a and b ("." when none) are one
+ * directory (device and inode); a and b need not exist. */
+bool vb_same_dir_part(const char *a, const char *b);
+/* Whether path's directory part is the directory dir. */
+bool vb_dir_part_is(const char *path, const char *dir);
+
 /* Refuses to write `target` when it is the input `input`: returns -1 with
  * err naming both ("the output ./in.h5 and the input in.h5 are the same
  * file ..."), else 0. `what` says what target is to the command ("the
