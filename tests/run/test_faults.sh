@@ -160,21 +160,37 @@ run_capture "$mpirun" -np 2 "$vb" "${plain[@]}" --output "$out_h5" --resume
 check "--resume after the faults exits 0" [ "$rc" -eq 0 ]
 check "resumed output equals the uninterrupted run" [ "$(same_as_ref)" = same ]
 
+# dp_hang NAME H5 NP RANK ARGS...: runs generate ARGS under mpirun -np NP
+# into H5 (log NAME.log), stops world rank RANK with SIGSTOP once rows are
+# being finished, and waits for the job; leaves status, t0, t1 and victim.
+dp_hang() {
+    local name=$1 h5=$2 np=$3 rank=$4
+    shift 4
+    "$mpirun" -np "$np" "$vb" "$@" --output "$h5" >"$name.log" 2>&1 &
+    local launcher=$!
+    out_h5=$h5 wait_for_rows 2000 "$launcher"
+    victim=$(out_h5=$h5 pattern="^$vb generate.* --output $h5" rank_pid "$rank")
+    t0=$(date +%s)
+    kill -STOP "$victim"
+    wait "$launcher"
+    status=$?
+    t1=$(date +%s)
+    echo "$name: rank $rank (pid $victim) got SIGSTOP; the job ended after $((t1 - t0)) s with status $status"
+    grep -E "error" "$name.log" | head -4
+}
+# every_row_once H5: H5 holds each of the $rows rows once
+every_row_once() {
+    python3 -c '
+import sys, h5py
+i = h5py.File(sys.argv[1], "r")["index"][:].tolist()
+sys.exit(0 if sorted(i) == list(range(int(sys.argv[2]))) else 1)' "$1" "$rows"
+}
+
 # Two groups (-np 4, tp 2, dp 2): rank 3 of group 1 hangs. Rank 2 ends the
 # job naming rank 3; rank 0 (group 0, not stuck) hears its heartbeat, says
 # where it is, and saves its finished rows first.
 dp_h5="$dir/dp.h5"
-"$mpirun" -np 4 "$vb" "${args[@]}" --output "$dp_h5" >dp.log 2>&1 &
-launcher=$!
-out_h5=$dp_h5 wait_for_rows 2000 "$launcher"
-victim=$(out_h5=$dp_h5 pattern="^$vb generate.* --output $dp_h5" rank_pid 3)
-t0=$(date +%s)
-kill -STOP "$victim"
-wait "$launcher"
-status=$?
-t1=$(date +%s)
-echo "dp hang: rank 3 (pid $victim) got SIGSTOP; the job ended after $((t1 - t0)) s with status $status"
-grep -E "error" dp.log | head -4
+dp_hang dp "$dp_h5" 4 3 "${args[@]}"
 check "dp hang: error status within twice --collective-timeout + 30 s" \
     bash -c "[ $status -ne 0 ] && [ $((t1 - t0)) -le $end_within ]"
 check "dp hang: rank 2 names the lost rank 3" grep -qE "rank 2: no progress .*lost rank 3\b" dp.log
@@ -182,10 +198,7 @@ check "dp hang: rank 0 says where it is" grep -qE "rank 0: rank 2 is ending the 
 check "dp hang: no rank left behind" gone_soon "^$vb generate.* --output $dp_h5"
 run_capture "$mpirun" -np 4 "$vb" "${plain[@]}" --output "$dp_h5" --resume
 check "dp hang: --resume exits 0" [ "$rc" -eq 0 ]
-check "dp hang: every row once" python3 -c '
-import sys, h5py
-i = h5py.File(sys.argv[1], "r")["index"][:].tolist()
-sys.exit(0 if sorted(i) == list(range(int(sys.argv[2]))) else 1)' "$dp_h5" "$rows"
+check "dp hang: every row once" every_row_once "$dp_h5"
 
 # Two groups of one rank each (-np 2, tp 1): rank 1 hangs, with no partner
 # in its group to notice. Rank 0 finishes its own rows, waits for group
@@ -194,17 +207,7 @@ sys.exit(0 if sorted(i) == list(range(int(sys.argv[2]))) else 1)' "$dp_h5" "$row
 dp1_h5="$dir/dp1.h5"
 dp1=(generate --device cpu --model model --tp 1 --temperature 0.7 --seed 3 --max-new-tokens 24
      --max-batch 32 --input in.h5 --collective-timeout "$timeout_s")
-"$mpirun" -np 2 "$vb" "${dp1[@]}" --output "$dp1_h5" >dp1.log 2>&1 &
-launcher=$!
-out_h5=$dp1_h5 wait_for_rows 2000 "$launcher"
-victim=$(out_h5=$dp1_h5 pattern="^$vb generate.* --output $dp1_h5" rank_pid 1)
-t0=$(date +%s)
-kill -STOP "$victim"
-wait "$launcher"
-status=$?
-t1=$(date +%s)
-echo "dp1 hang: rank 1 (pid $victim) got SIGSTOP; the job ended after $((t1 - t0)) s with status $status"
-grep -E "error" dp1.log | head -2
+dp_hang dp1 "$dp1_h5" 2 1 "${dp1[@]}"
 check "dp1 hang: error status within twice --collective-timeout + 30 s" \
     bash -c "[ $status -ne 0 ] && [ $((t1 - t0)) -le $end_within ]"
 check "dp1 hang: rank 0, waiting, names rank 1" \
@@ -213,8 +216,5 @@ kill -CONT "$victim" 2>/dev/null
 check "dp1 hang: no rank left behind" gone_soon "^$vb generate.* --output $dp1_h5"
 run_capture "$mpirun" -np 2 "$vb" "${dp1[@]}" --output "$dp1_h5" --resume
 check "dp1 hang: --resume exits 0" [ "$rc" -eq 0 ]
-check "dp1 hang: every row once" python3 -c '
-import sys, h5py
-i = h5py.File(sys.argv[1], "r")["index"][:].tolist()
-sys.exit(0 if sorted(i) == list(range(int(sys.argv[2]))) else 1)' "$dp1_h5" "$rows"
+check "dp1 hang: every row once" every_row_once "$dp1_h5"
 summary
