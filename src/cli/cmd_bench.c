@@ -108,6 +108,8 @@ static void bench_help(void)
           "                       the same for the output lengths\n"
           "  --num-prompts N      prompts (default 512)\n"
           "  --input FILE         benchmark this input file instead of synthetic prompts\n"
+          "                       (its rows as they are: --num-prompts, --input-len,\n"
+          "                       --prefix-len, --length-dist lognormal are refused)\n"
           "  --report FILE        the generate report (JSON) with every figure\n"
           "  --keep-scratch       leave the scratch folder (prompts.h5, out.h5,\n"
           "                       report.json) and print its path: the exact prompts,\n"
@@ -298,6 +300,8 @@ typedef struct bench_workload {
     bool lognormal;
     long num_prompts, prefix_len;
     bench_len in, out;
+    const char *synthetic_opt; /* the last option given that only shapes
+                                * synthetic prompts (NULL: none) */
 } bench_workload;
 
 /* MIN:MAX with 1 <= MIN <= MAX <= BENCH_MAX_LEN. */
@@ -348,6 +352,13 @@ static int settle_range(const char *mean_opt, const char *range_opt, bench_len *
  * their own range. Returns 0 or -1 after a usage error. */
 static int settle_workload(bench_workload *w, bool have_input)
 {
+    /* an input file's rows are what they are: an option that would shape
+     * synthetic ones is refused, not silently ignored */
+    if (have_input && w->synthetic_opt && !w->lognormal) {
+        cli_usage_error("bench", "%s shapes synthetic prompts; --input FILE brings its own "
+                                 "(give one of them)", w->synthetic_opt);
+        return -1;
+    }
     if (!w->lognormal) {
         const char *opt = w->in.range_given    ? "--input-len-range"
                           : w->out.range_given ? "--output-len-range"
@@ -516,9 +527,9 @@ int cmd_bench(int argc, char **argv)
         switch (c) {
         case B_MODEL: o->model_dir = optarg; break;
         case B_TP: rc = cli_parse_int("bench", opt, optarg, 1, 4096, &v); o->tp = (int)v; break;
-        case B_INPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, BENCH_MAX_LEN, &w.in.mean); break;
+        case B_INPUT_LEN: w.synthetic_opt = "--input-len"; rc = cli_parse_int("bench", opt, optarg, 1, BENCH_MAX_LEN, &w.in.mean); break;
         case B_OUTPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, BENCH_MAX_LEN, &w.out.mean); break;
-        case B_NUM_PROMPTS: rc = cli_parse_int("bench", opt, optarg, 1, 1L << 30, &w.num_prompts); break;
+        case B_NUM_PROMPTS: w.synthetic_opt = "--num-prompts"; rc = cli_parse_int("bench", opt, optarg, 1, 1L << 30, &w.num_prompts); break;
         case B_LENGTH_DIST:
             if (strcmp(optarg, "lognormal") == 0) w.lognormal = true;
             else if (strcmp(optarg, "fixed") == 0) w.lognormal = false;
@@ -541,7 +552,7 @@ int cmd_bench(int argc, char **argv)
             rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &o->max_batched_tokens);
             break;
         case B_NO_PREFIX_CACHE: o->prefix_cache = false; break;
-        case B_PREFIX_LEN: rc = cli_parse_int("bench", opt, optarg, 0, BENCH_MAX_LEN, &w.prefix_len); break;
+        case B_PREFIX_LEN: w.synthetic_opt = "--prefix-len"; rc = cli_parse_int("bench", opt, optarg, 0, BENCH_MAX_LEN, &w.prefix_len); break;
         case B_GPU_MEM:
             rc = cli_parse_double("bench", opt, optarg, 0.01, 1.0, &o->gpu_memory_utilization);
             break;

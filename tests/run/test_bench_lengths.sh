@@ -124,6 +124,14 @@ refused "mean outside" "--input-len 1024 (the mean) is outside --input-len-range
     --input-len-range 16:512
 refused "with --input" "--input FILE brings its own" --input x.h5
 refused "unknown distribution" "--length-dist: 'normal' is not one of" --length-dist normal
+# an input file's rows are used as they are: the options that shape
+# synthetic prompts are refused rather than silently ignored
+for opt in "--num-prompts 3" "--input-len 4" "--prefix-len 2"; do
+    # shellcheck disable=SC2086 # the option and its value as two words
+    run_capture "$vb" bench --model model --device cpu --input x.h5 $opt
+    check "$opt with --input: exit 2" [ "$rc" -eq 2 ]
+    check "$opt with --input: says so" contains "$err" "${opt% *} shapes synthetic prompts"
+done
 run_capture "$vb" bench --model model --device cpu --input-len-range 1:10
 check "range without lognormal: exit 2" [ "$rc" -eq 2 ]
 check "range without lognormal: says so" contains "$err" \
