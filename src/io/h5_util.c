@@ -80,6 +80,15 @@ bool h5_exists(hid_t file, const char *name)
     return H5Lexists(file, name, H5P_DEFAULT) > 0;
 }
 
+bool h5_is_uint64(hid_t dset)
+{
+    hid_t t = H5Dget_type(dset);
+    bool u = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE &&
+             H5Tget_size(t) == 8;
+    h5_close(t);
+    return u;
+}
+
 int h5_select_rows(hid_t dset, const int64_t *rows, size_t n, hid_t *file_space,
                    hid_t *mem_space)
 {

@@ -415,7 +415,7 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
                               err);
             if (di < 0)
                 goto done;
-            idk = VB_ID_INT;
+            idk = h5_is_uint64(di) ? VB_ID_UINT : VB_ID_INT;
         }
         H5Dclose(di);
         if (len != n) {
@@ -425,7 +425,8 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
         }
     }
     if (si > 0 && idk != in->id_kind) {
-        static const char *const words[] = {"no /id", "string ids", "integer ids"};
+        static const char *const words[] = {"no /id", "string ids", "integer ids",
+                                            "unsigned 64-bit ids"};
         vb_err_set(err, "%s: /id: has %s but %s has %s (every shard needs the same)", path,
                    words[idk], in->shards[0].path, words[in->id_kind]);
         goto done;
@@ -870,8 +871,11 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
             out[pos[k]].id = strs[k];
             strs[k] = NULL;
         }
-    } else if (in->id_kind == VB_ID_INT) {
-        if (read_ints(f, sh->path, "/id", lrows, n, H5T_NATIVE_INT64, ints, err) < 0)
+    } else if (in->id_kind == VB_ID_INT || in->id_kind == VB_ID_UINT) {
+        /* an unsigned 64-bit id's bits in the int64 (vb_id_kind) */
+        if (read_ints(f, sh->path, "/id", lrows, n,
+                      in->id_kind == VB_ID_UINT ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, ints,
+                      err) < 0)
             goto done;
         for (size_t k = 0; k < n; k++)
             out[pos[k]].id_int = ints[k];

@@ -12,7 +12,8 @@
  *   /input_ids   1-D variable-length integers (read as int32)
  *   /messages    1-D strings, each a JSON array of {"role","content"}
  * optional, 1-D with the same length unless noted:
- *   /id              strings or integers (same kind in every shard)
+ *   /id              strings or integers (same kind in every shard; unsigned
+ *                    64-bit ids kept as such, see vb_id_kind)
  *   /system          strings, or a scalar string for every row (an empty one:
  *                    none, the row takes --system)
  *   /max_new_tokens  integers; -1 = not set (use --max-new-tokens)
@@ -42,7 +43,10 @@ typedef enum vb_prompt_kind {
     VB_PROMPT_MESSAGES, /* /messages */
 } vb_prompt_kind;
 
-typedef enum vb_id_kind { VB_ID_NONE, VB_ID_STRING, VB_ID_INT } vb_id_kind;
+/* VB_ID_INT: signed, or unsigned of up to 32 bits (all fit an int64);
+ * VB_ID_UINT: unsigned 64-bit, id_int holding its bits (hash ids above
+ * 2^63 - 1 keep their value and the output's /id is unsigned too). */
+typedef enum vb_id_kind { VB_ID_NONE, VB_ID_STRING, VB_ID_INT, VB_ID_UINT } vb_id_kind;
 
 typedef struct vb_input_shard {
     char *path;
@@ -71,7 +75,7 @@ typedef struct vb_input_row {
     int32_t *ids;              /* /input_ids row, else NULL */
     int32_t n_ids;
     char *id;                  /* string id (VB_ID_STRING), else NULL */
-    int64_t id_int;            /* integer id (VB_ID_INT) */
+    int64_t id_int;            /* integer id (VB_ID_INT; VB_ID_UINT: its bits) */
     char *system;              /* per-row or scalar /system, or NULL */
     int32_t max_new_tokens;    /* -1 = not set */
     int64_t seed;              /* -1 = not set */

@@ -189,6 +189,9 @@ static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r,
     if (r->id_kind == VB_ID_INT &&
         h5_write_1d(f, "id", H5T_STD_I64LE, H5T_NATIVE_INT64, c->n, c->id_int, err) < 0)
         goto done;
+    if (r->id_kind == VB_ID_UINT && /* id_int holds the bits */
+        h5_write_1d(f, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, c->n, c->id_int, err) < 0)
+        goto done;
     if (r->n_samples > 1 &&
         h5_write_1d(f, "sample", H5T_STD_I32LE, H5T_NATIVE_INT32, c->n, c->sample, err) < 0)
         goto done;
@@ -260,7 +263,7 @@ static uint64_t output_bytes_estimate(const vb_results *r, const columns *c)
                  vlen_bytes(4 * nt) + 4 + 4 + 1 + 8; /* ids, tokens x2, finish, index */
         if (r->id_kind == VB_ID_STRING)
             bytes += vlen_bytes(strlen(c->ids[k]));
-        else if (r->id_kind == VB_ID_INT)
+        else if (r->id_kind == VB_ID_INT || r->id_kind == VB_ID_UINT)
             bytes += 8;
         if (r->n_samples > 1)
             bytes += 4;
@@ -564,6 +567,7 @@ int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err
         hid_t d = H5Dopen2(f, "id", H5P_DEFAULT);
         hid_t t = d >= 0 ? H5Dget_type(d) : -1;
         H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+        const bool u64 = d >= 0 && h5_is_uint64(d);
         h5_close(t);
         h5_close(d);
         if (cls == H5T_STRING) {
@@ -571,8 +575,9 @@ int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err
             if (read_strs(f, path, "id", n, ids, NULL, err) < 0)
                 goto done;
         } else {
-            idk = VB_ID_INT;
-            if (read_fixed(f, path, "id", H5T_NATIVE_INT64, n, idi, err) < 0)
+            idk = u64 ? VB_ID_UINT : VB_ID_INT;
+            if (read_fixed(f, path, "id", u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, n, idi,
+                           err) < 0)
                 goto done;
         }
     }

@@ -13,7 +13,8 @@
  *   /finish_reason      enum int8 {stop = 0, length = 1, error = 2}
  *   /error              UTF-8 strings, "" when fine
  *   /index              int64, the row in the inputs
- *   /id                 strings or int64, copied from the input (when it had /id)
+ *   /id                 strings, int64, or uint64 where the input's was unsigned
+ *                       64-bit, copied from the input (when it had /id)
  *   /sample             int32 (only with n > 1)
  *   /logprobs           variable-length float32, the chosen tokens' (with logprobs)
  *   /top_ids, /top_logprobs  variable-length int32 / float32, n_tokens x top_n

@@ -21,7 +21,8 @@
  * unpack: an output file (has /completions) -> one JSON object per row with
  *   every output field; an input file -> one object per row in the pack
  *   format (so pack -> unpack round-trips). Unset optional fields are left
- *   out. */
+ *   out. An unsigned 64-bit /id above 2^63 - 1 is written as a string of
+ *   its digits (JSON readers take integers as signed 64-bit). */
 #ifndef VB_IO_PACK_H
 #define VB_IO_PACK_H
 

@@ -33,7 +33,7 @@ typedef struct vb_output_row {
     vb_finish_reason finish_reason;
     char *error;            /* "" or NULL when fine */
     char *id;               /* copied from the input (VB_ID_STRING) */
-    int64_t id_int;         /* copied from the input (VB_ID_INT) */
+    int64_t id_int;         /* copied from the input (VB_ID_INT; VB_ID_UINT: its bits) */
     float *logprobs;        /* n_output_ids chosen-token logprobs, with --logprobs */
     int32_t *top_ids;       /* n_output_ids * top_n alternatives, row-major */
     float *top_logprobs;    /* same shape */

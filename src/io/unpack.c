@@ -28,6 +28,19 @@ static json_t *int_array(const int32_t *v, size_t n)
     return a;
 }
 
+/* An integer /id as JSON: a number, or for an unsigned 64-bit one above
+ * 2^63 - 1 its decimal digits as a string (JSON parsers, jansson here
+ * included, read integers as signed 64-bit; a string keeps every digit). */
+static json_t *id_json(int64_t bits, vb_id_kind kind)
+{
+    if (kind == VB_ID_UINT && bits < 0) {
+        char digits[24];
+        snprintf(digits, sizeof digits, "%" PRIu64, (uint64_t)bits);
+        return json_string(digits);
+    }
+    return json_integer(bits);
+}
+
 static json_t *float_array(const float *v, size_t n)
 {
     json_t *a = json_array();
@@ -76,8 +89,8 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
                 break;
             }
             json_object_set_new(o, "id", id);
-        } else if (r.id_kind == VB_ID_INT)
-            json_object_set_new(o, "id", json_integer(w->id_int));
+        } else if (r.id_kind == VB_ID_INT || r.id_kind == VB_ID_UINT)
+            json_object_set_new(o, "id", id_json(w->id_int, r.id_kind));
         json_object_set_new(o, "completion", json_stringn(w->completion ? w->completion : "",
                                                           vb_output_row_completion_len(w)));
         json_object_set_new(o, "finish_reason",
@@ -142,8 +155,8 @@ static json_t *input_row_json(const vb_input *inp, const vb_input_row *r, const 
     }
     if (rc == 0 && inp->id_kind == VB_ID_STRING && r->id && r->id[0])
         rc = set_text(o, "id", r->id, r->id ? strlen(r->id) : 0, in, "/id", r->index, err);
-    else if (rc == 0 && inp->id_kind == VB_ID_INT)
-        json_object_set_new(o, "id", json_integer(r->id_int));
+    else if (rc == 0 && (inp->id_kind == VB_ID_INT || inp->id_kind == VB_ID_UINT))
+        json_object_set_new(o, "id", id_json(r->id_int, inp->id_kind));
     if (rc == 0 && r->system && r->system[0])
         rc = set_text(o, "system", r->system, r->system ? strlen(r->system) : 0, in, "/system", r->index,
                       err);

@@ -669,6 +669,53 @@ static void test_bad_files_and_shard_mismatch(void)
     expect_specs_error(s5, 2, "id_c.h5", "/id");
 }
 
+/* /id of unsigned 64-bit integers: every value read as written (2^64 - 1
+ * included, past an int64), the kind VB_ID_UINT; an unsigned 32-bit /id
+ * fits an int64 (VB_ID_INT); a shard of the other integer kind refused. */
+static void test_uint64_ids(void)
+{
+    const char *p = test_path(dir, "u64.h5"), *q = test_path(dir, "u32.h5");
+    hid_t f = new_file(p);
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    const uint64_t ids[] = {7, UINT64_C(9223372036854775808), UINT64_MAX};
+    hsize_t n = 3;
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, "id", H5T_STD_U64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(H5Dwrite(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Fclose(f);
+    f = new_file(q);
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    double u32[] = {4294967295.0, 1, 2};
+    put_numbers(f, "id", H5T_STD_U32LE, u32, 3, 1);
+    H5Fclose(f);
+
+    vb_input in;
+    vb_err err = {{0}};
+    const char *specs[] = {p};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+    CHECK_INT_EQ(in.id_kind, VB_ID_UINT);
+    int64_t rows[] = {0, 1, 2};
+    vb_input_row r[3];
+    CHECK_INT_EQ(vb_input_read_rows(&in, rows, 3, r, &err), 0);
+    for (int i = 0; i < 3; i++)
+        CHECK((uint64_t)r[i].id_int == ids[i]);
+    vb_input_rows_free(r, 3);
+    vb_input_close(&in);
+
+    const char *specs32[] = {q};
+    CHECK_INT_EQ(vb_input_open(&in, specs32, 1, &err), 0);
+    CHECK_INT_EQ(in.id_kind, VB_ID_INT);
+    CHECK_INT_EQ(vb_input_read_rows(&in, rows, 1, r, &err), 0);
+    CHECK_INT_EQ(r[0].id_int, 4294967295LL);
+    vb_input_rows_free(r, 1);
+    vb_input_close(&in);
+
+    const char *mixed[] = {q, p};
+    expect_specs_error(mixed, 2, "u64.h5", "unsigned 64-bit ids but");
+}
+
 static void test_utf8_check(void)
 {
     CHECK(vb_utf8_check("héllo 😀", strlen("héllo 😀"), NULL) == NULL);
@@ -687,6 +734,7 @@ int main(void)
     RUN_TEST(test_empty_system_is_none);
     RUN_TEST(test_bad_utf8_id);
     RUN_TEST(test_fixed_inner_nul);
+    RUN_TEST(test_uint64_ids);
     RUN_TEST(test_input_ids_and_messages);
     RUN_TEST(test_bad_rows_are_rows);
     RUN_TEST(test_shards);

@@ -23,6 +23,8 @@ static void fill(vb_results *r, int64_t rows, int32_t samples, int top_n, vb_id_
             if (i % 5 == 4)
                 continue;
             vb_output_row w = test_row(i, s, top_n);
+            if (idk == VB_ID_UINT) /* bits of ids past 2^63 - 1 */
+                w.id_int = (int64_t)(UINT64_MAX - (uint64_t)i);
             CHECK_INT_EQ(vb_results_put(r, &w, &err), 0);
         }
 }
@@ -64,7 +66,8 @@ static void write_and_check(const char *name, int32_t samples, int top_n, vb_id_
             mismatches++;
         if (r.slot[i] && idk == VB_ID_STRING && strcmp(r.slot[i]->id, back.slot[i]->id))
             mismatches++;
-        if (r.slot[i] && idk == VB_ID_INT && r.slot[i]->id_int != back.slot[i]->id_int)
+        if (r.slot[i] && (idk == VB_ID_INT || idk == VB_ID_UINT) &&
+            r.slot[i]->id_int != back.slot[i]->id_int)
             mismatches++;
     }
     CHECK_INT_EQ(mismatches, 0);
@@ -84,6 +87,7 @@ static void test_round_trips(void)
     write_and_check("plain.h5", 1, -1, VB_ID_NONE);
     write_and_check("strings.h5", 1, -1, VB_ID_STRING);
     write_and_check("ints_n2.h5", 2, 0, VB_ID_INT);
+    write_and_check("uint64.h5", 1, -1, VB_ID_UINT);
     write_and_check("logprobs.h5", 2, 3, VB_ID_STRING);
 }
 
