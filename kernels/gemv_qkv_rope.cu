@@ -10,8 +10,9 @@
 // (angle position * inv_freq[i] in fp32, cos and sin times the scale,
 // rounded to fp16, rope_math.cuh), and k and v pairs are stored at the
 // token's cache slot too (none for a padding row). The v segment is paired
-// the same way, without the rotation. Each lane loads its first chunk of
-// both rows before pdl_wait() (pdl.cuh), as gemv.cu does.
+// the same way, without the rotation. Each lane loads its first QR_DEPTH
+// chunks of both rows before pdl_wait() (pdl.cuh), as gemv.cu does its
+// first ones, and keeps QR_DEPTH in flight after.
 //
 // Requires n_in % 8 == 0, 16-byte aligned x and weights (vb_gemv_supported)
 // and every segment a whole number of heads; the entry point checks both.
@@ -20,8 +21,18 @@
 #include "pdl.cuh"
 #include "rope_math.cuh"
 
-#define QR_WARPS 8    /* warps (rotation pairs) per block */
-#define QR_PREFETCH 1 /* chunks per row loaded before the wait (2 rows: 2 loads) */
+#define QR_WARPS 8 /* warps (rotation pairs) per block */
+// DEPTH (the kernel's template parameter): chunks of each of its two rows
+// a lane keeps in flight, the first DEPTH loaded before the wait, then
+// chunk c + 32 DEPTH loaded as chunk c is computed. The q/k/v matrices are
+// small (4,608 rows at the 7B shape: 2,304 warps, ~17 an SM), so one chunk
+// at a time (DEPTH 1, 40 registers at T = 1) left ~18 KB an SM in flight
+// and the fp16 projection at ~57 % of the copy bandwidth
+// (tests/bench/RESULTS.md, session 30). QR_DEEP (78 registers at T = 1:
+// three blocks an SM) where the grid still fits the GPU in one wave, else
+// DEPTH 1 (the launcher). The chunks are computed in the same order
+// either way: the same bits.
+#define QR_DEEP 3
 
 struct qkv_rope_params {
     const __half *x;
@@ -36,7 +47,7 @@ struct qkv_rope_params {
     __half *k_cache, *v_cache;
 };
 
-template <int T>
+template <int T, int DEPTH>
 __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_params p)
 {
     int n = blockIdx.x * QR_WARPS + (threadIdx.x >> 5); /* pair, then within its segment */
@@ -58,12 +69,12 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
                           (const uint4 *)(SEG(p.w, s) + (size_t)(row0 + half) * n_in)};
     const uint4 *xr = (const uint4 *)p.x;
     const int chunks = n_in >> 3;
-    uint4 pre[QR_PREFETCH][2];
+    uint4 buf[DEPTH][2]; /* chunk lane + 32 (j DEPTH + k) in buf[k] */
 #pragma unroll
-    for (int k = 0; k < QR_PREFETCH; k++)
+    for (int k = 0; k < DEPTH; k++)
 #pragma unroll
         for (int m = 0; m < 2; m++)
-            pre[k][m] = lane + 32 * k < chunks ? __ldg(wr[m] + lane + 32 * k) : make_uint4(0, 0, 0, 0);
+            buf[k][m] = lane + 32 * k < chunks ? __ldg(wr[m] + lane + 32 * k) : make_uint4(0, 0, 0, 0);
     pdl_wait(); /* x is the previous kernel's output; the cache slots are written below */
     pdl_launch_dependents();
     float acc[2][T];
@@ -72,14 +83,18 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
 #pragma unroll
         for (int t = 0; t < T; t++)
             acc[m][t] = 0.0f;
+    for (int c0 = lane; c0 < chunks; c0 += 32 * DEPTH) {
 #pragma unroll
-    for (int k = 0; k < QR_PREFETCH; k++)
-        if (lane + 32 * k < chunks)
-            gemv_chunk<T, 2>(acc, pre[k], xr, chunks, lane + 32 * k, rows);
-#pragma unroll 4
-    for (int c = lane + 32 * QR_PREFETCH; c < chunks; c += 32) {
-        uint4 w[2] = {__ldg(wr[0] + c), __ldg(wr[1] + c)};
-        gemv_chunk<T, 2>(acc, w, xr, chunks, c, rows);
+        for (int k = 0; k < DEPTH; k++) {
+            const int c = c0 + 32 * k, ahead = c + 32 * DEPTH;
+            const uint4 w[2] = {buf[k][0], buf[k][1]};
+            if (ahead < chunks) { /* refill the slot before computing its chunk */
+                buf[k][0] = __ldg(wr[0] + ahead);
+                buf[k][1] = __ldg(wr[1] + ahead);
+            }
+            if (c < chunks)
+                gemv_chunk<T, 2>(acc, w, xr, chunks, c, rows);
+        }
     }
     // lane t keeps x row t's two sums
     float a = 0.0f, b = 0.0f;
@@ -117,14 +132,18 @@ __global__ void __launch_bounds__(32 * QR_WARPS) gemv_qkv_rope_kernel(qkv_rope_p
     cache[slot + half] = x1;
 }
 
-template __global__ void gemv_qkv_rope_kernel<1>(qkv_rope_params);
-template __global__ void gemv_qkv_rope_kernel<2>(qkv_rope_params);
-template __global__ void gemv_qkv_rope_kernel<4>(qkv_rope_params);
-template __global__ void gemv_qkv_rope_kernel<8>(qkv_rope_params);
+#define QR_INSTANTIATE(T)                                                                     \
+    template __global__ void gemv_qkv_rope_kernel<T, 1>(qkv_rope_params);                     \
+    template __global__ void gemv_qkv_rope_kernel<T, QR_DEEP>(qkv_rope_params);
+QR_INSTANTIATE(1)
+QR_INSTANTIATE(2)
+QR_INSTANTIATE(4)
+QR_INSTANTIATE(8)
 
 #ifndef __CUDACC_RTC__
 extern "C" cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T,
-                                            int n_in, const vb_gemv_rope *r, cudaStream_t stream)
+                                            int n_in, const vb_gemv_rope *r, int shallow,
+                                            cudaStream_t stream)
 {
     if (!segs || !r || r->head_dim <= 0 || r->head_dim % 2 || r->kv_heads <= 0 ||
         r->block_size <= 0 || !r->k_cache || !r->v_cache || !r->inv_freq || !r->positions ||
@@ -160,10 +179,32 @@ extern "C" cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uin
     p.k_cache = (__half *)r->k_cache;
     p.v_cache = (__half *)r->v_cache;
     dim3 grid((unsigned)((total + QR_WARPS - 1) / QR_WARPS)), block(32 * QR_WARPS);
-    void (*k)(qkv_rope_params) = T == 1   ? gemv_qkv_rope_kernel<1>
-                                 : T == 2 ? gemv_qkv_rope_kernel<2>
-                                 : T <= 4 ? gemv_qkv_rope_kernel<4>
-                                          : gemv_qkv_rope_kernel<8>;
+    void (*deep)(qkv_rope_params) = T == 1   ? gemv_qkv_rope_kernel<1, QR_DEEP>
+                                    : T == 2 ? gemv_qkv_rope_kernel<2, QR_DEEP>
+                                    : T <= 4 ? gemv_qkv_rope_kernel<4, QR_DEEP>
+                                             : gemv_qkv_rope_kernel<8, QR_DEEP>;
+    void (*one_chunk)(qkv_rope_params) = T == 1   ? gemv_qkv_rope_kernel<1, 1>
+                                         : T == 2 ? gemv_qkv_rope_kernel<2, 1>
+                                         : T <= 4 ? gemv_qkv_rope_kernel<4, 1>
+                                                  : gemv_qkv_rope_kernel<8, 1>;
+    /* the deep kernel where its resident blocks hold the whole grid (one
+     * wave: a second one's few blocks would cost more than the depth gains);
+     * asked once per T (one GPU per process, as gemv.cu's launcher) */
+    static int n_sm, resident[4]; /* [T 1, 2, 4, 8] */
+    const int ti = T == 1 ? 0 : T == 2 ? 1 : T <= 4 ? 2 : 3;
+    if (!n_sm || !resident[ti]) {
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
+        if (e == cudaSuccess)
+            e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident[ti], deep,
+                                                              32 * QR_WARPS, 0);
+        if (e != cudaSuccess)
+            return e;
+    }
+    void (*k)(qkv_rope_params) =
+        !shallow && (long)grid.x <= (long)resident[ti] * n_sm ? deep : one_chunk;
     return vb_launch_pdl(k, grid, block, 0, stream, p);
 }
 #endif

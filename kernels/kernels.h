@@ -311,8 +311,11 @@ typedef struct vb_gemv_rope {
     int max_blocks, block_size, head_dim, kv_heads;
     uint16_t *k_cache, *v_cache;
 } vb_gemv_rope;
+/* shallow: nonzero keeps one 16-byte chunk a row in flight a lane (the
+ * kernel before session 30's deeper one, VB_QKV_SHALLOW; the same bits);
+ * 0 lets the launcher keep more where the grid allows. */
 cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, int T, int n_in,
-                                 const vb_gemv_rope *rope, cudaStream_t stream);
+                                 const vb_gemv_rope *rope, int shallow, cudaStream_t stream);
 
 /* Weight-only quantized matrices (issue #21) as the kernels read them: the
  * internal layout of src/model/quant_weights.h in device memory.

@@ -72,6 +72,7 @@ typedef struct cuda_ctx {
     int l2_bytes;              /* L2 size, for decode attention's blocks per head */
     bool no_gemv;              /* VB_NO_GEMV=1: cuBLAS for small steps too (to compare) */
     bool no_rope_fusion;       /* VB_NO_ROPE_FUSION=1: RoPE/KV write as a kernel of its own */
+    bool qkv_shallow;          /* VB_QKV_SHALLOW=1: the fused q/k/v GEMV one chunk deep */
     bool attention_per_token;  /* VB_ATTENTION_PER_TOKEN=1: the plain kernel for every step */
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool table_buckets;        /* VB_TABLE_BUCKETS=1: block tables of table_stride's width */
@@ -706,7 +707,7 @@ static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *
     if (c->no_rope_fusion || !qkv_segments(c, segs, out, x, w, bias, T, n_in, n_out) ||
         n_out[0] % head_dim || n_out[1] % head_dim || n_out[2] % head_dim)
         return false;
-    CUDA_CHECK(vb_gemv_qkv_rope_f16(segs, x, T, n_in, &r, c->stream));
+    CUDA_CHECK(vb_gemv_qkv_rope_f16(segs, x, T, n_in, &r, c->qkv_shallow, c->stream));
     op_done(c, "matmul_qkv_rope");
     return true;
 }
@@ -1110,6 +1111,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->no_gemv = t->no_gemv;
     c->no_fused = t->no_fused_gemv;
     c->no_rope_fusion = t->no_rope_fusion;
+    c->qkv_shallow = t->qkv_shallow;
     c->attention_per_token = t->attention_per_token;
     c->decode_whole_groups = t->decode_whole_groups;
     c->table_buckets = t->table_buckets;

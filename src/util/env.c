@@ -32,6 +32,9 @@ static const vb_knob knobs[] = {
               "GEMVs one matrix at a time instead of q/k/v (gate/up) in one launch"),
     BOOL_KNOB("VB_NO_ROPE_FUSION", no_rope_fusion,
               "RoPE and the KV write as a kernel of their own, not in the q/k/v GEMV's epilogue"),
+    BOOL_KNOB("VB_QKV_SHALLOW", qkv_shallow,
+              "the fused q/k/v GEMV of fp16 decode steps with one chunk of its rows in flight "
+              "a lane (the kernel before session 30) instead of three (the same bits; to compare)"),
     BOOL_KNOB("VB_ATTENTION_PER_TOKEN", attention_per_token,
               "the plain per-token attention kernel for every step"),
     BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,

@@ -40,6 +40,7 @@ typedef struct vb_tuning {
     bool no_gemv;             /* VB_NO_GEMV */
     bool no_fused_gemv;       /* VB_NO_FUSED_GEMV */
     bool no_rope_fusion;      /* VB_NO_ROPE_FUSION */
+    bool qkv_shallow;         /* VB_QKV_SHALLOW */
     bool attention_per_token; /* VB_ATTENTION_PER_TOKEN */
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
     bool table_buckets;       /* VB_TABLE_BUCKETS */

@@ -663,13 +663,15 @@ static int *gpu_ints(const int *h, size_t n)
  * q, k, v and both whole caches (written slots and untouched ones), GQA
  * 3:1, a bias on q and k only, a yarn-like cos/sin scale, T = 1 and 2
  * with the second row a padding row (no sequence: rotated, not cached). */
-static void test_gemv_qkv_rope(void)
+/* One shape of test_gemv_qkv_rope: heads, kv_heads, head_dim hd <= 128,
+ * K input columns. */
+static void qkv_rope_case(int heads, int kv_heads, int hd, int K)
 {
-    const int heads = 6, kv_heads = 2, hd = 64, K = 896, bs = 16, n_blocks = 8, max_blocks = 4;
+    const int bs = 16, n_blocks = 8, max_blocks = 4;
     const int n[3] = {heads * hd, kv_heads * hd, kv_heads * hd};
     const size_t cache_n = (size_t)n_blocks * bs * kv_heads * hd;
     const int positions[2] = {37, 5}, token_seq[2] = {0, -1}, tables[4] = {6, 1, 3, 0};
-    float inv[32];
+    float inv[64];
     for (int i = 0; i < hd / 2; i++)
         inv[i] = powf(10000.0f, -2.0f * (float)i / (float)hd);
     float *kc0 = rand_vec(cache_n, 1), *vc0 = rand_vec(cache_n, 1);
@@ -702,7 +704,7 @@ static void test_gemv_qkv_rope(void)
                                         gpos, gseq, gtab, max_blocks, T, heads, kv_heads, hd, bs,
                                         0));
         vb_gemv_rope r = {ginv, 0.9f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, kc[1], vc[1]};
-        CUDA_CHECK(vb_gemv_qkv_rope_f16(segs[1], gx, T, K, &r, 0));
+        CUDA_CHECK(vb_gemv_qkv_rope_f16(segs[1], gx, T, K, &r, 0, 0));
         const char *names[3] = {"q", "k", "v"};
         char name[80];
         for (int s = 0; s < 3; s++) {
@@ -719,6 +721,18 @@ static void test_gemv_qkv_rope(void)
             compare(name, want, got, cache_n, 5e-3);
             free(want);
             free(got);
+        }
+        /* the one-chunk kernel (shallow) gives the launcher's choice's bits:
+         * the same chunks in the same order */
+        float *deep[3];
+        for (int s = 0; s < 3; s++)
+            deep[s] = gpu_read(out[1][s], (size_t)T * n[s]);
+        CUDA_CHECK(vb_gemv_qkv_rope_f16(segs[1], gx, T, K, &r, 1, 0));
+        for (int s = 0; s < 3; s++) {
+            float *one = gpu_read(out[1][s], (size_t)T * n[s]);
+            CHECK(memcmp(one, deep[s], (size_t)T * n[s] * sizeof *one) == 0);
+            free(one);
+            free(deep[s]);
         }
         for (int s = 0; s < 3; s++) {
             gpu->free(gpu, gw[s]);
@@ -738,13 +752,23 @@ static void test_gemv_qkv_rope(void)
     vb_gemv_seg bad[3] = {{NULL, NULL, NULL, 100}, {NULL, NULL, NULL, 128}, {NULL, NULL, NULL, 128}};
     vb_gemv_rope r = {ginv, 1.0f, gpos, gseq, gtab, max_blocks, bs, hd, kv_heads, (uint16_t *)1,
                       (uint16_t *)1};
-    CHECK(vb_gemv_qkv_rope_f16(bad, NULL, 1, K, &r, 0) == cudaErrorInvalidValue);
+    CHECK(vb_gemv_qkv_rope_f16(bad, NULL, 1, K, &r, 0, 0) == cudaErrorInvalidValue);
     gpu->free(gpu, ginv);
     CUDA_CHECK(cudaFree(gpos));
     CUDA_CHECK(cudaFree(gseq));
     CUDA_CHECK(cudaFree(gtab));
     free(kc0);
     free(vc0);
+}
+
+/* The fused q/k/v GEMV with RoPE and the cache write against the two
+ * kernels: a small shape (the launcher's deep kernel, QR_DEEP chunks in
+ * flight) and one whose grid is more than the deep kernel's resident
+ * blocks (10,240 rows: the one-chunk kernel). */
+static void test_gemv_qkv_rope(void)
+{
+    qkv_rope_case(6, 2, 64, 896);
+    qkv_rope_case(64, 8, 128, 512);
 }
 
 /* Runs the attention cases on a second backend made with the knob at
