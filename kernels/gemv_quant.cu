@@ -28,7 +28,10 @@
 // exponent trick (0x6400 | v is 1024 + v: one LOP3 per two values, then a
 // subtract of 1024 + zero), and the mma's k order is permuted so that a
 // lane's A registers are its own chunk's values and its B registers are
-// x's matching columns (a byte permute of 16-byte x loads). The products
+// x's matching columns: at 4 bits the nibbles are stored interleaved
+// (kernels.h vb_qmat, made at upload by quant_interleave.cu) so that those
+// columns are x's own 32-bit words, no byte permutes (16 a step of ~165
+// instructions before, in a kernel bound by instruction issue). The products
 // (q - zero) * x are exact and summed in fp32 by the mma; the group's scale
 // multiplies the step's fp32 sums: the same result as the SIMT kernel up to
 // fp32 rounding order. Needs zeros that are integers (quant_weights.h: in
@@ -165,7 +168,8 @@ __device__ __forceinline__ unsigned word_of(const uint4 &v, int i)
 }
 
 // Columns 8i .. 8i+7 of a 16-byte chunk as floats: 4-bit, word i, column
-// 8i+k at bits 4k; 8-bit, words 2i and 2i+1, a byte a column.
+// 8i+k at nibble (k >> 1) + 4 (k & 1) (kernels.h vb_qmat's interleaved
+// order); 8-bit, words 2i and 2i+1, a byte a column.
 template <int BITS>
 __device__ __forceinline__ void unpack_cols8(const uint4 &v, int i, float f[8])
 {
@@ -173,7 +177,7 @@ __device__ __forceinline__ void unpack_cols8(const uint4 &v, int i, float f[8])
         unsigned w = word_of(v, i);
 #pragma unroll
         for (int k = 0; k < 8; k++)
-            f[k] = small_uint_to_float((w >> (4 * k)) & 15u);
+            f[k] = small_uint_to_float((w >> (4 * ((k >> 1) + 4 * (k & 1)))) & 15u);
     } else {
         unsigned lo = word_of(v, 2 * i), hi = word_of(v, 2 * i + 1);
 #pragma unroll
@@ -329,9 +333,10 @@ QGEMV_INSTANTIATE(8)
 // B gives x at the same k for column (x row) g. The k order inside a
 // k-block is free as long as A and B agree, so a k-block takes 4 of each
 // lane's own columns: at 4 bits word w of the chunk makes two k-blocks,
-// (q0, q4) and (q1, q5), then (q2, q6) and (q3, q7), x paired alike by
-// byte permutes; at 8 bits word w is one k-block, (q0, q1) and (q2, q3),
-// x's halves in memory order.
+// (q0, q1) and (q2, q3), then (q4, q5) and (q6, q7) (the interleaved
+// nibble order, kernels.h vb_qmat, makes those pairs), x's 32-bit words as
+// they are; at 8 bits word w is one k-block, (q0, q1) and (q2, q3), x's
+// halves in memory order.
 //
 // GPS groups a step (1, or 2 and 4 for groups of 64 and 32 columns at 4
 // bits, 32 and 16 at 8): a lane's chunk lies in group c / (4 / GPS) of the
@@ -364,15 +369,12 @@ __device__ __forceinline__ void qmma_step(float acc[4], const uint4 &wa, const u
             unsigned pa[4], pb[4];
             dequant4_pairs(word_of(wa, w), suba, fmaa, pa);
             dequant4_pairs(word_of(wb, w), subb, fmab, pb);
-            /* x columns 8w .. 8w + 7 of the lane's 32: (x0, x1) .. (x6, x7) */
-            const unsigned x01 = word_of(xv[w], 0), x23 = word_of(xv[w], 1);
-            const unsigned x45 = word_of(xv[w], 2), x67 = word_of(xv[w], 3);
+            /* x columns 8w .. 8w + 7 of the lane's 32: (x0, x1) .. (x6, x7),
+             * the pairs of pa and pb */
             const unsigned a0[4] = {pa[0], pb[0], pa[1], pb[1]};
             const unsigned a1[4] = {pa[2], pb[2], pa[3], pb[3]};
-            const unsigned b00 = __byte_perm(x01, x45, 0x5410u);
-            const unsigned b01 = __byte_perm(x01, x45, 0x7632u);
-            const unsigned b10 = __byte_perm(x23, x67, 0x5410u);
-            const unsigned b11 = __byte_perm(x23, x67, 0x7632u);
+            const unsigned b00 = word_of(xv[w], 0), b01 = word_of(xv[w], 1);
+            const unsigned b10 = word_of(xv[w], 2), b11 = word_of(xv[w], 3);
 #pragma unroll
             for (int j = 0; j < GPS; j++) {
                 const bool mine = GPS == 1 || my_group == j;

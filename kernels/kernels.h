@@ -166,6 +166,12 @@ typedef struct vb_penalty_entry {
     int count; /* occurrences in the generated tokens, > 0 */
 } vb_penalty_entry;
 
+/* Whether a 4-bit matrix of n_in columns is stored on the GPU in the
+ * kernels' interleaved nibble order (vb_qmat below; quant_interleave.cu):
+ * rows of whole 32-bit words. Narrower odd shapes keep quant_weights.h's
+ * order; only the byte-level dequantization reads them (NVRTC sees it). */
+#define VB_Q4_INTERLEAVED(n_in) ((n_in) % 8 == 0)
+
 /* gemv_quant.cu: matrices one launch of vb_gemv_quant_segs_f16 (below)
  * takes at most; its kernels' parameters hold that many outputs */
 #define VB_QGEMV_MAX_SEGS 3
@@ -318,9 +324,13 @@ cudaError_t vb_gemv_qkv_rope_f16(const vb_gemv_seg segs[3], const uint16_t *x, i
                                  const vb_gemv_rope *rope, int shallow, cudaStream_t stream);
 
 /* Weight-only quantized matrices (issue #21) as the kernels read them: the
- * internal layout of src/model/quant_weights.h in device memory.
- *   q       [n_out][n_in * bits / 8], 4-bit: column j in byte j / 2, low
- *           nibble when j is even; 8-bit: byte j; unsigned
+ * internal layout of src/model/quant_weights.h in device memory, 4-bit
+ * words in the GPU's nibble order.
+ *   q       [n_out][n_in * bits / 8], 4-bit: 32-bit words of 8 columns,
+ *           column 8 w + k of word w at bits 4 * ((k >> 1) + 4 * (k & 1))
+ *           (vb_quant_interleave4 made it from quant_weights.h's column j
+ *           in byte j / 2, low nibble when j is even); 8-bit: byte j;
+ *           unsigned
  *   scales, zeros  fp16 [n_out][n_groups]: w = (q - zero) * scale
  *   g_idx   NULL (group of column j = j / group_size) or [n_in]
  *   perm    NULL or [n_in]: internal column j multiplies x[perm[j]] */
@@ -333,6 +343,11 @@ typedef struct vb_qmat {
      * exactly these rows: the GEMV then reads them in one load a step */
     const void *sz_tiles;
 } vb_qmat;
+/* quant_interleave.cu: 4-bit packed weights (bytes, a multiple of 4 from
+ * a 4-byte aligned q) from quant_weights.h's nibble order into vb_qmat's,
+ * in place; and one word of it on the host (the tests' reference). */
+cudaError_t vb_quant_interleave4(uint8_t *q, size_t bytes, cudaStream_t stream);
+unsigned vb_quant_interleave4_word(unsigned v);
 /* gemv_quant.cu: out[T, n_out] = x[T, n_in] dequant(w)^T (+ bias), fp16
  * out, fp32 accumulation, dequantized in registers, for T <=
  * VB_QGEMV_MAX_ROWS; x already in w's internal column order (perm is not

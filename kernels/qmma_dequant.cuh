@@ -67,9 +67,11 @@ __device__ __forceinline__ unsigned nibbles_as_1024_plus(unsigned v)
     return r;
 }
 
-// One 4-bit word (column k of its 8 at bits 4k) as four fp16 pairs
-// q - zero: p[0] = (q0, q4), p[1] = (q1, q5), p[2] = (q2, q6), p[3] =
-// (q3, q7). The mask puts a nibble in the low mantissa bits of 0x6400
+// One 4-bit word as four fp16 pairs q - zero: the nibbles at bits 0-3
+// and 16-19, 4-7 and 20-23, 8-11 and 24-27, 12-15 and 28-31. In the GPU's
+// interleaved order (kernels.h vb_qmat: column k at nibble (k >> 1) + 4
+// (k & 1)) those are the columns (0, 1), (2, 3), (4, 5), (6, 7): the
+// pairs of x's own 32-bit words. The mask puts a nibble in the low mantissa bits of 0x6400
 // (1024): 1024 + q, minus sub = 1024 + zero. A nibble at bits 4-7 gives
 // 1024 + 16 q: times 1/16 plus fma = -(64 + zero). Every step is exact in
 // fp16 (integers below 2048).

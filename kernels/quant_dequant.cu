@@ -60,7 +60,16 @@ __global__ void __launch_bounds__(256) quant_dequant_kernel(dequant_params p)
     const int col = p.perm ? p.perm[j] : j;
     for (int o = blockIdx.y; o < p.n_out; o += gridDim.y) {
         const unsigned char *qr = p.q + (size_t)o * row_bytes;
-        int v = p.bits == 8 ? qr[j] : (qr[j >> 1] >> (4 * (j & 1))) & 15;
+        int v;
+        if (p.bits == 8) {
+            v = qr[j];
+        } else if (VB_Q4_INTERLEAVED(p.n_in)) {
+            /* column k of its word at nibble (k >> 1) + 4 (k & 1) (kernels.h vb_qmat) */
+            const int k = j & 7, at = (k >> 1) + 4 * (k & 1);
+            v = (qr[(j >> 3) * 4 + (at >> 1)] >> (4 * (at & 1))) & 15;
+        } else {
+            v = (qr[j >> 1] >> (4 * (j & 1))) & 15;
+        }
         size_t at = (size_t)o * p.n_groups + g;
         p.dst[(size_t)o * p.n_in + col] = dequant_one((unsigned)v, p.zeros[at], p.scales[at]);
     }
@@ -120,15 +129,14 @@ __global__ void __launch_bounds__(QD_THREADS) quant_dequant_words_kernel(dequant
             __half *d = p.dst + (size_t)row[k] * p.n_in + col[k];
             if (BITS == 4) {
                 const __half2 fma = __half2half2(__hneg(__hadd(zero[k], k64))); /* -(64 + zero) */
-                unsigned pr[4]; /* (c0, c4), (c1, c5), (c2, c6), (c3, c7) */
+                /* the interleaved word (kernels.h vb_qmat) gives the columns
+                 * in order: (c0, c1), (c2, c3), (c4, c5), (c6, c7) */
+                unsigned pr[4];
                 dequant4_pairs(word[k], sub, fma, pr);
 #pragma unroll
                 for (int m = 0; m < 4; m++)
                     pr[m] = scale_clamp(pr[m], s2);
-                /* columns in order: (c0, c1), (c2, c3), (c4, c5), (c6, c7) */
-                *(uint4 *)d = make_uint4(
-                    __byte_perm(pr[0], pr[1], 0x5410u), __byte_perm(pr[2], pr[3], 0x5410u),
-                    __byte_perm(pr[0], pr[1], 0x7632u), __byte_perm(pr[2], pr[3], 0x7632u));
+                *(uint4 *)d = make_uint4(pr[0], pr[1], pr[2], pr[3]);
             } else {
                 *(uint2 *)d = make_uint2(scale_clamp(dequant8_pair(word[k], 0, sub), s2),
                                          scale_clamp(dequant8_pair(word[k], 1, sub), s2));

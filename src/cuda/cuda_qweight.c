@@ -85,6 +85,12 @@ int cuda_qweight_upload(cuda_qweight **out, const vb_qweight *h, const char *nam
     /* cudaMemcpy from pageable memory may return before its DMA lands,
      * and the backend's stream does not wait for the legacy stream */
     CUDA_CHECK(cudaDeviceSynchronize());
+    /* 4-bit words into the GPU kernels' nibble order (kernels.h vb_qmat;
+     * kernels/quant_interleave.cu): once, here, before any join moves them */
+    if (h->bits == 4 && VB_Q4_INTERLEAVED(h->n_in)) {
+        CUDA_CHECK(vb_quant_interleave4(d->w.q, q_bytes, 0));
+        CUDA_CHECK(cudaDeviceSynchronize());
+    }
     d->w.bytes = q_bytes + 2 * sz_bytes + (h->perm ? col_bytes : 0) + (h->g_idx ? col_bytes : 0);
     *out = d;
     return 0;

@@ -747,6 +747,38 @@ static void test_streamed_quant(void)
                 streamed_equals_uploaded(models[i], tp, r);
 }
 
+/* The GPU's 4-bit nibble order (kernels.h vb_qmat, quant_interleave.cu):
+ * the word whose column k holds k puts the even columns in its low half
+ * and the odd ones in its high half; the kernel makes each word as the
+ * host function does; sizes it cannot take are refused. */
+static void test_interleave4(void)
+{
+    CHECK_INT_EQ(vb_quant_interleave4_word(0x76543210u), 0x75316420u);
+    CHECK_INT_EQ(vb_quant_interleave4_word(0xF0000000u), 0xF0000000u); /* column 7 stays */
+    CHECK_INT_EQ(vb_quant_interleave4_word(0x000000F0u), 0x000F0000u); /* column 1 -> nibble 4 */
+    enum { N = 100003 };
+    unsigned *h = malloc(N * sizeof *h), *back = malloc(N * sizeof *back);
+    unsigned long long st = 12345;
+    for (int i = 0; i < N; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        h[i] = (unsigned)(st >> 32);
+    }
+    uint8_t *d = NULL;
+    CUDA_CHECK(cudaMalloc((void **)&d, N * sizeof *h));
+    CUDA_CHECK(cudaMemcpy(d, h, N * sizeof *h, cudaMemcpyHostToDevice));
+    CUDA_CHECK(vb_quant_interleave4(d, N * sizeof *h, 0));
+    CUDA_CHECK(cudaMemcpy(back, d, N * sizeof *h, cudaMemcpyDeviceToHost));
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        bad += back[i] != vb_quant_interleave4_word(h[i]);
+    CHECK_INT_EQ(bad, 0);
+    CHECK(vb_quant_interleave4(d, 6, 0) == cudaErrorInvalidValue);     /* not whole words */
+    CHECK(vb_quant_interleave4(d + 2, 8, 0) == cudaErrorInvalidValue); /* not word-aligned */
+    CUDA_CHECK(cudaFree(d));
+    free(h);
+    free(back);
+}
+
 int main(int argc, char **argv)
 {
     int n = 0;
@@ -769,6 +801,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "backend: %s\n", err.msg);
         return 1;
     }
+    RUN_TEST(test_interleave4);
     RUN_TEST(test_matmul_quant);
     RUN_TEST(test_joined_projections);
     RUN_TEST(test_upload_refusals);

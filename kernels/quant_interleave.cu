@@ -1,0 +1,55 @@
+// 4-bit packed weights into the GPU's nibble order, in place, once at
+// upload (src/cuda/cuda_qweight.c).
+//
+// Why: the decode GEMV's mma kernel (gemv_quant.cu) turns a 32-bit word of
+// 8 nibbles into four fp16 pairs with the exponent trick (qmma_dequant.cuh:
+// a mask takes the nibbles at bits 0-3 and 16-19 as one pair, then 4-7 and
+// 20-23, then the same 8 bits up). In the checkpoint's order (column k of
+// the word at bits 4k) those pairs are columns (0, 4), (1, 5), (2, 6),
+// (3, 7), so the kernel had to byte-permute x into the same pairs: 16 PRMT
+// a step of ~165 instructions, and the kernel is bound by instruction
+// issue (tests/bench/RESULTS.md, session 30). Stored with column k at bits
+// 4 * ((k >> 1) + 4 * (k & 1)) (even columns in the low half, odd in the
+// high), the pairs are (0, 1), (2, 3), (4, 5), (6, 7): x's own 32-bit
+// words. Every GPU reader of 4-bit weights takes this order
+// (kernels.h, vb_qmat); the host keeps the checkpoint's (the CPU backend
+// reads it there).
+#include <stdint.h>
+
+#include "kernels.h"
+
+// Column k (0..7) of a word in the checkpoint's order to its place above.
+__host__ __device__ __forceinline__ unsigned interleave4_word(unsigned v)
+{
+    unsigned r = 0;
+    for (int k = 0; k < 8; k++) /* unrolled by the compiler: a constant trip count */
+        r |= ((v >> (4 * k)) & 15u) << (4 * ((k >> 1) + 4 * (k & 1)));
+    return r;
+}
+
+__global__ void quant_interleave4_kernel(unsigned *q, size_t n_words)
+{
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n_words; i += stride)
+        q[i] = interleave4_word(q[i]);
+}
+
+#ifndef __CUDACC_RTC__
+extern "C" unsigned vb_quant_interleave4_word(unsigned v)
+{
+    return interleave4_word(v);
+}
+
+extern "C" cudaError_t vb_quant_interleave4(uint8_t *q, size_t bytes, cudaStream_t stream)
+{
+    if (!q || bytes % 4 || (uintptr_t)q % 4)
+        return cudaErrorInvalidValue;
+    const size_t n_words = bytes / 4;
+    if (n_words == 0)
+        return cudaSuccess;
+    const size_t blocks = (n_words + 255) / 256;
+    quant_interleave4_kernel<<<(unsigned)(blocks < 8192 ? blocks : 8192), 256, 0, stream>>>(
+        (unsigned *)q, n_words);
+    return cudaGetLastError();
+}
+#endif
