@@ -14,9 +14,7 @@
 // words. Every GPU reader of 4-bit weights takes this order
 // (kernels.h, vb_qmat); the host keeps the checkpoint's (the CPU backend
 // reads it there).
-#include <stdint.h>
-
-#include "kernels.h"
+#include "kernels.h" /* its host part brings stdint.h (NVRTC has none) */
 
 // Column k (0..7) of a word in the checkpoint's order to its place above.
 __host__ __device__ __forceinline__ unsigned interleave4_word(unsigned v)
