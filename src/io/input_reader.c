@@ -689,7 +689,7 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
     if (r->error[0] == '\0' && r->max_new_tokens < -1)
         snprintf(r->error, sizeof r->error, "max_new_tokens is %d (negative)",
                  (int)r->max_new_tokens);
-    if (r->error[0] == '\0' && r->seed < -1)
+    if (r->error[0] == '\0' && !r->seed_u64 && r->seed < -1)
         snprintf(r->error, sizeof r->error, "seed is negative");
 }
 
@@ -744,6 +744,18 @@ static int read_ints(hid_t f, const char *path, const char *name, const int64_t 
     return rc;
 }
 
+/* read_ints into int64s, as uint64 (the bits) where the dataset is
+ * unsigned 64-bit (*u64 says which). */
+static int read_ints_any(hid_t f, const char *path, const char *name, const int64_t *rows,
+                         size_t n, int64_t *out, bool *u64, vb_err *err)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    *u64 = d >= 0 && h5_is_uint64(d);
+    h5_close(d);
+    return read_ints(f, path, name, rows, n, *u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, out,
+                     err);
+}
+
 /* Reads text rows with their lengths (the byte form may hold NUL), or,
  * with lens NULL, string rows. */
 static int read_texts(hid_t f, const char *path, const char *name, const int64_t *rows,
@@ -771,12 +783,16 @@ static int read_strings(hid_t f, const char *path, const char *name, const int64
     return read_texts(f, path, name, rows, n, out, NULL, err);
 }
 
-/* Copies one /input_ids row that HDF5 read (v) into a malloc'd array.
- * HDF5 fills p for every non-empty sequence; a NULL p or a length no
- * prompt can have is refused rather than trusted. */
-static int copy_id_row(const hvl_t *v, const char *path, int64_t row, int32_t **ids,
-                       int32_t *n_ids, vb_err *err)
+/* Copies one /input_ids row that HDF5 read (v, int64 values; an unsigned
+ * 64-bit file's bits) into a malloc'd int32 array. HDF5 fills p for every
+ * non-empty sequence; a NULL p or a length no prompt can have is refused
+ * rather than trusted. A value outside 0 .. 2^31 - 1 (no vocabulary has
+ * it) makes the row an error (its message in bad, else bad[0] = 0), not
+ * the whole read: the job goes on with the other rows. */
+static int copy_id_row(const hvl_t *v, const char *path, int64_t row, bool u64, int32_t **ids,
+                       int32_t *n_ids, char *bad, size_t bad_size, vb_err *err)
 {
+    bad[0] = '\0';
     if (v->len > (size_t)INT32_MAX || (v->len > 0 && !v->p))
         return vb_err_set(err, "%s: /input_ids: row %" PRId64 ": a sequence of %zu token ids "
                           "%s: the file is corrupt", path, row, v->len,
@@ -786,33 +802,63 @@ static int copy_id_row(const hvl_t *v, const char *path, int64_t row, int32_t **
     if (!*ids)
         return vb_err_set(err, "%s: /input_ids: row %" PRId64 ": out of memory for %zu ids",
                           path, row, v->len);
-    if (v->len)
-        memcpy(*ids, v->p, v->len * sizeof(int32_t));
+    const int64_t *w = v->p;
+    for (size_t i = 0; i < v->len; i++) {
+        if (w[i] < 0 || w[i] > INT32_MAX) {
+            if (!bad[0]) {
+                if (u64)
+                    snprintf(bad, bad_size, "token id %" PRIu64 " at position %zu is outside "
+                             "any vocabulary (0..2^31 - 1)", (uint64_t)w[i], i);
+                else
+                    snprintf(bad, bad_size, "token id %" PRId64 " at position %zu is outside "
+                             "any vocabulary (0..2^31 - 1)", w[i], i);
+            }
+            (*ids)[i] = 0;
+        } else {
+            (*ids)[i] = (int32_t)w[i];
+        }
+    }
     return 0;
 }
 
+/* Whether a variable-length dataset's base type is unsigned 64-bit. */
+static bool vlen_base_is_uint64(hid_t d)
+{
+    hid_t t = H5Dget_type(d), b = t >= 0 ? H5Tget_super(t) : -1;
+    bool u = b >= 0 && H5Tget_class(b) == H5T_INTEGER && H5Tget_sign(b) == H5T_SGN_NONE &&
+             H5Tget_size(b) == 8;
+    h5_close(b);
+    h5_close(t);
+    return u;
+}
+
+/* Rows of /input_ids, read as int64 (or an unsigned 64-bit file's as
+ * uint64): a token id outside int32 is one row's error (copy_id_row, into
+ * bad[i]), where HDF5's conversion to int32 would stop the whole read. */
 static int read_id_rows(hid_t f, const char *path, const int64_t *rows, size_t n,
-                        int32_t **ids, int32_t *n_ids, vb_err *err)
+                        int32_t **ids, int32_t *n_ids, char (*bad)[VB_ROW_ERROR_BYTES],
+                        vb_err *err)
 {
     trace_rows(path, "/input_ids", rows, n);
     hid_t d = H5Dopen2(f, "/input_ids", H5P_DEFAULT), fs = -1, ms = -1, xfer = exact_ints_dxpl();
-    hid_t mt = H5Tvlen_create(H5T_NATIVE_INT32);
+    const bool u64 = d >= 0 && vlen_base_is_uint64(d);
+    hid_t mt = H5Tvlen_create(u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64);
     hvl_t *v = calloc(n ? n : 1, sizeof *v);
     int rc = -1;
     if (d >= 0 && h5_vlen_check_rows(f, d, path, "/input_ids", rows, n, err) < 0)
         goto done;
     if (d < 0 || mt < 0 || xfer < 0 || !v || h5_select_rows(d, rows, n, &fs, &ms) < 0 ||
         H5Dread(d, mt, ms, fs, xfer, v) < 0) {
-        vb_err_set(err, "%s: /input_ids: rows %" PRId64 "-%" PRId64 ": read failed (a token id "
-                   "outside int32, or the file is corrupt)", path, n ? rows[0] : 0,
-                   n ? rows[n - 1] : 0);
+        vb_err_set(err, "%s: /input_ids: rows %" PRId64 "-%" PRId64 ": read failed (the file is "
+                   "corrupt)", path, n ? rows[0] : 0, n ? rows[n - 1] : 0);
         if (v && ms >= 0)
             h5_reclaim(mt, ms, v); /* rows a failed read filled; its status adds nothing */
         goto done;
     }
     rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = copy_id_row(&v[i], path, rows[i], &ids[i], &n_ids[i], err);
+        rc = copy_id_row(&v[i], path, rows[i], u64, &ids[i], &n_ids[i], bad[i],
+                         sizeof bad[i], err);
     if (h5_reclaim(mt, ms, v) < 0 && rc == 0)
         rc = vb_err_set(err, "%s: /input_ids: cannot free the rows read", path);
 done:
@@ -839,16 +885,19 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
     int32_t **ids = calloc(n ? n : 1, sizeof *ids);
     int32_t *n_ids = calloc(n ? n : 1, sizeof *n_ids);
     int64_t *ints = calloc(n ? n : 1, sizeof *ints);
-    if (!strs || !ids || !n_ids || !ints) {
+    char(*bad)[VB_ROW_ERROR_BYTES] = calloc(n ? n : 1, sizeof *bad);
+    if (!strs || !ids || !n_ids || !ints || !bad) {
         vb_err_set(err, "%s: out of memory", sh->path);
         goto done;
     }
     if (in->kind == VB_PROMPT_IDS) {
-        if (read_id_rows(f, sh->path, lrows, n, ids, n_ids, err) < 0)
+        if (read_id_rows(f, sh->path, lrows, n, ids, n_ids, bad, err) < 0)
             goto done;
         for (size_t k = 0; k < n; k++) {
             out[pos[k]].ids = ids[k];
             out[pos[k]].n_ids = n_ids[k];
+            memcpy(out[pos[k]].error, bad[k], sizeof bad[k]); /* check_row adds the rest */
+            out[pos[k]].ids_out_of_range = bad[k][0] != '\0';
             ids[k] = NULL;
         }
     } else {
@@ -901,18 +950,24 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
                 goto done;
             }
     }
+    /* an unsigned 64-bit column read as such (its values past 2^63 - 1 would
+     * stop the read as int64) */
+    bool u64 = false;
     if (sh->has_max_new_tokens) {
-        if (read_ints(f, sh->path, "/max_new_tokens", lrows, n, H5T_NATIVE_INT64, ints, err) < 0)
+        if (read_ints_any(f, sh->path, "/max_new_tokens", lrows, n, ints, &u64, err) < 0)
             goto done;
-        for (size_t k = 0; k < n; k++)
-            out[pos[k]].max_new_tokens =
-                ints[k] > INT32_MAX ? INT32_MAX : ints[k] < INT32_MIN ? INT32_MIN : (int32_t)ints[k];
+        for (size_t k = 0; k < n; k++) /* beyond int32: capped (the model's length caps it) */
+            out[pos[k]].max_new_tokens = (u64 && ints[k] < 0) || ints[k] > INT32_MAX ? INT32_MAX
+                                         : ints[k] < INT32_MIN                    ? INT32_MIN
+                                                                                  : (int32_t)ints[k];
     }
     if (sh->has_seed) {
-        if (read_ints(f, sh->path, "/seed", lrows, n, H5T_NATIVE_INT64, ints, err) < 0)
+        if (read_ints_any(f, sh->path, "/seed", lrows, n, ints, &u64, err) < 0)
             goto done;
-        for (size_t k = 0; k < n; k++)
+        for (size_t k = 0; k < n; k++) {
             out[pos[k]].seed = ints[k];
+            out[pos[k]].seed_u64 = u64;
+        }
     }
     rc = 0;
 done:
@@ -926,6 +981,7 @@ done:
     free(ids);
     free(n_ids);
     free(ints);
+    free(bad);
     if (H5Fclose(f) < 0 && rc == 0)
         rc = vb_err_set(err, "%s: close failed", sh->path);
     return rc;

@@ -48,6 +48,8 @@ typedef enum vb_prompt_kind {
  * 2^63 - 1 keep their value and the output's /id is unsigned too). */
 typedef enum vb_id_kind { VB_ID_NONE, VB_ID_STRING, VB_ID_INT, VB_ID_UINT } vb_id_kind;
 
+#define VB_ROW_ERROR_BYTES 160
+
 typedef struct vb_input_shard {
     char *path;
     int64_t first_row, n_rows; /* rows [first_row, first_row + n_rows) overall */
@@ -74,12 +76,14 @@ typedef struct vb_input_row {
     size_t text_len;           /* text's bytes: a prompt may hold NUL characters */
     int32_t *ids;              /* /input_ids row, else NULL */
     int32_t n_ids;
+    bool ids_out_of_range;     /* a token id outside int32 (0 in ids; the row an error) */
     char *id;                  /* string id (VB_ID_STRING), else NULL */
     int64_t id_int;            /* integer id (VB_ID_INT; VB_ID_UINT: its bits) */
     char *system;              /* per-row or scalar /system, or NULL */
     int32_t max_new_tokens;    /* -1 = not set */
-    int64_t seed;              /* -1 = not set */
-    char error[160];           /* "" or why this row cannot run (bad row) */
+    int64_t seed;              /* -1 = not set; seed_u64: an unsigned 64-bit seed's bits */
+    bool seed_u64;             /* /seed is unsigned 64-bit: every value is a seed */
+    char error[VB_ROW_ERROR_BYTES]; /* "" or why this row cannot run (bad row) */
 } vb_input_row;
 
 /* Expands and validates the inputs. specs are paths, globs (data/shard-NN.h5 written with a star) or

@@ -28,12 +28,13 @@ static json_t *int_array(const int32_t *v, size_t n)
     return a;
 }
 
-/* An integer /id as JSON: a number, or for an unsigned 64-bit one above
- * 2^63 - 1 its decimal digits as a string (JSON parsers, jansson here
- * included, read integers as signed 64-bit; a string keeps every digit). */
-static json_t *id_json(int64_t bits, vb_id_kind kind)
+/* An integer (an /id, a /seed) as JSON: a number, or for an unsigned
+ * 64-bit one (u64: bits holds it) above 2^63 - 1 its decimal digits as a
+ * string (JSON parsers, jansson here included, read integers as signed
+ * 64-bit; a string keeps every digit). */
+static json_t *int_json(int64_t bits, bool u64)
 {
-    if (kind == VB_ID_UINT && bits < 0) {
+    if (u64 && bits < 0) {
         char digits[24];
         snprintf(digits, sizeof digits, "%" PRIu64, (uint64_t)bits);
         return json_string(digits);
@@ -90,7 +91,7 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
             }
             json_object_set_new(o, "id", id);
         } else if (r.id_kind == VB_ID_INT || r.id_kind == VB_ID_UINT)
-            json_object_set_new(o, "id", id_json(w->id_int, r.id_kind));
+            json_object_set_new(o, "id", int_json(w->id_int, r.id_kind == VB_ID_UINT));
         json_object_set_new(o, "completion", json_stringn(w->completion ? w->completion : "",
                                                           vb_output_row_completion_len(w)));
         json_object_set_new(o, "finish_reason",
@@ -150,20 +151,23 @@ static json_t *input_row_json(const vb_input *inp, const vb_input_row *r, const 
             rc = set_text(o, "messages", r->text, r->text_len, in, dataset[inp->kind], r->index, err);
         else if (json_object_set_new(o, "messages", m) != 0)
             rc = vb_err_set(err, "%s: out of memory", in);
+    } else if (rc == 0 && r->ids_out_of_range) { /* never written other than it is */
+        rc = vb_err_set(err, "%s: /input_ids: row %" PRId64 ": a token id outside 0..2^31 - 1, "
+                        "which no vocabulary has (pack's format holds int32 ids)", in, r->index);
     } else if (rc == 0) {
         json_object_set_new(o, "input_ids", int_array(r->ids, (size_t)r->n_ids));
     }
     if (rc == 0 && inp->id_kind == VB_ID_STRING && r->id && r->id[0])
         rc = set_text(o, "id", r->id, r->id ? strlen(r->id) : 0, in, "/id", r->index, err);
     else if (rc == 0 && (inp->id_kind == VB_ID_INT || inp->id_kind == VB_ID_UINT))
-        json_object_set_new(o, "id", id_json(r->id_int, inp->id_kind));
+        json_object_set_new(o, "id", int_json(r->id_int, inp->id_kind == VB_ID_UINT));
     if (rc == 0 && r->system && r->system[0])
         rc = set_text(o, "system", r->system, r->system ? strlen(r->system) : 0, in, "/system", r->index,
                       err);
     if (rc == 0 && r->max_new_tokens != -1)
         json_object_set_new(o, "max_new_tokens", json_integer(r->max_new_tokens));
-    if (rc == 0 && r->seed != -1)
-        json_object_set_new(o, "seed", json_integer(r->seed));
+    if (rc == 0 && (r->seed_u64 || r->seed != -1))
+        json_object_set_new(o, "seed", int_json(r->seed, r->seed_u64));
     if (rc < 0 && o) {
         json_decref(o);
         o = NULL;

@@ -115,7 +115,7 @@ static int add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long m
         g->n_prompt = n_ids;
         g->max_new = (int)max_new;
         g->params = *base;
-        if (row->seed >= 0)
+        if (row->seed_u64 || row->seed >= 0) /* an unsigned 64-bit /seed: all values */
             g->params.seed = (uint64_t)row->seed;
         if (o->n_stops > 0 && r->text.tok &&
             run_seq_stream_init(g, r->text.tok, o->stops, o->n_stops))

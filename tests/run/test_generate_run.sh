@@ -229,6 +229,29 @@ sys.exit(not (f["id"].dtype == np.uint64 and ids == {0: 5, 1: 2**63, 2: 2**64 - 
 import json, sys
 ids = [json.loads(l)["id"] for l in open("u64_out.jsonl")]
 sys.exit(not ids == [5, "9223372036854775808", "18446744073709551615"])'
+
+    # An unsigned 64-bit /seed past 2^63 - 1 and a token id past int32 (an
+    # int64 /input_ids): the seed is a seed, the bad id one row's error,
+    # and the job runs every row (both stopped the whole read before).
+    python3 - <<'PY'
+import h5py, numpy as np
+with h5py.File("odd.h5", "w") as f:
+    ds = f.create_dataset("input_ids", (3,), dtype=h5py.vlen_dtype(np.dtype("int64")))
+    ds[0] = np.array([1, 2, 3]); ds[1] = np.array([1, 2**40, 3]); ds[2] = np.array([4, 5])
+    f["seed"] = np.array([7, 2**63 + 5, 2**64 - 1], dtype=np.uint64)
+PY
+    run_capture "$vb" generate --device cpu --model model --input odd.h5 --max-new-tokens 2 \
+        --temperature 0.8 --output odd_out.h5
+    check "odd columns: exit 0 ($err)" [ "$rc" -eq 0 ]
+    check "odd columns: every row, only the bad id's an error" python3 -c '
+import h5py, sys
+f = h5py.File("odd_out.h5")
+err = dict(zip(f["index"][:].tolist(), [e.decode() for e in f["error"][:]]))
+sys.exit(not (len(err) == 3 and err[0] == "" and err[2] == "" and
+              "token id 1099511627776 at position 1" in err[1]))'
+    run_capture "$vb" unpack odd.h5 odd_in.jsonl
+    check "unpack refuses the id past int32 (exit 2)" [ "$rc" -eq 2 ]
+    check "unpack names the row" contains "$err" "odd.h5: /input_ids: row 1"
 fi
 
 summary
