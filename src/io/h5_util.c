@@ -80,11 +80,16 @@ bool h5_exists(hid_t file, const char *name)
     return H5Lexists(file, name, H5P_DEFAULT) > 0;
 }
 
+bool h5_type_is_uint64(hid_t t)
+{
+    return t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE &&
+           H5Tget_size(t) == 8;
+}
+
 bool h5_is_uint64(hid_t dset)
 {
     hid_t t = H5Dget_type(dset);
-    bool u = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE &&
-             H5Tget_size(t) == 8;
+    bool u = h5_type_is_uint64(t);
     h5_close(t);
     return u;
 }

@@ -41,8 +41,10 @@ herr_t h5_close(hid_t id);
 /* True when `name` is a link in `file` (false on any error). */
 bool h5_exists(hid_t file, const char *name);
 
-/* True when dataset `dset` holds unsigned 64-bit integers (values up to
- * 2^64 - 1, beyond an int64), false otherwise or on any error. */
+/* True when type `t` is unsigned 64-bit integers (values up to 2^64 - 1,
+ * beyond an int64); h5_is_uint64 the same for dataset `dset`'s type.
+ * False otherwise or on any error. */
+bool h5_type_is_uint64(hid_t t);
 bool h5_is_uint64(hid_t dset);
 
 /* Reads `n` strings at `rows` (sorted or not; NULL = rows 0..n-1) of the

@@ -726,14 +726,20 @@ static void trace_rows(const char *path, const char *name, const int64_t *rows, 
         vb_input_trace(path, name, rows[0], rows[n - 1]);
 }
 
+/* Rows of an integer column as int64s; an unsigned 64-bit dataset's as
+ * uint64 (the bits: its values past 2^63 - 1 would stop an int64 read),
+ * *u64 (when not NULL) saying which. */
 static int read_ints(hid_t f, const char *path, const char *name, const int64_t *rows,
-                     size_t n, hid_t mem_type, void *out, vb_err *err)
+                     size_t n, int64_t *out, bool *u64, vb_err *err)
 {
     trace_rows(path, name, rows, n);
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT), fs = -1, ms = -1, xfer = exact_ints_dxpl();
+    const bool unsigned64 = d >= 0 && h5_is_uint64(d);
+    if (u64)
+        *u64 = unsigned64;
     int rc = 0;
     if (d < 0 || xfer < 0 || h5_select_rows(d, rows, n, &fs, &ms) < 0 ||
-        H5Dread(d, mem_type, ms, fs, xfer, out) < 0)
+        H5Dread(d, unsigned64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, ms, fs, xfer, out) < 0)
         rc = vb_err_set(err, "%s: %s: rows %" PRId64 "-%" PRId64 ": read failed (a value beyond "
                         "int64, or the file is corrupt)", path, name, n ? rows[0] : 0,
                         n ? rows[n - 1] : 0);
@@ -742,18 +748,6 @@ static int read_ints(hid_t f, const char *path, const char *name, const int64_t 
     h5_close(ms);
     h5_close(d);
     return rc;
-}
-
-/* read_ints into int64s, as uint64 (the bits) where the dataset is
- * unsigned 64-bit (*u64 says which). */
-static int read_ints_any(hid_t f, const char *path, const char *name, const int64_t *rows,
-                         size_t n, int64_t *out, bool *u64, vb_err *err)
-{
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    *u64 = d >= 0 && h5_is_uint64(d);
-    h5_close(d);
-    return read_ints(f, path, name, rows, n, *u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, out,
-                     err);
 }
 
 /* Reads text rows with their lengths (the byte form may hold NUL), or,
@@ -825,8 +819,7 @@ static int copy_id_row(const hvl_t *v, const char *path, int64_t row, bool u64, 
 static bool vlen_base_is_uint64(hid_t d)
 {
     hid_t t = H5Dget_type(d), b = t >= 0 ? H5Tget_super(t) : -1;
-    bool u = b >= 0 && H5Tget_class(b) == H5T_INTEGER && H5Tget_sign(b) == H5T_SGN_NONE &&
-             H5Tget_size(b) == 8;
+    bool u = h5_type_is_uint64(b);
     h5_close(b);
     h5_close(t);
     return u;
@@ -921,10 +914,9 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
             strs[k] = NULL;
         }
     } else if (in->id_kind == VB_ID_INT || in->id_kind == VB_ID_UINT) {
-        /* an unsigned 64-bit id's bits in the int64 (vb_id_kind) */
-        if (read_ints(f, sh->path, "/id", lrows, n,
-                      in->id_kind == VB_ID_UINT ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, ints,
-                      err) < 0)
+        /* an unsigned 64-bit id's bits in the int64 (vb_id_kind: every
+         * shard's /id of the kind the first's is, checked at open) */
+        if (read_ints(f, sh->path, "/id", lrows, n, ints, NULL, err) < 0)
             goto done;
         for (size_t k = 0; k < n; k++)
             out[pos[k]].id_int = ints[k];
@@ -950,11 +942,9 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
                 goto done;
             }
     }
-    /* an unsigned 64-bit column read as such (its values past 2^63 - 1 would
-     * stop the read as int64) */
-    bool u64 = false;
+    bool u64 = false; /* the column is unsigned 64-bit (read_ints) */
     if (sh->has_max_new_tokens) {
-        if (read_ints_any(f, sh->path, "/max_new_tokens", lrows, n, ints, &u64, err) < 0)
+        if (read_ints(f, sh->path, "/max_new_tokens", lrows, n, ints, &u64, err) < 0)
             goto done;
         for (size_t k = 0; k < n; k++) /* beyond int32: capped (the model's length caps it) */
             out[pos[k]].max_new_tokens = (u64 && ints[k] < 0) || ints[k] > INT32_MAX ? INT32_MAX
@@ -962,7 +952,7 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
                                                                                   : (int32_t)ints[k];
     }
     if (sh->has_seed) {
-        if (read_ints_any(f, sh->path, "/seed", lrows, n, ints, &u64, err) < 0)
+        if (read_ints(f, sh->path, "/seed", lrows, n, ints, &u64, err) < 0)
             goto done;
         for (size_t k = 0; k < n; k++) {
             out[pos[k]].seed = ints[k];

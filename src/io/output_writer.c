@@ -567,7 +567,7 @@ int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err
         hid_t d = H5Dopen2(f, "id", H5P_DEFAULT);
         hid_t t = d >= 0 ? H5Dget_type(d) : -1;
         H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
-        const bool u64 = d >= 0 && h5_is_uint64(d);
+        const bool u64 = h5_type_is_uint64(t);
         h5_close(t);
         h5_close(d);
         if (cls == H5T_STRING) {
