@@ -49,6 +49,7 @@ struct gemv_params {
     int n_out[VB_GEMV_MAX_SEGS]; /* 0 past n_segs: a warp per output row */
     const __half *w_up;          /* GEMV_SILU_GATE: the up weights, shaped like w[0] */
     int n_segs, n_in, rows;      /* rows: x's real row count, <= the template's T */
+    int l1_alloc;                /* weights through L1 as x (vb_gemv_l1_alloc), else past it */
 };
 
 
@@ -96,8 +97,9 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
     for (int i = 0; i < PF; i++)
 #pragma unroll
         for (int m = 0; m < NW; m++)
-            pre[i][m] = c0 + 32 * KS * i < chunks ? __ldg(wr[m] + c0 + 32 * KS * i)
-                                                  : make_uint4(0, 0, 0, 0);
+            pre[i][m] = c0 + 32 * KS * i >= chunks ? make_uint4(0, 0, 0, 0)
+                        : p.l1_alloc               ? __ldg(wr[m] + c0 + 32 * KS * i)
+                                                   : ldg_stream(wr[m] + c0 + 32 * KS * i);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
     float acc[NW][T];
@@ -115,7 +117,7 @@ __global__ void __launch_bounds__(32 * GEMV_WARPS) gemv_kernel(gemv_params p)
         uint4 w[NW];
 #pragma unroll
         for (int m = 0; m < NW; m++)
-            w[m] = __ldg(wr[m] + c);
+            w[m] = p.l1_alloc ? __ldg(wr[m] + c) : ldg_stream(wr[m] + c);
         gemv_chunk<T, NW>(acc, w, xr, row_chunks, c, rows);
     }
     // lane t keeps x row t's sum
@@ -224,6 +226,16 @@ static cudaError_t launch_t(const gemv_params &p, int mode, long total, cudaStre
     return vb_launch_pdl(k[pick], dim3(blocks), dim3(32 * GEMV_WARPS), 0, stream, p);
 }
 
+// Whether the weight loads allocate in L1 (the kernel before session 32)
+// or stream past it (ldg_stream, the default: x, which every warp reads in
+// full, stays there). Process-wide: the backend sets it once from
+// VB_GEMV_L1_ALLOC.
+static int gemv_l1_alloc_on;
+extern "C" void vb_gemv_l1_alloc(int on)
+{
+    gemv_l1_alloc_on = on != 0;
+}
+
 // Checks the segments' weights and x and launches KS warps per output row.
 static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
 {
@@ -236,6 +248,7 @@ static cudaError_t launch(gemv_params &p, int mode, int T, cudaStream_t stream)
     if (total <= 0 || total > (long)INT32_MAX - GEMV_WARPS)
         return cudaErrorInvalidValue;
     p.rows = T;
+    p.l1_alloc = gemv_l1_alloc_on;
     if (T == 1)
         return launch_t<1>(p, mode, total, stream);
     if (T == 2)

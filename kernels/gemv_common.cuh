@@ -9,6 +9,20 @@
 // index (which would copy the parameters to local memory).
 #define SEG(a, s) ((s) == 0 ? (a)[0] : (s) == 1 ? (a)[1] : (a)[2])
 
+// A 16-byte chunk of weights read once (read-only path, as __ldg) without
+// allocating in L1: the weight stream passes through L1 otherwise and
+// evicts x, which every warp reads again each step (ncu of the 4-bit GEMV:
+// L1 hit rate 56 %, 45 % of its stalls waiting on L1TEX; RESULTS.md,
+// session 32). sm_70+ (PTX ISA 7.4).
+__device__ __forceinline__ uint4 ldg_stream(const uint4 *p)
+{
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p));
+    return v;
+}
+
 __device__ __forceinline__ void unpack8(uint4 v, float2 f[4])
 {
     const __half2 *h = (const __half2 *)&v;

@@ -23,7 +23,14 @@
 // x's up to 8 rows are the N = 8 columns (lanes past the step's rows load
 // x row 0, whose products reach only outputs never stored), and a step is
 // one 16-byte chunk of each of a lane's two rows (4 lanes read a row's 64
-// contiguous bytes; the warp 1 KB a step).
+// contiguous bytes; the warp 1 KB a step). At T <= 2 each block first
+// copies x (up to QMMA_X_SHARED_MAX bytes: every 7B matrix at T = 1) into
+// shared memory after the PDL wait and reads a step's x fragments there:
+// read from global memory they hit L1 only ~56 % of the time (the weight
+// stream evicting them) and their waits were 45 % of the warps' stalls
+// (ncu, RESULTS.md session 32); with the weights streaming past L1 too
+// (ldg_stream) a 7B 4-bit layer at T = 1 went 67.1 -> 65.6 -> 62.2 µs on
+// an H100 (session 33).
 // The nibbles (bytes) become fp16 (q - zero) exactly through the fp16
 // exponent trick (0x6400 | v is 1024 + v: one LOP3 per two values, then a
 // subtract of 1024 + zero), and the mma's k order is permuted so that a
@@ -91,8 +98,10 @@
 #include "qmma_dequant.cuh"
 #include "rope_math.cuh"
 #include "silu.cuh"
-#ifndef __CUDACC_RTC__ /* the host's rule of which matrices take tiles (NVRTC: no stdint.h) */
-#include "qgemv_tiles.h"
+#ifndef __CUDACC_RTC__ /* host parts (NVRTC: no stdint.h) */
+#include <limits.h> /* LONG_MAX */
+
+#include "qgemv_tiles.h" /* the host's rule of which matrices take tiles */
 #endif
 
 #define QGEMV_WARPS 8 /* warps per block */
@@ -137,6 +146,8 @@ struct qgemv_params {
      * rows g and g + 8 are two rows the epilogue combines */
     int pair_block, pair_stride, pair_offset;
     qmma_rope rope; /* PAIR_ROPE */
+    int l1_alloc;   /* mma kernel: weights through L1 as x (vb_gemv_quant_l1_alloc) */
+    int x_shared;   /* mma kernel: x copied into shared memory first (vb_gemv_quant_x_shared) */
 };
 
 /* What the mma kernel's epilogue does with a tile's rows (its PAIR):
@@ -351,7 +362,8 @@ __device__ __forceinline__ void qmma_step(float acc[4], const uint4 &wa, const u
     constexpr int XW = BITS == 4 ? 4 : 2; /* 16-byte x loads: 32 or 16 columns */
     uint4 xv[XW];
 #pragma unroll
-    for (int i = 0; i < XW; i++) /* plain loads: x is the previous kernel's output (as gemv.cu) */
+    for (int i = 0; i < XW; i++) /* shared memory or, past its size, plain global loads (x is
+                                    the previous kernel's output, as in gemv.cu) */
         xv[i] = x[i];
     const __half k1024 = __ushort_as_half(0x6400), k64 = __ushort_as_half(0x5400);
     const __half za = __low2half(zero), zb = __high2half(zero);
@@ -457,8 +469,8 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_row
 {
     static_assert(!TILED || GPS == 1, "tiled scales: one group a step or more");
     if (TILED && s < steps) { /* group_steps a power of two (the entry point) */
-        wa = __ldg(r.qa + 4 * s);
-        wb = __ldg(r.qb + 4 * s);
+        wa = p.l1_alloc ? __ldg(r.qa + 4 * s) : ldg_stream(r.qa + 4 * s);
+        wb = p.l1_alloc ? __ldg(r.qb + 4 * s) : ldg_stream(r.qb + 4 * s);
         const uint2 e = __ldg(p.sz_tiles + r.ga + (s >> p.group_shift) * 8);
         scale[0] = u32_as_half2(e.x);
         zero = u32_as_half2(e.y);
@@ -467,8 +479,8 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_row
         const int grp = GPS == 1 ? (p.group_shift >= 0 ? s >> p.group_shift : s / p.group_steps)
                                  : s * GPS;
         const int mine = grp + c / (4 / GPS);
-        wa = __ldg(r.qa + 4 * s);
-        wb = __ldg(r.qb + 4 * s);
+        wa = p.l1_alloc ? __ldg(r.qa + 4 * s) : ldg_stream(r.qa + 4 * s);
+        wb = p.l1_alloc ? __ldg(r.qb + 4 * s) : ldg_stream(r.qb + 4 * s);
 #pragma unroll
         for (int j = 0; j < GPS; j++)
             scale[j] = __halves2half2(p.scales[r.ga + grp + j], p.scales[r.gb + grp + j]);
@@ -589,6 +601,12 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
      * of each step: SC / 4 columns, SC / 32 loads */
     const int xrow = g < p.rows ? g : 0;
     const uint4 *xr = (const uint4 *)p.x + (size_t)xrow * (p.n_in >> 3) + c * (SC / 32);
+    /* x_shared: the block copies x's rows into shared memory after the
+     * wait and reads its steps there (through a generic pointer: one
+     * kernel for both, the loads' latency that of shared memory) */
+    extern __shared__ uint4 s_x[];
+    if (p.x_shared)
+        xr = s_x + (size_t)xrow * (p.n_in >> 3) + c * (SC / 32);
     /* this warp's tile: its rows g and g + 8 (rows past n_out read the
      * last row: in bounds, never written) and its steps, 0 past the last
      * tile (warp-uniform: the mma needs all lanes) */
@@ -604,6 +622,12 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
                                zero[u]);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
+    if (p.x_shared) {
+        const int n = p.rows * (p.n_in >> 3);
+        for (int i = threadIdx.x; i < n; i += blockDim.x)
+            s_x[i] = ((const uint4 *)p.x)[i];
+        __syncthreads();
+    }
     for (int base = (int)blockIdx.x * TPB; base < n_tiles; base += stride) { // block-uniform
         const int next = tile + stride;
         const int next_steps = next < n_tiles ? steps : 0;
@@ -833,6 +857,32 @@ static void mma_kernels(int bits, int gps, int pair, void (*k[QMMA_KS_CHOICES])(
         mma_kernels_g<U, 1, false>(bits, k);
 }
 
+// Whether the mma kernel's weight loads allocate in L1 (the kernel before
+// session 32) or stream past it (ldg_stream, the default). Process-wide,
+// as force_path: the backend sets it once from VB_QGEMV_L1_ALLOC.
+static int l1_alloc_on;
+extern "C" void vb_gemv_quant_l1_alloc(int on)
+{
+    l1_alloc_on = on != 0;
+}
+
+// Whether the mma kernel copies x into shared memory and reads its
+// fragments there (the default), or reads them from global memory through
+// L1 (the kernel before session 33), for steps of up to QMMA_X_SHARED_ROWS
+// rows and QMMA_X_SHARED_MAX bytes of x (7B down's 18,944 columns at T =
+// 1). Measured on an H100 (bench_gemv_quant, session 33): at T = 1 and 2
+// every 7B matrix faster (a layer at T = 1 65.6 -> 62.2 us), at T = 4
+// mixed, at T = 8 the small matrices slower (o 6.4 -> 8.0 us: each block
+// copies 57 KB before its first step). Process-wide, as l1_alloc_on: the
+// backend sets it from VB_QGEMV_X_SHARED.
+#define QMMA_X_SHARED_ROWS 2
+#define QMMA_X_SHARED_MAX (64 * 1024)
+static int x_shared_on = 1;
+extern "C" void vb_gemv_quant_x_shared(int on)
+{
+    x_shared_on = on != 0;
+}
+
 // The mma kernel's blocks an SM (asked once per instantiation: one GPU a
 // process); 0 after a failed query.
 static int mma_resident(int ui, int bits, int gps, int pair, int i, void (*k)(qgemv_params))
@@ -857,7 +907,7 @@ static int mma_resident(int ui, int bits, int gps, int pair, int i, void (*k)(qg
 static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair,
                               cudaStream_t stream)
 {
-    static int n_sm;
+    static int n_sm, smem_sm;
     void (*k[2][QMMA_KS_CHOICES])(qgemv_params); /* [U 2, 4][KS 1, 2, 4, 8, 12] */
     mma_kernels<2>(bits, gps, pair, k[0]);
     mma_kernels<4>(bits, gps, pair, k[1]);
@@ -865,10 +915,15 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
         int dev = 0;
         cudaError_t e = cudaGetDevice(&dev);
         if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
+        if (e == cudaSuccess)
             e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
         if (e != cudaSuccess)
             return e;
     }
+    const size_t x_bytes = (size_t)p.rows * p.n_in * 2;
+    const bool x_shared =
+        x_shared_on && p.rows <= QMMA_X_SHARED_ROWS && x_bytes <= QMMA_X_SHARED_MAX;
     const long tiles = (p.n_out + 15) / 16;
     long blocks[QMMA_KS_CHOICES]; /* a block: QMMA_BLOCK_WARPS(KS) / KS tiles */
     for (int i = 0; i < QMMA_KS_CHOICES; i++) {
@@ -883,19 +938,48 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
     for (int i = 0; force_ks && i < QMMA_KS_CHOICES; i++)
         if (qmma_ks[i] == force_ks && k[0][i])
             pick = i;
-    if (!force_unroll && ui == 0 &&
-        blocks[pick] <= (long)mma_resident(1, bits, gps, pair, pick, k[1][pick]) * n_sm)
+    /* blocks an SM by registers, and by shared memory where x is there
+     * (x, the warps' partial sums, the 1 KB the runtime keeps a block) */
+    long by_smem = LONG_MAX;
+    if (x_shared)
+        by_smem = smem_sm / (long)(x_bytes + QMMA_BLOCK_WARPS(qmma_ks[pick]) * 512 + 1024);
+    const long resident4 = min(by_smem, (long)mma_resident(1, bits, gps, pair, pick, k[1][pick]));
+    if (!force_unroll && ui == 0 && blocks[pick] <= resident4 * n_sm)
         ui = 1;
     /* as many blocks as are resident, each then looping over its tiles
      * (see the kernel); path 3: a block a tile group (the grid before) */
     long grid = blocks[pick];
-    const long resident = (long)mma_resident(ui, bits, gps, pair, pick, k[ui][pick]) * n_sm;
+    const long resident =
+        min(by_smem, (long)mma_resident(ui, bits, gps, pair, pick, k[ui][pick])) * n_sm;
     if (force_path != 3 && resident > 0 && grid > resident)
         grid = resident;
     if (force_path == 4 && grid > 2)
         grid = 2;
+    qgemv_params q = p;
+    q.l1_alloc = l1_alloc_on;
+    q.x_shared = x_shared;
+    if (x_shared) {
+        /* past 48 KB a kernel must opt in: once per kernel (a process, one
+         * GPU), past the table's size at every launch */
+        static void (*opted[128])(qgemv_params);
+        bool done = false;
+        for (int i = 0; i < 128 && opted[i] && !done; i++)
+            done = opted[i] == k[ui][pick];
+        if (!done) {
+            cudaError_t e = cudaFuncSetAttribute(
+                k[ui][pick], cudaFuncAttributeMaxDynamicSharedMemorySize, QMMA_X_SHARED_MAX);
+            if (e != cudaSuccess)
+                return e;
+            for (int i = 0; i < 128; i++)
+                if (!opted[i]) {
+                    opted[i] = k[ui][pick];
+                    break;
+                }
+        }
+    }
     return vb_launch_pdl(k[ui][pick], dim3((unsigned)grid),
-                         dim3(32 * QMMA_BLOCK_WARPS(qmma_ks[pick])), 0, stream, p);
+                         dim3(32 * QMMA_BLOCK_WARPS(qmma_ks[pick])), x_shared ? x_bytes : 0,
+                         stream, q);
 }
 
 /* p's matrix (x, w's arrays and shape) and its T rows of x */

@@ -398,6 +398,19 @@ cudaError_t vb_qgemv_make_sz_tiles(void *dst, const vb_qmat *w, cudaStream_t str
  * (1, 2, 4, 8, 12) and unroll (2, 4) force the mma kernel's warps a tile and
  * steps loaded ahead, 0 the launcher's. Process-wide: set before launching. */
 void vb_gemv_quant_force(int path, int ks, int unroll);
+/* Whether the mma kernel's weight loads allocate in L1 (on: the kernel
+ * before session 32) or stream past it (off, the default: x stays in L1).
+ * The same results. Process-wide, set once before launching (the backend
+ * at its start, from VB_QGEMV_L1_ALLOC; bench_gemv_quant from the same). */
+void vb_gemv_quant_l1_alloc(int on);
+/* Whether the mma kernel copies x into shared memory first (on, the
+ * default, at steps of 1 or 2 rows where x is at most 64 KB) or reads it through L1 (off: the
+ * kernel before session 33). The same results. Process-wide, as the
+ * above: VB_QGEMV_X_SHARED. */
+void vb_gemv_quant_x_shared(int on);
+/* The same for the fp16 GEMV (gemv.cu; not the fused q/k/v one):
+ * VB_GEMV_L1_ALLOC. */
+void vb_gemv_l1_alloc(int on);
 /* gemm_invariant.cu: batch-invariant projections (issue #22):
  * out[T, n_out] fp16 = x[T, n_in] w[n_out, n_in]^T (+ bias), each output's
  * bits a function of its x row, w row and bias only (the file's header

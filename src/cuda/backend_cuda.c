@@ -1116,6 +1116,9 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->decode_whole_groups = t->decode_whole_groups;
     c->table_buckets = t->table_buckets;
     c->qgemv_epilogue = t->qgemv_epilogue == 1;
+    vb_gemv_quant_l1_alloc(t->qgemv_l1_alloc); /* process-wide: one backend a process */
+    vb_gemv_l1_alloc(t->gemv_l1_alloc);
+    vb_gemv_quant_x_shared(t->qgemv_x_shared);
     c->prefill_wmma = t->prefill_wmma;
     c->prefill_mma16 = t->prefill_mma16;
     c->prefill_wgmma = t->prefill_wgmma;

@@ -35,6 +35,18 @@ static const vb_knob knobs[] = {
     BOOL_KNOB("VB_QKV_SHALLOW", qkv_shallow,
               "the fused q/k/v GEMV of fp16 decode steps with one chunk of its rows in flight "
               "a lane (the kernel before session 30) instead of three (the same bits; to compare)"),
+    BOOL_KNOB("VB_GEMV_L1_ALLOC", gemv_l1_alloc,
+              "the fp16 decode GEMV's weight loads allocate in L1 (before session 32) instead "
+              "of streaming past it (the same results; to compare)"),
+    BOOL_KNOB("VB_QGEMV_L1_ALLOC", qgemv_l1_alloc,
+              "the quantized decode GEMV's weight loads allocate in L1 (before session 32) "
+              "instead of streaming past it (the same results; to compare)"),
+    /* the same bits either way (tests/gpu/test_cuda_quant.c); 7B AWQ decode
+     * steps 2.53 -> 2.46 ms on an H100 (RESULTS.md, session 33) */
+    {"VB_QGEMV_X_SHARED", VB_KNOB_INT, 0, 1, NULL, "1", AT(qgemv_x_shared),
+     "1 (default): the quantized decode GEMV (tensor-core kernel) copies x into shared "
+     "memory and reads its fragments there (steps of 1 or 2 rows, up to 64 KB of x); 0 "
+     "reads x through L1 (the kernel before session 33; the same results)"},
     BOOL_KNOB("VB_ATTENTION_PER_TOKEN", attention_per_token,
               "the plain per-token attention kernel for every step"),
     BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,

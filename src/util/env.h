@@ -41,6 +41,9 @@ typedef struct vb_tuning {
     bool no_fused_gemv;       /* VB_NO_FUSED_GEMV */
     bool no_rope_fusion;      /* VB_NO_ROPE_FUSION */
     bool qkv_shallow;         /* VB_QKV_SHALLOW */
+    bool qgemv_l1_alloc;      /* VB_QGEMV_L1_ALLOC */
+    bool gemv_l1_alloc;       /* VB_GEMV_L1_ALLOC */
+    int qgemv_x_shared;       /* VB_QGEMV_X_SHARED: 1 x in shared memory */
     bool attention_per_token; /* VB_ATTENTION_PER_TOKEN */
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
     bool table_buckets;       /* VB_TABLE_BUCKETS */

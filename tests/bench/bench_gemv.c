@@ -130,9 +130,10 @@ int main(int argc, char **argv)
     if (iters == 0)
         return 77;
     /* with PDL, each GEMV's first weight loads overlap the previous call */
-    bench_pdl_from_env("bench_gemv");
-    printf("bench_gemv on %s, %d iterations per timing, median of 5, PDL %s\n", prop.name,
-           iters, vb_pdl_enabled() ? "on" : "off");
+    const vb_tuning knobs = bench_pdl_from_env("bench_gemv");
+    printf("bench_gemv on %s, %d iterations per timing, median of 5, PDL %s, weights %s L1\n",
+           prop.name, iters, vb_pdl_enabled() ? "on" : "off",
+           knobs.gemv_l1_alloc ? "through" : "past");
     CUDA_CHECK(cudaStreamCreate(&stream));
     CUBLAS_CHECK(cublasCreate(&cublas));
     CUBLAS_CHECK(cublasSetStream(cublas, stream));

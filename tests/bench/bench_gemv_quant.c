@@ -268,13 +268,15 @@ int main(int argc, char **argv)
     int iters = bench_start(argc, argv, 20, &prop);
     if (iters == 0)
         return 77;
-    bench_pdl_from_env("bench_gemv_quant");
+    const vb_tuning knobs = bench_pdl_from_env("bench_gemv_quant"); /* and the L1 knobs */
     CUDA_CHECK(cudaStreamCreate(&stream));
     copy_bw = bench_copy_bandwidth(stream);
-    printf("bench_gemv_quant on %s (sm_%d%d), %d iterations per timing, median of 5, PDL %s\n"
+    printf("bench_gemv_quant on %s (sm_%d%d), %d iterations per timing, median of 5, PDL %s, "
+           "mma weights %s L1, x %s\n"
            "copy bandwidth (read + write): %.0f GB/s\n",
            prop.name, prop.major, prop.minor, iters, vb_pdl_enabled() ? "on" : "off",
-           copy_bw / 1e9);
+           knobs.qgemv_l1_alloc ? "through" : "past",
+           knobs.qgemv_x_shared ? "in shared memory at T <= 2" : "through L1", copy_bw / 1e9);
     CUDA_CHECK(cudaMalloc((void **)&x, (size_t)8 * 18944 * 2));
     CUDA_CHECK(cudaMalloc((void **)&out_h, (size_t)8 * 18944 * 2));
     CUDA_CHECK(cudaMemset(x, 0x11, (size_t)8 * 18944 * 2)); /* ~5.5e-4 halves */

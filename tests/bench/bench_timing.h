@@ -36,8 +36,9 @@ typedef void (*bench_pass_fn)(void *ctx, int i);
 
 /* PDL as the backend sets it (src/cuda/backend_cuda.c): where the GPU and
  * build have it, unless VB_NO_PDL=1 (read as voltbatch reads it,
- * util/env.h). Exits 2 on a malformed variable. */
-static inline void bench_pdl_from_env(const char *bench)
+ * util/env.h); the GEMVs' L1 choice likewise. Returns the knobs read;
+ * exits 2 on a malformed variable. */
+static inline vb_tuning bench_pdl_from_env(const char *bench)
 {
     vb_tuning knobs;
     vb_err err;
@@ -46,6 +47,11 @@ static inline void bench_pdl_from_env(const char *bench)
         exit(2);
     }
     vb_pdl_enable(!knobs.no_pdl);
+    /* the GEMVs' weight loads and x reads as the backend takes them */
+    vb_gemv_l1_alloc(knobs.gemv_l1_alloc);
+    vb_gemv_quant_l1_alloc(knobs.qgemv_l1_alloc);
+    vb_gemv_quant_x_shared(knobs.qgemv_x_shared);
+    return knobs;
 }
 
 static inline void bench_sort5(double t[5])

@@ -244,7 +244,7 @@ static void run_case(const qcase *k)
     CHECK_INT_EQ(d->w.bytes, (uint64_t)k->n_out * k->n_in * k->bits / 8 +
                                  (uint64_t)k->n_out * h->n_groups * 4 +
                                  (h->perm ? 4ull * k->n_in : 0) + (h->g_idx ? 4ull * k->n_in : 0));
-    static const int Ts[] = {1, 3, 8, 64, 300};
+    static const int Ts[] = {1, 2, 3, 8, 64, 300};
     /* the mma kernel's layouts (gemv_quant.cu): no g_idx, whole steps of a
      * row (512 / bits columns), groups of whole steps or 2 or 4 groups of
      * whole 16-byte chunks a step */
@@ -310,6 +310,25 @@ static void run_case(const qcase *k)
                 } else {
                     b->to_host(b, got, d_out, no * 2);
                 }
+            }
+            if (!v->nogemv && takes_gemv) {
+                /* x read through L1 and the weights allocating there (the
+                 * kernel before sessions 32 and 33): the same bits as the
+                 * default (x in shared memory, weights streaming) */
+                CUDA_CHECK(cudaMemset(d_out, 0xff, no * 2));
+                vb_gemv_quant_x_shared(0);
+                vb_gemv_quant_l1_alloc(1);
+                vb_gemv_quant_force(v->path, v->ks, v->unroll);
+                gpu->matmul_quant(gpu, d_out, d_x, d, d_bias, T, k->n_in, k->n_out);
+                vb_gemv_quant_force(0, 0, 0);
+                vb_gemv_quant_l1_alloc(knobs.qgemv_l1_alloc); /* the backend's, again */
+                vb_gemv_quant_x_shared(knobs.qgemv_x_shared);
+                CUDA_CHECK(cudaDeviceSynchronize());
+                CUDA_CHECK(cudaGetLastError());
+                uint16_t *old_got = malloc(no * 2 + 2);
+                gpu->to_host(gpu, old_got, d_out, no * 2);
+                CHECK(memcmp(old_got, got, no * 2) == 0);
+                free(old_got);
             }
             size_t nan = 0;
             double rel = rel_err(ref, got, no, &nan);
