@@ -22,7 +22,16 @@
 // positions at once). The RPW position groups of a warp merge by shuffles,
 // the 4 warps through shared memory. With one split the block writes the
 // normalised fp16 output; with more it writes fp32 partials (max, sum,
-// unnormalised acc) that attention_decode_reduce combines. (The first
+// unnormalised acc), and the last of a (token, heads) group's split blocks
+// to finish combines them (dec_combine_head): each block counts itself in
+// a per-group counter after its partials are visible, and the one that
+// completes the count reads every split's partials back from L2 (a
+// counter per group in dec_split_counters, reset by that block): one
+// launch fewer a layer than with a kernel of its own for the combine
+// (attention_decode_reduce, still taken with
+// vb_attention_decode_reduce_kernel(1)), 20-40 us a batch-1 7B step on an
+// H100 (RESULTS.md, session 34). The combine is the same function either
+// way, so are the bits. (The first
 // form, lanes over head_dim with 2-byte loads and a 5-level shuffle per
 // position and head, ran at ~270 GB/s of K/V on an H200 once a step had 64
 // sequences: 0.5 ms a layer at 1024 positions.)
@@ -118,6 +127,100 @@ __device__ __forceinline__ void dec_load_step(uint4 (&kraw)[U], uint4 (&vraw)[U]
     }
 }
 
+// Arrival counters of the split blocks of each (token, heads) group, for
+// the combine in the kernel: zero between launches (the last block of a
+// group resets its counter), so a CUDA graph replays them as they are.
+// One device per process (a rank a GPU) and one decode attention in flight
+// at a time (stream order; under PDL a kernel starts only once the one
+// before has passed its wait), so one array serves every launch.
+// Launches with more groups than this combine in attention_decode_reduce.
+#define DEC_COUNTERS 4096
+__device__ unsigned dec_split_counters[DEC_COUNTERS];
+
+// Combines the splits' partials of (token slot i, query head h) by their
+// log-sum-exp weights into out's row of token t. Only the splits the
+// token's context reached are read (the decode kernel's slicing,
+// recomputed), and their (max, sum) pairs are loaded by one warp at once:
+// a loop over all VB_DECODE_MAX_SPLITS slots, two dependent L2 reads each,
+// was most of a batch-1 decode step's attention time. The partials are
+// read through L2 (__ldcg): in the kernel's own combine, other blocks
+// wrote them. Called by every thread of a block of blockDim.x >= 32;
+// s_w [VB_DECODE_MAX_SPLITS] and s_inv are the block's shared scratch.
+__device__ __forceinline__ void dec_combine_head(__half *out, const float *part, int i, int t,
+                                                 int h, int pos, int heads, int head_dim,
+                                                 int splits, float *s_w, float *s_inv)
+{
+    const int lane = threadIdx.x & 31;
+    pos = max(pos, 0);
+    int split_len = max((pos + splits) / splits, DEC_MIN_SLICE);
+    int n_used = min(splits, (pos + split_len) / split_len); /* ceil((pos + 1) / split_len) */
+    const size_t stride = (size_t)head_dim + 2;
+    const float *p = part + ((size_t)i * heads + h) * splits * stride;
+    if (threadIdx.x < 32) {
+        // lane takes splits lane and lane + 32 (VB_DECODE_MAX_SPLITS = 64);
+        // a split with no mass (l = 0: empty slice, padding row) weighs 0
+        float m0 = DEC_NEG_INF, l0 = 0.0f, m1 = DEC_NEG_INF, l1 = 0.0f;
+        if (lane < n_used) {
+            l0 = __ldcg(p + lane * stride + 1);
+            m0 = l0 > 0.0f ? __ldcg(p + lane * stride) : DEC_NEG_INF;
+        }
+        if (lane + 32 < n_used) {
+            l1 = __ldcg(p + (lane + 32) * stride + 1);
+            m1 = l1 > 0.0f ? __ldcg(p + (lane + 32) * stride) : DEC_NEG_INF;
+        }
+        float mx = fmaxf(m0, m1);
+        for (int off = 16; off > 0; off >>= 1)
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+        float w0 = l0 > 0.0f ? __expf(m0 - mx) : 0.0f;
+        float w1 = l1 > 0.0f ? __expf(m1 - mx) : 0.0f;
+        float ls = l0 * w0 + l1 * w1;
+        for (int off = 16; off > 0; off >>= 1)
+            ls += __shfl_xor_sync(0xffffffffu, ls, off);
+        s_w[lane] = w0;
+        s_w[lane + 32] = w1;
+        if (lane == 0)
+            *s_inv = ls > 0.0f ? 1.0f / ls : 0.0f; /* 0 only for a padding row: zeros */
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < head_dim; e += blockDim.x) {
+        float v = 0.0f;
+#pragma unroll 8
+        for (int s = 0; s < n_used; s++)
+            v += __ldcg(p + s * stride + 2 + e) * s_w[s];
+        out[((size_t)t * heads + h) * head_dim + e] = __float2half(v * *s_inv);
+    }
+}
+
+// The split block's last act with combine on: counts itself in its group's
+// counter once its partials are visible to the other blocks; the block
+// that completes the count resets the counter and combines the group's G
+// heads (dec_combine_head). Every thread of the block calls it.
+template <int G>
+__device__ __forceinline__ void dec_split_done(__half *out, const float *part, int i, int t,
+                                               int h0, int pos, int heads, int head_dim,
+                                               int splits)
+{
+    __shared__ float s_w[VB_DECODE_MAX_SPLITS];
+    __shared__ float s_inv;
+    __shared__ bool s_last;
+    __threadfence(); /* this block's partials before its count */
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned *c = &dec_split_counters[(size_t)i * gridDim.y + blockIdx.y];
+        s_last = atomicAdd(c, 1u) == (unsigned)splits - 1;
+        if (s_last)
+            atomicExch(c, 0u); /* every split has counted: ready for the next launch */
+    }
+    __syncthreads();
+    if (!s_last)
+        return;
+    __threadfence(); /* the other blocks' partials after their counts */
+    for (int h = 0; h < G; h++) {
+        dec_combine_head(out, part, i, t, h0 + h, pos, heads, head_dim, splits, s_w, &s_inv);
+        __syncthreads(); /* s_w and s_inv are the next head's */
+    }
+}
+
 // G query heads per block and LPR lanes per row are template parameters
 // so the q and accumulator arrays stay in registers; one instantiation
 // per (G, LPR) below.
@@ -133,7 +236,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const void *k
                         const void *v_cache, const int *token_list, const int *positions,
                         const int *token_seq, const int *block_tables, int max_blocks,
                         int heads, int kv_heads, int group, int head_dim, int block_size,
-                        float scale)
+                        float scale, bool combine)
 {
     constexpr int RPW = 32 / LPR;        /* positions per warp load */
     constexpr int U = DEC_STEP / RPW;    /* loads per lane per step */
@@ -170,6 +273,8 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const void *k
             p[0] = DEC_NEG_INF;
             p[1] = 0.0f;
         }
+        if (splits > 1 && combine)
+            dec_split_done<G>(out, part, i, t, h0, pos, heads, head_dim, splits);
         return;
     }
 #pragma unroll
@@ -315,12 +420,14 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const void *k
             p[2 + e] = v;
         }
     }
+    if (splits > 1 && combine)
+        dec_split_done<G>(out, part, i, t, h0, pos, heads, head_dim, splits);
 }
 
 #define DEC_INSTANTIATE_KV(G, PL, KV)                                                         \
     template __global__ void attention_decode_kernel<G, PL, KV>(                              \
         __half *, float *, const __half *, const void *, const void *, const int *,           \
-        const int *, const int *, const int *, int, int, int, int, int, int, float);
+        const int *, const int *, const int *, int, int, int, int, int, int, float, bool);
 #define DEC_INSTANTIATE(G, PL) DEC_INSTANTIATE_KV(G, PL, false) DEC_INSTANTIATE_KV(G, PL, true)
 #define DEC_INSTANTIATE_PL(G) DEC_INSTANTIATE(G, 8) DEC_INSTANTIATE(G, 16) DEC_INSTANTIATE(G, 32)
 DEC_INSTANTIATE_PL(1)
@@ -332,14 +439,11 @@ DEC_INSTANTIATE_PL(6)
 DEC_INSTANTIATE_PL(7)
 DEC_INSTANTIATE_PL(8)
 
-// Grid (T, heads), DEC_REDUCE_THREADS threads: combines the splits'
-// partials of one (token, query head) by their log-sum-exp weights. Only
-// the splits the token's context reached are read (the decode kernel's
-// slicing, recomputed), and their (max, sum) pairs are loaded by one warp
-// at once: a loop over all VB_DECODE_MAX_SPLITS slots, two dependent L2
-// reads each, was most of a batch-1 decode step's attention time.
+// Grid (T, heads), DEC_REDUCE_THREADS threads: the combine of one (token,
+// query head) as a kernel of its own (vb_attention_decode_reduce_kernel(1),
+// or more groups than DEC_COUNTERS).
 #define DEC_REDUCE_THREADS 128
-static_assert(VB_DECODE_MAX_SPLITS <= 64, "the reduce's warp takes two splits a lane");
+static_assert(VB_DECODE_MAX_SPLITS <= 64, "the combine's warp takes two splits a lane");
 __global__ void __launch_bounds__(DEC_REDUCE_THREADS)
 attention_decode_reduce(__half *out, const float *part, const int *token_list,
                         const int *positions, int heads, int head_dim, int splits)
@@ -348,46 +452,9 @@ attention_decode_reduce(__half *out, const float *part, const int *token_list,
     __shared__ float s_inv;
     pdl_wait(); /* the partials are the previous kernel's output */
     pdl_launch_dependents();
-    int i = blockIdx.x, h = blockIdx.y, lane = threadIdx.x & 31;
-    int t = token_list[i];
-    int pos = max(positions[t], 0);
-    int split_len = max((pos + splits) / splits, DEC_MIN_SLICE);
-    int n_used = min(splits, (pos + split_len) / split_len); /* ceil((pos + 1) / split_len) */
-    const size_t stride = (size_t)head_dim + 2;
-    const float *p = part + ((size_t)i * heads + h) * splits * stride;
-    if (threadIdx.x < 32) {
-        // lane takes splits lane and lane + 32 (VB_DECODE_MAX_SPLITS = 64);
-        // a split with no mass (l = 0: empty slice, padding row) weighs 0
-        float m0 = DEC_NEG_INF, l0 = 0.0f, m1 = DEC_NEG_INF, l1 = 0.0f;
-        if (lane < n_used) {
-            l0 = p[lane * stride + 1];
-            m0 = l0 > 0.0f ? p[lane * stride] : DEC_NEG_INF;
-        }
-        if (lane + 32 < n_used) {
-            l1 = p[(lane + 32) * stride + 1];
-            m1 = l1 > 0.0f ? p[(lane + 32) * stride] : DEC_NEG_INF;
-        }
-        float mx = fmaxf(m0, m1);
-        for (int off = 16; off > 0; off >>= 1)
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-        float w0 = l0 > 0.0f ? __expf(m0 - mx) : 0.0f;
-        float w1 = l1 > 0.0f ? __expf(m1 - mx) : 0.0f;
-        float ls = l0 * w0 + l1 * w1;
-        for (int off = 16; off > 0; off >>= 1)
-            ls += __shfl_xor_sync(0xffffffffu, ls, off);
-        s_w[lane] = w0;
-        s_w[lane + 32] = w1;
-        if (lane == 0)
-            s_inv = ls > 0.0f ? 1.0f / ls : 0.0f; /* 0 only for a padding row: zeros */
-    }
-    __syncthreads();
-    for (int e = threadIdx.x; e < head_dim; e += blockDim.x) {
-        float v = 0.0f;
-#pragma unroll 8
-        for (int s = 0; s < n_used; s++)
-            v += p[s * stride + 2 + e] * s_w[s];
-        out[((size_t)t * heads + h) * head_dim + e] = __float2half(v * s_inv);
-    }
+    int i = blockIdx.x, t = token_list[i];
+    dec_combine_head(out, part, i, t, blockIdx.y, positions[t], heads, head_dim, splits, s_w,
+                     &s_inv);
 }
 
 #ifndef __CUDACC_RTC__
@@ -443,6 +510,12 @@ extern "C" bool vb_attention_decode_supported(int heads, int kv_heads, int head_
            head_dim % 8 == 0 && head_dim <= DEC_MAX_HEAD_DIM; /* 16-byte loads of 8 */
 }
 
+static int reduce_kernel_on = 0;
+extern "C" void vb_attention_decode_reduce_kernel(int on)
+{
+    reduce_kernel_on = on != 0;
+}
+
 // The fp16 and int8 entry points below; kv8: the cache is int8.
 static cudaError_t decode_launch(uint16_t *out, float *d_workspace, const uint16_t *q,
                                  const void *k_cache, const void *v_cache,
@@ -463,13 +536,16 @@ static cudaError_t decode_launch(uint16_t *out, float *d_workspace, const uint16
     if (kv8 && kv8_block_bytes(block_size, kv_heads, head_dim) % 8)
         return cudaErrorInvalidValue;
     dim3 grid((unsigned)T, (unsigned)(heads / G), (unsigned)splits);
+    /* the splits combined by their last block, or by attention_decode_reduce */
+    const bool combine = splits > 1 && !reduce_kernel_on && (long)T * (heads / G) <= DEC_COUNTERS;
     int PL = head_dim <= 64 ? 8 : head_dim <= 128 ? 16 : 32; /* lanes a row */
     cudaError_t e = cudaErrorInvalidValue;
 #define DEC_LAUNCH_KV(g, pl, kv)                                                              \
     e = vb_launch_pdl(attention_decode_kernel<g, pl, kv>, grid, dim3(32 * DEC_WARPS), 0,      \
                       stream, (__half *)out, d_workspace, (const __half *)q, k_cache,         \
                       v_cache, d_token_list, d_positions, d_token_seq, d_block_tables,        \
-                      max_blocks, heads, kv_heads, group, head_dim, block_size, scale);
+                      max_blocks, heads, kv_heads, group, head_dim, block_size, scale,        \
+                      combine);
 #define DEC_LAUNCH(g, pl)                                                                     \
     if (G == g && PL == pl) {                                                                 \
         if (kv8) {                                                                            \
@@ -490,7 +566,7 @@ static cudaError_t decode_launch(uint16_t *out, float *d_workspace, const uint16
 #undef DEC_LAUNCH_PL
 #undef DEC_LAUNCH
 #undef DEC_LAUNCH_KV
-    if (e != cudaSuccess || splits == 1)
+    if (e != cudaSuccess || splits == 1 || combine)
         return e;
     return vb_launch_pdl(attention_decode_reduce, dim3((unsigned)T, (unsigned)heads),
                          dim3(DEC_REDUCE_THREADS), 0, stream, (__half *)out,

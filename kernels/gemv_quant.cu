@@ -46,7 +46,8 @@
 // Matrices of few output rows (3584 rows are 224 16-row tiles) split each
 // tile's steps over KS warps of a block, summed in warp order through
 // shared memory, as gemv.cu's KS; the launcher takes KS = 12 (blocks of
-// 12 warps) for matrices of at most 4 tiles an SM and KS = 8 otherwise,
+// 12 warps) for matrices of at most 2 tiles an SM, the blocks resident at
+// once (session 34; before, 4 an SM: the 7B q/k/v too) and KS = 8 otherwise,
 // the fastest or level with the fastest on every 7B matrix at T = 1
 // (bench_gemv_quant's sweep, H200, 2026-12-03: down 4-bit 21.2 us at KS
 // 12 against 23.5 at 8, 8-bit 26.6 against 34.4; gate/up 36.0 at KS 8
@@ -883,6 +884,12 @@ extern "C" void vb_gemv_quant_x_shared(int on)
     x_shared_on = on != 0;
 }
 
+static int ks_by_tiles_on = 0;
+extern "C" void vb_gemv_quant_ks_by_tiles(int on)
+{
+    ks_by_tiles_on = on != 0;
+}
+
 // The mma kernel's blocks an SM (asked once per instantiation: one GPU a
 // process); 0 after a failed query.
 static int mma_resident(int ui, int bits, int gps, int pair, int i, void (*k)(qgemv_params))
@@ -931,10 +938,15 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
         blocks[i] = (tiles + tpb - 1) / tpb;
     }
     int ui = force_unroll ? (force_unroll == 4) : (QMMA_UNROLL == 4);
-    /* KS = qmma_ks[pick]: 12 for matrices of few tiles (at most 4 an SM:
-     * the 7B q/k/v, o and down), 8 otherwise, unless forced (see the
-     * header) */
-    int pick = tiles <= 4L * n_sm ? 4 : 3;
+    /* KS = qmma_ks[pick]: 12 for matrices of few tiles, 8 otherwise,
+     * unless forced (see the header). Few: at most 2 an SM, the KS 12
+     * blocks the SMs hold at once (__launch_bounds__ below: 2 at U = 2):
+     * the 7B q/k/v's 288 tiles at KS 12 left 24 blocks a second tile, 6
+     * steps a warp where KS 8's 288 blocks (3 an SM) take 4 (session 34).
+     * A rule of the shape and the GPU only, so that the paired kernels and
+     * the plain path of a matrix take the same KS (the same sums).
+     * vb_gemv_quant_ks_by_tiles(1): at most 4 an SM, the rule before. */
+    int pick = tiles <= (ks_by_tiles_on ? 4L : 2L) * n_sm ? 4 : 3;
     for (int i = 0; force_ks && i < QMMA_KS_CHOICES; i++)
         if (qmma_ks[i] == force_ks && k[0][i])
             pick = i;

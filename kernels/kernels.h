@@ -408,6 +408,11 @@ void vb_gemv_quant_l1_alloc(int on);
  * kernel before session 33). The same results. Process-wide, as the
  * above: VB_QGEMV_X_SHARED. */
 void vb_gemv_quant_x_shared(int on);
+/* Process-wide: with on = 1 the quantized mma GEMV takes 12 warps a tile
+ * for every matrix of at most 4 tiles an SM (before session 34), also where
+ * those blocks take two waves; by default 8 there (sums in another order:
+ * fp32 rounding of the output may differ). */
+void vb_gemv_quant_ks_by_tiles(int on);
 /* The same for the fp16 GEMV (gemv.cu; not the fused q/k/v one):
  * VB_GEMV_L1_ALLOC. */
 void vb_gemv_l1_alloc(int on);
@@ -509,6 +514,11 @@ int vb_attention_decode_heads_per_block(int T, int heads, int kv_heads, int head
 int vb_attention_decode_splits(int T, int head_blocks, int max_ctx, int n_sm);
 size_t vb_attention_decode_workspace_bytes(int n_sm);
 bool vb_attention_decode_supported(int heads, int kv_heads, int head_dim);
+/* Process-wide (one GPU a process): with on = 1 the splits' partials are
+ * combined by a kernel of their own after the attention kernel (before
+ * session 34), not by each group's last split block inside it (default;
+ * the same bits). */
+void vb_attention_decode_reduce_kernel(int on);
 cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace, const uint16_t *q,
                                     const uint16_t *k_cache, const uint16_t *v_cache,
                                     const int *d_token_list, const int *d_positions,

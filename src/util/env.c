@@ -47,10 +47,19 @@ static const vb_knob knobs[] = {
      "1 (default): the quantized decode GEMV (tensor-core kernel) copies x into shared "
      "memory and reads its fragments there (steps of 1 or 2 rows, up to 64 KB of x); 0 "
      "reads x through L1 (the kernel before session 33; the same results)"},
+    BOOL_KNOB("VB_QGEMV_KS_BY_TILES", qgemv_ks_by_tiles,
+              "the quantized decode GEMV takes 12 warps a 16-row tile for every matrix of at "
+              "most 4 tiles an SM (before session 34), also where those blocks need two waves "
+              "(the 7B q/k/v); by default 8 there (fp32 sums in another order)"),
     BOOL_KNOB("VB_ATTENTION_PER_TOKEN", attention_per_token,
               "the plain per-token attention kernel for every step"),
     BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,
               "decode attention with a block per GQA group at every step size"),
+    /* the same bits either way (tests/gpu/test_kv_int8_kernels.c) */
+    BOOL_KNOB("VB_DECODE_REDUCE_KERNEL", decode_reduce_kernel,
+              "decode attention's splits combined by a kernel of their own after it (before "
+              "session 34) instead of by each head group's last split block (the same results; "
+              "to compare)"),
     BOOL_KNOB("VB_TABLE_BUCKETS", table_buckets,
               "block tables on the GPU as wide as the step's longest sequence needs (a power "
               "of two), not the model's whole context: fewer decode attention splits at short "

@@ -44,8 +44,10 @@ typedef struct vb_tuning {
     bool qgemv_l1_alloc;      /* VB_QGEMV_L1_ALLOC */
     bool gemv_l1_alloc;       /* VB_GEMV_L1_ALLOC */
     int qgemv_x_shared;       /* VB_QGEMV_X_SHARED: 1 x in shared memory */
+    bool qgemv_ks_by_tiles;   /* VB_QGEMV_KS_BY_TILES */
     bool attention_per_token; /* VB_ATTENTION_PER_TOKEN */
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
+    bool decode_reduce_kernel; /* VB_DECODE_REDUCE_KERNEL */
     bool table_buckets;       /* VB_TABLE_BUCKETS */
     int qgemv_epilogue;       /* VB_QGEMV_EPILOGUE: 1 SiLU-gate / RoPE in the quantized GEMV */
     bool prefill_wmma;        /* VB_PREFILL_WMMA */

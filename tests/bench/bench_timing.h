@@ -51,6 +51,8 @@ static inline vb_tuning bench_pdl_from_env(const char *bench)
     vb_gemv_l1_alloc(knobs.gemv_l1_alloc);
     vb_gemv_quant_l1_alloc(knobs.qgemv_l1_alloc);
     vb_gemv_quant_x_shared(knobs.qgemv_x_shared);
+    vb_attention_decode_reduce_kernel(knobs.decode_reduce_kernel);
+    vb_gemv_quant_ks_by_tiles(knobs.qgemv_ks_by_tiles);
     return knobs;
 }
 

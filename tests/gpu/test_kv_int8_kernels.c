@@ -383,13 +383,19 @@ static float *cpu_reference(const kstep *k)
  * and P_PREFILL_WGMMA_SW (its tiles swizzled) likewise against the mma32
  * kernel (sm_90a builds on compute capability 9.0, head_dim 128 only).
  * P_PREFILL_WGMMA_K128 (128-key steps: a softmax of its own) has its own
- * bits: its twin is a second run of it (the same bits every run). */
-enum path { P_DECODE_MMA, P_DECODE_HEAD, P_DECODE_GROUP, P_DECODE_SPLIT, P_PER_TOKEN,
+ * bits: its twin is a second run of it (the same bits every run).
+ * P_DECODE_REDUCE: a block a head, 5 splits, on the fp16 cache both
+ * times: the "int8" run combines the splits in the attention kernel (the
+ * default), its twin in attention_decode_reduce
+ * (vb_attention_decode_reduce_kernel(1)): the same bits. */
+enum path { P_DECODE_MMA, P_DECODE_HEAD, P_DECODE_GROUP, P_DECODE_REDUCE, P_DECODE_SPLIT,
+            P_PER_TOKEN,
             P_PREFILL_MMA, P_PREFILL_WMMA, P_PREFILL_MMA32, P_PREFILL_WGMMA,
             P_PREFILL_WGMMA_SW, P_PREFILL_WGMMA_K128, P_COUNT };
 static const char *path_name[P_COUNT] = {
     "decode, mma (sm_80+)", "decode, CUDA cores, a block a head",
-    "decode, CUDA cores, a block a group", "decode, CUDA cores, 3 splits",
+    "decode, CUDA cores, a block a group", "decode, 5 splits, combine vs reduce kernel",
+    "decode, CUDA cores, 3 splits",
     "per-token kernel, every token", "prefill, mma (sm_80+)", "prefill, WMMA",
     "prefill, mma32 (vs mma, fp16 cache)", "prefill, wgmma (vs mma32, fp16 cache)",
     "prefill, wgmma swizzled (vs mma32)", "prefill, wgmma 128 keys (vs itself)"};
@@ -426,7 +432,7 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
     CUDA_CHECK(cudaMemset(d_out, 0xff, on * 2)); /* NaN: unwritten elements show */
     /* partials of any split count the cases use */
     int mma_splits = vb_attention_decode_mma_splits(k->width * BS);
-    size_t ws_bytes = (size_t)T * heads * (mma_splits > 3 ? mma_splits : 3) * (hd + 2) * 4;
+    size_t ws_bytes = (size_t)T * heads * (mma_splits > 5 ? mma_splits : 5) * (hd + 2) * 4;
     float *d_ws = NULL;
     CUDA_CHECK(cudaMalloc((void **)&d_ws, ws_bytes));
     uint16_t *q = k->d_q;
@@ -438,6 +444,13 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
                    : vb_attention_decode_mma_f16(d_out, d_ws, ws_bytes, q, kc, vc, k->d_decode,
                                                  k->d_pos, k->d_seq, k->d_table, k->width,
                                                  k->n_decode, heads, kvh, hd, BS, scale, 0);
+        break;
+    case P_DECODE_REDUCE:
+        vb_attention_decode_reduce_kernel(!kv8);
+        *err = vb_attention_decode_f16(d_out, d_ws, q, k->d_c16[0], k->d_c16[1], k->d_decode,
+                                       k->d_pos, k->d_seq, k->d_table, k->width, k->n_decode,
+                                       heads, kvh, hd, BS, scale, 1, 5, 0);
+        vb_attention_decode_reduce_kernel(0);
         break;
     case P_DECODE_HEAD:
     case P_DECODE_GROUP:
