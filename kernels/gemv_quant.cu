@@ -571,7 +571,12 @@ __device__ __forceinline__ void qmma_store_rope(const qgemv_params &p, int ra,
 // GPS: groups a step (qmma_step). Any p.rows <= 8 (x rows are the mma's
 // N). At least 3 blocks an SM at U = 2 (80 registers, no spills; the
 // compiler's own pick was 93, 2 blocks), 2 at U = 4; one block fewer with
-// GPS > 1 (its scales spill otherwise). Launched only on sm_80+ for the
+// GPS > 1 (its scales spill otherwise). U = 1 (KS 8 and 12 only; an
+// experiment, vb_gemv_quant_unroll) asks for 4 blocks of 8 warps an SM:
+// a third more warps to hide the step's dependent chain, each with half
+// the loads in flight (the 4-bit kernel waits on latency: RESULTS.md,
+// session 32). A warp sums its steps in the same order at every U, so U
+// does not change the bits. Launched only on sm_80+ for the
 // layouts vb_gemv_quant_f16 checks (see the header); compiles to a trap
 // on sm_70. Blocks of QMMA_WARPS warps, or of 12 at KS 12 (a tile a
 // block; two blocks an SM at U = 2: more warps on each tile of a matrix
@@ -587,7 +592,7 @@ __device__ __forceinline__ void qmma_store_rope(const qgemv_params &p, int ra,
 template <int BITS, int KS, int U, int GPS, bool TILED, int PAIR>
 __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
                                   KS > QMMA_WARPS ? 2 - (U >= 4 || GPS > 1)
-                                                  : (U >= 4 ? 2 : 3) - (GPS > 1))
+                                                  : (U >= 4 ? 2 : U == 1 ? 4 : 3) - (GPS > 1))
     gemv_quant_mma_kernel(qgemv_params p)
 {
     static_assert(PAIR == PAIR_NONE || (!TILED && GPS == 1), "paired rows: plain scales, 1 group");
@@ -715,10 +720,13 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
         QMMA_INSTANTIATE_U(8, U) QMMA_INSTANTIATE_U(12, U)
 QMMA_INSTANTIATE(2)
 QMMA_INSTANTIATE(4)
+QMMA_INSTANTIATE_U(8, 1) /* U = 1: KS 8 and 12 only */
+QMMA_INSTANTIATE_U(12, 1)
 /* paired rows: the KS the launcher picks (8, 12), one group a step or more */
 #define QMMA_INSTANTIATE_PAIRS(PAIR)                                                          \
     QMMA_INSTANTIATE_P(8, 2, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 2, 1, false, PAIR)        \
-        QMMA_INSTANTIATE_P(8, 4, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 4, 1, false, PAIR)
+        QMMA_INSTANTIATE_P(8, 4, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 4, 1, false, PAIR)   \
+            QMMA_INSTANTIATE_P(8, 1, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 1, 1, false, PAIR)
 QMMA_INSTANTIATE_PAIRS(PAIR_SILU)
 QMMA_INSTANTIATE_PAIRS(PAIR_ROPE)
 
@@ -765,7 +773,7 @@ extern "C" void vb_gemv_quant_force(int path, int ks, int unroll)
     force_untiled = path == 5;
     force_path = path == 5 ? 0 : path;
     force_ks = ks == 1 || ks == 2 || ks == 4 || ks == 8 || ks == 12 ? ks : 0;
-    force_unroll = unroll == 2 || unroll == 4 ? unroll : 0;
+    force_unroll = unroll == 1 || unroll == 2 || unroll == 4 ? unroll : 0;
 }
 
 // Whether this GPU runs the mma kernel: sm_80+, and the build has its code
@@ -816,6 +824,14 @@ static const int qmma_ks[QMMA_KS_CHOICES] = {1, 2, 4, 8, 12};
 template <int U, int GPS, bool T>
 static void mma_kernels_g(int bits, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
+    if constexpr (U == 1) { /* instantiated at KS 8 and 12 only */
+        k[0] = k[1] = k[2] = NULL;
+        k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, GPS, T, PAIR_NONE>
+                         : gemv_quant_mma_kernel<8, 8, U, GPS, T, PAIR_NONE>;
+        k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, GPS, T, PAIR_NONE>
+                         : gemv_quant_mma_kernel<8, 12, U, GPS, T, PAIR_NONE>;
+        return;
+    }
     k[0] = bits == 4 ? gemv_quant_mma_kernel<4, 1, U, GPS, T, PAIR_NONE>
                      : gemv_quant_mma_kernel<8, 1, U, GPS, T, PAIR_NONE>;
     k[1] = bits == 4 ? gemv_quant_mma_kernel<4, 2, U, GPS, T, PAIR_NONE>
@@ -885,6 +901,11 @@ extern "C" void vb_gemv_quant_x_shared(int on)
 }
 
 static int ks_by_tiles_on = 0;
+static int knob_unroll = 0; /* vb_gemv_quant_unroll: 0 the launcher's U */
+extern "C" void vb_gemv_quant_unroll(int u)
+{
+    knob_unroll = u == 1 || u == 2 || u == 4 ? u : 0;
+}
 extern "C" void vb_gemv_quant_ks_by_tiles(int on)
 {
     ks_by_tiles_on = on != 0;
@@ -894,8 +915,8 @@ extern "C" void vb_gemv_quant_ks_by_tiles(int on)
 // process); 0 after a failed query.
 static int mma_resident(int ui, int bits, int gps, int pair, int i, void (*k)(qgemv_params))
 {
-    /* [pair][U 2, 4][4-bit, 8-bit][gps 1, 2, 4, 0][KS] */
-    static int resident[3][2][2][4][QMMA_KS_CHOICES];
+    /* [pair][U 2, 4, 1][4-bit, 8-bit][gps 1, 2, 4, 0][KS] */
+    static int resident[3][3][2][4][QMMA_KS_CHOICES];
     int *r = &resident[pair][ui][bits == 4 ? 0 : 1]
                       [gps == 0 ? 3 : gps == 4 ? 2 : gps == 2 ? 1 : 0][i];
     if (!*r && cudaOccupancyMaxActiveBlocksPerMultiprocessor(
@@ -915,9 +936,10 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
                               cudaStream_t stream)
 {
     static int n_sm, smem_sm;
-    void (*k[2][QMMA_KS_CHOICES])(qgemv_params); /* [U 2, 4][KS 1, 2, 4, 8, 12] */
+    void (*k[3][QMMA_KS_CHOICES])(qgemv_params); /* [U 2, 4, 1][KS 1, 2, 4, 8, 12] */
     mma_kernels<2>(bits, gps, pair, k[0]);
     mma_kernels<4>(bits, gps, pair, k[1]);
+    mma_kernels<1>(bits, gps, pair, k[2]);
     if (!n_sm) {
         int dev = 0;
         cudaError_t e = cudaGetDevice(&dev);
@@ -937,7 +959,9 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
         const int tpb = QMMA_BLOCK_WARPS(qmma_ks[i]) / qmma_ks[i];
         blocks[i] = (tiles + tpb - 1) / tpb;
     }
-    int ui = force_unroll ? (force_unroll == 4) : (QMMA_UNROLL == 4);
+    /* U: forced (the test, the bench), else the knob's, else the launcher's */
+    const int want_u = force_unroll ? force_unroll : knob_unroll;
+    int ui = want_u ? (want_u == 4 ? 1 : want_u == 1 ? 2 : 0) : (QMMA_UNROLL == 4);
     /* KS = qmma_ks[pick]: 12 for matrices of few tiles, 8 otherwise,
      * unless forced (see the header). Few: at most 2 an SM, the KS 12
      * blocks the SMs hold at once (__launch_bounds__ below: 2 at U = 2):
@@ -956,8 +980,10 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
     if (x_shared)
         by_smem = smem_sm / (long)(x_bytes + QMMA_BLOCK_WARPS(qmma_ks[pick]) * 512 + 1024);
     const long resident4 = min(by_smem, (long)mma_resident(1, bits, gps, pair, pick, k[1][pick]));
-    if (!force_unroll && ui == 0 && blocks[pick] <= resident4 * n_sm)
+    if (!want_u && ui == 0 && blocks[pick] <= resident4 * n_sm)
         ui = 1;
+    if (!k[ui][pick]) /* U = 1 at a KS it has no kernel for */
+        ui = 0;
     /* as many blocks as are resident, each then looping over its tiles
      * (see the kernel); path 3: a block a tile group (the grid before) */
     long grid = blocks[pick];

@@ -413,6 +413,11 @@ void vb_gemv_quant_x_shared(int on);
  * those blocks take two waves; by default 8 there (sums in another order:
  * fp32 rounding of the output may differ). */
 void vb_gemv_quant_ks_by_tiles(int on);
+/* Process-wide: the quantized mma GEMV's steps loaded ahead a lane, U = 1,
+ * 2 or 4 (1: KS 8 and 12 only, 4 blocks of 8 warps an SM; an experiment),
+ * 0 the launcher's choice (2, or 4 where a third block would not be
+ * resident). The same bits at every U. */
+void vb_gemv_quant_unroll(int u);
 /* The same for the fp16 GEMV (gemv.cu; not the fused q/k/v one):
  * VB_GEMV_L1_ALLOC. */
 void vb_gemv_l1_alloc(int on);

@@ -1121,6 +1121,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     vb_gemv_quant_x_shared(t->qgemv_x_shared);
     vb_attention_decode_reduce_kernel(t->decode_reduce_kernel);
     vb_gemv_quant_ks_by_tiles(t->qgemv_ks_by_tiles);
+    vb_gemv_quant_unroll(vb_tuning_qgemv_unroll(t));
     c->prefill_wmma = t->prefill_wmma;
     c->prefill_mma16 = t->prefill_mma16;
     c->prefill_wgmma = t->prefill_wgmma;

@@ -51,6 +51,11 @@ static const vb_knob knobs[] = {
               "the quantized decode GEMV takes 12 warps a 16-row tile for every matrix of at "
               "most 4 tiles an SM (before session 34), also where those blocks need two waves "
               "(the 7B q/k/v); by default 8 there (fp32 sums in another order)"),
+    /* the same bits at every U (tests/gpu/test_cuda_quant.c) */
+    {"VB_QGEMV_UNROLL", VB_KNOB_WORD, 0, 0, "0|1|2|4", "0", AT(qgemv_unroll),
+     "the quantized decode GEMV's (tensor-core kernel) steps loaded ahead a lane: 1 (4 "
+     "blocks of 8 warps an SM; an experiment, not yet measured), 2 or 4; 0 (default) the "
+     "launcher's choice"},
     BOOL_KNOB("VB_ATTENTION_PER_TOKEN", attention_per_token,
               "the plain per-token attention kernel for every step"),
     BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,

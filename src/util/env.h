@@ -45,6 +45,7 @@ typedef struct vb_tuning {
     bool gemv_l1_alloc;       /* VB_GEMV_L1_ALLOC */
     int qgemv_x_shared;       /* VB_QGEMV_X_SHARED: 1 x in shared memory */
     bool qgemv_ks_by_tiles;   /* VB_QGEMV_KS_BY_TILES */
+    int qgemv_unroll;         /* VB_QGEMV_UNROLL's word: 0 the launcher's U, 1, 2, 3 U = 1, 2, 4 */
     bool attention_per_token; /* VB_ATTENTION_PER_TOKEN */
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
     bool decode_reduce_kernel; /* VB_DECODE_REDUCE_KERNEL */
@@ -73,6 +74,13 @@ typedef struct vb_tuning {
     char home[VB_TUNING_PATH_MAX];
     char xdg_cache_home[VB_TUNING_PATH_MAX];
 } vb_tuning;
+
+/* VB_QGEMV_UNROLL as the U it names (its word's index in "0|1|2|4"). */
+static inline int vb_tuning_qgemv_unroll(const vb_tuning *t)
+{
+    static const int u[4] = {0, 1, 2, 4};
+    return t->qgemv_unroll >= 0 && t->qgemv_unroll < 4 ? u[t->qgemv_unroll] : 0;
+}
 
 typedef enum vb_knob_type {
     VB_KNOB_BOOL, /* 0|1 (also false|true, no|yes, off|on) -> bool */

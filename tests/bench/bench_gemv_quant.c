@@ -341,10 +341,11 @@ int main(int argc, char **argv)
 
     /* the mma kernel's knobs at T = 1: forced KS and unroll (on sm_70 or
      * where the mma kernel does not run, every row is the SIMT kernel) */
-    static const int kss[] = {0, 1, 2, 4, 8, 12}, unrolls[] = {0, 2, 4};
-    enum { N_KS = sizeof kss / sizeof kss[0] };
+    static const int kss[] = {0, 1, 2, 4, 8, 12}, unrolls[] = {0, 1, 2, 4};
+    enum { N_KS = sizeof kss / sizeof kss[0], N_U = sizeof unrolls / sizeof unrolls[0] };
     printf("\nT = 1, the default kernel with forced KS (warps a 16-row tile) and unroll "
-           "(steps loaded ahead; auto: the launcher's picks), us:\n%-11s %-11s %6s",
+           "(steps loaded ahead; auto: the launcher's picks; unroll 1 runs at KS 8 and 12 only, "
+           "2 elsewhere), us:\n%-11s %-11s %6s",
            "shape", "weights", "unroll");
     for (int k = 0; k < N_KS; k++) {
         char label[16];
@@ -356,7 +357,7 @@ int main(int argc, char **argv)
         for (int ci = 0; ci < 2; ci++) { /* the two group-128 configurations */
             wset w;
             wset_alloc(&w, &shapes[si], &confs[ci]);
-            for (int u = 0; u < 3; u++) {
+            for (int u = 0; u < N_U; u++) {
                 char label[16];
                 snprintf(label, sizeof label, u ? "%d" : "auto", unrolls[u]);
                 printf("%-11s %-11s %6s", shapes[si].name, confs[ci].name, label);

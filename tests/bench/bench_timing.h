@@ -53,6 +53,7 @@ static inline vb_tuning bench_pdl_from_env(const char *bench)
     vb_gemv_quant_x_shared(knobs.qgemv_x_shared);
     vb_attention_decode_reduce_kernel(knobs.decode_reduce_kernel);
     vb_gemv_quant_ks_by_tiles(knobs.qgemv_ks_by_tiles);
+    vb_gemv_quant_unroll(vb_tuning_qgemv_unroll(&knobs));
     return knobs;
 }
 

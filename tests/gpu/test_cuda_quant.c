@@ -11,7 +11,9 @@
  *    runs as the entry point chooses, with the SIMT kernel forced, and,
  *    where the layout takes the mma kernel (gemv_quant.cu; sm_80+: 1, 2 or
  *    4 groups a step), with each split (KS 1, 2, 4, 8, 12 warps a tile,
- *    including step counts KS does not divide) and unroll (2, 4) forced.
+ *    including step counts KS does not divide) and unroll (1, 2, 4) forced
+ *    (U = 1 gives the bits U = 2 gives: a warp sums its steps in the same
+ *    order).
  *    Reference: quant_dequant_rows (the CPU backend's dequantization,
  *    model/quant_load.c) times the same fp16-rounded x gathered through
  *    perm, summed in double. Tolerance:
@@ -71,6 +73,8 @@ static const variant variants[] = {
      * time, and a block a tile group (the grid before the loop) */
     {"mma 2blk", 0, 4, 0, 0, 1},  {"2blk ks2", 0, 4, 2, 2, 1},  {"2blk u4", 0, 4, 8, 4, 1},
     {"mma grid", 0, 3, 0, 0, 1},  {"mma ks12", 0, 0, 12, 0, 1}, {"2blk ks12", 0, 4, 12, 2, 1},
+    /* U = 1 (KS 8 and 12): after "mma u2", whose bits it must give */
+    {"mma u1", 0, 0, 0, 1, 1},    {"2blk u1", 0, 4, 8, 1, 1},
 };
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
@@ -288,6 +292,7 @@ static void run_case(const qcase *k)
         void *d_out = gpu->alloc(gpu, no * 2 + 2);
         uint16_t *got = malloc(no * 2 + 2);
         const bool takes_gemv = vb_gemv_quant_supported(T, k->bits, k->n_in, d_x, d->w.q);
+        uint16_t *u2_got = NULL; /* "mma u2"'s output, for "mma u1" */
         for (int vi = 0; vi < N_VARIANTS; vi++) {
             const variant *v = &variants[vi];
             if (!v->nogemv && vi > 0 && (!takes_gemv || (v->mma && !mma_layout)))
@@ -330,6 +335,12 @@ static void run_case(const qcase *k)
                 CHECK(memcmp(old_got, got, no * 2) == 0);
                 free(old_got);
             }
+            if (v->unroll == 2 && v->path == 0 && v->ks == 0) {
+                u2_got = malloc(no * 2 + 2);
+                memcpy(u2_got, got, no * 2);
+            } else if (v->unroll == 1 && v->path == 0 && u2_got) {
+                CHECK(memcmp(u2_got, got, no * 2) == 0);
+            }
             size_t nan = 0;
             double rel = rel_err(ref, got, no, &nan);
             printf("  %d-bit [%5d, %4d] group %4d%s%s%s%s T %3d %-8s rel err %.2e%s\n",
@@ -341,6 +352,7 @@ static void run_case(const qcase *k)
             CHECK(rel <= TOL);
         }
         free(got);
+        free(u2_got);
         gpu->free(gpu, d_out);
         gpu->free(gpu, d_x);
         free(ref);
