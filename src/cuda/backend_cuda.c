@@ -1066,6 +1066,19 @@ static void cuda_destroy(vb_backend *b)
     free(b);
 }
 
+void cuda_kernel_switches_set(const vb_tuning *t)
+{
+    /* programmatic dependent launch (kernels/pdl.cuh) where the GPU and
+     * the build have it */
+    vb_pdl_enable(!t->no_pdl);
+    vb_gemv_l1_alloc(t->gemv_l1_alloc);
+    vb_gemv_quant_l1_alloc(t->qgemv_l1_alloc);
+    vb_gemv_quant_x_shared(t->qgemv_x_shared);
+    vb_gemv_quant_ks_by_tiles(t->qgemv_ks_by_tiles);
+    vb_gemv_quant_unroll(vb_tuning_qgemv_unroll(t));
+    vb_attention_decode_reduce_kernel(t->decode_reduce_kernel);
+}
+
 vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err)
 {
     vb_backend *b = calloc(1, sizeof *b);
@@ -1116,21 +1129,13 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->decode_whole_groups = t->decode_whole_groups;
     c->table_buckets = t->table_buckets;
     c->qgemv_epilogue = t->qgemv_epilogue == 1;
-    vb_gemv_quant_l1_alloc(t->qgemv_l1_alloc); /* process-wide: one backend a process */
-    vb_gemv_l1_alloc(t->gemv_l1_alloc);
-    vb_gemv_quant_x_shared(t->qgemv_x_shared);
-    vb_attention_decode_reduce_kernel(t->decode_reduce_kernel);
-    vb_gemv_quant_ks_by_tiles(t->qgemv_ks_by_tiles);
-    vb_gemv_quant_unroll(vb_tuning_qgemv_unroll(t));
+    cuda_kernel_switches_set(t); /* process-wide: one backend a process */
     c->prefill_wmma = t->prefill_wmma;
     c->prefill_mma16 = t->prefill_mma16;
     c->prefill_wgmma = t->prefill_wgmma;
     c->gemv_max_rows = t->gemv_max_rows;
     c->sampler_pass1_chunks = t->sampler_pass1_chunks;
     c->invariant_own_gemm = t->invariant_own_gemm;
-    /* programmatic dependent launch (kernels/pdl.cuh) where the GPU and
-     * the build have it */
-    vb_pdl_enable(!t->no_pdl);
     if (t->profile)
         c->prof = cuda_profile_create();
     c->comm = comm;

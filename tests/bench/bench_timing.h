@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cuda/backend_cuda.h"
 #include "cuda/cuda_check.h"
 #include "kernels.h"
 #include "util/env.h"
@@ -34,10 +35,10 @@ static inline int bench_start(int argc, char **argv, int default_iters,
  * benchmark can use it to read a different copy of its inputs). */
 typedef void (*bench_pass_fn)(void *ctx, int i);
 
-/* PDL as the backend sets it (src/cuda/backend_cuda.c): where the GPU and
- * build have it, unless VB_NO_PDL=1 (read as voltbatch reads it,
- * util/env.h); the GEMVs' L1 choice likewise. Returns the knobs read;
- * exits 2 on a malformed variable. */
+/* PDL and the kernels' variants as the backend sets them
+ * (cuda_kernel_switches_set), from the VB_* variables read as voltbatch
+ * reads them (util/env.h). Returns the knobs read; exits 2 on a malformed
+ * variable. */
 static inline vb_tuning bench_pdl_from_env(const char *bench)
 {
     vb_tuning knobs;
@@ -46,14 +47,7 @@ static inline vb_tuning bench_pdl_from_env(const char *bench)
         fprintf(stderr, "%s: %s\n", bench, err.msg);
         exit(2);
     }
-    vb_pdl_enable(!knobs.no_pdl);
-    /* the GEMVs' weight loads and x reads as the backend takes them */
-    vb_gemv_l1_alloc(knobs.gemv_l1_alloc);
-    vb_gemv_quant_l1_alloc(knobs.qgemv_l1_alloc);
-    vb_gemv_quant_x_shared(knobs.qgemv_x_shared);
-    vb_attention_decode_reduce_kernel(knobs.decode_reduce_kernel);
-    vb_gemv_quant_ks_by_tiles(knobs.qgemv_ks_by_tiles);
-    vb_gemv_quant_unroll(vb_tuning_qgemv_unroll(&knobs));
+    cuda_kernel_switches_set(&knobs); /* PDL and the kernels' variants as a run sets them */
     return knobs;
 }
 
