@@ -418,6 +418,12 @@ void vb_gemv_quant_ks_by_tiles(int on);
  * 0 the launcher's choice (2, or 4 where a third block would not be
  * resident). The same bits at every U. */
 void vb_gemv_quant_unroll(int u);
+/* Process-wide: stages (2 .. 8) of the quantized GEMV's ring kernel, the
+ * mma kernel with each warp's weights copied ahead into shared memory
+ * (cp.async) instead of registers, for the layouts it takes (one group a
+ * step or more, KS 8 or 12); 0 (default) the mma kernel. The same bits.
+ * An experiment until measured: VB_QGEMV_RING. */
+void vb_gemv_quant_ring(int stages);
 /* The same for the fp16 GEMV (gemv.cu; not the fused q/k/v one):
  * VB_GEMV_L1_ALLOC. */
 void vb_gemv_l1_alloc(int on);

@@ -56,6 +56,11 @@ static const vb_knob knobs[] = {
      "the quantized decode GEMV's (tensor-core kernel) steps loaded ahead a lane: 1 (4 "
      "blocks of 8 warps an SM; an experiment, not yet measured), 2 or 4; 0 (default) the "
      "launcher's choice"},
+    /* the same bits as the mma kernel (tests/gpu/test_cuda_quant.c) */
+    {"VB_QGEMV_RING", VB_KNOB_INT, 0, 8, NULL, "0", AT(qgemv_ring),
+     "stages (2-8) of the quantized decode GEMV's ring kernel: each warp copies its weights "
+     "that many steps ahead into shared memory (cp.async) instead of registers; 0 (default) "
+     "or 1: the mma kernel (an experiment, not yet measured; the same results)"},
     BOOL_KNOB("VB_ATTENTION_PER_TOKEN", attention_per_token,
               "the plain per-token attention kernel for every step"),
     BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,

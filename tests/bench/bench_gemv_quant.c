@@ -372,6 +372,40 @@ int main(int argc, char **argv)
         }
     CUDA_CHECK(cudaGetLastError());
 
+    /* the ring kernel (vb_gemv_quant_ring: each warp's weights copied
+     * ahead into shared memory) at T = 1 by its stages, 0 the mma kernel;
+     * KS the launcher's; and a layer's sum */
+    static const int rings[] = {0, 2, 3, 4, 6, 8};
+    enum { N_RINGS = sizeof rings / sizeof rings[0] };
+    double ring_layer[2][N_RINGS] = {{0}};
+    printf("\nT = 1, the ring kernel by stages (0: the mma kernel; where the ring kernel does "
+           "not take the layout, the mma kernel), us:\n%-11s %-11s", "shape", "weights");
+    for (int r = 0; r < N_RINGS; r++)
+        printf("  %6s %d", "stages", rings[r]);
+    printf("\n");
+    for (int si = 0; si < N_SHAPES; si++)
+        for (int ci = 0; ci < 2; ci++) {
+            wset w;
+            wset_alloc(&w, &shapes[si], &confs[ci]);
+            printf("%-11s %-11s", shapes[si].name, confs[ci].name);
+            for (int r = 0; r < N_RINGS; r++) {
+                vb_gemv_quant_ring(rings[r]);
+                const double t = bench_time_us(pass, &(pass_args){&w, 1}, stream, iters);
+                ring_layer[ci][r] += t;
+                printf("  %8.1f", t);
+            }
+            printf("\n");
+            vb_gemv_quant_ring(knobs.qgemv_ring);
+            wset_free(&w);
+        }
+    for (int ci = 0; ci < 2; ci++) {
+        printf("ring layer at T = 1, %-11s", confs[ci].name);
+        for (int r = 0; r < N_RINGS; r++)
+            printf("  %8.1f", ring_layer[ci][r]);
+        printf("\n");
+    }
+    CUDA_CHECK(cudaGetLastError());
+
     /* the mma kernel's grid: its resident blocks looping over the tiles
      * (the default) against a block a tile group (path 3, before); ks 8
      * forces the mma kernel at T = 1 for 8-bit too */

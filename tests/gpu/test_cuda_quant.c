@@ -63,18 +63,31 @@ typedef struct variant {
     int nogemv;           /* the dequantize + cuBLAS backend */
     int path, ks, unroll; /* vb_gemv_quant_force */
     int mma;              /* only where the layout takes the mma kernel */
+    int ring;             /* vb_gemv_quant_ring: the ring kernel's stages, 0 none */
+    const char *same_as;  /* NULL, or an earlier variant whose bits it must give */
 } variant;
 static const variant variants[] = {
-    {"gemv", 0, 0, 0, 0, 0},      {"simt", 0, 1, 0, 0, 0},      {"mma ks1", 0, 0, 1, 0, 1},
-    {"mma ks2", 0, 0, 2, 0, 1},   {"mma ks4", 0, 0, 4, 0, 1},   {"mma ks8", 0, 0, 8, 0, 1},
-    {"mma u2", 0, 0, 0, 2, 1},    {"mma u4", 0, 0, 0, 4, 1},    {"dequant", 1, 0, 0, 0, 0},
+    {"gemv", 0, 0, 0, 0, 0, 0, NULL}, {"simt", 0, 1, 0, 0, 0, 0, NULL},
+    {"mma ks1", 0, 0, 1, 0, 1, 0, NULL},
+    {"mma ks2", 0, 0, 2, 0, 1, 0, NULL}, {"mma ks4", 0, 0, 4, 0, 1, 0, NULL},
+    {"mma ks8", 0, 0, 8, 0, 1, 0, NULL},
+    {"mma u2", 0, 0, 0, 2, 1, 0, NULL}, {"mma u4", 0, 0, 0, 4, 1, 0, NULL},
+    {"dequant", 1, 0, 0, 0, 0, 0, NULL},
     /* the mma kernel's blocks looping over tiles (2 blocks: many tiles a
      * block even here), with one and with several tiles a block at a
      * time, and a block a tile group (the grid before the loop) */
-    {"mma 2blk", 0, 4, 0, 0, 1},  {"2blk ks2", 0, 4, 2, 2, 1},  {"2blk u4", 0, 4, 8, 4, 1},
-    {"mma grid", 0, 3, 0, 0, 1},  {"mma ks12", 0, 0, 12, 0, 1}, {"2blk ks12", 0, 4, 12, 2, 1},
-    /* U = 1 (KS 8 and 12): after "mma u2", whose bits it must give */
-    {"mma u1", 0, 0, 0, 1, 1},    {"2blk u1", 0, 4, 8, 1, 1},
+    {"mma 2blk", 0, 4, 0, 0, 1, 0, NULL}, {"2blk ks2", 0, 4, 2, 2, 1, 0, NULL},
+    {"2blk u4", 0, 4, 8, 4, 1, 0, NULL},
+    {"mma grid", 0, 3, 0, 0, 1, 0, NULL}, {"mma ks12", 0, 0, 12, 0, 1, 0, NULL},
+    {"2blk ks12", 0, 4, 12, 2, 1, 0, NULL},
+    /* U = 1 (KS 8 and 12), whose bits must be U = 2's and 4's */
+    {"mma u1", 0, 0, 0, 1, 1, 0, "mma u2"}, {"2blk u1", 0, 4, 8, 1, 1, 0, "2blk u4"},
+    /* the ring kernel (where it takes the layout; else the mma kernel):
+     * the mma kernel's bits at the same KS, at 2 to 8 stages, its blocks
+     * looping over many tiles, a block a tile group, and KS 12 */
+    {"ring2", 0, 0, 0, 0, 1, 2, "mma u2"}, {"ring4", 0, 0, 0, 0, 1, 4, "mma u2"},
+    {"ring8", 0, 0, 0, 0, 1, 8, "mma u2"}, {"2blk rng3", 0, 4, 8, 0, 1, 3, "2blk u4"},
+    {"grid rng4", 0, 3, 0, 0, 1, 4, "mma grid"}, {"ks12 rng4", 0, 0, 12, 0, 1, 4, "mma ks12"},
 };
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
@@ -292,11 +305,12 @@ static void run_case(const qcase *k)
         void *d_out = gpu->alloc(gpu, no * 2 + 2);
         uint16_t *got = malloc(no * 2 + 2);
         const bool takes_gemv = vb_gemv_quant_supported(T, k->bits, k->n_in, d_x, d->w.q);
-        uint16_t *u2_got = NULL; /* "mma u2"'s output, for "mma u1" */
+        uint16_t *outs[N_VARIANTS] = {NULL}; /* each variant's output, for same_as */
         for (int vi = 0; vi < N_VARIANTS; vi++) {
             const variant *v = &variants[vi];
             if (!v->nogemv && vi > 0 && (!takes_gemv || (v->mma && !mma_layout)))
                 continue; /* the forced variants only where they are a different kernel */
+            vb_gemv_quant_ring(v->ring);
             vb_backend *b = v->nogemv ? gpu_nogemv : gpu;
             for (int with_tiles = 0; with_tiles <= (int)tiled; with_tiles++) {
                 d->sz_tiles_rows = with_tiles ? k->n_out : 0;
@@ -335,12 +349,16 @@ static void run_case(const qcase *k)
                 CHECK(memcmp(old_got, got, no * 2) == 0);
                 free(old_got);
             }
-            if (v->unroll == 2 && v->path == 0 && v->ks == 0) {
-                u2_got = malloc(no * 2 + 2);
-                memcpy(u2_got, got, no * 2);
-            } else if (v->unroll == 1 && v->path == 0 && u2_got) {
-                CHECK(memcmp(u2_got, got, no * 2) == 0);
-            }
+            vb_gemv_quant_ring(knobs.qgemv_ring); /* the backend's, again */
+            outs[vi] = malloc(no * 2 + 2);
+            memcpy(outs[vi], got, no * 2);
+            for (int ri = 0; v->same_as && ri < vi; ri++)
+                if (!strcmp(variants[ri].name, v->same_as) && outs[ri]) {
+                    const bool same = memcmp(outs[ri], got, no * 2) == 0;
+                    if (!same)
+                        printf("  %s: bits DIFFER from %s's\n", v->name, v->same_as);
+                    CHECK(same);
+                }
             size_t nan = 0;
             double rel = rel_err(ref, got, no, &nan);
             printf("  %d-bit [%5d, %4d] group %4d%s%s%s%s T %3d %-8s rel err %.2e%s\n",
@@ -352,7 +370,8 @@ static void run_case(const qcase *k)
             CHECK(rel <= TOL);
         }
         free(got);
-        free(u2_got);
+        for (int vi = 0; vi < N_VARIANTS; vi++)
+            free(outs[vi]);
         gpu->free(gpu, d_out);
         gpu->free(gpu, d_x);
         free(ref);
@@ -462,13 +481,18 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
     CHECK(vb_gemv_quant_pairs_supported(&gu, T, d_x) == (group % (512 / bits) == 0));
     const size_t gu_bytes = (size_t)T * ns[3] * 2;
     void *epi_gu = gpu->alloc(gpu, gu_bytes);
-    CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
-    CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3]));
-    CUDA_CHECK(cudaDeviceSynchronize());
-    bool gu_same = same_device(plain_gu, epi_gu, gu_bytes);
-    printf("  paired %d-bit group %d T %d gate/up (%s): %s\n", bits, group, T,
-           expect ? "SiLU in the epilogue" : "the plain path", gu_same ? "same bits" : "DIFFER");
-    CHECK(gu_same);
+    for (int ring = 0; ring <= 4; ring += 4) { /* the mma kernel, the ring kernel */
+        CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
+        vb_gemv_quant_ring(ring);
+        CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3]));
+        vb_gemv_quant_ring(knobs.qgemv_ring);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        bool gu_same = same_device(plain_gu, epi_gu, gu_bytes);
+        printf("  paired %d-bit group %d T %d gate/up (%s, ring %d): %s\n", bits, group, T,
+               expect ? "SiLU in the epilogue" : "the plain path", ring,
+               gu_same ? "same bits" : "DIFFER");
+        CHECK(gu_same);
+    }
     gpu->free(gpu, epi_gu);
     if (perm)
         return; /* q in act order: not joined, nothing to pair */
@@ -520,18 +544,28 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
                                     0));
     vb_gemv_rope r = {d_inv, scale, d_pos, d_seq, d_tab, max_blocks, bs, hd, kv_heads,
                       kc[1], vc[1]};
-    CUDA_CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out[1], d_x, &qkv,
-                                          (const uint16_t *const *)d_bias, rows, T, &r, 0));
-    CUDA_CHECK(cudaDeviceSynchronize());
-    const char *names[5] = {"q", "k", "v", "k cache", "v cache"};
-    for (int i = 0; i < 5; i++) {
-        bool same = i < 3 ? same_device(out[0][i], out[1][i], (size_t)T * ns[i] * 2)
-                          : same_device(i == 3 ? kc[0] : vc[0], i == 3 ? kc[1] : vc[1],
-                                       cache_n * 2);
-        printf("  paired %d-bit group %d T %d %s (RoPE in the epilogue): %s\n", bits, group, T,
-               names[i], same ? "same bits" : "DIFFER");
-        CHECK(same);
+    void *pristine = dev_copy(kc[1], cache_n * 2); /* the caches before any write */
+    for (int ring = 0; ring <= 4; ring += 4) { /* the mma kernel, the ring kernel */
+        CUDA_CHECK(cudaMemcpy(kc[1], pristine, cache_n * 2, cudaMemcpyDeviceToDevice));
+        CUDA_CHECK(cudaMemcpy(vc[1], pristine, cache_n * 2, cudaMemcpyDeviceToDevice));
+        for (int i = 0; i < 3; i++)
+            CUDA_CHECK(cudaMemset(out[1][i], 0xff, (size_t)T * ns[i] * 2));
+        vb_gemv_quant_ring(ring);
+        CUDA_CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out[1], d_x, &qkv,
+                                              (const uint16_t *const *)d_bias, rows, T, &r, 0));
+        vb_gemv_quant_ring(knobs.qgemv_ring);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        const char *names[5] = {"q", "k", "v", "k cache", "v cache"};
+        for (int i = 0; i < 5; i++) {
+            bool same = i < 3 ? same_device(out[0][i], out[1][i], (size_t)T * ns[i] * 2)
+                              : same_device(i == 3 ? kc[0] : vc[0], i == 3 ? kc[1] : vc[1],
+                                           cache_n * 2);
+            printf("  paired %d-bit group %d T %d %s (RoPE in the epilogue, ring %d): %s\n",
+                   bits, group, T, names[i], ring, same ? "same bits" : "DIFFER");
+            CHECK(same);
+        }
     }
+    gpu->free(gpu, pristine);
     /* a head_dim the pairs cannot take: refused, nothing launched */
     vb_gemv_rope r48 = r;
     r48.head_dim = 40;
