@@ -26,9 +26,10 @@
  * PDL as the backend sets it (on where the GPU has it, unless VB_NO_PDL=1),
  * for both kernels alike.
  *
- * usage: bench_gemv_quant [ITERS [SHAPE]]   (on the GPU machine; no GPU: exits 77)
+ * usage: bench_gemv_quant [ITERS [SHAPE | ring]]   (on the GPU machine; no GPU: exits 77)
  *   SHAPE: only the first table, for the shapes whose name contains it
- *   ("down": one matrix's launches, e.g. under ncu) */
+ *   ("down": one matrix's launches, e.g. under ncu); ring: only the ring
+ *   kernel's table (a GPU call's minutes are few) */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,7 +291,8 @@ int main(int argc, char **argv)
            "weights", "T", "fp16 us", "GB/s", "%copy", "dflt us", "GB/s", "%copy", "x fp16",
            "simt us", "GB/s", "%copy", "x fp16");
     const char *only = argc > 2 ? argv[2] : NULL;
-    for (int si = 0; si < N_SHAPES; si++) {
+    const bool ring_only = only && !strcmp(only, "ring");
+    for (int si = 0; si < N_SHAPES && !ring_only; si++) {
         const shape *s = &shapes[si];
         if (only && !strstr(s->name, only))
             continue;
@@ -322,11 +324,13 @@ int main(int argc, char **argv)
         }
     }
     CUDA_CHECK(cudaGetLastError());
+    double f16 = 0; /* the fp16 GEMV's layer at T = 1 */
+    if (ring_only)
+        goto ring;
     if (only)
         goto done;
 
     printf("\nper layer at T = 1 (q/k/v, o, gate + up, down), microseconds:\n");
-    double f16 = 0;
     for (int si = 0; si < N_SHAPES; si++)
         f16 += us[si][0][0];
     printf("fp16 GEMV    %8.1f\n", f16);
@@ -372,6 +376,7 @@ int main(int argc, char **argv)
         }
     CUDA_CHECK(cudaGetLastError());
 
+ring:
     /* the ring kernel (vb_gemv_quant_ring: each warp's weights copied
      * ahead into shared memory) at T = 1 by its stages, 0 the mma kernel;
      * KS the launcher's; and a layer's sum */
@@ -405,6 +410,8 @@ int main(int argc, char **argv)
         printf("\n");
     }
     CUDA_CHECK(cudaGetLastError());
+    if (ring_only)
+        goto done;
 
     /* the mma kernel's grid: its resident blocks looping over the tiles
      * (the default) against a block a tile group (path 3, before); ks 8
