@@ -616,11 +616,11 @@ __device__ __forceinline__ void qmma_tile_finish(const qgemv_params &p, float (&
 // GPS: groups a step (qmma_step). Any p.rows <= 8 (x rows are the mma's
 // N). At least 3 blocks an SM at U = 2 (80 registers, no spills; the
 // compiler's own pick was 93, 2 blocks), 2 at U = 4; one block fewer with
-// GPS > 1 (its scales spill otherwise). U = 1 (KS 8 and 12 only; an
-// experiment, vb_gemv_quant_unroll) asks for 4 blocks of 8 warps an SM:
-// a third more warps to hide the step's dependent chain, each with half
-// the loads in flight (the 4-bit kernel waits on latency: RESULTS.md,
-// session 32). A warp sums its steps in the same order at every U, so U
+// GPS > 1 (its scales spill otherwise). U = 1 (KS 8 and 12 only;
+// vb_gemv_quant_unroll) asks for 4 blocks of 8 warps an SM: a third more
+// warps to hide the step's dependent chain, each with half the loads in
+// flight; slower or level on every 7B matrix on an H100 (RESULTS.md,
+// session 35), so the launcher never takes it. A warp sums its steps in the same order at every U, so U
 // does not change the bits. Launched only on sm_80+ for the
 // layouts vb_gemv_quant_f16 checks (see the header); compiles to a trap
 // on sm_70. Blocks of QMMA_WARPS warps, or of 12 at KS 12 (a tile a
