@@ -221,7 +221,8 @@ cudaError_t qgemv_ring_launch(const qgemv_params &p, int bits, int gps, int pair
                               long blocks, int n_sm, int force_path, cudaStream_t stream)
 {
     qgemv_params q = p;
-    if (ring_stages < 2 || (ks != 8 && ks != 12) || (gps != 0 && gps != 1) || q.group_shift < 0 ||
+    if (ring_stages < 2 || (ks != 8 && ks != 12) || (gps != 0 && gps != 1) ||
+        q.group_shift < 0 ||
         (gps == 1 && (((uintptr_t)q.scales | (uintptr_t)q.zeros) % 4 ||
                       (long)q.n_out * q.n_groups % 2)))
         return cudaErrorNotSupported;
@@ -249,7 +250,7 @@ cudaError_t qgemv_ring_launch(const qgemv_params &p, int bits, int gps, int pair
         int resident; /* -1: does not fit */
     } seen[64];
     int resident = 0, i = 0;
-    for (; i < 64 && seen[i].k; i++)
+    for (; i < 64 && seen[i].k && !resident; i++)
         if (seen[i].k == k && seen[i].smem == smem)
             resident = seen[i].resident;
     if (!resident) {
