@@ -327,14 +327,7 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS),
     for (int u = 0; u < U; u++)
         qmma_fetch<GPS, TILED>(p, cur, part + KS * u, my_steps, c, wa[u], wb[u], scale[u],
                                zero[u]);
-    pdl_wait(); /* x is the previous kernel's output */
-    pdl_launch_dependents();
-    if (p.x_shared) {
-        const int n = p.rows * (p.n_in >> 3);
-        for (int i = threadIdx.x; i < n; i += blockDim.x)
-            s_x[i] = ((const uint4 *)p.x)[i];
-        __syncthreads();
-    }
+    qmma_wait_copy_x(p, s_x);
     for (int base = (int)blockIdx.x * TPB; base < n_tiles; base += stride) { // block-uniform
         const int next = tile + stride;
         const int next_steps = next < n_tiles ? steps : 0;

@@ -128,14 +128,7 @@ __global__ void __launch_bounds__(32 * QMMA_BLOCK_WARPS(KS), KS > QMMA_WARPS ? 2
     qring_cursor k = {tile, part, my_steps, 0, cur};
     for (int i = 0; i < D - 1; i++) /* weights only: before the wait */
         qring_fetch<TILED, PAIR>(p, k, ring, D, KS, part, stride, n_tiles, steps, lane);
-    pdl_wait(); /* x is the previous kernel's output */
-    pdl_launch_dependents();
-    if (p.x_shared) {
-        const int n = p.rows * (p.n_in >> 3);
-        for (int i = threadIdx.x; i < n; i += blockDim.x)
-            s_x[i] = ((const uint4 *)p.x)[i];
-        __syncthreads();
-    }
+    qmma_wait_copy_x(p, s_x);
     int stage = 0;
     for (int base = (int)blockIdx.x * TPB; base < n_tiles; base += stride) { // block-uniform
         const int next = tile + stride;

@@ -13,6 +13,7 @@
 #include "gemv_common.cuh"
 #include "kernels.h"
 #include "mma_sm80.cuh"
+#include "pdl.cuh"
 #include "qmma_dequant.cuh"
 #include "rope_math.cuh"
 #include "silu.cuh"
@@ -317,6 +318,21 @@ __device__ __forceinline__ void qmma_store_rope(const qgemv_params &p, int ra,
         __half *cache = s == 1 ? r.k_cache : r.v_cache;
         cache[slot] = x0;
         cache[slot + half] = x1;
+    }
+}
+
+// After the kernel's loads that need nothing of the previous kernel: the
+// PDL wait (x is the previous kernel's output; pdl.cuh), then, where x is
+// in shared memory (p.x_shared), the block's copy of x's rows there.
+__device__ __forceinline__ void qmma_wait_copy_x(const qgemv_params &p, uint4 *s_x)
+{
+    pdl_wait();
+    pdl_launch_dependents();
+    if (p.x_shared) {
+        const int n = p.rows * (p.n_in >> 3);
+        for (int i = threadIdx.x; i < n; i += blockDim.x)
+            s_x[i] = ((const uint4 *)p.x)[i];
+        __syncthreads();
     }
 }
 
