@@ -183,9 +183,15 @@ QRING_INSTANTIATE(12)
 // Process-wide, as the switches above: the backend sets it from
 // VB_QGEMV_RING.
 static int ring_stages = 0;
+static unsigned long ring_launches; /* vb_gemv_quant_ring_launches */
 extern "C" void vb_gemv_quant_ring(int stages)
 {
     ring_stages = stages >= 2 && stages <= QRING_MAX ? stages : 0;
+}
+
+extern "C" unsigned long vb_gemv_quant_ring_launches(void)
+{
+    return ring_launches;
 }
 
 template <int KS>
@@ -273,6 +279,7 @@ cudaError_t qgemv_ring_launch(const qgemv_params &p, int bits, int gps, int pair
         grid = (long)resident * n_sm;
     if (force_path == 4 && grid > 2)
         grid = 2;
+    ring_launches++;
     return vb_launch_pdl(k, dim3((unsigned)grid), dim3(32 * warps), smem, stream, q);
 }
 #endif

@@ -425,6 +425,9 @@ void vb_gemv_quant_unroll(int u);
  * step or more, KS 8 or 12); 0 (default) the mma kernel. The same bits.
  * An experiment until measured: VB_QGEMV_RING. */
 void vb_gemv_quant_ring(int stages);
+/* Test hook (test_cuda_quant): the ring kernel's launches so far in this
+ * process, so that a test knows the ring ran and not the mma kernel. */
+unsigned long vb_gemv_quant_ring_launches(void);
 /* The same for the fp16 GEMV (gemv.cu; not the fused q/k/v one):
  * VB_GEMV_L1_ALLOC. */
 void vb_gemv_l1_alloc(int on);

@@ -92,6 +92,16 @@ static const variant variants[] = {
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
 static vb_backend *gpu, *gpu_nogemv, *gpu_epi; /* gpu_epi: VB_QGEMV_EPILOGUE=1 */
+
+/* Whether this GPU runs the tensor-core GEMV kernels (mma and ring:
+ * compute capability 8.0 and newer). */
+static bool qmma_runs(void)
+{
+    int dev = 0, major = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    return major >= 8;
+}
 static vb_tuning knobs;
 static const char *fixtures;
 
@@ -311,6 +321,7 @@ static void run_case(const qcase *k)
             if (!v->nogemv && vi > 0 && (!takes_gemv || (v->mma && !mma_layout)))
                 continue; /* the forced variants only where they are a different kernel */
             vb_gemv_quant_ring(v->ring);
+            const unsigned long ring_before = vb_gemv_quant_ring_launches();
             vb_backend *b = v->nogemv ? gpu_nogemv : gpu;
             for (int with_tiles = 0; with_tiles <= (int)tiled; with_tiles++) {
                 d->sz_tiles_rows = with_tiles ? k->n_out : 0;
@@ -350,6 +361,14 @@ static void run_case(const qcase *k)
                 free(old_got);
             }
             vb_gemv_quant_ring(knobs.qgemv_ring); /* the backend's, again */
+            /* the ring ran where it takes the layout (a power of two of
+             * whole steps a group; plain scales read as 4-byte words: an
+             * even count), on sm_80+ */
+            const int gsteps = h->group_size / step_cols;
+            if (v->ring && !h->g_idx && k->n_in % step_cols == 0 &&
+                h->group_size % step_cols == 0 && gsteps > 0 && (gsteps & (gsteps - 1)) == 0 &&
+                (long)k->n_out * h->n_groups % 2 == 0 && qmma_runs())
+                CHECK(vb_gemv_quant_ring_launches() > ring_before);
             outs[vi] = malloc(no * 2 + 2);
             memcpy(outs[vi], got, no * 2);
             for (int ri = 0; v->same_as && ri < vi; ri++)
@@ -484,8 +503,11 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
     for (int ring = 0; ring <= 4; ring += 4) { /* the mma kernel, the ring kernel */
         CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
         vb_gemv_quant_ring(ring);
+        const unsigned long ring_before = vb_gemv_quant_ring_launches();
         CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3]));
         vb_gemv_quant_ring(knobs.qgemv_ring);
+        if (ring && expect && qmma_runs()) /* the ring took the paired rows */
+            CHECK(vb_gemv_quant_ring_launches() > ring_before);
         CUDA_CHECK(cudaDeviceSynchronize());
         bool gu_same = same_device(plain_gu, epi_gu, gu_bytes);
         printf("  paired %d-bit group %d T %d gate/up (%s, ring %d): %s\n", bits, group, T,
@@ -551,9 +573,12 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
         for (int i = 0; i < 3; i++)
             CUDA_CHECK(cudaMemset(out[1][i], 0xff, (size_t)T * ns[i] * 2));
         vb_gemv_quant_ring(ring);
+        const unsigned long ring_before = vb_gemv_quant_ring_launches();
         CUDA_CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out[1], d_x, &qkv,
                                               (const uint16_t *const *)d_bias, rows, T, &r, 0));
         vb_gemv_quant_ring(knobs.qgemv_ring);
+        if (ring && qmma_runs())
+            CHECK(vb_gemv_quant_ring_launches() > ring_before);
         CUDA_CHECK(cudaDeviceSynchronize());
         const char *names[5] = {"q", "k", "v", "k cache", "v cache"};
         for (int i = 0; i < 5; i++) {
