@@ -601,7 +601,7 @@ static int mma_resident(int ui, int bits, int gps, int pair, int i, void (*k)(qg
 static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair,
                               cudaStream_t stream)
 {
-    static int n_sm, smem_sm;
+    static int n_sm, smem_sm, smem_optin; /* the SMs, shared memory an SM and a block */
     void (*k[3][QMMA_KS_CHOICES])(qgemv_params); /* [U 2, 4, 1][KS 1, 2, 4, 8, 12] */
     mma_kernels<2>(bits, gps, pair, k[0]);
     mma_kernels<4>(bits, gps, pair, k[1]);
@@ -611,6 +611,8 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
         cudaError_t e = cudaGetDevice(&dev);
         if (e == cudaSuccess)
             e = cudaDeviceGetAttribute(&smem_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
+        if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
         if (e == cudaSuccess)
             e = cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev);
         if (e != cudaSuccess)
@@ -646,7 +648,7 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
         qgemv_params q = p;
         q.x_shared = x_shared;
         const cudaError_t e = qgemv_ring_launch(q, bits, gps, pair, qmma_ks[pick], blocks[pick],
-                                                n_sm, force_path, stream);
+                                                n_sm, smem_optin, force_path, stream);
         if (e != cudaErrorNotSupported)
             return e;
     }

@@ -217,7 +217,8 @@ static void (*ring_kernel_ks(int bits, bool tiled, int pair))(qgemv_params)
 // cudaErrorNotSupported, and the caller takes the mma kernel. A grid of the
 // blocks resident (by registers and shared memory), as launch_mma's.
 cudaError_t qgemv_ring_launch(const qgemv_params &p, int bits, int gps, int pair, int ks,
-                              long blocks, int n_sm, int force_path, cudaStream_t stream)
+                              long blocks, int n_sm, int smem_optin, int force_path,
+                              cudaStream_t stream)
 {
     qgemv_params q = p;
     if (ring_stages < 2 || (ks != 8 && ks != 12) || (gps != 0 && gps != 1) ||
@@ -225,15 +226,6 @@ cudaError_t qgemv_ring_launch(const qgemv_params &p, int bits, int gps, int pair
         (gps == 1 && (((uintptr_t)q.scales | (uintptr_t)q.zeros) % 4 ||
                       (long)q.n_out * q.n_groups % 2)))
         return cudaErrorNotSupported;
-    static int optin;
-    if (!optin) {
-        int dev = 0;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e == cudaSuccess)
-            e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-        if (e != cudaSuccess)
-            return e;
-    }
     const int warps = QMMA_BLOCK_WARPS(ks);
     q.ring = ring_stages;
     q.ring_offset = q.x_shared ? q.rows * (q.n_in >> 3) : 0;
@@ -257,7 +249,7 @@ cudaError_t qgemv_ring_launch(const qgemv_params &p, int bits, int gps, int pair
         cudaError_t e = cudaFuncGetAttributes(&attr, k);
         if (e != cudaSuccess)
             return e;
-        const long room = (long)optin - (long)attr.sharedSizeBytes;
+        const long room = (long)smem_optin - (long)attr.sharedSizeBytes;
         if ((long)smem > room) {
             resident = -1;
         } else {

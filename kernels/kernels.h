@@ -415,9 +415,8 @@ void vb_gemv_quant_x_shared(int on);
 void vb_gemv_quant_ks_by_tiles(int on);
 /* Process-wide: the quantized mma GEMV's steps loaded ahead a lane, U = 1,
  * 2 or 4 (1: KS 8 and 12 only, 4 blocks of 8 warps an SM; slower or level
- * on an H100, RESULTS.md session 35),
- * 0 the launcher's choice (2, or 4 where a third block would not be
- * resident). The same bits at every U. */
+ * on an H100, RESULTS.md session 35), 0 the launcher's choice (2, or 4
+ * where a third block would not be resident). The same bits at every U. */
 void vb_gemv_quant_unroll(int u);
 /* Process-wide: stages (2 .. 8) of the quantized GEMV's ring kernel, the
  * mma kernel with each warp's weights copied ahead into shared memory

@@ -378,12 +378,14 @@ __device__ __forceinline__ void qmma_tile_finish(const qgemv_params &p, float (&
 
 #ifndef __CUDACC_RTC__
 // gemv_quant_ring.cu: q through the ring kernel at KS 8 or 12 (blocks:
-// the tile groups; n_sm: the GPU's SMs; force_path as vb_gemv_quant_force's
-// 3 and 4), where the ring is on (vb_gemv_quant_ring) and takes the layout
-// (gps 0 tiled scales, 1 plain; pair: PAIR_*); else cudaErrorNotSupported
-// and launch_mma takes the mma kernel.
+// the tile groups; n_sm, smem_optin: the GPU's SMs and most shared memory
+// a block; force_path as vb_gemv_quant_force's 3 and 4), where the ring is
+// on (vb_gemv_quant_ring) and takes the layout (gps 0 tiled scales, 1
+// plain; pair: PAIR_*); else cudaErrorNotSupported and launch_mma takes
+// the mma kernel.
 cudaError_t qgemv_ring_launch(const qgemv_params &q, int bits, int gps, int pair, int ks,
-                              long blocks, int n_sm, int force_path, cudaStream_t stream);
+                              long blocks, int n_sm, int smem_optin, int force_path,
+                              cudaStream_t stream);
 #endif
 
 #endif
