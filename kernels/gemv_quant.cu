@@ -621,6 +621,8 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
     const size_t x_bytes = (size_t)p.rows * p.n_in * 2;
     const bool x_shared =
         x_shared_on && p.rows <= QMMA_X_SHARED_ROWS && x_bytes <= QMMA_X_SHARED_MAX;
+    if (p.norm_resid && !x_shared) /* the norm fold makes x in shared memory */
+        return cudaErrorNotSupported;
     const long tiles = (p.n_out + 15) / 16;
     long blocks[QMMA_KS_CHOICES]; /* a block: QMMA_BLOCK_WARPS(KS) / KS tiles */
     for (int i = 0; i < QMMA_KS_CHOICES; i++) {
@@ -642,6 +644,8 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
     for (int i = 0; force_ks && i < QMMA_KS_CHOICES; i++)
         if (qmma_ks[i] == force_ks && k[0][i])
             pick = i;
+    if (p.norm_threads > 32 * QMMA_BLOCK_WARPS(qmma_ks[pick])) /* a row's norm in one block */
+        return cudaErrorNotSupported;
     /* blocks an SM by registers, and by shared memory where x is there
      * (x, the warps' partial sums, the 1 KB the runtime keeps a block) */
     { /* the ring kernel where it is on and takes the matrix */
@@ -723,10 +727,12 @@ static void set_group_steps(qgemv_params *p, int group_steps)
             p->group_shift = sh;
 }
 
-extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint16_t *x,
-                                              const vb_qmat *w, const uint16_t *const bias[],
-                                              const int seg_rows[], int n_segs, int T,
-                                              cudaStream_t stream)
+/* vb_gemv_quant_segs_f16, or with resid (one segment, no bias) its
+ * outputs added to resid instead (vb_gemv_quant_resid_f16: the mma kernel
+ * only, else cudaErrorNotSupported) */
+static cudaError_t quant_segs(uint16_t *const out[], float *resid, const uint16_t *x,
+                              const vb_qmat *w, const uint16_t *const bias[],
+                              const int seg_rows[], int n_segs, int T, cudaStream_t stream)
 {
     if (!out || !x || !w || !w->q || !w->scales || !w->zeros || w->n_out <= 0 ||
         w->n_out > INT32_MAX - 64 || w->n_groups <= 0 || (!w->g_idx && w->group_size <= 0) ||
@@ -739,7 +745,7 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
     long end = 0;
     for (int i = 0; i < VB_QGEMV_MAX_SEGS; i++) {
         if (i < n_segs) {
-            if (!out[i] || seg_rows[i] <= 0)
+            if ((!out[i] && !resid) || seg_rows[i] <= 0)
                 return cudaErrorInvalidValue;
             end += seg_rows[i];
             p.out[i] = (__half *)out[i];
@@ -750,6 +756,7 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
     if (end != w->n_out)
         return cudaErrorInvalidValue;
     set_matrix(&p, x, w, T);
+    p.resid = resid;
     const bool uniform = !w->g_idx && w->group_size % cc == 0;
     /* the mma kernel's layouts: whole steps in a group (gps 1), or 2 or 4
      * whole groups of whole chunks in a step; its scale and zero offsets
@@ -772,8 +779,28 @@ extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint1
         }
         return launch_mma(p, w->bits, gps, PAIR_NONE, stream);
     }
+    if (resid) /* the SIMT kernel only stores */
+        return cudaErrorNotSupported;
     return uniform ? launch_simt<true>(p, w->bits, stream)
                    : launch_simt<false>(p, w->bits, stream);
+}
+
+extern "C" cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint16_t *x,
+                                              const vb_qmat *w, const uint16_t *const bias[],
+                                              const int seg_rows[], int n_segs, int T,
+                                              cudaStream_t stream)
+{
+    return quant_segs(out, NULL, x, w, bias, seg_rows, n_segs, T, stream);
+}
+
+extern "C" cudaError_t vb_gemv_quant_resid_f16(float *residual, const uint16_t *x,
+                                               const vb_qmat *w, int T, cudaStream_t stream)
+{
+    if (!residual || (uintptr_t)residual % 4)
+        return cudaErrorInvalidValue;
+    uint16_t *const outs[1] = {NULL};
+    const int rows[1] = {w ? w->n_out : 0};
+    return quant_segs(outs, residual, x, w, NULL, rows, 1, T, stream);
 }
 
 // --- paired rows: SiLU-gate and RoPE / KV write in the epilogue ------------
@@ -809,12 +836,34 @@ static qgemv_params pair_params(const uint16_t *x, const vb_qmat *w, int T)
     return p;
 }
 
+/* The norm fold's fields (norm NULL: none); cudaErrorNotSupported where
+ * rmsnorm.cu would take its element form for x's rows (x: where the
+ * unfused norm would write them, the layout its choice depends on) */
+static cudaError_t set_norm(qgemv_params *p, const vb_gemv_norm *norm, const uint16_t *x)
+{
+    if (!norm)
+        return cudaSuccess;
+    if (!norm->residual || !norm->w || !(norm->eps >= 0.0f))
+        return cudaErrorInvalidValue;
+    p->norm_threads = vb_rmsnorm_vec_threads(x, norm->residual, NULL, norm->w, p->n_in);
+    if (!p->norm_threads)
+        return cudaErrorNotSupported;
+    p->norm_resid = norm->residual;
+    p->norm_w = (const __half *)norm->w;
+    p->norm_eps = norm->eps;
+    return cudaSuccess;
+}
+
 extern "C" cudaError_t vb_gemv_quant_silu_f16(uint16_t *out, const uint16_t *x,
-                                              const vb_qmat *w, int T, cudaStream_t stream)
+                                              const vb_qmat *w, int T, const vb_gemv_norm *norm,
+                                              cudaStream_t stream)
 {
     if (!out || !vb_gemv_quant_pairs_supported(w, T, x))
         return cudaErrorInvalidValue;
     qgemv_params p = pair_params(x, w, T);
+    const cudaError_t e = set_norm(&p, norm, x);
+    if (e != cudaSuccess)
+        return e;
     const int n = w->n_out / 2; /* the gate's rows, then the up's */
     p.out[0] = (__half *)out;
     for (int i = 0; i < VB_QGEMV_MAX_SEGS; i++)
@@ -829,7 +878,8 @@ extern "C" cudaError_t vb_gemv_quant_qkv_rope_f16(uint16_t *const out[3], const 
                                                   const vb_qmat *w,
                                                   const uint16_t *const bias[3],
                                                   const int seg_rows[3], int T,
-                                                  const vb_gemv_rope *r, cudaStream_t stream)
+                                                  const vb_gemv_rope *r,
+                                                  const vb_gemv_norm *norm, cudaStream_t stream)
 {
     if (!out || !seg_rows || !r || !vb_gemv_quant_pairs_supported(w, T, x) || r->head_dim <= 0 ||
         r->head_dim % 16 || r->kv_heads <= 0 || r->block_size <= 0 || !r->k_cache ||
@@ -837,6 +887,9 @@ extern "C" cudaError_t vb_gemv_quant_qkv_rope_f16(uint16_t *const out[3], const 
         seg_rows[1] != r->kv_heads * r->head_dim || seg_rows[2] != seg_rows[1])
         return cudaErrorInvalidValue;
     qgemv_params p = pair_params(x, w, T);
+    const cudaError_t e = set_norm(&p, norm, x);
+    if (e != cudaSuccess)
+        return e;
     long end = 0;
     for (int i = 0; i < 3; i++) {
         if (!out[i] || seg_rows[i] <= 0 || seg_rows[i] % r->head_dim)

@@ -229,6 +229,11 @@ cudaError_t vb_last_rows_f16(uint16_t *out, const uint16_t *in, const int *d_seq
 cudaError_t vb_rmsnorm_residual_f16(uint16_t *out, float *residual, const uint16_t *add,
                                     const uint16_t *w, int rows, int dim, float eps,
                                     cudaStream_t stream);
+/* The threads a row vb_rmsnorm_residual_f16 runs its vector form with
+ * for these pointers and dim (which fix its sums' order), 0 where it takes
+ * the element form; gemv_quant.cu's norm fold computes the same sums. */
+int vb_rmsnorm_vec_threads(const uint16_t *out, const float *residual, const uint16_t *add,
+                           const uint16_t *w, int dim);
 /* rmsnorm.cu, in place on fp16 rows (qwen3 per-head q/k norm). */
 cudaError_t vb_rmsnorm_rows_f16(uint16_t *x, const uint16_t *w, int rows, int dim, float eps,
                                 cudaStream_t stream);
@@ -376,12 +381,34 @@ cudaError_t vb_gemv_quant_segs_f16(uint16_t *const out[], const uint16_t *x, con
  * of 128 columns at 4 bits, 64 at 8; no g_idx or perm; n_out a multiple of
  * 16; sm_80+), else cudaErrorInvalidValue. */
 bool vb_gemv_quant_pairs_supported(const vb_qmat *w, int T, const void *x);
+/* The norm fold (norm not NULL): the paired kernels make x themselves,
+ * x[T, n_in] = RMSNorm(residual rows) * w as vb_rmsnorm_residual_f16(x,
+ * residual, NULL, w, T, n_in, eps) writes it (its bits), each block into
+ * its shared memory, so that the norm is no launch of its own; x then
+ * only names where that norm would have written (its alignment decides
+ * the norm's form) and is not read. cudaErrorNotSupported, nothing
+ * launched, where the kernel cannot (x not in shared memory: T > 2,
+ * VB_QGEMV_X_SHARED=0; the norm's element form; a row wider than a
+ * block's threads take). */
+typedef struct vb_gemv_norm {
+    const float *residual; /* [T, n_in], complete: no add pending */
+    const uint16_t *w;     /* [n_in] */
+    float eps;
+} vb_gemv_norm;
 cudaError_t vb_gemv_quant_silu_f16(uint16_t *out, const uint16_t *x, const vb_qmat *w, int T,
-                                   cudaStream_t stream);
+                                   const vb_gemv_norm *norm, cudaStream_t stream);
 cudaError_t vb_gemv_quant_qkv_rope_f16(uint16_t *const out[3], const uint16_t *x,
                                        const vb_qmat *w, const uint16_t *const bias[3],
                                        const int seg_rows[3], int T, const vb_gemv_rope *rope,
-                                       cudaStream_t stream);
+                                       const vb_gemv_norm *norm, cudaStream_t stream);
+/* residual[T, n_out] += x w^T, each output rounded to fp16 first: the bits
+ * of vb_gemv_quant_f16 (no bias) then vb_rmsnorm_residual_f16's add, in
+ * the GEMV's epilogue (an o or down projection at tp 1 adding itself to
+ * the residual stream, the norm after it folded into the next GEMV).
+ * The mma kernel only: cudaErrorNotSupported, nothing launched, where
+ * vb_gemv_quant_f16 would take the SIMT kernel. */
+cudaError_t vb_gemv_quant_resid_f16(float *residual, const uint16_t *x, const vb_qmat *w, int T,
+                                    cudaStream_t stream);
 /* The GEMV's copy of w's scales and zeros tiled for its mma kernel (a
  * step's scale and zero pairs of a lane's two rows in 8 bytes): its size
  * for w's layout, 0 where the kernel does not use it (4- and 8-bit

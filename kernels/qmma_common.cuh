@@ -15,6 +15,7 @@
 #include "mma_sm80.cuh"
 #include "pdl.cuh"
 #include "qmma_dequant.cuh"
+#include "rmsnorm_vec.cuh"
 #include "rope_math.cuh"
 #include "silu.cuh"
 
@@ -57,6 +58,18 @@ struct qgemv_params {
     int x_shared;   /* mma kernel: x copied into shared memory first (vb_gemv_quant_x_shared) */
     int ring;        /* ring kernel: stages a warp (vb_gemv_quant_ring) */
     int ring_offset; /* ring kernel: the rings' first uint4 in dynamic shared memory */
+    /* the norm fold (vb_gemv_norm; x_shared only): NULL, or x = RMSNorm of
+     * norm_resid's rows [rows, n_in] times norm_w, made by every block into
+     * its shared copy of x (qmma_norm_x; p.x unread) with rmsnorm.cu's
+     * bits at norm_threads threads a row (vb_rmsnorm_vec_threads) */
+    const float *norm_resid;
+    const __half *norm_w;
+    float norm_eps;
+    int norm_threads;
+    /* PAIR_NONE: NULL, or the fp32 residual stream [rows, n_out] that each
+     * output, rounded to fp16 as stored, is added to instead of stored
+     * (vb_gemv_quant_resid_f16; out unused) */
+    float *resid;
 };
 
 /* What the mma kernel's epilogue does with a tile's rows (its PAIR):
@@ -321,14 +334,48 @@ __device__ __forceinline__ void qmma_store_rope(const qgemv_params &p, int ra,
     }
 }
 
+// The norm fold's x (p.norm_resid, after the PDL wait): each row's sum of
+// squares as rmsnorm_residual_vec_kernel sums it at norm_threads threads
+// (thread tid < norm_threads: vectors tid, tid + norm_threads, ..., in
+// order; the block's other threads add 0.0, which block_sum's order
+// absorbs), its block_sum, then x = resid * inv * w rounded, into s_x: the
+// bits that kernel (add NULL) writes for x. The block reads the rows
+// from L2 twice (14 KB a 3,584-wide row) instead of keeping them in
+// registers the GEMV needs for its loads in flight.
+__device__ __forceinline__ void qmma_norm_x(const qgemv_params &p, uint4 *s_x)
+{
+    __shared__ float scratch[32];
+    const int nv = p.n_in >> 2, nt = p.norm_threads, tid = threadIdx.x;
+    const uint2 *w = (const uint2 *)p.norm_w;
+    for (int t = 0; t < p.rows; t++) {
+        const float4 *r = (const float4 *)(p.norm_resid + (size_t)t * p.n_in);
+        float ss = 0.0f;
+        if (tid < nt)
+#pragma unroll
+            for (int k = 0; k < RMS_VECS; k++) {
+                const int v = tid + k * nt;
+                if (v < nv)
+                    ss = rms_sumsq4(ss, r[v]);
+            }
+        const float inv = rsqrtf(block_sum(ss, scratch) / (float)p.n_in + p.norm_eps);
+        uint2 *o = (uint2 *)s_x + (size_t)t * nv;
+        for (int v = tid; v < nv; v += blockDim.x)
+            o[v] = rms_scale4(r[v], inv, half4_to_float4(w[v]));
+    }
+    __syncthreads();
+}
+
 // After the kernel's loads that need nothing of the previous kernel: the
 // PDL wait (x is the previous kernel's output; pdl.cuh), then, where x is
-// in shared memory (p.x_shared), the block's copy of x's rows there.
+// in shared memory (p.x_shared), the block's copy of x's rows there, or
+// with the norm fold x made there from the residual rows.
 __device__ __forceinline__ void qmma_wait_copy_x(const qgemv_params &p, uint4 *s_x)
 {
     pdl_wait();
     pdl_launch_dependents();
-    if (p.x_shared) {
+    if (p.norm_resid) {
+        qmma_norm_x(p, s_x);
+    } else if (p.x_shared) {
         const int n = p.rows * (p.n_in >> 3);
         for (int i = threadIdx.x; i < n; i += blockDim.x)
             s_x[i] = ((const uint4 *)p.x)[i];
@@ -369,8 +416,13 @@ __device__ __forceinline__ void qmma_tile_finish(const qgemv_params &p, float (&
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const int o = tile * 16 + g + (i < 2 ? 0 : 8), t = 2 * c + (i & 1);
-                if (o < p.n_out && t < p.rows)
-                    qgemv_store(p, t, o, acc[i]);
+                if (o < p.n_out && t < p.rows) {
+                    if (p.resid) /* the bits of the store, then rmsnorm.cu's add */
+                        p.resid[(size_t)t * p.n_out + o] +=
+                            __half2float(__float2half(acc[i] + 0.0f));
+                    else
+                        qgemv_store(p, t, o, acc[i]);
+                }
             }
         }
     }

@@ -13,27 +13,7 @@
 
 #include "kernels.h"
 #include "pdl.cuh"
-
-// Sum over the block, result in every thread.
-__device__ float block_sum(float v, float *scratch)
-{
-    for (int off = 16; off > 0; off >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, off);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0)
-        scratch[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        int n_warps = (blockDim.x + 31) >> 5;
-        v = lane < n_warps ? scratch[lane] : 0.0f;
-        for (int off = 16; off > 0; off >>= 1)
-            v += __shfl_xor_sync(0xffffffffu, v, off);
-        if (lane == 0)
-            scratch[0] = v;
-    }
-    __syncthreads();
-    return scratch[0];
-}
+#include "rmsnorm_vec.cuh"
 
 // Values a thread keeps in registers: rows of up to RMS_CACHE * blockDim
 // elements (8192 at 1024 threads) are read once, with the weights loaded
@@ -103,21 +83,8 @@ __global__ void rmsnorm_residual_kernel(__half *out, float *residual, const __ha
 // RMS_VECS vectors in registers, so the row is read once; blocks of
 // threads_for_vec() threads, 128 at 3,584 (7 vectors each). The sum of
 // squares runs per thread in element order, then block_sum: a row's bits
-// depend on the row and the dimension only, never on the row count.
-#define RMS_VECS 8
-
-__device__ __forceinline__ float4 half4_to_float4(uint2 h)
-{
-    float2 a = __half22float2(*(const __half2 *)&h.x), b = __half22float2(*(const __half2 *)&h.y);
-    return make_float4(a.x, a.y, b.x, b.y);
-}
-
-__device__ __forceinline__ uint2 float4_to_half4(float4 f)
-{
-    __half2 a = __floats2half2_rn(f.x, f.y), b = __floats2half2_rn(f.z, f.w);
-    return make_uint2(*(const unsigned *)&a, *(const unsigned *)&b);
-}
-
+// depend on the row and the dimension only, never on the row count
+// (gemv_quant.cu's norm fold computes them too: rmsnorm_vec.cuh).
 __global__ void rmsnorm_residual_vec_kernel(__half *out, float *residual, const __half *add,
                                             const __half *w, int dim, float eps)
 {
@@ -152,10 +119,7 @@ __global__ void rmsnorm_residual_vec_kernel(__half *out, float *residual, const 
                 r[v] = x;
             }
             xv[k] = x;
-            ss += x.x * x.x;
-            ss += x.y * x.y;
-            ss += x.z * x.z;
-            ss += x.w * x.w;
+            ss = rms_sumsq4(ss, x);
         }
     }
     float inv = rsqrtf(block_sum(ss, scratch) / (float)dim + eps);
@@ -163,8 +127,7 @@ __global__ void rmsnorm_residual_vec_kernel(__half *out, float *residual, const 
     for (int k = 0; k < RMS_VECS; k++) {
         int v = tid + k * nt;
         if (v < nv)
-            o[v] = float4_to_half4(make_float4(xv[k].x * inv * wv[k].x, xv[k].y * inv * wv[k].y,
-                                               xv[k].z * inv * wv[k].z, xv[k].w * inv * wv[k].w));
+            o[v] = rms_scale4(xv[k], inv, wv[k]);
     }
 }
 
@@ -208,6 +171,12 @@ static int threads_for_vec(const void *out, const float *residual, const void *a
         (uintptr_t)add % 8 || (uintptr_t)w % 8)
         return 0;
     return ((nv + RMS_VECS - 1) / RMS_VECS + 31) / 32 * 32;
+}
+
+extern "C" int vb_rmsnorm_vec_threads(const uint16_t *out, const float *residual,
+                                      const uint16_t *add, const uint16_t *w, int dim)
+{
+    return threads_for_vec(out, residual, add, w, dim);
 }
 
 extern "C" cudaError_t vb_rmsnorm_residual_f16(uint16_t *out, float *residual,

@@ -77,6 +77,7 @@ typedef struct cuda_ctx {
     bool decode_whole_groups;  /* VB_DECODE_WHOLE_GROUPS=1: a decode block per GQA group always */
     bool table_buckets;        /* VB_TABLE_BUCKETS=1: block tables of table_stride's width */
     bool qgemv_epilogue;       /* VB_QGEMV_EPILOGUE=1: SiLU-gate / RoPE in the quantized GEMV */
+    bool norm_fold;            /* VB_NORM_FOLD=1: the norm fold's ops run (backend.h) */
     int table_blocks;          /* the engine's block-table width (max_blocks: the stride
                                 * unless table_buckets) */
     bool prefill_wmma;         /* VB_PREFILL_WMMA=1: the sm_70 prefill kernel on newer GPUs too */
@@ -570,6 +571,40 @@ static bool cuda_matmul_qkv_quant(vb_backend *b, void *const out[3], const void 
     return true;
 }
 
+/* The kernels' form of the forward's norm (NULL: none). */
+static const vb_gemv_norm *gemv_norm(const vb_norm_in *n, vb_gemv_norm *out)
+{
+    if (!n)
+        return NULL;
+    *out = (vb_gemv_norm){n->residual, n->w, n->eps};
+    return out;
+}
+
+/* The norm fold's o and down projections (backend.h): the GEMV's
+ * epilogue adds each output, rounded, to the residual stream
+ * (vb_gemv_quant_resid_f16), where the step takes the mma kernel;
+ * VB_NORM_FOLD=1 only. */
+static bool cuda_matmul_quant_resid(vb_backend *b, void *residual, const void *x, const void *w_,
+                                    int T, int n_in, int n_out)
+{
+    cuda_ctx *c = ctx_of(b);
+    const cuda_qweight *cw = w_;
+    const vb_qweight *w = &cw->w;
+    if (w->n_in != n_in || w->n_out != n_out)
+        vb_cuda_fail("CUDA", "matmul_quant_resid", "quantized weight used with another shape",
+                     __FILE__, __LINE__);
+    if (!c->norm_fold || c->no_gemv || T <= 0 || w->perm ||
+        !vb_gemv_quant_supported(T, w->bits, n_in, x, w->q))
+        return false;
+    const vb_qmat m = cuda_qweight_qmat(cw);
+    const cudaError_t e = vb_gemv_quant_resid_f16(residual, x, &m, T, c->stream);
+    if (e == cudaErrorNotSupported)
+        return false; /* the SIMT kernel's layout: nothing launched */
+    CUDA_CHECK(e);
+    op_done(c, "matmul_quant_resid");
+    return true;
+}
+
 /* matmul_qkv_quant with rope_kv_write in the GEMV's epilogue
  * (the default; VB_QGEMV_EPILOGUE=0 turns it off; kernels/gemv_quant.cu's paired rows): the same
  * bits in one launch. An int8 cache and the layouts the paired kernel
@@ -578,13 +613,15 @@ static bool cuda_matmul_qkv_rope_quant(vb_backend *b, void *const out[3], const 
                                        const void *const w[3], const void *const bias[3], int T,
                                        int n_in, const int n_out[3], void *k_cache,
                                        void *v_cache, const void *inv_freq, float cos_sin_scale,
-                                       int kv_heads, int head_dim, int block_size)
+                                       int kv_heads, int head_dim, int block_size,
+                                       const vb_norm_in *norm)
 {
     cuda_ctx *c = ctx_of(b);
     const cuda_qweight *const cw[3] = {w[0], w[1], w[2]};
     vb_qmat m;
     int rows[VB_QGEMV_MAX_SEGS];
-    if (!c->qgemv_epilogue || c->no_rope_fusion || b->kv_dtype == VB_KV_INT8 ||
+    if ((norm && !c->norm_fold) || !c->qgemv_epilogue || c->no_rope_fusion ||
+        b->kv_dtype == VB_KV_INT8 ||
         !joined_qmat(c, cw, 3, T, x, &m, rows) || rows[0] != n_out[0] || rows[1] != n_out[1] ||
         rows[2] != n_out[2] || m.n_in != n_in || head_dim % 16 ||
         !vb_gemv_quant_pairs_supported(&m, T, x))
@@ -592,10 +629,14 @@ static bool cuda_matmul_qkv_rope_quant(vb_backend *b, void *const out[3], const 
     vb_gemv_rope r = {inv_freq,          cos_sin_scale, c->d_positions, c->d_token_seq,
                       c->d_block_tables, c->max_blocks, block_size,     head_dim,
                       kv_heads,          k_cache,       v_cache};
-    CUDA_CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out, x, &m,
-                                          (const uint16_t *const *)bias, rows, T, &r,
-                                          c->stream));
-    op_done(c, "matmul_qkv_rope_quant");
+    vb_gemv_norm gn;
+    const cudaError_t e = vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out, x, &m,
+                                                     (const uint16_t *const *)bias, rows, T, &r,
+                                                     gemv_norm(norm, &gn), c->stream);
+    if (e == cudaErrorNotSupported && norm)
+        return false; /* nothing launched: the forward takes rmsnorm first */
+    CUDA_CHECK(e);
+    op_done(c, norm ? "matmul_qkv_rope_quant+norm" : "matmul_qkv_rope_quant");
     return true;
 }
 
@@ -604,7 +645,7 @@ static bool cuda_matmul_qkv_rope_quant(vb_backend *b, void *const out[3], const 
  * inside one matmul_quant), then silu(gate) * up into out. */
 static bool cuda_matmul_gate_up_quant(vb_backend *b, void *out, const void *x,
                                       const void *w_gate, const void *w_up, int T, int n_in,
-                                      int n_out)
+                                      int n_out, const vb_norm_in *norm)
 {
     cuda_ctx *c = ctx_of(b);
     const cuda_qweight *const cw[2] = {w_gate, w_up};
@@ -614,14 +655,23 @@ static bool cuda_matmul_gate_up_quant(vb_backend *b, void *out, const void *x,
                          "quantized weight used with another shape", __FILE__, __LINE__);
     vb_qmat m;
     int rows[VB_QGEMV_MAX_SEGS];
+    if (norm && !c->norm_fold)
+        return false;
     if (c->qgemv_epilogue && joined_qmat(c, cw, 2, T, x, &m, rows) &&
         vb_gemv_quant_pairs_supported(&m, T, x)) {
         /* the default (VB_QGEMV_EPILOGUE=1): silu(gate) * up in the GEMV's epilogue,
          * the bits of the two kernels below */
-        CUDA_CHECK(vb_gemv_quant_silu_f16(out, x, &m, T, c->stream));
-        op_done(c, "matmul_gate_up_quant");
+        vb_gemv_norm gn;
+        const cudaError_t e =
+            vb_gemv_quant_silu_f16(out, x, &m, T, gemv_norm(norm, &gn), c->stream);
+        if (e == cudaErrorNotSupported && norm)
+            return false; /* nothing launched: the forward takes rmsnorm first */
+        CUDA_CHECK(e);
+        op_done(c, norm ? "matmul_gate_up_quant+norm" : "matmul_gate_up_quant");
         return true;
     }
+    if (norm) /* the two-kernel way does not make x */
+        return false;
     if (!cw[1]->scratch || cw[1]->scratch_elems < (size_t)T * (size_t)n_out)
         return false;
     void *const outs[2] = {out, cw[1]->scratch};
@@ -682,10 +732,12 @@ static bool cuda_matmul_qkv_rope(vb_backend *b, void *const out[3], const void *
                                  const void *const w[3], const void *const bias[3], int T,
                                  int n_in, const int n_out[3], void *k_cache, void *v_cache,
                                  const void *inv_freq, float cos_sin_scale, int kv_heads,
-                                 int head_dim, int block_size)
+                                 int head_dim, int block_size, const vb_norm_in *norm)
 {
     cuda_ctx *c = ctx_of(b);
     vb_gemv_seg segs[3];
+    if (norm) /* the fp16 GEMVs take no norm (yet) */
+        return false;
     /* The epilogue writes fp16 rows; an int8 cache (--kv-cache-dtype
      * int8) would need the row's max over the warps of several pairs
      * first. Such steps take the unfused path (matmul_qkv, then
@@ -1130,6 +1182,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->decode_whole_groups = t->decode_whole_groups;
     c->table_buckets = t->table_buckets;
     c->qgemv_epilogue = t->qgemv_epilogue == 1;
+    c->norm_fold = t->norm_fold;
     cuda_kernel_switches_set(t); /* process-wide: one backend a process */
     c->prefill_wmma = t->prefill_wmma;
     c->prefill_mma16 = t->prefill_mma16;
@@ -1169,6 +1222,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
         .matmul_gate_up = cuda_matmul_gate_up,
         .matmul_qkv_quant = cuda_matmul_qkv_quant,
         .matmul_gate_up_quant = cuda_matmul_gate_up_quant,
+        .matmul_quant_resid = cuda_matmul_quant_resid,
         .rmsnorm = cuda_rmsnorm,
         .rmsnorm_rows = cuda_rmsnorm_rows,
         .resid_load = cuda_resid_load,

@@ -31,12 +31,21 @@
 
 typedef struct vb_backend vb_backend;
 
+/* An input norm a fused projection may take over (the norm fold, below):
+ * x = rmsnorm(residual) * w as rmsnorm with add NULL computes it, the
+ * residual complete. */
+typedef struct vb_norm_in {
+    const void *residual;
+    const void *w;
+    float eps;
+} vb_norm_in;
+
 /* matmul_qkv_rope's and matmul_qkv_rope_quant's form (below) */
 typedef bool (*vb_qkv_rope_fn)(vb_backend *b, void *const out[3], const void *x,
                                const void *const w[3], const void *const bias[3], int T,
                                int n_in, const int n_out[3], void *k_cache, void *v_cache,
                                const void *inv_freq, float cos_sin_scale, int kv_heads,
-                               int head_dim, int block_size);
+                               int head_dim, int block_size, const vb_norm_in *norm);
 
 struct vb_backend {
     const char *name;   /* "cpu", "cuda" */
@@ -120,7 +129,8 @@ struct vb_backend {
                              const void *const w[3], const void *const bias[3], int T,
                              int n_in, const int n_out[3]);
     bool (*matmul_gate_up_quant)(vb_backend *b, void *out, const void *x, const void *w_gate,
-                                 const void *w_up, int T, int n_in, int n_out);
+                                 const void *w_up, int T, int n_in, int n_out,
+                                 const vb_norm_in *norm);
     /* Optional too: matmul_qkv followed by rope_kv_write (below) in one
      * pass, for models without a q/k norm between them; false for a step
      * it does not cover (the forward then calls the two). */
@@ -130,6 +140,24 @@ struct vb_backend {
      * joined as matmul_qkv_quant takes them); false where it does not run
      * (the forward then calls matmul_qkv_quant and rope_kv_write). */
     vb_qkv_rope_fn matmul_qkv_rope_quant;
+
+    /* Optional, the norm fold (tp 1; a decode step's launches two a layer
+     * fewer): the o and down projections add themselves to the residual
+     * stream, and the norm after them is made inside the next fused
+     * projection instead of by rmsnorm.
+     *   matmul_quant_resid: residual[T, n_out] += x w^T (w as
+     *     matmul_quant's, no bias), each output rounded to an activation
+     *     first: matmul_quant then rmsnorm's add, so that no add is
+     *     pending for the next norm;
+     *   matmul_qkv_rope, matmul_qkv_rope_quant and matmul_gate_up_quant
+     *     with norm not NULL: x = rmsnorm(norm->residual) * norm->w (add
+     *     NULL) made by the op itself; x then names where rmsnorm would
+     *     write it and is not read (nor written).
+     * Each returns false, having done nothing, where it does not run (the
+     * forward then calls matmul_quant and rmsnorm). The same results as
+     * the ops they replace. */
+    bool (*matmul_quant_resid)(vb_backend *b, void *residual, const void *x, const void *w,
+                               int T, int n_in, int n_out);
 
     /* The residual stream has its own element size, resid_size bytes (fp32
      * on both backends: fp16 activations would overflow or lose precision

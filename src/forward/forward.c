@@ -101,6 +101,57 @@ static void project(const forward_state *f, void *out, const void *x, const void
         b->matmul(b, out, x, w, bias, T, n_in, n_out);
 }
 
+/* The norm fold (backend.h): with quantized weights at tp 1 the o and
+ * down projections may add themselves to the residual stream, and the
+ * norm after such a one may then be made inside the next fused
+ * projection, two launches a layer fewer with the same results. Every
+ * step asks: where an op declines, the forward takes the plain ops. */
+static bool norm_fold_on(const forward_state *f)
+{
+    return f->w->quant != VB_QUANT_NONE && f->plan->tp == 1 && f->b->matmul_quant_resid;
+}
+
+/* A block's input norm into f->h: by rmsnorm now (adding proj, the
+ * projection before, unless the stream already holds it: resid_done), or
+ * with the fold where no add is pending, left to the block's fused
+ * projection: then *slot is returned for the caller to pass it, and
+ * norm_declined() to call after. */
+static const vb_norm_in *norm_or_take(const forward_state *f, bool fold, bool resid_done,
+                                      const void *w, int T, vb_norm_in *slot)
+{
+    const float eps = (float)f->cfg->rms_norm_eps;
+    if (fold && resid_done) {
+        *slot = (vb_norm_in){f->resid, w, eps};
+        return slot;
+    }
+    f->b->rmsnorm(f->b, f->h, f->resid, resid_done ? NULL : f->proj, w, T, f->cfg->hidden_size,
+                  eps);
+    return NULL;
+}
+
+/* The taken norm, by rmsnorm, where the fused projection declined it. */
+static void norm_declined(const forward_state *f, const vb_norm_in *taken, bool took, int T)
+{
+    if (taken && !took)
+        f->b->rmsnorm(f->b, f->h, f->resid, NULL, taken->w, T, f->cfg->hidden_size,
+                      taken->eps);
+}
+
+/* The o or down projection of x: into the residual stream itself where
+ * the fold runs (true: no add pending), else into f->proj, summed over
+ * the ranks, for the next norm to add (false). */
+static bool project_out(const forward_state *f, bool fold, const void *x, const void *w, int T,
+                        int n_in)
+{
+    vb_backend *b = f->b;
+    const int H = f->cfg->hidden_size;
+    if (fold && b->matmul_quant_resid(b, f->resid, x, w, T, n_in, H))
+        return true;
+    project(f, f->proj, x, w, NULL, T, n_in, H);
+    b->all_reduce_sum(b, f->proj, (size_t)T * H);
+    return false;
+}
+
 const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_cache *kv)
 {
     vb_backend *b = f->b;
@@ -128,13 +179,16 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
     b->embed(b, f->proj, w->embed, H, p->vocab_start, p->vocab_local);
     b->all_reduce_sum(b, f->proj, (size_t)T * H);
     b->resid_load(b, f->resid, f->proj, (size_t)T * H);
+    const bool fold = norm_fold_on(f);
+    bool resid_done = true; /* no projection's add pending (the embedding's stream) */
 
     for (int l = 0; l < c->n_layers; l++) {
         const layer_weights *lw = &w->layers[l];
+        vb_norm_in slot;
 
         /* attention block; the previous layer's MLP output joins the
-         * residual inside the norm */
-        b->rmsnorm(b, f->h, f->resid, l == 0 ? NULL : f->proj, lw->input_norm, T, H, eps);
+         * residual inside the norm (or did in down's epilogue) */
+        const vb_norm_in *taken = norm_or_take(f, fold, resid_done, lw->input_norm, T, &slot);
         void *const qkv_out[3] = {f->q, f->k, f->v};
         const void *const qkv_w[3] = {lw->q, lw->k, lw->v};
         const void *const qkv_bias[3] = {lw->q_bias, lw->k_bias, lw->v_bias};
@@ -146,7 +200,8 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         bool fused = !c->qk_norm && qkv_rope &&
                      qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l], kv->v[l],
                               f->inv_freq, f->cos_sin_scale, p->kv_heads_local, hd,
-                              kv->block_size);
+                              kv->block_size, taken);
+        norm_declined(f, taken, fused, T);
         if (!fused) {
             bool joint = quant ? b->matmul_qkv_quant &&
                                      b->matmul_qkv_quant(b, qkv_out, f->h, qkv_w, qkv_bias, T,
@@ -168,27 +223,26 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         }
         b->attention(b, f->att, f->q, kv->k[l], kv->v[l], p->heads_local,
                      p->kv_heads_local, hd, kv->block_size, f->attn_scale);
-        project(f, f->proj, f->att, lw->o, NULL, T, f->q_dim, H);
-        b->all_reduce_sum(b, f->proj, (size_t)T * H);
+        resid_done = project_out(f, fold, f->att, lw->o, T, f->q_dim);
 
         /* MLP block: silu(gate) * up, down; rows of gate/up and columns of
          * down are this rank's slice, so down gives partial sums */
-        b->rmsnorm(b, f->h, f->resid, f->proj, lw->post_norm, T, H, eps);
+        taken = norm_or_take(f, fold, resid_done, lw->post_norm, T, &slot);
         bool joint = quant ? b->matmul_gate_up_quant &&
                                  b->matmul_gate_up_quant(b, f->gate, f->h, lw->gate, lw->up, T,
-                                                         H, p->inter_local)
+                                                         H, p->inter_local, taken)
                            : b->matmul_gate_up && b->matmul_gate_up(b, f->gate, f->h, lw->gate,
                                                                    lw->up, T, H, p->inter_local);
+        norm_declined(f, taken, joint, T);
         if (!joint) {
             project(f, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
             project(f, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
             b->silu_gate(b, f->gate, f->gate, f->up, (size_t)T * p->inter_local);
         }
-        project(f, f->proj, f->gate, lw->down, NULL, T, p->inter_local, H);
-        b->all_reduce_sum(b, f->proj, (size_t)T * H);
+        resid_done = project_out(f, fold, f->gate, lw->down, T, p->inter_local);
     }
 
-    b->rmsnorm(b, f->h, f->resid, f->proj, w->final_norm, T, H, eps);
+    b->rmsnorm(b, f->h, f->resid, resid_done ? NULL : f->proj, w->final_norm, T, H, eps);
     const void *rows = f->h;
     if (!sb->all_logits) {
         b->last_rows(b, f->sel, f->h, H);

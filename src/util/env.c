@@ -81,6 +81,12 @@ static const vb_knob knobs[] = {
      "1 (default): quantized decode steps take the SiLU-gate (gate/up) and RoPE with the KV "
      "write (q/k/v) in the GEMV's epilogue, one launch instead of two (group 128 at 4 bits, "
      "64 or 128 at 8); 0 the separate kernels (the same bits)"},
+    /* the same bits either way (tests/gpu/test_cuda_quant.c) */
+    BOOL_KNOB("VB_NORM_FOLD", norm_fold,
+              "quantized decode steps at tp 1 without the RMSNorm kernels: o and down add "
+              "themselves to the residual stream in their GEMV's epilogue and the next paired "
+              "GEMV (q/k/v, gate/up) makes its normed input itself (two launches a layer "
+              "fewer; an experiment, not yet measured; the same results)"),
     BOOL_KNOB("VB_NO_PDL", no_pdl,
               "launch the decode kernels plainly, without programmatic dependent launch"),
     BOOL_KNOB("VB_PREFILL_WMMA", prefill_wmma,

@@ -52,6 +52,7 @@ typedef struct vb_tuning {
     bool decode_reduce_kernel; /* VB_DECODE_REDUCE_KERNEL */
     bool table_buckets;       /* VB_TABLE_BUCKETS */
     int qgemv_epilogue;       /* VB_QGEMV_EPILOGUE: 1 SiLU-gate / RoPE in the quantized GEMV */
+    bool norm_fold;           /* VB_NORM_FOLD */
     bool prefill_wmma;        /* VB_PREFILL_WMMA */
     bool prefill_mma16;       /* VB_PREFILL_MMA16 */
     int prefill_wgmma;        /* VB_PREFILL_WGMMA: 0 off, else 1 + the kernel's variant */

@@ -91,7 +91,8 @@ static const variant variants[] = {
 };
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
-static vb_backend *gpu, *gpu_nogemv, *gpu_epi; /* gpu_epi: VB_QGEMV_EPILOGUE=1 */
+/* gpu_epi: VB_QGEMV_EPILOGUE=1; gpu_fold: that and VB_NORM_FOLD=1 */
+static vb_backend *gpu, *gpu_nogemv, *gpu_epi, *gpu_fold;
 
 /* Whether this GPU runs the tensor-core GEMV kernels (mma and ring:
  * compute capability 8.0 and newer). */
@@ -504,7 +505,7 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
         CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
         vb_gemv_quant_ring(ring);
         const unsigned long ring_before = vb_gemv_quant_ring_launches();
-        CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3]));
+        CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3], NULL));
         vb_gemv_quant_ring(knobs.qgemv_ring);
         if (ring && expect && qmma_runs()) /* the ring took the paired rows */
             CHECK(vb_gemv_quant_ring_launches() > ring_before);
@@ -575,7 +576,7 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
         vb_gemv_quant_ring(ring);
         const unsigned long ring_before = vb_gemv_quant_ring_launches();
         CUDA_CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out[1], d_x, &qkv,
-                                              (const uint16_t *const *)d_bias, rows, T, &r, 0));
+                                              (const uint16_t *const *)d_bias, rows, T, &r, NULL, 0));
         vb_gemv_quant_ring(knobs.qgemv_ring);
         if (ring && qmma_runs())
             CHECK(vb_gemv_quant_ring_launches() > ring_before);
@@ -595,7 +596,7 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
     vb_gemv_rope r48 = r;
     r48.head_dim = 40;
     CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out[1], d_x, &qkv,
-                                     (const uint16_t *const *)d_bias, rows, T, &r48, 0) ==
+                                     (const uint16_t *const *)d_bias, rows, T, &r48, NULL, 0) ==
           cudaErrorInvalidValue);
     for (int path = 0; path < 2; path++) {
         gpu->free(gpu, kc[path]);
@@ -610,11 +611,196 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
     free(c0);
 }
 
+/* The norm fold (VB_NORM_FOLD, kernels.h vb_gemv_norm and
+ * vb_gemv_quant_resid_f16) against the kernels it replaces, byte for byte:
+ * - x made by the paired gate/up and q/k/v kernels from a residual
+ *   (vb_gemv_norm; the x they are given is NaN, so it must not be read)
+ *   against vb_rmsnorm_residual_f16 then the kernels on its x: the outputs
+ *   and both caches, with the mma kernel and the ring kernel (which must
+ *   have run), and through a backend with the knob (matmul_gate_up_quant);
+ *   steps of more than 2 rows refused with nothing written;
+ * - the gate matrix added to a residual in the GEMV's epilogue
+ *   (vb_gemv_quant_resid_f16, and the backend's matmul_quant_resid)
+ *   against vb_gemv_quant_f16 then vb_rmsnorm_residual_f16's add, with
+ *   the mma kernel and the ring; the SIMT kernel's layouts refused. */
+static void norm_fold_check(cuda_qweight *const d[5], const int ns[5], int bits, int group,
+                            int perm, int H, int T, const void *const d_bias[3])
+{
+    /* the paired kernels' layout (q in act order: q, k and v not joined) */
+    const bool pairs = group % (512 / bits) == 0 && qmma_runs();
+    const float eps = 1e-6f;
+    float *res = malloc(sizeof(float) * (size_t)T * H), *nw = malloc(sizeof(float) * H);
+    for (int i = 0; i < T * H; i++)
+        res[i] = 4.0f * frand(); /* fp32 values, not fp16's */
+    for (int i = 0; i < H; i++)
+        nw[i] = vb_half_to_float(vb_float_to_half(1.0f + 0.5f * frand()));
+    float *d_res = gpu->alloc(gpu, sizeof(float) * (size_t)T * H);
+    gpu->to_device(gpu, d_res, res, sizeof(float) * (size_t)T * H);
+    void *d_w = to_gpu_f16(nw, (size_t)H);
+    const size_t xb = (size_t)T * H * 2;
+    void *d_xn = gpu->alloc(gpu, xb), *d_nan = gpu->alloc(gpu, xb);
+    CUDA_CHECK(vb_rmsnorm_residual_f16(d_xn, d_res, NULL, d_w, T, H, eps, 0));
+    CUDA_CHECK(cudaMemset(d_nan, 0xff, xb));
+    const vb_gemv_norm norm = {d_res, d_w, eps};
+    const bool takes = pairs && T <= 2; /* x in shared memory */
+
+    /* gate/up */
+    vb_qmat gu = cuda_qweight_qmat(d[3]);
+    gu.n_out = 2 * ns[3];
+    gu.sz_tiles = NULL;
+    const size_t gb = (size_t)T * ns[3] * 2;
+    void *want = gpu->alloc(gpu, gb), *got = gpu->alloc(gpu, gb);
+    if (pairs)
+        CUDA_CHECK(vb_gemv_quant_silu_f16(want, d_xn, &gu, T, NULL, 0));
+    for (int ring = 0; ring <= 4 && pairs; ring += 4) {
+        CUDA_CHECK(cudaMemset(got, 0xff, gb));
+        vb_gemv_quant_ring(ring);
+        const unsigned long before = vb_gemv_quant_ring_launches();
+        const cudaError_t e = vb_gemv_quant_silu_f16(got, d_nan, &gu, T, &norm, 0);
+        vb_gemv_quant_ring(knobs.qgemv_ring);
+        CHECK(e == (takes ? cudaSuccess : cudaErrorNotSupported));
+        if (!takes)
+            break;
+        if (ring)
+            CHECK(vb_gemv_quant_ring_launches() > before);
+        bool same = same_device(want, got, gb);
+        printf("  norm fold %d-bit group %d T %d gate/up (ring %d): %s\n", bits, group, T, ring,
+               same ? "same bits" : "DIFFER");
+        CHECK(same);
+    }
+    { /* the backend's op with the knob: takes the norm exactly where the kernel does */
+        CUDA_CHECK(cudaMemset(got, 0xff, gb));
+        const vb_norm_in in = {d_res, d_w, eps};
+        const bool took =
+            gpu_fold->matmul_gate_up_quant(gpu_fold, got, d_nan, d[3], d[4], T, H, ns[3], &in);
+        CHECK(took == takes);
+        CHECK(!gpu_epi->matmul_gate_up_quant(gpu_epi, got, d_nan, d[3], d[4], T, H, ns[3], &in));
+        if (took)
+            CHECK(same_device(want, got, gb));
+    }
+
+    /* q/k/v with RoPE and the KV write */
+    if (pairs && !perm) {
+        const int hd = 64, kv_heads = ns[1] / hd, bs = 16, n_blocks = 8, max_blocks = 4;
+        vb_qmat qkv = cuda_qweight_qmat(d[0]);
+        qkv.n_out = ns[0] + ns[1] + ns[2];
+        qkv.sz_tiles = NULL;
+        int pos[8], seq[8], tab[8] = {3, 0, 6, 1, 7, 2, 5, 4};
+        for (int t = 0; t < 8; t++) {
+            pos[t] = 5 + 7 * t;
+            seq[t] = t % 2;
+        }
+        float inv[32];
+        for (int i = 0; i < hd / 2; i++)
+            inv[i] = powf(10000.0f, -2.0f * (float)i / (float)hd);
+        float *d_inv = gpu->alloc(gpu, sizeof inv);
+        gpu->to_device(gpu, d_inv, inv, sizeof inv);
+        int *d_pos = dev_ints(pos, 8), *d_seq = dev_ints(seq, 8), *d_tab = dev_ints(tab, 8);
+        const size_t cb = (size_t)n_blocks * bs * kv_heads * hd * 2;
+        void *cache[2][2], *out[2][3];
+        for (int k = 0; k < 2; k++) {
+            for (int j = 0; j < 2; j++) {
+                cache[k][j] = gpu->alloc(gpu, cb);
+                CUDA_CHECK(cudaMemset(cache[k][j], 0x3c, cb));
+            }
+            for (int i = 0; i < 3; i++) {
+                out[k][i] = gpu->alloc(gpu, (size_t)T * ns[i] * 2);
+                CUDA_CHECK(cudaMemset(out[k][i], 0xff, (size_t)T * ns[i] * 2));
+            }
+        }
+        const int rows[3] = {ns[0], ns[1], ns[2]};
+        vb_gemv_rope r = {d_inv, 1.0f, d_pos, d_seq, d_tab, max_blocks, bs, hd, kv_heads,
+                          cache[0][0], cache[0][1]};
+        CUDA_CHECK(vb_gemv_quant_qkv_rope_f16((uint16_t *const *)out[0], d_xn, &qkv,
+                                              (const uint16_t *const *)d_bias, rows, T, &r,
+                                              NULL, 0));
+        r.k_cache = cache[1][0];
+        r.v_cache = cache[1][1];
+        for (int ring = 0; ring <= 4; ring += 4) {
+            vb_gemv_quant_ring(ring);
+            const cudaError_t e = vb_gemv_quant_qkv_rope_f16(
+                (uint16_t *const *)out[1], d_nan, &qkv, (const uint16_t *const *)d_bias, rows,
+                T, &r, &norm, 0);
+            vb_gemv_quant_ring(knobs.qgemv_ring);
+            CHECK(e == (takes ? cudaSuccess : cudaErrorNotSupported));
+            bool same = true;
+            for (int i = 0; i < 3; i++)
+                same = same && same_device(out[0][i], out[1][i], (size_t)T * ns[i] * 2) == takes;
+            for (int j = 0; j < 2; j++)
+                same = same && same_device(cache[0][j], cache[1][j], cb) == takes;
+            printf("  norm fold %d-bit group %d T %d q/k/v + caches (ring %d): %s\n", bits, group,
+                   T, ring, !takes ? (same ? "refused, nothing written" : "WRITTEN")
+                                   : same ? "same bits" : "DIFFER");
+            CHECK(same);
+        }
+        for (int k = 0; k < 2; k++) {
+            for (int j = 0; j < 2; j++)
+                gpu->free(gpu, cache[k][j]);
+            for (int i = 0; i < 3; i++)
+                gpu->free(gpu, out[k][i]);
+        }
+        gpu->free(gpu, d_inv);
+        gpu->free(gpu, d_pos);
+        gpu->free(gpu, d_seq);
+        gpu->free(gpu, d_tab);
+    }
+
+    /* the gate matrix into a residual of its width (as o and down) */
+    const int n = ns[3];
+    const vb_qmat g = cuda_qweight_qmat(d[3]);
+    float *r0 = malloc(sizeof(float) * (size_t)T * n);
+    for (int i = 0; i < T * n; i++)
+        r0[i] = 4.0f * frand();
+    float *ra = gpu->alloc(gpu, sizeof(float) * (size_t)T * n);
+    float *rb = gpu->alloc(gpu, sizeof(float) * (size_t)T * n);
+    gpu->to_device(gpu, ra, r0, sizeof(float) * (size_t)T * n);
+    void *gw = to_gpu_f16(nw, (size_t)n), *hn = gpu->alloc(gpu, (size_t)T * n * 2);
+    CUDA_CHECK(vb_gemv_quant_f16(got, d_xn, &g, NULL, T, 0));
+    CUDA_CHECK(vb_rmsnorm_residual_f16(hn, ra, got, gw, T, n, eps, 0)); /* ra += got */
+    /* the mma kernel's layouts (vb_gemv_quant_f16 takes the SIMT kernel for
+     * groups smaller than a step at T = 1) */
+    const bool mma = qmma_runs() && (T > 1 || group % (512 / bits) == 0);
+    for (int ring = 0; ring <= 4; ring += 4) {
+        gpu->to_device(gpu, rb, r0, sizeof(float) * (size_t)T * n);
+        vb_gemv_quant_ring(ring);
+        const cudaError_t e = vb_gemv_quant_resid_f16(rb, d_xn, &g, T, 0);
+        vb_gemv_quant_ring(knobs.qgemv_ring);
+        CHECK(e == (mma ? cudaSuccess : cudaErrorNotSupported));
+        if (!mma)
+            break;
+        bool same = same_device(ra, rb, sizeof(float) * (size_t)T * n);
+        printf("  norm fold %d-bit group %d T %d residual add (ring %d): %s\n", bits, group, T,
+               ring, same ? "same bits" : "DIFFER");
+        CHECK(same);
+    }
+    { /* the backend's op: the same where it runs */
+        gpu->to_device(gpu, rb, r0, sizeof(float) * (size_t)T * n);
+        const bool took = gpu_fold->matmul_quant_resid(gpu_fold, rb, d_xn, d[3], T, H, n);
+        CHECK(took == mma);
+        CHECK(!gpu_epi->matmul_quant_resid(gpu_epi, rb, d_xn, d[3], T, H, n));
+        if (took)
+            CHECK(same_device(ra, rb, sizeof(float) * (size_t)T * n));
+    }
+    gpu->free(gpu, ra);
+    gpu->free(gpu, rb);
+    gpu->free(gpu, gw);
+    gpu->free(gpu, hn);
+    free(r0);
+    gpu->free(gpu, want);
+    gpu->free(gpu, got);
+    gpu->free(gpu, d_xn);
+    gpu->free(gpu, d_nan);
+    gpu->free(gpu, d_w);
+    gpu->free(gpu, d_res);
+    free(res);
+    free(nw);
+}
+
 /* One layer's q, k, v and gate, up of one layout, joined as the loaders
  * join them (cuda_qweights_join_layers), through the backend's fused
  * quantized ops (one GEMV launch each group, its segments' outputs and
  * biases; silu(gate) * up) against the reference of each matrix, at T =
- * 1, 3 and 8; and a group with act order, which stays apart (the ops
+ * 1, 2, 3 and 8; and a group with act order, which stays apart (the ops
  * decline it and the forward takes one matmul_quant each). */
 static void joined_case(int bits, int group, int perm, int H)
 {
@@ -665,7 +851,7 @@ static void joined_case(int bits, int group, int perm, int H)
             bias[i][o] = vb_half_to_float(vb_float_to_half(frand()));
         d_bias[i] = to_gpu_f16(bias[i], (size_t)qc[i].n_out);
     }
-    static const int Ts[] = {1, 3, 8};
+    static const int Ts[] = {1, 2, 3, 8};
     for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++) {
         int T = Ts[ti];
         float *x = malloc(sizeof(float) * (size_t)T * H);
@@ -685,7 +871,7 @@ static void joined_case(int bits, int group, int perm, int H)
         void *const outs[3] = {d_out[0], d_out[1], d_out[2]};
         bool took = gpu->matmul_qkv_quant(gpu, outs, d_x, ws, bs, T, H, ns);
         CHECK(took == !perm);
-        bool took_gu = gpu->matmul_gate_up_quant(gpu, d_out[3], d_x, d[3], d[4], T, H, I);
+        bool took_gu = gpu->matmul_gate_up_quant(gpu, d_out[3], d_x, d[3], d[4], T, H, I, NULL);
         CHECK(took_gu);
         CUDA_CHECK(cudaDeviceSynchronize());
         for (int i = 0; i < 3 && took; i++) {
@@ -719,6 +905,7 @@ static void joined_case(int bits, int group, int perm, int H)
         }
         const int nn[5] = {Q, KV, KV, I, I};
         paired_check(d, nn, bits, group, perm, H, T, d_x, d_bias, d_out[3]);
+        norm_fold_check(d, nn, bits, group, perm, H, T, (const void *const *)d_bias);
         for (int i = 0; i < 5; i++) {
             free(ref[i]);
             gpu->free(gpu, d_out[i]);
@@ -881,13 +1068,17 @@ int main(int argc, char **argv)
         return 1;
     }
     knobs.qgemv_epilogue = 0; /* the plain path; gpu_epi the paired one */
-    vb_tuning no_gemv = knobs, epi = knobs;
+    knobs.norm_fold = false;
+    vb_tuning no_gemv = knobs, epi = knobs, fold;
     no_gemv.no_gemv = true;
     epi.qgemv_epilogue = 1;
+    fold = epi;
+    fold.norm_fold = true;
     gpu = cuda_backend_create(NULL, &knobs, &err);
     gpu_nogemv = gpu ? cuda_backend_create(NULL, &no_gemv, &err) : NULL;
     gpu_epi = gpu_nogemv ? cuda_backend_create(NULL, &epi, &err) : NULL;
-    if (!gpu || !gpu_nogemv || !gpu_epi) {
+    gpu_fold = gpu_epi ? cuda_backend_create(NULL, &fold, &err) : NULL;
+    if (!gpu || !gpu_nogemv || !gpu_epi || !gpu_fold) {
         fprintf(stderr, "backend: %s\n", err.msg);
         return 1;
     }
@@ -899,5 +1090,6 @@ int main(int argc, char **argv)
     gpu->destroy(gpu);
     gpu_nogemv->destroy(gpu_nogemv);
     gpu_epi->destroy(gpu_epi);
+    gpu_fold->destroy(gpu_fold);
     return test_summary();
 }
