@@ -150,6 +150,7 @@ static void cpu_destroy(vb_backend *b)
     cpu_pool_destroy(c->pool);
     free(c->tok_seq);
     free(c->q_scratch);
+    free(c->out_scratch);
     free(c);
     free(b);
 }
@@ -186,6 +187,7 @@ vb_backend *cpu_backend_create(int n_threads, MPI_Comm tp_comm, int ranks_on_nod
     b->embed = cpu_embed;
     b->matmul = cpu_matmul;
     b->matmul_quant = cpu_matmul_quant;
+    b->matmul_quant_resid = cpu_matmul_quant_resid;
     b->rmsnorm = cpu_rmsnorm;
     b->rmsnorm_rows = cpu_rmsnorm_rows;
     b->resid_load = cpu_resid_load;

@@ -17,6 +17,8 @@ typedef struct cpu_ctx {
     int tok_seq_cap;
     float *q_scratch;         /* cpu_matmul_quant: dequantized tiles, gathered inputs */
     size_t q_scratch_cap;     /* floats */
+    float *out_scratch;       /* cpu_matmul_quant_resid: the projection before its add */
+    size_t out_scratch_cap;   /* floats */
 } cpu_ctx;
 
 static inline cpu_ctx *cpu_ctx_of(vb_backend *b)
@@ -43,6 +45,8 @@ void cpu_matmul(vb_backend *b, void *out, const void *x, const void *w,
                 const void *bias, int T, int n_in, int n_out);
 void cpu_matmul_quant(vb_backend *b, void *out, const void *x, const void *w,
                       const void *bias, int T, int n_in, int n_out);
+bool cpu_matmul_quant_resid(vb_backend *b, void *residual, const void *x, const void *w, int T,
+                            int n_in, int n_out);
 void cpu_rope_kv_write(vb_backend *b, void *q, void *k, const void *v,
                        void *k_cache, void *v_cache, const void *inv_freq,
                        float cos_sin_scale, int heads, int kv_heads,

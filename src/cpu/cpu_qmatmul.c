@@ -78,3 +78,29 @@ void cpu_matmul_quant(vb_backend *b, void *out, const void *x, const void *w_, c
     qmm_args m = {out, xs, w, bias, T, c->q_scratch};
     cpu_pool_run(c->pool, (n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, qmm_task, &m);
 }
+
+/* The norm fold's o and down projections (backend.h): matmul_quant into a
+ * scratch, then each output added to the residual as rmsnorm adds `add`.
+ * The same sums and adds as without the fold, so no CPU result changes;
+ * what it gives is the fold's forward path (the norms taken over, declined
+ * and made by rmsnorm) run by every quantized CPU test at tp 1. */
+bool cpu_matmul_quant_resid(vb_backend *b, void *residual, const void *x, const void *w, int T,
+                            int n_in, int n_out)
+{
+    cpu_ctx *c = cpu_ctx_of(b);
+    const size_t n = (size_t)T * (size_t)n_out;
+    if (n > c->out_scratch_cap) {
+        float *p = realloc(c->out_scratch, n * sizeof(float));
+        if (!p) {
+            fprintf(stderr, "cpu backend: out of memory for a quantized projection's output\n");
+            abort();
+        }
+        c->out_scratch = p;
+        c->out_scratch_cap = n;
+    }
+    cpu_matmul_quant(b, c->out_scratch, x, w, NULL, T, n_in, n_out);
+    float *r = residual;
+    for (size_t i = 0; i < n; i++)
+        r[i] += c->out_scratch[i];
+    return true;
+}

@@ -129,12 +129,48 @@ static const vb_norm_in *norm_or_take(const forward_state *f, bool fold, bool re
     return NULL;
 }
 
-/* The taken norm, by rmsnorm, where the fused projection declined it. */
-static void norm_declined(const forward_state *f, const vb_norm_in *taken, bool took, int T)
+/* The taken norm, by rmsnorm now, where the fused projection declined it
+ * (true: the caller offers that projection the step once more, without
+ * the norm, as the forward without the fold would). */
+static bool norm_declined(const forward_state *f, const vb_norm_in *taken, bool took, int T)
 {
-    if (taken && !took)
-        f->b->rmsnorm(f->b, f->h, f->resid, NULL, taken->w, T, f->cfg->hidden_size,
-                      taken->eps);
+    if (!taken || took)
+        return false;
+    f->b->rmsnorm(f->b, f->h, f->resid, NULL, taken->w, T, f->cfg->hidden_size, taken->eps);
+    return true;
+}
+
+/* q, k and v of layer l, rotated, k and v in the cache: one fused op where
+ * the backend has it and no q/k norm comes between (false: none ran). */
+static bool qkv_rope_fused(const forward_state *f, const vb_kv_cache *kv, int l, int T,
+                           const vb_norm_in *norm)
+{
+    vb_backend *b = f->b;
+    const layer_weights *lw = &f->w->layers[l];
+    vb_qkv_rope_fn op =
+        f->w->quant != VB_QUANT_NONE ? b->matmul_qkv_rope_quant : b->matmul_qkv_rope;
+    if (f->cfg->qk_norm || !op)
+        return false;
+    void *const out[3] = {f->q, f->k, f->v};
+    const void *const w[3] = {lw->q, lw->k, lw->v};
+    const void *const bias[3] = {lw->q_bias, lw->k_bias, lw->v_bias};
+    const int n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
+    return op(b, out, f->h, w, bias, T, f->cfg->hidden_size, n, kv->k[l], kv->v[l], f->inv_freq,
+              f->cos_sin_scale, f->plan->kv_heads_local, f->cfg->head_dim, kv->block_size, norm);
+}
+
+/* silu(gate) * up of layer l into f->gate in one fused op (false: none
+ * ran). */
+static bool gate_up_fused(const forward_state *f, int l, int T, const vb_norm_in *norm)
+{
+    vb_backend *b = f->b;
+    const layer_weights *lw = &f->w->layers[l];
+    const int H = f->cfg->hidden_size, n = f->plan->inter_local;
+    if (f->w->quant != VB_QUANT_NONE)
+        return b->matmul_gate_up_quant &&
+               b->matmul_gate_up_quant(b, f->gate, f->h, lw->gate, lw->up, T, H, n, norm);
+    return !norm && b->matmul_gate_up &&
+           b->matmul_gate_up(b, f->gate, f->h, lw->gate, lw->up, T, H, n);
 }
 
 /* The o or down projection of x: into the residual stream itself where
@@ -193,15 +229,10 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         const void *const qkv_w[3] = {lw->q, lw->k, lw->v};
         const void *const qkv_bias[3] = {lw->q_bias, lw->k_bias, lw->v_bias};
         const int qkv_n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
-        /* q, k and v, rotated, k and v in the cache: one fused op where the
-         * backend has it and no q/k norm comes between */
         bool quant = w->quant != VB_QUANT_NONE; /* the *_quant fused ops */
-        vb_qkv_rope_fn qkv_rope = quant ? b->matmul_qkv_rope_quant : b->matmul_qkv_rope;
-        bool fused = !c->qk_norm && qkv_rope &&
-                     qkv_rope(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n, kv->k[l], kv->v[l],
-                              f->inv_freq, f->cos_sin_scale, p->kv_heads_local, hd,
-                              kv->block_size, taken);
-        norm_declined(f, taken, fused, T);
+        bool fused = qkv_rope_fused(f, kv, l, T, taken);
+        if (norm_declined(f, taken, fused, T))
+            fused = qkv_rope_fused(f, kv, l, T, NULL);
         if (!fused) {
             bool joint = quant ? b->matmul_qkv_quant &&
                                      b->matmul_qkv_quant(b, qkv_out, f->h, qkv_w, qkv_bias, T,
@@ -228,12 +259,9 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         /* MLP block: silu(gate) * up, down; rows of gate/up and columns of
          * down are this rank's slice, so down gives partial sums */
         taken = norm_or_take(f, fold, resid_done, lw->post_norm, T, &slot);
-        bool joint = quant ? b->matmul_gate_up_quant &&
-                                 b->matmul_gate_up_quant(b, f->gate, f->h, lw->gate, lw->up, T,
-                                                         H, p->inter_local, taken)
-                           : b->matmul_gate_up && b->matmul_gate_up(b, f->gate, f->h, lw->gate,
-                                                                   lw->up, T, H, p->inter_local);
-        norm_declined(f, taken, joint, T);
+        bool joint = gate_up_fused(f, l, T, taken);
+        if (norm_declined(f, taken, joint, T))
+            joint = gate_up_fused(f, l, T, NULL);
         if (!joint) {
             project(f, f->gate, f->h, lw->gate, NULL, T, H, p->inter_local);
             project(f, f->up, f->h, lw->up, NULL, T, H, p->inter_local);
