@@ -12,8 +12,10 @@
 // (the copies run ahead into the next tile as the mma kernel's loads do).
 // The arithmetic is qmma_step's in the same order: the mma kernel's bits at
 // the same KS. Layouts: one group a step or more (GPS 1), plain or tiled
-// scales, plain or paired rows; KS 8 and 12. An experiment behind
-// vb_gemv_quant_ring until measured.
+// scales, plain or paired rows; KS 8 and 12. Behind vb_gemv_quant_ring,
+// off by default: on an H200 slower than the mma kernel for every 4-bit
+// 7B matrix, faster for the 8-bit gate/up and q/k/v at 3 stages
+// (RESULTS.md, session 36; vb_gemv_quant_ring_scope).
 //
 // A stage is QRING_STAGE uint4s: the warp's 2 x 32 chunks (rows g, then
 // rows g + 8, in lane order: 16-byte reads without bank conflicts), then
@@ -183,10 +185,16 @@ QRING_INSTANTIATE(12)
 // Process-wide, as the switches above: the backend sets it from
 // VB_QGEMV_RING.
 static int ring_stages = 0;
+static int ring_pairs8; /* vb_gemv_quant_ring_scope */
 static unsigned long ring_launches; /* vb_gemv_quant_ring_launches */
 extern "C" void vb_gemv_quant_ring(int stages)
 {
     ring_stages = stages >= 2 && stages <= QRING_MAX ? stages : 0;
+}
+
+extern "C" void vb_gemv_quant_ring_scope(int pairs8_only)
+{
+    ring_pairs8 = pairs8_only != 0;
 }
 
 extern "C" unsigned long vb_gemv_quant_ring_launches(void)
@@ -221,7 +229,8 @@ cudaError_t qgemv_ring_launch(const qgemv_params &p, int bits, int gps, int pair
                               cudaStream_t stream)
 {
     qgemv_params q = p;
-    if (ring_stages < 2 || (ks != 8 && ks != 12) || (gps != 0 && gps != 1) ||
+    if (ring_stages < 2 || (ring_pairs8 && (pair == PAIR_NONE || bits != 8)) ||
+        (ks != 8 && ks != 12) || (gps != 0 && gps != 1) ||
         q.group_shift < 0 ||
         (gps == 1 && (((uintptr_t)q.scales | (uintptr_t)q.zeros) % 4 ||
                       (long)q.n_out * q.n_groups % 2)))

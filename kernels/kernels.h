@@ -449,8 +449,12 @@ void vb_gemv_quant_unroll(int u);
  * mma kernel with each warp's weights copied ahead into shared memory
  * (cp.async) instead of registers, for the layouts it takes (one group a
  * step or more, KS 8 or 12); 0 (default) the mma kernel. The same bits.
- * An experiment until measured: VB_QGEMV_RING. */
+ * VB_QGEMV_RING; slower on an H200 but for the 8-bit paired GEMVs
+ * (RESULTS.md session 36). With vb_gemv_quant_ring_scope(1), the ring
+ * only for those: 8-bit paired rows (gate/up, q/k/v), not plain matrices
+ * (o, down) nor 4-bit ones (VB_QGEMV_RING_SCOPE=pairs8). */
 void vb_gemv_quant_ring(int stages);
+void vb_gemv_quant_ring_scope(int pairs8_only);
 /* Test hook (test_cuda_quant): the ring kernel's launches so far in this
  * process, so that a test knows the ring ran and not the mma kernel. */
 unsigned long vb_gemv_quant_ring_launches(void);

@@ -56,11 +56,17 @@ static const vb_knob knobs[] = {
      "the quantized decode GEMV's (tensor-core kernel) steps loaded ahead a lane: 1 (4 "
      "blocks of 8 warps an SM; slower or level on an H100), 2 or 4; 0 (default) the "
      "launcher's choice"},
-    /* the same bits as the mma kernel (tests/gpu/test_cuda_quant.c) */
+    /* the same bits as the mma kernel (tests/gpu/test_cuda_quant.c); measured
+     * on an H200, RESULTS.md session 36 */
     {"VB_QGEMV_RING", VB_KNOB_INT, 0, 8, NULL, "0", AT(qgemv_ring),
      "stages (2-8) of the quantized decode GEMV's ring kernel: each warp copies its weights "
      "that many steps ahead into shared memory (cp.async) instead of registers; 0 (default) "
-     "or 1: the mma kernel (an experiment, not yet measured; the same results)"},
+     "or 1: the mma kernel (the same results; slower on an H200 but for the 8-bit gate/up "
+     "and q/k/v at 3 stages)"},
+    {"VB_QGEMV_RING_SCOPE", VB_KNOB_WORD, 0, 0, "all|pairs8", "all", AT(qgemv_ring_scope),
+     "where VB_QGEMV_RING's ring kernel runs: all (default) the layouts it takes, pairs8 "
+     "only the 8-bit paired GEMVs (gate/up, q/k/v), where 3 stages beat the mma kernel on "
+     "an H200 (an experiment, not yet measured end to end)"},
     BOOL_KNOB("VB_ATTENTION_PER_TOKEN", attention_per_token,
               "the plain per-token attention kernel for every step"),
     BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,
@@ -81,12 +87,14 @@ static const vb_knob knobs[] = {
      "1 (default): quantized decode steps take the SiLU-gate (gate/up) and RoPE with the KV "
      "write (q/k/v) in the GEMV's epilogue, one launch instead of two (group 128 at 4 bits, "
      "64 or 128 at 8); 0 the separate kernels (the same bits)"},
-    /* the same bits either way (tests/gpu/test_cuda_quant.c) */
+    /* the same bits either way (tests/gpu/test_cuda_quant.c; a1 outputs
+     * compared, RESULTS.md session 36); off until the GPU tests run with it */
     BOOL_KNOB("VB_NORM_FOLD", norm_fold,
               "quantized decode steps at tp 1 without the RMSNorm kernels: o and down add "
               "themselves to the residual stream in their GEMV's epilogue and the next paired "
               "GEMV (q/k/v, gate/up) makes its normed input itself (two launches a layer "
-              "fewer; an experiment, not yet measured; the same results)"),
+              "fewer; the same results; 1.5-2 % faster 7B AWQ and GPTQ-8 decode steps on an "
+              "H200)"),
     BOOL_KNOB("VB_NO_PDL", no_pdl,
               "launch the decode kernels plainly, without programmatic dependent launch"),
     BOOL_KNOB("VB_PREFILL_WMMA", prefill_wmma,

@@ -84,9 +84,12 @@ static const variant variants[] = {
     {"mma u1", 0, 0, 0, 1, 1, 0, "mma u2"}, {"2blk u1", 0, 4, 8, 1, 1, 0, "2blk u4"},
     /* the ring kernel (where it takes the layout; else the mma kernel):
      * the mma kernel's bits at the same KS, at 2 to 8 stages, its blocks
-     * looping over many tiles, a block a tile group, and KS 12 */
-    {"ring2", 0, 0, 0, 0, 1, 2, "mma u2"}, {"ring4", 0, 0, 0, 0, 1, 4, "mma u2"},
-    {"ring8", 0, 0, 0, 0, 1, 8, "mma u2"}, {"2blk rng3", 0, 4, 8, 0, 1, 3, "2blk u4"},
+     * looping over many tiles, a block a tile group, and KS 12. A forced
+     * U (which the ring has none of) keeps each on the path of the
+     * variant it must equal: unforced, the entry point takes the SIMT
+     * kernel for groups smaller than a step at T = 1 */
+    {"ring2", 0, 0, 0, 2, 1, 2, "mma u2"}, {"ring4", 0, 0, 0, 2, 1, 4, "mma u2"},
+    {"ring8", 0, 0, 0, 2, 1, 8, "mma u2"}, {"2blk rng3", 0, 4, 8, 0, 1, 3, "2blk u4"},
     {"grid rng4", 0, 3, 0, 0, 1, 4, "mma grid"}, {"ks12 rng4", 0, 0, 12, 0, 1, 4, "mma ks12"},
 };
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
@@ -515,6 +518,22 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
                expect ? "SiLU in the epilogue" : "the plain path", ring,
                gu_same ? "same bits" : "DIFFER");
         CHECK(gu_same);
+    }
+    { /* VB_QGEMV_RING_SCOPE=pairs8: the ring for the 8-bit paired rows alone */
+        vb_gemv_quant_ring(3);
+        vb_gemv_quant_ring_scope(1);
+        unsigned long before = vb_gemv_quant_ring_launches();
+        CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
+        CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3], NULL));
+        CUDA_CHECK(cudaDeviceSynchronize());
+        CHECK((vb_gemv_quant_ring_launches() > before) == (expect && bits == 8 && qmma_runs()));
+        CHECK(same_device(plain_gu, epi_gu, gu_bytes));
+        before = vb_gemv_quant_ring_launches(); /* a plain matrix: never the ring */
+        vb_qmat gate = cuda_qweight_qmat(d[3]);
+        CUDA_CHECK(vb_gemv_quant_f16(epi_gu, d_x, &gate, NULL, T, 0));
+        CHECK(vb_gemv_quant_ring_launches() == before);
+        vb_gemv_quant_ring_scope(knobs.qgemv_ring_scope == 1);
+        vb_gemv_quant_ring(knobs.qgemv_ring);
     }
     gpu->free(gpu, epi_gu);
     if (perm)
