@@ -361,8 +361,10 @@ __device__ __forceinline__ void qmma_norm_x(const qgemv_params &p, uint4 *s_x)
         uint2 *o = (uint2 *)s_x + (size_t)t * nv;
         for (int v = tid; v < nv; v += blockDim.x)
             o[v] = rms_scale4(r[v], inv, half4_to_float4(w[v]));
+        /* every thread has read scratch[0] before the next row's block_sum
+         * writes it; after the last row, x is whole */
+        __syncthreads();
     }
-    __syncthreads();
 }
 
 // After the kernel's loads that need nothing of the previous kernel: the

@@ -44,6 +44,21 @@ static void qmm_task(void *arg, int task, int worker)
     }
 }
 
+/* *buf holds at least `need` floats after this (grown as needed; out of
+ * memory aborts, as the CPU backend's ops have no error path). */
+static void grow_scratch(float **buf, size_t *cap, size_t need, const char *what)
+{
+    if (need <= *cap)
+        return;
+    float *p = realloc(*buf, need * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "cpu backend: out of memory for %s\n", what);
+        abort();
+    }
+    *buf = p;
+    *cap = need;
+}
+
 void cpu_matmul_quant(vb_backend *b, void *out, const void *x, const void *w_, const void *bias,
                       int T, int n_in, int n_out)
 {
@@ -59,15 +74,7 @@ void cpu_matmul_quant(vb_backend *b, void *out, const void *x, const void *w_, c
     const float *xs = x;
     if (w->perm)
         need += (size_t)T * (size_t)n_in;
-    if (need > c->q_scratch_cap) {
-        float *p = realloc(c->q_scratch, need * sizeof(float));
-        if (!p) {
-            fprintf(stderr, "cpu backend: out of memory for a quantized matmul's scratch\n");
-            abort();
-        }
-        c->q_scratch = p;
-        c->q_scratch_cap = need;
-    }
+    grow_scratch(&c->q_scratch, &c->q_scratch_cap, need, "a quantized matmul's scratch");
     if (w->perm) {
         float *xp = c->q_scratch + (size_t)threads * ROWS_PER_TASK * (size_t)n_in;
         for (int t = 0; t < T; t++)
@@ -89,15 +96,7 @@ bool cpu_matmul_quant_resid(vb_backend *b, void *residual, const void *x, const 
 {
     cpu_ctx *c = cpu_ctx_of(b);
     const size_t n = (size_t)T * (size_t)n_out;
-    if (n > c->out_scratch_cap) {
-        float *p = realloc(c->out_scratch, n * sizeof(float));
-        if (!p) {
-            fprintf(stderr, "cpu backend: out of memory for a quantized projection's output\n");
-            abort();
-        }
-        c->out_scratch = p;
-        c->out_scratch_cap = n;
-    }
+    grow_scratch(&c->out_scratch, &c->out_scratch_cap, n, "a quantized projection's output");
     cpu_matmul_quant(b, c->out_scratch, x, w, NULL, T, n_in, n_out);
     float *r = residual;
     for (size_t i = 0; i < n; i++)
