@@ -186,6 +186,32 @@ static const float *logits_on_host(vb_backend *b, const float *logits, const ste
     return host;
 }
 
+/* The norm fold (backend.h) changes no bit: sb's step once more with the
+ * backend's fold and once without it, the logits compared byte for byte
+ * (the CPU backend at tp 1 with quantized weights: the forward's fold
+ * path, its declines included, against the plain one). Rewrites the
+ * step's K/V rows with the same values. */
+static void check_fold_same(vb_backend *b, forward_state *fs, const step_batch *sb,
+                            const vb_kv_cache *kv, const tp_plan *plan, float *host)
+{
+    bool (*fold)(vb_backend *, void *, const void *, const void *, int, int, int) =
+        b->matmul_quant_resid;
+    if (use_cuda || !fold || fs->w->quant == VB_QUANT_NONE || plan->tp != 1)
+        return;
+    const size_t n = (size_t)step_batch_n_out(sb) * (size_t)plan->vocab_local;
+    float *with = malloc(sizeof(float) * n);
+    memcpy(with, logits_on_host(b, forward_step(fs, sb, kv), sb, plan, host), sizeof(float) * n);
+    b->matmul_quant_resid = NULL;
+    const float *without = logits_on_host(b, forward_step(fs, sb, kv), sb, plan, host);
+    b->matmul_quant_resid = fold;
+    const bool same = memcmp(with, without, sizeof(float) * n) == 0;
+    if (d.world_rank == 0)
+        printf("  %s: the norm fold's %d-token step %s the plain one's bits\n", model_name,
+               sb->n_tokens, same ? "gives" : "DOES NOT give");
+    CHECK(same);
+    free(with);
+}
+
 static void run_model(void)
 {
     char dir[1024];
@@ -281,6 +307,7 @@ static void run_model(void)
     } else {
         CHECK(worst <= REL_TOL);
     }
+    check_fold_same(b, &fs, &sb, &kv, &plan, host_logits); /* prompts: a step of many rows */
 
     /* 2. greedy continuations: chunked prefill, then batched decode */
     int32_t *seq[MAX_PROMPTS];
@@ -330,6 +357,14 @@ static void run_model(void)
             }
             seq[s][len[s]++] = ref.cont[s][k]; /* teacher-force so one miss does not cascade */
         }
+    }
+    { /* a decode step of one row (a1's), prompt 0's last token again */
+        step_batch_clear(&sb);
+        sb.all_logits = false;
+        int nb = (len[0] + BLOCK - 1) / BLOCK;
+        block_table(bt, 0, n, nb);
+        step_batch_add_seq(&sb, seq[0] + len[0] - 1, 1, len[0] - 1, bt, nb);
+        check_fold_same(b, &fs, &sb, &kv, &plan, host_logits);
     }
     int want_compared = 0;
     for (int s = 0; s < n; s++)
