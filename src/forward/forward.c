@@ -140,23 +140,25 @@ static bool norm_declined(const forward_state *f, const vb_norm_in *taken, bool 
     return true;
 }
 
+/* Layer l's q, k and v projections as the fused ops take them. */
+typedef struct qkv_operands {
+    void *out[3];
+    const void *w[3], *bias[3];
+    int n[3];
+} qkv_operands;
+
 /* q, k and v of layer l, rotated, k and v in the cache: one fused op where
  * the backend has it and no q/k norm comes between (false: none ran). */
 static bool qkv_rope_fused(const forward_state *f, const vb_kv_cache *kv, int l, int T,
-                           const vb_norm_in *norm)
+                           const qkv_operands *o, const vb_norm_in *norm)
 {
     vb_backend *b = f->b;
-    const layer_weights *lw = &f->w->layers[l];
     vb_qkv_rope_fn op =
         f->w->quant != VB_QUANT_NONE ? b->matmul_qkv_rope_quant : b->matmul_qkv_rope;
-    if (f->cfg->qk_norm || !op)
-        return false;
-    void *const out[3] = {f->q, f->k, f->v};
-    const void *const w[3] = {lw->q, lw->k, lw->v};
-    const void *const bias[3] = {lw->q_bias, lw->k_bias, lw->v_bias};
-    const int n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
-    return op(b, out, f->h, w, bias, T, f->cfg->hidden_size, n, kv->k[l], kv->v[l], f->inv_freq,
-              f->cos_sin_scale, f->plan->kv_heads_local, f->cfg->head_dim, kv->block_size, norm);
+    return !f->cfg->qk_norm && op &&
+           op(b, o->out, f->h, o->w, o->bias, T, f->cfg->hidden_size, o->n, kv->k[l], kv->v[l],
+              f->inv_freq, f->cos_sin_scale, f->plan->kv_heads_local, f->cfg->head_dim,
+              kv->block_size, norm);
 }
 
 /* silu(gate) * up of layer l into f->gate in one fused op (false: none
@@ -225,20 +227,20 @@ const float *forward_step(forward_state *f, const step_batch *sb, const vb_kv_ca
         /* attention block; the previous layer's MLP output joins the
          * residual inside the norm (or did in down's epilogue) */
         const vb_norm_in *taken = norm_or_take(f, fold, resid_done, lw->input_norm, T, &slot);
-        void *const qkv_out[3] = {f->q, f->k, f->v};
-        const void *const qkv_w[3] = {lw->q, lw->k, lw->v};
-        const void *const qkv_bias[3] = {lw->q_bias, lw->k_bias, lw->v_bias};
-        const int qkv_n[3] = {f->q_dim, f->kv_dim, f->kv_dim};
+        const qkv_operands qkv = {{f->q, f->k, f->v},
+                                  {lw->q, lw->k, lw->v},
+                                  {lw->q_bias, lw->k_bias, lw->v_bias},
+                                  {f->q_dim, f->kv_dim, f->kv_dim}};
         bool quant = w->quant != VB_QUANT_NONE; /* the *_quant fused ops */
-        bool fused = qkv_rope_fused(f, kv, l, T, taken);
+        bool fused = qkv_rope_fused(f, kv, l, T, &qkv, taken);
         if (norm_declined(f, taken, fused, T))
-            fused = qkv_rope_fused(f, kv, l, T, NULL);
+            fused = qkv_rope_fused(f, kv, l, T, &qkv, NULL);
         if (!fused) {
             bool joint = quant ? b->matmul_qkv_quant &&
-                                     b->matmul_qkv_quant(b, qkv_out, f->h, qkv_w, qkv_bias, T,
-                                                         H, qkv_n)
+                                     b->matmul_qkv_quant(b, qkv.out, f->h, qkv.w, qkv.bias, T,
+                                                         H, qkv.n)
                                : b->matmul_qkv &&
-                                     b->matmul_qkv(b, qkv_out, f->h, qkv_w, qkv_bias, T, H, qkv_n);
+                                     b->matmul_qkv(b, qkv.out, f->h, qkv.w, qkv.bias, T, H, qkv.n);
             if (!joint) {
                 project(f, f->q, f->h, lw->q, lw->q_bias, T, H, f->q_dim);
                 project(f, f->k, f->h, lw->k, lw->k_bias, T, H, f->kv_dim);
