@@ -88,13 +88,14 @@ static const vb_knob knobs[] = {
      "write (q/k/v) in the GEMV's epilogue, one launch instead of two (group 128 at 4 bits, "
      "64 or 128 at 8); 0 the separate kernels (the same bits)"},
     /* the same bits either way (tests/gpu/test_cuda_quant.c; a1 outputs
-     * compared, RESULTS.md session 36); off until the GPU tests run with it */
-    BOOL_KNOB("VB_NORM_FOLD", norm_fold,
-              "quantized decode steps at tp 1 without the RMSNorm kernels: o and down add "
-              "themselves to the residual stream in their GEMV's epilogue and the next paired "
-              "GEMV (q/k/v, gate/up) makes its normed input itself (two launches a layer "
-              "fewer; the same results; 1.5-2 % faster 7B AWQ and GPTQ-8 decode steps on an "
-              "H200)"),
+     * compared, RESULTS.md sessions 36-37, the GPU forward tests run with
+     * it on in session 37); 1-2 % faster quantized 7B decode steps */
+    {"VB_NORM_FOLD", VB_KNOB_BOOL, 0, 1, NULL, "1", AT(norm_fold),
+     "1 (default): quantized decode steps at tp 1 without the RMSNorm kernels: o and down "
+     "add themselves to the residual stream in their GEMV's epilogue and the next paired "
+     "GEMV (q/k/v, gate/up) makes its normed input itself (two launches a layer fewer; the "
+     "same results; 1-2 % faster 7B AWQ and GPTQ-8 decode steps on an H100 and an H200); 0 "
+     "the RMSNorm kernels"},
     BOOL_KNOB("VB_NO_PDL", no_pdl,
               "launch the decode kernels plainly, without programmatic dependent launch"),
     BOOL_KNOB("VB_PREFILL_WMMA", prefill_wmma,
