@@ -475,6 +475,19 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
     op_done(c, "matmul");
 }
 
+/* Whether quantized projections may take the register-dequant GEMV (and
+ * its fused forms): not with VB_NO_GEMV=1, and not under --batch-invariant,
+ * where every quantized projection is dequantized and multiplied by
+ * gemm_invariant like an fp16 one. The GEMV's bits do not depend on the
+ * step's rows, but a step of more than VB_QGEMV_MAX_ROWS rows, the kernel
+ * the layout takes at one row (SIMT for groups smaller than a step) and
+ * cuBLAS's tiling by the row count would: a row's completion would then
+ * depend on what shares its steps. */
+static bool quant_gemv_on(const cuda_ctx *c)
+{
+    return !c->no_gemv && !c->invariant;
+}
+
 /* A weight-only quantized projection (w a cuda_qweight, cuda_qweight.h).
  * Decode steps of up to VB_QGEMV_MAX_ROWS rows: the GEMV that dequantizes
  * in registers (gemv_quant.cu; x gathered into act order first), reading
@@ -484,7 +497,8 @@ static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, 
  * rows the quantized GEMV still reads 4x fewer bytes than any fp16 path.
  * Larger steps, shapes the GEMV does not take, and VB_NO_GEMV=1:
  * dequantize into the shared scratch (quant_dequant.cu, checkpoint
- * column order), then cuBLAS. Measured (tests/bench/RESULTS.md, session
+ * column order), then cuBLAS (every step under --batch-invariant, then
+ * through gemm_invariant: quant_gemv_on). Measured (tests/bench/RESULTS.md, session
  * 22): the dequantization runs at ~3.7 TB/s, small beside prefill GEMMs
  * and ~4.5 ms a 7B decode step of ~256 rows (c at 1.00x fp16); a fused
  * dequantize + mma.sync GEMM for 9-256 rows (branch wip/qgemm) was 2-5x
@@ -502,7 +516,7 @@ static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const voi
         return;
     const vb_qmat m = cuda_qweight_qmat(cw);
     size_t gather = (size_t)T * (size_t)n_in;
-    if (!c->no_gemv && vb_gemv_quant_supported(T, w->bits, n_in, x, w->q) &&
+    if (quant_gemv_on(c) && vb_gemv_quant_supported(T, w->bits, n_in, x, w->q) &&
         (!w->perm || gather <= cw->scratch_elems)) {
         const uint16_t *xs = x;
         if (w->perm) {
@@ -515,9 +529,13 @@ static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const voi
             vb_cuda_fail("CUDA", "matmul_quant", "no dequantization scratch for the weight "
                          "(cuda_qweights_attach_scratch)", __FILE__, __LINE__);
         CUDA_CHECK(vb_quant_dequant_f16(cw->scratch, &m, c->stream));
-        gemm(c, out, CUDA_R_16F, x, cw->scratch, T, n_in, n_out);
-        if (bias)
-            CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
+        if (c->invariant) {
+            gemm_invariant(c, out, false, x, cw->scratch, bias, T, n_in, n_out);
+        } else {
+            gemm(c, out, CUDA_R_16F, x, cw->scratch, T, n_in, n_out);
+            if (bias)
+                CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
+        }
     }
     op_done(c, "matmul_quant");
 }
@@ -527,7 +545,7 @@ static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const voi
 static bool joined_qmat(const cuda_ctx *c, const cuda_qweight *const w[], int n, int T,
                         const void *x, vb_qmat *m, int rows[VB_QGEMV_MAX_SEGS])
 {
-    if (c->no_gemv || c->no_fused || T <= 0 || !cuda_qweights_adjacent(w, n) ||
+    if (!quant_gemv_on(c) || c->no_fused || T <= 0 || !cuda_qweights_adjacent(w, n) ||
         !vb_gemv_quant_supported(T, w[0]->w.bits, w[0]->w.n_in, x, w[0]->w.q))
         return false;
     *m = cuda_qweight_qmat(w[0]); /* joined: no perm, no g_idx */
@@ -593,7 +611,7 @@ static bool cuda_matmul_quant_resid(vb_backend *b, void *residual, const void *x
     if (w->n_in != n_in || w->n_out != n_out)
         vb_cuda_fail("CUDA", "matmul_quant_resid", "quantized weight used with another shape",
                      __FILE__, __LINE__);
-    if (!c->norm_fold || c->no_gemv || T <= 0 || w->perm ||
+    if (!c->norm_fold || !quant_gemv_on(c) || T <= 0 || w->perm ||
         !vb_gemv_quant_supported(T, w->bits, n_in, x, w->q))
         return false;
     const vb_qmat m = cuda_qweight_qmat(cw);

@@ -69,16 +69,8 @@ static int phase_model(run_state *r, vb_err *err)
      * checkpoint that does not match config.json is a bad input (exit 2)
      * found before an output or journal exists, not a load failure. */
     if (model_check_weights(&m->config, r->d->tp, o->model_dir, err) ||
-        model_check_backend(&m->config, run_backend_wants_cuda(o), o->model_dir, err)) {
+        model_check_backend(&m->config, run_backend_wants_cuda(o), o->model_dir, err))
         code = VB_EXIT_USAGE;
-    } else if (o->batch_invariant && run_backend_wants_cuda(o) &&
-               m->config.quant.method != VB_QUANT_NONE) {
-        /* the quantized projections have no fixed-order kernel yet */
-        vb_err_set(err, "--batch-invariant: %s weights are not supported on the GPU yet "
-                        "(fp16/bf16 checkpoints are; the CPU backend takes both: --device cpu)",
-                   vb_quant_method_name(m->config.quant.method));
-        code = VB_EXIT_USAGE;
-    }
     if ((code = run_agree(r, code, "checkpoint", err)))
         return code;
     m->max_model_len = o->max_model_len > 0 ? o->max_model_len
