@@ -601,7 +601,7 @@ static const vb_gemv_norm *gemv_norm(const vb_norm_in *n, vb_gemv_norm *out)
 /* The norm fold's o and down projections (backend.h): the GEMV's
  * epilogue adds each output, rounded, to the residual stream
  * (vb_gemv_quant_resid_f16), where the step takes the mma kernel;
- * VB_NORM_FOLD=1 only. */
+ * VB_NORM_FOLD (on by default). */
 static bool cuda_matmul_quant_resid(vb_backend *b, void *residual, const void *x, const void *w_,
                                     int T, int n_in, int n_out)
 {
