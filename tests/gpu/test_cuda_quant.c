@@ -238,6 +238,16 @@ static void *to_gpu_f16(const float *x, size_t n)
 }
 
 /* max |got - want| / max |want|; a NaN (unwritten element) fails */
+/* n bytes at p set to 0xff (NaN halves), finished before the next launch:
+ * the memset runs on the legacy default stream, which the backends'
+ * streams (cudaStreamNonBlocking) do not wait for, so without the wait a
+ * backend's kernel could write its output before the NaNs land over it. */
+static void nan_fill(void *p, size_t n)
+{
+    CUDA_CHECK(cudaMemset(p, 0xff, n));
+    CUDA_CHECK(cudaDeviceSynchronize());
+}
+
 static double rel_err(const float *want, const uint16_t *got, size_t n, size_t *nan)
 {
     double diff = 0, ref = 0;
@@ -329,8 +339,7 @@ static void run_case(const qcase *k)
             vb_backend *b = v->nogemv ? gpu_nogemv : gpu;
             for (int with_tiles = 0; with_tiles <= (int)tiled; with_tiles++) {
                 d->sz_tiles_rows = with_tiles ? k->n_out : 0;
-                CUDA_CHECK(cudaMemset(d_out, 0xff, no * 2)); /* NaN */
-                CUDA_CHECK(cudaDeviceSynchronize());
+                nan_fill(d_out, no * 2);
                 vb_gemv_quant_force(v->path, v->ks, v->unroll);
                 b->matmul_quant(b, d_out, d_x, d, d_bias, T, k->n_in, k->n_out);
                 vb_gemv_quant_force(0, 0, 0);
@@ -349,7 +358,7 @@ static void run_case(const qcase *k)
                 /* x read through L1 and the weights allocating there (the
                  * kernel before sessions 32 and 33): the same bits as the
                  * default (x in shared memory, weights streaming) */
-                CUDA_CHECK(cudaMemset(d_out, 0xff, no * 2));
+                nan_fill(d_out, no * 2);
                 vb_gemv_quant_x_shared(0);
                 vb_gemv_quant_l1_alloc(1);
                 vb_gemv_quant_force(v->path, v->ks, v->unroll);
@@ -446,11 +455,13 @@ static void test_matmul_quant(void)
         run_case(&cases[i]);
 }
 
-/* Device bytes of n at p, copied to the host; and two device ranges equal
- * (two NULLs are). */
+/* Device bytes of n at p, copied to the host once every stream's work is
+ * done (a backend's stream does not order with this copy's legacy
+ * stream); and two device ranges equal (two NULLs are). */
 static void *dev_bytes(const void *p, size_t n)
 {
     void *h = malloc(n ? n : 1);
+    CUDA_CHECK(cudaDeviceSynchronize());
     if (n)
         CUDA_CHECK(cudaMemcpy(h, p, n, cudaMemcpyDeviceToHost));
     return h;
@@ -505,7 +516,7 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
     const size_t gu_bytes = (size_t)T * ns[3] * 2;
     void *epi_gu = gpu->alloc(gpu, gu_bytes);
     for (int ring = 0; ring <= 4; ring += 4) { /* the mma kernel, the ring kernel */
-        CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
+        nan_fill(epi_gu, gu_bytes);
         vb_gemv_quant_ring(ring);
         const unsigned long ring_before = vb_gemv_quant_ring_launches();
         CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3], NULL));
@@ -523,7 +534,7 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
         vb_gemv_quant_ring(3);
         vb_gemv_quant_ring_scope(1);
         unsigned long before = vb_gemv_quant_ring_launches();
-        CUDA_CHECK(cudaMemset(epi_gu, 0xff, gu_bytes));
+        nan_fill(epi_gu, gu_bytes);
         CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3], NULL));
         CUDA_CHECK(cudaDeviceSynchronize());
         CHECK((vb_gemv_quant_ring_launches() > before) == (expect && bits == 8 && qmma_runs()));
@@ -688,7 +699,7 @@ static void norm_fold_check(cuda_qweight *const d[5], const int ns[5], int bits,
         CHECK(same);
     }
     { /* the backend's op with the knob: takes the norm exactly where the kernel does */
-        CUDA_CHECK(cudaMemset(got, 0xff, gb));
+        nan_fill(got, gb);
         const vb_norm_in in = {d_res, d_w, eps};
         const bool took =
             gpu_fold->matmul_gate_up_quant(gpu_fold, got, d_nan, d[3], d[4], T, H, ns[3], &in);
@@ -882,7 +893,7 @@ static void joined_case(int bits, int group, int perm, int H)
         for (int i = 0; i < 5; i++) {
             ref[i] = reference(h[i], x, i < 3 ? bias[i] : NULL, T);
             d_out[i] = gpu->alloc(gpu, (size_t)T * qc[i].n_out * 2);
-            CUDA_CHECK(cudaMemset(d_out[i], 0xff, (size_t)T * qc[i].n_out * 2)); /* NaN */
+            nan_fill(d_out[i], (size_t)T * qc[i].n_out * 2);
         }
         const void *const ws[3] = {d[0], d[1], d[2]};
         const void *const bs[3] = {d_bias[0], d_bias[1], d_bias[2]};
