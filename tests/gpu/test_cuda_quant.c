@@ -237,7 +237,6 @@ static void *to_gpu_f16(const float *x, size_t n)
     return d;
 }
 
-/* max |got - want| / max |want|; a NaN (unwritten element) fails */
 /* n bytes at p set to 0xff (NaN halves), finished before the next launch:
  * the memset runs on the legacy default stream, which the backends'
  * streams (cudaStreamNonBlocking) do not wait for, so without the wait a
@@ -248,6 +247,7 @@ static void nan_fill(void *p, size_t n)
     CUDA_CHECK(cudaDeviceSynchronize());
 }
 
+/* max |got - want| / max |want|; a NaN (unwritten element) fails */
 static double rel_err(const float *want, const uint16_t *got, size_t n, size_t *nan)
 {
     double diff = 0, ref = 0;
