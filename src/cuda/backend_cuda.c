@@ -457,21 +457,30 @@ static void gemm(cuda_ctx *c, void *out, cudaDataType_t out_type, const void *x,
                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+/* An fp16 projection with its bias by a GEMM: under --batch-invariant the
+ * fixed-order one, else cuBLAS and the bias after it. */
+static void gemm_bias(cuda_ctx *c, void *out, const void *x, const void *w, const void *bias,
+                      int T, int n_in, int n_out)
+{
+    if (c->invariant) {
+        gemm_invariant(c, out, false, x, w, bias, T, n_in, n_out);
+        return;
+    }
+    gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
+    if (bias)
+        CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
+}
+
 static void cuda_matmul(vb_backend *b, void *out, const void *x, const void *w, const void *bias,
                         int T, int n_in, int n_out)
 {
     cuda_ctx *c = ctx_of(b);
     if (T == 0)
         return;
-    if (c->invariant) {
-        gemm_invariant(c, out, false, x, w, bias, T, n_in, n_out);
-    } else if (use_gemv(c, T, n_in, x, w)) {
+    if (!c->invariant && use_gemv(c, T, n_in, x, w))
         CUDA_CHECK(vb_gemv_f16(out, 0, x, w, bias, T, n_in, n_out, c->stream));
-    } else {
-        gemm(c, out, CUDA_R_16F, x, w, T, n_in, n_out);
-        if (bias)
-            CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
-    }
+    else
+        gemm_bias(c, out, x, w, bias, T, n_in, n_out);
     op_done(c, "matmul");
 }
 
@@ -529,13 +538,7 @@ static void cuda_matmul_quant(vb_backend *b, void *out, const void *x, const voi
             vb_cuda_fail("CUDA", "matmul_quant", "no dequantization scratch for the weight "
                          "(cuda_qweights_attach_scratch)", __FILE__, __LINE__);
         CUDA_CHECK(vb_quant_dequant_f16(cw->scratch, &m, c->stream));
-        if (c->invariant) {
-            gemm_invariant(c, out, false, x, cw->scratch, bias, T, n_in, n_out);
-        } else {
-            gemm(c, out, CUDA_R_16F, x, cw->scratch, T, n_in, n_out);
-            if (bias)
-                CUDA_CHECK(vb_add_bias_f16(out, bias, T, n_out, c->stream));
-        }
+        gemm_bias(c, out, x, cw->scratch, bias, T, n_in, n_out);
     }
     op_done(c, "matmul_quant");
 }
