@@ -165,7 +165,7 @@ __global__ void __launch_bounds__(32 * QGEMV_WARPS) gemv_quant_kernel(qgemv_para
 #pragma unroll
     for (int r = 0; r < R; r++)
         next[r] = live[r] && lane < p.row_chunks
-                      ? __ldg(p.q + (size_t)(o0 + r) * p.row_chunks + lane)
+                      ? __ldg(p.q + qmat_chunk(o0 + r, lane, p.row_chunks, p.blocked))
                       : make_uint4(0, 0, 0, 0);
     pdl_wait(); /* x is the previous kernel's output */
     pdl_launch_dependents();
@@ -182,7 +182,7 @@ __global__ void __launch_bounds__(32 * QGEMV_WARPS) gemv_quant_kernel(qgemv_para
         for (int r = 0; r < R; r++) {
             wq[r] = next[r];
             next[r] = live[r] && c + 32 < p.row_chunks
-                          ? __ldg(p.q + (size_t)(o0 + r) * p.row_chunks + c + 32)
+                          ? __ldg(p.q + qmat_chunk(o0 + r, c + 32, p.row_chunks, p.blocked))
                           : make_uint4(0, 0, 0, 0);
         }
         float s[R] = {}, z[R] = {};
@@ -463,6 +463,23 @@ static bool qmma_available(void)
     return cached == 1;
 }
 
+// Row blocks (qmat_layout.cuh) for the matrices the mma kernel reads: its
+// weight loads whole 512-byte runs instead of 64 bytes of 8 rows.
+// Process-wide, as the knobs below: the backend sets it from VB_QGEMV_BLOCKS
+// before the weights are uploaded.
+static int blocks_on = 1;
+extern "C" void vb_gemv_quant_blocks(int on)
+{
+    blocks_on = on != 0;
+}
+
+extern "C" bool vb_gemv_quant_wants_blocks(const vb_qmat *w)
+{
+    return blocks_on && w &&
+           VB_QMAT_BLOCKED_OK(w->n_out, w->n_in, w->bits, w->g_idx != NULL, w->perm != NULL) &&
+           qmma_available();
+}
+
 template <int T, bool UNI>
 static cudaError_t launch_simt_t(const qgemv_params &p, int bits, cudaStream_t stream)
 {
@@ -711,6 +728,8 @@ static void set_matrix(qgemv_params *p, const uint16_t *x, const vb_qmat *w, int
     p->n_out = w->n_out;
     p->n_in = w->n_in;
     p->row_chunks = w->n_in / (w->bits == 4 ? 32 : 16);
+    p->blocked = w->blocked;
+    p->step_chunks = qmat_step_chunks(w->blocked);
     p->group_size = w->group_size;
     p->n_groups = w->n_groups;
     p->rows = T;

@@ -78,8 +78,8 @@ __device__ __forceinline__ void qring_fetch(const qgemv_params &p, qring_cursor 
     if (k.s < k.steps) {
         uint4 *st = ring + k.stage * QRING_STAGE;
         const int s = k.s;
-        qring_copy(st + lane, k.rows.qa + 4 * s, 16);
-        qring_copy(st + 32 + lane, k.rows.qb + 4 * s, 16);
+        qring_copy(st + lane, k.rows.qa + p.step_chunks * s, 16);
+        qring_copy(st + 32 + lane, k.rows.qb + p.step_chunks * s, 16);
         if (TILED) {
             qring_copy((uint2 *)(st + 64) + lane,
                        p.sz_tiles + k.rows.ga + (s >> p.group_shift) * 8, 8);

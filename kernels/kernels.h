@@ -347,12 +347,29 @@ typedef struct vb_qmat {
     /* NULL, or scales and zeros as vb_qgemv_make_sz_tiles made them for
      * exactly these rows: the GEMV then reads them in one load a step */
     const void *sz_tiles;
+    /* 0: q's rows as above, one after another. 1: q in row blocks
+     * (VB_QMAT_BLOCKED_OK shapes; vb_quant_block_rows): each 8 rows hold the
+     * same bytes as in row order, arranged step by step (a step: 64 bytes
+     * of a row), so that a step of the 8 rows is 512 contiguous bytes, row
+     * r's within it at 64 (r % 8) (vb_qmat_chunk) */
+    int blocked;
 } vb_qmat;
+/* Shapes that can be stored in row blocks: whole blocks of 8 rows, rows of
+ * whole 64-byte steps; no g_idx or perm (their kernels read bytes). */
+#define VB_QMAT_BLOCKED_OK(n_out, n_in, bits, has_g_idx, has_perm)                             \
+    ((n_out) % 8 == 0 && ((long long)(n_in) * (bits) / 8) % 64 == 0 && !(has_g_idx) &&        \
+     !(has_perm))
 /* quant_interleave.cu: 4-bit packed weights (bytes, a multiple of 4 from
  * a 4-byte aligned q) from quant_weights.h's nibble order into vb_qmat's,
  * in place; and one word of it on the host (the tests' reference). */
 cudaError_t vb_quant_interleave4(uint8_t *q, size_t bytes, cudaStream_t stream);
 unsigned vb_quant_interleave4_word(unsigned v);
+/* quant_interleave.cu: the n_out rows of row_bytes each at src into row
+ * blocks at dst (vb_qmat's blocked; to_blocks 0: back into row order).
+ * n_out a multiple of 8, row_bytes of 64; dst and src 16-byte aligned,
+ * not overlapping. */
+cudaError_t vb_quant_block_rows(uint8_t *dst, const uint8_t *src, int n_out, size_t row_bytes,
+                                int to_blocks, cudaStream_t stream);
 /* gemv_quant.cu: out[T, n_out] = x[T, n_in] dequant(w)^T (+ bias), fp16
  * out, fp32 accumulation, dequantized in registers, for T <=
  * VB_QGEMV_MAX_ROWS; x already in w's internal column order (perm is not
@@ -455,6 +472,14 @@ void vb_gemv_quant_unroll(int u);
  * (o, down) nor 4-bit ones (VB_QGEMV_RING_SCOPE=pairs8). */
 void vb_gemv_quant_ring(int stages);
 void vb_gemv_quant_ring_scope(int pairs8_only);
+/* Process-wide (VB_QGEMV_BLOCKS, set before the upload): whether
+ * vb_gemv_quant_wants_blocks may answer yes (on, the default). */
+void vb_gemv_quant_blocks(int on);
+/* Whether the upload should store w's q in row blocks (vb_qmat's blocked):
+ * a shape that can be (VB_QMAT_BLOCKED_OK), on a GPU that runs the mma
+ * kernel, with vb_gemv_quant_blocks on. Every kernel reads either layout
+ * and gives the same bits; row blocks are the mma kernel's fast one. */
+bool vb_gemv_quant_wants_blocks(const vb_qmat *w);
 /* Test hook (test_cuda_quant): the ring kernel's launches so far in this
  * process, so that a test knows the ring ran and not the mma kernel. */
 unsigned long vb_gemv_quant_ring_launches(void);

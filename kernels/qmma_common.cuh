@@ -14,6 +14,7 @@
 #include "kernels.h"
 #include "mma_sm80.cuh"
 #include "pdl.cuh"
+#include "qmat_layout.cuh"
 #include "qmma_dequant.cuh"
 #include "rmsnorm_vec.cuh"
 #include "rope_math.cuh"
@@ -34,7 +35,7 @@ struct qmma_rope {
 
 struct qgemv_params {
     const __half *x;        /* [rows, n_in], internal column order */
-    const uint4 *q;         /* [n_out][row_chunks] 16-byte chunks */
+    const uint4 *q;         /* [n_out][row_chunks] 16-byte chunks, in vb_qmat's layout */
     const __half *scales, *zeros;
     const int *g_idx;       /* NULL or [n_in] */
     /* the output rows in up to VB_QGEMV_MAX_SEGS segments (one for a plain
@@ -44,6 +45,8 @@ struct qgemv_params {
     const __half *bias[VB_QGEMV_MAX_SEGS];
     int seg_end[VB_QGEMV_MAX_SEGS];
     int n_out, n_in, row_chunks, group_size, n_groups, rows;
+    int blocked;            /* q in row blocks (vb_qmat, qmat_layout.cuh) */
+    int step_chunks;        /* qmat_step_chunks(blocked): a row's step to its next */
     int group_steps;        /* mma kernel at 1 group a step: steps (512 / bits columns) a group */
     int group_shift;        /* log2(group_steps) where it is a power of two, else -1 */
     /* NULL or, at one group a step or more, the scales and zeros tiled
@@ -188,7 +191,7 @@ __device__ __forceinline__ void qmma_step(float acc[4], const uint4 &wa, const u
 
 // Lane (g, c)'s place in a tile's rows g and g + 8 (rows past n_out read
 // the last row: in bounds, never written): its 16-byte chunks of each step
-// (4 s on), and the rows' first scale and zero (n_out * n_groups fits an
+// (step_chunks s on), and the rows' first scale and zero (n_out * n_groups fits an
 // int on the mma kernel's path: vb_gemv_quant_f16), or where TILED its
 // entry of the tile's first group in sz_tiles (gb unused). Six registers:
 // the loop over tiles keeps one of these besides the loads in flight.
@@ -220,7 +223,8 @@ __device__ __forceinline__ qmma_rows qmma_rows_at(const qgemv_params &p, int til
     const int a = qmma_row_a<PAIR>(p, tile, g);
     const int ra = min(a, p.n_out - 1);
     const int rb = min(a + (PAIR == PAIR_NONE ? 8 : p.pair_offset), p.n_out - 1);
-    return {p.q + (size_t)ra * p.row_chunks + c, p.q + (size_t)rb * p.row_chunks + c,
+    return {p.q + qmat_chunk(ra, c, p.row_chunks, p.blocked),
+            p.q + qmat_chunk(rb, c, p.row_chunks, p.blocked),
             TILED ? (tile * p.n_groups) * 8 + g : ra * p.n_groups, rb * p.n_groups};
 }
 
@@ -238,8 +242,8 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_row
 {
     static_assert(!TILED || GPS == 1, "tiled scales: one group a step or more");
     if (TILED && s < steps) { /* group_steps a power of two (the entry point) */
-        wa = p.l1_alloc ? __ldg(r.qa + 4 * s) : ldg_stream(r.qa + 4 * s);
-        wb = p.l1_alloc ? __ldg(r.qb + 4 * s) : ldg_stream(r.qb + 4 * s);
+        wa = p.l1_alloc ? __ldg(r.qa + p.step_chunks * s) : ldg_stream(r.qa + p.step_chunks * s);
+        wb = p.l1_alloc ? __ldg(r.qb + p.step_chunks * s) : ldg_stream(r.qb + p.step_chunks * s);
         const uint2 e = __ldg(p.sz_tiles + r.ga + (s >> p.group_shift) * 8);
         scale[0] = u32_as_half2(e.x);
         zero = u32_as_half2(e.y);
@@ -248,8 +252,8 @@ __device__ __forceinline__ void qmma_fetch(const qgemv_params &p, const qmma_row
         const int grp = GPS == 1 ? (p.group_shift >= 0 ? s >> p.group_shift : s / p.group_steps)
                                  : s * GPS;
         const int mine = grp + c / (4 / GPS);
-        wa = p.l1_alloc ? __ldg(r.qa + 4 * s) : ldg_stream(r.qa + 4 * s);
-        wb = p.l1_alloc ? __ldg(r.qb + 4 * s) : ldg_stream(r.qb + 4 * s);
+        wa = p.l1_alloc ? __ldg(r.qa + p.step_chunks * s) : ldg_stream(r.qa + p.step_chunks * s);
+        wb = p.l1_alloc ? __ldg(r.qb + p.step_chunks * s) : ldg_stream(r.qb + p.step_chunks * s);
 #pragma unroll
         for (int j = 0; j < GPS; j++)
             scale[j] = __halves2half2(p.scales[r.ga + grp + j], p.scales[r.gb + grp + j]);

@@ -29,9 +29,12 @@
 // below 2048 and the scale an fp16, so their fp32 product is exact and
 // one rounding to fp16 is the fp16 multiply's rounding; the clamp to
 // +-65504 maps that multiply's infinities as it maps the fp32 overflow.
+// Both read q in either of vb_qmat's layouts (qmat_layout.cuh), walking
+// the matrix in row order.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "qmat_layout.cuh"
 #include "qmma_dequant.cuh"
 
 // (v - zero) * scale in fp32, as the CPU backend, clamped to fp16's range
@@ -48,7 +51,15 @@ struct dequant_params {
     const int *perm, *g_idx;
     __half *dst;
     int bits, n_out, n_in, group_size, n_groups;
+    int blocked; /* q in row blocks (vb_qmat) */
 };
+
+// Byte b of row o of q (row_bytes a row) in q's layout.
+__device__ __forceinline__ size_t q_byte(const dequant_params &p, int o, size_t row_bytes,
+                                         size_t b)
+{
+    return qmat_chunk(o, (int)(b >> 4), (int)(row_bytes >> 4), p.blocked) * 16 + (b & 15);
+}
 
 __global__ void __launch_bounds__(256) quant_dequant_kernel(dequant_params p)
 {
@@ -59,16 +70,16 @@ __global__ void __launch_bounds__(256) quant_dequant_kernel(dequant_params p)
     const int g = p.g_idx ? p.g_idx[j] : j / p.group_size;
     const int col = p.perm ? p.perm[j] : j;
     for (int o = blockIdx.y; o < p.n_out; o += gridDim.y) {
-        const unsigned char *qr = p.q + (size_t)o * row_bytes;
         int v;
         if (p.bits == 8) {
-            v = qr[j];
+            v = p.q[q_byte(p, o, row_bytes, j)];
         } else if (VB_Q4_INTERLEAVED(p.n_in)) {
             /* column k of its word at nibble (k >> 1) + 4 (k & 1) (kernels.h vb_qmat) */
             const int k = j & 7, at = (k >> 1) + 4 * (k & 1);
-            v = (qr[(j >> 3) * 4 + (at >> 1)] >> (4 * (at & 1))) & 15;
+            v = (p.q[q_byte(p, o, row_bytes, (size_t)(j >> 3) * 4 + (at >> 1))] >> (4 * (at & 1))) &
+                15;
         } else {
-            v = (qr[j >> 1] >> (4 * (j & 1))) & 15;
+            v = (p.q[q_byte(p, o, row_bytes, j >> 1)] >> (4 * (j & 1))) & 15;
         }
         size_t at = (size_t)o * p.n_groups + g;
         p.dst[(size_t)o * p.n_in + col] = dequant_one((unsigned)v, p.zeros[at], p.scales[at]);
@@ -85,7 +96,8 @@ __device__ __forceinline__ unsigned scale_clamp(unsigned pair, __half2 scale)
 }
 
 // Word i of the matrix (8 columns at 4 bits, 4 at 8) is row i /
-// words_per_row, columns from (i % words_per_row) * COLS, all in one group.
+// words_per_row, columns from (i % words_per_row) * COLS, all in one group
+// (in row order; in row blocks it lies elsewhere: qmat_chunk).
 // A block takes QD_WORDS words a thread a pass, a warp's 32 consecutive
 // words at a time (128 bytes read, 512 (256) bytes written a warp
 // instruction, both coalesced); each thread issues its loads of the pass
@@ -111,9 +123,14 @@ __global__ void __launch_bounds__(QD_THREADS) quant_dequant_words_kernel(dequant
         for (int k = 0; k < QD_WORDS; k++) {
             const unsigned i = base + k * QD_THREADS + threadIdx.x;
             if (i < n_words) {
-                word[k] = __ldg(q + i);
                 row[k] = i / words_per_row;
-                col[k] = (i - row[k] * words_per_row) * COLS;
+                const unsigned w = i - row[k] * words_per_row; /* of its row */
+                word[k] = __ldg(q + (p.blocked ? qmat_chunk((int)row[k], (int)(w >> 2),
+                                                            (int)(words_per_row >> 2), 1) *
+                                                         4 +
+                                                     (w & 3)
+                                               : i));
+                col[k] = w * COLS;
                 const size_t at = (size_t)row[k] * p.n_groups + col[k] / (unsigned)p.group_size;
                 zero[k] = p.zeros[at];
                 scale[k] = p.scales[at];
@@ -164,6 +181,7 @@ extern "C" cudaError_t vb_quant_dequant_f16(uint16_t *dst, const vb_qmat *w, cud
     p.n_in = w->n_in;
     p.group_size = w->group_size;
     p.n_groups = w->n_groups;
+    p.blocked = w->blocked;
     const int cols = 32 / w->bits; /* columns a word */
     const unsigned long long n_words = (unsigned long long)w->n_out * (w->n_in / cols);
     if (!w->perm && !w->g_idx && w->n_in % cols == 0 && w->group_size % cols == 0 &&

@@ -1151,6 +1151,7 @@ void cuda_kernel_switches_set(const vb_tuning *t)
     vb_gemv_quant_unroll(vb_tuning_qgemv_unroll(t));
     vb_gemv_quant_ring(t->qgemv_ring);
     vb_gemv_quant_ring_scope(t->qgemv_ring_scope == 1);
+    vb_gemv_quant_blocks(t->qgemv_blocks);
     vb_attention_decode_reduce_kernel(t->decode_reduce_kernel);
 }
 

@@ -91,6 +91,21 @@ int cuda_qweight_upload(cuda_qweight **out, const vb_qweight *h, const char *nam
         CUDA_CHECK(vb_quant_interleave4(d->w.q, q_bytes, 0));
         CUDA_CHECK(cudaDeviceSynchronize());
     }
+    /* and into row blocks where the decode GEMV reads them so (kernels.h
+     * vb_qmat), through a second buffer; in row order when that is short */
+    const vb_qmat m = cuda_qweight_qmat(d);
+    uint8_t *blocks = NULL;
+    if (vb_gemv_quant_wants_blocks(&m)) {
+        if (cudaMalloc((void **)&blocks, q_bytes) != cudaSuccess) {
+            cudaGetLastError(); /* clear the out-of-memory status */
+        } else {
+            CUDA_CHECK(vb_quant_block_rows(blocks, d->w.q, h->n_out, q_bytes / h->n_out, 1, 0));
+            CUDA_CHECK(cudaDeviceSynchronize());
+            CUDA_CHECK(cudaFree(d->w.q));
+            d->w.q = blocks;
+            d->blocked = true;
+        }
+    }
     d->w.bytes = q_bytes + 2 * sz_bytes + (h->perm ? col_bytes : 0) + (h->g_idx ? col_bytes : 0);
     *out = d;
     return 0;
@@ -114,7 +129,7 @@ vb_qmat cuda_qweight_qmat(const cuda_qweight *w)
     const vb_qweight *h = &w->w;
     return (vb_qmat){h->q,    h->scales, h->zeros, h->perm,       h->g_idx,
                      h->bits, h->n_out,  h->n_in,  h->group_size, h->n_groups,
-                     w->sz_tiles_rows == h->n_out ? w->sz_tiles : NULL};
+                     w->sz_tiles_rows == h->n_out ? w->sz_tiles : NULL, w->blocked};
 }
 
 size_t cuda_qweight_scratch_elems(int n_out, int n_in)
@@ -187,7 +202,8 @@ bool cuda_qweights_adjacent(const cuda_qweight *const w[], int n)
 {
     for (int i = 1; i < n; i++) {
         const vb_qweight *a = &w[i - 1]->w, *b = &w[i]->w;
-        if (!w[i]->joined || !same_layout(a, b) || b->q != a->q + q_bytes_of(a) ||
+        if (!w[i]->joined || !same_layout(a, b) || w[i]->blocked != w[0]->blocked ||
+            b->q != a->q + q_bytes_of(a) ||
             (const uint8_t *)b->scales != (const uint8_t *)a->scales + sz_bytes_of(a) ||
             (const uint8_t *)b->zeros != (const uint8_t *)a->zeros + sz_bytes_of(a))
             return false;
@@ -224,8 +240,9 @@ static uint8_t *join_array(cuda_qweight *const w[], int n, size_t (*bytes)(const
 static void join_group(cuda_qweight *const w[], int n)
 {
     for (int i = 0; i < n; i++)
-        if (!w[i] || w[i]->joined || !same_layout(&w[0]->w, &w[i]->w))
-            return;
+        if (!w[i] || w[i]->joined || !same_layout(&w[0]->w, &w[i]->w) ||
+            w[i]->blocked != w[0]->blocked)
+            return; /* (row blocks join as rows do: whole blocks of 8) */
     uint8_t *arr[3];
     for (int k = 0; k < 3; k++) {
         arr[k] = join_array(w, n, k == 0 ? q_bytes_of : sz_bytes_of, k);

@@ -37,6 +37,7 @@ typedef struct cuda_qweight {
                         * (cuda_qweights_tile_scales) of sz_tiles_rows rows
                         * from its first: its own, or its joined group's */
     int sz_tiles_rows;
+    bool blocked;      /* q in row blocks (kernels.h vb_qmat; vb_gemv_quant_wants_blocks) */
 } cuda_qweight;
 
 /* Checks h (bits, shapes, groups, g_idx and perm ranges: a bad layout is

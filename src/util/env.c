@@ -67,6 +67,12 @@ static const vb_knob knobs[] = {
      "where VB_QGEMV_RING's ring kernel runs: all (default) the layouts it takes, pairs8 "
      "only the 8-bit paired GEMVs (gate/up, q/k/v), where 3 stages beat the mma kernel on "
      "an H200 (an experiment, not yet measured end to end)"},
+    /* the same bits either way (tests/gpu/test_cuda_quant.c); RESULTS.md
+     * session 39 */
+    {"VB_QGEMV_BLOCKS", VB_KNOB_INT, 0, 1, NULL, "1", AT(qgemv_blocks),
+     "1 (default): on sm_80+ GPUs quantized weights are stored in blocks of 8 rows, step by "
+     "step, so that the decode GEMV's warp loads read whole 512-byte runs; 0 in row order "
+     "(the layout before session 39; the same results)"},
     BOOL_KNOB("VB_ATTENTION_PER_TOKEN", attention_per_token,
               "the plain per-token attention kernel for every step"),
     BOOL_KNOB("VB_DECODE_WHOLE_GROUPS", decode_whole_groups,

@@ -48,6 +48,7 @@ typedef struct vb_tuning {
     int qgemv_unroll;         /* VB_QGEMV_UNROLL's word: 0 the launcher's U, 1, 2, 3 U = 1, 2, 4 */
     int qgemv_ring;           /* VB_QGEMV_RING: the ring kernel's stages, 0 off */
     int qgemv_ring_scope;     /* VB_QGEMV_RING_SCOPE's word: 0 all, 1 pairs8 */
+    int qgemv_blocks;         /* VB_QGEMV_BLOCKS: 1 quantized weights in row blocks (sm_80+) */
     bool attention_per_token; /* VB_ATTENTION_PER_TOKEN */
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
     bool decode_reduce_kernel; /* VB_DECODE_REDUCE_KERNEL */

@@ -21,6 +21,9 @@
  * kernel (KS 8) on its resident blocks looping over the tiles (the
  * default) against a block a tile group, at T = 1 and 8.
  *
+ * The weights in row blocks where the upload stores them so (kernels.h
+ * vb_qmat; VB_QGEMV_BLOCKS=0: in row order, to compare).
+ *
  * Each timed launch reads a different copy of the weights, so L2 (50-60 MB
  * on H100/H200) never holds them: a decode step reads each matrix once.
  * PDL as the backend sets it (on where the GPU has it, unless VB_NO_PDL=1),
@@ -143,6 +146,7 @@ static void wset_alloc(wset *w, const shape *s, const qconf *q)
 
 static uint8_t *mat(const wset *w, int copy, int m);
 static vb_qmat qmat_of(const wset *w, uint8_t *p);
+static vb_qmat qmat_rows(const wset *w, uint8_t *p);
 
 /* each copy's tiled scales and zeros, from its scales and zeros */
 static void wset_tile(wset *w)
@@ -202,8 +206,17 @@ static void pass(void *ctx, int i)
 }
 
 /* matrix p of w as the GEMV takes it, its tiled scales and zeros
- * included where the layout has them */
+ * included where the layout has them, in row blocks where the upload
+ * would store it so (VB_QGEMV_BLOCKS; the weights' bytes are all alike,
+ * so only the addresses change) */
 static vb_qmat qmat_of(const wset *w, uint8_t *p)
+{
+    vb_qmat m = qmat_rows(w, p);
+    m.blocked = vb_gemv_quant_wants_blocks(&m);
+    return m;
+}
+
+static vb_qmat qmat_rows(const wset *w, uint8_t *p)
 {
     const shape *s = w->s;
     return (vb_qmat){p,
@@ -217,7 +230,8 @@ static vb_qmat qmat_of(const wset *w, uint8_t *p)
                      w->q->gidx ? 0 : w->q->group,
                      s->n_in / w->q->group,
                      w->tiles_bytes ? p + round_up(w->q_bytes) + 2 * round_up(w->sz_bytes)
-                                    : NULL};
+                                    : NULL,
+                     0};
 }
 
 static double copy_bw;
@@ -273,11 +287,13 @@ int main(int argc, char **argv)
     CUDA_CHECK(cudaStreamCreate(&stream));
     copy_bw = bench_copy_bandwidth(stream);
     printf("bench_gemv_quant on %s (sm_%d%d), %d iterations per timing, median of 5, PDL %s, "
-           "mma weights %s L1, x %s\n"
+           "mma weights %s L1, x %s, weights in %s\n"
            "copy bandwidth (read + write): %.0f GB/s\n",
            prop.name, prop.major, prop.minor, iters, vb_pdl_enabled() ? "on" : "off",
            knobs.qgemv_l1_alloc ? "through" : "past",
-           knobs.qgemv_x_shared ? "in shared memory at T <= 2" : "through L1", copy_bw / 1e9);
+           knobs.qgemv_x_shared ? "in shared memory at T <= 2" : "through L1",
+           knobs.qgemv_blocks ? "row blocks where the upload takes them" : "row order",
+           copy_bw / 1e9);
     CUDA_CHECK(cudaMalloc((void **)&x, (size_t)8 * 18944 * 2));
     CUDA_CHECK(cudaMalloc((void **)&out_h, (size_t)8 * 18944 * 2));
     CUDA_CHECK(cudaMemset(x, 0x11, (size_t)8 * 18944 * 2)); /* ~5.5e-4 halves */

@@ -71,7 +71,7 @@ static void layer_alloc(layer *L, int bits)
         size_t groups = (size_t)mats[m].n_out * (size_t)(mats[m].n_in / GROUP);
         L->q[m] = (vb_qmat){dev_fill(elems * bits / 8, 0x11), dev_fill(groups * 2, 0x11),
                             dev_fill(groups * 2, 0), NULL, NULL, bits, mats[m].n_out,
-                            mats[m].n_in, GROUP, mats[m].n_in / GROUP, NULL};
+                            mats[m].n_in, GROUP, mats[m].n_in / GROUP, NULL, 0};
         L->f16[m] = dev_fill(elems * 2, 0x11);
         L->dequant_bytes += (double)elems * bits / 8 + 4.0 * groups + 2.0 * elems;
         max_elems = elems > max_elems ? elems : max_elems;

@@ -294,6 +294,20 @@ static void run_case(const qcase *k)
         !h->g_idx && k->n_in % step_cols == 0 &&
         (h->group_size % step_cols == 0 ||
          (h->group_size % chunk_cols == 0 && step_cols % h->group_size == 0));
+    /* row blocks where the upload takes them (kernels.h vb_qmat): every
+     * kernel below also runs on a row-order copy and must give the same bits */
+    CHECK(d->blocked == (qmma_runs() && knobs.qgemv_blocks &&
+                         VB_QMAT_BLOCKED_OK(k->n_out, k->n_in, k->bits, h->g_idx, h->perm)));
+    uint8_t *q_blocks = d->w.q, *q_rows = NULL;
+    const size_t q_bytes = (size_t)k->n_out * k->n_in * k->bits / 8;
+    if (d->blocked) {
+        CUDA_CHECK(cudaMalloc((void **)&q_rows, q_bytes));
+        CUDA_CHECK(vb_quant_block_rows(q_rows, q_blocks, k->n_out, q_bytes / k->n_out, 0, 0));
+        CUDA_CHECK(cudaDeviceSynchronize());
+        d->w.q = q_rows, d->blocked = false;
+        check_dequant_exact(h, d, name);
+        d->w.q = q_blocks, d->blocked = true;
+    }
     check_dequant_exact(h, d, name);
     /* the GEMV's tiled scales and zeros, as the loaders make them (o's
      * place in a one-layer model): each variant runs with and without
@@ -337,23 +351,32 @@ static void run_case(const qcase *k)
             vb_gemv_quant_ring(v->ring);
             const unsigned long ring_before = vb_gemv_quant_ring_launches();
             vb_backend *b = v->nogemv ? gpu_nogemv : gpu;
-            for (int with_tiles = 0; with_tiles <= (int)tiled; with_tiles++) {
-                d->sz_tiles_rows = with_tiles ? k->n_out : 0;
-                nan_fill(d_out, no * 2);
-                vb_gemv_quant_force(v->path, v->ks, v->unroll);
-                b->matmul_quant(b, d_out, d_x, d, d_bias, T, k->n_in, k->n_out);
-                vb_gemv_quant_force(0, 0, 0);
-                CUDA_CHECK(cudaDeviceSynchronize());
-                CUDA_CHECK(cudaGetLastError());
-                if (with_tiles) { /* the same bits as the plain arrays gave */
-                    uint16_t *tiled_got = malloc(no * 2 + 2);
-                    b->to_host(b, tiled_got, d_out, no * 2);
-                    CHECK(memcmp(tiled_got, got, no * 2) == 0);
-                    free(tiled_got);
-                } else {
-                    b->to_host(b, got, d_out, no * 2);
+            for (int rows = 0; rows <= (int)(q_rows != NULL); rows++) {
+                d->w.q = rows ? q_rows : q_blocks, d->blocked = !rows && q_rows;
+                for (int with_tiles = 0; with_tiles <= (int)tiled; with_tiles++) {
+                    d->sz_tiles_rows = with_tiles ? k->n_out : 0;
+                    nan_fill(d_out, no * 2);
+                    vb_gemv_quant_force(v->path, v->ks, v->unroll);
+                    b->matmul_quant(b, d_out, d_x, d, d_bias, T, k->n_in, k->n_out);
+                    vb_gemv_quant_force(0, 0, 0);
+                    CUDA_CHECK(cudaDeviceSynchronize());
+                    CUDA_CHECK(cudaGetLastError());
+                    if (with_tiles || rows) { /* the bits of the plain arrays in row blocks */
+                        uint16_t *other = malloc(no * 2 + 2);
+                        b->to_host(b, other, d_out, no * 2);
+                        const bool same = memcmp(other, got, no * 2) == 0;
+                        if (!same)
+                            printf("  %s: bits DIFFER%s%s\n", v->name,
+                                   with_tiles ? " with tiled scales" : "",
+                                   rows ? " in row order" : "");
+                        CHECK(same);
+                        free(other);
+                    } else {
+                        b->to_host(b, got, d_out, no * 2);
+                    }
                 }
             }
+            d->w.q = q_blocks, d->blocked = q_rows != NULL;
             if (!v->nogemv && takes_gemv) {
                 /* x read through L1 and the weights allocating there (the
                  * kernel before sessions 32 and 33): the same bits as the
@@ -412,6 +435,8 @@ static void run_case(const qcase *k)
     if (d_bias)
         gpu->free(gpu, d_bias);
     free(bias);
+    if (q_rows)
+        CUDA_CHECK(cudaFree(q_rows));
     cuda_qweight_free(d);
     quant_weight_free(h);
 }
