@@ -473,11 +473,15 @@ extern "C" void vb_gemv_quant_blocks(int on)
     blocks_on = on != 0;
 }
 
+// Only groups of whole steps (group 128 and per channel at 4 bits, the
+// common checkpoints): with smaller groups the SIMT kernel takes T = 1
+// (see the header), and it reads row blocks 64 bytes at a time (a 7B
+// 4-bit group-32 layer ~3 % slower on an H100, RESULTS.md session 39).
 extern "C" bool vb_gemv_quant_wants_blocks(const vb_qmat *w)
 {
     return blocks_on && w &&
            VB_QMAT_BLOCKED_OK(w->n_out, w->n_in, w->bits, w->g_idx != NULL, w->perm != NULL) &&
-           qmma_available();
+           w->group_size > 0 && w->group_size % (512 / w->bits) == 0 && qmma_available();
 }
 
 template <int T, bool UNI>

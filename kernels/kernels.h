@@ -476,8 +476,9 @@ void vb_gemv_quant_ring_scope(int pairs8_only);
  * vb_gemv_quant_wants_blocks may answer yes (on, the default). */
 void vb_gemv_quant_blocks(int on);
 /* Whether the upload should store w's q in row blocks (vb_qmat's blocked):
- * a shape that can be (VB_QMAT_BLOCKED_OK), on a GPU that runs the mma
- * kernel, with vb_gemv_quant_blocks on. Every kernel reads either layout
+ * a shape that can be (VB_QMAT_BLOCKED_OK) with groups of whole steps of
+ * the mma kernel (512 / bits columns), on a GPU that runs that kernel,
+ * with vb_gemv_quant_blocks on. Every kernel reads either layout
  * and gives the same bits; row blocks are the mma kernel's fast one. */
 bool vb_gemv_quant_wants_blocks(const vb_qmat *w);
 /* Test hook (test_cuda_quant): the ring kernel's launches so far in this

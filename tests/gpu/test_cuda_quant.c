@@ -297,7 +297,8 @@ static void run_case(const qcase *k)
     /* row blocks where the upload takes them (kernels.h vb_qmat): every
      * kernel below also runs on a row-order copy and must give the same bits */
     CHECK(d->blocked == (qmma_runs() && knobs.qgemv_blocks &&
-                         VB_QMAT_BLOCKED_OK(k->n_out, k->n_in, k->bits, h->g_idx, h->perm)));
+                         VB_QMAT_BLOCKED_OK(k->n_out, k->n_in, k->bits, h->g_idx, h->perm) &&
+                         h->group_size % (512 / k->bits) == 0));
     uint8_t *q_blocks = d->w.q, *q_rows = NULL;
     const size_t q_bytes = (size_t)k->n_out * k->n_in * k->bits / 8;
     if (d->blocked) {
@@ -475,6 +476,7 @@ static void test_matmul_quant(void)
         {8, 50, 128, 16, 0, 0, 1, 1},     /* 8-bit, 4 groups a step */
         {4, 3000, 512, 32, 0, 0, 1, 0},   /* 4 groups a step, many tiles */
         {4, 100, 640, 64, 1, 0, 1, 1},    /* 2 groups a step, act order */
+        {8, 136, 1024, 128, 0, 0, 1, 1},  /* 8-bit in row blocks on sm_80+ (2 steps a group) */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);
