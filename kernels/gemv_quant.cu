@@ -25,7 +25,9 @@
 // x's up to 8 rows are the N = 8 columns (lanes past the step's rows load
 // x row 0, whose products reach only outputs never stored), and a step is
 // one 16-byte chunk of each of a lane's two rows (4 lanes read a row's 64
-// contiguous bytes; the warp 1 KB a step). At T <= 2 each block first
+// contiguous bytes; the warp 1 KB a step, which the upload stores as two
+// 512-byte runs where it takes row blocks: qmat_layout.cuh, the 4-bit
+// kernel's ceiling in row order). At T <= 2 each block first
 // copies x (up to QMMA_X_SHARED_MAX bytes: every 7B matrix at T = 1) into
 // shared memory after the PDL wait and reads a step's x fragments there:
 // read from global memory they hit L1 only ~56 % of the time (the weight
