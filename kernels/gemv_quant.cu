@@ -26,7 +26,7 @@
 // x row 0, whose products reach only outputs never stored), and a step is
 // one 16-byte chunk of each of a lane's two rows (4 lanes read a row's 64
 // contiguous bytes; the warp 1 KB a step, which the upload stores as two
-// 512-byte runs where it takes row blocks: qmat_layout.cuh, the 4-bit
+// 512-byte runs where it takes row blocks: qmat_layout.h, the 4-bit
 // kernel's ceiling in row order). At T <= 2 each block first
 // copies x (up to QMMA_X_SHARED_MAX bytes: every 7B matrix at T = 1) into
 // shared memory after the PDL wait and reads a step's x fragments there:
@@ -465,7 +465,7 @@ static bool qmma_available(void)
     return cached == 1;
 }
 
-// Row blocks (qmat_layout.cuh) for the matrices the mma kernel reads: its
+// Row blocks (qmat_layout.h) for the matrices the mma kernel reads: its
 // weight loads whole 512-byte runs instead of 64 bytes of 8 rows.
 // Process-wide, as the knobs below: the backend sets it from VB_QGEMV_BLOCKS
 // before the weights are uploaded.

@@ -172,6 +172,8 @@ typedef struct vb_penalty_entry {
  * order; only the byte-level dequantization reads them (NVRTC sees it). */
 #define VB_Q4_INTERLEAVED(n_in) ((n_in) % 8 == 0)
 
+#include "qmat_layout.h" /* vb_qmat's row blocks (below): plain C, NVRTC too */
+
 /* gemv_quant.cu: matrices one launch of vb_gemv_quant_segs_f16 (below)
  * takes at most; its kernels' parameters hold that many outputs */
 #define VB_QGEMV_MAX_SEGS 3
@@ -354,11 +356,8 @@ typedef struct vb_qmat {
      * r's within it at 64 (r % 8) (vb_qmat_chunk) */
     int blocked;
 } vb_qmat;
-/* Shapes that can be stored in row blocks: whole blocks of 8 rows, rows of
- * whole 64-byte steps; no g_idx or perm (their kernels read bytes). */
-#define VB_QMAT_BLOCKED_OK(n_out, n_in, bits, has_g_idx, has_perm)                             \
-    ((n_out) % 8 == 0 && ((long long)(n_in) * (bits) / 8) % 64 == 0 && !(has_g_idx) &&        \
-     !(has_perm))
+/* VB_QMAT_BLOCKED_OK(n_out, n_in, bits, has_g_idx, has_perm): the shapes
+ * that can be stored in row blocks (qmat_layout.h). */
 /* quant_interleave.cu: 4-bit packed weights (bytes, a multiple of 4 from
  * a 4-byte aligned q) from quant_weights.h's nibble order into vb_qmat's,
  * in place; and one word of it on the host (the tests' reference). */

@@ -14,7 +14,7 @@
 #include "kernels.h"
 #include "mma_sm80.cuh"
 #include "pdl.cuh"
-#include "qmat_layout.cuh"
+#include "qmat_layout.h"
 #include "qmma_dequant.cuh"
 #include "rmsnorm_vec.cuh"
 #include "rope_math.cuh"
@@ -45,7 +45,7 @@ struct qgemv_params {
     const __half *bias[VB_QGEMV_MAX_SEGS];
     int seg_end[VB_QGEMV_MAX_SEGS];
     int n_out, n_in, row_chunks, group_size, n_groups, rows;
-    int blocked;            /* q in row blocks (vb_qmat, qmat_layout.cuh) */
+    int blocked;            /* q in row blocks (vb_qmat, qmat_layout.h) */
     int step_chunks;        /* qmat_step_chunks(blocked): a row's step to its next */
     int group_steps;        /* mma kernel at 1 group a step: steps (512 / bits columns) a group */
     int group_shift;        /* log2(group_steps) where it is a power of two, else -1 */

@@ -29,12 +29,12 @@
 // below 2048 and the scale an fp16, so their fp32 product is exact and
 // one rounding to fp16 is the fp16 multiply's rounding; the clamp to
 // +-65504 maps that multiply's infinities as it maps the fp32 overflow.
-// Both read q in either of vb_qmat's layouts (qmat_layout.cuh), walking
+// Both read q in either of vb_qmat's layouts (qmat_layout.h), walking
 // the matrix in row order.
 #include <cuda_fp16.h>
 
 #include "kernels.h"
-#include "qmat_layout.cuh"
+#include "qmat_layout.h"
 #include "qmma_dequant.cuh"
 
 // (v - zero) * scale in fp32, as the CPU backend, clamped to fp16's range

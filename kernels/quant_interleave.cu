@@ -1,6 +1,6 @@
 // 4-bit packed weights into the GPU's nibble order, in place, once at
 // upload (src/cuda/cuda_qweight.c); and quantized rows into row blocks
-// (vb_quant_block_rows: qmat_layout.cuh says why), also at upload.
+// (vb_quant_block_rows: qmat_layout.h says why), also at upload.
 //
 // Why: the decode GEMV's mma kernel (gemv_quant.cu) turns a 32-bit word of
 // 8 nibbles into four fp16 pairs with the exponent trick (qmma_dequant.cuh:
@@ -16,7 +16,7 @@
 // (kernels.h, vb_qmat); the host keeps the checkpoint's (the CPU backend
 // reads it there).
 #include "kernels.h" /* its host part brings stdint.h (NVRTC has none) */
-#include "qmat_layout.cuh"
+#include "qmat_layout.h"
 
 // Column k (0..7) of a word in the checkpoint's order to its place above.
 __host__ __device__ __forceinline__ unsigned interleave4_word(unsigned v)
