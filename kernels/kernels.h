@@ -353,7 +353,7 @@ typedef struct vb_qmat {
      * (VB_QMAT_BLOCKED_OK shapes; vb_quant_block_rows): each 8 rows hold the
      * same bytes as in row order, arranged step by step (a step: 64 bytes
      * of a row), so that a step of the 8 rows is 512 contiguous bytes, row
-     * r's within it at 64 (r % 8) (vb_qmat_chunk) */
+     * r's within it at 64 (r % 8) (qmat_chunk, qmat_layout.h) */
     int blocked;
 } vb_qmat;
 /* VB_QMAT_BLOCKED_OK(n_out, n_in, bits, has_g_idx, has_perm): the shapes
