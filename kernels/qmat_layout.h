@@ -3,11 +3,12 @@
 //
 // Why row blocks: the quantized decode GEMV's mma kernel (gemv_quant.cu)
 // gives lane (g, c) of a warp 16 bytes of rows g and g + 8 a step, so in
-// row order one warp load touches 8 rows, 64 bytes each, a row apart. With
-// nothing else in the kernel (a probe that only loads, .probe/s39 in
-// tests/bench/RESULTS.md session 39) that pattern read at 2.2 TB/s on an
-// H100 where 512 contiguous bytes a warp load read at 2.8, the kernel
-// itself at 2.2: its ceiling was its loads' shape, not its arithmetic.
+// row order one warp load touches 8 rows, 64 bytes each, a row apart.
+// With nothing else in the kernel (tests/bench/probe_qgemv_loads.cu: only
+// the loads; tests/bench/RESULTS.md session 39) that pattern read at 2.2
+// TB/s on an H100 where 512 contiguous bytes a warp load read at 2.8, the
+// kernel itself at 2.2: its ceiling was its loads' shape, not its
+// arithmetic.
 // In row blocks the 8 rows' step is 512 contiguous bytes, lane 4 g + c's
 // 16 at 16 (4 g + c): each warp load reads whole 128-byte lines.
 //
