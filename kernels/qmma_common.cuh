@@ -46,7 +46,8 @@ struct qgemv_params {
     int seg_end[VB_QGEMV_MAX_SEGS];
     int n_out, n_in, row_chunks, group_size, n_groups, rows;
     int blocked;            /* q in row blocks (vb_qmat, qmat_layout.h) */
-    int step_chunks;        /* qmat_step_chunks(blocked): a row's step to its next */
+    int step_chunks;        /* qmat_step_chunks(blocked), a row's step to its next:
+                             * the loop multiplies by it instead of choosing */
     int group_steps;        /* mma kernel at 1 group a step: steps (512 / bits columns) a group */
     int group_shift;        /* log2(group_steps) where it is a power of two, else -1 */
     /* NULL or, at one group a step or more, the scales and zeros tiled

@@ -146,7 +146,6 @@ static void wset_alloc(wset *w, const shape *s, const qconf *q)
 
 static uint8_t *mat(const wset *w, int copy, int m);
 static vb_qmat qmat_of(const wset *w, uint8_t *p);
-static vb_qmat qmat_rows(const wset *w, uint8_t *p);
 
 /* each copy's tiled scales and zeros, from its scales and zeros */
 static void wset_tile(wset *w)
@@ -211,27 +210,21 @@ static void pass(void *ctx, int i)
  * so only the addresses change) */
 static vb_qmat qmat_of(const wset *w, uint8_t *p)
 {
-    vb_qmat m = qmat_rows(w, p);
+    const shape *s = w->s;
+    vb_qmat m = {p,
+                 (const uint16_t *)(p + round_up(w->q_bytes)),
+                 (const uint16_t *)(p + round_up(w->q_bytes) + round_up(w->sz_bytes)),
+                 NULL,
+                 w->g_idx,
+                 w->q->bits,
+                 s->n_out,
+                 s->n_in,
+                 w->q->gidx ? 0 : w->q->group,
+                 s->n_in / w->q->group,
+                 w->tiles_bytes ? p + round_up(w->q_bytes) + 2 * round_up(w->sz_bytes) : NULL,
+                 0};
     m.blocked = vb_gemv_quant_wants_blocks(&m);
     return m;
-}
-
-static vb_qmat qmat_rows(const wset *w, uint8_t *p)
-{
-    const shape *s = w->s;
-    return (vb_qmat){p,
-                     (const uint16_t *)(p + round_up(w->q_bytes)),
-                     (const uint16_t *)(p + round_up(w->q_bytes) + round_up(w->sz_bytes)),
-                     NULL,
-                     w->g_idx,
-                     w->q->bits,
-                     s->n_out,
-                     s->n_in,
-                     w->q->gidx ? 0 : w->q->group,
-                     s->n_in / w->q->group,
-                     w->tiles_bytes ? p + round_up(w->q_bytes) + 2 * round_up(w->sz_bytes)
-                                    : NULL,
-                     0};
 }
 
 static double copy_bw;
