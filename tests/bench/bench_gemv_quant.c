@@ -26,13 +26,27 @@
  *
  * Each timed launch reads a different copy of the weights, so L2 (50-60 MB
  * on H100/H200) never holds them: a decode step reads each matrix once.
+ * With l2, every launch reads one copy, which L2 holds where it fits
+ * (q/k/v, o, down; not gate and up together): the kernels' speed with the
+ * memory no longer the limit, the most a GPU with more bandwidth an SM (an
+ * H200 against an H100: the same SMs, 41 % more bandwidth) could give
+ * them. A change that is level on an H100's HBM and faster here is one
+ * for the H200 (RESULTS.md session 41).
  * PDL as the backend sets it (on where the GPU has it, unless VB_NO_PDL=1),
  * for both kernels alike.
  *
- * usage: bench_gemv_quant [ITERS [SHAPE | ring]]   (on the GPU machine; no GPU: exits 77)
- *   SHAPE: only the first table, for the shapes whose name contains it
- *   ("down": one matrix's launches, e.g. under ncu); ring: only the ring
- *   kernel's table (a GPU call's minutes are few) */
+ * With graph, each timing's launches are replayed from a CUDA graph, as a
+ * decode step runs them: no host launch cost between them, which for
+ * launches of a few microseconds (q/k/v, o) is part of what eager timing
+ * measures.
+ *
+ * usage: bench_gemv_quant [ITERS [ring | [l2] [graph] [SHAPE]]]
+ *   (on the GPU machine; no GPU: exits 77)
+ *   ring: only the ring kernel's table (a GPU call's minutes are few);
+ *   tiles: only the table of the tiles' balance over the SMs (tiles_table);
+ *   l2, graph: every timing so (above); SHAPE: only the first table, for
+ *   the shapes whose name contains it ("down": one matrix's launches, e.g.
+ *   under ncu) */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +89,8 @@ static const int Ts[] = {1, 2, 4, 8};
 
 static cudaStream_t stream;
 static uint16_t *x, *out_h;
+static bool l2_resident; /* one copy of each matrix: L2 holds it where it fits */
+static bool in_graph;    /* timings replay their launches from a CUDA graph */
 
 /* 256-byte pieces, so every matrix's q, scales and zeros are aligned */
 static size_t round_up(size_t n)
@@ -116,7 +132,7 @@ static void wset_alloc(wset *w, const shape *s, const qconf *q)
         w->mat_bytes = round_up(w->q_bytes);
     }
     size_t copy = w->mat_bytes * (size_t)s->mats;
-    w->copies = (int)(((size_t)256 << 20) / copy) + 2;
+    w->copies = l2_resident ? 1 : (int)(((size_t)256 << 20) / copy) + 2;
     CUDA_CHECK(cudaMalloc((void **)&w->base, copy * (size_t)w->copies));
     /* weights and scales 0x11 bytes (scales ~5.5e-4), zeros 0: finite
      * outputs; the speed does not depend on the values */
@@ -229,14 +245,51 @@ static vb_qmat qmat_of(const wset *w, uint8_t *p)
 
 static double copy_bw;
 
+/* microseconds a pass of w at T rows, eager or from a graph (in_graph) */
+static double pass_us(const wset *w, int T, int iters)
+{
+    pass_args a = {w, T};
+    return in_graph ? bench_time_graph_us(pass, &a, stream, iters)
+                    : bench_time_us(pass, &a, stream, iters);
+}
+
 /* time one variant; prints "us GB/s %copy" and returns us */
 static double timed(const wset *w, int T, int iters, int print)
 {
-    double us = bench_time_us(pass, &(pass_args){w, T}, stream, iters);
+    double us = pass_us(w, T, iters);
     double gbs = pass_bytes(w, T) / (us * 1e3);
     if (print)
         printf("  %8.1f %6.0f %5.1f%%", us, gbs, 100.0 * gbs * 1e9 / copy_bw);
     return us;
+}
+
+/* The tiles' balance over the SMs: at T = 1, the default kernel on
+ * matrices of 7B's two row lengths (o's and down's n_in) with n_out 16
+ * rows times a count of tiles around the SM count (o and down have 224 on
+ * an H100's or H200's 132 SMs: 92 SMs hold two, 40 one). Where a kernel's
+ * time stays level from 224 tiles to 264 (two on every SM), the SMs
+ * holding two set it, not the bytes. */
+static void tiles_table(int iters, int sms)
+{
+    const int per_sm[] = {50, 100, 150, 170, 200, 250, 300}; /* tiles per 100 SMs */
+    printf("\nT = 1, the default kernel by tiles (16 rows each) on %d SMs, us (GB/s):\n", sms);
+    printf("%-7s %-11s", "n_in", "weights");
+    for (int k = 0; k < (int)(sizeof per_sm / sizeof per_sm[0]); k++)
+        printf(" %7d tiles", per_sm[k] * sms / 100);
+    printf("\n");
+    for (int n = 0; n < 2; n++)
+        for (int ci = 0; ci < 2; ci++) {
+            printf("%-7d %-11s", n ? 18944 : 3584, confs[ci].name);
+            for (int k = 0; k < (int)(sizeof per_sm / sizeof per_sm[0]); k++) {
+                const shape s = {"tiles", 16 * (per_sm[k] * sms / 100), n ? 18944 : 3584, 1};
+                wset w;
+                wset_alloc(&w, &s, &confs[ci]);
+                double t = pass_us(&w, 1, iters);
+                printf(" %6.1f (%4.0f)", t, pass_bytes(&w, 1) / (t * 1e3));
+                wset_free(&w);
+            }
+            printf("\n");
+        }
 }
 
 /* Two forced settings (vb_gemv_quant_force path and ks) side by side on
@@ -255,7 +308,7 @@ static void compare_two(const char *title, const char *a, const char *b,
                 double t[2];
                 for (int k = 0; k < 2; k++) {
                     vb_gemv_quant_force(force[k][0], force[k][1], 0);
-                    t[k] = bench_time_us(pass, &(pass_args){&w, T}, stream, iters);
+                    t[k] = pass_us(&w, T, iters);
                     if (T == 1)
                         layer[ci][k] += t[k];
                 }
@@ -299,8 +352,29 @@ int main(int argc, char **argv)
     printf("%-11s %-11s %2s  %8s %6s %6s  %8s %6s %6s %6s  %8s %6s %6s %6s\n", "shape",
            "weights", "T", "fp16 us", "GB/s", "%copy", "dflt us", "GB/s", "%copy", "x fp16",
            "simt us", "GB/s", "%copy", "x fp16");
-    const char *only = argc > 2 ? argv[2] : NULL;
-    const bool ring_only = only && !strcmp(only, "ring");
+    const char *only = NULL; /* a shape: the first table only */
+    bool ring_only = false, tiles_only = false;
+    for (int a = 2; a < argc; a++) {
+        if (!strcmp(argv[a], "ring"))
+            ring_only = true;
+        else if (!strcmp(argv[a], "tiles"))
+            tiles_only = true;
+        else if (!strcmp(argv[a], "l2"))
+            l2_resident = true;
+        else if (!strcmp(argv[a], "graph"))
+            in_graph = true;
+        else
+            only = argv[a];
+    }
+    if (l2_resident)
+        printf("l2: every launch reads the same copy of its weights (L2-resident where they "
+               "fit)\n");
+    if (in_graph)
+        printf("graph: each timing's launches replayed from a CUDA graph\n");
+    if (tiles_only) {
+        tiles_table(iters, prop.multiProcessorCount);
+        goto done;
+    }
     for (int si = 0; si < N_SHAPES && !ring_only; si++) {
         const shape *s = &shapes[si];
         if (only && !strstr(s->name, only))
@@ -376,7 +450,7 @@ int main(int argc, char **argv)
                 printf("%-11s %-11s %6s", shapes[si].name, confs[ci].name, label);
                 for (int k = 0; k < N_KS; k++) {
                     vb_gemv_quant_force(0, kss[k], unrolls[u]);
-                    printf("  %8.1f", bench_time_us(pass, &(pass_args){&w, 1}, stream, iters));
+                    printf("  %8.1f", pass_us(&w, 1, iters));
                 }
                 printf("\n");
             }
@@ -404,7 +478,7 @@ ring:
             printf("%-11s %-11s", shapes[si].name, confs[ci].name);
             for (int r = 0; r < N_RINGS; r++) {
                 vb_gemv_quant_ring(rings[r]);
-                const double t = bench_time_us(pass, &(pass_args){&w, 1}, stream, iters);
+                const double t = pass_us(&w, 1, iters);
                 ring_layer[ci][r] += t;
                 printf("  %8.1f", t);
             }
