@@ -40,13 +40,13 @@
  * launches of a few microseconds (q/k/v, o) is part of what eager timing
  * measures.
  *
- * usage: bench_gemv_quant [ITERS [ring | [l2] [graph] [SHAPE]]]
+ * usage: bench_gemv_quant [ITERS [ring | tiles | SHAPE] [l2] [graph]]
  *   (on the GPU machine; no GPU: exits 77)
  *   ring: only the ring kernel's table (a GPU call's minutes are few);
  *   tiles: only the table of the tiles' balance over the SMs (tiles_table);
- *   l2, graph: every timing so (above); SHAPE: only the first table, for
- *   the shapes whose name contains it ("down": one matrix's launches, e.g.
- *   under ncu) */
+ *   SHAPE: only the first table, for the shapes whose name contains it
+ *   ("down": one matrix's launches, e.g. under ncu); l2, graph: every
+ *   timing so (above), with any of these or alone (every table) */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,7 +273,9 @@ static double timed(const wset *w, int T, int iters, int print)
 static void tiles_table(int iters, int sms)
 {
     const int per_sm[] = {10, 50, 100, 150, 170, 200, 250, 300}; /* tiles per 100 SMs */
-    printf("\nT = 1, the default kernel by tiles (16 rows each) on %d SMs, us (GB/s):\n", sms);
+    printf("\nT = 1, the default kernel (and the fp16 GEMV) by tiles (16 rows each) on %d SMs, "
+           "us (GB/s):\n",
+           sms);
     printf("%-7s %-11s", "n_in", "weights");
     for (int k = 0; k < (int)(sizeof per_sm / sizeof per_sm[0]); k++)
         printf(" %7d tiles", per_sm[k] * sms / 100);
