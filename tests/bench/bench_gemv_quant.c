@@ -269,30 +269,39 @@ static double timed(const wset *w, int T, int iters, int print)
  * an H100's or H200's 132 SMs: 92 SMs hold two, 40 one). Where a kernel's
  * time stays level from 224 tiles to 264 (two on every SM), the SMs
  * holding two set it, not the bytes. The fewest tiles give a launch's
- * floor, beside the fp16 GEMV's on the same rows. */
+ * floor, beside the fp16 GEMV's on the same rows. The launcher's KS (warps
+ * a tile) changes with the tile count, so each quantized row is also
+ * timed at KS 8 and 12 forced. */
 static void tiles_table(int iters, int sms)
 {
     const int per_sm[] = {10, 50, 100, 150, 170, 200, 250, 300}; /* tiles per 100 SMs */
+    static const int kss[] = {0, 8, 12}; /* 0: the launcher's pick */
     printf("\nT = 1, the default kernel (and the fp16 GEMV) by tiles (16 rows each) on %d SMs, "
            "us (GB/s):\n",
            sms);
-    printf("%-7s %-11s", "n_in", "weights");
+    printf("%-7s %-11s %-4s", "n_in", "weights", "KS");
     for (int k = 0; k < (int)(sizeof per_sm / sizeof per_sm[0]); k++)
         printf(" %7d tiles", per_sm[k] * sms / 100);
     printf("\n");
     for (int n = 0; n < 2; n++)
-        for (int ci = -1; ci < 2; ci++) { /* -1: the fp16 GEMV */
-            printf("%-7d %-11s", n ? 18944 : 3584, ci < 0 ? "fp16" : confs[ci].name);
-            for (int k = 0; k < (int)(sizeof per_sm / sizeof per_sm[0]); k++) {
-                const shape s = {"tiles", 16 * (per_sm[k] * sms / 100), n ? 18944 : 3584, 1};
-                wset w;
-                wset_alloc(&w, &s, ci < 0 ? NULL : &confs[ci]);
-                double t = pass_us(&w, 1, iters);
-                printf(" %6.1f (%4.0f)", t, pass_bytes(&w, 1) / (t * 1e3));
-                wset_free(&w);
+        for (int ci = -1; ci < 2; ci++)     /* -1: the fp16 GEMV */
+            for (int ki = 0; ki < 3; ki++) { /* KS: the launcher's, 8, 12 */
+                if (ci < 0 && ki > 0)
+                    break;
+                printf("%-7d %-11s %-4s", n ? 18944 : 3584, ci < 0 ? "fp16" : confs[ci].name,
+                       ki ? (kss[ki] == 8 ? "8" : "12") : "auto");
+                vb_gemv_quant_force(0, kss[ki], 0);
+                for (int k = 0; k < (int)(sizeof per_sm / sizeof per_sm[0]); k++) {
+                    const shape s = {"tiles", 16 * (per_sm[k] * sms / 100), n ? 18944 : 3584, 1};
+                    wset w;
+                    wset_alloc(&w, &s, ci < 0 ? NULL : &confs[ci]);
+                    double t = pass_us(&w, 1, iters);
+                    printf(" %6.1f (%4.0f)", t, pass_bytes(&w, 1) / (t * 1e3));
+                    wset_free(&w);
+                }
+                vb_gemv_quant_force(0, 0, 0);
+                printf("\n");
             }
-            printf("\n");
-        }
 }
 
 /* Two forced settings (vb_gemv_quant_force path and ks) side by side on
