@@ -276,6 +276,7 @@ static void tiles_table(int iters, int sms)
 {
     const int per_sm[] = {10, 50, 100, 150, 170, 200, 250, 300}; /* tiles per 100 SMs */
     static const int kss[] = {0, 8, 12}; /* 0: the launcher's pick */
+    static const char *const ks_label[] = {"auto", "8", "12"};
     printf("\nT = 1, the default kernel (and the fp16 GEMV) by tiles (16 rows each) on %d SMs, "
            "us (GB/s):\n",
            sms);
@@ -285,11 +286,9 @@ static void tiles_table(int iters, int sms)
     printf("\n");
     for (int n = 0; n < 2; n++)
         for (int ci = -1; ci < 2; ci++)     /* -1: the fp16 GEMV */
-            for (int ki = 0; ki < 3; ki++) { /* KS: the launcher's, 8, 12 */
-                if (ci < 0 && ki > 0)
-                    break;
+            for (int ki = 0; ki < (ci < 0 ? 1 : 3); ki++) { /* KS: none for fp16 */
                 printf("%-7d %-11s %-4s", n ? 18944 : 3584, ci < 0 ? "fp16" : confs[ci].name,
-                       ki ? (kss[ki] == 8 ? "8" : "12") : "auto");
+                       ks_label[ki]);
                 vb_gemv_quant_force(0, kss[ki], 0);
                 for (int k = 0; k < (int)(sizeof per_sm / sizeof per_sm[0]); k++) {
                     const shape s = {"tiles", 16 * (per_sm[k] * sms / 100), n ? 18944 : 3584, 1};
@@ -342,28 +341,6 @@ int main(int argc, char **argv)
     if (iters == 0)
         return 77;
     const vb_tuning knobs = bench_pdl_from_env("bench_gemv_quant"); /* and the L1 knobs */
-    CUDA_CHECK(cudaStreamCreate(&stream));
-    copy_bw = bench_copy_bandwidth(stream);
-    printf("bench_gemv_quant on %s (sm_%d%d), %d iterations per timing, median of 5, PDL %s, "
-           "mma weights %s L1, x %s, weights in %s\n"
-           "copy bandwidth (read + write): %.0f GB/s\n",
-           prop.name, prop.major, prop.minor, iters, vb_pdl_enabled() ? "on" : "off",
-           knobs.qgemv_l1_alloc ? "through" : "past",
-           knobs.qgemv_x_shared ? "in shared memory at T <= 2" : "through L1",
-           knobs.qgemv_blocks ? "row blocks where the upload takes them" : "row order",
-           copy_bw / 1e9);
-    CUDA_CHECK(cudaMalloc((void **)&x, (size_t)8 * 18944 * 2));
-    CUDA_CHECK(cudaMalloc((void **)&out_h, (size_t)8 * 18944 * 2));
-    CUDA_CHECK(cudaMemset(x, 0x11, (size_t)8 * 18944 * 2)); /* ~5.5e-4 halves */
-
-    /* [shape][T][0: fp16, 1 + 2 * conf: default, 2 + 2 * conf: SIMT] */
-    double us[N_SHAPES][N_TS][1 + 2 * N_CONFS];
-    printf("\nGB/s: bytes read (packed weights + scales + zeros + x [+ g_idx]); %%copy: of "
-           "the copy bandwidth;\nx fp16: fp16 GEMV time / this time. default: the entry "
-           "point's choice; simt: the SIMT kernel forced.\n");
-    printf("%-11s %-11s %2s  %8s %6s %6s  %8s %6s %6s %6s  %8s %6s %6s %6s\n", "shape",
-           "weights", "T", "fp16 us", "GB/s", "%copy", "dflt us", "GB/s", "%copy", "x fp16",
-           "simt us", "GB/s", "%copy", "x fp16");
     const char *only = NULL; /* a shape: the first table only */
     bool ring_only = false, tiles_only = false;
     for (int a = 2; a < argc; a++) {
@@ -378,14 +355,38 @@ int main(int argc, char **argv)
         else
             only = argv[a];
     }
+    CUDA_CHECK(cudaStreamCreate(&stream));
+    copy_bw = bench_copy_bandwidth(stream);
+    printf("bench_gemv_quant on %s (sm_%d%d), %d iterations per timing, median of 5, PDL %s, "
+           "mma weights %s L1, x %s, weights in %s\n"
+           "copy bandwidth (read + write): %.0f GB/s\n",
+           prop.name, prop.major, prop.minor, iters, vb_pdl_enabled() ? "on" : "off",
+           knobs.qgemv_l1_alloc ? "through" : "past",
+           knobs.qgemv_x_shared ? "in shared memory at T <= 2" : "through L1",
+           knobs.qgemv_blocks ? "row blocks where the upload takes them" : "row order",
+           copy_bw / 1e9);
     if (l2_resident)
         printf("l2: every launch reads the same copy of its weights (L2-resident where they "
                "fit)\n");
     if (in_graph)
         printf("graph: each timing's launches replayed from a CUDA graph\n");
+    CUDA_CHECK(cudaMalloc((void **)&x, (size_t)8 * 18944 * 2));
+    CUDA_CHECK(cudaMalloc((void **)&out_h, (size_t)8 * 18944 * 2));
+    CUDA_CHECK(cudaMemset(x, 0x11, (size_t)8 * 18944 * 2)); /* ~5.5e-4 halves */
+
     if (tiles_only) {
         tiles_table(iters, prop.multiProcessorCount);
         goto done;
+    }
+    /* [shape][T][0: fp16, 1 + 2 * conf: default, 2 + 2 * conf: SIMT] */
+    double us[N_SHAPES][N_TS][1 + 2 * N_CONFS];
+    if (!ring_only) {
+        printf("\nGB/s: bytes read (packed weights + scales + zeros + x [+ g_idx]); %%copy: of "
+               "the copy bandwidth;\nx fp16: fp16 GEMV time / this time. default: the entry "
+               "point's choice; simt: the SIMT kernel forced.\n");
+        printf("%-11s %-11s %2s  %8s %6s %6s  %8s %6s %6s %6s  %8s %6s %6s %6s\n", "shape",
+               "weights", "T", "fp16 us", "GB/s", "%copy", "dflt us", "GB/s", "%copy", "x fp16",
+               "simt us", "GB/s", "%copy", "x fp16");
     }
     for (int si = 0; si < N_SHAPES && !ring_only; si++) {
         const shape *s = &shapes[si];
