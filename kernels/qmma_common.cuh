@@ -376,8 +376,23 @@ __device__ __forceinline__ void qmma_norm_x(const qgemv_params &p, uint4 *s_x)
 // PDL wait (x is the previous kernel's output; pdl.cuh), then, where x is
 // in shared memory (p.x_shared), the block's copy of x's rows there, or
 // with the norm fold x made there from the residual rows.
+// Both used to be loops of a load then its store, which wait for each
+// load in turn: 7 round trips to L2 for down's 37 KB of x at 384
+// threads, 4 for the norm weight's 7 KB at 256. The copy is now all
+// cp.async at once (one round trip; the ring kernel's weight groups
+// issued before it are waited for too, which only the ring pays), and
+// the norm weight, which depends on no earlier kernel, is prefetched
+// into L1 before the wait (no registers held across it; the residual's
+// second read hits L1 after qmma_norm_x's first). H100, 7B at T = 1 in a
+// graph: down 4-bit 14.4 -> 14.0 us, a 4-bit layer 54.3 -> 53.1, the a1
+// AWQ step 2.22-2.25 -> 2.18 ms, GPTQ-8 3.16 -> 3.11, the same outputs
+// (RESULTS.md session 42). sm_80+ only, as its callers' bodies (cp.async).
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 __device__ __forceinline__ void qmma_wait_copy_x(const qgemv_params &p, uint4 *s_x)
 {
+    if (p.norm_resid)
+        for (int v = threadIdx.x; v < p.n_in >> 2; v += blockDim.x)
+            asm volatile("prefetch.global.L1 [%0];\n" ::"l"((const uint2 *)p.norm_w + v));
     pdl_wait();
     pdl_launch_dependents();
     if (p.norm_resid) {
@@ -385,10 +400,12 @@ __device__ __forceinline__ void qmma_wait_copy_x(const qgemv_params &p, uint4 *s
     } else if (p.x_shared) {
         const int n = p.rows * (p.n_in >> 3);
         for (int i = threadIdx.x; i < n; i += blockDim.x)
-            s_x[i] = ((const uint4 *)p.x)[i];
+            mma_cp_async16(s_x + i, (const uint4 *)p.x + i, 16);
+        asm volatile("cp.async.wait_all;\n" ::: "memory");
         __syncthreads();
     }
 }
+#endif
 
 // A tile's end in warp `part` (KS parts a tile): the parts' sums added in
 // warp order through shared memory, then part 0 stores the tile's rows
