@@ -383,10 +383,11 @@ __device__ __forceinline__ void qmma_norm_x(const qgemv_params &p, uint4 *s_x)
 // issued before it are waited for too, which only the ring pays), and
 // the norm weight, which depends on no earlier kernel, is prefetched
 // into L1 before the wait (no registers held across it; the residual's
-// second read hits L1 after qmma_norm_x's first). H100, 7B at T = 1 in a
-// graph: down 4-bit 14.4 -> 14.0 us, a 4-bit layer 54.3 -> 53.1, the a1
-// AWQ step 2.22-2.25 -> 2.18 ms, GPTQ-8 3.16 -> 3.11, the same outputs
-// (RESULTS.md session 42). sm_80+ only, as its callers' bodies (cp.async).
+// second read finds the lines its first read brought into L1). On an
+// H100, bench_gemv_quant (7B, T = 1, in a graph): down 4-bit 14.4 -> 14.0
+// us, a 4-bit layer 54.3 -> 53.1; the a1 AWQ step 2.22-2.25 -> 2.18 ms,
+// GPTQ-8 3.16 -> 3.11, the same outputs (RESULTS.md session 42). sm_80+
+// only, as its callers' bodies (cp.async).
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 __device__ __forceinline__ void qmma_wait_copy_x(const qgemv_params &p, uint4 *s_x)
 {
