@@ -13,6 +13,7 @@
 #include "io/h5_text.h"
 #include "io/h5_util.h"
 #include "io/input_reader.h"
+#include "util/same_file.h"
 
 /* Columns as parsed; every array has n entries. */
 typedef struct packed {
@@ -323,9 +324,12 @@ static int write_strings(hid_t f, const char *name, char **col, size_t n, vb_err
 static int write_packed(const packed *p, const char *tmp, vb_err *err)
 {
     h5_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (vb_remove_temp(tmp, err) < 0)
+        return -1;
+    /* exclusively: never through a link or into a file made since */
+    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0)
-        return vb_err_set(err, "%s: cannot create (directory writable?)", tmp);
+        return vb_err_set(err, "%s: cannot create (directory writable? name too long?)", tmp);
     /* the byte form when a prompt holds a NUL (io/h5_text.h) */
     int rc = h5_write_texts(f, p->messages ? "messages" : "prompts", (const char *const *)p->text, p->text_len,
                             p->n, err);

@@ -1,4 +1,6 @@
 /* HDF5 (output or input schema) -> JSON Lines; see pack.h. */
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -16,6 +18,7 @@
 #include "io/results.h"
 #include "util/env.h"
 #include "util/log.h"
+#include "util/same_file.h"
 
 /* Floats with 9 significant digits: enough to read back the same float32. */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
@@ -227,9 +230,21 @@ int vb_unpack(const char *in_path, const char *out_path, vb_err *err)
     if (!tmp)
         return vb_err_set(err, "%s: out of memory", out_path);
     snprintf(tmp, tl, "%s.tmp", out_path);
-    FILE *fp = fopen(tmp, "w");
+    /* exclusively, after removing what --overwrite allowed to be there:
+     * never through a symlink at tmp into the file it points to */
+    int fd = -1;
+    if (vb_remove_temp(tmp, err) == 0) {
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd < 0)
+            vb_err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
+    }
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!fp) {
-        vb_err_set(err, "%s: cannot create (directory writable?)", tmp);
+        if (fd >= 0) {
+            vb_err_set(err, "%s: cannot open for writing: %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+        }
         free(tmp);
         return -1;
     }

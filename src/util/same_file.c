@@ -1,9 +1,12 @@
 /* See same_file.h. */
 #include "util/same_file.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 bool vb_same_file(const char *a, const char *b)
 {
@@ -44,13 +47,53 @@ bool vb_dir_part_is(const char *path, const char *dir)
            dp.st_ino == d.st_ino;
 }
 
+/* Where a write to path lands: path with its last component's symlinks
+ * followed (at most 40, as the kernel's limit), also to a target that does
+ * not exist yet, which stat() cannot see (a dangling `report.json ->
+ * out.h5` is the output once the output is written). A relative target is
+ * taken from the link's directory. NULL when out of memory. */
+static char *follow_leaf_links(const char *path)
+{
+    char *cur = strdup(path);
+    for (int hops = 0; cur && hops < 40; hops++) {
+        struct stat st;
+        char target[PATH_MAX];
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+            break;
+        const ssize_t n = readlink(cur, target, sizeof target - 1);
+        if (n <= 0)
+            break;
+        target[n] = '\0';
+        const char *slash = strrchr(cur, '/');
+        const size_t dir_len = target[0] == '/' || !slash ? 0 : (size_t)(slash - cur) + 1;
+        char *next = malloc(dir_len + (size_t)n + 1);
+        if (next) {
+            memcpy(next, cur, dir_len);
+            memcpy(next + dir_len, target, (size_t)n + 1);
+        }
+        free(cur);
+        cur = next;
+    }
+    return cur;
+}
+
+static bool same_dir_and_name(const char *a, const char *b)
+{
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    const char *na = sa ? sa + 1 : a, *nb = sb ? sb + 1 : b;
+    return *na && strcmp(na, nb) == 0 && vb_same_dir_part(a, b);
+}
+
 bool vb_same_path(const char *a, const char *b)
 {
     if (vb_same_file(a, b))
         return true;
-    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
-    const char *na = sa ? sa + 1 : a, *nb = sb ? sb + 1 : b;
-    return *na && strcmp(na, nb) == 0 && vb_same_dir_part(a, b);
+    char *fa = follow_leaf_links(a), *fb = follow_leaf_links(b);
+    /* out of memory: by the names as given */
+    const bool same = same_dir_and_name(fa ? fa : a, fb ? fb : b);
+    free(fa);
+    free(fb);
+    return same;
 }
 
 int vb_refuse_special_output(const char *path, const char *what, vb_err *err)
@@ -82,4 +125,12 @@ int vb_refuse_same_file(const char *input, const char *target, const char *what,
         return 0;
     return vb_err_set(err, "%s %s and the input %s are the same file: writing it would destroy "
                       "the input (choose another name)", what, target, input);
+}
+
+int vb_remove_temp(const char *tmp, vb_err *err)
+{
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        return vb_err_set(err, "%s: cannot remove it to write the output there: %s", tmp,
+                          strerror(errno));
+    return 0;
 }

@@ -18,8 +18,10 @@
 bool vb_same_file(const char *a, const char *b);
 
 /* Whether a and b name one file, existing or not yet: the same file, or
- * the same last name in the same directory (by device and inode). For two
- * outputs of a run, which may not exist when it starts. */
+ * the same last name in the same directory (by device and inode), after
+ * following symlinks at the last name even where their target does not
+ * exist yet. For two outputs of a run, which may not exist when it
+ * starts. */
 bool vb_same_path(const char *a, const char *b);
 
 /* Whether the directory parts of a and b ("." when none) are one
@@ -44,5 +46,14 @@ int vb_refuse_special_output(const char *path, const char *what, vb_err *err);
  * before its rename, exists: without --overwrite a file by that name is
  * someone's, not the command's to truncate or remove. */
 int vb_refuse_existing_temp(const char *tmp, vb_err *err);
+
+/* Removes tmp, the name an output is written to before its rename, where
+ * it exists (a symlink itself, never the file it points to), so that the
+ * output is then created there anew and exclusively: a command has
+ * refused an existing tmp before this unless --overwrite made it the
+ * command's to replace (`pack IN OUT --overwrite` with OUT.tmp a symlink
+ * to a user's file wrote through the link, session 43). -1 with err
+ * naming tmp and the system's reason when it cannot be removed. */
+int vb_remove_temp(const char *tmp, vb_err *err);
 
 #endif

@@ -155,6 +155,17 @@ for rep in out.h5 out.h5.journal ./out.h5.tmp; do
     check "generate --report $rep: says why" contains "$err" "would destroy the completions"
     check "generate --report $rep: nothing written" nothing_at out.h5
 done
+# nor through a symlink to the output that dangles until the output is
+# written (it did, exit 0: the report's JSON in out.h5, the journal removed,
+# session 43)
+fresh
+ln -s out.h5 report.json
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --report report.json
+check "generate --report report.json -> out.h5: exit 2 ($err)" [ "$rc" -eq 2 ]
+check "generate --report report.json -> out.h5: says why" \
+    contains "$err" "would destroy the completions"
+check "generate --report report.json -> out.h5: nothing written" nothing_at out.h5
+rm -f report.json
 fresh
 run_capture "$vb" generate "${gen[@]}" --input in.h5 --output ""
 check "generate --output '': exit 2 ($err)" [ "$rc" -eq 2 ]
@@ -270,6 +281,22 @@ refused "unpack IN IN --overwrite" p.h5 packed.h5 "$vb" unpack p.h5 p.h5 --overw
 ln -s p.h5 plink.h5
 refused "unpack IN symlink-to-IN --overwrite" p.h5 packed.h5 \
     "$vb" unpack p.h5 plink.h5 --overwrite
+# --overwrite replaces OUT and its OUT.tmp, never a file a symlink at
+# OUT.tmp points to (pack and unpack wrote through it, exit 0, session 43)
+plain_file_alone() { [ -f "$1" ] && [ ! -L "$1" ] && [ ! -e "$1.tmp" ]; }
+for cmd in pack unpack; do
+    src=p.txt dst=o.h5
+    [ $cmd = unpack ] && src=p.h5 dst=o.jsonl
+    echo precious >keep.txt
+    ln -sf keep.txt $dst.tmp
+    run_capture "$vb" $cmd $src $dst --overwrite
+    check "$cmd with OUT.tmp a symlink, --overwrite: exit 0 ($err)" [ "$rc" -eq 0 ]
+    check "$cmd with OUT.tmp a symlink, --overwrite: the link's target untouched" \
+        [ "$(cat keep.txt)" = precious ]
+    check "$cmd with OUT.tmp a symlink, --overwrite: OUT a regular file" \
+        plain_file_alone $dst
+    rm -f keep.txt $dst $dst.tmp
+done
 
 # --- model checks at load ---------------------------------------------------
 # generate exits 2 naming what is wrong, before any output or journal exists.

@@ -1,7 +1,7 @@
 /* vb_same_file / vb_refuse_same_file: one file reached by its name, ./name,
  * a symlink or a hard link is the same file; a copy, a missing path or a
  * dangling symlink is not; vb_same_path takes a missing path by its
- * directory and name. vb_refuse_special_output: a directory, a FIFO
+ * directory and name, and a dangling symlink as its target. vb_refuse_special_output: a directory, a FIFO
  * or a symlink to one is refused as an output; a regular file, a symlink
  * to one and a missing path are not. */
 #include <stdio.h>
@@ -16,6 +16,7 @@
 static char dir[] = "/tmp/vb_test_same_XXXXXX";
 static char a[128], dot_a[160], sym[128], hard[128], copy[128], missing[128], dangling[128];
 static char fifo[128], fifo_link[128], subdir[128];
+static char dangling_abs[128], dangling_chain[128], link_loop[128];
 
 static void write_file(const char *p, const char *text)
 {
@@ -58,6 +59,15 @@ static void test_same_path(void)
     CHECK(!vb_same_path(missing, copy));
     CHECK(!vb_same_path(a, copy));
     CHECK(!vb_same_path("", ""));
+    /* a dangling symlink is where its target will be: `report.json ->
+     * out.h5` before out.h5 exists is out.h5 (relative and absolute
+     * targets, through a chain of two links) */
+    CHECK(vb_same_path(dangling, missing));
+    CHECK(vb_same_path(missing, dangling));
+    CHECK(vb_same_path(dangling_abs, missing));
+    CHECK(vb_same_path(dangling_chain, dot_missing));
+    CHECK(!vb_same_path(dangling, copy));
+    CHECK(!vb_same_path(link_loop, missing)); /* a loop ends, naming itself */
 }
 
 static void test_refuse_names_both(void)
@@ -105,15 +115,21 @@ int main(void)
     snprintf(fifo, sizeof fifo, "%s/fifo", dir);
     snprintf(fifo_link, sizeof fifo_link, "%s/fifo_link", dir);
     snprintf(subdir, sizeof subdir, "%s/subdir", dir);
+    snprintf(dangling_abs, sizeof dangling_abs, "%s/dangling_abs", dir);
+    snprintf(dangling_chain, sizeof dangling_chain, "%s/dangling_chain", dir);
+    snprintf(link_loop, sizeof link_loop, "%s/link_loop", dir);
     if (symlink("a", sym) != 0 || link(a, hard) != 0 || symlink("missing", dangling) != 0 ||
-        mkfifo(fifo, 0600) != 0 || symlink("fifo", fifo_link) != 0 || mkdir(subdir, 0700) != 0)
+        mkfifo(fifo, 0600) != 0 || symlink("fifo", fifo_link) != 0 || mkdir(subdir, 0700) != 0 ||
+        symlink(missing, dangling_abs) != 0 || symlink("dangling", dangling_chain) != 0 ||
+        symlink("link_loop", link_loop) != 0)
         return test_skip("cannot make links, a FIFO or a directory in /tmp");
     RUN_TEST(test_same);
     RUN_TEST(test_not_same);
     RUN_TEST(test_same_path);
     RUN_TEST(test_refuse_names_both);
     RUN_TEST(test_special_outputs);
-    const char *all[] = {a, sym, hard, copy, dangling, fifo, fifo_link};
+    const char *all[] = {a,    sym,       hard,         copy,           dangling,
+                         fifo, fifo_link, dangling_abs, dangling_chain, link_loop};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         unlink(all[i]);
     rmdir(subdir);
