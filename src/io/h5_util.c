@@ -27,7 +27,12 @@ int h5_open_failed(const char *path, vb_err *err)
     char reason[256] = "";
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, deepest_reason, reason);
     const char *hint = "";
-    if (strstr(reason, "lock"))
+    /* "unable to lock file, errno = 11, ..." (HDF5 1.10-1.14); not a bare
+     * "lock", which a truncated file's "sblock->base_addr" also holds */
+    if (strstr(reason, "truncated file"))
+        hint = "; the file is shorter than its own header says: cut off (a full disk, an "
+               "unfinished copy or a killed writer), not readable as it is";
+    else if (strstr(reason, "unable to lock") || strstr(reason, "lock file"))
         hint = "; another process has it open for writing (HDF5's file lock; "
                "HDF5_USE_FILE_LOCKING=FALSE reads it anyway, at the risk of a half-written file)";
     else if (strstr(reason, "already open") || strstr(reason, "h5clear"))
