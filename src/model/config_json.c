@@ -384,7 +384,11 @@ int model_config_load(model_config *c, const char *model_dir, vb_err *err)
     json_error_t je;
     json_t *root = vb_json_load_file(path, 0, &je);
     if (!root)
-        return vb_err_set(err, "%s: %s", path, je.line > 0 ? je.text : "cannot read it (is --model a Hugging Face model directory?)");
+        return vb_err_set(err, "%s: %s", path,
+                          je.line > 0 ? je.text
+                          : strstr(je.text, "not a regular file")
+                              ? je.text
+                              : "cannot read it (is --model a Hugging Face model directory?)");
     cfg_ctx x = {root, path, err};
     int rc = json_is_object(root) ? load_config(&x, c)
                                   : vb_err_set(err, "%s: not a JSON object", path);

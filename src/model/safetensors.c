@@ -22,7 +22,8 @@ static int cmp_name(const void *a, const void *b)
 /* Maps one file and parses its header into st. */
 static int add_file(safetensors *st, const char *path, vb_err *err)
 {
-    int fd = open(path, O_RDONLY);
+    /* without blocking: a FIFO is refused below, not waited on for good */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return vb_err_set(err, "%s: %s", path, strerror(errno));
     struct stat sb;

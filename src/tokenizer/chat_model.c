@@ -14,6 +14,7 @@
 
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jinja.h"
+#include "util/json_file.h"
 
 struct chat_template {
     const tokenizer *tok;
@@ -86,7 +87,8 @@ static int set_vars(chat_template *ct, const char *model_dir, const char *kwargs
          * integers as reals so that 1e30 limits do not matter here. */
         char path[4096];
         snprintf(path, sizeof path, "%s/tokenizer_config.json", model_dir);
-        json_t *cfg = json_load_file(path, JSON_DECODE_INT_AS_REAL, NULL);
+        json_error_t je;
+        json_t *cfg = vb_json_load_file(path, JSON_DECODE_INT_AS_REAL, &je);
         const char *keys[] = {"unk_token", "pad_token"};
         for (size_t i = 0; cfg && i < 2; i++) {
             const char *t = config_token(cfg, keys[i]);

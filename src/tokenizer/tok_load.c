@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tokenizer/tok_internal.h"
 #include "util/json_file.h"
@@ -650,11 +651,11 @@ static int load_configs(tokenizer *tok, const char *dir, vb_err *err)
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     json_t *cfg = vb_json_load_file(path, 0, &je);
     if (!cfg) {
-        FILE *f = fopen(path, "r");
-        if (f) {
-            fclose(f);
+        /* there but unreadable, malformed or not a regular file: refused;
+         * missing: none (stat, not open: a FIFO would block) */
+        struct stat st;
+        if (stat(path, &st) == 0)
             return vb_err_set(err, "%s: line %d: %s", path, je.line, je.text);
-        }
         return 0;
     }
     int rc = load_chat_template(tok, json_object_get(cfg, "chat_template"), path, err);
