@@ -72,10 +72,19 @@ static int check_range(const char *path, const char *key, double v, double lo, d
     return vb_err_set(err, "%s: \"%s\" = %g is out of range [%g, %g]", path, key, v, lo, hi);
 }
 
-static bool get_bool(json_t *obj, const char *key, bool dflt)
+/* An optional boolean; absent or null leaves *out. Another type is
+ * refused by name: "tie_word_embeddings": "true" read as false (the
+ * default) was then refused as a missing lm_head.weight, and a string
+ * "use_sliding_window" ran a windowed model with full attention. */
+static int get_bool(json_t *obj, const char *key, bool *out, const char *path, vb_err *err)
 {
     json_t *v = json_object_get(obj, key);
-    return json_is_boolean(v) ? json_is_true(v) : dflt;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return vb_err_set(err, "%s: \"%s\" is not true or false", path, key);
+    *out = json_is_true(v);
+    return 0;
 }
 
 /* One eos id, which must be a token of the model (an id past the
@@ -154,6 +163,31 @@ static int check_rope_params(cfg_ctx *x, const vb_rope_scaling *s, const char *f
     return 0;
 }
 
+/* YaRN's variants forward/rope.c does not compute, refused rather than run
+ * as plain YaRN (session 43: each gave other logits than transformers):
+ * mscale with mscale_all_dim (both non-zero, and no attention_factor:
+ * transformers then scales by their ratio of get_mscale), and "truncate":
+ * false (correction dims not rounded). */
+static int refuse_yarn_variants(cfg_ctx *x, json_t *rs, const char *field)
+{
+    double mscale = 0, mscale_all_dim = 0, attention_factor = 0;
+    if (get_num(rs, "mscale", &mscale, x->path, x->err) ||
+        get_num(rs, "mscale_all_dim", &mscale_all_dim, x->path, x->err) ||
+        get_num(rs, "attention_factor", &attention_factor, x->path, x->err))
+        return -1;
+    if (mscale != 0 && mscale_all_dim != 0 && attention_factor == 0)
+        return vb_err_set(x->err, "%s: \"%s\": \"mscale\" with \"mscale_all_dim\" is not "
+                          "supported (YaRN's attention factor from them); give "
+                          "\"attention_factor\" instead", x->path, field);
+    bool truncate = true;
+    if (get_bool(rs, "truncate", &truncate, x->path, x->err))
+        return -1;
+    if (!truncate)
+        return vb_err_set(x->err, "%s: \"%s\": \"truncate\": false is not supported (YaRN "
+                          "with rounded correction dims only)", x->path, field);
+    return 0;
+}
+
 /* rope_scaling (or transformers 5's rope_parameters, which also holds
  * rope_theta and says rope_type "default" when there is no scaling). */
 static int get_rope(cfg_ctx *x, model_config *c)
@@ -177,9 +211,13 @@ static int get_rope(cfg_ctx *x, model_config *c)
         return 0;
     if (!json_is_object(rs))
         return vb_err_set(x->err, "%s: \"%s\" is not an object", x->path, field);
-    json_t *jt = json_object_get(rs, "rope_type");
-    if (!json_is_string(jt))
-        jt = json_object_get(rs, "type");
+    /* transformers: rope_type, else type; one of another JSON type is not
+     * "no scaling" (a "type": 5 ran unscaled) */
+    const char *type_key = json_object_get(rs, "rope_type") ? "rope_type" : "type";
+    json_t *jt = json_object_get(rs, type_key);
+    if (jt && !json_is_null(jt) && !json_is_string(jt))
+        return vb_err_set(x->err, "%s: \"%s\": \"%s\" is not a string", x->path, field,
+                          type_key);
     const char *type = json_is_string(jt) ? json_string_value(jt) : "default";
     if (strcmp(type, "default") == 0)
         return 0;
@@ -210,6 +248,8 @@ static int get_rope(cfg_ctx *x, model_config *c)
     if (!(s->factor > 0) || !isfinite(s->factor))
         return vb_err_set(x->err, "%s: \"%s\" type '%s' needs a positive \"factor\"", x->path,
                           field, type);
+    if (s->type == VB_ROPE_YARN && refuse_yarn_variants(x, rs, field) < 0)
+        return -1;
     return check_rope_params(x, s, field);
 }
 
@@ -220,8 +260,13 @@ static int check_sliding_window(cfg_ctx *x, const model_config *c)
 {
     json_t *sw = json_object_get(x->root, "sliding_window");
     bool qwen = c->arch == VB_ARCH_QWEN2 || c->arch == VB_ARCH_QWEN3;
-    if (qwen && !get_bool(x->root, "use_sliding_window", false))
+    bool use = false;
+    if (get_bool(x->root, "use_sliding_window", &use, x->path, x->err))
+        return -1;
+    if (qwen && !use)
         return 0;
+    if (sw && !json_is_null(sw) && !json_is_integer(sw))
+        return vb_err_set(x->err, "%s: \"sliding_window\" is not an integer", x->path);
     if (json_is_integer(sw) && json_integer_value(sw) < c->max_position_embeddings)
         return vb_err_set(x->err, "%s: \"sliding_window\" = %lld is shorter than "
                           "max_position_embeddings (%d); sliding-window attention is not "
@@ -302,14 +347,29 @@ static int load_config(cfg_ctx *x, model_config *c)
         check_positive(x->path, "", "rope_theta", c->rope_theta, x->err))
         return -1;
     json_t *act = json_object_get(x->root, "hidden_act");
+    if (act && !json_is_null(act) && !json_is_string(act))
+        return vb_err_set(x->err, "%s: \"hidden_act\" is not a string", x->path);
     if (json_is_string(act) && strcmp(json_string_value(act), "silu") != 0)
         return vb_err_set(x->err, "%s: hidden_act '%s' is not supported (silu)", x->path,
                           json_string_value(act));
-    if (get_bool(x->root, "mlp_bias", false))
+    /* the rotary share of a head (Phi, GLM); every architecture here
+     * rotates the whole head */
+    double partial_rotary = 1.0;
+    if (get_num(x->root, "partial_rotary_factor", &partial_rotary, x->path, x->err))
+        return -1;
+    if (partial_rotary != 1.0)
+        return vb_err_set(x->err, "%s: \"partial_rotary_factor\" = %g is not supported (1)",
+                          x->path, partial_rotary);
+    bool mlp_bias = false, attention_bias = false;
+    c->tie_word_embeddings = false;
+    if (get_bool(x->root, "mlp_bias", &mlp_bias, x->path, x->err) ||
+        get_bool(x->root, "tie_word_embeddings", &c->tie_word_embeddings, x->path, x->err) ||
+        get_bool(x->root, "attention_bias", &attention_bias, x->path, x->err))
+        return -1;
+    if (mlp_bias)
         return vb_err_set(x->err, "%s: \"mlp_bias\": true is not supported", x->path);
-    c->tie_word_embeddings = get_bool(x->root, "tie_word_embeddings", false);
     /* Qwen2 always has q/k/v bias (its config has no field for it). */
-    c->attention_bias = c->arch == VB_ARCH_QWEN2 || get_bool(x->root, "attention_bias", false);
+    c->attention_bias = c->arch == VB_ARCH_QWEN2 || attention_bias;
     c->qk_norm = c->arch == VB_ARCH_QWEN3;
     json_t *dt = json_object_get(x->root, "torch_dtype");
     if (!json_is_string(dt))
@@ -367,7 +427,9 @@ static int load_generation(const char *path, model_config *c, vb_err *err)
         goto out;
     if (json_object_get(g, "bos_token_id"))
         c->bos_token_id = get_bos(g);
-    c->gen_do_sample = get_bool(g, "do_sample", false);
+    c->gen_do_sample = false;
+    if (get_bool(g, "do_sample", &c->gen_do_sample, path, err))
+        goto out;
     rc = 0;
 out:
     json_decref(g);

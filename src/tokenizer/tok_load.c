@@ -658,6 +658,10 @@ static int load_configs(tokenizer *tok, const char *dir, vb_err *err)
             return vb_err_set(err, "%s: line %d: %s", path, je.line, je.text);
         return 0;
     }
+    if (!json_is_object(cfg)) { /* an array read as "no template, no tokens" */
+        json_decref(cfg);
+        return vb_err_set(err, "%s: not a JSON object", path);
+    }
     int rc = load_chat_template(tok, json_object_get(cfg, "chat_template"), path, err);
     const char *bos = token_string(json_object_get(cfg, "bos_token"));
     const char *eos = token_string(json_object_get(cfg, "eos_token"));

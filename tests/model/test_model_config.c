@@ -98,6 +98,46 @@ static void test_refusals(void)
     refused("{\"model_type\":\"qwen2\"," BASE ",\"num_attention_heads\":\"4\"}",
             "\"num_attention_heads\" is not an integer");
     refused("not json", "config.json");
+    /* a field of another JSON type is refused by name, not read as absent
+     * (each ran with the default, session 43) */
+    refused("{\"model_type\":\"llama\"," BASE ",\"hidden_act\":1}",
+            "\"hidden_act\" is not a string");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":5,\"factor\":2}}",
+            "\"rope_scaling\": \"type\" is not a string");
+    refused("{\"model_type\":\"mistral\"," BASE ",\"sliding_window\":\"128\"}",
+            "\"sliding_window\" is not an integer");
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":\"yes\"}",
+            "\"use_sliding_window\" is not true or false");
+    refused("{\"model_type\":\"llama\"," BASE ",\"tie_word_embeddings\":\"true\"}",
+            "\"tie_word_embeddings\" is not true or false");
+    /* what forward/rope.c does not compute, refused rather than run as
+     * something else (transformers gives other logits for each) */
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\","
+            "\"factor\":4,\"mscale\":0.707,\"mscale_all_dim\":1}}",
+            "\"mscale\" with \"mscale_all_dim\" is not supported");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\","
+            "\"factor\":4,\"truncate\":false}}", "\"truncate\": false is not supported");
+    refused("{\"model_type\":\"llama\"," BASE ",\"partial_rotary_factor\":0.5}",
+            "\"partial_rotary_factor\" = 0.5 is not supported");
+}
+
+/* Their harmless forms still load: null, the default values, mscale with
+ * an explicit attention_factor (which transformers takes first). */
+static void test_harmless_forms_accepted(void)
+{
+    model_config c;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(load(&c, &err,
+                      "{\"model_type\":\"llama\"," BASE ",\"hidden_act\":null,"
+                      "\"tie_word_embeddings\":null,\"partial_rotary_factor\":1.0,"
+                      "\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4,\"truncate\":true,"
+                      "\"mscale\":0.707,\"mscale_all_dim\":1,\"attention_factor\":0.9}}",
+                      "{\"do_sample\":null}"),
+                 0);
+    if (err.msg[0])
+        fprintf(stderr, "  %s\n", err.msg);
+    CHECK(!c.tie_word_embeddings);
+    CHECK(c.rope_scaling.attention_factor == 0.9);
 }
 
 /* The same for a generation_config.json beside a good config.json. */
@@ -153,6 +193,7 @@ static void test_range_refusals(void)
     refused_gen("{\"top_k\":16777217}", "\"top_k\" = 16777217");
     refused_gen("{\"top_k\":\"20\"}", "\"top_k\" is not an integer");
     refused_gen("{\"repetition_penalty\":0}", "\"repetition_penalty\" = 0");
+    refused_gen("{\"do_sample\":1}", "\"do_sample\" is not true or false");
 }
 
 /* The edges of those ranges still load. */
@@ -240,6 +281,7 @@ int main(void)
         return test_skip("mkdtemp failed");
     RUN_TEST(test_yarn_and_defaults);
     RUN_TEST(test_refusals);
+    RUN_TEST(test_harmless_forms_accepted);
     RUN_TEST(test_range_refusals);
     RUN_TEST(test_range_edges_accepted);
     RUN_TEST(test_limits);

@@ -335,6 +335,14 @@ for f in tokenizer.json tokenizer_config.json; do
     check "model's $f a FIFO, ids input: says why" contains "$err" "not a regular file"
 done
 rm -rf m_fifo
+# tokenizer_config.json of another JSON type is refused, not read as "no
+# chat template, no special tokens" (session 43)
+rm -rf m_tc && cp -r model m_tc && echo '[1, 2]' >m_tc/tokenizer_config.json
+run_capture sh -c "echo '\"hi\"' | '$vb' tokenize --model m_tc"
+check "tokenizer_config.json an array: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "tokenizer_config.json an array: names it ($err)" \
+    contains "$err" "m_tc/tokenizer_config.json: not a JSON object"
+rm -rf m_tc
 
 fresh
 cp -r model m_shape
