@@ -335,6 +335,17 @@ static int load_config(cfg_ctx *x, model_config *c)
     if (c->head_dim % 2)
         return vb_err_set(x->err, "%s: head_dim %d is odd; rotary embeddings need it even",
                           x->path, c->head_dim);
+    /* each size is at most 2^30, but their products are the memory plan's
+     * and the loader's 64-bit byte counts: sizes of ~8e21 parameters
+     * wrapped them (inspect printed a negative count, session 43). 2^50
+     * parameters is a thousand times any model there is. */
+    const double per_layer =
+        (double)c->hidden_size * c->head_dim * (2.0 * c->n_heads + 2.0 * c->n_kv_heads) +
+        3.0 * c->hidden_size * c->intermediate_size;
+    const double params = 2.0 * c->vocab_size * c->hidden_size + c->n_layers * per_layer;
+    if (params > 0x1p50)
+        return vb_err_set(x->err, "%s: the sizes give %.3g parameters; more than 2^50 is not a "
+                          "model this can load", x->path, params);
     c->max_position_embeddings = 2048;
     json_t *mp = json_object_get(x->root, "max_position_embeddings");
     if (mp && get_pos_int(x, "max_position_embeddings", &c->max_position_embeddings))

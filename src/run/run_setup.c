@@ -78,6 +78,17 @@ int run_phase_tokenizer(run_state *r, vb_err *err)
                                               "(--chat, or a /messages input); these are plain "
                                               "%s", r->work.in.kind == VB_PROMPT_IDS
                                                         ? "/input_ids" : "/prompts");
+    /* and the input's own /system likewise (pack writes it from a JSONL
+     * "system" field; it was dropped without a word, session 43) */
+    const vb_input *in = &r->work.in;
+    for (int i = 0; !code && !r->cfg->chat && in->kind != VB_PROMPT_MESSAGES && i < in->n_shards;
+         i++)
+        if (in->shards[i].system_per_row || in->shards[i].system_scalar)
+            code = VB_EXIT_USAGE,
+            vb_err_set(err, "%s: /system is the system prompt of chat prompts (--chat, or a "
+                       "/messages input); these are plain %s (run with --chat, or without "
+                       "/system)", in->shards[i].path,
+                       in->kind == VB_PROMPT_IDS ? "/input_ids" : "/prompts");
     return run_agree(r, code, "tokenizer", err);
 }
 

@@ -117,6 +117,11 @@ static void test_refusals(void)
             "\"mscale\" with \"mscale_all_dim\" is not supported");
     refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\","
             "\"factor\":4,\"truncate\":false}}", "\"truncate\": false is not supported");
+    /* sizes each in range whose products wrap 64 bits */
+    refused("{\"model_type\":\"llama\",\"hidden_size\":1073741824,\"num_hidden_layers\":1000,"
+            "\"num_attention_heads\":33554432,\"num_key_value_heads\":33554432,"
+            "\"intermediate_size\":1073741824,\"vocab_size\":1073741824}",
+            "more than 2^50 is not a model this can load");
     refused("{\"model_type\":\"llama\"," BASE ",\"partial_rotary_factor\":0.5}",
             "\"partial_rotary_factor\" = 0.5 is not supported");
 }

@@ -335,6 +335,21 @@ for f in tokenizer.json tokenizer_config.json; do
     check "model's $f a FIFO, ids input: says why" contains "$err" "not a regular file"
 done
 rm -rf m_fifo
+# An input's /system with plain prompts and no --chat is refused, as
+# --system is (it was dropped without a word, session 43); with --chat it
+# runs.
+printf '{"prompt":"hello","system":"You are a pirate."}\n' >sys.jsonl
+"$vb" pack sys.jsonl sys.h5 >/dev/null 2>&1
+fresh
+run_capture "$vb" generate "${gen[@]}" --input sys.h5 --output out.h5
+check "/system with plain prompts, no --chat: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "/system with plain prompts, no --chat: names the file and why ($err)" \
+    contains "$err" "sys.h5: /system is the system prompt of chat prompts"
+check "/system with plain prompts, no --chat: no output, no journal" nothing_at out.h5
+fresh
+run_capture "$vb" generate "${gen[@]}" --input sys.h5 --output out.h5 --chat
+check "/system with plain prompts and --chat: runs (got $rc: $err)" [ "$rc" -eq 0 ]
+rm -f sys.jsonl sys.h5 out.h5
 # tokenizer_config.json of another JSON type is refused, not read as "no
 # chat template, no special tokens" (session 43)
 rm -rf m_tc && cp -r model m_tc && echo '[1, 2]' >m_tc/tokenizer_config.json
