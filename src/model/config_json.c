@@ -213,7 +213,8 @@ static int get_rope(cfg_ctx *x, model_config *c)
         return vb_err_set(x->err, "%s: \"%s\" is not an object", x->path, field);
     /* transformers: rope_type, else type; one of another JSON type is not
      * "no scaling" (a "type": 5 ran unscaled) */
-    const char *type_key = json_object_get(rs, "rope_type") ? "rope_type" : "type";
+    json_t *rt = json_object_get(rs, "rope_type");
+    const char *type_key = rt && !json_is_null(rt) ? "rope_type" : "type";
     json_t *jt = json_object_get(rs, type_key);
     if (jt && !json_is_null(jt) && !json_is_string(jt))
         return vb_err_set(x->err, "%s: \"%s\": \"%s\" is not a string", x->path, field,

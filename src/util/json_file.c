@@ -188,10 +188,13 @@ json_t *vb_json_load_file(const char *path, size_t flags, json_error_t *je)
         set_error(je, path, msg);
         return NULL;
     }
-    if (fd >= 0 && !(f = fdopen(fd, "rb")))
+    int open_errno = errno;
+    if (fd >= 0 && !(f = fdopen(fd, "rb"))) {
+        open_errno = errno;
         close(fd);
+    }
     if (!f) {
-        snprintf(msg, sizeof msg, "unable to open %s: %s", path, strerror(errno));
+        snprintf(msg, sizeof msg, "unable to open %s: %s", path, strerror(open_errno));
         set_error(je, path, msg);
         return NULL;
     }
