@@ -324,7 +324,7 @@ static int write_strings(hid_t f, const char *name, char **col, size_t n, vb_err
 static int write_packed(const packed *p, const char *tmp, vb_err *err)
 {
     h5_quiet();
-    if (vb_remove_temp(tmp, err) < 0)
+    if (vb_remove_if_there(tmp, err) < 0)
         return -1;
     /* exclusively: never through a link or into a file made since */
     hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);

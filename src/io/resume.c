@@ -19,13 +19,6 @@ static bool exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-static int remove_if_there(const char *p, vb_err *err)
-{
-    if (unlink(p) != 0 && errno != ENOENT)
-        return vb_err_set(err, "%s: cannot remove: %s", p, strerror(errno));
-    return 0;
-}
-
 /* Appends "; what" to err's message: how to go on without losing the rows
  * another file holds (--overwrite would discard them too). */
 static void advise(vb_err *err, const char *fmt, const char *a, const char *b)
@@ -171,8 +164,8 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
     if ((!resume || (!have_out && !have_j)) && !overwrite && vb_refuse_existing_temp(tmp, err) < 0)
         goto out;
     if (overwrite || !resume) {
-        if (remove_if_there(output, err) < 0 || remove_if_there(jpath, err) < 0 ||
-            remove_if_there(tmp, err) < 0)
+        if (vb_remove_if_there(output, err) < 0 || vb_remove_if_there(jpath, err) < 0 ||
+            vb_remove_if_there(tmp, err) < 0)
             goto out;
         rc = vb_journal_create(jpath, settings, journal, err);
         goto out;
@@ -257,7 +250,7 @@ int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_re
          * finds it locked or gone, never an unlocked journal of rows that
          * the output already holds. */
         char *jpath = vb_journal_path_for(output);
-        int rc = jpath ? remove_if_there(jpath, err) : vb_err_set(err, "out of memory");
+        int rc = jpath ? vb_remove_if_there(jpath, err) : vb_err_set(err, "out of memory");
         free(jpath);
         if (vb_journal_close(*journal, rc < 0 ? NULL : err) < 0)
             rc = -1;

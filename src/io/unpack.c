@@ -233,8 +233,8 @@ int vb_unpack(const char *in_path, const char *out_path, vb_err *err)
     /* exclusively, after removing what --overwrite allowed to be there:
      * never through a symlink at tmp into the file it points to */
     int fd = -1;
-    if (vb_remove_temp(tmp, err) == 0) {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (vb_remove_if_there(tmp, err) == 0) {
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0)
             vb_err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
     }

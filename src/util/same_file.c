@@ -127,10 +127,9 @@ int vb_refuse_same_file(const char *input, const char *target, const char *what,
                       "the input (choose another name)", what, target, input);
 }
 
-int vb_remove_temp(const char *tmp, vb_err *err)
+int vb_remove_if_there(const char *path, vb_err *err)
 {
-    if (unlink(tmp) != 0 && errno != ENOENT)
-        return vb_err_set(err, "%s: cannot remove it to write the output there: %s", tmp,
-                          strerror(errno));
+    if (unlink(path) != 0 && errno != ENOENT)
+        return vb_err_set(err, "%s: cannot remove: %s", path, strerror(errno));
     return 0;
 }

@@ -47,13 +47,11 @@ int vb_refuse_special_output(const char *path, const char *what, vb_err *err);
  * someone's, not the command's to truncate or remove. */
 int vb_refuse_existing_temp(const char *tmp, vb_err *err);
 
-/* Removes tmp, the name an output is written to before its rename, where
- * it exists (a symlink itself, never the file it points to), so that the
- * output is then created there anew and exclusively: a command has
- * refused an existing tmp before this unless --overwrite made it the
- * command's to replace (`pack IN OUT --overwrite` with OUT.tmp a symlink
- * to a user's file wrote through the link, session 43). -1 with err
- * naming tmp and the system's reason when it cannot be removed. */
-int vb_remove_temp(const char *tmp, vb_err *err);
+/* Removes path where it exists (a symlink itself, never the file it
+ * points to): 0 when it is gone or never was, else -1 with err naming it
+ * and the system's reason. Outputs are then created there anew: `pack IN
+ * OUT --overwrite` with OUT.tmp a symlink to a user's file wrote through
+ * the link before it removed OUT.tmp first (session 43). */
+int vb_remove_if_there(const char *path, vb_err *err);
 
 #endif
