@@ -1,7 +1,6 @@
 /* Opening, looking up and reading safetensors checkpoints (see
  * safetensors.h). The header parser is in safetensors_header.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "model/safetensors.h"
 #include "util/half.h"
 #include "util/json_file.h"
+#include "util/open_regular.h"
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -22,15 +22,12 @@ static int cmp_name(const void *a, const void *b)
 /* Maps one file and parses its header into st. */
 static int add_file(safetensors *st, const char *path, vb_err *err)
 {
-    /* without blocking: a FIFO is refused below, not waited on for good */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    int fd = vb_open_regular(path, &sb);
+    if (fd == -2)
+        return vb_err_set(err, "%s: not a regular file", path);
     if (fd < 0)
         return vb_err_set(err, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return vb_err_set(err, "%s: not a regular file", path);
-    }
     size_t size = (size_t)sb.st_size;
     const uint8_t *map = NULL;
     if (size > 0) {

@@ -5,7 +5,6 @@
  * None, the special tokens (bos_token, eos_token, unk_token, pad_token)
  * and the caller's keyword arguments, which win over the tokens. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jinja.h"
 #include "util/json_file.h"
+#include "util/open_regular.h"
 
 struct chat_template {
     const tokenizer *tok;
@@ -29,26 +29,25 @@ struct chat_template {
  * device such as /dev/zero read as an empty template. */
 static char *read_text(const char *path, size_t *len, bool *missing, vb_err *err)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (!f) {
-        if (fd >= 0)
-            close(fd);
-        if (missing && errno == ENOENT)
-            *missing = true;
-        else
-            vb_err_set(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    char *buf = NULL;
-    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-        fclose(f);
+    int fd = vb_open_regular(path, &st);
+    if (fd == -2) {
         vb_err_set(err, "%s: not a regular file", path);
         return NULL;
     }
-    if (fstat(fd, &st) == 0 && st.st_size >= 0 && st.st_size < (64 << 20) &&
-        (buf = malloc((size_t)st.st_size + 1))) {
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (missing && e == ENOENT)
+            *missing = true;
+        else
+            vb_err_set(err, "%s: cannot open: %s", path, strerror(e));
+        return NULL;
+    }
+    char *buf = NULL;
+    if (st.st_size >= 0 && st.st_size < (64 << 20) && (buf = malloc((size_t)st.st_size + 1))) {
         *len = fread(buf, 1, (size_t)st.st_size, f);
         buf[*len] = 0;
         if (ferror(f) || *len != (size_t)st.st_size) {

@@ -9,14 +9,14 @@
 #include "util/json_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "util/open_regular.h"
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -176,20 +176,15 @@ json_t *vb_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *j
 json_t *vb_json_load_file(const char *path, size_t flags, json_error_t *je)
 {
     char msg[JSON_ERROR_TEXT_LENGTH];
-    /* without blocking, and only a regular file: a FIFO in a model
-     * directory blocked the start-up in open() for good (a signal restarts
-     * it; session 43), and a device would read forever or as empty */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    FILE *f = NULL;
-    if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-        close(fd);
+    int fd = vb_open_regular(path, &st), open_errno = errno;
+    if (fd == -2) {
         snprintf(msg, sizeof msg, "not a regular file (a FIFO, a device or a directory)");
         set_error(je, path, msg);
         return NULL;
     }
-    int open_errno = errno;
-    if (fd >= 0 && !(f = fdopen(fd, "rb"))) {
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (fd >= 0 && !f) {
         open_errno = errno;
         close(fd);
     }
