@@ -168,14 +168,14 @@ static int check_rope_params(cfg_ctx *x, const vb_rope_scaling *s, const char *f
  * mscale with mscale_all_dim (both non-zero, and no attention_factor:
  * transformers then scales by their ratio of get_mscale), and "truncate":
  * false (correction dims not rounded). */
-static int refuse_yarn_variants(cfg_ctx *x, json_t *rs, const char *field)
+static int refuse_yarn_variants(cfg_ctx *x, json_t *rs, const vb_rope_scaling *s,
+                                const char *field)
 {
-    double mscale = 0, mscale_all_dim = 0, attention_factor = 0;
+    double mscale = 0, mscale_all_dim = 0;
     if (get_num(rs, "mscale", &mscale, x->path, x->err) ||
-        get_num(rs, "mscale_all_dim", &mscale_all_dim, x->path, x->err) ||
-        get_num(rs, "attention_factor", &attention_factor, x->path, x->err))
+        get_num(rs, "mscale_all_dim", &mscale_all_dim, x->path, x->err))
         return -1;
-    if (mscale != 0 && mscale_all_dim != 0 && attention_factor == 0)
+    if (mscale != 0 && mscale_all_dim != 0 && s->attention_factor == 0)
         return vb_err_set(x->err, "%s: \"%s\": \"mscale\" with \"mscale_all_dim\" is not "
                           "supported (YaRN's attention factor from them); give "
                           "\"attention_factor\" instead", x->path, field);
@@ -249,7 +249,7 @@ static int get_rope(cfg_ctx *x, model_config *c)
     if (!(s->factor > 0) || !isfinite(s->factor))
         return vb_err_set(x->err, "%s: \"%s\" type '%s' needs a positive \"factor\"", x->path,
                           field, type);
-    if (s->type == VB_ROPE_YARN && refuse_yarn_variants(x, rs, field) < 0)
+    if (s->type == VB_ROPE_YARN && refuse_yarn_variants(x, rs, s, field) < 0)
         return -1;
     return check_rope_params(x, s, field);
 }
@@ -457,10 +457,9 @@ int model_config_load(model_config *c, const char *model_dir, vb_err *err)
     snprintf(path, sizeof path, "%s/config.json", model_dir);
     json_error_t je;
     json_t *root = vb_json_load_file(path, 0, &je);
-    if (!root)
+    if (!root) /* there: why it cannot be read or parsed; missing: the likely mistake */
         return vb_err_set(err, "%s: %s", path,
-                          je.line > 0 ? je.text
-                          : strstr(je.text, "not a regular file")
+                          je.line > 0 || access(path, F_OK) == 0
                               ? je.text
                               : "cannot read it (is --model a Hugging Face model directory?)");
     cfg_ctx x = {root, path, err};
