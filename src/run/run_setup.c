@@ -54,6 +54,26 @@ static int load_tokenizer(run_state *r, vb_err *err)
 }
 #endif
 
+/* A system prompt goes into a chat template: with plain prompts or token
+ * ids and no --chat it would be dropped without a word. Where one is given
+ * (--system, or an input file's /system, which pack writes from a JSONL
+ * "system" field: dropped until session 43), written into buf; NULL when
+ * none is. */
+static const char *system_without_chat(const run_state *r, char *buf, size_t n)
+{
+    const vb_input *in = &r->work.in;
+    if (r->cfg->chat || in->kind == VB_PROMPT_MESSAGES)
+        return NULL;
+    if (r->cfg->system)
+        return "--system";
+    for (int i = 0; i < in->n_shards; i++)
+        if (in->shards[i].system_per_row || in->shards[i].system_scalar) {
+            snprintf(buf, n, "%s: /system", in->shards[i].path);
+            return buf;
+        }
+    return NULL;
+}
+
 int run_phase_tokenizer(run_state *r, vb_err *err)
 {
     int code = 0;
@@ -71,24 +91,13 @@ int run_phase_tokenizer(run_state *r, vb_err *err)
 #endif
     for (int i = 0; i < r->model.config.n_eos; i++)
         add_eos(&r->text, r->model.config.eos_token_ids[i]);
-    /* --system goes into a chat template: with plain prompts or token ids
-     * it would be dropped without a word */
-    if (!code && r->cfg->system && !r->cfg->chat && r->work.in.kind != VB_PROMPT_MESSAGES)
-        code = VB_EXIT_USAGE, vb_err_set(err, "--system is the system prompt of chat prompts "
-                                              "(--chat, or a /messages input); these are plain "
-                                              "%s", r->work.in.kind == VB_PROMPT_IDS
-                                                        ? "/input_ids" : "/prompts");
-    /* and the input's own /system likewise (pack writes it from a JSONL
-     * "system" field; it was dropped without a word, session 43) */
-    const vb_input *in = &r->work.in;
-    for (int i = 0; !code && !r->cfg->chat && in->kind != VB_PROMPT_MESSAGES && i < in->n_shards;
-         i++)
-        if (in->shards[i].system_per_row || in->shards[i].system_scalar)
-            code = VB_EXIT_USAGE,
-            vb_err_set(err, "%s: /system is the system prompt of chat prompts (--chat, or a "
-                       "/messages input); these are plain %s (run with --chat, or without "
-                       "/system)", in->shards[i].path,
-                       in->kind == VB_PROMPT_IDS ? "/input_ids" : "/prompts");
+    char where[4200];
+    const char *sys = code ? NULL : system_without_chat(r, where, sizeof where);
+    if (sys)
+        code = VB_EXIT_USAGE,
+        vb_err_set(err, "%s is the system prompt of chat prompts (--chat, or a /messages "
+                   "input); these are plain %s", sys,
+                   r->work.in.kind == VB_PROMPT_IDS ? "/input_ids" : "/prompts");
     return run_agree(r, code, "tokenizer", err);
 }
 
