@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static json_t *real_or_null(double v)
 {
@@ -38,6 +39,8 @@ json_t *vb_run_settings_json(const vb_run_settings *s)
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
     int bad = 0;
     bad |= json_object_set_new(o, "model", str_or_null(s->model));
+    if (s->model_files)
+        bad |= json_object_set(o, "model_files", (json_t *)s->model_files);
     bad |= json_object_set_new(o, "tp", json_integer(s->tp));
     bad |= json_object_set_new(o, "seed", json_string(seed));
     bad |= json_object_set_new(o, "max_new_tokens", count_or_null(s->max_new_tokens));
@@ -98,6 +101,51 @@ static bool same_value(const json_t *a, const json_t *b)
     return a && b && json_equal((json_t *)a, (json_t *)b);
 }
 
+/* "N bytes, modified 2026-12-01 10:00:00.123456789 UTC", or "absent". */
+static void file_text(const json_t *f, char *buf, size_t n)
+{
+    json_t *size = json_object_get(f, "size"), *mtime = json_object_get(f, "mtime_ns");
+    if (!json_is_integer(size) || !json_is_integer(mtime)) {
+        snprintf(buf, n, "absent");
+        return;
+    }
+    const json_int_t ns = json_integer_value(mtime);
+    const time_t sec = (time_t)(ns / 1000000000);
+    struct tm tm;
+    char when[32] = "?";
+    if (gmtime_r(&sec, &tm))
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf, n, "%" JSON_INTEGER_FORMAT " bytes, modified %s.%09lld UTC",
+             json_integer_value(size), when, (long long)(ns % 1000000000));
+}
+
+/* The model's files by name, both directions; skipped where the saved
+ * settings predate the key. */
+static int compare_model_files(const json_t *saved, const json_t *now, const char *where,
+                               vb_err *err)
+{
+    if (!saved)
+        return 0;
+    const char *name;
+    json_t *v;
+    const json_t *pair[2] = {now, saved};
+    for (int side = 0; side < 2; side++) {
+        json_object_foreach((json_t *)pair[side], name, v) {
+            const json_t *a = json_object_get(saved, name), *b = json_object_get(now, name);
+            if (a && b && json_equal((json_t *)a, (json_t *)b))
+                continue;
+            char sa[96], sb[96];
+            file_text(a, sa, sizeof sa);
+            file_text(b, sb, sizeof sb);
+            return vb_err_set(err, "%s: the model's %s changed since this output was begun (was "
+                              "%s, now %s): its rows so far were made with the model as it was; "
+                              "resume with those files, or --overwrite to start over",
+                              where, name, sa, sb);
+        }
+    }
+    return 0;
+}
+
 int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *where,
                             vb_err *err)
 {
@@ -108,6 +156,11 @@ int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *
     for (int side = 0; side < 2; side++) {
         json_object_foreach((json_t *)pair[side], key, v) {
             const json_t *a = json_object_get(saved, key), *b = json_object_get(now, key);
+            if (strcmp(key, "model_files") == 0) {
+                if (compare_model_files(a, b, where, err) < 0)
+                    return -1;
+                continue;
+            }
             if (!same_value(a, b)) {
                 char sa[64], sb[64];
                 value_text(a, sa, sizeof sa);

@@ -21,6 +21,8 @@
 typedef struct vb_run_settings {
     const char *model;        /* what identifies the model (the engine picks:
                                  its directory's real path, say) */
+    const json_t *model_files; /* what the model's files were: size and mtime by
+                                  name (model/model_files.h); NULL = no key */
     int tp;                   /* numerics differ with tp, so it must match */
     uint64_t seed;
     long max_new_tokens;      /* -1 = unset */
@@ -54,7 +56,10 @@ json_t *vb_run_settings_json(const vb_run_settings *s);
 char *vb_run_settings_dump(const json_t *settings);
 
 /* 0 when `saved` and `now` agree on every key; else -1 with
- * "WHERE: KEY was X, now Y (...)" naming the first differing key. */
+ * "WHERE: KEY was X, now Y (...)" naming the first differing key, or for
+ * "model_files" the first file that changed, appeared or went. A `saved`
+ * without "model_files" (a journal from before the key) is not compared
+ * on it. */
 int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *where,
                             vb_err *err);
 

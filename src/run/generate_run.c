@@ -13,6 +13,7 @@
 #include "io/resume.h"
 #include "io/run_settings.h"
 #include "io/shard.h"
+#include "model/model_files.h"
 #include "model/model_load.h"
 #include "mpi/watchdog.h"
 #include "run/run_backend.h"
@@ -126,8 +127,11 @@ static int make_settings(run_state *r, vb_err *err)
     const sampling_overrides *sp = &o->sampling;
     if (!realpath(o->model_dir, r->model.path))
         snprintf(r->model.path, sizeof r->model.path, "%s", o->model_dir);
+    json_t *files = model_files_json(o->model_dir, err);
+    if (!files)
+        return -1;
     vb_run_settings s = {
-        .model = r->model.path, .tp = r->d->tp, .seed = sp->seed,
+        .model = r->model.path, .model_files = files, .tp = r->d->tp, .seed = sp->seed,
         .max_new_tokens = o->max_new_tokens, .temperature = sp->temperature, .top_p = sp->top_p,
         .top_k = sp->top_k, .min_p = sp->min_p, .repetition_penalty = sp->repetition_penalty,
         .frequency_penalty = sp->frequency_penalty, .presence_penalty = sp->presence_penalty,
@@ -140,6 +144,7 @@ static int make_settings(run_state *r, vb_err *err)
         .input_checksum = r->work.in.checksum, .input_rows = r->work.in.n_rows,
     };
     r->out.settings = vb_run_settings_json(&s);
+    json_decref(files);
     if (!r->out.settings)
         return vb_err_set(err, "out of memory");
     return 0;

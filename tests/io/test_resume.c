@@ -231,6 +231,39 @@ static void test_settings_compare(void)
     CHECK(strstr(err.msg, "batch_invariant was (absent), now true") != NULL);
     CHECK_INT_EQ(vb_run_settings_compare(jb, ja, "x.journal", &err), -1);
     json_decref(jb);
+    /* The model's files: a changed, added or removed file is refused by
+     * name; saved settings from before the key (none) are not compared on
+     * it, so a journal begun by an older build still resumes. */
+    json_t *files = json_pack("{s{sIsI}s{sIsI}}", "config.json", "size", (json_int_t)700, "mtime_ns",
+                              (json_int_t)1700000000123456789, "model.safetensors", "size",
+                              (json_int_t)4096, "mtime_ns", (json_int_t)1700000000000000000);
+    CHECK(files != NULL);
+    json_t *changed = json_deep_copy(files);
+    json_object_set_new(json_object_get(changed, "model.safetensors"), "mtime_ns",
+                        json_integer(1800000000000000000));
+    b = test_settings();
+    b.model_files = files;
+    json_t *jf = vb_run_settings_json(&b);
+    b.model_files = changed;
+    jb = vb_run_settings_json(&b);
+    CHECK_INT_EQ(vb_run_settings_compare(jf, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "the model's model.safetensors changed since this output was begun "
+                          "(was 4096 bytes, modified 2023-11-14 22:13:20.000000000 UTC, now "
+                          "4096 bytes, modified 2027-01-15 08:00:00.000000000 UTC)") != NULL);
+    json_decref(jb);
+    json_object_del(changed, "model.safetensors");
+    jb = vb_run_settings_json(&b);
+    CHECK_INT_EQ(vb_run_settings_compare(jf, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "model.safetensors changed") != NULL);
+    CHECK(strstr(err.msg, ", now absent)") != NULL);
+    CHECK_INT_EQ(vb_run_settings_compare(jb, jf, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "(was absent, now 4096 bytes") != NULL);
+    CHECK_INT_EQ(vb_run_settings_compare(ja, jf, "x.journal", &err), 0);
+    CHECK_INT_EQ(vb_run_settings_compare(jf, jf, "x.journal", &err), 0);
+    json_decref(jb);
+    json_decref(jf);
+    json_decref(changed);
+    json_decref(files);
     /* Through text and back (the journal header) still compares equal. */
     char *t = vb_run_settings_dump(ja);
     json_error_t je;

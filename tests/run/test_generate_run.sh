@@ -197,6 +197,16 @@ rc=$?
 check "SIGTERM: exit 75" [ "$rc" -eq 75 ]
 check "SIGTERM: output and journal kept" [ -e l_cut.h5 ] && [ -e l_cut.h5.journal ]
 check "SIGTERM: some rows missing" [ "$(n_rows l_cut.h5)" -lt 16 ]
+# Weights saved over in place keep the model's path: the resume is refused
+# naming the file, keeps the rows so far, and goes on once it is as it was.
+touch -r model/model.safetensors mtime.ref
+touch -d '2001-02-03 04:05:06' model/model.safetensors
+run_capture "$vb" generate "${long[@]}" --output l_cut.h5 --resume
+check "model file changed since begun: exit 2" [ "$rc" -eq 2 ]
+check "model file changed: names the file" \
+    contains "$err" "the model's model.safetensors changed since this output was begun"
+check "model file changed: output and journal kept" [ -e l_cut.h5 ] && [ -e l_cut.h5.journal ]
+touch -r mtime.ref model/model.safetensors
 run_capture "$mpirun" -np 2 "$vb" generate "${long[@]}" --output l_cut.h5 --resume
 check "resume under dp 2 exits 0" [ "$rc" -eq 0 ]
 check "resumed = uninterrupted" [ "$(cols l_cut.h5)" = "$(cols l_ref.h5)" ]

@@ -1,0 +1,56 @@
+/* The model directory's files by size and mtime; see model_files.h. */
+#include "model/model_files.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool ends_with(const char *s, const char *tail)
+{
+    const size_t n = strlen(s), t = strlen(tail);
+    return n > t && strcmp(s + n - t, tail) == 0;
+}
+
+/* Weights, configuration, tokenizer and chat template: every file whose
+ * change can change a completion. README.md, LICENSE and the like are not
+ * read and may be edited without refusing a resume. */
+static bool read_by_engine(const char *name)
+{
+    return name[0] != '.' &&
+           (ends_with(name, ".safetensors") || ends_with(name, ".json") ||
+            ends_with(name, ".jinja"));
+}
+
+json_t *model_files_json(const char *dir, vb_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        vb_err_set(err, "%s: cannot list the model directory (%s)", dir, strerror(errno));
+        return NULL;
+    }
+    json_t *files = json_object();
+    bool bad = !files;
+    for (struct dirent *e; !bad && (e = readdir(d));) {
+        if (!read_by_engine(e->d_name))
+            continue;
+        char path[4096];
+        struct stat st;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        const json_int_t ns = (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        json_t *f = json_pack("{sIsI}", "size", (json_int_t)st.st_size, "mtime_ns", ns);
+        bad = !f || json_object_set_new(files, e->d_name, f) != 0;
+    }
+    closedir(d);
+    if (bad) {
+        json_decref(files);
+        vb_err_set(err, "%s: out of memory", dir);
+        return NULL;
+    }
+    return files;
+}
