@@ -99,28 +99,6 @@ static jv strip(jv s, const jv *chars, bool left, bool right)
     return jv_str(p + b, e - b);
 }
 
-static bool ascii_case(jrender *r, jv s, int mode, jv *out)
-{
-    /* mode 0 lower, 1 upper, 2 capitalize, 3 title */
-    char *p = jarena_alloc(&r->ar, s.u.s.n + 1);
-    if (!p)
-        return jerr(r, NULL, "out of memory"), false;
-    bool word = false;
-    for (size_t i = 0; i < s.u.s.n; i++) {
-        char c = s.u.s.p[i];
-        bool up = mode == 1 || (mode == 2 && i == 0) || (mode == 3 && !word);
-        if (up && c >= 'a' && c <= 'z')
-            c = (char)(c - 32);
-        else if (!up && c >= 'A' && c <= 'Z')
-            c = (char)(c + 32);
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || ((unsigned char)c >= 0x80);
-        word = alpha;
-        p[i] = c;
-    }
-    *out = jv_str(p, s.u.s.n);
-    return true;
-}
-
 static bool str_replace(jrender *r, const jnode *at, jv s, jv old, jv new_, int64_t count, jv *out)
 {
     jbuf b = {0};
@@ -253,7 +231,10 @@ bool jmethod(jrender *r, const jnode *at, jv obj, const char *name, const jargs 
         }
         if (strcmp(name, "lower") == 0 || strcmp(name, "upper") == 0 || strcmp(name, "capitalize") == 0 ||
             strcmp(name, "title") == 0)
-            return ascii_case(r, obj, name[0] == 'l' ? 0 : name[0] == 'u' ? 1 : name[0] == 'c' ? 2 : 3, out);
+            return jcase_convert(r, obj, name[0] == 'l'   ? JCASE_LOWER
+                                         : name[0] == 'u' ? JCASE_UPPER
+                                         : name[0] == 'c' ? JCASE_CAPITALIZE
+                                                          : JCASE_TITLE_METHOD, out);
         if (strcmp(name, "replace") == 0) {
             const jv *o = arg(a, 0, NULL), *nw = arg(a, 1, NULL), *c = arg(a, 2, "count");
             if (!want_str(r, at, o, "replace()") || !want_str(r, at, nw, "replace()"))
@@ -838,10 +819,9 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         return true;
     }
     if (strcmp(name, "wordcount") == 0) {
-        jv parts;
-        if (!want_str(r, at, &in, "wordcount") || !str_split(r, at, in, NULL, -1, &parts))
+        if (!want_str(r, at, &in, "wordcount"))
             return false;
-        *out = jv_int((int64_t)parts.u.l->n);
+        *out = jv_int(jcase_wordcount(r, in));
         return true;
     }
     /* the rest work on the string form */
@@ -855,8 +835,11 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         return true;
     }
     if (strcmp(name, "upper") == 0 || strcmp(name, "lower") == 0 || strcmp(name, "capitalize") == 0 ||
-        strcmp(name, "title") == 0)
-        return ascii_case(r, s, name[0] == 'l' ? 0 : name[0] == 'u' ? 1 : name[0] == 'c' ? 2 : 3, out);
+        strcmp(name, "title") == 0) /* the title filter is jinja2's own, not str.title */
+        return jcase_convert(r, s, name[0] == 'l'   ? JCASE_LOWER
+                                   : name[0] == 'u' ? JCASE_UPPER
+                                   : name[0] == 'c' ? JCASE_CAPITALIZE
+                                                    : JCASE_TITLE_FILTER, out);
     if (strcmp(name, "replace") == 0) {
         const jv *o = arg(a, 0, "old"), *nw = arg(a, 1, "new"), *c = arg(a, 2, "count");
         jv os, ns;
@@ -910,16 +893,7 @@ bool jtest(jrender *r, const jnode *at, const char *name, jv in, const jargs *a,
     else if (strcmp(name, "lower") == 0 || strcmp(name, "upper") == 0) {
         if (in.k != JV_STR)
             return terr(r, at, "'%s' test needs a string, not %s", name, jv_type_name(in));
-        bool cased = false, ok = true;
-        for (size_t i = 0; i < in.u.s.n; i++) {
-            char ch = in.u.s.p[i];
-            if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
-                cased = true;
-                if ((name[0] == 'l') != (ch >= 'a' && ch <= 'z'))
-                    ok = false;
-            }
-        }
-        *out = cased && ok;
+        *out = jcase_is(in, name[0] == 'u');
     } else if (strcmp(name, "odd") == 0 || strcmp(name, "even") == 0 || strcmp(name, "divisibleby") == 0) {
         if (in.k != JV_INT && in.k != JV_BOOL)
             return terr(r, at, "'%s' test needs an integer, not %s", name, jv_type_name(in));

@@ -229,6 +229,15 @@ bool jcapture(jrender *r, jscope *s, const jnode *body, jv *out);
 /* Renders the statement list; 0, or -1 with r->err. */
 int jexec_body(jrender *r, jscope *s, const jnode *body);
 
+/* Unicode case as Python's str (jinja_case.c): the upper, lower,
+ * capitalize and title filters and methods (the title filter is jinja2's,
+ * not str.title), wordcount's \w+ runs, and the lower / upper tests. */
+typedef enum { JCASE_UPPER, JCASE_LOWER, JCASE_CAPITALIZE, JCASE_TITLE_METHOD,
+               JCASE_TITLE_FILTER } jcase_mode;
+bool jcase_convert(jrender *r, jv s, jcase_mode mode, jv *out);
+int64_t jcase_wordcount(jrender *r, jv s);
+bool jcase_is(jv s, bool upper);
+
 /* Builtins (jinja_builtins.c). args/kw: positional values, then keyword
  * names and values. */
 typedef struct jargs {
