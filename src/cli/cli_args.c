@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/exit_codes.h"
+#include "util/utf8_valid.h"
 
 void cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -72,7 +73,9 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out
 {
     char *end = NULL;
     errno = 0;
-    if (s[0] == '-' || s[0] == '\0') {
+    /* a digit first: strtoull skips blanks and negates a '-' after them
+     * (" -1" was read as 2^64 - 1) */
+    if (s[0] < '0' || s[0] > '9') {
         cli_usage_error(cmd, "%s: '%s' is not a non-negative integer", opt, s);
         return -1;
     }
@@ -83,6 +86,15 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out
     }
     *out = (uint64_t)v;
     return 0;
+}
+
+int cli_require_utf8(const char *cmd, const char *opt, const char *s)
+{
+    size_t bad = 0;
+    if (vb_utf8_valid(s, strlen(s), &bad))
+        return 0;
+    cli_usage_error(cmd, "%s: not valid UTF-8 text (byte %zu)", opt, bad + 1);
+    return -1;
 }
 
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double min,

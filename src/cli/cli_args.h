@@ -27,6 +27,10 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long min, lon
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double min,
                      double max, double *out);
+/* Text that goes into a prompt, a stop string or the run settings (JSON):
+ * refused unless valid UTF-8 (a stop string of other bytes was dropped
+ * from the settings, a system prompt ended the run as "out of memory"). */
+int cli_require_utf8(const char *cmd, const char *opt, const char *s);
 /* Plain bytes or with a KiB/MiB/GiB/TiB suffix (K/M/G/T and KB/MB/GB are
  * read as the same powers of two, as nvidia-smi and Slurm do). */
 int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *out);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli_args.h"
@@ -593,6 +594,14 @@ int cmd_bench(int argc, char **argv)
     }
     if (!o->model_dir) {
         cli_usage_error("bench", "--model DIR is required");
+        return VB_EXIT_USAGE;
+    }
+    /* the report is read back to add the workload: a device or FIFO
+     * (/dev/null) would be found only after the whole measurement */
+    struct stat rst;
+    if (report && stat(report, &rst) == 0 && !S_ISREG(rst.st_mode)) {
+        cli_usage_error("bench", "--report %s is not a regular file: bench reads the report "
+                        "back to add the workload", report);
         return VB_EXIT_USAGE;
     }
     if (settle_workload(&w, input != NULL))

@@ -133,7 +133,11 @@ int cmd_tokenize(int argc, char **argv)
         case T_DECODE: c.decode = true; break;
         case T_CHAT_TEMPLATE: template_name = optarg; c.chat = true; break;
         case T_CHAT_KWARGS: kwargs = optarg; break;
-        case T_SYSTEM: c.system = optarg; break;
+        case T_SYSTEM:
+            c.system = optarg;
+            if (cli_require_utf8("tokenize", "--system", optarg))
+                return VB_EXIT_USAGE;
+            break;
         case T_KEEP_SPECIAL: c.keep_special = true; break;
         case T_HELP:
         case 'h': tokenize_help(); return VB_EXIT_OK;
@@ -150,6 +154,17 @@ int cmd_tokenize(int argc, char **argv)
     }
     if (c.chat && c.decode) {
         cli_usage_error("tokenize", "--chat and --decode contradict each other");
+        return VB_EXIT_USAGE;
+    }
+    /* options that only apply with another: ignoring one silently gives
+     * ids the user did not ask for */
+    const char *needs_chat = c.system ? "--system" : kwargs ? "--chat-template-kwargs" : NULL;
+    if (needs_chat && !c.chat) {
+        cli_usage_error("tokenize", "%s applies to chat prompts: add --chat", needs_chat);
+        return VB_EXIT_USAGE;
+    }
+    if (c.keep_special && !c.decode) {
+        cli_usage_error("tokenize", "--keep-special applies to --decode");
         return VB_EXIT_USAGE;
     }
     vb_err err = {{0}};

@@ -88,7 +88,8 @@ void generate_options_print_help(void)
         "  --n K                       K samples per prompt\n"
         "  --logprobs N                record the chosen tokens' logprobs and N (1-64) alternatives\n"
         "  --stop TEXT                 stop string (repeatable)\n"
-        "  --ignore-eos                generate exactly --max-new-tokens\n"
+        "  --ignore-eos                do not stop at end-of-sequence tokens: --max-new-tokens\n"
+        "                              each row (a --stop string still ends one)\n"
         "\n"
         "prompts:\n"
         "  --chat                      render prompts with the model's chat template\n"
@@ -243,11 +244,13 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
                 cli_usage_error(cmd, "--stop: the stop string is empty");
                 return -1;
             }
+            if (cli_require_utf8(cmd, opt, optarg))
+                return -1;
             o->stops[cfg->n_stops++] = optarg;
             break;
         case OPT_CHAT: cfg->chat = true; break;
         case OPT_CHAT_TEMPLATE: cfg->chat_template = optarg; cfg->chat = true; break;
-        case OPT_SYSTEM: cfg->system = optarg; break;
+        case OPT_SYSTEM: cfg->system = optarg; rc = cli_require_utf8(cmd, opt, optarg); break;
         case OPT_CHAT_TEMPLATE_KWARGS: cfg->chat_template_kwargs = optarg; break;
         case OPT_MAX_MODEL_LEN:
             rc = cli_parse_int(cmd, opt, optarg, 1, VB_MAX_MODEL_LEN, &cfg->max_model_len);

@@ -17,6 +17,7 @@
 #include "io/h5_util.h"
 #include "io/h5_vlen_check.h"
 #include "util/same_file.h"
+#include "util/utf8_valid.h"
 
 static const char *const prompt_names[] = {"/prompts", "/input_ids", "/messages"};
 
@@ -585,40 +586,7 @@ void vb_input_close(vb_input *in)
 
 const char *vb_utf8_check(const char *str, size_t n, size_t *bad_at)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2, min = 0x80, c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3, min = 0x800, c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4, min = 0x10000, c &= 0x07;
-        } else {
-            goto bad;
-        }
-        if (i + len > n)
-            goto bad;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                goto bad;
-            c = (c << 6) | (s[i + k] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            goto bad;
-        i += len;
-    }
-    return NULL;
-bad:
-    if (bad_at)
-        *bad_at = i;
-    return "not valid UTF-8";
+    return vb_utf8_valid(str, n, bad_at) ? NULL : "not valid UTF-8";
 }
 
 /* s with each byte that is not part of valid UTF-8 replaced by U+FFFD,

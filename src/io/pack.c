@@ -13,6 +13,7 @@
 #include "io/h5_text.h"
 #include "io/h5_util.h"
 #include "io/input_reader.h"
+#include "util/log.h"
 #include "util/same_file.h"
 
 /* Columns as parsed; every array has n entries. */
@@ -28,6 +29,7 @@ typedef struct packed {
     int32_t *max_new_tokens;    /* -1 = unset */
     int64_t *seed;              /* -1 = unset */
     bool any_id, any_system, any_max, any_seed, all_ids_int;
+    bool warned_key;            /* a key pack does not read was reported */
 } packed;
 
 static int grow(packed *p)
@@ -106,6 +108,29 @@ static int check_no_nul(const json_t *v, const char *key, const char *path, long
     return 0;
 }
 
+/* A key pack does not read is left out of the file: said once (the first
+ * such key and its line), since a typo ("max_tokens") would otherwise run
+ * every row with the default silently. Other keys are kept by users for
+ * their own bookkeeping, so this is a warning, not an error. */
+static void warn_unread_key(packed *p, const json_t *o, const char *path, long lineno)
+{
+    static const char *const known[] = {"prompt", "messages", "id", "system", "max_new_tokens",
+                                        "seed"};
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        bool read = false;
+        for (size_t k = 0; k < sizeof known / sizeof known[0] && !read; k++)
+            read = strcmp(key, known[k]) == 0;
+        if (!read && !p->warned_key) {
+            p->warned_key = true;
+            vb_warn("%s:%ld: \"%s\" is not a key pack reads (prompt, messages, id, system, "
+                    "max_new_tokens, seed): left out; later such keys are not reported", path,
+                    lineno, key);
+        }
+    }
+}
+
 /* Parses one JSONL object into the last row, p->n - 1. */
 static int parse_json_line(packed *p, const char *line, size_t len, const char *path, long lineno,
                            bool *kind_set, vb_err *err)
@@ -116,8 +141,10 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
     size_t i = p->n - 1; /* the caller has counted the row already */
     int rc = -1;
     if (!o) {
-        vb_err_set(err, "%s:%ld: not valid JSON: %s (column %d)", path, lineno, je.text,
-                   je.column);
+        /* jansson reads integers as 64-bit signed: a seed past 2^63 - 1 */
+        vb_err_set(err, "%s:%ld: not valid JSON: %s (column %d)%s", path, lineno, je.text,
+                   je.column, strstr(je.text, "too big integer")
+                                  ? "; integers here must be below 2^63" : "");
         return -1;
     }
     if (!json_is_object(o)) {
@@ -227,6 +254,7 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
         p->any_seed = true;
         p->seed[i] = json_integer_value(v);
     }
+    warn_unread_key(p, o, path, lineno);
     rc = 0;
 done:
     json_decref(o);

@@ -93,8 +93,6 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
         rc = vb_err_set(err, "the report %s is the output %s or its journal or temporary file: "
                         "writing it would destroy the completions (choose another name)",
                         report, output);
-    if (rc == 0)
-        rc = vb_refuse_special_output(output, "the output", err);
     /* what is written at the end, checked now: not after the run */
     if (rc == 0)
         rc = vb_refuse_no_directory(output, "the output", err);
@@ -118,6 +116,9 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
         rc = check_model_dir(model_dir, output, jpath, tmp, report, err);
     if (rc == 0 && extra)
         rc = check_input(extra, output, jpath, tmp, report, err);
+    /* after the same-file checks: a link to an input is said to be one */
+    if (rc == 0)
+        rc = vb_refuse_special_output(output, "the output", err);
     free(jpath);
     free(tmp);
     return rc;

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/utf8_valid.h"
+
 static json_t *real_or_null(double v)
 {
     return isnan(v) ? json_null() : json_real(v);
@@ -19,6 +21,11 @@ static json_t *count_or_null(long v)
 static json_t *str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
+}
+
+static json_t *json_or_null(const json_t *v)
+{
+    return v ? json_deep_copy(v) : json_null();
 }
 
 json_t *vb_run_settings_json(const vb_run_settings *s)
@@ -39,8 +46,9 @@ json_t *vb_run_settings_json(const vb_run_settings *s)
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
     int bad = 0;
     bad |= json_object_set_new(o, "model", str_or_null(s->model));
-    if (s->model_files)
-        bad |= json_object_set(o, "model_files", (json_t *)s->model_files);
+    bad |= json_object_set_new(o, "model_files", json_or_null(s->model_files));
+    bad |= json_object_set_new(o, "chat_template_kwargs", json_or_null(s->chat_template_kwargs));
+    bad |= json_object_set_new(o, "chat_template_file", json_or_null(s->chat_template_file));
     bad |= json_object_set_new(o, "tp", json_integer(s->tp));
     bad |= json_object_set_new(o, "seed", json_string(seed));
     bad |= json_object_set_new(o, "max_new_tokens", count_or_null(s->max_new_tokens));
@@ -72,6 +80,27 @@ json_t *vb_run_settings_json(const vb_run_settings *s)
         return NULL;
     }
     return o;
+}
+
+static int check_text(const char *what, const char *text, vb_err *err)
+{
+    size_t bad = 0;
+    if (!text || vb_utf8_valid(text, strlen(text), &bad))
+        return 0;
+    return vb_err_set(err, "%s is not valid UTF-8 (byte %zu): the output's run settings record "
+                      "it as JSON text; rename it", what, bad + 1);
+}
+
+int vb_run_settings_check_text(const vb_run_settings *s, vb_err *err)
+{
+    if (check_text("the model directory's path", s->model, err) ||
+        check_text("--chat-template", s->chat_template, err) ||
+        check_text("--system", s->system, err))
+        return -1;
+    for (int i = 0; i < s->n_stops; i++)
+        if (check_text("--stop", s->stops[i], err))
+            return -1;
+    return 0;
 }
 
 char *vb_run_settings_dump(const json_t *settings)
@@ -119,31 +148,44 @@ static void file_text(const json_t *f, char *buf, size_t n)
              json_integer_value(size), when, (long long)(ns % 1000000000));
 }
 
-/* The model's files by name, both directions; skipped where the saved
- * settings predate the key. */
+/* One file's stamp, saved against now: -1 naming it where they differ. */
+static int compare_stamp(const json_t *a, const json_t *b, const char *where, const char *what,
+                         vb_err *err)
+{
+    if ((!a && !b) || (a && b && json_equal((json_t *)a, (json_t *)b)))
+        return 0;
+    char sa[96], sb[96];
+    file_text(a, sa, sizeof sa);
+    file_text(b, sb, sizeof sb);
+    return vb_err_set(err, "%s: %s changed since this output was begun (was %s, now %s): its "
+                      "rows so far were made with the file as it was; resume with it, or "
+                      "--overwrite to start over", where, what, sa, sb);
+}
+
+/* The model's files by name, both directions. */
 static int compare_model_files(const json_t *saved, const json_t *now, const char *where,
                                vb_err *err)
 {
-    if (!saved)
-        return 0;
     const char *name;
     json_t *v;
     const json_t *pair[2] = {now, saved};
+    char what[512];
     for (int side = 0; side < 2; side++) {
         json_object_foreach((json_t *)pair[side], name, v) {
-            const json_t *a = json_object_get(saved, name), *b = json_object_get(now, name);
-            if (a && b && json_equal((json_t *)a, (json_t *)b))
-                continue;
-            char sa[96], sb[96];
-            file_text(a, sa, sizeof sa);
-            file_text(b, sb, sizeof sb);
-            return vb_err_set(err, "%s: the model's %s changed since this output was begun (was "
-                              "%s, now %s): its rows so far were made with the model as it was; "
-                              "resume with those files, or --overwrite to start over",
-                              where, name, sa, sb);
+            snprintf(what, sizeof what, "the model's %s", name);
+            if (compare_stamp(json_object_get(saved, name), json_object_get(now, name), where,
+                              what, err) < 0)
+                return -1;
         }
     }
     return 0;
+}
+
+/* Keys a journal begun before session 44 lacks: not compared there. */
+static bool added_later(const char *key)
+{
+    return strcmp(key, "model_files") == 0 || strcmp(key, "chat_template_kwargs") == 0 ||
+           strcmp(key, "chat_template_file") == 0;
 }
 
 int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *where,
@@ -156,8 +198,16 @@ int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *
     for (int side = 0; side < 2; side++) {
         json_object_foreach((json_t *)pair[side], key, v) {
             const json_t *a = json_object_get(saved, key), *b = json_object_get(now, key);
+            if (!a && added_later(key))
+                continue;
             if (strcmp(key, "model_files") == 0) {
                 if (compare_model_files(a, b, where, err) < 0)
+                    return -1;
+                continue;
+            }
+            if (strcmp(key, "chat_template_file") == 0) {
+                if (compare_stamp(json_is_null(a) ? NULL : a, json_is_null(b) ? NULL : b, where,
+                                  "the --chat-template file", err) < 0)
                     return -1;
                 continue;
             }

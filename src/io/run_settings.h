@@ -37,6 +37,10 @@ typedef struct vb_run_settings {
     bool chat;
     const char *chat_template; /* NULL = from tokenizer_config.json */
     const char *system;        /* NULL = none */
+    const json_t *chat_template_kwargs; /* the parsed --chat-template-kwargs (a
+                                  string where they did not parse), NULL = none */
+    const json_t *chat_template_file;   /* a --chat-template file's size and
+                                  mtime (model_file_stamp), NULL = none */
     long max_model_len;        /* -1 = unset */
     const char *quantize;      /* --quantize's value, NULL = none (then no key:
                                   journals from before the option still resume) */
@@ -52,14 +56,20 @@ typedef struct vb_run_settings {
  * NULL when out of memory. */
 json_t *vb_run_settings_json(const vb_run_settings *s);
 
+/* 0 when every text the settings hold is valid UTF-8 (JSON strings must
+ * be; vb_run_settings_json fails otherwise); else -1 with err naming it:
+ * a model directory or template file whose path is other bytes. */
+int vb_run_settings_check_text(const vb_run_settings *s, vb_err *err);
+
 /* Canonical text (compact, sorted keys); free() it. */
 char *vb_run_settings_dump(const json_t *settings);
 
 /* 0 when `saved` and `now` agree on every key; else -1 with
  * "WHERE: KEY was X, now Y (...)" naming the first differing key, or for
- * "model_files" the first file that changed, appeared or went. A `saved`
- * without "model_files" (a journal from before the key) is not compared
- * on it. */
+ * "model_files" and "chat_template_file" the file that changed, appeared
+ * or went. The keys added in session 44 (model_files, chat_template_kwargs,
+ * chat_template_file: always written, null where none) are not compared
+ * where `saved` lacks them: a journal begun by an older build resumes. */
 int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *where,
                             vb_err *err);
 

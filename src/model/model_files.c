@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/utf8_valid.h"
+
 static bool ends_with(const char *s, const char *tail)
 {
     const size_t n = strlen(s), t = strlen(tail);
@@ -25,6 +27,15 @@ static bool read_by_engine(const char *name)
             ends_with(name, ".jinja"));
 }
 
+json_t *model_file_stamp(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return NULL;
+    const json_int_t ns = (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    return json_pack("{sIsI}", "size", (json_int_t)st.st_size, "mtime_ns", ns);
+}
+
 json_t *model_files_json(const char *dir, vb_err *err)
 {
     DIR *d = opendir(dir);
@@ -35,16 +46,16 @@ json_t *model_files_json(const char *dir, vb_err *err)
     json_t *files = json_object();
     bool bad = !files;
     for (struct dirent *e; !bad && (e = readdir(d));) {
-        if (!read_by_engine(e->d_name))
+        /* a name of other bytes than UTF-8 cannot be a JSON key; no file
+         * the engine reads is named so (config.json, the index's shards) */
+        if (!read_by_engine(e->d_name) || !vb_utf8_valid(e->d_name, strlen(e->d_name), NULL))
             continue;
         char path[4096];
-        struct stat st;
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
-            stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
             continue;
-        const json_int_t ns = (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-        json_t *f = json_pack("{sIsI}", "size", (json_int_t)st.st_size, "mtime_ns", ns);
-        bad = !f || json_object_set_new(files, e->d_name, f) != 0;
+        json_t *f = model_file_stamp(path);
+        if (f)
+            bad = json_object_set_new(files, e->d_name, f) != 0;
     }
     closedir(d);
     if (bad) {

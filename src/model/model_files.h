@@ -25,4 +25,8 @@
  * the directory cannot be listed or memory runs out. */
 json_t *model_files_json(const char *dir, vb_err *err);
 
+/* One file's {"size": BYTES, "mtime_ns": NS} (a --chat-template file), or
+ * NULL when it cannot be stat()ed or is no regular file. */
+json_t *model_file_stamp(const char *path);
+
 #endif

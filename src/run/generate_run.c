@@ -4,12 +4,15 @@
  * listed in run_state.h. */
 #include "run/generate_run.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/input_check.h"
+#include "io/journal.h"
 #include "io/resume.h"
 #include "io/run_settings.h"
 #include "io/shard.h"
@@ -129,7 +132,17 @@ static int make_settings(run_state *r, vb_err *err)
         snprintf(r->model.path, sizeof r->model.path, "%s", o->model_dir);
     json_t *files = model_files_json(o->model_dir, err);
     if (!files)
-        return -1;
+        return VB_EXIT_USAGE;
+    /* the template's variables as parsed (whitespace and key order then
+     * do not matter), and a template file's stamp: either renders the
+     * prompts otherwise, so --resume compares them */
+    json_error_t je;
+    json_t *kwargs = NULL, *tmpl_file = NULL;
+    if (o->chat_template_kwargs &&
+        !(kwargs = json_loads(o->chat_template_kwargs, JSON_DECODE_ANY, &je)))
+        kwargs = json_string(o->chat_template_kwargs);
+    if (o->chat_template && chat_template_names_file(o->chat_template))
+        tmpl_file = model_file_stamp(o->chat_template);
     vb_run_settings s = {
         .model = r->model.path, .model_files = files, .tp = r->d->tp, .seed = sp->seed,
         .max_new_tokens = o->max_new_tokens, .temperature = sp->temperature, .top_p = sp->top_p,
@@ -137,16 +150,22 @@ static int make_settings(run_state *r, vb_err *err)
         .frequency_penalty = sp->frequency_penalty, .presence_penalty = sp->presence_penalty,
         .n = o->n, .logprobs = sp->logprobs, .ignore_eos = o->ignore_eos, .stops = o->stops,
         .n_stops = o->n_stops, .chat = o->chat, .chat_template = o->chat_template,
-        .system = o->system, .max_model_len = o->max_model_len,
+        .system = o->system, .chat_template_kwargs = kwargs, .chat_template_file = tmpl_file,
+        .max_model_len = o->max_model_len,
         .quantize = o->quantize == VB_QUANTIZE_NONE ? NULL : vb_quantize_name(o->quantize),
         .kv_cache_dtype = o->kv_cache_dtype == VB_KV_ACT ? NULL : vb_kv_dtype_name(o->kv_cache_dtype),
         .batch_invariant = o->batch_invariant,
         .input_checksum = r->work.in.checksum, .input_rows = r->work.in.n_rows,
     };
-    r->out.settings = vb_run_settings_json(&s);
+    const int bad_text = vb_run_settings_check_text(&s, err);
+    r->out.settings = bad_text ? NULL : vb_run_settings_json(&s);
     json_decref(files);
+    json_decref(kwargs);
+    json_decref(tmpl_file);
+    if (bad_text)
+        return VB_EXIT_USAGE;
     if (!r->out.settings)
-        return vb_err_set(err, "out of memory");
+        return vb_err_set(err, "out of memory"), 1;
     return 0;
 }
 
@@ -156,7 +175,7 @@ static int phase_output(run_state *r, vb_err *err)
 {
     const run_config *o = r->cfg;
     run_output *out = &r->out;
-    int code = make_settings(r, err) ? 1 : 0;
+    int code = make_settings(r, err);
     if (!code && r->root &&
         vb_output_prepare(o->output, out->settings, o->resume, o->overwrite, r->work.top_n,
                           r->work.in.id_kind, &out->done, &out->journal, err))
@@ -313,6 +332,25 @@ static int phase_finish(run_state *r, bool stopped, vb_err *err)
     return stop_any ? VB_EXIT_STOPPED : VB_EXIT_OK;
 }
 
+/* A start-up that failed after the journal was begun (the KV cache does
+ * not fit, a backend error) leaves no journal that holds no row: the same
+ * command with other settings would find it and be refused ("already
+ * exists", or under --resume the settings that caused the failure). A
+ * journal with rows, or an old output's rows being resumed, stays. */
+static void drop_empty_journal(run_state *r)
+{
+    if (!r->out.journal || r->out.done.n_done > 0)
+        return;
+    vb_err err;
+    vb_journal_close(r->out.journal, &err);
+    r->out.journal = NULL;
+    char *jpath = vb_journal_path_for(r->cfg->output);
+    if (jpath && unlink(jpath) != 0)
+        fprintf(stderr, "voltbatch %s: warning: could not remove %s: %s\n", r->cfg->command,
+                jpath, strerror(errno));
+    free(jpath);
+}
+
 int generate_run(const run_config *o, const vb_dist *d)
 {
     static run_state r;
@@ -329,6 +367,8 @@ int generate_run(const run_config *o, const vb_dist *d)
 
     vb_err err = {{0}};
     int code = phases_before_loop(&r, &err);
+    if (code && r.root)
+        drop_empty_journal(&r);
     if (code == 0) {
         start_loop(&r);
         double last_progress = 0;

@@ -11,6 +11,7 @@
 #include "model/memory_plan.h"
 #include "model/model_load.h"
 #include "mpi/mpi_check.h"
+#include "util/exit_codes.h"
 
 #define RUN_BLOCK_SIZE 16
 #define RUN_KV_MEMORY_FRACTION 0.25 /* of the node's memory, shared by its ranks */
@@ -127,7 +128,9 @@ static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
 }
 
 /* The KV cache: the same block count on every rank of the group, never
- * fewer than the longest sequence needs (*n_blocks). Returns 0 or 1. */
+ * fewer than the longest sequence needs (*n_blocks). Returns 0, 2 when the
+ * settings ask for more than fits (a usage error: other settings run), or
+ * 1 when the allocation fails. */
 static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
 {
     const run_config *o = r->cfg;
@@ -150,7 +153,7 @@ static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
                    r->work.max_seq_tokens,
                    o->max_model_len > 0 ? o->max_model_len : (long)c->max_position_embeddings,
                    o->gpu_memory_utilization);
-        return 1;
+        return VB_EXIT_USAGE;
     }
     if (kv_cache_alloc(&e->kv, e->b, c->n_layers, agreed, RUN_BLOCK_SIZE,
                        r->model.plan.kv_heads_local, c->head_dim, err))
@@ -269,7 +272,9 @@ int run_phase_engine(run_state *r, vb_err *err)
     }
     if (!code) {
         what = "KV cache";
-        code = alloc_kv_cache(r, per_seq, &n_blocks, err) || init_step_batch(r, per_seq, err);
+        code = alloc_kv_cache(r, per_seq, &n_blocks, err);
+        if (!code)
+            code = init_step_batch(r, per_seq, err);
     }
     if (!code) {
         what = "scheduler";

@@ -54,24 +54,38 @@ static int load_tokenizer(run_state *r, vb_err *err)
 }
 #endif
 
-/* A system prompt goes into a chat template: with plain prompts or token
- * ids and no --chat it would be dropped without a word. Where one is given
- * (--system, or an input file's /system, which pack writes from a JSONL
- * "system" field: dropped until session 43), written into buf; NULL when
- * none is. */
-static const char *system_without_chat(const run_state *r, char *buf, size_t n)
+/* Chat options where no chat template runs: with plain prompts or token
+ * ids they would be dropped without a word (and recorded in the settings
+ * as if they had been applied). A system prompt (--system, or an input
+ * file's /system, which pack writes from a JSONL "system" field) or
+ * --chat-template-kwargs need chat prompts (--chat, or a /messages
+ * input); --chat (and --chat-template) need text. Returns the message,
+ * written into buf, or NULL when every option given applies. */
+static const char *chat_option_unused(const run_state *r, char *buf, size_t n)
 {
     const vb_input *in = &r->work.in;
-    if (r->cfg->chat || in->kind == VB_PROMPT_MESSAGES)
+    const run_config *o = r->cfg;
+    if (o->chat && in->kind == VB_PROMPT_IDS) {
+        snprintf(buf, n, "--chat%s renders text prompts with the chat template; these are "
+                 "token ids (/input_ids): pack text prompts, or leave --chat out",
+                 o->chat_template ? " (--chat-template)" : "");
+        return buf;
+    }
+    if (o->chat || in->kind == VB_PROMPT_MESSAGES)
         return NULL;
-    if (r->cfg->system)
-        return "--system";
-    for (int i = 0; i < in->n_shards; i++)
-        if (in->shards[i].system_per_row || in->shards[i].system_scalar) {
-            snprintf(buf, n, "%s: /system", in->shards[i].path);
-            return buf;
-        }
-    return NULL;
+    const char *what = NULL, *file = "";
+    if (o->system)
+        what = "--system is the system prompt";
+    else if (o->chat_template_kwargs)
+        what = "--chat-template-kwargs sets variables";
+    for (int i = 0; !what && i < in->n_shards; i++)
+        if (in->shards[i].system_per_row || in->shards[i].system_scalar)
+            file = in->shards[i].path, what = ": /system is the system prompt";
+    if (!what)
+        return NULL;
+    snprintf(buf, n, "%s%s of chat prompts (--chat, or a /messages input); these are plain %s",
+             file, what, in->kind == VB_PROMPT_IDS ? "/input_ids" : "/prompts");
+    return buf;
 }
 
 int run_phase_tokenizer(run_state *r, vb_err *err)
@@ -91,13 +105,9 @@ int run_phase_tokenizer(run_state *r, vb_err *err)
 #endif
     for (int i = 0; i < r->model.config.n_eos; i++)
         add_eos(&r->text, r->model.config.eos_token_ids[i]);
-    char where[4200];
-    const char *sys = code ? NULL : system_without_chat(r, where, sizeof where);
-    if (sys)
-        code = VB_EXIT_USAGE,
-        vb_err_set(err, "%s is the system prompt of chat prompts (--chat, or a /messages "
-                   "input); these are plain %s", sys,
-                   r->work.in.kind == VB_PROMPT_IDS ? "/input_ids" : "/prompts");
+    char why[4400];
+    if (!code && chat_option_unused(r, why, sizeof why))
+        code = VB_EXIT_USAGE, vb_err_set(err, "%s", why);
     return run_agree(r, code, "tokenizer", err);
 }
 
@@ -146,6 +156,20 @@ static int add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long m
     return rc;
 }
 
+/* --top-p, --top-k and --min-p shape sampling: with the resolved
+ * temperature 0 (none given, and generation_config.json without
+ * do_sample) they change nothing, which transformers warns about too. */
+static void warn_unused_sampling(const run_config *o, const sampling_params *base)
+{
+    const sampling_overrides *sp = &o->sampling;
+    const char *opt = !isnan(sp->top_p) ? "--top-p" : sp->top_k >= 0 ? "--top-k"
+                      : !isnan(sp->min_p) ? "--min-p" : NULL;
+    if (opt && base->temperature == 0)
+        fprintf(stderr, "voltbatch %s: warning: %s has no effect on greedy decoding (no "
+                "--temperature, and the model's generation_config.json does not set do_sample): "
+                "rows without their own /temperature are greedy\n", o->command, opt);
+}
+
 /* Every row of the group as sequences, or as error rows (leader) when its
  * prompt cannot run. Returns 0 or 1 with err. */
 static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
@@ -153,6 +177,8 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
     const run_config *o = r->cfg;
     run_work *wk = &r->work;
     const sampling_params base = run_sampling(o, &r->model.config);
+    if (r->root)
+        warn_unused_sampling(o, &base);
     long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens : RUN_DEFAULT_MAX_NEW_TOKENS;
     long max_model_len = r->model.max_model_len;
     const run_prompt_ctx pc = {

@@ -15,6 +15,7 @@
 #include "tokenizer/jinja.h"
 #include "util/json_file.h"
 #include "util/open_regular.h"
+#include "util/utf8_valid.h"
 
 struct chat_template {
     const tokenizer *tok;
@@ -23,7 +24,8 @@ struct chat_template {
     json_t *vars;               /* special tokens and kwargs, copied into each render */
 };
 
-/* A whole small text file; NULL + err (missing: *missing set, no err).
+/* A whole small text file of valid UTF-8; NULL + err (missing: *missing
+ * set, no err).
  * Opened without blocking and refused unless a regular file: a FIFO
  * blocked the start-up in open() for good (SIGTERM restarts it), and a
  * device such as /dev/zero read as an empty template. */
@@ -56,8 +58,17 @@ static char *read_text(const char *path, size_t *len, bool *missing, vb_err *err
         }
     }
     fclose(f);
-    if (!buf)
+    if (!buf) {
         vb_err_set(err, "%s: cannot read (or larger than 64 MiB)", path);
+        return NULL;
+    }
+    /* every prompt it renders would be an error row naming no file */
+    size_t bad = 0;
+    if (!vb_utf8_valid(buf, *len, &bad)) {
+        vb_err_set(err, "%s: not valid UTF-8 text (byte %zu)", path, bad + 1);
+        free(buf);
+        return NULL;
+    }
     return buf;
 }
 
@@ -104,6 +115,16 @@ static int set_vars(chat_template *ct, const char *model_dir, const char *kwargs
             return vb_err_set(err, "--chat-template-kwargs: %s",
                               kw ? "not a JSON object" : je.text);
         }
+        /* the conversation: transformers refuses either name as a kwarg
+         * (a duplicate keyword argument, TypeError); here "messages" would
+         * replace every row's conversation */
+        const char *reserved[] = {"messages", "conversation"};
+        for (size_t i = 0; i < 2; i++)
+            if (json_object_get(kw, reserved[i])) {
+                json_decref(kw);
+                return vb_err_set(err, "--chat-template-kwargs: \"%s\" is the conversation "
+                                  "itself (the prompts), not a template variable", reserved[i]);
+            }
         json_object_update(ct->vars, kw);
         json_decref(kw);
     }

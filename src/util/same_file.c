@@ -99,6 +99,16 @@ bool vb_same_path(const char *a, const char *b)
 int vb_refuse_special_output(const char *path, const char *what, vb_err *err)
 {
     struct stat st;
+    /* a symbolic link: the rename would replace the link, not write its
+     * target (/dev/stdout, a file of stdout's, became a regular file) */
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        char target[1024];
+        const ssize_t n = readlink(path, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        return vb_err_set(err, "%s %s is a symbolic link (to %s): it is written beside it and "
+                          "renamed over it, which would replace the link, not write its target; "
+                          "name the file itself", what, path, n > 0 ? target : "?");
+    }
     if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
         return 0;
     return vb_err_set(err, "%s %s is not a regular file (%s): it is written beside it and "

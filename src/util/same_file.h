@@ -36,10 +36,11 @@ bool vb_dir_part_is(const char *path, const char *dir);
  * output", "the output's temporary file", "the report"). */
 int vb_refuse_same_file(const char *input, const char *target, const char *what, vb_err *err);
 
-/* Refuses (-1, err naming it) an output path that exists and is not a
- * regular file (after symlinks): a device, FIFO, socket or directory.
+/* Refuses (-1, err naming it) an output path that is a symbolic link, or
+ * exists and is not a regular file: a device, FIFO, socket or directory.
  * Outputs are written to OUT.tmp and renamed over OUT, which would put a
- * regular file in place of /dev/full or a FIFO (as root, in /dev). */
+ * regular file in place of /dev/full or a FIFO (as root, in /dev), or of
+ * the link (/dev/stdout) while its target stays as it was. */
 int vb_refuse_special_output(const char *path, const char *what, vb_err *err);
 
 /* Refuses (-1, err naming it) when tmp, the name an output is written to

@@ -258,12 +258,43 @@ static void test_settings_compare(void)
     CHECK(strstr(err.msg, ", now absent)") != NULL);
     CHECK_INT_EQ(vb_run_settings_compare(jb, jf, "x.journal", &err), -1);
     CHECK(strstr(err.msg, "(was absent, now 4096 bytes") != NULL);
-    CHECK_INT_EQ(vb_run_settings_compare(ja, jf, "x.journal", &err), 0);
+    CHECK_INT_EQ(vb_run_settings_compare(ja, jf, "x.journal", &err), -1); /* none, now some */
+    json_t *older = json_deep_copy(ja); /* a journal begun before the keys */
+    json_object_del(older, "model_files");
+    json_object_del(older, "chat_template_kwargs");
+    json_object_del(older, "chat_template_file");
+    CHECK_INT_EQ(vb_run_settings_compare(older, jf, "x.journal", &err), 0);
+    json_decref(older);
     CHECK_INT_EQ(vb_run_settings_compare(jf, jf, "x.journal", &err), 0);
     json_decref(jb);
     json_decref(jf);
     json_decref(changed);
     json_decref(files);
+    /* --chat-template-kwargs and the --chat-template file: a change is
+     * refused (the prompts render otherwise), also from none to some */
+    json_t *kw = json_pack("{sb}", "enable_thinking", 0);
+    b = test_settings();
+    b.chat_template_kwargs = kw;
+    jb = vb_run_settings_json(&b);
+    CHECK_INT_EQ(vb_run_settings_compare(ja, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "chat_template_kwargs was null, now {\"enable_thinking\":false}") !=
+          NULL);
+    json_decref(jb);
+    json_decref(kw);
+    json_t *stamp = json_pack("{sIsI}", "size", (json_int_t)12, "mtime_ns", (json_int_t)5);
+    b = test_settings();
+    b.chat_template = "t.jinja";
+    b.chat_template_file = stamp;
+    jf = vb_run_settings_json(&b);
+    json_object_set_new(stamp, "size", json_integer(13));
+    jb = vb_run_settings_json(&b);
+    CHECK_INT_EQ(vb_run_settings_compare(jf, jb, "x.journal", &err), -1);
+    CHECK(strstr(err.msg, "x.journal: the --chat-template file changed since this output was "
+                          "begun (was 12 bytes, modified 1970-01-01 00:00:00.000000005 UTC, now "
+                          "13 bytes") != NULL);
+    json_decref(jb);
+    json_decref(jf);
+    json_decref(stamp);
     /* Through text and back (the journal header) still compares equal. */
     char *t = vb_run_settings_dump(ja);
     json_error_t je;

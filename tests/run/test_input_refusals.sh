@@ -368,4 +368,86 @@ check "shape mismatch: names the tensor and both shapes ($err)" \
     contains "$err" "'model.layers.0.mlp.gate_proj.weight' has shape [176, 64], config.json implies [128, 64]"
 check "shape mismatch: no output, no journal" nothing_at out.h5
 
+# Session 44: options that would be dropped or misrecorded, refused by name.
+fresh
+printf 'hello world\nthe capital of France is\n' >txt.txt
+"$vb" pack txt.txt txt.h5 >/dev/null 2>&1
+# usage_refused NAME TEXT CMD...: exit 2, one line containing TEXT, and no
+# output, journal or temporary file at out.h5.
+usage_refused() {
+    local name=$1 text=$2
+    shift 2
+    run_capture "$@"
+    check "$name: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+    check "$name: says why ($err)" contains "$err" "$text"
+    check "$name: nothing written" nothing_at out.h5
+}
+usage_refused "--stop of other bytes than UTF-8" "--stop: not valid UTF-8 text" \
+    "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --stop $'ab\xff'
+usage_refused "--system of other bytes than UTF-8" "--system: not valid UTF-8 text" \
+    "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --chat --system $'\xc0\xaf'
+usage_refused "--seed ' -1' (strtoull negates it)" "--seed: ' -1' is not a non-negative" \
+    "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --seed ' -1'
+usage_refused "--chat with token ids" "--chat renders text prompts" \
+    "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --chat
+usage_refused "--chat-template-kwargs without chat prompts" \
+    "--chat-template-kwargs sets variables of chat prompts" \
+    "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --chat-template-kwargs '{"a": 1}'
+usage_refused "--chat-template-kwargs with \"messages\"" '"messages" is the conversation itself' \
+    "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --chat \
+    --chat-template-kwargs '{"messages": "x"}'
+mkdir $'m\xff' && cp model/* $'m\xff'/
+usage_refused "a model directory whose path is not UTF-8" "path is not valid UTF-8" \
+    "$vb" generate "${gen[@]}" --model $'m\xff' --input in.h5 --output out.h5
+rm -rf $'m\xff'
+# A KV cache the settings cannot fit: exit 2, and no journal left behind
+# that would refuse the next run with settings that fit (session 44).
+usage_refused "a KV cache that does not fit" "not enough cpu memory for the KV cache" \
+    "$vb" generate --device cpu --model model --input in.h5 --output out.h5 \
+    --max-new-tokens 16777216 --max-model-len 16777216 --ignore-eos
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
+check "after a KV cache that did not fit, the same output runs (got $rc: $err)" [ "$rc" -eq 0 ]
+rm -f out.h5
+for opt in "--system S" "--chat-template-kwargs {}" "--keep-special"; do
+    # shellcheck disable=SC2086 # the option and its value as two words
+    run_capture sh -c "echo '\"hi\"' | '$vb' tokenize --model model $opt"
+    check "tokenize $opt alone: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+    check "tokenize $opt alone: says what it needs ($err)" contains "$err" "applies to"
+done
+# --resume compares the --chat-template file and --chat-template-kwargs:
+# either renders the prompts otherwise.
+printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ tag }}{{ m.content }}<|im_end|>\n{%% endfor %%}<|im_start|>assistant\n' >t.jinja
+chat=("${gen[@]}" --input txt.h5 --output out.h5 --chat-template ./t.jinja)
+run_capture "$vb" generate "${chat[@]}" --chat-template-kwargs '{"tag": "A "}'
+check "a --chat-template file with kwargs: runs (got $rc: $err)" [ "$rc" -eq 0 ]
+run_capture "$vb" generate "${chat[@]}" --chat-template-kwargs '{"tag": "B "}' --resume
+check "--resume with other --chat-template-kwargs: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "--resume with other --chat-template-kwargs: names them ($err)" \
+    contains "$err" 'chat_template_kwargs was {"tag":"A "}, now {"tag":"B "}'
+touch -d '2001-02-03 04:05:06' t.jinja
+run_capture "$vb" generate "${chat[@]}" --chat-template-kwargs '{ "tag":"A " }' --resume
+check "--resume after the template file changed: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "--resume after the template file changed: says so ($err)" \
+    contains "$err" "the --chat-template file changed since this output was begun"
+check "refused resumes keep the output" [ -e out.h5 ]
+rm -f out.h5
+# A template file of other bytes than UTF-8: refused at the start naming
+# it (each row was an error row naming no file).
+printf '\xff\xfe {{ 1 }}' >bad.jinja
+usage_refused "a --chat-template file not UTF-8" "bad.jinja: not valid UTF-8 text (byte 1)" \
+    "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --chat-template ./bad.jinja
+# An output that is a symbolic link: the rename replaced the link, not its
+# target (as root, /dev/stdout became a regular file).
+echo keep >target.jsonl && ln -s target.jsonl link.jsonl
+run_capture "$vb" unpack txt.h5 link.jsonl --overwrite
+check "unpack --overwrite to a symlink: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "unpack --overwrite to a symlink: says so ($err)" contains "$err" "is a symbolic link"
+check "unpack --overwrite to a symlink: the link and its target kept" \
+    [ -L link.jsonl ] && [ "$(cat target.jsonl)" = keep ]
+ln -s elsewhere.h5 out.h5
+usage_refused "generate --output a dangling symlink" "out.h5 is a symbolic link (to elsewhere.h5)" \
+    "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --overwrite
+check "generate --output a dangling symlink: the link kept" [ -L out.h5 ]
+rm -f out.h5 t.jinja bad.jinja txt.txt txt.h5 target.jsonl link.jsonl
+
 summary
