@@ -635,7 +635,11 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
     } else if (kind == VB_PROMPT_MESSAGES) {
         json_error_t je;
         json_t *m = json_loadb(r->text, r->text_len, JSON_ALLOW_NUL, &je); /* \u0000 is text */
-        if (!m || !json_is_array(m) || json_array_size(m) == 0) {
+        if (!m) {
+            /* jansson's reason: a lone surrogate (\ud800) says so */
+            snprintf(r->error, sizeof r->error, "messages is not valid JSON: %.100s (column %d)",
+                     je.text, je.column);
+        } else if (!json_is_array(m) || json_array_size(m) == 0) {
             snprintf(r->error, sizeof r->error,
                      "messages is not a non-empty JSON array of {\"role\", \"content\"}");
         } else {

@@ -282,19 +282,23 @@ static void test_input_ids_and_messages(void)
     const char *m = test_path(dir, "msgs.h5");
     f = new_file(m);
     const char *msgs[] = {"[{\"role\":\"user\",\"content\":\"hi\"}]", "[{\"role\":\"user\"}]",
-                          "not json"};
-    put_strings(f, "messages", msgs, 3, 0, 0);
+                          "not json", "{\"role\":\"user\"}",
+                          "[{\"role\":\"user\",\"content\":\"\\ud800\"}]"};
+    put_strings(f, "messages", msgs, 5, 0, 0);
     H5Fclose(f);
     specs[0] = m;
     CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
     CHECK_INT_EQ(in.kind, VB_PROMPT_MESSAGES);
-    int64_t all[] = {0, 1, 2};
-    vb_input_row rr[3];
-    CHECK_INT_EQ(vb_input_read_rows(&in, all, 3, rr, &err), 0);
+    int64_t all[] = {0, 1, 2, 3, 4};
+    vb_input_row rr[5];
+    CHECK_INT_EQ(vb_input_read_rows(&in, all, 5, rr, &err), 0);
     CHECK_STR_EQ(rr[0].error, "");
     CHECK(strstr(rr[1].error, "messages[0]") != NULL);
-    CHECK(strstr(rr[2].error, "JSON array") != NULL);
-    vb_input_rows_free(rr, 3);
+    CHECK(strstr(rr[2].error, "messages is not valid JSON") != NULL);
+    CHECK(strstr(rr[3].error, "JSON array") != NULL);
+    /* a lone surrogate: jansson's reason, not "not an array" */
+    CHECK(strstr(rr[4].error, "messages is not valid JSON: invalid Unicode") != NULL);
+    vb_input_rows_free(rr, 5);
     vb_input_close(&in);
 }
 
