@@ -45,6 +45,26 @@ static void iso_time(double unix_s, char *buf, size_t n)
         snprintf(buf, n, "%s", "");
 }
 
+/* The sampling in effect where the settings hold null (unset: the
+ * model's generation_config.json or voltbatch's default decided it): the
+ * file says what its rows were made with, not only what was asked. */
+static int write_sampling_attrs(hid_t f, const json_t *settings, const json_t *sampling,
+                                vb_err *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)sampling, key, v) {
+        const json_t *given = json_object_get(settings, key);
+        if (given && !json_is_null(given))
+            continue;
+        int rc = json_is_integer(v) ? h5_attr_int64(f, key, json_integer_value(v), err)
+                                    : h5_attr_double(f, key, json_number_value(v), err);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int write_settings_attrs(hid_t f, const json_t *settings, vb_err *err)
 {
     const char *key;
@@ -215,6 +235,7 @@ static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r,
     iso_time(meta->start_time, start, sizeof start);
     iso_time(meta->end_time, end, sizeof end);
     if ((meta->settings && write_settings_attrs(f, meta->settings, err) < 0) ||
+        (meta->sampling && write_sampling_attrs(f, meta->settings, meta->sampling, err) < 0) ||
         h5_attr_int64(f, "dp", meta->dp, err) < 0 ||
         h5_attr_string(f, "version", meta->version, err) < 0 ||
         h5_attr_string(f, "start_time", start, err) < 0 ||

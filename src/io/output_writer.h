@@ -34,6 +34,9 @@
 
 typedef struct vb_output_meta {
     const json_t *settings;   /* vb_run_settings_json() */
+    const json_t *sampling;   /* NULL, or the sampling in effect (name: number): each
+                               * written as a root attribute where `settings` leaves
+                               * it unset (generation_config.json's or the default) */
     int dp;
     const char *version;      /* VB_VERSION plus git revision */
     double start_time, end_time; /* Unix seconds */

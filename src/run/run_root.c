@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "git_revision.h"
 #include "io/output_writer.h"
@@ -122,6 +123,28 @@ static int collect_rest(run_state *r, vb_err *err)
     return rc;
 }
 
+/* The run-wide sampling in effect, by the settings' names; floats (the
+ * sampler's) at 7 significant digits, so 0.7 reads 0.7. NULL when out of
+ * memory (the attributes are then left out). */
+static json_t *sampling_json(const sampling_params *p)
+{
+    const struct { const char *name; float v; } reals[] = {
+        {"temperature", p->temperature}, {"top_p", p->top_p}, {"min_p", p->min_p},
+        {"repetition_penalty", p->repetition_penalty},
+        {"frequency_penalty", p->frequency_penalty}, {"presence_penalty", p->presence_penalty},
+    };
+    json_t *o = json_pack("{sI}", "top_k", (json_int_t)p->top_k);
+    for (size_t i = 0; o && i < sizeof reals / sizeof reals[0]; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "%.7g", reals[i].v);
+        if (json_object_set_new(o, reals[i].name, json_real(strtod(text, NULL)))) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 /* The output file from every finished row (the journal is folded into it
  * and removed). *elapsed, *engine (the run's and the engine's wall time
  * up to here) and *complete are for the report. Returns 0 or -1 with err. */
@@ -135,13 +158,16 @@ static int write_output(run_state *r, double *elapsed, double *engine, bool *com
     char version[128];
     snprintf(version, sizeof version, "%s (git %s)", VB_VERSION, VB_GIT_REVISION);
     *complete = out->done.n_done == out->done.n_rows * out->done.n_samples;
+    json_t *sampling = sampling_json(&r->work.sampling);
     vb_output_meta meta = {
-        .settings = out->settings, .dp = r->d->dp, .version = version,
+        .settings = out->settings, .sampling = sampling, .dp = r->d->dp, .version = version,
         .start_time = r->stats.t_start, .end_time = end,
         .throughput = *elapsed > 0 ? out->coll.tokens_new / *elapsed : 0.0,
         .complete = *complete,
     };
-    return vb_output_finish(r->cfg->output, &meta, &out->done, &out->journal, err);
+    const int rc = vb_output_finish(r->cfg->output, &meta, &out->done, &out->journal, err);
+    json_decref(sampling);
+    return rc;
 }
 
 int run_root_finish(run_state *r, const char **phase, vb_err *err)

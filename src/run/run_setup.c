@@ -177,6 +177,7 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
     const run_config *o = r->cfg;
     run_work *wk = &r->work;
     const sampling_params base = run_sampling(o, &r->model.config);
+    wk->sampling = base;
     if (r->root)
         warn_unused_sampling(o, &base);
     long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens : RUN_DEFAULT_MAX_NEW_TOKENS;

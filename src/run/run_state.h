@@ -70,6 +70,9 @@ typedef struct run_work {
     int64_t n_seqs;
     int max_seq_tokens;         /* prompt + max_new over the group's sequences */
     int32_t top_n;              /* -1: no logprobs; N: chosen + N alternatives */
+    sampling_params sampling;   /* in effect for rows without their own settings: the
+                                 * command line over generation_config.json; the
+                                 * output's root attributes record it */
 } run_work;
 
 /* What a step runs on. */

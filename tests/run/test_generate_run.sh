@@ -46,6 +46,20 @@ check "greedy dp 2 = dp 1" [ "$(cols g_dp2.h5)" = "$(cols g_tp1.h5)" ]
 check "greedy generated tokens" contains "$(h5dump -d /completion_tokens g_tp1.h5)" "16, 16"
 check "empty row is an error row" contains "$(h5dump -d /error g_tp1.h5)" "empty prompt"
 check "attributes record tp and dp" [ "$(h5dump -a /dp g_dp2.h5 | grep -c '(0): 2')" -eq 1 ]
+# Sampling from the model's generation_config.json (no option given): the
+# root attributes record the values in effect, settings_json what was asked
+# (null), as --resume compares that (session 44: the attributes were absent).
+run_capture "$vb" generate --device cpu --model model --input in.h5 --max-new-tokens 2 --output gc.h5
+attr() { h5dump -a "/$1" "$2" | grep -o '(0): .*' | cut -c6-; }
+check "generation_config's sampling recorded: exit 0" [ "$rc" -eq 0 ]
+check "generation_config's sampling recorded: temperature 0.7 ($(attr temperature gc.h5))" \
+    [ "$(attr temperature gc.h5)" = 0.7 ]
+check "generation_config's sampling recorded: top_k 20, top_p 0.8, repetition_penalty 1.05" \
+    [ "$(attr top_k gc.h5) $(attr top_p gc.h5) $(attr repetition_penalty gc.h5)" = "20 0.8 1.05" ]
+check "generation_config's sampling: settings_json keeps what was asked (null)" \
+    contains "$(h5dump -a /settings_json gc.h5)" '"temperature":null'
+check "greedy run: temperature 0 and the option's repetition_penalty 1.3 recorded" \
+    [ "$(attr temperature g_tp1.h5) $(attr repetition_penalty g_tp1.h5)" = "0 1.3" ]
 
 seeded=(--device cpu --model model --input in.h5 --temperature 0.8 --seed 7 --max-new-tokens 24)
 run_capture "$vb" generate "${seeded[@]}" --output s_dp1.h5
