@@ -381,10 +381,25 @@ static int write_packed(const packed *p, const char *tmp, vb_err *err)
     return rc;
 }
 
+/* One column, one type: integer ids among string (or absent) ones are
+ * written as strings, which is said rather than done silently (unpack
+ * writes ids past 2^63 - 1 as strings, the rest as numbers). */
+static void warn_mixed_ids(const packed *p, const char *in_path)
+{
+    bool some_int = false;
+    for (size_t i = 0; i < p->n && !some_int; i++)
+        some_int = p->id_is_int[i];
+    if (p->any_id && !p->all_ids_int && some_int)
+        vb_warn("%s: \"id\" is an integer on some lines and a string (or absent) on others: "
+                "/id holds them all as strings", in_path);
+}
+
 int vb_pack(const char *in_path, const char *out_path, vb_err *err)
 {
     packed p = {0};
     int rc = read_input(&p, in_path, err);
+    if (rc == 0)
+        warn_mixed_ids(&p, in_path);
     size_t tl = strlen(out_path) + 5;
     char *tmp = malloc(tl);
     if (rc == 0 && !tmp)

@@ -143,4 +143,18 @@ done
 run_capture "$vb" unpack "$tmp/plain.h5" ""
 check "unpack to an empty path: exit 2, says so ($err)" \
     eval '[ "$rc" -eq 2 ] && contains "$err" "the output path is empty"'
+# Keys pack does not read, and ids of two types, are said, not dropped or
+# changed silently (session 44); a seed past 2^63 - 1 says the limit.
+printf '{"prompt":"a","id":1,"max_tokens":5}\n{"prompt":"b","id":"x","other":1}\n' >"$tmp/keys.jsonl"
+run_capture "$vb" pack "$tmp/keys.jsonl" "$tmp/keys.h5"
+check "pack with an unread key: runs (got $rc)" [ "$rc" -eq 0 ]
+check "pack with an unread key: names it and its line ($err)" \
+    contains "$err" 'keys.jsonl:1: "max_tokens" is not a key pack reads'
+check "pack with an unread key: said once" bash -c '! grep -q "\"other\"" <<<"$1"' _ "$err"
+check "pack with integer and string ids: says they are all strings" \
+    contains "$err" '"id" is an integer on some lines and a string (or absent) on others'
+printf '{"prompt":"a","seed":9223372036854775808}\n' >"$tmp/seed.jsonl"
+run_capture "$vb" pack "$tmp/seed.jsonl" "$tmp/seed.h5"
+check "pack seed past 2^63 - 1: exit 2, says the limit ($err)" \
+    eval '[ "$rc" -eq 2 ] && contains "$err" "integers here must be below 2^63"'
 summary
