@@ -35,6 +35,7 @@
 #include "run/bench_input.h"
 #include "run/generate_run.h"
 #include "util/exit_codes.h"
+#include "util/signals.h"
 
 enum { B_MODEL = 256, B_TP, B_INPUT_LEN, B_OUTPUT_LEN, B_NUM_PROMPTS, B_INPUT, B_REPORT,
        B_DEVICE, B_SEED, B_MAX_BATCH, B_MAX_BATCHED_TOKENS, B_NO_PREFIX_CACHE, B_PREFIX_LEN,
@@ -500,10 +501,35 @@ static int finish_report(const char *path, const bench_workload *w, const char *
     return VB_EXIT_OK;
 }
 
+/* The scratch folder bench made: its prompts, the run's output and what
+ * a stopped run leaves beside it (journal, temporary file), the report
+ * when no --report named one. Only these names: a folder holding anything
+ * else stays, and is said to. */
+static void remove_scratch(const char *dir)
+{
+    static const char *const names[] = {"prompts.h5", "out.h5", "out.h5.journal", "out.h5.tmp",
+                                        "report.json"};
+    char path[PATH_MAX + 32];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    if (rmdir(dir) != 0)
+        fprintf(stderr, "voltbatch bench: warning: the scratch folder %s stays: %s\n", dir,
+                strerror(errno));
+}
+
 int cmd_bench(int argc, char **argv)
 {
     static generate_options opts;
     memset(&opts, 0, sizeof opts);
+    /* --help before the environment is read (generate's defaults below):
+     * a bad VB_* knob is no reason to refuse the help */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            bench_help();
+            return VB_EXIT_OK;
+        }
     /* generate's defaults, then bench's */
     char *gen_argv[] = {"generate", "--model", "-", "--input", "-", "--output", "-", NULL};
     optind = 1;
@@ -608,6 +634,9 @@ int cmd_bench(int argc, char **argv)
         return VB_EXIT_USAGE;
     o->max_new_tokens = w.lognormal ? -1 : w.out.mean; /* lognormal: each row's /max_new_tokens */
 
+    /* as generate: a stop signal while MPI and the prompts start (minutes
+     * for a large synthetic set) ends in a clean stop, not a kill */
+    vb_signals_install();
     vb_dist_init(&argc, &argv);
     vb_dist d = {0};
     vb_err err = {{0}};
@@ -620,8 +649,8 @@ int cmd_bench(int argc, char **argv)
         return VB_EXIT_USAGE;
     }
     /* rank 0 makes the scratch folder and the prompts; everyone gets the path */
-    char dir[PATH_MAX] = "", in_path[PATH_MAX + 32], out_path[PATH_MAX + 32],
-         rep_path[PATH_MAX + 32];
+    char dir[PATH_MAX] = "", in_path[PATH_MAX + 32] = "", out_path[PATH_MAX + 32] = "",
+         rep_path[PATH_MAX + 32] = "";
     int code = 0;
     if (rank == 0) {
         const char *tmp = o->tuning.tmpdir;
@@ -630,6 +659,7 @@ int cmd_bench(int argc, char **argv)
         if (len < 0 || (size_t)len >= sizeof dir || !mkdtemp(dir)) {
             code = VB_EXIT_FAILURE;
             fprintf(stderr, "voltbatch bench: cannot create a scratch folder %s\n", dir);
+            dir[0] = '\0'; /* nothing of ours to remove */
         } else if (!input) {
             snprintf(in_path, sizeof in_path, "%s/prompts.h5", dir);
             if (model_config_load(&cfg, o->model_dir, &err) ||
@@ -640,6 +670,9 @@ int cmd_bench(int argc, char **argv)
                 code = VB_EXIT_USAGE;
             }
         }
+        /* stopped while the prompts were written: no run to start */
+        if (code == 0 && vb_stop_requested())
+            code = VB_EXIT_STOPPED;
     }
     MPI_CHECK(MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD));
     MPI_CHECK(MPI_Bcast(dir, sizeof dir, MPI_CHAR, 0, MPI_COMM_WORLD));
@@ -655,15 +688,13 @@ int cmd_bench(int argc, char **argv)
     }
     if (rank == 0 && code == 0)
         code = finish_report(o->report, &w, input, o, &d);
-    if (rank == 0 && dir[0] && keep_scratch) {
+    if (rank == 0 && code == VB_EXIT_STOPPED)
+        fprintf(stderr, "voltbatch bench: stopped by a signal before the end: no figures (bench "
+                        "has no --resume; run it again)\n");
+    if (rank == 0 && dir[0] && keep_scratch)
         printf("bench: the scratch files stay in %s\n", dir);
-    } else if (rank == 0 && dir[0]) { /* the scratch files; a user's --report stays */
-        unlink(in_path);
-        unlink(out_path);
-        if (!report)
-            unlink(rep_path);
-        rmdir(dir);
-    }
+    else if (rank == 0 && dir[0]) /* a user's --report lies outside it and stays */
+        remove_scratch(dir);
     free(w.in.rows);
     free(w.out.rows);
     vb_dist_free(&d);

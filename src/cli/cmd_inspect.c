@@ -159,6 +159,12 @@ static void print_text(const char *dir, const model_config *c, const tp_plan *p,
     else if (m->kv_tokens < m->max_model_len)
         printf("warning        one sequence of max-model-len %d does not fit; lower "
                "--max-model-len or raise --tp\n", m->max_model_len);
+    /* as generate warns: the plan holds, the outputs past them may not */
+    const long made_for = model_config_positions(c);
+    if (m->max_model_len > made_for)
+        printf("warning        max-model-len %d is past the %ld positions the model was made "
+               "for (config.json's max_position_embeddings and RoPE scaling): outputs that "
+               "reach past them may be poor\n", m->max_model_len, made_for);
 }
 
 static int print_json(const model_config *c, const tp_plan *p, const memory_plan *m)

@@ -300,6 +300,11 @@ static int corrupt(const child_report *rep, const char *first_spec, int sig, boo
                    double timeout_s, vb_err *err)
 {
     char who[PATH_MAX + 64], what[64];
+    if (!rep->have_step && timed_out)
+        return vb_err_set(err, "%s: checking the inputs made no progress in %g s before any file "
+                          "was opened (VB_INPUT_CHECK_TIMEOUT; a file system that stalls on "
+                          "open, or a limit too short for the check to start)", first_spec,
+                          timeout_s);
     if (!rep->have_step)
         return vb_err_set(err, "%s: checking the inputs failed before any file was opened "
                           "(signal %d)", first_spec, sig);

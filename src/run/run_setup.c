@@ -156,18 +156,21 @@ static int add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long m
     return rc;
 }
 
-/* --top-p, --top-k and --min-p shape sampling: with the resolved
- * temperature 0 (none given, and generation_config.json without
- * do_sample) they change nothing, which transformers warns about too. */
+/* --top-p, --top-k and --min-p shape sampling: at the resolved
+ * temperature 0 (--temperature 0, bench's default, or none given and
+ * generation_config.json without do_sample) they change nothing, which
+ * transformers warns about too. */
 static void warn_unused_sampling(const run_config *o, const sampling_params *base)
 {
     const sampling_overrides *sp = &o->sampling;
     const char *opt = !isnan(sp->top_p) ? "--top-p" : sp->top_k >= 0 ? "--top-k"
                       : !isnan(sp->min_p) ? "--min-p" : NULL;
     if (opt && base->temperature == 0)
-        fprintf(stderr, "voltbatch %s: warning: %s has no effect on greedy decoding (no "
-                "--temperature, and the model's generation_config.json does not set do_sample): "
-                "rows without their own /temperature are greedy\n", o->command, opt);
+        fprintf(stderr, "voltbatch %s: warning: %s has no effect at temperature 0 (greedy%s): "
+                "rows without their own /temperature are greedy\n", o->command, opt,
+                isnan(sp->temperature) ? "; no --temperature, and the model's "
+                                         "generation_config.json does not set do_sample"
+                                       : "");
 }
 
 /* Every row of the group as sequences, or as error rows (leader) when its

@@ -135,6 +135,11 @@ if [ -f "$qwen/config.json" ]; then
     check "--max-model-len past the engine's limit: exit 2 ($err)" [ "$rc" -eq 2 ]
     run_capture "$vb" inspect --model "$qwen" --gpu-memory 0
     check "--gpu-memory 0: exit 2 ($err)" [ "$rc" -eq 2 ]
+    # past the positions the model was made for: planned, and said (as
+    # generate says it; session 44)
+    run_capture "$vb" inspect --model "$qwen" --gpu-memory 80GiB --max-model-len 131072
+    check "--max-model-len past the model's positions: runs, warns ($out)" \
+        eval '[ "$rc" -eq 0 ] && contains "$out" "past the 32768 positions the model was made for"'
 fi
 
 summary

@@ -77,6 +77,25 @@ sys.exit(not (s["temperature"] == 0.8 and s["top_p"] == 0.95 and s["top_k"] == 4
               and s["min_p"] == 0.05))'
 run_capture "$vb" bench --model model --top-p 2
 check "top-p out of range exits 2" [ "$rc" -eq 2 ]
+# Stopped by SIGTERM mid-run: exit 75, says so, and the scratch folder goes
+# with the stopped run's journal in it (it stayed, session 44).
+"$vb" bench --model model --device cpu --input-len 16 --output-len 400 --num-prompts 4000 \
+    --report stop.json >stop.out 2>stop.err &
+pid=$!
+for _ in $(seq 1200); do # the run has begun: its journal is there
+    compgen -G "$TMPDIR/voltbatch-bench-*/out.h5.journal" >/dev/null && break
+    sleep 0.05
+done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+check "bench stopped by SIGTERM: exit 75 (got $rc)" [ "$rc" -eq 75 ]
+check "bench stopped: says so" grep -q "stopped by a signal before the end" stop.err
+check "bench stopped: scratch folder removed" \
+    bash -c '! compgen -G "$1/voltbatch-bench-*" >/dev/null' _ "$TMPDIR"
+# --help needs no environment: a bad knob does not refuse it
+run_capture env VB_CPU_THREADS=0 "$vb" bench --help
+check "bench --help with a bad VB_CPU_THREADS: exit 0 (got $rc)" [ "$rc" -eq 0 ]
 run_capture "$vb" bench --model model --input-len x
 check "bad number exits 2" [ "$rc" -eq 2 ]
 summary

@@ -449,5 +449,12 @@ usage_refused "generate --output a dangling symlink" "out.h5 is a symbolic link 
     "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --overwrite
 check "generate --output a dangling symlink: the link kept" [ -L out.h5 ]
 rm -f out.h5 t.jinja bad.jinja txt.txt txt.h5 target.jsonl link.jsonl
+# An input check that times out before it opens a file names the limit
+# (it read "failed before any file was opened (signal 9)", session 44).
+run_capture env VB_INPUT_CHECK_TIMEOUT=0.000001 "$vb" generate "${gen[@]}" --input in.h5 \
+    --output out.h5
+check "input check past VB_INPUT_CHECK_TIMEOUT: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "input check past VB_INPUT_CHECK_TIMEOUT: names it ($err)" \
+    contains "$err" "VB_INPUT_CHECK_TIMEOUT"
 
 summary
