@@ -584,10 +584,6 @@ void vb_input_close(vb_input *in)
 
 /* ---- reading rows -------------------------------------------------------- */
 
-const char *vb_utf8_check(const char *str, size_t n, size_t *bad_at)
-{
-    return vb_utf8_valid(str, n, bad_at) ? NULL : "not valid UTF-8";
-}
 
 /* s with each byte that is not part of valid UTF-8 replaced by U+FFFD,
  * in place of s (freed); s itself when out of memory. */
@@ -598,7 +594,7 @@ static char *utf8_repaired(char *s)
     if (!out)
         return s;
     for (size_t i = 0; i < n;) {
-        if (!vb_utf8_check(s + i, n - i, &at)) {
+        if (vb_utf8_valid(s + i, n - i, &at)) {
             memcpy(out + o, s + i, n - i);
             o += n - i;
             break;
@@ -620,7 +616,7 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
     /* An /id is copied into the output's UTF-8 column: one that is not
      * UTF-8 makes the row an error and is written repaired (it went
      * through as it was, and unpack then dropped it without a word). */
-    if (r->id && vb_utf8_check(r->id, strlen(r->id), &at)) {
+    if (r->id && !vb_utf8_valid(r->id, strlen(r->id), &at)) {
         snprintf(r->error, sizeof r->error, "id is not valid UTF-8 (byte %zu)", at);
         r->id = utf8_repaired(r->id);
         return;
@@ -630,7 +626,7 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
             snprintf(r->error, sizeof r->error, "empty prompt (no input_ids)");
     } else if (r->text_len == 0) {
         snprintf(r->error, sizeof r->error, "empty prompt");
-    } else if (vb_utf8_check(r->text, r->text_len, &at)) {
+    } else if (!vb_utf8_valid(r->text, r->text_len, &at)) {
         snprintf(r->error, sizeof r->error, "prompt is not valid UTF-8 (byte %zu)", at);
     } else if (kind == VB_PROMPT_MESSAGES) {
         json_error_t je;
@@ -656,7 +652,7 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
         }
         json_decref(m);
     }
-    if (r->error[0] == '\0' && r->system && vb_utf8_check(r->system, strlen(r->system), &at))
+    if (r->error[0] == '\0' && r->system && !vb_utf8_valid(r->system, strlen(r->system), &at))
         snprintf(r->error, sizeof r->error, "system is not valid UTF-8 (byte %zu)", at);
     if (r->error[0] == '\0' && r->max_new_tokens < -1)
         snprintf(r->error, sizeof r->error, "max_new_tokens is %d (negative)",

@@ -135,8 +135,5 @@ void vb_input_trace(const char *path, const char *dataset, int64_t first, int64_
 #define VB_INPUT_MAX_ROWS INT32_MAX
 #define VB_INPUT_MAX_FIXED_STRING (16u << 20)
 
-/* NULL when s[0..n) is valid UTF-8, else a static description. Exposed for
- * pack and the tests. */
-const char *vb_utf8_check(const char *s, size_t n, size_t *bad_at);
 
 #endif

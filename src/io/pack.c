@@ -12,9 +12,9 @@
 
 #include "io/h5_text.h"
 #include "io/h5_util.h"
-#include "io/input_reader.h"
 #include "util/log.h"
 #include "util/same_file.h"
+#include "util/utf8_valid.h"
 
 /* Columns as parsed; every array has n entries. */
 typedef struct packed {
@@ -314,7 +314,7 @@ static int read_input(packed *p, const char *path, vb_err *err)
             while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
                 line[--len] = '\0';
             size_t bad = 0;
-            if (vb_utf8_check(line, (size_t)len, &bad))
+            if (!vb_utf8_valid(line, (size_t)len, &bad))
                 rc = vb_err_set(err, "%s:%ld: not valid UTF-8 (byte %zu)", path, lineno, bad + 1);
             else if (!(p->text[i] = memdup0(line, (size_t)len)))
                 rc = vb_err_set(err, "%s:%ld: out of memory", path, lineno);

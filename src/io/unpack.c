@@ -19,6 +19,7 @@
 #include "util/env.h"
 #include "util/log.h"
 #include "util/same_file.h"
+#include "util/utf8_valid.h"
 
 /* Floats with 9 significant digits: enough to read back the same float32. */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(9))
@@ -132,7 +133,7 @@ static int set_text(json_t *o, const char *key, const char *s, size_t len, const
     if (j)
         return json_object_set_new(o, key, j) == 0 ? 0 : vb_err_set(err, "%s: out of memory", in);
     size_t at = 0;
-    if (s && vb_utf8_check(s, len, &at))
+    if (s && !vb_utf8_valid(s, len, &at))
         return vb_err_set(err, "%s: %s: row %" PRId64 ": not valid UTF-8 (byte %zu), which JSON "
                           "cannot hold", in, dataset, row, at);
     return vb_err_set(err, "%s: out of memory", in);
