@@ -137,25 +137,29 @@ static int lower_at(const uint32_t *cps, size_t b, size_t e, size_t i, uint32_t 
     return 1;
 }
 
+/* The code point at s[*at] (or RAW_BYTE | the byte, where no UTF-8
+ * starts), *at moved past it. */
+static uint32_t next_cp(jv s, size_t *at)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s.u.s.p;
+    utf8proc_int32_t cp;
+    const utf8proc_ssize_t len =
+        utf8proc_iterate(p + *at, (utf8proc_ssize_t)(s.u.s.n - *at), &cp);
+    if (len <= 0)
+        return RAW_BYTE | p[(*at)++];
+    *at += (size_t)len;
+    return (uint32_t)cp;
+}
+
 /* s's code points into cps (arena), their count in *n. */
 static uint32_t *decode(jrender *r, jv s, size_t *n)
 {
     uint32_t *cps = jarena_alloc(&r->ar, (s.u.s.n + 1) * sizeof *cps);
     if (!cps)
         return NULL;
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s.u.s.p;
     size_t at = 0, k = 0;
-    while (at < s.u.s.n) {
-        utf8proc_int32_t cp;
-        const utf8proc_ssize_t len =
-            utf8proc_iterate(p + at, (utf8proc_ssize_t)(s.u.s.n - at), &cp);
-        if (len <= 0) {
-            cps[k++] = RAW_BYTE | p[at++];
-            continue;
-        }
-        cps[k++] = (uint32_t)cp;
-        at += (size_t)len;
-    }
+    while (at < s.u.s.n)
+        cps[k++] = next_cp(s, &at);
     *n = k;
     return cps;
 }
@@ -240,19 +244,10 @@ int64_t jcase_wordcount(jrender *r, jv s)
 
 bool jcase_is(jv s, bool upper)
 {
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s.u.s.p;
     size_t at = 0;
     bool cased = false;
     while (at < s.u.s.n) {
-        utf8proc_int32_t cp;
-        const utf8proc_ssize_t len =
-            utf8proc_iterate(p + at, (utf8proc_ssize_t)(s.u.s.n - at), &cp);
-        if (len <= 0) {
-            at++;
-            continue;
-        }
-        at += (size_t)len;
-        const int k = case_class((uint32_t)cp);
+        const int k = case_class(next_cp(s, &at)); /* a raw byte: class 0 */
         if (k == 3 || (k != 0 && (k == 2) != upper))
             return false; /* Python: a titlecase or other-case character */
         cased |= k != 0;
