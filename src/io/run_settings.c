@@ -93,14 +93,11 @@ static int check_text(const char *what, const char *text, vb_err *err)
 
 int vb_run_settings_check_text(const vb_run_settings *s, vb_err *err)
 {
-    if (check_text("the model directory's path", s->model, err) ||
-        check_text("--chat-template", s->chat_template, err) ||
-        check_text("--system", s->system, err))
-        return -1;
-    for (int i = 0; i < s->n_stops; i++)
-        if (check_text("--stop", s->stops[i], err))
-            return -1;
-    return 0;
+    /* --system and --stop are refused by the command line already */
+    return check_text("the model directory's path", s->model, err) ||
+                   check_text("--chat-template", s->chat_template, err)
+               ? -1
+               : 0;
 }
 
 char *vb_run_settings_dump(const json_t *settings)

@@ -56,9 +56,10 @@ typedef struct vb_run_settings {
  * NULL when out of memory. */
 json_t *vb_run_settings_json(const vb_run_settings *s);
 
-/* 0 when every text the settings hold is valid UTF-8 (JSON strings must
+/* 0 when the paths the settings hold are valid UTF-8 (JSON strings must
  * be; vb_run_settings_json fails otherwise); else -1 with err naming it:
- * a model directory or template file whose path is other bytes. */
+ * a model directory (its real path) or --chat-template of other bytes.
+ * --system and --stop are checked as the command line is read. */
 int vb_run_settings_check_text(const vb_run_settings *s, vb_err *err);
 
 /* Canonical text (compact, sorted keys); free() it. */
