@@ -118,15 +118,18 @@ static void warn_unread_key(packed *p, const json_t *o, const char *path, long l
                                         "seed"};
     const char *key;
     json_t *v;
+    if (p->warned_key)
+        return;
     json_object_foreach((json_t *)o, key, v) {
         bool read = false;
         for (size_t k = 0; k < sizeof known / sizeof known[0] && !read; k++)
             read = strcmp(key, known[k]) == 0;
-        if (!read && !p->warned_key) {
+        if (!read) {
             p->warned_key = true;
             vb_warn("%s:%ld: \"%s\" is not a key pack reads (prompt, messages, id, system, "
                     "max_new_tokens, seed): left out; later such keys are not reported", path,
                     lineno, key);
+            return;
         }
     }
 }
