@@ -43,11 +43,41 @@ static int get_int(json_t *o, const char *key, const char *alt, int *out, bool r
     return 0;
 }
 
-static bool get_bool(json_t *o, const char *key, bool dflt)
+/* A true / false field of `where` (for messages: "\"quantization_config\"" or
+ * a config group's weights): absent or null gives dflt; another JSON type
+ * is refused by name, not read as absent (a "symmetric": "false" ran an
+ * asymmetric compressed-tensors checkpoint as symmetric, its zero points
+ * unread: other numbers, no message). */
+static int get_bool(json_t *o, const char *key, bool dflt, bool *out, const char *where,
+                    const char *path, vb_err *err)
 {
     json_t *v = json_object_get(o, key);
-    return json_is_boolean(v) ? json_is_true(v) : dflt;
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_boolean(v))
+        return vb_err_set(err, "%s: %s: \"%s\" is not true or false", path, where, key);
+    *out = json_is_true(v);
+    return 0;
 }
+
+/* A string field, the same way: absent or null gives dflt. */
+static int get_str(json_t *o, const char *key, const char *dflt, const char **out,
+                   const char *where, const char *path, vb_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return vb_err_set(err, "%s: %s: \"%s\" is not a string", path, where, key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+#define QC "\"quantization_config\""
 
 static int check_bits_group(const vb_quant_config *q, const char *path, vb_err *err)
 {
@@ -68,12 +98,15 @@ static int parse_awq(vb_quant_config *q, json_t *qc, const char *path, vb_err *e
     if (get_int(qc, "bits", "w_bit", &q->bits, false, path, err) ||
         get_int(qc, "group_size", "q_group_size", &q->group_size, true, path, err))
         return -1;
-    json_t *ver = json_object_get(qc, "version");
-    const char *v = json_is_string(ver) ? json_string_value(ver) : "gemm";
+    const char *v = "gemm";
+    bool zero_point = true;
+    if (get_str(qc, "version", "gemm", &v, QC, path, err) ||
+        get_bool(qc, "zero_point", true, &zero_point, QC, path, err))
+        return -1;
     if (strcasecmp(v, "gemm") != 0)
         return vb_err_set(err, "%s: \"quantization_config\": AWQ version '%s' is not supported "
                           "(gemm)", path, v);
-    if (!get_bool(qc, "zero_point", true))
+    if (!zero_point)
         return vb_err_set(err, "%s: \"quantization_config\": AWQ with \"zero_point\": false is "
                           "not supported", path);
     if (q->bits != 4)
@@ -88,10 +121,14 @@ static int parse_gptq(vb_quant_config *q, json_t *qc, const char *path, vb_err *
     if (get_int(qc, "bits", NULL, &q->bits, true, path, err) ||
         get_int(qc, "group_size", NULL, &q->group_size, true, path, err))
         return -1;
-    q->desc_act = get_bool(qc, "desc_act", false);
-    q->sym = get_bool(qc, "sym", true);
-    json_t *fmt = json_object_get(qc, "checkpoint_format");
-    const char *f = json_is_string(fmt) ? json_string_value(fmt) : "gptq";
+    const char *f = "gptq";
+    bool lm_head = false, static_groups = false;
+    if (get_bool(qc, "desc_act", false, &q->desc_act, QC, path, err) ||
+        get_bool(qc, "sym", true, &q->sym, QC, path, err) ||
+        get_bool(qc, "lm_head", false, &lm_head, QC, path, err) ||
+        get_bool(qc, "static_groups", false, &static_groups, QC, path, err) ||
+        get_str(qc, "checkpoint_format", "gptq", &f, QC, path, err))
+        return -1;
     if (strcmp(f, "gptq") == 0)
         q->zero_offset = 1; /* stored zero - 1 (AutoGPTQ's classic packing) */
     else if (strcmp(f, "gptq_v2") == 0)
@@ -99,10 +136,10 @@ static int parse_gptq(vb_quant_config *q, json_t *qc, const char *path, vb_err *
     else
         return vb_err_set(err, "%s: \"quantization_config\": GPTQ checkpoint_format '%s' is not "
                           "supported (gptq, gptq_v2)", path, f);
-    if (get_bool(qc, "lm_head", false))
+    if (lm_head)
         return vb_err_set(err, "%s: \"quantization_config\": a quantized lm_head (GPTQ \"lm_head\": "
                           "true) is not supported", path);
-    if (get_bool(qc, "static_groups", false) && q->desc_act)
+    if (static_groups && q->desc_act)
         return vb_err_set(err, "%s: \"quantization_config\": GPTQ \"static_groups\" with "
                           "\"desc_act\" is not supported", path);
     return check_bits_group(q, path, err);
@@ -112,20 +149,24 @@ static int parse_gptq(vb_quant_config *q, json_t *qc, const char *path, vb_err *
  * no activation quantization (W4A16 / W8A16). */
 static int parse_ct(vb_quant_config *q, json_t *qc, const char *path, vb_err *err)
 {
-    json_t *fmt = json_object_get(qc, "format");
+    const char *fmt = "", *status = "compressed";
     json_t *groups = json_object_get(qc, "config_groups");
-    json_t *status = json_object_get(qc, "quantization_status");
-    if (json_is_string(status) && strcmp(json_string_value(status), "compressed") != 0)
+    if (get_str(qc, "format", "", &fmt, QC, path, err) ||
+        get_str(qc, "quantization_status", "compressed", &status, QC, path, err))
+        return -1;
+    if (strcmp(status, "compressed") != 0)
         return vb_err_set(err, "%s: \"quantization_config\": quantization_status '%s': only "
-                          "compressed checkpoints are read", path, json_string_value(status));
+                          "compressed checkpoints are read", path, status);
     if (!json_is_object(groups) || json_object_size(groups) != 1)
         return vb_err_set(err, "%s: \"quantization_config\": compressed-tensors needs exactly one "
                           "entry in \"config_groups\" (one scheme for every Linear)", path);
     json_t *g = json_object_iter_value(json_object_iter(groups));
     const char *gname = json_object_iter_key(json_object_iter(groups));
-    json_t *gfmt = json_object_get(g, "format");
-    const char *f = json_is_string(gfmt) ? json_string_value(gfmt)
-                    : json_is_string(fmt) ? json_string_value(fmt) : "";
+    char where[160];
+    snprintf(where, sizeof where, "\"config_groups\".%s", gname);
+    const char *f = fmt;
+    if (get_str(g, "format", fmt, &f, where, path, err))
+        return -1;
     if (strcmp(f, "pack-quantized") != 0)
         return vb_err_set(err, "%s: \"quantization_config\": compressed-tensors format '%s' is not "
                           "supported (pack-quantized)", path, f);
@@ -148,9 +189,13 @@ static int parse_ct(vb_quant_config *q, json_t *qc, const char *path, vb_err *er
         return vb_err_set(err, "%s: \"config_groups\".%s.weights.type must be \"int\"", path, gname);
     if (get_int(w, "num_bits", NULL, &q->bits, true, path, err))
         return -1;
-    q->sym = get_bool(w, "symmetric", true);
-    json_t *st = json_object_get(w, "strategy");
-    const char *strategy = json_is_string(st) ? json_string_value(st) : "";
+    snprintf(where, sizeof where, "\"config_groups\".%s.weights", gname);
+    const char *strategy = "";
+    bool dynamic = false;
+    if (get_bool(w, "symmetric", true, &q->sym, where, path, err) ||
+        get_bool(w, "dynamic", false, &dynamic, where, path, err) ||
+        get_str(w, "strategy", "", &strategy, where, path, err))
+        return -1;
     if (strcmp(strategy, "channel") == 0) {
         q->group_size = -1;
     } else if (strcmp(strategy, "group") == 0) {
@@ -164,6 +209,8 @@ static int parse_ct(vb_quant_config *q, json_t *qc, const char *path, vb_err *er
      * quantizing, groups stay contiguous; "group" (alias "dynamic", or
      * true) stores weight_g_idx, read like GPTQ's g_idx */
     json_t *ao = json_object_get(w, "actorder");
+    if (ao && !json_is_null(ao) && !json_is_boolean(ao) && !json_is_string(ao))
+        return vb_err_set(err, "%s: %s: \"actorder\" is not a string", path, where);
     const char *order = json_is_string(ao) ? json_string_value(ao) : "";
     if (json_is_true(ao) || strcmp(order, "group") == 0 || strcmp(order, "dynamic") == 0)
         q->desc_act = true;
@@ -171,10 +218,12 @@ static int parse_ct(vb_quant_config *q, json_t *qc, const char *path, vb_err *er
              strcmp(order, "static") != 0)
         return vb_err_set(err, "%s: \"config_groups\".%s.weights.actorder '%s' is not supported "
                           "(group, weight, null)", path, gname, order);
-    if (get_bool(w, "dynamic", false))
+    if (dynamic)
         return vb_err_set(err, "%s: \"config_groups\".%s.weights.dynamic is not supported", path,
                           gname);
     json_t *ign = json_object_get(qc, "ignore");
+    if (ign && !json_is_null(ign) && !json_is_array(ign))
+        return vb_err_set(err, "%s: \"quantization_config\": \"ignore\" is not a list", path);
     size_t i;
     json_t *e;
     json_array_foreach(ign, i, e) {
@@ -195,8 +244,9 @@ int quant_config_parse(vb_quant_config *q, const void *root_, const char *path, 
         return 0;
     if (!json_is_object(qc))
         return vb_err_set(err, "%s: \"quantization_config\" is not an object", path);
-    json_t *m = json_object_get(qc, "quant_method");
-    const char *method = json_is_string(m) ? json_string_value(m) : "";
+    const char *method = "";
+    if (get_str(qc, "quant_method", "", &method, QC, path, err))
+        return -1;
     if (strcmp(method, "awq") == 0) {
         q->method = VB_QUANT_AWQ;
         return parse_awq(q, qc, path, err);

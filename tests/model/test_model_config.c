@@ -126,6 +126,44 @@ static void test_refusals(void)
             "\"partial_rotary_factor\" = 0.5 is not supported");
 }
 
+/* quantization_config's fields of another JSON type are refused by name,
+ * not read as absent: a compressed-tensors "symmetric": "false" ran an
+ * asymmetric checkpoint as symmetric (its zero points unread, other
+ * logprobs, no message); GPTQ's "desc_act": "true", "checkpoint_format": 2
+ * and AWQ's "zero_point": "false" ran with their defaults. */
+#define QCFG "{\"model_type\":\"qwen2\"," BASE ",\"quantization_config\":"
+#define CT_W(w) QCFG "{\"quant_method\":\"compressed-tensors\",\"format\":\"pack-quantized\"," \
+    "\"config_groups\":{\"group_0\":{\"targets\":[\"Linear\"],\"weights\":{\"num_bits\":4," \
+    "\"type\":\"int\",\"strategy\":\"group\",\"group_size\":32" w "}}}}}"
+static void test_quant_config_types(void)
+{
+    model_config c;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(load(&c, &err, CT_W(",\"symmetric\":false"), NULL), 0);
+    CHECK(!c.quant.sym);
+    refused(CT_W(",\"symmetric\":\"false\""),
+            "\"config_groups\".group_0.weights: \"symmetric\" is not true or false");
+    refused(CT_W(",\"dynamic\":\"local\""), "\"dynamic\" is not true or false");
+    refused(CT_W(",\"strategy\":5"), "\"strategy\" is not a string");
+    refused(CT_W(",\"actorder\":1"), "\"actorder\" is not a string");
+    refused(QCFG "{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":32,\"desc_act\":\"true\"}}",
+            "\"quantization_config\": \"desc_act\" is not true or false");
+    refused(QCFG "{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":32,"
+            "\"checkpoint_format\":2}}", "\"checkpoint_format\" is not a string");
+    refused(QCFG "{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":32,\"lm_head\":1}}",
+            "\"lm_head\" is not true or false");
+    refused(QCFG "{\"quant_method\":\"awq\",\"bits\":4,\"group_size\":32,"
+            "\"zero_point\":\"false\"}}", "\"zero_point\" is not true or false");
+    refused(QCFG "{\"quant_method\":\"awq\",\"bits\":4,\"group_size\":32,\"version\":1}}",
+            "\"version\" is not a string");
+    refused(QCFG "{\"quant_method\":7}}", "\"quant_method\" is not a string");
+    /* null still means absent */
+    CHECK_INT_EQ(load(&c, &err, QCFG "{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":32,"
+                      "\"desc_act\":null,\"checkpoint_format\":null}}", NULL), 0);
+    CHECK(!c.quant.desc_act);
+    CHECK_INT_EQ(c.quant.zero_offset, 1);
+}
+
 /* Their harmless forms still load: null, the default values, mscale with
  * an explicit attention_factor (which transformers takes first). */
 static void test_harmless_forms_accepted(void)
@@ -286,6 +324,7 @@ int main(void)
         return test_skip("mkdtemp failed");
     RUN_TEST(test_yarn_and_defaults);
     RUN_TEST(test_refusals);
+    RUN_TEST(test_quant_config_types);
     RUN_TEST(test_harmless_forms_accepted);
     RUN_TEST(test_range_refusals);
     RUN_TEST(test_range_edges_accepted);
