@@ -20,14 +20,19 @@ static bool splits(const model_config *c, int tp)
 static const char *cut_group(const model_config *c, int tp)
 {
     int g = c->quant.group_size;
-    if (c->quant.method == VB_QUANT_NONE || g <= 0 || c->quant.desc_act)
+    if (c->quant.method == VB_QUANT_NONE || g <= 0 || c->quant.desc_act || tp == 1)
         return NULL;
-    /* a group size that does not divide the whole dimension is the
-     * checkpoint's problem, reported by the loader with the tensor named */
+    /* Every rank but the last must hold whole groups, so a group size
+     * that does not divide the whole dimension is cut by any tp above 1:
+     * GPTQ and compressed-tensors allow that (a shorter last group, whole
+     * at tp 1), and skipping it here listed such a --tp as one that keeps
+     * the groups whole, which the loader then refused. AWQ refuses it at
+     * any tp: the loader names the tensor. */
+    bool short_last_ok = c->quant.method != VB_QUANT_AWQ;
     int o_in = c->n_heads * c->head_dim, d_in = c->intermediate_size;
-    if (o_in % g == 0 && (o_in / tp) % g)
+    if ((o_in % g == 0 || short_last_ok) && (o_in / tp) % g)
         return "o_proj";
-    if (d_in % g == 0 && (d_in / tp) % g)
+    if ((d_in % g == 0 || short_last_ok) && (d_in / tp) % g)
         return "down_proj";
     return NULL;
 }

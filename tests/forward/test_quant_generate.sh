@@ -84,7 +84,7 @@ tp_cut() {
     "$mpirun" -np 2 "$vb" generate --model "$fixtures/$1" --input "$out.in.h5" \
         --output "$out.h5" --device cpu --tp 2 >"$out.log" 2>&1
     local rc=$?
-    if [ "$rc" -ne 2 ] || ! grep -q -- "use --tp 1" "$out.log" || [ -e "$out.h5" ] ||
+    if [ "$rc" -ne 2 ] || ! grep -q -- "keep them whole: 1$" "$out.log" || [ -e "$out.h5" ] ||
         [ -e "$out.h5.journal" ]; then
         echo "exit $rc"
         cat "$out.log"

@@ -164,6 +164,40 @@ static void test_quant_config_types(void)
     CHECK_INT_EQ(c.quant.zero_offset, 1);
 }
 
+/* A GPTQ / compressed-tensors group size that does not divide a split
+ * dimension (64 and down_proj's 352 columns: a shorter last group, whole
+ * at tp 1) is cut by every --tp above 1. The plan used to skip that
+ * dimension, so --tp 4 (o_proj's 128 columns cut) named "1, 2", and
+ * --tp 2 then failed in the loader on down_proj. */
+static void test_quant_short_group_tp(void)
+{
+    static const char *const methods[] = {
+        "{\"quant_method\":\"gptq\",\"bits\":4,\"group_size\":64}",
+        "{\"quant_method\":\"compressed-tensors\",\"format\":\"pack-quantized\","
+        "\"config_groups\":{\"g\":{\"targets\":[\"Linear\"],\"weights\":{\"num_bits\":8,"
+        "\"type\":\"int\",\"strategy\":\"group\",\"group_size\":64}}}}",
+    };
+    for (int i = 0; i < 2; i++) {
+        char cfg[1024];
+        snprintf(cfg, sizeof cfg, "{\"model_type\":\"qwen2\",\"hidden_size\":128,"
+                 "\"num_hidden_layers\":2,\"num_attention_heads\":8,\"num_key_value_heads\":4,"
+                 "\"intermediate_size\":352,\"vocab_size\":100,\"quantization_config\":%s}",
+                 methods[i]);
+        model_config c;
+        tp_plan p;
+        vb_err err = {{0}};
+        CHECK_INT_EQ(load(&c, &err, cfg, NULL), 0);
+        CHECK(tp_plan_make(&p, &c, 1, 0, &err) == 0);
+        CHECK(tp_plan_make(&p, &c, 4, 0, &err) != 0);
+        CHECK(strstr(err.msg, "keep them whole: 1") != NULL);
+        CHECK(strstr(err.msg, "keep them whole: 1, 2") == NULL);
+        if (!strstr(err.msg, "keep them whole: 1") || strstr(err.msg, "1, 2"))
+            fprintf(stderr, "  tp 4: %s\n", err.msg);
+        CHECK(tp_plan_make(&p, &c, 2, 0, &err) != 0);
+        CHECK(strstr(err.msg, "down_proj") != NULL);
+    }
+}
+
 /* Their harmless forms still load: null, the default values, mscale with
  * an explicit attention_factor (which transformers takes first). */
 static void test_harmless_forms_accepted(void)
@@ -325,6 +359,7 @@ int main(void)
     RUN_TEST(test_yarn_and_defaults);
     RUN_TEST(test_refusals);
     RUN_TEST(test_quant_config_types);
+    RUN_TEST(test_quant_short_group_tp);
     RUN_TEST(test_harmless_forms_accepted);
     RUN_TEST(test_range_refusals);
     RUN_TEST(test_range_edges_accepted);
