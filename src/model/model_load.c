@@ -17,6 +17,24 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Whether the checkpoint stores a quantized tensor in place of the float
+ * weight `name` ("x.weight": AWQ's and GPTQ's "x.qweight",
+ * compressed-tensors' "x.weight_packed"), its name then in found: what a
+ * missing weight's message names. */
+static bool quantized_beside(const safetensors *st, const char *name, char *found, size_t cap)
+{
+    static const char *const suffixes[] = {"qweight", "weight_packed"};
+    size_t n = strlen(name);
+    if (n < 7 || strcmp(name + n - 7, ".weight") != 0 || n + 8 > cap)
+        return false;
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        snprintf(found, cap, "%.*s.%s", (int)(n - 7), name, suffixes[i]);
+        if (st_find(st, found))
+            return true;
+    }
+    return false;
+}
+
 const st_tensor *model_tensor_lookup(const safetensors *st, const tensor_spec *s,
                                      const char *dir, vb_err *err)
 {
@@ -32,7 +50,14 @@ const st_tensor *model_tensor_lookup(const safetensors *st, const tensor_spec *s
     }
     const st_tensor *t = st_find(st, s->name);
     if (!t) {
-        vb_err_set(err, "%s: tensor '%s' is missing from the checkpoint", dir, s->name);
+        char packed[320];
+        if (quantized_beside(st, s->name, packed, sizeof packed))
+            vb_err_set(err, "%s: tensor '%s' is missing from the checkpoint, which holds '%s' "
+                       "in its place: a quantized checkpoint whose config.json has no "
+                       "\"quantization_config\" (an older quantize_config.json is not read)",
+                       dir, s->name, packed);
+        else
+            vb_err_set(err, "%s: tensor '%s' is missing from the checkpoint", dir, s->name);
         return NULL;
     }
     bool vec = s->cols == 1;

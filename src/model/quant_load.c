@@ -340,6 +340,15 @@ int quant_linear_load(vb_qweight **out, const safetensors *st, const vb_quant_co
         return vb_err_set(err, "%s: tensor name '%s' too long", dir, s->name);
     memcpy(r.prefix, s->name, n - 7); /* without ".weight" */
     r.prefix[n - 7] = '\0';
+    /* A float weight beside the packed one: the file says two things
+     * about one projection and reading either would be a guess. (--quantize
+     * int8 quantizes the float weight itself.) */
+    const st_tensor *f = qc->method != VB_QUANT_INT8 ? st_find(st, s->name) : NULL;
+    if (f)
+        return vb_err_set(err, "%s: tensor '%s' is a float weight beside the quantized tensors "
+                          "config.json's quantization_config (%s) says replace it: the "
+                          "checkpoint is ambiguous", st->files[f->file].path, s->name,
+                          vb_quant_method_name(qc->method));
     r.o0 = 0;
     r.no = s->rows;
     r.i0 = 0;

@@ -17,6 +17,10 @@
 # - --quantize int8 of a checkpoint with a NaN weight gives the NaN error
 #   rows of the float model (it used to clamp the NaN into range: plausible
 #   text from a broken checkpoint);
+# - quantized tensors in a directory whose config.json has no
+#   quantization_config are named as such (the message named only the
+#   missing float weight), and a float weight stored beside a projection's
+#   quantized tensors is refused as ambiguous (it was ignored);
 # - a chat_template that is neither a string nor a list is named as such
 #   by a --chat run (it used to read as "the model has no chat template").
 #
@@ -91,6 +95,55 @@ EOF
     [ "$(n_ok "$tmp/da.jsonl")" -eq 2 ] || { cat "$tmp/da.jsonl"; return 1; }
 }
 check "gptq: desc_act with g_idx in order runs at tp 2 (groups cut)" desc_act_in_order_tp2
+
+no_quantization_config() {
+    local m=$tmp/noqc
+    cp -r "$tmp/gptq_g32" "$m" || return 1
+    python3 - "$m/config.json" <<'EOF' || return 1
+import json, sys
+c = json.load(open(sys.argv[1]))
+del c["quantization_config"]
+json.dump(c, open(sys.argv[1], "w"))
+EOF
+    run_capture "$vb" inspect --model "$m" --check-weights
+    [ "$rc" -eq 2 ] && contains "$err" "q_proj.qweight" && contains "$err" '"quantization_config"' ||
+        { echo "  exit $rc: $err"; return 1; }
+}
+check "quantized tensors without a quantization_config: the message says so" no_quantization_config
+
+float_beside_quantized() {
+    local m=$tmp/both
+    cp -r "$tmp/gptq_g32" "$m" || return 1
+    # layer 0's float down_proj (the base model's) in a second shard beside
+    # its quantized tensors, the two files joined by an index
+    python3 - "$tmp/base/model.safetensors" "$m" <<'EOF' || return 1
+import json, os, struct, sys
+src, d = sys.argv[1], sys.argv[2]
+def header(path):
+    f = open(path, "rb")
+    n = struct.unpack("<Q", f.read(8))[0]
+    return n, json.loads(f.read(n))
+n, h = header(src)
+name = "model.layers.0.mlp.down_proj.weight"
+t = h[name]
+raw = open(src, "rb").read()
+data = raw[8 + n + t["data_offsets"][0]:8 + n + t["data_offsets"][1]]
+hdr = json.dumps({name: {"dtype": t["dtype"], "shape": t["shape"],
+                         "data_offsets": [0, len(data)]}}).encode()
+hdr += b" " * (-len(hdr) % 8)
+one, two = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+open(os.path.join(d, two), "wb").write(struct.pack("<Q", len(hdr)) + hdr + data)
+os.rename(os.path.join(d, "model.safetensors"), os.path.join(d, one))
+wm = {k: one for k in header(os.path.join(d, one))[1] if k != "__metadata__"}
+wm[name] = two
+json.dump({"metadata": {}, "weight_map": wm},
+          open(os.path.join(d, "model.safetensors.index.json"), "w"))
+EOF
+    run_capture "$vb" inspect --model "$m" --check-weights
+    [ "$rc" -eq 2 ] && contains "$err" "down_proj.weight" && contains "$err" "ambiguous" ||
+        { echo "  exit $rc: $err"; return 1; }
+}
+check "a float weight beside its quantized tensors is refused by name" float_beside_quantized
 
 int8_keeps_nan() {
     local m=$tmp/nan
