@@ -194,6 +194,12 @@ int main(int argc, char **argv)
         run<4, 16, 9>(q, copy, r, st, out, n_sm, l2);
         run<4, 16, 14>(q, copy, r, st, out, n_sm, l2);
         run<6, 16, 14>(q, copy, r, st, out, n_sm, l2);
+        /* more consumer warps an SM at the same work (session 45: at
+         * work 9-14 the L2 figures fall to 3.2-2.5 TB/s with 3 blocks) */
+        run<4, 8, 9>(q, copy, r, st, out, n_sm, l2);
+        run<4, 8, 14>(q, copy, r, st, out, n_sm, l2);
+        run<2, 8, 14>(q, copy, r, st, out, n_sm, l2);
+        run<2, 4, 14>(q, copy, r, st, out, n_sm, l2);
     }
     return 0;
 }
