@@ -165,8 +165,12 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
     if ((!resume || (!have_out && !have_j)) && !overwrite && vb_refuse_existing_temp(tmp, err) < 0)
         goto out;
     if (overwrite || !resume) {
-        if (vb_remove_if_there(output, err) < 0 || vb_remove_if_there(jpath, err) < 0 ||
-            vb_remove_if_there(tmp, err) < 0)
+        /* --overwrite keeps the old output for now: a start-up that fails
+         * after this (a KV cache the settings cannot fit: exit 2, "nothing
+         * was started") must not leave the user with neither file. The
+         * run removes it when its loop starts (vb_output_drop_replaced);
+         * until then its rows are not read: this run starts over. */
+        if (vb_remove_if_there(jpath, err) < 0 || vb_remove_if_there(tmp, err) < 0)
             goto out;
         rc = vb_journal_create(jpath, settings, journal, err);
         goto out;
@@ -229,6 +233,11 @@ out:
     free(jpath);
     free(tmp);
     return rc;
+}
+
+int vb_output_drop_replaced(const char *output, vb_err *err)
+{
+    return vb_remove_if_there(output, err);
 }
 
 int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_results *done,

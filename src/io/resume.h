@@ -13,7 +13,9 @@
  *       vb_output_finish(out, &meta, &done, j, &err);   // exit 75 or 0
  *
  * Rules (DESIGN.md): without --resume or --overwrite an existing output or
- * journal is refused. --overwrite removes both. --resume loads the journal's
+ * journal is refused. --overwrite removes the journal at once and the
+ * old output only when the run's loop starts (vb_output_drop_replaced), so
+ * a start-up that fails keeps it. --resume loads the journal's
  * rows and the old output's rows and refuses settings that differ from
  * either's saved settings, naming the setting; with neither file present it
  * simply starts (a requeued job can always pass --resume). One run at a
@@ -50,6 +52,12 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
 int vb_output_prepare(const char *output, const json_t *settings, bool resume, bool overwrite,
                       int32_t top_n, vb_id_kind id_kind, vb_results *done,
                       vb_journal **journal, vb_err *err);
+
+/* Under --overwrite, once the run has started (its engine is set up):
+ * removes the old output that vb_output_prepare kept, so that a stopped or
+ * killed run never leaves it beside the new run's journal. 0, or -1 with
+ * err naming it. */
+int vb_output_drop_replaced(const char *output, vb_err *err);
 
 /* Flushes the journal, writes the output (temporary name, renamed), and,
  * when meta->complete, closes and removes the journal (the output now holds

@@ -286,6 +286,11 @@ static int phases_before_loop(run_state *r, vb_err *err)
  * it must end the job). */
 static void start_loop(run_state *r)
 {
+    /* --overwrite: the old output went unread and stayed until now, when
+     * every start-up check has passed (resume.h) */
+    vb_err oerr = {{0}};
+    if (r->root && r->cfg->overwrite && vb_output_drop_replaced(r->cfg->output, &oerr) < 0)
+        run_die(r, "removing the output that --overwrite replaces", 0, &oerr);
     if (r->root)
         run_collector_init(&r->out.coll, MPI_COMM_WORLD, &r->out.done, r->out.journal,
                            r->d->dp - 1);

@@ -457,4 +457,30 @@ check "input check past VB_INPUT_CHECK_TIMEOUT: exit 2 (got $rc)" [ "$rc" -eq 2 
 check "input check past VB_INPUT_CHECK_TIMEOUT: names it ($err)" \
     contains "$err" "VB_INPUT_CHECK_TIMEOUT"
 
+
+# --overwrite keeps the old output until the run really starts: a start-up
+# that then fails (here a KV cache the settings cannot fit, exit 2 "nothing
+# was started") left neither the old output nor a new one (the old one was
+# removed before the check). The model's 32 KiB a position makes 16M
+# positions more than a quarter of any node's memory up to 2 TB.
+fresh
+"$make_model" big_kv --layers 32 --hidden 256 >/dev/null || { echo "make_tiny_model failed"; exit 1; }
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
+check "a first run for --overwrite: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+cp out.h5 out.keep
+run_capture "$vb" generate --device cpu --model big_kv --input in.h5 --output out.h5 --overwrite \
+    --max-model-len 16777216 --max-new-tokens 16777216
+check "--overwrite with a KV cache that cannot fit: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "--overwrite with a KV cache that cannot fit: says so ($err)" \
+    contains "$err" "not enough cpu memory for the KV cache"
+check "--overwrite with a KV cache that cannot fit: the old output kept" cmp -s out.h5 out.keep
+check "--overwrite with a KV cache that cannot fit: no journal, no temporary file" \
+    [ ! -e out.h5.journal ] && [ ! -e out.h5.tmp ]
+run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5 --overwrite --max-new-tokens 3
+check "--overwrite that runs: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+check "--overwrite that runs: the output replaced" bash -c '[ -f out.h5 ] && ! cmp -s out.h5 out.keep'
+check "--overwrite that runs: no journal, no temporary file left" \
+    [ ! -e out.h5.journal ] && [ ! -e out.h5.tmp ]
+rm -rf big_kv out.keep out.h5
+
 summary
