@@ -103,7 +103,8 @@ static int init_forward(run_state *r, vb_err *err)
  * longest could use (more cache than that is never touched); a larger
  * cache than the batch needs keeps sequences from being preempted and
  * more of the prefix cache. On the CPU: max_batch sequences of the
- * longest length, within a share of the node's memory. */
+ * longest length, within a share of the node's memory. VB_KV_BLOCKS caps
+ * either. */
 static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
 {
     const model_config *c = &r->model.config;
@@ -121,6 +122,8 @@ static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
                                               : 4e9;
     *budget = run_backend_kv_budget(&r->eng.rb, r->cfg, cpu_budget);
     int64_t cap = block_bytes ? (int64_t)(*budget / (double)block_bytes) : want;
+    if (r->cfg->tuning.kv_blocks > 0 && r->cfg->tuning.kv_blocks < cap)
+        cap = r->cfg->tuning.kv_blocks; /* VB_KV_BLOCKS */
     int64_t nb = want < cap ? want : cap;
     if (nb > INT_MAX / 2)
         nb = INT_MAX / 2;
@@ -139,6 +142,12 @@ static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
     double budget = 0;
     int num_blocks = kv_blocks_wanted(r, per_seq, &budget), agreed = num_blocks;
     MPI_CHECK(MPI_Allreduce(&num_blocks, &agreed, 1, MPI_INT, MPI_MIN, r->d->tp_comm));
+    if (agreed < per_seq && o->tuning.kv_blocks > 0 && agreed == o->tuning.kv_blocks) {
+        vb_err_set(err, "VB_KV_BLOCKS=%d holds %ld tokens, but the longest sequence needs %d "
+                   "(prompt + --max-new-tokens): at least %d blocks", agreed,
+                   (long)agreed * RUN_BLOCK_SIZE, r->work.max_seq_tokens, per_seq);
+        return VB_EXIT_USAGE;
+    }
     if (agreed < per_seq) {
         /* Every rank of the group sees the same agreed count, so all stop
          * here together. Say what would fit rather than failing later. */

@@ -132,6 +132,11 @@ static const vb_knob knobs[] = {
               "sample on the host from copied logits instead of on the GPU"),
     {"VB_CPU_THREADS", VB_KNOB_INT, 1, 4096, NULL, "auto", AT(cpu_threads),
      "CPU backend threads per rank, as --threads, which wins (auto: cores / ranks on the node)"},
+    /* preemption end to end on any machine (tests/run/test_preemption.sh):
+     * the CPU's cache is otherwise sized for every sequence at once */
+    {"VB_KV_BLOCKS", VB_KNOB_INT, 1, 1073741823, NULL, "auto", AT(kv_blocks),
+     "at most N blocks of 16 tokens in each rank's KV cache (auto: what memory and the "
+     "settings allow)"},
     /* default events: the wait of 1 is a stall of every GPU run's decode
      * steps (generate's too), 0.3-1.2 points of a1's MBU (RESULTS.md) */
     {"VB_STEP_SYNC", VB_KNOB_WORD, 0, 0, "1|0|events", "events", AT(step_sync),

@@ -69,6 +69,7 @@ typedef struct vb_tuning {
     /* the run */
     bool host_sampler;            /* VB_HOST_SAMPLER */
     int cpu_threads;              /* VB_CPU_THREADS; 0: cores / ranks on the node */
+    int kv_blocks;                /* VB_KV_BLOCKS; 0: what memory allows */
     enum vb_step_sync step_sync;  /* VB_STEP_SYNC */
     double journal_flush_seconds; /* VB_JOURNAL_FLUSH_SECONDS */
     double input_check_timeout;   /* VB_INPUT_CHECK_TIMEOUT */

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Recompute-preemption end to end (DESIGN.md "Engine"): a run whose KV cache
+# holds far fewer blocks than its sequences want (VB_KV_BLOCKS) preempts
+# and recomputes sequences, and its sampled completions equal, row for row,
+# those of a run whose cache holds every sequence at once: the same answer
+# whatever the memory. At tp 2 as at tp 1 (the two ranks of a group must
+# preempt alike). A cap below the longest sequence is refused before the
+# run starts, naming the variable. (On the CPU nothing else reaches
+# preemption: its cache is sized for max_batch sequences at full length.)
+#
+# usage: test_preemption.sh VOLTBATCH MPIRUN MAKE_TINY_MODEL MAKE_IDS_INPUT
+# rc and err are set by run_capture in tests/lib.sh.
+# shellcheck disable=SC2154
+set -u
+vb=$1 mpirun=$2 make_model=$3 make_input=$4
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+require_h5py
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+"$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
+"$make_input" in.h5 48 300 || { echo "make_ids_input failed"; exit 1; }
+
+# rows of 3-25 prompt ids and 40 new tokens: at most 65 tokens, 5 blocks of
+# 16; 16 sequences at once would want 80 blocks, the cap leaves 8
+args=(generate --model model --input in.h5 --device cpu --temperature 0.8 --top-p 0.9 --seed 5
+      --max-new-tokens 40 --max-batch 16)
+preemptions() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["group0"]["preemptions"])' "$1"; }
+
+run_capture "$vb" "${args[@]}" --output ref.h5 --report ref.json
+check "the run with room for every sequence exits 0" [ "$rc" -eq 0 ]
+check "it preempts nothing" [ "$(preemptions ref.json)" = 0 ]
+
+run_capture env VB_KV_BLOCKS=8 "$vb" "${args[@]}" --output small.h5 --report small.json
+check "the run with 8 blocks exits 0" [ "$rc" -eq 0 ]
+n=$(preemptions small.json)
+check "it preempts sequences ($n)" [ "$n" -gt 0 ]
+compare=$(compare_outputs ref.h5 small.h5)
+check "its completions equal the first run's ($compare)" [ "$compare" = "same 48" ]
+
+run_capture env VB_KV_BLOCKS=8 "$mpirun" -np 2 "$vb" "${args[@]}" --tp 2 --output tp2.h5 \
+    --report tp2.json
+check "tp 2 with 8 blocks exits 0" [ "$rc" -eq 0 ]
+n=$(preemptions tp2.json)
+check "tp 2 preempts sequences ($n)" [ "$n" -gt 0 ]
+run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --tp 2 --output tp2ref.h5
+compare=$(compare_outputs tp2ref.h5 tp2.h5)
+check "tp 2's completions equal those of tp 2 with room ($compare)" [ "$compare" = "same 48" ]
+
+run_capture env VB_KV_BLOCKS=4 "$vb" "${args[@]}" --output tiny.h5
+check "a cap below the longest sequence exits 2" [ "$rc" -eq 2 ]
+names_cap() { contains "$err" "VB_KV_BLOCKS=4" && contains "$err" "at least 5 blocks"; }
+check "its message names VB_KV_BLOCKS and the blocks needed" names_cap
+nothing_written() { [ ! -e tiny.h5 ] && [ ! -e tiny.h5.journal ]; }
+check "and nothing was written" nothing_written
+summary
