@@ -345,10 +345,10 @@ int quant_linear_load(vb_qweight **out, const safetensors *st, const vb_quant_co
      * int8 quantizes the float weight itself.) */
     const st_tensor *f = qc->method != VB_QUANT_INT8 ? st_find(st, s->name) : NULL;
     if (f)
-        return vb_err_set(err, "%s: tensor '%s' is a float weight beside the quantized tensors "
-                          "config.json's quantization_config (%s) says replace it: the "
-                          "checkpoint is ambiguous", st->files[f->file].path, s->name,
-                          vb_quant_method_name(qc->method));
+        return vb_err_set(err, "%s: tensor '%s' is a float weight, and the checkpoint also "
+                          "holds the quantized tensors config.json's quantization_config (%s) "
+                          "reads in its place: the checkpoint is ambiguous",
+                          st->files[f->file].path, s->name, vb_quant_method_name(qc->method));
     r.o0 = 0;
     r.no = s->rows;
     r.i0 = 0;
