@@ -261,18 +261,36 @@ static int phase_weights(run_state *r, vb_err *err)
  * across the world, so every rank stops at the same one. */
 static int phases_before_loop(run_state *r, vb_err *err)
 {
-    static int (*const phases[])(run_state *, vb_err *) = {
-        phase_model,         /* config.json, TP plan, checkpoint headers */
-        phase_inputs,        /* checked in a child process, then opened */
-        run_phase_tokenizer, /* tokenizer, chat template, eos ids */
-        phase_output,        /* settings; refuse, overwrite or resume (rank 0) */
-        phase_shard,         /* rows to dp groups by cost */
-        phase_weights,       /* host weights for the CPU backend */
-        run_phase_rows,      /* this group's rows as sequences */
-        run_phase_engine,    /* backend, KV cache, scheduler, sampler; queued */
+    static const struct {
+        int (*run)(run_state *, vb_err *);
+        const char *name; /* for the watchdog's message: a string literal */
+    } phases[] = {
+        /* config.json, TP plan, checkpoint headers */
+        {phase_model, "starting up (reading the model's config and checkpoint headers)"},
+        /* checked in a child process, then opened */
+        {phase_inputs, "starting up (checking and opening the inputs)"},
+        /* tokenizer, chat template, eos ids */
+        {run_phase_tokenizer, "starting up (loading the tokenizer)"},
+        /* settings; refuse, overwrite or resume (rank 0) */
+        {phase_output, "starting up (preparing the output)"},
+        /* rows to dp groups by cost */
+        {phase_shard, "starting up (assigning rows to groups)"},
+        /* host weights for the CPU backend */
+        {phase_weights, "starting up (loading weights)"},
+        /* this group's rows as sequences */
+        {run_phase_rows, "starting up (reading this group's rows)"},
+        /* backend, KV cache, scheduler, sampler; queued */
+        {run_phase_engine, "starting up (engine setup)"},
     };
     for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
-        int code = phases[i](r, err);
+        /* Every start-up phase ends in collectives over the world (the
+         * agreement on failure, broadcasts): a rank stopped or cut off
+         * in one would keep the others there forever. Phases have no set
+         * length (loading a large model takes minutes), so no deadline:
+         * the watchdog asks every rank for a heartbeat each
+         * --collective-timeout and ends the job naming the silent ones. */
+        vb_watchdog_wait(phases[i].name);
+        int code = phases[i].run(r, err);
         if (code)
             return code;
     }
@@ -294,11 +312,6 @@ static void start_loop(run_state *r)
     if (r->root)
         run_collector_init(&r->out.coll, MPI_COMM_WORLD, &r->out.done, r->out.journal,
                            r->d->dp - 1);
-    if (vb_watchdog_start(r->cfg->collective_timeout, RUN_FIRST_STEP_TIMEOUT_FACTOR)) {
-        vb_err err = {{0}};
-        vb_err_set(&err, "cannot start the watchdog thread");
-        run_die(r, "starting the watchdog", 0, &err);
-    }
     if (r->root && r->out.journal) /* if the job must end, finished rows first */
         vb_watchdog_set_rescue(rescue_journal, r);
     r->stats.t_engine = run_wall_now();
@@ -371,7 +384,18 @@ int generate_run(const run_config *o, const vb_dist *d)
     vb_signals_install();
 
     vb_err err = {{0}};
-    int code = phases_before_loop(&r, &err);
+    /* The watchdog runs from the start: its heartbeats find a rank lost
+     * during start-up too (phases_before_loop), and from the first step
+     * it keeps each step within --collective-timeout. */
+    int code = 0;
+    if (vb_watchdog_start(o->collective_timeout, RUN_FIRST_STEP_TIMEOUT_FACTOR)) {
+        vb_err_set(&err, "cannot start the watchdog thread");
+        code = 1;
+    }
+    vb_watchdog_set_collective("the start-up agreement between phases (MPI over every rank)");
+    code = run_agree(&r, code, "starting the watchdog", &err);
+    if (code == 0)
+        code = phases_before_loop(&r, &err);
     if (code && r.root)
         drop_empty_journal(&r);
     if (code == 0) {
@@ -381,6 +405,8 @@ int generate_run(const run_config *o, const vb_dist *d)
         code = phase_finish(&r, stopped, &err);
         vb_watchdog_stop();
         run_progress(&r, &last_progress, true);
+    } else {
+        vb_watchdog_stop(); /* every rank failed at the same phase (run_agree) */
     }
     run_state_free(&r);
     return code;
