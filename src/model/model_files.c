@@ -3,12 +3,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "io/crc32.h"
 #include "util/utf8_valid.h"
 
 static bool ends_with(const char *s, const char *tail)
@@ -36,7 +39,55 @@ json_t *model_file_stamp(const char *path)
     return json_pack("{sIsI}", "size", (json_int_t)st.st_size, "mtime_ns", ns);
 }
 
+/* CRC-32 of the file's first and last MODEL_PRINT_BYTES (all of a small
+ * file: config.json, the tokenizer; a safetensors file's header and the
+ * first and last tensors' bytes) */
+#define MODEL_PRINT_BYTES (1 << 20)
+
+json_t *model_file_fingerprint(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    unsigned char *buf = malloc(MODEL_PRINT_BYTES);
+    bool ok = buf && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    uint32_t crc = 0;
+    const off_t size = ok ? st.st_size : 0;
+    const off_t at[2] = {0, size > MODEL_PRINT_BYTES ? size - MODEL_PRINT_BYTES : size};
+    for (int k = 0; ok && k < 2; k++) {
+        off_t end = k == 0 ? (size < MODEL_PRINT_BYTES ? size : MODEL_PRINT_BYTES) : size;
+        for (off_t off = at[k]; ok && off < end;) {
+            ssize_t got = pread(fd, buf, (size_t)(end - off), off);
+            if (got < 0 && errno == EINTR)
+                continue;
+            ok = got > 0;
+            if (ok)
+                crc = vb_crc32(crc, buf, (size_t)got), off += got;
+        }
+    }
+    free(buf);
+    close(fd);
+    if (!ok)
+        return NULL;
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08x", (unsigned)crc);
+    return json_pack("{sIss}", "size", (json_int_t)size, "sampled_crc32", hex);
+}
+
+static json_t *files_json(const char *dir, json_t *(*stamp)(const char *), vb_err *err);
+
 json_t *model_files_json(const char *dir, vb_err *err)
+{
+    return files_json(dir, model_file_stamp, err);
+}
+
+json_t *model_files_fingerprints(const char *dir, vb_err *err)
+{
+    return files_json(dir, model_file_fingerprint, err);
+}
+
+static json_t *files_json(const char *dir, json_t *(*stamp)(const char *), vb_err *err)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -53,7 +104,7 @@ json_t *model_files_json(const char *dir, vb_err *err)
         char path[4096];
         if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
             continue;
-        json_t *f = model_file_stamp(path);
+        json_t *f = stamp(path);
         if (f)
             bad = json_object_set_new(files, e->d_name, f) != 0;
     }

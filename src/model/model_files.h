@@ -29,4 +29,12 @@ json_t *model_files_json(const char *dir, vb_err *err);
  * NULL when it cannot be stat()ed or is no regular file. */
 json_t *model_file_stamp(const char *path);
 
+/* For the ranks' agreement at start-up (every rank must read the same
+ * model, wherever its copy lies): model_files_json's files, each as
+ * {"size": BYTES, "sampled_crc32": HEX}, a CRC-32 of its first and last
+ * MiB (all of a small file). Independent of path and mtime, so node-local
+ * copies made by cp agree; reads at most 2 MiB a file. */
+json_t *model_files_fingerprints(const char *dir, vb_err *err);
+json_t *model_file_fingerprint(const char *path);
+
 #endif

@@ -169,6 +169,110 @@ static int make_settings(run_state *r, vb_err *err)
     return 0;
 }
 
+/* What every rank must have the same of, as JSON: the settings (but the
+ * model's path and the files' mtimes, which differ between node-local
+ * copies of one model: its files by content instead, model_files.h) and
+ * what keeps a tensor-parallel group's schedules in step. NULL with err. */
+static json_t *agreement_json(const run_state *r, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    json_t *a = json_deep_copy(r->out.settings);
+    json_t *files = model_files_fingerprints(o->model_dir, err);
+    if (!a || !files) {
+        json_decref(a), json_decref(files);
+        if (!files)
+            return NULL;
+        return vb_err_set(err, "out of memory"), NULL;
+    }
+    json_object_del(a, "model");
+    json_object_set_new(a, "model_files", files);
+    json_t *tmpl = json_object_get(a, "chat_template_file");
+    if (tmpl && !json_is_null(tmpl)) {
+        json_t *print = model_file_fingerprint(o->chat_template);
+        json_object_set_new(a, "chat_template_file", print ? print : json_null());
+    }
+    json_object_set_new(a, "device", json_integer(o->device));
+    json_object_set_new(a, "max_batch", json_integer(o->max_batch));
+    json_object_set_new(a, "max_batched_tokens", json_integer(o->max_batched_tokens));
+    json_object_set_new(a, "prefix_cache", json_boolean(o->prefix_cache));
+    return a;
+}
+
+/* Up to 100 bytes of v as compact JSON ("absent" for NULL). */
+static void agreement_text(const json_t *v, char *buf, size_t n)
+{
+    char *t = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    snprintf(buf, n, "%.100s%s", t ? t : "absent", t && strlen(t) > 100 ? "..." : "");
+    free(t);
+}
+
+/* The first key (both directions; model_files by file, named "the
+ * model's file NAME") where mine differs from rank 0's: -1 naming it. */
+static int agreement_compare(const json_t *mine, const json_t *root, const char *of, int rank,
+                             vb_err *err)
+{
+    const json_t *pair[2] = {mine, root};
+    for (int side = 0; side < 2; side++) {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)pair[side], key, v) {
+            const json_t *a = json_object_get(mine, key), *b = json_object_get(root, key);
+            if (a && b && json_equal((json_t *)a, (json_t *)b))
+                continue;
+            if (!of && strcmp(key, "model_files") == 0 && json_is_object(a) &&
+                json_is_object(b)) {
+                if (agreement_compare(a, b, "the model's file ", rank, err) < 0)
+                    return -1;
+                continue;
+            }
+            char sa[128], sb[128];
+            agreement_text(a, sa, sizeof sa);
+            agreement_text(b, sb, sizeof sb);
+            return vb_err_set(err, "the ranks disagree: %s%s is %s on rank %d, %s on rank 0 "
+                              "(every rank must run the same command line on the same model "
+                              "and inputs)", of ? of : "", key, sa, rank, sb);
+        }
+    }
+    return 0;
+}
+
+/* Every rank read the same model and inputs with the same settings: a
+ * rank that differs (another command line, a model copy or input file
+ * that differs, one replaced while the ranks read it) would otherwise
+ * mix two models' halves in every row, or write rows of another model or
+ * prompt under rank 0's settings, or fall out of step with its group.
+ * Collective; VB_EXIT_USAGE naming the first difference. */
+static int ranks_agree(const run_state *r, vb_err *err)
+{
+    json_t *mine = agreement_json(r, err);
+    char *text = mine && r->root ? json_dumps(mine, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    long long len = text ? (long long)strlen(text) + 1 : 0;
+    MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+    if (!r->root && len > 0)
+        text = malloc((size_t)len);
+    char none = 0;
+    MPI_Bcast(len > 0 && text ? text : &none, len > 0 && text ? (int)len : 0, MPI_CHAR, 0,
+              MPI_COMM_WORLD); /* a rank short of memory takes nothing: refused below */
+    int code = 0;
+    if (!mine || len == 0)
+        code = mine ? (vb_err_set(err, "rank 0 could not describe its settings"), 1)
+                    : VB_EXIT_USAGE;
+    else if (!text)
+        code = 1, vb_err_set(err, "out of memory");
+    else if (!r->root) {
+        json_error_t je;
+        json_t *root = json_loads(text, 0, &je);
+        if (!root)
+            code = 1, vb_err_set(err, "rank 0's settings do not parse: %s", je.text);
+        else if (agreement_compare(mine, root, NULL, r->d->world_rank, err) < 0)
+            code = VB_EXIT_USAGE;
+        json_decref(root);
+    }
+    free(text);
+    json_decref(mine);
+    return code;
+}
+
 /* The settings, then rank 0 applies the output policy (refuse an existing
  * output, overwrite it, or resume from its journal). */
 static int phase_output(run_state *r, vb_err *err)
@@ -176,7 +280,11 @@ static int phase_output(run_state *r, vb_err *err)
     const run_config *o = r->cfg;
     run_output *out = &r->out;
     int code = make_settings(r, err);
-    if (!code && r->root &&
+    if ((code = run_agree(r, code, "settings", err)))
+        return code;
+    if ((code = run_agree(r, ranks_agree(r, err), "settings", err)))
+        return code;
+    if (r->root &&
         vb_output_prepare(o->output, out->settings, o->resume, o->overwrite, r->work.top_n,
                           r->work.in.id_kind, &out->done, &out->journal, err))
         code = VB_EXIT_USAGE;
