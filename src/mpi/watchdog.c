@@ -62,6 +62,15 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* "at step N", or during start-up (no step yet) "before the first step" */
+static const char *step_text(long step, char *buf, size_t n)
+{
+    if (step < 0)
+        return "before the first step";
+    snprintf(buf, n, "at step %ld", step);
+    return buf;
+}
+
 static void sleep_s(double s)
 {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -127,9 +136,10 @@ static void report_pinged(int from)
     char collective[sizeof wd_collective];
     memcpy(collective, wd_collective, sizeof collective);
     pthread_mutex_unlock(&wd_lock);
-    vb_error("rank %d: rank %d is ending the job; this rank is alive at step %ld, phase: %s, "
+    char at[48];
+    vb_error("rank %d: rank %d is ending the job; this rank is alive %s, phase: %s, "
              "collective: %s",
-             hb_rank, from, step, phase, collective);
+             hb_rank, from, step_text(step, at, sizeof at), phase, collective);
     /* rank 0 saves its finished rows before the abort reaches it */
     run_rescue(hb_rank);
 }
@@ -276,9 +286,10 @@ void vb_watchdog_fail(const char *what)
     char collective[sizeof wd_collective];
     memcpy(collective, wd_collective, sizeof collective);
     pthread_mutex_unlock(&wd_lock);
-    vb_error("rank %d: %s at step %ld, phase: %s, collective: %s%s; ending the job "
+    char at[48];
+    vb_error("rank %d: %s %s, phase: %s, collective: %s%s; ending the job "
              "(raise --collective-timeout if steps are legitimately slower)",
-             rank, what, step, phase, collective, lost);
+             rank, what, step_text(step, at, sizeof at), phase, collective, lost);
     fflush(stderr);
     run_rescue(rank);
     /* The abort runs beside us: NCCL's abort waits for its own threads,

@@ -18,6 +18,7 @@
 #include "io/shard.h"
 #include "model/model_files.h"
 #include "model/model_load.h"
+#include "mpi/mpi_check.h"
 #include "mpi/watchdog.h"
 #include "run/run_backend.h"
 #include "run/run_engine.h"
@@ -247,18 +248,19 @@ static int ranks_agree(const run_state *r, vb_err *err)
     json_t *mine = agreement_json(r, err);
     char *text = mine && r->root ? json_dumps(mine, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     long long len = text ? (long long)strlen(text) + 1 : 0;
-    MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
-    if (!r->root && len > 0)
-        text = malloc((size_t)len);
-    char none = 0;
-    MPI_Bcast(len > 0 && text ? text : &none, len > 0 && text ? (int)len : 0, MPI_CHAR, 0,
-              MPI_COMM_WORLD); /* a rank short of memory takes nothing: refused below */
+    MPI_CHECK(MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
+    if (!r->root && len > 0 && !(text = malloc((size_t)len))) {
+        /* every rank must take part in the broadcast: none can leave it */
+        vb_err oom = {{0}};
+        vb_err_set(&oom, "out of memory for rank 0's settings (%lld bytes)", len);
+        run_die(r, "agreeing on the settings", -1, &oom);
+    }
+    if (len > 0)
+        MPI_CHECK(MPI_Bcast(text, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD));
     int code = 0;
     if (!mine || len == 0)
         code = mine ? (vb_err_set(err, "rank 0 could not describe its settings"), 1)
                     : VB_EXIT_USAGE;
-    else if (!text)
-        code = 1, vb_err_set(err, "out of memory");
     else if (!r->root) {
         json_error_t je;
         json_t *root = json_loads(text, 0, &je);
