@@ -151,17 +151,23 @@ static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
     if (agreed < per_seq) {
         /* Every rank of the group sees the same agreed count, so all stop
          * here together. Say what would fit rather than failing later. */
+        char more[96]; /* what gives the cache more room on this backend */
+        if (e->rb.cuda)
+            snprintf(more, sizeof more, ", or a higher --gpu-memory-utilization (now %.2f)",
+                     o->gpu_memory_utilization);
+        else /* the CPU's share of the node's memory is fixed (RUN_KV_MEMORY_FRACTION) */
+            snprintf(more, sizeof more, " (the CPU backend's cache may take %.0f %% of the "
+                     "node's memory, shared by its ranks)", 100 * RUN_KV_MEMORY_FRACTION);
         vb_err_set(err,
                    "not enough %s memory for the KV cache: %.2f GiB left after the weights "
                    "and activations hold %ld tokens, but the longest sequence needs %d "
                    "(prompt + --max-new-tokens, at most --max-model-len %ld); use a larger --tp "
-                   "(spreads the weights and the cache over more GPUs), a shorter "
-                   "--max-model-len or --max-new-tokens, a smaller --max-batched-tokens, or a "
-                   "higher --gpu-memory-utilization (now %.2f)",
+                   "(spreads the weights and the cache over more %s), a shorter "
+                   "--max-model-len or --max-new-tokens, a smaller --max-batched-tokens%s",
                    e->b->name, budget / (1024.0 * 1024 * 1024), (long)agreed * RUN_BLOCK_SIZE,
                    r->work.max_seq_tokens,
                    o->max_model_len > 0 ? o->max_model_len : (long)c->max_position_embeddings,
-                   o->gpu_memory_utilization);
+                   e->rb.cuda ? "GPUs" : "ranks", more);
         return VB_EXIT_USAGE;
     }
     if (kv_cache_alloc(&e->kv, e->b, c->n_layers, agreed, RUN_BLOCK_SIZE,

@@ -405,6 +405,8 @@ rm -rf $'m\xff'
 usage_refused "a KV cache that does not fit" "not enough cpu memory for the KV cache" \
     "$vb" generate --device cpu --model model --input in.h5 --output out.h5 \
     --max-new-tokens 16777216 --max-model-len 16777216 --ignore-eos
+cpu_advice() { contains "$err" "25 % of the node's memory" && ! contains "$err" "gpu-memory"; }
+check "on the CPU, the advice is the CPU's (not --gpu-memory-utilization)" cpu_advice
 run_capture "$vb" generate "${gen[@]}" --input in.h5 --output out.h5
 check "after a KV cache that did not fit, the same output runs (got $rc: $err)" [ "$rc" -eq 0 ]
 rm -f out.h5
