@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "io/crc32.h"
+#include "util/open_regular.h"
 #include "util/utf8_valid.h"
 
 static bool ends_with(const char *s, const char *tail)
@@ -47,11 +47,11 @@ json_t *model_file_stamp(const char *path)
 json_t *model_file_fingerprint(const char *path)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int fd = vb_open_regular(path, &st);
     if (fd < 0)
         return NULL;
     unsigned char *buf = malloc(MODEL_PRINT_BYTES);
-    bool ok = buf && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    bool ok = buf != NULL;
     uint32_t crc = 0;
     const off_t size = ok ? st.st_size : 0;
     const off_t at[2] = {0, size > MODEL_PRINT_BYTES ? size - MODEL_PRINT_BYTES : size};
