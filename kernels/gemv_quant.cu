@@ -55,7 +55,13 @@
 // the fastest or level with the fastest on every 7B matrix at T = 1
 // (bench_gemv_quant's sweep, H200, 2026-12-03: down 4-bit 21.2 us at KS
 // 12 against 23.5 at 8, 8-bit 26.6 against 34.4; gate/up 36.0 at KS 8
-// against 40.0 at 12). Each lane loads U steps of weights (and their scales
+// against 40.0 at 12), or fewer warps a tile (4, 2, 1) where those still
+// fill the SMs' waves: a tile's end costs each warp its parts' sum through
+// shared memory, two barriers and the epilogue, so the joined 7B gate/up
+// of a decode step (2,368 tiles, 2.99 waves at KS 4) ends a tile every 7
+// steps instead of 3.5 (a1 AWQ 2.21 -> 2.14 ms on an H100, session 46; the
+// bench's separate gate and up launches, 1,184 tiles, stay at 8: 1.5
+// waves at 4 were slower in its sweep). Each lane loads U steps of weights (and their scales
 // and zeros) ahead of the U it computes, the first U before the PDL wait
 // (pdl.cuh), as gemv.cu does: U = 2, or 4 where the grid leaves SMs room
 // for only 2 blocks anyway (see launch_mma), which the sweep confirmed.
@@ -390,11 +396,13 @@ QMMA_INSTANTIATE(2)
 QMMA_INSTANTIATE(4)
 QMMA_INSTANTIATE_U(8, 1) /* U = 1: KS 8 and 12 only */
 QMMA_INSTANTIATE_U(12, 1)
-/* paired rows: the KS the launcher picks (8, 12), one group a step or more */
+/* paired rows: the KS the launcher picks (4 at U 2 and 4, 8, 12), one
+ * group a step or more */
 #define QMMA_INSTANTIATE_PAIRS(PAIR)                                                          \
     QMMA_INSTANTIATE_P(8, 2, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 2, 1, false, PAIR)        \
         QMMA_INSTANTIATE_P(8, 4, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 4, 1, false, PAIR)   \
-            QMMA_INSTANTIATE_P(8, 1, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 1, 1, false, PAIR)
+            QMMA_INSTANTIATE_P(8, 1, 1, false, PAIR) QMMA_INSTANTIATE_P(12, 1, 1, false, PAIR) \
+                QMMA_INSTANTIATE_P(4, 2, 1, false, PAIR) QMMA_INSTANTIATE_P(4, 4, 1, false, PAIR)
 QMMA_INSTANTIATE_PAIRS(PAIR_SILU)
 QMMA_INSTANTIATE_PAIRS(PAIR_ROPE)
 
@@ -533,11 +541,16 @@ static void mma_kernels_g(int bits, void (*k[QMMA_KS_CHOICES])(qgemv_params))
                      : gemv_quant_mma_kernel<8, 12, U, GPS, T, PAIR_NONE>;
 }
 
-/* the paired kernels: KS 8 and 12 only (the launcher's picks) */
+/* the paired kernels: KS 4 (U 2 and 4), 8 and 12 only (the launcher's picks) */
 template <int U, int PAIR>
 static void mma_kernels_pair(int bits, void (*k[QMMA_KS_CHOICES])(qgemv_params))
 {
-    k[0] = k[1] = k[2] = NULL;
+    k[0] = k[1] = NULL;
+    if constexpr (U == 1)
+        k[2] = NULL;
+    else
+        k[2] = bits == 4 ? gemv_quant_mma_kernel<4, 4, U, 1, false, PAIR>
+                         : gemv_quant_mma_kernel<8, 4, U, 1, false, PAIR>;
     k[3] = bits == 4 ? gemv_quant_mma_kernel<4, 8, U, 1, false, PAIR>
                      : gemv_quant_mma_kernel<8, 8, U, 1, false, PAIR>;
     k[4] = bits == 4 ? gemv_quant_mma_kernel<4, 12, U, 1, false, PAIR>
@@ -590,6 +603,11 @@ extern "C" void vb_gemv_quant_x_shared(int on)
 }
 
 static int ks_by_tiles_on = 0;
+static int ks_balance_on = 1; /* the backend sets it from VB_QGEMV_KS_BALANCE */
+extern "C" void vb_gemv_quant_ks_balance(int on)
+{
+    ks_balance_on = on != 0;
+}
 static int knob_unroll = 0; /* vb_gemv_quant_unroll: 0 the launcher's U */
 extern "C" void vb_gemv_quant_unroll(int u)
 {
@@ -664,6 +682,24 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
      * the plain path of a matrix take the same KS (the same sums).
      * vb_gemv_quant_ks_by_tiles(1): at most 4 an SM, the rule before. */
     int pick = tiles <= (ks_by_tiles_on ? 4L : 2L) * n_sm ? 4 : 3;
+    /* ks_balance: at KS 8, the fewest warps a tile (KS 1, 2 or 4) whose
+     * warp parts (tiles x KS) fill the waves of the warps the SMs hold (3
+     * blocks of 8 an SM: U = 2's launch bounds, fixed so that the rule is
+     * the shape's and the GPU's alone) to at least 95 %: a tile's end (its
+     * next rows' loads, the parts' sums through shared memory, two
+     * barriers, the epilogue) every 28 / KS steps of a 3,584-column row,
+     * so the joined 7B gate/up (2,368 tiles: 2.99 waves at KS 4) ends a
+     * tile every 7 steps instead of 3.5 */
+    if (ks_balance_on && pick == 3) {
+        const long warps = 3L * QMMA_WARPS * n_sm;
+        for (int i = 0; i < 3; i++) {
+            const long parts = tiles * qmma_ks[i], waves = (parts + warps - 1) / warps;
+            if (k[0][i] && parts * 100 >= waves * warps * 95) {
+                pick = i;
+                break;
+            }
+        }
+    }
     for (int i = 0; force_ks && i < QMMA_KS_CHOICES; i++)
         if (qmma_ks[i] == force_ks && k[0][i])
             pick = i;

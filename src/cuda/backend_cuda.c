@@ -1148,6 +1148,7 @@ void cuda_kernel_switches_set(const vb_tuning *t)
     vb_gemv_quant_l1_alloc(t->qgemv_l1_alloc);
     vb_gemv_quant_x_shared(t->qgemv_x_shared);
     vb_gemv_quant_ks_by_tiles(t->qgemv_ks_by_tiles);
+    vb_gemv_quant_ks_balance(t->qgemv_ks_balance);
     vb_gemv_quant_unroll(vb_tuning_qgemv_unroll(t));
     vb_gemv_quant_ring(t->qgemv_ring);
     vb_gemv_quant_ring_scope(t->qgemv_ring_scope == 1);

@@ -45,6 +45,7 @@ typedef struct vb_tuning {
     bool gemv_l1_alloc;       /* VB_GEMV_L1_ALLOC */
     int qgemv_x_shared;       /* VB_QGEMV_X_SHARED: 1 x in shared memory */
     bool qgemv_ks_by_tiles;   /* VB_QGEMV_KS_BY_TILES */
+    int qgemv_ks_balance;     /* VB_QGEMV_KS_BALANCE: 1 KS by the waves' balance */
     int qgemv_unroll;         /* VB_QGEMV_UNROLL's word: 0 the launcher's U, 1, 2, 3 U = 1, 2, 4 */
     int qgemv_ring;           /* VB_QGEMV_RING: the ring kernel's stages, 0 off */
     int qgemv_ring_scope;     /* VB_QGEMV_RING_SCOPE's word: 0 all, 1 pairs8 */

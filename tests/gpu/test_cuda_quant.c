@@ -573,6 +573,22 @@ static void paired_check(cuda_qweight *const d[5], const int ns[5], int bits, in
         vb_gemv_quant_ring_scope(knobs.qgemv_ring_scope == 1);
         vb_gemv_quant_ring(knobs.qgemv_ring);
     }
+    { /* KS 4 (VB_QGEMV_KS_BALANCE's pick for the joined 7B gate/up): the
+       * paired kernel's bits against the plain path's at the same KS */
+        void *plain4 = gpu->alloc(gpu, gu_bytes);
+        nan_fill(plain4, gu_bytes);
+        nan_fill(epi_gu, gu_bytes);
+        vb_gemv_quant_force(0, 4, 2);
+        CHECK(gpu->matmul_gate_up_quant(gpu, plain4, d_x, d[3], d[4], T, H, ns[3], NULL));
+        CHECK(gpu_epi->matmul_gate_up_quant(gpu_epi, epi_gu, d_x, d[3], d[4], T, H, ns[3], NULL));
+        vb_gemv_quant_force(0, 0, 0);
+        CUDA_CHECK(cudaDeviceSynchronize());
+        const bool same = same_device(plain4, epi_gu, gu_bytes);
+        printf("  paired %d-bit group %d T %d gate/up at KS 4: %s\n", bits, group, T,
+               same ? "same bits" : "DIFFER");
+        CHECK(same);
+        gpu->free(gpu, plain4);
+    }
     gpu->free(gpu, epi_gu);
     if (perm)
         return; /* q in act order: not joined, nothing to pair */
