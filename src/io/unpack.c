@@ -63,6 +63,21 @@ static int emit(FILE *fp, json_t *o, const char *path, vb_err *err)
     return bad ? vb_err_set(err, "%s: write failed (disk full?)", path) : 0;
 }
 
+/* Sets key to the JSON string of s (NULL: ""). JSON holds only UTF-8:
+ * a row that is not is refused, naming it, rather than dropped. */
+static int set_text(json_t *o, const char *key, const char *s, size_t len, const char *in,
+                    const char *dataset, int64_t row, vb_err *err)
+{
+    json_t *j = json_stringn(s ? s : "", s ? len : 0); /* NUL characters included */
+    if (j)
+        return json_object_set_new(o, key, j) == 0 ? 0 : vb_err_set(err, "%s: out of memory", in);
+    size_t at = 0;
+    if (s && !vb_utf8_valid(s, len, &at))
+        return vb_err_set(err, "%s: %s: row %" PRId64 ": not valid UTF-8 (byte %zu), which JSON "
+                          "cannot hold", in, dataset, row, at);
+    return vb_err_set(err, "%s: out of memory", in);
+}
+
 static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
 {
     vb_results r = {0};
@@ -96,11 +111,18 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
             json_object_set_new(o, "id", id);
         } else if (r.id_kind == VB_ID_INT || r.id_kind == VB_ID_UINT)
             json_object_set_new(o, "id", int_json(w->id_int, r.id_kind == VB_ID_UINT));
-        json_object_set_new(o, "completion", json_stringn(w->completion ? w->completion : "",
-                                                          vb_output_row_completion_len(w)));
-        json_object_set_new(o, "finish_reason",
-                            json_string(vb_finish_reason_name(w->finish_reason)));
-        json_object_set_new(o, "error", json_string(w->error ? w->error : ""));
+        /* text another writer put there may not be UTF-8: refused, naming
+         * the row (json_stringn's NULL left the key out without a word) */
+        if (set_text(o, "completion", w->completion, vb_output_row_completion_len(w), in,
+                     "/completions", w->index, err) < 0 ||
+            json_object_set_new(o, "finish_reason",
+                                json_string(vb_finish_reason_name(w->finish_reason))) < 0 ||
+            set_text(o, "error", w->error, w->error ? strlen(w->error) : 0, in, "/error",
+                     w->index, err) < 0) {
+            rc = -1;
+            json_decref(o);
+            break;
+        }
         json_object_set_new(o, "prompt_tokens", json_integer(w->prompt_tokens));
         json_object_set_new(o, "completion_tokens", json_integer(w->completion_tokens));
         json_object_set_new(o, "output_ids", int_array(w->output_ids, nt));
@@ -122,21 +144,6 @@ static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
     }
     vb_results_free(&r);
     return rc;
-}
-
-/* Sets key to the JSON string of s (NULL: ""). JSON holds only UTF-8:
- * a row that is not is refused, naming it, rather than dropped. */
-static int set_text(json_t *o, const char *key, const char *s, size_t len, const char *in,
-                    const char *dataset, int64_t row, vb_err *err)
-{
-    json_t *j = json_stringn(s ? s : "", s ? len : 0); /* NUL characters included */
-    if (j)
-        return json_object_set_new(o, key, j) == 0 ? 0 : vb_err_set(err, "%s: out of memory", in);
-    size_t at = 0;
-    if (s && !vb_utf8_valid(s, len, &at))
-        return vb_err_set(err, "%s: %s: row %" PRId64 ": not valid UTF-8 (byte %zu), which JSON "
-                          "cannot hold", in, dataset, row, at);
-    return vb_err_set(err, "%s: out of memory", in);
 }
 
 /* One input row as pack's JSON object, or NULL with err set. */

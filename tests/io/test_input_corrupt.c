@@ -12,7 +12,9 @@
  *     storage holds (the dataspace patched): refused at open, with the
  *     sizes, instead of a bare "read failed" later;
  *   - invalid UTF-8 in a /prompts row: `unpack` dropped the field without
- *     a word (JSON cannot hold it); now it names the row;
+ *     a word (JSON cannot hold it); now it names the row; the same for an
+ *     output's /completions and /error rows (another writer's, or edited):
+ *     `unpack` wrote the row without its "completion" or "error", exit 0;
  *   - damaged variable-length references of a contiguous /prompts, checked
  *     before HDF5 1.10 follows them (io/h5_vlen_check.h): a heap index past
  *     the collection (HDF5 read through a wild pointer: a segfault), a
@@ -36,6 +38,7 @@
 
 #include "harness.h"
 #include "io/input_reader.h"
+#include "io/output_writer.h"
 #include "io/pack.h"
 #include "io_test_util.h"
 #if __has_include("io/input_check.h")
@@ -317,6 +320,43 @@ static void test_unpack_names_invalid_utf8(void)
     fprintf(stderr, "  (message: %s)\n", err.msg);
 }
 
+/* The same in an output file: a row whose /completions or /error is not
+ * UTF-8 is refused naming the dataset and row (the key was left out of
+ * that row's JSON without a word, exit 0: a completion lost silently). */
+static void test_unpack_output_names_invalid_utf8(void)
+{
+    static const struct { const char *file, *completion, *error, *want; } cases[] = {
+        {"badcompletion.h5", "caf\xe9", "", "badcompletion.h5: /completions: row 4: not valid UTF-8 (byte 3)"},
+        {"baderror.h5", "fine", "bad \xff", "baderror.h5: /error: row 4: not valid UTF-8 (byte 4)"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *path = test_path(dir, cases[c].file), *out = test_path(dir, "bad-out.jsonl");
+        vb_err err = {{0}};
+        vb_results r;
+        CHECK_INT_EQ(vb_results_init(&r, 6, 1, -1, VB_ID_STRING, &err), 0);
+        for (int64_t i = 0; i < 6; i++) {
+            vb_output_row w = test_row(i, 0, -1);
+            if (i == 4) {
+                w.completion = (char *)cases[c].completion;
+                w.error = (char *)cases[c].error;
+            }
+            CHECK_INT_EQ(vb_results_put(&r, &w, &err), 0);
+        }
+        vb_run_settings s = test_settings();
+        s.input_rows = 6;
+        json_t *sj = vb_run_settings_json(&s);
+        vb_output_meta meta = {.settings = sj, .dp = 1, .version = "t", .complete = true};
+        CHECK_INT_EQ(vb_output_write(path, &meta, &r, &err), 0);
+        json_decref(sj);
+        vb_results_free(&r);
+
+        CHECK_INT_EQ(vb_unpack(path, out, &err), -1);
+        CHECK(strstr(err.msg, cases[c].want) != NULL);
+        CHECK(access(out, F_OK) != 0); /* nothing half written left behind */
+        fprintf(stderr, "  (message: %s)\n", err.msg);
+    }
+}
+
 /* A file cut short is said to be cut short, not blamed on another
  * process's file lock (HDF5's reason, "truncated file: ... sblock->...",
  * matched "lock" before session 43). */
@@ -391,6 +431,7 @@ int main(int argc, char **argv)
     RUN_TEST(test_absurd_row_count);
     RUN_TEST(test_dimension_beyond_storage);
     RUN_TEST(test_unpack_names_invalid_utf8);
+    RUN_TEST(test_unpack_output_names_invalid_utf8);
     RUN_TEST(test_heap_index_past_collection);
     RUN_TEST(test_heap_free_space_of_size_zero);
     RUN_TEST(test_length_differs_from_object);
