@@ -4,6 +4,7 @@
 #include <hdf5.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +47,14 @@ static json_t *int_json(int64_t bits, bool u64)
     return json_integer(bits);
 }
 
+/* A value that is not finite (-inf, a token of probability 0; NaN) has no
+ * JSON form and json_real refuses it: null keeps its place, so each
+ * logprob stays beside its token (a NULL was left out of the array). */
 static json_t *float_array(const float *v, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, json_real(v[i]));
+        json_array_append_new(a, isfinite(v[i]) ? json_real(v[i]) : json_null());
     return a;
 }
 

@@ -31,6 +31,8 @@
  * The child of vb_input_check_isolated is this program run again with
  * VB_INPUT_CHECK_COMMAND (main dispatches it as voltbatch's main does). */
 #include <hdf5.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,6 +359,50 @@ static void test_unpack_output_names_invalid_utf8(void)
     }
 }
 
+/* A logprob that is not a finite number (another writer's -inf for a
+ * token of probability 0, or a NaN) has no JSON form: jansson's
+ * json_real refuses it, and unpack left it out of the array without a
+ * word, so every later logprob sat beside the wrong token. It is null
+ * now, in its place. */
+static void test_unpack_output_nonfinite_logprobs(void)
+{
+    const char *path = test_path(dir, "inf.h5"), *out = test_path(dir, "inf.jsonl");
+    vb_err err = {{0}};
+    vb_results r;
+    CHECK_INT_EQ(vb_results_init(&r, 2, 1, 1, VB_ID_NONE, &err), 0);
+    int32_t ids[4] = {5, 6, 7, 8}, top_ids[4] = {5, 9, 7, 8};
+    float lp[4] = {-0.125f, -INFINITY, NAN, -0.5f}, top_lp[4] = {-0.125f, NAN, -0.25f, -0.5f};
+    for (int64_t i = 0; i < 2; i++) {
+        vb_output_row w = {.index = i, .completion = "x", .output_ids = ids, .n_output_ids = 4,
+                           .completion_tokens = 4, .finish_reason = VB_FINISH_LENGTH,
+                           .error = "", .logprobs = lp, .top_ids = top_ids,
+                           .top_logprobs = top_lp};
+        CHECK_INT_EQ(vb_results_put(&r, &w, &err), 0);
+    }
+    vb_run_settings s = test_settings();
+    s.input_rows = 2;
+    s.logprobs = 1;
+    json_t *sj = vb_run_settings_json(&s);
+    vb_output_meta meta = {.settings = sj, .dp = 1, .version = "t", .complete = true};
+    CHECK_INT_EQ(vb_output_write(path, &meta, &r, &err), 0);
+    json_decref(sj);
+    vb_results_free(&r);
+
+    CHECK_INT_EQ(vb_unpack(path, out, &err), 0);
+    json_error_t je;
+    json_t *row = json_load_file(out, JSON_DISABLE_EOF_CHECK, &je);
+    CHECK(row != NULL);
+    json_t *l = json_object_get(row, "logprobs"), *t = json_object_get(row, "top_logprobs");
+    CHECK_INT_EQ((int)json_array_size(l), 4);
+    CHECK(json_real_value(json_array_get(l, 0)) == -0.125);
+    CHECK(json_is_null(json_array_get(l, 1)) && json_is_null(json_array_get(l, 2)));
+    CHECK(json_real_value(json_array_get(l, 3)) == -0.5);
+    CHECK_INT_EQ((int)json_array_size(t), 4);
+    CHECK(json_is_null(json_array_get(json_array_get(t, 1), 0)));
+    CHECK(json_real_value(json_array_get(json_array_get(t, 2), 0)) == -0.25);
+    json_decref(row);
+}
+
 /* A file cut short is said to be cut short, not blamed on another
  * process's file lock (HDF5's reason, "truncated file: ... sblock->...",
  * matched "lock" before session 43). */
@@ -432,6 +478,7 @@ int main(int argc, char **argv)
     RUN_TEST(test_dimension_beyond_storage);
     RUN_TEST(test_unpack_names_invalid_utf8);
     RUN_TEST(test_unpack_output_names_invalid_utf8);
+    RUN_TEST(test_unpack_output_nonfinite_logprobs);
     RUN_TEST(test_heap_index_past_collection);
     RUN_TEST(test_heap_free_space_of_size_zero);
     RUN_TEST(test_length_differs_from_object);
