@@ -15,6 +15,7 @@
 #include "io/h5_text.h"
 #include "io/h5_util.h"
 #include "io/run_settings.h"
+#include "util/writable.h"
 
 static hid_t finish_enum_type(void)
 {
@@ -385,21 +386,6 @@ static void explain_write_failure(vb_err *err, const char *tmp, const os_error *
                need_s, got_s);
 }
 
-/* fsync before the rename: a node crash then leaves the old file or the
- * new one, never a renamed empty one. */
-static int sync_file(const char *path, vb_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vb_err_set(err, "%s: cannot open to sync: %s", path, strerror(errno));
-    int rc = 0;
-    if (fsync(fd) != 0)
-        rc = vb_err_set(err, "%s: fsync failed: %s", path, strerror(errno));
-    if (close(fd) != 0 && rc == 0)
-        rc = vb_err_set(err, "%s: close after fsync failed: %s", path, strerror(errno));
-    return rc;
-}
-
 /* Creates tmp, writes everything and closes it; on failure err names what
  * failed. */
 static int write_file(const char *tmp, const vb_output_meta *meta, const vb_results *r,
@@ -448,7 +434,7 @@ int vb_output_write(const char *path, const vb_output_meta *meta, const vb_resul
     if (swapped && H5Eset_auto2(H5E_DEFAULT, old_fn, old_data) < 0 && rc == 0)
         rc = vb_err_set(err, "%s: cannot restore the HDF5 error handler", tmp);
     if (rc == 0)
-        rc = sync_file(tmp, err);
+        rc = vb_fsync_path(tmp, err); /* the old file or the new one after a crash */
     if (rc < 0)
         explain_write_failure(err, tmp, &oe, output_bytes_estimate(r, &c));
     if (rc == 0 && rename(tmp, path) != 0)

@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "util/same_file.h"
 #include "util/utf8_valid.h"
+#include "util/writable.h"
 
 /* Columns as parsed; every array has n entries. */
 typedef struct packed {
@@ -410,6 +411,8 @@ int vb_pack(const char *in_path, const char *out_path, vb_err *err)
     if (rc == 0) {
         snprintf(tmp, tl, "%s.tmp", out_path);
         rc = write_packed(&p, tmp, err);
+        if (rc == 0) /* with --overwrite, a crash must not leave OUT empty */
+            rc = vb_fsync_path(tmp, err);
         if (rc == 0 && rename(tmp, out_path) != 0)
             rc = vb_err_set(err, "%s: cannot rename to %s", tmp, out_path);
         if (rc < 0)

@@ -262,6 +262,10 @@ int vb_unpack(const char *in_path, const char *out_path, vb_err *err)
     }
     int rc = is_output ? unpack_output(in_path, fp, out_path, err)
                        : unpack_input(in_path, fp, out_path, err);
+    /* synced before the rename: with --overwrite, a crash must not leave
+     * OUT empty (util/writable.h) */
+    if (rc == 0 && (fflush(fp) != 0 || fsync(fileno(fp)) != 0))
+        rc = vb_err_set(err, "%s: write failed (disk full?): %s", tmp, strerror(errno));
     if (fclose(fp) != 0 && rc == 0)
         rc = vb_err_set(err, "%s: write failed (disk full?)", tmp);
     if (rc == 0 && rename(tmp, out_path) != 0)

@@ -49,3 +49,16 @@ int vb_refuse_unwritable(const char *path, const char *what, vb_err *err)
     close(fd);
     return 0;
 }
+
+int vb_fsync_path(const char *path, vb_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vb_err_set(err, "%s: cannot open to sync: %s", path, strerror(errno));
+    int rc = 0;
+    if (fsync(fd) != 0)
+        rc = vb_err_set(err, "%s: fsync failed: %s", path, strerror(errno));
+    if (close(fd) != 0 && rc == 0)
+        rc = vb_err_set(err, "%s: close after fsync failed: %s", path, strerror(errno));
+    return rc;
+}

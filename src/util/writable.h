@@ -18,4 +18,11 @@ int vb_refuse_no_directory(const char *path, const char *what, vb_err *err);
  * truncated. /dev/stdout and the like are fine. For the report. */
 int vb_refuse_unwritable(const char *path, const char *what, vb_err *err);
 
+/* fsyncs the file at `path` (-1, err naming it, on failure). Every file
+ * written beside its name and renamed over it (generate's output, pack's
+ * and unpack's) is synced before the rename: a node crash then leaves the
+ * old file or the new one, never a renamed empty one (XFS, Lustre and the
+ * like journal the rename without the data). */
+int vb_fsync_path(const char *path, vb_err *err);
+
 #endif
