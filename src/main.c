@@ -3,8 +3,11 @@
  * One binary, several subcommands; this file only dispatches. `generate`
  * and `bench` run under mpirun (one rank per GPU); the others are plain
  * tools that never start MPI. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "io/input_check.h"
@@ -37,8 +40,28 @@ static void print_help(FILE *out)
           out);
 }
 
+/* Started with stdin, stdout or stderr closed (a daemon, `2>&-`), the next
+ * file opened takes that descriptor, and every log line and warning goes
+ * into it: unpack wrote "voltbatch: warning: ..." into its JSON Lines, a
+ * journal or an output could take the same. Each closed one is opened on
+ * /dev/null first; where even that fails, the run goes on as it would. */
+static void std_fds_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        /* the lower ones are open by now, so this takes fd itself */
+        int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (n >= 0 && n != fd) {
+            dup2(n, fd);
+            close(n);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    std_fds_open();
     if (argc < 2) {
         print_help(stderr);
         return VB_EXIT_USAGE;
