@@ -95,6 +95,23 @@ static bool all_zero(const unsigned char *p, size_t n)
     return true;
 }
 
+/* Whether a whole row record (a length that fits, type 'R', its CRC)
+ * starts anywhere in data[from, len). A torn write leaves nothing whole
+ * after the cut; damage in the middle of the file does. */
+static bool whole_record_after(const unsigned char *data, size_t len, size_t from)
+{
+    for (size_t p = from; p + 9 <= len; p++) {
+        uint32_t rlen, crc;
+        memcpy(&rlen, data + p, 4);
+        if (rlen == 0 || rlen > len - p - 8 || data[p + 8] != 'R')
+            continue;
+        memcpy(&crc, data + p + 4, 4);
+        if (vb_crc32(0, data + p + 8, rlen) == crc)
+            return true;
+    }
+    return false;
+}
+
 int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t *good_bytes,
                     bool *torn, vb_err *err)
 {
@@ -127,6 +144,16 @@ int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t 
         memcpy(&rlen, data + at, 4);
         memcpy(&crc, data + at + 4, 4);
         if (rlen > len - at - 8) {
+            /* A length past the end is a torn last record, unless whole
+             * records follow: then the length itself is damaged, and
+             * taking it for a tail cut off every row after it (append
+             * mode truncates there) without a word */
+            if (whole_record_after(data, len, at + 1)) {
+                rc = vb_err_set(err, "%s: record at byte %zu gives a length (%u) past the end of "
+                                "the file but whole records follow (the file is damaged)", path,
+                                at, rlen);
+                goto done;
+            }
             cut = true;
             break;
         }

@@ -1,5 +1,6 @@
 /* Journal: round trip, torn last record at every cut point, CRC damage at
- * the end (torn) and in the middle (refused), a tail of zeros (torn),
+ * the end (torn) and in the middle (refused), a damaged length in the
+ * middle (refused), a tail of zeros (torn),
  * append after a torn tail, one open journal at a time (locked),
  * writes at each tick and a journal removed under the run, and the CRC-32
  * check value. Reference for CRC-32: the catalogue check value
@@ -182,6 +183,49 @@ static void test_crc_damage(void)
     CHECK(strstr(err.msg, "not a voltbatch journal") != NULL);
 }
 
+/* A record length damaged in the middle of the file so that it points past
+ * the end: whole records follow, so it is damage, refused. It was taken
+ * for a torn tail, and --resume dropped every row after it and cut the
+ * journal there (finished work lost without a word). A torn last record
+ * whose length runs past the end is still a torn tail. */
+static void test_length_damage(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "len.journal");
+    off_t size = write_journal(p, 3);
+    /* the header record's length, then the first row record's */
+    int fd = open(p, O_RDWR);
+    uint32_t hlen = 0, big = 0x7fffffffu;
+    CHECK(pread(fd, &hlen, 4, 8) == 4);
+    off_t first_row = 8 + 8 + (off_t)hlen;
+    CHECK(pwrite(fd, &big, 4, first_row) == 4);
+    close(fd);
+    vb_results r;
+    vb_results_init(&r, 100, 2, 2, VB_ID_STRING, &err);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, &r, NULL, NULL, &err), -1);
+    CHECK(strstr(err.msg, "len.journal") != NULL);
+    CHECK(strstr(err.msg, "whole records follow") != NULL);
+    fprintf(stderr, "  message: %s\n", err.msg);
+    vb_results_free(&r);
+    /* the last record's length past the end: torn, the rows before kept */
+    write_journal(p, 3);
+    uint32_t rl = 0;
+    off_t at = 8, last = 8;
+    fd = open(p, O_RDWR);
+    while (at < size && pread(fd, &rl, 4, at) == 4) {
+        last = at;
+        at += 8 + (off_t)rl;
+    }
+    CHECK(pwrite(fd, &big, 4, last) == 4);
+    close(fd);
+    bool torn = false;
+    vb_results_init(&r, 100, 2, 2, VB_ID_STRING, &err);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, &r, NULL, &torn, &err), 0);
+    CHECK(torn);
+    CHECK_INT_EQ(r.n_done, 5);
+    vb_results_free(&r);
+}
+
 static void test_append_after_torn_tail(void)
 {
     vb_err err = {{0}};
@@ -327,6 +371,7 @@ int main(void)
     RUN_TEST(test_round_trip);
     RUN_TEST(test_torn_last_record_every_cut);
     RUN_TEST(test_crc_damage);
+    RUN_TEST(test_length_damage);
     RUN_TEST(test_append_after_torn_tail);
     RUN_TEST(test_locked_while_open);
     RUN_TEST(test_flush_on_demand);
