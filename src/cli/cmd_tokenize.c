@@ -90,6 +90,11 @@ static int tokenize_line(const tokenize_ctx *c, json_t *in, vb_err *err)
         const char *text = json_string_value(tv);
         /* the string's length, not strlen: a NUL character is text (issue 20) */
         size_t text_len = text ? json_string_length(tv) : 0;
+        /* one of them, as pack takes "prompt" or "messages": with both,
+         * --chat took the messages and plain mode the text, the other
+         * dropped without a word */
+        if (msgs && json_object_get(in, "text"))
+            return vb_err_set(err, "has both \"text\" and \"messages\" (give one)");
         if (c->chat && json_is_array(msgs)) {
             rc = chat_template_encode(c->tmpl, msgs, c->system, &ids, err);
         } else if (!text) {

@@ -72,4 +72,15 @@ PY
 else
     echo "note: HF tokenizers not importable; skipped the cross-check"
 fi
+# An object with both "text" and "messages" is refused, naming the line, as
+# pack refuses "prompt" with "messages": --chat took the messages and
+# without it the text, the other key dropped without a word.
+both='{"text": "a", "messages": [{"role": "user", "content": "b"}]}'
+for chat in "" --chat; do
+    run_capture bash -c "printf '%s\n' '$both' '\"ok\"' | '$vb' tokenize --model '$dir/m' $chat"
+    check "text and messages${chat:+ with $chat}: exit 2" [ "$rc" -eq 2 ]
+    check "text and messages${chat:+ with $chat}: names the line ($out)" \
+        contains "$out" '{"error":"line 1: has both \"text\" and \"messages\"'
+    check "text and messages${chat:+ with $chat}: the next line encoded" [ "$(wc -l <<<"$out")" -eq 2 ]
+done
 summary
