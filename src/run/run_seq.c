@@ -86,6 +86,32 @@ static char *decode_completion(const run_state *r, const int32_t *ids, int n, lo
 #endif
 }
 
+/* Ends a --stop sequence's stream: the text it still held (a ByteFallback
+ * run of <0xNN> tokens is decoded only when it ends, a BPEDecoder's last
+ * token at the end) goes through the matcher too, so a stop string in it
+ * cuts the text as one found earlier would. Once; true when a stop string
+ * was found, now or before. */
+static bool stream_end(gen_seq *g)
+{
+#if !RUN_HAVE_TOKENIZER
+    (void)g;
+    return false;
+#else
+    if (g->stop_hit || g->stream_done)
+        return g->stop_hit;
+    g->stream_done = true;
+    size_t before = g->text_len, at = 0;
+    if (tok_stream_finish(&g->ts, &g->text, &g->text_len, &g->text_cap) < 0)
+        return false;
+    if (g->text_len > before &&
+        stop_matcher_feed(&g->sm, g->text + before, g->text_len - before, &at)) {
+        g->text_len = at;
+        g->stop_hit = true;
+    }
+    return g->stop_hit;
+#endif
+}
+
 /* The completion's text: what the stream decoded (cut at the stop string
  * with --stop), else the whole decode; *text_len its bytes (it may hold
  * NUL characters). */
@@ -95,8 +121,7 @@ static char *completion_text(const run_state *r, gen_seq *g, const int32_t *ids,
     *text_len = 0;
 #if RUN_HAVE_TOKENIZER
     if (g->streaming) {
-        if (!g->stop_hit)
-            tok_stream_finish(&g->ts, &g->text, &g->text_len, &g->text_cap);
+        stream_end(g);
         char *t = malloc(g->text_len + 1);
         if (t) {
             if (g->text_len)
@@ -197,7 +222,9 @@ void run_seq_token(run_state *r, int64_t id, int slot, int32_t token, bool error
     } else if (g->streaming && stream_token(g, token)) {
         finish_seq(r, id, slot, VB_FINISH_STOP, NULL, step);
     } else if (generated >= g->max_new) {
-        finish_seq(r, id, slot, VB_FINISH_LENGTH, NULL, step);
+        /* a stop string the stream still held ends the row as a stop */
+        bool stop = g->streaming && stream_end(g);
+        finish_seq(r, id, slot, stop ? VB_FINISH_STOP : VB_FINISH_LENGTH, NULL, step);
     }
 }
 

@@ -35,6 +35,7 @@ typedef struct gen_seq {
     float *top_logprobs;
     /* with --stop: the completion decoded as it grows, and the matcher */
     bool streaming, stop_hit;
+    bool stream_done;           /* the stream's held text was flushed (stream_end) */
 #if RUN_HAVE_TOKENIZER
     tok_stream ts;
     stop_matcher sm;

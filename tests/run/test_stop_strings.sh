@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `generate --stop` where the decoded text comes late: a tokenizer with a
+# ByteFallback decoder (Llama 2, Mistral) decodes a run of <0xNN> tokens only
+# when the run ends, so a stop string inside a run that lasts to the row's
+# last token was never seen by the matcher (the row came back "length" with
+# the stop string in its text). The tiny random model with the SentencePiece
+# byte-fallback tokenizer of tests/tokenizer/fuzz_corpus: greedy, its row 1
+# is byte tokens only ("xxx"); --stop on its text must cut it.
+#
+# usage: test_stop_strings.sh VOLTBATCH MAKE_TINY_MODEL SOURCE_ROOT
+set -u
+vb=$1
+make_model=$2
+root=$3
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+"$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
+cp "$root/tests/tokenizer/fuzz_corpus/sentencepiece-bytefallback.json" model/tokenizer.json
+# its special tokens: <s> 1, </s> 2 (the Qwen2 ones are not in this vocabulary)
+python3 - <<'PY' || exit 1
+import json
+def edit(name, f):
+    d = json.load(open(f"model/{name}"))
+    f(d)
+    json.dump(d, open(f"model/{name}", "w"))
+def tc(d):
+    d.update(added_tokens_decoder={}, eos_token="</s>", bos_token="<s>", pad_token=None,
+             additional_special_tokens=[], tokenizer_class="LlamaTokenizer")
+edit("tokenizer_config.json", tc)
+edit("generation_config.json", lambda d: d.update(eos_token_id=2, bos_token_id=1))
+edit("config.json", lambda d: d.update(eos_token_id=2, bos_token_id=1))
+PY
+printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' >p.jsonl
+"$vb" pack p.jsonl p.h5 >/dev/null 2>&1 || { echo "pack failed"; exit 1; }
+
+# row ROW of OUT.h5 as "finish_reason|completion|output ids"
+row() {
+    "$vb" unpack "$2" "$2.jsonl" --overwrite >/dev/null 2>&1 || { echo "unpack failed"; return; }
+    python3 -c '
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2])]
+print(r["finish_reason"], r["completion"], r["output_ids"], sep="|")' "$2.jsonl" "$1"
+}
+base=(--device cpu --model model --input p.h5 --temperature 0 --max-new-tokens 3)
+run_capture "$vb" generate "${base[@]}" --output ref.h5
+check "no --stop: exit 0" [ "$rc" -eq 0 ]
+ref=$(row 1 ref.h5)
+echo "row 1 without --stop: $ref"
+# the case under test: every token a <0xNN> byte token (ids 3-258)
+check "row 1 is a run of byte tokens (the case this test needs)" python3 -c '
+import sys
+ids = eval(sys.argv[1].split("|")[2])
+sys.exit(not (ids and all(3 <= i <= 258 for i in ids)))' "$ref"
+text=$(cut -d'|' -f2 <<<"$ref")
+check "row 1 has text" [ -n "$text" ]
+
+run_capture "$vb" generate "${base[@]}" --stop "${text:0:1}" --output s1.h5
+check "--stop its first character: exit 0" [ "$rc" -eq 0 ]
+check "--stop its first character: cut before it, finish stop ($(row 1 s1.h5))" \
+    [ "$(row 1 s1.h5 | cut -d'|' -f1,2)" = "stop|" ]
+run_capture "$vb" generate "${base[@]}" --stop "$text" --stop "${text}zzz" --output s2.h5
+check "--stop its whole text, ending at the last token: cut, finish stop ($(row 1 s2.h5))" \
+    [ "$(row 1 s2.h5 | cut -d'|' -f1,2)" = "stop|" ]
+run_capture "$vb" generate "${base[@]}" --stop "${text}zzz" --output s3.h5
+check "--stop past its text: no cut, finish length" [ "$(row 1 s3.h5)" = "$ref" ]
+summary
