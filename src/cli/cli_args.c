@@ -115,6 +115,20 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double min
     return 0;
 }
 
+int cli_parse_temperature(const char *cmd, const char *opt, const char *s, double *out)
+{
+    double v = 0;
+    if (cli_parse_double(cmd, opt, s, 0, 100, &v))
+        return -1;
+    if (v > 0 && v < VB_MIN_TEMPERATURE) {
+        cli_usage_error(cmd, "%s: %g is too small to divide the logits by (at least %g; 0 "
+                        "is greedy)", opt, v, VB_MIN_TEMPERATURE);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int cli_parse_bytes(const char *cmd, const char *opt, const char *s, uint64_t *out)
 {
     static const struct {

@@ -27,6 +27,12 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long min, lon
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double min,
                      double max, double *out);
+/* --temperature: 0 (greedy) or from VB_MIN_TEMPERATURE to 100. The
+ * sampler divides the logits by it in fp32, and a positive value far
+ * below that (1e-40) turned every logit into +-Inf: every row an error
+ * row after the whole run. Near-greedy sampling needs nothing smaller. */
+#define VB_MIN_TEMPERATURE 1e-5
+int cli_parse_temperature(const char *cmd, const char *opt, const char *s, double *out);
 /* Text that goes into a prompt, a stop string or the run settings (JSON):
  * refused unless valid UTF-8 (a stop string of other bytes was dropped
  * from the settings, a system prompt ended the run as "out of memory"). */

@@ -602,7 +602,7 @@ int cmd_bench(int argc, char **argv)
             }
             break;
         case B_TEMPERATURE:
-            rc = cli_parse_double("bench", opt, optarg, 0, 100, &o->sampling.temperature);
+            rc = cli_parse_temperature("bench", opt, optarg, &o->sampling.temperature);
             break;
         case B_TOP_P: rc = cli_parse_double("bench", opt, optarg, 0, 1, &o->sampling.top_p); break;
         case B_TOP_K: rc = cli_parse_int("bench", opt, optarg, 0, 1L << 24, &o->sampling.top_k); break;

@@ -81,7 +81,7 @@ void generate_options_print_help(void)
         "\n"
         "sampling (unset values come from generation_config.json, else greedy):\n"
         "  --max-new-tokens N          tokens to generate per row (default 256)\n"
-        "  --temperature F             0 = greedy\n"
+        "  --temperature F             0 = greedy, else 1e-5 to 100\n"
         "  --top-p F  --top-k N  --min-p F\n"
         "  --repetition-penalty F  --frequency-penalty F  --presence-penalty F\n"
         "  --seed N                    per-row random streams keyed by (seed, row, sample, step)\n"
@@ -215,7 +215,7 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
             rc = cli_parse_int(cmd, opt, optarg, 0, 1L << 24, &cfg->max_new_tokens);
             break;
         case OPT_TEMPERATURE:
-            rc = cli_parse_double(cmd, opt, optarg, 0, 100, &sp->temperature);
+            rc = cli_parse_temperature(cmd, opt, optarg, &sp->temperature);
             break;
         case OPT_TOP_P: rc = cli_parse_double(cmd, opt, optarg, 0, 1, &sp->top_p); break;
         case OPT_TOP_K: rc = cli_parse_int(cmd, opt, optarg, 0, 1L << 24, &sp->top_k); break;

@@ -37,6 +37,21 @@ run_capture "$vb" generate --model m --input i --output o --top-p 1.5
 check "out of range exits 2" [ "$rc" -eq 2 ]
 check "out of range names option" contains "$err" "--top-p"
 
+not_contains() { ! contains "$@"; }
+# A positive temperature so small that logits / T overflow fp32 made every
+# row an error row after the whole run: refused up front, 0 and 1e-5 not.
+for cmd in generate bench; do
+    io=(--input i); [ "$cmd" = generate ] && io+=(--output o)
+    run_capture "$vb" $cmd --model m "${io[@]}" --temperature 1e-40
+    check "$cmd --temperature 1e-40 exits 2" [ "$rc" -eq 2 ]
+    check "$cmd --temperature 1e-40: one line" one_line "$err"
+    check "$cmd --temperature 1e-40: names it" contains "$err" "--temperature: 1e-40 is too small"
+    for t in 0 1e-5; do
+        run_capture "$vb" $cmd --model m "${io[@]}" --temperature $t
+        check "$cmd --temperature $t is taken" not_contains "$err" "--temperature"
+    done
+done
+
 run_capture "$vb" generate --model
 check "missing value exits 2" [ "$rc" -eq 2 ]
 check "missing value: one line" one_line "$err"
