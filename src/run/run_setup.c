@@ -125,7 +125,13 @@ static sampling_params run_sampling(const run_config *o, const model_config *c)
     }
     if (!isnan(c->gen_repetition_penalty))
         md.repetition_penalty = (float)c->gen_repetition_penalty;
-    return sampling_params_resolve(&o->sampling, &md);
+    sampling_params p = sampling_params_resolve(&o->sampling, &md);
+    /* top-k past the vocabulary keeps all of it, as top-k = the vocabulary
+     * does; the sampler sizes each row's candidates by top_k, so 2^24 (the
+     * option's limit) asked 34 GB at 256 rows a step and ended the run */
+    if (p.top_k > c->vocab_size)
+        p.top_k = c->vocab_size;
+    return p;
 }
 
 /* The n_samples sequences of the group's row k (prompt ids, max_new

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sampling options at the ends of their ranges on the CPU backend: a run
+# whose settings the command line takes must finish every row.
+# --top-k 16777216 (the option's limit) keeps the whole vocabulary, as
+# --top-k <vocabulary size> does; the sampler sized each row's candidates
+# by top_k, so 256 rows a step asked 34 GB and the job ended at step 0.
+#
+# usage: test_sampling_bounds.sh VOLTBATCH MAKE_TINY_MODEL MAKE_IDS_INPUT
+set -u
+vb=$1
+make_model=$2
+make_input=$3
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+
+if ! command -v h5dump >/dev/null; then
+    echo "h5dump not found (Debian: hdf5-tools); skipping"
+    exit 77
+fi
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+"$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
+"$make_input" in.h5 300 300 >/dev/null || { echo "make_ids_input failed"; exit 1; }
+ids() { h5dump -d /output_ids -d /finish_reason "$1" | tail -n +2; }
+vocab=$(grep -o '"vocab_size": *[0-9]*' model/config.json | grep -o '[0-9]*$')
+
+sampled=(--device cpu --model model --input in.h5 --max-new-tokens 3 --temperature 1
+         --top-p 0.9 --seed 4)
+run_capture "$vb" generate "${sampled[@]}" --top-k "$vocab" --output k_vocab.h5
+check "--top-k $vocab (the vocabulary): exit 0" [ "$rc" -eq 0 ]
+run_capture "$vb" generate "${sampled[@]}" --top-k 16777216 --output k_max.h5
+check "--top-k 16777216, 300 rows: exit 0 ($(tail -1 <<<"$err"))" [ "$rc" -eq 0 ]
+check "--top-k 16777216 = --top-k $vocab" [ "$(ids k_max.h5)" = "$(ids k_vocab.h5)" ]
+summary
