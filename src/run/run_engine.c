@@ -264,9 +264,8 @@ static int queue_seqs(run_state *r, vb_err *err)
             rc = r->leader ? run_rows_add_error(&r->out.finished, row->index, g->sample, row->id,
                                                 row->id_int, g->n_prompt, aerr.msg)
                            : 0;
-        } else if (r->leader && wk->top_n >= 0 && run_seq_logprobs_alloc(g, wk->top_n)) {
-            vb_err_set(err, "out of memory for logprobs");
-            return 1;
+        } else {
+            g->keeps_logprobs = r->leader && wk->top_n >= 0; /* buffers at its first token */
         }
         if (rc) {
             vb_err_set(err, "out of memory");

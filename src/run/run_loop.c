@@ -151,8 +151,11 @@ static int step_sample(run_state *r, const sched_step_plan *p, const float *logi
     r->stats.tokens_sampled += ns;
     for (int j = 0; j < ns; j++) {
         sb->sampled[j] = sb->res[j].error ? 0 : sb->res[j].token;
-        run_seq_record(&r->work.seqs[sb->id_of[j]], &sb->res[j], (int)sb->srows[j].step,
-                       r->work.top_n);
+        if (run_seq_record(&r->work.seqs[sb->id_of[j]], &sb->res[j], (int)sb->srows[j].step,
+                           r->work.top_n)) {
+            vb_err_set(&err, "out of memory for logprobs");
+            run_die(r, "sampling", step, &err);
+        }
     }
     return ns;
 }

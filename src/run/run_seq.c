@@ -21,7 +21,11 @@ int run_seq_stream_init(gen_seq *g, const tokenizer *tok, const char *const *sto
 #endif
 }
 
-int run_seq_logprobs_alloc(gen_seq *g, int32_t top_n)
+/* g's logprobs buffers for max_new tokens. Made when g gets its first
+ * token, not when it is queued: made for every row of the group up front,
+ * they took max_new x (1 + 2 x top_n) x 4 bytes a row before a token was
+ * generated (40,000 rows at 1024 tokens and --logprobs 64: 21 GB). */
+static int logprobs_alloc(gen_seq *g, int32_t top_n)
 {
     size_t m = (size_t)g->max_new, t = (size_t)(top_n > 0 ? top_n : 0);
     g->logprobs = calloc(m, sizeof(float));
@@ -32,15 +36,18 @@ int run_seq_logprobs_alloc(gen_seq *g, int32_t top_n)
     return !g->logprobs || (t && (!g->top_ids || !g->top_logprobs)) ? -1 : 0;
 }
 
-void run_seq_record(gen_seq *g, const sample_result *res, int t, int32_t top_n)
+int run_seq_record(gen_seq *g, const sample_result *res, int t, int32_t top_n)
 {
-    if (!g->logprobs || res->error || t >= g->max_new)
-        return;
+    if (!g->keeps_logprobs || res->error || t >= g->max_new)
+        return 0;
+    if (!g->logprobs && logprobs_alloc(g, top_n))
+        return -1;
     g->logprobs[t] = res->logprob;
     for (int k = 0; k < top_n && k < res->n_top; k++) {
         g->top_ids[(size_t)t * top_n + k] = res->top_tokens[k];
         g->top_logprobs[(size_t)t * top_n + k] = res->top_logprobs[k];
     }
+    return 0;
 }
 
 bool run_seq_is_eos(const int32_t *eos, int n_eos, int32_t id)

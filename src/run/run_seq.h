@@ -30,7 +30,8 @@ typedef struct gen_seq {
     int n_prompt;
     int max_new;
     sampling_params params;     /* the run's, with the row's /seed */
-    float *logprobs;            /* [max_new] chosen tokens' (leader, with --logprobs) */
+    bool keeps_logprobs;        /* leader, with --logprobs */
+    float *logprobs;            /* [max_new] chosen tokens' (keeps_logprobs, from the first token) */
     int32_t *top_ids;           /* [max_new * top_n] */
     float *top_logprobs;
     /* with --stop: the completion decoded as it grows, and the matcher */
@@ -50,13 +51,11 @@ typedef struct run_state run_state; /* run_state.h */
 int run_seq_stream_init(gen_seq *g, const tokenizer *tok, const char *const *stops,
                         int n_stops);
 
-/* Gives g (leader, with --logprobs: top_n >= 0) its buffers for max_new
- * tokens. Returns 0 or -1 when out of memory. */
-int run_seq_logprobs_alloc(gen_seq *g, int32_t top_n);
-
 /* Records the logprobs of g's generated token number t (when g keeps
- * them and the token is no error). */
-void run_seq_record(gen_seq *g, const sample_result *res, int t, int32_t top_n);
+ * them: keeps_logprobs, and the token is no error). Its buffers, for
+ * max_new tokens, are made at its first token. Returns 0 or -1 when out of
+ * memory. */
+int run_seq_record(gen_seq *g, const sample_result *res, int t, int32_t top_n);
 
 /* After the scheduler took the step's tokens: the sequence with id `id`
  * in scheduler slot `slot` sampled `token` as its generated token number
