@@ -173,7 +173,7 @@ static void warn_unused_sampling(const run_config *o, const sampling_params *bas
                       : !isnan(sp->min_p) ? "--min-p" : NULL;
     if (opt && base->temperature == 0)
         fprintf(stderr, "voltbatch %s: warning: %s has no effect at temperature 0 (greedy%s): "
-                "rows without their own /temperature are greedy\n", o->command, opt,
+                "every row is greedy (inputs have no per-row temperature)\n", o->command, opt,
                 isnan(sp->temperature) ? "; no --temperature, and the model's "
                                          "generation_config.json does not set do_sample"
                                        : "");

@@ -32,4 +32,13 @@ check "--top-k $vocab (the vocabulary): exit 0" [ "$rc" -eq 0 ]
 run_capture "$vb" generate "${sampled[@]}" --top-k 16777216 --output k_max.h5
 check "--top-k 16777216, 300 rows: exit 0 ($(tail -1 <<<"$err"))" [ "$rc" -eq 0 ]
 check "--top-k 16777216 = --top-k $vocab" [ "$(ids k_max.h5)" = "$(ids k_vocab.h5)" ]
+# The warning for a truncation option at temperature 0 named a per-row
+# /temperature column that inputs do not have.
+run_capture "$vb" generate --device cpu --model model --input in.h5 --max-new-tokens 1 \
+    --temperature 0 --top-p 0.5 --output greedy.h5
+check "--top-p at --temperature 0: exit 0" [ "$rc" -eq 0 ]
+check "--top-p at --temperature 0: warned, every row greedy" \
+    contains "$err" "--top-p has no effect at temperature 0 (greedy): every row is greedy"
+check "--top-p at --temperature 0: no /temperature column named" \
+    bash -c '! grep -q "/temperature" <<<"$1"' _ "$err"
 summary
