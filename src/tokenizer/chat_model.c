@@ -151,6 +151,17 @@ chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, c
     if (name && !chat_template_names_file(name)) {
         if (chat_template_by_name(name, &ct->builtin, err) < 0)
             goto fail;
+        /* the built-in templates are C, not Jinja: they read no variables,
+         * so kwargs (even add_generation_prompt: false) would be dropped
+         * without a word; set_vars has checked the JSON is an object */
+        json_t *kw = kwargs_json ? json_loads(kwargs_json, JSON_DECODE_ANY, NULL) : NULL;
+        const size_t n_kw = json_object_size(kw);
+        json_decref(kw);
+        if (n_kw > 0) {
+            vb_err_set(err, "--chat-template-kwargs: the built-in %s template takes no "
+                       "variables (a Jinja template, the model's or a file's, does)", name);
+            goto fail;
+        }
         return ct;
     }
     char label[4200];

@@ -396,6 +396,16 @@ usage_refused "--chat-template-kwargs without chat prompts" \
 usage_refused "--chat-template-kwargs with \"messages\"" '"messages" is the conversation itself' \
     "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --chat \
     --chat-template-kwargs '{"messages": "x"}'
+# the built-in templates read no variables: kwargs were dropped without a
+# word, add_generation_prompt: false included (session 46); {} is nothing
+usage_refused "--chat-template-kwargs with a built-in template" \
+    "the built-in chatml template takes no variables" \
+    "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --chat --chat-template chatml \
+    --chat-template-kwargs '{"add_generation_prompt": false}'
+run_capture "$vb" generate "${gen[@]}" --input txt.h5 --output out.h5 --chat --chat-template chatml \
+    --chat-template-kwargs '{}'
+check "--chat-template-kwargs {} with a built-in template runs (rc $rc: $err)" [ "$rc" -eq 0 ]
+rm -f out.h5 out.h5.journal
 mkdir $'m\xff' && cp model/* $'m\xff'/
 usage_refused "a model directory whose path is not UTF-8" "path is not valid UTF-8" \
     "$vb" generate "${gen[@]}" --model $'m\xff' --input in.h5 --output out.h5
