@@ -581,7 +581,8 @@ int cmd_bench(int argc, char **argv)
         case B_NO_PREFIX_CACHE: o->prefix_cache = false; break;
         case B_PREFIX_LEN: w.synthetic_opt = "--prefix-len"; rc = cli_parse_int("bench", opt, optarg, 0, BENCH_MAX_LEN, &w.prefix_len); break;
         case B_GPU_MEM:
-            rc = cli_parse_double("bench", opt, optarg, 0.01, 1.0, &o->gpu_memory_utilization);
+            rc = cli_parse_double("bench", opt, optarg, VB_MIN_GPU_MEMORY_UTILIZATION, 1.0,
+                                  &o->gpu_memory_utilization);
             break;
         case B_MAX_MODEL_LEN:
             rc = cli_parse_int("bench", opt, optarg, 1, VB_MAX_MODEL_LEN, &o->max_model_len);

@@ -256,7 +256,8 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
             rc = cli_parse_int(cmd, opt, optarg, 1, VB_MAX_MODEL_LEN, &cfg->max_model_len);
             break;
         case OPT_GPU_MEMORY_UTILIZATION:
-            rc = cli_parse_double(cmd, opt, optarg, 0.05, 1.0, &cfg->gpu_memory_utilization);
+            rc = cli_parse_double(cmd, opt, optarg, VB_MIN_GPU_MEMORY_UTILIZATION, 1.0,
+                                  &cfg->gpu_memory_utilization);
             break;
         case OPT_MAX_BATCH: rc = cli_parse_int(cmd, opt, optarg, 1, 65536, &cfg->max_batch); break;
         case OPT_MAX_BATCHED_TOKENS:

@@ -52,6 +52,14 @@ for cmd in generate bench; do
     done
 done
 
+# --gpu-memory-utilization: one range for generate and bench (bench took 0.01)
+for cmd in generate bench; do
+    io=(--input i); [ "$cmd" = generate ] && io+=(--output o)
+    run_capture "$vb" $cmd --model m "${io[@]}" --gpu-memory-utilization 0.02
+    check "$cmd --gpu-memory-utilization 0.02 exits 2" [ "$rc" -eq 2 ]
+    check "$cmd --gpu-memory-utilization 0.02: names it" contains "$err" "--gpu-memory-utilization"
+done
+
 run_capture "$vb" generate --model
 check "missing value exits 2" [ "$rc" -eq 2 ]
 check "missing value: one line" one_line "$err"
