@@ -80,8 +80,13 @@ int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out
         return -1;
     }
     unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE) {
+    if (end == s || *end != '\0') {
         cli_usage_error(cmd, "%s: '%s' is not a non-negative integer", opt, s);
+        return -1;
+    }
+    if (errno == ERANGE) {
+        cli_usage_error(cmd, "%s: '%s' is too large (at most %llu)", opt, s,
+                        (unsigned long long)UINT64_MAX);
         return -1;
     }
     *out = (uint64_t)v;

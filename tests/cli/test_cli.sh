@@ -52,6 +52,11 @@ for cmd in generate bench; do
     done
 done
 
+# a seed past 2^64 - 1 is too large, not "not a non-negative integer"
+run_capture "$vb" generate --model m --input i --output o --seed 18446744073709551616
+check "--seed 2^64 exits 2" [ "$rc" -eq 2 ]
+check "--seed 2^64: too large" contains "$err" "--seed: '18446744073709551616' is too large"
+
 # --gpu-memory-utilization: one range for generate and bench (bench took 0.01)
 for cmd in generate bench; do
     io=(--input i); [ "$cmd" = generate ] && io+=(--output o)
