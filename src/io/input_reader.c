@@ -617,7 +617,7 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
      * UTF-8 makes the row an error and is written repaired (it went
      * through as it was, and unpack then dropped it without a word). */
     if (r->id && !vb_utf8_valid(r->id, strlen(r->id), &at)) {
-        snprintf(r->error, sizeof r->error, "id is not valid UTF-8 (byte %zu)", at);
+        snprintf(r->error, sizeof r->error, "id is not valid UTF-8 (byte %zu)", at + 1);
         r->id = utf8_repaired(r->id);
         return;
     }
@@ -627,7 +627,7 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
     } else if (r->text_len == 0) {
         snprintf(r->error, sizeof r->error, "empty prompt");
     } else if (!vb_utf8_valid(r->text, r->text_len, &at)) {
-        snprintf(r->error, sizeof r->error, "prompt is not valid UTF-8 (byte %zu)", at);
+        snprintf(r->error, sizeof r->error, "prompt is not valid UTF-8 (byte %zu)", at + 1);
     } else if (kind == VB_PROMPT_MESSAGES) {
         json_error_t je;
         json_t *m = json_loadb(r->text, r->text_len, JSON_ALLOW_NUL, &je); /* \u0000 is text */
@@ -653,7 +653,7 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
         json_decref(m);
     }
     if (r->error[0] == '\0' && r->system && !vb_utf8_valid(r->system, strlen(r->system), &at))
-        snprintf(r->error, sizeof r->error, "system is not valid UTF-8 (byte %zu)", at);
+        snprintf(r->error, sizeof r->error, "system is not valid UTF-8 (byte %zu)", at + 1);
     if (r->error[0] == '\0' && r->max_new_tokens < -1)
         snprintf(r->error, sizeof r->error, "max_new_tokens is %d (negative)",
                  (int)r->max_new_tokens);

@@ -78,7 +78,7 @@ static int set_text(json_t *o, const char *key, const char *s, size_t len, const
     size_t at = 0;
     if (s && !vb_utf8_valid(s, len, &at))
         return vb_err_set(err, "%s: %s: row %" PRId64 ": not valid UTF-8 (byte %zu), which JSON "
-                          "cannot hold", in, dataset, row, at);
+                          "cannot hold", in, dataset, row, at + 1);
     return vb_err_set(err, "%s: out of memory", in);
 }
 

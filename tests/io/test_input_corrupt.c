@@ -318,7 +318,7 @@ static void test_unpack_names_invalid_utf8(void)
 
     vb_err err = {{0}};
     CHECK_INT_EQ(vb_unpack(path, out, &err), -1);
-    CHECK(strstr(err.msg, "latin1.h5: /prompts: row 1: not valid UTF-8 (byte 3)") != NULL);
+    CHECK(strstr(err.msg, "latin1.h5: /prompts: row 1: not valid UTF-8 (byte 4)") != NULL);
     fprintf(stderr, "  (message: %s)\n", err.msg);
 }
 
@@ -328,8 +328,8 @@ static void test_unpack_names_invalid_utf8(void)
 static void test_unpack_output_names_invalid_utf8(void)
 {
     static const struct { const char *file, *completion, *error, *want; } cases[] = {
-        {"badcompletion.h5", "caf\xe9", "", "badcompletion.h5: /completions: row 4: not valid UTF-8 (byte 3)"},
-        {"baderror.h5", "fine", "bad \xff", "baderror.h5: /error: row 4: not valid UTF-8 (byte 4)"},
+        {"badcompletion.h5", "caf\xe9", "", "badcompletion.h5: /completions: row 4: not valid UTF-8 (byte 4)"},
+        {"baderror.h5", "fine", "bad \xff", "baderror.h5: /error: row 4: not valid UTF-8 (byte 5)"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const char *path = test_path(dir, cases[c].file), *out = test_path(dir, "bad-out.jsonl");

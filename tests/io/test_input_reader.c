@@ -157,7 +157,7 @@ static void test_bad_utf8_id(void)
     int64_t rows[] = {0, 1};
     vb_input_row r[2];
     CHECK_INT_EQ(vb_input_read_rows(&in, rows, 2, r, &err), 0);
-    CHECK(strstr(r[0].error, "id is not valid UTF-8 (byte 3)") != NULL);
+    CHECK(strstr(r[0].error, "id is not valid UTF-8 (byte 4)") != NULL);
     CHECK_STR_EQ(r[0].id, "caf\xEF\xBF\xBD");
     CHECK_STR_EQ(r[1].error, "");
     CHECK_STR_EQ(r[1].id, "b");
