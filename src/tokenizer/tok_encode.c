@@ -110,7 +110,8 @@ int tokenizer_encode(const tokenizer *tok, const char *text, size_t len, bool ad
 {
     size_t bad = tok_utf8_check(text, len);
     if (bad < len)
-        return vb_err_set(err, "invalid UTF-8 at byte %zu (0x%02X)", bad, (unsigned char)text[bad]);
+        return vb_err_set(err, "invalid UTF-8 at byte %zu (0x%02X)", bad + 1,
+                          (unsigned char)text[bad]);
     size_t start_n = out->n;
     /* one pair: the splits need only the whole match */
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
