@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/sampler.h"
 #include "util/exit_codes.h"
 #include "util/utf8_valid.h"
 
@@ -125,9 +126,9 @@ int cli_parse_temperature(const char *cmd, const char *opt, const char *s, doubl
     double v = 0;
     if (cli_parse_double(cmd, opt, s, 0, 100, &v))
         return -1;
-    if (v > 0 && v < VB_MIN_TEMPERATURE) {
+    if (v > 0 && v < SAMPLER_MIN_TEMPERATURE) {
         cli_usage_error(cmd, "%s: %g is too small to divide the logits by (at least %g; 0 "
-                        "is greedy)", opt, v, VB_MIN_TEMPERATURE);
+                        "is greedy)", opt, v, SAMPLER_MIN_TEMPERATURE);
         return -1;
     }
     *out = v;

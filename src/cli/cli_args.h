@@ -27,11 +27,10 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long min, lon
 int cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double min,
                      double max, double *out);
-/* --temperature: 0 (greedy) or from VB_MIN_TEMPERATURE to 100. The
- * sampler divides the logits by it in fp32, and a positive value far
- * below that (1e-40) turned every logit into +-Inf: every row an error
- * row after the whole run. Near-greedy sampling needs nothing smaller. */
-#define VB_MIN_TEMPERATURE 1e-5
+/* --temperature: 0 (greedy) or from SAMPLER_MIN_TEMPERATURE
+ * (engine/sampler.h) to 100: a positive value far below it (1e-40) turned
+ * every logit into +-Inf, every row an error row after the whole run.
+ * Near-greedy sampling needs nothing smaller. */
 /* --gpu-memory-utilization's range, generate's and bench's alike (bench
  * took 0.01 while its help said "as generate") */
 #define VB_MIN_GPU_MEMORY_UTILIZATION 0.05

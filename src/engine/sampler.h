@@ -52,6 +52,11 @@
 
 #define SAMPLER_MAX_LOGPROBS 64          /* top-N alternatives at most (the CLI allows --logprobs 0..64) */
 #define SAMPLER_TRUNCATION_CANDIDATES 256 /* candidates per rank for top-p/min-p without top-k */
+/* The smallest temperature that samples: the sampler divides the fp32
+ * logits by it, and far below this (1e-40) they overflow to +-Inf, every
+ * row an error row. The command line refuses less (0 is greedy);
+ * generation_config.json's smaller values mean greedy, their limit. */
+#define SAMPLER_MIN_TEMPERATURE 1e-5
 
 typedef struct sampling_params {
     float temperature;        /* <= 0: greedy */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/sampler.h"
 #include "model/model_config.h"
 #include "util/json_file.h"
 
@@ -437,6 +438,11 @@ static int load_generation(const char *path, model_config *c, vb_err *err)
         check_range(path, "repetition_penalty", c->gen_repetition_penalty, 0.01, 100, err) ||
         get_top_k(g, c, path, err))
         goto out;
+    /* a temperature too small to divide the logits by (they overflow to
+     * +-Inf, every row an error row) is greedy, its limit: a model
+     * directory as downloaded must run */
+    if (c->gen_temperature > 0 && c->gen_temperature < SAMPLER_MIN_TEMPERATURE)
+        c->gen_temperature = 0;
     if (json_object_get(g, "bos_token_id"))
         c->bos_token_id = get_bos(g);
     c->gen_do_sample = false;

@@ -65,6 +65,17 @@ static void test_yarn_and_defaults(void)
               "\"linear\",\"factor\":2.0}}", NULL);
     CHECK_INT_EQ(rc, 0);
     CHECK_INT_EQ(c.rope_scaling.type, VB_ROPE_LINEAR);
+    /* a temperature too small to divide the logits by (they overflowed to
+     * +-Inf: every row an error row) is greedy, its limit; the smallest
+     * that samples stays */
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}",
+              "{\"temperature\":1e-40,\"do_sample\":true}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK_NEAR(c.gen_temperature, 0.0, 0);
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}",
+              "{\"temperature\":1e-5,\"do_sample\":true}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK_NEAR(c.gen_temperature, 1e-5, 0);
     /* Qwen2.5 ships sliding_window but use_sliding_window false: full attention */
     rc = load(&c, &err, "{\"model_type\":\"qwen2\"," BASE ",\"sliding_window\":4096,"
               "\"use_sliding_window\":false}", NULL);
