@@ -289,6 +289,14 @@ static int read_input(packed *p, const char *path, vb_err *err)
             memmove(line, line + 3, (size_t)len - 2); /* and the NUL getline put */
             len -= 3;
         }
+        /* UTF-16 (Windows "Unicode", PowerShell's Out-File): its mark is
+         * named, not "not valid UTF-8 (byte 1)" or a JSON error */
+        if (lineno == 1 && len >= 2 &&
+            (memcmp(line, "\xFF\xFE", 2) == 0 || memcmp(line, "\xFE\xFF", 2) == 0)) {
+            rc = vb_err_set(err, "%s: starts with a UTF-16 byte order mark; pack reads UTF-8 "
+                            "(convert it first, e.g. iconv -f UTF-16 -t UTF-8)", path);
+            break;
+        }
         /* a NUL byte in a text line is a NUL character of the prompt; in a
          * JSON line, where JSON forbids it raw, Jansson names it */
         if (blank(line) && (size_t)len == strlen(line))

@@ -44,6 +44,16 @@ for f in bom.jsonl bom.txt; do
         bash -c "head -1 '$tmp/$f.back.jsonl' | grep -q '^{\"prompt\":\"bom'"
 done
 
+# A UTF-16 file (its byte order mark) is named as such, JSONL or text
+printf '\xff\xfe{\0"\0' >"$tmp/u16.jsonl"
+printf '\xfe\xff\0h\0i' >"$tmp/u16.txt"
+for f in u16.jsonl u16.txt; do
+    run_capture "$vb" pack "$tmp/$f" "$tmp/$f.h5"
+    check "pack $f (UTF-16) exits 2 (got $rc)" [ "$rc" -eq 2 ]
+    check "pack $f: names UTF-16 ($err)" contains "$err" "UTF-16 byte order mark"
+    check "pack $f: nothing written" [ ! -e "$tmp/$f.h5" ]
+done
+
 # unpack of a FIFO: refused at once (HDF5 blocked opening it for good)
 mkfifo "$tmp/fifo.h5"
 run_capture timeout -k 5 60 "$vb" unpack "$tmp/fifo.h5" "$tmp/fifo.jsonl"
