@@ -55,8 +55,8 @@
 // the fastest or level with the fastest on every 7B matrix at T = 1
 // (bench_gemv_quant's sweep, H200, 2026-12-03: down 4-bit 21.2 us at KS
 // 12 against 23.5 at 8, 8-bit 26.6 against 34.4; gate/up 36.0 at KS 8
-// against 40.0 at 12), or fewer warps a tile (4, 2, 1) where those still
-// fill the SMs' waves: a tile's end costs each warp its parts' sum through
+// against 40.0 at 12), or 4 where those still fill the SMs' waves (the
+// knob VB_QGEMV_KS_BALANCE, on by default): a tile's end costs each warp its parts' sum through
 // shared memory, two barriers and the epilogue, so the joined 7B gate/up
 // of a decode step (2,368 tiles, 2.99 waves at KS 4) ends a tile every 7
 // steps instead of 3.5 (a1 AWQ 2.21 -> 2.14 ms on an H100, session 46; the
@@ -682,23 +682,21 @@ static cudaError_t launch_mma(const qgemv_params &p, int bits, int gps, int pair
      * the plain path of a matrix take the same KS (the same sums).
      * vb_gemv_quant_ks_by_tiles(1): at most 4 an SM, the rule before. */
     int pick = tiles <= (ks_by_tiles_on ? 4L : 2L) * n_sm ? 4 : 3;
-    /* ks_balance: at KS 8, the fewest warps a tile (KS 1, 2 or 4) whose
-     * warp parts (tiles x KS) fill the waves of the warps the SMs hold (3
-     * blocks of 8 an SM: U = 2's launch bounds, fixed so that the rule is
-     * the shape's and the GPU's alone) to at least 95 %: a tile's end (its
-     * next rows' loads, the parts' sums through shared memory, two
-     * barriers, the epilogue) every 28 / KS steps of a 3,584-column row,
-     * so the joined 7B gate/up (2,368 tiles: 2.99 waves at KS 4) ends a
-     * tile every 7 steps instead of 3.5 */
+    /* ks_balance: at KS 8, KS 4 where its warp parts (tiles x 4) fill the
+     * waves of the warps the SMs hold (3 blocks of 8 an SM: U = 2's launch
+     * bounds, fixed so that the rule is the shape's and the GPU's alone) to
+     * at least 95 %: a tile's end (its next rows' loads, the parts' sums
+     * through shared memory, two barriers, the epilogue) every 28 / KS
+     * steps of a 3,584-column row, so the joined 7B gate/up (2,368 tiles:
+     * 2.99 waves at KS 4) ends a tile every 7 steps instead of 3.5. Not KS
+     * 1 or 2: the paired kernels have no such instantiations, and a step
+     * of the plain path (T > 2) must sum as the paired kernel does (T <= 2),
+     * which --batch-invariant's results rely on */
     if (ks_balance_on && pick == 3) {
-        const long warps = 3L * QMMA_WARPS * n_sm;
-        for (int i = 0; i < 3; i++) {
-            const long parts = tiles * qmma_ks[i], waves = (parts + warps - 1) / warps;
-            if (k[0][i] && parts * 100 >= waves * warps * 95) {
-                pick = i;
-                break;
-            }
-        }
+        const long warps = 3L * QMMA_WARPS * n_sm, parts = tiles * 4;
+        const long waves = (parts + warps - 1) / warps;
+        if (parts * 100 >= waves * warps * 95)
+            pick = 2;
     }
     for (int i = 0; force_ks && i < QMMA_KS_CHOICES; i++)
         if (qmma_ks[i] == force_ks && k[0][i])

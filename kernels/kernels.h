@@ -456,9 +456,9 @@ void vb_gemv_quant_x_shared(int on);
  * those blocks take two waves; by default 8 there (sums in another order:
  * fp32 rounding of the output may differ). */
 void vb_gemv_quant_ks_by_tiles(int on);
-/* Process-wide: where the launcher would take KS 8, the fewest warps a
- * tile (1, 2 or 4) whose warp parts fill the SMs' waves to >= 95 % (1, the
- * default), or always 8 (0; sums in another order). */
+/* Process-wide: where the launcher would take KS 8, KS 4 where its warp
+ * parts fill the SMs' waves to >= 95 % (1, the default), or always 8 (0;
+ * sums in another order). */
 void vb_gemv_quant_ks_balance(int on);
 /* Process-wide: the quantized mma GEMV's steps loaded ahead a lane, U = 1,
  * 2 or 4 (1: KS 8 and 12 only, 4 blocks of 8 warps an SM; slower or level

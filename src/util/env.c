@@ -54,8 +54,8 @@ static const vb_knob knobs[] = {
     /* 7B AWQ decode steps 2.21 -> 2.14 ms on an H100 (RESULTS.md, session 46) */
     {"VB_QGEMV_KS_BALANCE", VB_KNOB_INT, 0, 1, NULL, "1", AT(qgemv_ks_balance),
      "1 (default): where the quantized decode GEMV would take 8 warps a 16-row tile, it "
-     "takes the fewest (1, 2 or 4) whose warps fill the GPU's waves to 95 % (the joined "
-     "7B gate/up: 4); 0 always 8 there, as before session 46 (fp32 sums in another order)"},
+     "takes 4 where those fill the GPU's waves to 95 % (the joined 7B gate/up); 0 always "
+     "8 there, as before session 46 (fp32 sums in another order)"},
     /* the same bits at every U (tests/gpu/test_cuda_quant.c) */
     {"VB_QGEMV_UNROLL", VB_KNOB_WORD, 0, 0, "0|1|2|4", "0", AT(qgemv_unroll),
      "the quantized decode GEMV's (tensor-core kernel) steps loaded ahead a lane: 1 (4 "
