@@ -31,10 +31,10 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double min
  * (engine/sampler.h) to 100: a positive value far below it (1e-40) turned
  * every logit into +-Inf, every row an error row after the whole run.
  * Near-greedy sampling needs nothing smaller. */
+int cli_parse_temperature(const char *cmd, const char *opt, const char *s, double *out);
 /* --gpu-memory-utilization's range, generate's and bench's alike (bench
  * took 0.01 while its help said "as generate") */
 #define VB_MIN_GPU_MEMORY_UTILIZATION 0.05
-int cli_parse_temperature(const char *cmd, const char *opt, const char *s, double *out);
 /* Text that goes into a prompt, a stop string or the run settings (JSON):
  * refused unless valid UTF-8 (a stop string of other bytes was dropped
  * from the settings, a system prompt ended the run as "out of memory"). */
