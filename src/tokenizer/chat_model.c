@@ -81,8 +81,12 @@ static const char *config_token(const json_t *cfg, const char *key)
     return json_string_value(v);
 }
 
-static int set_vars(chat_template *ct, const char *model_dir, const char *kwargs_json, vb_err *err)
+/* The template's variables: the special tokens and kwargs_json's members
+ * (*n_kwargs of them). */
+static int set_vars(chat_template *ct, const char *model_dir, const char *kwargs_json,
+                    size_t *n_kwargs, vb_err *err)
 {
+    *n_kwargs = 0;
     ct->vars = json_object();
     if (!ct->vars)
         return vb_err_set(err, "out of memory");
@@ -125,6 +129,7 @@ static int set_vars(chat_template *ct, const char *model_dir, const char *kwargs
                 return vb_err_set(err, "--chat-template-kwargs: \"%s\" is the conversation "
                                   "itself (the prompts), not a template variable", reserved[i]);
             }
+        *n_kwargs = json_object_size(kw);
         json_object_update(ct->vars, kw);
         json_decref(kw);
     }
@@ -146,17 +151,15 @@ chat_template *chat_template_open(const tokenizer *tok, const char *model_dir, c
         return NULL;
     }
     ct->tok = tok;
-    if (set_vars(ct, model_dir, kwargs_json, err) < 0)
+    size_t n_kw = 0;
+    if (set_vars(ct, model_dir, kwargs_json, &n_kw, err) < 0)
         goto fail;
     if (name && !chat_template_names_file(name)) {
         if (chat_template_by_name(name, &ct->builtin, err) < 0)
             goto fail;
         /* the built-in templates are C, not Jinja: they read no variables,
          * so kwargs (even add_generation_prompt: false) would be dropped
-         * without a word; set_vars has checked the JSON is an object */
-        json_t *kw = kwargs_json ? json_loads(kwargs_json, JSON_DECODE_ANY, NULL) : NULL;
-        const size_t n_kw = json_object_size(kw);
-        json_decref(kw);
+         * without a word */
         if (n_kw > 0) {
             vb_err_set(err, "--chat-template-kwargs: the built-in %s template takes no "
                        "variables (a Jinja template, the model's or a file's, does)", name);
