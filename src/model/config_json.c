@@ -255,9 +255,16 @@ static int get_rope(cfg_ctx *x, model_config *c)
     return check_rope_params(x, s, field);
 }
 
+/* transformers' window when config.json has no "sliding_window" key at all
+ * (MistralConfig, Qwen2Config and Qwen3Config default it to 4096; null is
+ * no window). LlamaConfig has no such field. */
+#define HF_DEFAULT_SLIDING_WINDOW 4096
+
 /* Refuse a model whose attention is truly windowed: computing it with full
  * attention would silently give other answers. Qwen2/3 carry a window size
- * they do not use unless use_sliding_window is true. */
+ * they do not use unless use_sliding_window is true. An absent key is
+ * transformers' default window, not none: a Mistral config without it ran
+ * with full attention where transformers attends to the last 4096. */
 static int check_sliding_window(cfg_ctx *x, const model_config *c)
 {
     json_t *sw = json_object_get(x->root, "sliding_window");
@@ -269,6 +276,13 @@ static int check_sliding_window(cfg_ctx *x, const model_config *c)
         return 0;
     if (sw && !json_is_null(sw) && !json_is_integer(sw))
         return vb_err_set(x->err, "%s: \"sliding_window\" is not an integer", x->path);
+    if (!sw && c->arch != VB_ARCH_LLAMA &&
+        HF_DEFAULT_SLIDING_WINDOW < c->max_position_embeddings)
+        return vb_err_set(x->err, "%s: there is no \"sliding_window\", which transformers "
+                          "reads as its default window of %d, shorter than "
+                          "max_position_embeddings (%d); sliding-window attention is not "
+                          "supported (\"sliding_window\": null is full attention)", x->path,
+                          HF_DEFAULT_SLIDING_WINDOW, c->max_position_embeddings);
     if (json_is_integer(sw) && json_integer_value(sw) < c->max_position_embeddings)
         return vb_err_set(x->err, "%s: \"sliding_window\" = %lld is shorter than "
                           "max_position_embeddings (%d); sliding-window attention is not "

@@ -146,6 +146,30 @@ static void test_refusals(void)
 #define CT_W(w) QCFG "{\"quant_method\":\"compressed-tensors\",\"format\":\"pack-quantized\"," \
     "\"config_groups\":{\"group_0\":{\"targets\":[\"Linear\"],\"weights\":{\"num_bits\":4," \
     "\"type\":\"int\",\"strategy\":\"group\",\"group_size\":32" w "}}}}}"
+/* An absent "sliding_window" is transformers' default window (4096 for
+ * Mistral, and for Qwen2/3 that set use_sliding_window), not none: a
+ * Mistral config without the key ran with full attention. null is none;
+ * Llama has no such field. */
+static void test_absent_sliding_window(void)
+{
+    refused("{\"model_type\":\"mistral\"," BASE "}", "no \"sliding_window\"");
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true}",
+            "default window of 4096");
+    refused("{\"model_type\":\"qwen3\"," BASE ",\"head_dim\":16,\"use_sliding_window\":true}",
+            "default window of 4096");
+    model_config c;
+    vb_err err;
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"mistral\"," BASE ",\"sliding_window\":null}",
+                      NULL), 0);
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", NULL), 0);
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen2\"," BASE "}", NULL), 0);
+    /* the default window covers a context of 4096 */
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"mistral\",\"hidden_size\":64,"
+                      "\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+                      "\"intermediate_size\":128,\"vocab_size\":100,"
+                      "\"max_position_embeddings\":4096}", NULL), 0);
+}
+
 static void test_quant_config_types(void)
 {
     model_config c;
@@ -369,6 +393,7 @@ int main(void)
         return test_skip("mkdtemp failed");
     RUN_TEST(test_yarn_and_defaults);
     RUN_TEST(test_refusals);
+    RUN_TEST(test_absent_sliding_window);
     RUN_TEST(test_quant_config_types);
     RUN_TEST(test_quant_short_group_tp);
     RUN_TEST(test_harmless_forms_accepted);
