@@ -301,6 +301,23 @@ static int get_bos(json_t *obj)
     return (int)json_integer_value(v);
 }
 
+/* max_position_embeddings when config.json has none: transformers' default
+ * for the class (LlamaConfig 2048, Qwen2Config and Qwen3Config 32768,
+ * MistralConfig 131072). One 2048 for all cut a Qwen2 directory's context
+ * to 2048 (longer prompts error rows that transformers runs) and gave YaRN
+ * another original_max_position_embeddings than transformers derives from
+ * it: other logits. */
+static int hf_default_positions(vb_arch arch)
+{
+    switch (arch) {
+    case VB_ARCH_QWEN2:
+    case VB_ARCH_QWEN3: return 32768;
+    case VB_ARCH_MISTRAL: return 131072;
+    case VB_ARCH_LLAMA: break;
+    }
+    return 2048;
+}
+
 static int load_config(cfg_ctx *x, model_config *c)
 {
     json_t *mt = json_object_get(x->root, "model_type");
@@ -362,7 +379,7 @@ static int load_config(cfg_ctx *x, model_config *c)
     if (params > 0x1p50)
         return vb_err_set(x->err, "%s: the sizes give %.3g parameters; more than 2^50 is not a "
                           "model this can load", x->path, params);
-    c->max_position_embeddings = 2048;
+    c->max_position_embeddings = hf_default_positions(c->arch);
     json_t *mp = json_object_get(x->root, "max_position_embeddings");
     if (mp && get_pos_int(x, "max_position_embeddings", &c->max_position_embeddings))
         return -1;

@@ -170,6 +170,29 @@ static void test_absent_sliding_window(void)
                       "\"max_position_embeddings\":4096}", NULL), 0);
 }
 
+/* An absent max_position_embeddings is transformers' default for the
+ * class (it was 2048 for all): the context, and what YaRN's
+ * original_max_position_embeddings defaults to. */
+static void test_absent_max_positions(void)
+{
+#define NO_MAX "\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4," \
+               "\"intermediate_size\":128,\"vocab_size\":100"
+    model_config c;
+    vb_err err;
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen2\"," NO_MAX ",\"rope_scaling\":"
+                      "{\"type\":\"yarn\",\"factor\":4.0}}", NULL), 0);
+    CHECK_INT_EQ(c.max_position_embeddings, 32768);
+    CHECK_NEAR(c.rope_scaling.original_max_position_embeddings, 32768, 0);
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen3\"," NO_MAX "}", NULL), 0);
+    CHECK_INT_EQ(c.max_position_embeddings, 32768);
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"mistral\"," NO_MAX ",\"sliding_window\":null}",
+                      NULL), 0);
+    CHECK_INT_EQ(c.max_position_embeddings, 131072);
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"llama\"," NO_MAX "}", NULL), 0);
+    CHECK_INT_EQ(c.max_position_embeddings, 2048);
+#undef NO_MAX
+}
+
 static void test_quant_config_types(void)
 {
     model_config c;
@@ -394,6 +417,7 @@ int main(void)
     RUN_TEST(test_yarn_and_defaults);
     RUN_TEST(test_refusals);
     RUN_TEST(test_absent_sliding_window);
+    RUN_TEST(test_absent_max_positions);
     RUN_TEST(test_quant_config_types);
     RUN_TEST(test_quant_short_group_tp);
     RUN_TEST(test_harmless_forms_accepted);
