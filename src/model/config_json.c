@@ -18,6 +18,7 @@
 #include "engine/sampler.h"
 #include "model/model_config.h"
 #include "util/json_file.h"
+#include "util/open_regular.h"
 
 typedef struct cfg_ctx {
     json_t *root;
@@ -494,6 +495,9 @@ int model_config_load(model_config *c, const char *model_dir, vb_err *err)
     snprintf(path, sizeof path, "%s/config.json", model_dir);
     json_error_t je;
     json_t *root = vb_json_load_file(path, 0, &je);
+    char why[1200];
+    if (!root && vb_dangling_link(path, why, sizeof why))
+        return vb_err_set(err, "%s: %s", path, why);
     if (!root) /* there: why it cannot be read or parsed; missing: the likely mistake */
         return vb_err_set(err, "%s: %s", path,
                           je.line > 0 || access(path, F_OK) == 0
@@ -506,6 +510,10 @@ int model_config_load(model_config *c, const char *model_dir, vb_err *err)
     if (rc != 0)
         return rc;
     snprintf(path, sizeof path, "%s/generation_config.json", model_dir);
+    /* a broken link is not an absent file: its eos ids and sampling
+     * defaults would be dropped without a word */
+    if (vb_dangling_link(path, why, sizeof why))
+        return vb_err_set(err, "%s: %s", path, why);
     if (access(path, F_OK) == 0)
         return load_generation(path, c, err);
     return 0;

@@ -13,6 +13,7 @@
 
 #include "tokenizer/tok_internal.h"
 #include "util/json_file.h"
+#include "util/open_regular.h"
 
 /* GPT-2's map from code points back to bytes: printable Latin-1 bytes map to
  * themselves, the rest to U+0100.. in byte order. */
@@ -654,6 +655,9 @@ static int load_configs(tokenizer *tok, const char *dir, vb_err *err)
         /* there but unreadable, malformed or not a regular file: refused;
          * missing: none (stat, not open: a FIFO would block) */
         struct stat st;
+        char why[1200];
+        if (vb_dangling_link(path, why, sizeof why)) /* not absent: its template, its eos */
+            return vb_err_set(err, "%s: %s", path, why);
         if (stat(path, &st) == 0)
             return vb_err_set(err, "%s: line %d: %s", path, je.line, je.text);
         return 0;
@@ -803,6 +807,11 @@ tokenizer *tokenizer_load(const char *model_dir, vb_err *err)
     snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
     json_error_t je;
     json_t *root = vb_json_load_file(path, 0, &je);
+    char why[1200];
+    if (!root && vb_dangling_link(path, why, sizeof why)) {
+        vb_err_set(err, "%s: %s", path, why);
+        return NULL;
+    }
     if (!root) {
         vb_err_set(err, "%s: %s (line %d)", path, je.text, je.line);
         return NULL;
