@@ -221,6 +221,16 @@ json_t *vb_json_load_file(const char *path, size_t flags, json_error_t *je)
         set_error(je, path, msg);
         return NULL;
     }
+    /* Jansson's message for it quotes the invisible mark ("'[' or '{'
+     * expected near ''"); transformers refuses such a file too (Python's
+     * json: "Unexpected UTF-8 BOM"), so it is refused, by name */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        free(buf);
+        set_error(je, path, "the file starts with a UTF-8 byte order mark (bytes EF BB BF), "
+                            "which JSON does not allow: remove it");
+        je->line = 1;
+        return NULL;
+    }
     json_t *root = vb_json_loadb(buf, len, flags, je);
     free(buf);
     return root;

@@ -109,6 +109,9 @@ static void test_refusals(void)
     refused("{\"model_type\":\"qwen2\"," BASE ",\"num_attention_heads\":\"4\"}",
             "\"num_attention_heads\" is not an integer");
     refused("not json", "config.json");
+    /* a byte order mark (an editor's) is named, not quoted invisibly as
+     * "'[' or '{' expected near ''" */
+    refused("\xef\xbb\xbf{\"model_type\":\"llama\"," BASE "}", "UTF-8 byte order mark");
     /* a field of another JSON type is refused by name, not read as absent
      * (each ran with the default, session 43) */
     refused("{\"model_type\":\"llama\"," BASE ",\"hidden_act\":1}",
