@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tokenizer/tok_internal.h"
 #include "util/json_file.h"
@@ -812,8 +813,24 @@ tokenizer *tokenizer_load(const char *model_dir, vb_err *err)
         vb_err_set(err, "%s: %s", path, why);
         return NULL;
     }
+    if (!root && access(path, F_OK) != 0) {
+        /* a SentencePiece-only directory is the likely case: say what is read */
+        char model[4096];
+        snprintf(model, sizeof model, "%s/tokenizer.model", model_dir);
+        vb_err_set(err, "%s: no such file (the tokenizer is read from tokenizer.json, the "
+                   "Hugging Face tokenizers format%s)", path,
+                   access(model, F_OK) == 0
+                       ? "; this directory's SentencePiece tokenizer.model is not read: "
+                         "transformers' AutoTokenizer.from_pretrained(DIR).save_pretrained(DIR) "
+                         "writes tokenizer.json beside it"
+                       : "");
+        return NULL;
+    }
     if (!root) {
-        vb_err_set(err, "%s: %s (line %d)", path, je.text, je.line);
+        if (je.line > 0)
+            vb_err_set(err, "%s: %s (line %d)", path, je.text, je.line);
+        else
+            vb_err_set(err, "%s: %s", path, je.text);
         return NULL;
     }
     tokenizer *tok = tokenizer_from_json(root, path, err);

@@ -181,6 +181,12 @@ else
     run_capture "$vb" generate --device cpu --model model_notok --input p.h5 --output p_notok.h5
     check "text prompts without tokenizer.json: exit 2" [ "$rc" -eq 2 ]
     check "text prompts without tokenizer.json: names the phase" contains "$err" "tokenizer"
+    check "text prompts without tokenizer.json: says it is missing" contains "$err" "no such file"
+    cp model/tokenizer.json model_notok/tokenizer.model # stands in for SentencePiece's file
+    run_capture "$vb" generate --device cpu --model model_notok --input p.h5 --output p_notok.h5
+    check "only a tokenizer.model: exit 2" [ "$rc" -eq 2 ]
+    check "only a tokenizer.model: says it is not read" contains "$err" "tokenizer.model is not read"
+    rm model_notok/tokenizer.model
     run_capture "$vb" generate "${greedy[@]}" --model model_notok --output g_notok.h5
     check "ids without tokenizer.json: exit 0" [ "$rc" -eq 0 ]
     check "ids without tokenizer.json: same ids" [ "$(cols g_notok.h5)" = "$(cols g_tp1.h5)" ]
