@@ -261,11 +261,42 @@ static int get_rope(cfg_ctx *x, model_config *c)
  * no window). LlamaConfig has no such field. */
 #define HF_DEFAULT_SLIDING_WINDOW 4096
 
+/* transformers' max_window_layers when config.json has none (Qwen2Config,
+ * Qwen3Config): layers from this index on slide, those before it do not */
+#define HF_DEFAULT_MAX_WINDOW_LAYERS 28
+
+/* Whether a Qwen2/3 config with use_sliding_window true has a layer that
+ * slides, as transformers builds its layer_types: the given list, else
+ * the layers from max_window_layers on. None sliding is full attention
+ * (0 or 1; -1 on a malformed field). */
+static int qwen_any_sliding_layer(cfg_ctx *x, const model_config *c)
+{
+    json_t *types = json_object_get(x->root, "layer_types");
+    if (types && !json_is_null(types)) {
+        if (!json_is_array(types))
+            return vb_err_set(x->err, "%s: \"layer_types\" is not a list", x->path);
+        size_t i;
+        json_t *t;
+        json_array_foreach(types, i, t) {
+            if (json_is_string(t) && strcmp(json_string_value(t), "sliding_attention") == 0)
+                return 1;
+        }
+        return 0;
+    }
+    json_t *mwl = json_object_get(x->root, "max_window_layers");
+    if (mwl && !json_is_null(mwl) && !json_is_integer(mwl))
+        return vb_err_set(x->err, "%s: \"max_window_layers\" is not an integer", x->path);
+    return (json_is_integer(mwl) ? json_integer_value(mwl) : HF_DEFAULT_MAX_WINDOW_LAYERS) <
+           c->n_layers;
+}
+
 /* Refuse a model whose attention is truly windowed: computing it with full
  * attention would silently give other answers. Qwen2/3 carry a window size
- * they do not use unless use_sliding_window is true. An absent key is
- * transformers' default window, not none: a Mistral config without it ran
- * with full attention where transformers attends to the last 4096. */
+ * they do not use unless use_sliding_window is true and a layer slides;
+ * LlamaConfig has no window at all (transformers ignores the key). An
+ * absent key is transformers' default window, not none: a Mistral config
+ * without it ran with full attention where transformers attends to the
+ * last 4096. */
 static int check_sliding_window(cfg_ctx *x, const model_config *c)
 {
     json_t *sw = json_object_get(x->root, "sliding_window");
@@ -273,12 +304,16 @@ static int check_sliding_window(cfg_ctx *x, const model_config *c)
     bool use = false;
     if (get_bool(x->root, "use_sliding_window", &use, x->path, x->err))
         return -1;
-    if (qwen && !use)
+    if (c->arch == VB_ARCH_LLAMA || (qwen && !use))
         return 0;
+    if (qwen) {
+        const int any = qwen_any_sliding_layer(x, c);
+        if (any <= 0)
+            return any;
+    }
     if (sw && !json_is_null(sw) && !json_is_integer(sw))
         return vb_err_set(x->err, "%s: \"sliding_window\" is not an integer", x->path);
-    if (!sw && c->arch != VB_ARCH_LLAMA &&
-        HF_DEFAULT_SLIDING_WINDOW < c->max_position_embeddings)
+    if (!sw && HF_DEFAULT_SLIDING_WINDOW < c->max_position_embeddings)
         return vb_err_set(x->err, "%s: there is no \"sliding_window\", which transformers "
                           "reads as its default window of %d, shorter than "
                           "max_position_embeddings (%d); sliding-window attention is not "

@@ -153,13 +153,44 @@ static void test_refusals(void)
  * Mistral, and for Qwen2/3 that set use_sliding_window), not none: a
  * Mistral config without the key ran with full attention. null is none;
  * Llama has no such field. */
+/* Which layers slide, as transformers builds Qwen2/3's layer_types: the
+ * given list, else those from max_window_layers (default 28) on; a model
+ * with use_sliding_window and no such layer is full attention and runs.
+ * LlamaConfig has no window: transformers ignores the key. */
+static void test_sliding_layers(void)
+{
+    model_config c;
+    vb_err err;
+    /* 2 layers, the default max_window_layers 28: none slides */
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,"
+                      "\"sliding_window\":16}", NULL), 0);
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,"
+                      "\"sliding_window\":16,\"max_window_layers\":2}", NULL), 0);
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,"
+            "\"sliding_window\":16,\"max_window_layers\":1}", "sliding_window\" = 16");
+    /* layer_types, where given, decides */
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"qwen3\"," BASE ",\"head_dim\":16,"
+                      "\"use_sliding_window\":true,\"sliding_window\":16,\"max_window_layers\":0,"
+                      "\"layer_types\":[\"full_attention\",\"full_attention\"]}", NULL), 0);
+    refused("{\"model_type\":\"qwen3\"," BASE ",\"head_dim\":16,\"use_sliding_window\":true,"
+            "\"sliding_window\":16,\"layer_types\":[\"full_attention\",\"sliding_attention\"]}",
+            "sliding_window\" = 16");
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,"
+            "\"layer_types\":\"all\"}", "\"layer_types\" is not a list");
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,"
+            "\"max_window_layers\":\"1\"}", "\"max_window_layers\" is not an integer");
+    /* Llama: the key is not transformers' (full attention) */
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"sliding_window\":16}", NULL),
+                 0);
+}
+
 static void test_absent_sliding_window(void)
 {
     refused("{\"model_type\":\"mistral\"," BASE "}", "no \"sliding_window\"");
-    refused("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true}",
-            "default window of 4096");
-    refused("{\"model_type\":\"qwen3\"," BASE ",\"head_dim\":16,\"use_sliding_window\":true}",
-            "default window of 4096");
+    refused("{\"model_type\":\"qwen2\"," BASE ",\"use_sliding_window\":true,"
+            "\"max_window_layers\":0}", "default window of 4096");
+    refused("{\"model_type\":\"qwen3\"," BASE ",\"head_dim\":16,\"use_sliding_window\":true,"
+            "\"max_window_layers\":1}", "default window of 4096");
     model_config c;
     vb_err err;
     CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"mistral\"," BASE ",\"sliding_window\":null}",
@@ -420,6 +451,7 @@ int main(void)
     RUN_TEST(test_yarn_and_defaults);
     RUN_TEST(test_refusals);
     RUN_TEST(test_absent_sliding_window);
+    RUN_TEST(test_sliding_layers);
     RUN_TEST(test_absent_max_positions);
     RUN_TEST(test_quant_config_types);
     RUN_TEST(test_quant_short_group_tp);
