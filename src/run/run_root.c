@@ -13,6 +13,23 @@
 
 #define RUN_PROGRESS_INTERVAL_S 5.0
 
+/* "ETA 42s", "ETA 7m05s", "ETA 3h12m"; "ETA unknown" before this run
+ * has finished a row to measure by. */
+static void format_eta(double s, char *buf, size_t n)
+{
+    if (!(s >= 0) || s > 1e9) {
+        snprintf(buf, n, "ETA unknown");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t < 60)
+        snprintf(buf, n, "ETA %lds", t);
+    else if (t < 3600)
+        snprintf(buf, n, "ETA %ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "ETA %ldh%02ldm", t / 3600, t / 60 % 60);
+}
+
 void run_progress(run_state *r, double *last, bool force)
 {
     double now = MPI_Wtime();
@@ -20,12 +37,21 @@ void run_progress(run_state *r, double *last, bool force)
         return;
     *last = now;
     int64_t total = r->out.done.n_rows * r->out.done.n_samples;
-    double el = run_wall_now() - r->stats.t_start;
+    double wall = run_wall_now(), el = wall - r->stats.t_start;
+    /* the rows still to do at the pace of this run's rows so far (resumed
+     * rows took no time here), from the start of the steps: loading is
+     * over and does not recur */
+    int64_t left = total - r->out.done.n_done, new_rows = r->out.coll.rows_new;
+    double stepping = wall - r->stats.t_engine;
+    char eta[32];
+    format_eta(left <= 0 ? 0.0 : new_rows > 0 ? stepping * (double)left / (double)new_rows : -1.0,
+               eta, sizeof eta);
     fprintf(stderr,
             "voltbatch %s: %" PRId64 "/%" PRId64 " rows done; group 0 of %d: %.1f "
-            "generated tokens/s, KV cache %.0f%% used\n",
+            "prompt tokens/s, %.1f generated tokens/s, KV cache %.0f%% used; %s\n",
             r->cfg->command, r->out.done.n_done, total, r->d->dp,
-            el > 0 ? r->stats.tokens_sampled / el : 0.0, 100.0 * sched_kv_use(&r->eng.sched));
+            el > 0 ? (double)r->eng.sched.stats.prefill_tokens / el : 0.0,
+            el > 0 ? r->stats.tokens_sampled / el : 0.0, 100.0 * sched_kv_use(&r->eng.sched), eta);
 }
 
 int run_root_file_rows(run_state *r, bool now, vb_err *err)
