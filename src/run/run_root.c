@@ -74,7 +74,7 @@ static int write_report(const run_state *r, const char *path, double elapsed, do
 {
     const run_collector *coll = &r->out.coll;
     const scheduler *sched = &r->eng.sched;
-    json_t *j = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:b, "
+    json_t *j = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:b, "
                           "s:{s:I, s:I, s:I, s:f, s:I}}",
                           "model", r->model.path, "tp", r->d->tp, "dp", r->d->dp,
                           "input_rows", (json_int_t)r->work.in.n_rows,
@@ -86,6 +86,9 @@ static int write_report(const run_state *r, const char *path, double elapsed, do
                           "load_s", r->stats.t_engine - r->stats.t_start,
                           "engine_s", engine,
                           "generated_tokens_per_s", elapsed > 0 ? coll->tokens_new / elapsed : 0.0,
+                          /* the progress line's other rate, over the same time */
+                          "prompt_tokens_per_s",
+                          elapsed > 0 ? coll->prompt_tokens_new / elapsed : 0.0,
                           "complete", complete,
                           "group0", "steps", (json_int_t)sched->stats.steps,
                           "prefill_tokens", (json_int_t)sched->stats.prefill_tokens,
