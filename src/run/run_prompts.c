@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8_valid.h"
+
 #if RUN_HAVE_TOKENIZER
 /* A /messages row: JSON array of message objects -> chat template -> ids.
  * The objects go to the template as they are (a Jinja template may read
@@ -67,6 +69,24 @@ static int encode_text(const run_prompt_ctx *c, const vb_input_row *row, tok_ids
     return 0;
 }
 
+/* A text row the reader refused for another of its values (max_new_tokens,
+ * seed, id): its prompt's token count for the error row, as a row of ids
+ * keeps its count; 0 where the text (or its system prompt) cannot be
+ * encoded. */
+static int refused_text_tokens(const run_prompt_ctx *c, const vb_input_row *row)
+{
+    size_t at = 0;
+    if (!c->tok || !row->text || row->text_len == 0 ||
+        !vb_utf8_valid(row->text, row->text_len, &at) ||
+        (row->system && !vb_utf8_valid(row->system, strlen(row->system), &at)))
+        return 0;
+    tok_ids t = {0};
+    char why[VB_ROW_ERROR_BYTES];
+    int n = encode_text(c, row, &t, why, sizeof why) == 0 ? (int)t.n : 0;
+    free(t.ids);
+    return n;
+}
+
 #endif
 
 int run_prompt_ids(const run_prompt_ctx *c, const vb_input_row *row, int32_t **ids, int *n,
@@ -74,8 +94,12 @@ int run_prompt_ids(const run_prompt_ctx *c, const vb_input_row *row, int32_t **i
 {
     *ids = NULL;
     *n = 0;
-    if (row->error[0]) { /* the reader's refusal; a row of ids still counts them */
+    if (row->error[0]) { /* the reader's refusal; the row's tokens are still counted */
         *n = row->n_ids;
+#if RUN_HAVE_TOKENIZER
+        if (c->kind != VB_PROMPT_IDS)
+            *n = refused_text_tokens(c, row);
+#endif
         snprintf(why, why_len, "%s", row->error);
         return 1;
     }
