@@ -32,8 +32,9 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double min
  * every logit into +-Inf, every row an error row after the whole run.
  * Near-greedy sampling needs nothing smaller. */
 int cli_parse_temperature(const char *cmd, const char *opt, const char *s, double *out);
-/* --gpu-memory-utilization's range, generate's and bench's alike (bench
- * took 0.01 while its help said "as generate") */
+/* --gpu-memory-utilization's range, generate's, bench's and inspect's
+ * alike (bench took 0.01 while its help said "as generate"; inspect
+ * planned 0.01 runs that generate refuses) */
 #define VB_MIN_GPU_MEMORY_UTILIZATION 0.05
 /* Text that goes into a prompt, a stop string or the run settings (JSON):
  * refused unless valid UTF-8 (a stop string of other bytes was dropped

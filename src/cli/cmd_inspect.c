@@ -239,7 +239,10 @@ int cmd_inspect(int argc, char **argv)
             break;
         case 3: gpu_mem = optarg; break;
         case 4:
-            if (cli_parse_double("inspect", "--gpu-memory-utilization", optarg, 0.01, 1.0, &util) != 0)
+            /* generate's range: a plan for a fraction generate refuses
+             * would describe a run that cannot start */
+            if (cli_parse_double("inspect", "--gpu-memory-utilization", optarg,
+                                 VB_MIN_GPU_MEMORY_UTILIZATION, 1.0, &util) != 0)
                 return VB_EXIT_USAGE;
             break;
         case 5:

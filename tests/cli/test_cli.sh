@@ -57,9 +57,12 @@ run_capture "$vb" generate --model m --input i --output o --seed 184467440737095
 check "--seed 2^64 exits 2" [ "$rc" -eq 2 ]
 check "--seed 2^64: too large" contains "$err" "--seed: '18446744073709551616' is too large"
 
-# --gpu-memory-utilization: one range for generate and bench (bench took 0.01)
-for cmd in generate bench; do
-    io=(--input i); [ "$cmd" = generate ] && io+=(--output o)
+# --gpu-memory-utilization: one range for generate, bench and inspect (bench
+# took 0.01; inspect planned 0.01, a run generate refuses)
+for cmd in generate bench inspect; do
+    io=()
+    [ "$cmd" = inspect ] || io+=(--input i)
+    [ "$cmd" = generate ] && io+=(--output o)
     run_capture "$vb" $cmd --model m "${io[@]}" --gpu-memory-utilization 0.02
     check "$cmd --gpu-memory-utilization 0.02 exits 2" [ "$rc" -eq 2 ]
     check "$cmd --gpu-memory-utilization 0.02: names it" contains "$err" "--gpu-memory-utilization"
