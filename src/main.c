@@ -5,6 +5,7 @@
  * tools that never start MPI. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,11 +68,21 @@ int main(int argc, char **argv)
         return VB_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    const bool help = strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+                      strcmp(cmd, "help") == 0;
+    const bool version = strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0;
+    /* anything after them was dropped without a word: `voltbatch --help
+     * generate` printed this list, not generate's options */
+    if ((help || version) && argc > 2) {
+        fprintf(stderr, "voltbatch: %s takes no arguments (got '%s'; for a command's options: "
+                        "voltbatch COMMAND --help)\n", cmd, argv[2]);
+        return VB_EXIT_USAGE;
+    }
+    if (help) {
         print_help(stdout);
         return VB_EXIT_OK;
     }
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    if (version) {
         vb_print_version(stdout);
         return VB_EXIT_OK;
     }

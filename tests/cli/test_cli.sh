@@ -103,4 +103,12 @@ check "unknown command: one line" one_line "$err"
 run_capture "$vb"
 check "no command exits 2" [ "$rc" -eq 2 ]
 
+# arguments after --help or --version were dropped without a word
+for a in --help help --version; do
+    run_capture "$vb" $a generate
+    check "$a generate exits 2" [ "$rc" -eq 2 ]
+    check "$a generate: one line naming it" one_line "$err"
+    check "$a generate: says it takes no arguments" contains "$err" "$a takes no arguments (got 'generate'"
+done
+
 summary
