@@ -206,11 +206,21 @@ static int word_index(const char *words, const char *s)
     return -1;
 }
 
+/* A number knob that only takes 0 or 1. */
+static bool is_switch(const vb_knob *k)
+{
+    return k->type == VB_KNOB_INT && k->lo == 0 && k->hi == 1;
+}
+
 /* "want ..." for k's message. */
 static void describe(const vb_knob *k, char *buf, size_t len)
 {
+    if (k->type == VB_KNOB_BOOL || is_switch(k)) {
+        snprintf(buf, len, "want 0 or 1 (or true/false, yes/no, on/off)");
+        return;
+    }
     switch (k->type) {
-    case VB_KNOB_BOOL: snprintf(buf, len, "want 0 or 1"); break;
+    case VB_KNOB_BOOL: break;
     case VB_KNOB_INT:
     case VB_KNOB_LONG: snprintf(buf, len, "want a whole number from %.0f to %.0f", k->lo, k->hi); break;
     case VB_KNOB_REAL: snprintf(buf, len, "want a number above %g and at most %g", k->lo, k->hi); break;
@@ -241,14 +251,21 @@ static int set_knob(vb_tuning *t, const vb_knob *k, const char *s, bool allow_au
     long x = 0;
     double r = 0;
     int w = 0;
+    bool on = false;
     bool auto_value = allow_auto && strcmp(s, "auto") == 0;
     switch (k->type) {
     case VB_KNOB_BOOL:
         return parse_bool(s, (bool *)field);
     case VB_KNOB_INT:
     case VB_KNOB_LONG:
-        if (!auto_value && parse_whole(s, k->lo, k->hi, &x))
+        /* a 0-or-1 number is a switch like the bool knobs (README's table
+         * writes both as switches): VB_NORM_FOLD=off was taken and
+         * VB_QGEMV_EPILOGUE=off refused */
+        if (is_switch(k) && !parse_bool(s, &on)) {
+            x = on;
+        } else if (!auto_value && parse_whole(s, k->lo, k->hi, &x)) {
             return -1;
+        }
         if (k->type == VB_KNOB_INT)
             *(int *)field = (int)x;
         else

@@ -128,6 +128,18 @@ static void test_values(void)
     CHECK_INT_EQ(t.step_sync, VB_SYNC_NONE);
     CHECK_INT_EQ(t.cpu_threads, 1);
     CHECK_NEAR(t.journal_flush_seconds, 86400, 0);
+    /* the 0-or-1 number knobs are switches as the bool ones are */
+    const char *words_off[] = {"VB_QGEMV_EPILOGUE=off", "VB_QGEMV_X_SHARED=no",
+                               "VB_QGEMV_BLOCKS=FALSE", "VB_QGEMV_KS_BALANCE=0", NULL};
+    CHECK_INT_EQ(vb_tuning_read(&t, lookup, words_off, &err), 0);
+    CHECK(!t.qgemv_epilogue && !t.qgemv_x_shared && !t.qgemv_blocks && !t.qgemv_ks_balance);
+    const char *words_on[] = {"VB_QGEMV_EPILOGUE=on", "VB_QGEMV_X_SHARED=yes",
+                              "VB_QGEMV_BLOCKS=true", "VB_QGEMV_KS_BALANCE=1", NULL};
+    CHECK_INT_EQ(vb_tuning_read(&t, lookup, words_on, &err), 0);
+    CHECK_INT_EQ(t.qgemv_epilogue, 1);
+    CHECK_INT_EQ(t.qgemv_x_shared, 1);
+    CHECK_INT_EQ(t.qgemv_blocks, 1);
+    CHECK_INT_EQ(t.qgemv_ks_balance, 1);
     const char *wait[] = {"VB_STEP_SYNC=1", NULL};
     CHECK_INT_EQ(vb_tuning_read(&t, lookup, wait, &err), 0);
     CHECK_INT_EQ(t.step_sync, VB_SYNC_WAIT);
@@ -146,6 +158,9 @@ static void test_refused(void)
     check_refused("VB_NO_GEMV=maybe", "want 0 or 1");
     check_refused("VB_PROFILE=2", "want 0 or 1");
     check_refused("VB_HOST_SAMPLER=-1", "want 0 or 1");
+    check_refused("VB_NORM_FOLD=2", "want 0 or 1 (or true/false, yes/no, on/off)");
+    check_refused("VB_QGEMV_EPILOGUE=2", "want 0 or 1 (or true/false, yes/no, on/off)");
+    check_refused("VB_QGEMV_EPILOGUE=maybe", "VB_QGEMV_EPILOGUE=maybe: want 0 or 1");
     check_refused("VB_STEP_SYNC=2", "want one of 1, 0, events");
     check_refused("VB_STEP_SYNC=event", "want one of 1, 0, events");
     check_refused("VB_JOURNAL_FLUSH_SECONDS=0", "want a number above 0 and at most 86400");
