@@ -403,8 +403,18 @@ static int quant_specs(tensor_spec *t, const tensor_spec *w, int bits, int group
 
 int main(int argc, char **argv)
 {
+    static const char usage[] =
+        "usage: make_tiny_model OUT_DIR [--layers N] [--hidden N] [--seed N]\n"
+        "                       [--shape qwen2.5-7b|qwen2.5-14b] [--quant awq4|gptq8]\n"
+        "                       [--yarn FACTOR]\n";
     if (argc < 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: make_tiny_model OUT_DIR [--layers N] [--hidden N] [--seed N]\n");
+        fputs(usage, stderr);
+        return 2;
+    }
+    /* options come in pairs: a last one without its value (`--quant` at
+     * the end) was skipped, and an unquantized model written */
+    if (argc % 2 != 0) {
+        fprintf(stderr, "make_tiny_model: %s needs a value\n%s", argv[argc - 1], usage);
         return 2;
     }
     const char *dir = argv[1];
@@ -419,8 +429,16 @@ int main(int argc, char **argv)
             layers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--hidden") == 0)
             hidden = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--seed") == 0)
-            seed = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--seed") == 0) {
+            /* not a number was seed 0, a model other than asked for */
+            char *end;
+            errno = 0;
+            seed = strtoull(argv[i + 1], &end, 10);
+            if (end == argv[i + 1] || *end || errno || argv[i + 1][0] == '-') {
+                fprintf(stderr, "make_tiny_model: --seed takes a non-negative integer\n");
+                return 2;
+            }
+        }
         else if (strcmp(argv[i], "--yarn") == 0) {
             char *end;
             yarn = strtod(argv[i + 1], &end);
@@ -442,7 +460,8 @@ int main(int argc, char **argv)
             fast_random = 1;
         }
         else {
-            fprintf(stderr, "make_tiny_model: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "make_tiny_model: unknown option or value '%s %s'\n%s", argv[i],
+                    argv[i + 1], usage);
             return 2;
         }
     }
