@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/sampler_params.h"
 #include "util/exit_codes.h"
@@ -169,11 +170,21 @@ static int add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long m
 static void warn_unused_sampling(const run_config *o, const sampling_params *base)
 {
     const sampling_overrides *sp = &o->sampling;
-    const char *opt = !isnan(sp->top_p) ? "--top-p" : sp->top_k >= 0 ? "--top-k"
-                      : !isnan(sp->min_p) ? "--min-p" : NULL;
-    if (opt && base->temperature == 0)
-        fprintf(stderr, "voltbatch %s: warning: %s has no effect at temperature 0 (greedy%s): "
-                "every row is greedy (inputs have no per-row temperature)\n", o->command, opt,
+    /* every one given is named: with only the first, a second (--top-p
+     * 0.9 --min-p 0.1) was dropped without a word */
+    const bool given[3] = {!isnan(sp->top_p), sp->top_k >= 0, !isnan(sp->min_p)};
+    static const char *const names[3] = {"--top-p", "--top-k", "--min-p"};
+    char opts[48] = "";
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        if (given[i]) {
+            size_t at = strlen(opts);
+            snprintf(opts + at, sizeof opts - at, "%s%s", n++ ? ", " : "", names[i]);
+        }
+    if (n && base->temperature == 0)
+        fprintf(stderr, "voltbatch %s: warning: %s %s no effect at temperature 0 (greedy%s): "
+                "every row is greedy (inputs have no per-row temperature)\n", o->command, opts,
+                n > 1 ? "have" : "has",
                 isnan(sp->temperature) ? "; no --temperature, and the model's "
                                          "generation_config.json does not set do_sample"
                                        : "");

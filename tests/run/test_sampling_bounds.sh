@@ -41,4 +41,11 @@ check "--top-p at --temperature 0: warned, every row greedy" \
     contains "$err" "--top-p has no effect at temperature 0 (greedy): every row is greedy"
 check "--top-p at --temperature 0: no /temperature column named" \
     bash -c '! grep -q "/temperature" <<<"$1"' _ "$err"
+# every truncation option given is named, not only the first (--min-p
+# after --top-p was dropped without a word)
+run_capture "$vb" generate --device cpu --model model --input in.h5 --max-new-tokens 1 \
+    --temperature 0 --top-p 0.5 --top-k 3 --min-p 0.1 --output greedy3.h5
+check "three options at --temperature 0: exit 0" [ "$rc" -eq 0 ]
+check "three options at --temperature 0: all named ($(grep warning <<<"$err"))" \
+    contains "$err" "--top-p, --top-k, --min-p have no effect at temperature 0 (greedy)"
 summary
