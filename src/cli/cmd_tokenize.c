@@ -97,6 +97,9 @@ static int tokenize_line(const tokenize_ctx *c, json_t *in, vb_err *err)
             return vb_err_set(err, "has both \"text\" and \"messages\" (give one)");
         if (c->chat && json_is_array(msgs)) {
             rc = chat_template_encode(c->tmpl, msgs, c->system, &ids, err);
+        } else if (!text && msgs && !c->chat) {
+            /* pack's "messages" lines: the option that reads them, named */
+            return vb_err_set(err, "\"messages\" is a chat prompt: add --chat");
         } else if (!text) {
             return vb_err_set(err, "expected a JSON string or an object with \"text\"%s",
                               c->chat ? " or \"messages\"" : "");

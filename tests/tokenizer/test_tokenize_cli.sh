@@ -31,6 +31,13 @@ run_capture bash -c "printf '%s\n' '{\"messages\": [{\"role\": \"user\", \"conte
     '$vb' tokenize --model '$dir/m' --chat"
 check "chat exits 0" [ "$rc" -eq 0 ]
 check "chat ids start with <|im_start|> ($im_start)" contains "$out" "[$im_start,"
+# the same line without --chat: the error names the option that reads it
+# (it said only 'expected a JSON string or an object with "text"')
+run_capture bash -c "printf '%s\n' '{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}' |
+    '$vb' tokenize --model '$dir/m'"
+check "messages without --chat: exit 2" [ "$rc" -eq 2 ]
+check "messages without --chat: names --chat ($out)" \
+    contains "$out" '{"error":"line 1: \"messages\" is a chat prompt: add --chat"}'
 run_capture bash -c "printf '%s\n' '\"ok\"' 'not json' '[1, 2' '\"fine\"' | '$vb' tokenize --model '$dir/m'"
 check "bad lines: exit 2" [ "$rc" -eq 2 ]
 check "bad lines: the others still encoded, lines aligned" [ "$(wc -l <<<"$out")" -eq 4 ]
