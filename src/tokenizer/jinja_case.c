@@ -64,6 +64,37 @@ static bool case_ignorable(uint32_t cp)
     }
 }
 
+/* Python's str.isprintable() of one code point: repr() writes the others
+ * as \x, \u or \U escapes. Printable unless Cc, Cf, Cs, Co, Cn, Zl, Zp
+ * or Zs (U+0020 excepted); PRINTABLE lists where Python's Unicode version
+ * says otherwise than utf8proc's. */
+bool jcase_printable(uint32_t cp)
+{
+    size_t lo = 0, hi = sizeof PRINTABLE / sizeof PRINTABLE[0];
+    while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if (cp < PRINTABLE[mid].lo)
+            hi = mid;
+        else if (cp > PRINTABLE[mid].hi)
+            lo = mid + 1;
+        else
+            return PRINTABLE[mid].k;
+    }
+    if (cp == ' ')
+        return true;
+    switch (utf8proc_category((utf8proc_int32_t)cp)) {
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CO: return false;
+    default: return true;
+    }
+}
+
 /* Python's str.isspace() characters: jinja2's title filter splits at
  * them (its \s). */
 static bool py_space(uint32_t cp)

@@ -237,6 +237,8 @@ typedef enum { JCASE_UPPER, JCASE_LOWER, JCASE_CAPITALIZE, JCASE_TITLE_METHOD,
 bool jcase_convert(jrender *r, jv s, jcase_mode mode, jv *out);
 int64_t jcase_wordcount(jrender *r, jv s);
 bool jcase_is(jv s, bool upper);
+/* Python's str.isprintable() of one code point (what repr leaves as it is). */
+bool jcase_printable(uint32_t cp);
 
 /* Builtins (jinja_builtins.c). args/kw: positional values, then keyword
  * names and values. */

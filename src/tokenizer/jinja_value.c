@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "tokenizer/jinja_internal.h"
 
@@ -302,14 +303,19 @@ static void put_float(jbuf *b, double f)
     free(out.p);
 }
 
+/* Python's repr(str): quotes and backslash escaped, \n \r \t, other
+ * characters that are not printable (str.isprintable: controls, format
+ * characters, separators but the space, private use, unassigned) as
+ * \xHH, \uHHHH or \UHHHHHHHH, the rest as they are. Bytes that are not
+ * UTF-8 (a string sliced inside a character) pass through. */
 static void put_repr_str(jbuf *b, const char *s, size_t n)
 {
     bool sq = memchr(s, '\'', n) != NULL, dq = memchr(s, '"', n) != NULL;
     char q = sq && !dq ? '"' : '\'';
     jbuf_put(b, &q, 1);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        char tmp[8];
+        char tmp[16];
         if (c == (unsigned char)q || c == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)c;
@@ -323,9 +329,28 @@ static void put_repr_str(jbuf *b, const char *s, size_t n)
         } else if (c < 0x20 || c == 0x7f) {
             snprintf(tmp, sizeof tmp, "\\x%02x", c);
             jbuf_puts(b, tmp);
+        } else if (c >= 0x80) {
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+                                                  (utf8proc_ssize_t)(n - i), &cp);
+            if (l <= 0) {
+                jbuf_put(b, &s[i], 1);
+                i++;
+                continue;
+            }
+            if (jcase_printable((uint32_t)cp)) {
+                jbuf_put(b, &s[i], (size_t)l);
+            } else {
+                snprintf(tmp, sizeof tmp, cp <= 0xff ? "\\x%02x" : cp <= 0xffff ? "\\u%04x" : "\\U%08x",
+                         (unsigned)cp);
+                jbuf_puts(b, tmp);
+            }
+            i += (size_t)l;
+            continue;
         } else {
-            jbuf_put(b, (const char *)&s[i], 1);
+            jbuf_put(b, &s[i], 1);
         }
+        i++;
     }
     jbuf_put(b, &q, 1);
 }
