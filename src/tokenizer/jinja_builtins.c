@@ -471,8 +471,33 @@ static bool filter_tojson(jrender *r, const jnode *at, jv in, const jargs *a, jv
     return jbuf_to_jv(r, &b, out);
 }
 
+/* Length of the line boundary at p[i] as Python's str.splitlines() sees
+ * it (\n, \r, \r\n, \v, \f, \x1c-\x1e, U+0085, U+2028, U+2029), or 0. */
+static size_t line_break_len(const char *p, size_t n, size_t i)
+{
+    const unsigned char c = (unsigned char)p[i];
+    if (c == '\r')
+        return i + 1 < n && p[i + 1] == '\n' ? 2 : 1;
+    if (c == '\n' || c == 0x0b || c == 0x0c || (c >= 0x1c && c <= 0x1e))
+        return 1;
+    if (c == 0xc2 && i + 1 < n && (unsigned char)p[i + 1] == 0x85)
+        return 2;
+    if (c == 0xe2 && i + 2 < n && (unsigned char)p[i + 1] == 0x80 &&
+        ((unsigned char)p[i + 2] == 0xa8 || (unsigned char)p[i + 2] == 0xa9))
+        return 3;
+    return 0;
+}
+
+/* jinja2's do_indent: the lines of s + "\n" as str.splitlines() cuts them
+ * (so \r\n, U+2028 and the other boundaries become "\n"), joined by "\n"
+ * plus the indentation before each non-empty line after the first (before
+ * every line after the first with blank=true, which therefore indents the
+ * empty line a trailing newline leaves). A value that is not a string
+ * fails there (s += "\n"), so it fails here too. */
 static bool filter_indent(jrender *r, const jnode *at, jv in, const jargs *a, jv *out)
 {
+    if (!want_str(r, at, &in, "indent"))
+        return false;
     const jv *w = arg(a, 0, "width"), *first = arg(a, 1, "first"), *blank = arg(a, 2, "blank");
     jbuf pad = {0};
     jbuf_puts(&pad, "");
@@ -481,24 +506,36 @@ static bool filter_indent(jrender *r, const jnode *at, jv in, const jargs *a, jv
     else
         for (int64_t i = 0; i < (w && w->k == JV_INT ? (w->u.i > 256 ? 256 : w->u.i) : 4); i++)
             jbuf_puts(&pad, " ");
+    const bool all = blank && jv_truthy(*blank);
     jbuf b = {0};
     jbuf_puts(&b, "");
     if (first && jv_truthy(*first))
         jbuf_put(&b, pad.p, pad.n);
-    const char *p = in.u.s.p;
-    size_t n = in.u.s.n, i = 0;
-    bool line_start = false;
-    while (i < n) {
-        if (line_start && (p[i] != '\n' || (blank && jv_truthy(*blank))))
-            jbuf_put(&b, pad.p, pad.n);
-        line_start = false;
-        jbuf_put(&b, p + i, 1);
-        if (p[i] == '\n')
-            line_start = true;
-        i++;
+    /* the lines of s + "\n" (an "\r" ending s and the "\n" are one break) */
+    jbuf t = {0};
+    jbuf_put(&t, in.u.s.p, in.u.s.n);
+    jbuf_puts(&t, "\n");
+    const char *p = t.p;
+    const size_t n = t.n;
+    size_t i = 0;
+    bool first_line = true;
+    while (!t.oom && i < n) {
+        size_t e = i, bl = 0;
+        while (!(bl = line_break_len(p, n, e)))
+            e++; /* ends at the final "\n" at the latest */
+        if (!first_line) {
+            jbuf_puts(&b, "\n");
+            if (all || e > i)
+                jbuf_put(&b, pad.p, pad.n);
+        }
+        jbuf_put(&b, p + i, e - i);
+        first_line = false;
+        i = e + bl;
     }
+    if (t.oom)
+        b.oom = true;
+    free(t.p);
     free(pad.p);
-    (void)at;
     return jbuf_to_jv(r, &b, out);
 }
 
@@ -850,7 +887,7 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         return str_replace(r, at, s, os, ns, c && c->k == JV_INT ? c->u.i : -1, out);
     }
     if (strcmp(name, "indent") == 0)
-        return filter_indent(r, at, s, a, out);
+        return filter_indent(r, at, in, a, out);
     if (strcmp(name, "escape") == 0 || strcmp(name, "e") == 0) {
         jbuf b = {0};
         jbuf_puts(&b, "");
