@@ -669,7 +669,13 @@ static jnode *stmt_if(parser *p)
 {
     static const char *const ends[] = {"elif", "else", "endif"};
     jnode *n = node(p, JN_IF);
-    if (!n || !(n->a = expr(p)) || !block_end(p))
+    /* jinja2 parses the test without the conditional expression
+     * (parse_tuple(with_condexpr=False)): `if a if b else c` is its syntax
+     * error, so it is ours too rather than a template that renders */
+    if (!n || !enter(p) || !(n->a = or_expr(p)))
+        return NULL;
+    p->depth--;
+    if (!block_end(p))
         return NULL;
     size_t w;
     if (!(n->b = body(p, ends, 3, &w)))
