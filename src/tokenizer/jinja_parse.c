@@ -780,11 +780,14 @@ static jnode *stmt_set(parser *p)
     if (!expect_op(p, "=") || !(n->a = expr(p)))
         return NULL;
     if (is_op(peek(p), ",")) {
-        /* set x = a, b: a tuple */
+        /* set x = a, b: a tuple (printed "(a, b)", as jinja2's
+         * parse_tuple makes it; `set x = a,` is the tuple (a,)) */
         kidv k = {0};
         if (!kid_push(p, &k, n->a, NULL))
             return NULL;
         while (accept_op(p, ",")) {
+            if (peek(p)->kind == JT_BLOCK_END)
+                break;
             jnode *e = expr(p);
             if (!e || !kid_push(p, &k, e, NULL))
                 return NULL;
@@ -794,6 +797,7 @@ static jnode *stmt_set(parser *p)
             return NULL;
         l->kids = k.v;
         l->nkids = k.n;
+        l->tuple = true;
         n->a = l;
     }
     return block_end(p) ? n : NULL;
