@@ -422,6 +422,7 @@ static bool filter_select(jrender *r, const jnode *at, jv in, const jargs *a, bo
             l->v[k++] = items->v[i];
     }
     l->n = k;
+    l->lazy = true;
     return true;
 }
 
@@ -450,6 +451,7 @@ static bool filter_map(jrender *r, const jnode *at, jv in, const jargs *a, jv *o
             return false;
         }
     }
+    l->lazy = true;
     return true;
 }
 
@@ -457,6 +459,8 @@ static bool filter_tojson(jrender *r, const jnode *at, jv in, const jargs *a, jv
 {
     const jv *ind = arg(a, 0, "indent"), *sk = kwarg(a, "sort_keys");
     int indent = -1;
+    if (jv_is_lazy(in))
+        return terr(r, at, "Object of type %s is not JSON serializable%s", "generator", "");
     if (ind && ind->k == JV_INT)
         indent = ind->u.i < 0 ? 0 : ind->u.i > 64 ? 64 : (int)ind->u.i;
     if (kwarg(a, "separators"))
@@ -622,7 +626,11 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         switch (in.k) {
         case JV_UNDEF: *out = jv_int(0); return true;
         case JV_STR: *out = jv_int((int64_t)ju8_len(in.u.s.p, in.u.s.n)); return true;
-        case JV_LIST: *out = jv_int((int64_t)in.u.l->n); return true;
+        case JV_LIST:
+            if (in.u.l->lazy)
+                return terr(r, at, "object of type '%s' has no len()%s", "generator", "");
+            *out = jv_int((int64_t)in.u.l->n);
+            return true;
         case JV_DICT:
         case JV_NS: *out = jv_int((int64_t)in.u.d->n); return true;
         default: return terr(r, at, "object of type '%s' has no len()%s", jv_type_name(in), "");
@@ -644,7 +652,10 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         jv d = in;
         d.k = JV_DICT;
         bool found;
-        return jmethod(r, at, d, "items", a, out, &found);
+        if (!jmethod(r, at, d, "items", a, out, &found))
+            return false;
+        out->u.l->lazy = true; /* jinja2's items filter is a generator */
+        return true;
     }
     if (strcmp(name, "list") == 0) {
         jlist *items, *l;
@@ -658,6 +669,8 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         jlist *items;
         if (!iter_items(r, at, in, &items))
             return false;
+        if (name[0] == 'l' && jv_is_lazy(in)) /* next(iter(reversed(value))) */
+            return terr(r, at, "'%s' object is not reversible%s", "generator", "");
         *out = items->n ? items->v[name[0] == 'f' ? 0 : items->n - 1] : jv_undef(name, strlen(name));
         return true;
     }
@@ -680,6 +693,10 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
                 l->v[k++] = v;
         }
         l->n = k;
+        /* unique is a generator; reverse is reversed(value), an iterator,
+         * except of a generator, which is not reversible: list(value)
+         * reversed then */
+        l->lazy = name[0] == 'u' || (name[0] == 'r' && in.k != JV_STR && !jv_is_lazy(in));
         if (name[0] == 's') {
             const jv *rev = kwarg(a, "reverse");
             if (kwarg(a, "attribute"))

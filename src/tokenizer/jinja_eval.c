@@ -82,8 +82,19 @@ bool jbuf_to_jv(jrender *r, jbuf *b, jv *out)
     return true;
 }
 
+/* Printing a generator: Python writes "<generator object ... at 0x...>",
+ * which no render can equal, so it is refused (the template wants | list). */
+static bool lazy_print_err(jrender *r, const jnode *at)
+{
+    jerr(r, at, "a generator (map, select, reject, selectattr, rejectattr, unique, items, reverse) "
+                "printed as a string: transformers prints its address; add | list");
+    return false;
+}
+
 bool jv_stringify(jrender *r, jv v, jv *out)
 {
+    if (jv_is_lazy(v))
+        return lazy_print_err(r, NULL);
     if (v.k == JV_STR) {
         *out = v;
         return true;
@@ -159,6 +170,10 @@ static bool get_item(jrender *r, const jnode *at, jv obj, jv key, jv *out)
 {
     if (obj.k == JV_UNDEF)
         return undefined_err(r, at, obj);
+    if (jv_is_lazy(obj)) { /* a generator has no items: jinja2's getitem gives undefined */
+        *out = jv_undef("[item]", 6);
+        return true;
+    }
     if ((obj.k == JV_LIST || obj.k == JV_STR) && (key.k == JV_INT || key.k == JV_BOOL)) {
         int64_t i = key.k == JV_INT ? key.u.i : key.u.b;
         size_t k;
@@ -221,6 +236,10 @@ static bool eval_slice(jrender *r, jscope *s, const jnode *e, jv *out)
         return jerr(r, e, "slice step cannot be zero"), false;
     if (obj.k == JV_UNDEF)
         return undefined_err(r, e, obj);
+    if (jv_is_lazy(obj)) { /* a generator cannot be sliced: jinja2's getitem gives undefined */
+        *out = jv_undef("[slice]", 7);
+        return true;
+    }
     if (obj.k != JV_LIST && obj.k != JV_STR)
         return jerr(r, e, "'%s' object is not subscriptable with a slice", jv_type_name(obj)), false;
     int64_t len = obj.k == JV_LIST ? (int64_t)obj.u.l->n : (int64_t)ju8_len(obj.u.s.p, obj.u.s.n);
@@ -373,6 +392,8 @@ static bool eval_binop(jrender *r, const jnode *e, jv a, jv b, jv *out)
 {
     int op = e->op;
     if (op == JOP_CONCAT) {
+        if (jv_is_lazy(a) || jv_is_lazy(b))
+            return lazy_print_err(r, e);
         jbuf buf = {0};
         jbuf_puts(&buf, "");
         jv_to_str(&buf, a);
@@ -392,6 +413,10 @@ static bool eval_binop(jrender *r, const jnode *e, jv a, jv b, jv *out)
         *out = jv_str(p, a.u.s.n + b.u.s.n);
         return true;
     }
+    if ((op == JOP_ADD || op == JOP_MUL) && (jv_is_lazy(a) || jv_is_lazy(b)))
+        return jerr(r, e, "unsupported operand type(s) for %s: '%s' and '%s'", op == JOP_ADD ? "+" : "*",
+                    jv_is_lazy(a) ? "generator" : jv_type_name(a), jv_is_lazy(b) ? "generator" : jv_type_name(b)),
+               false;
     if (op == JOP_ADD && a.k == JV_LIST && b.k == JV_LIST) {
         jlist *l = jlist_new(&r->ar, a.u.l->n + b.u.l->n);
         if (!l)
@@ -824,6 +849,8 @@ static int exec_stmt(jrender *r, jscope *s, const jnode *n)
     case JN_OUTPUT:
         if (!jeval(r, s, n->a, &v))
             return -1;
+        if (jv_is_lazy(v))
+            return lazy_print_err(r, n->a), -1;
         jv_to_str(r->out, v);
         break;
     case JN_IF:

@@ -80,7 +80,19 @@ struct jlist {
     jv *v;
     size_t n;
     bool tuple; /* printed as Python prints a tuple: (1, 2) */
+    /* A generator or iterator in jinja2: what map, select, reject,
+     * selectattr, rejectattr, unique and items give, and reverse of a list.
+     * It is true even when empty (so `if messages | selectattr(...)` is
+     * always taken, as in transformers), has no len(), is not reversible,
+     * indexing it gives undefined, and it cannot be printed (Python prints
+     * its address) or joined to a list with +. | list makes a list of it. */
+    bool lazy;
 };
+
+static inline bool jv_is_lazy(jv v)
+{
+    return v.k == JV_LIST && v.u.l->lazy;
+}
 
 struct jdict {
     jv *k, *v;
