@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <utf8proc.h>
 
 #include "tokenizer/jinja_internal.h"
 
@@ -543,6 +544,154 @@ static bool filter_indent(jrender *r, const jnode *at, jv in, const jargs *a, jv
     return jbuf_to_jv(r, &b, out);
 }
 
+/* ---- int() and float() of a string, as Python reads it ---- */
+
+/* The stripped string with each Unicode decimal digit (category Nd) as its
+ * ASCII digit, as Python's int() and float() read them ("١٢" is 12), into
+ * tmp (NUL-terminated). false when anything else is not ASCII or it does
+ * not fit. Nd digits come in runs of ten from 0, so a digit's value is its
+ * distance from the run's start. */
+static bool py_num_ascii(jv t, char *tmp, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < t.u.s.n;) {
+        unsigned char c = (unsigned char)t.u.s.p[i];
+        if (k + 1 >= cap)
+            return false;
+        if (c < 0x80) {
+            tmp[k++] = (char)c;
+            i++;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)t.u.s.p + i,
+                                              (utf8proc_ssize_t)(t.u.s.n - i), &cp);
+        if (l <= 0 || utf8proc_category(cp) != UTF8PROC_CATEGORY_ND)
+            return false;
+        int v = 0;
+        while (utf8proc_category(cp - 1 - v) == UTF8PROC_CATEGORY_ND)
+            v++;
+        tmp[k++] = (char)('0' + v % 10);
+        i += (size_t)l;
+    }
+    tmp[k] = 0;
+    return true;
+}
+
+static int digit_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'z' ? c - 'a' + 10 : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 99;
+}
+
+/* Python's int(s, base) on the ASCII form: a sign, the prefix 0x / 0o / 0b
+ * (the one of base, or any with base 0, where a decimal may not start with
+ * 0 unless all zeros), digits with single underscores between them (and
+ * one after a prefix). 1: *v set; 0: not an int literal (ValueError);
+ * -1: past int64 (Python has no limit; we refuse). */
+static int py_parse_int(const char *s, int base, int64_t *v)
+{
+    bool neg = false;
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    bool prefixed = false;
+    if (s[0] == '0' && s[1]) {
+        char x = (char)(s[1] | 0x20);
+        int pb = x == 'x' ? 16 : x == 'o' ? 8 : x == 'b' ? 2 : 0;
+        if (pb && (base == 0 || base == pb)) {
+            base = pb;
+            s += 2;
+            prefixed = true;
+            if (*s == '_')
+                s++;
+        }
+    }
+    bool zero_lead = base == 0;
+    if (base == 0)
+        base = 10;
+    if (base < 2 || base > 36)
+        return 0;
+    uint64_t acc = 0;
+    bool any = false, overflow = false, nonzero = false;
+    const char first_digit = *s;
+    for (; *s; s++) {
+        if (*s == '_') {
+            if (!any || !s[1] || s[1] == '_')
+                return 0;
+            continue;
+        }
+        int d = digit_value(*s);
+        if (d >= base)
+            return 0;
+        if (d)
+            nonzero = true;
+        if (acc > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+            overflow = true;
+        else
+            acc = acc * (uint64_t)base + (uint64_t)d;
+        any = true;
+    }
+    if (!any)
+        return 0;
+    /* int("010", 0) is a ValueError: base 0 takes no leading zeros */
+    if (zero_lead && !prefixed && nonzero && first_digit == '0')
+        return 0;
+    if (overflow || acc > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
+        return -1;
+    *v = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+    return 1;
+}
+
+/* Python's float(s) on the ASCII form: [sign] digits [. digits] [e [sign]
+ * digits] (either side of the point may be empty, not both; single
+ * underscores between digits), or inf / infinity / nan in any case. No hex
+ * (C's strtod would read "0x10"). */
+static bool py_parse_float(const char *s, double *f)
+{
+    const char *p = s;
+    char buf[80];
+    size_t k = 0;
+    if (*p == '+' || *p == '-')
+        buf[k++] = *p++;
+    if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0 || strcasecmp(p, "nan") == 0) {
+        *f = strcasecmp(p, "nan") == 0 ? NAN : (buf[0] == '-' ? -INFINITY : INFINITY);
+        return true;
+    }
+    size_t mant = 0;
+    bool point = false, exp = false, exp_digits = false;
+    char prev = 0;
+    for (; *p; p++) {
+        char c = *p;
+        if (k + 2 >= sizeof buf)
+            return false;
+        if (c >= '0' && c <= '9') {
+            if (exp)
+                exp_digits = true;
+            else
+                mant++;
+            buf[k++] = c;
+        } else if (c == '_') {
+            if (!(prev >= '0' && prev <= '9') || !(p[1] >= '0' && p[1] <= '9'))
+                return false;
+        } else if (c == '.' && !point && !exp) {
+            point = true;
+            buf[k++] = c;
+        } else if ((c == 'e' || c == 'E') && !exp && mant) {
+            exp = true;
+            buf[k++] = 'e';
+            if (p[1] == '+' || p[1] == '-')
+                buf[k++] = *++p;
+        } else {
+            return false;
+        }
+        prev = c;
+    }
+    if (!mant || (exp && !exp_digits))
+        return false;
+    buf[k] = 0;
+    *f = strtod(buf, NULL);
+    return true;
+}
+
 static const char *const FILTERS[] = {
     "abs", "capitalize", "count", "d", "default", "e", "escape", "first", "float", "indent", "int",
     "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr",
@@ -785,27 +934,31 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
             else
                 *out = is_int ? jv_int((int64_t)in.u.f) : in;
         } else if (in.k == JV_STR) {
-            char tmp[64];
-            jv t = strip(in, NULL, true, true);
-            if (t.u.s.n == 0 || t.u.s.n >= sizeof tmp) {
+            /* jinja2's do_int: int(value, base), else int(float(value)),
+             * else the default; do_float: float(value), else the default */
+            const jv *bv = arg(a, 1, "base");
+            int base = bv && bv->k == JV_INT && bv->u.i >= 0 && bv->u.i <= 36 ? (int)bv->u.i : 10;
+            char tmp[80];
+            double f;
+            int64_t v;
+            int got = 0;
+            if (!py_num_ascii(strip(in, NULL, true, true), tmp, sizeof tmp)) {
                 *out = d;
                 return true;
             }
-            memcpy(tmp, t.u.s.p, t.u.s.n);
-            tmp[t.u.s.n] = 0;
-            char *end;
-            if (is_int) {
-                long long v = strtoll(tmp, &end, 10);
-                if (*end) { /* jinja2 falls back to float("1.5") then int */
-                    double f = strtod(tmp, &end);
-                    *out = *end || !(f > -9.2e18 && f < 9.2e18) ? d : jv_int((int64_t)f);
-                } else {
-                    *out = jv_int(v);
-                }
-            } else {
-                double f = strtod(tmp, &end);
-                *out = *end ? d : jv_float(f);
-            }
+            if (is_int && (got = py_parse_int(tmp, base, &v)) < 0)
+                return jerr(r, at, "int(): '%s' is past the 64-bit integers this renderer has", tmp), false;
+            if (is_int && got)
+                *out = jv_int(v);
+            else if (!py_parse_float(tmp, &f))
+                *out = d;
+            else if (!is_int)
+                *out = jv_float(f);
+            else /* int(float): inf is an OverflowError, nan a ValueError: the default */
+                *out = f > -9.2e18 && f < 9.2e18 ? jv_int((int64_t)f) : d;
+        } else if (in.k == JV_UNDEF) { /* Undefined.__int__ / __float__ fail */
+            return jerr(r, at, "'%.*s' is undefined", (int)(in.u.s.n < 80 ? in.u.s.n : 80),
+                        in.u.s.p ? in.u.s.p : ""), false;
         } else {
             *out = d;
         }
