@@ -1,8 +1,7 @@
 /* Jinja's filters and tests, Python's string and dict methods, and the
  * global functions transformers gives templates (raise_exception,
  * strftime_now) besides jinja2's own (range, namespace, dict). Each follows
- * the Python it stands for; case mapping is ASCII only (templates change
- * the case of role names and keywords, not of message text). */
+ * the Python it stands for; Unicode case as Python's str (jinja_case.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -719,10 +718,27 @@ bool jtest_known(const char *name) { return known(TESTS, sizeof TESTS / sizeof *
 
 /* jinja2's sort, unique, min and max ignore the case of strings unless
  * case_sensitive=true. */
-static bool compare_ci(jv a, jv b, bool ci, int *c)
+static bool has_non_ascii(jv s)
+{
+    for (size_t i = 0; i < s.u.s.n; i++)
+        if ((unsigned char)s.u.s.p[i] >= 0x80)
+            return true;
+    return false;
+}
+
+/* jinja2's ignore_case: strings compare by their str.lower() (the full
+ * Unicode mapping: "É" and "é" are one for unique, "İ" sorts as "i̇"),
+ * in code point order, which is UTF-8 byte order. */
+static bool compare_ci(jrender *r, jv a, jv b, bool ci, int *c)
 {
     if (!ci || a.k != JV_STR || b.k != JV_STR)
         return jv_compare(a, b, c);
+    if (has_non_ascii(a) || has_non_ascii(b)) {
+        jv la, lb;
+        if (!jcase_convert(r, a, JCASE_LOWER, &la) || !jcase_convert(r, b, JCASE_LOWER, &lb))
+            return false;
+        return jv_compare(la, lb, c);
+    }
     size_t n = a.u.s.n < b.u.s.n ? a.u.s.n : b.u.s.n;
     for (size_t i = 0; i < n; i++) {
         unsigned char x = (unsigned char)a.u.s.p[i], y = (unsigned char)b.u.s.p[i];
@@ -742,7 +758,7 @@ static bool sort_list(jrender *r, const jnode *at, jlist *l, bool reverse, bool 
     for (size_t i = 1; i < l->n; i++)
         for (size_t j = i; j > 0; j--) {
             int c;
-            if (!compare_ci(l->v[j - 1], l->v[j], ci, &c))
+            if (!compare_ci(r, l->v[j - 1], l->v[j], ci, &c))
                 return terr(r, at, "cannot compare %s with %s", jv_type_name(l->v[j - 1]),
                             jv_type_name(l->v[j]));
             if (reverse ? c >= 0 : c <= 0)
@@ -835,7 +851,7 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
             bool dup = false;
             for (size_t j = 0; name[0] == 'u' && j < k && !dup; j++) {
                 int c = 1;
-                dup = ci && v.k == JV_STR && l->v[j].k == JV_STR ? compare_ci(l->v[j], v, true, &c) && c == 0
+                dup = ci && v.k == JV_STR && l->v[j].k == JV_STR ? compare_ci(r, l->v[j], v, true, &c) && c == 0
                                                                    : jv_equal(l->v[j], v);
             }
             if (!dup)
@@ -892,7 +908,7 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
         for (size_t i = 1; i < items->n; i++) {
             int c;
             const jv *cs = kwarg(a, "case_sensitive");
-            if (!compare_ci(items->v[i], best, !(cs && jv_truthy(*cs)), &c))
+            if (!compare_ci(r, items->v[i], best, !(cs && jv_truthy(*cs)), &c))
                 return terr(r, at, "cannot compare %s with %s", jv_type_name(items->v[i]), jv_type_name(best));
             if (name[1] == 'i' ? c < 0 : c > 0)
                 best = items->v[i];
