@@ -945,7 +945,15 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
             int64_t i = in.k == JV_INT ? in.u.i : in.u.b;
             *out = is_int ? jv_int(i) : jv_float((double)i);
         } else if (in.k == JV_FLOAT) {
-            if (is_int && !(in.u.f > -9.2e18 && in.u.f < 9.2e18))
+            /* jinja2's do_int: int(nan) is a ValueError, so the default;
+             * int(inf) an OverflowError, which it lets through; a finite
+             * float past int64 is a big int in Python, which we refuse
+             * rather than give something else */
+            if (is_int && isinf(in.u.f))
+                return jerr(r, at, "OverflowError: cannot convert float infinity to integer"), false;
+            if (is_int && !isnan(in.u.f) && !(in.u.f >= -0x1p63 && in.u.f < 0x1p63))
+                return jerr(r, at, "int(): %g is past the 64-bit integers this renderer has", in.u.f), false;
+            if (is_int && isnan(in.u.f))
                 *out = d;
             else
                 *out = is_int ? jv_int((int64_t)in.u.f) : in;
