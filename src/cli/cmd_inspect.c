@@ -30,6 +30,7 @@ static const struct option inspect_options[] = {
     {"check-weights", no_argument, NULL, 7},
     {"quantize", required_argument, NULL, 8},
     {"kv-cache-dtype", required_argument, NULL, 9},
+    {"max-batched-tokens", required_argument, NULL, 10},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -39,7 +40,7 @@ static void inspect_help(void)
     fputs("usage: voltbatch inspect --model DIR [--tp N] [--gpu-memory BYTES|auto]\n"
           "                         [--gpu-memory-utilization F] [--max-model-len N]\n"
           "                         [--json] [--check-weights] [--quantize int8]\n"
-          "                         [--kv-cache-dtype fp16|int8]\n"
+          "                         [--kv-cache-dtype fp16|int8] [--max-batched-tokens N]\n"
           "\n"
           "Prints the architecture, parameter count and memory plan per rank, from\n"
           "config.json alone.\n"
@@ -53,7 +54,9 @@ static void inspect_help(void)
           "  --check-weights             also check the checkpoint's headers and shapes\n"
           "  --quantize int8             plan for generate --quantize int8: the projections\n"
           "                              int8 per output channel, the rest fp16\n"
-          "  --kv-cache-dtype fp16|int8  plan for generate's: int8 holds ~twice the tokens\n",
+          "  --kv-cache-dtype fp16|int8  plan for generate's: int8 holds ~twice the tokens\n"
+          "  --max-batched-tokens N      plan for generate's step: activations for N tokens\n"
+          "                              (default 8192, generate's on a GPU)\n",
           stdout);
 }
 
@@ -222,7 +225,7 @@ static int print_json(const model_config *c, const tp_plan *p, const memory_plan
 int cmd_inspect(int argc, char **argv)
 {
     const char *model = NULL, *gpu_mem = NULL;
-    long tp = 1, max_len = 0;
+    long tp = 1, max_len = 0, step_tokens = 0;
     double util = 0.9;
     int json = 0, check = 0, c;
     vb_quantize quantize = VB_QUANTIZE_NONE;
@@ -265,6 +268,11 @@ int cmd_inspect(int argc, char **argv)
                 return VB_EXIT_USAGE;
             }
             break;
+        case 10: /* generate's range */
+            if (cli_parse_int("inspect", "--max-batched-tokens", optarg, 1, 1L << 20,
+                              &step_tokens) != 0)
+                return VB_EXIT_USAGE;
+            break;
         default: return VB_EXIT_USAGE;
         }
     }
@@ -303,7 +311,7 @@ int cmd_inspect(int argc, char **argv)
         return VB_EXIT_USAGE;
     }
     memory_plan m;
-    memory_plan_make(&m, &cfg, &plan, mem, util, (int)max_len, kv_dtype);
+    memory_plan_make(&m, &cfg, &plan, mem, util, (int)max_len, kv_dtype, (int)step_tokens);
     if (json)
         return print_json(&cfg, &plan, &m);
     print_text(model, &cfg, &plan, &m);

@@ -119,7 +119,7 @@ static void line(memory_plan *m, const char *name, uint64_t bytes, const char *f
 
 void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
                       uint64_t gpu_memory, double utilization, int max_model_len,
-                      vb_kv_dtype kv_dtype)
+                      vb_kv_dtype kv_dtype, int step_tokens)
 {
     memset(m, 0, sizeof *m);
     m->parameters = model_parameter_count(c);
@@ -130,7 +130,7 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
     m->kv_dtype = kv_dtype;
     m->kv_bytes_per_token = 2ull /* K, V */ * (uint64_t)c->n_layers * (uint64_t)p->kv_heads_local * row;
     m->max_model_len = max_model_len > 0 ? max_model_len : c->max_position_embeddings;
-    m->token_budget = VB_PLAN_TOKEN_BUDGET;
+    m->token_budget = step_tokens > 0 ? step_tokens : VB_AUTO_STEP_TOKENS_GPU;
     m->max_seqs = VB_PLAN_MAX_SEQS;
     if (gpu_memory == 0)
         return;

@@ -2,8 +2,10 @@
  * token, the fixed overheads, and how many KV tokens fit in what is left.
  *
  * Worked out from config.json and the TP plan alone, so `inspect` can
- * answer before any weight is downloaded and the engine sizes its KV pool
- * with the same arithmetic. Everything on the GPU is fp16 (DESIGN.md). */
+ * answer before any weight is downloaded; generate sizes its KV pool from
+ * the memory the GPU has left once the weights and a step's activations
+ * are there, which this plan estimates. Everything on the GPU is fp16
+ * (DESIGN.md). */
 #ifndef VB_MEMORY_PLAN_H
 #define VB_MEMORY_PLAN_H
 
@@ -14,7 +16,11 @@
 #include "model/tp_plan.h"
 
 #define VB_KV_BLOCK_TOKENS 16     /* tokens per paged KV block */
-#define VB_PLAN_TOKEN_BUDGET 2048 /* tokens per engine step (prefill chunk) */
+/* generate's automatic --max-batched-tokens on a GPU (run/run_engine.c),
+ * the step the plan holds activations for unless given another: a plan
+ * of a 2,048-token step promised ~1.5 % more KV tokens than a default run
+ * gets (Qwen2.5-14B, tp 4, a V100-32GB) */
+#define VB_AUTO_STEP_TOKENS_GPU 8192
 #define VB_PLAN_MAX_SEQS 512      /* sequences per decode step: generate's automatic
                                    * --max-batch on a GPU (run/run_engine.c) */
 #define VB_PLAN_MAX_LINES 12
@@ -33,7 +39,7 @@ typedef struct memory_plan {
                                        * (fp16, or int8 values + an fp32 scale a head) */
     vb_kv_dtype kv_dtype;
     int max_model_len;
-    int token_budget, max_seqs;
+    int token_budget, max_seqs;       /* a step's tokens and sequences */
 
     /* Filled when gpu_memory > 0. */
     uint64_t gpu_memory;              /* total per GPU */
@@ -48,10 +54,11 @@ typedef struct memory_plan {
 } memory_plan;
 
 /* gpu_memory 0 = unknown: only the model figures are filled. max_model_len
- * 0 = the config's max_position_embeddings. */
+ * 0 = the config's max_position_embeddings; step_tokens 0 = generate's
+ * automatic step on a GPU (VB_AUTO_STEP_TOKENS_GPU). */
 void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
                       uint64_t gpu_memory, double utilization, int max_model_len,
-                      vb_kv_dtype kv_dtype);
+                      vb_kv_dtype kv_dtype, int step_tokens);
 
 /* One quantized projection's bytes in the internal layout
  * (model/quant_weights.h) for a rank holding [out, in] of a matrix whose

@@ -32,7 +32,7 @@
  * first token's latency (c's TTFT p50 114 -> 212 ms) and ~0.7 GB more
  * activations at the 7B shape, taken from the KV cache. The CPU backend
  * keeps 4,096. */
-#define RUN_AUTO_STEP_TOKENS_GPU 8192
+#define RUN_AUTO_STEP_TOKENS_GPU VB_AUTO_STEP_TOKENS_GPU /* inspect's plan holds it too */
 #define RUN_AUTO_STEP_TOKENS_CPU 4096
 
 /* The backend, then the activations, so the KV cache gets what remains.

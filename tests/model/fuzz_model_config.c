@@ -84,9 +84,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (tp_plan_make(&p, &c, tps[i], tps[i] - 1, &err) != 0)
             continue;
         memory_plan m;
-        memory_plan_make(&m, &c, &p, (uint64_t)32 << 30, 0.9, 0, VB_KV_ACT);
-        memory_plan_make(&m, &c, &p, (uint64_t)80 << 30, 0.5, 4096, VB_KV_INT8);
-        memory_plan_make(&m, &c, &p, 0, 0.9, 0, VB_KV_ACT);
+        memory_plan_make(&m, &c, &p, (uint64_t)32 << 30, 0.9, 0, VB_KV_ACT, 0);
+        memory_plan_make(&m, &c, &p, (uint64_t)80 << 30, 0.5, 4096, VB_KV_INT8, 1 << 20);
+        memory_plan_make(&m, &c, &p, 0, 0.9, 0, VB_KV_ACT, 2048);
     }
     return 0;
 }

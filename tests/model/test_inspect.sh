@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # voltbatch inspect: the acceptance figures on the real Qwen2.5-14B-Instruct
 # config.json (vLLM reports 458,000 KV tokens per rank for tp 4 on a
-# V100-32GB at 0.9 utilisation; we must fit at least as many), and one clear
+# V100-32GB at 0.9 utilisation; we must fit at least as many with a step of
+# 2,048 tokens, the figure's; generate's default step on a GPU is 8,192,
+# whose activations take ~7,000 of them, and the plan says so), and one clear
 # line with exit status 2 for each broken checkpoint or config in
 # tests/model/fixtures/broken (written by scripts/make-model-fixtures).
 #
@@ -16,7 +18,7 @@ json_int() { printf '%s\n' "$out" | sed -n "s/^  \"$1\": \\([0-9]*\\),\\{0,1\\}\
 
 if [ -f "$qwen/config.json" ]; then
     run_capture "$vb" inspect --model "$qwen" --tp 4 --json --gpu-memory 32510MiB \
-        --gpu-memory-utilization 0.9
+        --gpu-memory-utilization 0.9 --max-batched-tokens 2048
     check "qwen14b json exits 0" [ "$rc" -eq 0 ]
     for k in architecture parameters tp weight_bytes_per_rank kv_bytes_per_token_per_rank \
              kv_tokens_per_rank overhead; do
@@ -30,6 +32,18 @@ if [ -f "$qwen/config.json" ]; then
     check "qwen14b weights ~6.9 GiB per rank" [ "$wb" -ge 7301444403 -a "$wb" -le 7516192768 ]
     check "qwen14b >= 458000 kv tokens per rank" [ "$kv" -ge 458000 ]
     check "qwen14b kv bytes per token" [ "$(json_int kv_bytes_per_token_per_rank)" -eq 49152 ]
+    # the default plan is generate's default step (8,192 tokens on a GPU):
+    # a plan of 2,048 promised a default run ~7,000 tokens it does not get
+    run_capture "$vb" inspect --model "$qwen" --tp 4 --json --gpu-memory 32510MiB \
+        --gpu-memory-utilization 0.9
+    kv_default=$(json_int kv_tokens_per_rank)
+    echo "kv_tokens_per_rank at the default step=$kv_default"
+    check "qwen14b default plan: generate's 8192-token step" contains "$out" "8192 tokens x"
+    check "qwen14b default plan: fewer kv tokens than at 2048" [ "$kv_default" -lt "$kv" ]
+    run_capture "$vb" inspect --model "$qwen" --max-batched-tokens 0
+    check "--max-batched-tokens 0 exits 2" [ "$rc" -eq 2 ]
+    check "--max-batched-tokens 0 named" contains "$err" "--max-batched-tokens"
+    kv=$kv_default # the int8 comparison below: at the same step
     # --kv-cache-dtype int8: 128 int8 values + a 4-byte scale a head row
     # instead of 256 bytes, so ~1.94x the tokens in the same memory
     run_capture "$vb" inspect --model "$qwen" --tp 4 --json --gpu-memory 32510MiB \
