@@ -17,22 +17,31 @@
 
 #define RAW_BYTE 0x80000000u /* a byte that is no UTF-8, kept as it is */
 
+/* The run of t (n runs, sorted, disjoint) holding cp, or NULL. */
+static const jcase_run *run_of(const jcase_run *t, size_t n, uint32_t cp)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if (cp < t[mid].lo)
+            hi = mid;
+        else if (cp > t[mid].hi)
+            lo = mid + 1;
+        else
+            return &t[mid];
+    }
+    return NULL;
+}
+
 /* Python's class of one code point: 0 none, 1 lowercase, 2 uppercase,
  * 3 titlecase; "cased" is any but 0. */
 static int case_class(uint32_t cp)
 {
     if (cp & RAW_BYTE)
         return 0;
-    size_t lo = 0, hi = sizeof CASE_CLASS / sizeof CASE_CLASS[0];
-    while (lo < hi) {
-        const size_t mid = (lo + hi) / 2;
-        if (cp < CASE_CLASS[mid].lo)
-            hi = mid;
-        else if (cp > CASE_CLASS[mid].hi)
-            lo = mid + 1;
-        else
-            return CASE_CLASS[mid].k;
-    }
+    const jcase_run *r = run_of(CASE_CLASS, sizeof CASE_CLASS / sizeof CASE_CLASS[0], cp);
+    if (r)
+        return r->k;
     switch (utf8proc_category((utf8proc_int32_t)cp)) {
     case UTF8PROC_CATEGORY_LL: return 1;
     case UTF8PROC_CATEGORY_LU: return 2;
@@ -70,16 +79,9 @@ static bool case_ignorable(uint32_t cp)
  * says otherwise than utf8proc's. */
 bool jcase_printable(uint32_t cp)
 {
-    size_t lo = 0, hi = sizeof PRINTABLE / sizeof PRINTABLE[0];
-    while (lo < hi) {
-        const size_t mid = (lo + hi) / 2;
-        if (cp < PRINTABLE[mid].lo)
-            hi = mid;
-        else if (cp > PRINTABLE[mid].hi)
-            lo = mid + 1;
-        else
-            return PRINTABLE[mid].k;
-    }
+    const jcase_run *r = run_of(PRINTABLE, sizeof PRINTABLE / sizeof PRINTABLE[0], cp);
+    if (r)
+        return r->k;
     if (cp == ' ')
         return true;
     switch (utf8proc_category((utf8proc_int32_t)cp)) {
