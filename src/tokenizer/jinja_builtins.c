@@ -577,9 +577,16 @@ static bool py_num_ascii(jv t, char *tmp, size_t cap)
     return true;
 }
 
+/* A digit's value in bases up to 36 (letters either case), 99 if none. */
 static int digit_value(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'z' ? c - 'a' + 10 : c >= 'A' && c <= 'Z' ? c - 'A' + 10 : 99;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A' + 10;
+    return 99;
 }
 
 /* Python's int(s, base) on the ASCII form: a sign, the prefix 0x / 0o / 0b
@@ -952,7 +959,8 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
             if (is_int && isinf(in.u.f))
                 return jerr(r, at, "OverflowError: cannot convert float infinity to integer"), false;
             if (is_int && !isnan(in.u.f) && !(in.u.f >= -0x1p63 && in.u.f < 0x1p63))
-                return jerr(r, at, "int(): %g is past the 64-bit integers this renderer has", in.u.f), false;
+                return jerr(r, at, "int(): %g is past the 64-bit integers this renderer has",
+                            in.u.f), false;
             if (is_int && isnan(in.u.f))
                 *out = d;
             else
@@ -971,7 +979,8 @@ bool jfilter(jrender *r, const jnode *at, const char *name, jv in, const jargs *
                 return true;
             }
             if (is_int && (got = py_parse_int(tmp, base, &v)) < 0)
-                return jerr(r, at, "int(): '%s' is past the 64-bit integers this renderer has", tmp), false;
+                return jerr(r, at, "int(): '%s' is past the 64-bit integers this renderer has",
+                            tmp), false;
             if (is_int && got)
                 *out = jv_int(v);
             else if (!py_parse_float(tmp, &f))
