@@ -25,7 +25,7 @@
  * decode step's own lower bound (modes with nothing to draw, greedy and
  * penalty, have no device choice: "-", and the share is the host path's,
  * which is then the run's) on the Qwen2.5-7B
- * shape (15.2 GB of weights + 1,024 positions of K/V per row, read once at
+ * shape (14.1 GB of weights + 1,024 positions of K/V per row, read once at
  * the copy bandwidth given as argv[2], default the H200's 4,191 GB/s):
  * issue 19 asks for a few percent of a decode step at every batch size.
  *
@@ -44,6 +44,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_sampler.h"
+#include "decode_step_7b.h"
 #include "engine/sampler.h"
 
 #define VOCAB 152064
@@ -51,10 +52,10 @@
 #define MAX_ROWS 1024
 #define WARMUP 3
 
-/* the Qwen2.5-7B decode step's bytes: fp16 weights, and per row the K/V of
- * 1,024 positions (28 layers x K and V x 4 kv heads x 128 x 2 bytes) */
-#define STEP_WEIGHT_BYTES 15.23e9
-#define ROW_KV_BYTES (1024.0 * 28 * 2 * 4 * 128 * 2)
+/* the Qwen2.5-7B decode step's bytes (decode_step_7b.h): its weights, and
+ * per row the K/V of PROMPT positions */
+#define STEP_WEIGHT_BYTES QWEN7B_STEP_WEIGHT_BYTES
+#define ROW_KV_BYTES (PROMPT * QWEN7B_KV_BYTES_PER_POSITION)
 
 typedef struct mode {
     const char *name;

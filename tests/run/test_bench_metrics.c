@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "bench/decode_step_7b.h"
 #include "run/bench_metrics.h"
 
 /* hidden 64, 2 layers, 4 heads of 16, 2 KV heads, intermediate 176, vocab
@@ -81,6 +82,32 @@ static void test_model_cost(void)
     bench_model_cost cpu;
     bench_model_cost_make(&cpu, &c, &p2, 4, 4);
     CHECK_NEAR(cpu.weight_bytes, 54720.0 * 4, 0);
+}
+
+/* The 7B decode step the micro-benchmarks divide by (bench_sampler's
+ * "% decode step") is the one bench counts: 14,141,238,272 bytes of
+ * weights by hand (28 x (233,046,016 projections + 7,168 norms + 4,608
+ * biases) + 3,584 + 544,997,376 lm_head, x 2 bytes; the untied input
+ * embedding not read), not the 15.23e9 the GPU holds. */
+static void test_decode_step_7b(void)
+{
+    model_config c;
+    memset(&c, 0, sizeof c);
+    c.hidden_size = 3584;
+    c.n_layers = 28;
+    c.n_heads = 28;
+    c.n_kv_heads = 4;
+    c.head_dim = 128;
+    c.intermediate_size = 18944;
+    c.vocab_size = 152064;
+    c.attention_bias = true;
+    tp_plan p = {.tp = 1, .heads_local = 28, .kv_heads_local = 4, .inter_local = 18944,
+                 .vocab_local = 152064};
+    bench_model_cost mc;
+    bench_model_cost_make(&mc, &c, &p, 2, 2);
+    CHECK_NEAR(mc.weight_bytes, 14141238272.0, 0);
+    CHECK_NEAR(QWEN7B_STEP_WEIGHT_BYTES, mc.weight_bytes, 0);
+    CHECK_NEAR(QWEN7B_KV_BYTES_PER_POSITION, mc.kv_bytes_per_token, 0);
 }
 
 static void test_step_cost(void)
@@ -501,6 +528,7 @@ int main(void)
 {
     write_peaks();
     RUN_TEST(test_model_cost);
+    RUN_TEST(test_decode_step_7b);
     RUN_TEST(test_step_cost);
     RUN_TEST(test_percentiles);
     RUN_TEST(test_peaks);
