@@ -206,9 +206,14 @@ static void print_class(json_t *steps, const char *key)
                  t > 0 ? 100 * num(c, "forward_s") / t : 0.0,
                  t > 0 ? 100 * num(c, "sample_s") / t : 0.0,
                  t > 0 ? 100 * num(c, "host_s") / t : 0.0);
-    printf("  %-7s steps %7.0f %9.3f s: %s; %.3g tokens, %.3g FLOP/s, %.3g B/s\n", key,
-           num(c, "steps"), t, split, num(c, "tokens"), num(c, "flops_per_s"),
-           num(c, "bytes_per_s"));
+    /* a class without steps (a run whose rows end at their prompt step)
+     * has no rates: the report's null, said so rather than printed nan */
+    char rates[64] = "FLOP/s and B/s null";
+    if (!isnan(num(c, "flops_per_s")))
+        snprintf(rates, sizeof rates, "%.3g FLOP/s, %.3g B/s", num(c, "flops_per_s"),
+                 num(c, "bytes_per_s"));
+    printf("  %-7s steps %7.0f %9.3f s: %s; %.3g tokens, %s\n", key, num(c, "steps"), t, split,
+           num(c, "tokens"), rates);
 }
 
 static void print_util(json_t *m, const char *key, const char *label)

@@ -75,6 +75,14 @@ import json, sys
 s = json.load(open("s.json"))["settings"]
 sys.exit(not (s["temperature"] == 0.8 and s["top_p"] == 0.95 and s["top_k"] == 40
               and s["min_p"] == 0.05))'
+# every row done by its prompt step (one output token): no decode steps,
+# whose rates are null in the report and said so, not printed as "nan"
+run_capture "$mpirun" -np 1 "$vb" bench --model model --device cpu --input-len 8 --output-len 1 \
+    --num-prompts 4 --report o1.json
+check "one-token bench exits 0" [ "$rc" -eq 0 ]
+check "one-token bench: no decode step" grep -q '"flops_per_s": null' o1.json
+check "one-token bench prints no nan" bash -c '! grep -qi nan <<<"$1"' _ "$out"
+check "one-token bench: the decode rates said null" contains "$out" "FLOP/s and B/s null"
 run_capture "$vb" bench --model model --top-p 2
 check "top-p out of range exits 2" [ "$rc" -eq 2 ]
 # Stopped by SIGTERM mid-run: exit 75, says so, and the scratch folder goes
