@@ -104,6 +104,8 @@ check "bench stopped: scratch folder removed" \
 # --help needs no environment: a bad knob does not refuse it
 run_capture env VB_CPU_THREADS=0 "$vb" bench --help
 check "bench --help with a bad VB_CPU_THREADS: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+check "bench --help says what mfu_prefill is" contains "$out" "mfu_prefill: the same over
+      the prefill steps alone"
 run_capture "$vb" bench --model model --input-len x
 check "bad number exits 2" [ "$rc" -eq 2 ]
 summary
