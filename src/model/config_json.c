@@ -545,12 +545,12 @@ int model_config_load(model_config *c, const char *model_dir, vb_err *err)
     if (rc != 0)
         return rc;
     snprintf(path, sizeof path, "%s/generation_config.json", model_dir);
+    if (access(path, F_OK) == 0)
+        return load_generation(path, c, err);
     /* a broken link is not an absent file: its eos ids and sampling
      * defaults would be dropped without a word */
     if (vb_dangling_link(path, why, sizeof why))
         return vb_err_set(err, "%s: %s", path, why);
-    if (access(path, F_OK) == 0)
-        return load_generation(path, c, err);
     return 0;
 }
 

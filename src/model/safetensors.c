@@ -113,15 +113,15 @@ static int open_index(safetensors *st, const char *dir, const char *index_path, 
                 continue;
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, shard);
-            char why[1200];
-            if (vb_dangling_link(path, why, sizeof why)) {
-                rc = vb_err_set(err, "%s: %s, listed in %s for tensor '%s'", path, why,
-                                index_path, name);
-                break;
-            }
             if (access(path, R_OK) != 0) {
-                rc = vb_err_set(err, "%s: missing shard (%s), listed in %s for tensor '%s'", path,
-                                strerror(errno), index_path, name);
+                const int e = errno;
+                char why[1200];
+                if (vb_dangling_link(path, why, sizeof why))
+                    rc = vb_err_set(err, "%s: %s, listed in %s for tensor '%s'", path, why,
+                                    index_path, name);
+                else
+                    rc = vb_err_set(err, "%s: missing shard (%s), listed in %s for tensor '%s'",
+                                    path, strerror(e), index_path, name);
                 break;
             }
             if ((rc = add_file(st, path, err)) != 0)
@@ -149,17 +149,19 @@ int st_open_dir(safetensors *st, const char *model_dir, vb_err *err)
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", model_dir);
     int rc;
     char why[1200];
-    if (vb_dangling_link(path, why, sizeof why))
-        return vb_err_set(err, "%s: %s", path, why);
     if (access(path, F_OK) == 0) {
         rc = open_index(st, model_dir, path, err);
     } else {
-        snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
+        /* a broken link is named, not taken for an absent file */
         if (vb_dangling_link(path, why, sizeof why))
             return vb_err_set(err, "%s: %s", path, why);
-        if (access(path, F_OK) != 0)
+        snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
+        if (access(path, F_OK) != 0) {
+            if (vb_dangling_link(path, why, sizeof why))
+                return vb_err_set(err, "%s: %s", path, why);
             return vb_err_set(err, "%s: no model.safetensors or model.safetensors.index.json "
                               "(only safetensors checkpoints are read)", model_dir);
+        }
         rc = add_file(st, path, err);
         if (rc == 0)
             rc = finish(st, err);
