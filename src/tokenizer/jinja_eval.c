@@ -414,8 +414,9 @@ static bool eval_binop(jrender *r, const jnode *e, jv a, jv b, jv *out)
         return true;
     }
     if ((op == JOP_ADD || op == JOP_MUL) && (jv_is_lazy(a) || jv_is_lazy(b)))
-        return jerr(r, e, "unsupported operand type(s) for %s: '%s' and '%s'", op == JOP_ADD ? "+" : "*",
-                    jv_is_lazy(a) ? "generator" : jv_type_name(a), jv_is_lazy(b) ? "generator" : jv_type_name(b)),
+        return jerr(r, e, "unsupported operand type(s) for %s: '%s' and '%s'",
+                    op == JOP_ADD ? "+" : "*", jv_is_lazy(a) ? "generator" : jv_type_name(a),
+                    jv_is_lazy(b) ? "generator" : jv_type_name(b)),
                false;
     if (op == JOP_ADD && a.k == JV_LIST && b.k == JV_LIST) {
         jlist *l = jlist_new(&r->ar, a.u.l->n + b.u.l->n);

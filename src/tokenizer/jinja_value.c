@@ -341,7 +341,8 @@ static void put_repr_str(jbuf *b, const char *s, size_t n)
             if (jcase_printable((uint32_t)cp)) {
                 jbuf_put(b, &s[i], (size_t)l);
             } else {
-                snprintf(tmp, sizeof tmp, cp <= 0xff ? "\\x%02x" : cp <= 0xffff ? "\\u%04x" : "\\U%08x",
+                snprintf(tmp, sizeof tmp,
+                         cp <= 0xff ? "\\x%02x" : cp <= 0xffff ? "\\u%04x" : "\\U%08x",
                          (unsigned)cp);
                 jbuf_puts(b, tmp);
             }
