@@ -36,6 +36,8 @@ int cli_parse_temperature(const char *cmd, const char *opt, const char *s, doubl
  * alike (bench took 0.01 while its help said "as generate"; inspect
  * planned 0.01 runs that generate refuses) */
 #define VB_MIN_GPU_MEMORY_UTILIZATION 0.05
+/* --max-batched-tokens' largest value, generate's, bench's and inspect's */
+#define VB_MAX_BATCHED_TOKENS (1L << 20)
 /* Text that goes into a prompt, a stop string or the run settings (JSON):
  * refused unless valid UTF-8 (a stop string of other bytes was dropped
  * from the settings, a system prompt ended the run as "out of memory"). */

@@ -582,7 +582,8 @@ int cmd_bench(int argc, char **argv)
         case B_SEED: rc = cli_parse_u64("bench", opt, optarg, &o->sampling.seed); break;
         case B_MAX_BATCH: rc = cli_parse_int("bench", opt, optarg, 1, 65536, &o->max_batch); break;
         case B_MAX_BATCHED_TOKENS:
-            rc = cli_parse_int("bench", opt, optarg, 1, 1L << 20, &o->max_batched_tokens);
+            rc = cli_parse_int("bench", opt, optarg, 1, VB_MAX_BATCHED_TOKENS,
+                               &o->max_batched_tokens);
             break;
         case B_NO_PREFIX_CACHE: o->prefix_cache = false; break;
         case B_PREFIX_LEN: w.synthetic_opt = "--prefix-len"; rc = cli_parse_int("bench", opt, optarg, 0, BENCH_MAX_LEN, &w.prefix_len); break;

@@ -268,8 +268,8 @@ int cmd_inspect(int argc, char **argv)
                 return VB_EXIT_USAGE;
             }
             break;
-        case 10: /* generate's range */
-            if (cli_parse_int("inspect", "--max-batched-tokens", optarg, 1, 1L << 20,
+        case 10:
+            if (cli_parse_int("inspect", "--max-batched-tokens", optarg, 1, VB_MAX_BATCHED_TOKENS,
                               &step_tokens) != 0)
                 return VB_EXIT_USAGE;
             break;

@@ -261,7 +261,7 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
             break;
         case OPT_MAX_BATCH: rc = cli_parse_int(cmd, opt, optarg, 1, 65536, &cfg->max_batch); break;
         case OPT_MAX_BATCHED_TOKENS:
-            rc = cli_parse_int(cmd, opt, optarg, 1, 1L << 20, &cfg->max_batched_tokens);
+            rc = cli_parse_int(cmd, opt, optarg, 1, VB_MAX_BATCHED_TOKENS, &cfg->max_batched_tokens);
             break;
         case OPT_NO_PREFIX_CACHE: cfg->prefix_cache = false; break;
         case OPT_NO_CUDA_GRAPHS: cfg->cuda_graphs = false; break;
