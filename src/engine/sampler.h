@@ -40,7 +40,8 @@
  *     top-p mass uses the global log-sum-exp, whose summation order
  *     depends on the split (relative difference ~1e-16).
  * The rule for n_cand: sampler_candidates_needed() = max over the batch's
- * rows of top_k, SAMPLER_TRUNCATION_CANDIDATES when top-p or min-p is on
+ * rows of top_k + SAMPLER_TOP_K_TIE_CANDIDATES (room for the k-th's ties),
+ * SAMPLER_TRUNCATION_CANDIDATES when top-p or min-p is on
  * without top-k, and the number of logprobs asked for; at least 1.
  * Unsplit sampling is the same code with one part. */
 #ifndef VB_SAMPLER_H
@@ -52,6 +53,12 @@
 
 #define SAMPLER_MAX_LOGPROBS 64          /* top-N alternatives at most (the CLI allows --logprobs 0..64) */
 #define SAMPLER_TRUNCATION_CANDIDATES 256 /* candidates per rank for top-p/min-p without top-k */
+/* Candidates past the k-th that top-k asks for: transformers keeps every
+ * token tied with the k-th, and ties past the candidate list were cut (or
+ * kept only when --logprobs happened to ask for more candidates, so
+ * recording logprobs changed the sampled tokens). Up to this many ties
+ * are kept exactly. */
+#define SAMPLER_TOP_K_TIE_CANDIDATES 16
 /* The smallest temperature that samples: the sampler divides the fp32
  * logits by it, and far below this (1e-40) they overflow to +-Inf, every
  * row an error row. The command line refuses less (0 is greedy);

@@ -52,7 +52,9 @@ int sampler_candidates_needed(const sampling_params *const *params, int n_rows)
     for (int i = 0; i < n_rows; i++) {
         const sampling_params *p = params[i];
         if (!sampler_is_greedy(p)) {
-            if (p->top_k > 0 && p->top_k > n) n = p->top_k;
+            /* the k-th's ties are kept (HF), so room for some past it */
+            if (p->top_k > 0 && p->top_k + SAMPLER_TOP_K_TIE_CANDIDATES > n)
+                n = p->top_k + SAMPLER_TOP_K_TIE_CANDIDATES;
             if (p->top_k <= 0 && (p->top_p < 1.0f || p->min_p > 0.0f) && n < SAMPLER_TRUNCATION_CANDIDATES)
                 n = SAMPLER_TRUNCATION_CANDIDATES;
         }

@@ -190,6 +190,47 @@ static sample_result sample_split(const sampler_row *r, const float *x, const in
     return out;
 }
 
+/* top-k keeps every token tied with the k-th, as transformers'
+ * TopKLogitsWarper does (scores < the k-th score are cut), also when the
+ * ties lie past the first k candidates; and a row's draw never depends on
+ * --logprobs, which only asks for more candidates to report. Logits
+ * {3, 2, 2, 2, 1, 0.5} at top-k 2: HF keeps ids 0-3. */
+static void test_top_k_keeps_ties_with_the_kth(void)
+{
+    enum { V = 6, STEPS = 400 };
+    const float x[V] = {3.0f, 2.0f, 2.0f, 2.0f, 1.0f, 0.5f};
+    sampler_workspace ws;
+    sampler_workspace_init(&ws, V);
+    sampling_params p = sampling_params_default();
+    p.top_k = 2;
+    p.seed = 11;
+    float probs[V];
+    sampler_row r = make_row(&p, 0, 0);
+    CHECK_INT_EQ(sampler_distribution(&ws, &r, x, V, probs), 0);
+    for (int i = 1; i <= 3; i++) /* each tie as likely as the k-th itself */
+        CHECK_NEAR(probs[i], probs[1], 1e-6);
+    CHECK(probs[3] > 0.1f);
+    CHECK_NEAR(probs[4] + probs[5], 0.0, 1e-12);
+    sampling_params with_logprobs = p;
+    with_logprobs.n_logprobs = V;
+    int drawn[V] = {0}, differ = 0;
+    for (uint32_t step = 0; step < STEPS; step++) {
+        sampler_row a = make_row(&p, 0, step), b = make_row(&with_logprobs, 0, step);
+        sample_result ra, rb;
+        sampler_sample(&ws, &a, x, V, &ra);
+        sampler_sample(&ws, &b, x, V, &rb);
+        if (ra.token >= 0 && ra.token < V) drawn[ra.token]++;
+        differ += ra.token != rb.token;
+        /* split over two ranks between the ties: the same token */
+        const int cuts[3] = {0, 2, V};
+        differ += sample_split(&a, x, cuts, 2).token != ra.token;
+    }
+    CHECK_INT_EQ(differ, 0);
+    CHECK(drawn[2] > 0 && drawn[3] > 0);
+    CHECK_INT_EQ(drawn[4] + drawn[5], 0);
+    sampler_workspace_free(&ws);
+}
+
 static void test_split_equals_unsplit(void)
 {
     enum { V = 1003 };
@@ -293,6 +334,7 @@ int main(void)
     RUN_TEST(test_bad_logits_are_errors);
     RUN_TEST(test_keyed_reproducible);
     RUN_TEST(test_split_equals_unsplit);
+    RUN_TEST(test_top_k_keeps_ties_with_the_kth);
     RUN_TEST(test_truncation_beyond_candidates_is_flagged);
     return test_summary();
 }

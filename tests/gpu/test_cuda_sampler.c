@@ -331,13 +331,16 @@ static void test_summaries_match_host(void)
     sampling_params topk5[] = {P(0.7f, 5, 1, 0, 0), P(0, 0, 1, 0, 0)};
     sampling_params topk50[] = {P(0.7f, 50, 0.9f, 0, 5)};
     sampling_params topk300[] = {P(1, 300, 1, 0, 0), P(0.9f, 20, 1, 0.05f, 0)};
-    sampling_params topk1024[] = {P(1, 1024, 1, 0, 64)};
+    /* top-k asks SAMPLER_TOP_K_TIE_CANDIDATES more for the k-th's ties:
+     * this one's n_cand is the kernel's limit, 1024 */
+    sampling_params topk1024[] = {P(1, 1024 - SAMPLER_TOP_K_TIE_CANDIDATES, 1, 0, 64)};
     sampling_params topk2000[] = {P(1, 2000, 1, 0, 0)}; /* above the kernel: fallback */
     sampling_params topp[] = {P(0.9f, 0, 0.9f, 0, 0), P(1, 0, 0.5f, 0, 5)};
     sampling_params minp[] = {P(1, 0, 1, 0.1f, 0), P(0.6f, 0, 1, 0.02f, 64)};
     sampling_params logprobs[] = {P(0, 0, 1, 0, 64), P(1, 0, 1, 0, 64), P(0.7f, 40, 1, 0, 5)};
     sampling_params mixed[] = {P(0.8f, 0, 0.95f, 0, 0), P(0.7f, 50, 0.9f, 0, 5), P(1, 0, 1, 0.05f, 64),
-                               P(0, 0, 1, 0, 0),        P(1, 1024, 1, 0, 0),   P(0.9f, 0, 1, 0, 0)};
+                               P(0, 0, 1, 0, 0),        P(1, 1024 - SAMPLER_TOP_K_TIE_CANDIDATES, 1, 0, 0),
+                               P(0.9f, 0, 1, 0, 0)};
     /* temperature 1: the tokens of TIES_CAP stay in one first-digit bucket */
     sampling_params at_cap[] = {P(1, 50, 1, 0, 0), P(1, 0, 0.9f, 0, 0), P(0, 0, 1, 0, 64),
                                 P(1, 0, 1, 0.05f, 5)};
