@@ -499,9 +499,13 @@ static int load_generation(const char *path, model_config *c, vb_err *err)
     }
     if (get_eos(g, c, path, err) || get_num(g, "temperature", &c->gen_temperature, path, err) ||
         get_num(g, "top_p", &c->gen_top_p, path, err) ||
+        /* transformers applies it (MinPLogitsWarper) when do_sample is on;
+         * left unread, a model's min_p was dropped without a word */
+        get_num(g, "min_p", &c->gen_min_p, path, err) ||
         get_num(g, "repetition_penalty", &c->gen_repetition_penalty, path, err) ||
         check_range(path, "temperature", c->gen_temperature, 0, 100, err) ||
         check_range(path, "top_p", c->gen_top_p, 0, 1, err) ||
+        check_range(path, "min_p", c->gen_min_p, 0, 1, err) ||
         check_range(path, "repetition_penalty", c->gen_repetition_penalty, 0.01, 100, err) ||
         get_top_k(g, c, path, err))
         goto out;
@@ -524,7 +528,7 @@ out:
 int model_config_load(model_config *c, const char *model_dir, vb_err *err)
 {
     memset(c, 0, sizeof *c);
-    c->gen_temperature = c->gen_top_p = c->gen_repetition_penalty = NAN;
+    c->gen_temperature = c->gen_top_p = c->gen_min_p = c->gen_repetition_penalty = NAN;
     c->gen_top_k = -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model_dir);

@@ -66,7 +66,7 @@ typedef struct model_config {
     int n_eos;
 
     /* generation_config.json sampling defaults; NAN / -1 = absent */
-    double gen_temperature, gen_top_p, gen_repetition_penalty;
+    double gen_temperature, gen_top_p, gen_min_p, gen_repetition_penalty;
     int gen_top_k;
     bool gen_do_sample;
 } model_config;

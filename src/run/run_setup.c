@@ -120,6 +120,7 @@ static sampling_params run_sampling(const run_config *o, const model_config *c)
     if (c->gen_do_sample) {
         if (!isnan(c->gen_temperature)) md.temperature = (float)c->gen_temperature;
         if (!isnan(c->gen_top_p)) md.top_p = (float)c->gen_top_p;
+        if (!isnan(c->gen_min_p)) md.min_p = (float)c->gen_min_p;
         if (c->gen_top_k >= 0) md.top_k = c->gen_top_k;
     } else {
         md.temperature = 0; /* greedy */

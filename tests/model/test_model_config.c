@@ -40,7 +40,7 @@ static void test_yarn_and_defaults(void)
     int rc = load(&c, &err, "{\"model_type\":\"qwen2\"," BASE ",\"rope_scaling\":{\"type\":\"yarn\","
                   "\"factor\":4.0,\"original_max_position_embeddings\":32768},\"eos_token_id\":7}",
                   "{\"eos_token_id\":[5,6],\"temperature\":0.7,\"top_k\":20,\"top_p\":0.8,"
-                  "\"do_sample\":true}");
+                  "\"min_p\":0.05,\"do_sample\":true}");
     CHECK_INT_EQ(rc, 0);
     CHECK_INT_EQ(c.rope_scaling.type, VB_ROPE_YARN);
     CHECK_NEAR(c.rope_scaling.factor, 4.0, 0);
@@ -53,6 +53,7 @@ static void test_yarn_and_defaults(void)
     CHECK_INT_EQ(c.eos_token_ids[1], 6);
     CHECK_NEAR(c.gen_temperature, 0.7, 0);
     CHECK_INT_EQ(c.gen_top_k, 20);
+    CHECK_NEAR(c.gen_min_p, 0.05, 0); /* transformers' MinPLogitsWarper reads it */
     CHECK(c.gen_do_sample);
     CHECK(c.attention_bias);
     rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":null,"
@@ -61,6 +62,11 @@ static void test_yarn_and_defaults(void)
     CHECK_INT_EQ(c.rope_scaling.type, VB_ROPE_DEFAULT);
     CHECK_NEAR(c.rope_theta, 500000.0, 0);
     CHECK(isnan(c.gen_temperature));
+    CHECK(isnan(c.gen_min_p));
+    /* min_p outside [0, 1], as --min-p refuses it */
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"min_p\":1.5}");
+    CHECK_INT_EQ(rc, -1);
+    CHECK(strstr(err.msg, "\"min_p\" = 1.5 is out of range") != NULL);
     rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":"
               "\"linear\",\"factor\":2.0}}", NULL);
     CHECK_INT_EQ(rc, 0);

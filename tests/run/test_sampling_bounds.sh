@@ -48,4 +48,22 @@ run_capture "$vb" generate --device cpu --model model --input in.h5 --max-new-to
 check "three options at --temperature 0: exit 0" [ "$rc" -eq 0 ]
 check "three options at --temperature 0: all named ($(grep warning <<<"$err"))" \
     contains "$err" "--top-p, --top-k, --min-p have no effect at temperature 0 (greedy)"
+# generation_config.json's min_p is a sampling default like its top_p
+# (transformers applies it with do_sample); it was left unread, so the
+# model's min_p was dropped without a word
+cp -r model model_minp
+python3 -c '
+import json
+p = "model_minp/generation_config.json"
+d = json.load(open(p))
+d.update(min_p=0.3)
+json.dump(d, open(p, "w"))' || exit 1
+attr() { h5dump -a "/$2" "$1" | grep -o '(0): .*' | cut -d' ' -f2; }
+few=(--device cpu --input in.h5 --max-new-tokens 3 --seed 4)
+run_capture "$vb" generate "${few[@]}" --model model_minp --output gen_minp.h5
+check "generation_config.json min_p: exit 0" [ "$rc" -eq 0 ]
+check "generation_config.json min_p: recorded as in effect ($(attr gen_minp.h5 min_p))" \
+    [ "$(attr gen_minp.h5 min_p)" = 0.3 ]
+run_capture "$vb" generate "${few[@]}" --model model --min-p 0.3 --output cli_minp.h5
+check "generation_config.json min_p 0.3 = --min-p 0.3" [ "$(ids gen_minp.h5)" = "$(ids cli_minp.h5)" ]
 summary
