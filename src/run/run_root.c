@@ -67,6 +67,28 @@ int run_root_file_rows(run_state *r, bool now, vb_err *err)
     return 0;
 }
 
+/* The run-wide sampling in effect, by the settings' names; floats (the
+ * sampler's) at 7 significant digits, so 0.7 reads 0.7. NULL when out of
+ * memory (the attributes are then left out). */
+static json_t *sampling_json(const sampling_params *p)
+{
+    const struct { const char *name; float v; } reals[] = {
+        {"temperature", p->temperature}, {"top_p", p->top_p}, {"min_p", p->min_p},
+        {"repetition_penalty", p->repetition_penalty},
+        {"frequency_penalty", p->frequency_penalty}, {"presence_penalty", p->presence_penalty},
+    };
+    json_t *o = json_pack("{sI}", "top_k", (json_int_t)p->top_k);
+    for (size_t i = 0; o && i < sizeof reals / sizeof reals[0]; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "%.7g", reals[i].v);
+        if (json_object_set_new(o, reals[i].name, json_real(strtod(text, NULL)))) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 /* elapsed and engine end where the output's writing starts: load_s +
  * engine_s = elapsed_s, and writing the output is neither */
 static int write_report(const run_state *r, const char *path, double elapsed, double engine,
@@ -100,7 +122,11 @@ static int write_report(const run_state *r, const char *path, double elapsed, do
     /* and what the completions depend on, as --resume compares it: a
      * benchmark's report says which sampling it timed */
     if (!j || json_object_set_new(j, "metrics", bench_metrics_json(&r->stats.bm, device, engine)) ||
-        (r->out.settings && json_object_set(j, "settings", r->out.settings))) {
+        (r->out.settings && json_object_set(j, "settings", r->out.settings)) ||
+        /* settings holds null where generation_config.json or the
+         * default decided: the sampling the rows were made (or the
+         * benchmark timed) with, as the output's root attributes say */
+        json_object_set_new(j, "sampling", sampling_json(&r->work.sampling))) {
         json_decref(j);
         return vb_err_set(err, "%s: out of memory", path);
     }
@@ -150,28 +176,6 @@ static int collect_rest(run_state *r, vb_err *err)
             run_nap();
     }
     return rc;
-}
-
-/* The run-wide sampling in effect, by the settings' names; floats (the
- * sampler's) at 7 significant digits, so 0.7 reads 0.7. NULL when out of
- * memory (the attributes are then left out). */
-static json_t *sampling_json(const sampling_params *p)
-{
-    const struct { const char *name; float v; } reals[] = {
-        {"temperature", p->temperature}, {"top_p", p->top_p}, {"min_p", p->min_p},
-        {"repetition_penalty", p->repetition_penalty},
-        {"frequency_penalty", p->frequency_penalty}, {"presence_penalty", p->presence_penalty},
-    };
-    json_t *o = json_pack("{sI}", "top_k", (json_int_t)p->top_k);
-    for (size_t i = 0; o && i < sizeof reals / sizeof reals[0]; i++) {
-        char text[32];
-        snprintf(text, sizeof text, "%.7g", reals[i].v);
-        if (json_object_set_new(o, reals[i].name, json_real(strtod(text, NULL)))) {
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
 }
 
 /* The output file from every finished row (the journal is folded into it

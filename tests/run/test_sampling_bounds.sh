@@ -60,8 +60,18 @@ d.update(min_p=0.3)
 json.dump(d, open(p, "w"))' || exit 1
 attr() { h5dump -a "/$2" "$1" | grep -o '(0): .*' | cut -d' ' -f2; }
 few=(--device cpu --input in.h5 --max-new-tokens 3 --seed 4)
-run_capture "$vb" generate "${few[@]}" --model model_minp --output gen_minp.h5
+run_capture "$vb" generate "${few[@]}" --model model_minp --output gen_minp.h5 \
+    --report gen_minp.json
 check "generation_config.json min_p: exit 0" [ "$rc" -eq 0 ]
+# the report's settings hold null for what the model decided; its
+# sampling says what was in effect, as the output's attributes do
+check "the report's sampling: generation_config.json's values ($(tr -d ' \n' <gen_minp.json |
+    grep -o '"sampling":{[^}]*}'))" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["sampling"]
+want = dict(temperature=0.7, top_k=20, top_p=0.8, min_p=0.3, repetition_penalty=1.05,
+            frequency_penalty=0.0, presence_penalty=0.0)
+sys.exit(s != want)' gen_minp.json
 check "generation_config.json min_p: recorded as in effect ($(attr gen_minp.h5 min_p))" \
     [ "$(attr gen_minp.h5 min_p)" = 0.3 ]
 run_capture "$vb" generate "${few[@]}" --model model --min-p 0.3 --output cli_minp.h5
