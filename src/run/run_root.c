@@ -68,16 +68,19 @@ int run_root_file_rows(run_state *r, bool now, vb_err *err)
 }
 
 /* The run-wide sampling in effect, by the settings' names; floats (the
- * sampler's) at 7 significant digits, so 0.7 reads 0.7. NULL when out of
- * memory (the attributes are then left out). */
-static json_t *sampling_json(const sampling_params *p)
+ * sampler's) at 7 significant digits, so 0.7 reads 0.7. max_new_tokens is
+ * the rows' without a /max_new_tokens of their own: README counts it
+ * among the sampling settings, and its default was recorded nowhere.
+ * NULL when out of memory (the attributes are then left out). */
+static json_t *sampling_json(const sampling_params *p, long max_new_tokens)
 {
     const struct { const char *name; float v; } reals[] = {
         {"temperature", p->temperature}, {"top_p", p->top_p}, {"min_p", p->min_p},
         {"repetition_penalty", p->repetition_penalty},
         {"frequency_penalty", p->frequency_penalty}, {"presence_penalty", p->presence_penalty},
     };
-    json_t *o = json_pack("{sI}", "top_k", (json_int_t)p->top_k);
+    json_t *o = json_pack("{sIsI}", "top_k", (json_int_t)p->top_k, "max_new_tokens",
+                          (json_int_t)max_new_tokens);
     for (size_t i = 0; o && i < sizeof reals / sizeof reals[0]; i++) {
         char text[32];
         snprintf(text, sizeof text, "%.7g", reals[i].v);
@@ -126,7 +129,8 @@ static int write_report(const run_state *r, const char *path, double elapsed, do
         /* settings holds null where generation_config.json or the
          * default decided: the sampling the rows were made (or the
          * benchmark timed) with, as the output's root attributes say */
-        json_object_set_new(j, "sampling", sampling_json(&r->work.sampling))) {
+        json_object_set_new(j, "sampling",
+                            sampling_json(&r->work.sampling, r->work.max_new_tokens))) {
         json_decref(j);
         return vb_err_set(err, "%s: out of memory", path);
     }
@@ -191,7 +195,7 @@ static int write_output(run_state *r, double *elapsed, double *engine, bool *com
     char version[128];
     snprintf(version, sizeof version, "%s (git %s)", VB_VERSION, VB_GIT_REVISION);
     *complete = out->done.n_done == out->done.n_rows * out->done.n_samples;
-    json_t *sampling = sampling_json(&r->work.sampling);
+    json_t *sampling = sampling_json(&r->work.sampling, r->work.max_new_tokens);
     vb_output_meta meta = {
         .settings = out->settings, .sampling = sampling, .dp = r->d->dp, .version = version,
         .start_time = r->stats.t_start, .end_time = end,

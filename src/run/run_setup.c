@@ -202,6 +202,7 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
     if (r->root)
         warn_unused_sampling(o, &base);
     long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens : RUN_DEFAULT_MAX_NEW_TOKENS;
+    wk->max_new_tokens = default_max_new;
     long max_model_len = r->model.max_model_len;
     const run_prompt_ctx pc = {
         .kind = wk->in.kind, .tok = r->text.tok, .tok_error = r->text.tok_error,

@@ -73,6 +73,8 @@ typedef struct run_work {
     sampling_params sampling;   /* in effect for rows without their own settings: the
                                  * command line over generation_config.json; the
                                  * output's root attributes record it */
+    long max_new_tokens;        /* in effect for rows without their own /max_new_tokens
+                                 * (--max-new-tokens or the default), recorded with it */
 } run_work;
 
 /* What a step runs on. */

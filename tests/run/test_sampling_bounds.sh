@@ -70,10 +70,23 @@ check "the report's sampling: generation_config.json's values ($(tr -d ' \n' <ge
 import json, sys
 s = json.load(open(sys.argv[1]))["sampling"]
 want = dict(temperature=0.7, top_k=20, top_p=0.8, min_p=0.3, repetition_penalty=1.05,
-            frequency_penalty=0.0, presence_penalty=0.0)
+            frequency_penalty=0.0, presence_penalty=0.0, max_new_tokens=3)
 sys.exit(s != want)' gen_minp.json
 check "generation_config.json min_p: recorded as in effect ($(attr gen_minp.h5 min_p))" \
     [ "$(attr gen_minp.h5 min_p)" = 0.3 ]
 run_capture "$vb" generate "${few[@]}" --model model --min-p 0.3 --output cli_minp.h5
 check "generation_config.json min_p 0.3 = --min-p 0.3" [ "$(ids gen_minp.h5)" = "$(ids cli_minp.h5)" ]
+# README counts --max-new-tokens among the sampling settings: without
+# it, the default (256) the rows were made with is recorded as the
+# sampling in effect is (it was recorded nowhere); --max-model-len 8
+# keeps the run short (each row still stops at the context's end)
+"$make_input" one.h5 1 300 >/dev/null || { echo "make_ids_input failed"; exit 1; }
+run_capture "$vb" generate --device cpu --model model --input one.h5 --max-model-len 8 \
+    --output default_max.h5 --report default_max.json
+check "no --max-new-tokens: exit 0" [ "$rc" -eq 0 ]
+check "no --max-new-tokens: the attribute max_new_tokens is the default 256 ($(attr default_max.h5 max_new_tokens))" \
+    [ "$(attr default_max.h5 max_new_tokens)" = 256 ]
+check "no --max-new-tokens: the report's sampling says 256" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["sampling"]["max_new_tokens"] != 256)' default_max.json
 summary
