@@ -191,6 +191,24 @@ static void warn_unused_sampling(const run_config *o, const sampling_params *bas
                                        : "");
 }
 
+/* --n K at temperature 0 computes K copies of one greedy completion:
+ * transformers refuses num_return_sequences > 1 without sampling; here the
+ * rows are made (the output's shape is what was asked) but said to be
+ * identical, so a run meant to sample is not spent K times over on
+ * copies (a model whose generation_config.json lacks do_sample is greedy
+ * by default). */
+static void warn_identical_samples(const run_config *o, const sampling_params *base)
+{
+    if (o->n > 1 && base->temperature == 0)
+        fprintf(stderr, "voltbatch %s: warning: --n %ld at temperature 0 (greedy%s): the %ld "
+                "samples of each row are identical; give --temperature to sample\n",
+                o->command, o->n,
+                isnan(o->sampling.temperature) ? "; no --temperature, and the model's "
+                                                 "generation_config.json does not set do_sample"
+                                               : "",
+                o->n);
+}
+
 /* Every row of the group as sequences, or as error rows (leader) when its
  * prompt cannot run. Returns 0 or 1 with err. */
 static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
@@ -199,8 +217,10 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
     run_work *wk = &r->work;
     const sampling_params base = run_sampling(o, &r->model.config);
     wk->sampling = base;
-    if (r->root)
+    if (r->root) {
         warn_unused_sampling(o, &base);
+        warn_identical_samples(o, &base);
+    }
     long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens : RUN_DEFAULT_MAX_NEW_TOKENS;
     wk->max_new_tokens = default_max_new;
     long max_model_len = r->model.max_model_len;

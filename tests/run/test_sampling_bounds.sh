@@ -48,6 +48,17 @@ run_capture "$vb" generate --device cpu --model model --input in.h5 --max-new-to
 check "three options at --temperature 0: exit 0" [ "$rc" -eq 0 ]
 check "three options at --temperature 0: all named ($(grep warning <<<"$err"))" \
     contains "$err" "--top-p, --top-k, --min-p have no effect at temperature 0 (greedy)"
+# --n K at temperature 0 makes K copies of one greedy completion
+# (transformers refuses it); they were made without a word
+run_capture "$vb" generate --device cpu --model model --input in.h5 --max-new-tokens 1 \
+    --temperature 0 --n 2 --output greedy_n.h5
+check "--n 2 at --temperature 0: exit 0" [ "$rc" -eq 0 ]
+check "--n 2 at --temperature 0: warned that the samples are identical" \
+    contains "$err" "--n 2 at temperature 0 (greedy): the 2 samples of each row are identical"
+run_capture "$vb" generate --device cpu --model model --input in.h5 --max-new-tokens 1 \
+    --temperature 0.5 --n 2 --output sampled_n.h5
+check "--n 2 at --temperature 0.5: no such warning" \
+    bash -c '! grep -q "samples of each row are identical" <<<"$1"' _ "$err"
 # generation_config.json's min_p is a sampling default like its top_p
 # (transformers applies it with do_sample); it was left unread, so the
 # model's min_p was dropped without a word
