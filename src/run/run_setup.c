@@ -89,6 +89,31 @@ static const char *chat_option_unused(const run_state *r, char *buf, size_t n)
     return buf;
 }
 
+#if RUN_HAVE_TOKENIZER
+/* A --stop string that is a special token's text (<|im_end|>, </s>)
+ * never matches: completions are decoded without special tokens (as
+ * transformers' skip_special_tokens and vLLM do), and the stop strings
+ * are looked for in that text. It ran to --max-new-tokens without a word;
+ * now the run says so (stopping at the token instead would be a new
+ * meaning of --stop, not made here). Call after the eos ids are known. */
+static void warn_special_stops(const run_state *r)
+{
+    const run_config *o = r->cfg;
+    for (int i = 0; i < o->n_stops; i++) {
+        int32_t id = tokenizer_token_id(r->text.tok, o->stops[i]);
+        if (id < 0 || !tokenizer_is_special(r->text.tok, id))
+            continue;
+        const bool eos = run_seq_is_eos(r->text.eos, r->text.n_eos, id);
+        fprintf(stderr, "voltbatch %s: warning: --stop '%s' is the special token %d, which "
+                "completions are decoded without: it never matches%s\n", o->command,
+                o->stops[i], (int)id,
+                !eos ? ""
+                : o->ignore_eos ? " (it is an end-of-sequence id, which --ignore-eos ignores)"
+                                : " (it is an end-of-sequence id: rows end there already)");
+    }
+}
+#endif
+
 int run_phase_tokenizer(run_state *r, vb_err *err)
 {
     int code = 0;
@@ -106,6 +131,10 @@ int run_phase_tokenizer(run_state *r, vb_err *err)
 #endif
     for (int i = 0; i < r->model.config.n_eos; i++)
         add_eos(&r->text, r->model.config.eos_token_ids[i]);
+#if RUN_HAVE_TOKENIZER
+    if (r->root && r->text.tok)
+        warn_special_stops(r);
+#endif
     char why[4400];
     if (!code && chat_option_unused(r, why, sizeof why))
         code = VB_EXIT_USAGE, vb_err_set(err, "%s", why);

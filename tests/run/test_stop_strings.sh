@@ -67,4 +67,13 @@ check "--stop its whole text, ending at the last token: cut, finish stop ($(row 
     [ "$(row 1 s2.h5 | cut -d'|' -f1,2)" = "stop|" ]
 run_capture "$vb" generate "${base[@]}" --stop "${text}zzz" --output s3.h5
 check "--stop past its text: no cut, finish length" [ "$(row 1 s3.h5)" = "$ref" ]
+# a special token's text never matches (completions are decoded without
+# special tokens): it ran to --max-new-tokens without a word
+run_capture "$vb" generate "${base[@]}" --stop "</s>" --output s4.h5
+check "--stop </s>: exit 0" [ "$rc" -eq 0 ]
+check "--stop </s>: warned that it never matches" \
+    contains "$err" "--stop '</s>' is the special token 2, which completions are decoded without: it never matches"
+run_capture "$vb" generate "${base[@]}" --stop "${text:0:1}" --output s5.h5
+check "--stop of plain text: no such warning" \
+    bash -c '! grep -q "never matches" <<<"$1"' _ "$err"
 summary
