@@ -83,6 +83,10 @@ check "bad choice names the choices" contains "$err" "auto, cpu, cuda"
 
 run_capture "$vb" generate --help
 check "generate --help lists --quantize int8" contains "$out" "--quantize int8"
+# which distribution the logprobs are of was said nowhere a user reads
+# (transformers' scores are after the warpers, vLLM's raw by default)
+check "generate --help says which logits --logprobs reports" \
+    contains "$out" "log-softmax of the logits after the penalties and the"
 for cmd in "generate --input i --output o" bench inspect; do
     # shellcheck disable=SC2086  # the command and its required options
     run_capture "$vb" $cmd --model m --quantize int4
