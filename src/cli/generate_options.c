@@ -6,6 +6,10 @@
 #include <string.h>
 
 #include "cli/cli_args.h"
+#include "engine/sampler.h"
+
+/* --help states the cut in words */
+_Static_assert(SAMPLER_TRUNCATION_CANDIDATES == 256, "generate --help says 256 tokens");
 
 enum {
     OPT_MODEL = 256, OPT_INPUT, OPT_OUTPUT, OPT_REPORT, OPT_TP, OPT_DEVICE,
@@ -83,6 +87,8 @@ void generate_options_print_help(void)
         "  --max-new-tokens N          tokens to generate per row (default 256)\n"
         "  --temperature F             0 = greedy, else 1e-5 to 100\n"
         "  --top-p F  --top-k N  --min-p F\n"
+        "                              top-p and min-p without --top-k keep 256 tokens at most\n"
+        "                              (the run warns of draws that cut, report: truncated_draws)\n"
         "  --repetition-penalty F  --frequency-penalty F  --presence-penalty F\n"
         "  --seed N                    per-row random streams keyed by (seed, row, sample, step)\n"
         "  --n K                       K samples per prompt\n"

@@ -2,6 +2,8 @@
  * run_loop.h). */
 #include "run/run_loop.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "mpi/mpi_check.h"
@@ -151,6 +153,7 @@ static int step_sample(run_state *r, const sched_step_plan *p, const float *logi
     r->stats.tokens_sampled += ns;
     for (int j = 0; j < ns; j++) {
         sb->sampled[j] = sb->res[j].error ? 0 : sb->res[j].token;
+        r->stats.draws_truncated += sb->res[j].truncated_inexact;
         if (run_seq_record(&r->work.seqs[sb->id_of[j]], &sb->res[j], (int)sb->srows[j].step,
                            r->work.top_n)) {
             vb_err_set(&err, "out of memory for logprobs");
@@ -187,6 +190,26 @@ static void step_pass_rows(run_state *r, double *last_send, long step)
                              RUN_SEND_INTERVAL_S, last_send, &err)) {
         run_die(r, "sending finished rows", step, &err);
     }
+}
+
+/* Draws from a cut top-p / min-p set (sampler.h: the sampler keeps at
+ * most SAMPLER_TRUNCATION_CANDIDATES tokens a rank when top-k is off, and
+ * a flat distribution's nucleus can be larger: at temperature 1 and top-p
+ * 0.95 SmolLM2's was in a third of its steps). transformers draws from the
+ * whole set; such a draw never picks the tail's tokens, so the run says
+ * how many there were and how to make them exact, once, by each group's
+ * leader. */
+static void warn_truncated_draws(const run_state *r)
+{
+    if (!r->leader || r->stats.draws_truncated == 0)
+        return;
+    fprintf(stderr,
+            "voltbatch %s: warning: group %d: %" PRId64 " of %" PRId64 " sampled tokens were "
+            "drawn from the %d most likely tokens alone, where top-p or min-p kept more "
+            "(transformers draws from all of them); with a --top-k beside them every draw "
+            "is transformers' for those settings\n",
+            r->cfg->command, r->d->dp_rank, r->stats.draws_truncated, r->stats.tokens_sampled,
+            SAMPLER_TRUNCATION_CANDIDATES);
 }
 
 bool run_loop(run_state *r)
@@ -226,5 +249,6 @@ bool run_loop(run_state *r)
      * at the end: a legitimate wait, but not for a rank that is gone */
     vb_watchdog_wait("waiting for the other groups to finish");
     step_buffers_free(&sb);
+    warn_truncated_draws(r);
     return stopped;
 }

@@ -100,7 +100,7 @@ static int write_report(const run_state *r, const char *path, double elapsed, do
     const run_collector *coll = &r->out.coll;
     const scheduler *sched = &r->eng.sched;
     json_t *j = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:b, "
-                          "s:{s:I, s:I, s:I, s:f, s:I}}",
+                          "s:{s:I, s:I, s:I, s:f, s:I, s:I}}",
                           "model", r->model.path, "tp", r->d->tp, "dp", r->d->dp,
                           "input_rows", (json_int_t)r->work.in.n_rows,
                           "rows_done", (json_int_t)r->out.done.n_done,
@@ -119,7 +119,10 @@ static int write_report(const run_state *r, const char *path, double elapsed, do
                           "prefill_tokens", (json_int_t)sched->stats.prefill_tokens,
                           "decode_tokens", (json_int_t)sched->stats.decode_tokens,
                           "prefix_hit_rate", sched_prefix_hit_rate(sched),
-                          "preemptions", (json_int_t)sched->stats.preemptions);
+                          "preemptions", (json_int_t)sched->stats.preemptions,
+                          /* draws from a top-p / min-p set the sampler's
+                           * candidates cut (run_loop.c warns of them) */
+                          "truncated_draws", (json_int_t)r->stats.draws_truncated);
     /* group 0's latency, step breakdown, KV peak, MBU / MFU (bench_metrics.h) */
     const char *device = r->eng.rb.cuda ? r->eng.rb.gpu_name : NULL;
     /* and what the completions depend on, as --resume compares it: a

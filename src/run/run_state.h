@@ -112,6 +112,8 @@ typedef struct run_stats {
     double t_start;             /* Unix seconds */
     double t_engine;            /* when the step loop started (loading done) */
     int64_t tokens_sampled;     /* by this group, for the progress line */
+    int64_t draws_truncated;    /* of those, drawn from a cut top-p / min-p set: the
+                                 * sampler's candidates did not hold it all (sampler.h) */
     bench_metrics bm;           /* latency, step times, KV peak: the report's "metrics" */
 } run_stats;
 

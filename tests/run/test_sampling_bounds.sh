@@ -100,4 +100,22 @@ check "no --max-new-tokens: the attribute max_new_tokens is the default 256 ($(a
 check "no --max-new-tokens: the report's sampling says 256" python3 -c '
 import json, sys
 sys.exit(json.load(open(sys.argv[1]))["sampling"]["max_new_tokens"] != 256)' default_max.json
+# top-p without top-k draws from the sampler's 256 best tokens a rank
+# (sampler.h); a nucleus larger than that (here: temperature 100 on the
+# tiny model's 384 tokens) was cut without a word. The run counts such
+# draws, warns and reports them; with a top-k beside it nothing is cut.
+flat=(--device cpu --model model --input one.h5 --max-new-tokens 4 --temperature 100
+      --top-p 0.999 --seed 3)
+run_capture "$vb" generate "${flat[@]}" --top-k 0 --output flat.h5 --report flat.json
+check "a nucleus past 256 tokens: exit 0" [ "$rc" -eq 0 ]
+check "a nucleus past 256 tokens: warned ($(grep warning <<<"$err"))" \
+    contains "$err" "of 4 sampled tokens were drawn from the 256 most likely tokens alone"
+check "a nucleus past 256 tokens: the report's truncated_draws" python3 -c '
+import json, sys
+sys.exit(not json.load(open(sys.argv[1]))["group0"]["truncated_draws"] > 0)' flat.json
+run_capture "$vb" generate "${flat[@]}" --top-k 300 --output flat_k.h5 --report flat_k.json
+check "with --top-k 300: no warning" bash -c '! grep -q "most likely tokens alone" <<<"$1"' _ "$err"
+check "with --top-k 300: truncated_draws 0" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["group0"]["truncated_draws"] != 0)' flat_k.json
 summary
