@@ -484,6 +484,25 @@ static int get_top_k(json_t *g, model_config *c, const char *path, vb_err *err)
     return 0;
 }
 
+/* generation_config.json's max_new_tokens: the rows' budget where neither
+ * the command line nor the row gives one, as transformers' generate() and
+ * vLLM take it (Qwen2.5's base models ship 2048; voltbatch's own default,
+ * 256, had stood in without a word). Range: --max-new-tokens'. */
+static int get_max_new_tokens(json_t *g, model_config *c, const char *path, vb_err *err)
+{
+    json_t *v = json_object_get(g, "max_new_tokens");
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return vb_err_set(err, "%s: \"max_new_tokens\" is not an integer", path);
+    json_int_t n = json_integer_value(v);
+    if (n < 0 || n > 1 << 24)
+        return vb_err_set(err, "%s: \"max_new_tokens\" = %lld is out of range [0, %d]", path,
+                          (long long)n, 1 << 24);
+    c->gen_max_new_tokens = (long)n;
+    return 0;
+}
+
 /* generation_config.json: eos ids (they win over config.json's: chat models
  * list the end-of-turn token there) and sampling defaults. */
 static int load_generation(const char *path, model_config *c, vb_err *err)
@@ -507,7 +526,7 @@ static int load_generation(const char *path, model_config *c, vb_err *err)
         check_range(path, "top_p", c->gen_top_p, 0, 1, err) ||
         check_range(path, "min_p", c->gen_min_p, 0, 1, err) ||
         check_range(path, "repetition_penalty", c->gen_repetition_penalty, 0.01, 100, err) ||
-        get_top_k(g, c, path, err))
+        get_top_k(g, c, path, err) || get_max_new_tokens(g, c, path, err))
         goto out;
     /* a temperature too small to divide the logits by (they overflow to
      * +-Inf, every row an error row) is greedy, its limit: a model
@@ -530,6 +549,7 @@ int model_config_load(model_config *c, const char *model_dir, vb_err *err)
     memset(c, 0, sizeof *c);
     c->gen_temperature = c->gen_top_p = c->gen_min_p = c->gen_repetition_penalty = NAN;
     c->gen_top_k = -1;
+    c->gen_max_new_tokens = -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model_dir);
     json_error_t je;

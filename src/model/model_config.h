@@ -68,6 +68,7 @@ typedef struct model_config {
     /* generation_config.json sampling defaults; NAN / -1 = absent */
     double gen_temperature, gen_top_p, gen_min_p, gen_repetition_penalty;
     int gen_top_k;
+    long gen_max_new_tokens;    /* -1 = absent */
     bool gen_do_sample;
 } model_config;
 

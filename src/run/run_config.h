@@ -41,7 +41,8 @@ typedef struct run_config {
 
     /* what is generated */
     sampling_overrides sampling; /* the user's; the model's fill the unset ones */
-    long max_new_tokens;         /* -1 = unset (a row's /max_new_tokens, else 256) */
+    long max_new_tokens;         /* -1 = unset (a row's /max_new_tokens, else
+                                  * generation_config.json's, else 256) */
     long n;                      /* samples per prompt */
     bool ignore_eos;
     const char *const *stops;    /* n_stops stop strings, none empty */

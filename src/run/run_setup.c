@@ -250,7 +250,11 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
         warn_unused_sampling(o, &base);
         warn_identical_samples(o, &base);
     }
-    long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens : RUN_DEFAULT_MAX_NEW_TOKENS;
+    /* --max-new-tokens, else generation_config.json's, else 256 */
+    const long model_max_new = r->model.config.gen_max_new_tokens;
+    long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens
+                           : model_max_new >= 0   ? model_max_new
+                                                  : RUN_DEFAULT_MAX_NEW_TOKENS;
     wk->max_new_tokens = default_max_new;
     long max_model_len = r->model.max_model_len;
     const run_prompt_ctx pc = {

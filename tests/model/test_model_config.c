@@ -63,6 +63,17 @@ static void test_yarn_and_defaults(void)
     CHECK_NEAR(c.rope_theta, 500000.0, 0);
     CHECK(isnan(c.gen_temperature));
     CHECK(isnan(c.gen_min_p));
+    CHECK(c.gen_max_new_tokens == -1); /* absent */
+    /* max_new_tokens: the rows' default budget (transformers, vLLM) */
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"max_new_tokens\":2048}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK(c.gen_max_new_tokens == 2048);
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"max_new_tokens\":-1}");
+    CHECK_INT_EQ(rc, -1);
+    CHECK(strstr(err.msg, "\"max_new_tokens\" = -1 is out of range") != NULL);
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"max_new_tokens\":\"64\"}");
+    CHECK_INT_EQ(rc, -1);
+    CHECK(strstr(err.msg, "\"max_new_tokens\" is not an integer") != NULL);
     /* min_p outside [0, 1], as --min-p refuses it */
     rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"min_p\":1.5}");
     CHECK_INT_EQ(rc, -1);

@@ -100,6 +100,32 @@ check "no --max-new-tokens: the attribute max_new_tokens is the default 256 ($(a
 check "no --max-new-tokens: the report's sampling says 256" python3 -c '
 import json, sys
 sys.exit(json.load(open(sys.argv[1]))["sampling"]["max_new_tokens"] != 256)' default_max.json
+# generation_config.json's max_new_tokens is the rows' budget without
+# --max-new-tokens (transformers and vLLM take it; Qwen2.5's base models
+# ship 2048); 256 had stood in for it without a word
+cp -r model model_maxnew
+python3 -c '
+import json
+p = "model_maxnew/generation_config.json"
+d = json.load(open(p))
+d.update(max_new_tokens=2)
+json.dump(d, open(p, "w"))' || exit 1
+run_capture "$vb" generate --device cpu --model model_maxnew --input in.h5 --ignore-eos \
+    --output gen_maxnew.h5 --report gen_maxnew.json
+check "generation_config.json max_new_tokens 2: exit 0" [ "$rc" -eq 0 ]
+check "generation_config.json max_new_tokens 2: every row 2 tokens" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+sys.exit(j["sampling"]["max_new_tokens"] != 2 or j["generated_tokens"] != 2 * j["rows_done"])' \
+    gen_maxnew.json
+check "generation_config.json max_new_tokens 2: the attribute says 2" \
+    [ "$(attr gen_maxnew.h5 max_new_tokens)" = 2 ]
+run_capture "$vb" generate --device cpu --model model_maxnew --input in.h5 --ignore-eos \
+    --max-new-tokens 3 --output cli_maxnew.h5 --report cli_maxnew.json
+check "--max-new-tokens 3 over generation_config.json's 2" python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+sys.exit(j["generated_tokens"] != 3 * j["rows_done"])' cli_maxnew.json
 # top-p without top-k draws from the sampler's 256 best tokens a rank
 # (sampler.h); a nucleus larger than that (here: temperature 100 on the
 # tiny model's 384 tokens) was cut without a word. The run counts such
