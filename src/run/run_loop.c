@@ -139,6 +139,8 @@ static int step_sample(run_state *r, const sched_step_plan *p, const float *logi
             .n_generated = q->n_generated,
             .state_slot = q->slot + 1,
         };
+        if (q->n_generated == 0) /* its prompt is in, once whatever the recomputations */
+            r->stats.prompt_tokens_in += sq->n_prompt;
         sb->lp[j] = logits + (size_t)i * vocab_local;
         sb->slot_of[j] = q->slot;
         sb->id_of[j] = q->id;

@@ -50,7 +50,7 @@ void run_progress(run_state *r, double *last, bool force)
             "voltbatch %s: %" PRId64 "/%" PRId64 " rows done; group 0 of %d: %.1f "
             "prompt tokens/s, %.1f generated tokens/s, KV cache %.0f%% used; %s\n",
             r->cfg->command, r->out.done.n_done, total, r->d->dp,
-            el > 0 ? (double)r->eng.sched.stats.prefill_tokens / el : 0.0,
+            el > 0 ? (double)r->stats.prompt_tokens_in / el : 0.0,
             el > 0 ? r->stats.tokens_sampled / el : 0.0, 100.0 * sched_kv_use(&r->eng.sched), eta);
 }
 

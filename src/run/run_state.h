@@ -114,6 +114,11 @@ typedef struct run_stats {
     int64_t tokens_sampled;     /* by this group, for the progress line */
     int64_t draws_truncated;    /* of those, drawn from a cut top-p / min-p set: the
                                  * sampler's candidates did not hold it all (sampler.h) */
+    /* prompt tokens of this group's sequences, each counted once, at its
+     * first token (for the progress line: the rows' prompt, as the
+     * report's prompt_tokens; the scheduler's prefill count also holds
+     * the recomputation of preempted sequences, less prefix-cache hits) */
+    int64_t prompt_tokens_in;
     bench_metrics bm;           /* latency, step times, KV peak: the report's "metrics" */
 } run_stats;
 
