@@ -130,6 +130,44 @@ static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
     return (int)nb;
 }
 
+/* The refusal of a KV cache that cannot hold the longest sequence, saying
+ * what would fit. On a GPU the cache takes what --gpu-memory-utilization
+ * leaves after the weights and activations; the CPU backend's is a fixed
+ * share of the node's memory (RUN_KV_MEMORY_FRACTION, split between the
+ * ranks there), which neither a smaller step nor more ranks on the same
+ * node enlarge. Returns VB_EXIT_USAGE (other settings run). */
+static int explain_kv_shortfall(const run_state *r, double budget, int agreed, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    const run_engine *e = &r->eng;
+    const double gib = budget / (1024.0 * 1024 * 1024);
+    const long tokens = (long)agreed * RUN_BLOCK_SIZE;
+    const long limit = o->max_model_len > 0 ? o->max_model_len
+                                            : (long)r->model.config.max_position_embeddings;
+    const int ranks = r->d->local_size > 0 ? r->d->local_size : 1;
+    if (e->rb.cuda)
+        vb_err_set(err,
+                   "not enough %s memory for the KV cache: %.2f GiB left after the weights "
+                   "and activations hold %ld tokens, but the longest sequence needs %d "
+                   "(prompt + --max-new-tokens, at most --max-model-len %ld); use a larger --tp "
+                   "(spreads the weights and the cache over more GPUs), a shorter "
+                   "--max-model-len or --max-new-tokens, a smaller --max-batched-tokens, or a "
+                   "higher --gpu-memory-utilization (now %.2f)",
+                   e->b->name, gib, tokens, r->work.max_seq_tokens, limit,
+                   o->gpu_memory_utilization);
+    else
+        vb_err_set(err,
+                   "not enough %s memory for the KV cache: this rank's %.2f GiB (the CPU "
+                   "backend's cache may take %.0f %% of the node's memory, shared by the %d "
+                   "rank%s there) hold %ld tokens, but the longest sequence needs %d (prompt + "
+                   "--max-new-tokens, at most --max-model-len %ld); use a shorter "
+                   "--max-model-len or --max-new-tokens, or fewer ranks a node (a larger --tp "
+                   "over more nodes spreads the cache)",
+                   e->b->name, gib, 100 * RUN_KV_MEMORY_FRACTION, ranks, ranks == 1 ? "" : "s",
+                   tokens, r->work.max_seq_tokens, limit);
+    return VB_EXIT_USAGE;
+}
+
 /* The KV cache: the same block count on every rank of the group, never
  * fewer than the longest sequence needs (*n_blocks). Returns 0, 2 when the
  * settings ask for more than fits (a usage error: other settings run), or
@@ -148,28 +186,8 @@ static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
                    (long)agreed * RUN_BLOCK_SIZE, r->work.max_seq_tokens, per_seq);
         return VB_EXIT_USAGE;
     }
-    if (agreed < per_seq) {
-        /* Every rank of the group sees the same agreed count, so all stop
-         * here together. Say what would fit rather than failing later. */
-        char more[96]; /* what gives the cache more room on this backend */
-        if (e->rb.cuda)
-            snprintf(more, sizeof more, ", or a higher --gpu-memory-utilization (now %.2f)",
-                     o->gpu_memory_utilization);
-        else /* the CPU's share of the node's memory is fixed (RUN_KV_MEMORY_FRACTION) */
-            snprintf(more, sizeof more, " (the CPU backend's cache may take %.0f %% of the "
-                     "node's memory, shared by its ranks)", 100 * RUN_KV_MEMORY_FRACTION);
-        vb_err_set(err,
-                   "not enough %s memory for the KV cache: %.2f GiB left after the weights "
-                   "and activations hold %ld tokens, but the longest sequence needs %d "
-                   "(prompt + --max-new-tokens, at most --max-model-len %ld); use a larger --tp "
-                   "(spreads the weights and the cache over more %s), a shorter "
-                   "--max-model-len or --max-new-tokens, a smaller --max-batched-tokens%s",
-                   e->b->name, budget / (1024.0 * 1024 * 1024), (long)agreed * RUN_BLOCK_SIZE,
-                   r->work.max_seq_tokens,
-                   o->max_model_len > 0 ? o->max_model_len : (long)c->max_position_embeddings,
-                   e->rb.cuda ? "GPUs" : "ranks", more);
-        return VB_EXIT_USAGE;
-    }
+    if (agreed < per_seq) /* every rank of the group sees the same count: all stop here */
+        return explain_kv_shortfall(r, budget, agreed, err);
     if (kv_cache_alloc(&e->kv, e->b, c->n_layers, agreed, RUN_BLOCK_SIZE,
                        r->model.plan.kv_heads_local, c->head_dim, err))
         return 1;
