@@ -187,7 +187,9 @@ static int add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long m
         if (o->n_stops > 0 && r->text.tok &&
             run_seq_stream_init(g, r->text.tok, o->stops, o->n_stops))
             rc = -1;
-        if (n_ids + max_new > wk->max_seq_tokens)
+        /* the KV cache is sized for the longest sequence; a row with
+         * nothing to generate is done at once and never enters it */
+        if (max_new > 0 && n_ids + max_new > wk->max_seq_tokens)
             wk->max_seq_tokens = (int)(n_ids + max_new);
     }
     return rc;

@@ -68,7 +68,7 @@ typedef struct run_work {
     vb_input_row *rows;         /* this group's rows */
     gen_seq *seqs;              /* one per (row, sample); scheduler id = index */
     int64_t n_seqs;
-    int max_seq_tokens;         /* prompt + max_new over the group's sequences */
+    int max_seq_tokens;         /* prompt + max_new over the group's sequences that generate */
     int32_t top_n;              /* -1: no logprobs; N: chosen + N alternatives */
     sampling_params sampling;   /* in effect for rows without their own settings: the
                                  * command line over generation_config.json; the

@@ -75,4 +75,23 @@ names_cap() { contains "$err" "VB_KV_BLOCKS=4" && contains "$err" "at least 5 bl
 check "its message names VB_KV_BLOCKS and the blocks needed" names_cap
 nothing_written() { [ ! -e tiny.h5 ] && [ ! -e tiny.h5.journal ]; }
 check "and nothing was written" nothing_written
+
+# A row with max_new_tokens 0 is done at once and never enters the cache:
+# its prompt, 200 ids here, does not count as the longest sequence (it
+# used to, refusing this run for a cache of 5 blocks, 80 tokens, that the
+# other row's 10 + 40 fit).
+python3 - <<'PY' || { echo "writing zero.h5 failed"; exit 1; }
+import h5py, numpy as np
+with h5py.File("zero.h5", "w") as f:
+    ids = f.create_dataset("input_ids", (2,), dtype=h5py.vlen_dtype(np.int32))
+    ids[0] = np.arange(200, dtype=np.int32) % 300
+    ids[1] = np.arange(10, dtype=np.int32)
+    f["max_new_tokens"] = np.array([0, -1], dtype=np.int64)
+PY
+run_capture env VB_KV_BLOCKS=5 "$vb" generate --model model --input zero.h5 --device cpu \
+    --max-new-tokens 40 --ignore-eos --output zero_out.h5
+check "a long row with max_new_tokens 0 leaves the cache to the others (rc $rc: $err)" [ "$rc" -eq 0 ]
+lengths=$(python3 -c 'import h5py, sys; f = h5py.File(sys.argv[1]); print(*f["completion_tokens"][:])' \
+    zero_out.h5 2>/dev/null)
+check "its row is empty, the other has its 40 tokens ($lengths)" [ "$lengths" = "0 40" ]
 summary
