@@ -76,10 +76,12 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
     if (max_new_tokens < 1)
         return vb_err_set(err, "sequence %lld: max_new_tokens %d must be at least 1", (long long)id, max_new_tokens);
     long capacity = (long)n_prompt + max_new_tokens;
-    if (capacity > (long)s->kv.n_blocks * bs)
+    /* Its last token is sampled, never computed: the cache holds the others. */
+    long positions = sched_kv_positions(n_prompt, max_new_tokens);
+    if (positions > (long)s->kv.n_blocks * bs)
         return vb_err_set(err, "sequence %lld: %d prompt + %d new tokens need %ld KV blocks, the cache has %d "
                           "(lower --max-new-tokens or --max-model-len, or give the KV cache more memory)",
-                          (long long)id, n_prompt, max_new_tokens, (capacity + bs - 1) / bs, s->kv.n_blocks);
+                          (long long)id, n_prompt, max_new_tokens, (positions + bs - 1) / bs, s->kv.n_blocks);
     /* Room first, so a failure leaves nothing half done. */
     if (grow((void **)&s->seqs, &s->cap_slots, s->n_slots + 1, sizeof *s->seqs) < 0 ||
         grow((void **)&s->free_slots, &s->cap_free_slots, s->n_slots + 1, sizeof *s->free_slots) < 0 ||
@@ -90,7 +92,7 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
     memset(q, 0, sizeof *q);
     q->id = id;
     q->capacity = (int)capacity;
-    q->max_blocks = blocks_for(q->capacity, bs);
+    q->max_blocks = blocks_for((int)positions, bs);
     q->tokens = malloc((size_t)capacity * sizeof *q->tokens);
     q->block_table = malloc((size_t)q->max_blocks * sizeof *q->block_table);
     q->block_hash = malloc((size_t)q->max_blocks * sizeof *q->block_hash);

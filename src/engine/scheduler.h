@@ -59,7 +59,8 @@ typedef struct sched_seq {
     int64_t id;             /* the caller's (e.g. row * n + sample) */
     enum sched_seq_state state;
     int32_t *tokens;        /* prompt then generated tokens */
-    int n_prompt, n_tokens, capacity; /* capacity = n_prompt + max_new_tokens */
+    int n_prompt, n_tokens, capacity; /* capacity = n_prompt + max_new_tokens; the KV
+                                       * cache holds capacity - 1 positions of it */
     int n_computed;         /* leading tokens whose KV is in the cache */
     int32_t *block_table;   /* blocks holding tokens [0, n_blocks * block_size) */
     int n_blocks, max_blocks;
@@ -132,8 +133,14 @@ typedef struct scheduler {
 int sched_init(scheduler *s, const sched_options *opt, int n_blocks, int block_size, vb_err *err);
 void sched_free(scheduler *s);
 
+/* The KV positions a sequence of n_prompt + max_new_tokens (>= 1) tokens
+ * computes: every token but the last, which is sampled and never fed
+ * back. What the cache must hold for it. */
+static inline long sched_kv_positions(long n_prompt, long max_new_tokens)
+{ return n_prompt + max_new_tokens - 1; }
+
 /* Queues a sequence. Returns its slot, or -1 (err filled) when it could never
- * run: prompt empty, or n_prompt + max_new_tokens needs more blocks than the
+ * run: prompt empty, or its sched_kv_positions need more blocks than the
  * whole cache (the caller marks that row as an error and goes on). */
 int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
               int max_new_tokens, vb_err *err);

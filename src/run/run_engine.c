@@ -130,6 +130,13 @@ static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
     return (int)nb;
 }
 
+/* The KV positions of the group's longest sequence (scheduler.h's
+ * sched_kv_positions: its last token is never fed back); 1 without any. */
+static int longest_positions(const run_state *r)
+{
+    return r->work.max_seq_tokens > 1 ? r->work.max_seq_tokens - 1 : 1;
+}
+
 /* The refusal of a KV cache that cannot hold the longest sequence, saying
  * what would fit. On a GPU the cache takes what --gpu-memory-utilization
  * leaves after the weights and activations; the CPU backend's is a fixed
@@ -149,22 +156,24 @@ static int explain_kv_shortfall(const run_state *r, double budget, int agreed, v
         vb_err_set(err,
                    "not enough %s memory for the KV cache: %.2f GiB left after the weights "
                    "and activations hold %ld tokens, but the longest sequence needs %d "
-                   "(prompt + --max-new-tokens, at most --max-model-len %ld); use a larger --tp "
+                   "(prompt + --max-new-tokens but the last, never fed back; at most "
+                   "--max-model-len %ld); use a larger --tp "
                    "(spreads the weights and the cache over more GPUs), a shorter "
                    "--max-model-len or --max-new-tokens, a smaller --max-batched-tokens, or a "
                    "higher --gpu-memory-utilization (now %.2f)",
-                   e->b->name, gib, tokens, r->work.max_seq_tokens, limit,
+                   e->b->name, gib, tokens, longest_positions(r), limit,
                    o->gpu_memory_utilization);
     else
         vb_err_set(err,
                    "not enough %s memory for the KV cache: this rank's %.2f GiB (the CPU "
                    "backend's cache may take %.0f %% of the node's memory, shared by the %d "
                    "rank%s there) hold %ld tokens, but the longest sequence needs %d (prompt + "
-                   "--max-new-tokens, at most --max-model-len %ld); use a shorter "
+                   "--max-new-tokens but the last, never fed back; at most --max-model-len %ld); "
+                   "use a shorter "
                    "--max-model-len or --max-new-tokens, or fewer ranks a node (a larger --tp "
                    "over more nodes spreads the cache)",
                    e->b->name, gib, 100 * RUN_KV_MEMORY_FRACTION, ranks, ranks == 1 ? "" : "s",
-                   tokens, r->work.max_seq_tokens, limit);
+                   tokens, longest_positions(r), limit);
     return VB_EXIT_USAGE;
 }
 
@@ -182,8 +191,8 @@ static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
     MPI_CHECK(MPI_Allreduce(&num_blocks, &agreed, 1, MPI_INT, MPI_MIN, r->d->tp_comm));
     if (agreed < per_seq && o->tuning.kv_blocks > 0 && agreed == o->tuning.kv_blocks) {
         vb_err_set(err, "VB_KV_BLOCKS=%d holds %ld tokens, but the longest sequence needs %d "
-                   "(prompt + --max-new-tokens): at least %d blocks", agreed,
-                   (long)agreed * RUN_BLOCK_SIZE, r->work.max_seq_tokens, per_seq);
+                   "(prompt + --max-new-tokens but the last, never fed back): at least %d blocks",
+                   agreed, (long)agreed * RUN_BLOCK_SIZE, longest_positions(r), per_seq);
         return VB_EXIT_USAGE;
     }
     if (agreed < per_seq) /* every rank of the group sees the same count: all stop here */
@@ -295,7 +304,7 @@ static int queue_seqs(run_state *r, vb_err *err)
 
 int run_phase_engine(run_state *r, vb_err *err)
 {
-    int per_seq = (r->work.max_seq_tokens + RUN_BLOCK_SIZE - 1) / RUN_BLOCK_SIZE, n_blocks = 0;
+    int per_seq = (longest_positions(r) + RUN_BLOCK_SIZE - 1) / RUN_BLOCK_SIZE, n_blocks = 0;
     const char *what = "backend";
     int code = open_backend(r, err);
     if (!code) {

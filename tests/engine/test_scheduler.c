@@ -122,17 +122,40 @@ static void test_one_sequence_prefill_then_decode(void)
     sim_free(&m);
 }
 
+/* The cache holds the positions a sequence computes: its prompt and every
+ * generated token but the last, which is sampled and never fed back. So
+ * 8 prompt tokens and 1 new one fit 2 blocks of 4 (they were refused as
+ * 9 tokens), and run to the end there; 8 + 2 do not fit. */
 static void test_add_rejects_what_can_never_fit(void)
 {
-    scheduler s;
-    sched_init(&s, &(sched_options){.max_batch = 2, .max_batched_tokens = 8}, 2, 4, NULL);
-    int32_t prompt[8] = {0};
+    sim m;
+    sim_init(&m, (sched_options){.max_batch = 2, .max_batched_tokens = 8}, 2, 4);
+    int32_t prompt[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     vb_err err = {{0}};
-    CHECK_INT_EQ(sched_add(&s, 7, prompt, 8, 1, &err), -1);
+    CHECK_INT_EQ(sched_add(&m.s, 7, prompt, 8, 2, &err), -1);
     CHECK(strstr(err.msg, "sequence 7") != NULL);
-    CHECK_INT_EQ(sched_add(&s, 8, prompt, 0, 1, &err), -1);
-    CHECK_INT_EQ(sched_add(&s, 9, prompt, 7, 1, &err), 0);
-    sched_free(&s);
+    CHECK_INT_EQ(sched_add(&m.s, 6, prompt, 9, 1, &err), -1);
+    CHECK_INT_EQ(sched_add(&m.s, 8, prompt, 0, 1, &err), -1);
+    int slot = sched_add(&m.s, 9, prompt, 8, 1, &err);
+    CHECK_INT_EQ(slot, 0);
+    const sched_step_plan *p = sim_step(&m);
+    CHECK_INT_EQ(p->n_tokens, 8);
+    CHECK_INT_EQ(p->seqs[0].sample_index, 0);
+    const sched_seq *q = sched_seq_get(&m.s, slot);
+    CHECK_INT_EQ(q->n_tokens, q->capacity); /* its one token: done */
+    CHECK_INT_EQ(q->tokens[8], model_next(q->tokens, 8));
+    sched_finish(&m.s, slot);
+    /* 5 prompt tokens and 4 new: positions 0-7 computed, 2 blocks */
+    slot = sched_add(&m.s, 10, prompt, 5, 4, &err);
+    CHECK_INT_EQ(slot, 0);
+    for (int step = 0; step < 10 && sched_seq_get(&m.s, slot)->n_tokens < 9; step++)
+        CHECK(sim_step(&m)->n_seqs == 1);
+    q = sched_seq_get(&m.s, slot);
+    CHECK_INT_EQ(q->n_tokens, 9);
+    for (int i = 5; i < 9; i++) CHECK_INT_EQ(q->tokens[i], model_next(q->tokens, i));
+    CHECK_INT_EQ(m.kv_bad, 0);
+    sched_finish(&m.s, slot);
+    sim_free(&m);
 }
 
 /* A 100-token prompt under a 32-token budget: chunks 32, 32, 32, 4, only

@@ -22,8 +22,9 @@ cd "$dir" || exit 1
 "$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
 "$make_input" in.h5 48 300 || { echo "make_ids_input failed"; exit 1; }
 
-# rows of 3-25 prompt ids and 40 new tokens: at most 65 tokens, 5 blocks of
-# 16; 16 sequences at once would want 80 blocks, the cap leaves 8
+# rows of 3-25 prompt ids and 40 new tokens: at most 65 tokens, whose KV
+# is 64 positions (the last token is sampled, never fed back): 4 blocks of
+# 16; 16 sequences at once would want 64 blocks, the cap leaves 8
 args=(generate --model model --input in.h5 --device cpu --temperature 0.8 --top-p 0.9 --seed 5
       --max-new-tokens 40 --max-batch 16)
 preemptions() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["group0"]["preemptions"])' "$1"; }
@@ -69,9 +70,16 @@ run_capture "$mpirun" -np 2 "$vb" "${args[@]}" --tp 2 --output tp2ref.h5
 compare=$(compare_outputs tp2ref.h5 tp2.h5)
 check "tp 2's completions equal those of tp 2 with room ($compare)" [ "$compare" = "same 48" ]
 
-run_capture env VB_KV_BLOCKS=4 "$vb" "${args[@]}" --output tiny.h5
+# a cache of exactly the longest sequence's positions runs (it was refused
+# as one token short: 64 positions held, "65 needed"), alone and the same
+run_capture env VB_KV_BLOCKS=4 "$vb" "${args[@]}" --output exact.h5
+check "a cap of exactly the longest sequence's 4 blocks exits 0 ($err)" [ "$rc" -eq 0 ]
+compare=$(compare_outputs ref.h5 exact.h5)
+check "its completions equal the first run's ($compare)" [ "$compare" = "same 48" ]
+
+run_capture env VB_KV_BLOCKS=3 "$vb" "${args[@]}" --output tiny.h5
 check "a cap below the longest sequence exits 2" [ "$rc" -eq 2 ]
-names_cap() { contains "$err" "VB_KV_BLOCKS=4" && contains "$err" "at least 5 blocks"; }
+names_cap() { contains "$err" "VB_KV_BLOCKS=3" && contains "$err" "at least 4 blocks"; }
 check "its message names VB_KV_BLOCKS and the blocks needed" names_cap
 nothing_written() { [ ! -e tiny.h5 ] && [ ! -e tiny.h5.journal ]; }
 check "and nothing was written" nothing_written
