@@ -141,19 +141,21 @@ int run_phase_tokenizer(run_state *r, vb_err *err)
     return run_agree(r, code, "tokenizer", err);
 }
 
-/* generation_config.json's sampling (greedy unless it says do_sample),
- * then the command line over it. */
+/* generation_config.json's sampling, then the command line over it. Its
+ * temperature only under do_sample (else greedy); its top_p, top_k and
+ * min_p whenever the run samples, as transformers' generate() and vLLM
+ * apply them: a --temperature on a model whose file has top_p but not
+ * do_sample had sampled from the whole vocabulary. */
 static sampling_params run_sampling(const run_config *o, const model_config *c)
 {
     sampling_params md = sampling_params_default();
-    if (c->gen_do_sample) {
-        if (!isnan(c->gen_temperature)) md.temperature = (float)c->gen_temperature;
-        if (!isnan(c->gen_top_p)) md.top_p = (float)c->gen_top_p;
-        if (!isnan(c->gen_min_p)) md.min_p = (float)c->gen_min_p;
-        if (c->gen_top_k >= 0) md.top_k = c->gen_top_k;
-    } else {
+    if (c->gen_do_sample && !isnan(c->gen_temperature))
+        md.temperature = (float)c->gen_temperature;
+    if (!c->gen_do_sample)
         md.temperature = 0; /* greedy */
-    }
+    if (!isnan(c->gen_top_p)) md.top_p = (float)c->gen_top_p;
+    if (!isnan(c->gen_min_p)) md.min_p = (float)c->gen_min_p;
+    if (c->gen_top_k >= 0) md.top_k = c->gen_top_k;
     if (!isnan(c->gen_repetition_penalty))
         md.repetition_penalty = (float)c->gen_repetition_penalty;
     sampling_params p = sampling_params_resolve(&o->sampling, &md);

@@ -126,6 +126,27 @@ check "--max-new-tokens 3 over generation_config.json's 2" python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
 sys.exit(j["generated_tokens"] != 3 * j["rows_done"])' cli_maxnew.json
+# generation_config.json's top_k (top_p, min_p) apply whenever the run
+# samples, as transformers' generate() and vLLM apply them: a model
+# without do_sample run at --temperature 1 sampled from the whole
+# vocabulary. Its top_k 1 makes the sampled rows the greedy ones.
+cp -r model model_nods
+python3 -c '
+import json
+p = "model_nods/generation_config.json"
+d = json.load(open(p))
+d.update(do_sample=False, top_k=1)
+d.pop("top_p", None)
+json.dump(d, open(p, "w"))' || exit 1
+run_capture "$vb" generate "${few[@]}" --model model_nods --temperature 0 --output nods_greedy.h5
+run_capture "$vb" generate "${few[@]}" --model model_nods --temperature 1 --output nods_t1.h5 \
+    --report nods_t1.json
+check "no do_sample, --temperature 1: exit 0" [ "$rc" -eq 0 ]
+check "no do_sample, --temperature 1: the file's top_k 1 in effect" python3 -c '
+import json, sys
+sys.exit(json.load(open(sys.argv[1]))["sampling"]["top_k"] != 1)' nods_t1.json
+check "no do_sample, --temperature 1, the file's top_k 1: the greedy rows" \
+    [ "$(ids nods_t1.h5)" = "$(ids nods_greedy.h5)" ]
 # top-p without top-k draws from the sampler's 256 best tokens a rank
 # (sampler.h); a nucleus larger than that (here: temperature 100 on the
 # tiny model's 384 tokens) was cut without a word. The run counts such
