@@ -62,13 +62,17 @@ check "--n 2 at --temperature 0.5: no such warning" \
 # generation_config.json's min_p is a sampling default like its top_p
 # (transformers applies it with do_sample); it was left unread, so the
 # model's min_p was dropped without a word
-cp -r model model_minp
-python3 -c '
-import json
-p = "model_minp/generation_config.json"
+# A copy of the tiny model, NAME, whose generation_config.json is
+# updated by the Python keywords KW (keys set to None are removed).
+gen_model() {
+    cp -r model "$1" && python3 -c '
+import json, sys
+p = sys.argv[1] + "/generation_config.json"
 d = json.load(open(p))
-d.update(min_p=0.3)
-json.dump(d, open(p, "w"))' || exit 1
+d.update(eval("dict(" + sys.argv[2] + ")"))
+json.dump({k: v for k, v in d.items() if v is not None}, open(p, "w"))' "$1" "$2" || exit 1
+}
+gen_model model_minp "min_p=0.3"
 attr() { h5dump -a "/$2" "$1" | grep -o '(0): .*' | cut -d' ' -f2; }
 few=(--device cpu --input in.h5 --max-new-tokens 3 --seed 4)
 run_capture "$vb" generate "${few[@]}" --model model_minp --output gen_minp.h5 \
@@ -103,13 +107,7 @@ sys.exit(json.load(open(sys.argv[1]))["sampling"]["max_new_tokens"] != 256)' def
 # generation_config.json's max_new_tokens is the rows' budget without
 # --max-new-tokens (transformers and vLLM take it; Qwen2.5's base models
 # ship 2048); 256 had stood in for it without a word
-cp -r model model_maxnew
-python3 -c '
-import json
-p = "model_maxnew/generation_config.json"
-d = json.load(open(p))
-d.update(max_new_tokens=2)
-json.dump(d, open(p, "w"))' || exit 1
+gen_model model_maxnew "max_new_tokens=2"
 run_capture "$vb" generate --device cpu --model model_maxnew --input in.h5 --ignore-eos \
     --output gen_maxnew.h5 --report gen_maxnew.json
 check "generation_config.json max_new_tokens 2: exit 0" [ "$rc" -eq 0 ]
@@ -130,14 +128,7 @@ sys.exit(j["generated_tokens"] != 3 * j["rows_done"])' cli_maxnew.json
 # samples, as transformers' generate() and vLLM apply them: a model
 # without do_sample run at --temperature 1 sampled from the whole
 # vocabulary. Its top_k 1 makes the sampled rows the greedy ones.
-cp -r model model_nods
-python3 -c '
-import json
-p = "model_nods/generation_config.json"
-d = json.load(open(p))
-d.update(do_sample=False, top_k=1)
-d.pop("top_p", None)
-json.dump(d, open(p, "w"))' || exit 1
+gen_model model_nods "do_sample=False, top_k=1, top_p=None"
 run_capture "$vb" generate "${few[@]}" --model model_nods --temperature 0 --output nods_greedy.h5
 run_capture "$vb" generate "${few[@]}" --model model_nods --temperature 1 --output nods_t1.h5 \
     --report nods_t1.json
