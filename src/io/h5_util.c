@@ -1,6 +1,7 @@
 /* HDF5 helpers; see h5_util.h. */
 #include "io/h5_util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,21 @@ static herr_t deepest_reason(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
+/* Whether HDF5's "unable to lock file, errno = N, ..." says another
+ * process holds the lock (EWOULDBLOCK: flock's answer to a writer's
+ * exclusive lock) rather than that the file system has no locks at all
+ * (ENOLCK on NFS without lockd, ENOSYS, EINVAL): those need
+ * HDF5_USE_FILE_LOCKING=FALSE, and blaming a writer that does not exist
+ * sent users looking for one. A reason without an errno counts as held. */
+static bool lock_held_elsewhere(const char *reason)
+{
+    const char *e = strstr(reason, "errno = ");
+    if (!e)
+        return true;
+    long n = strtol(e + strlen("errno = "), NULL, 10);
+    return n == EWOULDBLOCK || n == EAGAIN;
+}
+
 int h5_open_failed(const char *path, vb_err *err)
 {
     char reason[256] = "";
@@ -32,9 +48,13 @@ int h5_open_failed(const char *path, vb_err *err)
     if (strstr(reason, "truncated file"))
         hint = "; the file is shorter than its own header says: cut off (a full disk, an "
                "unfinished copy or a killed writer), not readable as it is";
-    else if (strstr(reason, "unable to lock") || strstr(reason, "lock file"))
+    else if ((strstr(reason, "unable to lock") || strstr(reason, "lock file")) &&
+             lock_held_elsewhere(reason))
         hint = "; another process has it open for writing (HDF5's file lock; "
                "HDF5_USE_FILE_LOCKING=FALSE reads it anyway, at the risk of a half-written file)";
+    else if (strstr(reason, "unable to lock") || strstr(reason, "lock file"))
+        hint = "; the file system refused HDF5's file lock (NFS without a lock daemon, some "
+               "parallel file systems): HDF5_USE_FILE_LOCKING=FALSE reads it without one";
     else if (strstr(reason, "already open") || strstr(reason, "h5clear"))
         hint = "; a writer has it open, or one that was killed left it marked open "
                "(h5clear -s FILE clears the mark once no writer remains)";

@@ -21,7 +21,8 @@ void h5_quiet(void);
 /* Right after an H5Fopen of path failed: err = "PATH: cannot open as HDF5"
  * with HDF5's own reason (its error stack, which h5_quiet keeps from being
  * printed), and what to do for the usual ones: a file another process
- * holds open for writing (HDF5's file lock), one a killed writer left
+ * holds open for writing (HDF5's file lock), a file system that refuses
+ * the lock itself (NFS without a lock daemon), one a killed writer left
  * marked open (h5clear). Returns -1. */
 int h5_open_failed(const char *path, vb_err *err);
 

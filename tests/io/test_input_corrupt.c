@@ -24,6 +24,9 @@
  *   - a superblock whose end of allocated space (EOA) falls inside the
  *     /prompts data: HDF5 1.10 read the part beyond it as garbage (found
  *     by the fuzzer: a heap overflow in H5HG_read); refused at open.
+ *   - an input on a file system that refuses HDF5's file lock (ENOLCK:
+ *     NFS without a lock daemon) was said to be held open by another
+ *     process; now the hint names the file system and the way round.
  * And the check that reads every input once (io/input_check.h): it passes
  * a good file, in this process and in a child, tells an output file, and
  * words a refusal the same either way.
@@ -35,7 +38,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -426,6 +432,58 @@ static void test_truncated_file_not_a_lock(void)
     fprintf(stderr, "  (message: %s)\n", err.msg);
 }
 
+/* HDF5 takes its file lock with flock(); this program's own flock is
+ * found before the C library's, so a test can make it fail as a file
+ * system without locks (ENOLCK: NFS without a lock daemon) or a writer's
+ * lock (EWOULDBLOCK) does. 0: the real call. */
+static int flock_fails_with;
+
+int flock(int fd, int op)
+{
+    if (flock_fails_with) {
+        errno = flock_fails_with;
+        return -1;
+    }
+    return (int)syscall(SYS_flock, fd, op);
+}
+
+/* A file system that refuses locks is not another process's lock: the
+ * hint said "another process has it open for writing" for ENOLCK too,
+ * sending users after a writer that did not exist. */
+static void test_lock_refused_by_file_system(void)
+{
+    const char *path = test_path(dir, "nolocks.h5");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const char *v[] = {"a", "b"};
+    put_vlen_strings(f, "prompts", v, 2);
+    CHECK(H5Fclose(f) >= 0);
+    const char *specs[] = {path};
+
+    vb_err err = {{0}};
+    vb_input in;
+    flock_fails_with = ENOLCK;
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), -1);
+    flock_fails_with = 0;
+    vb_input_close(&in);
+    fprintf(stderr, "  (ENOLCK: %s)\n", err.msg);
+    CHECK(strstr(err.msg, "nolocks.h5") != NULL);
+    CHECK(strstr(err.msg, "another process") == NULL);
+    CHECK(strstr(err.msg, "file system refused") != NULL);
+    CHECK(strstr(err.msg, "HDF5_USE_FILE_LOCKING=FALSE") != NULL);
+
+    vb_err held = {{0}};
+    flock_fails_with = EWOULDBLOCK;
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &held), -1);
+    flock_fails_with = 0;
+    vb_input_close(&in);
+    fprintf(stderr, "  (EWOULDBLOCK: %s)\n", held.msg);
+    CHECK(strstr(held.msg, "another process has it open for writing") != NULL);
+
+    vb_err none = {{0}};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &none), 0);
+    vb_input_close(&in);
+}
+
 #ifdef HAVE_INPUT_CHECK
 static void test_check_in_child_and_here(void)
 {
@@ -484,6 +542,7 @@ int main(int argc, char **argv)
     RUN_TEST(test_length_differs_from_object);
     RUN_TEST(test_data_past_end_of_allocation);
     RUN_TEST(test_truncated_file_not_a_lock);
+    RUN_TEST(test_lock_refused_by_file_system);
 #ifdef HAVE_INPUT_CHECK
     RUN_TEST(test_check_in_child_and_here);
 #endif
