@@ -331,6 +331,21 @@ static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class
     return d;
 }
 
+/* The type class of dataset `name` (H5T_NO_CLASS when it cannot be
+ * opened, or is an external link, which is not followed: open_checked
+ * then says why). */
+static H5T_class_t dataset_class(hid_t f, const char *name)
+{
+    H5L_info_t link;
+    if (H5Lget_info(f, name, &link, H5P_DEFAULT) < 0 || link.type == H5L_TYPE_EXTERNAL)
+        return H5T_NO_CLASS;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT), t = d >= 0 ? H5Dget_type(d) : -1;
+    H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    h5_close(t);
+    h5_close(d);
+    return c;
+}
+
 static int check_optional(hid_t f, const char *path, const char *name, H5T_class_t want,
                           const char *words, const char *pname, int64_t n, bool allow_scalar,
                           bool *present,
@@ -407,17 +422,15 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
     vb_input_trace(path, "/id", -1, -1);
     if (h5_exists(f, "/id")) {
         int64_t len = 0;
-        hid_t di = open_checked(f, path, "/id", H5T_STRING, "strings or integers", false, &len,
-                                NULL);
-        if (di >= 0) {
-            idk = VB_ID_STRING;
-        } else {
-            di = open_checked(f, path, "/id", H5T_INTEGER, "strings or integers", false, &len,
-                              err);
-            if (di < 0)
-                goto done;
-            idk = h5_is_uint64(di) ? VB_ID_UINT : VB_ID_INT;
-        }
+        /* checked as the class it is: a string /id of the wrong rank (or
+         * storage) failed the string check, and the integer one then said
+         * "wrong type", hiding the real cause */
+        const bool strings = dataset_class(f, "/id") == H5T_STRING;
+        hid_t di = open_checked(f, path, "/id", strings ? H5T_STRING : H5T_INTEGER,
+                                "strings or integers", false, &len, err);
+        if (di < 0)
+            goto done;
+        idk = strings ? VB_ID_STRING : h5_is_uint64(di) ? VB_ID_UINT : VB_ID_INT;
         H5Dclose(di);
         if (len != n) {
             vb_err_set(err, "%s: /id has %" PRId64 " rows but %s has %" PRId64

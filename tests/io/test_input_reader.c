@@ -492,6 +492,27 @@ static void m_id_float(hid_t f)
     put_strings(f, "prompts", prompts3, 3, 0, 0);
     put_numbers(f, "id", H5T_IEEE_F64LE, v, 3, 1);
 }
+/* string ids of the wrong shape: the message said "wrong type (expected
+ * strings or integers)" of a string column, hiding the rank */
+static void m_id_strings_2d(hid_t f)
+{
+    hsize_t dims[2] = {1, 3};
+    const char *ids[] = {"a", "b", "c"};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    CHECK(H5Tset_size(t, H5T_VARIABLE) >= 0);
+    hid_t s = H5Screate_simple(2, dims, NULL);
+    hid_t d = H5Dcreate2(f, "id", t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+}
+static void m_id_string_scalar(hid_t f)
+{
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_scalar_string(f, "id", "one id for all");
+}
 static void m_system_long(hid_t f)
 {
     const char *s[] = {"a", "b", "c", "d"};
@@ -606,6 +627,8 @@ static void test_malformed_files(void)
     expect_open_error("prompts_group.h5", m_prompts_group, "/prompts");
     expect_open_error("id_short.h5", m_id_short, "/id");
     expect_open_error("id_float.h5", m_id_float, "/id");
+    expect_open_error("id_strings_2d.h5", m_id_strings_2d, "/id has rank 2");
+    expect_open_error("id_string_scalar.h5", m_id_string_scalar, "/id has rank 0");
     expect_open_error("system_long.h5", m_system_long, "/system");
     expect_open_error("system_ints.h5", m_system_ints, "/system");
     expect_open_error("max_float.h5", m_max_float, "/max_new_tokens");
