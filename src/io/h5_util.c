@@ -63,6 +63,20 @@ int h5_open_failed(const char *path, vb_err *err)
     return vb_err_set(err, "%s: cannot open as HDF5", path);
 }
 
+hid_t h5_fapl_unlocked(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0)
+        return -1;
+#if H5_VERSION_GE(1, 12, 1) || (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7)
+    if (H5Pset_file_locking(fapl, false, true) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+#endif
+    return fapl;
+}
+
 hid_t h5_vlen_utf8_type(void)
 {
     hid_t t = H5Tcopy(H5T_C_S1);

@@ -26,6 +26,15 @@ void h5_quiet(void);
  * marked open (h5clear). Returns -1. */
 int h5_open_failed(const char *path, vb_err *err);
 
+/* A file access property list (caller closes it; -1 on failure) for a
+ * file this process alone writes under a temporary name (an output's
+ * OUT.tmp, pack's): without HDF5's file lock where the library can turn
+ * it off (1.10.7+, 1.12.1+). The lock guards readers against a writer;
+ * nobody reads a .tmp, and a file system that refuses locks (ENOLCK: NFS
+ * without a lock daemon, which HDF5's best-effort locking does not let
+ * pass) made every create fail, at the end of a whole run. */
+hid_t h5_fapl_unlocked(void);
+
 /* A variable-length UTF-8 string type (caller closes it). */
 hid_t h5_vlen_utf8_type(void);
 

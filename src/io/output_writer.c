@@ -391,7 +391,9 @@ static void explain_write_failure(vb_err *err, const char *tmp, const os_error *
 static int write_file(const char *tmp, const vb_output_meta *meta, const vb_results *r,
                       const columns *c, const os_error *oe, vb_err *err)
 {
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = h5_fapl_unlocked(); /* tmp is this run's alone (h5_util.h) */
+    hid_t f = fapl < 0 ? -1 : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    h5_close(fapl);
     if (f < 0)
         return vb_err_set(err, "%s: cannot create", tmp);
     int rc = write_body(f, meta, r, c, err);

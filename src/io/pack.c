@@ -367,7 +367,9 @@ static int write_packed(const packed *p, const char *tmp, vb_err *err)
     if (vb_remove_if_there(tmp, err) < 0)
         return -1;
     /* exclusively: never through a link or into a file made since */
-    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = h5_fapl_unlocked(); /* tmp is this process's alone (h5_util.h) */
+    hid_t f = fapl < 0 ? -1 : H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    h5_close(fapl);
     if (f < 0)
         return vb_err_set(err, "%s: cannot create (directory writable? name too long?)", tmp);
     /* the byte form when a prompt holds a NUL (io/h5_text.h) */

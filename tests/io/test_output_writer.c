@@ -2,8 +2,11 @@
  * back equal (ids as strings and as int64, n samples, logprobs with top-N),
  * no temporary left behind, and readable by h5dump and h5py (each skipped,
  * with a note, when the tool is not installed). */
+#include <errno.h>
 #include <hdf5.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -233,6 +236,61 @@ static void test_unwritable(void)
     CHECK(strstr(err.msg, "nope.h5") != NULL);
 }
 
+/* HDF5 locks a file it creates with flock(); this program's flock is
+ * found before the C library's, so a test can refuse it as a file system
+ * without locks does (ENOLCK: NFS without a lock daemon; HDF5 1.10's
+ * best-effort locking lets only ENOSYS pass). 0: the real call. */
+static int flock_fails_with;
+
+int flock(int fd, int op)
+{
+    if (flock_fails_with) {
+        errno = flock_fails_with;
+        return -1;
+    }
+    return (int)syscall(SYS_flock, fd, op);
+}
+
+/* On such a file system the journal goes on unlocked (journal.c), the
+ * whole run finishes, and then the output could not be created: "cannot
+ * create: No locks available: the output needs about 16 KiB ... make
+ * room, then rerun with --resume", which failed the same way every time.
+ * The temporary output is this run's alone (the journal's lock keeps
+ * other runs out), so it is written without HDF5's lock; so is pack's. */
+static void test_file_system_without_locks(void)
+{
+    const char *p = test_path(dir, "nolocks.h5");
+    vb_results r;
+    vb_err err = {{0}};
+    fill(&r, 5, 1, -1, VB_ID_INT);
+    vb_run_settings s = test_settings();
+    s.input_rows = 5;
+    json_t *sj = vb_run_settings_json(&s);
+    vb_output_meta meta = {.settings = sj, .dp = 1, .version = "t"};
+    flock_fails_with = ENOLCK;
+    int rc = vb_output_write(p, &meta, &r, &err);
+    flock_fails_with = 0;
+    if (rc != 0)
+        fprintf(stderr, "  (%s)\n", err.msg);
+    CHECK_INT_EQ(rc, 0);
+    vb_results back = {0};
+    CHECK_INT_EQ(vb_output_read(p, &back, NULL, &err), 0);
+    CHECK_INT_EQ(back.n_done, r.n_done);
+    vb_results_free(&back);
+    vb_results_free(&r);
+    json_decref(sj);
+
+    const char *txt = test_path(dir, "nolocks.txt"), *packed = test_path(dir, "nolocks_packed.h5");
+    FILE *fp = fopen(txt, "w");
+    CHECK(fp && fputs("one\ntwo\n", fp) >= 0 && fclose(fp) == 0);
+    flock_fails_with = ENOLCK;
+    rc = vb_pack(txt, packed, &err);
+    flock_fails_with = 0;
+    if (rc != 0)
+        fprintf(stderr, "  (%s)\n", err.msg);
+    CHECK_INT_EQ(rc, 0);
+}
+
 int main(void)
 {
     dir = test_tmpdir();
@@ -242,6 +300,7 @@ int main(void)
     RUN_TEST(test_h5dump_and_h5py_read_it);
     RUN_TEST(test_unpack_output);
     RUN_TEST(test_unwritable);
+    RUN_TEST(test_file_system_without_locks);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
