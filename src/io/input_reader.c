@@ -369,6 +369,48 @@ static int check_optional(hid_t f, const char *path, const char *name, H5T_class
     return 0;
 }
 
+/* The root datasets a shard may hold: anything else is not read. */
+static bool read_by_us(const char *name)
+{
+    static const char *const known[] = {"prompts", "input_ids", "messages", "id", "system",
+                                        "max_new_tokens", "seed"};
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+        if (strcmp(name, known[k]) == 0)
+            return true;
+    return false;
+}
+
+/* H5Literate callback: stops (1) at the first dataset we do not read,
+ * its name in data (char[256]). External links are not followed, and
+ * groups (a writer's metadata) are not datasets a typo makes. */
+static herr_t find_unread(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    if (read_by_us(name) || info->type == H5L_TYPE_EXTERNAL)
+        return 0;
+    hid_t obj = H5Oopen(g, name, H5P_DEFAULT);
+    bool dataset = obj >= 0 && H5Iget_type(obj) == H5I_DATASET;
+    h5_close(obj);
+    if (!dataset)
+        return 0;
+    snprintf(data, 256, "%s", name);
+    return 1;
+}
+
+/* Records the shard's first unread root dataset in in->unread (when no
+ * shard before named one): a misspelt per-row column would otherwise run
+ * every row with the command line's value without a word, as pack warns
+ * about a JSONL key it does not read. A failed iteration only loses the
+ * warning: the datasets read are checked on their own. */
+static void note_unread(vb_input *in, hid_t f, const char *path)
+{
+    char name[256] = "";
+    vb_input_trace(path, NULL, -1, -1); /* the file's metadata again, not the last dataset */
+    if (in->unread[0] ||
+        H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, find_unread, name) <= 0 || !name[0])
+        return;
+    snprintf(in->unread, sizeof in->unread, "%s: /%s", path, name);
+}
+
 static int validate_shard(vb_input *in, int si, vb_err *err)
 {
     vb_input_shard *sh = &in->shards[si];
@@ -477,6 +519,7 @@ static int validate_shard(vb_input *in, int si, vb_err *err)
         }
     }
     sh->system_per_row = sh->has_system && slen >= 0;
+    note_unread(in, f, path);
     rc = 0;
 done:
     if (H5Fclose(f) < 0 && rc == 0)

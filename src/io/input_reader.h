@@ -68,6 +68,9 @@ typedef struct vb_input {
                                   (the journal header's input checksum) */
     const char *const *specs;  /* the --input arguments (the caller's memory) */
     int n_specs;
+    char unread[512];          /* "PATH: /NAME", the first dataset at a shard's root
+                                  that no column above reads (a typo such as
+                                  /max_tokens), for a warning; "" when none */
 } vb_input;
 
 typedef struct vb_input_row {

@@ -122,6 +122,10 @@ static int phase_inputs(run_state *r, vb_err *err)
         (r->root && vb_output_check_inputs(o->output, o->report, &r->work.in, o->model_dir,
                                            template_file, err)))
         code = VB_EXIT_USAGE;
+    if (code == 0 && r->root && r->work.in.unread[0]) /* a typo'd column: io/input_reader.h */
+        vb_warn("%s is not a dataset generate reads (/prompts, /input_ids, /messages, /id, "
+                "/system, /max_new_tokens, /seed): ignored; later such datasets are not "
+                "reported", r->work.in.unread);
     return run_agree(r, code, "inputs", err);
 }
 

@@ -139,6 +139,39 @@ static void test_vlen_with_all_optionals(void)
     vb_input_close(&in);
 }
 
+/* A dataset the reader does not read (a typo such as /max_tokens, a
+ * /temperature column) ran every row with the command line's value
+ * without a word; pack warns about such a JSONL key, and the input now
+ * names the first such dataset (file and name) for generate to warn
+ * about. Known ones, groups and a file without extras leave it empty. */
+static void test_unread_dataset_named(void)
+{
+    const char *p = test_path(dir, "typo.h5"), *q = test_path(dir, "clean.h5");
+    double v[] = {5, 6, 7};
+    hid_t f = new_file(q);
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_numbers(f, "max_new_tokens", H5T_STD_I32LE, v, 3, 1);
+    hid_t g = H5Gcreate2(f, "meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(g >= 0 && H5Gclose(g) >= 0);
+    CHECK(H5Fclose(f) >= 0);
+    f = new_file(p);
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_numbers(f, "max_tokens", H5T_STD_I32LE, v, 3, 1);
+    CHECK(H5Fclose(f) >= 0);
+
+    vb_input in;
+    vb_err err = {{0}};
+    const char *one[] = {q}, *both[] = {q, p};
+    CHECK_INT_EQ(vb_input_open(&in, one, 1, &err), 0);
+    CHECK_STR_EQ(in.unread, "");
+    vb_input_close(&in);
+    CHECK_INT_EQ(vb_input_open(&in, both, 2, &err), 0);
+    fprintf(stderr, "  (unread: %s)\n", in.unread);
+    CHECK(strstr(in.unread, "typo.h5") != NULL);
+    CHECK(strstr(in.unread, "/max_tokens") != NULL);
+    vb_input_close(&in);
+}
+
 /* An /id that is not UTF-8 (Latin-1 "caf\xE9") makes its row an error and
  * comes out repaired, valid UTF-8 for the output's column (it went through
  * as it was, session 31); the other rows are untouched. */
@@ -758,6 +791,7 @@ int main(void)
 {
     dir = test_tmpdir();
     RUN_TEST(test_vlen_with_all_optionals);
+    RUN_TEST(test_unread_dataset_named);
     RUN_TEST(test_fixed_length_strings);
     RUN_TEST(test_empty_system_is_none);
     RUN_TEST(test_bad_utf8_id);
