@@ -59,7 +59,7 @@ static int read_byte_rows(hid_t dset, const int64_t *rows, size_t n, char **out,
     else if (h5_select_rows(dset, rows, n, &fs, &ms) < 0)
         rc = vb_err_set(err, "%s: cannot select rows", what);
     else if (H5Dread(dset, mt, ms, fs, H5P_DEFAULT, v) < 0)
-        rc = vb_err_set(err, "%s: read failed", what);
+        rc = h5_read_failed(err, what, rows, n, 0);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (v[i].len > 0 && !v[i].p) {
             rc = vb_err_set(err, "%s: row %zu: %zu bytes without data: the file is corrupt", what, i, v[i].len);

@@ -63,6 +63,19 @@ int h5_open_failed(const char *path, vb_err *err)
     return vb_err_set(err, "%s: cannot open as HDF5", path);
 }
 
+int h5_read_failed(vb_err *err, const char *what, const int64_t *rows, size_t n,
+                   int64_t first)
+{
+    char reason[256] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, deepest_reason, reason);
+    long long a = rows && n ? rows[0] : first, b = rows && n ? rows[n - 1] : first + (int64_t)n - 1;
+    if (n == 0)
+        b = a;
+    if (reason[0])
+        return vb_err_set(err, "%s: rows %lld-%lld: read failed (%s)", what, a, b, reason);
+    return vb_err_set(err, "%s: rows %lld-%lld: read failed", what, a, b);
+}
+
 hid_t h5_fapl_unlocked(void)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -249,8 +262,9 @@ static int select_piece(hid_t dset, const int64_t *rows, size_t at, size_t m, hi
 /* The variable-length branch of h5_read_strings: one read of the selected
  * rows, copied out of HDF5's allocations, which are then freed, also after
  * a failed read (a read that fails halfway may have filled some rows). */
-static int read_var_strings(hid_t dset, hid_t mtype, hid_t fspace, hid_t mspace, size_t n,
-                            char **out, const char *what, vb_err *err)
+static int read_var_strings(hid_t dset, hid_t mtype, hid_t fspace, hid_t mspace,
+                            const int64_t *rows, size_t n, char **out, const char *what,
+                            vb_err *err)
 {
     if (H5Tset_size(mtype, H5T_VARIABLE) < 0)
         return vb_err_set(err, "%s: cannot make a string type", what);
@@ -259,7 +273,7 @@ static int read_var_strings(hid_t dset, hid_t mtype, hid_t fspace, hid_t mspace,
         return vb_err_set(err, "%s: out of memory for %zu rows", what, n);
     int rc = 0;
     if (H5Dread(dset, mtype, mspace, fspace, H5P_DEFAULT, v) < 0)
-        rc = vb_err_set(err, "%s: read failed", what);
+        rc = h5_read_failed(err, what, rows, n, 0);
     for (size_t i = 0; i < n && rc == 0; i++)
         if (!(out[i] = strdup(v[i] ? v[i] : "")))
             rc = vb_err_set(err, "%s: out of memory", what);
@@ -291,7 +305,7 @@ static int read_fixed_strings(hid_t dset, hid_t ftype, hid_t mtype, const int64_
             break;
         }
         if (H5Dread(dset, mtype, ms, fs, H5P_DEFAULT, buf) < 0)
-            rc = vb_err_set(err, "%s: read failed", what);
+            rc = h5_read_failed(err, what, rows ? rows + at : NULL, m, (int64_t)at);
         for (size_t i = 0; i < m && rc == 0; i++) {
             if (inner_nul(buf + i * size, size, pad))
                 rc = vb_err_set(err, "%s: row %lld: a NUL character inside a fixed-length string "
@@ -334,7 +348,7 @@ int h5_read_strings(hid_t dset, const int64_t *rows, size_t n, char **out, const
         vb_err_set(err, "%s: cannot make a string type", what);
         goto done;
     }
-    if (var ? read_var_strings(dset, mtype, fspace, mspace, n, out, what, err) < 0
+    if (var ? read_var_strings(dset, mtype, fspace, mspace, rows, n, out, what, err) < 0
             : read_fixed_strings(dset, ftype, mtype, rows, n, out, what, err) < 0)
         goto done;
     rc = 0;

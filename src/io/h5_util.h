@@ -35,6 +35,14 @@ int h5_open_failed(const char *path, vb_err *err);
  * pass) made every create fail, at the end of a whole run. */
 hid_t h5_fapl_unlocked(void);
 
+/* Right after an H5Dread of rows[0..n) (ascending; NULL: first + 0..n-1)
+ * of a 1-D dataset failed: err = "WHAT: rows A-B: read failed (REASON)",
+ * REASON HDF5's own (its error stack, gone after the next call): "data
+ * error detected by Fletcher32 checksum" says the file's bytes are
+ * damaged, where a bare "read failed" said nothing. Returns -1. */
+int h5_read_failed(vb_err *err, const char *what, const int64_t *rows, size_t n,
+                   int64_t first);
+
 /* A variable-length UTF-8 string type (caller closes it). */
 hid_t h5_vlen_utf8_type(void);
 

@@ -197,6 +197,47 @@ static void test_dimension_beyond_storage(void)
     fprintf(stderr, "  (message: %s)\n", err.msg);
 }
 
+/* A chunk whose data no longer matches its Fletcher-32 checksum (a flipped
+ * bit on disk, h5py's fletcher32=True): the read said only "/prompts:
+ * read failed", no rows and no cause. It now names the rows and HDF5's
+ * reason, which says the data is damaged. */
+#if H5_VERSION_GE(1, 10, 2) /* H5Dread_chunk, H5Dwrite_chunk */
+static void test_checksum_failure_named(void)
+{
+    const char *path = test_path(dir, "fletcher.h5");
+    enum { N = 30, W = 24 };
+    hsize_t n = N, chunk = 10;
+    char buf[N][W];
+    for (int i = 0; i < N; i++)
+        snprintf(buf[i], W, "row %d of thirty", i);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate_simple(1, &n, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    CHECK(H5Tset_size(t, W) >= 0 && H5Pset_chunk(dcpl, 1, &chunk) >= 0 &&
+          H5Pset_fletcher32(dcpl) >= 0);
+    hid_t d = H5Dcreate2(f, "prompts", t, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CHECK(d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    /* chunk 2 (rows 20-29) read raw, one byte of its data changed; after a
+     * close, so that the chunk cache does not write the good one back */
+    CHECK(H5Dclose(d) >= 0);
+    d = H5Dopen2(f, "prompts", H5P_DEFAULT);
+    hsize_t at = 20;
+    uint32_t mask = 0;
+    char raw[10 * W + 4];
+    CHECK(H5Dread_chunk(d, H5P_DEFAULT, &at, &mask, raw) >= 0);
+    raw[5] ^= 1;
+    CHECK(H5Dwrite_chunk(d, H5P_DEFAULT, mask, &at, sizeof raw, raw) >= 0);
+    CHECK(H5Dclose(d) >= 0 && H5Pclose(dcpl) >= 0 && H5Sclose(s) >= 0 && H5Tclose(t) >= 0);
+    CHECK(H5Fclose(f) >= 0);
+
+    vb_err err = {{0}};
+    CHECK_INT_EQ(open_and_read(path, &err), -1);
+    fprintf(stderr, "  (message: %s)\n", err.msg);
+    CHECK(strstr(err.msg, "fletcher.h5: /prompts: rows 0-29: read failed") != NULL);
+    CHECK(strstr(err.msg, "Fletcher32 checksum") != NULL);
+}
+#endif
+
 /* 20 rows "row 0 ...", "row 1 ...", contiguous vlen strings. */
 static void make_rows(const char *path)
 {
@@ -534,6 +575,9 @@ int main(int argc, char **argv)
     RUN_TEST(test_ids_outside_int32);
     RUN_TEST(test_absurd_row_count);
     RUN_TEST(test_dimension_beyond_storage);
+#if H5_VERSION_GE(1, 10, 2)
+    RUN_TEST(test_checksum_failure_named);
+#endif
     RUN_TEST(test_unpack_names_invalid_utf8);
     RUN_TEST(test_unpack_output_names_invalid_utf8);
     RUN_TEST(test_unpack_output_nonfinite_logprobs);
