@@ -2,7 +2,8 @@
 # pack / unpack through the voltbatch binary: JSONL round trip lossless for
 # 100,000 rows with unicode and empty optional fields (prompt and messages
 # kinds), plain text, a byte order mark, errors that name the line, refusal
-# to overwrite, unpack of a FIFO, and h5dump reading what pack writes. Needs python3 for the data and the
+# to overwrite, unpack of a FIFO, a dataset unpack leaves out said, and
+# h5dump reading what pack writes. Needs python3 for the data and the
 # comparison (skipped, exit 77, without it).
 set -u
 vb=$1
@@ -68,6 +69,22 @@ if command -v h5dump >/dev/null; then
     check "h5dump shows UTF-8 prompts" contains "$(h5dump -d /prompts -c 1 "$tmp/plain.h5")" "H5T_CSET_UTF8"
 else
     echo "note: h5dump missing (apt-get install hdf5-tools): its checks skipped"
+fi
+# A dataset the JSON Lines leave out (a misspelt /max_tokens from another
+# writer) is said, as pack says a key it does not read; unpack dropped it
+# without a word. h5copy (hdf5-tools) adds one to pack's file.
+if command -v h5copy >/dev/null; then
+    cp "$tmp/plain.h5" "$tmp/extra.h5"
+    h5copy -i "$tmp/plain.h5" -o "$tmp/extra.h5" -s /prompts -d /max_tokens
+    run_capture "$vb" unpack "$tmp/extra.h5" "$tmp/extra.jsonl"
+    check "unpack with an unread dataset: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+    check "unpack names the dataset it leaves out ($err)" \
+        contains "$err" "extra.h5: /max_tokens is not a dataset unpack writes"
+    check "the rows are written all the same" [ "$(wc -l <"$tmp/extra.jsonl")" -eq 3 ]
+    run_capture "$vb" unpack "$tmp/plain.h5" "$tmp/plain2.jsonl"
+    check "unpack of pack's file warns about nothing ($err)" [ -z "$err" ]
+else
+    echo "note: h5copy missing (apt-get install hdf5-tools): the unread-dataset check skipped"
 fi
 if python3 -c 'import h5py' 2>/dev/null; then
     run_capture python3 -c "import h5py,sys; f=h5py.File(sys.argv[1]); print(len(f['prompts']), f['prompts'][1].decode())" "$tmp/plain.h5"
