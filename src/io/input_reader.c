@@ -284,6 +284,24 @@ static int check_shape(hid_t f, hid_t d, hid_t t, hid_t s, const char *path, con
     return check_extent(f, d, t, path, name, *len, err);
 }
 
+/* A soft link whose target cannot be opened (deleted, or never made):
+ * said with the target's path, which h5ls shows, rather than as "not a
+ * dataset" of a name the user sees listed. */
+static void dangling_link(hid_t f, const char *path, const char *name, size_t size, vb_err *err)
+{
+    char target[256] = "";
+    if (size == 0 || size > sizeof target ||
+        H5Lget_val(f, name, target, sizeof target, H5P_DEFAULT) < 0)
+        target[0] = '\0';
+    target[sizeof target - 1] = '\0';
+    if (target[0])
+        vb_err_set(err, "%s: %s is a soft link to %s, which does not exist in the file", path,
+                   name, target);
+    else
+        vb_err_set(err, "%s: %s is a soft link whose target does not exist in the file", path,
+                   name);
+}
+
 /* Opens `name` as a 1-D (or, with allow_scalar, 0-D) dataset, checks its
  * type class and its size against the file, and returns its length (-1
  * for scalar) in *len. */
@@ -306,6 +324,11 @@ static hid_t open_checked(hid_t f, const char *path, const char *name, H5T_class
     hid_t obj = H5Oopen(f, name, H5P_DEFAULT);
     H5I_type_t kind = obj >= 0 ? H5Iget_type(obj) : H5I_BADID;
     h5_close(obj);
+    if (obj < 0 && H5Lget_info(f, name, &link, H5P_DEFAULT) >= 0 &&
+        link.type == H5L_TYPE_SOFT) {
+        dangling_link(f, path, name, link.u.val_size, err);
+        return -1;
+    }
     if (kind != H5I_DATASET) {
         vb_err_set(err, "%s: %s is not a dataset", path, name);
         return -1;

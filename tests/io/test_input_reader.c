@@ -586,6 +586,14 @@ static void m_system_ints(hid_t f)
     put_numbers(f, "system", H5T_STD_I32LE, v, 3, 1);
 }
 
+/* /prompts a soft link whose target is gone (h5py's f["prompts"] =
+ * SoftLink("/data/p") after /data was deleted): "/prompts is not a
+ * dataset" said nothing of the link */
+static void m_prompts_dangling(hid_t f)
+{
+    CHECK(H5Lcreate_soft("/gone/p", f, "prompts", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+}
+
 /* /prompts an external link to a good file's /prompts */
 static char linked_target[256];
 static void m_prompts_external(hid_t f)
@@ -669,6 +677,8 @@ static void test_malformed_files(void)
     expect_open_error("seed_2d.h5", m_seed_2d, "/seed");
     expect_open_error("ids_not_vlen.h5", m_ids_not_vlen, "/input_ids");
     expect_open_error("ids_vlen_float.h5", m_ids_vlen_float, "/input_ids");
+    expect_open_error("prompts_dangling.h5", m_prompts_dangling,
+                      "/prompts is a soft link to /gone/p, which does not exist");
     snprintf(linked_target, sizeof linked_target, "%s", test_path(dir, "link_target.h5"));
     expect_open_error("prompts_external.h5", m_prompts_external, "/prompts is an external link");
     expect_open_error("prompts_lzf.h5", m_prompts_missing_filter,
