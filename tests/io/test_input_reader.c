@@ -607,6 +607,7 @@ static void m_prompts_external(hid_t f)
 
 /* /prompts chunked through a filter this HDF5 does not have (32000: h5py's
  * lzf; optional, so writing skips it as a library without it does) */
+static H5Z_filter_t missing_filter_id = 32000;
 static void m_prompts_missing_filter(hid_t f)
 {
     hsize_t n = 3, chunk = 2;
@@ -614,7 +615,7 @@ static void m_prompts_missing_filter(hid_t f)
     H5Tset_size(t, H5T_VARIABLE);
     hid_t s = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 1, &chunk);
-    CHECK(H5Pset_filter(dcpl, 32000, H5Z_FLAG_OPTIONAL, 0, NULL) >= 0);
+    CHECK(H5Pset_filter(dcpl, missing_filter_id, H5Z_FLAG_OPTIONAL, 0, NULL) >= 0);
     hid_t d = H5Dcreate2(f, "prompts", t, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     CHECK(d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, prompts3) >= 0);
     H5Dclose(d);
@@ -683,6 +684,12 @@ static void test_malformed_files(void)
     expect_open_error("prompts_external.h5", m_prompts_external, "/prompts is an external link");
     expect_open_error("prompts_lzf.h5", m_prompts_missing_filter,
                       "/prompts is stored with HDF5 filter 32000");
+    /* the way round must work: h5repack cannot read lzf either (it wrote
+     * a file without /prompts, exit 0); h5py can */
+    expect_open_error("prompts_lzf2.h5", m_prompts_missing_filter, "copy it with h5py");
+    missing_filter_id = 32001; /* blosc: a plugin (HDF5_PLUGIN_PATH) reads it */
+    expect_open_error("prompts_blosc.h5", m_prompts_missing_filter, "HDF5_PLUGIN_PATH");
+    missing_filter_id = 32000;
     expect_open_error("prompts_virtual.h5", m_prompts_virtual, "/prompts keeps its data in other files");
 }
 
