@@ -233,7 +233,8 @@ static int check_storage(hid_t d, const char *path, const char *name, vb_err *er
     if (H5Pget_layout(dcpl) == H5D_VIRTUAL || H5Pget_external_count(dcpl) > 0)
         rc = vb_err_set(err, "%s: %s keeps its data in other files (a virtual dataset or "
                         "external storage); the data must be stored in the input file (h5repack "
-                        "copies it in)", path, name);
+                        "-l CONTI IN OUT copies it in; a plain h5repack keeps it where it is)",
+                        path, name);
     int nf = rc ? 0 : H5Pget_nfilters(dcpl);
     for (int k = 0; k < nf && rc == 0; k++) {
         unsigned flags = 0, config = 0;

@@ -691,6 +691,9 @@ static void test_malformed_files(void)
     expect_open_error("prompts_blosc.h5", m_prompts_missing_filter, "HDF5_PLUGIN_PATH");
     missing_filter_id = 32000;
     expect_open_error("prompts_virtual.h5", m_prompts_virtual, "/prompts keeps its data in other files");
+    /* plain h5repack keeps a virtual dataset virtual: the advice must be
+     * the command that copies the data in */
+    expect_open_error("prompts_virtual2.h5", m_prompts_virtual, "h5repack -l CONTI IN OUT");
 }
 
 static void expect_specs_error(const char *const *specs, int n, const char *want1,
