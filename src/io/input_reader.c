@@ -284,6 +284,11 @@ static int check_shape(hid_t f, hid_t d, hid_t t, hid_t s, const char *path, con
                        H5T_class_t want, const char *want_words, bool allow_scalar,
                        int64_t *len, vb_err *err)
 {
+    if (want == H5T_VLEN && H5Tget_class(t) == H5T_INTEGER) /* numpy's natural way */
+        return vb_err_set(err, "%s: %s is an array of integers of rank %d; token ids are one "
+                          "variable-length row each, a 1-D dataset (h5py: "
+                          "dtype=h5py.vlen_dtype(np.int32))", path, name,
+                          H5Sget_simple_extent_ndims(s));
     if (!type_is(t, want))
         return vb_err_set(err, "%s: %s has the wrong type (expected %s)", path, name, want_words);
     if (check_string_size(t, path, name, err) < 0)

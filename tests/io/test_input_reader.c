@@ -575,6 +575,11 @@ static void m_ids_not_vlen(hid_t f)
     double v[] = {1, 2, 3};
     put_numbers(f, "input_ids", H5T_STD_I32LE, v, 3, 1);
 }
+static void m_ids_2d(hid_t f)
+{
+    double v[] = {1, 2, 3};
+    put_numbers(f, "input_ids", H5T_STD_I32LE, v, 3, 2);
+}
 static void m_ids_vlen_float(hid_t f)
 {
     put_token_rows(f, "input_ids", H5T_IEEE_F32LE, 3);
@@ -677,6 +682,8 @@ static void test_malformed_files(void)
     expect_open_error("max_short.h5", m_max_short, "/max_new_tokens");
     expect_open_error("seed_2d.h5", m_seed_2d, "/seed");
     expect_open_error("ids_not_vlen.h5", m_ids_not_vlen, "/input_ids");
+    /* a padded 2-D array, numpy's way: said what it is and what to write */
+    expect_open_error("ids_2d.h5", m_ids_2d, "/input_ids is an array of integers of rank 2");
     expect_open_error("ids_vlen_float.h5", m_ids_vlen_float, "/input_ids");
     expect_open_error("prompts_dangling.h5", m_prompts_dangling,
                       "/prompts is a soft link to /gone/p, which does not exist");
