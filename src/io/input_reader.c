@@ -1017,10 +1017,16 @@ static int read_shard_rows(const vb_input *in, const vb_input_shard *sh, const i
     if (sh->has_max_new_tokens) {
         if (read_ints(f, sh->path, "/max_new_tokens", lrows, n, ints, &u64, err) < 0)
             goto done;
-        for (size_t k = 0; k < n; k++) /* beyond int32: capped (the model's length caps it) */
-            out[pos[k]].max_new_tokens = (u64 && ints[k] < 0) || ints[k] > INT32_MAX ? INT32_MAX
-                                         : ints[k] < INT32_MIN                    ? INT32_MIN
-                                                                                  : (int32_t)ints[k];
+        for (size_t k = 0; k < n; k++) { /* beyond int32: capped (the model's length caps it) */
+            vb_input_row *o = &out[pos[k]];
+            o->max_new_tokens = (u64 && ints[k] < 0) || ints[k] > INT32_MAX ? INT32_MAX
+                                : ints[k] < INT32_MIN                    ? INT32_MIN
+                                                                         : (int32_t)ints[k];
+            /* said with the file's value: check_row would name the clamped one */
+            if (!u64 && ints[k] < INT32_MIN && !o->error[0])
+                snprintf(o->error, sizeof o->error, "max_new_tokens is %" PRId64 " (negative)",
+                         ints[k]);
+        }
     }
     if (sh->has_seed) {
         if (read_ints(f, sh->path, "/seed", lrows, n, ints, &u64, err) < 0)

@@ -362,6 +362,32 @@ static void test_bad_rows_are_rows(void)
     vb_input_close(&in);
 }
 
+/* A /max_new_tokens below int32 (int64 -2^40) was clamped before the row
+ * check, whose error then named -2147483648, a value not in the file. */
+static void test_max_new_tokens_below_int32_named(void)
+{
+    const char *p = test_path(dir, "hugeneg.h5");
+    hid_t f = new_file(p);
+    double mnt[] = {-1099511627776.0, 3, -7};
+    put_strings(f, "prompts", prompts3, 3, 0, 0);
+    put_numbers(f, "max_new_tokens", H5T_STD_I64LE, mnt, 3, 1);
+    CHECK(H5Fclose(f) >= 0);
+    vb_input in;
+    vb_err err = {{0}};
+    const char *specs[] = {p};
+    CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
+    int64_t rows[] = {0, 1, 2};
+    vb_input_row r[3];
+    CHECK_INT_EQ(vb_input_read_rows(&in, rows, 3, r, &err), 0);
+    fprintf(stderr, "  (row 0: %s)\n", r[0].error);
+    CHECK(strstr(r[0].error, "max_new_tokens is -1099511627776") != NULL);
+    CHECK_STR_EQ(r[1].error, "");
+    CHECK_INT_EQ(r[1].max_new_tokens, 3);
+    CHECK_STR_EQ(r[2].error, "max_new_tokens is -7 (negative)");
+    vb_input_rows_free(r, 3);
+    vb_input_close(&in);
+}
+
 /* Three shards of 3, 2, 4 rows: by list, glob and directory. */
 static void test_shards(void)
 {
@@ -826,6 +852,7 @@ int main(void)
     RUN_TEST(test_uint64_ids);
     RUN_TEST(test_input_ids_and_messages);
     RUN_TEST(test_bad_rows_are_rows);
+    RUN_TEST(test_max_new_tokens_below_int32_named);
     RUN_TEST(test_shards);
     RUN_TEST(test_scattered_rows_fast);
     RUN_TEST(test_malformed_files);
