@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/log.h"
 #include "util/utf8_valid.h"
 
 static json_t *real_or_null(double v)
@@ -49,6 +50,8 @@ json_t *vb_run_settings_json(const vb_run_settings *s)
     bad |= json_object_set_new(o, "model_files", json_or_null(s->model_files));
     bad |= json_object_set_new(o, "chat_template_kwargs", json_or_null(s->chat_template_kwargs));
     bad |= json_object_set_new(o, "chat_template_file", json_or_null(s->chat_template_file));
+    if (s->version)
+        bad |= json_object_set_new(o, "version", json_string(s->version));
     bad |= json_object_set_new(o, "tp", json_integer(s->tp));
     bad |= json_object_set_new(o, "seed", json_string(seed));
     bad |= json_object_set_new(o, "max_new_tokens", count_or_null(s->max_new_tokens));
@@ -185,6 +188,20 @@ static bool added_later(const char *key)
            strcmp(key, "chat_template_file") == 0;
 }
 
+/* A run resumed under another build: its rows and the earlier ones may
+ * differ where the two compute or sample differently (a fix to the
+ * sampler, say), so it is said; not refused, since the newer build is
+ * often the one that should finish the job. An output or journal begun
+ * before the key existed has none: nothing to say. */
+static void warn_other_version(const json_t *saved, const json_t *now, const char *where)
+{
+    const char *was = json_string_value(saved), *is = json_string_value(now);
+    if (!was || !is || strcmp(was, is) == 0)
+        return;
+    vb_warn("%s was begun by voltbatch %s, this is %s: the rows of each may differ where the two "
+            "compute or sample differently", where, was, is);
+}
+
 int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *where,
                             vb_err *err)
 {
@@ -197,6 +214,11 @@ int vb_run_settings_compare(const json_t *saved, const json_t *now, const char *
             const json_t *a = json_object_get(saved, key), *b = json_object_get(now, key);
             if (!a && added_later(key))
                 continue;
+            if (strcmp(key, "version") == 0) {
+                if (side == 0)
+                    warn_other_version(a, b, where);
+                continue;
+            }
             if (strcmp(key, "model_files") == 0) {
                 if (compare_model_files(a, b, where, err) < 0)
                     return -1;

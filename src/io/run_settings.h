@@ -48,6 +48,9 @@ typedef struct vb_run_settings {
                                   else NULL and no key, as quantize */
     bool batch_invariant;      /* --batch-invariant; false: no key, as quantize (a file's
                                   rows are all made in one mode: resume refuses a change) */
+    const char *version;       /* the binary's, "VERSION (git REVISION)"; NULL = no key.
+                                  Ranks must agree on it (two builds on two nodes);
+                                  --resume under another warns, never refuses */
     uint32_t input_checksum;   /* vb_input.checksum */
     int64_t input_rows;        /* vb_input.n_rows */
 } vb_run_settings;

@@ -160,6 +160,7 @@ static int make_settings(run_state *r, vb_err *err)
         .quantize = o->quantize == VB_QUANTIZE_NONE ? NULL : vb_quantize_name(o->quantize),
         .kv_cache_dtype = o->kv_cache_dtype == VB_KV_ACT ? NULL : vb_kv_dtype_name(o->kv_cache_dtype),
         .batch_invariant = o->batch_invariant,
+        .version = run_build_version(),
         .input_checksum = r->work.in.checksum, .input_rows = r->work.in.n_rows,
     };
     const int bad_text = vb_run_settings_check_text(&s, err);
@@ -234,8 +235,11 @@ static int agreement_compare(const json_t *mine, const json_t *root, const char 
             agreement_text(a, sa, sizeof sa);
             agreement_text(b, sb, sizeof sb);
             return vb_err_set(err, "the ranks disagree: %s%s is %s on rank %d, %s on rank 0 "
-                              "(every rank must run the same command line on the same model "
-                              "and inputs)", of ? of : "", key, sa, rank, sb);
+                              "(every rank must run the same %s)", of ? of : "", key, sa, rank,
+                              sb,
+                              !of && strcmp(key, "version") == 0
+                                  ? "voltbatch build: a node with another installed?"
+                                  : "command line on the same model and inputs");
         }
     }
     return 0;

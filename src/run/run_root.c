@@ -195,8 +195,7 @@ static int write_output(run_state *r, double *elapsed, double *engine, bool *com
     double end = run_wall_now();
     *elapsed = end - r->stats.t_start;
     *engine = end - r->stats.t_engine;
-    char version[128];
-    snprintf(version, sizeof version, "%s (git %s)", VB_VERSION, VB_GIT_REVISION);
+    const char *version = run_build_version();
     *complete = out->done.n_done == out->done.n_rows * out->done.n_samples;
     json_t *sampling = sampling_json(&r->work.sampling, r->work.max_new_tokens);
     vb_output_meta meta = {
@@ -244,4 +243,9 @@ int run_root_finish(run_state *r, const char **phase, vb_err *err)
         write_report(r, r->cfg->report, elapsed, engine, complete, err))
         rc = -1;
     return rc ? 1 : 0;
+}
+
+const char *run_build_version(void)
+{
+    return VB_VERSION " (git " VB_GIT_REVISION ")";
 }

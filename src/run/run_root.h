@@ -25,4 +25,8 @@ void run_progress(run_state *r, double *last, bool force);
  * the journal (*phase says so). Returns 0 or 1. */
 int run_root_finish(run_state *r, const char **phase, vb_err *err);
 
+/* This build, "VERSION (git REVISION)": the output's version attribute,
+ * and in the run's settings (ranks agree on it; --resume warns of another). */
+const char *run_build_version(void);
+
 #endif

@@ -185,6 +185,55 @@ static void test_damaged_file_advice(void)
     json_decref(s);
 }
 
+/* What compare(saved, now) writes to stderr (at most n - 1 bytes), and its
+ * return value in *rc. */
+static void compare_stderr(const json_t *saved, const json_t *now, char *text, size_t n, int *rc)
+{
+    vb_err err = {{0}};
+    fflush(stderr);
+    int keep = dup(2);
+    FILE *tmp = tmpfile();
+    CHECK(keep >= 0 && tmp != NULL);
+    dup2(fileno(tmp), 2);
+    *rc = vb_run_settings_compare(saved, now, "x.journal", &err);
+    fflush(stderr);
+    dup2(keep, 2);
+    close(keep);
+    rewind(tmp);
+    size_t got = fread(text, 1, n - 1, tmp);
+    text[got] = '\0';
+    fclose(tmp);
+}
+
+/* The build is in the settings (ranks agree on it); a resume under
+ * another warns but goes on, and one begun before the key (none) says
+ * nothing. */
+static void test_settings_version(void)
+{
+    vb_run_settings a = test_settings(), b = test_settings();
+    a.version = "0.1.0 (git aaaaaaaaaaaa)";
+    b.version = "0.1.0 (git bbbbbbbbbbbb)";
+    json_t *ja = vb_run_settings_json(&a), *jb = vb_run_settings_json(&b);
+    CHECK(json_is_string(json_object_get(ja, "version")));
+    char text[512];
+    int rc;
+    compare_stderr(ja, jb, text, sizeof text, &rc);
+    CHECK_INT_EQ(rc, 0);
+    fprintf(stderr, "  warning: %s", text);
+    CHECK(strstr(text, "x.journal was begun by voltbatch 0.1.0 (git aaaaaaaaaaaa), this is 0.1.0 "
+                       "(git bbbbbbbbbbbb)") != NULL);
+    const char *first = strstr(text, "was begun by");
+    CHECK(first != NULL && strstr(first + 1, "was begun by") == NULL); /* once */
+    compare_stderr(ja, ja, text, sizeof text, &rc);
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ((int)strlen(text), 0);
+    json_object_del(ja, "version"); /* begun before the key */
+    compare_stderr(ja, jb, text, sizeof text, &rc);
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ((int)strlen(text), 0);
+    json_decref(ja), json_decref(jb);
+}
+
 static void test_settings_compare(void)
 {
     vb_run_settings a = test_settings(), b = test_settings();
@@ -308,6 +357,7 @@ static void test_settings_compare(void)
 int main(void)
 {
     dir = test_tmpdir();
+    RUN_TEST(test_settings_version);
     RUN_TEST(test_settings_compare);
     RUN_TEST(test_policy_and_resume);
     RUN_TEST(test_resume_after_torn_journal);
