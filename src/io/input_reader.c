@@ -207,9 +207,9 @@ static int missing_filter(const char *path, const char *name, H5Z_filter_t id,
 {
     if (id == 32000)
         return vb_err_set(err, "%s: %s is stored with HDF5 filter 32000 (lzf), h5py's own, which "
-                          "HDF5 libraries and tools lack: copy it with h5py into a dataset with compression=\"gzip\" "
-                          "(h5repack cannot read lzf: it writes the file without the dataset)",
-                          path, name);
+                          "HDF5 libraries and tools lack: copy it with h5py into a dataset with "
+                          "compression=\"gzip\" (h5repack cannot read lzf: it writes the file "
+                          "without the dataset)", path, name);
     return vb_err_set(err, "%s: %s is stored with HDF5 filter %d (%s), which this HDF5 library "
                       "does not have: set HDF5_PLUGIN_PATH to a directory with the filter's "
                       "plugin (pip's hdf5plugin has blosc, zstd, lz4, bitshuffle); with it "
