@@ -128,12 +128,52 @@ static void cpu_lm_head(vb_backend *b, float *logits, const void *x, const void 
     cpu_matmul(b, logits, x, w, NULL, rows, hidden, vocab_local);
 }
 
-/* MPI counts are int: large buffers go in chunks. */
+/* Sums buf over the group in rank order: every rank's partial values are
+ * gathered and added as ((r0 + r1) + r2) + ..., so an element's sum does
+ * not depend on how many elements the step has. MPI_Allreduce promises no
+ * order (Open MPI picks its algorithm, and so the association of three or
+ * more addends, by the message size), and a row's logits then changed with
+ * the batch and data-parallel layout at tp 3 and more, against DESIGN.md's
+ * reproducibility. Two addends are summed exactly alike in either order,
+ * so tp 2 keeps the plain all-reduce. Buffers go in chunks of `chunk`
+ * floats a rank (MPI counts are int; the gather needs tp x chunk). */
+static int cpu_all_reduce_ordered(cpu_ctx *c, float *buf, size_t n, size_t chunk)
+{
+    size_t need = chunk * (size_t)c->tp;
+    if (c->reduce_scratch_cap < need) {
+        float *p = realloc(c->reduce_scratch, need * sizeof *p);
+        if (!p)
+            return -1;
+        c->reduce_scratch = p;
+        c->reduce_scratch_cap = need;
+    }
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t len = n - off < chunk ? n - off : chunk;
+        MPI_CHECK(MPI_Allgather(buf + off, (int)len, MPI_FLOAT, c->reduce_scratch, (int)len,
+                                MPI_FLOAT, c->tp_comm));
+        for (size_t i = 0; i < len; i++) {
+            float s = c->reduce_scratch[i];
+            for (int r = 1; r < c->tp; r++)
+                s += c->reduce_scratch[(size_t)r * len + i];
+            buf[off + i] = s;
+        }
+    }
+    return 0;
+}
+
 static void cpu_all_reduce_sum(vb_backend *b, void *buf, size_t n)
 {
     cpu_ctx *c = cpu_ctx_of(b);
     if (c->tp <= 1)
         return;
+    if (c->tp > 2) {
+        if (cpu_all_reduce_ordered(c, buf, n, (size_t)1 << 18) != 0) {
+            fprintf(stderr, "voltbatch: cpu backend: out of memory for the all-reduce's "
+                            "%d x %zu floats\n", c->tp, (size_t)1 << 18);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        return;
+    }
     const size_t chunk = (size_t)1 << 30;
     for (size_t off = 0; off < n; off += chunk) {
         size_t len = n - off < chunk ? n - off : chunk;
@@ -151,6 +191,7 @@ static void cpu_destroy(vb_backend *b)
     free(c->tok_seq);
     free(c->q_scratch);
     free(c->out_scratch);
+    free(c->reduce_scratch);
     free(c);
     free(b);
 }

@@ -19,6 +19,8 @@ typedef struct cpu_ctx {
     size_t q_scratch_cap;     /* floats */
     float *out_scratch;       /* cpu_matmul_quant_resid: the projection before its add */
     size_t out_scratch_cap;   /* floats */
+    float *reduce_scratch;    /* cpu_all_reduce_sum at tp > 2: every rank's chunk */
+    size_t reduce_scratch_cap; /* floats */
 } cpu_ctx;
 
 static inline cpu_ctx *cpu_ctx_of(vb_backend *b)
