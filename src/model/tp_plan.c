@@ -37,31 +37,59 @@ static const char *cut_group(const model_config *c, int tp)
     return NULL;
 }
 
+/* The ceil split of the vocabulary (tp_plan_make) leaves every rank a
+ * token: a rank without one has no logits to sample from. */
+static bool vocab_splits(const model_config *c, int tp)
+{
+    return c->vocab_size >= 1 &&
+           (long long)((c->vocab_size + tp - 1) / tp) * (tp - 1) < c->vocab_size;
+}
+
+/* Writes the --tp values this model runs at, "1, 2, 4, 8", into out. Each
+ * divides the heads, so none exceeds their count; listing them all, not
+ * only those below a refused value, matters because a larger tp can keep
+ * quantization groups whole where a smaller one cuts them (96 columns in
+ * groups of 32: tp 2 gives 48 a rank, tp 3 gives 32). */
+static void working_tps(const model_config *c, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (int t = 1; t <= c->n_heads && strlen(out) + 8 < size; t++)
+        if (splits(c, t) && vocab_splits(c, t) && !cut_group(c, t))
+            snprintf(out + strlen(out), size - strlen(out), "%s%d", out[0] ? ", " : "", t);
+    if (!out[0])
+        snprintf(out, size, "none");
+}
+
+/* Refuses a tp the heads, key/value heads, intermediate size or the
+ * vocabulary do not split by, naming the values that work. */
+static int refuse_shape(const model_config *c, int tp, vb_err *err)
+{
+    char ok[160];
+    working_tps(c, ok, sizeof ok);
+    if (c->n_heads % tp)
+        return vb_err_set(err, "--tp %d: the model's %d attention heads do not divide by %d; "
+                          "--tp values that work: %s", tp, c->n_heads, tp, ok);
+    if (tp <= c->n_kv_heads ? c->n_kv_heads % tp : tp % c->n_kv_heads)
+        return vb_err_set(err, "--tp %d: the model's %d key/value heads neither divide by %d nor "
+                          "divide it; --tp values that work: %s", tp, c->n_kv_heads, tp, ok);
+    if (c->intermediate_size % tp)
+        return vb_err_set(err, "--tp %d: intermediate_size %d does not divide by %d; --tp values "
+                          "that work: %s", tp, c->intermediate_size, tp, ok);
+    return vb_err_set(err, "--tp %d: the model's vocabulary of %d tokens leaves the last rank "
+                      "none (each rank takes %d); --tp values that work: %s", tp, c->vocab_size,
+                      c->vocab_size > 0 ? (c->vocab_size + tp - 1) / tp : 0, ok);
+}
+
 int tp_plan_make(tp_plan *p, const model_config *c, int tp, int rank, vb_err *err)
 {
     if (tp < 1 || rank < 0 || rank >= tp)
         return vb_err_set(err, "--tp %d: rank %d is not in [0, %d)", tp, rank, tp);
-    if (c->n_heads % tp)
-        return vb_err_set(err, "--tp %d: the model's %d attention heads do not divide by %d",
-                          tp, c->n_heads, tp);
-    if (tp <= c->n_kv_heads ? c->n_kv_heads % tp : tp % c->n_kv_heads)
-        return vb_err_set(err, "--tp %d: the model's %d key/value heads neither divide by %d nor "
-                          "divide it", tp, c->n_kv_heads, tp);
-    if (c->intermediate_size % tp)
-        return vb_err_set(err, "--tp %d: intermediate_size %d does not divide by %d", tp,
-                          c->intermediate_size, tp);
-    /* the vocabulary's ceil split (below) must leave every rank a token:
-     * a rank without one has no logits to sample from */
-    if (c->vocab_size < 1 || (long long)((c->vocab_size + tp - 1) / tp) * (tp - 1) >= c->vocab_size)
-        return vb_err_set(err, "--tp %d: the model's vocabulary of %d tokens leaves the last "
-                          "rank none (each rank takes %d)", tp, c->vocab_size,
-                          c->vocab_size > 0 ? (c->vocab_size + tp - 1) / tp : 0);
+    if (!splits(c, tp) || !vocab_splits(c, tp))
+        return refuse_shape(c, tp, err);
     const char *cut = cut_group(c, tp);
     if (cut) {
-        char ok[128] = "";
-        for (int t = 1; t < tp && t <= 64; t++)
-            if (splits(c, t) && !cut_group(c, t))
-                snprintf(ok + strlen(ok), sizeof ok - strlen(ok), "%s%d", ok[0] ? ", " : "", t);
+        char ok[160];
+        working_tps(c, ok, sizeof ok);
         return vb_err_set(err, "--tp %d splits the %s quantization groups of %d input columns "
                           "of %s across ranks (each rank would hold %d of its %d columns); "
                           "--tp values that keep them whole: %s", tp,
@@ -70,7 +98,7 @@ int tp_plan_make(tp_plan *p, const model_config *c, int tp, int rank, vb_err *er
                                                      : c->intermediate_size / tp,
                           strcmp(cut, "o_proj") == 0 ? c->n_heads * c->head_dim
                                                      : c->intermediate_size,
-                          ok[0] ? ok : "1");
+                          ok);
     }
     p->tp = tp;
     p->rank = rank;

@@ -21,7 +21,7 @@ typedef struct tp_plan {
 
 /* Fails with a clear message when heads or the intermediate size do not
  * divide by tp (or tp does not divide by the key/value heads when it
- * exceeds them). */
+ * exceeds them), naming every --tp value the model runs at. */
 int tp_plan_make(tp_plan *p, const model_config *c, int tp, int rank, vb_err *err);
 
 #endif

@@ -198,6 +198,9 @@ static void test_tp_plan(void)
     CHECK_INT_EQ(p.vocab_start, 3 * 38016);
     CHECK_INT_EQ(tp_plan_make(&p, &c, 3, 0, &err), -1);
     CHECK(strstr(err.msg, "40 attention heads do not divide by 3") != NULL);
+    /* a refusal names every --tp that works (5 fails the 8 key/value heads,
+     * 10 and more the intermediate size) */
+    CHECK(strstr(err.msg, "--tp values that work: 1, 2, 4, 8") != NULL);
     /* tp 16 > 8 kv heads: each kv head on 2 ranks, matching its query heads
      * (but 40 heads do not divide by 16, so use 8 -> 16 on a 64-head model) */
     model_config d = c;
@@ -214,9 +217,31 @@ static void test_tp_plan(void)
     CHECK_INT_EQ(p.vocab_local, 23);
 }
 
+/* A --tp above a refused one can keep the quantization groups whole: 96
+ * input columns of o_proj in groups of 32 split into 48 at tp 2 (refused)
+ * but 32 at tp 3; the refusal listed only the values below the one asked
+ * for ("1"), so it hid tp 3. */
+static void test_tp_plan_quant_lists_larger(void)
+{
+    model_config c = {.n_heads = 6, .n_kv_heads = 6, .head_dim = 16, .intermediate_size = 192,
+                      .vocab_size = 389};
+    c.quant.method = VB_QUANT_AWQ;
+    c.quant.bits = 4;
+    c.quant.group_size = 32;
+    tp_plan p;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(tp_plan_make(&p, &c, 3, 2, &err), 0);
+    CHECK_INT_EQ(tp_plan_make(&p, &c, 2, 0, &err), -1);
+    CHECK(strstr(err.msg, "o_proj") != NULL);
+    CHECK(strstr(err.msg, "keep them whole: 1, 3") != NULL);
+    if (!strstr(err.msg, "keep them whole: 1, 3"))
+        fprintf(stderr, "  message: %s\n", err.msg);
+}
+
 int main(int argc, char **argv)
 {
     RUN_TEST(test_tp_plan);
+    RUN_TEST(test_tp_plan_quant_lists_larger);
     if (argc < 2)
         return test_skip("usage: test_model_load FIXTURES_DIR");
     fixtures = argv[1];

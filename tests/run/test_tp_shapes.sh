@@ -45,4 +45,11 @@ run_capture "$mpirun" -np 6 "$vb" "${sampled[@]}" --tp 6 --output t6.h5
 check "tp 6 (key/value heads replicated): exit 0" [ "$rc" -eq 0 ]
 run_capture "$mpirun" -np 6 "$vb" "${sampled[@]}" --tp 6 --max-batch 2 --output t6_b2.h5
 check "tp 6: --max-batch 2 gives the same ids and logprobs" [ "$(cols t6_b2.h5)" = "$(cols t6.h5)" ]
+# a --tp the shapes refuse: exit 2 before anything starts, the message
+# naming the key/value heads and every --tp that works
+run_capture "$mpirun" -np 2 "$vb" "${sampled[@]}" --tp 2 --output t2.h5
+check "tp 2 on 3 key/value heads: exit 2" [ "$rc" -eq 2 ]
+check "tp 2: names the heads and the --tp values that work" \
+    contains "$err" "3 key/value heads neither divide by 2 nor divide it; --tp values that work: 1, 3, 6"
+check "tp 2: nothing written" [ ! -e t2.h5 ]
 summary
