@@ -72,6 +72,8 @@ static int write_settings_attrs(hid_t f, const json_t *settings, vb_err *err)
     json_t *v;
     json_object_foreach((json_t *)settings, key, v) {
         int rc = 0;
+        if (strcmp(key, "version") == 0)
+            continue; /* the root attribute version is the meta's (the same build) */
         if (json_is_string(v)) {
             rc = h5_attr_string(f, key, json_string_value(v), err);
         } else if (json_is_integer(v)) {
