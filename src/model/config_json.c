@@ -503,6 +503,39 @@ static int get_max_new_tokens(json_t *g, model_config *c, const char *path, vb_e
     return 0;
 }
 
+/* generation_config.json's keys that change what transformers' generate()
+ * makes and that voltbatch does not apply, each with the value that
+ * changes nothing: such a key is named in c->gen_unapplied (the run warns;
+ * the rows are made without it, as vLLM makes them). A number is neutral
+ * at its value, a list or object when empty, anything when null. */
+static void note_unapplied(json_t *g, model_config *c)
+{
+    static const struct { const char *key; double neutral; } keys[] = {
+        {"typical_p", 1}, {"epsilon_cutoff", 0}, {"eta_cutoff", 0},
+        {"no_repeat_ngram_size", 0}, {"min_new_tokens", 0}, {"min_length", 0},
+        {"num_beams", 1}, {"diversity_penalty", 0}, {"guidance_scale", 1},
+        {"suppress_tokens", 0}, {"begin_suppress_tokens", 0}, {"bad_words_ids", 0},
+        {"sequence_bias", 0}, {"forced_bos_token_id", 0}, {"forced_eos_token_id", 0},
+    };
+    size_t used = 0;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        json_t *v = json_object_get(g, keys[k].key);
+        bool applies = v && !json_is_null(v) &&
+                       (json_is_number(v)   ? json_number_value(v) != keys[k].neutral ||
+                                                  strncmp(keys[k].key, "forced_", 7) == 0
+                        : json_is_array(v)  ? json_array_size(v) > 0
+                        : json_is_object(v) ? json_object_size(v) > 0
+                                            : true);
+        if (!applies)
+            continue;
+        int n = snprintf(c->gen_unapplied + used, sizeof c->gen_unapplied - used, "%s%s",
+                         used ? ", " : "", keys[k].key);
+        if (n < 0 || (size_t)n >= sizeof c->gen_unapplied - used)
+            break; /* the names that fit */
+        used += (size_t)n;
+    }
+}
+
 /* generation_config.json: eos ids (they win over config.json's: chat models
  * list the end-of-turn token there) and sampling defaults. */
 static int load_generation(const char *path, model_config *c, vb_err *err)
@@ -538,6 +571,7 @@ static int load_generation(const char *path, model_config *c, vb_err *err)
     c->gen_do_sample = false;
     if (get_bool(g, "do_sample", &c->gen_do_sample, path, err))
         goto out;
+    note_unapplied(g, c);
     rc = 0;
 out:
     json_decref(g);

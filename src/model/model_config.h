@@ -69,6 +69,8 @@ typedef struct model_config {
     double gen_temperature, gen_top_p, gen_min_p, gen_repetition_penalty;
     int gen_top_k;
     long gen_max_new_tokens;    /* -1 = absent */
+    char gen_unapplied[192];    /* its keys transformers applies and voltbatch does not
+                                 * (typical_p, num_beams, ...), ", "-separated; "" none */
     bool gen_do_sample;
 } model_config;
 

@@ -253,6 +253,13 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
     if (r->root) {
         warn_unused_sampling(o, &base);
         warn_identical_samples(o, &base);
+        /* transformers' generate() would apply them; vLLM, like this run,
+         * does not (config_json.c) */
+        if (r->model.config.gen_unapplied[0])
+            fprintf(stderr, "voltbatch %s: warning: %s/generation_config.json sets %s, which "
+                    "transformers' generate() applies and voltbatch does not: the rows are "
+                    "made without them\n",
+                    o->command, o->model_dir, r->model.config.gen_unapplied);
     }
     /* --max-new-tokens, else generation_config.json's, else 256 */
     const long model_max_new = r->model.config.gen_max_new_tokens;

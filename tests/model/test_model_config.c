@@ -64,6 +64,14 @@ static void test_yarn_and_defaults(void)
     CHECK(isnan(c.gen_temperature));
     CHECK(isnan(c.gen_min_p));
     CHECK(c.gen_max_new_tokens == -1); /* absent */
+    CHECK_INT_EQ((int)strlen(c.gen_unapplied), 0);
+    /* keys transformers' generate() applies and voltbatch does not are
+     * named (the run warns), those at their neutral values not */
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}",
+              "{\"typical_p\":0.9,\"num_beams\":1,\"suppress_tokens\":[],"
+              "\"no_repeat_ngram_size\":3,\"bad_words_ids\":null,\"forced_eos_token_id\":2}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK(strcmp(c.gen_unapplied, "typical_p, no_repeat_ngram_size, forced_eos_token_id") == 0);
     /* max_new_tokens: the rows' default budget (transformers, vLLM) */
     rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"max_new_tokens\":2048}");
     CHECK_INT_EQ(rc, 0);

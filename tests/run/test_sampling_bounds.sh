@@ -138,6 +138,14 @@ import json, sys
 sys.exit(json.load(open(sys.argv[1]))["sampling"]["top_k"] != 1)' nods_t1.json
 check "no do_sample, --temperature 1, the file's top_k 1: the greedy rows" \
     [ "$(ids nods_t1.h5)" = "$(ids nods_greedy.h5)" ]
+# generation_config.json keys transformers applies and voltbatch does not
+# (typical_p, no_repeat_ngram_size, ...) were dropped without a word
+gen_model model_typical "typical_p=0.5, no_repeat_ngram_size=3, num_beams=1"
+run_capture "$vb" generate --device cpu --model model_typical --input one.h5 \
+    --max-new-tokens 1 --output typical.h5
+check "generation_config.json typical_p: exit 0" [ "$rc" -eq 0 ]
+check "generation_config.json typical_p, no_repeat_ngram_size: named ($(grep warning <<<"$err" | grep typical))" \
+    contains "$err" "generation_config.json sets typical_p, no_repeat_ngram_size, which transformers' generate() applies and voltbatch does not"
 # top-p without top-k draws from the sampler's 256 best tokens a rank
 # (sampler.h); a nucleus larger than that (here: temperature 100 on the
 # tiny model's 384 tokens) was cut without a word. The run counts such
