@@ -38,6 +38,9 @@ int cli_parse_temperature(const char *cmd, const char *opt, const char *s, doubl
 #define VB_MIN_GPU_MEMORY_UTILIZATION 0.05
 /* --max-batched-tokens' largest value, generate's, bench's and inspect's */
 #define VB_MAX_BATCHED_TOKENS (1L << 20)
+/* --tp's largest value, generate's, bench's and inspect's (inspect took
+ * 1024 at most, so it could not plan what generate runs) */
+#define VB_MAX_TP 4096
 /* Text that goes into a prompt, a stop string or the run settings (JSON):
  * refused unless valid UTF-8 (a stop string of other bytes was dropped
  * from the settings, a system prompt ended the run as "out of memory"). */

@@ -564,7 +564,7 @@ int cmd_bench(int argc, char **argv)
         int rc = 0;
         switch (c) {
         case B_MODEL: o->model_dir = optarg; break;
-        case B_TP: rc = cli_parse_int("bench", opt, optarg, 1, 4096, &v); o->tp = (int)v; break;
+        case B_TP: rc = cli_parse_int("bench", opt, optarg, 1, VB_MAX_TP, &v); o->tp = (int)v; break;
         case B_INPUT_LEN: w.synthetic_opt = "--input-len"; rc = cli_parse_int("bench", opt, optarg, 1, BENCH_MAX_LEN, &w.in.mean); break;
         case B_OUTPUT_LEN: rc = cli_parse_int("bench", opt, optarg, 1, BENCH_MAX_LEN, &w.out.mean); break;
         case B_NUM_PROMPTS: w.synthetic_opt = "--num-prompts"; rc = cli_parse_int("bench", opt, optarg, 1, 1L << 30, &w.num_prompts); break;

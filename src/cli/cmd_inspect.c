@@ -237,7 +237,7 @@ int cmd_inspect(int argc, char **argv)
             return VB_EXIT_OK;
         case 1: model = optarg; break;
         case 2:
-            if (cli_parse_int("inspect", "--tp", optarg, 1, 1024, &tp) != 0)
+            if (cli_parse_int("inspect", "--tp", optarg, 1, VB_MAX_TP, &tp) != 0)
                 return VB_EXIT_USAGE;
             break;
         case 3: gpu_mem = optarg; break;

@@ -198,7 +198,7 @@ int generate_options_parse(generate_options *o, int argc, char **argv)
         case OPT_OUTPUT: cfg->output = optarg; break;
         case OPT_REPORT: cfg->report = optarg; break;
         case OPT_TP:
-            rc = cli_parse_int(cmd, opt, optarg, 1, 4096, &v);
+            rc = cli_parse_int(cmd, opt, optarg, 1, VB_MAX_TP, &v);
             cfg->tp = (int)v;
             break;
         case OPT_DEVICE:

@@ -68,6 +68,18 @@ for cmd in generate bench inspect; do
     check "$cmd --gpu-memory-utilization 0.02: names it" contains "$err" "--gpu-memory-utilization"
 done
 
+# --tp: one range for generate, bench and inspect (inspect stopped at 1024)
+for cmd in generate bench inspect; do
+    io=()
+    [ "$cmd" = inspect ] || io+=(--input i)
+    [ "$cmd" = generate ] && io+=(--output o)
+    run_capture "$vb" $cmd --model m "${io[@]}" --tp 4097
+    check "$cmd --tp 4097: out of range [1, 4096] ($err)" contains "$err" "4096"
+    run_capture "$vb" $cmd --model m "${io[@]}" --tp 2048
+    check "$cmd --tp 2048: not refused for its range" \
+        bash -c '! grep -q "out of range\|must be" <<<"$1"' _ "$err"
+done
+
 run_capture "$vb" generate --model
 check "missing value exits 2" [ "$rc" -eq 2 ]
 check "missing value: one line" one_line "$err"
