@@ -41,9 +41,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "flock_fail.h"
 #include "harness.h"
 #include "io/input_reader.h"
 #include "io/output_writer.h"
@@ -471,21 +471,6 @@ static void test_truncated_file_not_a_lock(void)
     CHECK(strstr(err.msg, "shorter than its own header says") != NULL);
     CHECK(strstr(err.msg, "file lock") == NULL);
     fprintf(stderr, "  (message: %s)\n", err.msg);
-}
-
-/* HDF5 takes its file lock with flock(); this program's own flock is
- * found before the C library's, so a test can make it fail as a file
- * system without locks (ENOLCK: NFS without a lock daemon) or a writer's
- * lock (EWOULDBLOCK) does. 0: the real call. */
-static int flock_fails_with;
-
-int flock(int fd, int op)
-{
-    if (flock_fails_with) {
-        errno = flock_fails_with;
-        return -1;
-    }
-    return (int)syscall(SYS_flock, fd, op);
 }
 
 /* A file system that refuses locks is not another process's lock: the

@@ -6,9 +6,9 @@
 #include <hdf5.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "flock_fail.h"
 #include "harness.h"
 #include "io/output_writer.h"
 #include "io/pack.h"
@@ -236,25 +236,11 @@ static void test_unwritable(void)
     CHECK(strstr(err.msg, "nope.h5") != NULL);
 }
 
-/* HDF5 locks a file it creates with flock(); this program's flock is
- * found before the C library's, so a test can refuse it as a file system
- * without locks does (ENOLCK: NFS without a lock daemon; HDF5 1.10's
- * best-effort locking lets only ENOSYS pass). 0: the real call. */
-static int flock_fails_with;
-
-int flock(int fd, int op)
-{
-    if (flock_fails_with) {
-        errno = flock_fails_with;
-        return -1;
-    }
-    return (int)syscall(SYS_flock, fd, op);
-}
-
-/* On such a file system the journal goes on unlocked (journal.c), the
- * whole run finishes, and then the output could not be created: "cannot
- * create: No locks available: the output needs about 16 KiB ... make
- * room, then rerun with --resume", which failed the same way every time.
+/* On a file system without locks (ENOLCK, flock_fail.h) the journal goes
+ * on unlocked (journal.c), the whole run finishes, and then the output
+ * could not be created: "cannot create: No locks available: the output
+ * needs about 16 KiB ... make room, then rerun with --resume", which
+ * failed the same way every time.
  * The temporary output is this run's alone (the journal's lock keeps
  * other runs out), so it is written without HDF5's lock; so is pack's. */
 static void test_file_system_without_locks(void)
