@@ -149,10 +149,10 @@ int run_phase_tokenizer(run_state *r, vb_err *err)
 static sampling_params run_sampling(const run_config *o, const model_config *c)
 {
     sampling_params md = sampling_params_default();
-    if (c->gen_do_sample && !isnan(c->gen_temperature))
-        md.temperature = (float)c->gen_temperature;
     if (!c->gen_do_sample)
         md.temperature = 0; /* greedy */
+    else if (!isnan(c->gen_temperature))
+        md.temperature = (float)c->gen_temperature;
     if (!isnan(c->gen_top_p)) md.top_p = (float)c->gen_top_p;
     if (!isnan(c->gen_min_p)) md.min_p = (float)c->gen_min_p;
     if (c->gen_top_k >= 0) md.top_k = c->gen_top_k;
