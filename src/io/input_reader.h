@@ -73,6 +73,10 @@ typedef struct vb_input {
                                   /max_tokens), for a warning; "" when none */
 } vb_input;
 
+/* The root datasets the reader reads, as the warnings about `unread` list
+ * them (input_reader.c's read_by_us holds the same names). */
+#define VB_INPUT_DATASETS "/prompts, /input_ids, /messages, /id, /system, /max_new_tokens, /seed"
+
 typedef struct vb_input_row {
     int64_t index;             /* row number across shards */
     char *text;                /* prompt, or the messages JSON; NULL for ids */

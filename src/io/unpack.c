@@ -199,9 +199,8 @@ static int unpack_input(const char *in, FILE *fp, const char *out, vb_err *err)
         return -1;
     }
     if (inp.unread[0]) /* a column the JSON Lines leave out (io/input_reader.h) */
-        vb_warn("%s is not a dataset unpack writes (/prompts, /input_ids, /messages, /id, "
-                "/system, /max_new_tokens, /seed): left out of %s; later such datasets are not "
-                "reported", inp.unread, out);
+        vb_warn("%s is not a dataset unpack writes (" VB_INPUT_DATASETS "): left out of %s; "
+                "later such datasets are not reported", inp.unread, out);
     enum { BLOCK = 8192 };
     int64_t *rows = malloc(BLOCK * sizeof *rows);
     vb_input_row *r = malloc(BLOCK * sizeof *r);

@@ -123,9 +123,8 @@ static int phase_inputs(run_state *r, vb_err *err)
                                            template_file, err)))
         code = VB_EXIT_USAGE;
     if (code == 0 && r->root && r->work.in.unread[0]) /* a typo'd column: io/input_reader.h */
-        vb_warn("%s is not a dataset generate reads (/prompts, /input_ids, /messages, /id, "
-                "/system, /max_new_tokens, /seed): ignored; later such datasets are not "
-                "reported", r->work.in.unread);
+        vb_warn("%s is not a dataset generate reads (" VB_INPUT_DATASETS "): ignored; later "
+                "such datasets are not reported", r->work.in.unread);
     return run_agree(r, code, "inputs", err);
 }
 
