@@ -586,19 +586,9 @@ extern "C" bool vb_attention_decode_mma_supported(int heads, int kv_heads, int h
     if (!dmm_head_dim_ok(head_dim) || kv_heads <= 0 || heads % kv_heads ||
         heads / kv_heads > DMM_MAX_GROUP)
         return false;
-    static int major = -1, optin = 0; /* one GPU a process */
-    if (major < 0) {
-        int dev = 0, mj = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
-                cudaSuccess) {
-            (void)cudaGetLastError();
-            return false;
-        }
-        major = mj;
-    }
-    return major >= 8 && dmm_shared_bytes(head_dim) <= (size_t)optin && dmm_code_present();
+    vb_device_caps caps;
+    return vb_device_caps_get(&caps) == cudaSuccess && caps.major >= 8 &&
+           dmm_shared_bytes(head_dim) <= (size_t)caps.smem_optin && dmm_code_present();
 }
 
 extern "C" size_t vb_attention_decode_mma_token_bytes(int heads, int head_dim, int splits)

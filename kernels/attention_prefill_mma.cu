@@ -447,15 +447,9 @@ extern "C" bool vb_attention_prefill_mma_supported(int heads, int kv_heads, int 
     if (head_dim % 16 || head_dim > PFM_MAX_HD ||
         vb_attention_prefill_mma_tile_tokens(heads, kv_heads) < 1)
         return false;
-    int dev = 0, major = 0, optin = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
-            cudaSuccess) {
-        (void)cudaGetLastError();
-        return false;
-    }
-    return major >= 8 && pfm_shared_bytes(head_dim) <= (size_t)optin && mma_code_present();
+    vb_device_caps caps;
+    return vb_device_caps_get(&caps) == cudaSuccess && caps.major >= 8 &&
+           pfm_shared_bytes(head_dim) <= (size_t)caps.smem_optin && mma_code_present();
 }
 
 // The fp16 and int8 entry points below; kv8: the cache is int8.

@@ -475,18 +475,12 @@ static size_t pfw_shared_bytes(int kt)
 extern "C" bool vb_attention_prefill_wgmma_supported(int heads, int kv_heads, int head_dim)
 {
 #ifdef VB_WGMMA_SM90A
-    int dev = 0, major = 0, minor = 0, optin = 0;
+    vb_device_caps caps;
     if (head_dim != PFW_HD || !vb_attention_prefill_mma_supported(heads, kv_heads, head_dim) ||
-        cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
-            cudaSuccess) {
-        (void)cudaGetLastError();
+        vb_device_caps_get(&caps) != cudaSuccess)
         return false;
-    }
-    return major == 9 && minor == 0 && pfw_shared_bytes(128) <= (size_t)optin &&
-           pfw_shared_bytes(64) <= (size_t)optin;
+    return caps.major == 9 && caps.minor == 0 && pfw_shared_bytes(128) <= (size_t)caps.smem_optin &&
+           pfw_shared_bytes(64) <= (size_t)caps.smem_optin;
 #else
     (void)heads;
     (void)kv_heads;

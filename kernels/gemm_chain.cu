@@ -368,19 +368,9 @@ template __global__ void ch_kernel<CH_DEEP_COLS, CH_DEEP_STAGES, CH_ROPE>(ch_par
 
 extern "C" bool vb_gemm_chain_supported(int T, int n_in, int n_out, const void *x, const void *w)
 {
-    int dev = 0, major = 0;
-    cudaFuncAttributes attr;
-    if (T < 1 || T > VB_GEMM_CHAIN_MAX_T || n_in < 16 || n_in % 16 || n_out < 1 ||
-        ((uintptr_t)x | (uintptr_t)w) % 16 || cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        major < 8 ||
-        cudaFuncGetAttributes(&attr, ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, CH_PLAIN>) !=
-            cudaSuccess ||
-        attr.ptxVersion < 80) {
-        (void)cudaGetLastError();
-        return false;
-    }
-    return true;
+    return T >= 1 && T <= VB_GEMM_CHAIN_MAX_T && n_in >= 16 && n_in % 16 == 0 && n_out >= 1 &&
+           ((uintptr_t)x | (uintptr_t)w) % 16 == 0 &&
+           vb_device_runs(80, (const void *)ch_kernel<CH_WIDE_COLS, CH_WIDE_STAGES, CH_PLAIN>);
 }
 
 // Shared bytes of a tile's ring.

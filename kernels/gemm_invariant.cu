@@ -601,21 +601,17 @@ static cudaError_t gi_device_info(gi_device *d)
     static gi_device cached;
     static bool have;
     if (!have) {
-        int dev = 0, major = 0;
-        cudaFuncAttributes attr;
+        int dev = 0;
+        vb_device_caps caps;
         cudaError_t e = cudaGetDevice(&dev);
         if (e == cudaSuccess)
             e = cudaDeviceGetAttribute(&cached.n_sm, cudaDevAttrMultiProcessorCount, dev);
         if (e == cudaSuccess)
-            e = cudaDeviceGetAttribute(&cached.smem_optin,
-                                       cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-        if (e == cudaSuccess)
-            e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+            e = vb_device_caps_get(&caps);
         if (e != cudaSuccess)
             return e;
-        cached.mma = major >= 8 && cudaFuncGetAttributes(&attr, gi_split_kernel<1>) ==
-                                       cudaSuccess && attr.ptxVersion >= 80;
-        (void)cudaGetLastError(); /* a failed query must not poison later checks */
+        cached.smem_optin = caps.smem_optin;
+        cached.mma = vb_device_runs(80, (const void *)gi_split_kernel<1>);
         have = true;
     }
     *d = cached;

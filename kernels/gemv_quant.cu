@@ -458,17 +458,8 @@ static bool qmma_available(void)
 {
     static int cached = -1; /* one GPU a process */
     if (cached < 0) {
-        int dev = 0, major = 0;
-        cudaFuncAttributes attr;
-        cached = cudaGetDevice(&dev) == cudaSuccess &&
-                 cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
-                     cudaSuccess &&
-                 major >= 8 &&
-                 cudaFuncGetAttributes(&attr,
-                                       gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1, false, PAIR_NONE>) ==
-                     cudaSuccess &&
-                 attr.ptxVersion >= 80;
-        (void)cudaGetLastError(); /* a failed query must not poison later checks */
+        cached = vb_device_runs(
+            80, (const void *)gemv_quant_mma_kernel<4, 1, QMMA_UNROLL, 1, false, PAIR_NONE>);
     }
     return cached == 1;
 }

@@ -195,6 +195,22 @@ extern "C" {
 int vb_pdl_enable(int on);
 int vb_pdl_enabled(void);
 
+/* device_caps.cu: what the launchers choose their kernels by. The GPU's
+ * compute capability and the shared memory a block may opt in to, or
+ * after vb_device_caps_emulate(70) (VB_EMULATE_SM, set at backend setup
+ * before any launch; 0 undoes it) a V100's where the GPU is newer: its
+ * paths on this GPU, for the tests. vb_device_runs: whether the device
+ * (as emulated) is at least compute capability sm / 10 and this build
+ * has code for it in kernel (its PTX version, e.g. sm_80+ code that a
+ * build for sm_75 alone would lack). */
+typedef struct vb_device_caps {
+    int major, minor;
+    int smem_optin; /* bytes */
+} vb_device_caps;
+void vb_device_caps_emulate(int sm);
+cudaError_t vb_device_caps_get(vb_device_caps *c);
+bool vb_device_runs(int sm, const void *kernel);
+
 /* Source formats of checkpoint tensors. */
 enum vb_src_dtype { VB_SRC_F16 = 0, VB_SRC_BF16 = 1, VB_SRC_F32 = 2 };
 

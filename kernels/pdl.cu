@@ -18,14 +18,7 @@ static int pdl_on;
 
 extern "C" int vb_pdl_enable(int on)
 {
-    int dev = 0, major = 0;
-    cudaFuncAttributes attr;
-    pdl_on = on && cudaGetDevice(&dev) == cudaSuccess &&
-             cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) ==
-                 cudaSuccess &&
-             major >= 9 && cudaFuncGetAttributes(&attr, pdl_probe_kernel) == cudaSuccess &&
-             attr.ptxVersion >= 90;
-    (void)cudaGetLastError(); /* a failed query must not poison later checks */
+    pdl_on = on && vb_device_runs(90, (const void *)pdl_probe_kernel);
     return pdl_on;
 }
 

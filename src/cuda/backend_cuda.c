@@ -1141,6 +1141,8 @@ static void cuda_destroy(vb_backend *b)
 
 void cuda_kernel_switches_set(const vb_tuning *t)
 {
+    /* first: the GPU the launchers below and every later choice see */
+    vb_device_caps_emulate(vb_tuning_emulate_sm(t));
     /* programmatic dependent launch (kernels/pdl.cuh) where the GPU and
      * the build have it */
     vb_pdl_enable(!t->no_pdl);
@@ -1185,16 +1187,18 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     /* The sm_80+ decode kernel's partials: a fixed size (its launcher runs the tokens in chunks that
      * fit), 0.47 MB a token at the 7B shape and 16k positions, so 64 MiB
      * takes ~140 such tokens a launch. */
-    int cc_major = 0;
-    CUDA_CHECK(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, dev));
-    if (cc_major >= 8) {
-        c->decode_mma_workspace_bytes = (size_t)64 << 20;
-        CUDA_CHECK(cudaMalloc((void **)&c->decode_mma_workspace, c->decode_mma_workspace_bytes));
-    }
     vb_tuning defaults;
     if (!t) {
         vb_tuning_defaults(&defaults);
         t = &defaults;
+    }
+    cuda_kernel_switches_set(t); /* process-wide: one backend a process; first, as the
+                                  * emulated GPU (VB_EMULATE_SM) decides what follows */
+    vb_device_caps caps;
+    CUDA_CHECK(vb_device_caps_get(&caps));
+    if (caps.major >= 8) {
+        c->decode_mma_workspace_bytes = (size_t)64 << 20;
+        CUDA_CHECK(cudaMalloc((void **)&c->decode_mma_workspace, c->decode_mma_workspace_bytes));
     }
     /* knobs for comparing the small-step paths (tests/bench/bench_gemv.c
      * measured the defaults) */
@@ -1207,7 +1211,6 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     c->table_buckets = t->table_buckets;
     c->qgemv_epilogue = t->qgemv_epilogue == 1;
     c->norm_fold = t->norm_fold;
-    cuda_kernel_switches_set(t); /* process-wide: one backend a process */
     c->prefill_wmma = t->prefill_wmma;
     c->prefill_mma16 = t->prefill_mma16;
     c->prefill_wgmma = t->prefill_wgmma;

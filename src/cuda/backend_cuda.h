@@ -22,9 +22,9 @@
  * VB_NO_PDL. Returns NULL (and fills err) on failure. */
 vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err);
 
-/* The kernels' process-wide switches (one GPU a process) from t:
- * programmatic dependent launch (VB_NO_PDL) and the decode kernels'
- * variants (VB_GEMV_L1_ALLOC, VB_QGEMV_L1_ALLOC, VB_QGEMV_X_SHARED,
+/* The kernels' process-wide switches (one GPU a process) from t: the GPU
+ * the launchers choose by (VB_EMULATE_SM), programmatic dependent launch
+ * (VB_NO_PDL) and the decode kernels' variants (VB_GEMV_L1_ALLOC, VB_QGEMV_L1_ALLOC, VB_QGEMV_X_SHARED,
  * VB_QGEMV_KS_BY_TILES, VB_QGEMV_UNROLL, VB_QGEMV_RING,
  * VB_DECODE_REDUCE_KERNEL).
  * cuda_backend_create calls it; the micro-benchmarks too, so they time

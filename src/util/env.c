@@ -122,6 +122,13 @@ static const vb_knob knobs[] = {
     BOOL_KNOB("VB_INVARIANT_OWN_GEMM", invariant_own_gemm,
               "--batch-invariant projections on the fixed-order kernel, not cuBLASLt's "
               "split-K-free algorithms"),
+    /* the GPU tests under it: tests/gpu/meson.build's _sm70 tests */
+    {"VB_EMULATE_SM", VB_KNOB_WORD, 0, 0, "0|70", "0", AT(emulate_sm),
+     "70: choose every kernel as on a V100 (compute capability 7.0, 96 KB of shared memory "
+     "a block) on a newer GPU: the WMMA, SIMT and plain kernels, no PDL, quantized weights "
+     "in row order, so that the GPU tests cover a V100's paths where none is at hand (the "
+     "kernels are still this GPU's build: its speed says nothing of a V100's); 0 (default) "
+     "the GPU's own"},
     {"VB_SAMPLER_PASS1_CHUNKS", VB_KNOB_INT, 1, 64, NULL, "auto", AT(sampler_pass1_chunks),
      "blocks a row the device sampler's first pass is split over (auto: enough for the GPU)"},
     /* CUDA weight upload (weights_stream.c) */

@@ -63,6 +63,7 @@ typedef struct vb_tuning {
     bool invariant_own_gemm;  /* VB_INVARIANT_OWN_GEMM */
     int gemv_max_rows;        /* VB_GEMV_MAX_ROWS */
     int sampler_pass1_chunks; /* VB_SAMPLER_PASS1_CHUNKS; 0: the kernel's choice */
+    int emulate_sm;           /* VB_EMULATE_SM's word: 0 the GPU's own, 1 a V100's (70) */
     /* CUDA weight upload */
     long weight_staging_bytes;  /* VB_WEIGHT_STAGING_BYTES */
     int weight_staging_buffers; /* VB_WEIGHT_STAGING_BUFFERS */
@@ -86,6 +87,12 @@ static inline int vb_tuning_qgemv_unroll(const vb_tuning *t)
 {
     static const int u[4] = {0, 1, 2, 4};
     return t->qgemv_unroll >= 0 && t->qgemv_unroll < 4 ? u[t->qgemv_unroll] : 0;
+}
+
+/* VB_EMULATE_SM as the compute capability it names (0: none). */
+static inline int vb_tuning_emulate_sm(const vb_tuning *t)
+{
+    return t->emulate_sm == 1 ? 70 : 0;
 }
 
 typedef enum vb_knob_type {
