@@ -284,15 +284,13 @@ PF_INSTANTIATE(16)
 #undef PF_INSTANTIATE_KV
 
 #ifndef __CUDACC_RTC__
-// Heads per block for this device: the group, at most PF_MAX_WARPS, as
-// many as the per-block shared memory holds.
+// Heads per block for this device (a V100's 96 KB under VB_EMULATE_SM):
+// the group, at most PF_MAX_WARPS, as many as the per-block shared memory
+// holds.
 static int heads_per_block(int G, int hd, size_t *smem)
 {
-    int dev = 0, optin = 48 << 10;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
-            cudaSuccess)
-        optin = 48 << 10;
+    vb_device_caps caps;
+    const int optin = vb_device_caps_get(&caps) == cudaSuccess ? caps.smem_optin : 48 << 10;
     int W = G < PF_MAX_WARPS ? G : PF_MAX_WARPS;
     while (W > 1 && pf_shared_bytes(hd) + (size_t)W * pf_warp_bytes(hd) > (size_t)optin)
         W--;
