@@ -137,6 +137,15 @@ __device__ __forceinline__ void dec_load_step(uint4 (&kraw)[U], uint4 (&vraw)[U]
 #define DEC_COUNTERS 4096
 __device__ unsigned dec_split_counters[DEC_COUNTERS];
 
+// A split's positions for a token at pos: the fixed slice (--batch-invariant:
+// the boundaries depend on the positions alone, never on the step), or the
+// context cut into `splits` slices of at least DEC_MIN_SLICE.
+__device__ __forceinline__ int dec_split_len(int pos, int splits, int slice)
+{
+    /* (pos + splits) / splits: ceil((pos + 1) / splits) */
+    return slice > 0 ? slice : max((pos + splits) / splits, DEC_MIN_SLICE);
+}
+
 // Combines the splits' partials of (token slot i, query head h) by their
 // log-sum-exp weights into out's row of token t. Only the splits the
 // token's context reached are read (the decode kernel's slicing,
@@ -148,11 +157,12 @@ __device__ unsigned dec_split_counters[DEC_COUNTERS];
 // s_w [VB_DECODE_MAX_SPLITS] and s_inv are the block's shared scratch.
 __device__ __forceinline__ void dec_combine_head(__half *out, const float *part, int i, int t,
                                                  int h, int pos, int heads, int head_dim,
-                                                 int splits, float *s_w, float *s_inv)
+                                                 int splits, int slice, float *s_w,
+                                                 float *s_inv)
 {
     const int lane = threadIdx.x & 31;
     pos = max(pos, 0);
-    int split_len = max((pos + splits) / splits, DEC_MIN_SLICE);
+    int split_len = dec_split_len(pos, splits, slice);
     int n_used = min(splits, (pos + split_len) / split_len); /* ceil((pos + 1) / split_len) */
     const size_t stride = (size_t)head_dim + 2;
     const float *p = part + ((size_t)i * heads + h) * splits * stride;
@@ -198,7 +208,7 @@ __device__ __forceinline__ void dec_combine_head(__half *out, const float *part,
 template <int G>
 __device__ __forceinline__ void dec_split_done(__half *out, const float *part, int i, int t,
                                                int h0, int pos, int heads, int head_dim,
-                                               int splits)
+                                               int splits, int slice)
 {
     __shared__ float s_w[VB_DECODE_MAX_SPLITS];
     __shared__ float s_inv;
@@ -216,7 +226,8 @@ __device__ __forceinline__ void dec_split_done(__half *out, const float *part, i
         return;
     __threadfence(); /* the other blocks' partials after their counts */
     for (int h = 0; h < G; h++) {
-        dec_combine_head(out, part, i, t, h0 + h, pos, heads, head_dim, splits, s_w, &s_inv);
+        dec_combine_head(out, part, i, t, h0 + h, pos, heads, head_dim, splits, slice, s_w,
+                         &s_inv);
         __syncthreads(); /* s_w and s_inv are the next head's */
     }
 }
@@ -236,7 +247,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const void *k
                         const void *v_cache, const int *token_list, const int *positions,
                         const int *token_seq, const int *block_tables, int max_blocks,
                         int heads, int kv_heads, int group, int head_dim, int block_size,
-                        float scale, bool combine)
+                        float scale, int slice, bool combine)
 {
     constexpr int RPW = 32 / LPR;        /* positions per warp load */
     constexpr int U = DEC_STEP / RPW;    /* loads per lane per step */
@@ -249,7 +260,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const void *k
     int sub = lane / LPR, d0 = (lane % LPR) * 8; /* this lane's position group and elements */
     bool has_d = d0 < head_dim;
     int pos = positions[t], seq = token_seq[t];
-    int split_len = max((pos + splits) / splits, DEC_MIN_SLICE); /* ceil((pos + 1) / splits) */
+    int split_len = dec_split_len(pos, splits, slice);
     int first = split * split_len;
     int last = min(first + split_len, pos + 1); /* exclusive */
     size_t row0 = (size_t)t * heads + h0;
@@ -274,7 +285,7 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const void *k
             p[1] = 0.0f;
         }
         if (splits > 1 && combine)
-            dec_split_done<G>(out, part, i, t, h0, pos, heads, head_dim, splits);
+            dec_split_done<G>(out, part, i, t, h0, pos, heads, head_dim, splits, slice);
         return;
     }
 #pragma unroll
@@ -421,13 +432,13 @@ attention_decode_kernel(__half *out, float *part, const __half *q, const void *k
         }
     }
     if (splits > 1 && combine)
-        dec_split_done<G>(out, part, i, t, h0, pos, heads, head_dim, splits);
+        dec_split_done<G>(out, part, i, t, h0, pos, heads, head_dim, splits, slice);
 }
 
 #define DEC_INSTANTIATE_KV(G, PL, KV)                                                         \
     template __global__ void attention_decode_kernel<G, PL, KV>(                              \
         __half *, float *, const __half *, const void *, const void *, const int *,           \
-        const int *, const int *, const int *, int, int, int, int, int, int, float, bool);
+        const int *, const int *, const int *, int, int, int, int, int, int, float, int, bool);
 #define DEC_INSTANTIATE(G, PL) DEC_INSTANTIATE_KV(G, PL, false) DEC_INSTANTIATE_KV(G, PL, true)
 #define DEC_INSTANTIATE_PL(G) DEC_INSTANTIATE(G, 8) DEC_INSTANTIATE(G, 16) DEC_INSTANTIATE(G, 32)
 DEC_INSTANTIATE_PL(1)
@@ -446,15 +457,15 @@ DEC_INSTANTIATE_PL(8)
 static_assert(VB_DECODE_MAX_SPLITS <= 64, "the combine's warp takes two splits a lane");
 __global__ void __launch_bounds__(DEC_REDUCE_THREADS)
 attention_decode_reduce(__half *out, const float *part, const int *token_list,
-                        const int *positions, int heads, int head_dim, int splits)
+                        const int *positions, int heads, int head_dim, int splits, int slice)
 {
     __shared__ float s_w[VB_DECODE_MAX_SPLITS];
     __shared__ float s_inv;
     pdl_wait(); /* the partials are the previous kernel's output */
     pdl_launch_dependents();
     int i = blockIdx.x, t = token_list[i];
-    dec_combine_head(out, part, i, t, blockIdx.y, positions[t], heads, head_dim, splits, s_w,
-                     &s_inv);
+    dec_combine_head(out, part, i, t, blockIdx.y, positions[t], heads, head_dim, splits, slice,
+                     s_w, &s_inv);
 }
 
 #ifndef __CUDACC_RTC__
@@ -504,6 +515,11 @@ extern "C" size_t vb_attention_decode_workspace_bytes(int n_sm)
            sizeof(float);
 }
 
+extern "C" size_t vb_attention_decode_token_floats(int heads, int head_dim, int splits)
+{
+    return (size_t)heads * splits * ((size_t)head_dim + 2);
+}
+
 extern "C" bool vb_attention_decode_supported(int heads, int kv_heads, int head_dim)
 {
     return kv_heads > 0 && heads % kv_heads == 0 && heads / kv_heads <= DEC_MAX_GROUP &&
@@ -523,14 +539,14 @@ static cudaError_t decode_launch(uint16_t *out, float *d_workspace, const uint16
                                  const int *d_token_seq, const int *d_block_tables,
                                  int max_blocks, int T, int heads, int kv_heads, int head_dim,
                                  int block_size, float scale, int heads_per_block, int splits,
-                                 bool kv8, cudaStream_t stream)
+                                 int slice, bool kv8, cudaStream_t stream)
 {
     if (T == 0)
         return cudaSuccess;
     int group = kv_heads > 0 ? heads / kv_heads : 0, G = heads_per_block;
     if (!vb_attention_decode_supported(heads, kv_heads, head_dim) || splits < 1 ||
         splits > VB_DECODE_MAX_SPLITS || (splits > 1 && !d_workspace) || G < 1 ||
-        group % G != 0)
+        group % G != 0 || slice < 0 || slice % DEC_MIN_SLICE != 0)
         return cudaErrorInvalidValue;
     /* int8: 8-byte value loads and 4-byte scales (kv_int8.cuh) */
     if (kv8 && kv8_block_bytes(block_size, kv_heads, head_dim) % 8)
@@ -544,7 +560,7 @@ static cudaError_t decode_launch(uint16_t *out, float *d_workspace, const uint16
     e = vb_launch_pdl(attention_decode_kernel<g, pl, kv>, grid, dim3(32 * DEC_WARPS), 0,      \
                       stream, (__half *)out, d_workspace, (const __half *)q, k_cache,         \
                       v_cache, d_token_list, d_positions, d_token_seq, d_block_tables,        \
-                      max_blocks, heads, kv_heads, group, head_dim, block_size, scale,        \
+                      max_blocks, heads, kv_heads, group, head_dim, block_size, scale, slice, \
                       combine);
 #define DEC_LAUNCH(g, pl)                                                                     \
     if (G == g && PL == pl) {                                                                 \
@@ -571,7 +587,7 @@ static cudaError_t decode_launch(uint16_t *out, float *d_workspace, const uint16
     return vb_launch_pdl(attention_decode_reduce, dim3((unsigned)T, (unsigned)heads),
                          dim3(DEC_REDUCE_THREADS), 0, stream, (__half *)out,
                          (const float *)d_workspace, d_token_list, d_positions, heads, head_dim,
-                         splits);
+                         splits, slice);
 }
 
 extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace,
@@ -581,11 +597,11 @@ extern "C" cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace
                                                const int *d_block_tables, int max_blocks, int T,
                                                int heads, int kv_heads, int head_dim,
                                                int block_size, float scale, int heads_per_block,
-                                               int splits, cudaStream_t stream)
+                                               int splits, int slice, cudaStream_t stream)
 {
     return decode_launch(out, d_workspace, q, k_cache, v_cache, d_token_list, d_positions,
                          d_token_seq, d_block_tables, max_blocks, T, heads, kv_heads, head_dim,
-                         block_size, scale, heads_per_block, splits, false, stream);
+                         block_size, scale, heads_per_block, splits, slice, false, stream);
 }
 
 extern "C" cudaError_t vb_attention_decode_kv8(uint16_t *out, float *d_workspace,
@@ -595,10 +611,10 @@ extern "C" cudaError_t vb_attention_decode_kv8(uint16_t *out, float *d_workspace
                                                const int *d_block_tables, int max_blocks, int T,
                                                int heads, int kv_heads, int head_dim,
                                                int block_size, float scale, int heads_per_block,
-                                               int splits, cudaStream_t stream)
+                                               int splits, int slice, cudaStream_t stream)
 {
     return decode_launch(out, d_workspace, q, k_cache, v_cache, d_token_list, d_positions,
                          d_token_seq, d_block_tables, max_blocks, T, heads, kv_heads, head_dim,
-                         block_size, scale, heads_per_block, splits, true, stream);
+                         block_size, scale, heads_per_block, splits, slice, true, stream);
 }
 #endif

@@ -87,7 +87,9 @@
  *         (G <= 8, head_dim a multiple of 8 up to 256), a block per query
  *         head or per GQA group by vb_attention_decode_heads_per_block
  *         (always per group under VB_DECODE_WHOLE_GROUPS), splits by
- *         vb_attention_decode_splits;
+ *         vb_attention_decode_splits; under --batch-invariant (V100: no
+ *         kernel a.) a block per group and fixed slices of
+ *         VB_DECODE_INVARIANT_SLICE positions;
  *      c. else vb_attention_f16 on the decode tokens.
  *   3. Prompt tiles (runs of 2+ new tokens, 16 a tile):
  *      vb_attention_prefill_mma_f16 when vb_attention_prefill_mma_supported
@@ -609,20 +611,30 @@ bool vb_attention_decode_supported(int heads, int kv_heads, int head_dim);
  * session 34), not by each group's last split block inside it (default;
  * the same bits). */
 void vb_attention_decode_reduce_kernel(int on);
+/* slice 0: the splits cut each token's context into `splits` slices (of
+ * at least 32 positions). slice > 0 (a multiple of 32; --batch-invariant
+ * on GPUs without the mma kernel, VB_DECODE_INVARIANT_SLICE): split s takes
+ * positions [s * slice, (s + 1) * slice), boundaries that depend on the
+ * position alone, so a token's bits do not depend on the step; splits must
+ * then be >= 2 (every token through the same combine, whatever the table
+ * width) and cover the context, and the workspace hold T * heads * splits
+ * * (head_dim + 2) floats (vb_attention_decode_token_floats a token). */
+#define VB_DECODE_INVARIANT_SLICE 512
+size_t vb_attention_decode_token_floats(int heads, int head_dim, int splits);
 cudaError_t vb_attention_decode_f16(uint16_t *out, float *d_workspace, const uint16_t *q,
                                     const uint16_t *k_cache, const uint16_t *v_cache,
                                     const int *d_token_list, const int *d_positions,
                                     const int *d_token_seq, const int *d_block_tables,
                                     int max_blocks, int T, int heads, int kv_heads, int head_dim,
                                     int block_size, float scale, int heads_per_block, int splits,
-                                    cudaStream_t stream);
+                                    int slice, cudaStream_t stream);
 cudaError_t vb_attention_decode_kv8(uint16_t *out, float *d_workspace, const uint16_t *q,
                                     const void *k_cache, const void *v_cache,
                                     const int *d_token_list, const int *d_positions,
                                     const int *d_token_seq, const int *d_block_tables,
                                     int max_blocks, int T, int heads, int kv_heads, int head_dim,
                                     int block_size, float scale, int heads_per_block, int splits,
-                                    cudaStream_t stream);
+                                    int slice, cudaStream_t stream);
 
 /* attention_decode_mma.cu: the same decode attention on sm_80+ with
  * mma.sync, the G = heads / kv_heads query heads of a GQA group as the M

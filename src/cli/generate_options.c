@@ -130,7 +130,7 @@ void generate_options_print_help(void)
         "  --eager                     diagnostic: no graphs, check every kernel synchronously\n"
         "  --batch-invariant           on a GPU, a row's completion never depends on the rows\n"
         "                              sharing its steps (--max-batch, order, resume, graphs,\n"
-        "                              chunking, prefix cache): fixed-order kernels, sm_80+;\n"
+        "                              chunking, prefix cache): fixed-order kernels, V100+;\n"
         "                              quantized weights dequantized each step (the CPU\n"
         "                              backend always is invariant)\n"
         "  --threads N                 CPU backend threads per rank\n"

@@ -90,6 +90,10 @@ typedef struct cuda_ctx {
     float *decode_workspace;   /* partials of split decode attention */
     float *decode_mma_workspace; /* partials of the sm_80+ decode kernel's splits (NULL: no such kernel) */
     size_t decode_mma_workspace_bytes;
+    /* --batch-invariant without that kernel (V100): the CUDA-core decode
+     * kernel's fixed-slice partials (attention_decode_invariant) */
+    float *inv_decode_workspace;
+    size_t inv_decode_workspace_bytes;
     cuda_sampler *sampler;     /* device-side sampling, made on first use */
     cuda_profile *prof;        /* VB_PROFILE=1: per-op GPU time (cuda_profile.h) */
     bool step_decode;          /* this step is all decode tokens (the profile's class) */
@@ -864,6 +868,47 @@ static void attention_per_token(cuda_ctx *c, bool kv8, void *out, const void *q,
                                     kv_heads, head_dim, block_size, scale, c->stream));
 }
 
+/* --batch-invariant decode attention on GPUs without the tensor-core
+ * kernel (V100; on newer GPUs a shape or length it lacks is refused, as
+ * there is no workspace for this path): the CUDA-core kernel with
+ * slices of VB_DECODE_INVARIANT_SLICE positions (boundaries by position
+ * alone), a block per GQA group, always through the combine (splits >= 2,
+ * so the engine's table width does not change a token's path), the step's
+ * tokens in chunks the workspace holds. decode_ctx: the engine's table
+ * width in positions, which every token's context is within. */
+static void attention_decode_invariant(cuda_ctx *c, bool kv8, void *out, const void *q,
+                                       const void *k_cache, const void *v_cache, int heads,
+                                       int kv_heads, int head_dim, int block_size, float scale,
+                                       int decode_ctx)
+{
+    int splits = (decode_ctx + VB_DECODE_INVARIANT_SLICE - 1) / VB_DECODE_INVARIANT_SLICE;
+    splits = splits < 2 ? 2 : splits;
+    size_t token_bytes = vb_attention_decode_token_floats(heads, head_dim, splits) * sizeof(float);
+    if (!c->inv_decode_workspace || !vb_attention_decode_supported(heads, kv_heads, head_dim) ||
+        splits > VB_DECODE_MAX_SPLITS || token_bytes > c->inv_decode_workspace_bytes)
+        vb_cuda_fail("CUDA", "attention",
+                     "--batch-invariant: decode attention of a shape or length the fixed-split "
+                     "kernels do not take (without the sm_80+ kernel: at most 8 query heads a "
+                     "key/value head and 32,768 positions)",
+                     __FILE__, __LINE__);
+    const int chunk = (int)(c->inv_decode_workspace_bytes / token_bytes);
+    for (int i0 = 0; i0 < c->n_decode; i0 += chunk) {
+        const int n = c->n_decode - i0 < chunk ? c->n_decode - i0 : chunk;
+        if (kv8)
+            CUDA_CHECK(vb_attention_decode_kv8(
+                out, c->inv_decode_workspace, q, k_cache, v_cache, c->d_decode + i0,
+                c->d_positions, c->d_token_seq, c->d_block_tables, c->max_blocks, n, heads,
+                kv_heads, head_dim, block_size, scale, heads / kv_heads, splits,
+                VB_DECODE_INVARIANT_SLICE, c->stream));
+        else
+            CUDA_CHECK(vb_attention_decode_f16(
+                out, c->inv_decode_workspace, q, k_cache, v_cache, c->d_decode + i0,
+                c->d_positions, c->d_token_seq, c->d_block_tables, c->max_blocks, n, heads,
+                kv_heads, head_dim, block_size, scale, heads / kv_heads, splits,
+                VB_DECODE_INVARIANT_SLICE, c->stream));
+    }
+}
+
 /* Each kernel below has an int8 twin (--kv-cache-dtype int8, the _kv8
  * entry points of kernels.h) that dequantizes K/V as it loads them and
  * otherwise runs the same code, so the choice of kernel is the same for
@@ -896,10 +941,10 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
     int mma_splits = vb_attention_decode_mma_splits(decode_ctx);
     bool mma_fits = c->decode_mma_workspace && mma_splits <= VB_DECODE_MMA_MAX_SPLITS &&
                     vb_attention_decode_mma_supported(heads, kv_heads, head_dim);
-    if (c->invariant && c->n_decode > 0 && !mma_fits)
-        vb_cuda_fail("CUDA", "attention", "--batch-invariant: decode attention of a shape or "
-                     "length the fixed-split tensor-core kernel does not take", __FILE__, __LINE__);
-    if (c->n_decode > 0 && mma_fits &&
+    if (c->invariant && c->n_decode > 0 && !mma_fits) {
+        attention_decode_invariant(c, kv8, out, q, k_cache, v_cache, heads, kv_heads, head_dim,
+                                   block_size, scale, decode_ctx);
+    } else if (c->n_decode > 0 && mma_fits &&
         (c->invariant || (!c->decode_whole_groups &&
                           4L * c->n_decode * kv_heads * mma_splits >= c->n_sm))) {
         if (kv8)
@@ -925,13 +970,13 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
                                                c->d_decode, c->d_positions, c->d_token_seq,
                                                c->d_block_tables, c->max_blocks, c->n_decode,
                                                heads, kv_heads, head_dim, block_size, scale,
-                                               per_block, splits, c->stream));
+                                               per_block, splits, 0, c->stream));
         else
             CUDA_CHECK(vb_attention_decode_f16(out, c->decode_workspace, q, k_cache, v_cache,
                                                c->d_decode, c->d_positions, c->d_token_seq,
                                                c->d_block_tables, c->max_blocks, c->n_decode,
                                                heads, kv_heads, head_dim, block_size, scale,
-                                               per_block, splits, c->stream));
+                                               per_block, splits, 0, c->stream));
     } else {
         attention_per_token(c, kv8, out, q, k_cache, v_cache, c->d_decode, c->n_decode, heads,
                             kv_heads, head_dim, block_size, scale);
@@ -1119,6 +1164,8 @@ static void cuda_destroy(vb_backend *b)
         CUDA_CHECK(cudaFree(c->decode_workspace));
     if (c->decode_mma_workspace)
         CUDA_CHECK(cudaFree(c->decode_mma_workspace));
+    if (c->inv_decode_workspace)
+        CUDA_CHECK(cudaFree(c->inv_decode_workspace));
     if (c->inv_lt) {
         int prepared, accepted, chain;
         gemm_lt_inv_counts(c->inv_lt, &prepared, &accepted, &chain);
@@ -1266,8 +1313,13 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     return b;
 }
 
-int cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_invariant,
-                          vb_err *err)
+int cuda_backend_invariant_positions(vb_backend *b)
+{
+    return ctx_of(b)->decode_mma_workspace ? VB_DECODE_MMA_SPLIT * VB_DECODE_MMA_MAX_SPLITS
+                                           : VB_DECODE_INVARIANT_SLICE * VB_DECODE_MAX_SPLITS;
+}
+
+void cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_invariant)
 {
     cuda_ctx *c = ctx_of(b);
     cuda_graphs_clear(&c->graphs);
@@ -1276,12 +1328,15 @@ int cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_inv
     c->pad_decode = !eager;
     c->invariant = batch_invariant;
     if (!batch_invariant || c->inv_workspace)
-        return 0;
-    /* the fixed-split decode attention is the sm_80+ tensor-core kernel
-     * (V100's CUDA-core kernel splits by the step's size) */
-    if (!c->decode_mma_workspace)
-        return vb_err_set(err, "--batch-invariant needs an sm_80 or newer GPU for now (Ampere, "
-                               "Hopper); V100 and T4 runs are not batch-invariant yet");
+        return;
+    /* the fixed-split decode attention: the sm_80+ tensor-core kernel, or
+     * without it (V100) the CUDA-core kernel with fixed slices, whose
+     * partials take a workspace of their own: 64 MiB, a launch of ~72
+     * tokens at the 7B shape and 32K positions, ~570 at 4K */
+    if (!c->decode_mma_workspace) {
+        c->inv_decode_workspace_bytes = (size_t)64 << 20;
+        CUDA_CHECK(cudaMalloc((void **)&c->inv_decode_workspace, c->inv_decode_workspace_bytes));
+    }
     /* Split mode's partials for steps of a few rows; larger steps, and
      * shapes beyond it, run in-block with the same bits. Zeroed once: the
      * kernel's tile counters start at zero and every launch leaves them so. */
@@ -1292,5 +1347,4 @@ int cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_inv
      * whose tile counters must stay zero between launches): one GEMM at a
      * time on the one stream, so the two never hold it at once */
     c->inv_lt = gemm_lt_inv_create(c->stream, c->cublas_workspace, CUBLAS_WORKSPACE_BYTES);
-    return 0;
 }

@@ -38,10 +38,17 @@ void cuda_kernel_switches_set(const vb_tuning *t);
  *   eager:  the --eager diagnostic: no graphs, no padding, and every op
  *           waited for and checked, so a fault names its op;
  *   batch_invariant: --batch-invariant (issue #22): fixed-order kernels
- *           only, so a row's bits never depend on the step's other rows.
- * Returns 0, or 1 with err (batch_invariant on a GPU older than sm_80). */
-int cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_invariant,
-                          vb_err *err);
+ *           only, so a row's bits never depend on the step's other rows
+ *           (on every GPU the build runs on, V100 too; the longest
+ *           sequence it takes: cuda_backend_invariant_positions).
+ * A CUDA failure (the mode's workspaces) ends the process as CUDA_CHECK
+ * does. */
+void cuda_backend_set_mode(vb_backend *b, bool graphs, bool eager, bool batch_invariant);
+
+/* The longest sequence, in positions, whose decode attention
+ * --batch-invariant takes on this GPU: its fixed splits (the sm_80+
+ * kernel's 512 x 512, the CUDA-core kernel's 512 x 64 on V100). */
+int cuda_backend_invariant_positions(vb_backend *b);
 
 /* Copies host weights (fp16 from model_load_host, or fp32 from
  * model_load_cpu, converted by the device kernel) to fp16 device memory;

@@ -1,6 +1,7 @@
 /* CPU or CUDA backend for `generate`; see run_backend.h. */
 #include "run/run_backend.h"
 
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +100,7 @@ int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
     rb->b = cuda_backend_create((ncclComm_t)rb->nccl, &o->tuning, err);
     if (!rb->b)
         return 1;
-    if (cuda_backend_set_mode(rb->b, o->cuda_graphs, o->eager, o->batch_invariant, err))
-        return VB_EXIT_USAGE;
+    cuda_backend_set_mode(rb->b, o->cuda_graphs, o->eager, o->batch_invariant);
     /* Without host weights: streamed from the checkpoint straight to the
      * GPU, so the host never holds a copy of the model (weights_stream.h). */
     if (host_w ? cuda_weights_upload(&rb->dev, host_w, c, p, err)
@@ -115,6 +115,16 @@ int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
     (void)c, (void)p;
     return 1;
 #endif
+}
+
+int run_backend_invariant_positions(const run_backend *rb)
+{
+#if VB_HAVE_CUDA
+    if (rb->cuda)
+        return cuda_backend_invariant_positions(rb->b);
+#endif
+    (void)rb;
+    return INT_MAX;
 }
 
 double run_backend_kv_budget(const run_backend *rb, const run_config *o,

@@ -55,6 +55,10 @@ int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
 double run_backend_kv_budget(const run_backend *rb, const run_config *o,
                              double cpu_budget);
 
+/* The longest sequence in positions that --batch-invariant takes on this
+ * backend (INT_MAX on the CPU). */
+int run_backend_invariant_positions(const run_backend *rb);
+
 /* The step's logits ([rows, vocab_local] fp32) in host memory. */
 const float *run_backend_logits(run_backend *rb, const float *logits, size_t n);
 

@@ -307,6 +307,16 @@ int run_phase_engine(run_state *r, vb_err *err)
     int per_seq = (longest_positions(r) + RUN_BLOCK_SIZE - 1) / RUN_BLOCK_SIZE, n_blocks = 0;
     const char *what = "backend";
     int code = open_backend(r, err);
+    if (!code && r->cfg->batch_invariant &&
+        (long)per_seq * RUN_BLOCK_SIZE > run_backend_invariant_positions(&r->eng.rb)) {
+        vb_err_set(err,
+                   "--batch-invariant on this GPU takes sequences of at most %d positions "
+                   "(its decode attention's fixed splits), but the longest row needs %d "
+                   "(prompt + --max-new-tokens but the last); use a smaller --max-new-tokens "
+                   "or run without --batch-invariant",
+                   run_backend_invariant_positions(&r->eng.rb), longest_positions(r));
+        code = VB_EXIT_USAGE;
+    }
     if (!code) {
         what = "forward pass";
         code = init_forward(r, err);

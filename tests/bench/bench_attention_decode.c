@@ -92,13 +92,13 @@ static void decode_pass(void *ctx, int i)
                                            d->d_ids, d->d_table, d->max_blocks, d->T,
                                            d->s->heads, d->s->kv_heads, d->s->head_dim,
                                            BLOCK_SIZE, 1.0f / sqrtf((float)d->s->head_dim),
-                                           d->per_block, d->splits, d->stream));
+                                           d->per_block, d->splits, 0, d->stream));
     else
         CUDA_CHECK(vb_attention_decode_f16(d->out, d->work, d->q, d->k, d->v, d->d_ids, d->d_pos,
                                            d->d_ids, d->d_table, d->max_blocks, d->T,
                                            d->s->heads, d->s->kv_heads, d->s->head_dim,
                                            BLOCK_SIZE, 1.0f / sqrtf((float)d->s->head_dim),
-                                           d->per_block, d->splits, d->stream));
+                                           d->per_block, d->splits, 0, d->stream));
 }
 
 static void decode_mma_pass(void *ctx, int i)

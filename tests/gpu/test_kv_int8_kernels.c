@@ -387,15 +387,18 @@ static float *cpu_reference(const kstep *k)
  * P_DECODE_REDUCE: a block a head, 5 splits, on the fp16 cache both
  * times: the "int8" run combines the splits in the attention kernel (the
  * default), its twin in attention_decode_reduce
- * (vb_attention_decode_reduce_kernel(1)): the same bits. */
+ * (vb_attention_decode_reduce_kernel(1)): the same bits.
+ * P_DECODE_FIXED: the CUDA-core kernel's fixed slices (--batch-invariant
+ * without the mma kernel), 32 positions a split or the fewest multiple of
+ * 32 that keeps the splits within VB_DECODE_MAX_SPLITS, at least 2. */
 enum path { P_DECODE_MMA, P_DECODE_HEAD, P_DECODE_GROUP, P_DECODE_REDUCE, P_DECODE_SPLIT,
-            P_PER_TOKEN,
+            P_DECODE_FIXED, P_PER_TOKEN,
             P_PREFILL_MMA, P_PREFILL_WMMA, P_PREFILL_MMA32, P_PREFILL_WGMMA,
             P_PREFILL_WGMMA_SW, P_PREFILL_WGMMA_K128, P_COUNT };
 static const char *path_name[P_COUNT] = {
     "decode, mma (sm_80+)", "decode, CUDA cores, a block a head",
     "decode, CUDA cores, a block a group", "decode, 5 splits, combine vs reduce kernel",
-    "decode, CUDA cores, 3 splits",
+    "decode, CUDA cores, 3 splits", "decode, CUDA cores, fixed slices",
     "per-token kernel, every token", "prefill, mma (sm_80+)", "prefill, WMMA",
     "prefill, mma32 (vs mma, fp16 cache)", "prefill, wgmma (vs mma32, fp16 cache)",
     "prefill, wgmma swizzled (vs mma32)", "prefill, wgmma 128 keys (vs itself)"};
@@ -408,7 +411,7 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
     const int T = k->T, heads = k->heads, kvh = k->kv_heads, hd = k->hd, G = heads / kvh;
     const float scale = 1.0f / sqrtf((float)hd);
     const void *kc = kv8 ? k->d_c8[0] : k->d_c16[0], *vc = kv8 ? k->d_c8[1] : k->d_c16[1];
-    bool decode = p <= P_DECODE_SPLIT, prefill = p >= P_PREFILL_MMA;
+    bool decode = p <= P_DECODE_FIXED, prefill = p >= P_PREFILL_MMA;
     if ((decode && k->n_decode == 0) || (prefill && k->n_tiles == 0))
         return NULL;
     if (p == P_DECODE_MMA && !vb_attention_decode_mma_supported(heads, kvh, hd))
@@ -432,7 +435,13 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
     CUDA_CHECK(cudaMemset(d_out, 0xff, on * 2)); /* NaN: unwritten elements show */
     /* partials of any split count the cases use */
     int mma_splits = vb_attention_decode_mma_splits(k->width * BS);
-    size_t ws_bytes = (size_t)T * heads * (mma_splits > 5 ? mma_splits : 5) * (hd + 2) * 4;
+    int slice = 32, fixed_splits;
+    while ((k->width * BS + slice - 1) / slice > VB_DECODE_MAX_SPLITS)
+        slice += 32;
+    fixed_splits = (k->width * BS + slice - 1) / slice;
+    fixed_splits = fixed_splits < 2 ? 2 : fixed_splits;
+    int most = mma_splits > fixed_splits ? mma_splits : fixed_splits;
+    size_t ws_bytes = (size_t)T * heads * (most > 5 ? most : 5) * (hd + 2) * 4;
     float *d_ws = NULL;
     CUDA_CHECK(cudaMalloc((void **)&d_ws, ws_bytes));
     uint16_t *q = k->d_q;
@@ -449,7 +458,7 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
         vb_attention_decode_reduce_kernel(!kv8);
         *err = vb_attention_decode_f16(d_out, d_ws, q, k->d_c16[0], k->d_c16[1], k->d_decode,
                                        k->d_pos, k->d_seq, k->d_table, k->width, k->n_decode,
-                                       heads, kvh, hd, BS, scale, 1, 5, 0);
+                                       heads, kvh, hd, BS, scale, 1, 5, 0, 0);
         vb_attention_decode_reduce_kernel(0);
         break;
     case P_DECODE_HEAD:
@@ -458,12 +467,20 @@ static uint16_t *run_path(const kstep *k, enum path p, bool kv8, cudaError_t *er
         int per_block = p == P_DECODE_HEAD ? 1 : G, splits = p == P_DECODE_SPLIT ? 3 : 1;
         *err = kv8 ? vb_attention_decode_kv8(d_out, d_ws, q, kc, vc, k->d_decode, k->d_pos,
                                              k->d_seq, k->d_table, k->width, k->n_decode, heads,
-                                             kvh, hd, BS, scale, per_block, splits, 0)
+                                             kvh, hd, BS, scale, per_block, splits, 0, 0)
                    : vb_attention_decode_f16(d_out, d_ws, q, kc, vc, k->d_decode, k->d_pos,
                                              k->d_seq, k->d_table, k->width, k->n_decode, heads,
-                                             kvh, hd, BS, scale, per_block, splits, 0);
+                                             kvh, hd, BS, scale, per_block, splits, 0, 0);
         break;
     }
+    case P_DECODE_FIXED:
+        *err = kv8 ? vb_attention_decode_kv8(d_out, d_ws, q, kc, vc, k->d_decode, k->d_pos,
+                                             k->d_seq, k->d_table, k->width, k->n_decode, heads,
+                                             kvh, hd, BS, scale, G, fixed_splits, slice, 0)
+                   : vb_attention_decode_f16(d_out, d_ws, q, kc, vc, k->d_decode, k->d_pos,
+                                             k->d_seq, k->d_table, k->width, k->n_decode, heads,
+                                             kvh, hd, BS, scale, G, fixed_splits, slice, 0);
+        break;
     case P_PER_TOKEN:
         *err = kv8 ? vb_attention_kv8(d_out, q, kc, vc, NULL, k->d_pos, k->d_seq, k->d_table,
                                       k->width, T, heads, kvh, hd, BS, scale, 0)
@@ -525,7 +542,7 @@ static bool path_writes(const kstep *k, enum path p, int t)
     bool is_decode = k->fresh[k->token_seq[t]] == 1;
     if (p == P_PER_TOKEN)
         return true;
-    return p <= P_DECODE_SPLIT ? is_decode : !is_decode;
+    return p <= P_DECODE_FIXED ? is_decode : !is_decode;
 }
 
 static void run_attention_case(int n, const int *ctx, const int *fresh, int heads, int kv_heads,
@@ -606,7 +623,7 @@ static void test_refusals(void)
                                              NULL, 1, 1, 2, 1, 64, 3, 1.0f, 0),
                  cudaErrorInvalidValue);
     CHECK_INT_EQ(vb_attention_decode_kv8(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1,
-                                         1, 2, 1, 64, 3, 1.0f, 1, 1, 0),
+                                         1, 2, 1, 64, 3, 1.0f, 1, 1, 0, 0),
                  cudaErrorInvalidValue);
 }
 

@@ -17,9 +17,6 @@
 # Without the mode the same comparison of --max-batch 1 and the automatic
 # batch is printed, not asserted (cuBLAS tiles by the row count).
 # Skips without a GPU, or on a GPU the mode does not support (below sm_80).
-# With INV_EXPECT_REFUSAL=1 (a V100's kernels, VB_EMULATE_SM=70) it checks
-# that refusal instead: exit 2, the message naming what is needed, no output
-# file left.
 #
 # With INV_TP=N (N > 1; MPIRUN the launcher) every run is N ranks at
 # --tp N (the rank-ordered all-reduce) and the stop/resume part is left to
@@ -81,14 +78,6 @@ for arch in "${archs[@]}"; do
     if [ "$rc" -eq 2 ] && contains "$err" "no usable CUDA device"; then
         echo "SKIP: no GPU on this machine"
         exit 77
-    fi
-    if [ -n "${INV_EXPECT_REFUSAL:-}" ]; then
-        check "$arch: --batch-invariant refused with exit 2" [ "$rc" -eq 2 ]
-        check "$arch: the refusal says what it needs" contains "$err" \
-            "--batch-invariant needs an sm_80 or newer GPU"
-        check "$arch: no output file" [ ! -e "$arch-auto.h5" ]
-        summary
-        exit
     fi
     if [ "$rc" -eq 2 ] && contains "$err" "needs an sm_80 or newer GPU"; then
         echo "SKIP: --batch-invariant is sm_80+ for now"

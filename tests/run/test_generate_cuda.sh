@@ -9,7 +9,9 @@
 #   - greedy ids for --max-batch 1 and 64: cuBLAS may tile a GEMM of 1 row
 #     differently from one of 64, so fp16 rounding can flip a near-tie; the
 #     test prints how many rows differ and requires 95% identical;
-#   - with two GPUs: seeded sampling the same for dp 1 and 2, and tp 2 runs.
+#   - with two GPUs: seeded sampling the same for dp 1 and 2, and tp 2 runs;
+#   - under VB_EMULATE_SM=70, --batch-invariant refuses a row longer than a
+#     V100's fixed decode splits take.
 # Skips without a GPU. Output files are compared through `voltbatch unpack`
 # (no h5dump needed: the GPU machine has none).
 #
@@ -69,6 +71,25 @@ check "cuda --max-batch 1 exits 0" [ "$rc" -eq 0 ]
 n=$(same_rows b1.h5 b64.h5)
 echo "greedy ids: --max-batch 1 and 64 identical on $n of $rows rows"
 check "--max-batch 1 = 64 on >= 95% of rows" [ "$n" -ge $((rows * 95 / 100)) ]
+
+# --batch-invariant's longest sequence on a V100 (VB_EMULATE_SM=70): its
+# fixed decode splits take 64 x 512 positions; a longer row is refused at
+# setup (exit 2, the limit named), not by a kernel launch mid-run
+if [ "${VB_EMULATE_SM:-0}" = 70 ]; then
+    mkdir long && cp -rL model/. long/ || exit 1
+    python3 - long/config.json <<'PY' || exit 1
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["max_position_embeddings"] = 65536
+json.dump(c, open(sys.argv[1], "w"))
+PY
+    "$make_input" one.h5 1 300 || exit 1
+    run_capture "$vb" generate --model long --input one.h5 --device cuda --batch-invariant \
+        --max-new-tokens 40000 --ignore-eos --output long.h5
+    check "--batch-invariant, a 40,000-position row on a V100: exit 2" [ "$rc" -eq 2 ]
+    check "the refusal names the limit" contains "$err" "at most 32768 positions"
+    check "no output file" [ ! -e long.h5 ]
+fi
 
 if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
     seeded=(generate --model model --input in.h5 --device cuda --temperature 0.8 --seed 5
