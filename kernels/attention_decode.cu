@@ -42,7 +42,10 @@
 // slice from its token's own context length (ctx / splits, at least
 // DEC_MIN_SLICE positions), so a short context is spread over several
 // blocks instead of landing whole in the first slice of the table width,
-// and blocks past the context return at once.
+// and blocks past the context return at once. Under --batch-invariant on a
+// GPU without attention_decode_mma.cu (V100) the slices are fixed instead
+// (slice > 0: split s takes positions [s * slice, (s + 1) * slice)), so a
+// token's sums depend on its positions alone, not on the step's size.
 // Bytes: K and V read once per kv head, 4 * ctx * head_dim per (token,
 // kv head); FLOPs 4 * ctx * head_dim * G.
 //
