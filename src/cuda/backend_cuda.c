@@ -1231,9 +1231,6 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     CUDA_CHECK(cudaDeviceGetAttribute(&c->l2_bytes, cudaDevAttrL2CacheSize, dev));
     CUDA_CHECK(cudaMalloc((void **)&c->decode_workspace,
                           vb_attention_decode_workspace_bytes(c->n_sm)));
-    /* The sm_80+ decode kernel's partials: a fixed size (its launcher runs the tokens in chunks that
-     * fit), 0.47 MB a token at the 7B shape and 16k positions, so 64 MiB
-     * takes ~140 such tokens a launch. */
     vb_tuning defaults;
     if (!t) {
         vb_tuning_defaults(&defaults);
@@ -1241,6 +1238,9 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
     }
     cuda_kernel_switches_set(t); /* process-wide: one backend a process; first, as the
                                   * emulated GPU (VB_EMULATE_SM) decides what follows */
+    /* The sm_80+ decode kernel's partials: a fixed size (its launcher runs the tokens in chunks that
+     * fit), 0.47 MB a token at the 7B shape and 16k positions, so 64 MiB
+     * takes ~140 such tokens a launch. */
     vb_device_caps caps;
     CUDA_CHECK(vb_device_caps_get(&caps));
     if (caps.major >= 8) {
