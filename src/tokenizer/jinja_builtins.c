@@ -656,10 +656,12 @@ static bool py_parse_float(const char *s, double *f)
     const char *p = s;
     char buf[80];
     size_t k = 0;
+    /* The sign of inf, kept apart: buf[0] holds it only when there is one */
+    bool neg = *p == '-';
     if (*p == '+' || *p == '-')
         buf[k++] = *p++;
     if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0 || strcasecmp(p, "nan") == 0) {
-        *f = strcasecmp(p, "nan") == 0 ? NAN : (buf[0] == '-' ? -INFINITY : INFINITY);
+        *f = strcasecmp(p, "nan") == 0 ? NAN : (neg ? -INFINITY : INFINITY);
         return true;
     }
     size_t mant = 0;
