@@ -207,7 +207,7 @@ static void test_checksum_failure_named(void)
     const char *path = test_path(dir, "fletcher.h5");
     enum { N = 30, W = 24 };
     hsize_t n = N, chunk = 10;
-    char buf[N][W];
+    char buf[N][W] = {{0}}; /* each row's bytes after its NUL go to the file too */
     for (int i = 0; i < N; i++)
         snprintf(buf[i], W, "row %d of thirty", i);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
