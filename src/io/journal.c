@@ -186,7 +186,7 @@ int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t 
             }
         } else if (r) {
             vb_output_row w;
-            int drc = vb_row_decode(payload, rlen, &w);
+            int drc = vb_row_decode(payload, rlen, r->top_n, &w);
             if (drc < 0) {
                 rc = vb_err_set(err, "%s: row record at byte %zu is malformed", path, at);
                 goto done;

@@ -133,7 +133,7 @@ static char *get_str(reader *r)
     return get_bytes(r, &len);
 }
 
-static int decode_fields(reader *r, vb_output_row *w)
+static int decode_fields(reader *r, int32_t top_n, vb_output_row *w)
 {
     memset(w, 0, sizeof *w);
     uint8_t fin = 0, has_lp = 0;
@@ -155,7 +155,10 @@ static int decode_fields(reader *r, vb_output_row *w)
     get(r, &ntop, 4);
     const void *tid = ntop ? take(r, (size_t)ntop * 4) : NULL;
     const void *tlp = ntop ? take(r, (size_t)ntop * 4) : NULL;
-    if (r->bad || r->at != r->len)
+    /* a count of alternatives other than top_n a token (a damaged or
+     * hand-made record with a valid checksum) would have vb_results_put
+     * copy past the buffer */
+    if (r->bad || r->at != r->len || (ntop && (top_n <= 0 || ntop != (uint64_t)nt * top_n)))
         return -1;
     /* Point into the record; vb_results_put copies. Alignment: copy out. */
     w->n_output_ids = (int32_t)nt;
@@ -175,7 +178,7 @@ static int decode_fields(reader *r, vb_output_row *w)
     return 0;
 }
 
-int vb_row_decode(const void *buf, size_t len, vb_output_row *w)
+int vb_row_decode(const void *buf, size_t len, int32_t top_n, vb_output_row *w)
 {
     const unsigned char *p = buf;
     if (len < 1 || p[0] != 'R') {
@@ -183,7 +186,7 @@ int vb_row_decode(const void *buf, size_t len, vb_output_row *w)
         return -1;
     }
     reader rd = {p + 1, len - 1, 0, false};
-    if (decode_fields(&rd, w) < 0) {
+    if (decode_fields(&rd, top_n, w) < 0) {
         vb_output_row_free(w);
         return -1;
     }

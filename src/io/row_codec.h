@@ -30,8 +30,10 @@ void vb_bytes_put(vb_bytes *b, const void *src, size_t n);
 void vb_row_encode(vb_bytes *b, const vb_output_row *row, int32_t top_n);
 
 /* Decodes one encoded row (exactly len bytes) into *row, which owns
- * malloc'd buffers afterwards (vb_output_row_free). Returns 0, or -1 for a
- * malformed buffer (row left empty). */
-int vb_row_decode(const void *buf, size_t len, vb_output_row *row);
+ * malloc'd buffers afterwards (vb_output_row_free). top_n as in vb_results
+ * (the run's): a row's top alternatives are none or top_n a token, as
+ * vb_results_put copies them. Returns 0, or -1 for a malformed buffer (row
+ * left empty). */
+int vb_row_decode(const void *buf, size_t len, int32_t top_n, vb_output_row *row);
 
 #endif

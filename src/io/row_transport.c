@@ -41,8 +41,8 @@ int vb_rows_done_send(const vb_row_channel *ch, int dest, vb_err *err)
     return 0;
 }
 
-int vb_row_poll(const vb_row_channel *ch, bool wait, vb_output_row *row, int *src,
-                vb_err *err)
+int vb_row_poll(const vb_row_channel *ch, bool wait, int32_t top_n, vb_output_row *row,
+                int *src, vb_err *err)
 {
     MPI_Status st;
     int flag = 1;
@@ -66,7 +66,7 @@ int vb_row_poll(const vb_row_channel *ch, bool wait, vb_output_row *row, int *sr
         *src = st.MPI_SOURCE;
     int rc = 2;
     if (st.MPI_TAG == VB_TAG_ROW)
-        rc = vb_row_decode(buf, (size_t)count, row) == 0
+        rc = vb_row_decode(buf, (size_t)count, top_n, row) == 0
                  ? 1
                  : vb_err_set(err, "row from rank %d is malformed (%d bytes)", st.MPI_SOURCE,
                               count);

@@ -42,7 +42,9 @@ int vb_rows_done_send(const vb_row_channel *ch, int dest, vb_err *err);
 /* Receives one message if there is one (wait = false) or waits for the
  * next (wait = true). Returns 1 with *row filled (caller frees with
  * vb_output_row_free), 2 when it was a done message (*src says whose), 0
- * when nothing was waiting, -1 on a malformed row. */
-int vb_row_poll(const vb_row_channel *ch, bool wait, vb_output_row *row, int *src, vb_err *err);
+ * when nothing was waiting, -1 on a malformed row (one not of top_n, the
+ * senders' vb_row_send top_n). */
+int vb_row_poll(const vb_row_channel *ch, bool wait, int32_t top_n, vb_output_row *row,
+                int *src, vb_err *err);
 
 #endif

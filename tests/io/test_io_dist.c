@@ -150,7 +150,7 @@ static void run(bool resume, int stop_after)
         while (waiting > 0) {
             vb_output_row w;
             int src = -1;
-            int got = vb_row_poll(&ch, true, &w, &src, &err);
+            int got = vb_row_poll(&ch, true, -1, &w, &src, &err);
             CHECK(got > 0);
             if (got == 2)
                 waiting--;

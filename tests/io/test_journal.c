@@ -2,7 +2,8 @@
  * the end (torn) and in the middle (refused), a damaged length in the
  * middle (refused), a tail of zeros (torn),
  * append after a torn tail, one open journal at a time (locked),
- * writes at each tick and a journal removed under the run, and the CRC-32
+ * writes at each tick and a journal removed under the run, a row record
+ * of another top_n (refused), and the CRC-32
  * check value. Reference for CRC-32: the catalogue check value
  * of "123456789", 0xCBF43926 (zlib.crc32 gives the same). */
 #include <fcntl.h>
@@ -73,6 +74,21 @@ static void test_round_trip(void)
     CHECK(vb_results_row_done(&r, 19));
     json_decref(saved);
     json_decref(now);
+    vb_results_free(&r);
+}
+
+/* A row record whose count of top alternatives is not top_n a token (a
+ * hand-made record with a valid checksum: the journal written at top_n 2,
+ * read as top_n 3) is refused as malformed, not copied past its buffer. */
+static void test_top_count_must_match(void)
+{
+    const char *p = test_path(dir, "top.journal");
+    write_journal(p, 3);
+    vb_results r;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_results_init(&r, 100, 2, 3, VB_ID_STRING, &err), 0);
+    CHECK(vb_journal_read(p, NULL, &r, NULL, NULL, &err) < 0);
+    CHECK(strstr(err.msg, "malformed") != NULL);
     vb_results_free(&r);
 }
 
@@ -369,6 +385,7 @@ int main(void)
     dir = test_tmpdir();
     RUN_TEST(test_crc32_check_value);
     RUN_TEST(test_round_trip);
+    RUN_TEST(test_top_count_must_match);
     RUN_TEST(test_torn_last_record_every_cut);
     RUN_TEST(test_crc_damage);
     RUN_TEST(test_length_damage);

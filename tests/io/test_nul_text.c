@@ -239,7 +239,7 @@ static void test_completions(void)
         vb_bytes b = {0};
         vb_row_encode(&b, &w, -1);
         vb_output_row d;
-        CHECK(!b.oom && vb_row_decode(b.p, b.len, &d) == 0);
+        CHECK(!b.oom && vb_row_decode(b.p, b.len, -1, &d) == 0);
         CHECK(completion_is(&d, texts[i], lens[i]));
         vb_output_row_free(&d);
         free(b.p);
