@@ -109,8 +109,13 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double min
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+    if (end == s || *end != '\0' || (errno != ERANGE && !isfinite(v))) {
         cli_usage_error(cmd, "%s: '%s' is not a number", opt, s);
+        return -1;
+    }
+    if (errno == ERANGE) { /* 1e400, 1e-320: a number, past what a double holds */
+        cli_usage_error(cmd, "%s: '%s' is too large or too near zero (range [%g, %g])", opt, s,
+                        min, max);
         return -1;
     }
     if (v < min || v > max) {

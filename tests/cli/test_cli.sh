@@ -36,6 +36,11 @@ check "bad number names option and value" contains "$err" "--tp: 'x' is not an i
 run_capture "$vb" generate --model m --input i --output o --top-p 1.5
 check "out of range exits 2" [ "$rc" -eq 2 ]
 check "out of range names option" contains "$err" "--top-p"
+# beyond a double (strtod's ERANGE) was "not a number"
+run_capture "$vb" generate --model m --input i --output o --top-p 1e-320
+check "--top-p 1e-320 exits 2" [ "$rc" -eq 2 ]
+check "--top-p 1e-320 is too near zero, not 'not a number'" contains "$err" \
+    "--top-p: '1e-320' is too large or too near zero (range [0, 1])"
 
 not_contains() { ! contains "$@"; }
 # A positive temperature so small that logits / T overflow fp32 made every
