@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/generate_options.h"
 #include "mpi/dist.h"
+#include "mpi/mpi_check.h"
 #include "run/generate_run.h"
 #include "util/exit_codes.h"
 #include "util/signals.h"
@@ -31,7 +32,7 @@ int cmd_generate(int argc, char **argv)
     vb_err err;
     if (vb_dist_setup(&dist, opts.run.tp, &err) != 0) {
         int rank = 0;
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
         if (rank == 0)
             fprintf(stderr, "voltbatch generate: %s\n", err.msg);
         vb_dist_finalize();

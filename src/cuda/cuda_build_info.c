@@ -36,7 +36,8 @@ void vb_cuda_fail(const char *lib, const char *call, const char *what, const cha
 {
     vb_error("%s call failed: %s: %s (%s:%d)", lib, call, what, file, line);
     int inited = 0;
-    MPI_Initialized(&inited);
+    /* on the way out after another failure: if even this fails, exit() */
+    (void)MPI_Initialized(&inited);
     if (inited)
         MPI_Abort(MPI_COMM_WORLD, 1);
     exit(1);

@@ -465,8 +465,8 @@ static int64_t dataset_len(hid_t f, const char *name)
     hid_t s = H5Dget_space(d);
     hsize_t dim = 0;
     int rank = s >= 0 ? H5Sget_simple_extent_ndims(s) : -1;
-    if (rank == 1)
-        H5Sget_simple_extent_dims(s, &dim, NULL);
+    if (rank == 1 && H5Sget_simple_extent_dims(s, &dim, NULL) < 0)
+        rank = -1;
     h5_close(s);
     h5_close(d);
     return rank == 1 ? (int64_t)dim : -1;

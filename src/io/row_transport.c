@@ -16,7 +16,7 @@ int vb_row_channel_open(vb_row_channel *ch, MPI_Comm world)
 void vb_row_channel_close(vb_row_channel *ch)
 {
     if (ch->comm != MPI_COMM_NULL)
-        MPI_Comm_free(&ch->comm);
+        MPI_CHECK(MPI_Comm_free(&ch->comm));
 }
 
 int vb_row_send(const vb_row_channel *ch, const vb_output_row *row, int32_t top_n, int dest,

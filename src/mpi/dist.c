@@ -17,6 +17,14 @@ void vb_mpi_fail(const char *call, int code, const char *file, int line)
     exit(1);
 }
 
+int vb_mpi_err(vb_err *err, int code, const char *call, const char *what)
+{
+    char msg[MPI_MAX_ERROR_STRING] = "unknown error";
+    int len = 0;
+    MPI_Error_string(code, msg, &len);
+    return vb_err_set(err, "%s: %s failed: %s", what, call, msg);
+}
+
 void vb_dist_init(int *argc, char ***argv)
 {
     int inited = 0;
@@ -71,10 +79,12 @@ void vb_dist_free(vb_dist *d)
 void vb_dist_finalize(void)
 {
     int inited = 0, finalized = 0;
-    MPI_Initialized(&inited);
-    MPI_Finalized(&finalized);
-    if (inited && !finalized)
-        MPI_Finalize();
+    MPI_CHECK(MPI_Initialized(&inited));
+    MPI_CHECK(MPI_Finalized(&finalized));
+    /* the run's outputs are written and its exit code decided: a failure
+     * here is said, not turned into another exit code */
+    if (inited && !finalized && MPI_Finalize() != MPI_SUCCESS)
+        vb_warn("MPI_Finalize failed");
 }
 
 void vb_dist_abort(int code)

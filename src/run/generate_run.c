@@ -457,10 +457,11 @@ static int phase_finish(run_state *r, bool stopped, vb_err *err)
      * safe again; wait for the slowest group without spinning (the
      * watchdog's heartbeats meanwhile end the job if a rank is gone; past
      * the barrier every rank is here: no more probes) */
-    run_sleepy_barrier(MPI_COMM_WORLD);
+    if (run_sleepy_barrier(MPI_COMM_WORLD) && !code)
+        code = 1, vb_err_set(err, "the final barrier of the ranks (MPI_Ibarrier) failed");
     vb_watchdog_disarm();
     int stop_here = stopped, stop_any = 0;
-    MPI_Allreduce(&stop_here, &stop_any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_CHECK(MPI_Allreduce(&stop_here, &stop_any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     code = run_agree(r, code, phase, err);
     if (code)
         return code;

@@ -63,7 +63,8 @@ int run_backend_open(run_backend *rb, const run_config *o, const vb_dist *d,
     rb->cuda = run_backend_wants_cuda(o);
     char host[MPI_MAX_PROCESSOR_NAME] = "?";
     int host_len = 0;
-    MPI_Get_processor_name(host, &host_len);
+    if (MPI_Get_processor_name(host, &host_len) != MPI_SUCCESS)
+        snprintf(host, sizeof host, "?"); /* only the start-up line's host name */
     if (!rb->cuda && !host_w) {
         vb_err_set(err, "the CPU backend needs host weights (model_load_cpu)");
         return 1;

@@ -3,9 +3,12 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "mpi/mpi_check.h"
 
 void run_nap(void)
 {
@@ -75,23 +78,33 @@ static int receive_one(run_collector *c, bool block, bool *got, vb_err *err)
     /* a blocking probe spins a core in most MPI libraries; poll and sleep
      * instead so waiting ranks leave the CPU to those still computing */
     for (;;) {
-        MPI_Improbe(MPI_ANY_SOURCE, RUN_ROWS_TAG, c->comm, &flag, &m, &st);
+        int rc = MPI_Improbe(MPI_ANY_SOURCE, RUN_ROWS_TAG, c->comm, &flag, &m, &st);
+        if (rc != MPI_SUCCESS)
+            return vb_mpi_err(err, rc, "MPI_Improbe", "collect: waiting for finished rows");
         if (flag || !block)
             break;
         run_nap();
     }
     if (!flag)
         return 0;
-    int count = 0;
-    MPI_Get_count(&st, MPI_BYTE, &count);
+    /* a message's size, then the message itself: a failed call is an error
+     * of the run (rows lost in transit), never bytes read as rows */
+    char what[64];
+    snprintf(what, sizeof what, "collect: rows from rank %d", st.MPI_SOURCE);
+    int count = 0, rc = MPI_Get_count(&st, MPI_BYTE, &count);
+    if (rc != MPI_SUCCESS || count == MPI_UNDEFINED)
+        return vb_mpi_err(err, rc != MPI_SUCCESS ? rc : MPI_ERR_COUNT, "MPI_Get_count", what);
     char *buf = malloc(count > 0 ? (size_t)count : 1);
     if (!buf)
         return vb_err_set(err, "collect: out of memory for %d bytes of rows from rank %d", count,
                           st.MPI_SOURCE);
-    MPI_Mrecv(buf, count, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+    rc = MPI_Mrecv(buf, count, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) {
+        free(buf);
+        return vb_mpi_err(err, rc, "MPI_Mrecv", what);
+    }
     *got = true;
     run_msg_head h;
-    int rc = 0;
     if ((size_t)count < sizeof h) {
         rc = vb_err_set(err, "collect: short message from rank %d", st.MPI_SOURCE);
     } else {
@@ -168,7 +181,7 @@ bool run_stop_notice_says_stop(run_stop_notice *n)
     if (n->posted && !n->done) {
         int flag = 0;
         if (MPI_Test(&n->req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-            return false; /* MPI errors are fatal by default; nothing to add */
+            return false; /* run_stop_notice_finish sees the same failure and says it */
         n->done = flag != 0;
     }
     return n->done && n->stop;

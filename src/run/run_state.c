@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "model/model_load.h"
+#include "mpi/mpi_check.h"
 #include "util/exit_codes.h"
 
 double run_wall_now(void)
@@ -19,8 +20,10 @@ double run_wall_now(void)
 int run_agree(const run_state *r, int code, const char *phase, const vb_err *err)
 {
     int worst = 0, first = INT_MAX, mine = code ? r->d->world_rank : INT_MAX;
-    MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    /* ranks that cannot agree on the outcome cannot end the job cleanly:
+     * a failure here ends it (MPI_CHECK), never reads as "all went well" */
+    MPI_CHECK(MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
     if (code && r->d->world_rank == first) {
         fprintf(stderr, "voltbatch %s: rank %d: %s: %s\n", r->cfg->command, r->d->world_rank,
                 phase, err->msg);
