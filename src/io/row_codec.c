@@ -157,8 +157,11 @@ static int decode_fields(reader *r, int32_t top_n, vb_output_row *w)
     const void *tlp = ntop ? take(r, (size_t)ntop * 4) : NULL;
     /* a count of alternatives other than top_n a token (a damaged or
      * hand-made record with a valid checksum) would have vb_results_put
-     * copy past the buffer */
-    if (r->bad || r->at != r->len || (ntop && (top_n <= 0 || ntop != (uint64_t)nt * top_n)))
+     * copy past the buffer; a finish reason outside the output's enum
+     * went into the output as is, which unpack and a later --resume then
+     * refuse as inconsistent */
+    if (r->bad || r->at != r->len || (ntop && (top_n <= 0 || ntop != (uint64_t)nt * top_n)) ||
+        fin > VB_FINISH_ERROR)
         return -1;
     /* Point into the record; vb_results_put copies. Alignment: copy out. */
     w->n_output_ids = (int32_t)nt;

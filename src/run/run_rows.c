@@ -176,7 +176,7 @@ int run_rows_unpack(const char *buf, size_t n, run_row_fn fn, void *ctx, vb_err 
             return vb_err_set(err, "gather: torn row record");
         memcpy(&h, p, sizeof h);
         p += sizeof h;
-        if (h.n_ids < 0)
+        if (h.n_ids < 0 || h.finish_reason < 0 || h.finish_reason > VB_FINISH_ERROR)
             return vb_err_set(err, "gather: bad row record");
         vb_output_row w = {0};
         size_t ni = (size_t)h.n_ids;

@@ -13,7 +13,9 @@
  * Checked besides ASan/UBSan/leaks: a row the decoder accepts encodes to
  * bytes that decode again to the same encoding (what the decoder takes is
  * a row the writer could have written), and a journal the reader accepts
- * yields only rows inside the run's shape.
+ * yields only rows inside the run's shape, with a finish reason the
+ * output's enum has (another value made an output voltbatch could not
+ * read back).
  *
  * Built and run by scripts/fuzz-journal; seeds in tests/io/fuzz_journal_corpus
  * (tests/io/make_journal_fuzz_seeds.py). */
@@ -116,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int64_t i = 0; i < r.n_rows * r.n_samples; i++) {
             const vb_output_row *w = r.slot[i];
             if (w && (w->index != i / r.n_samples || w->sample != i % r.n_samples ||
-                      w->n_output_ids < 0))
+                      w->n_output_ids < 0 || w->finish_reason > VB_FINISH_ERROR))
                 abort();
         }
     }

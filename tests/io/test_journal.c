@@ -92,6 +92,31 @@ static void test_top_count_must_match(void)
     vb_results_free(&r);
 }
 
+/* A record whose finish reason is none of the output's enum (stop, length,
+ * error), checksum and all: refused as malformed when read, not carried
+ * into the output, which unpack and a later --resume would then refuse as
+ * inconsistent (the fuzzer, scripts/fuzz-journal, found the decoder taking
+ * any byte; helper hR the same by patching a stopped run's journal). */
+static void test_finish_reason_must_be_known(void)
+{
+    const char *p = test_path(dir, "fin.journal");
+    json_t *s = settings();
+    vb_journal *j = NULL;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(vb_journal_create(p, s, &j, &err), 0);
+    vb_output_row w = test_row(0, 0, 2);
+    w.finish_reason = (vb_finish_reason)7;
+    CHECK_INT_EQ(vb_journal_append(j, &w, 2, &err), 0);
+    CHECK_INT_EQ(vb_journal_close(j, &err), 0);
+    json_decref(s);
+    vb_results r;
+    CHECK_INT_EQ(vb_results_init(&r, 100, 2, 2, VB_ID_STRING, &err), 0);
+    CHECK(vb_journal_read(p, NULL, &r, NULL, NULL, &err) < 0);
+    CHECK(strstr(err.msg, "malformed") != NULL);
+    CHECK_INT_EQ((int)r.n_done, 0);
+    vb_results_free(&r);
+}
+
 /* Every proper prefix cut inside the last record reads back as n-1 rows. */
 static void test_torn_last_record_every_cut(void)
 {
@@ -386,6 +411,7 @@ int main(void)
     RUN_TEST(test_crc32_check_value);
     RUN_TEST(test_round_trip);
     RUN_TEST(test_top_count_must_match);
+    RUN_TEST(test_finish_reason_must_be_known);
     RUN_TEST(test_torn_last_record_every_cut);
     RUN_TEST(test_crc_damage);
     RUN_TEST(test_length_damage);
