@@ -35,8 +35,9 @@ int forward_init(forward_state *f, vb_backend *b, const model_config *cfg,
     if (w->quant != VB_QUANT_NONE && !b->matmul_quant)
         return vb_err_set(err, "quantized weights (%s) are not supported by the %s backend yet",
                           vb_quant_method_name(w->quant), b->name);
-    if (cfg->head_dim % 2 != 0 || cfg->head_dim > 512)
-        return vb_err_set(err, "forward: head_dim %d unsupported (must be even, <= 512)", cfg->head_dim);
+    if (cfg->head_dim % 2 != 0 || cfg->head_dim > VB_MAX_HEAD_DIM)
+        return vb_err_set(err, "forward: head_dim %d unsupported (must be even, <= %d)",
+                          cfg->head_dim, VB_MAX_HEAD_DIM);
 
     size_t T = (size_t)max_tokens, a = b->act_size;
     size_t hidden = (size_t)cfg->hidden_size, inter = (size_t)plan->inter_local;

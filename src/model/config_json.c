@@ -404,6 +404,13 @@ static int load_config(cfg_ctx *x, model_config *c)
     if (c->head_dim % 2)
         return vb_err_set(x->err, "%s: head_dim %d is odd; rotary embeddings need it even",
                           x->path, c->head_dim);
+    /* forward_init refuses it too, but only after every weight is read,
+     * with exit 1 and no file named; inspect planned memory for it */
+    if (c->head_dim > VB_MAX_HEAD_DIM)
+        return vb_err_set(x->err, "%s: head_dim %d%s is more than %d, the most the forward "
+                          "pass supports", x->path, c->head_dim,
+                          hd && !json_is_null(hd) ? "" : " (hidden_size / num_attention_heads)",
+                          VB_MAX_HEAD_DIM);
     /* each size is at most 2^30, but their products are the memory plan's
      * and the loader's 64-bit byte counts: sizes of ~8e21 parameters
      * wrapped them (inspect printed a negative count, session 43). 2^50

@@ -37,6 +37,10 @@ typedef struct vb_rope_scaling {
 /* num_hidden_layers at most (the largest published models have ~130) */
 #define VB_MAX_LAYERS 4096
 
+/* head_dim at most: the forward pass's per-head buffers (CPU attention
+ * keeps a head on the stack) and the GPU kernels' limits */
+#define VB_MAX_HEAD_DIM 512
+
 /* end-of-sequence ids config.json may list (more is refused, not cut) */
 #define VB_MAX_EOS 64
 

@@ -163,6 +163,16 @@ static void test_refusals(void)
             "more than 2^50 is not a model this can load");
     refused("{\"model_type\":\"llama\"," BASE ",\"partial_rotary_factor\":0.5}",
             "\"partial_rotary_factor\" = 0.5 is not supported");
+    /* past the forward pass's limit: refused at load (exit 2), not after
+     * the weights are read (exit 1), given or derived */
+    refused("{\"model_type\":\"llama\"," BASE ",\"head_dim\":1024}",
+            "head_dim 1024 is more than 512");
+    refused("{\"model_type\":\"llama\",\"hidden_size\":4096,\"num_hidden_layers\":1,"
+            "\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":100}",
+            "head_dim 1024 (hidden_size / num_attention_heads) is more than 512");
+    model_config c;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"head_dim\":512}", NULL), 0);
 }
 
 /* quantization_config's fields of another JSON type are refused by name,
