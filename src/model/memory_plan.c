@@ -157,9 +157,16 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
          "%llu sequences x %d local vocab x fp32", (unsigned long long)S, p->vocab_local);
     line(m, "attention_split_scratch", S * (uint64_t)p->heads_local * 16 * (hd + 2) * 4,
          "decode split over 16 sequence chunks: partial outputs and max/sum, fp32");
-    line(m, "rope_tables", (uint64_t)m->max_model_len * hd * 4,
-         "cos and sin for %d positions x %llu/2 frequencies, fp32", m->max_model_len,
-         (unsigned long long)hd);
+    /* RoPE takes no table (the kernels compute cos and sin from head_dim/2
+     * inverse frequencies): a line of max_model_len x head_dim floats took
+     * ~0.5 GiB of KV cache off the plan of a 1M-context 7B model. What
+     * grows with the context is the step's block tables, a row of block
+     * ids per sequence as wide as the longest sequence (at most this). */
+    uint64_t widest = ((uint64_t)m->max_model_len + VB_KV_BLOCK_TOKENS - 1) / VB_KV_BLOCK_TOKENS;
+    line(m, "block_tables", S * widest * 4,
+         "%llu sequences x %llu blocks of %d positions (max-model-len %d), int32",
+         (unsigned long long)S, (unsigned long long)widest, VB_KV_BLOCK_TOKENS,
+         m->max_model_len);
     line(m, "cuda_graphs", 48 * MiB, "decode graphs for batch-size buckets (estimate)");
     if (c->quant.method != VB_QUANT_NONE) { /* src/cuda/cuda_qweight.c */
         uint64_t big = ql * H > il * H ? ql * H : il * H;

@@ -90,6 +90,27 @@ t=$(tiles "$awq" 2)
 check "AWQ 4-bit, tp 2: rows too short for tiles ($t bytes)" [ "$t" = 0 ]
 t=$(tiles "$gptq8" 1)
 check "GPTQ 8-bit act order, tp 1: down's scale tiles ($t bytes)" [ "$t" = 262144 ]
+
+# What the plan takes for the context: no backend keeps a RoPE table (the
+# kernels compute cos and sin from head_dim/2 inverse frequencies), yet a
+# rope_tables line of max-model-len x head_dim floats took 0.5 GiB of KV
+# cache off a 1M-context 7B plan (helper hR). The step's block tables
+# grow with it: an int32 a 16 positions for each of 512 sequences, so
+# 128 bytes a position at most; head_dim 128 took 512.
+overhead() { # MAX_MODEL_LEN: the plan's overhead bytes
+    "$vb" inspect --model "$qdir" --gpu-memory 80GiB --max-model-len "$1" --json 2>/dev/null |
+        python3 -c 'import json, sys
+print(json.load(sys.stdin)["overhead_bytes"])'
+}
+printf '{"model_type": "qwen2", "hidden_size": 512, "intermediate_size": 1024,
+ "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+ "vocab_size": 1000, "max_position_embeddings": 1048576, "torch_dtype": "float16"}\n' \
+    >"$qdir/config.json"
+short=$(overhead 4096) long=$(overhead 1048576)
+check "the plan's overhead grows <= 128 bytes a position of max-model-len ($short -> $long)" \
+    [ "$(( ${long:-0} > 0 && ${short:-0} > 0 && long - short <= (1048576 - 4096) * 128 ))" = 1 ]
+check "the plan's overhead lists no RoPE table" \
+    eval '! "$vb" inspect --model "$qdir" --gpu-memory 80GiB | grep -q rope_tables'
 rm -rf "$qdir"
 
 run_capture "$vb" inspect --model "$fx/broken/ok" --check-weights
