@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine/sampler.h"
+#include "forward/rope.h"
 #include "model/model_config.h"
 #include "util/json_file.h"
 #include "util/open_regular.h"
@@ -256,6 +257,29 @@ static int get_rope(cfg_ctx *x, model_config *c)
     return check_rope_params(x, s, field);
 }
 
+/* The inverse frequencies the forward pass will rotate by, computed as it
+ * computes them (fp32, forward/rope.c), must be finite: each value above
+ * passes its own check, yet a rope_theta or factor below fp32's range
+ * (1e-300) divides by zero, and YaRN with rope_theta 1 divides by log(1)
+ * (transformers raises ZeroDivisionError there); every row then failed on
+ * NaN logits at the end of the run. c->head_dim is set and at most
+ * VB_MAX_HEAD_DIM. */
+static int check_rope_finite(cfg_ctx *x, const model_config *c)
+{
+    float inv_freq[VB_MAX_HEAD_DIM / 2], scale = 1.0f;
+    rope_inv_freq(c, inv_freq, &scale);
+    bool ok = isfinite(scale);
+    for (int i = 0; ok && i < c->head_dim / 2; i++)
+        ok = isfinite(inv_freq[i]);
+    if (ok)
+        return 0;
+    static const char *const types[] = {"none", "linear", "llama3", "yarn"};
+    return vb_err_set(x->err, "%s: \"rope_theta\" = %g with RoPE scaling %s (factor %g) gives "
+                      "rotary frequencies that are not finite numbers in fp32; no model can "
+                      "run with them", x->path, c->rope_theta, types[c->rope_scaling.type],
+                      c->rope_scaling.factor);
+}
+
 /* transformers' window when config.json has no "sliding_window" key at all
  * (MistralConfig, Qwen2Config and Qwen3Config default it to 4096; null is
  * no window). LlamaConfig has no such field. */
@@ -431,7 +455,8 @@ static int load_config(cfg_ctx *x, model_config *c)
     if (get_num(x->root, "rms_norm_eps", &c->rms_norm_eps, x->path, x->err) ||
         get_num(x->root, "rope_theta", &c->rope_theta, x->path, x->err) || get_rope(x, c) ||
         check_positive(x->path, "", "rms_norm_eps", c->rms_norm_eps, x->err) ||
-        check_positive(x->path, "", "rope_theta", c->rope_theta, x->err))
+        check_positive(x->path, "", "rope_theta", c->rope_theta, x->err) ||
+        check_rope_finite(x, c))
         return -1;
     json_t *act = json_object_get(x->root, "hidden_act");
     if (act && !json_is_null(act) && !json_is_string(act))

@@ -382,6 +382,20 @@ static void test_range_refusals(void)
     refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"llama3\","
             "\"factor\":8,\"low_freq_factor\":4,\"high_freq_factor\":4}}",
             "\"high_freq_factor\" 4 must be greater than \"low_freq_factor\" 4");
+    /* positive, yet the fp32 rotary frequencies are not finite (helper hR):
+     * a theta or factor below fp32's range, YaRN over log(rope_theta 1) */
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_theta\":1e-300}",
+            "rotary frequencies that are not finite");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"linear\","
+            "\"factor\":1e-300}}", "RoPE scaling linear (factor 1e-300)");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":{\"rope_type\":\"llama3\","
+            "\"factor\":1e-300}}", "rotary frequencies that are not finite");
+    refused("{\"model_type\":\"llama\"," BASE ",\"rope_theta\":1,\"rope_scaling\":"
+            "{\"rope_type\":\"yarn\",\"factor\":4}}", "\"rope_theta\" = 1 with RoPE scaling yarn");
+    model_config c;
+    vb_err err = {{0}};
+    CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"rope_theta\":1}", NULL),
+                 0); /* no rotation past i = 0, but finite */
     /* vocab_size is 100 in BASE: ids 0..99 */
     refused("{\"model_type\":\"qwen2\"," BASE ",\"eos_token_id\":100}",
             "\"eos_token_id\" 100 is outside the vocabulary [0, 100)");
