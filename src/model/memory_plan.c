@@ -131,7 +131,9 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
     m->kv_bytes_per_token = 2ull /* K, V */ * (uint64_t)c->n_layers * (uint64_t)p->kv_heads_local * row;
     m->max_model_len = max_model_len > 0 ? max_model_len : c->max_position_embeddings;
     m->token_budget = step_tokens > 0 ? step_tokens : VB_AUTO_STEP_TOKENS_GPU;
-    m->max_seqs = VB_PLAN_MAX_SEQS;
+    /* generate's automatic batch: never more sequences than the step's
+     * tokens (a decode takes one of them; run/run_engine.c batch_cap) */
+    m->max_seqs = m->token_budget < VB_PLAN_MAX_SEQS ? m->token_budget : VB_PLAN_MAX_SEQS;
     if (gpu_memory == 0)
         return;
     m->gpu_memory = gpu_memory;
@@ -153,8 +155,11 @@ void memory_plan_make(memory_plan *m, const model_config *c, const tp_plan *p,
     line(m, "activations", act,
          "%llu tokens x (fp32 residual + fp16 norm, qkv, attn, gate/up, act) of one layer",
          (unsigned long long)T);
-    line(m, "logits", S * (uint64_t)p->vocab_local * 4,
-         "%llu sequences x %d local vocab x fp32", (unsigned long long)S, p->vocab_local);
+    /* rounded up to 32 rows as generate reserves them (a CUDA-graph bucket) */
+    uint64_t logit_rows = (S + 31) / 32 * 32;
+    line(m, "logits", logit_rows * (uint64_t)p->vocab_local * 4,
+         "%llu rows (sequences, in 32s) x %d local vocab x fp32", (unsigned long long)logit_rows,
+         p->vocab_local);
     line(m, "attention_split_scratch", S * (uint64_t)p->heads_local * 16 * (hd + 2) * 4,
          "decode split over 16 sequence chunks: partial outputs and max/sum, fp32");
     /* RoPE takes no table (the kernels compute cos and sin from head_dim/2

@@ -111,6 +111,18 @@ check "the plan's overhead grows <= 128 bytes a position of max-model-len ($shor
     [ "$(( ${long:-0} > 0 && ${short:-0} > 0 && long - short <= (1048576 - 4096) * 128 ))" = 1 ]
 check "the plan's overhead lists no RoPE table" \
     eval '! "$vb" inspect --model "$qdir" --gpu-memory 80GiB | grep -q rope_tables'
+# A step of fewer tokens than 512 runs fewer sequences (generate's batch
+# is at most the step's tokens), whose logits it reserves in rows of 32:
+# 100 tokens, 128 rows of 1,000 fp32 logits; the plan held 512 (helper hR).
+logits() { # MAX_BATCHED_TOKENS: the plan's logits bytes
+    "$vb" inspect --model "$qdir" --gpu-memory 80GiB --max-batched-tokens "$1" --json \
+        2>/dev/null | python3 -c 'import json, sys
+print(sum(l["bytes"] for l in json.load(sys.stdin)["overhead"] if l["name"] == "logits"))'
+}
+l=$(logits 100)
+check "a 100-token step: logits for 128 rows ($l bytes)" [ "$l" = 512000 ]
+l=$(logits 8192)
+check "an 8192-token step: logits for 512 rows ($l bytes)" [ "$l" = 2048000 ]
 rm -rf "$qdir"
 
 run_capture "$vb" inspect --model "$fx/broken/ok" --check-weights
