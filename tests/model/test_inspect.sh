@@ -3,7 +3,7 @@
 # config.json (vLLM reports 458,000 KV tokens per rank for tp 4 on a
 # V100-32GB at 0.9 utilisation; we must fit at least as many with a step of
 # 2,048 tokens, the figure's; generate's default step on a GPU is 8,192,
-# whose activations take ~7,000 of them, and the plan says so), and one clear
+# whose activations take ~9,000 of them, and the plan says so), and one clear
 # line with exit status 2 for each broken checkpoint or config in
 # tests/model/fixtures/broken (written by scripts/make-model-fixtures).
 #
