@@ -435,6 +435,14 @@ static int load_config(cfg_ctx *x, model_config *c)
                           "pass supports", x->path, c->head_dim,
                           hd && !json_is_null(hd) ? "" : " (hidden_size / num_attention_heads)",
                           VB_MAX_HEAD_DIM);
+    /* the query width (o_proj's input) is a size like the others: the
+     * forward pass, the backends and the TP plan hold it in an int, which
+     * 2^23 heads of 512 wrapped (the plan then kept --tp values that cut
+     * o_proj's quantization groups) */
+    if ((long long)c->n_heads * c->head_dim > 1 << 30)
+        return vb_err_set(x->err, "%s: num_attention_heads %d x head_dim %d = %lld is more than "
+                          "%d", x->path, c->n_heads, c->head_dim,
+                          (long long)c->n_heads * c->head_dim, 1 << 30);
     /* each size is at most 2^30, but their products are the memory plan's
      * and the loader's 64-bit byte counts: sizes of ~8e21 parameters
      * wrapped them (inspect printed a negative count, session 43). 2^50

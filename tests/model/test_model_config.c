@@ -173,6 +173,13 @@ static void test_refusals(void)
     model_config c;
     vb_err err = {{0}};
     CHECK_INT_EQ(load(&c, &err, "{\"model_type\":\"llama\"," BASE ",\"head_dim\":512}", NULL), 0);
+    /* heads x head_dim past an int's range: with a GPTQ group of 96 the
+     * wrapped width (1,536) let tp 2 cut o_proj's groups (helper hR) */
+    refused("{\"model_type\":\"llama\",\"hidden_size\":32,\"num_hidden_layers\":1,"
+            "\"num_attention_heads\":8388614,\"head_dim\":512,\"intermediate_size\":192,"
+            "\"vocab_size\":100,\"quantization_config\":{\"quant_method\":\"gptq\","
+            "\"bits\":4,\"group_size\":96,\"desc_act\":false}}",
+            "num_attention_heads 8388614 x head_dim 512 = 4294970368 is more than 1073741824");
 }
 
 /* quantization_config's fields of another JSON type are refused by name,
