@@ -225,6 +225,11 @@ void run_seq_token(run_state *r, int64_t id, int slot, int32_t token, bool error
                  generated - 1);
         finish_seq(r, id, slot, VB_FINISH_ERROR, msg, step);
     } else if (!r->cfg->ignore_eos && run_seq_is_eos(r->text.eos, r->text.n_eos, token)) {
+        /* the eos token's text is the completion's, as in the whole decode
+         * without --stop: an eos id that is no special token (an ordinary
+         * token a generation_config.json lists) was dropped with --stop */
+        if (g->streaming)
+            stream_token(g, token);
         finish_seq(r, id, slot, VB_FINISH_STOP, NULL, step);
     } else if (g->streaming && stream_token(g, token)) {
         finish_seq(r, id, slot, VB_FINISH_STOP, NULL, step);

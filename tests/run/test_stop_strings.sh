@@ -76,4 +76,25 @@ check "--stop </s>: warned that it never matches" \
 run_capture "$vb" generate "${base[@]}" --stop "${text:0:1}" --output s5.h5
 check "--stop of plain text: no such warning" \
     bash -c '! grep -q "never matches" <<<"$1"' _ "$err"
+# An eos id that is no special token (generation_config.json may list an
+# ordinary token): the whole decode keeps its text in the completion, as
+# Hugging Face's decode of /output_ids does; with --stop the stream that
+# matches the stop strings dropped it, so a --stop that never matched
+# changed the text (row 1 came back "" instead of its first character).
+first=$(row 1 ref.h5 | cut -d'|' -f3 | python3 -c 'import sys; print(eval(sys.stdin.read())[0])')
+cp -r model model_eos
+python3 - "$first" <<'PY' || exit 1
+import json, sys
+g = json.load(open("model_eos/generation_config.json"))
+g["eos_token_id"] = [2, int(sys.argv[1])]
+json.dump(g, open("model_eos/generation_config.json", "w"))
+PY
+eos=(--device cpu --model model_eos --input p.h5 --temperature 0 --max-new-tokens 3)
+run_capture "$vb" generate "${eos[@]}" --output e0.h5
+check "an ordinary token as eos: exit 0" [ "$rc" -eq 0 ]
+check "an ordinary token as eos: row 1 ends at it, its text kept ($(row 1 e0.h5))" \
+    [ "$(row 1 e0.h5)" = "stop|${text:0:1}|[$first]" ]
+run_capture "$vb" generate "${eos[@]}" --stop zzz --output e1.h5
+check "an ordinary token as eos, --stop that never matches: the same row ($(row 1 e1.h5))" \
+    [ "$(row 1 e1.h5)" = "$(row 1 e0.h5)" ]
 summary
