@@ -144,6 +144,24 @@ static char *completion_text(const run_state *r, gen_seq *g, const int32_t *ids,
     return decode_completion(r, ids, n, step, text_len);
 }
 
+#if RUN_HAVE_TOKENIZER
+/* Whether the text g's stream still holds (a <0xNN> run, decoded only
+ * when it ends: CJK text or emoji on a Llama 2 / Mistral model; a
+ * BPEDecoder's last token) completes a stop string: then it is flushed
+ * and the row ends at this token, where the decode of its ids so far
+ * shows the stop string, not when the run ends (or at --max-new-tokens)
+ * with the tokens after the stop in /output_ids. */
+static bool stream_held_stop(gen_seq *g)
+{
+    char *t = NULL;
+    size_t n = 0, cap = 0, at = 0;
+    bool hit = tok_stream_peek_end(&g->ts, &t, &n, &cap) > 0 &&
+               stop_matcher_peek(&g->sm, t, n, &at);
+    free(t);
+    return hit && stream_end(g);
+}
+#endif
+
 /* Feeds a sampled token to a --stop sequence's stream; true when a stop
  * string completed (the text is then cut where it starts). */
 static bool stream_token(gen_seq *g, int32_t id)
@@ -162,7 +180,7 @@ static bool stream_token(gen_seq *g, int32_t id)
         g->stop_hit = true;
         return true;
     }
-    return false;
+    return stream_held_stop(g);
 #endif
 }
 

@@ -36,26 +36,26 @@ void stop_matcher_free(stop_matcher *m)
     memset(m, 0, sizeof *m);
 }
 
-bool stop_matcher_feed(stop_matcher *m, const char *text, size_t len, size_t *stop_at)
+/* The earliest start (offset in the stream) of a stop string complete in
+ * tail + text, or false. *w is that window, malloc'd (NULL when out of
+ * memory: no hit). */
+static bool search(const stop_matcher *m, const char *text, size_t len, char **w,
+                   size_t *stop_at)
 {
-    if (m->n_stops == 0 || len == 0) {
-        m->seen += len;
-        return false;
-    }
     /* window = tail (the text just before this chunk) + chunk */
     size_t wn = m->tail_len + len;
-    char *w = malloc(wn);
-    if (!w)
+    *w = malloc(wn);
+    if (!*w)
         return false;
-    memcpy(w, m->tail, m->tail_len);
-    memcpy(w + m->tail_len, text, len);
+    memcpy(*w, m->tail, m->tail_len);
+    memcpy(*w + m->tail_len, text, len);
     size_t base = m->seen - m->tail_len; /* offset of w[0] in the stream */
     bool hit = false;
     size_t best = 0;
     for (size_t i = 0; i < m->n_stops; i++) {
         size_t l = m->stop_lens[i];
         for (size_t p = 0; p + l <= wn; p++) {
-            if (w[p] == m->stops[i][0] && memcmp(w + p, m->stops[i], l) == 0) {
+            if ((*w)[p] == m->stops[i][0] && memcmp(*w + p, m->stops[i], l) == 0) {
                 if (!hit || base + p < best)
                     best = base + p;
                 hit = true;
@@ -63,13 +63,37 @@ bool stop_matcher_feed(stop_matcher *m, const char *text, size_t len, size_t *st
             }
         }
     }
+    if (hit)
+        *stop_at = best;
+    return hit;
+}
+
+bool stop_matcher_feed(stop_matcher *m, const char *text, size_t len, size_t *stop_at)
+{
+    if (m->n_stops == 0 || len == 0) {
+        m->seen += len;
+        return false;
+    }
+    char *w;
+    bool hit = search(m, text, len, &w, stop_at);
+    if (!w)
+        return false;
+    size_t wn = m->tail_len + len;
     m->seen += len;
     size_t keep = m->max_len - 1 < wn ? m->max_len - 1 : wn;
     memcpy(m->tail, w + wn - keep, keep);
     m->tail_len = keep;
     free(w);
-    if (hit)
-        *stop_at = best;
+    return hit;
+}
+
+bool stop_matcher_peek(const stop_matcher *m, const char *text, size_t len, size_t *stop_at)
+{
+    if (m->n_stops == 0 || len == 0)
+        return false;
+    char *w;
+    bool hit = search(m, text, len, &w, stop_at);
+    free(w);
     return hit;
 }
 

@@ -28,6 +28,10 @@ void stop_matcher_free(stop_matcher *m);
  * several stops complete in one chunk, the earliest start wins. */
 bool stop_matcher_feed(stop_matcher *m, const char *text, size_t len, size_t *stop_at);
 
+/* Whether feeding text next would complete a stop string (*stop_at as
+ * stop_matcher_feed gives it), without feeding it: m is unchanged. */
+bool stop_matcher_peek(const stop_matcher *m, const char *text, size_t len, size_t *stop_at);
+
 /* How many bytes of the text fed so far can be shown to a reader for sure:
  * the rest might still become the start of a stop string. */
 size_t stop_matcher_safe_len(const stop_matcher *m);

@@ -256,7 +256,10 @@ long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t 
     return more < 0 ? -1 : emitted + more;
 }
 
-long tok_stream_finish(tok_stream *s, char **buf, size_t *len, size_t *cap)
+/* The text the stream still holds: its <0xNN> run, a BPEDecoder's last
+ * token (its suffix becomes nothing); final: an unfinished character too,
+ * as U+FFFD. */
+static long end_text(tok_stream *s, char **buf, size_t *len, size_t *cap, bool final)
 {
     long emitted = 0;
     if (s->n_run && (emitted = flush_run(s, buf, len, cap, false)) < 0)
@@ -266,9 +269,22 @@ long tok_stream_finish(tok_stream *s, char **buf, size_t *len, size_t *cap)
         size_t n;
         id_text(s->tok, s->held, true, &b, &n);
         s->has_held = false;
-        long more = emit(s, b, n, buf, len, cap, true);
+        long more = emit(s, b, n, buf, len, cap, final);
         return more < 0 ? -1 : emitted + more;
     }
-    long more = emit(s, "", 0, buf, len, cap, true);
+    long more = emit(s, "", 0, buf, len, cap, final);
     return more < 0 ? -1 : emitted + more;
+}
+
+long tok_stream_finish(tok_stream *s, char **buf, size_t *len, size_t *cap)
+{
+    return end_text(s, buf, len, cap, true);
+}
+
+long tok_stream_peek_end(const tok_stream *s, char **buf, size_t *len, size_t *cap)
+{
+    if (!s->n_run && !s->has_held)
+        return 0;
+    tok_stream copy = *s; /* no pointers of its own: s stays as it is */
+    return end_text(&copy, buf, len, cap, false);
 }

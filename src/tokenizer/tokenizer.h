@@ -110,5 +110,11 @@ void tok_stream_init(tok_stream *s, const tokenizer *tok, bool skip_special);
 long tok_stream_push(tok_stream *s, int32_t id, char **buf, size_t *len, size_t *cap);
 /* At the end of a request: flushes an unfinished character as U+FFFD. */
 long tok_stream_finish(tok_stream *s, char **buf, size_t *len, size_t *cap);
+/* The text tok_stream_finish would add if the request ended now, short of
+ * an unfinished character (the end of the whole decode of the ids so far):
+ * a <0xNN> run, a BPEDecoder's held token. Appended to *buf as by push;
+ * s is unchanged. Returns the bytes appended (0, buf untouched, when the
+ * stream holds neither), or -1 when out of memory. */
+long tok_stream_peek_end(const tok_stream *s, char **buf, size_t *len, size_t *cap);
 
 #endif

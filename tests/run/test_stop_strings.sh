@@ -5,7 +5,9 @@
 # last token was never seen by the matcher (the row came back "length" with
 # the stop string in its text). The tiny random model with the SentencePiece
 # byte-fallback tokenizer of tests/tokenizer/fuzz_corpus: greedy, its row 1
-# is byte tokens only ("xxx"); --stop on its text must cut it.
+# is byte tokens only ("xxx"); --stop on its text must cut it, and end the
+# row at the token that completes it (the run was decoded only at its end,
+# so the row ran on with tokens past the stop in /output_ids).
 #
 # usage: test_stop_strings.sh VOLTBATCH MAKE_TINY_MODEL SOURCE_ROOT
 set -u
@@ -62,6 +64,15 @@ run_capture "$vb" generate "${base[@]}" --stop "${text:0:1}" --output s1.h5
 check "--stop its first character: exit 0" [ "$rc" -eq 0 ]
 check "--stop its first character: cut before it, finish stop ($(row 1 s1.h5))" \
     [ "$(row 1 s1.h5 | cut -d'|' -f1,2)" = "stop|" ]
+# the row ends at the token that completes the stop string, as a decode of
+# its ids so far shows it, not when the byte run ends: it ran on to
+# --max-new-tokens, the tokens past the stop in /output_ids
+ids() { python3 -c 'import sys; print(eval(sys.argv[1].split("|")[2])[:int(sys.argv[2])])' "$ref" "$1"; }
+check "--stop its first character: ends at the first token" \
+    [ "$(row 1 s1.h5 | cut -d'|' -f3)" = "$(ids 1)" ]
+run_capture "$vb" generate "${base[@]}" --stop "${text:0:2}" --output s6.h5
+check "--stop its first two characters: cut before them, ends at the second token ($(row 1 s6.h5))" \
+    [ "$(row 1 s6.h5)" = "stop||$(ids 2)" ]
 run_capture "$vb" generate "${base[@]}" --stop "$text" --stop "${text}zzz" --output s2.h5
 check "--stop its whole text, ending at the last token: cut, finish stop ($(row 1 s2.h5))" \
     [ "$(row 1 s2.h5 | cut -d'|' -f1,2)" = "stop|" ]

@@ -122,6 +122,30 @@ static void test_subword_prefix(void)
     tokenizer_free(tok);
 }
 
+/* After n pushes: what the stream gave (text, len) and what it still holds
+ * (tok_stream_peek_end) are the whole decode of the n ids, the run they
+ * end in included (a stop string in it ends the row at this token, not
+ * when the run ends); the peek leaves the stream as it was. */
+static void expect_peek(const tokenizer *tok, const tok_stream *st, const char *text,
+                        size_t len, const int32_t *ids, size_t n)
+{
+    char *whole = NULL, *t = malloc(len + 1);
+    size_t wn = 0, tn = len, tcap = len + 1;
+    vb_err err = {{0}};
+    CHECK(t != NULL);
+    if (!t)
+        return;
+    memcpy(t, text ? text : "", len);
+    t[len] = '\0';
+    tok_stream before = *st;
+    CHECK(tok_stream_peek_end(st, &t, &tn, &tcap) >= 0);
+    CHECK(memcmp(&before, st, sizeof before) == 0);
+    CHECK_INT_EQ(tokenizer_decode(tok, ids, n, false, &whole, &wn, &err), 0);
+    CHECK_STR_EQ(t, whole ? whole : "");
+    free(whole);
+    free(t);
+}
+
 /* A ByteFallback decoder (SentencePiece models: Mistral, Llama 2) decodes
  * a run of <0xNN> tokens as their bytes when valid UTF-8 together, else as
  * one U+FFFD per token, valid bytes included (tokenizers'
@@ -166,8 +190,10 @@ static void test_byte_fallback_runs(void)
         tok_stream_init(&st, tok, false);
         char *buf = NULL;
         size_t len = 0, cap = 0;
-        for (size_t i = 0; i < cases[c].n; i++)
+        for (size_t i = 0; i < cases[c].n; i++) {
             CHECK(tok_stream_push(&st, cases[c].ids[i], &buf, &len, &cap) >= 0);
+            expect_peek(tok, &st, buf, len, cases[c].ids, i + 1);
+        }
         CHECK(tok_stream_finish(&st, &buf, &len, &cap) >= 0);
         CHECK_STR_EQ(buf ? buf : "", cases[c].want);
         free(buf);

@@ -121,6 +121,13 @@ static void test_stop_across_chunks(void)
     CHECK(!stop_matcher_feed(&m, "Hello <|e", 9, &at));
     CHECK_INT_EQ(stop_matcher_safe_len(&m), 6); /* "<|e" might start a stop */
     CHECK(!stop_matcher_feed(&m, "n", 1, &at));
+    /* a peek sees what feeding would, and feeds nothing */
+    CHECK(!stop_matcher_peek(&m, "d|", 2, &at));
+    CHECK(stop_matcher_peek(&m, "d|>", 3, &at));
+    CHECK_INT_EQ(at, 6);
+    at = 0;
+    CHECK(!stop_matcher_peek(&m, "", 0, &at));
+    CHECK_INT_EQ(stop_matcher_safe_len(&m), 6);
     CHECK(stop_matcher_feed(&m, "d|> tail", 8, &at));
     CHECK_INT_EQ(at, 6);
     stop_matcher_free(&m);
