@@ -70,13 +70,16 @@ static char *decode_completion(const run_state *r, const int32_t *ids, int n, lo
     if (!r->text.tok)
         return strdup("");
     /* ids the tokenizer lacks (the model's padded vocabulary rows, which a
-     * trained model never picks) decode to nothing */
+     * trained model never picks, and ids a tokenizer.json leaves
+     * unassigned between its tokens) decode to nothing, as in Hugging
+     * Face's decode and the --stop stream: one such id had failed the
+     * whole decode, the row's text lost */
     int32_t *known = malloc(((size_t)n + 1) * sizeof *known);
     if (!known)
         return NULL;
-    int m = 0, limit = tokenizer_vocab_size(r->text.tok);
+    int m = 0;
     for (int i = 0; i < n; i++)
-        if (ids[i] >= 0 && ids[i] < limit)
+        if (tokenizer_has_id(r->text.tok, ids[i]))
             known[m++] = ids[i];
     char *out = NULL;
     size_t len = 0;

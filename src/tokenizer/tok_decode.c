@@ -13,6 +13,11 @@ bool tokenizer_is_special(const tokenizer *tok, int32_t id)
     return id >= 0 && id < tok->n_vocab && (tok->flags[id] & TOKF_SPECIAL);
 }
 
+bool tokenizer_has_id(const tokenizer *tok, int32_t id)
+{
+    return id >= 0 && id < tok->n_vocab && tok->dec[id];
+}
+
 int32_t tokenizer_token_id(const tokenizer *tok, const char *s)
 {
     for (size_t i = 0; i < tok->n_added; i++)

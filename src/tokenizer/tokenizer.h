@@ -60,6 +60,9 @@ int tokenizer_decode(const tokenizer *tok, const int32_t *ids, size_t n, bool sk
 
 int32_t tokenizer_vocab_size(const tokenizer *tok); /* highest id + 1 */
 bool tokenizer_is_special(const tokenizer *tok, int32_t id);
+/* Whether id has a token: below tokenizer_vocab_size and not an id that
+ * tokenizer.json leaves unassigned (its ids need not be contiguous). */
+bool tokenizer_has_id(const tokenizer *tok, int32_t id);
 /* Id of an exact token string (vocab or added), or -1. */
 int32_t tokenizer_token_id(const tokenizer *tok, const char *s);
 /* End-of-sequence ids: generation_config.json's eos_token_id (int or
