@@ -8,17 +8,41 @@
 #include "run/run_state.h"
 #include "util/log.h"
 
-int run_seq_stream_init(gen_seq *g, const tokenizer *tok, const char *const *stops,
-                        int n_stops)
+/* Opens g's --stop stream (the decoder's state and the stop matcher with
+ * its copies of the stop strings) at its first token, not when it is
+ * queued: made for every row of the group up front, they took memory in
+ * proportion to the input (100,000 rows with 32 stops of 108 bytes:
+ * +470 MB a rank, on every rank of the group). Closed once the row is
+ * kept (stream_close). Returns 0 or -1 when out of memory. */
+static int stream_open(const run_state *r, gen_seq *g)
 {
 #if RUN_HAVE_TOKENIZER
-    g->streaming = true;
-    tok_stream_init(&g->ts, tok, true);
-    return stop_matcher_init(&g->sm, stops, (size_t)n_stops) ? -1 : 0;
+    if (!g->streaming || g->stream_open)
+        return 0;
+    tok_stream_init(&g->ts, r->text.tok, true);
+    if (stop_matcher_init(&g->sm, r->cfg->stops, (size_t)r->cfg->n_stops)) {
+        stop_matcher_free(&g->sm);
+        return -1;
+    }
+    g->stream_open = true;
 #else
-    (void)g, (void)tok, (void)stops, (void)n_stops;
-    return 0;
+    (void)r, (void)g;
 #endif
+    return 0;
+}
+
+/* Frees what the stream of a finished g holds (its text is in its output
+ * row by now). */
+static void stream_close(gen_seq *g)
+{
+#if RUN_HAVE_TOKENIZER
+    if (g->stream_open)
+        stop_matcher_free(&g->sm);
+#endif
+    g->stream_open = false;
+    free(g->text);
+    g->text = NULL;
+    g->text_len = g->text_cap = 0;
 }
 
 /* g's logprobs buffers for max_new tokens. Made when g gets its first
@@ -232,6 +256,7 @@ static void finish_seq(run_state *r, int64_t id, int slot, vb_finish_reason why,
         vb_err_set(&err, "out of memory for a finished row");
         run_die(r, "finishing a row", step, &err);
     }
+    stream_close(g);
     bench_metrics_seq_finish(&r->stats.bm, id, n_out);
     sched_finish(&r->eng.sched, slot);
 }
@@ -240,6 +265,11 @@ void run_seq_token(run_state *r, int64_t id, int slot, int32_t token, bool error
                    int generated, long step)
 {
     gen_seq *g = &r->work.seqs[id];
+    if (stream_open(r, g)) {
+        vb_err err = {{0}};
+        vb_err_set(&err, "out of memory for a row's --stop stream");
+        run_die(r, "generating", step, &err);
+    }
     if (error) {
         char msg[96];
         snprintf(msg, sizeof msg, "NaN or Inf in the logits at generated token %d",
@@ -268,9 +298,5 @@ void run_seq_free(gen_seq *g)
     free(g->logprobs);
     free(g->top_ids);
     free(g->top_logprobs);
-#if RUN_HAVE_TOKENIZER
-    if (g->streaming)
-        stop_matcher_free(&g->sm);
-#endif
-    free(g->text);
+    stream_close(g);
 }

@@ -36,6 +36,7 @@ typedef struct gen_seq {
     float *top_logprobs;
     /* with --stop: the completion decoded as it grows, and the matcher */
     bool streaming, stop_hit;
+    bool stream_open;           /* ts and sm are made (at the first token) */
     bool stream_done;           /* the stream's held text was flushed (stream_end) */
 #if RUN_HAVE_TOKENIZER
     tok_stream ts;
@@ -46,10 +47,6 @@ typedef struct gen_seq {
 } gen_seq;
 
 typedef struct run_state run_state; /* run_state.h */
-
-/* Starts the --stop stream of g. Returns 0 or -1 when out of memory. */
-int run_seq_stream_init(gen_seq *g, const tokenizer *tok, const char *const *stops,
-                        int n_stops);
 
 /* Records the logprobs of g's generated token number t (when g keeps
  * them: keeps_logprobs, and the token is no error). Its buffers, for

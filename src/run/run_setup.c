@@ -168,14 +168,13 @@ static sampling_params run_sampling(const run_config *o, const model_config *c)
 }
 
 /* The n_samples sequences of the group's row k (prompt ids, max_new
- * tokens). Returns 0 or -1 when out of memory. */
-static int add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long max_new,
-                        int64_t n_samples, const sampling_params *base)
+ * tokens). */
+static void add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long max_new,
+                         int64_t n_samples, const sampling_params *base)
 {
     const run_config *o = r->cfg;
     run_work *wk = &r->work;
     const vb_input_row *row = &wk->rows[k];
-    int rc = 0;
     for (int32_t s = 0; s < n_samples; s++) {
         gen_seq *g = &wk->seqs[wk->n_seqs++];
         g->row_local = k;
@@ -186,15 +185,13 @@ static int add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long m
         g->params = *base;
         if (row->seed_u64 || row->seed >= 0) /* an unsigned 64-bit /seed: all values */
             g->params.seed = (uint64_t)row->seed;
-        if (o->n_stops > 0 && r->text.tok &&
-            run_seq_stream_init(g, r->text.tok, o->stops, o->n_stops))
-            rc = -1;
+        /* its stream is made at its first token (run_seq.c) */
+        g->streaming = o->n_stops > 0 && r->text.tok;
         /* the KV cache is sized for the longest sequence; a row with
          * nothing to generate is done at once and never enters it */
         if (max_new > 0 && n_ids + max_new > wk->max_seq_tokens)
             wk->max_seq_tokens = (int)(n_ids + max_new);
     }
-    return rc;
 }
 
 /* --top-p, --top-k and --min-p shape sampling: at the resolved
@@ -289,7 +286,7 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
             long max_new = row->max_new_tokens >= 0 ? row->max_new_tokens : default_max_new;
             if (max_new > max_model_len - n_ids)
                 max_new = max_model_len - n_ids;
-            rc = add_row_seqs(r, k, ids, n_ids, max_new, n_samples, &base);
+            add_row_seqs(r, k, ids, n_ids, max_new, n_samples, &base);
         }
         if (rc) {
             vb_err_set(err, "out of memory");

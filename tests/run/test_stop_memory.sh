@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# --stop memory follows the rows being generated, not the whole input:
+# every queued row got its own stop matcher, with copies of the stop
+# strings, when the rows were prepared, so 20,000 rows with 32 stop strings
+# of 2,003 bytes held 1.37 GB before the first step (under an 800 MB
+# address-space limit: exit 1, "preparing rows: out of memory"; 100,000
+# rows with 32 stops of 108 bytes: 618 MB against 152 MB without them).
+# Under an 800 MB limit the run must finish. Each row's prompt is the
+# end-of-turn token, which the tiny model repeats greedily: every row stops
+# after one token.
+#
+# usage: test_stop_memory.sh VOLTBATCH MAKE_TINY_MODEL
+set -u
+vb=$1
+make_model=$2
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+"$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
+yes '{"prompt": "<|im_end|>"}' | head -n 20000 >p.jsonl
+"$vb" pack p.jsonl p.h5 >/dev/null 2>&1 || { echo "pack failed"; exit 1; }
+stops=()
+for i in $(seq 32); do
+    stops+=(--stop "$(printf 's%02d%02000d' "$i" 0)")
+done
+run_capture bash -c 'ulimit -v 800000 && "$@"' _ "$vb" generate --device cpu --model model \
+    --input p.h5 --output out.h5 --temperature 0 --max-new-tokens 4 "${stops[@]}"
+check "20,000 rows, 32 stop strings of 2,003 bytes in 800 MB: exit 0 ($(tail -1 <<<"$err"))" \
+    [ "$rc" -eq 0 ]
+"$vb" unpack out.h5 out.jsonl >/dev/null 2>&1
+check "every row stopped after one token" \
+    [ "$(grep -c '"finish_reason":"stop","error":"","prompt_tokens":1,"completion_tokens":1,' out.jsonl)" = 20000 ]
+summary
