@@ -8,6 +8,7 @@
  * (a JSON string with --decode). A bad line gives {"error": "line N: ..."}
  * in its place, so lines stay aligned, and exit status 2 at the end. */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,10 @@ static int tokenize_line(const tokenize_ctx *c, json_t *in, vb_err *err)
         for (size_t i = 0; i < n; i++) {
             json_t *v = json_array_get(arr, i);
             json_int_t id = json_integer_value(v);
-            if (!json_is_integer(v) || id < 0 || id >= tokenizer_vocab_size(c->tok)) {
+            /* an id that tokenizer.json leaves unassigned too: the decode
+             * called it "outside the vocabulary (0..N)", an id inside */
+            if (!json_is_integer(v) || id < 0 || id > INT32_MAX ||
+                !tokenizer_has_id(c->tok, (int32_t)id)) {
                 free(ids);
                 return vb_err_set(err, "element %zu is not a token id of this tokenizer", i);
             }

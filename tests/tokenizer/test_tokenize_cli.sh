@@ -90,4 +90,18 @@ for chat in "" --chat; do
         contains "$out" '{"error":"line 1: has both \"text\" and \"messages\"'
     check "text and messages${chat:+ with $chat}: the next line encoded" [ "$(wc -l <<<"$out")" -eq 2 ]
 done
+# --decode of an id that tokenizer.json leaves unassigned (its ids need
+# not be contiguous; <|im_start|> 357 taken out): refused as any id that is
+# not a token, not as "outside the vocabulary (0..358)", which holds 357
+cp -r "$dir/m" "$dir/gap"
+python3 - "$dir/gap/tokenizer.json" <<'PY' || exit 1
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["added_tokens"] = [a for a in t["added_tokens"] if a["id"] != 357]
+json.dump(t, open(sys.argv[1], "w"))
+PY
+run_capture bash -c "printf '%s\n' '[72, 357]' '[72, 358]' | '$vb' tokenize --model '$dir/gap' --decode"
+check "an unassigned id: exit 2" [ "$rc" -eq 2 ]
+check "an unassigned id: not a token id ($out)" \
+    [ "$out" = "$(printf '%s\n' '{"error":"line 1: element 1 is not a token id of this tokenizer"}' '"H"')" ]
 summary
