@@ -556,6 +556,11 @@ static void note_unapplied(json_t *g, model_config *c)
         {"num_beams", 1}, {"diversity_penalty", 0}, {"guidance_scale", 1},
         {"suppress_tokens", 0}, {"begin_suppress_tokens", 0}, {"bad_words_ids", 0},
         {"sequence_bias", 0}, {"forced_bos_token_id", 0}, {"forced_eos_token_id", 0},
+        /* transformers ends a row at these (StopStringCriteria), and the
+         * penalty raises the eos logit as a row grows; unnamed, the rows
+         * ran on past where transformers ends them without a word (--stop
+         * applies stop strings) */
+        {"stop_strings", 0}, {"exponential_decay_length_penalty", 0},
     };
     size_t used = 0;
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {

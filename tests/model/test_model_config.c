@@ -72,6 +72,25 @@ static void test_yarn_and_defaults(void)
               "\"no_repeat_ngram_size\":3,\"bad_words_ids\":null,\"forced_eos_token_id\":2}");
     CHECK_INT_EQ(rc, 0);
     CHECK(strcmp(c.gen_unapplied, "typical_p, no_repeat_ngram_size, forced_eos_token_id") == 0);
+    /* stop strings end transformers' rows: a list or one string is named,
+     * an empty list or null not; so is the eos-raising length penalty */
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"stop_strings\":[\"\\n\\n\"]}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK_STR_EQ(c.gen_unapplied, "stop_strings");
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"stop_strings\":\"User:\"}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK_STR_EQ(c.gen_unapplied, "stop_strings");
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}",
+              "{\"stop_strings\":[],\"max_new_tokens\":null}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK_STR_EQ(c.gen_unapplied, "");
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"stop_strings\":null}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK_STR_EQ(c.gen_unapplied, "");
+    rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}",
+              "{\"exponential_decay_length_penalty\":[10,1.5]}");
+    CHECK_INT_EQ(rc, 0);
+    CHECK_STR_EQ(c.gen_unapplied, "exponential_decay_length_penalty");
     /* max_new_tokens: the rows' default budget (transformers, vLLM) */
     rc = load(&c, &err, "{\"model_type\":\"llama\"," BASE "}", "{\"max_new_tokens\":2048}");
     CHECK_INT_EQ(rc, 0);
