@@ -96,13 +96,39 @@ static const char *chat_option_unused(const run_state *r, char *buf, size_t n)
  * are looked for in that text. It ran to --max-new-tokens without a word;
  * now the run says so (stopping at the token instead would be a new
  * meaning of --stop, not made here). Call after the eos ids are known. */
+/* A --stop string that holds a special token's text among other text
+ * ("<|im_end|>\n") cannot match where the model generates that token,
+ * for the same reason; the run says which token (the first found). */
+static void warn_stop_holding_special(const run_state *r, const char *stop)
+{
+    const int32_t n = tokenizer_vocab_size(r->text.tok);
+    for (int32_t id = 0; id < n; id++) {
+        if (!tokenizer_is_special(r->text.tok, id))
+            continue;
+        char *t = NULL;
+        size_t len = 0;
+        vb_err err;
+        if (tokenizer_decode(r->text.tok, &id, 1, false, &t, &len, &err) == 0 && len > 0 &&
+            strlen(stop) > len && strstr(stop, t)) {
+            fprintf(stderr, "voltbatch %s: warning: --stop '%s' holds the special token %d (%s), "
+                    "which completions are decoded without: it never matches where the model "
+                    "generates that token\n", r->cfg->command, stop, (int)id, t);
+            free(t);
+            return;
+        }
+        free(t);
+    }
+}
+
 static void warn_special_stops(const run_state *r)
 {
     const run_config *o = r->cfg;
     for (int i = 0; i < o->n_stops; i++) {
         int32_t id = tokenizer_token_id(r->text.tok, o->stops[i]);
-        if (id < 0 || !tokenizer_is_special(r->text.tok, id))
+        if (id < 0 || !tokenizer_is_special(r->text.tok, id)) {
+            warn_stop_holding_special(r, o->stops[i]);
             continue;
+        }
         const bool eos = run_seq_is_eos(r->text.eos, r->text.n_eos, id);
         fprintf(stderr, "voltbatch %s: warning: --stop '%s' is the special token %d, which "
                 "completions are decoded without: it never matches%s\n", o->command,

@@ -17,7 +17,8 @@ int stop_matcher_init(stop_matcher *m, const char *const *stops, size_t n)
         size_t l = strlen(stops[i]);
         if (!l)
             continue;
-        m->stops[m->n_stops] = strdup(stops[i]);
+        if (!(m->stops[m->n_stops] = strdup(stops[i])))
+            return -1; /* stop_matcher_free frees what was made */
         m->stop_lens[m->n_stops++] = l;
         if (l > m->max_len)
             m->max_len = l;

@@ -84,6 +84,11 @@ run_capture "$vb" generate "${base[@]}" --stop "</s>" --output s4.h5
 check "--stop </s>: exit 0" [ "$rc" -eq 0 ]
 check "--stop </s>: warned that it never matches" \
     contains "$err" "--stop '</s>' is the special token 2, which completions are decoded without: it never matches"
+# nor does one that holds a special token's text among other text
+# ("<|im_end|>\n" on a chat model): it ran without a word as well
+run_capture "$vb" generate "${base[@]}" --stop "</s>x" --output s4b.h5
+check "--stop </s>x: warned that it holds the special token" \
+    contains "$err" "--stop '</s>x' holds the special token 2 (</s>), which completions are decoded without"
 run_capture "$vb" generate "${base[@]}" --stop "${text:0:1}" --output s5.h5
 check "--stop of plain text: no such warning" \
     bash -c '! grep -q "never matches" <<<"$1"' _ "$err"
