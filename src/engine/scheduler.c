@@ -85,20 +85,23 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
     /* Room first, so a failure leaves nothing half done. */
     if (grow((void **)&s->seqs, &s->cap_slots, s->n_slots + 1, sizeof *s->seqs) < 0 ||
         grow((void **)&s->free_slots, &s->cap_free_slots, s->n_slots + 1, sizeof *s->free_slots) < 0 ||
-        slot_queue_reserve(&s->waiting, s->n_slots + 1) < 0)
-        return vb_err_set(err, "scheduler: out of host memory");
+        slot_queue_reserve(&s->waiting, s->n_slots + 1) < 0) {
+        vb_err_set(err, "scheduler: out of host memory");
+        return SCHED_ADD_OUT_OF_MEMORY;
+    }
     int slot = s->n_free_slots > 0 ? s->free_slots[s->n_free_slots - 1] : s->n_slots;
     sched_seq *q = &s->seqs[slot];
     memset(q, 0, sizeof *q);
     q->id = id;
     q->capacity = (int)capacity;
     q->max_blocks = blocks_for((int)positions, bs);
-    q->tokens = malloc((size_t)capacity * sizeof *q->tokens);
-    q->block_table = malloc((size_t)q->max_blocks * sizeof *q->block_table);
-    q->block_hash = malloc((size_t)q->max_blocks * sizeof *q->block_hash);
-    if (!q->tokens || !q->block_table || !q->block_hash) {
-        seq_free_arrays(q);
-        return vb_err_set(err, "scheduler: out of host memory for sequence %lld", (long long)id);
+    /* The prompt alone: a job queues every row at once, and room for the
+     * completion and the block table waits for admission (seq_make_room),
+     * so memory follows the rows in the batch, not the input's length. */
+    q->tokens = malloc((size_t)n_prompt * sizeof *q->tokens);
+    if (!q->tokens) {
+        vb_err_set(err, "scheduler: out of host memory for sequence %lld", (long long)id);
+        return SCHED_ADD_OUT_OF_MEMORY;
     }
     if (slot == s->n_slots) s->n_slots++;
     else s->n_free_slots--;
@@ -113,6 +116,28 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
 const sched_seq *sched_seq_get(const scheduler *s, int slot) { return &s->seqs[slot]; }
 
 bool sched_idle(const scheduler *s) { return s->waiting.n == 0 && s->n_running == 0; }
+
+/* The completion's tokens and the block table, made when the sequence is
+ * first considered for admission (a preempted one keeps them). */
+static int seq_make_room(sched_seq *q)
+{
+    if (q->block_table)
+        return 0;
+    int32_t *t = realloc(q->tokens, (size_t)q->capacity * sizeof *t);
+    if (!t)
+        return -1;
+    q->tokens = t;
+    q->block_table = malloc((size_t)q->max_blocks * sizeof *q->block_table);
+    q->block_hash = malloc((size_t)q->max_blocks * sizeof *q->block_hash);
+    if (!q->block_table || !q->block_hash) {
+        free(q->block_table);
+        free(q->block_hash);
+        q->block_table = NULL;
+        q->block_hash = NULL;
+        return -1;
+    }
+    return 0;
+}
 
 /* Chain hashes of the first n_full blocks (all full of known tokens). */
 static void seq_hash_blocks(scheduler *s, sched_seq *q, int n_full)
@@ -269,10 +294,16 @@ static void plan_admissions(scheduler *s, int *budget)
     while (i < s->waiting.n && *budget > 0 && s->n_running < s->opt.max_batch) {
         int slot = slot_queue_at(&s->waiting, i);
         sched_seq *q = &s->seqs[slot];
+        if (seq_make_room(q) < 0) {
+            s->out_of_memory = true; /* admit nothing; the caller ends the run */
+            break;
+        }
         /* At least the last token is computed: its logits give the next one. */
         int max_hit = s->opt.prefix_cache ? (q->n_tokens - 1) / bs : 0;
-        if (grow((void **)&s->admit_hits, &s->cap_admit_hits, max_hit + 1, sizeof *s->admit_hits) < 0)
-            break; /* out of memory: admit nothing this step */
+        if (grow((void **)&s->admit_hits, &s->cap_admit_hits, max_hit + 1, sizeof *s->admit_hits) < 0) {
+            s->out_of_memory = true; /* admit nothing; the caller ends the run */
+            break;
+        }
         seq_hash_blocks(s, q, max_hit);
         int n_hit = 0, n_hit_free = 0;
         for (; n_hit < max_hit; n_hit++) {

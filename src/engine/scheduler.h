@@ -36,7 +36,12 @@
  * the next sched_step (it is never planned again). sched_finish between
  * sched_step and sched_step_done is not allowed. A plan is never empty
  * while sequences are left: the earliest running sequence can always
- * preempt the later ones and fits the cache alone (sched_add checks). */
+ * preempt the later ones and fits the cache alone (sched_add checks),
+ * unless the host ran out of memory for an admission (out_of_memory).
+ *
+ * Memory follows the running sequences: a queued one holds its prompt; the
+ * room for its completion and its block table are made when it is first
+ * considered for admission and freed when it finishes. */
 #ifndef VB_SCHEDULER_H
 #define VB_SCHEDULER_H
 
@@ -127,6 +132,8 @@ typedef struct scheduler {
     int cap_admit_hits;
     sched_step_plan plan;
     bool plan_pending;      /* sched_step given, sched_step_done not yet */
+    bool out_of_memory;     /* an admission found no host memory: the plan may be
+                             * empty with sequences left, and the run cannot go on */
     sched_stats stats;
 } scheduler;
 
@@ -139,9 +146,12 @@ void sched_free(scheduler *s);
 static inline long sched_kv_positions(long n_prompt, long max_new_tokens)
 { return n_prompt + max_new_tokens - 1; }
 
-/* Queues a sequence. Returns its slot, or -1 (err filled) when it could never
- * run: prompt empty, or its sched_kv_positions need more blocks than the
- * whole cache (the caller marks that row as an error and goes on). */
+/* Queues a sequence (its prompt is copied). Returns its slot, or -1 (err
+ * filled) when it could never run: prompt empty, or its sched_kv_positions
+ * need more blocks than the whole cache (the caller marks that row as an
+ * error and goes on); SCHED_ADD_OUT_OF_MEMORY (err filled) when the host
+ * has no memory for it, a failure of the run, not of the row. */
+#define SCHED_ADD_OUT_OF_MEMORY (-2)
 int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
               int max_new_tokens, vb_err *err);
 

@@ -284,10 +284,13 @@ static int queue_seqs(run_state *r, vb_err *err)
         gen_seq *g = &wk->seqs[i];
         const vb_input_row *row = &wk->rows[g->row_local];
         vb_err aerr = {{0}};
-        int rc = 0;
+        int rc = 0, slot = 0;
         if (g->max_new <= 0) {
             rc = r->leader ? add_empty_row(r, g) : 0;
-        } else if (sched_add(&r->eng.sched, i, g->prompt, g->n_prompt, g->max_new, &aerr) < 0) {
+        } else if ((slot = sched_add(&r->eng.sched, i, g->prompt, g->n_prompt, g->max_new,
+                                     &aerr)) == SCHED_ADD_OUT_OF_MEMORY) {
+            rc = -1; /* the run's failure: the row itself is fine */
+        } else if (slot < 0) {
             rc = r->leader ? run_rows_add_error(&r->out.finished, row->index, g->sample, row->id,
                                                 row->id_int, g->n_prompt, aerr.msg)
                            : 0;

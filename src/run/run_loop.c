@@ -79,7 +79,9 @@ static const sched_step_plan *step_schedule(run_state *r, long step)
     vb_err err = {{0}};
     const sched_step_plan *p = sched_step(&e->sched);
     if (p->n_seqs == 0) {
-        vb_err_set(&err, "the scheduler planned an empty step with sequences left");
+        vb_err_set(&err, e->sched.out_of_memory
+                             ? "out of host memory for a row's tokens and KV block table"
+                             : "the scheduler planned an empty step with sequences left");
         run_die(r, "scheduling", step, &err);
     }
     bench_metrics_plan(&r->stats.bm, p, sched_blocks_used(&e->sched));

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The scheduler's memory follows the rows being generated, not the whole
+# input: every queued row got its prompt + --max-new-tokens tokens and a
+# KV block table (with chain hashes) for all of them up front, ~38 KB of
+# address space a row at --max-new-tokens 8000, so 100,000 queued rows
+# asked 3.8 GB before the first step (exit 1 under 2 GB, "setting up the
+# queueing rows: out of memory"; 200,000 rows at 2000 tokens held 1.3 GB
+# resident on the tiny model, against 0.26 GB at 2 tokens). Each row's
+# prompt is the end-of-turn token, which the tiny model repeats greedily:
+# every row stops after one token.
+#
+# usage: test_queue_memory.sh VOLTBATCH MAKE_TINY_MODEL
+set -u
+vb=$1
+make_model=$2
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+"$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
+yes '{"prompt": "<|im_end|>"}' | head -n 100000 >p.jsonl
+"$vb" pack p.jsonl p.h5 >/dev/null 2>&1 || { echo "pack failed"; exit 1; }
+run_capture bash -c 'ulimit -v 2000000 && "$@"' _ "$vb" generate --device cpu --model model \
+    --input p.h5 --output out.h5 --temperature 0 --max-new-tokens 8000 --max-model-len 8192
+check "100,000 rows queued at --max-new-tokens 8000 in 2 GB: exit 0 ($(tail -1 <<<"$err"))" \
+    [ "$rc" -eq 0 ]
+"$vb" unpack out.h5 out.jsonl >/dev/null 2>&1
+check "every row stopped after one token" \
+    [ "$(grep -c '"finish_reason":"stop","error":"","prompt_tokens":1,"completion_tokens":1' out.jsonl)" = 100000 ]
+summary
