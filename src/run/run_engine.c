@@ -275,6 +275,17 @@ static int add_empty_row(run_state *r, const gen_seq *g)
     return 0;
 }
 
+/* After its row's last sample (the samples are consecutive, sample 0
+ * first, which owns the prompt) was queued: the scheduler holds its own
+ * copy, and this one was kept to the end of the run for nothing. */
+static void drop_row_prompt(run_work *wk, int64_t last)
+{
+    int64_t first = last - wk->seqs[last].sample;
+    free(wk->seqs[first].prompt);
+    for (int64_t j = first; j <= last; j++)
+        wk->seqs[j].prompt = NULL;
+}
+
 /* Queues every sequence; one the cache can never hold is an error row.
  * Returns 0 or 1 with err. */
 static int queue_seqs(run_state *r, vb_err *err)
@@ -301,6 +312,8 @@ static int queue_seqs(run_state *r, vb_err *err)
             vb_err_set(err, "out of memory");
             return 1;
         }
+        if (i + 1 == wk->n_seqs || wk->seqs[i + 1].sample == 0)
+            drop_row_prompt(wk, i);
     }
     return 0;
 }

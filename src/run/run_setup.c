@@ -265,14 +265,24 @@ static void warn_identical_samples(const run_config *o, const sampling_params *b
                 o->n);
 }
 
-/* Every row of the group as sequences, or as error rows (leader) when its
- * prompt cannot run. Returns 0 or 1 with err. */
-static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
+/* A row's prompt as read (text, ids, system prompt), once its ids are
+ * made: what the run needs later is the row's index and id, and a job's
+ * prompts held to its end were the bulk of each rank's memory. */
+static void drop_row_text(vb_input_row *row)
+{
+    free(row->text);
+    free(row->ids);
+    free(row->system);
+    row->text = row->system = NULL;
+    row->ids = NULL;
+    row->text_len = 0;
+}
+
+/* Rank 0's warnings about the sampling in effect, once before the rows. */
+static void warn_sampling(const run_state *r)
 {
     const run_config *o = r->cfg;
-    run_work *wk = &r->work;
     const sampling_params base = run_sampling(o, &r->model.config);
-    wk->sampling = base;
     if (r->root) {
         warn_unused_sampling(o, &base);
         warn_identical_samples(o, &base);
@@ -284,6 +294,16 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
                     "made without them\n",
                     o->command, o->model_dir, r->model.config.gen_unapplied);
     }
+}
+
+/* The group's rows [first, end) as sequences, or as error rows (leader)
+ * when a prompt cannot run. Returns 0 or 1 with err. */
+static int make_seqs(run_state *r, int64_t n_samples, int64_t first, int64_t end, vb_err *err)
+{
+    const run_config *o = r->cfg;
+    run_work *wk = &r->work;
+    const sampling_params base = run_sampling(o, &r->model.config);
+    wk->sampling = base;
     /* --max-new-tokens, else generation_config.json's, else 256 */
     const long model_max_new = r->model.config.gen_max_new_tokens;
     long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens
@@ -296,8 +316,8 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
         .chat_tmpl = r->text.chat_tmpl, .chat = o->chat, .system = o->system,
         .vocab_size = r->model.config.vocab_size, .max_model_len = max_model_len,
     };
-    for (int64_t k = 0; k < wk->n_my_rows; k++) {
-        const vb_input_row *row = &wk->rows[k];
+    for (int64_t k = first; k < end; k++) {
+        vb_input_row *row = &wk->rows[k];
         int32_t *ids = NULL;
         int n_ids = 0;
         char why[256];
@@ -314,6 +334,7 @@ static int make_seqs(run_state *r, int64_t n_samples, vb_err *err)
                 max_new = max_model_len - n_ids;
             add_row_seqs(r, k, ids, n_ids, max_new, n_samples, &base);
         }
+        drop_row_text(row);
         if (rc) {
             vb_err_set(err, "out of memory");
             return 1;
@@ -331,11 +352,21 @@ int run_phase_rows(run_state *r, vb_err *err)
     wk->seqs = calloc((size_t)(wk->n_my_rows * n_samples) + 1, sizeof *wk->seqs);
     if (!wk->rows || !wk->seqs)
         code = 1, vb_err_set(err, "out of memory for %" PRId64 " rows", wk->n_my_rows);
-    else if (vb_input_read_rows(&wk->in, wk->my_rows, wk->n_my_rows, wk->rows, err))
-        code = 1;
+    wk->max_seq_tokens = 1;
+    warn_sampling(r);
+    /* In blocks, each made into sequences before the next is read: the
+     * prompts as read live one block at a time, not the group's all at
+     * once beside their ids (three copies of a job's prompts at the peak) */
+    enum { BLOCK = 8192 };
+    int prep = 0;
+    for (int64_t b = 0; !code && !prep && b < wk->n_my_rows; b += BLOCK) {
+        int64_t m = wk->n_my_rows - b < BLOCK ? wk->n_my_rows - b : BLOCK;
+        if (vb_input_read_rows(&wk->in, wk->my_rows + b, m, wk->rows + b, err))
+            code = 1;
+        else
+            prep = make_seqs(r, n_samples, b, b + m, err);
+    }
     if ((code = run_agree(r, code, "reading this group's rows", err)))
         return code;
-    wk->max_seq_tokens = 1;
-    code = make_seqs(r, n_samples, err);
-    return run_agree(r, code, "preparing rows", err);
+    return run_agree(r, prep, "preparing rows", err);
 }
