@@ -29,8 +29,12 @@ int sched_init(scheduler *s, const sched_options *opt, int n_blocks, int block_s
     return 0;
 }
 
+static void prompt_release(struct sched_prompt *sp);
+
 static void seq_free_arrays(sched_seq *q)
 {
+    prompt_release(q->shared);
+    q->shared = NULL;
     free(q->tokens);
     free(q->block_table);
     free(q->block_hash);
@@ -68,8 +72,24 @@ static int grow(void **p, int *cap, int need, size_t elem)
     return 0;
 }
 
-int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
-              int max_new_tokens, vb_err *err)
+/* A prompt that waiting samples of one row share until each is admitted
+ * (sched_add_sample): --n K queued K copies of every prompt. */
+struct sched_prompt {
+    int refs;
+    int32_t *ids;
+};
+
+static void prompt_release(struct sched_prompt *sp)
+{
+    if (sp && --sp->refs == 0) {
+        free(sp->ids);
+        free(sp);
+    }
+}
+
+/* A waiting slot for a sequence of n_prompt + max_new_tokens tokens, its
+ * prompt not yet set; -1 or SCHED_ADD_OUT_OF_MEMORY with err. */
+static int seq_new(scheduler *s, int64_t id, int n_prompt, int max_new_tokens, vb_err *err)
 {
     int bs = s->kv.block_size;
     if (n_prompt < 1) return vb_err_set(err, "sequence %lld: empty prompt", (long long)id);
@@ -95,6 +115,27 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
     q->id = id;
     q->capacity = (int)capacity;
     q->max_blocks = blocks_for((int)positions, bs);
+    q->n_prompt = q->n_tokens = n_prompt;
+    q->planned_in_step = -1;
+    return slot;
+}
+
+/* Puts seq_new's slot in the waiting line. */
+static int seq_queue(scheduler *s, int slot)
+{
+    if (slot == s->n_slots) s->n_slots++;
+    else s->n_free_slots--;
+    s->seqs[slot].state = SCHED_SEQ_WAITING;
+    slot_queue_push_back(&s->waiting, slot);
+    return slot;
+}
+
+int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
+              int max_new_tokens, vb_err *err)
+{
+    int slot = seq_new(s, id, n_prompt, max_new_tokens, err);
+    if (slot < 0) return slot;
+    sched_seq *q = &s->seqs[slot];
     /* The prompt alone: a job queues every row at once, and room for the
      * completion and the block table waits for admission (seq_make_room),
      * so memory follows the rows in the batch, not the input's length. */
@@ -103,14 +144,47 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
         vb_err_set(err, "scheduler: out of host memory for sequence %lld", (long long)id);
         return SCHED_ADD_OUT_OF_MEMORY;
     }
-    if (slot == s->n_slots) s->n_slots++;
-    else s->n_free_slots--;
     memcpy(q->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
-    q->n_prompt = q->n_tokens = n_prompt;
-    q->planned_in_step = -1;
-    q->state = SCHED_SEQ_WAITING;
-    slot_queue_push_back(&s->waiting, slot);
-    return slot;
+    return seq_queue(s, slot);
+}
+
+/* like's prompt as a shared one (its own copy moved there while it waits;
+ * copied from its tokens once it was admitted), or NULL when out of memory. */
+static struct sched_prompt *share_prompt(sched_seq *like)
+{
+    if (like->shared) {
+        like->shared->refs++;
+        return like->shared;
+    }
+    struct sched_prompt *sp = malloc(sizeof *sp);
+    if (!sp) return NULL;
+    sp->refs = 1;
+    if (like->state == SCHED_SEQ_WAITING && !like->block_table) {
+        sp->ids = like->tokens;
+        like->tokens = NULL;
+        like->shared = sp;
+        sp->refs++;
+        return sp;
+    }
+    sp->ids = malloc((size_t)like->n_prompt * sizeof *sp->ids);
+    if (!sp->ids) {
+        free(sp);
+        return NULL;
+    }
+    memcpy(sp->ids, like->tokens, (size_t)like->n_prompt * sizeof *sp->ids);
+    return sp;
+}
+
+int sched_add_sample(scheduler *s, int64_t id, int like_slot, int max_new_tokens, vb_err *err)
+{
+    int slot = seq_new(s, id, s->seqs[like_slot].n_prompt, max_new_tokens, err);
+    if (slot < 0) return slot;
+    /* after seq_new: the slot array may have moved */
+    if (!(s->seqs[slot].shared = share_prompt(&s->seqs[like_slot]))) {
+        vb_err_set(err, "scheduler: out of host memory for sequence %lld", (long long)id);
+        return SCHED_ADD_OUT_OF_MEMORY;
+    }
+    return seq_queue(s, slot);
 }
 
 const sched_seq *sched_seq_get(const scheduler *s, int slot) { return &s->seqs[slot]; }
@@ -127,6 +201,11 @@ static int seq_make_room(sched_seq *q)
     if (!t)
         return -1;
     q->tokens = t;
+    if (q->shared) {
+        memcpy(q->tokens, q->shared->ids, (size_t)q->n_prompt * sizeof *q->tokens);
+        prompt_release(q->shared);
+        q->shared = NULL;
+    }
     q->block_table = malloc((size_t)q->max_blocks * sizeof *q->block_table);
     q->block_hash = malloc((size_t)q->max_blocks * sizeof *q->block_hash);
     if (!q->block_table || !q->block_hash) {

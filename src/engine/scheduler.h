@@ -58,12 +58,16 @@ typedef struct sched_options {
     bool prefix_cache;      /* reuse published blocks on admission */
 } sched_options;
 
+struct sched_prompt; /* scheduler.c */
+
 enum sched_seq_state { SCHED_SEQ_FREE, SCHED_SEQ_WAITING, SCHED_SEQ_RUNNING };
 
 typedef struct sched_seq {
     int64_t id;             /* the caller's (e.g. row * n + sample) */
     enum sched_seq_state state;
-    int32_t *tokens;        /* prompt then generated tokens */
+    int32_t *tokens;        /* prompt then generated tokens (NULL while shared) */
+    struct sched_prompt *shared; /* a waiting sample's prompt, shared with the row's
+                                  * other samples until admission (sched_add_sample) */
     int n_prompt, n_tokens, capacity; /* capacity = n_prompt + max_new_tokens; the KV
                                        * cache holds capacity - 1 positions of it */
     int n_computed;         /* leading tokens whose KV is in the cache */
@@ -154,6 +158,11 @@ static inline long sched_kv_positions(long n_prompt, long max_new_tokens)
 #define SCHED_ADD_OUT_OF_MEMORY (-2)
 int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
               int max_new_tokens, vb_err *err);
+
+/* Queues another sample of the sequence in like_slot (--n): the same
+ * prompt, shared rather than copied while both wait (K samples held K
+ * copies of every queued prompt); returns as sched_add. */
+int sched_add_sample(scheduler *s, int64_t id, int like_slot, int max_new_tokens, vb_err *err);
 
 /* Plans the next step. The plan, and the pointers in it, stay valid until
  * the next sched_* call that changes state. n_seqs == 0 means nothing is

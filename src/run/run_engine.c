@@ -291,15 +291,18 @@ static void drop_row_prompt(run_work *wk, int64_t last)
 static int queue_seqs(run_state *r, vb_err *err)
 {
     run_work *wk = &r->work;
+    int row_slot = -1; /* sample 0's, whose prompt the row's other samples share */
     for (int64_t i = 0; i < wk->n_seqs; i++) {
         gen_seq *g = &wk->seqs[i];
         const vb_input_row *row = &wk->rows[g->row_local];
         vb_err aerr = {{0}};
-        int rc = 0, slot = 0;
+        int rc = 0, slot = -1;
         if (g->max_new <= 0) {
             rc = r->leader ? add_empty_row(r, g) : 0;
-        } else if ((slot = sched_add(&r->eng.sched, i, g->prompt, g->n_prompt, g->max_new,
-                                     &aerr)) == SCHED_ADD_OUT_OF_MEMORY) {
+        } else if ((slot = g->sample > 0 && row_slot >= 0
+                               ? sched_add_sample(&r->eng.sched, i, row_slot, g->max_new, &aerr)
+                               : sched_add(&r->eng.sched, i, g->prompt, g->n_prompt, g->max_new,
+                                           &aerr)) == SCHED_ADD_OUT_OF_MEMORY) {
             rc = -1; /* the run's failure: the row itself is fine */
         } else if (slot < 0) {
             rc = r->leader ? run_rows_add_error(&r->out.finished, row->index, g->sample, row->id,
@@ -312,6 +315,8 @@ static int queue_seqs(run_state *r, vb_err *err)
             vb_err_set(err, "out of memory");
             return 1;
         }
+        if (g->sample == 0)
+            row_slot = slot;
         if (i + 1 == wk->n_seqs || wk->seqs[i + 1].sample == 0)
             drop_row_prompt(wk, i);
     }

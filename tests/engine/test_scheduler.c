@@ -428,6 +428,43 @@ static void test_sequences_in_flight_follow_the_cache(void)
     CHECK_INT_EQ(capped, 40);
 }
 
+/* sched_add_sample: waiting samples share their row's prompt (one copy,
+ * not one each), also one added after the first sample was admitted; each
+ * runs its own completion after that prompt, and finishing frees all. */
+static void test_samples_share_the_prompt(void)
+{
+    sim m;
+    sim_init(&m, (sched_options){.max_batch = 1, .max_batched_tokens = 64, .prefix_cache = true}, 16, 4);
+    int32_t prompt[6] = {7, 8, 9, 10, 11, 12};
+    int a = sched_add(&m.s, 0, prompt, 6, 3, NULL);
+    int b = sched_add_sample(&m.s, 1, a, 3, NULL);
+    int c = sched_add_sample(&m.s, 2, a, 3, NULL);
+    memset(prompt, 0, sizeof prompt); /* the scheduler's copy is what runs */
+    CHECK(b >= 0 && c >= 0);
+    CHECK(sched_seq_get(&m.s, b)->shared != NULL);
+    CHECK(sched_seq_get(&m.s, b)->shared == sched_seq_get(&m.s, c)->shared);
+    CHECK(sched_seq_get(&m.s, a)->shared == sched_seq_get(&m.s, b)->shared);
+    int d = -1, done = 0;
+    for (int step = 0; step < 40 && !sched_idle(&m.s); step++) {
+        sim_step(&m);
+        if (d < 0) /* a is running: d copies its prompt from its tokens */
+            d = sched_add_sample(&m.s, 3, a, 3, NULL);
+        for (int slot = 0; slot < m.s.n_slots; slot++) {
+            const sched_seq *q = sched_seq_get(&m.s, slot);
+            if (q->state == SCHED_SEQ_FREE || q->n_tokens < q->capacity) continue;
+            for (int k = 0; k < 6; k++) CHECK_INT_EQ(q->tokens[k], 7 + k);
+            for (int k = 6; k < 9; k++) CHECK_INT_EQ(q->tokens[k], model_next(q->tokens, k));
+            sched_finish(&m.s, slot);
+            done++;
+        }
+    }
+    CHECK(d >= 0);
+    CHECK_INT_EQ(done, 4);
+    CHECK(sched_idle(&m.s));
+    CHECK_INT_EQ(m.kv_bad, 0);
+    sim_free(&m);
+}
+
 int main(void)
 {
     RUN_TEST(test_one_sequence_prefill_then_decode);
@@ -438,5 +475,6 @@ int main(void)
     RUN_TEST(test_preemption_recomputes);
     RUN_TEST(test_random_run_no_leaks_and_deterministic);
     RUN_TEST(test_sequences_in_flight_follow_the_cache);
+    RUN_TEST(test_samples_share_the_prompt);
     return test_summary();
 }
