@@ -9,6 +9,10 @@
 # prompt is the end-of-turn token, which the tiny model repeats greedily:
 # every row stops after one token.
 #
+# The limit is on the data segment (ulimit -d: heap and private mappings),
+# not the address space, which a voltbatch linked with CUDA's libraries
+# exceeds in libraries alone; the build before the fix fails it still.
+#
 # usage: test_queue_memory.sh VOLTBATCH MAKE_TINY_MODEL
 set -u
 vb=$1
@@ -22,7 +26,7 @@ cd "$dir" || exit 1
 "$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
 yes '{"prompt": "<|im_end|>"}' | head -n 100000 >p.jsonl
 "$vb" pack p.jsonl p.h5 >/dev/null 2>&1 || { echo "pack failed"; exit 1; }
-run_capture bash -c 'ulimit -v 2000000 && "$@"' _ "$vb" generate --device cpu --model model \
+run_capture bash -c 'ulimit -d 2000000 && "$@"' _ "$vb" generate --device cpu --model model \
     --input p.h5 --output out.h5 --temperature 0 --max-new-tokens 8000 --max-model-len 8192
 check "100,000 rows queued at --max-new-tokens 8000 in 2 GB: exit 0 ($(tail -1 <<<"$err"))" \
     [ "$rc" -eq 0 ]

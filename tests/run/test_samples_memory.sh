@@ -8,6 +8,10 @@
 # run is stopped (SIGTERM, exit 75) once rows reach the journal: the job
 # would take minutes, and what is tested is that it starts and runs.
 #
+# The limit is on the data segment (ulimit -d: heap and private mappings),
+# not the address space, which a voltbatch linked with CUDA's libraries
+# exceeds in libraries alone; the build before the fix fails it still.
+#
 # usage: test_samples_memory.sh VOLTBATCH MAKE_TINY_MODEL MAKE_IDS_INPUT
 set -u
 vb=$1
@@ -22,7 +26,7 @@ cd "$dir" || exit 1
 "$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
 "$make_input" in.h5 20000 300 --shared-prefix 1000 || { echo "make_ids_input failed"; exit 1; }
 export VB_JOURNAL_FLUSH_SECONDS=0.2
-bash -c 'ulimit -v 850000 && exec "$@"' _ "$vb" generate --device cpu --model model \
+bash -c 'ulimit -d 850000 && exec "$@"' _ "$vb" generate --device cpu --model model \
     --input in.h5 --output out.h5 --max-new-tokens 1 --temperature 0.7 --n 8 2>err.txt &
 pid=$!
 # the header is ~1 KB, a one-token row's record ~70 bytes
