@@ -136,6 +136,8 @@ jv *jdict_get(const jdict *d, jv key);
 jv *jdict_get_str(const jdict *d, const char *key);
 /* Adds or replaces; false when the arena refused. */
 bool jdict_set(jarena *a, jdict *d, jv key, jv val);
+/* Adds a key the caller knows is not in d, without looking it up. */
+bool jdict_append(jarena *a, jdict *d, jv key, jv val);
 jlist *jlist_new(jarena *a, size_t n);
 
 /* Python str(v) (what {{ v }} prints: True, None, 1.0, ['a', 1]). */

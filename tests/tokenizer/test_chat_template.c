@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -434,6 +435,37 @@ static void test_limits(void)
     json_decref(vars);
 }
 
+/* A message holding an object of many keys (a tool call's arguments of
+ * 300,000 keys, 5 MB of JSON): each key was looked up among those before
+ * it on the way into the template, n^2 / 2 comparisons (40,000 keys took
+ * 14 s, 300,000 would take many minutes; transformers takes well under a
+ * second). The bound is CPU time, far above what the render needs. */
+static void test_many_keys(void)
+{
+    enum { KEYS = 300000 };
+    json_t *args = json_object();
+    char key[32];
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        json_object_set_new(args, key, json_integer(i));
+    }
+    json_t *vars = json_pack("{s:[{s:s, s:s, s:o}]}", "messages", "role", "user", "content", "x",
+                             "args", args);
+    const char *src = "{{ messages[0].args | length }} {{ messages[0].args['k299999'] }}";
+    vb_err err = {{0}};
+    jinja_template *t = jinja_parse(src, strlen(src), "many_keys", &err);
+    char *out = NULL;
+    size_t len = 0;
+    clock_t t0 = clock();
+    CHECK(t && jinja_render(t, vars, &out, &len, &err) == 0);
+    double cpu_s = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    CHECK_STR_EQ(out ? out : "", "300000 299999");
+    CHECK(cpu_s < 20.0);
+    free(out);
+    jinja_free(t);
+    json_decref(vars);
+}
+
 int main(int argc, char **argv)
 {
     fixdir = argc > 1 ? argv[1] : "tests/tokenizer/fixtures/chat_templates";
@@ -441,5 +473,6 @@ int main(int argc, char **argv)
     RUN_TEST(test_published_templates);
     RUN_TEST(test_model_directory);
     RUN_TEST(test_limits);
+    RUN_TEST(test_many_keys);
     return test_summary();
 }
