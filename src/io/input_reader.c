@@ -744,11 +744,13 @@ static void check_row(vb_prompt_kind kind, vb_input_row *r)
         } else {
             size_t i;
             json_t *msg;
+            /* a content of any kind: the template renders null, a list
+             * of parts, ... as transformers hands them over, or refuses
+             * the row itself */
             json_array_foreach(m, i, msg) {
-                if (!json_is_string(json_object_get(msg, "role")) ||
-                    !json_is_string(json_object_get(msg, "content"))) {
+                if (!json_is_string(json_object_get(msg, "role")) || !json_object_get(msg, "content")) {
                     snprintf(r->error, sizeof r->error,
-                             "messages[%zu] needs string \"role\" and \"content\"", i);
+                             "messages[%zu] needs a string \"role\" and a \"content\"", i);
                     break;
                 }
             }

@@ -190,10 +190,13 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
                        path, lineno);
             goto done;
         }
+        /* a content of any kind, as generate takes it: null (an OpenAI
+         * assistant turn with tool_calls), a list of {"type": "text"}
+         * parts; the template renders or refuses it, row by row */
         json_array_foreach(msgs, k, m) {
             if (!json_is_object(m) || !json_is_string(json_object_get(m, "role")) ||
-                !json_is_string(json_object_get(m, "content"))) {
-                vb_err_set(err, "%s:%ld: messages[%zu] needs string \"role\" and \"content\"",
+                !json_object_get(m, "content")) {
+                vb_err_set(err, "%s:%ld: messages[%zu] needs a string \"role\" and a \"content\"",
                            path, lineno, k);
                 goto done;
             }

@@ -317,22 +317,27 @@ static void test_input_ids_and_messages(void)
     f = new_file(m);
     const char *msgs[] = {"[{\"role\":\"user\",\"content\":\"hi\"}]", "[{\"role\":\"user\"}]",
                           "not json", "{\"role\":\"user\"}",
-                          "[{\"role\":\"user\",\"content\":\"\\ud800\"}]"};
-    put_strings(f, "messages", msgs, 5, 0, 0);
+                          "[{\"role\":\"user\",\"content\":\"\\ud800\"}]",
+                          /* content for the template to render: parts, null */
+                          "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"}]}]",
+                          "[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[]}]"};
+    put_strings(f, "messages", msgs, 7, 0, 0);
     H5Fclose(f);
     specs[0] = m;
     CHECK_INT_EQ(vb_input_open(&in, specs, 1, &err), 0);
     CHECK_INT_EQ(in.kind, VB_PROMPT_MESSAGES);
-    int64_t all[] = {0, 1, 2, 3, 4};
-    vb_input_row rr[5];
-    CHECK_INT_EQ(vb_input_read_rows(&in, all, 5, rr, &err), 0);
+    int64_t all[] = {0, 1, 2, 3, 4, 5, 6};
+    vb_input_row rr[7];
+    CHECK_INT_EQ(vb_input_read_rows(&in, all, 7, rr, &err), 0);
     CHECK_STR_EQ(rr[0].error, "");
     CHECK(strstr(rr[1].error, "messages[0]") != NULL);
     CHECK(strstr(rr[2].error, "messages is not valid JSON") != NULL);
     CHECK(strstr(rr[3].error, "JSON array") != NULL);
     /* a lone surrogate: jansson's reason, not "not an array" */
     CHECK(strstr(rr[4].error, "messages is not valid JSON: invalid Unicode") != NULL);
-    vb_input_rows_free(rr, 5);
+    CHECK_STR_EQ(rr[5].error, "");
+    CHECK_STR_EQ(rr[6].error, "");
+    vb_input_rows_free(rr, 7);
     vb_input_close(&in);
 }
 

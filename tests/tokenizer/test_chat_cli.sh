@@ -104,4 +104,26 @@ check "that row is an error row, the others are not" \
     contains "$(h5dump -d /finish_reason out.h5)" "length, error, length"
 check "its error names the template line and message" \
     contains "$(h5dump -d /error out.h5)" "chat_template.jinja: line 1: the template raised an error: no tool role here"
+# Content that is no string reaches the template, as transformers hands it
+# over: a list of {"type": "text"} parts, and null in an assistant turn
+# with tool_calls (OpenAI's form). pack refused both lines ("needs string
+# content") and generate made such HDF5 rows error rows, while tokenize
+# --chat rendered them.
+printf '%s' "{% for m in messages %}<|im_start|>{{ m.role }}
+{% if m.content is string %}{{ m.content }}{% elif m.content %}{% for p in m.content %}{{ p.text }}{% endfor %}{% endif %}{% if m.tool_calls %}{{ m.tool_calls[0].function.name }}{% endif %}<|im_end|>
+{% endfor %}<|im_start|>assistant
+" >parts.jinja
+printf '%s\n' '{"messages": [{"role": "user", "content": [{"type": "text", "text": "parts "}, {"type": "text", "text": "joined"}]}]}' \
+    '{"messages": [{"role": "user", "content": "w?"}, {"role": "assistant", "content": null, "tool_calls": [{"type": "function", "function": {"name": "get_w", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "22 C"}]}' \
+    >parts.jsonl
+run_capture "$vb" pack parts.jsonl parts.h5
+check "pack: content as parts or null: exit 0 ($err)" [ "$rc" -eq 0 ]
+want=$("$vb" tokenize --model m --chat-template ./parts.jinja <parts.jsonl | python3 -c 'import json, sys; print(", ".join(str(len(json.loads(l))) for l in sys.stdin))')
+run_capture "$vb" generate --device cpu --model m --max-new-tokens 3 --seed 1 --input parts.h5 \
+    --output parts_out.h5 --chat-template ./parts.jinja
+check "generate: content as parts or null: exit 0" [ "$rc" -eq 0 ]
+check "those rows complete ($(h5dump -d /error parts_out.h5 | grep '(0)'))" \
+    contains "$(h5dump -d /finish_reason parts_out.h5)" "length, length"
+check "with the prompt tokenize --chat gives ($want)" \
+    contains "$(h5dump -d /prompt_tokens parts_out.h5)" "(0): $want"
 summary
