@@ -27,6 +27,16 @@ run_capture() {
     rm -f "$o" "$e"
 }
 
+# run_peak CMD...: run_capture of CMD; then $out is "RC KIB": CMD's exit
+# status and its peak resident memory in KiB (getrusage of the children:
+# what a memory test compares with a baseline run's, where a fixed limit
+# would depend on the machine).
+run_peak() {
+    run_capture python3 -c 'import resource, subprocess, sys
+rc = subprocess.run(sys.argv[1:]).returncode
+print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"
+}
+
 one_line() { [ "$(printf '%s\n' "$1" | wc -l)" -eq 1 ] && [ -n "$1" ]; }
 contains() { case "$1" in *"$2"*) return 0 ;; *) return 1 ;; esac; }
 

@@ -27,16 +27,12 @@ trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
 "$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
 "$make_input" in.h5 100000 300 --shared-prefix 1000 || { echo "make_ids_input failed"; exit 1; }
-# the child's exit status and peak resident KiB (getrusage of the children)
-peak='import resource, subprocess, sys
-rc = subprocess.run(sys.argv[1:]).returncode
-print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
 "$make_input" short.h5 100000 300 || { echo "make_ids_input failed"; exit 1; }
-run_capture python3 -c "$peak" "$vb" generate --device cpu --model model \
+run_peak "$vb" generate --device cpu --model model \
     --input short.h5 --output short_out.h5 --max-new-tokens 0
 read -r base_rc base_kib <<<"$out"
 check "100,000 prompts of 3-25 ids: exit 0 ($(tail -1 <<<"$err"))" [ "${base_rc:-1}" -eq 0 ]
-run_capture python3 -c "$peak" "$vb" generate --device cpu --model model \
+run_peak "$vb" generate --device cpu --model model \
     --input in.h5 --output out.h5 --max-new-tokens 0
 read -r rc peak_kib <<<"$out"
 check "100,000 prompts of ~1,000 ids: exit 0 ($(tail -1 <<<"$err"))" [ "${rc:-1}" -eq 0 ]

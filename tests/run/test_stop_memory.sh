@@ -31,15 +31,11 @@ stops=()
 for i in $(seq 32); do
     stops+=(--stop "$(printf 's%02d%02000d' "$i" 0)")
 done
-# the child's exit status and peak resident KiB (getrusage of the children)
-peak='import resource, subprocess, sys
-rc = subprocess.run(sys.argv[1:]).returncode
-print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)'
-run_capture python3 -c "$peak" "$vb" generate --device cpu --model model \
+run_peak "$vb" generate --device cpu --model model \
     --input p.h5 --output base.h5 --temperature 0 --max-new-tokens 4
 read -r base_rc base_kib <<<"$out"
 check "the same rows without --stop: exit 0 ($(tail -1 <<<"$err"))" [ "${base_rc:-1}" -eq 0 ]
-run_capture python3 -c "$peak" "$vb" generate --device cpu --model model \
+run_peak "$vb" generate --device cpu --model model \
     --input p.h5 --output out.h5 --temperature 0 --max-new-tokens 4 "${stops[@]}"
 read -r gen_rc peak_kib <<<"$out"
 check "20,000 rows, 32 stop strings of 2,003 bytes: exit 0 ($(tail -1 <<<"$err"))" \
