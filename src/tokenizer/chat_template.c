@@ -131,6 +131,14 @@ static int render_llama2(const tokenizer *tok, const chat_message *m, size_t n, 
         if (user != (k % 2 == 0))
             return vb_err_set(err, "chat template llama2: roles must alternate user/assistant (message %zu is '%s')",
                               i, m[i].role);
+        /* The [INST] format has no turn for a tool, a function or a later
+         * system message: rendered as an assistant turn they became the
+         * model's own words, and Mistral v0.1's Jinja drops them without a
+         * word; either way the prompt is not the conversation given. */
+        if (!user && strcmp(m[i].role, "assistant") != 0)
+            return vb_err_set(err, "chat template llama2: message %zu is '%s', which the format has "
+                              "no turn for (user and assistant alternate after one system message)",
+                              i, m[i].role);
         if (user) {
             puts_(b, bos ? bos : "<s>");
             puts_(b, "[INST] ");

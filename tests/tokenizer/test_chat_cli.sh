@@ -30,6 +30,14 @@ check "own template: exit 0" [ "$rc" -eq 0 ]
 own=$out
 builtin=$(printf '%s\n' "$user" | "$vb" tokenize --model m --chat-template chatml)
 check "own template adds its default system turn (the built-in chatml does not)" [ "$own" != "$builtin" ]
+# The built-in llama2 format rendered a tool (function, later system)
+# message in an assistant position as an assistant turn: the model's own
+# words in the prompt. Refused, naming the message.
+run_capture bash -c "printf '%s\n' '{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"tool\", \"content\": \"42\"}]}' | '$vb' tokenize --model m --chat-template llama2"
+check "llama2 built-in, a tool turn: refused (exit $rc)" [ "$rc" -ne 0 ]
+check "llama2 built-in, a tool turn: names the message" contains "$err" "message 1 is 'tool'"
+run_capture bash -c "printf '%s\n' '{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"42\"}, {\"role\": \"user\", \"content\": \"ok\"}]}' | '$vb' tokenize --model m --chat-template llama2"
+check "llama2 built-in, user/assistant/user: exit 0" [ "$rc" -eq 0 ]
 if python3 -c 'import jinja2' 2>/dev/null; then
     # jinja2 with transformers' settings renders the expected text
     python3 - m >text.json <<'EOF'
