@@ -90,15 +90,10 @@ static const char *chat_option_unused(const run_state *r, char *buf, size_t n)
 }
 
 #if RUN_HAVE_TOKENIZER
-/* A --stop string that is a special token's text (<|im_end|>, </s>)
- * never matches: completions are decoded without special tokens (as
- * transformers' skip_special_tokens and vLLM do), and the stop strings
- * are looked for in that text. It ran to --max-new-tokens without a word;
- * now the run says so (stopping at the token instead would be a new
- * meaning of --stop, not made here). Call after the eos ids are known. */
 /* A --stop string that holds a special token's text among other text
- * ("<|im_end|>\n") cannot match where the model generates that token,
- * for the same reason; the run says which token (the first found). */
+ * ("<|im_end|>\n") cannot match where the model generates that token:
+ * completions are decoded without special tokens (warn_special_stops
+ * below); the run says which token (the first found). */
 static void warn_stop_holding_special(const run_state *r, const char *stop)
 {
     const int32_t n = tokenizer_vocab_size(r->text.tok);
@@ -120,6 +115,12 @@ static void warn_stop_holding_special(const run_state *r, const char *stop)
     }
 }
 
+/* A --stop string that is a special token's text (<|im_end|>, </s>)
+ * never matches: completions are decoded without special tokens (as
+ * transformers' skip_special_tokens and vLLM do), and the stop strings
+ * are looked for in that text. It ran to --max-new-tokens without a word;
+ * now the run says so (stopping at the token instead would be a new
+ * meaning of --stop, not made here). Call after the eos ids are known. */
 static void warn_special_stops(const run_state *r)
 {
     const run_config *o = r->cfg;
