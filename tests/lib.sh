@@ -27,6 +27,24 @@ run_capture() {
     rm -f "$o" "$e"
 }
 
+# eot_input VOLTBATCH N: p.h5 in the current folder, N rows whose prompt is
+# the end-of-turn token, which the tiny model (make_tiny_model) repeats
+# greedily: every row stops after one token, so a run of many rows is
+# cheap and what it holds is the bookkeeping. Fails the test if pack does.
+eot_input() {
+    yes '{"prompt": "<|im_end|>"}' | head -n "$2" >p.jsonl
+    "$1" pack p.jsonl p.h5 >/dev/null 2>&1 || { echo "pack failed"; exit 1; }
+}
+
+# one_token_rows VOLTBATCH OUT.h5 [MORE]: how many of OUT's rows stopped
+# after one token of a one-token prompt (MORE: a pattern the rest of the
+# row's JSON must match, as '.*"logprobs":\[-').
+one_token_rows() {
+    "$1" unpack "$2" "$2.jsonl" >/dev/null 2>&1
+    grep -c "\"finish_reason\":\"stop\",\"error\":\"\",\"prompt_tokens\":1,\"completion_tokens\":1,${3:-}" \
+        "$2.jsonl"
+}
+
 # run_peak CMD...: run_capture of CMD; then $out is "RC KIB": CMD's exit
 # status and its peak resident memory in KiB (getrusage of the children:
 # what a memory test compares with a baseline run's, where a fixed limit

@@ -18,13 +18,11 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
 "$make_model" model >/dev/null || { echo "make_tiny_model failed"; exit 1; }
-yes '{"prompt": "<|im_end|>"}' | head -n 20000 >p.jsonl
-"$vb" pack p.jsonl p.h5 >/dev/null 2>&1 || { echo "pack failed"; exit 1; }
+eot_input "$vb" 20000
 run_capture bash -c 'ulimit -v 4000000 && "$@"' _ "$vb" generate --device cpu --model model \
     --input p.h5 --output out.h5 --temperature 0 --max-new-tokens 2000 --logprobs 64
 check "20,000 rows, --max-new-tokens 2000 --logprobs 64 in 4 GB: exit 0 ($(tail -1 <<<"$err"))" \
     [ "$rc" -eq 0 ]
-"$vb" unpack out.h5 out.jsonl >/dev/null 2>&1
 check "every row stopped after one token, with its logprobs" \
-    [ "$(grep -c '"finish_reason":"stop","error":"","prompt_tokens":1,"completion_tokens":1,.*"logprobs":\[-' out.jsonl)" = 20000 ]
+    [ "$(one_token_rows "$vb" out.h5 '.*"logprobs":\[-')" = 20000 ]
 summary
