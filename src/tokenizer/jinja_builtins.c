@@ -44,10 +44,8 @@ static bool want_str(jrender *r, const jnode *at, const jv *v, const char *what)
 
 static bool mklist(jrender *r, const jnode *at, size_t n, jlist **l, jv *out)
 {
-    if (!(*l = jlist_new(&r->ar, n))) {
-        jerr(r, at, "out of memory");
-        return false;
-    }
+    if (!(*l = jlist_new(&r->ar, n)))
+        return jerr_oom(r, at);
     out->k = JV_LIST;
     out->u.l = *l;
     return true;
@@ -145,7 +143,7 @@ static bool str_split(jrender *r, const jnode *at, jv s, const jv *sep, int64_t 
     size_t cap = s.u.s.n + 1, n = 0;
     jv *parts = jarena_alloc(&r->ar, cap * sizeof *parts);
     if (!parts)
-        return jerr(r, at, "out of memory"), false;
+        return jerr_oom(r, at);
     const char *p = s.u.s.p;
     size_t len = s.u.s.n, i = 0;
     if (!sep || sep->k == JV_NONE) {
@@ -365,7 +363,7 @@ static bool iter_items(jrender *r, const jnode *at, jv v, jlist **items)
     case JV_NS: {
         jlist *l = jlist_new(&r->ar, v.u.d->n);
         if (!l)
-            return jerr(r, at, "out of memory"), false;
+            return jerr_oom(r, at);
         for (size_t i = 0; i < l->n; i++)
             l->v[i] = v.u.d->k[i];
         *items = l;
@@ -375,7 +373,7 @@ static bool iter_items(jrender *r, const jnode *at, jv v, jlist **items)
         size_t n = ju8_len(v.u.s.p, v.u.s.n);
         jlist *l = jlist_new(&r->ar, n);
         if (!l)
-            return jerr(r, at, "out of memory"), false;
+            return jerr_oom(r, at);
         for (size_t i = 0, o = 0; i < n; i++) {
             size_t w = cp_width(v.u.s.p + o, v.u.s.n - o);
             l->v[i] = jv_str(v.u.s.p + o, w);
@@ -1230,17 +1228,17 @@ bool jcall_func(jrender *r, jscope *s, const jnode *at, int fn, const jargs *a, 
     if (fn == JF_NAMESPACE || fn == JF_DICT) {
         jdict *d = jarena_alloc(&r->ar, sizeof *d);
         if (!d)
-            return jerr(r, at, "out of memory"), false;
+            return jerr_oom(r, at);
         for (size_t i = 0; i < a->npos; i++) {
             if (a->pos[i].k != JV_DICT && a->pos[i].k != JV_NS)
                 return jerr(r, at, "namespace()/dict() take a mapping and keyword arguments"), false;
             for (size_t k = 0; k < a->pos[i].u.d->n; k++)
                 if (!jdict_set(&r->ar, d, a->pos[i].u.d->k[k], a->pos[i].u.d->v[k]))
-                    return jerr(r, at, "out of memory"), false;
+                    return jerr_oom(r, at);
         }
         for (size_t i = 0; i < a->nkw; i++)
             if (!jdict_set(&r->ar, d, jv_str(a->kwn[i], strlen(a->kwn[i])), a->kwv[i]))
-                return jerr(r, at, "out of memory"), false;
+                return jerr_oom(r, at);
         out->k = fn == JF_NAMESPACE ? JV_NS : JV_DICT;
         out->u.d = d;
         return true;
@@ -1256,7 +1254,7 @@ bool jcall_func(jrender *r, jscope *s, const jnode *at, int fn, const jargs *a, 
         size_t n = strftime(buf, sizeof buf, fmt, &tm);
         char *p = jarena_strdup(&r->ar, buf, n);
         if (!p)
-            return jerr(r, at, "out of memory"), false;
+            return jerr_oom(r, at);
         *out = jv_str(p, n);
         return true;
     }

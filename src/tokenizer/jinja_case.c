@@ -226,7 +226,7 @@ bool jcase_convert(jrender *r, jv s, jcase_mode mode, jv *out)
     /* at most 3 code points of 4 bytes for each one in */
     out_buf o = {cps ? jarena_alloc(&r->ar, 12 * n + 1) : NULL, 0};
     if (!o.p)
-        return jerr(r, NULL, "out of memory"), false;
+        return jerr_oom(r, NULL);
     uint32_t to[3];
     int k;
     if (mode == JCASE_TITLE_FILTER) {

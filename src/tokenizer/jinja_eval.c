@@ -20,9 +20,9 @@ int jerr(jrender *r, const jnode *at, const char *fmt, ...)
     return vb_err_set(r->err, "%s: line %d: %s", r->t->name, at ? at->line : 0, msg);
 }
 
-static bool oom(jrender *r, const jnode *at)
+bool jerr_oom(jrender *r, const jnode *at)
 {
-    if (r->ar.limit && r->ar.used >= r->ar.limit / 2)
+    if (r->ar.over_limit)
         jerr(r, at, "the template used more than %u MiB rendering this conversation",
              JINJA_MAX_ARENA >> 20);
     else
@@ -77,7 +77,7 @@ bool jbuf_to_jv(jrender *r, jbuf *b, jv *out)
     free(b->p);
     *b = (jbuf){0};
     if (!p)
-        return oom(r, NULL);
+        return jerr_oom(r, NULL);
     *out = jv_str(p, n);
     return true;
 }
@@ -258,7 +258,7 @@ static bool eval_slice(jrender *r, jscope *s, const jnode *e, jv *out)
     if (obj.k == JV_LIST) {
         jlist *l = jlist_new(&r->ar, count);
         if (!l)
-            return oom(r, e);
+            return jerr_oom(r, e);
         for (size_t i = 0; i < count; i++)
             l->v[i] = obj.u.l->v[start + (int64_t)i * step];
         out->k = JV_LIST;
@@ -380,7 +380,7 @@ static bool repeat(jrender *r, const jnode *e, jv seq, int64_t times, jv *out)
     }
     jlist *l = jlist_new(&r->ar, unit * (size_t)times);
     if (!l)
-        return oom(r, e);
+        return jerr_oom(r, e);
     for (size_t i = 0; i < l->n; i++)
         l->v[i] = seq.u.l->v[i % unit];
     out->k = JV_LIST;
@@ -407,7 +407,7 @@ static bool eval_binop(jrender *r, const jnode *e, jv a, jv b, jv *out)
     if (op == JOP_ADD && a.k == JV_STR && b.k == JV_STR) {
         char *p = jarena_alloc(&r->ar, a.u.s.n + b.u.s.n + 1);
         if (!p)
-            return oom(r, e);
+            return jerr_oom(r, e);
         memcpy(p, a.u.s.p, a.u.s.n);
         memcpy(p + a.u.s.n, b.u.s.p, b.u.s.n);
         *out = jv_str(p, a.u.s.n + b.u.s.n);
@@ -421,7 +421,7 @@ static bool eval_binop(jrender *r, const jnode *e, jv a, jv b, jv *out)
     if (op == JOP_ADD && a.k == JV_LIST && b.k == JV_LIST) {
         jlist *l = jlist_new(&r->ar, a.u.l->n + b.u.l->n);
         if (!l)
-            return oom(r, e);
+            return jerr_oom(r, e);
         for (size_t i = 0; i < a.u.l->n; i++)
             l->v[i] = a.u.l->v[i];
         for (size_t i = 0; i < b.u.l->n; i++)
@@ -597,7 +597,7 @@ bool jeval(jrender *r, jscope *s, const jnode *e, jv *out)
     case JN_LIST: {
         jlist *l = jlist_new(&r->ar, e->nkids);
         if (!l)
-            return oom(r, e);
+            return jerr_oom(r, e);
         l->tuple = e->tuple;
         for (size_t i = 0; i < e->nkids; i++)
             if (!jeval(r, s, e->kids[i], &l->v[i]))
@@ -609,12 +609,12 @@ bool jeval(jrender *r, jscope *s, const jnode *e, jv *out)
     case JN_DICT: {
         jdict *d = jarena_alloc(&r->ar, sizeof *d);
         if (!d)
-            return oom(r, e);
+            return jerr_oom(r, e);
         for (size_t i = 0; i + 1 < e->nkids; i += 2) {
             if (!jeval(r, s, e->kids[i], &a) || !jeval(r, s, e->kids[i + 1], &b))
                 return false;
             if (!jdict_set(&r->ar, d, a, b))
-                return oom(r, e);
+                return jerr_oom(r, e);
         }
         out->k = JV_DICT;
         out->u.d = d;
@@ -716,7 +716,7 @@ static int exec_for(jrender *r, jscope *s, const jnode *n)
     case JV_STR: {
         size_t len = ju8_len(seq.u.s.p, seq.u.s.n);
         if (!(items = jlist_new(&r->ar, len)))
-            return oom(r, n), -1;
+            return jerr_oom(r, n), -1;
         for (size_t i = 0, o = 0; i < len; i++) {
             size_t e = ju8_offset(seq.u.s.p, seq.u.s.n, i + 1);
             items->v[i] = jv_str(seq.u.s.p + o, e - o);
@@ -731,18 +731,18 @@ static int exec_for(jrender *r, jscope *s, const jnode *n)
     if (n->c) { /* the loop filter: items for which the condition holds */
         jlist *kept = jlist_new(&r->ar, items->n);
         if (!kept)
-            return oom(r, n), -1;
+            return jerr_oom(r, n), -1;
         size_t k = 0;
         for (size_t i = 0; i < items->n; i++) {
             jscope f = {.parent = s};
             jv c;
             if (n->nnames == 1) {
                 if (!jscope_set(r, &f, n->names[0], strlen(n->names[0]), items->v[i]))
-                    return oom(r, n), -1;
+                    return jerr_oom(r, n), -1;
             } else if (items->v[i].k == JV_LIST && items->v[i].u.l->n == n->nnames) {
                 for (size_t t = 0; t < n->nnames; t++)
                     if (!jscope_set(r, &f, n->names[t], strlen(n->names[t]), items->v[i].u.l->v[t]))
-                        return oom(r, n), -1;
+                        return jerr_oom(r, n), -1;
             }
             if (!jeval(r, &f, n->c, &c))
                 return -1;
@@ -754,7 +754,7 @@ static int exec_for(jrender *r, jscope *s, const jnode *n)
     }
     jloop *loop = jarena_alloc(&r->ar, sizeof *loop);
     if (!loop)
-        return oom(r, n), -1;
+        return jerr_oom(r, n), -1;
     loop->length = (int64_t)items->n;
     for (size_t i = 0; i < items->n; i++) {
         scope.n = 0; /* each iteration starts from the enclosing scope */
@@ -766,17 +766,17 @@ static int exec_for(jrender *r, jscope *s, const jnode *n)
         jv item = items->v[i];
         if (n->nnames == 1) {
             if (!jscope_set(r, &scope, n->names[0], strlen(n->names[0]), item))
-                return oom(r, n), -1;
+                return jerr_oom(r, n), -1;
         } else {
             if (item.k != JV_LIST || item.u.l->n != n->nnames)
                 return jerr(r, n, "cannot unpack %s into %zu loop variables", jv_type_name(item),
                             n->nnames);
             for (size_t t = 0; t < n->nnames; t++)
                 if (!jscope_set(r, &scope, n->names[t], strlen(n->names[t]), item.u.l->v[t]))
-                    return oom(r, n), -1;
+                    return jerr_oom(r, n), -1;
         }
         if (!jscope_set(r, &scope, "loop", 4, lv))
-            return oom(r, n), -1;
+            return jerr_oom(r, n), -1;
         int rc = jexec_body(r, &scope, n->b);
         if (rc < 0)
             return -1;
@@ -835,7 +835,7 @@ bool jcall_macro(jrender *r, const jnode *at, const jnode *m, const jargs *a, jv
         if (!set && m->kids[i])
             ok = jeval(r, &scope, m->kids[i], &v);
         if (ok && !jscope_set(r, &scope, m->names[i], strlen(m->names[i]), v))
-            ok = oom(r, at);
+            ok = jerr_oom(r, at);
     }
     ok = ok && jcapture(r, &scope, m->b, out);
     r->depth--;
@@ -872,9 +872,9 @@ static int exec_stmt(jrender *r, jscope *s, const jnode *n)
                 return jerr(r, n, "cannot assign attribute on non-namespace object '%s'", n->s);
             const char *attr = n->names[0];
             if (!jdict_set(&r->ar, ns.u.d, jv_str(attr, strlen(attr)), v))
-                return oom(r, n), -1;
+                return jerr_oom(r, n), -1;
         } else if (!jscope_set(r, s, n->s, n->n, v)) {
-            return oom(r, n), -1;
+            return jerr_oom(r, n), -1;
         }
         break;
     case JN_SETBLOCK:
@@ -885,7 +885,7 @@ static int exec_stmt(jrender *r, jscope *s, const jnode *n)
         v.k = JV_MACRO;
         v.u.m = n;
         if (!jscope_set(r, s, n->s, n->n, v))
-            return oom(r, n), -1;
+            return jerr_oom(r, n), -1;
         break;
     case JN_BREAK: return EXEC_BREAK;
     case JN_CONTINUE: return EXEC_CONTINUE;
@@ -893,7 +893,7 @@ static int exec_stmt(jrender *r, jscope *s, const jnode *n)
     default: return jerr(r, n, "not a statement");
     }
     if (r->out->oom)
-        return oom(r, n), -1;
+        return jerr_oom(r, n), -1;
     if (r->out->n > JINJA_MAX_ARENA)
         return jerr(r, n, "the output is longer than %u MiB", JINJA_MAX_ARENA >> 20);
     return EXEC_OK;

@@ -31,6 +31,7 @@ typedef struct jarena {
     jarena_chunk *head;
     size_t used, limit; /* total bytes handed out; 0 limit = none */
     bool failed;        /* an allocation was refused (out of memory or over limit) */
+    bool over_limit;    /* ... and the first refusal was the limit's, not malloc's */
 } jarena;
 
 void *jarena_alloc(jarena *a, size_t n);            /* zeroed; NULL when refused */
@@ -234,6 +235,9 @@ typedef struct jrender {
 } jrender;
 
 int jerr(jrender *r, const jnode *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A refused arena allocation's error: the render's size limit or out of
+ * memory, whichever refused it. Returns false. */
+bool jerr_oom(jrender *r, const jnode *at);
 jv jscope_get(const jscope *s, const char *name, size_t n);
 bool jscope_set(jrender *r, jscope *s, const char *name, size_t n, jv v);
 /* Evaluates an expression; false with r->err set on an error. */

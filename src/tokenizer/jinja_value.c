@@ -21,6 +21,7 @@ void *jarena_alloc(jarena *a, size_t n)
     if (n == 0)
         n = sizeof(max_align_t);
     if (a->failed || (a->limit && (n > a->limit || a->used > a->limit - n))) {
+        a->over_limit = a->over_limit || !a->failed;
         a->failed = true;
         return NULL;
     }

@@ -428,6 +428,13 @@ static void test_limits(void)
     free(out);
     out = NULL;
     jinja_free(t);
+    /* the render's size limit reached inside a filter names the limit,
+     * not "out of memory" (a 16 MB string as a list of 16M values) */
+    const char *as_list = "{{ ('x' * 16000000) | list | length }}";
+    t = jinja_parse(as_list, strlen(as_list), "as_list", &err);
+    CHECK(t && jinja_render(t, vars, &out, &len, &err) < 0);
+    CHECK(strstr(err.msg, "as_list: line 1: the template used more than 256 MiB") != NULL);
+    jinja_free(t);
     const char *big = "{% for i in range(1000000) %}{% for j in range(1000000) %}x{% endfor %}{% endfor %}";
     t = jinja_parse(big, strlen(big), "big", &err);
     CHECK(t && jinja_render(t, vars, &out, &len, &err) < 0);
