@@ -457,6 +457,12 @@ done:
 
 /* ---- reading back (resume, unpack) -------------------------------------- */
 
+/* Rows are read in blocks of this many, each handed on before the next is
+ * read: HDF5's buffers hold one block beside the rows already taken, not
+ * the whole file (reading every column at once held the rows twice, HDF5's
+ * columns and the results: 1.3 GB for a --resume of 600 MB of rows). */
+enum { READ_BLOCK = 8192 };
+
 static int64_t dataset_len(hid_t f, const char *name)
 {
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
@@ -472,28 +478,6 @@ static int64_t dataset_len(hid_t f, const char *name)
     return rank == 1 ? (int64_t)dim : -1;
 }
 
-static int read_fixed(hid_t f, const char *path, const char *name, hid_t mtype, size_t n,
-                      void *buf, vb_err *err)
-{
-    if (dataset_len(f, name) != (int64_t)n)
-        return vb_err_set(err, "%s: /%s is missing or not %zu long like /index", path, name, n);
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    int rc = 0;
-    if (d < 0 || (n > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0))
-        rc = vb_err_set(err, "%s: /%s: read failed (wrong type?)", path, name);
-    h5_close(d);
-    return rc;
-}
-
-static int read_vlen(hid_t f, const char *path, const char *name, hid_t base, size_t n,
-                     hvl_t *buf, hid_t *type_out, vb_err *err)
-{
-    *type_out = H5Tvlen_create(base);
-    if (*type_out < 0)
-        return vb_err_set(err, "%s: /%s: cannot make a vlen type", path, name);
-    return read_fixed(f, path, name, *type_out, n, buf, err);
-}
-
 static int64_t attr_int(hid_t f, const char *name, int64_t fallback)
 {
     if (H5Aexists(f, name) <= 0)
@@ -506,175 +490,359 @@ static int64_t attr_int(hid_t f, const char *name, int64_t fallback)
     return v;
 }
 
-/* lens: NULL for strings, or the texts' lengths (a completion may be in
- * the byte form of io/h5_text.h and hold NUL characters). */
-static int read_strs(hid_t f, const char *path, const char *name, size_t n, char **out,
-                     size_t *lens, vb_err *err)
+/* An output file open for reading and what its columns are. */
+typedef struct out_reader {
+    const char *path;
+    hid_t f;
+    size_t n; /* rows stored: the length of /index */
+    bool has_sample, has_lp, has_top;
+    vb_id_kind id_kind;
+    hid_t t_oid, t_lp, t_tid, t_tlp; /* vlen memory types (-1: column absent) */
+} out_reader;
+
+/* One block's columns; `rows` are their places in the file (for errors). */
+typedef struct out_block {
+    size_t m;
+    int64_t rows[READ_BLOCK], idx[READ_BLOCK], idi[READ_BLOCK];
+    int32_t pt[READ_BLOCK], ct[READ_BLOCK], smp[READ_BLOCK];
+    int8_t fin[READ_BLOCK];
+    char *comp[READ_BLOCK], *errs[READ_BLOCK], *ids[READ_BLOCK];
+    size_t clen[READ_BLOCK];
+    hvl_t oid[READ_BLOCK], lp[READ_BLOCK], tid[READ_BLOCK], tlp[READ_BLOCK];
+} out_block;
+
+/* Opens path and finds /index (rd->f < 0 when it fails; close with
+ * reader_close). */
+static int reader_open(const char *path, out_reader *rd, vb_err *err)
 {
-    if (dataset_len(f, name) != (int64_t)n)
-        return vb_err_set(err, "%s: /%s is missing or not %zu long like /index", path, name, n);
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    h5_quiet();
+    *rd = (out_reader){.path = path, .f = -1, .t_oid = -1, .t_lp = -1, .t_tid = -1,
+                       .t_tlp = -1};
+    if (H5Fis_hdf5(path) <= 0)
+        return vb_err_set(err, "%s: not an HDF5 file (or not readable)", path);
+    rd->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (rd->f < 0)
+        return h5_open_failed(path, err);
+    int64_t n = dataset_len(rd->f, "index");
+    if (n < 0)
+        return vb_err_set(err, "%s: no 1-D /index dataset (not a voltbatch output file?)", path);
+    rd->n = (size_t)n;
+    return 0;
+}
+
+static int reader_close(out_reader *rd, int rc, vb_err *err)
+{
+    h5_close(rd->t_oid);
+    h5_close(rd->t_lp);
+    h5_close(rd->t_tid);
+    h5_close(rd->t_tlp);
+    if (rd->f >= 0 && H5Fclose(rd->f) < 0 && rc == 0)
+        rc = vb_err_set(err, "%s: close failed", rd->path);
+    rd->f = -1;
+    return rc;
+}
+
+static int check_len(const out_reader *rd, const char *name, vb_err *err)
+{
+    if (dataset_len(rd->f, name) != (int64_t)rd->n)
+        return vb_err_set(err, "%s: /%s is missing or not %zu long like /index", rd->path, name,
+                          rd->n);
+    return 0;
+}
+
+/* The id column's kind: strings, int64, or uint64 (an input's unsigned
+ * ids). */
+static vb_id_kind id_kind_of(hid_t f)
+{
+    if (!h5_exists(f, "id"))
+        return VB_ID_NONE;
+    hid_t d = H5Dopen2(f, "id", H5P_DEFAULT);
+    hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+    H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    const bool u64 = h5_type_is_uint64(t);
+    h5_close(t);
+    h5_close(d);
+    return cls == H5T_STRING ? VB_ID_STRING : u64 ? VB_ID_UINT : VB_ID_INT;
+}
+
+/* Which columns the file has, each as long as /index, before any row is
+ * read; and the vlen types they are read in. */
+static int reader_columns(out_reader *rd, vb_err *err)
+{
+    static const char *const always[] = {"completions",   "error",          "output_ids",
+                                         "prompt_tokens", "completion_tokens", "finish_reason"};
+    for (size_t k = 0; k < sizeof always / sizeof *always; k++)
+        if (check_len(rd, always[k], err) < 0)
+            return -1;
+    rd->has_sample = h5_exists(rd->f, "sample");
+    rd->has_lp = h5_exists(rd->f, "logprobs");
+    rd->has_top = h5_exists(rd->f, "top_ids");
+    rd->id_kind = id_kind_of(rd->f);
+    if ((rd->has_sample && check_len(rd, "sample", err) < 0) ||
+        (rd->has_lp && check_len(rd, "logprobs", err) < 0) ||
+        (rd->has_top && (check_len(rd, "top_ids", err) < 0 ||
+                         check_len(rd, "top_logprobs", err) < 0)) ||
+        (rd->id_kind != VB_ID_NONE && check_len(rd, "id", err) < 0))
+        return -1;
+    rd->t_oid = H5Tvlen_create(H5T_NATIVE_INT32);
+    if (rd->has_lp)
+        rd->t_lp = H5Tvlen_create(H5T_NATIVE_FLOAT);
+    if (rd->has_top) {
+        rd->t_tid = H5Tvlen_create(H5T_NATIVE_INT32);
+        rd->t_tlp = H5Tvlen_create(H5T_NATIVE_FLOAT);
+    }
+    if (rd->t_oid < 0 || (rd->has_lp && rd->t_lp < 0) ||
+        (rd->has_top && (rd->t_tid < 0 || rd->t_tlp < 0)))
+        return vb_err_set(err, "%s: cannot make the vlen types", rd->path);
+    return 0;
+}
+
+/* Rows [start, start + m) of the 1-D dataset `name` into buf, in memory
+ * type mtype (m > 0). */
+static int read_slice(const out_reader *rd, const char *name, hid_t mtype, size_t start,
+                      size_t m, void *buf, vb_err *err)
+{
+    hsize_t at = start, count = m;
+    hid_t d = H5Dopen2(rd->f, name, H5P_DEFAULT);
+    hid_t fs = d >= 0 ? H5Dget_space(d) : -1;
+    hid_t ms = fs >= 0 ? H5Screate_simple(1, &count, NULL) : -1;
+    int rc = 0;
+    if (ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &count, NULL) < 0 ||
+        H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf) < 0)
+        rc = vb_err_set(err, "%s: /%s: read failed (wrong type?)", rd->path, name);
+    h5_close(ms);
+    h5_close(fs);
+    h5_close(d);
+    return rc;
+}
+
+/* The block's rows of a string column (lens: the completions' lengths, which
+ * may count NUL characters; NULL for plain strings). */
+static int read_text_slice(const out_reader *rd, const char *name, const out_block *b,
+                           char **out, size_t *lens, vb_err *err)
+{
+    hid_t d = H5Dopen2(rd->f, name, H5P_DEFAULT);
     if (d < 0)
-        return vb_err_set(err, "%s: /%s: cannot open", path, name);
+        return vb_err_set(err, "%s: /%s: cannot open", rd->path, name);
     char what[64];
     snprintf(what, sizeof what, "/%s", name);
-    int rc = lens ? h5_read_texts(d, NULL, n, out, lens, what, err)
-                  : h5_read_strings(d, NULL, n, out, what, err);
+    int rc = lens ? h5_read_texts(d, b->rows, b->m, out, lens, what, err)
+                  : h5_read_strings(d, b->rows, b->m, out, what, err);
     H5Dclose(d);
     if (rc < 0)
-        vb_err_prefix(err, "%s", path);
+        vb_err_prefix(err, "%s", rd->path);
     return rc;
+}
+
+/* Frees what a block's read allocated (also after a read that failed
+ * halfway), leaving it empty. */
+static void block_release(const out_reader *rd, out_block *b)
+{
+    hsize_t dim = b->m;
+    hid_t s = b->m ? H5Screate_simple(1, &dim, NULL) : -1;
+    const hid_t types[] = {rd->t_oid, rd->t_lp, rd->t_tid, rd->t_tlp};
+    hvl_t *const cols[] = {b->oid, b->lp, b->tid, b->tlp};
+    for (int k = 0; k < 4 && s >= 0; k++)
+        if (types[k] >= 0)
+            h5_reclaim(types[k], s, cols[k]);
+    h5_close(s);
+    for (size_t i = 0; i < b->m; i++) {
+        free(b->comp[i]);
+        free(b->errs[i]);
+        free(b->ids[i]);
+    }
+    memset(b->comp, 0, sizeof b->comp);
+    memset(b->errs, 0, sizeof b->errs);
+    memset(b->ids, 0, sizeof b->ids);
+    memset(b->oid, 0, sizeof b->oid);
+    memset(b->lp, 0, sizeof b->lp);
+    memset(b->tid, 0, sizeof b->tid);
+    memset(b->tlp, 0, sizeof b->tlp);
+    b->m = 0;
+}
+
+/* Rows [start, start + m) of /index and /sample (0 without one). */
+static int read_keys(const out_reader *rd, out_block *b, size_t start, size_t m, vb_err *err)
+{
+    if (read_slice(rd, "index", H5T_NATIVE_INT64, start, m, b->idx, err) < 0)
+        return -1;
+    if (rd->has_sample)
+        return read_slice(rd, "sample", H5T_NATIVE_INT32, start, m, b->smp, err);
+    memset(b->smp, 0, m * sizeof *b->smp);
+    return 0;
+}
+
+/* Every column's rows [start, start + m) into b (block_release frees them,
+ * also after a failure). */
+static int read_block(const out_reader *rd, out_block *b, size_t start, size_t m, vb_err *err)
+{
+    b->m = m;
+    for (size_t i = 0; i < m; i++)
+        b->rows[i] = (int64_t)(start + i);
+    if (read_keys(rd, b, start, m, err) < 0 ||
+        read_text_slice(rd, "completions", b, b->comp, b->clen, err) < 0 ||
+        read_text_slice(rd, "error", b, b->errs, NULL, err) < 0 ||
+        read_slice(rd, "output_ids", rd->t_oid, start, m, b->oid, err) < 0 ||
+        read_slice(rd, "prompt_tokens", H5T_NATIVE_INT32, start, m, b->pt, err) < 0 ||
+        read_slice(rd, "completion_tokens", H5T_NATIVE_INT32, start, m, b->ct, err) < 0 ||
+        read_slice(rd, "finish_reason", H5T_NATIVE_INT8, start, m, b->fin, err) < 0)
+        return -1;
+    if (rd->has_lp && read_slice(rd, "logprobs", rd->t_lp, start, m, b->lp, err) < 0)
+        return -1;
+    if (rd->has_top && (read_slice(rd, "top_ids", rd->t_tid, start, m, b->tid, err) < 0 ||
+                        read_slice(rd, "top_logprobs", rd->t_tlp, start, m, b->tlp, err) < 0))
+        return -1;
+    if (rd->id_kind == VB_ID_STRING)
+        return read_text_slice(rd, "id", b, b->ids, NULL, err);
+    if (rd->id_kind == VB_ID_INT || rd->id_kind == VB_ID_UINT) /* id_int holds the bits */
+        return read_slice(rd, "id", rd->id_kind == VB_ID_UINT ? H5T_NATIVE_UINT64
+                                                              : H5T_NATIVE_INT64,
+                          start, m, b->idi, err);
+    memset(b->idi, 0, m * sizeof *b->idi);
+    return 0;
+}
+
+/* The file's shape from its attributes, or where absent from the largest
+ * index and sample stored; and whether the keys ascend (a pass over /index
+ * and /sample alone, a block at a time). */
+static int reader_shape(const out_reader *rd, out_block *b, vb_output_shape *shape, vb_err *err)
+{
+    int64_t max_index = -1, prev_index = -1;
+    int32_t max_sample = 0, prev_sample = 0;
+    bool ascending = true;
+    for (size_t start = 0; start < rd->n; start += READ_BLOCK) {
+        size_t m = rd->n - start < READ_BLOCK ? rd->n - start : READ_BLOCK;
+        if (read_keys(rd, b, start, m, err) < 0)
+            return -1;
+        for (size_t i = 0; i < m; i++) {
+            int64_t x = b->idx[i];
+            int32_t s = b->smp[i];
+            max_index = x > max_index ? x : max_index;
+            max_sample = s > max_sample ? s : max_sample;
+            ascending = ascending && x >= 0 && s >= 0 &&
+                        (x > prev_index || (x == prev_index && s > prev_sample));
+            prev_index = x;
+            prev_sample = s;
+        }
+    }
+    int64_t rows = attr_int(rd->f, "input_rows", max_index + 1);
+    int64_t ns = attr_int(rd->f, "n", max_sample + 1);
+    *shape = (vb_output_shape){
+        .rows = rows < max_index + 1 ? max_index + 1 : rows,
+        .n_samples = (int32_t)(ns < max_sample + 1 ? max_sample + 1 : ns),
+        .top_n = (int32_t)attr_int(rd->f, "top_n", rd->has_top ? 1 : rd->has_lp ? 0 : -1),
+        .id_kind = rd->id_kind,
+        .stored = (int64_t)rd->n,
+        .ascending = ascending,
+    };
+    return 0;
+}
+
+/* Row i of the block as a vb_output_row pointing into it, after checking
+ * that its columns agree (top_n: the shape rows are checked against). */
+static int block_row(const out_reader *rd, const out_block *b, size_t i, int32_t top_n,
+                     vb_output_row *w, vb_err *err)
+{
+    size_t nt = b->oid[i].len;
+    if (b->fin[i] < 0 || b->fin[i] > 2 || (b->lp[i].len && b->lp[i].len != nt) ||
+        (top_n > 0 && b->tid[i].len && b->tid[i].len != nt * (size_t)top_n) ||
+        (top_n > 0 && b->tlp[i].len != b->tid[i].len))
+        return vb_err_set(err, "%s: row %" PRId64 " (index %" PRId64 ") is inconsistent",
+                          rd->path, b->rows[i], b->idx[i]);
+    *w = (vb_output_row){
+        .index = b->idx[i], .sample = b->smp[i], .completion = b->comp[i],
+        .completion_len = b->clen[i], .output_ids = b->oid[i].p, .n_output_ids = (int32_t)nt,
+        .prompt_tokens = b->pt[i], .completion_tokens = b->ct[i],
+        .finish_reason = (vb_finish_reason)b->fin[i], .error = b->errs[i],
+        .id = rd->id_kind == VB_ID_STRING ? b->ids[i] : NULL, .id_int = b->idi[i],
+        .logprobs = b->lp[i].len ? b->lp[i].p : NULL,
+        .top_ids = b->tid[i].len ? b->tid[i].p : NULL,
+        .top_logprobs = b->tlp[i].len ? b->tlp[i].p : NULL,
+    };
+    return 0;
+}
+
+/* Hands every row to fn, a block at a time, in the file's order. */
+static int reader_rows(const out_reader *rd, out_block *b, int32_t top_n, vb_output_row_fn fn,
+                       void *ctx, vb_err *err)
+{
+    int rc = 0;
+    for (size_t start = 0; rc == 0 && start < rd->n; start += READ_BLOCK) {
+        size_t m = rd->n - start < READ_BLOCK ? rd->n - start : READ_BLOCK;
+        rc = read_block(rd, b, start, m, err);
+        for (size_t i = 0; rc == 0 && i < m; i++) {
+            vb_output_row w;
+            rc = block_row(rd, b, i, top_n, &w, err);
+            if (rc == 0)
+                rc = fn(&w, ctx, err);
+        }
+        block_release(rd, b);
+    }
+    return rc;
+}
+
+int vb_output_each(const char *path, vb_output_begin_fn begin, vb_output_row_fn fn, void *ctx,
+                   vb_err *err)
+{
+    out_reader rd;
+    out_block *b = NULL;
+    int rc = reader_open(path, &rd, err);
+    if (rc == 0)
+        rc = reader_columns(&rd, err);
+    if (rc == 0 && !(b = calloc(1, sizeof *b)))
+        rc = vb_err_set(err, "%s: out of memory", path);
+    vb_output_shape shape;
+    if (rc == 0)
+        rc = reader_shape(&rd, b, &shape, err);
+    if (rc == 0 && begin)
+        rc = begin(&shape, ctx, err);
+    if (rc == 0)
+        rc = reader_rows(&rd, b, shape.top_n, fn, ctx, err);
+    free(b);
+    return reader_close(&rd, rc, err);
+}
+
+int vb_output_read_settings(const char *path, char **settings_json, vb_err *err)
+{
+    *settings_json = NULL;
+    out_reader rd;
+    int rc = reader_open(path, &rd, err);
+    if (rc == 0)
+        h5_read_attr_string(rd.f, "settings_json", settings_json); /* absent: NULL */
+    return reader_close(&rd, rc, err);
+}
+
+/* vb_output_read's callbacks: r set up from the file unless the caller
+ * did, rows checked against its top_n, each row copied in. */
+typedef struct read_ctx {
+    vb_results *r;
+    const char *path;
+} read_ctx;
+
+static int read_begin(vb_output_shape *shape, void *ctx, vb_err *err)
+{
+    vb_results *r = ((read_ctx *)ctx)->r;
+    if (!r->slot && vb_results_init(r, shape->rows, shape->n_samples, shape->top_n,
+                                    shape->id_kind, err) < 0)
+        return -1;
+    shape->top_n = r->top_n;
+    return 0;
+}
+
+static int read_row(const vb_output_row *row, void *ctx, vb_err *err)
+{
+    const read_ctx *c = ctx;
+    if (vb_results_put(c->r, row, err) < 0)
+        return vb_err_prefix(err, "%s", c->path);
+    return 0;
 }
 
 int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err *err)
 {
-    h5_quiet();
     if (settings_json)
         *settings_json = NULL;
-    if (H5Fis_hdf5(path) <= 0)
-        return vb_err_set(err, "%s: not an HDF5 file (or not readable)", path);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return h5_open_failed(path, err);
-    int rc = -1;
-    int64_t n64 = dataset_len(f, "index");
-    size_t n = n64 > 0 ? (size_t)n64 : 0, m = n ? n : 1;
-    size_t *clen = calloc(m, sizeof *clen);
-    char **comp = calloc(m, sizeof *comp), **errs = calloc(m, sizeof *errs),
-         **ids = calloc(m, sizeof *ids);
-    hvl_t *oid = calloc(m, sizeof *oid), *lp = calloc(m, sizeof *lp),
-          *tid = calloc(m, sizeof *tid), *tlp = calloc(m, sizeof *tlp);
-    int32_t *pt = calloc(m, 4), *ct = calloc(m, 4), *smp = calloc(m, 4);
-    int8_t *fin = calloc(m, 1);
-    int64_t *idx = calloc(m, 8), *idi = calloc(m, 8);
-    hid_t t_oid = -1, t_lp = -1, t_tid = -1, t_tlp = -1;
-    bool has_lp = h5_exists(f, "logprobs"), has_top = h5_exists(f, "top_ids");
-    if (n64 < 0) {
-        vb_err_set(err, "%s: no 1-D /index dataset (not a voltbatch output file?)", path);
-        goto done;
-    }
-    if (!clen || !comp || !errs || !ids || !oid || !lp || !tid || !tlp || !pt || !ct || !smp || !fin ||
-        !idx || !idi) {
-        vb_err_set(err, "%s: out of memory for %zu rows", path, n);
-        goto done;
-    }
-    if (read_fixed(f, path, "index", H5T_NATIVE_INT64, n, idx, err) < 0 ||
-        read_strs(f, path, "completions", n, comp, clen, err) < 0 ||
-        read_strs(f, path, "error", n, errs, NULL, err) < 0 ||
-        read_vlen(f, path, "output_ids", H5T_NATIVE_INT32, n, oid, &t_oid, err) < 0 ||
-        read_fixed(f, path, "prompt_tokens", H5T_NATIVE_INT32, n, pt, err) < 0 ||
-        read_fixed(f, path, "completion_tokens", H5T_NATIVE_INT32, n, ct, err) < 0 ||
-        read_fixed(f, path, "finish_reason", H5T_NATIVE_INT8, n, fin, err) < 0)
-        goto done;
-    if (h5_exists(f, "sample") && read_fixed(f, path, "sample", H5T_NATIVE_INT32, n, smp, err) < 0)
-        goto done;
-    if (has_lp && read_vlen(f, path, "logprobs", H5T_NATIVE_FLOAT, n, lp, &t_lp, err) < 0)
-        goto done;
-    if (has_top && (read_vlen(f, path, "top_ids", H5T_NATIVE_INT32, n, tid, &t_tid, err) < 0 ||
-                    read_vlen(f, path, "top_logprobs", H5T_NATIVE_FLOAT, n, tlp, &t_tlp, err) < 0))
-        goto done;
-    vb_id_kind idk = VB_ID_NONE;
-    if (h5_exists(f, "id")) {
-        hid_t d = H5Dopen2(f, "id", H5P_DEFAULT);
-        hid_t t = d >= 0 ? H5Dget_type(d) : -1;
-        H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
-        const bool u64 = h5_type_is_uint64(t);
-        h5_close(t);
-        h5_close(d);
-        if (cls == H5T_STRING) {
-            idk = VB_ID_STRING;
-            if (read_strs(f, path, "id", n, ids, NULL, err) < 0)
-                goto done;
-        } else {
-            idk = u64 ? VB_ID_UINT : VB_ID_INT;
-            if (read_fixed(f, path, "id", u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, n, idi,
-                           err) < 0)
-                goto done;
-        }
-    }
-    if (!r->slot) {
-        int64_t max_index = -1;
-        int32_t max_sample = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (idx[i] > max_index)
-                max_index = idx[i];
-            if (smp[i] > max_sample)
-                max_sample = smp[i];
-        }
-        int64_t rows = attr_int(f, "input_rows", max_index + 1);
-        int64_t ns = attr_int(f, "n", max_sample + 1);
-        int64_t top = attr_int(f, "top_n", has_top ? 1 : has_lp ? 0 : -1);
-        if (rows < max_index + 1)
-            rows = max_index + 1;
-        if (ns < max_sample + 1)
-            ns = max_sample + 1;
-        if (vb_results_init(r, rows, (int32_t)ns, (int32_t)top, idk, err) < 0)
-            goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t nt = oid[i].len;
-        if (fin[i] < 0 || fin[i] > 2 || (lp[i].len && lp[i].len != nt) ||
-            (r->top_n > 0 && tid[i].len && tid[i].len != nt * (size_t)r->top_n)) {
-            vb_err_set(err, "%s: row %zu (index %" PRId64 ") is inconsistent", path, i, idx[i]);
-            goto done;
-        }
-        vb_output_row w = {
-            .index = idx[i], .sample = smp[i], .completion = comp[i], .completion_len = clen[i],
-            .output_ids = oid[i].p, .n_output_ids = (int32_t)nt,
-            .prompt_tokens = pt[i], .completion_tokens = ct[i],
-            .finish_reason = (vb_finish_reason)fin[i], .error = errs[i],
-            .id = idk == VB_ID_STRING ? ids[i] : NULL, .id_int = idi[i],
-            .logprobs = lp[i].len ? lp[i].p : NULL,
-            .top_ids = tid[i].len ? tid[i].p : NULL,
-            .top_logprobs = tlp[i].len ? tlp[i].p : NULL,
-        };
-        if (vb_results_put(r, &w, err) < 0) {
-            vb_err_prefix(err, "%s", path);
-            goto done;
-        }
-    }
-    if (settings_json)
-        h5_read_attr_string(f, "settings_json", settings_json);
-    rc = 0;
-done:
-    if (n > 0) {
-        hsize_t dim = n;
-        hid_t s = H5Screate_simple(1, &dim, NULL);
-        if (t_oid >= 0 && oid)
-            h5_reclaim(t_oid, s, oid);
-        if (t_lp >= 0 && lp)
-            h5_reclaim(t_lp, s, lp);
-        if (t_tid >= 0 && tid)
-            h5_reclaim(t_tid, s, tid);
-        if (t_tlp >= 0 && tlp)
-            h5_reclaim(t_tlp, s, tlp);
-        h5_close(s);
-    }
-    if (comp)
-        for (size_t i = 0; i < n; i++) {
-            free(comp[i]);
-            free(errs ? errs[i] : NULL);
-            free(ids ? ids[i] : NULL);
-        }
-    free(comp);
-    free(clen);
-    free(errs);
-    free(ids);
-    free(oid);
-    free(lp);
-    free(tid);
-    free(tlp);
-    free(pt);
-    free(ct);
-    free(smp);
-    free(fin);
-    free(idx);
-    free(idi);
-    h5_close(t_oid);
-    h5_close(t_lp);
-    h5_close(t_tid);
-    h5_close(t_tlp);
-    if (H5Fclose(f) < 0 && rc == 0)
-        rc = vb_err_set(err, "%s: close failed", path);
-    return rc;
+    read_ctx c = {r, path};
+    if (vb_output_each(path, read_begin, read_row, &c, err) < 0)
+        return -1;
+    return settings_json ? vb_output_read_settings(path, settings_json, err) : 0;
 }

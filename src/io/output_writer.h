@@ -56,4 +56,37 @@ int vb_output_write(const char *path, const vb_output_meta *meta, const vb_resul
  * Returns 0 or -1 naming the file and dataset. */
 int vb_output_read(const char *path, vb_results *r, char **settings_json, vb_err *err);
 
+/* *settings_json gets the file's settings_json attribute (NULL when it has
+ * none; free() it) without reading any row: --resume compares it before
+ * reading the rows into its own results. 0, or -1 when path is no output
+ * file (vb_output_read's errors). */
+int vb_output_read_settings(const char *path, char **settings_json, vb_err *err);
+
+/* What an output file holds, known before its rows are read. */
+typedef struct vb_output_shape {
+    int64_t rows;       /* input_rows, or 1 + the largest index stored */
+    int32_t n_samples;  /* n, or 1 + the largest sample stored */
+    int32_t top_n;      /* the rows' top_n (-1: no logprobs) */
+    vb_id_kind id_kind;
+    int64_t stored;     /* rows the file holds */
+    bool ascending;     /* keys (index, sample) strictly ascending, none
+                         * negative: each once, in vb_results' order (what
+                         * vb_output_write writes) */
+} vb_output_shape;
+
+/* Called once the shape is known, before any row: 0 goes on, anything
+ * else ends the reading and is returned (> 0: stopped, no error). It may
+ * change shape->top_n: the one rows are checked against. */
+typedef int (*vb_output_begin_fn)(vb_output_shape *shape, void *ctx, vb_err *err);
+/* Called for each row in the file's order; the row's buffers are the
+ * reader's, valid during the call only. Nonzero ends the reading. */
+typedef int (*vb_output_row_fn)(const vb_output_row *row, void *ctx, vb_err *err);
+
+/* Reads an output file a block of rows at a time, so that what it holds is
+ * never all in memory at once beside what fn makes of it (begin may be
+ * NULL). Returns 0, -1 naming the file and dataset, or what begin or fn
+ * returned to stop. */
+int vb_output_each(const char *path, vb_output_begin_fn begin, vb_output_row_fn fn, void *ctx,
+                   vb_err *err);
+
 #endif

@@ -124,6 +124,36 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
     return rc;
 }
 
+/* Puts the old output's rows into done. Its settings are compared first,
+ * so a mismatch is reported as the setting that differs, not as a row
+ * outside the run; the rows then go straight into done, a block at a time
+ * (reading them into a results of the file's own shape and copying that
+ * held them twice). jpath: the journal beside it, or NULL. */
+static int resume_output(const char *output, const json_t *settings, const char *jpath,
+                         vb_results *done, vb_err *err)
+{
+    char *text = NULL;
+    bool unreadable = vb_output_read_settings(output, &text, err) < 0;
+    json_error_t je;
+    json_t *saved = text ? json_loads(text, 0, &je) : NULL;
+    free(text);
+    int rc = unreadable ? -1 : 0;
+    if (rc == 0 && !saved)
+        rc = vb_err_set(err, "%s: has no settings_json attribute, so it cannot be "
+                        "resumed safely (--overwrite starts over)", output);
+    if (rc == 0)
+        rc = vb_run_settings_compare(saved, settings, output, err);
+    json_decref(saved);
+    if (rc == 0 && vb_output_read(output, done, NULL, err) < 0) {
+        rc = -1;
+        unreadable = true;
+    }
+    if (unreadable && jpath)
+        advise(err, "to keep the rows of %s, move %s aside and --resume again (the rows "
+               "only it held are computed again; --overwrite discards both)", jpath, output);
+    return rc;
+}
+
 int vb_output_prepare(const char *output, const json_t *settings, bool resume, bool overwrite,
                       int32_t top_n, vb_id_kind id_kind, vb_results *done,
                       vb_journal **journal, vb_err *err)
@@ -143,7 +173,6 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
     snprintf(tmp, tl, "%s.tmp", output);
     int rc = -1;
     json_t *saved = NULL;
-    char *saved_text = NULL;
     int64_t rows = json_integer_value(json_object_get(settings, "input_rows"));
     json_int_t n = json_integer_value(json_object_get(settings, "n"));
     if (vb_results_init(done, rows, n > 0 ? (int32_t)n : 1, top_n, id_kind, err) < 0)
@@ -177,32 +206,8 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
     }
     /* --resume: the old output first, so the journal's newer copy of a row
      * (identical by construction) is the one kept. */
-    if (have_out) {
-        /* Read into a results of the file's own shape, compare settings,
-         * and only then merge: a mismatch is reported as the setting that
-         * differs, not as a row outside the run. */
-        vb_results old = {0};
-        int orc = vb_output_read(output, &old, &saved_text, err);
-        if (orc < 0 && have_j)
-            advise(err, "to keep the rows of %s, move %s aside and --resume again (the rows only "
-                   "it held are computed again; --overwrite discards both)", jpath, output);
-        json_error_t je;
-        saved = orc == 0 && saved_text ? json_loads(saved_text, 0, &je) : NULL;
-        if (orc == 0 && !saved)
-            orc = vb_err_set(err, "%s: has no settings_json attribute, so it cannot be "
-                             "resumed safely (--overwrite starts over)", output);
-        if (orc == 0)
-            orc = vb_run_settings_compare(saved, settings, output, err);
-        size_t slots = (size_t)old.n_rows * (size_t)old.n_samples;
-        for (size_t i = 0; orc == 0 && i < slots; i++)
-            if (old.slot[i])
-                orc = vb_results_put(done, old.slot[i], err);
-        vb_results_free(&old);
-        if (orc < 0)
-            goto out;
-        json_decref(saved);
-        saved = NULL;
-    }
+    if (have_out && resume_output(output, settings, have_j ? jpath : NULL, done, err) < 0)
+        goto out;
     int64_t good = 0;
     if (have_j) {
         /* Header first (rows not decoded), so a mismatch names the setting. */
@@ -229,7 +234,6 @@ out:
     if (rc < 0)
         vb_results_free(done);
     json_decref(saved);
-    free(saved_text);
     free(jpath);
     free(tmp);
     return rc;
