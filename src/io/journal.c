@@ -53,168 +53,284 @@ static void put_record(vb_bytes *b, const vb_bytes *payload)
     vb_bytes_put(b, payload->p, payload->len);
 }
 
-static int read_all(const char *path, unsigned char **data, size_t *len, vb_err *err)
+/* ---- reading ------------------------------------------------------------- */
+
+/* The journal is read a record at a time (pread), never whole: it holds
+ * every finished row, and reading it into one buffer beside the results
+ * made of it held them twice (a buffer that grew by doubling, up to twice
+ * the file in address space). */
+enum { SCAN_PIECE = 1 << 16 };
+
+typedef struct jreader {
+    const char *path;
+    int fd;
+    size_t len;         /* the file's size when opened */
+    unsigned char *buf; /* the current record's payload */
+    size_t cap;
+} jreader;
+
+static int jr_open(jreader *jr, const char *path, vb_err *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    *jr = (jreader){.path = path, .fd = open(path, O_RDONLY | O_CLOEXEC)};
+    if (jr->fd < 0)
         return vb_err_set(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *p = malloc(cap);
-    size_t got;
-    while (p && (got = fread(p + n, 1, cap - n, fp)) > 0) {
-        n += got;
-        if (n == cap) {
-            unsigned char *q = realloc(p, cap * 2);
-            if (!q) {
-                free(p);
-                p = NULL;
-                break;
-            }
-            p = q;
-            cap *= 2;
-        }
+    struct stat st;
+    if (fstat(jr->fd, &st) != 0) {
+        int e = errno;
+        close(jr->fd);
+        return vb_err_set(err, "%s: cannot stat: %s", path, strerror(e));
     }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (!p)
-        return vb_err_set(err, "%s: out of memory reading the journal", path);
-    if (bad) {
-        free(p);
-        return vb_err_set(err, "%s: read error", path);
-    }
-    *data = p;
-    *len = n;
+    jr->len = (size_t)st.st_size;
     return 0;
 }
 
-static bool all_zero(const unsigned char *p, size_t n)
+static void jr_close(jreader *jr)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
+    close(jr->fd);
+    free(jr->buf);
+    jr->buf = NULL;
+}
+
+/* Exactly n bytes at offset `at` (the file shrinking meanwhile is a read
+ * error: it is the caller's own journal, not one being written). */
+static int jr_read(const jreader *jr, size_t at, void *dst, size_t n, vb_err *err)
+{
+    unsigned char *p = dst;
+    while (n > 0) {
+        ssize_t got = pread(jr->fd, p, n, (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return vb_err_set(err, "%s: read error", jr->path);
+        p += got;
+        at += (size_t)got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* The n-byte payload at `at` into jr->buf, grown to the largest record. */
+static int jr_payload(jreader *jr, size_t at, size_t n, vb_err *err)
+{
+    if (n > jr->cap) {
+        unsigned char *q = realloc(jr->buf, n);
+        if (!q)
+            return vb_err_set(err, "%s: out of memory reading the journal", jr->path);
+        jr->buf = q;
+        jr->cap = n;
+    }
+    return jr_read(jr, at, jr->buf, n, err);
+}
+
+/* Whether the file holds only zero bytes from `from` to its end. */
+static int all_zero_from(const jreader *jr, size_t from, bool *zero, vb_err *err)
+{
+    unsigned char *piece = malloc(SCAN_PIECE);
+    if (!piece)
+        return vb_err_set(err, "%s: out of memory reading the journal", jr->path);
+    int rc = 0;
+    *zero = true;
+    for (size_t at = from; rc == 0 && *zero && at < jr->len; at += SCAN_PIECE) {
+        size_t n = jr->len - at < SCAN_PIECE ? jr->len - at : SCAN_PIECE;
+        rc = jr_read(jr, at, piece, n, err);
+        for (size_t i = 0; rc == 0 && i < n && *zero; i++)
+            *zero = piece[i] == 0;
+    }
+    free(piece);
+    return rc;
+}
+
+/* Whether the n bytes at `at` have CRC crc (read a piece at a time). */
+static int crc_matches(const jreader *jr, size_t at, size_t n, uint32_t crc,
+                       unsigned char *piece, bool *match, vb_err *err)
+{
+    uint32_t c = 0;
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < SCAN_PIECE ? n - done : SCAN_PIECE;
+        if (jr_read(jr, at + done, piece, k, err) < 0)
+            return -1;
+        c = vb_crc32(c, piece, k);
+        done += k;
+    }
+    *match = c == crc;
+    return 0;
 }
 
 /* Whether a whole row record (a length that fits, type 'R', its CRC)
- * starts anywhere in data[from, len). A torn write leaves nothing whole
- * after the cut; damage in the middle of the file does. */
-static bool whole_record_after(const unsigned char *data, size_t len, size_t from)
+ * starts anywhere in [from, end of file). A torn write leaves nothing whole
+ * after the cut; damage in the middle of the file does. The file is read a
+ * window of record heads at a time, each candidate's payload apart. */
+static int whole_record_after(const jreader *jr, size_t from, bool *found, vb_err *err)
 {
-    for (size_t p = from; p + 9 <= len; p++) {
-        uint32_t rlen, crc;
-        memcpy(&rlen, data + p, 4);
-        if (rlen == 0 || rlen > len - p - 8 || data[p + 8] != 'R')
-            continue;
-        memcpy(&crc, data + p + 4, 4);
-        if (vb_crc32(0, data + p + 8, rlen) == crc)
-            return true;
+    const size_t len = jr->len;
+    unsigned char *win = malloc(SCAN_PIECE + 8), *piece = malloc(SCAN_PIECE);
+    int rc = win && piece ? 0 : vb_err_set(err, "%s: out of memory reading the journal", jr->path);
+    *found = false;
+    for (size_t base = from; rc == 0 && !*found && base + 9 <= len; base += SCAN_PIECE) {
+        size_t n = len - base < SCAN_PIECE + 8 ? len - base : SCAN_PIECE + 8;
+        rc = jr_read(jr, base, win, n, err);
+        for (size_t k = 0; rc == 0 && !*found && k < SCAN_PIECE && k + 9 <= n; k++) {
+            const size_t p = base + k;
+            uint32_t rlen, crc;
+            memcpy(&rlen, win + k, 4);
+            if (rlen == 0 || rlen > len - p - 8 || win[k + 8] != 'R')
+                continue;
+            memcpy(&crc, win + k + 4, 4);
+            rc = crc_matches(jr, p + 8, rlen, crc, piece, found, err);
+        }
     }
-    return false;
+    free(win);
+    free(piece);
+    return rc;
+}
+
+/* The record at `at`: 1 with its payload in jr->buf and its length in
+ * *rlen_out; 0 when the file ends there in a torn write; -1 on damage in
+ * the middle of the file or an I/O error. */
+static int read_record(jreader *jr, size_t at, uint32_t *rlen_out, vb_err *err)
+{
+    const size_t len = jr->len;
+    unsigned char head[8];
+    uint32_t rlen, crc;
+    bool whole = false, zero = false;
+    if (len - at < 8)
+        return 0;
+    if (jr_read(jr, at, head, 8, err) < 0)
+        return -1;
+    memcpy(&rlen, head, 4);
+    memcpy(&crc, head + 4, 4);
+    if (rlen > len - at - 8) {
+        /* A length past the end is a torn last record, unless whole
+         * records follow: then the length itself is damaged, and taking it
+         * for a tail cut off every row after it (append mode truncates
+         * there) without a word */
+        if (whole_record_after(jr, at + 1, &whole, err) < 0)
+            return -1;
+        if (whole)
+            return vb_err_set(err, "%s: record at byte %zu gives a length (%u) past the end of "
+                              "the file but whole records follow (the file is damaged)",
+                              jr->path, at, rlen);
+        return 0;
+    }
+    if (jr_payload(jr, at + 8, rlen, err) < 0)
+        return -1;
+    if (vb_crc32(0, jr->buf, rlen) != crc || rlen == 0) {
+        /* The last record, or zero bytes to the end: a torn write. A crash
+         * can leave the file longer than what reached the disk, the rest
+         * read as zeros (the size was journaled by the file system before
+         * the data: XFS, some parallel file systems); no record is all
+         * zeros (the length is > 0). */
+        if (at + 8 + rlen == len)
+            return 0;
+        if (all_zero_from(jr, at, &zero, err) < 0)
+            return -1;
+        if (zero)
+            return 0;
+        return vb_err_set(err, "%s: record at byte %zu fails its checksum and is not the last "
+                          "(the file is damaged)", jr->path, at);
+    }
+    *rlen_out = rlen;
+    return 1;
+}
+
+/* One intact record's payload: the header (the first record) parsed into
+ * *header, or a row put into r (NULL: rows not decoded). */
+static int take_record(const jreader *jr, size_t at, uint32_t rlen, json_t **header,
+                       vb_results *r, vb_err *err)
+{
+    const unsigned char *payload = jr->buf;
+    bool first = at == sizeof magic;
+    if (first != (payload[0] == 'H') || (payload[0] != 'H' && payload[0] != 'R'))
+        return vb_err_set(err, "%s: record at byte %zu has an unexpected type", jr->path, at);
+    if (payload[0] == 'H') {
+        json_error_t je;
+        *header = json_loadb((const char *)payload + 1, rlen - 1, 0, &je);
+        if (!*header || !json_is_object(*header))
+            return vb_err_set(err, "%s: header is not a JSON object", jr->path);
+        return 0;
+    }
+    if (!r)
+        return 0;
+    vb_output_row w;
+    if (vb_row_decode(payload, rlen, r->top_n, &w) < 0)
+        return vb_err_set(err, "%s: row record at byte %zu is malformed", jr->path, at);
+    int rc = vb_results_put(r, &w, err);
+    vb_output_row_free(&w);
+    return rc < 0 ? vb_err_prefix(err, "%s", jr->path) : 0;
+}
+
+/* Reads records from the start until the end of the intact prefix (or,
+ * header_only, until the header): *at the prefix's end, *cut whether
+ * anything after it was cut. */
+static int scan_records(jreader *jr, bool header_only, json_t **header, vb_results *r,
+                        size_t *at, bool *cut, vb_err *err)
+{
+    unsigned char head[sizeof magic];
+    *at = 0;
+    *cut = false;
+    if (jr->len < sizeof magic) {
+        /* Killed before even the magic was written: an empty journal. */
+        *cut = jr->len > 0;
+        return 0;
+    }
+    if (jr_read(jr, 0, head, sizeof magic, err) < 0)
+        return -1;
+    if (memcmp(head, magic, sizeof magic) != 0)
+        return vb_err_set(err, "%s: not a voltbatch journal (bad magic)", jr->path);
+    *at = sizeof magic;
+    while (*at < jr->len) {
+        uint32_t rlen = 0;
+        int got = read_record(jr, *at, &rlen, err);
+        if (got <= 0) {
+            *cut = got == 0;
+            return got;
+        }
+        if (take_record(jr, *at, rlen, header, r, err) < 0)
+            return -1;
+        *at += 8 + rlen;
+        if (header_only && *header)
+            break;
+    }
+    return 0;
+}
+
+static int journal_read(const char *path, bool header_only, json_t **settings, vb_results *r,
+                        int64_t *good_bytes, bool *torn, vb_err *err)
+{
+    if (settings)
+        *settings = NULL;
+    jreader jr;
+    if (jr_open(&jr, path, err) < 0)
+        return -1;
+    json_t *header = NULL;
+    size_t at = 0;
+    bool cut = false;
+    int rc = scan_records(&jr, header_only, &header, r, &at, &cut, err);
+    jr_close(&jr);
+    if (rc < 0) {
+        json_decref(header);
+        return -1;
+    }
+    if (good_bytes)
+        *good_bytes = header ? (int64_t)at : 0;
+    if (torn)
+        *torn = cut;
+    if (settings)
+        *settings = header;
+    else
+        json_decref(header);
+    return 0;
 }
 
 int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t *good_bytes,
                     bool *torn, vb_err *err)
 {
-    if (settings)
-        *settings = NULL;
-    unsigned char *data = NULL;
-    size_t len = 0;
-    if (read_all(path, &data, &len, err) < 0)
-        return -1;
-    int rc = 0;
-    size_t at = 0;
-    bool cut = false;
-    json_t *header = NULL;
-    if (len < sizeof magic) {
-        /* Killed before even the magic was written: an empty journal. */
-        cut = len > 0;
-        goto done;
-    }
-    if (memcmp(data, magic, sizeof magic) != 0) {
-        rc = vb_err_set(err, "%s: not a voltbatch journal (bad magic)", path);
-        goto done;
-    }
-    at = sizeof magic;
-    while (at < len) {
-        uint32_t rlen, crc;
-        if (len - at < 8) {
-            cut = true;
-            break;
-        }
-        memcpy(&rlen, data + at, 4);
-        memcpy(&crc, data + at + 4, 4);
-        if (rlen > len - at - 8) {
-            /* A length past the end is a torn last record, unless whole
-             * records follow: then the length itself is damaged, and
-             * taking it for a tail cut off every row after it (append
-             * mode truncates there) without a word */
-            if (whole_record_after(data, len, at + 1)) {
-                rc = vb_err_set(err, "%s: record at byte %zu gives a length (%u) past the end of "
-                                "the file but whole records follow (the file is damaged)", path,
-                                at, rlen);
-                goto done;
-            }
-            cut = true;
-            break;
-        }
-        const unsigned char *payload = data + at + 8;
-        if (vb_crc32(0, payload, rlen) != crc || rlen == 0) {
-            /* The last record, or zero bytes to the end: a torn write.
-             * A crash can leave the file longer than what reached the
-             * disk, the rest read as zeros (the size was journaled by the
-             * file system before the data: XFS, some parallel file
-             * systems); no record is all zeros (the length is > 0). */
-            if (at + 8 + rlen == len || all_zero(data + at, len - at)) {
-                cut = true;
-                break;
-            }
-            rc = vb_err_set(err, "%s: record at byte %zu fails its checksum and is not the last "
-                            "(the file is damaged)", path, at);
-            goto done;
-        }
-        bool first = at == sizeof magic;
-        if (first != (payload[0] == 'H') || (payload[0] != 'H' && payload[0] != 'R')) {
-            rc = vb_err_set(err, "%s: record at byte %zu has an unexpected type", path, at);
-            goto done;
-        }
-        if (payload[0] == 'H') {
-            json_error_t je;
-            header = json_loadb((const char *)payload + 1, rlen - 1, 0, &je);
-            if (!header || !json_is_object(header)) {
-                rc = vb_err_set(err, "%s: header is not a JSON object", path);
-                goto done;
-            }
-        } else if (r) {
-            vb_output_row w;
-            int drc = vb_row_decode(payload, rlen, r->top_n, &w);
-            if (drc < 0) {
-                rc = vb_err_set(err, "%s: row record at byte %zu is malformed", path, at);
-                goto done;
-            }
-            drc = vb_results_put(r, &w, err);
-            vb_output_row_free(&w);
-            if (drc < 0) {
-                rc = vb_err_prefix(err, "%s", path);
-                goto done;
-            }
-        }
-        at += 8 + rlen;
-    }
-done:
-    free(data);
-    if (rc == 0) {
-        if (good_bytes)
-            *good_bytes = header ? (int64_t)at : 0;
-        if (torn)
-            *torn = cut;
-        if (settings)
-            *settings = header;
-        else
-            json_decref(header);
-    } else {
-        json_decref(header);
-    }
-    return rc;
+    return journal_read(path, false, settings, r, good_bytes, torn, err);
+}
+
+int vb_journal_read_header(const char *path, json_t **settings, vb_err *err)
+{
+    return journal_read(path, true, settings, NULL, NULL, NULL, err);
 }
 
 /* ---- writing ------------------------------------------------------------- */

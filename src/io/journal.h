@@ -61,6 +61,13 @@ int vb_journal_create(const char *path, const json_t *settings, vb_journal **out
 int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t *good_bytes,
                     bool *torn, vb_err *err);
 
+/* Reads only the header: *settings as vb_journal_read gives it (NULL when
+ * torn), the records after it neither read nor checked (vb_journal_read
+ * does that), so a --resume compares its settings without reading the
+ * whole journal twice. Returns -1 on I/O error, bad magic, or a header
+ * record that is damaged and not the last. */
+int vb_journal_read_header(const char *path, json_t **settings, vb_err *err);
+
 /* Opens an existing journal for appending after its intact prefix
  * (`good_bytes` from vb_journal_read), cutting off a torn tail. */
 int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **out,

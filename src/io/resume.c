@@ -215,7 +215,7 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
                                       "(--overwrite discards both)"
                                     : "there is no %s beside it: move %s aside or --overwrite "
                                       "to start over";
-        if (vb_journal_read(jpath, &saved, NULL, &good, NULL, err) < 0) {
+        if (vb_journal_read_header(jpath, &saved, err) < 0) {
             advise(err, keep, output, jpath);
             goto out;
         }

@@ -1,6 +1,7 @@
 /* Journal: round trip, torn last record at every cut point, CRC damage at
  * the end (torn) and in the middle (refused), a damaged length in the
- * middle (refused), a tail of zeros (torn),
+ * middle (refused, also across the reader's pieces), a tail of zeros
+ * (torn), the header read alone,
  * append after a torn tail, one open journal at a time (locked),
  * writes at each tick and a journal removed under the run, a row record
  * of another top_n (refused), and the CRC-32
@@ -267,6 +268,60 @@ static void test_length_damage(void)
     vb_results_free(&r);
 }
 
+/* The same damage in a journal of many pieces of the reader's 64 KiB
+ * window: the whole records that follow are found across the pieces (the
+ * journal is read a record at a time, not whole), the last of them too. */
+static void test_length_damage_long_journal(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "lenlong.journal");
+    off_t size = write_journal(p, 2000);
+    CHECK(size > 4 * 65536);
+    int fd = open(p, O_RDWR);
+    uint32_t rl = 0, big = 0x7fffffffu;
+    off_t at = 8, before_last = 8, last = 8;
+    while (at < size && pread(fd, &rl, 4, at) == 4) {
+        before_last = last;
+        last = at;
+        at += 8 + (off_t)rl;
+    }
+    CHECK(pwrite(fd, &big, 4, before_last) == 4);
+    close(fd);
+    vb_results r;
+    vb_results_init(&r, 2000, 2, 2, VB_ID_STRING, &err);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, &r, NULL, NULL, &err), -1);
+    CHECK(strstr(err.msg, "whole records follow") != NULL);
+    vb_results_free(&r);
+}
+
+/* vb_journal_read_header reads the settings and stops: damage after the
+ * header is vb_journal_read's to find (--resume reads the rows after
+ * comparing the settings), and a torn header is no settings, as there. */
+static void test_header_alone(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "hdr.journal");
+    write_journal(p, 3);
+    uint32_t hlen = 0;
+    int fd = open(p, O_RDWR);
+    CHECK(pread(fd, &hlen, 4, 8) == 4);
+    /* a byte of the first row record's payload: its checksum fails */
+    CHECK(pwrite(fd, "\xff", 1, 8 + 8 + (off_t)hlen + 8 + 2) == 1);
+    close(fd);
+    CHECK_INT_EQ(vb_journal_read(p, NULL, NULL, NULL, NULL, &err), -1);
+    json_t *saved = NULL, *now = settings();
+    CHECK_INT_EQ(vb_journal_read_header(p, &saved, &err), 0);
+    CHECK(saved && json_equal(saved, now));
+    json_decref(saved);
+    json_decref(now);
+    CHECK(truncate(p, 8 + 8 + hlen - 1) == 0);
+    json_t *sentinel = json_object();
+    saved = sentinel;
+    CHECK_INT_EQ(vb_journal_read_header(p, &saved, &err), 0);
+    CHECK(saved == NULL);
+    json_decref(sentinel);
+}
+
 static void test_append_after_torn_tail(void)
 {
     vb_err err = {{0}};
@@ -415,6 +470,8 @@ int main(void)
     RUN_TEST(test_torn_last_record_every_cut);
     RUN_TEST(test_crc_damage);
     RUN_TEST(test_length_damage);
+    RUN_TEST(test_length_damage_long_journal);
+    RUN_TEST(test_header_alone);
     RUN_TEST(test_append_after_torn_tail);
     RUN_TEST(test_locked_while_open);
     RUN_TEST(test_flush_on_demand);
