@@ -82,72 +82,129 @@ static int set_text(json_t *o, const char *key, const char *s, size_t len, const
     return vb_err_set(err, "%s: out of memory", in);
 }
 
-static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
+/* What output rows are written with: the file's shape and where. */
+typedef struct out_rows {
+    FILE *fp;
+    const char *in, *out;
+    int32_t n_samples, top_n;
+    vb_id_kind id_kind;
+} out_rows;
+
+/* A stopped run's output holds its finished rows only: said, so that a
+ * partial file is not taken for the whole job */
+static void warn_incomplete(const char *in, int64_t done, int64_t rows, int32_t n_samples)
+{
+    size_t slots = (size_t)rows * (size_t)n_samples;
+    if ((size_t)done < slots)
+        vb_warn("%s is incomplete: %" PRId64 " of %zu rows%s done (the run was stopped; "
+                "generate --resume completes it); unpacking those", in, done, slots,
+                n_samples > 1 ? " and samples" : "");
+}
+
+/* The id, completion and error of row w into o (text that is no UTF-8:
+ * refused, naming the row). */
+static int set_row_texts(json_t *o, const out_rows *c, const vb_output_row *w, vb_err *err)
+{
+    if (c->id_kind == VB_ID_STRING) {
+        json_t *id = json_string(w->id ? w->id : "");
+        if (!id) /* not UTF-8: written by an older voltbatch, or not by one */
+            return vb_err_set(err, "%s: row %lld: /id is not valid UTF-8", c->in,
+                              (long long)w->index);
+        json_object_set_new(o, "id", id);
+    } else if (c->id_kind == VB_ID_INT || c->id_kind == VB_ID_UINT)
+        json_object_set_new(o, "id", int_json(w->id_int, c->id_kind == VB_ID_UINT));
+    /* text another writer put there may not be UTF-8: refused, naming
+     * the row (json_stringn's NULL left the key out without a word) */
+    if (set_text(o, "completion", w->completion, vb_output_row_completion_len(w), c->in,
+                 "/completions", w->index, err) < 0 ||
+        json_object_set_new(o, "finish_reason",
+                            json_string(vb_finish_reason_name(w->finish_reason))) < 0 ||
+        set_text(o, "error", w->error, w->error ? strlen(w->error) : 0, c->in, "/error",
+                 w->index, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* One output row as a JSON line. */
+static int emit_output_row(const out_rows *c, const vb_output_row *w, vb_err *err)
+{
+    size_t nt = (size_t)w->n_output_ids;
+    json_t *o = json_object();
+    json_object_set_new(o, "index", json_integer(w->index));
+    if (c->n_samples > 1)
+        json_object_set_new(o, "sample", json_integer(w->sample));
+    if (set_row_texts(o, c, w, err) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    json_object_set_new(o, "prompt_tokens", json_integer(w->prompt_tokens));
+    json_object_set_new(o, "completion_tokens", json_integer(w->completion_tokens));
+    json_object_set_new(o, "output_ids", int_array(w->output_ids, nt));
+    if (c->top_n >= 0)
+        json_object_set_new(o, "logprobs", w->logprobs ? float_array(w->logprobs, nt)
+                                                       : json_array());
+    if (c->top_n > 0) {
+        /* n_tokens arrays of top_n, as the HDF5 rows are row-major. */
+        json_t *ti = json_array(), *tl = json_array();
+        for (size_t t = 0; w->top_ids && t < nt; t++) {
+            json_array_append_new(ti, int_array(w->top_ids + t * c->top_n, (size_t)c->top_n));
+            json_array_append_new(tl, float_array(w->top_logprobs + t * c->top_n,
+                                                  (size_t)c->top_n));
+        }
+        json_object_set_new(o, "top_ids", ti);
+        json_object_set_new(o, "top_logprobs", tl);
+    }
+    return emit(c->fp, o, c->out, err);
+}
+
+/* The file as vb_output_write leaves it (keys ascending, each once):
+ * each row written as it is read, a block at a time, never all in memory.
+ * Any other order: 1, for unpack_sorted. */
+static int stream_begin(vb_output_shape *shape, void *ctx, vb_err *err)
+{
+    (void)err;
+    out_rows *c = ctx;
+    if (!shape->ascending)
+        return 1;
+    c->n_samples = shape->n_samples;
+    c->top_n = shape->top_n;
+    c->id_kind = shape->id_kind;
+    warn_incomplete(c->in, shape->stored, shape->rows, shape->n_samples);
+    return 0;
+}
+
+static int stream_row(const vb_output_row *w, void *ctx, vb_err *err)
+{
+    return emit_output_row(ctx, w, err);
+}
+
+/* Another writer's file, rows in any order or twice: read whole into a
+ * results, which sorts them by (index, sample) and keeps a key's last. */
+static int unpack_sorted(out_rows *c, vb_err *err)
 {
     vb_results r = {0};
-    if (vb_output_read(in, &r, NULL, err) < 0)
+    if (vb_output_read(c->in, &r, NULL, err) < 0) {
+        vb_results_free(&r);
         return -1;
+    }
+    c->n_samples = r.n_samples;
+    c->top_n = r.top_n;
+    c->id_kind = r.id_kind;
+    warn_incomplete(c->in, r.n_done, r.n_rows, r.n_samples);
     int rc = 0;
     size_t slots = (size_t)r.n_rows * (size_t)r.n_samples;
-    /* A stopped run's output holds its finished rows only: said, so that
-     * a partial file is not taken for the whole job */
-    if ((size_t)r.n_done < slots)
-        vb_warn("%s is incomplete: %" PRId64 " of %zu rows%s done (the run was stopped; "
-                "generate --resume completes it); unpacking those", in, r.n_done, slots,
-                r.n_samples > 1 ? " and samples" : "");
-    for (size_t i = 0; i < slots && rc == 0; i++) {
-        const vb_output_row *w = r.slot[i];
-        if (!w)
-            continue;
-        size_t nt = (size_t)w->n_output_ids;
-        json_t *o = json_object();
-        json_object_set_new(o, "index", json_integer(w->index));
-        if (r.n_samples > 1)
-            json_object_set_new(o, "sample", json_integer(w->sample));
-        if (r.id_kind == VB_ID_STRING) {
-            json_t *id = json_string(w->id ? w->id : "");
-            if (!id) { /* not UTF-8: written by an older voltbatch, or not by one */
-                rc = vb_err_set(err, "%s: row %lld: /id is not valid UTF-8", in,
-                                (long long)w->index);
-                json_decref(o);
-                break;
-            }
-            json_object_set_new(o, "id", id);
-        } else if (r.id_kind == VB_ID_INT || r.id_kind == VB_ID_UINT)
-            json_object_set_new(o, "id", int_json(w->id_int, r.id_kind == VB_ID_UINT));
-        /* text another writer put there may not be UTF-8: refused, naming
-         * the row (json_stringn's NULL left the key out without a word) */
-        if (set_text(o, "completion", w->completion, vb_output_row_completion_len(w), in,
-                     "/completions", w->index, err) < 0 ||
-            json_object_set_new(o, "finish_reason",
-                                json_string(vb_finish_reason_name(w->finish_reason))) < 0 ||
-            set_text(o, "error", w->error, w->error ? strlen(w->error) : 0, in, "/error",
-                     w->index, err) < 0) {
-            rc = -1;
-            json_decref(o);
-            break;
-        }
-        json_object_set_new(o, "prompt_tokens", json_integer(w->prompt_tokens));
-        json_object_set_new(o, "completion_tokens", json_integer(w->completion_tokens));
-        json_object_set_new(o, "output_ids", int_array(w->output_ids, nt));
-        if (r.top_n >= 0)
-            json_object_set_new(o, "logprobs", w->logprobs ? float_array(w->logprobs, nt)
-                                                           : json_array());
-        if (r.top_n > 0) {
-            /* n_tokens arrays of top_n, as the HDF5 rows are row-major. */
-            json_t *ti = json_array(), *tl = json_array();
-            for (size_t t = 0; w->top_ids && t < nt; t++) {
-                json_array_append_new(ti, int_array(w->top_ids + t * r.top_n, (size_t)r.top_n));
-                json_array_append_new(tl, float_array(w->top_logprobs + t * r.top_n,
-                                                      (size_t)r.top_n));
-            }
-            json_object_set_new(o, "top_ids", ti);
-            json_object_set_new(o, "top_logprobs", tl);
-        }
-        rc = emit(fp, o, out, err);
-    }
+    for (size_t i = 0; i < slots && rc == 0; i++)
+        if (r.slot[i])
+            rc = emit_output_row(c, r.slot[i], err);
     vb_results_free(&r);
     return rc;
+}
+
+static int unpack_output(const char *in, FILE *fp, const char *out, vb_err *err)
+{
+    out_rows c = {.fp = fp, .in = in, .out = out};
+    int rc = vb_output_each(in, stream_begin, stream_row, &c, err);
+    return rc > 0 ? unpack_sorted(&c, err) : rc;
 }
 
 /* One input row as pack's JSON object, or NULL with err set. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# --resume reads the old output without holding its rows twice: every
-# column was read at once into HDF5's buffers, those rows copied into a
-# results of the file's own shape, and that copied again into the run's, so
-# the peak was about twice the rows (a --resume of 300,000 rows of 2 KB
+# Reading an output back without holding its rows twice (--resume) or at
+# all (unpack). --resume read every column at once into HDF5's buffers,
+# copied those rows into a results of the file's own shape, and that again
+# into the run's, so the peak was about twice the rows (a --resume of 300,000 rows of 2 KB
 # took 1.32 GB). The rows now go straight into the run's results, a block
 # of 8192 at a time.
 #
@@ -21,9 +21,16 @@
 # --resume from the journal alone (116 MB) peaked 70 MB above the one from
 # the output, which holds the same rows. It is read a record at a time
 # now, and must stay under the output's peak + a quarter of the journal.
+#
+# unpack read the whole output the same way before writing a line (328 MB
+# for this output, against 15 MB for 100 rows); it writes each block's
+# rows as it reads them now (the rows of a file voltbatch wrote are in
+# order; another writer's are still read whole and sorted): under a
+# quarter of the output's size above the 100-row unpack (14 MB).
+#
 # And the rows are the same after each --resume.
 #
-# usage: test_resume_memory.sh VOLTBATCH MAKE_TINY_MODEL ENOSPC_SHIM
+# usage: test_readback_memory.sh VOLTBATCH MAKE_TINY_MODEL ENOSPC_SHIM
 set -u
 vb=$1
 make_model=$2
@@ -63,7 +70,14 @@ check "its peak ${o_kib:-?} KiB, above the 100-row one's ${base_kib:-?}, under 1
     [ $(( (${o_kib:-999999999} - ${base_kib:-0}) * 10 )) -lt $(( out_kib * 17 )) ]
 check "the --resume from the journal's peak ${j_kib:-?} KiB, under the one from the output's + a quarter of the journal's ${journal_kib} KiB" \
     [ $(( (${j_kib:-999999999} - ${o_kib:-0}) * 4 )) -lt "$journal_kib" ]
-"$vb" unpack out.h5 second.jsonl >/dev/null 2>&1
+run_peak "$vb" unpack small_out.h5 small.out.jsonl
+read -r ubase_rc ubase_kib <<<"$out"
+run_peak "$vb" unpack out.h5 second.jsonl
+read -r u_rc u_kib <<<"$out"
+check "unpack of the output: exit 0 ($(tail -1 <<<"$err"))" [ "${u_rc:-1}" -eq 0 ] && \
+    [ "${ubase_rc:-1}" -eq 0 ]
+check "its peak ${u_kib:-?} KiB, above the 100-row one's ${ubase_kib:-?}, under a quarter of the output's ${out_kib} KiB" \
+    [ $(( (${u_kib:-999999999} - ${ubase_kib:-0}) * 4 )) -lt "$out_kib" ]
 check "every row stopped after one token, with its logprobs" [ "$(grep -c \
     '"finish_reason":"stop","error":"","prompt_tokens":1,"completion_tokens":1,.*"logprobs":\[-' \
     second.jsonl)" = 200000 ]
