@@ -18,6 +18,13 @@
 
 static const char magic[8] = {'V', 'B', 'J', 'R', 'N', 'L', '0', '1'};
 
+/* The most the write buffer holds between ticks: an append past it writes
+ * the buffer (no sync) at once, and a buffer grown past it (one record
+ * larger) is freed once written. Rows finished in one burst (300,000
+ * --max-new-tokens 0 rows in one tick) were buffered whole, and the
+ * buffer kept that capacity (1 GB) to the end of the run. */
+#define JOURNAL_BUF_BOUND ((size_t)1 << 20)
+
 struct vb_journal {
     char *path;
     int fd;
@@ -522,6 +529,11 @@ static int journal_write(vb_journal *j, vb_err *err)
         return journal_fail(j, err, "write failed", errno);
     j->len = 0;
     j->unsynced = true;
+    if (j->cap > JOURNAL_BUF_BOUND) {
+        free(j->buf);
+        j->buf = NULL;
+        j->cap = 0;
+    }
     struct stat st;
     if (fstat(j->fd, &st) != 0)
         return journal_fail(j, err, "fstat failed", errno);
@@ -547,6 +559,8 @@ int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb
     j->cap = rec.cap;
     if (now_s() - j->last_flush >= j->flush_interval)
         return vb_journal_flush(j, err);
+    if (j->len >= JOURNAL_BUF_BOUND)
+        return journal_write(j, err);
     return 0;
 }
 

@@ -13,8 +13,9 @@
  * it off. A bad record followed by good data is not a torn write and is
  * refused as corruption.
  *
- * Appends are buffered; the engine's vb_journal_tick() once a step writes
- * them to the file, and they are synced (fdatasync) when the last sync is
+ * Appends are buffered (1 MiB at most: a larger burst is written as it
+ * comes); the engine's vb_journal_tick() once a step writes them to the
+ * file, and they are synced (fdatasync) when the last sync is
  * `flush_interval` seconds old (5 s by default: at most 5 s of finished
  * rows can be lost to a node crash, and they are recomputed identically on
  * --resume), and whenever vb_journal_flush() is called (on a stop signal,
