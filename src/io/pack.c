@@ -1,78 +1,37 @@
 /* JSON Lines / text -> HDF5 input schema; see pack.h. */
 #include "io/pack.h"
 
-#include <hdf5.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/h5_text.h"
-#include "io/h5_util.h"
+#include "io/pack_columns.h"
 #include "util/log.h"
-#include "util/same_file.h"
 #include "util/utf8_valid.h"
 #include "util/writable.h"
 
-/* Columns as parsed; every array has n entries. */
-typedef struct packed {
-    size_t n, cap;
-    bool messages;              /* /messages instead of /prompts */
-    char **text;                /* prompt or messages JSON */
-    size_t *text_len;           /* its bytes: a prompt may hold NUL characters */
-    char **id_str;              /* NULL = no id on that line */
-    int64_t *id_int;
-    bool *id_is_int;
-    char **system;              /* NULL = none */
-    int32_t *max_new_tokens;    /* -1 = unset */
-    int64_t *seed;              /* -1 = unset */
-    bool any_id, any_system, any_max, any_seed, all_ids_int;
-    bool warned_key;            /* a key pack does not read was reported */
-} packed;
+/* The parse's state across blocks (the columns' rows are in a pack_block,
+ * written and freed every PACK_BLOCK rows). */
+typedef struct packer {
+    pack_block *b;
+    pack_seen seen;
+    bool warned_key; /* a key pack does not read was reported */
+} packer;
 
-static int grow(packed *p)
+/* Frees the block's rows and empties it for the next ones. */
+static void block_clear(pack_block *b)
 {
-    if (p->n < p->cap)
-        return 0;
-    size_t cap = p->cap ? p->cap * 2 : 1024;
-#define GROW(f)                                                   \
-    do {                                                          \
-        void *q = realloc(p->f, cap * sizeof *p->f);              \
-        if (!q)                                                   \
-            return -1;                                            \
-        p->f = q;                                                 \
-    } while (0)
-    GROW(text);
-    GROW(text_len);
-    GROW(id_str);
-    GROW(id_int);
-    GROW(id_is_int);
-    GROW(system);
-    GROW(max_new_tokens);
-    GROW(seed);
-#undef GROW
-    p->cap = cap;
-    return 0;
-}
-
-static void packed_free(packed *p)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        free(p->text[i]);
-        free(p->id_str[i]);
-        free(p->system[i]);
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->text[i]);
+        free(b->id_str[i]);
+        free(b->system[i]);
     }
-    free(p->text);
-    free(p->text_len);
-    free(p->id_str);
-    free(p->id_int);
-    free(p->id_is_int);
-    free(p->system);
-    free(p->max_new_tokens);
-    free(p->seed);
+    b->n = 0;
 }
 
 static bool blank(const char *s)
@@ -113,7 +72,7 @@ static int check_no_nul(const json_t *v, const char *key, const char *path, long
  * such key and its line), since a typo ("max_tokens") would otherwise run
  * every row with the default silently. Other keys are kept by users for
  * their own bookkeeping, so this is a warning, not an error. */
-static void warn_unread_key(packed *p, const json_t *o, const char *path, long lineno)
+static void warn_unread_key(packer *p, const json_t *o, const char *path, long lineno)
 {
     static const char *const known[] = {"prompt", "messages", "id", "system", "max_new_tokens",
                                         "seed"};
@@ -135,14 +94,16 @@ static void warn_unread_key(packed *p, const json_t *o, const char *path, long l
     }
 }
 
-/* Parses one JSONL object into the last row, p->n - 1. */
-static int parse_json_line(packed *p, const char *line, size_t len, const char *path, long lineno,
-                           bool *kind_set, vb_err *err)
+/* Parses one JSONL object into the last row, b->n - 1. */
+static int parse_json_line(packer *p, const char *line, size_t len, const char *path, long lineno,
+                           vb_err *err)
 {
+    pack_block *b = p->b;
+    pack_seen *s = &p->seen;
     json_error_t je;
     /* \u0000 is text like any other character (issue 20) */
     json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-    size_t i = p->n - 1; /* the caller has counted the row already */
+    size_t i = b->n - 1; /* the caller has counted the row already */
     int rc = -1;
     if (!o) {
         /* jansson reads integers as 64-bit signed: a seed past 2^63 - 1 */
@@ -167,21 +128,21 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
         goto done;
     }
     bool is_msgs = msgs != NULL;
-    if (*kind_set && is_msgs != p->messages) {
+    if (s->kind_set && is_msgs != s->messages) {
         vb_err_set(err, "%s:%ld: has \"%s\" but earlier lines have \"%s\" (one file holds one "
                    "kind)", path, lineno, is_msgs ? "messages" : "prompt",
-                   p->messages ? "messages" : "prompt");
+                   s->messages ? "messages" : "prompt");
         goto done;
     }
-    *kind_set = true;
-    p->messages = is_msgs;
+    s->kind_set = true;
+    s->messages = is_msgs;
     if (prompt) {
         if (!json_is_string(prompt)) {
             vb_err_set(err, "%s:%ld: \"prompt\" must be a string", path, lineno);
             goto done;
         }
-        p->text_len[i] = json_string_length(prompt);
-        p->text[i] = memdup0(json_string_value(prompt), p->text_len[i]);
+        b->text_len[i] = json_string_length(prompt);
+        b->text[i] = memdup0(json_string_value(prompt), b->text_len[i]);
     } else {
         size_t k;
         json_t *m;
@@ -202,10 +163,10 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
             }
         }
         /* a NUL in a content is written escaped, as \u0000 */
-        p->text[i] = json_dumps(msgs, JSON_COMPACT);
-        p->text_len[i] = p->text[i] ? strlen(p->text[i]) : 0;
+        b->text[i] = json_dumps(msgs, JSON_COMPACT);
+        b->text_len[i] = b->text[i] ? strlen(b->text[i]) : 0;
     }
-    if (!p->text[i]) {
+    if (!b->text[i]) {
         vb_err_set(err, "%s:%ld: out of memory", path, lineno);
         goto done;
     }
@@ -214,22 +175,23 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
         check_no_nul(json_object_get(o, "system"), "system", path, lineno, err) < 0)
         goto done;
     if (v && !json_is_null(v)) {
-        p->any_id = true;
+        s->any_id = true;
         if (json_is_integer(v)) {
-            p->id_is_int[i] = true;
-            p->id_int[i] = json_integer_value(v);
+            b->id_is_int[i] = true;
+            s->some_int_id = true;
+            b->id_int[i] = json_integer_value(v);
             char buf[32];
-            snprintf(buf, sizeof buf, "%" PRId64, p->id_int[i]);
-            p->id_str[i] = strdup(buf);
+            snprintf(buf, sizeof buf, "%" PRId64, b->id_int[i]);
+            b->id_str[i] = strdup(buf);
         } else if (json_is_string(v)) {
-            p->all_ids_int = false;
-            p->id_str[i] = strdup(json_string_value(v));
+            s->all_ids_int = false;
+            b->id_str[i] = strdup(json_string_value(v));
         } else {
             vb_err_set(err, "%s:%ld: \"id\" must be a string or an integer", path, lineno);
             goto done;
         }
     } else {
-        p->all_ids_int = false;
+        s->all_ids_int = false;
     }
     v = json_object_get(o, "system");
     if (v && !json_is_null(v)) {
@@ -237,8 +199,8 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
             vb_err_set(err, "%s:%ld: \"system\" must be a string", path, lineno);
             goto done;
         }
-        p->any_system = true;
-        p->system[i] = strdup(json_string_value(v));
+        s->any_system = true;
+        b->system[i] = strdup(json_string_value(v));
     }
     v = json_object_get(o, "max_new_tokens");
     if (v && !json_is_null(v)) {
@@ -249,8 +211,8 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
                        "left out)", path, lineno, INT32_MAX);
             goto done;
         }
-        p->any_max = true;
-        p->max_new_tokens[i] = (int32_t)json_integer_value(v);
+        s->any_max = true;
+        b->max_new_tokens[i] = (int32_t)json_integer_value(v);
     }
     v = json_object_get(o, "seed");
     if (v && !json_is_null(v)) {
@@ -258,8 +220,8 @@ static int parse_json_line(packed *p, const char *line, size_t len, const char *
             vb_err_set(err, "%s:%ld: \"seed\" must be a non-negative integer", path, lineno);
             goto done;
         }
-        p->any_seed = true;
-        p->seed[i] = json_integer_value(v);
+        s->any_seed = true;
+        b->seed[i] = json_integer_value(v);
     }
     warn_unread_key(p, o, path, lineno);
     rc = 0;
@@ -268,170 +230,202 @@ done:
     return rc;
 }
 
-static int read_input(packed *p, const char *path, vb_err *err)
+/* The input's lines as pack takes them: a byte order mark dropped, blank
+ * lines skipped, the line number kept for errors. */
+typedef struct line_src {
+    FILE *fp;
+    const char *path;
+    char *line;
+    size_t cap;
+    long lineno;
+} line_src;
+
+/* The next non-blank line in src->line (len bytes, NUL after them): 1, or
+ * 0 at the end, or -1 with err set. */
+static int next_line(line_src *src, size_t *len_out, vb_err *err)
 {
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return vb_err_set(err, "%s: cannot open for reading", path);
-    bool jsonl = ends_with(path, ".jsonl") || ends_with(path, ".json") ||
-                 ends_with(path, ".ndjson");
-    bool text = ends_with(path, ".txt");
-    bool decided = jsonl || text, kind_set = false;
-    char *line = NULL;
-    size_t cap = 0;
     ssize_t len;
-    long lineno = 0;
-    int rc = 0;
-    p->all_ids_int = true;
-    while (rc == 0 && (len = getline(&line, &cap, fp)) >= 0) {
-        lineno++;
+    while ((len = getline(&src->line, &src->cap, src->fp)) >= 0) {
+        char *line = src->line;
+        src->lineno++;
         /* A UTF-8 byte order mark before the first line (files saved by
          * Windows editors, Excel, PowerShell 5) is no part of a prompt and
          * no JSON: dropped (RFC 8259 lets a parser ignore it). */
-        if (lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+        if (src->lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
             memmove(line, line + 3, (size_t)len - 2); /* and the NUL getline put */
             len -= 3;
         }
         /* UTF-16 (Windows "Unicode", PowerShell's Out-File): its mark is
          * named, not "not valid UTF-8 (byte 1)" or a JSON error */
-        if (lineno == 1 && len >= 2 &&
-            (memcmp(line, "\xFF\xFE", 2) == 0 || memcmp(line, "\xFE\xFF", 2) == 0)) {
-            rc = vb_err_set(err, "%s: starts with a UTF-16 byte order mark; pack reads UTF-8 "
-                            "(convert it first, e.g. iconv -f UTF-16 -t UTF-8)", path);
-            break;
-        }
+        if (src->lineno == 1 && len >= 2 &&
+            (memcmp(line, "\xFF\xFE", 2) == 0 || memcmp(line, "\xFE\xFF", 2) == 0))
+            return vb_err_set(err, "%s: starts with a UTF-16 byte order mark; pack reads UTF-8 "
+                              "(convert it first, e.g. iconv -f UTF-16 -t UTF-8)", src->path);
         /* a NUL byte in a text line is a NUL character of the prompt; in a
          * JSON line, where JSON forbids it raw, Jansson names it */
         if (blank(line) && (size_t)len == strlen(line))
             continue;
+        *len_out = (size_t)len;
+        return 1;
+    }
+    if (ferror(src->fp))
+        return vb_err_set(err, "%s: read error", src->path);
+    return 0;
+}
+
+/* The rows of a regular input file, counted before it is parsed so that
+ * every column is written with its final size (pack_columns.h, Layout);
+ * 0 for a pipe or other stream, which is read once. The file is then
+ * read again from its start. */
+static int count_rows(line_src *src, uint64_t *rows, vb_err *err)
+{
+    struct stat st;
+    *rows = 0;
+    if (fstat(fileno(src->fp), &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    size_t len;
+    int got;
+    while ((got = next_line(src, &len, err)) > 0)
+        (*rows)++;
+    if (got < 0)
+        return -1;
+    if (fseek(src->fp, 0, SEEK_SET) != 0)
+        return vb_err_set(err, "%s: cannot read it again from its start", src->path);
+    src->lineno = 0;
+    return 0;
+}
+
+/* Parses line (len bytes) into a new last row of p->b. */
+static int parse_line(packer *p, bool jsonl, char *line, size_t len, const line_src *src,
+                      vb_err *err)
+{
+    pack_block *b = p->b;
+    size_t i = b->n;
+    b->text[i] = b->id_str[i] = b->system[i] = NULL;
+    b->id_is_int[i] = false;
+    b->id_int[i] = 0;
+    b->max_new_tokens[i] = -1;
+    b->seed[i] = -1;
+    b->text_len[i] = 0;
+    b->n++; /* counted now so block_clear frees a half-filled row */
+    if (jsonl)
+        return parse_json_line(p, line, len, src->path, src->lineno, err);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line[--len] = '\0';
+    size_t bad = 0;
+    if (!vb_utf8_valid(line, len, &bad))
+        return vb_err_set(err, "%s:%ld: not valid UTF-8 (byte %zu)", src->path, src->lineno,
+                          bad + 1);
+    if (!(b->text[i] = memdup0(line, len)))
+        return vb_err_set(err, "%s:%ld: out of memory", src->path, src->lineno);
+    b->text_len[i] = len;
+    return 0;
+}
+
+/* Writes the block's rows (creating the file at the first) and frees them. */
+static int flush_block(packer *p, pack_out *o, const char *tmp, uint64_t known, vb_err *err)
+{
+    int rc = 0;
+    if (o->f < 0)
+        rc = pack_out_create(o, tmp, known, err);
+    if (rc == 0 && pack_out_block(o, p->b, &p->seen, err) < 0)
+        rc = vb_err_prefix(err, "%s", tmp);
+    block_clear(p->b);
+    return rc;
+}
+
+/* A regular file that changed between the count and the parse: the
+ * columns were made for the rows counted. */
+static int changed_under_us(const char *path, vb_err *err)
+{
+    return vb_err_set(err, "%s: changed while pack read it (its rows differ from a moment "
+                      "before); run pack again once nothing writes to it", path);
+}
+
+/* Reads the input a line at a time, writing each PACK_BLOCK rows to tmp. */
+static int pack_lines(packer *p, line_src *src, pack_out *o, const char *tmp, vb_err *err)
+{
+    uint64_t known = 0, rows = 0;
+    if (count_rows(src, &known, err) < 0)
+        return -1;
+    bool jsonl = ends_with(src->path, ".jsonl") || ends_with(src->path, ".json") ||
+                 ends_with(src->path, ".ndjson");
+    bool decided = jsonl || ends_with(src->path, ".txt");
+    size_t len;
+    int got;
+    p->seen.all_ids_int = true;
+    while ((got = next_line(src, &len, err)) > 0) {
         if (!decided) {
-            const char *s = line;
+            const char *s = src->line;
             while (*s == ' ' || *s == '\t')
                 s++;
             jsonl = *s == '{';
             decided = true;
         }
-        if (grow(p) < 0) {
-            rc = vb_err_set(err, "%s:%ld: out of memory", path, lineno);
-            break;
-        }
-        size_t i = p->n;
-        p->text[i] = p->id_str[i] = p->system[i] = NULL;
-        p->id_is_int[i] = false;
-        p->id_int[i] = 0;
-        p->max_new_tokens[i] = -1;
-        p->seed[i] = -1;
-        p->n++; /* counted now so packed_free frees a half-filled row */
-        p->text_len[i] = 0;
-        if (jsonl) {
-            rc = parse_json_line(p, line, (size_t)len, path, lineno, &kind_set, err);
-        } else {
-            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-                line[--len] = '\0';
-            size_t bad = 0;
-            if (!vb_utf8_valid(line, (size_t)len, &bad))
-                rc = vb_err_set(err, "%s:%ld: not valid UTF-8 (byte %zu)", path, lineno, bad + 1);
-            else if (!(p->text[i] = memdup0(line, (size_t)len)))
-                rc = vb_err_set(err, "%s:%ld: out of memory", path, lineno);
-            else
-                p->text_len[i] = (size_t)len;
-        }
+        if (known && rows == known)
+            return changed_under_us(src->path, err);
+        rows++;
+        if (parse_line(p, jsonl, src->line, len, src, err) < 0)
+            return -1;
+        if (p->b->n == PACK_BLOCK && flush_block(p, o, tmp, known, err) < 0)
+            return -1;
     }
-    if (rc == 0 && ferror(fp))
-        rc = vb_err_set(err, "%s: read error", path);
-    if (rc == 0 && p->n == 0)
-        rc = vb_err_set(err, "%s: no prompts (the file is empty or blank)", path);
-    free(line);
-    fclose(fp);
-    return rc;
-}
-
-static int write_strings(hid_t f, const char *name, char **col, size_t n, vb_err *err)
-{
-    const char **v = malloc((n ? n : 1) * sizeof *v);
-    hid_t t = h5_vlen_utf8_type();
-    int rc;
-    if (!v || t < 0) {
-        rc = vb_err_set(err, "/%s: out of memory", name);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            v[i] = col[i] ? col[i] : "";
-        rc = h5_write_1d(f, name, t, t, n, v, err);
-    }
-    if (t >= 0)
-        H5Tclose(t);
-    free(v);
-    return rc;
-}
-
-static int write_packed(const packed *p, const char *tmp, vb_err *err)
-{
-    h5_quiet();
-    if (vb_remove_if_there(tmp, err) < 0)
+    if (got < 0)
         return -1;
-    /* exclusively: never through a link or into a file made since */
-    hid_t fapl = h5_fapl_unlocked(); /* tmp is this process's alone (h5_util.h) */
-    hid_t f = fapl < 0 ? -1 : H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
-    h5_close(fapl);
-    if (f < 0)
-        return vb_err_set(err, "%s: cannot create (directory writable? name too long?)", tmp);
-    /* the byte form when a prompt holds a NUL (io/h5_text.h) */
-    int rc = h5_write_texts(f, p->messages ? "messages" : "prompts", (const char *const *)p->text, p->text_len,
-                            p->n, err);
-    if (rc == 0 && p->any_id) {
-        if (p->all_ids_int)
-            rc = h5_write_1d(f, "id", H5T_STD_I64LE, H5T_NATIVE_INT64, p->n, p->id_int, err);
-        else
-            rc = write_strings(f, "id", p->id_str, p->n, err);
-    }
-    if (rc == 0 && p->any_system)
-        rc = write_strings(f, "system", p->system, p->n, err);
-    if (rc == 0 && p->any_max)
-        rc = h5_write_1d(f, "max_new_tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, p->n,
-                         p->max_new_tokens, err);
-    if (rc == 0 && p->any_seed)
-        rc = h5_write_1d(f, "seed", H5T_STD_I64LE, H5T_NATIVE_INT64, p->n, p->seed, err);
-    if (rc < 0)
-        vb_err_prefix(err, "%s", tmp);
-    if (H5Fclose(f) < 0 && rc == 0)
-        rc = vb_err_set(err, "%s: close failed (disk full?)", tmp);
-    return rc;
+    if (rows == 0)
+        return vb_err_set(err, "%s: no prompts (the file is empty or blank)", src->path);
+    if (known && rows != known)
+        return changed_under_us(src->path, err);
+    return p->b->n ? flush_block(p, o, tmp, known, err) : 0;
 }
 
 /* One column, one type: integer ids among string (or absent) ones are
  * written as strings, which is said rather than done silently (unpack
  * writes ids past 2^63 - 1 as strings, the rest as numbers). */
-static void warn_mixed_ids(const packed *p, const char *in_path)
+static void warn_mixed_ids(const pack_seen *s, const char *in_path)
 {
-    bool some_int = false;
-    for (size_t i = 0; i < p->n && !some_int; i++)
-        some_int = p->id_is_int[i];
-    if (p->any_id && !p->all_ids_int && some_int)
+    if (s->any_id && !s->all_ids_int && s->some_int_id)
         vb_warn("%s: \"id\" is an integer on some lines and a string (or absent) on others: "
                 "/id holds them all as strings", in_path);
 }
 
+/* OUT.tmp written, synced and renamed over OUT; removed on any error, so
+ * OUT is either what it was or the whole new file. */
 int vb_pack(const char *in_path, const char *out_path, vb_err *err)
 {
-    packed p = {0};
-    int rc = read_input(&p, in_path, err);
-    if (rc == 0)
-        warn_mixed_ids(&p, in_path);
+    line_src src = {.path = in_path};
+    packer p = {.b = calloc(1, sizeof *p.b)};
+    pack_out o;
+    pack_out_init(&o);
     size_t tl = strlen(out_path) + 5;
     char *tmp = malloc(tl);
-    if (rc == 0 && !tmp)
+    int rc = 0;
+    if (!(src.fp = fopen(in_path, "r")))
+        rc = vb_err_set(err, "%s: cannot open for reading", in_path);
+    else if (!tmp || !p.b)
         rc = vb_err_set(err, "%s: out of memory", out_path);
     if (rc == 0) {
         snprintf(tmp, tl, "%s.tmp", out_path);
-        rc = write_packed(&p, tmp, err);
-        if (rc == 0) /* with --overwrite, a crash must not leave OUT empty */
-            rc = vb_fsync_path(tmp, err);
-        if (rc == 0 && rename(tmp, out_path) != 0)
-            rc = vb_err_set(err, "%s: cannot rename to %s", tmp, out_path);
-        if (rc < 0)
-            unlink(tmp);
+        rc = pack_lines(&p, &src, &o, tmp, err);
     }
+    if (rc == 0)
+        warn_mixed_ids(&p.seen, in_path);
+    bool created = o.f >= 0;
+    vb_err close_err = {{0}}; /* after an error, that error is the one said */
+    if (pack_out_close(&o, rc == 0 ? err : &close_err) < 0 && rc == 0)
+        rc = vb_err_prefix(err, "%s", tmp);
+    if (rc == 0) /* with --overwrite, a crash must not leave OUT empty */
+        rc = vb_fsync_path(tmp, err);
+    if (rc == 0 && rename(tmp, out_path) != 0)
+        rc = vb_err_set(err, "%s: cannot rename to %s", tmp, out_path);
+    if (rc < 0 && created)
+        unlink(tmp);
+    if (src.fp)
+        fclose(src.fp);
+    free(src.line);
+    if (p.b)
+        block_clear(p.b);
+    free(p.b);
     free(tmp);
-    packed_free(&p);
     return rc;
 }

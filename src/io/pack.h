@@ -17,6 +17,10 @@
  *   "unset" value on the others: "" for id and system, -1 for
  *   max_new_tokens and seed; ids are int64 when every line has an integer
  *   id, strings otherwise. Errors name the file and line.
+ *   Streaming: rows are written a block of 8192 at a time as they are
+ *   parsed (io/pack_columns.h), so memory does not grow with the input; a
+ *   regular file is read twice (its rows counted first, so the columns are
+ *   contiguous as before), a pipe once (chunked columns).
  *
  * unpack: an output file (has /completions) -> one JSON object per row with
  *   every output field; an input file -> one object per row in the pack

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# pack writes its columns a block of 8192 rows at a time (io/pack_columns.h),
+# yet the file is the one a single write of every row made: rows that
+# decide a column's existence or type only after blocks are written -- the
+# first id, system, max_new_tokens or seed after row 8192, an integer /id
+# that meets a string or absent id, a /prompts that meets a NUL -- give the
+# columns the schema says (check_pack_columns.py), with no column left
+# over from a rewrite, from a regular file (rows counted first: contiguous
+# columns) and from a pipe (chunked columns). A bad line deep in the input
+# (after blocks were written) is named, exit 2, and leaves no output and no
+# OUT.tmp; with --overwrite an existing OUT is kept as it was.
+#
+# usage: test_pack_stream.sh VOLTBATCH
+set -u
+vb=$1
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.sh
+. "$TEST_LIB"
+require_h5py
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+python3 - <<'PY'
+import json
+N = 30000
+def w(name, rows):
+    with open(name + ".jsonl", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+w("late_keys", [dict(prompt=f"p{i} é", id=i if i != 25000 else "s25000",
+                     **({"system": "sys"} if i == 17000 else {}),
+                     **({"max_new_tokens": i % 100} if i >= 9000 else {}),
+                     **({"seed": i} if i == N - 1 else {})) for i in range(N)])
+w("id_then_absent", [dict(prompt=f"p{i}", **({"id": i} if i != 20000 else {})) for i in range(N)])
+w("first_id_late", [dict(prompt=f"p{i}", **({"id": i} if i >= 10000 else {})) for i in range(N)])
+w("int_ids", [dict(prompt=f"p{i}", id=i * 7 - 5) for i in range(N)])
+w("nul_late", [dict(prompt=f"p{i}" if i != 20000 else "a\u0000b", id=i) for i in range(N)])
+w("nul_first", [dict(prompt=f"p{i}" if i % 9000 else "x\u0000y") for i in range(N)])
+w("messages", [dict(messages=[{"role": "user", "content": f"m{i}\u0000"}],
+                    **({"id": "a"} if i > 8200 else {})) for i in range(N)])
+PY
+for f in late_keys id_then_absent first_id_late int_ids nul_late nul_first messages; do
+    for how in file pipe; do
+        rm -f out.h5
+        if [ "$how" = file ]; then
+            run_capture "$vb" pack "$f.jsonl" out.h5
+        else
+            run_capture bash -c 'cat "$1" | "$2" pack /dev/stdin out.h5' _ "$f.jsonl" "$vb"
+        fi
+        check "$f from a $how: exit 0 ($err)" [ "$rc" -eq 0 ]
+        run_capture python3 "$here/check_pack_columns.py" "$f.jsonl" out.h5
+        check "$f from a $how: the schema's columns ($out$err)" [ "$rc" -eq 0 ]
+        check "$f from a $how: no OUT.tmp left" [ ! -e out.h5.tmp ]
+    done
+done
+
+# a bad line after three blocks were written
+python3 -c 'import json
+for i in range(30000):
+    print("{\"prompt\": \"p\", \"oops" if i == 24999 else json.dumps({"prompt": "p%d" % i}))' >bad.jsonl
+for how in file pipe; do
+    rm -f out.h5
+    if [ "$how" = file ]; then
+        run_capture "$vb" pack bad.jsonl out.h5
+    else
+        run_capture bash -c 'cat bad.jsonl | "$1" pack /dev/stdin out.h5' _ "$vb"
+    fi
+    check "bad line 25,000 from a $how: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+    check "bad line 25,000 from a $how: named ($err)" contains "$err" ":25000: not valid JSON"
+    check "bad line 25,000 from a $how: no output" [ ! -e out.h5 ]
+    check "bad line 25,000 from a $how: no OUT.tmp" [ ! -e out.h5.tmp ]
+done
+echo '{"prompt": "kept"}' >keep.jsonl
+"$vb" pack keep.jsonl out.h5 >/dev/null 2>&1
+before=$(md5sum <out.h5)
+run_capture "$vb" pack bad.jsonl out.h5 --overwrite
+check "bad line with --overwrite: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "bad line with --overwrite: the old output kept" [ "$(md5sum <out.h5)" = "$before" ]
+check "bad line with --overwrite: no OUT.tmp" [ ! -e out.h5.tmp ]
+summary
