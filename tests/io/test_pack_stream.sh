@@ -8,7 +8,11 @@
 # over from a rewrite, from a regular file (rows counted first: contiguous
 # columns) and from a pipe (chunked columns). A bad line deep in the input
 # (after blocks were written) is named, exit 2, and leaves no output and no
-# OUT.tmp; with --overwrite an existing OUT is kept as it was.
+# OUT.tmp; with --overwrite an existing OUT is kept as it was. A stop
+# signal (SIGTERM, SIGHUP) while pack waits for more lines, blocks already
+# in OUT.tmp, ends it by that signal with neither OUT nor OUT.tmp left
+# (OUT.tmp was left, and the next pack refused to start without
+# --overwrite).
 #
 # usage: test_pack_stream.sh VOLTBATCH
 set -u
@@ -78,4 +82,31 @@ run_capture "$vb" pack bad.jsonl out.h5 --overwrite
 check "bad line with --overwrite: exit 2 (got $rc)" [ "$rc" -eq 2 ]
 check "bad line with --overwrite: the old output kept" [ "$(md5sum <out.h5)" = "$before" ]
 check "bad line with --overwrite: no OUT.tmp" [ ! -e out.h5.tmp ]
+
+# stopped by a signal while it waits for lines, two blocks written
+for sig in TERM HUP; do
+    rm -f out.h5 out.h5.tmp feed.jsonl
+    mkfifo feed.jsonl
+    python3 -c 'import sys, time
+for i in range(20000):
+    sys.stdout.write("{\"prompt\": \"p%d\"}\n" % i)
+sys.stdout.flush()
+time.sleep(300)' >feed.jsonl 2>/dev/null &
+    feeder=$!
+    "$vb" pack feed.jsonl out.h5 2>/dev/null &
+    packer=$!
+    for _ in $(seq 600); do
+        [ -e out.h5.tmp ] && break
+        sleep 0.1
+    done
+    check "SIG$sig: OUT.tmp made before the signal" [ -e out.h5.tmp ]
+    kill -"$sig" "$packer"
+    wait "$packer"
+    rc=$?
+    kill "$feeder" 2>/dev/null
+    wait "$feeder" 2>/dev/null
+    check "SIG$sig: pack ends by the signal (status $rc)" [ "$rc" -eq $((128 + $(kill -l "$sig"))) ]
+    check "SIG$sig: no OUT.tmp left" [ ! -e out.h5.tmp ]
+    check "SIG$sig: no output" [ ! -e out.h5 ]
+done
 summary
