@@ -274,20 +274,71 @@ static int next_line(line_src *src, size_t *len_out, vb_err *err)
     return 0;
 }
 
-/* The rows of a regular input file, counted before it is parsed so that
- * every column is written with its final size (pack_columns.h, Layout);
- * 0 for a pipe or other stream, which is read once. The file is then
- * read again from its start. */
-static int count_rows(line_src *src, uint64_t *rows, vb_err *err)
+/* JSON Lines or text: by the file's extension, else by its first
+ * non-blank line (a '{' first: JSON Lines). */
+typedef struct input_kind {
+    bool decided, jsonl;
+} input_kind;
+
+static input_kind kind_by_name(const char *path)
+{
+    bool jsonl = ends_with(path, ".jsonl") || ends_with(path, ".json") ||
+                 ends_with(path, ".ndjson");
+    return (input_kind){.decided = jsonl || ends_with(path, ".txt"), .jsonl = jsonl};
+}
+
+static bool kind_jsonl(input_kind *k, const char *line)
+{
+    if (!k->decided) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        k->jsonl = *line == '{';
+        k->decided = true;
+    }
+    return k->jsonl;
+}
+
+/* Whether the prompt of this line holds a NUL character: a NUL byte in a
+ * text line; in a JSON line, where a NUL can only be written \u0000, a
+ * "prompt" string holding one (only lines with that escape are parsed; one
+ * that does not parse is the second pass's to report). */
+static bool prompt_has_nul(bool jsonl, const char *line, size_t len)
+{
+    if (!jsonl)
+        return memchr(line, '\0', len) != NULL;
+    const char *p = line, *end = line + len;
+    while ((p = memchr(p, '\\', (size_t)(end - p))) && (end - p < 6 || memcmp(p, "\\u0000", 6)))
+        p++;
+    if (!p)
+        return false;
+    json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+    json_t *prompt = json_object_get(o, "prompt");
+    bool nul = json_is_string(prompt) &&
+               strlen(json_string_value(prompt)) != json_string_length(prompt);
+    json_decref(o);
+    return nul;
+}
+
+/* The rows of a regular input file, and whether some prompt holds a NUL,
+ * found before it is parsed so that every column is written with its final
+ * size and form (pack_columns.h): /prompts is then never rewritten, which
+ * would leave the strings' space in the file. rows 0 for a pipe or other
+ * stream, which is read once. The file is then read again from its start. */
+static int count_rows(line_src *src, uint64_t *rows, bool *nul, vb_err *err)
 {
     struct stat st;
     *rows = 0;
+    *nul = false;
     if (fstat(fileno(src->fp), &st) != 0 || !S_ISREG(st.st_mode))
         return 0;
+    input_kind kind = kind_by_name(src->path);
     size_t len;
     int got;
-    while ((got = next_line(src, &len, err)) > 0)
+    while ((got = next_line(src, &len, err)) > 0) {
         (*rows)++;
+        if (!*nul)
+            *nul = prompt_has_nul(kind_jsonl(&kind, src->line), src->line, len);
+    }
     if (got < 0)
         return -1;
     if (fseek(src->fp, 0, SEEK_SET) != 0)
@@ -324,11 +375,12 @@ static int parse_line(packer *p, bool jsonl, char *line, size_t len, const line_
 }
 
 /* Writes the block's rows (creating the file at the first) and frees them. */
-static int flush_block(packer *p, pack_out *o, const char *tmp, uint64_t known, vb_err *err)
+static int flush_block(packer *p, pack_out *o, const char *tmp, uint64_t known, bool nul,
+                       vb_err *err)
 {
     int rc = 0;
     if (o->f < 0)
-        rc = pack_out_create(o, tmp, known, err);
+        rc = pack_out_create(o, tmp, known, nul, err);
     if (rc == 0 && pack_out_block(o, p->b, &p->seen, err) < 0)
         rc = vb_err_prefix(err, "%s", tmp);
     block_clear(p->b);
@@ -347,28 +399,21 @@ static int changed_under_us(const char *path, vb_err *err)
 static int pack_lines(packer *p, line_src *src, pack_out *o, const char *tmp, vb_err *err)
 {
     uint64_t known = 0, rows = 0;
-    if (count_rows(src, &known, err) < 0)
+    bool nul = false;
+    if (count_rows(src, &known, &nul, err) < 0)
         return -1;
-    bool jsonl = ends_with(src->path, ".jsonl") || ends_with(src->path, ".json") ||
-                 ends_with(src->path, ".ndjson");
-    bool decided = jsonl || ends_with(src->path, ".txt");
+    input_kind kind = kind_by_name(src->path);
     size_t len;
     int got;
     p->seen.all_ids_int = true;
     while ((got = next_line(src, &len, err)) > 0) {
-        if (!decided) {
-            const char *s = src->line;
-            while (*s == ' ' || *s == '\t')
-                s++;
-            jsonl = *s == '{';
-            decided = true;
-        }
+        bool jsonl = kind_jsonl(&kind, src->line);
         if (known && rows == known)
             return changed_under_us(src->path, err);
         rows++;
         if (parse_line(p, jsonl, src->line, len, src, err) < 0)
             return -1;
-        if (p->b->n == PACK_BLOCK && flush_block(p, o, tmp, known, err) < 0)
+        if (p->b->n == PACK_BLOCK && flush_block(p, o, tmp, known, nul, err) < 0)
             return -1;
     }
     if (got < 0)
@@ -377,7 +422,12 @@ static int pack_lines(packer *p, line_src *src, pack_out *o, const char *tmp, vb
         return vb_err_set(err, "%s: no prompts (the file is empty or blank)", src->path);
     if (known && rows != known)
         return changed_under_us(src->path, err);
-    return p->b->n ? flush_block(p, o, tmp, known, err) : 0;
+    if (p->b->n && flush_block(p, o, tmp, known, nul, err) < 0)
+        return -1;
+    /* /prompts was made the byte form for a NUL no row had after all */
+    if (nul && !o->saw_nul && !p->seen.messages)
+        return changed_under_us(src->path, err);
+    return 0;
 }
 
 /* One column, one type: integer ids among string (or absent) ones are

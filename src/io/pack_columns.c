@@ -22,10 +22,12 @@ void pack_out_init(pack_out *o)
                     .seed = -1, .str_type = -1, .bytes_file_type = -1, .bytes_mem_type = -1};
 }
 
-int pack_out_create(pack_out *o, const char *path, hsize_t known_rows, vb_err *err)
+int pack_out_create(pack_out *o, const char *path, hsize_t known_rows, bool prompts_bytes,
+                    vb_err *err)
 {
     pack_out_init(o);
     o->known_rows = known_rows;
+    o->prompts_bytes = prompts_bytes;
     h5_quiet();
     if (vb_remove_if_there(path, err) < 0)
         return -1;
@@ -270,9 +272,11 @@ static int write_text(pack_out *o, const pack_block *b, const pack_seen *s, vb_e
     const char *name = TEXT_NAME(s);
     /* messages keep a NUL escaped in their JSON: always strings */
     bool nul = !s->messages && block_has_nul(b);
+    o->saw_nul = o->saw_nul || nul;
     if (o->text < 0) {
-        o->text_bytes = nul;
-        if (col_create(o, name, nul ? o->bytes_file_type : o->str_type, &o->text, err) < 0)
+        o->text_bytes = !s->messages && (nul || o->prompts_bytes);
+        if (col_create(o, name, o->text_bytes ? o->bytes_file_type : o->str_type, &o->text,
+                       err) < 0)
             return -1;
     } else if (nul && !o->text_bytes && prompts_to_bytes(o, err) < 0) {
         return -1;

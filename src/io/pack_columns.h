@@ -14,7 +14,10 @@
  *     that meets a NUL, are rewritten in the other form (read back a block
  *     at a time) and the old dataset deleted. This happens at most once per
  *     column; the space the old one held is left to HDF5's free-space
- *     reuse, so such a file may be larger than a single write made.
+ *     reuse (a deleted string column's text is not: HDF5 leaves its global
+ *     heap objects), so such a file may be larger than a single write
+ *     made. For a regular input file pack finds a NUL prompt while it
+ *     counts the rows, so /prompts is rewritten only when read from a pipe.
  *
  * Layout: when the row count is known before the first write (a regular
  * input file, counted first), every column is contiguous with exactly that
@@ -61,6 +64,8 @@ typedef struct pack_out {
     hsize_t known_rows;               /* > 0: contiguous columns of this many rows */
     hsize_t rows;                     /* rows written */
     bool text_bytes, id_int;          /* /prompts in the byte form; /id int64 */
+    bool prompts_bytes;               /* pack_out_create's */
+    bool saw_nul;                     /* a prompt written held a NUL */
     hid_t text, id, system, max_new_tokens, seed;
     hid_t str_type, bytes_file_type, bytes_mem_type;
 } pack_out;
@@ -70,8 +75,11 @@ void pack_out_init(pack_out *o);
 
 /* Creates `path` exclusively (removing one there first: pack's own
  * temporary name). known_rows 0: the row count is not known (chunked
- * columns). 0, or -1 with err naming path. */
-int pack_out_create(pack_out *o, const char *path, hsize_t known_rows, vb_err *err);
+ * columns). prompts_bytes: some prompt is known to hold a NUL, so
+ * /prompts is made the byte form from its first row (not rewritten when
+ * that row comes). 0, or -1 with err naming path. */
+int pack_out_create(pack_out *o, const char *path, hsize_t known_rows, bool prompts_bytes,
+                    vb_err *err);
 
 /* Writes block b as rows o->rows.. of every column s says exists. 0, or -1
  * with err naming the dataset. */
