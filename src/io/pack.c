@@ -391,8 +391,8 @@ static int flush_block(packer *p, pack_out *o, const char *tmp, uint64_t known, 
  * columns were made for the rows counted. */
 static int changed_under_us(const char *path, vb_err *err)
 {
-    return vb_err_set(err, "%s: changed while pack read it (its rows differ from a moment "
-                      "before); run pack again once nothing writes to it", path);
+    return vb_err_set(err, "%s: changed while pack read it (its lines differ from when they were "
+                      "counted); run pack again once nothing writes to it", path);
 }
 
 /* Reads the input a line at a time, writing each PACK_BLOCK rows to tmp. */
