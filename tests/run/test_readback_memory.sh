@@ -17,10 +17,14 @@
 # a fixed figure, which would depend on the machine (CUDA's libraries).
 #
 # The journal was read whole into one buffer (grown by doubling) beside
-# the rows decoded from it, and read twice (the settings first): the
-# --resume from the journal alone (116 MB) peaked 70 MB above the one from
-# the output, which holds the same rows. It is read a record at a time
-# now, and must stay under the output's peak + a quarter of the journal.
+# the rows decoded from it, and read twice (the settings first). It is
+# read a record at a time now: in a build without CUDA the --resume from
+# the journal alone (116 MB) peaked 70 MB above the one from the output
+# before and level with it after. In a CUDA-linked build the peak of that
+# run is its output write (the rows written from the journal's), ~55 MB
+# above the reading, so the two runs cannot be compared there; the
+# journal's run is held to the output's bound (1.7 times the output above
+# the 100-row run), which the old reader exceeded only without CUDA.
 #
 # unpack read the whole output the same way before writing a line (328 MB
 # for this output, against 15 MB for 100 rows); it writes each block's
@@ -68,8 +72,8 @@ read -r o_rc o_kib <<<"$out"
 check "--resume of the whole output: exit 0 ($(tail -1 <<<"$err"))" [ "${o_rc:-1}" -eq 0 ]
 check "its peak ${o_kib:-?} KiB, above the 100-row one's ${base_kib:-?}, under 1.7 x the output's ${out_kib} KiB" \
     [ $(( (${o_kib:-999999999} - ${base_kib:-0}) * 10 )) -lt $(( out_kib * 17 )) ]
-check "the --resume from the journal's peak ${j_kib:-?} KiB, under the one from the output's + a quarter of the journal's ${journal_kib} KiB" \
-    [ $(( (${j_kib:-999999999} - ${o_kib:-0}) * 4 )) -lt "$journal_kib" ]
+check "the --resume from the journal's peak ${j_kib:-?} KiB, above the 100-row one's ${base_kib:-?}, under 1.7 x the output's ${out_kib} KiB" \
+    [ $(( (${j_kib:-999999999} - ${base_kib:-0}) * 10 )) -lt $(( out_kib * 17 )) ]
 run_peak "$vb" unpack small_out.h5 small.out.jsonl
 read -r ubase_rc ubase_kib <<<"$out"
 run_peak "$vb" unpack out.h5 second.jsonl
