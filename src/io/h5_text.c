@@ -62,7 +62,8 @@ static int read_byte_rows(hid_t dset, const int64_t *rows, size_t n, char **out,
         rc = h5_read_failed(err, what, rows, n, 0);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (v[i].len > 0 && !v[i].p) {
-            rc = vb_err_set(err, "%s: row %zu: %zu bytes without data: the file is corrupt", what, i, v[i].len);
+            rc = vb_err_set(err, "%s: row %lld: %zu bytes without data: the file is corrupt", what,
+                            (long long)(rows ? rows[i] : (int64_t)i), v[i].len);
             break;
         }
         if (!(out[i] = malloc(v[i].len + 1))) {
