@@ -136,9 +136,9 @@ int sched_add(scheduler *s, int64_t id, const int32_t *prompt, int n_prompt,
     int slot = seq_new(s, id, n_prompt, max_new_tokens, err);
     if (slot < 0) return slot;
     sched_seq *q = &s->seqs[slot];
-    /* The prompt alone: a job queues every row at once, and room for the
-     * completion and the block table waits for admission (seq_make_room),
-     * so memory follows the rows in the batch, not the input's length. */
+    /* The prompt alone: a job queues thousands of rows ahead, and room for
+     * the completion and the block table waits for admission
+     * (seq_make_room), so memory follows the rows in the batch. */
     q->tokens = malloc((size_t)n_prompt * sizeof *q->tokens);
     if (!q->tokens) {
         vb_err_set(err, "scheduler: out of host memory for sequence %lld", (long long)id);

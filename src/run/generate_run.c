@@ -394,9 +394,9 @@ static int phases_before_loop(run_state *r, vb_err *err)
         {phase_shard, "starting up (assigning rows to groups)"},
         /* host weights for the CPU backend */
         {phase_weights, "starting up (loading weights)"},
-        /* this group's rows as sequences */
+        /* this group's first block of rows as sequences */
         {run_phase_rows, "starting up (reading this group's rows)"},
-        /* backend, KV cache, scheduler, sampler; queued */
+        /* backend, KV cache, scheduler, sampler; the first block queued */
         {run_phase_engine, "starting up (engine setup)"},
     };
     for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {

@@ -11,6 +11,7 @@
 #include "model/memory_plan.h"
 #include "model/model_load.h"
 #include "mpi/mpi_check.h"
+#include "run/run_feed.h"
 #include "util/exit_codes.h"
 
 #define RUN_BLOCK_SIZE 16
@@ -71,8 +72,8 @@ static int batch_cap(const run_state *r)
                   : r->eng.rb.cuda ? RUN_AUTO_BATCH_GPU
                                    : RUN_AUTO_BATCH_CPU;
     if (o->max_batch <= 0) {
-        if (cap > r->work.n_seqs)
-            cap = r->work.n_seqs;
+        if (cap > r->work.n_seqs_bound)
+            cap = r->work.n_seqs_bound;
         if (cap > r->eng.step_tokens)
             cap = r->eng.step_tokens;
     }
@@ -108,9 +109,8 @@ static int init_forward(run_state *r, vb_err *err)
 static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
 {
     const model_config *c = &r->model.config;
-    int64_t seqs = r->eng.rb.cuda ? r->work.n_seqs
-                   : r->work.n_seqs < r->eng.max_batch ? r->work.n_seqs
-                                                       : r->eng.max_batch;
+    const int64_t n = r->work.n_seqs_bound;
+    int64_t seqs = r->eng.rb.cuda ? n : n < r->eng.max_batch ? n : r->eng.max_batch;
     if (seqs < 1)
         seqs = 1;
     int64_t want = seqs * per_seq;
@@ -130,11 +130,25 @@ static int kv_blocks_wanted(const run_state *r, int per_seq, double *budget)
     return (int)nb;
 }
 
-/* The KV positions of the group's longest sequence (scheduler.h's
+/* The KV positions of the longest sequence read before the engine (the
+ * group's longest when they were all read: all_read; scheduler.h's
  * sched_kv_positions: its last token is never fed back); 1 without any. */
 static int longest_positions(const run_state *r)
 {
     return r->work.max_seq_tokens > 1 ? r->work.max_seq_tokens - 1 : 1;
+}
+
+/* The KV positions a sequence is given room for: the longest one's when
+ * every row of the group was read (all_read); else, with rows still to be
+ * read, the most any row may have (max_new is clipped to --max-model-len
+ * less the prompt: fewer than --max-model-len positions), as vLLM sizes
+ * a sequence's room; the --batch-invariant limit may lower it. */
+static int sized_positions(const run_state *r)
+{
+    long p = r->work.all_read ? longest_positions(r) : r->model.max_model_len - 1;
+    if (p < longest_positions(r))
+        p = longest_positions(r);
+    return p > INT_MAX / 2 ? INT_MAX / 2 : (int)p;
 }
 
 /* The refusal of a KV cache that cannot hold the longest sequence, saying
@@ -177,11 +191,16 @@ static int explain_kv_shortfall(const run_state *r, double budget, int agreed, v
     return VB_EXIT_USAGE;
 }
 
-/* The KV cache: the same block count on every rank of the group, never
- * fewer than the longest sequence needs (*n_blocks). Returns 0, 2 when the
- * settings ask for more than fits (a usage error: other settings run), or
- * 1 when the allocation fails. */
-static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
+/* The KV cache: the same block count on every rank of the group, sized
+ * for per_seq blocks a sequence (the longest row when every row of the
+ * group was read, else --max-model-len's bound: sized_positions) and never
+ * smaller than the longest sequence read so far (min_blocks). Sizing past
+ * one block by the first block's longest made a cache too small for a
+ * later, longer row (an input sorted by length), which then became an
+ * error row. A later row the cache can never hold is an error row
+ * (sched_add). Returns 0, 2 when the settings ask for more than fits (a
+ * usage error: other settings run), or 1 when the allocation fails. */
+static int alloc_kv_cache(run_state *r, int per_seq, int min_blocks, int *n_blocks, vb_err *err)
 {
     const run_config *o = r->cfg;
     const model_config *c = &r->model.config;
@@ -189,13 +208,13 @@ static int alloc_kv_cache(run_state *r, int per_seq, int *n_blocks, vb_err *err)
     double budget = 0;
     int num_blocks = kv_blocks_wanted(r, per_seq, &budget), agreed = num_blocks;
     MPI_CHECK(MPI_Allreduce(&num_blocks, &agreed, 1, MPI_INT, MPI_MIN, r->d->tp_comm));
-    if (agreed < per_seq && o->tuning.kv_blocks > 0 && agreed == o->tuning.kv_blocks) {
+    if (agreed < min_blocks && o->tuning.kv_blocks > 0 && agreed == o->tuning.kv_blocks) {
         vb_err_set(err, "VB_KV_BLOCKS=%d holds %ld tokens, but the longest sequence needs %d "
                    "(prompt + --max-new-tokens but the last, never fed back): at least %d blocks",
-                   agreed, (long)agreed * RUN_BLOCK_SIZE, longest_positions(r), per_seq);
+                   agreed, (long)agreed * RUN_BLOCK_SIZE, longest_positions(r), min_blocks);
         return VB_EXIT_USAGE;
     }
-    if (agreed < per_seq) /* every rank of the group sees the same count: all stop here */
+    if (agreed < min_blocks) /* every rank of the group sees the same count: all stop here */
         return explain_kv_shortfall(r, budget, agreed, err);
     if (kv_cache_alloc(&e->kv, e->b, c->n_layers, agreed, RUN_BLOCK_SIZE,
                        r->model.plan.kv_heads_local, c->head_dim, err))
@@ -253,98 +272,47 @@ static int init_sampler(run_state *r, vb_err *err)
     return 0;
 }
 
-/* A sequence with nothing to generate: done at once, "length" (leader).
- * Returns 0 or -1 when out of memory. */
-static int add_empty_row(run_state *r, const gen_seq *g)
+/* --batch-invariant's decode attention takes sequences of a bounded
+ * length on a GPU: the longest sequence read so far beyond it refuses the
+ * run; rows read later are held to it one by one (run_feed.c). Returns 0
+ * or VB_EXIT_USAGE with err. */
+static int check_invariant_positions(run_state *r, int min_blocks, int *per_seq, vb_err *err)
 {
-    const vb_input_row *row = &r->work.rows[g->row_local];
-    vb_output_row w = {0};
-    w.index = row->index;
-    w.sample = g->sample;
-    w.prompt_tokens = g->n_prompt;
-    w.finish_reason = VB_FINISH_LENGTH;
-    w.completion = strdup("");
-    w.error = strdup("");
-    w.id = row->id ? strdup(row->id) : NULL;
-    w.id_int = row->id_int;
-    w.output_ids = malloc(sizeof(int32_t));
-    if (r->work.top_n >= 0)
-        w.logprobs = malloc(sizeof(float));
-    if (!w.completion || !w.error || !w.output_ids || run_rows_take(&r->out.finished, &w))
-        return -1;
-    return 0;
-}
-
-/* After its row's last sample (the samples are consecutive, sample 0
- * first, which owns the prompt) was queued: the scheduler holds its own
- * copy, and this one was kept to the end of the run for nothing. */
-static void drop_row_prompt(run_work *wk, int64_t last)
-{
-    int64_t first = last - wk->seqs[last].sample;
-    free(wk->seqs[first].prompt);
-    for (int64_t j = first; j <= last; j++)
-        wk->seqs[j].prompt = NULL;
-}
-
-/* Queues every sequence; one the cache can never hold is an error row.
- * Returns 0 or 1 with err. */
-static int queue_seqs(run_state *r, vb_err *err)
-{
-    run_work *wk = &r->work;
-    int row_slot = -1; /* sample 0's, whose prompt the row's other samples share */
-    for (int64_t i = 0; i < wk->n_seqs; i++) {
-        gen_seq *g = &wk->seqs[i];
-        const vb_input_row *row = &wk->rows[g->row_local];
-        vb_err aerr = {{0}};
-        int rc = 0, slot = -1;
-        if (g->max_new <= 0) {
-            rc = r->leader ? add_empty_row(r, g) : 0;
-        } else if ((slot = g->sample > 0 && row_slot >= 0
-                               ? sched_add_sample(&r->eng.sched, i, row_slot, g->max_new, &aerr)
-                               : sched_add(&r->eng.sched, i, g->prompt, g->n_prompt, g->max_new,
-                                           &aerr)) == SCHED_ADD_OUT_OF_MEMORY) {
-            rc = -1; /* the run's failure: the row itself is fine */
-        } else if (slot < 0) {
-            rc = r->leader ? run_rows_add_error(&r->out.finished, row->index, g->sample, row->id,
-                                                row->id_int, g->n_prompt, aerr.msg)
-                           : 0;
-        } else {
-            g->keeps_logprobs = r->leader && wk->top_n >= 0; /* buffers at its first token */
-        }
-        if (rc) {
-            vb_err_set(err, "out of memory");
-            return 1;
-        }
-        if (g->sample == 0)
-            row_slot = slot;
-        if (i + 1 == wk->n_seqs || wk->seqs[i + 1].sample == 0)
-            drop_row_prompt(wk, i);
+    if (!r->cfg->batch_invariant)
+        return 0;
+    const int limit = run_backend_invariant_positions(&r->eng.rb);
+    if ((long)min_blocks * RUN_BLOCK_SIZE > limit) {
+        vb_err_set(err,
+                   "--batch-invariant on this GPU takes sequences of at most %d positions "
+                   "(its decode attention's fixed splits), but the longest row needs %d "
+                   "(prompt + --max-new-tokens but the last); use a smaller --max-new-tokens "
+                   "or run without --batch-invariant",
+                   limit, longest_positions(r));
+        return VB_EXIT_USAGE;
+    }
+    if (!r->work.all_read) {
+        r->work.invariant_positions = limit;
+        if (*per_seq > limit / RUN_BLOCK_SIZE)
+            *per_seq = limit / RUN_BLOCK_SIZE;
     }
     return 0;
 }
 
 int run_phase_engine(run_state *r, vb_err *err)
 {
-    int per_seq = (longest_positions(r) + RUN_BLOCK_SIZE - 1) / RUN_BLOCK_SIZE, n_blocks = 0;
+    const int min_blocks = (longest_positions(r) + RUN_BLOCK_SIZE - 1) / RUN_BLOCK_SIZE;
+    int per_seq = (sized_positions(r) + RUN_BLOCK_SIZE - 1) / RUN_BLOCK_SIZE, n_blocks = 0;
     const char *what = "backend";
     int code = open_backend(r, err);
-    if (!code && r->cfg->batch_invariant &&
-        (long)per_seq * RUN_BLOCK_SIZE > run_backend_invariant_positions(&r->eng.rb)) {
-        vb_err_set(err,
-                   "--batch-invariant on this GPU takes sequences of at most %d positions "
-                   "(its decode attention's fixed splits), but the longest row needs %d "
-                   "(prompt + --max-new-tokens but the last); use a smaller --max-new-tokens "
-                   "or run without --batch-invariant",
-                   run_backend_invariant_positions(&r->eng.rb), longest_positions(r));
-        code = VB_EXIT_USAGE;
-    }
+    if (!code)
+        code = check_invariant_positions(r, min_blocks, &per_seq, err);
     if (!code) {
         what = "forward pass";
         code = init_forward(r, err);
     }
     if (!code) {
         what = "KV cache";
-        code = alloc_kv_cache(r, per_seq, &n_blocks, err);
+        code = alloc_kv_cache(r, per_seq, min_blocks, &n_blocks, err);
         if (!code)
             code = init_step_batch(r, per_seq, err);
     }
@@ -358,7 +326,8 @@ int run_phase_engine(run_state *r, vb_err *err)
     }
     if (!code) {
         what = "queueing rows";
-        code = queue_seqs(r, err);
+        r->work.seq_max_blocks = per_seq;
+        code = run_feed_queue(r, err);
     }
     if (code) {
         char phase[64];

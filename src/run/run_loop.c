@@ -8,6 +8,7 @@
 
 #include "mpi/mpi_check.h"
 #include "mpi/watchdog.h"
+#include "run/run_feed.h"
 #include "run/run_root.h"
 #include "util/signals.h"
 
@@ -53,7 +54,7 @@ static void loop_start(run_state *r, step_buffers *sb)
     bench_model_cost_make(&cost, &r->model.config, &r->model.plan, r->eng.rb.cuda ? 2 : 4,
                           kv_elem);
     if (!sb->srows || !sb->lp || !sb->res || !sb->sampled || !sb->slot_of || !sb->id_of ||
-        bench_metrics_init(&r->stats.bm, r->work.n_seqs, &cost, r->eng.sched.kv.n_blocks,
+        bench_metrics_init(&r->stats.bm, r->work.n_seqs_bound, &cost, r->eng.sched.kv.n_blocks,
                            r->eng.rb.cuda ? r->eng.b : NULL, &r->cfg->tuning)) {
         vb_err_set(&err, "out of memory");
         run_die(r, "starting the loop", 0, &err);
@@ -129,10 +130,10 @@ static int step_sample(run_state *r, const sched_step_plan *p, const float *logi
             continue;
         int j = q->sample_index;
         const sched_seq *sq = sched_seq_get(&r->eng.sched, q->slot);
-        gen_seq *g = &r->work.seqs[q->id];
+        gen_seq *g = run_feed_seq(r, q->slot);
         sb->srows[j] = (sampler_row){
             .params = &g->params,
-            .row = (uint32_t)r->work.rows[g->row_local].index,
+            .row = (uint32_t)g->row_index,
             .sample = (uint32_t)g->sample,
             .step = (uint32_t)q->n_generated,
             .prompt = sq->tokens,
@@ -158,7 +159,7 @@ static int step_sample(run_state *r, const sched_step_plan *p, const float *logi
     for (int j = 0; j < ns; j++) {
         sb->sampled[j] = sb->res[j].error ? 0 : sb->res[j].token;
         r->stats.draws_truncated += sb->res[j].truncated_inexact;
-        if (run_seq_record(&r->work.seqs[sb->id_of[j]], &sb->res[j], (int)sb->srows[j].step,
+        if (run_seq_record(run_feed_seq(r, sb->slot_of[j]), &sb->res[j], (int)sb->srows[j].step,
                            r->work.top_n)) {
             vb_err_set(&err, "out of memory for logprobs");
             run_die(r, "sampling", step, &err);
@@ -223,7 +224,12 @@ bool run_loop(run_state *r)
     double last_send = MPI_Wtime(), last_progress = MPI_Wtime();
     bool stopped = false;
     long step = 0;
-    while (!sched_idle(&r->eng.sched)) {
+    for (;;) {
+        /* the next blocks of rows when the waiting line runs short: the
+         * same on every rank of the group (run_feed.h) */
+        run_feed(r, step);
+        if (sched_idle(&r->eng.sched))
+            break;
         /* each step must end within --collective-timeout (a hung rank
          * would leave the group blocked in its collectives) */
         vb_watchdog_arm("an engine step", step);

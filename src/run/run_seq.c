@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run/run_feed.h"
 #include "run/run_state.h"
 #include "util/log.h"
 
@@ -216,9 +217,8 @@ static bool stream_token(gen_seq *g, int32_t id)
 static int keep_row(run_state *r, gen_seq *g, const sched_seq *sq, int n_out,
                     vb_finish_reason why, const char *msg, long step)
 {
-    const vb_input_row *row = &r->work.rows[g->row_local];
     vb_output_row w = {0};
-    w.index = row->index;
+    w.index = g->row_index;
     w.sample = g->sample;
     w.prompt_tokens = g->n_prompt;
     w.completion_tokens = n_out;
@@ -229,15 +229,15 @@ static int keep_row(run_state *r, gen_seq *g, const sched_seq *sq, int n_out,
         memcpy(w.output_ids, sq->tokens + sq->n_prompt, (size_t)n_out * sizeof(int32_t));
     w.completion = completion_text(r, g, sq->tokens + sq->n_prompt, n_out, step, &w.completion_len);
     w.error = strdup(msg ? msg : "");
-    w.id = row->id ? strdup(row->id) : NULL;
-    w.id_int = row->id_int;
+    w.id = g->row_id ? strdup(g->row_id) : NULL;
+    w.id_int = g->row_id_int;
     w.logprobs = g->logprobs;
     w.top_ids = g->top_ids;
     w.top_logprobs = g->top_logprobs;
     g->logprobs = NULL;
     g->top_ids = NULL;
     g->top_logprobs = NULL;
-    if (!w.output_ids || !w.completion || !w.error || (row->id && !w.id) ||
+    if (!w.output_ids || !w.completion || !w.error || (g->row_id && !w.id) ||
         run_rows_take(&r->out.finished, &w))
         return -1;
     return 0;
@@ -246,7 +246,7 @@ static int keep_row(run_state *r, gen_seq *g, const sched_seq *sq, int n_out,
 static void finish_seq(run_state *r, int64_t id, int slot, vb_finish_reason why,
                        const char *msg, long step)
 {
-    gen_seq *g = &r->work.seqs[id];
+    gen_seq *g = run_feed_seq(r, slot);
     const sched_seq *sq = sched_seq_get(&r->eng.sched, slot);
     int n_out = sq->n_tokens - sq->n_prompt;
     if (why == VB_FINISH_ERROR && n_out > 0)
@@ -259,12 +259,13 @@ static void finish_seq(run_state *r, int64_t id, int slot, vb_finish_reason why,
     stream_close(g);
     bench_metrics_seq_finish(&r->stats.bm, id, n_out);
     sched_finish(&r->eng.sched, slot);
+    run_feed_release(r, slot); /* g is gone */
 }
 
 void run_seq_token(run_state *r, int64_t id, int slot, int32_t token, bool error,
                    int generated, long step)
 {
-    gen_seq *g = &r->work.seqs[id];
+    gen_seq *g = run_feed_seq(r, slot);
     if (stream_open(r, g)) {
         vb_err err = {{0}};
         vb_err_set(&err, "out of memory for a row's --stop stream");
@@ -299,4 +300,6 @@ void run_seq_free(gen_seq *g)
     free(g->top_ids);
     free(g->top_logprobs);
     stream_close(g);
+    free(g->row_id);
+    g->row_id = NULL;
 }

@@ -21,10 +21,16 @@
 #include "tokenizer/stop.h"
 #endif
 
-/* One (row, sample) of this group: a scheduler sequence with id = its
- * index in the group's array. */
+/* One (row, sample) of this group: a scheduler sequence whose id is the
+ * order it was made in, found by its scheduler slot (run_feed.h) while it
+ * runs and freed when it finishes. */
 typedef struct gen_seq {
-    int64_t row_local;          /* index into the group's rows */
+    /* what the output row needs of its input row, which is freed once its
+     * block is queued */
+    int64_t row_index;          /* row number across shards */
+    char *row_id;               /* string id, or NULL */
+    int64_t row_id_int;         /* integer id */
+    int64_t id;                 /* the scheduler's: the order sequences were made in */
     int32_t sample;
     int32_t *prompt;            /* shared by a row's samples; owned by sample 0 */
     int n_prompt;
@@ -66,7 +72,7 @@ void run_seq_token(run_state *r, int64_t id, int slot, int32_t token, bool error
 /* Whether id is one of the eos ids. */
 bool run_seq_is_eos(const int32_t *eos, int n_eos, int32_t id);
 
-/* Frees what g owns (its prompt only when it is sample 0). */
+/* Frees what g owns (its prompt only when it is sample 0), not g. */
 void run_seq_free(gen_seq *g);
 
 #endif

@@ -1,13 +1,14 @@
-/* Tokenizer, eos ids and this group's sequences (see run_setup.h). */
+/* Tokenizer, eos ids, the sampling in effect and this group's first block
+ * of rows (see run_setup.h). */
 #include "run/run_setup.h"
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/sampler_params.h"
+#include "run/run_feed.h"
 #include "util/exit_codes.h"
 
 #define RUN_DEFAULT_MAX_NEW_TOKENS 256
@@ -194,33 +195,6 @@ static sampling_params run_sampling(const run_config *o, const model_config *c)
     return p;
 }
 
-/* The n_samples sequences of the group's row k (prompt ids, max_new
- * tokens). */
-static void add_row_seqs(run_state *r, int64_t k, int32_t *ids, int n_ids, long max_new,
-                         int64_t n_samples, const sampling_params *base)
-{
-    const run_config *o = r->cfg;
-    run_work *wk = &r->work;
-    const vb_input_row *row = &wk->rows[k];
-    for (int32_t s = 0; s < n_samples; s++) {
-        gen_seq *g = &wk->seqs[wk->n_seqs++];
-        g->row_local = k;
-        g->sample = s;
-        g->prompt = ids; /* shared by the samples; freed with sample 0 */
-        g->n_prompt = n_ids;
-        g->max_new = (int)max_new;
-        g->params = *base;
-        if (row->seed_u64 || row->seed >= 0) /* an unsigned 64-bit /seed: all values */
-            g->params.seed = (uint64_t)row->seed;
-        /* its stream is made at its first token (run_seq.c) */
-        g->streaming = o->n_stops > 0 && r->text.tok;
-        /* the KV cache is sized for the longest sequence; a row with
-         * nothing to generate is done at once and never enters it */
-        if (max_new > 0 && n_ids + max_new > wk->max_seq_tokens)
-            wk->max_seq_tokens = (int)(n_ids + max_new);
-    }
-}
-
 /* --top-p, --top-k and --min-p shape sampling: at the resolved
  * temperature 0 (--temperature 0, bench's default, or none given and
  * generation_config.json without do_sample) they change nothing, which
@@ -266,19 +240,6 @@ static void warn_identical_samples(const run_config *o, const sampling_params *b
                 o->n);
 }
 
-/* A row's prompt as read (text, ids, system prompt), once its ids are
- * made: what the run needs later is the row's index and id, and a job's
- * prompts held to its end were the bulk of each rank's memory. */
-static void drop_row_text(vb_input_row *row)
-{
-    free(row->text);
-    free(row->ids);
-    free(row->system);
-    row->text = row->system = NULL;
-    row->ids = NULL;
-    row->text_len = 0;
-}
-
 /* Rank 0's warnings about the sampling in effect, once before the rows. */
 static void warn_sampling(const run_state *r)
 {
@@ -297,77 +258,31 @@ static void warn_sampling(const run_state *r)
     }
 }
 
-/* The group's rows [first, end) as sequences, or as error rows (leader)
- * when a prompt cannot run. Returns 0 or 1 with err. */
-static int make_seqs(run_state *r, int64_t n_samples, int64_t first, int64_t end, vb_err *err)
+/* The sampling and the token limit in effect for rows without their
+ * own: the command line over generation_config.json; --max-new-tokens,
+ * else generation_config.json's, else 256. */
+static void set_defaults(run_state *r)
 {
     const run_config *o = r->cfg;
-    run_work *wk = &r->work;
-    const sampling_params base = run_sampling(o, &r->model.config);
-    wk->sampling = base;
-    /* --max-new-tokens, else generation_config.json's, else 256 */
     const long model_max_new = r->model.config.gen_max_new_tokens;
-    long default_max_new = o->max_new_tokens >= 0 ? o->max_new_tokens
-                           : model_max_new >= 0   ? model_max_new
-                                                  : RUN_DEFAULT_MAX_NEW_TOKENS;
-    wk->max_new_tokens = default_max_new;
-    long max_model_len = r->model.max_model_len;
-    const run_prompt_ctx pc = {
-        .kind = wk->in.kind, .tok = r->text.tok, .tok_error = r->text.tok_error,
-        .chat_tmpl = r->text.chat_tmpl, .chat = o->chat, .system = o->system,
-        .vocab_size = r->model.config.vocab_size, .max_model_len = max_model_len,
-    };
-    for (int64_t k = first; k < end; k++) {
-        vb_input_row *row = &wk->rows[k];
-        int32_t *ids = NULL;
-        int n_ids = 0;
-        char why[256];
-        int prc = run_prompt_ids(&pc, row, &ids, &n_ids, why, sizeof why);
-        int rc = prc;
-        if (prc > 0) {
-            rc = 0;
-            for (int32_t s = 0; s < n_samples && r->leader && !rc; s++)
-                rc = run_rows_add_error(&r->out.finished, row->index, s, row->id, row->id_int,
-                                        n_ids, why);
-        } else if (prc == 0) {
-            long max_new = row->max_new_tokens >= 0 ? row->max_new_tokens : default_max_new;
-            if (max_new > max_model_len - n_ids)
-                max_new = max_model_len - n_ids;
-            add_row_seqs(r, k, ids, n_ids, max_new, n_samples, &base);
-        }
-        drop_row_text(row);
-        if (rc) {
-            vb_err_set(err, "out of memory");
-            return 1;
-        }
-    }
-    return 0;
+    r->work.sampling = run_sampling(o, &r->model.config);
+    r->work.max_new_tokens = o->max_new_tokens >= 0 ? o->max_new_tokens
+                             : model_max_new >= 0   ? model_max_new
+                                                    : RUN_DEFAULT_MAX_NEW_TOKENS;
 }
 
 int run_phase_rows(run_state *r, vb_err *err)
 {
     run_work *wk = &r->work;
-    int code = 0;
-    wk->rows = calloc((size_t)wk->n_my_rows + 1, sizeof *wk->rows);
-    int64_t n_samples = r->cfg->n > 0 ? r->cfg->n : 1;
-    wk->seqs = calloc((size_t)(wk->n_my_rows * n_samples) + 1, sizeof *wk->seqs);
-    if (!wk->rows || !wk->seqs)
-        code = 1, vb_err_set(err, "out of memory for %" PRId64 " rows", wk->n_my_rows);
+    wk->n_samples = r->cfg->n > 0 ? r->cfg->n : 1;
     wk->max_seq_tokens = 1;
+    set_defaults(r);
     warn_sampling(r);
-    /* In blocks, each made into sequences before the next is read: the
-     * prompts as read live one block at a time, not the group's all at
-     * once beside their ids (three copies of a job's prompts at the peak) */
-    enum { BLOCK = 8192 };
-    int prep = 0;
-    for (int64_t b = 0; !code && !prep && b < wk->n_my_rows; b += BLOCK) {
-        int64_t m = wk->n_my_rows - b < BLOCK ? wk->n_my_rows - b : BLOCK;
-        if (vb_input_read_rows(&wk->in, wk->my_rows + b, m, wk->rows + b, err))
-            code = 1;
-        else
-            prep = make_seqs(r, n_samples, b, b + m, err);
-    }
-    if ((code = run_agree(r, code, "reading this group's rows", err)))
-        return code;
-    return run_agree(r, prep, "preparing rows", err);
+    /* The first block before the engine: when it holds the group's rows
+     * (all_read), the engine is sized from them exactly; the other blocks
+     * are read as the scheduler's waiting line drains (run_feed.h) */
+    int code = run_feed_read(r, err);
+    wk->all_read = wk->next_row >= wk->n_my_rows;
+    wk->n_seqs_bound = wk->all_read ? wk->n_seqs : wk->n_my_rows * wk->n_samples;
+    return run_agree(r, code, "reading this group's rows", err);
 }

@@ -8,6 +8,7 @@
 
 #include "model/model_load.h"
 #include "mpi/mpi_check.h"
+#include "run/run_feed.h"
 #include "util/exit_codes.h"
 
 double run_wall_now(void)
@@ -58,12 +59,7 @@ static void engine_free(run_engine *e, run_model *m)
 
 static void work_free(run_work *w)
 {
-    for (int64_t i = 0; i < w->n_seqs; i++)
-        run_seq_free(&w->seqs[i]);
-    free(w->seqs);
-    if (w->rows)
-        vb_input_rows_free(w->rows, w->n_my_rows);
-    free(w->rows);
+    run_feed_free(w);
     free(w->my_rows);
     free(w->group_of_row);
 }

@@ -3,7 +3,8 @@
  *
  *   generate_run.c  the phase sequence (and the phases that need the world:
  *                   inputs, output policy, rows to groups, the end)
- *   run_setup.c     tokenizer, eos ids, this group's sequences
+ *   run_setup.c     tokenizer, eos ids, the sampling in effect
+ *   run_feed.c      this group's rows, a block at a time, into the scheduler
  *   run_engine.c    backend, forward state, KV cache, scheduler, sampler
  *   run_loop.c      the step loop: schedule -> batch -> forward -> sample
  *                   -> finish
@@ -59,16 +60,33 @@ typedef struct run_text {
     int n_eos;
 } run_text;
 
-/* The inputs, and this group's share of them as sequences. */
+/* The inputs, and this group's share of them as sequences. The rows are
+ * read, tokenized and queued a block at a time as the scheduler's waiting
+ * line drains (run_feed.h), so a rank holds one block's rows, the waiting
+ * prompts and the running sequences, not its group's whole share. */
 typedef struct run_work {
     vb_input in;
     bool in_open;
     int32_t *group_of_row;      /* every row's dp group; -1: done before (--resume) */
     int64_t *my_rows, n_my_rows;
-    vb_input_row *rows;         /* this group's rows */
-    gen_seq *seqs;              /* one per (row, sample); scheduler id = index */
-    int64_t n_seqs;
-    int max_seq_tokens;         /* prompt + max_new over the group's sequences that generate */
+    int64_t next_row;           /* my_rows[next_row] is the next row to read */
+    int64_t n_samples;          /* --n */
+    vb_input_row *block;        /* the rows read and not yet queued */
+    int64_t n_block;
+    gen_seq **made;             /* their sequences, in order, not yet queued */
+    int64_t n_made;
+    gen_seq **seq_of_slot;      /* the sequence in each scheduler slot, or NULL */
+    int n_slot_cap;
+    int64_t n_seqs;             /* sequences made so far; the next one's scheduler id */
+    int64_t n_seqs_bound;       /* the most the group makes: exact when every row was
+                                 * read before the engine (all_read), else rows x --n */
+    bool all_read;              /* the group's rows all came in the first block */
+    int max_seq_tokens;         /* prompt + max_new over the sequences read before the
+                                 * engine that generate */
+    int seq_max_blocks;         /* KV blocks a sequence may hold (the step batch's
+                                 * block table); a later row needing more is an error row */
+    int invariant_positions;    /* --batch-invariant: a sequence's positions at most
+                                 * (0: no limit) */
     int32_t top_n;              /* -1: no logprobs; N: chosen + N alternatives */
     sampling_params sampling;   /* in effect for rows without their own settings: the
                                  * command line over generation_config.json; the
