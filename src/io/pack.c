@@ -3,7 +3,6 @@
 
 #include <inttypes.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include "io/pack_columns.h"
 #include "util/log.h"
+#include "util/stop_unlink.h"
 #include "util/utf8_valid.h"
 #include "util/writable.h"
 
@@ -440,54 +440,6 @@ static void warn_mixed_ids(const pack_seen *s, const char *in_path)
                 "/id holds them all as strings", in_path);
 }
 
-/* A stop signal while pack runs (Ctrl-C, the batch system's SIGTERM or
- * SIGUSR1, a closed terminal's SIGHUP) removes OUT.tmp, which exists from
- * the first block written to the end, before the process ends by that
- * signal as it did before (the status a shell sees is the same). Left
- * there, it made the next pack refuse to start without --overwrite. A
- * signal the caller ignores (nohup's SIGHUP) stays ignored. */
-static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
-#define N_STOP_SIGNALS (sizeof stop_signals / sizeof stop_signals[0])
-static const char *volatile stop_unlinks; /* OUT.tmp while it may exist */
-
-typedef struct stop_guard {
-    struct sigaction old[N_STOP_SIGNALS];
-    bool installed[N_STOP_SIGNALS];
-} stop_guard;
-
-static void on_stop_signal(int sig)
-{
-    const char *path = stop_unlinks;
-    if (path)
-        unlink(path); /* async-signal-safe */
-    /* SA_RESETHAND made the action the default: it ends the process once
-     * this handler returns */
-    raise(sig);
-}
-
-static void stop_guard_install(stop_guard *g, const char *tmp)
-{
-    stop_unlinks = tmp;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    for (size_t k = 0; k < N_STOP_SIGNALS; k++) {
-        g->installed[k] = sigaction(stop_signals[k], NULL, &g->old[k]) == 0 &&
-                          g->old[k].sa_handler != SIG_IGN &&
-                          sigaction(stop_signals[k], &sa, NULL) == 0;
-    }
-}
-
-static void stop_guard_remove(stop_guard *g)
-{
-    for (size_t k = 0; k < N_STOP_SIGNALS; k++)
-        if (g->installed[k])
-            sigaction(stop_signals[k], &g->old[k], NULL);
-    stop_unlinks = NULL;
-}
-
 /* OUT.tmp written, synced and renamed over OUT; removed on any error, so
  * OUT is either what it was or the whole new file. */
 int vb_pack(const char *in_path, const char *out_path, vb_err *err)
@@ -503,10 +455,11 @@ int vb_pack(const char *in_path, const char *out_path, vb_err *err)
         rc = vb_err_set(err, "%s: cannot open for reading", in_path);
     else if (!tmp || !p.b)
         rc = vb_err_set(err, "%s: out of memory", out_path);
-    stop_guard guard = {0};
+    vb_stop_unlink guard = {0};
     if (rc == 0) {
         snprintf(tmp, tl, "%s.tmp", out_path);
-        stop_guard_install(&guard, tmp);
+        /* OUT.tmp exists from the first block written to the end */
+        vb_stop_unlink_install(&guard, tmp);
         rc = pack_lines(&p, &src, &o, tmp, err);
     }
     if (rc == 0)
@@ -521,7 +474,7 @@ int vb_pack(const char *in_path, const char *out_path, vb_err *err)
         rc = vb_err_set(err, "%s: cannot rename to %s", tmp, out_path);
     if (rc < 0 && created)
         unlink(tmp);
-    stop_guard_remove(&guard); /* tmp is gone or renamed: nothing to remove */
+    vb_stop_unlink_remove(&guard); /* tmp is gone or renamed: nothing to remove */
     if (src.fp)
         fclose(src.fp);
     free(src.line);

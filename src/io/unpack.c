@@ -20,6 +20,7 @@
 #include "util/env.h"
 #include "util/log.h"
 #include "util/same_file.h"
+#include "util/stop_unlink.h"
 #include "util/utf8_valid.h"
 
 /* Floats with 9 significant digits: enough to read back the same float32. */
@@ -320,6 +321,11 @@ int vb_unpack(const char *in_path, const char *out_path, vb_err *err)
         free(tmp);
         return -1;
     }
+    /* rows are written as they are read: a stop signal meanwhile removes
+     * OUT.tmp, which left there made the next unpack refuse to start
+     * without --overwrite */
+    vb_stop_unlink guard = {0};
+    vb_stop_unlink_install(&guard, tmp);
     int rc = is_output ? unpack_output(in_path, fp, out_path, err)
                        : unpack_input(in_path, fp, out_path, err);
     /* synced before the rename: with --overwrite, a crash must not leave
@@ -332,6 +338,7 @@ int vb_unpack(const char *in_path, const char *out_path, vb_err *err)
         rc = vb_err_set(err, "%s: cannot rename to %s", tmp, out_path);
     if (rc < 0)
         unlink(tmp);
+    vb_stop_unlink_remove(&guard); /* tmp is gone or renamed: nothing to remove */
     free(tmp);
     return rc;
 }
