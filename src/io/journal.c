@@ -30,6 +30,7 @@ struct vb_journal {
     int fd;
     unsigned char *buf; /* records not yet written */
     size_t len, cap;
+    int64_t end;        /* the file's bytes written so far: where buf[0] goes */
     bool unsynced;      /* written since the last fdatasync */
     double flush_interval, last_flush;
     char failure[VB_ERR_LEN]; /* "" while the journal is sound */
@@ -241,9 +242,10 @@ static int read_record(jreader *jr, size_t at, uint32_t *rlen_out, vb_err *err)
 }
 
 /* One intact record's payload: the header (the first record) parsed into
- * *header, or a row put into r (NULL: rows not decoded). */
+ * *header, or a row put into r (NULL: rows not decoded): copied in, or
+ * with `located` only its place (the record's offset). */
 static int take_record(const jreader *jr, size_t at, uint32_t rlen, json_t **header,
-                       vb_results *r, vb_err *err)
+                       vb_results *r, bool located, vb_err *err)
 {
     const unsigned char *payload = jr->buf;
     bool first = at == sizeof magic;
@@ -261,7 +263,7 @@ static int take_record(const jreader *jr, size_t at, uint32_t rlen, json_t **hea
     vb_output_row w;
     if (vb_row_decode(payload, rlen, r->top_n, &w) < 0)
         return vb_err_set(err, "%s: row record at byte %zu is malformed", jr->path, at);
-    int rc = vb_results_put(r, &w, err);
+    int rc = located ? vb_results_put_at(r, &w, (int64_t)at, err) : vb_results_put(r, &w, err);
     vb_output_row_free(&w);
     return rc < 0 ? vb_err_prefix(err, "%s", jr->path) : 0;
 }
@@ -270,7 +272,7 @@ static int take_record(const jreader *jr, size_t at, uint32_t rlen, json_t **hea
  * header_only, until the header): *at the prefix's end, *cut whether
  * anything after it was cut. */
 static int scan_records(jreader *jr, bool header_only, json_t **header, vb_results *r,
-                        size_t *at, bool *cut, vb_err *err)
+                        bool located, size_t *at, bool *cut, vb_err *err)
 {
     unsigned char head[sizeof magic];
     *at = 0;
@@ -292,7 +294,7 @@ static int scan_records(jreader *jr, bool header_only, json_t **header, vb_resul
             *cut = got == 0;
             return got;
         }
-        if (take_record(jr, *at, rlen, header, r, err) < 0)
+        if (take_record(jr, *at, rlen, header, r, located, err) < 0)
             return -1;
         *at += 8 + rlen;
         if (header_only && *header)
@@ -302,7 +304,7 @@ static int scan_records(jreader *jr, bool header_only, json_t **header, vb_resul
 }
 
 static int journal_read(const char *path, bool header_only, json_t **settings, vb_results *r,
-                        int64_t *good_bytes, bool *torn, vb_err *err)
+                        bool located, int64_t *good_bytes, bool *torn, vb_err *err)
 {
     if (settings)
         *settings = NULL;
@@ -312,7 +314,7 @@ static int journal_read(const char *path, bool header_only, json_t **settings, v
     json_t *header = NULL;
     size_t at = 0;
     bool cut = false;
-    int rc = scan_records(&jr, header_only, &header, r, &at, &cut, err);
+    int rc = scan_records(&jr, header_only, &header, r, located, &at, &cut, err);
     jr_close(&jr);
     if (rc < 0) {
         json_decref(header);
@@ -332,12 +334,18 @@ static int journal_read(const char *path, bool header_only, json_t **settings, v
 int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t *good_bytes,
                     bool *torn, vb_err *err)
 {
-    return journal_read(path, false, settings, r, good_bytes, torn, err);
+    return journal_read(path, false, settings, r, false, good_bytes, torn, err);
+}
+
+int vb_journal_read_located(const char *path, vb_results *r, int64_t *good_bytes, bool *torn,
+                            vb_err *err)
+{
+    return journal_read(path, false, NULL, r, true, good_bytes, torn, err);
 }
 
 int vb_journal_read_header(const char *path, json_t **settings, vb_err *err)
 {
-    return journal_read(path, true, settings, NULL, NULL, NULL, err);
+    return journal_read(path, true, settings, NULL, false, NULL, NULL, err);
 }
 
 /* ---- writing ------------------------------------------------------------- */
@@ -442,7 +450,7 @@ int vb_journal_create(const char *path, const json_t *settings, vb_journal **out
     *out = NULL;
     /* Locked before it is truncated: a file by this name may be another
      * run's journal. */
-    int fd = open_locked(path, O_WRONLY | O_CREAT, err);
+    int fd = open_locked(path, O_RDWR | O_CREAT, err);
     if (fd < 0)
         return -1;
     if (ftruncate(fd, 0) != 0) {
@@ -485,7 +493,7 @@ int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **ou
                            vb_err *err)
 {
     *out = NULL;
-    int fd = open_locked(path, O_WRONLY, err);
+    int fd = open_locked(path, O_RDWR, err);
     if (fd < 0)
         return -1;
     /* Cut the torn tail so the next record follows the last intact one. */
@@ -500,6 +508,7 @@ int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **ou
         close(fd);
         return vb_err_set(err, "%s: out of memory", path);
     }
+    j->end = good_bytes;
     *out = j;
     return 0;
 }
@@ -527,6 +536,7 @@ static int journal_write(vb_journal *j, vb_err *err)
         return 0;
     if (write_fully(j->fd, j->buf, j->len) < 0)
         return journal_fail(j, err, "write failed", errno);
+    j->end += (int64_t)j->len;
     j->len = 0;
     j->unsynced = true;
     if (j->cap > JOURNAL_BUF_BOUND) {
@@ -545,8 +555,17 @@ static int journal_write(vb_journal *j, vb_err *err)
 
 int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb_err *err)
 {
+    int64_t at;
+    return vb_journal_append_at(j, row, top_n, &at, err);
+}
+
+int vb_journal_append_at(vb_journal *j, const vb_output_row *row, int32_t top_n, int64_t *at,
+                         vb_err *err)
+{
+    *at = -1;
     if (j->failure[0])
         return vb_err_set(err, "%s", j->failure);
+    const int64_t place = j->end + (int64_t)j->len;
     vb_bytes payload = {0};
     vb_row_encode(&payload, row, top_n);
     vb_bytes rec = {j->buf, j->len, j->cap, false};
@@ -557,6 +576,7 @@ int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb
     j->buf = rec.p;
     j->len = rec.len;
     j->cap = rec.cap;
+    *at = place; /* buffered: the record is readable (vb_journal_store) from here on */
     if (now_s() - j->last_flush >= j->flush_interval)
         return vb_journal_flush(j, err);
     if (j->len >= JOURNAL_BUF_BOUND)
@@ -582,6 +602,61 @@ int vb_journal_tick(vb_journal *j, vb_err *err)
     if (j->unsynced && now_s() - j->last_flush >= j->flush_interval)
         return vb_journal_flush(j, err);
     return 0;
+}
+
+/* ---- reading rows back while writing ---------------------------------------
+ *
+ * The output is written from the journal (results.h: the run holds only
+ * where each row's record is). A record still in the buffer is read from
+ * it: after a failed write the buffer keeps what the file did not take,
+ * so the output still gets those rows. Everything before j->end was
+ * written through this descriptor (opened read-write for this), and reads
+ * back from the page cache even when the name was removed meanwhile. */
+static int journal_fetch(void *ctx, int64_t at, int32_t top_n, vb_output_row *row, vb_err *err)
+{
+    vb_journal *j = ctx;
+    memset(row, 0, sizeof *row);
+    unsigned char head[8];
+    uint32_t rlen = 0, crc = 0;
+    const bool buffered = at >= j->end;
+    const size_t off = buffered ? (size_t)(at - j->end) : 0;
+    if (at < 8 || (buffered && off + 8 > j->len))
+        return vb_err_set(err, "%s: no record at byte %" PRId64, j->path, at);
+    if (buffered) {
+        memcpy(head, j->buf + off, 8);
+    } else {
+        jreader jr = {.path = j->path, .fd = j->fd};
+        if (jr_read(&jr, (size_t)at, head, 8, err) < 0)
+            return -1;
+    }
+    memcpy(&rlen, head, 4);
+    memcpy(&crc, head + 4, 4);
+    const int64_t stored = buffered ? j->end + (int64_t)j->len : j->end;
+    if (rlen == 0 || (int64_t)rlen > stored - at - 8)
+        return vb_err_set(err, "%s: record at byte %" PRId64 " gives a length (%u) past the "
+                          "end of the file (the file was changed while the run wrote it)",
+                          j->path, at, rlen);
+    unsigned char *payload = buffered ? j->buf + off + 8 : malloc(rlen);
+    if (!payload)
+        return vb_err_set(err, "%s: out of memory reading the journal", j->path);
+    int rc = 0;
+    if (!buffered) {
+        jreader jr = {.path = j->path, .fd = j->fd};
+        rc = jr_read(&jr, (size_t)at + 8, payload, rlen, err);
+    }
+    if (rc == 0 && vb_crc32(0, payload, rlen) != crc)
+        rc = vb_err_set(err, "%s: record at byte %" PRId64 " fails its checksum (the file was "
+                        "changed while the run wrote it)", j->path, at);
+    if (rc == 0 && vb_row_decode(payload, rlen, top_n, row) < 0)
+        rc = vb_err_set(err, "%s: row record at byte %" PRId64 " is malformed", j->path, at);
+    if (!buffered)
+        free(payload);
+    return rc;
+}
+
+vb_row_store vb_journal_store(vb_journal *j)
+{
+    return (vb_row_store){.fetch = j ? journal_fetch : NULL, .ctx = j};
 }
 
 const char *vb_journal_failure(const vb_journal *j)

@@ -62,6 +62,13 @@ int vb_journal_create(const char *path, const json_t *settings, vb_journal **out
 int vb_journal_read(const char *path, json_t **settings, vb_results *r, int64_t *good_bytes,
                     bool *torn, vb_err *err);
 
+/* As vb_journal_read without the settings, but each row is put into r by
+ * its place (vb_results_put_at: the record's byte offset), not copied:
+ * --resume, whose journal is then opened for appending
+ * (vb_journal_open_append) and read back through vb_journal_store. */
+int vb_journal_read_located(const char *path, vb_results *r, int64_t *good_bytes, bool *torn,
+                            vb_err *err);
+
 /* Reads only the header: *settings as vb_journal_read gives it (NULL when
  * torn), the records after it neither read nor checked (vb_journal_read
  * does that), so a --resume compares its settings without reading the
@@ -76,6 +83,20 @@ int vb_journal_open_append(const char *path, int64_t good_bytes, vb_journal **ou
 
 /* Appends one finished row (buffered; flushes when the interval is due). */
 int vb_journal_append(vb_journal *j, const vb_output_row *row, int32_t top_n, vb_err *err);
+
+/* The same, and *at gets the byte offset of the row's record (-1 when the
+ * journal had failed before: the row was not taken), for
+ * vb_results_put_at. A write that fails in this call (the interval was
+ * due) returns -1 with *at set: the record stays in the buffer, where
+ * vb_journal_store still reads it. */
+int vb_journal_append_at(vb_journal *j, const vb_output_row *row, int32_t top_n, int64_t *at,
+                         vb_err *err);
+
+/* The journal as the store its rows are read back from (results.h) while
+ * it is open: records written to the file, and those still buffered
+ * (after a failure, what the file did not take). Read only from the
+ * thread that appends. */
+vb_row_store vb_journal_store(vb_journal *j);
 
 /* Writes buffered rows to the file, and syncs it when the interval is due:
  * the engine calls it once per step, so a failure is seen the step it

@@ -14,29 +14,9 @@
 
 #include "io/h5_text.h"
 #include "io/h5_util.h"
+#include "io/output_columns.h"
 #include "io/run_settings.h"
 #include "util/writable.h"
-
-static hid_t finish_enum_type(void)
-{
-    hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
-    if (t < 0)
-        return -1;
-    int8_t v;
-    v = VB_FINISH_STOP;
-    if (H5Tenum_insert(t, "stop", &v) < 0)
-        goto bad;
-    v = VB_FINISH_LENGTH;
-    if (H5Tenum_insert(t, "length", &v) < 0)
-        goto bad;
-    v = VB_FINISH_ERROR;
-    if (H5Tenum_insert(t, "error", &v) < 0)
-        goto bad;
-    return t;
-bad:
-    H5Tclose(t);
-    return -1;
-}
 
 static void iso_time(double unix_s, char *buf, size_t n)
 {
@@ -96,144 +76,70 @@ static int write_settings_attrs(hid_t f, const json_t *settings, vb_err *err)
     return rc;
 }
 
-/* Column buffers gathered from the finished slots, in (index, sample) order. */
-typedef struct columns {
-    size_t n;
-    const char **completions, **errors, **ids;
-    size_t *completion_lens; /* a completion may hold NUL characters */
-    hvl_t *output_ids, *logprobs, *top_ids, *top_logprobs;
-    int32_t *prompt_tokens, *completion_tokens, *sample;
-    int8_t *finish;
-    int64_t *index, *id_int;
-} columns;
+/* Rows are written in blocks of at most this many, or about this many
+ * bytes (a row with long completions and --logprobs N is megabytes): each
+ * block's located rows are read back from the journal, written to every
+ * column and freed before the next (the run holds only where each row
+ * is, results.h). */
+enum { WRITE_BLOCK = 4096 };
+#define WRITE_BLOCK_BYTES ((uint64_t)16 << 20)
 
-static void columns_free(columns *c)
+/* The rows from slot *k on, in key order, until a block is full: rows[i]
+ * points at a held row or at bufs[i], read from the store (owned[i]). */
+static int gather_block(const vb_results *r, size_t *k, vb_output_row *bufs,
+                        const vb_output_row **rows, bool *owned, size_t *m, vb_err *err)
 {
-    free(c->completions);
-    free(c->completion_lens);
-    free(c->errors);
-    free(c->ids);
-    free(c->output_ids);
-    free(c->logprobs);
-    free(c->top_ids);
-    free(c->top_logprobs);
-    free(c->prompt_tokens);
-    free(c->completion_tokens);
-    free(c->sample);
-    free(c->finish);
-    free(c->index);
-    free(c->id_int);
-}
-
-static int columns_gather(const vb_results *r, columns *c)
-{
-    memset(c, 0, sizeof *c);
-    size_t n = (size_t)r->n_done, m = n ? n : 1;
-    c->n = n;
-    c->completions = calloc(m, sizeof *c->completions);
-    c->completion_lens = calloc(m, sizeof *c->completion_lens);
-    c->errors = calloc(m, sizeof *c->errors);
-    c->ids = calloc(m, sizeof *c->ids);
-    c->output_ids = calloc(m, sizeof *c->output_ids);
-    c->logprobs = calloc(m, sizeof *c->logprobs);
-    c->top_ids = calloc(m, sizeof *c->top_ids);
-    c->top_logprobs = calloc(m, sizeof *c->top_logprobs);
-    c->prompt_tokens = calloc(m, sizeof *c->prompt_tokens);
-    c->completion_tokens = calloc(m, sizeof *c->completion_tokens);
-    c->sample = calloc(m, sizeof *c->sample);
-    c->finish = calloc(m, sizeof *c->finish);
-    c->index = calloc(m, sizeof *c->index);
-    c->id_int = calloc(m, sizeof *c->id_int);
-    if (!c->completions || !c->completion_lens || !c->errors || !c->ids || !c->output_ids || !c->logprobs ||
-        !c->top_ids || !c->top_logprobs || !c->prompt_tokens || !c->completion_tokens ||
-        !c->sample || !c->finish || !c->index || !c->id_int)
-        return -1;
-    size_t k = 0, slots = (size_t)r->n_rows * (size_t)r->n_samples;
-    size_t top = r->top_n > 0 ? (size_t)r->top_n : 0;
-    for (size_t i = 0; i < slots && k < n; i++) {
-        const vb_output_row *w = r->slot[i];
-        if (!w)
+    const size_t slots = (size_t)r->n_rows * (size_t)r->n_samples;
+    uint64_t bytes = 0;
+    *m = 0;
+    for (; *k < slots && *m < WRITE_BLOCK && bytes < WRITE_BLOCK_BYTES; ++*k) {
+        if (r->loc[*k].at == VB_ROW_NONE)
             continue;
-        size_t nt = w->n_output_ids > 0 ? (size_t)w->n_output_ids : 0;
-        c->completions[k] = w->completion ? w->completion : "";
-        c->completion_lens[k] = vb_output_row_completion_len(w);
-        c->errors[k] = w->error ? w->error : "";
-        c->ids[k] = w->id ? w->id : "";
-        c->id_int[k] = w->id_int;
-        c->output_ids[k] = (hvl_t){nt, w->output_ids};
-        c->logprobs[k] = w->logprobs ? (hvl_t){nt, w->logprobs} : (hvl_t){0, NULL};
-        c->top_ids[k] = w->top_ids ? (hvl_t){nt * top, w->top_ids} : (hvl_t){0, NULL};
-        c->top_logprobs[k] =
-            w->top_logprobs ? (hvl_t){nt * top, w->top_logprobs} : (hvl_t){0, NULL};
-        c->prompt_tokens[k] = w->prompt_tokens;
-        c->completion_tokens[k] = w->completion_tokens;
-        c->sample[k] = w->sample;
-        c->finish[k] = (int8_t)w->finish_reason;
-        c->index[k] = w->index;
-        k++;
+        if (vb_results_get(r, *k, &bufs[*m], &rows[*m], &owned[*m], err) < 0)
+            return -1;
+        bytes += r->loc[*k].out_bytes;
+        ++*m;
     }
     return 0;
 }
 
-static int write_vlen(hid_t f, const char *name, hid_t base, size_t n, const hvl_t *buf,
-                      vb_err *err)
+static void release_block(vb_output_row *bufs, bool *owned, size_t m)
 {
-    hid_t t = H5Tvlen_create(base);
-    if (t < 0)
-        return vb_err_set(err, "/%s: cannot make a vlen type", name);
-    int rc = h5_write_1d(f, name, t, t, n, buf, err);
-    H5Tclose(t);
-    return rc;
+    for (size_t i = 0; i < m; i++)
+        if (owned[i]) {
+            vb_output_row_free(&bufs[i]);
+            owned[i] = false;
+        }
 }
 
-static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r,
-                      const columns *c, vb_err *err)
+/* Every finished row, a block at a time, into the columns. */
+static int write_rows(hid_t f, const vb_results *r, vb_err *err)
 {
-    hid_t str = h5_vlen_utf8_type(), fin = finish_enum_type();
-    int rc = -1;
-    if (str < 0 || fin < 0) {
-        vb_err_set(err, "cannot make the string and enum types");
-        goto done;
+    out_columns c;
+    int rc = out_columns_create(&c, f, r, err);
+    vb_output_row *bufs = calloc(WRITE_BLOCK, sizeof *bufs);
+    const vb_output_row **rows = calloc(WRITE_BLOCK, sizeof *rows);
+    bool *owned = calloc(WRITE_BLOCK, sizeof *owned);
+    if (rc == 0 && (!bufs || !rows || !owned))
+        rc = vb_err_set(err, "out of memory for a block of %d rows", WRITE_BLOCK);
+    for (size_t k = 0, m = 0; rc == 0 && c.written < c.rows;) {
+        rc = gather_block(r, &k, bufs, rows, owned, &m, err);
+        if (rc == 0 && m == 0)
+            rc = vb_err_set(err, "/index: %zu rows found of %zu", c.written, c.rows);
+        if (rc == 0)
+            rc = out_columns_write(&c, r, rows, m, err);
+        release_block(bufs, owned, m);
     }
-    /* the byte form when a completion holds a NUL (io/h5_text.h) */
-    if (h5_write_texts(f, "completions", c->completions, c->completion_lens, c->n, err) < 0 ||
-        write_vlen(f, "output_ids", H5T_NATIVE_INT32, c->n, c->output_ids, err) < 0 ||
-        h5_write_1d(f, "prompt_tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, c->n,
-                    c->prompt_tokens, err) < 0 ||
-        h5_write_1d(f, "completion_tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, c->n,
-                    c->completion_tokens, err) < 0 ||
-        h5_write_1d(f, "finish_reason", fin, fin, c->n, c->finish, err) < 0 ||
-        h5_write_1d(f, "error", str, str, c->n, c->errors, err) < 0 ||
-        h5_write_1d(f, "index", H5T_STD_I64LE, H5T_NATIVE_INT64, c->n, c->index, err) < 0)
-        goto done;
-    if (r->id_kind == VB_ID_STRING &&
-        h5_write_1d(f, "id", str, str, c->n, c->ids, err) < 0)
-        goto done;
-    if (r->id_kind == VB_ID_INT &&
-        h5_write_1d(f, "id", H5T_STD_I64LE, H5T_NATIVE_INT64, c->n, c->id_int, err) < 0)
-        goto done;
-    if (r->id_kind == VB_ID_UINT && /* id_int holds the bits */
-        h5_write_1d(f, "id", H5T_STD_U64LE, H5T_NATIVE_UINT64, c->n, c->id_int, err) < 0)
-        goto done;
-    if (r->n_samples > 1 &&
-        h5_write_1d(f, "sample", H5T_STD_I32LE, H5T_NATIVE_INT32, c->n, c->sample, err) < 0)
-        goto done;
-    if (r->top_n >= 0 && write_vlen(f, "logprobs", H5T_NATIVE_FLOAT, c->n, c->logprobs, err) < 0)
-        goto done;
-    if (r->top_n > 0) {
-        if (write_vlen(f, "top_ids", H5T_NATIVE_INT32, c->n, c->top_ids, err) < 0 ||
-            write_vlen(f, "top_logprobs", H5T_NATIVE_FLOAT, c->n, c->top_logprobs, err) < 0)
-            goto done;
-        for (int k = 0; k < 2; k++) {
-            hid_t d = H5Dopen2(f, k ? "top_logprobs" : "top_ids", H5P_DEFAULT);
-            int arc = d < 0 ? -1 : h5_attr_int64(d, "top_n", r->top_n, err);
-            h5_close(d);
-            if (arc < 0) {
-                vb_err_set(err, "/top_ids: cannot write its top_n attribute");
-                goto done;
-            }
-        }
-    }
+    free(bufs);
+    free(rows);
+    free(owned);
+    return out_columns_close(&c, rc, err);
+}
+
+static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r, vb_err *err)
+{
+    if (write_rows(f, r, err) < 0)
+        return -1;
     char start[40], end[40];
     iso_time(meta->start_time, start, sizeof start);
     iso_time(meta->end_time, end, sizeof end);
@@ -252,51 +158,19 @@ static int write_body(hid_t f, const vb_output_meta *meta, const vb_results *r,
          h5_attr_int64(f, "n", r->n_samples, err) < 0) ||
         h5_attr_int64(f, "top_n", r->top_n, err) < 0 ||
         h5_attr_int64(f, "complete", meta->complete, err) < 0)
-        goto done;
-    rc = 0;
-done:
-    h5_close(str);
-    h5_close(fin);
-    return rc;
+        return -1;
+    return 0;
 }
 
 /* ---- when the disk fills up ------------------------------------------------ */
 
 /* The file's size before HDF5's own overhead (B-trees, heap collection
- * slack): each vlen element's 16-byte reference in its dataset and its
- * global-heap object (a 16-byte header, the data rounded up to 8 bytes),
- * each fixed-size element, and a few KiB of headers and attributes. Said
- * in the message when writing fails, so a user knows how much to free. */
-static uint64_t heap_object_bytes(uint64_t data)
+ * slack): the rows' vb_output_row_bytes and a few KiB of headers and
+ * attributes. Said in the message when writing fails, so a user knows how
+ * much to free. */
+static uint64_t output_bytes_estimate(const vb_results *r)
 {
-    return data ? 16 + (data + 7) / 8 * 8 : 0;
-}
-
-static uint64_t vlen_bytes(uint64_t data)
-{
-    return 16 + heap_object_bytes(data);
-}
-
-static uint64_t output_bytes_estimate(const vb_results *r, const columns *c)
-{
-    uint64_t bytes = 16384; /* superblock, object headers, root attributes */
-    size_t top = r->top_n > 0 ? (size_t)r->top_n : 0;
-    for (size_t k = 0; k < c->n; k++) {
-        uint64_t nt = c->output_ids[k].len;
-        bytes += vlen_bytes(strlen(c->completions[k])) + vlen_bytes(strlen(c->errors[k])) +
-                 vlen_bytes(4 * nt) + 4 + 4 + 1 + 8; /* ids, tokens x2, finish, index */
-        if (r->id_kind == VB_ID_STRING)
-            bytes += vlen_bytes(strlen(c->ids[k]));
-        else if (r->id_kind == VB_ID_INT || r->id_kind == VB_ID_UINT)
-            bytes += 8;
-        if (r->n_samples > 1)
-            bytes += 4;
-        if (r->top_n >= 0)
-            bytes += vlen_bytes(4 * nt);
-        if (top)
-            bytes += 2 * vlen_bytes(4 * nt * top);
-    }
-    return bytes;
+    return 16384 + r->out_bytes; /* superblock, object headers, root attributes */
 }
 
 /* HDF5 reports the operating system's error ("No space left on device")
@@ -391,14 +265,14 @@ static void explain_write_failure(vb_err *err, const char *tmp, const os_error *
 /* Creates tmp, writes everything and closes it; on failure err names what
  * failed. */
 static int write_file(const char *tmp, const vb_output_meta *meta, const vb_results *r,
-                      const columns *c, const os_error *oe, vb_err *err)
+                      const os_error *oe, vb_err *err)
 {
     hid_t fapl = h5_fapl_unlocked(); /* tmp is this run's alone (h5_util.h) */
     hid_t f = fapl < 0 ? -1 : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     h5_close(fapl);
     if (f < 0)
         return vb_err_set(err, "%s: cannot create", tmp);
-    int rc = write_body(f, meta, r, c, err);
+    int rc = write_body(f, meta, r, err);
     if (rc < 0)
         vb_err_prefix(err, "%s", tmp);
     if (H5Fclose(f) < 0 && rc == 0)
@@ -421,12 +295,7 @@ int vb_output_write(const char *path, const vb_output_meta *meta, const vb_resul
     if (!tmp)
         return vb_err_set(err, "%s: out of memory", path);
     snprintf(tmp, len, "%s.tmp", path);
-    columns c;
     int rc = -1;
-    if (columns_gather(r, &c) < 0) {
-        vb_err_set(err, "%s: out of memory gathering %" PRId64 " rows", path, r->n_done);
-        goto done;
-    }
     /* this call's HDF5 failures keep the OS reason; the caller's handler
      * (h5_quiet: none) comes back after */
     H5E_auto2_t old_fn = NULL;
@@ -434,13 +303,13 @@ int vb_output_write(const char *path, const vb_output_meta *meta, const vb_resul
     os_error oe = {{0}};
     bool swapped = H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data) >= 0 &&
                    H5Eset_auto2(H5E_DEFAULT, on_h5_error, &oe) >= 0;
-    rc = write_file(tmp, meta, r, &c, &oe, err);
+    rc = write_file(tmp, meta, r, &oe, err);
     if (swapped && H5Eset_auto2(H5E_DEFAULT, old_fn, old_data) < 0 && rc == 0)
         rc = vb_err_set(err, "%s: cannot restore the HDF5 error handler", tmp);
     if (rc == 0)
         rc = vb_fsync_path(tmp, err); /* the old file or the new one after a crash */
     if (rc < 0)
-        explain_write_failure(err, tmp, &oe, output_bytes_estimate(r, &c));
+        explain_write_failure(err, tmp, &oe, output_bytes_estimate(r));
     if (rc == 0 && rename(tmp, path) != 0)
         rc = vb_err_set(err, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
     if (rc < 0 && unlink(tmp) != 0 && errno != ENOENT) {
@@ -449,8 +318,6 @@ int vb_output_write(const char *path, const vb_output_meta *meta, const vb_resul
         snprintf(what, sizeof what, "%s", err->msg);
         vb_err_set(err, "%s; %s cannot be removed either: %s", what, tmp, strerror(e));
     }
-done:
-    columns_free(&c);
     free(tmp);
     return rc;
 }
@@ -822,7 +689,7 @@ typedef struct read_ctx {
 static int read_begin(vb_output_shape *shape, void *ctx, vb_err *err)
 {
     vb_results *r = ((read_ctx *)ctx)->r;
-    if (!r->slot && vb_results_init(r, shape->rows, shape->n_samples, shape->top_n,
+    if (!r->loc && vb_results_init(r, shape->rows, shape->n_samples, shape->top_n,
                                     shape->id_kind, err) < 0)
         return -1;
     shape->top_n = r->top_n;

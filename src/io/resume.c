@@ -124,34 +124,77 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
     return rc;
 }
 
-/* Puts the old output's rows into done. Its settings are compared first,
- * so a mismatch is reported as the setting that differs, not as a row
- * outside the run; the rows then go straight into done, a block at a time
- * (reading them into a results of the file's own shape and copying that
- * held them twice). jpath: the journal beside it, or NULL. */
-static int resume_output(const char *output, const json_t *settings, const char *jpath,
-                         vb_results *done, vb_err *err)
+/* The old output's settings against this run's (a mismatch is reported as
+ * the setting that differs, not as a row outside the run). */
+static int check_output_settings(const char *output, const json_t *settings, bool *unreadable,
+                                 vb_err *err)
 {
     char *text = NULL;
-    bool unreadable = vb_output_read_settings(output, &text, err) < 0;
+    *unreadable = vb_output_read_settings(output, &text, err) < 0;
     json_error_t je;
     json_t *saved = text ? json_loads(text, 0, &je) : NULL;
     free(text);
-    int rc = unreadable ? -1 : 0;
+    int rc = *unreadable ? -1 : 0;
     if (rc == 0 && !saved)
         rc = vb_err_set(err, "%s: has no settings_json attribute, so it cannot be "
                         "resumed safely (--overwrite starts over)", output);
     if (rc == 0)
         rc = vb_run_settings_compare(saved, settings, output, err);
     json_decref(saved);
-    if (rc == 0 && vb_output_read(output, done, NULL, err) < 0) {
-        rc = -1;
-        unreadable = true;
-    }
-    if (unreadable && jpath)
+    return rc;
+}
+
+/* The old output's rows that the journal does not hold, copied into it
+ * (appended, then located in done like the journal's own), a block at a
+ * time as vb_output_each reads them. Copied rather than read again from
+ * the old output at the end: then every row of the run is in one place,
+ * the journal, from which the output is written (and a stopped run's next
+ * --resume finds them there too); and in the usual case (a stopped run
+ * resumed: its journal holds every row its output does) nothing is
+ * copied. The journal's copy of a row wins (it is the newer, and identical
+ * by construction); within the old output a key's last row, as before.
+ * `journal_end`: the journal's length before these copies. */
+typedef struct copy_ctx {
+    vb_results *done;
+    vb_journal *journal;
+    int64_t journal_end;
+    const char *path;
+} copy_ctx;
+
+static int copy_begin(vb_output_shape *shape, void *ctx, vb_err *err)
+{
+    (void)err;
+    shape->top_n = ((copy_ctx *)ctx)->done->top_n; /* rows are checked against the run's */
+    return 0;
+}
+
+static int copy_row(const vb_output_row *row, void *ctx, vb_err *err)
+{
+    copy_ctx *c = ctx;
+    if (row->index < 0 || row->index >= c->done->n_rows || row->sample < 0 ||
+        row->sample >= c->done->n_samples) /* refused (its message), never journaled */
+        return vb_results_put(c->done, row, err) < 0 ? vb_err_prefix(err, "%s", c->path) : 0;
+    int64_t had = c->done->loc[row->index * c->done->n_samples + row->sample].at;
+    if (had > 0 && had < c->journal_end)
+        return 0; /* the journal's own */
+    int64_t at = -1;
+    if (vb_journal_append_at(c->journal, row, c->done->top_n, &at, err) < 0 ||
+        vb_results_put_at(c->done, row, at, err) < 0)
+        return vb_err_prefix(err, "%s", c->path);
+    return 0;
+}
+
+static int resume_output_rows(const char *output, const char *jpath, int64_t journal_end,
+                              vb_results *done, vb_journal *journal, vb_err *err)
+{
+    copy_ctx c = {done, journal, journal_end, output};
+    int rc = vb_output_each(output, copy_begin, copy_row, &c, err);
+    if (rc == 0)
+        rc = vb_journal_flush(journal, err);
+    if (rc < 0 && jpath && !vb_journal_failure(journal))
         advise(err, "to keep the rows of %s, move %s aside and --resume again (the rows "
                "only it held are computed again; --overwrite discards both)", jpath, output);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 int vb_output_prepare(const char *output, const json_t *settings, bool resume, bool overwrite,
@@ -202,12 +245,21 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
         if (vb_remove_if_there(jpath, err) < 0 || vb_remove_if_there(tmp, err) < 0)
             goto out;
         rc = vb_journal_create(jpath, settings, journal, err);
+        if (rc == 0)
+            done->store = vb_journal_store(*journal);
         goto out;
     }
-    /* --resume: the old output first, so the journal's newer copy of a row
-     * (identical by construction) is the one kept. */
-    if (have_out && resume_output(output, settings, have_j ? jpath : NULL, done, err) < 0)
+    /* --resume: every setting compared (the old output's first, then the
+     * journal's header) before any row is read, so a mismatch names the
+     * setting; then the journal's rows, then the old output's that the
+     * journal lacks (resume_output_rows). */
+    bool unreadable = false;
+    if (have_out && check_output_settings(output, settings, &unreadable, err) < 0) {
+        if (unreadable && have_j)
+            advise(err, "to keep the rows of %s, move %s aside and --resume again (the rows "
+                   "only it held are computed again; --overwrite discards both)", jpath, output);
         goto out;
+    }
     int64_t good = 0;
     if (have_j) {
         /* Header first (rows not decoded), so a mismatch names the setting. */
@@ -221,7 +273,7 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
         }
         if (saved && vb_run_settings_compare(saved, settings, jpath, err) < 0)
             goto out;
-        if (saved && vb_journal_read(jpath, NULL, done, &good, NULL, err) < 0) {
+        if (saved && vb_journal_read_located(jpath, done, &good, NULL, err) < 0) {
             advise(err, keep, output, jpath);
             goto out;
         }
@@ -230,9 +282,19 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
         rc = vb_journal_open_append(jpath, good, journal, err);
     else /* none, or torn before its header was whole: start it afresh */
         rc = vb_journal_create(jpath, settings, journal, err);
+    if (rc == 0)
+        done->store = vb_journal_store(*journal);
+    if (rc == 0 && have_out) {
+        /* a torn-header journal started afresh holds none of its rows */
+        int64_t journal_end = have_j && saved ? good : 0;
+        rc = resume_output_rows(output, have_j ? jpath : NULL, journal_end, done, *journal, err);
+    }
 out:
-    if (rc < 0)
+    if (rc < 0) {
         vb_results_free(done);
+        vb_journal_close(*journal, NULL); /* its rows stay on disk for the next --resume */
+        *journal = NULL;
+    }
     json_decref(saved);
     free(jpath);
     free(tmp);
@@ -244,14 +306,18 @@ int vb_output_drop_replaced(const char *output, vb_err *err)
     return vb_remove_if_there(output, err);
 }
 
-int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_results *done,
+int vb_output_finish(const char *output, const vb_output_meta *meta, vb_results *done,
                      vb_journal **journal, vb_err *err)
 {
-    if (*journal && vb_journal_flush(*journal, err) < 0)
+    /* A failed journal is read back all the same (what its file took, and
+     * its buffer: vb_journal_store), for the output that holds the rows
+     * it lost; the caller reports its failure. */
+    const bool failed = vb_journal_failure(*journal) != NULL;
+    if (*journal && !failed && vb_journal_flush(*journal, err) < 0)
         return -1;
     if (vb_output_write(output, meta, done, err) < 0) {
         /* the journal was just synced: say that nothing is lost */
-        if (*journal) {
+        if (*journal && !failed) {
             char what[VB_ERR_LEN];
             snprintf(what, sizeof what, "%s", err->msg);
             vb_err_set(err, "%s; every finished row is in %s.journal: make room, then rerun "
@@ -266,9 +332,12 @@ int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_re
         char *jpath = vb_journal_path_for(output);
         int rc = jpath ? vb_remove_if_there(jpath, err) : vb_err_set(err, "out of memory");
         free(jpath);
-        if (vb_journal_close(*journal, rc < 0 ? NULL : err) < 0)
+        /* a failed journal's close returns its failure, which the caller
+         * already has */
+        if (vb_journal_close(*journal, rc < 0 || failed ? NULL : err) < 0 && !failed)
             rc = -1;
         *journal = NULL;
+        done->store = (vb_row_store){0};
         return rc;
     }
     return 0;

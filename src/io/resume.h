@@ -7,8 +7,9 @@
  *   vb_output_prepare(out, settings, resume, overwrite, &done, &j, &err);
  *   ... skip every row with vb_results_row_done(&done, row) ...
  *   for each finished row (or sample):
- *       vb_journal_append(j, &row, done.top_n, &err);
- *       vb_results_put(&done, &row, &err);
+ *       vb_journal_append_at(j, &row, done.top_n, &at, &err);
+ *       vb_results_put_at(&done, &row, at, &err);  // or vb_results_put when
+ *                                                  // the journal failed
  *   on a stop (vb_stop_requested(), agreed across ranks) or at the end:
  *       vb_output_finish(out, &meta, &done, j, &err);   // exit 75 or 0
  *
@@ -48,7 +49,9 @@ int vb_output_check_inputs(const char *output, const char *report, const vb_inpu
 
 /* `settings` is vb_run_settings_json() of this run. `done` is set up here
  * for input_rows x n samples (taken from settings) with the given top_n and
- * id kind. *journal is open for appending on success. */
+ * id kind, its store the journal (done->store: rows are located, not held).
+ * *journal is open for appending on success. On --resume, the old
+ * output's rows that the journal lacks are copied into it first. */
 int vb_output_prepare(const char *output, const json_t *settings, bool resume, bool overwrite,
                       int32_t top_n, vb_id_kind id_kind, vb_results *done,
                       vb_journal **journal, vb_err *err);
@@ -59,11 +62,15 @@ int vb_output_prepare(const char *output, const json_t *settings, bool resume, b
  * err naming it. */
 int vb_output_drop_replaced(const char *output, vb_err *err);
 
-/* Flushes the journal, writes the output (temporary name, renamed), and,
- * when meta->complete, closes and removes the journal (the output now holds
- * every row). When not complete the journal stays open for more appends
- * and stays on disk for --resume. */
-int vb_output_finish(const char *output, const vb_output_meta *meta, const vb_results *done,
+/* Flushes the journal, writes the output (temporary name, renamed) from
+ * done's rows (located ones read back from the journal, a block at a
+ * time), and, when meta->complete, closes and removes the journal (the
+ * output now holds every row). When not complete the journal stays open
+ * for more appends and stays on disk for --resume. A journal that failed
+ * is not flushed but still read: the output gets every row it holds in
+ * its file or its buffer, and the rows after its failure that done holds
+ * itself; the caller reports the failure. */
+int vb_output_finish(const char *output, const vb_output_meta *meta, vb_results *done,
                      vb_journal **journal, vb_err *err);
 
 #endif

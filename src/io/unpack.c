@@ -195,7 +195,7 @@ static int unpack_sorted(out_rows *c, vb_err *err)
     int rc = 0;
     size_t slots = (size_t)r.n_rows * (size_t)r.n_samples;
     for (size_t i = 0; i < slots && rc == 0; i++)
-        if (r.slot[i])
+        if (r.slot && r.slot[i]) /* vb_output_read holds each row (no journal) */
             rc = emit_output_row(c, r.slot[i], err);
     vb_results_free(&r);
     return rc;

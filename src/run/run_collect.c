@@ -45,12 +45,15 @@ void run_collector_init(run_collector *c, MPI_Comm comm, vb_results *done, vb_jo
 static int file_row(void *ctx, const vb_output_row *row, vb_err *err)
 {
     run_collector *c = ctx;
-    /* A journal that failed keeps its failure, and the engine stops on it;
-     * the row still goes to the results, for the output that stop writes. */
-    if (c->journal && vb_journal_append(c->journal, row, c->done->top_n, err) &&
+    /* The results hold only where the row's record is (the output is
+     * written from the journal). A journal that failed keeps its failure,
+     * and the engine stops on it; a row it did not take is held in the
+     * results, for the output that stop writes. */
+    int64_t at = -1;
+    if (c->journal && vb_journal_append_at(c->journal, row, c->done->top_n, &at, err) &&
         !vb_journal_failure(c->journal))
         return -1;
-    if (vb_results_put(c->done, row, err))
+    if (at > 0 ? vb_results_put_at(c->done, row, at, err) : vb_results_put(c->done, row, err))
         return -1;
     c->rows_new++;
     c->tokens_new += row->completion_tokens;

@@ -228,13 +228,17 @@ int run_root_finish(run_state *r, const char **phase, vb_err *err)
     if (vb_journal_failure(out->journal)) {
         *phase = "writing the journal";
         snprintf(jfail, sizeof jfail, "%s", vb_journal_failure(out->journal));
-        /* returns the failure just copied; the descriptor is freed all the same */
-        vb_journal_close(out->journal, NULL);
-        out->journal = out->coll.journal = NULL;
     }
     double elapsed = 0, engine = 0;
     bool complete = false;
+    /* a failed journal is still read (its file and buffer) for the output */
     rc = write_output(r, &elapsed, &engine, &complete, err);
+    if (jfail[0] && out->journal) {
+        /* returns the failure copied above; the descriptor is freed all the same */
+        vb_journal_close(out->journal, NULL);
+        out->journal = out->coll.journal = NULL;
+        out->done.store = (vb_row_store){0};
+    }
     if (jfail[0]) {
         explain_journal_failure(r, jfail, rc, err);
         return 1;

@@ -73,7 +73,7 @@ void run_state_free(run_state *r)
     run_rows_free(&r->out.finished);
     if (r->out.journal)
         vb_journal_close(r->out.journal, &err);
-    if (r->root && r->out.done.slot)
+    if (r->root && r->out.done.loc)
         vb_results_free(&r->out.done);
     if (r->out.settings)
         json_decref(r->out.settings);

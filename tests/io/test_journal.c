@@ -5,7 +5,11 @@
  * append after a torn tail, one open journal at a time (locked),
  * writes at each tick, a burst of rows written a MiB at a time, a journal
  * removed under the run, a row record
- * of another top_n (refused), and the CRC-32
+ * of another top_n (refused), rows located in the journal (results.h:
+ * vb_results_put_at) read back from its buffer, its file and, once it
+ * failed (removed under the run), through its open descriptor, rows after
+ * the failure held, the output written from them as from held rows, a key
+ * put twice (the later wins, counted once), and the CRC-32
  * check value. Reference for CRC-32: the catalogue check value
  * of "123456789", 0xCBF43926 (zlib.crc32 gives the same). */
 #include <fcntl.h>
@@ -15,6 +19,7 @@
 #include "harness.h"
 #include "io/crc32.h"
 #include "io/journal.h"
+#include "io/output_writer.h"
 #include "io_test_util.h"
 
 static const char *dir;
@@ -516,6 +521,120 @@ static void test_removed_under_the_run(void)
     json_decref(s);
 }
 
+/* Every located row of r reads back as test_row made it. */
+static int located_rows_equal(const vb_results *r, int n, int samples)
+{
+    int bad = 0;
+    vb_err err = {{0}};
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < samples; k++) {
+            vb_output_row buf, want = test_row(i, k, 2);
+            const vb_output_row *got = NULL;
+            bool owned = false;
+            if (vb_results_get(r, (size_t)(i * samples + k), &buf, &got, &owned, &err) < 0) {
+                fprintf(stderr, "  row %d/%d: %s\n", i, k, err.msg);
+                bad++;
+                continue;
+            }
+            bad += !test_rows_equal(got, &want, 2) || strcmp(got->id, want.id) != 0;
+            if (owned)
+                vb_output_row_free(&buf);
+        }
+    return bad;
+}
+
+static void test_rows_located(void)
+{
+    vb_err err = {{0}};
+    const char *p = test_path(dir, "located.journal");
+    json_t *s = settings();
+    vb_journal *j;
+    vb_results r, held;
+    CHECK_INT_EQ(vb_journal_create(p, s, &j, &err), 0);
+    vb_journal_set_flush_interval(j, 3600);
+    CHECK_INT_EQ(vb_results_init(&r, 30, 2, 2, VB_ID_STRING, &err), 0);
+    CHECK_INT_EQ(vb_results_init(&held, 30, 2, 2, VB_ID_STRING, &err), 0);
+    r.store = vb_journal_store(j);
+    for (int i = 0; i < 20; i++)
+        for (int k = 0; k < 2; k++) {
+            vb_output_row w = test_row(i, k, 2);
+            int64_t at = -1;
+            CHECK_INT_EQ(vb_journal_append_at(j, &w, 2, &at, &err), 0);
+            CHECK(at > 0);
+            CHECK_INT_EQ(vb_results_put_at(&r, &w, at, &err), 0);
+            CHECK_INT_EQ(vb_results_put(&held, &w, &err), 0);
+        }
+    CHECK(r.slot == NULL); /* nothing held */
+    CHECK_INT_EQ(r.n_done, 40);
+    CHECK_INT_EQ(located_rows_equal(&r, 20, 2), 0); /* from the buffer */
+    CHECK_INT_EQ(vb_journal_flush(j, &err), 0);
+    CHECK_INT_EQ(located_rows_equal(&r, 20, 2), 0); /* from the file */
+    /* A key put twice: the later record is the row, counted once. */
+    vb_output_row again = test_row(4, 1, 2);
+    int64_t at = -1;
+    uint64_t bytes = r.out_bytes;
+    CHECK_INT_EQ(vb_journal_append_at(j, &again, 2, &at, &err), 0);
+    CHECK_INT_EQ(vb_results_put_at(&r, &again, at, &err), 0);
+    CHECK_INT_EQ(r.n_done, 40);
+    CHECK(r.out_bytes == bytes);
+    CHECK_INT_EQ(r.loc[4 * 2 + 1].at, at);
+    CHECK_INT_EQ(r.out_bytes, held.out_bytes);
+    /* The journal removed: the next write fails (it finds no name left);
+     * the rows it wrote still read back through its descriptor, and a row
+     * after the failure is held. */
+    CHECK_INT_EQ(unlink(p), 0);
+    for (int i = 20; i < 25; i++) {
+        vb_output_row w = test_row(i, 0, 2);
+        CHECK_INT_EQ(vb_journal_append_at(j, &w, 2, &at, &err), 0);
+        CHECK_INT_EQ(vb_results_put_at(&r, &w, at, &err), 0);
+        CHECK_INT_EQ(vb_results_put(&held, &w, &err), 0);
+    }
+    CHECK_INT_EQ(vb_journal_tick(j, &err), -1);
+    CHECK(vb_journal_failure(j) != NULL);
+    vb_output_row late = test_row(25, 0, 2);
+    CHECK_INT_EQ(vb_journal_append_at(j, &late, 2, &at, &err), -1);
+    CHECK_INT_EQ(at, -1);
+    CHECK_INT_EQ(vb_results_put(&r, &late, &err), 0);
+    CHECK_INT_EQ(vb_results_put(&held, &late, &err), 0);
+    CHECK_INT_EQ(located_rows_equal(&r, 20, 2), 0);
+    int bad = 0;
+    for (int i = 20; i < 26; i++) {
+        vb_output_row buf, want = test_row(i, 0, 2);
+        const vb_output_row *got = NULL;
+        bool owned = false;
+        if (vb_results_get(&r, (size_t)(i * 2), &buf, &got, &owned, &err) < 0) {
+            bad++;
+            continue;
+        }
+        bad += !test_rows_equal(got, &want, 2);
+        CHECK(owned == (i < 25)); /* the last one is held */
+        if (owned)
+            vb_output_row_free(&buf);
+    }
+    CHECK_INT_EQ(bad, 0);
+    /* The output written from the journal holds what the held rows' does. */
+    const char *o1 = test_path(dir, "located.h5"), *o2 = test_path(dir, "held.h5");
+    vb_output_meta meta = {.settings = s, .dp = 1, .version = "t"};
+    CHECK_INT_EQ(vb_output_write(o1, &meta, &r, &err), 0);
+    CHECK_INT_EQ(vb_output_write(o2, &meta, &held, &err), 0);
+    vb_results b1 = {0}, b2 = {0};
+    CHECK_INT_EQ(vb_output_read(o1, &b1, NULL, &err), 0);
+    CHECK_INT_EQ(vb_output_read(o2, &b2, NULL, &err), 0);
+    CHECK_INT_EQ(b1.n_done, 46);
+    CHECK_INT_EQ(b2.n_done, 46);
+    int differ = 0;
+    for (size_t i = 0; i < 60 && b1.slot && b2.slot; i++)
+        differ += !b1.slot[i] != !b2.slot[i] ||
+                  (b1.slot[i] && !test_rows_equal(b1.slot[i], b2.slot[i], 2));
+    CHECK_INT_EQ(differ, 0);
+    vb_results_free(&b1);
+    vb_results_free(&b2);
+    CHECK_INT_EQ(vb_journal_close(j, NULL), -1);
+    vb_results_free(&r);
+    vb_results_free(&held);
+    json_decref(s);
+}
+
 int main(void)
 {
     dir = test_tmpdir();
@@ -534,6 +653,7 @@ int main(void)
     RUN_TEST(test_tick_writes_at_once);
     RUN_TEST(test_write_buffer_bounded);
     RUN_TEST(test_removed_under_the_run);
+    RUN_TEST(test_rows_located);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
