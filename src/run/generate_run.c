@@ -465,6 +465,20 @@ static int phase_finish(run_state *r, bool stopped, vb_err *err)
     code = run_agree(r, code, phase, err);
     if (code)
         return code;
+    /* A group that stopped because its input could not be read: the
+     * finished rows are written (above); the run is a bad input's, exit 2,
+     * with the reading rank's message */
+    if (r->work.read_failed) {
+        *err = r->work.read_err;
+        char what[VB_ERR_LEN];
+        snprintf(what, sizeof what, "%s", err->msg);
+        vb_err_set(err, "%s; the rows finished before it are in %s: restore the input, then "
+                   "--resume", what, r->cfg->output);
+    }
+    code = run_agree(r, r->work.read_failed ? VB_EXIT_USAGE : 0, "reading this group's rows",
+                     err);
+    if (code)
+        return code;
     return stop_any ? VB_EXIT_STOPPED : VB_EXIT_OK;
 }
 

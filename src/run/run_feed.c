@@ -129,8 +129,13 @@ int run_feed_read(run_state *r, vb_err *err)
         return 1;
     }
     wk->n_block = m; /* zeroed rows free cleanly if the read fails part-way */
-    if (vb_input_read_rows(&wk->in, wk->my_rows + wk->next_row, m, wk->block, err))
-        return 1;
+    if (vb_input_read_rows(&wk->in, wk->my_rows + wk->next_row, m, wk->block, err)) {
+        /* the rows are numbered across the inputs (a row of a later shard
+         * is the shard's row plus the rows before it) */
+        vb_err_prefix(err, "input rows %" PRId64 "-%" PRId64 " (numbered across the inputs)",
+                      wk->my_rows[wk->next_row], wk->my_rows[wk->next_row + m - 1]);
+        return 2;
+    }
     wk->next_row += m;
     return make_seqs(r, err);
 }
@@ -293,13 +298,30 @@ void run_feed(run_state *r, long step)
 {
     run_work *wk = &r->work;
     const int64_t low = low_water(r);
-    while (wk->next_row < wk->n_my_rows && r->eng.sched.waiting.n < low) {
+    while (!wk->read_failed && wk->next_row < wk->n_my_rows && r->eng.sched.waiting.n < low) {
         /* tokenizing a block of long chat prompts may take longer than a
          * step's deadline: the watchdog waits without one meanwhile (the
          * next step arms it again) */
         vb_watchdog_wait("reading and tokenizing a block of this group's rows");
         vb_err err = {{0}};
-        if (run_feed_read(r, &err) || run_feed_queue(r, &err))
+        int rc = run_feed_read(r, &err);
+        if (rc == 2) {
+            /* An input that cannot be read now (cut off, changed or removed
+             * since the start): a bad input, not a crash. The group stops at
+             * the next step's agreement, as on a signal, so its finished
+             * rows are written; the run then exits 2 with this message
+             * (generate_run.c). */
+            vb_input_rows_free(wk->block, wk->n_block);
+            free(wk->block);
+            free(wk->made);
+            wk->block = NULL;
+            wk->made = NULL;
+            wk->n_block = wk->n_made = 0;
+            wk->read_failed = true;
+            wk->read_err = err;
+            return;
+        }
+        if (rc || run_feed_queue(r, &err))
             run_die(r, "reading this group's rows", step, &err);
     }
 }

@@ -23,8 +23,9 @@
 
 /* Reads the next block of the group's rows and makes its sequences (the
  * leader files a row whose prompt cannot run as an error row). The block
- * must have been queued. Returns 0 or 1 with err (a read failure, out of
- * memory). */
+ * must have been queued. Returns 0, 1 with err (out of memory), or 2 with
+ * err naming the input file and the rows (the input cannot be read: a bad
+ * input, exit 2). */
 int run_feed_read(run_state *r, vb_err *err);
 
 /* Queues the block's sequences into the scheduler and frees the rows as
@@ -34,7 +35,10 @@ int run_feed_read(run_state *r, vb_err *err);
 int run_feed_queue(run_state *r, vb_err *err);
 
 /* Between steps: reads and queues blocks while the waiting line is short
- * and rows are left. A failure ends the job (run_die). */
+ * and rows are left. An input that cannot be read sets work.read_failed
+ * (and read_err) and reads no more: the group then stops at the step's
+ * agreement (run_loop.c), its finished rows are written, and the run
+ * exits 2. Any other failure ends the job (run_die). */
 void run_feed(run_state *r, long step);
 
 /* Every row of the group was read and queued. */

@@ -66,10 +66,12 @@ static void loop_start(run_state *r, step_buffers *sb)
 }
 
 /* Whether the group stops before this step: a stop signal on any of its
- * ranks, rank 0's journal failing, or rank 0 telling every rank to stop. */
+ * ranks, rank 0's journal failing, rank 0 telling every rank to stop, or
+ * a block of the group's rows that could not be read. */
 static bool group_stops(run_state *r)
 {
-    bool mine = vb_journal_failure(r->out.journal) || run_stop_notice_says_stop(&r->out.notice);
+    bool mine = vb_journal_failure(r->out.journal) || run_stop_notice_says_stop(&r->out.notice) ||
+                r->work.read_failed;
     return vb_stop_agreed(r->d->tp_comm, mine);
 }
 
@@ -228,7 +230,9 @@ bool run_loop(run_state *r)
         /* the next blocks of rows when the waiting line runs short: the
          * same on every rank of the group (run_feed.h) */
         run_feed(r, step);
-        if (sched_idle(&r->eng.sched))
+        /* a rank whose read failed stops through the group's agreement
+         * below, not alone here: the others may still have work */
+        if (sched_idle(&r->eng.sched) && !r->work.read_failed)
             break;
         /* each step must end within --collective-timeout (a hung rank
          * would leave the group blocked in its collectives) */

@@ -70,6 +70,10 @@ typedef struct run_work {
     int32_t *group_of_row;      /* every row's dp group; -1: done before (--resume) */
     int64_t *my_rows, n_my_rows;
     int64_t next_row;           /* my_rows[next_row] is the next row to read */
+    bool read_failed;           /* a later block of rows could not be read (read_err
+                                 * says why): the group stops as on a signal, the
+                                 * finished rows are written, and the run exits 2 */
+    vb_err read_err;
     int64_t n_samples;          /* --n */
     vb_input_row *block;        /* the rows read and not yet queued */
     int64_t n_block;
