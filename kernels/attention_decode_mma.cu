@@ -84,22 +84,27 @@
 #define DMM_LOG2E 1.4426950408889634f
 #define DMM_REDUCE_THREADS 128
 
-// Stages of a warp's pipeline. Two, so three blocks fit an SM at
-// head_dim 128: on an H200 that beat three stages at two blocks an SM
-// (150 sequences x 1,150 positions 114 us against 127; 4,096 positions
-// 349 against 373) and four at one (181 us).
-#define DMM_STAGES(hd) ((hd) <= 128 ? 2 : 2)
-__host__ __device__ static inline int dmm_stages(int hd)
-{
-    return DMM_STAGES(hd);
-}
+// Stages of a warp's pipeline. Two where the grid fills the GPU: three
+// blocks fit an SM at head_dim 128, and on an H200 that beat three stages
+// at two blocks an SM (150 sequences x 1,150 positions 114 us against 127;
+// 4,096 positions 349 against 373) and four at one (181 us). Where the
+// grid has no more blocks than the GPU has SMs (batch 1: one block a kv
+// head and split, 4 blocks for a 7B model's 384-position row), each block
+// has an SM to itself and the warps' tiles arrive one round trip after
+// another: DMM_DEEP_STAGES then put up to five tiles a warp in flight at
+// once (and before the PDL wait), so a split's keys arrive in about one
+// round trip. The stage count only says how far ahead the loads run: the
+// tiles, their order and every sum are the same, so both give the same
+// bits.
+#define DMM_STAGES 2
+#define DMM_DEEP_STAGES 6
 
-// stages x warps x (K, V) x 16 rows x (head_dim + 8) halves: 70 KB at
-// head_dim 128 (three blocks an SM on H100 / H200, two on A100), 37 KB at 64,
-// 135 KB at 256
-__host__ __device__ static inline size_t dmm_shared_bytes(int hd)
+// stages x warps x (K, V) x 16 rows x (head_dim + 8) halves: at head_dim
+// 128, 70 KB at 2 stages (three blocks an SM on H100 / H200, two on A100)
+// and 209 KB at 6; 37 KB at 64; 135 KB at 256
+__host__ __device__ static inline size_t dmm_shared_bytes(int hd, int stages)
 {
-    return (size_t)dmm_stages(hd) * DMM_WARPS * 2 * DMM_KT * (hd + 8) * 2;
+    return (size_t)stages * DMM_WARPS * 2 * DMM_KT * (hd + 8) * 2;
 }
 
 // The int8 cache's stage: (K, V) x 16 rows x head_dim bytes, then 16 K and
@@ -110,11 +115,12 @@ __host__ __device__ static inline size_t dmm_stage8_bytes(int hd)
 }
 
 // For the int8 cache, per warp: its stages, then one fp16 (K, V) tile:
-// 67 KB at head_dim 128, always less than dmm_shared_bytes (so the fp16
-// kernel's shared-memory check covers both).
-__host__ __device__ static inline size_t dmm_shared8_bytes(int hd)
+// 67 KB at head_dim 128 and 2 stages, always less than dmm_shared_bytes
+// at the same stages (so the fp16 kernel's shared-memory check covers
+// both).
+__host__ __device__ static inline size_t dmm_shared8_bytes(int hd, int stages)
 {
-    return DMM_WARPS * ((size_t)dmm_stages(hd) * dmm_stage8_bytes(hd) +
+    return DMM_WARPS * ((size_t)stages * dmm_stage8_bytes(hd) +
                         (size_t)2 * DMM_KT * (hd + 8) * 2);
 }
 
@@ -219,14 +225,15 @@ __device__ __forceinline__ void dmm_dequant(__half *sk, __half *sv, const unsign
 }
 #endif
 
-// NF = head_dim / 16; KV8: the cache is int8 (kv_int8.cuh), else fp16.
+// NF = head_dim / 16; KV8: the cache is int8 (kv_int8.cuh), else fp16;
+// STAGES: DMM_STAGES or DMM_DEEP_STAGES (same bits).
 // Under PDL (pdl.cuh) the block reads the step's indices and starts the
 // gather of each warp's first tile where all its rows precede the token's
 // own (written by earlier steps: a decode token is its sequence's only
 // token in the step, and prefix-cache blocks are published after the step
 // that computed them), then waits for the previous kernel (q and the
 // token's own K/V row are its output) before any other read or write.
-template <int NF, bool KV8>
+template <int NF, bool KV8, int STAGES>
 __global__ void __launch_bounds__(32 * DMM_WARPS)
     attention_decode_mma_kernel(__half *out, float *part, const __half *q,
                                 const void *k_cache_,
@@ -236,7 +243,7 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
                                 int block_size, int bs_shift, float scale_log2)
 {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    constexpr int HD = NF * 16, LD = HD + 8, STAGES = DMM_STAGES(HD);
+    constexpr int HD = NF * 16, LD = HD + 8;
     constexpr int TILE = DMM_KT * LD; /* halves of one stage's K (or V) rows */
     constexpr size_t STAGE8 = 2 * DMM_KT * HD + 2 * DMM_KT * sizeof(float); /* dmm_stage8_bytes */
     extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -483,11 +490,13 @@ __global__ void __launch_bounds__(32 * DMM_WARPS)
 #endif
 }
 
-#define DMM_INSTANTIATE(nf, kv8)                                                              \
-    template __global__ void attention_decode_mma_kernel<nf, kv8>(                            \
+#define DMM_INSTANTIATE(nf, kv8, st)                                                          \
+    template __global__ void attention_decode_mma_kernel<nf, kv8, st>(                        \
         __half *, float *, const __half *, const void *, const void *, const int *,           \
         const int *, const int *, const int *, int, int, int, int, int, float);
-#define DMM_INSTANTIATE2(nf) DMM_INSTANTIATE(nf, false) DMM_INSTANTIATE(nf, true)
+#define DMM_INSTANTIATE2(nf)                                                                  \
+    DMM_INSTANTIATE(nf, false, DMM_STAGES) DMM_INSTANTIATE(nf, true, DMM_STAGES)              \
+    DMM_INSTANTIATE(nf, false, DMM_DEEP_STAGES) DMM_INSTANTIATE(nf, true, DMM_DEEP_STAGES)
 DMM_INSTANTIATE2(1) DMM_INSTANTIATE2(2) DMM_INSTANTIATE2(3) DMM_INSTANTIATE2(4)
 DMM_INSTANTIATE2(5) DMM_INSTANTIATE2(6) DMM_INSTANTIATE2(7) DMM_INSTANTIATE2(8)
 DMM_INSTANTIATE2(16)
@@ -562,7 +571,7 @@ static bool dmm_code_present(void)
     static int cached = -1;
     if (cached < 0) {
         cudaFuncAttributes attr;
-        cached = cudaFuncGetAttributes(&attr, attention_decode_mma_kernel<8, false>) ==
+        cached = cudaFuncGetAttributes(&attr, attention_decode_mma_kernel<8, false, DMM_STAGES>) ==
                      cudaSuccess &&
                  attr.ptxVersion >= 80;
         (void)cudaGetLastError(); /* a failed query must not poison later checks */
@@ -588,12 +597,42 @@ extern "C" bool vb_attention_decode_mma_supported(int heads, int kv_heads, int h
         return false;
     vb_device_caps caps;
     return vb_device_caps_get(&caps) == cudaSuccess && caps.major >= 8 &&
-           dmm_shared_bytes(head_dim) <= (size_t)caps.smem_optin && dmm_code_present();
+           dmm_shared_bytes(head_dim, DMM_STAGES) <= (size_t)caps.smem_optin && dmm_code_present();
 }
 
 extern "C" size_t vb_attention_decode_mma_token_bytes(int heads, int head_dim, int splits)
 {
     return splits <= 1 ? 0 : (size_t)heads * splits * ((size_t)head_dim + 2) * sizeof(float);
+}
+
+static int force_stages; /* vb_attention_decode_mma_stages; 0: the launcher's rule */
+
+extern "C" void vb_attention_decode_mma_stages(int stages)
+{
+    force_stages = stages;
+}
+
+// Whether a launch of T tokens takes DMM_DEEP_STAGES (see DMM_STAGES):
+// forced by vb_attention_decode_mma_stages, else where its blocks are no
+// more than the GPU's SMs; either way only where the deep stages' shared
+// memory fits. -1: a stage count the kernel has no variant for.
+static int dmm_deep(vb_device_caps caps, long long blocks, int head_dim)
+{
+    const bool fits = dmm_shared_bytes(head_dim, DMM_DEEP_STAGES) <= (size_t)caps.smem_optin;
+    if (force_stages == DMM_STAGES)
+        return 0;
+    if (force_stages == DMM_DEEP_STAGES)
+        return fits;
+    if (force_stages != 0)
+        return -1;
+    return fits && blocks <= caps.n_sm;
+}
+
+extern "C" bool vb_attention_decode_mma_deep(int T, int kv_heads, int head_dim, int splits)
+{
+    vb_device_caps caps;
+    return vb_device_caps_get(&caps) == cudaSuccess &&
+           dmm_deep(caps, (long long)T * kv_heads * splits, head_dim) == 1;
 }
 
 // The fp16 and int8 entry points below; kv8: the cache is int8.
@@ -626,7 +665,19 @@ static cudaError_t decode_mma_launch(uint16_t *out, float *d_workspace, size_t w
             return cudaErrorInvalidValue;
         chunk = fit < (size_t)T ? (int)fit : T;
     }
-    const size_t smem = kv8 ? dmm_shared8_bytes(head_dim) : dmm_shared_bytes(head_dim);
+    // DMM_DEEP_STAGES where every block of a launch has an SM to itself and
+    // its shared memory fits (see DMM_STAGES); the same bits either way
+    vb_device_caps caps;
+    cudaError_t e = vb_device_caps_get(&caps);
+    if (e != cudaSuccess)
+        return e;
+    const int deep = dmm_deep(caps, (long long)(T < chunk ? T : chunk) * kv_heads * splits,
+                              head_dim);
+    if (deep < 0)
+        return cudaErrorInvalidValue;
+    const int stages = deep ? DMM_DEEP_STAGES : DMM_STAGES;
+    const size_t smem =
+        kv8 ? dmm_shared8_bytes(head_dim, stages) : dmm_shared_bytes(head_dim, stages);
     const float scale_log2 = scale * DMM_LOG2E;
     int bs_shift = -1; /* block sizes of 2^k: shifts instead of divisions */
     for (int k = 0; k < 31; k++)
@@ -636,8 +687,10 @@ static cudaError_t decode_mma_launch(uint16_t *out, float *d_workspace, size_t w
                    const int *, const int *, const int *, int, int, int, int, int, float) = NULL;
 #define DMM_CASE(nf)                                                                          \
     case nf:                                                                                  \
-        kernel = kv8 ? attention_decode_mma_kernel<nf, true>                                  \
-                     : attention_decode_mma_kernel<nf, false>;                                \
+        kernel = deep ? (kv8 ? attention_decode_mma_kernel<nf, true, DMM_DEEP_STAGES>         \
+                             : attention_decode_mma_kernel<nf, false, DMM_DEEP_STAGES>)       \
+                      : (kv8 ? attention_decode_mma_kernel<nf, true, DMM_STAGES>              \
+                             : attention_decode_mma_kernel<nf, false, DMM_STAGES>);           \
         break;
     switch (head_dim / 16) {
         DMM_CASE(1) DMM_CASE(2) DMM_CASE(3) DMM_CASE(4) DMM_CASE(5) DMM_CASE(6) DMM_CASE(7)
@@ -645,8 +698,7 @@ static cudaError_t decode_mma_launch(uint16_t *out, float *d_workspace, size_t w
     default: return cudaErrorInvalidValue;
     }
 #undef DMM_CASE
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)smem);
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess)
         return e;
     // Token chunks whose partials fit the workspace, one after the other

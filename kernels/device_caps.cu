@@ -35,6 +35,8 @@ extern "C" cudaError_t vb_device_caps_get(vb_device_caps *c)
         if (e == cudaSuccess)
             e = cudaDeviceGetAttribute(&real.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
                                        dev);
+        if (e == cudaSuccess)
+            e = cudaDeviceGetAttribute(&real.n_sm, cudaDevAttrMultiProcessorCount, dev);
         if (e != cudaSuccess) {
             (void)cudaGetLastError(); /* a failed query must not poison later checks */
             return e;

@@ -208,6 +208,7 @@ int vb_pdl_enabled(void);
 typedef struct vb_device_caps {
     int major, minor;
     int smem_optin; /* bytes */
+    int n_sm;       /* streaming multiprocessors (the real GPU's, also under emulation) */
 } vb_device_caps;
 void vb_device_caps_emulate(int sm);
 cudaError_t vb_device_caps_get(vb_device_caps *c);
@@ -652,6 +653,15 @@ cudaError_t vb_attention_decode_kv8(uint16_t *out, float *d_workspace, const uin
 #define VB_DECODE_MMA_SPLIT 512
 #define VB_DECODE_MMA_MAX_SPLITS 512
 bool vb_attention_decode_mma_supported(int heads, int kv_heads, int head_dim);
+/* Test hook (test_attention_decode_mma, bench_attention_decode; the
+ * backend never calls it): a warp's pipeline stages, 2 or 6 (the deep
+ * variant, where its shared memory fits), 0 the launcher's rule (6 where
+ * a launch has no more blocks than the GPU has SMs). The same bits at
+ * either. Process-wide: set before launching. */
+void vb_attention_decode_mma_stages(int stages);
+/* Whether a launch of T tokens with that many splits takes the deep
+ * variant (the launcher's rule or the forced stages, above). */
+bool vb_attention_decode_mma_deep(int T, int kv_heads, int head_dim, int splits);
 int vb_attention_decode_mma_splits(int max_ctx);
 size_t vb_attention_decode_mma_token_bytes(int heads, int head_dim, int splits);
 cudaError_t vb_attention_decode_mma_f16(uint16_t *out, float *d_workspace, size_t workspace_bytes,

@@ -1203,6 +1203,7 @@ void cuda_kernel_switches_set(const vb_tuning *t)
     vb_gemv_quant_ring_scope(t->qgemv_ring_scope == 1);
     vb_gemv_quant_blocks(t->qgemv_blocks);
     vb_attention_decode_reduce_kernel(t->decode_reduce_kernel);
+    vb_attention_decode_mma_stages(vb_tuning_decode_stages(t));
 }
 
 vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err)

@@ -26,7 +26,7 @@ vb_backend *cuda_backend_create(ncclComm_t comm, const vb_tuning *t, vb_err *err
  * the launchers choose by (VB_EMULATE_SM), programmatic dependent launch
  * (VB_NO_PDL) and the decode kernels' variants (VB_GEMV_L1_ALLOC, VB_QGEMV_L1_ALLOC, VB_QGEMV_X_SHARED,
  * VB_QGEMV_KS_BY_TILES, VB_QGEMV_UNROLL, VB_QGEMV_RING,
- * VB_DECODE_REDUCE_KERNEL).
+ * VB_DECODE_REDUCE_KERNEL, VB_DECODE_STAGES).
  * cuda_backend_create calls it; the micro-benchmarks too, so they time
  * the kernels as a run takes them. */
 void cuda_kernel_switches_set(const vb_tuning *t);

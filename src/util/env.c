@@ -87,6 +87,11 @@ static const vb_knob knobs[] = {
               "decode attention's splits combined by a kernel of their own after it (before "
               "session 34) instead of by each head group's last split block (the same results; "
               "to compare)"),
+    /* the same bits at both (tests/gpu/test_attention_decode_mma.c) */
+    {"VB_DECODE_STAGES", VB_KNOB_WORD, 0, 0, "0|2|6", "0", AT(decode_stages),
+     "the tensor-core decode attention's pipeline stages a warp: 2 or 6 (tiles in flight "
+     "ahead); 0 (default) 6 where a launch has no more blocks than the GPU has SMs (batch 1), "
+     "else 2 (the same results)"},
     BOOL_KNOB("VB_TABLE_BUCKETS", table_buckets,
               "block tables on the GPU as wide as the step's longest sequence needs (a power "
               "of two), not the model's whole context: fewer decode attention splits at short "

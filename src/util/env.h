@@ -53,6 +53,7 @@ typedef struct vb_tuning {
     bool attention_per_token; /* VB_ATTENTION_PER_TOKEN */
     bool decode_whole_groups; /* VB_DECODE_WHOLE_GROUPS */
     bool decode_reduce_kernel; /* VB_DECODE_REDUCE_KERNEL */
+    int decode_stages;        /* VB_DECODE_STAGES's word: 0 the launcher's rule, 1 2, 2 6 */
     bool table_buckets;       /* VB_TABLE_BUCKETS */
     int qgemv_epilogue;       /* VB_QGEMV_EPILOGUE: 1 SiLU-gate / RoPE in the quantized GEMV */
     bool norm_fold;           /* VB_NORM_FOLD */
@@ -87,6 +88,13 @@ static inline int vb_tuning_qgemv_unroll(const vb_tuning *t)
 {
     static const int u[4] = {0, 1, 2, 4};
     return t->qgemv_unroll >= 0 && t->qgemv_unroll < 4 ? u[t->qgemv_unroll] : 0;
+}
+
+/* VB_DECODE_STAGES as the stage count it names (0: the launcher's rule). */
+static inline int vb_tuning_decode_stages(const vb_tuning *t)
+{
+    static const int st[3] = {0, 2, 6};
+    return t->decode_stages >= 0 && t->decode_stages < 3 ? st[t->decode_stages] : 0;
 }
 
 /* VB_EMULATE_SM as the compute capability it names (0: none). */

@@ -9,7 +9,8 @@
  *
  * Also the property the fixed split size is for (issue #22): a token's
  * output is the same bits whether it runs alone or in a batch, with a
- * table width of one split or of many.
+ * table width of one split or of many; and with the warps' pipelines 2
+ * or 6 stages deep (a token alone takes 6, a batch 2).
  *
  * Inputs are fp16 values (both sides see the same); tolerance as
  * test_cuda_backend_ops' attention: max |gpu - cpu| / max |cpu| <= 1e-2
@@ -391,6 +392,55 @@ static void test_batch_invariance(void)
     dstep_free(&d);
 }
 
+/* The deep pipeline (6 stages a warp, what a launch of no more blocks
+ * than SMs takes) and the 2-stage one give the same bits, and both agree
+ * with the CPU: the stage count only moves the loads ahead. */
+static void test_stages(void)
+{
+    const int ctx[4] = {1000, 77, 513, 4096};
+    const int shapes[][3] = {{28, 4, 128}, {16, 2, 64}, {8, 1, 80}, {16, 2, 256}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *sh = shapes[i];
+        dstep d;
+        dstep_make(&d, 4, ctx, 1, sh[0], sh[1], sh[2], 16);
+        float *ref = cpu_reference(&d);
+        size_t ws = vb_attention_decode_mma_token_bytes(
+                        sh[0], sh[2], vb_attention_decode_mma_splits(d.width_blocks * 16)) *
+                    (size_t)d.T;
+        cudaError_t err;
+        vb_attention_decode_mma_stages(2);
+        uint16_t *two = gpu_run(&d, d.width_blocks, ws, &err);
+        CHECK_INT_EQ(err, cudaSuccess);
+        vb_attention_decode_mma_stages(6);
+        uint16_t *six = gpu_run(&d, d.width_blocks, ws, &err);
+        CHECK_INT_EQ(err, cudaSuccess);
+        vb_attention_decode_mma_stages(0);
+        char name[120];
+        snprintf(name, sizeof name, "G %d hd %d, 6 stages (where they fit)", sh[0] / sh[1],
+                 sh[2]);
+        check_rows(name, &d, ref, six);
+        const size_t on = (size_t)d.T * d.heads * d.hd;
+        printf("  %-58s %s\n", "  2 stages against 6:",
+               memcmp(two, six, on * 2) == 0 ? "bit-identical" : "DIFFER");
+        CHECK(memcmp(two, six, on * 2) == 0);
+        free(two);
+        free(six);
+        free(ref);
+        dstep_free(&d);
+    }
+    /* a stage count the kernel has no variant for is refused (one split:
+     * no workspace needed) */
+    dstep d;
+    dstep_make(&d, 1, ctx + 1, 0, 28, 4, 128, 16);
+    vb_attention_decode_mma_stages(3);
+    cudaError_t err;
+    uint16_t *got = gpu_run(&d, d.width_blocks, 0, &err);
+    vb_attention_decode_mma_stages(0);
+    CHECK_INT_EQ(err, cudaErrorInvalidValue);
+    free(got);
+    dstep_free(&d);
+}
+
 /* --quick: the boundary cases only (for compute-sanitizer runs) */
 int main(int argc, char **argv)
 {
@@ -406,6 +456,7 @@ int main(int argc, char **argv)
         return 1;
     }
     RUN_TEST(test_boundaries);
+    RUN_TEST(test_stages);
     if (!quick) {
         RUN_TEST(test_batches);
         RUN_TEST(test_chunked_workspace);
