@@ -115,7 +115,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vb_journal_read(path, &settings, &r, &good, &torn, &err) == 0) {
         if (good < 0 || (size_t)good > 8 + size * 3)
             abort();
-        for (int64_t i = 0; i < r.n_rows * r.n_samples; i++) {
+        /* vb_journal_read holds its rows (slot[] exists once one is put) */
+        if (!r.slot && r.n_done != 0)
+            abort();
+        for (int64_t i = 0; r.slot && i < r.n_rows * r.n_samples; i++) {
             const vb_output_row *w = r.slot[i];
             if (w && (w->index != i / r.n_samples || w->sample != i % r.n_samples ||
                       w->n_output_ids < 0 || w->finish_reason > VB_FINISH_ERROR))
