@@ -934,7 +934,11 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
      * 16,384) and slower below (T = 1 at 1,024: 20 us against 12;
      * tests/bench/RESULTS.md, 2026-12-02). The CUDA-core kernel below for
      * those small steps, V100, shapes the mma kernel lacks and under
-     * VB_DECODE_WHOLE_GROUPS. */
+     * VB_DECODE_WHOLE_GROUPS. Also, from 2 tokens on, where the table is
+     * one split wide and the launch takes the kernel's deep pipeline (a
+     * block an SM): on an H100 at 384 positions, T = 8 7.3 us against the
+     * CUDA-core kernel's 15.0, T = 2 7.2 against 7.9; T = 1 6.7 against
+     * 6.1 stays with the CUDA-core kernel (RESULTS.md, session 52). */
     /* the choice by the engine's table width (as before VB_TABLE_BUCKETS);
      * the grid by the stride (c->max_blocks) */
     int decode_ctx = c->table_blocks * block_size;
@@ -945,8 +949,11 @@ static void cuda_attention(vb_backend *b, void *out, const void *q, const void *
         attention_decode_invariant(c, kv8, out, q, k_cache, v_cache, heads, kv_heads, head_dim,
                                    block_size, scale, decode_ctx);
     } else if (c->n_decode > 0 && mma_fits &&
-        (c->invariant || (!c->decode_whole_groups &&
-                          4L * c->n_decode * kv_heads * mma_splits >= c->n_sm))) {
+               (c->invariant ||
+                (!c->decode_whole_groups &&
+                 (4L * c->n_decode * kv_heads * mma_splits >= c->n_sm ||
+                  (mma_splits == 1 && c->n_decode >= 2 &&
+                   vb_attention_decode_mma_deep(c->n_decode, kv_heads, head_dim, 1)))))) {
         if (kv8)
             CUDA_CHECK(vb_attention_decode_mma_kv8(
                 out, c->decode_mma_workspace, c->decode_mma_workspace_bytes, q, k_cache, v_cache,

@@ -239,7 +239,9 @@ int main(int argc, char **argv)
                     double us2 = bench_time_graph_us(decode_mma_pass, &args, stream, iters);
                     double gbs2 = bytes / (us2 * 1e3);
                     /* cuda_attention's rule */
-                    bool pick = 4L * T * s->kv_heads * mma_splits >= n_sm;
+                    bool pick = 4L * T * s->kv_heads * mma_splits >= n_sm ||
+                                (mma_splits == 1 && T >= 2 &&
+                                 vb_attention_decode_mma_deep(T, s->kv_heads, s->head_dim, 1));
                     printf(" %6d %9.1f %8.0f %5.1f%% | %6.2fx %4s\n", mma_splits, us2, gbs2,
                            100.0 * gbs2 * 1e9 / copy_bw, us / us2, pick ? "mma" : "old");
                 } else {
