@@ -17,7 +17,8 @@
 # own length made the larger run's cache ~250 MB bigger than the small
 # run's (untouched pages, but resident under meson's MALLOC_PERTURB_).
 #
-# And a stop: SIGTERM once the journal holds some rows writes an output
+# And a stop, on the first 10,000 rows: SIGTERM once the journal holds
+# some rows (8 MB) writes an output
 # with every row the journal holds (its records read here), exit 75; the
 # --resume then ends with the same rows, byte for byte once unpacked, as
 # the run that was never stopped.
@@ -36,6 +37,9 @@ cd "$dir" || exit 1
 eot_input "$vb" 30000
 head -n 3000 p.jsonl >small.jsonl
 "$vb" pack small.jsonl small.h5 >/dev/null 2>&1 || { echo "pack failed"; exit 1; }
+# the stop and --resume part runs on the first 10,000 rows (CI's time)
+head -n 10000 p.jsonl >mid.jsonl
+"$vb" pack mid.jsonl mid.h5 >/dev/null 2>&1 || { echo "pack failed"; exit 1; }
 opts=(--device cpu --model model --temperature 0 --max-new-tokens 8 --ignore-eos --logprobs 64
       --max-model-len 16)
 
@@ -74,9 +78,9 @@ for k in sorted(keys):
 PY
 }
 
-"$vb" generate "${opts[@]}" --input p.h5 --output stopped.h5 >/dev/null 2>stop.err &
+"$vb" generate "${opts[@]}" --input mid.h5 --output stopped.h5 >/dev/null 2>stop.err &
 pid=$!
-if wait_for_journal stopped.h5.journal 20000000 "$pid" 600 0.1; then
+if wait_for_journal stopped.h5.journal 8000000 "$pid" 600 0.1; then
     kill -TERM "$pid"
 fi
 wait "$pid"
@@ -91,14 +95,14 @@ for l in open(sys.argv[1]):
 journal_keys stopped.h5.journal | sort >journal.keys
 n_stopped=$(wc -l <stopped.keys)
 # shellcheck disable=SC2317 # called through check
-every_journal_row() { [ "$n_stopped" -gt 0 ] && [ "$n_stopped" -lt 30000 ] && cmp -s stopped.keys journal.keys; }
+every_journal_row() { [ "$n_stopped" -gt 0 ] && [ "$n_stopped" -lt 10000 ] && cmp -s stopped.keys journal.keys; }
 check "the stopped output holds every row of its journal ($n_stopped rows), each once" \
     every_journal_row
 check "and they are the uninterrupted run's rows" \
     [ "$(comm -12 <(sort stopped.jsonl) <(sort whole.jsonl) | wc -l)" = "$n_stopped" ]
-run_capture "$vb" generate "${opts[@]}" --input p.h5 --output stopped.h5 --resume
+run_capture "$vb" generate "${opts[@]}" --input mid.h5 --output stopped.h5 --resume
 check "--resume: exit 0 ($(tail -1 <<<"$err"))" [ "$rc" -eq 0 ]
 check "and its journal is removed" [ ! -e stopped.h5.journal ]
 "$vb" unpack stopped.h5 resumed.jsonl >/dev/null 2>&1
-check "the resumed output's rows are the uninterrupted run's" cmp -s resumed.jsonl whole.jsonl
+check "the resumed output's rows are the uninterrupted run's" cmp -s resumed.jsonl <(head -n 10000 whole.jsonl)
 summary
