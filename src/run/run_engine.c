@@ -12,6 +12,7 @@
 #include "model/model_load.h"
 #include "mpi/mpi_check.h"
 #include "run/run_feed.h"
+#include "run/run_warm_up.h"
 #include "util/exit_codes.h"
 
 #define RUN_BLOCK_SIZE 16
@@ -323,6 +324,10 @@ int run_phase_engine(run_state *r, vb_err *err)
     if (!code) {
         what = "sampler";
         code = init_sampler(r, err);
+    }
+    if (!code) {
+        what = "warm-up steps";
+        code = run_warm_up(r, err);
     }
     if (!code) {
         what = "queueing rows";

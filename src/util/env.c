@@ -11,6 +11,7 @@
 
 /* A WORD knob's index is stored through an int. */
 _Static_assert(sizeof(enum vb_step_sync) == sizeof(int), "enum vb_step_sync is an int");
+_Static_assert(sizeof(enum vb_warm_up) == sizeof(int), "enum vb_warm_up is an int");
 
 #define AT(field) offsetof(vb_tuning, field)
 #define BOOL_KNOB(name, field, what) {name, VB_KNOB_BOOL, 0, 1, NULL, "0", AT(field), what}
@@ -160,6 +161,13 @@ static const vb_knob knobs[] = {
      "how a GPU step is split into forward and sampling for the report: events (default) "
      "by GPU time stamps, 1 by waiting for the GPU after the forward pass, 0 not at all "
      "(split null)"},
+    /* the first 7B decode step on an H100 took ~40 ms against 2-5 (lazy
+     * module loading, the graph's recording): run/run_warm_up.h */
+    {"VB_WARM_UP", VB_KNOB_WORD, 0, 0, "auto|0|1", "auto", AT(warm_up),
+     "auto (default): on a GPU, a 15-token prefill and a 1-token decode step of a made-up "
+     "sequence before the first row, so that loading the kernels and recording the batch-1 "
+     "CUDA graph are start-up time, not the first rows' (the same results); 0 never; 1 also "
+     "on the CPU"},
     /* default 300: a block of 4096 rows reads in well under a second; a
      * stalled parallel file system can take minutes (io/input_check.c) */
     {"VB_INPUT_CHECK_TIMEOUT", VB_KNOB_REAL, 0, 86400, NULL, "300", AT(input_check_timeout),

@@ -34,6 +34,14 @@ enum vb_step_sync {
     VB_SYNC_EVENTS, /* events (default): no wait; the split from GPU time stamps */
 };
 
+/* VB_WARM_UP: whether the engine runs its warm-up steps before the first
+ * row (run/run_warm_up.h). In the order of the knob's words "auto|0|1". */
+enum vb_warm_up {
+    VB_WARM_UP_AUTO, /* auto (default): on a GPU */
+    VB_WARM_UP_OFF,  /* 0: never */
+    VB_WARM_UP_ON,   /* 1: on any backend (the CPU's tests) */
+};
+
 typedef struct vb_tuning {
     /* CUDA backend: which kernels and paths a step takes */
     bool profile;             /* VB_PROFILE */
@@ -74,6 +82,7 @@ typedef struct vb_tuning {
     int cpu_threads;              /* VB_CPU_THREADS; 0: cores / ranks on the node */
     int kv_blocks;                /* VB_KV_BLOCKS; 0: what memory allows */
     enum vb_step_sync step_sync;  /* VB_STEP_SYNC */
+    enum vb_warm_up warm_up;      /* VB_WARM_UP */
     double journal_flush_seconds; /* VB_JOURNAL_FLUSH_SECONDS */
     double input_check_timeout;   /* VB_INPUT_CHECK_TIMEOUT */
     char gpu_peaks[VB_TUNING_PATH_MAX]; /* VB_GPU_PEAKS; "": the cache's usual place */
