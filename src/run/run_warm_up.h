@@ -15,7 +15,9 @@
  * block and nothing else: no sequence has been admitted yet, and every
  * sequence writes a position before any step reads it, so no row's result
  * changes (tests/run/test_warm_up.sh; test_generate_cuda.sh on a GPU).
- * Collective like a step: every rank of the group calls it. */
+ * Collective like a step: every rank of the group calls it. Off by
+ * default until a GPU has run test generate_cuda's warm-up checks (the
+ * knob's row in util/env.c says why); VB_WARM_UP=auto takes it on a GPU. */
 #ifndef VB_RUN_WARM_UP_H
 #define VB_RUN_WARM_UP_H
 

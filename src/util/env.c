@@ -162,12 +162,14 @@ static const vb_knob knobs[] = {
      "by GPU time stamps, 1 by waiting for the GPU after the forward pass, 0 not at all "
      "(split null)"},
     /* the first 7B decode step on an H100 took ~40 ms against 2-5 (lazy
-     * module loading, the graph's recording): run/run_warm_up.h */
-    {"VB_WARM_UP", VB_KNOB_WORD, 0, 0, "auto|0|1", "auto", AT(warm_up),
-     "auto (default): on a GPU, a 15-token prefill and a 1-token decode step of a made-up "
-     "sequence before the first row, so that loading the kernels and recording the batch-1 "
-     "CUDA graph are start-up time, not the first rows' (the same results); 0 never; 1 also "
-     "on the CPU"},
+     * module loading, the graph's recording): run/run_warm_up.h. Default 0
+     * until a GPU has run generate_cuda's warm-up checks (session 53 had
+     * no GPU after the change); then auto */
+    {"VB_WARM_UP", VB_KNOB_WORD, 0, 0, "auto|0|1", "0", AT(warm_up),
+     "auto: on a GPU, a 15-token prefill and a 1-token decode step of a made-up sequence "
+     "before the first row, so that loading the kernels and recording the batch-1 CUDA "
+     "graph are start-up time, not the first rows' (the same results); 0 (default until "
+     "checked on a GPU) never; 1 on any backend"},
     /* default 300: a block of 4096 rows reads in well under a second; a
      * stalled parallel file system can take minutes (io/input_check.c) */
     {"VB_INPUT_CHECK_TIMEOUT", VB_KNOB_REAL, 0, 86400, NULL, "300", AT(input_check_timeout),

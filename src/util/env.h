@@ -37,8 +37,8 @@ enum vb_step_sync {
 /* VB_WARM_UP: whether the engine runs its warm-up steps before the first
  * row (run/run_warm_up.h). In the order of the knob's words "auto|0|1". */
 enum vb_warm_up {
-    VB_WARM_UP_AUTO, /* auto (default): on a GPU */
-    VB_WARM_UP_OFF,  /* 0: never */
+    VB_WARM_UP_AUTO, /* auto: on a GPU */
+    VB_WARM_UP_OFF,  /* 0 (the default for now, env.c): never */
     VB_WARM_UP_ON,   /* 1: on any backend (the CPU's tests) */
 };
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The engine's warm-up steps (src/run/run_warm_up.h) change no row: a run
-# with them (VB_WARM_UP=1, on the CPU here; on a GPU they are the default)
+# with them (VB_WARM_UP=1, on the CPU here; auto takes them on a GPU)
 # writes the same completions as a run without (VB_WARM_UP=0), at tp 1
 # and tp 2 (the steps are collective), with the prefix cache on and with a
 # KV cache small enough that sequences take turns at its blocks, the one
 # the warm-up wrote included. The warm-up says what it ran on the group's leader
-# only when it runs: not with 0, and not by default on the CPU (auto).
+# only when it runs: not with 0 or auto on the CPU, nor by default.
 #
 # usage: test_warm_up.sh VOLTBATCH MPIRUN MAKE_IDS_INPUT
 # rc and err are set by run_capture in tests/lib.sh.
@@ -33,6 +33,9 @@ check "without the warm-up: no warm-up line" [ "$(said)" -eq 0 ]
 run_capture "$vb" "${args[@]}" --output auto.h5
 check "by default on the CPU: exit 0" [ "$rc" -eq 0 ]
 check "by default on the CPU: no warm-up" [ "$(said)" -eq 0 ]
+run_capture env VB_WARM_UP=auto "$vb" "${args[@]}" --output auto2.h5
+check "auto on the CPU: exit 0" [ "$rc" -eq 0 ]
+check "auto on the CPU: no warm-up" [ "$(said)" -eq 0 ]
 
 run_capture env VB_WARM_UP=1 "$vb" "${args[@]}" --output on.h5
 check "with the warm-up: exit 0" [ "$rc" -eq 0 ]
