@@ -4,8 +4,8 @@
 # writes the same completions as a run without (VB_WARM_UP=0), at tp 1
 # and tp 2 (the steps are collective), with the prefix cache on and with a
 # KV cache small enough that sequences take turns at its blocks, the one
-# the warm-up wrote included. The warm-up says what it ran on the group's leader
-# only when it runs: not with 0 or auto on the CPU, nor by default.
+# the warm-up wrote included. The warm-up says what it ran, on the group's
+# leader, only when it runs: not with 0 or auto on the CPU, nor by default.
 #
 # usage: test_warm_up.sh VOLTBATCH MPIRUN MAKE_IDS_INPUT
 # rc and err are set by run_capture in tests/lib.sh.
