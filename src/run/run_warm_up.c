@@ -39,7 +39,7 @@ static int warm_up_step(run_engine *e, int n, int pos0, vb_err *err)
 int run_warm_up(run_state *r, vb_err *err)
 {
     run_engine *e = &r->eng;
-    if (!wanted(r) || e->kv.block_size < 2)
+    if (!wanted(r))
         return 0;
     /* the prompt as long as the step's token budget and the block allow,
      * leaving the block's last position to the decode token */
@@ -55,7 +55,6 @@ int run_warm_up(run_state *r, vb_err *err)
     /* wait for the GPU, so the time below is the warm-up's */
     float one = 0;
     e->b->to_host(e->b, &one, e->fs.logits, sizeof one);
-    step_batch_clear(&e->sb);
     if (r->leader)
         vb_info("warm-up: a %d-token prefill and a 1-token decode step (%s) in %.1f ms, "
                 "before the first row",
